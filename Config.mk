@@ -1,0 +1,70 @@
+# Config.mk - build knobs for libxl-snapshot
+#
+# Every setting here may be overridden on the make command line
+# (make PREFIX=/usr) or from the environment.  The directory and
+# program settings are compiled into the library as defaults; at run
+# time the XL_SNAPSHOT_* environment variables override them (see
+# libxl_snapshot_core.c).
+
+VERSION           ?= 0.1.0
+SONAME_MAJOR      := 0
+
+# Installation
+PREFIX            ?= /usr/local
+BINDIR            ?= $(PREFIX)/bin
+LIBDIR            ?= $(PREFIX)/lib
+INCLUDEDIR        ?= $(PREFIX)/include
+MANDIR            ?= $(PREFIX)/share/man
+DATADIR           ?= $(PREFIX)/share
+PKGCONFIGDIR      ?= $(LIBDIR)/pkgconfig
+DESTDIR           ?=
+# y: also install the front end as $(BINDIR)/xl (shadows Xen's xl
+# when BINDIR comes first in $PATH).  Default: only xl-snapshot.
+INSTALL_AS_XL     ?= n
+
+# Run-time defaults compiled into the library
+XL_SNAPSHOT_STATE_DIR ?= /var/lib/xen/snapshots
+XL_SNAPSHOT_RUN_DIR   ?= /var/run/xen
+XEN_CONFIG_DIR        ?= /etc/xen
+QEMU                  ?= qemu-system-x86_64
+QEMU_IMG              ?= qemu-img
+XEN_QEMU              ?= /usr/libexec/xen-qemu-system-i386
+SYSTEM_XL             ?= /usr/sbin/xl
+
+# Tools
+# make predefines CC=cc and AR=ar; only replace those built-in values.
+ifeq ($(origin CC),default)
+CC                := gcc
+endif
+ifeq ($(origin AR),default)
+AR                := ar
+endif
+PKG_CONFIG        ?= pkg-config
+INSTALL           ?= install
+
+# Replaceable as a whole (make CFLAGS=-O0\ -g).  What the build needs
+# regardless (-fPIC, include paths, -D defines, -MMD) is added by the
+# Makefile.
+CFLAGS            ?= -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+                     -Wno-missing-field-initializers -D_GNU_SOURCE
+LDFLAGS           ?=
+
+# Libraries, found with pkg-config.  Evaluated once per make run; the
+# check/demo targets re-run make after installing what is missing.
+PKGS              := xlutil xenlight xentoollog xenstore yajl
+TEST_PKGS         := cunit
+PKG_CFLAGS        := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS          := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+TEST_PKG_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS) 2>/dev/null)
+TEST_PKG_LIBS     := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS) 2>/dev/null || echo -lcunit)
+XENLIGHT_LIBDIR   := $(shell $(PKG_CONFIG) --variable=libdir xenlight 2>/dev/null)
+
+DEFINES := \
+    -DHAVE_YAJL_YAJL_VERSION_H \
+    -DLIBXL_SNAPSHOT_STATE_DIR=\"$(XL_SNAPSHOT_STATE_DIR)\" \
+    -DLIBXL_SNAPSHOT_RUN_DIR=\"$(XL_SNAPSHOT_RUN_DIR)\" \
+    -DLIBXL_SNAPSHOT_CONFIG_DIR=\"$(XEN_CONFIG_DIR)\" \
+    -DLIBXL_SNAPSHOT_QEMU=\"$(QEMU)\" \
+    -DLIBXL_SNAPSHOT_QEMU_IMG=\"$(QEMU_IMG)\" \
+    -DLIBXL_SNAPSHOT_XEN_QEMU=\"$(XEN_QEMU)\" \
+    -DLIBXL_SNAPSHOT_SYSTEM_XL=\"$(SYSTEM_XL)\"

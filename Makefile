@@ -1,0 +1,202 @@
+# Makefile - libxl-snapshot
+#
+# Rules only: the knobs (PREFIX, CFLAGS, compiled-in paths...) are in
+# Config.mk.
+#
+#   make                  library (shared + static) and the xl front end
+#   make check            install missing Debian packages (as root), build,
+#                         run unit tests, symbol check, real-QEMU tests
+#   make demo             install missing packages, build, scripts/demo.sh
+#   make bench            run bench/*.sh
+#   make install          DESTDIR=... PREFIX=... [INSTALL_AS_XL=y]
+#   make clean
+#
+# Every libxl-snapshot/*.c goes into the library and every xl/*.c into
+# the front end, so adding a file needs no change here.  The library
+# objects are built once, -fPIC -fvisibility=hidden, and used for both
+# the shared and the static library: only LIBXL_SNAPSHOT_EXPORT names
+# leave the .so, while the unit tests, linked against the .a, reach the
+# internal libxl__ functions too.
+#
+# Two front-end binaries are linked from the same objects:
+#  - xl/xl runs from the tree: its RUNPATH is $ORIGIN/../libxl-snapshot,
+#    so ./xl/xl finds the freshly built library without installing.
+#  - xl/xl.install is what `make install` copies.  It must not look in
+#    $ORIGIN/../libxl-snapshot (a directory next to $(BINDIR) that
+#    nobody controls), so its RUNPATH is $(LIBDIR), or nothing when
+#    LIBDIR is one of the dynamic linker's built-in directories (where
+#    a RUNPATH would be redundant).  A RUNPATH on /usr/local/lib means
+#    the installed xl-snapshot works without running ldconfig.
+# xl.install and the .pc are redone when PREFIX/LIBDIR change, and the
+# library recompiled when its compiled-in defaults change (the stamps).
+
+include Config.mk
+
+LIB_SRCS    := $(wildcard libxl-snapshot/*.c)
+LIB_OBJS    := $(LIB_SRCS:.c=.o)
+SHLIB_NAME  := libxlsnapshot.so.$(SONAME_MAJOR)
+SHLIB       := libxl-snapshot/$(SHLIB_NAME)
+SHLIB_LINK  := libxl-snapshot/libxlsnapshot.so
+STLIB       := libxl-snapshot/libxlsnapshot.a
+PCFILE      := libxl-snapshot/libxlsnapshot.pc
+
+XL_SRCS     := $(wildcard xl/*.c)
+XL_OBJS     := $(XL_SRCS:.c=.o)
+XL_BINS     := $(if $(XL_SRCS),xl/xl xl/xl.install)
+
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_OBJS   := $(UNIT_SRCS:.c=.o) tests/unit/main.o
+UNIT_BIN    := tests/unit/run-unit
+UNIT_GEN    := tests/unit/suites.gen.h
+
+# Records the install-time settings baked into xl.install and the .pc;
+# rewritten only when they change, so a `make install PREFIX=/usr`
+# after a plain `make` relinks what depends on them.
+CONFIG_STAMP := .config.stamp
+CONFIG_VARS  := $(VERSION) $(PREFIX) $(LIBDIR) $(INCLUDEDIR)
+# Likewise for the run-time defaults compiled into the library.
+DEFINES_STAMP := .defines.stamp
+
+MULTIARCH   := $(shell $(CC) -print-multiarch 2>/dev/null)
+SYSTEM_LIBDIRS := /lib /usr/lib /lib64 /usr/lib64 \
+                  $(if $(MULTIARCH),/lib/$(MULTIARCH) /usr/lib/$(MULTIARCH))
+INSTALL_RPATH := $(if $(filter $(SYSTEM_LIBDIRS),$(patsubst %/,%,$(LIBDIR))),,\
+                   -Wl,-rpath,$(LIBDIR))
+
+BASE_CFLAGS := -D_GNU_SOURCE -Ilibxl-snapshot $(PKG_CFLAGS) $(DEFINES) -MMD -MP
+LIB_CFLAGS  := $(BASE_CFLAGS) -fPIC -fvisibility=hidden
+XL_CFLAGS   := $(BASE_CFLAGS) -Ixl
+UNIT_CFLAGS := $(BASE_CFLAGS) $(TEST_PKG_CFLAGS) -Itests/unit
+
+.PHONY: all check demo bench install uninstall clean unit-tests FORCE
+.DELETE_ON_ERROR:
+
+all: $(SHLIB) $(SHLIB_LINK) $(STLIB) $(PCFILE) $(XL_BINS)
+
+# ---------------------------------------------------------------- library
+
+libxl-snapshot/%.o: libxl-snapshot/%.c $(DEFINES_STAMP)
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
+
+$(SHLIB): $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SHLIB_NAME) -Wl,--no-undefined \
+	    -o $@ $(LIB_OBJS) $(PKG_LIBS)
+
+$(SHLIB_LINK): $(SHLIB)
+	ln -sf $(SHLIB_NAME) $@
+
+$(STLIB): $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJS)
+
+$(CONFIG_STAMP): FORCE
+	@echo '$(CONFIG_VARS)' | cmp -s - $@ || echo '$(CONFIG_VARS)' > $@
+
+$(DEFINES_STAMP): FORCE
+	@echo '$(DEFINES)' | cmp -s - $@ || echo '$(DEFINES)' > $@
+
+$(PCFILE): libxl-snapshot/libxlsnapshot.pc.in $(CONFIG_STAMP)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    $< > $@
+
+# ---------------------------------------------------------------- xl
+
+xl/%.o: xl/%.c
+	$(CC) $(CFLAGS) $(XL_CFLAGS) -c -o $@ $<
+
+xl/xl: $(XL_OBJS) $(SHLIB_LINK)
+	$(CC) $(LDFLAGS) -o $@ $(XL_OBJS) -Llibxl-snapshot -lxlsnapshot \
+	    -Wl,-rpath,'$$ORIGIN/../libxl-snapshot' $(PKG_LIBS)
+
+xl/xl.install: $(XL_OBJS) $(SHLIB_LINK) $(CONFIG_STAMP)
+	$(CC) $(LDFLAGS) -o $@ $(XL_OBJS) -Llibxl-snapshot -lxlsnapshot \
+	    $(INSTALL_RPATH) $(PKG_LIBS)
+
+# ---------------------------------------------------------------- tests
+
+tests/unit/%.o: tests/unit/%.c
+	$(CC) $(CFLAGS) $(UNIT_CFLAGS) -c -o $@ $<
+
+# Regenerated every run; the script rewrites the header only when its
+# content changes, so added or removed test functions are picked up
+# without needless rebuilds.
+$(UNIT_GEN): FORCE
+	@scripts/gen-test-suites.sh $@ $(UNIT_SRCS)
+
+tests/unit/main.o: $(UNIT_GEN)
+
+$(UNIT_BIN): $(UNIT_OBJS) $(STLIB)
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(STLIB) $(PKG_LIBS) $(TEST_PKG_LIBS)
+
+unit-tests: $(UNIT_BIN)
+
+# install-deps.sh runs first, in its own step: the pkg-config flags of
+# this make run were computed before it could install anything, so the
+# build is a fresh make.
+check:
+	scripts/install-deps.sh
+	$(MAKE) all unit-tests
+	tests/run-all.sh
+
+demo:
+	scripts/install-deps.sh
+	$(MAKE) all
+	bash scripts/demo.sh
+
+bench: all
+	@set -e; for b in $(sort $(wildcard bench/*.sh)); do \
+	    echo "== $$b"; bash $$b; \
+	done
+
+# ---------------------------------------------------------------- install
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SHLIB_NAME)
+	ln -sf $(SHLIB_NAME) $(DESTDIR)$(LIBDIR)/libxlsnapshot.so
+	$(INSTALL) -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/libxlsnapshot.a
+	$(INSTALL) -m 644 libxl-snapshot/libxl_snapshot.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 $(PCFILE) $(DESTDIR)$(PKGCONFIGDIR)/libxlsnapshot.pc
+ifneq ($(XL_SRCS),)
+	$(INSTALL) -m 755 xl/xl.install $(DESTDIR)$(BINDIR)/xl-snapshot
+ifeq ($(INSTALL_AS_XL),y)
+	$(INSTALL) -m 755 xl/xl.install $(DESTDIR)$(BINDIR)/xl
+endif
+endif
+ifneq ($(wildcard configs/*.cfg),)
+	$(INSTALL) -d $(DESTDIR)$(DATADIR)/libxl-snapshot/examples
+	$(INSTALL) -m 644 $(wildcard configs/*.cfg) \
+	    $(DESTDIR)$(DATADIR)/libxl-snapshot/examples/
+endif
+	@set -e; for m in $(wildcard docs/man/*.[1-8]); do \
+	    s=$${m##*.}; \
+	    $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$s; \
+	    echo "$(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/"; \
+	    $(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/$(SHLIB_NAME) \
+	    $(DESTDIR)$(LIBDIR)/libxlsnapshot.so \
+	    $(DESTDIR)$(LIBDIR)/libxlsnapshot.a \
+	    $(DESTDIR)$(INCLUDEDIR)/libxl_snapshot.h \
+	    $(DESTDIR)$(PKGCONFIGDIR)/libxlsnapshot.pc \
+	    $(DESTDIR)$(BINDIR)/xl-snapshot
+ifeq ($(INSTALL_AS_XL),y)
+	rm -f $(DESTDIR)$(BINDIR)/xl
+endif
+	rm -rf $(DESTDIR)$(DATADIR)/libxl-snapshot
+
+# ---------------------------------------------------------------- clean
+
+clean:
+	rm -f libxl-snapshot/*.o libxl-snapshot/*.d $(SHLIB) $(SHLIB_LINK) \
+	    $(STLIB) $(PCFILE) xl/*.o xl/*.d xl/xl xl/xl.install \
+	    tests/unit/*.o tests/unit/*.d $(UNIT_BIN) $(UNIT_GEN) \
+	    $(CONFIG_STAMP) $(DEFINES_STAMP)
+
+FORCE:
+
+-include $(LIB_OBJS:.o=.d) $(XL_OBJS:.o=.d) $(UNIT_OBJS:.o=.d)

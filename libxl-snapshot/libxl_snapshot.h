@@ -1,0 +1,333 @@
+/*
+ * libxl_snapshot.h - domain snapshots and block jobs for libxl domains
+ *
+ * A libxl-style API, built out of tree on libxenlight's public
+ * interface.  Conventions follow libxl.h:
+ *
+ *  - Every function returns int rc: 0 on success or a negative
+ *    libxl ERROR_* code (libxl_error_to_string() names them).
+ *  - Slow operations take `const libxl_asyncop_how *ao_how`.  NULL
+ *    means synchronous: the call returns when the operation is done.
+ *    With a callback, the call returns 0 at once and the callback is
+ *    made later, from inside libxl_snapshot_osevent_afterpoll() or
+ *    libxl_snapshot_event_loop_run(), with the final rc.  The
+ *    libxl_ctx* handed to that callback is the libxenlight context of
+ *    the xen driver, or NULL on the qemu driver; use for_callback.
+ *    The for_event form of libxl_asyncop_how is not supported
+ *    (ERROR_INVAL).
+ *  - A running asynchronous operation can be cancelled with
+ *    libxl_snapshot_ao_abort(); it then completes with ERROR_ABORTED
+ *    after undoing what it had done.
+ *  - Objects returned to the caller are owned by the caller and freed
+ *    with the matching _dispose() (or _list_free()).
+ *
+ * Domains are named as in xl: by name, by domid, or by uuid.  A domain
+ * that is not running is found through the configuration it was last
+ * started from (recorded by this library), or through
+ * <XEN_CONFIG_DIR>/<name>.cfg, or is given as the path of an xl config
+ * file.
+ *
+ * Records live under <state dir>/<domain-uuid>/, one
+ * snapshotdata-<name>.libxl-json per snapshot plus domain.libxl-json
+ * (current snapshot, active image per disk).
+ */
+#ifndef LIBXL_SNAPSHOT_H
+#define LIBXL_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <poll.h>
+#include <sys/time.h>
+
+#include <libxl.h>
+#include <xentoollog.h>
+
+#if defined(__GNUC__)
+#define LIBXL_SNAPSHOT_EXPORT __attribute__((visibility("default")))
+#else
+#define LIBXL_SNAPSHOT_EXPORT
+#endif
+
+/* LIBXL_HAVE_SNAPSHOT: the functions and types in this file exist. */
+#define LIBXL_HAVE_SNAPSHOT 1
+/* LIBXL_HAVE_SNAPSHOT_QEMU_DRIVER: domains may be plain QEMU processes. */
+#define LIBXL_HAVE_SNAPSHOT_QEMU_DRIVER 1
+
+#define LIBXL_SNAPSHOT_VERSION 0
+
+/* Environment variables read by libxl_snapshot_ctx_alloc(). */
+#define LIBXL_SNAPSHOT_ENV_DRIVER    "XL_SNAPSHOT_DRIVER"    /* xen|qemu */
+#define LIBXL_SNAPSHOT_ENV_STATE_DIR "XL_SNAPSHOT_STATE_DIR"
+#define LIBXL_SNAPSHOT_ENV_RUN_DIR   "XL_SNAPSHOT_RUN_DIR"
+
+typedef struct libxl_snapshot_ctx libxl_snapshot_ctx;
+
+typedef enum libxl_snapshot_driver {
+    LIBXL_SNAPSHOT_DRIVER_AUTO = 0,
+    LIBXL_SNAPSHOT_DRIVER_XEN = 1,
+    LIBXL_SNAPSHOT_DRIVER_QEMU = 2,
+} libxl_snapshot_driver;
+
+/* How one disk takes part in a snapshot. */
+typedef enum libxl_disk_snapshot_type {
+    LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT = 0,  /* internal on qcow2, else external */
+    LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL = 1, /* qcow2 snapshot inside the image */
+    LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL = 2, /* image frozen, new qcow2 overlay */
+    LIBXL_DISK_SNAPSHOT_TYPE_NO = 3,       /* disk not snapshotted */
+} libxl_disk_snapshot_type;
+
+/* State of the domain when the snapshot was taken. */
+typedef enum libxl_snapshot_domain_state {
+    LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF = 0,
+    LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING = 1,
+    LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED = 2,
+} libxl_snapshot_domain_state;
+
+typedef struct libxl_disk_snapshot {
+    char *vdev;                     /* "xvda" */
+    libxl_disk_snapshot_type type;
+    libxl_disk_backend backend;
+    libxl_disk_format format;       /* format of `file` */
+    /*
+     * internal: the image that holds the qcow2 snapshot `tag`.
+     * external: the image frozen by the snapshot (its data at that
+     *           instant); on input, the overlay path to create
+     *           (optional, see `overlay`).
+     */
+    char *file;
+    /*
+     * external: the qcow2 overlay that became the active image on top
+     * of `file` when the snapshot was taken.  On input: the path to
+     * use for the new overlay, or NULL for the default name
+     * <dir of image>/<stem>.<snapshot>.qcow2.
+     */
+    char *overlay;
+    char *tag;                      /* internal: qcow2 snapshot name */
+} libxl_disk_snapshot;
+
+typedef struct libxl_domain_snapshot {
+    char *name;
+    char *description;
+    uint64_t creation_time;         /* seconds since the epoch */
+    char *parent;                   /* NULL for a root */
+    char **children;                /* computed from the tree */
+    int num_children;
+    bool current;
+    libxl_snapshot_domain_state state;
+    char *memory;                   /* memory image, NULL if disk-only */
+    char *domain_name;
+    libxl_uuid domain_uuid;
+    libxl_disk_snapshot *disks;
+    int num_disks;
+} libxl_domain_snapshot;
+
+/* A domain as the snapshot layer sees it. */
+typedef struct libxl_snapshot_domain {
+    char *name;
+    libxl_uuid uuid;
+    uint32_t domid;                 /* INVALID_DOMID when shut off */
+    libxl_snapshot_domain_state state;
+    char *config_file;              /* xl config it was started from */
+    libxl_device_disk *disks;       /* pdev_path: the active image */
+    int num_disks;
+} libxl_snapshot_domain;
+
+/* Flags for libxl_domain_snapshot_create(). */
+#define LIBXL_SNAPSHOT_CREATE_DRY_RUN      (1U << 0) /* plan only */
+#define LIBXL_SNAPSHOT_CREATE_NO_METADATA  (1U << 1) /* no record */
+/* Flags for libxl_domain_snapshot_delete(). */
+#define LIBXL_SNAPSHOT_DELETE_METADATA_ONLY (1U << 0)
+/* Flags for libxl_domain_snapshot_revert(). */
+#define LIBXL_SNAPSHOT_REVERT_RUNNING      (1U << 0)
+#define LIBXL_SNAPSHOT_REVERT_PAUSED       (1U << 1)
+
+/* Context ------------------------------------------------------- */
+
+/*
+ * flags: none.  lg: where messages go; required.  The driver is
+ * chosen from $XL_SNAPSHOT_DRIVER, else xen when a hypervisor is
+ * present, else qemu.  Fails with ERROR_FAIL when the xen driver is
+ * chosen and libxenlight cannot be initialised.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
+                             unsigned flags, xentoollog_logger *lg);
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_ctx_free(libxl_snapshot_ctx *ctx /* NULL is OK */);
+LIBXL_SNAPSHOT_EXPORT
+libxl_snapshot_driver libxl_snapshot_ctx_driver(libxl_snapshot_ctx *ctx);
+LIBXL_SNAPSHOT_EXPORT
+const char *libxl_snapshot_driver_to_string(libxl_snapshot_driver d);
+
+/* Event loop integration, as libxl_osevent_beforepoll/afterpoll. */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_osevent_beforepoll(libxl_snapshot_ctx *ctx,
+                                      int *nfds_io, struct pollfd *fds,
+                                      int *timeout_upd, struct timeval now);
+LIBXL_SNAPSHOT_EXPORT
+void libxl_snapshot_osevent_afterpoll(libxl_snapshot_ctx *ctx, int nfds,
+                                      const struct pollfd *fds,
+                                      struct timeval now);
+/*
+ * Runs the library's own poll loop until no asynchronous operation is
+ * outstanding, or for at most timeout_ms (-1: no limit).  Returns 0,
+ * or ERROR_TIMEDOUT if operations are still outstanding.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_event_loop_run(libxl_snapshot_ctx *ctx, int timeout_ms);
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_ao_abort(libxl_snapshot_ctx *ctx,
+                            const libxl_asyncop_how *how);
+
+/* Types -------------------------------------------------------- */
+
+LIBXL_SNAPSHOT_EXPORT void libxl_disk_snapshot_init(libxl_disk_snapshot *p);
+LIBXL_SNAPSHOT_EXPORT void libxl_disk_snapshot_dispose(libxl_disk_snapshot *p);
+LIBXL_SNAPSHOT_EXPORT void libxl_domain_snapshot_init(libxl_domain_snapshot *p);
+LIBXL_SNAPSHOT_EXPORT void libxl_domain_snapshot_dispose(libxl_domain_snapshot *p);
+LIBXL_SNAPSHOT_EXPORT
+void libxl_domain_snapshot_list_free(libxl_domain_snapshot *list, int nb);
+LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_domain_init(libxl_snapshot_domain *p);
+LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_domain_dispose(libxl_snapshot_domain *p);
+LIBXL_SNAPSHOT_EXPORT
+void libxl_snapshot_domain_list_free(libxl_snapshot_domain *list, int nb);
+
+LIBXL_SNAPSHOT_EXPORT
+const char *libxl_disk_snapshot_type_to_string(libxl_disk_snapshot_type t);
+LIBXL_SNAPSHOT_EXPORT
+int libxl_disk_snapshot_type_from_string(const char *s,
+                                         libxl_disk_snapshot_type *t);
+LIBXL_SNAPSHOT_EXPORT
+const char *libxl_snapshot_domain_state_to_string(
+    libxl_snapshot_domain_state s);
+
+/* The record, as libxl-json.  Returns a malloc'ed string or NULL. */
+LIBXL_SNAPSHOT_EXPORT
+char *libxl_domain_snapshot_to_json(libxl_snapshot_ctx *ctx,
+                                    const libxl_domain_snapshot *p);
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_from_json(libxl_snapshot_ctx *ctx,
+                                    libxl_domain_snapshot *p,
+                                    const char *s);
+
+/*
+ * Parses an xl.snapshot.cfg(5) file (the 2014 RFC's format: name,
+ * description, memory, disk=[...]) into *snapshot.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
+                                       const char *config_file,
+                                       libxl_domain_snapshot *snapshot);
+/*
+ * Parses one libvirt-style disk spec "vdev[,snapshot=TYPE][,file=PATH]"
+ * into *disk (initialised by the caller).
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_disk_snapshot_parse_spec(libxl_snapshot_ctx *ctx,
+                                   const char *spec,
+                                   libxl_disk_snapshot *disk);
+/* 0 if name can be a snapshot name, else ERROR_INVAL. */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_name_check(const char *name);
+
+/* Domains ------------------------------------------------------ */
+
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_lookup(libxl_snapshot_ctx *ctx,
+                                 const char *domain,
+                                 libxl_snapshot_domain *info_r);
+/* Running domains of the qemu driver (ERROR_NI on xen: use xl). */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_list(libxl_snapshot_ctx *ctx,
+                               libxl_snapshot_domain **list_r, int *nb_r);
+/*
+ * qemu driver: start a domain from an xl config.  Disks whose image
+ * was replaced by a snapshot operation start on their active image.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
+                                 const char *config_file, bool paused,
+                                 uint32_t *domid_r);
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_destroy(libxl_snapshot_ctx *ctx,
+                                  const char *domain);
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_pause(libxl_snapshot_ctx *ctx, const char *domain);
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_unpause(libxl_snapshot_ctx *ctx,
+                                  const char *domain);
+/*
+ * Runs one HMP command line in the domain's QEMU; *output_r gets the
+ * reply (malloc'ed).  Meant for tests and debugging, as
+ * libxl_qemu_monitor_command.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
+                                          const char *domain,
+                                          const char *command_line,
+                                          char **output_r);
+
+/* Snapshots ---------------------------------------------------- */
+
+/*
+ * Takes a snapshot of every disk of the domain.  On input,
+ * snapshot->name (NULL: seconds since the epoch), ->description, and
+ * optionally ->disks with per-disk choices (vdev, type, overlay); disks
+ * not named get the default.  On success, *snapshot holds the record
+ * as stored.  A running domain's disks are snapshotted in one QMP
+ * transaction (one instant); a shut-off domain's with qemu-img.  On
+ * failure nothing is left behind.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
+                                 const char *domain,
+                                 libxl_domain_snapshot *snapshot,
+                                 unsigned flags,
+                                 const libxl_asyncop_how *ao_how)
+                                 LIBXL_EXTERNAL_CALLERS_ONLY;
+
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
+                               libxl_domain_snapshot **list_r, int *nb_r);
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
+                              const char *name,
+                              libxl_domain_snapshot *snapshot_r);
+
+/*
+ * Deletes a snapshot.  Internal disk snapshots are removed from their
+ * image.  External ones need their overlay merged (block commit); until
+ * then they are refused with ERROR_NI, unless
+ * LIBXL_SNAPSHOT_DELETE_METADATA_ONLY, which drops only the record.
+ * Children are re-parented to the deleted snapshot's parent.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
+                                 const char *domain, const char *name,
+                                 unsigned flags,
+                                 const libxl_asyncop_how *ao_how)
+                                 LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/*
+ * Brings the disks back to the snapshot.  A running domain is stopped
+ * first.  Internal: qemu-img snapshot -a.  External: a fresh overlay
+ * on the snapshot's image, so the snapshot stays reusable.  The
+ * domain then runs or stays paused as it was when the snapshot was
+ * taken, unless LIBXL_SNAPSHOT_REVERT_RUNNING / _PAUSED.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
+                                 const char *domain, const char *name,
+                                 unsigned flags,
+                                 const libxl_asyncop_how *ao_how)
+                                 LIBXL_EXTERNAL_CALLERS_ONLY;
+
+#endif /* LIBXL_SNAPSHOT_H */
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

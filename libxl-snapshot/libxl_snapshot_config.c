@@ -1,0 +1,842 @@
+/*
+ * libxl_snapshot_config.c - xl domain and snapshot configuration
+ *
+ * Domain configs are read with libxlutil, exactly as xl reads them:
+ * xlu_cfg_readfile for the file and xlu_disk_parse for each disk= entry,
+ * so whatever xl accepts here means the same thing.  We keep only what
+ * the snapshot layer needs (libxl__domain_config).  libxlutil prints
+ * its diagnostics to a FILE; we hand it a memory stream and put its
+ * last line into our own one-line message, so a caller sees one error
+ * naming the file and nothing on stderr.  The libxl_device_disk
+ * strings xlu_disk_parse malloc's are adopted into the gc rather than
+ * copied.
+ *
+ * A domain without uuid= gets a uuid derived from its name: SHA-1 of
+ * "libxl-snapshot:<name>" cut to 128 bits and marked as an RFC 4122
+ * version 5 (name-based, SHA-1) uuid.  It only has to be stable, so
+ * that the records of a domain started from an xl config without a
+ * uuid are found again after a restart.
+ *
+ * Snapshot configs (xl.snapshot.cfg, after the 2014 RFC on xl
+ * snapshots) take name, description, memory, an optional type (the
+ * default for the listed disks) and disk = [...], where an entry is
+ * either
+ *   - xl disk syntax, as in the RFC: 'format=qcow2,vdev=hda,target=PATH'
+ *     is an external snapshot with its new overlay at PATH, and
+ *     'vdev=hdc,target=null' an internal one (as in any xl disk spec,
+ *     target= must come last); or
+ *   - a libvirt-style disk spec "vdev[,snapshot=TYPE][,file=PATH]", as
+ *     virsh --diskspec and `xl snapshot-create --disk`, parsed by
+ *     libxl_disk_snapshot_parse_spec.  ",," stands for a comma in a
+ *     value.
+ * An entry whose first item has an '=' is xl syntax; otherwise it
+ * starts with a bare vdev and is a disk spec.  Nothing here runs a
+ * shell or touches the disks.
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <ctype.h>
+
+#include <libxlutil.h>
+
+/* ---------------------------------------------------------------- */
+/* libxlutil's report, captured */
+
+typedef struct xlu_report {
+    FILE *f;
+    char *buf;
+    size_t len;
+} xlu_report;
+
+/* Opens the report stream and an XLU_Config reporting to it. */
+static int xlu_open(libxl__gc *gc, const char *file, xlu_report *rep,
+                    XLU_Config **xlu_r)
+{
+    rep->buf = NULL;
+    rep->len = 0;
+    rep->f = open_memstream(&rep->buf, &rep->len);
+    if (!rep->f) {
+        LOGE(ERROR, "%s: cannot allocate parser report stream", file);
+        return ERROR_FAIL;
+    }
+    *xlu_r = xlu_cfg_init(rep->f, file);
+    if (!*xlu_r) {
+        LOGE(ERROR, "%s: cannot initialise config parser", file);
+        return ERROR_FAIL;
+    }
+    return 0;
+}
+
+static void xlu_close(XLU_Config *xlu, xlu_report *rep)
+{
+    if (xlu) xlu_cfg_destroy(xlu);
+    if (rep->f) fclose(rep->f);
+    free(rep->buf);
+    rep->f = NULL;
+    rep->buf = NULL;
+}
+
+/* The last line libxlutil reported (gc), or NULL. */
+static const char *xlu_last_report(libxl__gc *gc, xlu_report *rep)
+{
+    char *s, *nl;
+
+    if (!rep->f) return NULL;
+    fflush(rep->f);
+    if (!rep->buf || !rep->len) return NULL;
+    s = GCSTRDUP(rep->buf);
+    while (*s && s[strlen(s) - 1] == '\n')
+        s[strlen(s) - 1] = 0;
+    nl = strrchr(s, '\n');
+    if (nl) s = nl + 1;
+    return *s ? s : NULL;
+}
+
+/*
+ * Logs a libxlutil failure as one line naming file.  libxlutil's own
+ * messages already start with the file name; others get it prefixed.
+ */
+static void log_xlu_error(libxl__gc *gc, xlu_report *rep, const char *file,
+                          const char *what)
+{
+    const char *msg = xlu_last_report(gc, rep);
+    size_t flen = strlen(file);
+
+    if (msg && !strncmp(msg, file, flen) && msg[flen] == ':')
+        LOG(ERROR, "%s", msg);
+    else if (msg)
+        LOG(ERROR, "%s: %s: %s", file, what, msg);
+    else
+        LOG(ERROR, "%s: %s", file, what);
+}
+
+static int xlu_read(libxl__gc *gc, XLU_Config *xlu, xlu_report *rep,
+                    const char *file)
+{
+    int e = xlu_cfg_readfile(xlu, file);
+
+    if (!e) return 0;
+    if (e == EINVAL) {
+        log_xlu_error(gc, rep, file, "syntax error");
+    } else {
+        /* libxlutil's own message has a clobbered errno */
+        LOG(ERROR, "%s: cannot read config: %s", file, strerror(e));
+    }
+    return ERROR_INVAL;
+}
+
+/*
+ * Optional string setting: 0 and *s_r, or 0 and *s_r NULL when absent;
+ * ERROR_INVAL (logged) when it is a list.
+ */
+static int get_opt_string(libxl__gc *gc, XLU_Config *xlu, const char *file,
+                          const char *key, const char **s_r)
+{
+    int e = xlu_cfg_get_string(xlu, key, s_r, 1);
+
+    if (e == ESRCH) {
+        *s_r = NULL;
+        return 0;
+    }
+    if (e) {
+        LOG(ERROR, "%s: %s= must be a single value, not a list", file, key);
+        return ERROR_INVAL;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* uuid from name: SHA-1 (FIPS 180-4), for 20 bytes of a short string */
+
+static uint32_t rol32(uint32_t x, int n)
+{
+    return (x << n) | (x >> (32 - n));
+}
+
+static void sha1_block(uint32_t h[5], const unsigned char *p)
+{
+    uint32_t w[80], a, b, c, d, e, f, k, t;
+    int i;
+
+    for (i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    for (i = 16; i < 80; i++)
+        w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+
+    a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4];
+    for (i = 0; i < 80; i++) {
+        if (i < 20) {
+            f = (b & c) | (~b & d);
+            k = 0x5a827999;
+        } else if (i < 40) {
+            f = b ^ c ^ d;
+            k = 0x6ed9eba1;
+        } else if (i < 60) {
+            f = (b & c) | (b & d) | (c & d);
+            k = 0x8f1bbcdc;
+        } else {
+            f = b ^ c ^ d;
+            k = 0xca62c1d6;
+        }
+        t = rol32(a, 5) + f + e + k + w[i];
+        e = d;
+        d = c;
+        c = rol32(b, 30);
+        b = a;
+        a = t;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
+}
+
+static void sha1(const void *data, size_t len, unsigned char out[20])
+{
+    uint32_t h[5] = { 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476,
+                      0xc3d2e1f0 };
+    const unsigned char *p = data;
+    unsigned char tail[128];
+    size_t rest, tlen;
+    uint64_t bits = (uint64_t)len * 8;
+    int i;
+
+    for (; len >= 64; p += 64, len -= 64)
+        sha1_block(h, p);
+
+    /* last bytes, 0x80, zeros, 64-bit big-endian length: 1 or 2 blocks */
+    rest = len;
+    memset(tail, 0, sizeof(tail));
+    memcpy(tail, p, rest);
+    tail[rest] = 0x80;
+    tlen = rest + 1 + 8 <= 64 ? 64 : 128;
+    for (i = 0; i < 8; i++)
+        tail[tlen - 1 - i] = (unsigned char)(bits >> (8 * i));
+    sha1_block(h, tail);
+    if (tlen == 128)
+        sha1_block(h, tail + 64);
+
+    for (i = 0; i < 20; i++)
+        out[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+void libxl__uuid_from_name(const char *name, libxl_uuid *uuid_r)
+{
+    static const char prefix[] = "libxl-snapshot:";
+    size_t plen = sizeof(prefix) - 1, nlen = strlen(name);
+    unsigned char digest[20];
+    uint8_t *u = libxl_uuid_bytearray(uuid_r);
+    char *buf = malloc(plen + nlen + 1);
+
+    if (!buf) {
+        fputs("libxl-snapshot: out of memory\n", stderr);
+        abort();
+    }
+    memcpy(buf, prefix, plen);
+    memcpy(buf + plen, name, nlen + 1);
+    sha1(buf, plen + nlen, digest);
+    free(buf);
+
+    memcpy(u, digest, 16);
+    u[6] = (u[6] & 0x0f) | 0x50;        /* version 5: name-based, SHA-1 */
+    u[8] = (u[8] & 0x3f) | 0x80;        /* variant: RFC 4122 */
+}
+
+/* ---------------------------------------------------------------- */
+/* domain config */
+
+/*
+ * The xlu_disk_parse'd disk is moved into *dst: the struct is copied
+ * and its malloc'ed strings adopted by the gc.
+ */
+static void disk_adopt(libxl__gc *gc, libxl_device_disk *dst,
+                       libxl_device_disk *src)
+{
+    *dst = *src;
+    libxl__gc_adopt(gc, dst->backend_domname);
+    libxl__gc_adopt(gc, dst->pdev_path);
+    libxl__gc_adopt(gc, dst->vdev);
+    libxl__gc_adopt(gc, dst->script);
+    libxl__gc_adopt(gc, dst->colo_host);
+    libxl__gc_adopt(gc, dst->colo_export);
+    libxl__gc_adopt(gc, dst->active_disk);
+    libxl__gc_adopt(gc, dst->hidden_disk);
+    libxl_device_disk_init(src);
+}
+
+static int parse_domain_disk(libxl__gc *gc, XLU_Config *xlu,
+                             xlu_report *rep, const char *file,
+                             const char *spec, libxl_device_disk *disk_r)
+{
+    libxl_device_disk disk;
+    int e, rc;
+
+    libxl_device_disk_init(&disk);
+    e = xlu_disk_parse(xlu, 1, &spec, &disk);
+    if (e) {
+        log_xlu_error(gc, rep, file,
+                      GCSPRINTF("bad disk '%s'", spec));
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    if (!disk.vdev || !*disk.vdev) {
+        LOG(ERROR, "%s: disk '%s' has no vdev=", file, spec);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    if (!disk.is_cdrom && (!disk.pdev_path || !*disk.pdev_path)) {
+        LOG(ERROR, "%s: disk '%s' has no target=", file, spec);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    disk_adopt(gc, disk_r, &disk);
+    rc = 0;
+ out:
+    libxl_device_disk_dispose(&disk);
+    return rc;
+}
+
+int libxl__domain_config_parse(libxl__gc *gc, const char *file,
+                               libxl__domain_config *cfg_r)
+{
+    XLU_Config *xlu = NULL;
+    xlu_report rep = { 0 };
+    libxl__domain_config cfg;
+    XLU_ConfigList *list;
+    const char *s;
+    long l;
+    int e, i, j, n, rc;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.file = libxl__abs_path(gc, file);
+
+    rc = xlu_open(gc, cfg.file, &rep, &xlu);
+    if (rc) goto out;
+    rc = xlu_read(gc, xlu, &rep, cfg.file);
+    if (rc) goto out;
+
+    rc = get_opt_string(gc, xlu, cfg.file, "name", &s);
+    if (rc) goto out;
+    if (!s || !*s) {
+        LOG(ERROR, "%s: no name= (a domain needs a name)", cfg.file);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    cfg.name = GCSTRDUP(s);
+
+    rc = get_opt_string(gc, xlu, cfg.file, "uuid", &s);
+    if (rc) goto out;
+    if (s) {
+        if (libxl_uuid_from_string(&cfg.uuid, s)) {
+            LOG(ERROR, "%s: uuid=\"%s\" is not a valid uuid", cfg.file, s);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        cfg.have_uuid = true;
+    } else {
+        libxl__uuid_from_name(cfg.name, &cfg.uuid);
+    }
+
+    e = xlu_cfg_get_long(xlu, "memory", &l, 1);
+    if (!e) {
+        if (l <= 0) {
+            LOG(ERROR, "%s: memory=%ld is not a size in MB", cfg.file, l);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        cfg.memory_mb = l;
+    } else if (e != ESRCH) {
+        LOG(ERROR, "%s: memory= must be a number of MB", cfg.file);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+
+    /* the device model binary, as xl's device_model_override */
+    rc = get_opt_string(gc, xlu, cfg.file, "device_model_override", &s);
+    if (rc) goto out;
+    cfg.device_model = GCSTRDUP(s);
+
+    e = xlu_cfg_get_list(xlu, "disk", &list, &n, 1);
+    if (e == ESRCH) {
+        n = 0;
+    } else if (e) {
+        LOG(ERROR, "%s: disk= must be a list: disk = [ '...', ... ]",
+            cfg.file);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    GCNEW_ARRAY(cfg.disks, n);
+    for (i = 0; i < n; i++) {
+        libxl_device_disk *d = &cfg.disks[i];
+
+        s = xlu_cfg_get_listitem(list, i);
+        if (!s) {
+            LOG(ERROR, "%s: disk entry %d is not a string", cfg.file, i + 1);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        rc = parse_domain_disk(gc, xlu, &rep, cfg.file, s, d);
+        if (rc) goto out;
+        cfg.num_disks++;
+        for (j = 0; j < i; j++) {
+            if (!strcmp(cfg.disks[j].vdev, d->vdev)) {
+                LOG(ERROR, "%s: two disks with vdev=%s", cfg.file, d->vdev);
+                rc = ERROR_INVAL;
+                goto out;
+            }
+        }
+    }
+
+    *cfg_r = cfg;
+    rc = 0;
+ out:
+    xlu_close(xlu, &rep);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* disk formats and QEMU node names */
+
+const char *libxl__disk_format_qemu(libxl_disk_format f)
+{
+    switch (f) {
+    case LIBXL_DISK_FORMAT_QCOW2: return "qcow2";
+    case LIBXL_DISK_FORMAT_QCOW:  return "qcow";
+    case LIBXL_DISK_FORMAT_RAW:   return "raw";
+    case LIBXL_DISK_FORMAT_VHD:   return "vpc";
+    case LIBXL_DISK_FORMAT_QED:   return "qed";
+    default:                      return NULL;
+    }
+}
+
+int libxl__disk_format_from_qemu(const char *s, libxl_disk_format *f)
+{
+    static const libxl_disk_format all[] = {
+        LIBXL_DISK_FORMAT_QCOW2, LIBXL_DISK_FORMAT_QCOW,
+        LIBXL_DISK_FORMAT_RAW, LIBXL_DISK_FORMAT_VHD,
+        LIBXL_DISK_FORMAT_QED,
+    };
+    size_t i;
+
+    if (!s) return ERROR_INVAL;
+    for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        if (!strcmp(s, libxl__disk_format_qemu(all[i]))) {
+            *f = all[i];
+            return 0;
+        }
+    }
+    return ERROR_INVAL;
+}
+
+/*
+ * Formats QEMU has no driver name for here (unknown: libxl treats it
+ * as raw) get "raw", so callers always have a name.
+ */
+char *libxl__disk_node_name(libxl__gc *gc, const char *vdev,
+                            libxl_disk_format format)
+{
+    const char *drv = libxl__disk_format_qemu(format);
+    return GCSPRINTF("%s-%s", vdev, drv ? drv : "raw");
+}
+
+/* ---------------------------------------------------------------- */
+/* disk specs */
+
+/*
+ * Splits spec at commas into gc strings; ",," stands for a literal
+ * comma.  There is always at least one (maybe empty) item.
+ */
+static char **spec_split(libxl__gc *gc, const char *spec, int *n_r)
+{
+    size_t len = strlen(spec);
+    char *buf = libxl__gc_zalloc(gc, len + 1), *w = buf;
+    char **items;
+    const char *p;
+    int n = 0;
+
+    GCNEW_ARRAY(items, len + 2);
+    items[n++] = w;
+    for (p = spec; *p; p++) {
+        if (*p == ',') {
+            if (p[1] == ',') {
+                *w++ = ',';
+                p++;
+                continue;
+            }
+            *w++ = 0;
+            items[n++] = w;
+            continue;
+        }
+        *w++ = *p;
+    }
+    *w = 0;
+    *n_r = n;
+    return items;
+}
+
+static bool vdev_valid(const char *vdev)
+{
+    const char *p;
+
+    if (!*vdev) return false;
+    for (p = vdev; *p; p++)
+        if (!isalnum((unsigned char)*p)) return false;
+    return true;
+}
+
+/*
+ * "vdev[,snapshot=internal|external|no][,file=PATH]" into *out (gc
+ * strings).  where names the spec in messages.
+ */
+static int diskspec_parse(libxl__gc *gc, const char *where,
+                          const char *spec, libxl_disk_snapshot *out)
+{
+    char **items;
+    const char *type_s = NULL, *file = NULL;
+    libxl_disk_snapshot_type type = LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
+    int i, n;
+
+    items = spec_split(gc, spec, &n);
+    if (!vdev_valid(items[0])) {
+        if (!*items[0] || strchr(items[0], '='))
+            LOG(ERROR, "%s: must start with the disk's vdev "
+                "(vdev[,snapshot=TYPE][,file=PATH])", where);
+        else
+            LOG(ERROR, "%s: '%s' is not a vdev", where, items[0]);
+        return ERROR_INVAL;
+    }
+    for (i = 1; i < n; i++) {
+        char *key = items[i], *val = strchr(key, '=');
+
+        if (!val) {
+            LOG(ERROR, "%s: '%s' is not key=value", where, key);
+            return ERROR_INVAL;
+        }
+        *val++ = 0;
+        if (!strcmp(key, "snapshot")) {
+            if (type_s) {
+                LOG(ERROR, "%s: snapshot= given twice", where);
+                return ERROR_INVAL;
+            }
+            type_s = val;
+        } else if (!strcmp(key, "file")) {
+            if (file) {
+                LOG(ERROR, "%s: file= given twice", where);
+                return ERROR_INVAL;
+            }
+            file = val;
+        } else {
+            LOG(ERROR, "%s: unknown key '%s' (snapshot= or file=)",
+                where, key);
+            return ERROR_INVAL;
+        }
+    }
+
+    if (type_s) {
+        if (!strcmp(type_s, "internal")) {
+            type = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+        } else if (!strcmp(type_s, "external")) {
+            type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+        } else if (!strcmp(type_s, "no")) {
+            type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+        } else {
+            LOG(ERROR, "%s: snapshot=%s: use internal, external or no",
+                where, type_s);
+            return ERROR_INVAL;
+        }
+    }
+    if (file) {
+        if (!*file) {
+            LOG(ERROR, "%s: file= needs a path", where);
+            return ERROR_INVAL;
+        }
+        if (type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT) {
+            type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+        } else if (type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
+            LOG(ERROR, "%s: file= is only for snapshot=external", where);
+            return ERROR_INVAL;
+        }
+    }
+
+    out->vdev = GCSTRDUP(items[0]);
+    out->type = type;
+    out->overlay = file ? libxl__abs_path(gc, file) : NULL;
+    return 0;
+}
+
+int libxl_disk_snapshot_parse_spec(libxl_snapshot_ctx *ctx,
+                                   const char *spec,
+                                   libxl_disk_snapshot *disk)
+{
+    GC_INIT(ctx);
+    libxl_disk_snapshot d;
+    int rc;
+
+    if (!spec) {
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    memset(&d, 0, sizeof(d));
+    rc = diskspec_parse(gc, GCSPRINTF("disk spec '%s'", spec), spec, &d);
+    if (rc) goto out;
+
+    free(disk->vdev);
+    free(disk->overlay);
+    disk->vdev = strdup(d.vdev);
+    disk->overlay = d.overlay ? strdup(d.overlay) : NULL;
+    if (!disk->vdev || (d.overlay && !disk->overlay)) {
+        fputs("libxl-snapshot: out of memory\n", stderr);
+        abort();
+    }
+    disk->type = d.type;
+    rc = 0;
+ out:
+    GC_FREE;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* snapshot config */
+
+/*
+ * An RFC-style entry in xl disk syntax: target=null is internal, any
+ * other target the path of the new (qcow2) overlay.
+ */
+static int rfc_disk_parse(libxl__gc *gc, XLU_Config *xlu, xlu_report *rep,
+                          const char *file, const char *where,
+                          const char *spec, libxl_disk_snapshot *out)
+{
+    libxl_device_disk disk;
+    char **items;
+    int e, i, n, rc;
+
+    libxl_device_disk_init(&disk);
+    e = xlu_disk_parse(xlu, 1, &spec, &disk);
+    if (e) {
+        log_xlu_error(gc, rep, file, GCSPRINTF("bad disk '%s'", spec));
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    if (!disk.vdev || !*disk.vdev) {
+        LOG(ERROR, "%s: no vdev=", where);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    if (!disk.pdev_path || !*disk.pdev_path) {
+        LOG(ERROR, "%s: no target= (an overlay path, or null for an "
+            "internal snapshot)", where);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+
+    out->vdev = GCSTRDUP(disk.vdev);
+    if (!strcmp(disk.pdev_path, "null")) {
+        out->type = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+    } else {
+        /* xlu reports a missing format= as raw: look at what was said */
+        items = spec_split(gc, spec, &n);
+        for (i = 0; i < n; i++) {
+            if (!strncmp(items[i], "target=", 7)) break;
+            if (!strncmp(items[i], "format=", 7) &&
+                strcmp(items[i] + 7, "qcow2")) {
+                LOG(ERROR, "%s: an external snapshot's overlay is qcow2, "
+                    "not %s", where, items[i] + 7);
+                rc = ERROR_INVAL;
+                goto out;
+            }
+        }
+        out->type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+        out->overlay = libxl__abs_path(gc, disk.pdev_path);
+    }
+    rc = 0;
+ out:
+    libxl_device_disk_dispose(&disk);
+    return rc;
+}
+
+/* The first item (up to an unescaped comma) is key=value: xl syntax. */
+static bool spec_is_xl_syntax(const char *spec)
+{
+    const char *p;
+
+    for (p = spec; *p; p++) {
+        if (*p == ',') {
+            if (p[1] != ',') return false;
+            p++;
+            continue;
+        }
+        if (*p == '=') return true;
+    }
+    return false;
+}
+
+static void snapshot_set_string(char **field, const char *v)
+{
+    free(*field);
+    *field = NULL;
+    if (v) {
+        *field = strdup(v);
+        if (!*field) {
+            fputs("libxl-snapshot: out of memory\n", stderr);
+            abort();
+        }
+    }
+}
+
+/*
+ * Settings present in the file replace the corresponding fields of
+ * *snapshot (initialised by the caller); absent ones leave them as
+ * they are, so a caller can fill in defaults first.  On error
+ * *snapshot is unchanged.
+ */
+int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
+                                       const char *config_file,
+                                       libxl_domain_snapshot *snapshot)
+{
+    GC_INIT(ctx);
+    XLU_Config *xlu = NULL;
+    xlu_report rep = { 0 };
+    XLU_ConfigList *list = NULL;
+    const char *file, *name, *desc, *mem, *type_s;
+    char *memory = NULL;
+    libxl_disk_snapshot_type dflt = LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
+    libxl_disk_snapshot *disks = NULL;
+    int e, i, j, n = 0, rc;
+    bool have_disks;
+
+    if (!config_file) {
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    file = libxl__abs_path(gc, config_file);
+    rc = xlu_open(gc, file, &rep, &xlu);
+    if (rc) goto out;
+    rc = xlu_read(gc, xlu, &rep, file);
+    if (rc) goto out;
+
+    rc = get_opt_string(gc, xlu, file, "name", &name);
+    if (rc) goto out;
+    if (name && libxl_snapshot_name_check(name)) {
+        LOG(ERROR, "%s: name=\"%s\" is not a valid snapshot name",
+            file, name);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+
+    rc = get_opt_string(gc, xlu, file, "description", &desc);
+    if (rc) goto out;
+
+    rc = get_opt_string(gc, xlu, file, "memory", &mem);
+    if (rc) goto out;
+    if (mem) {
+        if (!*mem) {
+            LOG(ERROR, "%s: memory= must be yes, no or a path", file);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        if (!strcmp(mem, "yes"))
+            memory = GCSTRDUP("yes");
+        else if (strcmp(mem, "no"))
+            memory = libxl__abs_path(gc, mem);
+    }
+
+    rc = get_opt_string(gc, xlu, file, "type", &type_s);
+    if (rc) goto out;
+    if (type_s) {
+        if (!strcmp(type_s, "internal")) {
+            dflt = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+        } else if (!strcmp(type_s, "external")) {
+            dflt = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+        } else {
+            LOG(ERROR, "%s: type=\"%s\": use internal or external",
+                file, type_s);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+    }
+
+    e = xlu_cfg_get_list(xlu, "disk", &list, &n, 1);
+    if (e == ESRCH) {
+        have_disks = false;
+        n = 0;
+    } else if (e) {
+        LOG(ERROR, "%s: disk= must be a list: disk = [ '...', ... ]", file);
+        rc = ERROR_INVAL;
+        goto out;
+    } else {
+        have_disks = true;
+    }
+    if (type_s && !n) {
+        /* no field for a default of unlisted disks in the record */
+        LOG(ERROR, "%s: type= applies to the disks listed in disk=, "
+            "and there are none", file);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+
+    GCNEW_ARRAY(disks, n);
+    for (i = 0; i < n; i++) {
+        const char *spec = xlu_cfg_get_listitem(list, i);
+        const char *where;
+
+        if (!spec) {
+            LOG(ERROR, "%s: disk entry %d is not a string", file, i + 1);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        where = GCSPRINTF("%s: disk '%s'", file, spec);
+        if (spec_is_xl_syntax(spec))
+            rc = rfc_disk_parse(gc, xlu, &rep, file, where, spec, &disks[i]);
+        else
+            rc = diskspec_parse(gc, where, spec, &disks[i]);
+        if (rc) goto out;
+        if (disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT)
+            disks[i].type = dflt;
+        for (j = 0; j < i; j++) {
+            if (!strcmp(disks[j].vdev, disks[i].vdev)) {
+                LOG(ERROR, "%s: disk %s listed twice", file, disks[i].vdev);
+                rc = ERROR_INVAL;
+                goto out;
+            }
+        }
+    }
+
+    /* all parsed: now change *snapshot */
+    if (name) snapshot_set_string(&snapshot->name, name);
+    if (desc) snapshot_set_string(&snapshot->description, desc);
+    if (mem) snapshot_set_string(&snapshot->memory, memory);
+    if (have_disks) {
+        for (i = 0; i < snapshot->num_disks; i++)
+            libxl_disk_snapshot_dispose(&snapshot->disks[i]);
+        free(snapshot->disks);
+        snapshot->disks = NULL;
+        snapshot->num_disks = 0;
+        if (n) {
+            snapshot->disks = calloc(n, sizeof(*snapshot->disks));
+            if (!snapshot->disks) {
+                fputs("libxl-snapshot: out of memory\n", stderr);
+                abort();
+            }
+        }
+        for (i = 0; i < n; i++) {
+            libxl_disk_snapshot *d = &snapshot->disks[i];
+
+            libxl_disk_snapshot_init(d);
+            snapshot_set_string(&d->vdev, disks[i].vdev);
+            snapshot_set_string(&d->overlay, disks[i].overlay);
+            d->type = disks[i].type;
+        }
+        snapshot->num_disks = n;
+    }
+    rc = 0;
+ out:
+    xlu_close(xlu, &rep);
+    GC_FREE;
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,463 @@
+/*
+ * libxl_snapshot_core.c - context, gc arena, logging, file helpers
+ *
+ * The gc arena is libxl's: a growing array of pointers freed together.
+ * NOGC allocations are plain malloc for memory handed to the caller.
+ * Out of memory is not an error callers handle: we abort, as libxl
+ * does, so that no half-done operation is reported as a failure.
+ *
+ * The context picks a driver once (xen if the hypervisor is there,
+ * else qemu; $XL_SNAPSHOT_DRIVER overrides) and reads the directory
+ * settings from the environment, with Config.mk's defaults.
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef LIBXL_SNAPSHOT_STATE_DIR
+#define LIBXL_SNAPSHOT_STATE_DIR "/var/lib/xen/snapshots"
+#endif
+#ifndef LIBXL_SNAPSHOT_RUN_DIR
+#define LIBXL_SNAPSHOT_RUN_DIR "/var/run/xen"
+#endif
+#ifndef LIBXL_SNAPSHOT_CONFIG_DIR
+#define LIBXL_SNAPSHOT_CONFIG_DIR "/etc/xen"
+#endif
+#ifndef LIBXL_SNAPSHOT_QEMU
+#define LIBXL_SNAPSHOT_QEMU "qemu-system-x86_64"
+#endif
+#ifndef LIBXL_SNAPSHOT_QEMU_IMG
+#define LIBXL_SNAPSHOT_QEMU_IMG "qemu-img"
+#endif
+#ifndef LIBXL_SNAPSHOT_SYSTEM_XL
+#define LIBXL_SNAPSHOT_SYSTEM_XL "/usr/sbin/xl"
+#endif
+#ifndef LIBXL_SNAPSHOT_XEN_QEMU
+#define LIBXL_SNAPSHOT_XEN_QEMU "/usr/libexec/xen-qemu-system-i386"
+#endif
+
+/* ---------------------------------------------------------------- */
+/* gc */
+
+static void oom(void)
+{
+    fputs("libxl-snapshot: out of memory\n", stderr);
+    abort();
+}
+
+void libxl__gc_adopt(libxl__gc *gc, void *ptr)
+{
+    if (!gc || !ptr) return;
+    if (gc->nptrs == gc->alloc) {
+        int n = gc->alloc ? gc->alloc * 2 : 16;
+        void **p = realloc(gc->ptrs, n * sizeof(*p));
+        if (!p) oom();
+        gc->ptrs = p;
+        gc->alloc = n;
+    }
+    gc->ptrs[gc->nptrs++] = ptr;
+}
+
+void libxl__gc_free_all(libxl__gc *gc)
+{
+    int i;
+    for (i = 0; i < gc->nptrs; i++)
+        free(gc->ptrs[i]);
+    free(gc->ptrs);
+    gc->ptrs = NULL;
+    gc->nptrs = gc->alloc = 0;
+}
+
+void *libxl__gc_zalloc(libxl__gc *gc, size_t sz)
+{
+    void *p = calloc(1, sz ? sz : 1);
+    if (!p) oom();
+    libxl__gc_adopt(gc, p);
+    return p;
+}
+
+void *libxl__gc_calloc(libxl__gc *gc, size_t n, size_t sz)
+{
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (!p) oom();
+    libxl__gc_adopt(gc, p);
+    return p;
+}
+
+void *libxl__gc_realloc(libxl__gc *gc, void *ptr, size_t sz)
+{
+    void *p = realloc(ptr, sz ? sz : 1);
+    int i;
+
+    if (!p) oom();
+    if (!gc) return p;
+    if (!ptr) {
+        libxl__gc_adopt(gc, p);
+        return p;
+    }
+    for (i = gc->nptrs - 1; i >= 0; i--) {
+        if (gc->ptrs[i] == ptr) {
+            gc->ptrs[i] = p;
+            return p;
+        }
+    }
+    abort(); /* realloc of memory not in this gc */
+}
+
+char *libxl__gc_strdup(libxl__gc *gc, const char *s)
+{
+    char *p;
+    if (!s) return NULL;
+    p = strdup(s);
+    if (!p) oom();
+    libxl__gc_adopt(gc, p);
+    return p;
+}
+
+char *libxl__gc_vsprintf(libxl__gc *gc, const char *fmt, va_list ap)
+{
+    char *s;
+    if (vasprintf(&s, fmt, ap) < 0) oom();
+    libxl__gc_adopt(gc, s);
+    return s;
+}
+
+char *libxl__gc_sprintf(libxl__gc *gc, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    va_start(ap, fmt);
+    s = libxl__gc_vsprintf(gc, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* ---------------------------------------------------------------- */
+/* logging */
+
+void libxl__snapshot_log(libxl_snapshot_ctx *ctx, xentoollog_level lvl,
+                         int errnoval, const char *file, int line,
+                         const char *func, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg = NULL;
+    int esave = errno;
+
+    if (!ctx || !ctx->lg) return;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+    va_end(ap);
+    if (!msg) return;
+    /* Users see one clean line; the source location is for -vvv. */
+    if (lvl <= XTL_DEBUG)
+        xtl_log(ctx->lg, lvl, errnoval, "libxl-snapshot", "%s:%d:%s: %s",
+                file, line, func, msg);
+    else
+        xtl_log(ctx->lg, lvl, errnoval, "libxl-snapshot", "%s", msg);
+    free(msg);
+    errno = esave;
+}
+
+/* ---------------------------------------------------------------- */
+/* files and paths */
+
+int libxl__mkdir_p(libxl__gc *gc, const char *path, mode_t mode)
+{
+    char *p = GCSTRDUP(path), *s;
+
+    for (s = p + 1; ; s++) {
+        if (*s == '/' || !*s) {
+            char c = *s;
+            *s = 0;
+            if (mkdir(p, mode) && errno != EEXIST) {
+                LOGE(ERROR, "cannot create directory '%s'", p);
+                return ERROR_FAIL;
+            }
+            *s = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+int libxl__read_file(libxl__gc *gc, const char *path, char **data_r,
+                     size_t *len_r)
+{
+    int fd, rc;
+    char *buf = NULL;
+    size_t len = 0, alloc = 0;
+    ssize_t r;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return ERROR_NOTFOUND;
+        LOGE(ERROR, "cannot open '%s'", path);
+        return ERROR_FAIL;
+    }
+    for (;;) {
+        if (len + 1 >= alloc) {
+            alloc = alloc ? alloc * 2 : 4096;
+            buf = libxl__gc_realloc(gc, buf, alloc);
+        }
+        r = read(fd, buf + len, alloc - len - 1);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            LOGE(ERROR, "cannot read '%s'", path);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        if (!r) break;
+        len += r;
+    }
+    buf[len] = 0;
+    *data_r = buf;
+    if (len_r) *len_r = len;
+    rc = 0;
+ out:
+    close(fd);
+    return rc;
+}
+
+int libxl__write_file_atomic(libxl__gc *gc, const char *path,
+                             const void *data, size_t len)
+{
+    char *tmp = GCSPRINTF("%s.tmp", path);
+    char *dir = libxl__path_dirname(gc, path);
+    const char *p = data;
+    int fd = -1, dfd = -1, rc;
+    size_t done = 0;
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        LOGE(ERROR, "cannot create '%s'", tmp);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    while (done < len) {
+        ssize_t r = write(fd, p + done, len - done);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            LOGE(ERROR, "cannot write '%s'%s", tmp,
+                 errno == ENOSPC ? " (file system full)" : "");
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        done += r;
+    }
+    if (fsync(fd)) {
+        LOGE(ERROR, "cannot sync '%s'%s", tmp,
+             errno == ENOSPC ? " (file system full)" : "");
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    if (close(fd)) {
+        fd = -1;
+        LOGE(ERROR, "cannot close '%s'", tmp);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path)) {
+        LOGE(ERROR, "cannot rename '%s' to '%s'", tmp, path);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    rc = 0;
+ out:
+    if (fd >= 0) close(fd);
+    if (rc) unlink(tmp);
+    return rc;
+}
+
+bool libxl__file_exists(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0;
+}
+
+char *libxl__abs_path(libxl__gc *gc, const char *path)
+{
+    char cwd[PATH_MAX];
+    char *in, *out, *tok, *save = NULL;
+    char **parts;
+    int n = 0, i;
+    size_t len;
+
+    if (path[0] == '/') {
+        in = GCSTRDUP(path);
+    } else {
+        if (!getcwd(cwd, sizeof(cwd))) return GCSTRDUP(path);
+        in = GCSPRINTF("%s/%s", cwd, path);
+    }
+    len = strlen(in);
+    GCNEW_ARRAY(parts, len + 1);
+    for (tok = strtok_r(in, "/", &save); tok;
+         tok = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(tok, ".")) continue;
+        if (!strcmp(tok, "..")) {
+            if (n) n--;
+            continue;
+        }
+        parts[n++] = tok;
+    }
+    out = libxl__gc_zalloc(gc, len + 2);
+    if (!n) strcpy(out, "/");
+    for (i = 0; i < n; i++) {
+        strcat(out, "/");
+        strcat(out, parts[i]);
+    }
+    return out;
+}
+
+char *libxl__path_dirname(libxl__gc *gc, const char *path)
+{
+    char *p = GCSTRDUP(path), *s = strrchr(p, '/');
+    if (!s) return GCSTRDUP(".");
+    if (s == p) return GCSTRDUP("/");
+    *s = 0;
+    return p;
+}
+
+char *libxl__path_basename(libxl__gc *gc, const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return GCSTRDUP(s ? s + 1 : path);
+}
+
+char *libxl__path_stem(libxl__gc *gc, const char *path)
+{
+    char *b = libxl__path_basename(gc, path), *dot = strrchr(b, '.');
+    if (dot && dot != b) *dot = 0;
+    return b;
+}
+
+uint64_t libxl__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- */
+/* context */
+
+static char *env_or(const char *var, const char *dflt)
+{
+    const char *v = getenv(var);
+    return strdup(v && *v ? v : dflt);
+}
+
+static bool xen_hypervisor_present(void)
+{
+    char buf[16] = "";
+    FILE *f = fopen("/sys/hypervisor/type", "r");
+    if (!f) return false;
+    if (!fgets(buf, sizeof(buf), f)) buf[0] = 0;
+    fclose(f);
+    return !strncmp(buf, "xen", 3);
+}
+
+const char *libxl_snapshot_driver_to_string(libxl_snapshot_driver d)
+{
+    switch (d) {
+    case LIBXL_SNAPSHOT_DRIVER_XEN: return "xen";
+    case LIBXL_SNAPSHOT_DRIVER_QEMU: return "qemu";
+    default: return "auto";
+    }
+}
+
+libxl_snapshot_driver libxl_snapshot_ctx_driver(libxl_snapshot_ctx *ctx)
+{
+    return ctx->driver_id;
+}
+
+int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
+                             unsigned flags, xentoollog_logger *lg)
+{
+    libxl_snapshot_ctx *ctx;
+    const char *drv = getenv(LIBXL_SNAPSHOT_ENV_DRIVER);
+    int rc;
+
+    *pctx = NULL;
+    if (version != LIBXL_SNAPSHOT_VERSION || flags || !lg)
+        return ERROR_INVAL;
+
+    ctx = calloc(1, sizeof(*ctx));
+    if (!ctx) return ERROR_NOMEM;
+    ctx->lg = lg;
+    LIST_INIT(&ctx->fds);
+    LIST_INIT(&ctx->timers);
+    LIST_INIT(&ctx->aos);
+    ctx->state_dir = env_or(LIBXL_SNAPSHOT_ENV_STATE_DIR,
+                            LIBXL_SNAPSHOT_STATE_DIR);
+    ctx->run_dir = env_or(LIBXL_SNAPSHOT_ENV_RUN_DIR,
+                          LIBXL_SNAPSHOT_RUN_DIR);
+    ctx->config_dir = env_or("XL_SNAPSHOT_CONFIG_DIR",
+                             LIBXL_SNAPSHOT_CONFIG_DIR);
+    ctx->qemu_bin = env_or("XL_SNAPSHOT_QEMU", LIBXL_SNAPSHOT_QEMU);
+    ctx->qemu_img = env_or("XL_SNAPSHOT_QEMU_IMG", LIBXL_SNAPSHOT_QEMU_IMG);
+    ctx->xen_qemu = env_or("XL_SNAPSHOT_XEN_QEMU", LIBXL_SNAPSHOT_XEN_QEMU);
+    ctx->system_xl = env_or("XL_SNAPSHOT_SYSTEM_XL",
+                            LIBXL_SNAPSHOT_SYSTEM_XL);
+
+    if (drv && *drv) {
+        if (!strcmp(drv, "xen")) {
+            ctx->driver_id = LIBXL_SNAPSHOT_DRIVER_XEN;
+        } else if (!strcmp(drv, "qemu")) {
+            ctx->driver_id = LIBXL_SNAPSHOT_DRIVER_QEMU;
+        } else {
+            LIBXL__LOG(ctx, ERROR, -1,
+                       "%s=%s: unknown driver (use xen or qemu)",
+                       LIBXL_SNAPSHOT_ENV_DRIVER, drv);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+    } else {
+        ctx->driver_id = xen_hypervisor_present()
+            ? LIBXL_SNAPSHOT_DRIVER_XEN : LIBXL_SNAPSHOT_DRIVER_QEMU;
+    }
+    ctx->driver = ctx->driver_id == LIBXL_SNAPSHOT_DRIVER_XEN
+        ? &libxl__snapshot_driver_xen : &libxl__snapshot_driver_qemu;
+    if (ctx->driver->init) {
+        rc = ctx->driver->init(ctx);
+        if (rc) goto out;
+    }
+    *pctx = ctx;
+    return 0;
+
+ out:
+    libxl_snapshot_ctx_free(ctx);
+    return rc;
+}
+
+int libxl_snapshot_ctx_free(libxl_snapshot_ctx *ctx)
+{
+    if (!ctx) return 0;
+    if (ctx->driver && ctx->driver->fini) ctx->driver->fini(ctx);
+    free(ctx->state_dir);
+    free(ctx->run_dir);
+    free(ctx->config_dir);
+    free(ctx->qemu_bin);
+    free(ctx->qemu_img);
+    free(ctx->xen_qemu);
+    free(ctx->system_xl);
+    free(ctx);
+    return 0;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

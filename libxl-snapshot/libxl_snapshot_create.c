@@ -1,0 +1,546 @@
+/*
+ * libxl_snapshot_create.c - taking a snapshot
+ *
+ * Plan first, then act, then record:
+ *
+ *  1. Under the domain lock, every disk gets a plan: internal (a qcow2
+ *     snapshot named after the snapshot, inside the active image),
+ *     external (the active image is frozen and a new qcow2 overlay on
+ *     top becomes active) or no.  The default is internal for qcow2
+ *     and external for everything else (raw cannot hold snapshots).
+ *     External overlays are named <dir>/<stem>.<snapshot>.qcow2 beside
+ *     the image they cover, <stem> being the stem of the disk's image
+ *     in the domain config.  Everything that can be checked is checked
+ *     here: name, duplicates, formats, overlay paths.
+ *  2. A running domain: one QMP `transaction` with an action per disk,
+ *     so all disks are captured at one instant with no pause of the
+ *     guest.  QEMU leaves the overlay files of a failed transaction on
+ *     disk; they are removed.  A shut-off domain: qemu-img per disk;
+ *     when one fails, the disks already done are undone.
+ *  3. The record is written, the new snapshot becomes current and each
+ *     external disk's overlay becomes its active image (the domain
+ *     record, and on Xen xenstore and libxl's stored config).
+ *
+ * Steps, in order:
+ *   libxl_domain_snapshot_create -> snapshot_create_begun ->
+ *     (running) snapshot_create_qmp_connected -> snapshot_create_nodes
+ *               -> snapshot_create_transaction_done
+ *     (offline) snapshot_create_offline_next <-> snapshot_create_disk_done
+ *   -> snapshot_create_record -> snapshot_create_done
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <time.h>
+#include <unistd.h>
+
+typedef struct libxl__snapshot_create_state {
+    libxl__ao *ao;
+    libxl__snapshot_op op;
+    libxl_domain_snapshot req;       /* what the caller asked for */
+    libxl_domain_snapshot *out;      /* caller's, filled on success */
+    unsigned flags;
+    libxl_domain_snapshot snap;      /* the record being built (gc) */
+    libxl__qmp qmp;
+    libxl__exec_state es;
+    int next;                        /* offline: next disk */
+} libxl__snapshot_create_state;
+
+static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
+                                  int rc);
+static void snapshot_create_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
+                                          yajl_val ret, int rc);
+static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
+                                  yajl_val ret, int rc);
+static void snapshot_create_transaction_done(libxl__egc *egc,
+                                             libxl__qmp *qmp,
+                                             yajl_val ret, int rc);
+static void snapshot_create_offline_next(libxl__egc *egc,
+                                         libxl__snapshot_create_state *scs);
+static void snapshot_create_disk_done(libxl__egc *egc,
+                                      libxl__exec_state *es, int rc,
+                                      int status);
+static void snapshot_create_record(libxl__egc *egc,
+                                   libxl__snapshot_create_state *scs);
+static void snapshot_create_done(libxl__egc *egc,
+                                 libxl__snapshot_create_state *scs, int rc);
+
+int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
+                                 const char *domain,
+                                 libxl_domain_snapshot *snapshot,
+                                 unsigned flags,
+                                 const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    libxl__snapshot_create_state *scs;
+
+    GCNEW(scs);
+    scs->ao = ao;
+    scs->out = snapshot;
+    scs->flags = flags;
+    /* a private copy: the caller's struct is only written at the end */
+    libxl_domain_snapshot_init(&scs->req);
+    libxl__domain_snapshot_copy(&scs->req, snapshot);
+    libxl__qmp_init(&scs->qmp);
+    libxl__exec_init(&scs->es);
+
+    scs->op.ao = ao;
+    scs->op.domain = GCSTRDUP(domain);
+    scs->op.callback = snapshot_create_begun;
+    libxl__snapshot_op_begin(egc, &scs->op);
+    EGC_FREE;
+    return AO_INPROGRESS;
+}
+
+/* ---------------------------------------------------------------- */
+/* planning */
+
+static libxl_disk_snapshot *req_disk(libxl__snapshot_create_state *scs,
+                                     const char *vdev)
+{
+    int i;
+    for (i = 0; i < scs->req.num_disks; i++)
+        if (scs->req.disks[i].vdev &&
+            !strcmp(scs->req.disks[i].vdev, vdev))
+            return &scs->req.disks[i];
+    return NULL;
+}
+
+/* The config's image for vdev, else the active one. */
+static const char *config_image(libxl__snapshot_create_state *scs,
+                                const libxl_device_disk *dk)
+{
+    int i;
+    for (i = 0; i < scs->op.cfg.num_disks; i++)
+        if (scs->op.cfg.disks[i].vdev &&
+            !strcmp(scs->op.cfg.disks[i].vdev, dk->vdev) &&
+            scs->op.cfg.disks[i].pdev_path)
+            return scs->op.cfg.disks[i].pdev_path;
+    return dk->pdev_path;
+}
+
+static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
+{
+    libxl__snapshot_op *op = &scs->op;
+    libxl_domain_snapshot *s = &scs->snap;
+    int i, j, rc;
+
+    libxl_domain_snapshot_init(s);
+    s->name = scs->req.name ? GCSTRDUP(scs->req.name)
+                            : GCSPRINTF("%llu",
+                                        (unsigned long long)time(NULL));
+    rc = libxl_snapshot_name_check(s->name);
+    if (rc) {
+        LOG(ERROR, "invalid snapshot name '%s' (no '/', '..', ',', "
+            "control characters, or leading '.' or '-')", s->name);
+        return rc;
+    }
+    if (libxl__snapshot_tree_find(&op->tree, s->name)) {
+        LOG(ERROR, "domain %s already has a snapshot named '%s'",
+            op->d.name, s->name);
+        return ERROR_INVAL;
+    }
+    s->description = GCSTRDUP(scs->req.description);
+    s->creation_time = time(NULL);
+    s->parent = GCSTRDUP(op->tree.dom.current);
+    s->state = !op->d.running ? LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF
+        : op->d.paused ? LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED
+        : LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING;
+    s->domain_name = GCSTRDUP(op->d.name);
+    libxl_uuid_copy(NULL, &s->domain_uuid, &op->d.uuid);
+    if (scs->req.memory && *scs->req.memory) {
+        LOG(ERROR, "memory checkpoints are not supported yet; take a "
+            "disk-only snapshot");
+        return ERROR_NI;
+    }
+
+    /* every requested disk must exist */
+    for (i = 0; i < scs->req.num_disks; i++) {
+        if (!scs->req.disks[i].vdev ||
+            !libxl__domain_disk(&op->d, scs->req.disks[i].vdev)) {
+            LOG(ERROR, "domain %s has no disk '%s'", op->d.name,
+                scs->req.disks[i].vdev ?: "");
+            return ERROR_INVAL;
+        }
+    }
+
+    GCNEW_ARRAY(s->disks, op->d.num_disks);
+    for (i = 0; i < op->d.num_disks; i++) {
+        const libxl_device_disk *dk = &op->d.disks[i];
+        const libxl_disk_snapshot *r = req_disk(scs, dk->vdev);
+        libxl_disk_snapshot *ds = &s->disks[s->num_disks];
+        libxl_disk_snapshot_type type = r ? r->type
+                                          : LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
+
+        if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path) continue;
+        if (type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT)
+            type = dk->format == LIBXL_DISK_FORMAT_QCOW2
+                ? LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL
+                : LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+        if (!dk->readwrite && type != LIBXL_DISK_SNAPSHOT_TYPE_NO) {
+            /* a read-only disk does not change: nothing to capture */
+            type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+        }
+        libxl_disk_snapshot_init(ds);
+        ds->vdev = GCSTRDUP(dk->vdev);
+        ds->type = type;
+        ds->backend = dk->backend;
+        ds->format = dk->format;
+        ds->file = GCSTRDUP(dk->pdev_path);
+        s->num_disks++;
+
+        if (type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+        if (!libxl__disk_format_qemu(dk->format)) {
+            LOG(ERROR, "disk %s: format %s cannot be snapshotted here",
+                dk->vdev, libxl_disk_format_to_string(dk->format));
+            return ERROR_INVAL;
+        }
+        if (type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
+            if (dk->format != LIBXL_DISK_FORMAT_QCOW2) {
+                LOG(ERROR, "disk %s: internal snapshots need qcow2, but "
+                    "'%s' is %s; use an external snapshot for it "
+                    "(--diskspec %s,snapshot=external)", dk->vdev,
+                    dk->pdev_path, libxl_disk_format_to_string(dk->format),
+                    dk->vdev);
+                return ERROR_INVAL;
+            }
+            ds->tag = GCSTRDUP(s->name);
+            continue;
+        }
+        /* external */
+        if (r && r->overlay && *r->overlay) {
+            ds->overlay = libxl__abs_path(gc, r->overlay);
+        } else {
+            ds->overlay = GCSPRINTF("%s/%s.%s.qcow2",
+                                    libxl__path_dirname(gc, dk->pdev_path),
+                                    libxl__path_stem(gc,
+                                        config_image(scs, dk)),
+                                    s->name);
+        }
+        if (libxl__file_exists(ds->overlay)) {
+            LOG(ERROR, "disk %s: overlay '%s' already exists", dk->vdev,
+                ds->overlay);
+            return ERROR_INVAL;
+        }
+        if (!strcmp(ds->overlay, ds->file)) {
+            LOG(ERROR, "disk %s: the overlay cannot be the image itself",
+                dk->vdev);
+            return ERROR_INVAL;
+        }
+        for (j = 0; j < s->num_disks - 1; j++) {
+            if (s->disks[j].overlay &&
+                !strcmp(s->disks[j].overlay, ds->overlay)) {
+                LOG(ERROR, "disks %s and %s would share overlay '%s'",
+                    s->disks[j].vdev, ds->vdev, ds->overlay);
+                return ERROR_INVAL;
+            }
+        }
+    }
+    for (i = 0; i < s->num_disks; i++)
+        if (s->disks[i].type != LIBXL_DISK_SNAPSHOT_TYPE_NO) break;
+    if (i == s->num_disks) {
+        LOG(ERROR, "domain %s: no disk to snapshot", op->d.name);
+        return ERROR_INVAL;
+    }
+    return 0;
+}
+
+static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
+                                  int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(op, libxl__snapshot_create_state, op);
+    STATE_AO_GC(scs->ao);
+
+    if (rc) goto out;
+    rc = plan(gc, scs);
+    if (rc) goto out;
+    if (scs->flags & LIBXL_SNAPSHOT_CREATE_DRY_RUN) goto out;
+
+    if (op->d.running) {
+        scs->qmp.ao = ao;
+        scs->qmp.path = op->d.qmp_path;
+        scs->qmp.domid = op->d.domid;
+        rc = libxl__qmp_connect(egc, &scs->qmp,
+                                snapshot_create_qmp_connected);
+        if (rc) goto out;
+        return;
+    }
+    scs->next = 0;
+    snapshot_create_offline_next(egc, scs);
+    return;
+ out:
+    snapshot_create_done(egc, scs, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* live: one transaction */
+
+static void snapshot_create_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
+                                          yajl_val ret, int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(qmp, libxl__snapshot_create_state, qmp);
+
+    if (rc) goto out;
+    rc = libxl__qmp_send(egc, qmp, "query-named-block-nodes",
+                         "{\"flat\": true}", -1, snapshot_create_nodes);
+    if (rc) goto out;
+    return;
+ out:
+    snapshot_create_done(egc, scs, rc);
+}
+
+static bool node_exists(yajl_val nodes, const char *name)
+{
+    size_t i;
+    for (i = 0; i < nodes->u.array.len; i++) {
+        const char *n = libxl__json_get_string(nodes->u.array.values[i],
+                                               "node-name");
+        if (n && !strcmp(n, name)) return true;
+    }
+    return false;
+}
+
+static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
+                                  yajl_val nodes, int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(qmp, libxl__snapshot_create_state, qmp);
+    libxl_domain_snapshot *s = &scs->snap;
+    STATE_AO_GC(scs->ao);
+    char *actions = GCSTRDUP("");
+    int i, k = 1;
+
+    if (rc) goto out;
+    if (!nodes || !YAJL_IS_ARRAY(nodes)) {
+        rc = ERROR_PROTOCOL_ERROR_QMP;
+        goto out;
+    }
+    for (i = 0; i < s->num_disks; i++) {
+        libxl_disk_snapshot *ds = &s->disks[i];
+        const char *node, *action;
+
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+        node = libxl__qmp_node_for_file(nodes, ds->file, ds->format);
+        if (!node) {
+            LOG(ERROR, "disk %s: QEMU has no %s node for '%s' (records out "
+                "of date?)", ds->vdev, libxl__disk_format_qemu(ds->format),
+                ds->file);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
+            action = GCSPRINTF(
+                "{\"type\": \"blockdev-snapshot-internal-sync\", "
+                "\"data\": {\"device\": %s, \"name\": %s}}",
+                libxl__json_quote(gc, node), libxl__json_quote(gc, ds->tag));
+        } else {
+            char *newnode;
+            do {
+                newnode = GCSPRINTF("%s-ov%d", ds->vdev, k++);
+            } while (node_exists(nodes, newnode));
+            action = GCSPRINTF(
+                "{\"type\": \"blockdev-snapshot-sync\", \"data\": "
+                "{\"node-name\": %s, \"snapshot-file\": %s, "
+                "\"snapshot-node-name\": %s, \"format\": \"qcow2\", "
+                "\"mode\": \"absolute-paths\"}}",
+                libxl__json_quote(gc, node),
+                libxl__json_quote(gc, ds->overlay),
+                libxl__json_quote(gc, newnode));
+        }
+        actions = GCSPRINTF("%s%s%s", actions, *actions ? ", " : "",
+                            action);
+    }
+    rc = libxl__qmp_send(egc, qmp, "transaction",
+                         GCSPRINTF("{\"actions\": [%s]}", actions), -1,
+                         snapshot_create_transaction_done);
+    if (rc) goto out;
+    return;
+ out:
+    snapshot_create_done(egc, scs, rc);
+}
+
+/* Removes overlay files a failed attempt may have left behind. */
+static void remove_new_overlays(libxl__gc *gc,
+                                libxl__snapshot_create_state *scs)
+{
+    int i;
+    for (i = 0; i < scs->snap.num_disks; i++) {
+        const char *ov = scs->snap.disks[i].overlay;
+        if (scs->snap.disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL &&
+            ov && libxl__file_exists(ov)) {
+            if (unlink(ov))
+                LOGE(WARN, "cannot remove stray overlay '%s'", ov);
+            else
+                LOG(DEBUG, "removed stray overlay '%s'", ov);
+        }
+    }
+}
+
+static void snapshot_create_transaction_done(libxl__egc *egc,
+                                             libxl__qmp *qmp,
+                                             yajl_val ret, int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(qmp, libxl__snapshot_create_state, qmp);
+    STATE_AO_GC(scs->ao);
+
+    libxl__qmp_close(gc, qmp);
+    if (rc) {
+        /* QEMU rolled the graph back but left the new files */
+        remove_new_overlays(gc, scs);
+        goto out;
+    }
+    snapshot_create_record(egc, scs);
+    return;
+ out:
+    snapshot_create_done(egc, scs, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* offline: qemu-img, disk by disk */
+
+static const char *const *disk_argv(libxl__gc *gc,
+                                    const libxl_disk_snapshot *ds)
+{
+    const char **a;
+    GCNEW_ARRAY(a, 12);
+    a[0] = CTX->qemu_img;
+    if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
+        a[1] = "snapshot"; a[2] = "-c"; a[3] = ds->tag; a[4] = ds->file;
+    } else {
+        a[1] = "create"; a[2] = "-q"; a[3] = "-f"; a[4] = "qcow2";
+        a[5] = "-b"; a[6] = ds->file;
+        a[7] = "-F"; a[8] = libxl__disk_format_qemu(ds->format);
+        a[9] = ds->overlay;
+    }
+    return a;
+}
+
+/* Undoes disks [0, upto) after a failure (best effort, logged). */
+static void offline_undo(libxl__gc *gc, libxl__snapshot_create_state *scs,
+                         int upto)
+{
+    int i;
+    for (i = 0; i < upto; i++) {
+        const libxl_disk_snapshot *ds = &scs->snap.disks[i];
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
+            const char *a[] = { CTX->qemu_img, "snapshot", "-d", ds->tag,
+                                ds->file, NULL };
+            libxl__exec_sync(gc, a, 60000, NULL, NULL);
+        } else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
+            unlink(ds->overlay);
+        }
+    }
+}
+
+static void snapshot_create_offline_next(libxl__egc *egc,
+                                         libxl__snapshot_create_state *scs)
+{
+    STATE_AO_GC(scs->ao);
+    libxl_disk_snapshot *ds;
+    int rc;
+
+    while (scs->next < scs->snap.num_disks &&
+           scs->snap.disks[scs->next].type == LIBXL_DISK_SNAPSHOT_TYPE_NO)
+        scs->next++;
+    if (scs->next == scs->snap.num_disks) {
+        snapshot_create_record(egc, scs);
+        return;
+    }
+    ds = &scs->snap.disks[scs->next];
+    libxl__exec_init(&scs->es);
+    scs->es.ao = ao;
+    scs->es.what = GCSPRINTF("qemu-img (snapshot of %s)", ds->vdev);
+    scs->es.args = disk_argv(gc, ds);
+    scs->es.timeout_ms = 300000;
+    scs->es.callback = snapshot_create_disk_done;
+    rc = libxl__exec_start(egc, &scs->es);
+    if (rc) {
+        offline_undo(gc, scs, scs->next);
+        snapshot_create_done(egc, scs, rc);
+    }
+}
+
+static void snapshot_create_disk_done(libxl__egc *egc,
+                                      libxl__exec_state *es, int rc,
+                                      int status)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(es, libxl__snapshot_create_state, es);
+    STATE_AO_GC(scs->ao);
+
+    if (rc) {
+        /* this disk may have half-happened too */
+        offline_undo(gc, scs, scs->next + 1);
+        snapshot_create_done(egc, scs, rc);
+        return;
+    }
+    scs->next++;
+    snapshot_create_offline_next(egc, scs);
+}
+
+/* ---------------------------------------------------------------- */
+/* record */
+
+static void snapshot_create_record(libxl__egc *egc,
+                                   libxl__snapshot_create_state *scs)
+{
+    STATE_AO_GC(scs->ao);
+    libxl__snapshot_op *op = &scs->op;
+    libxl_domain_snapshot *s = &scs->snap;
+    int i, rc = 0;
+
+    for (i = 0; i < s->num_disks; i++) {
+        libxl_disk_snapshot *ds = &s->disks[i];
+        if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) continue;
+        libxl__domain_record_set_disk(gc, &op->tree.dom, ds->vdev,
+                                      ds->overlay, LIBXL_DISK_FORMAT_QCOW2);
+        if (op->d.running && CTX->driver->set_active_disk) {
+            int r = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
+                                                 ds->overlay,
+                                                 LIBXL_DISK_FORMAT_QCOW2);
+            if (r) {
+                LOG(ERROR, "disk %s: the domain now runs on '%s', but the "
+                    "toolstack's own record could not be updated",
+                    ds->vdev, ds->overlay);
+                rc = r;
+            }
+        }
+    }
+    if (!(scs->flags & LIBXL_SNAPSHOT_CREATE_NO_METADATA)) {
+        s->current = true;
+        libxl__snapshot_tree_add(gc, &op->tree, s);
+        op->tree.dom.current = s->name;
+    }
+    libxl__snapshot_tree_fixup(gc, &op->tree);
+    i = libxl__snapshot_op_save(gc, op);
+    if (i) rc = i;
+    snapshot_create_done(egc, scs, rc);
+}
+
+static void snapshot_create_done(libxl__egc *egc,
+                                 libxl__snapshot_create_state *scs, int rc)
+{
+    STATE_AO_GC(scs->ao);
+    libxl_domain_snapshot *found;
+
+    libxl__qmp_close(gc, &scs->qmp);
+    libxl__snapshot_op_end(gc, &scs->op);
+    if (!rc) {
+        found = libxl__snapshot_tree_find(&scs->op.tree, scs->snap.name);
+        libxl_domain_snapshot_dispose(scs->out);
+        libxl__domain_snapshot_copy(scs->out, found ? found : &scs->snap);
+    }
+    libxl_domain_snapshot_dispose(&scs->req);
+    libxl__ao_complete(egc, ao, rc);
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

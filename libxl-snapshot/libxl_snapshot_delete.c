@@ -1,0 +1,327 @@
+/*
+ * libxl_snapshot_delete.c - deleting a snapshot
+ *
+ * Internal disk snapshots are removed from their image: over QMP
+ * (blockdev-snapshot-delete-internal-sync on the node holding the
+ * image) while the domain runs, with `qemu-img snapshot -d` when it
+ * does not.  A tag that is already gone from the image is not an
+ * error: the end state is the one asked for (a warning says so).
+ *
+ * External disk snapshots own an image that other images are built on;
+ * deleting one means merging data (block commit or stream), which
+ * comes with the block-job code.  Until then they are refused before
+ * anything is touched, never half-deleted.  LIBXL_SNAPSHOT_DELETE_
+ * METADATA_ONLY drops just the record, for any snapshot.
+ *
+ * The children of a deleted snapshot are re-parented to its parent; if
+ * it was current, its parent becomes current.  The record goes last,
+ * after every image is done.
+ *
+ * Steps: libxl_domain_snapshot_delete -> snapshot_delete_begun ->
+ *   (running) snapshot_delete_qmp_connected -> snapshot_delete_nodes
+ *             -> snapshot_delete_qmp_next <-> snapshot_delete_qmp_done
+ *   (offline) snapshot_delete_offline_next <-> snapshot_delete_disk_done
+ *   -> snapshot_delete_record -> snapshot_delete_done
+ */
+#include "libxl_snapshot_internal.h"
+
+typedef struct libxl__snapshot_delete_state {
+    libxl__ao *ao;
+    libxl__snapshot_op op;
+    const char *name;
+    unsigned flags;
+    libxl_domain_snapshot *snap;
+    int next;
+    const char **nodes;              /* live: node per disk */
+    libxl__qmp qmp;
+    libxl__exec_state es;
+} libxl__snapshot_delete_state;
+
+static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
+                                  int rc);
+static void snapshot_delete_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
+                                          yajl_val ret, int rc);
+static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
+                                  yajl_val nodes, int rc);
+static void snapshot_delete_qmp_next(libxl__egc *egc,
+                                     libxl__snapshot_delete_state *dls);
+static void snapshot_delete_qmp_done(libxl__egc *egc, libxl__qmp *qmp,
+                                     yajl_val ret, int rc);
+static void snapshot_delete_offline_next(libxl__egc *egc,
+                                         libxl__snapshot_delete_state *dls);
+static void snapshot_delete_disk_done(libxl__egc *egc,
+                                      libxl__exec_state *es, int rc,
+                                      int status);
+static void snapshot_delete_record(libxl__egc *egc,
+                                   libxl__snapshot_delete_state *dls);
+static void snapshot_delete_done(libxl__egc *egc,
+                                 libxl__snapshot_delete_state *dls, int rc);
+
+int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
+                                 const char *domain, const char *name,
+                                 unsigned flags,
+                                 const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    libxl__snapshot_delete_state *dls;
+
+    GCNEW(dls);
+    dls->ao = ao;
+    dls->name = GCSTRDUP(name);
+    dls->flags = flags;
+    libxl__qmp_init(&dls->qmp);
+    libxl__exec_init(&dls->es);
+    dls->op.ao = ao;
+    dls->op.domain = GCSTRDUP(domain);
+    dls->op.callback = snapshot_delete_begun;
+    libxl__snapshot_op_begin(egc, &dls->op);
+    EGC_FREE;
+    return AO_INPROGRESS;
+}
+
+static bool is_internal(const libxl_disk_snapshot *ds)
+{
+    return ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+}
+
+static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
+                                  int rc)
+{
+    libxl__snapshot_delete_state *dls =
+        CONTAINER_OF(op, libxl__snapshot_delete_state, op);
+    STATE_AO_GC(dls->ao);
+    char *ext = NULL;
+    int i;
+
+    if (rc) goto out;
+    dls->snap = libxl__snapshot_tree_find(&op->tree, dls->name);
+    if (!dls->snap) {
+        LOG(ERROR, "domain %s has no snapshot named '%s'", op->d.name,
+            dls->name);
+        rc = ERROR_NOTFOUND;
+        goto out;
+    }
+    if (dls->flags & LIBXL_SNAPSHOT_DELETE_METADATA_ONLY) {
+        snapshot_delete_record(egc, dls);
+        return;
+    }
+    for (i = 0; i < dls->snap->num_disks; i++) {
+        const libxl_disk_snapshot *ds = &dls->snap->disks[i];
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+            ext = GCSPRINTF("%s%s%s", ext ?: "", ext ? ", " : "", ds->vdev);
+    }
+    if (ext) {
+        LOG(ERROR, "snapshot '%s' is external on %s: deleting it means "
+            "merging its overlay (block commit), which is not supported "
+            "yet; nothing was changed (--metadata drops only the record)",
+            dls->name, ext);
+        rc = ERROR_NI;
+        goto out;
+    }
+    dls->next = 0;
+    if (op->d.running) {
+        dls->qmp.ao = ao;
+        dls->qmp.path = op->d.qmp_path;
+        dls->qmp.domid = op->d.domid;
+        dls->qmp.quiet = true;
+        rc = libxl__qmp_connect(egc, &dls->qmp,
+                                snapshot_delete_qmp_connected);
+        if (rc) goto out;
+        return;
+    }
+    snapshot_delete_offline_next(egc, dls);
+    return;
+ out:
+    snapshot_delete_done(egc, dls, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* live */
+
+static void snapshot_delete_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
+                                          yajl_val ret, int rc)
+{
+    libxl__snapshot_delete_state *dls =
+        CONTAINER_OF(qmp, libxl__snapshot_delete_state, qmp);
+
+    if (rc) goto out;
+    rc = libxl__qmp_send(egc, qmp, "query-named-block-nodes",
+                         "{\"flat\": true}", -1, snapshot_delete_nodes);
+    if (rc) goto out;
+    return;
+ out:
+    snapshot_delete_done(egc, dls, rc);
+}
+
+static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
+                                  yajl_val nodes, int rc)
+{
+    libxl__snapshot_delete_state *dls =
+        CONTAINER_OF(qmp, libxl__snapshot_delete_state, qmp);
+    STATE_AO_GC(dls->ao);
+    int i;
+
+    if (rc) goto out;
+    if (!nodes || !YAJL_IS_ARRAY(nodes)) {
+        rc = ERROR_PROTOCOL_ERROR_QMP;
+        goto out;
+    }
+    GCNEW_ARRAY(dls->nodes, dls->snap->num_disks);
+    for (i = 0; i < dls->snap->num_disks; i++) {
+        const libxl_disk_snapshot *ds = &dls->snap->disks[i];
+        const char *n;
+        if (!is_internal(ds)) continue;
+        n = libxl__qmp_node_for_file(nodes, ds->file, ds->format);
+        if (!n) {
+            LOG(ERROR, "disk %s: the running domain does not use '%s'; "
+                "shut it down to delete this snapshot", ds->vdev, ds->file);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        dls->nodes[i] = GCSTRDUP(n);
+    }
+    snapshot_delete_qmp_next(egc, dls);
+    return;
+ out:
+    snapshot_delete_done(egc, dls, rc);
+}
+
+static void snapshot_delete_qmp_next(libxl__egc *egc,
+                                     libxl__snapshot_delete_state *dls)
+{
+    STATE_AO_GC(dls->ao);
+    const libxl_disk_snapshot *ds;
+    int rc;
+
+    while (dls->next < dls->snap->num_disks &&
+           !is_internal(&dls->snap->disks[dls->next]))
+        dls->next++;
+    if (dls->next == dls->snap->num_disks) {
+        libxl__qmp_close(gc, &dls->qmp);
+        snapshot_delete_record(egc, dls);
+        return;
+    }
+    ds = &dls->snap->disks[dls->next];
+    rc = libxl__qmp_send(egc, &dls->qmp,
+                         "blockdev-snapshot-delete-internal-sync",
+                         GCSPRINTF("{\"device\": %s, \"name\": %s}",
+                                   libxl__json_quote(gc,
+                                                     dls->nodes[dls->next]),
+                                   libxl__json_quote(gc, ds->tag)),
+                         -1, snapshot_delete_qmp_done);
+    if (rc) snapshot_delete_done(egc, dls, rc);
+}
+
+static void snapshot_delete_qmp_done(libxl__egc *egc, libxl__qmp *qmp,
+                                     yajl_val ret, int rc)
+{
+    libxl__snapshot_delete_state *dls =
+        CONTAINER_OF(qmp, libxl__snapshot_delete_state, qmp);
+    STATE_AO_GC(dls->ao);
+    const libxl_disk_snapshot *ds = &dls->snap->disks[dls->next];
+
+    if (rc == ERROR_QMP_GENERIC_ERROR && qmp->error_desc &&
+        strstr(qmp->error_desc, "does not exist")) {
+        LOG(WARN, "disk %s: '%s' holds no snapshot '%s' any more",
+            ds->vdev, ds->file, ds->tag);
+        rc = 0;
+    }
+    if (rc) {
+        if (qmp->error_desc)
+            LOG(ERROR, "disk %s: QEMU refused to delete snapshot '%s': %s",
+                ds->vdev, ds->tag, qmp->error_desc);
+        snapshot_delete_done(egc, dls, rc);
+        return;
+    }
+    dls->next++;
+    snapshot_delete_qmp_next(egc, dls);
+}
+
+/* ---------------------------------------------------------------- */
+/* offline */
+
+static void snapshot_delete_offline_next(libxl__egc *egc,
+                                         libxl__snapshot_delete_state *dls)
+{
+    STATE_AO_GC(dls->ao);
+    const libxl_disk_snapshot *ds;
+    const char **a;
+    int rc;
+
+    while (dls->next < dls->snap->num_disks &&
+           !is_internal(&dls->snap->disks[dls->next]))
+        dls->next++;
+    if (dls->next == dls->snap->num_disks) {
+        snapshot_delete_record(egc, dls);
+        return;
+    }
+    ds = &dls->snap->disks[dls->next];
+    GCNEW_ARRAY(a, 6);
+    a[0] = CTX->qemu_img; a[1] = "snapshot"; a[2] = "-d";
+    a[3] = ds->tag; a[4] = ds->file;
+    libxl__exec_init(&dls->es);
+    dls->es.ao = ao;
+    dls->es.what = GCSPRINTF("qemu-img (delete of %s)", ds->vdev);
+    dls->es.args = a;
+    dls->es.timeout_ms = 300000;
+    dls->es.quiet = true;
+    dls->es.callback = snapshot_delete_disk_done;
+    rc = libxl__exec_start(egc, &dls->es);
+    if (rc) snapshot_delete_done(egc, dls, rc);
+}
+
+static void snapshot_delete_disk_done(libxl__egc *egc,
+                                      libxl__exec_state *es, int rc,
+                                      int status)
+{
+    libxl__snapshot_delete_state *dls =
+        CONTAINER_OF(es, libxl__snapshot_delete_state, es);
+    STATE_AO_GC(dls->ao);
+    const libxl_disk_snapshot *ds = &dls->snap->disks[dls->next];
+
+    if (rc == ERROR_FAIL && strstr(es->err, "snapshot not found")) {
+        LOG(WARN, "disk %s: '%s' holds no snapshot '%s' any more",
+            ds->vdev, ds->file, ds->tag);
+        rc = 0;
+    }
+    if (rc) {
+        LOG(ERROR, "disk %s: cannot delete snapshot '%s' from '%s': %s",
+            ds->vdev, ds->tag, ds->file, es->err);
+        snapshot_delete_done(egc, dls, rc);
+        return;
+    }
+    dls->next++;
+    snapshot_delete_offline_next(egc, dls);
+}
+
+/* ---------------------------------------------------------------- */
+
+static void snapshot_delete_record(libxl__egc *egc,
+                                   libxl__snapshot_delete_state *dls)
+{
+    STATE_AO_GC(dls->ao);
+    int rc;
+
+    libxl__snapshot_tree_remove(gc, &dls->op.tree, dls->name);
+    libxl__snapshot_tree_fixup(gc, &dls->op.tree);
+    rc = libxl__snapshot_op_save(gc, &dls->op);
+    snapshot_delete_done(egc, dls, rc);
+}
+
+static void snapshot_delete_done(libxl__egc *egc,
+                                 libxl__snapshot_delete_state *dls, int rc)
+{
+    STATE_AO_GC(dls->ao);
+    libxl__qmp_close(gc, &dls->qmp);
+    libxl__snapshot_op_end(gc, &dls->op);
+    libxl__ao_complete(egc, ao, rc);
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

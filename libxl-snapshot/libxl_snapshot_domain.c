@@ -1,0 +1,529 @@
+/*
+ * libxl_snapshot_domain.c - finding domains, their disks, the lock
+ *
+ * A snapshot operation needs three things about a domain: whether a
+ * device model runs for it (then QMP, else qemu-img), its disks, and
+ * the image each disk is *active* on now.  The active image is not
+ * the config's after an external snapshot or a revert: it is kept in
+ * the domain record (domain.libxl-json) and wins over the config, so
+ * the domain never boots from a backing file.
+ *
+ * Resolution order for a name: a running domain of the driver; a path
+ * to an xl config file; a domain record in the state dir (by name or
+ * uuid); <config dir>/<name>.cfg.
+ *
+ * The per-domain lock is a flock on <state>/<uuid>/lock, tried without
+ * blocking and retried from a timer, so an asynchronous caller's loop
+ * never blocks and a second command waits (up to
+ * $XL_SNAPSHOT_LOCK_TIMEOUT seconds, default 10) then fails cleanly.
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#define LOCK_RETRY_MS 50
+
+/* ---------------------------------------------------------------- */
+/* resolution */
+
+static bool looks_like_path(const char *s)
+{
+    size_t n = strlen(s);
+    return strchr(s, '/') || (n > 4 && !strcmp(s + n - 4, ".cfg"));
+}
+
+/* Finds the record dir whose domain record has this name or uuid. */
+static int find_record_by_name(libxl__gc *gc, const char *domain,
+                               libxl__domain_record *rec_r)
+{
+    DIR *dir;
+    struct dirent *de;
+    libxl_uuid u;
+    int rc = ERROR_DOMAIN_NOTFOUND;
+
+    dir = opendir(CTX->state_dir);
+    if (!dir) return ERROR_DOMAIN_NOTFOUND;
+    while ((de = readdir(dir))) {
+        libxl__snapshot_store st;
+        libxl__snapshot_tree t;
+        char uuidstr[40];
+
+        if (libxl_uuid_from_string(&u, de->d_name)) continue;
+        if (libxl__snapshot_store_open(gc, CTX->state_dir, &u, &st))
+            continue;
+        if (libxl__snapshot_store_load(gc, &st, &t)) continue;
+        snprintf(uuidstr, sizeof(uuidstr), LIBXL_UUID_FMT,
+                 LIBXL_UUID_BYTES(u));
+        if ((t.dom.name && !strcmp(t.dom.name, domain)) ||
+            !strcmp(uuidstr, domain)) {
+            *rec_r = t.dom;
+            libxl_uuid_copy(NULL, &rec_r->uuid, &u);
+            rc = 0;
+            break;
+        }
+    }
+    closedir(dir);
+    return rc;
+}
+
+static int load_domain_record(libxl__gc *gc, const libxl_uuid *uuid,
+                              libxl__domain_record *rec_r)
+{
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t;
+    int rc;
+
+    memset(rec_r, 0, sizeof(*rec_r));
+    rc = libxl__snapshot_store_open(gc, CTX->state_dir, uuid, &st);
+    if (rc) return rc;
+    rc = libxl__snapshot_store_load(gc, &st, &t);
+    if (rc) return rc;
+    *rec_r = t.dom;
+    return 0;
+}
+
+/* Disks of cfg with pdev_path/format replaced by the active images. */
+static void apply_active(libxl__gc *gc, libxl__domain *d,
+                         const libxl__domain_config *cfg,
+                         libxl__domain_record *rec)
+{
+    int i;
+
+    d->num_disks = cfg->num_disks;
+    GCNEW_ARRAY(d->disks, cfg->num_disks);
+    for (i = 0; i < cfg->num_disks; i++) {
+        libxl__active_disk *ad;
+        d->disks[i] = cfg->disks[i];
+        ad = rec ? libxl__domain_record_disk(rec, cfg->disks[i].vdev)
+                 : NULL;
+        if (ad) {
+            d->disks[i].pdev_path = ad->path;
+            d->disks[i].format = ad->format;
+        }
+    }
+}
+
+int libxl__domain_resolve(libxl__gc *gc, const char *domain,
+                          libxl__domain *d_r, libxl__domain_config *cfg_r)
+{
+    libxl__domain_config cfg;
+    libxl__domain_record rec;
+    const char *cfgfile = NULL;
+    bool have_rec = false;
+    int rc;
+
+    memset(d_r, 0, sizeof(*d_r));
+    memset(&cfg, 0, sizeof(cfg));
+    memset(&rec, 0, sizeof(rec));
+
+    rc = CTX->driver->lookup_running(gc, domain, d_r);
+    if (!rc) {
+        /* The disks the driver reports are the active ones. */
+        if (!load_domain_record(gc, &d_r->uuid, &rec)) have_rec = true;
+        if (d_r->config_file) cfgfile = d_r->config_file;
+        else if (have_rec && rec.config_file) cfgfile = rec.config_file;
+        if (cfgfile && libxl__file_exists(cfgfile)) {
+            rc = libxl__domain_config_parse(gc, cfgfile, &cfg);
+            if (rc) return rc;
+        } else {
+            cfg.name = d_r->name;
+            libxl_uuid_copy(NULL, &cfg.uuid, &d_r->uuid);
+            cfg.have_uuid = true;
+            cfg.disks = d_r->disks;
+            cfg.num_disks = d_r->num_disks;
+        }
+        if (!d_r->config_file && cfg.file) d_r->config_file = cfg.file;
+        if (cfg_r) *cfg_r = cfg;
+        return 0;
+    }
+    if (rc != ERROR_DOMAIN_NOTFOUND) return rc;
+
+    if (looks_like_path(domain) && libxl__file_exists(domain)) {
+        cfgfile = domain;
+    } else if (!find_record_by_name(gc, domain, &rec) && rec.config_file) {
+        have_rec = true;
+        cfgfile = rec.config_file;
+        if (!libxl__file_exists(cfgfile)) {
+            LOG(ERROR, "domain '%s' is not running and its config '%s' "
+                "is gone", domain, cfgfile);
+            return ERROR_DOMAIN_NOTFOUND;
+        }
+    } else {
+        char *p = GCSPRINTF("%s/%s.cfg", CTX->config_dir, domain);
+        if (!strchr(domain, '/') && libxl__file_exists(p)) cfgfile = p;
+    }
+    if (!cfgfile) {
+        LOG(ERROR, "domain '%s' not found (not running, and no config "
+            "file is known for it)", domain);
+        return ERROR_DOMAIN_NOTFOUND;
+    }
+    rc = libxl__domain_config_parse(gc, cfgfile, &cfg);
+    if (rc) return rc;
+    if (!have_rec && !load_domain_record(gc, &cfg.uuid, &rec))
+        have_rec = true;
+
+    /* A config path given for a domain that is in fact running. */
+    if (!CTX->driver->lookup_running(gc, cfg.name, d_r) &&
+        !libxl_uuid_compare(&d_r->uuid, &cfg.uuid)) {
+        if (!d_r->config_file) d_r->config_file = cfg.file;
+        if (cfg_r) *cfg_r = cfg;
+        return 0;
+    }
+
+    memset(d_r, 0, sizeof(*d_r));
+    d_r->name = cfg.name;
+    libxl_uuid_copy(NULL, &d_r->uuid, &cfg.uuid);
+    d_r->domid = INVALID_DOMID;
+    d_r->running = false;
+    d_r->config_file = cfg.file;
+    apply_active(gc, d_r, &cfg, have_rec ? &rec : NULL);
+    if (cfg_r) *cfg_r = cfg;
+    return 0;
+}
+
+libxl_device_disk *libxl__domain_disk(libxl__domain *d, const char *vdev)
+{
+    int i;
+    for (i = 0; i < d->num_disks; i++)
+        if (d->disks[i].vdev && !strcmp(d->disks[i].vdev, vdev))
+            return &d->disks[i];
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* the per-domain lock */
+
+static void lock_retry(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void lock_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc);
+
+static void lock_done(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
+{
+    STATE_AO_GC(lk->ao);
+    libxl__ev_time_deregister(gc, &lk->retry);
+    libxl__ao_abortable_deregister(&lk->abrt);
+    lk->callback(egc, lk, rc);
+}
+
+void libxl__snapshot_lock_acquire(libxl__egc *egc,
+                                  libxl__snapshot_lock *lk)
+{
+    STATE_AO_GC(lk->ao);
+    const char *t = getenv("XL_SNAPSHOT_LOCK_TIMEOUT");
+    int secs = t && *t ? atoi(t) : 10;
+    int rc;
+
+    libxl__ev_time_init(&lk->retry);
+    libxl__ao_abortable_init(&lk->abrt);
+    lk->deadline_ms = libxl__now_ms() + (uint64_t)(secs > 0 ? secs : 0)
+        * 1000;
+    rc = libxl__snapshot_store_trylock(gc, lk->st);
+    if (rc != ERROR_LOCK_FAIL) {
+        lk->callback(egc, lk, rc);
+        return;
+    }
+    LOG(INFO, "domain %s: waiting for another snapshot operation",
+        lk->domain_name);
+    lk->abrt.ao = ao;
+    lk->abrt.callback = lock_abort;
+    rc = libxl__ao_abortable_register(&lk->abrt);
+    if (rc) goto out;
+    libxl__ev_time_register_rel(gc, &lk->retry, lock_retry, LOCK_RETRY_MS);
+    return;
+ out:
+    lock_done(egc, lk, rc);
+}
+
+static void lock_retry(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__snapshot_lock *lk = CONTAINER_OF(ev, libxl__snapshot_lock,
+                                            retry);
+    STATE_AO_GC(lk->ao);
+
+    rc = libxl__snapshot_store_trylock(gc, lk->st);
+    if (rc == ERROR_LOCK_FAIL) {
+        if (libxl__now_ms() < lk->deadline_ms) {
+            libxl__ev_time_register_rel(gc, &lk->retry, lock_retry,
+                                        LOCK_RETRY_MS);
+            return;
+        }
+        LOG(ERROR, "domain %s is busy: another snapshot or block job "
+            "command holds its lock", lk->domain_name);
+    }
+    lock_done(egc, lk, rc);
+}
+
+static void lock_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
+{
+    libxl__snapshot_lock *lk = CONTAINER_OF(ab, libxl__snapshot_lock,
+                                            abrt);
+    lock_done(egc, lk, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* the common start of an operation */
+
+static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc);
+
+void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op)
+{
+    STATE_AO_GC(op->ao);
+    int rc;
+
+    op->st.lockfd = -1;
+    rc = libxl__domain_resolve(gc, op->domain, &op->d, &op->cfg);
+    if (rc) goto out;
+    rc = libxl__snapshot_store_open(gc, CTX->state_dir, &op->d.uuid,
+                                    &op->st);
+    if (rc) goto out;
+    op->lk.ao = ao;
+    op->lk.st = &op->st;
+    op->lk.domain_name = op->d.name;
+    op->lk.callback = op_locked;
+    libxl__snapshot_lock_acquire(egc, &op->lk);
+    return;
+ out:
+    op->callback(egc, op, rc);
+}
+
+static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
+{
+    libxl__snapshot_op *op = CONTAINER_OF(lk, libxl__snapshot_op, lk);
+    STATE_AO_GC(op->ao);
+
+    if (rc) goto out;
+    /* The domain may have started or stopped while we waited. */
+    rc = libxl__domain_resolve(gc, op->domain, &op->d, &op->cfg);
+    if (rc) goto out;
+    rc = libxl__snapshot_store_load(gc, &op->st, &op->tree);
+    if (rc) goto out;
+    if (!op->tree.dom.name) op->tree.dom.name = op->d.name;
+    libxl_uuid_copy(NULL, &op->tree.dom.uuid, &op->d.uuid);
+    if (op->d.config_file) op->tree.dom.config_file = op->d.config_file;
+ out:
+    if (rc) libxl__snapshot_store_unlock(&op->st);
+    op->callback(egc, op, rc);
+}
+
+void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op)
+{
+    libxl__snapshot_store_unlock(&op->st);
+}
+
+int libxl__snapshot_op_save(libxl__gc *gc, libxl__snapshot_op *op)
+{
+    int rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
+    if (rc)
+        LOG(ERROR, "domain %s: cannot write the snapshot records in %s",
+            op->d.name, op->st.dir);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* public: domains */
+
+static void domain_to_public(libxl__domain *d, libxl_snapshot_domain *p)
+{
+    int i;
+
+    libxl_snapshot_domain_init(p);
+    p->name = d->name ? strdup(d->name) : NULL;
+    libxl_uuid_copy(NULL, &p->uuid, &d->uuid);
+    p->domid = d->running ? d->domid : INVALID_DOMID;
+    p->state = !d->running ? LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF
+        : d->paused ? LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED
+        : LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING;
+    p->config_file = d->config_file ? strdup(d->config_file) : NULL;
+    p->num_disks = d->num_disks;
+    p->disks = calloc(d->num_disks ? d->num_disks : 1, sizeof(*p->disks));
+    if (!p->disks) abort();
+    for (i = 0; i < d->num_disks; i++) {
+        libxl_device_disk *s = &d->disks[i], *t = &p->disks[i];
+        libxl_device_disk_init(t);
+        t->vdev = s->vdev ? strdup(s->vdev) : NULL;
+        t->pdev_path = s->pdev_path ? strdup(s->pdev_path) : NULL;
+        t->format = s->format;
+        t->backend = s->backend;
+        t->readwrite = s->readwrite;
+        t->is_cdrom = s->is_cdrom;
+    }
+}
+
+int libxl_snapshot_domain_lookup(libxl_snapshot_ctx *ctx,
+                                 const char *domain,
+                                 libxl_snapshot_domain *info_r)
+{
+    GC_INIT(ctx);
+    libxl__domain d;
+    int rc;
+
+    rc = libxl__domain_resolve(gc, domain, &d, NULL);
+    if (rc) goto out;
+    domain_to_public(&d, info_r);
+ out:
+    GC_FREE;
+    return rc;
+}
+
+int libxl_snapshot_domain_list(libxl_snapshot_ctx *ctx,
+                               libxl_snapshot_domain **list_r, int *nb_r)
+{
+    GC_INIT(ctx);
+    libxl__domain *l = NULL;
+    int n = 0, i, rc;
+
+    *list_r = NULL;
+    *nb_r = 0;
+    rc = ctx->driver->list(gc, &l, &n);
+    if (rc) goto out;
+    *list_r = calloc(n ? n : 1, sizeof(**list_r));
+    if (!*list_r) abort();
+    for (i = 0; i < n; i++) domain_to_public(&l[i], &(*list_r)[i]);
+    *nb_r = n;
+ out:
+    GC_FREE;
+    return rc;
+}
+
+/*
+ * Remembers which config a domain was started from, so that commands
+ * on it still work once it is shut off.
+ */
+static int note_config(libxl__gc *gc, const libxl__domain_config *cfg)
+{
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t;
+    int rc, tries;
+
+    rc = libxl__snapshot_store_open(gc, CTX->state_dir, &cfg->uuid, &st);
+    if (rc) return rc;
+    for (tries = 0; ; tries++) {
+        rc = libxl__snapshot_store_trylock(gc, &st);
+        if (rc != ERROR_LOCK_FAIL || tries > 200) break;
+        usleep(50000);
+    }
+    if (rc) {
+        LOG(ERROR, "domain %s is busy: cannot record its config",
+            cfg->name);
+        return rc;
+    }
+    rc = libxl__snapshot_store_load(gc, &st, &t);
+    if (rc) goto out;
+    if (t.dom.name && t.dom.config_file &&
+        !strcmp(t.dom.name, cfg->name) &&
+        !strcmp(t.dom.config_file, cfg->file))
+        goto out;
+    t.dom.name = cfg->name;
+    libxl_uuid_copy(NULL, &t.dom.uuid, &cfg->uuid);
+    t.dom.config_file = cfg->file;
+    rc = libxl__snapshot_store_save(gc, &st, &t);
+ out:
+    libxl__snapshot_store_unlock(&st);
+    return rc;
+}
+
+int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
+                                 const char *config_file, bool paused,
+                                 uint32_t *domid_r)
+{
+    GC_INIT(ctx);
+    libxl__domain_config cfg;
+    libxl__domain_record rec;
+    libxl__domain d;
+    int rc;
+
+    rc = libxl__domain_config_parse(gc, config_file, &cfg);
+    if (rc) goto out;
+    if (!ctx->driver->lookup_running(gc, cfg.name, &d)) {
+        LOG(ERROR, "domain '%s' already exists (domid %u)", cfg.name,
+            d.domid);
+        rc = ERROR_DEVICE_EXISTS;
+        goto out;
+    }
+    rc = note_config(gc, &cfg);
+    if (rc) goto out;
+    rc = load_domain_record(gc, &cfg.uuid, &rec);
+    if (rc) goto out;
+    rc = ctx->driver->create(gc, &cfg, &rec, paused, domid_r);
+ out:
+    GC_FREE;
+    return rc;
+}
+
+static int running_domain(libxl__gc *gc, const char *domain,
+                          libxl__domain *d)
+{
+    int rc = CTX->driver->lookup_running(gc, domain, d);
+    if (rc == ERROR_DOMAIN_NOTFOUND)
+        LOG(ERROR, "domain '%s' is not running", domain);
+    return rc;
+}
+
+int libxl_snapshot_domain_destroy(libxl_snapshot_ctx *ctx,
+                                  const char *domain)
+{
+    GC_INIT(ctx);
+    libxl__domain d;
+    int rc = running_domain(gc, domain, &d);
+    if (!rc) rc = ctx->driver->destroy(gc, &d);
+    GC_FREE;
+    return rc;
+}
+
+int libxl_snapshot_domain_pause(libxl_snapshot_ctx *ctx, const char *domain)
+{
+    GC_INIT(ctx);
+    libxl__domain d;
+    int rc = running_domain(gc, domain, &d);
+    if (!rc) rc = ctx->driver->pause(gc, &d);
+    GC_FREE;
+    return rc;
+}
+
+int libxl_snapshot_domain_unpause(libxl_snapshot_ctx *ctx,
+                                  const char *domain)
+{
+    GC_INIT(ctx);
+    libxl__domain d;
+    int rc = running_domain(gc, domain, &d);
+    if (!rc) rc = ctx->driver->unpause(gc, &d);
+    GC_FREE;
+    return rc;
+}
+
+int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
+                                          const char *domain,
+                                          const char *command_line,
+                                          char **output_r)
+{
+    GC_INIT(ctx);
+    libxl__domain d;
+    yajl_val ret = NULL;
+    int rc;
+
+    *output_r = NULL;
+    rc = running_domain(gc, domain, &d);
+    if (rc) goto out;
+    rc = libxl__qmp_run_sync(gc, d.qmp_path, "human-monitor-command",
+                             GCSPRINTF("{\"command-line\": %s}",
+                                       libxl__json_quote(gc,
+                                                         command_line)),
+                             0, &ret);
+    if (rc) goto out;
+    {
+        const char *o = ret && YAJL_IS_STRING(ret) ? YAJL_GET_STRING(ret)
+                                                   : NULL;
+        *output_r = strdup(o ? o : "");
+    }
+ out:
+    GC_FREE;
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

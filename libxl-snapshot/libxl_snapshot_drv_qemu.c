@@ -1,0 +1,531 @@
+/*
+ * libxl_snapshot_drv_qemu.c - domains that are plain QEMU processes
+ *
+ * For hosts without Xen, for the demo and for the tests, a "domain" is
+ * a QEMU process started from an xl-format config.  It is built to
+ * look like Xen's qdisk backend from the QMP side, so the snapshot
+ * code has one path for both drivers:
+ *
+ *   qemu-system-x86_64 -machine none -nodefaults -display none
+ *       -qmp unix:<run dir>/qmp-libxl-<domid>,server=on,wait=off
+ *       -drive if=none,id=<vdev>,node-name=<vdev>-<format>,file=...
+ *
+ * (-drive, not a bare -blockdev: only a BlockBackend keeps the overlays
+ * of blockdev-snapshot-sync.)  A config with device_model_override
+ * pointing at Xen's xen-qemu-system-i386 runs that binary with
+ * -accel qtest, which exercises the exact QEMU Xen uses.
+ *
+ * Runtime state, one file per domain in the run dir:
+ *   qemu-dm-<domid>.libxl-json  {domid, name, uuid, pid, config_file,
+ *                                disks: [{vdev, path, format}]}
+ *   qemu-dm-<name>.log          QEMU's stdout/stderr
+ * The process is double-forked and runs in its own session, so it
+ * outlives xl and leaves no zombie.  A runtime file whose process is
+ * gone is stale and removed when seen.
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define QEMU_START_TIMEOUT_MS 15000
+#define QEMU_QUIT_TIMEOUT_MS 5000
+
+typedef struct {
+    uint32_t domid;
+    char *name;
+    libxl_uuid uuid;
+    pid_t pid;
+    char *config_file;
+    libxl__active_disk *disks;
+    int num_disks;
+} qemu_runtime;
+
+static char *runtime_path(libxl__gc *gc, uint32_t domid)
+{
+    return GCSPRINTF("%s/qemu-dm-%u.libxl-json", CTX->run_dir, domid);
+}
+
+static char *qmp_path(libxl__gc *gc, uint32_t domid)
+{
+    return GCSPRINTF("%s/qmp-libxl-%u", CTX->run_dir, domid);
+}
+
+static int runtime_write(libxl__gc *gc, const qemu_runtime *rt)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    const unsigned char *buf;
+    size_t len;
+    char uuid[40];
+    int i, rc;
+
+#define S(s) yajl_gen_string(g, (const unsigned char *)(s), strlen(s))
+    yajl_gen_config(g, yajl_gen_beautify, 1);
+    snprintf(uuid, sizeof(uuid), LIBXL_UUID_FMT, LIBXL_UUID_BYTES(rt->uuid));
+    yajl_gen_map_open(g);
+    S("domid"); yajl_gen_integer(g, rt->domid);
+    S("name"); S(rt->name);
+    S("uuid"); S(uuid);
+    S("pid"); yajl_gen_integer(g, rt->pid);
+    if (rt->config_file) { S("config_file"); S(rt->config_file); }
+    S("disks");
+    yajl_gen_array_open(g);
+    for (i = 0; i < rt->num_disks; i++) {
+        yajl_gen_map_open(g);
+        S("vdev"); S(rt->disks[i].vdev);
+        S("path"); S(rt->disks[i].path);
+        S("format"); S(libxl_disk_format_to_string(rt->disks[i].format));
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_array_close(g);
+    yajl_gen_map_close(g);
+#undef S
+    yajl_gen_get_buf(g, &buf, &len);
+    rc = libxl__write_file_atomic(gc, runtime_path(gc, rt->domid), buf, len);
+    yajl_gen_free(g);
+    return rc;
+}
+
+static bool pid_alive(pid_t pid)
+{
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static void runtime_remove(libxl__gc *gc, uint32_t domid)
+{
+    unlink(runtime_path(gc, domid));
+    unlink(qmp_path(gc, domid));
+}
+
+/* 0, ERROR_NOTFOUND (absent or stale: removed) or ERROR_INVAL. */
+static int runtime_read(libxl__gc *gc, uint32_t domid, qemu_runtime *rt)
+{
+    char *data;
+    yajl_val v, disks;
+    const char *s;
+    int rc, i;
+
+    memset(rt, 0, sizeof(*rt));
+    rc = libxl__read_file(gc, runtime_path(gc, domid), &data, NULL);
+    if (rc) return rc;
+    v = libxl__json_parse(gc, data);
+    if (!v || !libxl__json_get_string(v, "name") ||
+        !(s = libxl__json_get_string(v, "uuid")) ||
+        libxl_uuid_from_string(&rt->uuid, s)) {
+        LOG(ERROR, "corrupt runtime file %s", runtime_path(gc, domid));
+        return ERROR_INVAL;
+    }
+    rt->domid = domid;
+    rt->name = GCSTRDUP(libxl__json_get_string(v, "name"));
+    rt->pid = libxl__json_get_integer(v, "pid", -1);
+    rt->config_file = GCSTRDUP(libxl__json_get_string(v, "config_file"));
+    disks = libxl__json_get(v, "disks");
+    if (disks && YAJL_IS_ARRAY(disks)) {
+        rt->num_disks = disks->u.array.len;
+        GCNEW_ARRAY(rt->disks, rt->num_disks);
+        for (i = 0; i < rt->num_disks; i++) {
+            yajl_val dv = disks->u.array.values[i];
+            const char *f = libxl__json_get_string(dv, "format");
+            rt->disks[i].vdev = GCSTRDUP(libxl__json_get_string(dv, "vdev"));
+            rt->disks[i].path = GCSTRDUP(libxl__json_get_string(dv, "path"));
+            if (!f || libxl_disk_format_from_string(f,
+                                                    &rt->disks[i].format))
+                rt->disks[i].format = LIBXL_DISK_FORMAT_RAW;
+        }
+    }
+    if (!pid_alive(rt->pid)) {
+        runtime_remove(gc, domid);
+        return ERROR_NOTFOUND;
+    }
+    return 0;
+}
+
+/* All live domains, by domid. */
+static int runtime_scan(libxl__gc *gc, qemu_runtime **list_r, int *nb_r)
+{
+    DIR *dir = opendir(CTX->run_dir);
+    struct dirent *de;
+    qemu_runtime *l = NULL;
+    int n = 0;
+
+    *list_r = NULL;
+    *nb_r = 0;
+    if (!dir) return 0;
+    while ((de = readdir(dir))) {
+        unsigned domid;
+        char tail[32];
+        qemu_runtime rt;
+        if (sscanf(de->d_name, "qemu-dm-%u.libxl-jso%31s", &domid,
+                   tail) != 2 || strcmp(tail, "n"))
+            continue;
+        if (runtime_read(gc, domid, &rt)) continue;
+        GCREALLOC_ARRAY(l, n + 1);
+        l[n++] = rt;
+    }
+    closedir(dir);
+    *list_r = l;
+    *nb_r = n;
+    return 0;
+}
+
+static void runtime_to_domain(libxl__gc *gc, const qemu_runtime *rt,
+                              libxl__domain *d)
+{
+    yajl_val st = NULL;
+    int i;
+
+    memset(d, 0, sizeof(*d));
+    d->name = rt->name;
+    libxl_uuid_copy(NULL, &d->uuid, &rt->uuid);
+    d->domid = rt->domid;
+    d->running = true;
+    d->qmp_path = qmp_path(gc, rt->domid);
+    d->config_file = rt->config_file;
+    d->num_disks = rt->num_disks;
+    GCNEW_ARRAY(d->disks, rt->num_disks);
+    for (i = 0; i < rt->num_disks; i++) {
+        libxl_device_disk *dk = &d->disks[i];
+        libxl_device_disk_init(dk);
+        dk->vdev = rt->disks[i].vdev;
+        dk->pdev_path = rt->disks[i].path;
+        dk->format = rt->disks[i].format;
+        dk->backend = LIBXL_DISK_BACKEND_QDISK;
+        dk->readwrite = 1;
+    }
+    if (!libxl__qmp_run_sync(gc, d->qmp_path, "query-status", NULL, 5000,
+                             &st) && st) {
+        const char *s = libxl__json_get_string(st, "status");
+        d->paused = s && strcmp(s, "running");
+    }
+}
+
+static int qemu_lookup_running(libxl__gc *gc, const char *domain,
+                               libxl__domain *d_r)
+{
+    qemu_runtime *l;
+    int n, i;
+    char uuid[40];
+
+    runtime_scan(gc, &l, &n);
+    for (i = 0; i < n; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "%u", l[i].domid);
+        snprintf(uuid, sizeof(uuid), LIBXL_UUID_FMT,
+                 LIBXL_UUID_BYTES(l[i].uuid));
+        if (!strcmp(l[i].name, domain) || !strcmp(id, domain) ||
+            !strcmp(uuid, domain)) {
+            runtime_to_domain(gc, &l[i], d_r);
+            return 0;
+        }
+    }
+    return ERROR_DOMAIN_NOTFOUND;
+}
+
+static int qemu_list(libxl__gc *gc, libxl__domain **list_r, int *nb_r)
+{
+    qemu_runtime *l;
+    int n, i;
+
+    runtime_scan(gc, &l, &n);
+    GCNEW_ARRAY(*list_r, n);
+    for (i = 0; i < n; i++) runtime_to_domain(gc, &l[i], &(*list_r)[i]);
+    *nb_r = n;
+    return 0;
+}
+
+static int qemu_simple(libxl__gc *gc, libxl__domain *d, const char *cmd)
+{
+    return libxl__qmp_run_sync(gc, d->qmp_path, cmd, NULL, 0, NULL);
+}
+
+static int qemu_pause(libxl__gc *gc, libxl__domain *d)
+{
+    return qemu_simple(gc, d, "stop");
+}
+
+static int qemu_unpause(libxl__gc *gc, libxl__domain *d)
+{
+    return qemu_simple(gc, d, "cont");
+}
+
+static int qemu_destroy(libxl__gc *gc, libxl__domain *d)
+{
+    qemu_runtime rt;
+    uint64_t deadline;
+    int rc;
+
+    rc = runtime_read(gc, d->domid, &rt);
+    if (rc == ERROR_NOTFOUND) return 0;   /* already gone */
+    if (rc) return rc;
+    /* quit; the socket closing before the reply is normal */
+    libxl__qmp_run_sync(gc, d->qmp_path, "quit", NULL, 2000, NULL);
+    deadline = libxl__now_ms() + QEMU_QUIT_TIMEOUT_MS;
+    while (pid_alive(rt.pid) && libxl__now_ms() < deadline)
+        usleep(10000);
+    if (pid_alive(rt.pid)) {
+        LOG(WARN, "domain %s: QEMU (pid %d) did not quit, killing it",
+            d->name, (int)rt.pid);
+        kill(rt.pid, SIGKILL);
+        while (pid_alive(rt.pid)) usleep(10000);
+    }
+    runtime_remove(gc, d->domid);
+    return 0;
+}
+
+/* Escapes a value for QEMU's option syntax (',' doubles). */
+static char *qemu_opt_escape(libxl__gc *gc, const char *s)
+{
+    char *o = libxl__gc_zalloc(gc, strlen(s) * 2 + 1), *p = o;
+    for (; *s; s++) {
+        *p++ = *s;
+        if (*s == ',') *p++ = ',';
+    }
+    return o;
+}
+
+/* The lowest domid not in use, with the run dir locked by the caller. */
+static uint32_t alloc_domid(libxl__gc *gc)
+{
+    qemu_runtime rt;
+    uint32_t id;
+
+    for (id = 1; ; id++) {
+        if (runtime_read(gc, id, &rt) == ERROR_NOTFOUND &&
+            !libxl__file_exists(runtime_path(gc, id)))
+            return id;
+    }
+}
+
+/* Double fork: returns the grandchild's pid via a pipe. */
+static pid_t spawn_detached(libxl__gc *gc, const char *const *args,
+                            const char *logfile)
+{
+    int pfd[2];
+    pid_t child, gpid = -1;
+    int status;
+
+    if (pipe2(pfd, O_CLOEXEC)) return -1;
+    child = fork();
+    if (child < 0) {
+        close(pfd[0]);
+        close(pfd[1]);
+        return -1;
+    }
+    if (!child) {
+        pid_t g;
+        int nullfd, logfd;
+        setsid();
+        g = fork();
+        if (g) {
+            if (write(pfd[1], &g, sizeof(g)) != sizeof(g)) _exit(1);
+            _exit(g < 0);
+        }
+        nullfd = open("/dev/null", O_RDONLY);
+        logfd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (nullfd < 0 || logfd < 0) _exit(127);
+        dup2(nullfd, 0);
+        dup2(logfd, 1);
+        dup2(logfd, 2);
+        execvp(args[0], (char *const *)args);
+        fprintf(stderr, "cannot execute %s: %s\n", args[0],
+                strerror(errno));
+        _exit(127);
+    }
+    close(pfd[1]);
+    if (read(pfd[0], &gpid, sizeof(gpid)) != sizeof(gpid)) gpid = -1;
+    close(pfd[0]);
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    return gpid;
+}
+
+static char *log_tail(libxl__gc *gc, const char *logfile)
+{
+    char *data, *last = NULL, *tok, *save;
+    if (libxl__read_file(gc, logfile, &data, NULL)) return "";
+    for (tok = strtok_r(data, "\n", &save); tok;
+         tok = strtok_r(NULL, "\n", &save))
+        last = tok;
+    return last ? last : "";
+}
+
+static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
+                       const libxl__domain_record *rec, bool paused,
+                       uint32_t *domid_r)
+{
+    const char **args;
+    int nargs = 0, i, rc, lockfd = -1;
+    qemu_runtime rt;
+    char uuid[40], *logfile, *qmp, *lockpath;
+    const char *bin = cfg->device_model ? cfg->device_model
+                                        : CTX->qemu_bin;
+    uint64_t deadline;
+    pid_t pid;
+
+    memset(&rt, 0, sizeof(rt));
+    rc = libxl__mkdir_p(gc, CTX->run_dir, 0755);
+    if (rc) return rc;
+
+    lockpath = GCSPRINTF("%s/qemu-domains.lock", CTX->run_dir);
+    lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lockfd < 0 || flock(lockfd, LOCK_EX)) {
+        LOGE(ERROR, "cannot lock %s", lockpath);
+        rc = ERROR_LOCK_FAIL;
+        goto out;
+    }
+
+    rt.domid = alloc_domid(gc);
+    rt.name = cfg->name;
+    libxl_uuid_copy(NULL, &rt.uuid, &cfg->uuid);
+    rt.config_file = cfg->file;
+    rt.num_disks = 0;
+    GCNEW_ARRAY(rt.disks, cfg->num_disks);
+    snprintf(uuid, sizeof(uuid), LIBXL_UUID_FMT, LIBXL_UUID_BYTES(cfg->uuid));
+    qmp = qmp_path(gc, rt.domid);
+    logfile = GCSPRINTF("%s/qemu-dm-%s.log", CTX->run_dir, cfg->name);
+    unlink(qmp);
+
+    GCNEW_ARRAY(args, 24 + 2 * cfg->num_disks);
+    args[nargs++] = bin;
+    args[nargs++] = "-machine";
+    args[nargs++] = "none";
+    if (strstr(bin, "xen-qemu-system")) {
+        args[nargs++] = "-accel";
+        args[nargs++] = "qtest";
+    }
+    args[nargs++] = "-nodefaults";
+    args[nargs++] = "-display";
+    args[nargs++] = "none";
+    args[nargs++] = "-name";
+    args[nargs++] = qemu_opt_escape(gc, cfg->name);
+    args[nargs++] = "-uuid";
+    args[nargs++] = GCSTRDUP(uuid);
+    if (cfg->memory_mb > 0) {
+        args[nargs++] = "-m";
+        args[nargs++] = GCSPRINTF("%ld", cfg->memory_mb);
+    }
+    args[nargs++] = "-qmp";
+    args[nargs++] = GCSPRINTF("unix:%s,server=on,wait=off",
+                              qemu_opt_escape(gc, qmp));
+    if (paused) args[nargs++] = "-S";
+    for (i = 0; i < cfg->num_disks; i++) {
+        const libxl_device_disk *dk = &cfg->disks[i];
+        const libxl__active_disk *ad =
+            rec ? libxl__domain_record_disk((libxl__domain_record *)rec,
+                                            dk->vdev) : NULL;
+        const char *path = ad ? ad->path : dk->pdev_path;
+        libxl_disk_format fmt = ad ? ad->format : dk->format;
+        const char *qfmt = libxl__disk_format_qemu(fmt);
+
+        if (dk->is_cdrom || !path || !*path) continue;
+        if (!qfmt) {
+            LOG(ERROR, "%s: disk %s: format %s is not supported by the "
+                "qemu driver", cfg->file, dk->vdev,
+                libxl_disk_format_to_string(fmt));
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        if (!libxl__file_exists(path)) {
+            LOG(ERROR, "%s: disk %s: image '%s' does not exist",
+                cfg->file, dk->vdev, path);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        args[nargs++] = "-drive";
+        args[nargs++] = GCSPRINTF(
+            "if=none,id=%s,node-name=%s,file=%s,format=%s%s",
+            dk->vdev, libxl__disk_node_name(gc, dk->vdev, fmt),
+            qemu_opt_escape(gc, path), qfmt,
+            dk->readwrite ? "" : ",readonly=on");
+        rt.disks[rt.num_disks].vdev = dk->vdev;
+        rt.disks[rt.num_disks].path = GCSTRDUP(path);
+        rt.disks[rt.num_disks].format = fmt;
+        rt.num_disks++;
+    }
+    args[nargs] = NULL;
+
+    pid = spawn_detached(gc, args, logfile);
+    if (pid <= 0) {
+        LOGE(ERROR, "cannot start %s", bin);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    rt.pid = pid;
+    rc = runtime_write(gc, &rt);
+    if (rc) {
+        kill(pid, SIGKILL);
+        goto out;
+    }
+
+    /* Ready when QMP answers. */
+    deadline = libxl__now_ms() + QEMU_START_TIMEOUT_MS;
+    for (;;) {
+        yajl_val st;
+        if (!pid_alive(pid)) {
+            LOG(ERROR, "domain %s: QEMU exited at start: %s", cfg->name,
+                log_tail(gc, logfile));
+            runtime_remove(gc, rt.domid);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        if (libxl__file_exists(qmp) &&
+            !libxl__qmp_run_sync(gc, qmp, "query-status", NULL, 5000, &st))
+            break;
+        if (libxl__now_ms() > deadline) {
+            LOG(ERROR, "domain %s: QEMU did not answer on %s", cfg->name,
+                qmp);
+            kill(pid, SIGKILL);
+            runtime_remove(gc, rt.domid);
+            rc = ERROR_TIMEDOUT;
+            goto out;
+        }
+        usleep(20000);
+    }
+    if (domid_r) *domid_r = rt.domid;
+    rc = 0;
+ out:
+    if (lockfd >= 0) close(lockfd);
+    return rc;
+}
+
+static int qemu_set_active_disk(libxl__gc *gc, libxl__domain *d,
+                                const char *vdev, const char *path,
+                                libxl_disk_format format)
+{
+    qemu_runtime rt;
+    int i, rc;
+
+    rc = runtime_read(gc, d->domid, &rt);
+    if (rc) return rc;
+    for (i = 0; i < rt.num_disks; i++) {
+        if (!strcmp(rt.disks[i].vdev, vdev)) {
+            rt.disks[i].path = GCSTRDUP(path);
+            rt.disks[i].format = format;
+        }
+    }
+    return runtime_write(gc, &rt);
+}
+
+const libxl__snapshot_driver libxl__snapshot_driver_qemu = {
+    .name = "qemu",
+    .lookup_running = qemu_lookup_running,
+    .pause = qemu_pause,
+    .unpause = qemu_unpause,
+    .destroy = qemu_destroy,
+    .create = qemu_create,
+    .set_active_disk = qemu_set_active_disk,
+    .list = qemu_list,
+};
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,1089 @@
+/*
+ * libxl_snapshot_drv_xen.c - the xen driver: domains run by libxenlight
+ *
+ * On a Xen dom0 the domains belong to libxenlight and xl.  This driver
+ * lets the snapshot layer find them, stop and start them, and keep
+ * Xen's own records right after a live snapshot.  It uses only the
+ * public interfaces a toolstack add-on has: libxl.h (a real libxl_ctx,
+ * in ctx->xl), xenstore.h, and the system xl binary.
+ *
+ *  - lookup_running / list: libxl_name_to_domid, libxl_domain_info,
+ *    libxl_list_domain and libxl_device_disk_list.  libxl rebuilds
+ *    disks from xenstore and leaves their format unknown, so the
+ *    format is read back from the "<format>:<path>" params node libxl
+ *    wrote for the qdisk backend.  The device model's QMP socket is
+ *    the one libxl gives QEMU: <run dir>/qmp-libxl-<domid>.  Domain-0
+ *    and device-model stub domains are refused: they are not guests.
+ *
+ *  - pause / unpause / destroy: the libxl calls, synchronous.
+ *
+ *  - create: libxl has no public parser for xl config files (xl's
+ *    parse_config_data lives in xl itself), so a domain is started by
+ *    running the system xl, with argv and never a shell:
+ *        xl create [-p] -f <config> 'disk=[ "spec", ... ]'
+ *    Extra key=value arguments are appended to the config and override
+ *    it, so each disk starts on its active image.  The config is given
+ *    with -f because xl takes any bare argument containing '=' for an
+ *    extra setting.  Each spec is rebuilt from what xlu_disk_parse
+ *    made of the config, with target= last, since it takes the rest of
+ *    the spec.  In xl's string syntax a backslash starts an escape and
+ *    a string ends at a double quote or a line break; backslashes are
+ *    doubled, and values holding a double quote or a control character
+ *    are refused (ERROR_INVAL), as they cannot be written there.
+ *
+ *  - set_active_disk: after a live external snapshot, QEMU writes to
+ *    the new overlay, but libxl still names the old image.  It would
+ *    start the old one again on save/restore, migration and reboot.
+ *    Two records are updated:
+ *      1. xenstore: "params" of the qdisk backend and of libxl's private
+ *         copy under /libxl/<domid>/device/vbd/<devid>, both
+ *         "<format>:<path>" as libxl_disk.c writes them, in one
+ *         transaction (retried on EAGAIN).  The backend path comes from
+ *         libxl's copy.  The guest can write the frontend's "backend"
+ *         node, so we only compare it, never follow it.  QEMU's
+ *         xen-block reads params when it creates the device and, as
+ *         far as we know, does not watch it, so rewriting it should
+ *         not reopen anything (to be confirmed under Xen).
+ *      2. libxl's stored domain config (userdata "libxl-json"), the
+ *         source for save, migrate and reboot: retrieve, parse, change
+ *         the disk's pdev_path and format, store.
+ *
+ * Children: libxl is set to libxl_sigchld_owner_libxl_always_selective_reap,
+ * so it reaps only its own children (hotplug scripts, etc.).  Our own
+ * children (xl, qemu-img) are the exec engine's to waitpid() by pid.
+ * Under the default mode libxl would reap every child of the process
+ * while one of its own runs.
+ *
+ * Testing: the development machine's kernel is not a Xen dom0, so
+ * there the file is only compiled.  Two things were checked without
+ * Xen: init fails cleanly when libxl_ctx_alloc fails (libxl logs its
+ * own reason, then we log one line), and disk specs survive the trip
+ * through libxlutil's own parser (xlu_cfg_readdata + xlu_disk_parse
+ * give back the same libxl_device_disk).  Everything that talks to
+ * libxl, xenstore or xl is tested by a later issue, which boots Xen
+ * 4.17 and a dom0 under QEMU TCG (see the xen-tcg-probe report).
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <ctype.h>
+
+#include <libxl_utils.h>
+#include <xenstore.h>
+
+/* Domain ids from here on are not ordinary domains (xen/xen.h). */
+#define XEN_DOMID_FIRST_RESERVED 0x7FF0U
+
+/* xl create: 11-17 s under TCG, seconds on hardware; bootloaders vary. */
+#define XEN_CREATE_TIMEOUT_MS (5 * 60 * 1000)
+#define XEN_XS_TRANSACTION_RETRIES 100
+#define XEN_USERDATA_RETRIES 5
+#define XEN_LIBXL_JSON "libxl-json"
+
+static const libxl_childproc_hooks xen_childproc_hooks = {
+    .chldowner = libxl_sigchld_owner_libxl_always_selective_reap,
+};
+
+static const char *xen_strerror(int rc)
+{
+    const char *s = libxl_error_to_string(rc);
+    return s ? s : "unknown error";
+}
+
+static bool xen_domid_valid(const libxl__domain *d)
+{
+    return d->domid != (uint32_t)INVALID_DOMID && d->domid != 0 &&
+           d->domid < XEN_DOMID_FIRST_RESERVED;
+}
+
+/* ---------------------------------------------------------------- */
+/* qdisk "params": "<format>:<path>" */
+
+/* As libxl writes it; NULL if qdisk cannot open the format. */
+static const char *xen_qdisk_format(libxl_disk_format f)
+{
+    switch (f) {
+    case LIBXL_DISK_FORMAT_QCOW:  return "qcow";
+    case LIBXL_DISK_FORMAT_QCOW2: return "qcow2";
+    case LIBXL_DISK_FORMAT_VHD:   return "vhd";
+    case LIBXL_DISK_FORMAT_RAW:   return "aio";
+    case LIBXL_DISK_FORMAT_QED:   return "qed";
+    default:                      return NULL;
+    }
+}
+
+static libxl_disk_format xen_qdisk_format_parse(const char *params)
+{
+    static const struct {
+        const char *s;
+        libxl_disk_format f;
+    } tbl[] = {
+        { "qcow", LIBXL_DISK_FORMAT_QCOW },
+        { "qcow2", LIBXL_DISK_FORMAT_QCOW2 },
+        { "vhd", LIBXL_DISK_FORMAT_VHD },
+        { "aio", LIBXL_DISK_FORMAT_RAW },
+        { "raw", LIBXL_DISK_FORMAT_RAW },
+        { "qed", LIBXL_DISK_FORMAT_QED },
+    };
+    const char *colon = params ? strchr(params, ':') : NULL;
+    size_t n, i;
+
+    if (!colon) return LIBXL_DISK_FORMAT_UNKNOWN;
+    n = colon - params;
+    for (i = 0; i < sizeof(tbl) / sizeof(tbl[0]); i++)
+        if (strlen(tbl[i].s) == n && !strncmp(params, tbl[i].s, n))
+            return tbl[i].f;
+    return LIBXL_DISK_FORMAT_UNKNOWN;
+}
+
+/* ---------------------------------------------------------------- */
+/* xenstore */
+
+static struct xs_handle *xen_xs_open(libxl__gc *gc)
+{
+    struct xs_handle *xsh = xs_open(0);
+    if (!xsh) LOGE(ERROR, "cannot connect to xenstore");
+    return xsh;
+}
+
+/* xs_read into the gc; NULL if absent. */
+static char *xen_xs_read(libxl__gc *gc, struct xs_handle *xsh,
+                         xs_transaction_t t, const char *path)
+{
+    unsigned int len;
+    char *v = xs_read(xsh, t, path, &len);
+    libxl__gc_adopt(gc, v);
+    return v;
+}
+
+/* The device number libxl gives vdev (51712 for xvda); ERROR_FAIL. */
+static int xen_disk_devid(libxl__gc *gc, uint32_t domid, const char *vdev,
+                          int *devid_r)
+{
+    libxl_device_disk key;
+    libxl_diskinfo info;
+    int rc;
+
+    libxl_device_disk_init(&key);
+    key.vdev = (char *)vdev;        /* only read; key is not disposed */
+    libxl_diskinfo_init(&info);
+    rc = libxl_device_disk_getinfo(CTX->xl, domid, &key, &info);
+    if (!rc) *devid_r = info.devid;
+    libxl_diskinfo_dispose(&info);
+    return rc ? ERROR_FAIL : 0;
+}
+
+static char *xen_libxl_vbd_path(libxl__gc *gc, uint32_t domid, int devid)
+{
+    return GCSPRINTF("/libxl/%u/device/vbd/%d", domid, devid);
+}
+
+/* Format of a running qdisk disk, from libxl's copy of params. */
+static libxl_disk_format xen_disk_format(libxl__gc *gc,
+                                         struct xs_handle *xsh,
+                                         uint32_t domid,
+                                         const libxl_device_disk *disk)
+{
+    int devid;
+    char *params;
+
+    switch (disk->backend) {
+    case LIBXL_DISK_BACKEND_PHY:
+    case LIBXL_DISK_BACKEND_STANDALONE:
+        return LIBXL_DISK_FORMAT_RAW;   /* the only format they serve */
+    case LIBXL_DISK_BACKEND_QDISK:
+        break;
+    default:
+        return LIBXL_DISK_FORMAT_UNKNOWN;
+    }
+    if (!xsh || xen_disk_devid(gc, domid, disk->vdev, &devid))
+        return LIBXL_DISK_FORMAT_UNKNOWN;
+    params = xen_xs_read(gc, xsh, XBT_NULL,
+                         GCSPRINTF("%s/params",
+                                   xen_libxl_vbd_path(gc, domid, devid)));
+    return xen_qdisk_format_parse(params);
+}
+
+/* ---------------------------------------------------------------- */
+/* init, fini */
+
+static int xen_init(libxl_snapshot_ctx *ctx)
+{
+    int rc;
+
+    ctx->xl = NULL;
+    rc = libxl_ctx_alloc(&ctx->xl, LIBXL_VERSION, 0, ctx->lg);
+    if (rc || !ctx->xl) {
+        ctx->xl = NULL;
+        LIBXL__LOG(ctx, ERROR, -1, "cannot open libxenlight (is this a "
+                   "Xen dom0 with xenstored running?)");
+        return ERROR_FAIL;
+    }
+    libxl_childproc_setmode(ctx->xl, &xen_childproc_hooks, NULL);
+    return 0;
+}
+
+static void xen_fini(libxl_snapshot_ctx *ctx)
+{
+    if (!ctx->xl) return;
+    libxl_ctx_free(ctx->xl);
+    ctx->xl = NULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* lookup, list */
+
+static bool xen_all_digits(const char *s)
+{
+    if (!*s) return false;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s)) return false;
+    return true;
+}
+
+/*
+ * domain as a domid, then a uuid, then a name (a name may look like
+ * either).  0, ERROR_DOMAIN_NOTFOUND (not logged), or an error (logged).
+ */
+static int xen_find_domid(libxl__gc *gc, const char *domain,
+                          uint32_t *domid_r)
+{
+    libxl_ctx *xl = CTX->xl;
+    libxl_uuid uuid;
+    libxl_dominfo *info;
+    int nb, i, rc;
+
+    if (!domain || !*domain) return ERROR_DOMAIN_NOTFOUND;
+
+    if (xen_all_digits(domain) && strlen(domain) < 6) {
+        unsigned long v = strtoul(domain, NULL, 10);
+        if (v < XEN_DOMID_FIRST_RESERVED) {
+            rc = libxl_domain_info(xl, NULL, v);
+            if (!rc) {
+                *domid_r = v;
+                return 0;
+            }
+            if (rc != ERROR_DOMAIN_NOTFOUND) {
+                LOG(ERROR, "cannot query Xen domain %lu: %s", v,
+                    xen_strerror(rc));
+                return rc;
+            }
+        }
+    }
+
+    if (!libxl_uuid_from_string(&uuid, domain)) {
+        info = libxl_list_domain(xl, &nb);
+        if (!info) {
+            LOG(ERROR, "cannot list Xen domains");
+            return ERROR_FAIL;
+        }
+        rc = ERROR_DOMAIN_NOTFOUND;
+        for (i = 0; i < nb; i++) {
+            if (!libxl_uuid_compare(&info[i].uuid, &uuid)) {
+                *domid_r = info[i].domid;
+                rc = 0;
+                break;
+            }
+        }
+        libxl_dominfo_list_free(info, nb);
+        if (!rc) return 0;
+    }
+
+    /* ERROR_INVAL when no domain has that name */
+    if (!libxl_name_to_domid(xl, domain, domid_r)) return 0;
+    return ERROR_DOMAIN_NOTFOUND;
+}
+
+/* name, uuid, domid, state, QMP socket; no disks. */
+static int xen_fill_domain(libxl__gc *gc, const libxl_dominfo *info,
+                           libxl__domain *d)
+{
+    char *name = libxl_domid_to_name(CTX->xl, info->domid);
+
+    if (!name) return ERROR_DOMAIN_NOTFOUND;  /* it has just gone */
+    libxl__gc_adopt(gc, name);
+    memset(d, 0, sizeof(*d));
+    d->name = name;
+    d->uuid = info->uuid;
+    d->domid = info->domid;
+    /*
+     * A device model exists if some disk is served by qdisk (or the
+     * guest is HVM); but say running regardless: connecting to the QMP
+     * socket is what tells.
+     */
+    d->running = true;
+    d->paused = info->paused;
+    d->qmp_path = GCSPRINTF("%s/qmp-libxl-%u", CTX->run_dir, info->domid);
+    d->config_file = NULL;
+    return 0;
+}
+
+/* Disks other than cdroms, copied into the gc. */
+static void xen_get_disks(libxl__gc *gc, libxl__domain *d)
+{
+    libxl_device_disk *list;
+    struct xs_handle *xsh = NULL;
+    int num = 0, i, n = 0;
+
+    d->disks = NULL;
+    d->num_disks = 0;
+    list = libxl_device_disk_list(CTX->xl, d->domid, &num);
+    if (!list) return;
+    if (num <= 0) {
+        libxl_device_disk_list_free(list, num);
+        return;
+    }
+
+    GCNEW_ARRAY(d->disks, num);
+    for (i = 0; i < num; i++) {
+        const libxl_device_disk *src = &list[i];
+        libxl_device_disk *dst;
+
+        if (src->is_cdrom || !src->vdev) continue;
+        dst = &d->disks[n++];
+        libxl_device_disk_init(dst);    /* gc strings: never disposed */
+        dst->backend_domid = src->backend_domid;
+        dst->vdev = GCSTRDUP(src->vdev);
+        dst->pdev_path = GCSTRDUP(src->pdev_path);
+        dst->backend = src->backend;
+        dst->format = src->format;
+        dst->readwrite = src->readwrite;
+        dst->is_cdrom = 0;
+        if (dst->format == LIBXL_DISK_FORMAT_UNKNOWN) {
+            if (!xsh && dst->backend == LIBXL_DISK_BACKEND_QDISK) {
+                xsh = xs_open(0);
+                if (!xsh)
+                    LOGE(WARN, "cannot connect to xenstore: formats of "
+                         "the disks of domain %s unknown", d->name);
+            }
+            dst->format = xen_disk_format(gc, xsh, d->domid, dst);
+        }
+    }
+    d->num_disks = n;
+    if (xsh) xs_close(xsh);
+    libxl_device_disk_list_free(list, num);
+}
+
+static int xen_lookup_running(libxl__gc *gc, const char *domain,
+                              libxl__domain *d_r)
+{
+    libxl_dominfo info;
+    uint32_t domid, target;
+    int rc;
+
+    libxl_dominfo_init(&info);
+
+    rc = xen_find_domid(gc, domain, &domid);
+    if (rc) goto out;
+
+    rc = libxl_domain_info(CTX->xl, &info, domid);
+    if (rc == ERROR_DOMAIN_NOTFOUND) goto out;
+    if (rc) {
+        LOG(ERROR, "cannot query Xen domain %u: %s", domid,
+            xen_strerror(rc));
+        goto out;
+    }
+    if (domid == 0) {
+        LOG(ERROR, "%s is Domain-0, which cannot be snapshotted", domain);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    if (libxl_is_stubdom(CTX->xl, domid, &target) == 1) {
+        LOG(ERROR, "%s is the device-model stub domain of domain %u; "
+            "name the guest instead", domain, target);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+
+    rc = xen_fill_domain(gc, &info, d_r);
+    if (rc) goto out;
+    xen_get_disks(gc, d_r);
+    rc = 0;
+
+ out:
+    libxl_dominfo_dispose(&info);
+    return rc;
+}
+
+static int xen_list(libxl__gc *gc, libxl__domain **list_r, int *nb_r)
+{
+    libxl_dominfo *info;
+    libxl__domain *list;
+    uint32_t target;
+    int nb = 0, i, n = 0;
+
+    info = libxl_list_domain(CTX->xl, &nb);
+    if (!info) {
+        LOG(ERROR, "cannot list Xen domains");
+        return ERROR_FAIL;
+    }
+    GCNEW_ARRAY(list, nb);
+    for (i = 0; i < nb; i++) {
+        if (info[i].domid == 0) continue;
+        if (libxl_is_stubdom(CTX->xl, info[i].domid, &target) == 1)
+            continue;
+        if (xen_fill_domain(gc, &info[i], &list[n])) continue;
+        n++;
+    }
+    libxl_dominfo_list_free(info, nb);
+    *list_r = list;
+    *nb_r = n;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* pause, unpause, destroy */
+
+static int xen_check_domid(libxl__gc *gc, libxl__domain *d, const char *op)
+{
+    if (xen_domid_valid(d)) return 0;
+    LOG(ERROR, "cannot %s domain %s: it is not running", op,
+        d->name ? d->name : "?");
+    return ERROR_INVAL;
+}
+
+static int xen_pause(libxl__gc *gc, libxl__domain *d)
+{
+    int rc = xen_check_domid(gc, d, "pause");
+    if (rc) return rc;
+    rc = libxl_domain_pause(CTX->xl, d->domid, NULL);
+    if (rc) {
+        LOG(ERROR, "cannot pause domain %s (%u): %s", d->name, d->domid,
+            xen_strerror(rc));
+        return rc;
+    }
+    d->paused = true;
+    return 0;
+}
+
+static int xen_unpause(libxl__gc *gc, libxl__domain *d)
+{
+    int rc = xen_check_domid(gc, d, "unpause");
+    if (rc) return rc;
+    rc = libxl_domain_unpause(CTX->xl, d->domid, NULL);
+    if (rc) {
+        LOG(ERROR, "cannot unpause domain %s (%u): %s", d->name, d->domid,
+            xen_strerror(rc));
+        return rc;
+    }
+    d->paused = false;
+    return 0;
+}
+
+static int xen_destroy(libxl__gc *gc, libxl__domain *d)
+{
+    int rc = xen_check_domid(gc, d, "destroy");
+    if (rc) return rc;
+    rc = libxl_domain_destroy(CTX->xl, d->domid, NULL);
+    if (rc) {
+        LOG(ERROR, "cannot destroy domain %s (%u): %s", d->name, d->domid,
+            xen_strerror(rc));
+        return rc;
+    }
+    d->domid = INVALID_DOMID;
+    d->running = false;
+    d->paused = false;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* create: xl create with the disks on their active images */
+
+/*
+ * One item of a disk spec.  Only target= may hold a comma (it comes
+ * last and takes the rest of the spec).
+ */
+static int xen_spec_add(libxl__gc *gc, char **spec, const char *vdev,
+                        const char *what, const char *item)
+{
+    const char *eq = strchr(item, '=');
+
+    if (strchr(eq ? eq + 1 : item, ',')) {
+        LOG(ERROR, "disk %s: %s '%s' contains a comma, which an xl disk "
+            "spec cannot hold", vdev, what, eq ? eq + 1 : item);
+        return ERROR_INVAL;
+    }
+    *spec = *spec ? GCSPRINTF("%s,%s", *spec, item) : GCSTRDUP(item);
+    return 0;
+}
+
+/*
+ * What in s an xl config string cannot hold (a string ends at a double
+ * quote or a line break), or NULL.
+ */
+static const char *xen_xl_unwritable(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = *s;
+        if (c == '"') return "a double quote";
+        if (c == '\n') return "a newline";
+        if (c < 0x20 || c == 0x7f) return "a control character";
+    }
+    return NULL;
+}
+
+/* The spec as an xl config string literal: "..." with backslashes doubled. */
+static int xen_spec_quote(libxl__gc *gc, const char *vdev, const char *spec,
+                          char **quoted_r)
+{
+    const char *bad = xen_xl_unwritable(spec);
+    char *q, *p;
+
+    if (bad) {
+        LOG(ERROR, "disk %s: a setting contains %s, which cannot be "
+            "written in an xl config", vdev, bad);
+        return ERROR_INVAL;
+    }
+    q = p = libxl__gc_zalloc(gc, 2 * strlen(spec) + 3);
+    *p++ = '"';
+    for (; *spec; spec++) {
+        if (*spec == '\\') *p++ = '\\';
+        *p++ = *spec;
+    }
+    *p++ = '"';
+    *p = 0;
+    *quoted_r = q;
+    return 0;
+}
+
+/*
+ * The xl disk spec for disk on image path/format: every setting
+ * xlu_disk_parse can give, then target= last.  An empty cdrom has
+ * neither format nor target.
+ */
+static int xen_disk_spec(libxl__gc *gc, const libxl_device_disk *disk,
+                         const char *path, libxl_disk_format format,
+                         char **spec_r)
+{
+    const char *vdev = disk->vdev;
+    libxl_disk_backend backend = disk->backend;
+    bool empty = disk->is_cdrom &&
+        (format == LIBXL_DISK_FORMAT_EMPTY || !path || !*path);
+    char *spec = NULL;
+    int rc;
+
+#define ADD(what, ...) do {                                             \
+        rc = xen_spec_add(gc, &spec, vdev, (what),                      \
+                          libxl__gc_sprintf(gc, __VA_ARGS__));          \
+        if (rc) return rc;                                              \
+    } while (0)
+
+    if (!empty && (!path || !*path)) {
+        LOG(ERROR, "disk %s has no image", vdev);
+        return ERROR_INVAL;
+    }
+    /*
+     * phy serves raw images only: an image that became qcow2 (an
+     * external snapshot taken while shut off) needs qdisk.
+     */
+    if (!empty && backend == LIBXL_DISK_BACKEND_PHY &&
+        format != LIBXL_DISK_FORMAT_RAW) {
+        LOG(INFO, "disk %s: active image '%s' is %s, using backendtype="
+            "qdisk instead of phy", vdev, path,
+            libxl_disk_format_to_string(format));
+        backend = LIBXL_DISK_BACKEND_QDISK;
+    }
+
+    if (!empty && format != LIBXL_DISK_FORMAT_UNKNOWN)
+        ADD("format", "format=%s", libxl_disk_format_to_string(format));
+    ADD("vdev", "vdev=%s", vdev);
+    ADD("access", "access=%s", disk->readwrite ? "rw" : "ro");
+    if (disk->is_cdrom)
+        ADD("devtype", "devtype=cdrom");
+    if (backend != LIBXL_DISK_BACKEND_UNKNOWN)
+        ADD("backendtype", "backendtype=%s",
+            libxl_disk_backend_to_string(backend));
+    if (disk->backend_domname)
+        ADD("backend", "backend=%s", disk->backend_domname);
+    if (disk->script)
+        ADD("script", "script=%s", disk->script);
+    if (disk->direct_io_safe)
+        ADD("flag", "direct-io-safe");
+    if (!libxl_defbool_is_default(disk->discard_enable))
+        ADD("flag", "%s", libxl_defbool_val(disk->discard_enable)
+                          ? "discard" : "no-discard");
+    /* Xen 4.17's parser sets neither trusted nor transport (nor knows
+     * their keywords); they are written only if a newer one did. */
+    if (!libxl_defbool_is_default(disk->trusted))
+        ADD("flag", "%s", libxl_defbool_val(disk->trusted)
+                          ? "trusted" : "untrusted");
+    if (disk->specification != LIBXL_DISK_SPECIFICATION_UNKNOWN)
+        ADD("specification", "specification=%s",
+            libxl_disk_specification_to_string(disk->specification));
+    if (disk->transport != LIBXL_DISK_TRANSPORT_UNKNOWN)
+        ADD("transport", "transport=%s",
+            libxl_disk_transport_to_string(disk->transport));
+    if (!libxl_defbool_is_default(disk->colo_enable) &&
+        libxl_defbool_val(disk->colo_enable)) {
+        ADD("flag", "colo");
+        if (disk->colo_host)
+            ADD("colo-host", "colo-host=%s", disk->colo_host);
+        if (disk->colo_port)
+            ADD("colo-port", "colo-port=%d", disk->colo_port);
+        if (disk->colo_export)
+            ADD("colo-export", "colo-export=%s", disk->colo_export);
+        if (disk->active_disk)
+            ADD("active-disk", "active-disk=%s", disk->active_disk);
+        if (disk->hidden_disk)
+            ADD("hidden-disk", "hidden-disk=%s", disk->hidden_disk);
+    }
+#undef ADD
+    if (!empty)
+        spec = GCSPRINTF("%s,target=%s", spec, path);
+    else if (path)
+        spec = GCSPRINTF("%s,target=", spec);   /* "" rather than NULL */
+    *spec_r = spec;
+    return 0;
+}
+
+/* 'disk=[ "spec", ... ]' for xl create; *arg_r NULL if no disks. */
+static int xen_disk_override(libxl__gc *gc, const libxl__domain_config *cfg,
+                             const libxl__domain_record *rec, char **arg_r)
+{
+    char *arg = NULL;
+    int i, rc;
+
+    *arg_r = NULL;
+    for (i = 0; i < cfg->num_disks; i++) {
+        const libxl_device_disk *disk = &cfg->disks[i];
+        const libxl__active_disk *ad = NULL;
+        const char *path = disk->pdev_path;
+        libxl_disk_format format = disk->format;
+        const char *bad;
+        char *spec, *quoted;
+
+        if (!disk->vdev) {
+            LOG(ERROR, "%s: a disk has no vdev", cfg->file);
+            return ERROR_INVAL;
+        }
+        /* the header's lookup takes a non-const record; it only reads */
+        if (rec)
+            ad = libxl__domain_record_disk((libxl__domain_record *)rec,
+                                           disk->vdev);
+        if (ad && ad->path) {
+            path = ad->path;
+            format = ad->format;
+        }
+        bad = path ? xen_xl_unwritable(path) : NULL;
+        if (bad) {
+            /* a path with a control character is not printed */
+            if (!strcmp(bad, "a double quote"))
+                LOG(ERROR, "the image path '%s' of disk %s contains %s, "
+                    "which cannot be written in an xl config", path,
+                    disk->vdev, bad);
+            else
+                LOG(ERROR, "the image path of disk %s contains %s, which "
+                    "cannot be written in an xl config", disk->vdev, bad);
+            return ERROR_INVAL;
+        }
+        rc = xen_disk_spec(gc, disk, path, format, &spec);
+        if (rc) return rc;
+        rc = xen_spec_quote(gc, disk->vdev, spec, &quoted);
+        if (rc) return rc;
+        arg = arg ? GCSPRINTF("%s, %s", arg, quoted)
+                  : GCSPRINTF("disk=[ %s", quoted);
+    }
+    if (arg) *arg_r = GCSPRINTF("%s ]", arg);
+    return 0;
+}
+
+static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
+                      const libxl__domain_record *rec, bool paused,
+                      uint32_t *domid_r)
+{
+    const char *args[8];
+    char *disks;
+    uint32_t domid;
+    int n = 0, rc;
+
+    if (!cfg->file || !cfg->name) {
+        LOG(ERROR, "%s: no domain name", cfg->file ? cfg->file : "config");
+        return ERROR_INVAL;
+    }
+    rc = xen_disk_override(gc, cfg, rec, &disks);
+    if (rc) return rc;
+
+    args[n++] = CTX->system_xl;
+    args[n++] = "create";
+    if (paused) args[n++] = "-p";
+    args[n++] = "-f";
+    args[n++] = cfg->file;
+    if (disks) args[n++] = disks;
+    args[n] = NULL;
+
+    LOG(DEBUG, "%s create%s -f %s %s", CTX->system_xl, paused ? " -p" : "",
+        cfg->file, disks ? disks : "");
+    rc = libxl__exec_sync(gc, args, XEN_CREATE_TIMEOUT_MS, NULL, NULL);
+    if (rc) {
+        LOG(ERROR, "cannot start domain %s: %s create failed%s", cfg->name,
+            CTX->system_xl, rc == ERROR_TIMEDOUT ? " (timed out)" : "");
+        return rc;
+    }
+    if (libxl_name_to_domid(CTX->xl, cfg->name, &domid)) {
+        LOG(ERROR, "%s create succeeded but no domain is named %s",
+            CTX->system_xl, cfg->name);
+        return ERROR_FAIL;
+    }
+    *domid_r = domid;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* set_active_disk */
+
+/* (1) params in xenstore, backend and libxl's copy, in one transaction */
+static int xen_set_xenstore_params(libxl__gc *gc, libxl__domain *d,
+                                   const char *vdev, const char *path,
+                                   libxl_disk_format format)
+{
+    struct xs_handle *xsh = NULL;
+    xs_transaction_t t = XBT_NULL;
+    char *libxl_path, *be_suffix, *params;
+    int devid, attempt, rc;
+
+    if (xen_disk_devid(gc, d->domid, vdev, &devid)) {
+        LOG(ERROR, "domain %s (%u) has no disk %s in xenstore", d->name,
+            d->domid, vdev);
+        return ERROR_FAIL;
+    }
+    libxl_path = xen_libxl_vbd_path(gc, d->domid, devid);
+    be_suffix = GCSPRINTF("/backend/qdisk/%u/%d", d->domid, devid);
+    params = GCSPRINTF("%s:%s", xen_qdisk_format(format), path);
+
+    xsh = xen_xs_open(gc);
+    if (!xsh) return ERROR_FAIL;
+
+    for (attempt = 0; ; attempt++) {
+        char *be, *fe_be, *type;
+        size_t bl, sl = strlen(be_suffix);
+
+        t = xs_transaction_start(xsh);
+        if (t == XBT_NULL) {
+            LOGE(ERROR, "cannot start a xenstore transaction");
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        type = xen_xs_read(gc, xsh, t, GCSPRINTF("%s/type", libxl_path));
+        be = xen_xs_read(gc, xsh, t, GCSPRINTF("%s/backend", libxl_path));
+        if (!type || !be) {
+            LOG(ERROR, "disk %s of domain %s (%u) is gone from xenstore",
+                vdev, d->name, d->domid);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        if (strcmp(type, "qdisk")) {
+            LOG(ERROR, "disk %s of domain %s (%u) is served by %s; only "
+                "qdisk disks can change image while running", vdev,
+                d->name, d->domid, type);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        bl = strlen(be);
+        if (strncmp(be, "/local/domain/", 14) || bl <= sl ||
+            strcmp(be + bl - sl, be_suffix)) {
+            LOG(ERROR, "disk %s of domain %s (%u): unexpected backend "
+                "path '%s'", vdev, d->name, d->domid, be);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        /* The guest can write its frontend: compare, never follow. */
+        fe_be = xen_xs_read(gc, xsh, t,
+                            GCSPRINTF("/local/domain/%u/device/vbd/%d/backend",
+                                      d->domid, devid));
+        if (fe_be && strcmp(fe_be, be))
+            LOG(WARN, "disk %s of domain %s (%u): the frontend names "
+                "backend '%s', libxl '%s'; using libxl's", vdev, d->name,
+                d->domid, fe_be, be);
+        if (!xen_xs_read(gc, xsh, t, GCSPRINTF("%s/params", be))) {
+            LOG(ERROR, "disk %s of domain %s (%u): backend '%s' has no "
+                "params", vdev, d->name, d->domid, be);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        if (!xs_write(xsh, t, GCSPRINTF("%s/params", be), params,
+                      strlen(params)) ||
+            !xs_write(xsh, t, GCSPRINTF("%s/params", libxl_path), params,
+                      strlen(params))) {
+            LOGE(ERROR, "cannot write params of disk %s of domain %s (%u)",
+                 vdev, d->name, d->domid);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        if (xs_transaction_end(xsh, t, false)) {
+            t = XBT_NULL;
+            break;
+        }
+        t = XBT_NULL;
+        if (errno != EAGAIN || attempt >= XEN_XS_TRANSACTION_RETRIES) {
+            LOGE(ERROR, "cannot commit params of disk %s of domain %s (%u)",
+                 vdev, d->name, d->domid);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+    }
+    rc = 0;
+
+ out:
+    if (t != XBT_NULL) xs_transaction_end(xsh, t, true);
+    xs_close(xsh);
+    return rc;
+}
+
+/* A userdata blob as a C string in the gc; *s_r NULL if none. */
+static int xen_userdata_get(libxl__gc *gc, uint32_t domid,
+                            const char *userid, char **s_r, int *len_r)
+{
+    uint8_t *data = NULL;
+    int len = 0, rc;
+    char *s;
+
+    rc = libxl_userdata_retrieve(CTX->xl, domid, userid, &data, &len);
+    if (rc) {
+        LOG(ERROR, "cannot read libxl's userdata %s of domain %u: %s",
+            userid, domid, xen_strerror(rc));
+        return rc;
+    }
+    *s_r = NULL;
+    *len_r = 0;
+    if (!data || len <= 0) {
+        free(data);
+        return 0;
+    }
+    s = libxl__gc_zalloc(gc, len + 1);
+    memcpy(s, data, len);
+    free(data);
+    *s_r = s;
+    *len_r = len;
+    return 0;
+}
+
+static libxl_device_disk *xen_config_disk(libxl_domain_config *dc,
+                                          const char *vdev)
+{
+    int i;
+    for (i = 0; i < dc->num_disks; i++)
+        if (dc->disks[i].vdev && !strcmp(dc->disks[i].vdev, vdev))
+            return &dc->disks[i];
+    return NULL;
+}
+
+/* 1 if the stored config text s has the disk on path/format. */
+static int xen_config_has(libxl__gc *gc, const char *s, const char *vdev,
+                          const char *path, libxl_disk_format format)
+{
+    libxl_domain_config dc;
+    libxl_device_disk *disk;
+    int r = 0;
+
+    libxl_domain_config_init(&dc);
+    if (!libxl_domain_config_from_json(CTX->xl, &dc, s)) {
+        disk = xen_config_disk(&dc, vdev);
+        r = disk && disk->pdev_path && !strcmp(disk->pdev_path, path) &&
+            disk->format == format;
+    }
+    libxl_domain_config_dispose(&dc);
+    return r;
+}
+
+/*
+ * One read-modify-write of "libxl-json".  libxl itself does this under
+ * its per-domain userdata lock (libxl__lock_domain_userdata), held from
+ * its read to its write.  We cannot take that lock from outside: it is
+ * internal to libxl (no public call; its file and protocol are not
+ * API), and libxl_userdata_retrieve and _store each take it for their
+ * own access, so holding it across them would deadlock.  So we read,
+ * change, re-read just before storing (start over if it moved), store,
+ * and read back: if a writer came in between and its version lacks our
+ * change, *again_r asks for another pass on top of its version.  A
+ * writer that stores in the short gap between our re-read and our
+ * store can still lose its change; libxl's writers (device hotplug,
+ * cdrom insert) are rare while a snapshot is being taken.
+ */
+static int xen_stored_config_rmw(libxl__gc *gc, libxl__domain *d,
+                                 const char *vdev, const char *path,
+                                 libxl_disk_format format, bool *again_r)
+{
+    libxl_domain_config dc;
+    libxl_device_disk *disk;
+    char *before, *now, *json = NULL, *p;
+    int blen, nlen, rc;
+
+    *again_r = false;
+    libxl_domain_config_init(&dc);
+
+    rc = xen_userdata_get(gc, d->domid, XEN_LIBXL_JSON, &before, &blen);
+    if (rc) goto out;
+    if (!before) {
+        LOG(WARN, "domain %s (%u) has no stored libxl configuration; "
+            "save, migrate and reboot will not know that disk %s is now "
+            "'%s'", d->name, d->domid, vdev, path);
+        goto out;
+    }
+    rc = libxl_domain_config_from_json(CTX->xl, &dc, before);
+    if (rc) {
+        LOG(ERROR, "cannot parse libxl's stored configuration of domain "
+            "%s (%u)", d->name, d->domid);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    disk = xen_config_disk(&dc, vdev);
+    if (!disk) {
+        LOG(ERROR, "libxl's stored configuration of domain %s (%u) has no "
+            "disk %s", d->name, d->domid, vdev);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    if (disk->pdev_path && !strcmp(disk->pdev_path, path) &&
+        disk->format == format)
+        goto out;                       /* already so */
+
+    p = strdup(path);
+    if (!p) {
+        rc = ERROR_NOMEM;
+        goto out;
+    }
+    free(disk->pdev_path);
+    disk->pdev_path = p;
+    disk->format = format;
+
+    json = libxl_domain_config_to_json(CTX->xl, &dc);
+    if (!json) {
+        LOG(ERROR, "cannot write libxl's configuration of domain %s (%u) "
+            "as JSON", d->name, d->domid);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+
+    rc = xen_userdata_get(gc, d->domid, XEN_LIBXL_JSON, &now, &nlen);
+    if (rc) goto out;
+    if (!now || nlen != blen || memcmp(now, before, blen)) {
+        *again_r = true;                /* changed under us: start over */
+        goto out;
+    }
+    rc = libxl_userdata_store(CTX->xl, d->domid, XEN_LIBXL_JSON,
+                              (const uint8_t *)json, strlen(json) + 1);
+    if (rc) {
+        LOG(ERROR, "cannot store libxl's configuration of domain %s (%u): "
+            "%s", d->name, d->domid, xen_strerror(rc));
+        goto out;
+    }
+
+    rc = xen_userdata_get(gc, d->domid, XEN_LIBXL_JSON, &now, &nlen);
+    if (rc) goto out;
+    if (now && (size_t)nlen == strlen(json) + 1 && !memcmp(now, json, nlen))
+        goto out;                       /* ours, as written */
+    if (!now || !xen_config_has(gc, now, vdev, path, format))
+        *again_r = true;                /* overwritten without our change */
+
+ out:
+    free(json);
+    libxl_domain_config_dispose(&dc);
+    return rc;
+}
+
+/* (2) libxl's stored domain configuration */
+static int xen_set_stored_config(libxl__gc *gc, libxl__domain *d,
+                                 const char *vdev, const char *path,
+                                 libxl_disk_format format)
+{
+    bool again = false;
+    int attempt, rc;
+
+    for (attempt = 0; attempt < XEN_USERDATA_RETRIES; attempt++) {
+        rc = xen_stored_config_rmw(gc, d, vdev, path, format, &again);
+        if (rc || !again) return rc;
+    }
+    LOG(ERROR, "libxl's stored configuration of domain %s (%u) kept "
+        "changing; disk %s not updated to '%s'", d->name, d->domid, vdev,
+        path);
+    return ERROR_LOCK_FAIL;
+}
+
+/* xl reloads a pending "xl config-update" on reboot; it has the old disk. */
+static void xen_warn_config_update(libxl__gc *gc, libxl__domain *d,
+                                   const char *vdev)
+{
+    uint8_t *data = NULL;
+    int len = 0;
+
+    if (libxl_userdata_retrieve(CTX->xl, d->domid, "xl", &data, &len))
+        return;                         /* only a warning: stay quiet */
+    free(data);
+    if (len <= 0) return;
+    LOG(WARN, "domain %s (%u) has a pending 'xl config-update'; if that "
+        "configuration names disk %s, a reboot will use its image, not "
+        "the active one", d->name, d->domid, vdev);
+}
+
+static int xen_set_active_disk(libxl__gc *gc, libxl__domain *d,
+                               const char *vdev, const char *path,
+                               libxl_disk_format format)
+{
+    int i, rc, rc2;
+
+    rc = xen_check_domid(gc, d, "change a disk of");
+    if (rc) return rc;
+    if (!vdev || !path || path[0] != '/') {
+        LOG(ERROR, "domain %s: disk %s: '%s' is not an absolute path",
+            d->name, vdev ? vdev : "?", path ? path : "");
+        return ERROR_INVAL;
+    }
+    if (!xen_qdisk_format(format)) {
+        LOG(ERROR, "domain %s: disk %s: qdisk cannot serve format %s",
+            d->name, vdev, libxl_disk_format_to_string(format));
+        return ERROR_INVAL;
+    }
+    for (i = 0; i < d->num_disks; i++) {
+        libxl_device_disk *disk = &d->disks[i];
+        if (disk->vdev && !strcmp(disk->vdev, vdev) &&
+            disk->backend != LIBXL_DISK_BACKEND_QDISK &&
+            disk->backend != LIBXL_DISK_BACKEND_UNKNOWN) {
+            LOG(ERROR, "disk %s of domain %s is served by %s; only qdisk "
+                "disks can change image while running", vdev, d->name,
+                libxl_disk_backend_to_string(disk->backend));
+            return ERROR_INVAL;
+        }
+    }
+
+    /*
+     * The overlay is already live in QEMU: bring each record as close
+     * to it as we can, and report the first failure.
+     */
+    rc = xen_set_xenstore_params(gc, d, vdev, path, format);
+    if (rc == ERROR_INVAL) return rc;   /* not a qdisk disk after all */
+    rc2 = xen_set_stored_config(gc, d, vdev, path, format);
+    xen_warn_config_update(gc, d, vdev);
+    if (!rc) rc = rc2;
+    if (rc) return rc;
+
+    for (i = 0; i < d->num_disks; i++) {
+        libxl_device_disk *disk = &d->disks[i];
+        if (disk->vdev && !strcmp(disk->vdev, vdev)) {
+            disk->pdev_path = GCSTRDUP(path);
+            disk->format = format;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+
+const libxl__snapshot_driver libxl__snapshot_driver_xen = {
+    .name = "xen",
+    .init = xen_init,
+    .fini = xen_fini,
+    .lookup_running = xen_lookup_running,
+    .pause = xen_pause,
+    .unpause = xen_unpause,
+    .destroy = xen_destroy,
+    .create = xen_create,
+    .set_active_disk = xen_set_active_disk,
+    .list = xen_list,
+};
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,611 @@
+/*
+ * libxl_snapshot_internal.h - internal interfaces of libxl-snapshot
+ *
+ * Layout, one area per file:
+ *   libxl_snapshot_core.c      ctx, gc arena, logging, helpers
+ *   libxl_snapshot_event.c     poll loop: fds, timers, ao, abort
+ *   libxl_snapshot_exec.c      child processes run with argv
+ *   libxl_snapshot_qmp.c       QMP client
+ *   libxl_snapshot_json.c      record <-> libxl-json (yajl)
+ *   libxl_snapshot_store.c     records on disk: atomic write, lock
+ *   libxl_snapshot_config.c    xl domain / snapshot config parsing
+ *   libxl_snapshot_domain.c    domain lookup, active images
+ *   libxl_snapshot_drv_qemu.c  qemu driver
+ *   libxl_snapshot_drv_xen.c   xen driver
+ *   libxl_snapshot_create.c    snapshot create
+ *   libxl_snapshot_revert.c    snapshot revert
+ *   libxl_snapshot_delete.c    snapshot delete
+ *
+ * Internal names are libxl__*, chosen so that none collides with the
+ * libxl__* symbols libxenlight exports (checked by
+ * scripts/check-symbols.sh).  The shared library is built with
+ * -fvisibility=hidden, so only LIBXL_SNAPSHOT_EXPORT names leave it.
+ *
+ * Memory: a libxl__gc arena per operation (or per call for quick
+ * synchronous functions).  Everything allocated from a gc is freed
+ * with it; gc == NOGC allocates with plain malloc for the caller.
+ * Allocation failure aborts, as in libxl.
+ */
+#ifndef LIBXL_SNAPSHOT_INTERNAL_H
+#define LIBXL_SNAPSHOT_INTERNAL_H
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "libxl_snapshot.h"
+
+/* ---------------------------------------------------------------- */
+/* gc arena */
+
+typedef struct libxl__gc {
+    libxl_snapshot_ctx *owner;
+    void **ptrs;
+    int nptrs, alloc;
+} libxl__gc;
+
+#define NOGC ((libxl__gc *)0)
+#define LIBXL_INIT_GC(gc, ctx) do { \
+        (gc).owner = (ctx); (gc).ptrs = NULL; \
+        (gc).nptrs = 0; (gc).alloc = 0; } while (0)
+#define GC_INIT(ctx) libxl__gc gc[1]; LIBXL_INIT_GC(gc[0], ctx)
+#define GC_FREE libxl__gc_free_all(gc)
+#define CTX (gc->owner)
+
+void libxl__gc_free_all(libxl__gc *gc);
+/* Takes ownership of ptr (malloc'ed) into gc; gc NOGC: no-op. */
+void libxl__gc_adopt(libxl__gc *gc, void *ptr);
+void *libxl__gc_zalloc(libxl__gc *gc, size_t sz);
+void *libxl__gc_calloc(libxl__gc *gc, size_t n, size_t sz);
+void *libxl__gc_realloc(libxl__gc *gc, void *ptr, size_t sz);
+char *libxl__gc_strdup(libxl__gc *gc, const char *s);   /* NULL ok */
+char *libxl__gc_sprintf(libxl__gc *gc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+char *libxl__gc_vsprintf(libxl__gc *gc, const char *fmt, va_list ap);
+
+#define GCNEW(var)         ((var) = libxl__gc_zalloc(gc, sizeof(*(var))))
+#define GCNEW_ARRAY(var,n) ((var) = libxl__gc_calloc(gc, (n), sizeof(*(var))))
+#define GCREALLOC_ARRAY(var,n) \
+    ((var) = libxl__gc_realloc(gc, (var), (n) * sizeof(*(var))))
+#define GCSPRINTF(fmt, ...) libxl__gc_sprintf(gc, fmt, __VA_ARGS__)
+#define GCSTRDUP(s) libxl__gc_strdup(gc, (s))
+
+/* The struct of type outer_type whose member `member` is at ptr. */
+#define CONTAINER_OF(ptr, outer_type, member) \
+    ((outer_type *)((char *)(ptr) - offsetof(outer_type, member)))
+
+/* ---------------------------------------------------------------- */
+/* logging: LOG(ERROR, "cannot create overlay '%s'", path) */
+
+void libxl__snapshot_log(libxl_snapshot_ctx *ctx, xentoollog_level lvl,
+                         int errnoval, const char *file, int line,
+                         const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+#define LIBXL__LOG(ctx, lvl, errnoval, ...) \
+    libxl__snapshot_log((ctx), XTL_##lvl, (errnoval), __FILE__, \
+                        __LINE__, __func__, __VA_ARGS__)
+#define LOG(lvl, ...)  LIBXL__LOG(CTX, lvl, -1, __VA_ARGS__)
+#define LOGE(lvl, ...) LIBXL__LOG(CTX, lvl, errno, __VA_ARGS__)
+#define LOGEV(lvl, e, ...) LIBXL__LOG(CTX, lvl, (e), __VA_ARGS__)
+
+/* ---------------------------------------------------------------- */
+/* misc helpers (libxl_snapshot_core.c) */
+
+/* mkdir -p with mode; 0 or ERROR_FAIL (logged). */
+int libxl__mkdir_p(libxl__gc *gc, const char *path, mode_t mode);
+/* Whole file into a gc string; ERROR_NOTFOUND if missing. */
+int libxl__read_file(libxl__gc *gc, const char *path, char **data_r,
+                     size_t *len_r);
+/*
+ * Writes data to path atomically: path.tmp, fsync, rename, fsync of
+ * the directory.  ERROR_FAIL (logged, with ENOSPC said plainly).
+ */
+int libxl__write_file_atomic(libxl__gc *gc, const char *path,
+                             const void *data, size_t len);
+bool libxl__file_exists(const char *path);
+/* Absolute, normalised path (the file need not exist). */
+char *libxl__abs_path(libxl__gc *gc, const char *path);
+char *libxl__path_dirname(libxl__gc *gc, const char *path);
+char *libxl__path_basename(libxl__gc *gc, const char *path);
+/* Basename without its last extension ("/a/vm1.qcow2" -> "vm1"). */
+char *libxl__path_stem(libxl__gc *gc, const char *path);
+uint64_t libxl__now_ms(void);
+
+/* ---------------------------------------------------------------- */
+/* JSON helpers (libxl_snapshot_json.c) */
+
+/* A JSON string literal, quotes included, escaped. */
+char *libxl__json_quote(libxl__gc *gc, const char *s);
+/* Parses with yajl_tree; the tree is freed with the gc. */
+yajl_val libxl__json_parse(libxl__gc *gc, const char *s);
+/* Lookups on a yajl tree; NULL/default when absent or wrong type. */
+yajl_val libxl__json_get(yajl_val v, const char *key);
+const char *libxl__json_get_string(yajl_val v, const char *key);
+long long libxl__json_get_integer(yajl_val v, const char *key,
+                                  long long dflt);
+bool libxl__json_get_bool(yajl_val v, const char *key, bool dflt);
+/* Serialises a yajl tree value back to JSON text (gc string). */
+char *libxl__json_to_string(libxl__gc *gc, yajl_val v);
+
+int libxl__domain_snapshot_gen_json(yajl_gen hand,
+                                    const libxl_domain_snapshot *p);
+/* Fills *p (NOGC allocations, caller disposes) from a record. */
+int libxl__domain_snapshot_parse_json(libxl__gc *gc, yajl_val v,
+                                      libxl_domain_snapshot *p);
+void libxl__disk_snapshot_copy(libxl_disk_snapshot *dst,
+                               const libxl_disk_snapshot *src);
+void libxl__domain_snapshot_copy(libxl_domain_snapshot *dst,
+                                 const libxl_domain_snapshot *src);
+
+/* ---------------------------------------------------------------- */
+/* event loop, ao (libxl_snapshot_event.c) */
+
+typedef struct libxl__egc {
+    libxl__gc gc;
+} libxl__egc;
+
+#define EGC_GC libxl__gc *const gc = &egc->gc
+#define EGC_INIT(ctx) libxl__egc egc[1]; LIBXL_INIT_GC(egc->gc, ctx)
+#define EGC_FREE libxl__gc_free_all(&egc->gc)
+
+typedef struct libxl__ev_fd libxl__ev_fd;
+typedef void libxl__ev_fd_callback(libxl__egc *egc, libxl__ev_fd *ev,
+                                   int fd, short events, short revents);
+struct libxl__ev_fd {
+    /* caller fills in func before register */
+    libxl__ev_fd_callback *func;
+    /* private */
+    int fd;
+    short events;
+    bool registered;
+    unsigned gen;
+    LIST_ENTRY(libxl__ev_fd) entry;
+};
+
+typedef struct libxl__ev_time libxl__ev_time;
+/* rc is ERROR_TIMEDOUT */
+typedef void libxl__ev_time_callback(libxl__egc *egc, libxl__ev_time *ev,
+                                     int rc);
+struct libxl__ev_time {
+    libxl__ev_time_callback *func;
+    /* private */
+    uint64_t abs_ms;
+    bool registered;
+    LIST_ENTRY(libxl__ev_time) entry;
+};
+
+void libxl__ev_fd_init(libxl__ev_fd *ev);
+int libxl__ev_fd_register(libxl__gc *gc, libxl__ev_fd *ev,
+                          libxl__ev_fd_callback *func, int fd,
+                          short events);
+int libxl__ev_fd_modify(libxl__gc *gc, libxl__ev_fd *ev, short events);
+void libxl__ev_fd_deregister(libxl__gc *gc, libxl__ev_fd *ev);
+static inline bool libxl__ev_fd_isregistered(const libxl__ev_fd *ev)
+    { return ev->registered; }
+
+void libxl__ev_time_init(libxl__ev_time *ev);
+int libxl__ev_time_register_rel(libxl__gc *gc, libxl__ev_time *ev,
+                                libxl__ev_time_callback *func,
+                                int milliseconds);
+void libxl__ev_time_deregister(libxl__gc *gc, libxl__ev_time *ev);
+static inline bool libxl__ev_time_isregistered(const libxl__ev_time *ev)
+    { return ev->registered; }
+
+/*
+ * Asynchronous operations.
+ *
+ *   AO_CREATE(ctx, ao_how);        declares gc (the ao's gc) and ao
+ *   ... set up state, start the first step ...
+ *   return AO_INPROGRESS;          sync: runs the loop until done
+ *   out: return AO_CREATE_FAIL(rc);
+ *
+ * The operation ends with exactly one libxl__ao_complete(egc, ao, rc),
+ * from its op_done() step.  Anything that can be cancelled registers a
+ * libxl__ao_abortable; libxl_snapshot_ao_abort() calls every
+ * registered one with ERROR_ABORTED.
+ */
+typedef struct libxl__ao libxl__ao;
+struct libxl__ao {
+    libxl_snapshot_ctx *ctx;
+    libxl__gc gc;
+    bool sync, complete, notified, aborting;
+    int rc;
+    libxl_asyncop_how how;
+    LIST_HEAD(, libxl__ao_abortable) abortables;
+    LIST_ENTRY(libxl__ao) entry;
+};
+
+typedef struct libxl__ao_abortable libxl__ao_abortable;
+typedef void libxl__ao_abortable_callback(libxl__egc *egc,
+                                          libxl__ao_abortable *ab, int rc);
+struct libxl__ao_abortable {
+    libxl__ao *ao;
+    libxl__ao_abortable_callback *callback;
+    /* private */
+    bool registered;
+    LIST_ENTRY(libxl__ao_abortable) entry;
+};
+
+libxl__ao *libxl__ao_create(libxl_snapshot_ctx *ctx,
+                            const libxl_asyncop_how *how);
+int libxl__ao_inprogress(libxl__ao *ao);
+int libxl__ao_create_fail(libxl__ao *ao, int rc);
+void libxl__ao_complete(libxl__egc *egc, libxl__ao *ao, int rc);
+bool libxl__ao_is_aborting(const libxl__ao *ao);
+void libxl__ao_abortable_init(libxl__ao_abortable *ab);
+int libxl__ao_abortable_register(libxl__ao_abortable *ab);
+void libxl__ao_abortable_deregister(libxl__ao_abortable *ab);
+
+#define AO_CREATE(ctx, ao_how)                                  \
+    libxl__ao *ao = libxl__ao_create((ctx), (ao_how));          \
+    if (!ao) return ERROR_INVAL;                                \
+    libxl__gc *const gc = &ao->gc
+#define AO_INPROGRESS libxl__ao_inprogress(ao)
+#define AO_CREATE_FAIL(rc) libxl__ao_create_fail(ao, (rc))
+#define AO_GC libxl__gc *const gc = &ao->gc
+#define STATE_AO_GC(op_ao) \
+    libxl__ao *const ao = (op_ao); libxl__gc *const gc = &ao->gc
+
+/* One pass of the loop: poll for at most timeout_ms, dispatch. */
+int libxl__ev_loop_once(libxl_snapshot_ctx *ctx, int timeout_ms);
+
+/* ---------------------------------------------------------------- */
+/* child processes (libxl_snapshot_exec.c) */
+
+/*
+ * Runs args[0] with argv args (PATH searched), stdin /dev/null,
+ * stdout and stderr captured.  Never through a shell.
+ * callback: rc 0 when the child exited 0; ERROR_FAIL when it exited
+ * non-zero (the last line of stderr is logged unless quiet);
+ * ERROR_TIMEDOUT or ERROR_ABORTED after it was killed.
+ */
+typedef struct libxl__exec_state libxl__exec_state;
+typedef void libxl__exec_callback(libxl__egc *egc, libxl__exec_state *es,
+                                  int rc, int status);
+typedef void libxl__exec_line_callback(libxl__egc *egc,
+                                       libxl__exec_state *es,
+                                       const char *line);
+struct libxl__exec_state {
+    /* caller fills in */
+    libxl__ao *ao;
+    const char *what;                 /* for messages */
+    const char *const *args;
+    int timeout_ms;                   /* 0: none */
+    bool quiet;                       /* do not log failure */
+    libxl__exec_callback *callback;
+    libxl__exec_line_callback *stdout_line;  /* optional; \r or \n */
+    /* results, valid in callback (ao gc) */
+    char *out;                        /* all of stdout */
+    char *err;                        /* all of stderr */
+    /* private */
+    pid_t pid;
+    int outfd, errfd;
+    size_t outlen, errlen, outline;
+    libxl__ev_fd outev, errev;
+    libxl__ev_time timeout;
+    libxl__ao_abortable abrt;
+    int kill_rc;
+};
+
+void libxl__exec_init(libxl__exec_state *es);
+int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es);
+bool libxl__exec_running(const libxl__exec_state *es);
+/* Synchronous convenience for quick commands: runs the loop. */
+int libxl__exec_sync(libxl__gc *gc, const char *const *args,
+                     int timeout_ms, char **out_r, char **err_r);
+
+/* ---------------------------------------------------------------- */
+/* QMP client (libxl_snapshot_qmp.c) */
+
+/*
+ * One connection, held for one operation only (QEMU serves one client
+ * at a time).  States:
+ *   DISCONNECTED -> CONNECTING -> (greeting) -> CAPABILITIES -> IDLE
+ *   IDLE -> WAITING (one command outstanding) -> IDLE
+ * The callback gets the "return" value (or NULL) and rc: 0, an
+ * ERROR_QMP_* code mapped from the error class (the "desc" is in
+ * qmp->error_desc and logged unless quiet), ERROR_TIMEDOUT, or
+ * ERROR_PROTOCOL_ERROR_QMP when the connection broke.
+ */
+typedef struct libxl__qmp libxl__qmp;
+typedef void libxl__qmp_callback(libxl__egc *egc, libxl__qmp *qmp,
+                                 yajl_val ret, int rc);
+typedef void libxl__qmp_event_callback(libxl__egc *egc, libxl__qmp *qmp,
+                                       const char *event, yajl_val data);
+typedef enum {
+    LIBXL__QMP_DISCONNECTED,
+    LIBXL__QMP_CONNECTING,
+    LIBXL__QMP_CAPABILITIES,
+    LIBXL__QMP_IDLE,
+    LIBXL__QMP_WAITING,
+} libxl__qmp_state;
+
+struct libxl__qmp {
+    /* caller fills in */
+    libxl__ao *ao;
+    const char *path;                 /* unix socket */
+    uint32_t domid;
+    int timeout_ms;                   /* per command; 0: default */
+    libxl__qmp_event_callback *event_callback;  /* optional */
+    bool quiet;                       /* do not log QMP errors */
+    /* private */
+    libxl__qmp_state state;
+    int fd;
+    libxl__ev_fd efd;
+    libxl__ev_time timeout;
+    char *rx; size_t rxlen, rxalloc;
+    char *tx; size_t txlen, txoff;
+    int txfd;                         /* fd to pass with the command */
+    unsigned next_id, wait_id;
+    libxl__qmp_callback *callback;
+    char *error_class, *error_desc;
+};
+
+void libxl__qmp_init(libxl__qmp *qmp);
+/* Connects and negotiates; callback(ret NULL, rc) when IDLE. */
+int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,
+                       libxl__qmp_callback *callback);
+/* args: a JSON object text or NULL.  fd >= 0 is passed (getfd). */
+int libxl__qmp_send(libxl__egc *egc, libxl__qmp *qmp, const char *cmd,
+                    const char *args, int fd, libxl__qmp_callback *cb);
+void libxl__qmp_close(libxl__gc *gc, libxl__qmp *qmp);
+int libxl__qmp_error_class_to_rc(const char *klass);
+/* Synchronous: connect, one command, disconnect.  *ret_r in gc. */
+int libxl__qmp_run_sync(libxl__gc *gc, const char *path, const char *cmd,
+                        const char *args, int timeout_ms, yajl_val *ret_r);
+/*
+ * In a query-named-block-nodes (flat) reply: the name of the format
+ * node (drv = fmt) whose image is path, or NULL.
+ */
+const char *libxl__qmp_node_for_file(yajl_val nodes, const char *path,
+                                     libxl_disk_format fmt);
+/* Splits one received line into a parsed message (pure; tested). */
+int libxl__qmp_parse_line(libxl__gc *gc, const char *line, yajl_val *v_r);
+
+/* ---------------------------------------------------------------- */
+/* domain config (libxl_snapshot_config.c) */
+
+/* The parts of an xl domain config this layer needs. */
+typedef struct libxl__domain_config {
+    char *file;                       /* absolute path */
+    char *name;
+    libxl_uuid uuid;
+    bool have_uuid;
+    long memory_mb;                   /* 0: not set */
+    char *device_model;               /* device_model_override or NULL */
+    libxl_device_disk *disks;         /* xlu_disk_parse results */
+    int num_disks;
+} libxl__domain_config;
+
+/*
+ * Parses an xl config with libxlutil.  A missing uuid= gets one
+ * derived from the name (stable, so records survive restarts).
+ * Allocations in gc.  ERROR_INVAL with a one-line message on error.
+ */
+int libxl__domain_config_parse(libxl__gc *gc, const char *file,
+                               libxl__domain_config *cfg_r);
+void libxl__uuid_from_name(const char *name, libxl_uuid *uuid_r);
+
+/* ---------------------------------------------------------------- */
+/* records (libxl_snapshot_store.c) */
+
+/* Per-disk active image, kept in domain.libxl-json. */
+typedef struct libxl__active_disk {
+    char *vdev;
+    char *path;
+    libxl_disk_format format;
+} libxl__active_disk;
+
+/* domain.libxl-json */
+typedef struct libxl__domain_record {
+    char *name;
+    libxl_uuid uuid;
+    char *config_file;
+    char *current;                    /* current snapshot or NULL */
+    libxl__active_disk *disks;
+    int num_disks;
+} libxl__domain_record;
+
+typedef struct libxl__snapshot_store {
+    char *dir;                        /* <state>/<uuid> */
+    int lockfd;                       /* -1 when not held */
+} libxl__snapshot_store;
+
+/* Everything under one domain's directory, loaded. */
+typedef struct libxl__snapshot_tree {
+    libxl__domain_record dom;
+    libxl_domain_snapshot *snaps;     /* gc-owned, see below */
+    int num_snaps;
+} libxl__snapshot_tree;
+
+int libxl__snapshot_store_open(libxl__gc *gc, const char *state_dir,
+                               const libxl_uuid *uuid,
+                               libxl__snapshot_store *st_r);
+/*
+ * Tries the per-domain lock (flock on <dir>/lock) once: 0, or
+ * ERROR_LOCK_FAIL if another process holds it.
+ */
+int libxl__snapshot_store_trylock(libxl__gc *gc, libxl__snapshot_store *st);
+void libxl__snapshot_store_unlock(libxl__snapshot_store *st);
+/*
+ * Loads the domain record and every snapshot record; fills children
+ * and current.  A corrupt record is an error (ERROR_INVAL naming the
+ * file), never silently skipped.
+ */
+int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
+                               libxl__snapshot_tree *tree_r);
+/* Atomic writes; only records whose text changed are rewritten. */
+int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
+                               const libxl__snapshot_tree *tree);
+char *libxl__snapshot_record_path(libxl__gc *gc,
+                                  const libxl__snapshot_store *st,
+                                  const char *name);
+/* Tree helpers; recompute children and current from parents. */
+void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t);
+libxl_domain_snapshot *libxl__snapshot_tree_find(libxl__snapshot_tree *t,
+                                                 const char *name);
+/* Removes a snapshot, re-parenting its children. */
+void libxl__snapshot_tree_remove(libxl__gc *gc, libxl__snapshot_tree *t,
+                                 const char *name);
+void libxl__snapshot_tree_add(libxl__gc *gc, libxl__snapshot_tree *t,
+                              const libxl_domain_snapshot *s);
+libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,
+                                              const char *vdev);
+void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
+                                   const char *vdev, const char *path,
+                                   libxl_disk_format format);
+/* True if some snapshot record refers to path as an image. */
+bool libxl__snapshot_tree_uses_file(const libxl__snapshot_tree *t,
+                                    const char *path);
+
+/* ---------------------------------------------------------------- */
+/* domains and drivers (libxl_snapshot_domain.c, _drv_*.c) */
+
+typedef struct libxl__domain libxl__domain;
+struct libxl__domain {
+    char *name;
+    libxl_uuid uuid;
+    uint32_t domid;                   /* INVALID_DOMID if shut off */
+    bool running;                     /* a device model to talk to */
+    bool paused;
+    char *qmp_path;                   /* when running */
+    char *config_file;                /* may be NULL on xen */
+    /* disks with pdev_path = active image */
+    libxl_device_disk *disks;
+    int num_disks;
+};
+
+typedef struct libxl__snapshot_driver {
+    const char *name;
+    int (*init)(libxl_snapshot_ctx *ctx);
+    void (*fini)(libxl_snapshot_ctx *ctx);
+    /* Running domain by name, domid or uuid: ERROR_DOMAIN_NOTFOUND. */
+    int (*lookup_running)(libxl__gc *gc, const char *domain,
+                          libxl__domain *d_r);
+    int (*pause)(libxl__gc *gc, libxl__domain *d);
+    int (*unpause)(libxl__gc *gc, libxl__domain *d);
+    /* Stops the domain at once (as xl destroy). */
+    int (*destroy)(libxl__gc *gc, libxl__domain *d);
+    /* Starts from config, disks replaced by the active images. */
+    int (*create)(libxl__gc *gc, const libxl__domain_config *cfg,
+                  const libxl__domain_record *rec, bool paused,
+                  uint32_t *domid_r);
+    /*
+     * A disk's active image changed on a running domain (after a live
+     * external snapshot): make save/migrate/reboot use it.  May be
+     * NULL (nothing to do).
+     */
+    int (*set_active_disk)(libxl__gc *gc, libxl__domain *d,
+                           const char *vdev, const char *path,
+                           libxl_disk_format format);
+    int (*list)(libxl__gc *gc, libxl__domain **list_r, int *nb_r);
+} libxl__snapshot_driver;
+
+extern const libxl__snapshot_driver libxl__snapshot_driver_qemu;
+extern const libxl__snapshot_driver libxl__snapshot_driver_xen;
+
+struct libxl_snapshot_ctx {
+    xentoollog_logger *lg;
+    libxl_ctx *xl;                    /* xen driver only */
+    libxl_snapshot_driver driver_id;
+    const libxl__snapshot_driver *driver;
+    char *state_dir;
+    char *run_dir;
+    char *config_dir;                 /* /etc/xen */
+    char *qemu_bin, *qemu_img, *xen_qemu;
+    char *system_xl;                  /* the real xl, for the xen driver */
+    unsigned fd_gen;
+    LIST_HEAD(, libxl__ev_fd) fds;
+    LIST_HEAD(, libxl__ev_time) timers;
+    LIST_HEAD(, libxl__ao) aos;
+};
+
+/*
+ * Resolves a domain: running (driver), else a config file path, else
+ * a domain record in the state dir or <config_dir>/<name>.cfg.
+ * The active image of each disk comes from the domain record when it
+ * has one, else from the config.
+ */
+int libxl__domain_resolve(libxl__gc *gc, const char *domain,
+                          libxl__domain *d_r, libxl__domain_config *cfg_r);
+/* Loads cfg for d (may be a running xen domain without config). */
+libxl_device_disk *libxl__domain_disk(libxl__domain *d, const char *vdev);
+/*
+ * Node names: QEMU names Xen qdisk nodes <vdev>-<driver>
+ * ("xvda-qcow2"); overlays we add are <vdev>-ovN.
+ */
+char *libxl__disk_node_name(libxl__gc *gc, const char *vdev,
+                            libxl_disk_format format);
+const char *libxl__disk_format_qemu(libxl_disk_format f);
+int libxl__disk_format_from_qemu(const char *s, libxl_disk_format *f);
+
+/*
+ * Operations run under the per-domain lock.  A step that must wait for
+ * the lock uses libxl__snapshot_lock (retry timer, gives up with
+ * ERROR_LOCK_FAIL after XL_SNAPSHOT_LOCK_TIMEOUT seconds, default 10).
+ */
+typedef struct libxl__snapshot_lock libxl__snapshot_lock;
+typedef void libxl__snapshot_lock_callback(libxl__egc *egc,
+                                           libxl__snapshot_lock *lk,
+                                           int rc);
+struct libxl__snapshot_lock {
+    libxl__ao *ao;
+    libxl__snapshot_store *st;
+    libxl__snapshot_lock_callback *callback;
+    const char *domain_name;          /* for the message */
+    /* private */
+    libxl__ev_time retry;
+    uint64_t deadline_ms;
+    libxl__ao_abortable abrt;
+};
+void libxl__snapshot_lock_acquire(libxl__egc *egc,
+                                  libxl__snapshot_lock *lk);
+
+/*
+ * The common start of every snapshot operation: resolve the domain,
+ * take its lock, resolve again (it may have changed while we waited),
+ * load the records.  callback(rc) with everything filled in; the lock
+ * is held if and only if rc == 0.  libxl__snapshot_op_end releases it.
+ */
+typedef struct libxl__snapshot_op libxl__snapshot_op;
+typedef void libxl__snapshot_op_callback(libxl__egc *egc,
+                                         libxl__snapshot_op *op, int rc);
+struct libxl__snapshot_op {
+    /* caller fills in */
+    libxl__ao *ao;
+    const char *domain;
+    libxl__snapshot_op_callback *callback;
+    /* results */
+    libxl__domain d;
+    libxl__domain_config cfg;
+    libxl__snapshot_store st;
+    libxl__snapshot_tree tree;
+    /* private */
+    libxl__snapshot_lock lk;
+};
+void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op);
+void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
+/* Writes the records of op->tree; logs a clear message on failure. */
+int libxl__snapshot_op_save(libxl__gc *gc, libxl__snapshot_op *op);
+
+#endif /* LIBXL_SNAPSHOT_INTERNAL_H */
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,81 @@
+/*
+ * libxl_snapshot_list.c - reading the snapshot tree
+ *
+ * Listing takes no lock: records are replaced by rename, so a reader
+ * sees each record either before or after a change, never half of it.
+ * What it returns is a deep copy the caller owns and frees with
+ * libxl_domain_snapshot_list_free / _dispose.  The list is sorted by
+ * creation time (then name), parents before their children.
+ */
+#include "libxl_snapshot_internal.h"
+
+static int load_tree(libxl__gc *gc, const char *domain,
+                     libxl__snapshot_tree *tree_r)
+{
+    libxl__domain d;
+    libxl__snapshot_store st;
+    int rc;
+
+    rc = libxl__domain_resolve(gc, domain, &d, NULL);
+    if (rc) return rc;
+    rc = libxl__snapshot_store_open(gc, CTX->state_dir, &d.uuid, &st);
+    if (rc) return rc;
+    return libxl__snapshot_store_load(gc, &st, tree_r);
+}
+
+int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
+                               libxl_domain_snapshot **list_r, int *nb_r)
+{
+    GC_INIT(ctx);
+    libxl__snapshot_tree t;
+    libxl_domain_snapshot *l;
+    int i, rc;
+
+    *list_r = NULL;
+    *nb_r = 0;
+    rc = load_tree(gc, domain, &t);
+    if (rc) goto out;
+    l = calloc(t.num_snaps ? t.num_snaps : 1, sizeof(*l));
+    if (!l) abort();
+    for (i = 0; i < t.num_snaps; i++) {
+        libxl_domain_snapshot_init(&l[i]);
+        libxl__domain_snapshot_copy(&l[i], &t.snaps[i]);
+    }
+    *list_r = l;
+    *nb_r = t.num_snaps;
+ out:
+    GC_FREE;
+    return rc;
+}
+
+int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
+                              const char *name,
+                              libxl_domain_snapshot *snapshot_r)
+{
+    GC_INIT(ctx);
+    libxl__snapshot_tree t;
+    libxl_domain_snapshot *s;
+    int rc;
+
+    rc = load_tree(gc, domain, &t);
+    if (rc) goto out;
+    s = libxl__snapshot_tree_find(&t, name);
+    if (!s) {
+        LOG(ERROR, "domain %s has no snapshot named '%s'", domain, name);
+        rc = ERROR_NOTFOUND;
+        goto out;
+    }
+    libxl_domain_snapshot_init(snapshot_r);
+    libxl__domain_snapshot_copy(snapshot_r, s);
+ out:
+    GC_FREE;
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

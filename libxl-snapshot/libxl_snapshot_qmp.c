@@ -1,0 +1,468 @@
+/*
+ * libxl_snapshot_qmp.c - a QMP client on the library's event loop
+ *
+ * libxenlight has a QMP client (libxl__ev_qmp) but does not export it,
+ * so this is our own, with the same life cycle: connect for one
+ * operation, do the work, disconnect.  QEMU serves one monitor client
+ * at a time and queues the others without a word, so holding the
+ * socket longer would stall libxl's own QMP users (and ours); every
+ * wait has a timeout.
+ *
+ * Protocol handling:
+ *  - The greeting {"QMP": ...} is awaited, then qmp_capabilities is
+ *    sent; only then is the connection IDLE.
+ *  - Every command carries an "id"; one command is outstanding at a
+ *    time.  Replies with another id are ignored.
+ *  - Messages with "event" may arrive at any time, also before the
+ *    reply to the command that caused them; they go to the
+ *    event_callback.
+ *  - QEMU ends lines with \r\n; each line is one message.  yajl's tree
+ *    parser refuses trailing data, so lines are split first.
+ *  - An fd to pass (for getfd) travels as SCM_RIGHTS with the first
+ *    byte of the command.
+ *  - Error classes map to libxl's ERROR_QMP_* codes.
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define QMP_DEFAULT_TIMEOUT_MS 30000
+
+static void qmp_io(libxl__egc *egc, libxl__ev_fd *ev, int fd, short events,
+                   short revents);
+static void qmp_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void qmp_fail(libxl__egc *egc, libxl__qmp *qmp, int rc);
+
+void libxl__qmp_init(libxl__qmp *qmp)
+{
+    memset(qmp, 0, sizeof(*qmp));
+    qmp->fd = -1;
+    qmp->txfd = -1;
+    qmp->state = LIBXL__QMP_DISCONNECTED;
+    libxl__ev_fd_init(&qmp->efd);
+    libxl__ev_time_init(&qmp->timeout);
+}
+
+int libxl__qmp_error_class_to_rc(const char *klass)
+{
+    if (!klass) return ERROR_UNKNOWN_QMP_ERROR;
+    if (!strcmp(klass, "GenericError")) return ERROR_QMP_GENERIC_ERROR;
+    if (!strcmp(klass, "CommandNotFound"))
+        return ERROR_QMP_COMMAND_NOT_FOUND;
+    if (!strcmp(klass, "DeviceNotActive"))
+        return ERROR_QMP_DEVICE_NOT_ACTIVE;
+    if (!strcmp(klass, "DeviceNotFound")) return ERROR_QMP_DEVICE_NOT_FOUND;
+    return ERROR_UNKNOWN_QMP_ERROR;
+}
+
+int libxl__qmp_parse_line(libxl__gc *gc, const char *line, yajl_val *v_r)
+{
+    yajl_val v;
+
+    while (*line == ' ' || *line == '\t') line++;
+    if (!*line || !strcmp(line, "\r")) return ERROR_NOTFOUND; /* blank */
+    v = libxl__json_parse(gc, line);
+    if (!v || !YAJL_IS_OBJECT(v)) return ERROR_PROTOCOL_ERROR_QMP;
+    *v_r = v;
+    return 0;
+}
+
+static void qmp_arm_timeout(libxl__gc *gc, libxl__qmp *qmp)
+{
+    libxl__ev_time_deregister(gc, &qmp->timeout);
+    libxl__ev_time_register_rel(gc, &qmp->timeout, qmp_timeout,
+                                qmp->timeout_ms > 0 ? qmp->timeout_ms
+                                : QMP_DEFAULT_TIMEOUT_MS);
+}
+
+static void qmp_update_events(libxl__gc *gc, libxl__qmp *qmp)
+{
+    libxl__ev_fd_modify(gc, &qmp->efd,
+                        POLLIN | (qmp->txoff < qmp->txlen ? POLLOUT : 0));
+}
+
+int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,
+                       libxl__qmp_callback *callback)
+{
+    STATE_AO_GC(qmp->ao);
+    struct sockaddr_un un;
+    int rc;
+
+    assert(qmp->state == LIBXL__QMP_DISCONNECTED);
+    if (strlen(qmp->path) >= sizeof(un.sun_path)) {
+        LOG(ERROR, "QMP socket path too long: %s", qmp->path);
+        return ERROR_INVAL;
+    }
+    qmp->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                     0);
+    if (qmp->fd < 0) {
+        LOGE(ERROR, "cannot create socket");
+        return ERROR_FAIL;
+    }
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    strcpy(un.sun_path, qmp->path);
+    if (connect(qmp->fd, (struct sockaddr *)&un, sizeof(un)) &&
+        errno != EINPROGRESS && errno != EAGAIN) {
+        if (!qmp->quiet)
+            LOGE(ERROR, "cannot connect to QMP socket %s (is the "
+                 "domain's device model running?)", qmp->path);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    qmp->callback = callback;
+    qmp->state = LIBXL__QMP_CONNECTING;
+    libxl__ev_fd_register(gc, &qmp->efd, qmp_io, qmp->fd, POLLIN);
+    qmp_arm_timeout(gc, qmp);
+    return 0;
+
+ out:
+    close(qmp->fd);
+    qmp->fd = -1;
+    return rc;
+}
+
+static void qmp_queue(libxl__gc *gc, libxl__qmp *qmp, const char *cmd,
+                      const char *args, unsigned id)
+{
+    char *msg = args
+        ? GCSPRINTF("{\"execute\": \"%s\", \"arguments\": %s, "
+                    "\"id\": %u}\r\n", cmd, args, id)
+        : GCSPRINTF("{\"execute\": \"%s\", \"id\": %u}\r\n", cmd, id);
+    qmp->tx = msg;
+    qmp->txlen = strlen(msg);
+    qmp->txoff = 0;
+    LOG(DEBUG, "QMP %u <- %s", qmp->domid, msg);
+}
+
+int libxl__qmp_send(libxl__egc *egc, libxl__qmp *qmp, const char *cmd,
+                    const char *args, int fd, libxl__qmp_callback *cb)
+{
+    STATE_AO_GC(qmp->ao);
+
+    if (qmp->state != LIBXL__QMP_IDLE) {
+        LOG(ERROR, "QMP: command %s sent while not idle", cmd);
+        return ERROR_FAIL;
+    }
+    qmp->wait_id = ++qmp->next_id;
+    qmp->callback = cb;
+    qmp->txfd = fd;
+    free(qmp->error_class);
+    free(qmp->error_desc);
+    qmp->error_class = qmp->error_desc = NULL;
+    qmp_queue(gc, qmp, cmd, args, qmp->wait_id);
+    qmp->state = LIBXL__QMP_WAITING;
+    qmp_update_events(gc, qmp);
+    qmp_arm_timeout(gc, qmp);
+    return 0;
+}
+
+void libxl__qmp_close(libxl__gc *gc, libxl__qmp *qmp)
+{
+    libxl__ev_fd_deregister(gc, &qmp->efd);
+    libxl__ev_time_deregister(gc, &qmp->timeout);
+    if (qmp->fd >= 0) close(qmp->fd);
+    qmp->fd = -1;
+    qmp->state = LIBXL__QMP_DISCONNECTED;
+    free(qmp->error_class);
+    free(qmp->error_desc);
+    qmp->error_class = qmp->error_desc = NULL;
+}
+
+/* Calls the pending callback once, leaving the connection idle. */
+static void qmp_callback(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                         int rc)
+{
+    libxl__qmp_callback *cb = qmp->callback;
+    EGC_GC;
+
+    libxl__ev_time_deregister(gc, &qmp->timeout);
+    qmp->callback = NULL;
+    if (qmp->state != LIBXL__QMP_DISCONNECTED)
+        qmp->state = LIBXL__QMP_IDLE;
+    if (cb) cb(egc, qmp, ret, rc);
+}
+
+static void qmp_fail(libxl__egc *egc, libxl__qmp *qmp, int rc)
+{
+    EGC_GC;
+    libxl__qmp_close(gc, qmp);
+    qmp_callback(egc, qmp, NULL, rc);
+}
+
+static void qmp_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__qmp *qmp = CONTAINER_OF(ev, libxl__qmp, timeout);
+    EGC_GC;
+
+    LOG(ERROR, "QMP socket %s: no answer within %d ms", qmp->path,
+        qmp->timeout_ms > 0 ? qmp->timeout_ms : QMP_DEFAULT_TIMEOUT_MS);
+    qmp_fail(egc, qmp, ERROR_TIMEDOUT);
+}
+
+static int qmp_write(libxl__gc *gc, libxl__qmp *qmp)
+{
+    ssize_t r;
+
+    if (qmp->txfd >= 0 && qmp->txoff == 0) {
+        struct msghdr msg;
+        struct iovec iov;
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr *cm;
+
+        memset(&msg, 0, sizeof(msg));
+        memset(cbuf, 0, sizeof(cbuf));
+        iov.iov_base = qmp->tx;
+        iov.iov_len = qmp->txlen;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf;
+        msg.msg_controllen = sizeof(cbuf);
+        cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &qmp->txfd, sizeof(int));
+        r = sendmsg(qmp->fd, &msg, MSG_NOSIGNAL);
+        if (r > 0) qmp->txfd = -1;
+    } else {
+        r = send(qmp->fd, qmp->tx + qmp->txoff, qmp->txlen - qmp->txoff,
+                 MSG_NOSIGNAL);
+    }
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EINTR) return 0;
+        LOGE(ERROR, "QMP socket %s: write failed", qmp->path);
+        return ERROR_PROTOCOL_ERROR_QMP;
+    }
+    qmp->txoff += r;
+    qmp_update_events(gc, qmp);
+    return 0;
+}
+
+/* One message received.  Returns true if the qmp may have gone. */
+static bool qmp_message(libxl__egc *egc, libxl__qmp *qmp, yajl_val v)
+{
+    EGC_GC;
+    const char *event = libxl__json_get_string(v, "event");
+    yajl_val id, ret, err;
+
+    if (event) {
+        if (qmp->event_callback)
+            qmp->event_callback(egc, qmp, event,
+                                libxl__json_get(v, "data"));
+        return false;
+    }
+    if (qmp->state == LIBXL__QMP_CONNECTING) {
+        if (!libxl__json_get(v, "QMP")) {
+            LOG(ERROR, "QMP socket %s: no greeting", qmp->path);
+            qmp_fail(egc, qmp, ERROR_PROTOCOL_ERROR_QMP);
+            return true;
+        }
+        qmp->wait_id = ++qmp->next_id;
+        qmp_queue(gc, qmp, "qmp_capabilities", NULL, qmp->wait_id);
+        qmp->state = LIBXL__QMP_CAPABILITIES;
+        qmp_update_events(gc, qmp);
+        return false;
+    }
+    id = libxl__json_get(v, "id");
+    if (!id || !YAJL_IS_INTEGER(id) ||
+        (unsigned)YAJL_GET_INTEGER(id) != qmp->wait_id ||
+        (qmp->state != LIBXL__QMP_WAITING &&
+         qmp->state != LIBXL__QMP_CAPABILITIES)) {
+        LOG(DEBUG, "QMP %u: ignoring unexpected message", qmp->domid);
+        return false;
+    }
+    ret = libxl__json_get(v, "return");
+    err = libxl__json_get(v, "error");
+    if (err) {
+        int rc;
+        free(qmp->error_class);
+        free(qmp->error_desc);
+        qmp->error_class = strdup(libxl__json_get_string(err, "class")
+                                  ?: "?");
+        qmp->error_desc = strdup(libxl__json_get_string(err, "desc")
+                                 ?: "?");
+        rc = libxl__qmp_error_class_to_rc(qmp->error_class);
+        if (!qmp->quiet)
+            LOG(ERROR, "QEMU (domain %u) refused: %s", qmp->domid,
+                qmp->error_desc);
+        qmp_callback(egc, qmp, NULL, rc);
+        return true;
+    }
+    qmp_callback(egc, qmp, ret, 0);
+    return true;
+}
+
+static void qmp_io(libxl__egc *egc, libxl__ev_fd *ev, int fd, short events,
+                   short revents)
+{
+    libxl__qmp *qmp = CONTAINER_OF(ev, libxl__qmp, efd);
+    EGC_GC;
+    char buf[8192];
+    ssize_t r;
+    int rc;
+
+    if (revents & POLLOUT) {
+        rc = qmp_write(gc, qmp);
+        if (rc) {
+            qmp_fail(egc, qmp, rc);
+            return;
+        }
+    }
+    if (!(revents & (POLLIN | POLLHUP | POLLERR))) return;
+
+    r = recv(qmp->fd, buf, sizeof(buf), 0);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (r <= 0) {
+        LOG(ERROR, "QMP socket %s: connection closed by QEMU%s",
+            qmp->path, r < 0 ? " (error)" : "");
+        qmp_fail(egc, qmp, ERROR_PROTOCOL_ERROR_QMP);
+        return;
+    }
+    if (qmp->rxlen + r + 1 > qmp->rxalloc) {
+        qmp->rxalloc = (qmp->rxlen + r + 1) * 2;
+        qmp->rx = libxl__gc_realloc(&qmp->ao->gc, qmp->rx, qmp->rxalloc);
+    }
+    memcpy(qmp->rx + qmp->rxlen, buf, r);
+    qmp->rxlen += r;
+    qmp->rx[qmp->rxlen] = 0;
+
+    for (;;) {
+        char *nl = memchr(qmp->rx, '\n', qmp->rxlen);
+        char *line;
+        yajl_val v;
+        size_t n;
+        bool gone;
+
+        if (!nl) break;
+        n = nl - qmp->rx + 1;
+        line = libxl__gc_zalloc(gc, n + 1);
+        memcpy(line, qmp->rx, n - 1);
+        memmove(qmp->rx, qmp->rx + n, qmp->rxlen - n);
+        qmp->rxlen -= n;
+        qmp->rx[qmp->rxlen] = 0;
+        LOG(DEBUG, "QMP %u -> %s", qmp->domid, line);
+
+        rc = libxl__qmp_parse_line(gc, line, &v);
+        if (rc == ERROR_NOTFOUND) continue;
+        if (rc) {
+            LOG(ERROR, "QMP socket %s: malformed message", qmp->path);
+            qmp_fail(egc, qmp, ERROR_PROTOCOL_ERROR_QMP);
+            return;
+        }
+        gone = qmp_message(egc, qmp, v);
+        /* The callback may have closed or reused the connection: the
+         * buffer still belongs to qmp, but stop if it is closed. */
+        if (gone && qmp->state == LIBXL__QMP_DISCONNECTED) return;
+        if (gone && qmp->state != LIBXL__QMP_WAITING &&
+            qmp->state != LIBXL__QMP_IDLE)
+            return;
+    }
+    /* After capabilities negotiation completes: tell the caller. */
+}
+
+/* ---------------------------------------------------------------- */
+/* reply helpers */
+
+/* The format node whose image is path, or NULL. */
+const char *libxl__qmp_node_for_file(yajl_val nodes, const char *path,
+                                     libxl_disk_format fmt)
+{
+    const char *drv = libxl__disk_format_qemu(fmt);
+    size_t i;
+
+    for (i = 0; i < nodes->u.array.len; i++) {
+        yajl_val n = nodes->u.array.values[i];
+        const char *file = libxl__json_get_string(n, "file");
+        const char *d = libxl__json_get_string(n, "drv");
+        if (file && d && drv && !strcmp(file, path) && !strcmp(d, drv))
+            return libxl__json_get_string(n, "node-name");
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* synchronous convenience */
+
+typedef struct {
+    libxl__qmp qmp;
+    const char *cmd, *args;
+    libxl__gc *callergc;
+    yajl_val *ret_r;
+} qmp_sync_state;
+
+static void qmp_sync_connected(libxl__egc *egc, libxl__qmp *qmp,
+                               yajl_val ret, int rc);
+static void qmp_sync_reply(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                           int rc);
+
+int libxl__qmp_run_sync(libxl__gc *callergc, const char *path,
+                        const char *cmd, const char *args, int timeout_ms,
+                        yajl_val *ret_r)
+{
+    libxl_snapshot_ctx *ctx = callergc->owner;
+    AO_CREATE(ctx, NULL);
+    EGC_INIT(ctx);
+    qmp_sync_state *ss;
+    int rc;
+
+    GCNEW(ss);
+    libxl__qmp_init(&ss->qmp);
+    ss->qmp.ao = ao;
+    ss->qmp.path = path;
+    ss->qmp.timeout_ms = timeout_ms;
+    ss->cmd = cmd;
+    ss->args = args;
+    ss->callergc = callergc;
+    ss->ret_r = ret_r;
+    rc = libxl__qmp_connect(egc, &ss->qmp, qmp_sync_connected);
+    EGC_FREE;
+    if (rc) return AO_CREATE_FAIL(rc);
+    return AO_INPROGRESS;
+}
+
+static void qmp_sync_done(libxl__egc *egc, qmp_sync_state *ss, int rc)
+{
+    libxl__gc *gc = &ss->qmp.ao->gc;
+    libxl__ao *ao = ss->qmp.ao;
+    libxl__qmp_close(gc, &ss->qmp);
+    libxl__ao_complete(egc, ao, rc);
+}
+
+static void qmp_sync_connected(libxl__egc *egc, libxl__qmp *qmp,
+                               yajl_val ret, int rc)
+{
+    qmp_sync_state *ss = CONTAINER_OF(qmp, qmp_sync_state, qmp);
+    if (rc) goto out;
+    rc = libxl__qmp_send(egc, qmp, ss->cmd, ss->args, -1, qmp_sync_reply);
+    if (rc) goto out;
+    return;
+ out:
+    qmp_sync_done(egc, ss, rc);
+}
+
+static void qmp_sync_reply(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                           int rc)
+{
+    qmp_sync_state *ss = CONTAINER_OF(qmp, qmp_sync_state, qmp);
+    if (!rc && ss->ret_r) {
+        /* copy out of the callback's gc into the caller's */
+        *ss->ret_r = ret
+            ? libxl__json_parse(ss->callergc,
+                                libxl__json_to_string(&egc->gc, ret))
+            : NULL;
+    }
+    qmp_sync_done(egc, ss, rc);
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

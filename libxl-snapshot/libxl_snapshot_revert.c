@@ -1,0 +1,362 @@
+/*
+ * libxl_snapshot_revert.c - bringing a domain back to a snapshot
+ *
+ * Any snapshot in the tree can be the target, not only the latest:
+ *
+ *  - external disk: a *fresh* qcow2 overlay is created on the image the
+ *    snapshot froze, and becomes the active image.  The snapshot's own
+ *    image is never written, so it stays reusable, and reverting to an
+ *    older snapshot and writing starts a new branch of the tree.  The
+ *    overlay is <dir>/<stem>.<snapshot>.<N>.qcow2, N the first unused.
+ *  - internal disk: `qemu-img snapshot -a` on the image holding it.
+ *    That image must be the disk's active image: if an external
+ *    snapshot has since frozen it, it backs other images, and
+ *    rewriting it would corrupt them, so the revert is refused.
+ *
+ * A running domain is stopped first (a guest whose disk changes under
+ * it would corrupt its file systems) and started again afterwards in
+ * the state the snapshot recorded, or as --running / --paused say.
+ *
+ * The active image the domain leaves behind is deleted when nothing
+ * refers to it any more (no snapshot froze it and it is not an image
+ * of the domain config), so reverting never leaks overlays.  Undoable
+ * steps (new overlays) run before the irreversible ones (snapshot -a);
+ * the records are written only once every disk is done.
+ *
+ * Steps: libxl_domain_snapshot_revert -> snapshot_revert_begun ->
+ *   snapshot_revert_next <-> snapshot_revert_disk_done ->
+ *   snapshot_revert_record -> snapshot_revert_done
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <unistd.h>
+
+typedef struct {
+    const libxl_disk_snapshot *ds;
+    const char *old_active;          /* the image being left */
+    char *new_active;
+    libxl_disk_format new_format;
+} revert_disk;
+
+typedef struct libxl__snapshot_revert_state {
+    libxl__ao *ao;
+    libxl__snapshot_op op;
+    const char *name;
+    unsigned flags;
+    libxl_domain_snapshot *snap;
+    revert_disk *disks;              /* in execution order */
+    int num_disks, next, done_disks;
+    bool was_running, was_paused, stopped;
+    libxl__exec_state es;
+} libxl__snapshot_revert_state;
+
+static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
+                                  int rc);
+static void snapshot_revert_next(libxl__egc *egc,
+                                 libxl__snapshot_revert_state *rvs);
+static void snapshot_revert_disk_done(libxl__egc *egc,
+                                      libxl__exec_state *es, int rc,
+                                      int status);
+static void snapshot_revert_record(libxl__egc *egc,
+                                   libxl__snapshot_revert_state *rvs);
+static void snapshot_revert_done(libxl__egc *egc,
+                                 libxl__snapshot_revert_state *rvs, int rc);
+
+int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
+                                 const char *domain, const char *name,
+                                 unsigned flags,
+                                 const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    libxl__snapshot_revert_state *rvs;
+
+    if ((flags & LIBXL_SNAPSHOT_REVERT_RUNNING) &&
+        (flags & LIBXL_SNAPSHOT_REVERT_PAUSED)) {
+        LOG(ERROR, "--running and --paused exclude each other");
+        EGC_FREE;
+        return AO_CREATE_FAIL(ERROR_INVAL);
+    }
+    GCNEW(rvs);
+    rvs->ao = ao;
+    rvs->name = GCSTRDUP(name);
+    rvs->flags = flags;
+    libxl__exec_init(&rvs->es);
+    rvs->op.ao = ao;
+    rvs->op.domain = GCSTRDUP(domain);
+    rvs->op.callback = snapshot_revert_begun;
+    libxl__snapshot_op_begin(egc, &rvs->op);
+    EGC_FREE;
+    return AO_INPROGRESS;
+}
+
+static bool is_config_image(const libxl__domain_config *cfg,
+                            const char *path)
+{
+    int i;
+    for (i = 0; i < cfg->num_disks; i++)
+        if (cfg->disks[i].pdev_path &&
+            !strcmp(cfg->disks[i].pdev_path, path))
+            return true;
+    return false;
+}
+
+static bool is_snapshot_image(const libxl__snapshot_tree *t,
+                              const char *path)
+{
+    int i, j;
+    for (i = 0; i < t->num_snaps; i++)
+        for (j = 0; j < t->snaps[i].num_disks; j++) {
+            const libxl_disk_snapshot *ds = &t->snaps[i].disks[j];
+            if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_NO && ds->file &&
+                !strcmp(ds->file, path))
+                return true;
+        }
+    return false;
+}
+
+static char *fresh_overlay(libxl__gc *gc,
+                           libxl__snapshot_revert_state *rvs,
+                           const libxl_disk_snapshot *ds)
+{
+    const char *stem = NULL;
+    int i, n;
+
+    for (i = 0; i < rvs->op.cfg.num_disks; i++)
+        if (!strcmp(rvs->op.cfg.disks[i].vdev, ds->vdev))
+            stem = libxl__path_stem(gc, rvs->op.cfg.disks[i].pdev_path);
+    if (!stem) stem = libxl__path_stem(gc, ds->file);
+    for (n = 1; ; n++) {
+        char *p = GCSPRINTF("%s/%s.%s.%d.qcow2",
+                            libxl__path_dirname(gc, ds->file), stem,
+                            rvs->snap->name, n);
+        if (!libxl__file_exists(p)) return p;
+    }
+}
+
+static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
+{
+    libxl__snapshot_op *op = &rvs->op;
+    int i, pass;
+
+    rvs->snap = libxl__snapshot_tree_find(&op->tree, rvs->name);
+    if (!rvs->snap) {
+        LOG(ERROR, "domain %s has no snapshot named '%s'", op->d.name,
+            rvs->name);
+        return ERROR_NOTFOUND;
+    }
+    if (rvs->snap->memory && *rvs->snap->memory) {
+        LOG(ERROR, "snapshot '%s' holds memory; memory restore is not "
+            "supported yet", rvs->name);
+        return ERROR_NI;
+    }
+    GCNEW_ARRAY(rvs->disks, rvs->snap->num_disks);
+    /* externals first: they can be undone */
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < rvs->snap->num_disks; i++) {
+            const libxl_disk_snapshot *ds = &rvs->snap->disks[i];
+            libxl_device_disk *dk;
+            revert_disk *rd;
+            bool ext = ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+
+            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+            if (ext != (pass == 0)) continue;
+            dk = libxl__domain_disk(&op->d, ds->vdev);
+            if (!dk) {
+                LOG(ERROR, "snapshot '%s' has disk %s, which the domain no "
+                    "longer has", rvs->name, ds->vdev);
+                return ERROR_INVAL;
+            }
+            if (!libxl__file_exists(ds->file)) {
+                LOG(ERROR, "snapshot '%s': image '%s' of disk %s is gone",
+                    rvs->name, ds->file, ds->vdev);
+                return ERROR_FAIL;
+            }
+            rd = &rvs->disks[rvs->num_disks++];
+            rd->ds = ds;
+            rd->old_active = dk->pdev_path;
+            if (ext) {
+                rd->new_active = fresh_overlay(gc, rvs, ds);
+                rd->new_format = LIBXL_DISK_FORMAT_QCOW2;
+            } else {
+                if (strcmp(dk->pdev_path, ds->file)) {
+                    LOG(ERROR, "snapshot '%s': disk %s's internal snapshot "
+                        "is in '%s', which a later external snapshot froze "
+                        "and other images now depend on; reverting it in "
+                        "place would corrupt them", rvs->name, ds->vdev,
+                        ds->file);
+                    return ERROR_INVAL;
+                }
+                rd->new_active = GCSTRDUP(ds->file);
+                rd->new_format = ds->format;
+            }
+        }
+    }
+    return 0;
+}
+
+static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
+                                  int rc)
+{
+    libxl__snapshot_revert_state *rvs =
+        CONTAINER_OF(op, libxl__snapshot_revert_state, op);
+    STATE_AO_GC(rvs->ao);
+
+    if (rc) goto out;
+    rc = plan(gc, rvs);
+    if (rc) goto out;
+    rvs->was_running = op->d.running;
+    rvs->was_paused = op->d.paused;
+    if (op->d.running) {
+        LOG(INFO, "domain %s: stopping it to revert its disks", op->d.name);
+        rc = CTX->driver->destroy(gc, &op->d);
+        if (rc) goto out;
+        rvs->stopped = true;
+    }
+    rvs->next = 0;
+    snapshot_revert_next(egc, rvs);
+    return;
+ out:
+    snapshot_revert_done(egc, rvs, rc);
+}
+
+static void snapshot_revert_next(libxl__egc *egc,
+                                 libxl__snapshot_revert_state *rvs)
+{
+    STATE_AO_GC(rvs->ao);
+    revert_disk *rd;
+    const char **a;
+    int rc;
+
+    if (rvs->next == rvs->num_disks) {
+        snapshot_revert_record(egc, rvs);
+        return;
+    }
+    rd = &rvs->disks[rvs->next];
+    GCNEW_ARRAY(a, 12);
+    a[0] = CTX->qemu_img;
+    if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
+        a[1] = "create"; a[2] = "-q"; a[3] = "-f"; a[4] = "qcow2";
+        a[5] = "-b"; a[6] = rd->ds->file;
+        a[7] = "-F"; a[8] = libxl__disk_format_qemu(rd->ds->format);
+        a[9] = rd->new_active;
+    } else {
+        a[1] = "snapshot"; a[2] = "-a"; a[3] = rd->ds->tag;
+        a[4] = rd->ds->file;
+    }
+    libxl__exec_init(&rvs->es);
+    rvs->es.ao = ao;
+    rvs->es.what = GCSPRINTF("qemu-img (revert of %s)", rd->ds->vdev);
+    rvs->es.args = a;
+    rvs->es.timeout_ms = 300000;
+    rvs->es.callback = snapshot_revert_disk_done;
+    rc = libxl__exec_start(egc, &rvs->es);
+    if (rc) snapshot_revert_done(egc, rvs, rc);
+}
+
+static void snapshot_revert_disk_done(libxl__egc *egc,
+                                      libxl__exec_state *es, int rc,
+                                      int status)
+{
+    libxl__snapshot_revert_state *rvs =
+        CONTAINER_OF(es, libxl__snapshot_revert_state, es);
+
+    if (rc) {
+        snapshot_revert_done(egc, rvs, rc);
+        return;
+    }
+    rvs->done_disks = ++rvs->next;
+    snapshot_revert_next(egc, rvs);
+}
+
+static void snapshot_revert_record(libxl__egc *egc,
+                                   libxl__snapshot_revert_state *rvs)
+{
+    STATE_AO_GC(rvs->ao);
+    libxl__snapshot_op *op = &rvs->op;
+    char **discard;
+    int i, n = 0, rc;
+
+    GCNEW_ARRAY(discard, rvs->num_disks);
+    for (i = 0; i < rvs->num_disks; i++) {
+        revert_disk *rd = &rvs->disks[i];
+        libxl__domain_record_set_disk(gc, &op->tree.dom, rd->ds->vdev,
+                                      rd->new_active, rd->new_format);
+        if (rd->old_active && strcmp(rd->old_active, rd->new_active) &&
+            !is_snapshot_image(&op->tree, rd->old_active) &&
+            !is_config_image(&op->cfg, rd->old_active))
+            discard[n++] = GCSTRDUP(rd->old_active);
+    }
+    op->tree.dom.current = GCSTRDUP(rvs->snap->name);
+    libxl__snapshot_tree_fixup(gc, &op->tree);
+    rc = libxl__snapshot_op_save(gc, op);
+    if (rc) goto out;
+    /* only now, with the records pointing elsewhere */
+    for (i = 0; i < n; i++) {
+        if (unlink(discard[i]) && errno != ENOENT)
+            LOGE(WARN, "cannot remove discarded image '%s'", discard[i]);
+        else
+            LOG(DEBUG, "removed discarded image '%s'", discard[i]);
+    }
+    rvs->done_disks = -1;    /* nothing to undo any more */
+ out:
+    snapshot_revert_done(egc, rvs, rc);
+}
+
+static void snapshot_revert_done(libxl__egc *egc,
+                                 libxl__snapshot_revert_state *rvs, int rc)
+{
+    STATE_AO_GC(rvs->ao);
+    libxl__snapshot_op *op = &rvs->op;
+    bool start = false, paused = false;
+    int i, r;
+
+    if (rc && rvs->done_disks >= 0) {
+        /* undo the overlays made so far; internal reverts cannot be */
+        for (i = 0; i < rvs->done_disks; i++) {
+            revert_disk *rd = &rvs->disks[i];
+            if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+                unlink(rd->new_active);
+            else
+                LOG(ERROR, "disk %s was already reverted to '%s' before "
+                    "the failure", rd->ds->vdev, rvs->name);
+        }
+    }
+    if (!rc) {
+        if (rvs->flags & LIBXL_SNAPSHOT_REVERT_RUNNING) {
+            start = true;
+        } else if (rvs->flags & LIBXL_SNAPSHOT_REVERT_PAUSED) {
+            start = paused = true;
+        } else if (rvs->snap->state != LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF) {
+            start = true;
+            paused = rvs->snap->state == LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED;
+        }
+    } else if (rvs->stopped) {
+        /* put it back as it was, on the images the records name */
+        start = true;
+        paused = rvs->was_paused;
+        if (libxl__snapshot_store_load(gc, &op->st, &op->tree))
+            start = false;
+    }
+    if (start) {
+        if (!op->cfg.file) {
+            LOG(ERROR, "domain %s: no config file known, cannot start it",
+                op->d.name);
+            if (!rc) rc = ERROR_FAIL;
+        } else {
+            r = CTX->driver->create(gc, &op->cfg, &op->tree.dom, paused,
+                                    NULL);
+            if (r && !rc) rc = r;
+        }
+    }
+    libxl__snapshot_op_end(gc, op);
+    libxl__ao_complete(egc, ao, rc);
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

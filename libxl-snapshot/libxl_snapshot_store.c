@@ -1,0 +1,743 @@
+/*
+ * libxl_snapshot_store.c - snapshot records on disk
+ *
+ * Layout, one directory per domain (mode 0700):
+ *
+ *   <state_dir>/<uuid>/lock                                 flock(2)
+ *   <state_dir>/<uuid>/domain.libxl-json                    domain record
+ *   <state_dir>/<uuid>/snapshotdata-<name>.libxl-json       one per snapshot
+ *
+ * Every write is libxl__write_file_atomic (tmp file, fsync, rename), so
+ * a record is either the old one or the new one.  A crash can leave a
+ * "*.tmp" behind: loading never reads one, and removes it when we hold
+ * the lock (without the lock it may be another process's write in
+ * progress).
+ *
+ * Saving rewrites only records whose text changed, in an order that
+ * keeps the directory consistent after a crash at any point: snapshot
+ * records parents first (a new child never names a parent that has no
+ * file yet), then the domain record (its current snapshot is on disk
+ * by then), and only then are records of removed snapshots deleted
+ * (their children were already re-parented on disk).
+ *
+ * The tree in memory is gc-owned.  Children and the current flags are
+ * derived data: libxl__snapshot_tree_fixup recomputes them from the
+ * parent pointers and the domain record, whatever the files said.
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RECORD_PREFIX "snapshotdata-"
+#define RECORD_SUFFIX ".libxl-json"
+#define DOMAIN_RECORD "domain.libxl-json"
+#define LOCK_FILE     "lock"
+#define TMP_SUFFIX    ".tmp"
+
+/* ---------------------------------------------------------------- */
+/* open, lock */
+
+int libxl__snapshot_store_open(libxl__gc *gc, const char *state_dir,
+                               const libxl_uuid *uuid,
+                               libxl__snapshot_store *st_r)
+{
+    int rc;
+
+    st_r->dir = NULL;
+    st_r->lockfd = -1;
+    if (!state_dir || !*state_dir) {
+        LOG(ERROR, "no snapshot state directory");
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    st_r->dir = GCSPRINTF("%s/"LIBXL_UUID_FMT, state_dir,
+                          LIBXL_UUID_BYTES(*uuid));
+    rc = libxl__mkdir_p(gc, st_r->dir, 0700);
+    if (rc) goto out;
+    rc = 0;
+ out:
+    return rc;
+}
+
+int libxl__snapshot_store_trylock(libxl__gc *gc, libxl__snapshot_store *st)
+{
+    const char *path = GCSPRINTF("%s/"LOCK_FILE, st->dir);
+    int fd = -1, rc, r;
+
+    if (st->lockfd >= 0) return 0;   /* already ours */
+
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        LOGE(ERROR, "cannot open lock file '%s'", path);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    do {
+        r = flock(fd, LOCK_EX | LOCK_NB);
+    } while (r && errno == EINTR);
+    if (r) {
+        if (errno == EWOULDBLOCK) {
+            rc = ERROR_LOCK_FAIL;    /* the caller retries */
+        } else {
+            LOGE(ERROR, "cannot lock '%s'", path);
+            rc = ERROR_FAIL;
+        }
+        goto out;
+    }
+    st->lockfd = fd;
+    fd = -1;
+    rc = 0;
+ out:
+    if (fd >= 0) close(fd);
+    return rc;
+}
+
+void libxl__snapshot_store_unlock(libxl__snapshot_store *st)
+{
+    if (st->lockfd < 0) return;
+    close(st->lockfd);   /* releases the flock */
+    st->lockfd = -1;
+}
+
+char *libxl__snapshot_record_path(libxl__gc *gc,
+                                  const libxl__snapshot_store *st,
+                                  const char *name)
+{
+    return GCSPRINTF("%s/"RECORD_PREFIX"%s"RECORD_SUFFIX, st->dir, name);
+}
+
+/* ---------------------------------------------------------------- */
+/* domain record */
+
+static int domain_record_parse(libxl__gc *gc, const char *path,
+                               yajl_val v, libxl__domain_record *d)
+{
+    static const char *const strs[] = { "name", "config_file", "current" };
+    char **dst[] = { &d->name, &d->config_file, &d->current };
+    const char *s;
+    yajl_val n;
+    size_t i;
+
+    if (!YAJL_IS_OBJECT(v)) {
+        LOG(ERROR, "corrupt domain record '%s': not a JSON object", path);
+        return ERROR_INVAL;
+    }
+    for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        n = libxl__json_get(v, strs[i]);
+        if (!n || YAJL_IS_NULL(n)) continue;
+        if (!YAJL_IS_STRING(n)) {
+            LOG(ERROR, "corrupt domain record '%s': '%s' is not a string",
+                path, strs[i]);
+            return ERROR_INVAL;
+        }
+        *dst[i] = GCSTRDUP(YAJL_GET_STRING(n));
+    }
+    if (d->current && libxl_snapshot_name_check(d->current)) {
+        LOG(ERROR, "corrupt domain record '%s': invalid current snapshot"
+            " name '%s'", path, d->current);
+        return ERROR_INVAL;
+    }
+
+    n = libxl__json_get(v, "uuid");
+    if (n && !YAJL_IS_NULL(n)) {
+        s = YAJL_GET_STRING(n);
+        if (!s || libxl_uuid_from_string(&d->uuid, s)) {
+            LOG(ERROR, "corrupt domain record '%s': invalid uuid", path);
+            return ERROR_INVAL;
+        }
+    }
+
+    n = libxl__json_get(v, "disks");
+    if (!n || YAJL_IS_NULL(n)) return 0;
+    if (!YAJL_IS_ARRAY(n)) {
+        LOG(ERROR, "corrupt domain record '%s': 'disks' is not an array",
+            path);
+        return ERROR_INVAL;
+    }
+    GCNEW_ARRAY(d->disks, n->u.array.len);
+    for (i = 0; i < n->u.array.len; i++) {
+        yajl_val dv = n->u.array.values[i];
+        libxl__active_disk *a = &d->disks[d->num_disks];
+        const char *vdev = libxl__json_get_string(dv, "vdev");
+        yajl_val pv = libxl__json_get(dv, "path");
+        yajl_val fv = libxl__json_get(dv, "format");
+
+        if (!YAJL_IS_OBJECT(dv) || !vdev || !*vdev) {
+            LOG(ERROR, "corrupt domain record '%s': disk %zu has no vdev",
+                path, i);
+            return ERROR_INVAL;
+        }
+        if ((pv && !YAJL_IS_NULL(pv) && !YAJL_IS_STRING(pv)) ||
+            (fv && !YAJL_IS_NULL(fv) && !YAJL_IS_STRING(fv))) {
+            LOG(ERROR, "corrupt domain record '%s': disk '%s': path or"
+                " format is not a string", path, vdev);
+            return ERROR_INVAL;
+        }
+        a->vdev = GCSTRDUP(vdev);
+        a->path = GCSTRDUP(YAJL_GET_STRING(pv));
+        a->format = LIBXL_DISK_FORMAT_UNKNOWN;
+        s = YAJL_GET_STRING(fv);
+        if (s && libxl_disk_format_from_string(s, &a->format)) {
+            LOG(ERROR, "corrupt domain record '%s': disk '%s': unknown"
+                " format '%s'", path, vdev, s);
+            return ERROR_INVAL;
+        }
+        d->num_disks++;
+    }
+    return 0;
+}
+
+static yajl_gen_status gen_str(yajl_gen hand, const char *s)
+{
+    return yajl_gen_string(hand, (const unsigned char *)s, strlen(s));
+}
+
+static yajl_gen_status gen_opt_str(yajl_gen hand, const char *key,
+                                   const char *val)
+{
+    yajl_gen_status s;
+
+    if (!val || !*val) return yajl_gen_status_ok;
+    s = gen_str(hand, key);
+    return s ? s : gen_str(hand, val);
+}
+
+static yajl_gen_status domain_record_gen(yajl_gen hand,
+                                         const libxl__domain_record *d)
+{
+    char buf[LIBXL_UUID_FMTLEN + 1];
+    yajl_gen_status s;
+    int i;
+
+    s = yajl_gen_map_open(hand);
+    if (s) return s;
+    s = gen_opt_str(hand, "name", d->name);
+    if (s) return s;
+    if (!libxl_uuid_is_nil(&d->uuid)) {
+        snprintf(buf, sizeof(buf), LIBXL_UUID_FMT, LIBXL_UUID_BYTES(d->uuid));
+        s = gen_opt_str(hand, "uuid", buf);
+        if (s) return s;
+    }
+    s = gen_opt_str(hand, "config_file", d->config_file);
+    if (s) return s;
+    s = gen_opt_str(hand, "current", d->current);
+    if (s) return s;
+
+    s = gen_str(hand, "disks");
+    if (s) return s;
+    s = yajl_gen_array_open(hand);
+    if (s) return s;
+    for (i = 0; i < d->num_disks; i++) {
+        const libxl__active_disk *a = &d->disks[i];
+
+        s = yajl_gen_map_open(hand);
+        if (s) return s;
+        s = gen_opt_str(hand, "vdev", a->vdev);
+        if (s) return s;
+        s = gen_opt_str(hand, "path", a->path);
+        if (s) return s;
+        if (a->format != LIBXL_DISK_FORMAT_UNKNOWN) {
+            s = gen_opt_str(hand, "format",
+                            libxl_disk_format_to_string(a->format));
+            if (s) return s;
+        }
+        s = yajl_gen_map_close(hand);
+        if (s) return s;
+    }
+    s = yajl_gen_array_close(hand);
+    if (s) return s;
+    return yajl_gen_map_close(hand);
+}
+
+static char *domain_record_to_json(libxl__gc *gc,
+                                   const libxl__domain_record *d)
+{
+    yajl_gen hand = yajl_gen_alloc(NULL);
+    const unsigned char *buf;
+    size_t len;
+    char *r = NULL;
+
+    if (!hand) abort();
+    yajl_gen_config(hand, yajl_gen_beautify, 1);
+    yajl_gen_config(hand, yajl_gen_indent_string, "    ");
+    if (domain_record_gen(hand, d) != yajl_gen_status_ok ||
+        yajl_gen_get_buf(hand, &buf, &len) != yajl_gen_status_ok) {
+        LOG(ERROR, "cannot generate domain record");
+        goto out;
+    }
+    r = libxl__gc_zalloc(gc, len + 1);
+    memcpy(r, buf, len);
+ out:
+    yajl_gen_free(hand);
+    return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* load */
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t l = strlen(s), m = strlen(suffix);
+    return l >= m && !strcmp(s + l - m, suffix);
+}
+
+/* "snapshotdata-NAME.libxl-json" -> NAME (gc), else NULL */
+static char *record_file_name(libxl__gc *gc, const char *file)
+{
+    size_t p = strlen(RECORD_PREFIX), s = strlen(RECORD_SUFFIX);
+    size_t l = strlen(file);
+    char *name;
+
+    if (l <= p + s || strncmp(file, RECORD_PREFIX, p) ||
+        !has_suffix(file, RECORD_SUFFIX))
+        return NULL;
+    name = libxl__gc_zalloc(gc, l - p - s + 1);
+    memcpy(name, file + p, l - p - s);
+    return name;
+}
+
+static int load_snapshot(libxl__gc *gc, const char *path, const char *fname,
+                         libxl_domain_snapshot *s)
+{
+    char *data;
+    yajl_val v;
+    int rc;
+
+    rc = libxl__read_file(gc, path, &data, NULL);
+    if (rc) {
+        if (rc == ERROR_NOTFOUND)
+            LOG(ERROR, "cannot read record '%s': it vanished", path);
+        goto out;
+    }
+    v = libxl__json_parse(gc, data);
+    if (!v) {
+        LOG(ERROR, "corrupt snapshot record '%s': not valid JSON", path);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    rc = libxl__domain_snapshot_parse_json(gc, v, s);
+    if (rc) {
+        LOG(ERROR, "corrupt snapshot record '%s': invalid record", path);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    if (strcmp(s->name, fname)) {
+        LOG(ERROR, "corrupt snapshot record '%s': it holds snapshot '%s'",
+            path, s->name);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    rc = 0;
+ out:
+    return rc;
+}
+
+int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
+                               libxl__snapshot_tree *tree_r)
+{
+    const char *path;
+    DIR *dir = NULL;
+    struct dirent *de;
+    char *data, *name;
+    yajl_val v;
+    int rc, alloc = 0;
+
+    memset(tree_r, 0, sizeof(*tree_r));
+
+    path = GCSPRINTF("%s/"DOMAIN_RECORD, st->dir);
+    rc = libxl__read_file(gc, path, &data, NULL);
+    if (rc == ERROR_NOTFOUND) {
+        rc = 0;                       /* no record yet: empty */
+    } else if (rc) {
+        goto out;
+    } else {
+        v = libxl__json_parse(gc, data);
+        if (!v) {
+            LOG(ERROR, "corrupt domain record '%s': not valid JSON", path);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        rc = domain_record_parse(gc, path, v, &tree_r->dom);
+        if (rc) goto out;
+    }
+
+    dir = opendir(st->dir);
+    if (!dir) {
+        LOGE(ERROR, "cannot read directory '%s'", st->dir);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    for (;;) {
+        errno = 0;
+        de = readdir(dir);
+        if (!de) {
+            if (errno) {
+                LOGE(ERROR, "cannot read directory '%s'", st->dir);
+                rc = ERROR_FAIL;
+                goto out;
+            }
+            break;
+        }
+        if (has_suffix(de->d_name, TMP_SUFFIX)) {
+            /* Left by a crashed write.  Only ours to remove when we
+             * hold the lock: otherwise it may be a write in progress. */
+            if (st->lockfd >= 0) {
+                path = GCSPRINTF("%s/%s", st->dir, de->d_name);
+                if (unlink(path) && errno != ENOENT)
+                    LOGE(WARN, "cannot remove leftover '%s'", path);
+                else
+                    LOG(DEBUG, "removed leftover '%s'", path);
+            }
+            continue;
+        }
+        name = record_file_name(gc, de->d_name);
+        if (!name) continue;
+
+        if (tree_r->num_snaps == alloc) {
+            alloc = alloc ? alloc * 2 : 16;
+            GCREALLOC_ARRAY(tree_r->snaps, alloc);
+        }
+        path = GCSPRINTF("%s/%s", st->dir, de->d_name);
+        rc = load_snapshot(gc, path, name, &tree_r->snaps[tree_r->num_snaps]);
+        if (rc) goto out;
+        tree_r->num_snaps++;
+    }
+
+    libxl__snapshot_tree_fixup(gc, tree_r);
+    rc = 0;
+ out:
+    if (dir) closedir(dir);
+    if (rc) memset(tree_r, 0, sizeof(*tree_r));
+    return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* save */
+
+/* Writes path unless it already holds exactly data. */
+static int write_if_changed(libxl__gc *gc, const char *path,
+                            const char *data)
+{
+    char *old;
+    size_t oldlen, len = strlen(data);
+    int rc;
+
+    rc = libxl__read_file(gc, path, &old, &oldlen);
+    if (!rc && oldlen == len && !memcmp(old, data, len))
+        return 0;
+    if (rc && rc != ERROR_NOTFOUND)
+        return rc;
+    return libxl__write_file_atomic(gc, path, data, len);
+}
+
+/*
+ * pidx[i]: index in t->snaps of snapshot i's parent, or -1.  Built
+ * once so that walks up the tree do not search by name at each step.
+ */
+static int *parent_index(libxl__gc *gc, const libxl__snapshot_tree *t)
+{
+    int *pidx, i, j;
+
+    GCNEW_ARRAY(pidx, t->num_snaps);
+    for (i = 0; i < t->num_snaps; i++) {
+        pidx[i] = -1;
+        if (!t->snaps[i].parent) continue;
+        for (j = 0; j < t->num_snaps; j++) {
+            if (!strcmp(t->snaps[j].name, t->snaps[i].parent)) {
+                pidx[i] = j;
+                break;
+            }
+        }
+    }
+    return pidx;
+}
+
+int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
+                               const libxl__snapshot_tree *tree)
+{
+    int *pidx, *depth = NULL, *order = NULL;
+    DIR *dir = NULL;
+    struct dirent *de;
+    int rc, i, j, n = tree->num_snaps, maxdepth = 0, dfd;
+    bool removed = false;
+    char *json, *name;
+    const char *path;
+
+    /* 1. snapshot records, parents before children */
+    pidx = parent_index(gc, tree);
+    GCNEW_ARRAY(depth, n);
+    GCNEW_ARRAY(order, n);
+    for (i = 0; i < n; i++) {
+        /* bounded: a loop of parents must not hang us */
+        for (j = pidx[i]; j >= 0 && depth[i] < n; j = pidx[j])
+            depth[i]++;
+        if (depth[i] > maxdepth) maxdepth = depth[i];
+    }
+    for (j = 0, i = 0; i <= maxdepth; i++) {
+        int k;
+        for (k = 0; k < n; k++)
+            if (depth[k] == i) order[j++] = k;
+    }
+    for (i = 0; i < n; i++) {
+        const libxl_domain_snapshot *s = &tree->snaps[order[i]];
+
+        if (libxl_snapshot_name_check(s->name)) {
+            LOG(ERROR, "cannot save snapshot '%s': invalid name",
+                s->name ? s->name : "(null)");
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        json = libxl_domain_snapshot_to_json(CTX, s);
+        if (!json) {
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        libxl__gc_adopt(gc, json);
+        rc = write_if_changed(gc, libxl__snapshot_record_path(gc, st,
+                                                              s->name),
+                              json);
+        if (rc) goto out;
+    }
+
+    /* 2. the domain record, whose current is now on disk */
+    json = domain_record_to_json(gc, &tree->dom);
+    if (!json) {
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    rc = write_if_changed(gc, GCSPRINTF("%s/"DOMAIN_RECORD, st->dir), json);
+    if (rc) goto out;
+
+    /* 3. records of snapshots no longer in the tree */
+    dir = opendir(st->dir);
+    if (!dir) {
+        LOGE(ERROR, "cannot read directory '%s'", st->dir);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    while ((de = readdir(dir))) {
+        name = record_file_name(gc, de->d_name);
+        if (!name) continue;
+        for (i = 0; i < n; i++)
+            if (!strcmp(tree->snaps[i].name, name)) break;
+        if (i < n) continue;
+        path = GCSPRINTF("%s/%s", st->dir, de->d_name);
+        if (unlink(path) && errno != ENOENT) {
+            LOGE(ERROR, "cannot remove record '%s'", path);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        removed = true;
+    }
+    if (removed) {
+        dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    rc = 0;
+ out:
+    if (dir) closedir(dir);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* tree */
+
+static int snapshot_cmp(const void *a, const void *b)
+{
+    const libxl_domain_snapshot *x = a, *y = b;
+
+    if (x->creation_time != y->creation_time)
+        return x->creation_time < y->creation_time ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+libxl_domain_snapshot *libxl__snapshot_tree_find(libxl__snapshot_tree *t,
+                                                 const char *name)
+{
+    int i;
+
+    if (!name) return NULL;
+    for (i = 0; i < t->num_snaps; i++)
+        if (!strcmp(t->snaps[i].name, name))
+            return &t->snaps[i];
+    return NULL;
+}
+
+void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
+{
+    int *pidx, i, j, steps;
+
+    if (t->num_snaps > 1)
+        qsort(t->snaps, t->num_snaps, sizeof(*t->snaps), snapshot_cmp);
+    pidx = parent_index(gc, t);
+
+    /* parents that do not exist, or that make a loop, become roots */
+    for (i = 0; i < t->num_snaps; i++) {
+        libxl_domain_snapshot *s = &t->snaps[i];
+        if (s->parent && pidx[i] < 0) {
+            LOG(WARN, "snapshot '%s': parent '%s' does not exist,"
+                " taken as a root", s->name, s->parent);
+            s->parent = NULL;
+        }
+    }
+    for (i = 0; i < t->num_snaps; i++) {
+        j = pidx[i];
+        for (steps = 0; j >= 0 && j != i && steps < t->num_snaps; steps++)
+            j = pidx[j];
+        if (j == i) {
+            LOG(WARN, "snapshot '%s': parent '%s' makes a loop,"
+                " taken as a root", t->snaps[i].name, t->snaps[i].parent);
+            t->snaps[i].parent = NULL;
+            pidx[i] = -1;
+        }
+    }
+
+    /* children, in the order of snaps: creation_time, then name */
+    for (i = 0; i < t->num_snaps; i++) {
+        t->snaps[i].children = NULL;
+        t->snaps[i].num_children = 0;
+    }
+    for (i = 0; i < t->num_snaps; i++) {
+        libxl_domain_snapshot *p;
+        if (pidx[i] < 0) continue;
+        p = &t->snaps[pidx[i]];
+        GCREALLOC_ARRAY(p->children, p->num_children + 1);
+        p->children[p->num_children++] = GCSTRDUP(t->snaps[i].name);
+    }
+
+    if (t->dom.current && !libxl__snapshot_tree_find(t, t->dom.current)) {
+        LOG(WARN, "current snapshot '%s' does not exist", t->dom.current);
+        t->dom.current = NULL;
+    }
+    for (i = 0; i < t->num_snaps; i++)
+        t->snaps[i].current = t->dom.current &&
+            !strcmp(t->snaps[i].name, t->dom.current);
+}
+
+void libxl__snapshot_tree_remove(libxl__gc *gc, libxl__snapshot_tree *t,
+                                 const char *name)
+{
+    libxl_domain_snapshot *s = libxl__snapshot_tree_find(t, name);
+    char *parent, *gone;
+    int i, idx;
+
+    if (!s) return;
+    idx = s - t->snaps;
+    gone = GCSTRDUP(s->name);
+    parent = GCSTRDUP(s->parent);
+
+    for (i = 0; i < t->num_snaps; i++) {
+        if (t->snaps[i].parent && !strcmp(t->snaps[i].parent, gone))
+            t->snaps[i].parent = GCSTRDUP(parent);
+    }
+    if (t->dom.current && !strcmp(t->dom.current, gone))
+        t->dom.current = parent;
+
+    memmove(&t->snaps[idx], &t->snaps[idx + 1],
+            (t->num_snaps - idx - 1) * sizeof(*t->snaps));
+    t->num_snaps--;
+    libxl__snapshot_tree_fixup(gc, t);
+}
+
+/* A deep copy of s whose every pointer belongs to gc. */
+static void snapshot_copy_gc(libxl__gc *gc, libxl_domain_snapshot *dst,
+                             const libxl_domain_snapshot *src)
+{
+    int i;
+
+    libxl__domain_snapshot_copy(dst, src);
+    libxl__gc_adopt(gc, dst->name);
+    libxl__gc_adopt(gc, dst->description);
+    libxl__gc_adopt(gc, dst->parent);
+    for (i = 0; i < dst->num_children; i++)
+        libxl__gc_adopt(gc, dst->children[i]);
+    libxl__gc_adopt(gc, dst->children);
+    libxl__gc_adopt(gc, dst->memory);
+    libxl__gc_adopt(gc, dst->domain_name);
+    for (i = 0; i < dst->num_disks; i++) {
+        libxl__gc_adopt(gc, dst->disks[i].vdev);
+        libxl__gc_adopt(gc, dst->disks[i].file);
+        libxl__gc_adopt(gc, dst->disks[i].overlay);
+        libxl__gc_adopt(gc, dst->disks[i].tag);
+    }
+    libxl__gc_adopt(gc, dst->disks);
+}
+
+/*
+ * Adds a copy of s, replacing a snapshot of the same name.  s may be
+ * one of t's own snapshots: it is copied before t changes.
+ */
+void libxl__snapshot_tree_add(libxl__gc *gc, libxl__snapshot_tree *t,
+                              const libxl_domain_snapshot *s)
+{
+    libxl_domain_snapshot copy, *old;
+
+    snapshot_copy_gc(gc, &copy, s);
+    old = libxl__snapshot_tree_find(t, copy.name);
+    if (!old) {
+        GCREALLOC_ARRAY(t->snaps, t->num_snaps + 1);
+        old = &t->snaps[t->num_snaps++];
+    }
+    *old = copy;
+    libxl__snapshot_tree_fixup(gc, t);
+}
+
+bool libxl__snapshot_tree_uses_file(const libxl__snapshot_tree *t,
+                                    const char *path)
+{
+    int i, j;
+
+    if (!path) return false;
+    for (i = 0; i < t->num_snaps; i++) {
+        const libxl_domain_snapshot *s = &t->snaps[i];
+        for (j = 0; j < s->num_disks; j++) {
+            const libxl_disk_snapshot *d = &s->disks[j];
+            if ((d->file && !strcmp(d->file, path)) ||
+                (d->overlay && !strcmp(d->overlay, path)))
+                return true;
+        }
+    }
+    return false;
+}
+
+libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,
+                                              const char *vdev)
+{
+    int i;
+
+    if (!vdev) return NULL;
+    for (i = 0; i < d->num_disks; i++)
+        if (d->disks[i].vdev && !strcmp(d->disks[i].vdev, vdev))
+            return &d->disks[i];
+    return NULL;
+}
+
+void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
+                                   const char *vdev, const char *path,
+                                   libxl_disk_format format)
+{
+    libxl__active_disk *a = libxl__domain_record_disk(d, vdev);
+
+    if (!a) {
+        GCREALLOC_ARRAY(d->disks, d->num_disks + 1);
+        a = &d->disks[d->num_disks++];
+        a->vdev = GCSTRDUP(vdev);
+    }
+    a->path = GCSTRDUP(path);
+    a->format = format;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

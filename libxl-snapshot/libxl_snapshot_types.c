@@ -1,0 +1,234 @@
+/*
+ * libxl_snapshot_types.c - init/dispose and strings of the public types
+ *
+ * As libxl's generated _init/_dispose: init zeroes, dispose frees every
+ * pointer the object owns and leaves it initialised again, so that
+ * disposing twice is harmless.  Objects handed to the caller are plain
+ * malloc; gc-owned objects (the store's tree) must not be disposed.
+ *
+ * Snapshot names become file names (snapshotdata-<name>.libxl-json)
+ * and appear in xl command lines and disk specs, so the name check
+ * refuses whatever could escape the directory, hide the file, look
+ * like an option, or break a "vdev,snapshot=...,file=..." list.
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <strings.h>
+
+#define SNAPSHOT_NAME_MAX 200
+
+void libxl_disk_snapshot_init(libxl_disk_snapshot *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+void libxl_disk_snapshot_dispose(libxl_disk_snapshot *p)
+{
+    if (!p) return;
+    free(p->vdev);
+    free(p->file);
+    free(p->overlay);
+    free(p->tag);
+    libxl_disk_snapshot_init(p);
+}
+
+void libxl_domain_snapshot_init(libxl_domain_snapshot *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+void libxl_domain_snapshot_dispose(libxl_domain_snapshot *p)
+{
+    int i;
+
+    if (!p) return;
+    free(p->name);
+    free(p->description);
+    free(p->parent);
+    if (p->children) {
+        for (i = 0; i < p->num_children; i++)
+            free(p->children[i]);
+        free(p->children);
+    }
+    free(p->memory);
+    free(p->domain_name);
+    if (p->disks) {
+        for (i = 0; i < p->num_disks; i++)
+            libxl_disk_snapshot_dispose(&p->disks[i]);
+        free(p->disks);
+    }
+    libxl_domain_snapshot_init(p);
+}
+
+void libxl_domain_snapshot_list_free(libxl_domain_snapshot *list, int nb)
+{
+    int i;
+
+    if (!list) return;
+    for (i = 0; i < nb; i++)
+        libxl_domain_snapshot_dispose(&list[i]);
+    free(list);
+}
+
+void libxl_snapshot_domain_init(libxl_snapshot_domain *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+void libxl_snapshot_domain_dispose(libxl_snapshot_domain *p)
+{
+    int i;
+
+    if (!p) return;
+    free(p->name);
+    free(p->config_file);
+    if (p->disks) {
+        for (i = 0; i < p->num_disks; i++)
+            libxl_device_disk_dispose(&p->disks[i]);
+        free(p->disks);
+    }
+    libxl_snapshot_domain_init(p);
+}
+
+void libxl_snapshot_domain_list_free(libxl_snapshot_domain *list, int nb)
+{
+    int i;
+
+    if (!list) return;
+    for (i = 0; i < nb; i++)
+        libxl_snapshot_domain_dispose(&list[i]);
+    free(list);
+}
+
+/* ---------------------------------------------------------------- */
+/* enum strings */
+
+const char *libxl_disk_snapshot_type_to_string(libxl_disk_snapshot_type t)
+{
+    switch (t) {
+    case LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT: return "default";
+    case LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL: return "internal";
+    case LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL: return "external";
+    case LIBXL_DISK_SNAPSHOT_TYPE_NO: return "no";
+    default: return NULL;
+    }
+}
+
+/* Case-insensitive, as libxl's generated _from_string. */
+int libxl_disk_snapshot_type_from_string(const char *s,
+                                         libxl_disk_snapshot_type *t)
+{
+    libxl_disk_snapshot_type i;
+
+    if (!s) return ERROR_INVAL;
+    for (i = LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
+         i <= LIBXL_DISK_SNAPSHOT_TYPE_NO; i++) {
+        if (!strcasecmp(s, libxl_disk_snapshot_type_to_string(i))) {
+            *t = i;
+            return 0;
+        }
+    }
+    return ERROR_INVAL;
+}
+
+const char *libxl_snapshot_domain_state_to_string(
+    libxl_snapshot_domain_state s)
+{
+    switch (s) {
+    case LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF: return "shutoff";
+    case LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING: return "running";
+    case LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED: return "paused";
+    default: return NULL;
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* names */
+
+int libxl_snapshot_name_check(const char *name)
+{
+    const unsigned char *p;
+    size_t len;
+
+    if (!name) return ERROR_INVAL;
+    len = strlen(name);
+    if (!len || len > SNAPSHOT_NAME_MAX) return ERROR_INVAL;
+    /* hidden files, "." and "..", and things that look like options */
+    if (name[0] == '.' || name[0] == '-') return ERROR_INVAL;
+    if (strstr(name, "..")) return ERROR_INVAL;
+    for (p = (const unsigned char *)name; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) return ERROR_INVAL;
+        if (*p == '/' || *p == ',') return ERROR_INVAL;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* JSON */
+
+char *libxl_domain_snapshot_to_json(libxl_snapshot_ctx *ctx,
+                                    const libxl_domain_snapshot *p)
+{
+    GC_INIT(ctx);
+    yajl_gen hand = NULL;
+    const unsigned char *buf;
+    size_t len;
+    char *r = NULL;
+
+    hand = yajl_gen_alloc(NULL);
+    if (!hand) abort();
+    yajl_gen_config(hand, yajl_gen_beautify, 1);
+    yajl_gen_config(hand, yajl_gen_indent_string, "    ");
+
+    if (libxl__domain_snapshot_gen_json(hand, p) ||
+        yajl_gen_get_buf(hand, &buf, &len) != yajl_gen_status_ok) {
+        LOG(ERROR, "cannot generate record of snapshot '%s'",
+            p->name ? p->name : "(null)");
+        goto out;
+    }
+    r = malloc(len + 1);
+    if (!r) abort();
+    memcpy(r, buf, len);
+    r[len] = 0;
+
+ out:
+    yajl_gen_free(hand);
+    GC_FREE;
+    return r;
+}
+
+int libxl_domain_snapshot_from_json(libxl_snapshot_ctx *ctx,
+                                    libxl_domain_snapshot *p,
+                                    const char *s)
+{
+    GC_INIT(ctx);
+    libxl_domain_snapshot tmp;
+    yajl_val v;
+    int rc;
+
+    libxl_domain_snapshot_init(p);
+
+    v = libxl__json_parse(gc, s);
+    if (!v) {
+        LOG(ERROR, "cannot parse snapshot record: not valid JSON");
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    /* into the gc first, so that the reason for a refusal is logged */
+    rc = libxl__domain_snapshot_parse_json(gc, v, &tmp);
+    if (rc) goto out;
+    libxl__domain_snapshot_copy(p, &tmp);
+    rc = 0;
+
+ out:
+    GC_FREE;
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

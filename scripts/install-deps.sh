@@ -1,0 +1,46 @@
+#!/bin/bash
+# install-deps.sh - installs the Debian packages the build and the
+# tests need, if any is missing.
+#
+# Checks each package with dpkg-query; apt-get update and install run
+# only when something is missing, and only as root.  Not root and
+# something missing: says what to install and fails.  Not Debian (no
+# dpkg-query): says so and leaves it to the build to fail.
+set -euo pipefail
+
+PACKAGES=(
+    libxen-dev libyajl-dev libcunit1-dev libxml2-dev
+    qemu-utils qemu-system-x86 qemu-system-xen socat
+    pkg-config gcc make
+)
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "install-deps: no dpkg-query (not Debian?); install by hand:" \
+         "${PACKAGES[*]}" >&2
+    exit 0
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case $status in
+    *" installed") ;;
+    *) missing+=("$p") ;;
+    esac
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all packages present"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}" >&2
+    echo "install-deps: run as root: apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,87 @@
+#!/bin/bash
+# run-all.sh - the test driver behind `make check` (run after the build)
+#
+#  1. tests/unit/run-unit: every CUnit test counts, from its closing
+#     "unit: N passed, N failed" line (a crash before that line counts
+#     as one failure).
+#  2. scripts/check-symbols.sh: one test.
+#  3. every executable tests/qemu/test-*.sh, in name order: one test
+#     each; exit 0 passes, exit 77 is skipped, anything else fails.
+#     Each runs from the repository root under a time limit of
+#     $XL_SNAPSHOT_TEST_TIMEOUT seconds (default 900).
+#
+# Closes with "check: N passed, N failed" (", N skipped" when some
+# were) and exits 1 if anything failed.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+
+timeout_s=${XL_SNAPSHOT_TEST_TIMEOUT:-900}
+passed=0
+failed=0
+skipped=0
+failed_names=()
+
+note_fail() {
+    failed=$((failed + 1))
+    failed_names+=("$1")
+}
+
+# ---- unit tests
+echo "=== unit tests"
+unit_log=$(mktemp)
+trap 'rm -f "$unit_log"' EXIT
+if [ -x tests/unit/run-unit ]; then
+    tests/unit/run-unit 2>&1 | tee "$unit_log"
+    unit_rc=${PIPESTATUS[0]}
+    line=$(grep -E '^unit: [0-9]+ passed, [0-9]+ failed$' "$unit_log" | tail -n 1)
+    if [ -n "$line" ]; then
+        up=$(echo "$line" | sed -E 's/^unit: ([0-9]+) passed.*/\1/')
+        uf=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+        passed=$((passed + up))
+        failed=$((failed + uf))
+        [ "$uf" -gt 0 ] && failed_names+=("unit tests ($uf)")
+        if [ "$unit_rc" -ne 0 ] && [ "$uf" -eq 0 ]; then
+            note_fail "unit runner (exit $unit_rc)"
+        fi
+    else
+        note_fail "unit runner (exit $unit_rc, no summary)"
+    fi
+else
+    note_fail "tests/unit/run-unit (not built)"
+fi
+
+# ---- symbols
+echo "=== check-symbols"
+if scripts/check-symbols.sh; then
+    passed=$((passed + 1))
+else
+    note_fail "check-symbols"
+fi
+
+# ---- real-QEMU tests
+for t in tests/qemu/test-*.sh; do
+    [ -f "$t" ] && [ -x "$t" ] || continue
+    echo "=== $t"
+    start=$(date +%s)
+    timeout --kill-after=30 "$timeout_s" "$t" </dev/null
+    rc=$?
+    secs=$(( $(date +%s) - start ))
+    case $rc in
+    0)   passed=$((passed + 1)); echo "--- PASS $t (${secs}s)" ;;
+    77)  skipped=$((skipped + 1)); echo "--- SKIP $t" ;;
+    124|137) note_fail "$t (timed out after ${timeout_s}s)"
+         echo "--- FAIL $t (timed out)" ;;
+    *)   note_fail "$t (exit $rc)"; echo "--- FAIL $t (exit $rc, ${secs}s)" ;;
+    esac
+done
+
+echo
+if [ ${#failed_names[@]} -gt 0 ]; then
+    echo "failed:"
+    printf '    %s\n' "${failed_names[@]}"
+fi
+summary="check: $passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
+echo "$summary"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,548 @@
+/*
+ * test_store.c - snapshot records on disk, the tree, the lock
+ *
+ * Each test works in its own mkdtemp() state directory, removed at the
+ * end.  The gc has no ctx, so LOG is silent.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE                   /* nftw */
+#endif
+#include <CUnit/CUnit.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "libxl_snapshot_internal.h"
+
+static const char *const dom_uuid = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void rm_rf(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh state dir and a store opened in it. */
+static char *new_state_dir(void)
+{
+    char tmpl[] = "/tmp/test-store-XXXXXX";
+    char *d = mkdtemp(tmpl);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    return strdup(d);
+}
+
+static void open_store(libxl__gc *gc, const char *state,
+                       libxl__snapshot_store *st)
+{
+    libxl_uuid u;
+
+    CU_ASSERT_EQUAL_FATAL(libxl_uuid_from_string(&u, dom_uuid), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_open(gc, state, &u, st), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st->dir);
+    CU_ASSERT_EQUAL(st->lockfd, -1);
+}
+
+static void add_snap(libxl__gc *gc, libxl__snapshot_tree *t,
+                     const char *name, const char *parent, uint64_t when,
+                     const char *file)
+{
+    libxl_domain_snapshot s;
+    libxl_disk_snapshot d;
+
+    libxl_domain_snapshot_init(&s);
+    libxl_disk_snapshot_init(&d);
+    s.name = (char *)name;
+    s.parent = (char *)parent;
+    s.creation_time = when;
+    s.state = LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING;
+    s.domain_name = (char *)"vm1";
+    d.vdev = (char *)"xvda";
+    d.type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+    d.format = LIBXL_DISK_FORMAT_QCOW2;
+    d.file = (char *)file;
+    d.overlay = (char *)GCSPRINTF("%s.ov", file);
+    s.disks = &d;
+    s.num_disks = 1;
+    libxl__snapshot_tree_add(gc, t, &s);
+}
+
+/*
+ *   root (100)
+ *   +-- a (200)
+ *   |   +-- a1 (300)    current
+ *   +-- b (250)
+ */
+static void build_tree(libxl__gc *gc, libxl__snapshot_tree *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->dom.name = GCSTRDUP("vm1");
+    CU_ASSERT_EQUAL(libxl_uuid_from_string(&t->dom.uuid, dom_uuid), 0);
+    t->dom.config_file = GCSTRDUP("/etc/xen/vm1.cfg");
+    /*
+     * Parents before children (a missing parent is dropped), but not
+     * in creation order: the tree sorts by creation_time.
+     */
+    add_snap(gc, t, "root", NULL, 100, "/img/root.qcow2");
+    add_snap(gc, t, "b", "root", 250, "/img/b.qcow2");
+    add_snap(gc, t, "a", "root", 200, "/img/a.qcow2");
+    add_snap(gc, t, "a1", "a", 300, "/img/a1.qcow2");
+    t->dom.current = GCSTRDUP("a1");
+    libxl__domain_record_set_disk(gc, &t->dom, "xvda", "/img/a1.qcow2.ov",
+                                  LIBXL_DISK_FORMAT_QCOW2);
+    libxl__snapshot_tree_fixup(gc, t);
+}
+
+static ino_t inode_of(const char *path)
+{
+    struct stat sb;
+
+    if (stat(path, &sb)) return 0;
+    return sb.st_ino;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+void test_store__tree_fixup(void)
+{
+    GC_INIT(NULL);
+    libxl__snapshot_tree t;
+    libxl_domain_snapshot *s;
+
+    build_tree(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(t.num_snaps, 4);
+    CU_ASSERT_STRING_EQUAL(t.snaps[0].name, "root");
+    CU_ASSERT_STRING_EQUAL(t.snaps[1].name, "a");
+    CU_ASSERT_STRING_EQUAL(t.snaps[2].name, "b");
+    CU_ASSERT_STRING_EQUAL(t.snaps[3].name, "a1");
+
+    s = libxl__snapshot_tree_find(&t, "root");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL_FATAL(s->num_children, 2);
+    CU_ASSERT_STRING_EQUAL(s->children[0], "a");
+    CU_ASSERT_STRING_EQUAL(s->children[1], "b");
+    CU_ASSERT_FALSE(s->current);
+    s = libxl__snapshot_tree_find(&t, "a1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_TRUE(s->current);
+    CU_ASSERT_EQUAL(s->num_children, 0);
+    CU_ASSERT_PTR_NULL(libxl__snapshot_tree_find(&t, "nope"));
+
+    /* same-time siblings are ordered by name */
+    add_snap(gc, &t, "b0", "root", 250, "/img/b0.qcow2");
+    s = libxl__snapshot_tree_find(&t, "root");
+    CU_ASSERT_EQUAL_FATAL(s->num_children, 3);
+    CU_ASSERT_STRING_EQUAL(s->children[1], "b");
+    CU_ASSERT_STRING_EQUAL(s->children[2], "b0");
+
+    /* adding an existing name replaces it */
+    add_snap(gc, &t, "b0", NULL, 260, "/img/b0-new.qcow2");
+    CU_ASSERT_EQUAL(t.num_snaps, 5);
+    s = libxl__snapshot_tree_find(&t, "b0");
+    CU_ASSERT_PTR_NULL(s->parent);
+    CU_ASSERT_STRING_EQUAL(s->disks[0].file, "/img/b0-new.qcow2");
+    CU_ASSERT_EQUAL(libxl__snapshot_tree_find(&t, "root")->num_children, 2);
+    /* adding one of the tree's own snapshots is safe */
+    libxl__snapshot_tree_add(gc, &t, libxl__snapshot_tree_find(&t, "b0"));
+    CU_ASSERT_EQUAL(t.num_snaps, 5);
+    CU_ASSERT_STRING_EQUAL(libxl__snapshot_tree_find(&t, "b0")->disks[0].file,
+                           "/img/b0-new.qcow2");
+
+    /* a missing parent is taken as NULL; a loop is broken */
+    s = libxl__snapshot_tree_find(&t, "b");
+    s->parent = GCSTRDUP("gone");
+    s = libxl__snapshot_tree_find(&t, "a1");
+    s->parent = GCSTRDUP("a1");
+    libxl__snapshot_tree_fixup(gc, &t);
+    CU_ASSERT_PTR_NULL(libxl__snapshot_tree_find(&t, "b")->parent);
+    CU_ASSERT_PTR_NULL(libxl__snapshot_tree_find(&t, "a1")->parent);
+    CU_ASSERT_EQUAL(libxl__snapshot_tree_find(&t, "root")->num_children, 1);
+    CU_ASSERT_EQUAL(libxl__snapshot_tree_find(&t, "a")->num_children, 0);
+    GC_FREE;
+}
+
+void test_store__save_load_roundtrip(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t, l;
+    libxl_domain_snapshot *s;
+    libxl__active_disk *a;
+    struct stat sb;
+    int i;
+
+    open_store(gc, state, &st);
+    CU_ASSERT_EQUAL(stat(st.dir, &sb), 0);
+    CU_ASSERT_TRUE(S_ISDIR(sb.st_mode));
+    CU_ASSERT_EQUAL(sb.st_mode & 0777, 0700);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.dir, dom_uuid));
+
+    /* an empty directory loads as an empty tree */
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
+    CU_ASSERT_EQUAL(l.num_snaps, 0);
+    CU_ASSERT_PTR_NULL(l.dom.current);
+
+    build_tree(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    CU_ASSERT_TRUE(libxl__file_exists(
+                       libxl__snapshot_record_path(gc, &st, "a1")));
+    CU_ASSERT_TRUE(libxl__file_exists(GCSPRINTF("%s/domain.libxl-json",
+                                                st.dir)));
+    CU_ASSERT_STRING_EQUAL(libxl__snapshot_record_path(gc, &st, "x"),
+                           GCSPRINTF("%s/snapshotdata-x.libxl-json", st.dir));
+
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.num_snaps, t.num_snaps);
+    for (i = 0; i < t.num_snaps; i++) {
+        char *j1 = libxl_domain_snapshot_to_json(NULL, &t.snaps[i]);
+        char *j2 = libxl_domain_snapshot_to_json(NULL, &l.snaps[i]);
+        CU_ASSERT_PTR_NOT_NULL(j1);
+        CU_ASSERT_PTR_NOT_NULL(j2);
+        if (j1 && j2) {
+            CU_ASSERT_STRING_EQUAL(j1, j2);
+        }
+        free(j1);
+        free(j2);
+    }
+    s = libxl__snapshot_tree_find(&l, "root");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL_FATAL(s->num_children, 2);
+    CU_ASSERT_STRING_EQUAL(s->children[0], "a");
+    CU_ASSERT_STRING_EQUAL(s->children[1], "b");
+    s = libxl__snapshot_tree_find(&l, "a1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_STRING_EQUAL(s->parent, "a");
+    CU_ASSERT_TRUE(s->current);
+    CU_ASSERT_STRING_EQUAL(s->disks[0].overlay, "/img/a1.qcow2.ov");
+
+    CU_ASSERT_STRING_EQUAL(l.dom.name, "vm1");
+    CU_ASSERT_STRING_EQUAL(l.dom.config_file, "/etc/xen/vm1.cfg");
+    CU_ASSERT_STRING_EQUAL(l.dom.current, "a1");
+    CU_ASSERT_EQUAL(libxl_uuid_compare(&l.dom.uuid, &t.dom.uuid), 0);
+    CU_ASSERT_EQUAL_FATAL(l.dom.num_disks, 1);
+    a = libxl__domain_record_disk(&l.dom, "xvda");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_STRING_EQUAL(a->path, "/img/a1.qcow2.ov");
+    CU_ASSERT_EQUAL(a->format, LIBXL_DISK_FORMAT_QCOW2);
+    CU_ASSERT_PTR_NULL(libxl__domain_record_disk(&l.dom, "xvdb"));
+
+    /* set_disk replaces, or adds */
+    libxl__domain_record_set_disk(gc, &l.dom, "xvda", "/img/new.qcow2",
+                                  LIBXL_DISK_FORMAT_QCOW2);
+    libxl__domain_record_set_disk(gc, &l.dom, "xvdb", "/img/b.raw",
+                                  LIBXL_DISK_FORMAT_RAW);
+    CU_ASSERT_EQUAL(l.dom.num_disks, 2);
+    CU_ASSERT_STRING_EQUAL(libxl__domain_record_disk(&l.dom, "xvda")->path,
+                           "/img/new.qcow2");
+    CU_ASSERT_EQUAL(libxl__domain_record_disk(&l.dom, "xvdb")->format,
+                    LIBXL_DISK_FORMAT_RAW);
+
+    /* uses_file: frozen images and overlays alike */
+    CU_ASSERT_TRUE(libxl__snapshot_tree_uses_file(&l, "/img/b.qcow2"));
+    CU_ASSERT_TRUE(libxl__snapshot_tree_uses_file(&l, "/img/root.qcow2.ov"));
+    CU_ASSERT_FALSE(libxl__snapshot_tree_uses_file(&l, "/img/other.qcow2"));
+    CU_ASSERT_FALSE(libxl__snapshot_tree_uses_file(&l, NULL));
+
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
+
+void test_store__remove_reparents(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t, l;
+    libxl_domain_snapshot *s;
+
+    open_store(gc, state, &st);
+    build_tree(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+
+    /* removing "a": a1 moves up to root */
+    libxl__snapshot_tree_remove(gc, &t, "a");
+    CU_ASSERT_EQUAL(t.num_snaps, 3);
+    CU_ASSERT_PTR_NULL(libxl__snapshot_tree_find(&t, "a"));
+    s = libxl__snapshot_tree_find(&t, "a1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_STRING_EQUAL(s->parent, "root");
+    s = libxl__snapshot_tree_find(&t, "root");
+    CU_ASSERT_EQUAL_FATAL(s->num_children, 2);
+    CU_ASSERT_STRING_EQUAL(s->children[0], "b");
+    CU_ASSERT_STRING_EQUAL(s->children[1], "a1");
+    CU_ASSERT_STRING_EQUAL(t.dom.current, "a1");   /* not the removed one */
+
+    /* removing the current one: current moves to its parent */
+    libxl__snapshot_tree_remove(gc, &t, "a1");
+    CU_ASSERT_STRING_EQUAL(t.dom.current, "root");
+    CU_ASSERT_TRUE(libxl__snapshot_tree_find(&t, "root")->current);
+    CU_ASSERT_EQUAL(libxl__snapshot_tree_find(&t, "root")->num_children, 1);
+
+    /* removing an unknown name changes nothing */
+    libxl__snapshot_tree_remove(gc, &t, "nope");
+    CU_ASSERT_EQUAL(t.num_snaps, 2);
+
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    CU_ASSERT_FALSE(libxl__file_exists(
+                        libxl__snapshot_record_path(gc, &st, "a")));
+    CU_ASSERT_FALSE(libxl__file_exists(
+                        libxl__snapshot_record_path(gc, &st, "a1")));
+    CU_ASSERT_TRUE(libxl__file_exists(
+                       libxl__snapshot_record_path(gc, &st, "b")));
+
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
+    CU_ASSERT_EQUAL(l.num_snaps, 2);
+    CU_ASSERT_STRING_EQUAL(l.dom.current, "root");
+    CU_ASSERT_TRUE(libxl__snapshot_tree_find(&l, "root")->current);
+
+    /* removing a root: its children become roots, current goes NULL */
+    libxl__snapshot_tree_remove(gc, &l, "root");
+    CU_ASSERT_PTR_NULL(l.dom.current);
+    CU_ASSERT_PTR_NULL(libxl__snapshot_tree_find(&l, "b")->parent);
+    CU_ASSERT_FALSE(libxl__snapshot_tree_find(&l, "b")->current);
+
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
+
+void test_store__only_changed_rewritten(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t;
+    const char *names[] = { "root", "a", "b", "a1" };
+    ino_t before[4], dom_before;
+    const char *dom_path;
+    int i;
+
+    open_store(gc, state, &st);
+    dom_path = GCSPRINTF("%s/domain.libxl-json", st.dir);
+    build_tree(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    for (i = 0; i < 4; i++) {
+        before[i] = inode_of(libxl__snapshot_record_path(gc, &st, names[i]));
+        CU_ASSERT_NOT_EQUAL(before[i], 0);
+    }
+    dom_before = inode_of(dom_path);
+
+    /* nothing changed: nothing rewritten (atomic writes change inodes) */
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    for (i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(inode_of(libxl__snapshot_record_path(gc, &st,
+                                                             names[i])),
+                        before[i]);
+    CU_ASSERT_EQUAL(inode_of(dom_path), dom_before);
+
+    /* one description: that record only */
+    libxl__snapshot_tree_find(&t, "b")->description = GCSTRDUP("changed");
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    CU_ASSERT_EQUAL(inode_of(libxl__snapshot_record_path(gc, &st, "root")),
+                    before[0]);
+    CU_ASSERT_EQUAL(inode_of(libxl__snapshot_record_path(gc, &st, "a")),
+                    before[1]);
+    CU_ASSERT_NOT_EQUAL(inode_of(libxl__snapshot_record_path(gc, &st, "b")),
+                        before[2]);
+    CU_ASSERT_EQUAL(inode_of(libxl__snapshot_record_path(gc, &st, "a1")),
+                    before[3]);
+    CU_ASSERT_EQUAL(inode_of(dom_path), dom_before);
+    before[2] = inode_of(libxl__snapshot_record_path(gc, &st, "b"));
+
+    /* current moves from a1 to b: those two and the domain record */
+    t.dom.current = GCSTRDUP("b");
+    libxl__snapshot_tree_fixup(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    CU_ASSERT_EQUAL(inode_of(libxl__snapshot_record_path(gc, &st, "root")),
+                    before[0]);
+    CU_ASSERT_EQUAL(inode_of(libxl__snapshot_record_path(gc, &st, "a")),
+                    before[1]);
+    CU_ASSERT_NOT_EQUAL(inode_of(libxl__snapshot_record_path(gc, &st, "b")),
+                        before[2]);
+    CU_ASSERT_NOT_EQUAL(inode_of(libxl__snapshot_record_path(gc, &st, "a1")),
+                        before[3]);
+    CU_ASSERT_NOT_EQUAL(inode_of(dom_path), dom_before);
+
+    /* a record changed behind our back is put right */
+    write_text(libxl__snapshot_record_path(gc, &st, "root"), "garbage");
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    {
+        char *data;
+        CU_ASSERT_EQUAL_FATAL(libxl__read_file(gc,
+            libxl__snapshot_record_path(gc, &st, "root"), &data, NULL), 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(data, "\"name\": \"root\""));
+    }
+
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
+
+void test_store__corrupt_record_fails_load(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t, l;
+    const char *path;
+    char *good;
+
+    open_store(gc, state, &st);
+    build_tree(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    path = libxl__snapshot_record_path(gc, &st, "b");
+    CU_ASSERT_EQUAL_FATAL(libxl__read_file(gc, path, &good, NULL), 0);
+
+    /* truncated JSON */
+    write_text(path, "{\"name\": \"b\", \"disks\": [");
+    CU_ASSERT_EQUAL(libxl__snapshot_store_load(gc, &st, &l), ERROR_INVAL);
+    CU_ASSERT_EQUAL(l.num_snaps, 0);
+
+    /* valid JSON, invalid record */
+    write_text(path, "{\"name\": \"b\", \"state\": \"exploded\"}");
+    CU_ASSERT_EQUAL(libxl__snapshot_store_load(gc, &st, &l), ERROR_INVAL);
+
+    /* a record under another snapshot's file name */
+    write_text(path, "{\"name\": \"a\", \"disks\": []}");
+    CU_ASSERT_EQUAL(libxl__snapshot_store_load(gc, &st, &l), ERROR_INVAL);
+
+    /* put back: loads again */
+    write_text(path, good);
+    CU_ASSERT_EQUAL(libxl__snapshot_store_load(gc, &st, &l), 0);
+    CU_ASSERT_EQUAL(l.num_snaps, 4);
+
+    /* a corrupt domain record fails too */
+    write_text(GCSPRINTF("%s/domain.libxl-json", st.dir),
+               "{\"current\": 3}");
+    CU_ASSERT_EQUAL(libxl__snapshot_store_load(gc, &st, &l), ERROR_INVAL);
+    write_text(GCSPRINTF("%s/domain.libxl-json", st.dir), "][");
+    CU_ASSERT_EQUAL(libxl__snapshot_store_load(gc, &st, &l), ERROR_INVAL);
+
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
+
+void test_store__tmp_leftovers_ignored(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t, l;
+    const char *tmp1, *tmp2;
+
+    open_store(gc, state, &st);
+    build_tree(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+
+    /* a crashed write of a new record, and of an existing one */
+    tmp1 = GCSPRINTF("%s.tmp", libxl__snapshot_record_path(gc, &st, "new"));
+    tmp2 = GCSPRINTF("%s.tmp", libxl__snapshot_record_path(gc, &st, "a"));
+    write_text(tmp1, "{\"name\": \"new\", \"disk");
+    write_text(tmp2, "{\"na");
+
+    /* without the lock: ignored, and left alone (maybe a live write) */
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
+    CU_ASSERT_EQUAL(l.num_snaps, 4);
+    CU_ASSERT_PTR_NULL(libxl__snapshot_tree_find(&l, "new"));
+    CU_ASSERT_TRUE(libxl__file_exists(tmp1));
+
+    /* with the lock: ignored and removed */
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
+    CU_ASSERT_EQUAL(l.num_snaps, 4);
+    CU_ASSERT_FALSE(libxl__file_exists(tmp1));
+    CU_ASSERT_FALSE(libxl__file_exists(tmp2));
+    libxl__snapshot_store_unlock(&st);
+
+    /* saving never deletes a file it does not own */
+    write_text(GCSPRINTF("%s/unrelated", st.dir), "x");
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &l), 0);
+    CU_ASSERT_TRUE(libxl__file_exists(GCSPRINTF("%s/unrelated", st.dir)));
+
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
+
+void test_store__lock(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st1, st2;
+
+    open_store(gc, state, &st1);
+    open_store(gc, state, &st2);
+    CU_ASSERT_STRING_EQUAL(st1.dir, st2.dir);
+
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st1), 0);
+    CU_ASSERT_TRUE(st1.lockfd >= 0);
+    /* a second open file description conflicts, even in one process */
+    CU_ASSERT_EQUAL(libxl__snapshot_store_trylock(gc, &st2),
+                    ERROR_LOCK_FAIL);
+    CU_ASSERT_EQUAL(st2.lockfd, -1);
+    /* taking it again through the holder is fine */
+    CU_ASSERT_EQUAL(libxl__snapshot_store_trylock(gc, &st1), 0);
+
+    libxl__snapshot_store_unlock(&st1);
+    CU_ASSERT_EQUAL(st1.lockfd, -1);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st2), 0);
+    CU_ASSERT_EQUAL(libxl__snapshot_store_trylock(gc, &st1),
+                    ERROR_LOCK_FAIL);
+    libxl__snapshot_store_unlock(&st2);
+    libxl__snapshot_store_unlock(&st2);     /* twice is harmless */
+    CU_ASSERT_EQUAL(libxl__snapshot_store_trylock(gc, &st1), 0);
+    libxl__snapshot_store_unlock(&st1);
+
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
+
+void test_store__missing_parent_on_disk(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st;
+    libxl__snapshot_tree l;
+
+    open_store(gc, state, &st);
+    write_text(libxl__snapshot_record_path(gc, &st, "orphan"),
+               "{\"name\": \"orphan\", \"parent\": \"gone\","
+               " \"creation_time\": 5, \"disks\": []}");
+    write_text(GCSPRINTF("%s/domain.libxl-json", st.dir),
+               "{\"name\": \"vm1\", \"current\": \"vanished\"}");
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.num_snaps, 1);
+    CU_ASSERT_PTR_NULL(l.snaps[0].parent);
+    CU_ASSERT_PTR_NULL(l.dom.current);
+    CU_ASSERT_FALSE(l.snaps[0].current);
+
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

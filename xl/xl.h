@@ -1,0 +1,94 @@
+/*
+ * xl.h - the xl front end of libxl-snapshot
+ *
+ * Shaped like Xen's tools/xl: a command table (xl_cmdtable.c), one
+ * main_<command>() per subcommand, options parsed with
+ * SWITCH_FOREACH_OPT, exit status EXIT_SUCCESS or EXIT_FAILURE.
+ * Subcommands that are not ours are handed to the system's xl.
+ */
+#ifndef XL_H
+#define XL_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "libxl_snapshot.h"
+
+struct cmd_spec {
+    const char *cmd_name;
+    int (*cmd_impl)(int argc, char **argv);
+    int can_dryrun;
+    int modifies;
+    /* which driver it belongs to: 0 any, else LIBXL_SNAPSHOT_DRIVER_* */
+    int driver;
+    const char *cmd_desc;
+    const char *cmd_usage;
+    const char *cmd_option;
+};
+
+extern const struct cmd_spec cmd_table[];
+extern const int cmdtable_len;
+const struct cmd_spec *cmdtable_lookup(const char *s);
+
+/* global state, as xl's */
+extern libxl_snapshot_ctx *ctx;
+extern xentoollog_logger_stdiostream *logger;
+extern int dryrun_only;
+extern int verbosity;
+/* number of error messages the library logged (see xl.c) */
+extern int xl_errors_logged;
+
+/* Prints the help of one command (or all if NULL). */
+void help(const char *command);
+
+/*
+ * Like xl's def_getopt: returns the next option, -1 at the end; on -h
+ * prints help and returns 0; on a bad option or too few arguments
+ * prints usage and returns 2.
+ */
+int def_getopt(int argc, char *const argv[], const char *optstring,
+               const struct option *longopts, const char *helpstr,
+               int reqargs);
+
+#define COMMON_LONG_OPTS {"help", 0, 0, 'h'}
+
+#define SWITCH_FOREACH_OPT(opt, opts, longopts, commandname,            \
+                           num_required_opts)                           \
+    while (((opt) = def_getopt(argc, argv, "h" opts, (longopts),        \
+                                (commandname), (num_required_opts)))    \
+           != -1)                                                       \
+        if ((opt) == 0 || (opt) == 2)                                   \
+            return (opt) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;            \
+        else switch (opt)
+
+/*
+ * Reports a failed library call on one line, unless the library has
+ * already said why.
+ */
+int xl_fail(const char *what, int rc);
+
+int main_snapshot_create(int argc, char **argv);
+int main_snapshot_list(int argc, char **argv);
+int main_snapshot_info(int argc, char **argv);
+int main_snapshot_current(int argc, char **argv);
+int main_snapshot_delete(int argc, char **argv);
+int main_snapshot_revert(int argc, char **argv);
+int main_create(int argc, char **argv);
+int main_destroy(int argc, char **argv);
+int main_list(int argc, char **argv);
+int main_pause(int argc, char **argv);
+int main_unpause(int argc, char **argv);
+int main_qemu_monitor_command(int argc, char **argv);
+int main_help(int argc, char **argv);
+
+#endif /* XL_H */
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

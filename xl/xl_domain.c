@@ -1,0 +1,137 @@
+/*
+ * xl_domain.c - domain commands of the qemu driver
+ *
+ * With the qemu driver a domain is a QEMU process started from an
+ * xl-format config, so xl's create/destroy/list/pause/unpause are
+ * provided here with xl's usage and output.  On Xen these commands go
+ * to the system xl (see xl_cmdtable.c).
+ */
+#include <string.h>
+
+#include "xl.h"
+
+int main_create(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    bool paused = false;
+    uint32_t domid;
+    int opt, rc;
+
+    SWITCH_FOREACH_OPT(opt, "p", opts, "create", 1) {
+    case 'p':
+        paused = true;
+        break;
+    }
+    if (argc - optind != 1) {
+        help("create");
+        return EXIT_FAILURE;
+    }
+    rc = libxl_snapshot_domain_create(ctx, argv[optind], paused, &domid);
+    if (rc) return xl_fail("create", rc);
+    fprintf(stderr, "Parsing config from %s\n", argv[optind]);
+    return EXIT_SUCCESS;
+}
+
+static int one_domain(int argc, char **argv, const char *cmd,
+                      int (*fn)(libxl_snapshot_ctx *, const char *))
+{
+    static const struct option opts[] = {
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    int opt, rc;
+
+    SWITCH_FOREACH_OPT(opt, "", opts, cmd, 1) {
+        /* no options */
+    }
+    if (argc - optind != 1) {
+        help(cmd);
+        return EXIT_FAILURE;
+    }
+    rc = fn(ctx, argv[optind]);
+    return rc ? xl_fail(cmd, rc) : EXIT_SUCCESS;
+}
+
+int main_destroy(int argc, char **argv)
+{
+    return one_domain(argc, argv, "destroy", libxl_snapshot_domain_destroy);
+}
+
+int main_pause(int argc, char **argv)
+{
+    return one_domain(argc, argv, "pause", libxl_snapshot_domain_pause);
+}
+
+int main_unpause(int argc, char **argv)
+{
+    return one_domain(argc, argv, "unpause",
+                      libxl_snapshot_domain_unpause);
+}
+
+int main_list(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"long", 0, 0, 'l'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    libxl_snapshot_domain *l = NULL;
+    bool details = false;
+    int opt, rc, n = 0, i, j;
+
+    SWITCH_FOREACH_OPT(opt, "l", opts, "list", 0) {
+    case 'l':
+        details = true;
+        break;
+    }
+    rc = libxl_snapshot_domain_list(ctx, &l, &n);
+    if (rc) return xl_fail("list", rc);
+    printf("%-40s %5s %-8s %s\n", "Name", "ID", "State", "UUID");
+    for (i = 0; i < n; i++) {
+        const libxl_snapshot_domain *d = &l[i];
+        if (argc > optind && strcmp(argv[optind], d->name)) continue;
+        printf("%-40s %5u %-8s " LIBXL_UUID_FMT "\n", d->name, d->domid,
+               d->state == LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED
+               ? "--p---" : "r-----",
+               LIBXL_UUID_BYTES(d->uuid));
+        if (!details) continue;
+        printf("    config: %s\n", d->config_file ? d->config_file : "-");
+        for (j = 0; j < d->num_disks; j++)
+            printf("    disk %s: %s (%s)\n", d->disks[j].vdev,
+                   d->disks[j].pdev_path,
+                   libxl_disk_format_to_string(d->disks[j].format));
+    }
+    libxl_snapshot_domain_list_free(l, n);
+    return EXIT_SUCCESS;
+}
+
+int main_qemu_monitor_command(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    char *out = NULL;
+    int opt, rc;
+
+    SWITCH_FOREACH_OPT(opt, "", opts, "qemu-monitor-command", 2) {
+        /* no options */
+    }
+    rc = libxl_snapshot_domain_monitor_command(ctx, argv[optind],
+                                               argv[optind + 1], &out);
+    if (rc) return xl_fail("qemu-monitor-command", rc);
+    if (out && *out) fputs(out, stdout);
+    free(out);
+    return EXIT_SUCCESS;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,435 @@
+/*
+ * xl_snapshot.c - xl snapshot-* commands
+ *
+ * Output is for people by default (a table, a tree, key: value lines)
+ * and for scripts with --json (the libxl-json records themselves) or
+ * --name (one name per line).  The table has no empty cells and no
+ * spaces inside a cell but the last, so `awk '{print $1}'` works.
+ * Times are local, ISO 8601.
+ */
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "xl.h"
+
+static const char *fmt_time(uint64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    localtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    return buf;
+}
+
+static bool is_regular_file(const char *p)
+{
+    struct stat st;
+    return !stat(p, &st) && S_ISREG(st.st_mode);
+}
+
+static int add_diskspec(libxl_domain_snapshot *s, const char *spec)
+{
+    libxl_disk_snapshot d;
+    int i, rc;
+
+    libxl_disk_snapshot_init(&d);
+    rc = libxl_disk_snapshot_parse_spec(ctx, spec, &d);
+    if (rc) {
+        libxl_disk_snapshot_dispose(&d);
+        return rc;
+    }
+    for (i = 0; i < s->num_disks; i++) {
+        if (!strcmp(s->disks[i].vdev, d.vdev)) {
+            libxl_disk_snapshot_dispose(&s->disks[i]);
+            s->disks[i] = d;
+            return 0;
+        }
+    }
+    s->disks = realloc(s->disks, (s->num_disks + 1) * sizeof(*s->disks));
+    if (!s->disks) abort();
+    s->disks[s->num_disks++] = d;
+    return 0;
+}
+
+static void print_json(const libxl_domain_snapshot *s)
+{
+    char *j = libxl_domain_snapshot_to_json(ctx, s);
+    if (j) printf("%s\n", j);
+    free(j);
+}
+
+int main_snapshot_create(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", 1, 0, 'n'},
+        {"description", 1, 0, 'd'},
+        {"diskspec", 1, 0, 'S'},
+        {"disk-only", 0, 0, 'D'},
+        {"no-metadata", 0, 0, 'M'},
+        {"json", 0, 0, 'j'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    libxl_domain_snapshot snap;
+    const char *name = NULL, *desc = NULL, *config = NULL, *domain;
+    const char **specs = NULL;
+    int nspecs = 0, opt, rc, nargs, i, ret = EXIT_FAILURE;
+    unsigned flags = 0;
+    bool json = false;
+
+    libxl_domain_snapshot_init(&snap);
+    SWITCH_FOREACH_OPT(opt, "n:d:D", opts, "snapshot-create", 1) {
+    case 'n': name = optarg; break;
+    case 'd': desc = optarg; break;
+    case 'D': break;                 /* disk-only is all there is */
+    case 'M': flags |= LIBXL_SNAPSHOT_CREATE_NO_METADATA; break;
+    case 'j': json = true; break;
+    case 'S':
+        specs = realloc(specs, (nspecs + 1) * sizeof(*specs));
+        if (!specs) abort();
+        specs[nspecs++] = optarg;
+        break;
+    }
+    nargs = argc - optind;
+    if (nargs > 3) {
+        help("snapshot-create");
+        goto out;
+    }
+    /*
+     * [<ConfigFile>] <Domain> [<Name>]: with three arguments the first
+     * is the snapshot config; with two, it is when it is a file and
+     * the second names no file (a domain, not a domain config path).
+     */
+    if (nargs == 3 ||
+        (nargs == 2 && is_regular_file(argv[optind]) &&
+         !is_regular_file(argv[optind + 1]) && !name &&
+         strstr(argv[optind], "snapshot"))) {
+        config = argv[optind++];
+        nargs--;
+    }
+    domain = argv[optind];
+    if (nargs == 2) {
+        if (name && strcmp(name, argv[optind + 1])) {
+            fprintf(stderr, "snapshot-create: two names given ('%s' and "
+                    "'%s')\n", name, argv[optind + 1]);
+            goto out;
+        }
+        name = argv[optind + 1];
+    }
+    if (config) {
+        rc = libxl_domain_snapshot_config_parse(ctx, config, &snap);
+        if (rc) {
+            xl_fail("snapshot-create", rc);
+            goto out;
+        }
+        if (snap.memory && strcmp(snap.memory, "no") &&
+            strcmp(snap.memory, "")) {
+            fprintf(stderr, "snapshot-create: %s asks for memory, but only "
+                    "disk snapshots are supported yet\n", config);
+            goto out;
+        }
+        free(snap.memory);
+        snap.memory = NULL;
+    }
+    if (name) {
+        free(snap.name);
+        snap.name = strdup(name);
+    }
+    if (desc) {
+        free(snap.description);
+        snap.description = strdup(desc);
+    }
+    for (i = 0; i < nspecs; i++) {
+        rc = add_diskspec(&snap, specs[i]);
+        if (rc) {
+            xl_fail("snapshot-create", rc);
+            goto out;
+        }
+    }
+    if (dryrun_only) flags |= LIBXL_SNAPSHOT_CREATE_DRY_RUN;
+
+    rc = libxl_domain_snapshot_create(ctx, domain, &snap, flags, NULL);
+    if (rc) {
+        xl_fail("snapshot-create", rc);
+        goto out;
+    }
+    if (json || dryrun_only)
+        print_json(&snap);
+    else
+        printf("Domain snapshot %s created\n", snap.name);
+    ret = EXIT_SUCCESS;
+ out:
+    free(specs);
+    libxl_domain_snapshot_dispose(&snap);
+    return ret;
+}
+
+static void disks_summary(const libxl_domain_snapshot *s, char *buf,
+                          size_t len)
+{
+    int i;
+    size_t o = 0;
+
+    buf[0] = 0;
+    for (i = 0; i < s->num_disks && o < len; i++)
+        o += snprintf(buf + o, len - o, "%s%s:%s", i ? "," : "",
+                      s->disks[i].vdev,
+                      libxl_disk_snapshot_type_to_string(s->disks[i].type));
+    if (!s->num_disks) snprintf(buf, len, "-");
+}
+
+static void print_tree(const libxl_domain_snapshot *l, int n,
+                       const libxl_domain_snapshot *s, const char *prefix,
+                       bool last, bool root)
+{
+    char *childprefix;
+    int i, c;
+
+    printf("%s%s%s%s\n", prefix, root ? "" : "+- ", s->name,
+           s->current ? " (current)" : "");
+    if (asprintf(&childprefix, "%s%s", prefix,
+                 root ? "" : last ? "   " : "|  ") < 0)
+        abort();
+    for (c = 0; c < s->num_children; c++) {
+        for (i = 0; i < n; i++) {
+            if (!strcmp(l[i].name, s->children[c])) {
+                print_tree(l, n, &l[i], childprefix,
+                           c == s->num_children - 1, false);
+                break;
+            }
+        }
+    }
+    free(childprefix);
+}
+
+int main_snapshot_list(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"long", 0, 0, 'l'},
+        {"tree", 0, 0, 't'},
+        {"name", 0, 0, 'N'},
+        {"json", 0, 0, 'j'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    libxl_domain_snapshot *l = NULL;
+    bool longfmt = false, tree = false, names = false, json = false;
+    int opt, rc, n = 0, i, j;
+    size_t wname = 4, wparent = 6;
+    char tbuf[32], dbuf[512];
+
+    SWITCH_FOREACH_OPT(opt, "lt", opts, "snapshot-list", 1) {
+    case 'l': longfmt = true; break;
+    case 't': tree = true; break;
+    case 'N': names = true; break;
+    case 'j': json = true; break;
+    }
+    rc = libxl_domain_snapshot_list(ctx, argv[optind], &l, &n);
+    if (rc) return xl_fail("snapshot-list", rc);
+
+    if (json) {
+        printf("[");
+        for (i = 0; i < n; i++) {
+            char *s = libxl_domain_snapshot_to_json(ctx, &l[i]);
+            printf("%s\n%s", i ? "," : "", s ? s : "null");
+            free(s);
+        }
+        printf("%s]\n", n ? "\n" : "");
+    } else if (names) {
+        for (i = 0; i < n; i++) printf("%s\n", l[i].name);
+    } else if (tree) {
+        for (i = 0; i < n; i++)
+            if (!l[i].parent) print_tree(l, n, &l[i], "", true, true);
+    } else {
+        for (i = 0; i < n; i++) {
+            if (strlen(l[i].name) > wname) wname = strlen(l[i].name);
+            if (l[i].parent && strlen(l[i].parent) > wparent)
+                wparent = strlen(l[i].parent);
+        }
+        printf("%-*s  %-19s  %-7s  %-*s  %-7s  %s\n", (int)wname, "NAME",
+               "CREATED", "STATE", (int)wparent, "PARENT", "CURRENT",
+               "DISKS");
+        for (i = 0; i < n; i++) {
+            disks_summary(&l[i], dbuf, sizeof(dbuf));
+            printf("%-*s  %-19s  %-7s  %-*s  %-7s  %s\n", (int)wname,
+                   l[i].name, fmt_time(l[i].creation_time, tbuf,
+                                       sizeof(tbuf)),
+                   libxl_snapshot_domain_state_to_string(l[i].state),
+                   (int)wparent, l[i].parent ? l[i].parent : "-",
+                   l[i].current ? "*" : "-", dbuf);
+            if (!longfmt) continue;
+            if (l[i].description)
+                printf("    description: %s\n", l[i].description);
+            for (j = 0; j < l[i].num_disks; j++) {
+                const libxl_disk_snapshot *d = &l[i].disks[j];
+                printf("    %s: %s %s%s%s\n", d->vdev,
+                       libxl_disk_snapshot_type_to_string(d->type),
+                       d->file ? d->file : "-",
+                       d->overlay ? " overlay " : "",
+                       d->overlay ? d->overlay : "");
+            }
+        }
+    }
+    libxl_domain_snapshot_list_free(l, n);
+    return EXIT_SUCCESS;
+}
+
+int main_snapshot_info(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", 0, 0, 'j'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    libxl_domain_snapshot s;
+    bool json = false;
+    int opt, rc, i;
+    char tbuf[32];
+
+    SWITCH_FOREACH_OPT(opt, "", opts, "snapshot-info", 2) {
+    case 'j': json = true; break;
+    }
+    rc = libxl_domain_snapshot_get(ctx, argv[optind], argv[optind + 1], &s);
+    if (rc) return xl_fail("snapshot-info", rc);
+    if (json) {
+        print_json(&s);
+    } else {
+        printf("%-13s %s\n", "Name:", s.name);
+        printf("%-13s %s\n", "Domain:", s.domain_name ? s.domain_name : "-");
+        printf("%-13s %s\n", "Created:",
+               fmt_time(s.creation_time, tbuf, sizeof(tbuf)));
+        printf("%-13s %s\n", "State:",
+               libxl_snapshot_domain_state_to_string(s.state));
+        printf("%-13s %s\n", "Parent:", s.parent ? s.parent : "-");
+        printf("%-13s ", "Children:");
+        for (i = 0; i < s.num_children; i++)
+            printf("%s%s", i ? ", " : "", s.children[i]);
+        printf("%s\n", s.num_children ? "" : "-");
+        printf("%-13s %s\n", "Current:", s.current ? "yes" : "no");
+        printf("%-13s %s\n", "Description:",
+               s.description ? s.description : "-");
+        printf("%-13s %d\n", "Disks:", s.num_disks);
+        for (i = 0; i < s.num_disks; i++) {
+            const libxl_disk_snapshot *d = &s.disks[i];
+            printf("  %-6s %-9s %-6s %s", d->vdev,
+                   libxl_disk_snapshot_type_to_string(d->type),
+                   libxl_disk_format_to_string(d->format),
+                   d->file ? d->file : "-");
+            if (d->tag) printf(" (tag %s)", d->tag);
+            if (d->overlay) printf(" (overlay %s)", d->overlay);
+            printf("\n");
+        }
+    }
+    libxl_domain_snapshot_dispose(&s);
+    return EXIT_SUCCESS;
+}
+
+int main_snapshot_current(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    libxl_domain_snapshot *l = NULL;
+    int opt, rc, n = 0, i, ret = EXIT_FAILURE;
+
+    SWITCH_FOREACH_OPT(opt, "", opts, "snapshot-current", 1) {
+        /* no options */
+    }
+    rc = libxl_domain_snapshot_list(ctx, argv[optind], &l, &n);
+    if (rc) return xl_fail("snapshot-current", rc);
+    for (i = 0; i < n; i++) {
+        if (l[i].current) {
+            printf("%s\n", l[i].name);
+            ret = EXIT_SUCCESS;
+        }
+    }
+    if (ret)
+        fprintf(stderr, "domain %s has no current snapshot\n",
+                argv[optind]);
+    libxl_domain_snapshot_list_free(l, n);
+    return ret;
+}
+
+/* <Domain> <Name>, or <Domain> with -n NAME (the 2014 RFC's form). */
+static int domain_and_name(int argc, char **argv, const char *cmd,
+                           const char *name, const char **domain_r,
+                           const char **name_r)
+{
+    int nargs = argc - optind;
+    if (nargs == 2 && !name) {
+        *domain_r = argv[optind];
+        *name_r = argv[optind + 1];
+        return 0;
+    }
+    if (nargs == 1 && name) {
+        *domain_r = argv[optind];
+        *name_r = name;
+        return 0;
+    }
+    fprintf(stderr, "'xl %s' needs a domain and one snapshot name.\n\n",
+            cmd);
+    help(cmd);
+    return EXIT_FAILURE;
+}
+
+int main_snapshot_delete(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"metadata", 0, 0, 'M'},
+        {"name", 1, 0, 'n'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    const char *domain, *name = NULL;
+    unsigned flags = 0;
+    int opt, rc;
+
+    SWITCH_FOREACH_OPT(opt, "n:", opts, "snapshot-delete", 1) {
+    case 'M': flags |= LIBXL_SNAPSHOT_DELETE_METADATA_ONLY; break;
+    case 'n': name = optarg; break;
+    }
+    if (domain_and_name(argc, argv, "snapshot-delete", name, &domain,
+                        &name))
+        return EXIT_FAILURE;
+    rc = libxl_domain_snapshot_delete(ctx, domain, name, flags, NULL);
+    if (rc) return xl_fail("snapshot-delete", rc);
+    printf("Domain snapshot %s deleted\n", name);
+    return EXIT_SUCCESS;
+}
+
+int main_snapshot_revert(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"running", 0, 0, 'r'},
+        {"paused", 0, 0, 'p'},
+        {"name", 1, 0, 'n'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    const char *domain, *name = NULL;
+    unsigned flags = 0;
+    int opt, rc;
+
+    SWITCH_FOREACH_OPT(opt, "n:", opts, "snapshot-revert", 1) {
+    case 'r': flags |= LIBXL_SNAPSHOT_REVERT_RUNNING; break;
+    case 'p': flags |= LIBXL_SNAPSHOT_REVERT_PAUSED; break;
+    case 'n': name = optarg; break;
+    }
+    if (domain_and_name(argc, argv, "snapshot-revert", name, &domain,
+                        &name))
+        return EXIT_FAILURE;
+    rc = libxl_domain_snapshot_revert(ctx, domain, name, flags, NULL);
+    if (rc) return xl_fail("snapshot-revert", rc);
+    printf("Domain %s reverted to snapshot %s\n", domain, name);
+    return EXIT_SUCCESS;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */
