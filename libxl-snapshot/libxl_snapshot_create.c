@@ -106,17 +106,17 @@ static libxl_disk_snapshot *req_disk(libxl__snapshot_create_state *scs,
     return NULL;
 }
 
-/* The config's image for vdev, else the active one. */
-static const char *config_image(libxl__snapshot_create_state *scs,
-                                const libxl_device_disk *dk)
+/* The disk as the domain config has it, else as it is now. */
+static const libxl_device_disk *config_disk(
+    libxl__snapshot_create_state *scs, const libxl_device_disk *dk)
 {
     int i;
     for (i = 0; i < scs->op.cfg.num_disks; i++)
         if (scs->op.cfg.disks[i].vdev &&
             !strcmp(scs->op.cfg.disks[i].vdev, dk->vdev) &&
             scs->op.cfg.disks[i].pdev_path)
-            return scs->op.cfg.disks[i].pdev_path;
-    return dk->pdev_path;
+            return &scs->op.cfg.disks[i];
+    return dk;
 }
 
 static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
@@ -173,8 +173,15 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
                                           : LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
 
         if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path) continue;
+        /*
+         * The default follows the disk's format in the domain config,
+         * not the active image's: a raw disk stays external even once
+         * it runs on a qcow2 overlay, so one disk never mixes internal
+         * snapshots into a chain of external ones.
+         */
         if (type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT)
-            type = dk->format == LIBXL_DISK_FORMAT_QCOW2
+            type = config_disk(scs, dk)->format == LIBXL_DISK_FORMAT_QCOW2 &&
+                   dk->format == LIBXL_DISK_FORMAT_QCOW2
                 ? LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL
                 : LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
         if (!dk->readwrite && type != LIBXL_DISK_SNAPSHOT_TYPE_NO) {
@@ -214,7 +221,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
             ds->overlay = GCSPRINTF("%s/%s.%s.qcow2",
                                     libxl__path_dirname(gc, dk->pdev_path),
                                     libxl__path_stem(gc,
-                                        config_image(scs, dk)),
+                                        config_disk(scs, dk)->pdev_path),
                                     s->name);
         }
         if (libxl__file_exists(ds->overlay)) {

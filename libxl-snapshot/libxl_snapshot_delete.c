@@ -172,10 +172,22 @@ static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
         const libxl_disk_snapshot *ds = &dls->snap->disks[i];
         const char *n;
         if (!is_internal(ds)) continue;
+        {
+            libxl_device_disk *dk = libxl__domain_disk(&dls->op.d, ds->vdev);
+            if (!dk || strcmp(dk->pdev_path, ds->file)) {
+                /* QEMU holds backing images read-only */
+                LOG(ERROR, "disk %s: '%s' is no longer the active image "
+                    "(it backs '%s'); shut the domain down to delete "
+                    "snapshot '%s'", ds->vdev, ds->file,
+                    dk ? dk->pdev_path : "?", dls->name);
+                rc = ERROR_FAIL;
+                goto out;
+            }
+        }
         n = libxl__qmp_node_for_file(nodes, ds->file, ds->format);
         if (!n) {
-            LOG(ERROR, "disk %s: the running domain does not use '%s'; "
-                "shut it down to delete this snapshot", ds->vdev, ds->file);
+            LOG(ERROR, "disk %s: QEMU has no node for '%s'", ds->vdev,
+                ds->file);
             rc = ERROR_FAIL;
             goto out;
         }

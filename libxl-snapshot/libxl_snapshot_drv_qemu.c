@@ -91,9 +91,22 @@ static int runtime_write(libxl__gc *gc, const qemu_runtime *rt)
     return rc;
 }
 
+/* Alive and not a zombie waiting for a reaper that may never come. */
 static bool pid_alive(pid_t pid)
 {
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    char path[64], buf[256], *p;
+    FILE *f;
+    bool alive = true;
+
+    if (pid <= 0 || (kill(pid, 0) && errno != EPERM)) return false;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (!f) return true;
+    if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+        p[1] == ' ' && p[2] == 'Z')
+        alive = false;
+    fclose(f);
+    return alive;
 }
 
 static void runtime_remove(libxl__gc *gc, uint32_t domid)

@@ -126,9 +126,11 @@ int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,
     return rc;
 }
 
-static void qmp_queue(libxl__gc *gc, libxl__qmp *qmp, const char *cmd,
+static void qmp_queue(libxl__gc *egcgc, libxl__qmp *qmp, const char *cmd,
                       const char *args, unsigned id)
 {
+    /* the message outlives this callback: the ao's gc owns it */
+    libxl__gc *gc = &qmp->ao->gc;
     char *msg = args
         ? GCSPRINTF("{\"execute\": \"%s\", \"arguments\": %s, "
                     "\"id\": %u}\r\n", cmd, args, id)

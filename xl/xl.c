@@ -184,7 +184,7 @@ int main(int argc, char **argv)
     }
     argc -= optind;
     argv += optind;
-    optind = 1;
+    optind = 0;       /* glibc: full reinitialisation for the command */
 
     cspec = cmdtable_lookup(cmd);
     if (!cspec) return exec_system_xl(orig_argv, cmd);

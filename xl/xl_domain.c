@@ -29,9 +29,9 @@ int main_create(int argc, char **argv)
         help("create");
         return EXIT_FAILURE;
     }
+    fprintf(stderr, "Parsing config from %s\n", argv[optind]);
     rc = libxl_snapshot_domain_create(ctx, argv[optind], paused, &domid);
     if (rc) return xl_fail("create", rc);
-    fprintf(stderr, "Parsing config from %s\n", argv[optind]);
     return EXIT_SUCCESS;
 }
 

@@ -281,15 +281,18 @@ void test_store__remove_reparents(void)
     CU_ASSERT_PTR_NULL(libxl__snapshot_tree_find(&t, "a"));
     s = libxl__snapshot_tree_find(&t, "a1");
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s->parent);
     CU_ASSERT_STRING_EQUAL(s->parent, "root");
     s = libxl__snapshot_tree_find(&t, "root");
     CU_ASSERT_EQUAL_FATAL(s->num_children, 2);
     CU_ASSERT_STRING_EQUAL(s->children[0], "b");
     CU_ASSERT_STRING_EQUAL(s->children[1], "a1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t.dom.current);
     CU_ASSERT_STRING_EQUAL(t.dom.current, "a1");   /* not the removed one */
 
     /* removing the current one: current moves to its parent */
     libxl__snapshot_tree_remove(gc, &t, "a1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t.dom.current);
     CU_ASSERT_STRING_EQUAL(t.dom.current, "root");
     CU_ASSERT_TRUE(libxl__snapshot_tree_find(&t, "root")->current);
     CU_ASSERT_EQUAL(libxl__snapshot_tree_find(&t, "root")->num_children, 1);
