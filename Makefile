@@ -45,7 +45,7 @@ XL_OBJS     := $(XL_SRCS:.c=.o)
 XL_BINS     := $(if $(XL_SRCS),xl/xl xl/xl.install)
 
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
-UNIT_OBJS   := $(UNIT_SRCS:.c=.o) tests/unit/main.o
+UNIT_OBJS   := $(UNIT_SRCS:.c=.o) tests/unit/main.o tests/unit/helpers.o
 UNIT_BIN    := tests/unit/run-unit
 UNIT_GEN    := tests/unit/suites.gen.h
 

@@ -435,7 +435,12 @@ static void offline_undo(libxl__gc *gc, libxl__snapshot_create_state *scs,
         if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
             const char *a[] = { CTX->qemu_img, "snapshot", "-d", ds->tag,
                                 ds->file, NULL };
-            libxl__exec_sync(gc, a, 60000, NULL, NULL);
+            char *err = NULL;
+            /* "not found": the killed qemu-img never made it */
+            if (libxl__exec_sync(gc, a, 60000, NULL, &err) &&
+                !(err && strstr(err, "not found")))
+                LOG(ERROR, "disk %s: cannot undo snapshot '%s' in '%s': %s",
+                    ds->vdev, ds->tag, ds->file, err ? err : "");
         } else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
             unlink(ds->overlay);
         }

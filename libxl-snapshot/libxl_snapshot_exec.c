@@ -277,6 +277,7 @@ int libxl__exec_sync(libxl__gc *callergc, const char *const *args,
     ss->es.what = args[0];
     ss->es.args = args;
     ss->es.timeout_ms = timeout_ms;
+    ss->es.quiet = err_r != NULL;   /* the caller reports failures */
     ss->es.callback = exec_sync_done;
     ss->out_r = out_r;
     ss->err_r = err_r;

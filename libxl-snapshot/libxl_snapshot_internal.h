@@ -302,7 +302,11 @@ struct libxl__exec_state {
 void libxl__exec_init(libxl__exec_state *es);
 int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es);
 bool libxl__exec_running(const libxl__exec_state *es);
-/* Synchronous convenience for quick commands: runs the loop. */
+/*
+ * Synchronous convenience for quick commands: runs the loop.  With
+ * err_r the caller gets stderr and reports a failure itself; without,
+ * a failure is logged here.
+ */
 int libxl__exec_sync(libxl__gc *gc, const char *const *args,
                      int timeout_ms, char **out_r, char **err_r);
 

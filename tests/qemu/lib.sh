@@ -1,0 +1,436 @@
+# lib.sh - helpers for the real-QEMU tests (tests/qemu/test-*.sh)
+#
+# Source it first thing:
+#
+#     . "$(dirname "$0")/lib.sh"
+#
+# It needs bash, and sets up:
+#
+#   T       a fresh per-test directory (mktemp -d), removed on exit
+#           (kept when XL_SNAPSHOT_TEST_KEEP=1, or printed on failure
+#           when XL_SNAPSHOT_TEST_KEEP=fail)
+#   IMG     $T/img, where the disk images go
+#   STATE   $T/state (exported as XL_SNAPSHOT_STATE_DIR)
+#   RUN     $T/run   (exported as XL_SNAPSHOT_RUN_DIR)
+#   XL      the front end from the tree, <repo>/xl/xl
+#   XL_SNAPSHOT_DRIVER=qemu, and XL_SNAPSHOT_SYSTEM_XL pointing at a
+#   stub that fails loudly, so no test ever reaches a real Xen xl.
+#
+# An EXIT trap destroys every domain still running (xl destroy, then
+# SIGKILL to any QEMU whose runtime file is still in $RUN) and removes
+# $T.  A test skips (exit 77) when QEMU, qemu-img, qemu-io, jq or flock
+# is missing.
+#
+# Assertions print one "FAIL: <test>:<line>: <what>" line (<line> in
+# the test script), then the context (command, exit status, stdout,
+# stderr), and exit 1.
+#
+#   run CMD...            runs CMD; sets RC, OUT (stdout), ERR (stderr)
+#   expect_ok CMD...      CMD must exit 0
+#   expect_fail CMD...    CMD must exit exactly 1 with exactly one
+#                         (non-empty) line on stderr
+#   expect_error ERE CMD...   as expect_fail, and that line starts
+#                         "libxl-snapshot: error: " and matches ERE
+#   expect_match TEXT ERE [WHAT]     / expect_no_match TEXT ERE [WHAT]
+#   expect_eq ACTUAL EXPECTED [WHAT]
+#   expect_file F / expect_no_file F
+#   xl ARGS...            $XL under a time limit (for use inside run)
+#   make_vm_config NAME [LINE...]    images + config for a 2-disk domain
+#   domain_running D      true if `xl list` shows D
+#   domain_uuid D         uuid of D (running or known to the state dir)
+#   active_image D VDEV   the image the disk runs on / would boot from
+#   write_pattern D VDEV BYTE OFFSET LEN   guest write (via HMP qemu-io,
+#                         then flush); on a shut-off domain, qemu-io on
+#                         its active image
+#   read_pattern IMAGE BYTE OFFSET LEN [FMT]   data check from outside
+#   check_images [DIR]    qemu-img check on every qcow2 image in DIR
+#   backing_chain IMAGE   "filename<TAB>format" per image, top first
+#   fingerprint           listing + checksums of $STATE, $IMG and the
+#                         runtime files, for "nothing changed" checks
+#   expect_unchanged FP WHAT         compares with a saved fingerprint
+#   step TEXT             progress line
+
+set -u
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$LIB_DIR/../.." && pwd)
+XL=$REPO/xl/xl
+TEST_NAME=$(basename "$0" .sh)
+# Time limit for one xl command: generous, but far below the suite's.
+XL_CMD_TIMEOUT=${XL_CMD_TIMEOUT:-60}
+
+step() {
+    echo "--- $TEST_NAME: $*"
+}
+
+skip() {
+    echo "SKIP: $TEST_NAME: $*"
+    exit 77
+}
+
+# fail WHAT [CONTEXT]: CONTEXT is multi-line text, printed indented.
+# The line reported is the test script's line that led here.
+fail() {
+    local what=$1 ctx=${2:-} i where="?"
+    for ((i = 0; i < ${#BASH_SOURCE[@]} - 1; i++)); do
+        if [ "${BASH_SOURCE[$((i + 1))]}" != "${BASH_SOURCE[0]}" ]; then
+            where=${BASH_LINENO[$i]}
+            break
+        fi
+    done
+    echo "FAIL: $TEST_NAME:$where: $what" >&2
+    [ -z "$ctx" ] || printf '%s\n' "$ctx" | sed 's/^/    /' >&2
+    exit 1
+}
+
+indent() {
+    sed 's/^/        | /'
+}
+
+# The last command's context, for fail.
+run_context() {
+    printf 'command: %s\n' "$LAST_CMD"
+    printf 'exit status: %s\n' "$RC"
+    if [ -n "$OUT" ]; then echo "stdout:"; printf '%s\n' "$OUT" | indent
+    else echo "stdout: (empty)"; fi
+    if [ -n "$ERR" ]; then echo "stderr:"; printf '%s\n' "$ERR" | indent
+    else echo "stderr: (empty)"; fi
+}
+
+fail_run() {
+    fail "$1" "$(run_context)"
+}
+
+# ------------------------------------------------------------ setup
+
+for tool in qemu-system-x86_64 qemu-img qemu-io jq flock timeout; do
+    command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
+done
+[ -x "$XL" ] || fail "$XL is not built (run make first)"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/xlsnap-$TEST_NAME.XXXXXX") ||
+    fail "mktemp -d failed"
+IMG=$T/img
+STATE=$T/state
+RUN=$T/run
+mkdir -p "$IMG" "$STATE" "$RUN"
+
+export XL_SNAPSHOT_DRIVER=qemu
+export XL_SNAPSHOT_STATE_DIR=$STATE
+export XL_SNAPSHOT_RUN_DIR=$RUN
+unset XL_SNAPSHOT_LOCK_TIMEOUT
+cat > "$T/system-xl" <<'EOF'
+#!/bin/sh
+echo "test: unexpected call of the system xl: $*" >&2
+exit 3
+EOF
+chmod +x "$T/system-xl"
+export XL_SNAPSHOT_SYSTEM_XL=$T/system-xl
+
+# pids of the QEMUs whose runtime files are in $RUN
+runtime_pids() {
+    local f
+    for f in "$RUN"/qemu-dm-*.libxl-json; do
+        [ -f "$f" ] || continue
+        jq -r '.pid // empty' "$f" 2>/dev/null
+    done
+}
+
+# true if pid is alive and a process started for this test's run dir
+our_qemu() {
+    local pid=$1
+    [ -r "/proc/$pid/cmdline" ] || return 1
+    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF "$RUN/"
+}
+
+cleanup() {
+    local rc=$? d pid
+    trap - EXIT
+    if [ -d "$RUN" ]; then
+        for d in $(timeout 20 "$XL" list 2>/dev/null | awk 'NR > 1 {print $1}'); do
+            timeout 20 "$XL" destroy "$d" >/dev/null 2>&1
+        done
+        for pid in $(runtime_pids); do
+            if our_qemu "$pid"; then
+                kill -9 "$pid" 2>/dev/null
+            fi
+        done
+    fi
+    # background helpers a test registered
+    for pid in ${BG_PIDS:-}; do
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    if [ "${XL_SNAPSHOT_TEST_KEEP:-}" = 1 ] ||
+       { [ "${XL_SNAPSHOT_TEST_KEEP:-}" = fail ] && [ "$rc" -ne 0 ]; }; then
+        echo "$TEST_NAME: kept $T" >&2
+    else
+        rm -rf "$T"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------ running
+
+xl() {
+    timeout -k 5 "$XL_CMD_TIMEOUT" "$XL" "$@"
+}
+
+# run CMD...: RC, OUT, ERR.  Never fails by itself.
+run() {
+    LAST_CMD=$(printf '%q ' "$@")
+    LAST_CMD=${LAST_CMD% }
+    "$@" >"$T/.out" 2>"$T/.err"
+    RC=$?
+    OUT=$(cat "$T/.out")
+    ERR=$(cat "$T/.err")
+    return 0
+}
+
+expect_ok() {
+    run "$@"
+    [ "$RC" -eq 0 ] || fail_run "expected success"
+}
+
+# Exit status exactly 1 and exactly one non-empty line on stderr.
+expect_fail() {
+    run "$@"
+    [ "$RC" -eq 1 ] || fail_run "expected exit status 1"
+    local lines
+    lines=$(wc -l < "$T/.err")
+    [ "$lines" -eq 1 ] && [ -n "$ERR" ] ||
+        fail_run "expected exactly one line on stderr (got $lines)"
+}
+
+# Exit status 1, stderr one line starting "libxl-snapshot: error:" and
+# matching ERE (the library's error convention).
+expect_error() {
+    local ere=$1
+    shift
+    expect_fail "$@"
+    [[ $ERR == "libxl-snapshot: error: "* ]] ||
+        fail_run "stderr does not start with 'libxl-snapshot: error: '"
+    [[ $ERR =~ $ere ]] || fail_run "stderr does not match /$ere/"
+}
+
+expect_match() {
+    local text=$1 ere=$2 what=${3:-text}
+    grep -qE -- "$ere" <<<"$text" && return 0
+    fail "$what does not match /$ere/" "$what:
+$(printf '%s\n' "$text" | indent)"
+}
+
+expect_no_match() {
+    local text=$1 ere=$2 what=${3:-text}
+    grep -qE -- "$ere" <<<"$text" || return 0
+    fail "$what unexpectedly matches /$ere/" "$what:
+$(printf '%s\n' "$text" | indent)"
+}
+
+expect_eq() {
+    local actual=$1 expected=$2 what=${3:-value}
+    [ "$actual" = "$expected" ] && return 0
+    fail "$what: not as expected" "expected:
+$(printf '%s\n' "$expected" | indent)
+got:
+$(printf '%s\n' "$actual" | indent)"
+}
+
+expect_file() {
+    [ -f "$1" ] || fail "expected file $1 to exist" \
+        "$(ls -l "$(dirname "$1")" 2>&1)"
+}
+
+expect_no_file() {
+    [ ! -e "$1" ] || fail "expected $1 not to exist"
+}
+
+# ------------------------------------------------------------ domains
+
+# make_vm_config NAME [EXTRA-LINE...]: $IMG/NAME-xvda.qcow2 (qcow2,
+# 64M) and $IMG/NAME-xvdb.img (raw, 32M), and the config $T/NAME.cfg
+# (path in CFG).  Extra lines are appended to the config.
+make_vm_config() {
+    local name=$1 line
+    shift
+    qemu-img create -q -f qcow2 "$IMG/$name-xvda.qcow2" 64M ||
+        fail "qemu-img create $IMG/$name-xvda.qcow2 failed"
+    qemu-img create -q -f raw "$IMG/$name-xvdb.img" 32M ||
+        fail "qemu-img create $IMG/$name-xvdb.img failed"
+    CFG=$T/$name.cfg
+    {
+        echo "name = \"$name\""
+        echo "memory = 64"
+        echo "disk = [ 'format=qcow2,vdev=xvda,access=rw,target=$IMG/$name-xvda.qcow2',"
+        echo "         'format=raw,vdev=xvdb,access=rw,target=$IMG/$name-xvdb.img' ]"
+        for line in "$@"; do
+            echo "$line"
+        done
+    } > "$CFG"
+}
+
+domain_running() {
+    local out
+    out=$(xl list 2>/dev/null) || return 1
+    awk -v d="$1" 'NR > 1 && $1 == d {found = 1} END {exit !found}' <<<"$out"
+}
+
+any_running() {
+    local out
+    out=$(xl list 2>/dev/null) || return 1
+    [ "$(wc -l <<<"$out")" -gt 1 ]
+}
+
+# The state dir of domain D (running or not): <state>/<uuid>.
+domain_uuid() {
+    local d=$1 u f
+    u=$(xl list 2>/dev/null | awk -v d="$d" 'NR > 1 && $1 == d {print $4}')
+    if [ -n "$u" ]; then echo "$u"; return 0; fi
+    for f in "$STATE"/*/domain.libxl-json; do
+        [ -f "$f" ] || continue
+        if [ "$(jq -r .name "$f" 2>/dev/null)" = "$d" ]; then
+            basename "$(dirname "$f")"
+            return 0
+        fi
+    done
+    fail "domain_uuid: no domain '$d' (running or in $STATE)"
+}
+
+domain_dir() {
+    echo "$STATE/$(domain_uuid "$1")"
+}
+
+# active_image D VDEV: the image the disk runs on.  Running: from
+# `xl list -l`.  Shut off: the disk's entry in the domain record
+# (domain.libxl-json, the image the next `xl create` boots from), else
+# the target in the config the domain was started from.
+active_image() {
+    local d=$1 vdev=$2 out img dir cfg
+    if domain_running "$d"; then
+        out=$(xl list -l "$d") || fail "xl list -l $d failed"
+        img=$(awk -v v="disk $vdev:" '
+            index($0, "    " v) == 1 { sub(/^ *disk [^:]*: /, ""); sub(/ \([^()]*\)$/, ""); print }' <<<"$out")
+        [ -n "$img" ] ||
+            fail "active_image: no disk $vdev in 'xl list -l $d'" "$out"
+        echo "$img"
+        return 0
+    fi
+    dir=$(domain_dir "$d")
+    img=$(jq -r --arg v "$vdev" '.disks[]? | select(.vdev == $v) | .path' \
+            "$dir/domain.libxl-json")
+    if [ -z "$img" ]; then
+        cfg=$(jq -r '.config_file // empty' "$dir/domain.libxl-json")
+        img=$(grep -oE "vdev=$vdev,[^']*target=[^']*" "$cfg" | sed 's/.*target=//')
+    fi
+    [ -n "$img" ] || fail "active_image: cannot find disk $vdev of $d"
+    echo "$img"
+}
+
+# "1M" -> 1048576 (K, M, G suffixes)
+to_bytes() {
+    local n=$1
+    case $n in
+    *K) echo $(( ${n%K} * 1024 )) ;;
+    *M) echo $(( ${n%M} * 1024 * 1024 )) ;;
+    *G) echo $(( ${n%G} * 1024 * 1024 * 1024 )) ;;
+    *)  echo $(( n )) ;;
+    esac
+}
+
+# Format of an image, as qemu-img sees it.
+image_format() {
+    qemu-img info -U --output=json "$1" 2>/dev/null | jq -r .format
+}
+
+# write_pattern D VDEV BYTE OFFSET LEN
+write_pattern() {
+    local d=$1 vdev=$2 byte=$3 off=$4 len=$5 img fmt
+    if domain_running "$d"; then
+        expect_ok xl qemu-monitor-command "$d" \
+            "qemu-io $vdev \"write -P $byte $off $len\""
+        expect_ok xl qemu-monitor-command "$d" "qemu-io $vdev \"flush\""
+        return 0
+    fi
+    img=$(active_image "$d" "$vdev")
+    fmt=$(image_format "$img")
+    expect_ok qemu-io -f "$fmt" -c "write -P $byte $off $len" "$img"
+    expect_match "$OUT" "^wrote $(to_bytes "$len")/$(to_bytes "$len") bytes" \
+        "qemu-io write on $img"
+}
+
+# read_pattern IMAGE BYTE OFFSET LEN [FMT]: the bytes must all be BYTE.
+# With -U while any domain runs (QEMU holds its images locked).
+read_pattern() {
+    local img=$1 byte=$2 off=$3 len=$4 fmt=${5:-} u=() n
+    [ -n "$fmt" ] || fmt=$(image_format "$img")
+    [ -n "$fmt" ] || fail "read_pattern: cannot open $img"
+    any_running && u=(-U)
+    n=$(to_bytes "$len")
+    run qemu-io -r "${u[@]}" -f "$fmt" -c "read -P $byte $off $len" "$img"
+    [ "$RC" -eq 0 ] || fail_run "read_pattern: qemu-io failed on $img"
+    if grep -q "Pattern verification failed" <<<"$OUT$ERR" ||
+       ! grep -q "^read $n/$n bytes at offset" <<<"$OUT"; then
+        fail_run "read_pattern: $img does not hold $byte at $off+$len"
+    fi
+}
+
+# check_images [DIR]: qemu-img check on every qcow2 image in DIR
+# ($IMG by default); raw images cannot be checked and are skipped.
+check_images() {
+    local dir=${1:-$IMG} f fmt u=()
+    any_running && u=(-U)
+    for f in "$dir"/*; do
+        [ -f "$f" ] || continue
+        fmt=$(image_format "$f")
+        [ -n "$fmt" ] || fail "check_images: qemu-img info cannot open $f"
+        [ "$fmt" = qcow2 ] || continue
+        run qemu-img check "${u[@]}" -f qcow2 "$f"
+        if [ "$RC" -ne 0 ] || ! grep -q "No errors were found" <<<"$OUT"; then
+            fail_run "qemu-img check reports problems in $f"
+        fi
+    done
+}
+
+# backing_chain IMAGE: one "filename<TAB>format" line per image, top
+# first (backing files as QEMU resolved them).
+backing_chain() {
+    local out
+    out=$(qemu-img info -U --backing-chain --output=json "$1") ||
+        fail "qemu-img info --backing-chain $1 failed"
+    jq -r '.[] | "\(.filename)\t\(.format)"' <<<"$out"
+}
+
+# qcow2 internal snapshot names in IMAGE, one per line
+internal_snapshots() {
+    local out
+    out=$(qemu-img info -U --output=json "$1") ||
+        fail "qemu-img info $1 failed"
+    jq -r '.snapshots[]?.name' <<<"$out"
+}
+
+# ------------------------------------------------------------ "nothing changed"
+
+# Every file of the state dir, the image dir and the runtime files (not
+# QEMU's logs), with size and checksum; and every directory.
+fingerprint() {
+    (
+        cd "$T" || exit 1
+        find state img run -type d | sort
+        find state img run -type f ! -name '*.log' | sort |
+            while IFS= read -r f; do
+                printf '%s %s %s\n' "$f" "$(stat -c %s "$f")" \
+                    "$(md5sum < "$f" | cut -d' ' -f1)"
+            done
+    )
+}
+
+expect_unchanged() {
+    local before=$1 what=$2 after d
+    after=$(fingerprint)
+    [ "$before" = "$after" ] && return 0
+    d=$(diff <(printf '%s\n' "$before") <(printf '%s\n' "$after"))
+    fail "$what changed the state or image directory" "diff before/after:
+$d"
+}

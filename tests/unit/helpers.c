@@ -1,0 +1,86 @@
+/*
+ * helpers.c - shared helpers of the unit tests
+ */
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+char *unit_tmpdir(const char *tag)
+{
+    char *tmpl;
+    if (asprintf(&tmpl, "/tmp/unit-%s-XXXXXX", tag) < 0) return NULL;
+    if (!mkdtemp(tmpl)) {
+        free(tmpl);
+        return NULL;
+    }
+    return tmpl;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw)
+{
+    return remove(path);
+}
+
+void unit_rm_rf(const char *dir)
+{
+    if (dir) nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static xentoollog_logger_stdiostream *unit_logger;
+
+libxl_snapshot_ctx *unit_ctx(const char *base)
+{
+    libxl_snapshot_ctx *ctx = NULL;
+    char *state, *run;
+
+    if (asprintf(&state, "%s/state", base) < 0 ||
+        asprintf(&run, "%s/run", base) < 0)
+        return NULL;
+    setenv("XL_SNAPSHOT_DRIVER", "qemu", 1);
+    setenv("XL_SNAPSHOT_STATE_DIR", state, 1);
+    setenv("XL_SNAPSHOT_RUN_DIR", run, 1);
+    free(state);
+    free(run);
+    if (!unit_logger)
+        unit_logger = xtl_createlogger_stdiostream(stderr, XTL_ERROR, 0);
+    if (libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
+                                 (xentoollog_logger *)unit_logger))
+        return NULL;
+    return ctx;
+}
+
+void unit_ctx_free(libxl_snapshot_ctx *ctx)
+{
+    libxl_snapshot_ctx_free(ctx);
+}
+
+int unit_run(const char *const *argv)
+{
+    int status;
+    pid_t pid = fork();
+
+    if (pid < 0) return -1;
+    if (!pid) {
+        int fd = open("/dev/null", O_RDWR);
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    if (waitpid(pid, &status, 0) < 0) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int unit_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
