@@ -32,6 +32,15 @@
 
 include Config.mk
 
+# `make V=1` shows the full commands; by default one line per target.
+ifeq ($(V),1)
+Q       :=
+say      = @:
+else
+Q       := @
+say      = @printf '  %-7s %s\n' $(1) $(2);
+endif
+
 LIB_SRCS    := $(wildcard libxl-snapshot/*.c)
 LIB_OBJS    := $(LIB_SRCS:.c=.o)
 SHLIB_NAME  := libxlsnapshot.so.$(SONAME_MAJOR)
@@ -76,18 +85,21 @@ all: $(SHLIB) $(SHLIB_LINK) $(STLIB) $(PCFILE) $(XL_BINS)
 # ---------------------------------------------------------------- library
 
 libxl-snapshot/%.o: libxl-snapshot/%.c $(DEFINES_STAMP)
-	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
 
 $(SHLIB): $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SHLIB_NAME) -Wl,--no-undefined \
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SHLIB_NAME) -Wl,--no-undefined \
 	    -o $@ $(LIB_OBJS) $(PKG_LIBS)
 
 $(SHLIB_LINK): $(SHLIB)
 	ln -sf $(SHLIB_NAME) $@
 
 $(STLIB): $(LIB_OBJS)
-	rm -f $@
-	$(AR) rcs $@ $(LIB_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $(LIB_OBJS)
 
 $(CONFIG_STAMP): FORCE
 	@echo '$(CONFIG_VARS)' | cmp -s - $@ || echo '$(CONFIG_VARS)' > $@
@@ -103,20 +115,24 @@ $(PCFILE): libxl-snapshot/libxlsnapshot.pc.in $(CONFIG_STAMP)
 # ---------------------------------------------------------------- xl
 
 xl/%.o: xl/%.c
-	$(CC) $(CFLAGS) $(XL_CFLAGS) -c -o $@ $<
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(XL_CFLAGS) -c -o $@ $<
 
 xl/xl: $(XL_OBJS) $(SHLIB_LINK)
-	$(CC) $(LDFLAGS) -o $@ $(XL_OBJS) -Llibxl-snapshot -lxlsnapshot \
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(XL_OBJS) -Llibxl-snapshot -lxlsnapshot \
 	    -Wl,-rpath,'$$ORIGIN/../libxl-snapshot' $(PKG_LIBS)
 
 xl/xl.install: $(XL_OBJS) $(SHLIB_LINK) $(CONFIG_STAMP)
-	$(CC) $(LDFLAGS) -o $@ $(XL_OBJS) -Llibxl-snapshot -lxlsnapshot \
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(XL_OBJS) -Llibxl-snapshot -lxlsnapshot \
 	    $(INSTALL_RPATH) $(PKG_LIBS)
 
 # ---------------------------------------------------------------- tests
 
 tests/unit/%.o: tests/unit/%.c
-	$(CC) $(CFLAGS) $(UNIT_CFLAGS) -c -o $@ $<
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(UNIT_CFLAGS) -c -o $@ $<
 
 # Regenerated every run; the script rewrites the header only when its
 # content changes, so added or removed test functions are picked up
@@ -127,7 +143,8 @@ $(UNIT_GEN): FORCE
 tests/unit/main.o: $(UNIT_GEN)
 
 $(UNIT_BIN): $(UNIT_OBJS) $(STLIB)
-	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(STLIB) $(PKG_LIBS) $(TEST_PKG_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(STLIB) $(PKG_LIBS) $(TEST_PKG_LIBS)
 
 unit-tests: $(UNIT_BIN)
 
