@@ -248,6 +248,18 @@ LIBXL_SNAPSHOT_EXPORT
 int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
                                  const char *config_file, bool paused,
                                  uint32_t *domid_r);
+/*
+ * For toolstacks that start domains themselves (xen: the system xl):
+ * the extra config line, "disk=[ ... ]", that makes the domain of
+ * config_file start on its active images instead of the images its
+ * config names (which, after an external snapshot or a revert, are
+ * backing files).  *override_r is NULL when no override is needed;
+ * otherwise malloc'ed.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_disk_override(libxl_snapshot_ctx *ctx,
+                                        const char *config_file,
+                                        char **override_r);
 LIBXL_SNAPSHOT_EXPORT
 int libxl_snapshot_domain_destroy(libxl_snapshot_ctx *ctx,
                                   const char *domain);

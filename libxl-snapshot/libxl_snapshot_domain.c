@@ -450,6 +450,37 @@ int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
     return rc;
 }
 
+int libxl_snapshot_domain_disk_override(libxl_snapshot_ctx *ctx,
+                                        const char *config_file,
+                                        char **override_r)
+{
+    GC_INIT(ctx);
+    libxl__domain_config cfg;
+    libxl__domain_record rec;
+    char *arg = NULL;
+    int i, rc;
+
+    *override_r = NULL;
+    rc = libxl__domain_config_parse(gc, config_file, &cfg);
+    if (rc) goto out;
+    rc = load_domain_record(gc, &cfg.uuid, &rec);
+    if (rc) goto out;
+    for (i = 0; i < cfg.num_disks; i++) {
+        const libxl__active_disk *ad =
+            libxl__domain_record_disk(&rec, cfg.disks[i].vdev);
+        if (ad && ad->path && (!cfg.disks[i].pdev_path ||
+                               strcmp(ad->path, cfg.disks[i].pdev_path)))
+            break;
+    }
+    if (i == cfg.num_disks || !ctx->driver->disk_override) goto out;
+    rc = ctx->driver->disk_override(gc, &cfg, &rec, &arg);
+    if (rc) goto out;
+    if (arg) *override_r = strdup(arg);
+ out:
+    GC_FREE;
+    return rc;
+}
+
 static int running_domain(libxl__gc *gc, const char *domain,
                           libxl__domain *d)
 {

@@ -723,7 +723,7 @@ static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
             CTX->system_xl, cfg->name);
         return ERROR_FAIL;
     }
-    *domid_r = domid;
+    if (domid_r) *domid_r = domid;
     return 0;
 }
 
@@ -1078,6 +1078,7 @@ const libxl__snapshot_driver libxl__snapshot_driver_xen = {
     .create = xen_create,
     .set_active_disk = xen_set_active_disk,
     .list = xen_list,
+    .disk_override = xen_disk_override,
 };
 
 /*

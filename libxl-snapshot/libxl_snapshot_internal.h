@@ -515,6 +515,13 @@ typedef struct libxl__snapshot_driver {
                            const char *vdev, const char *path,
                            libxl_disk_format format);
     int (*list)(libxl__gc *gc, libxl__domain **list_r, int *nb_r);
+    /*
+     * The system toolstack starts domains itself (xen): the config
+     * override ("disk=[ ... ]") that makes it use the active images.
+     * NULL when this driver starts domains through ->create only.
+     */
+    int (*disk_override)(libxl__gc *gc, const libxl__domain_config *cfg,
+                         const libxl__domain_record *rec, char **arg_r);
 } libxl__snapshot_driver;
 
 extern const libxl__snapshot_driver libxl__snapshot_driver_qemu;

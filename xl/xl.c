@@ -142,10 +142,22 @@ static const char *system_xl(void)
     return p && *p ? p : LIBXL_SNAPSHOT_SYSTEM_XL;
 }
 
-/* Replaces this process by the system xl with the original argv. */
-static int exec_system_xl(char **argv, const char *cmd)
+static char **orig_argv;
+static int orig_argc;
+
+/*
+ * Replaces this process by the system xl with the original argv, plus
+ * one extra argument if extra is not NULL.
+ */
+int exec_system_xl(const char *cmd, const char *extra)
 {
     const char *xl = system_xl();
+    char **argv = calloc(orig_argc + 2, sizeof(*argv));
+    int i;
+
+    if (!argv) return EXIT_FAILURE;
+    for (i = 0; i < orig_argc; i++) argv[i] = orig_argv[i];
+    if (extra) argv[orig_argc] = (char *)extra;
     argv[0] = (char *)xl;
     execv(xl, argv);
     fprintf(stderr, "xl: '%s' is not a snapshot command, and the system "
@@ -156,7 +168,6 @@ static int exec_system_xl(char **argv, const char *cmd)
 int main(int argc, char **argv)
 {
     const struct cmd_spec *cspec;
-    char **orig_argv;
     const char *cmd;
     int opt, ret, rc, i;
     xentoollog_level minlevel;
@@ -164,6 +175,7 @@ int main(int argc, char **argv)
     orig_argv = calloc(argc + 1, sizeof(*orig_argv));
     if (!orig_argv) return EXIT_FAILURE;
     for (i = 0; i < argc; i++) orig_argv[i] = argv[i];
+    orig_argc = argc;
 
     opterr = 0;
     while ((opt = getopt(argc, argv, "+vNfthT")) >= 0) {
@@ -187,7 +199,7 @@ int main(int argc, char **argv)
     optind = 0;       /* glibc: full reinitialisation for the command */
 
     cspec = cmdtable_lookup(cmd);
-    if (!cspec) return exec_system_xl(orig_argv, cmd);
+    if (!cspec) return exec_system_xl(cmd, NULL);
 
     minlevel = verbosity >= 3 ? XTL_DEBUG
         : verbosity == 2 ? XTL_DETAIL
@@ -208,13 +220,14 @@ int main(int argc, char **argv)
     rc = libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
                                   (xentoollog_logger *)counting_logger);
     if (rc) {
-        if (cspec->driver) return exec_system_xl(orig_argv, cmd);
+        /* a domain command still works through the system xl */
+        if (strncmp(cmd, "snapshot-", 9)) return exec_system_xl(cmd, NULL);
         fprintf(stderr, "cannot init xl snapshot context\n");
         ret = EXIT_FAILURE;
         goto out;
     }
     if (cspec->driver && cspec->driver != (int)libxl_snapshot_ctx_driver(ctx))
-        return exec_system_xl(orig_argv, cmd);
+        return exec_system_xl(cmd, NULL);
     if (dryrun_only && !cspec->can_dryrun) {
         fprintf(stderr, "command does not implement -N (dryrun) "
                 "option\n");

@@ -62,8 +62,9 @@ const struct cmd_spec cmd_table[] = {
       "recorded.\n"
       "-n, --name=NAME          The snapshot (instead of <Name>)."
     },
-    { "create", &main_create, 0, 1, QEMU_ONLY,
-      "Create a domain from a config file (qemu driver)",
+    { "create", &main_create, 0, 1, 0,
+      "Create a domain from a config file (on Xen: the system xl, "
+      "told to use the disks' active images)",
       "[options] <ConfigFile>",
       "-p                       Leave the domain paused after it is "
       "created."

@@ -10,6 +10,38 @@
 
 #include "xl.h"
 
+/*
+ * On Xen, domains are started by the system xl.  If snapshots moved a
+ * domain's disks to other active images, its config would boot it from
+ * backing files: append the disk override to xl's command line (xl
+ * create takes config lines after the file; the last disk= wins).
+ */
+static int create_xen(int argc, char **argv)
+{
+    const char *config = NULL;
+    char *override = NULL;
+    int i, rc;
+
+    for (i = 1; i < argc && !config; i++) {
+        if (!strcmp(argv[i], "-f") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strncmp(argv[i], "--defconfig=", 12))
+            config = argv[i] + 12;
+        else if (argv[i][0] != '-' && !strchr(argv[i], '='))
+            config = argv[i];
+    }
+    if (config) {
+        rc = libxl_snapshot_domain_disk_override(ctx, config, &override);
+        if (rc) return xl_fail("create", rc);
+        if (override)
+            fprintf(stderr, "xl-snapshot: starting on the active images "
+                    "of its snapshots: %s\n", override);
+    }
+    rc = exec_system_xl("create", override);
+    free(override);
+    return rc;
+}
+
 int main_create(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -20,6 +52,8 @@ int main_create(int argc, char **argv)
     uint32_t domid;
     int opt, rc;
 
+    if (libxl_snapshot_ctx_driver(ctx) == LIBXL_SNAPSHOT_DRIVER_XEN)
+        return create_xen(argc, argv);
     SWITCH_FOREACH_OPT(opt, "p", opts, "create", 1) {
     case 'p':
         paused = true;

@@ -378,17 +378,32 @@ read_pattern() {
 
 # check_images [DIR]: qemu-img check on every qcow2 image in DIR
 # ($IMG by default); raw images cannot be checked and are skipped.
+# Fails on any corruption or check error.  Leaked clusters fail too,
+# except while a domain runs: read with -U, an image QEMU has open can
+# show a cluster QEMU has freed but whose refcount it has not written
+# back yet (seen after a live internal snapshot, gone after the next
+# flush); they are harmless, and the tests check again once shut off.
 check_images() {
-    local dir=${1:-$IMG} f fmt u=()
+    local dir=${1:-$IMG} f fmt u=() j bad
     any_running && u=(-U)
     for f in "$dir"/*; do
         [ -f "$f" ] || continue
         fmt=$(image_format "$f")
         [ -n "$fmt" ] || fail "check_images: qemu-img info cannot open $f"
         [ "$fmt" = qcow2 ] || continue
-        run qemu-img check "${u[@]}" -f qcow2 "$f"
-        if [ "$RC" -ne 0 ] || ! grep -q "No errors were found" <<<"$OUT"; then
-            fail_run "qemu-img check reports problems in $f"
+        run qemu-img check "${u[@]}" -f qcow2 --output=json "$f"
+        j=$OUT
+        bad=$(jq -r --argjson live "${#u[@]}" '
+            [ (if (.["check-errors"] // 0) > 0 then "check errors" else empty end),
+              (if (.corruptions // 0) > 0 then "corruptions" else empty end),
+              (if $live == 0 and (.leaks // 0) > 0 then "leaks" else empty end)
+            ] | join(", ")' <<<"$j" 2>/dev/null) || bad="unreadable result"
+        if [ "$RC" -ne 0 ] && [ "$RC" -ne 3 ]; then
+            bad=${bad:+$bad, }"exit status $RC"
+        fi
+        if [ -n "$bad" ]; then
+            run qemu-img check "${u[@]}" -f qcow2 "$f"
+            fail_run "qemu-img check: $bad in $f"
         fi
     done
 }
