@@ -411,18 +411,10 @@ static void snapshot_create_transaction_done(libxl__egc *egc,
 static const char *const *disk_argv(libxl__gc *gc,
                                     const libxl_disk_snapshot *ds)
 {
-    const char **a;
-    GCNEW_ARRAY(a, 12);
-    a[0] = CTX->qemu_img;
-    if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
-        a[1] = "snapshot"; a[2] = "-c"; a[3] = ds->tag; a[4] = ds->file;
-    } else {
-        a[1] = "create"; a[2] = "-q"; a[3] = "-f"; a[4] = "qcow2";
-        a[5] = "-b"; a[6] = ds->file;
-        a[7] = "-F"; a[8] = libxl__disk_format_qemu(ds->format);
-        a[9] = ds->overlay;
-    }
-    return a;
+    if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
+        return libxl__qemu_img_snapshot_args(gc, 'c', ds->tag, ds->file);
+    return libxl__qemu_img_overlay_args(gc, ds->file, ds->format,
+                                        ds->overlay);
 }
 
 /* Undoes disks [0, upto) after a failure (best effort, logged). */
@@ -433,11 +425,10 @@ static void offline_undo(libxl__gc *gc, libxl__snapshot_create_state *scs,
     for (i = 0; i < upto; i++) {
         const libxl_disk_snapshot *ds = &scs->snap.disks[i];
         if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
-            const char *a[] = { CTX->qemu_img, "snapshot", "-d", ds->tag,
-                                ds->file, NULL };
             char *err = NULL;
             /* "not found": the killed qemu-img never made it */
-            if (libxl__exec_sync(gc, a, 60000, NULL, &err) &&
+            if (libxl__exec_sync(gc, libxl__qemu_img_snapshot_args(gc, 'd',
+                                     ds->tag, ds->file), 60000, NULL, &err) &&
                 !(err && strstr(err, "not found")))
                 LOG(ERROR, "disk %s: cannot undo snapshot '%s' in '%s': %s",
                     ds->vdev, ds->tag, ds->file, err ? err : "");

@@ -85,6 +85,15 @@ static bool is_internal(const libxl_disk_snapshot *ds)
     return ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
 }
 
+/* Moves dls->next to the next internal disk; false when none is left. */
+static bool next_internal(libxl__snapshot_delete_state *dls)
+{
+    while (dls->next < dls->snap->num_disks &&
+           !is_internal(&dls->snap->disks[dls->next]))
+        dls->next++;
+    return dls->next < dls->snap->num_disks;
+}
+
 static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc)
 {
@@ -206,10 +215,7 @@ static void snapshot_delete_qmp_next(libxl__egc *egc,
     const libxl_disk_snapshot *ds;
     int rc;
 
-    while (dls->next < dls->snap->num_disks &&
-           !is_internal(&dls->snap->disks[dls->next]))
-        dls->next++;
-    if (dls->next == dls->snap->num_disks) {
+    if (!next_internal(dls)) {
         libxl__qmp_close(gc, &dls->qmp);
         snapshot_delete_record(egc, dls);
         return;
@@ -258,24 +264,18 @@ static void snapshot_delete_offline_next(libxl__egc *egc,
 {
     STATE_AO_GC(dls->ao);
     const libxl_disk_snapshot *ds;
-    const char **a;
     int rc;
 
-    while (dls->next < dls->snap->num_disks &&
-           !is_internal(&dls->snap->disks[dls->next]))
-        dls->next++;
-    if (dls->next == dls->snap->num_disks) {
+    if (!next_internal(dls)) {
         snapshot_delete_record(egc, dls);
         return;
     }
     ds = &dls->snap->disks[dls->next];
-    GCNEW_ARRAY(a, 6);
-    a[0] = CTX->qemu_img; a[1] = "snapshot"; a[2] = "-d";
-    a[3] = ds->tag; a[4] = ds->file;
     libxl__exec_init(&dls->es);
     dls->es.ao = ao;
     dls->es.what = GCSPRINTF("qemu-img (delete of %s)", ds->vdev);
-    dls->es.args = a;
+    dls->es.args = libxl__qemu_img_snapshot_args(gc, 'd', ds->tag,
+                                                 ds->file);
     dls->es.timeout_ms = 300000;
     dls->es.quiet = true;
     dls->es.callback = snapshot_delete_disk_done;

@@ -64,7 +64,7 @@ static int runtime_write(libxl__gc *gc, const qemu_runtime *rt)
     char uuid[40];
     int i, rc;
 
-#define S(s) yajl_gen_string(g, (const unsigned char *)(s), strlen(s))
+#define S(s) libxl__yajl_gen_str(g, (s))
     yajl_gen_config(g, yajl_gen_beautify, 1);
     snprintf(uuid, sizeof(uuid), LIBXL_UUID_FMT, LIBXL_UUID_BYTES(rt->uuid));
     yajl_gen_map_open(g);

@@ -136,6 +136,11 @@ const char *libxl__json_get_string(yajl_val v, const char *key);
 long long libxl__json_get_integer(yajl_val v, const char *key,
                                   long long dflt);
 bool libxl__json_get_bool(yajl_val v, const char *key, bool dflt);
+/* yajl generator helpers shared by the record writers */
+yajl_gen_status libxl__yajl_gen_str(yajl_gen hand, const char *s);
+/* "key": "value", left out when value is NULL or "" */
+yajl_gen_status libxl__yajl_gen_opt_str(yajl_gen hand, const char *key,
+                                        const char *val);
 /* Serialises a yajl tree value back to JSON text (gc string). */
 char *libxl__json_to_string(libxl__gc *gc, yajl_val v);
 
@@ -309,6 +314,16 @@ bool libxl__exec_running(const libxl__exec_state *es);
  */
 int libxl__exec_sync(libxl__gc *gc, const char *const *args,
                      int timeout_ms, char **out_r, char **err_r);
+
+/* qemu-img command lines (libxl_snapshot_qemu_img.c), in gc */
+const char *const *libxl__qemu_img_overlay_args(libxl__gc *gc,
+                                                const char *base,
+                                                libxl_disk_format fmt,
+                                                const char *overlay);
+/* op: 'c' create, 'a' apply, 'd' delete */
+const char *const *libxl__qemu_img_snapshot_args(libxl__gc *gc, char op,
+                                                 const char *tag,
+                                                 const char *image);
 
 /* ---------------------------------------------------------------- */
 /* QMP client (libxl_snapshot_qmp.c) */

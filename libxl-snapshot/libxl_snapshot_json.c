@@ -282,7 +282,7 @@ bool libxl__json_get_bool(yajl_val v, const char *key, bool dflt)
 /* ---------------------------------------------------------------- */
 /* generating */
 
-static yajl_gen_status gen_str(yajl_gen hand, const char *s)
+yajl_gen_status libxl__yajl_gen_str(yajl_gen hand, const char *s)
 {
     return yajl_gen_string(hand, (const unsigned char *)s, strlen(s));
 }
@@ -295,7 +295,7 @@ char *libxl__json_quote(libxl__gc *gc, const char *s)
     char *r = NULL;
 
     if (!hand) abort();
-    if (s ? gen_str(hand, s) : yajl_gen_null(hand))
+    if (s ? libxl__yajl_gen_str(hand, s) : yajl_gen_null(hand))
         goto out;
     if (yajl_gen_get_buf(hand, &buf, &len))
         goto out;
@@ -315,7 +315,7 @@ static yajl_gen_status gen_value(yajl_gen hand, yajl_val v)
     if (!v) return yajl_gen_null(hand);
     switch (v->type) {
     case yajl_t_string:
-        return gen_str(hand, v->u.string);
+        return libxl__yajl_gen_str(hand, v->u.string);
     case yajl_t_number:
         if (v->u.number.r)
             return yajl_gen_number(hand, v->u.number.r,
@@ -327,7 +327,7 @@ static yajl_gen_status gen_value(yajl_gen hand, yajl_val v)
     case yajl_t_object:
         s = yajl_gen_map_open(hand);
         for (i = 0; !s && i < v->u.object.len; i++) {
-            s = gen_str(hand, v->u.object.keys[i]);
+            s = libxl__yajl_gen_str(hand, v->u.object.keys[i]);
             if (!s) s = gen_value(hand, v->u.object.values[i]);
         }
         return s ? s : yajl_gen_map_close(hand);
@@ -366,15 +366,14 @@ char *libxl__json_to_string(libxl__gc *gc, yajl_val v)
     return r;
 }
 
-/* "key": "value", left out when value is NULL or "" */
-static yajl_gen_status gen_opt_str(yajl_gen hand, const char *key,
-                                   const char *val)
+yajl_gen_status libxl__yajl_gen_opt_str(yajl_gen hand, const char *key,
+                                        const char *val)
 {
     yajl_gen_status s;
 
     if (!val || !*val) return yajl_gen_status_ok;
-    s = gen_str(hand, key);
-    return s ? s : gen_str(hand, val);
+    s = libxl__yajl_gen_str(hand, key);
+    return s ? s : libxl__yajl_gen_str(hand, val);
 }
 
 static yajl_gen_status gen_disk(yajl_gen hand, const libxl_disk_snapshot *d)
@@ -385,31 +384,31 @@ static yajl_gen_status gen_disk(yajl_gen hand, const libxl_disk_snapshot *d)
     s = yajl_gen_map_open(hand);
     if (s) return s;
 
-    s = gen_str(hand, "vdev");
+    s = libxl__yajl_gen_str(hand, "vdev");
     if (s) return s;
-    s = d->vdev ? gen_str(hand, d->vdev) : yajl_gen_null(hand);
+    s = d->vdev ? libxl__yajl_gen_str(hand, d->vdev) : yajl_gen_null(hand);
     if (s) return s;
 
     t = libxl_disk_snapshot_type_to_string(d->type);
     if (t) {
-        s = gen_opt_str(hand, "type", t);
+        s = libxl__yajl_gen_opt_str(hand, "type", t);
         if (s) return s;
     }
     if (d->backend != LIBXL_DISK_BACKEND_UNKNOWN) {
-        s = gen_opt_str(hand, "backend",
+        s = libxl__yajl_gen_opt_str(hand, "backend",
                         libxl_disk_backend_to_string(d->backend));
         if (s) return s;
     }
     if (d->format != LIBXL_DISK_FORMAT_UNKNOWN) {
-        s = gen_opt_str(hand, "format",
+        s = libxl__yajl_gen_opt_str(hand, "format",
                         libxl_disk_format_to_string(d->format));
         if (s) return s;
     }
-    s = gen_opt_str(hand, "file", d->file);
+    s = libxl__yajl_gen_opt_str(hand, "file", d->file);
     if (s) return s;
-    s = gen_opt_str(hand, "overlay", d->overlay);
+    s = libxl__yajl_gen_opt_str(hand, "overlay", d->overlay);
     if (s) return s;
-    s = gen_opt_str(hand, "tag", d->tag);
+    s = libxl__yajl_gen_opt_str(hand, "tag", d->tag);
     if (s) return s;
 
     return yajl_gen_map_close(hand);
@@ -426,61 +425,61 @@ static yajl_gen_status gen_snapshot(yajl_gen hand,
     s = yajl_gen_map_open(hand);
     if (s) return s;
 
-    s = gen_str(hand, "name");
+    s = libxl__yajl_gen_str(hand, "name");
     if (s) return s;
-    s = p->name ? gen_str(hand, p->name) : yajl_gen_null(hand);
-    if (s) return s;
-
-    s = gen_opt_str(hand, "description", p->description);
+    s = p->name ? libxl__yajl_gen_str(hand, p->name) : yajl_gen_null(hand);
     if (s) return s;
 
-    s = gen_str(hand, "creation_time");
+    s = libxl__yajl_gen_opt_str(hand, "description", p->description);
+    if (s) return s;
+
+    s = libxl__yajl_gen_str(hand, "creation_time");
     if (s) return s;
     snprintf(buf, sizeof(buf), "%"PRIu64, p->creation_time);
     s = yajl_gen_number(hand, buf, strlen(buf));
     if (s) return s;
 
-    s = gen_opt_str(hand, "parent", p->parent);
+    s = libxl__yajl_gen_opt_str(hand, "parent", p->parent);
     if (s) return s;
 
     if (p->num_children > 0 && p->children) {
-        s = gen_str(hand, "children");
+        s = libxl__yajl_gen_str(hand, "children");
         if (s) return s;
         s = yajl_gen_array_open(hand);
         if (s) return s;
         for (i = 0; i < p->num_children; i++) {
             if (!p->children[i]) continue;
-            s = gen_str(hand, p->children[i]);
+            s = libxl__yajl_gen_str(hand, p->children[i]);
             if (s) return s;
         }
         s = yajl_gen_array_close(hand);
         if (s) return s;
     }
 
-    s = gen_str(hand, "current");
+    s = libxl__yajl_gen_str(hand, "current");
     if (s) return s;
     s = yajl_gen_bool(hand, p->current);
     if (s) return s;
 
     state = libxl_snapshot_domain_state_to_string(p->state);
     if (state) {
-        s = gen_opt_str(hand, "state", state);
+        s = libxl__yajl_gen_opt_str(hand, "state", state);
         if (s) return s;
     }
 
-    s = gen_opt_str(hand, "memory", p->memory);
+    s = libxl__yajl_gen_opt_str(hand, "memory", p->memory);
     if (s) return s;
-    s = gen_opt_str(hand, "domain_name", p->domain_name);
+    s = libxl__yajl_gen_opt_str(hand, "domain_name", p->domain_name);
     if (s) return s;
 
     if (!libxl_uuid_is_nil(&p->domain_uuid)) {
         snprintf(buf, sizeof(buf), LIBXL_UUID_FMT,
                  LIBXL_UUID_BYTES(p->domain_uuid));
-        s = gen_opt_str(hand, "domain_uuid", buf);
+        s = libxl__yajl_gen_opt_str(hand, "domain_uuid", buf);
         if (s) return s;
     }
 
-    s = gen_str(hand, "disks");
+    s = libxl__yajl_gen_str(hand, "disks");
     if (s) return s;
     s = yajl_gen_array_open(hand);
     if (s) return s;

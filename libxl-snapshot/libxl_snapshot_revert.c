@@ -225,7 +225,7 @@ static void snapshot_revert_next(libxl__egc *egc,
 {
     STATE_AO_GC(rvs->ao);
     revert_disk *rd;
-    const char **a;
+    const char *const *a;
     int rc;
 
     if (rvs->next == rvs->num_disks) {
@@ -233,17 +233,12 @@ static void snapshot_revert_next(libxl__egc *egc,
         return;
     }
     rd = &rvs->disks[rvs->next];
-    GCNEW_ARRAY(a, 12);
-    a[0] = CTX->qemu_img;
-    if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
-        a[1] = "create"; a[2] = "-q"; a[3] = "-f"; a[4] = "qcow2";
-        a[5] = "-b"; a[6] = rd->ds->file;
-        a[7] = "-F"; a[8] = libxl__disk_format_qemu(rd->ds->format);
-        a[9] = rd->new_active;
-    } else {
-        a[1] = "snapshot"; a[2] = "-a"; a[3] = rd->ds->tag;
-        a[4] = rd->ds->file;
-    }
+    if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+        a = libxl__qemu_img_overlay_args(gc, rd->ds->file, rd->ds->format,
+                                         rd->new_active);
+    else
+        a = libxl__qemu_img_snapshot_args(gc, 'a', rd->ds->tag,
+                                          rd->ds->file);
     libxl__exec_init(&rvs->es);
     rvs->es.ao = ao;
     rvs->es.what = GCSPRINTF("qemu-img (revert of %s)", rd->ds->vdev);

@@ -191,20 +191,6 @@ static int domain_record_parse(libxl__gc *gc, const char *path,
     return 0;
 }
 
-static yajl_gen_status gen_str(yajl_gen hand, const char *s)
-{
-    return yajl_gen_string(hand, (const unsigned char *)s, strlen(s));
-}
-
-static yajl_gen_status gen_opt_str(yajl_gen hand, const char *key,
-                                   const char *val)
-{
-    yajl_gen_status s;
-
-    if (!val || !*val) return yajl_gen_status_ok;
-    s = gen_str(hand, key);
-    return s ? s : gen_str(hand, val);
-}
 
 static yajl_gen_status domain_record_gen(yajl_gen hand,
                                          const libxl__domain_record *d)
@@ -215,19 +201,19 @@ static yajl_gen_status domain_record_gen(yajl_gen hand,
 
     s = yajl_gen_map_open(hand);
     if (s) return s;
-    s = gen_opt_str(hand, "name", d->name);
+    s = libxl__yajl_gen_opt_str(hand, "name", d->name);
     if (s) return s;
     if (!libxl_uuid_is_nil(&d->uuid)) {
         snprintf(buf, sizeof(buf), LIBXL_UUID_FMT, LIBXL_UUID_BYTES(d->uuid));
-        s = gen_opt_str(hand, "uuid", buf);
+        s = libxl__yajl_gen_opt_str(hand, "uuid", buf);
         if (s) return s;
     }
-    s = gen_opt_str(hand, "config_file", d->config_file);
+    s = libxl__yajl_gen_opt_str(hand, "config_file", d->config_file);
     if (s) return s;
-    s = gen_opt_str(hand, "current", d->current);
+    s = libxl__yajl_gen_opt_str(hand, "current", d->current);
     if (s) return s;
 
-    s = gen_str(hand, "disks");
+    s = libxl__yajl_gen_str(hand, "disks");
     if (s) return s;
     s = yajl_gen_array_open(hand);
     if (s) return s;
@@ -236,12 +222,12 @@ static yajl_gen_status domain_record_gen(yajl_gen hand,
 
         s = yajl_gen_map_open(hand);
         if (s) return s;
-        s = gen_opt_str(hand, "vdev", a->vdev);
+        s = libxl__yajl_gen_opt_str(hand, "vdev", a->vdev);
         if (s) return s;
-        s = gen_opt_str(hand, "path", a->path);
+        s = libxl__yajl_gen_opt_str(hand, "path", a->path);
         if (s) return s;
         if (a->format != LIBXL_DISK_FORMAT_UNKNOWN) {
-            s = gen_opt_str(hand, "format",
+            s = libxl__yajl_gen_opt_str(hand, "format",
                             libxl_disk_format_to_string(a->format));
             if (s) return s;
         }
