@@ -519,7 +519,33 @@ static void snapshot_create_record(libxl__egc *egc,
     }
     libxl__snapshot_tree_fixup(gc, &op->tree);
     i = libxl__snapshot_op_save(gc, op);
-    if (i) rc = i;
+    if (i) {
+        rc = i;
+        if (!op->d.running) {
+            /*
+             * Offline, the disks can still be put back: do it, and
+             * drop whatever part of the records did get written.
+             */
+            libxl__snapshot_tree t;
+            offline_undo(gc, scs, s->num_disks);
+            if (!libxl__snapshot_store_load(gc, &op->st, &t)) {
+                for (i = 0; i < s->num_disks; i++)
+                    if (s->disks[i].type ==
+                        LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+                        libxl__domain_record_set_disk(gc, &t.dom,
+                            s->disks[i].vdev, s->disks[i].file,
+                            s->disks[i].format);
+                libxl__snapshot_tree_remove(gc, &t, s->name);
+                libxl__snapshot_tree_fixup(gc, &t);
+                libxl__snapshot_store_save(gc, &op->st, &t);
+            }
+            LOG(ERROR, "snapshot '%s' was not taken: its record could "
+                "not be written", s->name);
+        } else {
+            LOG(ERROR, "snapshot '%s' was taken, but its record could not "
+                "be written", s->name);
+        }
+    }
     snapshot_create_done(egc, scs, rc);
 }
 

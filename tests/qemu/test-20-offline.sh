@@ -149,8 +149,11 @@ write_pattern vm1 xvdb $E 1M 1M
 read_pattern "$IMG/vm1-xvda.s3.1.qcow2" $E 1M 1M
 read_pattern "$IMG/vm1-xvdb.s3.1.qcow2" $E 1M 1M
 # the images s3 froze are untouched by the guest
+expect_ok xl snapshot-info --json vm1 s3
+expect_eq "$(jq -r '.disks[] | .file' <<<"$OUT")" "$IMG/vm1-xvda.qcow2
+$IMG/vm1-xvdb.s2.1.qcow2" "the images s3 froze"
 read_pattern "$IMG/vm1-xvda.qcow2" 0 1M 1M
-read_pattern "$IMG/vm1-xvdb.s2.qcow2" 0 1M 1M
+read_pattern "$IMG/vm1-xvdb.s2.1.qcow2" 0 1M 1M
 expect_ok xl destroy vm1
 check_images
 echo "PASS: $TEST_NAME"
