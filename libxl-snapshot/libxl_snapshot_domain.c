@@ -312,11 +312,8 @@ void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op)
 
 int libxl__snapshot_op_save(libxl__gc *gc, libxl__snapshot_op *op)
 {
-    int rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
-    if (rc)
-        LOG(ERROR, "domain %s: cannot write the snapshot records in %s",
-            op->d.name, op->st.dir);
-    return rc;
+    /* the store logged which file and why */
+    return libxl__snapshot_store_save(gc, &op->st, &op->tree);
 }
 
 /* ---------------------------------------------------------------- */
