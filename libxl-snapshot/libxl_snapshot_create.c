@@ -518,7 +518,7 @@ static void snapshot_create_record(libxl__egc *egc,
         op->tree.dom.current = s->name;
     }
     libxl__snapshot_tree_fixup(gc, &op->tree);
-    i = libxl__snapshot_op_save(gc, op);
+    i = libxl__snapshot_store_save(gc, &op->st, &op->tree);
     if (i) {
         rc = i;
         if (!op->d.running) {

@@ -317,7 +317,7 @@ static void snapshot_delete_record(libxl__egc *egc,
 
     libxl__snapshot_tree_remove(gc, &dls->op.tree, dls->name);
     libxl__snapshot_tree_fixup(gc, &dls->op.tree);
-    rc = libxl__snapshot_op_save(gc, &dls->op);
+    rc = libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree);
     snapshot_delete_done(egc, dls, rc);
 }
 

@@ -310,12 +310,6 @@ void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op)
     libxl__snapshot_store_unlock(&op->st);
 }
 
-int libxl__snapshot_op_save(libxl__gc *gc, libxl__snapshot_op *op)
-{
-    /* the store logged which file and why */
-    return libxl__snapshot_store_save(gc, &op->st, &op->tree);
-}
-
 /* ---------------------------------------------------------------- */
 /* public: domains */
 

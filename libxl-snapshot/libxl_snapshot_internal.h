@@ -623,8 +623,6 @@ struct libxl__snapshot_op {
 };
 void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
-/* Writes the records of op->tree (the store logs failures). */
-int libxl__snapshot_op_save(libxl__gc *gc, libxl__snapshot_op *op);
 
 #endif /* LIBXL_SNAPSHOT_INTERNAL_H */
 

@@ -284,7 +284,7 @@ static void snapshot_revert_record(libxl__egc *egc,
     }
     op->tree.dom.current = GCSTRDUP(rvs->snap->name);
     libxl__snapshot_tree_fixup(gc, &op->tree);
-    rc = libxl__snapshot_op_save(gc, op);
+    rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
     if (rc) goto out;
     /* only now, with the records pointing elsewhere */
     for (i = 0; i < n; i++) {
