@@ -288,6 +288,13 @@ static int parse_domain_disk(libxl__gc *gc, XLU_Config *xlu,
         goto out;
     }
     disk_adopt(gc, disk_r, &disk);
+    /*
+     * Images are named by absolute path from here on: records, QEMU's
+     * node "file" and qemu-img must all agree whatever the cwd.
+     */
+    if (disk_r->pdev_path && *disk_r->pdev_path &&
+        disk_r->pdev_path[0] != '/')
+        disk_r->pdev_path = libxl__abs_path(gc, disk_r->pdev_path);
     rc = 0;
  out:
     libxl_device_disk_dispose(&disk);
