@@ -128,8 +128,14 @@ void test_config__domain_two_disks(void)
     CU_ASSERT_STRING_EQUAL(cfg.disks[0].pdev_path, "/img/vm1.qcow2");
     CU_ASSERT_EQUAL(cfg.disks[0].format, LIBXL_DISK_FORMAT_QCOW2);
     CU_ASSERT_STRING_EQUAL(cfg.disks[1].vdev, "xvdb");
-    /* the disk path is as written: xl's meaning, not ours */
-    CU_ASSERT_STRING_EQUAL(cfg.disks[1].pdev_path, "data.img");
+    /* a relative image path is made absolute (from the cwd, as xl) */
+    {
+        char cwd[4096], *want;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(cwd, sizeof(cwd)));
+        CU_ASSERT_FATAL(asprintf(&want, "%s/data.img", cwd) > 0);
+        CU_ASSERT_STRING_EQUAL(cfg.disks[1].pdev_path, want);
+        free(want);
+    }
     CU_ASSERT_EQUAL(cfg.disks[1].format, LIBXL_DISK_FORMAT_RAW);
     CU_ASSERT_EQUAL(nlogs, 0);
 
