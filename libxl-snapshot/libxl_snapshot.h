@@ -226,7 +226,11 @@ LIBXL_SNAPSHOT_EXPORT
 int libxl_disk_snapshot_parse_spec(libxl_snapshot_ctx *ctx,
                                    const char *spec,
                                    libxl_disk_snapshot *disk);
-/* 0 if name can be a snapshot name, else ERROR_INVAL. */
+/*
+ * 0 if name can be a snapshot name, else ERROR_INVAL: at most 200
+ * bytes, no '/', ',', "..", control characters, no leading '.' or '-',
+ * not digits only (qemu-img would take it for a snapshot ID).
+ */
 LIBXL_SNAPSHOT_EXPORT
 int libxl_snapshot_name_check(const char *name);
 
@@ -283,7 +287,7 @@ int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
 
 /*
  * Takes a snapshot of every disk of the domain.  On input,
- * snapshot->name (NULL: seconds since the epoch), ->description, and
+ * snapshot->name (NULL: the local time, YYYYmmdd-HHMMSS), ->description, and
  * optionally ->disks with per-disk choices (vdev, type, overlay); disks
  * not named get the default.  On success, *snapshot holds the record
  * as stored.  A running domain's disks are snapshotted in one QMP

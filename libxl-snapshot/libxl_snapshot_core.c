@@ -340,6 +340,14 @@ char *libxl__path_stem(libxl__gc *gc, const char *path)
     return b;
 }
 
+char *libxl__printable(libxl__gc *gc, const char *s)
+{
+    char *p, *r = GCSTRDUP(s ? s : "");
+    for (p = r; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+    return r;
+}
+
 uint64_t libxl__now_ms(void)
 {
     struct timespec ts;

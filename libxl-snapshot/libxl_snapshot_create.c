@@ -25,7 +25,8 @@
  *   libxl_domain_snapshot_create -> snapshot_create_begun ->
  *     (running) snapshot_create_qmp_connected -> snapshot_create_nodes
  *               -> snapshot_create_transaction_done
- *     (offline) snapshot_create_offline_next <-> snapshot_create_disk_done
+ *     (offline) snapshot_create_probed ->
+ *               snapshot_create_offline_next <-> snapshot_create_disk_done
  *   -> snapshot_create_record -> snapshot_create_done
  */
 #include "libxl_snapshot_internal.h"
@@ -41,6 +42,7 @@ typedef struct libxl__snapshot_create_state {
     unsigned flags;
     libxl_domain_snapshot snap;      /* the record being built (gc) */
     libxl__qmp qmp;
+    libxl__qemu_img_info_state qi;   /* offline: images, probed */
     libxl__exec_state es;
     int next;                        /* offline: next disk */
 } libxl__snapshot_create_state;
@@ -54,6 +56,8 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
 static void snapshot_create_transaction_done(libxl__egc *egc,
                                              libxl__qmp *qmp,
                                              yajl_val ret, int rc);
+static void snapshot_create_probed(libxl__egc *egc,
+                                   libxl__qemu_img_info_state *qi, int rc);
 static void snapshot_create_offline_next(libxl__egc *egc,
                                          libxl__snapshot_create_state *scs);
 static void snapshot_create_disk_done(libxl__egc *egc,
@@ -126,13 +130,22 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
     int i, j, rc;
 
     libxl_domain_snapshot_init(s);
-    s->name = scs->req.name ? GCSTRDUP(scs->req.name)
-                            : GCSPRINTF("%llu",
-                                        (unsigned long long)time(NULL));
+    if (scs->req.name) {
+        s->name = GCSTRDUP(scs->req.name);
+    } else {
+        /* the default: the local date and time, e.g. 20261123-193000 */
+        time_t now = time(NULL);
+        struct tm tm;
+        char buf[32];
+        localtime_r(&now, &tm);
+        strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
+        s->name = GCSTRDUP(buf);
+    }
     rc = libxl_snapshot_name_check(s->name);
     if (rc) {
         LOG(ERROR, "invalid snapshot name '%s' (no '/', '..', ',', "
-            "control characters, or leading '.' or '-')", s->name);
+            "control characters, leading '.' or '-', or digits only)",
+            libxl__printable(gc, s->name));
         return rc;
     }
     if (libxl__snapshot_tree_find(&op->tree, s->name)) {
@@ -258,6 +271,7 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     libxl__snapshot_create_state *scs =
         CONTAINER_OF(op, libxl__snapshot_create_state, op);
     STATE_AO_GC(scs->ao);
+    int i;
 
     if (rc) goto out;
     rc = plan(gc, scs);
@@ -272,6 +286,39 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                 snapshot_create_qmp_connected);
         if (rc) goto out;
         return;
+    }
+    /* qemu-img allows duplicate names, QMP does not: check ourselves */
+    GCNEW_ARRAY(scs->qi.images, scs->snap.num_disks);
+    for (i = 0; i < scs->snap.num_disks; i++)
+        scs->qi.images[i] = scs->snap.disks[i].file;
+    scs->qi.num_images = scs->snap.num_disks;
+    scs->qi.ao = ao;
+    scs->qi.callback = snapshot_create_probed;
+    libxl__qemu_img_info(egc, &scs->qi);
+    return;
+ out:
+    snapshot_create_done(egc, scs, rc);
+}
+
+static void snapshot_create_probed(libxl__egc *egc,
+                                   libxl__qemu_img_info_state *qi, int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(qi, libxl__snapshot_create_state, qi);
+    STATE_AO_GC(scs->ao);
+    const char *id;
+    int i;
+
+    if (rc) goto out;
+    for (i = 0; i < scs->snap.num_disks; i++) {
+        const libxl_disk_snapshot *ds = &scs->snap.disks[i];
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+            libxl__qemu_img_find_tag(qi->infos[i], ds->tag, &id)) {
+            LOG(ERROR, "disk %s: '%s' already holds a snapshot named '%s' "
+                "(made outside xl?)", ds->vdev, ds->file, ds->tag);
+            rc = ERROR_INVAL;
+            goto out;
+        }
     }
     scs->next = 0;
     snapshot_create_offline_next(egc, scs);
@@ -368,6 +415,14 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
     snapshot_create_done(egc, scs, rc);
 }
 
+/* True if rc says QEMU answered with an error (it then changed nothing). */
+static bool qmp_refused(int rc)
+{
+    return rc == ERROR_QMP_GENERIC_ERROR || rc == ERROR_QMP_COMMAND_NOT_FOUND
+        || rc == ERROR_QMP_DEVICE_NOT_ACTIVE
+        || rc == ERROR_QMP_DEVICE_NOT_FOUND || rc == ERROR_UNKNOWN_QMP_ERROR;
+}
+
 /* Removes overlay files a failed attempt may have left behind. */
 static void remove_new_overlays(libxl__gc *gc,
                                 libxl__snapshot_create_state *scs)
@@ -394,9 +449,25 @@ static void snapshot_create_transaction_done(libxl__egc *egc,
     STATE_AO_GC(scs->ao);
 
     libxl__qmp_close(gc, qmp);
-    if (rc) {
+    if (rc && qmp_refused(rc)) {
         /* QEMU rolled the graph back but left the new files */
         remove_new_overlays(gc, scs);
+        goto out;
+    }
+    if (rc) {
+        /*
+         * No answer: QEMU may have switched to the overlays and be
+         * writing to them.  Removing them would lose the guest's
+         * writes, so they stay, named here.
+         */
+        int i;
+        for (i = 0; i < scs->snap.num_disks; i++)
+            if (scs->snap.disks[i].type ==
+                LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL &&
+                libxl__file_exists(scs->snap.disks[i].overlay))
+                LOG(ERROR, "disk %s: QEMU did not confirm the snapshot; "
+                    "'%s' is left in place as QEMU may be using it",
+                    scs->snap.disks[i].vdev, scs->snap.disks[i].overlay);
         goto out;
     }
     snapshot_create_record(egc, scs);

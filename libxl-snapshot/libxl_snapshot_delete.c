@@ -17,7 +17,13 @@
  * it was current, its parent becomes current.  The record goes last,
  * after every image is done.
  *
+ * Before anything is removed, every image is probed: each tag must be
+ * there at most once (it is then removed by ID: qemu-img allows
+ * duplicate names).  If a disk still fails, the record keeps the disks
+ * not yet done, and says so, so that it never claims what is gone.
+ *
  * Steps: libxl_domain_snapshot_delete -> snapshot_delete_begun ->
+ *   snapshot_delete_probed ->
  *   (running) snapshot_delete_qmp_connected -> snapshot_delete_nodes
  *             -> snapshot_delete_qmp_next <-> snapshot_delete_qmp_done
  *   (offline) snapshot_delete_offline_next <-> snapshot_delete_disk_done
@@ -32,6 +38,9 @@ typedef struct libxl__snapshot_delete_state {
     unsigned flags;
     libxl_domain_snapshot *snap;
     int next;
+    const char **ids;                /* qcow2 snapshot ID per disk */
+    bool *gone;                      /* disks whose tag is removed */
+    libxl__qemu_img_info_state qi;
     const char **nodes;              /* live: node per disk */
     libxl__qmp qmp;
     libxl__exec_state es;
@@ -39,6 +48,8 @@ typedef struct libxl__snapshot_delete_state {
 
 static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc);
+static void snapshot_delete_probed(libxl__egc *egc,
+                                   libxl__qemu_img_info_state *qi, int rc);
 static void snapshot_delete_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
                                           yajl_val ret, int rc);
 static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
@@ -89,7 +100,8 @@ static bool is_internal(const libxl_disk_snapshot *ds)
 static bool next_internal(libxl__snapshot_delete_state *dls)
 {
     while (dls->next < dls->snap->num_disks &&
-           !is_internal(&dls->snap->disks[dls->next]))
+           !(is_internal(&dls->snap->disks[dls->next]) &&
+             dls->ids[dls->next]))
         dls->next++;
     return dls->next < dls->snap->num_disks;
 }
@@ -107,7 +119,7 @@ static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
     dls->snap = libxl__snapshot_tree_find(&op->tree, dls->name);
     if (!dls->snap) {
         LOG(ERROR, "domain %s has no snapshot named '%s'", op->d.name,
-            dls->name);
+            libxl__printable(gc, dls->name));
         rc = ERROR_NOTFOUND;
         goto out;
     }
@@ -127,6 +139,44 @@ static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
             dls->name, ext);
         rc = ERROR_NI;
         goto out;
+    }
+    GCNEW_ARRAY(dls->qi.images, dls->snap->num_disks);
+    for (i = 0; i < dls->snap->num_disks; i++)
+        dls->qi.images[i] = dls->snap->disks[i].file;
+    dls->qi.num_images = dls->snap->num_disks;
+    dls->qi.ao = ao;
+    dls->qi.callback = snapshot_delete_probed;
+    libxl__qemu_img_info(egc, &dls->qi);
+    return;
+ out:
+    snapshot_delete_done(egc, dls, rc);
+}
+
+static void snapshot_delete_probed(libxl__egc *egc,
+                                   libxl__qemu_img_info_state *qi, int rc)
+{
+    libxl__snapshot_delete_state *dls =
+        CONTAINER_OF(qi, libxl__snapshot_delete_state, qi);
+    libxl__snapshot_op *op = &dls->op;
+    STATE_AO_GC(dls->ao);
+    int i, n;
+
+    if (rc) goto out;
+    GCNEW_ARRAY(dls->ids, dls->snap->num_disks);
+    GCNEW_ARRAY(dls->gone, dls->snap->num_disks);
+    for (i = 0; i < dls->snap->num_disks; i++) {
+        const libxl_disk_snapshot *ds = &dls->snap->disks[i];
+        if (!is_internal(ds)) continue;
+        n = libxl__qemu_img_find_tag(qi->infos[i], ds->tag, &dls->ids[i]);
+        if (n > 1) {
+            LOG(ERROR, "disk %s: '%s' holds more than one snapshot named "
+                "'%s'; nothing was changed", ds->vdev, ds->file, ds->tag);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        if (!n)
+            LOG(WARN, "disk %s: '%s' holds no snapshot '%s' any more",
+                ds->vdev, ds->file, ds->tag);
     }
     dls->next = 0;
     if (op->d.running) {
@@ -223,9 +273,12 @@ static void snapshot_delete_qmp_next(libxl__egc *egc,
     ds = &dls->snap->disks[dls->next];
     rc = libxl__qmp_send(egc, &dls->qmp,
                          "blockdev-snapshot-delete-internal-sync",
-                         GCSPRINTF("{\"device\": %s, \"name\": %s}",
+                         GCSPRINTF("{\"device\": %s, \"id\": %s, "
+                                   "\"name\": %s}",
                                    libxl__json_quote(gc,
                                                      dls->nodes[dls->next]),
+                                   libxl__json_quote(gc,
+                                                     dls->ids[dls->next]),
                                    libxl__json_quote(gc, ds->tag)),
                          -1, snapshot_delete_qmp_done);
     if (rc) snapshot_delete_done(egc, dls, rc);
@@ -246,13 +299,12 @@ static void snapshot_delete_qmp_done(libxl__egc *egc, libxl__qmp *qmp,
         rc = 0;
     }
     if (rc) {
-        if (qmp->error_desc)
-            LOG(ERROR, "disk %s: QEMU refused to delete snapshot '%s': %s",
-                ds->vdev, ds->tag, qmp->error_desc);
+        LOG(ERROR, "disk %s: cannot delete snapshot '%s': %s", ds->vdev,
+            ds->tag, qmp->error_desc ? qmp->error_desc : "QMP failed");
         snapshot_delete_done(egc, dls, rc);
         return;
     }
-    dls->next++;
+    dls->gone[dls->next++] = true;
     snapshot_delete_qmp_next(egc, dls);
 }
 
@@ -274,7 +326,8 @@ static void snapshot_delete_offline_next(libxl__egc *egc,
     libxl__exec_init(&dls->es);
     dls->es.ao = ao;
     dls->es.what = GCSPRINTF("qemu-img (delete of %s)", ds->vdev);
-    dls->es.args = libxl__qemu_img_snapshot_args(gc, 'd', ds->tag,
+    dls->es.args = libxl__qemu_img_snapshot_args(gc, 'd',
+                                                 dls->ids[dls->next],
                                                  ds->file);
     dls->es.timeout_ms = 300000;
     dls->es.quiet = true;
@@ -303,7 +356,7 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
         snapshot_delete_done(egc, dls, rc);
         return;
     }
-    dls->next++;
+    dls->gone[dls->next++] = true;
     snapshot_delete_offline_next(egc, dls);
 }
 
@@ -325,6 +378,20 @@ static void snapshot_delete_done(libxl__egc *egc,
                                  libxl__snapshot_delete_state *dls, int rc)
 {
     STATE_AO_GC(dls->ao);
+    int i, n = 0;
+
+    /* a failure after some tags were removed: say what is left */
+    for (i = 0; rc && dls->gone && i < dls->snap->num_disks; i++) {
+        if (!dls->gone[i]) continue;
+        dls->snap->disks[i].type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+        n++;
+    }
+    if (n) {
+        LOG(ERROR, "snapshot '%s' was deleted from %d disk(s) only; its "
+            "record now covers the other disks", dls->name,
+            dls->snap->num_disks - n);
+        libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree);
+    }
     libxl__qmp_close(gc, &dls->qmp);
     libxl__snapshot_op_end(gc, &dls->op);
     libxl__ao_complete(egc, ao, rc);

@@ -21,6 +21,7 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define LOCK_RETRY_MS 50
 
@@ -46,18 +47,18 @@ static int find_record_by_name(libxl__gc *gc, const char *domain,
     if (!dir) return ERROR_DOMAIN_NOTFOUND;
     while ((de = readdir(dir))) {
         libxl__snapshot_store st;
-        libxl__snapshot_tree t;
+        libxl__domain_record dom;
         char uuidstr[40];
 
         if (libxl_uuid_from_string(&u, de->d_name)) continue;
         if (libxl__snapshot_store_open(gc, CTX->state_dir, &u, &st))
             continue;
-        if (libxl__snapshot_store_load(gc, &st, &t)) continue;
+        if (libxl__snapshot_store_load_domain(gc, &st, &dom)) continue;
         snprintf(uuidstr, sizeof(uuidstr), LIBXL_UUID_FMT,
                  LIBXL_UUID_BYTES(u));
-        if ((t.dom.name && !strcmp(t.dom.name, domain)) ||
+        if ((dom.name && !strcmp(dom.name, domain)) ||
             !strcmp(uuidstr, domain)) {
-            *rec_r = t.dom;
+            *rec_r = dom;
             libxl_uuid_copy(NULL, &rec_r->uuid, &u);
             rc = 0;
             break;
@@ -71,16 +72,12 @@ static int load_domain_record(libxl__gc *gc, const libxl_uuid *uuid,
                               libxl__domain_record *rec_r)
 {
     libxl__snapshot_store st;
-    libxl__snapshot_tree t;
     int rc;
 
     memset(rec_r, 0, sizeof(*rec_r));
     rc = libxl__snapshot_store_open(gc, CTX->state_dir, uuid, &st);
     if (rc) return rc;
-    rc = libxl__snapshot_store_load(gc, &st, &t);
-    if (rc) return rc;
-    *rec_r = t.dom;
-    return 0;
+    return libxl__snapshot_store_load_domain(gc, &st, rec_r);
 }
 
 /* Disks of cfg with pdev_path/format replaced by the active images. */
@@ -155,7 +152,7 @@ int libxl__domain_resolve(libxl__gc *gc, const char *domain,
     }
     if (!cfgfile) {
         LOG(ERROR, "domain '%s' not found (not running, and no config "
-            "file is known for it)", domain);
+            "file is known for it)", libxl__printable(gc, domain));
         return ERROR_DOMAIN_NOTFOUND;
     }
     rc = libxl__domain_config_parse(gc, cfgfile, &cfg);
@@ -276,6 +273,7 @@ void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op)
     rc = libxl__snapshot_store_open(gc, CTX->state_dir, &op->d.uuid,
                                     &op->st);
     if (rc) goto out;
+    libxl_uuid_copy(NULL, &op->locked_uuid, &op->d.uuid);
     op->lk.ao = ao;
     op->lk.st = &op->st;
     op->lk.domain_name = op->d.name;
@@ -295,6 +293,13 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
     /* The domain may have started or stopped while we waited. */
     rc = libxl__domain_resolve(gc, op->domain, &op->d, &op->cfg);
     if (rc) goto out;
+    if (libxl_uuid_compare(&op->d.uuid, &op->locked_uuid)) {
+        /* not expected to happen: the name now means another domain */
+        LOG(ERROR, "domain %s changed identity while waiting for its lock",
+            op->domain);
+        rc = ERROR_DOMAIN_NOTFOUND;
+        goto out;
+    }
     rc = libxl__snapshot_store_load(gc, &op->st, &op->tree);
     if (rc) goto out;
     if (!op->tree.dom.name) op->tree.dom.name = op->d.name;
@@ -377,53 +382,50 @@ int libxl_snapshot_domain_list(libxl_snapshot_ctx *ctx,
 }
 
 /*
- * Remembers which config a domain was started from, so that commands
- * on it still work once it is shut off.
+ * Synchronous commands (create, destroy) take the domain's lock the
+ * simple way: try, sleep, try, until the same timeout as operations.
  */
-static int note_config(libxl__gc *gc, const libxl__domain_config *cfg)
+static int lock_wait(libxl__gc *gc, libxl__snapshot_store *st,
+                     const char *name)
 {
-    libxl__snapshot_store st;
-    libxl__snapshot_tree t;
-    int rc, tries;
+    const char *t = getenv("XL_SNAPSHOT_LOCK_TIMEOUT");
+    uint64_t deadline = libxl__now_ms() +
+        (uint64_t)(t && *t ? atoi(t) : 10) * 1000;
+    int rc;
 
-    rc = libxl__snapshot_store_open(gc, CTX->state_dir, &cfg->uuid, &st);
-    if (rc) return rc;
-    for (tries = 0; ; tries++) {
-        rc = libxl__snapshot_store_trylock(gc, &st);
-        if (rc != ERROR_LOCK_FAIL || tries > 200) break;
+    for (;;) {
+        rc = libxl__snapshot_store_trylock(gc, st);
+        if (rc != ERROR_LOCK_FAIL || libxl__now_ms() >= deadline) break;
         usleep(50000);
     }
-    if (rc) {
-        LOG(ERROR, "domain %s is busy: cannot record its config",
-            cfg->name);
-        return rc;
-    }
-    rc = libxl__snapshot_store_load(gc, &st, &t);
-    if (rc) goto out;
-    if (t.dom.name && t.dom.config_file &&
-        !strcmp(t.dom.name, cfg->name) &&
-        !strcmp(t.dom.config_file, cfg->file))
-        goto out;
-    t.dom.name = cfg->name;
-    libxl_uuid_copy(NULL, &t.dom.uuid, &cfg->uuid);
-    t.dom.config_file = cfg->file;
-    rc = libxl__snapshot_store_save(gc, &st, &t);
- out:
-    libxl__snapshot_store_unlock(&st);
+    if (rc == ERROR_LOCK_FAIL)
+        LOG(ERROR, "domain %s is busy: another snapshot or block job "
+            "command holds its lock", name);
     return rc;
 }
 
+/*
+ * Starts a domain, under its lock, so that no snapshot command sees it
+ * half-started; remembers which config it was started from, so that
+ * commands on it still work once it is shut off.
+ */
 int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
                                  const char *config_file, bool paused,
                                  uint32_t *domid_r)
 {
     GC_INIT(ctx);
     libxl__domain_config cfg;
-    libxl__domain_record rec;
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t;
     libxl__domain d;
     int rc;
 
+    st.lockfd = -1;
     rc = libxl__domain_config_parse(gc, config_file, &cfg);
+    if (rc) goto out;
+    rc = libxl__snapshot_store_open(gc, ctx->state_dir, &cfg.uuid, &st);
+    if (rc) goto out;
+    rc = lock_wait(gc, &st, cfg.name);
     if (rc) goto out;
     if (!ctx->driver->lookup_running(gc, cfg.name, &d)) {
         LOG(ERROR, "domain '%s' already exists (domid %u)", cfg.name,
@@ -431,12 +433,20 @@ int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
         rc = ERROR_DEVICE_EXISTS;
         goto out;
     }
-    rc = note_config(gc, &cfg);
+    rc = libxl__snapshot_store_load(gc, &st, &t);
     if (rc) goto out;
-    rc = load_domain_record(gc, &cfg.uuid, &rec);
-    if (rc) goto out;
-    rc = ctx->driver->create(gc, &cfg, &rec, paused, domid_r);
+    if (!t.dom.name || !t.dom.config_file ||
+        strcmp(t.dom.name, cfg.name) ||
+        strcmp(t.dom.config_file, cfg.file)) {
+        t.dom.name = cfg.name;
+        libxl_uuid_copy(NULL, &t.dom.uuid, &cfg.uuid);
+        t.dom.config_file = cfg.file;
+        rc = libxl__snapshot_store_save(gc, &st, &t);
+        if (rc) goto out;
+    }
+    rc = ctx->driver->create(gc, &cfg, &t.dom, paused, domid_r);
  out:
+    libxl__snapshot_store_unlock(&st);
     GC_FREE;
     return rc;
 }
@@ -485,9 +495,21 @@ int libxl_snapshot_domain_destroy(libxl_snapshot_ctx *ctx,
                                   const char *domain)
 {
     GC_INIT(ctx);
+    libxl__snapshot_store st;
     libxl__domain d;
-    int rc = running_domain(gc, domain, &d);
-    if (!rc) rc = ctx->driver->destroy(gc, &d);
+    int rc;
+
+    st.lockfd = -1;
+    rc = running_domain(gc, domain, &d);
+    if (rc) goto out;
+    /* not while a snapshot command works on it */
+    rc = libxl__snapshot_store_open(gc, ctx->state_dir, &d.uuid, &st);
+    if (rc) goto out;
+    rc = lock_wait(gc, &st, d.name);
+    if (rc) goto out;
+    rc = ctx->driver->destroy(gc, &d);
+ out:
+    libxl__snapshot_store_unlock(&st);
     GC_FREE;
     return rc;
 }
@@ -530,7 +552,7 @@ int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
                              GCSPRINTF("{\"command-line\": %s}",
                                        libxl__json_quote(gc,
                                                          command_line)),
-                             0, &ret);
+                             0, false, &ret);
     if (rc) goto out;
     {
         const char *o = ret && YAJL_IS_STRING(ret) ? YAJL_GET_STRING(ret)

@@ -41,6 +41,7 @@ typedef struct {
     char *name;
     libxl_uuid uuid;
     pid_t pid;
+    unsigned long long start_time;   /* of pid, see pid_stat */
     char *config_file;
     libxl__active_disk *disks;
     int num_disks;
@@ -72,6 +73,7 @@ static int runtime_write(libxl__gc *gc, const qemu_runtime *rt)
     S("name"); S(rt->name);
     S("uuid"); S(uuid);
     S("pid"); yajl_gen_integer(g, rt->pid);
+    S("start_time"); yajl_gen_integer(g, (long long)rt->start_time);
     if (rt->config_file) { S("config_file"); S(rt->config_file); }
     S("disks");
     yajl_gen_array_open(g);
@@ -91,22 +93,46 @@ static int runtime_write(libxl__gc *gc, const qemu_runtime *rt)
     return rc;
 }
 
-/* Alive and not a zombie waiting for a reaper that may never come. */
-static bool pid_alive(pid_t pid)
+/*
+ * A process's state letter and start time (clock ticks after boot,
+ * field 22 of /proc/PID/stat); false if there is no such process.
+ */
+static bool pid_stat(pid_t pid, char *state_r, unsigned long long *start_r)
 {
-    char path[64], buf[256], *p;
+    char path[64], buf[1024], *p;
     FILE *f;
-    bool alive = true;
+    bool ok = false;
+    int i;
 
-    if (pid <= 0 || (kill(pid, 0) && errno != EPERM)) return false;
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     f = fopen(path, "r");
-    if (!f) return true;
+    if (!f) return false;
     if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
-        p[1] == ' ' && p[2] == 'Z')
-        alive = false;
+        p[1] == ' ') {
+        *state_r = p[2];
+        /* fields after the name: 3 is the state, 22 the start time */
+        for (i = 3, p += 2; i < 22 && p; i++) {
+            p = strchr(p, ' ');
+            if (p) p++;
+        }
+        ok = p && sscanf(p, "%llu", start_r) == 1;
+    }
     fclose(f);
-    return alive;
+    return ok;
+}
+
+/*
+ * The domain's QEMU still runs: the pid exists, is not a zombie
+ * waiting for a reaper that may never come, and started when the
+ * runtime file says (so a recycled pid is never taken for it).
+ */
+static bool qemu_alive(pid_t pid, unsigned long long start)
+{
+    unsigned long long now_start;
+    char st;
+
+    if (pid <= 0 || !pid_stat(pid, &st, &now_start)) return false;
+    return st != 'Z' && (!start || start == now_start);
 }
 
 static void runtime_remove(libxl__gc *gc, uint32_t domid)
@@ -136,6 +162,7 @@ static int runtime_read(libxl__gc *gc, uint32_t domid, qemu_runtime *rt)
     rt->domid = domid;
     rt->name = GCSTRDUP(libxl__json_get_string(v, "name"));
     rt->pid = libxl__json_get_integer(v, "pid", -1);
+    rt->start_time = libxl__json_get_integer(v, "start_time", 0);
     rt->config_file = GCSTRDUP(libxl__json_get_string(v, "config_file"));
     disks = libxl__json_get(v, "disks");
     if (disks && YAJL_IS_ARRAY(disks)) {
@@ -151,7 +178,7 @@ static int runtime_read(libxl__gc *gc, uint32_t domid, qemu_runtime *rt)
                 rt->disks[i].format = LIBXL_DISK_FORMAT_RAW;
         }
     }
-    if (!pid_alive(rt->pid)) {
+    if (!qemu_alive(rt->pid, rt->start_time)) {
         runtime_remove(gc, domid);
         return ERROR_NOTFOUND;
     }
@@ -186,9 +213,11 @@ static int runtime_scan(libxl__gc *gc, qemu_runtime **list_r, int *nb_r)
     return 0;
 }
 
-static void runtime_to_domain(libxl__gc *gc, const qemu_runtime *rt,
-                              libxl__domain *d)
+/* rc: whether QEMU answered query-status (d is filled anyway). */
+static int runtime_to_domain(libxl__gc *gc, const qemu_runtime *rt,
+                             libxl__domain *d)
 {
+    int rc;
     yajl_val st = NULL;
     int i;
 
@@ -210,11 +239,13 @@ static void runtime_to_domain(libxl__gc *gc, const qemu_runtime *rt,
         dk->backend = LIBXL_DISK_BACKEND_QDISK;
         dk->readwrite = 1;
     }
-    if (!libxl__qmp_run_sync(gc, d->qmp_path, "query-status", NULL, 5000,
-                             &st) && st) {
+    rc = libxl__qmp_run_sync(gc, d->qmp_path, "query-status", NULL, 5000,
+                             true, &st);
+    if (!rc && st) {
         const char *s = libxl__json_get_string(st, "status");
         d->paused = s && strcmp(s, "running");
     }
+    return rc;
 }
 
 static int qemu_lookup_running(libxl__gc *gc, const char *domain,
@@ -232,7 +263,17 @@ static int qemu_lookup_running(libxl__gc *gc, const char *domain,
                  LIBXL_UUID_BYTES(l[i].uuid));
         if (!strcmp(l[i].name, domain) || !strcmp(id, domain) ||
             !strcmp(uuid, domain)) {
-            runtime_to_domain(gc, &l[i], d_r);
+            /* its state decides what a revert restores: must know it */
+            if (runtime_to_domain(gc, &l[i], d_r)) {
+                if (!qemu_alive(l[i].pid, l[i].start_time)) {
+                    /* it died just now: the domain is shut off */
+                    runtime_remove(gc, l[i].domid);
+                    return ERROR_DOMAIN_NOTFOUND;
+                }
+                LOG(ERROR, "domain %s: its QEMU (pid %d) does not answer "
+                    "QMP", l[i].name, (int)l[i].pid);
+                return ERROR_FAIL;
+            }
             return 0;
         }
     }
@@ -253,7 +294,7 @@ static int qemu_list(libxl__gc *gc, libxl__domain **list_r, int *nb_r)
 
 static int qemu_simple(libxl__gc *gc, libxl__domain *d, const char *cmd)
 {
-    return libxl__qmp_run_sync(gc, d->qmp_path, cmd, NULL, 0, NULL);
+    return libxl__qmp_run_sync(gc, d->qmp_path, cmd, NULL, 0, false, NULL);
 }
 
 static int qemu_pause(libxl__gc *gc, libxl__domain *d)
@@ -276,15 +317,15 @@ static int qemu_destroy(libxl__gc *gc, libxl__domain *d)
     if (rc == ERROR_NOTFOUND) return 0;   /* already gone */
     if (rc) return rc;
     /* quit; the socket closing before the reply is normal */
-    libxl__qmp_run_sync(gc, d->qmp_path, "quit", NULL, 2000, NULL);
+    libxl__qmp_run_sync(gc, d->qmp_path, "quit", NULL, 2000, true, NULL);
     deadline = libxl__now_ms() + QEMU_QUIT_TIMEOUT_MS;
-    while (pid_alive(rt.pid) && libxl__now_ms() < deadline)
+    while (qemu_alive(rt.pid, rt.start_time) && libxl__now_ms() < deadline)
         usleep(10000);
-    if (pid_alive(rt.pid)) {
+    if (qemu_alive(rt.pid, rt.start_time)) {
         LOG(WARN, "domain %s: QEMU (pid %d) did not quit, killing it",
             d->name, (int)rt.pid);
         kill(rt.pid, SIGKILL);
-        while (pid_alive(rt.pid)) usleep(10000);
+        while (qemu_alive(rt.pid, rt.start_time)) usleep(10000);
     }
     runtime_remove(gc, d->domid);
     return 0;
@@ -469,6 +510,10 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
         goto out;
     }
     rt.pid = pid;
+    {
+        char st;
+        if (!pid_stat(pid, &st, &rt.start_time)) rt.start_time = 0;
+    }
     rc = runtime_write(gc, &rt);
     if (rc) {
         kill(pid, SIGKILL);
@@ -479,7 +524,7 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
     deadline = libxl__now_ms() + QEMU_START_TIMEOUT_MS;
     for (;;) {
         yajl_val st;
-        if (!pid_alive(pid)) {
+        if (!qemu_alive(pid, rt.start_time)) {
             LOG(ERROR, "domain %s: QEMU exited at start: %s", cfg->name,
                 log_tail(gc, logfile));
             runtime_remove(gc, rt.domid);
@@ -487,7 +532,8 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
             goto out;
         }
         if (libxl__file_exists(qmp) &&
-            !libxl__qmp_run_sync(gc, qmp, "query-status", NULL, 5000, &st))
+            !libxl__qmp_run_sync(gc, qmp, "query-status", NULL, 5000, true,
+                                 &st))
             break;
         if (libxl__now_ms() > deadline) {
             LOG(ERROR, "domain %s: QEMU did not answer on %s", cfg->name,

@@ -20,6 +20,12 @@
  *    abortable with ERROR_ABORTED.  An operation without a registered
  *    abortable at that moment finishes normally (as in libxl).
  *
+ * Quick synchronous helpers (a QMP query, starting or stopping a
+ * device model) run this loop nested, from inside a step.  Steps of
+ * other operations on the same ctx may then run; application
+ * callbacks never do (they are made only from afterpoll and
+ * libxl_snapshot_event_loop_run).
+ *
  * The library is not thread-safe: one ctx per thread.
  */
 #include "libxl_snapshot_internal.h"
@@ -149,8 +155,10 @@ int libxl__ao_inprogress(libxl__ao *ao)
     int rc;
 
     if (!ao->sync) {
-        /* A step may already have completed it synchronously. */
-        ao_notify_completed(ctx);
+        /*
+         * Even if a step completed it already, the callback is made
+         * from the event loop, never from inside the initiating call.
+         */
         return 0;
     }
     while (!ao->complete) {
@@ -305,6 +313,7 @@ int libxl_snapshot_osevent_beforepoll(libxl_snapshot_ctx *ctx,
                                       int *timeout_upd, struct timeval now)
 {
     libxl__ev_fd *ev;
+    libxl__ao *ao;
     int n = 0, rc = 0, t;
 
     LIST_FOREACH(ev, &ctx->fds, entry) {
@@ -319,6 +328,9 @@ int libxl_snapshot_osevent_beforepoll(libxl_snapshot_ctx *ctx,
     }
     *nfds_io = n;
     t = next_timeout(ctx, *timeout_upd);
+    /* a completion waiting to be reported: do not sleep */
+    LIST_FOREACH(ao, &ctx->aos, entry)
+        if (ao->complete && !ao->sync && !ao->notified) t = 0;
     *timeout_upd = t;
     return rc;
 }
@@ -350,9 +362,9 @@ int libxl__ev_loop_once(libxl_snapshot_ctx *ctx, int timeout_ms)
     }
     r = poll(fds, n, t);
     if (r < 0 && errno != EINTR) {
-        LIBXL__LOG(ctx, ERROR, errno, "poll failed");
-        free(fds);
-        return ERROR_FAIL;
+        /* EFAULT, EINVAL or ENOMEM: nothing can safely go on */
+        LIBXL__LOG(ctx, CRITICAL, errno, "poll failed");
+        abort();
     }
     if (r > 0) dispatch_fds(ctx, n, fds);
     dispatch_timers(ctx);

@@ -216,6 +216,11 @@ static void exec_check_done(libxl__egc *egc, libxl__exec_state *es)
     do {
         r = waitpid(es->pid, &status, 0);
     } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        /* reaped by someone else (SIGCHLD ignored?): outcome unknown */
+        LOGE(ERROR, "%s: cannot collect its exit status", es->what);
+        es->kill_rc = es->kill_rc ? es->kill_rc : ERROR_FAIL;
+    }
     es->pid = -1;
     libxl__ev_time_deregister(gc, &es->timeout);
     libxl__ao_abortable_deregister(&es->abrt);

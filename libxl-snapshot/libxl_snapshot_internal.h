@@ -121,6 +121,8 @@ char *libxl__path_dirname(libxl__gc *gc, const char *path);
 char *libxl__path_basename(libxl__gc *gc, const char *path);
 /* Basename without its last extension ("/a/vm1.qcow2" -> "vm1"). */
 char *libxl__path_stem(libxl__gc *gc, const char *path);
+/* s with control characters shown as '?', for one-line messages. */
+char *libxl__printable(libxl__gc *gc, const char *s);
 uint64_t libxl__now_ms(void);
 
 /* ---------------------------------------------------------------- */
@@ -325,6 +327,35 @@ const char *const *libxl__qemu_img_snapshot_args(libxl__gc *gc, char op,
                                                  const char *tag,
                                                  const char *image);
 
+/*
+ * `qemu-img info --output=json -U [--backing-chain]` of each image in
+ * turn; callback(rc) with infos[i] parsed (in the ao gc).
+ */
+typedef struct libxl__qemu_img_info_state libxl__qemu_img_info_state;
+typedef void libxl__qemu_img_info_callback(libxl__egc *egc,
+                                           libxl__qemu_img_info_state *qi,
+                                           int rc);
+struct libxl__qemu_img_info_state {
+    /* caller fills in */
+    libxl__ao *ao;
+    const char **images;
+    int num_images;
+    bool backing_chain;
+    libxl__qemu_img_info_callback *callback;
+    /* results */
+    yajl_val *infos;
+    /* private */
+    int next;
+    libxl__exec_state es;
+};
+void libxl__qemu_img_info(libxl__egc *egc, libxl__qemu_img_info_state *qi);
+/*
+ * How many internal snapshots of one `info` are named tag; *id_r gets
+ * the ID of the last (meaningful when the count is 1).
+ */
+int libxl__qemu_img_find_tag(yajl_val info, const char *tag,
+                             const char **id_r);
+
 /* ---------------------------------------------------------------- */
 /* QMP client (libxl_snapshot_qmp.c) */
 
@@ -363,7 +394,7 @@ struct libxl__qmp {
     libxl__qmp_state state;
     int fd;
     libxl__ev_fd efd;
-    libxl__ev_time timeout;
+    libxl__ev_time timeout, retry;
     char *rx; size_t rxlen, rxalloc;
     char *tx; size_t txlen, txoff;
     int txfd;                         /* fd to pass with the command */
@@ -381,9 +412,13 @@ int libxl__qmp_send(libxl__egc *egc, libxl__qmp *qmp, const char *cmd,
                     const char *args, int fd, libxl__qmp_callback *cb);
 void libxl__qmp_close(libxl__gc *gc, libxl__qmp *qmp);
 int libxl__qmp_error_class_to_rc(const char *klass);
-/* Synchronous: connect, one command, disconnect.  *ret_r in gc. */
+/*
+ * Synchronous: connect, one command, disconnect.  *ret_r in gc.  quiet:
+ * no message on failure (the caller reports it).
+ */
 int libxl__qmp_run_sync(libxl__gc *gc, const char *path, const char *cmd,
-                        const char *args, int timeout_ms, yajl_val *ret_r);
+                        const char *args, int timeout_ms, bool quiet,
+                        yajl_val *ret_r);
 /*
  * In a query-named-block-nodes (flat) reply: the name of the format
  * node (drv = fmt) whose image is path, or NULL.
@@ -465,6 +500,10 @@ void libxl__snapshot_store_unlock(libxl__snapshot_store *st);
  */
 int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
                                libxl__snapshot_tree *tree_r);
+/* Only the domain record (empty if there is none). */
+int libxl__snapshot_store_load_domain(libxl__gc *gc,
+                                      libxl__snapshot_store *st,
+                                      libxl__domain_record *dom_r);
 /* Atomic writes; only records whose text changed are rewritten. */
 int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
                                const libxl__snapshot_tree *tree);
@@ -620,6 +659,7 @@ struct libxl__snapshot_op {
     libxl__snapshot_tree tree;
     /* private */
     libxl__snapshot_lock lk;
+    libxl_uuid locked_uuid;
 };
 void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);

@@ -61,7 +61,8 @@ int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
     if (rc) goto out;
     s = libxl__snapshot_tree_find(&t, name);
     if (!s) {
-        LOG(ERROR, "domain %s has no snapshot named '%s'", domain, name);
+        LOG(ERROR, "domain %s has no snapshot named '%s'",
+            libxl__printable(gc, domain), libxl__printable(gc, name));
         rc = ERROR_NOTFOUND;
         goto out;
     }

@@ -9,7 +9,11 @@
  *    guest data pick the format.  The base path is absolute, so the
  *    overlay works from any directory.
  *  - `snapshot -c|-a|-d TAG IMAGE`: TAG comes after the option it
- *    belongs to; names were checked not to start with '-'.
+ *    belongs to; names were checked not to start with '-'.  qemu-img
+ *    finds a snapshot by ID before name, and allows duplicate names,
+ *    so -a and -d are given the ID found by name with `info` first.
+ *  - `info --output=json -U`: -U (force share) so that images a
+ *    running QEMU holds can be read; info only reads.
  */
 #include "libxl_snapshot_internal.h"
 
@@ -43,6 +47,93 @@ const char *const *libxl__qemu_img_snapshot_args(libxl__gc *gc, char op,
     a[3] = tag;
     a[4] = image;
     return a;
+}
+
+/* ---------------------------------------------------------------- */
+/* qemu-img info, image after image */
+
+static void qemu_img_info_next(libxl__egc *egc,
+                               libxl__qemu_img_info_state *qi);
+static void qemu_img_info_done(libxl__egc *egc, libxl__exec_state *es,
+                               int rc, int status);
+
+void libxl__qemu_img_info(libxl__egc *egc, libxl__qemu_img_info_state *qi)
+{
+    STATE_AO_GC(qi->ao);
+
+    GCNEW_ARRAY(qi->infos, qi->num_images);
+    qi->next = 0;
+    qemu_img_info_next(egc, qi);
+}
+
+static void qemu_img_info_next(libxl__egc *egc,
+                               libxl__qemu_img_info_state *qi)
+{
+    STATE_AO_GC(qi->ao);
+    const char **a;
+    int rc;
+
+    if (qi->next == qi->num_images) {
+        qi->callback(egc, qi, 0);
+        return;
+    }
+    GCNEW_ARRAY(a, 8);
+    a[0] = CTX->qemu_img;
+    a[1] = "info";
+    a[2] = "--output=json";
+    a[3] = "-U";
+    a[4] = qi->backing_chain ? "--backing-chain" : qi->images[qi->next];
+    a[5] = qi->backing_chain ? qi->images[qi->next] : NULL;
+    libxl__exec_init(&qi->es);
+    qi->es.ao = ao;
+    qi->es.what = GCSPRINTF("qemu-img info %s", qi->images[qi->next]);
+    qi->es.args = a;
+    qi->es.timeout_ms = 60000;
+    qi->es.callback = qemu_img_info_done;
+    rc = libxl__exec_start(egc, &qi->es);
+    if (rc) qi->callback(egc, qi, rc);
+}
+
+static void qemu_img_info_done(libxl__egc *egc, libxl__exec_state *es,
+                               int rc, int status)
+{
+    libxl__qemu_img_info_state *qi =
+        CONTAINER_OF(es, libxl__qemu_img_info_state, es);
+    STATE_AO_GC(qi->ao);
+    yajl_val v;
+
+    if (rc) goto out;
+    v = libxl__json_parse(gc, es->out);
+    if (!v) {
+        LOG(ERROR, "%s: output is not JSON", es->what);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    qi->infos[qi->next++] = v;
+    qemu_img_info_next(egc, qi);
+    return;
+ out:
+    qi->callback(egc, qi, rc);
+}
+
+int libxl__qemu_img_find_tag(yajl_val info, const char *tag,
+                             const char **id_r)
+{
+    yajl_val snaps = libxl__json_get(info, "snapshots");
+    int n = 0;
+    size_t i;
+
+    *id_r = NULL;
+    if (!snaps || !YAJL_IS_ARRAY(snaps)) return 0;
+    for (i = 0; i < snaps->u.array.len; i++) {
+        yajl_val sn = snaps->u.array.values[i];
+        const char *name = libxl__json_get_string(sn, "name");
+        if (name && !strcmp(name, tag)) {
+            n++;
+            *id_r = libxl__json_get_string(sn, "id");
+        }
+    }
+    return n;
 }
 
 /*

@@ -31,11 +31,16 @@
 #include <unistd.h>
 
 #define QMP_DEFAULT_TIMEOUT_MS 30000
+#define QMP_RETRY_MS 20
 
 static void qmp_io(libxl__egc *egc, libxl__ev_fd *ev, int fd, short events,
                    short revents);
 static void qmp_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc);
 static void qmp_fail(libxl__egc *egc, libxl__qmp *qmp, int rc);
+static void qmp_retry(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void qmp_say(libxl__gc *gc, libxl__qmp *qmp, int errnoval,
+                    const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 void libxl__qmp_init(libxl__qmp *qmp)
 {
@@ -45,6 +50,7 @@ void libxl__qmp_init(libxl__qmp *qmp)
     qmp->state = LIBXL__QMP_DISCONNECTED;
     libxl__ev_fd_init(&qmp->efd);
     libxl__ev_time_init(&qmp->timeout);
+    libxl__ev_time_init(&qmp->retry);
 }
 
 int libxl__qmp_error_class_to_rc(const char *klass)
@@ -106,24 +112,54 @@ int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,
     memset(&un, 0, sizeof(un));
     un.sun_family = AF_UNIX;
     strcpy(un.sun_path, qmp->path);
-    if (connect(qmp->fd, (struct sockaddr *)&un, sizeof(un)) &&
-        errno != EINPROGRESS && errno != EAGAIN) {
-        if (!qmp->quiet)
-            LOGE(ERROR, "cannot connect to QMP socket %s (is the "
-                 "domain's device model running?)", qmp->path);
+    qmp->callback = callback;
+    qmp->state = LIBXL__QMP_CONNECTING;
+    qmp_arm_timeout(gc, qmp);
+    if (connect(qmp->fd, (struct sockaddr *)&un, sizeof(un))) {
+        if (errno == EAGAIN) {
+            /* QEMU's listen backlog is full: not connected, try again */
+            libxl__ev_time_register_rel(gc, &qmp->retry, qmp_retry,
+                                        QMP_RETRY_MS);
+            return 0;
+        }
+        qmp_say(gc, qmp, errno, "cannot connect to QMP socket %s (is the "
+                "domain's device model running?)", qmp->path);
         rc = ERROR_FAIL;
         goto out;
     }
-    qmp->callback = callback;
-    qmp->state = LIBXL__QMP_CONNECTING;
     libxl__ev_fd_register(gc, &qmp->efd, qmp_io, qmp->fd, POLLIN);
-    qmp_arm_timeout(gc, qmp);
     return 0;
 
  out:
+    libxl__ev_time_deregister(gc, &qmp->timeout);
+    qmp->state = LIBXL__QMP_DISCONNECTED;
+    qmp->callback = NULL;
     close(qmp->fd);
     qmp->fd = -1;
     return rc;
+}
+
+static void qmp_retry(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__qmp *qmp = CONTAINER_OF(ev, libxl__qmp, retry);
+    EGC_GC;
+    struct sockaddr_un un;
+
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    strcpy(un.sun_path, qmp->path);
+    if (!connect(qmp->fd, (struct sockaddr *)&un, sizeof(un))) {
+        libxl__ev_fd_register(gc, &qmp->efd, qmp_io, qmp->fd, POLLIN);
+        return;
+    }
+    if (errno == EAGAIN) {
+        /* the command timeout ends this if it never gets through */
+        libxl__ev_time_register_rel(gc, &qmp->retry, qmp_retry,
+                                    QMP_RETRY_MS);
+        return;
+    }
+    qmp_say(gc, qmp, errno, "cannot connect to QMP socket %s", qmp->path);
+    qmp_fail(egc, qmp, ERROR_FAIL);
 }
 
 static void qmp_queue(libxl__gc *egcgc, libxl__qmp *qmp, const char *cmd,
@@ -153,8 +189,6 @@ int libxl__qmp_send(libxl__egc *egc, libxl__qmp *qmp, const char *cmd,
     qmp->wait_id = ++qmp->next_id;
     qmp->callback = cb;
     qmp->txfd = fd;
-    free(qmp->error_class);
-    free(qmp->error_desc);
     qmp->error_class = qmp->error_desc = NULL;
     qmp_queue(gc, qmp, cmd, args, qmp->wait_id);
     qmp->state = LIBXL__QMP_WAITING;
@@ -167,12 +201,13 @@ void libxl__qmp_close(libxl__gc *gc, libxl__qmp *qmp)
 {
     libxl__ev_fd_deregister(gc, &qmp->efd);
     libxl__ev_time_deregister(gc, &qmp->timeout);
+    libxl__ev_time_deregister(gc, &qmp->retry);
     if (qmp->fd >= 0) close(qmp->fd);
     qmp->fd = -1;
     qmp->state = LIBXL__QMP_DISCONNECTED;
-    free(qmp->error_class);
-    free(qmp->error_desc);
-    qmp->error_class = qmp->error_desc = NULL;
+    qmp->rxlen = 0;
+    qmp->txlen = qmp->txoff = 0;
+    /* error_class and error_desc stay: a failure callback reads them */
 }
 
 /* Calls the pending callback once, leaving the connection idle. */
@@ -189,6 +224,24 @@ static void qmp_callback(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
     if (cb) cb(egc, qmp, ret, rc);
 }
 
+/*
+ * Records why the connection failed in error_desc (for quiet callers,
+ * who report it themselves) and logs it unless quiet.
+ */
+static void qmp_say(libxl__gc *gc, libxl__qmp *qmp, int errnoval,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = libxl__gc_vsprintf(gc, fmt, ap);
+    va_end(ap);
+    if (errnoval > 0) msg = GCSPRINTF("%s: %s", msg, strerror(errnoval));
+    qmp->error_desc = libxl__gc_strdup(&qmp->ao->gc, msg);
+    if (!qmp->quiet) LOG(ERROR, "%s", msg);
+}
+
 static void qmp_fail(libxl__egc *egc, libxl__qmp *qmp, int rc)
 {
     EGC_GC;
@@ -201,8 +254,9 @@ static void qmp_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc)
     libxl__qmp *qmp = CONTAINER_OF(ev, libxl__qmp, timeout);
     EGC_GC;
 
-    LOG(ERROR, "QMP socket %s: no answer within %d ms", qmp->path,
-        qmp->timeout_ms > 0 ? qmp->timeout_ms : QMP_DEFAULT_TIMEOUT_MS);
+    qmp_say(gc, qmp, -1, "QMP socket %s: no answer within %d ms",
+            qmp->path, qmp->timeout_ms > 0 ? qmp->timeout_ms
+                                           : QMP_DEFAULT_TIMEOUT_MS);
     qmp_fail(egc, qmp, ERROR_TIMEDOUT);
 }
 
@@ -237,7 +291,7 @@ static int qmp_write(libxl__gc *gc, libxl__qmp *qmp)
     }
     if (r < 0) {
         if (errno == EAGAIN || errno == EINTR) return 0;
-        LOGE(ERROR, "QMP socket %s: write failed", qmp->path);
+        qmp_say(gc, qmp, errno, "QMP socket %s: write failed", qmp->path);
         return ERROR_PROTOCOL_ERROR_QMP;
     }
     qmp->txoff += r;
@@ -260,7 +314,7 @@ static bool qmp_message(libxl__egc *egc, libxl__qmp *qmp, yajl_val v)
     }
     if (qmp->state == LIBXL__QMP_CONNECTING) {
         if (!libxl__json_get(v, "QMP")) {
-            LOG(ERROR, "QMP socket %s: no greeting", qmp->path);
+            qmp_say(gc, qmp, -1, "QMP socket %s: no greeting", qmp->path);
             qmp_fail(egc, qmp, ERROR_PROTOCOL_ERROR_QMP);
             return true;
         }
@@ -282,12 +336,10 @@ static bool qmp_message(libxl__egc *egc, libxl__qmp *qmp, yajl_val v)
     err = libxl__json_get(v, "error");
     if (err) {
         int rc;
-        free(qmp->error_class);
-        free(qmp->error_desc);
-        qmp->error_class = strdup(libxl__json_get_string(err, "class")
-                                  ?: "?");
-        qmp->error_desc = strdup(libxl__json_get_string(err, "desc")
-                                 ?: "?");
+        qmp->error_class = libxl__gc_strdup(&qmp->ao->gc,
+                                libxl__json_get_string(err, "class") ?: "?");
+        qmp->error_desc = libxl__gc_strdup(&qmp->ao->gc,
+                                libxl__json_get_string(err, "desc") ?: "?");
         rc = libxl__qmp_error_class_to_rc(qmp->error_class);
         if (!qmp->quiet)
             LOG(ERROR, "QEMU (domain %u) refused: %s", qmp->domid,
@@ -320,8 +372,8 @@ static void qmp_io(libxl__egc *egc, libxl__ev_fd *ev, int fd, short events,
     r = recv(qmp->fd, buf, sizeof(buf), 0);
     if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (r <= 0) {
-        LOG(ERROR, "QMP socket %s: connection closed by QEMU%s",
-            qmp->path, r < 0 ? " (error)" : "");
+        qmp_say(gc, qmp, r < 0 ? errno : -1,
+                "QMP socket %s: connection closed by QEMU", qmp->path);
         qmp_fail(egc, qmp, ERROR_PROTOCOL_ERROR_QMP);
         return;
     }
@@ -352,7 +404,8 @@ static void qmp_io(libxl__egc *egc, libxl__ev_fd *ev, int fd, short events,
         rc = libxl__qmp_parse_line(gc, line, &v);
         if (rc == ERROR_NOTFOUND) continue;
         if (rc) {
-            LOG(ERROR, "QMP socket %s: malformed message", qmp->path);
+            qmp_say(gc, qmp, -1, "QMP socket %s: malformed message",
+                    qmp->path);
             qmp_fail(egc, qmp, ERROR_PROTOCOL_ERROR_QMP);
             return;
         }
@@ -404,7 +457,7 @@ static void qmp_sync_reply(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
 
 int libxl__qmp_run_sync(libxl__gc *callergc, const char *path,
                         const char *cmd, const char *args, int timeout_ms,
-                        yajl_val *ret_r)
+                        bool quiet, yajl_val *ret_r)
 {
     libxl_snapshot_ctx *ctx = callergc->owner;
     AO_CREATE(ctx, NULL);
@@ -417,6 +470,7 @@ int libxl__qmp_run_sync(libxl__gc *callergc, const char *path,
     ss->qmp.ao = ao;
     ss->qmp.path = path;
     ss->qmp.timeout_ms = timeout_ms;
+    ss->qmp.quiet = quiet;
     ss->cmd = cmd;
     ss->args = args;
     ss->callergc = callergc;

@@ -23,7 +23,12 @@
  * steps (new overlays) run before the irreversible ones (snapshot -a);
  * the records are written only once every disk is done.
  *
+ * Everything is checked before the domain is stopped: the snapshot's
+ * images exist, each internal snapshot is in its image exactly once
+ * (found by name, applied by ID), and a config to restart from exists.
+ *
  * Steps: libxl_domain_snapshot_revert -> snapshot_revert_begun ->
+ *   snapshot_revert_probed ->
  *   snapshot_revert_next <-> snapshot_revert_disk_done ->
  *   snapshot_revert_record -> snapshot_revert_done
  */
@@ -33,6 +38,7 @@
 
 typedef struct {
     const libxl_disk_snapshot *ds;
+    const char *tag_id;              /* internal: the qcow2 snapshot ID */
     const char *old_active;          /* the image being left */
     char *new_active;
     libxl_disk_format new_format;
@@ -47,11 +53,14 @@ typedef struct libxl__snapshot_revert_state {
     revert_disk *disks;              /* in execution order */
     int num_disks, next, done_disks;
     bool was_running, was_paused, stopped;
+    libxl__qemu_img_info_state qi;   /* images holding internal ones */
     libxl__exec_state es;
 } libxl__snapshot_revert_state;
 
 static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc);
+static void snapshot_revert_probed(libxl__egc *egc,
+                                   libxl__qemu_img_info_state *qi, int rc);
 static void snapshot_revert_next(libxl__egc *egc,
                                  libxl__snapshot_revert_state *rvs);
 static void snapshot_revert_disk_done(libxl__egc *egc,
@@ -134,22 +143,21 @@ static char *fresh_overlay(libxl__gc *gc,
     }
 }
 
+/* The `info` of the image holding internal disk i (see begun). */
+static yajl_val info_of(libxl__snapshot_revert_state *rvs, int i)
+{
+    int j, k = 0;
+    for (j = 0; j < i; j++)
+        if (rvs->snap->disks[j].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
+            k++;
+    return k < rvs->qi.num_images ? rvs->qi.infos[k] : NULL;
+}
+
 static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
 {
     libxl__snapshot_op *op = &rvs->op;
-    int i, pass;
+    int i, pass, n;
 
-    rvs->snap = libxl__snapshot_tree_find(&op->tree, rvs->name);
-    if (!rvs->snap) {
-        LOG(ERROR, "domain %s has no snapshot named '%s'", op->d.name,
-            rvs->name);
-        return ERROR_NOTFOUND;
-    }
-    if (rvs->snap->memory && *rvs->snap->memory) {
-        LOG(ERROR, "snapshot '%s' holds memory; memory restore is not "
-            "supported yet", rvs->name);
-        return ERROR_NI;
-    }
     GCNEW_ARRAY(rvs->disks, rvs->snap->num_disks);
     /* externals first: they can be undone */
     for (pass = 0; pass < 2; pass++) {
@@ -187,6 +195,14 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
                         ds->file);
                     return ERROR_INVAL;
                 }
+                n = libxl__qemu_img_find_tag(info_of(rvs, i), ds->tag,
+                                             &rd->tag_id);
+                if (n != 1) {
+                    LOG(ERROR, "snapshot '%s': image '%s' of disk %s holds "
+                        "%s snapshot named '%s'", rvs->name, ds->file,
+                        ds->vdev, n ? "more than one" : "no", ds->tag);
+                    return ERROR_FAIL;
+                }
                 rd->new_active = GCSTRDUP(ds->file);
                 rd->new_format = ds->format;
             }
@@ -201,10 +217,60 @@ static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
     libxl__snapshot_revert_state *rvs =
         CONTAINER_OF(op, libxl__snapshot_revert_state, op);
     STATE_AO_GC(rvs->ao);
+    int i;
+
+    if (rc) goto out;
+    rvs->snap = libxl__snapshot_tree_find(&op->tree, rvs->name);
+    if (!rvs->snap) {
+        LOG(ERROR, "domain %s has no snapshot named '%s'", op->d.name,
+            libxl__printable(gc, rvs->name));
+        rc = ERROR_NOTFOUND;
+        goto out;
+    }
+    if (rvs->snap->memory && *rvs->snap->memory) {
+        LOG(ERROR, "snapshot '%s' holds memory; memory restore is not "
+            "supported yet", rvs->name);
+        rc = ERROR_NI;
+        goto out;
+    }
+    GCNEW_ARRAY(rvs->qi.images, rvs->snap->num_disks);
+    for (i = 0; i < rvs->snap->num_disks; i++)
+        if (rvs->snap->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
+            rvs->qi.images[rvs->qi.num_images++] = rvs->snap->disks[i].file;
+    rvs->qi.ao = ao;
+    rvs->qi.callback = snapshot_revert_probed;
+    libxl__qemu_img_info(egc, &rvs->qi);
+    return;
+ out:
+    snapshot_revert_done(egc, rvs, rc);
+}
+
+static bool wants_start(libxl__snapshot_revert_state *rvs)
+{
+    return (rvs->flags & (LIBXL_SNAPSHOT_REVERT_RUNNING |
+                          LIBXL_SNAPSHOT_REVERT_PAUSED)) ||
+        rvs->snap->state != LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF ||
+        rvs->op.d.running;
+}
+
+static void snapshot_revert_probed(libxl__egc *egc,
+                                   libxl__qemu_img_info_state *qi, int rc)
+{
+    libxl__snapshot_revert_state *rvs =
+        CONTAINER_OF(qi, libxl__snapshot_revert_state, qi);
+    libxl__snapshot_op *op = &rvs->op;
+    STATE_AO_GC(rvs->ao);
 
     if (rc) goto out;
     rc = plan(gc, rvs);
     if (rc) goto out;
+    if (wants_start(rvs) && !op->cfg.file) {
+        /* never stop a domain we could not start again */
+        LOG(ERROR, "domain %s: no config file is known to start it from "
+            "after the revert", op->d.name);
+        rc = ERROR_FAIL;
+        goto out;
+    }
     rvs->was_running = op->d.running;
     rvs->was_paused = op->d.paused;
     if (op->d.running) {
@@ -237,7 +303,7 @@ static void snapshot_revert_next(libxl__egc *egc,
         a = libxl__qemu_img_overlay_args(gc, rd->ds->file, rd->ds->format,
                                          rd->new_active);
     else
-        a = libxl__qemu_img_snapshot_args(gc, 'a', rd->ds->tag,
+        a = libxl__qemu_img_snapshot_args(gc, 'a', rd->tag_id,
                                           rd->ds->file);
     libxl__exec_init(&rvs->es);
     rvs->es.ao = ao;
@@ -257,6 +323,10 @@ static void snapshot_revert_disk_done(libxl__egc *egc,
         CONTAINER_OF(es, libxl__snapshot_revert_state, es);
 
     if (rc) {
+        /* a killed `qemu-img create` may have left a partial overlay */
+        if (rvs->disks[rvs->next].ds->type ==
+            LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+            unlink(rvs->disks[rvs->next].new_active);
         snapshot_revert_done(egc, rvs, rc);
         return;
     }

@@ -322,34 +322,40 @@ static int load_snapshot(libxl__gc *gc, const char *path, const char *fname,
     return rc;
 }
 
+int libxl__snapshot_store_load_domain(libxl__gc *gc,
+                                      libxl__snapshot_store *st,
+                                      libxl__domain_record *dom_r)
+{
+    const char *path = GCSPRINTF("%s/"DOMAIN_RECORD, st->dir);
+    char *data;
+    yajl_val v;
+    int rc;
+
+    memset(dom_r, 0, sizeof(*dom_r));
+    rc = libxl__read_file(gc, path, &data, NULL);
+    if (rc == ERROR_NOTFOUND) return 0;   /* no record yet: empty */
+    if (rc) return rc;
+    v = libxl__json_parse(gc, data);
+    if (!v) {
+        LOG(ERROR, "corrupt domain record '%s': not valid JSON", path);
+        return ERROR_INVAL;
+    }
+    return domain_record_parse(gc, path, v, dom_r);
+}
+
 int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
                                libxl__snapshot_tree *tree_r)
 {
     const char *path;
     DIR *dir = NULL;
     struct dirent *de;
-    char *data, *name;
-    yajl_val v;
+    char *name;
     int rc, alloc = 0;
 
     memset(tree_r, 0, sizeof(*tree_r));
 
-    path = GCSPRINTF("%s/"DOMAIN_RECORD, st->dir);
-    rc = libxl__read_file(gc, path, &data, NULL);
-    if (rc == ERROR_NOTFOUND) {
-        rc = 0;                       /* no record yet: empty */
-    } else if (rc) {
-        goto out;
-    } else {
-        v = libxl__json_parse(gc, data);
-        if (!v) {
-            LOG(ERROR, "corrupt domain record '%s': not valid JSON", path);
-            rc = ERROR_INVAL;
-            goto out;
-        }
-        rc = domain_record_parse(gc, path, v, &tree_r->dom);
-        if (rc) goto out;
-    }
+    rc = libxl__snapshot_store_load_domain(gc, st, &tree_r->dom);
+    if (rc) goto out;
 
     dir = opendir(st->dir);
     if (!dir) {

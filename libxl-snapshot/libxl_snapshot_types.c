@@ -160,6 +160,11 @@ int libxl_snapshot_name_check(const char *name)
         if (*p < 0x20 || *p == 0x7f) return ERROR_INVAL;
         if (*p == '/' || *p == ',') return ERROR_INVAL;
     }
+    /*
+     * qemu-img looks a snapshot up by ID before name: an all-digit
+     * name could select another snapshot whose ID it is.
+     */
+    if (strspn(name, "0123456789") == len) return ERROR_INVAL;
     return 0;
 }
 

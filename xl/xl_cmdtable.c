@@ -14,8 +14,8 @@ const struct cmd_spec cmd_table[] = {
     { "snapshot-create", &main_snapshot_create, 1, 1, 0,
       "Take a snapshot of a domain's disks",
       "[options] [<ConfigFile>] <Domain> [<Name>]",
-      "-n, --name=NAME          Snapshot name (default: seconds since "
-      "the epoch).\n"
+      "-n, --name=NAME          Snapshot name (default: the local time, "
+      "YYYYmmdd-HHMMSS).\n"
       "-d, --description=TEXT   Free text kept with the snapshot.\n"
       "--diskspec=SPEC          vdev[,snapshot=internal|external|no]"
       "[,file=PATH]\n"

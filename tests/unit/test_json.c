@@ -161,9 +161,12 @@ void test_json__name_check(void)
     static const char *const bad[] = {
         "../x", "a/b", "", ".hidden", "-rf", "a,b", "x\n", "..", ".",
         "a..b", "tab\there", "del\x7f", "/abs",
+        /* digits only: qemu-img would take it for a snapshot ID */
+        "1795456355", "1",
     };
     static const char *const good[] = {
-        "before-upgrade", "snap 1", "v1.2_x", "1795456355", "a-", "x.y",
+        "before-upgrade", "snap 1", "v1.2_x", "20261123-193000", "a-",
+        "x.y", "1a",
     };
     char longname[202];
     size_t i;
