@@ -228,7 +228,8 @@ int libxl_disk_snapshot_parse_spec(libxl_snapshot_ctx *ctx,
                                    libxl_disk_snapshot *disk);
 /*
  * 0 if name can be a snapshot name, else ERROR_INVAL: at most 200
- * bytes, no '/', ',', "..", control characters, no leading '.' or '-',
+ * bytes, no '/', ',', "..", blanks or control characters, no leading
+ * '.' or '-',
  * not digits only (qemu-img would take it for a snapshot ID).
  */
 LIBXL_SNAPSHOT_EXPORT
@@ -337,6 +338,126 @@ int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
                                  unsigned flags,
                                  const libxl_asyncop_how *ao_how)
                                  LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/* Block jobs --------------------------------------------------- */
+
+/* LIBXL_HAVE_BLOCKJOB: block commit, block stream and job control. */
+#define LIBXL_HAVE_BLOCKJOB 1
+
+typedef enum libxl_blockjob_type {
+    LIBXL_BLOCKJOB_TYPE_COMMIT = 1,        /* top below the active image */
+    LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT = 2, /* top is the active image */
+    LIBXL_BLOCKJOB_TYPE_STREAM = 3,
+} libxl_blockjob_type;
+
+/*
+ * A job's life, as QEMU's job.c: NEW -> RUNNING [-> READY] ->
+ * CONCLUDED -> COMPLETED | FAILED | CANCELLED; ABORTING on the way to
+ * CANCELLED.  READY: an active commit has caught up and waits for
+ * pivot (base becomes active) or abort (the top stays active).
+ */
+typedef enum libxl_blockjob_state {
+    LIBXL_BLOCKJOB_STATE_NEW = 0,
+    LIBXL_BLOCKJOB_STATE_RUNNING = 1,
+    LIBXL_BLOCKJOB_STATE_READY = 2,
+    LIBXL_BLOCKJOB_STATE_ABORTING = 3,
+    LIBXL_BLOCKJOB_STATE_CONCLUDED = 4,
+    LIBXL_BLOCKJOB_STATE_COMPLETED = 5,
+    LIBXL_BLOCKJOB_STATE_FAILED = 6,
+    LIBXL_BLOCKJOB_STATE_CANCELLED = 7,
+} libxl_blockjob_state;
+
+typedef struct libxl_blockjob_info {
+    char *id;                       /* our job id, "libxl-commit-xvda" */
+    char *vdev;
+    libxl_blockjob_type type;
+    libxl_blockjob_state state;
+    bool live;                      /* in QEMU (else qemu-img) */
+    uint64_t offset, len;           /* bytes done, bytes to do */
+    uint64_t speed;                 /* bytes/s limit, 0: none */
+    char *top, *base;               /* images */
+    char *error;                    /* why it failed */
+} libxl_blockjob_info;
+
+/* Called at each progress step of a job (info valid during the call). */
+typedef struct libxl_blockjob_progress_how {
+    void (*callback)(const libxl_blockjob_info *info, void *for_callback);
+    void *for_callback;
+} libxl_blockjob_progress_how;
+
+/* libxl_block_commit_params.flags */
+#define LIBXL_BLOCK_COMMIT_SHALLOW      (1U << 0) /* base: top's backing */
+#define LIBXL_BLOCK_COMMIT_ACTIVE       (1U << 1) /* top may be active */
+#define LIBXL_BLOCK_COMMIT_PIVOT        (1U << 2) /* at READY: pivot */
+#define LIBXL_BLOCK_COMMIT_KEEP_OVERLAY (1U << 3) /* at READY: cancel */
+#define LIBXL_BLOCK_COMMIT_DELETE       (1U << 4) /* remove merged images */
+#define LIBXL_BLOCK_COMMIT_KEEP_RELATIVE (1U << 5) /* relative backing */
+#define LIBXL_BLOCK_COMMIT_NO_WAIT      (1U << 6) /* live: return once
+                                                     started */
+
+typedef struct libxl_block_commit_params {
+    const char *top;                /* NULL: the active image */
+    const char *base;               /* NULL: the bottom of the chain */
+    unsigned flags;
+    uint64_t bandwidth;             /* bytes/s, 0: unlimited */
+    int timeout_ms;                 /* 0: none; then the job is aborted */
+} libxl_block_commit_params;
+
+LIBXL_SNAPSHOT_EXPORT void libxl_blockjob_info_init(libxl_blockjob_info *p);
+LIBXL_SNAPSHOT_EXPORT
+void libxl_blockjob_info_dispose(libxl_blockjob_info *p);
+LIBXL_SNAPSHOT_EXPORT
+const char *libxl_blockjob_type_to_string(libxl_blockjob_type t);
+LIBXL_SNAPSHOT_EXPORT
+const char *libxl_blockjob_state_to_string(libxl_blockjob_state s);
+
+/*
+ * Merges top and the images below it, down to base, into base.
+ * Running domain: QMP block-commit (an active commit waits for READY,
+ * then pivots, cancels (KEEP_OVERLAY) or, with neither, completes the
+ * ao at READY and leaves the job for libxl_blockjob_pivot/_abort).
+ * Shut-off domain: qemu-img commit, then the image above top is
+ * rebased onto base.  Records follow: snapshots whose data was merged
+ * away are dropped, those whose image moved are re-pointed.  Refused
+ * (nothing done) when another branch of the snapshot tree is built on
+ * an image the commit would change.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
+                       const char *vdev,
+                       const libxl_block_commit_params *params,
+                       const libxl_blockjob_progress_how *progress,
+                       const libxl_asyncop_how *ao_how)
+                       LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/*
+ * Pulls the data of the images between base (exclusive; NULL: all)
+ * and the active image into the active image, which then backs onto
+ * base.  Running: QMP block-stream; shut off: qemu-img rebase.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_block_stream(libxl_snapshot_ctx *ctx, const char *domain,
+                       const char *vdev, const char *base,
+                       uint64_t bandwidth, int timeout_ms, unsigned flags,
+                       const libxl_blockjob_progress_how *progress,
+                       const libxl_asyncop_how *ao_how)
+                       LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/* The job on vdev: ERROR_NOTFOUND if there is none. */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_blockjob_get(libxl_snapshot_ctx *ctx, const char *domain,
+                       const char *vdev, libxl_blockjob_info *info_r);
+LIBXL_SNAPSHOT_EXPORT
+int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
+                             const char *vdev, uint64_t bandwidth);
+/* Cancels the job; if no process waits for it, finishes it here. */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_blockjob_abort(libxl_snapshot_ctx *ctx, const char *domain,
+                         const char *vdev);
+/* Completes a READY active commit: base becomes the active image. */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_blockjob_pivot(libxl_snapshot_ctx *ctx, const char *domain,
+                         const char *vdev);
 
 #endif /* LIBXL_SNAPSHOT_H */
 

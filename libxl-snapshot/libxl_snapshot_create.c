@@ -144,7 +144,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
     rc = libxl_snapshot_name_check(s->name);
     if (rc) {
         LOG(ERROR, "invalid snapshot name '%s' (no '/', '..', ',', "
-            "control characters, leading '.' or '-', or digits only)",
+            "blanks, control characters, leading '.' or '-', or digits "
+            "only)",
             libxl__printable(gc, s->name));
         return rc;
     }
@@ -290,7 +291,8 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     /* qemu-img allows duplicate names, QMP does not: check ourselves */
     GCNEW_ARRAY(scs->qi.images, scs->snap.num_disks);
     for (i = 0; i < scs->snap.num_disks; i++)
-        scs->qi.images[i] = scs->snap.disks[i].file;
+        if (scs->snap.disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
+            scs->qi.images[i] = scs->snap.disks[i].file;
     scs->qi.num_images = scs->snap.num_disks;
     scs->qi.ao = ao;
     scs->qi.callback = snapshot_create_probed;

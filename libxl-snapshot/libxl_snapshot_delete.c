@@ -142,7 +142,8 @@ static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
     }
     GCNEW_ARRAY(dls->qi.images, dls->snap->num_disks);
     for (i = 0; i < dls->snap->num_disks; i++)
-        dls->qi.images[i] = dls->snap->disks[i].file;
+        if (is_internal(&dls->snap->disks[i]))
+            dls->qi.images[i] = dls->snap->disks[i].file;
     dls->qi.num_images = dls->snap->num_disks;
     dls->qi.ao = ao;
     dls->qi.callback = snapshot_delete_probed;

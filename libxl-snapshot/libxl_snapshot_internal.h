@@ -329,7 +329,8 @@ const char *const *libxl__qemu_img_snapshot_args(libxl__gc *gc, char op,
 
 /*
  * `qemu-img info --output=json -U [--backing-chain]` of each image in
- * turn; callback(rc) with infos[i] parsed (in the ao gc).
+ * turn; callback(rc) with infos[i] parsed (in the ao gc).  A NULL
+ * images[i] is skipped (infos[i] stays NULL).
  */
 typedef struct libxl__qemu_img_info_state libxl__qemu_img_info_state;
 typedef void libxl__qemu_img_info_callback(libxl__egc *egc,

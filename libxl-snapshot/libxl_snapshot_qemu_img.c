@@ -73,6 +73,8 @@ static void qemu_img_info_next(libxl__egc *egc,
     const char **a;
     int rc;
 
+    while (qi->next < qi->num_images && !qi->images[qi->next])
+        qi->next++;                     /* NULL: nothing to probe */
     if (qi->next == qi->num_images) {
         qi->callback(egc, qi, 0);
         return;

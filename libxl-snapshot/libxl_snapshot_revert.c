@@ -143,16 +143,6 @@ static char *fresh_overlay(libxl__gc *gc,
     }
 }
 
-/* The `info` of the image holding internal disk i (see begun). */
-static yajl_val info_of(libxl__snapshot_revert_state *rvs, int i)
-{
-    int j, k = 0;
-    for (j = 0; j < i; j++)
-        if (rvs->snap->disks[j].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
-            k++;
-    return k < rvs->qi.num_images ? rvs->qi.infos[k] : NULL;
-}
-
 static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
 {
     libxl__snapshot_op *op = &rvs->op;
@@ -195,7 +185,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
                         ds->file);
                     return ERROR_INVAL;
                 }
-                n = libxl__qemu_img_find_tag(info_of(rvs, i), ds->tag,
+                n = libxl__qemu_img_find_tag(rvs->qi.infos[i], ds->tag,
                                              &rd->tag_id);
                 if (n != 1) {
                     LOG(ERROR, "snapshot '%s': image '%s' of disk %s holds "
@@ -236,7 +226,8 @@ static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
     GCNEW_ARRAY(rvs->qi.images, rvs->snap->num_disks);
     for (i = 0; i < rvs->snap->num_disks; i++)
         if (rvs->snap->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
-            rvs->qi.images[rvs->qi.num_images++] = rvs->snap->disks[i].file;
+            rvs->qi.images[i] = rvs->snap->disks[i].file;
+    rvs->qi.num_images = rvs->snap->num_disks;
     rvs->qi.ao = ao;
     rvs->qi.callback = snapshot_revert_probed;
     libxl__qemu_img_info(egc, &rvs->qi);

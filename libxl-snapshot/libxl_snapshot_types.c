@@ -157,7 +157,7 @@ int libxl_snapshot_name_check(const char *name)
     if (name[0] == '.' || name[0] == '-') return ERROR_INVAL;
     if (strstr(name, "..")) return ERROR_INVAL;
     for (p = (const unsigned char *)name; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f) return ERROR_INVAL;
+        if (*p <= 0x20 || *p == 0x7f) return ERROR_INVAL;  /* or space */
         if (*p == '/' || *p == ',') return ERROR_INVAL;
     }
     /*

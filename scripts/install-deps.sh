@@ -11,7 +11,7 @@ set -euo pipefail
 PACKAGES=(
     libxen-dev libyajl-dev libcunit1-dev libxml2-dev
     qemu-utils qemu-system-x86 qemu-system-xen socat
-    pkg-config gcc make
+    pkg-config gcc make jq util-linux procps
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -122,7 +122,7 @@ int def_getopt(int argc, char *const argv[], const char *optstring,
         return opt;
     }
     if (argc - optind < reqargs) {
-        fprintf(stderr, "'xl %s' requires at least %d argument%s.\n\n",
+        fprintf(stderr, "'xl %s' requires at least %d argument%s.\n",
                 helpstr, reqargs, reqargs > 1 ? "s" : "");
         help(helpstr);
         return 2;

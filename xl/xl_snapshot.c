@@ -93,6 +93,7 @@ int main_snapshot_create(int argc, char **argv)
     }
     nargs = argc - optind;
     if (nargs > 3) {
+        fprintf(stderr, "'xl snapshot-create' takes at most 3 arguments.\n");
         help("snapshot-create");
         goto out;
     }

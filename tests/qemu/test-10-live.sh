@@ -8,7 +8,10 @@
 # chain of xvdb, qemu-img check on every image after every step, the
 # list/tree/json/info output, that deleting s2 (external on xvdb) is
 # refused without changing anything, and that an internal-only
-# snapshot can be deleted live.
+# snapshot can be deleted live, also after a revert discarded the
+# overlay its unsnapshotted disk was on.
+set -u
+# shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 A=0x11 B=0x22 C=0x33
@@ -118,7 +121,24 @@ expect_error 'external' xl snapshot-delete vm1 s2
 expect_unchanged "$fp" "the refused snapshot-delete"
 domain_running vm1 || fail "vm1 stopped after the refused delete"
 
-step "internal-only snapshot s3, deleted live"
+step "internal-only snapshot s4, deleted live"
+write_pattern vm1 xvda $C 0 1M
+expect_ok xl snapshot-create --diskspec xvdb,snapshot=no vm1 s4
+expect_eq "$(internal_snapshots "$IMG/vm1-xvda.qcow2" | sort | tr '\n' ' ')" \
+    "s1 s2 s4 " "internal snapshots of xvda with s4"
+expect_ok xl snapshot-delete vm1 s4
+expect_eq "$OUT" "Domain snapshot s4 deleted" "snapshot-delete output"
+domain_running vm1 || fail "vm1 stopped after deleting s4"
+expect_no_file "$(domain_dir vm1)/snapshotdata-s4.libxl-json"
+expect_ok xl snapshot-current vm1
+expect_eq "$OUT" "s2" "current snapshot once s4 (current, child of s2) is deleted"
+expect_eq "$(internal_snapshots "$IMG/vm1-xvda.qcow2" | sort | tr '\n' ' ')" \
+    "s1 s2 " "internal snapshots of xvda after deleting s4"
+read_pattern "$(active_image vm1 xvda)" $C 0 1M
+read_pattern "$(active_image vm1 xvdb)" $B 0 1M
+check_images
+
+step "internal-only snapshot s3; revert to s2; s3 deleted live"
 write_pattern vm1 xvda $C 0 1M
 expect_ok xl snapshot-create --diskspec xvdb,snapshot=no vm1 s3
 expect_ok xl snapshot-info --json vm1 s3
@@ -129,6 +149,13 @@ expect_eq "$(active_image vm1 xvdb)" "$IMG/vm1-xvdb.s2.1.qcow2" \
     "active xvdb after s3 (not snapshotted)"
 run qemu-img snapshot -U -l "$IMG/vm1-xvda.qcow2"
 expect_match "$OUT" '^[0-9]+ +s3 ' "qemu-img snapshot -l before the delete"
+# back to s2: xvdb's overlay of the time of s3 (which s3 did not
+# snapshot) is discarded; s3 stays deletable
+write_pattern vm1 xvdb $C 0 1M
+expect_ok xl snapshot-revert vm1 s2
+expect_eq "$(active_image vm1 xvdb)" "$IMG/vm1-xvdb.s2.2.qcow2" "active xvdb after the second revert to s2"
+read_pattern "$(active_image vm1 xvda)" $B 0 1M
+read_pattern "$(active_image vm1 xvdb)" $B 0 1M
 dir=$(domain_dir vm1)
 expect_file "$dir/snapshotdata-s3.libxl-json"
 expect_ok xl snapshot-delete vm1 s3
@@ -143,7 +170,7 @@ expect_ok xl snapshot-list --name vm1
 expect_eq "$OUT" "s1
 s2" "snapshot-list --name after deleting s3"
 # the guest's data is untouched by the delete
-read_pattern "$(active_image vm1 xvda)" $C 0 1M
+read_pattern "$(active_image vm1 xvda)" $B 0 1M
 read_pattern "$(active_image vm1 xvdb)" $B 0 1M
 check_images
 

@@ -9,6 +9,8 @@
 # data (never on a backing file), checks that reverting to an internal
 # snapshot whose image an external snapshot has since frozen is refused
 # with nothing changed, and runs qemu-img check after every step.
+set -u
+# shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 A=0x11 B=0x22 C=0x33 D=0x44 E=0x55

@@ -163,9 +163,11 @@ void test_json__name_check(void)
         "a..b", "tab\there", "del\x7f", "/abs",
         /* digits only: qemu-img would take it for a snapshot ID */
         "1795456355", "1",
+        /* blanks: names are table cells and file name parts */
+        "snap 1", " x",
     };
     static const char *const good[] = {
-        "before-upgrade", "snap 1", "v1.2_x", "20261123-193000", "a-",
+        "before-upgrade", "v1.2_x", "20261123-193000", "a-",
         "x.y", "1a",
     };
     char longname[202];
