@@ -450,14 +450,20 @@ int libxl_blockjob_get(libxl_snapshot_ctx *ctx, const char *domain,
 LIBXL_SNAPSHOT_EXPORT
 int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
                              const char *vdev, uint64_t bandwidth);
-/* Cancels the job; if no process waits for it, finishes it here. */
+/*
+ * Cancels the job.  If the process that started it still waits for
+ * it, that process records the outcome; otherwise this call follows
+ * the job to its end and records it.  The chain is left as before.
+ */
 LIBXL_SNAPSHOT_EXPORT
 int libxl_blockjob_abort(libxl_snapshot_ctx *ctx, const char *domain,
-                         const char *vdev);
+                         const char *vdev, const libxl_asyncop_how *ao_how)
+                         LIBXL_EXTERNAL_CALLERS_ONLY;
 /* Completes a READY active commit: base becomes the active image. */
 LIBXL_SNAPSHOT_EXPORT
 int libxl_blockjob_pivot(libxl_snapshot_ctx *ctx, const char *domain,
-                         const char *vdev);
+                         const char *vdev, const libxl_asyncop_how *ao_how)
+                         LIBXL_EXTERNAL_CALLERS_ONLY;
 
 #endif /* LIBXL_SNAPSHOT_H */
 

@@ -275,6 +275,8 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     int i;
 
     if (rc) goto out;
+    rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
+    if (rc) goto out;
     rc = plan(gc, scs);
     if (rc) goto out;
     if (scs->flags & LIBXL_SNAPSHOT_CREATE_DRY_RUN) goto out;

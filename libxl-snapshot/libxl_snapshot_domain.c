@@ -215,7 +215,7 @@ void libxl__snapshot_lock_acquire(libxl__egc *egc,
     lk->deadline_ms = libxl__now_ms() + (uint64_t)(secs > 0 ? secs : 0)
         * 1000;
     rc = libxl__snapshot_store_trylock(gc, lk->st);
-    if (rc != ERROR_LOCK_FAIL) {
+    if (rc != ERROR_LOCK_FAIL || lk->once) {
         lk->callback(egc, lk, rc);
         return;
     }
@@ -277,6 +277,7 @@ void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op)
     op->lk.ao = ao;
     op->lk.st = &op->st;
     op->lk.domain_name = op->d.name;
+    op->lk.once = op->lock_once;
     op->lk.callback = op_locked;
     libxl__snapshot_lock_acquire(egc, &op->lk);
     return;

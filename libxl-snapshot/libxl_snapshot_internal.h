@@ -430,6 +430,68 @@ const char *libxl__qmp_node_for_file(yajl_val nodes, const char *path,
 int libxl__qmp_parse_line(libxl__gc *gc, const char *line, yajl_val *v_r);
 
 /* ---------------------------------------------------------------- */
+/* one block job (libxl_snapshot_blockjob.c) */
+
+typedef enum {
+    LIBXL__BLOCKJOB_VERB_COMPLETE,
+    LIBXL__BLOCKJOB_VERB_CANCEL,
+    LIBXL__BLOCKJOB_VERB_SET_SPEED,
+    LIBXL__BLOCKJOB_VERB_DISMISS,
+    LIBXL__BLOCKJOB_VERB_NUM
+} libxl__blockjob_verb;
+
+/* What an active commit does at READY. */
+typedef enum {
+    LIBXL__BLOCKJOB_AT_READY_STOP,    /* the ao completes, job stays */
+    LIBXL__BLOCKJOB_AT_READY_PIVOT,   /* job-complete */
+    LIBXL__BLOCKJOB_AT_READY_CANCEL,  /* job-cancel: keep the overlay */
+} libxl__blockjob_at_ready;
+
+bool libxl__blockjob_transition_ok(libxl_blockjob_state from,
+                                   libxl_blockjob_state to);
+bool libxl__blockjob_verb_ok(libxl_blockjob_state s,
+                             libxl__blockjob_verb verb);
+int libxl__blockjob_state_from_qemu(const char *status,
+                                    libxl_blockjob_state *s_r);
+
+typedef struct libxl__blockjob libxl__blockjob;
+typedef struct libxl__domain libxl__domain;
+/*
+ * rc 0: COMPLETED, or READY with AT_READY_STOP, or started with
+ * no_wait; ERROR_ABORTED / ERROR_TIMEDOUT after a cancel; ERROR_FAIL
+ * with info.error when the job failed.  info.state says which.
+ */
+typedef void libxl__blockjob_callback(libxl__egc *egc, libxl__blockjob *bj,
+                                      int rc);
+struct libxl__blockjob {
+    /* caller fills in */
+    libxl__ao *ao;
+    const libxl__domain *d;           /* live: its qmp_path, domid */
+    libxl_blockjob_info info;         /* id, vdev, type, live, top, base,
+                                         speed, len (offline) */
+    const char *active;               /* live: the device's top image */
+    libxl_disk_format active_format, top_format, base_format;
+    const char *backing_file;         /* commit: backing string to write */
+    libxl__blockjob_at_ready at_ready;
+    bool no_wait;                     /* live: done once started */
+    int timeout_ms;                   /* 0: none */
+    const libxl_blockjob_progress_how *progress;
+    libxl__blockjob_callback *callback;
+    /* private */
+    libxl__qmp qmp;
+    libxl__exec_state es;
+    libxl__ev_time poll, timeout;
+    libxl__ao_abortable abrt;
+    libxl__blockjob_verb verb;
+    bool started, cancel_sent, complete_sent;
+    int cancel_rc, verb_failures;
+};
+void libxl__blockjob_init(libxl__blockjob *bj);
+void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
+/* A live job already running in QEMU (by id): follow it to its end. */
+void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj);
+
+/* ---------------------------------------------------------------- */
 /* domain config (libxl_snapshot_config.c) */
 
 /* The parts of an xl domain config this layer needs. */
@@ -532,7 +594,6 @@ bool libxl__snapshot_tree_uses_file(const libxl__snapshot_tree *t,
 /* ---------------------------------------------------------------- */
 /* domains and drivers (libxl_snapshot_domain.c, _drv_*.c) */
 
-typedef struct libxl__domain libxl__domain;
 struct libxl__domain {
     char *name;
     libxl_uuid uuid;
@@ -631,6 +692,7 @@ struct libxl__snapshot_lock {
     libxl__snapshot_store *st;
     libxl__snapshot_lock_callback *callback;
     const char *domain_name;          /* for the message */
+    bool once;                        /* try once: ERROR_LOCK_FAIL, quiet */
     /* private */
     libxl__ev_time retry;
     uint64_t deadline_ms;
@@ -653,6 +715,7 @@ struct libxl__snapshot_op {
     libxl__ao *ao;
     const char *domain;
     libxl__snapshot_op_callback *callback;
+    bool lock_once;                   /* busy: ERROR_LOCK_FAIL at once */
     /* results */
     libxl__domain d;
     libxl__domain_config cfg;
@@ -663,6 +726,13 @@ struct libxl__snapshot_op {
     libxl_uuid locked_uuid;
 };
 void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op);
+/*
+ * ERROR_DEVICE_EXISTS (logged) if a disk of d has a block job record:
+ * snapshot operations leave such a disk alone (libxl_snapshot_commit.c).
+ */
+int libxl__blockjob_check_idle(libxl__gc *gc,
+                               const libxl__snapshot_store *st,
+                               const libxl__domain *d);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
 
 #endif /* LIBXL_SNAPSHOT_INTERNAL_H */

@@ -210,6 +210,8 @@ static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
     int i;
 
     if (rc) goto out;
+    rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
+    if (rc) goto out;
     rvs->snap = libxl__snapshot_tree_find(&op->tree, rvs->name);
     if (!rvs->snap) {
         LOG(ERROR, "domain %s has no snapshot named '%s'", op->d.name,

@@ -84,6 +84,9 @@ int main_list(int argc, char **argv);
 int main_pause(int argc, char **argv);
 int main_unpause(int argc, char **argv);
 int main_qemu_monitor_command(int argc, char **argv);
+int main_block_commit(int argc, char **argv);
+int main_block_stream(int argc, char **argv);
+int main_block_job(int argc, char **argv);
 int main_help(int argc, char **argv);
 
 #endif /* XL_H */

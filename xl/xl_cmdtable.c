@@ -62,6 +62,47 @@ const struct cmd_spec cmd_table[] = {
       "recorded.\n"
       "-n, --name=NAME          The snapshot (instead of <Name>)."
     },
+    { "block-commit", &main_block_commit, 0, 1, 0,
+      "Merge images of a disk's backing chain into a lower one",
+      "[options] <Domain> <Disk>",
+      "--top=FILE               Image to merge from (default: active).\n"
+      "--base=FILE              Image to merge into (default: bottom).\n"
+      "--shallow                Base is top's backing file.\n"
+      "--active                 Allow top to be the active image.\n"
+      "--pivot                  Active commit: then make base active.\n"
+      "--keep-overlay           Active commit: keep top active.\n"
+      "--delete                 Remove the merged images afterwards.\n"
+      "--keep-relative          Keep a relative backing file name.\n"
+      "--bandwidth=MIB          Limit to MIB MiB/s.\n"
+      "--timeout=SECONDS        Abort the job after SECONDS.\n"
+      "--wait                   Wait for the job (the default).\n"
+      "--async                  Return once the job runs (live).\n"
+      "--verbose                Show progress.  Ctrl-C aborts the job."
+    },
+    { "block-stream", &main_block_stream, 0, 1, 0,
+      "Pull the data of backing images into a disk's active image",
+      "[options] <Domain> <Disk>",
+      "--base=FILE              Keep this image and those below it.\n"
+      "--bandwidth=MIB          Limit to MIB MiB/s (live only).\n"
+      "--timeout=SECONDS        Abort the job after SECONDS.\n"
+      "--wait, --async, --verbose  As for block-commit."
+    },
+    { "block-pull", &main_block_stream, 0, 1, 0,
+      "Same as block-stream",
+      "[options] <Domain> <Disk>",
+      "See block-stream."
+    },
+    { "block-job", &main_block_job, 0, 1, 0,
+      "Show or control the block job of a disk",
+      "[--info | --abort | --pivot | --bandwidth=MIB] [--json] "
+      "<Domain> <Disk>",
+      "--info                   Type, state, progress, speed (default).\n"
+      "--abort                  Cancel the job; the chain stays as it "
+      "was.\n"
+      "--pivot                  Complete a ready active commit.\n"
+      "--bandwidth=MIB          Change the limit to MIB MiB/s.\n"
+      "--json                   --info as JSON."
+    },
     { "create", &main_create, 0, 1, 0,
       "Create a domain from a config file (on Xen: the system xl, "
       "told to use the disks' active images)",

@@ -1,0 +1,666 @@
+/*
+ * libxl_snapshot_blockjob.c - running one block job, live or offline
+ *
+ * A block job (commit or stream) is driven here; what it means for the
+ * records is decided by the caller (libxl_snapshot_commit.c, snapshot
+ * delete).
+ *
+ * States, as QEMU's job.c, with an explicit transition table: a job
+ * only moves along an edge of blockjob_stt, and a verb (complete,
+ * cancel, set-speed, dismiss) is only sent in a state blockjob_verbs
+ * allows.  NEW -> RUNNING -> [READY ->] CONCLUDED -> COMPLETED, FAILED
+ * or CANCELLED; ABORTING on the way to a cancel.
+ *
+ * Live (the domain runs): QMP block-commit / block-stream with a job
+ * id of ours and auto-dismiss off, so that an error can be read after
+ * the end.  The QMP socket is held only for one exchange at a time:
+ * the job is followed by polling query-jobs from a timer, connecting
+ * for each poll, so libxl and other xl commands can use the monitor
+ * meanwhile (QEMU serves one client at a time).  Events are not
+ * needed: READY and CONCLUDED are states query-jobs shows, so a READY
+ * reached between two polls cannot be missed.
+ *   At READY (active commit): pivot (job-complete), cancel (the top
+ * stays active, base keeps a point-in-time copy), or report READY
+ * and leave the job to a later pivot or abort.  A job that never gets
+ * to READY under heavy writes is ended by the timeout.
+ *
+ * Offline: qemu-img commit -p [-r] / qemu-img rebase -p, progress
+ * parsed from "(45.00/100%)".
+ *
+ * Abort and timeout: live, job-cancel and follow the job to its end;
+ * offline, kill qemu-img.  Either way the callback comes once the job
+ * is really over, never while it still runs.
+ *
+ * Steps (live): libxl__blockjob_start -> blockjob_connected ->
+ *   blockjob_nodes -> blockjob_started -> [blockjob_poll ->
+ *   blockjob_poll_connected -> blockjob_polled (-> blockjob_verb_sent)]*
+ *   -> blockjob_done
+ * Steps (offline): libxl__blockjob_start -> blockjob_exec_line* ->
+ *   blockjob_exec_done -> blockjob_done
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <inttypes.h>
+#include <signal.h>
+
+#define BLOCKJOB_POLL_MS 100
+
+/* ---------------------------------------------------------------- */
+/* the state machine */
+
+#define S_NEW       LIBXL_BLOCKJOB_STATE_NEW
+#define S_RUNNING   LIBXL_BLOCKJOB_STATE_RUNNING
+#define S_READY     LIBXL_BLOCKJOB_STATE_READY
+#define S_ABORTING  LIBXL_BLOCKJOB_STATE_ABORTING
+#define S_CONCLUDED LIBXL_BLOCKJOB_STATE_CONCLUDED
+#define S_COMPLETED LIBXL_BLOCKJOB_STATE_COMPLETED
+#define S_FAILED    LIBXL_BLOCKJOB_STATE_FAILED
+#define S_CANCELLED LIBXL_BLOCKJOB_STATE_CANCELLED
+#define NSTATES 8
+
+/* blockjob_stt[from][to]: the allowed transitions */
+static const bool blockjob_stt[NSTATES][NSTATES] = {
+    /*              NEW RUN RDY ABT CON CMP FAI CAN */
+    [S_NEW]       = { 0,  1,  0,  1,  1,  0,  1,  0 },
+    [S_RUNNING]   = { 0,  0,  1,  1,  1,  0,  1,  0 },
+    [S_READY]     = { 0,  1,  0,  1,  1,  0,  1,  0 },
+    [S_ABORTING]  = { 0,  0,  0,  0,  1,  0,  1,  0 },
+    [S_CONCLUDED] = { 0,  0,  0,  0,  0,  1,  1,  1 },
+    [S_COMPLETED] = { 0 },
+    [S_FAILED]    = { 0 },
+    [S_CANCELLED] = { 0 },
+};
+
+/* blockjob_verbs[verb][state]: may the verb be sent in that state */
+static const bool blockjob_verbs[LIBXL__BLOCKJOB_VERB_NUM][NSTATES] = {
+    /*                                  NEW RUN RDY ABT CON CMP FAI CAN */
+    [LIBXL__BLOCKJOB_VERB_COMPLETE]  = { 0,  0,  1,  0,  0,  0,  0,  0 },
+    [LIBXL__BLOCKJOB_VERB_CANCEL]    = { 1,  1,  1,  0,  0,  0,  0,  0 },
+    [LIBXL__BLOCKJOB_VERB_SET_SPEED] = { 1,  1,  1,  0,  0,  0,  0,  0 },
+    [LIBXL__BLOCKJOB_VERB_DISMISS]   = { 0,  0,  0,  0,  1,  0,  0,  0 },
+};
+
+bool libxl__blockjob_transition_ok(libxl_blockjob_state from,
+                                   libxl_blockjob_state to)
+{
+    if (from == to) return true;
+    if ((unsigned)from >= NSTATES || (unsigned)to >= NSTATES) return false;
+    return blockjob_stt[from][to];
+}
+
+bool libxl__blockjob_verb_ok(libxl_blockjob_state s,
+                             libxl__blockjob_verb verb)
+{
+    if ((unsigned)s >= NSTATES || (unsigned)verb >= LIBXL__BLOCKJOB_VERB_NUM)
+        return false;
+    return blockjob_verbs[verb][s];
+}
+
+int libxl__blockjob_state_from_qemu(const char *status,
+                                    libxl_blockjob_state *s_r)
+{
+    static const struct { const char *q; libxl_blockjob_state s; } map[] = {
+        { "created", S_NEW }, { "running", S_RUNNING },
+        { "paused", S_RUNNING }, { "standby", S_RUNNING },
+        { "ready", S_READY }, { "waiting", S_RUNNING },
+        { "pending", S_RUNNING }, { "aborting", S_ABORTING },
+        { "concluded", S_CONCLUDED },
+    };
+    size_t i;
+
+    for (i = 0; status && i < sizeof(map) / sizeof(map[0]); i++) {
+        if (!strcmp(status, map[i].q)) {
+            *s_r = map[i].s;
+            return 0;
+        }
+    }
+    return ERROR_INVAL;
+}
+
+static const char *verb_command(libxl__blockjob_verb v)
+{
+    switch (v) {
+    case LIBXL__BLOCKJOB_VERB_COMPLETE: return "job-complete";
+    case LIBXL__BLOCKJOB_VERB_CANCEL: return "job-cancel";
+    case LIBXL__BLOCKJOB_VERB_SET_SPEED: return "block-job-set-speed";
+    case LIBXL__BLOCKJOB_VERB_DISMISS: return "job-dismiss";
+    default: abort();
+    }
+}
+
+/* Moves to state `to`; a transition off the table is a bug. */
+static void blockjob_set_state(libxl__gc *gc, libxl__blockjob *bj,
+                               libxl_blockjob_state to)
+{
+    if (!libxl__blockjob_transition_ok(bj->info.state, to)) {
+        LOG(ERROR, "job %s: invalid transition %s -> %s", bj->info.id,
+            libxl_blockjob_state_to_string(bj->info.state),
+            libxl_blockjob_state_to_string(to));
+        assert(!"invalid block job transition");
+    }
+    bj->info.state = to;
+}
+
+/* ---------------------------------------------------------------- */
+
+static void blockjob_connected(libxl__egc *egc, libxl__qmp *qmp,
+                               yajl_val ret, int rc);
+static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                           int rc);
+static void blockjob_started(libxl__egc *egc, libxl__qmp *qmp,
+                             yajl_val ret, int rc);
+static void blockjob_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void blockjob_poll_connected(libxl__egc *egc, libxl__qmp *qmp,
+                                    yajl_val ret, int rc);
+static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                            int rc);
+static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
+                               yajl_val ret, int rc);
+static void blockjob_exec_line(libxl__egc *egc, libxl__exec_state *es,
+                               const char *line);
+static void blockjob_exec_done(libxl__egc *egc, libxl__exec_state *es,
+                               int rc, int status);
+static void blockjob_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void blockjob_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                           int rc);
+static void blockjob_done(libxl__egc *egc, libxl__blockjob *bj, int rc);
+
+void libxl__blockjob_init(libxl__blockjob *bj)
+{
+    memset(bj, 0, sizeof(*bj));
+    libxl_blockjob_info_init(&bj->info);
+    libxl__qmp_init(&bj->qmp);
+    libxl__exec_init(&bj->es);
+    libxl__ev_time_init(&bj->poll);
+    libxl__ev_time_init(&bj->timeout);
+    libxl__ao_abortable_init(&bj->abrt);
+}
+
+static void blockjob_progress(libxl__blockjob *bj)
+{
+    if (bj->progress && bj->progress->callback)
+        bj->progress->callback(&bj->info, bj->progress->for_callback);
+}
+
+/* Timeout and abort: registered for the whole life of the job. */
+static int blockjob_arm(libxl__gc *gc, libxl__blockjob *bj)
+{
+    int rc;
+
+    bj->abrt.ao = bj->ao;
+    bj->abrt.callback = blockjob_abort;
+    rc = libxl__ao_abortable_register(&bj->abrt);
+    if (rc) return rc;
+    if (bj->timeout_ms > 0)
+        libxl__ev_time_register_rel(gc, &bj->timeout, blockjob_timeout,
+                                    bj->timeout_ms);
+    return 0;
+}
+
+void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
+{
+    STATE_AO_GC(bj->ao);
+    const char **a;
+    int rc, n = 0;
+
+    bj->info.state = S_NEW;
+    rc = blockjob_arm(gc, bj);
+    if (rc) goto out;
+
+    if (bj->info.live) {
+        bj->qmp.ao = ao;
+        bj->qmp.path = bj->d->qmp_path;
+        bj->qmp.domid = bj->d->domid;
+        rc = libxl__qmp_connect(egc, &bj->qmp, blockjob_connected);
+        if (rc) goto out;
+        return;
+    }
+
+    GCNEW_ARRAY(a, 16);
+    a[n++] = CTX->qemu_img;
+    if (bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM) {
+        a[n++] = "rebase";
+        a[n++] = "-p";
+        if (bj->info.base) {
+            a[n++] = "-F";
+            a[n++] = libxl__disk_format_qemu(bj->base_format);
+        }
+        a[n++] = "-b";
+        a[n++] = bj->info.base ? bj->info.base : "";
+        a[n++] = bj->info.top;
+    } else {
+        a[n++] = "commit";
+        a[n++] = "-p";
+        if (bj->info.speed) {
+            a[n++] = "-r";
+            a[n++] = GCSPRINTF("%"PRIu64, bj->info.speed);
+        }
+        a[n++] = "-b";
+        a[n++] = bj->info.base;
+        a[n++] = bj->info.top;
+    }
+    bj->es.ao = ao;
+    bj->es.what = GCSPRINTF("qemu-img %s of %s", bj->info.type ==
+                            LIBXL_BLOCKJOB_TYPE_STREAM ? "rebase" : "commit",
+                            bj->info.vdev);
+    bj->es.args = a;
+    bj->es.stdout_line = blockjob_exec_line;
+    bj->es.callback = blockjob_exec_done;
+    rc = libxl__exec_start(egc, &bj->es);
+    if (rc) goto out;
+    blockjob_set_state(gc, bj, S_RUNNING);
+    blockjob_progress(bj);
+    return;
+ out:
+    blockjob_done(egc, bj, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* live: start */
+
+static void blockjob_connected(libxl__egc *egc, libxl__qmp *qmp,
+                               yajl_val ret, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+
+    if (rc) goto out;
+    rc = libxl__qmp_send(egc, qmp, "query-named-block-nodes",
+                         "{\"flat\": true}", -1, blockjob_nodes);
+    if (rc) goto out;
+    return;
+ out:
+    blockjob_done(egc, bj, rc);
+}
+
+static const char *node_or_fail(libxl__gc *gc, yajl_val nodes,
+                                const char *file, libxl_disk_format fmt,
+                                const char *vdev)
+{
+    const char *n = libxl__qmp_node_for_file(nodes, file, fmt);
+    if (!n)
+        LOG(ERROR, "disk %s: the running domain has no %s node for '%s'",
+            vdev, libxl__disk_format_qemu(fmt), file);
+    return n;
+}
+
+static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
+                           yajl_val nodes, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+    STATE_AO_GC(bj->ao);
+    const char *top, *base = NULL, *dev, *cmd, *args;
+
+    if (rc) goto out;
+    rc = ERROR_FAIL;
+    if (!nodes || !YAJL_IS_ARRAY(nodes)) goto out;
+    dev = node_or_fail(gc, nodes, bj->active, bj->active_format,
+                       bj->info.vdev);
+    top = node_or_fail(gc, nodes, bj->info.top, bj->top_format,
+                       bj->info.vdev);
+    if (!dev || !top) goto out;
+    if (bj->info.base) {
+        base = node_or_fail(gc, nodes, bj->info.base, bj->base_format,
+                            bj->info.vdev);
+        if (!base) goto out;
+    }
+
+    args = GCSPRINTF("\"job-id\": %s, \"auto-dismiss\": false",
+                     libxl__json_quote(gc, bj->info.id));
+    if (bj->info.speed)
+        args = GCSPRINTF("%s, \"speed\": %"PRIu64, args, bj->info.speed);
+    if (base)
+        args = GCSPRINTF("%s, \"base-node\": %s", args,
+                         libxl__json_quote(gc, base));
+    if (bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM) {
+        /* the image that receives the data */
+        cmd = "block-stream";
+        args = GCSPRINTF("{%s, \"device\": %s}", args,
+                         libxl__json_quote(gc, top));
+    } else {
+        cmd = "block-commit";
+        args = GCSPRINTF("{%s, \"device\": %s", args,
+                         libxl__json_quote(gc, dev));
+        if (bj->info.type == LIBXL_BLOCKJOB_TYPE_COMMIT)
+            args = GCSPRINTF("%s, \"top-node\": %s", args,
+                             libxl__json_quote(gc, top));
+        if (bj->backing_file)
+            args = GCSPRINTF("%s, \"backing-file\": %s", args,
+                             libxl__json_quote(gc, bj->backing_file));
+        args = GCSPRINTF("%s}", args);
+    }
+    rc = libxl__qmp_send(egc, qmp, cmd, args, -1, blockjob_started);
+    if (rc) goto out;
+    return;
+ out:
+    blockjob_done(egc, bj, rc);
+}
+
+static void blockjob_started(libxl__egc *egc, libxl__qmp *qmp,
+                             yajl_val ret, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+    STATE_AO_GC(bj->ao);
+
+    libxl__qmp_close(gc, qmp);
+    if (rc) goto out;
+    bj->started = true;
+    blockjob_set_state(gc, bj, S_RUNNING);
+    blockjob_progress(bj);
+    if (bj->no_wait) goto out;
+    libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll, 0);
+    return;
+ out:
+    blockjob_done(egc, bj, rc);
+}
+
+void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj)
+{
+    STATE_AO_GC(bj->ao);
+    int rc;
+
+    bj->info.live = true;
+    bj->started = true;
+    bj->info.state = S_RUNNING;
+    rc = blockjob_arm(gc, bj);
+    if (rc) {
+        blockjob_done(egc, bj, rc);
+        return;
+    }
+    libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll, 0);
+}
+
+/* ---------------------------------------------------------------- */
+/* live: follow */
+
+static void blockjob_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(ev, libxl__blockjob, poll);
+
+    bj->qmp.ao = bj->ao;
+    bj->qmp.path = bj->d->qmp_path;
+    bj->qmp.domid = bj->d->domid;
+    rc = libxl__qmp_connect(egc, &bj->qmp, blockjob_poll_connected);
+    if (rc) blockjob_done(egc, bj, rc);
+}
+
+static void blockjob_poll_connected(libxl__egc *egc, libxl__qmp *qmp,
+                                    yajl_val ret, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "query-jobs", NULL, -1,
+                                  blockjob_polled);
+    if (rc) blockjob_done(egc, bj, rc);
+}
+
+/* Sends verb on the open connection; blockjob_verb_sent follows. */
+static int blockjob_send_verb(libxl__egc *egc, libxl__blockjob *bj,
+                              libxl__blockjob_verb verb)
+{
+    STATE_AO_GC(bj->ao);
+    const char *args;
+
+    if (!libxl__blockjob_verb_ok(bj->info.state, verb)) {
+        LOG(ERROR, "job %s: cannot %s it while it is %s", bj->info.id,
+            verb_command(verb), libxl_blockjob_state_to_string(
+                bj->info.state));
+        return ERROR_INVAL;
+    }
+    if (verb == LIBXL__BLOCKJOB_VERB_SET_SPEED)
+        args = GCSPRINTF("{\"device\": %s, \"speed\": %"PRIu64"}",
+                         libxl__json_quote(gc, bj->info.id),
+                         bj->info.speed);
+    else
+        args = GCSPRINTF("{\"id\": %s}", libxl__json_quote(gc, bj->info.id));
+    bj->verb = verb;
+    return libxl__qmp_send(egc, &bj->qmp, verb_command(verb), args, -1,
+                           blockjob_verb_sent);
+}
+
+static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
+                            int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+    STATE_AO_GC(bj->ao);
+    yajl_val job = NULL;
+    libxl_blockjob_state st;
+    size_t i;
+
+    if (rc) goto out;
+    for (i = 0; jobs && YAJL_IS_ARRAY(jobs) && i < jobs->u.array.len; i++) {
+        const char *id = libxl__json_get_string(jobs->u.array.values[i],
+                                                "id");
+        if (id && !strcmp(id, bj->info.id)) job = jobs->u.array.values[i];
+    }
+    if (!job) {
+        LOG(ERROR, "job %s: QEMU no longer knows it", bj->info.id);
+        bj->info.state = S_FAILED;
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    bj->info.offset = libxl__json_get_integer(job, "current-progress", 0);
+    bj->info.len = libxl__json_get_integer(job, "total-progress", 0);
+    if (libxl__blockjob_state_from_qemu(libxl__json_get_string(job,
+                                                               "status"),
+                                        &st)) {
+        LOG(ERROR, "job %s: unknown status '%s'", bj->info.id,
+            libxl__json_get_string(job, "status") ?: "");
+        rc = ERROR_QEMU_API;
+        goto out;
+    }
+    if (st != bj->info.state) {
+        blockjob_set_state(gc, bj, st);
+        LOG(DEBUG, "job %s: %s", bj->info.id,
+            libxl_blockjob_state_to_string(st));
+    }
+    blockjob_progress(bj);
+
+    if (st == S_CONCLUDED) {
+        const char *err = libxl__json_get_string(job, "error");
+        if (err) bj->info.error = GCSTRDUP(err);
+        rc = blockjob_send_verb(egc, bj, LIBXL__BLOCKJOB_VERB_DISMISS);
+        if (rc) goto out;
+        return;
+    }
+    if (bj->cancel_rc && !bj->cancel_sent &&
+        libxl__blockjob_verb_ok(st, LIBXL__BLOCKJOB_VERB_CANCEL)) {
+        bj->cancel_sent = true;
+        rc = blockjob_send_verb(egc, bj, LIBXL__BLOCKJOB_VERB_CANCEL);
+        if (rc) goto out;
+        return;
+    }
+    if (st == S_READY && !bj->cancel_sent && !bj->complete_sent) {
+        switch (bj->at_ready) {
+        case LIBXL__BLOCKJOB_AT_READY_PIVOT:
+            bj->complete_sent = true;
+            rc = blockjob_send_verb(egc, bj, LIBXL__BLOCKJOB_VERB_COMPLETE);
+            if (rc) goto out;
+            return;
+        case LIBXL__BLOCKJOB_AT_READY_CANCEL:
+            bj->cancel_sent = true;
+            rc = blockjob_send_verb(egc, bj, LIBXL__BLOCKJOB_VERB_CANCEL);
+            if (rc) goto out;
+            return;
+        default:
+            /* leave it READY for a later pivot or abort */
+            libxl__qmp_close(gc, qmp);
+            blockjob_done(egc, bj, 0);
+            return;
+        }
+    }
+    libxl__qmp_close(gc, qmp);
+    libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll,
+                                BLOCKJOB_POLL_MS);
+    return;
+ out:
+    blockjob_done(egc, bj, rc);
+}
+
+static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
+                               yajl_val ret, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+    STATE_AO_GC(bj->ao);
+
+    libxl__qmp_close(gc, qmp);
+    if (bj->verb == LIBXL__BLOCKJOB_VERB_DISMISS) {
+        /* the job is over: decide how it ended */
+        if (bj->info.error && !bj->cancel_sent) {
+            blockjob_set_state(gc, bj, S_FAILED);
+            LOG(ERROR, "job %s failed: %s", bj->info.id, bj->info.error);
+            rc = ERROR_FAIL;
+        } else if (bj->cancel_sent) {
+            blockjob_set_state(gc, bj, S_CANCELLED);
+            rc = bj->cancel_rc;
+        } else {
+            blockjob_set_state(gc, bj, S_COMPLETED);
+        }
+        blockjob_progress(bj);
+        blockjob_done(egc, bj, rc);
+        return;
+    }
+    if (rc) {
+        /* a race at READY: the job may have moved on; poll again */
+        if (bj->verb == LIBXL__BLOCKJOB_VERB_COMPLETE)
+            bj->complete_sent = false;
+        else if (bj->verb == LIBXL__BLOCKJOB_VERB_CANCEL)
+            bj->cancel_sent = false;
+        if (++bj->verb_failures > 5) {
+            blockjob_done(egc, bj, rc);
+            return;
+        }
+    }
+    libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll,
+                                BLOCKJOB_POLL_MS);
+}
+
+/* ---------------------------------------------------------------- */
+/* offline */
+
+static void blockjob_exec_line(libxl__egc *egc, libxl__exec_state *es,
+                               const char *line)
+{
+    libxl__blockjob *bj = CONTAINER_OF(es, libxl__blockjob, es);
+    double pct;
+
+    /* "    (45.00/100%)" */
+    if (sscanf(line, " (%lf/100%%)", &pct) == 1) {
+        if (!bj->info.len) bj->info.len = 100;
+        bj->info.offset = (uint64_t)(pct / 100.0 * bj->info.len);
+        blockjob_progress(bj);
+    }
+}
+
+static void blockjob_exec_done(libxl__egc *egc, libxl__exec_state *es,
+                               int rc, int status)
+{
+    libxl__blockjob *bj = CONTAINER_OF(es, libxl__blockjob, es);
+    STATE_AO_GC(bj->ao);
+
+    blockjob_set_state(gc, bj, S_CONCLUDED);
+    if (rc == ERROR_ABORTED || rc == ERROR_TIMEDOUT) {
+        blockjob_set_state(gc, bj, S_CANCELLED);
+    } else if (rc) {
+        bj->info.error = GCSTRDUP(es->err);
+        blockjob_set_state(gc, bj, S_FAILED);
+    } else {
+        bj->info.offset = bj->info.len;
+        blockjob_set_state(gc, bj, S_COMPLETED);
+    }
+    blockjob_progress(bj);
+    blockjob_done(egc, bj, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* abort, timeout, end */
+
+static void blockjob_cancel(libxl__egc *egc, libxl__blockjob *bj, int rc)
+{
+    if (!bj->info.live) {
+        /* the exec's own abortable or timeout does the killing */
+        return;
+    }
+    if (!bj->cancel_rc) bj->cancel_rc = rc;
+    /* the next poll sends job-cancel; until then it may still finish */
+}
+
+static void blockjob_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(ev, libxl__blockjob, timeout);
+    STATE_AO_GC(bj->ao);
+
+    LOG(ERROR, "job %s did not finish within %d ms%s; aborting it",
+        bj->info.id, bj->timeout_ms,
+        bj->info.state == S_RUNNING &&
+        bj->info.type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT
+        ? " (the guest may write faster than it can converge)" : "");
+    if (bj->info.live) {
+        blockjob_cancel(egc, bj, ERROR_TIMEDOUT);
+    } else if (libxl__exec_running(&bj->es)) {
+        /* as an abort of the child, reported as a timeout */
+        bj->es.kill_rc = ERROR_TIMEDOUT;
+        kill(bj->es.pid, SIGTERM);
+    }
+}
+
+static void blockjob_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(ab, libxl__blockjob, abrt);
+    blockjob_cancel(egc, bj, ERROR_ABORTED);
+}
+
+static void blockjob_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
+{
+    STATE_AO_GC(bj->ao);
+
+    libxl__qmp_close(gc, &bj->qmp);
+    libxl__ev_time_deregister(gc, &bj->poll);
+    libxl__ev_time_deregister(gc, &bj->timeout);
+    libxl__ao_abortable_deregister(&bj->abrt);
+    bj->callback(egc, bj, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* public helpers */
+
+void libxl_blockjob_info_init(libxl_blockjob_info *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+void libxl_blockjob_info_dispose(libxl_blockjob_info *p)
+{
+    free(p->id);
+    free(p->vdev);
+    free(p->top);
+    free(p->base);
+    free(p->error);
+    libxl_blockjob_info_init(p);
+}
+
+const char *libxl_blockjob_type_to_string(libxl_blockjob_type t)
+{
+    switch (t) {
+    case LIBXL_BLOCKJOB_TYPE_COMMIT: return "commit";
+    case LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT: return "active-commit";
+    case LIBXL_BLOCKJOB_TYPE_STREAM: return "stream";
+    default: return "unknown";
+    }
+}
+
+const char *libxl_blockjob_state_to_string(libxl_blockjob_state s)
+{
+    static const char *const names[NSTATES] = {
+        "new", "running", "ready", "aborting", "concluded", "completed",
+        "failed", "cancelled",
+    };
+    return (unsigned)s < NSTATES ? names[s] : "unknown";
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,985 @@
+/*
+ * libxl_snapshot_commit.c - block commit and block stream, and what
+ * they mean for the snapshot records
+ *
+ * The job itself runs in libxl_snapshot_blockjob.c; this file plans
+ * it, refuses what would break a chain, and records the outcome.
+ *
+ * Planning: the disk's chain comes from `qemu-img info
+ * --backing-chain` of its active image, top first.  --top defaults to
+ * the active image, --base to the bottom of the chain, --shallow to
+ * top's backing.  A commit changes base and drops the images above it
+ * up to top; if any other image we know of (a snapshot's image, another
+ * branch of the tree) is built on one of them, the commit is refused
+ * before anything is touched: no branch is ever corrupted.
+ *
+ * The job record: blockjob-<vdev>.libxl-json in the domain's record
+ * directory, written before the job starts and removed once its
+ * outcome is recorded.  It lets `xl block-job` find a job started by
+ * another process (--async, or a READY active commit left waiting) and
+ * finish recording it.  While it exists, snapshot commands leave that
+ * disk alone.
+ *
+ * Recording a completed commit (merged = the images from top down to
+ * base, base excluded):
+ *  - an active commit that pivoted: base is the disk's active image;
+ *  - a snapshot whose image was top of an intermediate commit now
+ *    lives in base (same data): its record points there;
+ *  - a snapshot whose image was base or another merged image has lost
+ *    its data: its record is removed (children re-parented), and said;
+ *  - with --delete, the merged images are removed, after the records.
+ * Offline, the image above top is rebased onto base (qemu-img commit
+ * leaves it pointing at top); live, QEMU does that itself.
+ * A stream changes no snapshot's data: only the job record goes.
+ *
+ * Steps: libxl_block_commit / libxl_block_stream -> bc_begun ->
+ *   bc_chain -> bc_others -> bc_job_done -> [bc_rebased] ->
+ *   bc_finalize -> bc_done.
+ * Job control (abort, pivot) of a job another process started:
+ *   blockjob_control -> bc_begun (lock tried once) -> bc_job_done ...
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <unistd.h>
+
+typedef struct {
+    char *id, *vdev;
+    libxl_blockjob_type type;
+    bool live, del;
+    libxl__blockjob_at_ready at_ready;
+    char *top, *base, *above;         /* above: image whose backing is top */
+    libxl_disk_format top_format, base_format;
+    char **merged;
+    int num_merged;
+} jobrec;
+
+typedef enum { BC_COMMIT, BC_STREAM, BC_CONTROL } bc_kind;
+
+typedef struct libxl__block_commit_state {
+    libxl__ao *ao;
+    libxl__snapshot_op op;
+    bc_kind kind;
+    const char *vdev;
+    libxl_block_commit_params p;
+    const char *stream_base;
+    libxl__blockjob_verb verb;        /* control */
+    const libxl_blockjob_progress_how *progress;
+    libxl__qemu_img_info_state qi;    /* the chain */
+    libxl__qemu_img_info_state qo;    /* other known images */
+    yajl_val chain;
+    int itop, ibase;
+    libxl_device_disk *disk;
+    jobrec jr;
+    libxl__blockjob bj;
+    libxl__exec_state es;
+} libxl__block_commit_state;
+
+static void bc_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
+static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
+                     int rc);
+static void bc_others(libxl__egc *egc, libxl__qemu_img_info_state *qo,
+                      int rc);
+static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc);
+static void bc_rebased(libxl__egc *egc, libxl__exec_state *es, int rc,
+                       int status);
+static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs);
+static void bc_done(libxl__egc *egc, libxl__block_commit_state *bcs,
+                    int rc);
+
+/* ---------------------------------------------------------------- */
+/* job records */
+
+static char *jobrec_path(libxl__gc *gc, const libxl__snapshot_store *st,
+                         const char *vdev)
+{
+    return GCSPRINTF("%s/blockjob-%s.libxl-json", st->dir, vdev);
+}
+
+static const char *at_ready_str(libxl__blockjob_at_ready a)
+{
+    return a == LIBXL__BLOCKJOB_AT_READY_PIVOT ? "pivot"
+        : a == LIBXL__BLOCKJOB_AT_READY_CANCEL ? "keep-overlay" : "stop";
+}
+
+static int jobrec_write(libxl__gc *gc, const libxl__snapshot_store *st,
+                        const jobrec *jr)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    const unsigned char *buf;
+    size_t len;
+    int i, rc;
+
+    yajl_gen_config(g, yajl_gen_beautify, 1);
+    yajl_gen_map_open(g);
+    libxl__yajl_gen_opt_str(g, "id", jr->id);
+    libxl__yajl_gen_opt_str(g, "vdev", jr->vdev);
+    libxl__yajl_gen_opt_str(g, "type",
+                            libxl_blockjob_type_to_string(jr->type));
+    libxl__yajl_gen_str(g, "live"); yajl_gen_bool(g, jr->live);
+    libxl__yajl_gen_str(g, "delete"); yajl_gen_bool(g, jr->del);
+    libxl__yajl_gen_opt_str(g, "at_ready", at_ready_str(jr->at_ready));
+    libxl__yajl_gen_opt_str(g, "top", jr->top);
+    libxl__yajl_gen_opt_str(g, "top_format",
+                            libxl_disk_format_to_string(jr->top_format));
+    libxl__yajl_gen_opt_str(g, "base", jr->base);
+    libxl__yajl_gen_opt_str(g, "base_format",
+                            libxl_disk_format_to_string(jr->base_format));
+    libxl__yajl_gen_opt_str(g, "above", jr->above);
+    libxl__yajl_gen_str(g, "merged");
+    yajl_gen_array_open(g);
+    for (i = 0; i < jr->num_merged; i++)
+        libxl__yajl_gen_str(g, jr->merged[i]);
+    yajl_gen_array_close(g);
+    yajl_gen_map_close(g);
+    yajl_gen_get_buf(g, &buf, &len);
+    rc = libxl__write_file_atomic(gc, jobrec_path(gc, st, jr->vdev), buf,
+                                  len);
+    yajl_gen_free(g);
+    return rc;
+}
+
+/* ERROR_NOTFOUND if vdev has no job record. */
+static int jobrec_read(libxl__gc *gc, const libxl__snapshot_store *st,
+                       const char *vdev, jobrec *jr)
+{
+    char *path = jobrec_path(gc, st, vdev), *data;
+    const char *s;
+    yajl_val v, m;
+    size_t i;
+    int rc;
+
+    memset(jr, 0, sizeof(*jr));
+    rc = libxl__read_file(gc, path, &data, NULL);
+    if (rc) return rc;
+    v = libxl__json_parse(gc, data);
+    if (!v || !libxl__json_get_string(v, "id") ||
+        !libxl__json_get_string(v, "top")) {
+        LOG(ERROR, "corrupt block job record '%s'", path);
+        return ERROR_INVAL;
+    }
+    jr->id = GCSTRDUP(libxl__json_get_string(v, "id"));
+    jr->vdev = GCSTRDUP(vdev);
+    s = libxl__json_get_string(v, "type");
+    jr->type = s && !strcmp(s, "stream") ? LIBXL_BLOCKJOB_TYPE_STREAM
+        : s && !strcmp(s, "active-commit")
+        ? LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT : LIBXL_BLOCKJOB_TYPE_COMMIT;
+    jr->live = libxl__json_get_bool(v, "live", false);
+    jr->del = libxl__json_get_bool(v, "delete", false);
+    s = libxl__json_get_string(v, "at_ready");
+    jr->at_ready = s && !strcmp(s, "pivot") ? LIBXL__BLOCKJOB_AT_READY_PIVOT
+        : s && !strcmp(s, "keep-overlay") ? LIBXL__BLOCKJOB_AT_READY_CANCEL
+        : LIBXL__BLOCKJOB_AT_READY_STOP;
+    jr->top = GCSTRDUP(libxl__json_get_string(v, "top"));
+    jr->base = GCSTRDUP(libxl__json_get_string(v, "base"));
+    jr->above = GCSTRDUP(libxl__json_get_string(v, "above"));
+    s = libxl__json_get_string(v, "top_format");
+    if (!s || libxl_disk_format_from_string(s, &jr->top_format))
+        jr->top_format = LIBXL_DISK_FORMAT_QCOW2;
+    s = libxl__json_get_string(v, "base_format");
+    if (!s || libxl_disk_format_from_string(s, &jr->base_format))
+        jr->base_format = LIBXL_DISK_FORMAT_QCOW2;
+    m = libxl__json_get(v, "merged");
+    if (m && YAJL_IS_ARRAY(m)) {
+        GCNEW_ARRAY(jr->merged, m->u.array.len);
+        for (i = 0; i < m->u.array.len; i++)
+            if (YAJL_IS_STRING(m->u.array.values[i]))
+                jr->merged[jr->num_merged++] =
+                    GCSTRDUP(YAJL_GET_STRING(m->u.array.values[i]));
+    }
+    return 0;
+}
+
+static void jobrec_remove(libxl__gc *gc, const libxl__snapshot_store *st,
+                          const char *vdev)
+{
+    if (unlink(jobrec_path(gc, st, vdev)) && errno != ENOENT)
+        LOGE(WARN, "cannot remove block job record of %s", vdev);
+}
+
+int libxl__blockjob_check_idle(libxl__gc *gc,
+                               const libxl__snapshot_store *st,
+                               const libxl__domain *d)
+{
+    int i;
+    jobrec jr;
+
+    for (i = 0; i < d->num_disks; i++) {
+        if (!jobrec_read(gc, st, d->disks[i].vdev, &jr)) {
+            LOG(ERROR, "disk %s of domain %s is in block job %s; finish "
+                "it first (xl block-job)", d->disks[i].vdev, d->name,
+                jr.id);
+            return ERROR_DEVICE_EXISTS;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* entry points */
+
+static int bc_create(libxl_snapshot_ctx *ctx, libxl__ao *ao,
+                     libxl__block_commit_state **bcs_r, bc_kind kind,
+                     const char *domain, const char *vdev,
+                     const libxl_blockjob_progress_how *progress)
+{
+    AO_GC;
+    libxl__block_commit_state *bcs;
+
+    if (!vdev || !*vdev || strchr(vdev, '/')) {
+        LOG(ERROR, "invalid disk '%s'", vdev ? vdev : "");
+        return ERROR_INVAL;
+    }
+    GCNEW(bcs);
+    bcs->ao = ao;
+    bcs->kind = kind;
+    bcs->vdev = GCSTRDUP(vdev);
+    bcs->progress = progress;
+    libxl__blockjob_init(&bcs->bj);
+    libxl__exec_init(&bcs->es);
+    bcs->op.ao = ao;
+    bcs->op.domain = GCSTRDUP(domain);
+    bcs->op.callback = bc_begun;
+    *bcs_r = bcs;
+    return 0;
+}
+
+int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
+                       const char *vdev,
+                       const libxl_block_commit_params *params,
+                       const libxl_blockjob_progress_how *progress,
+                       const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    libxl__block_commit_state *bcs;
+    int rc;
+
+    rc = bc_create(ctx, ao, &bcs, BC_COMMIT, domain, vdev, progress);
+    if (rc) goto out;
+    if (params) bcs->p = *params;
+    bcs->p.top = GCSTRDUP(bcs->p.top);
+    bcs->p.base = GCSTRDUP(bcs->p.base);
+    if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_PIVOT) &&
+        (bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY)) {
+        LOG(ERROR, "--pivot and --keep-overlay exclude each other");
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_SHALLOW) && bcs->p.base) {
+        LOG(ERROR, "--shallow and --base exclude each other");
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_DELETE) &&
+        (bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY)) {
+        LOG(ERROR, "--delete cannot go with --keep-overlay: the overlay "
+            "still uses the images below it");
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    libxl__snapshot_op_begin(egc, &bcs->op);
+    EGC_FREE;
+    return AO_INPROGRESS;
+ out:
+    EGC_FREE;
+    return AO_CREATE_FAIL(rc);
+}
+
+int libxl_block_stream(libxl_snapshot_ctx *ctx, const char *domain,
+                       const char *vdev, const char *base,
+                       uint64_t bandwidth, int timeout_ms, unsigned flags,
+                       const libxl_blockjob_progress_how *progress,
+                       const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    libxl__block_commit_state *bcs;
+    int rc;
+
+    rc = bc_create(ctx, ao, &bcs, BC_STREAM, domain, vdev, progress);
+    if (rc) goto out;
+    bcs->stream_base = GCSTRDUP(base);
+    bcs->p.bandwidth = bandwidth;
+    bcs->p.timeout_ms = timeout_ms;
+    bcs->p.flags = flags & LIBXL_BLOCK_COMMIT_NO_WAIT;
+    libxl__snapshot_op_begin(egc, &bcs->op);
+    EGC_FREE;
+    return AO_INPROGRESS;
+ out:
+    EGC_FREE;
+    return AO_CREATE_FAIL(rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* planning */
+
+static yajl_val chain_at(libxl__block_commit_state *bcs, int i)
+{
+    return bcs->chain->u.array.values[i];
+}
+
+static const char *chain_file(libxl__block_commit_state *bcs, int i)
+{
+    return libxl__json_get_string(chain_at(bcs, i), "filename");
+}
+
+static libxl_disk_format chain_format(libxl__block_commit_state *bcs, int i)
+{
+    libxl_disk_format f = LIBXL_DISK_FORMAT_RAW;
+    libxl__disk_format_from_qemu(libxl__json_get_string(chain_at(bcs, i),
+                                                        "format"), &f);
+    return f;
+}
+
+static int chain_len(libxl__block_commit_state *bcs)
+{
+    return bcs->chain->u.array.len;
+}
+
+/* Index of path in the chain, or -1 (an error is logged). */
+static int chain_find(libxl__gc *gc, libxl__block_commit_state *bcs,
+                      const char *path, const char *what)
+{
+    char *abs = libxl__abs_path(gc, path);
+    int i;
+
+    for (i = 0; i < chain_len(bcs); i++)
+        if (chain_file(bcs, i) && !strcmp(chain_file(bcs, i), abs))
+            return i;
+    LOG(ERROR, "%s '%s' is not in the backing chain of disk %s", what,
+        path, bcs->vdev);
+    return -1;
+}
+
+static void bc_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
+{
+    libxl__block_commit_state *bcs =
+        CONTAINER_OF(op, libxl__block_commit_state, op);
+    STATE_AO_GC(bcs->ao);
+
+    if (rc == ERROR_LOCK_FAIL && bcs->kind == BC_CONTROL) {
+        /* the process that started the job records its outcome */
+        rc = 0;
+        goto out;
+    }
+    if (rc) goto out;
+    bcs->disk = libxl__domain_disk(&op->d, bcs->vdev);
+    if (!bcs->disk || !bcs->disk->pdev_path) {
+        LOG(ERROR, "domain %s has no disk '%s'", op->d.name, bcs->vdev);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    rc = jobrec_read(gc, &op->st, bcs->vdev, &bcs->jr);
+    if (bcs->kind == BC_CONTROL) {
+        if (rc == ERROR_NOTFOUND)
+            LOG(ERROR, "disk %s of domain %s has no block job", bcs->vdev,
+                op->d.name);
+        if (rc) goto out;
+        if (!bcs->jr.live || !op->d.running) {
+            LOG(WARN, "block job %s is gone with the domain's QEMU; its "
+                "outcome is unknown, records unchanged", bcs->jr.id);
+            jobrec_remove(gc, &op->st, bcs->vdev);
+            goto out;
+        }
+        /* follow the job (the verb was sent already) to its end */
+        bcs->bj.ao = ao;
+        bcs->bj.d = &op->d;
+        bcs->bj.info.id = bcs->jr.id;
+        bcs->bj.info.vdev = bcs->jr.vdev;
+        bcs->bj.info.type = bcs->jr.type;
+        bcs->bj.info.top = bcs->jr.top;
+        bcs->bj.info.base = bcs->jr.base;
+        bcs->bj.at_ready = bcs->verb == LIBXL__BLOCKJOB_VERB_COMPLETE
+            ? LIBXL__BLOCKJOB_AT_READY_PIVOT
+            : LIBXL__BLOCKJOB_AT_READY_CANCEL;
+        bcs->bj.cancel_rc = bcs->verb == LIBXL__BLOCKJOB_VERB_CANCEL
+            ? ERROR_ABORTED : 0;
+        bcs->bj.cancel_sent = bcs->verb == LIBXL__BLOCKJOB_VERB_CANCEL;
+        bcs->bj.complete_sent = bcs->verb == LIBXL__BLOCKJOB_VERB_COMPLETE;
+        bcs->bj.callback = bc_job_done;
+        libxl__blockjob_follow(egc, &bcs->bj);
+        return;
+    }
+    if (!rc) {
+        LOG(ERROR, "disk %s of domain %s is already in block job %s",
+            bcs->vdev, op->d.name, bcs->jr.id);
+        rc = ERROR_DEVICE_EXISTS;
+        goto out;
+    }
+    if (rc != ERROR_NOTFOUND) goto out;
+    if (!op->d.running && bcs->kind == BC_STREAM && bcs->p.bandwidth) {
+        LOG(ERROR, "an offline stream (qemu-img rebase) cannot be "
+            "rate-limited; start the domain or drop --bandwidth");
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    GCNEW_ARRAY(bcs->qi.images, 1);
+    bcs->qi.images[0] = bcs->disk->pdev_path;
+    bcs->qi.num_images = 1;
+    bcs->qi.backing_chain = true;
+    bcs->qi.ao = ao;
+    bcs->qi.callback = bc_chain;
+    libxl__qemu_img_info(egc, &bcs->qi);
+    return;
+ out:
+    bc_done(egc, bcs, rc);
+}
+
+static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
+                     int rc)
+{
+    libxl__block_commit_state *bcs =
+        CONTAINER_OF(qi, libxl__block_commit_state, qi);
+    libxl__snapshot_op *op = &bcs->op;
+    STATE_AO_GC(bcs->ao);
+    int i, j, n;
+
+    if (rc) goto out;
+    bcs->chain = qi->infos[0];
+    if (!bcs->chain || !YAJL_IS_ARRAY(bcs->chain) || !chain_len(bcs)) {
+        LOG(ERROR, "disk %s: cannot read its backing chain", bcs->vdev);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    n = chain_len(bcs);
+    rc = ERROR_INVAL;
+    if (bcs->kind == BC_STREAM) {
+        bcs->itop = 0;
+        bcs->ibase = bcs->stream_base
+            ? chain_find(gc, bcs, bcs->stream_base, "base") : n;
+        if (bcs->ibase < 0) goto out;
+        if (bcs->ibase <= 1) {
+            LOG(ERROR, "disk %s: nothing to stream (base is the active "
+                "image's own backing file)", bcs->vdev);
+            goto out;
+        }
+    } else {
+        bcs->itop = bcs->p.top ? chain_find(gc, bcs, bcs->p.top, "top") : 0;
+        if (bcs->itop < 0) goto out;
+        if (bcs->p.flags & LIBXL_BLOCK_COMMIT_SHALLOW)
+            bcs->ibase = bcs->itop + 1;
+        else
+            bcs->ibase = bcs->p.base
+                ? chain_find(gc, bcs, bcs->p.base, "base") : n - 1;
+        if (bcs->ibase < 0) goto out;
+        if (bcs->ibase >= n || bcs->ibase <= bcs->itop) {
+            LOG(ERROR, "disk %s: base must be below top in the backing "
+                "chain (%s has %d image%s)", bcs->vdev, bcs->disk->pdev_path,
+                n, n == 1 ? "" : "s");
+            goto out;
+        }
+        if (bcs->itop == 0 && !(bcs->p.flags & LIBXL_BLOCK_COMMIT_ACTIVE)) {
+            LOG(ERROR, "disk %s: top is the active image; an active "
+                "commit needs --active", bcs->vdev);
+            goto out;
+        }
+        if (bcs->itop > 0 && (bcs->p.flags &
+                              (LIBXL_BLOCK_COMMIT_PIVOT |
+                               LIBXL_BLOCK_COMMIT_KEEP_OVERLAY))) {
+            LOG(ERROR, "disk %s: --pivot and --keep-overlay are for an "
+                "active commit", bcs->vdev);
+            goto out;
+        }
+        if (!bcs->disk->readwrite) {
+            LOG(ERROR, "disk %s is read-only: nothing to commit",
+                bcs->vdev);
+            goto out;
+        }
+    }
+
+    /* The job record, also the plan. */
+    bcs->jr.vdev = GCSTRDUP(bcs->vdev);
+    bcs->jr.live = op->d.running;
+    bcs->jr.del = !!(bcs->p.flags & LIBXL_BLOCK_COMMIT_DELETE);
+    bcs->jr.type = bcs->kind == BC_STREAM ? LIBXL_BLOCKJOB_TYPE_STREAM
+        : bcs->itop == 0 ? LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT
+        : LIBXL_BLOCKJOB_TYPE_COMMIT;
+    bcs->jr.id = GCSPRINTF("libxl-%s-%s", bcs->kind == BC_STREAM
+                           ? "stream" : "commit", bcs->vdev);
+    bcs->jr.at_ready = (bcs->p.flags & LIBXL_BLOCK_COMMIT_PIVOT)
+        ? LIBXL__BLOCKJOB_AT_READY_PIVOT
+        : (bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY)
+        ? LIBXL__BLOCKJOB_AT_READY_CANCEL : LIBXL__BLOCKJOB_AT_READY_STOP;
+    /* offline, an active commit has no READY: pivot unless told */
+    if (!op->d.running && bcs->jr.type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT
+        && bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_STOP)
+        bcs->jr.at_ready = LIBXL__BLOCKJOB_AT_READY_PIVOT;
+    bcs->jr.top = GCSTRDUP(chain_file(bcs, bcs->itop));
+    bcs->jr.top_format = chain_format(bcs, bcs->itop);
+    if (bcs->ibase < n) {
+        bcs->jr.base = GCSTRDUP(chain_file(bcs, bcs->ibase));
+        bcs->jr.base_format = chain_format(bcs, bcs->ibase);
+    }
+    if (bcs->itop > 0) bcs->jr.above = GCSTRDUP(chain_file(bcs,
+                                                           bcs->itop - 1));
+    if (bcs->kind == BC_COMMIT) {
+        GCNEW_ARRAY(bcs->jr.merged, bcs->ibase - bcs->itop);
+        for (i = bcs->itop; i < bcs->ibase; i++)
+            bcs->jr.merged[bcs->jr.num_merged++] =
+                GCSTRDUP(chain_file(bcs, i));
+    }
+
+    /*
+     * Other images we know of (snapshots' images, and what they are
+     * built on) must not be built on base or a merged image.
+     */
+    if (bcs->kind != BC_COMMIT) {
+        bc_others(egc, &bcs->qo, 0);
+        return;
+    }
+    GCNEW_ARRAY(bcs->qo.images, 2 * op->tree.num_snaps + 1);
+    for (i = 0; i < op->tree.num_snaps; i++) {
+        for (j = 0; j < op->tree.snaps[i].num_disks; j++) {
+            const libxl_disk_snapshot *ds = &op->tree.snaps[i].disks[j];
+            int k;
+            if (strcmp(ds->vdev, bcs->vdev)) continue;
+            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+            if (!ds->file || !libxl__file_exists(ds->file)) continue;
+            for (k = 0; k < n; k++)
+                if (chain_file(bcs, k) && !strcmp(chain_file(bcs, k),
+                                                  ds->file))
+                    break;
+            if (k < n) continue;           /* in our chain: fine */
+            bcs->qo.images[bcs->qo.num_images++] = ds->file;
+        }
+    }
+    bcs->qo.ao = ao;
+    bcs->qo.callback = bc_others;
+    libxl__qemu_img_info(egc, &bcs->qo);
+    return;
+ out:
+    bc_done(egc, bcs, rc);
+}
+
+static bool in_list(char **l, int n, const char *s)
+{
+    int i;
+    for (i = 0; s && i < n; i++)
+        if (!strcmp(l[i], s)) return true;
+    return false;
+}
+
+static void bc_others(libxl__egc *egc, libxl__qemu_img_info_state *qo,
+                      int rc)
+{
+    libxl__block_commit_state *bcs =
+        CONTAINER_OF(qo, libxl__block_commit_state, qo);
+    libxl__snapshot_op *op = &bcs->op;
+    STATE_AO_GC(bcs->ao);
+    int i;
+
+    if (rc) goto out;
+    for (i = 0; i < qo->num_images; i++) {
+        const char *b = libxl__json_get_string(qo->infos[i],
+                                               "full-backing-filename");
+        if (b && (!strcmp(b, bcs->jr.base) ||
+                  in_list(bcs->jr.merged, bcs->jr.num_merged, b))) {
+            LOG(ERROR, "disk %s: '%s' (another branch of the snapshot "
+                "tree) is built on '%s', which this commit would change; "
+                "nothing was done", bcs->vdev, qo->images[i], b);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+    }
+
+    rc = jobrec_write(gc, &op->st, &bcs->jr);
+    if (rc) goto out;
+
+    bcs->bj.ao = ao;
+    bcs->bj.d = &op->d;
+    bcs->bj.info.id = bcs->jr.id;
+    bcs->bj.info.vdev = bcs->jr.vdev;
+    bcs->bj.info.type = bcs->jr.type;
+    bcs->bj.info.live = bcs->jr.live;
+    bcs->bj.info.top = bcs->jr.top;
+    bcs->bj.info.base = bcs->jr.base;
+    bcs->bj.info.speed = bcs->p.bandwidth;
+    bcs->bj.info.len = libxl__json_get_integer(chain_at(bcs, 0),
+                                               "virtual-size", 0);
+    bcs->bj.active = bcs->disk->pdev_path;
+    bcs->bj.active_format = bcs->disk->format;
+    bcs->bj.top_format = bcs->jr.top_format;
+    bcs->bj.base_format = bcs->jr.base_format;
+    if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_RELATIVE) &&
+        bcs->jr.above && bcs->jr.base)
+        bcs->bj.backing_file = libxl__path_basename(gc, bcs->jr.base);
+    bcs->bj.at_ready = bcs->jr.at_ready;
+    bcs->bj.no_wait = !!(bcs->p.flags & LIBXL_BLOCK_COMMIT_NO_WAIT) &&
+        bcs->jr.live;
+    bcs->bj.timeout_ms = bcs->p.timeout_ms;
+    bcs->bj.progress = bcs->progress;
+    bcs->bj.callback = bc_job_done;
+    libxl__blockjob_start(egc, &bcs->bj);
+    return;
+ out:
+    bc_done(egc, bcs, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* outcome */
+
+static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
+{
+    libxl__block_commit_state *bcs =
+        CONTAINER_OF(bj, libxl__block_commit_state, bj);
+    libxl__snapshot_op *op = &bcs->op;
+    STATE_AO_GC(bcs->ao);
+    const char *a[10];
+    int n = 0;
+
+    if (!bj->started && bj->info.live) {
+        /* QEMU refused to start it: nothing happened */
+        jobrec_remove(gc, &op->st, bcs->vdev);
+        goto out;
+    }
+    switch (bj->info.state) {
+    case LIBXL_BLOCKJOB_STATE_RUNNING:
+    case LIBXL_BLOCKJOB_STATE_READY:
+        /* left running (--async) or waiting at READY: record stays */
+        if (!rc && bj->info.state == LIBXL_BLOCKJOB_STATE_READY)
+            LOG(INFO, "job %s is ready: pivot or abort it with xl "
+                "block-job", bj->info.id);
+        goto out;
+    case LIBXL_BLOCKJOB_STATE_COMPLETED:
+        break;
+    case LIBXL_BLOCKJOB_STATE_CANCELLED:
+        if (!rc && bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL) {
+            /* --keep-overlay: base has its copy, the chain is as it was */
+            bc_finalize(egc, bcs);
+            return;
+        }
+        /* aborted: the chain is as it was */
+        /* FALLTHRU */
+    default:
+        jobrec_remove(gc, &op->st, bcs->vdev);
+        if (!rc) rc = ERROR_FAIL;
+        goto out;
+    }
+
+    /* offline: point the image above top at base (qemu-img commit
+     * leaves it on top) */
+    if (!bj->info.live && bcs->jr.type != LIBXL_BLOCKJOB_TYPE_STREAM &&
+        (bcs->jr.above ||
+         bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL)) {
+        a[n++] = CTX->qemu_img;
+        a[n++] = "rebase"; a[n++] = "-u";
+        a[n++] = "-F"; a[n++] = libxl__disk_format_qemu(bcs->jr.base_format);
+        a[n++] = "-b"; a[n++] = bcs->jr.base;
+        a[n++] = bcs->jr.above ? bcs->jr.above : bcs->jr.top;
+        a[n] = NULL;
+        bcs->es.ao = ao;
+        bcs->es.what = "qemu-img rebase";
+        bcs->es.args = libxl__gc_calloc(gc, n + 1, sizeof(char *));
+        memcpy((void *)bcs->es.args, a, (n + 1) * sizeof(char *));
+        bcs->es.callback = bc_rebased;
+        rc = libxl__exec_start(egc, &bcs->es);
+        if (rc) goto out;
+        return;
+    }
+    bc_finalize(egc, bcs);
+    return;
+ out:
+    bc_done(egc, bcs, rc);
+}
+
+static void bc_rebased(libxl__egc *egc, libxl__exec_state *es, int rc,
+                       int status)
+{
+    libxl__block_commit_state *bcs =
+        CONTAINER_OF(es, libxl__block_commit_state, es);
+    STATE_AO_GC(bcs->ao);
+
+    if (rc) {
+        /* the data is in base, and the chain above still reads right */
+        LOG(ERROR, "disk %s: committed, but '%s' could not be pointed at "
+            "'%s'", bcs->vdev, bcs->jr.above ? bcs->jr.above : bcs->jr.top,
+            bcs->jr.base);
+        bc_done(egc, bcs, rc);
+        return;
+    }
+    bc_finalize(egc, bcs);
+}
+
+static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
+{
+    libxl__snapshot_op *op = &bcs->op;
+    libxl__snapshot_tree *t = &op->tree;
+    STATE_AO_GC(bcs->ao);
+    jobrec *jr = &bcs->jr;
+    char *dropped = NULL;
+    bool pivot = jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
+        jr->at_ready != LIBXL__BLOCKJOB_AT_READY_CANCEL;
+    int i, j, rc;
+
+    if (jr->type == LIBXL_BLOCKJOB_TYPE_STREAM) goto records_done;
+    if (pivot)
+        libxl__domain_record_set_disk(gc, &t->dom, jr->vdev, jr->base,
+                                      jr->base_format);
+    for (i = 0; i < t->num_snaps; i++) {
+        libxl_domain_snapshot *s = &t->snaps[i];
+        bool lost = false;
+        for (j = 0; j < s->num_disks; j++) {
+            libxl_disk_snapshot *ds = &s->disks[j];
+            if (strcmp(ds->vdev, jr->vdev) ||
+                ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO || !ds->file)
+                continue;
+            if (jr->type == LIBXL_BLOCKJOB_TYPE_COMMIT &&
+                !strcmp(ds->file, jr->top) &&
+                ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
+                /* its data is now exactly base's */
+                ds->file = GCSTRDUP(jr->base);
+                ds->format = jr->base_format;
+            } else if (!strcmp(ds->file, jr->base) ||
+                       (in_list(jr->merged, jr->num_merged, ds->file) &&
+                        (pivot || jr->type == LIBXL_BLOCKJOB_TYPE_COMMIT))) {
+                /*
+                 * base was written; merged images leave the chain
+                 * (but --keep-overlay leaves the chain as it was)
+                 */
+                lost = true;
+            }
+            if (jr->del && ds->overlay &&
+                in_list(jr->merged, jr->num_merged, ds->overlay))
+                ds->overlay = NULL;
+        }
+        if (lost)
+            dropped = GCSPRINTF("%s%s%s", dropped ? dropped : "",
+                                dropped ? ", " : "", s->name);
+    }
+    if (dropped) {
+        char *names = GCSTRDUP(dropped), *tok, *save;
+        for (tok = strtok_r(names, ", ", &save); tok;
+             tok = strtok_r(NULL, ", ", &save))
+            libxl__snapshot_tree_remove(gc, t, tok);
+        LOG(WARN, "disk %s: the commit merged away the data of snapshot(s) "
+            "%s; their records are removed", jr->vdev, dropped);
+    }
+    libxl__snapshot_tree_fixup(gc, t);
+    rc = libxl__snapshot_store_save(gc, &op->st, t);
+    if (rc) goto out;
+    if (pivot && op->d.running && CTX->driver->set_active_disk) {
+        rc = CTX->driver->set_active_disk(gc, &op->d, jr->vdev, jr->base,
+                                          jr->base_format);
+        if (rc) goto out;
+    }
+    if (jr->del) {
+        for (i = 0; i < jr->num_merged; i++) {
+            if (unlink(jr->merged[i]) && errno != ENOENT)
+                LOGE(WARN, "cannot remove merged image '%s'", jr->merged[i]);
+        }
+    }
+ records_done:
+    jobrec_remove(gc, &op->st, jr->vdev);
+    rc = 0;
+ out:
+    bc_done(egc, bcs, rc);
+}
+
+static void bc_done(libxl__egc *egc, libxl__block_commit_state *bcs,
+                    int rc)
+{
+    STATE_AO_GC(bcs->ao);
+    libxl__snapshot_op_end(gc, &bcs->op);
+    libxl__ao_complete(egc, ao, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* job control */
+
+/* The job on vdev as QEMU reports it, for a live job. */
+static int query_job(libxl__gc *gc, const libxl__domain *d, const char *id,
+                     yajl_val *job_r)
+{
+    yajl_val jobs = NULL;
+    size_t i;
+    int rc;
+
+    *job_r = NULL;
+    rc = libxl__qmp_run_sync(gc, d->qmp_path, "query-jobs", NULL, 0, false,
+                             &jobs);
+    if (rc) return rc;
+    for (i = 0; jobs && YAJL_IS_ARRAY(jobs) && i < jobs->u.array.len; i++) {
+        const char *jid = libxl__json_get_string(jobs->u.array.values[i],
+                                                 "id");
+        if (jid && !strcmp(jid, id)) *job_r = jobs->u.array.values[i];
+    }
+    return 0;
+}
+
+/* Domain and job record, without the lock (records are atomic). */
+static int find_job(libxl__gc *gc, const char *domain, const char *vdev,
+                    libxl__domain *d, jobrec *jr)
+{
+    libxl__snapshot_store st;
+    int rc;
+
+    rc = libxl__domain_resolve(gc, domain, d, NULL);
+    if (rc) return rc;
+    rc = libxl__snapshot_store_open(gc, CTX->state_dir, &d->uuid, &st);
+    if (rc) return rc;
+    rc = jobrec_read(gc, &st, vdev, jr);
+    if (rc == ERROR_NOTFOUND)
+        LOG(ERROR, "disk %s of domain %s has no block job", vdev, d->name);
+    return rc;
+}
+
+int libxl_blockjob_get(libxl_snapshot_ctx *ctx, const char *domain,
+                       const char *vdev, libxl_blockjob_info *info_r)
+{
+    GC_INIT(ctx);
+    libxl__domain d;
+    jobrec jr;
+    yajl_val job = NULL;
+    int rc;
+
+    libxl_blockjob_info_init(info_r);
+    rc = find_job(gc, domain, vdev, &d, &jr);
+    if (rc) goto out;
+    info_r->id = strdup(jr.id);
+    info_r->vdev = strdup(vdev);
+    info_r->type = jr.type;
+    info_r->live = jr.live;
+    info_r->top = jr.top ? strdup(jr.top) : NULL;
+    info_r->base = jr.base ? strdup(jr.base) : NULL;
+    info_r->state = LIBXL_BLOCKJOB_STATE_RUNNING;
+    if (jr.live && d.running) {
+        rc = query_job(gc, &d, jr.id, &job);
+        if (rc) goto out;
+    }
+    if (!job) {
+        /* recorded, but not (or no longer) in QEMU */
+        info_r->state = jr.live ? LIBXL_BLOCKJOB_STATE_CONCLUDED
+                                : LIBXL_BLOCKJOB_STATE_RUNNING;
+        goto out;
+    }
+    libxl__blockjob_state_from_qemu(libxl__json_get_string(job, "status"),
+                                    &info_r->state);
+    info_r->offset = libxl__json_get_integer(job, "current-progress", 0);
+    info_r->len = libxl__json_get_integer(job, "total-progress", 0);
+    if (libxl__json_get_string(job, "error"))
+        info_r->error = strdup(libxl__json_get_string(job, "error"));
+    {
+        /* the speed is only in query-block-jobs */
+        yajl_val bjobs = NULL;
+        size_t i;
+        if (!libxl__qmp_run_sync(gc, d.qmp_path, "query-block-jobs", NULL,
+                                 0, true, &bjobs) && bjobs &&
+            YAJL_IS_ARRAY(bjobs))
+            for (i = 0; i < bjobs->u.array.len; i++) {
+                yajl_val b = bjobs->u.array.values[i];
+                const char *dev = libxl__json_get_string(b, "device");
+                if (dev && !strcmp(dev, jr.id))
+                    info_r->speed = libxl__json_get_integer(b, "speed", 0);
+            }
+    }
+ out:
+    if (rc) libxl_blockjob_info_dispose(info_r);
+    GC_FREE;
+    return rc;
+}
+
+int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
+                             const char *vdev, uint64_t bandwidth)
+{
+    GC_INIT(ctx);
+    libxl__domain d;
+    jobrec jr;
+    int rc;
+
+    rc = find_job(gc, domain, vdev, &d, &jr);
+    if (rc) goto out;
+    if (!jr.live || !d.running) {
+        LOG(ERROR, "job %s runs in qemu-img: its speed is set when it "
+            "starts", jr.id);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    rc = libxl__qmp_run_sync(gc, d.qmp_path, "block-job-set-speed",
+                             GCSPRINTF("{\"device\": %s, \"speed\": %llu}",
+                                       libxl__json_quote(gc, jr.id),
+                                       (unsigned long long)bandwidth),
+                             0, false, NULL);
+ out:
+    GC_FREE;
+    return rc;
+}
+
+static int blockjob_control(libxl_snapshot_ctx *ctx, const char *domain,
+                            const char *vdev, libxl__blockjob_verb verb,
+                            const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    libxl__block_commit_state *bcs;
+    libxl__domain d;
+    jobrec jr;
+    yajl_val job = NULL;
+    libxl_blockjob_state st = LIBXL_BLOCKJOB_STATE_RUNNING;
+    int rc;
+
+    rc = bc_create(ctx, ao, &bcs, BC_CONTROL, domain, vdev, NULL);
+    if (rc) goto out;
+    bcs->verb = verb;
+    rc = find_job(gc, domain, vdev, &d, &jr);
+    if (rc) goto out;
+    if (jr.live && d.running) {
+        rc = query_job(gc, &d, jr.id, &job);
+        if (rc) goto out;
+        if (job)
+            libxl__blockjob_state_from_qemu(
+                libxl__json_get_string(job, "status"), &st);
+        if (job && libxl__blockjob_verb_ok(st, verb)) {
+            rc = libxl__qmp_run_sync(gc, d.qmp_path,
+                    verb == LIBXL__BLOCKJOB_VERB_COMPLETE ? "job-complete"
+                                                          : "job-cancel",
+                    GCSPRINTF("{\"id\": %s}", libxl__json_quote(gc, jr.id)),
+                    0, false, NULL);
+            if (rc) goto out;
+        } else if (job && st != LIBXL_BLOCKJOB_STATE_CONCLUDED) {
+            LOG(ERROR, "job %s is %s: it cannot be %s now", jr.id,
+                libxl_blockjob_state_to_string(st),
+                verb == LIBXL__BLOCKJOB_VERB_COMPLETE ? "pivoted"
+                                                      : "aborted");
+            rc = ERROR_INVAL;
+            goto out;
+        }
+    } else if (!jr.live && verb == LIBXL__BLOCKJOB_VERB_COMPLETE) {
+        LOG(ERROR, "job %s runs in qemu-img: there is nothing to pivot",
+            jr.id);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    /*
+     * Whoever holds the domain lock waits for this job and will record
+     * its outcome; if nobody does, we follow it and record it here.
+     */
+    bcs->op.lock_once = true;
+    libxl__snapshot_op_begin(egc, &bcs->op);
+    EGC_FREE;
+    return AO_INPROGRESS;
+ out:
+    EGC_FREE;
+    return AO_CREATE_FAIL(rc);
+}
+
+int libxl_blockjob_abort(libxl_snapshot_ctx *ctx, const char *domain,
+                         const char *vdev, const libxl_asyncop_how *ao_how)
+{
+    return blockjob_control(ctx, domain, vdev, LIBXL__BLOCKJOB_VERB_CANCEL,
+                            ao_how);
+}
+
+int libxl_blockjob_pivot(libxl_snapshot_ctx *ctx, const char *domain,
+                         const char *vdev, const libxl_asyncop_how *ao_how)
+{
+    return blockjob_control(ctx, domain, vdev,
+                            LIBXL__BLOCKJOB_VERB_COMPLETE, ao_how);
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

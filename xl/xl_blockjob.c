@@ -1,0 +1,344 @@
+/*
+ * xl_blockjob.c - xl block-commit, block-stream (block-pull), block-job
+ *
+ * Options follow virsh's blockcommit / blockpull / blockjob.  Jobs run
+ * through the library's asynchronous API: xl polls the library's event
+ * loop, so that Ctrl-C (SIGINT) can abort the job cleanly, and draws a
+ * progress line on a terminal with --verbose.  Without --async the
+ * command waits for the job (--wait is accepted and is the default);
+ * with --async it returns once the job runs, and `xl block-job` then
+ * shows or controls it.
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xl.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    interrupted = 1;
+}
+
+typedef struct {
+    bool done;
+    int rc;
+    bool verbose, tty;
+    const char *what;
+    libxl_blockjob_state state;       /* the last one reported */
+} job_wait;
+
+static void job_done_cb(libxl_ctx *unused, int rc, void *for_callback)
+{
+    job_wait *w = for_callback;
+    w->done = true;
+    w->rc = rc;
+}
+
+static void job_progress_cb(const libxl_blockjob_info *info,
+                            void *for_callback)
+{
+    job_wait *w = for_callback;
+    unsigned pct;
+
+    w->state = info->state;
+    if (!w->verbose) return;
+    pct = info->len ? (unsigned)(info->offset * 100 / info->len) : 0;
+    if (w->tty)
+        fprintf(stdout, "\r%s: [%3u %%]", w->what, pct);
+    else if (info->state >= LIBXL_BLOCKJOB_STATE_READY)
+        fprintf(stdout, "%s: [%3u %%] %s\n", w->what, pct,
+                libxl_blockjob_state_to_string(info->state));
+    fflush(stdout);
+}
+
+/* Runs the event loop until the job's ao completes; SIGINT aborts. */
+static int wait_job(job_wait *w, const libxl_asyncop_how *how)
+{
+    struct sigaction sa, old;
+    bool aborted = false;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old);
+    while (!w->done) {
+        libxl_snapshot_event_loop_run(ctx, 200);
+        if (interrupted && !aborted) {
+            aborted = true;
+            fprintf(stderr, "\nAborting the job...\n");
+            libxl_snapshot_ao_abort(ctx, how);
+        }
+    }
+    sigaction(SIGINT, &old, NULL);
+    if (w->verbose && w->tty) fputc('\n', stdout);
+    return w->rc;
+}
+
+static int parse_bandwidth(const char *s, uint64_t *bytes_r)
+{
+    char *end;
+    unsigned long long mib = strtoull(s, &end, 10);
+    if (!*s || *end || mib > (UINT64_MAX >> 20)) {
+        fprintf(stderr, "invalid bandwidth '%s' (MiB/s, a whole number)\n",
+                s);
+        return -1;
+    }
+    *bytes_r = (uint64_t)mib << 20;
+    return 0;
+}
+
+static int parse_timeout(const char *s, int *ms_r)
+{
+    char *end;
+    long secs = strtol(s, &end, 10);
+    if (!*s || *end || secs <= 0 || secs > 86400 * 7) {
+        fprintf(stderr, "invalid timeout '%s' (seconds)\n", s);
+        return -1;
+    }
+    *ms_r = (int)secs * 1000;
+    return 0;
+}
+
+int main_block_commit(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"top", 1, 0, 't'},
+        {"base", 1, 0, 'b'},
+        {"shallow", 0, 0, 's'},
+        {"active", 0, 0, 'a'},
+        {"pivot", 0, 0, 'p'},
+        {"keep-overlay", 0, 0, 'k'},
+        {"delete", 0, 0, 'd'},
+        {"keep-relative", 0, 0, 'r'},
+        {"bandwidth", 1, 0, 'B'},
+        {"wait", 0, 0, 'w'},
+        {"verbose", 0, 0, 'v'},
+        {"timeout", 1, 0, 'T'},
+        {"async", 0, 0, 'A'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    libxl_block_commit_params p;
+    libxl_blockjob_progress_how progress;
+    libxl_asyncop_how how;
+    job_wait w;
+    const char *domain, *vdev;
+    int opt, rc;
+
+    memset(&p, 0, sizeof(p));
+    memset(&w, 0, sizeof(w));
+    SWITCH_FOREACH_OPT(opt, "", opts, "block-commit", 2) {
+    case 't': p.top = optarg; break;
+    case 'b': p.base = optarg; break;
+    case 's': p.flags |= LIBXL_BLOCK_COMMIT_SHALLOW; break;
+    case 'a': p.flags |= LIBXL_BLOCK_COMMIT_ACTIVE; break;
+    case 'p': p.flags |= LIBXL_BLOCK_COMMIT_PIVOT; break;
+    case 'k': p.flags |= LIBXL_BLOCK_COMMIT_KEEP_OVERLAY; break;
+    case 'd': p.flags |= LIBXL_BLOCK_COMMIT_DELETE; break;
+    case 'r': p.flags |= LIBXL_BLOCK_COMMIT_KEEP_RELATIVE; break;
+    case 'B':
+        if (parse_bandwidth(optarg, &p.bandwidth)) return EXIT_FAILURE;
+        break;
+    case 'w': break;
+    case 'v': w.verbose = true; break;
+    case 'T':
+        if (parse_timeout(optarg, &p.timeout_ms)) return EXIT_FAILURE;
+        break;
+    case 'A': p.flags |= LIBXL_BLOCK_COMMIT_NO_WAIT; break;
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "'xl block-commit' takes a domain and a disk.\n");
+        help("block-commit");
+        return EXIT_FAILURE;
+    }
+    domain = argv[optind];
+    vdev = argv[optind + 1];
+    /* --pivot / --keep-overlay imply an active commit, as in virsh */
+    if (p.flags & (LIBXL_BLOCK_COMMIT_PIVOT | LIBXL_BLOCK_COMMIT_KEEP_OVERLAY))
+        p.flags |= LIBXL_BLOCK_COMMIT_ACTIVE;
+
+    w.what = "Block commit";
+    w.tty = isatty(STDOUT_FILENO);
+    progress.callback = job_progress_cb;
+    progress.for_callback = &w;
+    memset(&how, 0, sizeof(how));
+    how.callback = job_done_cb;
+    how.u.for_callback = &w;
+    rc = libxl_block_commit(ctx, domain, vdev, &p, &progress, &how);
+    if (!rc) rc = wait_job(&w, &how);
+    if (rc) return xl_fail("block-commit", rc);
+    if (p.flags & LIBXL_BLOCK_COMMIT_NO_WAIT)
+        printf("Block commit of %s started\n", vdev);
+    else if (p.flags & LIBXL_BLOCK_COMMIT_PIVOT)
+        printf("Successfully pivoted\n");
+    else if (p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY)
+        printf("Commit complete, overlay image kept\n");
+    else if (w.state == LIBXL_BLOCKJOB_STATE_READY)
+        printf("Now in synchronized phase: pivot or abort with "
+               "xl block-job\n");
+    else
+        printf("Block commit complete\n");
+    return EXIT_SUCCESS;
+}
+
+int main_block_stream(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"base", 1, 0, 'b'},
+        {"bandwidth", 1, 0, 'B'},
+        {"wait", 0, 0, 'w'},
+        {"verbose", 0, 0, 'v'},
+        {"timeout", 1, 0, 'T'},
+        {"async", 0, 0, 'A'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    libxl_blockjob_progress_how progress;
+    libxl_asyncop_how how;
+    job_wait w;
+    const char *base = NULL;
+    uint64_t bandwidth = 0;
+    unsigned flags = 0;
+    int opt, rc, timeout_ms = 0;
+
+    memset(&w, 0, sizeof(w));
+    SWITCH_FOREACH_OPT(opt, "", opts, "block-stream", 2) {
+    case 'b': base = optarg; break;
+    case 'B':
+        if (parse_bandwidth(optarg, &bandwidth)) return EXIT_FAILURE;
+        break;
+    case 'w': break;
+    case 'v': w.verbose = true; break;
+    case 'T':
+        if (parse_timeout(optarg, &timeout_ms)) return EXIT_FAILURE;
+        break;
+    case 'A': flags |= LIBXL_BLOCK_COMMIT_NO_WAIT; break;
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "'xl block-stream' takes a domain and a disk.\n");
+        help("block-stream");
+        return EXIT_FAILURE;
+    }
+    w.what = "Block stream";
+    w.tty = isatty(STDOUT_FILENO);
+    progress.callback = job_progress_cb;
+    progress.for_callback = &w;
+    memset(&how, 0, sizeof(how));
+    how.callback = job_done_cb;
+    how.u.for_callback = &w;
+    rc = libxl_block_stream(ctx, argv[optind], argv[optind + 1], base,
+                            bandwidth, timeout_ms, flags, &progress, &how);
+    if (!rc) rc = wait_job(&w, &how);
+    if (rc) return xl_fail("block-stream", rc);
+    printf(flags ? "Block stream of %s started\n"
+                 : "Block stream of %s complete\n", argv[optind + 1]);
+    return EXIT_SUCCESS;
+}
+
+static void print_job_json(const libxl_blockjob_info *i)
+{
+    printf("{\n    \"id\": \"%s\",\n    \"vdev\": \"%s\",\n"
+           "    \"type\": \"%s\",\n    \"state\": \"%s\",\n"
+           "    \"live\": %s,\n    \"offset\": %"PRIu64",\n"
+           "    \"len\": %"PRIu64",\n    \"speed\": %"PRIu64"",
+           i->id, i->vdev, libxl_blockjob_type_to_string(i->type),
+           libxl_blockjob_state_to_string(i->state),
+           i->live ? "true" : "false", i->offset, i->len, i->speed);
+    if (i->error) {
+        /* the error text comes from QEMU: keep it valid JSON */
+        const char *p;
+        printf(",\n    \"error\": \"");
+        for (p = i->error; *p; p++) {
+            if (*p == '"' || *p == '\\') printf("\\%c", *p);
+            else if ((unsigned char)*p < 0x20) printf("\\u%04x", *p);
+            else putchar(*p);
+        }
+        putchar('"');
+    }
+    printf("\n}\n");
+}
+
+int main_block_job(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"info", 0, 0, 'i'},
+        {"abort", 0, 0, 'a'},
+        {"pivot", 0, 0, 'p'},
+        {"bandwidth", 1, 0, 'B'},
+        {"json", 0, 0, 'j'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    libxl_blockjob_info info;
+    const char *domain, *vdev;
+    uint64_t bandwidth = 0;
+    int opt, rc, actions = 0, what = 'i';
+    bool json = false;
+
+    SWITCH_FOREACH_OPT(opt, "", opts, "block-job", 2) {
+    case 'i': case 'a': case 'p':
+        what = opt;
+        actions++;
+        break;
+    case 'B':
+        if (parse_bandwidth(optarg, &bandwidth)) return EXIT_FAILURE;
+        what = 'B';
+        actions++;
+        break;
+    case 'j': json = true; break;
+    }
+    if (actions > 1 || argc - optind != 2) {
+        fprintf(stderr, "'xl block-job' takes one of --info, --abort, "
+                "--pivot, --bandwidth, a domain and a disk.\n");
+        help("block-job");
+        return EXIT_FAILURE;
+    }
+    domain = argv[optind];
+    vdev = argv[optind + 1];
+    switch (what) {
+    case 'a':
+        rc = libxl_blockjob_abort(ctx, domain, vdev, NULL);
+        if (rc) return xl_fail("block-job", rc);
+        printf("Block job on %s aborted\n", vdev);
+        return EXIT_SUCCESS;
+    case 'p':
+        rc = libxl_blockjob_pivot(ctx, domain, vdev, NULL);
+        if (rc) return xl_fail("block-job", rc);
+        printf("Successfully pivoted\n");
+        return EXIT_SUCCESS;
+    case 'B':
+        rc = libxl_blockjob_set_speed(ctx, domain, vdev, bandwidth);
+        if (rc) return xl_fail("block-job", rc);
+        return EXIT_SUCCESS;
+    default:
+        rc = libxl_blockjob_get(ctx, domain, vdev, &info);
+        if (rc) return xl_fail("block-job", rc);
+        if (json) {
+            print_job_json(&info);
+        } else {
+            printf("%s: [%3u %%]\n", info.type == LIBXL_BLOCKJOB_TYPE_STREAM
+                   ? "Block stream" : "Block commit",
+                   info.len ? (unsigned)(info.offset * 100 / info.len) : 0);
+            printf("%-9s %s\n%-9s %s\n%-9s %s\n%-9s %"PRIu64"/%"PRIu64
+                   " bytes\n%-9s %"PRIu64" MiB/s\n", "Id:", info.id,
+                   "Type:", libxl_blockjob_type_to_string(info.type),
+                   "State:", libxl_blockjob_state_to_string(info.state),
+                   "Progress:", info.offset, info.len,
+                   "Speed:", info.speed >> 20);
+            if (info.error) printf("%-9s %s\n", "Error:", info.error);
+        }
+        libxl_blockjob_info_dispose(&info);
+        return EXIT_SUCCESS;
+    }
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */
