@@ -137,6 +137,8 @@ typedef struct libxl_snapshot_domain {
 #define LIBXL_SNAPSHOT_CREATE_NO_METADATA  (1U << 1) /* no record */
 /* Flags for libxl_domain_snapshot_delete(). */
 #define LIBXL_SNAPSHOT_DELETE_METADATA_ONLY (1U << 0)
+#define LIBXL_SNAPSHOT_DELETE_CHILDREN      (1U << 1) /* and descendants */
+#define LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY (1U << 2) /* descendants only */
 /* Flags for libxl_domain_snapshot_revert(). */
 #define LIBXL_SNAPSHOT_REVERT_RUNNING      (1U << 0)
 #define LIBXL_SNAPSHOT_REVERT_PAUSED       (1U << 1)
@@ -312,11 +314,15 @@ int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
                               libxl_domain_snapshot *snapshot_r);
 
 /*
- * Deletes a snapshot.  Internal disk snapshots are removed from their
- * image.  External ones need their overlay merged (block commit); until
- * then they are refused with ERROR_NI, unless
- * LIBXL_SNAPSHOT_DELETE_METADATA_ONLY, which drops only the record.
- * Children are re-parented to the deleted snapshot's parent.
+ * Deletes a snapshot, anywhere in the tree.  Internal disk snapshots
+ * are removed from their image.  For an external one, the image it
+ * froze is merged away so that every other snapshot and branch keeps
+ * its data: with one image built on it, that image is committed into
+ * it; with several (branches), it is streamed into each of them; with
+ * none, it is removed.  LIBXL_SNAPSHOT_DELETE_METADATA_ONLY drops only
+ * the record.  Children are re-parented to the deleted snapshot's
+ * parent.  With _CHILDREN the descendants go too (leaves first), with
+ * _CHILDREN_ONLY only they do.
  */
 LIBXL_SNAPSHOT_EXPORT
 int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,

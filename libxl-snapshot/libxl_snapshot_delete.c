@@ -1,68 +1,124 @@
 /*
- * libxl_snapshot_delete.c - deleting a snapshot
+ * libxl_snapshot_delete.c - deleting snapshots anywhere in the tree
+ *
+ * A snapshot's data must go without taking anybody else's with it.
  *
  * Internal disk snapshots are removed from their image: over QMP
- * (blockdev-snapshot-delete-internal-sync on the node holding the
- * image) while the domain runs, with `qemu-img snapshot -d` when it
- * does not.  A tag that is already gone from the image is not an
- * error: the end state is the one asked for (a warning says so).
+ * (blockdev-snapshot-delete-internal-sync) while the domain runs and
+ * the image is its active one, with `qemu-img snapshot -d` otherwise.
+ * The tag is found by name first and removed by ID (qemu-img allows
+ * duplicate names); a tag already gone is a warning, not an error.
  *
- * External disk snapshots own an image that other images are built on;
- * deleting one means merging data (block commit or stream), which
- * comes with the block-job code.  Until then they are refused before
- * anything is touched, never half-deleted.  LIBXL_SNAPSHOT_DELETE_
- * METADATA_ONLY drops just the record, for any snapshot.
+ * External disk snapshots froze an image F.  Other images may be built
+ * on F: the image that became active then, later snapshots' images,
+ * other branches after a revert.  The images we know (the disk's
+ * active chain and every snapshot's image with its chain) are probed,
+ * and the choice follows the topology:
  *
- * The children of a deleted snapshot are re-parented to its parent; if
- * it was current, its parent becomes current.  The record goes last,
- * after every image is done.
+ *  - nothing is built on F: F is removed;
+ *  - one image C is built on F: C is committed into F (live, as a
+ *    block commit when C is in the running chain, pivoting when C is
+ *    the active image; offline, qemu-img commit).  F then holds exactly
+ *    what C held: records and the active image move from C to F, the
+ *    images built on C are rebased onto F, and C is removed.  Committing
+ *    one image is the cheaper way and keeps F, which may be the disk's
+ *    own image from the domain config;
+ *  - several images are built on F (branches): F's data is streamed
+ *    into each of them (block stream live, qemu-img rebase offline), so
+ *    every branch stays correct on its own, then F is removed;
+ *  - but when C holds internal snapshots of other records, C cannot be
+ *    removed: F is streamed into C instead.
+ * Files named by the domain config are never removed.
  *
- * Before anything is removed, every image is probed: each tag must be
- * there at most once (it is then removed by ID: qemu-img allows
- * duplicate names).  If a disk still fails, the record keeps the disks
- * not yet done, and says so, so that it never claims what is gone.
+ * Order and failure: disks one after the other; the record goes last.
+ * If a disk fails, the record keeps the disks not yet done (the done
+ * ones are marked "no") and says so, so it never claims what is gone.
+ *
+ * --children deletes the descendants first, leaves before parents;
+ * --children-only only them.
  *
  * Steps: libxl_domain_snapshot_delete -> snapshot_delete_begun ->
- *   snapshot_delete_probed ->
- *   (running) snapshot_delete_qmp_connected -> snapshot_delete_nodes
- *             -> snapshot_delete_qmp_next <-> snapshot_delete_qmp_done
- *   (offline) snapshot_delete_offline_next <-> snapshot_delete_disk_done
- *   -> snapshot_delete_record -> snapshot_delete_done
+ *   [per snapshot: snapshot_delete_one -> snapshot_delete_probed ->
+ *    per disk: snapshot_delete_disk -> (tag: qmp_connected -> nodes
+ *    -> tag_done | exec tag_done) (external: job_next <-> job_done ->
+ *    rebase_next <-> rebase_done -> disk_external_done) ->
+ *    snapshot_delete_record] -> snapshot_delete_done
  */
 #include "libxl_snapshot_internal.h"
+
+#include <unistd.h>
+
+typedef enum {
+    ACT_NONE,
+    ACT_TAG,            /* internal: remove the qcow2 snapshot */
+    ACT_REMOVE,         /* nothing on F: remove it */
+    ACT_COMMIT,         /* one child C: commit C into F */
+    ACT_STREAM,         /* F into each child */
+} disk_action;
+
+typedef struct {
+    disk_action act;
+    const char *tag_id;
+    const char *child;              /* ACT_COMMIT: C */
+    libxl_disk_format child_format;
+    const char **targets;           /* ACT_STREAM: children of F;
+                                       ACT_COMMIT: children of C */
+    int num_targets;
+    const char *parent;             /* F's backing (stream base) */
+    libxl_disk_format parent_format;
+    bool done;
+} disk_plan;
 
 typedef struct libxl__snapshot_delete_state {
     libxl__ao *ao;
     libxl__snapshot_op op;
-    const char *name;
     unsigned flags;
+    const char **names;             /* in order of deletion */
+    int num_names, cur;
     libxl_domain_snapshot *snap;
-    int next;
-    const char **ids;                /* qcow2 snapshot ID per disk */
-    bool *gone;                      /* disks whose tag is removed */
-    libxl__qemu_img_info_state qi;
-    const char **nodes;              /* live: node per disk */
+    disk_plan *plans;
+    int disk, target;
+    libxl__qemu_img_info_state qi;  /* tags, then chains */
+    const char *active;             /* active image of the disk */
+    libxl_disk_format active_format;
+    char **running;                 /* live: the running chain */
+    int num_running;
     libxl__qmp qmp;
     libxl__exec_state es;
+    libxl__blockjob bj;
 } libxl__snapshot_delete_state;
 
 static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc);
+static void snapshot_delete_one(libxl__egc *egc,
+                                libxl__snapshot_delete_state *dls);
 static void snapshot_delete_probed(libxl__egc *egc,
                                    libxl__qemu_img_info_state *qi, int rc);
+static void snapshot_delete_disk(libxl__egc *egc,
+                                 libxl__snapshot_delete_state *dls);
 static void snapshot_delete_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
                                           yajl_val ret, int rc);
 static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
                                   yajl_val nodes, int rc);
-static void snapshot_delete_qmp_next(libxl__egc *egc,
-                                     libxl__snapshot_delete_state *dls);
 static void snapshot_delete_qmp_done(libxl__egc *egc, libxl__qmp *qmp,
                                      yajl_val ret, int rc);
-static void snapshot_delete_offline_next(libxl__egc *egc,
-                                         libxl__snapshot_delete_state *dls);
-static void snapshot_delete_disk_done(libxl__egc *egc,
+static void snapshot_delete_exec_done(libxl__egc *egc,
                                       libxl__exec_state *es, int rc,
                                       int status);
+static void snapshot_delete_chains(libxl__egc *egc,
+                                   libxl__qemu_img_info_state *qi, int rc);
+static void snapshot_delete_job_next(libxl__egc *egc,
+                                     libxl__snapshot_delete_state *dls);
+static void snapshot_delete_job_done(libxl__egc *egc, libxl__blockjob *bj,
+                                     int rc);
+static void snapshot_delete_rebase_next(libxl__egc *egc,
+                                        libxl__snapshot_delete_state *dls);
+static void snapshot_delete_rebase_done(libxl__egc *egc,
+                                        libxl__exec_state *es, int rc,
+                                        int status);
+static void snapshot_delete_disk_done(libxl__egc *egc,
+                                      libxl__snapshot_delete_state *dls,
+                                      int rc);
 static void snapshot_delete_record(libxl__egc *egc,
                                    libxl__snapshot_delete_state *dls);
 static void snapshot_delete_done(libxl__egc *egc,
@@ -77,12 +133,21 @@ int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
     EGC_INIT(ctx);
     libxl__snapshot_delete_state *dls;
 
+    if ((flags & LIBXL_SNAPSHOT_DELETE_CHILDREN) &&
+        (flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY)) {
+        LOG(ERROR, "--children and --children-only exclude each other");
+        EGC_FREE;
+        return AO_CREATE_FAIL(ERROR_INVAL);
+    }
     GCNEW(dls);
     dls->ao = ao;
-    dls->name = GCSTRDUP(name);
     dls->flags = flags;
+    GCNEW_ARRAY(dls->names, 1);
+    dls->names[0] = GCSTRDUP(name);
+    dls->num_names = 1;
     libxl__qmp_init(&dls->qmp);
     libxl__exec_init(&dls->es);
+    libxl__blockjob_init(&dls->bj);
     dls->op.ao = ao;
     dls->op.domain = GCSTRDUP(domain);
     dls->op.callback = snapshot_delete_begun;
@@ -91,19 +156,19 @@ int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
     return AO_INPROGRESS;
 }
 
-static bool is_internal(const libxl_disk_snapshot *ds)
+/* Appends the descendants of s, leaves first (post-order). */
+static void add_descendants(libxl__gc *gc, libxl__snapshot_delete_state *dls,
+                            const libxl_domain_snapshot *s)
 {
-    return ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
-}
-
-/* Moves dls->next to the next internal disk; false when none is left. */
-static bool next_internal(libxl__snapshot_delete_state *dls)
-{
-    while (dls->next < dls->snap->num_disks &&
-           !(is_internal(&dls->snap->disks[dls->next]) &&
-             dls->ids[dls->next]))
-        dls->next++;
-    return dls->next < dls->snap->num_disks;
+    int i;
+    for (i = 0; i < s->num_children; i++) {
+        libxl_domain_snapshot *c =
+            libxl__snapshot_tree_find(&dls->op.tree, s->children[i]);
+        if (!c) continue;
+        add_descendants(gc, dls, c);
+        GCREALLOC_ARRAY(dls->names, dls->num_names + 1);
+        dls->names[dls->num_names++] = GCSTRDUP(c->name);
+    }
 }
 
 static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
@@ -112,47 +177,77 @@ static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(op, libxl__snapshot_delete_state, op);
     STATE_AO_GC(dls->ao);
-    char *ext = NULL;
-    int i;
+    libxl_domain_snapshot *s;
+    const char *name = dls->names[0];
 
     if (rc) goto out;
     rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
     if (rc) goto out;
-    dls->snap = libxl__snapshot_tree_find(&op->tree, dls->name);
-    if (!dls->snap) {
+    s = libxl__snapshot_tree_find(&op->tree, name);
+    if (!s) {
         LOG(ERROR, "domain %s has no snapshot named '%s'", op->d.name,
-            libxl__printable(gc, dls->name));
+            libxl__printable(gc, name));
         rc = ERROR_NOTFOUND;
         goto out;
+    }
+    if (dls->flags & (LIBXL_SNAPSHOT_DELETE_CHILDREN |
+                      LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY)) {
+        dls->num_names = 0;
+        add_descendants(gc, dls, s);
+        if (dls->flags & LIBXL_SNAPSHOT_DELETE_CHILDREN) {
+            GCREALLOC_ARRAY(dls->names, dls->num_names + 1);
+            dls->names[dls->num_names++] = GCSTRDUP(name);
+        }
+    }
+    dls->cur = 0;
+    snapshot_delete_one(egc, dls);
+    return;
+ out:
+    snapshot_delete_done(egc, dls, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* one snapshot: probe */
+
+static bool in_strs(char **l, int n, const char *s)
+{
+    int i;
+    for (i = 0; s && i < n; i++)
+        if (!strcmp(l[i], s)) return true;
+    return false;
+}
+
+static void snapshot_delete_one(libxl__egc *egc,
+                                libxl__snapshot_delete_state *dls)
+{
+    STATE_AO_GC(dls->ao);
+    int i;
+
+    if (dls->cur == dls->num_names) {
+        snapshot_delete_done(egc, dls, 0);
+        return;
+    }
+    dls->snap = libxl__snapshot_tree_find(&dls->op.tree,
+                                          dls->names[dls->cur]);
+    if (!dls->snap) {        /* gone with an earlier one: fine */
+        dls->cur++;
+        snapshot_delete_one(egc, dls);
+        return;
     }
     if (dls->flags & LIBXL_SNAPSHOT_DELETE_METADATA_ONLY) {
         snapshot_delete_record(egc, dls);
         return;
     }
-    for (i = 0; i < dls->snap->num_disks; i++) {
-        const libxl_disk_snapshot *ds = &dls->snap->disks[i];
-        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
-            ext = GCSPRINTF("%s%s%s", ext ?: "", ext ? ", " : "", ds->vdev);
-    }
-    if (ext) {
-        LOG(ERROR, "snapshot '%s' is external on %s: deleting it means "
-            "merging its overlay (block commit), which is not supported "
-            "yet; nothing was changed (--metadata drops only the record)",
-            dls->name, ext);
-        rc = ERROR_NI;
-        goto out;
-    }
+    GCNEW_ARRAY(dls->plans, dls->snap->num_disks);
+    memset(&dls->qi, 0, sizeof(dls->qi));
     GCNEW_ARRAY(dls->qi.images, dls->snap->num_disks);
     for (i = 0; i < dls->snap->num_disks; i++)
-        if (is_internal(&dls->snap->disks[i]))
+        if (dls->snap->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
             dls->qi.images[i] = dls->snap->disks[i].file;
     dls->qi.num_images = dls->snap->num_disks;
     dls->qi.ao = ao;
     dls->qi.callback = snapshot_delete_probed;
     libxl__qemu_img_info(egc, &dls->qi);
-    return;
- out:
-    snapshot_delete_done(egc, dls, rc);
 }
 
 static void snapshot_delete_probed(libxl__egc *egc,
@@ -160,17 +255,19 @@ static void snapshot_delete_probed(libxl__egc *egc,
 {
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(qi, libxl__snapshot_delete_state, qi);
-    libxl__snapshot_op *op = &dls->op;
     STATE_AO_GC(dls->ao);
     int i, n;
 
     if (rc) goto out;
-    GCNEW_ARRAY(dls->ids, dls->snap->num_disks);
-    GCNEW_ARRAY(dls->gone, dls->snap->num_disks);
     for (i = 0; i < dls->snap->num_disks; i++) {
         const libxl_disk_snapshot *ds = &dls->snap->disks[i];
-        if (!is_internal(ds)) continue;
-        n = libxl__qemu_img_find_tag(qi->infos[i], ds->tag, &dls->ids[i]);
+        disk_plan *pl = &dls->plans[i];
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
+            pl->act = ACT_REMOVE;     /* refined once chains are known */
+            continue;
+        }
+        if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) continue;
+        n = libxl__qemu_img_find_tag(qi->infos[i], ds->tag, &pl->tag_id);
         if (n > 1) {
             LOG(ERROR, "disk %s: '%s' holds more than one snapshot named "
                 "'%s'; nothing was changed", ds->vdev, ds->file, ds->tag);
@@ -180,26 +277,110 @@ static void snapshot_delete_probed(libxl__egc *egc,
         if (!n)
             LOG(WARN, "disk %s: '%s' holds no snapshot '%s' any more",
                 ds->vdev, ds->file, ds->tag);
+        pl->act = n ? ACT_TAG : ACT_NONE;
     }
-    dls->next = 0;
-    if (op->d.running) {
-        dls->qmp.ao = ao;
-        dls->qmp.path = op->d.qmp_path;
-        dls->qmp.domid = op->d.domid;
-        dls->qmp.quiet = true;
-        rc = libxl__qmp_connect(egc, &dls->qmp,
-                                snapshot_delete_qmp_connected);
-        if (rc) goto out;
-        return;
-    }
-    snapshot_delete_offline_next(egc, dls);
+    dls->disk = 0;
+    snapshot_delete_disk(egc, dls);
     return;
  out:
     snapshot_delete_done(egc, dls, rc);
 }
 
 /* ---------------------------------------------------------------- */
-/* live */
+/* one disk */
+
+static libxl_disk_snapshot *cur_ds(libxl__snapshot_delete_state *dls)
+{
+    return &dls->snap->disks[dls->disk];
+}
+
+static bool is_running_image(libxl__snapshot_delete_state *dls,
+                             const char *f)
+{
+    return dls->op.d.running && in_strs(dls->running, dls->num_running, f);
+}
+
+static void snapshot_delete_disk(libxl__egc *egc,
+                                 libxl__snapshot_delete_state *dls)
+{
+    STATE_AO_GC(dls->ao);
+    libxl__snapshot_op *op = &dls->op;
+    libxl_disk_snapshot *ds;
+    disk_plan *pl;
+    libxl_device_disk *dk;
+    int rc, i, j, n = 0;
+
+    if (dls->disk == dls->snap->num_disks) {
+        snapshot_delete_record(egc, dls);
+        return;
+    }
+    ds = cur_ds(dls);
+    pl = &dls->plans[dls->disk];
+    dk = libxl__domain_disk(&op->d, ds->vdev);
+    dls->active = dk ? dk->pdev_path : NULL;
+    dls->active_format = dk ? dk->format : LIBXL_DISK_FORMAT_QCOW2;
+
+    switch (pl->act) {
+    case ACT_NONE:
+        snapshot_delete_disk_done(egc, dls, 0);
+        return;
+    case ACT_TAG:
+        if (op->d.running && dls->active &&
+            !strcmp(dls->active, ds->file)) {
+            dls->qmp.ao = ao;
+            dls->qmp.path = op->d.qmp_path;
+            dls->qmp.domid = op->d.domid;
+            dls->qmp.quiet = true;
+            rc = libxl__qmp_connect(egc, &dls->qmp,
+                                    snapshot_delete_qmp_connected);
+            if (rc) goto out;
+            return;
+        }
+        if (op->d.running && dls->active) {
+            /* QEMU holds the image read-only as a backing file */
+            LOG(ERROR, "disk %s: '%s' is a backing image of the running "
+                "domain; shut it down to delete snapshot '%s'", ds->vdev,
+                ds->file, dls->snap->name);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        libxl__exec_init(&dls->es);
+        dls->es.ao = ao;
+        dls->es.what = GCSPRINTF("qemu-img (delete of %s)", ds->vdev);
+        dls->es.args = libxl__qemu_img_snapshot_args(gc, 'd', pl->tag_id,
+                                                     ds->file);
+        dls->es.timeout_ms = 300000;
+        dls->es.callback = snapshot_delete_exec_done;
+        rc = libxl__exec_start(egc, &dls->es);
+        if (rc) goto out;
+        return;
+    default:
+        break;
+    }
+
+    /* external: learn what is built on the frozen image */
+    memset(&dls->qi, 0, sizeof(dls->qi));
+    GCNEW_ARRAY(dls->qi.images, op->tree.num_snaps + 1);
+    if (dls->active) dls->qi.images[n++] = dls->active;
+    for (i = 0; i < op->tree.num_snaps; i++)
+        for (j = 0; j < op->tree.snaps[i].num_disks; j++) {
+            const libxl_disk_snapshot *o = &op->tree.snaps[i].disks[j];
+            if (!strcmp(o->vdev, ds->vdev) && o->file &&
+                o->type != LIBXL_DISK_SNAPSHOT_TYPE_NO &&
+                libxl__file_exists(o->file))
+                dls->qi.images[n++] = o->file;
+        }
+    dls->qi.num_images = n;
+    dls->qi.backing_chain = true;
+    dls->qi.ao = ao;
+    dls->qi.callback = snapshot_delete_chains;
+    libxl__qemu_img_info(egc, &dls->qi);
+    return;
+ out:
+    snapshot_delete_disk_done(egc, dls, rc);
+}
+
+/* internal, live */
 
 static void snapshot_delete_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
                                           yajl_val ret, int rc)
@@ -207,13 +388,10 @@ static void snapshot_delete_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(qmp, libxl__snapshot_delete_state, qmp);
 
-    if (rc) goto out;
-    rc = libxl__qmp_send(egc, qmp, "query-named-block-nodes",
-                         "{\"flat\": true}", -1, snapshot_delete_nodes);
-    if (rc) goto out;
-    return;
- out:
-    snapshot_delete_done(egc, dls, rc);
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "query-named-block-nodes",
+                                  "{\"flat\": true}", -1,
+                                  snapshot_delete_nodes);
+    if (rc) snapshot_delete_disk_done(egc, dls, rc);
 }
 
 static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
@@ -222,69 +400,30 @@ static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(qmp, libxl__snapshot_delete_state, qmp);
     STATE_AO_GC(dls->ao);
-    int i;
+    libxl_disk_snapshot *ds = cur_ds(dls);
+    const char *node;
 
     if (rc) goto out;
-    if (!nodes || !YAJL_IS_ARRAY(nodes)) {
-        rc = ERROR_PROTOCOL_ERROR_QMP;
+    node = nodes && YAJL_IS_ARRAY(nodes)
+        ? libxl__qmp_node_for_file(nodes, ds->file, ds->format) : NULL;
+    if (!node) {
+        LOG(ERROR, "disk %s: QEMU has no node for '%s'", ds->vdev,
+            ds->file);
+        rc = ERROR_FAIL;
         goto out;
     }
-    GCNEW_ARRAY(dls->nodes, dls->snap->num_disks);
-    for (i = 0; i < dls->snap->num_disks; i++) {
-        const libxl_disk_snapshot *ds = &dls->snap->disks[i];
-        const char *n;
-        if (!is_internal(ds)) continue;
-        {
-            libxl_device_disk *dk = libxl__domain_disk(&dls->op.d, ds->vdev);
-            if (!dk || strcmp(dk->pdev_path, ds->file)) {
-                /* QEMU holds backing images read-only */
-                LOG(ERROR, "disk %s: '%s' is no longer the active image "
-                    "(it backs '%s'); shut the domain down to delete "
-                    "snapshot '%s'", ds->vdev, ds->file,
-                    dk ? dk->pdev_path : "?", dls->name);
-                rc = ERROR_FAIL;
-                goto out;
-            }
-        }
-        n = libxl__qmp_node_for_file(nodes, ds->file, ds->format);
-        if (!n) {
-            LOG(ERROR, "disk %s: QEMU has no node for '%s'", ds->vdev,
-                ds->file);
-            rc = ERROR_FAIL;
-            goto out;
-        }
-        dls->nodes[i] = GCSTRDUP(n);
-    }
-    snapshot_delete_qmp_next(egc, dls);
-    return;
- out:
-    snapshot_delete_done(egc, dls, rc);
-}
-
-static void snapshot_delete_qmp_next(libxl__egc *egc,
-                                     libxl__snapshot_delete_state *dls)
-{
-    STATE_AO_GC(dls->ao);
-    const libxl_disk_snapshot *ds;
-    int rc;
-
-    if (!next_internal(dls)) {
-        libxl__qmp_close(gc, &dls->qmp);
-        snapshot_delete_record(egc, dls);
-        return;
-    }
-    ds = &dls->snap->disks[dls->next];
-    rc = libxl__qmp_send(egc, &dls->qmp,
-                         "blockdev-snapshot-delete-internal-sync",
+    rc = libxl__qmp_send(egc, qmp, "blockdev-snapshot-delete-internal-sync",
                          GCSPRINTF("{\"device\": %s, \"id\": %s, "
                                    "\"name\": %s}",
+                                   libxl__json_quote(gc, node),
                                    libxl__json_quote(gc,
-                                                     dls->nodes[dls->next]),
-                                   libxl__json_quote(gc,
-                                                     dls->ids[dls->next]),
+                                       dls->plans[dls->disk].tag_id),
                                    libxl__json_quote(gc, ds->tag)),
                          -1, snapshot_delete_qmp_done);
-    if (rc) snapshot_delete_done(egc, dls, rc);
+    if (rc) goto out;
+    return;
+ out:
+    snapshot_delete_disk_done(egc, dls, rc);
 }
 
 static void snapshot_delete_qmp_done(libxl__egc *egc, libxl__qmp *qmp,
@@ -293,74 +432,346 @@ static void snapshot_delete_qmp_done(libxl__egc *egc, libxl__qmp *qmp,
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(qmp, libxl__snapshot_delete_state, qmp);
     STATE_AO_GC(dls->ao);
-    const libxl_disk_snapshot *ds = &dls->snap->disks[dls->next];
+    libxl_disk_snapshot *ds = cur_ds(dls);
 
-    if (rc == ERROR_QMP_GENERIC_ERROR && qmp->error_desc &&
-        strstr(qmp->error_desc, "does not exist")) {
-        LOG(WARN, "disk %s: '%s' holds no snapshot '%s' any more",
-            ds->vdev, ds->file, ds->tag);
-        rc = 0;
-    }
-    if (rc) {
+    if (rc)
         LOG(ERROR, "disk %s: cannot delete snapshot '%s': %s", ds->vdev,
             ds->tag, qmp->error_desc ? qmp->error_desc : "QMP failed");
-        snapshot_delete_done(egc, dls, rc);
-        return;
-    }
-    dls->gone[dls->next++] = true;
-    snapshot_delete_qmp_next(egc, dls);
+    libxl__qmp_close(gc, qmp);
+    snapshot_delete_disk_done(egc, dls, rc);
 }
 
-/* ---------------------------------------------------------------- */
-/* offline */
+/* internal, offline */
 
-static void snapshot_delete_offline_next(libxl__egc *egc,
-                                         libxl__snapshot_delete_state *dls)
-{
-    STATE_AO_GC(dls->ao);
-    const libxl_disk_snapshot *ds;
-    int rc;
-
-    if (!next_internal(dls)) {
-        snapshot_delete_record(egc, dls);
-        return;
-    }
-    ds = &dls->snap->disks[dls->next];
-    libxl__exec_init(&dls->es);
-    dls->es.ao = ao;
-    dls->es.what = GCSPRINTF("qemu-img (delete of %s)", ds->vdev);
-    dls->es.args = libxl__qemu_img_snapshot_args(gc, 'd',
-                                                 dls->ids[dls->next],
-                                                 ds->file);
-    dls->es.timeout_ms = 300000;
-    dls->es.quiet = true;
-    dls->es.callback = snapshot_delete_disk_done;
-    rc = libxl__exec_start(egc, &dls->es);
-    if (rc) snapshot_delete_done(egc, dls, rc);
-}
-
-static void snapshot_delete_disk_done(libxl__egc *egc,
+static void snapshot_delete_exec_done(libxl__egc *egc,
                                       libxl__exec_state *es, int rc,
                                       int status)
 {
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(es, libxl__snapshot_delete_state, es);
-    STATE_AO_GC(dls->ao);
-    const libxl_disk_snapshot *ds = &dls->snap->disks[dls->next];
+    snapshot_delete_disk_done(egc, dls, rc);
+}
 
-    if (rc == ERROR_FAIL && strstr(es->err, "snapshot not found")) {
-        LOG(WARN, "disk %s: '%s' holds no snapshot '%s' any more",
-            ds->vdev, ds->file, ds->tag);
-        rc = 0;
+/* ---------------------------------------------------------------- */
+/* external: plan from the image graph */
+
+/* Every (image, backing) pair of every probed chain, deduplicated. */
+typedef struct { const char *file, *backing; libxl_disk_format fmt; } edge;
+
+static int collect_edges(libxl__gc *gc, libxl__qemu_img_info_state *qi,
+                         edge **edges_r)
+{
+    edge *e = NULL;
+    int n = 0, i, k;
+    size_t j;
+
+    for (i = 0; i < qi->num_images; i++) {
+        yajl_val chain = qi->infos[i];
+        if (!chain || !YAJL_IS_ARRAY(chain)) continue;
+        for (j = 0; j < chain->u.array.len; j++) {
+            yajl_val img = chain->u.array.values[j];
+            const char *f = libxl__json_get_string(img, "filename");
+            if (!f) continue;
+            for (k = 0; k < n; k++)
+                if (!strcmp(e[k].file, f)) break;
+            if (k < n) continue;
+            GCREALLOC_ARRAY(e, n + 1);
+            e[n].file = f;
+            e[n].backing = libxl__json_get_string(img,
+                                                  "full-backing-filename");
+            e[n].fmt = LIBXL_DISK_FORMAT_RAW;
+            libxl__disk_format_from_qemu(libxl__json_get_string(img,
+                                                                "format"),
+                                         &e[n].fmt);
+            n++;
+        }
     }
+    *edges_r = e;
+    return n;
+}
+
+/* Images whose backing is f. */
+static int children_of(libxl__gc *gc, edge *e, int n, const char *f,
+                       const char ***kids_r)
+{
+    const char **k;
+    int i, c = 0;
+
+    GCNEW_ARRAY(k, n + 1);
+    for (i = 0; i < n; i++)
+        if (e[i].backing && !strcmp(e[i].backing, f)) k[c++] = e[i].file;
+    *kids_r = k;
+    return c;
+}
+
+/* Does another record keep an internal snapshot in f? */
+static bool holds_internal(libxl__snapshot_delete_state *dls, const char *f)
+{
+    int i, j;
+    for (i = 0; i < dls->op.tree.num_snaps; i++) {
+        const libxl_domain_snapshot *s = &dls->op.tree.snaps[i];
+        if (s == dls->snap) continue;
+        for (j = 0; j < s->num_disks; j++)
+            if (s->disks[j].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+                s->disks[j].file && !strcmp(s->disks[j].file, f))
+                return true;
+    }
+    return false;
+}
+
+static bool is_config_image(libxl__snapshot_delete_state *dls, const char *f)
+{
+    int i;
+    for (i = 0; i < dls->op.cfg.num_disks; i++)
+        if (dls->op.cfg.disks[i].pdev_path &&
+            !strcmp(dls->op.cfg.disks[i].pdev_path, f))
+            return true;
+    return false;
+}
+
+static void snapshot_delete_chains(libxl__egc *egc,
+                                   libxl__qemu_img_info_state *qi, int rc)
+{
+    libxl__snapshot_delete_state *dls =
+        CONTAINER_OF(qi, libxl__snapshot_delete_state, qi);
+    STATE_AO_GC(dls->ao);
+    libxl_disk_snapshot *ds = cur_ds(dls);
+    disk_plan *pl = &dls->plans[dls->disk];
+    const char *F = ds->file;
+    edge *e;
+    int n, i, nk;
+    const char **kids;
+
+    if (rc) goto out;
+    n = collect_edges(gc, qi, &e);
+    /* the running chain: the active image's, probed first */
+    dls->num_running = 0;
+    if (dls->active && qi->infos[0] && YAJL_IS_ARRAY(qi->infos[0])) {
+        yajl_val c = qi->infos[0];
+        size_t j;
+        GCNEW_ARRAY(dls->running, c->u.array.len);
+        for (j = 0; j < c->u.array.len; j++) {
+            const char *f = libxl__json_get_string(c->u.array.values[j],
+                                                   "filename");
+            if (f) dls->running[dls->num_running++] = GCSTRDUP(f);
+        }
+    }
+    for (i = 0; i < n; i++)
+        if (!strcmp(e[i].file, F)) {
+            pl->parent = e[i].backing;
+            break;
+        }
+    for (i = 0; pl->parent && i < n; i++)
+        if (!strcmp(e[i].file, pl->parent)) pl->parent_format = e[i].fmt;
+
+    nk = children_of(gc, e, n, F, &kids);
+    if (nk == 0) {
+        pl->act = ACT_REMOVE;
+    } else if (nk == 1 && !holds_internal(dls, kids[0])) {
+        pl->act = ACT_COMMIT;
+        pl->child = kids[0];
+        for (i = 0; i < n; i++)
+            if (!strcmp(e[i].file, kids[0])) pl->child_format = e[i].fmt;
+        pl->num_targets = children_of(gc, e, n, kids[0], &pl->targets);
+    } else {
+        pl->act = ACT_STREAM;
+        pl->targets = kids;
+        pl->num_targets = nk;
+        if (holds_internal(dls, F)) {
+            LOG(ERROR, "disk %s: '%s' also holds internal snapshots of "
+                "other records and several images are built on it; "
+                "nothing was changed", ds->vdev, F);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+    }
+    LOG(DEBUG, "disk %s: %s '%s'", ds->vdev,
+        pl->act == ACT_REMOVE ? "remove" : pl->act == ACT_COMMIT
+        ? "commit its child into" : "stream into its children", F);
+    dls->target = 0;
+    snapshot_delete_job_next(egc, dls);
+    return;
+ out:
+    snapshot_delete_disk_done(egc, dls, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* external: the jobs */
+
+static void snapshot_delete_job_next(libxl__egc *egc,
+                                     libxl__snapshot_delete_state *dls)
+{
+    STATE_AO_GC(dls->ao);
+    libxl_disk_snapshot *ds = cur_ds(dls);
+    disk_plan *pl = &dls->plans[dls->disk];
+    libxl__blockjob *bj = &dls->bj;
+    const char *top;
+    bool live;
+
+    if (pl->act == ACT_REMOVE ||
+        (pl->act == ACT_COMMIT && dls->target > 0) ||
+        (pl->act == ACT_STREAM && dls->target == pl->num_targets)) {
+        dls->target = 0;
+        snapshot_delete_rebase_next(egc, dls);
+        return;
+    }
+    top = pl->act == ACT_COMMIT ? pl->child : pl->targets[dls->target];
+    live = is_running_image(dls, top);
+
+    libxl__blockjob_init(bj);
+    bj->ao = ao;
+    bj->d = &dls->op.d;
+    bj->info.vdev = ds->vdev;
+    bj->info.live = live;
+    bj->info.top = (char *)top;
+    bj->active = dls->active;
+    bj->active_format = dls->active_format;
+    bj->top_format = pl->act == ACT_COMMIT ? pl->child_format
+                                           : LIBXL_DISK_FORMAT_QCOW2;
+    if (pl->act == ACT_COMMIT) {
+        bj->info.base = (char *)ds->file;
+        bj->base_format = ds->format;
+        bj->info.type = live && !strcmp(top, dls->active)
+            ? LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT
+            : LIBXL_BLOCKJOB_TYPE_COMMIT;
+        bj->at_ready = LIBXL__BLOCKJOB_AT_READY_PIVOT;
+        bj->info.id = GCSPRINTF("libxl-delete-%s", ds->vdev);
+    } else {
+        /* streaming into top: the data of F comes down from below */
+        bj->info.base = (char *)pl->parent;
+        bj->base_format = pl->parent_format;
+        bj->info.type = LIBXL_BLOCKJOB_TYPE_STREAM;
+        bj->info.id = GCSPRINTF("libxl-delete-%s-%d", ds->vdev,
+                                dls->target);
+    }
+    bj->callback = snapshot_delete_job_done;
+    libxl__blockjob_start(egc, bj);
+}
+
+static void snapshot_delete_job_done(libxl__egc *egc, libxl__blockjob *bj,
+                                     int rc)
+{
+    libxl__snapshot_delete_state *dls =
+        CONTAINER_OF(bj, libxl__snapshot_delete_state, bj);
+
     if (rc) {
-        LOG(ERROR, "disk %s: cannot delete snapshot '%s' from '%s': %s",
-            ds->vdev, ds->tag, ds->file, es->err);
+        snapshot_delete_disk_done(egc, dls, rc);
+        return;
+    }
+    dls->target++;
+    snapshot_delete_job_next(egc, dls);
+}
+
+/*
+ * After a commit of C into F: the images built on C now read right
+ * only through F.  QEMU rewired the one in its running chain; the
+ * others (other branches) are rebased here, metadata only.
+ */
+static void snapshot_delete_rebase_next(libxl__egc *egc,
+                                        libxl__snapshot_delete_state *dls)
+{
+    STATE_AO_GC(dls->ao);
+    libxl_disk_snapshot *ds = cur_ds(dls);
+    disk_plan *pl = &dls->plans[dls->disk];
+    const char *t;
+    const char **a;
+    int rc;
+
+    if (pl->act != ACT_COMMIT || dls->target == pl->num_targets) {
+        snapshot_delete_disk_done(egc, dls, 0);
+        return;
+    }
+    t = pl->targets[dls->target];
+    if (is_running_image(dls, t) && is_running_image(dls, pl->child)) {
+        dls->target++;                 /* QEMU did it */
+        snapshot_delete_rebase_next(egc, dls);
+        return;
+    }
+    GCNEW_ARRAY(a, 9);
+    a[0] = CTX->qemu_img; a[1] = "rebase"; a[2] = "-u";
+    a[3] = "-F"; a[4] = libxl__disk_format_qemu(ds->format);
+    a[5] = "-b"; a[6] = ds->file; a[7] = t;
+    libxl__exec_init(&dls->es);
+    dls->es.ao = ao;
+    dls->es.what = GCSPRINTF("qemu-img rebase of %s", t);
+    dls->es.args = a;
+    dls->es.callback = snapshot_delete_rebase_done;
+    rc = libxl__exec_start(egc, &dls->es);
+    if (rc) snapshot_delete_disk_done(egc, dls, rc);
+}
+
+static void snapshot_delete_rebase_done(libxl__egc *egc,
+                                        libxl__exec_state *es, int rc,
+                                        int status)
+{
+    libxl__snapshot_delete_state *dls =
+        CONTAINER_OF(es, libxl__snapshot_delete_state, es);
+
+    if (rc) {
+        snapshot_delete_disk_done(egc, dls, rc);
+        return;
+    }
+    dls->target++;
+    snapshot_delete_rebase_next(egc, dls);
+}
+
+/* Records and files after one disk; then the next disk. */
+static void snapshot_delete_disk_done(libxl__egc *egc,
+                                      libxl__snapshot_delete_state *dls,
+                                      int rc)
+{
+    STATE_AO_GC(dls->ao);
+    libxl__snapshot_op *op = &dls->op;
+    libxl_disk_snapshot *ds = cur_ds(dls);
+    disk_plan *pl = &dls->plans[dls->disk];
+    const char *gone = NULL;
+    int i, j;
+
+    if (rc) {
         snapshot_delete_done(egc, dls, rc);
         return;
     }
-    dls->gone[dls->next++] = true;
-    snapshot_delete_offline_next(egc, dls);
+    if (pl->act == ACT_COMMIT) {
+        /* F now holds what C held */
+        for (i = 0; i < op->tree.num_snaps; i++)
+            for (j = 0; j < op->tree.snaps[i].num_disks; j++) {
+                libxl_disk_snapshot *o = &op->tree.snaps[i].disks[j];
+                if (!strcmp(o->vdev, ds->vdev) && o->file &&
+                    !strcmp(o->file, pl->child)) {
+                    o->file = GCSTRDUP(ds->file);
+                    o->format = ds->format;
+                }
+                if (!strcmp(o->vdev, ds->vdev) && o->overlay &&
+                    !strcmp(o->overlay, pl->child))
+                    o->overlay = NULL;
+            }
+        if (dls->active && !strcmp(dls->active, pl->child)) {
+            libxl__domain_record_set_disk(gc, &op->tree.dom, ds->vdev,
+                                          ds->file, ds->format);
+            if (op->d.running && CTX->driver->set_active_disk)
+                CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
+                                             ds->file, ds->format);
+        }
+        gone = pl->child;
+    } else if (pl->act == ACT_REMOVE || pl->act == ACT_STREAM) {
+        gone = ds->file;
+    }
+    pl->done = true;
+    /* the records first, so that they never name a missing file */
+    if (gone) {
+        rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
+        if (rc) {
+            snapshot_delete_done(egc, dls, rc);
+            return;
+        }
+        if (is_config_image(dls, gone) ||
+            (pl->act != ACT_COMMIT && holds_internal(dls, gone)))
+            LOG(DEBUG, "keeping '%s'", gone);
+        else if (unlink(gone) && errno != ENOENT)
+            LOGE(WARN, "cannot remove '%s'", gone);
+    }
+    dls->disk++;
+    snapshot_delete_disk(egc, dls);
 }
 
 /* ---------------------------------------------------------------- */
@@ -371,10 +782,17 @@ static void snapshot_delete_record(libxl__egc *egc,
     STATE_AO_GC(dls->ao);
     int rc;
 
-    libxl__snapshot_tree_remove(gc, &dls->op.tree, dls->name);
+    libxl__snapshot_tree_remove(gc, &dls->op.tree, dls->snap->name);
     libxl__snapshot_tree_fixup(gc, &dls->op.tree);
     rc = libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree);
-    snapshot_delete_done(egc, dls, rc);
+    if (rc) {
+        snapshot_delete_done(egc, dls, rc);
+        return;
+    }
+    dls->snap = NULL;
+    dls->plans = NULL;
+    dls->cur++;
+    snapshot_delete_one(egc, dls);
 }
 
 static void snapshot_delete_done(libxl__egc *egc,
@@ -383,16 +801,17 @@ static void snapshot_delete_done(libxl__egc *egc,
     STATE_AO_GC(dls->ao);
     int i, n = 0;
 
-    /* a failure after some tags were removed: say what is left */
-    for (i = 0; rc && dls->gone && i < dls->snap->num_disks; i++) {
-        if (!dls->gone[i]) continue;
+    /* a failure after some disks were done: say what is left */
+    for (i = 0; rc && dls->snap && dls->plans &&
+                i < dls->snap->num_disks; i++) {
+        if (!dls->plans[i].done || dls->plans[i].act == ACT_NONE) continue;
         dls->snap->disks[i].type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
         n++;
     }
     if (n) {
-        LOG(ERROR, "snapshot '%s' was deleted from %d disk(s) only; its "
-            "record now covers the other disks", dls->name,
-            dls->snap->num_disks - n);
+        LOG(ERROR, "snapshot '%s' was deleted from %d of its %d disks; "
+            "its record now covers the others", dls->snap->name, n,
+            dls->snap->num_disks);
         libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree);
     }
     libxl__qmp_close(gc, &dls->qmp);

@@ -51,6 +51,8 @@ const struct cmd_spec cmd_table[] = {
       "Delete a snapshot of a domain",
       "[options] <Domain> <Name>",
       "--metadata               Drop only the record; images untouched.\n"
+      "--children               Also delete its descendants.\n"
+      "--children-only          Delete only its descendants.\n"
       "-n, --name=NAME          The snapshot (instead of <Name>)."
     },
     { "snapshot-revert", &main_snapshot_revert, 0, 1, 0,

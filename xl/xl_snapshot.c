@@ -379,6 +379,8 @@ int main_snapshot_delete(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"metadata", 0, 0, 'M'},
+        {"children", 0, 0, 'c'},
+        {"children-only", 0, 0, 'C'},
         {"name", 1, 0, 'n'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
@@ -389,6 +391,8 @@ int main_snapshot_delete(int argc, char **argv)
 
     SWITCH_FOREACH_OPT(opt, "n:", opts, "snapshot-delete", 1) {
     case 'M': flags |= LIBXL_SNAPSHOT_DELETE_METADATA_ONLY; break;
+    case 'c': flags |= LIBXL_SNAPSHOT_DELETE_CHILDREN; break;
+    case 'C': flags |= LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY; break;
     case 'n': name = optarg; break;
     }
     if (domain_and_name(argc, argv, "snapshot-delete", name, &domain,
@@ -396,7 +400,10 @@ int main_snapshot_delete(int argc, char **argv)
         return EXIT_FAILURE;
     rc = libxl_domain_snapshot_delete(ctx, domain, name, flags, NULL);
     if (rc) return xl_fail("snapshot-delete", rc);
-    printf("Domain snapshot %s deleted\n", name);
+    if (flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY)
+        printf("Domain snapshot %s children deleted\n", name);
+    else
+        printf("Domain snapshot %s deleted\n", name);
     return EXIT_SUCCESS;
 }
 
