@@ -44,7 +44,8 @@ typedef struct libxl__snapshot_create_state {
     libxl__qmp qmp;
     libxl__qemu_img_info_state qi;   /* offline: images, probed */
     libxl__exec_state es;
-    int next;                        /* offline: next disk */
+    struct { int disk; const char *const *args; } *cmds;  /* offline */
+    int num_cmds, next;
 } libxl__snapshot_create_state;
 
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
@@ -293,7 +294,7 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     /* qemu-img allows duplicate names, QMP does not: check ourselves */
     GCNEW_ARRAY(scs->qi.images, scs->snap.num_disks);
     for (i = 0; i < scs->snap.num_disks; i++)
-        if (scs->snap.disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
+        if (scs->snap.disks[i].type != LIBXL_DISK_SNAPSHOT_TYPE_NO)
             scs->qi.images[i] = scs->snap.disks[i].file;
     scs->qi.num_images = scs->snap.num_disks;
     scs->qi.ao = ao;
@@ -322,6 +323,35 @@ static void snapshot_create_probed(libxl__egc *egc,
                 "(made outside xl?)", ds->vdev, ds->file, ds->tag);
             rc = ERROR_INVAL;
             goto out;
+        }
+    }
+    /*
+     * The commands, disk by disk: a qcow2 snapshot, or an overlay plus
+     * the recording bitmaps of the frozen image, carried over so that
+     * incremental backups go on across the snapshot.
+     */
+    GCNEW_ARRAY(scs->cmds, 1);
+    for (i = 0; i < scs->snap.num_disks; i++) {
+        const libxl_disk_snapshot *ds = &scs->snap.disks[i];
+        libxl__qemu_img_bitmap *bm = NULL;
+        int nb = 0, j;
+
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+            nb = libxl__qemu_img_bitmaps(qi->infos[i], &bm, gc);
+        GCREALLOC_ARRAY(scs->cmds, scs->num_cmds + 1 + nb);
+        scs->cmds[scs->num_cmds].disk = i;
+        scs->cmds[scs->num_cmds++].args =
+            ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL
+            ? libxl__qemu_img_snapshot_args(gc, 'c', ds->tag, ds->file)
+            : libxl__qemu_img_overlay_args(gc, ds->file, ds->format,
+                                           ds->overlay);
+        for (j = 0; j < nb; j++) {
+            if (!bm[j].recording) continue;
+            scs->cmds[scs->num_cmds].disk = i;
+            scs->cmds[scs->num_cmds++].args =
+                libxl__qemu_img_bitmap_args(gc, ds->overlay, bm[j].name,
+                                            bm[j].granularity, NULL, 0);
         }
     }
     scs->next = 0;
@@ -358,6 +388,36 @@ static bool node_exists(yajl_val nodes, const char *name)
         if (n && !strcmp(n, name)) return true;
     }
     return false;
+}
+
+/* ", {block-dirty-bitmap-add ...}" for node's recording bitmaps. */
+static char *bitmap_actions(libxl__gc *gc, yajl_val nodes, const char *node,
+                            const char *newnode)
+{
+    char *acts = GCSTRDUP("");
+    yajl_val bms = NULL;
+    size_t i;
+
+    for (i = 0; i < nodes->u.array.len; i++) {
+        const char *n = libxl__json_get_string(nodes->u.array.values[i],
+                                               "node-name");
+        if (n && !strcmp(n, node))
+            bms = libxl__json_get(nodes->u.array.values[i], "dirty-bitmaps");
+    }
+    for (i = 0; bms && YAJL_IS_ARRAY(bms) && i < bms->u.array.len; i++) {
+        yajl_val b = bms->u.array.values[i];
+        const char *name = libxl__json_get_string(b, "name");
+        if (!name || !libxl__json_get_bool(b, "recording", false) ||
+            !libxl__json_get_bool(b, "persistent", false))
+            continue;
+        acts = GCSPRINTF("%s, {\"type\": \"block-dirty-bitmap-add\", "
+                         "\"data\": {\"node\": %s, \"name\": %s, "
+                         "\"granularity\": %lld, \"persistent\": true}}",
+                         acts, libxl__json_quote(gc, newnode),
+                         libxl__json_quote(gc, name),
+                         libxl__json_get_integer(b, "granularity", 65536));
+    }
+    return acts;
 }
 
 static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
@@ -406,6 +466,9 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
                 libxl__json_quote(gc, node),
                 libxl__json_quote(gc, ds->overlay),
                 libxl__json_quote(gc, newnode));
+            /* recording persistent bitmaps go on in the overlay */
+            action = GCSPRINTF("%s%s", action,
+                               bitmap_actions(gc, nodes, node, newnode));
         }
         actions = GCSPRINTF("%s%s%s", actions, *actions ? ", " : "",
                             action);
@@ -483,15 +546,6 @@ static void snapshot_create_transaction_done(libxl__egc *egc,
 /* ---------------------------------------------------------------- */
 /* offline: qemu-img, disk by disk */
 
-static const char *const *disk_argv(libxl__gc *gc,
-                                    const libxl_disk_snapshot *ds)
-{
-    if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
-        return libxl__qemu_img_snapshot_args(gc, 'c', ds->tag, ds->file);
-    return libxl__qemu_img_overlay_args(gc, ds->file, ds->format,
-                                        ds->overlay);
-}
-
 /* Undoes disks [0, upto) after a failure (best effort, logged). */
 static void offline_undo(libxl__gc *gc, libxl__snapshot_create_state *scs,
                          int upto)
@@ -520,23 +574,20 @@ static void snapshot_create_offline_next(libxl__egc *egc,
     libxl_disk_snapshot *ds;
     int rc;
 
-    while (scs->next < scs->snap.num_disks &&
-           scs->snap.disks[scs->next].type == LIBXL_DISK_SNAPSHOT_TYPE_NO)
-        scs->next++;
-    if (scs->next == scs->snap.num_disks) {
+    if (scs->next == scs->num_cmds) {
         snapshot_create_record(egc, scs);
         return;
     }
-    ds = &scs->snap.disks[scs->next];
+    ds = &scs->snap.disks[scs->cmds[scs->next].disk];
     libxl__exec_init(&scs->es);
     scs->es.ao = ao;
     scs->es.what = GCSPRINTF("qemu-img (snapshot of %s)", ds->vdev);
-    scs->es.args = disk_argv(gc, ds);
+    scs->es.args = scs->cmds[scs->next].args;
     scs->es.timeout_ms = 300000;
     scs->es.callback = snapshot_create_disk_done;
     rc = libxl__exec_start(egc, &scs->es);
     if (rc) {
-        offline_undo(gc, scs, scs->next);
+        offline_undo(gc, scs, scs->cmds[scs->next].disk + 1);
         snapshot_create_done(egc, scs, rc);
     }
 }
@@ -551,7 +602,7 @@ static void snapshot_create_disk_done(libxl__egc *egc,
 
     if (rc) {
         /* this disk may have half-happened too */
-        offline_undo(gc, scs, scs->next + 1);
+        offline_undo(gc, scs, scs->cmds[scs->next].disk + 1);
         snapshot_create_done(egc, scs, rc);
         return;
     }

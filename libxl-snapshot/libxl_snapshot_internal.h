@@ -327,6 +327,22 @@ const char *const *libxl__qemu_img_snapshot_args(libxl__gc *gc, char op,
                                                  const char *tag,
                                                  const char *image);
 
+const char *const *libxl__qemu_img_bitmap_args(libxl__gc *gc,
+                                               const char *image,
+                                               const char *name,
+                                               uint64_t granularity,
+                                               const char *src,
+                                               libxl_disk_format srcfmt);
+/* A persistent dirty bitmap, as qemu-img info shows it. */
+typedef struct libxl__qemu_img_bitmap {
+    const char *name;
+    uint64_t granularity;
+    bool recording;                   /* "auto": records new writes */
+} libxl__qemu_img_bitmap;
+/* The valid (not "in-use") bitmaps of one image's `info`. */
+int libxl__qemu_img_bitmaps(yajl_val info, libxl__qemu_img_bitmap **bm_r,
+                            libxl__gc *gc);
+
 /*
  * `qemu-img info --output=json -U [--backing-chain]` of each image in
  * turn; callback(rc) with infos[i] parsed (in the ao gc).  A NULL

@@ -49,6 +49,77 @@ const char *const *libxl__qemu_img_snapshot_args(libxl__gc *gc, char op,
     return a;
 }
 
+/*
+ * `qemu-img bitmap`: --add NAME (-g granularity) to image, or --merge
+ * NAME of src (format srcfmt) into image's NAME.
+ */
+const char *const *libxl__qemu_img_bitmap_args(libxl__gc *gc,
+                                               const char *image,
+                                               const char *name,
+                                               uint64_t granularity,
+                                               const char *src,
+                                               libxl_disk_format srcfmt)
+{
+    const char **a;
+    int n = 0;
+
+    GCNEW_ARRAY(a, 14);
+    a[n++] = CTX->qemu_img;
+    a[n++] = "bitmap";
+    if (src) {
+        a[n++] = "--merge"; a[n++] = name;
+        a[n++] = "-b"; a[n++] = src;
+        a[n++] = "-F"; a[n++] = libxl__disk_format_qemu(srcfmt);
+    } else {
+        a[n++] = "--add";
+        if (granularity) {
+            a[n++] = "-g";
+            a[n++] = GCSPRINTF("%llu", (unsigned long long)granularity);
+        }
+    }
+    a[n++] = image;
+    a[n++] = name;
+    return a;
+}
+
+int libxl__qemu_img_bitmaps(yajl_val info, libxl__qemu_img_bitmap **bm_r,
+                            libxl__gc *gc)
+{
+    yajl_val fs = libxl__json_get(info, "format-specific");
+    yajl_val data = fs ? libxl__json_get(fs, "data") : NULL;
+    yajl_val bms = data ? libxl__json_get(data, "bitmaps") : NULL;
+    libxl__qemu_img_bitmap *bm;
+    size_t i, j;
+    int n = 0;
+
+    *bm_r = NULL;
+    if (!bms || !YAJL_IS_ARRAY(bms)) return 0;
+    GCNEW_ARRAY(bm, bms->u.array.len);
+    for (i = 0; i < bms->u.array.len; i++) {
+        yajl_val b = bms->u.array.values[i];
+        yajl_val flags = libxl__json_get(b, "flags");
+        const char *name = libxl__json_get_string(b, "name");
+        bool in_use = false, recording = false;
+        if (!name) continue;
+        for (j = 0; flags && YAJL_IS_ARRAY(flags) &&
+                    j < flags->u.array.len; j++) {
+            const char *f = YAJL_IS_STRING(flags->u.array.values[j])
+                ? YAJL_GET_STRING(flags->u.array.values[j]) : NULL;
+            if (!f) continue;
+            if (!strcmp(f, "in-use")) in_use = true;
+            if (!strcmp(f, "auto")) recording = true;
+        }
+        /* "in-use" on a closed image: inconsistent, not valid */
+        if (in_use) continue;
+        bm[n].name = name;
+        bm[n].granularity = libxl__json_get_integer(b, "granularity", 0);
+        bm[n].recording = recording;
+        n++;
+    }
+    *bm_r = bm;
+    return n;
+}
+
 /* ---------------------------------------------------------------- */
 /* qemu-img info, image after image */
 
