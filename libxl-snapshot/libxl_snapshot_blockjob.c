@@ -78,6 +78,8 @@ static const bool blockjob_verbs[LIBXL__BLOCKJOB_VERB_NUM][NSTATES] = {
     [LIBXL__BLOCKJOB_VERB_CANCEL]    = { 1,  1,  1,  0,  0,  0,  0,  0 },
     [LIBXL__BLOCKJOB_VERB_SET_SPEED] = { 1,  1,  1,  0,  0,  0,  0,  0 },
     [LIBXL__BLOCKJOB_VERB_DISMISS]   = { 0,  0,  0,  0,  1,  0,  0,  0 },
+    /* PENDING is part of RUNNING here: QEMU checks the finer state */
+    [LIBXL__BLOCKJOB_VERB_FINALIZE]  = { 0,  1,  0,  0,  0,  0,  0,  0 },
 };
 
 bool libxl__blockjob_transition_ok(libxl_blockjob_state from,
@@ -124,6 +126,7 @@ static const char *verb_command(libxl__blockjob_verb v)
     case LIBXL__BLOCKJOB_VERB_CANCEL: return "job-cancel";
     case LIBXL__BLOCKJOB_VERB_SET_SPEED: return "block-job-set-speed";
     case LIBXL__BLOCKJOB_VERB_DISMISS: return "job-dismiss";
+    case LIBXL__BLOCKJOB_VERB_FINALIZE: return "job-finalize";
     default: abort();
     }
 }
@@ -153,6 +156,8 @@ static void blockjob_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
 static void blockjob_poll_connected(libxl__egc *egc, libxl__qmp *qmp,
                                     yajl_val ret, int rc);
 static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                            int rc);
+static void blockjob_merged(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                             int rc);
 static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
                                yajl_val ret, int rc);
@@ -283,6 +288,111 @@ static const char *node_or_fail(libxl__gc *gc, yajl_val nodes,
     return n;
 }
 
+static yajl_val node_bitmaps(yajl_val nodes, const char *node)
+{
+    size_t i;
+    for (i = 0; i < nodes->u.array.len; i++) {
+        const char *n = libxl__json_get_string(nodes->u.array.values[i],
+                                               "node-name");
+        if (n && !strcmp(n, node))
+            return libxl__json_get(nodes->u.array.values[i],
+                                   "dirty-bitmaps");
+    }
+    return NULL;
+}
+
+static bool node_has_bitmap(yajl_val bms, const char *name)
+{
+    size_t i;
+    for (i = 0; bms && YAJL_IS_ARRAY(bms) && i < bms->u.array.len; i++) {
+        const char *n = libxl__json_get_string(bms->u.array.values[i],
+                                               "name");
+        if (n && !strcmp(n, name)) return true;
+    }
+    return false;
+}
+
+/* The bitmap plan of a live commit, from QEMU's own view of the nodes. */
+static void live_bitmaps(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
+                         const char *base)
+{
+    const char *top = libxl__qmp_node_for_file(nodes, bj->merge_files[0],
+                                               bj->top_format);
+    yajl_val tb = top ? node_bitmaps(nodes, top) : NULL;
+    yajl_val bb = node_bitmaps(nodes, base);
+    size_t i;
+    int j;
+
+    if (!tb || !YAJL_IS_ARRAY(tb) || !tb->u.array.len) return;
+    GCNEW_ARRAY(bj->bitmaps, tb->u.array.len);
+    for (i = 0; i < tb->u.array.len; i++) {
+        yajl_val b = tb->u.array.values[i];
+        struct libxl__blockjob_bitmap *m = &bj->bitmaps[bj->num_bitmaps];
+        const char *name = libxl__json_get_string(b, "name");
+        if (!name || !libxl__json_get_bool(b, "persistent", false) ||
+            libxl__json_get_bool(b, "inconsistent", false))
+            continue;
+        m->name = GCSTRDUP(name);
+        m->granularity = libxl__json_get_integer(b, "granularity", 65536);
+        m->add = !node_has_bitmap(bb, name);
+        GCNEW_ARRAY(m->sources, bj->num_merge_files);
+        for (j = 0; j < bj->num_merge_files; j++) {
+            const char *n = libxl__qmp_node_for_file(nodes,
+                                                     bj->merge_files[j],
+                                                     LIBXL_DISK_FORMAT_QCOW2);
+            if (!n || !node_has_bitmap(node_bitmaps(nodes, n), name)) break;
+            m->sources[m->num_sources++] = bj->merge_files[j];
+        }
+        bj->num_bitmaps++;
+    }
+}
+
+/*
+ * The transaction that merges the bitmaps into base, as libvirt does:
+ * for each bitmap of top, add it to base if missing, then merge it from
+ * each image from top down to (not including) base, stopping at the
+ * first image that lacks it.
+ */
+static int merge_actions(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
+                         const char *base)
+{
+    char *acts = GCSTRDUP("");
+    int i, j;
+
+    for (i = 0; i < bj->num_bitmaps; i++) {
+        const struct libxl__blockjob_bitmap *b = &bj->bitmaps[i];
+        char *srcs = GCSTRDUP("");
+        const char *q = libxl__json_quote(gc, b->name);
+
+        for (j = 0; j < b->num_sources; j++) {
+            const char *n = libxl__qmp_node_for_file(nodes, b->sources[j],
+                                                     LIBXL_DISK_FORMAT_QCOW2);
+            if (!n) {
+                LOG(ERROR, "job %s: no node for '%s'", bj->info.id,
+                    b->sources[j]);
+                return ERROR_FAIL;
+            }
+            srcs = GCSPRINTF("%s%s{\"node\": %s, \"name\": %s}", srcs,
+                             j ? ", " : "", libxl__json_quote(gc, n), q);
+        }
+        if (b->add)
+            acts = GCSPRINTF("%s%s{\"type\": \"block-dirty-bitmap-add\", "
+                             "\"data\": {\"node\": %s, \"name\": %s, "
+                             "\"granularity\": %llu, "
+                             "\"persistent\": true}}", acts,
+                             *acts ? ", " : "", libxl__json_quote(gc, base),
+                             q, (unsigned long long)b->granularity);
+        acts = GCSPRINTF("%s%s{\"type\": \"block-dirty-bitmap-merge\", "
+                         "\"data\": {\"node\": %s, \"target\": %s, "
+                         "\"bitmaps\": [%s]}}", acts, *acts ? ", " : "",
+                         libxl__json_quote(gc, base), q, srcs);
+    }
+    bj->merge_actions = libxl__gc_strdup(&bj->ao->gc,
+                                         GCSPRINTF("{\"actions\": [%s]}",
+                                                   acts));
+    return 0;
+}
+
 static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
                            yajl_val nodes, int rc)
 {
@@ -306,6 +416,14 @@ static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
 
     args = GCSPRINTF("\"job-id\": %s, \"auto-dismiss\": false",
                      libxl__json_quote(gc, bj->info.id));
+    if (bj->num_merge_files && base) live_bitmaps(gc, bj, nodes, base);
+    if (bj->num_bitmaps) {
+        rc = merge_actions(gc, bj, nodes, base);
+        if (rc) goto out;
+        /* an intermediate commit stops at PENDING for the merge */
+        if (bj->info.type == LIBXL_BLOCKJOB_TYPE_COMMIT)
+            args = GCSPRINTF("%s, \"auto-finalize\": false", args);
+    }
     if (bj->info.speed)
         args = GCSPRINTF("%s, \"speed\": %"PRIu64, args, bj->info.speed);
     if (base)
@@ -455,6 +573,23 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     }
     blockjob_progress(bj);
 
+    /* the bitmap merge, once, just before the job may finish */
+    if (bj->merge_actions && !bj->merged && !bj->cancel_rc &&
+        ((st == S_READY && bj->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT) ||
+         (st == S_RUNNING &&
+          !strcmp(libxl__json_get_string(job, "status") ?: "", "pending")))) {
+        bj->merged = true;
+        rc = libxl__qmp_send(egc, qmp, "transaction", bj->merge_actions, -1,
+                             blockjob_merged);
+        if (rc) goto out;
+        return;
+    }
+    if (st == S_RUNNING && bj->merged &&
+        !strcmp(libxl__json_get_string(job, "status") ?: "", "pending")) {
+        rc = blockjob_send_verb(egc, bj, LIBXL__BLOCKJOB_VERB_FINALIZE);
+        if (rc) goto out;
+        return;
+    }
     if (st == S_CONCLUDED) {
         const char *err = libxl__json_get_string(job, "error");
         if (err) bj->info.error = GCSTRDUP(err);
@@ -494,6 +629,20 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     return;
  out:
     blockjob_done(egc, bj, rc);
+}
+
+static void blockjob_merged(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                            int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+    STATE_AO_GC(bj->ao);
+
+    /* bitmaps are metadata: a failed merge does not undo the data */
+    if (rc)
+        LOG(WARN, "job %s: the dirty bitmaps could not be merged into "
+            "'%s'", bj->info.id, bj->info.base);
+    libxl__qmp_close(gc, qmp);
+    libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll, 0);
 }
 
 static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,

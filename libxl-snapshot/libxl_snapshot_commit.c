@@ -33,8 +33,14 @@
  * A stream changes no snapshot's data: only the job record goes.
  *
  * Steps: libxl_block_commit / libxl_block_stream -> bc_begun ->
- *   bc_chain -> bc_others -> bc_job_done -> [bc_rebased] ->
- *   bc_finalize -> bc_done.
+ *   bc_chain -> bc_others -> bc_job_done ->
+ *   [bc_after_next <-> bc_after_done] -> bc_finalize -> bc_done.
+ *
+ * Dirty bitmaps (as libvirt): each valid bitmap of top is added to base
+ * if missing, then merged from each image from top down to base,
+ * stopping at the first that lacks it; live in one transaction just
+ * before the job finishes, offline with qemu-img bitmap after the
+ * commit.
  * Job control (abort, pivot) of a job another process started:
  *   blockjob_control -> bc_begun (lock tried once) -> bc_job_done ...
  */
@@ -72,6 +78,8 @@ typedef struct libxl__block_commit_state {
     jobrec jr;
     libxl__blockjob bj;
     libxl__exec_state es;
+    const char *const **cmds;         /* offline, after the commit */
+    int num_cmds, next;
 } libxl__block_commit_state;
 
 static void bc_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
@@ -80,8 +88,11 @@ static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
 static void bc_others(libxl__egc *egc, libxl__qemu_img_info_state *qo,
                       int rc);
 static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc);
-static void bc_rebased(libxl__egc *egc, libxl__exec_state *es, int rc,
-                       int status);
+static void queue_after_commit(libxl__gc *gc,
+                               libxl__block_commit_state *bcs);
+static void bc_after_next(libxl__egc *egc, libxl__block_commit_state *bcs);
+static void bc_after_done(libxl__egc *egc, libxl__exec_state *es, int rc,
+                          int status);
 static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs);
 static void bc_done(libxl__egc *egc, libxl__block_commit_state *bcs,
                     int rc);
@@ -559,6 +570,41 @@ static bool in_list(char **l, int n, const char *s)
     return false;
 }
 
+/* The bitmap merge of a commit, into bcs->bj.bitmaps. */
+static void plan_bitmaps(libxl__gc *gc, libxl__block_commit_state *bcs)
+{
+    libxl__qemu_img_bitmap *top, *base, *bm;
+    int ntop, nbase, nbm, i, j, k;
+
+    ntop = libxl__qemu_img_bitmaps(chain_at(bcs, bcs->itop), &top, gc);
+    if (!ntop) return;
+    if (bcs->jr.base_format != LIBXL_DISK_FORMAT_QCOW2) {
+        LOG(WARN, "disk %s: base '%s' is not qcow2 and cannot hold the "
+            "dirty bitmaps of '%s'", bcs->vdev, bcs->jr.base, bcs->jr.top);
+        return;
+    }
+    nbase = libxl__qemu_img_bitmaps(chain_at(bcs, bcs->ibase), &base, gc);
+    GCNEW_ARRAY(bcs->bj.bitmaps, ntop);
+    for (i = 0; i < ntop; i++) {
+        struct libxl__blockjob_bitmap *b =
+            &bcs->bj.bitmaps[bcs->bj.num_bitmaps++];
+        b->name = top[i].name;
+        b->granularity = top[i].granularity;
+        b->add = true;
+        for (k = 0; k < nbase; k++)
+            if (!strcmp(base[k].name, b->name)) b->add = false;
+        GCNEW_ARRAY(b->sources, bcs->ibase - bcs->itop);
+        for (j = bcs->itop; j < bcs->ibase; j++) {
+            bool has = false;
+            nbm = libxl__qemu_img_bitmaps(chain_at(bcs, j), &bm, gc);
+            for (k = 0; k < nbm; k++)
+                if (!strcmp(bm[k].name, b->name)) has = true;
+            if (!has) break;
+            b->sources[b->num_sources++] = chain_file(bcs, j);
+        }
+    }
+}
+
 static void bc_others(libxl__egc *egc, libxl__qemu_img_info_state *qo,
                       int rc)
 {
@@ -604,6 +650,15 @@ static void bc_others(libxl__egc *egc, libxl__qemu_img_info_state *qo,
         bcs->jr.above && bcs->jr.base)
         bcs->bj.backing_file = libxl__path_basename(gc, bcs->jr.base);
     bcs->bj.at_ready = bcs->jr.at_ready;
+    if (bcs->kind == BC_COMMIT && bcs->jr.base_format ==
+        LIBXL_DISK_FORMAT_QCOW2) {
+        if (bcs->jr.live) {
+            bcs->bj.merge_files = bcs->jr.merged;
+            bcs->bj.num_merge_files = bcs->jr.num_merged;
+        } else {
+            plan_bitmaps(gc, bcs);
+        }
+    }
     bcs->bj.no_wait = !!(bcs->p.flags & LIBXL_BLOCK_COMMIT_NO_WAIT) &&
         bcs->jr.live;
     bcs->bj.timeout_ms = bcs->p.timeout_ms;
@@ -624,8 +679,6 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
         CONTAINER_OF(bj, libxl__block_commit_state, bj);
     libxl__snapshot_op *op = &bcs->op;
     STATE_AO_GC(bcs->ao);
-    const char *a[10];
-    int n = 0;
 
     if (!bj->started && bj->info.live) {
         /* QEMU refused to start it: nothing happened */
@@ -656,24 +709,10 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
         goto out;
     }
 
-    /* offline: point the image above top at base (qemu-img commit
-     * leaves it on top) */
-    if (!bj->info.live && bcs->jr.type != LIBXL_BLOCKJOB_TYPE_STREAM &&
-        (bcs->jr.above ||
-         bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL)) {
-        a[n++] = CTX->qemu_img;
-        a[n++] = "rebase"; a[n++] = "-u";
-        a[n++] = "-F"; a[n++] = libxl__disk_format_qemu(bcs->jr.base_format);
-        a[n++] = "-b"; a[n++] = bcs->jr.base;
-        a[n++] = bcs->jr.above ? bcs->jr.above : bcs->jr.top;
-        a[n] = NULL;
-        bcs->es.ao = ao;
-        bcs->es.what = "qemu-img rebase";
-        bcs->es.args = libxl__gc_calloc(gc, n + 1, sizeof(char *));
-        memcpy((void *)bcs->es.args, a, (n + 1) * sizeof(char *));
-        bcs->es.callback = bc_rebased;
-        rc = libxl__exec_start(egc, &bcs->es);
-        if (rc) goto out;
+    if (!bj->info.live && bcs->jr.type != LIBXL_BLOCKJOB_TYPE_STREAM) {
+        queue_after_commit(gc, bcs);
+        bcs->next = 0;
+        bc_after_next(egc, bcs);
         return;
     }
     bc_finalize(egc, bcs);
@@ -682,13 +721,72 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
     bc_done(egc, bcs, rc);
 }
 
-static void bc_rebased(libxl__egc *egc, libxl__exec_state *es, int rc,
-                       int status)
+/*
+ * Offline, after qemu-img commit: the bitmaps, then the image above top
+ * pointed at base (qemu-img commit leaves it on top).
+ */
+static void queue_after_commit(libxl__gc *gc,
+                               libxl__block_commit_state *bcs)
+{
+    const libxl__blockjob *bj = &bcs->bj;
+    const char **a;
+    int i, j, n = 1;
+
+    for (i = 0; i < bj->num_bitmaps; i++) n += 1 + bj->bitmaps[i].num_sources;
+    GCNEW_ARRAY(bcs->cmds, n);
+    for (i = 0; i < bj->num_bitmaps; i++) {
+        const struct libxl__blockjob_bitmap *b = &bj->bitmaps[i];
+        if (b->add)
+            bcs->cmds[bcs->num_cmds++] = libxl__qemu_img_bitmap_args(gc,
+                bcs->jr.base, b->name, b->granularity, NULL, 0);
+        for (j = 0; j < b->num_sources; j++)
+            bcs->cmds[bcs->num_cmds++] = libxl__qemu_img_bitmap_args(gc,
+                bcs->jr.base, b->name, 0, b->sources[j],
+                LIBXL_DISK_FORMAT_QCOW2);
+    }
+    if (bcs->jr.above ||
+        bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL) {
+        GCNEW_ARRAY(a, 9);
+        a[0] = CTX->qemu_img;
+        a[1] = "rebase"; a[2] = "-u";
+        a[3] = "-F"; a[4] = libxl__disk_format_qemu(bcs->jr.base_format);
+        a[5] = "-b"; a[6] = bcs->jr.base;
+        a[7] = bcs->jr.above ? bcs->jr.above : bcs->jr.top;
+        bcs->cmds[bcs->num_cmds++] = a;
+    }
+}
+
+static void bc_after_next(libxl__egc *egc, libxl__block_commit_state *bcs)
+{
+    STATE_AO_GC(bcs->ao);
+    int rc;
+
+    if (bcs->next == bcs->num_cmds) {
+        bc_finalize(egc, bcs);
+        return;
+    }
+    libxl__exec_init(&bcs->es);
+    bcs->es.ao = ao;
+    bcs->es.what = GCSPRINTF("qemu-img %s", bcs->cmds[bcs->next][1]);
+    bcs->es.args = bcs->cmds[bcs->next];
+    bcs->es.callback = bc_after_done;
+    rc = libxl__exec_start(egc, &bcs->es);
+    if (rc) bc_done(egc, bcs, rc);
+}
+
+static void bc_after_done(libxl__egc *egc, libxl__exec_state *es, int rc,
+                          int status)
 {
     libxl__block_commit_state *bcs =
         CONTAINER_OF(es, libxl__block_commit_state, es);
     STATE_AO_GC(bcs->ao);
 
+    if (rc && !strcmp(bcs->cmds[bcs->next][1], "bitmap")) {
+        /* metadata only: the data is committed; go on */
+        LOG(WARN, "disk %s: a dirty bitmap could not be merged into '%s'",
+            bcs->vdev, bcs->jr.base);
+        rc = 0;
+    }
     if (rc) {
         /* the data is in base, and the chain above still reads right */
         LOG(ERROR, "disk %s: committed, but '%s' could not be pointed at "
@@ -697,7 +795,8 @@ static void bc_rebased(libxl__egc *egc, libxl__exec_state *es, int rc,
         bc_done(egc, bcs, rc);
         return;
     }
-    bc_finalize(egc, bcs);
+    bcs->next++;
+    bc_after_next(egc, bcs);
 }
 
 static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)

@@ -453,6 +453,7 @@ typedef enum {
     LIBXL__BLOCKJOB_VERB_CANCEL,
     LIBXL__BLOCKJOB_VERB_SET_SPEED,
     LIBXL__BLOCKJOB_VERB_DISMISS,
+    LIBXL__BLOCKJOB_VERB_FINALIZE,
     LIBXL__BLOCKJOB_VERB_NUM
 } libxl__blockjob_verb;
 
@@ -488,6 +489,24 @@ struct libxl__blockjob {
     const char *active;               /* live: the device's top image */
     libxl_disk_format active_format, top_format, base_format;
     const char *backing_file;         /* commit: backing string to write */
+    /*
+     * Commit: persistent bitmaps to merge into base in one transaction
+     * just before the job finishes (at READY before job-complete, or at
+     * PENDING before job-finalize).  sources[] are image files, top
+     * first; a bitmap missing in base is added first.
+     */
+    struct libxl__blockjob_bitmap {
+        const char *name;
+        uint64_t granularity;
+        bool add;
+        const char **sources;
+        int num_sources;
+    } *bitmaps;
+    int num_bitmaps;
+    /* live commit: the images top..base (excluded), to merge the
+     * bitmaps QEMU has on them (the on-disk ones are "in-use") */
+    char **merge_files;
+    int num_merge_files;
     libxl__blockjob_at_ready at_ready;
     bool no_wait;                     /* live: done once started */
     int timeout_ms;                   /* 0: none */
@@ -499,7 +518,8 @@ struct libxl__blockjob {
     libxl__ev_time poll, timeout;
     libxl__ao_abortable abrt;
     libxl__blockjob_verb verb;
-    bool started, cancel_sent, complete_sent;
+    char *merge_actions;              /* resolved at start */
+    bool started, cancel_sent, complete_sent, merged;
     int cancel_rc, verb_failures;
 };
 void libxl__blockjob_init(libxl__blockjob *bj);
