@@ -148,6 +148,8 @@ static void blockjob_set_state(libxl__gc *gc, libxl__blockjob *bj,
 
 static void blockjob_connected(libxl__egc *egc, libxl__qmp *qmp,
                                yajl_val ret, int rc);
+static void blockjob_schema(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                            int rc);
 static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                            int rc);
 static void blockjob_started(libxl__egc *egc, libxl__qmp *qmp,
@@ -269,6 +271,51 @@ static void blockjob_connected(libxl__egc *egc, libxl__qmp *qmp,
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
 
     if (rc) goto out;
+    rc = libxl__qmp_send(egc, qmp, "query-qmp-schema", NULL, -1,
+                         blockjob_schema);
+    if (rc) goto out;
+    return;
+ out:
+    blockjob_done(egc, bj, rc);
+}
+
+/*
+ * The running QEMU must know every command and argument we are going
+ * to use: better a clear refusal now than a job we cannot finish.
+ */
+static void blockjob_schema(libxl__egc *egc, libxl__qmp *qmp,
+                            yajl_val schema, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+    STATE_AO_GC(bj->ao);
+    bool stream = bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM;
+    const char *cmd = stream ? "block-stream" : "block-commit";
+    const char *need[8];
+    int n = 0, i;
+
+    if (rc) goto out;
+    need[n++] = "job-id";
+    need[n++] = "auto-dismiss";
+    if (bj->info.base) need[n++] = "base-node";
+    if (!stream && bj->info.type == LIBXL_BLOCKJOB_TYPE_COMMIT)
+        need[n++] = "top-node";
+    if (bj->backing_file) need[n++] = "backing-file";
+    if (bj->num_merge_files || bj->num_bitmaps) need[n++] = "auto-finalize";
+    for (i = 0; i < n; i++) {
+        if (!libxl__qmp_schema_has(schema, cmd, need[i])) {
+            LOG(ERROR, "this QEMU's %s has no '%s' argument; it cannot "
+                "run this job (QEMU 4.2 or later is needed)", cmd, need[i]);
+            rc = ERROR_QEMU_API;
+            goto out;
+        }
+    }
+    if (!libxl__qmp_schema_has(schema, "query-jobs", NULL) ||
+        !libxl__qmp_schema_has(schema, "job-dismiss", NULL)) {
+        LOG(ERROR, "this QEMU has no job commands (query-jobs, "
+            "job-dismiss); QEMU 3.0 or later is needed");
+        rc = ERROR_QEMU_API;
+        goto out;
+    }
     rc = libxl__qmp_send(egc, qmp, "query-named-block-nodes",
                          "{\"flat\": true}", -1, blockjob_nodes);
     if (rc) goto out;

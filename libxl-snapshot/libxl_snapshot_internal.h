@@ -442,6 +442,12 @@ int libxl__qmp_run_sync(libxl__gc *gc, const char *path, const char *cmd,
  */
 const char *libxl__qmp_node_for_file(yajl_val nodes, const char *path,
                                      libxl_disk_format fmt);
+/*
+ * In a query-qmp-schema reply: does command exist, and (arg non-NULL)
+ * does it take that argument?
+ */
+bool libxl__qmp_schema_has(yajl_val schema, const char *command,
+                           const char *arg);
 /* Splits one received line into a parsed message (pure; tested). */
 int libxl__qmp_parse_line(libxl__gc *gc, const char *line, yajl_val *v_r);
 

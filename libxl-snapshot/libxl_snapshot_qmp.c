@@ -440,6 +440,40 @@ const char *libxl__qmp_node_for_file(yajl_val nodes, const char *path,
     return NULL;
 }
 
+static yajl_val schema_entity(yajl_val schema, const char *name)
+{
+    size_t i;
+    for (i = 0; i < schema->u.array.len; i++) {
+        const char *n = libxl__json_get_string(schema->u.array.values[i],
+                                               "name");
+        if (n && !strcmp(n, name)) return schema->u.array.values[i];
+    }
+    return NULL;
+}
+
+bool libxl__qmp_schema_has(yajl_val schema, const char *command,
+                           const char *arg)
+{
+    yajl_val cmd, args, members;
+    const char *argtype;
+    size_t i;
+
+    if (!schema || !YAJL_IS_ARRAY(schema)) return false;
+    cmd = schema_entity(schema, command);
+    if (!cmd) return false;
+    if (!arg) return true;
+    argtype = libxl__json_get_string(cmd, "arg-type");
+    args = argtype ? schema_entity(schema, argtype) : NULL;
+    members = args ? libxl__json_get(args, "members") : NULL;
+    for (i = 0; members && YAJL_IS_ARRAY(members) &&
+                i < members->u.array.len; i++) {
+        const char *m = libxl__json_get_string(members->u.array.values[i],
+                                               "name");
+        if (m && !strcmp(m, arg)) return true;
+    }
+    return false;
+}
+
 /* ---------------------------------------------------------------- */
 /* synchronous convenience */
 

@@ -375,3 +375,26 @@ void test_qmp__no_socket(void)
     unit_rm_rf(base);
     free(base);
 }
+
+void test_qmp__schema_has(void)
+{
+    GC_INIT(NULL);
+    /* the shape of query-qmp-schema: commands point at numbered types */
+    yajl_val schema = libxl__json_parse(gc,
+        "[{\"name\": \"block-commit\", \"meta-type\": \"command\", "
+        "  \"arg-type\": \"42\", \"ret-type\": \"0\"},"
+        " {\"name\": \"42\", \"meta-type\": \"object\", \"members\": ["
+        "  {\"name\": \"job-id\", \"type\": \"str\"},"
+        "  {\"name\": \"top-node\", \"type\": \"str\"}]},"
+        " {\"name\": \"query-jobs\", \"meta-type\": \"command\"}]");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(schema);
+    CU_ASSERT(libxl__qmp_schema_has(schema, "block-commit", NULL));
+    CU_ASSERT(libxl__qmp_schema_has(schema, "block-commit", "top-node"));
+    CU_ASSERT(!libxl__qmp_schema_has(schema, "block-commit", "base-node"));
+    CU_ASSERT(libxl__qmp_schema_has(schema, "query-jobs", NULL));
+    CU_ASSERT(!libxl__qmp_schema_has(schema, "query-jobs", "x"));
+    CU_ASSERT(!libxl__qmp_schema_has(schema, "block-stream", NULL));
+    CU_ASSERT(!libxl__qmp_schema_has(NULL, "block-commit", NULL));
+    GC_FREE;
+}
