@@ -72,14 +72,21 @@ active_image() {
         sed -n "s/^    disk $1: \(.*\) ([a-z0-9]*)\$/\1/p"
 }
 
+# active_format VDEV: its format, as `xl list -l` shows it
+active_format() {
+    "$XL" list -l "$DOM" |
+        sed -n "s/^    disk $1: .* (\([a-z0-9]*\))\$/\1/p"
+}
+
 # expect_data VDEV BYTE: reads the disk's active image from outside
 # (-U: the running QEMU holds the image) and checks every byte
 expect_data() {
-    local img out
+    local img fmt out
     img=$(active_image "$1")
+    fmt=$(active_format "$1")
     [ -n "$img" ] || die "no active image for $1 in 'xl list -l'"
-    printf '$ %s\n' "$(quote qemu-io -r -U -f qcow2 -c "read -P $2 0 1M" "$img")"
-    out=$(qemu-io -r -U -f qcow2 -c "read -P $2 0 1M" "$img" 2>&1)
+    printf '$ %s\n' "$(quote qemu-io -r -U -f "$fmt" -c "read -P $2 0 1M" "$img")"
+    out=$(qemu-io -r -U -f "$fmt" -c "read -P $2 0 1M" "$img" 2>&1)
     printf '%s\n' "$out" | sed 's/^/    /'
     if ! grep -q '^read 1048576/1048576 bytes' <<<"$out" ||
        grep -q 'Pattern verification failed' <<<"$out"; then
@@ -154,8 +161,6 @@ guest_write xvda 0xbb
 guest_write xvdb 0xbb
 
 say "A second snapshot, of xvda only (--diskspec xvdb,snapshot=no)"
-echo "(internal only, so it can be deleted again: deleting an external"
-echo " snapshot would mean merging overlays, not supported yet)"
 show "$XL" snapshot-create --diskspec xvdb,snapshot=no -d "0xbb on xvda" "$DOM" second
 show "$XL" snapshot-list -l "$DOM"
 
@@ -180,6 +185,14 @@ say "Deleting the second snapshot (internal only: removed from xvda's image)"
 show "$XL" snapshot-delete "$DOM" second
 show qemu-img snapshot -U -l "$IMAGES/demo-vm1-xvda.qcow2"
 show "$XL" snapshot-list --tree "$DOM"
+
+say "Deleting the first snapshot, live (internal on xvda; external on xvdb:"
+echo " the overlay built on xvdb's image is committed back into it)"
+show "$XL" snapshot-delete "$DOM" first
+show "$XL" list -l "$DOM"
+expect_data xvda 0xaa
+expect_data xvdb 0xaa
+show "$XL" snapshot-list "$DOM"
 
 say "Destroying the domain"
 show "$XL" destroy "$DOM"
