@@ -55,6 +55,20 @@ static void job_progress_cb(const libxl_blockjob_info *info,
     fflush(stdout);
 }
 
+/* The progress and completion callbacks of a job xl waits for. */
+static void job_setup(job_wait *w, const char *what,
+                      libxl_blockjob_progress_how *progress,
+                      libxl_asyncop_how *how)
+{
+    w->what = what;
+    w->tty = isatty(STDOUT_FILENO);
+    progress->callback = job_progress_cb;
+    progress->for_callback = w;
+    memset(how, 0, sizeof(*how));
+    how->callback = job_done_cb;
+    how->u.for_callback = w;
+}
+
 /* Runs the event loop until the job's ao completes; SIGINT aborts. */
 static int wait_job(job_wait *w, const libxl_asyncop_how *how)
 {
@@ -160,13 +174,7 @@ int main_block_commit(int argc, char **argv)
     if (p.flags & (LIBXL_BLOCK_COMMIT_PIVOT | LIBXL_BLOCK_COMMIT_KEEP_OVERLAY))
         p.flags |= LIBXL_BLOCK_COMMIT_ACTIVE;
 
-    w.what = "Block commit";
-    w.tty = isatty(STDOUT_FILENO);
-    progress.callback = job_progress_cb;
-    progress.for_callback = &w;
-    memset(&how, 0, sizeof(how));
-    how.callback = job_done_cb;
-    how.u.for_callback = &w;
+    job_setup(&w, "Block commit", &progress, &how);
     rc = libxl_block_commit(ctx, domain, vdev, &p, &progress, &how);
     if (!rc) rc = wait_job(&w, &how);
     if (rc) return xl_fail("block-commit", rc);
@@ -222,13 +230,7 @@ int main_block_stream(int argc, char **argv)
         help("block-stream");
         return EXIT_FAILURE;
     }
-    w.what = "Block stream";
-    w.tty = isatty(STDOUT_FILENO);
-    progress.callback = job_progress_cb;
-    progress.for_callback = &w;
-    memset(&how, 0, sizeof(how));
-    how.callback = job_done_cb;
-    how.u.for_callback = &w;
+    job_setup(&w, "Block stream", &progress, &how);
     rc = libxl_block_stream(ctx, argv[optind], argv[optind + 1], base,
                             bandwidth, timeout_ms, flags, &progress, &how);
     if (!rc) rc = wait_job(&w, &how);
