@@ -102,3 +102,158 @@ void test_blockjob__names(void)
     CU_ASSERT_STRING_EQUAL(
         libxl_blockjob_type_to_string(LIBXL_BLOCKJOB_TYPE_STREAM), "stream");
 }
+
+/* ---------------------------------------------------------------- */
+/* the async API against a real QEMU */
+
+typedef struct {
+    int done, rc, progress_calls;
+    uint64_t last_offset;
+    libxl_blockjob_state last_state;
+} bj_watch;
+
+static void bj_done(libxl_ctx *unused, int rc, void *for_callback)
+{
+    bj_watch *w = for_callback;
+    w->done++;
+    w->rc = rc;
+}
+
+static void bj_progress(const libxl_blockjob_info *info, void *for_callback)
+{
+    bj_watch *w = for_callback;
+    w->progress_calls++;
+    w->last_offset = info->offset;
+    w->last_state = info->state;
+}
+
+/* A running domain on base <- overlay, with data in the overlay. */
+static libxl_snapshot_ctx *bj_domain(char **base_r, const char *mb)
+{
+    char *base = unit_tmpdir("bj"), *img, *cfg, *text, *cmd;
+    libxl_snapshot_ctx *ctx;
+    libxl_domain_snapshot snap;
+    char *out = NULL;
+    const char *mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", NULL,
+                         "128M", NULL };
+    const char *qv[] = { "qemu-system-x86_64", "--version", NULL };
+
+    if (!base || unit_run(qv)) return NULL;
+    if (asprintf(&img, "%s/bj.qcow2", base) < 0 ||
+        asprintf(&cfg, "%s/bj.cfg", base) < 0 ||
+        asprintf(&text, "name = \"bjvm\"\nmemory = 16\ndisk = [ "
+                 "'format=qcow2,vdev=xvda,access=rw,target=%s' ]\n", img) < 0)
+        return NULL;
+    mk[5] = img;
+    if (unit_run(mk) || unit_write_file(cfg, text)) return NULL;
+    ctx = unit_ctx(base);
+    if (!ctx || libxl_snapshot_domain_create(ctx, cfg, false, NULL))
+        return NULL;
+    libxl_domain_snapshot_init(&snap);
+    snap.name = strdup("s1");
+    snap.num_disks = 1;
+    snap.disks = calloc(1, sizeof(*snap.disks));
+    snap.disks[0].vdev = strdup("xvda");
+    snap.disks[0].type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+    if (libxl_domain_snapshot_create(ctx, "bjvm", &snap, 0, NULL))
+        return NULL;
+    libxl_domain_snapshot_dispose(&snap);
+    if (asprintf(&cmd, "qemu-io xvda \"write -P 0x5a 0 %s\"", mb) < 0 ||
+        libxl_snapshot_domain_monitor_command(ctx, "bjvm", cmd, &out))
+        return NULL;
+    free(out);
+    free(cmd);
+    free(img);
+    free(cfg);
+    free(text);
+    *base_r = base;
+    return ctx;
+}
+
+static void bj_teardown(libxl_snapshot_ctx *ctx, char *base)
+{
+    libxl_snapshot_domain_destroy(ctx, "bjvm");
+    unit_ctx_free(ctx);
+    unit_rm_rf(base);
+    free(base);
+}
+
+void test_blockjob__async_commit_callbacks(void)
+{
+    char *base = NULL;
+    libxl_snapshot_ctx *ctx = bj_domain(&base, "8M");
+    libxl_block_commit_params p;
+    libxl_blockjob_progress_how progress;
+    libxl_asyncop_how how;
+    libxl_snapshot_domain d;
+    bj_watch w;
+
+    if (!ctx) return;                 /* no QEMU here */
+    memset(&w, 0, sizeof(w));
+    memset(&p, 0, sizeof(p));
+    p.flags = LIBXL_BLOCK_COMMIT_ACTIVE | LIBXL_BLOCK_COMMIT_PIVOT;
+    progress.callback = bj_progress;
+    progress.for_callback = &w;
+    memset(&how, 0, sizeof(how));
+    how.callback = bj_done;
+    how.u.for_callback = &w;
+
+    CU_ASSERT_EQUAL(libxl_block_commit(ctx, "bjvm", "xvda", &p, &progress,
+                                       &how), 0);
+    CU_ASSERT_EQUAL(w.done, 0);
+    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(ctx, 30000), 0);
+    CU_ASSERT_EQUAL(w.done, 1);
+    CU_ASSERT_EQUAL(w.rc, 0);
+    CU_ASSERT(w.progress_calls >= 2);
+    CU_ASSERT_EQUAL(w.last_state, LIBXL_BLOCKJOB_STATE_COMPLETED);
+    CU_ASSERT(w.last_offset > 0);
+    /* pivoted: the base is the active image again */
+    CU_ASSERT_EQUAL_FATAL(libxl_snapshot_domain_lookup(ctx, "bjvm", &d), 0);
+    CU_ASSERT_EQUAL_FATAL(d.num_disks, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(d.disks[0].pdev_path, "/bj.qcow2"));
+    libxl_snapshot_domain_dispose(&d);
+    bj_teardown(ctx, base);
+}
+
+void test_blockjob__abort_keeps_chain(void)
+{
+    char *base = NULL;
+    libxl_snapshot_ctx *ctx = bj_domain(&base, "24M");
+    libxl_block_commit_params p;
+    libxl_blockjob_progress_how progress;
+    libxl_asyncop_how how;
+    libxl_blockjob_info info;
+    libxl_snapshot_domain d;
+    bj_watch w;
+
+    if (!ctx) return;
+    memset(&w, 0, sizeof(w));
+    memset(&p, 0, sizeof(p));
+    p.flags = LIBXL_BLOCK_COMMIT_ACTIVE | LIBXL_BLOCK_COMMIT_PIVOT;
+    p.bandwidth = 4 << 20;            /* 24 MiB at 4 MiB/s: ~6 s */
+    progress.callback = bj_progress;
+    progress.for_callback = &w;
+    memset(&how, 0, sizeof(how));
+    how.callback = bj_done;
+    how.u.for_callback = &w;
+
+    CU_ASSERT_EQUAL_FATAL(libxl_block_commit(ctx, "bjvm", "xvda", &p,
+                                             &progress, &how), 0);
+    /* let it run a little: it is then running, not done */
+    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(ctx, 800),
+                    ERROR_TIMEDOUT);
+    CU_ASSERT_EQUAL(w.done, 0);
+    CU_ASSERT_EQUAL(w.last_state, LIBXL_BLOCKJOB_STATE_RUNNING);
+    CU_ASSERT_EQUAL(libxl_snapshot_ao_abort(ctx, &how), 0);
+    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(ctx, 30000), 0);
+    CU_ASSERT_EQUAL(w.done, 1);
+    CU_ASSERT_EQUAL(w.rc, ERROR_ABORTED);
+    CU_ASSERT_EQUAL(w.last_state, LIBXL_BLOCKJOB_STATE_CANCELLED);
+    /* the chain is as it was: still on the overlay, no job left */
+    CU_ASSERT_EQUAL_FATAL(libxl_snapshot_domain_lookup(ctx, "bjvm", &d), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(d.disks[0].pdev_path, ".s1.qcow2"));
+    libxl_snapshot_domain_dispose(&d);
+    CU_ASSERT_EQUAL(libxl_blockjob_get(ctx, "bjvm", "xvda", &info),
+                    ERROR_NOTFOUND);
+    bj_teardown(ctx, base);
+}
