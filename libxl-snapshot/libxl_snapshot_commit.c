@@ -46,6 +46,7 @@
  */
 #include "libxl_snapshot_internal.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 typedef struct {
@@ -57,6 +58,7 @@ typedef struct {
     libxl_disk_format top_format, base_format;
     char **merged;
     int num_merged;
+    long owner;                       /* pid of the process running it */
 } jobrec;
 
 typedef enum { BC_COMMIT, BC_STREAM, BC_CONTROL } bc_kind;
@@ -80,6 +82,8 @@ typedef struct libxl__block_commit_state {
     libxl__exec_state es;
     const char *const **cmds;         /* offline, after the commit */
     int num_cmds, next;
+    bool completed;                   /* else: stopped after it started */
+    int final_rc;
 } libxl__block_commit_state;
 
 static void bc_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
@@ -127,6 +131,7 @@ static int jobrec_write(libxl__gc *gc, const libxl__snapshot_store *st,
     libxl__yajl_gen_opt_str(g, "type",
                             libxl_blockjob_type_to_string(jr->type));
     libxl__yajl_gen_str(g, "live"); yajl_gen_bool(g, jr->live);
+    libxl__yajl_gen_str(g, "owner"); yajl_gen_integer(g, getpid());
     libxl__yajl_gen_str(g, "delete"); yajl_gen_bool(g, jr->del);
     libxl__yajl_gen_opt_str(g, "at_ready", at_ready_str(jr->at_ready));
     libxl__yajl_gen_opt_str(g, "top", jr->top);
@@ -175,6 +180,7 @@ static int jobrec_read(libxl__gc *gc, const libxl__snapshot_store *st,
         : s && !strcmp(s, "active-commit")
         ? LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT : LIBXL_BLOCKJOB_TYPE_COMMIT;
     jr->live = libxl__json_get_bool(v, "live", false);
+    jr->owner = libxl__json_get_integer(v, "owner", 0);
     jr->del = libxl__json_get_bool(v, "delete", false);
     s = libxl__json_get_string(v, "at_ready");
     jr->at_ready = s && !strcmp(s, "pivot") ? LIBXL__BLOCKJOB_AT_READY_PIVOT
@@ -695,19 +701,29 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
         goto out;
     case LIBXL_BLOCKJOB_STATE_COMPLETED:
         break;
-    case LIBXL_BLOCKJOB_STATE_CANCELLED:
-        if (!rc && bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL) {
-            /* --keep-overlay: base has its copy, the chain is as it was */
-            bc_finalize(egc, bcs);
-            return;
-        }
-        /* aborted: the chain is as it was */
-        /* FALLTHRU */
     default:
-        jobrec_remove(gc, &op->st, bcs->vdev);
-        if (!rc) rc = ERROR_FAIL;
-        goto out;
+        /*
+         * Cancelled (--keep-overlay, abort, timeout) or failed: the
+         * chain is as it was, but base may have been written already:
+         * the snapshots whose data is base's (or read through it) lost
+         * it.  An explicit abort, or --keep-overlay, is a success.
+         */
+        if (bj->info.state == LIBXL_BLOCKJOB_STATE_CANCELLED &&
+            ((!rc && bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL) ||
+             (bcs->kind == BC_CONTROL &&
+              bcs->verb == LIBXL__BLOCKJOB_VERB_CANCEL)))
+            rc = 0;
+        else if (!rc)
+            rc = ERROR_FAIL;
+        bcs->final_rc = rc;
+        if (bcs->jr.type == LIBXL_BLOCKJOB_TYPE_STREAM) {
+            jobrec_remove(gc, &op->st, bcs->vdev);
+            goto out;
+        }
+        bc_finalize(egc, bcs);
+        return;
     }
+    bcs->completed = true;
 
     if (!bj->info.live && bcs->jr.type != LIBXL_BLOCKJOB_TYPE_STREAM) {
         queue_after_commit(gc, bcs);
@@ -806,7 +822,8 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
     STATE_AO_GC(bcs->ao);
     jobrec *jr = &bcs->jr;
     char *dropped = NULL;
-    bool pivot = jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
+    bool done = bcs->completed;
+    bool pivot = done && jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_CANCEL;
     int i, j, rc;
 
@@ -822,22 +839,19 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
             if (strcmp(ds->vdev, jr->vdev) ||
                 ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO || !ds->file)
                 continue;
-            if (jr->type == LIBXL_BLOCKJOB_TYPE_COMMIT &&
+            if (done && jr->type == LIBXL_BLOCKJOB_TYPE_COMMIT &&
                 !strcmp(ds->file, jr->top) &&
                 ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
                 /* its data is now exactly base's */
                 ds->file = GCSTRDUP(jr->base);
                 ds->format = jr->base_format;
             } else if (!strcmp(ds->file, jr->base) ||
-                       (in_list(jr->merged, jr->num_merged, ds->file) &&
-                        (pivot || jr->type == LIBXL_BLOCKJOB_TYPE_COMMIT))) {
-                /*
-                 * base was written; merged images leave the chain
-                 * (but --keep-overlay leaves the chain as it was)
-                 */
+                       in_list(jr->merged, jr->num_merged, ds->file)) {
+                /* base was written: what it held, and what was read
+                 * through it, is not what these snapshots took */
                 lost = true;
             }
-            if (jr->del && ds->overlay &&
+            if (done && jr->del && ds->overlay &&
                 in_list(jr->merged, jr->num_merged, ds->overlay))
                 ds->overlay = NULL;
         }
@@ -850,8 +864,9 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
         for (tok = strtok_r(names, ", ", &save); tok;
              tok = strtok_r(NULL, ", ", &save))
             libxl__snapshot_tree_remove(gc, t, tok);
-        LOG(WARN, "disk %s: the commit merged away the data of snapshot(s) "
-            "%s; their records are removed", jr->vdev, dropped);
+        LOG(WARN, "disk %s: the commit %s the data of snapshot(s) %s; "
+            "their records are removed", jr->vdev,
+            done ? "merged away" : "overwrote (in base)", dropped);
     }
     libxl__snapshot_tree_fixup(gc, t);
     rc = libxl__snapshot_store_save(gc, &op->st, t);
@@ -861,7 +876,7 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
                                           jr->base_format);
         if (rc) goto out;
     }
-    if (jr->del) {
+    if (done && jr->del) {
         for (i = 0; i < jr->num_merged; i++) {
             if (unlink(jr->merged[i]) && errno != ENOENT)
                 LOGE(WARN, "cannot remove merged image '%s'", jr->merged[i]);
@@ -869,7 +884,7 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
     }
  records_done:
     jobrec_remove(gc, &op->st, jr->vdev);
-    rc = 0;
+    rc = bcs->final_rc;
  out:
     bc_done(egc, bcs, rc);
 }
@@ -1003,6 +1018,34 @@ int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
     return rc;
 }
 
+static int abort_offline_job(libxl__gc *gc, const libxl__domain *d,
+                             const jobrec *jr)
+{
+    libxl__snapshot_store st;
+    jobrec now;
+    uint64_t deadline = libxl__now_ms() + 30000;
+    int rc;
+
+    rc = libxl__snapshot_store_open(gc, CTX->state_dir, &d->uuid, &st);
+    if (rc) return rc;
+    if (jr->owner <= 0 || kill((pid_t)jr->owner, SIGINT)) {
+        LOG(WARN, "job %s: the process that ran it is gone; its outcome "
+            "is unknown, records unchanged", jr->id);
+        jobrec_remove(gc, &st, jr->vdev);
+        return 0;
+    }
+    while (!jobrec_read(gc, &st, jr->vdev, &now) &&
+           !strcmp(now.id, jr->id)) {
+        if (libxl__now_ms() > deadline) {
+            LOG(ERROR, "job %s: process %ld did not stop it", jr->id,
+                jr->owner);
+            return ERROR_TIMEDOUT;
+        }
+        usleep(50000);
+    }
+    return 0;
+}
+
 static int blockjob_control(libxl_snapshot_ctx *ctx, const char *domain,
                             const char *vdev, libxl__blockjob_verb verb,
                             const libxl_asyncop_how *ao_how)
@@ -1047,6 +1090,17 @@ static int blockjob_control(libxl_snapshot_ctx *ctx, const char *domain,
             jr.id);
         rc = ERROR_INVAL;
         goto out;
+    } else if (!jr.live) {
+        /*
+         * qemu-img runs in the process that started the job: ask that
+         * process to abort it (xl aborts on SIGINT), and wait until it
+         * has recorded the outcome.
+         */
+        rc = abort_offline_job(gc, &d, &jr);
+        if (rc) goto out;
+        libxl__ao_complete(egc, ao, 0);
+        EGC_FREE;
+        return AO_INPROGRESS;
     }
     /*
      * Whoever holds the domain lock waits for this job and will record

@@ -25,7 +25,9 @@
  *    own image from the domain config;
  *  - several images are built on F (branches): F's data is streamed
  *    into each of them (block stream live, qemu-img rebase offline), so
- *    every branch stays correct on its own, then F is removed;
+ *    every branch stays correct on its own, then F is removed; but if
+ *    F is the disk's own image from the domain config, it stays where
+ *    it is and only the record goes (copying it would gain nothing);
  *  - but when C holds internal snapshots of other records, C cannot be
  *    removed: F is streamed into C instead.
  * Files named by the domain config are never removed.
@@ -88,6 +90,8 @@ typedef struct libxl__snapshot_delete_state {
     libxl__blockjob bj;
 } libxl__snapshot_delete_state;
 
+static bool is_config_image(libxl__snapshot_delete_state *dls,
+                            const char *f);
 static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc);
 static void snapshot_delete_one(libxl__egc *egc,
@@ -347,7 +351,9 @@ static void snapshot_delete_disk(libxl__egc *egc,
         libxl__exec_init(&dls->es);
         dls->es.ao = ao;
         dls->es.what = GCSPRINTF("qemu-img (delete of %s)", ds->vdev);
-        dls->es.args = libxl__qemu_img_snapshot_args(gc, 'd', pl->tag_id,
+        /* -d finds by name only (unlike -a); the probe made sure the
+         * name is unique */
+        dls->es.args = libxl__qemu_img_snapshot_args(gc, 'd', ds->tag,
                                                      ds->file);
         dls->es.timeout_ms = 300000;
         dls->es.callback = snapshot_delete_exec_done;
@@ -519,7 +525,8 @@ static bool holds_internal(libxl__snapshot_delete_state *dls, const char *f)
     return false;
 }
 
-static bool is_config_image(libxl__snapshot_delete_state *dls, const char *f)
+static bool is_config_image(libxl__snapshot_delete_state *dls,
+                            const char *f)
 {
     int i;
     for (i = 0; i < dls->op.cfg.num_disks; i++)
@@ -573,6 +580,12 @@ static void snapshot_delete_chains(libxl__egc *egc,
         for (i = 0; i < n; i++)
             if (!strcmp(e[i].file, kids[0])) pl->child_format = e[i].fmt;
         pl->num_targets = children_of(gc, e, n, kids[0], &pl->targets);
+    } else if (is_config_image(dls, F)) {
+        /*
+         * The disk's own image, with branches on it: it stays anyway,
+         * so copying it into every branch would gain nothing.
+         */
+        pl->act = ACT_NONE;
     } else {
         pl->act = ACT_STREAM;
         pl->targets = kids;
@@ -746,6 +759,12 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
                     o->overlay = NULL;
             }
         if (dls->active && !strcmp(dls->active, pl->child)) {
+            libxl_device_disk *dk = libxl__domain_disk(&op->d, ds->vdev);
+            if (dk) {
+                /* later snapshots of this command see the new one */
+                dk->pdev_path = GCSTRDUP(ds->file);
+                dk->format = ds->format;
+            }
             libxl__domain_record_set_disk(gc, &op->tree.dom, ds->vdev,
                                           ds->file, ds->format);
             if (op->d.running && CTX->driver->set_active_disk)
