@@ -601,6 +601,10 @@ static void snapshot_delete_chains(libxl__egc *egc,
     LOG(DEBUG, "disk %s: %s '%s'", ds->vdev,
         pl->act == ACT_REMOVE ? "remove" : pl->act == ACT_COMMIT
         ? "commit its child into" : "stream into its children", F);
+    if (pl->act == ACT_NONE) {
+        snapshot_delete_disk_done(egc, dls, 0);
+        return;
+    }
     dls->target = 0;
     snapshot_delete_job_next(egc, dls);
     return;

@@ -83,11 +83,13 @@ skip() {
 }
 
 # fail WHAT [CONTEXT]: CONTEXT is multi-line text, printed indented.
-# The line reported is the test script's line that led here.
+# The line reported is the test script's line that led here (helpers
+# in lib*.sh files, such as lib-blockjob.sh, are skipped too).
 fail() {
-    local what=$1 ctx=${2:-} i where="?"
+    local what=$1 ctx=${2:-} i where="?" src
     for ((i = 0; i < ${#BASH_SOURCE[@]} - 1; i++)); do
-        if [ "${BASH_SOURCE[$((i + 1))]}" != "${BASH_SOURCE[0]}" ]; then
+        src=${BASH_SOURCE[$((i + 1))]}
+        if [ "$src" != "${BASH_SOURCE[0]}" ] && [[ ${src##*/} != lib*.sh ]]; then
             where=${BASH_LINENO[$i]}
             break
         fi
