@@ -71,6 +71,7 @@ typedef struct libxl__block_commit_state {
     libxl_block_commit_params p;
     const char *stream_base;
     libxl__blockjob_verb verb;        /* control */
+    bool verb_sent;                   /* control: QEMU got it */
     const libxl_blockjob_progress_how *progress;
     libxl__qemu_img_info_state qi;    /* the chain */
     libxl__qemu_img_info_state qo;    /* other known images */
@@ -409,10 +410,13 @@ static void bc_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         bcs->bj.at_ready = bcs->verb == LIBXL__BLOCKJOB_VERB_COMPLETE
             ? LIBXL__BLOCKJOB_AT_READY_PIVOT
             : LIBXL__BLOCKJOB_AT_READY_CANCEL;
-        bcs->bj.cancel_rc = bcs->verb == LIBXL__BLOCKJOB_VERB_CANCEL
-            ? ERROR_ABORTED : 0;
-        bcs->bj.cancel_sent = bcs->verb == LIBXL__BLOCKJOB_VERB_CANCEL;
-        bcs->bj.complete_sent = bcs->verb == LIBXL__BLOCKJOB_VERB_COMPLETE;
+        /* a job that finished before the verb just gets recorded */
+        bcs->bj.cancel_rc = bcs->verb_sent &&
+            bcs->verb == LIBXL__BLOCKJOB_VERB_CANCEL ? ERROR_ABORTED : 0;
+        bcs->bj.cancel_sent = bcs->verb_sent &&
+            bcs->verb == LIBXL__BLOCKJOB_VERB_CANCEL;
+        bcs->bj.complete_sent = bcs->verb_sent &&
+            bcs->verb == LIBXL__BLOCKJOB_VERB_COMPLETE;
         bcs->bj.callback = bc_job_done;
         libxl__blockjob_follow(egc, &bcs->bj);
         return;
@@ -495,6 +499,14 @@ static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
                                LIBXL_BLOCK_COMMIT_KEEP_OVERLAY))) {
             LOG(ERROR, "disk %s: --pivot and --keep-overlay are for an "
                 "active commit", bcs->vdev);
+            goto out;
+        }
+        if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_RELATIVE) &&
+            op->d.running) {
+            /* QEMU 7.2 then names the node by a json: filename, which
+             * later live operations cannot find: offline only */
+            LOG(ERROR, "disk %s: --keep-relative is supported offline "
+                "only (shut the domain down first)", bcs->vdev);
             goto out;
         }
         if (!bcs->disk->readwrite) {
@@ -711,7 +723,7 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
         if (bj->info.state == LIBXL_BLOCKJOB_STATE_CANCELLED &&
             ((!rc && bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL) ||
              (bcs->kind == BC_CONTROL &&
-              bcs->verb == LIBXL__BLOCKJOB_VERB_CANCEL)))
+              bcs->verb_sent && bcs->verb == LIBXL__BLOCKJOB_VERB_CANCEL)))
             rc = 0;
         else if (!rc)
             rc = ERROR_FAIL;
@@ -768,6 +780,11 @@ static void queue_after_commit(libxl__gc *gc,
         a[3] = "-F"; a[4] = libxl__disk_format_qemu(bcs->jr.base_format);
         a[5] = "-b"; a[6] = bcs->jr.base;
         a[7] = bcs->jr.above ? bcs->jr.above : bcs->jr.top;
+        /* --keep-relative: a name relative to the image's directory */
+        if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_RELATIVE) &&
+            !strcmp(libxl__path_dirname(gc, a[6]),
+                    libxl__path_dirname(gc, a[7])))
+            a[6] = libxl__path_basename(gc, a[6]);
         bcs->cmds[bcs->num_cmds++] = a;
     }
 }
@@ -846,9 +863,15 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
                 ds->file = GCSTRDUP(jr->base);
                 ds->format = jr->base_format;
             } else if (!strcmp(ds->file, jr->base) ||
-                       in_list(jr->merged, jr->num_merged, ds->file)) {
-                /* base was written: what it held, and what was read
-                 * through it, is not what these snapshots took */
+                       (jr->num_merged > 1 &&
+                        in_list(jr->merged + 1, jr->num_merged - 1,
+                                ds->file))) {
+                /*
+                 * base was written with what top and the images between
+                 * held: base's own data, and the view through those
+                 * images, changed.  Through top itself nothing changed
+                 * (top shadows all it gave), so merged[0] is spared.
+                 */
                 lost = true;
             }
             if (done && jr->del && ds->overlay &&
@@ -1077,6 +1100,7 @@ static int blockjob_control(libxl_snapshot_ctx *ctx, const char *domain,
                     GCSPRINTF("{\"id\": %s}", libxl__json_quote(gc, jr.id)),
                     0, false, NULL);
             if (rc) goto out;
+            bcs->verb_sent = true;
         } else if (job && st != LIBXL_BLOCKJOB_STATE_CONCLUDED) {
             LOG(ERROR, "job %s is %s: it cannot be %s now", jr.id,
                 libxl_blockjob_state_to_string(st),
