@@ -1,0 +1,150 @@
+#!/bin/bash
+# boot.sh - boots Xen 4.17 and dom0 under QEMU (TCG), lets dom0 run the
+# scenarios, and decides pass or fail from the serial console.
+#
+# Run after build-domU.sh and build-dom0.sh.  QEMU exits 0 whatever
+# happened inside (even after a crash), so the verdict comes from the
+# markers only (see scenarios.sh):
+#   - every scenario of $XEN_TEST_SCENARIO_LIST must print XLSNAP-PASS;
+#   - XLSNAP-DONE must be printed (the script ran to its end);
+#   - the outer timeout ($XEN_TEST_TIMEOUT s, default 540) or a panic
+#     is a failure.
+# A whole run takes 2.5-3 min on an idle 2-core machine, up to 7 min
+# when other QEMUs compete for the cores; the timeout only stops a
+# hung run.
+# Closes with "check-xen: N passed, N failed" and exits 0 only when
+# everything passed.
+#
+# Boot facts (see the xen-tcg-probe report): QEMU's multiboot loader
+# needs Xen as an ELF, so the .gz is unpacked; `-cpu max` crashes a PV
+# dom0 under TCG (SMAP), so qemu64,+svm as in Xen's CI; no Xen
+# `noreboot`, so a crash reboots, and -no-reboot makes QEMU exit
+# instead of hanging until the timeout.
+#
+# Files in $WORK: serial.log (the whole console, each line with the
+# seconds since QEMU started), xen.elf, vmlinuz, qemu.pid.
+# Environment: XEN_TEST_TIMEOUT, XEN_TEST_DOM0_ARGS (more dom0 kernel
+# arguments, e.g. xentest.shell), XEN_TEST_VERBOSE=1 (the console as
+# it comes, instead of the markers only).
+set -uo pipefail
+# shellcheck source=scripts/xen-test/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4 3 7"}
+TIMEOUT=${XEN_TEST_TIMEOUT:-540}
+LOG=$WORK/serial.log
+
+[ -n "$KVER" ] || xt_die "no kernel in /boot with modules in /lib/modules"
+[ -f "$WORK/dom0.cpio.gz" ] || xt_die "run build-dom0.sh first"
+[ -f "$XEN_GZ" ] || xt_die "$XEN_GZ missing (xen-hypervisor-4.17-amd64)"
+command -v qemu-system-x86_64 >/dev/null || xt_die "qemu-system-x86_64 missing"
+case $WORK in
+*[,\ ]*) xt_die "the work directory '$WORK' must not hold a comma or a blank (QEMU's -initrd list)" ;;
+esac
+
+zcat "$XEN_GZ" > "$WORK/xen.elf" || xt_die "cannot unpack $XEN_GZ"
+cp "/boot/vmlinuz-$KVER" "$WORK/vmlinuz"
+rm -f "$WORK/qemu.pid" "$LOG"
+
+# Our QEMU only: by the pid it wrote, and only if its command line
+# names our work directory.
+kill_qemu() {
+    local pid
+    pid=$(cat "$WORK/qemu.pid" 2>/dev/null) || return 0
+    [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+        grep -qF "$WORK/" && kill "$pid" 2>/dev/null
+    return 0
+}
+trap 'kill_qemu; exit 130' INT TERM
+trap kill_qemu EXIT
+
+XEN_ARGS="dom0_mem=1G,max:1G dom0_max_vcpus=2 console=com1 com1=115200,8n1 bootscrub=0"
+DOM0_ARGS="console=hvc0 earlyprintk=xen loglevel=3 ${XEN_TEST_DOM0_ARGS:-}"
+
+xt_say "booting Xen + dom0 (kernel $KVER) under TCG, timeout ${TIMEOUT}s; console in $LOG"
+t0=$(date +%s)
+start=${EPOCHREALTIME/./}
+timeout --kill-after=10 "$TIMEOUT" \
+    qemu-system-x86_64 -name xl-snapshot-xen-test \
+        -machine q35 -accel tcg,thread=multi -cpu qemu64,+svm -m 2G -smp 2 \
+        -display none -serial stdio -monitor none -no-reboot \
+        -pidfile "$WORK/qemu.pid" \
+        -kernel "$WORK/xen.elf" -append "$XEN_ARGS" \
+        -initrd "$WORK/vmlinuz $DOM0_ARGS,$WORK/dom0.cpio.gz" \
+        </dev/null 2>&1 |
+    while IFS= read -r line; do
+        line=${line//$'\r'/}
+        ds=$(( (${EPOCHREALTIME/./} - start) / 100000 ))
+        printf -v stamp '%5d.%d' $((ds / 10)) $((ds % 10))
+        printf '[%s] %s\n' "$stamp" "$line" >>"$LOG"
+        if [ "${XEN_TEST_VERBOSE:-0}" = 1 ]; then
+            printf '[%s] %s\n' "$stamp" "$line"
+        else
+            case $line in
+            *XLSNAP-*|*"(XEN) Panic"*|*"Kernel panic"*|*"crashed"*)
+                printf '[%s] %s\n' "$stamp" "$line" ;;
+            esac
+        fi
+    done
+qemu_rc=${PIPESTATUS[0]}
+t1=$(date +%s)
+
+# ---------------------------------------------------------------- verdict
+passed=0
+failed=0
+notes=()
+marker() { grep -E "$1" "$LOG" >/dev/null 2>&1; }
+
+echo
+echo "=== check-xen: results"
+# title FROM BEGIN MARKER, seconds from the result marker
+title() {
+    grep -m1 -E "XLSNAP-BEGIN: $1 " "$LOG" |
+        sed -E "s/.*XLSNAP-BEGIN: $1 (.*) \[[0-9.]+\]\$/\1/"
+}
+secs() {
+    grep -m1 -E "XLSNAP-(PASS|FAIL): $1( |\$)" "$LOG" | grep -oE '[0-9.]+s\)' | tr -d ')'
+}
+for s in $SCENARIOS; do
+    if marker "XLSNAP-PASS: $s( |\$)"; then
+        printf '  PASS  %-6s %6s  %s\n' "$s" "$(secs "$s")" "$(title "$s")"
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        if marker "XLSNAP-FAIL: $s( |\$)"; then
+            printf '  FAIL  %-6s %6s  %s\n' "$s" "$(secs "$s")" "$(title "$s")"
+            grep -E "XLSNAP-(CHECK-FAIL|NOTE): $s:" "$LOG" | sed 's/^\[[ 0-9.]*\] /                 /'
+        else
+            printf '  FAIL  %-6s %6s  %s: no result on the console\n' "$s" "" "$(title "$s")"
+        fi
+    fi
+done
+if marker 'XLSNAP-DONE'; then
+    echo "  PASS  scenarios ran to their end (XLSNAP-DONE)"
+    passed=$((passed + 1))
+else
+    echo "  FAIL  no XLSNAP-DONE: the run did not reach its end"
+    failed=$((failed + 1))
+fi
+[ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ] &&
+    notes+=("QEMU was stopped by the ${TIMEOUT}s timeout")
+marker 'XLSNAP-DOM0-READY' || notes+=("dom0 never became ready")
+marker 'Kernel panic|\(XEN\) Panic|Hardware Dom0 crashed|Domain 0 crashed' &&
+    notes+=("a panic or crash is on the console")
+marker 'XLSNAP-FAIL: dom0' && notes+=("$(grep -m1 'XLSNAP-FAIL: dom0' "$LOG")")
+for n in "${notes[@]}"; do
+    echo "  NOTE  $n"
+done
+if [ ${#notes[@]} -gt 0 ] && [ "$failed" -eq 0 ]; then
+    failed=1
+fi
+
+ready=$(grep -m1 'XLSNAP-DOM0-READY' "$LOG" | cut -c2-8 | tr -d ' ')
+echo "timings: boot to dom0 ready ${ready:-?}s, QEMU run $((t1 - t0))s (exit $qemu_rc)"
+if [ "$failed" -ne 0 ]; then
+    echo "--- last lines of the console ($LOG):"
+    tail -n 40 "$LOG"
+    echo "---"
+fi
+echo "check-xen: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
