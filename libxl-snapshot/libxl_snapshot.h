@@ -257,16 +257,20 @@ int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
                                  uint32_t *domid_r);
 /*
  * For toolstacks that start domains themselves (xen: the system xl):
- * the extra config line, "disk=[ ... ]", that makes the domain of
- * config_file start on its active images instead of the images its
- * config names (which, after an external snapshot or a revert, are
- * backing files).  *override_r is NULL when no override is needed;
- * otherwise malloc'ed.
+ * the extra config lines for the domain of config_file, each NULL when
+ * not needed, malloc'ed otherwise:
+ *  - *disk_r, "disk=[ ... ]": start on the active images instead of
+ *    the images the config names (after an external snapshot or a
+ *    revert those are backing files);
+ *  - *uuid_r, "uuid=...": a config without uuid= gets the uuid its
+ *    records are kept under (else Xen picks a random one).
+ * Also remembers config_file for the domain, as the qemu driver's
+ * create does, so that commands on it find its config later.
  */
 LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_disk_override(libxl_snapshot_ctx *ctx,
-                                        const char *config_file,
-                                        char **override_r);
+int libxl_snapshot_domain_start_overrides(libxl_snapshot_ctx *ctx,
+                                          const char *config_file,
+                                          char **disk_r, char **uuid_r);
 LIBXL_SNAPSHOT_EXPORT
 int libxl_snapshot_domain_destroy(libxl_snapshot_ctx *ctx,
                                   const char *domain);

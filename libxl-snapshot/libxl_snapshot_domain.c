@@ -452,33 +452,52 @@ int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
     return rc;
 }
 
-int libxl_snapshot_domain_disk_override(libxl_snapshot_ctx *ctx,
-                                        const char *config_file,
-                                        char **override_r)
+int libxl_snapshot_domain_start_overrides(libxl_snapshot_ctx *ctx,
+                                          const char *config_file,
+                                          char **disk_r, char **uuid_r)
 {
     GC_INIT(ctx);
     libxl__domain_config cfg;
-    libxl__domain_record rec;
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t;
     char *arg = NULL;
     int i, rc;
 
-    *override_r = NULL;
+    *disk_r = *uuid_r = NULL;
+    st.lockfd = -1;
     rc = libxl__domain_config_parse(gc, config_file, &cfg);
     if (rc) goto out;
-    rc = load_domain_record(gc, &cfg.uuid, &rec);
+    rc = libxl__snapshot_store_open(gc, ctx->state_dir, &cfg.uuid, &st);
     if (rc) goto out;
+    rc = lock_wait(gc, &st, cfg.name);
+    if (rc) goto out;
+    rc = libxl__snapshot_store_load(gc, &st, &t);
+    if (rc) goto out;
+    if (!t.dom.name || !t.dom.config_file ||
+        strcmp(t.dom.name, cfg.name) || strcmp(t.dom.config_file, cfg.file)) {
+        t.dom.name = cfg.name;
+        libxl_uuid_copy(NULL, &t.dom.uuid, &cfg.uuid);
+        t.dom.config_file = cfg.file;
+        rc = libxl__snapshot_store_save(gc, &st, &t);
+        if (rc) goto out;
+    }
+    if (!cfg.have_uuid &&
+        asprintf(uuid_r, "uuid=\"" LIBXL_UUID_FMT "\"",
+                 LIBXL_UUID_BYTES(cfg.uuid)) < 0)
+        abort();
     for (i = 0; i < cfg.num_disks; i++) {
         const libxl__active_disk *ad =
-            libxl__domain_record_disk(&rec, cfg.disks[i].vdev);
+            libxl__domain_record_disk(&t.dom, cfg.disks[i].vdev);
         if (ad && ad->path && (!cfg.disks[i].pdev_path ||
                                strcmp(ad->path, cfg.disks[i].pdev_path)))
             break;
     }
     if (i == cfg.num_disks || !ctx->driver->disk_override) goto out;
-    rc = ctx->driver->disk_override(gc, &cfg, &rec, &arg);
+    rc = ctx->driver->disk_override(gc, &cfg, &t.dom, &arg);
     if (rc) goto out;
-    if (arg) *override_r = strdup(arg);
+    if (arg) *disk_r = strdup(arg);
  out:
+    libxl__snapshot_store_unlock(&st);
     GC_FREE;
     return rc;
 }

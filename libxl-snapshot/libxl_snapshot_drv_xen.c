@@ -708,6 +708,10 @@ static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
     args[n++] = "-f";
     args[n++] = cfg->file;
     if (disks) args[n++] = disks;
+    /* the uuid the records are kept under, if the config has none */
+    if (!cfg->have_uuid)
+        args[n++] = GCSPRINTF("uuid=\"" LIBXL_UUID_FMT "\"",
+                              LIBXL_UUID_BYTES(cfg->uuid));
     args[n] = NULL;
 
     LOG(DEBUG, "%s create%s -f %s %s", CTX->system_xl, paused ? " -p" : "",

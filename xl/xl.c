@@ -147,17 +147,19 @@ static int orig_argc;
 
 /*
  * Replaces this process by the system xl with the original argv, plus
- * one extra argument if extra is not NULL.
+ * the extra arguments that are not NULL.
  */
-int exec_system_xl(const char *cmd, const char *extra)
+int exec_system_xl(const char *cmd, const char *extra, const char *extra2)
 {
     const char *xl = system_xl();
-    char **argv = calloc(orig_argc + 2, sizeof(*argv));
-    int i;
+    char **argv = calloc(orig_argc + 3, sizeof(*argv));
+    int i, n;
 
     if (!argv) return EXIT_FAILURE;
     for (i = 0; i < orig_argc; i++) argv[i] = orig_argv[i];
-    if (extra) argv[orig_argc] = (char *)extra;
+    n = orig_argc;
+    if (extra) argv[n++] = (char *)extra;
+    if (extra2) argv[n++] = (char *)extra2;
     argv[0] = (char *)xl;
     execv(xl, argv);
     fprintf(stderr, "xl: '%s' is not a snapshot command, and the system "
@@ -199,7 +201,7 @@ int main(int argc, char **argv)
     optind = 0;       /* glibc: full reinitialisation for the command */
 
     cspec = cmdtable_lookup(cmd);
-    if (!cspec) return exec_system_xl(cmd, NULL);
+    if (!cspec) return exec_system_xl(cmd, NULL, NULL);
 
     minlevel = verbosity >= 3 ? XTL_DEBUG
         : verbosity == 2 ? XTL_DETAIL
@@ -221,13 +223,13 @@ int main(int argc, char **argv)
                                   (xentoollog_logger *)counting_logger);
     if (rc) {
         /* a domain command still works through the system xl */
-        if (strncmp(cmd, "snapshot-", 9)) return exec_system_xl(cmd, NULL);
+        if (strncmp(cmd, "snapshot-", 9)) return exec_system_xl(cmd, NULL, NULL);
         fprintf(stderr, "cannot init xl snapshot context\n");
         ret = EXIT_FAILURE;
         goto out;
     }
     if (cspec->driver && cspec->driver != (int)libxl_snapshot_ctx_driver(ctx))
-        return exec_system_xl(cmd, NULL);
+        return exec_system_xl(cmd, NULL, NULL);
     if (dryrun_only && !cspec->can_dryrun) {
         fprintf(stderr, "command does not implement -N (dryrun) "
                 "option\n");

@@ -70,7 +70,7 @@ int def_getopt(int argc, char *const argv[], const char *optstring,
 int xl_fail(const char *what, int rc);
 
 /* Hands the command line to the system xl (plus extra, if any). */
-int exec_system_xl(const char *cmd, const char *extra);
+int exec_system_xl(const char *cmd, const char *extra, const char *extra2);
 
 int main_snapshot_create(int argc, char **argv);
 int main_snapshot_list(int argc, char **argv);

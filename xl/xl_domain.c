@@ -14,12 +14,13 @@
  * On Xen, domains are started by the system xl.  If snapshots moved a
  * domain's disks to other active images, its config would boot it from
  * backing files: append the disk override to xl's command line (xl
- * create takes config lines after the file; the last disk= wins).
+ * create takes config lines after the file; the last disk= wins).  A
+ * config without uuid= gets the uuid its records are kept under.
  */
 static int create_xen(int argc, char **argv)
 {
     const char *config = NULL;
-    char *override = NULL;
+    char *override = NULL, *uuid = NULL;
     int i, rc;
 
     for (i = 1; i < argc && !config; i++) {
@@ -31,14 +32,16 @@ static int create_xen(int argc, char **argv)
             config = argv[i];
     }
     if (config) {
-        rc = libxl_snapshot_domain_disk_override(ctx, config, &override);
+        rc = libxl_snapshot_domain_start_overrides(ctx, config, &override,
+                                                   &uuid);
         if (rc) return xl_fail("create", rc);
         if (override)
             fprintf(stderr, "xl-snapshot: starting on the active images "
                     "of its snapshots: %s\n", override);
     }
-    rc = exec_system_xl("create", override);
+    rc = exec_system_xl("create", override, uuid);
     free(override);
+    free(uuid);
     return rc;
 }
 
