@@ -157,6 +157,12 @@ int libxl__domain_resolve(libxl__gc *gc, const char *domain,
     }
     rc = libxl__domain_config_parse(gc, cfgfile, &cfg);
     if (rc) return rc;
+    if (!have_rec && !cfg.have_uuid &&
+        !find_record_by_name(gc, cfg.name, &rec)) {
+        /* no uuid=: the uuid its name's records are kept under */
+        libxl_uuid_copy(NULL, &cfg.uuid, &rec.uuid);
+        have_rec = true;
+    }
     if (!have_rec && !load_domain_record(gc, &cfg.uuid, &rec))
         have_rec = true;
 
@@ -467,6 +473,13 @@ int libxl_snapshot_domain_start_overrides(libxl_snapshot_ctx *ctx,
     st.lockfd = -1;
     rc = libxl__domain_config_parse(gc, config_file, &cfg);
     if (rc) goto out;
+    if (!cfg.have_uuid) {
+        /* records kept for this name (under a uuid= it once had) win
+         * over the uuid derived from the name */
+        libxl__domain_record rec;
+        if (!find_record_by_name(gc, cfg.name, &rec))
+            libxl_uuid_copy(NULL, &cfg.uuid, &rec.uuid);
+    }
     rc = libxl__snapshot_store_open(gc, ctx->state_dir, &cfg.uuid, &st);
     if (rc) goto out;
     rc = lock_wait(gc, &st, cfg.name);
