@@ -21,36 +21,7 @@ PACKAGES=(
     socat cpio kmod jq
 )
 
-if ! command -v dpkg-query >/dev/null 2>&1; then
-    echo "xen-test: FAIL: no dpkg-query (not Debian?); this test needs" \
-         "Debian 12's packages: ${PACKAGES[*]}" >&2
-    exit 1
-fi
-
-missing=()
-for p in "${PACKAGES[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-    case $status in
-    *" installed") ;;
-    *) missing+=("$p") ;;
-    esac
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "xen-test: all packages present"
-    exit 0
-fi
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "xen-test: FAIL: missing packages: ${missing[*]}" >&2
-    echo "xen-test: run as root: apt-get install --no-install-recommends" \
-         "${missing[*]}" >&2
-    exit 1
-fi
-
-echo "xen-test: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-# Another apt may hold the lock for a while (shared machines, CI).
-apt_opts=(-o DPkg::Lock::Timeout=900)
-apt-get "${apt_opts[@]}" update -q
-apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing[@]}"
+# the checks and the install are install-deps.sh's; here, strict: this
+# test is the only proof the xen driver works and never skips
+INSTALL_DEPS_STRICT=1 exec "$(dirname "$0")/../install-deps.sh" \
+    "${PACKAGES[@]}"
