@@ -27,6 +27,15 @@
  * Offline: qemu-img commit -p [-r] / qemu-img rebase -p, progress
  * parsed from "(45.00/100%)".
  *
+ * Nodes left behind: QEMU drops the nodes of the images that leave the
+ * chain only when nothing else holds them.  Nodes the monitor added
+ * (blockdev-add: Xen's xen-block creates each disk's nodes so) stay
+ * in the graph after a completed job, still holding base as their
+ * backing, so the next snapshot of base fails ("node is busy").  So
+ * the nodes of the leaving images are noted at the start, and once the
+ * job has completed those still there are deleted (blockdev-del); a
+ * node that is still in use is refused by QEMU and kept.
+ *
  * Abort and timeout: live, job-cancel and follow the job to its end;
  * offline, kill qemu-img.  Either way the callback comes once the job
  * is really over, never while it still runs.
@@ -34,7 +43,7 @@
  * Steps (live): libxl__blockjob_start -> blockjob_connected ->
  *   blockjob_nodes -> blockjob_started -> [blockjob_poll ->
  *   blockjob_poll_connected -> blockjob_polled (-> blockjob_verb_sent)]*
- *   -> blockjob_done
+ *   -> [blockjob_leftovers -> blockjob_drop_next*] -> blockjob_done
  * Steps (offline): libxl__blockjob_start -> blockjob_exec_line* ->
  *   blockjob_exec_done -> blockjob_done
  */
@@ -162,6 +171,10 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
 static void blockjob_merged(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                             int rc);
 static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
+                               yajl_val ret, int rc);
+static void blockjob_leftovers(libxl__egc *egc, libxl__qmp *qmp,
+                               yajl_val nodes, int rc);
+static void blockjob_drop_next(libxl__egc *egc, libxl__qmp *qmp,
                                yajl_val ret, int rc);
 static void blockjob_exec_line(libxl__egc *egc, libxl__exec_state *es,
                                const char *line);
@@ -440,6 +453,46 @@ static int merge_actions(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
     return 0;
 }
 
+static const char *node_backing(yajl_val nodes, const char *file)
+{
+    size_t i;
+    for (i = 0; i < nodes->u.array.len; i++) {
+        yajl_val n = nodes->u.array.values[i];
+        const char *f = libxl__json_get_string(n, "file");
+        const char *b = libxl__json_get_string(n, "backing_file");
+        if (f && b && !strcmp(f, file)) return b;
+    }
+    return NULL;
+}
+
+/*
+ * The nodes (format and protocol) of the images that leave the chain:
+ * commit, top down to base (excluded); stream, below top down to base
+ * (excluded), or to the bottom.
+ */
+static void plan_leaving(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes)
+{
+    const char *file = bj->info.top;
+    size_t i;
+    int depth;
+
+    if (bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM)
+        file = node_backing(nodes, file);
+    GCNEW_ARRAY(bj->leaving, nodes->u.array.len);
+    for (depth = 0; file && depth < 64; depth++) {
+        if (bj->info.base && !strcmp(file, bj->info.base)) break;
+        for (i = 0; i < nodes->u.array.len; i++) {
+            yajl_val n = nodes->u.array.values[i];
+            const char *f = libxl__json_get_string(n, "file");
+            const char *name = libxl__json_get_string(n, "node-name");
+            if (f && name && !strcmp(f, file) &&
+                bj->num_leaving < (int)nodes->u.array.len)
+                bj->leaving[bj->num_leaving++] = GCSTRDUP(name);
+        }
+        file = node_backing(nodes, file);
+    }
+}
+
 static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
                            yajl_val nodes, int rc)
 {
@@ -461,6 +514,7 @@ static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
         if (!base) goto out;
     }
 
+    plan_leaving(gc, bj, nodes);
     args = GCSPRINTF("\"job-id\": %s, \"auto-dismiss\": false",
                      libxl__json_quote(gc, bj->info.id));
     if (bj->num_merge_files && base) live_bitmaps(gc, bj, nodes, base);
@@ -698,7 +752,6 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
     STATE_AO_GC(bj->ao);
 
-    libxl__qmp_close(gc, qmp);
     if (bj->verb == LIBXL__BLOCKJOB_VERB_DISMISS) {
         /* the job is over: decide how it ended */
         if (bj->info.error && !bj->cancel_sent) {
@@ -712,9 +765,14 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
             blockjob_set_state(gc, bj, S_COMPLETED);
         }
         blockjob_progress(bj);
+        if (bj->info.state == S_COMPLETED && bj->num_leaving &&
+            !libxl__qmp_send(egc, qmp, "query-named-block-nodes",
+                             "{\"flat\": true}", -1, blockjob_leftovers))
+            return;
         blockjob_done(egc, bj, rc);
         return;
     }
+    libxl__qmp_close(gc, qmp);
     if (rc) {
         /* a race at READY: the job may have moved on; poll again */
         if (bj->verb == LIBXL__BLOCKJOB_VERB_COMPLETE)
@@ -728,6 +786,62 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
     }
     libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll,
                                 BLOCKJOB_POLL_MS);
+}
+
+/* The leaving nodes still in the graph: delete them, one by one. */
+static void blockjob_leftovers(libxl__egc *egc, libxl__qmp *qmp,
+                               yajl_val nodes, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+    int i, n = 0;
+    size_t j;
+
+    if (rc || !nodes || !YAJL_IS_ARRAY(nodes)) {
+        blockjob_done(egc, bj, 0);
+        return;
+    }
+    for (i = 0; i < bj->num_leaving; i++) {
+        for (j = 0; j < nodes->u.array.len; j++) {
+            const char *name = libxl__json_get_string(
+                nodes->u.array.values[j], "node-name");
+            if (name && !strcmp(name, bj->leaving[i])) {
+                bj->leaving[n++] = bj->leaving[i];
+                break;
+            }
+        }
+    }
+    bj->num_leaving = n;
+    bj->next_leaving = 0;
+    qmp->quiet = true;                /* a refusal is said below */
+    blockjob_drop_next(egc, qmp, NULL, 0);
+}
+
+static void blockjob_drop_next(libxl__egc *egc, libxl__qmp *qmp,
+                               yajl_val ret, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+    STATE_AO_GC(bj->ao);
+    const char *node;
+
+    if (bj->next_leaving > 0) {
+        node = bj->leaving[bj->next_leaving - 1];
+        if (rc)
+            LOG(DEBUG, "job %s: node '%s' kept: %s", bj->info.id, node,
+                qmp->error_desc ?: "QEMU refused to delete it");
+        else
+            LOG(DEBUG, "job %s: deleted node '%s', left behind by the "
+                "job", bj->info.id, node);
+    }
+    if (bj->next_leaving >= bj->num_leaving) {
+        blockjob_done(egc, bj, 0);
+        return;
+    }
+    node = bj->leaving[bj->next_leaving++];
+    rc = libxl__qmp_send(egc, qmp, "blockdev-del",
+                         GCSPRINTF("{\"node-name\": %s}",
+                                   libxl__json_quote(gc, node)),
+                         -1, blockjob_drop_next);
+    if (rc) blockjob_done(egc, bj, 0);
 }
 
 /* ---------------------------------------------------------------- */

@@ -525,6 +525,10 @@ struct libxl__blockjob {
     libxl__ao_abortable abrt;
     libxl__blockjob_verb verb;
     char *merge_actions;              /* resolved at start */
+    /* live: the nodes of the images that leave the chain, to delete
+     * those the monitor still holds once the job has completed */
+    const char **leaving;
+    int num_leaving, next_leaving;
     bool started, cancel_sent, complete_sent, merged;
     int cancel_rc, verb_failures;
 };
