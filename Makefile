@@ -153,20 +153,19 @@ unit-tests: $(UNIT_BIN)
 # build is a fresh make.
 check:
 	scripts/install-deps.sh
+	tests/xen/install-packages.sh
 	$(MAKE) all unit-tests
 	tests/run-all.sh
 
-# Real Xen (scripts/xen-test): installs the packages it needs (as
+# Real Xen (tests/xen): installs the packages it needs (as
 # root), boots Xen 4.17 and a dom0 holding this tree's xl and library
 # under QEMU (TCG), and runs the snapshot scenarios with the xen driver
 # on a PV guest.  Pass or fail from the serial console's markers.
 check-xen:
 	scripts/install-deps.sh
-	scripts/xen-test/install-packages.sh
+	tests/xen/install-packages.sh
 	$(MAKE) all
-	scripts/xen-test/build-domU.sh
-	scripts/xen-test/build-dom0.sh
-	scripts/xen-test/boot.sh
+	tests/xen/run.sh
 
 demo:
 	scripts/install-deps.sh

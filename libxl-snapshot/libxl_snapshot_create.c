@@ -212,6 +212,15 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         s->num_disks++;
 
         if (type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+        if (op->d.running && dk->backend != LIBXL_DISK_BACKEND_QDISK &&
+            dk->backend != LIBXL_DISK_BACKEND_UNKNOWN) {
+            LOG(ERROR, "disk %s of domain %s is served by %s, not by QEMU "
+                "(qdisk): it cannot be snapshotted while the domain runs "
+                "(--diskspec %s,snapshot=no leaves it out)", dk->vdev,
+                op->d.name, libxl_disk_backend_to_string(dk->backend),
+                dk->vdev);
+            return ERROR_INVAL;
+        }
         if (!libxl__disk_format_qemu(dk->format)) {
             LOG(ERROR, "disk %s: format %s cannot be snapshotted here",
                 dk->vdev, libxl_disk_format_to_string(dk->format));

@@ -68,6 +68,19 @@ static int find_record_by_name(libxl__gc *gc, const char *domain,
     return rc;
 }
 
+/*
+ * A config without uuid= takes the uuid its name's records are kept
+ * under (a uuid= it once had), over the one derived from its name.
+ */
+static void config_records_uuid(libxl__gc *gc, libxl__domain_config *cfg)
+{
+    libxl__domain_record rec;
+
+    if (!cfg->have_uuid && cfg->name && !find_record_by_name(gc, cfg->name,
+                                                             &rec))
+        libxl_uuid_copy(NULL, &cfg->uuid, &rec.uuid);
+}
+
 static int load_domain_record(libxl__gc *gc, const libxl_uuid *uuid,
                               libxl__domain_record *rec_r)
 {
@@ -123,6 +136,10 @@ int libxl__domain_resolve(libxl__gc *gc, const char *domain,
         if (cfgfile && libxl__file_exists(cfgfile)) {
             rc = libxl__domain_config_parse(gc, cfgfile, &cfg);
             if (rc) return rc;
+            /* no uuid=: the domain keeps the one it runs with (its
+             * records are kept under it) when it is started again */
+            if (!cfg.have_uuid)
+                libxl_uuid_copy(NULL, &cfg.uuid, &d_r->uuid);
         } else {
             cfg.name = d_r->name;
             libxl_uuid_copy(NULL, &cfg.uuid, &d_r->uuid);
@@ -157,12 +174,7 @@ int libxl__domain_resolve(libxl__gc *gc, const char *domain,
     }
     rc = libxl__domain_config_parse(gc, cfgfile, &cfg);
     if (rc) return rc;
-    if (!have_rec && !cfg.have_uuid &&
-        !find_record_by_name(gc, cfg.name, &rec)) {
-        /* no uuid=: the uuid its name's records are kept under */
-        libxl_uuid_copy(NULL, &cfg.uuid, &rec.uuid);
-        have_rec = true;
-    }
+    if (!have_rec) config_records_uuid(gc, &cfg);
     if (!have_rec && !load_domain_record(gc, &cfg.uuid, &rec))
         have_rec = true;
 
@@ -430,6 +442,7 @@ int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
     st.lockfd = -1;
     rc = libxl__domain_config_parse(gc, config_file, &cfg);
     if (rc) goto out;
+    config_records_uuid(gc, &cfg);
     rc = libxl__snapshot_store_open(gc, ctx->state_dir, &cfg.uuid, &st);
     if (rc) goto out;
     rc = lock_wait(gc, &st, cfg.name);
@@ -473,13 +486,7 @@ int libxl_snapshot_domain_start_overrides(libxl_snapshot_ctx *ctx,
     st.lockfd = -1;
     rc = libxl__domain_config_parse(gc, config_file, &cfg);
     if (rc) goto out;
-    if (!cfg.have_uuid) {
-        /* records kept for this name (under a uuid= it once had) win
-         * over the uuid derived from the name */
-        libxl__domain_record rec;
-        if (!find_record_by_name(gc, cfg.name, &rec))
-            libxl_uuid_copy(NULL, &cfg.uuid, &rec.uuid);
-    }
+    config_records_uuid(gc, &cfg);
     rc = libxl__snapshot_store_open(gc, ctx->state_dir, &cfg.uuid, &st);
     if (rc) goto out;
     rc = lock_wait(gc, &st, cfg.name);

@@ -9,7 +9,7 @@
 set -euo pipefail
 
 # install-deps.sh [PACKAGE...]: the given packages instead of the
-# build's own list (scripts/xen-test uses it so).  With
+# build's own list (tests/xen uses it so).  With
 # INSTALL_DEPS_STRICT=1, a machine without dpkg-query is a failure.
 if [ $# -gt 0 ]; then
     PACKAGES=("$@")

@@ -9,6 +9,10 @@
 #     each; exit 0 passes, exit 77 is skipped, anything else fails.
 #     Each runs from the repository root under a time limit of
 #     $XL_SNAPSHOT_TEST_TIMEOUT seconds (default 900).
+#  4. tests/xen/run.sh: Xen 4.17 and a dom0 booted under QEMU (TCG),
+#     the scenarios run with the xen driver; every scenario counts,
+#     from its closing "check-xen: N passed, N failed" line.  It does
+#     not skip: a machine where it cannot run fails it, loudly.
 #
 # Closes with "check: N passed, N failed" (", N skipped" when some
 # were) and exits 1 if anything failed.
@@ -75,6 +79,32 @@ for t in tests/qemu/test-*.sh; do
     *)   note_fail "$t (exit $rc)"; echo "--- FAIL $t (exit $rc, ${secs}s)" ;;
     esac
 done
+
+# ---- real Xen under TCG (tests/xen): every scenario counts, from its
+# closing "check-xen: N passed, N failed" line.  It never skips: this is
+# the only proof that the xen driver works.
+echo "=== tests/xen/run.sh (Xen 4.17 + dom0 under TCG, the xen driver)"
+xen_log=$(mktemp)
+trap 'rm -f "$unit_log" "$xen_log"' EXIT
+start=$(date +%s)
+timeout --kill-after=30 "$timeout_s" tests/xen/run.sh </dev/null 2>&1 |
+    tee "$xen_log"
+xen_rc=${PIPESTATUS[0]}
+secs=$(( $(date +%s) - start ))
+line=$(grep -E '^check-xen: [0-9]+ passed, [0-9]+ failed$' "$xen_log" | tail -n 1)
+if [ -n "$line" ]; then
+    xp=$(echo "$line" | sed -E 's/^check-xen: ([0-9]+) passed.*/\1/')
+    xf=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+    passed=$((passed + xp))
+    failed=$((failed + xf))
+    [ "$xf" -gt 0 ] && failed_names+=("tests/xen ($xf)")
+    if [ "$xen_rc" -ne 0 ] && [ "$xf" -eq 0 ]; then
+        note_fail "tests/xen/run.sh (exit $xen_rc)"
+    fi
+else
+    note_fail "tests/xen/run.sh (exit $xen_rc, no summary: it could not run here)"
+fi
+echo "--- tests/xen: ${line:-no result} (${secs}s)"
 
 echo
 if [ ${#failed_names[@]} -gt 0 ]; then

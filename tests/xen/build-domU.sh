@@ -4,7 +4,7 @@
 # A static busybox, the Xen block frontend module (with what it depends
 # on) and domU-init as /init.  The guest boots dom0's kernel.
 set -euo pipefail
-# shellcheck source=scripts/xen-test/lib.sh
+# shellcheck source=tests/xen/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 [ -n "$KVER" ] || xt_die "no kernel in /boot with modules in /lib/modules"

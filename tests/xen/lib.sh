@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034
-# lib.sh - shared settings and helpers of the Xen test (scripts/xen-test)
+# lib.sh - shared settings and helpers of the Xen test (tests/xen)
 #
 # Sourced by build-dom0.sh, build-domU.sh and boot.sh (bash).  Sets:
 #

@@ -27,10 +27,10 @@
 # arguments, e.g. xentest.shell), XEN_TEST_VERBOSE=1 (the console as
 # it comes, instead of the markers only).
 set -uo pipefail
-# shellcheck source=scripts/xen-test/lib.sh
+# shellcheck source=tests/xen/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4 3 7"}
+SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 7"}
 TIMEOUT=${XEN_TEST_TIMEOUT:-540}
 LOG=$WORK/serial.log
 

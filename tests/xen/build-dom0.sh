@@ -25,7 +25,7 @@
 # root): a missing library is a build failure, not a mystery in the
 # boot log.
 set -euo pipefail
-# shellcheck source=scripts/xen-test/lib.sh
+# shellcheck source=tests/xen/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 [ -n "$KVER" ] || xt_die "no kernel in /boot with modules in /lib/modules"
@@ -67,6 +67,18 @@ fi
 cp -a /etc/xen "$R/etc/"
 mkdir -p "$R/usr/share/qemu"
 cp -a /usr/share/qemu/keymaps "$R/usr/share/qemu/"
+# libxl's hotplug script for the phy disk of scenario 7 (Xen's own
+# "block" script is bash): blkback takes the device from
+# physical-device
+cat > "$R/etc/xen/scripts/xt-phy" <<'SCRIPT'
+#!/bin/sh
+[ "$1" = add ] || exit 0
+dev=$(xenstore-read "$XENBUS_PATH/params") || exit 1
+xenstore-write "$XENBUS_PATH/physical-device" "$(stat -L -c '%t:%T' "$dev")" \
+    "$XENBUS_PATH/physical-device-path" "$dev" \
+    "$XENBUS_PATH/hotplug-status" connected
+SCRIPT
+chmod 755 "$R/etc/xen/scripts/xt-phy"
 echo 'root:x:0:0:root:/root:/bin/sh' > "$R/etc/passwd"
 echo 'root:x:0:' > "$R/etc/group"
 
@@ -75,7 +87,7 @@ cp "$OUR_LIB" "$R/usr/lib/"
 ln -s "$(basename "$OUR_LIB")" "$R/usr/lib/libxlsnapshot.so"
 xt_libs "$R" "$OUR_XL" "$OUR_LIB"
 
-xt_modules "$R" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback
+xt_modules "$R" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop
 
 cp "/boot/vmlinuz-$KVER" "$R/boot/vmlinuz"
 cp "$WORK/domU.cpio.gz" "$R/boot/domU.cpio.gz"

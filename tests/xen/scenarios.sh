@@ -7,7 +7,7 @@
 # library picks it (scenario 6 checks that).  Commands that are not
 # ours go to Xen's own xl, $SXL, through XL_SNAPSHOT_SYSTEM_XL.
 #
-# The guest "vm": a PV domain (dom0's kernel, scripts/xen-test/domU-init)
+# The guest "vm": a PV domain (dom0's kernel, tests/xen/domU-init)
 # with two qdisk disks, xvda qcow2 and xvdb raw.  Its config names a
 # uuid (scenario 8 starts it without).  The guest writes numbered
 # entries to both disks and prints "DOMU-W N" once entry N is on both
@@ -37,15 +37,18 @@
 #          (disk override), its snapshots listed, the guest reads its
 #          data.  If it starts on the wrong images, it is started again
 #          from the config with the uuid (XLSNAP-NOTE).
-#   4      live snapshot-delete of a fresh snapshot s2 (internal on
+#   4a     live snapshot-delete of a fresh snapshot s2 (internal on
 #          xvda; external on xvdb: its overlay committed into the image
 #          it froze, the revert's overlay, with a pivot)
 #   3      block-commit --active --pivot xvdb while the guest writes:
 #          back on the raw image, Xen's records follow, qemu-img check
 #          clean, no completed guest write lost, the guest still runs;
 #          then a new live snapshot of the disk
+#   4b     block-stream of xvdb's whole chain into the active image
+#          while the guest writes, then snapshot-delete of a middle
+#          snapshot (parent and child): the others revert to their data
 #   7      bad input: unknown domain, Domain-0 by name and by id,
-#          unknown snapshot
+#          unknown snapshot, a domain whose disk is phy (no QEMU)
 # Every command and its output is printed, so the serial log tells the
 # whole story of a failure.  Processes are slow in a PV dom0 under TCG
 # (0.3-2 s for a dynamically linked program), so the checks batch their
@@ -347,6 +350,34 @@ check_images() {
         bad "qemu-img check:$bad_ones"
     fi
 }
+# chain_entry IMAGE: the last guest entry IMAGE holds with its backing
+# chain (-1: unreadable)
+chain_entry() {
+    rm -f "$TMP/chain.raw"
+    if qemu-img convert -U -O raw "$1" "$TMP/chain.raw" 2>"$TMP/convert.err"; then
+        last_entry "$TMP/chain.raw"
+    else
+        sed 's/^/  ! /' "$TMP/convert.err"
+        echo -1
+    fi
+    rm -f "$TMP/chain.raw"
+}
+# snap_file NAME VDEV: the image a snapshot's record names for VDEV
+snap_file() {
+    $XL snapshot-info --json "$VM" "$1" 2>/dev/null |
+        jq -r --arg v "$2" '.disks[] | select(.vdev == $v) | .file'
+}
+# revert_and_read NAME A B: revert to NAME (domain re-created); the
+# guest must read back xvda=A xvdb=B at its boot
+revert_and_read() {
+    local b0
+    b0=$(boots)
+    ok $XL snapshot-revert "$VM" "$1" || return 1
+    if expect_up $((b0 + 1)); then
+        expect_eq "xvda=$(boot_value xvda) xvdb=$(boot_value xvdb)" "xvda=$2 xvdb=$3" \
+            "what the guest reads after the revert to $1"
+    fi
+}
 internal_snapshots() {
     qemu-img snapshot -U -l "$1" 2>/dev/null | awk 'NR > 2 {printf " %s", $2}'
 }
@@ -496,8 +527,8 @@ ok $XL snapshot-list --name $VM
 expect_eq "$(cat "$OUT")" s1 "snapshot-list of the new domain"
 end
 
-# ---- 4: snapshot-delete, live
-begin 4 "live snapshot-delete"
+# ---- 4a: snapshot-delete of a leaf, live
+begin 4a "live snapshot-delete of a leaf"
 D1=$(domid)
 ok $XL snapshot-create $VM s2
 OV2=$IMGDIR/vm-xvdb.s2.qcow2
@@ -540,6 +571,51 @@ else
 fi
 end
 
+# ---- 4b: block-stream, then delete of a middle snapshot; every other
+# snapshot still reverts to its data
+begin 4b "block-stream, snapshot-delete of a middle snapshot, every other snapshot reverts"
+# s3 (made at the end of 3) froze the raw image; s4 and s5 follow.
+S3_A=$(snapshot_entry "$XVDA" s3)
+S3_B=$(last_entry "$XVDB")
+wait_write $(($(last_write) + 2))
+ok $XL snapshot-create $VM s4
+S4_A=$(snapshot_entry "$XVDA" s4)
+S4_B=$(chain_entry "$IMGDIR/vm-xvdb.s3.qcow2")
+wait_write $(($(last_write) + 2))
+ok $XL snapshot-create $VM s5
+S5_A=$(snapshot_entry "$XVDA" s5)
+S5_B=$(chain_entry "$IMGDIR/vm-xvdb.s4.qcow2")
+say "snapshot data: s3 xvda=$S3_A xvdb=$S3_B, s4 xvda=$S4_A xvdb=$S4_B, s5 xvda=$S5_A xvdb=$S5_B"
+ACT=$IMGDIR/vm-xvdb.s5.qcow2
+expect_eq "$(backing_of "$ACT") $(backing_of "$IMGDIR/vm-xvdb.s4.qcow2") $(backing_of "$IMGDIR/vm-xvdb.s3.qcow2")" \
+    "$IMGDIR/vm-xvdb.s4.qcow2 $IMGDIR/vm-xvdb.s3.qcow2 $XVDB" "the chain of xvdb before the stream"
+# the whole chain streamed into the active image while the guest writes
+ok $XL -v block-stream $VM xvdb
+expect_eq "$(backing_of "$ACT")" none "backing of the active image after the stream"
+expect_xen "$XVDA" "$ACT"
+expect_writing
+expect_log "$ACT" "$(last_write)"
+# the snapshots' images are untouched by the stream
+expect_eq "$(chain_entry "$IMGDIR/vm-xvdb.s4.qcow2")" "$S5_B" "s5's data in its image after the stream"
+# s4 is in the middle: parent s3, child s5
+ok $XL snapshot-list --tree $VM
+ok $XL -v snapshot-delete $VM s4
+ok $XL snapshot-list --name $VM
+expect_eq "$(tr '\n' ' ' <"$OUT")" "s3 s5 " "snapshot-list after deleting s4"
+expect_true "s4 is gone from $XVDA" sh -c "! qemu-img snapshot -U -l '$XVDA' | awk 'NR > 2 {print \$2}' | grep -qx s4"
+S5F=$(snap_file s5 xvdb)
+say "s5's xvdb image is now $S5F"
+expect_eq "$(chain_entry "$S5F")" "$S5_B" "s5's xvdb data after the delete"
+expect_true "s4's overlay removed" [ ! -e "$IMGDIR/vm-xvdb.s4.qcow2" ]
+check_images
+say "images: $(images)"
+# every remaining snapshot reverts to its own data
+revert_and_read s5 "$S5_A" "$S5_B"
+revert_and_read s3 "$S3_A" "$S3_B"
+check_images
+expect_writing
+end
+
 # ---- 7: bad input
 begin 7 "bad input on the xen driver"
 fails $XL snapshot-create nosuchvm x1
@@ -549,6 +625,33 @@ expect_true "the error says Domain-0 cannot be snapshotted" grep -q 'Domain-0' "
 fails $XL snapshot-list 0
 fails $XL snapshot-revert $VM nosuchsnap
 expect_true "$VM still runs" running
+# a domain whose disk no QEMU serves: phy (blkback) on a loop device,
+# with a hotplug script of this test's (Xen's "block" needs bash)
+qemu-img create -q -f raw "$IMGDIR/phy.raw" 16M
+LOOP=$(losetup -f)
+if ! losetup "$LOOP" "$IMGDIR/phy.raw"; then
+    bad "cannot set up $LOOP on $IMGDIR/phy.raw"
+else
+    {
+        echo 'name = "vmphy"'
+        echo 'type = "pv"'
+        echo 'kernel = "/boot/vmlinuz"'
+        echo 'ramdisk = "/boot/domU.cpio.gz"'
+        echo 'memory = 128'
+        echo "disk = [ 'format=raw,vdev=xvda,access=rw,backendtype=phy,script=xt-phy,target=$LOOP' ]"
+    } >/etc/xen/vmphy.cfg
+    if ok $SXL create -p /etc/xen/vmphy.cfg; then
+        BEFORE=$(images)
+        fails $XL snapshot-create vmphy p1
+        expect_true "the error says that xvda has no QEMU backend (phy)" \
+            grep -q 'xvda.*phy' "$ERR"
+        expect_eq "$(images)" "$BEFORE" "the image directory after the refusal"
+        ok $XL snapshot-list --name vmphy
+        expect_eq "$(cat "$OUT")" "" "vmphy has no snapshot"
+        ok $SXL destroy vmphy
+    fi
+    losetup -d "$LOOP"
+fi
 end
 
 say "final state:"

@@ -23,5 +23,5 @@ PACKAGES=(
 
 # the checks and the install are install-deps.sh's; here, strict: this
 # test is the only proof the xen driver works and never skips
-INSTALL_DEPS_STRICT=1 exec "$(dirname "$0")/../install-deps.sh" \
+INSTALL_DEPS_STRICT=1 exec "$(dirname "$0")/../../scripts/install-deps.sh" \
     "${PACKAGES[@]}"
