@@ -114,7 +114,12 @@ typedef struct libxl_domain_snapshot {
     int num_children;
     bool current;
     libxl_snapshot_domain_state state;
-    char *memory;                   /* memory image, NULL if disk-only */
+    /*
+     * The memory image, NULL for a disk-only snapshot.  On input to
+     * libxl_domain_snapshot_create: NULL or "no", disk-only; "" or
+     * "yes", <state dir>/<domain uuid>/<name>.save; else that path.
+     */
+    char *memory;
     char *domain_name;
     libxl_uuid domain_uuid;
     libxl_disk_snapshot *disks;
@@ -135,6 +140,12 @@ typedef struct libxl_snapshot_domain {
 /* Flags for libxl_domain_snapshot_create(). */
 #define LIBXL_SNAPSHOT_CREATE_DRY_RUN      (1U << 0) /* plan only */
 #define LIBXL_SNAPSHOT_CREATE_NO_METADATA  (1U << 1) /* no record */
+/*
+ * With snapshot->memory (a memory checkpoint): copy memory while the
+ * guest runs, and take the disks at the final pause.  Without it, the
+ * guest is paused for the whole save (stop-the-world).
+ */
+#define LIBXL_SNAPSHOT_CREATE_LIVE         (1U << 2)
 /* Flags for libxl_domain_snapshot_delete(). */
 #define LIBXL_SNAPSHOT_DELETE_METADATA_ONLY (1U << 0)
 #define LIBXL_SNAPSHOT_DELETE_CHILDREN      (1U << 1) /* and descendants */

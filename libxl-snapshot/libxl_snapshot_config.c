@@ -361,6 +361,28 @@ int libxl__domain_config_parse(libxl__gc *gc, const char *file,
     if (rc) goto out;
     cfg.device_model = GCSTRDUP(s);
 
+    /* more arguments for the device model, as xl's device_model_args */
+    e = xlu_cfg_get_list(xlu, "device_model_args", &list, &n, 1);
+    if (e && e != ESRCH) {
+        LOG(ERROR, "%s: device_model_args= must be a list of strings",
+            cfg.file);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    if (!e) {
+        GCNEW_ARRAY(cfg.dm_args, n);
+        for (i = 0; i < n; i++) {
+            s = xlu_cfg_get_listitem(list, i);
+            if (!s) {
+                LOG(ERROR, "%s: device_model_args entry %d is not a string",
+                    cfg.file, i + 1);
+                rc = ERROR_INVAL;
+                goto out;
+            }
+            cfg.dm_args[cfg.num_dm_args++] = GCSTRDUP(s);
+        }
+    }
+
     e = xlu_cfg_get_list(xlu, "disk", &list, &n, 1);
     if (e == ESRCH) {
         n = 0;

@@ -31,6 +31,7 @@
  */
 #include "libxl_snapshot_internal.h"
 
+#include <inttypes.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,10 +43,14 @@ typedef struct libxl__snapshot_create_state {
     unsigned flags;
     libxl_domain_snapshot snap;      /* the record being built (gc) */
     libxl__qmp qmp;
+    char *actions;                   /* live: the disks' transaction */
+    libxl__memory_save_state mss;    /* with memory */
     libxl__qemu_img_info_state qi;   /* offline: images, probed */
     libxl__exec_state es;
     struct { int disk; const char *const *args; } *cmds;  /* offline */
     int num_cmds, next;
+    int memory_rc;                   /* disks taken, memory not */
+    uint64_t memory_size, pause_ms;
 } libxl__snapshot_create_state;
 
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
@@ -57,6 +62,13 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
 static void snapshot_create_transaction_done(libxl__egc *egc,
                                              libxl__qmp *qmp,
                                              yajl_val ret, int rc);
+static void snapshot_create_instant(libxl__egc *egc,
+                                    libxl__memory_save_state *mss, int rc);
+static void snapshot_create_instant_done(libxl__egc *egc, libxl__qmp *qmp,
+                                         yajl_val ret, int rc);
+static void snapshot_create_memory_done(libxl__egc *egc,
+                                        libxl__memory_save_state *mss,
+                                        int rc);
 static void snapshot_create_probed(libxl__egc *egc,
                                    libxl__qemu_img_info_state *qi, int rc);
 static void snapshot_create_offline_next(libxl__egc *egc,
@@ -163,10 +175,23 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         : LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING;
     s->domain_name = GCSTRDUP(op->d.name);
     libxl_uuid_copy(NULL, &s->domain_uuid, &op->d.uuid);
-    if (scs->req.memory && *scs->req.memory) {
-        LOG(ERROR, "memory checkpoints are not supported yet; take a "
-            "disk-only snapshot");
-        return ERROR_NI;
+    if (scs->req.memory && strcmp(scs->req.memory, "no")) {
+        /* "" or "yes": beside the record */
+        if (!op->d.running) {
+            LOG(ERROR, "domain %s is shut off: it has no memory to save "
+                "(take a disk-only snapshot)", op->d.name);
+            return ERROR_INVAL;
+        }
+        s->memory = !*scs->req.memory || !strcmp(scs->req.memory, "yes")
+            ? GCSPRINTF("%s/%s.save", op->st.dir, s->name)
+            : libxl__abs_path(gc, scs->req.memory);
+        if (libxl__file_exists(s->memory)) {
+            LOG(ERROR, "memory image '%s' already exists", s->memory);
+            return ERROR_INVAL;
+        }
+    } else if (scs->flags & LIBXL_SNAPSHOT_CREATE_LIVE) {
+        LOG(ERROR, "a live snapshot copies memory: ask for memory too");
+        return ERROR_INVAL;
     }
 
     /* every requested disk must exist */
@@ -482,8 +507,21 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
         actions = GCSPRINTF("%s%s%s", actions, *actions ? ", " : "",
                             action);
     }
-    rc = libxl__qmp_send(egc, qmp, "transaction",
-                         GCSPRINTF("{\"actions\": [%s]}", actions), -1,
+    scs->actions = GCSPRINTF("{\"actions\": [%s]}", actions);
+    if (s->memory) {
+        /* the memory first; the disks at its final instant */
+        libxl__qmp_close(gc, qmp);
+        libxl__memory_save_init(&scs->mss);
+        scs->mss.ao = ao;
+        scs->mss.d = &scs->op.d;
+        scs->mss.file = s->memory;
+        scs->mss.live = !!(scs->flags & LIBXL_SNAPSHOT_CREATE_LIVE);
+        scs->mss.instant = snapshot_create_instant;
+        scs->mss.callback = snapshot_create_memory_done;
+        libxl__memory_save(egc, &scs->mss);
+        return;
+    }
+    rc = libxl__qmp_send(egc, qmp, "transaction", scs->actions, -1,
                          snapshot_create_transaction_done);
     if (rc) goto out;
     return;
@@ -550,6 +588,62 @@ static void snapshot_create_transaction_done(libxl__egc *egc,
     return;
  out:
     snapshot_create_done(egc, scs, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* live, with memory: the transaction at the memory's final instant */
+
+static void snapshot_create_instant(libxl__egc *egc,
+                                    libxl__memory_save_state *mss, int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(mss, libxl__snapshot_create_state, mss);
+
+    if (!rc) rc = libxl__qmp_send(egc, &mss->qmp, "transaction",
+                                  scs->actions, -1,
+                                  snapshot_create_instant_done);
+    if (rc) libxl__memory_save_instant_done(egc, mss, rc);
+}
+
+static void snapshot_create_instant_done(libxl__egc *egc, libxl__qmp *qmp,
+                                         yajl_val ret, int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(qmp, libxl__snapshot_create_state, mss.qmp);
+    STATE_AO_GC(scs->ao);
+
+    if (rc && qmp_refused(rc)) remove_new_overlays(gc, scs);
+    libxl__memory_save_instant_done(egc, &scs->mss, rc);
+}
+
+static void snapshot_create_memory_done(libxl__egc *egc,
+                                        libxl__memory_save_state *mss,
+                                        int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(mss, libxl__snapshot_create_state, mss);
+    STATE_AO_GC(scs->ao);
+
+    if (rc && mss->disks_taken) {
+        /* the domain runs on the overlays: keep them, without memory */
+        LOG(ERROR, "snapshot '%s': the disks were taken but the memory "
+            "could not be saved; it is recorded as a disk-only snapshot",
+            scs->snap.name);
+        scs->snap.memory = NULL;
+        scs->memory_rc = rc;
+        snapshot_create_record(egc, scs);
+        return;
+    }
+    if (rc) {
+        snapshot_create_done(egc, scs, rc);
+        return;
+    }
+    scs->memory_size = mss->size;
+    scs->pause_ms = mss->pause_ms;
+    LOG(DEBUG, "snapshot '%s': memory saved to '%s' (%"PRIu64" bytes), "
+        "guest paused for %"PRIu64" ms", scs->snap.name, scs->snap.memory,
+        mss->size, mss->pause_ms);
+    snapshot_create_record(egc, scs);
 }
 
 /* ---------------------------------------------------------------- */
@@ -681,6 +775,7 @@ static void snapshot_create_record(libxl__egc *egc,
                 "be written", s->name);
         }
     }
+    if (!rc) rc = scs->memory_rc;
     snapshot_create_done(egc, scs, rc);
 }
 

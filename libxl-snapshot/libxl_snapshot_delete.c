@@ -36,6 +36,8 @@
  * If a disk fails, the record keeps the disks not yet done (the done
  * ones are marked "no") and says so, so it never claims what is gone.
  *
+ * A memory image is removed once its record is gone.
+ *
  * --children deletes the descendants first, leaves before parents;
  * --children-only only them.
  *
@@ -803,15 +805,22 @@ static void snapshot_delete_record(libxl__egc *egc,
                                    libxl__snapshot_delete_state *dls)
 {
     STATE_AO_GC(dls->ao);
+    /* copied: the removal moves the tree's entries (and *dls->snap) */
+    const char *name = GCSTRDUP(dls->snap->name);
+    const char *memory = GCSTRDUP(dls->snap->memory);
     int rc;
 
-    libxl__snapshot_tree_remove(gc, &dls->op.tree, dls->snap->name);
+    libxl__snapshot_tree_remove(gc, &dls->op.tree, name);
     libxl__snapshot_tree_fixup(gc, &dls->op.tree);
     rc = libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree);
     if (rc) {
         snapshot_delete_done(egc, dls, rc);
         return;
     }
+    /* the memory image goes with its record, once that is gone */
+    if (memory && unlink(memory) && errno != ENOENT)
+        LOGE(WARN, "snapshot '%s': cannot remove its memory image '%s'",
+             name, memory);
     dls->snap = NULL;
     dls->plans = NULL;
     dls->cur++;

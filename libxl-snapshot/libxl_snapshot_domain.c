@@ -464,7 +464,7 @@ int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
         rc = libxl__snapshot_store_save(gc, &st, &t);
         if (rc) goto out;
     }
-    rc = ctx->driver->create(gc, &cfg, &t.dom, paused, domid_r);
+    rc = ctx->driver->create(gc, &cfg, &t.dom, paused, NULL, domid_r);
  out:
     libxl__snapshot_store_unlock(&st);
     GC_FREE;

@@ -410,7 +410,7 @@ static char *log_tail(libxl__gc *gc, const char *logfile)
 
 static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
                        const libxl__domain_record *rec, bool paused,
-                       uint32_t *domid_r)
+                       const char *restore, uint32_t *domid_r)
 {
     const char **args;
     int nargs = 0, i, rc, lockfd = -1;
@@ -444,7 +444,7 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
     logfile = GCSPRINTF("%s/qemu-dm-%s.log", CTX->run_dir, cfg->name);
     unlink(qmp);
 
-    GCNEW_ARRAY(args, 24 + 2 * cfg->num_disks);
+    GCNEW_ARRAY(args, 28 + 2 * cfg->num_disks + cfg->num_dm_args);
     args[nargs++] = bin;
     args[nargs++] = "-machine";
     args[nargs++] = "none";
@@ -466,7 +466,14 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
     args[nargs++] = "-qmp";
     args[nargs++] = GCSPRINTF("unix:%s,server=on,wait=off",
                               qemu_opt_escape(gc, qmp));
-    if (paused) args[nargs++] = "-S";
+    if (paused || restore) args[nargs++] = "-S";
+    if (restore) {
+        /* the saved state comes over QMP once QEMU is up */
+        args[nargs++] = "-incoming";
+        args[nargs++] = "defer";
+    }
+    for (i = 0; i < cfg->num_dm_args; i++)
+        args[nargs++] = cfg->dm_args[i];
     for (i = 0; i < cfg->num_disks; i++) {
         const libxl_device_disk *dk = &cfg->disks[i];
         const libxl__active_disk *ad =
@@ -544,6 +551,21 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
             goto out;
         }
         usleep(20000);
+    }
+    if (restore) {
+        libxl__domain d;
+        memset(&d, 0, sizeof(d));
+        d.name = cfg->name;
+        d.domid = rt.domid;
+        d.qmp_path = qmp;
+        rc = libxl__memory_restore_sync(gc, &d, restore, paused);
+        if (rc) {
+            LOG(ERROR, "domain %s: cannot restore its memory from '%s'",
+                cfg->name, restore);
+            kill(pid, SIGKILL);
+            runtime_remove(gc, rt.domid);
+            goto out;
+        }
     }
     if (domid_r) *domid_r = rt.domid;
     rc = 0;

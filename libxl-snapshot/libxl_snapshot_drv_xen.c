@@ -688,7 +688,7 @@ static int xen_disk_override(libxl__gc *gc, const libxl__domain_config *cfg,
 
 static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
                       const libxl__domain_record *rec, bool paused,
-                      uint32_t *domid_r)
+                      const char *restore, uint32_t *domid_r)
 {
     const char *args[8];
     char *disks;

@@ -533,6 +533,43 @@ struct libxl__blockjob {
     int cancel_rc, verb_failures;
 };
 void libxl__blockjob_init(libxl__blockjob *bj);
+
+/* ---------------------------------------------------------------- */
+/* memory checkpoints (libxl_snapshot_memory.c) */
+
+typedef struct libxl__memory_save_state libxl__memory_save_state;
+typedef void libxl__memory_save_cb(libxl__egc *egc,
+                                   libxl__memory_save_state *mss, int rc);
+struct libxl__memory_save_state {
+    /* caller fills in */
+    libxl__ao *ao;
+    const libxl__domain *d;
+    const char *file;                 /* created here, removed on failure */
+    bool live;                        /* copy memory while the guest runs */
+    /*
+     * The instant: the guest is stopped and its memory state final.
+     * Take the disks (mss->qmp is connected and idle), then call
+     * libxl__memory_save_instant_done with the result.
+     */
+    libxl__memory_save_cb *instant;
+    libxl__memory_save_cb *callback;  /* once, at the end */
+    /* out */
+    bool disks_taken;                 /* even when rc says failure */
+    uint64_t pause_ms, bytes, total, size;
+    /* private */
+    libxl__qmp qmp;
+    libxl__ev_time poll;
+    int fd, rc;
+    bool created, was_running, stopped, migrating, at_instant;
+    uint64_t t_pause;
+};
+void libxl__memory_save_init(libxl__memory_save_state *mss);
+void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss);
+void libxl__memory_save_instant_done(libxl__egc *egc,
+                                     libxl__memory_save_state *mss, int rc);
+/* qemu driver: QEMU started with -incoming defer; runs it unless paused */
+int libxl__memory_restore_sync(libxl__gc *gc, const libxl__domain *d,
+                               const char *file, bool paused);
 void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
 /* A live job already running in QEMU (by id): follow it to its end. */
 void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj);
@@ -548,6 +585,8 @@ typedef struct libxl__domain_config {
     bool have_uuid;
     long memory_mb;                   /* 0: not set */
     char *device_model;               /* device_model_override or NULL */
+    char **dm_args;                   /* device_model_args (qemu driver) */
+    int num_dm_args;
     libxl_device_disk *disks;         /* xlu_disk_parse results */
     int num_disks;
 } libxl__domain_config;
@@ -664,10 +703,21 @@ typedef struct libxl__snapshot_driver {
     int (*unpause)(libxl__gc *gc, libxl__domain *d);
     /* Stops the domain at once (as xl destroy). */
     int (*destroy)(libxl__gc *gc, libxl__domain *d);
-    /* Starts from config, disks replaced by the active images. */
+    /*
+     * Starts from config, disks replaced by the active images; with
+     * restore (a memory image), from that saved state.
+     */
     int (*create)(libxl__gc *gc, const libxl__domain_config *cfg,
                   const libxl__domain_record *rec, bool paused,
-                  uint32_t *domid_r);
+                  const char *restore, uint32_t *domid_r);
+    /*
+     * Memory checkpoints of domains whose memory QEMU does not hold
+     * (xen): suspend into fd (the guest stays suspended), and resume
+     * in place.  NULL: QEMU's migration does it (qemu driver).
+     */
+    int (*suspend)(libxl__gc *gc, const libxl__domain *d, int fd,
+                   bool live);
+    int (*resume)(libxl__gc *gc, const libxl__domain *d);
     /*
      * A disk's active image changed on a running domain (after a live
      * external snapshot): make save/migrate/reboot use it.  May be

@@ -219,10 +219,10 @@ static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
         rc = ERROR_NOTFOUND;
         goto out;
     }
-    if (rvs->snap->memory && *rvs->snap->memory) {
-        LOG(ERROR, "snapshot '%s' holds memory; memory restore is not "
-            "supported yet", rvs->name);
-        rc = ERROR_NI;
+    if (rvs->snap->memory && !libxl__file_exists(rvs->snap->memory)) {
+        LOG(ERROR, "snapshot '%s': its memory image '%s' is missing",
+            rvs->name, rvs->snap->memory);
+        rc = ERROR_FAIL;
         goto out;
     }
     GCNEW_ARRAY(rvs->qi.images, rvs->snap->num_disks);
@@ -243,7 +243,7 @@ static bool wants_start(libxl__snapshot_revert_state *rvs)
     return (rvs->flags & (LIBXL_SNAPSHOT_REVERT_RUNNING |
                           LIBXL_SNAPSHOT_REVERT_PAUSED)) ||
         rvs->snap->state != LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF ||
-        rvs->op.d.running;
+        rvs->snap->memory || rvs->op.d.running;
 }
 
 static void snapshot_revert_probed(libxl__egc *egc,
@@ -367,6 +367,7 @@ static void snapshot_revert_done(libxl__egc *egc,
     STATE_AO_GC(rvs->ao);
     libxl__snapshot_op *op = &rvs->op;
     bool start = false, paused = false;
+    const char *restore = NULL;
     int i, r;
 
     if (rc && rvs->done_disks >= 0) {
@@ -380,7 +381,12 @@ static void snapshot_revert_done(libxl__egc *egc,
                     "the failure", rd->ds->vdev, rvs->name);
         }
     }
-    if (!rc) {
+    if (!rc && rvs->snap->memory) {
+        /* back to the saved instant: running, unless --paused */
+        start = true;
+        paused = !!(rvs->flags & LIBXL_SNAPSHOT_REVERT_PAUSED);
+        restore = rvs->snap->memory;
+    } else if (!rc) {
         if (rvs->flags & LIBXL_SNAPSHOT_REVERT_RUNNING) {
             start = true;
         } else if (rvs->flags & LIBXL_SNAPSHOT_REVERT_PAUSED) {
@@ -403,7 +409,7 @@ static void snapshot_revert_done(libxl__egc *egc,
             if (!rc) rc = ERROR_FAIL;
         } else {
             r = CTX->driver->create(gc, &op->cfg, &op->tree.dom, paused,
-                                    NULL);
+                                    restore, NULL);
             if (r && !rc) rc = r;
         }
     }

@@ -12,7 +12,7 @@
 
 const struct cmd_spec cmd_table[] = {
     { "snapshot-create", &main_snapshot_create, 1, 1, 0,
-      "Take a snapshot of a domain's disks",
+      "Take a snapshot of a domain's disks (and memory)",
       "[options] [<ConfigFile>] <Domain> [<Name>]",
       "-n, --name=NAME          Snapshot name (default: the local time, "
       "YYYYmmdd-HHMMSS).\n"
@@ -23,6 +23,11 @@ const struct cmd_spec cmd_table[] = {
       " internal\n"
       "                         for qcow2 disks, external otherwise.\n"
       "-D, --disk-only          Disks only, no memory (the default).\n"
+      "--memory[=FILE]          A checkpoint: the domain's memory too, in FILE\n"
+      "                         (default <state dir>/<uuid>/<name>.save).  The\n"
+      "                         guest is paused while memory is saved.\n"
+      "--live                   With memory: copy it while the guest runs, and\n"
+      "                         take the disks at the final short pause.\n"
       "--no-metadata            Snapshot the disks but keep no record.\n"
       "--json                   Print the record as JSON.\n"
       "<ConfigFile>             An xl.snapshot.cfg(5) file (name, "

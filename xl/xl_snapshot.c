@@ -66,6 +66,8 @@ int main_snapshot_create(int argc, char **argv)
         {"description", 1, 0, 'd'},
         {"diskspec", 1, 0, 'S'},
         {"disk-only", 0, 0, 'D'},
+        {"memory", 2, 0, 'm'},
+        {"live", 0, 0, 'L'},
         {"no-metadata", 0, 0, 'M'},
         {"json", 0, 0, 'j'},
         COMMON_LONG_OPTS,
@@ -75,14 +77,17 @@ int main_snapshot_create(int argc, char **argv)
     const char *name = NULL, *desc = NULL, *config = NULL, *domain;
     const char **specs = NULL;
     int nspecs = 0, opt, rc, nargs, i, ret = EXIT_FAILURE;
+    const char *memory = NULL;
     unsigned flags = 0;
-    bool json = false;
+    bool json = false, disk_only = false;
 
     libxl_domain_snapshot_init(&snap);
     SWITCH_FOREACH_OPT(opt, "n:d:D", opts, "snapshot-create", 1) {
     case 'n': name = optarg; break;
     case 'd': desc = optarg; break;
-    case 'D': break;                 /* disk-only is all there is */
+    case 'D': disk_only = true; break;
+    case 'm': memory = optarg ? optarg : "yes"; break;
+    case 'L': flags |= LIBXL_SNAPSHOT_CREATE_LIVE; break;
     case 'M': flags |= LIBXL_SNAPSHOT_CREATE_NO_METADATA; break;
     case 'j': json = true; break;
     case 'S':
@@ -124,15 +129,23 @@ int main_snapshot_create(int argc, char **argv)
             xl_fail("snapshot-create", rc);
             goto out;
         }
-        if (snap.memory && strcmp(snap.memory, "no") &&
-            strcmp(snap.memory, "")) {
-            fprintf(stderr, "snapshot-create: %s asks for memory, but only "
-                    "disk snapshots are supported yet\n", config);
-            goto out;
+        if (snap.memory && (!strcmp(snap.memory, "no") ||
+                            !strcmp(snap.memory, ""))) {
+            free(snap.memory);
+            snap.memory = NULL;
         }
-        free(snap.memory);
-        snap.memory = NULL;
     }
+    if (disk_only && memory) {
+        fprintf(stderr, "snapshot-create: --disk-only and --memory "
+                "exclude each other\n");
+        goto out;
+    }
+    if (memory || disk_only) {
+        free(snap.memory);
+        snap.memory = memory ? strdup(memory) : NULL;
+    }
+    if ((flags & LIBXL_SNAPSHOT_CREATE_LIVE) && !snap.memory)
+        snap.memory = strdup("yes");     /* --live means with memory */
     if (name) {
         free(snap.name);
         snap.name = strdup(name);
@@ -157,6 +170,9 @@ int main_snapshot_create(int argc, char **argv)
     }
     if (json || dryrun_only)
         print_json(&snap);
+    else if (snap.memory)
+        printf("Domain snapshot %s created, with memory (%s)\n", snap.name,
+               snap.memory);
     else
         printf("Domain snapshot %s created\n", snap.name);
     ret = EXIT_SUCCESS;
@@ -164,6 +180,25 @@ int main_snapshot_create(int argc, char **argv)
     free(specs);
     libxl_domain_snapshot_dispose(&snap);
     return ret;
+}
+
+/* The memory image's size, "64M" (no blanks), or "-" when disk-only. */
+static const char *memory_summary(const libxl_domain_snapshot *s, char *buf,
+                                  size_t len)
+{
+    struct stat st;
+    double v;
+    const char *u = "KMGT";
+
+    if (!s->memory) return "-";
+    if (stat(s->memory, &st)) return "missing";
+    v = st.st_size / 1024.0;
+    while (v >= 1024 && u[1]) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, v < 10 ? "%.1f%c" : "%.0f%c", v, *u);
+    return buf;
 }
 
 static void disks_summary(const libxl_domain_snapshot *s, char *buf,
@@ -217,8 +252,8 @@ int main_snapshot_list(int argc, char **argv)
     libxl_domain_snapshot *l = NULL;
     bool longfmt = false, tree = false, names = false, json = false;
     int opt, rc, n = 0, i, j;
-    size_t wname = 4, wparent = 6;
-    char tbuf[32], dbuf[512];
+    size_t wname = 4, wparent = 6, wdisks = 5;
+    char tbuf[32], dbuf[512], mbuf[32];
 
     SWITCH_FOREACH_OPT(opt, "lt", opts, "snapshot-list", 1) {
     case 'l': longfmt = true; break;
@@ -247,21 +282,26 @@ int main_snapshot_list(int argc, char **argv)
             if (strlen(l[i].name) > wname) wname = strlen(l[i].name);
             if (l[i].parent && strlen(l[i].parent) > wparent)
                 wparent = strlen(l[i].parent);
+            disks_summary(&l[i], dbuf, sizeof(dbuf));
+            if (strlen(dbuf) > wdisks) wdisks = strlen(dbuf);
         }
-        printf("%-*s  %-19s  %-7s  %-*s  %-7s  %s\n", (int)wname, "NAME",
-               "CREATED", "STATE", (int)wparent, "PARENT", "CURRENT",
-               "DISKS");
+        printf("%-*s  %-19s  %-7s  %-*s  %-7s  %-*s  %s\n", (int)wname,
+               "NAME", "CREATED", "STATE", (int)wparent, "PARENT",
+               "CURRENT", (int)wdisks, "DISKS", "MEMORY");
         for (i = 0; i < n; i++) {
             disks_summary(&l[i], dbuf, sizeof(dbuf));
-            printf("%-*s  %-19s  %-7s  %-*s  %-7s  %s\n", (int)wname,
+            printf("%-*s  %-19s  %-7s  %-*s  %-7s  %-*s  %s\n", (int)wname,
                    l[i].name, fmt_time(l[i].creation_time, tbuf,
                                        sizeof(tbuf)),
                    libxl_snapshot_domain_state_to_string(l[i].state),
                    (int)wparent, l[i].parent ? l[i].parent : "-",
-                   l[i].current ? "*" : "-", dbuf);
+                   l[i].current ? "*" : "-", (int)wdisks, dbuf,
+                   memory_summary(&l[i], mbuf, sizeof(mbuf)));
             if (!longfmt) continue;
             if (l[i].description)
                 printf("    description: %s\n", l[i].description);
+            if (l[i].memory)
+                printf("    memory: %s\n", l[i].memory);
             for (j = 0; j < l[i].num_disks; j++) {
                 const libxl_disk_snapshot *d = &l[i].disks[j];
                 printf("    %s: %s %s%s%s\n", d->vdev,
@@ -310,6 +350,11 @@ int main_snapshot_info(int argc, char **argv)
         printf("%-13s %s\n", "Current:", s.current ? "yes" : "no");
         printf("%-13s %s\n", "Description:",
                s.description ? s.description : "-");
+        if (s.memory)
+            printf("%-13s %s (%s)\n", "Memory:", s.memory,
+                   memory_summary(&s, tbuf, sizeof(tbuf)));
+        else
+            printf("%-13s %s\n", "Memory:", "- (disk-only)");
         printf("%-13s %d\n", "Disks:", s.num_disks);
         for (i = 0; i < s.num_disks; i++) {
             const libxl_disk_snapshot *d = &s.disks[i];

@@ -1,0 +1,573 @@
+/*
+ * libxl_snapshot_memory.c - the domain's memory, saved with its disks
+ *
+ * A memory checkpoint is the domain's RAM and device state in a file,
+ * taken at the same instant as a disk snapshot, so that a revert brings
+ * the domain back running where it was, with no fsck.
+ *
+ * Domains QEMU runs whole (the qemu driver): a QMP migration to the
+ * memory file, with the pause-before-switchover capability.  QEMU
+ * copies RAM while the guest runs, then stops the guest and waits at
+ * the "pre-switchover" state: there, with the guest stopped and nothing
+ * left to change, the caller takes the disks (its QMP transaction, on
+ * our connection), then migrate-continue writes the rest and the guest
+ * is resumed (cont).
+ *  - live: as above; the guest is paused only for the last dirty pages
+ *    and the disk transaction;
+ *  - stop-the-world: the guest is stopped first (stop), then the same
+ *    sequence; it is paused for the whole save.
+ * The file is opened here and passed to QEMU (getfd, "fd:" URI): no
+ * shell, no path QEMU could be tricked into.  Bandwidth is unlimited
+ * (a file is not a network), and progress is polled with query-migrate.
+ *
+ * Domains whose memory is not QEMU's (Xen: QEMU only serves disks) go
+ * through the driver's suspend (libxl_domain_suspend into the file),
+ * then the disks (QMP to the device model, the domain suspended), then
+ * the driver's resume (suspend_cancel).
+ *
+ * Failure before the disks were taken: the migration is cancelled, the
+ * guest resumed if we stopped it, and the partial file removed.  After
+ * the disks were taken, disks_taken says so: the caller keeps the disk
+ * snapshot (the domain already runs on its overlays) without memory.
+ *
+ * Restore (qemu driver): QEMU started with -incoming defer -S; then
+ * getfd, migrate-incoming "fd:" and query-migrate until completed, and
+ * cont unless the domain is to stay paused.
+ *
+ * Steps (save, QMP): libxl__memory_save -> ms_connected -> ms_status ->
+ *   [ms_stopped] -> ms_caps -> ms_params -> ms_getfd -> ms_migrating ->
+ *   [ms_poll -> ms_polled]* -> (caller's instant) ->
+ *   libxl__memory_save_instant_done -> ms_continued ->
+ *   [ms_poll -> ms_polled]* -> [ms_resumed] -> ms_done
+ * Steps (save, driver): libxl__memory_save -> (suspend) -> ms_dm_connected
+ *   -> (caller's instant) -> libxl__memory_save_instant_done -> (resume)
+ *   -> ms_done
+ * Steps (restore): libxl__memory_restore_sync -> mr_connected ->
+ *   mr_getfd -> mr_incoming -> [mr_poll -> mr_polled]* -> [mr_resumed]
+ *   -> mr_done
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MEMORY_POLL_MS 5
+#define MEMORY_FDNAME "libxl-memory"
+
+static void ms_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                         int rc);
+static void ms_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                      int rc);
+static void ms_stopped(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc);
+static void ms_caps(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret, int rc);
+static void ms_params(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                      int rc);
+static void ms_getfd(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                     int rc);
+static void ms_migrating(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                         int rc);
+static void ms_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                      int rc);
+static void ms_continued(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                         int rc);
+static void ms_cancelled(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                         int rc);
+static void ms_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc);
+static void ms_dm_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                            int rc);
+static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc);
+
+void libxl__memory_save_init(libxl__memory_save_state *mss)
+{
+    memset(mss, 0, sizeof(*mss));
+    libxl__qmp_init(&mss->qmp);
+    libxl__ev_time_init(&mss->poll);
+    mss->fd = -1;
+}
+
+/* The memory file: new, ours only, never through a planted link. */
+static int open_memory_file(libxl__gc *gc, const char *file, int *fd_r)
+{
+    int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+    if (fd < 0) {
+        LOGE(ERROR, "cannot create memory image '%s'", file);
+        return errno == EEXIST ? ERROR_INVAL : ERROR_FAIL;
+    }
+    *fd_r = fd;
+    return 0;
+}
+
+void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
+{
+    STATE_AO_GC(mss->ao);
+    int rc;
+
+    rc = open_memory_file(gc, mss->file, &mss->fd);
+    if (rc) goto out;
+    mss->created = true;
+    mss->qmp.ao = ao;
+    mss->qmp.path = mss->d->qmp_path;
+    mss->qmp.domid = mss->d->domid;
+
+    if (CTX->driver->suspend) {
+        /* Xen: the guest's memory is the hypervisor's, not QEMU's */
+        mss->t_pause = libxl__now_ms();
+        rc = CTX->driver->suspend(gc, mss->d, mss->fd, mss->live);
+        if (rc) goto out;
+        mss->stopped = true;
+        rc = libxl__qmp_connect(egc, &mss->qmp, ms_dm_connected);
+        if (rc) goto out;
+        return;
+    }
+    rc = libxl__qmp_connect(egc, &mss->qmp, ms_connected);
+    if (rc) goto out;
+    return;
+ out:
+    ms_done(egc, mss, rc);
+}
+
+static void ms_dm_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                            int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+
+    if (rc) {
+        ms_done(egc, mss, rc);
+        return;
+    }
+    mss->at_instant = true;
+    mss->instant(egc, mss, 0);
+}
+
+static void ms_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                         int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "query-status", NULL, -1,
+                                  ms_status);
+    if (rc) ms_done(egc, mss, rc);
+}
+
+static void ms_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val st,
+                      int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+
+    if (rc) goto out;
+    mss->was_running = libxl__json_get_bool(st, "running", false);
+    if (!mss->live && mss->was_running) {
+        mss->t_pause = libxl__now_ms();
+        rc = libxl__qmp_send(egc, qmp, "stop", NULL, -1, ms_stopped);
+    } else {
+        rc = libxl__qmp_send(egc, qmp, "migrate-set-capabilities",
+                             "{\"capabilities\": [{\"capability\": "
+                             "\"pause-before-switchover\", \"state\": true}]}",
+                             -1, ms_caps);
+    }
+    if (rc) goto out;
+    return;
+ out:
+    ms_done(egc, mss, rc);
+}
+
+static void ms_stopped(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+
+    if (rc) goto out;
+    mss->stopped = true;
+    rc = libxl__qmp_send(egc, qmp, "migrate-set-capabilities",
+                         "{\"capabilities\": [{\"capability\": "
+                         "\"pause-before-switchover\", \"state\": true}]}",
+                         -1, ms_caps);
+    if (rc) goto out;
+    return;
+ out:
+    ms_done(egc, mss, rc);
+}
+
+static void ms_caps(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret, int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+
+    /* a file is not a network: no bandwidth cap (QEMU's is 128 MiB/s) */
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters",
+                                  "{\"max-bandwidth\": 1099511627776}", -1,
+                                  ms_params);
+    if (rc) ms_done(egc, mss, rc);
+}
+
+static void ms_params(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                      int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "getfd",
+                                  "{\"fdname\": \"" MEMORY_FDNAME "\"}",
+                                  mss->fd, ms_getfd);
+    if (rc) ms_done(egc, mss, rc);
+}
+
+static void ms_getfd(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                     int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate",
+                                  "{\"uri\": \"fd:" MEMORY_FDNAME "\"}", -1,
+                                  ms_migrating);
+    if (rc) ms_done(egc, mss, rc);
+}
+
+static void ms_migrating(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                         int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+    STATE_AO_GC(mss->ao);
+
+    if (rc) {
+        ms_done(egc, mss, rc);
+        return;
+    }
+    mss->migrating = true;
+    libxl__ev_time_register_rel(gc, &mss->poll, ms_poll, 0);
+}
+
+static void ms_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(ev, libxl__memory_save_state, poll);
+
+    rc = libxl__qmp_send(egc, &mss->qmp, "query-migrate", NULL, -1,
+                         ms_polled);
+    if (rc) ms_done(egc, mss, rc);
+}
+
+static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
+                      int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+    STATE_AO_GC(mss->ao);
+    const char *status;
+    yajl_val ram;
+
+    if (rc) goto out;
+    status = libxl__json_get_string(mig, "status") ?: "";
+    ram = libxl__json_get(mig, "ram");
+    if (ram) {
+        mss->bytes = libxl__json_get_integer(ram, "transferred", 0);
+        mss->total = libxl__json_get_integer(ram, "total", 0);
+    }
+    if (!strcmp(status, "pre-switchover") && !mss->at_instant) {
+        /* the guest is stopped now, and nothing else will change */
+        if (!mss->t_pause) mss->t_pause = libxl__now_ms();
+        mss->at_instant = true;
+        mss->instant(egc, mss, 0);
+        return;
+    }
+    if (!strcmp(status, "completed")) {
+        mss->migrating = false;
+        if (mss->was_running) {
+            rc = libxl__qmp_send(egc, qmp, "cont", NULL, -1, ms_resumed);
+            if (rc) goto out;
+            return;
+        }
+        ms_done(egc, mss, 0);
+        return;
+    }
+    if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
+        const char *e = libxl__json_get_string(mig, "error-desc");
+        mss->migrating = false;
+        LOG(ERROR, "domain %s: saving its memory to '%s' failed%s%s",
+            mss->d->name, mss->file, e ? ": " : "", e ? e : "");
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    libxl__ev_time_register_rel(gc, &mss->poll, ms_poll, MEMORY_POLL_MS);
+    return;
+ out:
+    ms_done(egc, mss, rc);
+}
+
+void libxl__memory_save_instant_done(libxl__egc *egc,
+                                     libxl__memory_save_state *mss, int rc)
+{
+    STATE_AO_GC(mss->ao);
+
+    if (CTX->driver->suspend) {
+        /* Xen: the disks are taken (or not); resume the domain */
+        if (!rc) mss->disks_taken = true;
+        ms_done(egc, mss, rc);
+        return;
+    }
+    if (rc) {
+        /* no disks taken: cancel, QEMU resumes the guest it stopped */
+        mss->rc = rc;
+        rc = libxl__qmp_send(egc, &mss->qmp, "migrate_cancel", NULL, -1,
+                             ms_cancelled);
+        if (rc) ms_done(egc, mss, mss->rc);
+        return;
+    }
+    mss->disks_taken = true;
+    rc = libxl__qmp_send(egc, &mss->qmp, "migrate-continue",
+                         "{\"state\": \"pre-switchover\"}", -1,
+                         ms_continued);
+    if (rc) ms_done(egc, mss, rc);
+}
+
+static void ms_cancelled(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                         int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+    mss->migrating = false;
+    ms_done(egc, mss, mss->rc);
+}
+
+static void ms_continued(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                         int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+    STATE_AO_GC(mss->ao);
+
+    if (rc) {
+        ms_done(egc, mss, rc);
+        return;
+    }
+    libxl__ev_time_register_rel(gc, &mss->poll, ms_poll, 0);
+}
+
+static void ms_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+    STATE_AO_GC(mss->ao);
+
+    if (rc)
+        LOG(ERROR, "domain %s: its memory is saved, but it could not be "
+            "resumed (xl unpause)", mss->d->name);
+    else
+        mss->stopped = false;
+    ms_done(egc, mss, rc);
+}
+
+static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
+{
+    STATE_AO_GC(mss->ao);
+    struct stat st;
+
+    libxl__ev_time_deregister(gc, &mss->poll);
+    if (mss->t_pause) mss->pause_ms = libxl__now_ms() - mss->t_pause;
+    if (CTX->driver->suspend && mss->stopped) {
+        /* Xen: resume in place (suspend_cancel), whatever happened */
+        int r = CTX->driver->resume(gc, mss->d);
+        if (r) {
+            LOG(ERROR, "domain %s: cannot resume it after the checkpoint",
+                mss->d->name);
+            if (!rc) rc = r;
+        }
+        mss->stopped = false;
+        if (mss->t_pause) mss->pause_ms = libxl__now_ms() - mss->t_pause;
+    }
+    libxl__qmp_close(gc, &mss->qmp);  /* QEMU serves one client */
+    if (mss->migrating) {
+        /* a failure with the migration still going: end it */
+        libxl__qmp_run_sync(gc, mss->d->qmp_path, "migrate_cancel", NULL,
+                            5000, true, NULL);
+        mss->migrating = false;
+    }
+    if (mss->stopped && mss->was_running &&
+        libxl__qmp_run_sync(gc, mss->d->qmp_path, "cont", NULL, 5000, true,
+                            NULL))
+        LOG(ERROR, "domain %s: cannot resume it (xl unpause)", mss->d->name);
+    if (mss->fd >= 0) {
+        if (!rc && fsync(mss->fd)) {
+            LOGE(ERROR, "cannot write memory image '%s'", mss->file);
+            rc = ERROR_FAIL;
+        }
+        if (!rc && !fstat(mss->fd, &st)) mss->size = st.st_size;
+        close(mss->fd);
+        mss->fd = -1;
+    }
+    if (rc && mss->created) {
+        if (unlink(mss->file) && errno != ENOENT)
+            LOGE(WARN, "cannot remove partial memory image '%s'", mss->file);
+        mss->created = false;
+    }
+    mss->callback(egc, mss, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* restore (qemu driver, synchronous) */
+
+typedef struct {
+    libxl__qmp qmp;
+    libxl__ev_time poll;
+    const char *file;
+    bool paused;
+    int fd;
+} memory_restore_state;
+
+static void mr_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                         int rc);
+static void mr_getfd(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret, int rc);
+static void mr_incoming(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                        int rc);
+static void mr_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void mr_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                      int rc);
+static void mr_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc);
+static void mr_done(libxl__egc *egc, memory_restore_state *mrs, int rc);
+
+int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
+                               const char *file, bool paused)
+{
+    libxl_snapshot_ctx *ctx = callergc->owner;
+    AO_CREATE(ctx, NULL);
+    EGC_INIT(ctx);
+    memory_restore_state *mrs;
+    int rc;
+
+    GCNEW(mrs);
+    libxl__qmp_init(&mrs->qmp);
+    libxl__ev_time_init(&mrs->poll);
+    mrs->file = file;
+    mrs->paused = paused;
+    mrs->fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (mrs->fd < 0) {
+        LOGE(ERROR, "cannot open memory image '%s'", file);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    mrs->qmp.ao = ao;
+    mrs->qmp.path = d->qmp_path;
+    mrs->qmp.domid = d->domid;
+    rc = libxl__qmp_connect(egc, &mrs->qmp, mr_connected);
+    if (rc) goto out;
+    EGC_FREE;
+    return AO_INPROGRESS;
+ out:
+    if (mrs->fd >= 0) close(mrs->fd);
+    EGC_FREE;
+    return AO_CREATE_FAIL(rc);
+}
+
+static void mr_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                         int rc)
+{
+    memory_restore_state *mrs = CONTAINER_OF(qmp, memory_restore_state, qmp);
+
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "getfd",
+                                  "{\"fdname\": \"" MEMORY_FDNAME "\"}",
+                                  mrs->fd, mr_getfd);
+    if (rc) mr_done(egc, mrs, rc);
+}
+
+static void mr_getfd(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret, int rc)
+{
+    memory_restore_state *mrs = CONTAINER_OF(qmp, memory_restore_state, qmp);
+
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate-incoming",
+                                  "{\"uri\": \"fd:" MEMORY_FDNAME "\"}", -1,
+                                  mr_incoming);
+    if (rc) mr_done(egc, mrs, rc);
+}
+
+static void mr_incoming(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                        int rc)
+{
+    memory_restore_state *mrs = CONTAINER_OF(qmp, memory_restore_state, qmp);
+    EGC_GC;
+
+    if (rc) {
+        mr_done(egc, mrs, rc);
+        return;
+    }
+    libxl__ev_time_register_rel(gc, &mrs->poll, mr_poll, 0);
+}
+
+static void mr_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    memory_restore_state *mrs = CONTAINER_OF(ev, memory_restore_state, poll);
+
+    rc = libxl__qmp_send(egc, &mrs->qmp, "query-migrate", NULL, -1,
+                         mr_polled);
+    if (rc) mr_done(egc, mrs, rc);
+}
+
+static void mr_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
+                      int rc)
+{
+    memory_restore_state *mrs = CONTAINER_OF(qmp, memory_restore_state, qmp);
+    EGC_GC;
+    const char *status;
+
+    if (rc) goto out;
+    status = libxl__json_get_string(mig, "status") ?: "";
+    if (!strcmp(status, "completed")) {
+        if (mrs->paused) {
+            mr_done(egc, mrs, 0);
+            return;
+        }
+        rc = libxl__qmp_send(egc, qmp, "cont", NULL, -1, mr_resumed);
+        if (rc) goto out;
+        return;
+    }
+    if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
+        const char *e = libxl__json_get_string(mig, "error-desc");
+        LOG(ERROR, "restoring the memory image '%s' failed%s%s", mrs->file,
+            e ? ": " : "", e ? e : "");
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    libxl__ev_time_register_rel(gc, &mrs->poll, mr_poll, MEMORY_POLL_MS);
+    return;
+ out:
+    mr_done(egc, mrs, rc);
+}
+
+static void mr_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc)
+{
+    memory_restore_state *mrs = CONTAINER_OF(qmp, memory_restore_state, qmp);
+    mr_done(egc, mrs, rc);
+}
+
+static void mr_done(libxl__egc *egc, memory_restore_state *mrs, int rc)
+{
+    libxl__ao *ao = mrs->qmp.ao;
+    libxl__gc *gc = &ao->gc;
+
+    libxl__ev_time_deregister(gc, &mrs->poll);
+    libxl__qmp_close(gc, &mrs->qmp);
+    if (mrs->fd >= 0) close(mrs->fd);
+    mrs->fd = -1;
+    libxl__ao_complete(egc, ao, rc);
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */
