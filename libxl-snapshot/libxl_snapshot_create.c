@@ -640,7 +640,7 @@ static void snapshot_create_memory_done(libxl__egc *egc,
     }
     scs->memory_size = mss->size;
     scs->pause_ms = mss->pause_ms;
-    LOG(DEBUG, "snapshot '%s': memory saved to '%s' (%"PRIu64" bytes), "
+    LOG(INFO, "snapshot '%s': memory saved to '%s' (%"PRIu64" bytes), "
         "guest paused for %"PRIu64" ms", scs->snap.name, scs->snap.memory,
         mss->size, mss->pause_ms);
     snapshot_create_record(egc, scs);

@@ -1,0 +1,143 @@
+#!/bin/bash
+# test-90-memory.sh - memory checkpoints on the qemu driver
+#
+# The domain's RAM is a shared memory-backend-file ($T/ram, through the
+# config's device_model_args), so the test can write a marker that only
+# the guest's memory holds, and read it back after a revert: the
+# restored QEMU loads the saved RAM into the same file.
+#
+#  1. stop-the-world checkpoint m1 (marker ONE, disk data 0x11), then
+#     a live checkpoint m2 (marker TWO, 0x22); list and info show the
+#     memory images;
+#  2. marker THREE, data 0x33; revert to m1: the domain runs again
+#     (not booted: restored), its RAM holds ONE, its disks 0x11; revert
+#     to m2 --paused: paused, TWO, 0x22; unpause;
+#  3. delete m1: its memory image goes with its record;
+#  4. bad input: --memory on a shut-off domain, an existing memory
+#     file, --live without memory on a shut-off domain... refused with
+#     nothing changed;
+#  5. a memory save that fails (its file system fills up): the domain
+#     still runs, no record, no partial file, no overlay left.
+# After each step: qemu-img check, and no orphaned image.
+set -u
+# shellcheck source=tests/qemu/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+RAM=$T/ram
+MARK_OFF=1048576
+
+# mark TEXT: put TEXT in the guest's RAM (8 bytes at 1 MiB)
+mark() {
+    printf '%-8s' "$1" | dd of="$RAM" bs=1 seek=$MARK_OFF conv=notrunc status=none
+}
+expect_mark() {
+    expect_eq "$(dd if="$RAM" bs=1 skip=$MARK_OFF count=8 status=none | tr -d ' ')" \
+        "$1" "the marker in the guest's RAM"
+}
+# data BYTE: both disks hold BYTE at 0+1M
+expect_data() {
+    local vdev
+    for vdev in xvda xvdb; do
+        read_pattern "$(active_image vm1 "$vdev")" "$1" 0 1M
+    done
+}
+write_data() {
+    write_pattern vm1 xvda "$1" 0 1M
+    write_pattern vm1 xvdb "$1" 0 1M
+}
+domain_state() {
+    run xl list vm1
+    awk 'NR == 2 {print $3}' <<<"$OUT"
+}
+after_step() {
+    check_images
+    expect_no_orphans vm1 xvda xvdb
+}
+
+make_vm_config vm1 "device_model_args = [ '-object', 'memory-backend-file,id=ram0,size=64M,mem-path=$RAM,share=on', '-machine', 'memory-backend=ram0' ]"
+expect_ok xl create "$CFG"
+
+step "m1: stop-the-world checkpoint"
+mark ONE
+write_data 0x11
+expect_ok xl snapshot-create --memory vm1 m1
+expect_match "$OUT" "with memory" "snapshot-create's message"
+M1=$(domain_dir vm1)/m1.save
+expect_file "$M1"
+expect_eq "$(domain_state)" "r-----" "vm1 runs after the checkpoint"
+after_step
+
+step "m2: live checkpoint into a file of our choosing"
+mark TWO
+write_data 0x22
+expect_ok xl snapshot-create --live --memory="$T/m2.mem" vm1 m2
+expect_file "$T/m2.mem"
+expect_eq "$(domain_state)" "r-----" "vm1 runs after the live checkpoint"
+expect_ok xl snapshot-info --json vm1 m2
+expect_eq "$(jq -r .memory <<<"$OUT")" "$T/m2.mem" "m2's memory in its record"
+expect_ok xl snapshot-list vm1
+expect_eq "$(awk 'NR > 1 {print $1, ($NF == "-" ? "none" : "some")}' <<<"$OUT")" \
+"m1 some
+m2 some" "the MEMORY column"
+after_step
+
+step "revert to m1: restored running, with m1's memory and disks"
+mark THREE
+write_data 0x33
+expect_ok xl snapshot-revert vm1 m1
+expect_eq "$(domain_state)" "r-----" "vm1 runs after the revert to m1"
+expect_mark ONE
+expect_data 0x11
+after_step
+
+step "revert to m2 --paused: restored paused, with m2's memory and disks"
+expect_ok xl snapshot-revert --paused vm1 m2
+expect_eq "$(domain_state)" "--p---" "vm1 is paused after the revert to m2"
+expect_mark TWO
+expect_data 0x22
+expect_ok xl unpause vm1
+expect_eq "$(domain_state)" "r-----" "vm1 runs once unpaused"
+write_data 0x44
+after_step
+
+step "delete m1: its memory image goes with it"
+expect_ok xl snapshot-delete vm1 m1
+expect_no_file "$M1"
+expect_file "$T/m2.mem"
+expect_ok xl snapshot-list --name vm1
+expect_eq "$OUT" "m2" "snapshots after the delete"
+after_step
+
+step "bad input: refused, nothing changed"
+fp=$(fingerprint)
+expect_error "exists" xl snapshot-create --memory="$T/m2.mem" vm1 m3
+expect_fail xl snapshot-create --memory --disk-only vm1 m3
+expect_match "$ERR" "exclude each other" "--memory with --disk-only"
+expect_unchanged "$fp" "refused checkpoints"
+expect_ok xl destroy vm1
+fp=$(fingerprint)
+expect_error "shut off.*no memory" xl snapshot-create --memory vm1 m3
+expect_error "shut off.*no memory" xl snapshot-create --live vm1 m3
+expect_unchanged "$fp" "checkpoints of a shut-off domain"
+expect_ok xl create "$CFG"
+
+step "a memory save that fails (ENOSPC): vm1 runs on, nothing left behind"
+F=$T/full
+mkdir -p "$F"
+if mount -t tmpfs -o size=1M tmpfs "$F" 2>"$T/mount.err"; then
+    at_cleanup "umount '$F'"
+    # memory that does not compress to nothing
+    dd if=/dev/urandom of="$RAM" bs=1M count=8 conv=notrunc status=none
+    fp=$(fingerprint)
+    expect_error "memory" xl snapshot-create --memory="$F/m4.mem" vm1 m4
+    expect_eq "$(domain_state)" "r-----" "vm1 runs after the failed checkpoint"
+    expect_eq "$(ls -A "$F")" "" "what the full file system holds"
+    expect_unchanged "$fp" "the failed checkpoint"
+    write_data 0x55
+    expect_data 0x55
+    expect_ok xl snapshot-list --name vm1
+    expect_eq "$OUT" "m2" "snapshots after the failed checkpoint"
+    after_step
+else
+    fail "cannot mount a tmpfs: $(head -n 1 "$T/mount.err")"
+fi
