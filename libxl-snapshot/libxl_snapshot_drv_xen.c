@@ -31,6 +31,17 @@
  *    doubled, and values holding a double quote or a control character
  *    are refused (ERROR_INVAL), as they cannot be written there.
  *
+ *    A memory checkpoint is started with `xl restore [-p] <config>
+ *    <image>`, the config being the domain's with the same overrides
+ *    appended (xl restore takes no key=value arguments).
+ *
+ *  - suspend / resume (memory checkpoints): the xl save-image header
+ *    and libxl_domain_suspend (LIBXL_SUSPEND_LIVE for --live) into the
+ *    memory image; the domain stays suspended while the caller takes
+ *    the disks over QMP; then libxl_domain_resume with suspend_cancel,
+ *    so the guest carries on where it was.  Both are synchronous: libxl
+ *    runs its own loop inside them.
+ *
  *  - set_active_disk: after a live external snapshot, QEMU writes to
  *    the new overlay, but libxl still names the old image.  It would
  *    start the old one again on save/restore, migration and reboot.
@@ -686,12 +697,43 @@ static int xen_disk_override(libxl__gc *gc, const libxl__domain_config *cfg,
     return 0;
 }
 
+/*
+ * The config `xl restore` starts a checkpoint with: the domain's config
+ * with the overrides xl create gets as arguments (active images, uuid)
+ * appended, as xl restore takes none.  The config inside the save image
+ * names the images of the moment it was saved, which are now frozen
+ * backing files: restoring with it would write into them.
+ */
+static int xen_restore_config(libxl__gc *gc, const libxl__domain_config *cfg,
+                              const char *disks, const char *uuid,
+                              char **file_r)
+{
+    char *text, *file;
+    int rc;
+
+    rc = libxl__read_file(gc, cfg->file, &text, NULL);
+    if (rc) {
+        LOG(ERROR, "cannot read the config '%s' of domain %s", cfg->file,
+            cfg->name);
+        return rc;
+    }
+    text = GCSPRINTF("%s\n# libxl-snapshot: restore on the active images\n"
+                     "%s\n%s\n", text, disks ? disks : "", uuid ? uuid : "");
+    file = GCSPRINTF("%s/xl-snapshot-restore-" LIBXL_UUID_FMT ".cfg",
+                     CTX->run_dir, LIBXL_UUID_BYTES(cfg->uuid));
+    rc = libxl__mkdir_p(gc, CTX->run_dir, 0755);
+    if (!rc) rc = libxl__write_file_atomic(gc, file, text, strlen(text));
+    if (rc) return rc;
+    *file_r = file;
+    return 0;
+}
+
 static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
                       const libxl__domain_record *rec, bool paused,
                       const char *restore, uint32_t *domid_r)
 {
     const char *args[8];
-    char *disks;
+    char *disks, *uuid = NULL, *rcfg = NULL;
     uint32_t domid;
     int n = 0, rc;
 
@@ -701,25 +743,38 @@ static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
     }
     rc = xen_disk_override(gc, cfg, rec, &disks);
     if (rc) return rc;
-
-    args[n++] = CTX->system_xl;
-    args[n++] = "create";
-    if (paused) args[n++] = "-p";
-    args[n++] = "-f";
-    args[n++] = cfg->file;
-    if (disks) args[n++] = disks;
     /* the uuid the records are kept under, if the config has none */
     if (!cfg->have_uuid)
-        args[n++] = GCSPRINTF("uuid=\"" LIBXL_UUID_FMT "\"",
-                              LIBXL_UUID_BYTES(cfg->uuid));
+        uuid = GCSPRINTF("uuid=\"" LIBXL_UUID_FMT "\"",
+                         LIBXL_UUID_BYTES(cfg->uuid));
+
+    args[n++] = CTX->system_xl;
+    if (restore) {
+        rc = xen_restore_config(gc, cfg, disks, uuid, &rcfg);
+        if (rc) return rc;
+        args[n++] = "restore";
+        if (paused) args[n++] = "-p";
+        args[n++] = rcfg;
+        args[n++] = restore;
+    } else {
+        args[n++] = "create";
+        if (paused) args[n++] = "-p";
+        args[n++] = "-f";
+        args[n++] = cfg->file;
+        if (disks) args[n++] = disks;
+        if (uuid) args[n++] = uuid;
+    }
     args[n] = NULL;
 
-    LOG(DEBUG, "%s create%s -f %s %s", CTX->system_xl, paused ? " -p" : "",
-        cfg->file, disks ? disks : "");
+    LOG(DEBUG, "%s %s%s %s %s", CTX->system_xl, args[1],
+        paused ? " -p" : "", rcfg ? rcfg : cfg->file,
+        restore ? restore : disks ? disks : "");
     rc = libxl__exec_sync(gc, args, XEN_CREATE_TIMEOUT_MS, NULL, NULL);
+    if (rcfg) unlink(rcfg);
     if (rc) {
-        LOG(ERROR, "cannot start domain %s: %s create failed%s", cfg->name,
-            CTX->system_xl, rc == ERROR_TIMEDOUT ? " (timed out)" : "");
+        LOG(ERROR, "cannot start domain %s: %s %s failed%s", cfg->name,
+            CTX->system_xl, args[1],
+            rc == ERROR_TIMEDOUT ? " (timed out)" : "");
         return rc;
     }
     if (libxl_name_to_domid(CTX->xl, cfg->name, &domid)) {
@@ -1071,6 +1126,140 @@ static int xen_set_active_disk(libxl__gc *gc, libxl__domain *d,
 
 /* ---------------------------------------------------------------- */
 
+/* ---------------------------------------------------------------- */
+/* suspend / resume: memory checkpoints */
+
+/*
+ * xl's save-image header (tools/xl: "xl save" writes it, "xl restore"
+ * reads it), so that the memory image is one `xl restore` takes too:
+ * 32 bytes of magic, then byte order, mandatory flags, optional flags
+ * and the length of the optional data, each a uint32 in host order;
+ * the optional data is the domain config as libxl JSON, preceded by
+ * its length (with the trailing NUL).  Then libxl's stream (v2).
+ */
+#define XEN_SAVE_MAGIC "Xen saved domain, xl format\n \0 \r"
+#define XEN_SAVE_BYTEORDER 0x01020304U
+#define XEN_SAVE_FLAG_JSON (1U << 0)
+#define XEN_SAVE_FLAG_STREAMv2 (1U << 1)
+
+static int xen_write_all(libxl__gc *gc, int fd, const void *p, size_t len)
+{
+    const char *c = p;
+    while (len) {
+        ssize_t r = write(fd, c, len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            LOGE(ERROR, "cannot write the memory image header");
+            return ERROR_FAIL;
+        }
+        c += r;
+        len -= r;
+    }
+    return 0;
+}
+
+/*
+ * A live save tracks the pages the guest dirties: Xen's log-dirty mode,
+ * which PV guests get from shadow paging and HVM/PVH ones from HAP.
+ * Debian's Xen is built without shadow paging, so its PV guests cannot
+ * be saved live (nor migrated live): better said now than as "domain
+ * did not respond to suspend request" after the save started.
+ */
+static int xen_check_logdirty(libxl__gc *gc, const libxl__domain *d)
+{
+    libxl_physinfo pi;
+    libxl_dominfo di;
+    bool pv, ok;
+    int rc;
+
+    libxl_physinfo_init(&pi);
+    libxl_dominfo_init(&di);
+    rc = libxl_get_physinfo(CTX->xl, &pi);
+    if (!rc) rc = libxl_domain_info(CTX->xl, &di, d->domid);
+    if (rc) {
+        LOG(ERROR, "domain %s: cannot read the hypervisor's capabilities",
+            d->name);
+        goto out;
+    }
+    pv = di.domain_type == LIBXL_DOMAIN_TYPE_PV;
+    ok = pv ? pi.cap_shadow : (pi.cap_hap || pi.cap_shadow);
+    if (!ok) {
+        LOG(ERROR, "domain %s: a live checkpoint needs Xen's log-dirty "
+            "mode, which this hypervisor lacks for %s guests (%s); take "
+            "one with the guest paused (--memory without --live)",
+            d->name, pv ? "PV" : "HVM/PVH",
+            pv ? "no shadow paging" : "neither HAP nor shadow paging");
+        rc = ERROR_NI;
+    }
+ out:
+    libxl_dominfo_dispose(&di);
+    libxl_physinfo_dispose(&pi);
+    return rc;
+}
+
+static int xen_suspend(libxl__gc *gc, const libxl__domain *d, int fd,
+                       bool live)
+{
+    libxl_domain_config dc;
+    char *json = NULL;
+    uint32_t hdr[4], len;
+    int rc;
+
+    if (!xen_domid_valid(d)) {
+        LOG(ERROR, "domain %s is not running", d->name);
+        return ERROR_INVAL;
+    }
+    if (live) {
+        rc = xen_check_logdirty(gc, d);
+        if (rc) return rc;
+    }
+    libxl_domain_config_init(&dc);
+    rc = libxl_retrieve_domain_configuration(CTX->xl, d->domid, &dc, NULL);
+    if (rc) {
+        LOG(ERROR, "domain %s: cannot read its configuration from libxl: %s",
+            d->name, xen_strerror(rc));
+        goto out;
+    }
+    json = libxl_domain_config_to_json(CTX->xl, &dc);
+    if (!json) {
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    len = strlen(json) + 1;
+    hdr[0] = XEN_SAVE_BYTEORDER;
+    hdr[1] = XEN_SAVE_FLAG_STREAMv2 | XEN_SAVE_FLAG_JSON;
+    hdr[2] = 0;
+    hdr[3] = sizeof(len) + len;
+    rc = xen_write_all(gc, fd, XEN_SAVE_MAGIC, 32);
+    if (!rc) rc = xen_write_all(gc, fd, hdr, sizeof(hdr));
+    if (!rc) rc = xen_write_all(gc, fd, &len, sizeof(len));
+    if (!rc) rc = xen_write_all(gc, fd, json, len);
+    if (rc) goto out;
+    rc = libxl_domain_suspend(CTX->xl, d->domid, fd,
+                              live ? LIBXL_SUSPEND_LIVE : 0, NULL);
+    if (rc)
+        LOG(ERROR, "domain %s: libxl_domain_suspend failed: %s", d->name,
+            xen_strerror(rc));
+ out:
+    free(json);
+    libxl_domain_config_dispose(&dc);
+    return rc;
+}
+
+/*
+ * After a suspend (ours, whatever its outcome): resume in place.  Not
+ * logged: after a failed save the guest may not be suspended at all,
+ * and the caller says what matters.
+ */
+static int xen_resume(libxl__gc *gc, const libxl__domain *d)
+{
+    int rc = libxl_domain_resume(CTX->xl, d->domid, 1, NULL);
+    if (rc)
+        LOG(DEBUG, "domain %s: libxl_domain_resume: %s", d->name,
+            xen_strerror(rc));
+    return rc;
+}
+
 const libxl__snapshot_driver libxl__snapshot_driver_xen = {
     .name = "xen",
     .init = xen_init,
@@ -1083,6 +1272,8 @@ const libxl__snapshot_driver libxl__snapshot_driver_xen = {
     .set_active_disk = xen_set_active_disk,
     .list = xen_list,
     .disk_override = xen_disk_override,
+    .suspend = xen_suspend,
+    .resume = xen_resume,
 };
 
 /*

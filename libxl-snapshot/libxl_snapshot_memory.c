@@ -118,8 +118,9 @@ void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
         /* Xen: the guest's memory is the hypervisor's, not QEMU's */
         mss->t_pause = libxl__now_ms();
         rc = CTX->driver->suspend(gc, mss->d, mss->fd, mss->live);
+        /* a failed save may have suspended the guest all the same */
+        mss->stopped = rc != ERROR_NI && rc != ERROR_INVAL;
         if (rc) goto out;
-        mss->stopped = true;
         rc = libxl__qmp_connect(egc, &mss->qmp, ms_dm_connected);
         if (rc) goto out;
         return;
@@ -379,10 +380,10 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
     if (CTX->driver->suspend && mss->stopped) {
         /* Xen: resume in place (suspend_cancel), whatever happened */
         int r = CTX->driver->resume(gc, mss->d);
-        if (r) {
+        if (r && !rc) {
             LOG(ERROR, "domain %s: cannot resume it after the checkpoint",
                 mss->d->name);
-            if (!rc) rc = r;
+            rc = r;
         }
         mss->stopped = false;
         if (mss->t_pause) mss->pause_ms = libxl__now_ms() - mss->t_pause;

@@ -47,6 +47,10 @@
 #   4b     block-stream of xvdb's whole chain into the active image
 #          while the guest writes, then snapshot-delete of a middle
 #          snapshot (parent and child): the others revert to their data
+#   5      memory checkpoint c1, live where Xen can (else --live refused
+#          cleanly, then with the guest paused): xl save format, the
+#          domain resumed in place; revert: restored (not booted), the guest goes on
+#          counting from the checkpoint's value; delete removes the image
 #   7      bad input: unknown domain, Domain-0 by name and by id,
 #          unknown snapshot, a domain whose disk is phy (no QEMU)
 # Every command and its output is printed, so the serial log tells the
@@ -614,6 +618,58 @@ revert_and_read s5 "$S5_A" "$S5_B"
 revert_and_read s3 "$S3_A" "$S3_B"
 check_images
 expect_writing
+end
+
+# ---- 5: memory checkpoint; its revert restores the running guest
+begin 5 "memory checkpoint (libxl_domain_suspend, QMP, resume), revert restores the running guest"
+D1=$(domid)
+wait_write $(($(last_write) + 2))
+B0=$(boots)
+# A live save needs log-dirty: shadow paging for a PV guest, which
+# Debian's Xen is built without.  Then --live must be refused cleanly
+# (nothing written, the guest untouched) and the checkpoint is taken
+# with the guest paused.
+$SXL info >"$TMP/xlinfo" 2>&1
+LIVE=--live
+if ! grep -q '^virt_caps.*shadow' "$TMP/xlinfo"; then
+    say "this Xen has no shadow paging ($(grep '^virt_caps' "$TMP/xlinfo")): a live checkpoint must be refused"
+    BEFORE=$(images; ls /var/lib/xen/snapshots/*/)
+    fails $XL snapshot-create --live $VM c1
+    expect_true "the refusal says why (log-dirty)" grep -q 'log-dirty' "$ERR"
+    expect_eq "$(images; ls /var/lib/xen/snapshots/*/)" "$BEFORE" "images and records after the refusal"
+    expect_eq "$(domid)" "$D1" "same domain after the refusal"
+    expect_writing
+    LIVE=
+fi
+if ok $XL -v snapshot-create $LIVE --memory $VM c1; then
+    expect_eq "$(domid)" "$D1" "same domain after the checkpoint (resumed in place)"
+    expect_writing
+        ok $XL snapshot-info --json $VM c1
+    MEM=$(jq -r .memory "$OUT")
+    expect_true "the memory image $MEM exists" [ -s "$MEM" ]
+    expect_eq "$(head -c 27 "$MEM")" "Xen saved domain, xl format" "the memory image's header (xl save format)"
+    C=$(chain_entry "$(snap_file c1 xvdb)")
+    say "the guest had written $C at the checkpoint"
+    wait_write $((C + 4))
+    LINES=$(wc -l <"$CON")
+    if ok $XL -v snapshot-revert $VM c1; then
+        D2=$(domid)
+        expect_true "domain restored (domid $D1 -> $D2)" [ -n "$D2" -a "$D2" != "$D1" ]
+        end_t=$(($(now) + WAIT_WRITE_S))
+        FIRST=
+        while [ -z "$FIRST" ] && [ "$(now)" -lt $end_t ]; do
+            FIRST=$(tail -n +$((LINES + 1)) "$CON" | grep -o 'DOMU-W [0-9]*' | head -n 1 | cut -d' ' -f2)
+            [ -n "$FIRST" ] || sleep 1
+        done
+        expect_true "the restored guest goes on counting from the saved value ($C): first write ${FIRST:-none}" \
+            [ -n "$FIRST" ] && [ "$FIRST" -ge "$C" -a "$FIRST" -le $((C + 1)) ]
+        expect_eq "$(boots)" "$B0" "guest boots (restored, not booted)"
+        expect_writing
+        check_images
+    fi
+    ok $XL snapshot-delete $VM c1
+    expect_true "the memory image went with the record" [ ! -e "$MEM" ]
+fi
 end
 
 # ---- 7: bad input
