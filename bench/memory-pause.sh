@@ -1,0 +1,62 @@
+#!/bin/bash
+# bench/memory-pause.sh - guest pause of a memory checkpoint, live
+# against stop-the-world, on the same qemu-driver domain in one run
+#
+# The domain has $BENCH_RAM_MB of RAM (512; 64 with BENCH_QUICK=1) in a
+# shared memory-backend-file, filled with random data so that no page
+# is skipped as zero.  A second QMP monitor (device_model_args) listens
+# to QEMU's events; the pause is RESUME's timestamp minus STOP's, as
+# QEMU stamps them.  Prints one line per figure:
+#   <name> <value> <unit> [<reference>]
+# Not a test: nothing here passes or fails on timing.
+set -u
+# shellcheck source=tests/qemu/lib.sh
+. "$(dirname "$0")/../tests/qemu/lib.sh"
+
+MB=${BENCH_RAM_MB:-512}
+[ "${BENCH_QUICK:-0}" = 1 ] && MB=64
+RAM=$T/ram
+EV=$T/events.sock
+
+make_vm_config vm1 "device_model_args = [ '-object', 'memory-backend-file,id=ram0,size=${MB}M,mem-path=$RAM,share=on', '-machine', 'memory-backend=ram0', '-qmp', 'unix:$EV,server=on,wait=off' ]"
+sed -i "s/^memory = .*/memory = $MB/" "$CFG"
+expect_ok xl create "$CFG"
+dd if=/dev/urandom of="$RAM" bs=1M count="$MB" conv=notrunc status=none
+
+# pause_of KIND NAME: takes the checkpoint with the event monitor
+# listening; prints the pause (ms) and the command's wall time (ms)
+pause_of() {
+    local kind=$1 name=$2 log=$T/events-$2.log t0 t1 pid
+    { echo '{"execute": "qmp_capabilities"}'; sleep 600; } |
+        socat -t 1 - "UNIX-CONNECT:$EV" >"$log" 2>/dev/null &
+    pid=$!
+    sleep 0.3
+    t0=${EPOCHREALTIME/./}
+    if [ "$kind" = live ]; then
+        expect_ok xl snapshot-create --live vm1 "$name"
+    else
+        expect_ok xl snapshot-create --memory vm1 "$name"
+    fi
+    t1=${EPOCHREALTIME/./}
+    sleep 0.3
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    jq -rs --arg wall "$(( (t1 - t0) / 1000 ))" '
+        def ts: .timestamp.seconds * 1000000 + .timestamp.microseconds;
+        ([.[] | select(.event == "STOP")][0] | ts) as $stop |
+        ([.[] | select(.event == "RESUME")][-1] | ts) as $resume |
+        "\((($resume - $stop) / 1000) | floor) \($wall)"' "$log"
+}
+
+read -r stw_pause stw_wall <<<"$(pause_of stw b-stw)"
+read -r live_pause live_wall <<<"$(pause_of live b-live)"
+size=$(stat -c %s "$(domain_dir vm1)/b-live.save")
+
+echo "machine nproc=$(nproc) qemu=$(qemu-system-x86_64 --version | head -n 1 | awk '{print $4}') ram=${MB}MiB"
+echo "memory.checkpoint.image_size $((size / 1048576)) MiB"
+echo "memory.checkpoint.stop_the_world.pause $stw_pause ms"
+echo "memory.checkpoint.stop_the_world.wall $stw_wall ms"
+echo "memory.checkpoint.live.pause $live_pause ms"
+echo "memory.checkpoint.live.wall $live_wall ms"
+awk -v l="$live_pause" -v s="$stw_pause" 'BEGIN {
+    printf "memory.checkpoint.pause_ratio %.3f live/stop-the-world (target <= 0.20)\n", s ? l / s : 0 }'
