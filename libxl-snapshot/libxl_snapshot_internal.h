@@ -559,9 +559,9 @@ struct libxl__memory_save_state {
     /* private */
     libxl__qmp qmp;
     libxl__ev_time poll;
-    int fd, rc;
+    int fd, rc, downtime_ms;
     bool created, was_running, stopped, migrating, at_instant;
-    uint64_t t_pause;
+    uint64_t t_pause, t_raise;
 };
 void libxl__memory_save_init(libxl__memory_save_state *mss);
 void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss);

@@ -36,7 +36,7 @@
  *
  * Steps (save, QMP): libxl__memory_save -> ms_connected -> ms_status ->
  *   [ms_stopped] -> ms_caps -> ms_params -> ms_getfd -> ms_migrating ->
- *   [ms_poll -> ms_polled]* -> (caller's instant) ->
+ *   [ms_poll -> ms_polled (-> ms_raised)]* -> (caller's instant) ->
  *   libxl__memory_save_instant_done -> ms_continued ->
  *   [ms_poll -> ms_polled]* -> [ms_resumed] -> ms_done
  * Steps (save, driver): libxl__memory_save -> (suspend) -> ms_dm_connected
@@ -54,6 +54,16 @@
 
 #define MEMORY_POLL_MS 5
 #define MEMORY_FDNAME "libxl-memory"
+/*
+ * Live: QEMU stops the guest once what is left can be written within
+ * the downtime limit at the measured rate.  Its default, 300 ms, sends
+ * most of the RAM of an idle guest with the guest stopped (a file takes
+ * GB/s).  Start low, and double it every few seconds while the guest
+ * dirties memory faster than it is written, so it always converges.
+ */
+#define MEMORY_DOWNTIME_START_MS 20
+#define MEMORY_DOWNTIME_MAX_MS 5000
+#define MEMORY_DOWNTIME_RAISE_MS 3000
 
 static void ms_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                          int rc);
@@ -70,6 +80,8 @@ static void ms_migrating(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                          int rc);
 static void ms_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
 static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                      int rc);
+static void ms_raised(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                       int rc);
 static void ms_continued(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                          int rc);
@@ -203,10 +215,15 @@ static void ms_caps(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret, int rc)
     libxl__memory_save_state *mss =
         CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
 
+    STATE_AO_GC(mss->ao);
+
     /* a file is not a network: no bandwidth cap (QEMU's is 128 MiB/s) */
+    mss->downtime_ms = MEMORY_DOWNTIME_START_MS;
     if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters",
-                                  "{\"max-bandwidth\": 1099511627776}", -1,
-                                  ms_params);
+                                  GCSPRINTF("{\"max-bandwidth\": 1099511627776,"
+                                            " \"downtime-limit\": %d}",
+                                            mss->downtime_ms),
+                                  -1, ms_params);
     if (rc) ms_done(egc, mss, rc);
 }
 
@@ -246,6 +263,7 @@ static void ms_migrating(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
         return;
     }
     mss->migrating = true;
+    mss->t_raise = libxl__now_ms() + MEMORY_DOWNTIME_RAISE_MS;
     libxl__ev_time_register_rel(gc, &mss->poll, ms_poll, 0);
 }
 
@@ -300,10 +318,38 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
         rc = ERROR_FAIL;
         goto out;
     }
+    if (!mss->at_instant && libxl__now_ms() >= mss->t_raise &&
+        mss->downtime_ms < MEMORY_DOWNTIME_MAX_MS) {
+        /* not converging: allow a longer final pause */
+        mss->downtime_ms *= 2;
+        mss->t_raise = libxl__now_ms() + MEMORY_DOWNTIME_RAISE_MS;
+        LOG(DEBUG, "domain %s: memory not converging, downtime limit "
+            "%d ms", mss->d->name, mss->downtime_ms);
+        rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters",
+                             GCSPRINTF("{\"downtime-limit\": %d}",
+                                       mss->downtime_ms),
+                             -1, ms_raised);
+        if (rc) goto out;
+        return;
+    }
     libxl__ev_time_register_rel(gc, &mss->poll, ms_poll, MEMORY_POLL_MS);
     return;
  out:
     ms_done(egc, mss, rc);
+}
+
+static void ms_raised(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                      int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
+    STATE_AO_GC(mss->ao);
+
+    if (rc) {
+        ms_done(egc, mss, rc);
+        return;
+    }
+    libxl__ev_time_register_rel(gc, &mss->poll, ms_poll, MEMORY_POLL_MS);
 }
 
 void libxl__memory_save_instant_done(libxl__egc *egc,
