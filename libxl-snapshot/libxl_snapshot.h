@@ -120,6 +120,15 @@ typedef struct libxl_domain_snapshot {
      * "yes", <state dir>/<domain uuid>/<name>.save; else that path.
      */
     char *memory;
+    /*
+     * Guest quiesce (LIBXL_SNAPSHOT_CREATE_QUIESCE*): in the record,
+     * "frozen" when the guest's file systems were frozen for the disk
+     * snapshot, "crash-consistent" when freezing was tried and failed;
+     * NULL when not asked.  agent, input only: the guest agent's socket,
+     * overriding the domain config's channel.
+     */
+    char *quiesce;
+    char *agent;
     char *domain_name;
     libxl_uuid domain_uuid;
     libxl_disk_snapshot *disks;
@@ -146,6 +155,15 @@ typedef struct libxl_snapshot_domain {
  * guest is paused for the whole save (stop-the-world).
  */
 #define LIBXL_SNAPSHOT_CREATE_LIVE         (1U << 2)
+/*
+ * Disk-only snapshots of a running domain: freeze the guest's file
+ * systems through the QEMU guest agent (guest-fsfreeze-freeze) for the
+ * disk transaction, and thaw them after, whatever happened.  _QUIESCE:
+ * fail if the agent cannot freeze; _QUIESCE_TRY: take the snapshot
+ * crash-consistent then, and say so (in the record too).
+ */
+#define LIBXL_SNAPSHOT_CREATE_QUIESCE      (1U << 3)
+#define LIBXL_SNAPSHOT_CREATE_QUIESCE_TRY  (1U << 4)
 /* Flags for libxl_domain_snapshot_delete(). */
 #define LIBXL_SNAPSHOT_DELETE_METADATA_ONLY (1U << 0)
 #define LIBXL_SNAPSHOT_DELETE_CHILDREN      (1U << 1) /* and descendants */

@@ -301,6 +301,36 @@ static int parse_domain_disk(libxl__gc *gc, XLU_Config *xlu,
     return rc;
 }
 
+/*
+ * One channel= entry, "key=value,...": the guest agent's is
+ * name=org.qemu.guest_agent.0 with connection=socket and a path.
+ */
+static int parse_agent_channel(libxl__gc *gc, const char *file,
+                               const char *spec, char **path_r)
+{
+    char *copy = GCSTRDUP(spec), *tok, *save;
+    const char *name = NULL, *conn = NULL, *path = NULL;
+
+    for (tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) continue;
+        *eq++ = 0;
+        while (*tok == ' ') tok++;
+        if (!strcmp(tok, "name")) name = eq;
+        else if (!strcmp(tok, "connection")) conn = eq;
+        else if (!strcmp(tok, "path")) path = eq;
+    }
+    if (!name || strcmp(name, "org.qemu.guest_agent.0")) return 0;
+    if (!conn || strcmp(conn, "socket") || !path || *path != '/') {
+        LOG(ERROR, "%s: the guest agent's channel needs connection=socket "
+            "and an absolute path=", file);
+        return ERROR_INVAL;
+    }
+    *path_r = GCSTRDUP(path);
+    return 0;
+}
+
 int libxl__domain_config_parse(libxl__gc *gc, const char *file,
                                libxl__domain_config *cfg_r)
 {
@@ -380,6 +410,21 @@ int libxl__domain_config_parse(libxl__gc *gc, const char *file,
                 goto out;
             }
             cfg.dm_args[cfg.num_dm_args++] = GCSTRDUP(s);
+        }
+    }
+
+    /* the guest agent's channel, as xl's channel=[...] */
+    e = xlu_cfg_get_list(xlu, "channel", &list, &n, 1);
+    if (e && e != ESRCH) {
+        LOG(ERROR, "%s: channel= must be a list of strings", cfg.file);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    for (i = 0; !e && i < n; i++) {
+        s = xlu_cfg_get_listitem(list, i);
+        if (s) {
+            rc = parse_agent_channel(gc, cfg.file, s, &cfg.agent_path);
+            if (rc) goto out;
         }
     }
 

@@ -21,10 +21,25 @@
  *     external disk's overlay becomes its active image (the domain
  *     record, and on Xen xenstore and libxl's stored config).
  *
+ * With memory (libxl_snapshot_memory.c), the transaction is sent at
+ * the memory save's final instant, with the guest stopped.
+ *
+ * Quiesce (disk-only, running): the QEMU guest agent freezes the
+ * guest's file systems (guest-sync, guest-fsfreeze-freeze) just before
+ * the transaction, and thaws them right after it, whatever its outcome;
+ * the thaw is retried.  Without an agent, or when it fails or times
+ * out: _QUIESCE fails the snapshot, _QUIESCE_TRY takes it
+ * crash-consistent, says so, and records it ("quiesce").
+ *
  * Steps, in order:
  *   libxl_domain_snapshot_create -> snapshot_create_begun ->
  *     (running) snapshot_create_qmp_connected -> snapshot_create_nodes
- *               -> snapshot_create_transaction_done
+ *               -> [quiesce: qga_connected -> qga_synced -> qga_frozen]
+ *               -> snapshot_create_transaction_done -> [qga_thawed]
+ *               -> snapshot_create_transaction_outcome
+ *     (memory)  snapshot_create_nodes -> libxl__memory_save ->
+ *               snapshot_create_instant -> snapshot_create_instant_done
+ *               -> snapshot_create_memory_done
  *     (offline) snapshot_create_probed ->
  *               snapshot_create_offline_next <-> snapshot_create_disk_done
  *   -> snapshot_create_record -> snapshot_create_done
@@ -44,12 +59,17 @@ typedef struct libxl__snapshot_create_state {
     libxl_domain_snapshot snap;      /* the record being built (gc) */
     libxl__qmp qmp;
     char *actions;                   /* live: the disks' transaction */
+    libxl__qmp qga;                  /* quiesce: the guest agent */
+    const char *agent;               /* its socket, NULL: none */
+    bool freeze_sent, quiesce_required;
+    int tx_rc, thaw_tries;
     libxl__memory_save_state mss;    /* with memory */
     libxl__qemu_img_info_state qi;   /* offline: images, probed */
     libxl__exec_state es;
     struct { int disk; const char *const *args; } *cmds;  /* offline */
     int num_cmds, next;
     int memory_rc;                   /* disks taken, memory not */
+    int thaw_rc;                     /* taken, but the guest not thawed */
     uint64_t memory_size, pause_ms;
 } libxl__snapshot_create_state;
 
@@ -62,6 +82,19 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
 static void snapshot_create_transaction_done(libxl__egc *egc,
                                              libxl__qmp *qmp,
                                              yajl_val ret, int rc);
+static void qga_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                          int rc);
+static void qga_synced(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc);
+static void qga_frozen(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc);
+static void qga_thaw(libxl__egc *egc, libxl__snapshot_create_state *scs);
+static void qga_thawed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc);
+static void qga_thaw_reconnected(libxl__egc *egc, libxl__qmp *qmp,
+                                 yajl_val ret, int rc);
+static void snapshot_create_transaction_outcome(libxl__egc *egc,
+                                  libxl__snapshot_create_state *scs);
 static void snapshot_create_instant(libxl__egc *egc,
                                     libxl__memory_save_state *mss, int rc);
 static void snapshot_create_instant_done(libxl__egc *egc, libxl__qmp *qmp,
@@ -99,6 +132,7 @@ int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
     libxl_domain_snapshot_init(&scs->req);
     libxl__domain_snapshot_copy(&scs->req, snapshot);
     libxl__qmp_init(&scs->qmp);
+    libxl__qmp_init(&scs->qga);
     libxl__exec_init(&scs->es);
 
     scs->op.ao = ao;
@@ -192,6 +226,29 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
     } else if (scs->flags & LIBXL_SNAPSHOT_CREATE_LIVE) {
         LOG(ERROR, "a live snapshot copies memory: ask for memory too");
         return ERROR_INVAL;
+    }
+    if (scs->flags & (LIBXL_SNAPSHOT_CREATE_QUIESCE |
+                      LIBXL_SNAPSHOT_CREATE_QUIESCE_TRY)) {
+        scs->quiesce_required = !!(scs->flags & LIBXL_SNAPSHOT_CREATE_QUIESCE);
+        if (!op->d.running) {
+            LOG(ERROR, "domain %s is shut off: there is nothing to quiesce",
+                op->d.name);
+            return ERROR_INVAL;
+        }
+        if (s->memory) {
+            LOG(ERROR, "quiesce is for disk-only snapshots: with memory, "
+                "the guest is stopped at the instant anyway");
+            return ERROR_INVAL;
+        }
+        scs->agent = scs->req.agent && *scs->req.agent
+            ? libxl__abs_path(gc, scs->req.agent) : op->cfg.agent_path;
+        s->quiesce = GCSTRDUP("frozen");
+        if (!scs->agent && scs->quiesce_required) {
+            LOG(ERROR, "domain %s has no guest agent channel (channel=["
+                "'name=org.qemu.guest_agent.0,connection=socket,path=...'"
+                "] in its config), and none was given", op->d.name);
+            return ERROR_INVAL;
+        }
     }
 
     /* every requested disk must exist */
@@ -521,12 +578,158 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
         libxl__memory_save(egc, &scs->mss);
         return;
     }
+    if (s->quiesce) {
+        if (!scs->agent) {
+            qga_frozen(egc, &scs->qga, NULL, ERROR_NOTFOUND);
+            return;
+        }
+        scs->qga.ao = ao;
+        scs->qga.path = scs->agent;
+        scs->qga.domid = scs->op.d.domid;
+        scs->qga.agent = true;
+        scs->qga.quiet = true;
+        scs->qga.timeout_ms = 10000;
+        rc = libxl__qmp_connect(egc, &scs->qga, qga_connected);
+        if (rc) qga_frozen(egc, &scs->qga, NULL, rc);
+        return;
+    }
     rc = libxl__qmp_send(egc, qmp, "transaction", scs->actions, -1,
                          snapshot_create_transaction_done);
     if (rc) goto out;
     return;
  out:
     snapshot_create_done(egc, scs, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* quiesce: the guest agent around the transaction */
+
+static void qga_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                          int rc)
+{
+    EGC_GC;
+
+    /* an id of ours: replies to an abandoned client cannot match it */
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "guest-sync",
+                                  GCSPRINTF("{\"id\": %ld}",
+                                            (long)(getpid() ^ time(NULL)) &
+                                            0x7fffffff),
+                                  -1, qga_synced);
+    if (rc) qga_frozen(egc, qmp, NULL, rc);
+}
+
+static void qga_synced(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(qmp, libxl__snapshot_create_state, qga);
+
+    if (!rc) {
+        /* freezing flushes the guest's caches: it may take a while */
+        qmp->timeout_ms = 60000;
+        scs->freeze_sent = true;
+        rc = libxl__qmp_send(egc, qmp, "guest-fsfreeze-freeze", NULL, -1,
+                             qga_frozen);
+    }
+    if (rc) qga_frozen(egc, qmp, NULL, rc);
+}
+
+static void qga_frozen(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(qmp, libxl__snapshot_create_state, qga);
+    STATE_AO_GC(scs->ao);
+    const char *why;
+
+    if (!rc) {
+        LOG(DEBUG, "guest agent: %lld file system(s) frozen",
+            YAJL_IS_INTEGER(ret) ? (long long)YAJL_GET_INTEGER(ret) : -1LL);
+    } else {
+        why = !scs->agent ? "the domain has no guest agent channel"
+            : rc == ERROR_TIMEDOUT ? "the guest agent did not answer in time"
+            : qmp->error_desc ? GCSPRINTF("the guest agent: %s",
+                                          qmp->error_desc)
+            : GCSPRINTF("cannot reach the guest agent at %s", scs->agent);
+        if (scs->quiesce_required) {
+            LOG(ERROR, "domain %s: cannot quiesce it: %s; no snapshot was "
+                "taken", scs->op.d.name, why);
+            scs->tx_rc = rc;
+            scs->actions = NULL;      /* nothing to record */
+            qga_thaw(egc, scs);
+            return;
+        }
+        LOG(WARN, "domain %s: cannot quiesce it (%s): the snapshot is "
+            "crash-consistent", scs->op.d.name, why);
+        scs->snap.quiesce = GCSTRDUP("crash-consistent");
+    }
+    rc = libxl__qmp_send(egc, &scs->qmp, "transaction", scs->actions, -1,
+                         snapshot_create_transaction_done);
+    if (rc) {
+        scs->tx_rc = rc;
+        scs->actions = NULL;
+        qga_thaw(egc, scs);
+    }
+}
+
+/* Thaws (if a freeze was sent), retried; then the outcome. */
+static void qga_thaw(libxl__egc *egc, libxl__snapshot_create_state *scs)
+{
+    int rc;
+
+    if (!scs->freeze_sent) {
+        snapshot_create_transaction_outcome(egc, scs);
+        return;
+    }
+    scs->thaw_tries++;
+    scs->qga.timeout_ms = 10000;
+    if (scs->qga.state == LIBXL__QMP_IDLE)
+        rc = libxl__qmp_send(egc, &scs->qga, "guest-fsfreeze-thaw", NULL,
+                             -1, qga_thawed);
+    else
+        rc = ERROR_FAIL;
+    if (rc) qga_thawed(egc, &scs->qga, NULL, rc);
+}
+
+static void qga_thawed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(qmp, libxl__snapshot_create_state, qga);
+    STATE_AO_GC(scs->ao);
+
+    if (rc && scs->thaw_tries < 3) {
+        /* a broken connection: a new one for the next try */
+        if (qmp->state != LIBXL__QMP_IDLE) {
+            libxl__qmp_close(gc, qmp);
+            if (!libxl__qmp_connect(egc, qmp, qga_thaw_reconnected))
+                return;
+        }
+        qga_thaw(egc, scs);
+        return;
+    }
+    if (rc) {
+        LOG(ERROR, "domain %s: the guest's file systems could not be "
+            "thawed (%s); they may still be frozen: run "
+            "guest-fsfreeze-thaw through its agent", scs->op.d.name,
+            qmp->error_desc ? qmp->error_desc : "no answer");
+        if (!scs->tx_rc) scs->thaw_rc = rc;
+    }
+    libxl__qmp_close(gc, qmp);
+    scs->freeze_sent = false;
+    snapshot_create_transaction_outcome(egc, scs);
+}
+
+static void qga_thaw_reconnected(libxl__egc *egc, libxl__qmp *qmp,
+                                 yajl_val ret, int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(qmp, libxl__snapshot_create_state, qga);
+    if (rc) {
+        qga_thawed(egc, qmp, NULL, rc);
+        return;
+    }
+    qga_thaw(egc, scs);
 }
 
 /* True if rc says QEMU answered with an error (it then changed nothing). */
@@ -563,6 +766,21 @@ static void snapshot_create_transaction_done(libxl__egc *egc,
     STATE_AO_GC(scs->ao);
 
     libxl__qmp_close(gc, qmp);
+    scs->tx_rc = rc;
+    qga_thaw(egc, scs);               /* at once, whatever happened */
+}
+
+static void snapshot_create_transaction_outcome(libxl__egc *egc,
+                                  libxl__snapshot_create_state *scs)
+{
+    STATE_AO_GC(scs->ao);
+    int rc = scs->tx_rc;
+
+    if (!scs->actions) {
+        /* quiesce failed before the transaction: nothing was done */
+        snapshot_create_done(egc, scs, rc);
+        return;
+    }
     if (rc && qmp_refused(rc)) {
         /* QEMU rolled the graph back but left the new files */
         remove_new_overlays(gc, scs);
@@ -776,6 +994,7 @@ static void snapshot_create_record(libxl__egc *egc,
         }
     }
     if (!rc) rc = scs->memory_rc;
+    if (!rc) rc = scs->thaw_rc;
     snapshot_create_done(egc, scs, rc);
 }
 
@@ -786,6 +1005,7 @@ static void snapshot_create_done(libxl__egc *egc,
     libxl_domain_snapshot *found;
 
     libxl__qmp_close(gc, &scs->qmp);
+    libxl__qmp_close(gc, &scs->qga);
     libxl__snapshot_op_end(gc, &scs->op);
     if (!rc) {
         found = libxl__snapshot_tree_find(&scs->op.tree, scs->snap.name);

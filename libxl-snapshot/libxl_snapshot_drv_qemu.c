@@ -444,7 +444,7 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
     logfile = GCSPRINTF("%s/qemu-dm-%s.log", CTX->run_dir, cfg->name);
     unlink(qmp);
 
-    GCNEW_ARRAY(args, 28 + 2 * cfg->num_disks + cfg->num_dm_args);
+    GCNEW_ARRAY(args, 34 + 2 * cfg->num_disks + cfg->num_dm_args);
     args[nargs++] = bin;
     args[nargs++] = "-machine";
     args[nargs++] = "none";
@@ -471,6 +471,19 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
         /* the saved state comes over QMP once QEMU is up */
         args[nargs++] = "-incoming";
         args[nargs++] = "defer";
+    }
+    if (cfg->agent_path) {
+        /* the guest agent's channel, on a virtio-serial port */
+        unlink(cfg->agent_path);
+        args[nargs++] = "-chardev";
+        args[nargs++] = GCSPRINTF("socket,id=qga0,path=%s,server=on,"
+                                  "wait=off",
+                                  qemu_opt_escape(gc, cfg->agent_path));
+        args[nargs++] = "-device";
+        args[nargs++] = "virtio-serial,id=qga-serial0";
+        args[nargs++] = "-device";
+        args[nargs++] = "virtserialport,bus=qga-serial0.0,chardev=qga0,"
+                        "name=org.qemu.guest_agent.0";
     }
     for (i = 0; i < cfg->num_dm_args; i++)
         args[nargs++] = cfg->dm_args[i];

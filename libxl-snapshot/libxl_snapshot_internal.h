@@ -407,6 +407,8 @@ struct libxl__qmp {
     int timeout_ms;                   /* per command; 0: default */
     libxl__qmp_event_callback *event_callback;  /* optional */
     bool quiet;                       /* do not log QMP errors */
+    bool agent;                       /* QEMU guest agent: no greeting,
+                                         no capabilities */
     /* private */
     libxl__qmp_state state;
     int fd;
@@ -586,6 +588,8 @@ typedef struct libxl__domain_config {
     long memory_mb;                   /* 0: not set */
     char *device_model;               /* device_model_override or NULL */
     char **dm_args;                   /* device_model_args (qemu driver) */
+    char *agent_path;                 /* channel name=org.qemu.guest_agent.0,
+                                         connection=socket: its path */
     int num_dm_args;
     libxl_device_disk *disks;         /* xlu_disk_parse results */
     int num_disks;

@@ -469,6 +469,8 @@ static yajl_gen_status gen_snapshot(yajl_gen hand,
 
     s = libxl__yajl_gen_opt_str(hand, "memory", p->memory);
     if (s) return s;
+    s = libxl__yajl_gen_opt_str(hand, "quiesce", p->quiesce);
+    if (s) return s;
     s = libxl__yajl_gen_opt_str(hand, "domain_name", p->domain_name);
     if (s) return s;
 
@@ -697,6 +699,8 @@ static int parse_snapshot(libxl__gc *gc, libxl__gc *agc, yajl_val v,
 
     rc = parse_opt_str(gc, agc, v, "memory", what, &p->memory);
     if (rc) return rc;
+    rc = parse_opt_str(gc, agc, v, "quiesce", what, &p->quiesce);
+    if (rc) return rc;
     rc = parse_opt_str(gc, agc, v, "domain_name", what, &p->domain_name);
     if (rc) return rc;
 
@@ -790,6 +794,8 @@ void libxl__domain_snapshot_copy(libxl_domain_snapshot *dst,
     dst->current = src->current;
     dst->state = src->state;
     dst->memory = libxl__gc_strdup(NOGC, src->memory);
+    dst->quiesce = libxl__gc_strdup(NOGC, src->quiesce);
+    dst->agent = libxl__gc_strdup(NOGC, src->agent);
     dst->domain_name = libxl__gc_strdup(NOGC, src->domain_name);
     dst->domain_uuid = src->domain_uuid;
     if (src->num_disks > 0 && src->disks) {

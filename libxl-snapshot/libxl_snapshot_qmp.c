@@ -21,6 +21,10 @@
  *  - An fd to pass (for getfd) travels as SCM_RIGHTS with the first
  *    byte of the command.
  *  - Error classes map to libxl's ERROR_QMP_* codes.
+ *  - The QEMU guest agent (agent = true) speaks the same protocol over
+ *    its channel's socket, without greeting or capabilities: it is
+ *    idle once connected.  Replies to an earlier, abandoned client may
+ *    still come first; their ids do not match and they are ignored.
  */
 #include "libxl_snapshot_internal.h"
 
@@ -37,6 +41,8 @@ static void qmp_io(libxl__egc *egc, libxl__ev_fd *ev, int fd, short events,
                    short revents);
 static void qmp_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc);
 static void qmp_fail(libxl__egc *egc, libxl__qmp *qmp, int rc);
+static void qmp_callback(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                         int rc);
 static void qmp_retry(libxl__egc *egc, libxl__ev_time *ev, int rc);
 static void qmp_say(libxl__gc *gc, libxl__qmp *qmp, int errnoval,
                     const char *fmt, ...)
@@ -91,6 +97,23 @@ static void qmp_update_events(libxl__gc *gc, libxl__qmp *qmp)
                         POLLIN | (qmp->txoff < qmp->txlen ? POLLOUT : 0));
 }
 
+/*
+ * The guest agent greets nobody and negotiates nothing: once connected
+ * it is idle.  The callback comes from the loop, never from inside
+ * libxl__qmp_connect.
+ */
+static void qmp_agent_ready(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__qmp *qmp = CONTAINER_OF(ev, libxl__qmp, retry);
+    qmp->state = LIBXL__QMP_IDLE;
+    qmp_callback(egc, qmp, NULL, 0);
+}
+
+static void qmp_agent_ready_soon(libxl__gc *gc, libxl__qmp *qmp)
+{
+    libxl__ev_time_register_rel(gc, &qmp->retry, qmp_agent_ready, 0);
+}
+
 int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,
                        libxl__qmp_callback *callback)
 {
@@ -128,6 +151,7 @@ int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,
         goto out;
     }
     libxl__ev_fd_register(gc, &qmp->efd, qmp_io, qmp->fd, POLLIN);
+    if (qmp->agent) qmp_agent_ready_soon(gc, qmp);
     return 0;
 
  out:
@@ -150,6 +174,7 @@ static void qmp_retry(libxl__egc *egc, libxl__ev_time *ev, int rc)
     strcpy(un.sun_path, qmp->path);
     if (!connect(qmp->fd, (struct sockaddr *)&un, sizeof(un))) {
         libxl__ev_fd_register(gc, &qmp->efd, qmp_io, qmp->fd, POLLIN);
+        if (qmp->agent) qmp_agent_ready_soon(gc, qmp);
         return;
     }
     if (errno == EAGAIN) {

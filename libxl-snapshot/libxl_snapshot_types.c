@@ -51,6 +51,8 @@ void libxl_domain_snapshot_dispose(libxl_domain_snapshot *p)
         free(p->children);
     }
     free(p->memory);
+    free(p->quiesce);
+    free(p->agent);
     free(p->domain_name);
     if (p->disks) {
         for (i = 0; i < p->num_disks; i++)

@@ -68,6 +68,8 @@ int main_snapshot_create(int argc, char **argv)
         {"disk-only", 0, 0, 'D'},
         {"memory", 2, 0, 'm'},
         {"live", 0, 0, 'L'},
+        {"quiesce", 2, 0, 'Q'},
+        {"agent", 1, 0, 'A'},
         {"no-metadata", 0, 0, 'M'},
         {"json", 0, 0, 'j'},
         COMMON_LONG_OPTS,
@@ -77,7 +79,7 @@ int main_snapshot_create(int argc, char **argv)
     const char *name = NULL, *desc = NULL, *config = NULL, *domain;
     const char **specs = NULL;
     int nspecs = 0, opt, rc, nargs, i, ret = EXIT_FAILURE;
-    const char *memory = NULL;
+    const char *memory = NULL, *agent = NULL;
     unsigned flags = 0;
     bool json = false, disk_only = false;
 
@@ -88,6 +90,18 @@ int main_snapshot_create(int argc, char **argv)
     case 'D': disk_only = true; break;
     case 'm': memory = optarg ? optarg : "yes"; break;
     case 'L': flags |= LIBXL_SNAPSHOT_CREATE_LIVE; break;
+    case 'Q':
+        if (!optarg || !strcmp(optarg, "required")) {
+            flags |= LIBXL_SNAPSHOT_CREATE_QUIESCE;
+        } else if (!strcmp(optarg, "try")) {
+            flags |= LIBXL_SNAPSHOT_CREATE_QUIESCE_TRY;
+        } else {
+            fprintf(stderr, "snapshot-create: --quiesce takes 'required' "
+                    "or 'try', not '%s'\n", optarg);
+            goto out;
+        }
+        break;
+    case 'A': agent = optarg; break;
     case 'M': flags |= LIBXL_SNAPSHOT_CREATE_NO_METADATA; break;
     case 'j': json = true; break;
     case 'S':
@@ -144,6 +158,10 @@ int main_snapshot_create(int argc, char **argv)
         free(snap.memory);
         snap.memory = memory ? strdup(memory) : NULL;
     }
+    if (agent) {
+        free(snap.agent);
+        snap.agent = strdup(agent);
+    }
     if ((flags & LIBXL_SNAPSHOT_CREATE_LIVE) && !snap.memory)
         snap.memory = strdup("yes");     /* --live means with memory */
     if (name) {
@@ -173,6 +191,12 @@ int main_snapshot_create(int argc, char **argv)
     else if (snap.memory)
         printf("Domain snapshot %s created, with memory (%s)\n", snap.name,
                snap.memory);
+    else if (snap.quiesce && !strcmp(snap.quiesce, "frozen"))
+        printf("Domain snapshot %s created, the guest's file systems "
+               "frozen\n", snap.name);
+    else if (snap.quiesce)
+        printf("Domain snapshot %s created, crash-consistent (the guest "
+               "could not be quiesced)\n", snap.name);
     else
         printf("Domain snapshot %s created\n", snap.name);
     ret = EXIT_SUCCESS;
