@@ -379,6 +379,8 @@ int main_snapshot_info(int argc, char **argv)
                    memory_summary(&s, tbuf, sizeof(tbuf)));
         else
             printf("%-13s %s\n", "Memory:", "- (disk-only)");
+        if (s.quiesce)
+            printf("%-13s %s\n", "Quiesce:", s.quiesce);
         printf("%-13s %d\n", "Disks:", s.num_disks);
         for (i = 0; i < s.num_disks; i++) {
             const libxl_disk_snapshot *d = &s.disks[i];

@@ -81,6 +81,17 @@ expect_eq "$(awk 'NR > 1 {print $1, ($NF == "-" ? "none" : "some")}' <<<"$OUT")"
 m2 some" "the MEMORY column"
 after_step
 
+step "a snapshot config with memory = \"yes\": a checkpoint too"
+cat >"$T/snapshot-m3.cfg" <<SNAPEOF
+name = "m3"
+memory = "yes"
+SNAPEOF
+expect_ok xl snapshot-create "$T/snapshot-m3.cfg" vm1
+expect_file "$(domain_dir vm1)/m3.save"
+expect_ok xl snapshot-delete vm1 m3
+expect_no_file "$(domain_dir vm1)/m3.save"
+after_step
+
 step "revert to m1: restored running, with m1's memory and disks"
 mark THREE
 write_data 0x33
