@@ -357,6 +357,19 @@ int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
  * parent.  With _CHILDREN the descendants go too (leaves first), with
  * _CHILDREN_ONLY only they do.
  */
+/*
+ * Compares the domain's records with its images (files, backing chains
+ * against the tree, qemu-img check, unowned files) and changes nothing.
+ * 0 with *num_r == 0: consistent; else *problems_r holds one line per
+ * discrepancy (free with libxl_snapshot_strings_free).
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_check(libxl_snapshot_ctx *ctx, const char *domain,
+                                char ***problems_r, int *num_r,
+                                const libxl_asyncop_how *ao_how)
+                                LIBXL_EXTERNAL_CALLERS_ONLY;
+LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_strings_free(char **s, int n);
+
 LIBXL_SNAPSHOT_EXPORT
 int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
                                  const char *domain, const char *name,

@@ -676,6 +676,9 @@ libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,
 void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
                                    const char *vdev, const char *path,
                                    libxl_disk_format format);
+/* Is name (in a domain's record directory) a record, the lock...? */
+bool libxl__snapshot_store_owns(libxl__gc *gc, const libxl__snapshot_tree *t,
+                                const char *name);
 /* True if some snapshot record refers to path as an image. */
 bool libxl__snapshot_tree_uses_file(const libxl__snapshot_tree *t,
                                     const char *path);

@@ -726,6 +726,21 @@ void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
     a->format = format;
 }
 
+/* Is name (in a domain's record directory) one of the store's files? */
+bool libxl__snapshot_store_owns(libxl__gc *gc, const libxl__snapshot_tree *t,
+                                const char *name)
+{
+    int i;
+
+    if (!strcmp(name, DOMAIN_RECORD) || !strcmp(name, LOCK_FILE))
+        return true;
+    for (i = 0; i < t->num_snaps; i++)
+        if (!strcmp(name, GCSPRINTF(RECORD_PREFIX "%s" RECORD_SUFFIX,
+                                    t->snaps[i].name)))
+            return true;
+    return false;
+}
+
 /*
  * Local variables:
  * mode: C

@@ -52,6 +52,14 @@ const struct cmd_spec cmd_table[] = {
       "[options] <Domain> <Name>",
       "--json                   The record as JSON."
     },
+    { "snapshot-check", &main_snapshot_check, 0, 0, 0,
+      "Check a domain's snapshot records against its images",
+      "[options] <Domain>",
+      "--json                   The problems as JSON: {\"domain\", \"problems\": [...]}.\n"
+      "Lists every discrepancy (missing image or memory file, broken backing\n"
+      "chain, chain not matching the tree, qemu-img check errors, files no\n"
+      "record owns); exit 1 if there is any.  Changes nothing."
+    },
     { "snapshot-current", &main_snapshot_current, 0, 0, 0,
       "Print the name of a domain's current snapshot",
       "<Domain>",

@@ -424,6 +424,55 @@ int main_snapshot_current(int argc, char **argv)
     return ret;
 }
 
+/* s as a JSON string, on stdout */
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = *s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+int main_snapshot_check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", 0, 0, 'j'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    char **p = NULL;
+    int opt, rc, n = 0, i;
+    bool json = false;
+
+    SWITCH_FOREACH_OPT(opt, "", opts, "snapshot-check", 1) {
+    case 'j': json = true; break;
+    }
+    rc = libxl_domain_snapshot_check(ctx, argv[optind], &p, &n, NULL);
+    if (rc) return xl_fail("snapshot-check", rc);
+    if (json) {
+        printf("{\"domain\": ");
+        print_json_string(argv[optind]);
+        printf(", \"problems\": [");
+        for (i = 0; i < n; i++) {
+            if (i) printf(", ");
+            print_json_string(p[i]);
+        }
+        printf("]}\n");
+    } else {
+        for (i = 0; i < n; i++) printf("%s: %s\n", argv[optind], p[i]);
+        if (n)
+            printf("%s: %d problem%s\n", argv[optind], n, n == 1 ? "" : "s");
+        else
+            printf("%s: the records and the images agree\n", argv[optind]);
+    }
+    libxl_snapshot_strings_free(p, n);
+    return n ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 /* <Domain> <Name>, or <Domain> with -n NAME (the 2014 RFC's form). */
 static int domain_and_name(int argc, char **argv, const char *cmd,
                            const char *name, const char **domain_r,

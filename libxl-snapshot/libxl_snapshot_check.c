@@ -1,0 +1,394 @@
+/*
+ * libxl_snapshot_check.c - do the records say what is true?
+ *
+ * `xl snapshot-check` compares a domain's records with its images and
+ * lists every discrepancy, one line each; it changes nothing.  Under
+ * the domain's lock, so that no other command is half-way through.
+ *
+ *  1. Every record's images exist; an internal snapshot is in its image
+ *     exactly once; a memory image exists.
+ *  2. Each disk's active image opens with its whole backing chain.
+ *  3. The chains match the tree: a snapshot's external image is built on
+ *     the image of its nearest ancestor that has one for that disk, and
+ *     the current snapshot's images are in the active chain.
+ *  4. `qemu-img check` of every qcow2 image involved is clean
+ *     (corruption always; leaked clusters only while the domain is shut
+ *     off: read under a running QEMU, they can be transient).
+ *  5. Nothing is unowned: in the domain's record directory every file is
+ *     a record, the lock, a block job record or a record's memory image;
+ *     beside each disk's configured image, every <stem>.*.qcow2 is an
+ *     image some record or active chain uses.
+ *
+ * Steps: libxl_domain_snapshot_check -> check_begun -> check_done.
+ * The checks themselves run qemu-img synchronously (nested loop).
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <dirent.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+
+#define CHECK_TIMEOUT_MS (10 * 60 * 1000)
+
+typedef struct {
+    libxl__ao *ao;
+    libxl__snapshot_op op;
+    char ***problems_r;
+    int *num_r;
+    char **problems;
+    int num;
+    const char **known;              /* every image in use */
+    int num_known;
+} check_state;
+
+static void check_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
+static void check_done(libxl__egc *egc, check_state *cs, int rc);
+
+static void problem(libxl__gc *gc, check_state *cs, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void problem(libxl__gc *gc, check_state *cs, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0) abort();
+    va_end(ap);
+    GCREALLOC_ARRAY(cs->problems, cs->num + 1);
+    cs->problems[cs->num++] = libxl__gc_strdup(gc, s);
+    free(s);
+}
+
+static bool in_list(const char **l, int n, const char *s)
+{
+    int i;
+    for (i = 0; s && i < n; i++)
+        if (l[i] && !strcmp(l[i], s)) return true;
+    return false;
+}
+
+static void know(libxl__gc *gc, check_state *cs, const char *file)
+{
+    if (!file || in_list(cs->known, cs->num_known, file)) return;
+    GCREALLOC_ARRAY(cs->known, cs->num_known + 1);
+    cs->known[cs->num_known++] = file;
+}
+
+/* qemu-img info (--backing-chain) as JSON; NULL and *err_r on failure */
+static yajl_val image_info(libxl__gc *gc, const char *file, bool chain,
+                           char **err_r)
+{
+    const char *a[8];
+    char *out = NULL, *err = NULL;
+    int n = 0;
+
+    a[n++] = CTX->qemu_img;
+    a[n++] = "info";
+    a[n++] = "--output=json";
+    a[n++] = "-U";
+    if (chain) a[n++] = "--backing-chain";
+    a[n++] = file;
+    a[n] = NULL;
+    if (libxl__exec_sync(gc, a, CHECK_TIMEOUT_MS, &out, &err)) {
+        size_t l = err ? strlen(err) : 0;
+        while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;
+        *err_r = l ? err : GCSTRDUP("qemu-img info failed");
+        return NULL;
+    }
+    return libxl__json_parse(gc, out);
+}
+
+/* The files of a --backing-chain info, top first, all known. */
+static int chain_files(libxl__gc *gc, check_state *cs, yajl_val info,
+                       const char ***files_r)
+{
+    const char **f;
+    size_t i;
+    int n = 0;
+
+    if (!info || !YAJL_IS_ARRAY(info)) return 0;
+    GCNEW_ARRAY(f, info->u.array.len);
+    for (i = 0; i < info->u.array.len; i++) {
+        const char *name = libxl__json_get_string(info->u.array.values[i],
+                                                  "filename");
+        if (!name) continue;
+        f[n++] = name;
+        know(gc, cs, name);
+    }
+    *files_r = f;
+    return n;
+}
+
+/* The nearest ancestor of s with an external image for vdev. */
+static const char *ancestor_image(libxl__snapshot_tree *t,
+                                  const libxl_domain_snapshot *s,
+                                  const char *vdev, const char **name_r)
+{
+    const libxl_domain_snapshot *p = s;
+    int guard, j;
+
+    for (guard = 0; p && p->parent && guard < t->num_snaps; guard++) {
+        p = libxl__snapshot_tree_find(t, p->parent);
+        for (j = 0; p && j < p->num_disks; j++) {
+            const libxl_disk_snapshot *ds = &p->disks[j];
+            if (!strcmp(ds->vdev, vdev) && ds->file &&
+                ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
+                *name_r = p->name;
+                return ds->file;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void check_records(libxl__gc *gc, check_state *cs)
+{
+    libxl__snapshot_tree *t = &cs->op.tree;
+    int i, j, k, nf;
+    char *err;
+
+    for (i = 0; i < t->num_snaps; i++) {
+        const libxl_domain_snapshot *s = &t->snaps[i];
+        if (s->memory && !libxl__file_exists(s->memory))
+            problem(gc, cs, "snapshot %s: its memory image '%s' is missing",
+                    s->name, s->memory);
+        for (j = 0; j < s->num_disks; j++) {
+            const libxl_disk_snapshot *ds = &s->disks[j];
+            const char **files = NULL, *anc, *aname = NULL;
+            const char *id;
+            yajl_val info;
+
+            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO || !ds->file)
+                continue;
+            know(gc, cs, ds->file);
+            if (!libxl__file_exists(ds->file)) {
+                problem(gc, cs, "snapshot %s: disk %s: image '%s' is "
+                        "missing", s->name, ds->vdev, ds->file);
+                continue;
+            }
+            info = image_info(gc, ds->file, true, &err);
+            if (!info) {
+                problem(gc, cs, "snapshot %s: disk %s: '%s' does not open "
+                        "with its backing chain: %s", s->name, ds->vdev,
+                        ds->file, libxl__printable(gc, err));
+                continue;
+            }
+            nf = chain_files(gc, cs, info, &files);
+            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
+                k = libxl__qemu_img_find_tag(info->u.array.values[0],
+                                             ds->tag, &id);
+                if (k != 1)
+                    problem(gc, cs, "snapshot %s: disk %s: '%s' holds %s "
+                            "internal snapshot named '%s'", s->name,
+                            ds->vdev, ds->file, k ? "more than one" : "no",
+                            ds->tag ? ds->tag : "");
+                continue;
+            }
+            anc = ancestor_image(t, s, ds->vdev, &aname);
+            if (anc && strcmp(anc, ds->file) && !in_list(files, nf, anc))
+                problem(gc, cs, "snapshot %s: disk %s: '%s' is not built on "
+                        "'%s', the image of its ancestor %s", s->name,
+                        ds->vdev, ds->file, anc, aname);
+        }
+    }
+}
+
+static void check_active(libxl__gc *gc, check_state *cs)
+{
+    libxl__snapshot_tree *t = &cs->op.tree;
+    libxl__domain *d = &cs->op.d;
+    const libxl_domain_snapshot *cur = t->dom.current
+        ? libxl__snapshot_tree_find(t, t->dom.current) : NULL;
+    int i, j, nf;
+    char *err;
+
+    for (i = 0; i < d->num_disks; i++) {
+        const libxl_device_disk *dk = &d->disks[i];
+        const char **files = NULL;
+        yajl_val info;
+
+        if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path) continue;
+        know(gc, cs, dk->pdev_path);
+        if (!libxl__file_exists(dk->pdev_path)) {
+            problem(gc, cs, "disk %s: the active image '%s' is missing",
+                    dk->vdev, dk->pdev_path);
+            continue;
+        }
+        info = image_info(gc, dk->pdev_path, true, &err);
+        if (!info) {
+            problem(gc, cs, "disk %s: the active image '%s' does not open "
+                    "with its backing chain: %s", dk->vdev, dk->pdev_path,
+                    libxl__printable(gc, err));
+            continue;
+        }
+        nf = chain_files(gc, cs, info, &files);
+        for (j = 0; cur && j < cur->num_disks; j++) {
+            const libxl_disk_snapshot *ds = &cur->disks[j];
+            if (strcmp(ds->vdev, dk->vdev) || !ds->file ||
+                ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+                continue;
+            if (!in_list(files, nf, ds->file))
+                problem(gc, cs, "disk %s: the active image '%s' is not "
+                        "built on '%s', the image of the current "
+                        "snapshot %s", dk->vdev, dk->pdev_path, ds->file,
+                        cur->name);
+        }
+    }
+}
+
+static void check_images(libxl__gc *gc, check_state *cs)
+{
+    int i;
+
+    for (i = 0; i < cs->num_known; i++) {
+        const char *a[8];
+        char *out = NULL, *err = NULL;
+        yajl_val info = image_info(gc, cs->known[i], false, &err), res;
+        const char *fmt = info ? libxl__json_get_string(info, "format")
+                               : NULL;
+        long long corrupt, errors, leaks;
+
+        if (!fmt || strcmp(fmt, "qcow2")) continue;
+        a[0] = CTX->qemu_img; a[1] = "check"; a[2] = "-U";
+        a[3] = "--output=json"; a[4] = cs->known[i]; a[5] = NULL;
+        libxl__exec_sync(gc, a, CHECK_TIMEOUT_MS, &out, &err);
+        res = out ? libxl__json_parse(gc, out) : NULL;
+        if (!res) {
+            problem(gc, cs, "image '%s': qemu-img check failed: %s",
+                    cs->known[i], libxl__printable(gc, err ? err : ""));
+            continue;
+        }
+        corrupt = libxl__json_get_integer(res, "corruptions", 0);
+        errors = libxl__json_get_integer(res, "check-errors", 0);
+        leaks = libxl__json_get_integer(res, "leaks", 0);
+        if (corrupt || errors)
+            problem(gc, cs, "image '%s': qemu-img check: %lld "
+                    "corruption(s), %lld error(s)", cs->known[i], corrupt,
+                    errors);
+        else if (leaks && !cs->op.d.running)
+            problem(gc, cs, "image '%s': qemu-img check: %lld leaked "
+                    "cluster(s)", cs->known[i], leaks);
+    }
+}
+
+static bool memory_of_record(libxl__snapshot_tree *t, const char *path)
+{
+    int i;
+    for (i = 0; i < t->num_snaps; i++)
+        if (t->snaps[i].memory && !strcmp(t->snaps[i].memory, path))
+            return true;
+    return false;
+}
+
+static void check_unowned(libxl__gc *gc, check_state *cs)
+{
+    libxl__snapshot_tree *t = &cs->op.tree;
+    DIR *dir;
+    struct dirent *de;
+    int i;
+
+    dir = opendir(cs->op.st.dir);
+    while (dir && (de = readdir(dir))) {
+        const char *n = de->d_name, *path;
+        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
+        path = GCSPRINTF("%s/%s", cs->op.st.dir, n);
+        if (libxl__snapshot_store_owns(gc, t, n) ||
+            memory_of_record(t, path))
+            continue;
+        if (!fnmatch("blockjob-*.libxl-json", n, 0)) {
+            problem(gc, cs, "a block job record is left: '%s' (see "
+                    "xl block-job)", path);
+            continue;
+        }
+        problem(gc, cs, "'%s' belongs to no record", path);
+    }
+    if (dir) closedir(dir);
+
+    /* overlays beside each configured image: <stem>.*.qcow2 */
+    for (i = 0; i < cs->op.cfg.num_disks; i++) {
+        const libxl_device_disk *dk = &cs->op.cfg.disks[i];
+        const char *dname, *pat;
+
+        if (!dk->pdev_path || !*dk->pdev_path) continue;
+        know(gc, cs, dk->pdev_path);
+        dname = libxl__path_dirname(gc, dk->pdev_path);
+        pat = GCSPRINTF("%s.*.qcow2", libxl__path_stem(gc, dk->pdev_path));
+        dir = opendir(dname);
+        while (dir && (de = readdir(dir))) {
+            const char *path = GCSPRINTF("%s/%s", dname, de->d_name);
+            if (fnmatch(pat, de->d_name, 0) ||
+                in_list(cs->known, cs->num_known, path))
+                continue;
+            problem(gc, cs, "'%s' looks like an overlay of disk %s, but no "
+                    "record or active image uses it", path, dk->vdev);
+        }
+        if (dir) closedir(dir);
+    }
+}
+
+int libxl_domain_snapshot_check(libxl_snapshot_ctx *ctx, const char *domain,
+                                char ***problems_r, int *num_r,
+                                const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    check_state *cs;
+
+    *problems_r = NULL;
+    *num_r = 0;
+    GCNEW(cs);
+    cs->ao = ao;
+    cs->problems_r = problems_r;
+    cs->num_r = num_r;
+    cs->op.ao = ao;
+    cs->op.domain = GCSTRDUP(domain);
+    cs->op.callback = check_begun;
+    libxl__snapshot_op_begin(egc, &cs->op);
+    EGC_FREE;
+    return AO_INPROGRESS;
+}
+
+static void check_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
+{
+    check_state *cs = CONTAINER_OF(op, check_state, op);
+    STATE_AO_GC(cs->ao);
+
+    if (!rc) {
+        check_records(gc, cs);
+        check_active(gc, cs);
+        check_unowned(gc, cs);
+        check_images(gc, cs);
+    }
+    check_done(egc, cs, rc);
+}
+
+static void check_done(libxl__egc *egc, check_state *cs, int rc)
+{
+    STATE_AO_GC(cs->ao);
+    int i;
+
+    libxl__snapshot_op_end(gc, &cs->op);
+    if (!rc && cs->num) {
+        char **p = calloc(cs->num + 1, sizeof(*p));
+        if (!p) abort();
+        for (i = 0; i < cs->num; i++) p[i] = strdup(cs->problems[i]);
+        *cs->problems_r = p;
+        *cs->num_r = cs->num;
+    }
+    libxl__ao_complete(egc, ao, rc);
+}
+
+void libxl_snapshot_strings_free(char **s, int n)
+{
+    int i;
+    for (i = 0; s && i < n; i++) free(s[i]);
+    free(s);
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */
