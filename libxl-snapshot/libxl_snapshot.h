@@ -370,6 +370,17 @@ int libxl_domain_snapshot_check(libxl_snapshot_ctx *ctx, const char *domain,
                                 LIBXL_EXTERNAL_CALLERS_ONLY;
 LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_strings_free(char **s, int n);
 
+/*
+ * Finishes or undoes an operation a dead process left half-done on the
+ * domain (every command does this first; this does only that).
+ * *recovered_r: whether there was one.  What was done is logged.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_recover(libxl_snapshot_ctx *ctx,
+                                  const char *domain, bool *recovered_r,
+                                  const libxl_asyncop_how *ao_how)
+                                  LIBXL_EXTERNAL_CALLERS_ONLY;
+
 LIBXL_SNAPSHOT_EXPORT
 int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
                                  const char *domain, const char *name,

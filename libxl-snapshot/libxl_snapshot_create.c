@@ -70,6 +70,7 @@ typedef struct libxl__snapshot_create_state {
     int num_cmds, next;
     int memory_rc;                   /* disks taken, memory not */
     int thaw_rc;                     /* taken, but the guest not thawed */
+    bool journaled, keep_journal;
     uint64_t memory_size, pause_ms;
 } libxl__snapshot_create_state;
 
@@ -372,6 +373,12 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     rc = plan(gc, scs);
     if (rc) goto out;
     if (scs->flags & LIBXL_SNAPSHOT_CREATE_DRY_RUN) goto out;
+    /* the intent first: a crash from here on is recovered */
+    rc = libxl__journal_write(gc, &op->st, "create", &scs->snap,
+                              op->d.running, false);
+    if (rc) goto out;
+    scs->journaled = true;
+    libxl__fault_point("create");
 
     if (op->d.running) {
         scs->qmp.ao = ao;
@@ -798,10 +805,13 @@ static void snapshot_create_transaction_outcome(libxl__egc *egc,
                 LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL &&
                 libxl__file_exists(scs->snap.disks[i].overlay))
                 LOG(ERROR, "disk %s: QEMU did not confirm the snapshot; "
-                    "'%s' is left in place as QEMU may be using it",
+                    "'%s' is left in place as QEMU may be using it (the "
+                    "next command on the domain sorts it out)",
                     scs->snap.disks[i].vdev, scs->snap.disks[i].overlay);
+        scs->keep_journal = true;
         goto out;
     }
+    libxl__fault_point("create");
     snapshot_create_record(egc, scs);
     return;
  out:
@@ -831,6 +841,7 @@ static void snapshot_create_instant_done(libxl__egc *egc, libxl__qmp *qmp,
     STATE_AO_GC(scs->ao);
 
     if (rc && qmp_refused(rc)) remove_new_overlays(gc, scs);
+    if (!rc) libxl__fault_point("create");
     libxl__memory_save_instant_done(egc, &scs->mss, rc);
 }
 
@@ -858,6 +869,10 @@ static void snapshot_create_memory_done(libxl__egc *egc,
     }
     scs->memory_size = mss->size;
     scs->pause_ms = mss->pause_ms;
+    rc = libxl__journal_write(gc, &scs->op.st, "create", &scs->snap, true,
+                              true);
+    if (rc) LOG(WARN, "cannot update the journal; going on");
+    libxl__fault_point("create");
     LOG(INFO, "snapshot '%s': memory saved to '%s' (%"PRIu64" bytes), "
         "guest paused for %"PRIu64" ms", scs->snap.name, scs->snap.memory,
         mss->size, mss->pause_ms);
@@ -928,6 +943,7 @@ static void snapshot_create_disk_done(libxl__egc *egc,
         return;
     }
     scs->next++;
+    libxl__fault_point("create");
     snapshot_create_offline_next(egc, scs);
 }
 
@@ -966,6 +982,7 @@ static void snapshot_create_record(libxl__egc *egc,
     }
     libxl__snapshot_tree_fixup(gc, &op->tree);
     i = libxl__snapshot_store_save(gc, &op->st, &op->tree);
+    if (!i) libxl__fault_point("create");
     if (i) {
         rc = i;
         if (!op->d.running) {
@@ -990,7 +1007,9 @@ static void snapshot_create_record(libxl__egc *egc,
                 "not be written", s->name);
         } else {
             LOG(ERROR, "snapshot '%s' was taken, but its record could not "
-                "be written", s->name);
+                "be written (the next command on the domain writes it)",
+                s->name);
+            scs->keep_journal = true;
         }
     }
     if (!rc) rc = scs->memory_rc;
@@ -1006,6 +1025,9 @@ static void snapshot_create_done(libxl__egc *egc,
 
     libxl__qmp_close(gc, &scs->qmp);
     libxl__qmp_close(gc, &scs->qga);
+    /* done, or undone: unless QEMU's answer is missing (recovery asks) */
+    if (scs->journaled && !scs->keep_journal)
+        libxl__journal_remove(gc, &scs->op.st);
     libxl__snapshot_op_end(gc, &scs->op);
     if (!rc) {
         found = libxl__snapshot_tree_find(&scs->op.tree, scs->snap.name);

@@ -321,6 +321,14 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
     }
     rc = libxl__snapshot_store_load(gc, &op->st, &op->tree);
     if (rc) goto out;
+    /* an operation a dead process left half-done: finish or undo it */
+    rc = libxl__journal_recover(gc, op, &op->recovered);
+    if (rc) goto out;
+    if (op->recovered) {
+        /* the active images may have moved */
+        rc = libxl__domain_resolve(gc, op->domain, &op->d, &op->cfg);
+        if (rc) goto out;
+    }
     if (!op->tree.dom.name) op->tree.dom.name = op->d.name;
     libxl_uuid_copy(NULL, &op->tree.dom.uuid, &op->d.uuid);
     if (op->d.config_file) op->tree.dom.config_file = op->d.config_file;

@@ -820,6 +820,7 @@ struct libxl__snapshot_op {
     libxl__snapshot_op_callback *callback;
     bool lock_once;                   /* busy: ERROR_LOCK_FAIL at once */
     /* results */
+    bool recovered;                   /* a journal was found and handled */
     libxl__domain d;
     libxl__domain_config cfg;
     libxl__snapshot_store st;
@@ -837,6 +838,20 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
                                const libxl__snapshot_store *st,
                                const libxl__domain *d);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
+
+/* ---------------------------------------------------------------- */
+/* journal and recovery (libxl_snapshot_journal.c) */
+
+/* The intent of op ("create"), before it changes anything. */
+int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
+                         const char *op, const libxl_domain_snapshot *s,
+                         bool live, bool memory_done);
+void libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st);
+/* Under the lock, tree loaded: finish or undo what a dead process left. */
+int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
+                           bool *found_r);
+/* Tests: XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point. */
+void libxl__fault_point(const char *op);
 
 #endif /* LIBXL_SNAPSHOT_INTERNAL_H */
 

@@ -76,6 +76,7 @@ int main_snapshot_create(int argc, char **argv);
 int main_snapshot_list(int argc, char **argv);
 int main_snapshot_info(int argc, char **argv);
 int main_snapshot_check(int argc, char **argv);
+int main_snapshot_recover(int argc, char **argv);
 int main_snapshot_current(int argc, char **argv);
 int main_snapshot_delete(int argc, char **argv);
 int main_snapshot_revert(int argc, char **argv);

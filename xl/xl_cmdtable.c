@@ -60,6 +60,12 @@ const struct cmd_spec cmd_table[] = {
       "chain, chain not matching the tree, qemu-img check errors, files no\n"
       "record owns); exit 1 if there is any.  Changes nothing."
     },
+    { "snapshot-recover", &main_snapshot_recover, 0, 0, 0,
+      "Finish or undo an operation a dead xl left half-done",
+      "<Domain>",
+      "Every command on the domain does this first; this does only that,\n"
+      "and says what it did."
+    },
     { "snapshot-current", &main_snapshot_current, 0, 0, 0,
       "Print the name of a domain's current snapshot",
       "<Domain>",

@@ -473,6 +473,26 @@ int main_snapshot_check(int argc, char **argv)
     return n ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+int main_snapshot_recover(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    bool recovered = false;
+    int opt, rc;
+
+    SWITCH_FOREACH_OPT(opt, "", opts, "snapshot-recover", 1) {
+        /* no options */
+    }
+    rc = libxl_domain_snapshot_recover(ctx, argv[optind], &recovered, NULL);
+    if (rc) return xl_fail("snapshot-recover", rc);
+    printf("%s: %s\n", argv[optind], recovered
+           ? "an interrupted operation was recovered (see above)"
+           : "nothing to recover");
+    return EXIT_SUCCESS;
+}
+
 /* <Domain> <Name>, or <Domain> with -n NAME (the 2014 RFC's form). */
 static int domain_and_name(int argc, char **argv, const char *cmd,
                            const char *name, const char **domain_r,

@@ -1,0 +1,365 @@
+/*
+ * libxl_snapshot_journal.c - intent records, and recovery after a crash
+ *
+ * An operation that changes images writes its intent first, in the
+ * domain's record directory (journal.libxl-json, written atomically):
+ * what it is, and everything it will create, as the record it is about
+ * to write.  It removes the journal once its records are saved, or once
+ * it has undone its work after a failure.  A journal still there means
+ * the process died on the way (kill -9, a crash, a power cut).
+ *
+ * Every command on a domain, under the domain's lock and before
+ * anything else, reconciles a journal it finds with reality, then rolls
+ * the interrupted operation forward or back, and says which
+ * (`xl snapshot-recover` does only that):
+ *
+ *  snapshot create: forward when the snapshot happened, back otherwise.
+ *   - Live, QEMU running: it happened if QEMU has a node for each new
+ *     overlay (the transaction is atomic: all or none).
+ *   - Otherwise (offline, or QEMU gone): it happened if every overlay
+ *     exists on its image and every internal snapshot is in its image.
+ *   Forward: the record is written as planned (without its memory when
+ *   the memory image was not finished), the overlays become the active
+ *   images.  Back: the overlays, internal snapshots and memory image it
+ *   made are removed; nothing else was touched.
+ *
+ * Any other operation's journal (not written yet) is refused with a
+ * clear message rather than guessed at.
+ *
+ * libxl_domain_snapshot_recover: only that (op_begin does the work),
+ * reporting whether there was anything to recover.
+ *
+ * Fault injection (tests only): XL_SNAPSHOT_FAULT=<op>:<n> makes the
+ * process _exit(86) at the n-th fault point of <op>, as a crash would.
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <unistd.h>
+
+#define JOURNAL_FILE "journal.libxl-json"
+#define FAULT_EXIT 86
+
+static char *journal_path(libxl__gc *gc, const libxl__snapshot_store *st)
+{
+    return GCSPRINTF("%s/" JOURNAL_FILE, st->dir);
+}
+
+void libxl__fault_point(const char *op)
+{
+    static int count;
+    const char *f = getenv("XL_SNAPSHOT_FAULT");
+    size_t l = strlen(op);
+
+    if (!f || strncmp(f, op, l) || f[l] != ':') return;
+    if (++count == atoi(f + l + 1)) {
+        fprintf(stderr, "libxl-snapshot: fault injected: %s step %d\n", op,
+                count);
+        _exit(FAULT_EXIT);
+    }
+}
+
+int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
+                         const char *op, const libxl_domain_snapshot *s,
+                         bool live, bool memory_done)
+{
+    yajl_gen hand = yajl_gen_alloc(NULL);
+    const unsigned char *buf;
+    size_t len;
+    int rc = ERROR_FAIL;
+
+    if (!hand) abort();
+    if (yajl_gen_map_open(hand) ||
+        libxl__yajl_gen_str(hand, "op") || libxl__yajl_gen_str(hand, op) ||
+        libxl__yajl_gen_str(hand, "live") || yajl_gen_bool(hand, live) ||
+        libxl__yajl_gen_str(hand, "memory_done") ||
+        yajl_gen_bool(hand, memory_done) ||
+        libxl__yajl_gen_str(hand, "snapshot") ||
+        libxl__domain_snapshot_gen_json(hand, s) ||
+        yajl_gen_map_close(hand) ||
+        yajl_gen_get_buf(hand, &buf, &len)) {
+        LOG(ERROR, "cannot generate the journal");
+        goto out;
+    }
+    rc = libxl__write_file_atomic(gc, journal_path(gc, st), buf, len);
+ out:
+    yajl_gen_free(hand);
+    return rc;
+}
+
+void libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st)
+{
+    if (unlink(journal_path(gc, st)) && errno != ENOENT)
+        LOGE(WARN, "cannot remove the journal %s", journal_path(gc, st));
+}
+
+/* ---------------------------------------------------------------- */
+/* recovery: snapshot create */
+
+/* Is overlay a qcow2 image on base? */
+static bool overlay_on(libxl__gc *gc, const char *overlay, const char *base)
+{
+    const char *a[] = { CTX->qemu_img, "info", "--output=json", "-U",
+                        overlay, NULL };
+    char *out = NULL, *err = NULL;
+    yajl_val v;
+    const char *b;
+
+    if (!libxl__file_exists(overlay) ||
+        libxl__exec_sync(gc, a, 60000, &out, &err))
+        return false;
+    v = libxl__json_parse(gc, out);
+    b = v ? libxl__json_get_string(v, "full-backing-filename") : NULL;
+    if (!b && v) b = libxl__json_get_string(v, "backing-filename");
+    return b && !strcmp(b, base);
+}
+
+static bool has_tag(libxl__gc *gc, const char *file, const char *tag)
+{
+    const char *a[] = { CTX->qemu_img, "info", "--output=json", "-U", file,
+                        NULL };
+    char *out = NULL, *err = NULL;
+    const char *id;
+    yajl_val v;
+
+    if (libxl__exec_sync(gc, a, 60000, &out, &err)) return false;
+    v = libxl__json_parse(gc, out);
+    return v && libxl__qemu_img_find_tag(v, tag, &id) > 0;
+}
+
+/* Did the snapshot happen?  See the design comment. */
+static bool create_happened(libxl__gc *gc, libxl__snapshot_op *op,
+                            const libxl_domain_snapshot *s, bool live)
+{
+    yajl_val nodes = NULL;
+    bool ext = false, all = true;
+    int i;
+
+    for (i = 0; i < s->num_disks; i++)
+        ext |= s->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+    if (live && ext && op->d.running &&
+        !libxl__qmp_run_sync(gc, op->d.qmp_path, "query-named-block-nodes",
+                             "{\"flat\": true}", 10000, true, &nodes) &&
+        nodes && YAJL_IS_ARRAY(nodes)) {
+        /* one transaction: the internal snapshots went with these */
+        for (i = 0; i < s->num_disks; i++) {
+            const libxl_disk_snapshot *ds = &s->disks[i];
+            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL &&
+                !libxl__qmp_node_for_file(nodes, ds->overlay,
+                                          LIBXL_DISK_FORMAT_QCOW2))
+                all = false;
+        }
+        return all;
+    }
+    for (i = 0; i < s->num_disks; i++) {
+        const libxl_disk_snapshot *ds = &s->disks[i];
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL &&
+            !overlay_on(gc, ds->overlay, ds->file))
+            return false;
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+            !has_tag(gc, ds->file, ds->tag))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * A memory save that died half-way may leave the guest stopped: QEMU
+ * waiting at pre-switchover or done (postmigrate), or stopped by us
+ * (stop-the-world); a Xen domain suspended.  Put it back running, as
+ * the snapshot found it.
+ */
+static void unstick_memory_save(libxl__gc *gc, libxl__snapshot_op *op,
+                                const libxl_domain_snapshot *s)
+{
+    yajl_val v = NULL;
+    const char *st;
+    int i;
+
+    if (!op->d.running) return;
+    if (CTX->driver->suspend) {
+        /* not logged by the driver: it may never have been suspended */
+        CTX->driver->resume(gc, &op->d);
+        return;
+    }
+    for (i = 0; i < 50; i++) {
+        if (libxl__qmp_run_sync(gc, op->d.qmp_path, "query-migrate", NULL,
+                                5000, true, &v))
+            return;
+        st = v ? libxl__json_get_string(v, "status") : NULL;
+        if (!st || !strcmp(st, "completed") || !strcmp(st, "failed") ||
+            !strcmp(st, "cancelled"))
+            break;
+        if (i == 0)
+            libxl__qmp_run_sync(gc, op->d.qmp_path, "migrate_cancel", NULL,
+                                5000, true, NULL);
+        usleep(100000);
+    }
+    if (s->state == LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING &&
+        !libxl__qmp_run_sync(gc, op->d.qmp_path, "query-status", NULL, 5000,
+                             true, &v) &&
+        v && !libxl__json_get_bool(v, "running", true)) {
+        if (libxl__qmp_run_sync(gc, op->d.qmp_path, "cont", NULL, 5000,
+                                true, NULL))
+            LOG(ERROR, "domain %s: it stays paused after the interrupted "
+                "checkpoint (xl unpause)", op->d.name);
+        else
+            LOG(WARN, "domain %s: resumed after the interrupted checkpoint",
+                op->d.name);
+    }
+}
+
+static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
+                          yajl_val j)
+{
+    libxl_domain_snapshot s;
+    bool live = libxl__json_get_bool(j, "live", false);
+    bool memory_done = libxl__json_get_bool(j, "memory_done", false);
+    libxl__snapshot_tree *t = &op->tree;
+    int i, rc;
+
+    rc = libxl__domain_snapshot_parse_json(gc, libxl__json_get(j,
+                                                              "snapshot"),
+                                           &s);
+    if (rc || !s.name) {
+        LOG(ERROR, "domain %s: the journal %s is unreadable; see "
+            "xl snapshot-check", op->d.name, journal_path(gc, &op->st));
+        return ERROR_INVAL;
+    }
+    if (s.memory) unstick_memory_save(gc, op, &s);
+    if (libxl__snapshot_tree_find(t, s.name) || create_happened(gc, op, &s,
+                                                                live)) {
+        /* forward: what the snapshot made is in use; record it */
+        if (s.memory && !memory_done) {
+            unlink(s.memory);
+            s.memory = NULL;
+        }
+        if (!libxl__snapshot_tree_find(t, s.name)) {
+            s.current = true;
+            libxl__snapshot_tree_add(gc, t, &s);
+        }
+        t->dom.current = s.name;
+        for (i = 0; i < s.num_disks; i++) {
+            const libxl_disk_snapshot *ds = &s.disks[i];
+            if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) continue;
+            libxl__domain_record_set_disk(gc, &t->dom, ds->vdev,
+                                          ds->overlay,
+                                          LIBXL_DISK_FORMAT_QCOW2);
+            if (op->d.running && CTX->driver->set_active_disk)
+                CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
+                                             ds->overlay,
+                                             LIBXL_DISK_FORMAT_QCOW2);
+        }
+        libxl__snapshot_tree_fixup(gc, t);
+        rc = libxl__snapshot_store_save(gc, &op->st, t);
+        if (rc) return rc;
+        LOG(WARN, "domain %s: an interrupted snapshot-create of '%s' was "
+            "completed (its disks had been taken)%s", op->d.name, s.name,
+            s.memory || !libxl__json_get(libxl__json_get(j, "snapshot"),
+                                         "memory")
+            ? "" : "; its memory image was not finished: disk-only");
+        return 0;
+    }
+    /* back: nothing it made is in use; remove it */
+    for (i = 0; i < s.num_disks; i++) {
+        const libxl_disk_snapshot *ds = &s.disks[i];
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL && ds->overlay &&
+            !libxl__snapshot_tree_uses_file(t, ds->overlay) &&
+            unlink(ds->overlay) && errno != ENOENT)
+            LOGE(WARN, "cannot remove '%s'", ds->overlay);
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL && ds->tag &&
+            has_tag(gc, ds->file, ds->tag)) {
+            char *err = NULL;
+            if (libxl__exec_sync(gc, libxl__qemu_img_snapshot_args(gc, 'd',
+                                     ds->tag, ds->file), 60000, NULL, &err))
+                LOG(WARN, "cannot remove internal snapshot '%s' from '%s'",
+                    ds->tag, ds->file);
+        }
+    }
+    if (s.memory) unlink(s.memory);
+    LOG(WARN, "domain %s: an interrupted snapshot-create of '%s' was "
+        "rolled back (its disks had not all been taken)", op->d.name,
+        s.name);
+    return 0;
+}
+
+/*
+ * Under the lock, with op's tree loaded: reconcile a journal left by a
+ * process that died; *found_r says whether there was one.
+ */
+int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
+                           bool *found_r)
+{
+    char *data;
+    yajl_val j;
+    const char *what;
+    int rc;
+
+    if (found_r) *found_r = false;
+    rc = libxl__read_file(gc, journal_path(gc, &op->st), &data, NULL);
+    if (rc == ERROR_NOTFOUND) return 0;
+    if (rc) return rc;
+    if (found_r) *found_r = true;
+    j = libxl__json_parse(gc, data);
+    what = j ? libxl__json_get_string(j, "op") : NULL;
+    if (what && !strcmp(what, "create")) {
+        rc = recover_create(gc, op, j);
+    } else {
+        LOG(ERROR, "domain %s: %s holds an interrupted operation this "
+            "version cannot recover ('%s'); check with xl snapshot-check, "
+            "then remove it", op->d.name, journal_path(gc, &op->st),
+            what ? what : "unreadable");
+        return ERROR_INVAL;
+    }
+    if (rc) return rc;
+    libxl__journal_remove(gc, &op->st);
+    /* the tree as it is now on disk */
+    return libxl__snapshot_store_load(gc, &op->st, &op->tree);
+}
+
+/* ---------------------------------------------------------------- */
+/* xl snapshot-recover */
+
+typedef struct {
+    libxl__ao *ao;
+    libxl__snapshot_op op;
+    bool *recovered_r;
+} recover_state;
+
+static void recover_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
+{
+    recover_state *rs = CONTAINER_OF(op, recover_state, op);
+    STATE_AO_GC(rs->ao);
+
+    /* op_begin did the work, under the lock */
+    if (!rc) *rs->recovered_r = op->recovered;
+    libxl__snapshot_op_end(gc, op);
+    libxl__ao_complete(egc, ao, rc);
+}
+
+int libxl_domain_snapshot_recover(libxl_snapshot_ctx *ctx,
+                                  const char *domain, bool *recovered_r,
+                                  const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    recover_state *rs;
+
+    *recovered_r = false;
+    GCNEW(rs);
+    rs->ao = ao;
+    rs->recovered_r = recovered_r;
+    rs->op.ao = ao;
+    rs->op.domain = GCSTRDUP(domain);
+    rs->op.callback = recover_begun;
+    libxl__snapshot_op_begin(egc, &rs->op);
+    EGC_FREE;
+    return AO_INPROGRESS;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */
