@@ -68,3 +68,10 @@ DEFINES := \
     -DLIBXL_SNAPSHOT_QEMU_IMG=\"$(QEMU_IMG)\" \
     -DLIBXL_SNAPSHOT_XEN_QEMU=\"$(XEN_QEMU)\" \
     -DLIBXL_SNAPSHOT_SYSTEM_XL=\"$(SYSTEM_XL)\"
+
+# Fuzzing (make fuzz): clang with libFuzzer, ASan and UBSan.
+FUZZ_CC           ?= clang
+FUZZ_CFLAGS       ?= -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_TIME         ?= 60
+FUZZ_DIR          ?= build/fuzz
+FUZZ_PACKAGES     := clang libclang-rt-14-dev

@@ -77,7 +77,8 @@ LIB_CFLAGS  := $(BASE_CFLAGS) -fPIC -fvisibility=hidden
 XL_CFLAGS   := $(BASE_CFLAGS) -Ixl
 UNIT_CFLAGS := $(BASE_CFLAGS) $(TEST_PKG_CFLAGS) -Itests/unit
 
-.PHONY: all check check-xen demo bench install uninstall clean unit-tests FORCE
+.PHONY: all check check-xen demo bench install uninstall clean unit-tests FORCE \
+        fuzz fuzz-build fuzz-regress check-asan
 .DELETE_ON_ERROR:
 
 all: $(SHLIB) $(SHLIB_LINK) $(STLIB) $(PCFILE) $(XL_BINS)
@@ -167,6 +168,52 @@ check-xen:
 	$(MAKE) all
 	tests/xen/run.sh
 
+# ---------------------------------------------------------------- fuzz
+#
+# libFuzzer targets (tests/fuzz/fuzz_*.c), linked with the library built
+# again by clang with ASan and UBSan into build/fuzz.  `make fuzz` runs
+# each for $(FUZZ_TIME) s on a copy of its seeds (tests/fuzz/seeds/NAME),
+# keeping what it finds in build/fuzz/corpus-NAME and crashes in
+# build/fuzz/crash-NAME-*; `make fuzz-regress` only runs every seed and
+# every kept crash input (tests/fuzz/crashes/NAME) once.
+
+FUZZ_LIB_OBJS := $(patsubst libxl-snapshot/%.c,$(FUZZ_DIR)/lib/%.o,$(LIB_SRCS))
+FUZZ_BINS     := $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ_DIR)/fuzz_%,\
+                   $(wildcard tests/fuzz/fuzz_*.c))
+
+$(FUZZ_DIR)/lib/%.o: libxl-snapshot/%.c $(DEFINES_STAMP)
+	$(call say,FUZZCC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(LIB_CFLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
+	$(call say,FUZZLD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(BASE_CFLAGS) -Itests/fuzz \
+	    -o $@ $< $(FUZZ_LIB_OBJS) $(PKG_LIBS)
+
+fuzz-build:
+	scripts/install-deps.sh $(FUZZ_PACKAGES)
+	$(MAKE) $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@set -e; for b in $(FUZZ_BINS); do \
+	    n=$${b##*/fuzz_}; c=$(FUZZ_DIR)/corpus-$$n; \
+	    mkdir -p $$c; cp -n tests/fuzz/seeds/$$n/* $$c/ 2>/dev/null || true; \
+	    echo "== fuzz $$n ($(FUZZ_TIME) s)"; \
+	    $$b -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_DIR)/crash-$$n- $$c 2>&1 | \
+	        grep -E '^(stat::number_of_executed_units|==|SUMMARY|Done)' ; \
+	done
+
+fuzz-regress: fuzz-build
+	@set -e; for b in $(FUZZ_BINS); do \
+	    n=$${b##*/fuzz_}; \
+	    files=$$(ls tests/fuzz/seeds/$$n/* tests/fuzz/crashes/$$n/* 2>/dev/null); \
+	    $$b $$files >$(FUZZ_DIR)/regress-$$n.log 2>&1 || \
+	        { tail -n 30 $(FUZZ_DIR)/regress-$$n.log; exit 1; }; \
+	    echo "fuzz-regress $$n: $$(echo $$files | wc -w) inputs"; \
+	done
+
 demo:
 	scripts/install-deps.sh
 	$(MAKE) all
@@ -224,6 +271,7 @@ clean:
 	    $(STLIB) $(PCFILE) xl/*.o xl/*.d xl/xl xl/xl.install \
 	    tests/unit/*.o tests/unit/*.d $(UNIT_BIN) $(UNIT_GEN) \
 	    $(CONFIG_STAMP) $(DEFINES_STAMP)
+	rm -rf build
 
 FORCE:
 

@@ -1,0 +1,32 @@
+/*
+ * fuzz.h - what the libFuzzer targets share: one library context,
+ * quiet (parsers log every rejection), and the input as a C string.
+ */
+#ifndef FUZZ_H
+#define FUZZ_H
+
+#include "libxl_snapshot_internal.h"
+
+static inline libxl_snapshot_ctx *fuzz_ctx(void)
+{
+    static libxl_snapshot_ctx *ctx;
+    if (!ctx) {
+        xentoollog_logger *lg = (xentoollog_logger *)
+            xtl_createlogger_stdiostream(stderr, XTL_CRITICAL, 0);
+        if (libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0, lg))
+            abort();
+    }
+    return ctx;
+}
+
+/* data with a NUL after it (malloc: the caller frees) */
+static inline char *fuzz_string(const uint8_t *data, size_t size)
+{
+    char *s = malloc(size + 1);
+    if (!s) abort();
+    memcpy(s, data, size);
+    s[size] = 0;
+    return s;
+}
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * fuzz_config.c - libFuzzer target: the config file parsers
+ *
+ * The bytes as a snapshot config (xl.snapshot.cfg: name, description,
+ * memory, disk=[...]) and as a domain config (name, uuid, memory,
+ * disk=[...], channel=[...], device_model_args=[...]), read from a
+ * memfd as the library reads any file.
+ */
+#include "fuzz.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    libxl_snapshot_ctx *ctx = fuzz_ctx();
+    libxl_domain_snapshot s;
+    libxl__domain_config cfg;
+    char path[64];
+    int fd = memfd_create("fuzz-config", MFD_CLOEXEC);
+
+    if (fd < 0) abort();
+    if (size && write(fd, data, size) != (ssize_t)size) abort();
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+
+    libxl_domain_snapshot_init(&s);
+    libxl_domain_snapshot_config_parse(ctx, path, &s);
+    libxl_domain_snapshot_dispose(&s);
+    {
+        GC_INIT(ctx);
+        libxl__domain_config_parse(gc, path, &cfg);
+        GC_FREE;
+    }
+    close(fd);
+    return 0;
+}
