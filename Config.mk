@@ -75,3 +75,7 @@ FUZZ_CFLAGS       ?= -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=u
 FUZZ_TIME         ?= 60
 FUZZ_DIR          ?= build/fuzz
 FUZZ_PACKAGES     := clang libclang-rt-14-dev
+
+# The unit tests under sanitizers (make check-asan).
+ASAN_CFLAGS       ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+ASAN_DIR          ?= build/asan

@@ -154,8 +154,9 @@ unit-tests: $(UNIT_BIN)
 # build is a fresh make.
 check:
 	scripts/install-deps.sh
+	scripts/install-deps.sh $(FUZZ_PACKAGES)
 	tests/xen/install-packages.sh
-	$(MAKE) all unit-tests
+	$(MAKE) all unit-tests check-asan fuzz-build
 	tests/run-all.sh
 
 # Real Xen (tests/xen): installs the packages it needs (as
@@ -178,6 +179,7 @@ check-xen:
 # every kept crash input (tests/fuzz/crashes/NAME) once.
 
 FUZZ_LIB_OBJS := $(patsubst libxl-snapshot/%.c,$(FUZZ_DIR)/lib/%.o,$(LIB_SRCS))
+.SECONDARY: $(FUZZ_LIB_OBJS)
 FUZZ_BINS     := $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ_DIR)/fuzz_%,\
                    $(wildcard tests/fuzz/fuzz_*.c))
 
@@ -191,15 +193,16 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(BASE_CFLAGS) -Itests/fuzz \
 	    -o $@ $< $(FUZZ_LIB_OBJS) $(PKG_LIBS)
 
-fuzz-build:
-	scripts/install-deps.sh $(FUZZ_PACKAGES)
-	$(MAKE) $(FUZZ_BINS)
+fuzz-build: $(FUZZ_BINS)
 
-fuzz: fuzz-build
+fuzz:
+	scripts/install-deps.sh $(FUZZ_PACKAGES)
+	$(MAKE) fuzz-build
 	@set -e; for b in $(FUZZ_BINS); do \
 	    n=$${b##*/fuzz_}; c=$(FUZZ_DIR)/corpus-$$n; \
 	    mkdir -p $$c; cp -n tests/fuzz/seeds/$$n/* $$c/ 2>/dev/null || true; \
 	    echo "== fuzz $$n ($(FUZZ_TIME) s)"; \
+	    LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
 	    $$b -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
 	        -artifact_prefix=$(FUZZ_DIR)/crash-$$n- $$c 2>&1 | \
 	        grep -E '^(stat::number_of_executed_units|==|SUMMARY|Done)' ; \
@@ -208,11 +211,39 @@ fuzz: fuzz-build
 fuzz-regress: fuzz-build
 	@set -e; for b in $(FUZZ_BINS); do \
 	    n=$${b##*/fuzz_}; \
-	    files=$$(ls tests/fuzz/seeds/$$n/* tests/fuzz/crashes/$$n/* 2>/dev/null); \
+	    files=$$(ls tests/fuzz/seeds/$$n/* tests/fuzz/crashes/$$n/* 2>/dev/null || true); \
+	    LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
 	    $$b $$files >$(FUZZ_DIR)/regress-$$n.log 2>&1 || \
 	        { tail -n 30 $(FUZZ_DIR)/regress-$$n.log; exit 1; }; \
 	    echo "fuzz-regress $$n: $$(echo $$files | wc -w) inputs"; \
 	done
+
+# ---------------------------------------------------------------- asan
+#
+# The unit tests again, with the library and the tests built with
+# AddressSanitizer and UndefinedBehaviorSanitizer (build/asan):
+# tests/run-all.sh runs them, so `make check` does.
+
+ASAN_LIB_OBJS  := $(patsubst libxl-snapshot/%.c,$(ASAN_DIR)/lib/%.o,$(LIB_SRCS))
+ASAN_UNIT_OBJS := $(patsubst tests/unit/%.c,$(ASAN_DIR)/unit/%.o,\
+                    $(UNIT_SRCS) tests/unit/main.c tests/unit/helpers.c)
+.SECONDARY: $(ASAN_LIB_OBJS) $(ASAN_UNIT_OBJS)
+
+$(ASAN_DIR)/lib/%.o: libxl-snapshot/%.c $(DEFINES_STAMP)
+	$(call say,ASANCC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(ASAN_CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
+
+$(ASAN_DIR)/unit/%.o: tests/unit/%.c $(UNIT_GEN)
+	$(call say,ASANCC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(ASAN_CFLAGS) $(UNIT_CFLAGS) -c -o $@ $<
+
+$(ASAN_DIR)/run-unit: $(ASAN_UNIT_OBJS) $(ASAN_LIB_OBJS)
+	$(call say,ASANLD,$@)
+	$(Q)$(CC) $(LDFLAGS) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
+
+check-asan: $(ASAN_DIR)/run-unit
 
 demo:
 	scripts/install-deps.sh

@@ -35,6 +35,8 @@
  */
 #include "libxl_snapshot_internal.h"
 
+#include <limits.h>
+
 #include <ctype.h>
 
 #include <libxlutil.h>
@@ -110,11 +112,30 @@ static void log_xlu_error(libxl__gc *gc, xlu_report *rep, const char *file,
         LOG(ERROR, "%s: %s", file, what);
 }
 
+/*
+ * The file is read here and parsed from memory: a NUL byte is refused
+ * first, as libxlutil's lexer takes it inside a string and then fails
+ * an assertion (found by tests/fuzz/fuzz_config.c), and a config file
+ * has no business holding one.
+ */
 static int xlu_read(libxl__gc *gc, XLU_Config *xlu, xlu_report *rep,
                     const char *file)
 {
-    int e = xlu_cfg_readfile(xlu, file);
+    char *data;
+    size_t len;
+    int e, rc;
 
+    rc = libxl__read_file(gc, file, &data, &len);
+    if (rc) {
+        LOG(ERROR, "%s: cannot read config: %s", file,
+            rc == ERROR_NOTFOUND ? "no such file" : "read error");
+        return ERROR_INVAL;
+    }
+    if (memchr(data, 0, len) || len > INT_MAX) {
+        LOG(ERROR, "%s: not a config file (it holds a NUL byte)", file);
+        return ERROR_INVAL;
+    }
+    e = xlu_cfg_readdata(xlu, data, (int)len);
     if (!e) return 0;
     if (e == EINVAL) {
         log_xlu_error(gc, rep, file, "syntax error");

@@ -4,7 +4,9 @@
 #  1. tests/unit/run-unit: every CUnit test counts, from its closing
 #     "unit: N passed, N failed" line (a crash before that line counts
 #     as one failure).
-#  2. scripts/check-symbols.sh: one test.
+#  2. the unit tests under ASan and UBSan (build/asan), one test; every
+#     fuzz seed and kept crash input once (make fuzz-regress), one test;
+#     scripts/check-symbols.sh, one test.
 #  3. every executable tests/qemu/test-*.sh, in name order: one test
 #     each; exit 0 passes, exit 77 is skipped, anything else fails.
 #     Each runs from the repository root under a time limit of
@@ -53,6 +55,29 @@ if [ -x tests/unit/run-unit ]; then
     fi
 else
     note_fail "tests/unit/run-unit (not built)"
+fi
+
+# ---- the unit tests again under ASan and UBSan: one test
+echo "=== unit tests under AddressSanitizer and UBSan (build/asan)"
+if [ -x build/asan/run-unit ]; then
+    if build/asan/run-unit >"$unit_log" 2>&1 &&
+       grep -qE '^unit: [0-9]+ passed, 0 failed$' "$unit_log"; then
+        passed=$((passed + 1))
+        echo "--- PASS $(grep -E '^unit: ' "$unit_log")"
+    else
+        tail -n 40 "$unit_log"
+        note_fail "unit tests under ASan/UBSan"
+    fi
+else
+    note_fail "build/asan/run-unit (not built: make check-asan)"
+fi
+
+# ---- every fuzz seed and kept crash input, once: one test
+echo "=== fuzz-regress (tests/fuzz: seeds and crash inputs)"
+if make -s fuzz-regress; then
+    passed=$((passed + 1))
+else
+    note_fail "fuzz-regress"
 fi
 
 # ---- symbols
