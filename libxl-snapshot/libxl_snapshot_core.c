@@ -184,18 +184,21 @@ int libxl__mkdir_p(libxl__gc *gc, const char *path, mode_t mode)
     return 0;
 }
 
-int libxl__read_file(libxl__gc *gc, const char *path, char **data_r,
-                     size_t *len_r)
+static int read_file(libxl__gc *gc, const char *path, int flags,
+                     char **data_r, size_t *len_r)
 {
     int fd, rc;
     char *buf = NULL;
     size_t len = 0, alloc = 0;
     ssize_t r;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_CLOEXEC | flags);
     if (fd < 0) {
         if (errno == ENOENT) return ERROR_NOTFOUND;
-        LOGE(ERROR, "cannot open '%s'", path);
+        if (errno == ELOOP && (flags & O_NOFOLLOW))
+            LOG(ERROR, "'%s' is a symbolic link: it is not followed", path);
+        else
+            LOGE(ERROR, "cannot open '%s'", path);
         return ERROR_FAIL;
     }
     for (;;) {
@@ -222,6 +225,18 @@ int libxl__read_file(libxl__gc *gc, const char *path, char **data_r,
     return rc;
 }
 
+int libxl__read_file(libxl__gc *gc, const char *path, char **data_r,
+                     size_t *len_r)
+{
+    return read_file(gc, path, 0, data_r, len_r);
+}
+
+int libxl__read_file_nofollow(libxl__gc *gc, const char *path,
+                              char **data_r, size_t *len_r)
+{
+    return read_file(gc, path, O_NOFOLLOW, data_r, len_r);
+}
+
 int libxl__write_file_atomic(libxl__gc *gc, const char *path,
                              const void *data, size_t len)
 {
@@ -231,7 +246,10 @@ int libxl__write_file_atomic(libxl__gc *gc, const char *path,
     int fd = -1, dfd = -1, rc;
     size_t done = 0;
 
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* a stale tmp, or a link planted there, goes; never followed */
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+              0600);
     if (fd < 0) {
         LOGE(ERROR, "cannot create '%s'", tmp);
         rc = ERROR_FAIL;

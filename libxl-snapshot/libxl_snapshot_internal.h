@@ -108,6 +108,9 @@ int libxl__mkdir_p(libxl__gc *gc, const char *path, mode_t mode);
 /* Whole file into a gc string; ERROR_NOTFOUND if missing. */
 int libxl__read_file(libxl__gc *gc, const char *path, char **data_r,
                      size_t *len_r);
+/* The same for files of ours (records): a symbolic link is refused. */
+int libxl__read_file_nofollow(libxl__gc *gc, const char *path,
+                              char **data_r, size_t *len_r);
 /*
  * Writes data to path atomically: path.tmp, fsync, rename, fsync of
  * the directory.  ERROR_FAIL (logged, with ENOSPC said plainly).

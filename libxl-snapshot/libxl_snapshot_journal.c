@@ -295,7 +295,8 @@ int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
     int rc;
 
     if (found_r) *found_r = false;
-    rc = libxl__read_file(gc, journal_path(gc, &op->st), &data, NULL);
+    rc = libxl__read_file_nofollow(gc, journal_path(gc, &op->st), &data,
+                                   NULL);
     if (rc == ERROR_NOTFOUND) return 0;
     if (rc) return rc;
     if (found_r) *found_r = true;

@@ -169,6 +169,15 @@ static void ms_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
     if (rc) ms_done(egc, mss, rc);
 }
 
+/* QEMU is to wait at pre-switchover, where the disks are taken. */
+static int ms_send_caps(libxl__egc *egc, libxl__qmp *qmp)
+{
+    return libxl__qmp_send(egc, qmp, "migrate-set-capabilities",
+                           "{\"capabilities\": [{\"capability\": "
+                           "\"pause-before-switchover\", \"state\": true}]}",
+                           -1, ms_caps);
+}
+
 static void ms_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val st,
                       int rc)
 {
@@ -181,10 +190,7 @@ static void ms_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val st,
         mss->t_pause = libxl__now_ms();
         rc = libxl__qmp_send(egc, qmp, "stop", NULL, -1, ms_stopped);
     } else {
-        rc = libxl__qmp_send(egc, qmp, "migrate-set-capabilities",
-                             "{\"capabilities\": [{\"capability\": "
-                             "\"pause-before-switchover\", \"state\": true}]}",
-                             -1, ms_caps);
+        rc = ms_send_caps(egc, qmp);
     }
     if (rc) goto out;
     return;
@@ -200,10 +206,7 @@ static void ms_stopped(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
 
     if (rc) goto out;
     mss->stopped = true;
-    rc = libxl__qmp_send(egc, qmp, "migrate-set-capabilities",
-                         "{\"capabilities\": [{\"capability\": "
-                         "\"pause-before-switchover\", \"state\": true}]}",
-                         -1, ms_caps);
+    rc = ms_send_caps(egc, qmp);
     if (rc) goto out;
     return;
  out:

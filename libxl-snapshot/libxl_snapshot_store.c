@@ -293,7 +293,7 @@ static int load_snapshot(libxl__gc *gc, const char *path, const char *fname,
     yajl_val v;
     int rc;
 
-    rc = libxl__read_file(gc, path, &data, NULL);
+    rc = libxl__read_file_nofollow(gc, path, &data, NULL);
     if (rc) {
         if (rc == ERROR_NOTFOUND)
             LOG(ERROR, "cannot read record '%s': it vanished", path);
@@ -332,7 +332,7 @@ int libxl__snapshot_store_load_domain(libxl__gc *gc,
     int rc;
 
     memset(dom_r, 0, sizeof(*dom_r));
-    rc = libxl__read_file(gc, path, &data, NULL);
+    rc = libxl__read_file_nofollow(gc, path, &data, NULL);
     if (rc == ERROR_NOTFOUND) return 0;   /* no record yet: empty */
     if (rc) return rc;
     v = libxl__json_parse(gc, data);
@@ -418,7 +418,7 @@ static int write_if_changed(libxl__gc *gc, const char *path,
     size_t oldlen, len = strlen(data);
     int rc;
 
-    rc = libxl__read_file(gc, path, &old, &oldlen);
+    rc = libxl__read_file_nofollow(gc, path, &old, &oldlen);
     if (!rc && oldlen == len && !memcmp(old, data, len))
         return 0;
     if (rc && rc != ERROR_NOTFOUND)

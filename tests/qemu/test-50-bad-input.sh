@@ -167,6 +167,23 @@ soft_case "corrupt record: snapshot-current" corrupt_record xl snapshot-current 
 soft_case "corrupt record: snapshot-create" corrupt_record xl snapshot-create vm1 s2
 soft_case "corrupt record: snapshot-revert" corrupt_record xl snapshot-revert vm1 s1
 soft_case "corrupt record: snapshot-delete" corrupt_record xl snapshot-delete vm1 s1
+# A record planted as a symbolic link (to a copy of itself, valid
+# JSON): never followed; every command that reads it fails, naming it.
+symlink_record() {
+    local rec q
+    rec=$(domain_dir vm1)/snapshotdata-s1.libxl-json
+    cp "$rec" "$T/record.saved"
+    trap 'rm -f "'"$rec"'"; cp "$T/record.saved" "'"$rec"'"' EXIT
+    cp "$rec" "$T/elsewhere.json"
+    rm -f "$rec"
+    ln -s "$T/elsewhere.json" "$rec"
+    # shellcheck disable=SC2001,SC2016
+    q=$(sed 's/[][\.*^$()+?{}|]/\\&/g' <<<"$rec")
+    refused "$q.*symbolic link" "$@"
+}
+soft_case "symlinked record: snapshot-list" symlink_record xl snapshot-list vm1
+soft_case "symlinked record: snapshot-create" symlink_record xl snapshot-create vm1 s2
+soft_case "symlinked record: snapshot-delete" symlink_record xl snapshot-delete vm1 s1
 step "the restored record reads again"
 expect_ok xl snapshot-list --name vm1
 expect_eq "$OUT" "s1" "snapshot-list once the record is restored"
