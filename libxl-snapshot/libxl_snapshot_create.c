@@ -650,7 +650,7 @@ static void qga_frozen(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
     const char *why;
 
     if (!rc) {
-        LOG(DEBUG, "guest agent: %lld file system(s) frozen",
+        LOG(DEBUG, "guest agent: file systems frozen: %lld",
             YAJL_IS_INTEGER(ret) ? (long long)YAJL_GET_INTEGER(ret) : -1LL);
     } else {
         why = !scs->agent ? "the domain has no guest agent channel"

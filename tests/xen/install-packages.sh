@@ -11,6 +11,9 @@
 # and fails (this test is the only proof the xen driver works: it
 # never skips silently).
 #
+# The kernel and busybox also make the guest of the quiesce test
+# (tests/qemu/qga-vm), so `make check` installs these before its tests.
+#
 # The postinst scripts of xen-utils print "Can't find hypervisor
 # information in sysfs!" when the host is not running Xen: harmless.
 set -euo pipefail
