@@ -849,6 +849,9 @@ void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
                          const char *op, const libxl_domain_snapshot *s,
                          bool live, bool memory_done);
+/* Any operation's journal, as JSON text with an "op" member. */
+int libxl__journal_write_text(libxl__gc *gc, const libxl__snapshot_store *st,
+                              const char *json, size_t len);
 void libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st);
 /* Under the lock, tree loaded: finish or undo what a dead process left. */
 int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,

@@ -23,8 +23,20 @@
  *   images.  Back: the overlays, internal snapshots and memory image it
  *   made are removed; nothing else was touched.
  *
- * Any other operation's journal (not written yet) is refused with a
- * clear message rather than guessed at.
+ *  snapshot revert: the domain is stopped after the journal is written,
+ *  and internal reverts cannot be undone, so:
+ *   - records saved (the domain record names the new images): only
+ *     what came after is redone: discarded images removed, the domain
+ *     started as planned;
+ *   - not saved, the domain still running: it died before stopping it,
+ *     nothing changed: the fresh overlays it may have made go (back);
+ *   - not saved, the domain stopped: every disk is done again (a fresh
+ *     overlay is made unless a good one is there; an internal revert is
+ *     applied again, which is idempotent), the records saved, and the
+ *     domain started as planned (forward).
+ *
+ * Any other operation's journal (none yet) is refused with a clear
+ * message rather than guessed at.
  *
  * libxl_domain_snapshot_recover: only that (op_begin does the work),
  * reporting whether there was anything to recover.
@@ -80,10 +92,16 @@ int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
         LOG(ERROR, "cannot generate the journal");
         goto out;
     }
-    rc = libxl__write_file_atomic(gc, journal_path(gc, st), buf, len);
+    rc = libxl__journal_write_text(gc, st, (const char *)buf, len);
  out:
     yajl_gen_free(hand);
     return rc;
+}
+
+int libxl__journal_write_text(libxl__gc *gc, const libxl__snapshot_store *st,
+                              const char *json, size_t len)
+{
+    return libxl__write_file_atomic(gc, journal_path(gc, st), json, len);
 }
 
 void libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st)
@@ -282,6 +300,119 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
     return 0;
 }
 
+/* ---------------------------------------------------------------- */
+/* recovery: snapshot revert */
+
+/* Starts the domain as the revert meant to (journal "start"...). */
+static int revert_start(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    uint32_t domid;
+
+    if (!libxl__json_get_bool(j, "start", false) || op->d.running)
+        return 0;
+    if (!op->cfg.file) {
+        LOG(ERROR, "domain %s: no config to start it from", op->d.name);
+        return ERROR_FAIL;
+    }
+    return CTX->driver->create(gc, &op->cfg, &op->tree.dom,
+                               libxl__json_get_bool(j, "paused", false),
+                               libxl__json_get_string(j, "restore"), &domid);
+}
+
+static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    libxl__snapshot_tree *t = &op->tree;
+    const char *name = libxl__json_get_string(j, "snapshot");
+    yajl_val disks = libxl__json_get(j, "disks");
+    yajl_val discard = libxl__json_get(j, "discard");
+    bool saved;
+    size_t i;
+    int rc;
+
+    if (!name || !disks || !YAJL_IS_ARRAY(disks) ||
+        !libxl__snapshot_tree_find(t, name)) {
+        LOG(ERROR, "domain %s: the journal %s names no snapshot it has; see "
+            "xl snapshot-check", op->d.name, journal_path(gc, &op->st));
+        return ERROR_INVAL;
+    }
+    /* were the records saved?  The domain record names the new images */
+    saved = t->dom.current && !strcmp(t->dom.current, name);
+    for (i = 0; saved && i < disks->u.array.len; i++) {
+        yajl_val d = disks->u.array.values[i];
+        const libxl__active_disk *ad = libxl__domain_record_disk(&t->dom,
+            (char *)libxl__json_get_string(d, "vdev"));
+        const char *na = libxl__json_get_string(d, "new_active");
+        saved = ad && ad->path && na && !strcmp(ad->path, na);
+    }
+    if (!saved && op->d.running) {
+        /* it died before stopping the domain: nothing was changed */
+        for (i = 0; i < disks->u.array.len; i++) {
+            yajl_val d = disks->u.array.values[i];
+            const char *na = libxl__json_get_string(d, "new_active");
+            if (libxl__json_get_bool(d, "internal", false) || !na ||
+                libxl__snapshot_tree_uses_file(t, na))
+                continue;
+            unlink(na);
+        }
+        LOG(WARN, "domain %s: an interrupted snapshot-revert to '%s' was "
+            "rolled back (the domain had not been stopped yet)", op->d.name,
+            name);
+        return 0;
+    }
+    if (!saved) {
+        /* stopped, disks maybe half done: do them all again, then record */
+        for (i = 0; i < disks->u.array.len; i++) {
+            yajl_val d = disks->u.array.values[i];
+            const char *vdev = libxl__json_get_string(d, "vdev");
+            const char *file = libxl__json_get_string(d, "file");
+            const char *na = libxl__json_get_string(d, "new_active");
+            libxl_disk_format fmt =
+                libxl__json_get_integer(d, "format", LIBXL_DISK_FORMAT_RAW);
+            char *err = NULL;
+
+            if (!vdev || !file || !na) return ERROR_INVAL;
+            if (libxl__json_get_bool(d, "internal", false)) {
+                const char *id = libxl__json_get_string(d, "tag_id");
+                rc = id ? libxl__exec_sync(gc,
+                         libxl__qemu_img_snapshot_args(gc, 'a', id, file),
+                         300000, NULL, &err) : ERROR_INVAL;
+            } else {
+                rc = 0;
+                if (!overlay_on(gc, na, file)) {
+                    unlink(na);
+                    rc = libxl__exec_sync(gc,
+                             libxl__qemu_img_overlay_args(gc, file, fmt, na),
+                             300000, NULL, &err);
+                }
+            }
+            if (rc) {
+                LOG(ERROR, "domain %s: cannot finish the interrupted revert "
+                    "of disk %s: %s", op->d.name, vdev, err ? err : "");
+                return rc;
+            }
+            libxl__domain_record_set_disk(gc, &t->dom, vdev, na,
+                libxl__json_get_bool(d, "internal", false)
+                ? fmt : LIBXL_DISK_FORMAT_QCOW2);
+        }
+        t->dom.current = GCSTRDUP(name);
+        libxl__snapshot_tree_fixup(gc, t);
+        rc = libxl__snapshot_store_save(gc, &op->st, t);
+        if (rc) return rc;
+    }
+    /* chosen by the revert itself: images nothing will refer to */
+    for (i = 0; discard && YAJL_IS_ARRAY(discard) &&
+                i < discard->u.array.len; i++) {
+        const char *f = YAJL_GET_STRING(discard->u.array.values[i]);
+        if (f && unlink(f) && errno != ENOENT)
+            LOGE(WARN, "cannot remove discarded image '%s'", f);
+    }
+    rc = revert_start(gc, op, j);
+    LOG(WARN, "domain %s: an interrupted snapshot-revert to '%s' was "
+        "completed%s", op->d.name, name, rc ? ", but the domain could not "
+        "be started" : "");
+    return rc;
+}
+
 /*
  * Under the lock, with op's tree loaded: reconcile a journal left by a
  * process that died; *found_r says whether there was one.
@@ -304,6 +435,8 @@ int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
     what = j ? libxl__json_get_string(j, "op") : NULL;
     if (what && !strcmp(what, "create")) {
         rc = recover_create(gc, op, j);
+    } else if (what && !strcmp(what, "revert")) {
+        rc = recover_revert(gc, op, j);
     } else {
         LOG(ERROR, "domain %s: %s holds an interrupted operation this "
             "version cannot recover ('%s'); check with xl snapshot-check, "

@@ -27,6 +27,10 @@
  * images exist, each internal snapshot is in its image exactly once
  * (found by name, applied by ID), and a config to restart from exists.
  *
+ * Crash safety: a journal (libxl_snapshot_journal.c) is written just
+ * before the domain is stopped and removed at the end; a revert that
+ * died half-way is finished by the next command on the domain.
+ *
  * Steps: libxl_domain_snapshot_revert -> snapshot_revert_begun ->
  *   snapshot_revert_probed ->
  *   snapshot_revert_next <-> snapshot_revert_disk_done ->
@@ -52,7 +56,7 @@ typedef struct libxl__snapshot_revert_state {
     libxl_domain_snapshot *snap;
     revert_disk *disks;              /* in execution order */
     int num_disks, next, done_disks;
-    bool was_running, was_paused, stopped;
+    bool was_running, was_paused, stopped, journaled;
     libxl__qemu_img_info_state qi;   /* images holding internal ones */
     libxl__exec_state es;
 } libxl__snapshot_revert_state;
@@ -63,6 +67,7 @@ static void snapshot_revert_probed(libxl__egc *egc,
                                    libxl__qemu_img_info_state *qi, int rc);
 static void snapshot_revert_next(libxl__egc *egc,
                                  libxl__snapshot_revert_state *rvs);
+static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs);
 static void snapshot_revert_disk_done(libxl__egc *egc,
                                       libxl__exec_state *es, int rc,
                                       int status);
@@ -266,17 +271,104 @@ static void snapshot_revert_probed(libxl__egc *egc,
     }
     rvs->was_running = op->d.running;
     rvs->was_paused = op->d.paused;
+    rc = write_journal(gc, rvs);
+    if (rc) goto out;
+    rvs->journaled = true;
+    libxl__fault_point("revert");
     if (op->d.running) {
         LOG(INFO, "domain %s: stopping it to revert its disks", op->d.name);
         rc = CTX->driver->destroy(gc, &op->d);
         if (rc) goto out;
         rvs->stopped = true;
+        libxl__fault_point("revert");
     }
     rvs->next = 0;
     snapshot_revert_next(egc, rvs);
     return;
  out:
     snapshot_revert_done(egc, rvs, rc);
+}
+
+/* How the domain is to be started once the revert succeeded. */
+static void start_plan(libxl__snapshot_revert_state *rvs, bool *start_r,
+                       bool *paused_r, const char **restore_r)
+{
+    *start_r = *paused_r = false;
+    *restore_r = NULL;
+    if (rvs->snap->memory) {
+        /* back to the saved instant: running, unless --paused */
+        *start_r = true;
+        *paused_r = !!(rvs->flags & LIBXL_SNAPSHOT_REVERT_PAUSED);
+        *restore_r = rvs->snap->memory;
+    } else if (rvs->flags & LIBXL_SNAPSHOT_REVERT_RUNNING) {
+        *start_r = true;
+    } else if (rvs->flags & LIBXL_SNAPSHOT_REVERT_PAUSED) {
+        *start_r = *paused_r = true;
+    } else if (rvs->snap->state != LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF) {
+        *start_r = true;
+        *paused_r = rvs->snap->state == LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED;
+    }
+}
+
+/*
+ * The journal (libxl_snapshot_journal.c): the snapshot, each disk's
+ * plan, the images to discard and how to start, so that a revert that
+ * dies after stopping the domain can be finished by the next command.
+ */
+static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
+{
+    yajl_gen hand = yajl_gen_alloc(NULL);
+    const unsigned char *buf;
+    const char *restore;
+    bool start, paused;
+    size_t len;
+    int i, rc = ERROR_FAIL;
+
+    if (!hand) abort();
+    start_plan(rvs, &start, &paused, &restore);
+    if (yajl_gen_map_open(hand) ||
+        libxl__yajl_gen_str(hand, "op") ||
+        libxl__yajl_gen_str(hand, "revert") ||
+        libxl__yajl_gen_opt_str(hand, "snapshot", rvs->snap->name) ||
+        libxl__yajl_gen_str(hand, "start") || yajl_gen_bool(hand, start) ||
+        libxl__yajl_gen_str(hand, "paused") || yajl_gen_bool(hand, paused) ||
+        libxl__yajl_gen_opt_str(hand, "restore", restore) ||
+        libxl__yajl_gen_str(hand, "disks") || yajl_gen_array_open(hand))
+        goto out;
+    for (i = 0; i < rvs->num_disks; i++) {
+        const revert_disk *rd = &rvs->disks[i];
+        bool internal = rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+        if (yajl_gen_map_open(hand) ||
+            libxl__yajl_gen_opt_str(hand, "vdev", rd->ds->vdev) ||
+            libxl__yajl_gen_opt_str(hand, "file", rd->ds->file) ||
+            libxl__yajl_gen_str(hand, "format") ||
+            yajl_gen_integer(hand, rd->ds->format) ||
+            libxl__yajl_gen_str(hand, "internal") ||
+            yajl_gen_bool(hand, internal) ||
+            libxl__yajl_gen_opt_str(hand, "tag_id", rd->tag_id) ||
+            libxl__yajl_gen_opt_str(hand, "new_active", rd->new_active) ||
+            yajl_gen_map_close(hand))
+            goto out;
+    }
+    if (yajl_gen_array_close(hand) ||
+        libxl__yajl_gen_str(hand, "discard") || yajl_gen_array_open(hand))
+        goto out;
+    for (i = 0; i < rvs->num_disks; i++) {
+        const revert_disk *rd = &rvs->disks[i];
+        if (rd->old_active && strcmp(rd->old_active, rd->new_active) &&
+            !is_snapshot_image(&rvs->op.tree, rd->old_active) &&
+            !is_config_image(&rvs->op.cfg, rd->old_active) &&
+            libxl__yajl_gen_str(hand, rd->old_active))
+            goto out;
+    }
+    if (yajl_gen_array_close(hand) || yajl_gen_map_close(hand) ||
+        yajl_gen_get_buf(hand, &buf, &len))
+        goto out;
+    rc = libxl__journal_write_text(gc, &rvs->op.st, (const char *)buf, len);
+ out:
+    if (rc) LOG(ERROR, "cannot write the journal of the revert");
+    yajl_gen_free(hand);
+    return rc;
 }
 
 static void snapshot_revert_next(libxl__egc *egc,
@@ -324,6 +416,7 @@ static void snapshot_revert_disk_done(libxl__egc *egc,
         return;
     }
     rvs->done_disks = ++rvs->next;
+    libxl__fault_point("revert");
     snapshot_revert_next(egc, rvs);
 }
 
@@ -349,6 +442,7 @@ static void snapshot_revert_record(libxl__egc *egc,
     libxl__snapshot_tree_fixup(gc, &op->tree);
     rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
     if (rc) goto out;
+    libxl__fault_point("revert");
     /* only now, with the records pointing elsewhere */
     for (i = 0; i < n; i++) {
         if (unlink(discard[i]) && errno != ENOENT)
@@ -381,20 +475,8 @@ static void snapshot_revert_done(libxl__egc *egc,
                     "the failure", rd->ds->vdev, rvs->name);
         }
     }
-    if (!rc && rvs->snap->memory) {
-        /* back to the saved instant: running, unless --paused */
-        start = true;
-        paused = !!(rvs->flags & LIBXL_SNAPSHOT_REVERT_PAUSED);
-        restore = rvs->snap->memory;
-    } else if (!rc) {
-        if (rvs->flags & LIBXL_SNAPSHOT_REVERT_RUNNING) {
-            start = true;
-        } else if (rvs->flags & LIBXL_SNAPSHOT_REVERT_PAUSED) {
-            start = paused = true;
-        } else if (rvs->snap->state != LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF) {
-            start = true;
-            paused = rvs->snap->state == LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED;
-        }
+    if (!rc) {
+        start_plan(rvs, &start, &paused, &restore);
     } else if (rvs->stopped) {
         /* put it back as it was, on the images the records name */
         start = true;
@@ -411,8 +493,11 @@ static void snapshot_revert_done(libxl__egc *egc,
             r = CTX->driver->create(gc, &op->cfg, &op->tree.dom, paused,
                                     restore, NULL);
             if (r && !rc) rc = r;
+            if (!r) libxl__fault_point("revert");
         }
     }
+    /* done, or undone (and restarted on what the records name) */
+    if (rvs->journaled) libxl__journal_remove(gc, &op->st);
     libxl__snapshot_op_end(gc, op);
     libxl__ao_complete(egc, ao, rc);
 }

@@ -1,0 +1,81 @@
+#!/bin/bash
+# test-96-crash-revert.sh - snapshot-revert killed at every step
+#
+# XL_SNAPSHOT_FAULT=revert:N makes xl _exit at the N-th fault point of
+# snapshot-revert (after its journal, after stopping the domain, after
+# each disk, after the records, after the start), as kill -9 would.
+# For a running domain (xvda internal, xvdb external) and a shut-off
+# one, N runs from 1 until the revert gets through.  After each crash,
+# snapshot-recover must finish or undo it:
+#  - finished: the current snapshot is s1, both disks hold s1's data,
+#    and the domain is in the state the revert meant (running);
+#  - undone: the disks hold what they held before, the domain as it was;
+# and snapshot-check is clean either way.
+set -u
+# shellcheck source=tests/qemu/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+make_vm_config vm1
+crashes=0
+
+write_both() {
+    write_pattern vm1 xvda "$1" 0 1M
+    write_pattern vm1 xvdb "$1" 0 1M
+}
+expect_data() {
+    local vdev
+    for vdev in xvda xvdb; do
+        read_pattern "$(active_image vm1 "$vdev")" "$1" 0 1M
+    done
+}
+
+# crash_loop MODE RUNNING: the revert to s1 crashed at each step
+crash_loop() {
+    local mode=$1 running=$2 n byte cur
+    for ((n = 1; n < 20; n++)); do
+        byte=$(printf '0x%02x' $((0x40 + n)))
+        write_both "$byte"
+        run env XL_SNAPSHOT_FAULT=revert:$n $XL snapshot-revert vm1 s1
+        if [ "$RC" -eq 0 ]; then
+            expect_data 0x11
+            step "  $mode: through after $((n - 1)) crash points"
+            return 0
+        fi
+        [ "$RC" -eq 86 ] || fail_run "$mode: snapshot-revert at fault $n"
+        crashes=$((crashes + 1))
+        expect_ok xl snapshot-recover vm1
+        expect_match "$OUT" "recovered" "snapshot-recover after crash $n"
+        expect_ok xl snapshot-current vm1
+        cur=$OUT
+        if [ "$cur" = s1 ] && ! grep -q "rolled back" <<<"$ERR"; then
+            expect_data 0x11            # finished
+        else
+            expect_data "$byte"         # undone
+        fi
+        if [ "$running" = yes ]; then
+            domain_running vm1 || fail "$mode: vm1 is not running after the recovery of crash $n"
+        fi
+        expect_ok xl snapshot-check vm1
+        # back to a state where s1 is not current, for the next round
+        if [ "$cur" = s1 ]; then
+            write_both 0x22
+            expect_ok xl snapshot-create vm1 "other-$mode-$n"
+        fi
+    done
+    fail "$mode: snapshot-revert never got through"
+}
+
+expect_ok xl create "$CFG"
+write_both 0x11
+expect_ok xl snapshot-create vm1 s1
+write_both 0x22
+expect_ok xl snapshot-create vm1 s2
+
+step "running domain"
+crash_loop running yes
+step "shut-off domain"
+expect_ok xl destroy vm1
+expect_ok xl snapshot-create vm1 s3
+crash_loop offline no
+expect_ok xl snapshot-check vm1
+echo "crash points exercised: $crashes"
