@@ -38,6 +38,12 @@
  *
  * A memory image is removed once its record is gone.
  *
+ * Crash safety: a journal names the snapshot being deleted, and each
+ * disk is marked done in the record before its file goes, so the
+ * records stay true at every step; the next command cancels a QEMU job
+ * the dead process left, and tells the user to run the delete again to
+ * finish it (libxl_snapshot_journal.c).
+ *
  * --children deletes the descendants first, leaves before parents;
  * --children-only only them.
  *
@@ -79,6 +85,7 @@ typedef struct libxl__snapshot_delete_state {
     unsigned flags;
     const char **names;             /* in order of deletion */
     int num_names, cur;
+    bool journaled;
     libxl_domain_snapshot *snap;
     disk_plan *plans;
     int disk, target;
@@ -227,6 +234,7 @@ static void snapshot_delete_one(libxl__egc *egc,
                                 libxl__snapshot_delete_state *dls)
 {
     STATE_AO_GC(dls->ao);
+    const char *journal;
     int i;
 
     if (dls->cur == dls->num_names) {
@@ -244,6 +252,16 @@ static void snapshot_delete_one(libxl__egc *egc,
         snapshot_delete_record(egc, dls);
         return;
     }
+    /* the intent first: a crash from here on is recovered */
+    journal = GCSPRINTF("{\"op\": \"delete\", \"snapshot\": %s}",
+                        libxl__json_quote(gc, dls->snap->name));
+    if (libxl__journal_write_text(gc, &dls->op.st, journal,
+                                  strlen(journal))) {
+        snapshot_delete_done(egc, dls, ERROR_FAIL);
+        return;
+    }
+    dls->journaled = true;
+    libxl__fault_point("delete");
     GCNEW_ARRAY(dls->plans, dls->snap->num_disks);
     memset(&dls->qi, 0, sizeof(dls->qi));
     GCNEW_ARRAY(dls->qi.images, dls->snap->num_disks);
@@ -782,18 +800,38 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
         gone = ds->file;
     }
     pl->done = true;
-    /* the records first, so that they never name a missing file */
-    if (gone) {
+    /*
+     * The records first, so that they never name a missing file or tag:
+     * this disk of the snapshot is marked done ("no") on disk before its
+     * file goes, so a crash between two disks leaves a record that says
+     * exactly what is left of the snapshot.
+     */
+    if (gone || pl->act == ACT_TAG) {
+        gone = GCSTRDUP(gone);
+        if (gone && !is_config_image(dls, gone) &&
+            (pl->act == ACT_COMMIT || !holds_internal(dls, gone))) {
+            /* the file to go, in the journal before the records move */
+            const char *j = GCSPRINTF("{\"op\": \"delete\", \"snapshot\": "
+                                      "%s, \"remove\": %s}",
+                                      libxl__json_quote(gc, dls->snap->name),
+                                      libxl__json_quote(gc, gone));
+            libxl__journal_write_text(gc, &op->st, j, strlen(j));
+        }
+        ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
         rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
         if (rc) {
             snapshot_delete_done(egc, dls, rc);
             return;
         }
+        libxl__fault_point("delete");
+    }
+    if (gone) {
         if (is_config_image(dls, gone) ||
             (pl->act != ACT_COMMIT && holds_internal(dls, gone)))
             LOG(DEBUG, "keeping '%s'", gone);
         else if (unlink(gone) && errno != ENOENT)
             LOGE(WARN, "cannot remove '%s'", gone);
+        libxl__fault_point("delete");
     }
     dls->disk++;
     snapshot_delete_disk(egc, dls);
@@ -821,6 +859,9 @@ static void snapshot_delete_record(libxl__egc *egc,
     if (memory && unlink(memory) && errno != ENOENT)
         LOGE(WARN, "snapshot '%s': cannot remove its memory image '%s'",
              name, memory);
+    if (dls->journaled) libxl__journal_remove(gc, &dls->op.st);
+    dls->journaled = false;
+    libxl__fault_point("delete");
     dls->snap = NULL;
     dls->plans = NULL;
     dls->cur++;
@@ -846,6 +887,8 @@ static void snapshot_delete_done(libxl__egc *egc,
             dls->snap->num_disks);
         libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree);
     }
+    /* a failure leaves the records true (above): nothing to recover */
+    if (dls->journaled) libxl__journal_remove(gc, &dls->op.st);
     libxl__qmp_close(gc, &dls->qmp);
     libxl__snapshot_op_end(gc, &dls->op);
     libxl__ao_complete(egc, ao, rc);

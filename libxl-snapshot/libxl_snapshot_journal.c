@@ -35,8 +35,14 @@
  *     applied again, which is idempotent), the records saved, and the
  *     domain started as planned (forward).
  *
- * Any other operation's journal (none yet) is refused with a clear
- * message rather than guessed at.
+ *  snapshot delete: it marks each disk done in the record before that
+ *  disk's file goes, so the records are true at every step.  A QEMU job
+ *  it left is cancelled; a disk whose file or tag is gone is marked
+ *  done; the snapshot stays listed with what is left, and the user is
+ *  told to run the delete again, which finishes it.
+ *
+ * Any other journal is refused with a clear message rather than guessed
+ * at.
  *
  * libxl_domain_snapshot_recover: only that (op_begin does the work),
  * reporting whether there was anything to recover.
@@ -413,6 +419,179 @@ static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     return rc;
 }
 
+/* ---------------------------------------------------------------- */
+/* recovery: snapshot delete */
+
+/*
+ * Jobs of a dead delete (ids libxl-delete-*) left in QEMU: cancelled
+ * (a commit stopped at READY keeps its top active, which the records
+ * still name; its base is the snapshot's own image), then dismissed.
+ */
+static void cancel_delete_jobs(libxl__gc *gc, libxl__snapshot_op *op)
+{
+    yajl_val jobs = NULL;
+    int tries;
+    size_t i;
+    bool left = true;
+
+    if (!op->d.running) return;
+    for (tries = 0; left && tries < 100; tries++) {
+        left = false;
+        if (libxl__qmp_run_sync(gc, op->d.qmp_path, "query-jobs", NULL,
+                                5000, true, &jobs) || !jobs ||
+            !YAJL_IS_ARRAY(jobs))
+            return;
+        for (i = 0; i < jobs->u.array.len; i++) {
+            yajl_val jb = jobs->u.array.values[i];
+            const char *id = libxl__json_get_string(jb, "id");
+            const char *st = libxl__json_get_string(jb, "status");
+            const char *args;
+            if (!id || strncmp(id, "libxl-delete-", 13) || !st) continue;
+            args = GCSPRINTF("{\"id\": %s}", libxl__json_quote(gc, id));
+            left = true;
+            if (!strcmp(st, "concluded"))
+                libxl__qmp_run_sync(gc, op->d.qmp_path, "job-dismiss", args,
+                                    5000, true, NULL);
+            else if (tries == 0 || !strcmp(st, "ready"))
+                libxl__qmp_run_sync(gc, op->d.qmp_path, "job-cancel", args,
+                                    5000, true, NULL);
+        }
+        if (left) usleep(50000);
+    }
+}
+
+/* Does the running QEMU have a node on path? */
+static bool running_image(libxl__gc *gc, libxl__snapshot_op *op,
+                          const char *path)
+{
+    yajl_val nodes = NULL;
+    size_t i;
+
+    if (!op->d.running) return false;
+    if (libxl__qmp_run_sync(gc, op->d.qmp_path, "query-named-block-nodes",
+                            "{\"flat\": true}", 10000, true, &nodes) ||
+        !nodes || !YAJL_IS_ARRAY(nodes))
+        return true;                  /* cannot tell: keep it */
+    for (i = 0; i < nodes->u.array.len; i++) {
+        const char *f = libxl__json_get_string(nodes->u.array.values[i],
+                                               "file");
+        if (f && !strcmp(f, path)) return true;
+    }
+    return false;
+}
+
+static bool config_image(const libxl__snapshot_op *op, const char *path)
+{
+    int i;
+    for (i = 0; i < op->cfg.num_disks; i++)
+        if (op->cfg.disks[i].pdev_path &&
+            !strcmp(op->cfg.disks[i].pdev_path, path))
+            return true;
+    return false;
+}
+
+/*
+ * An active commit of the child into the snapshot's image F that QEMU
+ * finished (pivoted) after the process died: QEMU runs on F, the
+ * records still name the child C.  Move them to F, as the delete would
+ * have: F holds what C held; the snapshot's own disk is then done.
+ */
+static void pivoted_records(libxl__gc *gc, libxl__snapshot_op *op,
+                            libxl_domain_snapshot *s)
+{
+    libxl__snapshot_tree *t = &op->tree;
+    yajl_val nodes = NULL;
+    int i, k, m;
+
+    if (!op->d.running ||
+        libxl__qmp_run_sync(gc, op->d.qmp_path, "query-named-block-nodes",
+                            "{\"flat\": true}", 10000, true, &nodes) ||
+        !nodes || !YAJL_IS_ARRAY(nodes))
+        return;
+    for (i = 0; i < s->num_disks; i++) {
+        libxl_disk_snapshot *ds = &s->disks[i];
+        libxl__active_disk *ad =
+            libxl__domain_record_disk(&t->dom, ds->vdev);
+        const char *c;
+
+        if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || !ad ||
+            !ad->path || !strcmp(ad->path, ds->file) ||
+            libxl__qmp_node_for_file(nodes, ad->path, ad->format) ||
+            !libxl__qmp_node_for_file(nodes, ds->file, ds->format))
+            continue;
+        c = GCSTRDUP(ad->path);
+        for (k = 0; k < t->num_snaps; k++)
+            for (m = 0; m < t->snaps[k].num_disks; m++) {
+                libxl_disk_snapshot *o = &t->snaps[k].disks[m];
+                if (!strcmp(o->vdev, ds->vdev) && o->file &&
+                    !strcmp(o->file, c)) {
+                    o->file = GCSTRDUP(ds->file);
+                    o->format = ds->format;
+                }
+            }
+        libxl__domain_record_set_disk(gc, &t->dom, ds->vdev, ds->file,
+                                      ds->format);
+        if (CTX->driver->set_active_disk)
+            CTX->driver->set_active_disk(gc, &op->d, ds->vdev, ds->file,
+                                         ds->format);
+        ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+        if (!libxl__snapshot_store_save(gc, &op->st, t) &&
+            !libxl__snapshot_tree_uses_file(t, c) &&
+            !config_image(op, c))
+            unlink(c);
+        LOG(WARN, "domain %s: disk %s: QEMU had finished merging '%s' "
+            "into '%s'; the records follow", op->d.name, ds->vdev, c,
+            ds->file);
+    }
+}
+
+static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    const char *name = libxl__json_get_string(j, "snapshot");
+    const char *remove = libxl__json_get_string(j, "remove");
+    libxl_domain_snapshot *s;
+    int i, n = 0;
+
+    cancel_delete_jobs(gc, op);
+    if (remove && libxl__file_exists(remove) &&
+        !libxl__snapshot_tree_uses_file(&op->tree, remove) &&
+        !config_image(op, remove) && !running_image(gc, op, remove)) {
+        /* its data had been merged and the records moved: it goes */
+        if (unlink(remove))
+            LOGE(WARN, "cannot remove '%s'", remove);
+    }
+    s = name ? libxl__snapshot_tree_find(&op->tree, name) : NULL;
+    if (!s) {
+        LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' had "
+            "finished", op->d.name, name ? name : "?");
+        return 0;
+    }
+    pivoted_records(gc, op, s);
+    /* what is gone is marked so (the delete did it before each file) */
+    for (i = 0; i < s->num_disks; i++) {
+        libxl_disk_snapshot *ds = &s->disks[i];
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) {
+            n++;
+            continue;
+        }
+        if (!libxl__file_exists(ds->file) ||
+            (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+             !has_tag(gc, ds->file, ds->tag))) {
+            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+            n++;
+        }
+    }
+    if (n) {
+        int rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
+        if (rc) return rc;
+    }
+    LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' was "
+        "stopped after %d of its %d disks; the records say what is left: "
+        "run snapshot-delete %s again to finish", op->d.name, name, n,
+        s->num_disks, name);
+    return 0;
+}
+
 /*
  * Under the lock, with op's tree loaded: reconcile a journal left by a
  * process that died; *found_r says whether there was one.
@@ -437,6 +616,8 @@ int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
         rc = recover_create(gc, op, j);
     } else if (what && !strcmp(what, "revert")) {
         rc = recover_revert(gc, op, j);
+    } else if (what && !strcmp(what, "delete")) {
+        rc = recover_delete(gc, op, j);
     } else {
         LOG(ERROR, "domain %s: %s holds an interrupted operation this "
             "version cannot recover ('%s'); check with xl snapshot-check, "
