@@ -192,14 +192,18 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
     rc = libxl_snapshot_name_check(s->name);
     if (rc) {
         LOG(ERROR, "invalid snapshot name '%s' (no '/', '..', ',', "
-            "blanks, control characters, leading '.' or '-', or digits "
-            "only)",
+            "blanks, control characters, leading '.' or '-', digits "
+            "only, more than 200 bytes, or bytes that are not UTF-8)",
             libxl__printable(gc, s->name));
         return rc;
     }
     if (libxl__snapshot_tree_find(&op->tree, s->name)) {
         LOG(ERROR, "domain %s already has a snapshot named '%s'",
             op->d.name, s->name);
+        return ERROR_INVAL;
+    }
+    if (scs->req.description && !libxl__utf8_valid(scs->req.description)) {
+        LOG(ERROR, "the description is not valid UTF-8 text");
         return ERROR_INVAL;
     }
     s->description = GCSTRDUP(scs->req.description);

@@ -679,6 +679,8 @@ libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,
 void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
                                    const char *vdev, const char *path,
                                    libxl_disk_format format);
+/* Is s valid UTF-8?  Records are JSON: what they hold must be text. */
+bool libxl__utf8_valid(const char *s);
 /* Is name (in a domain's record directory) a record, the lock...? */
 bool libxl__snapshot_store_owns(libxl__gc *gc, const libxl__snapshot_tree *t,
                                 const char *name);

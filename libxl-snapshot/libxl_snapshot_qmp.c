@@ -21,6 +21,8 @@
  *  - An fd to pass (for getfd) travels as SCM_RIGHTS with the first
  *    byte of the command.
  *  - Error classes map to libxl's ERROR_QMP_* codes.
+ *  - Arguments must be UTF-8: QEMU silently drops a command that is not
+ *    (seen: no reply at all), so such a command is refused here.
  *  - The QEMU guest agent (agent = true) speaks the same protocol over
  *    its channel's socket, without greeting or capabilities: it is
  *    idle once connected.  Replies to an earlier, abandoned client may
@@ -210,6 +212,12 @@ int libxl__qmp_send(libxl__egc *egc, libxl__qmp *qmp, const char *cmd,
     if (qmp->state != LIBXL__QMP_IDLE) {
         LOG(ERROR, "QMP: command %s sent while not idle", cmd);
         return ERROR_FAIL;
+    }
+    if (args && !libxl__utf8_valid(args)) {
+        /* QEMU drops such a command without a reply: refuse it here */
+        LOG(ERROR, "QMP: %s: an argument (a file name?) is not UTF-8 "
+            "text, which QEMU cannot take", cmd);
+        return ERROR_INVAL;
     }
     qmp->wait_id = ++qmp->next_id;
     qmp->callback = cb;

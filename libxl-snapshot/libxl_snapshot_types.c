@@ -147,6 +147,28 @@ const char *libxl_snapshot_domain_state_to_string(
 /* ---------------------------------------------------------------- */
 /* names */
 
+/* Is s valid UTF-8 (no overlong forms, no surrogates, <= U+10FFFF)? */
+bool libxl__utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        unsigned c = *p++, n, v, min;
+        if (c < 0x80) continue;
+        if ((c & 0xe0) == 0xc0) { n = 1; v = c & 0x1f; min = 0x80; }
+        else if ((c & 0xf0) == 0xe0) { n = 2; v = c & 0x0f; min = 0x800; }
+        else if ((c & 0xf8) == 0xf0) { n = 3; v = c & 0x07; min = 0x10000; }
+        else return false;
+        while (n--) {
+            if ((*p & 0xc0) != 0x80) return false;
+            v = (v << 6) | (*p++ & 0x3f);
+        }
+        if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+            return false;
+    }
+    return true;
+}
+
 int libxl_snapshot_name_check(const char *name)
 {
     const unsigned char *p;
@@ -167,6 +189,8 @@ int libxl_snapshot_name_check(const char *name)
      * name could select another snapshot whose ID it is.
      */
     if (strspn(name, "0123456789") == len) return ERROR_INVAL;
+    /* records are JSON: text only */
+    if (!libxl__utf8_valid(name)) return ERROR_INVAL;
     return 0;
 }
 

@@ -9,7 +9,8 @@
 # Cases: unknown domain (every snapshot command); internal snapshot of
 # the raw disk; --diskspec of an unknown disk, with a bad type, or
 # excluding every disk; invalid names ('../x', 'a/b', '-rf', '.hidden',
-# 'a,b', a newline, '', '..'); a duplicate name; an unknown snapshot;
+# 'a,b', a newline, '', '..', 4 KiB, bytes that are not UTF-8); a
+# description that is not UTF-8; a duplicate name; an unknown snapshot;
 # an overlay path that exists; --running with --paused; a transaction
 # QEMU refuses after creating an overlay file; a corrupt record (list,
 # info, current, create, revert, delete); a full file system (tmpfs,
@@ -97,6 +98,11 @@ soft_case "name with a newline" bad_name $'a\nb'
 soft_case "name with a tab" bad_name $'a\tb'
 soft_case "empty name" bad_name ''
 soft_case "name '..'" bad_name '..'
+soft_case "name of 4 KiB" bad_name "$(printf 'a%.0s' {1..4096})"
+soft_case "name that is not UTF-8" bad_name $'a\xff\xfeb'
+soft_case "name with an overlong UTF-8 '/'" bad_name $'a\xc0\xafb'
+soft_case "description that is not UTF-8" refused "UTF-8" \
+    xl snapshot-create --description=$'bad \xff text' vm1 d1
 
 step "a good snapshot s1 (xvda internal, xvdb external)"
 expect_ok xl snapshot-create vm1 s1
