@@ -190,6 +190,9 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         s->name = GCSTRDUP(buf);
     }
     rc = libxl_snapshot_name_check(s->name);
+    /* new names must be text too: QEMU drops QMP commands that are not
+     * UTF-8 (records with older such names still load) */
+    if (!rc && !libxl__utf8_valid(s->name)) rc = ERROR_INVAL;
     if (rc) {
         LOG(ERROR, "invalid snapshot name '%s' (no '/', '..', ',', "
             "blanks, control characters, leading '.' or '-', digits "

@@ -47,6 +47,8 @@
 #   write_pattern D VDEV BYTE OFFSET LEN   guest write (via HMP qemu-io,
 #                         then flush); on a shut-off domain, qemu-io on
 #                         its active image
+#   write_disks D BYTE    both disks (xvda, xvdb) of D: BYTE at 0+1M
+#   expect_disks D BYTE   both disks' active images hold BYTE at 0+1M
 #   read_pattern IMAGE BYTE OFFSET LEN [FMT]   data check from outside
 #                         (LEN: bytes or K/M/G; -U while QEMUs run)
 #   image_format IMAGE    qcow2, raw...
@@ -482,6 +484,19 @@ write_pattern() {
     expect_ok qemu-io -f "$fmt" -c "write -P $byte $off $len" "$img"
     expect_match "$OUT" "^wrote $(to_bytes "$len")/$(to_bytes "$len") bytes" \
         "qemu-io write on $img"
+}
+
+# write_disks D BYTE / expect_disks D BYTE: the first MiB of both disks
+# of a make_vm_config domain
+write_disks() {
+    write_pattern "$1" xvda "$2" 0 1M
+    write_pattern "$1" xvdb "$2" 0 1M
+}
+expect_disks() {
+    local vdev
+    for vdev in xvda xvdb; do
+        read_pattern "$(active_image "$1" "$vdev")" "$2" 0 1M
+    done
 }
 
 # read_pattern IMAGE BYTE OFFSET LEN [FMT]: the bytes must all be BYTE.

@@ -34,17 +34,6 @@ expect_mark() {
     expect_eq "$(dd if="$RAM" bs=1 skip=$MARK_OFF count=8 status=none | tr -d ' ')" \
         "$1" "the marker in the guest's RAM"
 }
-# data BYTE: both disks hold BYTE at 0+1M
-expect_data() {
-    local vdev
-    for vdev in xvda xvdb; do
-        read_pattern "$(active_image vm1 "$vdev")" "$1" 0 1M
-    done
-}
-write_data() {
-    write_pattern vm1 xvda "$1" 0 1M
-    write_pattern vm1 xvdb "$1" 0 1M
-}
 domain_state() {
     run xl list vm1
     awk 'NR == 2 {print $3}' <<<"$OUT"
@@ -59,7 +48,7 @@ expect_ok xl create "$CFG"
 
 step "m1: stop-the-world checkpoint"
 mark ONE
-write_data 0x11
+write_disks vm1 0x11
 expect_ok xl snapshot-create --memory vm1 m1
 expect_match "$OUT" "with memory" "snapshot-create's message"
 M1=$(domain_dir vm1)/m1.save
@@ -69,7 +58,7 @@ after_step
 
 step "m2: live checkpoint into a file of our choosing"
 mark TWO
-write_data 0x22
+write_disks vm1 0x22
 expect_ok xl snapshot-create --live --memory="$T/m2.mem" vm1 m2
 expect_file "$T/m2.mem"
 expect_eq "$(domain_state)" "r-----" "vm1 runs after the live checkpoint"
@@ -94,21 +83,21 @@ after_step
 
 step "revert to m1: restored running, with m1's memory and disks"
 mark THREE
-write_data 0x33
+write_disks vm1 0x33
 expect_ok xl snapshot-revert vm1 m1
 expect_eq "$(domain_state)" "r-----" "vm1 runs after the revert to m1"
 expect_mark ONE
-expect_data 0x11
+expect_disks vm1 0x11
 after_step
 
 step "revert to m2 --paused: restored paused, with m2's memory and disks"
 expect_ok xl snapshot-revert --paused vm1 m2
 expect_eq "$(domain_state)" "--p---" "vm1 is paused after the revert to m2"
 expect_mark TWO
-expect_data 0x22
+expect_disks vm1 0x22
 expect_ok xl unpause vm1
 expect_eq "$(domain_state)" "r-----" "vm1 runs once unpaused"
-write_data 0x44
+write_disks vm1 0x44
 after_step
 
 step "delete m1: its memory image goes with it"
@@ -144,8 +133,8 @@ if mount -t tmpfs -o size=1M tmpfs "$F" 2>"$T/mount.err"; then
     expect_eq "$(domain_state)" "r-----" "vm1 runs after the failed checkpoint"
     expect_eq "$(ls -A "$F")" "" "what the full file system holds"
     expect_unchanged "$fp" "the failed checkpoint"
-    write_data 0x55
-    expect_data 0x55
+    write_disks vm1 0x55
+    expect_disks vm1 0x55
     expect_ok xl snapshot-list --name vm1
     expect_eq "$OUT" "m2" "snapshots after the failed checkpoint"
     after_step

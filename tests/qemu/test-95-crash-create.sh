@@ -21,11 +21,6 @@ PATTERN=16                     # a byte per snapshot, from 0x10 up
 declare -A DATA                # snapshot -> byte it holds
 crashes=0
 
-# write_both BYTE: both disks hold BYTE at 0+1M
-write_both() {
-    write_pattern vm1 xvda "$1" 0 1M
-    write_pattern vm1 xvdb "$1" 0 1M
-}
 
 consistent() {
     expect_ok xl snapshot-list --name vm1
@@ -44,7 +39,7 @@ crash_loop() {
         name=$mode-$n
         byte=$(printf '0x%02x' $PATTERN)
         PATTERN=$((PATTERN + 1))
-        write_both "$byte"
+        write_disks vm1 "$byte"
         run env XL_SNAPSHOT_FAULT=create:$n $XL "$@" vm1 "$name"
         if [ "$RC" -eq 0 ]; then
             DATA[$name]=$byte
@@ -76,7 +71,7 @@ crash_loop mem snapshot-create --live --memory
 
 step "kill -9 at a random moment"
 for i in 1 2 3; do
-    write_both 0x7$i
+    write_disks vm1 0x7$i
     ( sleep "0.0$((RANDOM % 9))"; pkill -9 -f "snapshot-create vm1 k$i" ) &
     run xl snapshot-create vm1 "k$i"
     wait

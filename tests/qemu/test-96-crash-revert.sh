@@ -18,26 +18,16 @@ set -u
 make_vm_config vm1
 crashes=0
 
-write_both() {
-    write_pattern vm1 xvda "$1" 0 1M
-    write_pattern vm1 xvdb "$1" 0 1M
-}
-expect_data() {
-    local vdev
-    for vdev in xvda xvdb; do
-        read_pattern "$(active_image vm1 "$vdev")" "$1" 0 1M
-    done
-}
 
 # crash_loop MODE RUNNING: the revert to s1 crashed at each step
 crash_loop() {
     local mode=$1 running=$2 n byte cur
     for ((n = 1; n < 20; n++)); do
         byte=$(printf '0x%02x' $((0x40 + n)))
-        write_both "$byte"
+        write_disks vm1 "$byte"
         run env XL_SNAPSHOT_FAULT=revert:$n $XL snapshot-revert vm1 s1
         if [ "$RC" -eq 0 ]; then
-            expect_data 0x11
+            expect_disks vm1 0x11
             step "  $mode: through after $((n - 1)) crash points"
             return 0
         fi
@@ -48,9 +38,9 @@ crash_loop() {
         expect_ok xl snapshot-current vm1
         cur=$OUT
         if [ "$cur" = s1 ] && ! grep -q "rolled back" <<<"$ERR"; then
-            expect_data 0x11            # finished
+            expect_disks vm1 0x11            # finished
         else
-            expect_data "$byte"         # undone
+            expect_disks vm1 "$byte"         # undone
         fi
         if [ "$running" = yes ]; then
             domain_running vm1 || fail "$mode: vm1 is not running after the recovery of crash $n"
@@ -58,7 +48,7 @@ crash_loop() {
         expect_ok xl snapshot-check vm1
         # back to a state where s1 is not current, for the next round
         if [ "$cur" = s1 ]; then
-            write_both 0x22
+            write_disks vm1 0x22
             expect_ok xl snapshot-create vm1 "other-$mode-$n"
         fi
     done
@@ -66,9 +56,9 @@ crash_loop() {
 }
 
 expect_ok xl create "$CFG"
-write_both 0x11
+write_disks vm1 0x11
 expect_ok xl snapshot-create vm1 s1
-write_both 0x22
+write_disks vm1 0x22
 expect_ok xl snapshot-create vm1 s2
 
 step "running domain"

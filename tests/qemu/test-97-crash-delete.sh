@@ -19,16 +19,6 @@ set -u
 make_vm_config vm1
 crashes=0
 
-write_both() {
-    write_pattern vm1 xvda "$1" 0 1M
-    write_pattern vm1 xvdb "$1" 0 1M
-}
-expect_data() {
-    local vdev
-    for vdev in xvda xvdb; do
-        read_pattern "$(active_image vm1 "$vdev")" "$1" 0 1M
-    done
-}
 
 # crash_loop VICTIM: a (its child's image is committed into its own:
 # an intermediate commit) or b (the active overlay is committed into
@@ -38,11 +28,11 @@ crash_loop() {
     [ "$v" = a ] && keep=b || keep=a
     for ((n = 1; n < 20; n++)); do
         x=$v$n
-        write_both 0x1$((n % 10))
+        write_disks vm1 0x1$((n % 10))
         expect_ok xl snapshot-create vm1 "a$x"
-        write_both 0x2$((n % 10))
+        write_disks vm1 0x2$((n % 10))
         expect_ok xl snapshot-create vm1 "b$x"
-        write_both 0x3$((n % 10))
+        write_disks vm1 0x3$((n % 10))
         run env XL_SNAPSHOT_FAULT=delete:$n $XL snapshot-delete vm1 "$v$x"
         if [ "$RC" -eq 0 ]; then
             got=1
@@ -51,7 +41,7 @@ crash_loop() {
             crashes=$((crashes + 1))
             expect_ok xl snapshot-recover vm1
             expect_ok xl snapshot-check vm1
-            expect_data 0x3$((n % 10))
+            expect_disks vm1 0x3$((n % 10))
             expect_ok xl snapshot-list --name vm1
             if grep -qx "$v$x" <<<"$OUT"; then
                 expect_ok xl snapshot-delete vm1 "$v$x"
@@ -60,9 +50,9 @@ crash_loop() {
         expect_ok xl snapshot-list --name vm1
         expect_no_match "$OUT" "^$v$x\$" "snapshot-list after deleting $v$x"
         expect_ok xl snapshot-check vm1
-        expect_data 0x3$((n % 10))
+        expect_disks vm1 0x3$((n % 10))
         expect_ok xl snapshot-revert vm1 "$keep$x"
-        if [ "$keep" = a ]; then expect_data 0x1$((n % 10)); else expect_data 0x2$((n % 10)); fi
+        if [ "$keep" = a ]; then expect_disks vm1 0x1$((n % 10)); else expect_disks vm1 0x2$((n % 10)); fi
         expect_ok xl snapshot-check vm1
         if [ "$got" = 1 ]; then
             step "  deleting $v: through after $((n - 1)) crash points"

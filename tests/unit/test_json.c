@@ -394,13 +394,20 @@ void test_json__parse_large_and_deep(void)
 
 void test_json__non_utf8_name_roundtrip(void)
 {
-    /* the name check does not demand UTF-8; such records must load */
+    /*
+     * New names must be UTF-8 (snapshot-create checks: QEMU drops QMP
+     * commands that are not), but records with such names must load.
+     */
     libxl_domain_snapshot s, back;
     char *j;
 
     libxl_domain_snapshot_init(&s);
     s.name = strdup("caf\xe9-\xff");
     CU_ASSERT_EQUAL_FATAL(libxl_snapshot_name_check(s.name), 0);
+    CU_ASSERT_FALSE(libxl__utf8_valid(s.name));
+    CU_ASSERT_TRUE(libxl__utf8_valid("caf\xc3\xa9"));
+    CU_ASSERT_FALSE(libxl__utf8_valid("a\xc0\xaf" "b"));    /* overlong */
+    CU_ASSERT_FALSE(libxl__utf8_valid("\xed\xa0\x80"));     /* surrogate */
     j = libxl_domain_snapshot_to_json(NULL, &s);
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
     CU_ASSERT_EQUAL_FATAL(libxl_domain_snapshot_from_json(NULL, &back, j), 0);
