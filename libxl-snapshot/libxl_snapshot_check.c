@@ -205,7 +205,6 @@ static void check_active(libxl__gc *gc, check_state *cs)
     for (i = 0; i < d->num_disks; i++) {
         const libxl_device_disk *dk = &d->disks[i];
         const char **files = NULL;
-        yajl_val info;
 
         if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path) continue;
         know(gc, cs, dk->pdev_path);
@@ -214,14 +213,13 @@ static void check_active(libxl__gc *gc, check_state *cs)
                     dk->vdev, dk->pdev_path);
             continue;
         }
-        info = image_info(gc, dk->pdev_path, true, &err);
-        if (!info) {
+        if (libxl__qemu_img_chain(gc, dk->pdev_path, &files, &nf, &err)) {
             problem(gc, cs, "disk %s: the active image '%s' does not open "
                     "with its backing chain: %s", dk->vdev, dk->pdev_path,
                     libxl__printable(gc, err));
             continue;
         }
-        nf = chain_files(gc, cs, info, &files);
+        for (j = 0; j < nf; j++) know(gc, cs, files[j]);
         for (j = 0; cur && j < cur->num_disks; j++) {
             const libxl_disk_snapshot *ds = &cur->disks[j];
             if (strcmp(ds->vdev, dk->vdev) || !ds->file ||

@@ -99,6 +99,10 @@ static void bc_after_next(libxl__egc *egc, libxl__block_commit_state *bcs);
 static void bc_after_done(libxl__egc *egc, libxl__exec_state *es, int rc,
                           int status);
 static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs);
+static char *follow_outcome(libxl__gc *gc, libxl__snapshot_tree *t,
+                            const jobrec *jr, bool done);
+static int query_job(libxl__gc *gc, const libxl__domain *d, const char *id,
+                     yajl_val *job_r);
 static void bc_done(libxl__egc *egc, libxl__block_commit_state *bcs,
                     int rc);
 
@@ -838,16 +842,48 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
     libxl__snapshot_tree *t = &op->tree;
     STATE_AO_GC(bcs->ao);
     jobrec *jr = &bcs->jr;
-    char *dropped = NULL;
     bool done = bcs->completed;
     bool pivot = done && jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_CANCEL;
-    int i, j, rc;
+    int i, rc;
 
     if (jr->type == LIBXL_BLOCKJOB_TYPE_STREAM) goto records_done;
     if (pivot)
         libxl__domain_record_set_disk(gc, &t->dom, jr->vdev, jr->base,
                                       jr->base_format);
+    follow_outcome(gc, t, jr, done);
+    libxl__snapshot_tree_fixup(gc, t);
+    rc = libxl__snapshot_store_save(gc, &op->st, t);
+    if (rc) goto out;
+    if (pivot && op->d.running && CTX->driver->set_active_disk) {
+        rc = CTX->driver->set_active_disk(gc, &op->d, jr->vdev, jr->base,
+                                          jr->base_format);
+        if (rc) goto out;
+    }
+    if (done && jr->del) {
+        for (i = 0; i < jr->num_merged; i++) {
+            if (unlink(jr->merged[i]) && errno != ENOENT)
+                LOGE(WARN, "cannot remove merged image '%s'", jr->merged[i]);
+        }
+    }
+ records_done:
+    jobrec_remove(gc, &op->st, jr->vdev);
+    rc = bcs->final_rc;
+ out:
+    bc_done(egc, bcs, rc);
+}
+
+/*
+ * The records after a commit (done: completed), in the tree: snapshots
+ * re-pointed or dropped (said), as the design comment at the top says.
+ * Returns the names dropped, or NULL.
+ */
+static char *follow_outcome(libxl__gc *gc, libxl__snapshot_tree *t,
+                            const jobrec *jr, bool done)
+{
+    char *dropped = NULL;
+    int i, j;
+
     for (i = 0; i < t->num_snaps; i++) {
         libxl_domain_snapshot *s = &t->snaps[i];
         bool lost = false;
@@ -891,25 +927,44 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
             "their records are removed", jr->vdev,
             done ? "merged away" : "overwrote (in base)", dropped);
     }
-    libxl__snapshot_tree_fixup(gc, t);
-    rc = libxl__snapshot_store_save(gc, &op->st, t);
-    if (rc) goto out;
-    if (pivot && op->d.running && CTX->driver->set_active_disk) {
-        rc = CTX->driver->set_active_disk(gc, &op->d, jr->vdev, jr->base,
-                                          jr->base_format);
-        if (rc) goto out;
-    }
-    if (done && jr->del) {
-        for (i = 0; i < jr->num_merged; i++) {
-            if (unlink(jr->merged[i]) && errno != ENOENT)
-                LOGE(WARN, "cannot remove merged image '%s'", jr->merged[i]);
+    return dropped;
+}
+
+/*
+ * Under the lock, at the start of every command: a job record whose
+ * process died, and whose job no QEMU runs any more (the domain's QEMU
+ * died with it, or restarted), has an unknown outcome: a commit may
+ * have written part of top into base, so the snapshots whose data was
+ * in base are dropped (as after an abort), and the record goes.  A job
+ * QEMU still has is left to `xl block-job`, which finishes and records
+ * it from any process.
+ */
+int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
+{
+    libxl__snapshot_tree *t = &op->tree;
+    yajl_val job;
+    jobrec jr;
+    int i, rc;
+
+    for (i = 0; i < op->d.num_disks; i++) {
+        if (jobrec_read(gc, &op->st, op->d.disks[i].vdev, &jr)) continue;
+        if (jr.owner > 0 && (!kill(jr.owner, 0) || errno == EPERM))
+            continue;                 /* its process is alive */
+        if (jr.live && op->d.running &&
+            (query_job(gc, &op->d, jr.id, &job) || job))
+            continue;                 /* QEMU has it (or cannot tell) */
+        if (jr.type != LIBXL_BLOCKJOB_TYPE_STREAM) {
+            follow_outcome(gc, t, &jr, false);
+            libxl__snapshot_tree_fixup(gc, t);
+            rc = libxl__snapshot_store_save(gc, &op->st, t);
+            if (rc) return rc;
         }
+        jobrec_remove(gc, &op->st, jr.vdev);
+        LOG(WARN, "domain %s: block job %s on disk %s died with its "
+            "process and its QEMU; its record is cleared", op->d.name,
+            jr.id, jr.vdev);
     }
- records_done:
-    jobrec_remove(gc, &op->st, jr->vdev);
-    rc = bcs->final_rc;
- out:
-    bc_done(egc, bcs, rc);
+    return 0;
 }
 
 static void bc_done(libxl__egc *egc, libxl__block_commit_state *bcs,

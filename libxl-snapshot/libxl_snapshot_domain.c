@@ -324,6 +324,8 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
     /* an operation a dead process left half-done: finish or undo it */
     rc = libxl__journal_recover(gc, op, &op->recovered);
     if (rc) goto out;
+    rc = libxl__blockjob_recover(gc, op);
+    if (rc) goto out;
     if (op->recovered) {
         /* the active images may have moved */
         rc = libxl__domain_resolve(gc, op->domain, &op->d, &op->cfg);

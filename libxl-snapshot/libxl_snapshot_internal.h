@@ -369,6 +369,9 @@ struct libxl__qemu_img_info_state {
     libxl__exec_state es;
 };
 void libxl__qemu_img_info(libxl__egc *egc, libxl__qemu_img_info_state *qi);
+/* The files of image's backing chain, image first (synchronous). */
+int libxl__qemu_img_chain(libxl__gc *gc, const char *image,
+                          const char ***files_r, int *n_r, char **err_r);
 /*
  * How many internal snapshots of one `info` are named tag; *id_r gets
  * the ID of the last (meaningful when the count is 1).
@@ -843,6 +846,8 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
                                const libxl__snapshot_store *st,
                                const libxl__domain *d);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
+/* Under the lock: clears job records whose process and QEMU job died. */
+int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op);
 
 /* ---------------------------------------------------------------- */
 /* journal and recovery (libxl_snapshot_journal.c) */

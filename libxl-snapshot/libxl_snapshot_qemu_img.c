@@ -210,6 +210,42 @@ int libxl__qemu_img_find_tag(yajl_val info, const char *tag,
 }
 
 /*
+ * The files of image's backing chain, image first (synchronous
+ * `qemu-img info -U --backing-chain`).  ERROR_FAIL with *err_r (gc)
+ * when it does not open.
+ */
+int libxl__qemu_img_chain(libxl__gc *gc, const char *image,
+                          const char ***files_r, int *n_r, char **err_r)
+{
+    const char *a[] = { CTX->qemu_img, "info", "--output=json", "-U",
+                        "--backing-chain", image, NULL };
+    char *out = NULL, *err = NULL;
+    const char **f;
+    yajl_val v;
+    size_t i, l;
+    int n = 0;
+
+    *files_r = NULL;
+    *n_r = 0;
+    if (libxl__exec_sync(gc, a, 10 * 60 * 1000, &out, &err) ||
+        !(v = libxl__json_parse(gc, out)) || !YAJL_IS_ARRAY(v)) {
+        l = err ? strlen(err) : 0;
+        while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;
+        if (err_r) *err_r = l ? err : GCSTRDUP("qemu-img info failed");
+        return ERROR_FAIL;
+    }
+    GCNEW_ARRAY(f, v->u.array.len);
+    for (i = 0; i < v->u.array.len; i++) {
+        const char *name = libxl__json_get_string(v->u.array.values[i],
+                                                  "filename");
+        if (name) f[n++] = name;
+    }
+    *files_r = f;
+    *n_r = n;
+    return 0;
+}
+
+/*
  * Local variables:
  * mode: C
  * c-basic-offset: 4

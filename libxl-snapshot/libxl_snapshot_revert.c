@@ -371,6 +371,52 @@ static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
     return rc;
 }
 
+/*
+ * The images below the discarded active images that nothing needs any
+ * more (a commit may have dropped the records that used them): not a
+ * config image, and in no chain of a record's image or of a new active
+ * image.  Returns how many, in *extra_r.
+ */
+static int discard_backing(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
+                           char **discard, int n, const char ***extra_r)
+{
+    libxl__snapshot_tree *t = &rvs->op.tree;
+    const char **need = NULL, **extra = NULL, **f;
+    int nneed = 0, nextra = 0, nf, i, j, k;
+
+    *extra_r = NULL;
+    if (!n) return 0;
+    /* what stays needed: every record's and new active image's chain */
+    for (i = 0; i <= t->num_snaps; i++) {
+        int nd = i < t->num_snaps ? t->snaps[i].num_disks : rvs->num_disks;
+        for (j = 0; j < nd; j++) {
+            const char *img = i == t->num_snaps ? rvs->disks[j].new_active
+                : t->snaps[i].disks[j].type == LIBXL_DISK_SNAPSHOT_TYPE_NO
+                ? NULL : t->snaps[i].disks[j].file;
+            if (!img) continue;
+            if (libxl__qemu_img_chain(gc, img, &f, &nf, NULL))
+                return 0;             /* cannot tell: keep them all */
+            GCREALLOC_ARRAY(need, nneed + nf);
+            for (k = 0; k < nf; k++) need[nneed++] = f[k];
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (libxl__qemu_img_chain(gc, discard[i], &f, &nf, NULL)) continue;
+        for (k = 1; k < nf; k++) {
+            bool needed = is_config_image(&rvs->op.cfg, f[k]);
+            for (j = 0; !needed && j < nneed; j++)
+                needed = !strcmp(need[j], f[k]);
+            for (j = 0; !needed && j < nextra; j++)
+                needed = !strcmp(extra[j], f[k]);   /* listed already */
+            if (needed) break;        /* it, and what is below it, stay */
+            GCREALLOC_ARRAY(extra, nextra + 1);
+            extra[nextra++] = f[k];
+        }
+    }
+    *extra_r = extra;
+    return nextra;
+}
+
 static void snapshot_revert_next(libxl__egc *egc,
                                  libxl__snapshot_revert_state *rvs)
 {
@@ -426,7 +472,8 @@ static void snapshot_revert_record(libxl__egc *egc,
     STATE_AO_GC(rvs->ao);
     libxl__snapshot_op *op = &rvs->op;
     char **discard;
-    int i, n = 0, rc;
+    const char **extra;
+    int i, n = 0, nextra, rc;
 
     GCNEW_ARRAY(discard, rvs->num_disks);
     for (i = 0; i < rvs->num_disks; i++) {
@@ -444,6 +491,13 @@ static void snapshot_revert_record(libxl__egc *egc,
     if (rc) goto out;
     libxl__fault_point("revert");
     /* only now, with the records pointing elsewhere */
+    nextra = discard_backing(gc, rvs, discard, n, &extra);
+    for (i = 0; i < nextra; i++) {
+        if (unlink(extra[i]) && errno != ENOENT)
+            LOGE(WARN, "cannot remove unused image '%s'", extra[i]);
+        else
+            LOG(DEBUG, "removed '%s', which nothing uses any more", extra[i]);
+    }
     for (i = 0; i < n; i++) {
         if (unlink(discard[i]) && errno != ENOENT)
             LOGE(WARN, "cannot remove discarded image '%s'", discard[i]);
