@@ -194,6 +194,26 @@ expect_data xvda 0xaa
 expect_data xvdb 0xaa
 show "$XL" snapshot-list "$DOM"
 
+say "A live checkpoint: the domain's memory and its disks at one instant"
+echo "(memory is copied while the guest runs; the disks are taken at the"
+echo " final short pause)"
+show "$XL" snapshot-create --live --memory -d "a checkpoint" "$DOM" ckpt
+show "$XL" snapshot-list "$DOM"
+
+say "The guest writes 0xdd; reverting to the checkpoint restores the running domain"
+guest_write xvda 0xdd
+guest_write xvdb 0xdd
+show "$XL" snapshot-revert "$DOM" ckpt
+show "$XL" list -l "$DOM"
+expect_data xvda 0xaa
+expect_data xvdb 0xaa
+
+say "The records agree with the images; deleting the checkpoint removes its memory image"
+show "$XL" snapshot-check "$DOM"
+show "$XL" snapshot-delete "$DOM" ckpt
+show "$XL" snapshot-list "$DOM"
+show "$XL" snapshot-check "$DOM"
+
 say "Destroying the domain"
 show "$XL" destroy "$DOM"
 show "$XL" list
