@@ -108,6 +108,11 @@ step "a good snapshot s1 (xvda internal, xvdb external)"
 expect_ok xl snapshot-create vm1 s1
 expect_file "$IMG/vm1-xvdb.s1.qcow2"
 
+step "permissions: the record directory 0700, its files 0600"
+expect_eq "$(stat -c %a "$(domain_dir vm1)")" 700 "mode of $(domain_dir vm1)"
+expect_eq "$(find "$(domain_dir vm1)" -type f ! -perm 600 | tr '\n' ' ')" "" \
+    "files of the record directory not 0600"
+
 case_duplicate() {
     refused "s1" xl snapshot-create vm1 s1
     refused "s1" xl snapshot-create --diskspec xvdb,snapshot=no vm1 s1
