@@ -28,7 +28,7 @@
 #include <fnmatch.h>
 #include <sys/stat.h>
 
-#define CHECK_TIMEOUT_MS (10 * 60 * 1000)
+#define CHECK_TIMEOUT_MS (10 * 60 * 1000)   /* qemu-img check */
 
 typedef struct {
     libxl__ao *ao;
@@ -72,30 +72,6 @@ static void know(libxl__gc *gc, check_state *cs, const char *file)
     if (!file || in_list(cs->known, cs->num_known, file)) return;
     GCREALLOC_ARRAY(cs->known, cs->num_known + 1);
     cs->known[cs->num_known++] = file;
-}
-
-/* qemu-img info (--backing-chain) as JSON; NULL and *err_r on failure */
-static yajl_val image_info(libxl__gc *gc, const char *file, bool chain,
-                           char **err_r)
-{
-    const char *a[8];
-    char *out = NULL, *err = NULL;
-    int n = 0;
-
-    a[n++] = CTX->qemu_img;
-    a[n++] = "info";
-    a[n++] = "--output=json";
-    a[n++] = "-U";
-    if (chain) a[n++] = "--backing-chain";
-    a[n++] = file;
-    a[n] = NULL;
-    if (libxl__exec_sync(gc, a, CHECK_TIMEOUT_MS, &out, &err)) {
-        size_t l = err ? strlen(err) : 0;
-        while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;
-        *err_r = l ? err : GCSTRDUP("qemu-img info failed");
-        return NULL;
-    }
-    return libxl__json_parse(gc, out);
 }
 
 /* The files of a --backing-chain info, top first, all known. */
@@ -166,7 +142,7 @@ static void check_records(libxl__gc *gc, check_state *cs)
                         "missing", s->name, ds->vdev, ds->file);
                 continue;
             }
-            info = image_info(gc, ds->file, true, &err);
+            info = libxl__qemu_img_info_sync(gc, ds->file, true, &err);
             if (!info) {
                 problem(gc, cs, "snapshot %s: disk %s: '%s' does not open "
                         "with its backing chain: %s", s->name, ds->vdev,
@@ -241,7 +217,8 @@ static void check_images(libxl__gc *gc, check_state *cs)
     for (i = 0; i < cs->num_known; i++) {
         const char *a[8];
         char *out = NULL, *err = NULL;
-        yajl_val info = image_info(gc, cs->known[i], false, &err), res;
+        yajl_val info = libxl__qemu_img_info_sync(gc, cs->known[i], false,
+                                                  &err), res;
         const char *fmt = info ? libxl__json_get_string(info, "format")
                                : NULL;
         long long corrupt, errors, leaks;

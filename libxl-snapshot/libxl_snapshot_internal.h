@@ -369,6 +369,9 @@ struct libxl__qemu_img_info_state {
     libxl__exec_state es;
 };
 void libxl__qemu_img_info(libxl__egc *egc, libxl__qemu_img_info_state *qi);
+/* Synchronous qemu-img info (--backing-chain: an array), parsed. */
+yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
+                                   bool chain, char **err_r);
 /* The files of image's backing chain, image first (synchronous). */
 int libxl__qemu_img_chain(libxl__gc *gc, const char *image,
                           const char ***files_r, int *n_r, char **err_r);

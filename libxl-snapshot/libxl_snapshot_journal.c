@@ -122,31 +122,20 @@ void libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st)
 /* Is overlay a qcow2 image on base? */
 static bool overlay_on(libxl__gc *gc, const char *overlay, const char *base)
 {
-    const char *a[] = { CTX->qemu_img, "info", "--output=json", "-U",
-                        overlay, NULL };
-    char *out = NULL, *err = NULL;
-    yajl_val v;
-    const char *b;
+    yajl_val v = libxl__file_exists(overlay)
+        ? libxl__qemu_img_info_sync(gc, overlay, false, NULL) : NULL;
+    const char *b = v ? libxl__json_get_string(v, "full-backing-filename")
+                      : NULL;
 
-    if (!libxl__file_exists(overlay) ||
-        libxl__exec_sync(gc, a, 60000, &out, &err))
-        return false;
-    v = libxl__json_parse(gc, out);
-    b = v ? libxl__json_get_string(v, "full-backing-filename") : NULL;
     if (!b && v) b = libxl__json_get_string(v, "backing-filename");
     return b && !strcmp(b, base);
 }
 
 static bool has_tag(libxl__gc *gc, const char *file, const char *tag)
 {
-    const char *a[] = { CTX->qemu_img, "info", "--output=json", "-U", file,
-                        NULL };
-    char *out = NULL, *err = NULL;
+    yajl_val v = libxl__qemu_img_info_sync(gc, file, false, NULL);
     const char *id;
-    yajl_val v;
 
-    if (libxl__exec_sync(gc, a, 60000, &out, &err)) return false;
-    v = libxl__json_parse(gc, out);
     return v && libxl__qemu_img_find_tag(v, tag, &id) > 0;
 }
 

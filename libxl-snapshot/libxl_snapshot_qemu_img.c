@@ -210,28 +210,45 @@ int libxl__qemu_img_find_tag(yajl_val info, const char *tag,
 }
 
 /*
- * The files of image's backing chain, image first (synchronous
- * `qemu-img info -U --backing-chain`).  ERROR_FAIL with *err_r (gc)
- * when it does not open.
+ * Synchronous `qemu-img info --output=json -U [--backing-chain] image`,
+ * parsed (gc); NULL and *err_r (gc, trimmed) when it does not open.
+ */
+yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
+                                   bool chain, char **err_r)
+{
+    const char *a[] = { CTX->qemu_img, "info", "--output=json", "-U",
+                        chain ? "--backing-chain" : image,
+                        chain ? image : NULL, NULL };
+    char *out = NULL, *err = NULL;
+    yajl_val v = NULL;
+    size_t l;
+
+    if (!libxl__exec_sync(gc, a, 10 * 60 * 1000, &out, &err))
+        v = libxl__json_parse(gc, out);
+    if (!v && err_r) {
+        l = err ? strlen(err) : 0;
+        while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;
+        *err_r = l ? err : GCSTRDUP("qemu-img info failed");
+    }
+    return v;
+}
+
+/*
+ * The files of image's backing chain, image first (synchronous).
+ * ERROR_FAIL with *err_r (gc) when it does not open.
  */
 int libxl__qemu_img_chain(libxl__gc *gc, const char *image,
                           const char ***files_r, int *n_r, char **err_r)
 {
-    const char *a[] = { CTX->qemu_img, "info", "--output=json", "-U",
-                        "--backing-chain", image, NULL };
-    char *out = NULL, *err = NULL;
+    yajl_val v = libxl__qemu_img_info_sync(gc, image, true, err_r);
     const char **f;
-    yajl_val v;
-    size_t i, l;
+    size_t i;
     int n = 0;
 
     *files_r = NULL;
     *n_r = 0;
-    if (libxl__exec_sync(gc, a, 10 * 60 * 1000, &out, &err) ||
-        !(v = libxl__json_parse(gc, out)) || !YAJL_IS_ARRAY(v)) {
-        l = err ? strlen(err) : 0;
-        while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;
-        if (err_r) *err_r = l ? err : GCSTRDUP("qemu-img info failed");
+    if (!v || !YAJL_IS_ARRAY(v)) {
+        if (v && err_r) *err_r = GCSTRDUP("unexpected qemu-img info output");
         return ERROR_FAIL;
     }
     GCNEW_ARRAY(f, v->u.array.len);
