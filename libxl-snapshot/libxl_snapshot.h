@@ -109,6 +109,7 @@ typedef struct libxl_domain_snapshot {
     char *name;
     char *description;
     uint64_t creation_time;         /* seconds since the epoch */
+    uint32_t creation_nsec;         /* and nanoseconds: orders a second */
     char *parent;                   /* NULL for a root */
     char **children;                /* computed from the tree */
     int num_children;

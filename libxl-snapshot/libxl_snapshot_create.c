@@ -175,6 +175,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
 {
     libxl__snapshot_op *op = &scs->op;
     libxl_domain_snapshot *s = &scs->snap;
+    struct timespec now;
     int i, j, rc;
 
     libxl_domain_snapshot_init(s);
@@ -210,7 +211,9 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         return ERROR_INVAL;
     }
     s->description = GCSTRDUP(scs->req.description);
-    s->creation_time = time(NULL);
+    clock_gettime(CLOCK_REALTIME, &now);
+    s->creation_time = now.tv_sec;
+    s->creation_nsec = now.tv_nsec;
     s->parent = GCSTRDUP(op->tree.dom.current);
     s->state = !op->d.running ? LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF
         : op->d.paused ? LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED

@@ -438,6 +438,13 @@ static yajl_gen_status gen_snapshot(yajl_gen hand,
     snprintf(buf, sizeof(buf), "%"PRIu64, p->creation_time);
     s = yajl_gen_number(hand, buf, strlen(buf));
     if (s) return s;
+    if (p->creation_nsec) {
+        s = libxl__yajl_gen_str(hand, "creation_nsec");
+        if (s) return s;
+        snprintf(buf, sizeof(buf), "%"PRIu32, p->creation_nsec);
+        s = yajl_gen_number(hand, buf, strlen(buf));
+        if (s) return s;
+    }
 
     s = libxl__yajl_gen_opt_str(hand, "parent", p->parent);
     if (s) return s;
@@ -603,10 +610,11 @@ static int parse_disk(libxl__gc *gc, libxl__gc *agc, yajl_val v,
     return 0;
 }
 
-static int parse_creation_time(libxl__gc *gc, yajl_val v, const char *what,
-                               uint64_t *r)
+/* a non-negative integer no greater than max, 0 when absent */
+static int parse_uint(libxl__gc *gc, yajl_val v, const char *key,
+                      const char *what, uint64_t max, uint64_t *r)
 {
-    yajl_val n = libxl__json_get(v, "creation_time");
+    yajl_val n = libxl__json_get(v, key);
     const char *raw;
     unsigned long long t;
     char *end;
@@ -618,12 +626,13 @@ static int parse_creation_time(libxl__gc *gc, yajl_val v, const char *what,
         goto bad;
     errno = 0;
     t = strtoull(raw, &end, 10);
-    if (errno || *end) goto bad;
+    if (errno || *end || t > max) goto bad;
     *r = t;
     return 0;
 
  bad:
-    LOG(ERROR, "%s: 'creation_time' is not a non-negative integer", what);
+    LOG(ERROR, "%s: '%s' is not an integer from 0 to %"PRIu64,
+        what, key, max);
     return ERROR_INVAL;
 }
 
@@ -633,6 +642,7 @@ static int parse_snapshot(libxl__gc *gc, libxl__gc *agc, yajl_val v,
     const char *what, *name, *s;
     yajl_val n;
     size_t i;
+    uint64_t nsec;
     int rc;
 
     if (!YAJL_IS_OBJECT(v)) {
@@ -655,8 +665,12 @@ static int parse_snapshot(libxl__gc *gc, libxl__gc *agc, yajl_val v,
 
     rc = parse_opt_str(gc, agc, v, "description", what, &p->description);
     if (rc) return rc;
-    rc = parse_creation_time(gc, v, what, &p->creation_time);
+    rc = parse_uint(gc, v, "creation_time", what, UINT64_MAX,
+                    &p->creation_time);
     if (rc) return rc;
+    rc = parse_uint(gc, v, "creation_nsec", what, 999999999, &nsec);
+    if (rc) return rc;
+    p->creation_nsec = nsec;
     rc = parse_opt_str(gc, agc, v, "parent", what, &p->parent);
     if (rc) return rc;
 
@@ -783,6 +797,7 @@ void libxl__domain_snapshot_copy(libxl_domain_snapshot *dst,
     dst->name = libxl__gc_strdup(NOGC, src->name);
     dst->description = libxl__gc_strdup(NOGC, src->description);
     dst->creation_time = src->creation_time;
+    dst->creation_nsec = src->creation_nsec;
     dst->parent = libxl__gc_strdup(NOGC, src->parent);
     if (src->num_children > 0 && src->children) {
         dst->children = libxl__gc_calloc(NOGC, src->num_children,

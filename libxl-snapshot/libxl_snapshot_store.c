@@ -547,6 +547,8 @@ static int snapshot_cmp(const void *a, const void *b)
 
     if (x->creation_time != y->creation_time)
         return x->creation_time < y->creation_time ? -1 : 1;
+    if (x->creation_nsec != y->creation_nsec)
+        return x->creation_nsec < y->creation_nsec ? -1 : 1;
     return strcmp(x->name, y->name);
 }
 
@@ -591,7 +593,7 @@ void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
         }
     }
 
-    /* children, in the order of snaps: creation_time, then name */
+    /* children, in the order of snaps: creation time, then name */
     for (i = 0; i < t->num_snaps; i++) {
         t->snaps[i].children = NULL;
         t->snaps[i].num_children = 0;

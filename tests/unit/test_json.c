@@ -14,6 +14,7 @@ static void full_record(libxl_domain_snapshot *s)
     s->name = strdup("before-upgrade");
     s->description = strdup("a \"quoted\" description\nwith a newline\t/");
     s->creation_time = 1795456355;
+    s->creation_nsec = 123456789;
     s->parent = strdup("s0");
     s->num_children = 2;
     s->children = calloc(2, sizeof(*s->children));
@@ -60,6 +61,7 @@ static void assert_snapshot_eq(const libxl_domain_snapshot *a,
     assert_str_eq(a->name, b->name);
     assert_str_eq(a->description, b->description);
     CU_ASSERT_EQUAL(a->creation_time, b->creation_time);
+    CU_ASSERT_EQUAL(a->creation_nsec, b->creation_nsec);
     assert_str_eq(a->parent, b->parent);
     CU_ASSERT_EQUAL_FATAL(a->num_children, b->num_children);
     for (i = 0; i < a->num_children; i++)
@@ -214,6 +216,8 @@ void test_json__parse_rejects_invalid(void)
         "{\"name\": \"x\", \"creation_time\": \"1\"}",
         "{\"name\": \"x\", \"creation_time\": -1}",
         "{\"name\": \"x\", \"creation_time\": 1.5}",
+        "{\"name\": \"x\", \"creation_nsec\": 1000000000}",
+        "{\"name\": \"x\", \"creation_nsec\": -1}",
         "{\"name\": \"x\", \"current\": \"yes\"}",
         "{\"name\": \"x\", \"parent\": []}",
         "{\"name\": \"x\", \"children\": [1]}",

@@ -148,6 +148,13 @@ void test_store__tree_fixup(void)
     CU_ASSERT_EQUAL_FATAL(s->num_children, 3);
     CU_ASSERT_STRING_EQUAL(s->children[1], "b");
     CU_ASSERT_STRING_EQUAL(s->children[2], "b0");
+    /* ... unless their nanoseconds tell which came first */
+    libxl__snapshot_tree_find(&t, "b")->creation_nsec = 7;
+    libxl__snapshot_tree_find(&t, "b0")->creation_nsec = 3;
+    libxl__snapshot_tree_fixup(gc, &t);
+    s = libxl__snapshot_tree_find(&t, "root");
+    CU_ASSERT_STRING_EQUAL(s->children[1], "b0");
+    CU_ASSERT_STRING_EQUAL(s->children[2], "b");
 
     /* adding an existing name replaces it */
     add_snap(gc, &t, "b0", NULL, 260, "/img/b0-new.qcow2");
