@@ -17,8 +17,9 @@
  * directory, written before the job starts and removed once its
  * outcome is recorded.  It lets `xl block-job` find a job started by
  * another process (--async, or a READY active commit left waiting) and
- * finish recording it.  While it exists, snapshot commands leave that
- * disk alone.
+ * finish recording it, and the next command adopt a job whose process
+ * died (libxl__blockjob_recover).  While it exists, snapshot commands
+ * leave that disk alone.
  *
  * Recording a completed commit (merged = the images from top down to
  * base, base excluded):
@@ -836,15 +837,15 @@ static void bc_after_done(libxl__egc *egc, libxl__exec_state *es, int rc,
     bc_after_next(egc, bcs);
 }
 
-static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
+/*
+ * The outcome of a commit into the records and the images, once the
+ * job is over (done: completed; pivot: the disk now runs on base), then
+ * the job record goes.  A stream changes no record.
+ */
+static int record_outcome(libxl__gc *gc, libxl__snapshot_op *op,
+                          const jobrec *jr, bool done, bool pivot)
 {
-    libxl__snapshot_op *op = &bcs->op;
     libxl__snapshot_tree *t = &op->tree;
-    STATE_AO_GC(bcs->ao);
-    jobrec *jr = &bcs->jr;
-    bool done = bcs->completed;
-    bool pivot = done && jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
-        jr->at_ready != LIBXL__BLOCKJOB_AT_READY_CANCEL;
     int i, rc;
 
     if (jr->type == LIBXL_BLOCKJOB_TYPE_STREAM) goto records_done;
@@ -854,11 +855,11 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
     follow_outcome(gc, t, jr, done);
     libxl__snapshot_tree_fixup(gc, t);
     rc = libxl__snapshot_store_save(gc, &op->st, t);
-    if (rc) goto out;
+    if (rc) return rc;
     if (pivot && op->d.running && CTX->driver->set_active_disk) {
         rc = CTX->driver->set_active_disk(gc, &op->d, jr->vdev, jr->base,
                                           jr->base_format);
-        if (rc) goto out;
+        if (rc) return rc;
     }
     if (done && jr->del) {
         for (i = 0; i < jr->num_merged; i++) {
@@ -868,8 +869,20 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
     }
  records_done:
     jobrec_remove(gc, &op->st, jr->vdev);
-    rc = bcs->final_rc;
- out:
+    return 0;
+}
+
+static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
+{
+    STATE_AO_GC(bcs->ao);
+    const jobrec *jr = &bcs->jr;
+    bool done = bcs->completed;
+    int rc;
+
+    rc = record_outcome(gc, &bcs->op, jr, done,
+                        done && jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
+                        jr->at_ready != LIBXL__BLOCKJOB_AT_READY_CANCEL);
+    if (!rc) rc = bcs->final_rc;
     bc_done(egc, bcs, rc);
 }
 
@@ -930,14 +943,102 @@ static char *follow_outcome(libxl__gc *gc, libxl__snapshot_tree *t,
     return dropped;
 }
 
+/* Does a BlockBackend of the domain's QEMU run on the image file? */
+static bool qemu_runs_on(libxl__gc *gc, const libxl__domain *d,
+                         const char *file)
+{
+    yajl_val blocks = NULL;
+    size_t i;
+
+    if (libxl__qmp_run_sync(gc, d->qmp_path, "query-block", NULL, 0, true,
+                            &blocks) || !YAJL_IS_ARRAY(blocks))
+        return false;
+    for (i = 0; i < blocks->u.array.len; i++) {
+        yajl_val in = libxl__json_get(blocks->u.array.values[i], "inserted");
+        const char *f = in ? libxl__json_get_string(in, "file") : NULL;
+        if (f && !strcmp(f, file)) return true;
+    }
+    return false;
+}
+
+#define ADOPT_WAIT_MS 30000
+
 /*
- * Under the lock, at the start of every command: a job record whose
- * process died, and whose job no QEMU runs any more (the domain's QEMU
- * died with it, or restarted), has an unknown outcome: a commit may
- * have written part of top into base, so the snapshots whose data was
- * in base are dropped (as after an abort), and the record goes.  A job
- * QEMU still has is left to `xl block-job`, which finishes and records
- * it from any process.
+ * A live job whose process died, and that QEMU still has, is adopted.
+ * Waiting at READY for the verb its process was to send (pivot, or
+ * cancel for --keep-overlay): the verb is sent now and the job followed
+ * to its end.  Concluded: dismissed, and its outcome recorded as its
+ * process would have (a pivot is read from QEMU itself: a BlockBackend
+ * on base).  Still running: left to run, for the next command; READY
+ * and told to stop there (--async, or no --pivot): left to
+ * `xl block-job`.
+ */
+static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
+                     yajl_val job)
+{
+    libxl_blockjob_state st = LIBXL_BLOCKJOB_STATE_RUNNING;
+    const char *args = GCSPRINTF("{\"id\": %s}",
+                                 libxl__json_quote(gc, jr->id));
+    uint64_t deadline = libxl__now_ms() + ADOPT_WAIT_MS;
+    const char *err;
+    bool done, pivot = false;
+    int rc;
+
+    libxl__blockjob_state_from_qemu(libxl__json_get_string(job, "status"),
+                                    &st);
+    if (st == LIBXL_BLOCKJOB_STATE_READY &&
+        jr->at_ready != LIBXL__BLOCKJOB_AT_READY_STOP) {
+        rc = libxl__qmp_run_sync(gc, op->d.qmp_path,
+                jr->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT
+                ? "job-complete" : "job-cancel", args, 0, false, NULL);
+        if (rc) return rc;
+        LOG(INFO, "block job %s on disk %s outlived its process: %s",
+            jr->id, jr->vdev, at_ready_str(jr->at_ready));
+        do {
+            if (libxl__now_ms() > deadline) {
+                LOG(ERROR, "block job %s did not end after its %s", jr->id,
+                    at_ready_str(jr->at_ready));
+                return ERROR_TIMEDOUT;
+            }
+            usleep(50000);
+            rc = query_job(gc, &op->d, jr->id, &job);
+            if (rc) return rc;
+            if (!job) return 0;       /* another process recorded it */
+            libxl__blockjob_state_from_qemu(
+                libxl__json_get_string(job, "status"), &st);
+        } while (st != LIBXL_BLOCKJOB_STATE_CONCLUDED);
+    }
+    if (st != LIBXL_BLOCKJOB_STATE_CONCLUDED) return 0;
+
+    /* QEMU says "Operation canceled" after a cancel at READY */
+    err = jr->at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL ? NULL
+        : libxl__json_get_string(job, "error");
+    done = !err;
+    if (done && jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT) {
+        /* pivoted, or cancelled at READY (the top stays active) */
+        pivot = qemu_runs_on(gc, &op->d, jr->base);
+        done = pivot;
+    }
+    rc = libxl__qmp_run_sync(gc, op->d.qmp_path, "job-dismiss", args, 0,
+                             false, NULL);
+    if (rc) return rc;
+    rc = record_outcome(gc, op, jr, done, pivot);
+    if (rc) return rc;
+    LOG(WARN, "domain %s: block job %s on disk %s outlived its process; "
+        "it ended (%s%s) and its outcome is recorded", op->d.name, jr->id,
+        jr->vdev, err ? "failed: " : done ? "completed" : "cancelled",
+        err ? err : "");
+    return 0;
+}
+
+/*
+ * Under the lock, at the start of every command: the job records whose
+ * process died.  A job QEMU still has is adopted (adopt_job).  A job no
+ * QEMU runs any more (the domain's QEMU died with it, or restarted) has
+ * an unknown outcome: a commit may have written part of top into base,
+ * so the snapshots whose data was in base are dropped (as after an
+ * abort), and the record goes.  An offline job's qemu-img died with its
+ * process (PR_SET_PDEATHSIG): the same.
  */
 int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
 {
@@ -950,9 +1051,15 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
         if (jobrec_read(gc, &op->st, op->d.disks[i].vdev, &jr)) continue;
         if (jr.owner > 0 && (!kill(jr.owner, 0) || errno == EPERM))
             continue;                 /* its process is alive */
-        if (jr.live && op->d.running &&
-            (query_job(gc, &op->d, jr.id, &job) || job))
-            continue;                 /* QEMU has it (or cannot tell) */
+        if (jr.live && op->d.running) {
+            if (query_job(gc, &op->d, jr.id, &job))
+                continue;             /* cannot tell: leave it */
+            if (job) {
+                rc = adopt_job(gc, op, &jr, job);
+                if (rc) return rc;
+                continue;
+            }
+        }
         if (jr.type != LIBXL_BLOCKJOB_TYPE_STREAM) {
             follow_outcome(gc, t, &jr, false);
             libxl__snapshot_tree_fixup(gc, t);

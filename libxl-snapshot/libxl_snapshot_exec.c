@@ -10,12 +10,16 @@
  *
  * A timeout or an abort sends SIGTERM, then SIGKILL after a grace
  * period; the callback is still made only once the child is reaped,
- * so that nothing it touches is used while it may still run.
+ * so that nothing it touches is used while it may still run.  A child
+ * dies with its parent (PR_SET_PDEATHSIG): a qemu-img commit must not
+ * write on after the process that journaled it was killed, while the
+ * next command recovers.
  */
 #include "libxl_snapshot_internal.h"
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,7 +53,7 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
 {
     STATE_AO_GC(es->ao);
     int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, rc;
-    pid_t pid;
+    pid_t pid, parent;
 
     assert(es->args && es->args[0] && es->callback);
     es->out = GCSTRDUP("");
@@ -62,6 +66,7 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
         rc = ERROR_FAIL;
         goto out;
     }
+    parent = getpid();
     pid = fork();
     if (pid < 0) {
         LOGE(ERROR, "%s: cannot fork", es->what);
@@ -70,6 +75,8 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
     }
     if (!pid) {
         int nullfd = open("/dev/null", O_RDONLY);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+            _exit(127);
         if (nullfd < 0 || dup2(nullfd, 0) < 0 ||
             dup2(outp[1], 1) < 0 || dup2(errp[1], 2) < 0)
             _exit(127);

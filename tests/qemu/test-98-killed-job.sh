@@ -13,6 +13,16 @@
 #    image and reads every layer through it; s1 still reverts to what
 #    it saw.
 # Then the same with the xl process killed too (kill -9 of both).
+#
+# Then xl alone is killed, QEMU runs on: the job outlives its process,
+# and the next command adopts it as its process would have finished it:
+#  - --pivot: at READY it pivots, the disk runs on base, the records
+#    say so;
+#  - --keep-overlay: at READY it cancels, the top stays active, the
+#    snapshots base held are dropped;
+#  - an intermediate commit (of s4's image, holding the 32 MiB, into
+#    s3's): once QEMU has concluded it, s4 (whose image was top) lives
+#    in base, s3 (base's data) is dropped.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -62,6 +72,88 @@ for kill_xl in no yes; do
     expect_ok xl create "$CFG"
     expect_view "$(active_image "$d" xvda)" 4
     read_pattern "$(active_image "$d" xvda)" 0x55 8M 32M
+    expect_snapshot_view "$d" s1 1
+    expect_ok xl snapshot-check "$d"
+    drop_domain "$d"
+done
+
+# kill_xl_mid_job D ARGS...: start xl block-commit ARGS at 1 MiB/s on
+# D's xvda, kill -9 xl once the job runs, then let QEMU run it at full
+# speed
+kill_xl_mid_job() {
+    local d=$1 pid
+    shift
+    $XL block-commit --bandwidth 1 "$@" "$d" xvda >"$T/bc.out" 2>"$T/bc.err" &
+    pid=$!
+    wait_job_state "$d" xvda running 20
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null
+    expect_ok xl block-job --bandwidth 0 "$d" xvda
+}
+
+for how in pivot keep-overlay intermediate; do
+    step "xl killed mid-commit, QEMU lives ($how): the next command adopts the job"
+    d=vm-$how
+    start_domain "$d" live
+    build_chain "$d"
+    write_pattern "$d" xvda 0x55 8M 32M
+    flush_disk "$d"
+    case $how in
+    pivot|keep-overlay)
+        del=(--delete)
+        [ "$how" = keep-overlay ] && del=()
+        kill_xl_mid_job "$d" --active "--$how" "${del[@]}" --base "$(img "$d" s1)"
+        wait_job_state "$d" xvda ready 60
+        ;;
+    intermediate)
+        # s4's image holds the 32 MiB: the job takes long enough
+        expect_ok xl snapshot-create "${EXT_A[@]}" "$d" s4
+        kill_xl_mid_job "$d" --delete --top "$(img "$d" s3)" --base "$(img "$d" s2)"
+        wait_job_state "$d" xvda concluded 60
+        ;;
+    esac
+    expect_file "$(domain_dir "$d")/blockjob-xvda.libxl-json"
+    expect_ok xl snapshot-recover "$d"
+    expect_match "$ERR" "outlived its process" "the adoption's message"
+    said=$ERR
+    expect_no_file "$(domain_dir "$d")/blockjob-xvda.libxl-json"
+    expect_no_job "$d"
+    expect_ok xl snapshot-check "$d"
+    flush_disk "$d"
+    case $how in
+    pivot)
+        expect_match "$said" "completed" "the outcome"
+        expect_eq "$(active_image "$d" xvda)" "$(img "$d" s1)" "the active image after the pivot"
+        expect_ok xl qemu-monitor-command "$d" "info block"
+        expect_match "$OUT" "$(img "$d" s1)" "the image QEMU runs on"
+        expect_no_match "$OUT" "$(img "$d" s3)" "the image QEMU runs on"
+        expect_ok xl snapshot-list --name "$d"
+        expect_eq "$(echo $OUT)" "s1" "the snapshots left"
+        ;;
+    keep-overlay)
+        expect_match "$said" "cancelled" "the outcome"
+        expect_eq "$(active_image "$d" xvda)" "$(img "$d" s3)" "the active image after --keep-overlay"
+        expect_ok xl snapshot-list --name "$d"
+        expect_eq "$(echo $OUT)" "s1" "the snapshots left"
+        ;;
+    intermediate)
+        expect_match "$said" "completed" "the outcome"
+        expect_eq "$(chain_files "$(active_image "$d" xvda)")" \
+"$(img "$d" s4)
+$(img "$d" s2)
+$(img "$d" s1)
+$(img "$d")" "the chain after the commit"
+        expect_ok xl snapshot-list --name "$d"
+        expect_eq "$(echo $OUT)" "s1 s2 s4" "the snapshots left"
+        ;;
+    esac
+    expect_view "$(active_image "$d" xvda)" 4
+    read_pattern "$(active_image "$d" xvda)" 0x55 8M 32M
+    if [ "$how" = intermediate ]; then
+        expect_snapshot_view "$d" s4 4
+        read_pattern "$(active_image "$d" xvda)" 0x55 8M 32M
+        expect_snapshot_view "$d" s2 2
+    fi
     expect_snapshot_view "$d" s1 1
     expect_ok xl snapshot-check "$d"
     drop_domain "$d"
