@@ -565,6 +565,7 @@ static void blockjob_started(libxl__egc *egc, libxl__qmp *qmp,
     bj->started = true;
     blockjob_set_state(gc, bj, S_RUNNING);
     blockjob_progress(bj);
+    if (bj->fault_op) libxl__fault_point(bj->fault_op);
     if (bj->no_wait) goto out;
     libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll, 0);
     return;
@@ -858,6 +859,11 @@ static void blockjob_exec_line(libxl__egc *egc, libxl__exec_state *es,
         if (!bj->info.len) bj->info.len = 100;
         bj->info.offset = (uint64_t)(pct / 100.0 * bj->info.len);
         blockjob_progress(bj);
+        /* tests: once qemu-img is under way */
+        if (bj->fault_op && pct > 0 && !bj->started) {
+            bj->started = true;
+            libxl__fault_point(bj->fault_op);
+        }
     }
 }
 

@@ -943,24 +943,6 @@ static char *follow_outcome(libxl__gc *gc, libxl__snapshot_tree *t,
     return dropped;
 }
 
-/* Does a BlockBackend of the domain's QEMU run on the image file? */
-static bool qemu_runs_on(libxl__gc *gc, const libxl__domain *d,
-                         const char *file)
-{
-    yajl_val blocks = NULL;
-    size_t i;
-
-    if (libxl__qmp_run_sync(gc, d->qmp_path, "query-block", NULL, 0, true,
-                            &blocks) || !YAJL_IS_ARRAY(blocks))
-        return false;
-    for (i = 0; i < blocks->u.array.len; i++) {
-        yajl_val in = libxl__json_get(blocks->u.array.values[i], "inserted");
-        const char *f = in ? libxl__json_get_string(in, "file") : NULL;
-        if (f && !strcmp(f, file)) return true;
-    }
-    return false;
-}
-
 #define ADOPT_WAIT_MS 30000
 
 /*
@@ -982,7 +964,7 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
     uint64_t deadline = libxl__now_ms() + ADOPT_WAIT_MS;
     const char *err;
     bool done, pivot = false;
-    int rc;
+    int i, rc;
 
     libxl__blockjob_state_from_qemu(libxl__json_get_string(job, "status"),
                                     &st);
@@ -1016,12 +998,18 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
     done = !err;
     if (done && jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT) {
         /* pivoted, or cancelled at READY (the top stays active) */
-        pivot = qemu_runs_on(gc, &op->d, jr->base);
+        pivot = libxl__qmp_runs_on(gc, op->d.qmp_path, jr->base);
         done = pivot;
     }
     rc = libxl__qmp_run_sync(gc, op->d.qmp_path, "job-dismiss", args, 0,
                              false, NULL);
     if (rc) return rc;
+    if (done) {
+        /* the nodes of the images that left the chain (as the engine) */
+        libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, jr->top);
+        for (i = 0; i < jr->num_merged; i++)
+            libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, jr->merged[i]);
+    }
     rc = record_outcome(gc, op, jr, done, pivot);
     if (rc) return rc;
     LOG(WARN, "domain %s: block job %s on disk %s outlived its process; "

@@ -42,12 +42,13 @@
  * disk is marked done in the record before its file goes, so the
  * records stay true at every step; the next command cancels a QEMU job
  * the dead process left, and tells the user to run the delete again to
- * finish it (libxl_snapshot_journal.c).
+ * finish it; `xl snapshot-recover` finishes it (libxl_snapshot_journal.c).
  *
  * --children deletes the descendants first, leaves before parents;
  * --children-only only them.
  *
- * Steps: libxl_domain_snapshot_delete -> snapshot_delete_begun ->
+ * Steps: libxl_domain_snapshot_delete -> libxl__snapshot_delete_start ->
+ *   snapshot_delete_begun ->
  *   [per snapshot: snapshot_delete_one -> snapshot_delete_probed ->
  *    per disk: snapshot_delete_disk -> (tag: qmp_connected -> nodes
  *    -> tag_done | exec tag_done) (external: job_next <-> job_done ->
@@ -97,6 +98,9 @@ typedef struct libxl__snapshot_delete_state {
     libxl__qmp qmp;
     libxl__exec_state es;
     libxl__blockjob bj;
+    const char *commit;             /* journal: the running commit (JSON) */
+    libxl__snapshot_delete_cb *callback;  /* NULL: the ao completes */
+    void *for_callback;
 } libxl__snapshot_delete_state;
 
 static bool is_config_image(libxl__snapshot_delete_state *dls,
@@ -137,24 +141,20 @@ static void snapshot_delete_record(libxl__egc *egc,
 static void snapshot_delete_done(libxl__egc *egc,
                                  libxl__snapshot_delete_state *dls, int rc);
 
-int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
-                                 const char *domain, const char *name,
-                                 unsigned flags,
-                                 const libxl_asyncop_how *ao_how)
+void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
+                                  const char *domain, const char *name,
+                                  unsigned flags,
+                                  libxl__snapshot_delete_cb *callback,
+                                  void *for_callback)
 {
-    AO_CREATE(ctx, ao_how);
-    EGC_INIT(ctx);
+    AO_GC;
     libxl__snapshot_delete_state *dls;
 
-    if ((flags & LIBXL_SNAPSHOT_DELETE_CHILDREN) &&
-        (flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY)) {
-        LOG(ERROR, "--children and --children-only exclude each other");
-        EGC_FREE;
-        return AO_CREATE_FAIL(ERROR_INVAL);
-    }
     GCNEW(dls);
     dls->ao = ao;
     dls->flags = flags;
+    dls->callback = callback;
+    dls->for_callback = for_callback;
     GCNEW_ARRAY(dls->names, 1);
     dls->names[0] = GCSTRDUP(name);
     dls->num_names = 1;
@@ -165,6 +165,23 @@ int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
     dls->op.domain = GCSTRDUP(domain);
     dls->op.callback = snapshot_delete_begun;
     libxl__snapshot_op_begin(egc, &dls->op);
+}
+
+int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
+                                 const char *domain, const char *name,
+                                 unsigned flags,
+                                 const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+
+    if ((flags & LIBXL_SNAPSHOT_DELETE_CHILDREN) &&
+        (flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY)) {
+        LOG(ERROR, "--children and --children-only exclude each other");
+        EGC_FREE;
+        return AO_CREATE_FAIL(ERROR_INVAL);
+    }
+    libxl__snapshot_delete_start(egc, ao, domain, name, flags, NULL, NULL);
     EGC_FREE;
     return AO_INPROGRESS;
 }
@@ -182,6 +199,22 @@ static void add_descendants(libxl__gc *gc, libxl__snapshot_delete_state *dls,
         GCREALLOC_ARRAY(dls->names, dls->num_names + 1);
         dls->names[dls->num_names++] = GCSTRDUP(c->name);
     }
+}
+
+/*
+ * The journal: the snapshot, the commit under way (its top, base and
+ * the other images built on top, for recovery to finish it if QEMU
+ * does), and the file about to go.
+ */
+static int write_journal(libxl__gc *gc, libxl__snapshot_delete_state *dls,
+                         const char *remove)
+{
+    const char *j = GCSPRINTF("{\"op\": \"delete\", \"snapshot\": %s%s%s%s%s}",
+        libxl__json_quote(gc, dls->snap->name),
+        dls->commit ? ", \"commit\": " : "", dls->commit ? dls->commit : "",
+        remove ? ", \"remove\": " : "",
+        remove ? libxl__json_quote(gc, remove) : "");
+    return libxl__journal_write_text(gc, &dls->op.st, j, strlen(j));
 }
 
 static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
@@ -234,7 +267,6 @@ static void snapshot_delete_one(libxl__egc *egc,
                                 libxl__snapshot_delete_state *dls)
 {
     STATE_AO_GC(dls->ao);
-    const char *journal;
     int i;
 
     if (dls->cur == dls->num_names) {
@@ -253,10 +285,7 @@ static void snapshot_delete_one(libxl__egc *egc,
         return;
     }
     /* the intent first: a crash from here on is recovered */
-    journal = GCSPRINTF("{\"op\": \"delete\", \"snapshot\": %s}",
-                        libxl__json_quote(gc, dls->snap->name));
-    if (libxl__journal_write_text(gc, &dls->op.st, journal,
-                                  strlen(journal))) {
+    if (write_journal(gc, dls, NULL)) {
         snapshot_delete_done(egc, dls, ERROR_FAIL);
         return;
     }
@@ -334,6 +363,7 @@ static void snapshot_delete_disk(libxl__egc *egc,
     libxl_device_disk *dk;
     int rc, i, j, n = 0;
 
+    dls->commit = NULL;
     if (dls->disk == dls->snap->num_disks) {
         snapshot_delete_record(egc, dls);
         return;
@@ -681,7 +711,25 @@ static void snapshot_delete_job_next(libxl__egc *egc,
         bj->info.id = GCSPRINTF("libxl-delete-%s-%d", ds->vdev,
                                 dls->target);
     }
+    if (pl->act == ACT_COMMIT && live) {
+        /* QEMU may finish it after we die: recovery must know it */
+        const char *c = "";
+        int k;
+        for (k = 0; k < pl->num_targets; k++)
+            c = GCSPRINTF("%s%s%s", c, k ? ", " : "",
+                          libxl__json_quote(gc, pl->targets[k]));
+        dls->commit = GCSPRINTF("{\"vdev\": %s, \"top\": %s, \"base\": %s, "
+                                "\"children\": [%s]}",
+                                libxl__json_quote(gc, ds->vdev),
+                                libxl__json_quote(gc, top),
+                                libxl__json_quote(gc, ds->file), c);
+        if (write_journal(gc, dls, NULL)) {
+            snapshot_delete_disk_done(egc, dls, ERROR_FAIL);
+            return;
+        }
+    }
     bj->callback = snapshot_delete_job_done;
+    bj->fault_op = "delete";
     libxl__blockjob_start(egc, bj);
 }
 
@@ -762,7 +810,6 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
     libxl_disk_snapshot *ds = cur_ds(dls);
     disk_plan *pl = &dls->plans[dls->disk];
     const char *gone = NULL;
-    int i, j;
 
     if (rc) {
         snapshot_delete_done(egc, dls, rc);
@@ -770,18 +817,8 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
     }
     if (pl->act == ACT_COMMIT) {
         /* F now holds what C held */
-        for (i = 0; i < op->tree.num_snaps; i++)
-            for (j = 0; j < op->tree.snaps[i].num_disks; j++) {
-                libxl_disk_snapshot *o = &op->tree.snaps[i].disks[j];
-                if (!strcmp(o->vdev, ds->vdev) && o->file &&
-                    !strcmp(o->file, pl->child)) {
-                    o->file = GCSTRDUP(ds->file);
-                    o->format = ds->format;
-                }
-                if (!strcmp(o->vdev, ds->vdev) && o->overlay &&
-                    !strcmp(o->overlay, pl->child))
-                    o->overlay = NULL;
-            }
+        libxl__snapshot_tree_move_file(gc, &op->tree, ds->vdev, pl->child,
+                                       ds->file, ds->format);
         if (dls->active && !strcmp(dls->active, pl->child)) {
             libxl_device_disk *dk = libxl__domain_disk(&op->d, ds->vdev);
             if (dk) {
@@ -811,11 +848,7 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
         if (gone && !is_config_image(dls, gone) &&
             (pl->act == ACT_COMMIT || !holds_internal(dls, gone))) {
             /* the file to go, in the journal before the records move */
-            const char *j = GCSPRINTF("{\"op\": \"delete\", \"snapshot\": "
-                                      "%s, \"remove\": %s}",
-                                      libxl__json_quote(gc, dls->snap->name),
-                                      libxl__json_quote(gc, gone));
-            libxl__journal_write_text(gc, &op->st, j, strlen(j));
+            write_journal(gc, dls, gone);
         }
         ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
         rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
@@ -891,7 +924,10 @@ static void snapshot_delete_done(libxl__egc *egc,
     if (dls->journaled) libxl__journal_remove(gc, &dls->op.st);
     libxl__qmp_close(gc, &dls->qmp);
     libxl__snapshot_op_end(gc, &dls->op);
-    libxl__ao_complete(egc, ao, rc);
+    if (dls->callback)
+        dls->callback(egc, dls->for_callback, rc);
+    else
+        libxl__ao_complete(egc, ao, rc);
 }
 
 /*

@@ -448,6 +448,16 @@ int libxl__qmp_run_sync(libxl__gc *gc, const char *path, const char *cmd,
                         const char *args, int timeout_ms, bool quiet,
                         yajl_val *ret_r);
 /*
+ * Deletes the nodes on the image file that nothing uses any more (left
+ * by a job: monitor-owned nodes stay in the graph); QEMU refuses, and
+ * we ignore, those still in use.
+ */
+void libxl__qmp_drop_file_nodes(libxl__gc *gc, const char *qmp_path,
+                                const char *file);
+/* Does a BlockBackend of that QEMU run on the image file (query-block)? */
+bool libxl__qmp_runs_on(libxl__gc *gc, const char *qmp_path,
+                        const char *file);
+/*
  * In a query-named-block-nodes (flat) reply: the name of the format
  * node (drv = fmt) whose image is path, or NULL.
  */
@@ -529,6 +539,8 @@ struct libxl__blockjob {
     int timeout_ms;                   /* 0: none */
     const libxl_blockjob_progress_how *progress;
     libxl__blockjob_callback *callback;
+    const char *fault_op;             /* tests: a fault point once the
+                                         job is under way */
     /* private */
     libxl__qmp qmp;
     libxl__exec_state es;
@@ -693,6 +705,13 @@ bool libxl__snapshot_store_owns(libxl__gc *gc, const libxl__snapshot_tree *t,
 /* True if some snapshot record refers to path as an image. */
 bool libxl__snapshot_tree_uses_file(const libxl__snapshot_tree *t,
                                     const char *path);
+/*
+ * After a commit of from into to (to holds what from held): the
+ * records on vdev that named from name to; an overlay from is gone.
+ */
+void libxl__snapshot_tree_move_file(libxl__gc *gc, libxl__snapshot_tree *t,
+                                    const char *vdev, const char *from,
+                                    const char *to, libxl_disk_format fmt);
 
 /* ---------------------------------------------------------------- */
 /* domains and drivers (libxl_snapshot_domain.c, _drv_*.c) */
@@ -832,6 +851,7 @@ struct libxl__snapshot_op {
     bool lock_once;                   /* busy: ERROR_LOCK_FAIL at once */
     /* results */
     bool recovered;                   /* a journal was found and handled */
+    const char *unfinished_delete;    /* a recovered delete left this */
     libxl__domain d;
     libxl__domain_config cfg;
     libxl__snapshot_store st;
@@ -863,6 +883,17 @@ int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
 int libxl__journal_write_text(libxl__gc *gc, const libxl__snapshot_store *st,
                               const char *json, size_t len);
 void libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st);
+/*
+ * A snapshot delete within ao (libxl_domain_snapshot_delete is one):
+ * callback(for_callback, rc) once it is over, the lock released.
+ */
+typedef void libxl__snapshot_delete_cb(libxl__egc *egc, void *for_callback,
+                                       int rc);
+void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
+                                  const char *domain, const char *name,
+                                  unsigned flags,
+                                  libxl__snapshot_delete_cb *callback,
+                                  void *for_callback);
 /* Under the lock, tree loaded: finish or undo what a dead process left. */
 int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
                            bool *found_r);

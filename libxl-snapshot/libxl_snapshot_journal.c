@@ -39,13 +39,16 @@
  *  disk's file goes, so the records are true at every step.  A QEMU job
  *  it left is cancelled; a disk whose file or tag is gone is marked
  *  done; the snapshot stays listed with what is left, and the user is
- *  told to run the delete again, which finishes it.
+ *  told to run the delete again, which finishes it.  snapshot-recover
+ *  finishes it at once (a delete of that snapshot, after the lock is
+ *  released).
  *
  * Any other journal is refused with a clear message rather than guessed
  * at.
  *
  * libxl_domain_snapshot_recover: only that (op_begin does the work),
- * reporting whether there was anything to recover.
+ * reporting whether there was anything to recover, then the rest of an
+ * interrupted delete.
  *
  * Fault injection (tests only): XL_SNAPSHOT_FAULT=<op>:<n> makes the
  * process _exit(86) at the n-th fault point of <op>, as a crash would.
@@ -480,58 +483,84 @@ static bool config_image(const libxl__snapshot_op *op, const char *path)
 }
 
 /*
- * An active commit of the child into the snapshot's image F that QEMU
- * finished (pivoted) after the process died: QEMU runs on F, the
- * records still name the child C.  Move them to F, as the delete would
- * have: F holds what C held; the snapshot's own disk is then done.
+ * The live commit of C (top) into the snapshot's image F (base) that
+ * the delete had under way (the journal's "commit"), if QEMU finished
+ * it after the process died: an active commit pivoted (a BlockBackend
+ * of QEMU runs on F), an intermediate one rewired the image above C onto F
+ * (a node other than C's now has F as its backing).  Then it is done as
+ * the delete would have: the other images built on C are rebased onto
+ * F (metadata only), the records and the active image move from C to
+ * F (F holds what C held), the snapshot's own disk is done, and C goes.
+ * A commit QEMU did not finish was cancelled (cancel_delete_jobs): F
+ * got part of C, which only the deleted snapshot could see.
  */
-static void pivoted_records(libxl__gc *gc, libxl__snapshot_op *op,
-                            libxl_domain_snapshot *s)
+static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
+                              libxl_domain_snapshot *s, yajl_val commit)
 {
     libxl__snapshot_tree *t = &op->tree;
+    const char *vdev = libxl__json_get_string(commit, "vdev");
+    const char *c = libxl__json_get_string(commit, "top");
+    const char *f = libxl__json_get_string(commit, "base");
+    yajl_val kids = libxl__json_get(commit, "children");
     yajl_val nodes = NULL;
-    int i, k, m;
+    libxl_disk_snapshot *ds = NULL;
+    libxl__active_disk *ad;
+    bool pivot, done = false;
+    size_t i;
+    int k;
 
-    if (!op->d.running ||
-        libxl__qmp_run_sync(gc, op->d.qmp_path, "query-named-block-nodes",
+    if (!vdev || !c || !f || !op->d.running) return;
+    for (k = 0; k < s->num_disks; k++)
+        if (!strcmp(s->disks[k].vdev, vdev) && s->disks[k].file &&
+            !strcmp(s->disks[k].file, f))
+            ds = &s->disks[k];
+    ad = libxl__domain_record_disk(&t->dom, vdev);
+    if (!ds || ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || !ad ||
+        !ad->path)
+        return;
+    if (libxl__qmp_run_sync(gc, op->d.qmp_path, "query-named-block-nodes",
                             "{\"flat\": true}", 10000, true, &nodes) ||
         !nodes || !YAJL_IS_ARRAY(nodes))
         return;
-    for (i = 0; i < s->num_disks; i++) {
-        libxl_disk_snapshot *ds = &s->disks[i];
-        libxl__active_disk *ad =
-            libxl__domain_record_disk(&t->dom, ds->vdev);
-        const char *c;
-
-        if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || !ad ||
-            !ad->path || !strcmp(ad->path, ds->file) ||
-            libxl__qmp_node_for_file(nodes, ad->path, ad->format) ||
-            !libxl__qmp_node_for_file(nodes, ds->file, ds->format))
-            continue;
-        c = GCSTRDUP(ad->path);
-        for (k = 0; k < t->num_snaps; k++)
-            for (m = 0; m < t->snaps[k].num_disks; m++) {
-                libxl_disk_snapshot *o = &t->snaps[k].disks[m];
-                if (!strcmp(o->vdev, ds->vdev) && o->file &&
-                    !strcmp(o->file, c)) {
-                    o->file = GCSTRDUP(ds->file);
-                    o->format = ds->format;
-                }
-            }
-        libxl__domain_record_set_disk(gc, &t->dom, ds->vdev, ds->file,
-                                      ds->format);
-        if (CTX->driver->set_active_disk)
-            CTX->driver->set_active_disk(gc, &op->d, ds->vdev, ds->file,
-                                         ds->format);
-        ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
-        if (!libxl__snapshot_store_save(gc, &op->st, t) &&
-            !libxl__snapshot_tree_uses_file(t, c) &&
-            !config_image(op, c))
-            unlink(c);
-        LOG(WARN, "domain %s: disk %s: QEMU had finished merging '%s' "
-            "into '%s'; the records follow", op->d.name, ds->vdev, c,
-            ds->file);
+    pivot = !strcmp(ad->path, c);
+    if (pivot) {
+        done = libxl__qmp_runs_on(gc, op->d.qmp_path, f);
+    } else {
+        for (i = 0; i < nodes->u.array.len; i++) {
+            yajl_val n = nodes->u.array.values[i];
+            const char *nf = libxl__json_get_string(n, "file");
+            const char *nb = libxl__json_get_string(n, "backing_file");
+            if (nf && nb && !strcmp(nb, f) && strcmp(nf, c) &&
+                strcmp(nf, f))
+                done = true;
+        }
     }
+    if (!done) return;
+
+    for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len; i++) {
+        const char *kid = YAJL_GET_STRING(kids->u.array.values[i]);
+        const char *args[] = { CTX->qemu_img, "rebase", "-u", "-F",
+            libxl__disk_format_qemu(ds->format), "-b", f, kid, NULL };
+        if (kid && libxl__exec_sync(gc, args, 60000, NULL, NULL))
+            LOG(WARN, "domain %s: disk %s: '%s' could not be rebased "
+                "onto '%s'", op->d.name, vdev, kid, f);
+    }
+    c = GCSTRDUP(c);
+    f = GCSTRDUP(f);
+    libxl__snapshot_tree_move_file(gc, t, vdev, c, f, ds->format);
+    if (pivot) {
+        libxl__domain_record_set_disk(gc, &t->dom, vdev, f, ds->format);
+        if (CTX->driver->set_active_disk)
+            CTX->driver->set_active_disk(gc, &op->d, vdev, f, ds->format);
+    }
+    ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+    libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, c);
+    if (!libxl__snapshot_store_save(gc, &op->st, t) &&
+        !libxl__snapshot_tree_uses_file(t, c) && !config_image(op, c) &&
+        !running_image(gc, op, c))
+        unlink(c);
+    LOG(WARN, "domain %s: disk %s: QEMU had finished merging '%s' into "
+        "'%s'; the records follow", op->d.name, vdev, c, f);
 }
 
 static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
@@ -555,7 +584,7 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             "finished", op->d.name, name ? name : "?");
         return 0;
     }
-    pivoted_records(gc, op, s);
+    committed_records(gc, op, s, libxl__json_get(j, "commit"));
     /* what is gone is marked so (the delete did it before each file) */
     for (i = 0; i < s->num_disks; i++) {
         libxl_disk_snapshot *ds = &s->disks[i];
@@ -576,8 +605,9 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     }
     LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' was "
         "stopped after %d of its %d disks; the records say what is left: "
-        "run snapshot-delete %s again to finish", op->d.name, name, n,
-        s->num_disks, name);
+        "snapshot-recover or snapshot-delete %s finishes it", op->d.name,
+        name, n, s->num_disks, name);
+    op->unfinished_delete = GCSTRDUP(name);
     return 0;
 }
 
@@ -629,15 +659,36 @@ typedef struct {
     bool *recovered_r;
 } recover_state;
 
+static void recover_delete_done(libxl__egc *egc, void *for_callback,
+                                int rc);
+
 static void recover_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 {
     recover_state *rs = CONTAINER_OF(op, recover_state, op);
     STATE_AO_GC(rs->ao);
+    const char *name = op->unfinished_delete;
 
     /* op_begin did the work, under the lock */
     if (!rc) *rs->recovered_r = op->recovered;
     libxl__snapshot_op_end(gc, op);
+    if (!rc && name) {
+        /* a delete recovery leaves the records true: finish it now */
+        LOG(INFO, "domain %s: finishing the delete of '%s'", op->d.name,
+            name);
+        libxl__snapshot_delete_start(egc, ao, op->domain, name, 0,
+                                     recover_delete_done, rs);
+        return;
+    }
     libxl__ao_complete(egc, ao, rc);
+}
+
+static void recover_delete_done(libxl__egc *egc, void *for_callback,
+                                int rc)
+{
+    recover_state *rs = for_callback;
+
+    if (rc == ERROR_NOTFOUND) rc = 0;  /* someone else finished it */
+    libxl__ao_complete(egc, rs->ao, rc);
 }
 
 int libxl_domain_snapshot_recover(libxl_snapshot_ctx *ctx,

@@ -456,6 +456,51 @@ static void qmp_io(libxl__egc *egc, libxl__ev_fd *ev, int fd, short events,
 /* ---------------------------------------------------------------- */
 /* reply helpers */
 
+void libxl__qmp_drop_file_nodes(libxl__gc *gc, const char *qmp_path,
+                                const char *file)
+{
+    yajl_val nodes = NULL;
+    size_t i;
+    int pass;
+
+    if (libxl__qmp_run_sync(gc, qmp_path, "query-named-block-nodes",
+                            "{\"flat\": true}", 0, true, &nodes) ||
+        !YAJL_IS_ARRAY(nodes))
+        return;
+    /* the format nodes, then what they held (the protocol nodes) */
+    for (pass = 0; pass < 2; pass++)
+        for (i = 0; i < nodes->u.array.len; i++) {
+            yajl_val n = nodes->u.array.values[i];
+            const char *f = libxl__json_get_string(n, "file");
+            const char *name = libxl__json_get_string(n, "node-name");
+            const char *drv = libxl__json_get_string(n, "drv");
+            if (!f || !name || !drv || strcmp(f, file) ||
+                (!strcmp(drv, "file")) != (pass == 1))
+                continue;
+            libxl__qmp_run_sync(gc, qmp_path, "blockdev-del",
+                                GCSPRINTF("{\"node-name\": %s}",
+                                          libxl__json_quote(gc, name)),
+                                0, true, NULL);
+        }
+}
+
+bool libxl__qmp_runs_on(libxl__gc *gc, const char *qmp_path,
+                        const char *file)
+{
+    yajl_val blocks = NULL;
+    size_t i;
+
+    if (libxl__qmp_run_sync(gc, qmp_path, "query-block", NULL, 0, true,
+                            &blocks) || !YAJL_IS_ARRAY(blocks))
+        return false;
+    for (i = 0; i < blocks->u.array.len; i++) {
+        yajl_val in = libxl__json_get(blocks->u.array.values[i], "inserted");
+        const char *f = in ? libxl__json_get_string(in, "file") : NULL;
+        if (f && !strcmp(f, file)) return true;
+    }
+    return false;
+}
+
 /* The format node whose image is path, or NULL. */
 const char *libxl__qmp_node_for_file(yajl_val nodes, const char *path,
                                      libxl_disk_format fmt)

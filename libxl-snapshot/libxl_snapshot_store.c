@@ -701,6 +701,25 @@ bool libxl__snapshot_tree_uses_file(const libxl__snapshot_tree *t,
     return false;
 }
 
+void libxl__snapshot_tree_move_file(libxl__gc *gc, libxl__snapshot_tree *t,
+                                    const char *vdev, const char *from,
+                                    const char *to, libxl_disk_format fmt)
+{
+    int i, j;
+
+    for (i = 0; i < t->num_snaps; i++)
+        for (j = 0; j < t->snaps[i].num_disks; j++) {
+            libxl_disk_snapshot *o = &t->snaps[i].disks[j];
+            if (strcmp(o->vdev, vdev)) continue;
+            if (o->file && !strcmp(o->file, from)) {
+                o->file = GCSTRDUP(to);
+                o->format = fmt;
+            }
+            if (o->overlay && !strcmp(o->overlay, from))
+                o->overlay = NULL;
+        }
+}
+
 libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,
                                               const char *vdev)
 {
