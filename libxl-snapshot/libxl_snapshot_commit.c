@@ -1036,6 +1036,8 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
     int i, rc;
 
     for (i = 0; i < op->d.num_disks; i++) {
+        if (op->own_job && !strcmp(op->own_job, op->d.disks[i].vdev))
+            continue;                 /* xl block-job controls it */
         if (jobrec_read(gc, &op->st, op->d.disks[i].vdev, &jr)) continue;
         if (jr.owner > 0 && (!kill(jr.owner, 0) || errno == EPERM))
             continue;                 /* its process is alive */
@@ -1281,6 +1283,7 @@ static int blockjob_control(libxl_snapshot_ctx *ctx, const char *domain,
      * its outcome; if nobody does, we follow it and record it here.
      */
     bcs->op.lock_once = true;
+    bcs->op.own_job = bcs->vdev;
     libxl__snapshot_op_begin(egc, &bcs->op);
     EGC_FREE;
     return AO_INPROGRESS;

@@ -320,6 +320,32 @@ bool libxl__exec_running(const libxl__exec_state *es);
 int libxl__exec_sync(libxl__gc *gc, const char *const *args,
                      int timeout_ms, char **out_r, char **err_r);
 
+/* LVM (libxl_snapshot_backend_lvm.c), in gc */
+typedef struct libxl__lvm_volume {
+    char *vg, *lv, *path;
+    char attr[16];
+    uint64_t size;                    /* bytes */
+    char *origin, *pool;
+    double snap_percent;
+    bool thin, thick_snapshot, invalid;
+} libxl__lvm_volume;
+int libxl__lvm_probe(libxl__gc *gc, const char *path, libxl__lvm_volume *v);
+const char *libxl__lvm_snapshot_lv(libxl__gc *gc, const char *lv,
+                                   const char *snapshot);
+const char *libxl__lvm_path(libxl__gc *gc, const libxl__lvm_volume *origin,
+                            const char *lv);
+void libxl__lvm_create_cmds(libxl__gc *gc, const libxl__lvm_volume *origin,
+                            const char *snap_lv, const char *cow,
+                            const char *const **cmds_r[], int *n);
+void libxl__lvm_remove_cmds(libxl__gc *gc, const libxl__lvm_volume *origin,
+                            const char *snap_lv,
+                            const char *const **cmds_r[], int *n);
+void libxl__lvm_revert_cmds(libxl__gc *gc, const libxl__lvm_volume *origin,
+                            const libxl__lvm_volume *snap,
+                            const char *const **cmds_r[], int *n);
+const char *libxl__lvm_snapshot_problem(libxl__gc *gc,
+                                        const libxl_disk_snapshot *ds);
+
 /* qemu-img command lines (libxl_snapshot_qemu_img.c), in gc */
 const char *const *libxl__qemu_img_overlay_args(libxl__gc *gc,
                                                 const char *base,
@@ -784,7 +810,7 @@ struct libxl_snapshot_ctx {
     char *state_dir;
     char *run_dir;
     char *config_dir;                 /* /etc/xen */
-    char *qemu_bin, *qemu_img, *xen_qemu;
+    char *qemu_bin, *qemu_img, *xen_qemu, *lvm;
     char *system_xl;                  /* the real xl, for the xen driver */
     unsigned fd_gen;
     LIST_HEAD(, libxl__ev_fd) fds;
@@ -849,6 +875,8 @@ struct libxl__snapshot_op {
     const char *domain;
     libxl__snapshot_op_callback *callback;
     bool lock_once;                   /* busy: ERROR_LOCK_FAIL at once */
+    const char *own_job;              /* the disk whose block job this op
+                                         controls: recovery leaves it */
     /* results */
     bool recovered;                   /* a journal was found and handled */
     const char *unfinished_delete;    /* a recovered delete left this */

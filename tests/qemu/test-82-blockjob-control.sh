@@ -394,7 +394,8 @@ $(img "$d")" "backing chain after the abort"
 
 # build_chain, then a quick --async intermediate commit of s2's overlay
 # (into base) that ends by itself; VERB (--pivot or --abort) of xl
-# block-job then finds it concluded and must record it.
+# block-job then finds it concluded and must record it; or (VERB
+# "next") the next command adopts it (its xl is gone) and records it.
 concluded_job() {
     local d=$1 verb=$2
     start_domain "$d" live
@@ -403,8 +404,13 @@ concluded_job() {
     wait_job_state "$d" xvda concluded 20
     expect_ok xl block-job --json "$d" xvda
     expect_eq "$(jq -r '.offset == .len' <<<"$OUT")" true "offset == len of the concluded job"
-    expect_error "is in block job" xl snapshot-create "${EXT_A[@]}" "$d" s4
-    run xl block-job "$verb" "$d" xvda
+    if [ "$verb" = next ]; then
+        expect_ok xl snapshot-recover "$d"
+        expect_match "$ERR" "outlived its process.*completed" "the adoption's message"
+    else
+        run xl block-job "$verb" "$d" xvda
+        expect_no_match "$ERR" "outlived" "block-job $verb's message"
+    fi
     expect_no_job "$d"
     expect_eq "$(chain_files "$(img "$d" s3)")" "$(img "$d" s3)
 $(img "$d")" "chain after the commit"
@@ -429,6 +435,10 @@ case_concluded_pivot() {
 
 case_concluded_abort() {
     concluded_job j7 --abort
+}
+
+case_concluded_next() {
+    concluded_job j8 next
 }
 
 # An offline job runs in the qemu-img of the xl that started it; an
@@ -482,4 +492,5 @@ soft_case "active commit at READY: --info, --bandwidth, refusals, --abort" case_
 soft_case "  then s1 (the commit's base) reads as taken" case_as_taken j5 s1
 soft_case "a concluded --async commit recorded by block-job --pivot" case_concluded_pivot
 soft_case "a concluded --async commit recorded by block-job --abort" case_concluded_abort
+soft_case "a concluded --async commit adopted by the next command" case_concluded_next
 finish
