@@ -28,6 +28,7 @@ XL_SNAPSHOT_RUN_DIR   ?= /var/run/xen
 XEN_CONFIG_DIR        ?= /etc/xen
 QEMU                  ?= qemu-system-x86_64
 QEMU_IMG              ?= qemu-img
+LVM                   ?= lvm
 XEN_QEMU              ?= /usr/libexec/xen-qemu-system-i386
 SYSTEM_XL             ?= /usr/sbin/xl
 
@@ -66,6 +67,7 @@ DEFINES := \
     -DLIBXL_SNAPSHOT_CONFIG_DIR=\"$(XEN_CONFIG_DIR)\" \
     -DLIBXL_SNAPSHOT_QEMU=\"$(QEMU)\" \
     -DLIBXL_SNAPSHOT_QEMU_IMG=\"$(QEMU_IMG)\" \
+    -DLIBXL_SNAPSHOT_LVM=\"$(LVM)\" \
     -DLIBXL_SNAPSHOT_XEN_QEMU=\"$(XEN_QEMU)\" \
     -DLIBXL_SNAPSHOT_SYSTEM_XL=\"$(SYSTEM_XL)\"
 

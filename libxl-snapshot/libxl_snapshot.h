@@ -74,6 +74,8 @@ typedef enum libxl_disk_snapshot_type {
     LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL = 1, /* qcow2 snapshot inside the image */
     LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL = 2, /* image frozen, new qcow2 overlay */
     LIBXL_DISK_SNAPSHOT_TYPE_NO = 3,       /* disk not snapshotted */
+    LIBXL_DISK_SNAPSHOT_TYPE_LVM = 4,      /* LVM snapshot volume (default
+                                              for a disk on an LV) */
 } libxl_disk_snapshot_type;
 
 /* State of the domain when the snapshot was taken. */
@@ -102,7 +104,19 @@ typedef struct libxl_disk_snapshot {
      * <dir of image>/<stem>.<snapshot>.qcow2.
      */
     char *overlay;
-    char *tag;                      /* internal: qcow2 snapshot name */
+    char *tag;                      /* internal: qcow2 snapshot name;
+                                       lvm: the snapshot LV's name */
+    /*
+     * lvm, input only: the copy-on-write size of a thick snapshot (an
+     * LVM size such as "512M", or "N%" of the origin); NULL: 20%.
+     */
+    char *cow;
+    /*
+     * Output of list and get only: what makes this disk's snapshot
+     * unusable, NULL when nothing does (an LVM snapshot volume whose
+     * copy-on-write space filled up, or that is gone).
+     */
+    char *problem;
 } libxl_disk_snapshot;
 
 typedef struct libxl_domain_snapshot {
@@ -172,6 +186,8 @@ typedef struct libxl_snapshot_domain {
 /* Flags for libxl_domain_snapshot_revert(). */
 #define LIBXL_SNAPSHOT_REVERT_RUNNING      (1U << 0)
 #define LIBXL_SNAPSHOT_REVERT_PAUSED       (1U << 1)
+/* a running domain with LVM disks may be stopped for the merge */
+#define LIBXL_SNAPSHOT_REVERT_FORCE        (1U << 2)
 
 /* Context ------------------------------------------------------- */
 

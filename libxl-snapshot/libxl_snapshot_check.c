@@ -136,6 +136,13 @@ static void check_records(libxl__gc *gc, check_state *cs)
 
             if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO || !ds->file)
                 continue;
+            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
+                const char *why = libxl__lvm_snapshot_problem(gc, ds);
+                if (why)
+                    problem(gc, cs, "snapshot %s: disk %s: %s", s->name,
+                            ds->vdev, why);
+                continue;
+            }
             know(gc, cs, ds->file);
             if (!libxl__file_exists(ds->file)) {
                 problem(gc, cs, "snapshot %s: disk %s: image '%s' is "

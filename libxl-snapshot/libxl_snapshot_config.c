@@ -578,14 +578,14 @@ static bool vdev_valid(const char *vdev)
 }
 
 /*
- * "vdev[,snapshot=internal|external|no][,file=PATH]" into *out (gc
+ * "vdev[,snapshot=internal|external|lvm|no][,file=PATH][,cow=SIZE]" into *out (gc
  * strings).  where names the spec in messages.
  */
 static int diskspec_parse(libxl__gc *gc, const char *where,
                           const char *spec, libxl_disk_snapshot *out)
 {
     char **items;
-    const char *type_s = NULL, *file = NULL;
+    const char *type_s = NULL, *file = NULL, *cow = NULL;
     libxl_disk_snapshot_type type = LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
     int i, n;
 
@@ -618,8 +618,17 @@ static int diskspec_parse(libxl__gc *gc, const char *where,
                 return ERROR_INVAL;
             }
             file = val;
+        } else if (!strcmp(key, "cow")) {
+            /* an LVM size or N%: lvcreate checks it; we keep it to argv */
+            if (cow || !*val || val[0] == '-' ||
+                val[strspn(val, "0123456789.%bBsSkKmMgGtTpPeE")]) {
+                LOG(ERROR, "%s: cow=%s: give one size, e.g. 512M or 20%%",
+                    where, val);
+                return ERROR_INVAL;
+            }
+            cow = val;
         } else {
-            LOG(ERROR, "%s: unknown key '%s' (snapshot= or file=)",
+            LOG(ERROR, "%s: unknown key '%s' (snapshot=, file= or cow=)",
                 where, key);
             return ERROR_INVAL;
         }
@@ -632,8 +641,10 @@ static int diskspec_parse(libxl__gc *gc, const char *where,
             type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
         } else if (!strcmp(type_s, "no")) {
             type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+        } else if (!strcmp(type_s, "lvm")) {
+            type = LIBXL_DISK_SNAPSHOT_TYPE_LVM;
         } else {
-            LOG(ERROR, "%s: snapshot=%s: use internal, external or no",
+            LOG(ERROR, "%s: snapshot=%s: use internal, external, lvm or no",
                 where, type_s);
             return ERROR_INVAL;
         }
@@ -651,9 +662,15 @@ static int diskspec_parse(libxl__gc *gc, const char *where,
         }
     }
 
+    if (cow && type != LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT &&
+        type != LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
+        LOG(ERROR, "%s: cow= is only for LVM snapshots", where);
+        return ERROR_INVAL;
+    }
     out->vdev = GCSTRDUP(items[0]);
     out->type = type;
     out->overlay = file ? libxl__abs_path(gc, file) : NULL;
+    out->cow = cow ? GCSTRDUP(cow) : NULL;
     return 0;
 }
 
@@ -675,9 +692,12 @@ int libxl_disk_snapshot_parse_spec(libxl_snapshot_ctx *ctx,
 
     free(disk->vdev);
     free(disk->overlay);
+    free(disk->cow);
     disk->vdev = strdup(d.vdev);
     disk->overlay = d.overlay ? strdup(d.overlay) : NULL;
-    if (!disk->vdev || (d.overlay && !disk->overlay)) {
+    disk->cow = d.cow ? strdup(d.cow) : NULL;
+    if (!disk->vdev || (d.overlay && !disk->overlay) ||
+        (d.cow && !disk->cow)) {
         fputs("libxl-snapshot: out of memory\n", stderr);
         abort();
     }
@@ -917,6 +937,7 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
             libxl_disk_snapshot_init(d);
             snapshot_set_string(&d->vdev, disks[i].vdev);
             snapshot_set_string(&d->overlay, disks[i].overlay);
+            snapshot_set_string(&d->cow, disks[i].cow);
             d->type = disks[i].type;
         }
         snapshot->num_disks = n;

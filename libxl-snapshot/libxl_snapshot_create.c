@@ -72,6 +72,9 @@ typedef struct libxl__snapshot_create_state {
     int thaw_rc;                     /* taken, but the guest not thawed */
     bool journaled, keep_journal;
     uint64_t memory_size, pause_ms;
+    libxl__lvm_volume *lvs;          /* per disk: its LV (lvm disks) */
+    bool lvm_live;                   /* running, LVM disks: paused */
+    uint64_t paused_at;              /* 0: not paused by us */
 } libxl__snapshot_create_state;
 
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
@@ -179,6 +182,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
     int i, j, rc;
 
     libxl_domain_snapshot_init(s);
+    GCNEW_ARRAY(scs->lvs, op->d.num_disks + 1);
     if (scs->req.name) {
         s->name = GCSTRDUP(scs->req.name);
     } else {
@@ -279,8 +283,20 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         libxl_disk_snapshot *ds = &s->disks[s->num_disks];
         libxl_disk_snapshot_type type = r ? r->type
                                           : LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
+        libxl__lvm_volume *lv, other;
+        bool is_lv;
 
         if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path) continue;
+        lv = &scs->lvs[s->num_disks];
+        is_lv = type != LIBXL_DISK_SNAPSHOT_TYPE_NO &&
+            !libxl__lvm_probe(gc, dk->pdev_path, lv);
+        if (type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT && is_lv)
+            type = LIBXL_DISK_SNAPSHOT_TYPE_LVM;
+        if (type == LIBXL_DISK_SNAPSHOT_TYPE_LVM && !is_lv) {
+            LOG(ERROR, "disk %s: '%s' is not an LVM logical volume",
+                dk->vdev, dk->pdev_path);
+            return ERROR_INVAL;
+        }
         /*
          * The default follows the disk's format in the domain config,
          * not the active image's: a raw disk stays external even once
@@ -305,6 +321,32 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         s->num_disks++;
 
         if (type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+        if (type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
+            if (lv->thick_snapshot) {
+                LOG(ERROR, "disk %s: '%s' is itself a thick LVM snapshot, "
+                    "and LVM cannot snapshot those (thin volumes can)",
+                    dk->vdev, dk->pdev_path);
+                return ERROR_INVAL;
+            }
+            ds->tag = GCSTRDUP(libxl__lvm_snapshot_lv(gc, lv->lv, s->name));
+            ds->cow = r && r->cow ? GCSTRDUP(r->cow) : NULL;
+            if (!libxl__lvm_probe_lv(gc, lv, ds->tag, &other)) {
+                LOG(ERROR, "disk %s: logical volume %s/%s already exists",
+                    dk->vdev, lv->vg, ds->tag);
+                return ERROR_INVAL;
+            }
+            for (j = 0; j < s->num_disks - 1; j++)
+                if (s->disks[j].type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
+                    !strcmp(s->disks[j].tag, ds->tag) &&
+                    !strcmp(scs->lvs[j].vg, lv->vg)) {
+                    LOG(ERROR, "disks %s and %s would share snapshot volume "
+                        "%s/%s", s->disks[j].vdev, ds->vdev, lv->vg,
+                        ds->tag);
+                    return ERROR_INVAL;
+                }
+            scs->lvm_live = op->d.running;
+            continue;
+        }
         if (op->d.running && dk->backend != LIBXL_DISK_BACKEND_QDISK &&
             dk->backend != LIBXL_DISK_BACKEND_UNKNOWN) {
             LOG(ERROR, "disk %s of domain %s is served by %s, not by QEMU "
@@ -366,6 +408,23 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         LOG(ERROR, "domain %s: no disk to snapshot", op->d.name);
         return ERROR_INVAL;
     }
+    for (i = 0; scs->lvm_live && i < s->num_disks; i++) {
+        /* paused for lvcreate: QEMU's disks would need their own way */
+        if (s->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL ||
+            s->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
+            LOG(ERROR, "domain %s runs: its LVM disks and disk %s cannot be "
+                "snapshotted together (--diskspec %s,snapshot=no, or "
+                "snapshot them in two steps)", op->d.name,
+                s->disks[i].vdev, s->disks[i].vdev);
+            return ERROR_INVAL;
+        }
+        if (s->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
+            scs->req.memory && strcmp(scs->req.memory, "no")) {
+            LOG(ERROR, "domain %s: memory checkpoints of LVM disks are not "
+                "supported; take a disk-only snapshot", op->d.name);
+            return ERROR_INVAL;
+        }
+    }
     return 0;
 }
 
@@ -390,7 +449,13 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     scs->journaled = true;
     libxl__fault_point("create");
 
-    if (op->d.running) {
+    if (scs->lvm_live && !op->d.paused) {
+        /* crash-consistent: no guest write between the lvcreates */
+        rc = CTX->driver->pause(gc, &op->d);
+        if (rc) goto out;
+        scs->paused_at = libxl__now_ms();
+    }
+    if (op->d.running && !scs->lvm_live) {
         scs->qmp.ao = ao;
         scs->qmp.path = op->d.qmp_path;
         scs->qmp.domid = op->d.domid;
@@ -402,7 +467,8 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     /* qemu-img allows duplicate names, QMP does not: check ourselves */
     GCNEW_ARRAY(scs->qi.images, scs->snap.num_disks);
     for (i = 0; i < scs->snap.num_disks; i++)
-        if (scs->snap.disks[i].type != LIBXL_DISK_SNAPSHOT_TYPE_NO)
+        if (scs->snap.disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL ||
+            scs->snap.disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
             scs->qi.images[i] = scs->snap.disks[i].file;
     scs->qi.num_images = scs->snap.num_disks;
     scs->qi.ao = ao;
@@ -445,6 +511,18 @@ static void snapshot_create_probed(libxl__egc *egc,
         int nb = 0, j;
 
         if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
+            const char *const **l = NULL;
+            int nl = 0;
+            libxl__lvm_create_cmds(gc, &scs->lvs[i], ds->tag, ds->cow,
+                                   &l, &nl);
+            GCREALLOC_ARRAY(scs->cmds, scs->num_cmds + nl);
+            for (j = 0; j < nl; j++) {
+                scs->cmds[scs->num_cmds].disk = i;
+                scs->cmds[scs->num_cmds++].args = l[j];
+            }
+            continue;
+        }
         if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
             nb = libxl__qemu_img_bitmaps(qi->infos[i], &bm, gc);
         GCREALLOC_ARRAY(scs->cmds, scs->num_cmds + 1 + nb);
@@ -909,8 +987,27 @@ static void offline_undo(libxl__gc *gc, libxl__snapshot_create_state *scs,
                     ds->vdev, ds->tag, ds->file, err ? err : "");
         } else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
             unlink(ds->overlay);
+        } else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
+                   libxl__lvm_snapshot_exists(gc, ds) &&
+                   libxl__lvm_snapshot_remove_sync(gc, ds)) {
+            /* (a failed lvcreate may have made none) */
+            LOG(ERROR, "disk %s: cannot remove snapshot volume %s/%s",
+                ds->vdev, scs->lvs[i].vg, ds->tag);
         }
     }
+}
+
+/* The guest runs again after the LVM snapshots (or their failure). */
+static void lvm_unpause(libxl__gc *gc, libxl__snapshot_create_state *scs)
+{
+    if (!scs->paused_at) return;
+    if (CTX->driver->unpause(gc, &scs->op.d))
+        LOG(ERROR, "domain %s: could not be unpaused after its LVM "
+            "snapshot; run xl unpause %s", scs->op.d.name, scs->op.d.name);
+    scs->pause_ms = libxl__now_ms() - scs->paused_at;
+    scs->paused_at = 0;
+    LOG(NOTICE, "domain %s was paused for %"PRIu64" ms for the LVM snapshot",
+        scs->op.d.name, scs->pause_ms);
 }
 
 static void snapshot_create_offline_next(libxl__egc *egc,
@@ -921,13 +1018,16 @@ static void snapshot_create_offline_next(libxl__egc *egc,
     int rc;
 
     if (scs->next == scs->num_cmds) {
+        lvm_unpause(gc, scs);
         snapshot_create_record(egc, scs);
         return;
     }
     ds = &scs->snap.disks[scs->cmds[scs->next].disk];
     libxl__exec_init(&scs->es);
     scs->es.ao = ao;
-    scs->es.what = GCSPRINTF("qemu-img (snapshot of %s)", ds->vdev);
+    scs->es.what = GCSPRINTF("%s (snapshot of %s)",
+                             ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM
+                             ? "lvcreate" : "qemu-img", ds->vdev);
     scs->es.args = scs->cmds[scs->next].args;
     scs->es.timeout_ms = 300000;
     scs->es.callback = snapshot_create_disk_done;
@@ -1035,6 +1135,7 @@ static void snapshot_create_done(libxl__egc *egc,
 
     libxl__qmp_close(gc, &scs->qmp);
     libxl__qmp_close(gc, &scs->qga);
+    lvm_unpause(gc, scs);
     /* done, or undone: unless QEMU's answer is missing (recovery asks) */
     if (scs->journaled && !scs->keep_journal)
         libxl__journal_remove(gc, &scs->op.st);

@@ -3,6 +3,8 @@
  *
  * A snapshot's data must go without taking anybody else's with it.
  *
+ * LVM disk snapshots: lvremove of the snapshot volume.
+ *
  * Internal disk snapshots are removed from their image: over QMP
  * (blockdev-snapshot-delete-internal-sync) while the domain runs and
  * the image is its active one, with `qemu-img snapshot -d` otherwise.
@@ -62,6 +64,7 @@
 typedef enum {
     ACT_NONE,
     ACT_TAG,            /* internal: remove the qcow2 snapshot */
+    ACT_LVM,            /* lvm: lvremove the snapshot volume */
     ACT_REMOVE,         /* nothing on F: remove it */
     ACT_COMMIT,         /* one child C: commit C into F */
     ACT_STREAM,         /* F into each child */
@@ -319,6 +322,14 @@ static void snapshot_delete_probed(libxl__egc *egc,
             pl->act = ACT_REMOVE;     /* refined once chains are known */
             continue;
         }
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
+            pl->act = libxl__lvm_snapshot_exists(gc, ds) ? ACT_LVM
+                                                         : ACT_NONE;
+            if (pl->act == ACT_NONE)
+                LOG(WARN, "disk %s: snapshot volume '%s' is gone already",
+                    ds->vdev, ds->tag);
+            continue;
+        }
         if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) continue;
         n = libxl__qemu_img_find_tag(qi->infos[i], ds->tag, &pl->tag_id);
         if (n > 1) {
@@ -410,6 +421,23 @@ static void snapshot_delete_disk(libxl__egc *egc,
         rc = libxl__exec_start(egc, &dls->es);
         if (rc) goto out;
         return;
+    case ACT_LVM: {
+        libxl__lvm_volume origin;
+        const char *const **l = NULL;
+        int nl = 0;
+        rc = libxl__lvm_probe(gc, ds->file, &origin);
+        if (rc) goto out;
+        libxl__lvm_remove_cmds(gc, &origin, ds->tag, &l, &nl);
+        libxl__exec_init(&dls->es);
+        dls->es.ao = ao;
+        dls->es.what = GCSPRINTF("lvremove (delete of %s)", ds->vdev);
+        dls->es.args = l[0];
+        dls->es.timeout_ms = 120000;
+        dls->es.callback = snapshot_delete_exec_done;
+        rc = libxl__exec_start(egc, &dls->es);
+        if (rc) goto out;
+        return;
+    }
     default:
         break;
     }
@@ -843,7 +871,7 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
      * file goes, so a crash between two disks leaves a record that says
      * exactly what is left of the snapshot.
      */
-    if (gone || pl->act == ACT_TAG) {
+    if (gone || pl->act == ACT_TAG || pl->act == ACT_LVM) {
         gone = GCSTRDUP(gone);
         if (gone && !is_config_image(dls, gone) &&
             (pl->act == ACT_COMMIT || !holds_internal(dls, gone))) {

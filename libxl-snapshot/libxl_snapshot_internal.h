@@ -332,8 +332,8 @@ typedef struct libxl__lvm_volume {
 int libxl__lvm_probe(libxl__gc *gc, const char *path, libxl__lvm_volume *v);
 const char *libxl__lvm_snapshot_lv(libxl__gc *gc, const char *lv,
                                    const char *snapshot);
-const char *libxl__lvm_path(libxl__gc *gc, const libxl__lvm_volume *origin,
-                            const char *lv);
+int libxl__lvm_probe_lv(libxl__gc *gc, const libxl__lvm_volume *origin,
+                        const char *lv, libxl__lvm_volume *v);
 void libxl__lvm_create_cmds(libxl__gc *gc, const libxl__lvm_volume *origin,
                             const char *snap_lv, const char *cow,
                             const char *const **cmds_r[], int *n);
@@ -345,6 +345,10 @@ void libxl__lvm_revert_cmds(libxl__gc *gc, const libxl__lvm_volume *origin,
                             const char *const **cmds_r[], int *n);
 const char *libxl__lvm_snapshot_problem(libxl__gc *gc,
                                         const libxl_disk_snapshot *ds);
+bool libxl__lvm_snapshot_exists(libxl__gc *gc, const libxl_disk_snapshot *ds);
+/* lvremove of the snapshot volume, synchronous (recovery, undo) */
+int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
+                                    const libxl_disk_snapshot *ds);
 
 /* qemu-img command lines (libxl_snapshot_qemu_img.c), in gc */
 const char *const *libxl__qemu_img_overlay_args(libxl__gc *gc,

@@ -55,6 +55,7 @@
  */
 #include "libxl_snapshot_internal.h"
 
+#include <inttypes.h>
 #include <unistd.h>
 
 #define JOURNAL_FILE "journal.libxl-json"
@@ -174,6 +175,9 @@ static bool create_happened(libxl__gc *gc, libxl__snapshot_op *op,
         if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
             !has_tag(gc, ds->file, ds->tag))
             return false;
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
+            !libxl__lvm_snapshot_exists(gc, ds))
+            return false;
     }
     return true;
 }
@@ -242,6 +246,13 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
         return ERROR_INVAL;
     }
     if (s.memory) unstick_memory_save(gc, op, &s);
+    for (i = 0; op->d.running && i < s.num_disks; i++)
+        if (s.disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
+            s.state == LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING) {
+            /* paused for the lvcreates: it runs again */
+            CTX->driver->unpause(gc, &op->d);
+            break;
+        }
     if (libxl__snapshot_tree_find(t, s.name) || create_happened(gc, op, &s,
                                                                 live)) {
         /* forward: what the snapshot made is in use; record it */
@@ -282,6 +293,10 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
             !libxl__snapshot_tree_uses_file(t, ds->overlay) &&
             unlink(ds->overlay) && errno != ENOENT)
             LOGE(WARN, "cannot remove '%s'", ds->overlay);
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
+            libxl__lvm_snapshot_exists(gc, ds) &&
+            libxl__lvm_snapshot_remove_sync(gc, ds))
+            LOG(WARN, "cannot remove snapshot volume '%s'", ds->tag);
         if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL && ds->tag &&
             has_tag(gc, ds->file, ds->tag)) {
             char *err = NULL;
@@ -315,6 +330,34 @@ static int revert_start(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     return CTX->driver->create(gc, &op->cfg, &op->tree.dom,
                                libxl__json_get_bool(j, "paused", false),
                                libxl__json_get_string(j, "restore"), &domid);
+}
+
+/*
+ * An LVM disk of an interrupted revert: the merge again if the snapshot
+ * volume is there (a fresh one of the reverted origin merges to no
+ * change), then the snapshot volume again if the merge consumed it.
+ */
+static int redo_lvm_revert(libxl__gc *gc, yajl_val d, const char *file)
+{
+    const char *tag = libxl__json_get_string(d, "lvm");
+    uint64_t size = libxl__json_get_integer(d, "lvm_size", 0);
+    libxl__lvm_volume origin, snap;
+    const char *const **l = NULL;
+    int n = 0, k, rc;
+
+    rc = libxl__lvm_probe(gc, file, &origin);
+    if (rc) return rc;
+    if (!libxl__lvm_probe_lv(gc, &origin, tag, &snap)) {
+        libxl__lvm_revert_cmds(gc, &origin, &snap, &l, &n);
+    } else {
+        libxl__lvm_create_cmds(gc, &origin, tag, size
+                               ? GCSPRINTF("%"PRIu64, size) : NULL, &l, &n);
+    }
+    for (k = 0; k < n; k++) {
+        rc = libxl__exec_sync(gc, l[k], 600000, NULL, NULL);
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
@@ -369,7 +412,9 @@ static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             char *err = NULL;
 
             if (!vdev || !file || !na) return ERROR_INVAL;
-            if (libxl__json_get_bool(d, "internal", false)) {
+            if (libxl__json_get_string(d, "lvm")) {
+                rc = redo_lvm_revert(gc, d, file);
+            } else if (libxl__json_get_bool(d, "internal", false)) {
                 const char *id = libxl__json_get_string(d, "tag_id");
                 rc = id ? libxl__exec_sync(gc,
                          libxl__qemu_img_snapshot_args(gc, 'a', id, file),
@@ -594,7 +639,9 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
         }
         if (!libxl__file_exists(ds->file) ||
             (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
-             !has_tag(gc, ds->file, ds->tag))) {
+             !has_tag(gc, ds->file, ds->tag)) ||
+            (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
+             !libxl__lvm_snapshot_exists(gc, ds))) {
             ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
             n++;
         }

@@ -410,6 +410,9 @@ static yajl_gen_status gen_disk(yajl_gen hand, const libxl_disk_snapshot *d)
     if (s) return s;
     s = libxl__yajl_gen_opt_str(hand, "tag", d->tag);
     if (s) return s;
+    /* list/get output only: records never hold it */
+    s = libxl__yajl_gen_opt_str(hand, "problem", d->problem);
+    if (s) return s;
 
     return yajl_gen_map_close(hand);
 }
@@ -785,6 +788,7 @@ void libxl__disk_snapshot_copy(libxl_disk_snapshot *dst,
     dst->format = src->format;
     dst->file = libxl__gc_strdup(NOGC, src->file);
     dst->overlay = libxl__gc_strdup(NOGC, src->overlay);
+    dst->cow = libxl__gc_strdup(NOGC, src->cow);
     dst->tag = libxl__gc_strdup(NOGC, src->tag);
 }
 

@@ -23,6 +23,19 @@ static int load_tree(libxl__gc *gc, const char *domain,
     return libxl__snapshot_store_load(gc, &st, tree_r);
 }
 
+/* The problem of each LVM disk, for the caller's copy (not recorded). */
+static void fill_problems(libxl__gc *gc, libxl_domain_snapshot *s)
+{
+    int i;
+    const char *p;
+
+    for (i = 0; i < s->num_disks; i++) {
+        if (s->disks[i].type != LIBXL_DISK_SNAPSHOT_TYPE_LVM) continue;
+        p = libxl__lvm_snapshot_problem(gc, &s->disks[i]);
+        if (p) s->disks[i].problem = libxl__gc_strdup(NOGC, p);
+    }
+}
+
 int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
                                libxl_domain_snapshot **list_r, int *nb_r)
 {
@@ -40,6 +53,7 @@ int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
     for (i = 0; i < t.num_snaps; i++) {
         libxl_domain_snapshot_init(&l[i]);
         libxl__domain_snapshot_copy(&l[i], &t.snaps[i]);
+        fill_problems(gc, &l[i]);
     }
     *list_r = l;
     *nb_r = t.num_snaps;
@@ -68,6 +82,7 @@ int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
     }
     libxl_domain_snapshot_init(snapshot_r);
     libxl__domain_snapshot_copy(snapshot_r, s);
+    fill_problems(gc, snapshot_r);
  out:
     GC_FREE;
     return rc;

@@ -8,6 +8,10 @@
  *    image is never written, so it stays reusable, and reverting to an
  *    older snapshot and writing starts a new branch of the tree.  The
  *    overlay is <dir>/<stem>.<snapshot>.<N>.qcow2, N the first unused.
+ *  - lvm disk: `lvconvert --merge` of the snapshot volume into the
+ *    origin, then the snapshot volume is made again (libxl_snapshot_
+ *    backend_lvm.c).  A running domain is only stopped for it with
+ *    --force (the merge needs the volume closed).
  *  - internal disk: `qemu-img snapshot -a` on the image holding it.
  *    That image must be the disk's active image: if an external
  *    snapshot has since frozen it, it backs other images, and
@@ -46,6 +50,10 @@ typedef struct {
     const char *old_active;          /* the image being left */
     char *new_active;
     libxl_disk_format new_format;
+    /* lvm: merge, then the snapshot volume again (see backend_lvm) */
+    const char *const **cmds;
+    int num_cmds;
+    uint64_t lvm_size;               /* thick: the snapshot's size */
 } revert_disk;
 
 typedef struct libxl__snapshot_revert_state {
@@ -55,7 +63,7 @@ typedef struct libxl__snapshot_revert_state {
     unsigned flags;
     libxl_domain_snapshot *snap;
     revert_disk *disks;              /* in execution order */
-    int num_disks, next, done_disks;
+    int num_disks, next, done_disks, sub;
     bool was_running, was_paused, stopped, journaled;
     libxl__qemu_img_info_state qi;   /* images holding internal ones */
     libxl__exec_state es;
@@ -178,7 +186,31 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
             rd = &rvs->disks[rvs->num_disks++];
             rd->ds = ds;
             rd->old_active = dk->pdev_path;
-            if (ext) {
+            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
+                libxl__lvm_volume origin, snap;
+                const char *why = libxl__lvm_snapshot_problem(gc, ds);
+                if (why) {
+                    LOG(ERROR, "snapshot '%s': disk %s: %s; it cannot be "
+                        "reverted to", rvs->name, ds->vdev, why);
+                    return ERROR_FAIL;
+                }
+                if (op->d.running &&
+                    !(rvs->flags & LIBXL_SNAPSHOT_REVERT_FORCE)) {
+                    LOG(ERROR, "domain %s runs: the LVM merge of disk %s "
+                        "needs the volume closed; shut the domain down, or "
+                        "--force to stop it and start it again", op->d.name,
+                        ds->vdev);
+                    return ERROR_INVAL;
+                }
+                if (libxl__lvm_probe(gc, ds->file, &origin) ||
+                    libxl__lvm_probe_lv(gc, &origin, ds->tag, &snap))
+                    return ERROR_FAIL;
+                libxl__lvm_revert_cmds(gc, &origin, &snap, &rd->cmds,
+                                       &rd->num_cmds);
+                rd->lvm_size = origin.thin ? 0 : snap.size;
+                rd->new_active = GCSTRDUP(ds->file);
+                rd->new_format = ds->format;
+            } else if (ext) {
                 rd->new_active = fresh_overlay(gc, rvs, ds);
                 rd->new_format = LIBXL_DISK_FORMAT_QCOW2;
             } else {
@@ -338,7 +370,12 @@ static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
     for (i = 0; i < rvs->num_disks; i++) {
         const revert_disk *rd = &rvs->disks[i];
         bool internal = rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+        bool lvm = rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM;
         if (yajl_gen_map_open(hand) ||
+            (lvm && (libxl__yajl_gen_str(hand, "lvm") ||
+                     libxl__yajl_gen_str(hand, rd->ds->tag) ||
+                     libxl__yajl_gen_str(hand, "lvm_size") ||
+                     yajl_gen_integer(hand, (long long)rd->lvm_size))) ||
             libxl__yajl_gen_opt_str(hand, "vdev", rd->ds->vdev) ||
             libxl__yajl_gen_opt_str(hand, "file", rd->ds->file) ||
             libxl__yajl_gen_str(hand, "format") ||
@@ -430,7 +467,9 @@ static void snapshot_revert_next(libxl__egc *egc,
         return;
     }
     rd = &rvs->disks[rvs->next];
-    if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+    if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM)
+        a = rd->cmds[rvs->sub];
+    else if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
         a = libxl__qemu_img_overlay_args(gc, rd->ds->file, rd->ds->format,
                                          rd->new_active);
     else
@@ -438,7 +477,9 @@ static void snapshot_revert_next(libxl__egc *egc,
                                           rd->ds->file);
     libxl__exec_init(&rvs->es);
     rvs->es.ao = ao;
-    rvs->es.what = GCSPRINTF("qemu-img (revert of %s)", rd->ds->vdev);
+    rvs->es.what = GCSPRINTF("%s (revert of %s)",
+                             rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM
+                             ? a[1] : "qemu-img", rd->ds->vdev);
     rvs->es.args = a;
     rvs->es.timeout_ms = 300000;
     rvs->es.callback = snapshot_revert_disk_done;
@@ -461,6 +502,12 @@ static void snapshot_revert_disk_done(libxl__egc *egc,
         snapshot_revert_done(egc, rvs, rc);
         return;
     }
+    if (rvs->disks[rvs->next].ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
+        ++rvs->sub < rvs->disks[rvs->next].num_cmds) {
+        snapshot_revert_next(egc, rvs);
+        return;
+    }
+    rvs->sub = 0;
     rvs->done_disks = ++rvs->next;
     libxl__fault_point("revert");
     snapshot_revert_next(egc, rvs);

@@ -28,6 +28,8 @@ void libxl_disk_snapshot_dispose(libxl_disk_snapshot *p)
     free(p->vdev);
     free(p->file);
     free(p->overlay);
+    free(p->cow);
+    free(p->problem);
     free(p->tag);
     libxl_disk_snapshot_init(p);
 }
@@ -112,6 +114,7 @@ const char *libxl_disk_snapshot_type_to_string(libxl_disk_snapshot_type t)
     case LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL: return "internal";
     case LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL: return "external";
     case LIBXL_DISK_SNAPSHOT_TYPE_NO: return "no";
+    case LIBXL_DISK_SNAPSHOT_TYPE_LVM: return "lvm";
     default: return NULL;
     }
 }
@@ -124,7 +127,7 @@ int libxl_disk_snapshot_type_from_string(const char *s,
 
     if (!s) return ERROR_INVAL;
     for (i = LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
-         i <= LIBXL_DISK_SNAPSHOT_TYPE_NO; i++) {
+         i <= LIBXL_DISK_SNAPSHOT_TYPE_LVM; i++) {
         if (!strcasecmp(s, libxl_disk_snapshot_type_to_string(i))) {
             *t = i;
             return 0;

@@ -205,7 +205,7 @@ int main(int argc, char **argv)
 
     minlevel = verbosity >= 3 ? XTL_DEBUG
         : verbosity == 2 ? XTL_DETAIL
-        : verbosity == 1 ? XTL_INFO : XTL_WARN;
+        : verbosity == 1 ? XTL_INFO : XTL_NOTICE;
     logger = xtl_createlogger_stdiostream(stderr, minlevel, 0);
     if (!logger) return EXIT_FAILURE;
     counting_logger = malloc(sizeof(*counting_logger));

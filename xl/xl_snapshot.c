@@ -233,9 +233,10 @@ static void disks_summary(const libxl_domain_snapshot *s, char *buf,
 
     buf[0] = 0;
     for (i = 0; i < s->num_disks && o < len; i++)
-        o += snprintf(buf + o, len - o, "%s%s:%s", i ? "," : "",
+        o += snprintf(buf + o, len - o, "%s%s:%s%s", i ? "," : "",
                       s->disks[i].vdev,
-                      libxl_disk_snapshot_type_to_string(s->disks[i].type));
+                      libxl_disk_snapshot_type_to_string(s->disks[i].type),
+                      s->disks[i].problem ? "(INVALID)" : "");
     if (!s->num_disks) snprintf(buf, len, "-");
 }
 
@@ -390,6 +391,7 @@ int main_snapshot_info(int argc, char **argv)
                    d->file ? d->file : "-");
             if (d->tag) printf(" (tag %s)", d->tag);
             if (d->overlay) printf(" (overlay %s)", d->overlay);
+            if (d->problem) printf(" (INVALID: %s)", d->problem);
             printf("\n");
         }
     }
@@ -552,6 +554,7 @@ int main_snapshot_revert(int argc, char **argv)
     static const struct option opts[] = {
         {"running", 0, 0, 'r'},
         {"paused", 0, 0, 'p'},
+        {"force", 0, 0, 'f'},
         {"name", 1, 0, 'n'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
@@ -560,9 +563,10 @@ int main_snapshot_revert(int argc, char **argv)
     unsigned flags = 0;
     int opt, rc;
 
-    SWITCH_FOREACH_OPT(opt, "n:", opts, "snapshot-revert", 1) {
+    SWITCH_FOREACH_OPT(opt, "fn:", opts, "snapshot-revert", 1) {
     case 'r': flags |= LIBXL_SNAPSHOT_REVERT_RUNNING; break;
     case 'p': flags |= LIBXL_SNAPSHOT_REVERT_PAUSED; break;
+    case 'f': flags |= LIBXL_SNAPSHOT_REVERT_FORCE; break;
     case 'n': name = optarg; break;
     }
     if (domain_and_name(argc, argv, "snapshot-revert", name, &domain,

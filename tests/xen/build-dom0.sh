@@ -15,8 +15,11 @@
 #    /usr/lib/libxlsnapshot.so.0;
 #  - every shared library of those programs (ldd);
 #  - the Xen modules dom0 needs (event channels, grant tables, privcmd,
-#    xenfs, blkback) and what they depend on, in load order in
+#    xenfs, blkback, loop; device-mapper with snapshot and thin-pool for
+#    LVM) and what they depend on, in load order in
 #    /etc/xen-test.modules;
+#  - lvm2 (/sbin/lvm, dmsetup) and the thin tools, with an lvm.conf
+#    for a dom0 without udev;
 #  - the guest: the same kernel as /boot/vmlinuz and its initramfs as
 #    /boot/domU.cpio.gz.
 # The disk images are made by the scenario script in dom0.
@@ -87,7 +90,23 @@ cp "$OUR_LIB" "$R/usr/lib/"
 ln -s "$(basename "$OUR_LIB")" "$R/usr/lib/libxlsnapshot.so"
 xt_libs "$R" "$OUR_XL" "$OUR_LIB"
 
-xt_modules "$R" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop
+xt_modules "$R" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop \
+    dm-mod dm-snapshot dm-thin-pool
+
+# ---- LVM (scenario 9): lvm2 and the thin tools, without udev (dom0 has
+# none) or lvmetad/lvmpolld/dmeventd, no metadata backups
+xt_copy "$R" /sbin/lvm /sbin/dmsetup /usr/sbin/pdata_tools
+ln -sf /sbin/lvm "$R/usr/bin/lvm"
+for t in thin_check thin_dump thin_repair thin_restore; do
+    ln -sf pdata_tools "$R/usr/sbin/$t"
+done
+mkdir -p "$R/etc/lvm" "$R/run/lvm"
+cat > "$R/etc/lvm/lvm.conf" <<'CONF'
+devices { obtain_device_list_from_udev = 0 external_device_info_source = "none" }
+activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }
+global { use_lvmpolld = 0 }
+backup { backup = 0 archive = 0 }
+CONF
 
 cp "/boot/vmlinuz-$KVER" "$R/boot/vmlinuz"
 cp "$WORK/domU.cpio.gz" "$R/boot/domU.cpio.gz"
@@ -102,7 +121,7 @@ for p in /usr/bin/xl-snapshot "$XEN_BIN/xl" "$XEN_BIN/xenstored" \
          "$XEN_BIN/xenconsoled" "$XEN_BIN/xen-init-dom0" \
          "$XEN_BIN/libxl-save-helper" /usr/bin/xenstore \
          /usr/libexec/xen-qemu-system-i386 /usr/bin/qemu-img /usr/bin/qemu-io \
-         /usr/bin/socat /usr/bin/jq; do
+         /usr/bin/socat /usr/bin/jq /sbin/lvm /usr/sbin/pdata_tools; do
     out=$(chroot "$R" /lib64/ld-linux-x86-64.so.2 --list "$p" 2>&1) ||
         xt_die "$p does not load in dom0's tree: $out"
     if grep -q 'not found' <<<"$out"; then

@@ -21,7 +21,7 @@ set -euo pipefail
 PACKAGES=(
     xen-hypervisor-4.17-amd64 xen-utils-4.17 qemu-system-xen
     linux-image-amd64 busybox-static qemu-system-x86 qemu-utils
-    socat cpio kmod jq
+    socat cpio kmod jq lvm2 thin-provisioning-tools
 )
 
 # the checks and the install are install-deps.sh's; here, strict: this

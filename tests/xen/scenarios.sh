@@ -53,6 +53,12 @@
 #          counting from the checkpoint's value; delete removes the image
 #   7      bad input: unknown domain, Domain-0 by name and by id,
 #          unknown snapshot, a domain whose disk is phy (no QEMU)
+#   9      LVM (issue 7): a domain on a thick LV and a thin LV in a
+#          volume group on a loop device: snapshots, reverts (merge, the
+#          snapshot volume made again), delete, cow=SIZE, a full COW
+#          reported and never reverted to, a thick snapshot of a
+#          snapshot refused; running: paused for the lvcreates (the
+#          pause said), revert refused without --force
 # Every command and its output is printed, so the serial log tells the
 # whole story of a failure.  Processes are slow in a PV dom0 under TCG
 # (0.3-2 s for a dynamically linked program), so the checks batch their
@@ -708,6 +714,85 @@ else
     fi
     losetup -d "$LOOP"
 fi
+end
+
+# ---- 9: LVM disks (thick and thin), offline and running
+begin 9 "LVM disks: lvcreate -s, lvconvert --merge, lvremove, thick and thin, COW full"
+# pat DEV: the first 8 bytes; wr DEV TEXT: TEXT as the first sector
+pat() { dd if="$1" bs=512 count=1 2>/dev/null | head -c 8; }
+wr() { printf "%-8s" "$2" | dd of="$1" bs=512 count=1 conv=sync,fsync 2>/dev/null; }
+pats() { echo "$(pat /dev/vg0/lv0)/$(pat /dev/vg0/thin1)"; }
+lvs_names() { lvm lvs --noheadings -o lv_name vg0 2>/dev/null | tr -d ' ' | sort | tr '\n' ' '; }
+LCFG=/etc/xen/vmlvm.cfg
+mkdir -p /run/lvm /run/lock/lvm
+qemu-img create -q -f raw "$IMGDIR/pv.raw" 320M
+LLOOP=$(losetup -f)
+if ! losetup "$LLOOP" "$IMGDIR/pv.raw" ||
+   ! ok lvm pvcreate -y "$LLOOP" || ! ok lvm vgcreate vg0 "$LLOOP" ||
+   ! ok lvm lvcreate -y -L 64M -n lv0 vg0 ||
+   ! ok lvm lvcreate -y -L 96M -T vg0/pool ||
+   ! ok lvm lvcreate -y -V 32M -T vg0/pool -n thin1; then
+    bad "cannot set up the volume group"
+else
+    {
+        echo 'name = "vmlvm"'
+        echo 'type = "pv"'
+        echo 'kernel = "/boot/vmlinuz"'
+        echo 'ramdisk = "/boot/domU.cpio.gz"'
+        echo 'memory = 128'
+        echo "disk = [ 'format=raw,vdev=xvda,access=rw,backendtype=phy,script=xt-phy,target=/dev/vg0/lv0',"
+        echo "         'format=raw,vdev=xvdb,access=rw,backendtype=phy,script=xt-phy,target=/dev/vg0/thin1' ]"
+    } >"$LCFG"
+    wr /dev/vg0/lv0 AAAA; wr /dev/vg0/thin1 TAAA
+    ok $XL snapshot-create "$LCFG" l1
+    ok $XL snapshot-info --json "$LCFG" l1
+    expect_eq "$(jq -r '[.disks[].type] | join(",")' "$OUT")" "lvm,lvm" "l1's disks"
+    expect_eq "$(lvs_names)" "lv0 lv0-l1 pool thin1 thin1-l1 " "the volumes after l1"
+    wr /dev/vg0/lv0 BBBB; wr /dev/vg0/thin1 TBBB
+    ok $XL snapshot-create --diskspec xvda,cow=16M "$LCFG" l2
+    expect_eq "$(lvm lvs --noheadings --units m --nosuffix -o lv_size vg0/lv0-l2 | tr -d ' ')" "16.00" "l2's COW size (cow=16M)"
+    wr /dev/vg0/lv0 CCCC; wr /dev/vg0/thin1 TCCC
+    ok $XL snapshot-revert "$LCFG" l1
+    expect_eq "$(pats)" "AAAA    /TAAA    " "the disks after the revert to l1"
+    expect_eq "$(lvs_names)" "lv0 lv0-l1 lv0-l2 pool thin1 thin1-l1 thin1-l2 " "the volumes after the revert (l1 made again)"
+    ok $XL snapshot-revert "$LCFG" l2
+    expect_eq "$(pats)" "BBBB    /TBBB    " "the disks after the revert to l2 (l1 merged before)"
+    ok $XL snapshot-revert "$LCFG" l1
+    expect_eq "$(pats)" "AAAA    /TAAA    " "l1 again: it stayed revertible"
+    ok $XL snapshot-check "$LCFG"
+    ok $XL snapshot-delete "$LCFG" l1
+    expect_eq "$(lvs_names)" "lv0 lv0-l2 pool thin1 thin1-l2 " "the volumes after deleting l1"
+    # COW full: a 4 MiB thick snapshot, then 8 MiB written to the origin
+    ok $XL snapshot-create --diskspec xvda,cow=4M --diskspec xvdb,snapshot=no "$LCFG" l3
+    dd if=/dev/urandom of=/dev/vg0/lv0 bs=1M count=8 conv=fsync 2>/dev/null
+    ok $XL snapshot-list "$LCFG"
+    expect_true "snapshot-list marks l3 invalid" grep -q 'l3.*xvda:lvm(INVALID)' "$OUT"
+    run $XL snapshot-check "$LCFG"
+    expect_eq "$RC" 1 "snapshot-check's status with a full COW"
+    expect_true "snapshot-check names it" grep -q 'l3.*copy-on-write space filled up' "$OUT"
+    fails $XL snapshot-revert "$LCFG" l3
+    expect_true "the revert refusal says why" grep -q 'filled up' "$ERR"
+    ok $XL snapshot-delete "$LCFG" l3
+    ok $XL snapshot-check "$LCFG"
+    # a thick snapshot of a snapshot: refused
+    sed 's|/dev/vg0/lv0|/dev/vg0/lv0-l2|; s/vmlvm/vmsnap/' "$LCFG" >/etc/xen/vmsnap.cfg
+    fails $XL snapshot-create --diskspec xvdb,snapshot=no /etc/xen/vmsnap.cfg s1
+    expect_true "the refusal names the thick snapshot" grep -q 'thick LVM snapshot' "$ERR"
+    # running: paused for the lvcreates, the pause reported
+    if ok $SXL create "$LCFG"; then
+        ok $XL snapshot-create vmlvm l4
+        expect_true "the pause is reported" grep -q 'paused for [0-9]* ms' "$ERR"
+        expect_true "vmlvm runs after the snapshot" sh -c "$SXL list vmlvm | grep -q 'r-\|-b-'"
+        fails $XL snapshot-revert vmlvm l4
+        expect_true "the refusal says --force" grep -q -- '--force' "$ERR"
+        ok $XL snapshot-revert --force vmlvm l4
+        expect_true "vmlvm runs again after the forced revert" sh -c "$SXL domid vmlvm"
+        ok $SXL destroy vmlvm
+        ok $XL snapshot-check vmlvm
+    fi
+    ok lvm vgchange -an vg0
+fi
+losetup -d "$LLOOP" 2>/dev/null
 end
 
 say "final state:"
