@@ -860,8 +860,8 @@ static void blockjob_exec_line(libxl__egc *egc, libxl__exec_state *es,
         bj->info.offset = (uint64_t)(pct / 100.0 * bj->info.len);
         blockjob_progress(bj);
         /* tests: once qemu-img is under way */
-        if (bj->fault_op && pct > 0 && !bj->started) {
-            bj->started = true;
+        if (bj->fault_op && pct > 0 && !bj->fault_passed) {
+            bj->fault_passed = true;
             libxl__fault_point(bj->fault_op);
         }
     }

@@ -120,6 +120,7 @@ static const char *ancestor_image(libxl__snapshot_tree *t,
 static void check_records(libxl__gc *gc, check_state *cs)
 {
     libxl__snapshot_tree *t = &cs->op.tree;
+    libxl__lvm_cache lvc = { 0 };
     int i, j, k, nf;
     char *err;
 
@@ -137,7 +138,8 @@ static void check_records(libxl__gc *gc, check_state *cs)
             if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO || !ds->file)
                 continue;
             if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
-                const char *why = libxl__lvm_snapshot_problem(gc, ds);
+                const char *why = libxl__lvm_snapshot_state(gc, &lvc, ds,
+                                                            NULL, NULL);
                 if (why)
                     problem(gc, cs, "snapshot %s: disk %s: %s", s->name,
                             ds->vdev, why);

@@ -1005,8 +1005,8 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
                              false, NULL);
     if (rc) return rc;
     if (done) {
-        /* the nodes of the images that left the chain (as the engine) */
-        libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, jr->top);
+        /* the nodes of the images that left the chain (as the engine):
+         * merged[] is top down to base */
         for (i = 0; i < jr->num_merged; i++)
             libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, jr->merged[i]);
     }

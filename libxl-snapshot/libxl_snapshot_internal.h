@@ -343,9 +343,20 @@ void libxl__lvm_remove_cmds(libxl__gc *gc, const libxl__lvm_volume *origin,
 void libxl__lvm_revert_cmds(libxl__gc *gc, const libxl__lvm_volume *origin,
                             const libxl__lvm_volume *snap,
                             const char *const **cmds_r[], int *n);
-const char *libxl__lvm_snapshot_problem(libxl__gc *gc,
-                                        const libxl_disk_snapshot *ds);
+typedef struct libxl__lvm_cache {
+    struct { const char *file; bool ok; libxl__lvm_volume v; } *origins;
+    int num_origins;
+    struct { const char *vg; libxl__lvm_volume *vols; int n; } *vgs;
+    int num_vgs;
+} libxl__lvm_cache;
+const char *libxl__lvm_snapshot_state(libxl__gc *gc, libxl__lvm_cache *c,
+                                      const libxl_disk_snapshot *ds,
+                                      libxl__lvm_volume *origin_r,
+                                      libxl__lvm_volume *snap_r);
 bool libxl__lvm_snapshot_exists(libxl__gc *gc, const libxl_disk_snapshot *ds);
+/* a revert of an LVM disk that died half-way, done again (recovery) */
+int libxl__lvm_revert_redo(libxl__gc *gc, const char *file, const char *tag,
+                           uint64_t size);
 /* lvremove of the snapshot volume, synchronous (recovery, undo) */
 int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
                                     const libxl_disk_snapshot *ds);
@@ -582,7 +593,7 @@ struct libxl__blockjob {
      * those the monitor still holds once the job has completed */
     const char **leaving;
     int num_leaving, next_leaving;
-    bool started, cancel_sent, complete_sent, merged;
+    bool started, cancel_sent, complete_sent, merged, fault_passed;
     int cancel_rc, verb_failures;
 };
 void libxl__blockjob_init(libxl__blockjob *bj);

@@ -25,7 +25,7 @@
  *
  *  snapshot revert: the domain is stopped after the journal is written,
  *  and internal reverts cannot be undone, so:
- *   - records saved (the domain record names the new images): only
+ *   - records saved (the revert marks its journal so): only
  *     what came after is redone: discarded images removed, the domain
  *     started as planned;
  *   - not saved, the domain still running: it died before stopping it,
@@ -55,7 +55,6 @@
  */
 #include "libxl_snapshot_internal.h"
 
-#include <inttypes.h>
 #include <unistd.h>
 
 #define JOURNAL_FILE "journal.libxl-json"
@@ -332,34 +331,6 @@ static int revert_start(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
                                libxl__json_get_string(j, "restore"), &domid);
 }
 
-/*
- * An LVM disk of an interrupted revert: the merge again if the snapshot
- * volume is there (a fresh one of the reverted origin merges to no
- * change), then the snapshot volume again if the merge consumed it.
- */
-static int redo_lvm_revert(libxl__gc *gc, yajl_val d, const char *file)
-{
-    const char *tag = libxl__json_get_string(d, "lvm");
-    uint64_t size = libxl__json_get_integer(d, "lvm_size", 0);
-    libxl__lvm_volume origin, snap;
-    const char *const **l = NULL;
-    int n = 0, k, rc;
-
-    rc = libxl__lvm_probe(gc, file, &origin);
-    if (rc) return rc;
-    if (!libxl__lvm_probe_lv(gc, &origin, tag, &snap)) {
-        libxl__lvm_revert_cmds(gc, &origin, &snap, &l, &n);
-    } else {
-        libxl__lvm_create_cmds(gc, &origin, tag, size
-                               ? GCSPRINTF("%"PRIu64, size) : NULL, &l, &n);
-    }
-    for (k = 0; k < n; k++) {
-        rc = libxl__exec_sync(gc, l[k], 600000, NULL, NULL);
-        if (rc) return rc;
-    }
-    return 0;
-}
-
 static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
 {
     libxl__snapshot_tree *t = &op->tree;
@@ -376,15 +347,10 @@ static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             "xl snapshot-check", op->d.name, journal_path(gc, &op->st));
         return ERROR_INVAL;
     }
-    /* were the records saved?  The domain record names the new images */
-    saved = t->dom.current && !strcmp(t->dom.current, name);
-    for (i = 0; saved && i < disks->u.array.len; i++) {
-        yajl_val d = disks->u.array.values[i];
-        const libxl__active_disk *ad = libxl__domain_record_disk(&t->dom,
-            (char *)libxl__json_get_string(d, "vdev"));
-        const char *na = libxl__json_get_string(d, "new_active");
-        saved = ad && ad->path && na && !strcmp(ad->path, na);
-    }
+    /* the revert says so once its records are saved (then only what
+     * comes after is left); a disk may keep its image (internal, LVM),
+     * so the records cannot tell by themselves */
+    saved = libxl__json_get_bool(j, "saved", false);
     if (!saved && op->d.running) {
         /* it died before stopping the domain: nothing was changed */
         for (i = 0; i < disks->u.array.len; i++) {
@@ -413,7 +379,9 @@ static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
 
             if (!vdev || !file || !na) return ERROR_INVAL;
             if (libxl__json_get_string(d, "lvm")) {
-                rc = redo_lvm_revert(gc, d, file);
+                rc = libxl__lvm_revert_redo(gc, file,
+                         libxl__json_get_string(d, "lvm"),
+                         libxl__json_get_integer(d, "lvm_size", 0));
             } else if (libxl__json_get_bool(d, "internal", false)) {
                 const char *id = libxl__json_get_string(d, "tag_id");
                 rc = id ? libxl__exec_sync(gc,

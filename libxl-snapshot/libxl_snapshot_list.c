@@ -24,14 +24,15 @@ static int load_tree(libxl__gc *gc, const char *domain,
 }
 
 /* The problem of each LVM disk, for the caller's copy (not recorded). */
-static void fill_problems(libxl__gc *gc, libxl_domain_snapshot *s)
+static void fill_problems(libxl__gc *gc, libxl__lvm_cache *c,
+                          libxl_domain_snapshot *s)
 {
     int i;
     const char *p;
 
     for (i = 0; i < s->num_disks; i++) {
         if (s->disks[i].type != LIBXL_DISK_SNAPSHOT_TYPE_LVM) continue;
-        p = libxl__lvm_snapshot_problem(gc, &s->disks[i]);
+        p = libxl__lvm_snapshot_state(gc, c, &s->disks[i], NULL, NULL);
         if (p) s->disks[i].problem = libxl__gc_strdup(NOGC, p);
     }
 }
@@ -41,6 +42,7 @@ int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
 {
     GC_INIT(ctx);
     libxl__snapshot_tree t;
+    libxl__lvm_cache lvc = { 0 };
     libxl_domain_snapshot *l;
     int i, rc;
 
@@ -53,7 +55,7 @@ int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
     for (i = 0; i < t.num_snaps; i++) {
         libxl_domain_snapshot_init(&l[i]);
         libxl__domain_snapshot_copy(&l[i], &t.snaps[i]);
-        fill_problems(gc, &l[i]);
+        fill_problems(gc, &lvc, &l[i]);
     }
     *list_r = l;
     *nb_r = t.num_snaps;
@@ -68,6 +70,7 @@ int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
 {
     GC_INIT(ctx);
     libxl__snapshot_tree t;
+    libxl__lvm_cache lvc = { 0 };
     libxl_domain_snapshot *s;
     int rc;
 
@@ -82,7 +85,7 @@ int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
     }
     libxl_domain_snapshot_init(snapshot_r);
     libxl__domain_snapshot_copy(snapshot_r, s);
-    fill_problems(gc, snapshot_r);
+    fill_problems(gc, &lvc, snapshot_r);
  out:
     GC_FREE;
     return rc;

@@ -75,7 +75,8 @@ static void snapshot_revert_probed(libxl__egc *egc,
                                    libxl__qemu_img_info_state *qi, int rc);
 static void snapshot_revert_next(libxl__egc *egc,
                                  libxl__snapshot_revert_state *rvs);
-static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs);
+static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
+                         bool saved);
 static void snapshot_revert_disk_done(libxl__egc *egc,
                                       libxl__exec_state *es, int rc,
                                       int status);
@@ -159,6 +160,7 @@ static char *fresh_overlay(libxl__gc *gc,
 static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
 {
     libxl__snapshot_op *op = &rvs->op;
+    libxl__lvm_cache lvc = { 0 };
     int i, pass, n;
 
     GCNEW_ARRAY(rvs->disks, rvs->snap->num_disks);
@@ -188,7 +190,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
             rd->old_active = dk->pdev_path;
             if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
                 libxl__lvm_volume origin, snap;
-                const char *why = libxl__lvm_snapshot_problem(gc, ds);
+                const char *why = libxl__lvm_snapshot_state(gc, &lvc, ds,
+                                                            &origin, &snap);
                 if (why) {
                     LOG(ERROR, "snapshot '%s': disk %s: %s; it cannot be "
                         "reverted to", rvs->name, ds->vdev, why);
@@ -202,9 +205,6 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
                         ds->vdev);
                     return ERROR_INVAL;
                 }
-                if (libxl__lvm_probe(gc, ds->file, &origin) ||
-                    libxl__lvm_probe_lv(gc, &origin, ds->tag, &snap))
-                    return ERROR_FAIL;
                 libxl__lvm_revert_cmds(gc, &origin, &snap, &rd->cmds,
                                        &rd->num_cmds);
                 rd->lvm_size = origin.thin ? 0 : snap.size;
@@ -303,7 +303,7 @@ static void snapshot_revert_probed(libxl__egc *egc,
     }
     rvs->was_running = op->d.running;
     rvs->was_paused = op->d.paused;
-    rc = write_journal(gc, rvs);
+    rc = write_journal(gc, rvs, false);
     if (rc) goto out;
     rvs->journaled = true;
     libxl__fault_point("revert");
@@ -344,10 +344,12 @@ static void start_plan(libxl__snapshot_revert_state *rvs, bool *start_r,
 
 /*
  * The journal (libxl_snapshot_journal.c): the snapshot, each disk's
- * plan, the images to discard and how to start, so that a revert that
- * dies after stopping the domain can be finished by the next command.
+ * plan, the images to discard, how to start, and whether the records
+ * are saved, so that a revert that dies after stopping the domain can
+ * be finished by the next command.
  */
-static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
+static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
+                         bool saved)
 {
     yajl_gen hand = yajl_gen_alloc(NULL);
     const unsigned char *buf;
@@ -364,6 +366,7 @@ static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
         libxl__yajl_gen_opt_str(hand, "snapshot", rvs->snap->name) ||
         libxl__yajl_gen_str(hand, "start") || yajl_gen_bool(hand, start) ||
         libxl__yajl_gen_str(hand, "paused") || yajl_gen_bool(hand, paused) ||
+        libxl__yajl_gen_str(hand, "saved") || yajl_gen_bool(hand, saved) ||
         libxl__yajl_gen_opt_str(hand, "restore", restore) ||
         libxl__yajl_gen_str(hand, "disks") || yajl_gen_array_open(hand))
         goto out;
@@ -504,6 +507,7 @@ static void snapshot_revert_disk_done(libxl__egc *egc,
     }
     if (rvs->disks[rvs->next].ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
         ++rvs->sub < rvs->disks[rvs->next].num_cmds) {
+        libxl__fault_point("revert");   /* between two LVM commands */
         snapshot_revert_next(egc, rvs);
         return;
     }
@@ -536,6 +540,9 @@ static void snapshot_revert_record(libxl__egc *egc,
     libxl__snapshot_tree_fixup(gc, &op->tree);
     rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
     if (rc) goto out;
+    /* recovery then only does what comes after (a crash before this
+     * redoes every disk, which is idempotent) */
+    write_journal(gc, rvs, true);
     libxl__fault_point("revert");
     /* only now, with the records pointing elsewhere */
     nextra = discard_backing(gc, rvs, discard, n, &extra);

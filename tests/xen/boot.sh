@@ -30,9 +30,7 @@ set -uo pipefail
 # shellcheck source=tests/xen/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# 9 (LVM) runs and prints its result, but is not required yet: a thin
-# revert after another thin merge fails (see issue 7)
-SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 5 7"}
+SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 5 7 9"}
 TIMEOUT=${XEN_TEST_TIMEOUT:-540}
 LOG=$WORK/serial.log
 

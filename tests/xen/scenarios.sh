@@ -55,7 +55,8 @@
 #          unknown snapshot, a domain whose disk is phy (no QEMU)
 #   9      LVM (issue 7): a domain on a thick LV and a thin LV in a
 #          volume group on a loop device: snapshots, reverts (merge, the
-#          snapshot volume made again), delete, cow=SIZE, a full COW
+#          snapshot volume made again), a revert killed at each step
+#          then finished by the next command, delete, cow=SIZE, a full COW
 #          reported and never reverted to, a thick snapshot of a
 #          snapshot refused; running: paused for the lvcreates (the
 #          pause said), revert refused without --force
@@ -760,6 +761,23 @@ else
     ok $XL snapshot-revert "$LCFG" l1
     expect_eq "$(pats)" "AAAA    /TAAA    " "l1 again: it stayed revertible"
     ok $XL snapshot-check "$LCFG"
+    # a revert killed at each step (between LVM commands too): the next
+    # command finishes it
+    n=1
+    while [ $n -lt 16 ]; do
+        wr /dev/vg0/lv0 XXXX; wr /dev/vg0/thin1 TXXX
+        run env XL_SNAPSHOT_FAULT=revert:$n $XL snapshot-revert "$LCFG" l2
+        [ "$RC" -eq 0 ] && break
+        expect_eq "$RC" 86 "the revert killed at step $n"
+        ok $XL snapshot-recover "$LCFG"
+        expect_eq "$(pats)" "BBBB    /TBBB    " "the disks after step $n and the recovery"
+        n=$((n + 1))
+    done
+    expect_true "the revert got through after $((n - 1)) crash points" [ "$RC" -eq 0 ]
+    expect_eq "$(pats)" "BBBB    /TBBB    " "the disks after the last revert to l2"
+    ok $XL snapshot-check "$LCFG"
+    ok $XL snapshot-revert "$LCFG" l1
+    expect_eq "$(pats)" "AAAA    /TAAA    " "l1 after the crashed reverts"
     ok $XL snapshot-delete "$LCFG" l1
     expect_eq "$(lvs_names)" "lv0 lv0-l2 pool thin1 thin1-l2 " "the volumes after deleting l1"
     # COW full: a 4 MiB thick snapshot, then 8 MiB written to the origin
@@ -778,8 +796,9 @@ else
     sed 's|/dev/vg0/lv0|/dev/vg0/lv0-l2|; s/vmlvm/vmsnap/' "$LCFG" >/etc/xen/vmsnap.cfg
     fails $XL snapshot-create --diskspec xvdb,snapshot=no /etc/xen/vmsnap.cfg s1
     expect_true "the refusal names the thick snapshot" grep -q 'thick LVM snapshot' "$ERR"
-    # running: paused for the lvcreates, the pause reported
-    if ok $SXL create "$LCFG"; then
+    # running (started through our front end, which keeps its config):
+    # paused for the lvcreates, the pause reported
+    if ok $XL create "$LCFG"; then
         ok $XL snapshot-create vmlvm l4
         expect_true "the pause is reported" grep -q 'paused for [0-9]* ms' "$ERR"
         expect_true "vmlvm runs after the snapshot" sh -c "$SXL list vmlvm | grep -q 'r-\|-b-'"
