@@ -16,6 +16,7 @@ LIBDIR            ?= $(PREFIX)/lib
 INCLUDEDIR        ?= $(PREFIX)/include
 MANDIR            ?= $(PREFIX)/share/man
 DATADIR           ?= $(PREFIX)/share
+LIBEXECDIR        ?= $(PREFIX)/libexec
 PKGCONFIGDIR      ?= $(LIBDIR)/pkgconfig
 DESTDIR           ?=
 # y: also install the front end as $(BINDIR)/xl (shadows Xen's xl
@@ -29,6 +30,8 @@ XEN_CONFIG_DIR        ?= /etc/xen
 QEMU                  ?= qemu-system-x86_64
 QEMU_IMG              ?= qemu-img
 LVM                   ?= lvm
+# the in-tree vhd-util by default; blktap's (XCP-ng) works too
+VHD_UTIL              ?= $(LIBEXECDIR)/libxl-snapshot/vhd-util
 XEN_QEMU              ?= /usr/libexec/xen-qemu-system-i386
 SYSTEM_XL             ?= /usr/sbin/xl
 
@@ -68,6 +71,7 @@ DEFINES := \
     -DLIBXL_SNAPSHOT_QEMU=\"$(QEMU)\" \
     -DLIBXL_SNAPSHOT_QEMU_IMG=\"$(QEMU_IMG)\" \
     -DLIBXL_SNAPSHOT_LVM=\"$(LVM)\" \
+    -DLIBXL_SNAPSHOT_VHD_UTIL=\"$(VHD_UTIL)\" \
     -DLIBXL_SNAPSHOT_XEN_QEMU=\"$(XEN_QEMU)\" \
     -DLIBXL_SNAPSHOT_SYSTEM_XL=\"$(SYSTEM_XL)\"
 

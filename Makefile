@@ -52,6 +52,7 @@ PCFILE      := libxl-snapshot/libxlsnapshot.pc
 XL_SRCS     := $(wildcard xl/*.c)
 XL_OBJS     := $(XL_SRCS:.c=.o)
 XL_BINS     := $(if $(XL_SRCS),xl/xl xl/xl.install)
+VHD_UTIL_BIN := tools/vhd-util
 
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   := $(UNIT_SRCS:.c=.o) tests/unit/main.o tests/unit/helpers.o
@@ -81,7 +82,13 @@ UNIT_CFLAGS := $(BASE_CFLAGS) $(TEST_PKG_CFLAGS) -Itests/unit
         fuzz fuzz-build fuzz-regress check-asan
 .DELETE_ON_ERROR:
 
-all: $(SHLIB) $(SHLIB_LINK) $(STLIB) $(PCFILE) $(XL_BINS)
+all: $(SHLIB) $(SHLIB_LINK) $(STLIB) $(PCFILE) $(XL_BINS) $(VHD_UTIL_BIN)
+
+# ---------------------------------------------------------------- vhd-util
+
+$(VHD_UTIL_BIN): tools/vhd-util.c
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 
 # ---------------------------------------------------------------- library
 
@@ -265,6 +272,8 @@ install: all
 	$(INSTALL) -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/libxlsnapshot.a
 	$(INSTALL) -m 644 libxl-snapshot/libxl_snapshot.h $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 644 $(PCFILE) $(DESTDIR)$(PKGCONFIGDIR)/libxlsnapshot.pc
+	$(INSTALL) -d $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot
+	$(INSTALL) -m 755 $(VHD_UTIL_BIN) $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot/vhd-util
 ifneq ($(XL_SRCS),)
 	$(INSTALL) -m 755 xl/xl.install $(DESTDIR)$(BINDIR)/xl-snapshot
 ifeq ($(INSTALL_AS_XL),y)
@@ -290,6 +299,7 @@ uninstall:
 	    $(DESTDIR)$(INCLUDEDIR)/libxl_snapshot.h \
 	    $(DESTDIR)$(PKGCONFIGDIR)/libxlsnapshot.pc \
 	    $(DESTDIR)$(BINDIR)/xl-snapshot
+	rm -rf $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot
 ifeq ($(INSTALL_AS_XL),y)
 	rm -f $(DESTDIR)$(BINDIR)/xl
 endif
@@ -301,9 +311,12 @@ clean:
 	rm -f libxl-snapshot/*.o libxl-snapshot/*.d $(SHLIB) $(SHLIB_LINK) \
 	    $(STLIB) $(PCFILE) xl/*.o xl/*.d xl/xl xl/xl.install \
 	    tests/unit/*.o tests/unit/*.d $(UNIT_BIN) $(UNIT_GEN) \
-	    $(CONFIG_STAMP) $(DEFINES_STAMP)
+	    $(CONFIG_STAMP) $(DEFINES_STAMP) $(VHD_UTIL_BIN)
 	rm -rf build
 
 FORCE:
 
--include $(LIB_OBJS:.o=.d) $(XL_OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+# the sanitizer trees too: a header change must rebuild them (a struct
+# that grew made stale ASan objects overflow)
+-include $(LIB_OBJS:.o=.d) $(XL_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) \
+    $(ASAN_LIB_OBJS:.o=.d) $(ASAN_UNIT_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d)
