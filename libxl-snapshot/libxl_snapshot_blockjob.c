@@ -25,7 +25,8 @@
  * to READY under heavy writes is ended by the timeout.
  *
  * Offline: qemu-img commit -p [-r] / qemu-img rebase -p, progress
- * parsed from "(45.00/100%)".
+ * parsed from "(45.00/100%)"; a VHD top: vhd-util coalesce into its
+ * parent (the one level a VHD chain merges), same progress lines.
  *
  * Nodes left behind: QEMU drops the nodes of the images that leave the
  * chain only when nothing else holds them.  Nodes the monitor added
@@ -237,6 +238,22 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
     }
 
     GCNEW_ARRAY(a, 16);
+    if (bj->top_format == LIBXL_DISK_FORMAT_VHD) {
+        /* a VHD chain: vhd-util, one level (top into its parent) */
+        char *parent = libxl__vhd_parent_sync(gc, bj->info.top);
+        if (bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM || !parent ||
+            !bj->info.base || strcmp(parent, bj->info.base)) {
+            LOG(ERROR, "disk %s: a VHD chain is only merged one image into "
+                "its parent (vhd-util coalesce)", bj->info.vdev);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        bj->es.ao = ao;
+        bj->es.what = GCSPRINTF("vhd-util coalesce of %s", bj->info.vdev);
+        bj->es.args = libxl__vhd_util_args(gc, "coalesce", bj->info.top,
+                                           NULL);
+        goto exec;
+    }
     a[n++] = CTX->qemu_img;
     if (bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM) {
         a[n++] = "rebase";
@@ -264,6 +281,7 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
                             LIBXL_BLOCKJOB_TYPE_STREAM ? "rebase" : "commit",
                             bj->info.vdev);
     bj->es.args = a;
+ exec:
     bj->es.stdout_line = blockjob_exec_line;
     bj->es.callback = blockjob_exec_done;
     rc = libxl__exec_start(egc, &bj->es);

@@ -762,7 +762,6 @@ static void queue_after_commit(libxl__gc *gc,
                                libxl__block_commit_state *bcs)
 {
     const libxl__blockjob *bj = &bcs->bj;
-    const char **a;
     int i, j, n = 1;
 
     for (i = 0; i < bj->num_bitmaps; i++) n += 1 + bj->bitmaps[i].num_sources;
@@ -779,18 +778,15 @@ static void queue_after_commit(libxl__gc *gc,
     }
     if (bcs->jr.above ||
         bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL) {
-        GCNEW_ARRAY(a, 9);
-        a[0] = CTX->qemu_img;
-        a[1] = "rebase"; a[2] = "-u";
-        a[3] = "-F"; a[4] = libxl__disk_format_qemu(bcs->jr.base_format);
-        a[5] = "-b"; a[6] = bcs->jr.base;
-        a[7] = bcs->jr.above ? bcs->jr.above : bcs->jr.top;
+        const char *img = bcs->jr.above ? bcs->jr.above : bcs->jr.top;
+        const char *base = bcs->jr.base;
         /* --keep-relative: a name relative to the image's directory */
         if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_RELATIVE) &&
-            !strcmp(libxl__path_dirname(gc, a[6]),
-                    libxl__path_dirname(gc, a[7])))
-            a[6] = libxl__path_basename(gc, a[6]);
-        bcs->cmds[bcs->num_cmds++] = a;
+            !strcmp(libxl__path_dirname(gc, base),
+                    libxl__path_dirname(gc, img)))
+            base = libxl__path_basename(gc, base);
+        bcs->cmds[bcs->num_cmds++] = libxl__qemu_img_rebase_args(gc, img,
+            base, bcs->jr.base_format);
     }
 }
 

@@ -33,6 +33,9 @@
 #ifndef LIBXL_SNAPSHOT_QEMU_IMG
 #define LIBXL_SNAPSHOT_QEMU_IMG "qemu-img"
 #endif
+#ifndef LIBXL_SNAPSHOT_VHD_UTIL
+#define LIBXL_SNAPSHOT_VHD_UTIL "vhd-util"
+#endif
 #ifndef LIBXL_SNAPSHOT_LVM
 #define LIBXL_SNAPSHOT_LVM "lvm"
 #endif
@@ -435,6 +438,7 @@ int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
     ctx->qemu_bin = env_or("XL_SNAPSHOT_QEMU", LIBXL_SNAPSHOT_QEMU);
     ctx->qemu_img = env_or("XL_SNAPSHOT_QEMU_IMG", LIBXL_SNAPSHOT_QEMU_IMG);
     ctx->lvm = env_or("XL_SNAPSHOT_LVM", LIBXL_SNAPSHOT_LVM);
+    ctx->vhd_util = env_or("XL_SNAPSHOT_VHD_UTIL", LIBXL_SNAPSHOT_VHD_UTIL);
     ctx->xen_qemu = env_or("XL_SNAPSHOT_XEN_QEMU", LIBXL_SNAPSHOT_XEN_QEMU);
     ctx->system_xl = env_or("XL_SNAPSHOT_SYSTEM_XL",
                             LIBXL_SNAPSHOT_SYSTEM_XL);
@@ -479,6 +483,7 @@ int libxl_snapshot_ctx_free(libxl_snapshot_ctx *ctx)
     free(ctx->qemu_bin);
     free(ctx->qemu_img);
     free(ctx->lvm);
+    free(ctx->vhd_util);
     free(ctx->xen_qemu);
     free(ctx->system_xl);
     free(ctx);

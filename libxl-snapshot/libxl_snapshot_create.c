@@ -377,11 +377,13 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         if (r && r->overlay && *r->overlay) {
             ds->overlay = libxl__abs_path(gc, r->overlay);
         } else {
-            ds->overlay = GCSPRINTF("%s/%s.%s.qcow2",
+            ds->overlay = GCSPRINTF("%s/%s.%s.%s",
                                     libxl__path_dirname(gc, dk->pdev_path),
                                     libxl__path_stem(gc,
                                         config_disk(scs, dk)->pdev_path),
-                                    s->name);
+                                    s->name,
+                                    libxl__overlay_ext(dk->format,
+                                                       op->d.running));
         }
         if (libxl__file_exists(ds->overlay)) {
             LOG(ERROR, "disk %s: overlay '%s' already exists", dk->vdev,
@@ -1072,7 +1074,9 @@ static void snapshot_create_record(libxl__egc *egc,
         libxl_disk_snapshot *ds = &s->disks[i];
         if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) continue;
         libxl__domain_record_set_disk(gc, &op->tree.dom, ds->vdev,
-                                      ds->overlay, LIBXL_DISK_FORMAT_QCOW2);
+                                      ds->overlay,
+                                      libxl__overlay_format(ds->format,
+                                                            op->d.running));
         if (op->d.running && CTX->driver->set_active_disk) {
             int r = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
                                                  ds->overlay,

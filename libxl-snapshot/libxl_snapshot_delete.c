@@ -787,7 +787,6 @@ static void snapshot_delete_rebase_next(libxl__egc *egc,
     libxl_disk_snapshot *ds = cur_ds(dls);
     disk_plan *pl = &dls->plans[dls->disk];
     const char *t;
-    const char **a;
     int rc;
 
     if (pl->act != ACT_COMMIT || dls->target == pl->num_targets) {
@@ -800,14 +799,10 @@ static void snapshot_delete_rebase_next(libxl__egc *egc,
         snapshot_delete_rebase_next(egc, dls);
         return;
     }
-    GCNEW_ARRAY(a, 9);
-    a[0] = CTX->qemu_img; a[1] = "rebase"; a[2] = "-u";
-    a[3] = "-F"; a[4] = libxl__disk_format_qemu(ds->format);
-    a[5] = "-b"; a[6] = ds->file; a[7] = t;
     libxl__exec_init(&dls->es);
     dls->es.ao = ao;
-    dls->es.what = GCSPRINTF("qemu-img rebase of %s", t);
-    dls->es.args = a;
+    dls->es.what = GCSPRINTF("rebase of %s", t);
+    dls->es.args = libxl__qemu_img_rebase_args(gc, t, ds->file, ds->format);
     dls->es.callback = snapshot_delete_rebase_done;
     rc = libxl__exec_start(egc, &dls->es);
     if (rc) snapshot_delete_disk_done(egc, dls, rc);

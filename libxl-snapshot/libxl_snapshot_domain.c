@@ -434,6 +434,42 @@ static int lock_wait(libxl__gc *gc, libxl__snapshot_store *st,
 }
 
 /*
+ * No disk is handed to QEMU as a differencing VHD: its vpc driver would
+ * read the parent's data as zeros, silently.  Checked by every start
+ * (libxl__domain_start, and the disk overrides of Xen's xl create).
+ */
+static int disks_startable(libxl__gc *gc, const libxl__domain_config *cfg,
+                           libxl__domain_record *rec)
+{
+    int i;
+
+    for (i = 0; i < cfg->num_disks; i++) {
+        const libxl_device_disk *dk = &cfg->disks[i];
+        const libxl__active_disk *ad = rec && dk->vdev
+            ? libxl__domain_record_disk(rec, dk->vdev) : NULL;
+        const char *img = ad && ad->path ? ad->path : dk->pdev_path;
+        if (img && !dk->is_cdrom && libxl__vhd_is_differencing(img)) {
+            LOG(ERROR, "domain %s: disk %s is on the VHD chain '%s', which "
+                "QEMU cannot read (VHD chains are offline here: revert to "
+                "a snapshot, or delete the snapshots to coalesce them)",
+                cfg->name, dk->vdev, img);
+            return ERROR_INVAL;
+        }
+    }
+    return 0;
+}
+
+int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
+                        libxl__domain_record *rec, bool paused,
+                        const char *restore, uint32_t *domid_r)
+{
+    int rc = disks_startable(gc, cfg, rec);
+
+    if (rc) return rc;
+    return CTX->driver->create(gc, cfg, rec, paused, restore, domid_r);
+}
+
+/*
  * Starts a domain, under its lock, so that no snapshot command sees it
  * half-started; remembers which config it was started from, so that
  * commands on it still work once it is shut off.
@@ -474,7 +510,7 @@ int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
         rc = libxl__snapshot_store_save(gc, &st, &t);
         if (rc) goto out;
     }
-    rc = ctx->driver->create(gc, &cfg, &t.dom, paused, NULL, domid_r);
+    rc = libxl__domain_start(gc, &cfg, &t.dom, paused, NULL, domid_r);
  out:
     libxl__snapshot_store_unlock(&st);
     GC_FREE;
@@ -511,6 +547,8 @@ int libxl_snapshot_domain_start_overrides(libxl_snapshot_ctx *ctx,
         rc = libxl__snapshot_store_save(gc, &st, &t);
         if (rc) goto out;
     }
+    rc = disks_startable(gc, &cfg, &t.dom);
+    if (rc) goto out;
     if (!cfg.have_uuid &&
         asprintf(uuid_r, "uuid=\"" LIBXL_UUID_FMT "\"",
                  LIBXL_UUID_BYTES(cfg.uuid)) < 0)

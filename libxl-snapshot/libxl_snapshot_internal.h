@@ -361,7 +361,26 @@ int libxl__lvm_revert_redo(libxl__gc *gc, const char *file, const char *tag,
 int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
                                     const libxl_disk_snapshot *ds);
 
-/* qemu-img command lines (libxl_snapshot_qemu_img.c), in gc */
+/* VHD (libxl_snapshot_backend_vhd.c), in gc */
+bool libxl__vhd_is_differencing(const char *path);
+char *libxl__vhd_parent_sync(libxl__gc *gc, const char *path);
+yajl_val libxl__vhd_complete_info(libxl__gc *gc, const char *text,
+                                  yajl_val v);
+/* `vhd-util CMD -n vhd [-p parent]` */
+const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
+                                        const char *vhd, const char *parent);
+
+/*
+ * qemu-img command lines (libxl_snapshot_qemu_img.c), in gc.  The
+ * overlay and rebase ones are vhd-util's for a VHD base.
+ */
+libxl_disk_format libxl__overlay_format(libxl_disk_format base_fmt,
+                                        bool live);
+const char *libxl__overlay_ext(libxl_disk_format base_fmt, bool live);
+const char *const *libxl__qemu_img_rebase_args(libxl__gc *gc,
+                                               const char *image,
+                                               const char *base,
+                                               libxl_disk_format base_fmt);
 const char *const *libxl__qemu_img_overlay_args(libxl__gc *gc,
                                                 const char *base,
                                                 libxl_disk_format fmt,
@@ -735,6 +754,10 @@ void libxl__snapshot_tree_add(libxl__gc *gc, libxl__snapshot_tree *t,
                               const libxl_domain_snapshot *s);
 libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,
                                               const char *vdev);
+/* The driver's create, refused on a differencing VHD (see domain.c). */
+int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
+                        libxl__domain_record *rec, bool paused,
+                        const char *restore, uint32_t *domid_r);
 void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
                                    const char *vdev, const char *path,
                                    libxl_disk_format format);
@@ -825,7 +848,7 @@ struct libxl_snapshot_ctx {
     char *state_dir;
     char *run_dir;
     char *config_dir;                 /* /etc/xen */
-    char *qemu_bin, *qemu_img, *xen_qemu, *lvm;
+    char *qemu_bin, *qemu_img, *xen_qemu, *lvm, *vhd_util;
     char *system_xl;                  /* the real xl, for the xen driver */
     unsigned fd_gen;
     LIST_HEAD(, libxl__ev_fd) fds;

@@ -269,7 +269,8 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
             if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) continue;
             libxl__domain_record_set_disk(gc, &t->dom, ds->vdev,
                                           ds->overlay,
-                                          LIBXL_DISK_FORMAT_QCOW2);
+                                          libxl__overlay_format(ds->format,
+                                                                live));
             if (op->d.running && CTX->driver->set_active_disk)
                 CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
                                              ds->overlay,
@@ -326,7 +327,7 @@ static int revert_start(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
         LOG(ERROR, "domain %s: no config to start it from", op->d.name);
         return ERROR_FAIL;
     }
-    return CTX->driver->create(gc, &op->cfg, &op->tree.dom,
+    return libxl__domain_start(gc, &op->cfg, &op->tree.dom,
                                libxl__json_get_bool(j, "paused", false),
                                libxl__json_get_string(j, "restore"), &domid);
 }
@@ -402,8 +403,9 @@ static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
                 return rc;
             }
             libxl__domain_record_set_disk(gc, &t->dom, vdev, na,
-                libxl__json_get_bool(d, "internal", false)
-                ? fmt : LIBXL_DISK_FORMAT_QCOW2);
+                libxl__json_get_bool(d, "internal", false) ||
+                libxl__json_get_string(d, "lvm")
+                ? fmt : libxl__overlay_format(fmt, false));
         }
         t->dom.current = GCSTRDUP(name);
         libxl__snapshot_tree_fixup(gc, t);
@@ -552,9 +554,8 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
 
     for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len; i++) {
         const char *kid = YAJL_GET_STRING(kids->u.array.values[i]);
-        const char *args[] = { CTX->qemu_img, "rebase", "-u", "-F",
-            libxl__disk_format_qemu(ds->format), "-b", f, kid, NULL };
-        if (kid && libxl__exec_sync(gc, args, 60000, NULL, NULL))
+        if (kid && libxl__exec_sync(gc, libxl__qemu_img_rebase_args(gc, kid,
+                                        f, ds->format), 60000, NULL, NULL))
             LOG(WARN, "domain %s: disk %s: '%s' could not be rebased "
                 "onto '%s'", op->d.name, vdev, kid, f);
     }

@@ -17,6 +17,24 @@
  */
 #include "libxl_snapshot_internal.h"
 
+/*
+ * The format of an overlay on an image of base_fmt: qcow2, but offline
+ * a VHD's child is a differencing VHD (live, QEMU makes qcow2 ones on
+ * a dynamic VHD as on any image).
+ */
+libxl_disk_format libxl__overlay_format(libxl_disk_format base_fmt,
+                                        bool live)
+{
+    return base_fmt == LIBXL_DISK_FORMAT_VHD && !live
+        ? LIBXL_DISK_FORMAT_VHD : LIBXL_DISK_FORMAT_QCOW2;
+}
+
+const char *libxl__overlay_ext(libxl_disk_format base_fmt, bool live)
+{
+    return libxl__overlay_format(base_fmt, live) == LIBXL_DISK_FORMAT_VHD
+        ? "vhd" : "qcow2";
+}
+
 const char *const *libxl__qemu_img_overlay_args(libxl__gc *gc,
                                                 const char *base,
                                                 libxl_disk_format fmt,
@@ -24,12 +42,31 @@ const char *const *libxl__qemu_img_overlay_args(libxl__gc *gc,
 {
     const char **a;
 
+    /* a VHD's children are VHDs, made by vhd-util */
+    if (fmt == LIBXL_DISK_FORMAT_VHD)
+        return libxl__vhd_util_args(gc, "snapshot", overlay, base);
     GCNEW_ARRAY(a, 11);
     a[0] = CTX->qemu_img;
     a[1] = "create"; a[2] = "-q"; a[3] = "-f"; a[4] = "qcow2";
     a[5] = "-b"; a[6] = base;
     a[7] = "-F"; a[8] = libxl__disk_format_qemu(fmt);
     a[9] = overlay;
+    return a;
+}
+
+const char *const *libxl__qemu_img_rebase_args(libxl__gc *gc,
+                                               const char *image,
+                                               const char *base,
+                                               libxl_disk_format base_fmt)
+{
+    const char **a;
+
+    if (base_fmt == LIBXL_DISK_FORMAT_VHD)
+        return libxl__vhd_util_args(gc, "modify", image, base);
+    GCNEW_ARRAY(a, 9);
+    a[0] = CTX->qemu_img; a[1] = "rebase"; a[2] = "-u";
+    a[3] = "-F"; a[4] = libxl__disk_format_qemu(base_fmt);
+    a[5] = "-b"; a[6] = base; a[7] = image;
     return a;
 }
 
@@ -176,7 +213,8 @@ static void qemu_img_info_done(libxl__egc *egc, libxl__exec_state *es,
     yajl_val v;
 
     if (rc) goto out;
-    v = libxl__json_parse(gc, es->out);
+    v = libxl__vhd_complete_info(gc, es->out,
+                                 libxl__json_parse(gc, es->out));
     if (!v) {
         LOG(ERROR, "%s: output is not JSON", es->what);
         rc = ERROR_FAIL;
@@ -224,7 +262,7 @@ yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
     size_t l;
 
     if (!libxl__exec_sync(gc, a, 10 * 60 * 1000, &out, &err))
-        v = libxl__json_parse(gc, out);
+        v = libxl__vhd_complete_info(gc, out, libxl__json_parse(gc, out));
     if (!v && err_r) {
         l = err ? strlen(err) : 0;
         while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;

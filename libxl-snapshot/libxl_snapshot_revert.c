@@ -150,9 +150,10 @@ static char *fresh_overlay(libxl__gc *gc,
             stem = libxl__path_stem(gc, rvs->op.cfg.disks[i].pdev_path);
     if (!stem) stem = libxl__path_stem(gc, ds->file);
     for (n = 1; ; n++) {
-        char *p = GCSPRINTF("%s/%s.%s.%d.qcow2",
+        char *p = GCSPRINTF("%s/%s.%s.%d.%s",
                             libxl__path_dirname(gc, ds->file), stem,
-                            rvs->snap->name, n);
+                            rvs->snap->name, n,
+                            libxl__overlay_ext(ds->format, false));
         if (!libxl__file_exists(p)) return p;
     }
 }
@@ -212,7 +213,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
                 rd->new_format = ds->format;
             } else if (ext) {
                 rd->new_active = fresh_overlay(gc, rvs, ds);
-                rd->new_format = LIBXL_DISK_FORMAT_QCOW2;
+                rd->new_format = libxl__overlay_format(ds->format, false);
             } else {
                 if (strcmp(dk->pdev_path, ds->file)) {
                     LOG(ERROR, "snapshot '%s': disk %s's internal snapshot "
@@ -598,7 +599,7 @@ static void snapshot_revert_done(libxl__egc *egc,
                 op->d.name);
             if (!rc) rc = ERROR_FAIL;
         } else {
-            r = CTX->driver->create(gc, &op->cfg, &op->tree.dom, paused,
+            r = libxl__domain_start(gc, &op->cfg, &op->tree.dom, paused,
                                     restore, NULL);
             if (r && !rc) rc = r;
             if (!r) libxl__fault_point("revert");

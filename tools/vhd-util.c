@@ -803,6 +803,15 @@ static int cmd_modify(const char *name, const char *new_parent)
         rc = fail(EINVAL, "%s and %s differ in size", name, new_parent);
         goto out;
     }
+    {
+        const vhd *w;
+        for (w = p; w; w = w->parent)
+            if (!memcmp(w->footer + F_UUID, v->footer + F_UUID, 16)) {
+                rc = fail(ELOOP, "%s: %s is built on it: that would make "
+                          "a loop", name, new_parent);
+                goto out;
+            }
+    }
     /* the new locators go where the footer was; the footer after them */
     loc_at = v->footer_offset;
     n = set_parent(v->header, p, name, loc_at, loc, sizeof(loc));

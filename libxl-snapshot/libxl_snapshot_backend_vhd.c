@@ -1,0 +1,136 @@
+/*
+ * libxl_snapshot_backend_vhd.c - VHD chains through vhd-util
+ *
+ * QEMU cannot follow a differencing VHD: its vpc driver opens one as a
+ * standalone disk and reads the parent's blocks as zeros.  So VHD
+ * chains are made and merged offline by a vhd-util (the in-tree
+ * tools/vhd-util, or blktap's: CTX->vhd_util), and never handed to
+ * QEMU:
+ *  - snapshot: the active VHD becomes the read-only parent of a new
+ *    differencing child (`vhd-util snapshot -n CHILD -p PARENT`), which
+ *    becomes the active image;
+ *  - revert: a fresh child of the snapshot's VHD;
+ *  - delete: the child is coalesced into the snapshot's VHD
+ *    (`vhd-util coalesce`), the images built on the child are
+ *    re-parented (`vhd-util modify -p`), the child goes: the block job
+ *    engine and snapshot delete do it as for qcow2, with these
+ *    commands in place of qemu-img's.
+ * For the code that plans from backing chains (delete, check, revert,
+ * recovery), `qemu-img info` output is completed here: a differencing
+ * VHD gets its parent as "full-backing-filename", and a chain gets the
+ * parents as further entries, as qemu-img would for qcow2.
+ * A domain whose active image is a differencing VHD is not started
+ * (libxl__domain_start): VHD chains are an offline feature here; a
+ * running domain on a dynamic VHD (qdisk, "vpc") takes qcow2 overlays
+ * through QMP like a raw disk.
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define VHD_TIMEOUT_MS 60000
+#define VHD_MAX_CHAIN 64
+
+bool libxl__vhd_is_differencing(const char *path)
+{
+    unsigned char f[512];
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool r = false;
+
+    if (fd < 0) return false;
+    if (!fstat(fd, &sb) && S_ISREG(sb.st_mode) && sb.st_size >= 1536 &&
+        pread(fd, f, sizeof(f), (sb.st_size & ~511) - 512) == sizeof(f) &&
+        !memcmp(f, "conectix", 8))
+        r = f[60] == 0 && f[61] == 0 && f[62] == 0 && f[63] == 4;
+    close(fd);
+    return r;
+}
+
+/* The parent vhd-util names for a differencing VHD, or NULL. */
+char *libxl__vhd_parent_sync(libxl__gc *gc, const char *path)
+{
+    const char *a[] = { CTX->vhd_util, "query", "-n", path, "-p", NULL };
+    char *out = NULL, *err = NULL, *nl;
+
+    if (!libxl__vhd_is_differencing(path) ||
+        libxl__exec_sync(gc, a, VHD_TIMEOUT_MS, &out, &err) || !out)
+        return NULL;
+    nl = strchr(out, '\n');
+    if (nl) *nl = 0;
+    if (!*out || strstr(out, "has no parent")) return NULL;
+    return out;
+}
+
+/*
+ * qemu-img info output (text, parsed as v) completed for a differencing
+ * VHD: see the design comment.  Returns v itself when there is nothing
+ * to add.
+ */
+yajl_val libxl__vhd_complete_info(libxl__gc *gc, const char *text, yajl_val v)
+{
+    yajl_val last = v && YAJL_IS_ARRAY(v) && v->u.array.len
+        ? v->u.array.values[v->u.array.len - 1] : v;
+    const char *fmt = libxl__json_get_string(last, "format");
+    const char *file = libxl__json_get_string(last, "filename");
+    const char *files[VHD_MAX_CHAIN + 1];
+    long long vsize = libxl__json_get_integer(last, "virtual-size", 0);
+    char *res, *end, *tail = GCSTRDUP("");
+    int n = 0, k;
+
+    if (!fmt || strcmp(fmt, "vpc") || !file ||
+        !libxl__vhd_is_differencing(file))
+        return v;
+    files[n++] = file;
+    while (n <= VHD_MAX_CHAIN && libxl__vhd_is_differencing(files[n - 1])) {
+        char *p = libxl__vhd_parent_sync(gc, files[n - 1]);
+        if (!p) break;
+        files[n++] = p;
+        if (!YAJL_IS_ARRAY(v)) break;       /* one image: its parent only */
+    }
+    if (n == 1) return v;
+    /* the last object of the text gets its backing; parents follow */
+    res = GCSTRDUP(text);
+    end = strrchr(res, '}');
+    if (!end) return v;
+    *end = 0;
+    for (k = 1; YAJL_IS_ARRAY(v) && k < n; k++)
+        tail = GCSPRINTF("%s, {\"filename\": %s, \"format\": \"vpc\", "
+                         "\"virtual-size\": %lld%s%s}", tail,
+                         libxl__json_quote(gc, files[k]), vsize,
+                         k + 1 < n ? ", \"full-backing-filename\": " : "",
+                         k + 1 < n ? libxl__json_quote(gc, files[k + 1]) : "");
+    res = GCSPRINTF("%s, \"full-backing-filename\": %s, "
+                    "\"backing-filename\": %s}%s%s", res,
+                    libxl__json_quote(gc, files[1]),
+                    libxl__json_quote(gc, files[1]), tail,
+                    YAJL_IS_ARRAY(v) ? "]" : "");
+    return libxl__json_parse(gc, res) ?: v;
+}
+
+const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
+                                        const char *vhd, const char *parent)
+{
+    const char **a;
+
+    GCNEW_ARRAY(a, 7);
+    a[0] = CTX->vhd_util;
+    a[1] = cmd;
+    a[2] = "-n";
+    a[3] = vhd;
+    if (parent) {
+        a[4] = "-p";
+        a[5] = parent;
+    }
+    return a;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */
