@@ -17,6 +17,7 @@ INCLUDEDIR        ?= $(PREFIX)/include
 MANDIR            ?= $(PREFIX)/share/man
 DATADIR           ?= $(PREFIX)/share
 LIBEXECDIR        ?= $(PREFIX)/libexec
+BASHCOMPDIR       ?= $(DATADIR)/bash-completion/completions
 PKGCONFIGDIR      ?= $(LIBDIR)/pkgconfig
 DESTDIR           ?=
 # y: also install the front end as $(BINDIR)/xl (shadows Xen's xl
@@ -44,6 +45,7 @@ ifeq ($(origin AR),default)
 AR                := ar
 endif
 PKG_CONFIG        ?= pkg-config
+POD2MAN           ?= pod2man
 INSTALL           ?= install
 
 # Replaceable as a whole (make CFLAGS=-O0\ -g).  What the build needs

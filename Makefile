@@ -53,6 +53,7 @@ XL_SRCS     := $(wildcard xl/*.c)
 XL_OBJS     := $(XL_SRCS:.c=.o)
 XL_BINS     := $(if $(XL_SRCS),xl/xl xl/xl.install)
 VHD_UTIL_BIN := tools/vhd-util
+MAN_PAGES   := $(patsubst %.pod,%,$(wildcard docs/man/*.pod))
 
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   := $(UNIT_SRCS:.c=.o) tests/unit/main.o tests/unit/helpers.o
@@ -82,7 +83,17 @@ UNIT_CFLAGS := $(BASE_CFLAGS) $(TEST_PKG_CFLAGS) -Itests/unit
         fuzz fuzz-build fuzz-regress check-asan
 .DELETE_ON_ERROR:
 
-all: $(SHLIB) $(SHLIB_LINK) $(STLIB) $(PCFILE) $(XL_BINS) $(VHD_UTIL_BIN)
+all: $(SHLIB) $(SHLIB_LINK) $(STLIB) $(PCFILE) $(XL_BINS) $(VHD_UTIL_BIN) \
+     $(MAN_PAGES)
+
+# ---------------------------------------------------------------- man pages
+
+# docs/man/NAME.SECTION.pod -> docs/man/NAME.SECTION, as Xen's docs
+docs/man/%: docs/man/%.pod
+	$(call say,POD2MAN,$@)
+	$(Q)$(POD2MAN) --section=$(subst .,,$(suffix $@)) \
+	    --center="libxl-snapshot" --release="libxl-snapshot $(VERSION)" \
+	    --name="$(basename $(notdir $@))" $< $@
 
 # ---------------------------------------------------------------- vhd-util
 
@@ -281,6 +292,10 @@ install: all
 	$(INSTALL) -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/libxlsnapshot.a
 	$(INSTALL) -m 644 libxl-snapshot/libxl_snapshot.h $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 644 $(PCFILE) $(DESTDIR)$(PKGCONFIGDIR)/libxlsnapshot.pc
+	ln -sf libxlsnapshot.pc $(DESTDIR)$(PKGCONFIGDIR)/libxl-snapshot.pc
+	$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 644 scripts/bash-completion/xl-snapshot \
+	    $(DESTDIR)$(BASHCOMPDIR)/xl-snapshot
 	$(INSTALL) -d $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot
 	$(INSTALL) -m 755 $(VHD_UTIL_BIN) $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot/vhd-util
 ifneq ($(XL_SRCS),)
@@ -294,7 +309,7 @@ ifneq ($(wildcard configs/*.cfg),)
 	$(INSTALL) -m 644 $(wildcard configs/*.cfg) \
 	    $(DESTDIR)$(DATADIR)/libxl-snapshot/examples/
 endif
-	@set -e; for m in $(wildcard docs/man/*.[1-8]); do \
+	@set -e; for m in $(MAN_PAGES); do \
 	    s=$${m##*.}; \
 	    $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$s; \
 	    echo "$(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/"; \
@@ -307,6 +322,9 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/libxlsnapshot.a \
 	    $(DESTDIR)$(INCLUDEDIR)/libxl_snapshot.h \
 	    $(DESTDIR)$(PKGCONFIGDIR)/libxlsnapshot.pc \
+	    $(DESTDIR)$(PKGCONFIGDIR)/libxl-snapshot.pc \
+	    $(DESTDIR)$(BASHCOMPDIR)/xl-snapshot \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man,$(foreach m,$(MAN_PAGES),$(subst .,,$(suffix $(m)))/$(notdir $(m)))) \
 	    $(DESTDIR)$(BINDIR)/xl-snapshot
 	rm -rf $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot
 ifeq ($(INSTALL_AS_XL),y)
@@ -320,7 +338,7 @@ clean:
 	rm -f libxl-snapshot/*.o libxl-snapshot/*.d $(SHLIB) $(SHLIB_LINK) \
 	    $(STLIB) $(PCFILE) xl/*.o xl/*.d xl/xl xl/xl.install \
 	    tests/unit/*.o tests/unit/*.d $(UNIT_BIN) $(UNIT_GEN) \
-	    $(CONFIG_STAMP) $(DEFINES_STAMP) $(VHD_UTIL_BIN)
+	    $(CONFIG_STAMP) $(DEFINES_STAMP) $(VHD_UTIL_BIN) $(MAN_PAGES)
 	rm -rf build
 
 FORCE:
