@@ -18,6 +18,7 @@ MANDIR            ?= $(PREFIX)/share/man
 DATADIR           ?= $(PREFIX)/share
 LIBEXECDIR        ?= $(PREFIX)/libexec
 BASHCOMPDIR       ?= $(DATADIR)/bash-completion/completions
+SYSTEMDUNITDIR    ?= $(PREFIX)/lib/systemd/system
 PKGCONFIGDIR      ?= $(LIBDIR)/pkgconfig
 DESTDIR           ?=
 # y: also install the front end as $(BINDIR)/xl (shadows Xen's xl

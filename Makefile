@@ -296,6 +296,13 @@ install: all
 	$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR)
 	$(INSTALL) -m 644 scripts/bash-completion/xl-snapshot \
 	    $(DESTDIR)$(BASHCOMPDIR)/xl-snapshot
+	$(INSTALL) -m 755 scripts/xl-snapshot-rotate scripts/xl-snapshot-all \
+	    $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|/usr/bin/|$(BINDIR)/|g' scripts/systemd/xl-snapshot-rotate.service \
+	    > $(DESTDIR)$(SYSTEMDUNITDIR)/xl-snapshot-rotate.service
+	$(INSTALL) -m 644 scripts/systemd/xl-snapshot-rotate.timer \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/
 	$(INSTALL) -d $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot
 	$(INSTALL) -m 755 $(VHD_UTIL_BIN) $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot/vhd-util
 ifneq ($(XL_SRCS),)
@@ -325,7 +332,10 @@ uninstall:
 	    $(DESTDIR)$(PKGCONFIGDIR)/libxl-snapshot.pc \
 	    $(DESTDIR)$(BASHCOMPDIR)/xl-snapshot \
 	    $(addprefix $(DESTDIR)$(MANDIR)/man,$(foreach m,$(MAN_PAGES),$(subst .,,$(suffix $(m)))/$(notdir $(m)))) \
-	    $(DESTDIR)$(BINDIR)/xl-snapshot
+	    $(DESTDIR)$(BINDIR)/xl-snapshot \
+	    $(DESTDIR)$(BINDIR)/xl-snapshot-rotate $(DESTDIR)$(BINDIR)/xl-snapshot-all \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/xl-snapshot-rotate.service \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/xl-snapshot-rotate.timer
 	rm -rf $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot
 ifeq ($(INSTALL_AS_XL),y)
 	rm -f $(DESTDIR)$(BINDIR)/xl

@@ -23,7 +23,9 @@ for f in include/libxl_snapshot.h lib/libxlsnapshot.so.0 \
          lib/pkgconfig/libxl-snapshot.pc bin/xl-snapshot \
          libexec/libxl-snapshot/vhd-util share/man/man1/xl-snapshot.1 \
          share/man/man5/xl.snapshot.cfg.5 share/man/man3/libxl-snapshot.3 \
-         share/bash-completion/completions/xl-snapshot; do
+         share/bash-completion/completions/xl-snapshot bin/xl-snapshot-rotate \
+         bin/xl-snapshot-all lib/systemd/system/xl-snapshot-rotate.service \
+         lib/systemd/system/xl-snapshot-rotate.timer; do
     expect_file "$P/$f"
 done
 
