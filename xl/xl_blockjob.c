@@ -4,7 +4,8 @@
  * Options follow virsh's blockcommit / blockpull / blockjob.  Jobs run
  * through the library's asynchronous API: xl polls the library's event
  * loop, so that Ctrl-C (SIGINT) can abort the job cleanly, and draws a
- * progress line on a terminal with --verbose.  Without --async the
+ * progress line on a terminal (to a pipe only with --verbose, one line
+ * per state change), then says how long the job took and how fast.  Without --async the
  * command waits for the job (--wait is accepted and is the default);
  * with --async it returns once the job runs, and `xl block-job` then
  * shows or controls it.
@@ -12,6 +13,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xl.h"
@@ -29,6 +31,8 @@ typedef struct {
     bool verbose, tty;
     const char *what;
     libxl_blockjob_state state;       /* the last one reported */
+    uint64_t len;                     /* the last length reported */
+    struct timespec t0;
 } job_wait;
 
 static void job_done_cb(libxl_ctx *unused, int rc, void *for_callback)
@@ -45,7 +49,9 @@ static void job_progress_cb(const libxl_blockjob_info *info,
     unsigned pct;
 
     w->state = info->state;
-    if (!w->verbose) return;
+    w->len = info->len;
+    /* a progress line on a terminal; to a pipe only with --verbose */
+    if (!w->tty && !w->verbose) return;
     pct = info->len ? (unsigned)(info->offset * 100 / info->len) : 0;
     if (w->tty)
         fprintf(stdout, "\r%s: [%3u %%]", w->what, pct);
@@ -62,6 +68,7 @@ static void job_setup(job_wait *w, const char *what,
 {
     w->what = what;
     w->tty = isatty(STDOUT_FILENO);
+    clock_gettime(CLOCK_MONOTONIC, &w->t0);
     progress->callback = job_progress_cb;
     progress->for_callback = w;
     memset(how, 0, sizeof(*how));
@@ -87,8 +94,20 @@ static int wait_job(job_wait *w, const libxl_asyncop_how *how)
         }
     }
     sigaction(SIGINT, &old, NULL);
-    if (w->verbose && w->tty) fputc('\n', stdout);
+    if (w->tty) fputc('\n', stdout);
     return w->rc;
+}
+
+/* After the outcome line: how long it took, and how fast. */
+static void job_summary(const job_wait *w)
+{
+    struct timespec t1;
+    double s, mib = w->len / 1048576.0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    s = (t1.tv_sec - w->t0.tv_sec) + (t1.tv_nsec - w->t0.tv_nsec) / 1e9;
+    printf("%s: %.1f MiB in %.2f s (%.1f MiB/s)\n", w->what, mib, s,
+           s > 0 ? mib / s : 0.0);
 }
 
 static int parse_bandwidth(const char *s, uint64_t *bytes_r)
@@ -189,6 +208,10 @@ int main_block_commit(int argc, char **argv)
                "xl block-job\n");
     else
         printf("Block commit complete\n");
+    /* the job is over (not left running, nor waiting at READY) */
+    if (!(p.flags & LIBXL_BLOCK_COMMIT_NO_WAIT) &&
+        w.state != LIBXL_BLOCKJOB_STATE_READY)
+        job_summary(&w);
     return EXIT_SUCCESS;
 }
 
@@ -237,6 +260,7 @@ int main_block_stream(int argc, char **argv)
     if (rc) return xl_fail("block-stream", rc);
     printf(flags ? "Block stream of %s started\n"
                  : "Block stream of %s complete\n", argv[optind + 1]);
+    if (!flags) job_summary(&w);
     return EXIT_SUCCESS;
 }
 

@@ -49,6 +49,8 @@
 #                                   OUT: the last --json)
 #   now / elapsed T0                wall clock (s.ns), seconds since T0
 #   expect_between X LO HI WHAT     LO <= X <= HI (decimals)
+#   expect_job_output WANT WHAT     a waited-for job's stdout: WANT,
+#                                   then its elapsed/throughput line
 #   records_fingerprint             fingerprint of $STATE only
 #   expect_records_unchanged FP WHAT
 
@@ -238,3 +240,11 @@ expect_records_unchanged() {
     FP_DIRS=state FP_NAMES_ONLY='' expect_unchanged "$@"
 }
 
+
+expect_job_output() {
+    local want=$1 what=$2 last
+    last=$(tail -n 1 <<<"$OUT")
+    [[ $last =~ ^Block\ (commit|stream):\ [0-9.]+\ MiB\ in\ [0-9.]+\ s\ \([0-9.]+\ MiB/s\)$ ]] ||
+        fail "$what: no elapsed and throughput line at the end: '$last'"
+    expect_eq "$(sed '$d' <<<"$OUT")" "$want" "$what"
+}

@@ -60,7 +60,7 @@ case_live_intermediate() {
     build_chain "$d"
     expect_ok xl block-commit --top "$(img "$d" s2)" --base "$(img "$d" s1)" \
         --delete "$d" xvda
-    expect_eq "$OUT" "Block commit complete" "block-commit output"
+    expect_job_output "Block commit complete" "block-commit output"
     # s2's image (s1's overlay) was base: written, its data is gone
     expect_warning "s2"
     domain_running "$d" || fail "$d stopped during the commit"
@@ -96,7 +96,7 @@ case_offline_intermediate() {
     start_domain "$d" offline
     build_chain "$d"
     expect_ok xl block-commit --top "$(img "$d" s2)" "$d" xvda
-    expect_eq "$OUT" "Block commit complete" "block-commit output"
+    expect_job_output "Block commit complete" "block-commit output"
     # s1's image (the base) and s2's (merged) lost their data
     expect_warning "s1, s2"
     domain_running "$d" && fail "the offline commit started $d"
@@ -129,7 +129,7 @@ case_live_active_pivot() {
     start_domain "$d" live
     build_chain "$d"
     expect_ok xl block-commit --pivot --delete "$d" xvda
-    expect_eq "$OUT" "Successfully pivoted" "block-commit --pivot output"
+    expect_job_output "Successfully pivoted" "block-commit --pivot output"
     expect_warning "s1, s2, s3"
     domain_running "$d" || fail "$d stopped during the commit"
     expect_ok xl list -l "$d"
@@ -177,7 +177,7 @@ case_offline_active_pivot() {
     start_domain "$d" offline
     build_chain "$d"
     expect_ok xl block-commit --pivot "$d" xvda
-    expect_eq "$OUT" "Successfully pivoted" "block-commit --pivot output"
+    expect_job_output "Successfully pivoted" "block-commit --pivot output"
     expect_warning "s1, s2, s3"
     domain_running "$d" && fail "the offline commit started $d"
     expect_eq "$(active_image "$d" xvda)" "$(img "$d")" "active image (domain record)"
@@ -200,7 +200,7 @@ case_live_keep_overlay() {
     start_domain "$d" live
     build_chain "$d"
     expect_ok xl block-commit --keep-overlay "$d" xvda
-    expect_eq "$OUT" "Commit complete, overlay image kept" "block-commit --keep-overlay output"
+    expect_job_output "Commit complete, overlay image kept" "block-commit --keep-overlay output"
     # the base (s1's image) was written; (s2 and s3 see base through
     # their images: dropping them too would be right, see below)
     expect_warning "s1(, s2)?(, s3)?"
