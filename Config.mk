@@ -58,7 +58,7 @@ LDFLAGS           ?=
 
 # Libraries, found with pkg-config.  Evaluated once per make run; the
 # check/demo targets re-run make after installing what is missing.
-PKGS              := xlutil xenlight xentoollog xenstore yajl
+PKGS              := xlutil xenlight xentoollog xenstore yajl libxml-2.0
 TEST_PKGS         := cunit
 PKG_CFLAGS        := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS          := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)

@@ -355,6 +355,33 @@ int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
                                  const libxl_asyncop_how *ao_how)
                                  LIBXL_EXTERNAL_CALLERS_ONLY;
 
+/*
+ * libvirt's domainsnapshot XML (libxl_snapshot_xml.c): a record as XML
+ * (malloc'ed, NULL on failure), and XML into a record (the caller's,
+ * freed with _dispose).
+ */
+LIBXL_SNAPSHOT_EXPORT
+char *libxl_domain_snapshot_to_xml(libxl_snapshot_ctx *ctx,
+                                   const libxl_domain_snapshot *snapshot);
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_from_xml(libxl_snapshot_ctx *ctx, const char *xml,
+                                   libxl_domain_snapshot *snapshot_r);
+
+/* libxl_domain_snapshot_redefine flags */
+#define LIBXL_SNAPSHOT_REDEFINE_CURRENT (1U << 0)  /* it becomes current */
+/*
+ * Adds (or replaces, same name) a record made elsewhere, metadata only
+ * (libvirt's --redefine): its images must exist, its parent be in the
+ * tree, its disks be the domain's.  Nothing is done to the disks.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_redefine(libxl_snapshot_ctx *ctx,
+                                   const char *domain,
+                                   const libxl_domain_snapshot *snapshot,
+                                   unsigned flags,
+                                   const libxl_asyncop_how *ao_how)
+                                   LIBXL_EXTERNAL_CALLERS_ONLY;
+
 LIBXL_SNAPSHOT_EXPORT
 int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
                                libxl_domain_snapshot **list_r, int *nb_r);

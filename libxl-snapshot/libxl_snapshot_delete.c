@@ -38,7 +38,8 @@
  * If a disk fails, the record keeps the disks not yet done (the done
  * ones are marked "no") and says so, so it never claims what is gone.
  *
- * A memory image is removed once its record is gone.
+ * A memory image is removed once its record is gone (not with
+ * --metadata, which drops the record alone).
  *
  * Crash safety: a journal names the snapshot being deleted, and each
  * disk is marked done in the record before its file goes, so the
@@ -911,8 +912,10 @@ static void snapshot_delete_record(libxl__egc *egc,
         snapshot_delete_done(egc, dls, rc);
         return;
     }
-    /* the memory image goes with its record, once that is gone */
-    if (memory && unlink(memory) && errno != ENOENT)
+    /* the memory image goes with its record, once that is gone (with
+     * --metadata only the record goes: the files stay, as libvirt's) */
+    if (memory && !(dls->flags & LIBXL_SNAPSHOT_DELETE_METADATA_ONLY) &&
+        unlink(memory) && errno != ENOENT)
         LOGE(WARN, "snapshot '%s': cannot remove its memory image '%s'",
              name, memory);
     if (dls->journaled) libxl__journal_remove(gc, &dls->op.st);

@@ -18,7 +18,7 @@ else
         libxen-dev libyajl-dev libcunit1-dev libxml2-dev
         qemu-utils qemu-system-x86 qemu-system-xen socat
         pkg-config gcc make jq util-linux procps
-        qemu-guest-agent e2fsprogs libvhdi-utils
+        qemu-guest-agent e2fsprogs libvhdi-utils libxml2-utils
     )
 fi
 

@@ -73,6 +73,7 @@ int xl_fail(const char *what, int rc);
 int exec_system_xl(const char *cmd, const char *extra, const char *extra2);
 
 int main_snapshot_create(int argc, char **argv);
+int main_snapshot_dumpxml(int argc, char **argv);
 int main_snapshot_list(int argc, char **argv);
 int main_snapshot_info(int argc, char **argv);
 int main_snapshot_check(int argc, char **argv);

@@ -39,6 +39,9 @@ const struct cmd_spec cmd_table[] = {
       "                         channel name=org.qemu.guest_agent.0).\n"
       "--no-metadata            Snapshot the disks but keep no record.\n"
       "--json                   Print the record as JSON.\n"
+      "--redefine --xmlfile=FILE [--current]\n"
+      "                         Import libvirt domainsnapshot XML as a record\n"
+      "                         (metadata only; --current: it becomes current).\n"
       "<ConfigFile>             An xl.snapshot.cfg(5) file (name, "
       "description,\n"
       "                         memory, disk=[...])."
@@ -55,6 +58,11 @@ const struct cmd_spec cmd_table[] = {
       "Show one snapshot of a domain",
       "[options] <Domain> <Name>",
       "--json                   The record as JSON."
+    },
+    { "snapshot-dumpxml", &main_snapshot_dumpxml, 0, 0, 0,
+      "Print a snapshot as libvirt domainsnapshot XML",
+      "<Domain> <Name>",
+      ""
     },
     { "snapshot-check", &main_snapshot_check, 0, 0, 0,
       "Check a domain's snapshot records against its images",

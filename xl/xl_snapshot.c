@@ -59,6 +59,75 @@ static void print_json(const libxl_domain_snapshot *s)
     free(j);
 }
 
+/* The whole of a small text file, malloc'ed (NULL: said why). */
+static char *read_text(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    char *buf = NULL;
+    size_t len = 0, n;
+
+    if (!f) {
+        fprintf(stderr, "cannot open '%s': %s\n", file, strerror(errno));
+        return NULL;
+    }
+    do {
+        buf = realloc(buf, len + 65536 + 1);
+        if (!buf) abort();
+        n = fread(buf + len, 1, 65536, f);
+        len += n;
+    } while (n && len < (4u << 20));
+    fclose(f);
+    if (len >= (4u << 20)) {
+        fprintf(stderr, "'%s' is larger than 4 MiB\n", file);
+        free(buf);
+        return NULL;
+    }
+    buf[len] = 0;
+    return buf;
+}
+
+/* snapshot-create --redefine --xmlfile FILE [--current] <Domain> */
+static int redefine_from_xml(const char *domain, const char *file,
+                             bool current)
+{
+    libxl_domain_snapshot snap;
+    char *xml = read_text(file);
+    int rc;
+
+    if (!xml) return EXIT_FAILURE;
+    rc = libxl_domain_snapshot_from_xml(ctx, xml, &snap);
+    free(xml);
+    if (!rc)
+        rc = libxl_domain_snapshot_redefine(ctx, domain, &snap,
+                 current ? LIBXL_SNAPSHOT_REDEFINE_CURRENT : 0, NULL);
+    if (!rc) printf("Domain snapshot %s defined from '%s'\n", snap.name, file);
+    libxl_domain_snapshot_dispose(&snap);
+    return rc ? xl_fail("snapshot-create", rc) : EXIT_SUCCESS;
+}
+
+int main_snapshot_dumpxml(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    libxl_domain_snapshot s;
+    char *xml;
+    int opt, rc;
+
+    SWITCH_FOREACH_OPT(opt, "", opts, "snapshot-dumpxml", 2) {
+        /* no options */
+    }
+    rc = libxl_domain_snapshot_get(ctx, argv[optind], argv[optind + 1], &s);
+    if (rc) return xl_fail("snapshot-dumpxml", rc);
+    xml = libxl_domain_snapshot_to_xml(ctx, &s);
+    libxl_domain_snapshot_dispose(&s);
+    if (!xml) return xl_fail("snapshot-dumpxml", ERROR_FAIL);
+    fputs(xml, stdout);
+    free(xml);
+    return EXIT_SUCCESS;
+}
+
 int main_snapshot_create(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -72,9 +141,14 @@ int main_snapshot_create(int argc, char **argv)
         {"agent", 1, 0, 'A'},
         {"no-metadata", 0, 0, 'M'},
         {"json", 0, 0, 'j'},
+        {"redefine", 0, 0, 'R'},
+        {"xmlfile", 1, 0, 'X'},
+        {"current", 0, 0, 'C'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
+    const char *xmlfile = NULL;
+    bool redefine = false, current = false;
     libxl_domain_snapshot snap;
     const char *name = NULL, *desc = NULL, *config = NULL, *domain;
     const char **specs = NULL;
@@ -104,6 +178,9 @@ int main_snapshot_create(int argc, char **argv)
     case 'A': agent = optarg; break;
     case 'M': flags |= LIBXL_SNAPSHOT_CREATE_NO_METADATA; break;
     case 'j': json = true; break;
+    case 'R': redefine = true; break;
+    case 'X': xmlfile = optarg; break;
+    case 'C': current = true; break;
     case 'S':
         specs = realloc(specs, (nspecs + 1) * sizeof(*specs));
         if (!specs) abort();
@@ -111,6 +188,17 @@ int main_snapshot_create(int argc, char **argv)
         break;
     }
     nargs = argc - optind;
+    if (redefine || xmlfile || current) {
+        if (!redefine || !xmlfile || nargs != 1 || name || desc || nspecs ||
+            memory || flags) {
+            fprintf(stderr, "'xl snapshot-create --redefine --xmlfile FILE "
+                    "[--current] <Domain>' takes nothing else.\n");
+            help("snapshot-create");
+            goto out;
+        }
+        ret = redefine_from_xml(argv[optind], xmlfile, current);
+        goto out;
+    }
     if (nargs > 3) {
         fprintf(stderr, "'xl snapshot-create' takes at most 3 arguments.\n");
         help("snapshot-create");

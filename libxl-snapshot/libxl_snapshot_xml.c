@@ -1,0 +1,459 @@
+/*
+ * libxl_snapshot_xml.c - libvirt's domainsnapshot XML, both ways
+ *
+ * `xl snapshot-dumpxml` writes a record as libvirt's formatsnapshot
+ * describes it, and `xl snapshot-create --redefine --xmlfile` reads one
+ * back as metadata (libvirt's --redefine), with libxml2.  The fields:
+ *
+ *   <domainsnapshot>
+ *     <name/> <description/>
+ *     <state>         running | paused | shutoff, and disk-snapshot for
+ *                     a disk-only snapshot of a running domain (as
+ *                     libvirt says; read back as running)
+ *     <parent><name/></parent>
+ *     <creationTime>  seconds since the epoch
+ *     <memory snapshot='no'|'external' file='...'/>
+ *     <disks><disk name='xvda' snapshot='internal|external|manual|no'>
+ *         external: <driver type='qcow2'/> <source file='OVERLAY'/>
+ *                   (the file the snapshot made, as libvirt)
+ *         manual:   an LVM snapshot volume, <source dev='/dev/VG/LV'/>
+ *     </disk></disks>
+ *     <domain type='xen'> <name/> <uuid/>, and per disk
+ *       <devices><disk><source file|dev='IMAGE'/><target dev='xvda'/>
+ *       <driver type='FORMAT'/></disk></devices>: the image each disk
+ *       was on when the snapshot was taken (the frozen image of an
+ *       external snapshot, the image holding an internal one, the LVM
+ *       origin), as libvirt keeps the domain definition.
+ *   </domainsnapshot>
+ *
+ * dump then redefine then dump gives the same text.  Reading is strict:
+ * an unknown state, disk type or format, a missing name, a disk without
+ * its image is refused with one message; entities are not expanded and
+ * no network access is made (XML_PARSE_NONET, no DTD loading).
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <inttypes.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+static const char *xml_state(const libxl_domain_snapshot *s)
+{
+    if (!s->memory && s->state != LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF)
+        return "disk-snapshot";
+    return libxl_snapshot_domain_state_to_string(s->state);
+}
+
+static const char *xml_disk_type(libxl_disk_snapshot_type t)
+{
+    switch (t) {
+    case LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL: return "internal";
+    case LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL: return "external";
+    case LIBXL_DISK_SNAPSHOT_TYPE_LVM: return "manual";
+    default: return "no";
+    }
+}
+
+static bool is_block(const char *path)
+{
+    return path && !strncmp(path, "/dev/", 5);
+}
+
+static xmlNodePtr child(xmlNodePtr parent, const char *name,
+                        const char *text)
+{
+    return xmlNewTextChild(parent, NULL, BAD_CAST name,
+                           text ? BAD_CAST text : NULL);
+}
+
+static void prop(xmlNodePtr n, const char *name, const char *value)
+{
+    xmlNewProp(n, BAD_CAST name, BAD_CAST value);
+}
+
+char *libxl_domain_snapshot_to_xml(libxl_snapshot_ctx *ctx,
+                                   const libxl_domain_snapshot *s)
+{
+    GC_INIT(ctx);
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr root, n, disks, dom, devs;
+    xmlChar *buf = NULL;
+    char uuid[40], *res = NULL;
+    int i, len = 0;
+
+    if (!doc) abort();
+    root = xmlNewNode(NULL, BAD_CAST "domainsnapshot");
+    xmlDocSetRootElement(doc, root);
+    child(root, "name", s->name);
+    if (s->description) child(root, "description", s->description);
+    child(root, "state", xml_state(s));
+    if (s->parent) {
+        n = child(root, "parent", NULL);
+        child(n, "name", s->parent);
+    }
+    child(root, "creationTime", GCSPRINTF("%"PRIu64, s->creation_time));
+    n = child(root, "memory", NULL);
+    prop(n, "snapshot", s->memory ? "external" : "no");
+    if (s->memory) prop(n, "file", s->memory);
+    disks = child(root, "disks", NULL);
+    for (i = 0; i < s->num_disks; i++) {
+        const libxl_disk_snapshot *d = &s->disks[i];
+        n = child(disks, "disk", NULL);
+        prop(n, "name", d->vdev);
+        prop(n, "snapshot", xml_disk_type(d->type));
+        if (d->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL && d->overlay) {
+            const char *fmt = libxl__disk_format_qemu(
+                libxl__overlay_format(d->format,
+                                      s->state !=
+                                      LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF));
+            prop(n, "type", "file");
+            prop(child(n, "driver", NULL), "type", fmt ? fmt : "qcow2");
+            prop(child(n, "source", NULL), "file", d->overlay);
+        } else if (d->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM && d->tag &&
+                   d->file) {
+            prop(n, "type", "block");
+            prop(child(n, "source", NULL), "dev",
+                 GCSPRINTF("%s/%s", libxl__path_dirname(gc, d->file),
+                           d->tag));
+        }
+    }
+    dom = child(root, "domain", NULL);
+    prop(dom, "type", "xen");
+    if (s->domain_name) child(dom, "name", s->domain_name);
+    if (!libxl_uuid_is_nil(&s->domain_uuid)) {
+        snprintf(uuid, sizeof(uuid), LIBXL_UUID_FMT,
+                 LIBXL_UUID_BYTES(s->domain_uuid));
+        child(dom, "uuid", uuid);
+    }
+    devs = child(dom, "devices", NULL);
+    for (i = 0; i < s->num_disks; i++) {
+        const libxl_disk_snapshot *d = &s->disks[i];
+        const char *fmt = libxl__disk_format_qemu(d->format);
+        if (!d->file) continue;
+        n = child(devs, "disk", NULL);
+        prop(n, "type", is_block(d->file) ? "block" : "file");
+        prop(n, "device", "disk");
+        prop(child(n, "driver", NULL), "type", fmt ? fmt : "raw");
+        prop(child(n, "source", NULL), is_block(d->file) ? "dev" : "file",
+             d->file);
+        prop(child(n, "target", NULL), "dev", d->vdev);
+    }
+    xmlDocDumpFormatMemoryEnc(doc, &buf, &len, "UTF-8", 1);
+    if (buf) {
+        res = strdup((const char *)buf);
+        if (!res) abort();
+    }
+    xmlFree(buf);
+    xmlFreeDoc(doc);
+    GC_FREE;
+    return res;
+}
+
+/* ---------------------------------------------------------------- */
+/* reading */
+
+static xmlNodePtr first(xmlNodePtr parent, const char *name)
+{
+    xmlNodePtr n;
+
+    for (n = parent ? parent->children : NULL; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE && !xmlStrcmp(n->name, BAD_CAST name))
+            return n;
+    return NULL;
+}
+
+/* The text of parent's child element name, in gc, or NULL. */
+static char *text_of(libxl__gc *gc, xmlNodePtr parent, const char *name)
+{
+    xmlNodePtr n = first(parent, name);
+    xmlChar *t;
+    char *r;
+
+    if (!n) return NULL;
+    t = xmlNodeGetContent(n);
+    r = t ? GCSTRDUP((const char *)t) : NULL;
+    xmlFree(t);
+    return r;
+}
+
+static char *prop_of(libxl__gc *gc, xmlNodePtr n, const char *name)
+{
+    xmlChar *t = n ? xmlGetProp(n, BAD_CAST name) : NULL;
+    char *r = t ? GCSTRDUP((const char *)t) : NULL;
+
+    xmlFree(t);
+    return r;
+}
+
+static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxl_domain_snapshot *s)
+{
+    xmlNodePtr root = xmlDocGetRootElement(doc), n, dom, devs, d;
+    char *st, *t, *mem;
+    int nd = 0;
+
+    if (!root || xmlStrcmp(root->name, BAD_CAST "domainsnapshot")) {
+        LOG(ERROR, "not a libvirt domainsnapshot document");
+        return ERROR_INVAL;
+    }
+    s->name = text_of(gc, root, "name");
+    if (!s->name || libxl_snapshot_name_check(s->name) ||
+        !libxl__utf8_valid(s->name)) {
+        LOG(ERROR, "<name> is missing or not a valid snapshot name");
+        return ERROR_INVAL;
+    }
+    s->description = text_of(gc, root, "description");
+    st = text_of(gc, root, "state");
+    if (!st || !strcmp(st, "disk-snapshot") || !strcmp(st, "running")) {
+        s->state = LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING;
+    } else if (!strcmp(st, "paused")) {
+        s->state = LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED;
+    } else if (!strcmp(st, "shutoff")) {
+        s->state = LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF;
+    } else {
+        LOG(ERROR, "<state>%s</state>: use running, paused, shutoff or "
+            "disk-snapshot", st);
+        return ERROR_INVAL;
+    }
+    s->parent = text_of(gc, first(root, "parent"), "name");
+    t = text_of(gc, root, "creationTime");
+    if (t) {
+        char *end;
+        errno = 0;
+        s->creation_time = strtoull(t, &end, 10);
+        if (errno || *end || !*t || *t == '-') {
+            LOG(ERROR, "<creationTime>%s</creationTime> is not a number of "
+                "seconds", t);
+            return ERROR_INVAL;
+        }
+    }
+    n = first(root, "memory");
+    mem = prop_of(gc, n, "snapshot");
+    if (mem && !strcmp(mem, "external")) {
+        s->memory = prop_of(gc, n, "file");
+        if (!s->memory || s->memory[0] != '/') {
+            LOG(ERROR, "<memory snapshot='external'> needs an absolute "
+                "file=");
+            return ERROR_INVAL;
+        }
+    } else if (mem && strcmp(mem, "no")) {
+        LOG(ERROR, "<memory snapshot='%s'>: use no or external", mem);
+        return ERROR_INVAL;
+    }
+    dom = first(root, "domain");
+    s->domain_name = text_of(gc, dom, "name");
+    t = text_of(gc, dom, "uuid");
+    if (t && libxl_uuid_from_string(&s->domain_uuid, t)) {
+        LOG(ERROR, "<uuid>%s</uuid> is not a uuid", t);
+        return ERROR_INVAL;
+    }
+    devs = first(dom, "devices");
+
+    for (d = first(root, "disks") ? first(root, "disks")->children : NULL;
+         d; d = d->next)
+        if (d->type == XML_ELEMENT_NODE) nd++;
+    GCNEW_ARRAY(s->disks, nd ? nd : 1);
+    for (d = first(root, "disks") ? first(root, "disks")->children : NULL;
+         d; d = d->next) {
+        libxl_disk_snapshot *ds;
+        const char *type;
+        xmlNodePtr dd, src;
+
+        if (d->type != XML_ELEMENT_NODE) continue;
+        if (xmlStrcmp(d->name, BAD_CAST "disk")) {
+            LOG(ERROR, "<disks> holds a <%s>", (const char *)d->name);
+            return ERROR_INVAL;
+        }
+        ds = &s->disks[s->num_disks++];
+        libxl_disk_snapshot_init(ds);
+        ds->vdev = prop_of(gc, d, "name");
+        type = prop_of(gc, d, "snapshot");
+        if (!ds->vdev || !type) {
+            LOG(ERROR, "a <disk> needs name= and snapshot=");
+            return ERROR_INVAL;
+        }
+        if (!strcmp(type, "internal")) {
+            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+            ds->tag = s->name;
+        } else if (!strcmp(type, "external")) {
+            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+            ds->overlay = prop_of(gc, first(d, "source"), "file");
+        } else if (!strcmp(type, "manual")) {
+            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_LVM;
+            src = first(d, "source");
+            t = prop_of(gc, src, "dev");
+            ds->tag = t ? libxl__path_basename(gc, t) : NULL;
+        } else if (!strcmp(type, "no")) {
+            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+        } else {
+            LOG(ERROR, "disk %s: snapshot='%s': use internal, external, "
+                "manual or no", ds->vdev, type);
+            return ERROR_INVAL;
+        }
+        /* the image it was on: the domain definition's disk */
+        for (dd = devs ? devs->children : NULL; dd; dd = dd->next) {
+            char *tgt, *fmt;
+            if (dd->type != XML_ELEMENT_NODE ||
+                xmlStrcmp(dd->name, BAD_CAST "disk"))
+                continue;
+            tgt = prop_of(gc, first(dd, "target"), "dev");
+            if (!tgt || strcmp(tgt, ds->vdev)) continue;
+            src = first(dd, "source");
+            ds->file = prop_of(gc, src, "file");
+            if (!ds->file) ds->file = prop_of(gc, src, "dev");
+            fmt = prop_of(gc, first(dd, "driver"), "type");
+            ds->format = LIBXL_DISK_FORMAT_RAW;
+            if (fmt && libxl__disk_format_from_qemu(fmt, &ds->format)) {
+                LOG(ERROR, "disk %s: driver type '%s' is not known",
+                    ds->vdev, fmt);
+                return ERROR_INVAL;
+            }
+        }
+        if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_NO &&
+            (!ds->file || ds->file[0] != '/' ||
+             (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL &&
+              (!ds->overlay || ds->overlay[0] != '/')) ||
+             (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM && !ds->tag))) {
+            LOG(ERROR, "disk %s: its image (<domain><devices><disk>"
+                "<source>) or its snapshot's file (<source>) is missing "
+                "or not an absolute path", ds->vdev);
+            return ERROR_INVAL;
+        }
+    }
+    return 0;
+}
+
+int libxl_domain_snapshot_from_xml(libxl_snapshot_ctx *ctx, const char *xml,
+                                   libxl_domain_snapshot *out)
+{
+    GC_INIT(ctx);
+    libxl_domain_snapshot tmp;
+    xmlDocPtr doc;
+    int rc;
+
+    libxl_domain_snapshot_init(out);
+    libxl_domain_snapshot_init(&tmp);
+    doc = xml ? xmlReadMemory(xml, (int)strlen(xml), "snapshot.xml", NULL,
+                              XML_PARSE_NONET | XML_PARSE_NOERROR |
+                              XML_PARSE_NOWARNING) : NULL;
+    if (!doc) {
+        const xmlError *e = xmlGetLastError();
+        char *m = e && e->message ? GCSTRDUP(e->message) : NULL;
+        size_t l = m ? strlen(m) : 0;
+        while (l && (m[l - 1] == '\n' || m[l - 1] == ' ')) m[--l] = 0;
+        LOG(ERROR, "not well-formed XML%s%s%s", m ? ": " : "", m ? m : "",
+            e && e->line ? GCSPRINTF(" (line %d)", e->line) : "");
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    rc = parse_doc(gc, doc, &tmp);
+    xmlFreeDoc(doc);
+    if (rc) goto out;
+    libxl__domain_snapshot_copy(out, &tmp);
+ out:
+    GC_FREE;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* redefine: a record from outside, metadata only */
+
+typedef struct {
+    libxl__ao *ao;
+    libxl__snapshot_op op;
+    libxl_domain_snapshot snap;
+    unsigned flags;
+} redefine_state;
+
+static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
+{
+    redefine_state *rs = CONTAINER_OF(op, redefine_state, op);
+    STATE_AO_GC(rs->ao);
+    libxl_domain_snapshot *s = &rs->snap;
+    libxl__snapshot_tree *t = &op->tree;
+    int i;
+
+    if (rc) goto out;
+    rc = ERROR_INVAL;
+    if (libxl_snapshot_name_check(s->name)) {
+        LOG(ERROR, "'%s' is not a valid snapshot name",
+            libxl__printable(gc, s->name ? s->name : ""));
+        goto out;
+    }
+    if (!libxl_uuid_is_nil(&s->domain_uuid) &&
+        libxl_uuid_compare(&s->domain_uuid, &op->d.uuid)) {
+        LOG(ERROR, "the snapshot is of another domain (its uuid is not %s's)",
+            op->d.name);
+        goto out;
+    }
+    if (s->parent && (!libxl__snapshot_tree_find(t, s->parent) ||
+                      !strcmp(s->parent, s->name))) {
+        LOG(ERROR, "its parent '%s' is not a snapshot of domain %s",
+            libxl__printable(gc, s->parent), op->d.name);
+        goto out;
+    }
+    if (s->memory && !libxl__file_exists(s->memory)) {
+        LOG(ERROR, "its memory image '%s' does not exist", s->memory);
+        goto out;
+    }
+    for (i = 0; i < s->num_disks; i++) {
+        const libxl_disk_snapshot *d = &s->disks[i];
+        if (!libxl__domain_disk(&op->d, d->vdev)) {
+            LOG(ERROR, "domain %s has no disk %s", op->d.name, d->vdev);
+            goto out;
+        }
+        if (d->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+        if (!libxl__file_exists(d->file) ||
+            (d->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL &&
+             !libxl__file_exists(d->overlay))) {
+            LOG(ERROR, "disk %s: '%s' does not exist", d->vdev,
+                !libxl__file_exists(d->file) ? d->file : d->overlay);
+            goto out;
+        }
+    }
+    /* s is the caller's copy (malloc'ed, disposed below) */
+    free(s->domain_name);
+    s->domain_name = libxl__gc_strdup(NOGC, op->d.name);
+    libxl_uuid_copy(NULL, &s->domain_uuid, &op->d.uuid);
+    s->current = false;
+    libxl__snapshot_tree_add(gc, t, s);
+    if (rs->flags & LIBXL_SNAPSHOT_REDEFINE_CURRENT)
+        t->dom.current = GCSTRDUP(s->name);
+    libxl__snapshot_tree_fixup(gc, t);
+    rc = libxl__snapshot_store_save(gc, &op->st, t);
+ out:
+    libxl__snapshot_op_end(gc, op);
+    libxl_domain_snapshot_dispose(&rs->snap);
+    libxl__ao_complete(egc, ao, rc);
+}
+
+int libxl_domain_snapshot_redefine(libxl_snapshot_ctx *ctx,
+                                   const char *domain,
+                                   const libxl_domain_snapshot *snapshot,
+                                   unsigned flags,
+                                   const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    redefine_state *rs;
+
+    GCNEW(rs);
+    rs->ao = ao;
+    rs->flags = flags;
+    libxl_domain_snapshot_init(&rs->snap);
+    libxl__domain_snapshot_copy(&rs->snap, snapshot);
+    rs->op.ao = ao;
+    rs->op.domain = GCSTRDUP(domain);
+    rs->op.callback = redefine_begun;
+    libxl__snapshot_op_begin(egc, &rs->op);
+    EGC_FREE;
+    return AO_INPROGRESS;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */
