@@ -79,7 +79,7 @@ LIB_CFLAGS  := $(BASE_CFLAGS) -fPIC -fvisibility=hidden
 XL_CFLAGS   := $(BASE_CFLAGS) -Ixl
 UNIT_CFLAGS := $(BASE_CFLAGS) $(TEST_PKG_CFLAGS) -Itests/unit
 
-.PHONY: all check check-xen check-lvm demo bench install uninstall clean unit-tests FORCE \
+.PHONY: all check check-xen check-lvm check-package demo bench install uninstall clean unit-tests FORCE \
         fuzz fuzz-build fuzz-regress check-asan
 .DELETE_ON_ERROR:
 
@@ -186,6 +186,13 @@ check-xen:
 	tests/xen/install-packages.sh
 	$(MAKE) all
 	tests/xen/run.sh
+
+# The Debian packages: built from a copy of the tree, unpacked, checked
+# (also part of `make check`, as tests/qemu/test-69-package.sh).
+check-package:
+	scripts/install-deps.sh
+	$(MAKE) all
+	tests/qemu/test-69-package.sh
 
 # LVM for real: device-mapper works in the Xen test host's dom0 (this
 # machine's kernel has none), so the LVM scenario (9) runs there; this
