@@ -377,6 +377,10 @@ const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
 libxl_disk_format libxl__overlay_format(libxl_disk_format base_fmt,
                                         bool live);
 const char *libxl__overlay_ext(libxl_disk_format base_fmt, bool live);
+const char *const *libxl__qemu_img_copy_snapshot_args(libxl__gc *gc,
+                                                      const char *image,
+                                                      const char *id,
+                                                      const char *out);
 const char *const *libxl__qemu_img_rebase_args(libxl__gc *gc,
                                                const char *image,
                                                const char *base,

@@ -383,6 +383,13 @@ static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
                 rc = libxl__lvm_revert_redo(gc, file,
                          libxl__json_get_string(d, "lvm"),
                          libxl__json_get_integer(d, "lvm_size", 0));
+            } else if (libxl__json_get_bool(d, "copy", false)) {
+                /* a copy may have been cut short: made again */
+                const char *id = libxl__json_get_string(d, "tag_id");
+                unlink(na);
+                rc = id ? libxl__exec_sync(gc,
+                         libxl__qemu_img_copy_snapshot_args(gc, file, id, na),
+                         3600000, NULL, &err) : ERROR_INVAL;
             } else if (libxl__json_get_bool(d, "internal", false)) {
                 const char *id = libxl__json_get_string(d, "tag_id");
                 rc = id ? libxl__exec_sync(gc,

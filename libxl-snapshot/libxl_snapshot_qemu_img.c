@@ -70,6 +70,23 @@ const char *const *libxl__qemu_img_rebase_args(libxl__gc *gc,
     return a;
 }
 
+/* The state of internal snapshot id of image, as a new qcow2 image. */
+const char *const *libxl__qemu_img_copy_snapshot_args(libxl__gc *gc,
+                                                      const char *image,
+                                                      const char *id,
+                                                      const char *out)
+{
+    const char **a;
+
+    GCNEW_ARRAY(a, 12);
+    a[0] = CTX->qemu_img; a[1] = "convert"; a[2] = "-p";
+    a[3] = "-f"; a[4] = "qcow2";
+    a[5] = "-l"; a[6] = GCSPRINTF("snapshot.id=%s", id);
+    a[7] = "-O"; a[8] = "qcow2";
+    a[9] = image; a[10] = out;
+    return a;
+}
+
 const char *const *libxl__qemu_img_snapshot_args(libxl__gc *gc, char op,
                                                  const char *tag,
                                                  const char *image)

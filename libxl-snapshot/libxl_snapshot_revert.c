@@ -12,10 +12,13 @@
  *    origin, then the snapshot volume is made again (libxl_snapshot_
  *    backend_lvm.c).  A running domain is only stopped for it with
  *    --force (the merge needs the volume closed).
- *  - internal disk: `qemu-img snapshot -a` on the image holding it.
- *    That image must be the disk's active image: if an external
- *    snapshot has since frozen it, it backs other images, and
- *    rewriting it would corrupt them, so the revert is refused.
+ *  - internal disk: `qemu-img snapshot -a` on the image holding it,
+ *    when that is the disk's active image.  If an external snapshot has
+ *    since frozen it, it backs other images and rewriting it would
+ *    corrupt them: the snapshot's state is copied out instead
+ *    (`qemu-img convert -l snapshot.id=ID`) into a fresh image,
+ *    <stem>.<snapshot>.<N>.qcow2, which becomes active (a full copy:
+ *    slower, but any snapshot of the tree can be reverted to).
  *
  * A running domain is stopped first (a guest whose disk changes under
  * it would corrupt its file systems) and started again afterwards in
@@ -50,6 +53,7 @@ typedef struct {
     const char *old_active;          /* the image being left */
     char *new_active;
     libxl_disk_format new_format;
+    bool copy;                       /* internal, frozen: copied out */
     /* lvm: merge, then the snapshot volume again (see backend_lvm) */
     const char *const **cmds;
     int num_cmds;
@@ -172,10 +176,14 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
             libxl_device_disk *dk;
             revert_disk *rd;
             bool ext = ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+            bool frozen;
 
             if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
-            if (ext != (pass == 0)) continue;
             dk = libxl__domain_disk(&op->d, ds->vdev);
+            /* an internal snapshot in an image a later external one froze */
+            frozen = ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL && dk &&
+                dk->pdev_path && ds->file && strcmp(dk->pdev_path, ds->file);
+            if ((ext || frozen) != (pass == 0)) continue;
             if (!dk) {
                 LOG(ERROR, "snapshot '%s' has disk %s, which the domain no "
                     "longer has", rvs->name, ds->vdev);
@@ -215,14 +223,6 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
                 rd->new_active = fresh_overlay(gc, rvs, ds);
                 rd->new_format = libxl__overlay_format(ds->format, false);
             } else {
-                if (strcmp(dk->pdev_path, ds->file)) {
-                    LOG(ERROR, "snapshot '%s': disk %s's internal snapshot "
-                        "is in '%s', which a later external snapshot froze "
-                        "and other images now depend on; reverting it in "
-                        "place would corrupt them", rvs->name, ds->vdev,
-                        ds->file);
-                    return ERROR_INVAL;
-                }
                 n = libxl__qemu_img_find_tag(rvs->qi.infos[i], ds->tag,
                                              &rd->tag_id);
                 if (n != 1) {
@@ -231,8 +231,19 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
                         ds->vdev, n ? "more than one" : "no", ds->tag);
                     return ERROR_FAIL;
                 }
-                rd->new_active = GCSTRDUP(ds->file);
-                rd->new_format = ds->format;
+                if (frozen) {
+                    /*
+                     * Other images are built on it: applying the snapshot
+                     * in place would corrupt them.  Its state is copied out
+                     * into a new image instead, which becomes active.
+                     */
+                    rd->copy = true;
+                    rd->new_active = fresh_overlay(gc, rvs, ds);
+                    rd->new_format = LIBXL_DISK_FORMAT_QCOW2;
+                } else {
+                    rd->new_active = GCSTRDUP(ds->file);
+                    rd->new_format = ds->format;
+                }
             }
         }
     }
@@ -373,7 +384,8 @@ static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
         goto out;
     for (i = 0; i < rvs->num_disks; i++) {
         const revert_disk *rd = &rvs->disks[i];
-        bool internal = rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+        bool internal = rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+            !rd->copy;
         bool lvm = rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM;
         if (yajl_gen_map_open(hand) ||
             (lvm && (libxl__yajl_gen_str(hand, "lvm") ||
@@ -386,6 +398,7 @@ static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
             yajl_gen_integer(hand, rd->ds->format) ||
             libxl__yajl_gen_str(hand, "internal") ||
             yajl_gen_bool(hand, internal) ||
+            libxl__yajl_gen_str(hand, "copy") || yajl_gen_bool(hand, rd->copy) ||
             libxl__yajl_gen_opt_str(hand, "tag_id", rd->tag_id) ||
             libxl__yajl_gen_opt_str(hand, "new_active", rd->new_active) ||
             yajl_gen_map_close(hand))
@@ -473,6 +486,9 @@ static void snapshot_revert_next(libxl__egc *egc,
     rd = &rvs->disks[rvs->next];
     if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM)
         a = rd->cmds[rvs->sub];
+    else if (rd->copy)
+        a = libxl__qemu_img_copy_snapshot_args(gc, rd->ds->file, rd->tag_id,
+                                               rd->new_active);
     else if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
         a = libxl__qemu_img_overlay_args(gc, rd->ds->file, rd->ds->format,
                                          rd->new_active);
@@ -499,9 +515,10 @@ static void snapshot_revert_disk_done(libxl__egc *egc,
         CONTAINER_OF(es, libxl__snapshot_revert_state, es);
 
     if (rc) {
-        /* a killed `qemu-img create` may have left a partial overlay */
+        /* a killed `qemu-img create` (or convert) may have left a
+         * partial image */
         if (rvs->disks[rvs->next].ds->type ==
-            LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+            LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || rvs->disks[rvs->next].copy)
             unlink(rvs->disks[rvs->next].new_active);
         snapshot_revert_done(egc, rvs, rc);
         return;

@@ -6,9 +6,10 @@
 # external on xvdb, s3 external on both (xvda's overlay named with
 # file=).  Reverts to an older snapshot, to a newer one, boots the
 # domain to check it starts on the newest overlay with the reverted
-# data (never on a backing file), checks that reverting to an internal
-# snapshot whose image an external snapshot has since frozen is refused
-# with nothing changed, and runs qemu-img check after every step.
+# data (never on a backing file), reverts to an internal snapshot whose
+# image an external snapshot has since froze (its state copied out into
+# a new image; the frozen one untouched), and runs qemu-img check after
+# every step.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -121,12 +122,21 @@ write_pattern vm1 xvdb $E 0 1M
 read_pattern "$IMG/vm1-xvda.qcow2" $D 0 1M
 check_images
 
-step "revert to s1 now refused: its xvda image is frozen under s3"
-fp=$(fingerprint)
-expect_error 'xvda' xl snapshot-revert vm1 s1
-expect_unchanged "$fp" "the refused revert"
+step "revert to s1, whose xvda snapshot is in the image s3 froze: copied out"
+expect_ok xl snapshot-revert vm1 s1
+expect_eq "$(active_image vm1 xvda)" "$IMG/vm1-xvda.s1.1.qcow2" "xvda's active image (s1's state, copied)"
+expect_eq "$(backing_chain "$IMG/vm1-xvda.s1.1.qcow2" | wc -l)" 1 "the copy stands alone"
+read_pattern "$(active_image vm1 xvda)" $A 0 1M
+read_pattern "$(active_image vm1 xvdb)" $A 0 1M
+# the image s3 froze is untouched, and still holds both snapshots
+read_pattern "$IMG/vm1-xvda.qcow2" $D 0 1M
+expect_eq "$(internal_snapshots "$IMG/vm1-xvda.qcow2" | tr '\n' ' ')" "s1 s2 " \
+    "the internal snapshots of the frozen image"
 expect_ok xl snapshot-current vm1
-expect_eq "$OUT" "s3" "current snapshot after the refused revert"
+expect_eq "$OUT" "s1" "current snapshot"
+expect_ok xl snapshot-check vm1
+expect_record_files
+check_images
 
 step "revert to s3"
 expect_ok xl snapshot-revert vm1 s3
