@@ -4,8 +4,10 @@
 # XL_SNAPSHOT_FAULT=revert:N makes xl _exit at the N-th fault point of
 # snapshot-revert (after its journal, after stopping the domain, after
 # each disk, after the records, after the start), as kill -9 would.
-# For a running domain (xvda internal, xvdb external) and a shut-off
-# one, N runs from 1 until the revert gets through.  After each crash,
+# For a running domain (xvda internal, xvdb external), a shut-off one,
+# and a shut-off one whose xvda image holding s1 was since frozen by an
+# external snapshot (s1's state is copied out), N runs from 1 until the
+# revert gets through.  After each crash,
 # snapshot-recover must finish or undo it:
 #  - finished: the current snapshot is s1, both disks hold s1's data,
 #    and the domain is in the state the revert meant (running);
@@ -67,5 +69,9 @@ step "shut-off domain"
 expect_ok xl destroy vm1
 expect_ok xl snapshot-create vm1 s3
 crash_loop offline no
+step "shut-off, s1's xvda snapshot in an image since frozen (copied out)"
+write_disks vm1 0x22
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external vm1 frozen
+crash_loop copy no
 expect_ok xl snapshot-check vm1
 echo "crash points exercised: $crashes"
