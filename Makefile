@@ -284,10 +284,18 @@ demo:
 	$(MAKE) all
 	bash scripts/demo.sh
 
+# Benchmarks (bench/*.sh, lib-bench.sh their helpers): one line per
+# figure, and all of them as JSON in $(BENCH_JSON).  BENCH_QUICK=1: tiny
+# sizes (make check runs it so, through tests/qemu/test-63-bench-quick.sh).
+BENCH_JSON ?= bench/results.json
 bench: all
-	@set -e; for b in $(sort $(wildcard bench/*.sh)); do \
-	    echo "== $$b"; bash $$b; \
-	done
+	scripts/install-deps.sh time
+	@set -e; r=$(abspath $(BENCH_JSON)).lines; : > $$r; \
+	for b in $(sort $(filter-out bench/lib-%,$(wildcard bench/*.sh))); do \
+	    echo "== $$b"; BENCH_RESULTS=$$r bash $$b; \
+	done; \
+	jq -s '{machine: {nproc: $(shell nproc)}, figures: .}' $$r > $(BENCH_JSON); \
+	rm -f $$r; echo "bench: $$(jq '.figures | length' $(BENCH_JSON)) figures in $(BENCH_JSON)"
 
 # ---------------------------------------------------------------- install
 

@@ -15,6 +15,8 @@
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/../tests/qemu/lib.sh"
+# shellcheck source=bench/lib-bench.sh
+. "$(dirname "$0")/lib-bench.sh"
 
 MB=${BENCH_RAM_MB:-512}
 [ "${BENCH_QUICK:-0}" = 1 ] && MB=64
@@ -58,11 +60,10 @@ pause_of live b-live
 live_pause=$PAUSE live_wall=$WALL
 size=$(stat -c %s "$(domain_dir vm1)/b-live.save")
 
-echo "machine nproc=$(nproc) qemu=$(qemu-system-x86_64 --version | head -n 1 | awk '{print $4}') ram=${MB}MiB"
-echo "memory.checkpoint.image_size $((size / 1048576)) MiB"
-echo "memory.checkpoint.stop_the_world.pause $stw_pause ms"
-echo "memory.checkpoint.stop_the_world.wall $stw_wall ms"
-echo "memory.checkpoint.live.pause $live_pause ms"
-echo "memory.checkpoint.live.wall $live_wall ms"
-awk -v l="$live_pause" -v s="$stw_pause" 'BEGIN {
-    printf "memory.checkpoint.pause_ratio %.3f live/stop-the-world (target <= 0.20)\n", s ? l / s : 0 }'
+figure memory.ram "$MB" MiB
+figure memory.image_size "$((size / 1048576))" MiB
+figure memory.pause.stop_the_world "$stw_pause" ms
+figure memory.wall.stop_the_world "$stw_wall" ms
+figure memory.pause.live "$live_pause" ms
+figure memory.wall.live "$live_wall" ms
+figure memory.pause_ratio "$(ratio "$live_pause" "$stw_pause")" x "live / stop-the-world, target <= 0.20"

@@ -1,0 +1,134 @@
+#!/bin/bash
+# bench/jobs.sh - block commit throughput against the tools it drives,
+# bandwidth limit accuracy, and revert latency
+#
+# Commit: an overlay with SIZE written (1 GiB; 16 MiB with
+# BENCH_QUICK=1) merged into its base,
+#  - offline: `xl block-commit --active --pivot --delete` against
+#    `qemu-img commit` run directly on an identical pair of images;
+#  - live: `xl block-commit --active --pivot` against a raw QMP client
+#    (socat: block-commit, then query-jobs until ready, job-complete,
+#    query-jobs until concluded, job-dismiss) on an identical domain;
+#  - and `dd conv=fsync` of the same bytes: the machine's limit.
+# Goal: ratio to the direct tool >= 0.95.
+# Bandwidth: a live commit of 512 MiB (32 MiB quick) at --bandwidth 50
+# (8 quick): achieved MiB/s over requested.
+# Revert: wall time of snapshot-revert to an internal (xvda) and to an
+# external (xvdb) snapshot, offline and live (live includes stopping
+# and starting the domain), with the bare qemu-img operation offline.
+set -u
+# shellcheck source=tests/qemu/lib.sh
+. "$(dirname "$0")/../tests/qemu/lib.sh"
+# shellcheck source=bench/lib-bench.sh
+. "$(dirname "$0")/lib-bench.sh"
+
+SIZE_MB=1024 BW_MB=512 BW=50
+[ "$QUICK" = 1 ] && SIZE_MB=16 BW_MB=32 BW=8
+
+mibps() { awk -v mb="$1" -v ms="$2" 'BEGIN {printf "%.1f", mb / (ms / 1000)}'; }
+
+machine
+ms_of dd if=/dev/zero of="$T/dd" bs=1M count="$SIZE_MB" conv=fsync
+figure commit.dd "$(mibps "$SIZE_MB" "$MS")" MiB/s "dd conv=fsync, the machine's limit"
+rm -f "$T/dd"
+
+# ---- offline: xl against qemu-img commit
+vm_config co 1 2G
+expect_ok xl create "$CFG"
+expect_ok xl destroy co
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external co s1
+top=$(active_image co xvda)
+expect_ok qemu-io -f qcow2 -c "write -P 0x5a 0 ${SIZE_MB}M" "$top"
+qemu-img create -q -f qcow2 "$T/base2.qcow2" 2G
+qemu-img create -q -f qcow2 -F qcow2 -b "$T/base2.qcow2" "$T/top2.qcow2"
+expect_ok qemu-io -f qcow2 -c "write -P 0x5a 0 ${SIZE_MB}M" "$T/top2.qcow2"
+sync
+ms_of "$XL" block-commit --active --pivot --delete co xvda
+xl_ms=$MS
+ms_of qemu-img commit -q -b "$T/base2.qcow2" "$T/top2.qcow2"
+figure commit.offline.xl "$(mibps "$SIZE_MB" "$xl_ms")" MiB/s
+figure commit.offline.qemu_img "$(mibps "$SIZE_MB" "$MS")" MiB/s "qemu-img commit, directly"
+figure commit.offline.ratio "$(ratio "$MS" "$xl_ms")" x "goal >= 0.95"
+rm -f "$T"/base2.qcow2 "$T"/top2.qcow2
+
+# ---- live: xl against a raw QMP client
+vm_config cl 1 2G
+expect_ok xl create "$CFG"
+vm_config cr 1 2G
+expect_ok xl create "$CFG"
+for d in cl cr; do
+    expect_ok xl snapshot-create --diskspec xvda,snapshot=external "$d" s1
+    write_pattern "$d" xvda 0x5a 0 "${SIZE_MB}M"
+done
+ms_of "$XL" block-commit --active --pivot cl xvda
+xl_ms=$MS
+id=$(jq -r .domid "$(grep -l '"name": "cr"' "$RUN"/qemu-dm-*.libxl-json | head -n 1)")
+sock=$RUN/qmp-libxl-$id
+base=$IMG/cr-xvda.qcow2
+# the raw client: one QMP session, the job followed by polling
+raw_commit() {
+    local t0 t1 st
+    coproc QMP { socat - UNIX-CONNECT:"$sock"; }
+    read -r _ <&"${QMP[0]}"                           # greeting
+    echo '{"execute": "qmp_capabilities"}' >&"${QMP[1]}"; read -r _ <&"${QMP[0]}"
+    t0=${EPOCHREALTIME/./}
+    printf '{"execute": "block-commit", "arguments": {"device": "xvda-qcow2", "job-id": "raw", "base": "%s", "auto-dismiss": false}}\n' "$base" >&"${QMP[1]}"
+    read -r st <&"${QMP[0]}"
+    [[ $st == *'"return"'* ]] || fail "raw block-commit: $st"
+    for want in ready concluded; do
+        while :; do
+            echo '{"execute": "query-jobs"}' >&"${QMP[1]}"
+            read -r st <&"${QMP[0]}"
+            [[ $st == *'"event"'* ]] && continue
+            [[ $st == *"\"status\": \"$want\""* ]] && break
+        done
+        [ "$want" = ready ] && { echo '{"execute": "job-complete", "arguments": {"id": "raw"}}' >&"${QMP[1]}"; }
+    done
+    t1=${EPOCHREALTIME/./}
+    echo '{"execute": "job-dismiss", "arguments": {"id": "raw"}}' >&"${QMP[1]}"
+    sleep 0.2
+    kill "$QMP_PID" 2>/dev/null
+    MS=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1000}')
+}
+raw_commit
+figure commit.live.xl "$(mibps "$SIZE_MB" "$xl_ms")" MiB/s
+figure commit.live.raw "$(mibps "$SIZE_MB" "$MS")" MiB/s "QMP block-commit from a raw client"
+figure commit.live.ratio "$(ratio "$MS" "$xl_ms")" x "goal >= 0.95"
+
+# ---- bandwidth limit
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external cl bw
+write_pattern cl xvda 0x6b 0 "${BW_MB}M"
+ms_of "$XL" block-commit --active --pivot --bandwidth "$BW" cl xvda
+got=$(mibps "$BW_MB" "$MS")
+figure bandwidth.achieved "$got" MiB/s "requested $BW MiB/s"
+figure bandwidth.ratio "$(ratio "$got" "$BW")" x "achieved / requested"
+expect_ok xl destroy cl
+expect_ok xl destroy cr
+
+# ---- revert latency
+make_vm_config rv
+expect_ok xl create "$CFG"
+expect_ok xl destroy rv
+expect_ok xl snapshot-create --diskspec xvdb,snapshot=no rv int
+expect_ok xl snapshot-create --diskspec xvda,snapshot=no rv ext
+for mode in offline live; do
+    if [ "$mode" = live ]; then expect_ok xl create "$CFG"; fi
+    for s in int ext; do
+        vals=()
+        for r in 1 2 3; do
+            ms_of "$XL" snapshot-revert rv "$s"
+            vals+=("$MS")
+            # revert leaves a live domain running (its snapshot was shut off:
+            # start it again so that every round starts the same way)
+            if [ "$mode" = live ] && ! domain_running rv; then expect_ok xl create "$CFG"; fi
+        done
+        figure "revert.$mode.$([ "$s" = int ] && echo internal || echo external)" \
+            "$(median "${vals[@]}")" ms
+    done
+    [ "$mode" = live ] && domain_running rv && expect_ok xl destroy rv
+done
+cp "$IMG/rv-xvda.qcow2" "$T/direct.qcow2"
+ms_of qemu-img snapshot -a int "$T/direct.qcow2"
+figure revert.offline.internal.qemu_img "$MS" ms "qemu-img snapshot -a, directly"
+ms_of qemu-img create -q -f qcow2 -F raw -b "$IMG/rv-xvdb.img" "$T/direct-ov.qcow2"
+figure revert.offline.external.qemu_img "$MS" ms "qemu-img create of the overlay, directly"

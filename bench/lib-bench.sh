@@ -1,0 +1,121 @@
+# shellcheck shell=bash
+# lib-bench.sh - what the benchmarks share (source it after
+# tests/qemu/lib.sh, which gives the per-run directory and the domain
+# helpers)
+#
+#   figure NAME VALUE UNIT [REFERENCE]   prints "NAME VALUE UNIT [REF]"
+#                          and appends it, as one JSON object, to
+#                          $BENCH_RESULTS (make bench gathers them into
+#                          bench/results.json)
+#   now_ms                 wall clock, milliseconds
+#   ms_of CMD...           runs CMD (output discarded); MS: its wall time
+#   rss_of CMD...          runs CMD; RSS_KB: its peak resident set (KiB),
+#                          MS: its wall time
+#   median N...            the median of the numbers
+#   ratio A B              A / B, 3 decimals
+# BENCH_QUICK=1: tiny sizes, seconds in all (make check runs it so, so
+# that the benchmarks cannot rot); nothing here passes or fails on time.
+
+QUICK=${BENCH_QUICK:-0}
+BENCH_RESULTS=${BENCH_RESULTS:-/dev/null}
+
+figure() {
+    local name=$1 value=$2 unit=$3 ref=${4:-}
+    printf '%-44s %12s %-6s %s\n' "$name" "$value" "$unit" "$ref"
+    jq -cn --arg n "$name" --arg v "$value" --arg u "$unit" --arg r "$ref" \
+        '{name: $n, value: ($v | tonumber? // $v), unit: $u, reference: $r}' \
+        >> "$BENCH_RESULTS"
+}
+
+now_ms() {
+    echo $(( ${EPOCHREALTIME/./} / 1000 ))
+}
+
+ms_of() {
+    local t0 t1
+    t0=${EPOCHREALTIME/./}
+    "$@" >/dev/null 2>&1 || fail "benchmark step failed: $*"
+    t1=${EPOCHREALTIME/./}
+    MS=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1000}')
+}
+
+rss_of() {
+    local t0 t1
+    t0=${EPOCHREALTIME/./}
+    /usr/bin/time -f %M -o "$T/rss" "$@" >/dev/null 2>&1 ||
+        fail "benchmark step failed: $*"
+    t1=${EPOCHREALTIME/./}
+    RSS_KB=$(tail -n 1 "$T/rss")
+    MS=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1000}')
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN {if (b == 0) print "inf"; else printf "%.3f", a / b}'
+}
+
+machine() {
+    figure machine.nproc "$(nproc)" cpus
+    figure machine.qemu "$(qemu-system-x86_64 --version | head -n 1 | awk '{print $4}')" version
+}
+
+# vm_config D N: a qemu-driver config $T/D.cfg with N qcow2 disks of
+# SIZE (default 64M), xvda, xvdb, ...
+vm_config() {
+    local d=$1 n=$2 size=${3:-64M} i v disks=
+    for ((i = 0; i < n; i++)); do
+        v=xvd$(printf "\\x$(printf %x $((97 + i)))")
+        qemu-img create -q -f qcow2 "$IMG/$d-$v.qcow2" "$size"
+        disks="$disks${disks:+, }'format=qcow2,vdev=$v,access=rw,target=$IMG/$d-$v.qcow2'"
+    done
+    CFG=$T/$d.cfg
+    printf 'name = "%s"\nmemory = 64\ndisk = [ %s ]\n' "$d" "$disks" > "$CFG"
+}
+
+# proxy_qmp D: a socat proxy with timestamps (-v) in front of D's QMP
+# socket; its log is $T/proxy-D.log (socat prints the fraction of a
+# second as 000 and 6 digits of microseconds)
+proxy_qmp() {
+    local d=$1 id sock
+    id=$(jq -r .domid "$(grep -l "\"name\": \"$d\"" "$RUN"/qemu-dm-*.libxl-json | head -n 1)")
+    sock=$RUN/qmp-libxl-$id
+    mv "$sock" "$sock.real"
+    socat -v UNIX-LISTEN:"$sock",fork UNIX-CONNECT:"$sock.real" \
+        2>>"$T/proxy-$d.log" &
+    at_cleanup "kill $! 2>/dev/null"
+    for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.05; done
+    PROXY_SOCK=$sock
+}
+
+# qmp_times LOG CMD: "request_us reply_us" of the last CMD the log shows
+# (socat -v: "> date time" blocks are client to QEMU, "<" QEMU to client)
+qmp_times() {
+    awk -v cmd="\"execute\": \"$2\"" '
+        function us(d, t,   a, b) { split(t, a, ":"); split(a[3], b, ".");
+            return ((a[1] * 60 + a[2]) * 60 + b[1]) * 1000000 + b[2] }
+        /^[<>] [0-9]{4}\/[0-9]{2}\/[0-9]{2} / { dir = $1; ts = us($2, $3); next }
+        dir == ">" && index($0, cmd) { req = ts; want = 1; next }
+        dir == "<" && want && /"return"|"error"/ { rep = ts; want = 0 }
+        END { print req, rep }' "$1"
+}
+
+# qmp_request LOG CMD: the text of the last CMD request in the log
+qmp_request() {
+    awk -v cmd="\"execute\": \"$2\"" '
+        /^[<>] [0-9]{4}\/[0-9]{2}\/[0-9]{2} / { dir = $1; next }
+        dir == ">" && index($0, cmd) { last = $0 }
+        END { print last }' "$1"
+}
+
+# raw_qmp SOCK JSON...: the commands, one exchange each, from a bare
+# socat client (no library): capabilities first
+raw_qmp() {
+    local sock=$1
+    shift
+    { echo '{"execute": "qmp_capabilities"}'; printf '%s\n' "$@"; sleep 0.5; } |
+        timeout 30 socat -t 1 - UNIX-CONNECT:"$sock" >"$T/raw.out" 2>&1
+}

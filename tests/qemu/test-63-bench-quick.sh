@@ -1,0 +1,27 @@
+#!/bin/bash
+# test-63-bench-quick.sh - `make bench` in its tiny mode (BENCH_QUICK=1),
+# so that the benchmark code cannot rot
+#
+# Every benchmark runs to its end and the JSON holds every figure, each
+# with a number; no figure's value is judged (benchmarks are not tests).
+set -u
+# shellcheck source=tests/qemu/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+run make -s -C "$REPO" bench BENCH_QUICK=1 BENCH_JSON="$T/results.json"
+[ "$RC" -eq 0 ] || fail_run "make bench BENCH_QUICK=1 failed"
+jq -e . "$T/results.json" >/dev/null || fail "results.json is not JSON"
+for f in machine.nproc machine.qemu stall.xl.1 stall.raw.1 stall.ratio.1 \
+         stall.create_before_qmp.1 stall.create_qmp.1 stall.create_after_qmp.1 \
+         scale.list.10 scale.tree.200 scale.info.200 scale.create.200 \
+         scale.list_rss.200 scale.create_ratio.200/10 commit.dd \
+         commit.offline.xl commit.offline.qemu_img commit.offline.ratio \
+         commit.live.xl commit.live.raw commit.live.ratio bandwidth.ratio \
+         revert.offline.internal revert.offline.external revert.live.internal \
+         revert.live.external memory.pause.live memory.pause_ratio; do
+    v=$(jq -r --arg f "$f" '.figures[] | select(.name == $f) | .value' "$T/results.json")
+    [ -n "$v" ] || fail "make bench printed no figure $f"
+    [ "$f" = machine.qemu ] && continue
+    [[ $v =~ ^[0-9.]+$ ]] || fail "figure $f is not a number: '$v'"
+done
+echo "PASS: $TEST_NAME"
