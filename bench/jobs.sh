@@ -65,29 +65,22 @@ xl_ms=$MS
 id=$(jq -r .domid "$(grep -l '"name": "cr"' "$RUN"/qemu-dm-*.libxl-json | head -n 1)")
 sock=$RUN/qmp-libxl-$id
 base=$IMG/cr-xvda.qcow2
-# the raw client: one QMP session, the job followed by polling
+# the raw client (lib-bench.sh): one QMP session, the job polled
 raw_commit() {
-    local t0 t1 st
-    coproc QMP { socat - UNIX-CONNECT:"$sock"; }
-    read -r _ <&"${QMP[0]}"                           # greeting
-    echo '{"execute": "qmp_capabilities"}' >&"${QMP[1]}"; read -r _ <&"${QMP[0]}"
+    local t0 t1 want
+    qmp_open "$sock"
     t0=${EPOCHREALTIME/./}
-    printf '{"execute": "block-commit", "arguments": {"device": "xvda-qcow2", "job-id": "raw", "base": "%s", "auto-dismiss": false}}\n' "$base" >&"${QMP[1]}"
-    read -r st <&"${QMP[0]}"
-    [[ $st == *'"return"'* ]] || fail "raw block-commit: $st"
+    qmp_cmd "$(printf '{"execute": "block-commit", "arguments": {"device": "xvda", "job-id": "raw", "base": "%s", "auto-dismiss": false}}' "$base")"
+    [[ $REPLY == *'"return"'* ]] || fail "raw block-commit: $REPLY"
     for want in ready concluded; do
-        while :; do
-            echo '{"execute": "query-jobs"}' >&"${QMP[1]}"
-            read -r st <&"${QMP[0]}"
-            [[ $st == *'"event"'* ]] && continue
-            [[ $st == *"\"status\": \"$want\""* ]] && break
+        until qmp_cmd '{"execute": "query-jobs"}'; [[ $REPLY == *"\"status\": \"$want\""* ]]; do
+            :
         done
-        [ "$want" = ready ] && { echo '{"execute": "job-complete", "arguments": {"id": "raw"}}' >&"${QMP[1]}"; }
+        [ "$want" = ready ] && qmp_cmd '{"execute": "job-complete", "arguments": {"id": "raw"}}'
     done
     t1=${EPOCHREALTIME/./}
-    echo '{"execute": "job-dismiss", "arguments": {"id": "raw"}}' >&"${QMP[1]}"
-    sleep 0.2
-    kill "$QMP_PID" 2>/dev/null
+    qmp_cmd '{"execute": "job-dismiss", "arguments": {"id": "raw"}}'
+    qmp_close
     MS=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1000}')
 }
 raw_commit

@@ -92,30 +92,63 @@ proxy_qmp() {
 }
 
 # qmp_times LOG CMD: "request_us reply_us" of the last CMD the log shows
-# (socat -v: "> date time" blocks are client to QEMU, "<" QEMU to client)
+# (socat -v: "> date time" blocks are client to QEMU, "<" QEMU to client),
+# the reply matched by the request's id
 qmp_times() {
     awk -v cmd="\"execute\": \"$2\"" '
         function us(d, t,   a, b) { split(t, a, ":"); split(a[3], b, ".");
             return ((a[1] * 60 + a[2]) * 60 + b[1]) * 1000000 + b[2] }
-        /^[<>] [0-9]{4}\/[0-9]{2}\/[0-9]{2} / { dir = $1; ts = us($2, $3); next }
-        dir == ">" && index($0, cmd) { req = ts; want = 1; next }
-        dir == "<" && want && /"return"|"error"/ { rep = ts; want = 0 }
-        END { print req, rep }' "$1"
+        /^[<>] [0-9]+\/[0-9]+\/[0-9]+ / { dir = $1; ts = us($2, $3); next }
+        dir == ">" && index($0, cmd) {
+            req = ts; want = 1; id = ""
+            if (match($0, /"id": [0-9]+/)) id = substr($0, RSTART, RLENGTH)
+            next }
+        # its reply: the same id (a client may have sent several at once)
+        dir == "<" && want && /"return"|"error"/ && (id == "" || index($0, id)) {
+            rep = ts; want = 0 }
+        END { printf "%.0f %.0f\n", req, rep }' "$1"
 }
 
 # qmp_request LOG CMD: the text of the last CMD request in the log
 qmp_request() {
     awk -v cmd="\"execute\": \"$2\"" '
-        /^[<>] [0-9]{4}\/[0-9]{2}\/[0-9]{2} / { dir = $1; next }
+        /^[<>] [0-9]+\/[0-9]+\/[0-9]+ / { dir = $1; next }
         dir == ">" && index($0, cmd) { last = $0 }
         END { print last }' "$1"
 }
 
-# raw_qmp SOCK JSON...: the commands, one exchange each, from a bare
-# socat client (no library): capabilities first
+# A raw QMP client (socat, no library), one command at a time:
+#   qmp_open SOCK         connects, reads the greeting, negotiates
+#   qmp_cmd JSON          sends JSON; REPLY: its reply (events skipped)
+#   qmp_close
+qmp_open() {
+    coproc QMP { socat - UNIX-CONNECT:"$1"; }
+    read -r _ <&"${QMP[0]}" || fail "no QMP greeting on $1"
+    qmp_cmd '{"execute": "qmp_capabilities"}'
+}
+
+qmp_cmd() {
+    echo "$1" >&"${QMP[1]}"
+    while read -r REPLY <&"${QMP[0]}"; do
+        [[ $REPLY == *'"event"'* ]] || return 0
+    done
+    fail "the raw QMP session closed"
+}
+
+qmp_close() {
+    kill "$QMP_PID" 2>/dev/null
+    wait "$QMP_PID" 2>/dev/null
+}
+
+# raw_qmp SOCK JSON...: the commands, one exchange each; fails on an
+# error reply
 raw_qmp() {
-    local sock=$1
+    local sock=$1 c
     shift
-    { echo '{"execute": "qmp_capabilities"}'; printf '%s\n' "$@"; sleep 0.5; } |
-        timeout 30 socat -t 1 - UNIX-CONNECT:"$sock" >"$T/raw.out" 2>&1
+    qmp_open "$sock"
+    for c in "$@"; do
+        qmp_cmd "$c"
+        [[ $REPLY == *'"error"'* ]] && fail "raw QMP: $c: $REPLY"
+    done
+    qmp_close
 }
