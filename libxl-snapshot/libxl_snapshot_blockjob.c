@@ -14,8 +14,8 @@
  * Live (the domain runs): QMP block-commit / block-stream with a job
  * id of ours and auto-dismiss off, so that an error can be read after
  * the end.  The QMP socket is held only for one exchange at a time:
- * the job is followed by polling query-jobs from a timer, connecting
- * for each poll, so libxl and other xl commands can use the monitor
+ * the job is followed by polling query-jobs from a timer (5 ms at
+ * first, doubling up to 100 ms), connecting for each poll, so libxl and other xl commands can use the monitor
  * meanwhile (QEMU serves one client at a time).  Events are not
  * needed: READY and CONCLUDED are states query-jobs shows, so a READY
  * reached between two polls cannot be missed.
@@ -53,7 +53,16 @@
 #include <inttypes.h>
 #include <signal.h>
 
+/* polls start fast (a short job ends in milliseconds) and slow down */
+#define BLOCKJOB_POLL_FIRST_MS 5
 #define BLOCKJOB_POLL_MS 100
+
+static int next_poll_ms(libxl__blockjob *bj)
+{
+    bj->poll_ms = bj->poll_ms ? bj->poll_ms * 2 : BLOCKJOB_POLL_FIRST_MS;
+    if (bj->poll_ms > BLOCKJOB_POLL_MS) bj->poll_ms = BLOCKJOB_POLL_MS;
+    return bj->poll_ms;
+}
 
 /* ---------------------------------------------------------------- */
 /* the state machine */
@@ -745,7 +754,7 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     }
     libxl__qmp_close(gc, qmp);
     libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll,
-                                BLOCKJOB_POLL_MS);
+                                next_poll_ms(bj));
     return;
  out:
     blockjob_done(egc, bj, rc);
@@ -804,7 +813,7 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
         }
     }
     libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll,
-                                BLOCKJOB_POLL_MS);
+                                next_poll_ms(bj));
 }
 
 /* The leaving nodes still in the graph: delete them, one by one. */

@@ -618,6 +618,7 @@ struct libxl__blockjob {
     int num_leaving, next_leaving;
     bool started, cancel_sent, complete_sent, merged, fault_passed;
     int cancel_rc, verb_failures;
+    int poll_ms;                      /* the last poll interval */
 };
 void libxl__blockjob_init(libxl__blockjob *bj);
 

@@ -286,9 +286,15 @@ static char *record_file_name(libxl__gc *gc, const char *file)
     return name;
 }
 
-static int load_snapshot(libxl__gc *gc, const char *path, const char *fname,
+/*
+ * The record's text and JSON tree live in a private arena, freed at
+ * once: only the parsed record (in agc) stays, so that loading 10,000
+ * records does not hold 10,000 texts and trees.
+ */
+static int load_snapshot(libxl__gc *agc, const char *path, const char *fname,
                          libxl_domain_snapshot *s)
 {
+    GC_INIT(agc->owner);
     char *data;
     yajl_val v;
     int rc;
@@ -305,7 +311,7 @@ static int load_snapshot(libxl__gc *gc, const char *path, const char *fname,
         rc = ERROR_INVAL;
         goto out;
     }
-    rc = libxl__domain_snapshot_parse_json(gc, v, s);
+    rc = libxl__domain_snapshot_parse_json(agc, v, s);
     if (rc) {
         LOG(ERROR, "corrupt snapshot record '%s': invalid record", path);
         rc = ERROR_INVAL;
@@ -319,6 +325,7 @@ static int load_snapshot(libxl__gc *gc, const char *path, const char *fname,
     }
     rc = 0;
  out:
+    GC_FREE;
     return rc;
 }
 
@@ -426,53 +433,100 @@ static int write_if_changed(libxl__gc *gc, const char *path,
     return libxl__write_file_atomic(gc, path, data, len);
 }
 
+/* The snapshots' names, sorted, with their index: lookups by name. */
+typedef struct { const char *name; int idx; } name_ix;
+
+static int name_ix_cmp(const void *a, const void *b)
+{
+    return strcmp(((const name_ix *)a)->name, ((const name_ix *)b)->name);
+}
+
+static name_ix *name_index(libxl__gc *gc, const libxl__snapshot_tree *t)
+{
+    name_ix *ix;
+    int i;
+
+    GCNEW_ARRAY(ix, t->num_snaps + 1);
+    for (i = 0; i < t->num_snaps; i++) {
+        ix[i].name = t->snaps[i].name;
+        ix[i].idx = i;
+    }
+    qsort(ix, t->num_snaps, sizeof(*ix), name_ix_cmp);
+    return ix;
+}
+
+static int name_lookup(const name_ix *ix, int n, const char *name)
+{
+    name_ix key = { name, -1 };
+    const name_ix *hit = name ? bsearch(&key, ix, n, sizeof(*ix),
+                                        name_ix_cmp) : NULL;
+    return hit ? hit->idx : -1;
+}
+
 /*
  * pidx[i]: index in t->snaps of snapshot i's parent, or -1.  Built
- * once so that walks up the tree do not search by name at each step.
+ * once, in O(n log n), so that walks up the tree do not search by name.
  */
 static int *parent_index(libxl__gc *gc, const libxl__snapshot_tree *t)
 {
-    int *pidx, i, j;
+    name_ix *ix = name_index(gc, t);
+    int *pidx, i;
 
-    GCNEW_ARRAY(pidx, t->num_snaps);
-    for (i = 0; i < t->num_snaps; i++) {
-        pidx[i] = -1;
-        if (!t->snaps[i].parent) continue;
-        for (j = 0; j < t->num_snaps; j++) {
-            if (!strcmp(t->snaps[j].name, t->snaps[i].parent)) {
-                pidx[i] = j;
-                break;
-            }
+    GCNEW_ARRAY(pidx, t->num_snaps + 1);
+    for (i = 0; i < t->num_snaps; i++)
+        pidx[i] = name_lookup(ix, t->num_snaps, t->snaps[i].parent);
+    return pidx;
+}
+
+/*
+ * depth[i]: how many ancestors snapshot i has, each computed once
+ * (O(n)); a loop of parents counts as a root where it closes.
+ */
+static int *depths(libxl__gc *gc, const int *pidx, int n, int *max_r)
+{
+    int *depth, *path, i, j, k, len;
+
+    GCNEW_ARRAY(depth, n + 1);
+    GCNEW_ARRAY(path, n + 1);
+    for (i = 0; i < n; i++) depth[i] = -1;
+    *max_r = 0;
+    for (i = 0; i < n; i++) {
+        for (len = 0, j = i; j >= 0 && depth[j] == -1 && len < n;
+             j = pidx[j]) {
+            depth[j] = -2;                /* on the path */
+            path[len++] = j;
+        }
+        k = j >= 0 && depth[j] >= 0 ? depth[j] + 1 : 0;
+        while (len--) {
+            depth[path[len]] = k++;
+            if (depth[path[len]] > *max_r) *max_r = depth[path[len]];
         }
     }
-    return pidx;
+    return depth;
 }
 
 int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
                                const libxl__snapshot_tree *tree)
 {
     int *pidx, *depth = NULL, *order = NULL;
+    name_ix *ix;
     DIR *dir = NULL;
     struct dirent *de;
-    int rc, i, j, n = tree->num_snaps, maxdepth = 0, dfd;
+    int rc, i, n = tree->num_snaps, maxdepth = 0, dfd;
     bool removed = false;
     char *json, *name;
     const char *path;
 
-    /* 1. snapshot records, parents before children */
+    /* 1. snapshot records, parents before children (by depth, O(n)) */
     pidx = parent_index(gc, tree);
-    GCNEW_ARRAY(depth, n);
-    GCNEW_ARRAY(order, n);
-    for (i = 0; i < n; i++) {
-        /* bounded: a loop of parents must not hang us */
-        for (j = pidx[i]; j >= 0 && depth[i] < n; j = pidx[j])
-            depth[i]++;
-        if (depth[i] > maxdepth) maxdepth = depth[i];
-    }
-    for (j = 0, i = 0; i <= maxdepth; i++) {
-        int k;
-        for (k = 0; k < n; k++)
-            if (depth[k] == i) order[j++] = k;
+    depth = depths(gc, pidx, n, &maxdepth);
+    GCNEW_ARRAY(order, n + 1);
+    {
+        int *start;
+        GCNEW_ARRAY(start, maxdepth + 2);
+        for (i = 0; i < n; i++) start[depth[i] + 1]++;
+        for (i = 1; i <= maxdepth + 1; i++) start[i] += start[i - 1];
+        for (i = 0; i < n; i++) order[start[depth[i]]++] = i;
     }
     for (i = 0; i < n; i++) {
         const libxl_domain_snapshot *s = &tree->snaps[order[i]];
@@ -511,12 +565,11 @@ int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
         rc = ERROR_FAIL;
         goto out;
     }
+    ix = name_index(gc, tree);
     while ((de = readdir(dir))) {
         name = record_file_name(gc, de->d_name);
         if (!name) continue;
-        for (i = 0; i < n; i++)
-            if (!strcmp(tree->snaps[i].name, name)) break;
-        if (i < n) continue;
+        if (name_lookup(ix, n, name) >= 0) continue;
         path = GCSPRINTF("%s/%s", st->dir, de->d_name);
         if (unlink(path) && errno != ENOENT) {
             LOGE(ERROR, "cannot remove record '%s'", path);
@@ -566,7 +619,7 @@ libxl_domain_snapshot *libxl__snapshot_tree_find(libxl__snapshot_tree *t,
 
 void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
 {
-    int *pidx, i, j, steps;
+    int *pidx, *state, *path, i, j, len;
 
     if (t->num_snaps > 1)
         qsort(t->snaps, t->num_snaps, sizeof(*t->snaps), snapshot_cmp);
@@ -581,16 +634,22 @@ void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
             s->parent = NULL;
         }
     }
+    /* a loop: each walk up stops at a snapshot seen before (O(n)) */
+    GCNEW_ARRAY(state, t->num_snaps + 1);    /* 0 new, 1 on path, 2 done */
+    GCNEW_ARRAY(path, t->num_snaps + 1);
     for (i = 0; i < t->num_snaps; i++) {
-        j = pidx[i];
-        for (steps = 0; j >= 0 && j != i && steps < t->num_snaps; steps++)
-            j = pidx[j];
-        if (j == i) {
-            LOG(WARN, "snapshot '%s': parent '%s' makes a loop,"
-                " taken as a root", t->snaps[i].name, t->snaps[i].parent);
-            t->snaps[i].parent = NULL;
-            pidx[i] = -1;
+        for (len = 0, j = i; j >= 0 && !state[j]; j = pidx[j]) {
+            state[j] = 1;
+            path[len++] = j;
         }
+        if (j >= 0 && state[j] == 1) {
+            /* back on this walk's own path: break the loop at j */
+            LOG(WARN, "snapshot '%s': parent '%s' makes a loop,"
+                " taken as a root", t->snaps[j].name, t->snaps[j].parent);
+            t->snaps[j].parent = NULL;
+            pidx[j] = -1;
+        }
+        while (len--) state[path[len]] = 2;
     }
 
     /* children, in the order of snaps: creation time, then name */
@@ -598,12 +657,18 @@ void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
         t->snaps[i].children = NULL;
         t->snaps[i].num_children = 0;
     }
+    for (i = 0; i < t->num_snaps; i++)
+        if (pidx[i] >= 0) t->snaps[pidx[i]].num_children++;
+    for (i = 0; i < t->num_snaps; i++) {
+        if (t->snaps[i].num_children)
+            GCNEW_ARRAY(t->snaps[i].children, t->snaps[i].num_children);
+        t->snaps[i].num_children = 0;
+    }
     for (i = 0; i < t->num_snaps; i++) {
         libxl_domain_snapshot *p;
         if (pidx[i] < 0) continue;
         p = &t->snaps[pidx[i]];
-        GCREALLOC_ARRAY(p->children, p->num_children + 1);
-        p->children[p->num_children++] = GCSTRDUP(t->snaps[i].name);
+        p->children[p->num_children++] = t->snaps[i].name;
     }
 
     if (t->dom.current && !libxl__snapshot_tree_find(t, t->dom.current)) {

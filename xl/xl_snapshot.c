@@ -328,12 +328,36 @@ static void disks_summary(const libxl_domain_snapshot *s, char *buf,
     if (!s->num_disks) snprintf(buf, len, "-");
 }
 
-static void print_tree(const libxl_domain_snapshot *l, int n,
-                       const libxl_domain_snapshot *s, const char *prefix,
-                       bool last, bool root)
+/* The list's indices sorted by name, to find a child in O(log n). */
+static const libxl_domain_snapshot *by_name_list;
+
+static int by_name_cmp(const void *a, const void *b)
 {
+    return strcmp(by_name_list[*(const int *)a].name,
+                  by_name_list[*(const int *)b].name);
+}
+
+static const libxl_domain_snapshot *find_by_name(
+    const libxl_domain_snapshot *l, const int *sorted, int n,
+    const char *name)
+{
+    int lo = 0, hi = n - 1;
+
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2, c = strcmp(l[sorted[mid]].name, name);
+        if (!c) return &l[sorted[mid]];
+        if (c < 0) lo = mid + 1; else hi = mid - 1;
+    }
+    return NULL;
+}
+
+static void print_tree(const libxl_domain_snapshot *l, const int *sorted,
+                       int n, const libxl_domain_snapshot *s,
+                       const char *prefix, bool last, bool root)
+{
+    const libxl_domain_snapshot *child;
     char *childprefix;
-    int i, c;
+    int c;
 
     printf("%s%s%s%s\n", prefix, root ? "" : "+- ", s->name,
            s->current ? " (current)" : "");
@@ -341,13 +365,10 @@ static void print_tree(const libxl_domain_snapshot *l, int n,
                  root ? "" : last ? "   " : "|  ") < 0)
         abort();
     for (c = 0; c < s->num_children; c++) {
-        for (i = 0; i < n; i++) {
-            if (!strcmp(l[i].name, s->children[c])) {
-                print_tree(l, n, &l[i], childprefix,
-                           c == s->num_children - 1, false);
-                break;
-            }
-        }
+        child = find_by_name(l, sorted, n, s->children[c]);
+        if (child)
+            print_tree(l, sorted, n, child, childprefix,
+                       c == s->num_children - 1, false);
     }
     free(childprefix);
 }
@@ -388,8 +409,14 @@ int main_snapshot_list(int argc, char **argv)
     } else if (names) {
         for (i = 0; i < n; i++) printf("%s\n", l[i].name);
     } else if (tree) {
+        int *sorted = calloc(n ? n : 1, sizeof(*sorted));
+        if (!sorted) abort();
+        for (i = 0; i < n; i++) sorted[i] = i;
+        by_name_list = l;
+        qsort(sorted, n, sizeof(*sorted), by_name_cmp);
         for (i = 0; i < n; i++)
-            if (!l[i].parent) print_tree(l, n, &l[i], "", true, true);
+            if (!l[i].parent) print_tree(l, sorted, n, &l[i], "", true, true);
+        free(sorted);
     } else {
         for (i = 0; i < n; i++) {
             if (strlen(l[i].name) > wname) wname = strlen(l[i].name);
