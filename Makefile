@@ -291,10 +291,13 @@ BENCH_JSON ?= bench/results.json
 bench: all
 	scripts/install-deps.sh time
 	@set -e; r=$(abspath $(BENCH_JSON)).lines; : > $$r; \
+	q=$$(qemu-system-x86_64 --version | head -n 1 | awk '{print $$4}'); \
+	echo "machine: $$(nproc) CPUs, QEMU $$q"; \
 	for b in $(sort $(filter-out bench/lib-%,$(wildcard bench/*.sh))); do \
 	    echo "== $$b"; BENCH_RESULTS=$$r bash $$b; \
 	done; \
-	jq -s '{machine: {nproc: $(shell nproc)}, figures: .}' $$r > $(BENCH_JSON); \
+	jq -s --argjson n "$$(nproc)" --arg q "$$q" \
+	    '{machine: {nproc: $$n, qemu: $$q}, figures: .}' $$r > $(BENCH_JSON); \
 	rm -f $$r; echo "bench: $$(jq '.figures | length' $(BENCH_JSON)) figures in $(BENCH_JSON)"
 
 # ---------------------------------------------------------------- install

@@ -27,7 +27,6 @@ SIZE_MB=1024 BW_MB=512 BW=50
 
 mibps() { awk -v mb="$1" -v ms="$2" 'BEGIN {printf "%.1f", mb / (ms / 1000)}'; }
 
-machine
 ms_of dd if=/dev/zero of="$T/dd" bs=1M count="$SIZE_MB" conv=fsync
 figure commit.dd "$(mibps "$SIZE_MB" "$MS")" MiB/s "dd conv=fsync, the machine's limit"
 rm -f "$T/dd"

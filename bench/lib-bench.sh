@@ -58,10 +58,6 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN {if (b == 0) print "inf"; else printf "%.3f", a / b}'
 }
 
-machine() {
-    figure machine.nproc "$(nproc)" cpus
-    figure machine.qemu "$(qemu-system-x86_64 --version | head -n 1 | awk '{print $4}')" version
-}
 
 # vm_config D N: a qemu-driver config $T/D.cfg with N qcow2 disks of
 # SIZE (default 64M), xvda, xvdb, ...

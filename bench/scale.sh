@@ -55,7 +55,6 @@ make_records() {
         fail "$d: $((n + 1)) records written, $(wc -l <<<"$OUT") listed"
 }
 
-machine
 declare -A create_ms
 for n in "${SIZES[@]}"; do
     d=scale$n
