@@ -347,6 +347,27 @@ int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
  * transaction (one instant); a shut-off domain's with qemu-img.  On
  * failure nothing is left behind.
  */
+/*
+ * Progress of a long step of an operation (a memory checkpoint's save):
+ * what ("memory"), bytes done and to do (done <= total; total may grow
+ * while a live save copies pages the guest dirtied again).
+ */
+typedef struct libxl_snapshot_progress_how {
+    void (*callback)(const char *what, uint64_t done, uint64_t total,
+                     void *for_callback);
+    void *for_callback;
+} libxl_snapshot_progress_how;
+
+/* As libxl_domain_snapshot_create, with progress (NULL: none). */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_create_progress(libxl_snapshot_ctx *ctx,
+                                 const char *domain,
+                                 libxl_domain_snapshot *snapshot,
+                                 unsigned flags,
+                                 const libxl_snapshot_progress_how *progress,
+                                 const libxl_asyncop_how *ao_how)
+                                 LIBXL_EXTERNAL_CALLERS_ONLY;
+
 LIBXL_SNAPSHOT_EXPORT
 int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
                                  const char *domain,

@@ -72,6 +72,7 @@ typedef struct libxl__snapshot_create_state {
     int thaw_rc;                     /* taken, but the guest not thawed */
     bool journaled, keep_journal;
     uint64_t memory_size, pause_ms;
+    const libxl_snapshot_progress_how *progress;   /* or NULL */
     libxl__lvm_volume *lvs;          /* per disk: its LV (lvm disks) */
     bool lvm_live;                   /* running, LVM disks: paused */
     uint64_t paused_at;              /* 0: not paused by us */
@@ -124,6 +125,17 @@ int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
                                  unsigned flags,
                                  const libxl_asyncop_how *ao_how)
 {
+    return libxl_domain_snapshot_create_progress(ctx, domain, snapshot,
+                                                 flags, NULL, ao_how);
+}
+
+int libxl_domain_snapshot_create_progress(libxl_snapshot_ctx *ctx,
+                                 const char *domain,
+                                 libxl_domain_snapshot *snapshot,
+                                 unsigned flags,
+                                 const libxl_snapshot_progress_how *progress,
+                                 const libxl_asyncop_how *ao_how)
+{
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     libxl__snapshot_create_state *scs;
@@ -132,6 +144,7 @@ int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
     scs->ao = ao;
     scs->out = snapshot;
     scs->flags = flags;
+    scs->progress = progress;
     /* a private copy: the caller's struct is only written at the end */
     libxl_domain_snapshot_init(&scs->req);
     libxl__domain_snapshot_copy(&scs->req, snapshot);
@@ -670,6 +683,7 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
         scs->mss.d = &scs->op.d;
         scs->mss.file = s->memory;
         scs->mss.live = !!(scs->flags & LIBXL_SNAPSHOT_CREATE_LIVE);
+        scs->mss.progress = scs->progress;
         scs->mss.instant = snapshot_create_instant;
         scs->mss.callback = snapshot_create_memory_done;
         libxl__memory_save(egc, &scs->mss);

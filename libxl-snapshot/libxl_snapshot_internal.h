@@ -641,6 +641,7 @@ struct libxl__memory_save_state {
      */
     libxl__memory_save_cb *instant;
     libxl__memory_save_cb *callback;  /* once, at the end */
+    const libxl_snapshot_progress_how *progress;   /* or NULL */
     /* out */
     bool disks_taken;                 /* even when rc says failure */
     uint64_t pause_ms, bytes, total, size;

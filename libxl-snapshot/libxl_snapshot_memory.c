@@ -295,6 +295,12 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
     if (ram) {
         mss->bytes = libxl__json_get_integer(ram, "transferred", 0);
         mss->total = libxl__json_get_integer(ram, "total", 0);
+        if (!strcmp(status, "completed"))
+            mss->bytes = mss->total;       /* all there (zero pages too) */
+        if (mss->progress && mss->progress->callback)
+            mss->progress->callback("memory",
+                mss->bytes < mss->total ? mss->bytes : mss->total,
+                mss->total, mss->progress->for_callback);
     }
     if (!strcmp(status, "pre-switchover") && !mss->at_instant) {
         /* the guest is stopped now, and nothing else will change */

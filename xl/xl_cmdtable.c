@@ -39,6 +39,8 @@ const struct cmd_spec cmd_table[] = {
       "                         channel name=org.qemu.guest_agent.0).\n"
       "--no-metadata            Snapshot the disks but keep no record.\n"
       "--json                   Print the record as JSON.\n"
+      "--verbose                With memory: progress lines to a pipe too\n"
+      "                         (a terminal always gets one).\n"
       "--redefine --xmlfile=FILE [--current]\n"
       "                         Import libvirt domainsnapshot XML as a record\n"
       "                         (metadata only; --current: it becomes current).\n"

@@ -7,9 +7,12 @@
  * spaces inside a cell but the last, so `awk '{print $1}'` works.
  * Times are local, ISO 8601.
  */
+#include <inttypes.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "xl.h"
 
@@ -128,6 +131,34 @@ int main_snapshot_dumpxml(int argc, char **argv)
     return EXIT_SUCCESS;
 }
 
+/* A memory save's progress: a line on a terminal, or with --verbose */
+typedef struct {
+    bool tty, verbose;
+    uint64_t done, total;
+    unsigned last_pct;
+    struct timespec t0;
+} mem_progress;
+
+static void mem_progress_cb(const char *what, uint64_t done, uint64_t total,
+                            void *for_callback)
+{
+    mem_progress *m = for_callback;
+    unsigned pct = total ? (unsigned)(done * 100 / total) : 0;
+
+    m->done = done;
+    m->total = total;
+    if (m->tty) {
+        printf("\rMemory: [%3u %%] %" PRIu64 "/%" PRIu64 " MiB", pct,
+               done >> 20, total >> 20);
+        fflush(stdout);
+    } else if (m->verbose &&
+               (m->last_pct == UINT_MAX || pct / 25 != m->last_pct / 25)) {
+        printf("Memory: [%3u %%] %" PRIu64 "/%" PRIu64 " MiB\n", pct,
+               done >> 20, total >> 20);
+    }
+    m->last_pct = pct;
+}
+
 int main_snapshot_create(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -144,11 +175,14 @@ int main_snapshot_create(int argc, char **argv)
         {"redefine", 0, 0, 'R'},
         {"xmlfile", 1, 0, 'X'},
         {"current", 0, 0, 'C'},
+        {"verbose", 0, 0, 'v'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
     const char *xmlfile = NULL;
     bool redefine = false, current = false;
+    mem_progress mp = { .last_pct = UINT_MAX };
+    libxl_snapshot_progress_how progress = { mem_progress_cb, &mp };
     libxl_domain_snapshot snap;
     const char *name = NULL, *desc = NULL, *config = NULL, *domain;
     const char **specs = NULL;
@@ -181,6 +215,7 @@ int main_snapshot_create(int argc, char **argv)
     case 'R': redefine = true; break;
     case 'X': xmlfile = optarg; break;
     case 'C': current = true; break;
+    case 'v': mp.verbose = true; break;
     case 'S':
         specs = realloc(specs, (nspecs + 1) * sizeof(*specs));
         if (!specs) abort();
@@ -269,7 +304,11 @@ int main_snapshot_create(int argc, char **argv)
     }
     if (dryrun_only) flags |= LIBXL_SNAPSHOT_CREATE_DRY_RUN;
 
-    rc = libxl_domain_snapshot_create(ctx, domain, &snap, flags, NULL);
+    mp.tty = isatty(STDOUT_FILENO) && !json;
+    clock_gettime(CLOCK_MONOTONIC, &mp.t0);
+    rc = libxl_domain_snapshot_create_progress(ctx, domain, &snap, flags,
+                                               &progress, NULL);
+    if (mp.tty && mp.total) putchar('\n');
     if (rc) {
         xl_fail("snapshot-create", rc);
         goto out;
@@ -287,6 +326,15 @@ int main_snapshot_create(int argc, char **argv)
                "could not be quiesced)\n", snap.name);
     else
         printf("Domain snapshot %s created\n", snap.name);
+    if (snap.memory && mp.total && !json) {
+        /* how long the memory took, and how fast */
+        struct timespec t1;
+        double s, mib = mp.done / 1048576.0;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        s = (t1.tv_sec - mp.t0.tv_sec) + (t1.tv_nsec - mp.t0.tv_nsec) / 1e9;
+        printf("Memory: %.1f MiB in %.2f s (%.1f MiB/s)\n", mib, s,
+               s > 0 ? mib / s : 0.0);
+    }
     ret = EXIT_SUCCESS;
  out:
     free(specs);

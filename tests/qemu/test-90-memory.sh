@@ -59,8 +59,12 @@ after_step
 step "m2: live checkpoint into a file of our choosing"
 mark TWO
 write_disks vm1 0x22
-expect_ok xl snapshot-create --live --memory="$T/m2.mem" vm1 m2
+expect_ok xl snapshot-create --live --verbose --memory="$T/m2.mem" vm1 m2
 expect_file "$T/m2.mem"
+# --verbose: the save's progress to this pipe, then its time and speed
+expect_match "$OUT" "^Memory: \\[100 %\\] [0-9]+/[0-9]+ MiB$" "the progress lines"
+expect_match "$(tail -n 1 <<<"$OUT")" "^Memory: [0-9.]+ MiB in [0-9.]+ s \\([0-9.]+ MiB/s\\)$" \
+    "the memory's time and speed"
 expect_eq "$(domain_state)" "r-----" "vm1 runs after the live checkpoint"
 expect_ok xl snapshot-info --json vm1 m2
 expect_eq "$(jq -r .memory <<<"$OUT")" "$T/m2.mem" "m2's memory in its record"
