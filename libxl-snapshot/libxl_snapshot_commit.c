@@ -1026,7 +1026,7 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
  */
 int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
 {
-    libxl__snapshot_tree *t = &op->tree;
+    libxl__snapshot_tree *t = &op->tree;   /* whole once a job is seen */
     yajl_val job;
     jobrec jr;
     int i, rc;
@@ -1037,6 +1037,8 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
         if (jobrec_read(gc, &op->st, op->d.disks[i].vdev, &jr)) continue;
         if (jr.owner > 0 && (!kill(jr.owner, 0) || errno == EPERM))
             continue;                 /* its process is alive */
+        rc = libxl__snapshot_op_load_all(gc, op);
+        if (rc) return rc;
         if (jr.live && op->d.running) {
             if (query_job(gc, &op->d, jr.id, &job))
                 continue;             /* cannot tell: leave it */

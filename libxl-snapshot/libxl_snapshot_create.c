@@ -11,7 +11,9 @@
  *     External overlays are named <dir>/<stem>.<snapshot>.qcow2 beside
  *     the image they cover, <stem> being the stem of the disk's image
  *     in the domain config.  Everything that can be checked is checked
- *     here: name, duplicates, formats, overlay paths.
+ *     here: name, duplicates, formats, overlay paths.  Only the domain
+ *     record and the current snapshot's are read (a partial tree): the
+ *     cost does not grow with the number of snapshots.
  *  2. A running domain: one QMP `transaction` with an action per disk,
  *     so all disks are captured at one instant with no pause of the
  *     guest.  QEMU leaves the overlay files of a failed transaction on
@@ -155,6 +157,7 @@ int libxl_domain_snapshot_create_progress(libxl_snapshot_ctx *ctx,
     scs->op.ao = ao;
     scs->op.domain = GCSTRDUP(domain);
     scs->op.callback = snapshot_create_begun;
+    scs->op.partial_tree = true;      /* it only adds a snapshot */
     libxl__snapshot_op_begin(egc, &scs->op);
     EGC_FREE;
     return AO_INPROGRESS;
@@ -218,7 +221,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
             libxl__printable(gc, s->name));
         return rc;
     }
-    if (libxl__snapshot_tree_find(&op->tree, s->name)) {
+    if (libxl__snapshot_store_has(gc, &op->st, s->name)) {
         LOG(ERROR, "domain %s already has a snapshot named '%s'",
             op->d.name, s->name);
         return ERROR_INVAL;

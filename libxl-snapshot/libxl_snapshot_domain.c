@@ -319,7 +319,9 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
         rc = ERROR_DOMAIN_NOTFOUND;
         goto out;
     }
-    rc = libxl__snapshot_store_load(gc, &op->st, &op->tree);
+    rc = op->partial_tree
+        ? libxl__snapshot_store_load_current(gc, &op->st, &op->tree)
+        : libxl__snapshot_store_load(gc, &op->st, &op->tree);
     if (rc) goto out;
     /* an operation a dead process left half-done: finish or undo it */
     rc = libxl__journal_recover(gc, op, &op->recovered);
@@ -337,6 +339,18 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
  out:
     if (rc) libxl__snapshot_store_unlock(&op->st);
     op->callback(egc, op, rc);
+}
+
+int libxl__snapshot_op_load_all(libxl__gc *gc, libxl__snapshot_op *op)
+{
+    libxl__snapshot_tree t;
+    int rc;
+
+    if (!op->tree.partial) return 0;
+    rc = libxl__snapshot_store_load(gc, &op->st, &t);
+    if (rc) return rc;
+    op->tree = t;
+    return 0;
 }
 
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op)

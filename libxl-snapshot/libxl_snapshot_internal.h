@@ -716,11 +716,18 @@ typedef struct libxl__snapshot_store {
     int lockfd;                       /* -1 when not held */
 } libxl__snapshot_store;
 
-/* Everything under one domain's directory, loaded. */
+/*
+ * Everything under one domain's directory, loaded; or, when partial,
+ * the domain record and its current snapshot only (an operation that
+ * only adds a snapshot costs the same at 10 records as at 10,000).
+ * A partial tree's snapshots keep the parents and children their files
+ * name, and it saves only them: see libxl__snapshot_store_load_current.
+ */
 typedef struct libxl__snapshot_tree {
     libxl__domain_record dom;
     libxl_domain_snapshot *snaps;     /* gc-owned, see below */
     int num_snaps;
+    bool partial;
 } libxl__snapshot_tree;
 
 int libxl__snapshot_store_open(libxl__gc *gc, const char *state_dir,
@@ -739,6 +746,19 @@ void libxl__snapshot_store_unlock(libxl__snapshot_store *st);
  */
 int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
                                libxl__snapshot_tree *tree_r);
+/*
+ * A partial tree: the domain record and the record of its current
+ * snapshot, checked as load checks it.  Adding snapshots to it, then
+ * saving, leaves the directory as a full load and save would (the
+ * current snapshot's children gain the new ones); removing or
+ * re-parenting needs the full tree.
+ */
+int libxl__snapshot_store_load_current(libxl__gc *gc,
+                                       libxl__snapshot_store *st,
+                                       libxl__snapshot_tree *tree_r);
+/* Is there a record for snapshot name?  (No record is read.) */
+bool libxl__snapshot_store_has(libxl__gc *gc, const libxl__snapshot_store *st,
+                               const char *name);
 /* Only the domain record (empty if there is none). */
 int libxl__snapshot_store_load_domain(libxl__gc *gc,
                                       libxl__snapshot_store *st,
@@ -921,6 +941,9 @@ struct libxl__snapshot_op {
     bool lock_once;                   /* busy: ERROR_LOCK_FAIL at once */
     const char *own_job;              /* the disk whose block job this op
                                          controls: recovery leaves it */
+    bool partial_tree;                /* the op only adds snapshots: load
+                                         a partial tree (recovery loads
+                                         the whole one when it acts) */
     /* results */
     bool recovered;                   /* a journal was found and handled */
     const char *unfinished_delete;    /* a recovered delete left this */
@@ -933,6 +956,8 @@ struct libxl__snapshot_op {
     libxl_uuid locked_uuid;
 };
 void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op);
+/* Makes op->tree whole, if it was loaded partial. */
+int libxl__snapshot_op_load_all(libxl__gc *gc, libxl__snapshot_op *op);
 /*
  * ERROR_DEVICE_EXISTS (logged) if a disk of d has a block job record:
  * snapshot operations leave such a disk alone (libxl_snapshot_commit.c).

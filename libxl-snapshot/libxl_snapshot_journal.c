@@ -652,6 +652,8 @@ int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
     if (rc == ERROR_NOTFOUND) return 0;
     if (rc) return rc;
     if (found_r) *found_r = true;
+    rc = libxl__snapshot_op_load_all(gc, op);
+    if (rc) return rc;
     j = libxl__json_parse(gc, data);
     what = j ? libxl__json_get_string(j, "op") : NULL;
     if (what && !strcmp(what, "create")) {

@@ -20,6 +20,12 @@
  * by then), and only then are records of removed snapshots deleted
  * (their children were already re-parented on disk).
  *
+ * An operation that only adds snapshots (create) loads a partial tree:
+ * the domain record and the current snapshot's record.  Its save writes
+ * those and the new ones, the current one's children kept from its file
+ * plus the new, and removes nothing; so creating one more snapshot costs
+ * the same with 10 records as with 10,000.
+ *
  * The tree in memory is gc-owned.  Children and the current flags are
  * derived data: libxl__snapshot_tree_fixup recomputes them from the
  * parent pointers and the domain record, whatever the files said.
@@ -414,6 +420,45 @@ int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
     return rc;
 }
 
+bool libxl__snapshot_store_has(libxl__gc *gc, const libxl__snapshot_store *st,
+                               const char *name)
+{
+    struct stat sb;
+
+    return !lstat(libxl__snapshot_record_path(gc, st, name), &sb);
+}
+
+int libxl__snapshot_store_load_current(libxl__gc *gc,
+                                       libxl__snapshot_store *st,
+                                       libxl__snapshot_tree *tree_r)
+{
+    const char *cur;
+    int rc;
+
+    memset(tree_r, 0, sizeof(*tree_r));
+    tree_r->partial = true;
+    rc = libxl__snapshot_store_load_domain(gc, st, &tree_r->dom);
+    if (rc) goto out;
+    cur = tree_r->dom.current;
+    if (cur && (libxl_snapshot_name_check(cur) ||
+                !libxl__snapshot_store_has(gc, st, cur))) {
+        /* as the full load's fixup says it */
+        LOG(WARN, "current snapshot '%s' does not exist", cur);
+        tree_r->dom.current = NULL;
+    } else if (cur) {
+        GCNEW(tree_r->snaps);
+        rc = load_snapshot(gc, libxl__snapshot_record_path(gc, st, cur), cur,
+                           &tree_r->snaps[0]);
+        if (rc) goto out;
+        tree_r->num_snaps = 1;
+    }
+    libxl__snapshot_tree_fixup(gc, tree_r);
+    rc = 0;
+ out:
+    if (rc) memset(tree_r, 0, sizeof(*tree_r));
+    return rc;
+}
+
 /* ---------------------------------------------------------------- */
 /* save */
 
@@ -558,7 +603,12 @@ int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
     rc = write_if_changed(gc, GCSPRINTF("%s/"DOMAIN_RECORD, st->dir), json);
     if (rc) goto out;
 
-    /* 3. records of snapshots no longer in the tree */
+    /* 3. records of snapshots no longer in the tree (a partial tree
+     *    removes none: it does not hold them) */
+    if (tree->partial) {
+        rc = 0;
+        goto out;
+    }
     dir = opendir(st->dir);
     if (!dir) {
         LOGE(ERROR, "cannot read directory '%s'", st->dir);
@@ -617,6 +667,57 @@ libxl_domain_snapshot *libxl__snapshot_tree_find(libxl__snapshot_tree *t,
     return NULL;
 }
 
+/* Children, in the order of snaps: creation time, then name. */
+static void all_children(libxl__gc *gc, libxl__snapshot_tree *t,
+                         const int *pidx)
+{
+    int i;
+
+    for (i = 0; i < t->num_snaps; i++) {
+        t->snaps[i].children = NULL;
+        t->snaps[i].num_children = 0;
+    }
+    for (i = 0; i < t->num_snaps; i++)
+        if (pidx[i] >= 0) t->snaps[pidx[i]].num_children++;
+    for (i = 0; i < t->num_snaps; i++) {
+        if (t->snaps[i].num_children)
+            GCNEW_ARRAY(t->snaps[i].children, t->snaps[i].num_children);
+        t->snaps[i].num_children = 0;
+    }
+    for (i = 0; i < t->num_snaps; i++) {
+        libxl_domain_snapshot *p;
+        if (pidx[i] < 0) continue;
+        p = &t->snaps[pidx[i]];
+        p->children[p->num_children++] = t->snaps[i].name;
+    }
+}
+
+/*
+ * A partial tree's children: those its files name (the snapshots it
+ * does not hold), and those it holds, each named once.  New snapshots
+ * come last, as in a full fixup: they are the youngest.
+ */
+static void partial_children(libxl__gc *gc, libxl__snapshot_tree *t,
+                             const int *pidx)
+{
+    libxl_domain_snapshot *p;
+    char **c;
+    int i, j;
+
+    for (i = 0; i < t->num_snaps; i++) {
+        if (pidx[i] < 0) continue;
+        p = &t->snaps[pidx[i]];
+        for (j = 0; j < p->num_children; j++)
+            if (!strcmp(p->children[j], t->snaps[i].name)) break;
+        if (j < p->num_children) continue;
+        GCNEW_ARRAY(c, p->num_children + 1);
+        if (p->num_children)
+            memcpy(c, p->children, p->num_children * sizeof(*c));
+        c[p->num_children++] = t->snaps[i].name;
+        p->children = c;
+    }
+}
+
 void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
 {
     int *pidx, *state, *path, i, j, len;
@@ -625,8 +726,9 @@ void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
         qsort(t->snaps, t->num_snaps, sizeof(*t->snaps), snapshot_cmp);
     pidx = parent_index(gc, t);
 
-    /* parents that do not exist, or that make a loop, become roots */
-    for (i = 0; i < t->num_snaps; i++) {
+    /* parents that do not exist, or that make a loop, become roots
+     * (a partial tree does not hold them all: it keeps them) */
+    for (i = 0; !t->partial && i < t->num_snaps; i++) {
         libxl_domain_snapshot *s = &t->snaps[i];
         if (s->parent && pidx[i] < 0) {
             LOG(WARN, "snapshot '%s': parent '%s' does not exist,"
@@ -652,24 +754,10 @@ void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
         while (len--) state[path[len]] = 2;
     }
 
-    /* children, in the order of snaps: creation time, then name */
-    for (i = 0; i < t->num_snaps; i++) {
-        t->snaps[i].children = NULL;
-        t->snaps[i].num_children = 0;
-    }
-    for (i = 0; i < t->num_snaps; i++)
-        if (pidx[i] >= 0) t->snaps[pidx[i]].num_children++;
-    for (i = 0; i < t->num_snaps; i++) {
-        if (t->snaps[i].num_children)
-            GCNEW_ARRAY(t->snaps[i].children, t->snaps[i].num_children);
-        t->snaps[i].num_children = 0;
-    }
-    for (i = 0; i < t->num_snaps; i++) {
-        libxl_domain_snapshot *p;
-        if (pidx[i] < 0) continue;
-        p = &t->snaps[pidx[i]];
-        p->children[p->num_children++] = t->snaps[i].name;
-    }
+    if (t->partial)
+        partial_children(gc, t, pidx);
+    else
+        all_children(gc, t, pidx);
 
     if (t->dom.current && !libxl__snapshot_tree_find(t, t->dom.current)) {
         LOG(WARN, "current snapshot '%s' does not exist", t->dom.current);

@@ -550,6 +550,93 @@ void test_store__missing_parent_on_disk(void)
 }
 
 /*
+ * Create's partial tree: adding "c" under the current snapshot "root"
+ * through load_current leaves the directory exactly as a full load,
+ * add and save would, reading no other record (b's is garbage while it
+ * runs), and rewriting none of them.
+ */
+void test_store__partial_tree_add(void)
+{
+    GC_INIT(NULL);
+    char *sfull = new_state_dir(), *spart = new_state_dir();
+    libxl__snapshot_store full, part;
+    libxl__snapshot_tree t, l;
+    const char *names[] = { "root", "a", "b", "a1", "c" };
+    char *b_text, *x, *y;
+    ino_t a1_before;
+    int i;
+
+    open_store(gc, sfull, &full);
+    open_store(gc, spart, &part);
+    build_tree(gc, &t);
+    t.dom.current = GCSTRDUP("root");
+    libxl__snapshot_tree_fixup(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &full, &t), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &part, &t), 0);
+
+    /* the full way */
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &full, &l), 0);
+    CU_ASSERT_FALSE(l.partial);
+    add_snap(gc, &l, "c", l.dom.current, 400, "/img/c.qcow2");
+    l.dom.current = GCSTRDUP("c");
+    libxl__snapshot_tree_fixup(gc, &l);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &full, &l), 0);
+
+    /* the partial way, with an unrelated record unreadable */
+    CU_ASSERT_EQUAL_FATAL(libxl__read_file(gc,
+        libxl__snapshot_record_path(gc, &part, "b"), &b_text, NULL), 0);
+    write_text(libxl__snapshot_record_path(gc, &part, "b"), "garbage {{");
+    a1_before = inode_of(libxl__snapshot_record_path(gc, &part, "a1"));
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_current(gc, &part, &l),
+                          0);
+    CU_ASSERT_TRUE(l.partial);
+    CU_ASSERT_EQUAL_FATAL(l.num_snaps, 1);
+    CU_ASSERT_STRING_EQUAL(l.snaps[0].name, "root");
+    CU_ASSERT_TRUE(l.snaps[0].current);
+    CU_ASSERT_EQUAL(l.snaps[0].num_children, 2);   /* from its file */
+    CU_ASSERT_TRUE(libxl__snapshot_store_has(gc, &part, "b"));
+    CU_ASSERT_FALSE(libxl__snapshot_store_has(gc, &part, "c"));
+    add_snap(gc, &l, "c", l.dom.current, 400, "/img/c.qcow2");
+    l.dom.current = GCSTRDUP("c");
+    libxl__snapshot_tree_fixup(gc, &l);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &part, &l), 0);
+    CU_ASSERT_EQUAL(inode_of(libxl__snapshot_record_path(gc, &part, "a1")),
+                    a1_before);
+    write_text(libxl__snapshot_record_path(gc, &part, "b"), b_text);
+
+    /* the same files, record for record */
+    for (i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL_FATAL(libxl__read_file(gc,
+            libxl__snapshot_record_path(gc, &full, names[i]), &x, NULL), 0);
+        CU_ASSERT_EQUAL_FATAL(libxl__read_file(gc,
+            libxl__snapshot_record_path(gc, &part, names[i]), &y, NULL), 0);
+        CU_ASSERT_STRING_EQUAL(x, y);
+    }
+    CU_ASSERT_EQUAL_FATAL(libxl__read_file(gc,
+        GCSPRINTF("%s/domain.libxl-json", full.dir), &x, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__read_file(gc,
+        GCSPRINTF("%s/domain.libxl-json", part.dir), &y, NULL), 0);
+    CU_ASSERT_STRING_EQUAL(x, y);
+
+    /* a current snapshot whose record is gone: none, as a full load */
+    CU_ASSERT_EQUAL(unlink(libxl__snapshot_record_path(gc, &part, "c")), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_current(gc, &part, &l),
+                          0);
+    CU_ASSERT_PTR_NULL(l.dom.current);
+    CU_ASSERT_EQUAL(l.num_snaps, 0);
+    /* a corrupt current record fails, naming it, as a full load */
+    write_text(libxl__snapshot_record_path(gc, &part, "c"), "garbage {{");
+    CU_ASSERT_EQUAL(libxl__snapshot_store_load_current(gc, &part, &l),
+                    ERROR_INVAL);
+
+    rm_rf(sfull);
+    rm_rf(spart);
+    free(sfull);
+    free(spart);
+    GC_FREE;
+}
+
+/*
  * Local variables:
  * mode: C
  * c-basic-offset: 4
