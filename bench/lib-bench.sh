@@ -12,6 +12,7 @@
 #   rss_of CMD...          runs CMD; RSS_KB: its peak resident set (KiB),
 #                          MS: its wall time
 #   median N...            the median of the numbers
+#   geomean N...           their geometric mean, 3 decimals (of ratios)
 #   ratio A B              A / B, 3 decimals
 # BENCH_QUICK=1: tiny sizes, seconds in all (make check runs it so, so
 # that the benchmarks cannot rot); nothing here passes or fails on time.
@@ -52,6 +53,10 @@ rss_of() {
 median() {
     printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
         if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+geomean() {
+    printf '%s\n' "$@" | awk '{s += log($1)} END {printf "%.3f", exp(s / NR)}'
 }
 
 ratio() {

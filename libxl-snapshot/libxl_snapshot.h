@@ -348,9 +348,13 @@ int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
  * failure nothing is left behind.
  */
 /*
- * Progress of a long step of an operation (a memory checkpoint's save):
- * what ("memory"), bytes done and to do (done <= total; total may grow
- * while a live save copies pages the guest dirtied again).
+ * Progress of a long step of an operation (a memory checkpoint's save,
+ * or its restore by a revert): what ("memory"), bytes done and to do
+ * (done <= total; total may grow while a live save copies pages the
+ * guest dirtied again).  Called from the operation's event loop, in
+ * the thread that runs it.  Where the step cannot be followed as it
+ * runs (a Xen domain's save or restore, done by libxl), it is reported
+ * once, when it is over.
  */
 typedef struct libxl_snapshot_progress_how {
     void (*callback)(const char *what, uint64_t done, uint64_t total,
@@ -464,6 +468,18 @@ LIBXL_SNAPSHOT_EXPORT
 int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
                                  const char *domain, const char *name,
                                  unsigned flags,
+                                 const libxl_asyncop_how *ao_how)
+                                 LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/*
+ * As libxl_domain_snapshot_revert, with progress (NULL: none): the
+ * memory image read back, for a snapshot with memory.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_revert_progress(libxl_snapshot_ctx *ctx,
+                                 const char *domain, const char *name,
+                                 unsigned flags,
+                                 const libxl_snapshot_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
                                  LIBXL_EXTERNAL_CALLERS_ONLY;
 

@@ -15,10 +15,12 @@
  * id of ours and auto-dismiss off, so that an error can be read after
  * the end.  The QMP socket is held only for one exchange at a time:
  * the job is followed by polling query-jobs from a timer (5 ms at
- * first, doubling up to 100 ms), connecting for each poll, so libxl and other xl commands can use the monitor
- * meanwhile (QEMU serves one client at a time).  Events are not
- * needed: READY and CONCLUDED are states query-jobs shows, so a READY
- * reached between two polls cannot be missed.
+ * first, doubling up to 100 ms, no later than the end its progress
+ * predicts; see next_poll_ms), connecting for each poll, so that other
+ * xl commands can use the monitor meanwhile (QEMU serves one client at
+ * a time).  Events are not needed: READY and CONCLUDED are states
+ * query-jobs shows, so a READY reached between two polls cannot be
+ * missed.
  *   At READY (active commit): pivot (job-complete), cancel (the top
  * stays active, base keeps a point-in-time copy), or report READY
  * and leave the job to a later pivot or abort.  A job that never gets
@@ -53,15 +55,43 @@
 #include <inttypes.h>
 #include <signal.h>
 
-/* polls start fast (a short job ends in milliseconds) and slow down */
+/*
+ * The next poll: 5 ms at first (a short job ends in milliseconds),
+ * doubling up to 100 ms, but never after the job's expected end, from
+ * its progress since the last poll: READY, or the end, is seen within
+ * milliseconds, not up to 100 ms late.  Once the progress is at its end
+ * (a mirror still flushes before READY), every 20 ms at most; and fast
+ * again after a verb (the job answers job-complete or job-cancel at
+ * once).
+ */
 #define BLOCKJOB_POLL_FIRST_MS 5
 #define BLOCKJOB_POLL_MS 100
+#define BLOCKJOB_POLL_END_MS 20           /* progress at its end */
 
 static int next_poll_ms(libxl__blockjob *bj)
 {
+    uint64_t now = libxl__now_ms(), done, left;
+    bool at_end = bj->info.len && bj->info.offset >= bj->info.len;
+    int ms;
+
+    if (at_end && bj->polled_offset < bj->info.len)
+        bj->poll_ms = 0;              /* just reached its end */
     bj->poll_ms = bj->poll_ms ? bj->poll_ms * 2 : BLOCKJOB_POLL_FIRST_MS;
-    if (bj->poll_ms > BLOCKJOB_POLL_MS) bj->poll_ms = BLOCKJOB_POLL_MS;
-    return bj->poll_ms;
+    if (bj->poll_ms > (at_end ? BLOCKJOB_POLL_END_MS : BLOCKJOB_POLL_MS))
+        bj->poll_ms = at_end ? BLOCKJOB_POLL_END_MS : BLOCKJOB_POLL_MS;
+    ms = bj->poll_ms;
+    if (bj->polled_at_ms && now > bj->polled_at_ms &&
+        bj->info.offset > bj->polled_offset &&
+        bj->info.len > bj->info.offset) {
+        done = bj->info.offset - bj->polled_offset;
+        left = bj->info.len - bj->info.offset;
+        if (left / done * (now - bj->polled_at_ms) < (uint64_t)ms)
+            ms = left * (now - bj->polled_at_ms) / done;
+        if (ms < BLOCKJOB_POLL_FIRST_MS) ms = BLOCKJOB_POLL_FIRST_MS;
+    }
+    bj->polled_at_ms = now;
+    bj->polled_offset = bj->info.offset;
+    return ms;
 }
 
 /* ---------------------------------------------------------------- */
@@ -812,6 +842,7 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
             return;
         }
     }
+    bj->poll_ms = 0;                  /* the job answers a verb at once */
     libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll,
                                 next_poll_ms(bj));
 }

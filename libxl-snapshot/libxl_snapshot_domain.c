@@ -475,12 +475,15 @@ static int disks_startable(libxl__gc *gc, const libxl__domain_config *cfg,
 
 int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
                         libxl__domain_record *rec, bool paused,
-                        const char *restore, uint32_t *domid_r)
+                        const char *restore,
+                        const libxl_snapshot_progress_how *progress,
+                        uint32_t *domid_r)
 {
     int rc = disks_startable(gc, cfg, rec);
 
     if (rc) return rc;
-    return CTX->driver->create(gc, cfg, rec, paused, restore, domid_r);
+    return CTX->driver->create(gc, cfg, rec, paused, restore, progress,
+                               domid_r);
 }
 
 /*
@@ -524,7 +527,7 @@ int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
         rc = libxl__snapshot_store_save(gc, &st, &t);
         if (rc) goto out;
     }
-    rc = libxl__domain_start(gc, &cfg, &t.dom, paused, NULL, domid_r);
+    rc = libxl__domain_start(gc, &cfg, &t.dom, paused, NULL, NULL, domid_r);
  out:
     libxl__snapshot_store_unlock(&st);
     GC_FREE;

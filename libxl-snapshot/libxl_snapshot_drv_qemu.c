@@ -410,7 +410,9 @@ static char *log_tail(libxl__gc *gc, const char *logfile)
 
 static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
                        const libxl__domain_record *rec, bool paused,
-                       const char *restore, uint32_t *domid_r)
+                       const char *restore,
+                       const libxl_snapshot_progress_how *progress,
+                       uint32_t *domid_r)
 {
     const char **args;
     int nargs = 0, i, rc, lockfd = -1;
@@ -571,7 +573,7 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
         d.name = cfg->name;
         d.domid = rt.domid;
         d.qmp_path = qmp;
-        rc = libxl__memory_restore_sync(gc, &d, restore, paused);
+        rc = libxl__memory_restore_sync(gc, &d, restore, paused, progress);
         if (rc) {
             LOG(ERROR, "domain %s: cannot restore its memory from '%s'",
                 cfg->name, restore);

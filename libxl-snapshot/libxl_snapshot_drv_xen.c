@@ -77,6 +77,7 @@
 #include "libxl_snapshot_internal.h"
 
 #include <ctype.h>
+#include <sys/stat.h>
 
 #include <libxl_utils.h>
 #include <xenstore.h>
@@ -730,10 +731,13 @@ static int xen_restore_config(libxl__gc *gc, const libxl__domain_config *cfg,
 
 static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
                       const libxl__domain_record *rec, bool paused,
-                      const char *restore, uint32_t *domid_r)
+                      const char *restore,
+                      const libxl_snapshot_progress_how *progress,
+                      uint32_t *domid_r)
 {
     const char *args[8];
     char *disks, *uuid = NULL, *rcfg = NULL;
+    struct stat sb;
     uint32_t domid;
     int n = 0, rc;
 
@@ -782,6 +786,11 @@ static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
             CTX->system_xl, cfg->name);
         return ERROR_FAIL;
     }
+    if (restore && progress && progress->callback &&
+        !stat(restore, &sb))
+        /* xl restore has read it all: reported once, now */
+        progress->callback("memory", sb.st_size, sb.st_size,
+                           progress->for_callback);
     if (domid_r) *domid_r = domid;
     return 0;
 }

@@ -619,6 +619,7 @@ struct libxl__blockjob {
     bool started, cancel_sent, complete_sent, merged, fault_passed;
     int cancel_rc, verb_failures;
     int poll_ms;                      /* the last poll interval */
+    uint64_t polled_at_ms, polled_offset;   /* the last poll's progress */
 };
 void libxl__blockjob_init(libxl__blockjob *bj);
 
@@ -656,9 +657,13 @@ void libxl__memory_save_init(libxl__memory_save_state *mss);
 void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss);
 void libxl__memory_save_instant_done(libxl__egc *egc,
                                      libxl__memory_save_state *mss, int rc);
-/* qemu driver: QEMU started with -incoming defer; runs it unless paused */
+/*
+ * qemu driver: QEMU started with -incoming defer; runs it unless
+ * paused.  progress (may be NULL): the bytes of file QEMU has read.
+ */
 int libxl__memory_restore_sync(libxl__gc *gc, const libxl__domain *d,
-                               const char *file, bool paused);
+                               const char *file, bool paused,
+                               const libxl_snapshot_progress_how *progress);
 void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
 /* A live job already running in QEMU (by id): follow it to its end. */
 void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj);
@@ -783,7 +788,9 @@ libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,
 /* The driver's create, refused on a differencing VHD (see domain.c). */
 int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
                         libxl__domain_record *rec, bool paused,
-                        const char *restore, uint32_t *domid_r);
+                        const char *restore,
+                        const libxl_snapshot_progress_how *progress,
+                        uint32_t *domid_r);
 void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
                                    const char *vdev, const char *path,
                                    libxl_disk_format format);
@@ -832,11 +839,14 @@ typedef struct libxl__snapshot_driver {
     int (*destroy)(libxl__gc *gc, libxl__domain *d);
     /*
      * Starts from config, disks replaced by the active images; with
-     * restore (a memory image), from that saved state.
+     * restore (a memory image), from that saved state, its reading
+     * reported to progress (may be NULL).
      */
     int (*create)(libxl__gc *gc, const libxl__domain_config *cfg,
                   const libxl__domain_record *rec, bool paused,
-                  const char *restore, uint32_t *domid_r);
+                  const char *restore,
+                  const libxl_snapshot_progress_how *progress,
+                  uint32_t *domid_r);
     /*
      * Memory checkpoints of domains whose memory QEMU does not hold
      * (xen): suspend into fd (the guest stays suspended), and resume

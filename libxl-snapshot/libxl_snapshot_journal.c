@@ -329,7 +329,8 @@ static int revert_start(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     }
     return libxl__domain_start(gc, &op->cfg, &op->tree.dom,
                                libxl__json_get_bool(j, "paused", false),
-                               libxl__json_get_string(j, "restore"), &domid);
+                               libxl__json_get_string(j, "restore"), NULL,
+                               &domid);
 }
 
 static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)

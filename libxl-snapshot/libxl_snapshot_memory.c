@@ -23,7 +23,8 @@
  * Domains whose memory is not QEMU's (Xen: QEMU only serves disks) go
  * through the driver's suspend (libxl_domain_suspend into the file),
  * then the disks (QMP to the device model, the domain suspended), then
- * the driver's resume (suspend_cancel).
+ * the driver's resume (suspend_cancel).  libxl's suspend returns only
+ * once it is over: its progress is reported then, once.
  *
  * Failure before the disks were taken: the migration is cancelled, the
  * guest resumed if we stopped it, and the partial file removed.  After
@@ -32,7 +33,10 @@
  *
  * Restore (qemu driver): QEMU started with -incoming defer -S; then
  * getfd, migrate-incoming "fd:" and query-migrate until completed, and
- * cont unless the domain is to stay paused.
+ * cont unless the domain is to stay paused.  QEMU reads the image
+ * through the very open file our fd is (SCM_RIGHTS passes the file,
+ * not a copy), so our fd's offset is how far it has read: the
+ * progress, against the image's size.
  *
  * Steps (save, QMP): libxl__memory_save -> ms_connected -> ms_status ->
  *   [ms_stopped] -> ms_caps -> ms_params -> ms_getfd -> ms_migrating ->
@@ -117,6 +121,7 @@ static int open_memory_file(libxl__gc *gc, const char *file, int *fd_r)
 void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
 {
     STATE_AO_GC(mss->ao);
+    struct stat sb;
     int rc;
 
     rc = open_memory_file(gc, mss->file, &mss->fd);
@@ -133,6 +138,13 @@ void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
         /* a failed save may have suspended the guest all the same */
         mss->stopped = rc != ERROR_NI && rc != ERROR_INVAL;
         if (rc) goto out;
+        /* libxl returns once it has written it all: reported once */
+        if (!fstat(mss->fd, &sb)) {
+            mss->bytes = mss->total = sb.st_size;
+            if (mss->progress && mss->progress->callback)
+                mss->progress->callback("memory", mss->bytes, mss->total,
+                                        mss->progress->for_callback);
+        }
         rc = libxl__qmp_connect(egc, &mss->qmp, ms_dm_connected);
         if (rc) goto out;
         return;
@@ -480,6 +492,8 @@ typedef struct {
     const char *file;
     bool paused;
     int fd;
+    uint64_t size;
+    const libxl_snapshot_progress_how *progress;
 } memory_restore_state;
 
 static void mr_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
@@ -494,13 +508,29 @@ static void mr_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                        int rc);
 static void mr_done(libxl__egc *egc, memory_restore_state *mrs, int rc);
 
+/* How far QEMU has read the image (our fd's offset is its offset). */
+static void mr_progress(memory_restore_state *mrs, bool over)
+{
+    off_t pos;
+    uint64_t done;
+
+    if (!mrs->progress || !mrs->progress->callback) return;
+    pos = lseek(mrs->fd, 0, SEEK_CUR);
+    done = over || pos < 0 ? mrs->size : (uint64_t)pos;
+    if (done > mrs->size) done = mrs->size;
+    mrs->progress->callback("memory", done, mrs->size,
+                            mrs->progress->for_callback);
+}
+
 int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
-                               const char *file, bool paused)
+                               const char *file, bool paused,
+                               const libxl_snapshot_progress_how *progress)
 {
     libxl_snapshot_ctx *ctx = callergc->owner;
     AO_CREATE(ctx, NULL);
     EGC_INIT(ctx);
     memory_restore_state *mrs;
+    struct stat sb;
     int rc;
 
     GCNEW(mrs);
@@ -508,12 +538,14 @@ int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
     libxl__ev_time_init(&mrs->poll);
     mrs->file = file;
     mrs->paused = paused;
+    mrs->progress = progress;
     mrs->fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (mrs->fd < 0) {
+    if (mrs->fd < 0 || fstat(mrs->fd, &sb)) {
         LOGE(ERROR, "cannot open memory image '%s'", file);
         rc = ERROR_FAIL;
         goto out;
     }
+    mrs->size = sb.st_size;
     mrs->qmp.ao = ao;
     mrs->qmp.path = d->qmp_path;
     mrs->qmp.domid = d->domid;
@@ -579,6 +611,7 @@ static void mr_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
 
     if (rc) goto out;
     status = libxl__json_get_string(mig, "status") ?: "";
+    mr_progress(mrs, !strcmp(status, "completed"));
     if (!strcmp(status, "completed")) {
         if (mrs->paused) {
             mr_done(egc, mrs, 0);

@@ -65,6 +65,7 @@ typedef struct libxl__snapshot_revert_state {
     libxl__snapshot_op op;
     const char *name;
     unsigned flags;
+    const libxl_snapshot_progress_how *progress;   /* or NULL */
     libxl_domain_snapshot *snap;
     revert_disk *disks;              /* in execution order */
     int num_disks, next, done_disks, sub;
@@ -94,6 +95,16 @@ int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
                                  unsigned flags,
                                  const libxl_asyncop_how *ao_how)
 {
+    return libxl_domain_snapshot_revert_progress(ctx, domain, name, flags,
+                                                 NULL, ao_how);
+}
+
+int libxl_domain_snapshot_revert_progress(libxl_snapshot_ctx *ctx,
+                                 const char *domain, const char *name,
+                                 unsigned flags,
+                                 const libxl_snapshot_progress_how *progress,
+                                 const libxl_asyncop_how *ao_how)
+{
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     libxl__snapshot_revert_state *rvs;
@@ -108,6 +119,7 @@ int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
     rvs->ao = ao;
     rvs->name = GCSTRDUP(name);
     rvs->flags = flags;
+    rvs->progress = progress;
     libxl__exec_init(&rvs->es);
     rvs->op.ao = ao;
     rvs->op.domain = GCSTRDUP(domain);
@@ -617,7 +629,7 @@ static void snapshot_revert_done(libxl__egc *egc,
             if (!rc) rc = ERROR_FAIL;
         } else {
             r = libxl__domain_start(gc, &op->cfg, &op->tree.dom, paused,
-                                    restore, NULL);
+                                    restore, rvs->progress, NULL);
             if (r && !rc) rc = r;
             if (!r) libxl__fault_point("revert");
         }

@@ -102,7 +102,9 @@ const struct cmd_spec cmd_table[] = {
       "recorded.\n"
       "-f, --force              Stop a running domain with LVM disks for"
       " the merge.\n"
-      "-n, --name=NAME          The snapshot (instead of <Name>)."
+      "-n, --name=NAME          The snapshot (instead of <Name>).\n"
+      "-v, --verbose            A checkpoint's memory restore progress to"
+      " a pipe too."
     },
     { "block-commit", &main_block_commit, 0, 1, 0,
       "Merge images of a disk's backing chain into a lower one",

@@ -131,12 +131,17 @@ int main_snapshot_dumpxml(int argc, char **argv)
     return EXIT_SUCCESS;
 }
 
-/* A memory save's progress: a line on a terminal, or with --verbose */
+/*
+ * A memory image's progress (a checkpoint saved, or restored by a
+ * revert): a line on a terminal, or with --verbose; then its time and
+ * speed (mem_progress_summary).
+ */
 typedef struct {
-    bool tty, verbose;
+    bool tty, verbose, summary;
     uint64_t done, total;
     unsigned last_pct;
     struct timespec t0;
+    double seconds, mib;
 } mem_progress;
 
 static void mem_progress_cb(const char *what, uint64_t done, uint64_t total,
@@ -157,6 +162,34 @@ static void mem_progress_cb(const char *what, uint64_t done, uint64_t total,
                done >> 20, total >> 20);
     }
     m->last_pct = pct;
+}
+
+static void mem_progress_start(mem_progress *m, bool json)
+{
+    m->tty = isatty(STDOUT_FILENO) && !json;
+    clock_gettime(CLOCK_MONOTONIC, &m->t0);
+}
+
+/* After the command: ends the terminal's line, then how long it took. */
+static void mem_progress_end(mem_progress *m, bool ok, bool json)
+{
+    struct timespec t1;
+    double s, mib = m->done / 1048576.0;
+
+    if (m->tty && m->total) putchar('\n');
+    if (!ok || !m->total || json) return;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    s = (t1.tv_sec - m->t0.tv_sec) + (t1.tv_nsec - m->t0.tv_nsec) / 1e9;
+    m->summary = true;
+    m->seconds = s;
+    m->mib = mib;
+}
+
+static void mem_progress_summary(const mem_progress *m)
+{
+    if (m->summary)
+        printf("Memory: %.1f MiB in %.2f s (%.1f MiB/s)\n", m->mib,
+               m->seconds, m->seconds > 0 ? m->mib / m->seconds : 0.0);
 }
 
 int main_snapshot_create(int argc, char **argv)
@@ -304,11 +337,10 @@ int main_snapshot_create(int argc, char **argv)
     }
     if (dryrun_only) flags |= LIBXL_SNAPSHOT_CREATE_DRY_RUN;
 
-    mp.tty = isatty(STDOUT_FILENO) && !json;
-    clock_gettime(CLOCK_MONOTONIC, &mp.t0);
+    mem_progress_start(&mp, json);
     rc = libxl_domain_snapshot_create_progress(ctx, domain, &snap, flags,
                                                &progress, NULL);
-    if (mp.tty && mp.total) putchar('\n');
+    mem_progress_end(&mp, !rc && snap.memory, json);
     if (rc) {
         xl_fail("snapshot-create", rc);
         goto out;
@@ -326,15 +358,7 @@ int main_snapshot_create(int argc, char **argv)
                "could not be quiesced)\n", snap.name);
     else
         printf("Domain snapshot %s created\n", snap.name);
-    if (snap.memory && mp.total && !json) {
-        /* how long the memory took, and how fast */
-        struct timespec t1;
-        double s, mib = mp.done / 1048576.0;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        s = (t1.tv_sec - mp.t0.tv_sec) + (t1.tv_nsec - mp.t0.tv_nsec) / 1e9;
-        printf("Memory: %.1f MiB in %.2f s (%.1f MiB/s)\n", mib, s,
-               s > 0 ? mib / s : 0.0);
-    }
+    mem_progress_summary(&mp);
     ret = EXIT_SUCCESS;
  out:
     free(specs);
@@ -719,25 +743,33 @@ int main_snapshot_revert(int argc, char **argv)
         {"paused", 0, 0, 'p'},
         {"force", 0, 0, 'f'},
         {"name", 1, 0, 'n'},
+        {"verbose", 0, 0, 'v'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
     const char *domain, *name = NULL;
+    mem_progress mp = { .last_pct = UINT_MAX };
+    libxl_snapshot_progress_how progress = { mem_progress_cb, &mp };
     unsigned flags = 0;
     int opt, rc;
 
-    SWITCH_FOREACH_OPT(opt, "fn:", opts, "snapshot-revert", 1) {
+    SWITCH_FOREACH_OPT(opt, "fn:v", opts, "snapshot-revert", 1) {
     case 'r': flags |= LIBXL_SNAPSHOT_REVERT_RUNNING; break;
     case 'p': flags |= LIBXL_SNAPSHOT_REVERT_PAUSED; break;
     case 'f': flags |= LIBXL_SNAPSHOT_REVERT_FORCE; break;
     case 'n': name = optarg; break;
+    case 'v': mp.verbose = true; break;
     }
     if (domain_and_name(argc, argv, "snapshot-revert", name, &domain,
                         &name))
         return EXIT_FAILURE;
-    rc = libxl_domain_snapshot_revert(ctx, domain, name, flags, NULL);
+    mem_progress_start(&mp, false);
+    rc = libxl_domain_snapshot_revert_progress(ctx, domain, name, flags,
+                                               &progress, NULL);
+    mem_progress_end(&mp, !rc, false);
     if (rc) return xl_fail("snapshot-revert", rc);
     printf("Domain %s reverted to snapshot %s\n", domain, name);
+    mem_progress_summary(&mp);
     return EXIT_SUCCESS;
 }
 

@@ -89,13 +89,24 @@ step "revert to m1: restored running, with m1's memory and disks"
 mark THREE
 write_disks vm1 0x33
 expect_ok xl snapshot-revert vm1 m1
+# to a pipe without --verbose: no progress lines, but the time and speed
+expect_no_match "$OUT" "^Memory: \\[" "progress lines to a pipe without --verbose"
+expect_match "$(tail -n 1 <<<"$OUT")" "^Memory: [0-9.]+ MiB in [0-9.]+ s \\([0-9.]+ MiB/s\\)$" \
+    "the restore's time and speed"
 expect_eq "$(domain_state)" "r-----" "vm1 runs after the revert to m1"
 expect_mark ONE
 expect_disks vm1 0x11
 after_step
 
 step "revert to m2 --paused: restored paused, with m2's memory and disks"
-expect_ok xl snapshot-revert --paused vm1 m2
+expect_ok xl snapshot-revert --paused --verbose vm1 m2
+# --verbose: how far QEMU has read the image, up to all of it
+size=$(stat -c %s "$T/m2.mem")
+mib=$(( size >> 20 ))
+mib1=$(awk -v b="$size" 'BEGIN {printf "%.1f", b / 1048576}')
+expect_match "$OUT" "^Memory: \\[100 %\\] $mib/$mib MiB$" "the restore's progress, to the image's end"
+expect_match "$(tail -n 1 <<<"$OUT")" "^Memory: ${mib1//./\\.} MiB in [0-9.]+ s \\([0-9.]+ MiB/s\\)$" \
+    "the restore's time and speed, the whole image"
 expect_eq "$(domain_state)" "--p---" "vm1 is paused after the revert to m2"
 expect_mark TWO
 expect_disks vm1 0x22
