@@ -529,6 +529,20 @@ typedef struct libxl_blockjob_progress_how {
     void *for_callback;
 } libxl_blockjob_progress_how;
 
+/*
+ * As libxl_domain_snapshot_delete, with progress (NULL: none): each
+ * block job the delete runs (a commit or stream per disk and branch,
+ * one after the other) is reported as libxl_block_commit reports its
+ * one; a job starts at state NEW, ends at COMPLETED.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_delete_progress(libxl_snapshot_ctx *ctx,
+                                 const char *domain, const char *name,
+                                 unsigned flags,
+                                 const libxl_blockjob_progress_how *progress,
+                                 const libxl_asyncop_how *ao_how)
+                                 LIBXL_EXTERNAL_CALLERS_ONLY;
+
 /* libxl_block_commit_params.flags */
 #define LIBXL_BLOCK_COMMIT_SHALLOW      (1U << 0) /* base: top's backing */
 #define LIBXL_BLOCK_COMMIT_ACTIVE       (1U << 1) /* top may be active */

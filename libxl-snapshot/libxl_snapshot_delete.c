@@ -103,6 +103,7 @@ typedef struct libxl__snapshot_delete_state {
     libxl__exec_state es;
     libxl__blockjob bj;
     const char *commit;             /* journal: the running commit (JSON) */
+    const libxl_blockjob_progress_how *progress;   /* its jobs', or NULL */
     libxl__snapshot_delete_cb *callback;  /* NULL: the ao completes */
     void *for_callback;
 } libxl__snapshot_delete_state;
@@ -148,6 +149,7 @@ static void snapshot_delete_done(libxl__egc *egc,
 void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
                                   const char *domain, const char *name,
                                   unsigned flags,
+                                  const libxl_blockjob_progress_how *progress,
                                   libxl__snapshot_delete_cb *callback,
                                   void *for_callback)
 {
@@ -157,6 +159,7 @@ void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
     GCNEW(dls);
     dls->ao = ao;
     dls->flags = flags;
+    dls->progress = progress;
     dls->callback = callback;
     dls->for_callback = for_callback;
     GCNEW_ARRAY(dls->names, 1);
@@ -176,6 +179,16 @@ int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
                                  unsigned flags,
                                  const libxl_asyncop_how *ao_how)
 {
+    return libxl_domain_snapshot_delete_progress(ctx, domain, name, flags,
+                                                 NULL, ao_how);
+}
+
+int libxl_domain_snapshot_delete_progress(libxl_snapshot_ctx *ctx,
+                                 const char *domain, const char *name,
+                                 unsigned flags,
+                                 const libxl_blockjob_progress_how *progress,
+                                 const libxl_asyncop_how *ao_how)
+{
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
 
@@ -185,7 +198,8 @@ int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
         EGC_FREE;
         return AO_CREATE_FAIL(ERROR_INVAL);
     }
-    libxl__snapshot_delete_start(egc, ao, domain, name, flags, NULL, NULL);
+    libxl__snapshot_delete_start(egc, ao, domain, name, flags, progress,
+                                 NULL, NULL);
     EGC_FREE;
     return AO_INPROGRESS;
 }
@@ -758,6 +772,7 @@ static void snapshot_delete_job_next(libxl__egc *egc,
         }
     }
     bj->callback = snapshot_delete_job_done;
+    bj->progress = dls->progress;
     bj->fault_op = "delete";
     libxl__blockjob_start(egc, bj);
 }

@@ -999,6 +999,7 @@ typedef void libxl__snapshot_delete_cb(libxl__egc *egc, void *for_callback,
 void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
                                   const char *domain, const char *name,
                                   unsigned flags,
+                                  const libxl_blockjob_progress_how *progress,
                                   libxl__snapshot_delete_cb *callback,
                                   void *for_callback);
 /* Under the lock, tree loaded: finish or undo what a dead process left. */

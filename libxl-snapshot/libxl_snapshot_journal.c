@@ -701,7 +701,7 @@ static void recover_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         /* a delete recovery leaves the records true: finish it now */
         LOG(INFO, "domain %s: finishing the delete of '%s'", op->d.name,
             name);
-        libxl__snapshot_delete_start(egc, ao, op->domain, name, 0,
+        libxl__snapshot_delete_start(egc, ao, op->domain, name, 0, NULL,
                                      recover_delete_done, rs);
         return;
     }

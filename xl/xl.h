@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "libxl_snapshot.h"
 
@@ -71,6 +72,31 @@ int xl_fail(const char *what, int rc);
 
 /* Hands the command line to the system xl (plus extra, if any). */
 int exec_system_xl(const char *cmd, const char *extra, const char *extra2);
+
+/*
+ * A job xl waits for (xl_blockjob.c): a progress line on a terminal, to
+ * a pipe only with verbose (a line per state change); SIGINT aborts it;
+ * then how long it took and how fast.
+ */
+typedef struct {
+    bool done;
+    int rc;
+    bool verbose, tty;
+    const char *what;
+    libxl_blockjob_state state;       /* the last one reported */
+    uint64_t len;                     /* the last length reported */
+    uint64_t bytes;                   /* of the jobs completed */
+    bool reported;                    /* a job reported progress */
+    struct timespec t0;
+} xl_job_wait;
+/* The progress and completion callbacks of a job xl waits for. */
+void xl_job_setup(xl_job_wait *w, const char *what,
+                  libxl_blockjob_progress_how *progress,
+                  libxl_asyncop_how *how);
+/* Runs the event loop until the job's ao completes; SIGINT aborts. */
+int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how);
+/* After the outcome line: the last job's size, or all jobs', per time. */
+void xl_job_summary(const xl_job_wait *w, bool all_jobs);
 
 int main_snapshot_create(int argc, char **argv);
 int main_snapshot_dumpxml(int argc, char **argv);

@@ -25,19 +25,9 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
-typedef struct {
-    bool done;
-    int rc;
-    bool verbose, tty;
-    const char *what;
-    libxl_blockjob_state state;       /* the last one reported */
-    uint64_t len;                     /* the last length reported */
-    struct timespec t0;
-} job_wait;
-
 static void job_done_cb(libxl_ctx *unused, int rc, void *for_callback)
 {
-    job_wait *w = for_callback;
+    xl_job_wait *w = for_callback;
     w->done = true;
     w->rc = rc;
 }
@@ -45,9 +35,13 @@ static void job_done_cb(libxl_ctx *unused, int rc, void *for_callback)
 static void job_progress_cb(const libxl_blockjob_info *info,
                             void *for_callback)
 {
-    job_wait *w = for_callback;
+    xl_job_wait *w = for_callback;
     unsigned pct;
 
+    if (info->state == LIBXL_BLOCKJOB_STATE_COMPLETED &&
+        w->state != LIBXL_BLOCKJOB_STATE_COMPLETED)
+        w->bytes += info->len;        /* one more job done */
+    w->reported = true;
     w->state = info->state;
     w->len = info->len;
     /* a progress line on a terminal; to a pipe only with --verbose */
@@ -61,8 +55,7 @@ static void job_progress_cb(const libxl_blockjob_info *info,
     fflush(stdout);
 }
 
-/* The progress and completion callbacks of a job xl waits for. */
-static void job_setup(job_wait *w, const char *what,
+void xl_job_setup(xl_job_wait *w, const char *what,
                       libxl_blockjob_progress_how *progress,
                       libxl_asyncop_how *how)
 {
@@ -76,8 +69,7 @@ static void job_setup(job_wait *w, const char *what,
     how->u.for_callback = w;
 }
 
-/* Runs the event loop until the job's ao completes; SIGINT aborts. */
-static int wait_job(job_wait *w, const libxl_asyncop_how *how)
+int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how)
 {
     struct sigaction sa, old;
     bool aborted = false;
@@ -94,15 +86,14 @@ static int wait_job(job_wait *w, const libxl_asyncop_how *how)
         }
     }
     sigaction(SIGINT, &old, NULL);
-    if (w->tty) fputc('\n', stdout);
+    if (w->tty && w->reported) fputc('\n', stdout);
     return w->rc;
 }
 
-/* After the outcome line: how long it took, and how fast. */
-static void job_summary(const job_wait *w)
+void xl_job_summary(const xl_job_wait *w, bool all_jobs)
 {
     struct timespec t1;
-    double s, mib = w->len / 1048576.0;
+    double s, mib = (all_jobs ? w->bytes : w->len) / 1048576.0;
 
     clock_gettime(CLOCK_MONOTONIC, &t1);
     s = (t1.tv_sec - w->t0.tv_sec) + (t1.tv_nsec - w->t0.tv_nsec) / 1e9;
@@ -157,7 +148,7 @@ int main_block_commit(int argc, char **argv)
     libxl_block_commit_params p;
     libxl_blockjob_progress_how progress;
     libxl_asyncop_how how;
-    job_wait w;
+    xl_job_wait w;
     const char *domain, *vdev;
     int opt, rc;
 
@@ -193,9 +184,9 @@ int main_block_commit(int argc, char **argv)
     if (p.flags & (LIBXL_BLOCK_COMMIT_PIVOT | LIBXL_BLOCK_COMMIT_KEEP_OVERLAY))
         p.flags |= LIBXL_BLOCK_COMMIT_ACTIVE;
 
-    job_setup(&w, "Block commit", &progress, &how);
+    xl_job_setup(&w, "Block commit", &progress, &how);
     rc = libxl_block_commit(ctx, domain, vdev, &p, &progress, &how);
-    if (!rc) rc = wait_job(&w, &how);
+    if (!rc) rc = xl_job_wait_for(&w, &how);
     if (rc) return xl_fail("block-commit", rc);
     if (p.flags & LIBXL_BLOCK_COMMIT_NO_WAIT)
         printf("Block commit of %s started\n", vdev);
@@ -211,7 +202,7 @@ int main_block_commit(int argc, char **argv)
     /* the job is over (not left running, nor waiting at READY) */
     if (!(p.flags & LIBXL_BLOCK_COMMIT_NO_WAIT) &&
         w.state != LIBXL_BLOCKJOB_STATE_READY)
-        job_summary(&w);
+        xl_job_summary(&w, false);
     return EXIT_SUCCESS;
 }
 
@@ -229,7 +220,7 @@ int main_block_stream(int argc, char **argv)
     };
     libxl_blockjob_progress_how progress;
     libxl_asyncop_how how;
-    job_wait w;
+    xl_job_wait w;
     const char *base = NULL;
     uint64_t bandwidth = 0;
     unsigned flags = 0;
@@ -253,14 +244,14 @@ int main_block_stream(int argc, char **argv)
         help("block-stream");
         return EXIT_FAILURE;
     }
-    job_setup(&w, "Block stream", &progress, &how);
+    xl_job_setup(&w, "Block stream", &progress, &how);
     rc = libxl_block_stream(ctx, argv[optind], argv[optind + 1], base,
                             bandwidth, timeout_ms, flags, &progress, &how);
-    if (!rc) rc = wait_job(&w, &how);
+    if (!rc) rc = xl_job_wait_for(&w, &how);
     if (rc) return xl_fail("block-stream", rc);
     printf(flags ? "Block stream of %s started\n"
                  : "Block stream of %s complete\n", argv[optind + 1]);
-    if (!flags) job_summary(&w);
+    if (!flags) xl_job_summary(&w, false);
     return EXIT_SUCCESS;
 }
 

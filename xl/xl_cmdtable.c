@@ -91,7 +91,8 @@ const struct cmd_spec cmd_table[] = {
       "--metadata               Drop only the record; images untouched.\n"
       "--children               Also delete its descendants.\n"
       "--children-only          Delete only its descendants.\n"
-      "-n, --name=NAME          The snapshot (instead of <Name>)."
+      "-n, --name=NAME          The snapshot (instead of <Name>).\n"
+      "-v, --verbose            The block jobs' progress to a pipe too."
     },
     { "snapshot-revert", &main_snapshot_revert, 0, 1, 0,
       "Revert a domain's disks to a snapshot",

@@ -711,28 +711,39 @@ int main_snapshot_delete(int argc, char **argv)
         {"children", 0, 0, 'c'},
         {"children-only", 0, 0, 'C'},
         {"name", 1, 0, 'n'},
+        {"verbose", 0, 0, 'v'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
     const char *domain, *name = NULL;
+    libxl_blockjob_progress_how progress;
+    libxl_asyncop_how how;
+    xl_job_wait w;
     unsigned flags = 0;
     int opt, rc;
 
-    SWITCH_FOREACH_OPT(opt, "n:", opts, "snapshot-delete", 1) {
+    memset(&w, 0, sizeof(w));
+    SWITCH_FOREACH_OPT(opt, "n:v", opts, "snapshot-delete", 1) {
     case 'M': flags |= LIBXL_SNAPSHOT_DELETE_METADATA_ONLY; break;
     case 'c': flags |= LIBXL_SNAPSHOT_DELETE_CHILDREN; break;
     case 'C': flags |= LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY; break;
     case 'n': name = optarg; break;
+    case 'v': w.verbose = true; break;
     }
     if (domain_and_name(argc, argv, "snapshot-delete", name, &domain,
                         &name))
         return EXIT_FAILURE;
-    rc = libxl_domain_snapshot_delete(ctx, domain, name, flags, NULL);
+    /* its block jobs' progress; Ctrl-C aborts them, records intact */
+    xl_job_setup(&w, "Snapshot delete", &progress, &how);
+    rc = libxl_domain_snapshot_delete_progress(ctx, domain, name, flags,
+                                               &progress, &how);
+    if (!rc) rc = xl_job_wait_for(&w, &how);
     if (rc) return xl_fail("snapshot-delete", rc);
     if (flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY)
         printf("Domain snapshot %s children deleted\n", name);
     else
         printf("Domain snapshot %s deleted\n", name);
+    if (w.bytes) xl_job_summary(&w, true);
     return EXIT_SUCCESS;
 }
 

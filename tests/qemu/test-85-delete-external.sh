@@ -28,7 +28,8 @@
 #   s4  the last, current one: the active image committed into the
 #       config image (raw on xvdb) with a pivot: the domain is left on
 #       its config images, no overlay left, no current snapshot.
-# After each delete: the snapshot is gone from snapshot-list --json,
+# Each delete runs with --verbose: its block jobs' lines and its time
+# and speed (none where nothing is merged).  After each delete: the snapshot is gone from snapshot-list --json,
 # every other one has the right parent and children, the current one is
 # right; the image the delete merged away is gone and the image files
 # are exactly the config images, the records' images and the active
@@ -67,10 +68,11 @@ declare -A CONTENT=()
 # delete_one D MODE VICTIM TREE GONE: delete VICTIM; TREE (as for
 # expect_tree) is the tree it leaves; GONE are the suffixes of the
 # images it must have removed (<stem>.GONE.qcow2 of both disks; @: the
-# active images before the delete).  CUR_DATA: the layers the current
+# active images before the delete); a 6th argument "nojob": the delete
+# merges no image, so runs no block job.  CUR_DATA: the layers the current
 # state holds; CUR_SNAP: the current snapshot.
 delete_one() {
-    local d=$1 mode=$2 victim=$3 tree=$4 gone=$5 pid='' domid='' s g last=''
+    local d=$1 mode=$2 victim=$3 tree=$4 gone=$5 jobs=${6:-jobs} pid='' domid='' s g last=''
     local -A before=()
     step "$mode: delete $victim"
     if [ "$mode" = live ]; then
@@ -83,7 +85,16 @@ delete_one() {
     expect_ok xl snapshot-info --json "$d" "$victim"
     [ "$CUR_SNAP" = "$victim" ] && CUR_SNAP=$(jq -r '.parent // ""' <<<"$OUT")
 
-    expect_ok xl snapshot-delete "$d" "$victim"
+    expect_ok xl snapshot-delete --verbose "$d" "$victim"
+    # --verbose to a pipe: a line per job state, then what was merged,
+    # in how long; a delete that merges nothing (a leaf) says neither
+    if [ "$jobs" = nojob ]; then
+        expect_no_match "$OUT" "^Snapshot delete:" "job lines of a leaf's delete"
+    else
+        expect_match "$OUT" "^Snapshot delete: \\[100 %\\] completed$" "the delete's job lines"
+        expect_match "$(tail -n 1 <<<"$OUT")" "^Snapshot delete: (0\\.[1-9]|[1-9][0-9]*\\.[0-9]) MiB in [0-9.]+ s \\([0-9.]+ MiB/s\\)$" \
+            "the delete's time and speed"
+    fi
 
     if [ "$mode" = live ]; then
         expect_eq "$(runtime_pid "$d")" "$pid" "QEMU pid of $d after the delete"
@@ -154,7 +165,7 @@ case_tree() {
 
     delete_one "$d" "$mode" s1 "s0:null:s2 s2:s0:s3,s4 s3:s2: s4:s2:" "s1"
     delete_one "$d" "$mode" s2 "s0:null:s3,s4 s3:s0: s4:s0:" "s0"
-    delete_one "$d" "$mode" s3 "s0:null:s4 s4:s0:" "s2"
+    delete_one "$d" "$mode" s3 "s0:null:s4 s4:s0:" "s2" nojob
     delete_one "$d" "$mode" s0 "s4:null:" "s2.1"
     delete_one "$d" "$mode" s4 "" "@"
     expect_eq "${ACTIVE[xvda]} ${ACTIVE[xvdb]}" "${CONFIG[xvda]} ${CONFIG[xvdb]}" \
@@ -181,7 +192,7 @@ case_root_branches() {
     expect_tree "$d" "s1:null:s2,s3 s2:s1: s3:s1:"
     CUR_DATA="1 3 6"
     CUR_SNAP=s3
-    delete_one "$d" "$mode" s1 "s2:null: s3:null:" ""
+    delete_one "$d" "$mode" s1 "s2:null: s3:null:" "" nojob
 }
 
 for mode in live offline; do
