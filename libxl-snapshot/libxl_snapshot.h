@@ -349,7 +349,8 @@ int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
  */
 /*
  * Progress of a long step of an operation (a memory checkpoint's save,
- * or its restore by a revert): what ("memory"), bytes done and to do
+ * or its restore by a revert): what ("memory", "disk xvda"; a step
+ * ends where the next begins), bytes done and to do
  * (done <= total; total may grow while a live save copies pages the
  * guest dirtied again).  Called from the operation's event loop, in
  * the thread that runs it.  Where the step cannot be followed as it
@@ -473,7 +474,9 @@ int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
 
 /*
  * As libxl_domain_snapshot_revert, with progress (NULL: none): the
- * memory image read back, for a snapshot with memory.
+ * memory image read back, for a snapshot with memory ("memory"), and a
+ * disk's state copied out of an image others are built on ("disk
+ * xvda": an internal snapshot in a frozen image).
  */
 LIBXL_SNAPSHOT_EXPORT
 int libxl_domain_snapshot_revert_progress(libxl_snapshot_ctx *ctx,

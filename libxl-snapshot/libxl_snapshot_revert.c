@@ -54,6 +54,7 @@ typedef struct {
     char *new_active;
     libxl_disk_format new_format;
     bool copy;                       /* internal, frozen: copied out */
+    uint64_t copy_size;              /* its virtual size (progress) */
     /* lvm: merge, then the snapshot volume again (see backend_lvm) */
     const char *const **cmds;
     int num_cmds;
@@ -250,6 +251,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
                      * into a new image instead, which becomes active.
                      */
                     rd->copy = true;
+                    rd->copy_size = libxl__json_get_integer(rvs->qi.infos[i],
+                                                        "virtual-size", 0);
                     rd->new_active = fresh_overlay(gc, rvs, ds);
                     rd->new_format = LIBXL_DISK_FORMAT_QCOW2;
                 } else {
@@ -483,6 +486,23 @@ static int discard_backing(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
     return nextra;
 }
 
+/* qemu-img convert -p of a copy: "    (45.00/100%)", as progress */
+static void snapshot_revert_copy_line(libxl__egc *egc, libxl__exec_state *es,
+                                      const char *line)
+{
+    libxl__snapshot_revert_state *rvs =
+        CONTAINER_OF(es, libxl__snapshot_revert_state, es);
+    STATE_AO_GC(rvs->ao);
+    const revert_disk *rd = &rvs->disks[rvs->next];
+    const libxl_snapshot_progress_how *p = rvs->progress;
+    double pct;
+
+    if (p && p->callback && sscanf(line, " (%lf/100%%)", &pct) == 1)
+        p->callback(GCSPRINTF("disk %s", rd->ds->vdev),
+                    (uint64_t)(pct / 100.0 * rd->copy_size), rd->copy_size,
+                    p->for_callback);
+}
+
 static void snapshot_revert_next(libxl__egc *egc,
                                  libxl__snapshot_revert_state *rvs)
 {
@@ -514,6 +534,7 @@ static void snapshot_revert_next(libxl__egc *egc,
                              ? a[1] : "qemu-img", rd->ds->vdev);
     rvs->es.args = a;
     rvs->es.timeout_ms = 300000;
+    if (rd->copy) rvs->es.stdout_line = snapshot_revert_copy_line;
     rvs->es.callback = snapshot_revert_disk_done;
     rc = libxl__exec_start(egc, &rvs->es);
     if (rc) snapshot_revert_done(egc, rvs, rc);

@@ -7,6 +7,7 @@
  * spaces inside a cell but the last, so `awk '{print $1}'` works.
  * Times are local, ISO 8601.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <string.h>
@@ -132,64 +133,95 @@ int main_snapshot_dumpxml(int argc, char **argv)
 }
 
 /*
- * A memory image's progress (a checkpoint saved, or restored by a
- * revert): a line on a terminal, or with --verbose; then its time and
- * speed (mem_progress_summary).
+ * The progress of an operation's long steps (a checkpoint's memory
+ * saved or restored, a disk's state copied out by a revert), each with
+ * its own line: redrawn on a terminal, to a pipe with --verbose (at
+ * every quarter); then, after the outcome, each step's size, time and
+ * speed.  A step runs from the end of the one before (or the start of
+ * the command) to its last report.
  */
+#define MAX_STEPS 16
+
 typedef struct {
-    bool tty, verbose, summary;
+    char what[48];                    /* "Memory", "Disk xvda" */
     uint64_t done, total;
+    struct timespec t0, t1;
+} step_progress;
+
+typedef struct {
+    bool tty, verbose, ok;
+    int n;
     unsigned last_pct;
-    struct timespec t0;
-    double seconds, mib;
-} mem_progress;
+    struct timespec start;
+    step_progress steps[MAX_STEPS];
+} op_progress;
 
-static void mem_progress_cb(const char *what, uint64_t done, uint64_t total,
-                            void *for_callback)
+static double seconds_between(const struct timespec *a,
+                              const struct timespec *b)
 {
-    mem_progress *m = for_callback;
-    unsigned pct = total ? (unsigned)(done * 100 / total) : 0;
+    return (b->tv_sec - a->tv_sec) + (b->tv_nsec - a->tv_nsec) / 1e9;
+}
 
-    m->done = done;
-    m->total = total;
+static void op_progress_cb(const char *what, uint64_t done, uint64_t total,
+                           void *for_callback)
+{
+    op_progress *m = for_callback;
+    step_progress *st = m->n ? &m->steps[m->n - 1] : NULL;
+    unsigned pct = total ? (unsigned)(done * 100 / total) : 0;
+    char name[sizeof(st->what)];
+
+    snprintf(name, sizeof(name), "%s", what);
+    name[0] = toupper((unsigned char)name[0]);
+    if (!st || strcmp(st->what, name)) {
+        if (m->n == MAX_STEPS) return;
+        if (st && m->tty) putchar('\n');
+        st = &m->steps[m->n++];
+        snprintf(st->what, sizeof(st->what), "%s", name);
+        st->t0 = m->n > 1 ? m->steps[m->n - 2].t1 : m->start;
+        m->last_pct = UINT_MAX;
+    }
+    st->done = done;
+    st->total = total;
+    clock_gettime(CLOCK_MONOTONIC, &st->t1);
     if (m->tty) {
-        printf("\rMemory: [%3u %%] %" PRIu64 "/%" PRIu64 " MiB", pct,
+        printf("\r%s: [%3u %%] %" PRIu64 "/%" PRIu64 " MiB", name, pct,
                done >> 20, total >> 20);
         fflush(stdout);
     } else if (m->verbose &&
                (m->last_pct == UINT_MAX || pct / 25 != m->last_pct / 25)) {
-        printf("Memory: [%3u %%] %" PRIu64 "/%" PRIu64 " MiB\n", pct,
+        printf("%s: [%3u %%] %" PRIu64 "/%" PRIu64 " MiB\n", name, pct,
                done >> 20, total >> 20);
     }
     m->last_pct = pct;
 }
 
-static void mem_progress_start(mem_progress *m, bool json)
+static void op_progress_start(op_progress *m, bool json)
 {
     m->tty = isatty(STDOUT_FILENO) && !json;
-    clock_gettime(CLOCK_MONOTONIC, &m->t0);
+    m->last_pct = UINT_MAX;
+    clock_gettime(CLOCK_MONOTONIC, &m->start);
 }
 
-/* After the command: ends the terminal's line, then how long it took. */
-static void mem_progress_end(mem_progress *m, bool ok, bool json)
+/* After the call: ends the terminal's line; summaries only if ok. */
+static void op_progress_end(op_progress *m, bool ok, bool json)
 {
-    struct timespec t1;
-    double s, mib = m->done / 1048576.0;
-
-    if (m->tty && m->total) putchar('\n');
-    if (!ok || !m->total || json) return;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    s = (t1.tv_sec - m->t0.tv_sec) + (t1.tv_nsec - m->t0.tv_nsec) / 1e9;
-    m->summary = true;
-    m->seconds = s;
-    m->mib = mib;
+    if (m->tty && m->n) putchar('\n');
+    m->ok = ok && !json;
 }
 
-static void mem_progress_summary(const mem_progress *m)
+static void op_progress_summary(const op_progress *m)
 {
-    if (m->summary)
-        printf("Memory: %.1f MiB in %.2f s (%.1f MiB/s)\n", m->mib,
-               m->seconds, m->seconds > 0 ? m->mib / m->seconds : 0.0);
+    const step_progress *st;
+    double s, mib;
+    int i;
+
+    for (i = 0; m->ok && i < m->n; i++) {
+        st = &m->steps[i];
+        s = seconds_between(&st->t0, &st->t1);
+        mib = st->done / 1048576.0;
+        printf("%s: %.1f MiB in %.2f s (%.1f MiB/s)\n", st->what, mib, s,
+               s > 0 ? mib / s : 0.0);
+    }
 }
 
 int main_snapshot_create(int argc, char **argv)
@@ -214,8 +246,8 @@ int main_snapshot_create(int argc, char **argv)
     };
     const char *xmlfile = NULL;
     bool redefine = false, current = false;
-    mem_progress mp = { .last_pct = UINT_MAX };
-    libxl_snapshot_progress_how progress = { mem_progress_cb, &mp };
+    op_progress mp = { .last_pct = UINT_MAX };
+    libxl_snapshot_progress_how progress = { op_progress_cb, &mp };
     libxl_domain_snapshot snap;
     const char *name = NULL, *desc = NULL, *config = NULL, *domain;
     const char **specs = NULL;
@@ -337,10 +369,10 @@ int main_snapshot_create(int argc, char **argv)
     }
     if (dryrun_only) flags |= LIBXL_SNAPSHOT_CREATE_DRY_RUN;
 
-    mem_progress_start(&mp, json);
+    op_progress_start(&mp, json);
     rc = libxl_domain_snapshot_create_progress(ctx, domain, &snap, flags,
                                                &progress, NULL);
-    mem_progress_end(&mp, !rc && snap.memory, json);
+    op_progress_end(&mp, !rc && snap.memory, json);
     if (rc) {
         xl_fail("snapshot-create", rc);
         goto out;
@@ -358,7 +390,7 @@ int main_snapshot_create(int argc, char **argv)
                "could not be quiesced)\n", snap.name);
     else
         printf("Domain snapshot %s created\n", snap.name);
-    mem_progress_summary(&mp);
+    op_progress_summary(&mp);
     ret = EXIT_SUCCESS;
  out:
     free(specs);
@@ -759,8 +791,8 @@ int main_snapshot_revert(int argc, char **argv)
         {0, 0, 0, 0}
     };
     const char *domain, *name = NULL;
-    mem_progress mp = { .last_pct = UINT_MAX };
-    libxl_snapshot_progress_how progress = { mem_progress_cb, &mp };
+    op_progress mp = { .last_pct = UINT_MAX };
+    libxl_snapshot_progress_how progress = { op_progress_cb, &mp };
     unsigned flags = 0;
     int opt, rc;
 
@@ -774,13 +806,13 @@ int main_snapshot_revert(int argc, char **argv)
     if (domain_and_name(argc, argv, "snapshot-revert", name, &domain,
                         &name))
         return EXIT_FAILURE;
-    mem_progress_start(&mp, false);
+    op_progress_start(&mp, false);
     rc = libxl_domain_snapshot_revert_progress(ctx, domain, name, flags,
                                                &progress, NULL);
-    mem_progress_end(&mp, !rc, false);
+    op_progress_end(&mp, !rc, false);
     if (rc) return xl_fail("snapshot-revert", rc);
     printf("Domain %s reverted to snapshot %s\n", domain, name);
-    mem_progress_summary(&mp);
+    op_progress_summary(&mp);
     return EXIT_SUCCESS;
 }
 

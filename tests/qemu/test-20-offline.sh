@@ -8,8 +8,8 @@
 # domain to check it starts on the newest overlay with the reverted
 # data (never on a backing file), reverts to an internal snapshot whose
 # image an external snapshot has since froze (its state copied out into
-# a new image; the frozen one untouched), and runs qemu-img check after
-# every step.
+# a new image, with its progress; the frozen one untouched), and runs
+# qemu-img check after every step.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -123,7 +123,13 @@ read_pattern "$IMG/vm1-xvda.qcow2" $D 0 1M
 check_images
 
 step "revert to s1, whose xvda snapshot is in the image s3 froze: copied out"
-expect_ok xl snapshot-revert vm1 s1
+expect_ok xl snapshot-revert --verbose vm1 s1
+# the copy is a long step: its progress (--verbose, to this pipe), to
+# the disk's whole size, then its time and speed
+mib=$(( $(qemu-img info --output=json "$IMG/vm1-xvda.qcow2" | jq '."virtual-size"') >> 20 ))
+expect_match "$OUT" "^Disk xvda: \\[100 %\\] $mib/$mib MiB$" "the copy's progress"
+expect_match "$(tail -n 1 <<<"$OUT")" "^Disk xvda: $mib\\.0 MiB in [0-9.]+ s \\([0-9.]+ MiB/s\\)$" \
+    "the copy's time and speed"
 expect_eq "$(active_image vm1 xvda)" "$IMG/vm1-xvda.s1.1.qcow2" "xvda's active image (s1's state, copied)"
 expect_eq "$(backing_chain "$IMG/vm1-xvda.s1.1.qcow2" | wc -l)" 1 "the copy stands alone"
 read_pattern "$(active_image vm1 xvda)" $A 0 1M
