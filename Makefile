@@ -289,7 +289,7 @@ demo:
 # sizes (make check runs it so, through tests/qemu/test-63-bench-quick.sh).
 BENCH_JSON ?= bench/results.json
 bench: all
-	scripts/install-deps.sh time
+	scripts/install-deps.sh time strace
 	@set -e; r=$(abspath $(BENCH_JSON)).lines; : > $$r; \
 	q=$$(qemu-system-x86_64 --version | head -n 1 | awk '{print $$4}'); \
 	echo "machine: $$(nproc) CPUs, QEMU $$q"; \

@@ -14,7 +14,13 @@
 # `xl snapshot-create` wall time, split into before QMP (process start,
 # lock, records loaded, plan), the QMP exchanges, and after (records
 # written, exit), and a bare `xl help` (process start and library
-# initialisation).  Goal: stall ratio <= 1.10.
+# initialisation).  Then one more create under strace, for its finer
+# parts, read from its system calls (strace's own cost included):
+# start (exec to the lock: the library, the domain found), lock (the
+# flock), plan (the records loaded, QEMU's nodes asked, the journal
+# written), qmp (the transaction, to the first record written after
+# it), records (to the journal removed), exit.
+# Goal: stall ratio <= 1.10.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/../tests/qemu/lib.sh"
@@ -78,6 +84,29 @@ for n in "${COUNTS[@]}"; do
     figure "stall.create_before_qmp.$n" "$(median "${pres[@]}")" ms "process start, lock, records, plan"
     figure "stall.create_qmp.$n" "$(median "${qmps[@]}")" ms "QMP exchanges"
     figure "stall.create_after_qmp.$n" "$(median "${posts[@]}")" ms "records written, exit"
+    if command -v strace >/dev/null; then
+        strace -f -tt -T -e trace=execve,flock,rename,unlink,exit_group \
+            -o "$T/create.strace" "$XL" snapshot-create "${specs[@]}" "sa$n" traced >/dev/null ||
+            fail "the traced snapshot-create failed"
+        # shellcheck disable=SC2046
+        set -- $(awk '
+            function t(s,  a) { split(s, a, ":"); return (a[1] * 3600 + a[2] * 60 + a[3]) * 1000 }
+            / execve\(/ && !e { e = t($2) }
+            / flock\(/ && !l { l = t($2); match($0, /<[0-9.]+>/); ld = substr($0, RSTART + 1, RLENGTH - 2) * 1000 }
+            / rename\(.*journal\.libxl-json"/ && !j { j = t($2); next }
+            j && !r && / rename\(/ { r = t($2) }
+            / unlink\(.*journal\.libxl-json"/ { u = t($2) }
+            / exit_group\(/ { x = t($2) }
+            END { printf "%.1f %.2f %.1f %.1f %.1f %.1f\n", l - e, ld, j - l - ld, r - j, u - r, x - u }' \
+            "$T/create.strace")
+        [ $# -eq 6 ] || fail "cannot read the traced create's parts"
+        figure "stall.create_part.start.$n" "$1" ms "exec to the lock (strace)"
+        figure "stall.create_part.lock.$n" "$2" ms "flock (strace)"
+        figure "stall.create_part.plan.$n" "$3" ms "records, nodes, journal (strace)"
+        figure "stall.create_part.qmp.$n" "$4" ms "the transaction (strace)"
+        figure "stall.create_part.records.$n" "$5" ms "records written (strace)"
+        figure "stall.create_part.exit.$n" "$6" ms "exit (strace)"
+    fi
     expect_ok xl destroy "sa$n"
     expect_ok xl destroy "sb$n"
 done

@@ -347,6 +347,11 @@ static void blockjob_connected(libxl__egc *egc, libxl__qmp *qmp,
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
 
     if (rc) goto out;
+    if (qmp->version >= LIBXL__QEMU_VERSION(4, 2, 0)) {
+        /* has them all (below); the schema would cost tens of ms */
+        blockjob_schema(egc, qmp, NULL, 0);
+        return;
+    }
     rc = libxl__qmp_send(egc, qmp, "query-qmp-schema", NULL, -1,
                          blockjob_schema);
     if (rc) goto out;
@@ -358,18 +363,18 @@ static void blockjob_connected(libxl__egc *egc, libxl__qmp *qmp,
 /*
  * The running QEMU must know every command and argument we are going
  * to use: better a clear refusal now than a job we cannot finish.
+ * QEMU 4.2 and later have them all (base-node and top-node came in
+ * 3.1, the job commands in 3.0): checked only when an older QEMU, or
+ * one that does not say its version, answers (schema NULL: known).
  */
-static void blockjob_schema(libxl__egc *egc, libxl__qmp *qmp,
-                            yajl_val schema, int rc)
+static int blockjob_check_schema(libxl__gc *gc, const libxl__blockjob *bj,
+                                 yajl_val schema)
 {
-    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
-    STATE_AO_GC(bj->ao);
     bool stream = bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM;
     const char *cmd = stream ? "block-stream" : "block-commit";
     const char *need[8];
     int n = 0, i;
 
-    if (rc) goto out;
     need[n++] = "job-id";
     need[n++] = "auto-dismiss";
     if (bj->info.base) need[n++] = "base-node";
@@ -381,16 +386,28 @@ static void blockjob_schema(libxl__egc *egc, libxl__qmp *qmp,
         if (!libxl__qmp_schema_has(schema, cmd, need[i])) {
             LOG(ERROR, "this QEMU's %s has no '%s' argument; it cannot "
                 "run this job (QEMU 4.2 or later is needed)", cmd, need[i]);
-            rc = ERROR_QEMU_API;
-            goto out;
+            return ERROR_QEMU_API;
         }
     }
     if (!libxl__qmp_schema_has(schema, "query-jobs", NULL) ||
         !libxl__qmp_schema_has(schema, "job-dismiss", NULL)) {
         LOG(ERROR, "this QEMU has no job commands (query-jobs, "
             "job-dismiss); QEMU 3.0 or later is needed");
-        rc = ERROR_QEMU_API;
-        goto out;
+        return ERROR_QEMU_API;
+    }
+    return 0;
+}
+
+static void blockjob_schema(libxl__egc *egc, libxl__qmp *qmp,
+                            yajl_val schema, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+    STATE_AO_GC(bj->ao);
+
+    if (rc) goto out;
+    if (schema) {
+        rc = blockjob_check_schema(gc, bj, schema);
+        if (rc) goto out;
     }
     rc = libxl__qmp_send(egc, qmp, "query-named-block-nodes",
                          "{\"flat\": true}", -1, blockjob_nodes);

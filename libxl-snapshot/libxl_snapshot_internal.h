@@ -482,6 +482,10 @@ struct libxl__qmp {
     bool quiet;                       /* do not log QMP errors */
     bool agent;                       /* QEMU guest agent: no greeting,
                                          no capabilities */
+    /* results */
+    unsigned version;                 /* QEMU's, from the greeting:
+                                         LIBXL__QEMU_VERSION(), 0 if not
+                                         said */
     /* private */
     libxl__qmp_state state;
     int fd;
@@ -495,6 +499,8 @@ struct libxl__qmp {
     char *error_class, *error_desc;
 };
 
+#define LIBXL__QEMU_VERSION(major, minor, micro) \
+    ((major) * 10000u + (minor) * 100u + (micro))
 void libxl__qmp_init(libxl__qmp *qmp);
 /* Connects and negotiates; callback(ret NULL, rc) when IDLE. */
 int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,

@@ -346,11 +346,19 @@ static bool qmp_message(libxl__egc *egc, libxl__qmp *qmp, yajl_val v)
         return false;
     }
     if (qmp->state == LIBXL__QMP_CONNECTING) {
-        if (!libxl__json_get(v, "QMP")) {
+        yajl_val q = libxl__json_get(v, "QMP"), ver;
+        if (!q) {
             qmp_say(gc, qmp, -1, "QMP socket %s: no greeting", qmp->path);
             qmp_fail(egc, qmp, ERROR_PROTOCOL_ERROR_QMP);
             return true;
         }
+        /* {"QMP": {"version": {"qemu": {"major": 7, "minor": 2, ...} */
+        ver = libxl__json_get(libxl__json_get(q, "version"), "qemu");
+        if (ver)
+            qmp->version = LIBXL__QEMU_VERSION(
+                libxl__json_get_integer(ver, "major", 0),
+                libxl__json_get_integer(ver, "minor", 0),
+                libxl__json_get_integer(ver, "micro", 0));
         qmp->wait_id = ++qmp->next_id;
         qmp_queue(gc, qmp, "qmp_capabilities", NULL, qmp->wait_id);
         qmp->state = LIBXL__QMP_CAPABILITIES;

@@ -17,6 +17,8 @@ dups=$(jq -r '[.figures[].name] | group_by(.) | map(select(length > 1) | .[0]) |
 expect_eq "$dups" "" "figures given twice"
 for f in stall.xl.1 stall.raw.1 stall.ratio.1 \
          stall.create_before_qmp.1 stall.create_qmp.1 stall.create_after_qmp.1 \
+         stall.create_part.start.1 stall.create_part.lock.1 stall.create_part.plan.1 \
+         stall.create_part.qmp.1 stall.create_part.records.1 stall.create_part.exit.1 \
          scale.list.10 scale.tree.200 scale.info.200 scale.create.200 \
          scale.list_rss.200 scale.create_ratio.200/10 commit.dd \
          commit.offline.xl commit.offline.qemu_img commit.offline.ratio \

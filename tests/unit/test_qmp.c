@@ -320,6 +320,8 @@ void test_qmp__error_reply(void)
     CU_ASSERT_EQUAL(verdict, 0);
     CU_ASSERT_EQUAL(c->rc, ERROR_QMP_DEVICE_NOT_FOUND);
     CU_ASSERT_PTR_NULL(c->reply);
+    /* the greeting's version: 7.2.22 (a block job skips the schema) */
+    CU_ASSERT_EQUAL(c->qmp.version, LIBXL__QEMU_VERSION(7, 2, 22));
 }
 
 void test_qmp__split_and_coalesced(void)
