@@ -357,6 +357,7 @@ int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
  * runs (a Xen domain's save or restore, done by libxl), it is reported
  * once, when it is over.
  */
+/* Both progress structs are copied: they need not outlive the call. */
 typedef struct libxl_snapshot_progress_how {
     void (*callback)(const char *what, uint64_t done, uint64_t total,
                      void *for_callback);

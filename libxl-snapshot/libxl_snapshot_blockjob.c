@@ -70,7 +70,7 @@
 
 static int next_poll_ms(libxl__blockjob *bj)
 {
-    uint64_t now = libxl__now_ms(), done, left;
+    uint64_t now = libxl__now_ms(), done, left, dt, pred;
     bool at_end = bj->info.len && bj->info.offset >= bj->info.len;
     int ms;
 
@@ -85,8 +85,11 @@ static int next_poll_ms(libxl__blockjob *bj)
         bj->info.len > bj->info.offset) {
         done = bj->info.offset - bj->polled_offset;
         left = bj->info.len - bj->info.offset;
-        if (left / done * (now - bj->polled_at_ms) < (uint64_t)ms)
-            ms = left * (now - bj->polled_at_ms) / done;
+        dt = now - bj->polled_at_ms;
+        /* left * dt / done, without overflowing on huge disks */
+        pred = left / done >= (uint64_t)ms ? (uint64_t)ms
+             : left / done * dt + left % done * dt / done;
+        if (pred < (uint64_t)ms) ms = pred;
         if (ms < BLOCKJOB_POLL_FIRST_MS) ms = BLOCKJOB_POLL_FIRST_MS;
     }
     bj->polled_at_ms = now;

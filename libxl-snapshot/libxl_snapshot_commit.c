@@ -73,7 +73,7 @@ typedef struct libxl__block_commit_state {
     const char *stream_base;
     libxl__blockjob_verb verb;        /* control */
     bool verb_sent;                   /* control: QEMU got it */
-    const libxl_blockjob_progress_how *progress;
+    libxl_blockjob_progress_how progress;   /* a copy; zero: none */
     libxl__qemu_img_info_state qi;    /* the chain */
     libxl__qemu_img_info_state qo;    /* other known images */
     yajl_val chain;
@@ -256,7 +256,7 @@ static int bc_create(libxl_snapshot_ctx *ctx, libxl__ao *ao,
     bcs->ao = ao;
     bcs->kind = kind;
     bcs->vdev = GCSTRDUP(vdev);
-    bcs->progress = progress;
+    if (progress) bcs->progress = *progress;
     libxl__blockjob_init(&bcs->bj);
     libxl__exec_init(&bcs->es);
     bcs->op.ao = ao;
@@ -685,7 +685,7 @@ static void bc_others(libxl__egc *egc, libxl__qemu_img_info_state *qo,
     bcs->bj.no_wait = !!(bcs->p.flags & LIBXL_BLOCK_COMMIT_NO_WAIT) &&
         bcs->jr.live;
     bcs->bj.timeout_ms = bcs->p.timeout_ms;
-    bcs->bj.progress = bcs->progress;
+    bcs->bj.progress = &bcs->progress;
     bcs->bj.callback = bc_job_done;
     libxl__blockjob_start(egc, &bcs->bj);
     return;

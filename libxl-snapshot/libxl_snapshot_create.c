@@ -74,7 +74,7 @@ typedef struct libxl__snapshot_create_state {
     int thaw_rc;                     /* taken, but the guest not thawed */
     bool journaled, keep_journal;
     uint64_t memory_size, pause_ms;
-    const libxl_snapshot_progress_how *progress;   /* or NULL */
+    libxl_snapshot_progress_how progress;   /* a copy; zero: none */
     libxl__lvm_volume *lvs;          /* per disk: its LV (lvm disks) */
     bool lvm_live;                   /* running, LVM disks: paused */
     uint64_t paused_at;              /* 0: not paused by us */
@@ -146,7 +146,7 @@ int libxl_domain_snapshot_create_progress(libxl_snapshot_ctx *ctx,
     scs->ao = ao;
     scs->out = snapshot;
     scs->flags = flags;
-    scs->progress = progress;
+    if (progress) scs->progress = *progress;
     /* a private copy: the caller's struct is only written at the end */
     libxl_domain_snapshot_init(&scs->req);
     libxl__domain_snapshot_copy(&scs->req, snapshot);
@@ -686,7 +686,7 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
         scs->mss.d = &scs->op.d;
         scs->mss.file = s->memory;
         scs->mss.live = !!(scs->flags & LIBXL_SNAPSHOT_CREATE_LIVE);
-        scs->mss.progress = scs->progress;
+        scs->mss.progress = &scs->progress;
         scs->mss.instant = snapshot_create_instant;
         scs->mss.callback = snapshot_create_memory_done;
         libxl__memory_save(egc, &scs->mss);

@@ -103,7 +103,7 @@ typedef struct libxl__snapshot_delete_state {
     libxl__exec_state es;
     libxl__blockjob bj;
     const char *commit;             /* journal: the running commit (JSON) */
-    const libxl_blockjob_progress_how *progress;   /* its jobs', or NULL */
+    libxl_blockjob_progress_how progress;   /* its jobs' (a copy) */
     libxl__snapshot_delete_cb *callback;  /* NULL: the ao completes */
     void *for_callback;
 } libxl__snapshot_delete_state;
@@ -159,7 +159,7 @@ void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
     GCNEW(dls);
     dls->ao = ao;
     dls->flags = flags;
-    dls->progress = progress;
+    if (progress) dls->progress = *progress;
     dls->callback = callback;
     dls->for_callback = for_callback;
     GCNEW_ARRAY(dls->names, 1);
@@ -772,7 +772,7 @@ static void snapshot_delete_job_next(libxl__egc *egc,
         }
     }
     bj->callback = snapshot_delete_job_done;
-    bj->progress = dls->progress;
+    bj->progress = &dls->progress;
     bj->fault_op = "delete";
     libxl__blockjob_start(egc, bj);
 }

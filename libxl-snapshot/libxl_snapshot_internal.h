@@ -759,10 +759,12 @@ int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
                                libxl__snapshot_tree *tree_r);
 /*
  * A partial tree: the domain record and the record of its current
- * snapshot, checked as load checks it.  Adding snapshots to it, then
- * saving, leaves the directory as a full load and save would (the
- * current snapshot's children gain the new ones); removing or
- * re-parenting needs the full tree.
+ * snapshot, checked as load checks it (a missing or corrupt current
+ * record, a parent or children without a record).  Adding snapshots to
+ * it, then saving, leaves the directory as a full load and save would
+ * (the current snapshot's children gain the new ones; see the store's
+ * design comment for the one difference); removing or re-parenting
+ * needs the full tree.
  */
 int libxl__snapshot_store_load_current(libxl__gc *gc,
                                        libxl__snapshot_store *st,

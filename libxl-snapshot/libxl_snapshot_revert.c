@@ -66,7 +66,7 @@ typedef struct libxl__snapshot_revert_state {
     libxl__snapshot_op op;
     const char *name;
     unsigned flags;
-    const libxl_snapshot_progress_how *progress;   /* or NULL */
+    libxl_snapshot_progress_how progress;   /* a copy; zero: none */
     libxl_domain_snapshot *snap;
     revert_disk *disks;              /* in execution order */
     int num_disks, next, done_disks, sub;
@@ -120,7 +120,7 @@ int libxl_domain_snapshot_revert_progress(libxl_snapshot_ctx *ctx,
     rvs->ao = ao;
     rvs->name = GCSTRDUP(name);
     rvs->flags = flags;
-    rvs->progress = progress;
+    if (progress) rvs->progress = *progress;
     libxl__exec_init(&rvs->es);
     rvs->op.ao = ao;
     rvs->op.domain = GCSTRDUP(domain);
@@ -494,7 +494,7 @@ static void snapshot_revert_copy_line(libxl__egc *egc, libxl__exec_state *es,
         CONTAINER_OF(es, libxl__snapshot_revert_state, es);
     STATE_AO_GC(rvs->ao);
     const revert_disk *rd = &rvs->disks[rvs->next];
-    const libxl_snapshot_progress_how *p = rvs->progress;
+    const libxl_snapshot_progress_how *p = &rvs->progress;
     double pct;
 
     if (p && p->callback && sscanf(line, " (%lf/100%%)", &pct) == 1)
@@ -650,7 +650,7 @@ static void snapshot_revert_done(libxl__egc *egc,
             if (!rc) rc = ERROR_FAIL;
         } else {
             r = libxl__domain_start(gc, &op->cfg, &op->tree.dom, paused,
-                                    restore, rvs->progress, NULL);
+                                    restore, &rvs->progress, NULL);
             if (r && !rc) rc = r;
             if (!r) libxl__fault_point("revert");
         }

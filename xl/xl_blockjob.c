@@ -5,7 +5,8 @@
  * through the library's asynchronous API: xl polls the library's event
  * loop, so that Ctrl-C (SIGINT) can abort the job cleanly, and draws a
  * progress line on a terminal (to a pipe only with --verbose, one line
- * per state change), then says how long the job took and how fast.  Without --async the
+ * per state change), then says how long the job took and how fast
+ * (xl_job_*, which snapshot-delete shares).  Without --async the
  * command waits for the job (--wait is accepted and is the default);
  * with --async it returns once the job runs, and `xl block-job` then
  * shows or controls it.
@@ -56,8 +57,8 @@ static void job_progress_cb(const libxl_blockjob_info *info,
 }
 
 void xl_job_setup(xl_job_wait *w, const char *what,
-                      libxl_blockjob_progress_how *progress,
-                      libxl_asyncop_how *how)
+                  libxl_blockjob_progress_how *progress,
+                  libxl_asyncop_how *how)
 {
     w->what = what;
     w->tty = isatty(STDOUT_FILENO);

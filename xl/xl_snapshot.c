@@ -140,7 +140,7 @@ int main_snapshot_dumpxml(int argc, char **argv)
  * speed.  A step runs from the end of the one before (or the start of
  * the command) to its last report.
  */
-#define MAX_STEPS 16
+#define MAX_STEPS 64
 
 typedef struct {
     char what[48];                    /* "Memory", "Disk xvda" */

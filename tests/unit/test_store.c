@@ -636,6 +636,39 @@ void test_store__partial_tree_add(void)
     GC_FREE;
 }
 
+/* load_current corrects what a full fixup would: a parent or children
+ * without a record */
+void test_store__partial_tree_fixes(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t, l;
+
+    open_store(gc, state, &st);
+    build_tree(gc, &t);                    /* current a1, parent a */
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    CU_ASSERT_EQUAL(unlink(libxl__snapshot_record_path(gc, &st, "a")), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_current(gc, &st, &l),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(l.num_snaps, 1);
+    CU_ASSERT_PTR_NULL(l.snaps[0].parent);
+
+    t.dom.current = GCSTRDUP("root");      /* children a (gone), b */
+    libxl__snapshot_tree_fixup(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    CU_ASSERT_EQUAL(unlink(libxl__snapshot_record_path(gc, &st, "a")), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_current(gc, &st, &l),
+                          0);
+    CU_ASSERT_STRING_EQUAL(l.snaps[0].name, "root");
+    CU_ASSERT_EQUAL_FATAL(l.snaps[0].num_children, 1);
+    CU_ASSERT_STRING_EQUAL(l.snaps[0].children[0], "b");
+
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
+
 /*
  * Local variables:
  * mode: C
