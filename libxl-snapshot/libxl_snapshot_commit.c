@@ -27,7 +27,11 @@
  *  - a snapshot whose image was top of an intermediate commit now
  *    lives in base (same data): its record points there;
  *  - a snapshot whose image was base or another merged image has lost
- *    its data: its record is removed (children re-parented), and said;
+ *    its data: its record is removed (children re-parented), and said,
+ *    and what only it held goes too: its memory image, its internal
+ *    snapshots in the other disks' images, its LVM snapshot volumes.
+ *    A qcow2 snapshot inside base itself is not lost: writes to base
+ *    copy its clusters first;
  *  - with --delete, the merged images are removed, after the records.
  * Offline, the image above top is rebased onto base (qemu-img commit
  * leaves it pointing at top); live, QEMU does that itself.
@@ -100,8 +104,8 @@ static void bc_after_next(libxl__egc *egc, libxl__block_commit_state *bcs);
 static void bc_after_done(libxl__egc *egc, libxl__exec_state *es, int rc,
                           int status);
 static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs);
-static char *follow_outcome(libxl__gc *gc, libxl__snapshot_tree *t,
-                            const jobrec *jr, bool done);
+static int follow_outcome(libxl__gc *gc, libxl__snapshot_op *op,
+                          const jobrec *jr, bool done);
 static int query_job(libxl__gc *gc, const libxl__domain *d, const char *id,
                      yajl_val *job_r);
 static void bc_done(libxl__egc *egc, libxl__block_commit_state *bcs,
@@ -848,9 +852,7 @@ static int record_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     if (pivot)
         libxl__domain_record_set_disk(gc, &t->dom, jr->vdev, jr->base,
                                       jr->base_format);
-    follow_outcome(gc, t, jr, done);
-    libxl__snapshot_tree_fixup(gc, t);
-    rc = libxl__snapshot_store_save(gc, &op->st, t);
+    rc = follow_outcome(gc, op, jr, done);
     if (rc) return rc;
     if (pivot && op->d.running && CTX->driver->set_active_disk) {
         rc = CTX->driver->set_active_disk(gc, &op->d, jr->vdev, jr->base,
@@ -883,19 +885,90 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
 }
 
 /*
- * The records after a commit (done: completed), in the tree: snapshots
- * re-pointed or dropped (said), as the design comment at the top says.
- * Returns the names dropped, or NULL.
+ * An internal snapshot no record holds any more, removed from its
+ * image: over QMP while QEMU has the image open (nodes asked once, in
+ * *nodes), else with qemu-img.
  */
-static char *follow_outcome(libxl__gc *gc, libxl__snapshot_tree *t,
-                            const jobrec *jr, bool done)
+static int remove_internal_sync(libxl__gc *gc, const libxl__snapshot_op *op,
+                                const libxl_disk_snapshot *ds,
+                                yajl_val *nodes)
 {
+    const char *node = NULL;
+    int rc;
+
+    if (op->d.running) {
+        if (!*nodes &&
+            libxl__qmp_run_sync(gc, op->d.qmp_path,
+                                "query-named-block-nodes", "{\"flat\": true}",
+                                10000, true, nodes))
+            *nodes = NULL;
+        if (*nodes && YAJL_IS_ARRAY(*nodes))
+            node = libxl__qmp_node_for_file(*nodes, ds->file, ds->format);
+    }
+    if (node)
+        return libxl__qmp_run_sync(gc, op->d.qmp_path,
+            "blockdev-snapshot-delete-internal-sync",
+            GCSPRINTF("{\"device\": %s, \"name\": %s}",
+                      libxl__json_quote(gc, node),
+                      libxl__json_quote(gc, ds->tag)),
+            10000, true, NULL);
+    rc = libxl__exec_sync(gc, libxl__qemu_img_snapshot_args(gc, 'd', ds->tag,
+                                                            ds->file),
+                          60000, NULL, NULL);
+    return rc;
+}
+
+/*
+ * What only the records a commit dropped held, owned by nobody now:
+ * their memory images, their internal snapshots in the other disks'
+ * images and their LVM snapshot volumes are removed.  The commit is
+ * done by then: a part that cannot be removed is said and left.
+ */
+static void drop_lost_parts(libxl__gc *gc, const libxl__snapshot_op *op,
+                            const libxl_domain_snapshot *lost, int n,
+                            const char *vdev)
+{
+    yajl_val nodes = NULL;
+    int i, j, r;
+
+    for (i = 0; i < n; i++) {
+        const libxl_domain_snapshot *s = &lost[i];
+        if (s->memory && unlink(s->memory) && errno != ENOENT)
+            LOGE(WARN, "snapshot '%s': cannot remove its memory image '%s'",
+                 s->name, s->memory);
+        for (j = 0; j < s->num_disks; j++) {
+            const libxl_disk_snapshot *ds = &s->disks[j];
+            if (!strcmp(ds->vdev, vdev) || !ds->file || !ds->tag) continue;
+            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM)
+                r = libxl__lvm_snapshot_remove_sync(gc, ds);
+            else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
+                r = remove_internal_sync(gc, op, ds, &nodes);
+            else
+                continue;
+            if (r)
+                LOG(WARN, "snapshot '%s': its snapshot '%s' of disk %s, in "
+                    "'%s', could not be removed: it is left there",
+                    s->name, ds->tag, ds->vdev, ds->file);
+        }
+    }
+}
+
+/*
+ * The records after a commit (done: completed), in the tree and on
+ * disk: snapshots re-pointed or dropped (said), as the design comment
+ * at the top says; then what only the dropped ones held is removed.
+ */
+static int follow_outcome(libxl__gc *gc, libxl__snapshot_op *op,
+                          const jobrec *jr, bool done)
+{
+    libxl__snapshot_tree *t = &op->tree;
+    libxl_domain_snapshot *lost = NULL;
     char *dropped = NULL;
-    int i, j;
+    int i, j, n = 0, rc;
 
     for (i = 0; i < t->num_snaps; i++) {
         libxl_domain_snapshot *s = &t->snaps[i];
-        bool lost = false;
+        bool gone = false;
         for (j = 0; j < s->num_disks; j++) {
             libxl_disk_snapshot *ds = &s->disks[j];
             if (strcmp(ds->vdev, jr->vdev) ||
@@ -907,7 +980,8 @@ static char *follow_outcome(libxl__gc *gc, libxl__snapshot_tree *t,
                 /* its data is now exactly base's */
                 ds->file = GCSTRDUP(jr->base);
                 ds->format = jr->base_format;
-            } else if (!strcmp(ds->file, jr->base) ||
+            } else if ((!strcmp(ds->file, jr->base) &&
+                        ds->type != LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) ||
                        (jr->num_merged > 1 &&
                         in_list(jr->merged + 1, jr->num_merged - 1,
                                 ds->file))) {
@@ -915,28 +989,36 @@ static char *follow_outcome(libxl__gc *gc, libxl__snapshot_tree *t,
                  * base was written with what top and the images between
                  * held: base's own data, and the view through those
                  * images, changed.  Through top itself nothing changed
-                 * (top shadows all it gave), so merged[0] is spared.
+                 * (top shadows all it gave), so merged[0] is spared; and
+                 * a qcow2 snapshot inside base keeps its own clusters
+                 * (writes to base copy them first), over the unchanged
+                 * images below base.
                  */
-                lost = true;
+                gone = true;
             }
             if (done && jr->del && ds->overlay &&
                 in_list(jr->merged, jr->num_merged, ds->overlay))
                 ds->overlay = NULL;
         }
-        if (lost)
+        if (gone) {
+            /* a copy: removing moves the tree's entries */
+            GCREALLOC_ARRAY(lost, n + 1);
+            lost[n++] = *s;
             dropped = GCSPRINTF("%s%s%s", dropped ? dropped : "",
                                 dropped ? ", " : "", s->name);
+        }
     }
-    if (dropped) {
-        char *names = GCSTRDUP(dropped), *tok, *save;
-        for (tok = strtok_r(names, ", ", &save); tok;
-             tok = strtok_r(NULL, ", ", &save))
-            libxl__snapshot_tree_remove(gc, t, tok);
+    for (i = 0; i < n; i++)
+        libxl__snapshot_tree_remove(gc, t, lost[i].name);
+    if (n)
         LOG(WARN, "disk %s: the commit %s the data of snapshot(s) %s; "
             "their records are removed", jr->vdev,
             done ? "merged away" : "overwrote (in base)", dropped);
-    }
-    return dropped;
+    libxl__snapshot_tree_fixup(gc, t);
+    rc = libxl__snapshot_store_save(gc, &op->st, t);
+    if (rc) return rc;
+    drop_lost_parts(gc, op, lost, n, jr->vdev);
+    return 0;
 }
 
 #define ADOPT_WAIT_MS 30000
@@ -1026,7 +1108,6 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
  */
 int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
 {
-    libxl__snapshot_tree *t = &op->tree;   /* whole once a job is seen */
     yajl_val job;
     jobrec jr;
     int i, rc;
@@ -1049,9 +1130,7 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
             }
         }
         if (jr.type != LIBXL_BLOCKJOB_TYPE_STREAM) {
-            follow_outcome(gc, t, &jr, false);
-            libxl__snapshot_tree_fixup(gc, t);
-            rc = libxl__snapshot_store_save(gc, &op->st, t);
+            rc = follow_outcome(gc, op, &jr, false);
             if (rc) return rc;
         }
         jobrec_remove(gc, &op->st, jr.vdev);

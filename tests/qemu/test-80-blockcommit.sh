@@ -23,6 +23,9 @@
 #    offline);
 #  - --keep-relative (live): base's relative name in the image above
 #    top; the disk still takes snapshots and jobs afterwards;
+#  - a snapshot whose data a commit takes goes whole: its memory image
+#    and its qcow2 snapshots in other disks' images too; a qcow2
+#    snapshot inside base survives a commit into base, and reverts;
 #  - bad requests refused: exit 1, one line on stderr, nothing changed.
 # qemu-img check after the steps that change images.
 # The case functions run through soft_case:
@@ -374,6 +377,53 @@ $(img "$d")" "chain after the commit"
     drop_domain "$d"
 }
 
+# A snapshot a commit takes the data of goes whole: m1 (memory, xvda
+# internal, xvdb external) loses xvdb's data to a commit of xvdb, so its
+# memory image and its qcow2 snapshot in xvda's image go with its
+# record.  A qcow2 snapshot inside base survives a commit into base:
+# i0 (xvda internal, in the config image) after e1's overlay is
+# committed into that image, and still reverts to its data.
+case_lost_parts() {
+    local d=c10 mem
+    start_domain "$d" live
+    write_pattern "$d" xvda 0x11 0 1M
+    write_pattern "$d" xvdb 0x21 0 1M
+    expect_ok xl snapshot-create --diskspec xvda,snapshot=internal \
+        --diskspec xvdb,snapshot=no "$d" i0
+    write_pattern "$d" xvda 0x12 0 1M
+    expect_ok xl snapshot-create --memory --diskspec xvda,snapshot=internal \
+        --diskspec xvdb,snapshot=external "$d" m1
+    expect_ok xl snapshot-info --json "$d" m1
+    mem=$(jq -r .memory <<<"$OUT")
+    expect_file "$mem"
+    write_pattern "$d" xvdb 0x22 0 1M
+    expect_ok xl block-commit --pivot --delete "$d" xvdb
+    expect_warning "m1"
+    expect_ok xl snapshot-list --name "$d"
+    expect_eq "$OUT" "i0" "snapshots after m1 lost xvdb's data"
+    expect_no_file "$mem"
+    expect_eq "$(internal_snapshots "$(img "$d")" | tr '\n' ' ')" "i0 " \
+        "qcow2 snapshots in xvda's image once m1 is gone"
+    expect_ok xl snapshot-check "$d"
+
+    step "  a qcow2 snapshot inside base survives a commit into base"
+    expect_ok xl snapshot-create --diskspec xvda,snapshot=external \
+        --diskspec xvdb,snapshot=no "$d" e1
+    write_pattern "$d" xvda 0x13 0 1M
+    expect_ok xl block-commit --pivot --delete "$d" xvda
+    expect_warning "e1"
+    expect_ok xl snapshot-list --name "$d"
+    expect_eq "$OUT" "i0" "snapshots after committing e1 into i0's image"
+    expect_eq "$(internal_snapshots "$(img "$d")" | tr '\n' ' ')" "i0 " \
+        "qcow2 snapshots in base after the commit"
+    expect_ok xl snapshot-check "$d"
+    expect_ok xl snapshot-revert "$d" i0
+    expect_ok xl destroy "$d"
+    read_pattern "$(active_image "$d" xvda)" 0x11 0 1M
+    check_images
+    drop_domain "$d"
+}
+
 case_refusals() {
     local d=c10 fp
     start_domain "$d" live
@@ -430,5 +480,6 @@ soft_case "guest writes while an --async active commit runs" case_writes_while_r
 soft_case "commit under another branch refused (live)" case_branch_live
 soft_case "commit under another branch refused (offline, mid-chain)" case_branch_offline
 soft_case "live --keep-relative: relative backing name, the disk still usable" case_keep_relative
+soft_case "a snapshot that loses a disk's data goes whole; one inside base stays" case_lost_parts
 soft_case "bad requests refused, nothing changed (live, offline)" case_refusals
 finish
