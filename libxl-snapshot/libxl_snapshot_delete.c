@@ -754,8 +754,9 @@ static void snapshot_delete_job_next(libxl__egc *egc,
         bj->info.id = GCSPRINTF("libxl-delete-%s-%d", ds->vdev,
                                 dls->target);
     }
-    if (pl->act == ACT_COMMIT && live) {
-        /* QEMU may finish it after we die: recovery must know it */
+    if (pl->act == ACT_COMMIT) {
+        /* QEMU may finish it after we die, or we die re-parenting the
+         * images built on top once qemu-img has: recovery must know */
         const char *c = "";
         int k;
         for (k = 0; k < pl->num_targets; k++)
@@ -835,6 +836,7 @@ static void snapshot_delete_rebase_done(libxl__egc *egc,
         snapshot_delete_disk_done(egc, dls, rc);
         return;
     }
+    libxl__fault_point("delete");     /* an image re-parented, records not */
     dls->target++;
     snapshot_delete_rebase_next(egc, dls);
 }

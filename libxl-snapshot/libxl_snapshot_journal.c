@@ -506,16 +506,21 @@ static bool config_image(const libxl__snapshot_op *op, const char *path)
 }
 
 /*
- * The live commit of C (top) into the snapshot's image F (base) that
- * the delete had under way (the journal's "commit"), if QEMU finished
- * it after the process died: an active commit pivoted (a BlockBackend
- * of QEMU runs on F), an intermediate one rewired the image above C onto F
- * (a node other than C's now has F as its backing).  Then it is done as
- * the delete would have: the other images built on C are rebased onto
- * F (metadata only), the records and the active image move from C to
- * F (F holds what C held), the snapshot's own disk is done, and C goes.
- * A commit QEMU did not finish was cancelled (cancel_delete_jobs): F
- * got part of C, which only the deleted snapshot could see.
+ * The commit of C (top) into the snapshot's image F (base) that the
+ * delete had under way (the journal's "commit"), if it had finished:
+ *  - live, QEMU finished it after the process died: an active commit
+ *    pivoted (a BlockBackend of QEMU runs on F), an intermediate one
+ *    rewired the image above C onto F (a node other than C's now has F
+ *    as its backing);
+ *  - offline, qemu-img had, and the process died re-parenting the
+ *    images built on C: one of them already backs onto F.
+ * Then it is done as the delete would have: the other images built on
+ * C are rebased onto F (metadata only), the records and the active
+ * image move from C to F (F holds what C held), the snapshot's own disk
+ * is done, and C goes.  A commit that had not finished was cancelled
+ * (cancel_delete_jobs; offline, qemu-img died with its process): F got
+ * part of C, which only the deleted snapshot could see, and C and the
+ * images on it are as they were.
  */
 static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
                               libxl_domain_snapshot *s, yajl_val commit)
@@ -532,7 +537,7 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     size_t i;
     int k;
 
-    if (!vdev || !c || !f || !op->d.running) return;
+    if (!vdev || !c || !f) return;
     for (k = 0; k < s->num_disks; k++)
         if (!strcmp(s->disks[k].vdev, vdev) && s->disks[k].file &&
             !strcmp(s->disks[k].file, f))
@@ -541,12 +546,19 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     if (!ds || ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || !ad ||
         !ad->path)
         return;
-    if (libxl__qmp_run_sync(gc, op->d.qmp_path, "query-named-block-nodes",
-                            "{\"flat\": true}", 10000, true, &nodes) ||
-        !nodes || !YAJL_IS_ARRAY(nodes))
+    pivot = op->d.running && !strcmp(ad->path, c);
+    if (!op->d.running) {
+        for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len;
+             i++) {
+            const char *kid = YAJL_GET_STRING(kids->u.array.values[i]);
+            if (kid && overlay_on(gc, kid, f)) done = true;
+        }
+    } else if (libxl__qmp_run_sync(gc, op->d.qmp_path,
+                                   "query-named-block-nodes",
+                                   "{\"flat\": true}", 10000, true, &nodes) ||
+               !nodes || !YAJL_IS_ARRAY(nodes)) {
         return;
-    pivot = !strcmp(ad->path, c);
-    if (pivot) {
+    } else if (pivot) {
         done = libxl__qmp_runs_on(gc, op->d.qmp_path, f);
     } else {
         for (i = 0; i < nodes->u.array.len; i++) {
@@ -576,13 +588,14 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
             CTX->driver->set_active_disk(gc, &op->d, vdev, f, ds->format);
     }
     ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
-    libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, c);
+    if (op->d.running) libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, c);
     if (!libxl__snapshot_store_save(gc, &op->st, t) &&
         !libxl__snapshot_tree_uses_file(t, c) && !config_image(op, c) &&
         !running_image(gc, op, c))
         unlink(c);
-    LOG(WARN, "domain %s: disk %s: QEMU had finished merging '%s' into "
-        "'%s'; the records follow", op->d.name, vdev, c, f);
+    LOG(WARN, "domain %s: disk %s: %s had finished merging '%s' into "
+        "'%s'; the records follow", op->d.name, vdev,
+        op->d.running ? "QEMU" : "qemu-img", c, f);
 }
 
 static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)

@@ -20,6 +20,12 @@
 #     base and re-parents what was built on the child; the other
 #     snapshot still reverts to its data; qemu-img reads the coalesced
 #     base; snapshot-check is clean.
+#  4. snapshot-delete killed at every fault point (XL_SNAPSHOT_FAULT),
+#     of a snapshot with a child (its child's VHD coalesced into its own,
+#     the active VHD re-parented) and of the one under the active VHD:
+#     snapshot-recover finishes it, snapshot-check is clean, the active
+#     VHD still reads what was written last, the other snapshot still
+#     reverts to its own data.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -182,4 +188,47 @@ expect_vhd_data "$(active_image vm1 xvda)" "$T/d1"
 expect_ok xl snapshot-delete "$CFG" s2
 expect_ok xl snapshot-check "$CFG"
 expect_vhd_data "$(active_image vm1 xvda)" "$T/d1"
+
+# vhd_byte VHD: the first byte of VHD's first sector, through its chain
+vhd_byte() {
+    "$VHD_UTIL" read -n "$1" -o 0 -l 512 | head -c 1 | od -An -tu1 | tr -d ' '
+}
+# crash_loop VICTIM: a (a child: coalesced into a's VHD) or b (under
+# the active VHD)
+crash_loop() {
+    local v=$1 keep want n x got
+    [ "$v" = a ] && keep=b want=34 || keep=a want=17
+    for ((n = 1; n < 20; n++)); do
+        x=$v$n
+        pattern "$T/p" 17 65536; vhd_write "$(active_image vm1 xvda)" "$T/p" 0
+        expect_ok xl snapshot-create "$CFG" "a$x"
+        pattern "$T/p" 34 65536; vhd_write "$(active_image vm1 xvda)" "$T/p" 0
+        expect_ok xl snapshot-create "$CFG" "b$x"
+        pattern "$T/p" 51 65536; vhd_write "$(active_image vm1 xvda)" "$T/p" 0
+        run env XL_SNAPSHOT_FAULT=delete:$n "$XL" snapshot-delete "$CFG" "$v$x"
+        got=0
+        if [ "$RC" -eq 0 ]; then
+            got=1
+        else
+            [ "$RC" -eq 86 ] || fail_run "snapshot-delete at fault $n"
+            expect_ok xl snapshot-recover "$CFG"
+        fi
+        expect_ok xl snapshot-list --name "$CFG"
+        expect_no_match "$OUT" "^$v$x\$" "snapshot-list after deleting $v$x"
+        expect_ok xl snapshot-check "$CFG"
+        expect_eq "$(vhd_byte "$(active_image vm1 xvda)")" 51 "the active VHD after deleting $v$x"
+        expect_ok xl snapshot-revert "$CFG" "$keep$x"
+        expect_eq "$(vhd_byte "$(active_image vm1 xvda)")" "$want" "$keep$x after deleting $v$x"
+        expect_ok xl snapshot-check "$CFG"
+        if [ "$got" = 1 ]; then
+            step "  through after $((n - 1)) crash points"
+            return 0
+        fi
+    done
+    fail "snapshot-delete never got through"
+}
+step "backend: snapshot-delete killed at every step, recovered (child)"
+crash_loop a
+step "backend: snapshot-delete killed at every step, recovered (under the active VHD)"
+crash_loop b
 echo "PASS: $TEST_NAME"

@@ -3,8 +3,8 @@
 #
 # XL_SNAPSHOT_FAULT=delete:N makes xl _exit at the N-th fault point of
 # snapshot-delete (after its journal, once its QEMU job runs, after each
-# disk's records, after each file removal, after the record), as kill -9
-# would.  The snapshot
+# image re-parented, after each disk's records, after each file removal,
+# after the record), as kill -9 would.  The snapshot
 # deleted, a<N>, has a child b<N>: on xvda an internal snapshot goes,
 # on xvdb (external) b's image is committed into a's, live, with a
 # pivot; then the same offline (qemu-img commit, killed with its xl).
