@@ -331,9 +331,12 @@ endif
 endif
 ifneq ($(wildcard configs/*.cfg),)
 	$(INSTALL) -d $(DESTDIR)$(DATADIR)/libxl-snapshot/examples
-	$(INSTALL) -m 644 $(wildcard configs/*.cfg) \
+	$(INSTALL) -m 644 $(wildcard configs/*.cfg configs/*.xml) \
 	    $(DESTDIR)$(DATADIR)/libxl-snapshot/examples/
 endif
+	$(INSTALL) -d $(DESTDIR)$(DATADIR)/libxl-snapshot/schemas
+	$(INSTALL) -m 644 docs/schema/domainsnapshot.rng \
+	    $(DESTDIR)$(DATADIR)/libxl-snapshot/schemas/
 	@set -e; for m in $(MAN_PAGES); do \
 	    s=$${m##*.}; \
 	    $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$s; \

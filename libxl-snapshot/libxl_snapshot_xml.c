@@ -26,6 +26,9 @@
  *       origin), as libvirt keeps the domain definition.
  *   </domainsnapshot>
  *
+ * docs/schema/domainsnapshot.rng is this as a RelaxNG schema (every dump
+ * validates against it: test-68).
+ *
  * dump then redefine then dump gives the same text.  Reading is strict:
  * an unknown state, disk type or format, a missing name, a disk without
  * its image is refused with one message; entities are not expanded and

@@ -9,6 +9,9 @@
 #  - the round trip: dump, drop the record (--metadata), redefine from
 #    the XML, dump again: identical, and the redefined snapshot reverts
 #    to its data (it is a real record, not a copy of text);
+#  - every dump, and the libvirt-style file below, validate against
+#    docs/schema/domainsnapshot.rng (xmllint --relaxng); bad documents
+#    do not;
 #  - configs/libvirt-snapshot.xml (libvirt's style, with comments and
 #    attributes libvirt writes that we do not use) imported onto a
 #    domain whose images match it, then reverted to;
@@ -53,6 +56,23 @@ echo "$OUT" > "$T/m3.xml"
 expect_eq "$(xp 'string(/domainsnapshot/state)' "$T/m3.xml")" running "a checkpoint's <state>"
 expect_eq "$(xp 'string(/domainsnapshot/memory/@snapshot)' "$T/m3.xml")" external "a checkpoint's <memory>"
 expect_file "$(xp 'string(/domainsnapshot/memory/@file)' "$T/m3.xml")"
+
+step "the RelaxNG schema: the dumps and libvirt's style validate, bad ones do not"
+RNG=$REPO/docs/schema/domainsnapshot.rng
+for f in "$T/s2.xml" "$T/m3.xml" "$REPO/configs/libvirt-snapshot.xml"; do
+    expect_ok xmllint --noout --relaxng "$RNG" "$f"
+done
+invalid() {
+    printf '%s\n' "$2" > "$T/invalid.xml"
+    run xmllint --noout --relaxng "$RNG" "$T/invalid.xml"
+    [ "$RC" -ne 0 ] || fail_run "the schema accepts $1"
+}
+invalid "an unknown state" "<domainsnapshot><state>flying</state></domainsnapshot>"
+invalid "a name with a slash" "<domainsnapshot><name>../x</name></domainsnapshot>"
+invalid "an unknown disk mode" "<domainsnapshot><disks><disk name='xvda' snapshot='sideways'/></disks></domainsnapshot>"
+invalid "a relative overlay" "<domainsnapshot><disks><disk name='xvda' snapshot='external'><source file='o.qcow2'/></disk></disks></domainsnapshot>"
+invalid "a time that is not a number" "<domainsnapshot><creationTime>noon</creationTime></domainsnapshot>"
+invalid "an unknown element" "<domainsnapshot><colour>blue</colour></domainsnapshot>"
 
 step "round trip: dump, drop the record, redefine, dump: identical"
 for s in s2 m3; do
