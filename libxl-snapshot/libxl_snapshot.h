@@ -568,6 +568,13 @@ typedef struct libxl_block_commit_params {
 LIBXL_SNAPSHOT_EXPORT void libxl_blockjob_info_init(libxl_blockjob_info *p);
 LIBXL_SNAPSHOT_EXPORT
 void libxl_blockjob_info_dispose(libxl_blockjob_info *p);
+/*
+ * As JSON (malloc'ed, or NULL): id, vdev, type, state, live, offset,
+ * len, speed, and top, base, error when known.
+ */
+LIBXL_SNAPSHOT_EXPORT
+char *libxl_blockjob_info_to_json(libxl_snapshot_ctx *ctx,
+                                  const libxl_blockjob_info *p);
 LIBXL_SNAPSHOT_EXPORT
 const char *libxl_blockjob_type_to_string(libxl_blockjob_type t);
 LIBXL_SNAPSHOT_EXPORT

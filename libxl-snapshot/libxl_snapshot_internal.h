@@ -151,6 +151,8 @@ char *libxl__json_to_string(libxl__gc *gc, yajl_val v);
 
 int libxl__domain_snapshot_gen_json(yajl_gen hand,
                                     const libxl_domain_snapshot *p);
+int libxl__blockjob_info_gen_json(yajl_gen hand,
+                                  const libxl_blockjob_info *p);
 /* Fills *p (NOGC allocations, caller disposes) from a record. */
 int libxl__domain_snapshot_parse_json(libxl__gc *gc, yajl_val v,
                                       libxl_domain_snapshot *p);

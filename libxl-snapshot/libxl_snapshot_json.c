@@ -511,6 +511,35 @@ int libxl__domain_snapshot_gen_json(yajl_gen hand,
     return gen_snapshot(hand, p) == yajl_gen_status_ok ? 0 : ERROR_FAIL;
 }
 
+/* A block job's state, as xl block-job --info --json prints it. */
+int libxl__blockjob_info_gen_json(yajl_gen hand, const libxl_blockjob_info *p)
+{
+    yajl_gen_status s;
+
+#define GEN(x) do { s = (x); if (s) return ERROR_FAIL; } while (0)
+    GEN(yajl_gen_map_open(hand));
+    GEN(libxl__yajl_gen_opt_str(hand, "id", p->id));
+    GEN(libxl__yajl_gen_opt_str(hand, "vdev", p->vdev));
+    GEN(libxl__yajl_gen_opt_str(hand, "type",
+                                libxl_blockjob_type_to_string(p->type)));
+    GEN(libxl__yajl_gen_opt_str(hand, "state",
+                                libxl_blockjob_state_to_string(p->state)));
+    GEN(libxl__yajl_gen_str(hand, "live"));
+    GEN(yajl_gen_bool(hand, p->live));
+    GEN(libxl__yajl_gen_str(hand, "offset"));
+    GEN(yajl_gen_integer(hand, (long long)p->offset));
+    GEN(libxl__yajl_gen_str(hand, "len"));
+    GEN(yajl_gen_integer(hand, (long long)p->len));
+    GEN(libxl__yajl_gen_str(hand, "speed"));
+    GEN(yajl_gen_integer(hand, (long long)p->speed));
+    GEN(libxl__yajl_gen_opt_str(hand, "top", p->top));
+    GEN(libxl__yajl_gen_opt_str(hand, "base", p->base));
+    GEN(libxl__yajl_gen_opt_str(hand, "error", p->error));
+    GEN(yajl_gen_map_close(hand));
+#undef GEN
+    return 0;
+}
+
 /* ---------------------------------------------------------------- */
 /* reading a record */
 

@@ -198,33 +198,58 @@ int libxl_snapshot_name_check(const char *name)
 /* ---------------------------------------------------------------- */
 /* JSON */
 
-char *libxl_domain_snapshot_to_json(libxl_snapshot_ctx *ctx,
-                                    const libxl_domain_snapshot *p)
+/* The JSON text gen makes of p, indented: malloc'ed, or NULL. */
+static char *to_json(libxl__gc *gc, int (*gen)(yajl_gen, const void *),
+                     const void *p, const char *what)
 {
-    GC_INIT(ctx);
-    yajl_gen hand = NULL;
+    yajl_gen hand = yajl_gen_alloc(NULL);
     const unsigned char *buf;
     size_t len;
     char *r = NULL;
 
-    hand = yajl_gen_alloc(NULL);
     if (!hand) abort();
     yajl_gen_config(hand, yajl_gen_beautify, 1);
     yajl_gen_config(hand, yajl_gen_indent_string, "    ");
-
-    if (libxl__domain_snapshot_gen_json(hand, p) ||
+    if (gen(hand, p) ||
         yajl_gen_get_buf(hand, &buf, &len) != yajl_gen_status_ok) {
-        LOG(ERROR, "cannot generate record of snapshot '%s'",
-            p->name ? p->name : "(null)");
+        LOG(ERROR, "cannot generate the JSON of %s", what);
         goto out;
     }
     r = malloc(len + 1);
     if (!r) abort();
     memcpy(r, buf, len);
     r[len] = 0;
-
  out:
     yajl_gen_free(hand);
+    return r;
+}
+
+static int gen_snapshot(yajl_gen hand, const void *p)
+{
+    return libxl__domain_snapshot_gen_json(hand, p);
+}
+
+static int gen_blockjob(yajl_gen hand, const void *p)
+{
+    return libxl__blockjob_info_gen_json(hand, p);
+}
+
+char *libxl_domain_snapshot_to_json(libxl_snapshot_ctx *ctx,
+                                    const libxl_domain_snapshot *p)
+{
+    GC_INIT(ctx);
+    char *r = to_json(gc, gen_snapshot, p,
+                      GCSPRINTF("the record of snapshot '%s'",
+                                p->name ? p->name : "(null)"));
+    GC_FREE;
+    return r;
+}
+
+char *libxl_blockjob_info_to_json(libxl_snapshot_ctx *ctx,
+                                  const libxl_blockjob_info *p)
+{
+    GC_INIT(ctx);
+    char *r = to_json(gc, gen_blockjob, p, "a block job");
     GC_FREE;
     return r;
 }

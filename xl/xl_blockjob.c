@@ -256,27 +256,14 @@ int main_block_stream(int argc, char **argv)
     return EXIT_SUCCESS;
 }
 
-static void print_job_json(const libxl_blockjob_info *i)
+static int print_job_json(const libxl_blockjob_info *i)
 {
-    printf("{\n    \"id\": \"%s\",\n    \"vdev\": \"%s\",\n"
-           "    \"type\": \"%s\",\n    \"state\": \"%s\",\n"
-           "    \"live\": %s,\n    \"offset\": %"PRIu64",\n"
-           "    \"len\": %"PRIu64",\n    \"speed\": %"PRIu64"",
-           i->id, i->vdev, libxl_blockjob_type_to_string(i->type),
-           libxl_blockjob_state_to_string(i->state),
-           i->live ? "true" : "false", i->offset, i->len, i->speed);
-    if (i->error) {
-        /* the error text comes from QEMU: keep it valid JSON */
-        const char *p;
-        printf(",\n    \"error\": \"");
-        for (p = i->error; *p; p++) {
-            if (*p == '"' || *p == '\\') printf("\\%c", *p);
-            else if ((unsigned char)*p < 0x20) printf("\\u%04x", *p);
-            else putchar(*p);
-        }
-        putchar('"');
-    }
-    printf("\n}\n");
+    char *j = libxl_blockjob_info_to_json(ctx, i);
+
+    if (!j) return xl_fail("block-job", ERROR_FAIL);
+    printf("%s\n", j);
+    free(j);
+    return EXIT_SUCCESS;
 }
 
 int main_block_job(int argc, char **argv)
@@ -293,7 +280,7 @@ int main_block_job(int argc, char **argv)
     libxl_blockjob_info info;
     const char *domain, *vdev;
     uint64_t bandwidth = 0;
-    int opt, rc, actions = 0, what = 'i';
+    int opt, rc, ret, actions = 0, what = 'i';
     bool json = false;
 
     SWITCH_FOREACH_OPT(opt, "", opts, "block-job", 2) {
@@ -334,8 +321,9 @@ int main_block_job(int argc, char **argv)
     default:
         rc = libxl_blockjob_get(ctx, domain, vdev, &info);
         if (rc) return xl_fail("block-job", rc);
+        ret = EXIT_SUCCESS;
         if (json) {
-            print_job_json(&info);
+            ret = print_job_json(&info);
         } else {
             printf("%s: [%3u %%]\n", info.type == LIBXL_BLOCKJOB_TYPE_STREAM
                    ? "Block stream" : "Block commit",
@@ -349,7 +337,7 @@ int main_block_job(int argc, char **argv)
             if (info.error) printf("%-9s %s\n", "Error:", info.error);
         }
         libxl_blockjob_info_dispose(&info);
-        return EXIT_SUCCESS;
+        return ret;
     }
 }
 

@@ -202,6 +202,8 @@ case_async_info_abort() {
         "xvda commit running true 1048576" "block-job --json: vdev type state live speed"
     expect_eq "$(jq -r '.offset <= .len and .offset < .len and .len > 0 and (.id | length > 0)' <<<"$OUT")" \
         "true" "block-job --json: 0 <= offset < len, an id"
+    expect_eq "$(jq -r '[.top, .base] | map(test("^/.*\\.(qcow2|img)$")) | all' <<<"$OUT")" \
+        "true" "block-job --json: the job's top and base images"
     expect_running_partial "$d"
     expect_ok xl block-job --bandwidth 2 "$d" xvda
     expect_eq "$OUT" "" "block-job --bandwidth output"
