@@ -771,6 +771,14 @@ int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
 int libxl__snapshot_store_load_current(libxl__gc *gc,
                                        libxl__snapshot_store *st,
                                        libxl__snapshot_tree *tree_r);
+/*
+ * The same for snapshot name (NULL: the current one), with the same
+ * checks: ERROR_NOTFOUND (not logged) if it has no record.  For
+ * reading one snapshot (snapshot-info) at the cost of one record.
+ */
+int libxl__snapshot_store_load_one(libxl__gc *gc, libxl__snapshot_store *st,
+                                   const char *name,
+                                   libxl__snapshot_tree *tree_r);
 /* Is there a record for snapshot name?  (No record is read.) */
 bool libxl__snapshot_store_has(libxl__gc *gc, const libxl__snapshot_store *st,
                                const char *name);

@@ -5,11 +5,16 @@
  * sees each record either before or after a change, never half of it.
  * What it returns is a deep copy the caller owns and frees with
  * libxl_domain_snapshot_list_free / _dispose.  The list is sorted by
- * creation time (then name), parents before their children.
+ * creation time (then name), parents before their children.  Getting
+ * one snapshot reads only its record and the domain's (the records
+ * keep their children and parent; a parent or child without a record
+ * is corrected as a full load would), so snapshot-info costs the same
+ * at 10 snapshots as at 10,000.
  */
 #include "libxl_snapshot_internal.h"
 
-static int load_tree(libxl__gc *gc, const char *domain,
+/* The whole tree, or (name) only that snapshot's record. */
+static int load_tree(libxl__gc *gc, const char *domain, const char *name,
                      libxl__snapshot_tree *tree_r)
 {
     libxl__domain d;
@@ -20,7 +25,8 @@ static int load_tree(libxl__gc *gc, const char *domain,
     if (rc) return rc;
     rc = libxl__snapshot_store_open(gc, CTX->state_dir, &d.uuid, &st);
     if (rc) return rc;
-    return libxl__snapshot_store_load(gc, &st, tree_r);
+    return name ? libxl__snapshot_store_load_one(gc, &st, name, tree_r)
+                : libxl__snapshot_store_load(gc, &st, tree_r);
 }
 
 /* The problem of each LVM disk, for the caller's copy (not recorded). */
@@ -48,7 +54,7 @@ int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
 
     *list_r = NULL;
     *nb_r = 0;
-    rc = load_tree(gc, domain, &t);
+    rc = load_tree(gc, domain, NULL, &t);
     if (rc) goto out;
     l = calloc(t.num_snaps ? t.num_snaps : 1, sizeof(*l));
     if (!l) abort();
@@ -74,9 +80,9 @@ int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
     libxl_domain_snapshot *s;
     int rc;
 
-    rc = load_tree(gc, domain, &t);
-    if (rc) goto out;
-    s = libxl__snapshot_tree_find(&t, name);
+    rc = load_tree(gc, domain, name, &t);
+    if (rc && rc != ERROR_NOTFOUND) goto out;
+    s = rc ? NULL : libxl__snapshot_tree_find(&t, name);
     if (!s) {
         LOG(ERROR, "domain %s has no snapshot named '%s'",
             libxl__printable(gc, domain), libxl__printable(gc, name));

@@ -436,6 +436,13 @@ int libxl__snapshot_store_load_current(libxl__gc *gc,
                                        libxl__snapshot_store *st,
                                        libxl__snapshot_tree *tree_r)
 {
+    return libxl__snapshot_store_load_one(gc, st, NULL, tree_r);
+}
+
+int libxl__snapshot_store_load_one(libxl__gc *gc, libxl__snapshot_store *st,
+                                   const char *name,
+                                   libxl__snapshot_tree *tree_r)
+{
     const char *cur;
     int rc;
 
@@ -449,14 +456,22 @@ int libxl__snapshot_store_load_current(libxl__gc *gc,
         /* as the full load's fixup says it */
         LOG(WARN, "current snapshot '%s' does not exist", cur);
         tree_r->dom.current = NULL;
-    } else if (cur) {
+        cur = NULL;
+    }
+    if (name && (libxl_snapshot_name_check(name) ||
+                 !libxl__snapshot_store_has(gc, st, name))) {
+        rc = ERROR_NOTFOUND;
+        goto out;
+    }
+    if (!name) name = cur;
+    if (name) {
         libxl_domain_snapshot *s;
         int i, n = 0;
 
         GCNEW(tree_r->snaps);
         s = &tree_r->snaps[0];
-        rc = load_snapshot(gc, libxl__snapshot_record_path(gc, st, cur), cur,
-                           s);
+        rc = load_snapshot(gc, libxl__snapshot_record_path(gc, st, name),
+                           name, s);
         if (rc) goto out;
         tree_r->num_snaps = 1;
         /* what a full fixup would correct in this record: a parent
@@ -780,7 +795,9 @@ void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
     else
         all_children(gc, t, pidx);
 
-    if (t->dom.current && !libxl__snapshot_tree_find(t, t->dom.current)) {
+    /* (a partial tree checked its current on loading: see load_one) */
+    if (!t->partial && t->dom.current &&
+        !libxl__snapshot_tree_find(t, t->dom.current)) {
         LOG(WARN, "current snapshot '%s' does not exist", t->dom.current);
         t->dom.current = NULL;
     }

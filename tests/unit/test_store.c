@@ -669,6 +669,40 @@ void test_store__partial_tree_fixes(void)
     GC_FREE;
 }
 
+/* load_one: any snapshot's record, the current one kept as it is */
+void test_store__load_one(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t, l;
+
+    open_store(gc, state, &st);
+    build_tree(gc, &t);                    /* current a1 */
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_one(gc, &st, "root",
+                                                         &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.num_snaps, 1);
+    CU_ASSERT_STRING_EQUAL(l.snaps[0].name, "root");
+    CU_ASSERT_FALSE(l.snaps[0].current);
+    CU_ASSERT_EQUAL_FATAL(l.snaps[0].num_children, 2);
+    CU_ASSERT_STRING_EQUAL(l.snaps[0].children[0], "a");
+    CU_ASSERT_STRING_EQUAL(l.snaps[0].children[1], "b");
+    CU_ASSERT_STRING_EQUAL(l.dom.current, "a1");   /* not loaded, kept */
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_one(gc, &st, "a1", &l),
+                          0);
+    CU_ASSERT_TRUE(l.snaps[0].current);
+    CU_ASSERT_STRING_EQUAL(l.snaps[0].parent, "a");
+    CU_ASSERT_EQUAL(libxl__snapshot_store_load_one(gc, &st, "nope", &l),
+                    ERROR_NOTFOUND);
+    CU_ASSERT_EQUAL(libxl__snapshot_store_load_one(gc, &st, "../x", &l),
+                    ERROR_NOTFOUND);
+
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
+
 /*
  * Local variables:
  * mode: C
