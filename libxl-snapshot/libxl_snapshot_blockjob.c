@@ -280,12 +280,6 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
     }
 
     GCNEW_ARRAY(a, 16);
-    if (!bj->info.len) {
-        /* the size the tool's percentages are of (progress, summary) */
-        yajl_val v = libxl__qemu_img_info_sync(gc, bj->info.top, false,
-                                               NULL);
-        if (v) bj->info.len = libxl__json_get_integer(v, "virtual-size", 0);
-    }
     if (bj->top_format == LIBXL_DISK_FORMAT_VHD) {
         /* a VHD chain: vhd-util, one level (top into its parent) */
         char *parent = libxl__vhd_parent_sync(gc, bj->info.top);

@@ -80,6 +80,8 @@ typedef struct {
                                        ACT_COMMIT: children of C */
     int num_targets;
     const char *parent;             /* F's backing (stream base) */
+    uint64_t size;                  /* the disk's virtual size (jobs'
+                                       progress) */
     libxl_disk_format parent_format;
     bool done;
 } disk_plan;
@@ -555,7 +557,11 @@ static void snapshot_delete_exec_done(libxl__egc *egc,
 /* external: plan from the image graph */
 
 /* Every (image, backing) pair of every probed chain, deduplicated. */
-typedef struct { const char *file, *backing; libxl_disk_format fmt; } edge;
+typedef struct {
+    const char *file, *backing;
+    libxl_disk_format fmt;
+    uint64_t size;                  /* virtual size */
+} edge;
 
 static int collect_edges(libxl__gc *gc, libxl__qemu_img_info_state *qi,
                          edge **edges_r)
@@ -578,6 +584,7 @@ static int collect_edges(libxl__gc *gc, libxl__qemu_img_info_state *qi,
             e[n].file = f;
             e[n].backing = libxl__json_get_string(img,
                                                   "full-backing-filename");
+            e[n].size = libxl__json_get_integer(img, "virtual-size", 0);
             e[n].fmt = LIBXL_DISK_FORMAT_RAW;
             libxl__disk_format_from_qemu(libxl__json_get_string(img,
                                                                 "format"),
@@ -659,6 +666,7 @@ static void snapshot_delete_chains(libxl__egc *egc,
     for (i = 0; i < n; i++)
         if (!strcmp(e[i].file, F)) {
             pl->parent = e[i].backing;
+            pl->size = e[i].size;
             break;
         }
     for (i = 0; pl->parent && i < n; i++)
@@ -734,6 +742,7 @@ static void snapshot_delete_job_next(libxl__egc *egc,
     bj->info.vdev = ds->vdev;
     bj->info.live = live;
     bj->info.top = (char *)top;
+    bj->info.len = pl->size;
     bj->active = dls->active;
     bj->active_format = dls->active_format;
     bj->top_format = pl->act == ACT_COMMIT ? pl->child_format

@@ -320,7 +320,7 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
         goto out;
     }
     rc = op->partial_tree
-        ? libxl__snapshot_store_load_current(gc, &op->st, &op->tree)
+        ? libxl__snapshot_store_load_one(gc, &op->st, NULL, &op->tree)
         : libxl__snapshot_store_load(gc, &op->st, &op->tree);
     if (rc) goto out;
     /* an operation a dead process left half-done: finish or undo it */

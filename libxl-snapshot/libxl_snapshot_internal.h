@@ -734,7 +734,7 @@ typedef struct libxl__snapshot_store {
  * the domain record and its current snapshot only (an operation that
  * only adds a snapshot costs the same at 10 records as at 10,000).
  * A partial tree's snapshots keep the parents and children their files
- * name, and it saves only them: see libxl__snapshot_store_load_current.
+ * name, and it saves only them: see libxl__snapshot_store_load_one.
  */
 typedef struct libxl__snapshot_tree {
     libxl__domain_record dom;
@@ -766,15 +766,9 @@ int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
  * it, then saving, leaves the directory as a full load and save would
  * (the current snapshot's children gain the new ones; see the store's
  * design comment for the one difference); removing or re-parenting
- * needs the full tree.
- */
-int libxl__snapshot_store_load_current(libxl__gc *gc,
-                                       libxl__snapshot_store *st,
-                                       libxl__snapshot_tree *tree_r);
-/*
- * The same for snapshot name (NULL: the current one), with the same
- * checks: ERROR_NOTFOUND (not logged) if it has no record.  For
- * reading one snapshot (snapshot-info) at the cost of one record.
+ * needs the full tree.  That is name NULL (create); a name loads that
+ * snapshot instead (snapshot-info, at the cost of one record), with the
+ * same checks: ERROR_NOTFOUND (not logged) if it has no record.
  */
 int libxl__snapshot_store_load_one(libxl__gc *gc, libxl__snapshot_store *st,
                                    const char *name,

@@ -432,13 +432,6 @@ bool libxl__snapshot_store_has(libxl__gc *gc, const libxl__snapshot_store *st,
     return !lstat(libxl__snapshot_record_path(gc, st, name), &sb);
 }
 
-int libxl__snapshot_store_load_current(libxl__gc *gc,
-                                       libxl__snapshot_store *st,
-                                       libxl__snapshot_tree *tree_r)
-{
-    return libxl__snapshot_store_load_one(gc, st, NULL, tree_r);
-}
-
 int libxl__snapshot_store_load_one(libxl__gc *gc, libxl__snapshot_store *st,
                                    const char *name,
                                    libxl__snapshot_tree *tree_r)

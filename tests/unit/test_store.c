@@ -551,7 +551,7 @@ void test_store__missing_parent_on_disk(void)
 
 /*
  * Create's partial tree: adding "c" under the current snapshot "root"
- * through load_current leaves the directory exactly as a full load,
+ * through load_one(NULL) leaves the directory exactly as a full load,
  * add and save would, reading no other record (b's is garbage while it
  * runs), and rewriting none of them.
  */
@@ -587,7 +587,7 @@ void test_store__partial_tree_add(void)
         libxl__snapshot_record_path(gc, &part, "b"), &b_text, NULL), 0);
     write_text(libxl__snapshot_record_path(gc, &part, "b"), "garbage {{");
     a1_before = inode_of(libxl__snapshot_record_path(gc, &part, "a1"));
-    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_current(gc, &part, &l),
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_one(gc, &part, NULL, &l),
                           0);
     CU_ASSERT_TRUE(l.partial);
     CU_ASSERT_EQUAL_FATAL(l.num_snaps, 1);
@@ -620,13 +620,13 @@ void test_store__partial_tree_add(void)
 
     /* a current snapshot whose record is gone: none, as a full load */
     CU_ASSERT_EQUAL(unlink(libxl__snapshot_record_path(gc, &part, "c")), 0);
-    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_current(gc, &part, &l),
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_one(gc, &part, NULL, &l),
                           0);
     CU_ASSERT_PTR_NULL(l.dom.current);
     CU_ASSERT_EQUAL(l.num_snaps, 0);
     /* a corrupt current record fails, naming it, as a full load */
     write_text(libxl__snapshot_record_path(gc, &part, "c"), "garbage {{");
-    CU_ASSERT_EQUAL(libxl__snapshot_store_load_current(gc, &part, &l),
+    CU_ASSERT_EQUAL(libxl__snapshot_store_load_one(gc, &part, NULL, &l),
                     ERROR_INVAL);
 
     rm_rf(sfull);
@@ -636,7 +636,7 @@ void test_store__partial_tree_add(void)
     GC_FREE;
 }
 
-/* load_current corrects what a full fixup would: a parent or children
+/* load_one corrects what a full fixup would: a parent or children
  * without a record */
 void test_store__partial_tree_fixes(void)
 {
@@ -649,7 +649,7 @@ void test_store__partial_tree_fixes(void)
     build_tree(gc, &t);                    /* current a1, parent a */
     CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
     CU_ASSERT_EQUAL(unlink(libxl__snapshot_record_path(gc, &st, "a")), 0);
-    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_current(gc, &st, &l),
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_one(gc, &st, NULL, &l),
                           0);
     CU_ASSERT_EQUAL_FATAL(l.num_snaps, 1);
     CU_ASSERT_PTR_NULL(l.snaps[0].parent);
@@ -658,7 +658,7 @@ void test_store__partial_tree_fixes(void)
     libxl__snapshot_tree_fixup(gc, &t);
     CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
     CU_ASSERT_EQUAL(unlink(libxl__snapshot_record_path(gc, &st, "a")), 0);
-    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_current(gc, &st, &l),
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_one(gc, &st, NULL, &l),
                           0);
     CU_ASSERT_STRING_EQUAL(l.snaps[0].name, "root");
     CU_ASSERT_EQUAL_FATAL(l.snaps[0].num_children, 1);
