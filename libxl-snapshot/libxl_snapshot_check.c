@@ -279,6 +279,14 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
         if (libxl__snapshot_store_owns(gc, t, n) ||
             memory_of_record(t, path))
             continue;
+        if (libxl__journal_file(n)) {
+            /* its recovery failed (op_begin said why) */
+            problem(gc, cs, "an interrupted %s is pending: the disks and "
+                    "the records may disagree until snapshot-recover (or "
+                    "any command on the domain) finishes it (journal "
+                    "'%s')", libxl__journal_pending(gc, &cs->op.st), path);
+            continue;
+        }
         if (!fnmatch("blockjob-*.libxl-json", n, 0)) {
             problem(gc, cs, "a block job record is left: '%s' (see "
                     "xl block-job)", path);
@@ -327,6 +335,7 @@ int libxl_domain_snapshot_check(libxl_snapshot_ctx *ctx, const char *domain,
     cs->op.ao = ao;
     cs->op.domain = GCSTRDUP(domain);
     cs->op.callback = check_begun;
+    cs->op.recover_soft = true;
     libxl__snapshot_op_begin(egc, &cs->op);
     EGC_FREE;
     return AO_INPROGRESS;

@@ -325,6 +325,11 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
     if (rc) goto out;
     /* an operation a dead process left half-done: finish or undo it */
     rc = libxl__journal_recover(gc, op, &op->recovered);
+    if (rc && op->recover_soft) {
+        /* the journal stays; the caller reports it */
+        op->recovered = false;
+        rc = libxl__snapshot_store_load(gc, &op->st, &op->tree);
+    }
     if (rc) goto out;
     rc = libxl__blockjob_recover(gc, op);
     if (rc) goto out;

@@ -966,6 +966,8 @@ struct libxl__snapshot_op {
     bool partial_tree;                /* the op only adds snapshots: load
                                          a partial tree (recovery loads
                                          the whole one when it acts) */
+    bool recover_soft;                /* check: a recovery that fails
+                                         leaves its journal, reported */
     /* results */
     bool recovered;                   /* a journal was found and handled */
     const char *unfinished_delete;    /* a recovered delete left this */
@@ -1017,8 +1019,17 @@ void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
 /* Under the lock, tree loaded: finish or undo what a dead process left. */
 int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
                            bool *found_r);
-/* Tests: XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point. */
-void libxl__fault_point(const char *op);
+/*
+ * Tests: XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point;
+ * <op>:<n>:killqemu SIGKILLs the domain's QEMU there (the domain
+ * libxl__fault_domain named) and returns true.
+ */
+bool libxl__fault_point(const char *op);
+/* A journal still there: "snapshot-<op> of '<name>'", else NULL. */
+const char *libxl__journal_pending(libxl__gc *gc,
+                                   const libxl__snapshot_store *st);
+bool libxl__journal_file(const char *name);
+void libxl__fault_domain(const libxl__domain *d);
 
 #endif /* LIBXL_SNAPSHOT_INTERNAL_H */
 

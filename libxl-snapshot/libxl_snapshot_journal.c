@@ -52,9 +52,16 @@
  *
  * Fault injection (tests only): XL_SNAPSHOT_FAULT=<op>:<n> makes the
  * process _exit(86) at the n-th fault point of <op>, as a crash would.
+ * <op>:<n>:killqemu SIGKILLs the domain's QEMU there instead (found as
+ * the peer of its QMP socket), waits until it is gone, and goes on:
+ * libxl__fault_point returns true, so that a point placed before a
+ * QMP answer is read can treat the answer as lost.
  */
 #include "libxl_snapshot_internal.h"
 
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define JOURNAL_FILE "journal.libxl-json"
@@ -65,18 +72,73 @@ static char *journal_path(libxl__gc *gc, const libxl__snapshot_store *st)
     return GCSPRINTF("%s/" JOURNAL_FILE, st->dir);
 }
 
-void libxl__fault_point(const char *op)
+/* tests, killqemu: the QMP socket of the domain of this process's op */
+static char *fault_qmp_path;
+
+/* The QEMU listening on path (its peer credentials), SIGKILLed. */
+static void fault_kill_qemu(const char *op, int n)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    int fd = -1, i;
+
+    if (!fault_qmp_path ||
+        strlen(fault_qmp_path) >= sizeof(sa.sun_path) ||
+        (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        goto fail;
+    strcpy(sa.sun_path, fault_qmp_path);
+    /* QEMU serves one client, but the kernel answers the connect */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) ||
+        cr.pid <= 0 || kill(cr.pid, SIGKILL))
+        goto fail;
+    close(fd);
+    fprintf(stderr, "libxl-snapshot: fault injected: %s step %d: QEMU "
+            "(pid %d) killed\n", op, n, (int)cr.pid);
+    for (i = 0; i < 500 && !kill(cr.pid, 0); i++) {
+        char st = 0, path[64];
+        FILE *f;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)cr.pid);
+        f = fopen(path, "r");
+        if (f && fscanf(f, "%*d (%*[^)]) %c", &st) != 1) st = 0;
+        if (f) fclose(f);
+        if (st == 'Z') break;
+        usleep(10000);
+    }
+    return;
+ fail:
+    if (fd >= 0) close(fd);
+    fprintf(stderr, "libxl-snapshot: fault injection: %s step %d: no QEMU "
+            "to kill\n", op, n);
+    _exit(FAULT_EXIT);
+}
+
+void libxl__fault_domain(const libxl__domain *d)
+{
+    if (!getenv("XL_SNAPSHOT_FAULT")) return;
+    free(fault_qmp_path);
+    fault_qmp_path = d->running && d->qmp_path ? strdup(d->qmp_path) : NULL;
+}
+
+bool libxl__fault_point(const char *op)
 {
     static int count;
     const char *f = getenv("XL_SNAPSHOT_FAULT");
+    const char *mode;
     size_t l = strlen(op);
 
-    if (!f || strncmp(f, op, l) || f[l] != ':') return;
-    if (++count == atoi(f + l + 1)) {
-        fprintf(stderr, "libxl-snapshot: fault injected: %s step %d\n", op,
-                count);
-        _exit(FAULT_EXIT);
+    if (!f || strncmp(f, op, l) || f[l] != ':') return false;
+    if (++count != atoi(f + l + 1)) return false;
+    mode = strchr(f + l + 1, ':');
+    mode = mode ? mode + 1 : "exit";
+    if (!strcmp(mode, "killqemu")) {
+        fault_kill_qemu(op, count);
+        return true;
     }
+    fprintf(stderr, "libxl-snapshot: fault injected: %s step %d\n", op,
+            count);
+    _exit(FAULT_EXIT);
 }
 
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
@@ -111,6 +173,29 @@ int libxl__journal_write_text(libxl__gc *gc, const libxl__snapshot_store *st,
                               const char *json, size_t len)
 {
     return libxl__write_file_atomic(gc, journal_path(gc, st), json, len);
+}
+
+bool libxl__journal_file(const char *name)
+{
+    return !strcmp(name, JOURNAL_FILE);
+}
+
+const char *libxl__journal_pending(libxl__gc *gc,
+                                   const libxl__snapshot_store *st)
+{
+    char *data;
+    yajl_val j, s;
+    const char *what, *name;
+
+    if (libxl__read_file_nofollow(gc, journal_path(gc, st), &data, NULL))
+        return NULL;
+    j = libxl__json_parse(gc, data);
+    what = j ? libxl__json_get_string(j, "op") : NULL;
+    s = j ? libxl__json_get(j, "snapshot") : NULL;
+    name = s && YAJL_IS_STRING(s) ? YAJL_GET_STRING(s)
+         : s ? libxl__json_get_string(s, "name") : NULL;
+    return GCSPRINTF("snapshot-%s of '%s'", what ? what : "?",
+                     name ? name : "?");
 }
 
 void libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st)
@@ -660,6 +745,7 @@ int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
     const char *what;
     int rc;
 
+    libxl__fault_domain(&op->d);      /* tests: whose QEMU to kill */
     if (found_r) *found_r = false;
     rc = libxl__read_file_nofollow(gc, journal_path(gc, &op->st), &data,
                                    NULL);

@@ -38,6 +38,14 @@
  * before the domain is stopped and removed at the end; a revert that
  * died half-way is finished by the next command on the domain.
  *
+ * Failure: before any internal revert ran, the new overlays (and copies)
+ * are removed and the domain is started again on the images the records
+ * name: wholly old.  Once one ran (it cannot be undone), a failure
+ * (a disk's command, the records' save) leaves the domain stopped and
+ * the journal in place, "saved" false: the next command redoes every
+ * disk (idempotent), saves the records and starts the domain as
+ * planned, and until then snapshot-check reports the pending revert.
+ *
  * Steps: libxl_domain_snapshot_revert -> snapshot_revert_begun ->
  *   snapshot_revert_probed ->
  *   snapshot_revert_next <-> snapshot_revert_disk_done ->
@@ -71,6 +79,7 @@ typedef struct libxl__snapshot_revert_state {
     revert_disk *disks;              /* in execution order */
     int num_disks, next, done_disks, sub;
     bool was_running, was_paused, stopped, journaled;
+    const char *applied;             /* a disk whose internal revert ran */
     libxl__qemu_img_info_state qi;   /* images holding internal ones */
     libxl__exec_state es;
 } libxl__snapshot_revert_state;
@@ -527,6 +536,9 @@ static void snapshot_revert_next(libxl__egc *egc,
     else
         a = libxl__qemu_img_snapshot_args(gc, 'a', rd->tag_id,
                                           rd->ds->file);
+    if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL && !rd->copy &&
+        !rvs->applied)
+        rvs->applied = rd->ds->vdev;  /* from here on, forward only */
     libxl__exec_init(&rvs->es);
     rvs->es.ao = ao;
     rvs->es.what = GCSPRINTF("%s (revert of %s)",
@@ -623,13 +635,30 @@ static void snapshot_revert_done(libxl__egc *egc,
     const char *restore = NULL;
     int i, r;
 
+    if (rc && rvs->done_disks >= 0 && rvs->applied) {
+        /*
+         * An internal revert cannot be undone: the revert goes forward.
+         * Its journal (written before any disk was touched, "saved"
+         * false) stays, the domain stays stopped, and the next command
+         * on the domain does every disk again and saves the records.
+         */
+        LOG(ERROR, "domain %s: the revert to '%s' stopped part-way (disk "
+            "%s is already reverted); it is left stopped with its journal: "
+            "snapshot-recover (or any command on the domain) finishes the "
+            "revert once the cause is fixed", op->d.name, rvs->name,
+            rvs->applied);
+        libxl__snapshot_op_end(gc, op);
+        libxl__ao_complete(egc, ao, rc);
+        return;
+    }
     if (rc && rvs->done_disks >= 0) {
-        /* undo the overlays made so far; internal reverts cannot be */
+        /* undo the overlays made so far (before any internal revert) */
         for (i = 0; i < rvs->done_disks; i++) {
             revert_disk *rd = &rvs->disks[i];
-            if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+            if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL ||
+                rd->copy)
                 unlink(rd->new_active);
-            else
+            else if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM)
                 LOG(ERROR, "disk %s was already reverted to '%s' before "
                     "the failure", rd->ds->vdev, rvs->name);
         }
