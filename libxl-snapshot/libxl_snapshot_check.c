@@ -17,7 +17,11 @@
  *  5. Nothing is unowned: in the domain's record directory every file is
  *     a record, the lock, a block job record or a record's memory image;
  *     beside each disk's configured image, every <stem>.*.qcow2 is an
- *     image some record or active chain uses.
+ *     image some record or active chain uses; every internal snapshot
+ *     in those images is a record's.
+ *  6. A journal left means an operation whose recovery failed (check's
+ *     recovery does not stop it, op->recover_soft): it is reported, as
+ *     the disks and records may disagree until it is finished.
  *
  * Steps: libxl_domain_snapshot_check -> check_begun -> check_done.
  * The checks themselves run qemu-img synchronously (nested loop).
@@ -219,12 +223,45 @@ static void check_active(libxl__gc *gc, check_state *cs)
     }
 }
 
+/* Does a record own the internal snapshot tag of image? */
+static bool tag_owned(const libxl__snapshot_tree *t, const char *image,
+                      const char *tag)
+{
+    int i, j;
+    for (i = 0; i < t->num_snaps; i++)
+        for (j = 0; j < t->snaps[i].num_disks; j++) {
+            const libxl_disk_snapshot *ds = &t->snaps[i].disks[j];
+            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+                ds->file && ds->tag && !strcmp(ds->file, image) &&
+                !strcmp(ds->tag, tag))
+                return true;
+        }
+    return false;
+}
+
+/* Internal snapshots in image that no record owns. */
+static void check_tags(libxl__gc *gc, check_state *cs, const char *image,
+                       yajl_val info)
+{
+    yajl_val snaps = libxl__json_get(info, "snapshots");
+    size_t i;
+
+    for (i = 0; snaps && YAJL_IS_ARRAY(snaps) && i < snaps->u.array.len;
+         i++) {
+        const char *tag = libxl__json_get_string(snaps->u.array.values[i],
+                                                 "name");
+        if (tag && !tag_owned(&cs->op.tree, image, tag))
+            problem(gc, cs, "image '%s' holds internal snapshot '%s', "
+                    "which no record owns (--no-metadata, or left by a "
+                    "failed command)", image, libxl__printable(gc, tag));
+    }
+}
+
 static void check_images(libxl__gc *gc, check_state *cs)
 {
     int i;
 
     for (i = 0; i < cs->num_known; i++) {
-        const char *a[8];
         char *out = NULL, *err = NULL;
         yajl_val info = libxl__qemu_img_info_sync(gc, cs->known[i], false,
                                                   &err), res;
@@ -233,9 +270,10 @@ static void check_images(libxl__gc *gc, check_state *cs)
         long long corrupt, errors, leaks;
 
         if (!fmt || strcmp(fmt, "qcow2")) continue;
-        a[0] = CTX->qemu_img; a[1] = "check"; a[2] = "-U";
-        a[3] = "--output=json"; a[4] = cs->known[i]; a[5] = NULL;
-        libxl__exec_sync(gc, a, CHECK_TIMEOUT_MS, &out, &err);
+        check_tags(gc, cs, cs->known[i], info);
+        libxl__exec_sync(gc, libxl__qemu_img_check_args(gc, cs->known[i],
+                                                        false),
+                         CHECK_TIMEOUT_MS, &out, &err);
         res = out ? libxl__json_parse(gc, out) : NULL;
         if (!res) {
             problem(gc, cs, "image '%s': qemu-img check failed: %s",
@@ -251,7 +289,8 @@ static void check_images(libxl__gc *gc, check_state *cs)
                     errors);
         else if (leaks && !cs->op.d.running)
             problem(gc, cs, "image '%s': qemu-img check: %lld leaked "
-                    "cluster(s)", cs->known[i], leaks);
+                    "cluster(s) (a killed QEMU leaves them; snapshot-recover "
+                    "repairs them)", cs->known[i], leaks);
     }
 }
 

@@ -871,6 +871,23 @@ static void remove_new_overlays(libxl__gc *gc,
     }
 }
 
+/*
+ * No answer to the transaction: QEMU may have taken the disks (and be
+ * writing to the overlays), or died on the way.  Removing what it made
+ * could lose the guest's writes: the journal stays, and the next
+ * command on the domain records the disks taken as the snapshot (disk-
+ * only) or removes what a transaction that did not happen left.
+ */
+static void unconfirmed(libxl__gc *gc, libxl__snapshot_create_state *scs,
+                        const char *why)
+{
+    LOG(ERROR, "domain %s: QEMU did not confirm snapshot '%s'%s%s%s; the "
+        "next command on the domain (snapshot-recover) records the disks "
+        "it took, or removes what it left", scs->op.d.name, scs->snap.name,
+        why ? " (" : "", why ? why : "", why ? ")" : "");
+    scs->keep_journal = true;
+}
+
 static void snapshot_create_transaction_done(libxl__egc *egc,
                                              libxl__qmp *qmp,
                                              yajl_val ret, int rc)
@@ -901,21 +918,7 @@ static void snapshot_create_transaction_outcome(libxl__egc *egc,
         goto out;
     }
     if (rc) {
-        /*
-         * No answer: QEMU may have switched to the overlays and be
-         * writing to them.  Removing them would lose the guest's
-         * writes, so they stay, named here.
-         */
-        int i;
-        for (i = 0; i < scs->snap.num_disks; i++)
-            if (scs->snap.disks[i].type ==
-                LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL &&
-                libxl__file_exists(scs->snap.disks[i].overlay))
-                LOG(ERROR, "disk %s: QEMU did not confirm the snapshot; "
-                    "'%s' is left in place as QEMU may be using it (the "
-                    "next command on the domain sorts it out)",
-                    scs->snap.disks[i].vdev, scs->snap.disks[i].overlay);
-        scs->keep_journal = true;
+        unconfirmed(gc, scs, NULL);   /* QMP said why */
         goto out;
     }
     libxl__fault_point("create");
@@ -947,8 +950,16 @@ static void snapshot_create_instant_done(libxl__egc *egc, libxl__qmp *qmp,
         CONTAINER_OF(qmp, libxl__snapshot_create_state, mss.qmp);
     STATE_AO_GC(scs->ao);
 
-    if (rc && qmp_refused(rc)) remove_new_overlays(gc, scs);
-    if (!rc) libxl__fault_point("create");
+    /* tests: QEMU killed having taken the disks, its answer lost */
+    if (libxl__fault_point("create") && !rc)
+        rc = ERROR_PROTOCOL_ERROR_QMP;
+    if (rc && qmp_refused(rc)) {
+        remove_new_overlays(gc, scs);
+    } else if (rc) {
+        unconfirmed(gc, scs, qmp->error_desc ? qmp->error_desc
+                                             : "QEMU was killed");
+        scs->mss.why = NULL;          /* said */
+    }
     libxl__memory_save_instant_done(egc, &scs->mss, rc);
 }
 
@@ -963,14 +974,18 @@ static void snapshot_create_memory_done(libxl__egc *egc,
     if (rc && mss->disks_taken) {
         /* the domain runs on the overlays: keep them, without memory */
         LOG(ERROR, "snapshot '%s': the disks were taken but the memory "
-            "could not be saved; it is recorded as a disk-only snapshot",
-            scs->snap.name);
+            "could not be saved%s%s%s; it is recorded as a disk-only "
+            "snapshot", scs->snap.name, mss->why ? " (" : "",
+            mss->why ? mss->why : "", mss->why ? ")" : "");
         scs->snap.memory = NULL;
         scs->memory_rc = rc;
         snapshot_create_record(egc, scs);
         return;
     }
     if (rc) {
+        if (mss->why && !scs->keep_journal)
+            LOG(ERROR, "snapshot '%s' was not taken: %s", scs->snap.name,
+                mss->why);
         snapshot_create_done(egc, scs, rc);
         return;
     }
@@ -1098,6 +1113,8 @@ static void snapshot_create_record(libxl__egc *egc,
             int r = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
                                                  ds->overlay,
                                                  LIBXL_DISK_FORMAT_QCOW2);
+            /* gone (QEMU died): it starts from the records next time */
+            if (r == ERROR_NOTFOUND || r == ERROR_DOMAIN_NOTFOUND) r = 0;
             if (r) {
                 LOG(ERROR, "disk %s: the domain now runs on '%s', but the "
                     "toolstack's own record could not be updated",

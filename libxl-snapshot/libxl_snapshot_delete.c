@@ -972,8 +972,14 @@ static void snapshot_delete_done(libxl__egc *egc,
             dls->snap->num_disks);
         libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree);
     }
-    /* a failure leaves the records true (above): nothing to recover */
-    if (dls->journaled) libxl__journal_remove(gc, &dls->op.st);
+    /*
+     * A failure leaves the records true (above): nothing to recover;
+     * but a commit under way may have finished in QEMU (or qemu-img)
+     * all the same (QEMU killed once it had): the journal that names
+     * it stays, and the next command finds out (committed_records).
+     */
+    if (dls->journaled && !(rc && dls->commit))
+        libxl__journal_remove(gc, &dls->op.st);
     libxl__qmp_close(gc, &dls->qmp);
     libxl__snapshot_op_end(gc, &dls->op);
     if (dls->callback)

@@ -391,6 +391,10 @@ const char *const *libxl__qemu_img_overlay_args(libxl__gc *gc,
                                                 const char *base,
                                                 libxl_disk_format fmt,
                                                 const char *overlay);
+/* check --output=json: -U, or -r leaks */
+const char *const *libxl__qemu_img_check_args(libxl__gc *gc,
+                                              const char *image,
+                                              bool repair_leaks);
 /* op: 'c' create, 'a' apply, 'd' delete */
 const char *const *libxl__qemu_img_snapshot_args(libxl__gc *gc, char op,
                                                  const char *tag,
@@ -653,6 +657,9 @@ struct libxl__memory_save_state {
     const libxl_snapshot_progress_how *progress;   /* or NULL */
     /* out */
     bool disks_taken;                 /* even when rc says failure */
+    const char *why;                  /* failed: QEMU's reason, not yet
+                                         logged (the caller says it in
+                                         its one line), or NULL: logged */
     uint64_t pause_ms, bytes, total, size;
     /* private */
     libxl__qmp qmp;

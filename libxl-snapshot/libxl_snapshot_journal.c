@@ -48,7 +48,9 @@
  *
  * libxl_domain_snapshot_recover: only that (op_begin does the work),
  * reporting whether there was anything to recover, then the rest of an
- * interrupted delete.
+ * interrupted delete.  On a shut-off domain it also repairs the
+ * clusters a killed QEMU leaked in its disks' images (snapshot-check
+ * reports them).
  *
  * Fault injection (tests only): XL_SNAPSHOT_FAULT=<op>:<n> makes the
  * process _exit(86) at the n-th fault point of <op>, as a crash would.
@@ -787,6 +789,41 @@ typedef struct {
 static void recover_delete_done(libxl__egc *egc, void *for_callback,
                                 int rc);
 
+/*
+ * A shut-off domain: the clusters a killed QEMU leaked in the qcow2
+ * images it had open (each disk's active chain), which snapshot-check
+ * reports, are repaired (qemu-img check -r leaks: space only).
+ */
+static void repair_leaks(libxl__gc *gc, libxl__snapshot_op *op)
+{
+    const char **files;
+    int i, j, nf;
+
+    for (i = 0; i < op->d.num_disks; i++) {
+        const libxl_device_disk *dk = &op->d.disks[i];
+        if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path ||
+            libxl__qemu_img_chain(gc, dk->pdev_path, &files, &nf, NULL))
+            continue;
+        for (j = 0; j < nf; j++) {
+            yajl_val v = libxl__qemu_img_info_sync(gc, files[j], false,
+                                                   NULL), res;
+            const char *fmt = v ? libxl__json_get_string(v, "format") : NULL;
+            char *out = NULL, *err = NULL;
+            long long fixed;
+
+            if (!fmt || strcmp(fmt, "qcow2")) continue;
+            libxl__exec_sync(gc, libxl__qemu_img_check_args(gc, files[j],
+                                                            true),
+                             600000, &out, &err);
+            res = out ? libxl__json_parse(gc, out) : NULL;
+            fixed = res ? libxl__json_get_integer(res, "leaks-fixed", 0) : 0;
+            if (fixed)
+                LOG(WARN, "domain %s: disk %s: %lld leaked cluster(s) of "
+                    "'%s' repaired", op->d.name, dk->vdev, fixed, files[j]);
+        }
+    }
+}
+
 static void recover_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 {
     recover_state *rs = CONTAINER_OF(op, recover_state, op);
@@ -795,6 +832,7 @@ static void recover_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 
     /* op_begin did the work, under the lock */
     if (!rc) *rs->recovered_r = op->recovered;
+    if (!rc && !op->d.running) repair_leaks(gc, op);
     libxl__snapshot_op_end(gc, op);
     if (!rc && name) {
         /* a delete recovery leaves the records true: finish it now */

@@ -30,6 +30,10 @@
  * guest resumed if we stopped it, and the partial file removed.  After
  * the disks were taken, disks_taken says so: the caller keeps the disk
  * snapshot (the domain already runs on its overlays) without memory.
+ * When the disks' transaction got no answer (QEMU died), the caller
+ * cannot tell: it keeps its journal, and the next command decides.
+ * Fault points ("create", tests): RAM being copied, at the instant
+ * before the disks, after them, while the rest is written.
  *
  * Restore (qemu driver): QEMU started with -incoming defer -S; then
  * getfd, migrate-incoming "fd:" and query-migrate until completed, and
@@ -130,6 +134,7 @@ void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
     mss->qmp.ao = ao;
     mss->qmp.path = mss->d->qmp_path;
     mss->qmp.domid = mss->d->domid;
+    mss->qmp.quiet = true;            /* the caller reports mss->why */
 
     if (CTX->driver->suspend) {
         /* Xen: the guest's memory is the hypervisor's, not QEMU's */
@@ -278,6 +283,7 @@ static void ms_migrating(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
         return;
     }
     mss->migrating = true;
+    libxl__fault_point("create");     /* RAM being copied */
     mss->t_raise = libxl__now_ms() + MEMORY_DOWNTIME_RAISE_MS;
     libxl__ev_time_register_rel(gc, &mss->poll, ms_poll, 0);
 }
@@ -318,6 +324,7 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
         /* the guest is stopped now, and nothing else will change */
         if (!mss->t_pause) mss->t_pause = libxl__now_ms();
         mss->at_instant = true;
+        libxl__fault_point("create");  /* stopped, disks not taken */
         mss->instant(egc, mss, 0);
         return;
     }
@@ -334,8 +341,8 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
     if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
         const char *e = libxl__json_get_string(mig, "error-desc");
         mss->migrating = false;
-        LOG(ERROR, "domain %s: saving its memory to '%s' failed%s%s",
-            mss->d->name, mss->file, e ? ": " : "", e ? e : "");
+        mss->why = GCSPRINTF("saving the memory to '%s' failed%s%s",
+                             mss->file, e ? ": " : "", e ? e : "");
         rc = ERROR_FAIL;
         goto out;
     }
@@ -387,12 +394,19 @@ void libxl__memory_save_instant_done(libxl__egc *egc,
     if (rc) {
         /* no disks taken: cancel, QEMU resumes the guest it stopped */
         mss->rc = rc;
+        if (!mss->why) mss->why = mss->qmp.error_desc;
+        if (mss->qmp.state != LIBXL__QMP_IDLE) {
+            /* the connection is gone (QEMU too?): ms_done tries anew */
+            ms_done(egc, mss, rc);
+            return;
+        }
         rc = libxl__qmp_send(egc, &mss->qmp, "migrate_cancel", NULL, -1,
                              ms_cancelled);
         if (rc) ms_done(egc, mss, mss->rc);
         return;
     }
     mss->disks_taken = true;
+    libxl__fault_point("create");     /* disks taken, memory not */
     rc = libxl__qmp_send(egc, &mss->qmp, "migrate-continue",
                          "{\"state\": \"pre-switchover\"}", -1,
                          ms_continued);
@@ -419,6 +433,7 @@ static void ms_continued(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
         ms_done(egc, mss, rc);
         return;
     }
+    libxl__fault_point("create");     /* the rest being written */
     libxl__ev_time_register_rel(gc, &mss->poll, ms_poll, 0);
 }
 
@@ -443,6 +458,7 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
     struct stat st;
 
     libxl__ev_time_deregister(gc, &mss->poll);
+    if (rc && !mss->why) mss->why = mss->qmp.error_desc;
     if (mss->t_pause) mss->pause_ms = libxl__now_ms() - mss->t_pause;
     if (CTX->driver->suspend && mss->stopped) {
         /* Xen: resume in place (suspend_cancel), whatever happened */

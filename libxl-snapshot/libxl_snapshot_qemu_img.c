@@ -103,6 +103,28 @@ const char *const *libxl__qemu_img_snapshot_args(libxl__gc *gc, char op,
     return a;
 }
 
+/* `qemu-img check --output=json`: -U (read only), or -r leaks. */
+const char *const *libxl__qemu_img_check_args(libxl__gc *gc,
+                                              const char *image,
+                                              bool repair_leaks)
+{
+    const char **a;
+    int n = 0;
+
+    GCNEW_ARRAY(a, 7);
+    a[n++] = CTX->qemu_img;
+    a[n++] = "check";
+    if (repair_leaks) {
+        a[n++] = "-r";
+        a[n++] = "leaks";
+    } else {
+        a[n++] = "-U";
+    }
+    a[n++] = "--output=json";
+    a[n++] = image;
+    return a;
+}
+
 /*
  * `qemu-img bitmap`: --add NAME (-g granularity) to image, or --merge
  * NAME of src (format srcfmt) into image's NAME.
