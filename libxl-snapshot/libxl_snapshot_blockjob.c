@@ -710,6 +710,7 @@ static int blockjob_send_verb(libxl__egc *egc, libxl__blockjob *bj,
     else
         args = GCSPRINTF("{\"id\": %s}", libxl__json_quote(gc, bj->info.id));
     bj->verb = verb;
+    bj->qmp.quiet = true;     /* a refusal may be a race: said if final */
     return libxl__qmp_send(egc, &bj->qmp, verb_command(verb), args, -1,
                            blockjob_verb_sent);
 }
@@ -830,7 +831,8 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
     STATE_AO_GC(bj->ao);
 
-    if (bj->verb == LIBXL__BLOCKJOB_VERB_DISMISS) {
+    bj->qmp.quiet = false;
+    if (bj->verb == LIBXL__BLOCKJOB_VERB_DISMISS && !rc) {
         /* the job is over: decide how it ended */
         if (bj->info.error && !bj->cancel_sent) {
             blockjob_set_state(gc, bj, S_FAILED);
@@ -850,18 +852,27 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
         blockjob_done(egc, bj, rc);
         return;
     }
-    libxl__qmp_close(gc, qmp);
     if (rc) {
-        /* a race at READY: the job may have moved on; poll again */
+        /*
+         * A race at READY: the job may have moved on; or QEMU refused
+         * (a dismiss too: the job stays listed, concluded, and would
+         * take its id from the next job).  Poll again, and the verb is
+         * sent again while the job is where it was.
+         */
         if (bj->verb == LIBXL__BLOCKJOB_VERB_COMPLETE)
             bj->complete_sent = false;
         else if (bj->verb == LIBXL__BLOCKJOB_VERB_CANCEL)
             bj->cancel_sent = false;
         if (++bj->verb_failures > 5) {
+            LOG(ERROR, "job %s: QEMU refused %s: %s", bj->info.id,
+                verb_command(bj->verb),
+                qmp->error_desc ? qmp->error_desc : "QMP failed");
+            libxl__qmp_close(gc, qmp);
             blockjob_done(egc, bj, rc);
             return;
         }
     }
+    libxl__qmp_close(gc, qmp);
     bj->poll_ms = 0;                  /* the job answers a verb at once */
     libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll,
                                 next_poll_ms(bj));

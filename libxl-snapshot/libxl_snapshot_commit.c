@@ -1098,6 +1098,48 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
 }
 
 /*
+ * A live job QEMU no longer lists, QEMU still running: its process
+ * dismissed it, then died or failed to write the records.  Completed if
+ * the graph shows it: an active commit's device runs on base (pivoted),
+ * an intermediate commit's image above top is now on base.  Recorded as
+ * such, else ERROR_NOTFOUND (outcome unknown: the caller drops what
+ * base's writes may have overwritten).
+ */
+static int dismissed_outcome(libxl__gc *gc, libxl__snapshot_op *op,
+                             const jobrec *jr)
+{
+    yajl_val nodes = NULL;
+    bool pivot = false, done = false;
+    size_t i;
+    int rc;
+
+    if (jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT) {
+        pivot = done = libxl__qmp_runs_on(gc, op->d.qmp_path, jr->base);
+    } else if (jr->above &&
+               !libxl__qmp_run_sync(gc, op->d.qmp_path,
+                                    "query-named-block-nodes",
+                                    "{\"flat\": true}", 0, true, &nodes) &&
+               YAJL_IS_ARRAY(nodes)) {
+        for (i = 0; i < nodes->u.array.len; i++) {
+            yajl_val n = nodes->u.array.values[i];
+            const char *f = libxl__json_get_string(n, "file");
+            const char *b = libxl__json_get_string(n, "backing_file");
+            if (f && b && !strcmp(f, jr->above) && !strcmp(b, jr->base))
+                done = true;
+        }
+    }
+    if (!done) return ERROR_NOTFOUND;
+    for (i = 0; i < (size_t)jr->num_merged; i++)
+        libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, jr->merged[i]);
+    rc = record_outcome(gc, op, jr, true, pivot);
+    if (rc) return rc;
+    LOG(WARN, "domain %s: block job %s on disk %s had completed, but its "
+        "outcome was not recorded; it is now", op->d.name, jr->id,
+        jr->vdev);
+    return 0;
+}
+
+/*
  * Under the lock, at the start of every command: the job records whose
  * process died.  A job QEMU still has is adopted (adopt_job).  A job no
  * QEMU runs any more (the domain's QEMU died with it, or restarted) has
@@ -1127,6 +1169,15 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
                 rc = adopt_job(gc, op, &jr, job);
                 if (rc) return rc;
                 continue;
+            }
+            if (jr.type != LIBXL_BLOCKJOB_TYPE_STREAM) {
+                /* QEMU runs, the job was dismissed: its outcome is in
+                 * QEMU's graph (a record write failed after the end) */
+                rc = dismissed_outcome(gc, op, &jr);
+                if (rc != ERROR_NOTFOUND) {
+                    if (rc) return rc;
+                    continue;
+                }
             }
         }
         if (jr.type != LIBXL_BLOCKJOB_TYPE_STREAM) {

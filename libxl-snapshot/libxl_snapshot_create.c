@@ -1100,8 +1100,10 @@ static void snapshot_create_record(libxl__egc *egc,
                                                  LIBXL_DISK_FORMAT_QCOW2);
             if (r) {
                 LOG(ERROR, "disk %s: the domain now runs on '%s', but the "
-                    "toolstack's own record could not be updated",
+                    "toolstack's own record could not be updated (the "
+                    "next command on the domain updates it)",
                     ds->vdev, ds->overlay);
+                scs->keep_journal = true;
                 rc = r;
             }
         }

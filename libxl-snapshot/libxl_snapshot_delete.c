@@ -504,7 +504,11 @@ static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
     libxl_disk_snapshot *ds = cur_ds(dls);
     const char *node;
 
-    if (rc) goto out;
+    if (rc) {
+        LOG(ERROR, "disk %s: QEMU does not list its block nodes: %s",
+            ds->vdev, qmp->error_desc ? qmp->error_desc : "QMP failed");
+        goto out;
+    }
     node = nodes && YAJL_IS_ARRAY(nodes)
         ? libxl__qmp_node_for_file(nodes, ds->file, ds->format) : NULL;
     if (!node) {

@@ -52,7 +52,7 @@ bool libxl__exec_running(const libxl__exec_state *es)
 int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
 {
     STATE_AO_GC(es->ao);
-    int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, rc;
+    int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, rc, fault;
     pid_t pid, parent;
 
     assert(es->args && es->args[0] && es->callback);
@@ -67,6 +67,7 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
         goto out;
     }
     parent = getpid();
+    fault = libxl__fault_io(es->what ?: es->args[0]);
     pid = fork();
     if (pid < 0) {
         LOGE(ERROR, "%s: cannot fork", es->what);
@@ -81,6 +82,10 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
             dup2(outp[1], 1) < 0 || dup2(errp[1], 2) < 0)
             _exit(127);
         signal(SIGPIPE, SIG_DFL);
+        if (fault) {            /* tests: the tool fails, as on a bad disk */
+            fprintf(stderr, "%s: %s\n", es->args[0], strerror(fault));
+            _exit(1);
+        }
         execvp(es->args[0], (char *const *)es->args);
         fprintf(stderr, "cannot execute %s: %s\n", es->args[0],
                 strerror(errno));

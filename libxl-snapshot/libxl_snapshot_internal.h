@@ -499,6 +499,7 @@ struct libxl__qmp {
     unsigned next_id, wait_id;
     libxl__qmp_callback *callback;
     char *error_class, *error_desc;
+    int fault_errno;                  /* tests: this command fails */
 };
 
 #define LIBXL__QEMU_VERSION(major, minor, micro) \
@@ -1019,6 +1020,12 @@ int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
                            bool *found_r);
 /* Tests: XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point. */
 void libxl__fault_point(const char *op);
+/*
+ * Tests: XL_SNAPSHOT_FAULT=io:<n>[:enospc|eio]: the errno the n-th I/O
+ * point of the process (a write, a QMP command, a tool run) must fail
+ * with, else 0.  what: the point, for the message.
+ */
+int libxl__fault_io(const char *what);
 
 #endif /* LIBXL_SNAPSHOT_INTERNAL_H */
 

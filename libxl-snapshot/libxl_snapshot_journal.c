@@ -50,8 +50,18 @@
  * reporting whether there was anything to recover, then the rest of an
  * interrupted delete.
  *
- * Fault injection (tests only): XL_SNAPSHOT_FAULT=<op>:<n> makes the
- * process _exit(86) at the n-th fault point of <op>, as a crash would.
+ * Fault injection (tests only), from XL_SNAPSHOT_FAULT:
+ *  - <op>:<n> makes the process _exit(86) at the n-th fault point of
+ *    <op>, as a crash would;
+ *  - io:<n>[:enospc|eio] makes the n-th I/O point of the process fail,
+ *    as a full or broken disk would, and the operation go on through
+ *    its own error path.  The I/O points are every atomic file write
+ *    (the write fails with that errno), every QMP command (QEMU is sent
+ *    a command it does not know instead, and its error reply is given
+ *    as the command's, GenericError) and every external tool run (the
+ *    child exits 1 with the errno's text instead of running the tool).
+ *    Each injection says so on stderr ("fault injected: io ..."), so
+ *    that a test knows when n is past the last point.
  */
 #include "libxl_snapshot_internal.h"
 
@@ -77,6 +87,21 @@ void libxl__fault_point(const char *op)
                 count);
         _exit(FAULT_EXIT);
     }
+}
+
+int libxl__fault_io(const char *what)
+{
+    static int count;
+    const char *f = getenv("XL_SNAPSHOT_FAULT"), *mode;
+    int e = ENOSPC;
+
+    if (!f || strncmp(f, "io:", 3)) return 0;
+    mode = strchr(f + 3, ':');
+    if (mode && !strcmp(mode + 1, "eio")) e = EIO;
+    if (++count != atoi(f + 3)) return 0;
+    fprintf(stderr, "libxl-snapshot: fault injected: io %d (%s): %s\n",
+            count, what, strerror(e));
+    return e;
 }
 
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
@@ -271,10 +296,12 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
                                           ds->overlay,
                                           libxl__overlay_format(ds->format,
                                                                 live));
-            if (op->d.running && CTX->driver->set_active_disk)
-                CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
-                                             ds->overlay,
-                                             LIBXL_DISK_FORMAT_QCOW2);
+            if (op->d.running && CTX->driver->set_active_disk) {
+                rc = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
+                                                  ds->overlay,
+                                                  LIBXL_DISK_FORMAT_QCOW2);
+                if (rc) return rc;      /* the journal stays: again */
+            }
         }
         libxl__snapshot_tree_fixup(gc, t);
         rc = libxl__snapshot_store_save(gc, &op->st, t);

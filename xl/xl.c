@@ -61,7 +61,8 @@ static xentoollog_logger_counting *counting_logger;
 int xl_fail(const char *what, int rc)
 {
     if (!xl_errors_logged)
-        fprintf(stderr, "%s failed: %s\n", what, libxl_error_to_string(rc));
+        fprintf(stderr, "libxl-snapshot: error: %s failed: %s\n", what,
+                libxl_error_to_string(rc));
     return EXIT_FAILURE;
 }
 
