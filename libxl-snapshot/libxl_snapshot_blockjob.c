@@ -685,6 +685,7 @@ static void blockjob_poll_connected(libxl__egc *egc, libxl__qmp *qmp,
 {
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
 
+    qmp->quiet = true;                /* a refusal is said once final */
     if (!rc) rc = libxl__qmp_send(egc, qmp, "query-jobs", NULL, -1,
                                   blockjob_polled);
     if (rc) blockjob_done(egc, bj, rc);
@@ -724,7 +725,19 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     libxl_blockjob_state st;
     size_t i;
 
-    if (rc) goto out;
+    qmp->quiet = false;
+    if (rc && qmp->error_class && ++bj->poll_failures <= 5) {
+        /* QEMU answered, with an error: the job runs on; ask again */
+        libxl__qmp_close(gc, qmp);
+        libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll,
+                                    next_poll_ms(bj));
+        return;
+    }
+    if (rc) {
+        LOG(ERROR, "job %s: QEMU does not list its jobs: %s", bj->info.id,
+            qmp->error_desc ? qmp->error_desc : "QMP failed");
+        goto out;
+    }
     for (i = 0; jobs && YAJL_IS_ARRAY(jobs) && i < jobs->u.array.len; i++) {
         const char *id = libxl__json_get_string(jobs->u.array.values[i],
                                                 "id");
