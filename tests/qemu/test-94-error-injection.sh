@@ -107,7 +107,7 @@ create_case() {
     for ((n = 1; n <= MAX_POINTS; n++)); do
         byte=$(printf '0x%02x' $((0x30 + n)))
         write_disks "$d" "$byte"
-        injected "" "$XL" snapshot-create "$@" "$d" "c$n"
+        injected "${MODE:-}" "$XL" snapshot-create "$@" "$d" "c$n"
         failed_cleanly "snapshot-create $*"
         settled "$d"
         disks_hold "$d" "$byte"
@@ -234,6 +234,11 @@ create_live() {
     expect_ok xl create "$CFG"
     create_case vcb
 }
+create_live_eio() {
+    make_vm_config vcd
+    expect_ok xl create "$CFG"
+    MODE=:eio create_case vcd
+}
 create_memory() {
     make_vm_config vcc
     expect_ok xl create "$CFG"
@@ -292,7 +297,7 @@ commit_offline() {
     commit_case vmb 0
 }
 
-cases=${XL_SNAPSHOT_TEST_CASES:-create_offline create_live create_memory
+cases=${XL_SNAPSHOT_TEST_CASES:-create_offline create_live create_live_eio create_memory
     revert_offline revert_live revert_memory delete_offline
     delete_live_intermediate delete_live_active commit_offline commit_live}
 for c in $cases; do
