@@ -83,7 +83,6 @@ typedef struct {
     uint64_t size;                  /* the disk's virtual size (jobs'
                                        progress) */
     libxl_disk_format parent_format;
-    bool merged;                    /* ACT_COMMIT: the job completed */
     bool keep_child;                /* ACT_COMMIT: C still backs an image
                                        that could not be rebased */
     bool done;
@@ -813,7 +812,6 @@ static void snapshot_delete_job_done(libxl__egc *egc, libxl__blockjob *bj,
         snapshot_delete_disk_done(egc, dls, rc);
         return;
     }
-    if (pl->act == ACT_COMMIT) pl->merged = true;
     dls->target++;
     snapshot_delete_job_next(egc, dls);
 }
@@ -838,10 +836,13 @@ static void snapshot_delete_merge_stopped(libxl__egc *egc,
 {
     STATE_AO_GC(dls->ao);
     libxl__blockjob *bj = &dls->bj;
-    libxl_disk_snapshot *ds = cur_ds(dls);
     disk_plan *pl = &dls->plans[dls->disk];
+    /* copies: dropping the record moves the tree's entries */
     const char *name = GCSTRDUP(dls->snap->name);
-    const char *how = rc == ERROR_ABORTED ? "cancelled"
+    const char *vdev = GCSTRDUP(cur_ds(dls)->vdev);
+    const char *F = GCSTRDUP(cur_ds(dls)->file);
+    libxl_disk_format fmt = cur_ds(dls)->format;
+    const char *how = rc == ERROR_ABORTED ? "was cancelled"
         : rc == ERROR_TIMEDOUT ? "timed out" : "failed";
     const char *dropped = NULL;
     int r;
@@ -852,9 +853,8 @@ static void snapshot_delete_merge_stopped(libxl__egc *egc,
         goto out;
     case LIBXL_BLOCKJOB_STATE_CANCELLED:
         if (bj->info.live && !bj->info.offset) {
-            LOG(ERROR, "disk %s: the merge into '%s' was %s before it "
-                "wrote anything; snapshot '%s' is unchanged", ds->vdev,
-                ds->file, how, name);
+            LOG(ERROR, "disk %s: the merge into '%s' %s before it wrote "
+                "anything; snapshot '%s' is unchanged", vdev, F, how, name);
             goto out;
         }
         break;
@@ -862,22 +862,24 @@ static void snapshot_delete_merge_stopped(libxl__egc *egc,
         break;
     default:
         LOG(ERROR, "disk %s: the merge of '%s' into '%s' (snapshot '%s') "
-            "may still run in QEMU; the next command settles it",
-            ds->vdev, pl->child, ds->file, name);
+            "may still run in QEMU; the next command settles it", vdev,
+            pl->child, F, name);
         dls->keep_journal = true;
         goto out;
     }
-    if (!bj->info.live && ds->format == LIBXL_DISK_FORMAT_QCOW2) {
+    if (!bj->info.live && fmt == LIBXL_DISK_FORMAT_QCOW2) {
         /* qemu-img, killed, leaves clusters of F allocated and unused */
         const char *const a[] = { CTX->qemu_img, "check", "-q", "-r",
-                                  "leaks", "-f", "qcow2", ds->file, NULL };
+                                  "leaks", "-f", "qcow2", F, NULL };
         if (libxl__exec_sync(gc, a, 600000, NULL, NULL))
             LOG(WARN, "disk %s: the clusters of '%s' that the stopped "
-                "qemu-img left allocated could not be freed", ds->vdev,
-                ds->file);
+                "qemu-img left allocated could not be freed", vdev, F);
     }
-    r = libxl__commit_stopped_records(gc, &dls->op, ds->vdev, pl->child,
-                                      ds->file, &dropped);
+    r = libxl__commit_stopped_records(gc, &dls->op, vdev,
+                                      GCSTRDUP(pl->child), F, &dropped);
+    /* the record is gone from the tree: nothing of it is left to say */
+    dls->snap = NULL;
+    dls->plans = NULL;
     if (r) {
         dls->keep_journal = true;
         goto out;
@@ -885,10 +887,7 @@ static void snapshot_delete_merge_stopped(libxl__egc *egc,
     LOG(ERROR, "disk %s: the merge into '%s' %s after it had written part "
         "of it: the data of snapshot(s) %s there is lost, so their "
         "records are removed (the images stay in the backing chain)",
-        ds->vdev, ds->file, how, dropped ? dropped : name);
-    /* the record is gone: nothing of it is left to say */
-    dls->snap = NULL;
-    dls->plans = NULL;
+        vdev, F, how, dropped ? dropped : name);
  out:
     snapshot_delete_done(egc, dls, rc);
 }
