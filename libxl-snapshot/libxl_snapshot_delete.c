@@ -83,6 +83,8 @@ typedef struct {
     uint64_t size;                  /* the disk's virtual size (jobs'
                                        progress) */
     libxl_disk_format parent_format;
+    bool keep_child;                /* ACT_COMMIT: C still backs an image
+                                       that could not be rebased */
     bool done;
 } disk_plan;
 
@@ -93,6 +95,10 @@ typedef struct libxl__snapshot_delete_state {
     const char **names;             /* in order of deletion */
     int num_names, cur;
     bool journaled;
+    bool keep_journal;              /* the records on disk may be behind
+                                       (a failed save, a job QEMU may
+                                       still run): the next command
+                                       completes them from the journal */
     libxl_domain_snapshot *snap;
     disk_plan *plans;
     int disk, target;
@@ -135,6 +141,9 @@ static void snapshot_delete_job_next(libxl__egc *egc,
                                      libxl__snapshot_delete_state *dls);
 static void snapshot_delete_job_done(libxl__egc *egc, libxl__blockjob *bj,
                                      int rc);
+static void snapshot_delete_merge_stopped(libxl__egc *egc,
+                                          libxl__snapshot_delete_state *dls,
+                                          int rc);
 static void snapshot_delete_rebase_next(libxl__egc *egc,
                                         libxl__snapshot_delete_state *dls);
 static void snapshot_delete_rebase_done(libxl__egc *egc,
@@ -796,13 +805,95 @@ static void snapshot_delete_job_done(libxl__egc *egc, libxl__blockjob *bj,
 {
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(bj, libxl__snapshot_delete_state, bj);
+    disk_plan *pl = &dls->plans[dls->disk];
 
+    if (rc && pl->act == ACT_COMMIT) {
+        snapshot_delete_merge_stopped(egc, dls, rc);
+        return;
+    }
+    /* a stream stopped part-way changed no image's view: F is intact */
     if (rc) {
         snapshot_delete_disk_done(egc, dls, rc);
         return;
     }
     dls->target++;
     snapshot_delete_job_next(egc, dls);
+}
+
+/*
+ * The commit of C into F stopped before it completed: cancelled (Ctrl-C,
+ * a timeout) or failed.  Until it wrote into F, F is intact, and so is
+ * the snapshot.  Once it has, F holds part of C: the snapshot's data on
+ * this disk is lost, so its record goes (said, naming it), as after an
+ * aborted block-commit, with what only it held; C and F stay, as the
+ * chain still reads right through them.  Never is the snapshot listed
+ * with F's new data (a killed qemu-img's leaked clusters in F are
+ * freed).  QEMU counts a chunk as done once it is written,
+ * and a cancel stops between chunks: a live job cancelled at 0 bytes
+ * wrote nothing.  A job QEMU may still run (we lost sight of it): the
+ * journal stays, and the next command cancels the job and settles the
+ * records (libxl_snapshot_journal.c).
+ */
+static void snapshot_delete_merge_stopped(libxl__egc *egc,
+                                          libxl__snapshot_delete_state *dls,
+                                          int rc)
+{
+    STATE_AO_GC(dls->ao);
+    libxl__blockjob *bj = &dls->bj;
+    disk_plan *pl = &dls->plans[dls->disk];
+    /* copies: dropping the record moves the tree's entries */
+    const char *name = GCSTRDUP(dls->snap->name);
+    const char *vdev = GCSTRDUP(cur_ds(dls)->vdev);
+    const char *F = GCSTRDUP(cur_ds(dls)->file);
+    libxl_disk_format fmt = cur_ds(dls)->format;
+    const char *how = rc == ERROR_ABORTED ? "was cancelled"
+        : rc == ERROR_TIMEDOUT ? "timed out" : "failed";
+    const char *dropped = NULL;
+    int r;
+
+    switch (bj->info.state) {
+    case LIBXL_BLOCKJOB_STATE_NEW:
+        /* it never ran */
+        goto out;
+    case LIBXL_BLOCKJOB_STATE_CANCELLED:
+        if (bj->info.live && !bj->info.offset) {
+            LOG(ERROR, "disk %s: the merge into '%s' %s before it wrote "
+                "anything; snapshot '%s' is unchanged", vdev, F, how, name);
+            goto out;
+        }
+        break;
+    case LIBXL_BLOCKJOB_STATE_FAILED:
+        break;
+    default:
+        LOG(ERROR, "disk %s: the merge of '%s' into '%s' (snapshot '%s') "
+            "may still run in QEMU; the next command settles it", vdev,
+            pl->child, F, name);
+        dls->keep_journal = true;
+        goto out;
+    }
+    if (!bj->info.live && fmt == LIBXL_DISK_FORMAT_QCOW2) {
+        /* qemu-img, killed, leaves clusters of F allocated and unused */
+        const char *const a[] = { CTX->qemu_img, "check", "-q", "-r",
+                                  "leaks", "-f", "qcow2", F, NULL };
+        if (libxl__exec_sync(gc, a, 600000, NULL, NULL))
+            LOG(WARN, "disk %s: the clusters of '%s' that the stopped "
+                "qemu-img left allocated could not be freed", vdev, F);
+    }
+    r = libxl__commit_stopped_records(gc, &dls->op, vdev,
+                                      GCSTRDUP(pl->child), F, &dropped);
+    /* the record is gone from the tree: nothing of it is left to say */
+    dls->snap = NULL;
+    dls->plans = NULL;
+    if (r) {
+        dls->keep_journal = true;
+        goto out;
+    }
+    LOG(ERROR, "disk %s: the merge into '%s' %s after it had written part "
+        "of it: the data of snapshot(s) %s there is lost, so their "
+        "records are removed (the images stay in the backing chain)",
+        vdev, F, how, dropped ? dropped : name);
+ out:
+    snapshot_delete_done(egc, dls, rc);
 }
 
 /*
@@ -835,7 +926,7 @@ static void snapshot_delete_rebase_next(libxl__egc *egc,
     dls->es.args = libxl__qemu_img_rebase_args(gc, t, ds->file, ds->format);
     dls->es.callback = snapshot_delete_rebase_done;
     rc = libxl__exec_start(egc, &dls->es);
-    if (rc) snapshot_delete_disk_done(egc, dls, rc);
+    if (rc) snapshot_delete_rebase_done(egc, &dls->es, rc, 0);
 }
 
 static void snapshot_delete_rebase_done(libxl__egc *egc,
@@ -844,9 +935,21 @@ static void snapshot_delete_rebase_done(libxl__egc *egc,
 {
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(es, libxl__snapshot_delete_state, es);
+    STATE_AO_GC(dls->ao);
+    disk_plan *pl = &dls->plans[dls->disk];
 
     if (rc) {
-        snapshot_delete_disk_done(egc, dls, rc);
+        /*
+         * F holds what C held already, so the records must follow; but
+         * this image still reads through C, which therefore stays
+         * (metadata: it reads right either way).
+         */
+        LOG(WARN, "disk %s: '%s' could not be rebased onto '%s'; '%s' is "
+            "kept, as it is built on it", cur_ds(dls)->vdev,
+            pl->targets[dls->target], cur_ds(dls)->file, pl->child);
+        pl->keep_child = true;
+        dls->target = pl->num_targets;
+        snapshot_delete_rebase_next(egc, dls);
         return;
     }
     libxl__fault_point("delete");     /* an image re-parented, records not */
@@ -886,7 +989,7 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
                 CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
                                              ds->file, ds->format);
         }
-        gone = pl->child;
+        if (!pl->keep_child) gone = pl->child;
     } else if (pl->act == ACT_REMOVE || pl->act == ACT_STREAM) {
         gone = ds->file;
     }
@@ -902,11 +1005,18 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
         if (gone && !is_config_image(dls, gone) &&
             (pl->act == ACT_COMMIT || !holds_internal(dls, gone))) {
             /* the file to go, in the journal before the records move */
-            write_journal(gc, dls, gone);
+            rc = write_journal(gc, dls, gone);
+            if (rc) {
+                /* the journal still says what the records must do */
+                dls->keep_journal = true;
+                snapshot_delete_done(egc, dls, rc);
+                return;
+            }
         }
         ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
         rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
         if (rc) {
+            dls->keep_journal = true;
             snapshot_delete_done(egc, dls, rc);
             return;
         }
@@ -939,6 +1049,8 @@ static void snapshot_delete_record(libxl__egc *egc,
     libxl__snapshot_tree_fixup(gc, &dls->op.tree);
     rc = libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree);
     if (rc) {
+        dls->keep_journal = true;
+        dls->snap = NULL;             /* gone from the tree in memory */
         snapshot_delete_done(egc, dls, rc);
         return;
     }
@@ -970,14 +1082,26 @@ static void snapshot_delete_done(libxl__egc *egc,
         dls->snap->disks[i].type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
         n++;
     }
-    if (n) {
+    if (n && !dls->keep_journal) {
         LOG(ERROR, "snapshot '%s' was deleted from %d of its %d disks; "
             "its record now covers the others", dls->snap->name, n,
             dls->snap->num_disks);
-        libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree);
+        if (libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree))
+            dls->keep_journal = true;
     }
-    /* a failure leaves the records true (above): nothing to recover */
-    if (dls->journaled) libxl__journal_remove(gc, &dls->op.st);
+    /*
+     * A failure leaves the records true (above): nothing to recover;
+     * unless they could not be saved, or QEMU may still run a job: then
+     * the journal stays, and the next command completes the records
+     * from it (libxl_snapshot_journal.c).
+     */
+    if (dls->journaled && dls->keep_journal)
+        LOG(ERROR, "domain %s: the records of the delete of '%s' are not "
+            "complete; its journal is kept: the next command (e.g. "
+            "xl snapshot-recover) completes them", dls->op.d.name,
+            dls->names[dls->cur]);
+    else if (dls->journaled)
+        libxl__journal_remove(gc, &dls->op.st);
     libxl__qmp_close(gc, &dls->qmp);
     libxl__snapshot_op_end(gc, &dls->op);
     if (dls->callback)

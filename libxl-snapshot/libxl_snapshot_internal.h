@@ -991,6 +991,16 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
 /* Under the lock: clears job records whose process and QEMU job died. */
 int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op);
+/*
+ * Under the lock: a commit of top into base (one level) that stopped
+ * before it completed, and may have written part of top into base: as
+ * after an aborted block-commit, the records whose data was base's are
+ * removed (and saved), with what only they held.  *dropped_r: their
+ * names, comma-separated, for the caller to say (NULL: none).
+ */
+int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
+                                  const char *vdev, const char *top,
+                                  const char *base, const char **dropped_r);
 
 /* ---------------------------------------------------------------- */
 /* journal and recovery (libxl_snapshot_journal.c) */

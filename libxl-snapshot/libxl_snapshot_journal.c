@@ -545,12 +545,16 @@ static bool config_image(const libxl__snapshot_op *op, const char *path)
  * C are rebased onto F (metadata only), the records and the active
  * image move from C to F (F holds what C held), the snapshot's own disk
  * is done, and C goes.  A commit that had not finished was cancelled
- * (cancel_delete_jobs; offline, qemu-img died with its process): F got
- * part of C, which only the deleted snapshot could see, and C and the
- * images on it are as they were.
+ * (cancel_delete_jobs; offline, qemu-img died with its process): F may
+ * hold part of C, and C and the images on it are as they were; the
+ * snapshots whose data was F's lost it there, so their records go (as
+ * after a stopped commit: libxl__commit_stopped_records), said, and
+ * never listed with F's new data.
+ * 1: finished (recorded), 0: not finished (records dropped), -1: no
+ * commit, or cannot tell (records unchanged).
  */
-static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
-                              libxl_domain_snapshot *s, yajl_val commit)
+static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
+                             libxl_domain_snapshot *s, yajl_val commit)
 {
     libxl__snapshot_tree *t = &op->tree;
     const char *vdev = libxl__json_get_string(commit, "vdev");
@@ -561,10 +565,11 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     libxl_disk_snapshot *ds = NULL;
     libxl__active_disk *ad;
     bool pivot, done = false;
+    const char *dropped = NULL;
     size_t i;
     int k;
 
-    if (!vdev || !c || !f) return;
+    if (!vdev || !c || !f) return -1;
     for (k = 0; k < s->num_disks; k++)
         if (!strcmp(s->disks[k].vdev, vdev) && s->disks[k].file &&
             !strcmp(s->disks[k].file, f))
@@ -572,7 +577,7 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     ad = libxl__domain_record_disk(&t->dom, vdev);
     if (!ds || ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || !ad ||
         !ad->path)
-        return;
+        return -1;
     pivot = op->d.running && !strcmp(ad->path, c);
     if (!op->d.running) {
         for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len;
@@ -584,7 +589,7 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
                                    "query-named-block-nodes",
                                    "{\"flat\": true}", 10000, true, &nodes) ||
                !nodes || !YAJL_IS_ARRAY(nodes)) {
-        return;
+        return -1;
     } else if (pivot) {
         done = libxl__qmp_runs_on(gc, op->d.qmp_path, f);
     } else {
@@ -597,7 +602,16 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
                 done = true;
         }
     }
-    if (!done) return;
+    if (!done) {
+        if (libxl__commit_stopped_records(gc, op, vdev, c, f, &dropped))
+            return -1;
+        if (dropped)
+            LOG(WARN, "domain %s: disk %s: the interrupted merge of '%s' "
+                "into '%s' may have written part of it: the data of "
+                "snapshot(s) %s there is lost, so their records are "
+                "removed", op->d.name, vdev, c, f, dropped);
+        return 0;
+    }
 
     for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len; i++) {
         const char *kid = YAJL_GET_STRING(kids->u.array.values[i]);
@@ -623,6 +637,7 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     LOG(WARN, "domain %s: disk %s: %s had finished merging '%s' into "
         "'%s'; the records follow", op->d.name, vdev,
         op->d.running ? "QEMU" : "qemu-img", c, f);
+    return 1;
 }
 
 static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
@@ -646,7 +661,14 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             "finished", op->d.name, name ? name : "?");
         return 0;
     }
-    committed_records(gc, op, s, libxl__json_get(j, "commit"));
+    if (!committed_records(gc, op, s, libxl__json_get(j, "commit")) &&
+        !libxl__snapshot_tree_find(&op->tree, name)) {
+        LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' "
+            "is over: its record is removed", op->d.name, name);
+        return 0;
+    }
+    s = libxl__snapshot_tree_find(&op->tree, name);
+    if (!s) return 0;
     /* what is gone is marked so (the delete did it before each file) */
     for (i = 0; i < s->num_disks; i++) {
         libxl_disk_snapshot *ds = &s->disks[i];
