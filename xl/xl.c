@@ -14,6 +14,7 @@
  * only when the library said nothing.
  */
 #include <errno.h>
+#include <locale.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -174,6 +175,8 @@ int main(int argc, char **argv)
     int opt, ret, rc, i;
     xentoollog_level minlevel;
 
+    /* character widths only (snapshot-list pads UTF-8 names) */
+    setlocale(LC_CTYPE, "");
     orig_argv = calloc(argc + 1, sizeof(*orig_argv));
     if (!orig_argv) return EXIT_FAILURE;
     for (i = 0; i < argc; i++) orig_argv[i] = argv[i];

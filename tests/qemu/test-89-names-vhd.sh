@@ -35,13 +35,16 @@ refused() {
     expect_unchanged "$fp" "$(printf '%q ' "$@")"
 }
 
-# name_config FILE NAME: a one-disk config named NAME
+# name_config FILE NAME: a one-disk config named NAME, its image
+# named after FILE
 name_config() {
-    [ -f "$IMG/names.qcow2" ] || qemu-img create -q -f qcow2 "$IMG/names.qcow2" 16M
+    local img
+    img=$IMG/$(basename "$1" .cfg).qcow2
+    [ -f "$img" ] || qemu-img create -q -f qcow2 "$img" 16M
     {
         printf 'name = "%s"\n' "$2"
         echo 'memory = 64'
-        echo "disk = [ 'format=qcow2,vdev=xvda,access=rw,target=$IMG/names.qcow2' ]"
+        echo "disk = [ 'format=qcow2,vdev=xvda,access=rw,target=$img' ]"
     } > "$1"
 }
 
@@ -73,5 +76,54 @@ case_domain_names() {
     expect_ok xl destroy "vm ü"
 }
 
+case_xl_list() {
+    local c id
+    c=$T/listed.cfg
+    name_config "$c" listed
+    expect_ok xl create "$c"
+    expect_fail xl list nosuchdom
+    expect_match "$ERR" "nosuchdom.*does not exist" "xl list's message"
+    expect_eq "$OUT" "" "xl list's output for no such domain"
+    expect_ok xl list listed
+    expect_eq "$(wc -l <<<"$OUT")" 2 "lines of xl list listed"
+    id=$(awk 'NR == 2 {print $2}' <<<"$OUT")
+    expect_ok xl list "$id"
+    expect_match "$OUT" "^listed +$id " "xl list $id"
+    expect_ok xl destroy listed
+    expect_fail xl list listed
+}
+
+# the column (in characters) where each line's CREATED timestamp starts
+created_columns() {
+    local line pre
+    while IFS= read -r line; do
+        pre=${line%%[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T*}
+        [ "$pre" != "$line" ] && echo "${#pre}"
+    done
+}
+
+case_utf8_columns() {
+    local c cols
+    c=$T/cols.cfg
+    name_config "$c" cols
+    expect_ok xl snapshot-create "$c" "ab"
+    expect_ok xl snapshot-create "$c" "über-é"
+    expect_ok xl snapshot-create "$c" "abcdefgh"
+    export LC_ALL=C.UTF-8
+    expect_ok xl snapshot-list "$c"
+    cols=$(created_columns <<<"$OUT" | sort -u)
+    expect_eq "$(wc -l <<<"$cols")" 1 "CREATED columns (UTF-8 locale):
+$OUT
+columns"
+    # the PARENT column too: über-é is abcdefgh's parent
+    expect_match "$OUT" "^abcdefgh  .*  über-é  " "abcdefgh's line"
+    export LC_ALL=C
+    expect_ok xl snapshot-list "$c"
+    cols=$(LC_ALL=C.UTF-8 created_columns <<<"$OUT" | sort -u)
+    expect_eq "$(wc -l <<<"$cols")" 1 "CREATED columns (C locale)"
+}
+
 soft_case "domain names are checked" case_domain_names
+soft_case "xl list of no such domain" case_xl_list
+soft_case "snapshot-list columns with UTF-8 names" case_utf8_columns
 finish
