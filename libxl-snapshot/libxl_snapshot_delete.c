@@ -32,6 +32,9 @@
  *    it is and only the record goes (copying it would gain nothing);
  *  - but when C holds internal snapshots of other records, C cannot be
  *    removed: F is streamed into C instead.
+ * A VHD chain is only merged child into parent (vhd-util coalesce): a
+ * VHD F, not the config's, with branches is refused for every disk
+ * before any disk is touched.
  * Files named by the domain config are never removed.
  *
  * Order and failure: disks one after the other; the record goes last.
@@ -323,6 +326,66 @@ static void snapshot_delete_one(libxl__egc *egc,
     libxl__qemu_img_info(egc, &dls->qi);
 }
 
+/*
+ * The images we know on a disk: active (first, when there is one), and
+ * every snapshot's on that disk that exists.
+ */
+static int known_images(libxl__gc *gc, libxl__snapshot_delete_state *dls,
+                        const char *vdev, const char *active,
+                        const char ***images_r)
+{
+    libxl__snapshot_tree *t = &dls->op.tree;
+    const char **l;
+    int i, j, n = 0;
+
+    GCNEW_ARRAY(l, t->num_snaps + 1);
+    if (active) l[n++] = active;
+    for (i = 0; i < t->num_snaps; i++)
+        for (j = 0; j < t->snaps[i].num_disks; j++) {
+            const libxl_disk_snapshot *o = &t->snaps[i].disks[j];
+            if (!strcmp(o->vdev, vdev) && o->file &&
+                o->type != LIBXL_DISK_SNAPSHOT_TYPE_NO &&
+                libxl__file_exists(o->file))
+                l[n++] = o->file;
+        }
+    *images_r = l;
+    return n;
+}
+
+/*
+ * A VHD chain is merged one child into its parent (vhd-util coalesce),
+ * never streamed: an external snapshot whose VHD, not the config's, has
+ * several VHD children (branches, after a revert) cannot be deleted.
+ * Checked for every disk before any is touched.
+ */
+static int vhd_branches_refused(libxl__gc *gc,
+                                libxl__snapshot_delete_state *dls,
+                                const libxl_disk_snapshot *ds)
+{
+    libxl_device_disk *dk = libxl__domain_disk(&dls->op.d, ds->vdev);
+    const char **l, **kids;
+    int n, i, k, nk = 0;
+
+    if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || !ds->file ||
+        ds->format != LIBXL_DISK_FORMAT_VHD || is_config_image(dls, ds->file))
+        return 0;
+    n = known_images(gc, dls, ds->vdev, dk ? dk->pdev_path : NULL, &l);
+    GCNEW_ARRAY(kids, n + 1);
+    for (i = 0; i < n; i++) {
+        const char *p = libxl__vhd_parent_sync(gc, l[i]);
+        if (!p || strcmp(p, ds->file)) continue;
+        for (k = 0; k < nk; k++)
+            if (!strcmp(kids[k], l[i])) break;
+        if (k == nk) kids[nk++] = l[i];
+    }
+    if (nk < 2) return 0;
+    LOG(ERROR, "disk %s: snapshot '%s' cannot be deleted: %d VHDs are built "
+        "on its VHD '%s' ('%s' and '%s'), and a VHD is not streamed into "
+        "branches; nothing was changed", ds->vdev, dls->snap->name, nk,
+        ds->file, kids[0], kids[1]);
+    return ERROR_INVAL;
+}
+
 static void snapshot_delete_probed(libxl__egc *egc,
                                    libxl__qemu_img_info_state *qi, int rc)
 {
@@ -332,6 +395,10 @@ static void snapshot_delete_probed(libxl__egc *egc,
     int i, n;
 
     if (rc) goto out;
+    for (i = 0; i < dls->snap->num_disks; i++) {
+        rc = vhd_branches_refused(gc, dls, &dls->snap->disks[i]);
+        if (rc) goto out;
+    }
     for (i = 0; i < dls->snap->num_disks; i++) {
         const libxl_disk_snapshot *ds = &dls->snap->disks[i];
         disk_plan *pl = &dls->plans[i];
@@ -389,7 +456,7 @@ static void snapshot_delete_disk(libxl__egc *egc,
     libxl_disk_snapshot *ds;
     disk_plan *pl;
     libxl_device_disk *dk;
-    int rc, i, j, n = 0;
+    int rc;
 
     dls->commit = NULL;
     if (dls->disk == dls->snap->num_disks) {
@@ -428,7 +495,7 @@ static void snapshot_delete_disk(libxl__egc *egc,
         }
         libxl__exec_init(&dls->es);
         dls->es.ao = ao;
-        dls->es.what = GCSPRINTF("qemu-img (delete of %s)", ds->vdev);
+        dls->es.what = GCSPRINTF("delete of %s", ds->vdev);
         /* -d finds by name only (unlike -a); the probe made sure the
          * name is unique */
         dls->es.args = libxl__qemu_img_snapshot_args(gc, 'd', ds->tag,
@@ -447,7 +514,7 @@ static void snapshot_delete_disk(libxl__egc *egc,
         libxl__lvm_remove_cmds(gc, &origin, ds->tag, &l, &nl);
         libxl__exec_init(&dls->es);
         dls->es.ao = ao;
-        dls->es.what = GCSPRINTF("lvremove (delete of %s)", ds->vdev);
+        dls->es.what = GCSPRINTF("delete of %s", ds->vdev);
         dls->es.args = l[0];
         dls->es.timeout_ms = 120000;
         dls->es.callback = snapshot_delete_exec_done;
@@ -461,17 +528,8 @@ static void snapshot_delete_disk(libxl__egc *egc,
 
     /* external: learn what is built on the frozen image */
     memset(&dls->qi, 0, sizeof(dls->qi));
-    GCNEW_ARRAY(dls->qi.images, op->tree.num_snaps + 1);
-    if (dls->active) dls->qi.images[n++] = dls->active;
-    for (i = 0; i < op->tree.num_snaps; i++)
-        for (j = 0; j < op->tree.snaps[i].num_disks; j++) {
-            const libxl_disk_snapshot *o = &op->tree.snaps[i].disks[j];
-            if (!strcmp(o->vdev, ds->vdev) && o->file &&
-                o->type != LIBXL_DISK_SNAPSHOT_TYPE_NO &&
-                libxl__file_exists(o->file))
-                dls->qi.images[n++] = o->file;
-        }
-    dls->qi.num_images = n;
+    dls->qi.num_images = known_images(gc, dls, ds->vdev, dls->active,
+                                      &dls->qi.images);
     dls->qi.backing_chain = true;
     dls->qi.ao = ao;
     dls->qi.callback = snapshot_delete_chains;
@@ -691,6 +749,16 @@ static void snapshot_delete_chains(libxl__egc *egc,
         pl->act = ACT_STREAM;
         pl->targets = kids;
         pl->num_targets = nk;
+        for (i = 0; i < n; i++)
+            if (e[i].fmt == LIBXL_DISK_FORMAT_VHD &&
+                in_strs((char **)kids, nk, e[i].file)) {
+                LOG(ERROR, "disk %s: '%s' is a VHD built on '%s' beside "
+                    "other images, and a VHD is not streamed into; "
+                    "nothing was changed on this disk", ds->vdev,
+                    e[i].file, F);
+                rc = ERROR_INVAL;
+                goto out;
+            }
         if (holds_internal(dls, F)) {
             LOG(ERROR, "disk %s: '%s' also holds internal snapshots of "
                 "other records and several images are built on it; "

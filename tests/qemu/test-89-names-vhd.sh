@@ -123,7 +123,72 @@ columns"
     expect_eq "$(wc -l <<<"$cols")" 1 "CREATED columns (C locale)"
 }
 
+# The tree's layout, copied: xl/xl, its library and tools/vhd-util (so
+# a rebuild cannot change them under the test)
+tree_xl() {
+    timeout -k 5 "$XL_CMD_TIMEOUT" "$T/tree/xl/xl" "$@"
+}
+
+case_vhd() {
+    local c fp a
+    mkdir -p "$T/tree/xl" "$T/tree/libxl-snapshot" "$T/tree/tools"
+    cp "$REPO/xl/xl" "$T/tree/xl/" &&
+        cp "$REPO/libxl-snapshot/libxlsnapshot.so.0" "$T/tree/libxl-snapshot/" &&
+        cp "$REPO/tools/vhd-util" "$T/tree/tools/" || fail "cannot copy the tree"
+    unset XL_SNAPSHOT_VHD_UTIL
+    qemu-img create -q -f vpc -o subformat=dynamic "$IMG/vhd-xvda.vhd" 16M
+    c=$T/vhd.cfg
+    {
+        echo 'name = "vhd"'
+        echo 'memory = 64'
+        echo "disk = [ 'format=vhd,vdev=xvda,access=rw,target=$IMG/vhd-xvda.vhd' ]"
+    } > "$c"
+
+    step "  the tree's xl runs the tree's vhd-util"
+    run tree_xl snapshot-create "$c" s1
+    [ "$RC" -eq 0 ] || fail_run "snapshot-create of a VHD disk with the tree's xl"
+    a=$(active_image vhd xvda)
+    expect_eq "$a" "$IMG/vhd-xvda.s1.vhd" "the active image after s1"
+    run "$T/tree/tools/vhd-util" query -n "$a" -p
+    expect_eq "$OUT" "$IMG/vhd-xvda.vhd" "the parent of s1's child"
+
+    step "  a fork point on a VHD that is not the config's: refused"
+    expect_ok tree_xl snapshot-create "$c" s2
+    expect_ok tree_xl snapshot-create "$c" s3
+    expect_ok tree_xl snapshot-revert "$c" s2
+    refused "snapshot 's2' cannot be deleted: 2 VHDs are built on its VHD '$IMG/vhd-xvda.s1.vhd'.*nothing was changed" \
+        tree_xl snapshot-delete "$c" s2
+    expect_ok tree_xl snapshot-check "$c"
+
+    step "  vhd-util's failures are labelled as vhd-util's"
+    mkdir -p "$T/fake"
+    cat > "$T/fake/vhd-util" <<EOF2
+#!/bin/sh
+[ "\$1" = snapshot ] && { echo "vhd-util: simulated failure" >&2; exit 1; }
+exec "$T/tree/tools/vhd-util" "\$@"
+EOF2
+    chmod +x "$T/fake/vhd-util"
+    refused "vhd-util snapshot \(snapshot of xvda\) failed \(exit 1\): vhd-util: simulated failure" \
+        env XL_SNAPSHOT_VHD_UTIL="$T/fake/vhd-util" "$T/tree/xl/xl" snapshot-create "$c" s4
+
+    step "  snapshot-check reports a VHD chain that loops"
+    # s1's image is the config's: make it name the active VHD's chain
+    # again (a link to s3's image, whose parent is s2's)
+    mv "$IMG/vhd-xvda.vhd" "$T/vhd-xvda.vhd.saved"
+    ln -s "$IMG/vhd-xvda.s2.vhd" "$IMG/vhd-xvda.vhd"
+    run tree_xl snapshot-check "$c"
+    expect_eq "$RC" 1 "snapshot-check's status on a VHD loop:
+$OUT
+$ERR
+status"
+    expect_match "$OUT" "loop" "snapshot-check's report"
+    rm "$IMG/vhd-xvda.vhd"
+    mv "$T/vhd-xvda.vhd.saved" "$IMG/vhd-xvda.vhd"
+    expect_ok tree_xl snapshot-check "$c"
+}
+
 soft_case "domain names are checked" case_domain_names
 soft_case "xl list of no such domain" case_xl_list
 soft_case "snapshot-list columns with UTF-8 names" case_utf8_columns
+soft_case "VHD: the tree's vhd-util, fork points, labels, loops" case_vhd
 finish
