@@ -426,6 +426,19 @@ static void snapshot_delete_probed(libxl__egc *egc,
             LOG(WARN, "disk %s: '%s' holds no snapshot '%s' any more",
                 ds->vdev, ds->file, ds->tag);
         pl->act = n ? ACT_TAG : ACT_NONE;
+        if (pl->act == ACT_TAG && dls->op.d.running) {
+            /* QEMU deletes internal snapshots in a top image only */
+            libxl_device_disk *dk = libxl__domain_disk(&dls->op.d,
+                                                       ds->vdev);
+            if (dk && dk->pdev_path && strcmp(dk->pdev_path, ds->file)) {
+                LOG(ERROR, "disk %s: '%s' is a backing image of the "
+                    "running domain; shut it down to delete snapshot "
+                    "'%s' (nothing was changed)", ds->vdev, ds->file,
+                    dls->snap->name);
+                rc = ERROR_FAIL;
+                goto out;
+            }
+        }
     }
     dls->disk = 0;
     snapshot_delete_disk(egc, dls);
@@ -484,14 +497,6 @@ static void snapshot_delete_disk(libxl__egc *egc,
                                     snapshot_delete_qmp_connected);
             if (rc) goto out;
             return;
-        }
-        if (op->d.running && dls->active) {
-            /* QEMU holds the image read-only as a backing file */
-            LOG(ERROR, "disk %s: '%s' is a backing image of the running "
-                "domain; shut it down to delete snapshot '%s'", ds->vdev,
-                ds->file, dls->snap->name);
-            rc = ERROR_FAIL;
-            goto out;
         }
         libxl__exec_init(&dls->es);
         dls->es.ao = ao;

@@ -18,6 +18,10 @@
 #     snapshot-check reports a VHD chain whose parents form a loop;
 #     vhd-util's failures are labelled as vhd-util's; ./xl/xl from the
 #     tree finds the tree's tools/vhd-util without XL_SNAPSHOT_VHD_UTIL.
+#  6. The live delete of an internal snapshot held in a backing image
+#     (QEMU deletes internal snapshots in a top image only) is refused
+#     in one line, nothing changed, as README and xl-snapshot(1) say;
+#     once the domain is shut off the delete works.
 #
 # Each case runs on its own (soft_case).
 # shellcheck disable=SC2317
@@ -187,8 +191,34 @@ status"
     expect_ok tree_xl snapshot-check "$c"
 }
 
+# the live delete of an internal snapshot in a backing image: refused
+# before anything changes, as documented; offline it works
+case_live_backing_delete() {
+    local fp
+    make_vm_config lb
+    expect_ok xl create "$CFG"
+    write_pattern lb xvda 0x11 0 1M
+    expect_ok xl snapshot-create lb k1
+    write_pattern lb xvda 0x22 0 1M
+    expect_ok xl snapshot-create --diskspec xvda,snapshot=external lb e1
+    write_pattern lb xvda 0x33 0 1M
+    refused "disk xvda: .* is a backing image of the running domain; shut it down to delete snapshot 'k1'" \
+        xl snapshot-delete lb k1
+    expect_ok xl snapshot-check lb
+    for f in "$REPO/README.md" "$REPO/docs/man/xl-snapshot.1.pod"; do
+        tr '\n' ' ' < "$f" | tr -s ' ' | grep -q "internal snapshot held in an image that a later external snapshot froze\|internal snapshot held in a backing image" ||
+            fail "$f does not document the refused live delete"
+    done
+    expect_ok xl destroy lb
+    expect_ok xl snapshot-delete lb k1
+    expect_ok xl snapshot-check lb
+    expect_ok xl snapshot-revert lb e1
+    read_pattern "$(active_image lb xvda)" 0x22 0 1M
+}
+
 soft_case "domain names are checked" case_domain_names
 soft_case "xl list of no such domain" case_xl_list
 soft_case "snapshot-list columns with UTF-8 names" case_utf8_columns
 soft_case "VHD: the tree's vhd-util, fork points, labels, loops" case_vhd
+soft_case "live delete of an internal snapshot in a backing image" case_live_backing_delete
 finish
