@@ -216,9 +216,23 @@ case_live_backing_delete() {
     read_pattern "$(active_image lb xvda)" 0x22 0 1M
 }
 
+# a refused first command leaves no <state dir>/<uuid>/ (it held only the
+# lock); a second command after it works
+case_refused_create_no_dir() {
+    local c
+    c=$T/fresh.cfg
+    name_config "$c" fresh
+    refused "invalid snapshot name" xl snapshot-create "$c" "a/b"
+    refused "has no snapshot named" xl snapshot-delete "$c" nosuch
+    expect_ok xl snapshot-create "$c" s1
+    expect_ok xl snapshot-list --name "$c"
+    expect_eq "$OUT" s1 "the snapshots of fresh"
+}
+
 soft_case "domain names are checked" case_domain_names
 soft_case "xl list of no such domain" case_xl_list
 soft_case "snapshot-list columns with UTF-8 names" case_utf8_columns
 soft_case "VHD: the tree's vhd-util, fork points, labels, loops" case_vhd
 soft_case "live delete of an internal snapshot in a backing image" case_live_backing_delete
+soft_case "a refused first command leaves no state dir" case_refused_create_no_dir
 finish
