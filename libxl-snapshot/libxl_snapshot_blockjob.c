@@ -291,7 +291,7 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
             goto out;
         }
         bj->es.ao = ao;
-        bj->es.what = GCSPRINTF("vhd-util coalesce of %s", bj->info.vdev);
+        bj->es.what = GCSPRINTF("merge of %s", bj->info.vdev);
         bj->es.args = libxl__vhd_util_args(gc, "coalesce", bj->info.top,
                                            NULL);
         goto exec;
@@ -319,8 +319,8 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
         a[n++] = bj->info.top;
     }
     bj->es.ao = ao;
-    bj->es.what = GCSPRINTF("qemu-img %s of %s", bj->info.type ==
-                            LIBXL_BLOCKJOB_TYPE_STREAM ? "rebase" : "commit",
+    bj->es.what = GCSPRINTF("%s of %s", bj->info.type ==
+                            LIBXL_BLOCKJOB_TYPE_STREAM ? "stream" : "commit",
                             bj->info.vdev);
     bj->es.args = a;
  exec:

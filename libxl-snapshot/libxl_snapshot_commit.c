@@ -811,7 +811,7 @@ static void bc_after_next(libxl__egc *egc, libxl__block_commit_state *bcs)
     }
     libxl__exec_init(&bcs->es);
     bcs->es.ao = ao;
-    bcs->es.what = GCSPRINTF("qemu-img %s", bcs->cmds[bcs->next][1]);
+    bcs->es.what = GCSPRINTF("after the commit of %s", bcs->jr.vdev);
     bcs->es.args = bcs->cmds[bcs->next];
     bcs->es.callback = bc_after_done;
     rc = libxl__exec_start(egc, &bcs->es);

@@ -1044,9 +1044,7 @@ static void snapshot_create_offline_next(libxl__egc *egc,
     ds = &scs->snap.disks[scs->cmds[scs->next].disk];
     libxl__exec_init(&scs->es);
     scs->es.ao = ao;
-    scs->es.what = GCSPRINTF("%s (snapshot of %s)",
-                             ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM
-                             ? "lvcreate" : "qemu-img", ds->vdev);
+    scs->es.what = GCSPRINTF("snapshot of %s", ds->vdev);
     scs->es.args = scs->cmds[scs->next].args;
     scs->es.timeout_ms = 300000;
     scs->es.callback = snapshot_create_disk_done;

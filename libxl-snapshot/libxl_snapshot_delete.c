@@ -32,6 +32,9 @@
  *    it is and only the record goes (copying it would gain nothing);
  *  - but when C holds internal snapshots of other records, C cannot be
  *    removed: F is streamed into C instead.
+ * A VHD chain is only merged child into parent (vhd-util coalesce): a
+ * VHD F, not the config's, with branches is refused for every disk
+ * before any disk is touched.
  * Files named by the domain config are never removed.
  *
  * Order and failure: disks one after the other; the record goes last.
@@ -332,6 +335,66 @@ static void snapshot_delete_one(libxl__egc *egc,
     libxl__qemu_img_info(egc, &dls->qi);
 }
 
+/*
+ * The images we know on a disk: active (first, when there is one), and
+ * every snapshot's on that disk that exists.
+ */
+static int known_images(libxl__gc *gc, libxl__snapshot_delete_state *dls,
+                        const char *vdev, const char *active,
+                        const char ***images_r)
+{
+    libxl__snapshot_tree *t = &dls->op.tree;
+    const char **l;
+    int i, j, n = 0;
+
+    GCNEW_ARRAY(l, t->num_snaps + 1);
+    if (active) l[n++] = active;
+    for (i = 0; i < t->num_snaps; i++)
+        for (j = 0; j < t->snaps[i].num_disks; j++) {
+            const libxl_disk_snapshot *o = &t->snaps[i].disks[j];
+            if (!strcmp(o->vdev, vdev) && o->file &&
+                o->type != LIBXL_DISK_SNAPSHOT_TYPE_NO &&
+                libxl__file_exists(o->file))
+                l[n++] = o->file;
+        }
+    *images_r = l;
+    return n;
+}
+
+/*
+ * A VHD chain is merged one child into its parent (vhd-util coalesce),
+ * never streamed: an external snapshot whose VHD, not the config's, has
+ * several VHD children (branches, after a revert) cannot be deleted.
+ * Checked for every disk before any is touched.
+ */
+static int vhd_branches_refused(libxl__gc *gc,
+                                libxl__snapshot_delete_state *dls,
+                                const libxl_disk_snapshot *ds)
+{
+    libxl_device_disk *dk = libxl__domain_disk(&dls->op.d, ds->vdev);
+    const char **l, **kids;
+    int n, i, k, nk = 0;
+
+    if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || !ds->file ||
+        ds->format != LIBXL_DISK_FORMAT_VHD || is_config_image(dls, ds->file))
+        return 0;
+    n = known_images(gc, dls, ds->vdev, dk ? dk->pdev_path : NULL, &l);
+    GCNEW_ARRAY(kids, n + 1);
+    for (i = 0; i < n; i++) {
+        const char *p = libxl__vhd_parent_sync(gc, l[i]);
+        if (!p || strcmp(p, ds->file)) continue;
+        for (k = 0; k < nk; k++)
+            if (!strcmp(kids[k], l[i])) break;
+        if (k == nk) kids[nk++] = l[i];
+    }
+    if (nk < 2) return 0;
+    LOG(ERROR, "disk %s: snapshot '%s' cannot be deleted: %d VHDs are built "
+        "on its VHD '%s' ('%s' and '%s'), and a VHD is not streamed into "
+        "branches; nothing was changed", ds->vdev, dls->snap->name, nk,
+        ds->file, kids[0], kids[1]);
+    return ERROR_INVAL;
+}
+
 static void snapshot_delete_probed(libxl__egc *egc,
                                    libxl__qemu_img_info_state *qi, int rc)
 {
@@ -341,6 +404,10 @@ static void snapshot_delete_probed(libxl__egc *egc,
     int i, n;
 
     if (rc) goto out;
+    for (i = 0; i < dls->snap->num_disks; i++) {
+        rc = vhd_branches_refused(gc, dls, &dls->snap->disks[i]);
+        if (rc) goto out;
+    }
     for (i = 0; i < dls->snap->num_disks; i++) {
         const libxl_disk_snapshot *ds = &dls->snap->disks[i];
         disk_plan *pl = &dls->plans[i];
@@ -368,6 +435,19 @@ static void snapshot_delete_probed(libxl__egc *egc,
             LOG(WARN, "disk %s: '%s' holds no snapshot '%s' any more",
                 ds->vdev, ds->file, ds->tag);
         pl->act = n ? ACT_TAG : ACT_NONE;
+        if (pl->act == ACT_TAG && dls->op.d.running) {
+            /* QEMU deletes internal snapshots in a top image only */
+            libxl_device_disk *dk = libxl__domain_disk(&dls->op.d,
+                                                       ds->vdev);
+            if (dk && dk->pdev_path && strcmp(dk->pdev_path, ds->file)) {
+                LOG(ERROR, "disk %s: '%s' is a backing image of the "
+                    "running domain; shut it down to delete snapshot "
+                    "'%s' (nothing was changed)", ds->vdev, ds->file,
+                    dls->snap->name);
+                rc = ERROR_FAIL;
+                goto out;
+            }
+        }
     }
     dls->disk = 0;
     snapshot_delete_disk(egc, dls);
@@ -398,7 +478,7 @@ static void snapshot_delete_disk(libxl__egc *egc,
     libxl_disk_snapshot *ds;
     disk_plan *pl;
     libxl_device_disk *dk;
-    int rc, i, j, n = 0;
+    int rc;
 
     dls->commit = NULL;
     if (dls->disk == dls->snap->num_disks) {
@@ -427,17 +507,9 @@ static void snapshot_delete_disk(libxl__egc *egc,
             if (rc) goto out;
             return;
         }
-        if (op->d.running && dls->active) {
-            /* QEMU holds the image read-only as a backing file */
-            LOG(ERROR, "disk %s: '%s' is a backing image of the running "
-                "domain; shut it down to delete snapshot '%s'", ds->vdev,
-                ds->file, dls->snap->name);
-            rc = ERROR_FAIL;
-            goto out;
-        }
         libxl__exec_init(&dls->es);
         dls->es.ao = ao;
-        dls->es.what = GCSPRINTF("qemu-img (delete of %s)", ds->vdev);
+        dls->es.what = GCSPRINTF("delete of %s", ds->vdev);
         /* -d finds by name only (unlike -a); the probe made sure the
          * name is unique */
         dls->es.args = libxl__qemu_img_snapshot_args(gc, 'd', ds->tag,
@@ -456,7 +528,7 @@ static void snapshot_delete_disk(libxl__egc *egc,
         libxl__lvm_remove_cmds(gc, &origin, ds->tag, &l, &nl);
         libxl__exec_init(&dls->es);
         dls->es.ao = ao;
-        dls->es.what = GCSPRINTF("lvremove (delete of %s)", ds->vdev);
+        dls->es.what = GCSPRINTF("delete of %s", ds->vdev);
         dls->es.args = l[0];
         dls->es.timeout_ms = 120000;
         dls->es.callback = snapshot_delete_exec_done;
@@ -470,17 +542,8 @@ static void snapshot_delete_disk(libxl__egc *egc,
 
     /* external: learn what is built on the frozen image */
     memset(&dls->qi, 0, sizeof(dls->qi));
-    GCNEW_ARRAY(dls->qi.images, op->tree.num_snaps + 1);
-    if (dls->active) dls->qi.images[n++] = dls->active;
-    for (i = 0; i < op->tree.num_snaps; i++)
-        for (j = 0; j < op->tree.snaps[i].num_disks; j++) {
-            const libxl_disk_snapshot *o = &op->tree.snaps[i].disks[j];
-            if (!strcmp(o->vdev, ds->vdev) && o->file &&
-                o->type != LIBXL_DISK_SNAPSHOT_TYPE_NO &&
-                libxl__file_exists(o->file))
-                dls->qi.images[n++] = o->file;
-        }
-    dls->qi.num_images = n;
+    dls->qi.num_images = known_images(gc, dls, ds->vdev, dls->active,
+                                      &dls->qi.images);
     dls->qi.backing_chain = true;
     dls->qi.ao = ao;
     dls->qi.callback = snapshot_delete_chains;
@@ -704,6 +767,16 @@ static void snapshot_delete_chains(libxl__egc *egc,
         pl->act = ACT_STREAM;
         pl->targets = kids;
         pl->num_targets = nk;
+        for (i = 0; i < n; i++)
+            if (e[i].fmt == LIBXL_DISK_FORMAT_VHD &&
+                in_strs((char **)kids, nk, e[i].file)) {
+                LOG(ERROR, "disk %s: '%s' is a VHD built on '%s' beside "
+                    "other images, and a VHD is not streamed into; "
+                    "nothing was changed on this disk", ds->vdev,
+                    e[i].file, F);
+                rc = ERROR_INVAL;
+                goto out;
+            }
         if (holds_internal(dls, F)) {
             LOG(ERROR, "disk %s: '%s' also holds internal snapshots of "
                 "other records and several images are built on it; "

@@ -33,6 +33,23 @@ static void exec_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc);
 static void exec_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc);
 static void exec_check_done(libxl__egc *egc, libxl__exec_state *es);
 
+/*
+ * How messages name a run: the tool actually run and its subcommand
+ * (from argv: "vhd-util snapshot", "lvm lvcreate", "qemu-img commit"),
+ * then what it was for, as the caller says ("snapshot of xvda").
+ */
+static const char *exec_label(libxl__gc *gc, const libxl__exec_state *es)
+{
+    const char *tool = strrchr(es->args[0], '/');
+    const char *sub = es->args[1] && es->args[1][0] != '-' ? es->args[1]
+                                                           : NULL;
+
+    tool = tool ? tool + 1 : es->args[0];
+    return GCSPRINTF("%s%s%s%s%s%s", tool, sub ? " " : "", sub ? sub : "",
+                     es->what ? " (" : "", es->what ? es->what : "",
+                     es->what ? ")" : "");
+}
+
 void libxl__exec_init(libxl__exec_state *es)
 {
     memset(es, 0, sizeof(*es));
@@ -62,7 +79,7 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
     es->kill_rc = 0;
 
     if (pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
-        LOGE(ERROR, "%s: cannot create pipe", es->what);
+        LOGE(ERROR, "%s: cannot create pipe", exec_label(gc, es));
         rc = ERROR_FAIL;
         goto out;
     }
@@ -70,7 +87,7 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
     fault = libxl__fault_io(es->what ?: es->args[0]);
     pid = fork();
     if (pid < 0) {
-        LOGE(ERROR, "%s: cannot fork", es->what);
+        LOGE(ERROR, "%s: cannot fork", exec_label(gc, es));
         rc = ERROR_FAIL;
         goto out;
     }
@@ -199,7 +216,8 @@ static void exec_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc)
     STATE_AO_GC(es->ao);
 
     if (!es->kill_rc)
-        LOG(ERROR, "%s: timed out after %d ms, killing it", es->what,
+        LOG(ERROR, "%s: timed out after %d ms, killing it",
+            exec_label(gc, es),
             es->timeout_ms);
     exec_kill(es, ERROR_TIMEDOUT);
     /* escalate to SIGKILL if it does not go */
@@ -230,7 +248,8 @@ static void exec_check_done(libxl__egc *egc, libxl__exec_state *es)
     } while (r < 0 && errno == EINTR);
     if (r < 0) {
         /* reaped by someone else (SIGCHLD ignored?): outcome unknown */
-        LOGE(ERROR, "%s: cannot collect its exit status", es->what);
+        LOGE(ERROR, "%s: cannot collect its exit status",
+             exec_label(gc, es));
         es->kill_rc = es->kill_rc ? es->kill_rc : ERROR_FAIL;
     }
     es->pid = -1;
@@ -250,11 +269,11 @@ static void exec_check_done(libxl__egc *egc, libxl__exec_state *es)
                  tok = strtok_r(NULL, "\n", &save))
                 last = tok;
             if (WIFEXITED(status))
-                LOG(ERROR, "%s failed (exit %d)%s%s", es->what,
+                LOG(ERROR, "%s failed (exit %d)%s%s", exec_label(gc, es),
                     WEXITSTATUS(status), last ? ": " : "",
                     last ? last : "");
             else
-                LOG(ERROR, "%s killed by signal %d", es->what,
+                LOG(ERROR, "%s killed by signal %d", exec_label(gc, es),
                     WTERMSIG(status));
         }
     }
@@ -291,7 +310,7 @@ int libxl__exec_sync(libxl__gc *callergc, const char *const *args,
     GCNEW(ss);
     libxl__exec_init(&ss->es);
     ss->es.ao = ao;
-    ss->es.what = args[0];
+    ss->es.what = NULL;              /* the tool names the run */
     ss->es.args = args;
     ss->es.timeout_ms = timeout_ms;
     ss->es.quiet = err_r != NULL;   /* the caller reports failures */

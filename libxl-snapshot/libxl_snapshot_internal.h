@@ -367,7 +367,7 @@ int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
 bool libxl__vhd_is_differencing(const char *path);
 char *libxl__vhd_parent_sync(libxl__gc *gc, const char *path);
 yajl_val libxl__vhd_complete_info(libxl__gc *gc, const char *text,
-                                  yajl_val v);
+                                  yajl_val v, char **err_r);
 /* `vhd-util CMD -n vhd [-p parent]` */
 const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
                                         const char *vhd, const char *parent);

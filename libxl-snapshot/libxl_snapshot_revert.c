@@ -529,9 +529,7 @@ static void snapshot_revert_next(libxl__egc *egc,
                                           rd->ds->file);
     libxl__exec_init(&rvs->es);
     rvs->es.ao = ao;
-    rvs->es.what = GCSPRINTF("%s (revert of %s)",
-                             rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM
-                             ? a[1] : "qemu-img", rd->ds->vdev);
+    rvs->es.what = GCSPRINTF("revert of %s", rd->ds->vdev);
     rvs->es.args = a;
     rvs->es.timeout_ms = 300000;
     if (rd->copy) rvs->es.stdout_line = snapshot_revert_copy_line;
