@@ -395,3 +395,63 @@ void test_lvm__undo_impossible(void)
     }
     teardown(&f);
 }
+
+/* ------------------------------------- a failing tool's logged reason */
+
+static char tool_log[4096];
+
+static void tool_vmessage(xentoollog_logger *lg, xentoollog_level level,
+                          int errnoval, const char *context,
+                          const char *format, va_list al)
+{
+    if (level >= XTL_ERROR) vsnprintf(tool_log, sizeof(tool_log), format, al);
+}
+
+static void tool_destroy(xentoollog_logger *lg)
+{
+}
+
+static xentoollog_logger tool_logger = {
+    .vmessage = tool_vmessage,
+    .destroy = tool_destroy,
+};
+
+/* what a failing command logs: LVM's cause, not its last line */
+void test_lvm__failure_logs_the_cause(void)
+{
+    libxl_snapshot_ctx *ctx = NULL;
+    char *base = unit_tmpdir("lvmlog");
+    const char *const reserved[] = { "sh", "-c",
+        "echo '  Names including \"_tdata\" are reserved. Please choose a "
+        "different LV name.' >&2; "
+        "echo \"  Run \\`lvcreate --help' for more information.\" >&2; "
+        "exit 3", NULL };
+    const char *const warning[] = { "sh", "-c",
+        "echo '  device-mapper: create ioctl on vg0-lv0--s-cow failed: "
+        "Invalid argument' >&2; "
+        "echo '  WARNING: This metadata update is NOT backed up.' >&2; "
+        "exit 5", NULL };
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+    setenv("XL_SNAPSHOT_STATE_DIR", base, 1);
+    setenv("XL_SNAPSHOT_RUN_DIR", base, 1);
+    CU_ASSERT_EQUAL_FATAL(libxl_snapshot_ctx_alloc(&ctx,
+                              LIBXL_SNAPSHOT_VERSION, 0, &tool_logger), 0);
+    {
+        GC_INIT(ctx);
+        tool_log[0] = 0;
+        CU_ASSERT_NOT_EQUAL(libxl__exec_sync(gc, reserved, 10000, NULL,
+                                             NULL), 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(tool_log, "\"_tdata\" are reserved"));
+        CU_ASSERT_PTR_NULL(strstr(tool_log, "--help"));
+        tool_log[0] = 0;
+        CU_ASSERT_NOT_EQUAL(libxl__exec_sync(gc, warning, 10000, NULL,
+                                             NULL), 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(tool_log, "Invalid argument"));
+        CU_ASSERT_PTR_NULL(strstr(tool_log, "NOT backed up"));
+        GC_FREE;
+    }
+    libxl_snapshot_ctx_free(ctx);
+    unit_rm_rf(base);
+    free(base);
+}
