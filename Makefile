@@ -199,13 +199,13 @@ check-package:
 	tests/qemu/test-69-package.sh
 
 # LVM for real: device-mapper works in the Xen test host's dom0 (this
-# machine's kernel has none), so the LVM scenario (9) runs there; this
-# boots that host and passes or fails on scenario 9 alone.
+# machine's kernel has none), so the LVM scenarios (9, 9t, 9n) run
+# there; this boots that host and passes or fails on them alone.
 check-lvm:
 	scripts/install-deps.sh
 	tests/xen/install-packages.sh
 	$(MAKE) all
-	XEN_TEST_SCENARIO_LIST=9 tests/xen/run.sh
+	XEN_TEST_SCENARIO_LIST="9 9t 9n" tests/xen/run.sh
 
 # ---------------------------------------------------------------- fuzz
 #

@@ -300,6 +300,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         libxl_disk_snapshot_type type = r ? r->type
                                           : LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
         libxl__lvm_volume *lv, other;
+        const char *why;
         bool is_lv;
 
         if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path) continue;
@@ -345,6 +346,11 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
                 return ERROR_INVAL;
             }
             ds->tag = GCSTRDUP(libxl__lvm_snapshot_lv(gc, lv->lv, s->name));
+            why = libxl__lvm_snapshot_name_problem(gc, lv, ds->tag);
+            if (why) {
+                LOG(ERROR, "disk %s: %s", dk->vdev, why);
+                return ERROR_INVAL;
+            }
             ds->cow = r && r->cow ? GCSTRDUP(r->cow) : NULL;
             if (!libxl__lvm_probe_lv(gc, lv, ds->tag, &other)) {
                 LOG(ERROR, "disk %s: logical volume %s/%s already exists",

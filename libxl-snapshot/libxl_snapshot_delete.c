@@ -416,8 +416,11 @@ static void snapshot_delete_probed(libxl__egc *egc,
             continue;
         }
         if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
-            pl->act = libxl__lvm_snapshot_exists(gc, ds) ? ACT_LVM
-                                                         : ACT_NONE;
+            /* gone only if lvs says so; lvs failing stops the delete */
+            rc = libxl__lvm_snapshot_lookup(gc, ds);
+            if (rc && rc != ERROR_NOTFOUND) goto out;
+            pl->act = rc ? ACT_NONE : ACT_LVM;
+            rc = 0;
             if (pl->act == ACT_NONE)
                 LOG(WARN, "disk %s: snapshot volume '%s' is gone already",
                     ds->vdev, ds->tag);
@@ -520,16 +523,16 @@ static void snapshot_delete_disk(libxl__egc *egc,
         if (rc) goto out;
         return;
     case ACT_LVM: {
-        libxl__lvm_volume origin;
-        const char *const **l = NULL;
-        int nl = 0;
-        rc = libxl__lvm_probe(gc, ds->file, &origin);
-        if (rc) goto out;
-        libxl__lvm_remove_cmds(gc, &origin, ds->tag, &l, &nl);
+        /* by its VG/LV: the origin may be gone or renamed away */
+        const char *const *a = libxl__lvm_snapshot_remove_args(gc, ds);
+        if (!a) {
+            rc = ERROR_INVAL;
+            goto out;
+        }
         libxl__exec_init(&dls->es);
         dls->es.ao = ao;
-        dls->es.what = GCSPRINTF("delete of %s", ds->vdev);
-        dls->es.args = l[0];
+        dls->es.what = GCSPRINTF("lvremove (delete of %s)", ds->vdev);
+        dls->es.args = a;
         dls->es.timeout_ms = 120000;
         dls->es.callback = snapshot_delete_exec_done;
         rc = libxl__exec_start(egc, &dls->es);

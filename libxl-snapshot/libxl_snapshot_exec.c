@@ -17,6 +17,7 @@
  */
 #include "libxl_snapshot_internal.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -263,11 +264,7 @@ static void exec_check_done(libxl__egc *egc, libxl__exec_state *es)
     } else {
         rc = ERROR_FAIL;
         if (!es->quiet) {
-            /* the last non-empty line of stderr says why */
-            char *e = GCSTRDUP(es->err), *last = NULL, *tok, *save;
-            for (tok = strtok_r(e, "\n", &save); tok;
-                 tok = strtok_r(NULL, "\n", &save))
-                last = tok;
+            const char *last = libxl__tool_error_line(gc, es->err);
             if (WIFEXITED(status))
                 LOG(ERROR, "%s failed (exit %d)%s%s", exec_label(gc, es),
                     WEXITSTATUS(status), last ? ": " : "",
@@ -278,6 +275,62 @@ static void exec_check_done(libxl__egc *egc, libxl__exec_state *es)
         }
     }
     es->callback(egc, es, rc, status);
+}
+
+/*
+ * The line of a tool's stderr that says what failed.  Not simply the
+ * last one: LVM ends with "WARNING: This metadata update is NOT backed
+ * up." or "Run `lvcreate --help' for more information." after the
+ * cause.  Those (warnings, help hints, blank lines) are skipped; of the
+ * rest, the first line that says it failed (error, failed, invalid,
+ * not, cannot, reserved, too long) is the cause (what follows it are
+ * its consequences), else the last one (a noise line if that is all
+ * there is).  NULL when stderr holds nothing.
+ */
+static bool is_noise_line(const char *l)
+{
+    return !*l || !strncasecmp(l, "warning", 7) ||
+        (!strncmp(l, "Run `", 5) && strstr(l, "--help"));
+}
+
+static bool says_failed(const char *l)
+{
+    static const char *const words[] = { "error", "fail", "invalid",
+        "cannot", "can't", "reserved", "too long", "not", NULL };
+    const char *const *w;
+    const char *p;
+
+    for (w = words; *w; w++)
+        for (p = strcasestr(l, *w); p; p = strcasestr(p + 1, *w)) {
+            size_t n = strlen(*w);
+            /* "not" as a word, not in "note" or "cannot" */
+            if (strcmp(*w, "not") ||
+                ((p == l || !isalpha((unsigned char)p[-1])) &&
+                 !isalpha((unsigned char)p[n])))
+                return true;
+        }
+    return false;
+}
+
+const char *libxl__tool_error_line(libxl__gc *gc, const char *err)
+{
+    char *e, *tok, *save = NULL, *last = NULL, *noise = NULL;
+
+    if (!err) return NULL;
+    e = GCSTRDUP(err);
+    for (tok = strtok_r(e, "\n", &save); tok;
+         tok = strtok_r(NULL, "\n", &save)) {
+        char *end = tok + strlen(tok);
+        while (*tok == ' ' || *tok == '\t') tok++;
+        while (end > tok && (end[-1] == ' ' || end[-1] == '\r')) *--end = 0;
+        if (is_noise_line(tok)) {
+            if (*tok) noise = tok;
+            continue;
+        }
+        if (says_failed(tok)) return tok;
+        last = tok;
+    }
+    return last ? last : noise;
 }
 
 /* ---------------------------------------------------------------- */

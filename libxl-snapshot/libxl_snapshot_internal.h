@@ -280,7 +280,7 @@ int libxl__ev_loop_once(libxl_snapshot_ctx *ctx, int timeout_ms);
  * Runs args[0] with argv args (PATH searched), stdin /dev/null,
  * stdout and stderr captured.  Never through a shell.
  * callback: rc 0 when the child exited 0; ERROR_FAIL when it exited
- * non-zero (the last line of stderr is logged unless quiet);
+ * non-zero (libxl__tool_error_line is logged unless quiet);
  * ERROR_TIMEDOUT or ERROR_ABORTED after it was killed.
  */
 typedef struct libxl__exec_state libxl__exec_state;
@@ -321,6 +321,8 @@ bool libxl__exec_running(const libxl__exec_state *es);
  */
 int libxl__exec_sync(libxl__gc *gc, const char *const *args,
                      int timeout_ms, char **out_r, char **err_r);
+/* the line of a tool's stderr that says what failed (NULL: none) */
+const char *libxl__tool_error_line(libxl__gc *gc, const char *err);
 
 /* LVM (libxl_snapshot_backend_lvm.c), in gc */
 typedef struct libxl__lvm_volume {
@@ -356,6 +358,18 @@ const char *libxl__lvm_snapshot_state(libxl__gc *gc, libxl__lvm_cache *c,
                                       libxl__lvm_volume *origin_r,
                                       libxl__lvm_volume *snap_r);
 bool libxl__lvm_snapshot_exists(libxl__gc *gc, const libxl_disk_snapshot *ds);
+/* 0: there; ERROR_NOTFOUND: lvs says it is not; else lvs failed (logged) */
+int libxl__lvm_snapshot_lookup(libxl__gc *gc, const libxl_disk_snapshot *ds);
+const char *const *libxl__lvm_snapshot_remove_args(libxl__gc *gc,
+                                          const libxl_disk_snapshot *ds);
+/* why LVM would refuse a new volume's name (NULL: it would not) */
+const char *libxl__lvm_name_problem(libxl__gc *gc, const char *vg,
+                                    const char *lv, const char *layer);
+const char *libxl__lvm_snapshot_name_problem(libxl__gc *gc,
+                                             const libxl__lvm_volume *origin,
+                                             const char *snap_lv);
+/* a failed revert step undone (0), or not undoable (the journal's) */
+int libxl__lvm_revert_undo(libxl__gc *gc, const char *file, const char *tag);
 /* a revert of an LVM disk that died half-way, done again (recovery) */
 int libxl__lvm_revert_redo(libxl__gc *gc, const char *file, const char *tag,
                            uint64_t size);

@@ -676,11 +676,13 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             n++;
             continue;
         }
-        if (!libxl__file_exists(ds->file) ||
-            (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
-             !has_tag(gc, ds->file, ds->tag)) ||
-            (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
-             !libxl__lvm_snapshot_exists(gc, ds))) {
+        /* an LVM volume is gone only if lvs says so (not because its
+         * origin is) */
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM
+            ? libxl__lvm_snapshot_lookup(gc, ds) == ERROR_NOTFOUND
+            : !libxl__file_exists(ds->file) ||
+              (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+               !has_tag(gc, ds->file, ds->tag))) {
             ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
             n++;
         }
