@@ -3,8 +3,15 @@
  *
  * `xl snapshot-check` compares a domain's records with its images and
  * lists every discrepancy, one line each; it changes nothing.  Under
- * the domain's lock, so that no other command is half-way through.
+ * the domain's lock, so that no other command is half-way through; but
+ * unlike every other command it does not recover what a dead one left
+ * (a journal is reported, `xl snapshot-recover` acts on it), and a
+ * corrupt record is reported, not fatal (libxl__snapshot_store_load_check).
  *
+ *  0. The records themselves: a journal left pending, a corrupt record,
+ *     a parent without a record, a loop of parents; and anything two
+ *     records own (libxl__snapshot_ownership: overlays, frozen images,
+ *     internal snapshots, memory images, LVM volumes).
  *  1. Every record's images exist; an internal snapshot is in its image
  *     exactly once; a memory image exists.
  *  2. Each disk's active image opens with its whole backing chain.
@@ -117,6 +124,25 @@ static const char *ancestor_image(libxl__snapshot_tree *t,
         }
     }
     return NULL;
+}
+
+static void check_tree(libxl__gc *gc, check_state *cs)
+{
+    libxl__snapshot_tree *t = &cs->op.tree;
+    libxl__snapshot_clash *c;
+    const char *journal, *what;
+    int i, n;
+
+    journal = libxl__journal_pending(gc, &cs->op.st, &what);
+    if (journal)
+        problem(gc, cs, "an interrupted operation (%s) is pending in '%s': "
+                "xl snapshot-recover finishes or undoes it", what, journal);
+    for (i = 0; i < t->num_damage; i++)
+        problem(gc, cs, "%s", t->damage[i]);
+    n = libxl__snapshot_ownership(gc, t, NULL, &c);
+    for (i = 0; i < n; i++)
+        problem(gc, cs, "snapshot %s: its %s is also snapshot %s's",
+                c[i].name, c[i].what, c[i].owner);
 }
 
 static void check_records(libxl__gc *gc, check_state *cs)
@@ -314,6 +340,8 @@ static bool memory_of_record(libxl__snapshot_tree *t, const char *path)
 static void check_unowned(libxl__gc *gc, check_state *cs)
 {
     libxl__snapshot_tree *t = &cs->op.tree;
+    const char *what, *journal = libxl__journal_pending(gc, &cs->op.st,
+                                                         &what);
     DIR *dir;
     struct dirent *de;
     int i;
@@ -324,11 +352,18 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
         if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
         path = GCSPRINTF("%s/%s", cs->op.st.dir, n);
         if (libxl__snapshot_store_owns(gc, t, n) ||
-            memory_of_record(t, path))
+            memory_of_record(t, path) ||
+            (journal && !strcmp(path, journal)))   /* reported */
             continue;
         if (!fnmatch("blockjob-*.libxl-json", n, 0)) {
             problem(gc, cs, "a block job record is left: '%s' (see "
                     "xl block-job)", path);
+            continue;
+        }
+        if (!fnmatch("*.tmp", n, 0)) {
+            problem(gc, cs, "'%s' is left by an interrupted write (the "
+                    "next command that changes the records removes it)",
+                    path);
             continue;
         }
         problem(gc, cs, "'%s' belongs to no record", path);
@@ -374,6 +409,7 @@ int libxl_domain_snapshot_check(libxl_snapshot_ctx *ctx, const char *domain,
     cs->op.ao = ao;
     cs->op.domain = GCSTRDUP(domain);
     cs->op.callback = check_begun;
+    cs->op.read_only = true;
     libxl__snapshot_op_begin(egc, &cs->op);
     EGC_FREE;
     return AO_INPROGRESS;
@@ -385,6 +421,7 @@ static void check_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     STATE_AO_GC(cs->ao);
 
     if (!rc) {
+        check_tree(gc, cs);
         check_records(gc, cs);
         check_active(gc, cs);
         check_running(gc, cs);

@@ -82,6 +82,27 @@ typedef struct libxl__snapshot_create_state {
 
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc);
+
+/*
+ * A file create would make exists: ": it is snapshot S's ..." when a
+ * record owns it (the whole tree asked, at the cost of reading it, only
+ * then), else "".
+ */
+static const char *owner_of(libxl__gc *gc, libxl__snapshot_create_state *scs,
+                            const char *path)
+{
+    libxl_domain_snapshot probe;
+    libxl__snapshot_clash *c;
+
+    if (libxl__snapshot_op_load_all(gc, &scs->op)) return "";
+    /* a memory image is nobody else's in any role: any owner answers */
+    memset(&probe, 0, sizeof(probe));
+    probe.name = (char *)"";
+    probe.memory = (char *)path;
+    if (!libxl__snapshot_ownership(gc, &scs->op.tree, &probe, &c)) return "";
+    return GCSPRINTF(": it is snapshot %s's %s", c[0].owner,
+                     c[0].owner_what);
+}
 static void snapshot_create_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
                                           yajl_val ret, int rc);
 static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
@@ -251,7 +272,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
             ? GCSPRINTF("%s/%s.save", op->st.dir, s->name)
             : libxl__abs_path(gc, scs->req.memory);
         if (libxl__file_exists(s->memory)) {
-            LOG(ERROR, "memory image '%s' already exists", s->memory);
+            LOG(ERROR, "memory image '%s' already exists%s", s->memory,
+                owner_of(gc, scs, s->memory));
             return ERROR_INVAL;
         }
     } else if (scs->flags & LIBXL_SNAPSHOT_CREATE_LIVE) {
@@ -408,8 +430,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
                                                        op->d.running));
         }
         if (libxl__file_exists(ds->overlay)) {
-            LOG(ERROR, "disk %s: overlay '%s' already exists", dk->vdev,
-                ds->overlay);
+            LOG(ERROR, "disk %s: overlay '%s' already exists%s", dk->vdev,
+                ds->overlay, owner_of(gc, scs, ds->overlay));
             return ERROR_INVAL;
         }
         if (!strcmp(ds->overlay, ds->file)) {
@@ -449,7 +471,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
             return ERROR_INVAL;
         }
     }
-    return 0;
+    /* nothing another record owns (the partial tree: the current one) */
+    return libxl__snapshot_claim(gc, &op->tree, s);
 }
 
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,

@@ -44,6 +44,11 @@
  * A memory image is removed once its record is gone (not with
  * --metadata, which drops the record alone).
  *
+ * Nothing another record owns goes: before anything changes, each
+ * snapshot to delete is put to libxl__snapshot_claim (the one ownership
+ * function); if another record claims one of its files, tags, memory
+ * image or volumes, the delete is refused.
+ *
  * Crash safety: a journal names the snapshot being deleted, and each
  * disk is marked done in the record before its file goes, so the
  * records stay true at every step; the next command cancels a QEMU job
@@ -257,6 +262,7 @@ static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
     STATE_AO_GC(dls->ao);
     libxl_domain_snapshot *s;
     const char *name = dls->names[0];
+    int i;
 
     if (rc) goto out;
     rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
@@ -276,6 +282,20 @@ static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
             GCREALLOC_ARRAY(dls->names, dls->num_names + 1);
             dls->names[dls->num_names++] = GCSTRDUP(name);
         }
+    }
+    /* nothing another record still owns is removed or merged: refused
+     * before anything changes (--metadata touches no file) */
+    for (i = 0; !(dls->flags & LIBXL_SNAPSHOT_DELETE_METADATA_ONLY) &&
+                i < dls->num_names; i++) {
+        libxl__snapshot_clash *c;
+        if (!libxl__snapshot_ownership(gc, &op->tree,
+                libxl__snapshot_tree_find(&op->tree, dls->names[i]), &c))
+            continue;
+        LOG(ERROR, "snapshot %s: its %s is also snapshot %s's: deleting it "
+            "would destroy %s's data (--metadata drops the record alone)",
+            c[0].name, c[0].what, c[0].owner, c[0].owner);
+        rc = ERROR_INVAL;
+        goto out;
     }
     dls->cur = 0;
     snapshot_delete_one(egc, dls);

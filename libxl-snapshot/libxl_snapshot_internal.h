@@ -756,6 +756,16 @@ typedef struct libxl__snapshot_tree {
     libxl_domain_snapshot *snaps;     /* gc-owned, see below */
     int num_snaps;
     bool partial;
+    /*
+     * What loading and fixup found wrong and set aside: a corrupt
+     * record (left out, by libxl__snapshot_store_load_check only), a
+     * parent without a record, a loop of parents (the snapshot where it
+     * closes taken as a root).  snapshot-check reports each.
+     */
+    char **damage;
+    int num_damage;
+    char **skipped;                   /* the corrupt records' file names */
+    int num_skipped;
 } libxl__snapshot_tree;
 
 int libxl__snapshot_store_open(libxl__gc *gc, const char *state_dir,
@@ -774,6 +784,12 @@ void libxl__snapshot_store_unlock(libxl__snapshot_store *st);
  */
 int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
                                libxl__snapshot_tree *tree_r);
+/*
+ * The same for snapshot-check, which changes nothing: a corrupt record
+ * is left out and noted in tree_r->damage, leftover "*.tmp" stay.
+ */
+int libxl__snapshot_store_load_check(libxl__gc *gc, libxl__snapshot_store *st,
+                                     libxl__snapshot_tree *tree_r);
 /*
  * A partial tree: the domain record and the record of its current
  * snapshot, checked as load checks it (a missing or corrupt current
@@ -829,6 +845,28 @@ bool libxl__snapshot_store_owns(libxl__gc *gc, const libxl__snapshot_tree *t,
 /* True if some snapshot record refers to path as an image. */
 bool libxl__snapshot_tree_uses_file(const libxl__snapshot_tree *t,
                                     const char *path);
+/*
+ * Ownership, in one place: every overlay a snapshot made, image an
+ * external snapshot froze, internal snapshot (image and tag), memory
+ * image and LVM volume belongs to exactly one record of the domain.
+ * (A later snapshot freezing the overlay an earlier one made is a
+ * chain, not a clash.)  Create, redefine and delete ask it about one
+ * record s (in t or not; t's record of the same name is left out):
+ * the parts of s that another record owns.  snapshot-check asks it
+ * about t as a whole (s NULL): every part two records own.  Returns
+ * how many; *clashes_r (may be NULL) in gc.
+ */
+typedef struct libxl__snapshot_clash {
+    const char *name, *what;          /* a record and its part */
+    const char *owner, *owner_what;   /* the other record claiming it */
+} libxl__snapshot_clash;
+int libxl__snapshot_ownership(libxl__gc *gc, const libxl__snapshot_tree *t,
+                              const libxl_domain_snapshot *s,
+                              libxl__snapshot_clash **clashes_r);
+/* The same, as a refusal: 0, or ERROR_INVAL with one line naming the
+ * owner of the first part of s another record owns. */
+int libxl__snapshot_claim(libxl__gc *gc, const libxl__snapshot_tree *t,
+                          const libxl_domain_snapshot *s);
 /*
  * After a commit of from into to (to holds what from held): the
  * records on vdev that named from name to; an overlay from is gone.
@@ -981,6 +1019,9 @@ struct libxl__snapshot_op {
     bool partial_tree;                /* the op only adds snapshots: load
                                          a partial tree (recovery loads
                                          the whole one when it acts) */
+    bool read_only;                   /* snapshot-check: changes nothing
+                                         (no recovery; a corrupt record
+                                         is damage: load_check) */
     /* results */
     bool recovered;                   /* a journal was found and handled */
     const char *unfinished_delete;    /* a recovered delete left this */
@@ -1042,6 +1083,11 @@ void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
 /* Under the lock, tree loaded: finish or undo what a dead process left. */
 int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
                            bool *found_r);
+/* The journal an interrupted operation left, or NULL: its path, and its
+ * op ("create"...) in *op_r ("unreadable" if it has none). */
+const char *libxl__journal_pending(libxl__gc *gc,
+                                   const libxl__snapshot_store *st,
+                                   const char **op_r);
 /* Tests: XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point. */
 void libxl__fault_point(const char *op);
 /*

@@ -703,6 +703,24 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
  * Under the lock, with op's tree loaded: reconcile a journal left by a
  * process that died; *found_r says whether there was one.
  */
+const char *libxl__journal_pending(libxl__gc *gc,
+                                   const libxl__snapshot_store *st,
+                                   const char **op_r)
+{
+    const char *path = journal_path(gc, st);
+    char *data;
+    yajl_val j;
+
+    if (libxl__read_file_nofollow(gc, path, &data, NULL)) {
+        if (!libxl__file_exists(path)) return NULL;
+        data = "";
+    }
+    j = libxl__json_parse(gc, data);
+    *op_r = j ? libxl__json_get_string(j, "op") : NULL;
+    if (!*op_r) *op_r = "unreadable";
+    return path;
+}
+
 int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
                            bool *found_r)
 {

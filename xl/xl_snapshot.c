@@ -708,8 +708,9 @@ int main_snapshot_check(int argc, char **argv)
     case 'j': json = true; break;
     }
     rc = libxl_domain_snapshot_check(ctx, argv[optind], &p, &n, NULL);
-    if (rc) return xl_fail("snapshot-check", rc);
+    if (rc && !json) return xl_fail("snapshot-check", rc);
     if (json) {
+        /* always a document: a check that could not run says why */
         printf("{\"domain\": ");
         print_json_string(argv[optind]);
         printf(", \"problems\": [");
@@ -717,7 +718,20 @@ int main_snapshot_check(int argc, char **argv)
             if (i) printf(", ");
             print_json_string(p[i]);
         }
-        printf("]}\n");
+        printf("]");
+        if (rc) {
+            char why[128];
+            snprintf(why, sizeof(why), "the check could not run: %s",
+                     libxl_error_to_string(rc));
+            printf(", \"error\": ");
+            print_json_string(why);
+        }
+        printf("}\n");
+        if (rc) {
+            xl_fail("snapshot-check", rc);
+            libxl_snapshot_strings_free(p, n);
+            return EXIT_FAILURE;
+        }
     } else {
         for (i = 0; i < n; i++) printf("%s: %s\n", argv[optind], p[i]);
         if (n)
