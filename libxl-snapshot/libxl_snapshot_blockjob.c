@@ -858,6 +858,7 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
             blockjob_set_state(gc, bj, S_COMPLETED);
         }
         blockjob_progress(bj);
+        qmp->quiet = true;            /* best effort: the nodes stay */
         if (bj->info.state == S_COMPLETED && bj->num_leaving &&
             !libxl__qmp_send(egc, qmp, "query-named-block-nodes",
                              "{\"flat\": true}", -1, blockjob_leftovers))

@@ -1081,9 +1081,20 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
             }
             libxl__domain_record_set_disk(gc, &op->tree.dom, ds->vdev,
                                           ds->file, ds->format);
-            if (op->d.running && CTX->driver->set_active_disk)
-                CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
-                                             ds->file, ds->format);
+            if (op->d.running && CTX->driver->set_active_disk) {
+                rc = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
+                                                  ds->file, ds->format);
+                if (rc) {
+                    /* the journal says the merge is done: it redoes it */
+                    LOG(ERROR, "disk %s: the domain now runs on '%s', but "
+                        "the toolstack's own record could not be updated "
+                        "(the next command on the domain updates it)",
+                        ds->vdev, ds->file);
+                    dls->keep_journal = true;
+                    snapshot_delete_done(egc, dls, rc);
+                    return;
+                }
+            }
         }
         if (!pl->keep_child) gone = pl->child;
     } else if (pl->act == ACT_REMOVE || pl->act == ACT_STREAM) {

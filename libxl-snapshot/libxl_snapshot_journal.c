@@ -625,8 +625,9 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     libxl__snapshot_tree_move_file(gc, t, vdev, c, f, ds->format);
     if (pivot) {
         libxl__domain_record_set_disk(gc, &t->dom, vdev, f, ds->format);
-        if (CTX->driver->set_active_disk)
-            CTX->driver->set_active_disk(gc, &op->d, vdev, f, ds->format);
+        if (CTX->driver->set_active_disk &&
+            CTX->driver->set_active_disk(gc, &op->d, vdev, f, ds->format))
+            return -1;                /* the journal stays: again */
     }
     ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
     if (op->d.running) libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, c);
