@@ -3,8 +3,15 @@
  *
  * `xl snapshot-check` compares a domain's records with its images and
  * lists every discrepancy, one line each; it changes nothing.  Under
- * the domain's lock, so that no other command is half-way through.
+ * the domain's lock, so that no other command is half-way through; but
+ * unlike every other command it does not recover what a dead one left
+ * (a journal is reported, `xl snapshot-recover` acts on it), and a
+ * corrupt record is reported, not fatal (libxl__snapshot_store_load_check).
  *
+ *  0. The records themselves: a journal left pending, a corrupt record,
+ *     a parent without a record, a loop of parents; and anything two
+ *     records own (libxl__snapshot_ownership: overlays, frozen images,
+ *     internal snapshots, memory images, LVM volumes).
  *  1. Every record's images exist; an internal snapshot is in its image
  *     exactly once; a memory image exists.
  *  2. Each disk's active image opens with its whole backing chain.
@@ -14,14 +21,13 @@
  *  4. `qemu-img check` of every qcow2 image involved is clean
  *     (corruption always; leaked clusters only while the domain is shut
  *     off: read under a running QEMU, they can be transient).
+ *  4b. A running domain runs each disk on the image the records say
+ *     (QEMU's query-block against the domain and driver records).
  *  5. Nothing is unowned: in the domain's record directory every file is
  *     a record, the lock, a block job record or a record's memory image;
  *     beside each disk's configured image, every <stem>.*.qcow2 is an
  *     image some record or active chain uses; every internal snapshot
  *     in those images is a record's.
- *  6. A journal left means an operation whose recovery failed (check's
- *     recovery does not stop it, op->recover_soft): it is reported, as
- *     the disks and records may disagree until it is finished.
  *
  * Steps: libxl_domain_snapshot_check -> check_begun -> check_done.
  * The checks themselves run qemu-img synchronously (nested loop).
@@ -119,6 +125,25 @@ static const char *ancestor_image(libxl__snapshot_tree *t,
         }
     }
     return NULL;
+}
+
+static void check_tree(libxl__gc *gc, check_state *cs)
+{
+    libxl__snapshot_tree *t = &cs->op.tree;
+    libxl__snapshot_clash *c;
+    const char *journal, *what;
+    int i, n;
+
+    journal = libxl__journal_pending(gc, &cs->op.st, &what);
+    if (journal)
+        problem(gc, cs, "an interrupted operation (%s) is pending in '%s': "
+                "xl snapshot-recover finishes or undoes it", what, journal);
+    for (i = 0; i < t->num_damage; i++)
+        problem(gc, cs, "%s", t->damage[i]);
+    n = libxl__snapshot_ownership(gc, t, NULL, &c);
+    for (i = 0; i < n; i++)
+        problem(gc, cs, "snapshot %s: its %s is also snapshot %s's",
+                c[i].name, c[i].what, c[i].owner);
 }
 
 static void check_records(libxl__gc *gc, check_state *cs)
@@ -223,6 +248,51 @@ static void check_active(libxl__gc *gc, check_state *cs)
     }
 }
 
+/*
+ * A running domain: the image QEMU really runs each disk on must be the
+ * one the records (the domain record and the driver's own) say.  Disks
+ * QEMU does not name by their vdev (a device model of Xen's) are left
+ * to the checks above.
+ */
+static void check_running(libxl__gc *gc, check_state *cs)
+{
+    libxl__domain *d = &cs->op.d;
+    yajl_val blocks = NULL;
+    size_t i;
+    int j;
+
+    if (!d->running || !d->qmp_path) return;
+    if (libxl__qmp_run_sync(gc, d->qmp_path, "query-block", NULL, 0, true,
+                            &blocks) || !YAJL_IS_ARRAY(blocks)) {
+        problem(gc, cs, "the running domain's QEMU does not list its "
+                "disks (query-block)");
+        return;
+    }
+    for (i = 0; i < blocks->u.array.len; i++) {
+        yajl_val b = blocks->u.array.values[i];
+        const char *dev = libxl__json_get_string(b, "device");
+        yajl_val in = libxl__json_get(b, "inserted");
+        const char *f = in ? libxl__json_get_string(in, "file") : NULL;
+        const libxl__active_disk *ad;
+
+        if (!dev || !f) continue;
+        for (j = 0; j < d->num_disks; j++) {
+            const libxl_device_disk *dk = &d->disks[j];
+            if (!dk->vdev || strcmp(dk->vdev, dev) || !dk->pdev_path)
+                continue;
+            if (strcmp(dk->pdev_path, f))
+                problem(gc, cs, "disk %s: QEMU runs it on '%s', but the "
+                        "toolstack's record says '%s'", dk->vdev, f,
+                        dk->pdev_path);
+            ad = libxl__domain_record_disk(&cs->op.tree.dom, dk->vdev);
+            if (ad && ad->path && strcmp(ad->path, f))
+                problem(gc, cs, "disk %s: QEMU runs it on '%s', but the "
+                        "domain's snapshot record says '%s'", dk->vdev, f,
+                        ad->path);
+        }
+    }
+}
+
 /* Does a record own the internal snapshot tag of image? */
 static bool tag_owned(const libxl__snapshot_tree *t, const char *image,
                       const char *tag)
@@ -306,6 +376,8 @@ static bool memory_of_record(libxl__snapshot_tree *t, const char *path)
 static void check_unowned(libxl__gc *gc, check_state *cs)
 {
     libxl__snapshot_tree *t = &cs->op.tree;
+    const char *what, *journal = libxl__journal_pending(gc, &cs->op.st,
+                                                         &what);
     DIR *dir;
     struct dirent *de;
     int i;
@@ -316,19 +388,18 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
         if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
         path = GCSPRINTF("%s/%s", cs->op.st.dir, n);
         if (libxl__snapshot_store_owns(gc, t, n) ||
-            memory_of_record(t, path))
+            memory_of_record(t, path) ||
+            (journal && !strcmp(path, journal)))   /* reported */
             continue;
-        if (libxl__journal_file(n)) {
-            /* its recovery failed (op_begin said why) */
-            problem(gc, cs, "an interrupted %s is pending: the disks and "
-                    "the records may disagree until snapshot-recover (or "
-                    "any command on the domain) finishes it (journal "
-                    "'%s')", libxl__journal_pending(gc, &cs->op.st), path);
-            continue;
-        }
         if (!fnmatch("blockjob-*.libxl-json", n, 0)) {
             problem(gc, cs, "a block job record is left: '%s' (see "
                     "xl block-job)", path);
+            continue;
+        }
+        if (!fnmatch("*.tmp", n, 0)) {
+            problem(gc, cs, "'%s' is left by an interrupted write (the "
+                    "next command that changes the records removes it)",
+                    path);
             continue;
         }
         problem(gc, cs, "'%s' belongs to no record", path);
@@ -374,7 +445,7 @@ int libxl_domain_snapshot_check(libxl_snapshot_ctx *ctx, const char *domain,
     cs->op.ao = ao;
     cs->op.domain = GCSTRDUP(domain);
     cs->op.callback = check_begun;
-    cs->op.recover_soft = true;
+    cs->op.read_only = true;
     libxl__snapshot_op_begin(egc, &cs->op);
     EGC_FREE;
     return AO_INPROGRESS;
@@ -386,8 +457,10 @@ static void check_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     STATE_AO_GC(cs->ao);
 
     if (!rc) {
+        check_tree(gc, cs);
         check_records(gc, cs);
         check_active(gc, cs);
+        check_running(gc, cs);
         check_unowned(gc, cs);
         check_images(gc, cs);
     }

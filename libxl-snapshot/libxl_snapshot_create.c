@@ -82,6 +82,27 @@ typedef struct libxl__snapshot_create_state {
 
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc);
+
+/*
+ * A file create would make exists: ": it is snapshot S's ..." when a
+ * record owns it (the whole tree asked, at the cost of reading it, only
+ * then), else "".
+ */
+static const char *owner_of(libxl__gc *gc, libxl__snapshot_create_state *scs,
+                            const char *path)
+{
+    libxl_domain_snapshot probe;
+    libxl__snapshot_clash *c;
+
+    if (libxl__snapshot_op_load_all(gc, &scs->op)) return "";
+    /* a memory image is nobody else's in any role: any owner answers */
+    memset(&probe, 0, sizeof(probe));
+    probe.name = (char *)"";
+    probe.memory = (char *)path;
+    if (!libxl__snapshot_ownership(gc, &scs->op.tree, &probe, &c)) return "";
+    return GCSPRINTF(": it is snapshot %s's %s", c[0].owner,
+                     c[0].owner_what);
+}
 static void snapshot_create_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
                                           yajl_val ret, int rc);
 static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
@@ -251,7 +272,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
             ? GCSPRINTF("%s/%s.save", op->st.dir, s->name)
             : libxl__abs_path(gc, scs->req.memory);
         if (libxl__file_exists(s->memory)) {
-            LOG(ERROR, "memory image '%s' already exists", s->memory);
+            LOG(ERROR, "memory image '%s' already exists%s", s->memory,
+                owner_of(gc, scs, s->memory));
             return ERROR_INVAL;
         }
     } else if (scs->flags & LIBXL_SNAPSHOT_CREATE_LIVE) {
@@ -300,6 +322,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         libxl_disk_snapshot_type type = r ? r->type
                                           : LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
         libxl__lvm_volume *lv, other;
+        const char *why;
         bool is_lv;
 
         if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path) continue;
@@ -345,6 +368,11 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
                 return ERROR_INVAL;
             }
             ds->tag = GCSTRDUP(libxl__lvm_snapshot_lv(gc, lv->lv, s->name));
+            why = libxl__lvm_snapshot_name_problem(gc, lv, ds->tag);
+            if (why) {
+                LOG(ERROR, "disk %s: %s", dk->vdev, why);
+                return ERROR_INVAL;
+            }
             ds->cow = r && r->cow ? GCSTRDUP(r->cow) : NULL;
             if (!libxl__lvm_probe_lv(gc, lv, ds->tag, &other)) {
                 LOG(ERROR, "disk %s: logical volume %s/%s already exists",
@@ -402,8 +430,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
                                                        op->d.running));
         }
         if (libxl__file_exists(ds->overlay)) {
-            LOG(ERROR, "disk %s: overlay '%s' already exists", dk->vdev,
-                ds->overlay);
+            LOG(ERROR, "disk %s: overlay '%s' already exists%s", dk->vdev,
+                ds->overlay, owner_of(gc, scs, ds->overlay));
             return ERROR_INVAL;
         }
         if (!strcmp(ds->overlay, ds->file)) {
@@ -443,7 +471,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
             return ERROR_INVAL;
         }
     }
-    return 0;
+    /* nothing another record owns (the partial tree: the current one) */
+    return libxl__snapshot_claim(gc, &op->tree, s);
 }
 
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
@@ -1059,9 +1088,7 @@ static void snapshot_create_offline_next(libxl__egc *egc,
     ds = &scs->snap.disks[scs->cmds[scs->next].disk];
     libxl__exec_init(&scs->es);
     scs->es.ao = ao;
-    scs->es.what = GCSPRINTF("%s (snapshot of %s)",
-                             ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM
-                             ? "lvcreate" : "qemu-img", ds->vdev);
+    scs->es.what = GCSPRINTF("snapshot of %s", ds->vdev);
     scs->es.args = scs->cmds[scs->next].args;
     scs->es.timeout_ms = 300000;
     scs->es.callback = snapshot_create_disk_done;
@@ -1117,8 +1144,10 @@ static void snapshot_create_record(libxl__egc *egc,
             if (r == ERROR_NOTFOUND || r == ERROR_DOMAIN_NOTFOUND) r = 0;
             if (r) {
                 LOG(ERROR, "disk %s: the domain now runs on '%s', but the "
-                    "toolstack's own record could not be updated",
+                    "toolstack's own record could not be updated (the "
+                    "next command on the domain updates it)",
                     ds->vdev, ds->overlay);
+                scs->keep_journal = true;
                 rc = r;
             }
         }

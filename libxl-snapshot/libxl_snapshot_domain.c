@@ -319,17 +319,15 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
         rc = ERROR_DOMAIN_NOTFOUND;
         goto out;
     }
-    rc = op->partial_tree
+    rc = op->read_only
+        ? libxl__snapshot_store_load_check(gc, &op->st, &op->tree)
+        : op->partial_tree
         ? libxl__snapshot_store_load_one(gc, &op->st, NULL, &op->tree)
         : libxl__snapshot_store_load(gc, &op->st, &op->tree);
     if (rc) goto out;
+    if (op->read_only) goto done;     /* check reports what is pending */
     /* an operation a dead process left half-done: finish or undo it */
     rc = libxl__journal_recover(gc, op, &op->recovered);
-    if (rc && op->recover_soft) {
-        /* the journal stays; the caller reports it */
-        op->recovered = false;
-        rc = libxl__snapshot_store_load(gc, &op->st, &op->tree);
-    }
     if (rc) goto out;
     rc = libxl__blockjob_recover(gc, op);
     if (rc) goto out;
@@ -338,6 +336,7 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
         rc = libxl__domain_resolve(gc, op->domain, &op->d, &op->cfg);
         if (rc) goto out;
     }
+ done:
     if (!op->tree.dom.name) op->tree.dom.name = op->d.name;
     libxl_uuid_copy(NULL, &op->tree.dom.uuid, &op->d.uuid);
     if (op->d.config_file) op->tree.dom.config_file = op->d.config_file;

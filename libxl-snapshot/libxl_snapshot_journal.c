@@ -52,12 +52,23 @@
  * clusters a killed QEMU leaked in its disks' images (snapshot-check
  * reports them).
  *
- * Fault injection (tests only): XL_SNAPSHOT_FAULT=<op>:<n> makes the
- * process _exit(86) at the n-th fault point of <op>, as a crash would.
- * <op>:<n>:killqemu SIGKILLs the domain's QEMU there instead (found as
- * the peer of its QMP socket), waits until it is gone, and goes on:
- * libxl__fault_point returns true, so that a point placed before a
- * QMP answer is read can treat the answer as lost.
+ * Fault injection (tests only), from XL_SNAPSHOT_FAULT:
+ *  - <op>:<n> makes the process _exit(86) at the n-th fault point of
+ *    <op>, as a crash would;
+ *  - io:<n>[:enospc|eio] makes the n-th I/O point of the process fail,
+ *    as a full or broken disk would, and the operation go on through
+ *    its own error path.  The I/O points are every atomic file write
+ *    (the write fails with that errno), every QMP command (QEMU is sent
+ *    a command it does not know instead, and its error reply is given
+ *    as the command's, GenericError) and every external tool run (the
+ *    child exits 1 with the errno's text instead of running the tool).
+ *    Each injection says so on stderr ("fault injected: io ..."), so
+ *    that a test knows when n is past the last point;
+ *  - <op>:<n>:killqemu SIGKILLs the domain's QEMU at the n-th fault
+ *    point of <op> instead (found as the peer of its QMP socket), waits
+ *    until it is gone, and goes on: libxl__fault_point returns true, so
+ *    that a point placed before a QMP answer is read can treat the
+ *    answer as lost.
  */
 #include "libxl_snapshot_internal.h"
 
@@ -143,6 +154,21 @@ bool libxl__fault_point(const char *op)
     _exit(FAULT_EXIT);
 }
 
+int libxl__fault_io(const char *what)
+{
+    static int count;
+    const char *f = getenv("XL_SNAPSHOT_FAULT"), *mode;
+    int e = ENOSPC;
+
+    if (!f || strncmp(f, "io:", 3)) return 0;
+    mode = strchr(f + 3, ':');
+    if (mode && !strcmp(mode + 1, "eio")) e = EIO;
+    if (++count != atoi(f + 3)) return 0;
+    fprintf(stderr, "libxl-snapshot: fault injected: io %d (%s): %s\n",
+            count, what, strerror(e));
+    return e;
+}
+
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
                          const char *op, const libxl_domain_snapshot *s,
                          bool live, bool memory_done)
@@ -175,29 +201,6 @@ int libxl__journal_write_text(libxl__gc *gc, const libxl__snapshot_store *st,
                               const char *json, size_t len)
 {
     return libxl__write_file_atomic(gc, journal_path(gc, st), json, len);
-}
-
-bool libxl__journal_file(const char *name)
-{
-    return !strcmp(name, JOURNAL_FILE);
-}
-
-const char *libxl__journal_pending(libxl__gc *gc,
-                                   const libxl__snapshot_store *st)
-{
-    char *data;
-    yajl_val j, s;
-    const char *what, *name;
-
-    if (libxl__read_file_nofollow(gc, journal_path(gc, st), &data, NULL))
-        return NULL;
-    j = libxl__json_parse(gc, data);
-    what = j ? libxl__json_get_string(j, "op") : NULL;
-    s = j ? libxl__json_get(j, "snapshot") : NULL;
-    name = s && YAJL_IS_STRING(s) ? YAJL_GET_STRING(s)
-         : s ? libxl__json_get_string(s, "name") : NULL;
-    return GCSPRINTF("snapshot-%s of '%s'", what ? what : "?",
-                     name ? name : "?");
 }
 
 void libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st)
@@ -358,10 +361,12 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
                                           ds->overlay,
                                           libxl__overlay_format(ds->format,
                                                                 live));
-            if (op->d.running && CTX->driver->set_active_disk)
-                CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
-                                             ds->overlay,
-                                             LIBXL_DISK_FORMAT_QCOW2);
+            if (op->d.running && CTX->driver->set_active_disk) {
+                rc = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
+                                                  ds->overlay,
+                                                  LIBXL_DISK_FORMAT_QCOW2);
+                if (rc) return rc;      /* the journal stays: again */
+            }
         }
         libxl__snapshot_tree_fixup(gc, t);
         rc = libxl__snapshot_store_save(gc, &op->st, t);
@@ -605,12 +610,16 @@ static bool config_image(const libxl__snapshot_op *op, const char *path)
  * C are rebased onto F (metadata only), the records and the active
  * image move from C to F (F holds what C held), the snapshot's own disk
  * is done, and C goes.  A commit that had not finished was cancelled
- * (cancel_delete_jobs; offline, qemu-img died with its process): F got
- * part of C, which only the deleted snapshot could see, and C and the
- * images on it are as they were.
+ * (cancel_delete_jobs; offline, qemu-img died with its process): F may
+ * hold part of C, and C and the images on it are as they were; the
+ * snapshots whose data was F's lost it there, so their records go (as
+ * after a stopped commit: libxl__commit_stopped_records), said, and
+ * never listed with F's new data.
+ * 1: finished (recorded), 0: not finished (records dropped), -1: no
+ * commit, or cannot tell (records unchanged).
  */
-static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
-                              libxl_domain_snapshot *s, yajl_val commit)
+static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
+                             libxl_domain_snapshot *s, yajl_val commit)
 {
     libxl__snapshot_tree *t = &op->tree;
     const char *vdev = libxl__json_get_string(commit, "vdev");
@@ -621,10 +630,11 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     libxl_disk_snapshot *ds = NULL;
     libxl__active_disk *ad;
     bool pivot, done = false;
+    const char *dropped = NULL;
     size_t i;
     int k;
 
-    if (!vdev || !c || !f) return;
+    if (!vdev || !c || !f) return -1;
     for (k = 0; k < s->num_disks; k++)
         if (!strcmp(s->disks[k].vdev, vdev) && s->disks[k].file &&
             !strcmp(s->disks[k].file, f))
@@ -632,7 +642,7 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     ad = libxl__domain_record_disk(&t->dom, vdev);
     if (!ds || ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || !ad ||
         !ad->path)
-        return;
+        return -1;
     pivot = op->d.running && !strcmp(ad->path, c);
     if (!op->d.running) {
         for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len;
@@ -644,7 +654,7 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
                                    "query-named-block-nodes",
                                    "{\"flat\": true}", 10000, true, &nodes) ||
                !nodes || !YAJL_IS_ARRAY(nodes)) {
-        return;
+        return -1;
     } else if (pivot) {
         done = libxl__qmp_runs_on(gc, op->d.qmp_path, f);
     } else {
@@ -657,7 +667,16 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
                 done = true;
         }
     }
-    if (!done) return;
+    if (!done) {
+        if (libxl__commit_stopped_records(gc, op, vdev, c, f, &dropped))
+            return -1;
+        if (dropped)
+            LOG(WARN, "domain %s: disk %s: the interrupted merge of '%s' "
+                "into '%s' may have written part of it: the data of "
+                "snapshot(s) %s there is lost, so their records are "
+                "removed", op->d.name, vdev, c, f, dropped);
+        return 0;
+    }
 
     for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len; i++) {
         const char *kid = YAJL_GET_STRING(kids->u.array.values[i]);
@@ -671,8 +690,9 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     libxl__snapshot_tree_move_file(gc, t, vdev, c, f, ds->format);
     if (pivot) {
         libxl__domain_record_set_disk(gc, &t->dom, vdev, f, ds->format);
-        if (CTX->driver->set_active_disk)
-            CTX->driver->set_active_disk(gc, &op->d, vdev, f, ds->format);
+        if (CTX->driver->set_active_disk &&
+            CTX->driver->set_active_disk(gc, &op->d, vdev, f, ds->format))
+            return -1;                /* the journal stays: again */
     }
     ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
     if (op->d.running) libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, c);
@@ -683,6 +703,7 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     LOG(WARN, "domain %s: disk %s: %s had finished merging '%s' into "
         "'%s'; the records follow", op->d.name, vdev,
         op->d.running ? "QEMU" : "qemu-img", c, f);
+    return 1;
 }
 
 static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
@@ -706,7 +727,14 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             "finished", op->d.name, name ? name : "?");
         return 0;
     }
-    committed_records(gc, op, s, libxl__json_get(j, "commit"));
+    if (!committed_records(gc, op, s, libxl__json_get(j, "commit")) &&
+        !libxl__snapshot_tree_find(&op->tree, name)) {
+        LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' "
+            "is over: its record is removed", op->d.name, name);
+        return 0;
+    }
+    s = libxl__snapshot_tree_find(&op->tree, name);
+    if (!s) return 0;
     /* what is gone is marked so (the delete did it before each file) */
     for (i = 0; i < s->num_disks; i++) {
         libxl_disk_snapshot *ds = &s->disks[i];
@@ -714,11 +742,13 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             n++;
             continue;
         }
-        if (!libxl__file_exists(ds->file) ||
-            (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
-             !has_tag(gc, ds->file, ds->tag)) ||
-            (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
-             !libxl__lvm_snapshot_exists(gc, ds))) {
+        /* an LVM volume is gone only if lvs says so (not because its
+         * origin is) */
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM
+            ? libxl__lvm_snapshot_lookup(gc, ds) == ERROR_NOTFOUND
+            : !libxl__file_exists(ds->file) ||
+              (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+               !has_tag(gc, ds->file, ds->tag))) {
             ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
             n++;
         }
@@ -739,6 +769,24 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
  * Under the lock, with op's tree loaded: reconcile a journal left by a
  * process that died; *found_r says whether there was one.
  */
+const char *libxl__journal_pending(libxl__gc *gc,
+                                   const libxl__snapshot_store *st,
+                                   const char **op_r)
+{
+    const char *path = journal_path(gc, st);
+    char *data;
+    yajl_val j;
+
+    if (libxl__read_file_nofollow(gc, path, &data, NULL)) {
+        if (!libxl__file_exists(path)) return NULL;
+        data = "";
+    }
+    j = libxl__json_parse(gc, data);
+    *op_r = j ? libxl__json_get_string(j, "op") : NULL;
+    if (!*op_r) *op_r = "unreadable";
+    return path;
+}
+
 int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
                            bool *found_r)
 {

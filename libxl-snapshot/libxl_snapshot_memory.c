@@ -452,13 +452,28 @@ static void ms_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
     ms_done(egc, mss, rc);
 }
 
+/* The domain's QEMU died (killed?) during the save. */
+static bool dm_gone(libxl__gc *gc, const libxl__memory_save_state *mss)
+{
+    libxl__domain d;
+    int r = CTX->driver->lookup_running(gc, mss->d->name, &d);
+    return r == ERROR_DOMAIN_NOTFOUND || r == ERROR_NOTFOUND ||
+        (!r && d.domid != mss->d->domid);
+}
+
 static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
 {
     STATE_AO_GC(mss->ao);
     struct stat st;
+    bool gone;
 
     libxl__ev_time_deregister(gc, &mss->poll);
     if (rc && !mss->why) mss->why = mss->qmp.error_desc;
+    gone = rc && !CTX->driver->suspend && dm_gone(gc, mss);
+    if (gone)
+        mss->why = GCSPRINTF("the domain's QEMU is gone%s%s%s",
+                             mss->why ? " (" : "", mss->why ? mss->why : "",
+                             mss->why ? ")" : "");
     if (mss->t_pause) mss->pause_ms = libxl__now_ms() - mss->t_pause;
     if (CTX->driver->suspend && mss->stopped) {
         /* Xen: resume in place (suspend_cancel), whatever happened */
@@ -472,15 +487,22 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
         if (mss->t_pause) mss->pause_ms = libxl__now_ms() - mss->t_pause;
     }
     libxl__qmp_close(gc, &mss->qmp);  /* QEMU serves one client */
-    if (mss->migrating) {
+    if (mss->migrating && !gone) {
         /* a failure with the migration still going: end it */
         libxl__qmp_run_sync(gc, mss->d->qmp_path, "migrate_cancel", NULL,
                             5000, true, NULL);
         mss->migrating = false;
     }
-    if (mss->stopped && mss->was_running &&
-        libxl__qmp_run_sync(gc, mss->d->qmp_path, "cont", NULL, 5000, true,
-                            NULL))
+    /*
+     * A failure may leave the guest stopped by QEMU itself (at
+     * pre-switchover, or after a migration that went on to complete,
+     * its images then inactive): cont brings it back, and is harmless
+     * on a guest already running.
+     */
+    if (mss->was_running && !gone &&
+        (mss->stopped || (rc && !CTX->driver->suspend)) &&
+        libxl__qmp_run_sync(gc, mss->d->qmp_path, "cont", NULL, 5000,
+                               true, NULL))
         LOG(ERROR, "domain %s: cannot resume it (xl unpause)", mss->d->name);
     if (mss->fd >= 0) {
         if (!rc && fsync(mss->fd)) {

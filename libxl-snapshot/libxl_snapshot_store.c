@@ -4,6 +4,9 @@
  * Layout, one directory per domain (mode 0700):
  *
  *   <state_dir>/<uuid>/lock                                 flock(2)
+ *
+ * (a directory left with only its lock is removed on unlock: see
+ * libxl__snapshot_store_unlock and trylock)
  *   <state_dir>/<uuid>/domain.libxl-json                    domain record
  *   <state_dir>/<uuid>/snapshotdata-<name>.libxl-json       one per snapshot
  *
@@ -73,14 +76,31 @@ int libxl__snapshot_store_open(libxl__gc *gc, const char *state_dir,
     return rc;
 }
 
+/*
+ * The lock file may be removed, with the directory, by its holder (see
+ * unlock): a lock taken on a file that is no longer <dir>/lock locks
+ * nothing, so after flock the file is checked to still be the one in
+ * the directory, and the open is tried again if not.
+ */
+#define LOCK_REOPEN_TRIES 100
+
 int libxl__snapshot_store_trylock(libxl__gc *gc, libxl__snapshot_store *st)
 {
     const char *path = GCSPRINTF("%s/"LOCK_FILE, st->dir);
-    int fd = -1, rc, r;
+    int fd = -1, rc, r, tries = 0;
+    struct stat ours, named;
 
     if (st->lockfd >= 0) return 0;   /* already ours */
 
+ again:
+    if (fd >= 0) close(fd);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT && tries++ < LOCK_REOPEN_TRIES) {
+        /* the directory went with its last lock holder */
+        rc = libxl__mkdir_p(gc, st->dir, 0700);
+        if (rc) goto out;
+        goto again;
+    }
     if (fd < 0) {
         LOGE(ERROR, "cannot open lock file '%s'", path);
         rc = ERROR_FAIL;
@@ -98,6 +118,12 @@ int libxl__snapshot_store_trylock(libxl__gc *gc, libxl__snapshot_store *st)
         }
         goto out;
     }
+    if (fstat(fd, &ours) || stat(path, &named) ||
+        ours.st_dev != named.st_dev || ours.st_ino != named.st_ino) {
+        if (tries++ < LOCK_REOPEN_TRIES) goto again;
+        rc = ERROR_LOCK_FAIL;
+        goto out;
+    }
     st->lockfd = fd;
     fd = -1;
     rc = 0;
@@ -106,9 +132,40 @@ int libxl__snapshot_store_trylock(libxl__gc *gc, libxl__snapshot_store *st)
     return rc;
 }
 
+/* Does dir hold nothing but the lock file? */
+static bool only_lock_file(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+    bool lock = false;
+
+    if (!d) return false;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        n++;
+        if (!strcmp(de->d_name, LOCK_FILE)) lock = true;
+    }
+    closedir(d);
+    return n == 1 && lock;
+}
+
+/*
+ * A directory left with nothing but the lock (a first command that was
+ * refused) is removed, lock file first, while the lock is held: a
+ * command waiting for it then finds its file gone and takes the lock
+ * anew (trylock).
+ */
 void libxl__snapshot_store_unlock(libxl__snapshot_store *st)
 {
+    char *lock;
+
     if (st->lockfd < 0) return;
+    if (st->dir && only_lock_file(st->dir) &&
+        asprintf(&lock, "%s/"LOCK_FILE, st->dir) >= 0) {
+        if (!unlink(lock)) rmdir(st->dir);   /* fails if no longer empty */
+        free(lock);
+    }
     close(st->lockfd);   /* releases the flock */
     st->lockfd = -1;
 }
@@ -302,34 +359,39 @@ static char *record_file_name(libxl__gc *gc, const char *file)
  * records does not hold 10,000 texts and trees.
  */
 static int load_snapshot(libxl__gc *agc, const char *path, const char *fname,
-                         libxl_domain_snapshot *s)
+                         libxl_domain_snapshot *s, const char **why_r)
 {
     GC_INIT(agc->owner);
     char *data;
     yajl_val v;
     int rc;
 
+    *why_r = NULL;
     rc = libxl__read_file_nofollow(gc, path, &data, NULL);
     if (rc) {
-        if (rc == ERROR_NOTFOUND)
-            LOG(ERROR, "cannot read record '%s': it vanished", path);
+        *why_r = libxl__gc_sprintf(agc, rc == ERROR_NOTFOUND
+                                   ? "cannot read record '%s': it vanished"
+                                   : "cannot read record '%s' (see the "
+                                   "message above)", path);
         goto out;
     }
     v = libxl__json_parse(gc, data);
     if (!v) {
-        LOG(ERROR, "corrupt snapshot record '%s': not valid JSON", path);
+        *why_r = libxl__gc_sprintf(agc, "corrupt snapshot record '%s': not "
+                                   "valid JSON", path);
         rc = ERROR_INVAL;
         goto out;
     }
     rc = libxl__domain_snapshot_parse_json(agc, v, s);
     if (rc) {
-        LOG(ERROR, "corrupt snapshot record '%s': invalid record", path);
+        *why_r = libxl__gc_sprintf(agc, "corrupt snapshot record '%s': "
+                                   "invalid record", path);
         rc = ERROR_INVAL;
         goto out;
     }
     if (strcmp(s->name, fname)) {
-        LOG(ERROR, "corrupt snapshot record '%s': it holds snapshot '%s'",
-            path, s->name);
+        *why_r = libxl__gc_sprintf(agc, "corrupt snapshot record '%s': it "
+                                   "holds snapshot '%s'", path, s->name);
         rc = ERROR_INVAL;
         goto out;
     }
@@ -337,6 +399,13 @@ static int load_snapshot(libxl__gc *agc, const char *path, const char *fname,
  out:
     GC_FREE;
     return rc;
+}
+
+/* Something wrong found while loading t (snapshot-check reports it). */
+static void damage(libxl__gc *gc, libxl__snapshot_tree *t, char *what)
+{
+    GCREALLOC_ARRAY(t->damage, t->num_damage + 1);
+    t->damage[t->num_damage++] = what;
 }
 
 int libxl__snapshot_store_load_domain(libxl__gc *gc,
@@ -360,10 +429,15 @@ int libxl__snapshot_store_load_domain(libxl__gc *gc,
     return domain_record_parse(gc, path, v, dom_r);
 }
 
-int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
-                               libxl__snapshot_tree *tree_r)
+/*
+ * lenient (snapshot-check): a corrupt record is left out and noted in
+ * the tree's damage, and leftover "*.tmp" files stay (it changes
+ * nothing).
+ */
+static int load_tree(libxl__gc *gc, libxl__snapshot_store *st,
+                     libxl__snapshot_tree *tree_r, bool lenient)
 {
-    const char *path;
+    const char *path, *why;
     DIR *dir = NULL;
     struct dirent *de;
     char *name;
@@ -375,6 +449,10 @@ int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
     if (rc) goto out;
 
     dir = opendir(st->dir);
+    if (!dir && errno == ENOENT) {
+        rc = 0;                 /* removed by a lock holder: no records */
+        goto out;
+    }
     if (!dir) {
         LOGE(ERROR, "cannot read directory '%s'", st->dir);
         rc = ERROR_FAIL;
@@ -394,7 +472,7 @@ int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
         if (has_suffix(de->d_name, TMP_SUFFIX)) {
             /* Left by a crashed write.  Only ours to remove when we
              * hold the lock: otherwise it may be a write in progress. */
-            if (st->lockfd >= 0) {
+            if (st->lockfd >= 0 && !lenient) {
                 path = GCSPRINTF("%s/%s", st->dir, de->d_name);
                 if (unlink(path) && errno != ENOENT)
                     LOGE(WARN, "cannot remove leftover '%s'", path);
@@ -411,8 +489,20 @@ int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
             GCREALLOC_ARRAY(tree_r->snaps, alloc);
         }
         path = GCSPRINTF("%s/%s", st->dir, de->d_name);
-        rc = load_snapshot(gc, path, name, &tree_r->snaps[tree_r->num_snaps]);
-        if (rc) goto out;
+        rc = load_snapshot(gc, path, name, &tree_r->snaps[tree_r->num_snaps],
+                           &why);
+        if (rc && lenient) {
+            damage(gc, tree_r, GCSTRDUP(why));
+            GCREALLOC_ARRAY(tree_r->skipped, tree_r->num_skipped + 1);
+            tree_r->skipped[tree_r->num_skipped++] = GCSTRDUP(de->d_name);
+            memset(&tree_r->snaps[tree_r->num_snaps], 0,
+                   sizeof(*tree_r->snaps));
+            continue;
+        }
+        if (rc) {
+            if (rc != ERROR_FAIL) LOG(ERROR, "%s", why);   /* else logged */
+            goto out;
+        }
         tree_r->num_snaps++;
     }
 
@@ -422,6 +512,18 @@ int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
     if (dir) closedir(dir);
     if (rc) memset(tree_r, 0, sizeof(*tree_r));
     return rc;
+}
+
+int libxl__snapshot_store_load(libxl__gc *gc, libxl__snapshot_store *st,
+                               libxl__snapshot_tree *tree_r)
+{
+    return load_tree(gc, st, tree_r, false);
+}
+
+int libxl__snapshot_store_load_check(libxl__gc *gc, libxl__snapshot_store *st,
+                                     libxl__snapshot_tree *tree_r)
+{
+    return load_tree(gc, st, tree_r, true);
 }
 
 bool libxl__snapshot_store_has(libxl__gc *gc, const libxl__snapshot_store *st,
@@ -436,7 +538,7 @@ int libxl__snapshot_store_load_one(libxl__gc *gc, libxl__snapshot_store *st,
                                    const char *name,
                                    libxl__snapshot_tree *tree_r)
 {
-    const char *cur;
+    const char *cur, *why;
     int rc;
 
     memset(tree_r, 0, sizeof(*tree_r));
@@ -464,8 +566,11 @@ int libxl__snapshot_store_load_one(libxl__gc *gc, libxl__snapshot_store *st,
         GCNEW(tree_r->snaps);
         s = &tree_r->snaps[0];
         rc = load_snapshot(gc, libxl__snapshot_record_path(gc, st, name),
-                           name, s);
-        if (rc) goto out;
+                           name, s, &why);
+        if (rc) {
+            if (rc != ERROR_FAIL) LOG(ERROR, "%s", why);   /* else logged */
+            goto out;
+        }
         tree_r->num_snaps = 1;
         /* what a full fixup would correct in this record: a parent
          * without a record, children without one (O(its children)) */
@@ -762,6 +867,8 @@ void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
         if (s->parent && pidx[i] < 0) {
             LOG(WARN, "snapshot '%s': parent '%s' does not exist,"
                 " taken as a root", s->name, s->parent);
+            damage(gc, t, GCSPRINTF("snapshot %s: its parent '%s' has no "
+                                    "record", s->name, s->parent));
             s->parent = NULL;
         }
     }
@@ -775,8 +882,18 @@ void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
         }
         if (j >= 0 && state[j] == 1) {
             /* back on this walk's own path: break the loop at j */
+            char *loop = GCSTRDUP(t->snaps[j].name);
+            int k = len;
+            while (k > 0 && path[k - 1] != j) k--;   /* after j's place */
+            for (k = k ? k - 1 : 0; k < len; k++)
+                loop = GCSPRINTF("%s -> %s", loop, t->snaps[path[k]].parent);
             LOG(WARN, "snapshot '%s': parent '%s' makes a loop,"
                 " taken as a root", t->snaps[j].name, t->snaps[j].parent);
+            damage(gc, t, !strcmp(t->snaps[j].name, t->snaps[j].parent)
+                   ? GCSPRINTF("snapshot %s: it is its own parent",
+                               t->snaps[j].name)
+                   : GCSPRINTF("snapshots %s: their parents make a loop",
+                               loop));
             t->snaps[j].parent = NULL;
             pidx[j] = -1;
         }
@@ -885,6 +1002,165 @@ bool libxl__snapshot_tree_uses_file(const libxl__snapshot_tree *t,
     return false;
 }
 
+/* ---------------------------------------------------------------- */
+/* ownership */
+
+typedef enum {
+    PART_OVERLAY,                     /* the overlay an external made */
+    PART_FROZEN,                      /* the image an external froze */
+    PART_TAG,                         /* an internal snapshot: image, tag */
+    PART_MEMORY,
+    PART_VOLUME,                      /* an LVM snapshot volume */
+} part_kind;
+
+typedef struct {
+    const libxl_domain_snapshot *s;   /* its owner */
+    const libxl_disk_snapshot *ds;    /* NULL: the memory image */
+    part_kind kind;
+    const char *path, *tag;
+    bool asked;                       /* one of the record asked about */
+} part;
+
+static void add_part(libxl__gc *gc, part **p, int *n,
+                     const libxl_domain_snapshot *s,
+                     const libxl_disk_snapshot *ds, part_kind kind,
+                     const char *path, const char *tag, bool asked)
+{
+    if (!path) return;
+    GCREALLOC_ARRAY(*p, *n + 1);
+    (*p)[*n].s = s;
+    (*p)[*n].ds = ds;
+    (*p)[*n].kind = kind;
+    (*p)[*n].path = path;
+    (*p)[*n].tag = tag;
+    (*p)[*n].asked = asked;
+    (*n)++;
+}
+
+/* What s owns: each file, internal snapshot, memory image and volume. */
+static void add_parts(libxl__gc *gc, part **p, int *n,
+                      const libxl_domain_snapshot *s, bool asked)
+{
+    int j;
+
+    add_part(gc, p, n, s, NULL, PART_MEMORY, s->memory, NULL, asked);
+    for (j = 0; j < s->num_disks; j++) {
+        const libxl_disk_snapshot *ds = &s->disks[j];
+        switch (ds->type) {
+        case LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL:
+            add_part(gc, p, n, s, ds, PART_FROZEN, ds->file, NULL, asked);
+            add_part(gc, p, n, s, ds, PART_OVERLAY, ds->overlay, NULL,
+                     asked);
+            break;
+        case LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL:
+            if (ds->tag)
+                add_part(gc, p, n, s, ds, PART_TAG, ds->file, ds->tag,
+                         asked);
+            break;
+        case LIBXL_DISK_SNAPSHOT_TYPE_LVM:
+            if (ds->file && ds->tag)
+                add_part(gc, p, n, s, ds, PART_VOLUME,
+                         GCSPRINTF("%s/%s", libxl__path_dirname(gc, ds->file),
+                                   ds->tag), NULL, asked);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static int part_cmp(const void *a, const void *b)
+{
+    return strcmp(((const part *)a)->path, ((const part *)b)->path);
+}
+
+/*
+ * Do a and b, of two records, claim the same thing?  A memory image or
+ * a volume is nobody else's in any role; an image is frozen by one
+ * record and made by one (a later snapshot freezes the overlay an
+ * earlier one made: that is a chain, not a clash); an internal
+ * snapshot is its image and tag.
+ */
+static bool parts_clash(const part *a, const part *b)
+{
+    if (a->s == b->s || strcmp(a->path, b->path)) return false;
+    if (a->kind == PART_MEMORY || b->kind == PART_MEMORY ||
+        a->kind == PART_VOLUME || b->kind == PART_VOLUME)
+        return true;
+    if (a->kind != b->kind) return false;
+    return a->kind != PART_TAG || !strcmp(a->tag, b->tag);
+}
+
+static const char *part_what(libxl__gc *gc, const part *p)
+{
+    switch (p->kind) {
+    case PART_OVERLAY:
+        return GCSPRINTF("overlay '%s' (disk %s)", p->path, p->ds->vdev);
+    case PART_FROZEN:
+        return GCSPRINTF("frozen image '%s' (disk %s)", p->path,
+                         p->ds->vdev);
+    case PART_TAG:
+        return GCSPRINTF("internal snapshot '%s' in '%s' (disk %s)", p->tag,
+                         p->path, p->ds->vdev);
+    case PART_MEMORY:
+        return GCSPRINTF("memory image '%s'", p->path);
+    default:
+        return GCSPRINTF("LVM volume '%s' (disk %s)", p->path, p->ds->vdev);
+    }
+}
+
+int libxl__snapshot_ownership(libxl__gc *gc, const libxl__snapshot_tree *t,
+                              const libxl_domain_snapshot *s,
+                              libxl__snapshot_clash **clashes_r)
+{
+    libxl__snapshot_clash *c = NULL;
+    part *p = NULL;
+    int i, j, k, n = 0, nc = 0;
+
+    for (i = 0; i < t->num_snaps; i++)
+        if (!s || (t->snaps[i].name && strcmp(t->snaps[i].name, s->name)))
+            add_parts(gc, &p, &n, &t->snaps[i], false);
+    if (s) add_parts(gc, &p, &n, s, true);
+    if (n > 1) qsort(p, n, sizeof(*p), part_cmp);
+
+    /* runs of one path; within a run, every pair (runs are short) */
+    for (i = 0; i < n; i = k) {
+        for (k = i + 1; k < n && !strcmp(p[k].path, p[i].path); k++)
+            ;
+        for (j = i; j < k; j++) {
+            int m;
+            for (m = j + 1; m < k; m++) {
+                const part *a = &p[j], *b = &p[m];
+                if (s && a->asked == b->asked) continue;
+                if (!parts_clash(a, b)) continue;
+                if (s ? a->asked : strcmp(a->s->name, b->s->name) > 0) {
+                    const part *x = a; a = b; b = x;
+                }
+                /* b is the record asked about (or the later name) */
+                GCREALLOC_ARRAY(c, nc + 1);
+                c[nc].name = b->s->name;
+                c[nc].what = part_what(gc, b);
+                c[nc].owner = a->s->name;
+                c[nc].owner_what = part_what(gc, a);
+                nc++;
+            }
+        }
+    }
+    if (clashes_r) *clashes_r = c;
+    return nc;
+}
+
+int libxl__snapshot_claim(libxl__gc *gc, const libxl__snapshot_tree *t,
+                          const libxl_domain_snapshot *s)
+{
+    libxl__snapshot_clash *c;
+
+    if (!libxl__snapshot_ownership(gc, t, s, &c)) return 0;
+    LOG(ERROR, "snapshot %s: its %s is snapshot %s's", s->name, c[0].what,
+        c[0].owner);
+    return ERROR_INVAL;
+}
+
 void libxl__snapshot_tree_move_file(libxl__gc *gc, libxl__snapshot_tree *t,
                                     const char *vdev, const char *from,
                                     const char *to, libxl_disk_format fmt)
@@ -939,6 +1215,9 @@ bool libxl__snapshot_store_owns(libxl__gc *gc, const libxl__snapshot_tree *t,
 
     if (!strcmp(name, DOMAIN_RECORD) || !strcmp(name, LOCK_FILE))
         return true;
+    for (i = 0; i < t->num_skipped; i++)   /* corrupt: reported so */
+        if (!strcmp(name, t->skipped[i]))
+            return true;
     for (i = 0; i < t->num_snaps; i++)
         if (!strcmp(name, GCSPRINTF(RECORD_PREFIX "%s" RECORD_SUFFIX,
                                     t->snaps[i].name)))

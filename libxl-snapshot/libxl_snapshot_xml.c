@@ -32,7 +32,10 @@
  * dump then redefine then dump gives the same text.  Reading is strict:
  * an unknown state, disk type or format, a missing name, a disk without
  * its image is refused with one message; entities are not expanded and
- * no network access is made (XML_PARSE_NONET, no DTD loading).
+ * no network access is made (XML_PARSE_NONET, no DTD loading).  libvirt's
+ * <cookie>, <inactiveDomain> and <active> are not kept: one warning line
+ * each.  A redefine also refuses a missing <creationTime> (as libvirt),
+ * and files or volumes another record owns (libxl__snapshot_claim).
  */
 #include "libxl_snapshot_internal.h"
 
@@ -205,6 +208,13 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxl_domain_snapshot *s)
         LOG(ERROR, "<name> is missing or not a valid snapshot name");
         return ERROR_INVAL;
     }
+    for (n = root->children; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE &&
+            (!xmlStrcmp(n->name, BAD_CAST "cookie") ||
+             !xmlStrcmp(n->name, BAD_CAST "inactiveDomain") ||
+             !xmlStrcmp(n->name, BAD_CAST "active")))
+            LOG(WARN, "<%s> is ignored: the record does not keep it",
+                (const char *)n->name);
     s->description = text_of(gc, root, "description");
     st = text_of(gc, root, "state");
     if (!st || !strcmp(st, "disk-snapshot") || !strcmp(st, "running")) {
@@ -414,6 +424,15 @@ static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
             goto out;
         }
     }
+    if (!s->creation_time) {
+        LOG(ERROR, "<creationTime> is missing (libvirt's redefine needs it "
+            "too)");
+        goto out;
+    }
+    /* nothing another record owns (libxl__snapshot_ownership) */
+    rc = libxl__snapshot_claim(gc, t, s);
+    if (rc) goto out;
+    rc = ERROR_INVAL;
     /* s is the caller's copy (malloc'ed, disposed below) */
     free(s->domain_name);
     s->domain_name = libxl__gc_strdup(NOGC, op->d.name);

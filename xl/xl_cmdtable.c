@@ -72,7 +72,9 @@ const struct cmd_spec cmd_table[] = {
       "--json                   The problems as JSON: {\"domain\", \"problems\": [...]}.\n"
       "Lists every discrepancy (missing image or memory file, broken backing\n"
       "chain, chain not matching the tree, qemu-img check errors, files no\n"
-      "record owns); exit 1 if there is any.  Changes nothing."
+      "record owns, files two records own, a corrupt record, a parent loop\n"
+      "or a missing parent); exit 1 if there is any.  Changes nothing: an\n"
+      "interrupted operation is reported, snapshot-recover completes it."
     },
     { "snapshot-recover", &main_snapshot_recover, 0, 0, 0,
       "Finish or undo an operation a dead xl left half-done",

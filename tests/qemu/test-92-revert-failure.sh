@@ -53,7 +53,7 @@ expect_file "$(journal)"
 domain_running vm1 && fail "vm1 runs half-reverted"
 run xl snapshot-check vm1
 [ "$RC" -eq 1 ] || fail_run "snapshot-check must report the pending revert"
-expect_match "$OUT$ERR" "interrupted snapshot-revert of 'k1' is pending" \
+expect_match "$OUT$ERR" "interrupted operation \(revert\) is pending" \
     "snapshot-check"
 run xl snapshot-recover vm1
 [ "$RC" -ne 0 ] || fail_run "snapshot-recover with the state dir still full"
