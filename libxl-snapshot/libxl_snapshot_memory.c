@@ -469,6 +469,7 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
 
     libxl__ev_time_deregister(gc, &mss->poll);
     if (rc && !mss->why) mss->why = mss->qmp.error_desc;
+    libxl__qmp_close(gc, &mss->qmp);  /* QEMU serves one client */
     gone = rc && !CTX->driver->suspend && dm_gone(gc, mss);
     if (gone)
         mss->why = GCSPRINTF("the domain's QEMU is gone%s%s%s",
@@ -486,7 +487,6 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
         mss->stopped = false;
         if (mss->t_pause) mss->pause_ms = libxl__now_ms() - mss->t_pause;
     }
-    libxl__qmp_close(gc, &mss->qmp);  /* QEMU serves one client */
     if (mss->migrating && !gone) {
         /* a failure with the migration still going: end it */
         libxl__qmp_run_sync(gc, mss->d->qmp_path, "migrate_cancel", NULL,
