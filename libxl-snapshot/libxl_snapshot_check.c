@@ -293,20 +293,24 @@ static void check_running(libxl__gc *gc, check_state *cs)
     }
 }
 
-/* Does a record own the internal snapshot tag of image? */
-static bool tag_owned(const libxl__snapshot_tree *t, const char *image,
-                      const char *tag)
+/* Does a record own the internal snapshot tag of image?  (Asked of
+ * libxl__snapshot_ownership, as a record of no name claiming it.) */
+static bool tag_owned(libxl__gc *gc, const libxl__snapshot_tree *t,
+                      const char *image, const char *tag)
 {
-    int i, j;
-    for (i = 0; i < t->num_snaps; i++)
-        for (j = 0; j < t->snaps[i].num_disks; j++) {
-            const libxl_disk_snapshot *ds = &t->snaps[i].disks[j];
-            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
-                ds->file && ds->tag && !strcmp(ds->file, image) &&
-                !strcmp(ds->tag, tag))
-                return true;
-        }
-    return false;
+    libxl_domain_snapshot probe;
+    libxl_disk_snapshot ds;
+
+    libxl_domain_snapshot_init(&probe);
+    libxl_disk_snapshot_init(&ds);
+    probe.name = (char *)"";
+    ds.vdev = (char *)"";
+    ds.type = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+    ds.file = (char *)image;
+    ds.tag = (char *)tag;
+    probe.disks = &ds;
+    probe.num_disks = 1;
+    return libxl__snapshot_ownership(gc, t, &probe, NULL) > 0;
 }
 
 /* Internal snapshots in image that no record owns. */
@@ -320,7 +324,7 @@ static void check_tags(libxl__gc *gc, check_state *cs, const char *image,
          i++) {
         const char *tag = libxl__json_get_string(snaps->u.array.values[i],
                                                  "name");
-        if (tag && !tag_owned(&cs->op.tree, image, tag))
+        if (tag && !tag_owned(gc, &cs->op.tree, image, tag))
             problem(gc, cs, "image '%s' holds internal snapshot '%s', "
                     "which no record owns (--no-metadata, or left by a "
                     "failed command)", image, libxl__printable(gc, tag));

@@ -629,8 +629,13 @@ static void snapshot_revert_record(libxl__egc *egc,
     rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
     if (rc) goto out;
     /* recovery then only does what comes after (a crash before this
-     * redoes every disk, which is idempotent) */
-    write_journal(gc, rvs, true);
+     * redoes every disk, which is idempotent); a journal that cannot
+     * say so goes: the records are the truth now, and recovery must not
+     * take a domain started on them for one never stopped */
+    if (write_journal(gc, rvs, true)) {
+        libxl__journal_remove(gc, &op->st);
+        rvs->journaled = false;
+    }
     libxl__fault_point("revert");
     /* only now, with the records pointing elsewhere */
     nextra = discard_backing(gc, rvs, discard, n, &extra);
