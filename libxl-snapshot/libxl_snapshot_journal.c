@@ -58,8 +58,9 @@
  *    its own error path.  The I/O points are every atomic file write
  *    (the write fails with that errno), every QMP command (QEMU is sent
  *    a command it does not know instead, and its error reply is given
- *    as the command's, GenericError) and every external tool run (the
- *    child exits 1 with the errno's text instead of running the tool).
+ *    as the command's, GenericError), every external tool run (the
+ *    child exits 1 with the errno's text instead of running the tool)
+ *    and every QEMU the qemu driver starts (it exits so at once).
  *    Each injection says so on stderr ("fault injected: io ..."), so
  *    that a test knows when n is past the last point.
  */
