@@ -20,7 +20,9 @@
 #
 # Two front-end binaries are linked from the same objects:
 #  - xl/xl runs from the tree: its RUNPATH is $ORIGIN/../libxl-snapshot,
-#    so ./xl/xl finds the freshly built library without installing.
+#    so ./xl/xl finds the freshly built library without installing;
+#    and xl/tree/xl_tree.o, linked into it alone, makes it run the
+#    tree's tools/vhd-util (from its own directory, as $ORIGIN).
 #  - xl/xl.install is what `make install` copies.  It must not look in
 #    $ORIGIN/../libxl-snapshot (a directory next to $(BINDIR) that
 #    nobody controls), so its RUNPATH is $(LIBDIR), or nothing when
@@ -51,6 +53,8 @@ PCFILE      := libxl-snapshot/libxlsnapshot.pc
 
 XL_SRCS     := $(wildcard xl/*.c)
 XL_OBJS     := $(XL_SRCS:.c=.o)
+# xl/xl only: the tree's tools (xl/tree/xl_tree.c)
+XL_TREE_OBJS := xl/tree/xl_tree.o
 XL_BINS     := $(if $(XL_SRCS),xl/xl xl/xl.install)
 VHD_UTIL_BIN := tools/vhd-util
 MAN_PAGES   := $(patsubst %.pod,%,$(wildcard docs/man/*.pod))
@@ -137,9 +141,9 @@ xl/%.o: xl/%.c
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(XL_CFLAGS) -c -o $@ $<
 
-xl/xl: $(XL_OBJS) $(SHLIB_LINK)
+xl/xl: $(XL_OBJS) $(XL_TREE_OBJS) $(SHLIB_LINK)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(XL_OBJS) -Llibxl-snapshot -lxlsnapshot \
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(XL_OBJS) $(XL_TREE_OBJS) -Llibxl-snapshot -lxlsnapshot \
 	    -Wl,-rpath,'$$ORIGIN/../libxl-snapshot' $(PKG_LIBS)
 
 xl/xl.install: $(XL_OBJS) $(SHLIB_LINK) $(CONFIG_STAMP)
@@ -195,13 +199,13 @@ check-package:
 	tests/qemu/test-69-package.sh
 
 # LVM for real: device-mapper works in the Xen test host's dom0 (this
-# machine's kernel has none), so the LVM scenario (9) runs there; this
-# boots that host and passes or fails on scenario 9 alone.
+# machine's kernel has none), so the LVM scenarios (9, 9t, 9n) run
+# there; this boots that host and passes or fails on them alone.
 check-lvm:
 	scripts/install-deps.sh
 	tests/xen/install-packages.sh
 	$(MAKE) all
-	XEN_TEST_SCENARIO_LIST=9 tests/xen/run.sh
+	XEN_TEST_SCENARIO_LIST="9 9t 9n" tests/xen/run.sh
 
 # ---------------------------------------------------------------- fuzz
 #
@@ -367,7 +371,8 @@ endif
 
 clean:
 	rm -f libxl-snapshot/*.o libxl-snapshot/*.d $(SHLIB) $(SHLIB_LINK) \
-	    $(STLIB) $(PCFILE) xl/*.o xl/*.d xl/xl xl/xl.install \
+	    $(STLIB) $(PCFILE) xl/*.o xl/*.d xl/tree/*.o xl/tree/*.d \
+	    xl/xl xl/xl.install \
 	    tests/unit/*.o tests/unit/*.d $(UNIT_BIN) $(UNIT_GEN) \
 	    $(CONFIG_STAMP) $(DEFINES_STAMP) $(VHD_UTIL_BIN) $(MAN_PAGES)
 	rm -rf build
@@ -376,5 +381,5 @@ FORCE:
 
 # the sanitizer trees too: a header change must rebuild them (a struct
 # that grew made stale ASan objects overflow)
--include $(LIB_OBJS:.o=.d) $(XL_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) \
+-include $(LIB_OBJS:.o=.d) $(XL_OBJS:.o=.d) $(XL_TREE_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) \
     $(ASAN_LIB_OBJS:.o=.d) $(ASAN_UNIT_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d)

@@ -24,7 +24,18 @@
  *    lvremove of the old one).  A thin merge would do the same data-wise
  *    but takes their origin from the other snapshots of the volume, so
  *    that none of them could be reverted to afterwards.
- *  - delete: `lvremove` of the snapshot LV.
+ *    A step that fails is undone (libxl__lvm_revert_undo: the thin
+ *    snapshot made under the origin's name removed, the origin renamed
+ *    back); what cannot be undone (a thick merge once started) is left
+ *    to the revert's journal, which the next command finishes.
+ *  - delete: `lvremove` of the snapshot LV.  Whether it is there is
+ *    asked of lvs by its VG/LV (libxl__lvm_snapshot_lookup), never
+ *    taken as gone because the origin is, or because lvs failed.
+ *  - names: checked before LVM is run (libxl__lvm_name_problem: its
+ *    characters, lengths, device-mapper name and reserved words), so
+ *    that a refusal says why; when LVM fails all the same, the line of
+ *    its output that says why is quoted (libxl__tool_error_line), not
+ *    its last one, which is often a warning.
  *
  * Every command runs through libxl_snapshot_exec.c (argv, no shell),
  * with a timeout; its exit code and stderr are reported.  The lvm
@@ -76,10 +87,12 @@ static bool lvs_line(libxl__gc *gc, char *line, libxl__lvm_volume *v)
 
 /*
  * lvs of `which` (a device, VG/LV or VG): every volume it lists, in gc.
- * ERROR_NOTFOUND (quiet) when lvs knows none.
+ * ERROR_NOTFOUND (quiet) when lvs knows none; *why_r (optional): why
+ * lvs failed, in its own words (NULL when it listed something).
  */
-static int lvs_run(libxl__gc *gc, const char *which, libxl__lvm_volume **vols_r,
-                   int *n_r)
+static int lvs_run_why(libxl__gc *gc, const char *which,
+                       libxl__lvm_volume **vols_r, int *n_r,
+                       const char **why_r)
 {
     const char *args[] = { CTX->lvm, "lvs", "--noheadings", "--nosuffix",
         "--units", "b", "--separator", "|", "-o", LVS_FIELDS, which, NULL };
@@ -88,14 +101,25 @@ static int lvs_run(libxl__gc *gc, const char *which, libxl__lvm_volume **vols_r,
 
     *vols_r = NULL;
     *n_r = 0;
+    if (why_r) *why_r = NULL;
     rc = libxl__exec_sync(gc, args, LVM_TIMEOUT_MS, &out, &err);
-    if (rc || !out) return ERROR_NOTFOUND;
+    if (rc || !out) {
+        if (why_r) *why_r = libxl__tool_error_line(gc, err);
+        if (why_r && !*why_r) *why_r = "lvs failed";
+        return ERROR_NOTFOUND;
+    }
     for (line = strtok_r(out, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
         GCREALLOC_ARRAY(*vols_r, *n_r + 1);
         if (lvs_line(gc, line, &(*vols_r)[*n_r])) (*n_r)++;
     }
     return *n_r ? 0 : ERROR_NOTFOUND;
+}
+
+static int lvs_run(libxl__gc *gc, const char *which,
+                   libxl__lvm_volume **vols_r, int *n_r)
+{
+    return lvs_run_why(gc, which, vols_r, n_r, NULL);
 }
 
 static int lvs_query(libxl__gc *gc, const char *which, libxl__lvm_volume *v)
@@ -127,18 +151,126 @@ int libxl__lvm_probe_lv(libxl__gc *gc, const libxl__lvm_volume *origin,
     return lvs_query(gc, GCSPRINTF("%s/%s", origin->vg, lv), v);
 }
 
-/* The snapshot LV's name: <lv>-<snapshot>, other characters as '_'. */
+static bool lvm_name_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '+' || c == '_' || c == '.' ||
+        c == '-';
+}
+
+/*
+ * The snapshot LV's name: <lv>-<snapshot>, other characters as '_'.
+ * Not shortened: libxl__lvm_name_problem refuses one that is too long.
+ */
 const char *libxl__lvm_snapshot_lv(libxl__gc *gc, const char *lv,
                                    const char *snapshot)
 {
     char *n = GCSPRINTF("%s-%s", lv, snapshot), *p;
 
     for (p = n; *p; p++)
-        if (!(isalnum((unsigned char)*p) || *p == '+' || *p == '_' || *p == '.' ||
-              *p == '-'))
-            *p = '_';
-    if (strlen(n) > 120) n[120] = 0;
+        if (!lvm_name_char(*p)) *p = '_';
     return n;
+}
+
+/* The origin's name while a thin revert replaces it. */
+static const char *reverting_lv(libxl__gc *gc, const char *lv)
+{
+    return GCSPRINTF("%s.reverting", lv);
+}
+
+/* LVM's limits: a name's length, and a device-mapper name's with its
+ * terminating NUL (DM_NAME_LEN; LVM 2.03 refuses one of 128 bytes with
+ * "Internal error: LV name ... length 128 is not supported") */
+#define LVM_NAME_MAX 127
+#define LVM_DM_NAME_LEN 128
+
+/* The device-mapper name of vg/lv: '-' doubled in each, joined by '-',
+ * then "-layer" (as LVM builds it). */
+static size_t dm_name_len(const char *vg, const char *lv, const char *layer)
+{
+    size_t n = 1;                   /* the '-' between vg and lv */
+    const char *p;
+
+    for (p = vg; *p; p++) n += *p == '-' ? 2 : 1;
+    for (p = lv; *p; p++) n += *p == '-' ? 2 : 1;
+    if (layer) n += 1 + strlen(layer);
+    return n;
+}
+
+/*
+ * Why LVM would refuse `lv` as the name of a new volume in `vg` (NULL:
+ * it would not), in words, so that the refusal says why before LVM is
+ * run (it reports some of these with a help hint or a warning only).
+ * LVM's rules: [A-Za-z0-9+_.-], no leading '-', not "." or "..", at
+ * most 127 characters; not starting with "snapshot" or "pvmove"; none
+ * of the substrings it keeps for its internal volumes (_tdata, _rimage,
+ * ...); and the device-mapper name (vg-lv, each '-' doubled, then
+ * -layer), with its NUL, under DM_NAME_LEN (128).  layer: the longest suffix LVM gives the volume's devices
+ * ("cow" for a thick snapshot).
+ */
+const char *libxl__lvm_name_problem(libxl__gc *gc, const char *vg,
+                                    const char *lv, const char *layer)
+{
+    static const char *const reserved[] = {
+        "_cdata", "_cmeta", "_corig", "_cpool", "_cvol", "_imeta", "_iorig",
+        "_mimage", "_mlog", "_pmspare", "_rimage", "_rmeta", "_tdata",
+        "_tmeta", "_vdata", "_vorigin", "_wcorig", NULL };
+    static const char *const prefixes[] = { "snapshot", "pvmove", NULL };
+    const char *const *r, *p;
+    size_t dm;
+
+    if (!*lv) return "the name is empty";
+    if (!strcmp(lv, ".") || !strcmp(lv, ".."))
+        return GCSPRINTF("LVM refuses the name '%s'", lv);
+    if (lv[0] == '-') return "a name may not start with '-'";
+    for (p = lv; *p; p++)
+        if (!lvm_name_char(*p))
+            return GCSPRINTF("character '%s' is not allowed (only "
+                             "A-Z a-z 0-9 + _ . -)",
+                             libxl__printable(gc, GCSPRINTF("%c", *p)));
+    if (strlen(lv) > LVM_NAME_MAX)
+        return GCSPRINTF("name too long: %zu characters, LVM takes at most "
+                         "%d", strlen(lv), LVM_NAME_MAX);
+    for (r = prefixes; *r; r++)
+        if (!strncmp(lv, *r, strlen(*r)))
+            return GCSPRINTF("names starting \"%s\" are reserved by LVM", *r);
+    for (r = reserved; *r; r++)
+        if (strstr(lv, *r))
+            return GCSPRINTF("names including \"%s\" are reserved by LVM "
+                             "(its internal volumes)", *r);
+    dm = dm_name_len(vg, lv, layer);
+    if (dm + 1 >= LVM_DM_NAME_LEN)
+        return GCSPRINTF("name too long: its device-mapper name%s would "
+                         "have %zu characters, LVM takes at most %d",
+                         layer ? GCSPRINTF(" (with -%s)", layer) : "", dm,
+                         LVM_DM_NAME_LEN - 2);
+    return NULL;
+}
+
+/*
+ * What would keep LVM from making snap_lv, a snapshot of origin, and
+ * from reverting to it (NULL: nothing): the snapshot's name (a thick
+ * one gets a "-cow" device, its origin a "-real" one), and a thin
+ * origin's name during a revert (<lv>.reverting).
+ */
+const char *libxl__lvm_snapshot_name_problem(libxl__gc *gc,
+                                             const libxl__lvm_volume *origin,
+                                             const char *snap_lv)
+{
+    const char *why = libxl__lvm_name_problem(gc, origin->vg, snap_lv,
+                                              origin->thin ? NULL : "cow");
+    if (why)
+        return GCSPRINTF("snapshot volume %s/%s: %s", origin->vg,
+                         snap_lv, why);
+    why = libxl__lvm_name_problem(gc, origin->vg, origin->lv,
+                                  origin->thin ? NULL : "real");
+    if (!why && origin->thin)
+        why = libxl__lvm_name_problem(gc, origin->vg,
+                                      reverting_lv(gc, origin->lv),
+                                      NULL);
+    if (why)
+        return GCSPRINTF("origin %s/%s cannot be snapshotted and reverted "
+                         "by LVM: %s", origin->vg, origin->lv, why);
+    return NULL;
 }
 
 static const char *vg_lv(libxl__gc *gc, const char *vg, const char *lv)
@@ -207,12 +339,6 @@ void libxl__lvm_remove_cmds(libxl__gc *gc, const libxl__lvm_volume *origin,
             NULL);
 }
 
-/* The origin's name while a thin revert replaces it. */
-static const char *reverting_lv(libxl__gc *gc, const char *lv)
-{
-    return GCSPRINTF("%s.reverting", lv);
-}
-
 /*
  * A thin revert, from step `from` on: the origin renamed away (0), a
  * thin snapshot of the snapshot made under the origin's name (1),
@@ -250,6 +376,71 @@ void libxl__lvm_revert_cmds(libxl__gc *gc, const libxl__lvm_volume *origin,
                            GCSPRINTF("%"PRIu64, snap->size), cmds_r, n);
 }
 
+/* *v zeroed, its VG and LV from /dev/VG/LV, by the path alone (the LV
+ * may be gone or renamed away) */
+static int path_volume(libxl__gc *gc, const char *file, libxl__lvm_volume *v)
+{
+    char *vg = GCSTRDUP(file), *p;
+
+    memset(v, 0, sizeof(*v));
+    p = strrchr(vg, '/');
+    if (!p || p == vg || !p[1]) return ERROR_INVAL;
+    *p = 0;
+    v->lv = p + 1;
+    p = strrchr(vg, '/');
+    if (!p || !p[1]) return ERROR_INVAL;
+    v->vg = p + 1;
+    return 0;
+}
+
+/* The commands in order, up to the first that fails (logged). */
+static int run_cmds(libxl__gc *gc, const char *const *const *l, int n)
+{
+    int k, rc;
+
+    for (k = 0; k < n; k++) {
+        rc = libxl__exec_sync(gc, l[k], LVM_MERGE_TIMEOUT_MS, NULL, NULL);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/*
+ * A revert step of an LVM disk failed (the domain stopped): the
+ * volumes put back as they were before the revert, from what they
+ * show.  Thin: if the origin was renamed to <lv>.reverting, the thin
+ * snapshot made under its name (if any) is removed and the origin
+ * renamed back.  Thick: nothing to do if the snapshot volume is still
+ * there and not merging; a merge once started cannot be undone.
+ * 0: the disk is as before the revert; else it is not (the revert's
+ * journal then finishes it: libxl__lvm_revert_redo).
+ */
+int libxl__lvm_revert_undo(libxl__gc *gc, const char *file, const char *tag)
+{
+    libxl__lvm_volume origin, cur, v;
+    const char *const **l = NULL;
+    const char *vg, *lv;
+    int n = 0, rc;
+
+    rc = path_volume(gc, file, &origin);
+    if (rc) return rc;
+    vg = origin.vg;
+    lv = origin.lv;
+    if (!libxl__lvm_probe_lv(gc, &origin, reverting_lv(gc, lv), &v)) {
+        if (!libxl__lvm_probe_lv(gc, &origin, lv, &cur))
+            add_lvm(gc, &l, &n, "lvremove", "-y", vg_lv(gc, vg, lv), NULL);
+        add_lvm(gc, &l, &n, "lvrename", vg, reverting_lv(gc, lv), lv, NULL);
+        return run_cmds(gc, l, n);
+    }
+    rc = libxl__lvm_probe_lv(gc, &origin, lv, &cur);
+    if (rc) return rc;
+    if (cur.thin) return 0;          /* not renamed yet: nothing done */
+    /* thick: untouched while the snapshot is there and not merging */
+    rc = libxl__lvm_probe_lv(gc, &origin, tag, &v);
+    if (rc) return rc;
+    return v.attr[0] == 's' ? 0 : ERROR_FAIL;
+}
+
 /*
  * An LVM disk of a revert that died half-way, the domain stopped: done
  * again from where the volumes say it was.  Thick: the merge again if
@@ -263,22 +454,15 @@ int libxl__lvm_revert_redo(libxl__gc *gc, const char *file, const char *tag,
 {
     libxl__lvm_volume origin, cur, snap, old;
     const char *const **l = NULL;
-    char *vg, *lv, *p;
+    const char *vg, *lv;
     bool have_origin;
-    int n = 0, k, rc;
+    int n = 0, rc;
 
     /* /dev/VG/LV: the origin may be renamed away */
-    vg = GCSTRDUP(file);
-    p = strrchr(vg, '/');
-    if (!p || p == vg) return ERROR_INVAL;
-    *p = 0;
-    lv = p + 1;
-    p = strrchr(vg, '/');
-    if (!p) return ERROR_INVAL;
-    vg = p + 1;
-    memset(&origin, 0, sizeof(origin));
-    origin.vg = vg;
-    origin.lv = lv;
+    rc = path_volume(gc, file, &origin);
+    if (rc) return rc;
+    vg = origin.vg;
+    lv = origin.lv;
     have_origin = !libxl__lvm_probe_lv(gc, &origin, lv, &cur);
     if (have_origin) origin = cur;
     if (!libxl__lvm_probe_lv(gc, &origin, reverting_lv(gc, lv), &old)) {
@@ -293,31 +477,67 @@ int libxl__lvm_revert_redo(libxl__gc *gc, const char *file, const char *tag,
     } else {
         libxl__lvm_revert_cmds(gc, &origin, &snap, &l, &n);
     }
-    for (k = 0; k < n; k++) {
-        rc = libxl__exec_sync(gc, l[k], LVM_MERGE_TIMEOUT_MS, NULL, NULL);
-        if (rc) return rc;
+    return run_cmds(gc, l, n);
+}
+
+/*
+ * Whether the snapshot volume of ds is there, as lvs says, whatever
+ * became of the origin (it may be renamed away or gone): 0 it is;
+ * ERROR_NOTFOUND lvs lists its volume group without it, or knows no
+ * such group; else lvs could not tell (logged, with its reason).  A
+ * volume is never taken as gone on a failure to look.
+ */
+int libxl__lvm_snapshot_lookup(libxl__gc *gc, const libxl_disk_snapshot *ds)
+{
+    libxl__lvm_volume *vols, v;
+    const char *why, *vg;
+    int n, k, rc;
+
+    if (!ds->tag || path_volume(gc, ds->file, &v)) {
+        LOG(ERROR, "disk %s: '%s' names no logical volume (/dev/VG/LV)",
+            ds->vdev, ds->file);
+        return ERROR_INVAL;
     }
-    return 0;
+    vg = v.vg;
+    rc = lvs_run_why(gc, vg, &vols, &n, &why);
+    if (rc && why) {
+        if (strstr(why, "not found") && strstr(why, vg))
+            return ERROR_NOTFOUND;   /* Volume group "vg" not found */
+        LOG(ERROR, "disk %s: cannot tell whether snapshot volume %s/%s "
+            "exists: lvs: %s", ds->vdev, vg, ds->tag, why);
+        return ERROR_FAIL;
+    }
+    for (k = 0; k < n; k++)
+        if (!strcmp(vols[k].lv, ds->tag)) return 0;
+    return ERROR_NOTFOUND;
 }
 
 bool libxl__lvm_snapshot_exists(libxl__gc *gc, const libxl_disk_snapshot *ds)
 {
-    libxl__lvm_volume origin, snap;
-
-    return ds->tag && !libxl__lvm_probe(gc, ds->file, &origin) &&
-        !libxl__lvm_probe_lv(gc, &origin, ds->tag, &snap);
+    return !libxl__lvm_snapshot_lookup(gc, ds);
 }
 
-int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
-                                    const libxl_disk_snapshot *ds)
+/* lvremove of the snapshot volume of ds (by its VG/LV: the origin
+ * need not be there) */
+const char *const *libxl__lvm_snapshot_remove_args(libxl__gc *gc,
+                                          const libxl_disk_snapshot *ds)
 {
     libxl__lvm_volume origin;
     const char *const **l = NULL;
     int n = 0;
 
-    if (libxl__lvm_probe(gc, ds->file, &origin)) return ERROR_NOTFOUND;
+    if (!ds->tag || path_volume(gc, ds->file, &origin)) return NULL;
     libxl__lvm_remove_cmds(gc, &origin, ds->tag, &l, &n);
-    return libxl__exec_sync(gc, l[0], LVM_TIMEOUT_MS, NULL, NULL);
+    return l[0];
+}
+
+int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
+                                    const libxl_disk_snapshot *ds)
+{
+    const char *const *a = libxl__lvm_snapshot_remove_args(gc, ds);
+
+    if (!a) return ERROR_INVAL;
+    return libxl__exec_sync(gc, a, LVM_TIMEOUT_MS, NULL, NULL);
 }
 
 /*

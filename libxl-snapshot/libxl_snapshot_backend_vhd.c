@@ -67,9 +67,12 @@ char *libxl__vhd_parent_sync(libxl__gc *gc, const char *path)
 /*
  * qemu-img info output (text, parsed as v) completed for a differencing
  * VHD: see the design comment.  Returns v itself when there is nothing
- * to add.
+ * to add.  A chain that loops, or a parent that cannot be read or is
+ * missing, is an error, as qemu-img's for a qcow2 chain: NULL, and
+ * *err_r (gc) says why.
  */
-yajl_val libxl__vhd_complete_info(libxl__gc *gc, const char *text, yajl_val v)
+yajl_val libxl__vhd_complete_info(libxl__gc *gc, const char *text, yajl_val v,
+                                  char **err_r)
 {
     yajl_val last = v && YAJL_IS_ARRAY(v) && v->u.array.len
         ? v->u.array.values[v->u.array.len - 1] : v;
@@ -84,9 +87,30 @@ yajl_val libxl__vhd_complete_info(libxl__gc *gc, const char *text, yajl_val v)
         !libxl__vhd_is_differencing(file))
         return v;
     files[n++] = file;
-    while (n <= VHD_MAX_CHAIN && libxl__vhd_is_differencing(files[n - 1])) {
+    while (libxl__vhd_is_differencing(files[n - 1])) {
         char *p = libxl__vhd_parent_sync(gc, files[n - 1]);
-        if (!p) break;
+        if (!p) {
+            *err_r = GCSPRINTF("cannot read the parent of the VHD '%s' "
+                               "(%s query)", files[n - 1], CTX->vhd_util);
+            return NULL;
+        }
+        for (k = 0; k < n; k++)
+            if (!strcmp(files[k], p)) {
+                *err_r = GCSPRINTF("the VHD chain of '%s' is a loop: the "
+                                   "parent of '%s' is '%s'", file,
+                                   files[n - 1], p);
+                return NULL;
+            }
+        if (n == VHD_MAX_CHAIN + 1) {
+            *err_r = GCSPRINTF("the VHD chain of '%s' is longer than %d",
+                               file, VHD_MAX_CHAIN);
+            return NULL;
+        }
+        if (!libxl__file_exists(p)) {
+            *err_r = GCSPRINTF("the parent '%s' of the VHD '%s' is missing",
+                               p, files[n - 1]);
+            return NULL;
+        }
         files[n++] = p;
         if (!YAJL_IS_ARRAY(v)) break;       /* one image: its parent only */
     }

@@ -291,7 +291,7 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
             goto out;
         }
         bj->es.ao = ao;
-        bj->es.what = GCSPRINTF("vhd-util coalesce of %s", bj->info.vdev);
+        bj->es.what = GCSPRINTF("merge of %s", bj->info.vdev);
         bj->es.args = libxl__vhd_util_args(gc, "coalesce", bj->info.top,
                                            NULL);
         goto exec;
@@ -319,8 +319,8 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
         a[n++] = bj->info.top;
     }
     bj->es.ao = ao;
-    bj->es.what = GCSPRINTF("qemu-img %s of %s", bj->info.type ==
-                            LIBXL_BLOCKJOB_TYPE_STREAM ? "rebase" : "commit",
+    bj->es.what = GCSPRINTF("%s of %s", bj->info.type ==
+                            LIBXL_BLOCKJOB_TYPE_STREAM ? "stream" : "commit",
                             bj->info.vdev);
     bj->es.args = a;
  exec:
@@ -685,6 +685,7 @@ static void blockjob_poll_connected(libxl__egc *egc, libxl__qmp *qmp,
 {
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
 
+    qmp->quiet = true;                /* a refusal is said once final */
     if (!rc) rc = libxl__qmp_send(egc, qmp, "query-jobs", NULL, -1,
                                   blockjob_polled);
     if (rc) blockjob_done(egc, bj, rc);
@@ -710,6 +711,7 @@ static int blockjob_send_verb(libxl__egc *egc, libxl__blockjob *bj,
     else
         args = GCSPRINTF("{\"id\": %s}", libxl__json_quote(gc, bj->info.id));
     bj->verb = verb;
+    bj->qmp.quiet = true;     /* a refusal may be a race: said if final */
     return libxl__qmp_send(egc, &bj->qmp, verb_command(verb), args, -1,
                            blockjob_verb_sent);
 }
@@ -723,7 +725,19 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     libxl_blockjob_state st;
     size_t i;
 
-    if (rc) goto out;
+    qmp->quiet = false;
+    if (rc && qmp->error_class && ++bj->poll_failures <= 5) {
+        /* QEMU answered, with an error: the job runs on; ask again */
+        libxl__qmp_close(gc, qmp);
+        libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll,
+                                    next_poll_ms(bj));
+        return;
+    }
+    if (rc) {
+        LOG(ERROR, "job %s: QEMU does not list its jobs: %s", bj->info.id,
+            qmp->error_desc ? qmp->error_desc : "QMP failed");
+        goto out;
+    }
     for (i = 0; jobs && YAJL_IS_ARRAY(jobs) && i < jobs->u.array.len; i++) {
         const char *id = libxl__json_get_string(jobs->u.array.values[i],
                                                 "id");
@@ -830,7 +844,8 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
     STATE_AO_GC(bj->ao);
 
-    if (bj->verb == LIBXL__BLOCKJOB_VERB_DISMISS) {
+    bj->qmp.quiet = false;
+    if (bj->verb == LIBXL__BLOCKJOB_VERB_DISMISS && !rc) {
         /* the job is over: decide how it ended */
         if (bj->info.error && !bj->cancel_sent) {
             blockjob_set_state(gc, bj, S_FAILED);
@@ -850,18 +865,27 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
         blockjob_done(egc, bj, rc);
         return;
     }
-    libxl__qmp_close(gc, qmp);
     if (rc) {
-        /* a race at READY: the job may have moved on; poll again */
+        /*
+         * A race at READY: the job may have moved on; or QEMU refused
+         * (a dismiss too: the job stays listed, concluded, and would
+         * take its id from the next job).  Poll again, and the verb is
+         * sent again while the job is where it was.
+         */
         if (bj->verb == LIBXL__BLOCKJOB_VERB_COMPLETE)
             bj->complete_sent = false;
         else if (bj->verb == LIBXL__BLOCKJOB_VERB_CANCEL)
             bj->cancel_sent = false;
         if (++bj->verb_failures > 5) {
+            LOG(ERROR, "job %s: QEMU refused %s: %s", bj->info.id,
+                verb_command(bj->verb),
+                qmp->error_desc ? qmp->error_desc : "QMP failed");
+            libxl__qmp_close(gc, qmp);
             blockjob_done(egc, bj, rc);
             return;
         }
     }
+    libxl__qmp_close(gc, qmp);
     bj->poll_ms = 0;                  /* the job answers a verb at once */
     libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll,
                                 next_poll_ms(bj));

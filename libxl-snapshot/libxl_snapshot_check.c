@@ -21,6 +21,8 @@
  *  4. `qemu-img check` of every qcow2 image involved is clean
  *     (corruption always; leaked clusters only while the domain is shut
  *     off: read under a running QEMU, they can be transient).
+ *  4b. A running domain runs each disk on the image the records say
+ *     (QEMU's query-block against the domain and driver records).
  *  5. Nothing is unowned: in the domain's record directory every file is
  *     a record, the lock, a block job record or a record's memory image;
  *     beside each disk's configured image, every <stem>.*.qcow2 is an
@@ -245,6 +247,51 @@ static void check_active(libxl__gc *gc, check_state *cs)
     }
 }
 
+/*
+ * A running domain: the image QEMU really runs each disk on must be the
+ * one the records (the domain record and the driver's own) say.  Disks
+ * QEMU does not name by their vdev (a device model of Xen's) are left
+ * to the checks above.
+ */
+static void check_running(libxl__gc *gc, check_state *cs)
+{
+    libxl__domain *d = &cs->op.d;
+    yajl_val blocks = NULL;
+    size_t i;
+    int j;
+
+    if (!d->running || !d->qmp_path) return;
+    if (libxl__qmp_run_sync(gc, d->qmp_path, "query-block", NULL, 0, true,
+                            &blocks) || !YAJL_IS_ARRAY(blocks)) {
+        problem(gc, cs, "the running domain's QEMU does not list its "
+                "disks (query-block)");
+        return;
+    }
+    for (i = 0; i < blocks->u.array.len; i++) {
+        yajl_val b = blocks->u.array.values[i];
+        const char *dev = libxl__json_get_string(b, "device");
+        yajl_val in = libxl__json_get(b, "inserted");
+        const char *f = in ? libxl__json_get_string(in, "file") : NULL;
+        const libxl__active_disk *ad;
+
+        if (!dev || !f) continue;
+        for (j = 0; j < d->num_disks; j++) {
+            const libxl_device_disk *dk = &d->disks[j];
+            if (!dk->vdev || strcmp(dk->vdev, dev) || !dk->pdev_path)
+                continue;
+            if (strcmp(dk->pdev_path, f))
+                problem(gc, cs, "disk %s: QEMU runs it on '%s', but the "
+                        "toolstack's record says '%s'", dk->vdev, f,
+                        dk->pdev_path);
+            ad = libxl__domain_record_disk(&cs->op.tree.dom, dk->vdev);
+            if (ad && ad->path && strcmp(ad->path, f))
+                problem(gc, cs, "disk %s: QEMU runs it on '%s', but the "
+                        "domain's snapshot record says '%s'", dk->vdev, f,
+                        ad->path);
+        }
+    }
+}
+
 static void check_images(libxl__gc *gc, check_state *cs)
 {
     int i;
@@ -377,6 +424,7 @@ static void check_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         check_tree(gc, cs);
         check_records(gc, cs);
         check_active(gc, cs);
+        check_running(gc, cs);
         check_unowned(gc, cs);
         check_images(gc, cs);
     }

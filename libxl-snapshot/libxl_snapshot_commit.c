@@ -36,6 +36,11 @@
  * Offline, the image above top is rebased onto base (qemu-img commit
  * leaves it pointing at top); live, QEMU does that itself.
  * A stream changes no snapshot's data: only the job record goes.
+ * A commit that stops before it completes (abort, failure, its process
+ * dead) may have written part of top into base: the snapshots whose
+ * data was base's are dropped, as for a commit that merged it away.
+ * snapshot-delete's merge into a snapshot's image, when it stops so,
+ * drops the records the same way (libxl__commit_stopped_records).
  *
  * Steps: libxl_block_commit / libxl_block_stream -> bc_begun ->
  *   bc_chain -> bc_others -> bc_job_done ->
@@ -105,7 +110,8 @@ static void bc_after_done(libxl__egc *egc, libxl__exec_state *es, int rc,
                           int status);
 static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs);
 static int follow_outcome(libxl__gc *gc, libxl__snapshot_op *op,
-                          const jobrec *jr, bool done);
+                          const jobrec *jr, bool done,
+                          const char **dropped_r);
 static int query_job(libxl__gc *gc, const libxl__domain *d, const char *id,
                      yajl_val *job_r);
 static void bc_done(libxl__egc *egc, libxl__block_commit_state *bcs,
@@ -805,7 +811,7 @@ static void bc_after_next(libxl__egc *egc, libxl__block_commit_state *bcs)
     }
     libxl__exec_init(&bcs->es);
     bcs->es.ao = ao;
-    bcs->es.what = GCSPRINTF("qemu-img %s", bcs->cmds[bcs->next][1]);
+    bcs->es.what = GCSPRINTF("after the commit of %s", bcs->jr.vdev);
     bcs->es.args = bcs->cmds[bcs->next];
     bcs->es.callback = bc_after_done;
     rc = libxl__exec_start(egc, &bcs->es);
@@ -852,7 +858,7 @@ static int record_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     if (pivot)
         libxl__domain_record_set_disk(gc, &t->dom, jr->vdev, jr->base,
                                       jr->base_format);
-    rc = follow_outcome(gc, op, jr, done);
+    rc = follow_outcome(gc, op, jr, done, NULL);
     if (rc) return rc;
     if (pivot && op->d.running && CTX->driver->set_active_disk) {
         rc = CTX->driver->set_active_disk(gc, &op->d, jr->vdev, jr->base,
@@ -955,11 +961,14 @@ static void drop_lost_parts(libxl__gc *gc, const libxl__snapshot_op *op,
 
 /*
  * The records after a commit (done: completed), in the tree and on
- * disk: snapshots re-pointed or dropped (said), as the design comment
- * at the top says; then what only the dropped ones held is removed.
+ * disk: snapshots re-pointed or dropped, as the design comment at the
+ * top says; then what only the dropped ones held is removed.  The
+ * dropped ones are said in a warning, or with dropped_r, returned
+ * (NULL: none) for the caller to say.
  */
 static int follow_outcome(libxl__gc *gc, libxl__snapshot_op *op,
-                          const jobrec *jr, bool done)
+                          const jobrec *jr, bool done,
+                          const char **dropped_r)
 {
     libxl__snapshot_tree *t = &op->tree;
     libxl_domain_snapshot *lost = NULL;
@@ -1010,7 +1019,9 @@ static int follow_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     }
     for (i = 0; i < n; i++)
         libxl__snapshot_tree_remove(gc, t, lost[i].name);
-    if (n)
+    if (dropped_r)
+        *dropped_r = dropped;
+    else if (n)
         LOG(WARN, "disk %s: the commit %s the data of snapshot(s) %s; "
             "their records are removed", jr->vdev,
             done ? "merged away" : "overwrote (in base)", dropped);
@@ -1019,6 +1030,24 @@ static int follow_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     if (rc) return rc;
     drop_lost_parts(gc, op, lost, n, jr->vdev);
     return 0;
+}
+
+int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
+                                  const char *vdev, const char *top,
+                                  const char *base, const char **dropped_r)
+{
+    jobrec jr;
+    char *merged[1];
+
+    memset(&jr, 0, sizeof(jr));
+    jr.vdev = (char *)vdev;
+    jr.type = LIBXL_BLOCKJOB_TYPE_COMMIT;
+    jr.top = (char *)top;
+    jr.base = (char *)base;
+    merged[0] = (char *)top;
+    jr.merged = merged;
+    jr.num_merged = 1;
+    return follow_outcome(gc, op, &jr, false, dropped_r);
 }
 
 #define ADOPT_WAIT_MS 30000
@@ -1098,6 +1127,48 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
 }
 
 /*
+ * A live job QEMU no longer lists, QEMU still running: its process
+ * dismissed it, then died or failed to write the records.  Completed if
+ * the graph shows it: an active commit's device runs on base (pivoted),
+ * an intermediate commit's image above top is now on base.  Recorded as
+ * such, else ERROR_NOTFOUND (outcome unknown: the caller drops what
+ * base's writes may have overwritten).
+ */
+static int dismissed_outcome(libxl__gc *gc, libxl__snapshot_op *op,
+                             const jobrec *jr)
+{
+    yajl_val nodes = NULL;
+    bool pivot = false, done = false;
+    size_t i;
+    int rc;
+
+    if (jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT) {
+        pivot = done = libxl__qmp_runs_on(gc, op->d.qmp_path, jr->base);
+    } else if (jr->above &&
+               !libxl__qmp_run_sync(gc, op->d.qmp_path,
+                                    "query-named-block-nodes",
+                                    "{\"flat\": true}", 0, true, &nodes) &&
+               YAJL_IS_ARRAY(nodes)) {
+        for (i = 0; i < nodes->u.array.len; i++) {
+            yajl_val n = nodes->u.array.values[i];
+            const char *f = libxl__json_get_string(n, "file");
+            const char *b = libxl__json_get_string(n, "backing_file");
+            if (f && b && !strcmp(f, jr->above) && !strcmp(b, jr->base))
+                done = true;
+        }
+    }
+    if (!done) return ERROR_NOTFOUND;
+    for (i = 0; i < (size_t)jr->num_merged; i++)
+        libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, jr->merged[i]);
+    rc = record_outcome(gc, op, jr, true, pivot);
+    if (rc) return rc;
+    LOG(WARN, "domain %s: block job %s on disk %s had completed, but its "
+        "outcome was not recorded; it is now", op->d.name, jr->id,
+        jr->vdev);
+    return 0;
+}
+
+/*
  * Under the lock, at the start of every command: the job records whose
  * process died.  A job QEMU still has is adopted (adopt_job).  A job no
  * QEMU runs any more (the domain's QEMU died with it, or restarted) has
@@ -1128,9 +1199,18 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
                 if (rc) return rc;
                 continue;
             }
+            if (jr.type != LIBXL_BLOCKJOB_TYPE_STREAM) {
+                /* QEMU runs, the job was dismissed: its outcome is in
+                 * QEMU's graph (a record write failed after the end) */
+                rc = dismissed_outcome(gc, op, &jr);
+                if (rc != ERROR_NOTFOUND) {
+                    if (rc) return rc;
+                    continue;
+                }
+            }
         }
         if (jr.type != LIBXL_BLOCKJOB_TYPE_STREAM) {
-            rc = follow_outcome(gc, op, &jr, false);
+            rc = follow_outcome(gc, op, &jr, false, NULL);
             if (rc) return rc;
         }
         jobrec_remove(gc, &op->st, jr.vdev);

@@ -352,6 +352,36 @@ static int parse_agent_channel(libxl__gc *gc, const char *file,
     return 0;
 }
 
+/*
+ * Domain names.  xl only requires one (libxl: unique among running
+ * domains), but an all-digit name is what xl takes for a domain id
+ * (libxl_domain_qualifier_to_domid), so xl could never name that
+ * domain; and the name goes into file names (the qemu driver's
+ * <run dir>/qemu-dm-<name>.log, as libxl's qemu-dm-<name>.log), so
+ * it must be one file name component: no '/', not hidden or "." /
+ * "..", no control characters, and short enough for NAME_MAX with
+ * the prefix and suffix.  Returns why name is refused, or NULL.
+ */
+#define DOMAIN_NAME_MAX 200           /* and in the message below */
+
+static const char *domain_name_problem(const char *name)
+{
+    const unsigned char *p;
+    size_t len = strlen(name);
+
+    if (!len) return "it is empty";
+    if (len > DOMAIN_NAME_MAX)
+        return "it is longer than 200 bytes";
+    if (strchr(name, '/')) return "it contains '/'";
+    if (name[0] == '.') return "it starts with '.'";
+    for (p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return "it contains a control character";
+    if (strspn(name, "0123456789") == len)
+        return "it is all digits, which xl takes for a domain id";
+    return NULL;
+}
+
 int libxl__domain_config_parse(libxl__gc *gc, const char *file,
                                libxl__domain_config *cfg_r)
 {
@@ -375,6 +405,12 @@ int libxl__domain_config_parse(libxl__gc *gc, const char *file,
     if (rc) goto out;
     if (!s || !*s) {
         LOG(ERROR, "%s: no name= (a domain needs a name)", cfg.file);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    if (domain_name_problem(s)) {
+        LOG(ERROR, "%s: name=\"%s\" is not a valid domain name: %s",
+            cfg.file, libxl__printable(gc, s), domain_name_problem(s));
         rc = ERROR_INVAL;
         goto out;
     }

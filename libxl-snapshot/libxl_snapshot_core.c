@@ -262,7 +262,8 @@ int libxl__write_file_atomic(libxl__gc *gc, const char *path,
         goto out;
     }
     while (done < len) {
-        ssize_t r = write(fd, p + done, len - done);
+        int e = libxl__fault_io(path);
+        ssize_t r = e ? (errno = e, -1) : write(fd, p + done, len - done);
         if (r < 0) {
             if (errno == EINTR) continue;
             LOGE(ERROR, "cannot write '%s'%s", tmp,

@@ -322,6 +322,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         libxl_disk_snapshot_type type = r ? r->type
                                           : LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
         libxl__lvm_volume *lv, other;
+        const char *why;
         bool is_lv;
 
         if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path) continue;
@@ -367,6 +368,11 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
                 return ERROR_INVAL;
             }
             ds->tag = GCSTRDUP(libxl__lvm_snapshot_lv(gc, lv->lv, s->name));
+            why = libxl__lvm_snapshot_name_problem(gc, lv, ds->tag);
+            if (why) {
+                LOG(ERROR, "disk %s: %s", dk->vdev, why);
+                return ERROR_INVAL;
+            }
             ds->cow = r && r->cow ? GCSTRDUP(r->cow) : NULL;
             if (!libxl__lvm_probe_lv(gc, lv, ds->tag, &other)) {
                 LOG(ERROR, "disk %s: logical volume %s/%s already exists",
@@ -1067,9 +1073,7 @@ static void snapshot_create_offline_next(libxl__egc *egc,
     ds = &scs->snap.disks[scs->cmds[scs->next].disk];
     libxl__exec_init(&scs->es);
     scs->es.ao = ao;
-    scs->es.what = GCSPRINTF("%s (snapshot of %s)",
-                             ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM
-                             ? "lvcreate" : "qemu-img", ds->vdev);
+    scs->es.what = GCSPRINTF("snapshot of %s", ds->vdev);
     scs->es.args = scs->cmds[scs->next].args;
     scs->es.timeout_ms = 300000;
     scs->es.callback = snapshot_create_disk_done;
@@ -1123,8 +1127,10 @@ static void snapshot_create_record(libxl__egc *egc,
                                                  LIBXL_DISK_FORMAT_QCOW2);
             if (r) {
                 LOG(ERROR, "disk %s: the domain now runs on '%s', but the "
-                    "toolstack's own record could not be updated",
+                    "toolstack's own record could not be updated (the "
+                    "next command on the domain updates it)",
                     ds->vdev, ds->overlay);
+                scs->keep_journal = true;
                 rc = r;
             }
         }

@@ -32,6 +32,9 @@
  *    it is and only the record goes (copying it would gain nothing);
  *  - but when C holds internal snapshots of other records, C cannot be
  *    removed: F is streamed into C instead.
+ * A VHD chain is only merged child into parent (vhd-util coalesce): a
+ * VHD F, not the config's, with branches is refused for every disk
+ * before any disk is touched.
  * Files named by the domain config are never removed.
  *
  * Order and failure: disks one after the other; the record goes last.
@@ -88,6 +91,8 @@ typedef struct {
     uint64_t size;                  /* the disk's virtual size (jobs'
                                        progress) */
     libxl_disk_format parent_format;
+    bool keep_child;                /* ACT_COMMIT: C still backs an image
+                                       that could not be rebased */
     bool done;
 } disk_plan;
 
@@ -98,6 +103,10 @@ typedef struct libxl__snapshot_delete_state {
     const char **names;             /* in order of deletion */
     int num_names, cur;
     bool journaled;
+    bool keep_journal;              /* the records on disk may be behind
+                                       (a failed save, a job QEMU may
+                                       still run): the next command
+                                       completes them from the journal */
     libxl_domain_snapshot *snap;
     disk_plan *plans;
     int disk, target;
@@ -140,6 +149,9 @@ static void snapshot_delete_job_next(libxl__egc *egc,
                                      libxl__snapshot_delete_state *dls);
 static void snapshot_delete_job_done(libxl__egc *egc, libxl__blockjob *bj,
                                      int rc);
+static void snapshot_delete_merge_stopped(libxl__egc *egc,
+                                          libxl__snapshot_delete_state *dls,
+                                          int rc);
 static void snapshot_delete_rebase_next(libxl__egc *egc,
                                         libxl__snapshot_delete_state *dls);
 static void snapshot_delete_rebase_done(libxl__egc *egc,
@@ -343,6 +355,66 @@ static void snapshot_delete_one(libxl__egc *egc,
     libxl__qemu_img_info(egc, &dls->qi);
 }
 
+/*
+ * The images we know on a disk: active (first, when there is one), and
+ * every snapshot's on that disk that exists.
+ */
+static int known_images(libxl__gc *gc, libxl__snapshot_delete_state *dls,
+                        const char *vdev, const char *active,
+                        const char ***images_r)
+{
+    libxl__snapshot_tree *t = &dls->op.tree;
+    const char **l;
+    int i, j, n = 0;
+
+    GCNEW_ARRAY(l, t->num_snaps + 1);
+    if (active) l[n++] = active;
+    for (i = 0; i < t->num_snaps; i++)
+        for (j = 0; j < t->snaps[i].num_disks; j++) {
+            const libxl_disk_snapshot *o = &t->snaps[i].disks[j];
+            if (!strcmp(o->vdev, vdev) && o->file &&
+                o->type != LIBXL_DISK_SNAPSHOT_TYPE_NO &&
+                libxl__file_exists(o->file))
+                l[n++] = o->file;
+        }
+    *images_r = l;
+    return n;
+}
+
+/*
+ * A VHD chain is merged one child into its parent (vhd-util coalesce),
+ * never streamed: an external snapshot whose VHD, not the config's, has
+ * several VHD children (branches, after a revert) cannot be deleted.
+ * Checked for every disk before any is touched.
+ */
+static int vhd_branches_refused(libxl__gc *gc,
+                                libxl__snapshot_delete_state *dls,
+                                const libxl_disk_snapshot *ds)
+{
+    libxl_device_disk *dk = libxl__domain_disk(&dls->op.d, ds->vdev);
+    const char **l, **kids;
+    int n, i, k, nk = 0;
+
+    if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || !ds->file ||
+        ds->format != LIBXL_DISK_FORMAT_VHD || is_config_image(dls, ds->file))
+        return 0;
+    n = known_images(gc, dls, ds->vdev, dk ? dk->pdev_path : NULL, &l);
+    GCNEW_ARRAY(kids, n + 1);
+    for (i = 0; i < n; i++) {
+        const char *p = libxl__vhd_parent_sync(gc, l[i]);
+        if (!p || strcmp(p, ds->file)) continue;
+        for (k = 0; k < nk; k++)
+            if (!strcmp(kids[k], l[i])) break;
+        if (k == nk) kids[nk++] = l[i];
+    }
+    if (nk < 2) return 0;
+    LOG(ERROR, "disk %s: snapshot '%s' cannot be deleted: %d VHDs are built "
+        "on its VHD '%s' ('%s' and '%s'), and a VHD is not streamed into "
+        "branches; nothing was changed", ds->vdev, dls->snap->name, nk,
+        ds->file, kids[0], kids[1]);
+    return ERROR_INVAL;
+}
+
 static void snapshot_delete_probed(libxl__egc *egc,
                                    libxl__qemu_img_info_state *qi, int rc)
 {
@@ -353,6 +425,10 @@ static void snapshot_delete_probed(libxl__egc *egc,
 
     if (rc) goto out;
     for (i = 0; i < dls->snap->num_disks; i++) {
+        rc = vhd_branches_refused(gc, dls, &dls->snap->disks[i]);
+        if (rc) goto out;
+    }
+    for (i = 0; i < dls->snap->num_disks; i++) {
         const libxl_disk_snapshot *ds = &dls->snap->disks[i];
         disk_plan *pl = &dls->plans[i];
         if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
@@ -360,8 +436,11 @@ static void snapshot_delete_probed(libxl__egc *egc,
             continue;
         }
         if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
-            pl->act = libxl__lvm_snapshot_exists(gc, ds) ? ACT_LVM
-                                                         : ACT_NONE;
+            /* gone only if lvs says so; lvs failing stops the delete */
+            rc = libxl__lvm_snapshot_lookup(gc, ds);
+            if (rc && rc != ERROR_NOTFOUND) goto out;
+            pl->act = rc ? ACT_NONE : ACT_LVM;
+            rc = 0;
             if (pl->act == ACT_NONE)
                 LOG(WARN, "disk %s: snapshot volume '%s' is gone already",
                     ds->vdev, ds->tag);
@@ -379,6 +458,19 @@ static void snapshot_delete_probed(libxl__egc *egc,
             LOG(WARN, "disk %s: '%s' holds no snapshot '%s' any more",
                 ds->vdev, ds->file, ds->tag);
         pl->act = n ? ACT_TAG : ACT_NONE;
+        if (pl->act == ACT_TAG && dls->op.d.running) {
+            /* QEMU deletes internal snapshots in a top image only */
+            libxl_device_disk *dk = libxl__domain_disk(&dls->op.d,
+                                                       ds->vdev);
+            if (dk && dk->pdev_path && strcmp(dk->pdev_path, ds->file)) {
+                LOG(ERROR, "disk %s: '%s' is a backing image of the "
+                    "running domain; shut it down to delete snapshot "
+                    "'%s' (nothing was changed)", ds->vdev, ds->file,
+                    dls->snap->name);
+                rc = ERROR_FAIL;
+                goto out;
+            }
+        }
     }
     dls->disk = 0;
     snapshot_delete_disk(egc, dls);
@@ -409,7 +501,7 @@ static void snapshot_delete_disk(libxl__egc *egc,
     libxl_disk_snapshot *ds;
     disk_plan *pl;
     libxl_device_disk *dk;
-    int rc, i, j, n = 0;
+    int rc;
 
     dls->commit = NULL;
     if (dls->disk == dls->snap->num_disks) {
@@ -438,17 +530,9 @@ static void snapshot_delete_disk(libxl__egc *egc,
             if (rc) goto out;
             return;
         }
-        if (op->d.running && dls->active) {
-            /* QEMU holds the image read-only as a backing file */
-            LOG(ERROR, "disk %s: '%s' is a backing image of the running "
-                "domain; shut it down to delete snapshot '%s'", ds->vdev,
-                ds->file, dls->snap->name);
-            rc = ERROR_FAIL;
-            goto out;
-        }
         libxl__exec_init(&dls->es);
         dls->es.ao = ao;
-        dls->es.what = GCSPRINTF("qemu-img (delete of %s)", ds->vdev);
+        dls->es.what = GCSPRINTF("delete of %s", ds->vdev);
         /* -d finds by name only (unlike -a); the probe made sure the
          * name is unique */
         dls->es.args = libxl__qemu_img_snapshot_args(gc, 'd', ds->tag,
@@ -459,16 +543,16 @@ static void snapshot_delete_disk(libxl__egc *egc,
         if (rc) goto out;
         return;
     case ACT_LVM: {
-        libxl__lvm_volume origin;
-        const char *const **l = NULL;
-        int nl = 0;
-        rc = libxl__lvm_probe(gc, ds->file, &origin);
-        if (rc) goto out;
-        libxl__lvm_remove_cmds(gc, &origin, ds->tag, &l, &nl);
+        /* by its VG/LV: the origin may be gone or renamed away */
+        const char *const *a = libxl__lvm_snapshot_remove_args(gc, ds);
+        if (!a) {
+            rc = ERROR_INVAL;
+            goto out;
+        }
         libxl__exec_init(&dls->es);
         dls->es.ao = ao;
         dls->es.what = GCSPRINTF("lvremove (delete of %s)", ds->vdev);
-        dls->es.args = l[0];
+        dls->es.args = a;
         dls->es.timeout_ms = 120000;
         dls->es.callback = snapshot_delete_exec_done;
         rc = libxl__exec_start(egc, &dls->es);
@@ -481,17 +565,8 @@ static void snapshot_delete_disk(libxl__egc *egc,
 
     /* external: learn what is built on the frozen image */
     memset(&dls->qi, 0, sizeof(dls->qi));
-    GCNEW_ARRAY(dls->qi.images, op->tree.num_snaps + 1);
-    if (dls->active) dls->qi.images[n++] = dls->active;
-    for (i = 0; i < op->tree.num_snaps; i++)
-        for (j = 0; j < op->tree.snaps[i].num_disks; j++) {
-            const libxl_disk_snapshot *o = &op->tree.snaps[i].disks[j];
-            if (!strcmp(o->vdev, ds->vdev) && o->file &&
-                o->type != LIBXL_DISK_SNAPSHOT_TYPE_NO &&
-                libxl__file_exists(o->file))
-                dls->qi.images[n++] = o->file;
-        }
-    dls->qi.num_images = n;
+    dls->qi.num_images = known_images(gc, dls, ds->vdev, dls->active,
+                                      &dls->qi.images);
     dls->qi.backing_chain = true;
     dls->qi.ao = ao;
     dls->qi.callback = snapshot_delete_chains;
@@ -524,7 +599,11 @@ static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
     libxl_disk_snapshot *ds = cur_ds(dls);
     const char *node;
 
-    if (rc) goto out;
+    if (rc) {
+        LOG(ERROR, "disk %s: QEMU does not list its block nodes: %s",
+            ds->vdev, qmp->error_desc ? qmp->error_desc : "QMP failed");
+        goto out;
+    }
     node = nodes && YAJL_IS_ARRAY(nodes)
         ? libxl__qmp_node_for_file(nodes, ds->file, ds->format) : NULL;
     if (!node) {
@@ -711,6 +790,16 @@ static void snapshot_delete_chains(libxl__egc *egc,
         pl->act = ACT_STREAM;
         pl->targets = kids;
         pl->num_targets = nk;
+        for (i = 0; i < n; i++)
+            if (e[i].fmt == LIBXL_DISK_FORMAT_VHD &&
+                in_strs((char **)kids, nk, e[i].file)) {
+                LOG(ERROR, "disk %s: '%s' is a VHD built on '%s' beside "
+                    "other images, and a VHD is not streamed into; "
+                    "nothing was changed on this disk", ds->vdev,
+                    e[i].file, F);
+                rc = ERROR_INVAL;
+                goto out;
+            }
         if (holds_internal(dls, F)) {
             LOG(ERROR, "disk %s: '%s' also holds internal snapshots of "
                 "other records and several images are built on it; "
@@ -812,13 +901,95 @@ static void snapshot_delete_job_done(libxl__egc *egc, libxl__blockjob *bj,
 {
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(bj, libxl__snapshot_delete_state, bj);
+    disk_plan *pl = &dls->plans[dls->disk];
 
+    if (rc && pl->act == ACT_COMMIT) {
+        snapshot_delete_merge_stopped(egc, dls, rc);
+        return;
+    }
+    /* a stream stopped part-way changed no image's view: F is intact */
     if (rc) {
         snapshot_delete_disk_done(egc, dls, rc);
         return;
     }
     dls->target++;
     snapshot_delete_job_next(egc, dls);
+}
+
+/*
+ * The commit of C into F stopped before it completed: cancelled (Ctrl-C,
+ * a timeout) or failed.  Until it wrote into F, F is intact, and so is
+ * the snapshot.  Once it has, F holds part of C: the snapshot's data on
+ * this disk is lost, so its record goes (said, naming it), as after an
+ * aborted block-commit, with what only it held; C and F stay, as the
+ * chain still reads right through them.  Never is the snapshot listed
+ * with F's new data (a killed qemu-img's leaked clusters in F are
+ * freed).  QEMU counts a chunk as done once it is written,
+ * and a cancel stops between chunks: a live job cancelled at 0 bytes
+ * wrote nothing.  A job QEMU may still run (we lost sight of it): the
+ * journal stays, and the next command cancels the job and settles the
+ * records (libxl_snapshot_journal.c).
+ */
+static void snapshot_delete_merge_stopped(libxl__egc *egc,
+                                          libxl__snapshot_delete_state *dls,
+                                          int rc)
+{
+    STATE_AO_GC(dls->ao);
+    libxl__blockjob *bj = &dls->bj;
+    disk_plan *pl = &dls->plans[dls->disk];
+    /* copies: dropping the record moves the tree's entries */
+    const char *name = GCSTRDUP(dls->snap->name);
+    const char *vdev = GCSTRDUP(cur_ds(dls)->vdev);
+    const char *F = GCSTRDUP(cur_ds(dls)->file);
+    libxl_disk_format fmt = cur_ds(dls)->format;
+    const char *how = rc == ERROR_ABORTED ? "was cancelled"
+        : rc == ERROR_TIMEDOUT ? "timed out" : "failed";
+    const char *dropped = NULL;
+    int r;
+
+    switch (bj->info.state) {
+    case LIBXL_BLOCKJOB_STATE_NEW:
+        /* it never ran */
+        goto out;
+    case LIBXL_BLOCKJOB_STATE_CANCELLED:
+        if (bj->info.live && !bj->info.offset) {
+            LOG(ERROR, "disk %s: the merge into '%s' %s before it wrote "
+                "anything; snapshot '%s' is unchanged", vdev, F, how, name);
+            goto out;
+        }
+        break;
+    case LIBXL_BLOCKJOB_STATE_FAILED:
+        break;
+    default:
+        LOG(ERROR, "disk %s: the merge of '%s' into '%s' (snapshot '%s') "
+            "may still run in QEMU; the next command settles it", vdev,
+            pl->child, F, name);
+        dls->keep_journal = true;
+        goto out;
+    }
+    if (!bj->info.live && fmt == LIBXL_DISK_FORMAT_QCOW2) {
+        /* qemu-img, killed, leaves clusters of F allocated and unused */
+        const char *const a[] = { CTX->qemu_img, "check", "-q", "-r",
+                                  "leaks", "-f", "qcow2", F, NULL };
+        if (libxl__exec_sync(gc, a, 600000, NULL, NULL))
+            LOG(WARN, "disk %s: the clusters of '%s' that the stopped "
+                "qemu-img left allocated could not be freed", vdev, F);
+    }
+    r = libxl__commit_stopped_records(gc, &dls->op, vdev,
+                                      GCSTRDUP(pl->child), F, &dropped);
+    /* the record is gone from the tree: nothing of it is left to say */
+    dls->snap = NULL;
+    dls->plans = NULL;
+    if (r) {
+        dls->keep_journal = true;
+        goto out;
+    }
+    LOG(ERROR, "disk %s: the merge into '%s' %s after it had written part "
+        "of it: the data of snapshot(s) %s there is lost, so their "
+        "records are removed (the images stay in the backing chain)",
+        vdev, F, how, dropped ? dropped : name);
+ out:
+    snapshot_delete_done(egc, dls, rc);
 }
 
 /*
@@ -851,7 +1022,7 @@ static void snapshot_delete_rebase_next(libxl__egc *egc,
     dls->es.args = libxl__qemu_img_rebase_args(gc, t, ds->file, ds->format);
     dls->es.callback = snapshot_delete_rebase_done;
     rc = libxl__exec_start(egc, &dls->es);
-    if (rc) snapshot_delete_disk_done(egc, dls, rc);
+    if (rc) snapshot_delete_rebase_done(egc, &dls->es, rc, 0);
 }
 
 static void snapshot_delete_rebase_done(libxl__egc *egc,
@@ -860,9 +1031,21 @@ static void snapshot_delete_rebase_done(libxl__egc *egc,
 {
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(es, libxl__snapshot_delete_state, es);
+    STATE_AO_GC(dls->ao);
+    disk_plan *pl = &dls->plans[dls->disk];
 
     if (rc) {
-        snapshot_delete_disk_done(egc, dls, rc);
+        /*
+         * F holds what C held already, so the records must follow; but
+         * this image still reads through C, which therefore stays
+         * (metadata: it reads right either way).
+         */
+        LOG(WARN, "disk %s: '%s' could not be rebased onto '%s'; '%s' is "
+            "kept, as it is built on it", cur_ds(dls)->vdev,
+            pl->targets[dls->target], cur_ds(dls)->file, pl->child);
+        pl->keep_child = true;
+        dls->target = pl->num_targets;
+        snapshot_delete_rebase_next(egc, dls);
         return;
     }
     libxl__fault_point("delete");     /* an image re-parented, records not */
@@ -902,7 +1085,7 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
                 CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
                                              ds->file, ds->format);
         }
-        gone = pl->child;
+        if (!pl->keep_child) gone = pl->child;
     } else if (pl->act == ACT_REMOVE || pl->act == ACT_STREAM) {
         gone = ds->file;
     }
@@ -918,11 +1101,18 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
         if (gone && !is_config_image(dls, gone) &&
             (pl->act == ACT_COMMIT || !holds_internal(dls, gone))) {
             /* the file to go, in the journal before the records move */
-            write_journal(gc, dls, gone);
+            rc = write_journal(gc, dls, gone);
+            if (rc) {
+                /* the journal still says what the records must do */
+                dls->keep_journal = true;
+                snapshot_delete_done(egc, dls, rc);
+                return;
+            }
         }
         ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
         rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
         if (rc) {
+            dls->keep_journal = true;
             snapshot_delete_done(egc, dls, rc);
             return;
         }
@@ -955,6 +1145,8 @@ static void snapshot_delete_record(libxl__egc *egc,
     libxl__snapshot_tree_fixup(gc, &dls->op.tree);
     rc = libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree);
     if (rc) {
+        dls->keep_journal = true;
+        dls->snap = NULL;             /* gone from the tree in memory */
         snapshot_delete_done(egc, dls, rc);
         return;
     }
@@ -986,14 +1178,26 @@ static void snapshot_delete_done(libxl__egc *egc,
         dls->snap->disks[i].type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
         n++;
     }
-    if (n) {
+    if (n && !dls->keep_journal) {
         LOG(ERROR, "snapshot '%s' was deleted from %d of its %d disks; "
             "its record now covers the others", dls->snap->name, n,
             dls->snap->num_disks);
-        libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree);
+        if (libxl__snapshot_store_save(gc, &dls->op.st, &dls->op.tree))
+            dls->keep_journal = true;
     }
-    /* a failure leaves the records true (above): nothing to recover */
-    if (dls->journaled) libxl__journal_remove(gc, &dls->op.st);
+    /*
+     * A failure leaves the records true (above): nothing to recover;
+     * unless they could not be saved, or QEMU may still run a job: then
+     * the journal stays, and the next command completes the records
+     * from it (libxl_snapshot_journal.c).
+     */
+    if (dls->journaled && dls->keep_journal)
+        LOG(ERROR, "domain %s: the records of the delete of '%s' are not "
+            "complete; its journal is kept: the next command (e.g. "
+            "xl snapshot-recover) completes them", dls->op.d.name,
+            dls->names[dls->cur]);
+    else if (dls->journaled)
+        libxl__journal_remove(gc, &dls->op.st);
     libxl__qmp_close(gc, &dls->qmp);
     libxl__snapshot_op_end(gc, &dls->op);
     if (dls->callback)

@@ -357,7 +357,7 @@ static uint32_t alloc_domid(libxl__gc *gc)
 
 /* Double fork: returns the grandchild's pid via a pipe. */
 static pid_t spawn_detached(libxl__gc *gc, const char *const *args,
-                            const char *logfile)
+                            int logfd)
 {
     int pfd[2];
     pid_t child, gpid = -1;
@@ -372,7 +372,7 @@ static pid_t spawn_detached(libxl__gc *gc, const char *const *args,
     }
     if (!child) {
         pid_t g;
-        int nullfd, logfd;
+        int nullfd;
         setsid();
         g = fork();
         if (g) {
@@ -380,8 +380,7 @@ static pid_t spawn_detached(libxl__gc *gc, const char *const *args,
             _exit(g < 0);
         }
         nullfd = open("/dev/null", O_RDONLY);
-        logfd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (nullfd < 0 || logfd < 0) _exit(127);
+        if (nullfd < 0) _exit(127);
         dup2(nullfd, 0);
         dup2(logfd, 1);
         dup2(logfd, 2);
@@ -415,7 +414,7 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
                        uint32_t *domid_r)
 {
     const char **args;
-    int nargs = 0, i, rc, lockfd = -1;
+    int nargs = 0, i, rc, lockfd = -1, logfd = -1;
     qemu_runtime rt;
     char uuid[40], *logfile, *qmp, *lockpath;
     const char *bin = cfg->device_model ? cfg->device_model
@@ -525,7 +524,15 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
     }
     args[nargs] = NULL;
 
-    pid = spawn_detached(gc, args, logfile);
+    /* opened here, so that a failure has its reason */
+    logfd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (logfd < 0) {
+        LOGE(ERROR, "domain %s: cannot open QEMU's log file '%s'",
+             cfg->name, logfile);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    pid = spawn_detached(gc, args, logfd);
     if (pid <= 0) {
         LOGE(ERROR, "cannot start %s", bin);
         rc = ERROR_FAIL;
@@ -585,6 +592,7 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
     if (domid_r) *domid_r = rt.domid;
     rc = 0;
  out:
+    if (logfd >= 0) close(logfd);
     if (lockfd >= 0) close(lockfd);
     return rc;
 }

@@ -17,6 +17,7 @@
  */
 #include "libxl_snapshot_internal.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -32,6 +33,23 @@ static void exec_err_readable(libxl__egc *egc, libxl__ev_fd *ev, int fd,
 static void exec_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc);
 static void exec_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc);
 static void exec_check_done(libxl__egc *egc, libxl__exec_state *es);
+
+/*
+ * How messages name a run: the tool actually run and its subcommand
+ * (from argv: "vhd-util snapshot", "lvm lvcreate", "qemu-img commit"),
+ * then what it was for, as the caller says ("snapshot of xvda").
+ */
+static const char *exec_label(libxl__gc *gc, const libxl__exec_state *es)
+{
+    const char *tool = strrchr(es->args[0], '/');
+    const char *sub = es->args[1] && es->args[1][0] != '-' ? es->args[1]
+                                                           : NULL;
+
+    tool = tool ? tool + 1 : es->args[0];
+    return GCSPRINTF("%s%s%s%s%s%s", tool, sub ? " " : "", sub ? sub : "",
+                     es->what ? " (" : "", es->what ? es->what : "",
+                     es->what ? ")" : "");
+}
 
 void libxl__exec_init(libxl__exec_state *es)
 {
@@ -52,7 +70,7 @@ bool libxl__exec_running(const libxl__exec_state *es)
 int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
 {
     STATE_AO_GC(es->ao);
-    int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, rc;
+    int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, rc, fault;
     pid_t pid, parent;
 
     assert(es->args && es->args[0] && es->callback);
@@ -62,14 +80,15 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
     es->kill_rc = 0;
 
     if (pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
-        LOGE(ERROR, "%s: cannot create pipe", es->what);
+        LOGE(ERROR, "%s: cannot create pipe", exec_label(gc, es));
         rc = ERROR_FAIL;
         goto out;
     }
     parent = getpid();
+    fault = libxl__fault_io(es->what ?: es->args[0]);
     pid = fork();
     if (pid < 0) {
-        LOGE(ERROR, "%s: cannot fork", es->what);
+        LOGE(ERROR, "%s: cannot fork", exec_label(gc, es));
         rc = ERROR_FAIL;
         goto out;
     }
@@ -81,6 +100,10 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
             dup2(outp[1], 1) < 0 || dup2(errp[1], 2) < 0)
             _exit(127);
         signal(SIGPIPE, SIG_DFL);
+        if (fault) {            /* tests: the tool fails, as on a bad disk */
+            fprintf(stderr, "%s: %s\n", es->args[0], strerror(fault));
+            _exit(1);
+        }
         execvp(es->args[0], (char *const *)es->args);
         fprintf(stderr, "cannot execute %s: %s\n", es->args[0],
                 strerror(errno));
@@ -194,7 +217,8 @@ static void exec_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc)
     STATE_AO_GC(es->ao);
 
     if (!es->kill_rc)
-        LOG(ERROR, "%s: timed out after %d ms, killing it", es->what,
+        LOG(ERROR, "%s: timed out after %d ms, killing it",
+            exec_label(gc, es),
             es->timeout_ms);
     exec_kill(es, ERROR_TIMEDOUT);
     /* escalate to SIGKILL if it does not go */
@@ -225,7 +249,8 @@ static void exec_check_done(libxl__egc *egc, libxl__exec_state *es)
     } while (r < 0 && errno == EINTR);
     if (r < 0) {
         /* reaped by someone else (SIGCHLD ignored?): outcome unknown */
-        LOGE(ERROR, "%s: cannot collect its exit status", es->what);
+        LOGE(ERROR, "%s: cannot collect its exit status",
+             exec_label(gc, es));
         es->kill_rc = es->kill_rc ? es->kill_rc : ERROR_FAIL;
     }
     es->pid = -1;
@@ -239,21 +264,73 @@ static void exec_check_done(libxl__egc *egc, libxl__exec_state *es)
     } else {
         rc = ERROR_FAIL;
         if (!es->quiet) {
-            /* the last non-empty line of stderr says why */
-            char *e = GCSTRDUP(es->err), *last = NULL, *tok, *save;
-            for (tok = strtok_r(e, "\n", &save); tok;
-                 tok = strtok_r(NULL, "\n", &save))
-                last = tok;
+            const char *last = libxl__tool_error_line(gc, es->err);
             if (WIFEXITED(status))
-                LOG(ERROR, "%s failed (exit %d)%s%s", es->what,
+                LOG(ERROR, "%s failed (exit %d)%s%s", exec_label(gc, es),
                     WEXITSTATUS(status), last ? ": " : "",
                     last ? last : "");
             else
-                LOG(ERROR, "%s killed by signal %d", es->what,
+                LOG(ERROR, "%s killed by signal %d", exec_label(gc, es),
                     WTERMSIG(status));
         }
     }
     es->callback(egc, es, rc, status);
+}
+
+/*
+ * The line of a tool's stderr that says what failed.  Not simply the
+ * last one: LVM ends with "WARNING: This metadata update is NOT backed
+ * up." or "Run `lvcreate --help' for more information." after the
+ * cause.  Those (warnings, help hints, blank lines) are skipped; of the
+ * rest, the first line that says it failed (error, failed, invalid,
+ * not, cannot, reserved, too long) is the cause (what follows it are
+ * its consequences), else the last one (a noise line if that is all
+ * there is).  NULL when stderr holds nothing.
+ */
+static bool is_noise_line(const char *l)
+{
+    return !*l || !strncasecmp(l, "warning", 7) ||
+        (!strncmp(l, "Run `", 5) && strstr(l, "--help"));
+}
+
+static bool says_failed(const char *l)
+{
+    static const char *const words[] = { "error", "fail", "invalid",
+        "cannot", "can't", "reserved", "too long", "not", NULL };
+    const char *const *w;
+    const char *p;
+
+    for (w = words; *w; w++)
+        for (p = strcasestr(l, *w); p; p = strcasestr(p + 1, *w)) {
+            size_t n = strlen(*w);
+            /* "not" as a word, not in "note" or "cannot" */
+            if (strcmp(*w, "not") ||
+                ((p == l || !isalpha((unsigned char)p[-1])) &&
+                 !isalpha((unsigned char)p[n])))
+                return true;
+        }
+    return false;
+}
+
+const char *libxl__tool_error_line(libxl__gc *gc, const char *err)
+{
+    char *e, *tok, *save = NULL, *last = NULL, *noise = NULL;
+
+    if (!err) return NULL;
+    e = GCSTRDUP(err);
+    for (tok = strtok_r(e, "\n", &save); tok;
+         tok = strtok_r(NULL, "\n", &save)) {
+        char *end = tok + strlen(tok);
+        while (*tok == ' ' || *tok == '\t') tok++;
+        while (end > tok && (end[-1] == ' ' || end[-1] == '\r')) *--end = 0;
+        if (is_noise_line(tok)) {
+            if (*tok) noise = tok;
+            continue;
+        }
+        if (says_failed(tok)) return tok;
+        last = tok;
+    }
+    return last ? last : noise;
 }
 
 /* ---------------------------------------------------------------- */
@@ -286,7 +363,7 @@ int libxl__exec_sync(libxl__gc *callergc, const char *const *args,
     GCNEW(ss);
     libxl__exec_init(&ss->es);
     ss->es.ao = ao;
-    ss->es.what = args[0];
+    ss->es.what = NULL;              /* the tool names the run */
     ss->es.args = args;
     ss->es.timeout_ms = timeout_ms;
     ss->es.quiet = err_r != NULL;   /* the caller reports failures */

@@ -280,7 +280,7 @@ int libxl__ev_loop_once(libxl_snapshot_ctx *ctx, int timeout_ms);
  * Runs args[0] with argv args (PATH searched), stdin /dev/null,
  * stdout and stderr captured.  Never through a shell.
  * callback: rc 0 when the child exited 0; ERROR_FAIL when it exited
- * non-zero (the last line of stderr is logged unless quiet);
+ * non-zero (libxl__tool_error_line is logged unless quiet);
  * ERROR_TIMEDOUT or ERROR_ABORTED after it was killed.
  */
 typedef struct libxl__exec_state libxl__exec_state;
@@ -321,6 +321,8 @@ bool libxl__exec_running(const libxl__exec_state *es);
  */
 int libxl__exec_sync(libxl__gc *gc, const char *const *args,
                      int timeout_ms, char **out_r, char **err_r);
+/* the line of a tool's stderr that says what failed (NULL: none) */
+const char *libxl__tool_error_line(libxl__gc *gc, const char *err);
 
 /* LVM (libxl_snapshot_backend_lvm.c), in gc */
 typedef struct libxl__lvm_volume {
@@ -356,6 +358,18 @@ const char *libxl__lvm_snapshot_state(libxl__gc *gc, libxl__lvm_cache *c,
                                       libxl__lvm_volume *origin_r,
                                       libxl__lvm_volume *snap_r);
 bool libxl__lvm_snapshot_exists(libxl__gc *gc, const libxl_disk_snapshot *ds);
+/* 0: there; ERROR_NOTFOUND: lvs says it is not; else lvs failed (logged) */
+int libxl__lvm_snapshot_lookup(libxl__gc *gc, const libxl_disk_snapshot *ds);
+const char *const *libxl__lvm_snapshot_remove_args(libxl__gc *gc,
+                                          const libxl_disk_snapshot *ds);
+/* why LVM would refuse a new volume's name (NULL: it would not) */
+const char *libxl__lvm_name_problem(libxl__gc *gc, const char *vg,
+                                    const char *lv, const char *layer);
+const char *libxl__lvm_snapshot_name_problem(libxl__gc *gc,
+                                             const libxl__lvm_volume *origin,
+                                             const char *snap_lv);
+/* a failed revert step undone (0), or not undoable (the journal's) */
+int libxl__lvm_revert_undo(libxl__gc *gc, const char *file, const char *tag);
 /* a revert of an LVM disk that died half-way, done again (recovery) */
 int libxl__lvm_revert_redo(libxl__gc *gc, const char *file, const char *tag,
                            uint64_t size);
@@ -367,7 +381,7 @@ int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
 bool libxl__vhd_is_differencing(const char *path);
 char *libxl__vhd_parent_sync(libxl__gc *gc, const char *path);
 yajl_val libxl__vhd_complete_info(libxl__gc *gc, const char *text,
-                                  yajl_val v);
+                                  yajl_val v, char **err_r);
 /* `vhd-util CMD -n vhd [-p parent]` */
 const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
                                         const char *vhd, const char *parent);
@@ -499,6 +513,7 @@ struct libxl__qmp {
     unsigned next_id, wait_id;
     libxl__qmp_callback *callback;
     char *error_class, *error_desc;
+    int fault_errno;                  /* tests: this command fails */
 };
 
 #define LIBXL__QEMU_VERSION(major, minor, micro) \
@@ -625,7 +640,7 @@ struct libxl__blockjob {
     const char **leaving;
     int num_leaving, next_leaving;
     bool started, cancel_sent, complete_sent, merged, fault_passed;
-    int cancel_rc, verb_failures;
+    int cancel_rc, verb_failures, poll_failures;
     int poll_ms;                      /* the last poll interval */
     uint64_t polled_at_ms, polled_offset;   /* the last poll's progress */
 };
@@ -1031,6 +1046,16 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
 /* Under the lock: clears job records whose process and QEMU job died. */
 int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op);
+/*
+ * Under the lock: a commit of top into base (one level) that stopped
+ * before it completed, and may have written part of top into base: as
+ * after an aborted block-commit, the records whose data was base's are
+ * removed (and saved), with what only they held.  *dropped_r: their
+ * names, comma-separated, for the caller to say (NULL: none).
+ */
+int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
+                                  const char *vdev, const char *top,
+                                  const char *base, const char **dropped_r);
 
 /* ---------------------------------------------------------------- */
 /* journal and recovery (libxl_snapshot_journal.c) */
@@ -1065,6 +1090,12 @@ const char *libxl__journal_pending(libxl__gc *gc,
                                    const char **op_r);
 /* Tests: XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point. */
 void libxl__fault_point(const char *op);
+/*
+ * Tests: XL_SNAPSHOT_FAULT=io:<n>[:enospc|eio]: the errno the n-th I/O
+ * point of the process (a write, a QMP command, a tool run) must fail
+ * with, else 0.  what: the point, for the message.
+ */
+int libxl__fault_io(const char *what);
 
 #endif /* LIBXL_SNAPSHOT_INTERNAL_H */
 

@@ -50,8 +50,18 @@
  * reporting whether there was anything to recover, then the rest of an
  * interrupted delete.
  *
- * Fault injection (tests only): XL_SNAPSHOT_FAULT=<op>:<n> makes the
- * process _exit(86) at the n-th fault point of <op>, as a crash would.
+ * Fault injection (tests only), from XL_SNAPSHOT_FAULT:
+ *  - <op>:<n> makes the process _exit(86) at the n-th fault point of
+ *    <op>, as a crash would;
+ *  - io:<n>[:enospc|eio] makes the n-th I/O point of the process fail,
+ *    as a full or broken disk would, and the operation go on through
+ *    its own error path.  The I/O points are every atomic file write
+ *    (the write fails with that errno), every QMP command (QEMU is sent
+ *    a command it does not know instead, and its error reply is given
+ *    as the command's, GenericError) and every external tool run (the
+ *    child exits 1 with the errno's text instead of running the tool).
+ *    Each injection says so on stderr ("fault injected: io ..."), so
+ *    that a test knows when n is past the last point.
  */
 #include "libxl_snapshot_internal.h"
 
@@ -77,6 +87,21 @@ void libxl__fault_point(const char *op)
                 count);
         _exit(FAULT_EXIT);
     }
+}
+
+int libxl__fault_io(const char *what)
+{
+    static int count;
+    const char *f = getenv("XL_SNAPSHOT_FAULT"), *mode;
+    int e = ENOSPC;
+
+    if (!f || strncmp(f, "io:", 3)) return 0;
+    mode = strchr(f + 3, ':');
+    if (mode && !strcmp(mode + 1, "eio")) e = EIO;
+    if (++count != atoi(f + 3)) return 0;
+    fprintf(stderr, "libxl-snapshot: fault injected: io %d (%s): %s\n",
+            count, what, strerror(e));
+    return e;
 }
 
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
@@ -271,10 +296,12 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
                                           ds->overlay,
                                           libxl__overlay_format(ds->format,
                                                                 live));
-            if (op->d.running && CTX->driver->set_active_disk)
-                CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
-                                             ds->overlay,
-                                             LIBXL_DISK_FORMAT_QCOW2);
+            if (op->d.running && CTX->driver->set_active_disk) {
+                rc = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
+                                                  ds->overlay,
+                                                  LIBXL_DISK_FORMAT_QCOW2);
+                if (rc) return rc;      /* the journal stays: again */
+            }
         }
         libxl__snapshot_tree_fixup(gc, t);
         rc = libxl__snapshot_store_save(gc, &op->st, t);
@@ -518,12 +545,16 @@ static bool config_image(const libxl__snapshot_op *op, const char *path)
  * C are rebased onto F (metadata only), the records and the active
  * image move from C to F (F holds what C held), the snapshot's own disk
  * is done, and C goes.  A commit that had not finished was cancelled
- * (cancel_delete_jobs; offline, qemu-img died with its process): F got
- * part of C, which only the deleted snapshot could see, and C and the
- * images on it are as they were.
+ * (cancel_delete_jobs; offline, qemu-img died with its process): F may
+ * hold part of C, and C and the images on it are as they were; the
+ * snapshots whose data was F's lost it there, so their records go (as
+ * after a stopped commit: libxl__commit_stopped_records), said, and
+ * never listed with F's new data.
+ * 1: finished (recorded), 0: not finished (records dropped), -1: no
+ * commit, or cannot tell (records unchanged).
  */
-static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
-                              libxl_domain_snapshot *s, yajl_val commit)
+static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
+                             libxl_domain_snapshot *s, yajl_val commit)
 {
     libxl__snapshot_tree *t = &op->tree;
     const char *vdev = libxl__json_get_string(commit, "vdev");
@@ -534,10 +565,11 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     libxl_disk_snapshot *ds = NULL;
     libxl__active_disk *ad;
     bool pivot, done = false;
+    const char *dropped = NULL;
     size_t i;
     int k;
 
-    if (!vdev || !c || !f) return;
+    if (!vdev || !c || !f) return -1;
     for (k = 0; k < s->num_disks; k++)
         if (!strcmp(s->disks[k].vdev, vdev) && s->disks[k].file &&
             !strcmp(s->disks[k].file, f))
@@ -545,7 +577,7 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     ad = libxl__domain_record_disk(&t->dom, vdev);
     if (!ds || ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || !ad ||
         !ad->path)
-        return;
+        return -1;
     pivot = op->d.running && !strcmp(ad->path, c);
     if (!op->d.running) {
         for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len;
@@ -557,7 +589,7 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
                                    "query-named-block-nodes",
                                    "{\"flat\": true}", 10000, true, &nodes) ||
                !nodes || !YAJL_IS_ARRAY(nodes)) {
-        return;
+        return -1;
     } else if (pivot) {
         done = libxl__qmp_runs_on(gc, op->d.qmp_path, f);
     } else {
@@ -570,7 +602,16 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
                 done = true;
         }
     }
-    if (!done) return;
+    if (!done) {
+        if (libxl__commit_stopped_records(gc, op, vdev, c, f, &dropped))
+            return -1;
+        if (dropped)
+            LOG(WARN, "domain %s: disk %s: the interrupted merge of '%s' "
+                "into '%s' may have written part of it: the data of "
+                "snapshot(s) %s there is lost, so their records are "
+                "removed", op->d.name, vdev, c, f, dropped);
+        return 0;
+    }
 
     for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len; i++) {
         const char *kid = YAJL_GET_STRING(kids->u.array.values[i]);
@@ -596,6 +637,7 @@ static void committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     LOG(WARN, "domain %s: disk %s: %s had finished merging '%s' into "
         "'%s'; the records follow", op->d.name, vdev,
         op->d.running ? "QEMU" : "qemu-img", c, f);
+    return 1;
 }
 
 static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
@@ -619,7 +661,14 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             "finished", op->d.name, name ? name : "?");
         return 0;
     }
-    committed_records(gc, op, s, libxl__json_get(j, "commit"));
+    if (!committed_records(gc, op, s, libxl__json_get(j, "commit")) &&
+        !libxl__snapshot_tree_find(&op->tree, name)) {
+        LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' "
+            "is over: its record is removed", op->d.name, name);
+        return 0;
+    }
+    s = libxl__snapshot_tree_find(&op->tree, name);
+    if (!s) return 0;
     /* what is gone is marked so (the delete did it before each file) */
     for (i = 0; i < s->num_disks; i++) {
         libxl_disk_snapshot *ds = &s->disks[i];
@@ -627,11 +676,13 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             n++;
             continue;
         }
-        if (!libxl__file_exists(ds->file) ||
-            (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
-             !has_tag(gc, ds->file, ds->tag)) ||
-            (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
-             !libxl__lvm_snapshot_exists(gc, ds))) {
+        /* an LVM volume is gone only if lvs says so (not because its
+         * origin is) */
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM
+            ? libxl__lvm_snapshot_lookup(gc, ds) == ERROR_NOTFOUND
+            : !libxl__file_exists(ds->file) ||
+              (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+               !has_tag(gc, ds->file, ds->tag))) {
             ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
             n++;
         }

@@ -462,9 +462,15 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
                             5000, true, NULL);
         mss->migrating = false;
     }
-    if (mss->stopped && mss->was_running &&
-        libxl__qmp_run_sync(gc, mss->d->qmp_path, "cont", NULL, 5000, true,
-                            NULL))
+    /*
+     * A failure may leave the guest stopped by QEMU itself (at
+     * pre-switchover, or after a migration that went on to complete,
+     * its images then inactive): cont brings it back, and is harmless
+     * on a guest already running.
+     */
+    if (mss->was_running && (mss->stopped || (rc && !CTX->driver->suspend))
+        && libxl__qmp_run_sync(gc, mss->d->qmp_path, "cont", NULL, 5000,
+                               true, NULL))
         LOG(ERROR, "domain %s: cannot resume it (xl unpause)", mss->d->name);
     if (mss->fd >= 0) {
         if (!rc && fsync(mss->fd)) {

@@ -213,7 +213,7 @@ static void qemu_img_info_next(libxl__egc *egc,
     a[5] = qi->backing_chain ? qi->images[qi->next] : NULL;
     libxl__exec_init(&qi->es);
     qi->es.ao = ao;
-    qi->es.what = GCSPRINTF("qemu-img info %s", qi->images[qi->next]);
+    qi->es.what = qi->images[qi->next];
     qi->es.args = a;
     qi->es.timeout_ms = 60000;
     qi->es.callback = qemu_img_info_done;
@@ -228,12 +228,14 @@ static void qemu_img_info_done(libxl__egc *egc, libxl__exec_state *es,
         CONTAINER_OF(es, libxl__qemu_img_info_state, es);
     STATE_AO_GC(qi->ao);
     yajl_val v;
+    char *err = NULL;
 
     if (rc) goto out;
     v = libxl__vhd_complete_info(gc, es->out,
-                                 libxl__json_parse(gc, es->out));
+                                 libxl__json_parse(gc, es->out), &err);
     if (!v) {
-        LOG(ERROR, "%s: output is not JSON", es->what);
+        LOG(ERROR, "qemu-img info %s: %s", qi->images[qi->next],
+            err ? err : "output is not JSON");
         rc = ERROR_FAIL;
         goto out;
     }
@@ -279,7 +281,8 @@ yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
     size_t l;
 
     if (!libxl__exec_sync(gc, a, 10 * 60 * 1000, &out, &err))
-        v = libxl__vhd_complete_info(gc, out, libxl__json_parse(gc, out));
+        v = libxl__vhd_complete_info(gc, out, libxl__json_parse(gc, out),
+                                     &err);
     if (!v && err_r) {
         l = err ? strlen(err) : 0;
         while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;

@@ -223,6 +223,14 @@ int libxl__qmp_send(libxl__egc *egc, libxl__qmp *qmp, const char *cmd,
     qmp->callback = cb;
     qmp->txfd = fd;
     qmp->error_class = qmp->error_desc = NULL;
+    qmp->fault_errno = libxl__fault_io(GCSPRINTF("QMP %s", cmd));
+    if (qmp->fault_errno) {
+        /* tests: QEMU refuses a command it does not know, as it would
+         * refuse this one; the reply is given as this one's */
+        cmd = GCSPRINTF("x-libxl-snapshot-fault-%s", cmd);
+        args = NULL;
+        qmp->txfd = -1;
+    }
     qmp_queue(gc, qmp, cmd, args, qmp->wait_id);
     qmp->state = LIBXL__QMP_WAITING;
     qmp_update_events(gc, qmp);
@@ -381,6 +389,12 @@ static bool qmp_message(libxl__egc *egc, libxl__qmp *qmp, yajl_val v)
                                 libxl__json_get_string(err, "class") ?: "?");
         qmp->error_desc = libxl__gc_strdup(&qmp->ao->gc,
                                 libxl__json_get_string(err, "desc") ?: "?");
+        if (qmp->fault_errno) {
+            qmp->error_class = "GenericError";
+            qmp->error_desc = libxl__gc_strdup(&qmp->ao->gc,
+                                               strerror(qmp->fault_errno));
+            qmp->fault_errno = 0;
+        }
         rc = libxl__qmp_error_class_to_rc(qmp->error_class);
         if (!qmp->quiet)
             LOG(ERROR, "QEMU (domain %u) refused: %s", qmp->domid,

@@ -11,7 +11,9 @@
  *  - lvm disk: `lvconvert --merge` of the snapshot volume into the
  *    origin, then the snapshot volume is made again (libxl_snapshot_
  *    backend_lvm.c).  A running domain is only stopped for it with
- *    --force (the merge needs the volume closed).
+ *    --force (the merge needs the volume closed).  A failed LVM step is
+ *    undone (libxl__lvm_revert_undo); if it cannot be, the journal is
+ *    kept and the next command finishes the revert.
  *  - internal disk: `qemu-img snapshot -a` on the image holding it,
  *    when that is the disk's active image.  If an external snapshot has
  *    since frozen it, it backs other images and rewriting it would
@@ -71,6 +73,8 @@ typedef struct libxl__snapshot_revert_state {
     revert_disk *disks;              /* in execution order */
     int num_disks, next, done_disks, sub;
     bool was_running, was_paused, stopped, journaled;
+    bool half_done;                  /* an LVM disk left half-reverted:
+                                      * the journal finishes it */
     libxl__qemu_img_info_state qi;   /* images holding internal ones */
     libxl__exec_state es;
 } libxl__snapshot_revert_state;
@@ -529,15 +533,33 @@ static void snapshot_revert_next(libxl__egc *egc,
                                           rd->ds->file);
     libxl__exec_init(&rvs->es);
     rvs->es.ao = ao;
-    rvs->es.what = GCSPRINTF("%s (revert of %s)",
-                             rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM
-                             ? a[1] : "qemu-img", rd->ds->vdev);
+    rvs->es.what = GCSPRINTF("revert of %s", rd->ds->vdev);
     rvs->es.args = a;
     rvs->es.timeout_ms = 300000;
     if (rd->copy) rvs->es.stdout_line = snapshot_revert_copy_line;
     rvs->es.callback = snapshot_revert_disk_done;
     rc = libxl__exec_start(egc, &rvs->es);
-    if (rc) snapshot_revert_done(egc, rvs, rc);
+    if (rc) snapshot_revert_disk_done(egc, &rvs->es, rc, 0);
+}
+
+/*
+ * An LVM step of the disk being reverted failed: its volumes are put
+ * back as they were (the thin origin renamed back), else the journal
+ * is kept for the next command to finish the revert.
+ */
+static void lvm_step_failed(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
+{
+    const revert_disk *rd = &rvs->disks[rvs->next];
+
+    if (!libxl__lvm_revert_undo(gc, rd->ds->file, rd->ds->tag)) {
+        LOG(WARN, "disk %s: the revert's LVM steps were undone: '%s' is "
+            "as before", rd->ds->vdev, rd->ds->file);
+        return;
+    }
+    rvs->half_done = true;
+    LOG(ERROR, "disk %s: the revert's LVM steps cannot be undone; "
+        "snapshot-recover finishes the revert to '%s'", rd->ds->vdev,
+        rvs->name);
 }
 
 static void snapshot_revert_disk_done(libxl__egc *egc,
@@ -546,8 +568,11 @@ static void snapshot_revert_disk_done(libxl__egc *egc,
 {
     libxl__snapshot_revert_state *rvs =
         CONTAINER_OF(es, libxl__snapshot_revert_state, es);
+    STATE_AO_GC(rvs->ao);
 
     if (rc) {
+        if (rvs->disks[rvs->next].ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM)
+            lvm_step_failed(gc, rvs);
         /* a killed `qemu-img create` (or convert) may have left a
          * partial image */
         if (rvs->disks[rvs->next].ds->type ==
@@ -636,6 +661,8 @@ static void snapshot_revert_done(libxl__egc *egc,
     }
     if (!rc) {
         start_plan(rvs, &start, &paused, &restore);
+    } else if (rvs->half_done) {
+        /* the journal finishes the revert, and starts it as planned */
     } else if (rvs->stopped) {
         /* put it back as it was, on the images the records name */
         start = true;
@@ -656,7 +683,8 @@ static void snapshot_revert_done(libxl__egc *egc,
         }
     }
     /* done, or undone (and restarted on what the records name) */
-    if (rvs->journaled) libxl__journal_remove(gc, &op->st);
+    if (rvs->journaled && !rvs->half_done)
+        libxl__journal_remove(gc, &op->st);
     libxl__snapshot_op_end(gc, op);
     libxl__ao_complete(egc, ao, rc);
 }

@@ -4,6 +4,9 @@
  * Layout, one directory per domain (mode 0700):
  *
  *   <state_dir>/<uuid>/lock                                 flock(2)
+ *
+ * (a directory left with only its lock is removed on unlock: see
+ * libxl__snapshot_store_unlock and trylock)
  *   <state_dir>/<uuid>/domain.libxl-json                    domain record
  *   <state_dir>/<uuid>/snapshotdata-<name>.libxl-json       one per snapshot
  *
@@ -73,14 +76,31 @@ int libxl__snapshot_store_open(libxl__gc *gc, const char *state_dir,
     return rc;
 }
 
+/*
+ * The lock file may be removed, with the directory, by its holder (see
+ * unlock): a lock taken on a file that is no longer <dir>/lock locks
+ * nothing, so after flock the file is checked to still be the one in
+ * the directory, and the open is tried again if not.
+ */
+#define LOCK_REOPEN_TRIES 100
+
 int libxl__snapshot_store_trylock(libxl__gc *gc, libxl__snapshot_store *st)
 {
     const char *path = GCSPRINTF("%s/"LOCK_FILE, st->dir);
-    int fd = -1, rc, r;
+    int fd = -1, rc, r, tries = 0;
+    struct stat ours, named;
 
     if (st->lockfd >= 0) return 0;   /* already ours */
 
+ again:
+    if (fd >= 0) close(fd);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT && tries++ < LOCK_REOPEN_TRIES) {
+        /* the directory went with its last lock holder */
+        rc = libxl__mkdir_p(gc, st->dir, 0700);
+        if (rc) goto out;
+        goto again;
+    }
     if (fd < 0) {
         LOGE(ERROR, "cannot open lock file '%s'", path);
         rc = ERROR_FAIL;
@@ -98,6 +118,12 @@ int libxl__snapshot_store_trylock(libxl__gc *gc, libxl__snapshot_store *st)
         }
         goto out;
     }
+    if (fstat(fd, &ours) || stat(path, &named) ||
+        ours.st_dev != named.st_dev || ours.st_ino != named.st_ino) {
+        if (tries++ < LOCK_REOPEN_TRIES) goto again;
+        rc = ERROR_LOCK_FAIL;
+        goto out;
+    }
     st->lockfd = fd;
     fd = -1;
     rc = 0;
@@ -106,9 +132,40 @@ int libxl__snapshot_store_trylock(libxl__gc *gc, libxl__snapshot_store *st)
     return rc;
 }
 
+/* Does dir hold nothing but the lock file? */
+static bool only_lock_file(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+    bool lock = false;
+
+    if (!d) return false;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        n++;
+        if (!strcmp(de->d_name, LOCK_FILE)) lock = true;
+    }
+    closedir(d);
+    return n == 1 && lock;
+}
+
+/*
+ * A directory left with nothing but the lock (a first command that was
+ * refused) is removed, lock file first, while the lock is held: a
+ * command waiting for it then finds its file gone and takes the lock
+ * anew (trylock).
+ */
 void libxl__snapshot_store_unlock(libxl__snapshot_store *st)
 {
+    char *lock;
+
     if (st->lockfd < 0) return;
+    if (st->dir && only_lock_file(st->dir) &&
+        asprintf(&lock, "%s/"LOCK_FILE, st->dir) >= 0) {
+        if (!unlink(lock)) rmdir(st->dir);   /* fails if no longer empty */
+        free(lock);
+    }
     close(st->lockfd);   /* releases the flock */
     st->lockfd = -1;
 }
@@ -392,6 +449,10 @@ static int load_tree(libxl__gc *gc, libxl__snapshot_store *st,
     if (rc) goto out;
 
     dir = opendir(st->dir);
+    if (!dir && errno == ENOENT) {
+        rc = 0;                 /* removed by a lock holder: no records */
+        goto out;
+    }
     if (!dir) {
         LOGE(ERROR, "cannot read directory '%s'", st->dir);
         rc = ERROR_FAIL;

@@ -14,6 +14,8 @@
  * only when the library said nothing.
  */
 #include <errno.h>
+#include <limits.h>
+#include <locale.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -61,7 +63,8 @@ static xentoollog_logger_counting *counting_logger;
 int xl_fail(const char *what, int rc)
 {
     if (!xl_errors_logged)
-        fprintf(stderr, "%s failed: %s\n", what, libxl_error_to_string(rc));
+        fprintf(stderr, "libxl-snapshot: error: %s failed: %s\n", what,
+                libxl_error_to_string(rc));
     return EXIT_FAILURE;
 }
 
@@ -146,6 +149,28 @@ static char **orig_argv;
 static int orig_argc;
 
 /*
+ * Run from the tree (xl/xl): the library runs the tree's vhd-util
+ * unless $XL_SNAPSHOT_VHD_UTIL names one, as it uses the tree's
+ * library.  The binary's own directory, as its RUNPATH's $ORIGIN.
+ */
+static void use_tree_tools(void)
+{
+    char exe[PATH_MAX], *slash, *p;
+    ssize_t n;
+
+    if (!xl_tree_vhd_util || getenv("XL_SNAPSHOT_VHD_UTIL")) return;
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) return;
+    exe[n] = 0;
+    slash = strrchr(exe, '/');
+    if (!slash) return;
+    *slash = 0;
+    if (asprintf(&p, "%s/%s", exe, xl_tree_vhd_util) < 0) return;
+    if (!access(p, X_OK)) setenv("XL_SNAPSHOT_VHD_UTIL", p, 1);
+    free(p);
+}
+
+/*
  * Replaces this process by the system xl with the original argv, plus
  * the extra arguments that are not NULL.
  */
@@ -174,6 +199,8 @@ int main(int argc, char **argv)
     int opt, ret, rc, i;
     xentoollog_level minlevel;
 
+    /* character widths only (snapshot-list pads UTF-8 names) */
+    setlocale(LC_CTYPE, "");
     orig_argv = calloc(argc + 1, sizeof(*orig_argv));
     if (!orig_argv) return EXIT_FAILURE;
     for (i = 0; i < argc; i++) orig_argv[i] = argv[i];
@@ -202,6 +229,7 @@ int main(int argc, char **argv)
 
     cspec = cmdtable_lookup(cmd);
     if (!cspec) return exec_system_xl(cmd, NULL, NULL);
+    use_tree_tools();
 
     minlevel = verbosity >= 3 ? XTL_DEBUG
         : verbosity == 2 ? XTL_DETAIL

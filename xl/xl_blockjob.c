@@ -6,7 +6,9 @@
  * loop, so that Ctrl-C (SIGINT) can abort the job cleanly, and draws a
  * progress line on a terminal (to a pipe only with --verbose, one line
  * per state change), then says how long the job took and how fast
- * (xl_job_*, which snapshot-delete shares).  Without --async the
+ * (xl_job_*, which snapshot-delete shares); a Ctrl-C that comes too
+ * late to stop anything is said so, and the command's outcome stands
+ * (exit 0).  Without --async the
  * command waits for the job (--wait is accepted and is the default);
  * with --async it returns once the job runs, and `xl block-job` then
  * shows or controls it.
@@ -88,6 +90,10 @@ int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how)
     }
     sigaction(SIGINT, &old, NULL);
     if (w->tty && w->reported) fputc('\n', stdout);
+    /* the abort came too late to stop anything: say so, not "aborted" */
+    if (aborted && !w->rc)
+        fprintf(stderr, "Too late to abort: the job had already finished, "
+                "and the command completed.\n");
     return w->rc;
 }
 

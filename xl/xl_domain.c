@@ -108,6 +108,14 @@ int main_unpause(int argc, char **argv)
                       libxl_snapshot_domain_unpause);
 }
 
+/* xl list's argument: a name, or an all-digit domain id (as xl's) */
+static bool list_matches(const libxl_snapshot_domain *d, const char *which)
+{
+    if (which[0] && strspn(which, "0123456789") == strlen(which))
+        return strtoul(which, NULL, 10) == d->domid;
+    return d->name && !strcmp(d->name, which);
+}
+
 int main_list(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -116,6 +124,7 @@ int main_list(int argc, char **argv)
         {0, 0, 0, 0}
     };
     libxl_snapshot_domain *l = NULL;
+    const char *which = NULL;
     bool details = false;
     int opt, rc, n = 0, i, j;
 
@@ -124,12 +133,21 @@ int main_list(int argc, char **argv)
         details = true;
         break;
     }
+    if (argc > optind) which = argv[optind];
     rc = libxl_snapshot_domain_list(ctx, &l, &n);
     if (rc) return xl_fail("list", rc);
+    /* as Xen's xl: a named domain that does not exist is an error */
+    for (i = 0; which && i < n; i++)
+        if (list_matches(&l[i], which)) break;
+    if (which && i == n) {
+        fprintf(stderr, "xl list: domain '%s' does not exist\n", which);
+        libxl_snapshot_domain_list_free(l, n);
+        return EXIT_FAILURE;
+    }
     printf("%-40s %5s %-8s %s\n", "Name", "ID", "State", "UUID");
     for (i = 0; i < n; i++) {
         const libxl_snapshot_domain *d = &l[i];
-        if (argc > optind && strcmp(argv[optind], d->name)) continue;
+        if (which && !list_matches(d, which)) continue;
         printf("%-40s %5u %-8s " LIBXL_UUID_FMT "\n", d->name, d->domid,
                d->state == LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED
                ? "--p---" : "r-----",

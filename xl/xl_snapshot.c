@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "xl.h"
 
@@ -24,6 +25,38 @@ static const char *fmt_time(uint64_t t, char *buf, size_t len)
     localtime_r(&tt, &tm);
     strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
     return buf;
+}
+
+/*
+ * The columns s takes on a terminal, for padding: wcswidth in the
+ * user's locale (xl sets LC_CTYPE from the environment), else, in a
+ * single-byte locale or for text the locale cannot decode, one column
+ * per UTF-8 code point (names are UTF-8).
+ */
+static size_t text_width(const char *s)
+{
+    size_t n = MB_CUR_MAX > 1 ? mbstowcs(NULL, s, 0) : (size_t)-1;
+    const unsigned char *p;
+
+    if (n != (size_t)-1) {
+        wchar_t *w = calloc(n + 1, sizeof(*w));
+        int r;
+        if (!w) abort();
+        mbstowcs(w, s, n + 1);
+        r = wcswidth(w, n);
+        free(w);
+        if (r >= 0) return r;
+    }
+    for (n = 0, p = (const unsigned char *)s; *p; p++)
+        if ((*p & 0xc0) != 0x80) n++;
+    return n;
+}
+
+/* s, then spaces up to width columns */
+static void print_padded(const char *s, size_t width)
+{
+    size_t w = text_width(s);
+    printf("%s%*s", s, w < width ? (int)(width - w) : 0, "");
 }
 
 static bool is_regular_file(const char *p)
@@ -522,25 +555,27 @@ int main_snapshot_list(int argc, char **argv)
             if (!l[i].parent) print_tree(l, sorted, n, &l[i], "", true, true);
         free(sorted);
     } else {
+        /* widths in columns: names may be UTF-8 */
         for (i = 0; i < n; i++) {
-            if (strlen(l[i].name) > wname) wname = strlen(l[i].name);
-            if (l[i].parent && strlen(l[i].parent) > wparent)
-                wparent = strlen(l[i].parent);
+            if (text_width(l[i].name) > wname) wname = text_width(l[i].name);
+            if (l[i].parent && text_width(l[i].parent) > wparent)
+                wparent = text_width(l[i].parent);
             disks_summary(&l[i], dbuf, sizeof(dbuf));
-            if (strlen(dbuf) > wdisks) wdisks = strlen(dbuf);
+            if (text_width(dbuf) > wdisks) wdisks = text_width(dbuf);
         }
         printf("%-*s  %-19s  %-7s  %-*s  %-7s  %-*s  %s\n", (int)wname,
                "NAME", "CREATED", "STATE", (int)wparent, "PARENT",
                "CURRENT", (int)wdisks, "DISKS", "MEMORY");
         for (i = 0; i < n; i++) {
             disks_summary(&l[i], dbuf, sizeof(dbuf));
-            printf("%-*s  %-19s  %-7s  %-*s  %-7s  %-*s  %s\n", (int)wname,
-                   l[i].name, fmt_time(l[i].creation_time, tbuf,
-                                       sizeof(tbuf)),
-                   libxl_snapshot_domain_state_to_string(l[i].state),
-                   (int)wparent, l[i].parent ? l[i].parent : "-",
-                   l[i].current ? "*" : "-", (int)wdisks, dbuf,
-                   memory_summary(&l[i], mbuf, sizeof(mbuf)));
+            print_padded(l[i].name, wname);
+            printf("  %-19s  %-7s  ",
+                   fmt_time(l[i].creation_time, tbuf, sizeof(tbuf)),
+                   libxl_snapshot_domain_state_to_string(l[i].state));
+            print_padded(l[i].parent ? l[i].parent : "-", wparent);
+            printf("  %-7s  ", l[i].current ? "*" : "-");
+            print_padded(dbuf, wdisks);
+            printf("  %s\n", memory_summary(&l[i], mbuf, sizeof(mbuf)));
             if (!longfmt) continue;
             if (l[i].description)
                 printf("    description: %s\n", l[i].description);

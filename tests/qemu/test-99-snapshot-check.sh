@@ -38,6 +38,15 @@ broken "vm1-xvdb.stray.qcow2' looks like an overlay"
 rm "$IMG/vm1-xvdb.stray.qcow2"
 expect_ok xl snapshot-check vm1
 
+step "QEMU runs a disk on another image than the records say"
+dom=$(domain_dir vm1)/domain.libxl-json
+cp "$dom" "$T/domain.bak"
+jq --arg p "$IMG/vm1-xvdb.s1.qcow2" \
+    '(.disks[] | select(.vdev == "xvdb") | .path) |= $p' "$T/domain.bak" >"$dom"
+broken "disk xvdb: QEMU runs it on '.*', but the domain's snapshot record says '.*vm1-xvdb.s1.qcow2'"
+cp "$T/domain.bak" "$dom"
+expect_ok xl snapshot-check vm1
+
 step "an internal snapshot gone from its image (shut off)"
 expect_ok xl destroy vm1
 expect_ok qemu-img snapshot -d s1 "$IMG/vm1-xvda.qcow2"

@@ -30,7 +30,7 @@ set -uo pipefail
 # shellcheck source=tests/xen/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 5 7 9"}
+SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 5 7 9 9t 9n"}
 TIMEOUT=${XEN_TEST_TIMEOUT:-540}
 LOG=$WORK/serial.log
 

@@ -60,6 +60,14 @@
 #          reported and never reverted to, a thick snapshot of a
 #          snapshot refused; running: paused for the lvcreates (the
 #          pause said), revert refused without --force
+#   9t     LVM (issue 14): a thin revert whose lvcreate fails (pool full,
+#          --errorwhenfull y) is undone, the origin renamed back; after
+#          the pool is extended it succeeds; a delete asks lvs, not the
+#          origin (renamed away: the volume still goes with its record),
+#          and a failing lvremove fails it with LVM's reason
+#   9n     LVM (issue 14): snapshot names LVM would refuse (too long for
+#          device-mapper, reserved _tdata/_rimage) are refused before
+#          LVM runs, saying why; LVM's own words for them are printed
 # Every command and its output is printed, so the serial log tells the
 # whole story of a failure.  Processes are slow in a PV dom0 under TCG
 # (0.3-2 s for a dynamically linked program), so the checks batch their
@@ -814,6 +822,120 @@ else
     ok lvm vgchange -an vg0
 fi
 losetup -d "$LLOOP" 2>/dev/null
+end
+
+# ---- 9t: a thin revert that fails part-way (issue 14, defect 8)
+begin 9t "LVM: a thin revert failing at lvcreate (pool full) is rolled back; a delete asks lvs"
+pat() { dd if="$1" bs=512 count=1 2>/dev/null | head -c 8; }
+wr() { printf "%-8s" "$2" | dd of="$1" bs=512 count=1 conv=sync,fsync 2>/dev/null; }
+vg9_names() { lvm lvs --noheadings -o lv_name vg9 2>/dev/null | tr -d ' ' | sort | tr '\n' ' '; }
+TCFG=/etc/xen/vmthin.cfg
+mkdir -p /run/lvm /run/lock/lvm
+qemu-img create -q -f raw "$IMGDIR/pv9.raw" 128M
+VLOOP=$(losetup -f)
+if ! losetup "$VLOOP" "$IMGDIR/pv9.raw" ||
+   ! ok lvm pvcreate -y "$VLOOP" || ! ok lvm vgcreate vg9 "$VLOOP" ||
+   ! ok lvm lvcreate -y -L 8M -T vg9/tpool --errorwhenfull y ||
+   ! ok lvm lvcreate -y -V 64M -T vg9/tpool -n thinx; then
+    bad "cannot set up the volume group vg9"
+else
+    {
+        echo 'name = "vmthin"'
+        echo 'type = "pv"'
+        echo 'kernel = "/boot/vmlinuz"'
+        echo 'ramdisk = "/boot/domU.cpio.gz"'
+        echo 'memory = 128'
+        echo "disk = [ 'format=raw,vdev=xvda,access=rw,backendtype=phy,script=xt-phy,target=/dev/vg9/thinx' ]"
+    } >"$TCFG"
+    wr /dev/vg9/thinx T1
+    ok $XL snapshot-create "$TCFG" t1
+    wr /dev/vg9/thinx T2
+    # the pool filled up: with --errorwhenfull y, writes then fail at once
+    run dd if=/dev/urandom of=/dev/vg9/thinx bs=64k seek=16 count=256 oflag=direct
+    ok lvm lvs --noheadings -o data_percent vg9/tpool
+    expect_eq "$(tr -d ' ' <"$OUT")" "100.00" "the pool's data use"
+    run $XL snapshot-revert "$TCFG" t1
+    expect_eq "$RC" 1 "the revert's status with the pool full"
+    expect_true "the error quotes LVM's reason" grep -q 'thin pool.*threshold' "$ERR"
+    expect_true "the error says the revert was undone" grep -q 'undone' "$ERR"
+    expect_eq "$(vg9_names)" "thinx thinx-t1 tpool " "the volumes after the failed revert (the origin renamed back)"
+    expect_eq "$(pat /dev/vg9/thinx)" "T2      " "the disk after the failed revert: its own data"
+    ok $XL snapshot-recover "$TCFG"
+    ok $XL snapshot-check "$TCFG"
+    ok lvm lvextend -y -L +32M vg9/tpool
+    ok $XL snapshot-revert "$TCFG" t1
+    expect_eq "$(pat /dev/vg9/thinx)" "T1      " "the disk after the revert, the pool extended"
+    expect_eq "$(vg9_names)" "thinx thinx-t1 tpool " "the volumes after the revert"
+    # a delete asks lvs, not the origin: with the origin renamed away,
+    # the snapshot volume is still there and must go with its record
+    ok $XL snapshot-create "$TCFG" t2
+    ok lvm lvrename vg9 thinx thinx.moved
+    ok $XL snapshot-delete "$TCFG" t2
+    expect_true "no 'gone already' for a volume that lvs shows" \
+        sh -c "! grep -q 'gone already' $ERR"
+    expect_eq "$(vg9_names)" "thinx-t1 thinx.moved tpool " "the volumes after deleting t2"
+    ok lvm lvrename vg9 thinx.moved thinx
+    # a volume lvremove refuses (open): the delete fails with LVM's
+    # reason and keeps the record
+    ok $XL snapshot-create "$TCFG" t3
+    ok lvm lvchange -ay -K vg9/thinx-t3
+    sleep 600 </dev/vg9/thinx-t3 &
+    HOLD=$!
+    sleep 1
+    run $XL snapshot-delete "$TCFG" t3
+    expect_eq "$RC" 1 "the delete's status with the volume open"
+    expect_true "the error gives LVM's reason (in use)" grep -q 'in use' "$ERR"
+    kill $HOLD
+    wait $HOLD 2>/dev/null
+    ok $XL snapshot-list --name "$TCFG"
+    expect_eq "$(tr '\n' ' ' <"$OUT")" "t1 t3 " "the snapshots after the refused delete"
+    ok $XL snapshot-delete "$TCFG" t3
+    expect_eq "$(vg9_names)" "thinx thinx-t1 tpool " "the volumes after deleting t3"
+    ok $XL snapshot-check "$TCFG"
+fi
+end
+
+# ---- 9n: snapshot names LVM would refuse (issue 14, defect 10)
+begin 9n "LVM: snapshot names LVM would refuse are refused first, with the reason"
+NCFG=/etc/xen/vmnames.cfg
+if ! ok lvm lvcreate -y -L 8M -n lvk vg9 ||
+   ! ok lvm lvcreate -y -V 16M -T vg9/tpool -n thn; then
+    bad "cannot make vg9/lvk and vg9/thn"
+else
+    {
+        echo 'name = "vmnames"'
+        echo 'type = "pv"'
+        echo 'kernel = "/boot/vmlinuz"'
+        echo 'ramdisk = "/boot/domU.cpio.gz"'
+        echo 'memory = 128'
+        echo "disk = [ 'format=raw,vdev=xvda,access=rw,backendtype=phy,script=xt-phy,target=/dev/vg9/lvk',"
+        echo "         'format=raw,vdev=xvdb,access=rw,backendtype=phy,script=xt-phy,target=/dev/vg9/thn' ]"
+    } >"$NCFG"
+    LONG=$(awk 'BEGIN { while (length(s) < 118) s = s "n"; print s }')
+    # LVM's own words, for the record (tests/unit/test_lvm.c quotes them)
+    run lvm lvcreate -y -s -L 4M -n "lvk-$LONG" vg9/lvk
+    run lvm lvremove -y "vg9/lvk-$LONG"
+    run lvm lvcreate -y -s -L 4M -n lvk-x_tdata vg9/lvk
+    BEFORE=$(vg9_names)
+    fails $XL snapshot-create "$NCFG" "$LONG"
+    expect_true "the refusal says the name is too long" grep -q 'too long' "$ERR"
+    fails $XL snapshot-create --diskspec xvda,snapshot=no "$NCFG" "$LONG"
+    expect_true "the refusal for the thin disk says the name is too long" \
+        grep -q 'thn-n*: name too long' "$ERR"
+    fails $XL snapshot-create "$NCFG" x_tdata
+    expect_true "the refusal names the reserved _tdata" grep -q '"_tdata".*reserved' "$ERR"
+    fails $XL snapshot-create "$NCFG" x_rimage_1
+    expect_true "the refusal names the reserved _rimage" grep -q '"_rimage".*reserved' "$ERR"
+    expect_eq "$(vg9_names)" "$BEFORE" "the volumes after the refusals"
+    ok $XL snapshot-list --name "$NCFG"
+    expect_eq "$(cat "$OUT")" "" "vmnames has no snapshot"
+    # a name that fits: made
+    ok $XL snapshot-create "$NCFG" ok1
+    ok $XL snapshot-delete "$NCFG" ok1
+    ok $XL snapshot-check "$NCFG"
+fi
+ok lvm vgchange -an vg9
+losetup -d "$VLOOP" 2>/dev/null
 end
 
 say "final state:"
