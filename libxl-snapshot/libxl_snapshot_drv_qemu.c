@@ -361,7 +361,7 @@ static pid_t spawn_detached(libxl__gc *gc, const char *const *args,
 {
     int pfd[2];
     pid_t child, gpid = -1;
-    int status;
+    int status, fault = libxl__fault_io("QEMU start");
 
     if (pipe2(pfd, O_CLOEXEC)) return -1;
     child = fork();
@@ -384,6 +384,10 @@ static pid_t spawn_detached(libxl__gc *gc, const char *const *args,
         dup2(nullfd, 0);
         dup2(logfd, 1);
         dup2(logfd, 2);
+        if (fault) {            /* tests: QEMU fails at start */
+            fprintf(stderr, "%s: %s\n", args[0], strerror(fault));
+            _exit(1);
+        }
         execvp(args[0], (char *const *)args);
         fprintf(stderr, "cannot execute %s: %s\n", args[0],
                 strerror(errno));

@@ -60,8 +60,9 @@
  *    its own error path.  The I/O points are every atomic file write
  *    (the write fails with that errno), every QMP command (QEMU is sent
  *    a command it does not know instead, and its error reply is given
- *    as the command's, GenericError) and every external tool run (the
- *    child exits 1 with the errno's text instead of running the tool).
+ *    as the command's, GenericError), every external tool run (the
+ *    child exits 1 with the errno's text instead of running the tool)
+ *    and every QEMU the qemu driver starts (it exits so at once).
  *    Each injection says so on stderr ("fault injected: io ..."), so
  *    that a test knows when n is past the last point;
  *  - <op>:<n>:killqemu SIGKILLs the domain's QEMU at the n-th fault
@@ -680,6 +681,8 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
 
     for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len; i++) {
         const char *kid = YAJL_GET_STRING(kids->u.array.values[i]);
+        /* an image QEMU runs: the live commit re-parented it itself */
+        if (kid && op->d.running && running_image(gc, op, kid)) continue;
         if (kid && libxl__exec_sync(gc, libxl__qemu_img_rebase_args(gc, kid,
                                         f, ds->format), 60000, NULL, NULL))
             LOG(WARN, "domain %s: disk %s: '%s' could not be rebased "
@@ -706,14 +709,55 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     return 1;
 }
 
+/*
+ * A commit's disk already marked done in the deleted snapshot's record,
+ * but a record the same save should have moved from top to base still
+ * names top: the save stopped part-way (a full disk), after the merge.
+ * Moving them again is idempotent.  Before the journal's file removal,
+ * which keeps a file some record names.
+ */
+static int moved_records(libxl__gc *gc, libxl__snapshot_op *op,
+                         const char *name, yajl_val commit)
+{
+    libxl__snapshot_tree *t = &op->tree;
+    libxl_domain_snapshot *s = name ? libxl__snapshot_tree_find(t, name)
+                                    : NULL;
+    const char *vdev = libxl__json_get_string(commit, "vdev");
+    const char *c = libxl__json_get_string(commit, "top");
+    const char *f = libxl__json_get_string(commit, "base");
+    libxl__active_disk *ad;
+    int k;
+
+    if (!s || !vdev || !c || !f || !libxl__snapshot_tree_uses_file(t, c))
+        return 0;
+    for (k = 0; k < s->num_disks; k++) {
+        libxl_disk_snapshot *ds = &s->disks[k];
+        if (strcmp(ds->vdev, vdev) || !ds->file || strcmp(ds->file, f) ||
+            ds->type != LIBXL_DISK_SNAPSHOT_TYPE_NO)
+            continue;
+        libxl__snapshot_tree_move_file(gc, t, vdev, GCSTRDUP(c),
+                                       GCSTRDUP(f), ds->format);
+        ad = libxl__domain_record_disk(&t->dom, vdev);
+        if (ad && ad->path && !strcmp(ad->path, c) &&
+            !running_image(gc, op, c))
+            libxl__domain_record_set_disk(gc, &t->dom, vdev, f, ds->format);
+        LOG(WARN, "domain %s: disk %s: the records still naming '%s', "
+            "merged into '%s', now name it", op->d.name, vdev, c, f);
+        return libxl__snapshot_store_save(gc, &op->st, t);
+    }
+    return 0;
+}
+
 static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
 {
     const char *name = libxl__json_get_string(j, "snapshot");
     const char *remove = libxl__json_get_string(j, "remove");
     libxl_domain_snapshot *s;
-    int i, n = 0;
+    int i, n = 0, rc;
 
     cancel_delete_jobs(gc, op);
+    rc = moved_records(gc, op, name, libxl__json_get(j, "commit"));
+    if (rc) return rc;
     if (remove && libxl__file_exists(remove) &&
         !libxl__snapshot_tree_uses_file(&op->tree, remove) &&
         !config_image(op, remove) && !running_image(gc, op, remove)) {
@@ -754,7 +798,7 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
         }
     }
     if (n) {
-        int rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
+        rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
         if (rc) return rc;
     }
     LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' was "

@@ -1021,13 +1021,13 @@ typedef struct {
     bool asked;                       /* one of the record asked about */
 } part;
 
+/* (p has room: at most 1 + 2 * num_disks parts per record) */
 static void add_part(libxl__gc *gc, part **p, int *n,
                      const libxl_domain_snapshot *s,
                      const libxl_disk_snapshot *ds, part_kind kind,
                      const char *path, const char *tag, bool asked)
 {
     if (!path) return;
-    GCREALLOC_ARRAY(*p, *n + 1);
     (*p)[*n].s = s;
     (*p)[*n].ds = ds;
     (*p)[*n].kind = kind;
@@ -1069,9 +1069,20 @@ static void add_parts(libxl__gc *gc, part **p, int *n,
     }
 }
 
+/* By path, then role, then tag: a clash of one role is a run. */
 static int part_cmp(const void *a, const void *b)
 {
-    return strcmp(((const part *)a)->path, ((const part *)b)->path);
+    const part *x = a, *y = b;
+    int r = strcmp(x->path, y->path);
+
+    if (r) return r;
+    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+    return strcmp(x->tag ? x->tag : "", y->tag ? y->tag : "");
+}
+
+static bool anyone_s(const part *p)
+{
+    return p->kind == PART_MEMORY || p->kind == PART_VOLUME;
 }
 
 /*
@@ -1115,22 +1126,40 @@ int libxl__snapshot_ownership(libxl__gc *gc, const libxl__snapshot_tree *t,
 {
     libxl__snapshot_clash *c = NULL;
     part *p = NULL;
-    int i, j, k, n = 0, nc = 0;
+    int i, j, k, n = 0, nc = 0, room = s ? 1 + 2 * s->num_disks : 0;
 
+    for (i = 0; i < t->num_snaps; i++)
+        room += 1 + 2 * t->snaps[i].num_disks;
+    GCNEW_ARRAY(p, room + 1);
     for (i = 0; i < t->num_snaps; i++)
         if (!s || (t->snaps[i].name && strcmp(t->snaps[i].name, s->name)))
             add_parts(gc, &p, &n, &t->snaps[i], false);
     if (s) add_parts(gc, &p, &n, s, true);
     if (n > 1) qsort(p, n, sizeof(*p), part_cmp);
 
-    /* runs of one path; within a run, every pair (runs are short) */
+    /*
+     * Runs of one path.  In a run, a memory image or volume against
+     * every other part; the other roles only within their own run of
+     * role and tag (so 10,000 internal snapshots in one image cost
+     * their sort, not their pairs).
+     */
     for (i = 0; i < n; i = k) {
+        int m, to;
         for (k = i + 1; k < n && !strcmp(p[k].path, p[i].path); k++)
             ;
         for (j = i; j < k; j++) {
-            int m;
-            for (m = j + 1; m < k; m++) {
+            bool any = anyone_s(&p[j]);
+            if (any) {
+                to = k;                       /* every other part */
+            } else {
+                for (to = j + 1; to < k && !anyone_s(&p[to]) &&
+                     !part_cmp(&p[to], &p[j]); to++)
+                    ;                         /* its role and tag */
+            }
+            for (m = any ? i : j + 1; m < to; m++) {
                 const part *a = &p[j], *b = &p[m];
+                /* (a pair of two such parts: counted from the first) */
+                if (m == j || (any && anyone_s(b) && m < j)) continue;
                 if (s && a->asked == b->asked) continue;
                 if (!parts_clash(a, b)) continue;
                 if (s ? a->asked : strcmp(a->s->name, b->s->name) > 0) {

@@ -13,7 +13,8 @@
 #    guest wrote; e2 reverts to its own data (a listed e1 would have to
 #    revert to 0xa1: it never may list it with 0xa2 there);
 #  - live, xl killed (SIGKILL) mid-merge: the next command
-#    (snapshot-check) cancels the job, and removes e1, said;
+#    (snapshot-recover; snapshot-check only reports the journal) cancels
+#    the job, and removes e1, said;
 #  - offline, the same with qemu-img commit (held with SIGSTOP after
 #    0.2 s, so that xl's SIGINT comes first), which xl kills: the
 #    clusters it leaked in e1's image are freed (snapshot-check clean);
@@ -201,11 +202,16 @@ case_sigkill_live() {
     kill -KILL "$XPID"
     wait "$XPID" 2>/dev/null
     XPID=
-    # snapshot-check finds the journal first: the job is cancelled, and e1,
-    # whose image it had written part of, is removed (said)
-    expect_ok xl snapshot-check "$D"
+    # snapshot-check changes nothing: it reports the journal
+    run xl snapshot-check "$D"
+    [ "$RC" -eq 1 ] || fail_run "snapshot-check with a journal left"
+    expect_match "$OUT" "interrupted operation \(delete\) is pending" \
+        "snapshot-check's report"
+    # the recovery: the job is cancelled, and e1, whose image it had
+    # written part of, is removed (said)
+    expect_ok xl snapshot-recover "$D"
     expect_match "$ERR" "snapshot\(s\) e1 .*records are removed" \
-        "snapshot-check's recovery: e1's record is removed, named"
+        "snapshot-recover: e1's record is removed, named"
     expect_outcome gone
 }
 

@@ -5,7 +5,8 @@
 # snapshot-create, as kill -9 or a crash would.  For each mode (offline,
 # live, live with memory) N runs from 1 until the command gets through;
 # after each crash:
-#  - the next command (snapshot-list) recovers: the snapshot is either
+#  - snapshot-recover recovers (snapshot-check only reports a pending
+#    journal): the snapshot is either
 #    completed or rolled back, never half there;
 #  - snapshot-check is clean (records, chains, qemu-img check, nothing
 #    unowned in the state dir, no stray overlay);
@@ -24,6 +25,8 @@ crashes=0
 
 consistent() {
     expect_ok xl snapshot-list --name vm1
+    # snapshot-check changes nothing: the recovery first
+    expect_ok xl snapshot-recover vm1
     expect_ok xl snapshot-check vm1
     for vdev in xvda xvdb; do
         run qemu-img info -U --backing-chain "$(active_image vm1 $vdev)"

@@ -704,6 +704,133 @@ void test_store__load_one(void)
 }
 
 /*
+ * Ownership: a chain (b freezes the overlay a made) is no clash; a copy
+ * of a record clashes on each part; a memory image clashes with any
+ * role; an internal snapshot is its image and tag.
+ */
+void test_store__ownership(void)
+{
+    GC_INIT(NULL);
+    libxl__snapshot_tree t;
+    libxl__snapshot_clash *c;
+    libxl_domain_snapshot copy, *a;
+    libxl_disk_snapshot d[2];
+
+    build_tree(gc, &t);
+    /* a1 froze a's overlay: a chain */
+    libxl__snapshot_tree_find(&t, "a1")->disks[0].file =
+        GCSTRDUP("/img/a.qcow2.ov");
+    CU_ASSERT_EQUAL(libxl__snapshot_ownership(gc, &t, NULL, &c), 0);
+    a = libxl__snapshot_tree_find(&t, "a");
+    CU_ASSERT_EQUAL(libxl__snapshot_ownership(gc, &t, a, &c), 0);
+    CU_ASSERT_EQUAL(libxl__snapshot_claim(gc, &t, a), 0);
+
+    /* a copy of a under another name: its frozen image and overlay */
+    copy = *a;
+    copy.name = (char *)"copy";
+    copy.memory = NULL;
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_ownership(gc, &t, &copy, &c), 2);
+    CU_ASSERT_STRING_EQUAL(c[0].name, "copy");
+    CU_ASSERT_STRING_EQUAL(c[0].owner, "a");
+    CU_ASSERT_EQUAL(libxl__snapshot_claim(gc, &t, &copy), ERROR_INVAL);
+    libxl__snapshot_tree_add(gc, &t, &copy);
+    CU_ASSERT_EQUAL(libxl__snapshot_ownership(gc, &t, NULL, &c), 2);
+    /* asked about a, the tree's copy answers */
+    CU_ASSERT_EQUAL(libxl__snapshot_ownership(gc, &t,
+                        libxl__snapshot_tree_find(&t, "a"), &c), 2);
+    CU_ASSERT_STRING_EQUAL(c[0].owner, "copy");
+    libxl__snapshot_tree_remove(gc, &t, "copy");
+
+    /* a memory image that is b's overlay, in any role */
+    memset(&copy, 0, sizeof(copy));
+    copy.name = (char *)"m";
+    copy.memory = (char *)"/img/b.qcow2.ov";
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_ownership(gc, &t, &copy, &c), 1);
+    CU_ASSERT_STRING_EQUAL(c[0].owner, "b");
+    CU_ASSERT_PTR_NOT_NULL(strstr(c[0].owner_what, "overlay"));
+
+    /* internal snapshots: the same image, other tags are no clash */
+    memset(d, 0, sizeof(d));
+    d[0].vdev = d[1].vdev = (char *)"xvda";
+    d[0].type = d[1].type = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+    d[0].file = d[1].file = (char *)"/img/root.qcow2";   /* root froze it */
+    d[0].tag = (char *)"i1";
+    d[1].tag = (char *)"i2";
+    copy.memory = NULL;
+    copy.name = (char *)"i1";
+    copy.disks = &d[0];
+    copy.num_disks = 1;
+    libxl__snapshot_tree_add(gc, &t, &copy);
+    copy.name = (char *)"i2";
+    copy.disks = &d[1];
+    CU_ASSERT_EQUAL(libxl__snapshot_ownership(gc, &t, &copy, &c), 0);
+    d[1].tag = (char *)"i1";
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_ownership(gc, &t, &copy, &c), 1);
+    CU_ASSERT_STRING_EQUAL(c[0].owner, "i1");
+
+    /* LVM: the volume beside the origin (i1 in the tree made LVM) */
+    a = libxl__snapshot_tree_find(&t, "i1");
+    a->disks[0].type = d[1].type = LIBXL_DISK_SNAPSHOT_TYPE_LVM;
+    a->disks[0].file = (char *)"/dev/vg0/lv0";
+    d[1].file = (char *)"/dev/vg0/lv1";
+    a->disks[0].tag = d[1].tag = (char *)"snap";
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_ownership(gc, &t, &copy, &c), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c[0].what, "/dev/vg0/snap"));
+    GC_FREE;
+}
+
+/* What fixup sets aside is kept for snapshot-check: loops, orphans. */
+void test_store__tree_damage(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t, l;
+
+    build_tree(gc, &t);
+    CU_ASSERT_EQUAL(t.num_damage, 0);
+    libxl__snapshot_tree_find(&t, "root")->parent = GCSTRDUP("root");
+    libxl__snapshot_tree_fixup(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(t.num_damage, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t.damage[0], "its own parent"));
+    CU_ASSERT_PTR_NULL(libxl__snapshot_tree_find(&t, "root")->parent);
+
+    libxl__snapshot_tree_find(&t, "root")->parent = GCSTRDUP("a1");
+    libxl__snapshot_tree_fixup(gc, &t);       /* root -> a1 -> a -> root */
+    CU_ASSERT_EQUAL_FATAL(t.num_damage, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t.damage[1], "make a loop"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t.damage[1], "a1"));
+
+    libxl__snapshot_tree_find(&t, "b")->parent = GCSTRDUP("nope");
+    libxl__snapshot_tree_fixup(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(t.num_damage, 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t.damage[2], "'nope' has no record"));
+    libxl__snapshot_tree_fixup(gc, &t);       /* set aside once */
+    CU_ASSERT_EQUAL(t.num_damage, 3);
+
+    /* load_check: a corrupt record is damage, not a failure */
+    open_store(gc, state, &st);
+    build_tree(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    write_text(libxl__snapshot_record_path(gc, &st, "a"), "{");
+    write_text(GCSPRINTF("%s/x.tmp", st.dir), "");
+    CU_ASSERT_EQUAL(libxl__snapshot_store_load(gc, &st, &l), ERROR_INVAL);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_check(gc, &st, &l), 0);
+    CU_ASSERT_EQUAL(l.num_snaps, 3);
+    CU_ASSERT_EQUAL_FATAL(l.num_damage, 2);   /* a corrupt, a1's parent */
+    CU_ASSERT_PTR_NOT_NULL(strstr(l.damage[0], "corrupt snapshot record"));
+    CU_ASSERT_TRUE(libxl__snapshot_store_owns(gc, &l,
+                       "snapshotdata-a.libxl-json"));
+    CU_ASSERT_TRUE(libxl__file_exists(GCSPRINTF("%s/x.tmp", st.dir)));
+    libxl__snapshot_store_unlock(&st);
+
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
+
+/*
  * Local variables:
  * mode: C
  * c-basic-offset: 4
