@@ -33,7 +33,14 @@
  *   - not saved, the domain stopped: every disk is done again (a fresh
  *     overlay is made unless a good one is there; an internal revert is
  *     applied again, which is idempotent), the records saved, and the
- *     domain started as planned (forward).
+ *     domain started as planned (forward).  A revert that *failed* once
+ *     an internal revert had run leaves this case on purpose (its
+ *     journal kept, the domain stopped): it is finished the same way.
+ *
+ *  snapshot create, QEMU gone: a live transaction that got no answer
+ *  keeps its journal (it may have happened): the offline test above
+ *  decides.  snapshot-recover of a shut-off domain then also repairs
+ *  the clusters the killed QEMU leaked in its disks' active chains.
  *
  *  snapshot delete: it marks each disk done in the record before that
  *  disk's file goes, so the records are true at every step.  A QEMU job
