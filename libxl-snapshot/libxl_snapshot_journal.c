@@ -669,8 +669,9 @@ static bool active_in_record(const libxl__snapshot_op *op, const char *path)
 
 /*
  * A commit's disk already marked done in the deleted snapshot's record,
- * but a record the same save should have moved from top to base still
- * names top: the save stopped part-way (a full disk), after the merge.
+ * but a record the same save should have moved from top to base, or the
+ * domain record's active image (saved last), still names top: the save
+ * stopped part-way (a full disk), after the merge.
  * Moving them again is idempotent.  Before the journal's file removal,
  * which keeps a file some record names.
  */
@@ -683,10 +684,14 @@ static int moved_records(libxl__gc *gc, libxl__snapshot_op *op,
     const char *vdev = libxl__json_get_string(commit, "vdev");
     const char *c = libxl__json_get_string(commit, "top");
     const char *f = libxl__json_get_string(commit, "base");
-    libxl__active_disk *ad;
+    libxl__active_disk *ad = vdev ? libxl__domain_record_disk(&t->dom, vdev)
+                                  : NULL;
     int k;
 
-    if (!s || !vdev || !c || !f || !libxl__snapshot_tree_uses_file(t, c))
+    if (!s || !vdev || !c || !f) return 0;
+    /* (the domain record is saved last: it may be the one behind) */
+    if (!libxl__snapshot_tree_uses_file(t, c) &&
+        !(ad && ad->path && !strcmp(ad->path, c)))
         return 0;
     for (k = 0; k < s->num_disks; k++) {
         libxl_disk_snapshot *ds = &s->disks[k];
@@ -695,7 +700,6 @@ static int moved_records(libxl__gc *gc, libxl__snapshot_op *op,
             continue;
         libxl__snapshot_tree_move_file(gc, t, vdev, GCSTRDUP(c),
                                        GCSTRDUP(f), ds->format);
-        ad = libxl__domain_record_disk(&t->dom, vdev);
         if (ad && ad->path && !strcmp(ad->path, c) &&
             !running_image(gc, op, c))
             libxl__domain_record_set_disk(gc, &t->dom, vdev, f, ds->format);
