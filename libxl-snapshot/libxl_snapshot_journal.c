@@ -44,7 +44,10 @@
  *
  *  snapshot delete: it marks each disk done in the record before that
  *  disk's file goes, so the records are true at every step.  A QEMU job
- *  it left is cancelled; a disk whose file or tag is gone is marked
+ *  it left is cancelled; a merge into the snapshot's image that had
+ *  finished is recorded (also when the records were saved only in
+ *  part), one that had not drops the snapshot (its image may hold part
+ *  of the newer data); a disk whose file or tag is gone is marked
  *  done; the snapshot stays listed with what is left, and the user is
  *  told to run the delete again, which finishes it.  snapshot-recover
  *  finishes it at once (a delete of that snapshot, after the lock is
@@ -623,8 +626,7 @@ static bool config_image(const libxl__snapshot_op *op, const char *path)
  * snapshots whose data was F's lost it there, so their records go (as
  * after a stopped commit: libxl__commit_stopped_records), said, and
  * never listed with F's new data.
- * 1: finished (recorded), 0: not finished (records dropped), -1: no
- * commit, or cannot tell (records unchanged).
+ * ERROR_* when the records could not be saved (the journal stays).
  */
 static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
                              libxl_domain_snapshot *s, yajl_val commit)
@@ -637,12 +639,12 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     yajl_val nodes = NULL;
     libxl_disk_snapshot *ds = NULL;
     libxl__active_disk *ad;
-    bool pivot, done = false;
+    bool pivot, done = false, rebased = true;
     const char *dropped = NULL;
     size_t i;
-    int k;
+    int k, rc;
 
-    if (!vdev || !c || !f) return -1;
+    if (!vdev || !c || !f) return 0;
     for (k = 0; k < s->num_disks; k++)
         if (!strcmp(s->disks[k].vdev, vdev) && s->disks[k].file &&
             !strcmp(s->disks[k].file, f))
@@ -650,7 +652,7 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     ad = libxl__domain_record_disk(&t->dom, vdev);
     if (!ds || ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || !ad ||
         !ad->path)
-        return -1;
+        return 0;
     pivot = op->d.running && !strcmp(ad->path, c);
     if (!op->d.running) {
         for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len;
@@ -662,7 +664,11 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
                                    "query-named-block-nodes",
                                    "{\"flat\": true}", 10000, true, &nodes) ||
                !nodes || !YAJL_IS_ARRAY(nodes)) {
-        return -1;
+        /* cannot tell: the journal stays for the next command */
+        LOG(ERROR, "domain %s: disk %s: QEMU does not say whether it had "
+            "finished merging '%s' into '%s'; the journal is kept",
+            op->d.name, vdev, c, f);
+        return ERROR_FAIL;
     } else if (pivot) {
         done = libxl__qmp_runs_on(gc, op->d.qmp_path, f);
     } else {
@@ -676,8 +682,8 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
         }
     }
     if (!done) {
-        if (libxl__commit_stopped_records(gc, op, vdev, c, f, &dropped))
-            return -1;
+        rc = libxl__commit_stopped_records(gc, op, vdev, c, f, &dropped);
+        if (rc) return rc;
         if (dropped)
             LOG(WARN, "domain %s: disk %s: the interrupted merge of '%s' "
                 "into '%s' may have written part of it: the data of "
@@ -690,36 +696,54 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
         const char *kid = YAJL_GET_STRING(kids->u.array.values[i]);
         /* an image QEMU runs: the live commit re-parented it itself */
         if (kid && op->d.running && running_image(gc, op, kid)) continue;
-        if (kid && libxl__exec_sync(gc, libxl__qemu_img_rebase_args(gc, kid,
-                                        f, ds->format), 60000, NULL, NULL))
+        if (kid && !overlay_on(gc, kid, f) &&
+            libxl__exec_sync(gc, libxl__qemu_img_rebase_args(gc, kid,
+                                 f, ds->format), 60000, NULL, NULL)) {
             LOG(WARN, "domain %s: disk %s: '%s' could not be rebased "
-                "onto '%s'", op->d.name, vdev, kid, f);
+                "onto '%s'; '%s' is kept", op->d.name, vdev, kid, f, c);
+            rebased = false;
+        }
     }
     c = GCSTRDUP(c);
     f = GCSTRDUP(f);
     libxl__snapshot_tree_move_file(gc, t, vdev, c, f, ds->format);
     if (pivot) {
         libxl__domain_record_set_disk(gc, &t->dom, vdev, f, ds->format);
-        if (CTX->driver->set_active_disk &&
-            CTX->driver->set_active_disk(gc, &op->d, vdev, f, ds->format))
-            return -1;                /* the journal stays: again */
+        if (CTX->driver->set_active_disk) {
+            rc = CTX->driver->set_active_disk(gc, &op->d, vdev, f,
+                                              ds->format);
+            if (rc) return rc;        /* the journal stays */
+        }
     }
     ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
     if (op->d.running) libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, c);
-    if (!libxl__snapshot_store_save(gc, &op->st, t) &&
-        !libxl__snapshot_tree_uses_file(t, c) && !config_image(op, c) &&
-        !running_image(gc, op, c))
+    rc = libxl__snapshot_store_save(gc, &op->st, t);
+    if (rc) return rc;                /* the journal stays */
+    if (rebased && !libxl__snapshot_tree_uses_file(t, c) &&
+        !config_image(op, c) && !running_image(gc, op, c))
         unlink(c);
     LOG(WARN, "domain %s: disk %s: %s had finished merging '%s' into "
         "'%s'; the records follow", op->d.name, vdev,
         op->d.running ? "QEMU" : "qemu-img", c, f);
-    return 1;
+    return 0;
+}
+
+/* Is path the active image of a disk in the domain record? */
+static bool active_in_record(const libxl__snapshot_op *op, const char *path)
+{
+    int i;
+    for (i = 0; i < op->tree.dom.num_disks; i++)
+        if (op->tree.dom.disks[i].path &&
+            !strcmp(op->tree.dom.disks[i].path, path))
+            return true;
+    return false;
 }
 
 /*
  * A commit's disk already marked done in the deleted snapshot's record,
- * but a record the same save should have moved from top to base still
- * names top: the save stopped part-way (a full disk), after the merge.
+ * but a record the same save should have moved from top to base, or the
+ * domain record's active image (saved last), still names top: the save
+ * stopped part-way (a full disk), after the merge.
  * Moving them again is idempotent.  Before the journal's file removal,
  * which keeps a file some record names.
  */
@@ -732,10 +756,14 @@ static int moved_records(libxl__gc *gc, libxl__snapshot_op *op,
     const char *vdev = libxl__json_get_string(commit, "vdev");
     const char *c = libxl__json_get_string(commit, "top");
     const char *f = libxl__json_get_string(commit, "base");
-    libxl__active_disk *ad;
+    libxl__active_disk *ad = vdev ? libxl__domain_record_disk(&t->dom, vdev)
+                                  : NULL;
     int k;
 
-    if (!s || !vdev || !c || !f || !libxl__snapshot_tree_uses_file(t, c))
+    if (!s || !vdev || !c || !f) return 0;
+    /* (the domain record is saved last: it may be the one behind) */
+    if (!libxl__snapshot_tree_uses_file(t, c) &&
+        !(ad && ad->path && !strcmp(ad->path, c)))
         return 0;
     for (k = 0; k < s->num_disks; k++) {
         libxl_disk_snapshot *ds = &s->disks[k];
@@ -744,7 +772,6 @@ static int moved_records(libxl__gc *gc, libxl__snapshot_op *op,
             continue;
         libxl__snapshot_tree_move_file(gc, t, vdev, GCSTRDUP(c),
                                        GCSTRDUP(f), ds->format);
-        ad = libxl__domain_record_disk(&t->dom, vdev);
         if (ad && ad->path && !strcmp(ad->path, c) &&
             !running_image(gc, op, c))
             libxl__domain_record_set_disk(gc, &t->dom, vdev, f, ds->format);
@@ -765,27 +792,31 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     cancel_delete_jobs(gc, op);
     rc = moved_records(gc, op, name, libxl__json_get(j, "commit"));
     if (rc) return rc;
+    /* then a merge that finished, or that did not */
+    s = name ? libxl__snapshot_tree_find(&op->tree, name) : NULL;
+    if (s) {
+        rc = committed_records(gc, op, s, libxl__json_get(j, "commit"));
+        if (rc) return rc;
+    }
     if (remove && libxl__file_exists(remove) &&
         !libxl__snapshot_tree_uses_file(&op->tree, remove) &&
+        !active_in_record(op, remove) &&
         !config_image(op, remove) && !running_image(gc, op, remove)) {
         /* its data had been merged and the records moved: it goes */
         if (unlink(remove))
             LOGE(WARN, "cannot remove '%s'", remove);
     }
-    s = name ? libxl__snapshot_tree_find(&op->tree, name) : NULL;
     if (!s) {
         LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' had "
             "finished", op->d.name, name ? name : "?");
         return 0;
     }
-    if (!committed_records(gc, op, s, libxl__json_get(j, "commit")) &&
-        !libxl__snapshot_tree_find(&op->tree, name)) {
+    s = libxl__snapshot_tree_find(&op->tree, name);
+    if (!s) {
         LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' "
             "is over: its record is removed", op->d.name, name);
         return 0;
     }
-    s = libxl__snapshot_tree_find(&op->tree, name);
-    if (!s) return 0;
     /* what is gone is marked so (the delete did it before each file) */
     for (i = 0; i < s->num_disks; i++) {
         libxl_disk_snapshot *ds = &s->disks[i];
