@@ -46,8 +46,9 @@ after_kill() {
     kills=$((kills + 1))
     lines=$(grep -v "fault inject" <<<"$ERR" | grep -c .)
     if [ "$RC" -ne 0 ]; then
-        [ "$RC" -eq 1 ] && [ "$lines" -ge 1 ] && [ "$lines" -le "$max" ] ||
+        if [ "$RC" -ne 1 ] || [ "$lines" -lt 1 ] || [ "$lines" -gt "$max" ]; then
             fail_run "$what: expected rc 1 and $max line(s) at most on stderr"
+        fi
     fi
     domain_running vm1 && fail "$what: vm1 still runs after its QEMU was killed"
     expect_ok xl snapshot-recover vm1
@@ -66,7 +67,7 @@ for ((n = 1; n < 30; n++)); do
     byte=$(printf '0x%02x' $((0x40 + n)))
     write_disks vm1 "$byte"
     run env XL_SNAPSHOT_FAULT=create:$n:killqemu \
-        $XL snapshot-create --memory --live vm1 "c$n"
+        "$XL" snapshot-create --memory --live vm1 "c$n"
     if ! grep -q "QEMU (pid [0-9]*) killed" <<<"$ERR"; then
         [ "$RC" -eq 0 ] || fail_run "snapshot-create past the last kill point"
         DATA[c$n]=$byte
@@ -98,7 +99,7 @@ delete_loop() {
         DATA[b$x]=0x2$((n % 10))
         write_disks vm1 0x3$((n % 10))
         run env XL_SNAPSHOT_FAULT=delete:$n:killqemu \
-            $XL snapshot-delete vm1 "$v$x"
+            "$XL" snapshot-delete vm1 "$v$x"
         if ! grep -q "QEMU (pid [0-9]*) killed" <<<"$ERR"; then
             [ "$RC" -eq 0 ] || fail_run "snapshot-delete past the last kill point"
             unset "DATA[$v$x]"
