@@ -928,35 +928,56 @@ static int remove_internal_sync(libxl__gc *gc, const libxl__snapshot_op *op,
  * What only the records a commit dropped held, owned by nobody now:
  * their memory images, their internal snapshots in the other disks'
  * images and their LVM snapshot volumes are removed.  The commit is
- * done by then: a part that cannot be removed is said and left.
+ * done by then.  A part that cannot be removed keeps its record: the
+ * record comes back holding only such parts (its other disks "no", no
+ * memory), so that nothing is left that no record owns; said.
  */
-static void drop_lost_parts(libxl__gc *gc, const libxl__snapshot_op *op,
-                            const libxl_domain_snapshot *lost, int n,
-                            const char *vdev)
+static int drop_lost_parts(libxl__gc *gc, libxl__snapshot_op *op,
+                           const libxl_domain_snapshot *lost, int n,
+                           const char *vdev)
 {
+    libxl__snapshot_tree *t = &op->tree;
     yajl_val nodes = NULL;
-    int i, j, r;
+    int i, j, r, kept = 0;
 
     for (i = 0; i < n; i++) {
-        const libxl_domain_snapshot *s = &lost[i];
-        if (s->memory && unlink(s->memory) && errno != ENOENT)
+        libxl_domain_snapshot s = lost[i];
+        char *left = NULL;
+
+        if (s.memory && unlink(s.memory) && errno != ENOENT)
             LOGE(WARN, "snapshot '%s': cannot remove its memory image '%s'",
-                 s->name, s->memory);
-        for (j = 0; j < s->num_disks; j++) {
-            const libxl_disk_snapshot *ds = &s->disks[j];
-            if (!strcmp(ds->vdev, vdev) || !ds->file || !ds->tag) continue;
-            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM)
+                 s.name, s.memory);
+        GCNEW_ARRAY(s.disks, s.num_disks);
+        for (j = 0; j < s.num_disks; j++) {
+            libxl_disk_snapshot *ds = &s.disks[j];
+            *ds = lost[i].disks[j];
+            r = 0;
+            if (!strcmp(ds->vdev, vdev) || !ds->file || !ds->tag)
+                ;
+            else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM)
                 r = libxl__lvm_snapshot_remove_sync(gc, ds);
             else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
                 r = remove_internal_sync(gc, op, ds, &nodes);
-            else
+            if (r) {
+                left = GCSPRINTF("%s%s%s", left ? left : "",
+                                 left ? ", " : "", ds->vdev);
                 continue;
-            if (r)
-                LOG(WARN, "snapshot '%s': its snapshot '%s' of disk %s, in "
-                    "'%s', could not be removed: it is left there",
-                    s->name, ds->tag, ds->vdev, ds->file);
+            }
+            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
         }
+        if (!left) continue;
+        s.memory = NULL;
+        s.current = false;
+        if (s.parent && !libxl__snapshot_tree_find(t, s.parent))
+            s.parent = NULL;
+        libxl__snapshot_tree_add(gc, t, &s);
+        kept++;
+        LOG(WARN, "snapshot '%s': its part of disk(s) %s could not be "
+            "removed, so it stays, for those disk(s) only", s.name, left);
     }
+    if (!kept) return 0;
+    libxl__snapshot_tree_fixup(gc, t);
+    return libxl__snapshot_store_save(gc, &op->st, t);
 }
 
 /*
@@ -1028,8 +1049,7 @@ static int follow_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     libxl__snapshot_tree_fixup(gc, t);
     rc = libxl__snapshot_store_save(gc, &op->st, t);
     if (rc) return rc;
-    drop_lost_parts(gc, op, lost, n, jr->vdev);
-    return 0;
+    return drop_lost_parts(gc, op, lost, n, jr->vdev);
 }
 
 int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
