@@ -236,20 +236,9 @@ case_refused_create_no_dir() {
 # QEMU's ENOSPC in a live snapshot names the disk
 case_enospc_disk() {
     local F=$T/full
-    mkdir -p "$F"
-    if ! mount -t tmpfs -o size=2M tmpfs "$F" 2>"$T/mount.err"; then
-        echo "    (skipped: cannot mount a tmpfs: $(head -n 1 "$T/mount.err"))"
-        return 0
-    fi
-    qemu-img create -q -f qcow2 "$F/full-xvda.qcow2" 16M
-    qemu-img create -q -f raw "$F/full-xvdb.img" 1M
-    cat > "$T/full.cfg" <<EOF2
-name = "full"
-memory = 64
-disk = [ 'format=qcow2,vdev=xvda,access=rw,target=$F/full-xvda.qcow2',
-         'format=raw,vdev=xvdb,access=rw,target=$F/full-xvdb.img' ]
-EOF2
-    expect_ok xl create "$T/full.cfg"
+    mount_tmpfs "$F" 2M || return 0
+    VM_IMG_DIR=$F make_vm_config full
+    expect_ok xl create "$CFG"
     dd if=/dev/zero of="$F/filler" bs=4k 2>/dev/null
     FP_NAMES_ONLY=full
     refused "disk xvdb: QEMU refused the snapshot: .*No space left on device" \
