@@ -210,7 +210,7 @@ case_live_backing_delete() {
         xl snapshot-delete lb k1
     expect_ok xl snapshot-check lb
     for f in "$REPO/README.md" "$REPO/docs/man/xl-snapshot.1.pod"; do
-        tr '\n' ' ' < "$f" | tr -s ' ' | grep -q "internal snapshot held in an image that a later external snapshot froze\|internal snapshot held in a backing image" ||
+        tr '\n' ' ' < "$f" | tr -s ' ' | grep -q "live delete .*internal snapshot.*backing image\|internal snapshot.*backing image.*live delete" ||
             fail "$f does not document the refused live delete"
     done
     expect_ok xl destroy lb
