@@ -183,8 +183,9 @@ static char *one_line(char *msg)
  * One line per error: a failure seen by several layers (a write, the
  * save that made it, the operation that saved) may be logged by more
  * than one with the same text.  A warning or error identical to one of
- * the last few logged in the last minute is not said again.  Takes a
- * copy of msg when it is new.  Forgotten when an operation starts with
+ * the last few logged in the last minute is not said again (they are
+ * remembered by a 64-bit FNV-1a hash: nothing to allocate or free, and
+ * a bare ctx works).  Forgotten when an operation starts with
  * none other under way (libxl__ao_create): a caller that tries again
  * hears the error again.
  */
@@ -192,16 +193,19 @@ static char *one_line(char *msg)
 
 static bool said_recently(libxl_snapshot_ctx *ctx, const char *msg)
 {
-    uint64_t now = libxl__now_ms();
+    uint64_t now = libxl__now_ms(), h = 0xcbf29ce484222325ULL;
+    const unsigned char *p;
     int i;
 
+    for (p = (const unsigned char *)msg; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    h |= 1;                                     /* 0: an empty slot */
     for (i = 0; i < LIBXL__LOG_RECENT; i++)
-        if (ctx->log_recent[i] && !strcmp(ctx->log_recent[i], msg) &&
+        if (ctx->log_recent[i] == h &&
             now - ctx->log_recent_ms[i] < LOG_RECENT_MS)
             return true;
     i = ctx->log_recent_next;
-    free(ctx->log_recent[i]);
-    ctx->log_recent[i] = strdup(msg);
+    ctx->log_recent[i] = h;
     ctx->log_recent_ms[i] = now;
     ctx->log_recent_next = (i + 1) % LIBXL__LOG_RECENT;
     return false;
@@ -209,12 +213,7 @@ static bool said_recently(libxl_snapshot_ctx *ctx, const char *msg)
 
 void libxl__log_forget(libxl_snapshot_ctx *ctx)
 {
-    int i;
-
-    for (i = 0; i < LIBXL__LOG_RECENT; i++) {
-        free(ctx->log_recent[i]);
-        ctx->log_recent[i] = NULL;
-    }
+    memset(ctx->log_recent, 0, sizeof(ctx->log_recent));
 }
 
 void libxl__snapshot_log(libxl_snapshot_ctx *ctx, xentoollog_level lvl,
@@ -564,7 +563,6 @@ int libxl_snapshot_ctx_free(libxl_snapshot_ctx *ctx)
     free(ctx->lvm);
     free(ctx->vhd_util);
     free(ctx->xen_qemu);
-    libxl__log_forget(ctx);
     free(ctx->system_xl);
     free(ctx);
     return 0;

@@ -966,7 +966,7 @@ struct libxl_snapshot_ctx {
     unsigned fd_gen;
     /* the last warnings and errors logged, each said once (core.c) */
 #define LIBXL__LOG_RECENT 8
-    char *log_recent[LIBXL__LOG_RECENT];
+    uint64_t log_recent[LIBXL__LOG_RECENT];    /* hashes of the text */
     uint64_t log_recent_ms[LIBXL__LOG_RECENT];
     int log_recent_next;
     LIST_HEAD(, libxl__ev_fd) fds;

@@ -140,9 +140,11 @@ tree_xl() {
 case_vhd() {
     local c fp a
     mkdir -p "$T/tree/xl" "$T/tree/libxl-snapshot" "$T/tree/tools"
-    cp "$REPO/xl/xl" "$T/tree/xl/" &&
-        cp "$REPO/libxl-snapshot/libxlsnapshot.so.0" "$T/tree/libxl-snapshot/" &&
-        cp "$REPO/tools/vhd-util" "$T/tree/tools/" || fail "cannot copy the tree"
+    if ! cp "$REPO/xl/xl" "$T/tree/xl/" ||
+       ! cp "$REPO/libxl-snapshot/libxlsnapshot.so.0" "$T/tree/libxl-snapshot/" ||
+       ! cp "$REPO/tools/vhd-util" "$T/tree/tools/"; then
+        fail "cannot copy the tree"
+    fi
     unset XL_SNAPSHOT_VHD_UTIL
     qemu-img create -q -f vpc -o subformat=dynamic "$IMG/vhd-xvda.vhd" 16M
     c=$T/vhd.cfg
