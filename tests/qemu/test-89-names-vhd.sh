@@ -25,7 +25,8 @@
 #  8. A live snapshot refused by QEMU for lack of space names the disk
 #     (tmpfs; skipped when it cannot be mounted).
 #  9. A tool's error of two lines (qemu-img's lock error and its hint)
-#     is logged whole, as one line.
+#     is one line, with the cause; the undo of the disk that failed
+#     does not say it again.
 #
 # Each case runs on its own (soft_case).
 # shellcheck disable=SC2317
@@ -265,7 +266,7 @@ case_one_line_errors() {
         qemu-img info "$IMG/held.qcow2" >/dev/null 2>&1 || break
         sleep 0.1
     done
-    refused "qemu-img snapshot \(snapshot of xvda\) failed \(exit 1\): .*Failed to get \"write\" lock; Is another process using the image" \
+    refused "qemu-img snapshot \(snapshot of xvda\) failed \(exit 1\): .*Failed to get \"write\" lock" \
         xl snapshot-create "$c" s1
     kill "$pid"
     wait "$pid" 2>/dev/null
