@@ -6,6 +6,10 @@
  * Out of memory is not an error callers handle: we abort, as libxl
  * does, so that no half-done operation is reported as a failure.
  *
+ * Log messages are one line each (line breaks in quoted tool output
+ * become "; "), and a warning or error identical to one just logged is
+ * not repeated.
+ *
  * The context picks a driver once (xen if the hypervisor is there,
  * else qemu; $XL_SNAPSHOT_DRIVER overrides) and reads the directory
  * settings from the environment, with Config.mk's defaults.
@@ -145,6 +149,73 @@ char *libxl__gc_sprintf(libxl__gc *gc, const char *fmt, ...)
 /* ---------------------------------------------------------------- */
 /* logging */
 
+/*
+ * One message, one line: text a message quotes (a tool's stderr, QEMU's
+ * error) may hold line breaks; each run of them becomes "; ", trailing
+ * ones go.  Returns msg, or a new malloc'd string (msg freed).
+ */
+static char *one_line(char *msg)
+{
+    char *r, *out, *w;
+    size_t n = strlen(msg);
+
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r' ||
+                 msg[n - 1] == ' '))
+        msg[--n] = 0;
+    if (!strpbrk(msg, "\r\n")) return msg;
+    out = malloc(2 * n + 1);
+    if (!out) return msg;
+    for (r = msg, w = out; *r; r++) {
+        if (*r != '\n' && *r != '\r') {
+            *w++ = *r;
+            continue;
+        }
+        while (r[1] == '\n' || r[1] == '\r' || r[1] == ' ') r++;
+        if (w > out && w[-1] != ';') *w++ = ';';
+        *w++ = ' ';
+    }
+    *w = 0;
+    free(msg);
+    return out;
+}
+
+/*
+ * One line per error: a failure seen by several layers (a write, the
+ * save that made it, the operation that saved) may be logged by more
+ * than one with the same text.  A warning or error identical to one of
+ * the last few logged in the last minute is not said again (they are
+ * remembered by a 64-bit FNV-1a hash: nothing to allocate or free, and
+ * a bare ctx works).  Forgotten when an operation starts with
+ * none other under way (libxl__ao_create): a caller that tries again
+ * hears the error again.
+ */
+#define LOG_RECENT_MS 60000
+
+static bool said_recently(libxl_snapshot_ctx *ctx, const char *msg)
+{
+    uint64_t now = libxl__now_ms(), h = 0xcbf29ce484222325ULL;
+    const unsigned char *p;
+    int i;
+
+    for (p = (const unsigned char *)msg; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    h |= 1;                                     /* 0: an empty slot */
+    for (i = 0; i < LIBXL__LOG_RECENT; i++)
+        if (ctx->log_recent[i] == h &&
+            now - ctx->log_recent_ms[i] < LOG_RECENT_MS)
+            return true;
+    i = ctx->log_recent_next;
+    ctx->log_recent[i] = h;
+    ctx->log_recent_ms[i] = now;
+    ctx->log_recent_next = (i + 1) % LIBXL__LOG_RECENT;
+    return false;
+}
+
+void libxl__log_forget(libxl_snapshot_ctx *ctx)
+{
+    memset(ctx->log_recent, 0, sizeof(ctx->log_recent));
+}
+
 void libxl__snapshot_log(libxl_snapshot_ctx *ctx, xentoollog_level lvl,
                          int errnoval, const char *file, int line,
                          const char *func, const char *fmt, ...)
@@ -158,6 +229,12 @@ void libxl__snapshot_log(libxl_snapshot_ctx *ctx, xentoollog_level lvl,
     if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
     va_end(ap);
     if (!msg) return;
+    msg = one_line(msg);
+    if (lvl >= XTL_WARN && said_recently(ctx, msg)) {
+        free(msg);
+        errno = esave;
+        return;
+    }
     /* Users see one clean line; the source location is for -vvv. */
     if (lvl <= XTL_DEBUG)
         xtl_log(ctx->lg, lvl, errnoval, "libxl-snapshot", "%s:%d:%s: %s",

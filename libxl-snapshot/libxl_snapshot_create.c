@@ -61,6 +61,7 @@ typedef struct libxl__snapshot_create_state {
     libxl_domain_snapshot snap;      /* the record being built (gc) */
     libxl__qmp qmp;
     char *actions;                   /* live: the disks' transaction */
+    const char *tx_error;            /* QEMU's refusal of it */
     libxl__qmp qga;                  /* quiesce: the guest agent */
     const char *agent;               /* its socket, NULL: none */
     bool freeze_sent, quiesce_required;
@@ -736,6 +737,7 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
         if (rc) qga_frozen(egc, &scs->qga, NULL, rc);
         return;
     }
+    qmp->quiet_refusal = true;        /* reported with the disk */
     rc = libxl__qmp_send(egc, qmp, "transaction", scs->actions, -1,
                          snapshot_create_transaction_done);
     if (rc) goto out;
@@ -806,6 +808,7 @@ static void qga_frozen(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
             "crash-consistent", scs->op.d.name, why);
         scs->snap.quiesce = GCSTRDUP("crash-consistent");
     }
+    scs->qmp.quiet_refusal = true;    /* reported with the disk */
     rc = libxl__qmp_send(egc, &scs->qmp, "transaction", scs->actions, -1,
                          snapshot_create_transaction_done);
     if (rc) {
@@ -883,6 +886,45 @@ static bool qmp_refused(int rc)
         || rc == ERROR_QMP_DEVICE_NOT_FOUND || rc == ERROR_UNKNOWN_QMP_ERROR;
 }
 
+/*
+ * Reports a transaction QEMU refused, naming the disk: QEMU's message
+ * names the node of an internal snapshot ('xvda-qcow2': our node names
+ * start with the vdev), not the file of an overlay it could not make
+ * ("Could not write qcow2 header: No space left on device").  QEMU
+ * prepares the actions in order and stops at the first failure, and
+ * removes a file it failed to create (qcow2's create): the overlay it
+ * failed on is the first one missing, or, if all were made, the last.
+ * Before the files go.
+ */
+static void log_refused_transaction(libxl__gc *gc,
+                                    libxl__snapshot_create_state *scs,
+                                    const char *desc)
+{
+    const char *disk = NULL, *ext = NULL;
+    int i;
+
+    desc = desc ? desc : "?";
+    for (i = 0; !disk && i < scs->snap.num_disks; i++) {
+        const libxl_disk_snapshot *ds = &scs->snap.disks[i];
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+            strstr(desc, GCSPRINTF("'%s-", ds->vdev)))
+            disk = ds->vdev;
+    }
+    for (i = 0; !disk && i < scs->snap.num_disks; i++) {
+        const libxl_disk_snapshot *ds = &scs->snap.disks[i];
+        if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) continue;
+        ext = ds->vdev;
+        if (!ds->overlay || !libxl__file_exists(ds->overlay))
+            disk = ds->vdev;
+    }
+    if (!disk) disk = ext;
+    if (disk)
+        LOG(ERROR, "disk %s: QEMU refused the snapshot: %s", disk, desc);
+    else
+        LOG(ERROR, "domain %s: QEMU refused the snapshot: %s",
+            scs->op.d.name, desc);
+}
+
 /* Removes overlay files a failed attempt may have left behind. */
 static void remove_new_overlays(libxl__gc *gc,
                                 libxl__snapshot_create_state *scs)
@@ -925,6 +967,7 @@ static void snapshot_create_transaction_done(libxl__egc *egc,
         CONTAINER_OF(qmp, libxl__snapshot_create_state, qmp);
     STATE_AO_GC(scs->ao);
 
+    if (rc) scs->tx_error = qmp->error_desc;   /* gc: outlives close */
     libxl__qmp_close(gc, qmp);
     scs->tx_rc = rc;
     qga_thaw(egc, scs);               /* at once, whatever happened */
@@ -943,6 +986,7 @@ static void snapshot_create_transaction_outcome(libxl__egc *egc,
     }
     if (rc && qmp_refused(rc)) {
         /* QEMU rolled the graph back but left the new files */
+        log_refused_transaction(gc, scs, scs->tx_error);
         remove_new_overlays(gc, scs);
         goto out;
     }
@@ -966,6 +1010,7 @@ static void snapshot_create_instant(libxl__egc *egc,
     libxl__snapshot_create_state *scs =
         CONTAINER_OF(mss, libxl__snapshot_create_state, mss);
 
+    mss->qmp.quiet_refusal = true;    /* reported with the disk */
     if (!rc) rc = libxl__qmp_send(egc, &mss->qmp, "transaction",
                                   scs->actions, -1,
                                   snapshot_create_instant_done);
@@ -979,10 +1024,12 @@ static void snapshot_create_instant_done(libxl__egc *egc, libxl__qmp *qmp,
         CONTAINER_OF(qmp, libxl__snapshot_create_state, mss.qmp);
     STATE_AO_GC(scs->ao);
 
+    qmp->quiet_refusal = false;       /* the memory's commands go on */
     /* tests: QEMU killed having taken the disks, its answer lost */
     if (libxl__fault_point("create") && !rc)
         rc = ERROR_PROTOCOL_ERROR_QMP;
     if (rc && qmp_refused(rc)) {
+        log_refused_transaction(gc, scs, qmp->error_desc);
         remove_new_overlays(gc, scs);
     } else if (rc) {
         unconfirmed(gc, scs, qmp->error_desc ? qmp->error_desc
@@ -1042,6 +1089,13 @@ static void offline_undo(libxl__gc *gc, libxl__snapshot_create_state *scs,
         const libxl_disk_snapshot *ds = &scs->snap.disks[i];
         if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
             char *err = NULL;
+            const char *id;
+            yajl_val info = libxl__qemu_img_info_sync(gc, ds->file, false,
+                                                      NULL);
+            /* never made (the failed disk, often): nothing to undo, and
+             * no second error for the same cause */
+            if (info && !libxl__qemu_img_find_tag(info, ds->tag, &id))
+                continue;
             /* "not found": the killed qemu-img never made it */
             if (libxl__exec_sync(gc, libxl__qemu_img_snapshot_args(gc, 'd',
                                      ds->tag, ds->file), 60000, NULL, &err) &&

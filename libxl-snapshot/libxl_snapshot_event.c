@@ -113,6 +113,7 @@ libxl__ao *libxl__ao_create(libxl_snapshot_ctx *ctx,
     ao->sync = !how;
     if (how) ao->how = *how;
     LIST_INIT(&ao->abortables);
+    if (LIST_EMPTY(&ctx->aos)) libxl__log_forget(ctx);  /* a new op */
     LIST_INSERT_HEAD(&ctx->aos, ao, entry);
     return ao;
 }

@@ -500,6 +500,8 @@ struct libxl__qmp {
     int timeout_ms;                   /* per command; 0: default */
     libxl__qmp_event_callback *event_callback;  /* optional */
     bool quiet;                       /* do not log QMP errors */
+    bool quiet_refusal;               /* nor QEMU's error replies (the
+                                         caller reports them) */
     bool agent;                       /* QEMU guest agent: no greeting,
                                          no capabilities */
     /* results */
@@ -948,6 +950,9 @@ typedef struct libxl__snapshot_driver {
 extern const libxl__snapshot_driver libxl__snapshot_driver_qemu;
 extern const libxl__snapshot_driver libxl__snapshot_driver_xen;
 
+/* the repeated-message filter of the log (core.c) starts afresh */
+void libxl__log_forget(libxl_snapshot_ctx *ctx);
+
 struct libxl_snapshot_ctx {
     xentoollog_logger *lg;
     libxl_ctx *xl;                    /* xen driver only */
@@ -959,6 +964,11 @@ struct libxl_snapshot_ctx {
     char *qemu_bin, *qemu_img, *xen_qemu, *lvm, *vhd_util;
     char *system_xl;                  /* the real xl, for the xen driver */
     unsigned fd_gen;
+    /* the last warnings and errors logged, each said once (core.c) */
+#define LIBXL__LOG_RECENT 8
+    uint64_t log_recent[LIBXL__LOG_RECENT];    /* hashes of the text */
+    uint64_t log_recent_ms[LIBXL__LOG_RECENT];
+    int log_recent_next;
     LIST_HEAD(, libxl__ev_fd) fds;
     LIST_HEAD(, libxl__ev_time) timers;
     LIST_HEAD(, libxl__ao) aos;

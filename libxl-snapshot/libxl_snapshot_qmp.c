@@ -396,7 +396,7 @@ static bool qmp_message(libxl__egc *egc, libxl__qmp *qmp, yajl_val v)
             qmp->fault_errno = 0;
         }
         rc = libxl__qmp_error_class_to_rc(qmp->error_class);
-        if (!qmp->quiet)
+        if (!qmp->quiet && !qmp->quiet_refusal)
             LOG(ERROR, "QEMU (domain %u) refused: %s", qmp->domid,
                 qmp->error_desc);
         qmp_callback(egc, qmp, NULL, rc);

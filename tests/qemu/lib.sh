@@ -220,6 +220,16 @@ at_cleanup() {
     CLEANUP_CMDS+=("$1")
 }
 
+# mount_tmpfs DIR SIZE: a tmpfs of SIZE mounted on DIR (made); false,
+# with a "skipped" note, when it cannot be mounted.  The caller unmounts
+# it (at_cleanup, from the test's top level).
+mount_tmpfs() {
+    mkdir -p "$1"
+    mount -t tmpfs -o size="$2" tmpfs "$1" 2>"$T/mount.err" && return 0
+    echo "    (skipped: cannot mount a tmpfs: $(head -n 1 "$T/mount.err"))"
+    return 1
+}
+
 # ------------------------------------------------------------ running
 
 xl() {
@@ -328,20 +338,21 @@ finish() {
 
 # make_vm_config NAME [EXTRA-LINE...]: $IMG/NAME-xvda.qcow2 (qcow2,
 # 64M) and $IMG/NAME-xvdb.img (raw, 32M), and the config $T/NAME.cfg
-# (path in CFG).  Extra lines are appended to the config.
+# (path in CFG).  Extra lines are appended to the config.  The images
+# go to $VM_IMG_DIR instead when it is set.
 make_vm_config() {
-    local name=$1 line
+    local name=$1 line dir=${VM_IMG_DIR:-$IMG}
     shift
-    qemu-img create -q -f qcow2 "$IMG/$name-xvda.qcow2" 64M ||
-        fail "qemu-img create $IMG/$name-xvda.qcow2 failed"
-    qemu-img create -q -f raw "$IMG/$name-xvdb.img" 32M ||
-        fail "qemu-img create $IMG/$name-xvdb.img failed"
+    qemu-img create -q -f qcow2 "$dir/$name-xvda.qcow2" 64M ||
+        fail "qemu-img create $dir/$name-xvda.qcow2 failed"
+    qemu-img create -q -f raw "$dir/$name-xvdb.img" 32M ||
+        fail "qemu-img create $dir/$name-xvdb.img failed"
     CFG=$T/$name.cfg
     {
         echo "name = \"$name\""
         echo "memory = 64"
-        echo "disk = [ 'format=qcow2,vdev=xvda,access=rw,target=$IMG/$name-xvda.qcow2',"
-        echo "         'format=raw,vdev=xvdb,access=rw,target=$IMG/$name-xvdb.img' ]"
+        echo "disk = [ 'format=qcow2,vdev=xvda,access=rw,target=$dir/$name-xvda.qcow2',"
+        echo "         'format=raw,vdev=xvdb,access=rw,target=$dir/$name-xvdb.img' ]"
         for line in "$@"; do
             echo "$line"
         done

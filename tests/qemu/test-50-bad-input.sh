@@ -203,11 +203,7 @@ expect_eq "$OUT" "s1" "snapshot-list once the record is restored"
 # 2 MiB tmpfs, filled up.
 case_full_disk() {
     local F=$T/full
-    mkdir -p "$F"
-    if ! mount -t tmpfs -o size=2M tmpfs "$F" 2>"$T/mount.err"; then
-        echo "    (skipped: cannot mount a tmpfs: $(head -n 1 "$T/mount.err"))"
-        return 0
-    fi
+    mount_tmpfs "$F" 2M || return 0
     qemu-img create -q -f qcow2 "$F/vm2-xvda.qcow2" 16M
     qemu-img create -q -f raw "$F/vm2-xvdb.img" 1M
     cat > "$T/vm2.cfg" <<EOF

@@ -11,8 +11,7 @@
 #  2. `xl list NAME` of no such domain: one line, exit 1 (as Xen's xl);
 #     `xl list NAME` and `xl list DOMID` of a running one show it.
 #  3. snapshot-list's columns line up with UTF-8 snapshot names.
-#  4. A refused snapshot-create of a domain that has no records leaves
-#     no <state dir>/<uuid>/ behind (it held only the lock file).
+#  4. (see 7)
 #  5. VHD: a branch on a VHD that is not the config's (a fork point) is
 #     refused by snapshot-delete in one line, before anything changes;
 #     snapshot-check reports a VHD chain whose parents form a loop;
@@ -22,6 +21,12 @@
 #     (QEMU deletes internal snapshots in a top image only) is refused
 #     in one line, nothing changed, as README and xl-snapshot(1) say;
 #     once the domain is shut off the delete works.
+#  7. A refused first command leaves no <state dir>/<uuid>/.
+#  8. A live snapshot refused by QEMU for lack of space names the disk
+#     (tmpfs; skipped when it cannot be mounted).
+#  9. A tool's error of two lines (qemu-img's lock error and its hint)
+#     is one line, with the cause; the undo of the disk that failed
+#     does not say it again.
 #
 # Each case runs on its own (soft_case).
 # shellcheck disable=SC2317
@@ -136,9 +141,11 @@ tree_xl() {
 case_vhd() {
     local c fp a
     mkdir -p "$T/tree/xl" "$T/tree/libxl-snapshot" "$T/tree/tools"
-    cp "$REPO/xl/xl" "$T/tree/xl/" &&
-        cp "$REPO/libxl-snapshot/libxlsnapshot.so.0" "$T/tree/libxl-snapshot/" &&
-        cp "$REPO/tools/vhd-util" "$T/tree/tools/" || fail "cannot copy the tree"
+    if ! cp "$REPO/xl/xl" "$T/tree/xl/" ||
+       ! cp "$REPO/libxl-snapshot/libxlsnapshot.so.0" "$T/tree/libxl-snapshot/" ||
+       ! cp "$REPO/tools/vhd-util" "$T/tree/tools/"; then
+        fail "cannot copy the tree"
+    fi
     unset XL_SNAPSHOT_VHD_UTIL
     qemu-img create -q -f vpc -o subformat=dynamic "$IMG/vhd-xvda.vhd" 16M
     c=$T/vhd.cfg
@@ -206,7 +213,7 @@ case_live_backing_delete() {
         xl snapshot-delete lb k1
     expect_ok xl snapshot-check lb
     for f in "$REPO/README.md" "$REPO/docs/man/xl-snapshot.1.pod"; do
-        tr '\n' ' ' < "$f" | tr -s ' ' | grep -q "internal snapshot held in an image that a later external snapshot froze\|internal snapshot held in a backing image" ||
+        tr '\n' ' ' < "$f" | tr -s ' ' | grep -q "live delete .*internal snapshot.*backing image\|internal snapshot.*backing image.*live delete" ||
             fail "$f does not document the refused live delete"
     done
     expect_ok xl destroy lb
@@ -229,10 +236,53 @@ case_refused_create_no_dir() {
     expect_eq "$OUT" s1 "the snapshots of fresh"
 }
 
+# QEMU's ENOSPC in a live snapshot names the disk
+case_enospc_disk() {
+    local F=$T/full
+    mount_tmpfs "$F" 2M || return 0
+    VM_IMG_DIR=$F make_vm_config full
+    expect_ok xl create "$CFG"
+    dd if=/dev/zero of="$F/filler" bs=4k 2>/dev/null
+    FP_NAMES_ONLY=full
+    refused "disk xvdb: QEMU refused the snapshot: .*No space left on device" \
+        xl snapshot-create --diskspec xvda,snapshot=no full f1
+    refused "disk xvda: QEMU refused the snapshot: .*No space left on device" \
+        xl snapshot-create --diskspec xvdb,snapshot=no full f2
+    expect_ok xl destroy full
+    rm -f "$F/filler"
+}
+
+# a tool's error that spans two lines is logged as one, whole
+case_one_line_errors() {
+    local c pid
+    c=$T/held.cfg
+    name_config "$c" held
+    qemu-system-x86_64 -machine none -nodefaults -display none \
+        -drive "if=none,id=d0,file=$IMG/held.qcow2,format=qcow2" \
+        </dev/null >/dev/null 2>&1 &
+    pid=$!
+    echo "$pid" > "$T/held.pid"
+    for _ in $(seq 50); do
+        qemu-img info "$IMG/held.qcow2" >/dev/null 2>&1 || break
+        sleep 0.1
+    done
+    refused "qemu-img snapshot \(snapshot of xvda\) failed \(exit 1\): .*Failed to get \"write\" lock" \
+        xl snapshot-create "$c" s1
+    kill "$pid"
+    wait "$pid" 2>/dev/null
+    expect_ok xl snapshot-create "$c" s1
+}
+
 soft_case "domain names are checked" case_domain_names
 soft_case "xl list of no such domain" case_xl_list
 soft_case "snapshot-list columns with UTF-8 names" case_utf8_columns
 soft_case "VHD: the tree's vhd-util, fork points, labels, loops" case_vhd
 soft_case "live delete of an internal snapshot in a backing image" case_live_backing_delete
 soft_case "a refused first command leaves no state dir" case_refused_create_no_dir
+# shellcheck disable=SC2016  # expanded at cleanup
+at_cleanup 'mountpoint -q "$T/full" && umount "$T/full"'
+soft_case "QEMU's ENOSPC names the disk" case_enospc_disk
+# shellcheck disable=SC2016  # expanded at cleanup
+at_cleanup '[ -f "$T/held.pid" ] && kill "$(cat "$T/held.pid")" 2>/dev/null'
+soft_case "a two-line tool error is one line" case_one_line_errors
 finish
