@@ -54,6 +54,11 @@ INSTALL           ?= install
 # Makefile.
 CFLAGS            ?= -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
                      -Wno-missing-field-initializers -D_GNU_SOURCE
+# The preprocessor's and the linker's, on every compile and link of
+# the library, xl, vhd-util and the unit tests: from the environment
+# as dpkg-buildflags sets them (CPPFLAGS=-D_FORTIFY_SOURCE=2,
+# LDFLAGS=-Wl,-z,relro ...) or on the make command line.
+CPPFLAGS          ?=
 LDFLAGS           ?=
 
 # Libraries, found with pkg-config.  Evaluated once per make run; the

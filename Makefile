@@ -103,13 +103,13 @@ docs/man/%: docs/man/%.pod
 
 $(VHD_UTIL_BIN): tools/vhd-util.c
 	$(call say,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS)
 
 # ---------------------------------------------------------------- library
 
 libxl-snapshot/%.o: libxl-snapshot/%.c $(DEFINES_STAMP)
 	$(call say,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
 
 $(SHLIB): $(LIB_OBJS)
 	$(call say,LD,$@)
@@ -139,7 +139,7 @@ $(PCFILE): libxl-snapshot/libxlsnapshot.pc.in $(CONFIG_STAMP)
 
 xl/%.o: xl/%.c
 	$(call say,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(XL_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(XL_CFLAGS) -c -o $@ $<
 
 xl/xl: $(XL_OBJS) $(XL_TREE_OBJS) $(SHLIB_LINK)
 	$(call say,LD,$@)
@@ -155,7 +155,7 @@ xl/xl.install: $(XL_OBJS) $(SHLIB_LINK) $(CONFIG_STAMP)
 
 tests/unit/%.o: tests/unit/%.c
 	$(call say,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(UNIT_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(UNIT_CFLAGS) -c -o $@ $<
 
 # Regenerated every run; the script rewrites the header only when its
 # content changes, so added or removed test functions are picked up
