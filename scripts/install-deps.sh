@@ -19,7 +19,7 @@ else
         qemu-utils qemu-system-x86 qemu-system-xen socat
         pkg-config gcc make jq util-linux procps
         qemu-guest-agent e2fsprogs libvhdi-utils libxml2-utils
-        dpkg-dev debhelper time strace
+        dpkg-dev debhelper lintian time strace
     )
 fi
 
