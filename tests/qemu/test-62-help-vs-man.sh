@@ -8,7 +8,10 @@
 #  - each of them is one CMD accepts: `xl CMD OPTION -h` prints the
 #    help with exit 0 (an option it refused would exit 2);
 #  - EXIT STATUS: a usage error exits 2 as the page says (and as Xen's
-#    xl), with one line on stderr naming the option as written.
+#    xl), with one line on stderr naming the option as written;
+#  - help with a system xl (a stand-in printing Xen's help format): `xl
+#    help` lists ours then its others; `xl help save` is its (argv
+#    unchanged, its exit status); `xl help nosuchcmd` exits 1.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -121,4 +124,41 @@ expect_match "$ERR" "\`-x'" "an unknown global option"
 usage2 block-commit vm1
 run xl snapshot-create -N -h
 expect_eq "$RC" 0 "snapshot-create -N (the man page's option)"
+
+step "xl help and the system xl"
+cat > "$T/xen-xl" <<'XEOF'
+#!/bin/bash
+if [ "$*" = help ]; then
+    printf '%s\n' 'Usage xl [-vfNtT] <subcommand> [args]' '' \
+        'xl full list of subcommands:' '' \
+        ' create              Create a domain from config file <filename>' \
+        ' list                List information about all/some domains' \
+        ' save                Save a domain state to restore later' \
+        ' pci-assignable-remove ' \
+        '                     Make a device unassignable for pci-passthru'
+    exit 0
+fi
+printf '<%s>\n' "$@"
+exit 42
+XEOF
+chmod +x "$T/xen-xl"
+export XL_SNAPSHOT_SYSTEM_XL=$T/xen-xl
+expect_ok xl help
+expect_match "$OUT" "^ snapshot-create " "ours in xl help"
+# as Xen's bash completion reads it
+xen_view=$(sed '1,4d' <<<"$OUT" | awk '/^ [^ ]/ {print $1}' | tr '\n' ' ')
+expect_match "$xen_view" "^snapshot-create .* save pci-assignable-remove \$" \
+    "xl help's commands (ours, then the system xl's others)"
+expect_eq "$(grep -c '^ list ' <<<"$OUT")" 1 "a command both have, listed once"
+run xl -v help save
+expect_eq "$RC" 42 "xl help save: the system xl's exit status"
+expect_eq "$OUT" "<-v>
+<help>
+<save>" "xl help save: the system xl's argv"
+run xl help nosuchcmd
+expect_eq "$RC" 1 "xl help nosuchcmd"
+expect_match "$ERR" "nosuchcmd" "its message"
+expect_eq "$(wc -l <<<"$ERR")" 1 "one line"
+expect_ok xl help snapshot-revert
+expect_match "$OUT" "^Usage: xl .*snapshot-revert" "ours: our help"
 echo "PASS: $TEST_NAME"
