@@ -105,8 +105,9 @@ grep -A3 '^=item B<2>' "$POD" | grep -q 'usage error' ||
 usage2() {
     run xl "$@"
     [ "$RC" -eq 2 ] || fail_run "expected exit status 2 (usage error)"
-    [ "$(wc -l <<<"$ERR")" -eq 1 ] && [ -n "$ERR" ] ||
+    if [ "$(wc -l <<<"$ERR")" -ne 1 ] || [ -z "$ERR" ]; then
         fail_run "expected one line on stderr"
+    fi
 }
 usage2 snapshot-create --name
 expect_match "$ERR" "option \`--name' needs an argument" "--name without its argument"
