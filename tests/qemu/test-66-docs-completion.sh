@@ -161,35 +161,39 @@ export PATH=$T/bin:\$PATH BASH_COMPLETION_USER_DIR=$T/bc
 BEOF
 TMUX_SOCK=$T/tmux.sock
 at_cleanup "tmux -S '$TMUX_SOCK' kill-server 2>/dev/null"
-tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -s t -x 200 -y 50 \
-    "env -u XL_SNAPSHOT_XEN_COMPLETION HOME=$T TERM=xterm bash --rcfile $T/bashrc -i" ||
-    fail "tmux new-session failed"
-# tmux_complete KEYS TABS ERE WHAT: at the prompt, type KEYS then TABS
-# (Tab, or Tab Tab to list); the screen must match ERE within 20 s; then
-# the line is dropped and the screen cleared
-# wait_prompt: until the screen is the prompt alone (20 s at most)
+tmux_case=0
+# wait_prompt S: until session S's screen is the prompt alone (60 s at
+# most)
 wait_prompt() {
     local i
-    for ((i = 0; i < 100; i++)); do
-        [ "$(tmux -S "$TMUX_SOCK" capture-pane -t t -p | sed '/^$/d')" = '$' ] &&
+    for ((i = 0; i < 300; i++)); do
+        [ "$(tmux -S "$TMUX_SOCK" capture-pane -t "$1" -p | sed '/^$/d')" = '$' ] &&
             return 0
         sleep 0.2
     done
-    fail "the interactive bash shows no prompt: $(tmux -S "$TMUX_SOCK" capture-pane -t t -p)"
+    fail "the interactive bash shows no prompt: $(tmux -S "$TMUX_SOCK" capture-pane -t "$1" -p)"
 }
+# tmux_complete KEYS TABS ERE WHAT: in a new interactive bash, at the
+# prompt, type KEYS then TABS (Tab, or Tab Tab to list); the screen must
+# match ERE within 60 s.  A bash per case: no key ever lands in one
+# that is still busy with the previous case.
 tmux_complete() {
-    local keys=$1 tabs=$2 ere=$3 what=$4 screen i
-    wait_prompt
-    tmux -S "$TMUX_SOCK" send-keys -t t -l "$keys"
+    local keys=$1 tabs=$2 ere=$3 what=$4 screen i s
+    tmux_case=$((tmux_case + 1))
+    s=c$tmux_case
+    tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -s "$s" -x 200 -y 50 \
+        "env -u XL_SNAPSHOT_XEN_COMPLETION HOME=$T TERM=xterm bash --rcfile $T/bashrc -i" ||
+        fail "tmux new-session failed"
+    wait_prompt "$s"
+    tmux -S "$TMUX_SOCK" send-keys -t "$s" -l "$keys"
     # shellcheck disable=SC2086
-    tmux -S "$TMUX_SOCK" send-keys -t t $tabs
-    for ((i = 0; i < 100; i++)); do
-        screen=$(tmux -S "$TMUX_SOCK" capture-pane -t t -p)
+    tmux -S "$TMUX_SOCK" send-keys -t "$s" $tabs
+    for ((i = 0; i < 300; i++)); do
+        screen=$(tmux -S "$TMUX_SOCK" capture-pane -t "$s" -p)
         grep -qE -- "$ere" <<<"$screen" && break
         sleep 0.2
     done
-    tmux -S "$TMUX_SOCK" send-keys -t t C-c
-    tmux -S "$TMUX_SOCK" send-keys -t t clear Enter
+    tmux -S "$TMUX_SOCK" kill-session -t "$s"
     expect_match "$screen" "$ere" "$what (tmux screen)"
 }
 tmux_complete "xl snapshot-dumpx" Tab '^\$ xl snapshot-dumpxml *$' "xl snapshot-dumpx<TAB>"
