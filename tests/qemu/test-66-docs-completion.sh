@@ -50,7 +50,10 @@ mkdir -p "$T/bin"
 ln -s "$XL" "$T/bin/xl-snapshot"
 # shellcheck disable=SC1091
 . "$REPO/scripts/bash-completion/xl-snapshot"
+# as bash runs it: the xl in $PATH, not lib.sh's xl function (call it
+# in $(...), or put that function back after)
 complete_words() {
+    unset -f xl
     COMP_WORDS=("$@")
     COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
     COMPREPLY=()
@@ -81,15 +84,6 @@ expect_eq "$(complete_words xl-snapshot snapshot-info nosuchvm '')" "" \
 
 step "bash completion for xl: snapshot names, disks, Xen's commands"
 ln -s "$XL" "$T/bin/xl"
-# run as bash would: the xl in $PATH, not lib.sh's xl function
-complete_words() {
-    unset -f xl
-    COMP_WORDS=("$@")
-    COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
-    COMPREPLY=()
-    _xl_snapshot
-    echo "${COMPREPLY[*]}"
-}
 expect_eq "$(complete_words xl snapshot-dumpxml vm1 '')" \
     "before-upgrade nightly" "snapshot-dumpxml DOM <TAB>"
 expect_eq "$(complete_words xl block-commit vm1 '')" "xvda xvdb" \
