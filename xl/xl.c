@@ -6,7 +6,9 @@
  * Our subcommands (snapshot-*, and on the qemu driver the domain
  * commands create/destroy/list/pause/unpause) run here.  Everything
  * else is exec'd unchanged in the system's xl, so this binary can stand
- * in for xl on a Xen host.
+ * in for xl on a Xen host; `help CMD` too when CMD is the system xl's,
+ * and `help` lists its subcommands after ours (from its own `help`).
+ * A usage error exits 2 (EXIT_USAGE), as Xen's xl.
  *
  * Messages: the library logs through a xentoollog stdio logger on
  * stderr, as libxl does for xl; errors are one line each.  A wrapper
