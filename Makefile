@@ -331,6 +331,10 @@ ifneq ($(XL_SRCS),)
 	$(INSTALL) -m 755 xl/xl.install $(DESTDIR)$(BINDIR)/xl-snapshot
 ifeq ($(INSTALL_AS_XL),y)
 	$(INSTALL) -m 755 xl/xl.install $(DESTDIR)$(BINDIR)/xl
+# bash-completion loads completions/xl for xl: ours (it hands Xen's
+# subcommands to Xen's _xl); PREFIX=/usr/local's comes before Xen's
+	$(INSTALL) -m 644 scripts/bash-completion/xl-snapshot \
+	    $(DESTDIR)$(BASHCOMPDIR)/xl
 endif
 endif
 ifneq ($(wildcard configs/*.cfg),)
@@ -363,7 +367,7 @@ uninstall:
 	    $(DESTDIR)$(SYSTEMDUNITDIR)/xl-snapshot-rotate.timer
 	rm -rf $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot
 ifeq ($(INSTALL_AS_XL),y)
-	rm -f $(DESTDIR)$(BINDIR)/xl
+	rm -f $(DESTDIR)$(BINDIR)/xl $(DESTDIR)$(BASHCOMPDIR)/xl
 endif
 	rm -rf $(DESTDIR)$(DATADIR)/libxl-snapshot
 

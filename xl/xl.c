@@ -6,7 +6,9 @@
  * Our subcommands (snapshot-*, and on the qemu driver the domain
  * commands create/destroy/list/pause/unpause) run here.  Everything
  * else is exec'd unchanged in the system's xl, so this binary can stand
- * in for xl on a Xen host.
+ * in for xl on a Xen host; `help CMD` too when CMD is the system xl's,
+ * and `help` lists its subcommands after ours (from its own `help`).
+ * A usage error exits 2 (EXIT_USAGE), as Xen's xl.
  *
  * Messages: the library logs through a xentoollog stdio logger on
  * stderr, as libxl does for xl; errors are one line each.  A wrapper
@@ -14,9 +16,12 @@
  * only when the library said nothing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <locale.h>
+#include <stdarg.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "xl.h"
@@ -77,9 +82,107 @@ const struct cmd_spec *cmdtable_lookup(const char *s)
     return NULL;
 }
 
+static const char *system_xl(void)
+{
+    const char *p = getenv("XL_SNAPSHOT_SYSTEM_XL");
+    return p && *p ? p : LIBXL_SNAPSHOT_SYSTEM_XL;
+}
+
+/*
+ * The output of the system xl's `help`, or NULL when it cannot be run
+ * or fails (no hypervisor, say).  Its subcommands are the lines
+ * " name  description", as Xen's bash completion reads them.
+ */
+static char *system_xl_help(void)
+{
+    char *buf = NULL, *nbuf;
+    size_t len = 0, cap = 0;
+    int fds[2], status = -1, fd;
+    ssize_t n;
+    pid_t pid;
+
+    /* a system xl that is this one again (a loop) lists nothing more */
+    if (getenv("XL_SNAPSHOT_LISTING_SYSTEM_XL")) return NULL;
+    fflush(stdout);
+    if (pipe(fds)) return NULL;
+    pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return NULL;
+    }
+    if (!pid) {
+        fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 2);
+        }
+        dup2(fds[1], 1);
+        setenv("XL_SNAPSHOT_LISTING_SYSTEM_XL", "1", 1);
+        execl(system_xl(), system_xl(), "help", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    for (;;) {
+        if (cap - len < 4096) {
+            nbuf = realloc(buf, cap + 65536);
+            if (!nbuf) break;
+            buf = nbuf;
+            cap += 65536;
+        }
+        n = read(fds[0], buf + len, cap - len - 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        len += n;
+    }
+    close(fds[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!buf || !WIFEXITED(status) || WEXITSTATUS(status)) {
+        free(buf);
+        return NULL;
+    }
+    buf[len] = 0;
+    return buf;
+}
+
+/*
+ * Walks the system xl's help text: prints (if print) its subcommand
+ * entries that are not ours, with their continuation lines; returns
+ * whether it lists name (if not NULL).
+ */
+static bool system_xl_commands(const char *text, bool print,
+                               const char *name)
+{
+    const char *line, *end, *w;
+    bool in_list = false, skip = true, found = false;
+    size_t wl;
+    int i;
+
+    for (line = text; *line; line = *end ? end + 1 : end) {
+        end = strchrnul(line, '\n');
+        if (line[0] == ' ' && line[1] && line[1] != ' ' && line[1] != '\n') {
+            in_list = true;
+            w = line + 1;
+            wl = strcspn(w, " \n");
+            if (name && strlen(name) == wl && !strncmp(w, name, wl))
+                found = true;
+            skip = false;
+            for (i = 0; i < cmdtable_len; i++)
+                if (strlen(cmd_table[i].cmd_name) == wl &&
+                    !strncmp(cmd_table[i].cmd_name, w, wl))
+                    skip = true;
+        }
+        if (print && in_list && !skip)
+            printf("%.*s\n", (int)(end - line), line);
+    }
+    return found;
+}
+
 void help(const char *command)
 {
     const struct cmd_spec *cmd = command ? cmdtable_lookup(command) : NULL;
+    char *sys;
     int i;
 
     if (!cmd) {
@@ -91,6 +194,12 @@ void help(const char *command)
                    cmd_table[i].cmd_desc);
         printf("\nAny other subcommand is passed to the system xl.\n"
                "Options: -v verbose (repeat for more), -N dry run.\n");
+        sys = system_xl_help();
+        if (sys) {
+            printf("\nSubcommands of the system xl (%s):\n\n", system_xl());
+            system_xl_commands(sys, true, NULL);
+            free(sys);
+        }
         return;
     }
     printf("Usage: xl [-v%s] %s %s\n\n%s.\n\n", cmd->can_dryrun ? "N" : "",
@@ -99,13 +208,54 @@ void help(const char *command)
         printf("Options:\n\n%s\n", cmd->cmd_option);
 }
 
+int usage_error(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "xl %s: ", command);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    help(command);
+    return EXIT_USAGE;
+}
+
+/*
+ * The option getopt_long refused, as the user wrote it: its long form
+ * when it was one (optopt is then the long option's val, or 0 for an
+ * unknown one), else -<optopt>.
+ */
+static void bad_option(char *buf, size_t sz, char *const argv[],
+                       const struct option *longopts)
+{
+    const char *a = optind > 0 ? argv[optind - 1] : "";
+    const struct option *o;
+    size_t n;
+
+    if (!strncmp(a, "--", 2) && a[2]) {
+        n = strcspn(a + 2, "=");
+        for (o = longopts; optopt && o && o->name; o++)
+            if (o->val == optopt && !strncmp(o->name, a + 2, n))
+                break;
+        if (!optopt || (o && o->name)) {
+            snprintf(buf, sz, "--%.*s", (int)n, a + 2);
+            return;
+        }
+    }
+    snprintf(buf, sz, "-%c", optopt);
+}
+
 int def_getopt(int argc, char *const argv[], const char *optstring,
                const struct option *longopts, const char *helpstr,
                int reqargs)
 {
+    char opt_text[64];
     int opt;
 
     opterr = 0;
+    /* optstring starts with ':' (SWITCH_FOREACH_OPT): ':' is returned
+     * for a missing argument, '?' for an unknown option */
     while ((opt = getopt_long(argc, argv, optstring, longopts, NULL))
            != -1) {
         if (opt == 'h') {
@@ -113,36 +263,53 @@ int def_getopt(int argc, char *const argv[], const char *optstring,
             return 0;
         }
         if (opt == '?' || opt == ':') {
-            if (optopt)
-                fprintf(stderr, "option `-%c' not supported or missing "
-                        "its argument.\n", optopt);
-            else
-                fprintf(stderr, "option `%s' not supported or missing "
-                        "its argument.\n", argv[optind - 1]);
-            help(helpstr);
-            return 2;
+            bad_option(opt_text, sizeof(opt_text), argv, longopts);
+            return usage_error(helpstr, opt == ':'
+                               ? "option `%s' needs an argument."
+                               : optopt && opt_text[1] == '-'
+                               ? "option `%s' takes no argument."
+                               : "unknown option `%s'.", opt_text);
         }
         return opt;
     }
-    if (argc - optind < reqargs) {
-        fprintf(stderr, "'xl %s' requires at least %d argument%s.\n",
-                helpstr, reqargs, reqargs > 1 ? "s" : "");
-        help(helpstr);
-        return 2;
-    }
+    if (argc - optind < reqargs)
+        return usage_error(helpstr, "requires at least %d argument%s.",
+                           reqargs, reqargs > 1 ? "s" : "");
     return -1;
 }
 
+/*
+ * help CMD: ours, else the system xl's when it has CMD (a command of
+ * the other driver, destroy... on Xen, is the system xl's).
+ */
 int main_help(int argc, char **argv)
 {
-    help(argc > 1 ? argv[1] : NULL);
-    return EXIT_SUCCESS;
-}
+    const struct cmd_spec *c = argc > 1 ? cmdtable_lookup(argv[1]) : NULL;
+    char *sys;
+    bool listed, known;
 
-static const char *system_xl(void)
-{
-    const char *p = getenv("XL_SNAPSHOT_SYSTEM_XL");
-    return p && *p ? p : LIBXL_SNAPSHOT_SYSTEM_XL;
+    if (argc < 2) {
+        help(NULL);
+        return EXIT_SUCCESS;
+    }
+    if (c && c->driver &&
+        !libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
+                                  (xentoollog_logger *)logger) &&
+        c->driver != (int)libxl_snapshot_ctx_driver(ctx))
+        c = NULL;
+    if (c) {
+        help(argv[1]);
+        return EXIT_SUCCESS;
+    }
+    sys = system_xl_help();
+    listed = sys != NULL;
+    known = listed && system_xl_commands(sys, false, argv[1]);
+    free(sys);
+    if (known) return exec_system_xl("help", NULL, NULL);
+    fprintf(stderr, "xl help: no subcommand '%s' here%s.\n", argv[1],
+            listed ? " nor in the system xl"
+            : " (and the system xl cannot list its own)");
+    return EXIT_FAILURE;
 }
 
 static char **orig_argv;
@@ -214,8 +381,9 @@ int main(int argc, char **argv)
         case 'h': help(NULL); return EXIT_SUCCESS;
         case 'f': case 't': case 'T': break;   /* xl's; passed through */
         default:
-            fprintf(stderr, "unknown global option\n");
-            return EXIT_FAILURE;
+            fprintf(stderr, "xl: unknown global option `-%c' (see xl "
+                    "help).\n", optopt);
+            return EXIT_USAGE;
         }
     }
     cmd = argv[optind];

@@ -3,7 +3,8 @@
  *
  * Shaped like Xen's tools/xl: a command table (xl_cmdtable.c), one
  * main_<command>() per subcommand, options parsed with
- * SWITCH_FOREACH_OPT, exit status EXIT_SUCCESS or EXIT_FAILURE.
+ * SWITCH_FOREACH_OPT, exit status EXIT_SUCCESS, EXIT_FAILURE, or
+ * EXIT_USAGE for a usage error (as Xen's xl, whose def_getopt exits 2).
  * Subcommands that are not ours are handed to the system's xl.
  */
 #ifndef XL_H
@@ -16,6 +17,9 @@
 #include <time.h>
 
 #include "libxl_snapshot.h"
+
+/* A usage error: unknown option, missing or extra argument (Xen's 2) */
+#define EXIT_USAGE 2
 
 struct cmd_spec {
     const char *cmd_name;
@@ -44,8 +48,14 @@ extern int xl_errors_logged;
  * the binary's directory (NULL in an installed xl) */
 extern const char xl_tree_vhd_util[] __attribute__((weak));
 
-/* Prints the help of one command (or all if NULL). */
+/* Prints the help of one command (or all if NULL: ours, then the
+ * system xl's). */
 void help(const char *command);
+
+/* A usage error: the one-line message on stderr, the command's usage
+ * on stdout; returns EXIT_USAGE. */
+int usage_error(const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * Like xl's def_getopt: returns the next option, -1 at the end; on -h
@@ -60,11 +70,11 @@ int def_getopt(int argc, char *const argv[], const char *optstring,
 
 #define SWITCH_FOREACH_OPT(opt, opts, longopts, commandname,            \
                            num_required_opts)                           \
-    while (((opt) = def_getopt(argc, argv, "h" opts, (longopts),        \
+    while (((opt) = def_getopt(argc, argv, ":h" opts, (longopts),       \
                                 (commandname), (num_required_opts)))    \
            != -1)                                                       \
         if ((opt) == 0 || (opt) == 2)                                   \
-            return (opt) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;            \
+            return (opt) == 0 ? EXIT_SUCCESS : EXIT_USAGE;              \
         else switch (opt)
 
 /*

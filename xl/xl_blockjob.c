@@ -181,9 +181,7 @@ int main_block_commit(int argc, char **argv)
     case 'A': p.flags |= LIBXL_BLOCK_COMMIT_NO_WAIT; break;
     }
     if (argc - optind != 2) {
-        fprintf(stderr, "'xl block-commit' takes a domain and a disk.\n");
-        help("block-commit");
-        return EXIT_FAILURE;
+        return usage_error("block-commit", "takes a domain and a disk.");
     }
     domain = argv[optind];
     vdev = argv[optind + 1];
@@ -247,9 +245,7 @@ int main_block_stream(int argc, char **argv)
     case 'A': flags |= LIBXL_BLOCK_COMMIT_NO_WAIT; break;
     }
     if (argc - optind != 2) {
-        fprintf(stderr, "'xl block-stream' takes a domain and a disk.\n");
-        help("block-stream");
-        return EXIT_FAILURE;
+        return usage_error("block-stream", "takes a domain and a disk.");
     }
     xl_job_setup(&w, "Block stream", &progress, &how);
     rc = libxl_block_stream(ctx, argv[optind], argv[optind + 1], base,
@@ -302,10 +298,8 @@ int main_block_job(int argc, char **argv)
     case 'j': json = true; break;
     }
     if (actions > 1 || argc - optind != 2) {
-        fprintf(stderr, "'xl block-job' takes one of --info, --abort, "
-                "--pivot, --bandwidth, a domain and a disk.\n");
-        help("block-job");
-        return EXIT_FAILURE;
+        return usage_error("block-job", "takes one of --info, --abort, "
+                           "--pivot, --bandwidth, a domain and a disk.");
     }
     domain = argv[optind];
     vdev = argv[optind + 1];

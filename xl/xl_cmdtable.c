@@ -10,6 +10,13 @@
 
 #define QEMU_ONLY LIBXL_SNAPSHOT_DRIVER_QEMU
 
+/* block-stream's options, and block-pull's (the same command) */
+#define BLOCK_STREAM_OPTIONS                                              \
+      "--base=FILE              Keep this image and those below it.\n"   \
+      "--bandwidth=MIB          Limit to MIB MiB/s (live only).\n"        \
+      "--timeout=SECONDS        Abort the job after SECONDS.\n"           \
+      "--wait, --async, --verbose  As for block-commit."
+
 const struct cmd_spec cmd_table[] = {
     { "snapshot-create", &main_snapshot_create, 1, 1, 0,
       "Take a snapshot of a domain's disks (and memory)",
@@ -38,6 +45,8 @@ const struct cmd_spec cmd_table[] = {
       "--agent=SOCKET           The guest agent's socket (default: the config's\n"
       "                         channel name=org.qemu.guest_agent.0).\n"
       "--no-metadata            Snapshot the disks but keep no record.\n"
+      "-N                       Dry run: plan and check, change nothing (as\n"
+      "                         xl -N snapshot-create).\n"
       "--json                   Print the record as JSON.\n"
       "--verbose                With memory: progress lines to a pipe too\n"
       "                         (a terminal always gets one).\n"
@@ -130,15 +139,12 @@ const struct cmd_spec cmd_table[] = {
     { "block-stream", &main_block_stream, 0, 1, 0,
       "Pull the data of backing images into a disk's active image",
       "[options] <Domain> <Disk>",
-      "--base=FILE              Keep this image and those below it.\n"
-      "--bandwidth=MIB          Limit to MIB MiB/s (live only).\n"
-      "--timeout=SECONDS        Abort the job after SECONDS.\n"
-      "--wait, --async, --verbose  As for block-commit."
+      BLOCK_STREAM_OPTIONS
     },
     { "block-pull", &main_block_stream, 0, 1, 0,
       "Same as block-stream",
       "[options] <Domain> <Disk>",
-      "See block-stream."
+      BLOCK_STREAM_OPTIONS
     },
     { "block-job", &main_block_job, 0, 1, 0,
       "Show or control the block job of a disk",

@@ -62,10 +62,8 @@ int main_create(int argc, char **argv)
         paused = true;
         break;
     }
-    if (argc - optind != 1) {
-        help("create");
-        return EXIT_FAILURE;
-    }
+    if (argc - optind != 1)
+        return usage_error("create", "takes one config file.");
     fprintf(stderr, "Parsing config from %s\n", argv[optind]);
     rc = libxl_snapshot_domain_create(ctx, argv[optind], paused, &domid);
     if (rc) return xl_fail("create", rc);
@@ -84,10 +82,8 @@ static int one_domain(int argc, char **argv, const char *cmd,
     SWITCH_FOREACH_OPT(opt, "", opts, cmd, 1) {
         /* no options */
     }
-    if (argc - optind != 1) {
-        help(cmd);
-        return EXIT_FAILURE;
-    }
+    if (argc - optind != 1)
+        return usage_error(cmd, "takes one domain.");
     rc = fn(ctx, argv[optind]);
     return rc ? xl_fail(cmd, rc) : EXIT_SUCCESS;
 }

@@ -290,8 +290,9 @@ int main_snapshot_create(int argc, char **argv)
     bool json = false, disk_only = false;
 
     libxl_domain_snapshot_init(&snap);
-    SWITCH_FOREACH_OPT(opt, "n:d:D", opts, "snapshot-create", 1) {
+    SWITCH_FOREACH_OPT(opt, "n:d:DN", opts, "snapshot-create", 1) {
     case 'n': name = optarg; break;
+    case 'N': dryrun_only = 1; break;   /* as xl -N snapshot-create */
     case 'd': desc = optarg; break;
     case 'D': disk_only = true; break;
     case 'm': memory = optarg ? optarg : "yes"; break;
@@ -324,17 +325,15 @@ int main_snapshot_create(int argc, char **argv)
     if (redefine || xmlfile || current) {
         if (!redefine || !xmlfile || nargs != 1 || name || desc || nspecs ||
             memory || flags) {
-            fprintf(stderr, "'xl snapshot-create --redefine --xmlfile FILE "
-                    "[--current] <Domain>' takes nothing else.\n");
-            help("snapshot-create");
+            ret = usage_error("snapshot-create", "--redefine --xmlfile=FILE "
+                              "[--current] <Domain> takes nothing else.");
             goto out;
         }
         ret = redefine_from_xml(argv[optind], xmlfile, current);
         goto out;
     }
     if (nargs > 3) {
-        fprintf(stderr, "'xl snapshot-create' takes at most 3 arguments.\n");
-        help("snapshot-create");
+        ret = usage_error("snapshot-create", "takes at most 3 arguments.");
         goto out;
     }
     /*
@@ -779,10 +778,8 @@ static int domain_and_name(int argc, char **argv, const char *cmd,
         *name_r = name;
         return 0;
     }
-    fprintf(stderr, "'xl %s' needs a domain and one snapshot name.\n\n",
-            cmd);
-    help(cmd);
-    return EXIT_FAILURE;
+    return usage_error(cmd, "needs a domain and a snapshot name (or "
+                       "--name=NAME and a domain).");
 }
 
 int main_snapshot_delete(int argc, char **argv)
@@ -804,7 +801,7 @@ int main_snapshot_delete(int argc, char **argv)
     int opt, rc;
 
     memset(&w, 0, sizeof(w));
-    SWITCH_FOREACH_OPT(opt, "n:v", opts, "snapshot-delete", 1) {
+    SWITCH_FOREACH_OPT(opt, "n:v", opts, "snapshot-delete", 0) {
     case 'M': flags |= LIBXL_SNAPSHOT_DELETE_METADATA_ONLY; break;
     case 'c': flags |= LIBXL_SNAPSHOT_DELETE_CHILDREN; break;
     case 'C': flags |= LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY; break;
@@ -813,7 +810,7 @@ int main_snapshot_delete(int argc, char **argv)
     }
     if (domain_and_name(argc, argv, "snapshot-delete", name, &domain,
                         &name))
-        return EXIT_FAILURE;
+        return EXIT_USAGE;
     /* its block jobs' progress; Ctrl-C aborts them, records intact */
     xl_job_setup(&w, "Snapshot delete", &progress, &how);
     rc = libxl_domain_snapshot_delete_progress(ctx, domain, name, flags,
@@ -845,7 +842,7 @@ int main_snapshot_revert(int argc, char **argv)
     unsigned flags = 0;
     int opt, rc;
 
-    SWITCH_FOREACH_OPT(opt, "fn:v", opts, "snapshot-revert", 1) {
+    SWITCH_FOREACH_OPT(opt, "fn:v", opts, "snapshot-revert", 0) {
     case 'r': flags |= LIBXL_SNAPSHOT_REVERT_RUNNING; break;
     case 'p': flags |= LIBXL_SNAPSHOT_REVERT_PAUSED; break;
     case 'f': flags |= LIBXL_SNAPSHOT_REVERT_FORCE; break;
@@ -854,7 +851,7 @@ int main_snapshot_revert(int argc, char **argv)
     }
     if (domain_and_name(argc, argv, "snapshot-revert", name, &domain,
                         &name))
-        return EXIT_FAILURE;
+        return EXIT_USAGE;
     op_progress_start(&mp, false);
     rc = libxl_domain_snapshot_revert_progress(ctx, domain, name, flags,
                                                &progress, NULL);

@@ -10,7 +10,10 @@
 #    those matching --prefix), deleting the others oldest first; every
 #    kept snapshot still reverts to its data; --max-age D deletes those
 #    older than D days (a record made 30 days old); --dry-run deletes
-#    nothing.
+#    nothing;
+#  - xl-snapshot-all marks its snapshots (description xl-snapshot-all);
+#    a rotation without --prefix deletes only marked ones: manual
+#    snapshots survive `--keep 1`; --include-manual lets them go.
 #  - the systemd units parse (systemd-analyze verify, where present).
 set -u
 # shellcheck source=tests/qemu/lib.sh
@@ -91,6 +94,28 @@ expect_eq "$(echo $OUT)" "auto-vm2-4" "vm2's snapshots"
 expect_ok xl snapshot-check vm2
 expect_ok xl snapshot-revert vm2 auto-vm2-4
 expect_disks vm2 0x24
+
+step "the default rotation deletes only xl-snapshot-all's snapshots"
+expect_ok xl snapshot-info --json vm1 auto-vm1-4
+expect_eq "$(jq -r .description <<<"$OUT")" "xl-snapshot-all" "xl-snapshot-all's mark"
+expect_ok xl snapshot-create vm1 manual1
+expect_ok xl snapshot-create vm1 snapA
+run "$ROT" --keep 1 vm1
+[ "$RC" -eq 0 ] || fail_run "rotate --keep 1 vm1"
+expect_eq "$OUT" "vm1: deleted auto-vm1-3" "rotate --keep 1 without --prefix"
+expect_ok xl snapshot-list --name vm1
+expect_eq "$(echo $OUT)" "auto-vm1-4 manual manual1 snapA" "the manual snapshots survive"
+run "$ROT" --keep 1 vm1
+expect_eq "$OUT" "vm1: nothing to delete" "rotate again: manual snapshots not counted"
+run "$ROT" --keep 1 --include-manual --dry-run vm1
+expect_eq "$OUT" "vm1: would delete auto-vm1-4
+vm1: would delete manual
+vm1: would delete manual1" "--include-manual --dry-run"
+run "$ROT" --keep 1 --include-manual --prefix manual vm1
+expect_eq "$OUT" "vm1: deleted manual" "--include-manual --prefix manual"
+expect_ok xl snapshot-list --name vm1
+expect_eq "$(echo $OUT)" "auto-vm1-4 manual1 snapA" "vm1's snapshots"
+expect_ok xl snapshot-check vm1
 
 step "the systemd units"
 if command -v systemd-analyze >/dev/null; then

@@ -124,7 +124,7 @@ bad "another domain's uuid" "another domain" "<domainsnapshot><name>x</name><dom
 bad "a bad state" "state" "<domainsnapshot><name>x</name><state>flying</state></domainsnapshot>"
 bad "an entity" "well-formed|valid snapshot name" "<!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><domainsnapshot><name>&e;</name></domainsnapshot>"
 run xl snapshot-create --redefine "$CFG"
-expect_eq "$RC" 1 "--redefine without --xmlfile"
+expect_eq "$RC" 2 "--redefine without --xmlfile (a usage error)"
 expect_match "$ERR" "takes nothing else" "its message"
 expect_unchanged "$fp" "the refused redefines"
 echo "PASS: $TEST_NAME"

@@ -5,8 +5,8 @@
 # nothing (running and shut-off domain; with --diskspec; a bad request
 # still fails); -N is refused by commands without a dry run; -h and
 # help print the usage with exit 0; an unknown option, missing or
-# extra arguments give exit 1 and the usage and change nothing; any
-# other subcommand is exec'd in the system xl ($XL_SNAPSHOT_SYSTEM_XL)
+# extra arguments give exit 2 (as Xen's xl) and the usage and change
+# nothing; any other subcommand is exec'd in the system xl ($XL_SNAPSHOT_SYSTEM_XL)
 # with its argv unchanged, and its exit status comes back.
 set -u
 # shellcheck source=tests/qemu/lib.sh
@@ -114,11 +114,11 @@ expect_match "$OUT" '^ snapshot-create ' "xl help"
 expect_ok xl -h
 expect_match "$OUT" '^ snapshot-create ' "xl -h"
 
-step "usage errors: exit 1, usage, nothing changed"
+step "usage errors: exit 2 (as Xen's xl), usage, nothing changed"
 fp=$(fingerprint)
 usage_error() {
     run xl "$@"
-    [ "$RC" -eq 1 ] || fail_run "expected exit status 1"
+    [ "$RC" -eq 2 ] || fail_run "expected exit status 2"
     [ -n "$ERR$OUT" ] || fail_run "expected a message or the usage"
 }
 usage_error snapshot-create --bogus vm1 x
