@@ -60,6 +60,7 @@
 #                         runtime files, for "nothing changed" checks
 #                         (FP_DIRS, FP_NAMES_ONLY: what it covers)
 #   expect_unchanged FP WHAT         compares with a saved fingerprint
+#   refused ERE CMD...   as expect_error, and nothing changed (fingerprint)
 #   step TEXT             progress line
 #   soft_case NAME FUNC   run FUNC; on failure report and go on; then
 #   finish                exits 1 if any soft case failed, else 0
@@ -640,4 +641,14 @@ expect_unchanged() {
     d=$(diff <(printf '%s\n' "$before") <(printf '%s\n' "$after"))
     fail "$what changed the state or image directory" "diff before/after:
 $d"
+}
+
+# refused ERE CMD...: the command fails cleanly, naming ERE, and changes
+# nothing.
+refused() {
+    local ere=$1 fp
+    shift
+    fp=$(fingerprint)
+    expect_error "$ere" "$@"
+    expect_unchanged "$fp" "$(printf '%q ' "$@")"
 }

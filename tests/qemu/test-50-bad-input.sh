@@ -31,16 +31,6 @@ expect_ok xl create "$CFG"
 write_pattern vm1 xvda 0x11 0 1M
 write_pattern vm1 xvdb 0x11 0 1M
 
-# refused ERE CMD...: the command fails cleanly, naming ERE, and changes
-# nothing.
-refused() {
-    local ere=$1 fp
-    shift
-    fp=$(fingerprint)
-    expect_error "$ere" "$@"
-    expect_unchanged "$fp" "$(printf '%q ' "$@")"
-}
-
 case_unknown_domain() {
     refused "nosuch" xl snapshot-create nosuch x
     refused "nosuch" xl snapshot-list nosuch

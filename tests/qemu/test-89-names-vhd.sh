@@ -34,16 +34,6 @@ set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# refused ERE CMD...: the command fails cleanly, naming ERE, and changes
-# nothing.
-refused() {
-    local ere=$1 fp
-    shift
-    fp=$(fingerprint)
-    expect_error "$ere" "$@"
-    expect_unchanged "$fp" "$(printf '%q ' "$@")"
-}
-
 # name_config FILE NAME: a one-disk config named NAME, its image
 # named after FILE
 name_config() {

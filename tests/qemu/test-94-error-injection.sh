@@ -108,6 +108,15 @@ every_snapshot_reverts() {
     step "  $d: all $k listed snapshots revert to their own data"
 }
 
+# through D WHAT: false while a fault was injected; else the command
+# must have succeeded, and every listed snapshot of D reverts to its data
+through() {
+    [ "$HIT" = 0 ] || return 1
+    [ "$IRC" -eq 0 ] || fail "$2 with nothing injected failed"
+    step "  $1: $2: $((n - 1)) failure points"
+    every_snapshot_reverts "$1"
+}
+
 # ---------------------------------------------------------------- create
 # create_case D OPTS...: snapshot-create c<N> with every point failing
 create_case() {
@@ -122,12 +131,7 @@ create_case() {
         disks_hold "$d" "$byte"
         expect_ok xl snapshot-list --name "$d"
         grep -qx "c$n" <<<"$OUT" && DATA[$d/c$n]=$byte
-        if [ "$HIT" = 0 ]; then
-            [ "$IRC" -eq 0 ] || fail "snapshot-create with nothing injected failed"
-            step "  $d: create $*: $((n - 1)) failure points"
-            every_snapshot_reverts "$d"
-            return 0
-        fi
+        through "$d" "create $*" && return 0
     done
     fail "$d: snapshot-create never got through"
 }
@@ -146,15 +150,7 @@ revert_case() {
         disks_hold "$d" "$old" "$new"
         [ "$IRC" -ne 0 ] || [ "$HELD" = "$new" ] ||
             fail_run "$d: snapshot-revert said it reverted, but the disks hold $HELD"
-        if [ "$HIT" = 0 ]; then
-            [ "$IRC" -eq 0 ] || fail "snapshot-revert with nothing injected failed"
-            step "  $d: revert to $target: $((n - 1)) failure points"
-            every_snapshot_reverts "$d"
-            return 0
-        fi
-        # a revert that failed must leave the domain as it was asked to
-        # be after it: running stays running, shut off stays shut off
-        # (a live revert's domain may be left stopped only if it says so)
+        through "$d" "revert to $target" && return 0
     done
     fail "$d: snapshot-revert never got through"
 }
@@ -181,12 +177,7 @@ delete_case() {
         failed_cleanly "snapshot-delete $v$x"
         settled "$d"
         disks_hold "$d" "$b3"
-        if [ "$HIT" = 0 ]; then
-            [ "$IRC" -eq 0 ] || fail "snapshot-delete with nothing injected failed"
-            step "  $d: delete $v: $((n - 1)) failure points"
-            every_snapshot_reverts "$d"
-            return 0
-        fi
+        through "$d" "delete $v" && return 0
         # keep the tree small: the pair goes (the delete of one of them
         # may already have happened)
         for s in "b$x" "a$x"; do
@@ -224,12 +215,7 @@ commit_case() {
         # be removed (then it must revert there to its data)
         expect_ok xl snapshot-list --name "$d"
         grep -qx "k$n" <<<"$OUT" || unset "DATA[$d/k$n]"
-        if [ "$HIT" = 0 ]; then
-            [ "$IRC" -eq 0 ] || fail "block-commit with nothing injected failed"
-            step "  $d: ${args[*]}: $((n - 1)) failure points"
-            every_snapshot_reverts "$d"
-            return 0
-        fi
+        through "$d" "${args[*]}" && return 0
     done
     fail "$d: block-commit never got through"
 }
