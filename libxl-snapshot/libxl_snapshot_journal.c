@@ -835,14 +835,27 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             n++;
         }
     }
+    if (n == s->num_disks) {
+        /* nothing of it is left but its record: the delete is over */
+        if (s->memory && unlink(s->memory) && errno != ENOENT)
+            LOGE(WARN, "cannot remove '%s'", s->memory);
+        libxl__snapshot_tree_remove(gc, &op->tree, name);
+        libxl__snapshot_tree_fixup(gc, &op->tree);
+        rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
+        if (rc) return rc;
+        LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' is "
+            "finished: every disk of it was done, its record is removed",
+            op->d.name, name);
+        return 0;
+    }
     if (n) {
         rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
         if (rc) return rc;
     }
     LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' was "
-        "stopped after %d of its %d disks; the records say what is left: "
-        "snapshot-recover or snapshot-delete %s finishes it", op->d.name,
-        name, n, s->num_disks, name);
+        "stopped after %d of its %d disks; the records say what is left, "
+        "and snapshot-recover (or the delete again) finishes it",
+        op->d.name, name, n, s->num_disks);
     op->unfinished_delete = GCSTRDUP(name);
     return 0;
 }

@@ -331,6 +331,7 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
     if (!strcmp(status, "completed")) {
         mss->migrating = false;
         if (mss->was_running) {
+            qmp->quiet = true;        /* a refusal is tried again */
             rc = libxl__qmp_send(egc, qmp, "cont", NULL, -1, ms_resumed);
             if (rc) goto out;
             return;
@@ -444,12 +445,13 @@ static void ms_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
         CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
     STATE_AO_GC(mss->ao);
 
+    /* the memory is saved whatever cont said: ms_done tries it again */
+    qmp->quiet = false;
     if (rc)
-        LOG(ERROR, "domain %s: its memory is saved, but it could not be "
-            "resumed (xl unpause)", mss->d->name);
-    else
-        mss->stopped = false;
-    ms_done(egc, mss, rc);
+        LOG(DEBUG, "domain %s: cont refused: %s", mss->d->name,
+            qmp->error_desc ?: "?");
+    mss->stopped = rc != 0;
+    ms_done(egc, mss, 0);
 }
 
 /* The domain's QEMU died (killed?) during the save. */
@@ -502,8 +504,14 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
     if (mss->was_running && !gone &&
         (mss->stopped || (rc && !CTX->driver->suspend)) &&
         libxl__qmp_run_sync(gc, mss->d->qmp_path, "cont", NULL, 5000,
-                               true, NULL))
-        LOG(ERROR, "domain %s: cannot resume it (xl unpause)", mss->d->name);
+                               true, NULL)) {
+        if (rc)
+            LOG(ERROR, "domain %s: cannot resume it (xl unpause)",
+                mss->d->name);
+        else
+            LOG(WARN, "domain %s: its memory is saved, but it could not be "
+                "resumed: xl unpause %s", mss->d->name, mss->d->name);
+    }
     if (mss->fd >= 0) {
         if (!rc && fsync(mss->fd)) {
             LOGE(ERROR, "cannot write memory image '%s'", mss->file);

@@ -192,7 +192,25 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
 {
     libxl__snapshot_op *op = &rvs->op;
     libxl__lvm_cache lvc = { 0 };
+    const char *left = NULL;
     int i, pass, n;
+
+    for (i = 0, n = 0; i < rvs->snap->num_disks; i++) {
+        const libxl_disk_snapshot *ds = &rvs->snap->disks[i];
+        if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_NO) n++;
+        else left = GCSPRINTF("%s%s%s", left ? left : "", left ? ", " : "",
+                              ds->vdev);
+    }
+    if (!n && !rvs->snap->memory) {
+        /* a delete of it stopped with every disk done, say */
+        LOG(ERROR, "snapshot '%s' holds no disk and no memory (a delete "
+            "of it stopped part-way? snapshot-recover finishes it); there "
+            "is nothing to revert to", rvs->name);
+        return ERROR_INVAL;
+    }
+    if (left)
+        LOG(WARN, "snapshot '%s' does not hold disk(s) %s: they are left "
+            "as they are", rvs->name, left);
 
     GCNEW_ARRAY(rvs->disks, rvs->snap->num_disks);
     /* externals first: they can be undone */
@@ -712,6 +730,12 @@ static void snapshot_revert_done(libxl__egc *egc,
         } else {
             r = libxl__domain_start(gc, &op->cfg, &op->tree.dom, paused,
                                     restore, &rvs->progress, NULL);
+            if (r && !rc)
+                /* where things stand: wholly reverted, but shut off */
+                LOG(ERROR, "domain %s: its disks are reverted to '%s' and "
+                    "the records say so, but it could not be started: "
+                    "revert to it again, or start it with xl create",
+                    op->d.name, rvs->name);
             if (r && !rc) rc = r;
             if (!r) libxl__fault_point("revert");
         }

@@ -197,4 +197,11 @@ tmux_complete "xl snapshot-revert --f" Tab '^\$ xl snapshot-revert --force *$' "
 tmux_complete "xl sav" Tab '^\$ xl save *$' "a subcommand of the system xl"
 tmux_complete "xl save vm2 $T/vm2.c" Tab "^\\$ xl save vm2 $T/vm2.cfg" \
     "a Xen subcommand's argument: Xen's completion (file names)"
+step "no merge conflict left in the tree's text"
+run grep -rnE '^(<<<<<<< |=======$|>>>>>>> )' --include='*.md' \
+    --include='*.pod' --include='*.c' --include='*.h' --include='*.sh' \
+    --include=Makefile --include='*.mk' "$REPO/README.md" "$REPO/docs" \
+    "$REPO/libxl-snapshot" "$REPO/xl" "$REPO/tests" "$REPO/scripts" \
+    "$REPO/Makefile" "$REPO/Config.mk" "$REPO/debian"
+[ "$RC" -eq 1 ] || fail_run "conflict markers in the tree"
 echo "PASS: $TEST_NAME"

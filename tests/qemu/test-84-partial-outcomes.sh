@@ -1,0 +1,124 @@
+#!/bin/bash
+# test-84-partial-outcomes.sh - what a failure half-way leaves, said and
+# settled (found by trying the error paths as a new user would)
+#
+#  1. A delete killed at every step, then a revert to the snapshot it
+#     was deleting (not snapshot-recover): the revert's own recovery
+#     finishes a delete whose every disk was done; a snapshot left with
+#     no disk and no memory is never "reverted to" with exit 0; one
+#     still listed reverts to its own data on the disks it holds.
+#  2. A live checkpoint whose final `cont` QEMU refuses: the memory is
+#     saved and kept, the guest runs, one warning at most.
+#  3. A revert to a checkpoint whose QEMU fails to start: exit 1, one
+#     line saying the disks are reverted and the domain is not started;
+#     the revert again then works.
+set -u
+# shellcheck source=tests/qemu/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# find_io LABEL CMD...: runs CMD with io:N for N = 1.. until the N-th
+# point is LABEL; RC, OUT, ERR of that run (the injection line
+# removed).  Each try that is not LABEL is settled by snapshot-recover.
+find_io() {
+    local label=$1 n
+    shift
+    for ((n = 1; n < 60; n++)); do
+        run env XL_SNAPSHOT_FAULT=io:$n "$@"
+        grep -q '^libxl-snapshot: fault injected: ' <<<"$ERR" ||
+            fail "no I/O point '$label' in: $*"
+        if grep -q "^libxl-snapshot: fault injected: io $n ($label)" <<<"$ERR"
+        then
+            ERR=$(grep -v '^libxl-snapshot: fault injected: ' <<<"$ERR")
+            return 0
+        fi
+        return_to_start
+    done
+    fail "no I/O point '$label' in 60: $*"
+}
+
+case_delete_then_revert() {
+    local n x got=0
+    make_vm_config vg
+    expect_ok xl create "$CFG"
+    for ((n = 1; n < 30; n++)); do
+        x=$n
+        write_disks vg 0x1$((n % 10))
+        expect_ok xl snapshot-create vg "a$x"
+        write_disks vg 0x2$((n % 10))
+        expect_ok xl snapshot-create vg "b$x"
+        write_disks vg 0x3$((n % 10))
+        run env XL_SNAPSHOT_FAULT=delete:$n $XL snapshot-delete vg "a$x"
+        [ "$RC" -eq 0 ] && got=1
+        [ "$RC" -eq 0 ] || [ "$RC" -eq 86 ] || fail_run "delete at fault $n"
+        run xl snapshot-revert vg "a$x"
+        if [ "$RC" -eq 0 ]; then
+            # still there, and reverted: on each disk it holds, its data
+            expect_ok xl snapshot-list vg
+            held=$(awk -v s="a$x" '$1 == s {for (i = 2; i <= NF; i++)
+                        if ($i ~ /xvd[a-z]:/) print $i}' <<<"$OUT" |
+                   tr ',' '\n' | grep -v ':no$' | cut -d: -f1)
+            [ -n "$held" ] ||
+                fail "a$x holds no disk, yet its revert exited 0"
+            for vdev in $held; do
+                read_pattern "$(active_image vg "$vdev")" 0x1$((n % 10)) 0 1M
+            done
+        else
+            [ "$RC" -eq 1 ] || fail_run "revert after the delete's crash $n"
+        fi
+        expect_ok xl snapshot-recover vg
+        expect_ok xl snapshot-check vg
+        expect_ok xl snapshot-revert vg "b$x"
+        expect_disks vg 0x2$((n % 10))
+        [ "$got" = 1 ] && return 0
+    done
+    fail "the delete never got through"
+}
+
+case_cont_refused() {
+    make_vm_config vf
+    expect_ok xl create "$CFG"
+    write_disks vf 0x41
+    return_to_start() {
+        expect_ok xl snapshot-recover vf
+        run xl snapshot-delete vf m1
+    }
+    find_io "QMP cont" "$XL" snapshot-create --live --memory vf m1
+    [ "$RC" -eq 0 ] || fail_run "a checkpoint whose cont was refused once"
+    ! grep -q '^libxl-snapshot: error: ' <<<"$ERR" ||
+        fail_run "an error line, yet the checkpoint was taken"
+    expect_ok xl snapshot-list vf
+    expect_match "$OUT" '^m1 .* [0-9.]+[KMG]$' "m1 with its memory image"
+    expect_ok xl list vf
+    expect_match "$OUT" 'vf +[0-9]+ r' "vf running after the checkpoint"
+    write_disks vf 0x42
+    expect_ok xl snapshot-revert vf m1
+    expect_disks vf 0x41
+    expect_ok xl snapshot-check vf
+}
+
+case_start_fails() {
+    make_vm_config vj
+    expect_ok xl create "$CFG"
+    write_disks vj 0x51
+    expect_ok xl snapshot-create --memory vj c1
+    return_to_start() {
+        expect_ok xl snapshot-recover vj
+        domain_running vj || expect_ok xl create "$CFG"
+    }
+    write_disks vj 0x52
+    find_io "QEMU start" "$XL" snapshot-revert vj c1
+    [ "$RC" -eq 1 ] || fail_run "a revert whose QEMU did not start"
+    expect_match "$ERR" "reverted to 'c1' .* could not be started" \
+        "the revert says where things stand"
+    expect_ok xl snapshot-check vj
+    expect_disks vj 0x51
+    expect_ok xl snapshot-revert vj c1
+    expect_ok xl list vj
+    expect_disks vj 0x51
+}
+
+soft_case "a delete killed at every step, then a revert to it" \
+    case_delete_then_revert
+soft_case "a live checkpoint whose cont is refused" case_cont_refused
+soft_case "a revert whose QEMU fails to start" case_start_fails
+finish
