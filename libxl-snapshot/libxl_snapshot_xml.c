@@ -399,11 +399,28 @@ static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
             op->d.name);
         goto out;
     }
-    if (s->parent && (!libxl__snapshot_tree_find(t, s->parent) ||
-                      !strcmp(s->parent, s->name))) {
+    if (s->parent && !strcmp(s->parent, s->name)) {
+        LOG(ERROR, "it names itself as its parent");
+        goto out;
+    }
+    if (s->parent && !libxl__snapshot_tree_find(t, s->parent)) {
         LOG(ERROR, "its parent '%s' is not a snapshot of domain %s",
             libxl__printable(gc, s->parent), op->d.name);
         goto out;
+    }
+    if (s->parent) {
+        /* a parent that descends from it would close a loop */
+        const libxl_domain_snapshot *a =
+            libxl__snapshot_tree_find(t, s->parent);
+        int depth;
+        for (depth = 0; a && depth <= t->num_snaps; depth++) {
+            if (!strcmp(a->name, s->name)) {
+                LOG(ERROR, "its parent '%s' descends from it: the tree "
+                    "would loop", libxl__printable(gc, s->parent));
+                goto out;
+            }
+            a = a->parent ? libxl__snapshot_tree_find(t, a->parent) : NULL;
+        }
     }
     if (s->memory && !libxl__file_exists(s->memory)) {
         LOG(ERROR, "its memory image '%s' does not exist", s->memory);
@@ -422,6 +439,17 @@ static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
             LOG(ERROR, "disk %s: '%s' does not exist", d->vdev,
                 !libxl__file_exists(d->file) ? d->file : d->overlay);
             goto out;
+        }
+        if (d->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
+            yajl_val info = libxl__qemu_img_info_sync(gc, d->file, false,
+                                                      NULL);
+            const char *id;
+            if (!d->tag || !info ||
+                libxl__qemu_img_find_tag(info, d->tag, &id) <= 0) {
+                LOG(ERROR, "disk %s: '%s' holds no internal snapshot '%s'",
+                    d->vdev, d->file, d->tag ? d->tag : "");
+                goto out;
+            }
         }
     }
     if (!s->creation_time) {

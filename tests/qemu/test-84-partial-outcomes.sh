@@ -12,6 +12,9 @@
 #  3. A revert to a checkpoint whose QEMU fails to start: exit 1, one
 #     line saying the disks are reverted and the domain is not started;
 #     the revert again then works.
+#  4. Redefine refuses a parent that descends from the snapshot (a
+#     loop), the snapshot as its own parent, and an internal snapshot
+#     its image does not hold, each in one line, changing nothing.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -117,6 +120,34 @@ case_start_fails() {
     expect_disks vj 0x51
 }
 
+case_redefine() {
+    make_vm_config vr
+    expect_ok xl create "$CFG"
+    expect_ok xl destroy vr
+    expect_ok xl snapshot-create vr a
+    expect_ok xl snapshot-create vr b
+    expect_ok xl snapshot-create vr c
+    expect_ok xl snapshot-dumpxml vr b
+    printf '%s\n' "$OUT" >"$T/b.xml"
+    sed '/<parent>/,/<\/parent>/s|<name>a</name>|<name>c</name>|' \
+        "$T/b.xml" >"$T/loop.xml"
+    refused "its parent 'c' descends from it" \
+        xl snapshot-create --redefine --xmlfile "$T/loop.xml" vr
+    sed '/<parent>/,/<\/parent>/s|<name>a</name>|<name>b</name>|' \
+        "$T/b.xml" >"$T/self.xml"
+    refused "names itself as its parent" \
+        xl snapshot-create --redefine --xmlfile "$T/self.xml" vr
+    # renamed, its external disk left out: the internal snapshot the
+    # copy would name (b9) is in no image
+    sed -e '0,/<name>b<\/name>/s//<name>b9<\/name>/' \
+        -e '/<disk name="xvdb"/,/<\/disk>/d' "$T/b.xml" >"$T/b9.xml"
+    refused "holds no internal snapshot 'b9'" \
+        xl snapshot-create --redefine --xmlfile "$T/b9.xml" vr
+    expect_ok xl snapshot-check vr
+}
+
+soft_case "redefine: a loop of parents, itself as parent, a missing internal snapshot" \
+    case_redefine
 soft_case "a delete killed at every step, then a revert to it" \
     case_delete_then_revert
 soft_case "a live checkpoint whose cont is refused" case_cont_refused
