@@ -1115,7 +1115,8 @@ void libxl__fault_domain(const libxl__domain *d);
 /*
  * Tests: XL_SNAPSHOT_FAULT=io:<n>[:enospc|eio]: the errno the n-th I/O
  * point of the process (a write, a QMP command, a tool run) must fail
- * with, else 0.  what: the point, for the message.
+ * with, else 0 (io@<label>: the first point so labelled).  what: the
+ * point, for the message.
  */
 int libxl__fault_io(const char *what);
 

@@ -75,6 +75,9 @@
  *    and every QEMU the qemu driver starts (it exits so at once).
  *    Each injection says so on stderr ("fault injected: io ..."), so
  *    that a test knows when n is past the last point;
+ *  - io@<label>: the first I/O point whose label starts with <label>
+ *    ("QMP cont", "QEMU start") fails so (their number varies with
+ *    polling);
  *  - <op>:<n>:killqemu SIGKILLs the domain's QEMU at the n-th fault
  *    point of <op> instead (found as the peer of its QMP socket), waits
  *    until it is gone, and goes on: libxl__fault_point returns true, so
@@ -168,9 +171,18 @@ bool libxl__fault_point(const char *op)
 int libxl__fault_io(const char *what)
 {
     static int count;
+    static bool fired;
     const char *f = getenv("XL_SNAPSHOT_FAULT"), *mode;
     int e = ENOSPC;
 
+    if (f && !strncmp(f, "io@", 3)) {
+        /* the first point whose label starts so (counts vary: polls) */
+        if (fired || strncmp(what, f + 3, strlen(f + 3))) return 0;
+        fired = true;
+        fprintf(stderr, "libxl-snapshot: fault injected: io (%s): %s\n",
+                what, strerror(e));
+        return e;
+    }
     if (!f || strncmp(f, "io:", 3)) return 0;
     mode = strchr(f + 3, ':');
     if (mode && !strcmp(mode + 1, "eio")) e = EIO;

@@ -19,24 +19,16 @@ set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# find_io LABEL CMD...: runs CMD with io:N for N = 1.. until the N-th
-# point is LABEL; RC, OUT, ERR of that run (the injection line
-# removed).  Each try that is not LABEL is settled by snapshot-recover.
+# find_io LABEL CMD...: runs CMD with the first I/O point labelled
+# LABEL failing (XL_SNAPSHOT_FAULT=io@LABEL: their number varies with
+# polling); RC, OUT, ERR (the injection line removed).
 find_io() {
-    local label=$1 n
+    local label=$1
     shift
-    for ((n = 1; n < 60; n++)); do
-        run env XL_SNAPSHOT_FAULT=io:$n "$@"
-        grep -q '^libxl-snapshot: fault injected: ' <<<"$ERR" ||
-            fail "no I/O point '$label' in: $*"
-        if grep -q "^libxl-snapshot: fault injected: io $n ($label)" <<<"$ERR"
-        then
-            ERR=$(grep -v '^libxl-snapshot: fault injected: ' <<<"$ERR")
-            return 0
-        fi
-        return_to_start
-    done
-    fail "no I/O point '$label' in 60: $*"
+    run env "XL_SNAPSHOT_FAULT=io@$label" "$@"
+    grep -q "^libxl-snapshot: fault injected: io ($label)" <<<"$ERR" ||
+        fail_run "no I/O point '$label'"
+    ERR=$(grep -v '^libxl-snapshot: fault injected: ' <<<"$ERR")
 }
 
 case_delete_then_revert() {
@@ -81,10 +73,6 @@ case_cont_refused() {
     make_vm_config vf
     expect_ok xl create "$CFG"
     write_disks vf 0x41
-    return_to_start() {
-        expect_ok xl snapshot-recover vf
-        run xl snapshot-delete vf m1
-    }
     find_io "QMP cont" "$XL" snapshot-create --live --memory vf m1
     [ "$RC" -eq 0 ] || fail_run "a checkpoint whose cont was refused once"
     ! grep -q '^libxl-snapshot: error: ' <<<"$ERR" ||
@@ -104,10 +92,6 @@ case_start_fails() {
     expect_ok xl create "$CFG"
     write_disks vj 0x51
     expect_ok xl snapshot-create --memory vj c1
-    return_to_start() {
-        expect_ok xl snapshot-recover vj
-        domain_running vj || expect_ok xl create "$CFG"
-    }
     write_disks vj 0x52
     find_io "QEMU start" "$XL" snapshot-revert vj c1
     [ "$RC" -eq 1 ] || fail_run "a revert whose QEMU did not start"
