@@ -208,9 +208,6 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
             "is nothing to revert to", rvs->name);
         return ERROR_INVAL;
     }
-    if (left)
-        LOG(WARN, "snapshot '%s' does not hold disk(s) %s: they are left "
-            "as they are", rvs->name, left);
 
     GCNEW_ARRAY(rvs->disks, rvs->snap->num_disks);
     /* externals first: they can be undone */
@@ -293,6 +290,9 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
             }
         }
     }
+    if (left)                         /* said once the revert can go */
+        LOG(WARN, "snapshot '%s' does not hold disk(s) %s: they are left "
+            "as they are", rvs->name, left);
     return 0;
 }
 
