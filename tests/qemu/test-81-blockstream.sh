@@ -165,7 +165,10 @@ case_bandwidth() {
     expect_ok xl block-stream --bandwidth 64 "$d" xvda
     secs=$(elapsed "$t0")
     step "  512 MiB at 64 MiB/s: ${secs}s"
-    expect_between "$secs" 7.2 9.5 "seconds to stream 512 MiB at 64 MiB/s"
+    # the floor proves the limit holds; the ceiling only catches a limit
+    # off by a factor (32 MiB/s: 16 s), with room for a loaded machine
+    # (11.4 s seen while other builds ran on both cores)
+    expect_between "$secs" 7.2 15 "seconds to stream 512 MiB at 64 MiB/s"
     expect_eq "$(chain_files "$(img "$d" s1)")" "$(img "$d" s1)" "chain after the stream"
     flush_disk "$d"
     read_patterns "$(img "$d" s1)" qcow2 "0x5a 0 1M" "0x5a 255M 2M" \
