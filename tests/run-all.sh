@@ -113,7 +113,8 @@ xen_log=$(mktemp)
 trap 'rm -f "$unit_log" "$xen_log"' EXIT
 start=$(date +%s)
 # the boot's own limit (XEN_TEST_TIMEOUT, 900 s) and the dom0 build
-timeout --kill-after=30 "$((timeout_s + 300))" tests/xen/run.sh </dev/null 2>&1 |
+# (with the Debian packages' build, should test-69 not have left them)
+timeout --kill-after=30 "$((timeout_s + 420))" tests/xen/run.sh </dev/null 2>&1 |
     tee "$xen_log"
 xen_rc=${PIPESTATUS[0]}
 secs=$(( $(date +%s) - start ))

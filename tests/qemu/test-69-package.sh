@@ -2,14 +2,16 @@
 # test-69-package.sh - the Debian packages: built, whole, lintian-clean,
 # and Xen's xl still working behind ours
 #
-# The tracked files of the tree are copied aside (the build must not
-# touch the tree), `dpkg-buildpackage -us -uc -b` builds the three
-# packages there, and each is unpacked with dpkg -x into one temporary
-# root, which must then hold:
+# scripts/build-debs.sh builds the three packages with
+# `dpkg-buildpackage -us -uc -b` from a copy of the tree's tracked files
+# (the build must not touch the tree; the result is kept per content,
+# and the Xen test host installs the same packages), and each is
+# unpacked with dpkg -x into one temporary root, which must then hold:
 #  - the library, its .a and pkg-config file in the multiarch libdir,
 #    the header, the man pages (the scripts' too), the bash completion,
 #    vhd-util, the admin scripts and the systemd units;
-#  - /usr/sbin/xl pointing at the front end;
+#  - /usr/sbin/xl pointing at the front end, and completions/xl at our
+#    completion;
 #  - a front end that runs from that root: `xl help` lists the snapshot
 #    commands, and a snapshot of a qemu-driver domain works with it.
 # The packages' metadata: names, dependencies, the diversion scripts.
@@ -26,6 +28,19 @@
 #    diversion), our files unpacked: `xl info` must reach the stand-in
 #    with its arguments and exit status; after the postrm, Xen's xl is
 #    back at /usr/sbin/xl;
+#  - the upgrade from 0.1.0-1, which diverted Xen's xl to
+#    /usr/sbin/xl.xen, by dpkg itself (dpkg --root on such a host,
+#    maintainer scripts run chrootless): an upgrade that fails after the
+#    preinst (a file of another package) puts 0.1.0-1's diversion back,
+#    then the upgrade moves it to /usr/libexec/xl and Xen's completion
+#    to completions/xl.xen; /usr/sbin/xl is there after every command
+#    of the maintainer scripts; Xen's xl answers through ours after;
+#  - bash completion as installed (dpkg --root on such a host):
+#    bash-completion's own loader, looking in that root, loads ours for
+#    `xl` and `xen`; `xl snap<TAB>` gives our commands, `xl cre<TAB>`
+#    and `xl sav<TAB>` Xen's create and save (listed by our xl help from
+#    Xen's xl through the wrapper), our options complete, and a Xen
+#    command's arguments go to Xen's _xl, loaded from completions/xl.xen;
 #  - the man pages of xl-snapshot-all and xl-snapshot-rotate name every
 #    option of their --help, and render without warnings.
 # The soft cases are functions, run through soft_case:
@@ -34,21 +49,16 @@ set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-for t in dpkg-buildpackage dh; do
-    command -v $t >/dev/null || fail "$t is missing (make check installs dpkg-dev and debhelper)"
-done
-SRC=$T/src/libxl-snapshot
-mkdir -p "$SRC"
-(cd "$REPO" && git ls-files -z | xargs -0 cp --parents -t "$SRC") ||
-    fail "cannot copy the tree"
-
-step "dpkg-buildpackage -us -uc -b"
-run bash -c "cd '$SRC' && dpkg-buildpackage -us -uc -b"
-[ "$RC" -eq 0 ] || { tail -n 30 <<<"$OUT$ERR"; fail_run "dpkg-buildpackage failed"; }
-debs=$(ls "$T"/src/*.deb)
+step "dpkg-buildpackage -us -uc -b (scripts/build-debs.sh)"
+run "$REPO/scripts/build-debs.sh"
+[ "$RC" -eq 0 ] || fail_run "the packages were not built"
+DEBS=$OUT
+VER=$(dpkg-parsechangelog -l "$REPO/debian/changelog" -SVersion)
+debs=$(ls "$DEBS"/*.deb)
 for p in libxlsnapshot0 libxlsnapshot-dev xl-snapshot; do
-    ls "$T"/src/${p}_0.1.0-1_*.deb >/dev/null 2>&1 || fail "no $p package: $debs"
+    ls "$DEBS"/${p}_"$VER"_*.deb >/dev/null 2>&1 || fail "no $p $VER package: $debs"
 done
+XLDEB=$(ls "$DEBS"/xl-snapshot_"$VER"_*.deb)
 
 step "unpacked (dpkg -x), the packages are whole"
 R=$T/root
@@ -63,14 +73,17 @@ for f in usr/lib/$MA/libxlsnapshot.so.0 usr/lib/$MA/libxlsnapshot.so \
          lib/systemd/system/xl-snapshot-rotate.service usr/share/man/man1/xl-snapshot.1.gz \
          usr/share/man/man1/xl-snapshot-all.1.gz usr/share/man/man1/xl-snapshot-rotate.1.gz \
          usr/share/man/man5/xl.snapshot.cfg.5.gz usr/share/man/man3/libxl-snapshot.3.gz \
-         usr/share/bash-completion/completions/xl-snapshot; do
+         usr/share/bash-completion/completions/xl-snapshot \
+         usr/share/bash-completion/completions/xl; do
     [ -e "$R/$f" ] || fail "the packages lack /$f"
 done
 expect_eq "$(readlink "$R/usr/sbin/xl")" "../bin/xl-snapshot" "/usr/sbin/xl"
-run dpkg-deb -I "$T"/src/xl-snapshot_0.1.0-1_*.deb
-expect_match "$OUT" "Depends:.*libxlsnapshot0 \\(= 0.1.0-1\\)" "xl-snapshot's dependencies"
+expect_eq "$(readlink "$R/usr/share/bash-completion/completions/xl")" xl-snapshot \
+    "completions/xl"
+run dpkg-deb -I "$XLDEB"
+expect_match "$OUT" "Depends:.*libxlsnapshot0 \\(= $VER\\)" "xl-snapshot's dependencies"
 expect_match "$OUT" "preinst" "xl-snapshot's preinst"
-run dpkg-deb -e "$T"/src/xl-snapshot_0.1.0-1_*.deb "$T/ctl"
+run dpkg-deb -e "$XLDEB" "$T/ctl"
 expect_match "$(cat "$T/ctl/preinst")" "dpkg-divert --package xl-snapshot --add --rename" "the diversion"
 expect_match "$(cat "$T/ctl/postrm")" "dpkg-divert --package xl-snapshot --remove" "the diversion's removal"
 
@@ -87,7 +100,7 @@ expect_eq "$OUT" p1 "the snapshot the packaged xl took"
 # lintian -I --pedantic: nothing but initial-upload-closes-no-bugs
 lintian_clean() {
     command -v lintian >/dev/null || fail "lintian is missing (make check installs it)"
-    run lintian -I --pedantic "$T"/src/libxl-snapshot_0.1.0-1_*.changes
+    run lintian -I --pedantic "$DEBS"/libxl-snapshot_"$VER"_*.changes
     [ "$RC" -eq 0 ] || fail_run "lintian failed"
     local tags
     tags=$(grep -v ' initial-upload-closes-no-bugs ' <<<"$OUT" | sed '/^$/d')
@@ -105,7 +118,7 @@ dep_names() {
 # from this machine's installed packages) on its path.
 dev_depends() {
     local pc=$R/usr/lib/$MA/pkgconfig/libxlsnapshot.pc deps mods m f pkg
-    deps=$(dep_names "$(dpkg-deb -f "$T"/src/libxlsnapshot-dev_0.1.0-1_*.deb Depends)")
+    deps=$(dep_names "$(dpkg-deb -f "$DEBS"/libxlsnapshot-dev_"$VER"_*.deb Depends)")
     mods=$(sed -n 's/^Requires\(\.private\)\{0,1\}://p' "$pc" | tr ', ' '\n' |
            sed '/^$/d; /^[<>=!]/d; /^[0-9]/d')
     expect_match "$mods" '^yajl$' "the modules $pc requires"
@@ -152,45 +165,90 @@ in_root() {
     env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$W" "$@"
 }
 
-# Xen's xl behind ours, with Debian's own xen-utils-wrapper
-xen_wrapper() {
-    local xuc=$T/xuc W=$T/xenroot divert f
+# xen-utils-common's files this test uses (the wrapper, /usr/sbin/xl
+# and /usr/sbin/xen, the bash completion for xl and xen), in $T/xuc:
+# as installed here (make check installs Xen's packages; their true
+# names, should ours be installed), else from the package
+xen_utils_common() {
+    local xuc=$T/xuc f
+    [ -d "$xuc" ] && return 0
     mkdir -p "$xuc"
-    # xen-utils-common's wrapper and /usr/sbin/xl: as installed here
-    # (make check installs Xen's packages), else from its package
     if dpkg-query -W -f='${Status}' xen-utils-common 2>/dev/null | grep -q ' installed$'; then
-        mkdir -p "$xuc/usr/sbin" "$xuc/usr/lib"
+        mkdir -p "$xuc/usr/sbin" "$xuc/usr/lib" "$xuc/usr/share/bash-completion/completions"
         cp -a /usr/lib/xen-common "$xuc/usr/lib/"
-        cp -a "$(dpkg-divert --truename /usr/sbin/xl)" "$xuc/usr/sbin/xl"
+        for f in /usr/sbin/xl /usr/sbin/xen /usr/share/bash-completion/completions/xl \
+                 /usr/share/bash-completion/completions/xen; do
+            cp -a "$(dpkg-divert --truename "$f")" "$xuc$f"
+        done
     else
         (cd "$T" && apt-get download xen-utils-common) >/dev/null 2>&1 ||
             fail "xen-utils-common is neither installed nor downloadable"
         expect_ok dpkg -x "$(ls "$T"/xen-utils-common_*.deb)" "$xuc"
     fi
     if [ ! -f "$xuc/usr/lib/xen-common/bin/xen-utils-wrapper" ] ||
-       [ "$(readlink "$xuc/usr/sbin/xl")" != ../lib/xen-common/bin/xen-utils-wrapper ]; then
-        fail "xen-utils-common: /usr/sbin/xl is not the xen-utils-wrapper symlink this test knows" \
-            "$(ls -l "$xuc/usr/sbin/xl" 2>&1)"
+       [ "$(readlink "$xuc/usr/sbin/xl")" != ../lib/xen-common/bin/xen-utils-wrapper ] ||
+       ! grep -q '^complete -F _xl .* xl' "$xuc/usr/share/bash-completion/completions/xl" ||
+       [ "$(readlink "$xuc/usr/share/bash-completion/completions/xen")" != xl ]; then
+        fail "xen-utils-common: /usr/sbin/xl is not the xen-utils-wrapper symlink, or its completion not the one this test knows" \
+            "$(ls -l "$xuc/usr/sbin/xl" "$xuc/usr/share/bash-completion/completions" 2>&1)"
     fi
+}
 
-    # the host: Xen 4.17 running, xen-utils-common, a stand-in Xen xl
-    mkdir -p "$W/usr/sbin" "$W/usr/lib/xen-4.17/bin" "$W/var/lib/dpkg" \
-             "$W/sys/hypervisor/version" "$W/bin"
+# xen_host W: a root laid out as a Debian Xen host, chroot-able: Xen 4.17
+# running (/sys/hypervisor), xen-utils-common's files, a stand-in for
+# Xen's xl in /usr/lib/xen-4.17/bin (its `help` as Xen's, listing
+# create, list, info, save and sched-credit; else it prints how it was
+# called and exits 3), dash as /bin/sh, /dev/null, an empty dpkg
+# database
+xen_host() {
+    local W=$1 xuc=$T/xuc f
+    xen_utils_common
+    mkdir -p "$W/usr/sbin" "$W/usr/lib/xen-4.17/bin" "$W/var/lib/dpkg/info" \
+             "$W/var/lib/dpkg/updates" "$W/var/lib/dpkg/triggers" \
+             "$W/sys/hypervisor/version" "$W/bin" "$W/dev" \
+             "$W/usr/share/bash-completion/completions"
+    touch "$W/var/lib/dpkg/status" "$W/var/lib/dpkg/available"
     cp -a "$xuc/usr/lib/xen-common" "$W/usr/lib/"
-    cp -a "$xuc/usr/sbin/xl" "$W/usr/sbin/xl"
+    for f in /usr/sbin/xl /usr/sbin/xen /usr/share/bash-completion/completions/xl \
+             /usr/share/bash-completion/completions/xen; do
+        cp -a "$xuc$f" "$W$f"
+    done
     echo xen > "$W/sys/hypervisor/type"
     echo 4 > "$W/sys/hypervisor/version/major"
     echo 17 > "$W/sys/hypervisor/version/minor"
     cat > "$W/usr/lib/xen-4.17/bin/xl" <<'XL'
 #!/bin/sh
+if [ "$*" = help ]; then
+    printf '%s\n' 'Usage xl [-vfNtT] <subcommand> [args]' '' \
+        'xl full list of subcommands:' '' \
+        ' create              Create a domain from config file <filename>' \
+        ' list                List information about all/some domains' \
+        ' info                Get information about Xen host' \
+        ' save                Save a domain state to restore later' \
+        ' sched-credit        Get/set credit scheduler parameters'
+    exit 0
+fi
 echo "Xen xl: $0 $*"
 exit 3
 XL
     chmod +x "$W/usr/lib/xen-4.17/bin/xl"
-    mkdir -p "$W/dev"
     mknod -m 666 "$W/dev/null" c 1 3 || fail "cannot make $W/dev/null"
     cp -L /bin/dash "$W/bin/sh"
     copy_libs /bin/dash ""
+}
+
+# dpkg_root W ARGS...: dpkg on the root W, maintainer scripts run
+# chrootless (with DPKG_ROOT, as they support: the root has no dpkg)
+dpkg_root() {
+    local W=$1
+    shift
+    dpkg --root="$W" --force-script-chrootless --force-depends "$@"
+}
+
+# Xen's xl behind ours, with Debian's own xen-utils-wrapper
+xen_wrapper() {
+    local W=$T/xenroot divert f
+    xen_host "$W"
     run in_root /usr/sbin/xl info
     [ "$RC:$OUT" = "3:Xen xl: /usr/lib/xen-4.17/bin/xl info" ] ||
         fail_run "Xen's xl before the package: not the stand-in, exit status 3"
@@ -215,13 +273,212 @@ XL
         strings "$W/$f" | grep -qxF "$divert" || fail "/$f does not run Xen's xl as $divert"
     done
 
-    # removed: our files go, the postrm gives Xen's xl back
-    rm "$W/usr/sbin/xl"
+    # removed: our files go, the postrm gives Xen's xl and completion back
+    rm "$W/usr/sbin/xl" "$W/usr/share/bash-completion/completions/xl"
     run env DPKG_ROOT="$W" DPKG_ADMINDIR="$W/var/lib/dpkg" sh "$T/ctl/postrm" remove
     [ "$RC" -eq 0 ] || fail_run "xl-snapshot's postrm"
+    expect_layout "$W" "after the postrm" "" wrapper - - xen -
     run in_root /usr/sbin/xl info
     [ "$RC:$OUT" = "3:Xen xl: /usr/lib/xen-4.17/bin/xl info" ] ||
         fail_run "Xen's xl after the postrm: not the stand-in, exit status 3"
+}
+
+# The maintainer scripts of 0.1.0-1 (commit 17995d4), which diverted
+# Xen's xl to /usr/sbin/xl.xen
+old_preinst() {
+    cat <<'EOF'
+#!/bin/sh
+set -e
+if [ "$1" = install ] || [ "$1" = upgrade ]; then
+    dpkg-divert --package xl-snapshot --add --rename \
+        --divert /usr/sbin/xl.xen /usr/sbin/xl
+fi
+EOF
+}
+old_postrm() {
+    cat <<'EOF'
+#!/bin/sh
+set -e
+if [ "$1" = remove ] || [ "$1" = abort-install ] || [ "$1" = disappear ]; then
+    dpkg-divert --package xl-snapshot --remove --rename \
+        --divert /usr/sbin/xl.xen /usr/sbin/xl
+fi
+EOF
+}
+
+# expect_layout W WHAT DIVERSIONS SBIN_XL SBIN_XL_XEN LIBEXEC_XL
+#     COMPLETION_XL COMPLETION_XL_XEN: W's diversions (dpkg-divert
+#     --list, sorted, ; after each) and what the files are: "wrapper"
+#     (the link to xen-utils-wrapper), "ours" (a link to xl-snapshot),
+#     "xen" (Xen's completion), "-" (absent)
+expect_layout() {
+    local W=$1 what=$2 f want got=''
+    expect_eq "$(DPKG_ROOT="$W" DPKG_ADMINDIR="$W/var/lib/dpkg" dpkg-divert --list |
+                 sort | tr '\n' ';')" "$3" "$what: the diversions"
+    for f in usr/sbin/xl usr/sbin/xl.xen usr/libexec/xl \
+             usr/share/bash-completion/completions/xl \
+             usr/share/bash-completion/completions/xl.xen; do
+        if [ -L "$W/$f" ] && [ "$(readlink "$W/$f")" = ../lib/xen-common/bin/xen-utils-wrapper ]; then
+            got+="wrapper "
+        elif [ -L "$W/$f" ] && [[ $(readlink "$W/$f") == *xl-snapshot ]]; then
+            got+="ours "
+        elif [ -f "$W/$f" ] && grep -q '^complete -F _xl ' "$W/$f"; then
+            got+="xen "
+        elif [ -e "$W/$f" ] || [ -L "$W/$f" ]; then
+            got+="other "
+        else
+            got+="- "
+        fi
+    done
+    want="$4 $5 $6 $7 $8 "
+    expect_eq "$got" "$want" \
+        "$what: sbin/xl sbin/xl.xen libexec/xl completions/xl completions/xl.xen"
+}
+
+# The upgrade from 0.1.0-1, by dpkg
+upgrade() {
+    local W=$T/uproot old=$T/old blk=$T/blocker c real div1 div2
+    xen_host "$W"
+    # 0.1.0-1: these files and its maintainer scripts, without
+    # completions/xl (and without xl-snapshot-all, which the blocker
+    # holds below)
+    expect_ok dpkg-deb -R "$XLDEB" "$old"
+    sed -i 's/^Version: .*/Version: 0.1.0-1/' "$old/DEBIAN/control"
+    old_preinst > "$old/DEBIAN/preinst"
+    old_postrm > "$old/DEBIAN/postrm"
+    rm "$old/usr/share/bash-completion/completions/xl" "$old/usr/bin/xl-snapshot-all"
+    sed -i '/ usr\/bin\/xl-snapshot-all$/d' "$old/DEBIAN/md5sums"
+    expect_ok dpkg-deb -b "$old" "$T/old.deb"
+    mkdir -p "$blk/DEBIAN" "$blk/usr/bin"
+    echo blocker > "$blk/usr/bin/xl-snapshot-all"
+    printf '%s\n' 'Package: xt-blocker' 'Version: 1' 'Architecture: all' \
+        'Maintainer: test <test@example.org>' 'Description: holds a file of xl-snapshot' \
+        > "$blk/DEBIAN/control"
+    expect_ok dpkg-deb -b "$blk" "$T/blocker.deb"
+
+    run dpkg_root "$W" --unpack "$T/old.deb"
+    [ "$RC" -eq 0 ] || fail_run "dpkg --unpack 0.1.0-1"
+    div1="diversion of /usr/sbin/xl to /usr/sbin/xl.xen by xl-snapshot;"
+    expect_layout "$W" "0.1.0-1" "$div1" ours wrapper - xen -
+
+    # dpkg-divert and mv as the maintainer scripts run them: each says
+    # whether /usr/sbin/xl is still there after it
+    mkdir -p "$T/shim"
+    for c in dpkg-divert mv; do
+        real=$(command -v "$c")
+        cat > "$T/shim/$c" <<EOF
+#!/bin/sh
+$real "\$@"
+rc=\$?
+if [ -e "\$DPKG_ROOT/usr/sbin/xl" ]; then s=there; else s=MISSING; fi
+echo "$c \$*: /usr/sbin/xl \$s" >> "$T/shim.log"
+exit \$rc
+EOF
+        chmod +x "$T/shim/$c"
+    done
+
+    # an upgrade that fails after the preinst: back to 0.1.0-1's layout
+    run dpkg_root "$W" --unpack "$T/blocker.deb"
+    [ "$RC" -eq 0 ] || fail_run "dpkg --unpack the blocker"
+    : > "$T/shim.log"
+    run env PATH="$T/shim:$PATH" dpkg --root="$W" --force-script-chrootless \
+        --force-depends --unpack "$XLDEB"
+    if [ "$RC" -eq 0 ] || [[ $ERR != *"trying to overwrite '/usr/bin/xl-snapshot-all'"* ]]; then
+        fail_run "the upgrade over the blocker: not refused for its file"
+    fi
+    expect_layout "$W" "the failed upgrade" "$div1" ours wrapper - xen -
+    expect_eq "$(dpkg-query --admindir="$W/var/lib/dpkg" -W -f='${Version}' xl-snapshot)" \
+        0.1.0-1 "the version after the failed upgrade"
+    expect_no_match "$(cat "$T/shim.log")" MISSING "/usr/sbin/xl during the failed upgrade"
+    expect_match "$(cat "$T/shim.log")" "^mv .*/usr/libexec/xl .*/usr/sbin/xl.xen" \
+        "the abort-upgrade's rename back"
+
+    # the upgrade
+    run dpkg_root "$W" --remove xt-blocker
+    [ "$RC" -eq 0 ] || fail_run "dpkg --remove the blocker"
+    : > "$T/shim.log"
+    run env PATH="$T/shim:$PATH" dpkg --root="$W" --force-script-chrootless \
+        --force-depends --unpack "$XLDEB"
+    [ "$RC" -eq 0 ] || fail_run "the upgrade from 0.1.0-1"
+    div2="diversion of /usr/sbin/xl to /usr/libexec/xl by xl-snapshot;"
+    div2+="diversion of /usr/share/bash-completion/completions/xl to /usr/share/bash-completion/completions/xl.xen by xl-snapshot;"
+    expect_layout "$W" "upgraded" "$div2" ours - wrapper ours xen
+    expect_eq "$(dpkg-query --admindir="$W/var/lib/dpkg" -W -f='${Version}' xl-snapshot)" \
+        "$VER" "the version after the upgrade"
+    expect_no_match "$(cat "$T/shim.log")" MISSING "/usr/sbin/xl during the upgrade"
+    expect_match "$(cat "$T/shim.log")" "^mv .*/usr/sbin/xl.xen .*/usr/libexec/xl: /usr/sbin/xl there" \
+        "the preinst's rename"
+    # Xen's xl through ours
+    expect_ok dpkg -x "$(ls "$DEBS"/libxlsnapshot0_"$VER"_*.deb)" "$W"
+    copy_libs "$W/usr/bin/xl-snapshot" "$W/usr/lib/$MA"
+    run in_root /usr/sbin/xl info -n
+    [ "$RC:$OUT" = "3:Xen xl: /usr/lib/xen-4.17/bin/xl info -n" ] ||
+        fail_run "xl info through ours after the upgrade: not the stand-in, exit status 3"
+}
+
+# Bash completion as installed: bash-completion's loader and helpers,
+# looking in the root (XDG_DATA_DIRS), xl and xen in $PATH running the
+# root's (chroot)
+completion() {
+    local W=$T/comproot c
+    xen_host "$W"
+    run dpkg_root "$W" --unpack "$XLDEB"
+    [ "$RC" -eq 0 ] || fail_run "dpkg --unpack xl-snapshot"
+    expect_ok dpkg -x "$(ls "$DEBS"/libxlsnapshot0_"$VER"_*.deb)" "$W"
+    copy_libs "$W/usr/bin/xl-snapshot" "$W/usr/lib/$MA"
+    mkdir -p "$T/cbin"
+    for c in xl xen; do
+        printf '#!/bin/sh\nexec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot %s /usr/sbin/%s "$@"\n' \
+            "$W" "$c" > "$T/cbin/$c"
+        chmod +x "$T/cbin/$c"
+    done
+    cat > "$T/complete.sh" <<'EOF'
+. /usr/share/bash-completion/bash_completion
+shopt -s extdebug
+# c WORD...: the completions of the last word, as bash asks them: the
+# command's spec (bash-completion's loader gives it on first use)
+c() {
+    local spec fn
+    COMP_WORDS=("$@")
+    COMP_CWORD=$(($# - 1))
+    COMP_LINE="$*"
+    COMP_POINT=${#COMP_LINE}
+    COMPREPLY=()
+    complete -p "$1" >/dev/null 2>&1 || _completion_loader "$1"
+    spec=$(complete -p "$1")
+    fn=${spec#*-F }
+    fn=${fn%% *}
+    "$fn" "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+    echo "$*|${COMPREPLY[*]}"
+}
+c xl snap
+c xl snapshot-revert --f
+c xl cre
+c xl sav
+echo "xl spec|$(complete -p xl)"
+echo "ours from|$(declare -F _xl_snapshot | cut -d' ' -f3-)"
+c xl save vm ''
+echo "xen's from|$(declare -F _xl | cut -d' ' -f3-)"
+echo "xl spec after|$(complete -p xl)"
+c xen snapshot-l
+echo "xen spec|$(complete -p xen)"
+EOF
+    run env -i HOME="$T" PATH="$T/cbin:/usr/sbin:/usr/bin:/sbin:/bin" \
+        XDG_DATA_DIRS="$W/usr/share" BASH_COMPLETION_USER_DIR="$T/nothing" \
+        bash --norc --noprofile "$T/complete.sh"
+    [ "$RC" -eq 0 ] || fail_run "the completion script"
+    local bc=$W/usr/share/bash-completion/completions
+    expect_eq "$OUT" "xl snap|snapshot-create snapshot-list snapshot-info snapshot-dumpxml snapshot-check snapshot-recover snapshot-current snapshot-delete snapshot-revert
+xl snapshot-revert --f|--force
+xl cre|create
+xl sav|save
+xl spec|complete -F _xl_snapshot xl
+ours from|$bc/xl
+xl save vm |
+xen's from|$bc/xl.xen
+xl spec after|complete -F _xl_snapshot xl
+xen snapshot-l|snapshot-list
+xen spec|complete -F _xl_snapshot xen" "completions in the installed root"
 }
 
 # The scripts' man pages name every long option of their --help, and
@@ -246,5 +503,7 @@ script_man_pages() {
 soft_case "lintian: clean but for initial-upload-closes-no-bugs" lintian_clean
 soft_case "libxlsnapshot-dev's dependencies give its .pc's modules" dev_depends
 soft_case "Xen's xl behind ours, with Debian's xen-utils-wrapper (chroot)" xen_wrapper
+soft_case "the upgrade from 0.1.0-1 (xl.xen), by dpkg --root" upgrade
+soft_case "bash completion for xl and xen, as installed" completion
 soft_case "the scripts' man pages name their options" script_man_pages
 finish

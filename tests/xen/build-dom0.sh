@@ -10,9 +10,16 @@
 #    (/usr/libexec/xen-qemu-system-i386) with its keymaps (without them
 #    the device model exits at once: "could not read keymap file"),
 #    /etc/xen; qemu-img, qemu-io, socat, jq;
-#  - the project's xl and library, as `make install DESTDIR=<staging>
-#    PREFIX=/usr` installs them: /usr/bin/xl-snapshot and
-#    /usr/lib/libxlsnapshot.so.0;
+#  - the project as its Debian packages install it on a Debian Xen
+#    host: xen-utils-common's /usr/sbin/xl (the link to Debian's
+#    xen-utils-wrapper, which runs /usr/lib/xen-<version>/bin/xl), then
+#    xl-snapshot's real preinst run on the tree (DPKG_ROOT; its
+#    diversion moves Xen's xl to /usr/libexec/xl), then the files of
+#    libxlsnapshot0 and xl-snapshot unpacked (dpkg-deb -x; dom0 has no
+#    dpkg): /usr/sbin/xl is ours (-> ../bin/xl-snapshot), the library
+#    in /usr/lib/<multiarch>.  The packages come from
+#    scripts/build-debs.sh (kept per content of the tree: in
+#    `make check`, the ones test-69 built and checked);
 #  - every shared library of those programs (ldd);
 #  - the Xen modules dom0 needs (event channels, grant tables, privcmd,
 #    xenfs, blkback, loop; device-mapper with snapshot and thin-pool for
@@ -26,7 +33,9 @@
 # XEN_TEST_SCENARIOS=FILE puts FILE in place of scenarios.sh.
 # Finally each program is checked to load in the tree (chroot, as
 # root): a missing library is a build failure, not a mystery in the
-# boot log.
+# boot log; and /usr/sbin/xl must reach Xen's own xl through the
+# wrapper (with a stand-in /sys/hypervisor, removed after: Xen's xl
+# then fails to open the hypervisor, with libxl's own words).
 set -euo pipefail
 # shellcheck source=tests/xen/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -35,15 +44,18 @@ set -euo pipefail
 [ -f "$WORK/domU.cpio.gz" ] || xt_die "run build-domU.sh first"
 mkdir -p "$WORK"
 
-# ---- the project, installed into a staging tree
-STAGE=$WORK/stage
-rm -rf "$STAGE"
-make -s -C "$REPO" install DESTDIR="$STAGE" PREFIX=/usr >"$WORK/make-install.log" 2>&1 ||
-    { cat "$WORK/make-install.log" >&2; xt_die "make install DESTDIR=$STAGE PREFIX=/usr failed"; }
-OUR_XL=$STAGE/usr/bin/xl-snapshot
-OUR_LIB=$(ls "$STAGE"/usr/lib/libxlsnapshot.so.[0-9]* 2>/dev/null | head -n 1)
-[ -x "$OUR_XL" ] && [ -n "$OUR_LIB" ] ||
-    xt_die "make install did not install usr/bin/xl-snapshot and usr/lib/libxlsnapshot.so.N"
+# ---- the project's Debian packages
+DEBS=$("$REPO/scripts/build-debs.sh") || xt_die "the Debian packages were not built (scripts/build-debs.sh)"
+debs=()
+for p in libxlsnapshot0 xl-snapshot; do
+    d=("$DEBS/${p}"_*.deb)
+    [ -f "${d[0]}" ] || xt_die "scripts/build-debs.sh made no $p package in $DEBS"
+    debs+=("${d[0]}")
+done
+xt_say "packages: ${debs[*]}"
+rm -rf "$WORK/ctl"
+dpkg-deb -e "${debs[1]}" "$WORK/ctl"
+MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 
 # ---- the tree
 R=$WORK/dom0-root
@@ -85,10 +97,32 @@ chmod 755 "$R/etc/xen/scripts/xt-phy"
 echo 'root:x:0:0:root:/root:/bin/sh' > "$R/etc/passwd"
 echo 'root:x:0:' > "$R/etc/group"
 
-cp "$OUR_XL" "$R/usr/bin/xl-snapshot"
-cp "$OUR_LIB" "$R/usr/lib/"
-ln -s "$(basename "$OUR_LIB")" "$R/usr/lib/libxlsnapshot.so"
-xt_libs "$R" "$OUR_XL" "$OUR_LIB"
+# ---- the project, as dpkg would install its packages: Xen's xl as
+# xen-utils-common installs it (the wrapper's link; its true name,
+# should our package be installed on this machine), xl-snapshot's
+# preinst (the diversion, with a dpkg database in the tree), the files
+mkdir -p "$R/usr/sbin" "$R/usr/lib/xen-common/bin" "$R/var/lib/dpkg"
+XEN_XL=$(dpkg-divert --truename /usr/sbin/xl)
+if [ ! -f /usr/lib/xen-common/bin/xen-utils-wrapper ] || [ ! -L "$XEN_XL" ]; then
+    xt_die "xen-utils-common is not installed (tests/xen/install-packages.sh)"
+fi
+cp -a /usr/lib/xen-common/bin/xen-utils-wrapper "$R/usr/lib/xen-common/bin/"
+cp -a "$XEN_XL" "$R/usr/sbin/xl"
+[ "$(readlink "$R/usr/sbin/xl")" = ../lib/xen-common/bin/xen-utils-wrapper ] ||
+    xt_die "xen-utils-common's /usr/sbin/xl is not the link to xen-utils-wrapper: $(ls -l "$R/usr/sbin/xl")"
+# the wrapper is a /bin/sh script (dom0-init's busybox --install keeps it)
+ln -s busybox "$R/bin/sh"
+DPKG_ROOT=$R DPKG_ADMINDIR=$R/var/lib/dpkg sh "$WORK/ctl/preinst" install \
+    >"$WORK/preinst.log" 2>&1 ||
+    { cat "$WORK/preinst.log" >&2; xt_die "xl-snapshot's preinst failed on dom0's tree"; }
+for d in "${debs[@]}"; do
+    dpkg-deb -x "$d" "$R" || xt_die "dpkg-deb -x $d failed"
+done
+if [ "$(readlink "$R/usr/sbin/xl")" != ../bin/xl-snapshot ] ||
+   [ "$(readlink "$R/usr/libexec/xl")" != ../lib/xen-common/bin/xen-utils-wrapper ]; then
+    xt_die "after the preinst and the packages: /usr/sbin/xl is not ours or /usr/libexec/xl not Xen's: $(ls -l "$R/usr/sbin/xl" "$R/usr/libexec/xl" 2>&1)"
+fi
+xt_libs "$R" "$R/usr/bin/xl-snapshot" "$R/usr/lib/$MA/libxlsnapshot.so.0"
 
 xt_modules "$R" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop \
     dm-mod dm-snapshot dm-thin-pool
@@ -117,7 +151,7 @@ chmod 755 "$R/init" "$R/xen-test/scenarios.sh"
 
 # ---- every program loads from the tree alone (chroot: root only)
 [ "$(id -u)" -eq 0 ] || { xt_pack "$R" "$WORK/dom0.cpio.gz"; exit 0; }
-for p in /usr/bin/xl-snapshot "$XEN_BIN/xl" "$XEN_BIN/xenstored" \
+for p in /usr/bin/xl-snapshot /usr/libexec/libxl-snapshot/vhd-util "$XEN_BIN/xl" "$XEN_BIN/xenstored" \
          "$XEN_BIN/xenconsoled" "$XEN_BIN/xen-init-dom0" \
          "$XEN_BIN/libxl-save-helper" /usr/bin/xenstore \
          /usr/libexec/xen-qemu-system-i386 /usr/bin/qemu-img /usr/bin/qemu-io \
@@ -128,7 +162,19 @@ for p in /usr/bin/xl-snapshot "$XEN_BIN/xl" "$XEN_BIN/xenstored" \
         xt_die "$p misses libraries in dom0's tree: $(grep 'not found' <<<"$out" | tr '\n' ' ')"
     fi
 done
-chroot "$R" /usr/bin/xl-snapshot help >/dev/null 2>&1 ||
-    xt_die "/usr/bin/xl-snapshot help fails in dom0's tree"
+if ! chroot "$R" /usr/sbin/xl help >"$WORK/xl-help.log" 2>&1 ||
+   ! grep -q '^ snapshot-create ' "$WORK/xl-help.log"; then
+    xt_die "/usr/sbin/xl help fails in dom0's tree: $(cat "$WORK/xl-help.log")"
+fi
+# /usr/sbin/xl -> ours -> /usr/libexec/xl -> the wrapper -> Xen's xl,
+# which (no hypervisor here) says libxl cannot open its handle
+mkdir -p "$R/sys/hypervisor/version"
+echo xen > "$R/sys/hypervisor/type"
+echo 4 > "$R/sys/hypervisor/version/major"
+echo 17 > "$R/sys/hypervisor/version/minor"
+chroot "$R" /usr/sbin/xl info >"$WORK/xl-info.log" 2>&1 || true
+rm -rf "$R/sys/hypervisor"
+grep -q 'cannot init xl context' "$WORK/xl-info.log" ||
+    xt_die "/usr/sbin/xl info in dom0's tree does not reach Xen's xl through /usr/libexec/xl: $(cat "$WORK/xl-info.log")"
 
 xt_pack "$R" "$WORK/dom0.cpio.gz"

@@ -1,11 +1,16 @@
 #!/bin/sh
 # shellcheck shell=dash
 # scenarios.sh - the snapshot scenarios, run in dom0 (busybox sh) with
-# the project's xl (/usr/bin/xl-snapshot) on the xen driver.
+# the project's xl on the xen driver, installed from its Debian
+# packages (build-dom0.sh) as on a Debian Xen host: /usr/sbin/xl is
+# ours, and Xen's xl, Debian's xen-utils-wrapper, is diverted to
+# /usr/libexec/xl.
 #
 # The driver is not forced: with /sys/hypervisor/type saying "xen" the
 # library picks it (scenario 6 checks that).  Commands that are not
-# ours go to Xen's own xl, $SXL, through XL_SNAPSHOT_SYSTEM_XL.
+# ours go to Xen's own xl through the wrapper: /usr/libexec/xl, as the
+# package built it (XL_SNAPSHOT_SYSTEM_XL unset).  $SXL, Xen's binary
+# itself, is what the checks compare with and clean up with.
 #
 # The guest "vm": a PV domain (dom0's kernel, tests/xen/domU-init)
 # with two qdisk disks, xvda qcow2 and xvdb raw.  Its config names a
@@ -21,8 +26,10 @@
 #   XLSNAP-DONE                          at the very end
 # Scenarios (numbers as in the project's issue 4, plus 8), in
 # the order they run:
-#   6      non-snapshot commands pass through to Xen's xl, so the
-#          library chose the xen driver by itself
+#   6      the packages' layout; non-snapshot commands pass through to
+#          Xen's xl (through the wrapper), so the library chose the xen
+#          driver by itself; `xl help` lists Xen's commands after ours,
+#          `xl help save` is Xen's, `xl help nosuchcmd` fails
 #   setup  images, config, `xl create` through our front end
 #   1      live snapshot-create (qcow2: internal, raw: external), one
 #          instant for both disks; list/info; xenstore's backend params
@@ -74,10 +81,9 @@
 # reads.
 set -u
 
-XL=/usr/bin/xl-snapshot
+XL=/usr/sbin/xl
 SXL=/usr/lib/xen-4.17/bin/xl
-export XL_SNAPSHOT_SYSTEM_XL=$SXL
-unset XL_SNAPSHOT_DRIVER
+unset XL_SNAPSHOT_SYSTEM_XL XL_SNAPSHOT_DRIVER
 
 IMGDIR=/srv/xen-test
 TMP=/tmp/xt
@@ -424,6 +430,11 @@ say "dom0 $(uname -r), hypervisor $(cat /sys/hypervisor/type 2>/dev/null)"
 
 # ---- 6: pass-through (before any guest exists)
 begin 6 "non-snapshot commands pass through to Xen's xl"
+# as the packages installed it: ours at /usr/sbin/xl, Xen's wrapper
+# diverted to /usr/libexec/xl
+expect_eq "$(readlink /usr/sbin/xl) $(readlink /usr/libexec/xl) ${XL_SNAPSHOT_SYSTEM_XL:-unset}" \
+    "../bin/xl-snapshot ../lib/xen-common/bin/xen-utils-wrapper unset" \
+    "/usr/sbin/xl, /usr/libexec/xl, XL_SNAPSHOT_SYSTEM_XL"
 ok $XL list
 $SXL list >"$TMP/sys-list" 2>&1
 expect_eq "$(awk '{print $1, $2}' "$OUT" | tr '\n' ';')" \
@@ -435,6 +446,16 @@ expect_true "'xl info' shows xen_version 4.17" grep -q '^xen_version *: 4\.17' "
 # pass-through shows that the library chose the xen driver.
 expect_eq "$(cat /sys/hypervisor/type) ${XL_SNAPSHOT_DRIVER:-unset}" "xen unset" \
     "hypervisor type, XL_SNAPSHOT_DRIVER"
+# help: ours, then Xen's commands (Xen's xl help, through the wrapper)
+ok $XL help
+expect_true "'xl help' lists ours, then Xen's from /usr/libexec/xl (save, vcpu-list)" \
+    awk '/^ snapshot-create / {o = 1}
+         /^Subcommands of the system xl \(\/usr\/libexec\/xl\)/ {s = o}
+         s && /^ save / {v++} s && /^ vcpu-list / {v++}
+         END {exit v != 2}' "$OUT"
+ok $XL help save
+expect_true "'xl help save' is Xen's help of save" grep -q '^Usage: xl .*save ' "$OUT"
+fails $XL help nosuchcmd
 end
 
 # ---- setup
