@@ -8,7 +8,8 @@
  * (a journal is reported, `xl snapshot-recover` acts on it), and a
  * corrupt record is reported, not fatal (libxl__snapshot_store_load_check).
  *
- *  0. The records themselves: a journal left pending, a corrupt record,
+ *  0. The records themselves: a journal left pending (or one that
+ *     snapshot-recover moved aside, unreadable), a corrupt record,
  *     a parent without a record, a loop of parents; and anything two
  *     records own (libxl__snapshot_ownership: overlays, frozen images,
  *     internal snapshots, memory images, LVM volumes).
@@ -135,9 +136,16 @@ static void check_tree(libxl__gc *gc, check_state *cs)
     int i, n;
 
     journal = libxl__journal_pending(gc, &cs->op.st, &what);
-    if (journal)
+    if (journal && libxl__journal_op_known(what))
         problem(gc, cs, "an interrupted operation (%s) is pending in '%s': "
                 "xl snapshot-recover finishes or undoes it", what, journal);
+    else if (journal)
+        problem(gc, cs, "the journal '%s' %s, so the operation it records "
+                "cannot be completed: xl snapshot-recover moves it aside",
+                journal, what ? GCSPRINTF("holds an operation this version "
+                                          "does not know ('%s')",
+                                          libxl__printable(gc, what))
+                              : "is unreadable");
     for (i = 0; i < t->num_damage; i++)
         problem(gc, cs, "%s", t->damage[i]);
     n = libxl__snapshot_ownership(gc, t, NULL, &c);
@@ -398,6 +406,12 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
         if (!fnmatch("blockjob-*.libxl-json", n, 0)) {
             problem(gc, cs, "a block job record is left: '%s' (see "
                     "xl block-job)", path);
+            continue;
+        }
+        if (!fnmatch("journal.corrupt-*", n, 0)) {
+            problem(gc, cs, "'%s' is a journal snapshot-recover moved aside "
+                    "(its operation could not be completed): fix what else "
+                    "is reported here, then remove it", path);
             continue;
         }
         if (!fnmatch("*.tmp", n, 0)) {

@@ -90,7 +90,10 @@ const struct cmd_spec cmd_table[] = {
       "Finish or undo an operation a dead xl left half-done",
       "<Domain>",
       "Every command on the domain does this first; this does only that,\n"
-      "and says what it did."
+      "and says what it did.  A journal no recovery can complete (unreadable,\n"
+      "or an operation this version does not know) is moved aside to\n"
+      "journal.corrupt-<time>, said so, and the command fails: snapshot-check\n"
+      "then reports what the operation may have left half-done."
     },
     { "snapshot-current", &main_snapshot_current, 0, 0, 0,
       "Print the name of a domain's current snapshot",
