@@ -78,8 +78,10 @@ const struct cmd_spec cmd_table[] = {
     { "snapshot-check", &main_snapshot_check, 0, 0, 0,
       "Check a domain's snapshot records against its images",
       "[options] <Domain>",
-      "--json                   The problems as JSON: {\"domain\", \"problems\": [...]},\n"
-      "                         and \"error\" when the check could not run.\n"
+      "--json                   The problems as JSON: {\"domain\", \"problems\": [...]};\n"
+      "                         when the check could not run, also \"error\" (why,\n"
+      "                         the line said on stderr) and \"error_code\" (libxl's\n"
+      "                         code: \"domain_notfound\", \"lock_fail\"...).\n"
       "Lists every discrepancy (missing image or memory file, broken backing\n"
       "chain, chain not matching the tree, qemu-img check errors, files no\n"
       "record owns, files two records own, a corrupt record, a parent loop\n"

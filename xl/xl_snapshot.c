@@ -719,11 +719,11 @@ int main_snapshot_check(int argc, char **argv)
         }
         printf("]");
         if (rc) {
-            char why[128];
-            snprintf(why, sizeof(why), "the check could not run: %s",
-                     libxl_error_to_string(rc));
+            /* why, for people; the libxl code's name, for scripts */
             printf(", \"error\": ");
-            print_json_string(why);
+            print_json_string(xl_error_message(rc));
+            printf(", \"error_code\": ");
+            print_json_string(libxl_error_to_string(rc));
         }
         printf("}\n");
         if (rc) {

@@ -13,6 +13,8 @@
 # it aside to journal.corrupt-<time> (exit 1, one line naming it); then
 # recover has nothing left to do, nothing else is refused, and check
 # reports the moved journal until it is removed.
+# --json of a check that cannot run (no such domain): one document with
+# "error", the reason said on stderr, and "error_code", libxl's code.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -93,3 +95,14 @@ broken "snapshot s2: disk xvdb: image .* is missing"
 expect_match "$OUT" "active image .* does not open" "the broken active chain"
 mv "$T/away.qcow2" "$IMG/vm1-xvdb.s1.qcow2"
 expect_ok xl snapshot-check vm1
+
+step "snapshot-check --json of no such domain: error and error_code"
+run xl snapshot-check --json nosuchdom
+[ "$RC" -eq 1 ] || fail_run "expected exit status 1"
+[ "$(grep -c . <<<"$ERR")" -eq 1 ] || fail_run "expected one line on stderr"
+jq -e . >/dev/null <<<"$OUT" || fail_run "not one JSON document"
+expect_eq "$(jq -r '[.domain, (.problems | length), .error_code] | join(" ")' <<<"$OUT")" \
+    "nosuchdom 0 domain_notfound" "domain, problems, error_code"
+expect_eq "libxl-snapshot: error: $(jq -r .error <<<"$OUT")" "$ERR" \
+    "\"error\": the line said on stderr"
+expect_match "$(jq -r .error <<<"$OUT")" "domain 'nosuchdom' not found" "\"error\""
