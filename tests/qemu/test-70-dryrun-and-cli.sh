@@ -6,7 +6,8 @@
 # still fails); -N is refused by commands without a dry run; -h and
 # help print the usage with exit 0; an unknown option, missing or
 # extra arguments give exit 2 (as Xen's xl) and the usage and change
-# nothing; any other subcommand is exec'd in the system xl ($XL_SNAPSHOT_SYSTEM_XL)
+# nothing (xl list of two domains too; of no such domain, exit 1 and
+# one line); any other subcommand is exec'd in the system xl ($XL_SNAPSHOT_SYSTEM_XL)
 # with its argv unchanged, and its exit status comes back.
 set -u
 # shellcheck source=tests/qemu/lib.sh
@@ -142,7 +143,20 @@ usage_error snapshot-revert vm1 s1 extra
 usage_error snapshot-create a b c d
 usage_error -z snapshot-list vm1
 expect_match "$ERR" 'option' "stderr for an unknown global option"
+# xl list takes one domain, as Xen's (it listed the first, exit 0)
+usage_error list vm1 nosuchdom
+expect_eq "$ERR" "xl list: takes at most one domain." "stderr of xl list with two domains"
+usage_error list nosuchdom vm1
 expect_unchanged "$fp" "the usage errors"
+
+step "xl list of no such domain: exit 1, one line (as Xen's xl)"
+expect_error_line() {
+    expect_fail "$@"
+    expect_match "$ERR" "domain 'nosuchdom' does not exist" "stderr of $*"
+    expect_eq "$OUT" "" "stdout of $*"
+}
+expect_error_line xl list nosuchdom
+expect_error_line xl list -l nosuchdom
 
 step "other subcommands go to the system xl, argv unchanged"
 export XL_SNAPSHOT_SYSTEM_XL=$T/fake-xl
