@@ -260,7 +260,10 @@ int libxl_domain_snapshot_from_json(libxl_snapshot_ctx *ctx,
 
 /*
  * Parses an xl.snapshot.cfg(5) file (the 2014 RFC's format: name,
- * description, memory, disk=[...]) into *snapshot.
+ * description, memory, type, disk=[...]) into *snapshot.  Any other
+ * setting, a value of the wrong kind (memory = 1: not a string) and a
+ * relative path are refused: ERROR_INVAL, one line naming the file,
+ * the line and the setting.
  */
 LIBXL_SNAPSHOT_EXPORT
 int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
