@@ -810,6 +810,7 @@ typedef struct {
     int num_items;                    /* a list's top-level items: */
     int *item_line;                   /*   the line of each */
     bool *item_quoted;                /*   whether it is a string */
+    const char **item_atom;           /*   its text (NULL: a list) */
 } cfg_setting;
 
 typedef struct {
@@ -918,7 +919,10 @@ static int cfg_scan(libxl__gc *gc, const char *data, cfg_setting **set_r,
                 if (depth == 1) {
                     GCREALLOC_ARRAY(cur->item_line, cur->num_items + 1);
                     GCREALLOC_ARRAY(cur->item_quoted, cur->num_items + 1);
+                    GCREALLOC_ARRAY(cur->item_atom, cur->num_items + 1);
                     cur->item_line[cur->num_items] = line;
+                    cur->item_atom[cur->num_items] = t == '[' ? NULL
+                        : GCSPRINTF("%.*s", (int)len, text);
                     cur->item_quoted[cur->num_items++] = t == TOK_STRING;
                 }
                 if (t == '[') depth++;
@@ -1274,6 +1278,78 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
     xlu_close(xlu, &rep);
     GC_FREE;
     return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* snapshot config, or domain config? */
+
+/*
+ * A disk= entry only a snapshot config has: xl syntax with target=null
+ * (an internal snapshot), or a disk spec, which starts with a bare vdev
+ * (a domain's positional form starts with its image, 'phy:/dev/...').
+ */
+static bool snapshot_only_disk(libxl__gc *gc, const char *spec)
+{
+    char **items;
+    const char *it;
+    int i, n;
+
+    items = spec_split(gc, spec, &n);
+    if (!spec_is_xl_syntax(spec)) return vdev_valid(items[0]);
+    for (i = 0; i < n; i++) {
+        for (it = items[i]; *it == ' ' || *it == '\t'; it++)
+            ;
+        if (!strncmp(it, "target=", 7)) return !strcmp(it + 7, "null");
+    }
+    return false;
+}
+
+/*
+ * xl snapshot-create FILE X: FILE is a domain config if it sets what a
+ * snapshot config does not take (vcpus=, kernel=, type="pv"...), or
+ * memory= as a number (MB) with a disk that names an image; it is a
+ * snapshot config otherwise, and always when it sets description= or
+ * type="internal"|"external", which no domain config has (so that a
+ * mistake in a snapshot config is reported as one).
+ */
+bool libxl_domain_snapshot_config_is_snapshot(libxl_snapshot_ctx *ctx,
+                                              const char *config_file)
+{
+    GC_INIT(ctx);
+    cfg_setting *set;
+    const cfg_setting *c, *mem = NULL, *disk = NULL;
+    char *data;
+    size_t len;
+    bool marked = false, foreign = false, image = false, r = false;
+    int i, n;
+
+    if (!config_file || access(config_file, R_OK) ||
+        libxl__read_file(gc, config_file, &data, &len) ||
+        memchr(data, 0, len) || cfg_scan(gc, data, &set, &n))
+        goto out;
+    for (i = 0; i < n; i++) {
+        c = &set[i];
+        if (!strcmp(c->key, "description"))
+            marked = true;
+        else if (!strcmp(c->key, "type"))
+            *(c->kind == CFG_STRING && (!strcmp(c->atom, "internal") ||
+                                        !strcmp(c->atom, "external"))
+              ? &marked : &foreign) = true;
+        else if (!strcmp(c->key, "memory"))
+            mem = c;
+        else if (!strcmp(c->key, "disk"))
+            disk = c;
+        else if (strcmp(c->key, "name"))
+            foreign = true;
+    }
+    for (i = 0; disk && disk->kind == CFG_LIST && i < disk->num_items; i++)
+        if (!disk->item_atom[i] ||
+            !snapshot_only_disk(gc, disk->item_atom[i]))
+            image = true;
+    r = marked || !(foreign || (mem && mem->kind == CFG_NUMBER && image));
+ out:
+    GC_FREE;
+    return r;
 }
 
 /*

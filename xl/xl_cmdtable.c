@@ -55,7 +55,15 @@ const struct cmd_spec cmd_table[] = {
       "                         (metadata only; --current: it becomes current).\n"
       "<ConfigFile>             An xl.snapshot.cfg(5) file (name, "
       "description,\n"
-      "                         memory, disk=[...])."
+      "                         memory, type, disk=[...]).  Three arguments:\n"
+      "                         <ConfigFile> <Domain> <Name>.  Two: <ConfigFile>\n"
+      "                         <Domain> if the first is a path (with a / or\n"
+      "                         ending in .cfg) to a file that is not a domain\n"
+      "                         config, else <Domain> <Name>.  A domain config\n"
+      "                         sets what a snapshot config does not take\n"
+      "                         (vcpus=, kernel=...), or memory= as a number with\n"
+      "                         a disk naming an image; a file with description=\n"
+      "                         or type=\"internal\"|\"external\" never is one."
     },
     { "snapshot-list", &main_snapshot_list, 0, 0, 0,
       "List the snapshots of a domain",

@@ -3,7 +3,8 @@
 #
 # `xl -N snapshot-create` prints the planned record as JSON and changes
 # nothing (running and shut-off domain; with --diskspec; a bad request
-# still fails); -N is refused by commands without a dry run; -h and
+# still fails); `snapshot-create FILE X` reads FILE as a snapshot config
+# or a domain config by its settings, not by its name; -N is refused by commands without a dry run; -h and
 # help print the usage with exit 0; an unknown option, missing or
 # extra arguments give exit 2 (as Xen's xl) and the usage and change
 # nothing (xl list of two domains too; of no such domain, exit 1 and
@@ -87,6 +88,38 @@ xvdb external /var/tmp/libxl-snapshot-demo/images/demo-vm1-xvdb.img" \
     "planned disks of configs/demo-vm1.cfg"
 # a dry run may create the domain's lock file, but no record
 expect_eq "$(find "$S2" -type f ! -name lock)" "" "files a dry run left in a fresh state dir"
+
+step "snapshot-create FILE X: FILE's settings, not its name, say what it is"
+# a snapshot config whose path does not say "snapshot" (it was taken
+# for the domain), given with a domain name, with a domain config's
+# path, and with -n; a domain config under a directory named
+# "snapshots" (it was taken for a snapshot config)
+cat >"$T/plan.cfg" <<'EOF'
+name = "planned"
+description = "a snapshot config"
+disk = [ 'xvda,snapshot=external' ]
+EOF
+expect_ok xl -N snapshot-create "$T/plan.cfg" vm1
+expect_eq "$(jq -r '[.name, .description, .domain_name, (.disks[] | select(.vdev == "xvda") | .type)] | join(" ")' <<<"$OUT")" \
+    "planned a snapshot config vm1 external" "planned record from plan.cfg vm1"
+expect_ok xl -N snapshot-create "$T/plan.cfg" "$CFG"
+expect_eq "$(jq -r '[.name, .domain_name] | join(" ")' <<<"$OUT")" \
+    "planned vm1" "planned record from plan.cfg and vm1's config path"
+expect_ok xl -N snapshot-create -n other "$T/plan.cfg" vm1
+expect_eq "$(jq -r .name <<<"$OUT")" "other" "-n with plan.cfg vm1"
+mkdir -p "$T/snapshots"
+cp "$CFG" "$T/snapshots/vm1.cfg"
+expect_ok xl -N snapshot-create "$T/snapshots/vm1.cfg" d5
+expect_eq "$(jq -r '[.name, .domain_name] | join(" ")' <<<"$OUT")" \
+    "d5 vm1" "planned record from a domain config path and a name"
+# a snapshot config with a mistake is reported as one (line and setting)
+printf 'name = "m1"\ndescription = "x"\nmemory = 1\n' >"$T/plan-bad.cfg"
+refused "plan-bad\\.cfg:3: memory=1: give" xl snapshot-create "$T/plan-bad.cfg" vm1
+printf 'name = "m1"\nmemory = "m1.save"\n' >"$T/plan-rel.cfg"
+refused "plan-rel\\.cfg:2: memory=\"m1.save\" is a relative path" \
+    xl snapshot-create "$T/plan-rel.cfg" vm1
+expect_ok xl snapshot-list --name vm1
+expect_eq "$OUT" "s1" "snapshots after the plans and refusals"
 
 step "-N where there is no dry run"
 fp=$(fingerprint)

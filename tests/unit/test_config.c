@@ -663,6 +663,58 @@ void test_config__snapshot_cfg_strict(void)
     fixture_fini(&f);
 }
 
+/* xl snapshot-create FILE X: a snapshot config, or a domain config? */
+void test_config__snapshot_cfg_or_domain(void)
+{
+    static const struct {
+        const char *text;
+        bool snapshot;
+    } files[] = {
+        /* the tests' and the demo's domain configs */
+        { "name = \"vm1\"\nmemory = 64\n"
+          "disk = [ 'format=qcow2,vdev=xvda,access=rw,target=/i/a.qcow2' ]\n",
+          false },
+        { "name = \"vm1\"\nmemory = 64\ndisk = [ 'phy:/dev/vg0/lv,xvda,w' ]\n",
+          false },
+        { "name = \"vm1\"\nvcpus = 2\n", false },
+        { "name = \"vm1\"\ntype = \"pv\"\nkernel = \"/k\"\n", false },
+        /* snapshot configs: the example, memory = 1 (a mistake, told
+         * as a snapshot config's), disk specs, description */
+        { "name = \"before-upgrade\"\ndescription = \"x\"\n"
+          "disk = [ 'vdev=xvda,target=null',\n"
+          "         'format=qcow2,vdev=xvdb,target=/i/b.bu.qcow2' ]\n", true },
+        { "name = \"s1\"\nmemory = 1\n", true },
+        { "memory = 1\ndisk = [ 'xvda,snapshot=internal', 'vdev=xvdb,target=null' ]\n",
+          true },
+        { "name = \"s1\"\nmemory = \"yes\"\n"
+          "disk = [ 'format=qcow2,vdev=xvdb,target=/i/b.s1.qcow2' ]\n", true },
+        { "description = \"x\"\nmemroy = 1\n", true },
+        { "type = \"internal\"\nvcpus = 1\ndisk = [ 'xvda' ]\n", true },
+        { "", true },
+        /* not xl syntax at all */
+        { "name = \n", false },
+    };
+    fixture f;
+    char *file;
+    size_t i;
+
+    fixture_init(&f);
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        file = write_cfg(&f, "which.cfg", files[i].text);
+        nlogs = 0;
+        CU_ASSERT_EQUAL(libxl_domain_snapshot_config_is_snapshot(&f.ctx,
+                                                                 file),
+                        files[i].snapshot);
+        if (libxl_domain_snapshot_config_is_snapshot(&f.ctx, file) !=
+            files[i].snapshot)
+            fprintf(stderr, "    taken wrongly: %s\n", files[i].text);
+        CU_ASSERT_EQUAL(nlogs, 0);
+    }
+    CU_ASSERT_FALSE(libxl_domain_snapshot_config_is_snapshot(&f.ctx,
+        libxl__gc_sprintf(f.gc, "%s/none.cfg", f.dir)));
+    fixture_fini(&f);
+}
+
 /*
  * Local variables:
  * mode: C
