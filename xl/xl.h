@@ -103,6 +103,8 @@ typedef struct {
     bool verbose, tty;
     const char *what;
     libxl_blockjob_state state;       /* the last one reported */
+    int printed;                      /* the last state line printed
+                                         for the running job, or -1 */
     uint64_t len;                     /* the last length reported */
     uint64_t bytes;                   /* of the jobs completed */
     bool reported;                    /* a job reported progress */

@@ -16,7 +16,8 @@
 #  - --timeout 2 on a slow commit and on a slow stream (live) and on a
 #    slow offline commit: exit 1, one line, the same checks;
 #  - SIGINT to a waiting `xl block-commit --verbose` (live and
-#    offline): exits non-zero, the same checks;
+#    offline): exits non-zero, its job lines end with one "cancelled"
+#    and none says "concluded", the same checks;
 #  - xl block-job --abort of an offline job that another xl runs stops
 #    it (or is refused);
 #  - an active commit at READY: --info/--json, --bandwidth, refusals,
@@ -150,6 +151,18 @@ expect_one_line() {
     elif [ "$n" -ne 1 ]; then
         fail_run "expected exactly one line on stderr"
     fi
+}
+
+# expect_cancelled_once NAME: the --verbose lines of an interrupted job
+# (bg_start NAME) end it once, "cancelled"; none says "concluded" (a
+# step on the way to cancelled: it was printed first, as if it ended)
+expect_cancelled_once() {
+    local out
+    out=$(grep -E '^Block (commit|stream): \[' "$T/$1.out")
+    expect_no_match "$out" 'concluded' "the job lines after SIGINT"
+    expect_eq "$(grep -c ' cancelled$' <<<"$out")" 1 \
+        "job lines saying cancelled (of: $out)"
+    expect_match "$(tail -n 1 <<<"$out")" ' cancelled$' "the last job line"
 }
 
 # expect_as_taken D SNAP...: each SNAP (s1 or s2 of slow_chain) still
@@ -308,6 +321,7 @@ case_timeout() {
     [ "$BG_RC" != alive ] || fail "xl block-commit still runs 20 s after SIGINT" "$(bg_context sigint)"
     [ "$BG_RC" -ne 0 ] || fail "xl block-commit exited 0 after SIGINT" "$(bg_context sigint)"
     expect_match "$(<"$T/sigint.err")" "Abort" "stderr of the interrupted block-commit"
+    expect_cancelled_once sigint
     expect_no_job "$d"
     expect_eq "$(chain_files "$(img "$d" s2)")" "$chain" "backing chain after SIGINT"
     flush_disk "$d"
@@ -345,6 +359,7 @@ case_offline_timeout_sigint() {
     bg_wait 20
     [ "$BG_RC" != alive ] || fail "xl block-commit still runs 20 s after SIGINT" "$(bg_context sigint)"
     [ "$BG_RC" -ne 0 ] || fail "xl block-commit exited 0 after SIGINT" "$(bg_context sigint)"
+    expect_cancelled_once sigint
     expect_no_job "$d"
     expect_eq "$(chain_files "$(img "$d" s2)")" "$chain" "backing chain after SIGINT"
     check_images
