@@ -1064,6 +1064,20 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
                                const libxl__snapshot_store *st,
                                const libxl__domain *d);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
+/*
+ * snapshot-check (which recovers nothing): is vdev's block job, by its
+ * record, still going: QEMU has it (any state: running, ready,
+ * concluded but not yet recorded...) or the process that runs it is
+ * alive?  0 and *seen_r (gc) if so; ERROR_NOTFOUND if vdev has no job
+ * record; another error if the record is left with nothing behind it.
+ */
+typedef struct {
+    const char *id, *status;          /* QEMU's status, or "running" */
+    const char *top, *base;           /* the images it was given */
+} libxl__blockjob_seen;
+int libxl__blockjob_pending(libxl__gc *gc, const libxl__snapshot_store *st,
+                            const libxl__domain *d, const char *vdev,
+                            libxl__blockjob_seen *seen_r);
 /* Under the lock: clears job records whose process and QEMU job died. */
 int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op);
 /*

@@ -94,7 +94,8 @@ const struct cmd_spec cmd_table[] = {
       "chain, chain not matching the tree, qemu-img check errors, files no\n"
       "record owns, files two records own, a corrupt record, a parent loop\n"
       "or a missing parent); exit 1 if there is any.  Changes nothing: an\n"
-      "interrupted operation is reported, snapshot-recover completes it."
+      "interrupted operation is reported, snapshot-recover completes it.\n"
+      "A disk in a block job QEMU runs is left out (a warning says so)."
     },
     { "snapshot-recover", &main_snapshot_recover, 0, 0, 0,
       "Finish or undo an operation a dead xl left half-done",

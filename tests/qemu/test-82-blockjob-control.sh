@@ -8,7 +8,9 @@
 #    with jq: type, state, live, offset < len, speed) and --bandwidth
 #    (the new speed shows); a second job on the disk, snapshot-create,
 #    -revert, -delete and a pivot are refused (exit 1, one line, records
-#    unchanged); block-job on a disk without a job fails;
+#    unchanged); block-job on a disk without a job fails; snapshot-check
+#    finds no problem (the job's images are left out, said once), also
+#    at READY below;
 #  - xl block-job --abort mid-job succeeds; then no job is left (neither
 #    recorded nor in QEMU), qemu-img check passes, the backing chain is
 #    as before, every pattern reads through the active image, and the
@@ -153,6 +155,20 @@ expect_one_line() {
     fi
 }
 
+# expect_check_during_job D STATE: snapshot-check while D's xvda is in
+# a job QEMU runs (in STATE) finds no problem: the job is none, and
+# the images QEMU holds for it are left out, said in one warning (they
+# were read, and qemu-img's "Failed to get ... lock" was reported)
+expect_check_during_job() {
+    local d=$1 state=$2
+    expect_ok xl snapshot-check "$d"
+    expect_eq "$OUT" "$d: the records and the images agree" "snapshot-check during the job"
+    expect_eq "$ERR" "libxl-snapshot: warning: domain $d: disk xvda is in block job libxl-commit-xvda ($state): its images are not checked until the job is over" \
+        "snapshot-check's stderr during the job"
+    expect_ok xl snapshot-check --json "$d"
+    expect_eq "$(jq -c .problems <<<"$OUT")" "[]" "snapshot-check --json during the job"
+}
+
 # expect_cancelled_once NAME: the --verbose lines of an interrupted job
 # (bg_start NAME) end it once, "cancelled"; none says "concluded" (a
 # step on the way to cancelled: it was printed first, as if it ended)
@@ -242,6 +258,7 @@ case_async_info_abort() {
     expect_error "has no block job" xl block-job --bandwidth 5 "$d" xvdb
     run xl block-job --abort --pivot "$d" xvda     # a usage error: 2
     [ "$RC" -eq 2 ] || fail_run "expected exit status 2 (usage)"
+    expect_check_during_job "$d" running
     expect_records_unchanged "$rfp_job" "the refused commands (records)"
     expect_running_partial "$d"
 
@@ -391,6 +408,7 @@ case_ready_abort() {
     expect_eq "$(job_field "$d" xvda speed)" 3145728 "speed after --bandwidth 3 at READY"
     expect_error "already in block job" xl block-commit --active --pivot "$d" xvda
     expect_error "is in block job" xl snapshot-create "${EXT_A[@]}" "$d" s2
+    expect_check_during_job "$d" ready
     # the guest goes on writing while READY
     write_pattern "$d" xvda "$C" 2M 1M
     run xl block-job --abort "$d" xvda
