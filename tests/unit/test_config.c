@@ -648,7 +648,8 @@ void test_config__snapshot_cfg_strict(void)
      * absolute paths */
     file = write_cfg(&f, "good.cfg",
         "# before-upgrade\n"
-        "name = 's1' ; description = \"a \\\"quoted\\\" word # not a comment\"\n"
+        "name = 's1' ; "
+        "description = \"a \\\"quoted\\\" word # not a comment\"\n"
         "memory = \"/var/lib/xen/s1.save\"   # the memory image\n"
         "disk = [ 'xvda',\n"
         "         'xvdb,snapshot=external,file=/img/b.s1.qcow2', ]\n");
@@ -684,7 +685,8 @@ void test_config__snapshot_cfg_or_domain(void)
           "disk = [ 'vdev=xvda,target=null',\n"
           "         'format=qcow2,vdev=xvdb,target=/i/b.bu.qcow2' ]\n", true },
         { "name = \"s1\"\nmemory = 1\n", true },
-        { "memory = 1\ndisk = [ 'xvda,snapshot=internal', 'vdev=xvdb,target=null' ]\n",
+        { "memory = 1\n"
+          "disk = [ 'xvda,snapshot=internal', 'vdev=xvdb,target=null' ]\n",
           true },
         { "name = \"s1\"\nmemory = \"yes\"\n"
           "disk = [ 'format=qcow2,vdev=xvdb,target=/i/b.s1.qcow2' ]\n", true },
