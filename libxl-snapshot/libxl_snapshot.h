@@ -260,12 +260,28 @@ int libxl_domain_snapshot_from_json(libxl_snapshot_ctx *ctx,
 
 /*
  * Parses an xl.snapshot.cfg(5) file (the 2014 RFC's format: name,
- * description, memory, disk=[...]) into *snapshot.
+ * description, memory, type, disk=[...]) into *snapshot.  Any other
+ * setting, a value of the wrong kind (memory = 1: not a string) and a
+ * relative path are refused: ERROR_INVAL, one line naming the file,
+ * the line and the setting.
  */
 LIBXL_SNAPSHOT_EXPORT
 int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
                                        const char *config_file,
                                        libxl_domain_snapshot *snapshot);
+/*
+ * Whether config_file reads as a snapshot config rather than a domain
+ * config (xl snapshot-create FILE X).  A domain config sets something a
+ * snapshot config does not take (vcpus=, kernel=, type="pv"...), or
+ * memory= as a number (MB) with a disk= entry naming an image; anything
+ * else is a snapshot config, and so is always a file with description=
+ * or type="internal"|"external", which no domain config has.  False for
+ * a file that cannot be read or is not in xl syntax.  Logs nothing but
+ * a read error.
+ */
+LIBXL_SNAPSHOT_EXPORT
+bool libxl_domain_snapshot_config_is_snapshot(libxl_snapshot_ctx *ctx,
+                                              const char *config_file);
 /*
  * Parses one libvirt-style disk spec "vdev[,snapshot=TYPE][,file=PATH]"
  * into *disk (initialised by the caller).

@@ -8,7 +8,8 @@
  * (a journal is reported, `xl snapshot-recover` acts on it), and a
  * corrupt record is reported, not fatal (libxl__snapshot_store_load_check).
  *
- *  0. The records themselves: a journal left pending, a corrupt record,
+ *  0. The records themselves: a journal left pending (or one that
+ *     snapshot-recover moved aside, unreadable), a corrupt record,
  *     a parent without a record, a loop of parents; and anything two
  *     records own (libxl__snapshot_ownership: overlays, frozen images,
  *     internal snapshots, memory images, LVM volumes).
@@ -28,6 +29,14 @@
  *     beside each disk's configured image, every <stem>.*.qcow2 is an
  *     image some record or active chain uses; every internal snapshot
  *     in those images is a record's.
+ * A disk with a block job going (check_jobs: QEMU has the job, or the
+ * process running it is alive) is left out of 1-5 but for its images'
+ * existence, and that is said in a warning, not counted as a problem:
+ * QEMU holds its images (a commit does not share "consistent read" of
+ * the images it merges, so qemu-img cannot open them, even with -U, the
+ * force-share it is always run with here), and the records follow the
+ * job only when it is over.  A job record nothing runs any more is a
+ * problem (the next command clears it).
  *
  * Steps: libxl_domain_snapshot_check -> check_begun -> check_done.
  * The checks themselves run qemu-img synchronously (nested loop).
@@ -49,6 +58,10 @@ typedef struct {
     int num;
     const char **known;              /* every image in use */
     int num_known;
+    const char **job_vdevs;          /* disks with a block job going */
+    int num_jobs;
+    const char **busy;               /* the images such jobs may hold */
+    int num_busy;
 } check_state;
 
 static void check_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
@@ -82,6 +95,56 @@ static void know(libxl__gc *gc, check_state *cs, const char *file)
     if (!file || in_list(cs->known, cs->num_known, file)) return;
     GCREALLOC_ARRAY(cs->known, cs->num_known + 1);
     cs->known[cs->num_known++] = file;
+}
+
+/* Does vdev have a block job going (check_jobs)? */
+static bool job_disk(const check_state *cs, const char *vdev)
+{
+    return in_list(cs->job_vdevs, cs->num_jobs, vdev);
+}
+
+/* file is an image a block job may hold: not opened here */
+static void busy(libxl__gc *gc, check_state *cs, const char *file)
+{
+    if (!file || in_list(cs->busy, cs->num_busy, file)) return;
+    know(gc, cs, file);
+    GCREALLOC_ARRAY(cs->busy, cs->num_busy + 1);
+    cs->busy[cs->num_busy++] = file;
+}
+
+/*
+ * The disks with a block job going: an --async one QEMU runs, one
+ * READY waiting for its pivot, one QEMU has concluded that the next
+ * command records.  Their images (the job's top and base, the active
+ * chain) are left out, said once per disk.
+ */
+static void check_jobs(libxl__gc *gc, check_state *cs)
+{
+    libxl__domain *d = &cs->op.d;
+    libxl__blockjob_seen js;
+    const char **files;
+    int i, j, nf;
+
+    for (i = 0; i < d->num_disks; i++) {
+        const libxl_device_disk *dk = &d->disks[i];
+
+        if (dk->is_cdrom || !dk->vdev ||
+            libxl__blockjob_pending(gc, &cs->op.st, d, dk->vdev, &js))
+            continue;
+        GCREALLOC_ARRAY(cs->job_vdevs, cs->num_jobs + 1);
+        cs->job_vdevs[cs->num_jobs++] = dk->vdev;
+        busy(gc, cs, js.top);
+        busy(gc, cs, js.base);
+        if (dk->pdev_path && *dk->pdev_path) {
+            busy(gc, cs, dk->pdev_path);
+            if (!libxl__qemu_img_chain(gc, dk->pdev_path, &files, &nf,
+                                       NULL))
+                for (j = 0; j < nf; j++) busy(gc, cs, files[j]);
+        }
+        LOG(WARN, "domain %s: disk %s is in block job %s (%s): its images "
+            "are not checked until the job is over", d->name, dk->vdev,
+            js.id, js.status);
+    }
 }
 
 /* The files of a --backing-chain info, top first, all known. */
@@ -135,9 +198,16 @@ static void check_tree(libxl__gc *gc, check_state *cs)
     int i, n;
 
     journal = libxl__journal_pending(gc, &cs->op.st, &what);
-    if (journal)
+    if (journal && libxl__journal_op_known(what))
         problem(gc, cs, "an interrupted operation (%s) is pending in '%s': "
                 "xl snapshot-recover finishes or undoes it", what, journal);
+    else if (journal)
+        problem(gc, cs, "the journal '%s' %s, so the operation it records "
+                "cannot be completed: xl snapshot-recover moves it aside",
+                journal, what ? GCSPRINTF("holds an operation this version "
+                                          "does not know ('%s')",
+                                          libxl__printable(gc, what))
+                              : "is unreadable");
     for (i = 0; i < t->num_damage; i++)
         problem(gc, cs, "%s", t->damage[i]);
     n = libxl__snapshot_ownership(gc, t, NULL, &c);
@@ -178,6 +248,10 @@ static void check_records(libxl__gc *gc, check_state *cs)
             if (!libxl__file_exists(ds->file)) {
                 problem(gc, cs, "snapshot %s: disk %s: image '%s' is "
                         "missing", s->name, ds->vdev, ds->file);
+                continue;
+            }
+            if (job_disk(cs, ds->vdev)) {
+                busy(gc, cs, ds->file);
                 continue;
             }
             info = libxl__qemu_img_info_sync(gc, ds->file, true, &err);
@@ -227,6 +301,7 @@ static void check_active(libxl__gc *gc, check_state *cs)
                     dk->vdev, dk->pdev_path);
             continue;
         }
+        if (job_disk(cs, dk->vdev)) continue;
         if (libxl__qemu_img_chain(gc, dk->pdev_path, &files, &nf, &err)) {
             problem(gc, cs, "disk %s: the active image '%s' does not open "
                     "with its backing chain: %s", dk->vdev, dk->pdev_path,
@@ -278,7 +353,8 @@ static void check_running(libxl__gc *gc, check_state *cs)
         if (!dev || !f) continue;
         for (j = 0; j < d->num_disks; j++) {
             const libxl_device_disk *dk = &d->disks[j];
-            if (!dk->vdev || strcmp(dk->vdev, dev) || !dk->pdev_path)
+            if (!dk->vdev || strcmp(dk->vdev, dev) || !dk->pdev_path ||
+                job_disk(cs, dk->vdev))
                 continue;
             if (strcmp(dk->pdev_path, f))
                 problem(gc, cs, "disk %s: QEMU runs it on '%s', but the "
@@ -337,12 +413,13 @@ static void check_images(libxl__gc *gc, check_state *cs)
 
     for (i = 0; i < cs->num_known; i++) {
         char *out = NULL, *err = NULL;
-        yajl_val info = libxl__qemu_img_info_sync(gc, cs->known[i], false,
-                                                  &err), res;
-        const char *fmt = info ? libxl__json_get_string(info, "format")
-                               : NULL;
+        yajl_val info, res;
+        const char *fmt;
         long long corrupt, errors, leaks;
 
+        if (in_list(cs->busy, cs->num_busy, cs->known[i])) continue;
+        info = libxl__qemu_img_info_sync(gc, cs->known[i], false, &err);
+        fmt = info ? libxl__json_get_string(info, "format") : NULL;
         if (!fmt || strcmp(fmt, "qcow2")) continue;
         check_tags(gc, cs, cs->known[i], info);
         libxl__exec_sync(gc, libxl__qemu_img_check_args(gc, cs->known[i],
@@ -396,8 +473,19 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
             (journal && !strcmp(path, journal)))   /* reported */
             continue;
         if (!fnmatch("blockjob-*.libxl-json", n, 0)) {
+            size_t l = strlen(n) - strlen("blockjob-") -
+                       strlen(".libxl-json");
+            if (job_disk(cs, GCSPRINTF("%.*s", (int)l,
+                                       n + strlen("blockjob-"))))
+                continue;             /* its job goes on */
             problem(gc, cs, "a block job record is left: '%s' (see "
                     "xl block-job)", path);
+            continue;
+        }
+        if (!fnmatch("journal.corrupt-*", n, 0)) {
+            problem(gc, cs, "'%s' is a journal snapshot-recover moved aside "
+                    "(its operation could not be completed): fix what else "
+                    "is reported here, then remove it", path);
             continue;
         }
         if (!fnmatch("*.tmp", n, 0)) {
@@ -417,6 +505,7 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
 
         if (!dk->pdev_path || !*dk->pdev_path) continue;
         know(gc, cs, dk->pdev_path);
+        if (job_disk(cs, dk->vdev)) continue;  /* its chain is unread */
         dname = libxl__path_dirname(gc, dk->pdev_path);
         pat = GCSPRINTF("%s.*.qcow2", libxl__path_stem(gc, dk->pdev_path));
         dir = opendir(dname);
@@ -462,6 +551,7 @@ static void check_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 
     if (!rc) {
         check_tree(gc, cs);
+        check_jobs(gc, cs);
         check_records(gc, cs);
         check_active(gc, cs);
         check_running(gc, cs);

@@ -1272,6 +1272,32 @@ static int query_job(libxl__gc *gc, const libxl__domain *d, const char *id,
     return 0;
 }
 
+int libxl__blockjob_pending(libxl__gc *gc, const libxl__snapshot_store *st,
+                            const libxl__domain *d, const char *vdev,
+                            libxl__blockjob_seen *seen_r)
+{
+    yajl_val job = NULL;
+    jobrec jr;
+    int rc;
+
+    memset(seen_r, 0, sizeof(*seen_r));
+    rc = jobrec_read(gc, st, vdev, &jr);
+    if (rc) return rc;
+    seen_r->id = jr.id;
+    seen_r->top = jr.top;
+    seen_r->base = jr.base;
+    if (jr.live && d->running && !query_job(gc, d, jr.id, &job) && job) {
+        seen_r->status = libxl__json_get_string(job, "status");
+        if (!seen_r->status) seen_r->status = "running";
+        return 0;
+    }
+    if (jr.owner > 0 && (!kill(jr.owner, 0) || errno == EPERM)) {
+        seen_r->status = "running";   /* its process is alive */
+        return 0;
+    }
+    return ERROR_FAIL;
+}
+
 /* Domain and job record, without the lock (records are atomic). */
 static int find_job(libxl__gc *gc, const char *domain, const char *vdev,
                     libxl__domain *d, jobrec *jr)

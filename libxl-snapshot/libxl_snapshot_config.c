@@ -30,8 +30,15 @@
  *     libxl_disk_snapshot_parse_spec.  ",," stands for a comma in a
  *     value.
  * An entry whose first item has an '=' is xl syntax; otherwise it
- * starts with a bare vdev and is a disk spec.  Nothing here runs a
- * shell or touches the disks.
+ * starts with a bare vdev and is a disk spec.  A snapshot config is
+ * strict, as its settings are few and a mistake costs a snapshot: a
+ * setting it does not take, a value of the wrong kind (memory = 1, a
+ * number: libxlutil would hand it over as the string "1") and a relative
+ * path (memory=, an overlay's target= or file=: relative to whose cwd?)
+ * are refused in one line naming the file, the line and the setting.
+ * libxlutil does not say which settings a file makes, on which line,
+ * nor whether a value was quoted: cfg_scan reads that from the text.
+ * Nothing here runs a shell or touches the disks.
  */
 #include "libxl_snapshot_internal.h"
 
@@ -119,7 +126,7 @@ static void log_xlu_error(libxl__gc *gc, xlu_report *rep, const char *file,
  * has no business holding one.
  */
 static int xlu_read(libxl__gc *gc, XLU_Config *xlu, xlu_report *rep,
-                    const char *file)
+                    const char *file, const char **data_r)
 {
     char *data;
     size_t len;
@@ -136,7 +143,10 @@ static int xlu_read(libxl__gc *gc, XLU_Config *xlu, xlu_report *rep,
         return ERROR_INVAL;
     }
     e = xlu_cfg_readdata(xlu, data, (int)len);
-    if (!e) return 0;
+    if (!e) {
+        if (data_r) *data_r = data;
+        return 0;
+    }
     if (e == EINVAL) {
         log_xlu_error(gc, rep, file, "syntax error");
     } else {
@@ -419,7 +429,7 @@ int libxl__domain_config_parse(libxl__gc *gc, const char *file,
 
     rc = xlu_open(gc, cfg.file, &rep, &xlu);
     if (rc) goto out;
-    rc = xlu_read(gc, xlu, &rep, cfg.file);
+    rc = xlu_read(gc, xlu, &rep, cfg.file, NULL);
     if (rc) goto out;
 
     rc = get_opt_string(gc, xlu, cfg.file, "name", &s);
@@ -636,10 +646,13 @@ static bool vdev_valid(const char *vdev)
 
 /*
  * "vdev[,snapshot=internal|external|lvm|no][,file=PATH][,cow=SIZE]" into *out (gc
- * strings).  where names the spec in messages.
+ * strings).  where names the spec in messages.  absolute: a relative
+ * file= is refused (a config file's: relative to what?); else it is
+ * taken from the cwd (the command line's).
  */
 static int diskspec_parse(libxl__gc *gc, const char *where,
-                          const char *spec, libxl_disk_snapshot *out)
+                          const char *spec, bool absolute,
+                          libxl_disk_snapshot *out)
 {
     char **items;
     const char *type_s = NULL, *file = NULL, *cow = NULL;
@@ -711,6 +724,11 @@ static int diskspec_parse(libxl__gc *gc, const char *where,
             LOG(ERROR, "%s: file= needs a path", where);
             return ERROR_INVAL;
         }
+        if (absolute && file[0] != '/') {
+            LOG(ERROR, "%s: file=%s is a relative path: give an absolute "
+                "one", where, file);
+            return ERROR_INVAL;
+        }
         if (type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT) {
             type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
         } else if (type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
@@ -744,7 +762,8 @@ int libxl_disk_snapshot_parse_spec(libxl_snapshot_ctx *ctx,
         goto out;
     }
     memset(&d, 0, sizeof(d));
-    rc = diskspec_parse(gc, GCSPRINTF("disk spec '%s'", spec), spec, &d);
+    rc = diskspec_parse(gc, GCSPRINTF("disk spec '%s'", spec), spec, false,
+                        &d);
     if (rc) goto out;
 
     free(disk->vdev);
@@ -767,6 +786,226 @@ int libxl_disk_snapshot_parse_spec(libxl_snapshot_ctx *ctx,
 
 /* ---------------------------------------------------------------- */
 /* snapshot config */
+
+/* ---------------------------------------------------------------- */
+/* the settings a config file makes, with their lines */
+
+/*
+ * libxlutil answers by key, but says neither which keys a file sets,
+ * nor on which line, nor whether a value was quoted.  A snapshot config
+ * is checked for those (an unknown setting, a number where a string is
+ * meant), so it is scanned again here, with xl's tokens (xl.cfg(5)):
+ * identifiers, numbers, strings in '' or "" (with \ escapes), = += , ;
+ * [ ], # comments, and newlines, which end a setting outside brackets.
+ * Text libxlutil refused is not scanned: cfg_scan returns ERROR_INVAL
+ * for anything it does not follow, and logs nothing.
+ */
+typedef enum { CFG_STRING, CFG_NUMBER, CFG_LIST } cfg_kind;
+
+typedef struct {
+    const char *key;
+    int line;                         /* of its (last) assignment */
+    cfg_kind kind;
+    const char *atom;                 /* a string's (unquoted) or number's */
+    int num_items;                    /* a list's top-level items: */
+    int *item_line;                   /*   the line of each */
+    bool *item_quoted;                /*   whether it is a string */
+    const char **item_atom;           /*   its text (NULL: a list) */
+} cfg_setting;
+
+typedef struct {
+    const char *p;
+    int line;
+} cfg_lexer;
+
+/* tokens; a punctuation character is itself: = , ; [ ] */
+enum { TOK_EOF = 256, TOK_BAD, TOK_IDENT, TOK_NUMBER, TOK_STRING, TOK_NL,
+       TOK_ADD };
+
+/* The next token, and its text (a string's without its quotes). */
+static int cfg_token(cfg_lexer *lx, const char **text, size_t *len)
+{
+    const char *p = lx->p, *start;
+    int t;
+
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+        if (*p != '#') break;
+        while (*p && *p != '\n') p++;
+    }
+    start = p;
+    if (!*p) {
+        t = TOK_EOF;
+    } else if (*p == '\n') {
+        lx->line++;
+        p++;
+        t = TOK_NL;
+    } else if (isalpha((unsigned char)*p) || *p == '_') {
+        while (isalnum((unsigned char)*p) || *p == '_') p++;
+        t = TOK_IDENT;
+    } else if (isdigit((unsigned char)*p)) {
+        while (isalnum((unsigned char)*p) || *p == '.') p++;
+        t = TOK_NUMBER;
+    } else if (*p == '"' || *p == '\'') {
+        char q = *p++;
+        start = p;
+        while (*p && *p != q && *p != '\n')
+            p += *p == '\\' && p[1] && p[1] != '\n' ? 2 : 1;
+        if (*p != q) return TOK_BAD;
+        *text = start;
+        *len = p - start;
+        lx->p = p + 1;
+        return TOK_STRING;
+    } else if (*p == '+' && p[1] == '=') {
+        p += 2;
+        t = TOK_ADD;
+    } else if (strchr("=,;[]", *p)) {
+        t = *p++;
+    } else {
+        return TOK_BAD;
+    }
+    *text = start;
+    *len = p - start;
+    lx->p = p;
+    return t;
+}
+
+/* The settings data makes, in the order first made (gc). */
+static int cfg_scan(libxl__gc *gc, const char *data, cfg_setting **set_r,
+                    int *n_r)
+{
+    cfg_lexer lx = { data, 1 };
+    cfg_setting *set = NULL, *cur;
+    const char *text, *key;
+    size_t len;
+    int n = 0, t, i, line, depth;
+
+    for (;;) {
+        line = lx.line;
+        t = cfg_token(&lx, &text, &len);
+        if (t == TOK_EOF) break;
+        if (t == TOK_NL || t == ';') continue;
+        if (t != TOK_IDENT) return ERROR_INVAL;
+        key = GCSPRINTF("%.*s", (int)len, text);
+        t = cfg_token(&lx, &text, &len);
+        if (t != '=' && t != TOK_ADD) return ERROR_INVAL;
+        for (i = 0; i < n && strcmp(set[i].key, key); i++)
+            ;
+        if (i == n) {
+            GCREALLOC_ARRAY(set, n + 1);
+            memset(&set[n++], 0, sizeof(*set));
+        }
+        cur = &set[i];
+        if (t == '=' || cur->kind != CFG_LIST)   /* += adds list items */
+            memset(cur, 0, sizeof(*cur));
+        cur->key = key;
+        cur->line = line;
+        t = cfg_token(&lx, &text, &len);
+        if (t == TOK_STRING || t == TOK_NUMBER) {
+            cur->kind = t == TOK_STRING ? CFG_STRING : CFG_NUMBER;
+            cur->atom = GCSPRINTF("%.*s", (int)len, text);
+        } else if (t == '[') {
+            cur->kind = CFG_LIST;
+            for (depth = 1; depth; ) {
+                line = lx.line;
+                t = cfg_token(&lx, &text, &len);
+                if (t == ']') {
+                    depth--;
+                    continue;
+                }
+                if (t == ',' || t == TOK_NL) continue;
+                if (t != TOK_STRING && t != TOK_NUMBER && t != '[')
+                    return ERROR_INVAL;
+                if (depth == 1) {
+                    GCREALLOC_ARRAY(cur->item_line, cur->num_items + 1);
+                    GCREALLOC_ARRAY(cur->item_quoted, cur->num_items + 1);
+                    GCREALLOC_ARRAY(cur->item_atom, cur->num_items + 1);
+                    cur->item_line[cur->num_items] = line;
+                    cur->item_atom[cur->num_items] = t == '[' ? NULL
+                        : GCSPRINTF("%.*s", (int)len, text);
+                    cur->item_quoted[cur->num_items++] = t == TOK_STRING;
+                }
+                if (t == '[') depth++;
+            }
+        } else {
+            return ERROR_INVAL;
+        }
+        t = cfg_token(&lx, &text, &len);
+        if (t == TOK_EOF) break;
+        if (t != TOK_NL && t != ';') return ERROR_INVAL;
+    }
+    *set_r = set;
+    *n_r = n;
+    return 0;
+}
+
+static const cfg_setting *cfg_find(const cfg_setting *set, int n,
+                                   const char *key)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (!strcmp(set[i].key, key)) return &set[i];
+    return NULL;
+}
+
+/* "FILE:LINE" of key's setting, for messages (FILE if it has none). */
+static const char *cfg_at(libxl__gc *gc, const char *file,
+                          const cfg_setting *set, int n, const char *key)
+{
+    const cfg_setting *c = cfg_find(set, n, key);
+    return c ? GCSPRINTF("%s:%d", file, c->line) : file;
+}
+
+/* What a snapshot config may set, and how. */
+static const struct {
+    const char *key;
+    cfg_kind kind;
+    const char *want;                 /* said when it is given otherwise */
+} snapshot_settings[] = {
+    { "name", CFG_STRING, "a snapshot name, in quotes" },
+    { "description", CFG_STRING, "text, in quotes" },
+    { "memory", CFG_STRING,
+      "\"no\", \"yes\" or an absolute path, in quotes" },
+    { "type", CFG_STRING, "\"internal\" or \"external\"" },
+    { "disk", CFG_LIST, "a list: disk = [ '...', ... ]" },
+};
+
+/* Each setting is a snapshot config's, of its kind; else logged. */
+static int snapshot_settings_check(libxl__gc *gc, const char *file,
+                                   const cfg_setting *set, int n)
+{
+    const size_t nk = sizeof(snapshot_settings) / sizeof(snapshot_settings[0]);
+    const cfg_setting *c;
+    size_t k;
+    int i, j;
+
+    for (i = 0; i < n; i++) {
+        c = &set[i];
+        for (k = 0; k < nk; k++)
+            if (!strcmp(c->key, snapshot_settings[k].key)) break;
+        if (k == nk) {
+            LOG(ERROR, "%s:%d: unknown setting '%s' (a snapshot config "
+                "takes name, description, memory, type and disk)", file,
+                c->line, c->key);
+            return ERROR_INVAL;
+        }
+        if (c->kind != snapshot_settings[k].kind) {
+            LOG(ERROR, "%s:%d: %s=%s: give %s", file, c->line, c->key,
+                c->kind == CFG_LIST ? "[...]"
+                : c->kind == CFG_NUMBER ? c->atom
+                : GCSPRINTF("\"%s\"", libxl__printable(gc, c->atom)),
+                snapshot_settings[k].want);
+            return ERROR_INVAL;
+        }
+        for (j = 0; c->kind == CFG_LIST && j < c->num_items; j++)
+            if (!c->item_quoted[j]) {
+                LOG(ERROR, "%s:%d: %s= entry %d is not a string in quotes",
+                    file, c->item_line[j], c->key, j + 1);
+                return ERROR_INVAL;
+            }
+    }
+    return 0;
+}
 
 /*
  * An RFC-style entry in xl disk syntax: target=null is internal, any
@@ -817,8 +1056,14 @@ static int rfc_disk_parse(libxl__gc *gc, XLU_Config *xlu, xlu_report *rep,
                 goto out;
             }
         }
+        if (disk.pdev_path[0] != '/') {
+            LOG(ERROR, "%s: target=%s is a relative path: give an absolute "
+                "one", where, disk.pdev_path);
+            rc = ERROR_INVAL;
+            goto out;
+        }
         out->type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
-        out->overlay = libxl__abs_path(gc, disk.pdev_path);
+        out->overlay = GCSTRDUP(disk.pdev_path);
     }
     rc = 0;
  out:
@@ -869,11 +1114,13 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
     XLU_Config *xlu = NULL;
     xlu_report rep = { 0 };
     XLU_ConfigList *list = NULL;
-    const char *file, *name, *desc, *mem, *type_s;
+    const char *file, *name, *desc, *mem, *type_s, *data;
     char *memory = NULL;
     libxl_disk_snapshot_type dflt = LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
     libxl_disk_snapshot *disks = NULL;
-    int e, i, j, n = 0, rc;
+    cfg_setting *set = NULL;
+    const cfg_setting *dset;
+    int e, i, j, n = 0, nset = 0, rc;
     bool have_disks;
 
     if (!config_file) {
@@ -883,14 +1130,23 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
     file = libxl__abs_path(gc, config_file);
     rc = xlu_open(gc, file, &rep, &xlu);
     if (rc) goto out;
-    rc = xlu_read(gc, xlu, &rep, file);
+    rc = xlu_read(gc, xlu, &rep, file, &data);
     if (rc) goto out;
+    /* every setting known, each of its kind (libxlutil does not say) */
+    if (cfg_scan(gc, data, &set, &nset)) {
+        LOG(ERROR, "%s: cannot tell its settings apart", file);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    rc = snapshot_settings_check(gc, file, set, nset);
+    if (rc) goto out;
+#define AT(key) cfg_at(gc, file, set, nset, (key))
 
     rc = get_opt_string(gc, xlu, file, "name", &name);
     if (rc) goto out;
     if (name && libxl_snapshot_name_check(name)) {
         LOG(ERROR, "%s: name=\"%s\" is not a valid snapshot name",
-            file, name);
+            AT("name"), libxl__printable(gc, name));
         rc = ERROR_INVAL;
         goto out;
     }
@@ -902,14 +1158,23 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
     if (rc) goto out;
     if (mem) {
         if (!*mem) {
-            LOG(ERROR, "%s: memory= must be yes, no or a path", file);
+            LOG(ERROR, "%s: memory= must be yes, no or an absolute path",
+                AT("memory"));
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        /* relative to what?  the cwd of whoever runs xl: refused */
+        if (strcmp(mem, "yes") && strcmp(mem, "no") && mem[0] != '/') {
+            LOG(ERROR, "%s: memory=\"%s\" is a relative path: give an "
+                "absolute one (or \"yes\": beside the record, or \"no\")",
+                AT("memory"), libxl__printable(gc, mem));
             rc = ERROR_INVAL;
             goto out;
         }
         if (!strcmp(mem, "yes"))
             memory = GCSTRDUP("yes");
         else if (strcmp(mem, "no"))
-            memory = libxl__abs_path(gc, mem);
+            memory = GCSTRDUP(mem);
     }
 
     rc = get_opt_string(gc, xlu, file, "type", &type_s);
@@ -921,7 +1186,7 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
             dflt = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
         } else {
             LOG(ERROR, "%s: type=\"%s\": use internal or external",
-                file, type_s);
+                AT("type"), libxl__printable(gc, type_s));
             rc = ERROR_INVAL;
             goto out;
         }
@@ -932,7 +1197,8 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
         have_disks = false;
         n = 0;
     } else if (e) {
-        LOG(ERROR, "%s: disk= must be a list: disk = [ '...', ... ]", file);
+        LOG(ERROR, "%s: disk= must be a list: disk = [ '...', ... ]",
+            AT("disk"));
         rc = ERROR_INVAL;
         goto out;
     } else {
@@ -941,32 +1207,37 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
     if (type_s && !n) {
         /* no field for a default of unlisted disks in the record */
         LOG(ERROR, "%s: type= applies to the disks listed in disk=, "
-            "and there are none", file);
+            "and there are none", AT("type"));
         rc = ERROR_INVAL;
         goto out;
     }
 
     GCNEW_ARRAY(disks, n);
+    dset = cfg_find(set, nset, "disk");
     for (i = 0; i < n; i++) {
         const char *spec = xlu_cfg_get_listitem(list, i);
         const char *where;
 
         if (!spec) {
-            LOG(ERROR, "%s: disk entry %d is not a string", file, i + 1);
+            LOG(ERROR, "%s: disk entry %d is not a string", AT("disk"),
+                i + 1);
             rc = ERROR_INVAL;
             goto out;
         }
-        where = GCSPRINTF("%s: disk '%s'", file, spec);
+        where = GCSPRINTF("%s:%d: disk '%s'", file,
+                          dset && i < dset->num_items ? dset->item_line[i]
+                          : dset ? dset->line : 0, spec);
         if (spec_is_xl_syntax(spec))
             rc = rfc_disk_parse(gc, xlu, &rep, file, where, spec, &disks[i]);
         else
-            rc = diskspec_parse(gc, where, spec, &disks[i]);
+            rc = diskspec_parse(gc, where, spec, true, &disks[i]);
         if (rc) goto out;
         if (disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT)
             disks[i].type = dflt;
         for (j = 0; j < i; j++) {
             if (!strcmp(disks[j].vdev, disks[i].vdev)) {
-                LOG(ERROR, "%s: disk %s listed twice", file, disks[i].vdev);
+                LOG(ERROR, "%s: disk %s listed twice", AT("disk"),
+                    disks[i].vdev);
                 rc = ERROR_INVAL;
                 goto out;
             }
@@ -1003,9 +1274,82 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
     }
     rc = 0;
  out:
+#undef AT
     xlu_close(xlu, &rep);
     GC_FREE;
     return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* snapshot config, or domain config? */
+
+/*
+ * A disk= entry only a snapshot config has: xl syntax with target=null
+ * (an internal snapshot), or a disk spec, which starts with a bare vdev
+ * (a domain's positional form starts with its image, 'phy:/dev/...').
+ */
+static bool snapshot_only_disk(libxl__gc *gc, const char *spec)
+{
+    char **items;
+    const char *it;
+    int i, n;
+
+    items = spec_split(gc, spec, &n);
+    if (!spec_is_xl_syntax(spec)) return vdev_valid(items[0]);
+    for (i = 0; i < n; i++) {
+        for (it = items[i]; *it == ' ' || *it == '\t'; it++)
+            ;
+        if (!strncmp(it, "target=", 7)) return !strcmp(it + 7, "null");
+    }
+    return false;
+}
+
+/*
+ * xl snapshot-create FILE X: FILE is a domain config if it sets what a
+ * snapshot config does not take (vcpus=, kernel=, type="pv"...), or
+ * memory= as a number (MB) with a disk that names an image; it is a
+ * snapshot config otherwise, and always when it sets description= or
+ * type="internal"|"external", which no domain config has (so that a
+ * mistake in a snapshot config is reported as one).
+ */
+bool libxl_domain_snapshot_config_is_snapshot(libxl_snapshot_ctx *ctx,
+                                              const char *config_file)
+{
+    GC_INIT(ctx);
+    cfg_setting *set;
+    const cfg_setting *c, *mem = NULL, *disk = NULL;
+    char *data;
+    size_t len;
+    bool marked = false, foreign = false, image = false, r = false;
+    int i, n;
+
+    if (!config_file || access(config_file, R_OK) ||
+        libxl__read_file(gc, config_file, &data, &len) ||
+        memchr(data, 0, len) || cfg_scan(gc, data, &set, &n))
+        goto out;
+    for (i = 0; i < n; i++) {
+        c = &set[i];
+        if (!strcmp(c->key, "description"))
+            marked = true;
+        else if (!strcmp(c->key, "type"))
+            *(c->kind == CFG_STRING && (!strcmp(c->atom, "internal") ||
+                                        !strcmp(c->atom, "external"))
+              ? &marked : &foreign) = true;
+        else if (!strcmp(c->key, "memory"))
+            mem = c;
+        else if (!strcmp(c->key, "disk"))
+            disk = c;
+        else if (strcmp(c->key, "name"))
+            foreign = true;
+    }
+    for (i = 0; disk && disk->kind == CFG_LIST && i < disk->num_items; i++)
+        if (!disk->item_atom[i] ||
+            !snapshot_only_disk(gc, disk->item_atom[i]))
+            image = true;
+    r = marked || !(foreign || (mem && mem->kind == CFG_NUMBER && image));
+ out:
+    GC_FREE;
+    return r;
 }
 
 /*

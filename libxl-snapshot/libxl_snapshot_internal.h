@@ -1039,6 +1039,9 @@ struct libxl__snapshot_op {
     bool read_only;                   /* snapshot-check: changes nothing
                                          (no recovery; a corrupt record
                                          is damage: load_check) */
+    bool set_aside_journal;           /* snapshot-recover: a journal no
+                                         recovery can complete is moved
+                                         aside (and the op fails) */
     /* results */
     bool recovered;                   /* a journal was found and handled */
     const char *unfinished_delete;    /* a recovered delete left this */
@@ -1061,6 +1064,20 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
                                const libxl__snapshot_store *st,
                                const libxl__domain *d);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
+/*
+ * snapshot-check (which recovers nothing): is vdev's block job, by its
+ * record, still going: QEMU has it (any state: running, ready,
+ * concluded but not yet recorded...) or the process that runs it is
+ * alive?  0 and *seen_r (gc) if so; ERROR_NOTFOUND if vdev has no job
+ * record; another error if the record is left with nothing behind it.
+ */
+typedef struct {
+    const char *id, *status;          /* QEMU's status, or "running" */
+    const char *top, *base;           /* the images it was given */
+} libxl__blockjob_seen;
+int libxl__blockjob_pending(libxl__gc *gc, const libxl__snapshot_store *st,
+                            const libxl__domain *d, const char *vdev,
+                            libxl__blockjob_seen *seen_r);
 /* Under the lock: clears job records whose process and QEMU job died. */
 int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op);
 /*
@@ -1101,10 +1118,12 @@ void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
 int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
                            bool *found_r);
 /* The journal an interrupted operation left, or NULL: its path, and its
- * op ("create"...) in *op_r ("unreadable" if it has none). */
+ * op ("create"...) in *op_r (NULL if it is unreadable or has none). */
 const char *libxl__journal_pending(libxl__gc *gc,
                                    const libxl__snapshot_store *st,
                                    const char **op_r);
+/* Is op one a journal's recovery completes (create, revert, delete)? */
+bool libxl__journal_op_known(const char *op);
 /*
  * Tests: XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point;
  * <op>:<n>:killqemu SIGKILLs the domain's QEMU there (the domain

@@ -53,8 +53,14 @@
  *  finishes it at once (a delete of that snapshot, after the lock is
  *  released).
  *
- * Any other journal is refused with a clear message rather than guessed
- * at.
+ * A journal no recovery can complete (not valid JSON, an operation this
+ * version does not know, a create without a readable record, a revert
+ * of a snapshot the domain does not have) is never guessed at: every
+ * command refuses to go on, saying so and that `xl snapshot-recover`
+ * moves it aside; snapshot-recover (set_aside_journal) renames it
+ * journal.corrupt-<YYYYmmdd-HHMMSS>, says so, and fails, pointing at
+ * `xl snapshot-check`, which reports what the operation may have left
+ * half-done, and the moved journal until it is removed.
  *
  * libxl_domain_snapshot_recover: only that (op_begin does the work),
  * reporting whether there was anything to recover, then the rest of an
@@ -89,6 +95,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define JOURNAL_FILE "journal.libxl-json"
@@ -97,6 +104,50 @@
 static char *journal_path(libxl__gc *gc, const libxl__snapshot_store *st)
 {
     return GCSPRINTF("%s/" JOURNAL_FILE, st->dir);
+}
+
+bool libxl__journal_op_known(const char *op)
+{
+    return op && (!strcmp(op, "create") || !strcmp(op, "revert") ||
+                  !strcmp(op, "delete"));
+}
+
+/*
+ * The journal cannot be completed (why: "is unreadable"...).  Other
+ * commands refuse, pointing at snapshot-recover; snapshot-recover moves
+ * it aside to journal.corrupt-<time> (never over another) and fails,
+ * pointing at snapshot-check.  Always an error: nothing was recovered.
+ */
+static int journal_unusable(libxl__gc *gc, libxl__snapshot_op *op,
+                            const char *why)
+{
+    const char *path = journal_path(gc, &op->st), *aside;
+    time_t now = time(NULL);
+    struct tm tm;
+    char stamp[32];
+    int i;
+
+    if (!op->set_aside_journal) {
+        LOG(ERROR, "domain %s: the journal %s %s, so the operation it "
+            "records cannot be completed; xl snapshot-recover %s moves it "
+            "aside", op->d.name, path, why, op->d.name);
+        return ERROR_INVAL;
+    }
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+    aside = GCSPRINTF("%s/journal.corrupt-%s", op->st.dir, stamp);
+    for (i = 2; libxl__file_exists(aside) && i < 100; i++)
+        aside = GCSPRINTF("%s/journal.corrupt-%s.%d", op->st.dir, stamp, i);
+    if (libxl__file_exists(aside) || rename(path, aside)) {
+        LOGE(ERROR, "domain %s: the journal %s %s, and cannot be moved "
+             "aside to %s", op->d.name, path, why, aside);
+        return ERROR_FAIL;
+    }
+    LOG(ERROR, "domain %s: the journal %s %s, so the operation it records "
+        "cannot be completed: moved aside to %s; xl snapshot-check %s "
+        "reports what it may have left half-done", op->d.name, path, why,
+        aside, op->d.name);
+    return ERROR_FAIL;
 }
 
 /* tests, killqemu: the QMP socket of the domain of this process's op */
@@ -352,11 +403,9 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
     rc = libxl__domain_snapshot_parse_json(gc, libxl__json_get(j,
                                                               "snapshot"),
                                            &s);
-    if (rc || !s.name) {
-        LOG(ERROR, "domain %s: the journal %s is unreadable; see "
-            "xl snapshot-check", op->d.name, journal_path(gc, &op->st));
-        return ERROR_INVAL;
-    }
+    if (rc || !s.name)
+        return journal_unusable(gc, op, "holds no readable snapshot "
+                                "record");
     if (s.memory) unstick_memory_save(gc, op, &s);
     for (i = 0; op->d.running && i < s.num_disks; i++)
         if (s.disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
@@ -458,12 +507,12 @@ static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     size_t i;
     int rc;
 
-    if (!name || !disks || !YAJL_IS_ARRAY(disks) ||
-        !libxl__snapshot_tree_find(t, name)) {
-        LOG(ERROR, "domain %s: the journal %s names no snapshot it has; see "
-            "xl snapshot-check", op->d.name, journal_path(gc, &op->st));
-        return ERROR_INVAL;
-    }
+    if (!name || !disks || !YAJL_IS_ARRAY(disks))
+        return journal_unusable(gc, op, "holds no readable revert plan");
+    if (!libxl__snapshot_tree_find(t, name))
+        return journal_unusable(gc, op, GCSPRINTF("names snapshot '%s', "
+                                "which the domain does not have",
+                                libxl__printable(gc, name)));
     /* the revert says so once its records are saved (then only what
      * comes after is left); a disk may keep its image (internal, LVM),
      * so the records cannot tell by themselves */
@@ -890,7 +939,6 @@ const char *libxl__journal_pending(libxl__gc *gc,
     }
     j = libxl__json_parse(gc, data);
     *op_r = j ? libxl__json_get_string(j, "op") : NULL;
-    if (!*op_r) *op_r = "unreadable";
     return path;
 }
 
@@ -919,12 +967,12 @@ int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
         rc = recover_revert(gc, op, j);
     } else if (what && !strcmp(what, "delete")) {
         rc = recover_delete(gc, op, j);
+    } else if (what) {
+        rc = journal_unusable(gc, op, GCSPRINTF("holds an operation this "
+                              "version does not know ('%s')",
+                              libxl__printable(gc, what)));
     } else {
-        LOG(ERROR, "domain %s: %s holds an interrupted operation this "
-            "version cannot recover ('%s'); check with xl snapshot-check, "
-            "then remove it", op->d.name, journal_path(gc, &op->st),
-            what ? what : "unreadable");
-        return ERROR_INVAL;
+        rc = journal_unusable(gc, op, "is unreadable (not a journal)");
     }
     if (rc) return rc;
     libxl__journal_remove(gc, &op->st);
@@ -1024,6 +1072,7 @@ int libxl_domain_snapshot_recover(libxl_snapshot_ctx *ctx,
     rs->op.ao = ao;
     rs->op.domain = GCSTRDUP(domain);
     rs->op.callback = recover_begun;
+    rs->op.set_aside_journal = true;
     libxl__snapshot_op_begin(egc, &rs->op);
     EGC_FREE;
     return AO_INPROGRESS;

@@ -37,12 +37,27 @@ typedef struct {
     xentoollog_logger *inner;
 } xentoollog_logger_counting;
 
+/* The first error the library logged, as the stdio logger prints it
+ * (without its "libxl-snapshot: error: " prefix): for --json. */
+static char first_error[2048];
+
 static void counting_vmessage(xentoollog_logger *lg, xentoollog_level level,
                               int errnoval, const char *context,
                               const char *format, va_list al)
 {
     xentoollog_logger_counting *c = (xentoollog_logger_counting *)lg;
-    if (level >= XTL_ERROR) xl_errors_logged++;
+    if (level >= XTL_ERROR && !xl_errors_logged++) {
+        va_list copy;
+        size_t n;
+
+        va_copy(copy, al);
+        vsnprintf(first_error, sizeof(first_error), format, copy);
+        va_end(copy);
+        n = strlen(first_error);
+        if (errnoval >= 0 && n < sizeof(first_error))
+            snprintf(first_error + n, sizeof(first_error) - n, ": %s",
+                     strerror(errnoval));
+    }
     c->inner->vmessage(c->inner, level, errnoval, context, format, al);
 }
 
@@ -65,11 +80,50 @@ static void counting_destroy(xentoollog_logger *lg)
 
 static xentoollog_logger_counting *counting_logger;
 
+/*
+ * What a libxl ERROR_* code means, for people (libxl_error_to_string
+ * gives its name, for scripts).  The codes this library returns.
+ */
+const char *xl_error_text(int rc)
+{
+    switch (rc) {
+    case ERROR_FAIL: return "failed";
+    case ERROR_INVAL: return "invalid request";
+    case ERROR_NOMEM: return "out of memory";
+    case ERROR_NI: return "not implemented";
+    case ERROR_NOT_READY: return "not ready";
+    case ERROR_TIMEDOUT: return "timed out";
+    case ERROR_ABORTED: return "aborted";
+    case ERROR_NOTFOUND: return "not found";
+    case ERROR_DOMAIN_NOTFOUND: return "no such domain";
+    case ERROR_LOCK_FAIL:
+        return "another command holds the domain's lock";
+    case ERROR_DEVICE_EXISTS: return "already exists, or is in use";
+    case ERROR_BUFFERFULL: return "too much data";
+    case ERROR_PROTOCOL_ERROR_QMP:
+        return "QEMU's monitor (QMP) answered what it should not";
+    case ERROR_UNKNOWN_QMP_ERROR:
+    case ERROR_QMP_GENERIC_ERROR: return "QEMU refused the command";
+    case ERROR_QMP_COMMAND_NOT_FOUND:
+        return "QEMU does not know the command";
+    case ERROR_QMP_DEVICE_NOT_FOUND: return "QEMU has no such device";
+    case ERROR_QMP_DEVICE_NOT_ACTIVE: return "QEMU's device is not active";
+    case ERROR_QEMU_API:
+        return "QEMU lacks a command or argument this needs";
+    default: return libxl_error_to_string(rc);
+    }
+}
+
+const char *xl_error_message(int rc)
+{
+    return xl_errors_logged ? first_error : xl_error_text(rc);
+}
+
 int xl_fail(const char *what, int rc)
 {
     if (!xl_errors_logged)
-        fprintf(stderr, "libxl-snapshot: error: %s failed: %s\n", what,
-                libxl_error_to_string(rc));
+        fprintf(stderr, "libxl-snapshot: error: %s: %s\n", what,
+                xl_error_text(rc));
     return EXIT_FAILURE;
 }
 

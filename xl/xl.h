@@ -82,6 +82,12 @@ int def_getopt(int argc, char *const argv[], const char *optstring,
  * already said why.
  */
 int xl_fail(const char *what, int rc);
+/* What a libxl ERROR_* code means, in words (its name, for scripts, is
+ * libxl_error_to_string's). */
+const char *xl_error_text(int rc);
+/* Why the command failed with rc, in one line: the first error the
+ * library logged, else xl_error_text(rc). */
+const char *xl_error_message(int rc);
 
 /* Hands the command line to the system xl (plus extra, if any). */
 int exec_system_xl(const char *cmd, const char *extra, const char *extra2);
@@ -97,6 +103,8 @@ typedef struct {
     bool verbose, tty;
     const char *what;
     libxl_blockjob_state state;       /* the last one reported */
+    int printed;                      /* the last state line printed
+                                         for the running job, or -1 */
     uint64_t len;                     /* the last length reported */
     uint64_t bytes;                   /* of the jobs completed */
     bool reported;                    /* a job reported progress */

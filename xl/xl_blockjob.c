@@ -5,7 +5,9 @@
  * through the library's asynchronous API: xl polls the library's event
  * loop, so that Ctrl-C (SIGINT) can abort the job cleanly, and draws a
  * progress line on a terminal (to a pipe only with --verbose, one line
- * per state change), then says how long the job took and how fast
+ * when the job is ready and one for its end: completed, failed or
+ * cancelled, never "concluded", a step on the way to each), then says
+ * how long the job took and how fast
  * (xl_job_*, which snapshot-delete shares); a Ctrl-C that comes too
  * late to stop anything is said so, and the command's outcome stands
  * (exit 0).  Without --async the
@@ -50,11 +52,19 @@ static void job_progress_cb(const libxl_blockjob_info *info,
     /* a progress line on a terminal; to a pipe only with --verbose */
     if (!w->tty && !w->verbose) return;
     pct = info->len ? (unsigned)(info->offset * 100 / info->len) : 0;
-    if (w->tty)
+    if (w->tty) {
         fprintf(stdout, "\r%s: [%3u %%]", w->what, pct);
-    else if (info->state >= LIBXL_BLOCKJOB_STATE_READY)
+    } else if (info->state < LIBXL_BLOCKJOB_STATE_READY) {
+        w->printed = -1;              /* a job (of a delete's) runs */
+    } else if (info->state != LIBXL_BLOCKJOB_STATE_ABORTING &&
+               info->state != LIBXL_BLOCKJOB_STATE_CONCLUDED &&
+               (int)info->state != w->printed) {
+        /* a state the job stays in (READY) or ends in, once: not the
+         * ones on the way (CONCLUDED comes before CANCELLED too) */
         fprintf(stdout, "%s: [%3u %%] %s\n", w->what, pct,
                 libxl_blockjob_state_to_string(info->state));
+        w->printed = info->state;
+    }
     fflush(stdout);
 }
 
@@ -64,6 +74,7 @@ void xl_job_setup(xl_job_wait *w, const char *what,
 {
     w->what = what;
     w->tty = isatty(STDOUT_FILENO);
+    w->printed = -1;
     clock_gettime(CLOCK_MONOTONIC, &w->t0);
     progress->callback = job_progress_cb;
     progress->for_callback = w;

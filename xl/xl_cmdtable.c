@@ -55,7 +55,15 @@ const struct cmd_spec cmd_table[] = {
       "                         (metadata only; --current: it becomes current).\n"
       "<ConfigFile>             An xl.snapshot.cfg(5) file (name, "
       "description,\n"
-      "                         memory, disk=[...])."
+      "                         memory, type, disk=[...]).  Three arguments:\n"
+      "                         <ConfigFile> <Domain> <Name>.  Two: <ConfigFile>\n"
+      "                         <Domain> if the first is a path (with a / or\n"
+      "                         ending in .cfg) to a file that is not a domain\n"
+      "                         config, else <Domain> <Name>.  A domain config\n"
+      "                         sets what a snapshot config does not take\n"
+      "                         (vcpus=, kernel=...), or memory= as a number with\n"
+      "                         a disk naming an image; a file with description=\n"
+      "                         or type=\"internal\"|\"external\" never is one."
     },
     { "snapshot-list", &main_snapshot_list, 0, 0, 0,
       "List the snapshots of a domain",
@@ -78,19 +86,25 @@ const struct cmd_spec cmd_table[] = {
     { "snapshot-check", &main_snapshot_check, 0, 0, 0,
       "Check a domain's snapshot records against its images",
       "[options] <Domain>",
-      "--json                   The problems as JSON: {\"domain\", \"problems\": [...]},\n"
-      "                         and \"error\" when the check could not run.\n"
+      "--json                   The problems as JSON: {\"domain\", \"problems\": [...]};\n"
+      "                         when the check could not run, also \"error\" (why,\n"
+      "                         the line said on stderr) and \"error_code\" (libxl's\n"
+      "                         code: \"domain_notfound\", \"lock_fail\"...).\n"
       "Lists every discrepancy (missing image or memory file, broken backing\n"
       "chain, chain not matching the tree, qemu-img check errors, files no\n"
       "record owns, files two records own, a corrupt record, a parent loop\n"
       "or a missing parent); exit 1 if there is any.  Changes nothing: an\n"
-      "interrupted operation is reported, snapshot-recover completes it."
+      "interrupted operation is reported, snapshot-recover completes it.\n"
+      "A disk in a block job QEMU runs is left out (a warning says so)."
     },
     { "snapshot-recover", &main_snapshot_recover, 0, 0, 0,
       "Finish or undo an operation a dead xl left half-done",
       "<Domain>",
       "Every command on the domain does this first; this does only that,\n"
-      "and says what it did."
+      "and says what it did.  A journal no recovery can complete (unreadable,\n"
+      "or an operation this version does not know) is moved aside to\n"
+      "journal.corrupt-<time>, said so, and the command fails: snapshot-check\n"
+      "then reports what the operation may have left half-done."
     },
     { "snapshot-current", &main_snapshot_current, 0, 0, 0,
       "Print the name of a domain's current snapshot",

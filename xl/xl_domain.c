@@ -129,6 +129,9 @@ int main_list(int argc, char **argv)
         details = true;
         break;
     }
+    /* as Xen's xl: one domain at most (each must exist, below) */
+    if (argc - optind > 1)
+        return usage_error("list", "takes at most one domain.");
     if (argc > optind) which = argv[optind];
     rc = libxl_snapshot_domain_list(ctx, &l, &n);
     if (rc) return xl_fail("list", rc);

@@ -65,6 +65,14 @@ static bool is_regular_file(const char *p)
     return !stat(p, &st) && S_ISREG(st.st_mode);
 }
 
+/* A config file's path rather than a name: it holds a '/' or ends in
+ * .cfg (as the library tells a domain config path from a name). */
+static bool looks_like_path(const char *s)
+{
+    size_t n = strlen(s);
+    return strchr(s, '/') || (n > 4 && !strcmp(s + n - 4, ".cfg"));
+}
+
 static int add_diskspec(libxl_domain_snapshot *s, const char *spec)
 {
     libxl_disk_snapshot d;
@@ -338,13 +346,16 @@ int main_snapshot_create(int argc, char **argv)
     }
     /*
      * [<ConfigFile>] <Domain> [<Name>]: with three arguments the first
-     * is the snapshot config; with two, it is when it is a file and
-     * the second names no file (a domain, not a domain config path).
+     * is the snapshot config.  With two, it is when it is a path (it
+     * holds a '/' or ends in .cfg, as a domain config path) to a file
+     * that reads as a snapshot config, not a domain config
+     * (libxl_domain_snapshot_config_is_snapshot: by the settings it
+     * makes); otherwise they are <Domain> <Name>.
      */
     if (nargs == 3 ||
-        (nargs == 2 && is_regular_file(argv[optind]) &&
-         !is_regular_file(argv[optind + 1]) && !name &&
-         strstr(argv[optind], "snapshot"))) {
+        (nargs == 2 && looks_like_path(argv[optind]) &&
+         is_regular_file(argv[optind]) &&
+         libxl_domain_snapshot_config_is_snapshot(ctx, argv[optind]))) {
         config = argv[optind++];
         nargs--;
     }
@@ -719,11 +730,11 @@ int main_snapshot_check(int argc, char **argv)
         }
         printf("]");
         if (rc) {
-            char why[128];
-            snprintf(why, sizeof(why), "the check could not run: %s",
-                     libxl_error_to_string(rc));
+            /* why, for people; the libxl code's name, for scripts */
             printf(", \"error\": ");
-            print_json_string(why);
+            print_json_string(xl_error_message(rc));
+            printf(", \"error_code\": ");
+            print_json_string(libxl_error_to_string(rc));
         }
         printf("}\n");
         if (rc) {

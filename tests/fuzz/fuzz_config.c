@@ -2,9 +2,11 @@
  * fuzz_config.c - libFuzzer target: the config file parsers
  *
  * The bytes as a snapshot config (xl.snapshot.cfg: name, description,
- * memory, disk=[...]) and as a domain config (name, uuid, memory,
- * disk=[...], channel=[...], device_model_args=[...]), read from a
- * memfd as the library reads any file.
+ * memory, disk=[...]), asked which of the two it is (its settings
+ * scanned without libxlutil having accepted them first), and as a
+ * domain config (name, uuid, memory, disk=[...], channel=[...],
+ * device_model_args=[...]), read from a memfd as the library reads any
+ * file.
  */
 #include "fuzz.h"
 
@@ -26,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     libxl_domain_snapshot_init(&s);
     libxl_domain_snapshot_config_parse(ctx, path, &s);
     libxl_domain_snapshot_dispose(&s);
+    libxl_domain_snapshot_config_is_snapshot(ctx, path);
     {
         GC_INIT(ctx);
         libxl__domain_config_parse(gc, path, &cfg);

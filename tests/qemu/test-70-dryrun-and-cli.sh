@@ -3,10 +3,12 @@
 #
 # `xl -N snapshot-create` prints the planned record as JSON and changes
 # nothing (running and shut-off domain; with --diskspec; a bad request
-# still fails); -N is refused by commands without a dry run; -h and
+# still fails); `snapshot-create FILE X` reads FILE as a snapshot config
+# or a domain config by its settings, not by its name; -N is refused by commands without a dry run; -h and
 # help print the usage with exit 0; an unknown option, missing or
 # extra arguments give exit 2 (as Xen's xl) and the usage and change
-# nothing; any other subcommand is exec'd in the system xl ($XL_SNAPSHOT_SYSTEM_XL)
+# nothing (xl list of two domains too; of no such domain, exit 1 and
+# one line); any other subcommand is exec'd in the system xl ($XL_SNAPSHOT_SYSTEM_XL)
 # with its argv unchanged, and its exit status comes back.
 set -u
 # shellcheck source=tests/qemu/lib.sh
@@ -87,6 +89,38 @@ xvdb external /var/tmp/libxl-snapshot-demo/images/demo-vm1-xvdb.img" \
 # a dry run may create the domain's lock file, but no record
 expect_eq "$(find "$S2" -type f ! -name lock)" "" "files a dry run left in a fresh state dir"
 
+step "snapshot-create FILE X: FILE's settings, not its name, say what it is"
+# a snapshot config whose path does not say "snapshot" (it was taken
+# for the domain), given with a domain name, with a domain config's
+# path, and with -n; a domain config under a directory named
+# "snapshots" (it was taken for a snapshot config)
+cat >"$T/plan.cfg" <<'EOF'
+name = "planned"
+description = "a snapshot config"
+disk = [ 'xvda,snapshot=external' ]
+EOF
+expect_ok xl -N snapshot-create "$T/plan.cfg" vm1
+expect_eq "$(jq -r '[.name, .description, .domain_name, (.disks[] | select(.vdev == "xvda") | .type)] | join(" ")' <<<"$OUT")" \
+    "planned a snapshot config vm1 external" "planned record from plan.cfg vm1"
+expect_ok xl -N snapshot-create "$T/plan.cfg" "$CFG"
+expect_eq "$(jq -r '[.name, .domain_name] | join(" ")' <<<"$OUT")" \
+    "planned vm1" "planned record from plan.cfg and vm1's config path"
+expect_ok xl -N snapshot-create -n other "$T/plan.cfg" vm1
+expect_eq "$(jq -r .name <<<"$OUT")" "other" "-n with plan.cfg vm1"
+mkdir -p "$T/snapshots"
+cp "$CFG" "$T/snapshots/vm1.cfg"
+expect_ok xl -N snapshot-create "$T/snapshots/vm1.cfg" d5
+expect_eq "$(jq -r '[.name, .domain_name] | join(" ")' <<<"$OUT")" \
+    "d5 vm1" "planned record from a domain config path and a name"
+# a snapshot config with a mistake is reported as one (line and setting)
+printf 'name = "m1"\ndescription = "x"\nmemory = 1\n' >"$T/plan-bad.cfg"
+refused "plan-bad\\.cfg:3: memory=1: give" xl snapshot-create "$T/plan-bad.cfg" vm1
+printf 'name = "m1"\nmemory = "m1.save"\n' >"$T/plan-rel.cfg"
+refused "plan-rel\\.cfg:2: memory=\"m1.save\" is a relative path" \
+    xl snapshot-create "$T/plan-rel.cfg" vm1
+expect_ok xl snapshot-list --name vm1
+expect_eq "$OUT" "s1" "snapshots after the plans and refusals"
+
 step "-N where there is no dry run"
 fp=$(fingerprint)
 for c in "snapshot-list vm1" "snapshot-revert vm1 s1" "snapshot-delete vm1 s1"; do
@@ -142,7 +176,20 @@ usage_error snapshot-revert vm1 s1 extra
 usage_error snapshot-create a b c d
 usage_error -z snapshot-list vm1
 expect_match "$ERR" 'option' "stderr for an unknown global option"
+# xl list takes one domain, as Xen's (it listed the first, exit 0)
+usage_error list vm1 nosuchdom
+expect_eq "$ERR" "xl list: takes at most one domain." "stderr of xl list with two domains"
+usage_error list nosuchdom vm1
 expect_unchanged "$fp" "the usage errors"
+
+step "xl list of no such domain: exit 1, one line (as Xen's xl)"
+expect_error_line() {
+    expect_fail "$@"
+    expect_match "$ERR" "domain 'nosuchdom' does not exist" "stderr of $*"
+    expect_eq "$OUT" "" "stdout of $*"
+}
+expect_error_line xl list nosuchdom
+expect_error_line xl list -l nosuchdom
 
 step "other subcommands go to the system xl, argv unchanged"
 export XL_SNAPSHOT_SYSTEM_XL=$T/fake-xl

@@ -8,7 +8,9 @@
 #    with jq: type, state, live, offset < len, speed) and --bandwidth
 #    (the new speed shows); a second job on the disk, snapshot-create,
 #    -revert, -delete and a pivot are refused (exit 1, one line, records
-#    unchanged); block-job on a disk without a job fails;
+#    unchanged); block-job on a disk without a job fails; snapshot-check
+#    finds no problem (the job's images are left out, said once), also
+#    at READY below;
 #  - xl block-job --abort mid-job succeeds; then no job is left (neither
 #    recorded nor in QEMU), qemu-img check passes, the backing chain is
 #    as before, every pattern reads through the active image, and the
@@ -16,7 +18,8 @@
 #  - --timeout 2 on a slow commit and on a slow stream (live) and on a
 #    slow offline commit: exit 1, one line, the same checks;
 #  - SIGINT to a waiting `xl block-commit --verbose` (live and
-#    offline): exits non-zero, the same checks;
+#    offline): exits non-zero, its job lines end with one "cancelled"
+#    and none says "concluded", the same checks;
 #  - xl block-job --abort of an offline job that another xl runs stops
 #    it (or is refused);
 #  - an active commit at READY: --info/--json, --bandwidth, refusals,
@@ -152,6 +155,32 @@ expect_one_line() {
     fi
 }
 
+# expect_check_during_job D STATE: snapshot-check while D's xvda is in
+# a job QEMU runs (in STATE) finds no problem: the job is none, and
+# the images QEMU holds for it are left out, said in one warning (they
+# were read, and qemu-img's "Failed to get ... lock" was reported)
+expect_check_during_job() {
+    local d=$1 state=$2
+    expect_ok xl snapshot-check "$d"
+    expect_eq "$OUT" "$d: the records and the images agree" "snapshot-check during the job"
+    expect_eq "$ERR" "libxl-snapshot: warning: domain $d: disk xvda is in block job libxl-commit-xvda ($state): its images are not checked until the job is over" \
+        "snapshot-check's stderr during the job"
+    expect_ok xl snapshot-check --json "$d"
+    expect_eq "$(jq -c .problems <<<"$OUT")" "[]" "snapshot-check --json during the job"
+}
+
+# expect_cancelled_once NAME: the --verbose lines of an interrupted job
+# (bg_start NAME) end it once, "cancelled"; none says "concluded" (a
+# step on the way to cancelled: it was printed first, as if it ended)
+expect_cancelled_once() {
+    local out
+    out=$(grep -E '^Block (commit|stream): \[' "$T/$1.out")
+    expect_no_match "$out" 'concluded' "the job lines after SIGINT"
+    expect_eq "$(grep -c ' cancelled$' <<<"$out")" 1 \
+        "job lines saying cancelled (of: $out)"
+    expect_match "$(tail -n 1 <<<"$out")" ' cancelled$' "the last job line"
+}
+
 # expect_as_taken D SNAP...: each SNAP (s1 or s2 of slow_chain) still
 # listed reads as it was taken: s1 A only, s2 A and B.  Reverts D.
 expect_as_taken() {
@@ -229,6 +258,7 @@ case_async_info_abort() {
     expect_error "has no block job" xl block-job --bandwidth 5 "$d" xvdb
     run xl block-job --abort --pivot "$d" xvda     # a usage error: 2
     [ "$RC" -eq 2 ] || fail_run "expected exit status 2 (usage)"
+    expect_check_during_job "$d" running
     expect_records_unchanged "$rfp_job" "the refused commands (records)"
     expect_running_partial "$d"
 
@@ -308,6 +338,7 @@ case_timeout() {
     [ "$BG_RC" != alive ] || fail "xl block-commit still runs 20 s after SIGINT" "$(bg_context sigint)"
     [ "$BG_RC" -ne 0 ] || fail "xl block-commit exited 0 after SIGINT" "$(bg_context sigint)"
     expect_match "$(<"$T/sigint.err")" "Abort" "stderr of the interrupted block-commit"
+    expect_cancelled_once sigint
     expect_no_job "$d"
     expect_eq "$(chain_files "$(img "$d" s2)")" "$chain" "backing chain after SIGINT"
     flush_disk "$d"
@@ -345,6 +376,7 @@ case_offline_timeout_sigint() {
     bg_wait 20
     [ "$BG_RC" != alive ] || fail "xl block-commit still runs 20 s after SIGINT" "$(bg_context sigint)"
     [ "$BG_RC" -ne 0 ] || fail "xl block-commit exited 0 after SIGINT" "$(bg_context sigint)"
+    expect_cancelled_once sigint
     expect_no_job "$d"
     expect_eq "$(chain_files "$(img "$d" s2)")" "$chain" "backing chain after SIGINT"
     check_images
@@ -376,6 +408,7 @@ case_ready_abort() {
     expect_eq "$(job_field "$d" xvda speed)" 3145728 "speed after --bandwidth 3 at READY"
     expect_error "already in block job" xl block-commit --active --pivot "$d" xvda
     expect_error "is in block job" xl snapshot-create "${EXT_A[@]}" "$d" s2
+    expect_check_during_job "$d" ready
     # the guest goes on writing while READY
     write_pattern "$d" xvda "$C" 2M 1M
     run xl block-job --abort "$d" xvda

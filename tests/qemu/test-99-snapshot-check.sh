@@ -8,6 +8,13 @@
 # a file no record owns in the record directory, a stray overlay beside
 # a disk, an internal snapshot gone from its image, an image of a
 # record gone (and so the active chain broken).
+# A journal no recovery can complete (not JSON, an unknown operation):
+# check and every other command point at snapshot-recover, which moves
+# it aside to journal.corrupt-<time> (exit 1, one line naming it); then
+# recover has nothing left to do, nothing else is refused, and check
+# reports the moved journal until it is removed.
+# --json of a check that cannot run (no such domain): one document with
+# "error", the reason said on stderr, and "error_code", libxl's code.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -38,6 +45,34 @@ broken "vm1-xvdb.stray.qcow2' looks like an overlay"
 rm "$IMG/vm1-xvdb.stray.qcow2"
 expect_ok xl snapshot-check vm1
 
+# unusable_journal TEXT: snapshot-check, snapshot-create and
+# snapshot-recover of a journal holding TEXT (see above)
+unusable_journal() {
+    local dir
+    dir=$(domain_dir vm1)
+    printf '%s\n' "$1" >"$dir/journal.libxl-json"
+    broken "the journal '$dir/journal.libxl-json' .*cannot be completed: xl snapshot-recover moves it aside"
+    expect_error "journal .* cannot be completed; xl snapshot-recover vm1 moves it aside" \
+        xl snapshot-create vm1 s9
+    expect_error "moved aside to $dir/journal\\.corrupt-[0-9]{8}-[0-9]{6}; xl snapshot-check vm1 reports" \
+        xl snapshot-recover vm1
+    expect_no_file "$dir/journal.libxl-json"
+    [ "$(echo "$dir"/journal.corrupt-*)" != "$dir/journal.corrupt-*" ] ||
+        fail "no journal.corrupt-* in $dir" "$(ls -l "$dir")"
+    expect_eq "$(cat "$dir"/journal.corrupt-*)" "$1" "the moved journal"
+    expect_ok xl snapshot-recover vm1
+    expect_eq "$OUT" "vm1: nothing to recover" "snapshot-recover after the move"
+    broken "journal\\.corrupt-.*' is a journal snapshot-recover moved aside"
+    expect_eq "$(grep -c . <<<"$OUT")" 2 "snapshot-check's lines (the moved journal only)"
+    rm "$dir"/journal.corrupt-*
+    expect_ok xl snapshot-check vm1
+}
+
+step "an unreadable journal: snapshot-recover moves it aside"
+unusable_journal '{garbage'
+step "a journal of an unknown operation: the same"
+unusable_journal '{"op": "frobnicate"}'
+
 step "QEMU runs a disk on another image than the records say"
 dom=$(domain_dir vm1)/domain.libxl-json
 cp "$dom" "$T/domain.bak"
@@ -60,3 +95,14 @@ broken "snapshot s2: disk xvdb: image .* is missing"
 expect_match "$OUT" "active image .* does not open" "the broken active chain"
 mv "$T/away.qcow2" "$IMG/vm1-xvdb.s1.qcow2"
 expect_ok xl snapshot-check vm1
+
+step "snapshot-check --json of no such domain: error and error_code"
+run xl snapshot-check --json nosuchdom
+[ "$RC" -eq 1 ] || fail_run "expected exit status 1"
+[ "$(grep -c . <<<"$ERR")" -eq 1 ] || fail_run "expected one line on stderr"
+jq -e . >/dev/null <<<"$OUT" || fail_run "not one JSON document"
+expect_eq "$(jq -r '[.domain, (.problems | length), .error_code] | join(" ")' <<<"$OUT")" \
+    "nosuchdom 0 domain_notfound" "domain, problems, error_code"
+expect_eq "libxl-snapshot: error: $(jq -r .error <<<"$OUT")" "$ERR" \
+    "\"error\": the line said on stderr"
+expect_match "$(jq -r .error <<<"$OUT")" "domain 'nosuchdom' not found" "\"error\""

@@ -596,6 +596,128 @@ void test_config__snapshot_cfg_bad(void)
 }
 
 /*
+ * Strict: a setting a snapshot config does not take, a value of the
+ * wrong kind, a relative path.  One line naming the file, the line
+ * ("file:N:") and the setting.
+ */
+void test_config__snapshot_cfg_strict(void)
+{
+    static const struct {
+        const char *text, *line, *about;
+    } bad[] = {
+        /* memory = 1 was taken as the path "1" in the cwd */
+        { "name = \"s1\"\n\nmemory = 1\n", ":3:", "memory=1" },
+        { "name = \"s1\"\nmemroy = \"yes\"\n", ":2:", "'memroy'" },
+        { "# a comment\nvcpus = 2\n", ":2:", "'vcpus'" },
+        { "name = 42\n", ":1:", "name=42" },
+        { "description = [ 'a' ]\n", ":1:", "description=" },
+        { "disk = [ 'xvda' ]\ntype = 3\n", ":2:", "type=3" },
+        { "disk = \"xvda\"\n", ":1:", "disk=" },
+        { "name = \"s1\"; disk = [ 'xvda',\n  7 ]\n", ":2:", "disk" },
+        { "memory = \"vm1.save\"\n", ":1:", "vm1.save" },
+        { "name = \"s1\"\ndisk = [ 'xvda',\n"
+          "         'xvdb,snapshot=external,file=ov.qcow2' ]\n",
+          ":3:", "file=ov.qcow2" },
+        { "disk = [ 'format=qcow2,vdev=xvdb,target=ov.qcow2' ]\n", ":1:",
+          "target=ov.qcow2" },
+        { "disk = [ 'xvda' ]\ndisk += [ 'xvda,snapshot=no' ]\n", ":2:",
+          "xvda listed twice" },
+    };
+    fixture f;
+    libxl_domain_snapshot s;
+    char *file;
+    size_t i;
+
+    fixture_init(&f);
+    libxl_domain_snapshot_init(&s);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        file = write_cfg(&f, "strict.cfg", bad[i].text);
+        nlogs = 0;
+        last_log[0] = 0;
+        CU_ASSERT_EQUAL(libxl_domain_snapshot_config_parse(&f.ctx, file, &s),
+                        ERROR_INVAL);
+        CU_ASSERT_EQUAL(nlogs, 1);
+        assert_logged_about(libxl__gc_sprintf(f.gc, "%s%s", file,
+                                              bad[i].line));
+        assert_logged_about(bad[i].about);
+        CU_ASSERT_PTR_NULL(s.name);
+        CU_ASSERT_PTR_NULL(s.memory);
+    }
+
+    /* what is fine: quoted strings, comments, ';', lists over lines,
+     * absolute paths */
+    file = write_cfg(&f, "good.cfg",
+        "# before-upgrade\n"
+        "name = 's1' ; "
+        "description = \"a \\\"quoted\\\" word # not a comment\"\n"
+        "memory = \"/var/lib/xen/s1.save\"   # the memory image\n"
+        "disk = [ 'xvda',\n"
+        "         'xvdb,snapshot=external,file=/img/b.s1.qcow2', ]\n");
+    nlogs = 0;
+    CU_ASSERT_EQUAL_FATAL(libxl_domain_snapshot_config_parse(&f.ctx, file,
+                                                             &s), 0);
+    CU_ASSERT_EQUAL(nlogs, 0);
+    CU_ASSERT_STRING_EQUAL(s.memory, "/var/lib/xen/s1.save");
+    CU_ASSERT_EQUAL(s.num_disks, 2);
+
+    libxl_domain_snapshot_dispose(&s);
+    fixture_fini(&f);
+}
+
+/* xl snapshot-create FILE X: a snapshot config, or a domain config? */
+void test_config__snapshot_cfg_or_domain(void)
+{
+    static const struct {
+        const char *text;
+        bool snapshot;
+    } files[] = {
+        /* the tests' and the demo's domain configs */
+        { "name = \"vm1\"\nmemory = 64\n"
+          "disk = [ 'format=qcow2,vdev=xvda,access=rw,target=/i/a.qcow2' ]\n",
+          false },
+        { "name = \"vm1\"\nmemory = 64\ndisk = [ 'phy:/dev/vg0/lv,xvda,w' ]\n",
+          false },
+        { "name = \"vm1\"\nvcpus = 2\n", false },
+        { "name = \"vm1\"\ntype = \"pv\"\nkernel = \"/k\"\n", false },
+        /* snapshot configs: the example, memory = 1 (a mistake, told
+         * as a snapshot config's), disk specs, description */
+        { "name = \"before-upgrade\"\ndescription = \"x\"\n"
+          "disk = [ 'vdev=xvda,target=null',\n"
+          "         'format=qcow2,vdev=xvdb,target=/i/b.bu.qcow2' ]\n", true },
+        { "name = \"s1\"\nmemory = 1\n", true },
+        { "memory = 1\n"
+          "disk = [ 'xvda,snapshot=internal', 'vdev=xvdb,target=null' ]\n",
+          true },
+        { "name = \"s1\"\nmemory = \"yes\"\n"
+          "disk = [ 'format=qcow2,vdev=xvdb,target=/i/b.s1.qcow2' ]\n", true },
+        { "description = \"x\"\nmemroy = 1\n", true },
+        { "type = \"internal\"\nvcpus = 1\ndisk = [ 'xvda' ]\n", true },
+        { "", true },
+        /* not xl syntax at all */
+        { "name = \n", false },
+    };
+    fixture f;
+    char *file;
+    size_t i;
+
+    fixture_init(&f);
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        file = write_cfg(&f, "which.cfg", files[i].text);
+        nlogs = 0;
+        CU_ASSERT_EQUAL(libxl_domain_snapshot_config_is_snapshot(&f.ctx,
+                                                                 file),
+                        files[i].snapshot);
+        if (libxl_domain_snapshot_config_is_snapshot(&f.ctx, file) !=
+            files[i].snapshot)
+            fprintf(stderr, "    taken wrongly: %s\n", files[i].text);
+        CU_ASSERT_EQUAL(nlogs, 0);
+    }
+    CU_ASSERT_FALSE(libxl_domain_snapshot_config_is_snapshot(&f.ctx,
+        libxl__gc_sprintf(f.gc, "%s/none.cfg", f.dir)));
+    fixture_fini(&f);
+}
+
+/*
  * Local variables:
  * mode: C
  * c-basic-offset: 4
