@@ -1,0 +1,1 @@
+test-94-error-injection.sh
