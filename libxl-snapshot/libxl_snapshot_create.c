@@ -284,9 +284,10 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
             return ERROR_INVAL;
         }
         if (libxl__file_exists(libxl__memory_tmp_path(gc, s->memory))) {
-            /* where it is written until complete: never removed */
-            LOG(ERROR, "'%s' already exists (a partial memory image?)",
-                libxl__memory_tmp_path(gc, s->memory));
+            /* not ours to remove: it may be anybody's file */
+            LOG(ERROR, "'%s', where memory image '%s' would be written "
+                "until complete, already exists",
+                libxl__memory_tmp_path(gc, s->memory), s->memory);
             return ERROR_INVAL;
         }
     } else if (scs->flags & LIBXL_SNAPSHOT_CREATE_LIVE) {
@@ -1132,8 +1133,9 @@ static void offline_undo(libxl__gc *gc, libxl__snapshot_create_state *scs,
 static void lvm_unpause(libxl__gc *gc, libxl__snapshot_create_state *scs)
 {
     if (!scs->paused_at) return;
+    /* not the snapshot's failure: the user is to act */
     if (CTX->driver->unpause(gc, &scs->op.d))
-        LOG(ERROR, "domain %s: could not be unpaused after its LVM "
+        LOG(WARN, "domain %s: could not be unpaused after its LVM "
             "snapshot; run xl unpause %s", scs->op.d.name, scs->op.d.name);
     scs->pause_ms = libxl__now_ms() - scs->paused_at;
     scs->paused_at = 0;

@@ -1038,6 +1038,7 @@ static void snapshot_delete_rebase_next(libxl__egc *egc,
     dls->es.ao = ao;
     dls->es.what = GCSPRINTF("rebase of %s", t);
     dls->es.args = libxl__qemu_img_rebase_args(gc, t, ds->file, ds->format);
+    dls->es.quiet = true;             /* a failure is said: not an error */
     dls->es.callback = snapshot_delete_rebase_done;
     rc = libxl__exec_start(egc, &dls->es);
     if (rc) snapshot_delete_rebase_done(egc, &dls->es, rc, 0);
@@ -1051,16 +1052,19 @@ static void snapshot_delete_rebase_done(libxl__egc *egc,
         CONTAINER_OF(es, libxl__snapshot_delete_state, es);
     STATE_AO_GC(dls->ao);
     disk_plan *pl = &dls->plans[dls->disk];
+    const char *why = rc ? libxl__tool_error_line(gc, es->err) : NULL;
 
     if (rc) {
         /*
          * F holds what C held already, so the records must follow; but
          * this image still reads through C, which therefore stays
-         * (metadata: it reads right either way).
+         * (metadata: it reads right either way).  The delete succeeds:
+         * a warning, with the cause (the tool's failure is not logged).
          */
-        LOG(WARN, "disk %s: '%s' could not be rebased onto '%s'; '%s' is "
-            "kept, as it is built on it", cur_ds(dls)->vdev,
-            pl->targets[dls->target], cur_ds(dls)->file, pl->child);
+        LOG(WARN, "disk %s: '%s' could not be rebased onto '%s'%s%s%s; "
+            "'%s' is kept, as it is built on it", cur_ds(dls)->vdev,
+            pl->targets[dls->target], cur_ds(dls)->file, why ? " (" : "",
+            why ? why : "", why ? ")" : "", pl->child);
         pl->keep_child = true;
         dls->target = pl->num_targets;
         snapshot_delete_rebase_next(egc, dls);

@@ -348,7 +348,8 @@ static void unstick_memory_save(libxl__gc *gc, libxl__snapshot_op *op,
         v && !libxl__json_get_bool(v, "running", true)) {
         if (libxl__qmp_run_sync(gc, op->d.qmp_path, "cont", NULL, 5000,
                                 true, NULL))
-            LOG(ERROR, "domain %s: it stays paused after the interrupted "
+            /* the recovery itself goes on: the user is to act */
+            LOG(WARN, "domain %s: it stays paused after the interrupted "
                 "checkpoint (xl unpause)", op->d.name);
         else
             LOG(WARN, "domain %s: resumed after the interrupted checkpoint",
@@ -731,13 +732,17 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
 
     for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len; i++) {
         const char *kid = YAJL_GET_STRING(kids->u.array.values[i]);
+        char *err = NULL;
         /* an image QEMU runs: the live commit re-parented it itself */
         if (kid && op->d.running && running_image(gc, op, kid)) continue;
+        /* a failure is said here, as a warning: the recovery goes on */
         if (kid && !overlay_on(gc, kid, f) &&
             libxl__exec_sync(gc, libxl__qemu_img_rebase_args(gc, kid,
-                                 f, ds->format), 60000, NULL, NULL)) {
+                                 f, ds->format), 60000, NULL, &err)) {
+            const char *why = libxl__tool_error_line(gc, err);
             LOG(WARN, "domain %s: disk %s: '%s' could not be rebased "
-                "onto '%s'; '%s' is kept", op->d.name, vdev, kid, f, c);
+                "onto '%s'%s%s%s; '%s' is kept", op->d.name, vdev, kid, f,
+                why ? " (" : "", why ? why : "", why ? ")" : "", c);
             rebased = false;
         }
     }

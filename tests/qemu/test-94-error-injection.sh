@@ -12,8 +12,9 @@
 # the command gets through with nothing injected.  After each failure:
 #  - the command said so: exit status non-zero, at least one
 #    "libxl-snapshot: error:" line, and no line printed twice; a command
-#    that got through all the same (it could do without what failed:
-#    a journal update) printed no error line (issue 14, B);
+#    that got through all the same (it could do without what failed: a
+#    journal update, a re-parenting or a leftover's removal it warns
+#    of) printed no error line, nor did the recovery (issue 14, B);
 #  - the next command completes or undoes what it left (snapshot-recover
 #    exits 0), and snapshot-check then finds records and images agree;
 #  - the domain is wholly old or wholly new: both disks hold the data of
