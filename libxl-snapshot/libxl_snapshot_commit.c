@@ -813,6 +813,8 @@ static void bc_after_next(libxl__egc *egc, libxl__block_commit_state *bcs)
     bcs->es.ao = ao;
     bcs->es.what = GCSPRINTF("after the commit of %s", bcs->jr.vdev);
     bcs->es.args = bcs->cmds[bcs->next];
+    /* a bitmap's failure is a warning (bc_after_done): not logged here */
+    bcs->es.quiet = !strcmp(bcs->cmds[bcs->next][1], "bitmap");
     bcs->es.callback = bc_after_done;
     rc = libxl__exec_start(egc, &bcs->es);
     if (rc) bc_done(egc, bcs, rc);
@@ -827,8 +829,10 @@ static void bc_after_done(libxl__egc *egc, libxl__exec_state *es, int rc,
 
     if (rc && !strcmp(bcs->cmds[bcs->next][1], "bitmap")) {
         /* metadata only: the data is committed; go on */
-        LOG(WARN, "disk %s: a dirty bitmap could not be merged into '%s'",
-            bcs->vdev, bcs->jr.base);
+        const char *why = libxl__tool_error_line(gc, es->err);
+        LOG(WARN, "disk %s: a dirty bitmap could not be merged into '%s'"
+            "%s%s%s", bcs->vdev, bcs->jr.base, why ? " (" : "",
+            why ? why : "", why ? ")" : "");
         rc = 0;
     }
     if (rc) {
@@ -893,14 +897,19 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
 /*
  * An internal snapshot no record holds any more, removed from its
  * image: over QMP while QEMU has the image open (nodes asked once, in
- * *nodes), else with qemu-img.
+ * *nodes), else with qemu-img (whose image locking keeps it off an
+ * image QEMU has open, when QEMU could not say).  A failure is not
+ * logged: the caller says it, with *why_r (or NULL).
  */
 static int remove_internal_sync(libxl__gc *gc, const libxl__snapshot_op *op,
                                 const libxl_disk_snapshot *ds,
-                                yajl_val *nodes)
+                                yajl_val *nodes, const char **why_r)
 {
     const char *node = NULL;
+    char *err = NULL;
     int rc;
+
+    *why_r = NULL;
 
     if (op->d.running) {
         if (!*nodes &&
@@ -920,7 +929,8 @@ static int remove_internal_sync(libxl__gc *gc, const libxl__snapshot_op *op,
             10000, true, NULL);
     rc = libxl__exec_sync(gc, libxl__qemu_img_snapshot_args(gc, 'd', ds->tag,
                                                             ds->file),
-                          60000, NULL, NULL);
+                          60000, NULL, &err);
+    if (rc) *why_r = libxl__tool_error_line(gc, err);
     return rc;
 }
 
@@ -943,6 +953,7 @@ static int drop_lost_parts(libxl__gc *gc, libxl__snapshot_op *op,
     for (i = 0; i < n; i++) {
         libxl_domain_snapshot s = lost[i];
         char *left = NULL;
+        const char *why = NULL, *w;
 
         if (s.memory && unlink(s.memory) && errno != ENOENT)
             LOGE(WARN, "snapshot '%s': cannot remove its memory image '%s'",
@@ -956,8 +967,10 @@ static int drop_lost_parts(libxl__gc *gc, libxl__snapshot_op *op,
                 ;
             else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM)
                 r = libxl__lvm_snapshot_remove_sync(gc, ds);
-            else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
-                r = remove_internal_sync(gc, op, ds, &nodes);
+            else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
+                r = remove_internal_sync(gc, op, ds, &nodes, &w);
+                if (r && !why) why = w;
+            }
             if (r) {
                 left = GCSPRINTF("%s%s%s", left ? left : "",
                                  left ? ", " : "", ds->vdev);
@@ -973,7 +986,8 @@ static int drop_lost_parts(libxl__gc *gc, libxl__snapshot_op *op,
         libxl__snapshot_tree_add(gc, t, &s);
         kept++;
         LOG(WARN, "snapshot '%s': its part of disk(s) %s could not be "
-            "removed, so it stays, for those disk(s) only", s.name, left);
+            "removed%s%s%s, so it stays, for those disk(s) only", s.name,
+            left, why ? " (" : "", why ? why : "", why ? ")" : "");
     }
     if (!kept) return 0;
     libxl__snapshot_tree_fixup(gc, t);

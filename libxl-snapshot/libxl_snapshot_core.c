@@ -320,13 +320,14 @@ int libxl__read_file_nofollow(libxl__gc *gc, const char *path,
     return read_file(gc, path, O_NOFOLLOW, data_r, len_r);
 }
 
-int libxl__write_file_atomic(libxl__gc *gc, const char *path,
-                             const void *data, size_t len)
+int libxl__write_file_atomic_lvl(libxl__gc *gc, const char *path,
+                                 const void *data, size_t len,
+                                 xentoollog_level lvl)
 {
     char *tmp = GCSPRINTF("%s.tmp", path);
     char *dir = libxl__path_dirname(gc, path);
     const char *p = data;
-    int fd = -1, dfd = -1, rc;
+    int fd = -1, rc;
     size_t done = 0;
 
     /* a stale tmp, or a link planted there, goes; never followed */
@@ -334,7 +335,7 @@ int libxl__write_file_atomic(libxl__gc *gc, const char *path,
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
               0600);
     if (fd < 0) {
-        LOGE(ERROR, "cannot create '%s'", tmp);
+        LOGE_AT(lvl, "cannot create '%s'", tmp);
         rc = ERROR_FAIL;
         goto out;
     }
@@ -343,41 +344,53 @@ int libxl__write_file_atomic(libxl__gc *gc, const char *path,
         ssize_t r = e ? (errno = e, -1) : write(fd, p + done, len - done);
         if (r < 0) {
             if (errno == EINTR) continue;
-            LOGE(ERROR, "cannot write '%s'%s", tmp,
-                 errno == ENOSPC ? " (file system full)" : "");
+            LOGE_AT(lvl, "cannot write '%s'%s", tmp,
+                    errno == ENOSPC ? " (file system full)" : "");
             rc = ERROR_FAIL;
             goto out;
         }
         done += r;
     }
     if (fsync(fd)) {
-        LOGE(ERROR, "cannot sync '%s'%s", tmp,
-             errno == ENOSPC ? " (file system full)" : "");
+        LOGE_AT(lvl, "cannot sync '%s'%s", tmp,
+                errno == ENOSPC ? " (file system full)" : "");
         rc = ERROR_FAIL;
         goto out;
     }
     if (close(fd)) {
         fd = -1;
-        LOGE(ERROR, "cannot close '%s'", tmp);
+        LOGE_AT(lvl, "cannot close '%s'", tmp);
         rc = ERROR_FAIL;
         goto out;
     }
     fd = -1;
     if (rename(tmp, path)) {
-        LOGE(ERROR, "cannot rename '%s' to '%s'", tmp, path);
+        LOGE_AT(lvl, "cannot rename '%s' to '%s'", tmp, path);
         rc = ERROR_FAIL;
         goto out;
     }
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    libxl__fsync_dir(dir);
     rc = 0;
  out:
     if (fd >= 0) close(fd);
     if (rc) unlink(tmp);
     return rc;
+}
+
+int libxl__write_file_atomic(libxl__gc *gc, const char *path,
+                             const void *data, size_t len)
+{
+    return libxl__write_file_atomic_lvl(gc, path, data, len, XTL_ERROR);
+}
+
+void libxl__fsync_dir(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
 }
 
 bool libxl__file_exists(const char *path)

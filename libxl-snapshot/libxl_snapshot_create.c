@@ -24,7 +24,13 @@
  *     record, and on Xen xenstore and libxl's stored config).
  *
  * With memory (libxl_snapshot_memory.c), the transaction is sent at
- * the memory save's final instant, with the guest stopped.
+ * the memory save's final instant, with the guest stopped.  The image
+ * gets its name only once complete, which is what recovery goes by: if
+ * the record then cannot be written (a full file system), the journal
+ * stays and the next command records the snapshot with its memory; an
+ * image that was not finished is removed and the snapshot recorded
+ * disk-only, as said then.  The journal is written once, before
+ * anything is done, and never updated.
  *
  * Quiesce (disk-only, running): the QEMU guest agent freezes the
  * guest's file systems (guest-sync, guest-fsfreeze-freeze) just before
@@ -277,6 +283,13 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
                 owner_of(gc, scs, s->memory));
             return ERROR_INVAL;
         }
+        if (libxl__file_exists(libxl__memory_tmp_path(gc, s->memory))) {
+            /* not ours to remove: it may be anybody's file */
+            LOG(ERROR, "'%s', where memory image '%s' would be written "
+                "until complete, already exists",
+                libxl__memory_tmp_path(gc, s->memory), s->memory);
+            return ERROR_INVAL;
+        }
     } else if (scs->flags & LIBXL_SNAPSHOT_CREATE_LIVE) {
         LOG(ERROR, "a live snapshot copies memory: ask for memory too");
         return ERROR_INVAL;
@@ -492,7 +505,10 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     if (scs->flags & LIBXL_SNAPSHOT_CREATE_DRY_RUN) goto out;
     /* the intent first: a crash from here on is recovered */
     rc = libxl__journal_write(gc, &op->st, "create", &scs->snap,
-                              op->d.running, false);
+                              op->d.running,
+                              scs->snap.memory
+                              ? libxl__memory_tmp_path(gc, scs->snap.memory)
+                              : NULL);
     if (rc) goto out;
     scs->journaled = true;
     libxl__fault_point("create");
@@ -1067,9 +1083,8 @@ static void snapshot_create_memory_done(libxl__egc *egc,
     }
     scs->memory_size = mss->size;
     scs->pause_ms = mss->pause_ms;
-    rc = libxl__journal_write(gc, &scs->op.st, "create", &scs->snap, true,
-                              true);
-    if (rc) LOG(WARN, "cannot update the journal; going on");
+    /* the image is under its name now: recovery keeps it (no journal
+     * update, which a full file system would refuse) */
     libxl__fault_point("create");
     LOG(INFO, "snapshot '%s': memory saved to '%s' (%"PRIu64" bytes), "
         "guest paused for %"PRIu64" ms", scs->snap.name, scs->snap.memory,
@@ -1118,8 +1133,9 @@ static void offline_undo(libxl__gc *gc, libxl__snapshot_create_state *scs,
 static void lvm_unpause(libxl__gc *gc, libxl__snapshot_create_state *scs)
 {
     if (!scs->paused_at) return;
+    /* not the snapshot's failure: the user is to act */
     if (CTX->driver->unpause(gc, &scs->op.d))
-        LOG(ERROR, "domain %s: could not be unpaused after its LVM "
+        LOG(WARN, "domain %s: could not be unpaused after its LVM "
             "snapshot; run xl unpause %s", scs->op.d.name, scs->op.d.name);
     scs->pause_ms = libxl__now_ms() - scs->paused_at;
     scs->paused_at = 0;
@@ -1237,9 +1253,9 @@ static void snapshot_create_record(libxl__egc *egc,
             LOG(ERROR, "snapshot '%s' was not taken: its record could "
                 "not be written", s->name);
         } else {
-            LOG(ERROR, "snapshot '%s' was taken, but its record could not "
-                "be written (the next command on the domain writes it)",
-                s->name);
+            LOG(ERROR, "snapshot '%s' was taken%s, but its record could "
+                "not be written (the next command on the domain writes it)",
+                s->name, s->memory ? " (disks and memory)" : "");
             scs->keep_journal = true;
         }
     }

@@ -190,6 +190,7 @@ void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
     dls->op.ao = ao;
     dls->op.domain = GCSTRDUP(domain);
     dls->op.callback = snapshot_delete_begun;
+    dls->op.finishes_delete = true;   /* if it is one of ours: said then */
     libxl__snapshot_op_begin(egc, &dls->op);
 }
 
@@ -241,17 +242,26 @@ static void add_descendants(libxl__gc *gc, libxl__snapshot_delete_state *dls,
 /*
  * The journal: the snapshot, the commit under way (its top, base and
  * the other images built on top, for recovery to finish it if QEMU
- * does), and the file about to go.
+ * does), the file about to go, and the snapshots this command was to
+ * delete after it (for recovery to say they are kept).
  */
 static int write_journal(libxl__gc *gc, libxl__snapshot_delete_state *dls,
                          const char *remove)
 {
-    const char *j = GCSPRINTF("{\"op\": \"delete\", \"snapshot\": %s%s%s%s%s}",
-        libxl__json_quote(gc, dls->snap->name),
-        dls->commit ? ", \"commit\": " : "", dls->commit ? dls->commit : "",
-        remove ? ", \"remove\": " : "",
-        remove ? libxl__json_quote(gc, remove) : "");
-    return libxl__journal_write_text(gc, &dls->op.st, j, strlen(j));
+    const char *then = "", *j;
+    int k;
+
+    for (k = dls->cur + 1; k < dls->num_names; k++)
+        then = GCSPRINTF("%s%s%s", then, *then ? ", " : "",
+                         libxl__json_quote(gc, dls->names[k]));
+    j = GCSPRINTF("{\"op\": \"delete\", \"snapshot\": %s%s%s%s%s, "
+                  "\"then\": [%s]}",
+                  libxl__json_quote(gc, dls->snap->name),
+                  dls->commit ? ", \"commit\": " : "",
+                  dls->commit ? dls->commit : "",
+                  remove ? ", \"remove\": " : "",
+                  remove ? libxl__json_quote(gc, remove) : "", then);
+    return libxl__journal_write_text(gc, &dls->op.st, j, strlen(j), false);
 }
 
 static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
@@ -282,6 +292,14 @@ static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
             GCREALLOC_ARRAY(dls->names, dls->num_names + 1);
             dls->names[dls->num_names++] = GCSTRDUP(name);
         }
+    }
+    /* a delete recovery left part-done: finished here if it is one of
+     * ours (nothing to say: it goes), else said now */
+    for (i = 0; op->unfinished_delete && i < dls->num_names; i++)
+        if (!strcmp(dls->names[i], op->unfinished_delete)) break;
+    if (op->unfinished_delete && i == dls->num_names) {
+        libxl__journal_say_unfinished(gc, op);
+        op->unfinished_delete = NULL;
     }
     /* nothing another record still owns is removed or merged: refused
      * before anything changes (--metadata touches no file) */
@@ -1020,6 +1038,7 @@ static void snapshot_delete_rebase_next(libxl__egc *egc,
     dls->es.ao = ao;
     dls->es.what = GCSPRINTF("rebase of %s", t);
     dls->es.args = libxl__qemu_img_rebase_args(gc, t, ds->file, ds->format);
+    dls->es.quiet = true;             /* a failure is said: not an error */
     dls->es.callback = snapshot_delete_rebase_done;
     rc = libxl__exec_start(egc, &dls->es);
     if (rc) snapshot_delete_rebase_done(egc, &dls->es, rc, 0);
@@ -1033,16 +1052,19 @@ static void snapshot_delete_rebase_done(libxl__egc *egc,
         CONTAINER_OF(es, libxl__snapshot_delete_state, es);
     STATE_AO_GC(dls->ao);
     disk_plan *pl = &dls->plans[dls->disk];
+    const char *why = rc ? libxl__tool_error_line(gc, es->err) : NULL;
 
     if (rc) {
         /*
          * F holds what C held already, so the records must follow; but
          * this image still reads through C, which therefore stays
-         * (metadata: it reads right either way).
+         * (metadata: it reads right either way).  The delete succeeds:
+         * a warning, with the cause (the tool's failure is not logged).
          */
-        LOG(WARN, "disk %s: '%s' could not be rebased onto '%s'; '%s' is "
-            "kept, as it is built on it", cur_ds(dls)->vdev,
-            pl->targets[dls->target], cur_ds(dls)->file, pl->child);
+        LOG(WARN, "disk %s: '%s' could not be rebased onto '%s'%s%s%s; "
+            "'%s' is kept, as it is built on it", cur_ds(dls)->vdev,
+            pl->targets[dls->target], cur_ds(dls)->file, why ? " (" : "",
+            why ? why : "", why ? ")" : "", pl->child);
         pl->keep_child = true;
         dls->target = pl->num_targets;
         snapshot_delete_rebase_next(egc, dls);
@@ -1202,6 +1224,13 @@ static void snapshot_delete_done(libxl__egc *egc,
      * the journal stays, and the next command completes the records
      * from it (libxl_snapshot_journal.c).
      */
+    /* one recovery left part-done, which this one did not get to (a
+     * failure on it said what is left itself) */
+    if (rc && dls->op.unfinished_delete &&
+        libxl__snapshot_tree_find(&dls->op.tree, dls->op.unfinished_delete) &&
+        (dls->cur >= dls->num_names ||
+         strcmp(dls->names[dls->cur], dls->op.unfinished_delete)))
+        libxl__journal_say_unfinished(gc, &dls->op);
     if (dls->journaled && dls->keep_journal)
         LOG(ERROR, "domain %s: the records of the delete of '%s' are not "
             "complete; its journal is kept: the next command (e.g. "

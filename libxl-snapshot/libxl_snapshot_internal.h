@@ -99,6 +99,10 @@ void libxl__snapshot_log(libxl_snapshot_ctx *ctx, xentoollog_level lvl,
 #define LOG(lvl, ...)  LIBXL__LOG(CTX, lvl, -1, __VA_ARGS__)
 #define LOGE(lvl, ...) LIBXL__LOG(CTX, lvl, errno, __VA_ARGS__)
 #define LOGEV(lvl, e, ...) LIBXL__LOG(CTX, lvl, (e), __VA_ARGS__)
+/* LOGE at a level chosen at run time (an xentoollog_level: XTL_INFO) */
+#define LOGE_AT(xtl, ...) \
+    libxl__snapshot_log(CTX, (xtl), errno, __FILE__, __LINE__, __func__, \
+                        __VA_ARGS__)
 
 /* ---------------------------------------------------------------- */
 /* misc helpers (libxl_snapshot_core.c) */
@@ -117,6 +121,13 @@ int libxl__read_file_nofollow(libxl__gc *gc, const char *path,
  */
 int libxl__write_file_atomic(libxl__gc *gc, const char *path,
                              const void *data, size_t len);
+/* The same, its failure logged at lvl: a write the caller can do
+ * without, which then says what that means (if anything) itself. */
+int libxl__write_file_atomic_lvl(libxl__gc *gc, const char *path,
+                                 const void *data, size_t len,
+                                 xentoollog_level lvl);
+/* fsync of a directory (a rename or unlink in it made durable) */
+void libxl__fsync_dir(const char *dir);
 bool libxl__file_exists(const char *path);
 /* Absolute, normalised path (the file need not exist). */
 char *libxl__abs_path(libxl__gc *gc, const char *path);
@@ -662,7 +673,9 @@ struct libxl__memory_save_state {
     /* caller fills in */
     libxl__ao *ao;
     const libxl__domain *d;
-    const char *file;                 /* created here, removed on failure */
+    const char *file;                 /* created here (as its tmp path,
+                                         renamed once complete), removed
+                                         on failure */
     bool live;                        /* copy memory while the guest runs */
     /*
      * The instant: the guest is stopped and its memory state final.
@@ -681,11 +694,14 @@ struct libxl__memory_save_state {
     /* private */
     libxl__qmp qmp;
     libxl__ev_time poll;
+    const char *tmp;                  /* libxl__memory_tmp_path(file) */
     int fd, rc, downtime_ms;
     bool created, was_running, stopped, migrating, at_instant;
     uint64_t t_pause, t_raise;
 };
 void libxl__memory_save_init(libxl__memory_save_state *mss);
+/* Where the image is written until complete, then renamed to file. */
+char *libxl__memory_tmp_path(libxl__gc *gc, const char *file);
 void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss);
 void libxl__memory_save_instant_done(libxl__egc *egc,
                                      libxl__memory_save_state *mss, int rc);
@@ -1042,9 +1058,15 @@ struct libxl__snapshot_op {
     bool set_aside_journal;           /* snapshot-recover: a journal no
                                          recovery can complete is moved
                                          aside (and the op fails) */
+    bool finishes_delete;             /* a delete recovery leaves part-
+                                         done is the caller's to finish
+                                         and to say (not recovery's:
+                                         libxl__journal_say_unfinished) */
     /* results */
     bool recovered;                   /* a journal was found and handled */
     const char *unfinished_delete;    /* a recovered delete left this */
+    const char *unfinished_how;       /* "it had stopped after ..." */
+    const char *unfinished_rest;      /* "; 'p', which ...", or "" */
     libxl__domain d;
     libxl__domain_config cfg;
     libxl__snapshot_store st;
@@ -1094,14 +1116,23 @@ int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
 /* ---------------------------------------------------------------- */
 /* journal and recovery (libxl_snapshot_journal.c) */
 
-/* The intent of op ("create"), before it changes anything. */
+/* The intent of op ("create"), before it changes anything; memory_tmp:
+ * where its memory image is written until complete, or NULL. */
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
                          const char *op, const libxl_domain_snapshot *s,
-                         bool live, bool memory_done);
-/* Any operation's journal, as JSON text with an "op" member. */
+                         bool live, const char *memory_tmp);
+/*
+ * Any operation's journal, as JSON text with an "op" member.  optional:
+ * an update the operation goes on without, and then says what that
+ * means itself (the write's own failure is logged at INFO, not ERROR).
+ */
 int libxl__journal_write_text(libxl__gc *gc, const libxl__snapshot_store *st,
-                              const char *json, size_t len);
-void libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st);
+                              const char *json, size_t len, bool optional);
+/* 0, or ERROR_FAIL (logged: WARN) when it is still there */
+int libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st);
+/* The delete op->unfinished_delete is left part-done: said (WARN). */
+void libxl__journal_say_unfinished(libxl__gc *gc,
+                                   const libxl__snapshot_op *op);
 /*
  * A snapshot delete within ao (libxl_domain_snapshot_delete is one):
  * callback(for_callback, rc) once it is over, the lock released.

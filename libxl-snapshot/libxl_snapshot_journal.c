@@ -22,6 +22,15 @@
  *   the memory image was not finished), the overlays become the active
  *   images.  Back: the overlays, internal snapshots and memory image it
  *   made are removed; nothing else was touched.
+ *   - The memory image is finished if it exists under its own name: it
+ *     is written as <image>.tmp (the journal's "memory_tmp"), fsync'ed,
+ *     and only then renamed (libxl_snapshot_memory.c).  The proof is
+ *     the rename, which needs no free space, not a second journal
+ *     write, which a full file system refuses just when the record
+ *     write is about to fail too: a finished image is never taken for
+ *     a partial one (and removed), nor a partial one for a finished
+ *     one.  A journal without "memory_tmp" (an older version) says
+ *     "memory_done" instead, and is believed.
  *
  *  snapshot revert: the domain is stopped after the journal is written,
  *  and internal reverts cannot be undone, so:
@@ -51,7 +60,11 @@
  *  done; the snapshot stays listed with what is left, and the user is
  *  told to run the delete again, which finishes it.  snapshot-recover
  *  finishes it at once (a delete of that snapshot, after the lock is
- *  released).
+ *  released).  Said once, when it is known: snapshot-recover says it
+ *  was finished (or could not be), a delete that finishes it says
+ *  nothing of it, any other command that it is left part-done.  The
+ *  snapshots the interrupted command was to delete after it
+ *  (--children: the journal's "then") are not: they are named as kept.
  *
  * A journal no recovery can complete (not valid JSON, an operation this
  * version does not know, a create without a readable record, a revert
@@ -245,7 +258,7 @@ int libxl__fault_io(const char *what)
 
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
                          const char *op, const libxl_domain_snapshot *s,
-                         bool live, bool memory_done)
+                         bool live, const char *memory_tmp)
 {
     yajl_gen hand = yajl_gen_alloc(NULL);
     const unsigned char *buf;
@@ -256,8 +269,7 @@ int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
     if (yajl_gen_map_open(hand) ||
         libxl__yajl_gen_str(hand, "op") || libxl__yajl_gen_str(hand, op) ||
         libxl__yajl_gen_str(hand, "live") || yajl_gen_bool(hand, live) ||
-        libxl__yajl_gen_str(hand, "memory_done") ||
-        yajl_gen_bool(hand, memory_done) ||
+        libxl__yajl_gen_opt_str(hand, "memory_tmp", memory_tmp) ||
         libxl__yajl_gen_str(hand, "snapshot") ||
         libxl__domain_snapshot_gen_json(hand, s) ||
         yajl_gen_map_close(hand) ||
@@ -265,22 +277,26 @@ int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
         LOG(ERROR, "cannot generate the journal");
         goto out;
     }
-    rc = libxl__journal_write_text(gc, st, (const char *)buf, len);
+    rc = libxl__journal_write_text(gc, st, (const char *)buf, len, false);
  out:
     yajl_gen_free(hand);
     return rc;
 }
 
 int libxl__journal_write_text(libxl__gc *gc, const libxl__snapshot_store *st,
-                              const char *json, size_t len)
+                              const char *json, size_t len, bool optional)
 {
-    return libxl__write_file_atomic(gc, journal_path(gc, st), json, len);
+    return libxl__write_file_atomic_lvl(gc, journal_path(gc, st), json, len,
+                                        optional ? XTL_INFO : XTL_ERROR);
 }
 
-void libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st)
+int libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st)
 {
-    if (unlink(journal_path(gc, st)) && errno != ENOENT)
+    if (unlink(journal_path(gc, st)) && errno != ENOENT) {
         LOGE(WARN, "cannot remove the journal %s", journal_path(gc, st));
+        return ERROR_FAIL;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -383,7 +399,8 @@ static void unstick_memory_save(libxl__gc *gc, libxl__snapshot_op *op,
         v && !libxl__json_get_bool(v, "running", true)) {
         if (libxl__qmp_run_sync(gc, op->d.qmp_path, "cont", NULL, 5000,
                                 true, NULL))
-            LOG(ERROR, "domain %s: it stays paused after the interrupted "
+            /* the recovery itself goes on: the user is to act */
+            LOG(WARN, "domain %s: it stays paused after the interrupted "
                 "checkpoint (xl unpause)", op->d.name);
         else
             LOG(WARN, "domain %s: resumed after the interrupted checkpoint",
@@ -396,7 +413,8 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
 {
     libxl_domain_snapshot s;
     bool live = libxl__json_get_bool(j, "live", false);
-    bool memory_done = libxl__json_get_bool(j, "memory_done", false);
+    const char *memory_tmp = libxl__json_get_string(j, "memory_tmp");
+    bool memory_done;
     libxl__snapshot_tree *t = &op->tree;
     int i, rc;
 
@@ -406,6 +424,10 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
     if (rc || !s.name)
         return journal_unusable(gc, op, "holds no readable snapshot "
                                 "record");
+    /* the image is renamed to its name once complete (see the design
+     * comment); a journal of an older version said so itself */
+    memory_done = memory_tmp ? s.memory && libxl__file_exists(s.memory)
+                             : libxl__json_get_bool(j, "memory_done", false);
     if (s.memory) unstick_memory_save(gc, op, &s);
     for (i = 0; op->d.running && i < s.num_disks; i++)
         if (s.disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
@@ -417,8 +439,11 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
     if (libxl__snapshot_tree_find(t, s.name) || create_happened(gc, op, &s,
                                                                 live)) {
         /* forward: what the snapshot made is in use; record it */
+        if (memory_tmp && unlink(memory_tmp) && errno != ENOENT)
+            LOGE(WARN, "cannot remove the partial memory image '%s'",
+                 memory_tmp);
         if (s.memory && !memory_done) {
-            unlink(s.memory);
+            if (!memory_tmp) unlink(s.memory);
             s.memory = NULL;
         }
         if (!libxl__snapshot_tree_find(t, s.name)) {
@@ -445,8 +470,8 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
         if (rc) return rc;
         LOG(WARN, "domain %s: an interrupted snapshot-create of '%s' was "
             "completed (its disks had been taken)%s", op->d.name, s.name,
-            s.memory || !libxl__json_get(libxl__json_get(j, "snapshot"),
-                                         "memory")
+            s.memory ? ", with its memory image"
+            : !libxl__json_get(libxl__json_get(j, "snapshot"), "memory")
             ? "" : "; its memory image was not finished: disk-only");
         return 0;
     }
@@ -471,6 +496,7 @@ static int recover_create(libxl__gc *gc, libxl__snapshot_op *op,
         }
     }
     if (s.memory) unlink(s.memory);
+    if (memory_tmp) unlink(memory_tmp);
     LOG(WARN, "domain %s: an interrupted snapshot-create of '%s' was "
         "rolled back (its disks had not all been taken)", op->d.name,
         s.name);
@@ -755,13 +781,17 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
 
     for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len; i++) {
         const char *kid = YAJL_GET_STRING(kids->u.array.values[i]);
+        char *err = NULL;
         /* an image QEMU runs: the live commit re-parented it itself */
         if (kid && op->d.running && running_image(gc, op, kid)) continue;
+        /* a failure is said here, as a warning: the recovery goes on */
         if (kid && !overlay_on(gc, kid, f) &&
             libxl__exec_sync(gc, libxl__qemu_img_rebase_args(gc, kid,
-                                 f, ds->format), 60000, NULL, NULL)) {
+                                 f, ds->format), 60000, NULL, &err)) {
+            const char *why = libxl__tool_error_line(gc, err);
             LOG(WARN, "domain %s: disk %s: '%s' could not be rebased "
-                "onto '%s'; '%s' is kept", op->d.name, vdev, kid, f, c);
+                "onto '%s'%s%s%s; '%s' is kept", op->d.name, vdev, kid, f,
+                why ? " (" : "", why ? why : "", why ? ")" : "", c);
             rebased = false;
         }
     }
@@ -843,6 +873,40 @@ static int moved_records(libxl__gc *gc, libxl__snapshot_op *op,
     return 0;
 }
 
+/*
+ * The snapshots the interrupted command was to delete after this one
+ * (--children), which recovery leaves: "; 'p', which ... is kept", or
+ * "".
+ */
+static const char *delete_rest(libxl__gc *gc, libxl__snapshot_op *op,
+                               yajl_val j)
+{
+    yajl_val then = libxl__json_get(j, "then");
+    const char *l = NULL;
+    size_t i;
+    int n = 0;
+
+    for (i = 0; then && YAJL_IS_ARRAY(then) && i < then->u.array.len; i++) {
+        const char *name = YAJL_GET_STRING(then->u.array.values[i]);
+        if (!name || !libxl__snapshot_tree_find(&op->tree, name)) continue;
+        l = GCSPRINTF("%s%s'%s'", l ? l : "", l ? ", " : "", name);
+        n++;
+    }
+    return !n ? "" : GCSPRINTF("; %s, which the interrupted command was to "
+                               "delete next, %s kept", l,
+                               n > 1 ? "are" : "is");
+}
+
+void libxl__journal_say_unfinished(libxl__gc *gc,
+                                   const libxl__snapshot_op *op)
+{
+    if (!op->unfinished_delete) return;
+    LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' is left "
+        "part-done (%s): its record lists what is left, and "
+        "snapshot-recover (or the delete again) finishes it%s", op->d.name,
+        op->unfinished_delete, op->unfinished_how, op->unfinished_rest);
+}
+
 static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
 {
     const char *name = libxl__json_get_string(j, "snapshot");
@@ -869,13 +933,15 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     }
     if (!s) {
         LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' had "
-            "finished", op->d.name, name ? name : "?");
+            "finished%s", op->d.name, name ? name : "?",
+            delete_rest(gc, op, j));
         return 0;
     }
     s = libxl__snapshot_tree_find(&op->tree, name);
     if (!s) {
         LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' "
-            "is over: its record is removed", op->d.name, name);
+            "is over: its record is removed%s", op->d.name, name,
+            delete_rest(gc, op, j));
         return 0;
     }
     /* what is gone is marked so (the delete did it before each file) */
@@ -905,19 +971,19 @@ static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
         rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
         if (rc) return rc;
         LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' is "
-            "finished: every disk of it was done, its record is removed",
-            op->d.name, name);
+            "finished: every disk of it was done, its record is removed%s",
+            op->d.name, name, delete_rest(gc, op, j));
         return 0;
     }
     if (n) {
         rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
         if (rc) return rc;
     }
-    LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' was "
-        "stopped after %d of its %d disks; the records say what is left, "
-        "and snapshot-recover (or the delete again) finishes it",
-        op->d.name, name, n, s->num_disks);
+    /* said once: by whoever finishes it, or else once recovered */
     op->unfinished_delete = GCSTRDUP(name);
+    op->unfinished_how = GCSPRINTF("it had stopped after %d of its %d "
+                                   "disks", n, s->num_disks);
+    op->unfinished_rest = delete_rest(gc, op, j);
     return 0;
 }
 
@@ -976,6 +1042,7 @@ int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
     }
     if (rc) return rc;
     libxl__journal_remove(gc, &op->st);
+    if (!op->finishes_delete) libxl__journal_say_unfinished(gc, op);
     /* the tree as it is now on disk */
     return libxl__snapshot_store_load(gc, &op->st, &op->tree);
 }
@@ -987,6 +1054,7 @@ typedef struct {
     libxl__ao *ao;
     libxl__snapshot_op op;
     bool *recovered_r;
+    const char *domain, *name, *how, *rest;   /* the delete it finishes */
 } recover_state;
 
 static void recover_delete_done(libxl__egc *egc, void *for_callback,
@@ -1039,8 +1107,10 @@ static void recover_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     libxl__snapshot_op_end(gc, op);
     if (!rc && name) {
         /* a delete recovery leaves the records true: finish it now */
-        LOG(INFO, "domain %s: finishing the delete of '%s'", op->d.name,
-            name);
+        rs->domain = op->d.name;
+        rs->name = name;
+        rs->how = op->unfinished_how;
+        rs->rest = op->unfinished_rest;
         libxl__snapshot_delete_start(egc, ao, op->domain, name, 0, NULL,
                                      recover_delete_done, rs);
         return;
@@ -1052,8 +1122,16 @@ static void recover_delete_done(libxl__egc *egc, void *for_callback,
                                 int rc)
 {
     recover_state *rs = for_callback;
+    STATE_AO_GC(rs->ao);
 
     if (rc == ERROR_NOTFOUND) rc = 0;  /* someone else finished it */
+    if (rc)
+        LOG(ERROR, "domain %s: an interrupted snapshot-delete of '%s' (%s) "
+            "could not be finished; its record lists what is left%s",
+            rs->domain, rs->name, rs->how, rs->rest);
+    else
+        LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' was "
+            "finished (%s)%s", rs->domain, rs->name, rs->how, rs->rest);
     libxl__ao_complete(egc, rs->ao, rc);
 }
 
@@ -1073,6 +1151,7 @@ int libxl_domain_snapshot_recover(libxl_snapshot_ctx *ctx,
     rs->op.domain = GCSTRDUP(domain);
     rs->op.callback = recover_begun;
     rs->op.set_aside_journal = true;
+    rs->op.finishes_delete = true;    /* recover_begun: said once done */
     libxl__snapshot_op_begin(egc, &rs->op);
     EGC_FREE;
     return AO_INPROGRESS;

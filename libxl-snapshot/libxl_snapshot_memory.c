@@ -26,6 +26,11 @@
  * the driver's resume (suspend_cancel).  libxl's suspend returns only
  * once it is over: its progress is reported then, once.
  *
+ * The image is written as <file>.tmp (libxl__memory_tmp_path), and
+ * renamed to its name only once complete and fsync'ed: an image under
+ * its name is a whole one, which recovery can tell without a journal
+ * update (one a full file system may refuse: libxl_snapshot_journal.c).
+ *
  * Failure before the disks were taken: the migration is cancelled, the
  * guest resumed if we stopped it, and the partial file removed.  After
  * the disks were taken, disks_taken says so: the caller keeps the disk
@@ -109,6 +114,11 @@ void libxl__memory_save_init(libxl__memory_save_state *mss)
     mss->fd = -1;
 }
 
+char *libxl__memory_tmp_path(libxl__gc *gc, const char *file)
+{
+    return GCSPRINTF("%s.tmp", file);
+}
+
 /* The memory file: new, ours only, never through a planted link. */
 static int open_memory_file(libxl__gc *gc, const char *file, int *fd_r)
 {
@@ -128,7 +138,8 @@ void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
     struct stat sb;
     int rc;
 
-    rc = open_memory_file(gc, mss->file, &mss->fd);
+    mss->tmp = libxl__memory_tmp_path(gc, mss->file);
+    rc = open_memory_file(gc, mss->tmp, &mss->fd);
     if (rc) goto out;
     mss->created = true;
     mss->qmp.ao = ao;
@@ -514,16 +525,27 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
     }
     if (mss->fd >= 0) {
         if (!rc && fsync(mss->fd)) {
-            LOGE(ERROR, "cannot write memory image '%s'", mss->file);
+            LOGE(ERROR, "cannot write memory image '%s'", mss->tmp);
             rc = ERROR_FAIL;
         }
         if (!rc && !fstat(mss->fd, &st)) mss->size = st.st_size;
         close(mss->fd);
         mss->fd = -1;
     }
+    if (!rc && mss->created) {
+        /* complete and on disk: only now under its name (the proof) */
+        if (rename(mss->tmp, mss->file)) {
+            mss->why = GCSPRINTF("cannot rename '%s' to '%s': %s", mss->tmp,
+                                 mss->file, strerror(errno));
+            rc = ERROR_FAIL;
+        } else {
+            libxl__fsync_dir(libxl__path_dirname(gc, mss->file));
+            mss->created = false;
+        }
+    }
     if (rc && mss->created) {
-        if (unlink(mss->file) && errno != ENOENT)
-            LOGE(WARN, "cannot remove partial memory image '%s'", mss->file);
+        if (unlink(mss->tmp) && errno != ENOENT)
+            LOGE(WARN, "cannot remove partial memory image '%s'", mss->tmp);
         mss->created = false;
     }
     mss->callback(egc, mss, rc);

@@ -82,8 +82,9 @@ typedef struct libxl__snapshot_revert_state {
     int num_disks, next, done_disks, sub;
     bool was_running, was_paused, stopped, journaled;
     const char *applied;             /* a disk whose internal revert ran */
-    bool half_done;                  /* an LVM disk left half-reverted:
-                                      * the journal finishes it */
+    bool half_done;                  /* the journal finishes it: an LVM
+                                      * disk left half-reverted, or the
+                                      * journal stuck at "not saved" */
     libxl__qemu_img_info_state qi;   /* images holding internal ones */
     libxl__exec_state es;
 } libxl__snapshot_revert_state;
@@ -464,9 +465,11 @@ static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
     if (yajl_gen_array_close(hand) || yajl_gen_map_close(hand) ||
         yajl_gen_get_buf(hand, &buf, &len))
         goto out;
-    rc = libxl__journal_write_text(gc, &rvs->op.st, (const char *)buf, len);
+    rc = libxl__journal_write_text(gc, &rvs->op.st, (const char *)buf, len,
+                                   saved);
  out:
-    if (rc) LOG(ERROR, "cannot write the journal of the revert");
+    /* saved: an update the revert can do without (its caller says) */
+    if (rc && !saved) LOG(ERROR, "cannot write the journal of the revert");
     yajl_gen_free(hand);
     return rc;
 }
@@ -649,9 +652,24 @@ static void snapshot_revert_record(libxl__egc *egc,
     /* recovery then only does what comes after (a crash before this
      * redoes every disk, which is idempotent); a journal that cannot
      * say so goes: the records are the truth now, and recovery must not
-     * take a domain started on them for one never stopped */
+     * take a domain started on them for one never stopped.  Nothing the
+     * user needs to hear: the revert goes on as if it had been written
+     * (only a crash before its end would leave the images it discards) */
     if (write_journal(gc, rvs, true)) {
-        libxl__journal_remove(gc, &op->st);
+        if (libxl__journal_remove(gc, &op->st)) {
+            /* it still says "not saved": the domain must stay stopped,
+             * and the next command does it all again (idempotent) */
+            LOG(ERROR, "domain %s: its disks are reverted to '%s' and the "
+                "records say so, but its journal could be neither updated "
+                "nor removed: it is left stopped; snapshot-recover (or any "
+                "command on the domain) finishes the revert", op->d.name,
+                rvs->name);
+            rvs->half_done = true;
+            rvs->done_disks = -1;
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        LOG(INFO, "the journal could not be marked saved; removed instead");
         rvs->journaled = false;
     }
     libxl__fault_point("revert");

@@ -691,7 +691,7 @@ int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
     name_ix *ix;
     DIR *dir = NULL;
     struct dirent *de;
-    int rc, i, n = tree->num_snaps, maxdepth = 0, dfd;
+    int rc, i, n = tree->num_snaps, maxdepth = 0;
     bool removed = false;
     char *json, *name;
     const char *path;
@@ -762,13 +762,7 @@ int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
         }
         removed = true;
     }
-    if (removed) {
-        dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
+    if (removed) libxl__fsync_dir(st->dir);
     rc = 0;
  out:
     if (dir) closedir(dir);

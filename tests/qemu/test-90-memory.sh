@@ -14,8 +14,9 @@
 #     to m2 --paused: paused, TWO, 0x22; unpause;
 #  3. delete m1: its memory image goes with its record;
 #  4. bad input: --memory on a shut-off domain, an existing memory
-#     file, --live without memory on a shut-off domain... refused with
-#     nothing changed;
+#     file, an existing <file>.tmp (where the image is written until
+#     complete: kept), --live without memory on a shut-off domain...
+#     refused with nothing changed;
 #  5. a memory save that fails (its file system fills up): the domain
 #     still runs, no record, no partial file, no overlay left.
 # After each step: qemu-img check, and no orphaned image.
@@ -61,6 +62,7 @@ mark TWO
 write_disks vm1 0x22
 expect_ok xl snapshot-create --live --verbose --memory="$T/m2.mem" vm1 m2
 expect_file "$T/m2.mem"
+expect_no_file "$T/m2.mem.tmp"      # where it was written until complete
 # --verbose: the save's progress to this pipe, then its time and speed
 expect_match "$OUT" "^Memory: \\[100 %\\] [0-9]+/[0-9]+ MiB$" "the progress lines"
 expect_match "$(tail -n 1 <<<"$OUT")" "^Memory: [0-9.]+ MiB in [0-9.]+ s \\([0-9.]+ MiB/s\\)$" \
@@ -126,6 +128,13 @@ after_step
 step "bad input: refused, nothing changed"
 fp=$(fingerprint)
 expect_error "exists" xl snapshot-create --memory="$T/m2.mem" vm1 m3
+# where the image would be written until complete: anybody's, kept
+echo mine >"$T/m3.mem.tmp"
+expect_error "'$T/m3.mem.tmp', where memory image '$T/m3.mem' would be written until complete, already exists" \
+    xl snapshot-create --memory="$T/m3.mem" vm1 m3
+expect_eq "$(cat "$T/m3.mem.tmp")" mine "the file in the way"
+expect_no_file "$T/m3.mem"
+rm -f "$T/m3.mem.tmp"
 expect_fail xl snapshot-create --memory --disk-only vm1 m3
 expect_match "$ERR" "exclude each other" "--memory with --disk-only"
 expect_unchanged "$fp" "refused checkpoints"

@@ -16,6 +16,15 @@
 # Then the same with the disks of a shut-off domain, and a revert that
 # fails before any internal revert ran (only an external disk): wholly
 # old, no journal.
+#
+# And a live memory checkpoint (issue 14, E) whose memory image (outside
+# the state dir) is complete but whose record cannot be written: the
+# create fails (rc 1) saying the snapshot was taken, disks and memory,
+# and that the next command writes the record; snapshot-check reports
+# the pending create; snapshot-recover, once there is room, records it
+# with its memory image (never "not finished", never removed), and the
+# checkpoint reverts: the domain runs again with the data of that
+# instant.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -106,5 +115,36 @@ expect_ok xl snapshot-revert vm1 x1
 read_pattern "$(active_image vm1 xvdb)" 0x44 0 1M
 expect_ok xl snapshot-revert vm1 k1
 expect_disks vm1 0x11
+expect_ok xl snapshot-check vm1
+step "live memory checkpoint: the memory saved, the record not written"
+write_disks vm1 0x66
+fill_state
+run xl snapshot-create --memory="$T/m1.save" --live vm1 m1
+[ "$RC" -eq 1 ] || fail_run "snapshot-create --memory --live, state dir full"
+expect_match "$ERR" "snapshot 'm1' was taken \(disks and memory\), but its record could not be written \(the next command on the domain writes it\)" \
+    "what happened, and what comes next"
+expect_no_match "$ERR" "going on|not finished" "snapshot-create"
+expect_file "$T/m1.save"
+expect_no_file "$T/m1.save.tmp"
+expect_file "$(journal)"
+domain_running vm1 || fail "vm1 stopped by the failed checkpoint"
+run xl snapshot-check vm1
+[ "$RC" -eq 1 ] || fail_run "snapshot-check must report the pending create"
+expect_match "$OUT$ERR" "interrupted operation \(create\) is pending" \
+    "snapshot-check"
+unfill_state
+expect_ok xl snapshot-recover vm1
+expect_match "$ERR" "snapshot-create of 'm1' was completed .*with its memory image" \
+    "snapshot-recover"
+expect_no_match "$ERR" "not finished|disk-only|error" "snapshot-recover"
+expect_no_file "$(journal)"
+expect_file "$T/m1.save"
+expect_ok xl snapshot-info vm1 m1
+expect_match "$OUT" "Memory: +$T/m1.save" "m1's memory image"
+expect_ok xl snapshot-check vm1
+write_disks vm1 0x77
+expect_ok xl snapshot-revert vm1 m1
+domain_running vm1 || fail "vm1 is not running after the revert to m1"
+expect_disks vm1 0x66
 expect_ok xl snapshot-check vm1
 echo "test-92: ok"

@@ -11,7 +11,10 @@
 # same offline) and block-commit (live, offline), N runs from 1 until
 # the command gets through with nothing injected.  After each failure:
 #  - the command said so: exit status non-zero, at least one
-#    "libxl-snapshot: error:" line, and no line printed twice;
+#    "libxl-snapshot: error:" line, and no line printed twice; a command
+#    that got through all the same (it could do without what failed: a
+#    journal update, a re-parenting or a leftover's removal it warns
+#    of) printed no error line, nor did the recovery (issue 14, B);
 #  - the next command completes or undoes what it left (snapshot-recover
 #    exits 0), and snapshot-check then finds records and images agree;
 #  - the domain is wholly old or wholly new: both disks hold the data of
@@ -42,20 +45,25 @@ injected() {
     fi
 }
 
-# failed_cleanly WHAT: after an injected failure, the error was said
+# failed_cleanly WHAT: after an injected failure, the error was said;
+# and a command that got through anyway said no error
 failed_cleanly() {
     local dup
     if [ "$RC" -ne 0 ]; then
         grep -q '^libxl-snapshot: error: ' <<<"$ERR" ||
             fail_run "$1 at io point $n: no error line"
+    elif grep -q '^libxl-snapshot: error: ' <<<"$ERR"; then
+        fail_run "$1 at io point $n: an error line, yet exit status 0"
     fi
     dup=$(grep -v '^\s*$' <<<"$ERR" | sort | uniq -d)
     [ -z "$dup" ] || fail_run "$1 at io point $n: a line printed twice: $dup"
 }
 
-# settled D: recovery, then records and images agree
+# settled D: recovery (which says no error: it exits 0), then records
+# and images agree
 settled() {
     expect_ok xl snapshot-recover "$1"
+    expect_no_match "$ERR" '^libxl-snapshot: error: ' "snapshot-recover"
     expect_ok xl snapshot-check "$1"
 }
 
