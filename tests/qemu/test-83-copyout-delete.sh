@@ -21,7 +21,7 @@
 #    image holding i1 is not open in QEMU any more, so the delete goes
 #    (before: refused, "shut it down"), QEMU runs on, the current data
 #    is still i1's (the refusal while QEMU has the image open: test-89);
-#  - e1 deleted (live), then i1 (offline): the image holding i1 stays
+#  - e1 deleted, then i1: the image holding i1 stays
 #    for it, and goes with it (before: left behind, an overlay nobody
 #    uses);
 #  - a second revert to i1 after a snapshot e2 of the first copy, then
@@ -44,13 +44,16 @@ set -u
 EXT=(--diskspec xvda,snapshot=external --diskspec xvdb,snapshot=external)
 declare -A DATA=()              # snapshot -> its byte
 
-# new_domain D: D's images in a directory of their own, D running
+# new_domain D MODE: D's images in a directory of their own, D created,
+# and shut off again for MODE offline (its snapshots are then taken
+# offline, and reverting to them does not start it: quicker)
 new_domain() {
     IMG=$T/img-$1
     mkdir -p "$IMG"
     make_vm_config "$1"
     expect_ok xl create "$CFG"
     domain_uuid "$1" >/dev/null
+    [ "$2" = live ] || expect_ok xl destroy "$1"
     DATA=()
 }
 
@@ -114,7 +117,7 @@ copy_out() {
 # the copy is built on the backing of the image holding i1 (e0's
 # image), so a snapshot of it is built on e0's image too
 case_copy_chain() {
-    new_domain chain
+    new_domain chain offline
     base_tree chain
     copy_out chain
     expect_eq "$(backing_chain "$(active_image chain xvda)" | cut -f1 | sed 1d)" \
@@ -125,10 +128,9 @@ case_copy_chain() {
 }
 
 case_offline() {
-    new_domain off
+    new_domain off offline
     base_tree off
     copy_out off
-    expect_ok xl destroy off
     delete off i1
     expect_disks off 0x12               # the current data stays
     reverts_all off
@@ -138,7 +140,7 @@ case_offline() {
 # (the refusal while QEMU has it open: test-89)
 case_live() {
     local pid vdev
-    new_domain live
+    new_domain live live
     base_tree live
     copy_out live
     pid=$(runtime_pid live) || fail "no QEMU for live"
@@ -155,18 +157,18 @@ case_live() {
 }
 
 case_e1_then_i1() {
-    new_domain both
+    new_domain both offline
     base_tree both
     copy_out both
-    delete both e1                      # live: the image holding i1 stays
-    expect_ok xl destroy both
+    delete both e1                      # the image holding i1 stays
     delete both i1                      # and goes with it
     expect_disks both 0x12
     reverts_all both
 }
 
+# live: the deletes are of images QEMU does not have open
 case_second_revert() {
-    new_domain twice
+    new_domain twice live
     base_tree twice
     copy_out twice
     write_disks twice 0x55
@@ -174,7 +176,7 @@ case_second_revert() {
     write_disks twice 0x66
     copy_out twice                      # a second copy; e2 froze the first
     delete twice e2                     # the first copy goes
-    delete twice i1                     # live
+    delete twice i1
     expect_ok xl destroy twice
     reverts_all twice
 }
@@ -182,14 +184,13 @@ case_second_revert() {
 # e0 <- e1 <- i1: the image holding i1 is built on e0's overlay
 no_copy() {
     local d=$1
-    new_domain "$d"
+    new_domain "$d" "$2"
     write_disks "$d" 0x11
     snap "$d" e0 0x11 "${EXT[@]}"
     write_disks "$d" 0x12
     snap "$d" e1 0x12 "${EXT[@]}"
     snap "$d" i1 0x12
     write_disks "$d" 0x33
-    [ "$2" = live ] || expect_ok xl destroy "$d"
     delete "$d" e1
     expect_disks "$d" 0x33
 }
@@ -202,9 +203,8 @@ case_no_copy_live() {
 # the one kept below it goes with it
 case_no_copy_offline() {
     no_copy noff offline
-    expect_ok xl snapshot-revert noff i1        # (running, as i1 was)
+    expect_ok xl snapshot-revert noff i1
     expect_disks noff 0x12
-    expect_ok xl destroy noff
     snap noff e2 0x12 "${EXT[@]}"
     delete noff i1
     expect_ok xl snapshot-revert noff e0
