@@ -7,7 +7,11 @@
  *
  * Internal disk snapshots are removed from their image: over QMP
  * (blockdev-snapshot-delete-internal-sync) while the domain runs and
- * the image is its active one, with `qemu-img snapshot -d` otherwise.
+ * the image is its active one, with `qemu-img snapshot -d` otherwise:
+ * the domain shut off, or running on other images that QEMU does not
+ * have open (query-named-block-nodes).  An image QEMU has open below
+ * the active one (a backing image) is refused, nothing changed: QEMU
+ * deletes internal snapshots in top images only.
  * The tag is found by name first and removed by ID (qemu-img allows
  * duplicate names); a tag already gone is a warning, not an error.
  *
@@ -242,11 +246,13 @@ static void add_descendants(libxl__gc *gc, libxl__snapshot_delete_state *dls,
 /*
  * The journal: the snapshot, the commit under way (its top, base and
  * the other images built on top, for recovery to finish it if QEMU
- * does), the file about to go, and the snapshots this command was to
- * delete after it (for recovery to say they are kept).
+ * does), the file about to go, the image the disk may leave unused
+ * (recovery removes it, and what is below it, if nothing needs them),
+ * and the snapshots this command was to delete after it (for recovery
+ * to say they are kept).
  */
 static int write_journal(libxl__gc *gc, libxl__snapshot_delete_state *dls,
-                         const char *remove)
+                         const char *remove, const char *unused)
 {
     const char *then = "", *j;
     int k;
@@ -254,13 +260,15 @@ static int write_journal(libxl__gc *gc, libxl__snapshot_delete_state *dls,
     for (k = dls->cur + 1; k < dls->num_names; k++)
         then = GCSPRINTF("%s%s%s", then, *then ? ", " : "",
                          libxl__json_quote(gc, dls->names[k]));
-    j = GCSPRINTF("{\"op\": \"delete\", \"snapshot\": %s%s%s%s%s, "
+    j = GCSPRINTF("{\"op\": \"delete\", \"snapshot\": %s%s%s%s%s%s%s, "
                   "\"then\": [%s]}",
                   libxl__json_quote(gc, dls->snap->name),
                   dls->commit ? ", \"commit\": " : "",
                   dls->commit ? dls->commit : "",
                   remove ? ", \"remove\": " : "",
-                  remove ? libxl__json_quote(gc, remove) : "", then);
+                  remove ? libxl__json_quote(gc, remove) : "",
+                  unused ? ", \"unused\": " : "",
+                  unused ? libxl__json_quote(gc, unused) : "", then);
     return libxl__journal_write_text(gc, &dls->op.st, j, strlen(j), false);
 }
 
@@ -355,7 +363,7 @@ static void snapshot_delete_one(libxl__egc *egc,
         return;
     }
     /* the intent first: a crash from here on is recovered */
-    if (write_journal(gc, dls, NULL)) {
+    if (write_journal(gc, dls, NULL, NULL)) {
         snapshot_delete_done(egc, dls, ERROR_FAIL);
         return;
     }
@@ -477,10 +485,18 @@ static void snapshot_delete_probed(libxl__egc *egc,
                 ds->vdev, ds->file, ds->tag);
         pl->act = n ? ACT_TAG : ACT_NONE;
         if (pl->act == ACT_TAG && dls->op.d.running) {
-            /* QEMU deletes internal snapshots in a top image only */
+            /*
+             * QEMU deletes internal snapshots in a top image only, and
+             * holds its backing images open read-only, which qemu-img
+             * may not write then.  An image it does not have open (no
+             * longer in the running chain: left by a copy-out revert,
+             * say) is qemu-img's, live or not.
+             */
             libxl_device_disk *dk = libxl__domain_disk(&dls->op.d,
                                                        ds->vdev);
-            if (dk && dk->pdev_path && strcmp(dk->pdev_path, ds->file)) {
+            if (!(dk && dk->pdev_path && !strcmp(dk->pdev_path, ds->file))
+                && libxl__qmp_has_file_node(gc, dls->op.d.qmp_path,
+                                            ds->file)) {
                 LOG(ERROR, "disk %s: '%s' is a backing image of the "
                     "running domain; shut it down to delete snapshot "
                     "'%s' (nothing was changed)", ds->vdev, ds->file,
@@ -764,7 +780,7 @@ static void snapshot_delete_chains(libxl__egc *egc,
     const char *F = ds->file;
     edge *e;
     int n, i, nk;
-    const char **kids;
+    const char **kids, *kid_internal;
 
     if (rc) goto out;
     n = collect_edges(gc, qi, &e);
@@ -790,19 +806,33 @@ static void snapshot_delete_chains(libxl__egc *egc,
         if (!strcmp(e[i].file, pl->parent)) pl->parent_format = e[i].fmt;
 
     nk = children_of(gc, e, n, F, &kids);
+    for (i = 0, kid_internal = NULL; !kid_internal && i < nk; i++)
+        if (holds_internal(dls, kids[i])) kid_internal = kids[i];
     if (nk == 0) {
         pl->act = ACT_REMOVE;
-    } else if (nk == 1 && !holds_internal(dls, kids[0])) {
+    } else if (nk == 1 && !kid_internal) {
         pl->act = ACT_COMMIT;
         pl->child = kids[0];
         for (i = 0; i < n; i++)
             if (!strcmp(e[i].file, kids[0])) pl->child_format = e[i].fmt;
         pl->num_targets = children_of(gc, e, n, kids[0], &pl->targets);
-    } else if (is_config_image(dls, F)) {
+    } else if (is_config_image(dls, F) || kid_internal ||
+               holds_internal(dls, F)) {
         /*
-         * The disk's own image, with branches on it: it stays anyway,
-         * so copying it into every branch would gain nothing.
+         * F stays, and only the record goes: the disk's own image, with
+         * branches on it, stays anyway (copying it into every branch
+         * would gain nothing); an image built on F holds internal
+         * snapshots of other records, whose states read F's data
+         * through it (a stream or a rebase changes only an image's
+         * current state, never its internal snapshots': they would read
+         * F's backing instead); F holds internal snapshots itself.
+         * Once nothing needs F any more, a later delete removes it.
          */
+        if (!is_config_image(dls, F))
+            LOG(DEBUG, "disk %s: '%s' stays: %s", ds->vdev, F,
+                kid_internal ? GCSPRINTF("internal snapshots in '%s' read "
+                                         "through it", kid_internal)
+                             : "it holds internal snapshots");
         pl->act = ACT_NONE;
     } else {
         pl->act = ACT_STREAM;
@@ -818,17 +848,11 @@ static void snapshot_delete_chains(libxl__egc *egc,
                 rc = ERROR_INVAL;
                 goto out;
             }
-        if (holds_internal(dls, F)) {
-            LOG(ERROR, "disk %s: '%s' also holds internal snapshots of "
-                "other records and several images are built on it; "
-                "nothing was changed", ds->vdev, F);
-            rc = ERROR_INVAL;
-            goto out;
-        }
     }
     LOG(DEBUG, "disk %s: %s '%s'", ds->vdev,
         pl->act == ACT_REMOVE ? "remove" : pl->act == ACT_COMMIT
-        ? "commit its child into" : "stream into its children", F);
+        ? "commit its child into" : pl->act == ACT_NONE ? "keep"
+        : "stream into its children", F);
     if (pl->act == ACT_NONE) {
         snapshot_delete_disk_done(egc, dls, 0);
         return;
@@ -903,7 +927,7 @@ static void snapshot_delete_job_next(libxl__egc *egc,
                                 libxl__json_quote(gc, ds->vdev),
                                 libxl__json_quote(gc, top),
                                 libxl__json_quote(gc, ds->file), c);
-        if (write_journal(gc, dls, NULL)) {
+        if (write_journal(gc, dls, NULL, NULL)) {
             snapshot_delete_disk_done(egc, dls, ERROR_FAIL);
             return;
         }
@@ -1075,6 +1099,33 @@ static void snapshot_delete_rebase_done(libxl__egc *egc,
     snapshot_delete_rebase_next(egc, dls);
 }
 
+/*
+ * The image this disk may leave that nothing needs any more, once its
+ * part of the snapshot is marked done (ds): the image that held the
+ * internal snapshot, when no record names it (an external snapshot that
+ * froze it was deleted while it held the tag); the backing of the
+ * frozen image removed, when that was kept only for an image built on
+ * it (see snapshot_delete_chains).  NULL when it is plainly in use; the
+ * chains decide the rest (libxl__snapshot_remove_unused).
+ */
+static const char *left_unused(libxl__snapshot_delete_state *dls,
+                               const disk_plan *pl,
+                               const libxl_disk_snapshot *ds, bool removing)
+{
+    const char *f = pl->act == ACT_TAG ? ds->file
+        : pl->act == ACT_REMOVE && removing ? pl->parent : NULL;
+    int i;
+
+    if (!f || is_config_image(dls, f) ||
+        libxl__snapshot_tree_has_image(&dls->op.tree, f))
+        return NULL;
+    for (i = 0; i < dls->op.d.num_disks; i++)
+        if (dls->op.d.disks[i].pdev_path &&
+            !strcmp(dls->op.d.disks[i].pdev_path, f))
+            return NULL;
+    return f;
+}
+
 /* Records and files after one disk; then the next disk. */
 static void snapshot_delete_disk_done(libxl__egc *egc,
                                       libxl__snapshot_delete_state *dls,
@@ -1084,7 +1135,8 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
     libxl__snapshot_op *op = &dls->op;
     libxl_disk_snapshot *ds = cur_ds(dls);
     disk_plan *pl = &dls->plans[dls->disk];
-    const char *gone = NULL;
+    const char *gone = NULL, *unused = NULL;
+    bool removing = false;
 
     if (rc) {
         snapshot_delete_done(egc, dls, rc);
@@ -1131,10 +1183,13 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
      */
     if (gone || pl->act == ACT_TAG || pl->act == ACT_LVM) {
         gone = GCSTRDUP(gone);
-        if (gone && !is_config_image(dls, gone) &&
-            (pl->act == ACT_COMMIT || !holds_internal(dls, gone))) {
+        removing = gone && !is_config_image(dls, gone) &&
+            (pl->act == ACT_COMMIT || !holds_internal(dls, gone));
+        ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+        unused = left_unused(dls, pl, ds, removing);
+        if (removing || unused) {
             /* the file to go, in the journal before the records move */
-            rc = write_journal(gc, dls, gone);
+            rc = write_journal(gc, dls, removing ? gone : NULL, unused);
             if (rc) {
                 /* the journal still says what the records must do */
                 dls->keep_journal = true;
@@ -1142,7 +1197,6 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
                 return;
             }
         }
-        ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
         rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
         if (rc) {
             dls->keep_journal = true;
@@ -1152,13 +1206,13 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
         libxl__fault_point("delete");
     }
     if (gone) {
-        if (is_config_image(dls, gone) ||
-            (pl->act != ACT_COMMIT && holds_internal(dls, gone)))
+        if (!removing)
             LOG(DEBUG, "keeping '%s'", gone);
         else if (unlink(gone) && errno != ENOENT)
             LOGE(WARN, "cannot remove '%s'", gone);
         libxl__fault_point("delete");
     }
+    if (unused) libxl__snapshot_remove_unused(gc, op, unused);
     dls->disk++;
     snapshot_delete_disk(egc, dls);
 }

@@ -404,9 +404,12 @@ const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
 libxl_disk_format libxl__overlay_format(libxl_disk_format base_fmt,
                                         bool live);
 const char *libxl__overlay_ext(libxl_disk_format base_fmt, bool live);
+/* base NULL: a standalone copy; else built on base (image's backing) */
 const char *const *libxl__qemu_img_copy_snapshot_args(libxl__gc *gc,
                                                       const char *image,
                                                       const char *id,
+                                                      const char *base,
+                                                      libxl_disk_format base_fmt,
                                                       const char *out);
 const char *const *libxl__qemu_img_rebase_args(libxl__gc *gc,
                                                const char *image,
@@ -561,6 +564,12 @@ void libxl__qmp_drop_file_nodes(libxl__gc *gc, const char *qmp_path,
 /* Does a BlockBackend of that QEMU run on the image file (query-block)? */
 bool libxl__qmp_runs_on(libxl__gc *gc, const char *qmp_path,
                         const char *file);
+/*
+ * Has that QEMU a block node on the image file (query-named-block-nodes:
+ * its disks' chains, and nodes a job left)?  True when it cannot tell.
+ */
+bool libxl__qmp_has_file_node(libxl__gc *gc, const char *qmp_path,
+                              const char *file);
 /*
  * In a query-named-block-nodes (flat) reply: the name of the format
  * node (drv = fmt) whose image is path, or NULL.
@@ -871,6 +880,27 @@ bool libxl__snapshot_store_owns(libxl__gc *gc, const libxl__snapshot_tree *t,
 bool libxl__snapshot_tree_uses_file(const libxl__snapshot_tree *t,
                                     const char *path);
 /*
+ * True if a record's disk (not one marked done, "no") has path as its
+ * image: the image an external snapshot froze, the one holding an
+ * internal snapshot, an LVM origin.
+ */
+bool libxl__snapshot_tree_has_image(const libxl__snapshot_tree *t,
+                                    const char *path);
+/*
+ * The images that nothing needs any more: each of from[] (with_self)
+ * and the images below it in its backing chain, down to the first one
+ * that is an image of the domain config (cfg), a record's image, or in
+ * the backing chain of a record's image or of one of keep[] (the active
+ * images).  Top first, in *unused_r; returns how many (0 when a chain
+ * that decides it cannot be read).  Runs qemu-img.
+ */
+int libxl__snapshot_unused_images(libxl__gc *gc,
+                                  const libxl__snapshot_tree *t,
+                                  const libxl__domain_config *cfg,
+                                  const char *const *keep, int num_keep,
+                                  const char *const *from, int num_from,
+                                  bool with_self, const char ***unused_r);
+/*
  * Ownership, in one place: every overlay a snapshot made, image an
  * external snapshot froze, internal snapshot (image and tag), memory
  * image and LVM volume belongs to exactly one record of the domain.
@@ -1145,6 +1175,14 @@ void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
                                   const libxl_blockjob_progress_how *progress,
                                   libxl__snapshot_delete_cb *callback,
                                   void *for_callback);
+/*
+ * Removes the image from, and those below it, once nothing needs them
+ * (libxl__snapshot_unused_images against op's records, its domain
+ * config and its disks' active images); never one the running QEMU has
+ * open.  After a delete's disk, and in its recovery.
+ */
+void libxl__snapshot_remove_unused(libxl__gc *gc, libxl__snapshot_op *op,
+                                   const char *from);
 /* Under the lock, tree loaded: finish or undo what a dead process left. */
 int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
                            bool *found_r);

@@ -579,7 +579,11 @@ static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
                 const char *id = libxl__json_get_string(d, "tag_id");
                 unlink(na);
                 rc = id ? libxl__exec_sync(gc,
-                         libxl__qemu_img_copy_snapshot_args(gc, file, id, na),
+                         libxl__qemu_img_copy_snapshot_args(gc, file, id,
+                             libxl__json_get_string(d, "copy_base"),
+                             libxl__json_get_integer(d, "copy_base_format",
+                                                     LIBXL_DISK_FORMAT_RAW),
+                             na),
                          3600000, NULL, &err) : ERROR_INVAL;
             } else if (libxl__json_get_bool(d, "internal", false)) {
                 const char *id = libxl__json_get_string(d, "tag_id");
@@ -669,20 +673,8 @@ static void cancel_delete_jobs(libxl__gc *gc, libxl__snapshot_op *op)
 static bool running_image(libxl__gc *gc, libxl__snapshot_op *op,
                           const char *path)
 {
-    yajl_val nodes = NULL;
-    size_t i;
-
-    if (!op->d.running) return false;
-    if (libxl__qmp_run_sync(gc, op->d.qmp_path, "query-named-block-nodes",
-                            "{\"flat\": true}", 10000, true, &nodes) ||
-        !nodes || !YAJL_IS_ARRAY(nodes))
-        return true;                  /* cannot tell: keep it */
-    for (i = 0; i < nodes->u.array.len; i++) {
-        const char *f = libxl__json_get_string(nodes->u.array.values[i],
-                                               "file");
-        if (f && !strcmp(f, path)) return true;
-    }
-    return false;
+    return op->d.running &&
+        libxl__qmp_has_file_node(gc, op->d.qmp_path, path);
 }
 
 static bool config_image(const libxl__snapshot_op *op, const char *path)
@@ -907,7 +899,46 @@ void libxl__journal_say_unfinished(libxl__gc *gc,
         op->unfinished_delete, op->unfinished_how, op->unfinished_rest);
 }
 
+void libxl__snapshot_remove_unused(libxl__gc *gc, libxl__snapshot_op *op,
+                                   const char *from)
+{
+    const char **keep, **unused;
+    int i, n, nk = 0;
+
+    GCNEW_ARRAY(keep, op->d.num_disks + op->tree.dom.num_disks + 1);
+    for (i = 0; i < op->d.num_disks; i++)
+        if (op->d.disks[i].pdev_path) keep[nk++] = op->d.disks[i].pdev_path;
+    for (i = 0; i < op->tree.dom.num_disks; i++)
+        if (op->tree.dom.disks[i].path) keep[nk++] = op->tree.dom.disks[i].path;
+    n = libxl__snapshot_unused_images(gc, &op->tree, &op->cfg, keep, nk,
+                                      &from, 1, true, &unused);
+    for (i = 0; i < n; i++) {
+        /* (what is below an image QEMU has open, it has open too) */
+        if (running_image(gc, op, unused[i])) break;
+        if (unlink(unused[i]) && errno != ENOENT)
+            LOGE(WARN, "cannot remove '%s', which nothing uses any more",
+                 unused[i]);
+        else
+            LOG(DEBUG, "removed '%s', which nothing uses any more",
+                unused[i]);
+    }
+}
+
+static int recover_delete_records(libxl__gc *gc, libxl__snapshot_op *op,
+                                  yajl_val j);
+
+/* The records, then the image the journal's disk may have left unused. */
 static int recover_delete(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    const char *unused = libxl__json_get_string(j, "unused");
+    int rc = recover_delete_records(gc, op, j);
+
+    if (!rc && unused) libxl__snapshot_remove_unused(gc, op, unused);
+    return rc;
+}
+
+static int recover_delete_records(libxl__gc *gc, libxl__snapshot_op *op,
+                                  yajl_val j)
 {
     const char *name = libxl__json_get_string(j, "snapshot");
     const char *remove = libxl__json_get_string(j, "remove");

@@ -70,20 +70,32 @@ const char *const *libxl__qemu_img_rebase_args(libxl__gc *gc,
     return a;
 }
 
-/* The state of internal snapshot id of image, as a new qcow2 image. */
+/*
+ * The state of internal snapshot id of image, as a new qcow2 image: on
+ * base (image's backing, of format base_fmt), only image's own clusters
+ * copied (convert -B reads the source's top layer only); without base,
+ * the whole disk.
+ */
 const char *const *libxl__qemu_img_copy_snapshot_args(libxl__gc *gc,
                                                       const char *image,
                                                       const char *id,
+                                                      const char *base,
+                                                      libxl_disk_format base_fmt,
                                                       const char *out)
 {
     const char **a;
+    int n = 0;
 
-    GCNEW_ARRAY(a, 12);
-    a[0] = CTX->qemu_img; a[1] = "convert"; a[2] = "-p";
-    a[3] = "-f"; a[4] = "qcow2";
-    a[5] = "-l"; a[6] = GCSPRINTF("snapshot.id=%s", id);
-    a[7] = "-O"; a[8] = "qcow2";
-    a[9] = image; a[10] = out;
+    GCNEW_ARRAY(a, 16);
+    a[n++] = CTX->qemu_img; a[n++] = "convert"; a[n++] = "-p";
+    a[n++] = "-f"; a[n++] = "qcow2";
+    a[n++] = "-l"; a[n++] = GCSPRINTF("snapshot.id=%s", id);
+    a[n++] = "-O"; a[n++] = "qcow2";
+    if (base) {
+        a[n++] = "-B"; a[n++] = base;
+        a[n++] = "-F"; a[n++] = libxl__disk_format_qemu(base_fmt);
+    }
+    a[n++] = image; a[n++] = out;
     return a;
 }
 

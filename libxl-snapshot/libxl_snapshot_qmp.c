@@ -523,6 +523,29 @@ bool libxl__qmp_runs_on(libxl__gc *gc, const char *qmp_path,
     return false;
 }
 
+/*
+ * Has that QEMU a block node on the image file, in its disks' chains or
+ * anywhere in its graph (query-named-block-nodes)?  True when it cannot
+ * tell: the callers then leave the file alone.
+ */
+bool libxl__qmp_has_file_node(libxl__gc *gc, const char *qmp_path,
+                              const char *file)
+{
+    yajl_val nodes = NULL;
+    size_t i;
+
+    if (libxl__qmp_run_sync(gc, qmp_path, "query-named-block-nodes",
+                            "{\"flat\": true}", 10000, true, &nodes) ||
+        !nodes || !YAJL_IS_ARRAY(nodes))
+        return true;
+    for (i = 0; i < nodes->u.array.len; i++) {
+        const char *f = libxl__json_get_string(nodes->u.array.values[i],
+                                               "file");
+        if (f && !strcmp(f, file)) return true;
+    }
+    return false;
+}
+
 /* The format node whose image is path, or NULL. */
 const char *libxl__qmp_node_for_file(yajl_val nodes, const char *path,
                                      libxl_disk_format fmt)

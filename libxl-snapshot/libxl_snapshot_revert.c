@@ -18,9 +18,14 @@
  *    when that is the disk's active image.  If an external snapshot has
  *    since frozen it, it backs other images and rewriting it would
  *    corrupt them: the snapshot's state is copied out instead
- *    (`qemu-img convert -l snapshot.id=ID`) into a fresh image,
- *    <stem>.<snapshot>.<N>.qcow2, which becomes active (a full copy:
- *    slower, but any snapshot of the tree can be reverted to).
+ *    (`qemu-img convert -l snapshot.id=ID -B B`) into a fresh image,
+ *    <stem>.<snapshot>.<N>.qcow2, which becomes active (a copy: slower,
+ *    but any snapshot of the tree can be reverted to).  It is built on
+ *    B, the backing of the image holding the snapshot, with only that
+ *    image's own clusters: the disk's chain is then the snapshot's, as
+ *    after a revert in place, so the external snapshots below it stay
+ *    in the active chain (the delete and snapshot-check rely on it).
+ *    The image holding the snapshot is no longer in the running chain.
  *
  * A running domain is stopped first (a guest whose disk changes under
  * it would corrupt its file systems) and started again afterwards in
@@ -65,6 +70,9 @@ typedef struct {
     libxl_disk_format new_format;
     bool copy;                       /* internal, frozen: copied out */
     uint64_t copy_size;              /* its virtual size (progress) */
+    const char *copy_base;           /* the copy is built on it: the
+                                        backing of the image copied */
+    libxl_disk_format copy_base_format;
     /* lvm: merge, then the snapshot volume again (see backend_lvm) */
     const char *const **cmds;
     int num_cmds;
@@ -152,20 +160,6 @@ static bool is_config_image(const libxl__domain_config *cfg,
         if (cfg->disks[i].pdev_path &&
             !strcmp(cfg->disks[i].pdev_path, path))
             return true;
-    return false;
-}
-
-static bool is_snapshot_image(const libxl__snapshot_tree *t,
-                              const char *path)
-{
-    int i, j;
-    for (i = 0; i < t->num_snaps; i++)
-        for (j = 0; j < t->snaps[i].num_disks; j++) {
-            const libxl_disk_snapshot *ds = &t->snaps[i].disks[j];
-            if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_NO && ds->file &&
-                !strcmp(ds->file, path))
-                return true;
-        }
     return false;
 }
 
@@ -279,9 +273,24 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
                      * in place would corrupt them.  Its state is copied out
                      * into a new image instead, which becomes active.
                      */
+                    yajl_val info = rvs->qi.infos[i];
                     rd->copy = true;
-                    rd->copy_size = libxl__json_get_integer(rvs->qi.infos[i],
+                    rd->copy_size = libxl__json_get_integer(info,
                                                         "virtual-size", 0);
+                    /*
+                     * On the same backing as the image, so that its chain
+                     * is the snapshot's, as after a revert in place: the
+                     * external snapshots below stay in the active chain.
+                     * (A backing of unknown format: a whole copy.)
+                     */
+                    rd->copy_base = libxl__json_get_string(info,
+                                                    "full-backing-filename");
+                    if (rd->copy_base &&
+                        libxl__disk_format_from_qemu(
+                            libxl__json_get_string(info,
+                                                   "backing-filename-format"),
+                            &rd->copy_base_format))
+                        rd->copy_base = NULL;
                     rd->new_active = fresh_overlay(gc, rvs, ds);
                     rd->new_format = LIBXL_DISK_FORMAT_QCOW2;
                 } else {
@@ -446,6 +455,9 @@ static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
             libxl__yajl_gen_str(hand, "internal") ||
             yajl_gen_bool(hand, internal) ||
             libxl__yajl_gen_str(hand, "copy") || yajl_gen_bool(hand, rd->copy) ||
+            libxl__yajl_gen_opt_str(hand, "copy_base", rd->copy_base) ||
+            libxl__yajl_gen_str(hand, "copy_base_format") ||
+            yajl_gen_integer(hand, rd->copy_base_format) ||
             libxl__yajl_gen_opt_str(hand, "tag_id", rd->tag_id) ||
             libxl__yajl_gen_opt_str(hand, "new_active", rd->new_active) ||
             yajl_gen_map_close(hand))
@@ -457,7 +469,7 @@ static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
     for (i = 0; i < rvs->num_disks; i++) {
         const revert_disk *rd = &rvs->disks[i];
         if (rd->old_active && strcmp(rd->old_active, rd->new_active) &&
-            !is_snapshot_image(&rvs->op.tree, rd->old_active) &&
+            !libxl__snapshot_tree_has_image(&rvs->op.tree, rd->old_active) &&
             !is_config_image(&rvs->op.cfg, rd->old_active) &&
             libxl__yajl_gen_str(hand, rd->old_active))
             goto out;
@@ -472,52 +484,6 @@ static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
     if (rc && !saved) LOG(ERROR, "cannot write the journal of the revert");
     yajl_gen_free(hand);
     return rc;
-}
-
-/*
- * The images below the discarded active images that nothing needs any
- * more (a commit may have dropped the records that used them): not a
- * config image, and in no chain of a record's image or of a new active
- * image.  Returns how many, in *extra_r.
- */
-static int discard_backing(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
-                           char **discard, int n, const char ***extra_r)
-{
-    libxl__snapshot_tree *t = &rvs->op.tree;
-    const char **need = NULL, **extra = NULL, **f;
-    int nneed = 0, nextra = 0, nf, i, j, k;
-
-    *extra_r = NULL;
-    if (!n) return 0;
-    /* what stays needed: every record's and new active image's chain */
-    for (i = 0; i <= t->num_snaps; i++) {
-        int nd = i < t->num_snaps ? t->snaps[i].num_disks : rvs->num_disks;
-        for (j = 0; j < nd; j++) {
-            const char *img = i == t->num_snaps ? rvs->disks[j].new_active
-                : t->snaps[i].disks[j].type == LIBXL_DISK_SNAPSHOT_TYPE_NO
-                ? NULL : t->snaps[i].disks[j].file;
-            if (!img) continue;
-            if (libxl__qemu_img_chain(gc, img, &f, &nf, NULL))
-                return 0;             /* cannot tell: keep them all */
-            GCREALLOC_ARRAY(need, nneed + nf);
-            for (k = 0; k < nf; k++) need[nneed++] = f[k];
-        }
-    }
-    for (i = 0; i < n; i++) {
-        if (libxl__qemu_img_chain(gc, discard[i], &f, &nf, NULL)) continue;
-        for (k = 1; k < nf; k++) {
-            bool needed = is_config_image(&rvs->op.cfg, f[k]);
-            for (j = 0; !needed && j < nneed; j++)
-                needed = !strcmp(need[j], f[k]);
-            for (j = 0; !needed && j < nextra; j++)
-                needed = !strcmp(extra[j], f[k]);   /* listed already */
-            if (needed) break;        /* it, and what is below it, stay */
-            GCREALLOC_ARRAY(extra, nextra + 1);
-            extra[nextra++] = f[k];
-        }
-    }
-    *extra_r = extra;
-    return nextra;
 }
 
 /* qemu-img convert -p of a copy: "    (45.00/100%)", as progress */
@@ -554,6 +520,8 @@ static void snapshot_revert_next(libxl__egc *egc,
         a = rd->cmds[rvs->sub];
     else if (rd->copy)
         a = libxl__qemu_img_copy_snapshot_args(gc, rd->ds->file, rd->tag_id,
+                                               rd->copy_base,
+                                               rd->copy_base_format,
                                                rd->new_active);
     else if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
         a = libxl__qemu_img_overlay_args(gc, rd->ds->file, rd->ds->format,
@@ -632,7 +600,7 @@ static void snapshot_revert_record(libxl__egc *egc,
     STATE_AO_GC(rvs->ao);
     libxl__snapshot_op *op = &rvs->op;
     char **discard;
-    const char **extra;
+    const char **extra, **keep;
     int i, n = 0, nextra, rc;
 
     GCNEW_ARRAY(discard, rvs->num_disks);
@@ -641,7 +609,7 @@ static void snapshot_revert_record(libxl__egc *egc,
         libxl__domain_record_set_disk(gc, &op->tree.dom, rd->ds->vdev,
                                       rd->new_active, rd->new_format);
         if (rd->old_active && strcmp(rd->old_active, rd->new_active) &&
-            !is_snapshot_image(&op->tree, rd->old_active) &&
+            !libxl__snapshot_tree_has_image(&op->tree, rd->old_active) &&
             !is_config_image(&op->cfg, rd->old_active))
             discard[n++] = GCSTRDUP(rd->old_active);
     }
@@ -674,7 +642,14 @@ static void snapshot_revert_record(libxl__egc *egc,
     }
     libxl__fault_point("revert");
     /* only now, with the records pointing elsewhere */
-    nextra = discard_backing(gc, rvs, discard, n, &extra);
+    /* the images below them that nothing needs any more (a commit may
+     * have dropped the records that used them) */
+    GCNEW_ARRAY(keep, rvs->num_disks);
+    for (i = 0; i < rvs->num_disks; i++) keep[i] = rvs->disks[i].new_active;
+    nextra = libxl__snapshot_unused_images(gc, &op->tree, &op->cfg, keep,
+                                           rvs->num_disks,
+                                           (const char *const *)discard, n,
+                                           false, &extra);
     for (i = 0; i < nextra; i++) {
         if (unlink(extra[i]) && errno != ENOENT)
             LOGE(WARN, "cannot remove unused image '%s'", extra[i]);

@@ -996,6 +996,75 @@ bool libxl__snapshot_tree_uses_file(const libxl__snapshot_tree *t,
     return false;
 }
 
+bool libxl__snapshot_tree_has_image(const libxl__snapshot_tree *t,
+                                    const char *path)
+{
+    int i, j;
+    for (i = 0; path && i < t->num_snaps; i++)
+        for (j = 0; j < t->snaps[i].num_disks; j++) {
+            const libxl_disk_snapshot *ds = &t->snaps[i].disks[j];
+            if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_NO && ds->file &&
+                !strcmp(ds->file, path))
+                return true;
+        }
+    return false;
+}
+
+/*
+ * What nothing needs any more: an image of from[] (with_self) and those
+ * below it in its backing chain, followed down while they are not an
+ * image of the domain config, nor a record's image, nor in the backing
+ * chain of a record's image or of an image of keep[] (the disks' active
+ * images).  Top first.  A chain of a record's or keep[]'s image that
+ * cannot be read: none (nothing goes on a guess).
+ */
+int libxl__snapshot_unused_images(libxl__gc *gc,
+                                  const libxl__snapshot_tree *t,
+                                  const libxl__domain_config *cfg,
+                                  const char *const *keep, int num_keep,
+                                  const char *const *from, int num_from,
+                                  bool with_self, const char ***unused_r)
+{
+    const char **need = NULL, **unused = NULL, **f;
+    int nneed = 0, nunused = 0, nf, i, j, k;
+
+    *unused_r = NULL;
+    if (!num_from) return 0;
+    for (i = 0; i <= t->num_snaps; i++) {
+        int nd = i < t->num_snaps ? t->snaps[i].num_disks : num_keep;
+        for (j = 0; j < nd; j++) {
+            const char *img = i == t->num_snaps ? keep[j]
+                : t->snaps[i].disks[j].type == LIBXL_DISK_SNAPSHOT_TYPE_NO
+                ? NULL : t->snaps[i].disks[j].file;
+            if (!img) continue;
+            if (libxl__qemu_img_chain(gc, img, &f, &nf, NULL))
+                return 0;
+            GCREALLOC_ARRAY(need, nneed + nf);
+            for (k = 0; k < nf; k++) need[nneed++] = f[k];
+        }
+    }
+    for (i = 0; i < num_from; i++) {
+        if (!from[i] || !libxl__file_exists(from[i]) ||
+            libxl__qemu_img_chain(gc, from[i], &f, &nf, NULL))
+            continue;
+        for (k = with_self ? 0 : 1; k < nf; k++) {
+            bool needed = false;
+            for (j = 0; !needed && cfg && j < cfg->num_disks; j++)
+                needed = cfg->disks[j].pdev_path &&
+                    !strcmp(cfg->disks[j].pdev_path, f[k]);
+            for (j = 0; !needed && j < nneed; j++)
+                needed = !strcmp(need[j], f[k]);
+            for (j = 0; !needed && j < nunused; j++)
+                needed = !strcmp(unused[j], f[k]);  /* listed already */
+            if (needed) break;        /* it, and what is below it, stay */
+            GCREALLOC_ARRAY(unused, nunused + 1);
+            unused[nunused++] = f[k];
+        }
+    }
+    *unused_r = unused;
+    return nunused;
+}
+
 /* ---------------------------------------------------------------- */
 /* ownership */
 
