@@ -523,6 +523,33 @@ static int revert_start(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
                                &domid);
 }
 
+static bool running_image(libxl__gc *gc, libxl__snapshot_op *op,
+                          const char *path);
+
+/* Is path an active image the domain record names? */
+static bool active_image(const libxl__snapshot_tree *t, const char *path)
+{
+    int i;
+    for (i = 0; i < t->dom.num_disks; i++)
+        if (t->dom.disks[i].path && !strcmp(t->dom.disks[i].path, path))
+            return true;
+    return false;
+}
+
+/* The revert journal j again, with "saved" true. */
+static int mark_saved(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    const char *text;
+    size_t i;
+
+    for (i = 0; i < j->u.object.len; i++)
+        if (!strcmp(j->u.object.keys[i], "saved"))
+            j->u.object.values[i]->type = yajl_t_true;
+    text = libxl__json_to_string(gc, j);
+    if (!text) return ERROR_FAIL;
+    return libxl__journal_write_text(gc, &op->st, text, strlen(text), true);
+}
+
 static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
 {
     libxl__snapshot_tree *t = &op->tree;
@@ -543,13 +570,27 @@ static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
      * comes after is left); a disk may keep its image (internal, LVM),
      * so the records cannot tell by themselves */
     saved = libxl__json_get_bool(j, "saved", false);
+    /* records that name a disk's new image were saved, whatever the
+     * journal says (a recovery killed before it could say so) */
+    for (i = 0; !saved && i < disks->u.array.len; i++) {
+        yajl_val d = disks->u.array.values[i];
+        const char *na = libxl__json_get_string(d, "new_active");
+        const char *file = libxl__json_get_string(d, "file");
+        /* (an LVM or in-place internal disk keeps its image: no sign) */
+        saved = na && file && strcmp(na, file) && active_image(t, na) &&
+            !libxl__json_get_string(d, "lvm") &&
+            !libxl__json_get_bool(d, "internal", false);
+    }
     if (!saved && op->d.running) {
         /* it died before stopping the domain: nothing was changed */
         for (i = 0; i < disks->u.array.len; i++) {
             yajl_val d = disks->u.array.values[i];
             const char *na = libxl__json_get_string(d, "new_active");
+            /* (an image the records or QEMU run on is not the revert's
+             * to take back, whatever its journal says) */
             if (libxl__json_get_bool(d, "internal", false) || !na ||
-                libxl__snapshot_tree_uses_file(t, na))
+                libxl__snapshot_tree_uses_file(t, na) ||
+                active_image(t, na) || running_image(gc, op, na))
                 continue;
             unlink(na);
         }
@@ -613,6 +654,12 @@ static int recover_revert(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
         libxl__snapshot_tree_fixup(gc, t);
         rc = libxl__snapshot_store_save(gc, &op->st, t);
         if (rc) return rc;
+        /* as the revert does: the journal says the records are saved
+         * before the domain starts, so that a recovery killed after the
+         * start is not taken, by the next one, for a revert that never
+         * stopped the domain (which would take back the image it runs
+         * on); a journal that cannot say so goes */
+        if (mark_saved(gc, op, j)) libxl__journal_remove(gc, &op->st);
     }
     /* chosen by the revert itself: images nothing will refer to */
     for (i = 0; discard && YAJL_IS_ARRAY(discard) &&

@@ -74,4 +74,30 @@ write_disks vm1 0x22
 expect_ok xl snapshot-create --diskspec xvda,snapshot=external vm1 frozen
 crash_loop copy no
 expect_ok xl snapshot-check vm1
+
+# A recovery killed after it started the domain, before it removed the
+# journal: the next one must not take the domain, running on the new
+# images, for one the revert never stopped, and take them back.  (The
+# journal of a revert killed after stopping the domain, put back after
+# the recovery that finished it: what such a kill leaves, or worse.)
+step "a recovery killed after it started the domain: the next one keeps it"
+expect_ok xl snapshot-revert --running vm1 s3
+write_disks vm1 0x33
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external vm1 top
+write_disks vm1 0x44
+run env XL_SNAPSHOT_FAULT=revert:2 $XL snapshot-revert --running vm1 s1
+[ "$RC" -eq 86 ] || fail_run "snapshot-revert at fault 2"
+cp "$(domain_dir vm1)/journal.libxl-json" "$T/journal.saved"
+expect_ok xl snapshot-recover vm1
+domain_running vm1 || fail "vm1 is not running after the recovery"
+expect_disks vm1 0x11
+cp "$T/journal.saved" "$(domain_dir vm1)/journal.libxl-json"
+expect_ok xl snapshot-recover vm1
+expect_no_match "$ERR" "rolled back" "the second recovery"
+domain_running vm1 || fail "vm1 is not running after the second recovery"
+for v in xvda xvdb; do
+    expect_file "$(active_image vm1 $v)"
+done
+expect_disks vm1 0x11
+expect_ok xl snapshot-check vm1
 echo "crash points exercised: $crashes"
