@@ -1305,12 +1305,49 @@ static bool snapshot_only_disk(libxl__gc *gc, const char *spec)
 }
 
 /*
- * xl snapshot-create FILE X: FILE is a domain config if it sets what a
- * snapshot config does not take (vcpus=, kernel=, type="pv"...), or
- * memory= as a number (MB) with a disk that names an image; it is a
- * snapshot config otherwise, and always when it sets description= or
- * type="internal"|"external", which no domain config has (so that a
- * mistake in a snapshot config is reported as one).
+ * The settings of xl domain configs (xl.cfg(5)) a snapshot config does
+ * not take: one of these makes a file a domain config.  A setting that
+ * is neither (a typo, bogus=) leaves it a snapshot config, whose strict
+ * reading refuses it, naming the file, the line and the setting.
+ */
+static const char *const domain_only_settings[] = {
+    "acpi", "altp2m", "apic", "bios", "boot", "bootloader",
+    "bootloader_args", "builder", "cap", "channel", "cmdline", "cpus",
+    "cpus_soft", "cpu_weight", "device_model_args",
+    "device_model_args_hvm", "device_model_args_pv",
+    "device_model_override", "device_model_stubdomain_override",
+    "device_model_version", "device_tree", "driver_domain", "dtdev",
+    "e820_host", "extra", "firmware", "gfx_passthru", "hap", "hdtype",
+    "iomem", "ioports", "irqs", "kernel", "keymap", "localtime",
+    "max_grant_frames", "max_maptrack_frames", "maxmem", "maxvcpus",
+    "mmio_hole", "nestedhvm", "nographic", "nomigrate", "on_crash",
+    "on_poweroff", "on_reboot", "on_soft_reset", "on_watchdog", "pae",
+    "pci", "pool", "ramdisk", "root", "rtc_timeoffset", "sdl", "seclabel",
+    "serial", "shadow_memory", "soundhw", "spice", "stdvga", "timer_mode",
+    "tsc_mode", "usb", "usbctrl", "usbdev", "usbdevice", "uuid", "vcpus",
+    "vfb", "vga", "videoram", "vif", "viridian", "vkb", "vnc", "vncdisplay",
+    "vnclisten", "vncpasswd", "vncunused", "vnuma", "vtpm",
+    "xen_platform_pci",
+};
+
+static bool domain_only_setting(const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(domain_only_settings) /
+                    sizeof(domain_only_settings[0]); i++)
+        if (!strcmp(key, domain_only_settings[i])) return true;
+    return false;
+}
+
+/*
+ * xl snapshot-create FILE X: FILE is a domain config if it sets what
+ * only a domain config does (vcpus=, kernel=, type="pv"...: the table
+ * above), or memory= as a number (MB) with a disk that names an image;
+ * it is a snapshot config otherwise (a setting neither takes included),
+ * and always when it sets description= or type="internal"|"external",
+ * which no domain config has (so that a mistake in a snapshot config is
+ * reported as one).
  */
 bool libxl_domain_snapshot_config_is_snapshot(libxl_snapshot_ctx *ctx,
                                               const char *config_file)
@@ -1339,7 +1376,7 @@ bool libxl_domain_snapshot_config_is_snapshot(libxl_snapshot_ctx *ctx,
             mem = c;
         else if (!strcmp(c->key, "disk"))
             disk = c;
-        else if (strcmp(c->key, "name"))
+        else if (domain_only_setting(c->key))
             foreign = true;
     }
     for (i = 0; disk && disk->kind == CFG_LIST && i < disk->num_items; i++)

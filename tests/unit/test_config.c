@@ -691,6 +691,10 @@ void test_config__snapshot_cfg_or_domain(void)
         { "name = \"s1\"\nmemory = \"yes\"\n"
           "disk = [ 'format=qcow2,vdev=xvdb,target=/i/b.s1.qcow2' ]\n", true },
         { "description = \"x\"\nmemroy = 1\n", true },
+        /* a setting neither takes: a snapshot config's mistake */
+        { "name = \"x1\"\nbogus = \"y\"\n", true },
+        { "name = \"vm1\"\nmemory = 64\nbuilder = \"hvm\"\n", false },
+        { "name = \"vm1\"\nvif = [ 'bridge=xenbr0' ]\n", false },
         { "type = \"internal\"\nvcpus = 1\ndisk = [ 'xvda' ]\n", true },
         { "", true },
         /* not xl syntax at all */
