@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -125,6 +126,74 @@ int xl_fail(const char *what, int rc)
         fprintf(stderr, "libxl-snapshot: error: %s: %s\n", what,
                 xl_error_text(rc));
     return EXIT_FAILURE;
+}
+
+void xl_print_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = *s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+void xl_print_json_error_members(int rc)
+{
+    /* why, for people; the libxl code's name, for scripts */
+    printf("\"error\": ");
+    xl_print_json_string(xl_error_message(rc));
+    printf(", \"error_code\": ");
+    xl_print_json_string(libxl_error_to_string(rc));
+}
+
+int xl_fail_json(const char *what, int rc, bool json)
+{
+    if (json) {
+        printf("{");
+        xl_print_json_error_members(rc);
+        printf("}\n");
+    }
+    return xl_fail(what, rc);
+}
+
+/*
+ * Ctrl-C of a command that changes a domain and cannot be aborted part
+ * way (a revert, a create, the steps of a delete outside its block
+ * jobs): the process ends as a crash would, leaving what its journal
+ * records for the next command, but first says so in one line (written
+ * from the handler: write(2) and _exit are async-signal-safe).
+ */
+static char interrupt_line[1024];
+static size_t interrupt_len;
+
+static void interrupt_exit(int sig)
+{
+    ssize_t r = write(STDERR_FILENO, interrupt_line, interrupt_len);
+    (void)r;
+    _exit(EXIT_FAILURE);
+}
+
+void xl_exit_on_interrupt(const char *cmd, const char *domain,
+                          const char *left, const char *next)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    if (!cmd) {
+        sa.sa_handler = SIG_DFL;
+        sigaction(SIGINT, &sa, NULL);
+        return;
+    }
+    snprintf(interrupt_line, sizeof(interrupt_line),
+             "libxl-snapshot: error: %s interrupted: %s; `xl "
+             "snapshot-recover %s` (or the next command on the domain) %s\n",
+             cmd, left, domain, next);
+    interrupt_len = strlen(interrupt_line);
+    sa.sa_handler = interrupt_exit;
+    sigaction(SIGINT, &sa, NULL);
 }
 
 const struct cmd_spec *cmdtable_lookup(const char *s)

@@ -82,12 +82,32 @@ int def_getopt(int argc, char *const argv[], const char *optstring,
  * already said why.
  */
 int xl_fail(const char *what, int rc);
+/*
+ * --json: a command that fails prints, besides xl_fail's line, a JSON
+ * document on stdout, {"error": <why, xl_error_message>, "error_code":
+ * <libxl_error_to_string>}, so that a script never reads an empty one.
+ */
+int xl_fail_json(const char *what, int rc, bool json);
+/* Those two members (no braces), for a document that has more. */
+void xl_print_json_error_members(int rc);
+/* s as a JSON string, on stdout */
+void xl_print_json_string(const char *s);
 /* What a libxl ERROR_* code means, in words (its name, for scripts, is
  * libxl_error_to_string's). */
 const char *xl_error_text(int rc);
 /* Why the command failed with rc, in one line: the first error the
  * library logged, else xl_error_text(rc). */
 const char *xl_error_message(int rc);
+
+/*
+ * From now on, SIGINT ends the command with exit 1 after one line on
+ * stderr: "<cmd> interrupted: <left>; `xl snapshot-recover <domain>`
+ * (or the next command on the domain) <next>".  cmd NULL: SIGINT's
+ * default again.  A block job xl waits for (xl_job_wait_for) is
+ * aborted instead while it runs.
+ */
+void xl_exit_on_interrupt(const char *cmd, const char *domain,
+                          const char *left, const char *next);
 
 /* Hands the command line to the system xl (plus extra, if any). */
 int exec_system_xl(const char *cmd, const char *extra, const char *extra2);

@@ -273,7 +273,7 @@ static int print_job_json(const libxl_blockjob_info *i)
 {
     char *j = libxl_blockjob_info_to_json(ctx, i);
 
-    if (!j) return xl_fail("block-job", ERROR_FAIL);
+    if (!j) return xl_fail_json("block-job", ERROR_FAIL, true);
     printf("%s\n", j);
     free(j);
     return EXIT_SUCCESS;
@@ -317,21 +317,21 @@ int main_block_job(int argc, char **argv)
     switch (what) {
     case 'a':
         rc = libxl_blockjob_abort(ctx, domain, vdev, NULL);
-        if (rc) return xl_fail("block-job", rc);
+        if (rc) return xl_fail_json("block-job", rc, json);
         printf("Block job on %s aborted\n", vdev);
         return EXIT_SUCCESS;
     case 'p':
         rc = libxl_blockjob_pivot(ctx, domain, vdev, NULL);
-        if (rc) return xl_fail("block-job", rc);
+        if (rc) return xl_fail_json("block-job", rc, json);
         printf("Successfully pivoted\n");
         return EXIT_SUCCESS;
     case 'B':
         rc = libxl_blockjob_set_speed(ctx, domain, vdev, bandwidth);
-        if (rc) return xl_fail("block-job", rc);
+        if (rc) return xl_fail_json("block-job", rc, json);
         return EXIT_SUCCESS;
     default:
         rc = libxl_blockjob_get(ctx, domain, vdev, &info);
-        if (rc) return xl_fail("block-job", rc);
+        if (rc) return xl_fail_json("block-job", rc, json);
         ret = EXIT_SUCCESS;
         if (json) {
             ret = print_job_json(&info);

@@ -371,7 +371,7 @@ int main_snapshot_create(int argc, char **argv)
     if (config) {
         rc = libxl_domain_snapshot_config_parse(ctx, config, &snap);
         if (rc) {
-            xl_fail("snapshot-create", rc);
+            xl_fail_json("snapshot-create", rc, json);
             goto out;
         }
         if (snap.memory && (!strcmp(snap.memory, "no") ||
@@ -406,18 +406,22 @@ int main_snapshot_create(int argc, char **argv)
     for (i = 0; i < nspecs; i++) {
         rc = add_diskspec(&snap, specs[i]);
         if (rc) {
-            xl_fail("snapshot-create", rc);
+            xl_fail_json("snapshot-create", rc, json);
             goto out;
         }
     }
     if (dryrun_only) flags |= LIBXL_SNAPSHOT_CREATE_DRY_RUN;
 
     op_progress_start(&mp, json);
+    xl_exit_on_interrupt("snapshot-create", domain, "the snapshot may be "
+                         "part-taken (recorded in the domain's journal)",
+                         "completes or undoes it");
     rc = libxl_domain_snapshot_create_progress(ctx, domain, &snap, flags,
                                                &progress, NULL);
+    xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     op_progress_end(&mp, !rc && snap.memory, json);
     if (rc) {
-        xl_fail("snapshot-create", rc);
+        xl_fail_json("snapshot-create", rc, json);
         goto out;
     }
     if (json || dryrun_only)
@@ -543,7 +547,7 @@ int main_snapshot_list(int argc, char **argv)
     case 'j': json = true; break;
     }
     rc = libxl_domain_snapshot_list(ctx, argv[optind], &l, &n);
-    if (rc) return xl_fail("snapshot-list", rc);
+    if (rc) return xl_fail_json("snapshot-list", rc, json);
 
     if (json) {
         printf("[");
@@ -621,7 +625,7 @@ int main_snapshot_info(int argc, char **argv)
     case 'j': json = true; break;
     }
     rc = libxl_domain_snapshot_get(ctx, argv[optind], argv[optind + 1], &s);
-    if (rc) return xl_fail("snapshot-info", rc);
+    if (rc) return xl_fail_json("snapshot-info", rc, json);
     if (json) {
         print_json(&s);
     } else {
@@ -690,19 +694,6 @@ int main_snapshot_current(int argc, char **argv)
     return ret;
 }
 
-/* s as a JSON string, on stdout */
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = *s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 int main_snapshot_check(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -722,19 +713,16 @@ int main_snapshot_check(int argc, char **argv)
     if (json) {
         /* always a document: a check that could not run says why */
         printf("{\"domain\": ");
-        print_json_string(argv[optind]);
+        xl_print_json_string(argv[optind]);
         printf(", \"problems\": [");
         for (i = 0; i < n; i++) {
             if (i) printf(", ");
-            print_json_string(p[i]);
+            xl_print_json_string(p[i]);
         }
         printf("]");
         if (rc) {
-            /* why, for people; the libxl code's name, for scripts */
-            printf(", \"error\": ");
-            print_json_string(xl_error_message(rc));
-            printf(", \"error_code\": ");
-            print_json_string(libxl_error_to_string(rc));
+            printf(", ");
+            xl_print_json_error_members(rc);
         }
         printf("}\n");
         if (rc) {
@@ -824,9 +812,13 @@ int main_snapshot_delete(int argc, char **argv)
         return EXIT_USAGE;
     /* its block jobs' progress; Ctrl-C aborts them, records intact */
     xl_job_setup(&w, "Snapshot delete", &progress, &how);
+    xl_exit_on_interrupt("snapshot-delete", domain, "the delete may be "
+                         "part-done (recorded in the domain's journal)",
+                         "finishes it");
     rc = libxl_domain_snapshot_delete_progress(ctx, domain, name, flags,
                                                &progress, &how);
     if (!rc) rc = xl_job_wait_for(&w, &how);
+    xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     if (rc) return xl_fail("snapshot-delete", rc);
     if (flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY)
         printf("Domain snapshot %s children deleted\n", name);
@@ -864,8 +856,12 @@ int main_snapshot_revert(int argc, char **argv)
                         &name))
         return EXIT_USAGE;
     op_progress_start(&mp, false);
+    xl_exit_on_interrupt("snapshot-revert", domain, "the domain may be "
+                         "left stopped, its revert part-done (recorded in "
+                         "its journal)", "finishes the revert");
     rc = libxl_domain_snapshot_revert_progress(ctx, domain, name, flags,
                                                &progress, NULL);
+    xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     op_progress_end(&mp, !rc, false);
     if (rc) return xl_fail("snapshot-revert", rc);
     printf("Domain %s reverted to snapshot %s\n", domain, name);
