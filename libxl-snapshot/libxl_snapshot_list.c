@@ -13,18 +13,31 @@
  */
 #include "libxl_snapshot_internal.h"
 
-/* The whole tree, or (name) only that snapshot's record. */
+/*
+ * The whole tree, or (name) only that snapshot's record.  A journal no
+ * recovery can complete (unreadable, or an operation this version does
+ * not know) does not stop a listing, which changes nothing: it is said
+ * in one warning line, with what moves it aside (the commands that
+ * change the domain refuse until then).
+ */
 static int load_tree(libxl__gc *gc, const char *domain, const char *name,
                      libxl__snapshot_tree *tree_r)
 {
     libxl__domain d;
     libxl__snapshot_store st;
+    const char *journal, *op;
     int rc;
 
     rc = libxl__domain_resolve(gc, domain, &d, NULL);
     if (rc) return rc;
     rc = libxl__snapshot_store_open(gc, CTX->state_dir, &d.uuid, &st);
     if (rc) return rc;
+    journal = libxl__journal_pending(gc, &st, &op);
+    if (journal && !libxl__journal_op_known(op))
+        LOG(WARN, "domain %s: the journal %s cannot be completed "
+            "(unreadable, or an operation this version does not know): "
+            "listed as the records stand; xl snapshot-recover %s moves "
+            "it aside", d.name, journal, d.name);
     return name ? libxl__snapshot_store_load_one(gc, &st, name, tree_r)
                 : libxl__snapshot_store_load(gc, &st, tree_r);
 }

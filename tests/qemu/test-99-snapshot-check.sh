@@ -13,8 +13,12 @@
 # it aside to journal.corrupt-<time> (exit 1, one line naming it); then
 # recover has nothing left to do, nothing else is refused, and check
 # reports the moved journal until it is removed.
+# The listings (list, info, current, dumpxml) of a domain with such a
+# journal go on, with one warning line naming it and snapshot-recover.
 # --json of a check that cannot run (no such domain): one document with
-# "error", the reason said on stderr, and "error_code", libxl's code.
+# "error", the reason said on stderr, and "error_code", libxl's code;
+# and so every --json command that fails (list, info, create,
+# block-job).
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -54,6 +58,17 @@ unusable_journal() {
     broken "the journal '$dir/journal.libxl-json' .*cannot be completed: xl snapshot-recover moves it aside"
     expect_error "journal .* cannot be completed; xl snapshot-recover vm1 moves it aside" \
         xl snapshot-create vm1 s9
+    # the listings go on, warning in one line
+    local c
+    for c in "snapshot-list vm1" "snapshot-info vm1 s1" \
+             "snapshot-current vm1" "snapshot-dumpxml vm1 s2"; do
+        # shellcheck disable=SC2086
+        expect_ok xl $c
+        [ -n "$OUT" ] || fail_run "xl $c printed nothing"
+        expect_eq "$(grep -c . <<<"$ERR")" 1 "xl $c: lines on stderr"
+        expect_match "$ERR" "^libxl-snapshot: warning: domain vm1: the journal '?$dir/journal.libxl-json'? cannot be completed .*; xl snapshot-recover vm1 moves it aside$" \
+            "xl $c: the warning"
+    done
     expect_error "moved aside to $dir/journal\\.corrupt-[0-9]{8}-[0-9]{6}; xl snapshot-check vm1 reports" \
         xl snapshot-recover vm1
     expect_no_file "$dir/journal.libxl-json"
@@ -106,3 +121,20 @@ expect_eq "$(jq -r '[.domain, (.problems | length), .error_code] | join(" ")' <<
 expect_eq "libxl-snapshot: error: $(jq -r .error <<<"$OUT")" "$ERR" \
     "\"error\": the line said on stderr"
 expect_match "$(jq -r .error <<<"$OUT")" "domain 'nosuchdom' not found" "\"error\""
+
+step "every --json command that fails: an error document on stdout"
+# json_error CODE CMD...: exit 1, one line on stderr, and on stdout one
+# JSON document whose "error" is that line's reason, "error_code" CODE
+json_error() {
+    local code=$1
+    shift
+    expect_fail "$@"
+    jq -e . >/dev/null <<<"$OUT" || fail_run "not one JSON document"
+    expect_eq "$(jq -r .error_code <<<"$OUT")" "$code" "$*: error_code"
+    expect_eq "libxl-snapshot: error: $(jq -r .error <<<"$OUT")" "$ERR" \
+        "$*: \"error\" is the line said on stderr"
+}
+json_error domain_notfound xl snapshot-list --json nosuchdom
+json_error notfound xl snapshot-info --json vm1 nosuch
+json_error domain_notfound xl snapshot-create --json nosuchdom s9
+json_error domain_notfound xl block-job --json nosuchdom xvda
