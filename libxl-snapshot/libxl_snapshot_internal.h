@@ -1196,7 +1196,8 @@ bool libxl__journal_op_known(const char *op);
 /*
  * Tests: XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point;
  * <op>:<n>:killqemu SIGKILLs the domain's QEMU there (the domain
- * libxl__fault_domain named) and returns true.
+ * libxl__fault_domain named) and returns true; <op>:<n>:sigint raises
+ * SIGINT there.
  */
 bool libxl__fault_point(const char *op);
 void libxl__fault_domain(const libxl__domain *d);

@@ -101,7 +101,9 @@
  *    point of <op> instead (found as the peer of its QMP socket), waits
  *    until it is gone, and goes on: libxl__fault_point returns true, so
  *    that a point placed before a QMP answer is read can treat the
- *    answer as lost.
+ *    answer as lost;
+ *  - <op>:<n>:sigint raises SIGINT at the n-th fault point (a Ctrl-C
+ *    there, without a race), and goes on if the process survives it.
  */
 #include "libxl_snapshot_internal.h"
 
@@ -226,6 +228,10 @@ bool libxl__fault_point(const char *op)
     if (!strcmp(mode, "killqemu")) {
         fault_kill_qemu(op, count);
         return true;
+    }
+    if (!strcmp(mode, "sigint")) {
+        raise(SIGINT);                /* as a Ctrl-C there */
+        return false;
     }
     fprintf(stderr, "libxl-snapshot: fault injected: %s step %d\n", op,
             count);

@@ -858,7 +858,8 @@ int main_snapshot_revert(int argc, char **argv)
     op_progress_start(&mp, false);
     xl_exit_on_interrupt("snapshot-revert", domain, "the domain may be "
                          "left stopped, its revert part-done (recorded in "
-                         "its journal)", "finishes the revert");
+                         "its journal)", "finishes it (or rolls it back if the "
+                         "domain was not stopped yet)");
     rc = libxl_domain_snapshot_revert_progress(ctx, domain, name, flags,
                                                &progress, NULL);
     xl_exit_on_interrupt(NULL, NULL, NULL, NULL);

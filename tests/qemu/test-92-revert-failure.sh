@@ -25,6 +25,10 @@
 # with its memory image (never "not finished", never removed), and the
 # checkpoint reverts: the domain runs again with the data of that
 # instant.
+#
+# And Ctrl-C (SIGINT, raised at a fault point: no race) of a revert and
+# of a create: exit 1, one line saying what it left and that
+# snapshot-recover (or the next command) finishes it; it does.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -146,5 +150,41 @@ write_disks vm1 0x77
 expect_ok xl snapshot-revert vm1 m1
 domain_running vm1 || fail "vm1 is not running after the revert to m1"
 expect_disks vm1 0x66
+expect_ok xl snapshot-check vm1
+
+# interrupted OP: the command exited 1 with one line on stderr saying
+# that OP was interrupted and that snapshot-recover finishes it
+interrupted() {
+    [ "$RC" -eq 1 ] || fail_run "an interrupted $1 must exit 1"
+    expect_eq "$(grep -c . <<<"$ERR")" 1 "$1: lines on stderr"
+    expect_match "$ERR" "^libxl-snapshot: error: $1 interrupted: .*; \`xl snapshot-recover vm1\` \(or the next command on the domain\) (finishes|completes)" \
+        "$1: what the interrupt left and what finishes it"
+}
+
+step "Ctrl-C (SIGINT) of a revert: said in one line; snapshot-recover finishes it"
+write_disks vm1 0x88
+XL_SNAPSHOT_FAULT=revert:1:sigint run xl snapshot-revert vm1 k1
+interrupted snapshot-revert
+expect_file "$(journal)"
+expect_ok xl snapshot-recover vm1
+expect_match "$ERR" "rolled back" "snapshot-recover (before the stop)"
+domain_running vm1 || fail "vm1 is not running after the rollback"
+expect_disks vm1 0x88
+XL_SNAPSHOT_FAULT=revert:2:sigint run xl snapshot-revert vm1 k1
+interrupted snapshot-revert
+expect_file "$(journal)"
+domain_running vm1 && fail "vm1 runs half-reverted"
+expect_ok xl snapshot-recover vm1
+expect_match "$ERR" "was completed" "snapshot-recover (after the stop)"
+expect_no_file "$(journal)"
+domain_running vm1 || fail "vm1 is not running after the recovery"
+expect_disks vm1 0x11
+expect_ok xl snapshot-check vm1
+
+step "Ctrl-C (SIGINT) of a create: the same"
+XL_SNAPSHOT_FAULT=create:1:sigint run xl snapshot-create vm1 c1
+interrupted snapshot-create
+expect_ok xl snapshot-recover vm1
+expect_no_file "$(journal)"
 expect_ok xl snapshot-check vm1
 echo "test-92: ok"
