@@ -8,8 +8,7 @@
 #     fuzz seed and kept crash input once (make fuzz-regress), one test;
 #     scripts/check-symbols.sh, one test.
 #  3. every tests/qemu/test-*.sh, in name order: one test (one that is
-#     not executable fails: it would never run);
-#     each; exit 0 passes, exit 77 is skipped, anything else fails.
+#     not executable fails: it would never run); exit 0 passes, exit 77 is skipped, anything else fails.
 #     Each runs from the repository root under a time limit of
 #     $XL_SNAPSHOT_TEST_TIMEOUT seconds (default 900).
 #  4. tests/xen/run.sh: Xen 4.17 and a dom0 booted under QEMU (TCG),
