@@ -25,9 +25,13 @@ DESTDIR           ?=
 # when BINDIR comes first in $PATH).  Default: only xl-snapshot.
 INSTALL_AS_XL     ?= n
 
-# Run-time defaults compiled into the library
-XL_SNAPSHOT_STATE_DIR ?= /var/lib/xen/snapshots
-XL_SNAPSHOT_RUN_DIR   ?= /var/run/xen
+# Run-time defaults compiled into the library.  Set on make's command
+# line only: the same names are the library's run-time environment
+# variables, and a test's (or a user's) must never become a package's
+# built-in default (a .deb built inside a test once had the test's run
+# dir in it).
+XL_SNAPSHOT_STATE_DIR = /var/lib/xen/snapshots
+XL_SNAPSHOT_RUN_DIR   = /var/run/xen
 XEN_CONFIG_DIR        ?= /etc/xen
 QEMU                  ?= qemu-system-x86_64
 QEMU_IMG              ?= qemu-img

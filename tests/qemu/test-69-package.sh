@@ -272,6 +272,12 @@ xen_wrapper() {
     for f in "usr/lib/$MA/libxlsnapshot.so.0" usr/bin/xl-snapshot; do
         strings "$W/$f" | grep -qxF "$divert" || fail "/$f does not run Xen's xl as $divert"
     done
+    # built here, under this test's XL_SNAPSHOT_RUN_DIR/STATE_DIR: the
+    # package's defaults are still the system's
+    strings "$W/usr/lib/$MA/libxlsnapshot.so.0" | grep -qxF /var/run/xen ||
+        fail "the packaged library's run dir is not /var/run/xen"
+    ! strings "$W/usr/lib/$MA/libxlsnapshot.so.0" | grep -qF "$T" ||
+        fail "the packaged library names this test's directory $T"
 
     # removed: our files go, the postrm gives Xen's xl and completion back
     rm "$W/usr/sbin/xl" "$W/usr/share/bash-completion/completions/xl"
