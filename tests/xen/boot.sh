@@ -31,7 +31,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 5 7 9 9t 9n"}
-TIMEOUT=${XEN_TEST_TIMEOUT:-900}
+TIMEOUT=${XEN_TEST_TIMEOUT:-1200}
 LOG=$WORK/serial.log
 
 [ -n "$KVER" ] || xt_die "no kernel in /boot with modules in /lib/modules"
