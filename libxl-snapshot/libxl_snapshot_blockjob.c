@@ -241,8 +241,7 @@ void libxl__blockjob_init(libxl__blockjob *bj)
 
 static void blockjob_progress(libxl__blockjob *bj)
 {
-    if (bj->progress && bj->progress->callback)
-        bj->progress->callback(&bj->info, bj->progress->for_callback);
+    libxl__progress_report_job(bj->progress, &bj->info);
 }
 
 /* Timeout and abort: registered for the whole life of the job. */

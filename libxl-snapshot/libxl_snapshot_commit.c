@@ -82,7 +82,7 @@ typedef struct libxl__block_commit_state {
     const char *stream_base;
     libxl__blockjob_verb verb;        /* control */
     bool verb_sent;                   /* control: QEMU got it */
-    libxl_blockjob_progress_how progress;   /* a copy; zero: none */
+    libxl_snapshot_progress_how progress;   /* a copy; zero: none */
     libxl__qemu_img_info_state qi;    /* the chain */
     libxl__qemu_img_info_state qo;    /* other known images */
     yajl_val chain;
@@ -253,7 +253,7 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
 static int bc_create(libxl_snapshot_ctx *ctx, libxl__ao *ao,
                      libxl__block_commit_state **bcs_r, bc_kind kind,
                      const char *domain, const char *vdev,
-                     const libxl_blockjob_progress_how *progress)
+                     const libxl_snapshot_progress_how *progress)
 {
     AO_GC;
     libxl__block_commit_state *bcs;
@@ -279,7 +279,7 @@ static int bc_create(libxl_snapshot_ctx *ctx, libxl__ao *ao,
 int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
                        const char *vdev,
                        const libxl_block_commit_params *params,
-                       const libxl_blockjob_progress_how *progress,
+                       const libxl_snapshot_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
 {
     AO_CREATE(ctx, ao_how);
@@ -321,7 +321,7 @@ int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
 int libxl_block_stream(libxl_snapshot_ctx *ctx, const char *domain,
                        const char *vdev, const char *base,
                        uint64_t bandwidth, int timeout_ms, unsigned flags,
-                       const libxl_blockjob_progress_how *progress,
+                       const libxl_snapshot_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
 {
     AO_CREATE(ctx, ao_how);

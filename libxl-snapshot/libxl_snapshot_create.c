@@ -153,16 +153,6 @@ int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
                                  const char *domain,
                                  libxl_domain_snapshot *snapshot,
                                  unsigned flags,
-                                 const libxl_asyncop_how *ao_how)
-{
-    return libxl_domain_snapshot_create_progress(ctx, domain, snapshot,
-                                                 flags, NULL, ao_how);
-}
-
-int libxl_domain_snapshot_create_progress(libxl_snapshot_ctx *ctx,
-                                 const char *domain,
-                                 libxl_domain_snapshot *snapshot,
-                                 unsigned flags,
                                  const libxl_snapshot_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
 {

@@ -123,7 +123,7 @@ typedef struct libxl__snapshot_delete_state {
     libxl__exec_state es;
     libxl__blockjob bj;
     const char *commit;             /* journal: the running commit (JSON) */
-    libxl_blockjob_progress_how progress;   /* its jobs' (a copy) */
+    libxl_snapshot_progress_how progress;   /* its jobs' (a copy) */
     libxl__snapshot_delete_cb *callback;  /* NULL: the ao completes */
     void *for_callback;
 } libxl__snapshot_delete_state;
@@ -172,7 +172,7 @@ static void snapshot_delete_done(libxl__egc *egc,
 void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
                                   const char *domain, const char *name,
                                   unsigned flags,
-                                  const libxl_blockjob_progress_how *progress,
+                                  const libxl_snapshot_progress_how *progress,
                                   libxl__snapshot_delete_cb *callback,
                                   void *for_callback)
 {
@@ -201,16 +201,7 @@ void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
 int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
                                  const char *domain, const char *name,
                                  unsigned flags,
-                                 const libxl_asyncop_how *ao_how)
-{
-    return libxl_domain_snapshot_delete_progress(ctx, domain, name, flags,
-                                                 NULL, ao_how);
-}
-
-int libxl_domain_snapshot_delete_progress(libxl_snapshot_ctx *ctx,
-                                 const char *domain, const char *name,
-                                 unsigned flags,
-                                 const libxl_blockjob_progress_how *progress,
+                                 const libxl_snapshot_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
 {
     AO_CREATE(ctx, ao_how);

@@ -224,8 +224,7 @@ void libxl__snapshot_lock_acquire(libxl__egc *egc,
                                   libxl__snapshot_lock *lk)
 {
     STATE_AO_GC(lk->ao);
-    const char *t = getenv("XL_SNAPSHOT_LOCK_TIMEOUT");
-    int secs = t && *t ? atoi(t) : 10;
+    int secs = CTX->lock_timeout;
     int rc;
 
     libxl__ev_time_init(&lk->retry);
@@ -429,15 +428,14 @@ int libxl_snapshot_domain_list(libxl_snapshot_ctx *ctx,
 }
 
 /*
- * Synchronous commands (create, destroy) take the domain's lock the
- * simple way: try, sleep, try, until the same timeout as operations.
+ * The synchronous libxl_snapshot_domain_start_overrides takes the
+ * domain's lock the simple way: try, sleep, try, until the same
+ * timeout as operations.
  */
 static int lock_wait(libxl__gc *gc, libxl__snapshot_store *st,
                      const char *name)
 {
-    const char *t = getenv("XL_SNAPSHOT_LOCK_TIMEOUT");
-    uint64_t deadline = libxl__now_ms() +
-        (uint64_t)(t && *t ? atoi(t) : 10) * 1000;
+    uint64_t deadline = libxl__now_ms() + (uint64_t)CTX->lock_timeout * 1000;
     int rc;
 
     for (;;) {
@@ -493,49 +491,96 @@ int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
 /*
  * Starts a domain, under its lock, so that no snapshot command sees it
  * half-started; remembers which config it was started from, so that
- * commands on it still work once it is shut off.
+ * commands on it still work once it is shut off.  An ao: the lock is
+ * waited for on the event loop (libxl__snapshot_lock), the start is
+ * the driver's.
  */
-int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
-                                 const char *config_file, bool paused,
-                                 uint32_t *domid_r)
-{
-    GC_INIT(ctx);
+typedef struct {
+    libxl__ao *ao;
     libxl__domain_config cfg;
     libxl__snapshot_store st;
-    libxl__snapshot_tree t;
-    libxl__domain d;
+    libxl__snapshot_lock lk;
+    bool paused;
+    uint32_t *domid_r;
+    libxl__domain d;                  /* destroy: the running domain */
+} domain_cmd_state;
+
+static void domain_create_locked(libxl__egc *egc, libxl__snapshot_lock *lk,
+                                 int rc);
+static void domain_destroy_locked(libxl__egc *egc,
+                                  libxl__snapshot_lock *lk, int rc);
+
+static void domain_cmd_done(libxl__egc *egc, domain_cmd_state *dcs, int rc)
+{
+    libxl__snapshot_store_unlock(&dcs->st);
+    libxl__ao_complete(egc, dcs->ao, rc);
+}
+
+int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
+                                 const char *config_file, bool paused,
+                                 uint32_t *domid_r,
+                                 const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    domain_cmd_state *dcs;
     int rc;
 
-    st.lockfd = -1;
-    rc = libxl__domain_config_parse(gc, config_file, &cfg);
+    GCNEW(dcs);
+    dcs->ao = ao;
+    dcs->st.lockfd = -1;
+    dcs->paused = paused;
+    dcs->domid_r = domid_r;
+    rc = libxl__domain_config_parse(gc, config_file, &dcs->cfg);
     if (rc) goto out;
-    config_records_uuid(gc, &cfg);
-    rc = libxl__snapshot_store_open(gc, ctx->state_dir, &cfg.uuid, &st);
+    config_records_uuid(gc, &dcs->cfg);
+    rc = libxl__snapshot_store_open(gc, ctx->state_dir, &dcs->cfg.uuid,
+                                    &dcs->st);
     if (rc) goto out;
-    rc = lock_wait(gc, &st, cfg.name);
+    dcs->lk.ao = ao;
+    dcs->lk.st = &dcs->st;
+    dcs->lk.domain_name = dcs->cfg.name;
+    dcs->lk.callback = domain_create_locked;
+    libxl__snapshot_lock_acquire(egc, &dcs->lk);
+    EGC_FREE;
+    return AO_INPROGRESS;
+ out:
+    libxl__snapshot_store_unlock(&dcs->st);
+    EGC_FREE;
+    return AO_CREATE_FAIL(rc);
+}
+
+static void domain_create_locked(libxl__egc *egc, libxl__snapshot_lock *lk,
+                                 int rc)
+{
+    domain_cmd_state *dcs = CONTAINER_OF(lk, domain_cmd_state, lk);
+    STATE_AO_GC(dcs->ao);
+    libxl__domain_config *cfg = &dcs->cfg;
+    libxl__snapshot_tree t;
+    libxl__domain d;
+
     if (rc) goto out;
-    if (!ctx->driver->lookup_running(gc, cfg.name, &d)) {
-        LOG(ERROR, "domain '%s' already exists (domid %u)", cfg.name,
+    if (!CTX->driver->lookup_running(gc, cfg->name, &d)) {
+        LOG(ERROR, "domain '%s' already exists (domid %u)", cfg->name,
             d.domid);
         rc = ERROR_DEVICE_EXISTS;
         goto out;
     }
-    rc = libxl__snapshot_store_load(gc, &st, &t);
+    rc = libxl__snapshot_store_load(gc, &dcs->st, &t);
     if (rc) goto out;
     if (!t.dom.name || !t.dom.config_file ||
-        strcmp(t.dom.name, cfg.name) ||
-        strcmp(t.dom.config_file, cfg.file)) {
-        t.dom.name = cfg.name;
-        libxl_uuid_copy(NULL, &t.dom.uuid, &cfg.uuid);
-        t.dom.config_file = cfg.file;
-        rc = libxl__snapshot_store_save(gc, &st, &t);
+        strcmp(t.dom.name, cfg->name) ||
+        strcmp(t.dom.config_file, cfg->file)) {
+        t.dom.name = cfg->name;
+        libxl_uuid_copy(NULL, &t.dom.uuid, &cfg->uuid);
+        t.dom.config_file = cfg->file;
+        rc = libxl__snapshot_store_save(gc, &dcs->st, &t);
         if (rc) goto out;
     }
-    rc = libxl__domain_start(gc, &cfg, &t.dom, paused, NULL, NULL, domid_r);
+    rc = libxl__domain_start(gc, cfg, &t.dom, dcs->paused, NULL, NULL,
+                             dcs->domid_r);
  out:
-    libxl__snapshot_store_unlock(&st);
-    GC_FREE;
-    return rc;
+    domain_cmd_done(egc, dcs, rc);
 }
 
 int libxl_snapshot_domain_start_overrides(libxl_snapshot_ctx *ctx,
@@ -601,26 +646,43 @@ static int running_domain(libxl__gc *gc, const char *domain,
 }
 
 int libxl_snapshot_domain_destroy(libxl_snapshot_ctx *ctx,
-                                  const char *domain)
+                                  const char *domain,
+                                  const libxl_asyncop_how *ao_how)
 {
-    GC_INIT(ctx);
-    libxl__snapshot_store st;
-    libxl__domain d;
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    domain_cmd_state *dcs;
     int rc;
 
-    st.lockfd = -1;
-    rc = running_domain(gc, domain, &d);
+    GCNEW(dcs);
+    dcs->ao = ao;
+    dcs->st.lockfd = -1;
+    rc = running_domain(gc, domain, &dcs->d);
     if (rc) goto out;
     /* not while a snapshot command works on it */
-    rc = libxl__snapshot_store_open(gc, ctx->state_dir, &d.uuid, &st);
+    rc = libxl__snapshot_store_open(gc, ctx->state_dir, &dcs->d.uuid,
+                                    &dcs->st);
     if (rc) goto out;
-    rc = lock_wait(gc, &st, d.name);
-    if (rc) goto out;
-    rc = ctx->driver->destroy(gc, &d);
+    dcs->lk.ao = ao;
+    dcs->lk.st = &dcs->st;
+    dcs->lk.domain_name = dcs->d.name;
+    dcs->lk.callback = domain_destroy_locked;
+    libxl__snapshot_lock_acquire(egc, &dcs->lk);
+    EGC_FREE;
+    return AO_INPROGRESS;
  out:
-    libxl__snapshot_store_unlock(&st);
-    GC_FREE;
-    return rc;
+    EGC_FREE;
+    return AO_CREATE_FAIL(rc);
+}
+
+static void domain_destroy_locked(libxl__egc *egc,
+                                  libxl__snapshot_lock *lk, int rc)
+{
+    domain_cmd_state *dcs = CONTAINER_OF(lk, domain_cmd_state, lk);
+    STATE_AO_GC(dcs->ao);
+
+    if (!rc) rc = CTX->driver->destroy(gc, &dcs->d);
+    domain_cmd_done(egc, dcs, rc);
 }
 
 int libxl_snapshot_domain_pause(libxl_snapshot_ctx *ctx, const char *domain)

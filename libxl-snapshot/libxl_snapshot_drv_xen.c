@@ -222,7 +222,7 @@ static int xen_init(libxl_snapshot_ctx *ctx)
 {
     int rc;
 
-    ctx->xl = NULL;
+    if (ctx->xl) return 0;            /* the caller's (settings.xl_ctx) */
     rc = libxl_ctx_alloc(&ctx->xl, LIBXL_VERSION, 0, ctx->lg);
     if (rc || !ctx->xl) {
         ctx->xl = NULL;
@@ -786,11 +786,9 @@ static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
             CTX->system_xl, cfg->name);
         return ERROR_FAIL;
     }
-    if (restore && progress && progress->callback &&
-        !stat(restore, &sb))
+    if (restore && !stat(restore, &sb))
         /* xl restore has read it all: reported once, now */
-        progress->callback("memory", sb.st_size, sb.st_size,
-                           progress->for_callback);
+        libxl__progress_report(progress, "memory", sb.st_size, sb.st_size);
     if (domid_r) *domid_r = domid;
     return 0;
 }

@@ -169,6 +169,16 @@ int libxl__domain_snapshot_parse_json(libxl__gc *gc, yajl_val v,
                                       libxl_domain_snapshot *p);
 void libxl__disk_snapshot_copy(libxl_disk_snapshot *dst,
                                const libxl_disk_snapshot *src);
+/*
+ * Reports progress to how (NULL, or no callback: nothing): a step's
+ * what, done and total, and for a block job's step the job
+ * (libxl__progress_report_job: what, done, total taken from it).
+ */
+void libxl__progress_report(const libxl_snapshot_progress_how *how,
+                            const char *what, uint64_t done,
+                            uint64_t total);
+void libxl__progress_report_job(const libxl_snapshot_progress_how *how,
+                                const libxl_blockjob_info *job);
 void libxl__domain_snapshot_copy(libxl_domain_snapshot *dst,
                                  const libxl_domain_snapshot *src);
 
@@ -650,7 +660,7 @@ struct libxl__blockjob {
     libxl__blockjob_at_ready at_ready;
     bool no_wait;                     /* live: done once started */
     int timeout_ms;                   /* 0: none */
-    const libxl_blockjob_progress_how *progress;
+    const libxl_snapshot_progress_how *progress;
     libxl__blockjob_callback *callback;
     const char *fault_op;             /* tests: a fault point once the
                                          job is under way */
@@ -1002,6 +1012,8 @@ void libxl__log_forget(libxl_snapshot_ctx *ctx);
 struct libxl_snapshot_ctx {
     xentoollog_logger *lg;
     libxl_ctx *xl;                    /* xen driver only */
+    bool xl_is_callers;               /* xl: settings.xl_ctx, not ours */
+    int lock_timeout;                 /* seconds (settings) */
     libxl_snapshot_driver driver_id;
     const libxl__snapshot_driver *driver;
     char *state_dir;
@@ -1042,7 +1054,8 @@ int libxl__disk_format_from_qemu(const char *s, libxl_disk_format *f);
 /*
  * Operations run under the per-domain lock.  A step that must wait for
  * the lock uses libxl__snapshot_lock (retry timer, gives up with
- * ERROR_LOCK_FAIL after XL_SNAPSHOT_LOCK_TIMEOUT seconds, default 10).
+ * ERROR_LOCK_FAIL after the context's lock timeout: settings, else
+ * $XL_SNAPSHOT_LOCK_TIMEOUT seconds, else 10).
  */
 typedef struct libxl__snapshot_lock libxl__snapshot_lock;
 typedef void libxl__snapshot_lock_callback(libxl__egc *egc,
@@ -1172,7 +1185,7 @@ typedef void libxl__snapshot_delete_cb(libxl__egc *egc, void *for_callback,
 void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
                                   const char *domain, const char *name,
                                   unsigned flags,
-                                  const libxl_blockjob_progress_how *progress,
+                                  const libxl_snapshot_progress_how *progress,
                                   libxl__snapshot_delete_cb *callback,
                                   void *for_callback);
 /*

@@ -157,9 +157,8 @@ void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
         /* libxl returns once it has written it all: reported once */
         if (!fstat(mss->fd, &sb)) {
             mss->bytes = mss->total = sb.st_size;
-            if (mss->progress && mss->progress->callback)
-                mss->progress->callback("memory", mss->bytes, mss->total,
-                                        mss->progress->for_callback);
+            libxl__progress_report(mss->progress, "memory", mss->bytes,
+                                   mss->total);
         }
         rc = libxl__qmp_connect(egc, &mss->qmp, ms_dm_connected);
         if (rc) goto out;
@@ -326,10 +325,8 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
         mss->total = libxl__json_get_integer(ram, "total", 0);
         if (!strcmp(status, "completed"))
             mss->bytes = mss->total;       /* all there (zero pages too) */
-        if (mss->progress && mss->progress->callback)
-            mss->progress->callback("memory",
-                mss->bytes < mss->total ? mss->bytes : mss->total,
-                mss->total, mss->progress->for_callback);
+        libxl__progress_report(mss->progress, "memory",
+            mss->bytes < mss->total ? mss->bytes : mss->total, mss->total);
     }
     if (!strcmp(status, "pre-switchover") && !mss->at_instant) {
         /* the guest is stopped now, and nothing else will change */
@@ -586,8 +583,7 @@ static void mr_progress(memory_restore_state *mrs, bool over)
     pos = lseek(mrs->fd, 0, SEEK_CUR);
     done = over || pos < 0 ? mrs->size : (uint64_t)pos;
     if (done > mrs->size) done = mrs->size;
-    mrs->progress->callback("memory", done, mrs->size,
-                            mrs->progress->for_callback);
+    libxl__progress_report(mrs->progress, "memory", done, mrs->size);
 }
 
 int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,

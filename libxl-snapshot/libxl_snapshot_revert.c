@@ -116,15 +116,6 @@ static void snapshot_revert_done(libxl__egc *egc,
 int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
                                  const char *domain, const char *name,
                                  unsigned flags,
-                                 const libxl_asyncop_how *ao_how)
-{
-    return libxl_domain_snapshot_revert_progress(ctx, domain, name, flags,
-                                                 NULL, ao_how);
-}
-
-int libxl_domain_snapshot_revert_progress(libxl_snapshot_ctx *ctx,
-                                 const char *domain, const char *name,
-                                 unsigned flags,
                                  const libxl_snapshot_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
 {
@@ -497,10 +488,10 @@ static void snapshot_revert_copy_line(libxl__egc *egc, libxl__exec_state *es,
     const libxl_snapshot_progress_how *p = &rvs->progress;
     double pct;
 
-    if (p && p->callback && sscanf(line, " (%lf/100%%)", &pct) == 1)
-        p->callback(GCSPRINTF("disk %s", rd->ds->vdev),
-                    (uint64_t)(pct / 100.0 * rd->copy_size), rd->copy_size,
-                    p->for_callback);
+    if (p->callback && sscanf(line, " (%lf/100%%)", &pct) == 1)
+        libxl__progress_report(p, GCSPRINTF("disk %s", rd->ds->vdev),
+                               (uint64_t)(pct / 100.0 * rd->copy_size),
+                               rd->copy_size);
 }
 
 static void snapshot_revert_next(libxl__egc *egc,

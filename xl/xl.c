@@ -417,7 +417,7 @@ int main_help(int argc, char **argv)
     }
     if (c && c->driver &&
         !libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
-                                  (xentoollog_logger *)logger) &&
+                                  (xentoollog_logger *)logger, NULL) &&
         c->driver != (int)libxl_snapshot_ctx_driver(ctx))
         c = NULL;
     if (c) {
@@ -539,7 +539,7 @@ int main(int argc, char **argv)
         goto out;
     }
     rc = libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
-                                  (xentoollog_logger *)counting_logger);
+                                  (xentoollog_logger *)counting_logger, NULL);
     if (rc) {
         /* a domain command still works through the system xl */
         if (strncmp(cmd, "snapshot-", 9)) return exec_system_xl(cmd, NULL, NULL);

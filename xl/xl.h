@@ -132,7 +132,7 @@ typedef struct {
 } xl_job_wait;
 /* The progress and completion callbacks of a job xl waits for. */
 void xl_job_setup(xl_job_wait *w, const char *what,
-                  libxl_blockjob_progress_how *progress,
+                  libxl_snapshot_progress_how *progress,
                   libxl_asyncop_how *how);
 /* Runs the event loop until the job's ao completes; SIGINT aborts. */
 int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how);

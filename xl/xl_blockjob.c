@@ -37,11 +37,14 @@ static void job_done_cb(libxl_ctx *unused, int rc, void *for_callback)
     w->rc = rc;
 }
 
-static void job_progress_cb(const libxl_blockjob_info *info,
+static void job_progress_cb(const libxl_snapshot_progress *p,
                             void *for_callback)
 {
+    const libxl_blockjob_info *info = p->job;
     xl_job_wait *w = for_callback;
     unsigned pct;
+
+    if (!info) return;                /* only jobs are followed here */
 
     if (info->state == LIBXL_BLOCKJOB_STATE_COMPLETED &&
         w->state != LIBXL_BLOCKJOB_STATE_COMPLETED)
@@ -69,7 +72,7 @@ static void job_progress_cb(const libxl_blockjob_info *info,
 }
 
 void xl_job_setup(xl_job_wait *w, const char *what,
-                  libxl_blockjob_progress_how *progress,
+                  libxl_snapshot_progress_how *progress,
                   libxl_asyncop_how *how)
 {
     w->what = what;
@@ -164,7 +167,7 @@ int main_block_commit(int argc, char **argv)
         {0, 0, 0, 0}
     };
     libxl_block_commit_params p;
-    libxl_blockjob_progress_how progress;
+    libxl_snapshot_progress_how progress;
     libxl_asyncop_how how;
     xl_job_wait w;
     const char *domain, *vdev;
@@ -234,7 +237,7 @@ int main_block_stream(int argc, char **argv)
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    libxl_blockjob_progress_how progress;
+    libxl_snapshot_progress_how progress;
     libxl_asyncop_how how;
     xl_job_wait w;
     const char *base = NULL;
