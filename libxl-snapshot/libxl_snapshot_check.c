@@ -402,8 +402,8 @@ static void check_tags(libxl__gc *gc, check_state *cs, const char *image,
                                                  "name");
         if (tag && !tag_owned(gc, &cs->op.tree, image, tag))
             problem(gc, cs, "image '%s' holds internal snapshot '%s', "
-                    "which no record owns (--no-metadata, or left by a "
-                    "failed command)", image, libxl__printable(gc, tag));
+                    "which no record owns (a snapshot taken without metadata, "
+                    "or left by a failed command)", image, libxl__printable(gc, tag));
     }
 }
 

@@ -294,18 +294,21 @@ int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
     bcs->p.base = GCSTRDUP(bcs->p.base);
     if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_PIVOT) &&
         (bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY)) {
-        LOG(ERROR, "--pivot and --keep-overlay exclude each other");
+        LOG(ERROR, "LIBXL_BLOCK_COMMIT_PIVOT and _KEEP_OVERLAY exclude each "
+            "other");
         rc = ERROR_INVAL;
         goto out;
     }
     if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_SHALLOW) && bcs->p.base) {
-        LOG(ERROR, "--shallow and --base exclude each other");
+        LOG(ERROR, "LIBXL_BLOCK_COMMIT_SHALLOW and a base exclude each "
+            "other");
         rc = ERROR_INVAL;
         goto out;
     }
     if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_DELETE) &&
         (bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY)) {
-        LOG(ERROR, "--delete cannot go with --keep-overlay: the overlay "
+        LOG(ERROR, "LIBXL_BLOCK_COMMIT_DELETE cannot go with _KEEP_OVERLAY: "
+            "the overlay "
             "still uses the images below it");
         rc = ERROR_INVAL;
         goto out;
@@ -445,7 +448,7 @@ static void bc_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     if (rc != ERROR_NOTFOUND) goto out;
     if (!op->d.running && bcs->kind == BC_STREAM && bcs->p.bandwidth) {
         LOG(ERROR, "an offline stream (qemu-img rebase) cannot be "
-            "rate-limited; start the domain or drop --bandwidth");
+            "rate-limited; start the domain, or set no bandwidth limit");
         rc = ERROR_INVAL;
         goto out;
     }
@@ -505,22 +508,23 @@ static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
             goto out;
         }
         if (bcs->itop == 0 && !(bcs->p.flags & LIBXL_BLOCK_COMMIT_ACTIVE)) {
-            LOG(ERROR, "disk %s: top is the active image; an active "
-                "commit needs --active", bcs->vdev);
+            LOG(ERROR, "disk %s: top is the active image; that needs an "
+                "active commit (LIBXL_BLOCK_COMMIT_ACTIVE)", bcs->vdev);
             goto out;
         }
         if (bcs->itop > 0 && (bcs->p.flags &
                               (LIBXL_BLOCK_COMMIT_PIVOT |
                                LIBXL_BLOCK_COMMIT_KEEP_OVERLAY))) {
-            LOG(ERROR, "disk %s: --pivot and --keep-overlay are for an "
-                "active commit", bcs->vdev);
+            LOG(ERROR, "disk %s: pivot and keep-overlay (LIBXL_BLOCK_COMMIT_"
+                "PIVOT, _KEEP_OVERLAY) are for an active commit", bcs->vdev);
             goto out;
         }
         if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_RELATIVE) &&
             op->d.running) {
             /* QEMU 7.2 then names the node by a json: filename, which
              * later live operations cannot find: offline only */
-            LOG(ERROR, "disk %s: --keep-relative is supported offline "
+            LOG(ERROR, "disk %s: relative backing names (LIBXL_BLOCK_COMMIT_"
+                "KEEP_RELATIVE) are supported offline "
                 "only (shut the domain down first)", bcs->vdev);
             goto out;
         }

@@ -399,9 +399,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
             dk->backend != LIBXL_DISK_BACKEND_UNKNOWN) {
             LOG(ERROR, "disk %s of domain %s is served by %s, not by QEMU "
                 "(qdisk): it cannot be snapshotted while the domain runs "
-                "(--diskspec %s,snapshot=no leaves it out)", dk->vdev,
-                op->d.name, libxl_disk_backend_to_string(dk->backend),
-                dk->vdev);
+                "(a disk snapshot of type no leaves it out)", dk->vdev,
+                op->d.name, libxl_disk_backend_to_string(dk->backend));
             return ERROR_INVAL;
         }
         if (!libxl__disk_format_qemu(dk->format)) {
@@ -413,9 +412,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
             if (dk->format != LIBXL_DISK_FORMAT_QCOW2) {
                 LOG(ERROR, "disk %s: internal snapshots need qcow2, but "
                     "'%s' is %s; use an external snapshot for it "
-                    "(--diskspec %s,snapshot=external)", dk->vdev,
-                    dk->pdev_path, libxl_disk_format_to_string(dk->format),
-                    dk->vdev);
+                    "(type external)", dk->vdev,
+                    dk->pdev_path, libxl_disk_format_to_string(dk->format));
                 return ERROR_INVAL;
             }
             ds->tag = GCSTRDUP(s->name);
@@ -463,7 +461,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         if (s->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL ||
             s->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
             LOG(ERROR, "domain %s runs: its LVM disks and disk %s cannot be "
-                "snapshotted together (--diskspec %s,snapshot=no, or "
+                "snapshotted together (leave %s out: type no, or "
                 "snapshot them in two steps)", op->d.name,
                 s->disks[i].vdev, s->disks[i].vdev);
             return ERROR_INVAL;

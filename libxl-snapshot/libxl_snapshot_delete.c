@@ -209,7 +209,8 @@ int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
 
     if ((flags & LIBXL_SNAPSHOT_DELETE_CHILDREN) &&
         (flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY)) {
-        LOG(ERROR, "--children and --children-only exclude each other");
+        LOG(ERROR, "LIBXL_SNAPSHOT_DELETE_CHILDREN and _CHILDREN_ONLY "
+            "exclude each other");
         EGC_FREE;
         return AO_CREATE_FAIL(ERROR_INVAL);
     }
@@ -309,7 +310,8 @@ static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
                 libxl__snapshot_tree_find(&op->tree, dls->names[i]), &c))
             continue;
         LOG(ERROR, "snapshot %s: its %s is also snapshot %s's: deleting it "
-            "would destroy %s's data (--metadata drops the record alone)",
+            "would destroy %s's data (a metadata-only delete drops the "
+            "record alone)",
             c[0].name, c[0].what, c[0].owner, c[0].owner);
         rc = ERROR_INVAL;
         goto out;

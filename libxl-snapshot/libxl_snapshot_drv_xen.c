@@ -1193,7 +1193,7 @@ static int xen_check_logdirty(libxl__gc *gc, const libxl__domain *d)
     if (!ok) {
         LOG(ERROR, "domain %s: a live checkpoint needs Xen's log-dirty "
             "mode, which this hypervisor lacks for %s guests (%s); take "
-            "one with the guest paused (--memory without --live)",
+            "one with the guest paused (not live)",
             d->name, pv ? "PV" : "HVM/PVH",
             pv ? "no shadow paging" : "neither HAP nor shadow paging");
         rc = ERROR_NI;

@@ -125,7 +125,8 @@ int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
 
     if ((flags & LIBXL_SNAPSHOT_REVERT_RUNNING) &&
         (flags & LIBXL_SNAPSHOT_REVERT_PAUSED)) {
-        LOG(ERROR, "--running and --paused exclude each other");
+        LOG(ERROR, "LIBXL_SNAPSHOT_REVERT_RUNNING and _PAUSED exclude each "
+            "other");
         EGC_FREE;
         return AO_CREATE_FAIL(ERROR_INVAL);
     }
@@ -237,7 +238,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
                     !(rvs->flags & LIBXL_SNAPSHOT_REVERT_FORCE)) {
                     LOG(ERROR, "domain %s runs: the LVM merge of disk %s "
                         "needs the volume closed; shut the domain down, or "
-                        "--force to stop it and start it again", op->d.name,
+                        "force the revert (LIBXL_SNAPSHOT_REVERT_FORCE) to "
+                        "stop it and start it again", op->d.name,
                         ds->vdev);
                     return ERROR_INVAL;
                 }

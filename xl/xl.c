@@ -120,6 +120,15 @@ const char *xl_error_message(int rc)
     return xl_errors_logged ? first_error : xl_error_text(rc);
 }
 
+int xl_options_exclude(const char *cmd, bool a, const char *oa, bool b,
+                       const char *ob)
+{
+    if (!a || !b) return 0;
+    fprintf(stderr, "libxl-snapshot: error: %s: %s and %s exclude each "
+            "other\n", cmd, oa, ob);
+    return 1;
+}
+
 int xl_fail(const char *what, int rc)
 {
     if (!xl_errors_logged)

@@ -199,6 +199,19 @@ int main_block_commit(int argc, char **argv)
     }
     domain = argv[optind];
     vdev = argv[optind + 1];
+    if (xl_options_exclude("block-commit",
+                           p.flags & LIBXL_BLOCK_COMMIT_PIVOT, "--pivot",
+                           p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY,
+                           "--keep-overlay") ||
+        xl_options_exclude("block-commit",
+                           p.flags & LIBXL_BLOCK_COMMIT_SHALLOW, "--shallow",
+                           p.base, "--base") ||
+        xl_options_exclude("block-commit",
+                           p.flags & LIBXL_BLOCK_COMMIT_DELETE, "--delete",
+                           p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY,
+                           "--keep-overlay (the overlay still uses the "
+                           "images below it)"))
+        return EXIT_FAILURE;
     /* --pivot / --keep-overlay imply an active commit, as in virsh */
     if (p.flags & (LIBXL_BLOCK_COMMIT_PIVOT | LIBXL_BLOCK_COMMIT_KEEP_OVERLAY))
         p.flags |= LIBXL_BLOCK_COMMIT_ACTIVE;

@@ -418,8 +418,8 @@ int main_snapshot_create(int argc, char **argv)
     xl_exit_on_interrupt("snapshot-create", domain, "the snapshot may be "
                          "part-taken (recorded in the domain's journal)",
                          "completes or undoes it");
-    rc = libxl_domain_snapshot_create(ctx, domain, &snap, flags,
-                                               &progress, NULL);
+    rc = libxl_domain_snapshot_create(ctx, domain, &snap, flags, &progress,
+                                      NULL);
     xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     op_progress_end(&mp, !rc && snap.memory, json);
     if (rc) {
@@ -812,13 +812,19 @@ int main_snapshot_delete(int argc, char **argv)
     if (domain_and_name(argc, argv, "snapshot-delete", name, &domain,
                         &name))
         return EXIT_USAGE;
+    if (xl_options_exclude("snapshot-delete",
+                           flags & LIBXL_SNAPSHOT_DELETE_CHILDREN,
+                           "--children",
+                           flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY,
+                           "--children-only"))
+        return EXIT_FAILURE;
     /* its block jobs' progress; Ctrl-C aborts them, records intact */
     xl_job_setup(&w, "Snapshot delete", &progress, &how);
     xl_exit_on_interrupt("snapshot-delete", domain, "the delete may be "
                          "part-done (recorded in the domain's journal)",
                          "finishes it");
-    rc = libxl_domain_snapshot_delete(ctx, domain, name, flags,
-                                               &progress, &how);
+    rc = libxl_domain_snapshot_delete(ctx, domain, name, flags, &progress,
+                                      &how);
     if (!rc) rc = xl_job_wait_for(&w, &how);
     xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     if (rc) return xl_fail("snapshot-delete", rc);
@@ -857,13 +863,17 @@ int main_snapshot_revert(int argc, char **argv)
     if (domain_and_name(argc, argv, "snapshot-revert", name, &domain,
                         &name))
         return EXIT_USAGE;
+    if (xl_options_exclude("snapshot-revert",
+                           flags & LIBXL_SNAPSHOT_REVERT_RUNNING, "--running",
+                           flags & LIBXL_SNAPSHOT_REVERT_PAUSED, "--paused"))
+        return EXIT_FAILURE;
     op_progress_start(&mp, false);
     xl_exit_on_interrupt("snapshot-revert", domain, "the domain may be "
                          "left stopped, its revert part-done (recorded in "
                          "its journal)", "finishes it (or rolls it back if the "
                          "domain was not stopped yet)");
-    rc = libxl_domain_snapshot_revert(ctx, domain, name, flags,
-                                               &progress, NULL);
+    rc = libxl_domain_snapshot_revert(ctx, domain, name, flags, &progress,
+                                      NULL);
     xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     op_progress_end(&mp, !rc, false);
     if (rc) return xl_fail("snapshot-revert", rc);
