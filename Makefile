@@ -50,6 +50,11 @@ SHLIB       := libxl-snapshot/$(SHLIB_NAME)
 SHLIB_LINK  := libxl-snapshot/libxlsnapshot.so
 STLIB       := libxl-snapshot/libxlsnapshot.a
 PCFILE      := libxl-snapshot/libxlsnapshot.pc
+# The build tree's own, for PKG_CONFIG_PATH=<tree>/libxl-snapshot:
+# pkg-config prefers NAME-uninstalled.pc, under both names the
+# installed .pc has (libxl-snapshot.pc is a link to libxlsnapshot.pc).
+PCFILES_UNINSTALLED := libxl-snapshot/libxlsnapshot-uninstalled.pc \
+                       libxl-snapshot/libxl-snapshot-uninstalled.pc
 
 XL_SRCS     := $(wildcard xl/*.c)
 XL_OBJS     := $(XL_SRCS:.c=.o)
@@ -87,8 +92,8 @@ UNIT_CFLAGS := $(BASE_CFLAGS) $(TEST_PKG_CFLAGS) -Itests/unit
         fuzz fuzz-build fuzz-regress check-asan
 .DELETE_ON_ERROR:
 
-all: $(SHLIB) $(SHLIB_LINK) $(STLIB) $(PCFILE) $(XL_BINS) $(VHD_UTIL_BIN) \
-     $(MAN_PAGES)
+all: $(SHLIB) $(SHLIB_LINK) $(STLIB) $(PCFILE) $(PCFILES_UNINSTALLED) \
+     $(XL_BINS) $(VHD_UTIL_BIN) $(MAN_PAGES)
 
 # ---------------------------------------------------------------- man pages
 
@@ -134,6 +139,9 @@ $(PCFILE): libxl-snapshot/libxlsnapshot.pc.in $(CONFIG_STAMP)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    $< > $@
+
+$(PCFILES_UNINSTALLED): libxl-snapshot/libxlsnapshot-uninstalled.pc.in $(CONFIG_STAMP)
+	sed -e 's|@VERSION@|$(VERSION)|g' $< > $@
 
 # ---------------------------------------------------------------- xl
 
@@ -375,7 +383,7 @@ endif
 
 clean:
 	rm -f libxl-snapshot/*.o libxl-snapshot/*.d $(SHLIB) $(SHLIB_LINK) \
-	    $(STLIB) $(PCFILE) xl/*.o xl/*.d xl/tree/*.o xl/tree/*.d \
+	    $(STLIB) $(PCFILE) $(PCFILES_UNINSTALLED) xl/*.o xl/*.d xl/tree/*.o xl/tree/*.d \
 	    xl/xl xl/xl.install \
 	    tests/unit/*.o tests/unit/*.d $(UNIT_BIN) $(UNIT_GEN) \
 	    $(CONFIG_STAMP) $(DEFINES_STAMP) $(VHD_UTIL_BIN) $(MAN_PAGES)

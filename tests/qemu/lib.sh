@@ -127,7 +127,7 @@ fail_run() {
 for tool in qemu-system-x86_64 qemu-img qemu-io jq flock timeout; do
     command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
 done
-if [ ! -x "$XL" ] || [ ! -f "$REPO/libxl-snapshot/libxlsnapshot.so.0" ]; then
+if [ ! -x "$XL" ] || [ ! -f "$REPO/libxl-snapshot/libxlsnapshot.so.1" ]; then
     fail "$XL is not built (run make first)"
 fi
 
@@ -139,7 +139,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/xlsnap-$TEST_NAME.XXXXXX") ||
 # rebuild in the tree while the test runs cannot change them under it.
 mkdir -p "$T/build/xl" "$T/build/libxl-snapshot"
 if ! cp "$XL" "$T/build/xl/xl" ||
-   ! cp "$REPO/libxl-snapshot/libxlsnapshot.so.0" "$T/build/libxl-snapshot/"; then
+   ! cp "$REPO/libxl-snapshot/libxlsnapshot.so.1" "$T/build/libxl-snapshot/"; then
     fail "cannot copy the built xl and library to $T/build"
 fi
 XL=$T/build/xl/xl

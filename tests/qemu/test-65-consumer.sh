@@ -19,7 +19,7 @@ set -u
 P=$T/prefix
 make -s -C "$REPO" install PREFIX="$P" >"$T/install.log" 2>&1 ||
     fail "make install PREFIX=$P failed: $(tail -3 "$T/install.log")"
-for f in include/libxl_snapshot.h lib/libxlsnapshot.so.0 \
+for f in include/libxl_snapshot.h lib/libxlsnapshot.so.1 \
          lib/pkgconfig/libxl-snapshot.pc bin/xl-snapshot \
          libexec/libxl-snapshot/vhd-util share/man/man1/xl-snapshot.1 \
          share/man/man5/xl.snapshot.cfg.5 share/man/man3/libxl-snapshot.3 \

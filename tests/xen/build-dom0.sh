@@ -15,7 +15,7 @@
 #    xen-utils-wrapper, which runs /usr/lib/xen-<version>/bin/xl), then
 #    xl-snapshot's real preinst run on the tree (DPKG_ROOT; its
 #    diversion moves Xen's xl to /usr/libexec/xl), then the files of
-#    libxlsnapshot0 and xl-snapshot unpacked (dpkg-deb -x; dom0 has no
+#    libxlsnapshot1 and xl-snapshot unpacked (dpkg-deb -x; dom0 has no
 #    dpkg): /usr/sbin/xl is ours (-> ../bin/xl-snapshot), the library
 #    in /usr/lib/<multiarch>.  The packages come from
 #    scripts/build-debs.sh (kept per content of the tree: in
@@ -47,7 +47,7 @@ mkdir -p "$WORK"
 # ---- the project's Debian packages
 DEBS=$("$REPO/scripts/build-debs.sh") || xt_die "the Debian packages were not built (scripts/build-debs.sh)"
 debs=()
-for p in libxlsnapshot0 xl-snapshot; do
+for p in libxlsnapshot1 xl-snapshot; do
     d=("$DEBS/${p}"_*.deb)
     [ -f "${d[0]}" ] || xt_die "scripts/build-debs.sh made no $p package in $DEBS"
     debs+=("${d[0]}")
@@ -122,7 +122,7 @@ if [ "$(readlink "$R/usr/sbin/xl")" != ../bin/xl-snapshot ] ||
    [ "$(readlink "$R/usr/libexec/xl")" != ../lib/xen-common/bin/xen-utils-wrapper ]; then
     xt_die "after the preinst and the packages: /usr/sbin/xl is not ours or /usr/libexec/xl not Xen's: $(ls -l "$R/usr/sbin/xl" "$R/usr/libexec/xl" 2>&1)"
 fi
-xt_libs "$R" "$R/usr/bin/xl-snapshot" "$R/usr/lib/$MA/libxlsnapshot.so.0"
+xt_libs "$R" "$R/usr/bin/xl-snapshot" "$R/usr/lib/$MA/libxlsnapshot.so.1"
 
 xt_modules "$R" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop \
     dm-mod dm-snapshot dm-thin-pool
