@@ -48,6 +48,35 @@
  * `const libxl_snapshot_progress_how *progress` (NULL: none), called
  * from the same places as the completion callback.
  *
+ * Names
+ * -----
+ * Every name this header defines, exported function, type, enum value
+ * or macro, begins with libxlsnap_ or LIBXLSNAP_.  The 2014 RFC this
+ * API grew from spelt it libxl_domain_snapshot_*, and earlier versions
+ * of this library exported a mix of libxl_domain_snapshot_*,
+ * libxl_snapshot_*, libxl_disk_snapshot_*, libxl_block_* and
+ * libxl_blockjob_*.  Those were given up (with the soname, now
+ * libxlsnapshot.so.1) because:
+ *  - xen.git's CODING_STYLE reserves libxl_ for libxenlight itself,
+ *    and the names were exactly the ones libxenlight would pick if it
+ *    grew snapshots or block jobs (the RFC proposed them for it);
+ *  - the xen driver links libxenlight into the same process, and the
+ *    caller includes libxl.h: a libxenlight that later defined one of
+ *    them would clash at compile time (a type or macro) or, worse,
+ *    bind one library's callers to the other's code at run time (a
+ *    function), with no soname to tell them apart;
+ *  - a prefix of our own, as libxlutil has (xlu_), says at each call
+ *    which library is called.  libxlsnap_ cannot collide with
+ *    libxenlight's namespace (libxl_ is followed by '_', never by
+ *    "snap_"), nor with libxlutil's.
+ * The capability macros follow: LIBXLSNAP_HAVE_*, in the style of
+ * libxl's LIBXL_HAVE_* but in our namespace, so that libxl.h's own can
+ * never be confused with them.  libxenlight's own types (libxl_ctx,
+ * libxl_asyncop_how, libxl_device_disk, libxl_uuid) and error codes
+ * (ERROR_*) keep their names: they are libxenlight's, used as such.
+ * scripts/check-symbols.sh fails the build's check when the library
+ * exports any other name, or one libxenlight also defines.
+ *
  * Domains are named as in xl: by name, by domid, or by uuid.  A domain
  * that is not running is found through the configuration it was last
  * started from (recorded by this library), or through
@@ -166,7 +195,8 @@
 #define LIBXL_HAVE_SNAPSHOT_START_OVERRIDES 1
 /*
  * LIBXL_HAVE_BLOCKJOB: block commit, block stream and job control
- * (libxl_block_commit, libxl_block_stream, libxl_blockjob_*).
+ * (libxl_block_commit, libxl_block_stream, libxl_blockjob_get,
+ * libxl_blockjob_set_speed, libxl_blockjob_abort, libxl_blockjob_pivot).
  */
 #define LIBXL_HAVE_BLOCKJOB 1
 
