@@ -515,16 +515,17 @@ static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
         if (bcs->itop > 0 && (bcs->p.flags &
                               (LIBXL_BLOCK_COMMIT_PIVOT |
                                LIBXL_BLOCK_COMMIT_KEEP_OVERLAY))) {
-            LOG(ERROR, "disk %s: pivot and keep-overlay (LIBXL_BLOCK_COMMIT_"
-                "PIVOT, _KEEP_OVERLAY) are for an active commit", bcs->vdev);
+            LOG(ERROR, "disk %s: pivot and keep-overlay "
+                "(LIBXL_BLOCK_COMMIT_PIVOT, _KEEP_OVERLAY) are for an "
+                "active commit", bcs->vdev);
             goto out;
         }
         if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_RELATIVE) &&
             op->d.running) {
             /* QEMU 7.2 then names the node by a json: filename, which
              * later live operations cannot find: offline only */
-            LOG(ERROR, "disk %s: relative backing names (LIBXL_BLOCK_COMMIT_"
-                "KEEP_RELATIVE) are supported offline "
+            LOG(ERROR, "disk %s: relative backing names "
+                "(LIBXL_BLOCK_COMMIT_KEEP_RELATIVE) are supported offline "
                 "only (shut the domain down first)", bcs->vdev);
             goto out;
         }
