@@ -467,6 +467,15 @@ struct libxl__qemu_img_info_state {
     libxl__exec_state es;
 };
 void libxl__qemu_img_info(libxl__egc *egc, libxl__qemu_img_info_state *qi);
+/* info --output=json -U [--backing-chain] image */
+const char *const *libxl__qemu_img_info_args(libxl__gc *gc,
+                                             const char *image, bool chain);
+/*
+ * One run of those args (its rc, stdout, stderr) parsed, in gc; NULL
+ * and *err_r (gc, trimmed) when the image does not open.
+ */
+yajl_val libxl__qemu_img_info_parse(libxl__gc *gc, int rc, const char *out,
+                                    char *err, char **err_r);
 /* Synchronous qemu-img info (--backing-chain: an array), parsed. */
 yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
                                    bool chain, char **err_r);

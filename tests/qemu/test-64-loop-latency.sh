@@ -65,6 +65,7 @@ measure() {
     run "$PROG" "$@"
     [ "$RC" -eq 0 ] || fail_run "$name: loop-latency failed"
     LINE=$(head -n 1 <<<"$OUT")
+    M_OUT=$OUT
     printf '    %s\n' "$OUT"
     [[ $LINE =~ rc=(-?[0-9]+) ]] || fail_run "$name: no rc"
     L_RC=${BASH_REMATCH[1]}
@@ -98,7 +99,7 @@ expect_eq "$L_RC" 0 "snapshot-check's rc"
 expect_match "$LINE" "problems=0" "snapshot-check's problems"
 if ! gap_ok check; then
     measure check-again vm1 check
-    gap_ok check-again || fail "snapshot-check blocks the caller's loop: $OUT"
+    gap_ok check-again || fail "snapshot-check blocks the caller's loop: $M_OUT"
 fi
 
 step "snapshot-check aborted"
@@ -123,7 +124,7 @@ if ! gap_ok commit; then
     measure commit-again vm1 commit xvda
     expect_eq "$L_RC" 0 "block-commit's rc"
     base_ok
-    gap_ok commit-again || fail "block-commit blocks the caller's loop: $OUT"
+    gap_ok commit-again || fail "block-commit blocks the caller's loop: $M_OUT"
 fi
 
 step "block-commit aborted while the job runs"
@@ -151,7 +152,7 @@ REVERT_MS=${BASH_REMATCH[1]}
 if ! gap_ok revert; then
     measure revert-again vm1 revert c1
     expect_eq "$L_RC" 0 "the revert's rc"
-    gap_ok revert-again || fail "the revert blocks the caller's loop: $OUT"
+    gap_ok revert-again || fail "the revert blocks the caller's loop: $M_OUT"
 fi
 
 step "revert aborted half-way"
