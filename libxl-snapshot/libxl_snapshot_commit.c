@@ -44,7 +44,14 @@
  *
  * Steps: libxl_block_commit / libxl_block_stream -> bc_begun ->
  *   bc_chain -> bc_others -> bc_job_done ->
- *   [bc_after_next <-> bc_after_done] -> bc_finalize -> bc_done.
+ *   [bc_after_next <-> bc_after_done] -> bc_finalize
+ *   [-> bc_merged_removed] -> bc_recorded -> bc_done.
+ * With --delete, the merged images are removed by a forked child (a
+ * libxl__exec step with child_fn): the unlink of an image of hundreds
+ * of MiB takes 100 ms and more, which the caller's loop must not wait
+ * for.  The step cannot be aborted (the commit is recorded by then;
+ * it only frees space), and the job record goes only once it is over,
+ * as before.
  *
  * Dirty bitmaps (as libvirt): each valid bitmap of top is added to base
  * if missing, then merged from each image from top down to base,
@@ -848,17 +855,19 @@ static void bc_after_done(libxl__egc *egc, libxl__exec_state *es, int rc,
 }
 
 /*
- * The outcome of a commit into the records and the images, once the
- * job is over (done: completed; pivot: the disk now runs on base), then
- * the job record goes.  A stream changes no record.
+ * The outcome of a commit into the records, once the job is over
+ * (done: completed; pivot: the disk now runs on base).  A stream
+ * changes no record.  What follows, in this order: with --delete the
+ * merged images go (after the records: a crash between leaves unused
+ * images, never a record without its image), then the job record.
  */
-static int record_outcome(libxl__gc *gc, libxl__snapshot_op *op,
-                          const jobrec *jr, bool done, bool pivot)
+static int record_outcome_records(libxl__gc *gc, libxl__snapshot_op *op,
+                                  const jobrec *jr, bool done, bool pivot)
 {
     libxl__snapshot_tree *t = &op->tree;
-    int i, rc;
+    int rc;
 
-    if (jr->type == LIBXL_BLOCKJOB_TYPE_STREAM) goto records_done;
+    if (jr->type == LIBXL_BLOCKJOB_TYPE_STREAM) return 0;
     if (pivot)
         libxl__domain_record_set_disk(gc, &t->dom, jr->vdev, jr->base,
                                       jr->base_format);
@@ -869,16 +878,65 @@ static int record_outcome(libxl__gc *gc, libxl__snapshot_op *op,
                                           jr->base_format);
         if (rc) return rc;
     }
-    if (done && jr->del) {
-        for (i = 0; i < jr->num_merged; i++) {
-            if (unlink(jr->merged[i]) && errno != ENOENT)
-                LOGE(WARN, "cannot remove merged image '%s'", jr->merged[i]);
-        }
+    return 0;
+}
+
+static bool removes_merged(const jobrec *jr, bool done)
+{
+    return done && jr->del && jr->type != LIBXL_BLOCKJOB_TYPE_STREAM &&
+        jr->num_merged > 0;
+}
+
+static void remove_merged_sync(libxl__gc *gc, const jobrec *jr)
+{
+    int i;
+
+    for (i = 0; i < jr->num_merged; i++) {
+        if (unlink(jr->merged[i]) && errno != ENOENT)
+            LOGE(WARN, "cannot remove merged image '%s'", jr->merged[i]);
     }
- records_done:
+}
+
+/*
+ * record_outcome_records, the merged images removed, the job record,
+ * all at once (adopting a job at the start of a command; the commit's
+ * own ao does the removal in a child: bc_finalize).
+ */
+static int record_outcome(libxl__gc *gc, libxl__snapshot_op *op,
+                          const jobrec *jr, bool done, bool pivot)
+{
+    int rc;
+
+    rc = record_outcome_records(gc, op, jr, done, pivot);
+    if (rc) return rc;
+    if (removes_merged(jr, done)) remove_merged_sync(gc, jr);
     jobrec_remove(gc, &op->st, jr->vdev);
     return 0;
 }
+
+/*
+ * bc_finalize's removal of the merged images, in a child (an unlink of
+ * a big image takes 100 ms and more): each one that cannot be removed
+ * is named on stderr, one a line.  Async-signal-safe calls only.
+ */
+static int unlink_merged_child(libxl__exec_state *es)
+{
+    const jobrec *jr = es->child_arg;
+    int i, failed = 0;
+
+    for (i = 0; i < jr->num_merged; i++) {
+        if (!unlink(jr->merged[i]) || errno == ENOENT) continue;
+        failed = 1;
+        if (write(2, jr->merged[i], strlen(jr->merged[i])) < 0 ||
+            write(2, "\n", 1) < 0)
+            break;
+    }
+    return failed;
+}
+
+static void bc_merged_removed(libxl__egc *egc, libxl__exec_state *es,
+                              int rc, int status);
+static void bc_recorded(libxl__egc *egc, libxl__block_commit_state *bcs);
 
 static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
 {
@@ -887,11 +945,56 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
     bool done = bcs->completed;
     int rc;
 
-    rc = record_outcome(gc, &bcs->op, jr, done,
+    rc = record_outcome_records(gc, &bcs->op, jr, done,
                         done && jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
                         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_CANCEL);
-    if (!rc) rc = bcs->final_rc;
+    if (rc) goto out;
+    if (removes_merged(jr, done)) {
+        libxl__exec_init(&bcs->es);
+        bcs->es.ao = ao;
+        bcs->es.what = GCSPRINTF("removal of the images merged into '%s'",
+                                 jr->base);
+        bcs->es.child_fn = unlink_merged_child;
+        bcs->es.child_arg = &bcs->jr;
+        /* the commit is recorded: this only frees their space */
+        bcs->es.unabortable = true;
+        bcs->es.quiet = true;
+        bcs->es.callback = bc_merged_removed;
+        if (!libxl__exec_start(egc, &bcs->es)) return;
+        remove_merged_sync(gc, jr);     /* no child: here, then */
+    }
+    bc_recorded(egc, bcs);
+    return;
+ out:
     bc_done(egc, bcs, rc);
+}
+
+static void bc_merged_removed(libxl__egc *egc, libxl__exec_state *es,
+                              int rc, int status)
+{
+    libxl__block_commit_state *bcs =
+        CONTAINER_OF(es, libxl__block_commit_state, es);
+    STATE_AO_GC(bcs->ao);
+    char *save = NULL, *line;
+
+    if (rc) {
+        for (line = strtok_r(es->err, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+            LOG(WARN, "cannot remove merged image '%s'", line);
+        if (!*es->err)
+            LOG(WARN, "the images merged into '%s' may not all be removed",
+                bcs->jr.base);
+    }
+    bc_recorded(egc, bcs);
+}
+
+/* the outcome recorded (and the merged images gone): the job record */
+static void bc_recorded(libxl__egc *egc, libxl__block_commit_state *bcs)
+{
+    STATE_AO_GC(bcs->ao);
+
+    jobrec_remove(gc, &bcs->op.st, bcs->jr.vdev);
+    bc_done(egc, bcs, bcs->final_rc);
 }
 
 /*

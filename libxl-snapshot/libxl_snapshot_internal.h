@@ -309,6 +309,17 @@ struct libxl__exec_state {
     bool quiet;                       /* do not log failure */
     libxl__exec_callback *callback;
     libxl__exec_line_callback *stdout_line;  /* optional; \r or \n */
+    /*
+     * Instead of args: slow file work (unlink of a big image, fsync)
+     * done in a forked child, off the caller's loop; its return value
+     * is the exit status (0: success).  It runs after fork in a process
+     * that may have had threads: async-signal-safe calls only (unlink,
+     * fsync, write on fd 2; no malloc, no stdio).  Not counted by the
+     * io:N fault injection (it is no tool).
+     */
+    int (*child_fn)(libxl__exec_state *es);
+    void *child_arg;
+    bool unabortable;                 /* finishes even on ao_abort */
     /* results, valid in callback (ao gc) */
     char *out;                        /* all of stdout */
     char *err;                        /* all of stderr */
