@@ -490,6 +490,21 @@ int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
                                domid_r);
 }
 
+void libxl__domain_start_async(libxl__egc *egc, libxl__domain_async *da)
+{
+    STATE_AO_GC(da->ao);
+    int rc = disks_startable(gc, da->cfg, da->rec);
+
+    if (!rc && CTX->driver->create_async) {
+        CTX->driver->create_async(egc, da);
+        return;
+    }
+    if (!rc)
+        rc = CTX->driver->create(gc, da->cfg, da->rec, da->paused,
+                                 da->restore, da->progress, &da->domid);
+    da->callback(egc, da, rc);
+}
+
 /*
  * Starts a domain, under its lock, so that no snapshot command sees it
  * half-started; remembers which config it was started from, so that

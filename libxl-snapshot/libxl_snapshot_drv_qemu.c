@@ -411,11 +411,18 @@ static char *log_tail(libxl__gc *gc, const char *logfile)
     return last ? last : "";
 }
 
-static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
-                       const libxl__domain_record *rec, bool paused,
-                       const char *restore,
-                       const libxl_snapshot_progress_how *progress,
-                       uint32_t *domid_r)
+/*
+ * Starting a QEMU: qemu_spawn runs it (under the run dir's lock, which
+ * the caller keeps until QEMU answers: *lockfd_r) and writes its
+ * runtime file; then QEMU is ready when QMP answers, and a memory image
+ * is restored.  qemu_create waits for that in place (xl create); the
+ * revert does it with qemu_create_async, a timer polling the socket
+ * and QMP exchanges on the loop.
+ */
+static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
+                      const libxl__domain_record *rec, bool paused,
+                      const char *restore, qemu_runtime *rt_r,
+                      char **qmp_r, char **logfile_r, int *lockfd_r)
 {
     const char **args;
     int nargs = 0, i, rc, lockfd = -1, logfd = -1;
@@ -423,7 +430,6 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
     char uuid[40], *logfile, *qmp, *lockpath;
     const char *bin = cfg->device_model ? cfg->device_model
                                         : CTX->qemu_bin;
-    uint64_t deadline;
     pid_t pid;
 
     memset(&rt, 0, sizeof(rt));
@@ -552,6 +558,34 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
         kill(pid, SIGKILL);
         goto out;
     }
+    *rt_r = rt;
+    *qmp_r = qmp;
+    *logfile_r = logfile;
+    *lockfd_r = lockfd;
+    lockfd = -1;
+    rc = 0;
+ out:
+    if (logfd >= 0) close(logfd);
+    if (lockfd >= 0) close(lockfd);
+    return rc;
+}
+
+static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
+                       const libxl__domain_record *rec, bool paused,
+                       const char *restore,
+                       const libxl_snapshot_progress_how *progress,
+                       uint32_t *domid_r)
+{
+    qemu_runtime rt;
+    char *qmp, *logfile;
+    int rc, lockfd = -1;
+    uint64_t deadline;
+    pid_t pid;
+
+    rc = qemu_spawn(gc, cfg, rec, paused, restore, &rt, &qmp, &logfile,
+                    &lockfd);
+    if (rc) return rc;
+    pid = rt.pid;
 
     /* Ready when QMP answers. */
     deadline = libxl__now_ms() + QEMU_START_TIMEOUT_MS;
@@ -596,9 +630,187 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
     if (domid_r) *domid_r = rt.domid;
     rc = 0;
  out:
-    if (logfd >= 0) close(logfd);
     if (lockfd >= 0) close(lockfd);
     return rc;
+}
+
+/*
+ * qemu_create as steps on the loop: qemu_spawn, then every
+ * QEMU_START_POLL_MS a look at QEMU (alive? its socket there?) and, once
+ * the socket is, query-status over an async QMP connection; then the
+ * memory restore (libxl__memory_restore).  Abort (unless da->unabortable)
+ * kills that QEMU and removes its runtime file: the domain is shut off.
+ *
+ * Steps: qemu_create_async -> qca_poll <-> qca_connected -> qca_status
+ *   -> [qca_restored] -> qca_done
+ */
+#define QEMU_START_POLL_MS 10
+
+static void qca_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void qca_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                          int rc);
+static void qca_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc);
+static void qca_restored(libxl__egc *egc, void *arg, int rc);
+static void qca_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc);
+static void qca_done(libxl__egc *egc, libxl__domain_async *da, int rc);
+
+static void qemu_create_async(libxl__egc *egc, libxl__domain_async *da)
+{
+    STATE_AO_GC(da->ao);
+    qemu_runtime rt;
+    char *qmp, *logfile;
+    int rc;
+
+    libxl__qmp_init(&da->qmp);
+    libxl__ev_time_init(&da->poll);
+    libxl__ao_abortable_init(&da->abrt);
+    da->lockfd = -1;
+    da->pid = -1;
+    rc = qemu_spawn(gc, da->cfg, da->rec, da->paused, da->restore, &rt,
+                    &qmp, &logfile, &da->lockfd);
+    if (rc) goto out;
+    da->pid = rt.pid;
+    da->start_time = rt.start_time;
+    da->domid = rt.domid;
+    da->qmp_path = qmp;
+    da->logfile = logfile;
+    da->deadline = libxl__now_ms() + QEMU_START_TIMEOUT_MS;
+    if (!da->unabortable) {
+        da->abrt.ao = ao;
+        da->abrt.callback = qca_abort;
+        rc = libxl__ao_abortable_register(&da->abrt);
+        if (rc) goto out;
+    }
+    libxl__ev_time_register_rel(gc, &da->poll, qca_poll, 0);
+    return;
+ out:
+    qca_done(egc, da, rc);
+}
+
+static void qca_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__domain_async *da = CONTAINER_OF(ev, libxl__domain_async, poll);
+    STATE_AO_GC(da->ao);
+
+    if (!qemu_alive(da->pid, da->start_time)) {
+        LOG(ERROR, "domain %s: QEMU exited at start: %s", da->cfg->name,
+            log_tail(gc, da->logfile));
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    if (libxl__file_exists(da->qmp_path)) {
+        da->qmp.ao = ao;
+        da->qmp.path = da->qmp_path;
+        da->qmp.domid = da->domid;
+        da->qmp.timeout_ms = 5000;
+        da->qmp.quiet = true;
+        rc = libxl__qmp_connect(egc, &da->qmp, qca_connected);
+        if (!rc) return;
+        libxl__qmp_close(gc, &da->qmp);
+    }
+    if (libxl__now_ms() > da->deadline) {
+        LOG(ERROR, "domain %s: QEMU did not answer on %s", da->cfg->name,
+            da->qmp_path);
+        rc = ERROR_TIMEDOUT;
+        goto out;
+    }
+    libxl__ev_time_register_rel(gc, &da->poll, qca_poll, QEMU_START_POLL_MS);
+    return;
+ out:
+    qca_done(egc, da, rc);
+}
+
+static void qca_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                          int rc)
+{
+    libxl__domain_async *da = CONTAINER_OF(qmp, libxl__domain_async, qmp);
+    STATE_AO_GC(da->ao);
+
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "query-status", NULL, -1,
+                                  qca_status);
+    if (!rc) return;
+    /* not listening yet: look again */
+    libxl__qmp_close(gc, qmp);
+    libxl__qmp_init(qmp);
+    if (libxl__now_ms() > da->deadline) {
+        qca_poll(egc, &da->poll, 0);
+        return;
+    }
+    libxl__ev_time_register_rel(gc, &da->poll, qca_poll, QEMU_START_POLL_MS);
+}
+
+static void qca_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc)
+{
+    libxl__domain_async *da = CONTAINER_OF(qmp, libxl__domain_async, qmp);
+    STATE_AO_GC(da->ao);
+    libxl__domain *d;
+
+    libxl__qmp_close(gc, qmp);
+    libxl__qmp_init(qmp);
+    if (rc) {
+        if (libxl__now_ms() > da->deadline) {
+            qca_poll(egc, &da->poll, 0);
+            return;
+        }
+        libxl__ev_time_register_rel(gc, &da->poll, qca_poll,
+                                    QEMU_START_POLL_MS);
+        return;
+    }
+    /* the run dir's lock: held only until QEMU answers, as qemu_create */
+    if (da->lockfd >= 0) close(da->lockfd);
+    da->lockfd = -1;
+    if (!da->restore) {
+        qca_done(egc, da, 0);
+        return;
+    }
+    GCNEW(d);
+    d->name = da->cfg->name;
+    d->domid = da->domid;
+    d->qmp_path = GCSTRDUP(da->qmp_path);
+    /* the restore has an abortable of its own */
+    libxl__ao_abortable_deregister(&da->abrt);
+    rc = libxl__memory_restore(egc, ao, d, da->restore, da->paused,
+                               !da->unabortable, da->progress,
+                               qca_restored, da);
+    if (rc) qca_restored(egc, da, rc);
+}
+
+static void qca_restored(libxl__egc *egc, void *arg, int rc)
+{
+    libxl__domain_async *da = arg;
+    STATE_AO_GC(da->ao);
+
+    if (rc && rc != ERROR_ABORTED)
+        LOG(ERROR, "domain %s: cannot restore its memory from '%s'",
+            da->cfg->name, da->restore);
+    qca_done(egc, da, rc);
+}
+
+static void qca_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
+{
+    libxl__domain_async *da = CONTAINER_OF(ab, libxl__domain_async, abrt);
+    STATE_AO_GC(da->ao);
+
+    libxl__qmp_close(gc, &da->qmp);
+    qca_done(egc, da, ERROR_ABORTED);
+}
+
+static void qca_done(libxl__egc *egc, libxl__domain_async *da, int rc)
+{
+    STATE_AO_GC(da->ao);
+
+    libxl__ev_time_deregister(gc, &da->poll);
+    libxl__ao_abortable_deregister(&da->abrt);
+    if (rc && da->pid > 0) {
+        /* a QEMU that failed or was aborted at start is no domain */
+        kill(da->pid, SIGKILL);
+        runtime_remove(gc, da->domid);
+    }
+    if (da->lockfd >= 0) close(da->lockfd);
+    da->lockfd = -1;
+    da->callback(egc, da, rc);
 }
 
 static int qemu_set_active_disk(libxl__gc *gc, libxl__domain *d,
@@ -626,6 +838,7 @@ const libxl__snapshot_driver libxl__snapshot_driver_qemu = {
     .unpause = qemu_unpause,
     .destroy = qemu_destroy,
     .create = qemu_create,
+    .create_async = qemu_create_async,
     .set_active_disk = qemu_set_active_disk,
     .list = qemu_list,
 };

@@ -738,6 +738,18 @@ void libxl__memory_save_instant_done(libxl__egc *egc,
  * qemu driver: QEMU started with -incoming defer; runs it unless
  * paused.  progress (may be NULL): the bytes of file QEMU has read.
  */
+/*
+ * The same as a step of ao: callback(egc, arg, rc) once QEMU has read
+ * the image (and resumed, unless paused).  abortable: ao_abort ends it
+ * with ERROR_ABORTED (the caller then kills that QEMU: its state is
+ * half-read).
+ */
+typedef void libxl__memory_restore_cb(libxl__egc *egc, void *arg, int rc);
+int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
+                          const libxl__domain *d, const char *file,
+                          bool paused, bool abortable,
+                          const libxl_snapshot_progress_how *progress,
+                          libxl__memory_restore_cb *callback, void *arg);
 int libxl__memory_restore_sync(libxl__gc *gc, const libxl__domain *d,
                                const char *file, bool paused,
                                const libxl_snapshot_progress_how *progress);
@@ -966,6 +978,41 @@ struct libxl__domain {
     int num_disks;
 };
 
+/*
+ * Starting a domain as a step of an ao (the revert):
+ * libxl__domain_start_async runs the driver's create_async, or its
+ * synchronous create from the step when it has none (xen).
+ * callback(rc): 0 (da->domid), an error, or ERROR_ABORTED (ao_abort,
+ * unless unabortable: the half-started domain is destroyed, the domain
+ * is left shut off).
+ */
+typedef struct libxl__domain_async libxl__domain_async;
+typedef void libxl__domain_async_cb(libxl__egc *egc,
+                                    libxl__domain_async *da, int rc);
+struct libxl__domain_async {
+    /* caller fills in */
+    libxl__ao *ao;
+    const libxl__domain_config *cfg;
+    libxl__domain_record *rec;
+    bool paused;
+    const char *restore;
+    const libxl_snapshot_progress_how *progress;
+    bool unabortable;
+    libxl__domain_async_cb *callback;
+    /* results */
+    uint32_t domid;
+    /* private (driver) */
+    libxl__qmp qmp;
+    libxl__ev_time poll;
+    libxl__ao_abortable abrt;
+    uint64_t deadline;
+    pid_t pid;
+    unsigned long long start_time;
+    const char *qmp_path, *logfile;
+    int lockfd;
+};
+void libxl__domain_start_async(libxl__egc *egc, libxl__domain_async *da);
+
 typedef struct libxl__snapshot_driver {
     const char *name;
     int (*init)(libxl_snapshot_ctx *ctx);
@@ -987,6 +1034,8 @@ typedef struct libxl__snapshot_driver {
                   const char *restore,
                   const libxl_snapshot_progress_how *progress,
                   uint32_t *domid_r);
+    /* The same on the loop (libxl__domain_async); may be NULL. */
+    void (*create_async)(libxl__egc *egc, libxl__domain_async *da);
     /*
      * Memory checkpoints of domains whose memory QEMU does not hold
      * (xen): suspend into fd (the guest stays suspended), and resume

@@ -55,9 +55,11 @@
  * Steps (save, driver): libxl__memory_save -> (suspend) -> ms_dm_connected
  *   -> (caller's instant) -> libxl__memory_save_instant_done -> (resume)
  *   -> ms_done
- * Steps (restore): libxl__memory_restore_sync -> mr_connected ->
- *   mr_getfd -> mr_incoming -> [mr_poll -> mr_polled]* -> [mr_resumed]
- *   -> mr_done
+ * Steps (restore): libxl__memory_restore (a step of the caller's ao:
+ *   the revert's start of the domain) or libxl__memory_restore_sync
+ *   (its own ao, run nested) -> mr_connected -> mr_getfd -> mr_incoming
+ *   -> [mr_poll -> mr_polled]* -> [mr_resumed] -> mr_done.  An abort
+ *   (when the caller asked for one) ends it at once: mr_done.
  */
 #include "libxl_snapshot_internal.h"
 
@@ -557,11 +559,14 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
 typedef struct {
     libxl__qmp qmp;
     libxl__ev_time poll;
+    libxl__ao_abortable abrt;
     const char *file;
     bool paused;
     int fd;
     uint64_t size;
     const libxl_snapshot_progress_how *progress;
+    libxl__memory_restore_cb *callback;   /* NULL: the sync ao's own */
+    void *arg;
 } memory_restore_state;
 
 static void mr_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
@@ -590,13 +595,18 @@ static void mr_progress(memory_restore_state *mrs, bool over)
                             mrs->progress->for_callback);
 }
 
-int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
-                               const char *file, bool paused,
-                               const libxl_snapshot_progress_how *progress)
+static void mr_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
 {
-    libxl_snapshot_ctx *ctx = callergc->owner;
-    AO_CREATE(ctx, NULL);
-    EGC_INIT(ctx);
+    memory_restore_state *mrs = CONTAINER_OF(ab, memory_restore_state, abrt);
+    mr_done(egc, mrs, ERROR_ABORTED);
+}
+
+static int mr_start(libxl__egc *egc, libxl__ao *ao, const libxl__domain *d,
+                    const char *file, bool paused, bool abortable,
+                    const libxl_snapshot_progress_how *progress,
+                    libxl__memory_restore_cb *callback, void *arg)
+{
+    AO_GC;
     memory_restore_state *mrs;
     struct stat sb;
     int rc;
@@ -604,9 +614,12 @@ int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
     GCNEW(mrs);
     libxl__qmp_init(&mrs->qmp);
     libxl__ev_time_init(&mrs->poll);
+    libxl__ao_abortable_init(&mrs->abrt);
     mrs->file = file;
     mrs->paused = paused;
     mrs->progress = progress;
+    mrs->callback = callback;
+    mrs->arg = arg;
     mrs->fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (mrs->fd < 0 || fstat(mrs->fd, &sb)) {
         LOGE(ERROR, "cannot open memory image '%s'", file);
@@ -617,14 +630,45 @@ int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
     mrs->qmp.ao = ao;
     mrs->qmp.path = d->qmp_path;
     mrs->qmp.domid = d->domid;
+    if (abortable) {
+        mrs->abrt.ao = ao;
+        mrs->abrt.callback = mr_abort;
+        rc = libxl__ao_abortable_register(&mrs->abrt);
+        if (rc) goto out;
+    }
     rc = libxl__qmp_connect(egc, &mrs->qmp, mr_connected);
     if (rc) goto out;
-    EGC_FREE;
-    return AO_INPROGRESS;
+    return 0;
  out:
+    libxl__ao_abortable_deregister(&mrs->abrt);
     if (mrs->fd >= 0) close(mrs->fd);
+    return rc;
+}
+
+int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
+                          const libxl__domain *d, const char *file,
+                          bool paused, bool abortable,
+                          const libxl_snapshot_progress_how *progress,
+                          libxl__memory_restore_cb *callback, void *arg)
+{
+    return mr_start(egc, ao, d, file, paused, abortable, progress,
+                    callback, arg);
+}
+
+int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
+                               const char *file, bool paused,
+                               const libxl_snapshot_progress_how *progress)
+{
+    libxl_snapshot_ctx *ctx = callergc->owner;
+    AO_CREATE(ctx, NULL);
+    EGC_INIT(ctx);
+    int rc;
+
+    (void)gc;                         /* the state is in the ao's gc */
+    rc = mr_start(egc, ao, d, file, paused, false, progress, NULL, NULL);
     EGC_FREE;
-    return AO_CREATE_FAIL(rc);
+    if (rc) return AO_CREATE_FAIL(rc);
+    return AO_INPROGRESS;
 }
 
 static void mr_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
@@ -715,10 +759,14 @@ static void mr_done(libxl__egc *egc, memory_restore_state *mrs, int rc)
     libxl__gc *gc = &ao->gc;
 
     libxl__ev_time_deregister(gc, &mrs->poll);
+    libxl__ao_abortable_deregister(&mrs->abrt);
     libxl__qmp_close(gc, &mrs->qmp);
     if (mrs->fd >= 0) close(mrs->fd);
     mrs->fd = -1;
-    libxl__ao_complete(egc, ao, rc);
+    if (mrs->callback)
+        mrs->callback(egc, mrs->arg, rc);
+    else
+        libxl__ao_complete(egc, ao, rc);
 }
 
 /*
