@@ -505,6 +505,19 @@ void libxl__domain_start_async(libxl__egc *egc, libxl__domain_async *da)
     da->callback(egc, da, rc);
 }
 
+void libxl__domain_stop_async(libxl__egc *egc, libxl__domain_async *da)
+{
+    STATE_AO_GC(da->ao);
+    int rc;
+
+    if (CTX->driver->destroy_async) {
+        CTX->driver->destroy_async(egc, da);
+        return;
+    }
+    rc = CTX->driver->destroy(gc, da->d);
+    da->callback(egc, da, rc);
+}
+
 /*
  * Starts a domain, under its lock, so that no snapshot command sees it
  * half-started; remembers which config it was started from, so that

@@ -331,6 +331,84 @@ static int qemu_destroy(libxl__gc *gc, libxl__domain *d)
     return 0;
 }
 
+/*
+ * qemu_destroy on the loop: quit over an async QMP connection (2 s; the
+ * socket closing before the reply is normal), then a timer looks every
+ * QEMU_QUIT_POLL_MS whether QEMU is gone, and kills it after
+ * QEMU_QUIT_TIMEOUT_MS.  Never aborted (libxl__domain_stop_async).
+ *
+ * Steps: qemu_destroy_async -> qda_quit -> qda_poll* -> qda_done
+ */
+#define QEMU_QUIT_POLL_MS 10
+
+static void qda_quit(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                     int rc);
+static void qda_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
+
+static void qda_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                          int rc)
+{
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "quit", NULL, -1, qda_quit);
+    if (rc) qda_quit(egc, qmp, NULL, rc);
+}
+
+static void qemu_destroy_async(libxl__egc *egc, libxl__domain_async *da)
+{
+    STATE_AO_GC(da->ao);
+    qemu_runtime rt;
+    int rc;
+
+    libxl__qmp_init(&da->qmp);
+    libxl__ev_time_init(&da->poll);
+    rc = runtime_read(gc, da->d->domid, &rt);
+    if (rc == ERROR_NOTFOUND) rc = 0;    /* already gone */
+    if (rc) goto out;
+    da->pid = rt.pid;
+    da->start_time = rt.start_time;
+    da->domid = da->d->domid;
+    da->qmp.ao = ao;
+    da->qmp.path = da->d->qmp_path;
+    da->qmp.domid = da->d->domid;
+    da->qmp.timeout_ms = 2000;
+    da->qmp.quiet = true;
+    rc = libxl__qmp_connect(egc, &da->qmp, qda_connected);
+    if (rc) qda_quit(egc, &da->qmp, NULL, rc);
+    return;
+ out:
+    da->callback(egc, da, rc);
+}
+
+static void qda_quit(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                     int rc)
+{
+    libxl__domain_async *da = CONTAINER_OF(qmp, libxl__domain_async, qmp);
+    STATE_AO_GC(da->ao);
+
+    libxl__qmp_close(gc, qmp);
+    da->deadline = libxl__now_ms() + QEMU_QUIT_TIMEOUT_MS;
+    qda_poll(egc, &da->poll, 0);
+}
+
+static void qda_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__domain_async *da = CONTAINER_OF(ev, libxl__domain_async, poll);
+    STATE_AO_GC(da->ao);
+
+    if (qemu_alive(da->pid, da->start_time)) {
+        if (da->deadline && libxl__now_ms() >= da->deadline) {
+            LOG(WARN, "domain %s: QEMU (pid %d) did not quit, killing it",
+                da->d->name, (int)da->pid);
+            kill(da->pid, SIGKILL);
+            da->deadline = 0;       /* now wait for it to go */
+        }
+        libxl__ev_time_register_rel(gc, &da->poll, qda_poll,
+                                    QEMU_QUIT_POLL_MS);
+        return;
+    }
+    runtime_remove(gc, da->domid);
+    da->callback(egc, da, 0);
+}
+
 /* Escapes a value for QEMU's option syntax (',' doubles). */
 static char *qemu_opt_escape(libxl__gc *gc, const char *s)
 {
@@ -839,6 +917,7 @@ const libxl__snapshot_driver libxl__snapshot_driver_qemu = {
     .destroy = qemu_destroy,
     .create = qemu_create,
     .create_async = qemu_create_async,
+    .destroy_async = qemu_destroy_async,
     .set_active_disk = qemu_set_active_disk,
     .list = qemu_list,
 };

@@ -979,9 +979,11 @@ struct libxl__domain {
 };
 
 /*
- * Starting a domain as a step of an ao (the revert):
- * libxl__domain_start_async runs the driver's create_async, or its
- * synchronous create from the step when it has none (xen).
+ * Stopping and starting a domain as steps of an ao (the revert):
+ * libxl__domain_stop_async runs the driver's destroy_async (never
+ * aborted: a domain half-stopped is no state to leave), and
+ * libxl__domain_start_async its create_async, or their synchronous
+ * destroy / create from the step when it has none (xen).
  * callback(rc): 0 (da->domid), an error, or ERROR_ABORTED (ao_abort,
  * unless unabortable: the half-started domain is destroyed, the domain
  * is left shut off).
@@ -992,7 +994,8 @@ typedef void libxl__domain_async_cb(libxl__egc *egc,
 struct libxl__domain_async {
     /* caller fills in */
     libxl__ao *ao;
-    const libxl__domain_config *cfg;
+    libxl__domain *d;                 /* stop */
+    const libxl__domain_config *cfg;  /* start */
     libxl__domain_record *rec;
     bool paused;
     const char *restore;
@@ -1012,6 +1015,7 @@ struct libxl__domain_async {
     int lockfd;
 };
 void libxl__domain_start_async(libxl__egc *egc, libxl__domain_async *da);
+void libxl__domain_stop_async(libxl__egc *egc, libxl__domain_async *da);
 
 typedef struct libxl__snapshot_driver {
     const char *name;
@@ -1034,8 +1038,9 @@ typedef struct libxl__snapshot_driver {
                   const char *restore,
                   const libxl_snapshot_progress_how *progress,
                   uint32_t *domid_r);
-    /* The same on the loop (libxl__domain_async); may be NULL. */
+    /* create and destroy on the loop (libxl__domain_async); may be NULL */
     void (*create_async)(libxl__egc *egc, libxl__domain_async *da);
+    void (*destroy_async)(libxl__egc *egc, libxl__domain_async *da);
     /*
      * Memory checkpoints of domains whose memory QEMU does not hold
      * (xen): suspend into fd (the guest stays suspended), and resume

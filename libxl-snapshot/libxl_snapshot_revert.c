@@ -54,7 +54,7 @@
  * planned, and until then snapshot-check reports the pending revert.
  *
  * Steps: libxl_domain_snapshot_revert -> snapshot_revert_begun ->
- *   snapshot_revert_probed ->
+ *   snapshot_revert_probed [-> snapshot_revert_stopped] ->
  *   snapshot_revert_next <-> snapshot_revert_disk_done ->
  *   snapshot_revert_record -> snapshot_revert_done
  *   [-> snapshot_revert_started] -> snapshot_revert_finish
@@ -126,6 +126,8 @@ static void snapshot_revert_record(libxl__egc *egc,
                                    libxl__snapshot_revert_state *rvs);
 static void snapshot_revert_done(libxl__egc *egc,
                                  libxl__snapshot_revert_state *rvs, int rc);
+static void snapshot_revert_stopped(libxl__egc *egc,
+                                    libxl__domain_async *da, int rc);
 static void snapshot_revert_started(libxl__egc *egc,
                                     libxl__domain_async *da, int r);
 static void snapshot_revert_finish(libxl__egc *egc,
@@ -396,10 +398,32 @@ static void snapshot_revert_probed(libxl__egc *egc,
     libxl__fault_point("revert");
     if (op->d.running) {
         LOG(INFO, "domain %s: stopping it to revert its disks", op->d.name);
-        rc = CTX->driver->destroy(gc, &op->d);
-        if (rc) goto out;
-        rvs->stopped = true;
-        libxl__fault_point("revert");
+        rvs->da.ao = ao;
+        rvs->da.d = &op->d;
+        rvs->da.callback = snapshot_revert_stopped;
+        libxl__domain_stop_async(egc, &rvs->da);
+        return;
+    }
+    rvs->next = 0;
+    snapshot_revert_next(egc, rvs);
+    return;
+ out:
+    snapshot_revert_done(egc, rvs, rc);
+}
+
+static void snapshot_revert_stopped(libxl__egc *egc,
+                                    libxl__domain_async *da, int rc)
+{
+    libxl__snapshot_revert_state *rvs =
+        CONTAINER_OF(da, libxl__snapshot_revert_state, da);
+
+    if (rc) goto out;
+    rvs->stopped = true;
+    libxl__fault_point("revert");
+    /* aborted meanwhile: no disk is touched yet, it starts again as was */
+    if (libxl__ao_is_aborting(rvs->ao)) {
+        rc = ERROR_ABORTED;
+        goto out;
     }
     rvs->next = 0;
     snapshot_revert_next(egc, rvs);
