@@ -5,26 +5,33 @@
 # tests/qemu/loop-latency.c is an application with its own poll() loop
 # (libxl_snapshot_osevent_beforepoll/afterpoll, a callback ao_how, a
 # timer of its own every 10 ms); it reports the longest gap between two
-# ticks, the starting call included.  On a running qemu-driver domain
-# (a 1 GiB qcow2 disk, 256 MiB of RAM in a file):
+# ticks (maxgap, the starting call included), and the longest time the
+# library held the loop between two ticks (maxlib: its calls, the
+# starting one, afterpoll, beforepoll, ao_abort).  The limit (50 ms) is
+# on maxlib: on this loaded 2-core VM the process itself can go
+# unscheduled for 30-60 ms while QEMU writes 512 MiB, even with
+# SCHED_FIFO, with no library call running (maxgap shows it, printed
+# for the record); a step that blocks shows in both.  On a running
+# qemu-driver domain (a 1 GiB qcow2 disk, 256 MiB of RAM in a file):
 #
 #  1. idle: the loop alone (the machine's own noise, for the record);
 #  2. a long snapshot-check (two images of 512 MiB each to qemu-img
-#     check): rc 0, no problem, longest gap < 50 ms;
+#     check): rc 0, no problem, maxlib < 50 ms;
 #  3. a live active commit of 512 MiB, pivot, delete of the overlay:
-#     rc 0, gap < 50 ms, the data in base;
+#     rc 0, maxlib < 50 ms, the data in base;
 #  4. a checkpoint revert (the QEMU stopped, a new one started, the
-#     memory image restored): rc 0, gap < 50 ms, running, the data;
+#     memory image restored): rc 0, maxlib < 50 ms, running, the data;
 #  5. ao_abort of each: the callback comes with ERROR_ABORTED, and the
 #     domain is as libxl_snapshot.h says an abort leaves it:
 #     snapshot-check is clean, the data is the old or the new (never a
 #     mix), the domain runs (check, commit) or runs or is shut off on
 #     the reverted disks (revert).
-# A gap of 50 ms or more is measured once more (a fresh run of the same
-# operation): the test fails only if both runs exceed it, so that a
-# single scheduling outlier of a loaded machine does not fail it, and
-# an operation that blocks the loop always does.  The program runs with
-# SCHED_FIFO (root) for the same reason.  Every gap measured is printed.
+# A maxlib of 50 ms or more is measured once more (a fresh run of the
+# same operation): the test fails only if both runs exceed it, so that
+# a single outlier (a page fault storm, a record's fsync on a busy
+# disk) does not fail it, and an operation that blocks the loop always
+# does (before: snapshot-check 489 ms, commit 197 ms, revert 1813 ms).
+# The program runs with SCHED_FIFO (root).  Every figure is printed.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -69,17 +76,19 @@ measure() {
     printf '    %s\n' "$OUT"
     [[ $LINE =~ rc=(-?[0-9]+) ]] || fail_run "$name: no rc"
     L_RC=${BASH_REMATCH[1]}
-    [[ $LINE =~ maxgap=([0-9]+) ]] || fail_run "$name: no maxgap"
+    [[ $LINE =~ maxlib=([0-9]+) ]] || fail_run "$name: no maxlib"
     L_GAP=${BASH_REMATCH[1]}
+    [[ $LINE =~ maxgap=([0-9]+) ]] || fail_run "$name: no maxgap"
+    L_TICKGAP=${BASH_REMATCH[1]}
     L_ABORT_RC=
     [[ $LINE =~ abort_rc=(-?[0-9]+) ]] && L_ABORT_RC=${BASH_REMATCH[1]}
-    GAPS+=("$name=${L_GAP}ms")
+    GAPS+=("$name=${L_GAP}/${L_TICKGAP}ms")
 }
 
-# gap_ok NAME: the last measure's gap is under the limit
+# gap_ok NAME: the last measure's maxlib is under the limit
 gap_ok() {
     [ "$L_GAP" -lt "$LIMIT_MS" ] && return 0
-    echo "    $1: longest gap ${L_GAP} ms >= ${LIMIT_MS} ms"
+    echo "    $1: the library held the loop ${L_GAP} ms >= ${LIMIT_MS} ms"
     return 1
 }
 
@@ -106,6 +115,7 @@ step "snapshot-check aborted"
 measure check-abort --abort-after 0 vm1 check
 expect_eq "$L_ABORT_RC" 0 "ao_abort's rc"
 expect_eq "$L_RC" "$ERROR_ABORTED" "an aborted snapshot-check's rc"
+gap_ok check-abort || fail "an aborted snapshot-check blocks the loop: $M_OUT"
 expect_ok xl snapshot-check vm1
 
 # ------------------------------------------------------------ commit
@@ -134,6 +144,7 @@ write_pattern vm1 xvda 0x44 0 512M
 measure commit-abort --abort-after 100 vm1 commit xvda
 expect_eq "$L_ABORT_RC" 0 "ao_abort's rc"
 expect_eq "$L_RC" "$ERROR_ABORTED" "an aborted block-commit's rc"
+gap_ok commit-abort || fail "an aborted block-commit blocks the loop: $M_OUT"
 domain_running vm1 || fail "vm1 is not running after an aborted commit"
 expect_ok xl snapshot-check vm1
 read_pattern "$(active_image vm1 xvda)" 0x44 0 512M
@@ -165,6 +176,7 @@ if [ "$L_ABORT_RC" != 0 ]; then
 fi
 expect_eq "$L_ABORT_RC" 0 "ao_abort's rc"
 expect_eq "$L_RC" "$ERROR_ABORTED" "an aborted revert's rc"
+gap_ok revert-abort || fail "an aborted revert blocks the loop: $M_OUT"
 expect_ok xl snapshot-check vm1
 img=$(active_image vm1 xvda)
 run qemu-io -r -U -f qcow2 -c "read -P 0x44 0 1M" "$img"
@@ -179,5 +191,5 @@ if ! domain_running vm1; then
 fi
 expect_ok xl snapshot-check vm1
 
-step "gaps: ${GAPS[*]} (limit ${LIMIT_MS} ms)"
+step "maxlib/maxgap: ${GAPS[*]} (limit on maxlib: ${LIMIT_MS} ms)"
 echo "PASS: loop-latency"
