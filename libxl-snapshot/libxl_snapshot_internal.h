@@ -723,6 +723,7 @@ struct libxl__memory_save_state {
     /* private */
     libxl__qmp qmp;
     libxl__ev_time poll;
+    libxl__exec_state es;             /* the image's fsync, in a child */
     const char *tmp;                  /* libxl__memory_tmp_path(file) */
     int fd, rc, downtime_ms;
     bool created, was_running, stopped, migrating, at_instant;

@@ -55,6 +55,12 @@
  * Steps (save, driver): libxl__memory_save -> (suspend) -> ms_dm_connected
  *   -> (caller's instant) -> libxl__memory_save_instant_done -> (resume)
  *   -> ms_done
+ * then: ms_done [-> ms_synced] -> ms_finish.  The fsync of the image
+ * (hundreds of MiB just written: 100 ms and more) is done by a forked
+ * child (a libxl__exec step with child_fn), off the caller's loop, the
+ * guest already resumed; only once it succeeded is the image renamed to
+ * its name, as before.  Aborted, it fails as an fsync that failed: the
+ * partial image goes, and the create undoes its disks.
  * Steps (restore): libxl__memory_restore (a step of the caller's ao:
  *   the revert's start of the domain) or libxl__memory_restore_sync
  *   (its own ao, run nested) -> mr_connected -> mr_getfd -> mr_incoming
@@ -62,6 +68,8 @@
  *   (when the caller asked for one) ends it at once: mr_done.
  */
 #include "libxl_snapshot_internal.h"
+
+#include <sys/wait.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -107,12 +115,18 @@ static void ms_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
 static void ms_dm_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                             int rc);
 static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc);
+static int ms_fsync_child(libxl__exec_state *es);
+static void ms_synced(libxl__egc *egc, libxl__exec_state *es, int rc,
+                      int status);
+static void ms_finish(libxl__egc *egc, libxl__memory_save_state *mss,
+                      int rc);
 
 void libxl__memory_save_init(libxl__memory_save_state *mss)
 {
     memset(mss, 0, sizeof(*mss));
     libxl__qmp_init(&mss->qmp);
     libxl__ev_time_init(&mss->poll);
+    libxl__exec_init(&mss->es);
     mss->fd = -1;
 }
 
@@ -479,7 +493,6 @@ static bool dm_gone(libxl__gc *gc, const libxl__memory_save_state *mss)
 static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
 {
     STATE_AO_GC(mss->ao);
-    struct stat st;
     bool gone;
 
     libxl__ev_time_deregister(gc, &mss->poll);
@@ -525,11 +538,55 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
             LOG(WARN, "domain %s: its memory is saved, but it could not be "
                 "resumed: xl unpause %s", mss->d->name, mss->d->name);
     }
-    if (mss->fd >= 0) {
-        if (!rc && fsync(mss->fd)) {
+    if (mss->fd >= 0 && !rc) {
+        /* the image to disk, in a child: ms_synced */
+        libxl__exec_init(&mss->es);
+        mss->es.ao = ao;
+        mss->es.what = GCSPRINTF("fsync of '%s'", mss->tmp);
+        mss->es.child_fn = ms_fsync_child;
+        mss->es.child_arg = mss;
+        mss->es.quiet = true;
+        mss->es.callback = ms_synced;
+        if (!libxl__exec_start(egc, &mss->es)) return;
+        if (fsync(mss->fd)) {           /* no child: here, then */
             LOGE(ERROR, "cannot write memory image '%s'", mss->tmp);
             rc = ERROR_FAIL;
         }
+    }
+    ms_finish(egc, mss, rc);
+}
+
+/* In the child: errno of a failed fsync is the exit status. */
+static int ms_fsync_child(libxl__exec_state *es)
+{
+    libxl__memory_save_state *mss = es->child_arg;
+    return fsync(mss->fd) ? (errno & 0x7f) | 0x80 : 0;
+}
+
+static void ms_synced(libxl__egc *egc, libxl__exec_state *es, int rc,
+                      int status)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(es, libxl__memory_save_state, es);
+    STATE_AO_GC(mss->ao);
+
+    if (rc == ERROR_FAIL && WIFEXITED(status) &&
+        (WEXITSTATUS(status) & 0x80)) {
+        errno = WEXITSTATUS(status) & 0x7f;
+        LOGE(ERROR, "cannot write memory image '%s'", mss->tmp);
+    } else if (rc && rc != ERROR_ABORTED) {
+        LOG(ERROR, "cannot write memory image '%s'", mss->tmp);
+    }
+    ms_finish(egc, mss, rc);
+}
+
+static void ms_finish(libxl__egc *egc, libxl__memory_save_state *mss,
+                      int rc)
+{
+    STATE_AO_GC(mss->ao);
+    struct stat st;
+
+    if (mss->fd >= 0) {
         if (!rc && !fstat(mss->fd, &st)) mss->size = st.st_size;
         close(mss->fd);
         mss->fd = -1;

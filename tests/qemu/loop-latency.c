@@ -6,6 +6,8 @@
  *   loop-latency [--abort-after MS] DOMAIN commit VDEV    (active, pivot,
  *                                                          delete)
  *   loop-latency [--abort-after MS] DOMAIN revert SNAPSHOT
+ *   loop-latency [--abort-after MS] DOMAIN checkpoint NAME  (live, memory
+ *                                                          and disks)
  *   loop-latency idle MS
  *
  * It starts the operation with a callback ao_how and runs its own loop:
@@ -148,6 +150,13 @@ int main(int argc, char **argv)
         rc = libxl_block_commit(ctx, domain, arg, &p, NULL, &how);
     } else if (!strcmp(op, "revert")) {
         rc = libxl_domain_snapshot_revert(ctx, domain, arg, 0, &how);
+    } else if (!strcmp(op, "checkpoint")) {
+        static libxl_domain_snapshot snap;   /* kept until the callback */
+        libxl_domain_snapshot_init(&snap);
+        snap.name = strdup(arg);
+        snap.memory = strdup("yes");
+        rc = libxl_domain_snapshot_create(ctx, domain, &snap,
+                                          LIBXL_SNAPSHOT_CREATE_LIVE, &how);
     } else {
         goto usage;
     }
@@ -242,7 +251,7 @@ int main(int argc, char **argv)
 
  usage:
     fprintf(stderr, "usage: loop-latency [--abort-after MS] DOMAIN "
-            "check | commit VDEV | revert SNAPSHOT;  loop-latency idle MS\n");
+            "check | commit VDEV | revert SNAPSHOT | checkpoint NAME;  loop-latency idle MS\n");
     return 2;
 }
 

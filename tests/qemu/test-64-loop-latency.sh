@@ -19,8 +19,10 @@
 #     check): rc 0, no problem, maxlib < 50 ms;
 #  3. a live active commit of 512 MiB, pivot, delete of the overlay:
 #     rc 0, maxlib < 50 ms, the data in base;
-#  4. a checkpoint revert (the QEMU stopped, a new one started, the
-#     memory image restored): rc 0, maxlib < 50 ms, running, the data;
+#  4. a live checkpoint (the memory image written and fsync'ed): rc 0,
+#     maxlib < 50 ms; its revert (the QEMU stopped, a new one started,
+#     the memory image restored): rc 0, maxlib < 50 ms, running, the
+#     data;
 #  5. ao_abort of each: the callback comes with ERROR_ABORTED, and the
 #     domain is as libxl_snapshot.h says an abort leaves it:
 #     snapshot-check is clean, the data is the old or the new (never a
@@ -150,8 +152,15 @@ expect_ok xl snapshot-check vm1
 read_pattern "$(active_image vm1 xvda)" 0x44 0 512M
 
 # ------------------------------------------------------------ revert
-step "a checkpoint, then its revert in the loop"
-expect_ok xl snapshot-create --memory --live vm1 c1
+step "a live checkpoint (256 MiB of RAM), then its revert, in the loop"
+measure checkpoint vm1 checkpoint c1
+expect_eq "$L_RC" 0 "the checkpoint's rc"
+expect_file "$(domain_dir vm1)/c1.save"
+if ! gap_ok checkpoint; then
+    measure checkpoint-again vm1 checkpoint c1b
+    expect_eq "$L_RC" 0 "the checkpoint's rc"
+    gap_ok checkpoint-again || fail "a checkpoint blocks the caller's loop: $M_OUT"
+fi
 write_pattern vm1 xvda 0x33 0 1M
 measure revert vm1 revert c1
 expect_eq "$L_RC" 0 "the revert's rc"
