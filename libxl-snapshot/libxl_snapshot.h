@@ -16,8 +16,47 @@
  *    The for_event form of libxl_asyncop_how is not supported
  *    (ERROR_INVAL).
  *  - A running asynchronous operation can be cancelled with
- *    libxl_snapshot_ao_abort(); it then completes with ERROR_ABORTED
- *    after undoing what it had done.
+ *    libxl_snapshot_ao_abort().  Its callback then comes later, from
+ *    the loop (never from inside ao_abort), with ERROR_ABORTED; or with
+ *    its own rc when it had finished, or was at a step that does not
+ *    stop (a QMP exchange, a live memory save's copy, the removal of
+ *    merged images): such a step finishes, and the operation then goes
+ *    on or stops at its next step that can.  An operation still waiting
+ *    for the domain's lock stops having done nothing.  An abort does not
+ *    always undo: what it leaves, per operation (each is also a state
+ *    libxl_domain_snapshot_check finds consistent):
+ *     - snapshot_check: nothing changed; nothing reported (*num_r 0).
+ *     - snapshot_create: as a failure: no record, the disks already
+ *       snapshotted undone, no memory image; a running domain runs on
+ *       as before.  A live checkpoint's memory copy does not stop: the
+ *       abort takes effect when the image is synced, then undone.
+ *     - snapshot_revert: before any disk is changed: nothing changed, a
+ *       domain that was stopped for it started again on its old images
+ *       (that restart is never aborted).  While its disks are reverted:
+ *       as a failure: the new overlays removed and the domain started
+ *       as it was, or, once an internal snapshot was applied (which
+ *       cannot be undone), the domain left shut off with its journal,
+ *       which snapshot_recover (or any next command) completes.  Once
+ *       the records say reverted, only the start is left: the QEMU
+ *       being started (or restored from the memory image) is killed,
+ *       and the domain is left reverted and shut off.
+ *     - block_commit: the job is cancelled, no pivot: the chain and the
+ *       active image are as before and read the same data, the images
+ *       are kept.  But base may already hold part of top: the snapshots
+ *       whose data was in base are dropped (records removed, with what
+ *       only they held; logged), the others kept.
+ *     - block_stream: the job is cancelled: the active image holds part
+ *       of the data it was pulling in, the chain and the records are
+ *       unchanged.
+ *     - snapshot_delete: the merge running is cancelled and the delete
+ *       stops there.  Before it wrote anything, the snapshot is kept
+ *       unchanged; once it wrote into the snapshot's image, that
+ *       snapshot's data is lost and its record goes (as after an
+ *       aborted commit), the images stay.  Snapshots already deleted
+ *       stay deleted.
+ *     - snapshot_recover, snapshot_redefine, blockjob_abort,
+ *       blockjob_pivot: no step of theirs stops on an abort; they end
+ *       with their own rc.
  *  - Objects returned to the caller are owned by the caller and freed
  *    with the matching _dispose() (or _list_free()).
  *
