@@ -307,28 +307,41 @@ static int qemu_unpause(libxl__gc *gc, libxl__domain *d)
     return qemu_simple(gc, d, "cont");
 }
 
-static int qemu_destroy(libxl__gc *gc, libxl__domain *d)
-{
-    qemu_runtime rt;
-    uint64_t deadline;
-    int rc;
+/*
+ * The synchronous forms (xl create, xl destroy, recovery): the async
+ * ones below, never aborted, run in a nested loop (as libxl__exec_sync).
+ */
+typedef struct {
+    libxl__domain_async da;
+    uint32_t *domid_r;
+} qemu_sync_state;
 
-    rc = runtime_read(gc, d->domid, &rt);
-    if (rc == ERROR_NOTFOUND) return 0;   /* already gone */
-    if (rc) return rc;
-    /* quit; the socket closing before the reply is normal */
-    libxl__qmp_run_sync(gc, d->qmp_path, "quit", NULL, 2000, true, NULL);
-    deadline = libxl__now_ms() + QEMU_QUIT_TIMEOUT_MS;
-    while (qemu_alive(rt.pid, rt.start_time) && libxl__now_ms() < deadline)
-        usleep(10000);
-    if (qemu_alive(rt.pid, rt.start_time)) {
-        LOG(WARN, "domain %s: QEMU (pid %d) did not quit, killing it",
-            d->name, (int)rt.pid);
-        kill(rt.pid, SIGKILL);
-        while (qemu_alive(rt.pid, rt.start_time)) usleep(10000);
-    }
-    runtime_remove(gc, d->domid);
-    return 0;
+static void qemu_destroy_async(libxl__egc *egc, libxl__domain_async *da);
+static void qemu_create_async(libxl__egc *egc, libxl__domain_async *da);
+
+static void qemu_sync_done(libxl__egc *egc, libxl__domain_async *da, int rc)
+{
+    qemu_sync_state *ss = CONTAINER_OF(da, qemu_sync_state, da);
+
+    if (!rc && ss->domid_r) *ss->domid_r = da->domid;
+    libxl__ao_complete(egc, da->ao, rc);
+}
+
+static int qemu_destroy(libxl__gc *callergc, libxl__domain *d)
+{
+    libxl_snapshot_ctx *ctx = callergc->owner;
+    AO_CREATE(ctx, NULL);
+    EGC_INIT(ctx);
+    qemu_sync_state *ss;
+
+    GCNEW(ss);
+    ss->da.ao = ao;
+    ss->da.d = d;
+    ss->da.unabortable = true;
+    ss->da.callback = qemu_sync_done;
+    qemu_destroy_async(egc, &ss->da);
+    EGC_FREE;
+    return AO_INPROGRESS;
 }
 
 /*
@@ -493,9 +506,8 @@ static char *log_tail(libxl__gc *gc, const char *logfile)
  * Starting a QEMU: qemu_spawn runs it (under the run dir's lock, which
  * the caller keeps until QEMU answers: *lockfd_r) and writes its
  * runtime file; then QEMU is ready when QMP answers, and a memory image
- * is restored.  qemu_create waits for that in place (xl create); the
- * revert does it with qemu_create_async, a timer polling the socket
- * and QMP exchanges on the loop.
+ * is restored: qemu_create_async, a timer polling the socket and QMP
+ * exchanges on the loop (qemu_create runs it in a nested loop).
  */
 static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
                       const libxl__domain_record *rec, bool paused,
@@ -648,68 +660,30 @@ static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
     return rc;
 }
 
-static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
+static int qemu_create(libxl__gc *callergc, const libxl__domain_config *cfg,
                        const libxl__domain_record *rec, bool paused,
                        const char *restore,
                        const libxl_snapshot_progress_how *progress,
                        uint32_t *domid_r)
 {
-    qemu_runtime rt;
-    char *qmp, *logfile;
-    int rc, lockfd = -1;
-    uint64_t deadline;
-    pid_t pid;
+    libxl_snapshot_ctx *ctx = callergc->owner;
+    AO_CREATE(ctx, NULL);
+    EGC_INIT(ctx);
+    qemu_sync_state *ss;
 
-    rc = qemu_spawn(gc, cfg, rec, paused, restore, &rt, &qmp, &logfile,
-                    &lockfd);
-    if (rc) return rc;
-    pid = rt.pid;
-
-    /* Ready when QMP answers. */
-    deadline = libxl__now_ms() + QEMU_START_TIMEOUT_MS;
-    for (;;) {
-        yajl_val st;
-        if (!qemu_alive(pid, rt.start_time)) {
-            LOG(ERROR, "domain %s: QEMU exited at start: %s", cfg->name,
-                log_tail(gc, logfile));
-            runtime_remove(gc, rt.domid);
-            rc = ERROR_FAIL;
-            goto out;
-        }
-        if (libxl__file_exists(qmp) &&
-            !libxl__qmp_run_sync(gc, qmp, "query-status", NULL, 5000, true,
-                                 &st))
-            break;
-        if (libxl__now_ms() > deadline) {
-            LOG(ERROR, "domain %s: QEMU did not answer on %s", cfg->name,
-                qmp);
-            kill(pid, SIGKILL);
-            runtime_remove(gc, rt.domid);
-            rc = ERROR_TIMEDOUT;
-            goto out;
-        }
-        usleep(20000);
-    }
-    if (restore) {
-        libxl__domain d;
-        memset(&d, 0, sizeof(d));
-        d.name = cfg->name;
-        d.domid = rt.domid;
-        d.qmp_path = qmp;
-        rc = libxl__memory_restore_sync(gc, &d, restore, paused, progress);
-        if (rc) {
-            LOG(ERROR, "domain %s: cannot restore its memory from '%s'",
-                cfg->name, restore);
-            kill(pid, SIGKILL);
-            runtime_remove(gc, rt.domid);
-            goto out;
-        }
-    }
-    if (domid_r) *domid_r = rt.domid;
-    rc = 0;
- out:
-    if (lockfd >= 0) close(lockfd);
-    return rc;
+    GCNEW(ss);
+    ss->domid_r = domid_r;
+    ss->da.ao = ao;
+    ss->da.cfg = cfg;
+    ss->da.rec = (libxl__domain_record *)rec;
+    ss->da.paused = paused;
+    ss->da.restore = restore;
+    ss->da.progress = progress;
+    ss->da.unabortable = true;
+    ss->da.callback = qemu_sync_done;
+    qemu_create_async(egc, &ss->da);
+    EGC_FREE;
+    return AO_INPROGRESS;
 }
 
 /*

@@ -738,11 +738,9 @@ void libxl__memory_save_instant_done(libxl__egc *egc,
 /*
  * qemu driver: QEMU started with -incoming defer; runs it unless
  * paused.  progress (may be NULL): the bytes of file QEMU has read.
- */
-/*
- * The same as a step of ao: callback(egc, arg, rc) once QEMU has read
- * the image (and resumed, unless paused).  abortable: ao_abort ends it
- * with ERROR_ABORTED (the caller then kills that QEMU: its state is
+ * A step of ao: callback(egc, arg, rc) once QEMU has read the image
+ * (and resumed, unless paused).  abortable: ao_abort ends it with
+ * ERROR_ABORTED (the caller then kills that QEMU: its state is
  * half-read).
  */
 typedef void libxl__memory_restore_cb(libxl__egc *egc, void *arg, int rc);
@@ -751,9 +749,6 @@ int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
                           bool paused, bool abortable,
                           const libxl_snapshot_progress_how *progress,
                           libxl__memory_restore_cb *callback, void *arg);
-int libxl__memory_restore_sync(libxl__gc *gc, const libxl__domain *d,
-                               const char *file, bool paused,
-                               const libxl_snapshot_progress_how *progress);
 void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
 /* A live job already running in QEMU (by id): follow it to its end. */
 void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj);

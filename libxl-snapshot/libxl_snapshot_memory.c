@@ -62,8 +62,7 @@
  * its name, as before.  Aborted, it fails as an fsync that failed: the
  * partial image goes, and the create undoes its disks.
  * Steps (restore): libxl__memory_restore (a step of the caller's ao:
- *   the revert's start of the domain) or libxl__memory_restore_sync
- *   (its own ao, run nested) -> mr_connected -> mr_getfd -> mr_incoming
+ *   the qemu driver's start of the domain) -> mr_connected -> mr_getfd -> mr_incoming
  *   -> [mr_poll -> mr_polled]* -> [mr_resumed] -> mr_done.  An abort
  *   (when the caller asked for one) ends it at once: mr_done.
  */
@@ -622,7 +621,7 @@ typedef struct {
     int fd;
     uint64_t size;
     const libxl_snapshot_progress_how *progress;
-    libxl__memory_restore_cb *callback;   /* NULL: the sync ao's own */
+    libxl__memory_restore_cb *callback;
     void *arg;
 } memory_restore_state;
 
@@ -710,22 +709,6 @@ int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
 {
     return mr_start(egc, ao, d, file, paused, abortable, progress,
                     callback, arg);
-}
-
-int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
-                               const char *file, bool paused,
-                               const libxl_snapshot_progress_how *progress)
-{
-    libxl_snapshot_ctx *ctx = callergc->owner;
-    AO_CREATE(ctx, NULL);
-    EGC_INIT(ctx);
-    int rc;
-
-    (void)gc;                         /* the state is in the ao's gc */
-    rc = mr_start(egc, ao, d, file, paused, false, progress, NULL, NULL);
-    EGC_FREE;
-    if (rc) return AO_CREATE_FAIL(rc);
-    return AO_INPROGRESS;
 }
 
 static void mr_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
@@ -820,10 +803,7 @@ static void mr_done(libxl__egc *egc, memory_restore_state *mrs, int rc)
     libxl__qmp_close(gc, &mrs->qmp);
     if (mrs->fd >= 0) close(mrs->fd);
     mrs->fd = -1;
-    if (mrs->callback)
-        mrs->callback(egc, mrs->arg, rc);
-    else
-        libxl__ao_complete(egc, ao, rc);
+    mrs->callback(egc, mrs->arg, rc);
 }
 
 /*
