@@ -1193,7 +1193,10 @@ int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
  * A live job whose process died, and that QEMU still has, is adopted.
  * Waiting at READY for the verb its process was to send (pivot, or
  * cancel for --keep-overlay): the verb is sent now and the job followed
- * to its end.  Concluded: dismissed, and its outcome recorded as its
+ * to its end, on the caller's loop: ERROR_NOT_READY tells
+ * libxl__snapshot_op_begin to call libxl__blockjob_recover again a
+ * little later (op->adopt_id: the job it waits for; ERROR_TIMEDOUT
+ * after ADOPT_WAIT_MS), instead of a wait in place.  Concluded: dismissed, and its outcome recorded as its
  * process would have (a pivot is read from QEMU itself: a BlockBackend
  * on base).  Still running: left to run, for the next command; READY
  * and told to stop there (--async, or no --pivot): left to
@@ -1205,13 +1208,22 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
     libxl_blockjob_state st = LIBXL_BLOCKJOB_STATE_RUNNING;
     const char *args = GCSPRINTF("{\"id\": %s}",
                                  libxl__json_quote(gc, jr->id));
-    uint64_t deadline = libxl__now_ms() + ADOPT_WAIT_MS;
     const char *err;
     bool done, pivot = false;
     int i, rc;
 
     libxl__blockjob_state_from_qemu(libxl__json_get_string(job, "status"),
                                     &st);
+    if (op->adopt_id && !strcmp(op->adopt_id, jr->id) &&
+        st != LIBXL_BLOCKJOB_STATE_CONCLUDED) {
+        /* told to finish, not yet concluded: the caller asks again */
+        if (libxl__now_ms() > op->adopt_deadline) {
+            LOG(ERROR, "block job %s did not end after its %s", jr->id,
+                at_ready_str(jr->at_ready));
+            return ERROR_TIMEDOUT;
+        }
+        return ERROR_NOT_READY;
+    }
     if (st == LIBXL_BLOCKJOB_STATE_READY &&
         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_STOP) {
         rc = libxl__qmp_run_sync(gc, op->d.qmp_path,
@@ -1220,19 +1232,9 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
         if (rc) return rc;
         LOG(INFO, "block job %s on disk %s outlived its process: %s",
             jr->id, jr->vdev, at_ready_str(jr->at_ready));
-        do {
-            if (libxl__now_ms() > deadline) {
-                LOG(ERROR, "block job %s did not end after its %s", jr->id,
-                    at_ready_str(jr->at_ready));
-                return ERROR_TIMEDOUT;
-            }
-            usleep(50000);
-            rc = query_job(gc, &op->d, jr->id, &job);
-            if (rc) return rc;
-            if (!job) return 0;       /* another process recorded it */
-            libxl__blockjob_state_from_qemu(
-                libxl__json_get_string(job, "status"), &st);
-        } while (st != LIBXL_BLOCKJOB_STATE_CONCLUDED);
+        op->adopt_id = GCSTRDUP(jr->id);
+        op->adopt_deadline = libxl__now_ms() + ADOPT_WAIT_MS;
+        return ERROR_NOT_READY;
     }
     if (st != LIBXL_BLOCKJOB_STATE_CONCLUDED) return 0;
 

@@ -1174,6 +1174,12 @@ struct libxl__snapshot_op {
     /* private */
     libxl__snapshot_lock lk;
     libxl_uuid locked_uuid;
+    /* a job adopted at READY, told to finish: waited for on the loop
+     * (libxl__blockjob_recover says ERROR_NOT_READY meanwhile) */
+    const char *adopt_id;
+    uint64_t adopt_deadline;
+    libxl__ev_time adopt_poll;
+    libxl__ao_abortable adopt_abrt;
 };
 void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op);
 /* Makes op->tree whole, if it was loaded partial. */
