@@ -9,6 +9,15 @@
  *    them).  Why it failed is logged through the context's logger, in
  *    the library's words (a caller such as xl adds its own, naming its
  *    options).
+ *  - A running asynchronous operation can be cancelled with
+ *    libxl_snapshot_ao_abort().  Its callback then comes later, from
+ *    the loop (never from inside ao_abort), with ERROR_ABORTED; or with
+ *    its own rc when it had finished, or was at a step that does not
+ *    stop (a QMP exchange, a live memory save's copy, the removal of
+ *    merged images): such a step finishes, and the operation then goes
+ *    on or stops at its next step that can.  An operation still waiting
+ *    for the domain's lock stops having done nothing.  An abort does not
+ *    always undo: what it leaves is said above each operation.
  *  - Objects returned to the caller are owned by the caller and freed
  *    with the matching _dispose() (or _list_free()).
  *
@@ -765,9 +774,16 @@ int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
  * (NULL: none): the memory image read back, for a snapshot with memory
  * ("memory"), and a disk's state copied out of an image others are
  * built on ("disk xvda": an internal snapshot in a frozen image).
- * Failure and abort: the step running is stopped; the revert is then
- * rolled back, or, past the point where it cannot be, completed, by
- * its journal (at once, or by the next operation on the domain).
+ * Failure: the step running is stopped; the revert is then rolled
+ * back, or, past the point where it cannot be, completed, by its
+ * journal (at once, or by the next operation on the domain).
+ * Abort: before any disk is changed, nothing is changed (a domain
+ * stopped for it is started again on its old images; that restart is
+ * never aborted).  While its disks are reverted: as a failure; once an
+ * internal snapshot was applied (which cannot be undone) the domain is
+ * left shut off with its journal.  Once the records say reverted, only
+ * the start is left: the QEMU being started (or restored from the
+ * memory image) is killed and the domain left reverted and shut off.
  */
 LIBXL_SNAPSHOT_EXPORT
 int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,

@@ -69,6 +69,9 @@
  *    -> tag_done | exec tag_done) (external: job_next <-> job_done ->
  *    rebase_next <-> rebase_done -> disk_external_done) ->
  *    snapshot_delete_record] -> snapshot_delete_done
+ * A merge stopped part-way (job_done -> merge_stopped): an offline
+ * one's leaked clusters freed by a qemu-img step that an abort does
+ * not stop (leaks_freed), then the records settled (merge_settle).
  */
 #include "libxl_snapshot_internal.h"
 
@@ -122,6 +125,7 @@ typedef struct libxl__snapshot_delete_state {
     libxl__qmp qmp;
     libxl__exec_state es;
     libxl__blockjob bj;
+    int stopped_rc;                 /* why a merge stopped (settling it) */
     const char *commit;             /* journal: the running commit (JSON) */
     libxl_snapshot_progress_how progress;   /* its jobs' (a copy) */
     libxl__snapshot_delete_cb *callback;  /* NULL: the ao completes */
@@ -153,6 +157,11 @@ static void snapshot_delete_job_next(libxl__egc *egc,
                                      libxl__snapshot_delete_state *dls);
 static void snapshot_delete_job_done(libxl__egc *egc, libxl__blockjob *bj,
                                      int rc);
+static void snapshot_delete_leaks_freed(libxl__egc *egc,
+                                        libxl__exec_state *es, int rc,
+                                        int status);
+static void snapshot_delete_merge_settle(libxl__egc *egc,
+                                         libxl__snapshot_delete_state *dls);
 static void snapshot_delete_merge_stopped(libxl__egc *egc,
                                           libxl__snapshot_delete_state *dls,
                                           int rc);
@@ -979,8 +988,6 @@ static void snapshot_delete_merge_stopped(libxl__egc *egc,
     libxl_disk_format fmt = cur_ds(dls)->format;
     const char *how = rc == ERROR_ABORTED ? "was cancelled"
         : rc == ERROR_TIMEDOUT ? "timed out" : "failed";
-    const char *dropped = NULL;
-    int r;
 
     switch (bj->info.state) {
     case LIBXL_BLOCKJOB_STATE_NEW:
@@ -1002,14 +1009,66 @@ static void snapshot_delete_merge_stopped(libxl__egc *egc,
         dls->keep_journal = true;
         goto out;
     }
+    dls->stopped_rc = rc;
     if (!bj->info.live && fmt == LIBXL_DISK_FORMAT_QCOW2) {
-        /* qemu-img, killed, leaves clusters of F allocated and unused */
-        const char *const a[] = { CTX->qemu_img, "check", "-q", "-r",
-                                  "leaks", "-f", "qcow2", F, NULL };
-        if (libxl__exec_sync(gc, a, 600000, NULL, NULL))
-            LOG(WARN, "disk %s: the clusters of '%s' that the stopped "
-                "qemu-img left allocated could not be freed", vdev, F);
+        /* qemu-img, killed, leaves clusters of F allocated and unused:
+         * freed by a step that finishes even on an abort (the one that
+         * stopped the merge, often) */
+        static const char *const a0[] = { NULL, "check", "-q", "-r",
+                                          "leaks", "-f", "qcow2" };
+        const char **a;
+        GCNEW_ARRAY(a, 9);
+        memcpy(a, a0, sizeof(a0));
+        a[0] = CTX->qemu_img;
+        a[7] = F;
+        libxl__exec_init(&dls->es);
+        dls->es.ao = ao;
+        dls->es.what = NULL;          /* the tool names the run */
+        dls->es.args = a;
+        dls->es.timeout_ms = 600000;
+        dls->es.unabortable = true;
+        dls->es.callback = snapshot_delete_leaks_freed;
+        if (!libxl__exec_start(egc, &dls->es)) return;
+        snapshot_delete_leaks_freed(egc, &dls->es, ERROR_FAIL, 0);
+        return;
     }
+    snapshot_delete_merge_settle(egc, dls);
+    return;
+ out:
+    snapshot_delete_done(egc, dls, rc);
+}
+
+static void snapshot_delete_leaks_freed(libxl__egc *egc,
+                                        libxl__exec_state *es, int rc,
+                                        int status)
+{
+    libxl__snapshot_delete_state *dls =
+        CONTAINER_OF(es, libxl__snapshot_delete_state, es);
+    STATE_AO_GC(dls->ao);
+
+    if (rc)
+        LOG(WARN, "disk %s: the clusters of '%s' that the stopped "
+            "qemu-img left allocated could not be freed", cur_ds(dls)->vdev,
+            cur_ds(dls)->file);
+    snapshot_delete_merge_settle(egc, dls);
+}
+
+/* The records after a merge stopped part-way (merge_stopped). */
+static void snapshot_delete_merge_settle(libxl__egc *egc,
+                                         libxl__snapshot_delete_state *dls)
+{
+    STATE_AO_GC(dls->ao);
+    disk_plan *pl = &dls->plans[dls->disk];
+    /* copies: dropping the record moves the tree's entries */
+    const char *name = GCSTRDUP(dls->snap->name);
+    const char *vdev = GCSTRDUP(cur_ds(dls)->vdev);
+    const char *F = GCSTRDUP(cur_ds(dls)->file);
+    int rc = dls->stopped_rc;
+    const char *how = rc == ERROR_ABORTED ? "was cancelled"
+        : rc == ERROR_TIMEDOUT ? "timed out" : "failed";
+    const char *dropped = NULL;
+    int r;
+
     r = libxl__commit_stopped_records(gc, &dls->op, vdev,
                                       GCSTRDUP(pl->child), F, &dropped);
     /* the record is gone from the tree: nothing of it is left to say */

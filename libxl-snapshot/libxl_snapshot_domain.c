@@ -16,6 +16,16 @@
  * blocking and retried from a timer, so an asynchronous caller's loop
  * never blocks and a second command waits (up to
  * $XL_SNAPSHOT_LOCK_TIMEOUT seconds, default 10) then fails cleanly.
+ *
+ * Every operation begins here (libxl__snapshot_op_begin): the domain
+ * resolved, its lock taken, its records loaded, and what a dead process
+ * left recovered (journal, then block jobs).  A block job adopted at
+ * READY and told to finish is waited for on the loop (op_recover_jobs,
+ * polled by a timer, abortable), not in place.  Steps: op_begin ->
+ * op_locked -> [op_recover_jobs <-> op_adopt_poll] -> op_recovered.
+ * libxl__domain_stop_async / _start_async: a domain stopped and started
+ * as steps of an ao (the driver's destroy_async / create_async, or its
+ * synchronous forms called from the step).
  */
 #include "libxl_snapshot_internal.h"
 
@@ -278,6 +288,11 @@ static void lock_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
 /* the common start of an operation */
 
 static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc);
+static void op_recover_jobs(libxl__egc *egc, libxl__snapshot_op *op);
+static void op_adopt_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void op_adopt_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                           int rc);
+static void op_recovered(libxl__egc *egc, libxl__snapshot_op *op, int rc);
 
 void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op)
 {
@@ -328,14 +343,75 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
     /* an operation a dead process left half-done: finish or undo it */
     rc = libxl__journal_recover(gc, op, &op->recovered);
     if (rc) goto out;
+    op_recover_jobs(egc, op);
+    return;
+ done:
+    op_recovered(egc, op, 0);
+    return;
+ out:
+    op_recovered(egc, op, rc);
+}
+
+/*
+ * The block jobs whose process died (libxl__blockjob_recover); one
+ * adopted at READY and told to finish is waited for here, polled every
+ * OP_ADOPT_POLL_MS on the loop; ao_abort stops the wait (the job goes
+ * on in QEMU, its record stays: the next command adopts it again).
+ */
+#define OP_ADOPT_POLL_MS 50
+
+static void op_recover_jobs(libxl__egc *egc, libxl__snapshot_op *op)
+{
+    STATE_AO_GC(op->ao);
+    int rc;
+
     rc = libxl__blockjob_recover(gc, op);
+    if (rc == ERROR_NOT_READY) {
+        if (!op->adopt_abrt.registered) {
+            op->adopt_abrt.ao = ao;
+            op->adopt_abrt.callback = op_adopt_abort;
+            rc = libxl__ao_abortable_register(&op->adopt_abrt);
+            if (rc) goto out;
+        }
+        libxl__ev_time_register_rel(gc, &op->adopt_poll, op_adopt_poll,
+                                    OP_ADOPT_POLL_MS);
+        return;
+    }
     if (rc) goto out;
     if (op->recovered) {
         /* the active images may have moved */
         rc = libxl__domain_resolve(gc, op->domain, &op->d, &op->cfg);
         if (rc) goto out;
     }
- done:
+ out:
+    op_recovered(egc, op, rc);
+}
+
+static void op_adopt_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__snapshot_op *op = CONTAINER_OF(ev, libxl__snapshot_op,
+                                          adopt_poll);
+    op_recover_jobs(egc, op);
+}
+
+static void op_adopt_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                           int rc)
+{
+    libxl__snapshot_op *op = CONTAINER_OF(ab, libxl__snapshot_op,
+                                          adopt_abrt);
+    STATE_AO_GC(op->ao);
+
+    libxl__ev_time_deregister(gc, &op->adopt_poll);
+    op_recovered(egc, op, ERROR_ABORTED);
+}
+
+static void op_recovered(libxl__egc *egc, libxl__snapshot_op *op, int rc)
+{
+    STATE_AO_GC(op->ao);
+
+    libxl__ev_time_deregister(gc, &op->adopt_poll);
+    libxl__ao_abortable_deregister(&op->adopt_abrt);
+    if (rc) goto out;
     if (!op->tree.dom.name) op->tree.dom.name = op->d.name;
     libxl_uuid_copy(NULL, &op->tree.dom.uuid, &op->d.uuid);
     if (op->d.config_file) op->tree.dom.config_file = op->d.config_file;
@@ -486,6 +562,34 @@ int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
     if (rc) return rc;
     return CTX->driver->create(gc, cfg, rec, paused, restore, progress,
                                domid_r);
+}
+
+void libxl__domain_start_async(libxl__egc *egc, libxl__domain_async *da)
+{
+    STATE_AO_GC(da->ao);
+    int rc = disks_startable(gc, da->cfg, da->rec);
+
+    if (!rc && CTX->driver->create_async) {
+        CTX->driver->create_async(egc, da);
+        return;
+    }
+    if (!rc)
+        rc = CTX->driver->create(gc, da->cfg, da->rec, da->paused,
+                                 da->restore, da->progress, &da->domid);
+    da->callback(egc, da, rc);
+}
+
+void libxl__domain_stop_async(libxl__egc *egc, libxl__domain_async *da)
+{
+    STATE_AO_GC(da->ao);
+    int rc;
+
+    if (CTX->driver->destroy_async) {
+        CTX->driver->destroy_async(egc, da);
+        return;
+    }
+    rc = CTX->driver->destroy(gc, da->d);
+    da->callback(egc, da, rc);
 }
 
 /*

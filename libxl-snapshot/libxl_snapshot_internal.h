@@ -319,6 +319,17 @@ struct libxl__exec_state {
     bool quiet;                       /* do not log failure */
     libxl__exec_callback *callback;
     libxl__exec_line_callback *stdout_line;  /* optional; \r or \n */
+    /*
+     * Instead of args: slow file work (unlink of a big image, fsync)
+     * done in a forked child, off the caller's loop; its return value
+     * is the exit status (0: success).  It runs after fork in a process
+     * that may have had threads: async-signal-safe calls only (unlink,
+     * fsync, write on fd 2; no malloc, no stdio).  Not counted by the
+     * io:N fault injection (it is no tool).
+     */
+    int (*child_fn)(libxl__exec_state *es);
+    void *child_arg;
+    bool unabortable;                 /* finishes even on ao_abort */
     /* results, valid in callback (ao gc) */
     char *out;                        /* all of stdout */
     char *err;                        /* all of stderr */
@@ -477,6 +488,15 @@ struct libxl__qemu_img_info_state {
     libxl__exec_state es;
 };
 void libxl__qemu_img_info(libxl__egc *egc, libxl__qemu_img_info_state *qi);
+/* info --output=json -U [--backing-chain] image */
+const char *const *libxl__qemu_img_info_args(libxl__gc *gc,
+                                             const char *image, bool chain);
+/*
+ * One run of those args (its rc, stdout, stderr) parsed, in gc; NULL
+ * and *err_r (gc, trimmed) when the image does not open.
+ */
+yajl_val libxl__qemu_img_info_parse(libxl__gc *gc, int rc, const char *out,
+                                    char *err, char **err_r);
 /* Synchronous qemu-img info (--backing-chain: an array), parsed. */
 yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
                                    bool chain, char **err_r);
@@ -713,6 +733,7 @@ struct libxl__memory_save_state {
     /* private */
     libxl__qmp qmp;
     libxl__ev_time poll;
+    libxl__exec_state es;             /* the image's fsync, in a child */
     const char *tmp;                  /* libxl__memory_tmp_path(file) */
     int fd, rc, downtime_ms;
     bool created, was_running, stopped, migrating, at_instant;
@@ -727,10 +748,17 @@ void libxl__memory_save_instant_done(libxl__egc *egc,
 /*
  * qemu driver: QEMU started with -incoming defer; runs it unless
  * paused.  progress (may be NULL): the bytes of file QEMU has read.
+ * A step of ao: callback(egc, arg, rc) once QEMU has read the image
+ * (and resumed, unless paused).  abortable: ao_abort ends it with
+ * ERROR_ABORTED (the caller then kills that QEMU: its state is
+ * half-read).
  */
-int libxl__memory_restore_sync(libxl__gc *gc, const libxl__domain *d,
-                               const char *file, bool paused,
-                               const libxl_snapshot_progress_how *progress);
+typedef void libxl__memory_restore_cb(libxl__egc *egc, void *arg, int rc);
+int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
+                          const libxl__domain *d, const char *file,
+                          bool paused, bool abortable,
+                          const libxl_snapshot_progress_how *progress,
+                          libxl__memory_restore_cb *callback, void *arg);
 void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
 /* A live job already running in QEMU (by id): follow it to its end. */
 void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj);
@@ -956,6 +984,45 @@ struct libxl__domain {
     int num_disks;
 };
 
+/*
+ * Stopping and starting a domain as steps of an ao (the revert):
+ * libxl__domain_stop_async runs the driver's destroy_async (never
+ * aborted: a domain half-stopped is no state to leave), and
+ * libxl__domain_start_async its create_async, or their synchronous
+ * destroy / create from the step when it has none (xen).
+ * callback(rc): 0 (da->domid), an error, or ERROR_ABORTED (ao_abort,
+ * unless unabortable: the half-started domain is destroyed, the domain
+ * is left shut off).
+ */
+typedef struct libxl__domain_async libxl__domain_async;
+typedef void libxl__domain_async_cb(libxl__egc *egc,
+                                    libxl__domain_async *da, int rc);
+struct libxl__domain_async {
+    /* caller fills in */
+    libxl__ao *ao;
+    libxl__domain *d;                 /* stop */
+    const libxl__domain_config *cfg;  /* start */
+    libxl__domain_record *rec;
+    bool paused;
+    const char *restore;
+    const libxl_snapshot_progress_how *progress;
+    bool unabortable;
+    libxl__domain_async_cb *callback;
+    /* results */
+    uint32_t domid;
+    /* private (driver) */
+    libxl__qmp qmp;
+    libxl__ev_time poll;
+    libxl__ao_abortable abrt;
+    uint64_t deadline;
+    pid_t pid;
+    unsigned long long start_time;
+    const char *qmp_path, *logfile;
+    int lockfd;
+};
+void libxl__domain_start_async(libxl__egc *egc, libxl__domain_async *da);
+void libxl__domain_stop_async(libxl__egc *egc, libxl__domain_async *da);
+
 typedef struct libxl__snapshot_driver {
     const char *name;
     int (*init)(libxl_snapshot_ctx *ctx);
@@ -977,6 +1044,9 @@ typedef struct libxl__snapshot_driver {
                   const char *restore,
                   const libxl_snapshot_progress_how *progress,
                   uint32_t *domid_r);
+    /* create and destroy on the loop (libxl__domain_async); may be NULL */
+    void (*create_async)(libxl__egc *egc, libxl__domain_async *da);
+    void (*destroy_async)(libxl__egc *egc, libxl__domain_async *da);
     /*
      * Memory checkpoints of domains whose memory QEMU does not hold
      * (xen): suspend into fd (the guest stays suspended), and resume
@@ -1117,6 +1187,12 @@ struct libxl__snapshot_op {
     /* private */
     libxl__snapshot_lock lk;
     libxl_uuid locked_uuid;
+    /* a job adopted at READY, told to finish: waited for on the loop
+     * (libxl__blockjob_recover says ERROR_NOT_READY meanwhile) */
+    const char *adopt_id;
+    uint64_t adopt_deadline;
+    libxl__ev_time adopt_poll;
+    libxl__ao_abortable adopt_abrt;
 };
 void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op);
 /* Makes op->tree whole, if it was loaded partial. */

@@ -55,11 +55,20 @@
  * Steps (save, driver): libxl__memory_save -> (suspend) -> ms_dm_connected
  *   -> (caller's instant) -> libxl__memory_save_instant_done -> (resume)
  *   -> ms_done
- * Steps (restore): libxl__memory_restore_sync -> mr_connected ->
- *   mr_getfd -> mr_incoming -> [mr_poll -> mr_polled]* -> [mr_resumed]
- *   -> mr_done
+ * then: ms_done [-> ms_synced] -> ms_finish.  The fsync of the image
+ * (hundreds of MiB just written: 100 ms and more) is done by a forked
+ * child (a libxl__exec step with child_fn), off the caller's loop, the
+ * guest already resumed; only once it succeeded is the image renamed to
+ * its name, as before.  Aborted, it fails as an fsync that failed: the
+ * partial image goes, and the create undoes its disks.
+ * Steps (restore): libxl__memory_restore (a step of the caller's ao:
+ *   the qemu driver's start of the domain) -> mr_connected -> mr_getfd -> mr_incoming
+ *   -> [mr_poll -> mr_polled]* -> [mr_resumed] -> mr_done.  An abort
+ *   (when the caller asked for one) ends it at once: mr_done.
  */
 #include "libxl_snapshot_internal.h"
+
+#include <sys/wait.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -105,12 +114,18 @@ static void ms_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
 static void ms_dm_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                             int rc);
 static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc);
+static int ms_fsync_child(libxl__exec_state *es);
+static void ms_synced(libxl__egc *egc, libxl__exec_state *es, int rc,
+                      int status);
+static void ms_finish(libxl__egc *egc, libxl__memory_save_state *mss,
+                      int rc);
 
 void libxl__memory_save_init(libxl__memory_save_state *mss)
 {
     memset(mss, 0, sizeof(*mss));
     libxl__qmp_init(&mss->qmp);
     libxl__ev_time_init(&mss->poll);
+    libxl__exec_init(&mss->es);
     mss->fd = -1;
 }
 
@@ -474,7 +489,6 @@ static bool dm_gone(libxl__gc *gc, const libxl__memory_save_state *mss)
 static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
 {
     STATE_AO_GC(mss->ao);
-    struct stat st;
     bool gone;
 
     libxl__ev_time_deregister(gc, &mss->poll);
@@ -520,11 +534,55 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
             LOG(WARN, "domain %s: its memory is saved, but it could not be "
                 "resumed: xl unpause %s", mss->d->name, mss->d->name);
     }
-    if (mss->fd >= 0) {
-        if (!rc && fsync(mss->fd)) {
+    if (mss->fd >= 0 && !rc) {
+        /* the image to disk, in a child: ms_synced */
+        libxl__exec_init(&mss->es);
+        mss->es.ao = ao;
+        mss->es.what = GCSPRINTF("fsync of '%s'", mss->tmp);
+        mss->es.child_fn = ms_fsync_child;
+        mss->es.child_arg = mss;
+        mss->es.quiet = true;
+        mss->es.callback = ms_synced;
+        if (!libxl__exec_start(egc, &mss->es)) return;
+        if (fsync(mss->fd)) {           /* no child: here, then */
             LOGE(ERROR, "cannot write memory image '%s'", mss->tmp);
             rc = ERROR_FAIL;
         }
+    }
+    ms_finish(egc, mss, rc);
+}
+
+/* In the child: errno of a failed fsync is the exit status. */
+static int ms_fsync_child(libxl__exec_state *es)
+{
+    libxl__memory_save_state *mss = es->child_arg;
+    return fsync(mss->fd) ? (errno & 0x7f) | 0x80 : 0;
+}
+
+static void ms_synced(libxl__egc *egc, libxl__exec_state *es, int rc,
+                      int status)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(es, libxl__memory_save_state, es);
+    STATE_AO_GC(mss->ao);
+
+    if (rc == ERROR_FAIL && WIFEXITED(status) &&
+        (WEXITSTATUS(status) & 0x80)) {
+        errno = WEXITSTATUS(status) & 0x7f;
+        LOGE(ERROR, "cannot write memory image '%s'", mss->tmp);
+    } else if (rc && rc != ERROR_ABORTED) {
+        LOG(ERROR, "cannot write memory image '%s'", mss->tmp);
+    }
+    ms_finish(egc, mss, rc);
+}
+
+static void ms_finish(libxl__egc *egc, libxl__memory_save_state *mss,
+                      int rc)
+{
+    STATE_AO_GC(mss->ao);
+    struct stat st;
+
+    if (mss->fd >= 0) {
         if (!rc && !fstat(mss->fd, &st)) mss->size = st.st_size;
         close(mss->fd);
         mss->fd = -1;
@@ -554,11 +612,14 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
 typedef struct {
     libxl__qmp qmp;
     libxl__ev_time poll;
+    libxl__ao_abortable abrt;
     const char *file;
     bool paused;
     int fd;
     uint64_t size;
     const libxl_snapshot_progress_how *progress;
+    libxl__memory_restore_cb *callback;
+    void *arg;
 } memory_restore_state;
 
 static void mr_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
@@ -586,13 +647,18 @@ static void mr_progress(memory_restore_state *mrs, bool over)
     libxl__progress_report(mrs->progress, "memory", done, mrs->size);
 }
 
-int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
-                               const char *file, bool paused,
-                               const libxl_snapshot_progress_how *progress)
+static void mr_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
 {
-    libxl_snapshot_ctx *ctx = callergc->owner;
-    AO_CREATE(ctx, NULL);
-    EGC_INIT(ctx);
+    memory_restore_state *mrs = CONTAINER_OF(ab, memory_restore_state, abrt);
+    mr_done(egc, mrs, ERROR_ABORTED);
+}
+
+static int mr_start(libxl__egc *egc, libxl__ao *ao, const libxl__domain *d,
+                    const char *file, bool paused, bool abortable,
+                    const libxl_snapshot_progress_how *progress,
+                    libxl__memory_restore_cb *callback, void *arg)
+{
+    AO_GC;
     memory_restore_state *mrs;
     struct stat sb;
     int rc;
@@ -600,9 +666,12 @@ int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
     GCNEW(mrs);
     libxl__qmp_init(&mrs->qmp);
     libxl__ev_time_init(&mrs->poll);
+    libxl__ao_abortable_init(&mrs->abrt);
     mrs->file = file;
     mrs->paused = paused;
     mrs->progress = progress;
+    mrs->callback = callback;
+    mrs->arg = arg;
     mrs->fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (mrs->fd < 0 || fstat(mrs->fd, &sb)) {
         LOGE(ERROR, "cannot open memory image '%s'", file);
@@ -613,14 +682,29 @@ int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
     mrs->qmp.ao = ao;
     mrs->qmp.path = d->qmp_path;
     mrs->qmp.domid = d->domid;
+    if (abortable) {
+        mrs->abrt.ao = ao;
+        mrs->abrt.callback = mr_abort;
+        rc = libxl__ao_abortable_register(&mrs->abrt);
+        if (rc) goto out;
+    }
     rc = libxl__qmp_connect(egc, &mrs->qmp, mr_connected);
     if (rc) goto out;
-    EGC_FREE;
-    return AO_INPROGRESS;
+    return 0;
  out:
+    libxl__ao_abortable_deregister(&mrs->abrt);
     if (mrs->fd >= 0) close(mrs->fd);
-    EGC_FREE;
-    return AO_CREATE_FAIL(rc);
+    return rc;
+}
+
+int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
+                          const libxl__domain *d, const char *file,
+                          bool paused, bool abortable,
+                          const libxl_snapshot_progress_how *progress,
+                          libxl__memory_restore_cb *callback, void *arg)
+{
+    return mr_start(egc, ao, d, file, paused, abortable, progress,
+                    callback, arg);
 }
 
 static void mr_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
@@ -711,10 +795,11 @@ static void mr_done(libxl__egc *egc, memory_restore_state *mrs, int rc)
     libxl__gc *gc = &ao->gc;
 
     libxl__ev_time_deregister(gc, &mrs->poll);
+    libxl__ao_abortable_deregister(&mrs->abrt);
     libxl__qmp_close(gc, &mrs->qmp);
     if (mrs->fd >= 0) close(mrs->fd);
     mrs->fd = -1;
-    libxl__ao_complete(egc, ao, rc);
+    mrs->callback(egc, mrs->arg, rc);
 }
 
 /*

@@ -229,7 +229,6 @@ static void qemu_img_info_next(libxl__egc *egc,
                                libxl__qemu_img_info_state *qi)
 {
     STATE_AO_GC(qi->ao);
-    const char **a;
     int rc;
 
     while (qi->next < qi->num_images && !qi->images[qi->next])
@@ -238,17 +237,11 @@ static void qemu_img_info_next(libxl__egc *egc,
         qi->callback(egc, qi, 0);
         return;
     }
-    GCNEW_ARRAY(a, 8);
-    a[0] = CTX->qemu_img;
-    a[1] = "info";
-    a[2] = "--output=json";
-    a[3] = "-U";
-    a[4] = qi->backing_chain ? "--backing-chain" : qi->images[qi->next];
-    a[5] = qi->backing_chain ? qi->images[qi->next] : NULL;
     libxl__exec_init(&qi->es);
     qi->es.ao = ao;
     qi->es.what = qi->images[qi->next];
-    qi->es.args = a;
+    qi->es.args = libxl__qemu_img_info_args(gc, qi->images[qi->next],
+                                            qi->backing_chain);
     qi->es.timeout_ms = 60000;
     qi->es.callback = qemu_img_info_done;
     rc = libxl__exec_start(egc, &qi->es);
@@ -300,21 +293,33 @@ int libxl__qemu_img_find_tag(yajl_val info, const char *tag,
     return n;
 }
 
-/*
- * Synchronous `qemu-img info --output=json -U [--backing-chain] image`,
- * parsed (gc); NULL and *err_r (gc, trimmed) when it does not open.
- */
-yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
-                                   bool chain, char **err_r)
+/* `qemu-img info --output=json -U [--backing-chain] image` */
+const char *const *libxl__qemu_img_info_args(libxl__gc *gc,
+                                             const char *image, bool chain)
 {
-    const char *a[] = { CTX->qemu_img, "info", "--output=json", "-U",
-                        chain ? "--backing-chain" : image,
-                        chain ? image : NULL, NULL };
-    char *out = NULL, *err = NULL;
+    const char **a;
+
+    GCNEW_ARRAY(a, 7);
+    a[0] = CTX->qemu_img;
+    a[1] = "info";
+    a[2] = "--output=json";
+    a[3] = "-U";
+    a[4] = chain ? "--backing-chain" : image;
+    a[5] = chain ? image : NULL;
+    return a;
+}
+
+/*
+ * What one run of those args gave (rc, stdout, stderr), parsed (gc);
+ * NULL and *err_r (gc, trimmed) when the image does not open.
+ */
+yajl_val libxl__qemu_img_info_parse(libxl__gc *gc, int rc, const char *out,
+                                    char *err, char **err_r)
+{
     yajl_val v = NULL;
     size_t l;
 
-    if (!libxl__exec_sync(gc, a, 10 * 60 * 1000, &out, &err))
+    if (!rc && out)
         v = libxl__vhd_complete_info(gc, out, libxl__json_parse(gc, out),
                                      &err);
     if (!v && err_r) {
@@ -323,6 +328,18 @@ yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
         *err_r = l ? err : GCSTRDUP("qemu-img info failed");
     }
     return v;
+}
+
+/* Synchronous qemu-img info (libxl__qemu_img_info_parse). */
+yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
+                                   bool chain, char **err_r)
+{
+    char *out = NULL, *err = NULL;
+    int rc;
+
+    rc = libxl__exec_sync(gc, libxl__qemu_img_info_args(gc, image, chain),
+                          10 * 60 * 1000, &out, &err);
+    return libxl__qemu_img_info_parse(gc, rc, out, err, err_r);
 }
 
 /*
