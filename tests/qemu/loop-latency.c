@@ -126,7 +126,7 @@ int main(int argc, char **argv)
     lg = xtl_createlogger_stdiostream(stderr, XTL_ERROR, 0);
     if (!lg) return 2;
     rc = libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
-                                  (xentoollog_logger *)lg);
+                                  (xentoollog_logger *)lg, NULL);
     if (rc) {
         fprintf(stderr, "loop-latency: ctx_alloc: %d\n", rc);
         return 2;
@@ -149,14 +149,15 @@ int main(int argc, char **argv)
                   LIBXL_BLOCK_COMMIT_DELETE;
         rc = libxl_block_commit(ctx, domain, arg, &p, NULL, &how);
     } else if (!strcmp(op, "revert")) {
-        rc = libxl_domain_snapshot_revert(ctx, domain, arg, 0, &how);
+        rc = libxl_domain_snapshot_revert(ctx, domain, arg, 0, NULL, &how);
     } else if (!strcmp(op, "checkpoint")) {
         static libxl_domain_snapshot snap;   /* kept until the callback */
         libxl_domain_snapshot_init(&snap);
         snap.name = strdup(arg);
         snap.memory = strdup("yes");
         rc = libxl_domain_snapshot_create(ctx, domain, &snap,
-                                          LIBXL_SNAPSHOT_CREATE_LIVE, &how);
+                                          LIBXL_SNAPSHOT_CREATE_LIVE, NULL,
+                                          &how);
     } else {
         goto usage;
     }

@@ -47,7 +47,7 @@ step "build the application (tests/qemu/loop-latency.c)"
 run cc -Wall -Werror -O2 -I"$REPO/libxl-snapshot" \
     $(pkg-config --cflags xenlight xentoollog) \
     -o "$PROG" "$LIB_DIR/loop-latency.c" \
-    "$T/build/libxl-snapshot/libxlsnapshot.so.0" \
+    "$T/build/libxl-snapshot/libxlsnapshot.so.1" \
     -Wl,-rpath,"$T/build/libxl-snapshot" \
     $(pkg-config --libs xentoollog)
 [ "$RC" -eq 0 ] || fail_run "loop-latency.c does not build"
