@@ -914,19 +914,20 @@ static int remove_internal_sync(libxl__gc *gc, const libxl__snapshot_op *op,
     if (op->d.running) {
         if (!*nodes &&
             libxl__qmp_run_sync(gc, op->d.qmp_path,
-                                "query-named-block-nodes", "{\"flat\": true}",
+                                "query-named-block-nodes", libxl__qmp_args_flat(gc),
                                 10000, true, nodes))
             *nodes = NULL;
         if (*nodes && YAJL_IS_ARRAY(*nodes))
             node = libxl__qmp_node_for_file(*nodes, ds->file, ds->format);
     }
-    if (node)
+    if (node) {
+        yajl_val args = NULL;
+        libxl__json_add_string(gc, &args, "device", node);
+        libxl__json_add_string(gc, &args, "name", ds->tag);
         return libxl__qmp_run_sync(gc, op->d.qmp_path,
-            "blockdev-snapshot-delete-internal-sync",
-            GCSPRINTF("{\"device\": %s, \"name\": %s}",
-                      libxl__json_quote(gc, node),
-                      libxl__json_quote(gc, ds->tag)),
+            "blockdev-snapshot-delete-internal-sync", args,
             10000, true, NULL);
+    }
     rc = libxl__exec_sync(gc, libxl__qemu_img_snapshot_args(gc, 'd', ds->tag,
                                                             ds->file),
                           60000, NULL, &err);
@@ -1100,13 +1101,13 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
                      yajl_val job)
 {
     libxl_blockjob_state st = LIBXL_BLOCKJOB_STATE_RUNNING;
-    const char *args = GCSPRINTF("{\"id\": %s}",
-                                 libxl__json_quote(gc, jr->id));
+    yajl_val args = NULL;
     uint64_t deadline = libxl__now_ms() + ADOPT_WAIT_MS;
     const char *err;
     bool done, pivot = false;
     int i, rc;
 
+    libxl__json_add_string(gc, &args, "id", jr->id);
     libxl__blockjob_state_from_qemu(libxl__json_get_string(job, "status"),
                                     &st);
     if (st == LIBXL_BLOCKJOB_STATE_READY &&
@@ -1181,7 +1182,7 @@ static int dismissed_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     } else if (jr->above &&
                !libxl__qmp_run_sync(gc, op->d.qmp_path,
                                     "query-named-block-nodes",
-                                    "{\"flat\": true}", 0, true, &nodes) &&
+                                    libxl__qmp_args_flat(gc), 0, true, &nodes) &&
                YAJL_IS_ARRAY(nodes)) {
         for (i = 0; i < nodes->u.array.len; i++) {
             yajl_val n = nodes->u.array.values[i];
@@ -1390,6 +1391,7 @@ int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
     GC_INIT(ctx);
     libxl__domain d;
     jobrec jr;
+    yajl_val args = NULL;
     int rc;
 
     rc = find_job(gc, domain, vdev, &d, &jr);
@@ -1400,10 +1402,9 @@ int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
         rc = ERROR_INVAL;
         goto out;
     }
-    rc = libxl__qmp_run_sync(gc, d.qmp_path, "block-job-set-speed",
-                             GCSPRINTF("{\"device\": %s, \"speed\": %llu}",
-                                       libxl__json_quote(gc, jr.id),
-                                       (unsigned long long)bandwidth),
+    libxl__json_add_string(gc, &args, "device", jr.id);
+    libxl__json_add_uint64(gc, &args, "speed", bandwidth);
+    rc = libxl__qmp_run_sync(gc, d.qmp_path, "block-job-set-speed", args,
                              0, false, NULL);
  out:
     GC_FREE;
@@ -1463,11 +1464,12 @@ static int blockjob_control(libxl_snapshot_ctx *ctx, const char *domain,
             libxl__blockjob_state_from_qemu(
                 libxl__json_get_string(job, "status"), &st);
         if (job && libxl__blockjob_verb_ok(st, verb)) {
+            yajl_val args = NULL;
+            libxl__json_add_string(gc, &args, "id", jr.id);
             rc = libxl__qmp_run_sync(gc, d.qmp_path,
                     verb == LIBXL__BLOCKJOB_VERB_COMPLETE ? "job-complete"
                                                           : "job-cancel",
-                    GCSPRINTF("{\"id\": %s}", libxl__json_quote(gc, jr.id)),
-                    0, false, NULL);
+                    args, 0, false, NULL);
             if (rc) goto out;
             bcs->verb_sent = true;
         } else if (job && st != LIBXL_BLOCKJOB_STATE_CONCLUDED) {

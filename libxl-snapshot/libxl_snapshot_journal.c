@@ -340,7 +340,7 @@ static bool create_happened(libxl__gc *gc, libxl__snapshot_op *op,
         ext |= s->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
     if (live && ext && op->d.running &&
         !libxl__qmp_run_sync(gc, op->d.qmp_path, "query-named-block-nodes",
-                             "{\"flat\": true}", 10000, true, &nodes) &&
+                             libxl__qmp_args_flat(gc), 10000, true, &nodes) &&
         nodes && YAJL_IS_ARRAY(nodes)) {
         /* one transaction: the internal snapshots went with these */
         for (i = 0; i < s->num_disks; i++) {
@@ -707,9 +707,9 @@ static void cancel_delete_jobs(libxl__gc *gc, libxl__snapshot_op *op)
             yajl_val jb = jobs->u.array.values[i];
             const char *id = libxl__json_get_string(jb, "id");
             const char *st = libxl__json_get_string(jb, "status");
-            const char *args;
+            yajl_val args = NULL;
             if (!id || strncmp(id, "libxl-delete-", 13) || !st) continue;
-            args = GCSPRINTF("{\"id\": %s}", libxl__json_quote(gc, id));
+            libxl__json_add_string(gc, &args, "id", id);
             left = true;
             if (!strcmp(st, "concluded"))
                 libxl__qmp_run_sync(gc, op->d.qmp_path, "job-dismiss", args,
@@ -794,7 +794,7 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
         }
     } else if (libxl__qmp_run_sync(gc, op->d.qmp_path,
                                    "query-named-block-nodes",
-                                   "{\"flat\": true}", 10000, true, &nodes) ||
+                                   libxl__qmp_args_flat(gc), 10000, true, &nodes) ||
                !nodes || !YAJL_IS_ARRAY(nodes)) {
         /* cannot tell: the journal stays for the next command */
         LOG(ERROR, "domain %s: disk %s: QEMU does not say whether it had "

@@ -265,8 +265,7 @@ static void qemu_img_info_done(libxl__egc *egc, libxl__exec_state *es,
     char *err = NULL;
 
     if (rc) goto out;
-    v = libxl__vhd_complete_info(gc, es->out,
-                                 libxl__json_parse(gc, es->out), &err);
+    v = libxl__vhd_complete_info(gc, libxl__json_parse(gc, es->out), &err);
     if (!v) {
         LOG(ERROR, "qemu-img info %s: %s", qi->images[qi->next],
             err ? err : "output is not JSON");
@@ -315,8 +314,7 @@ yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
     size_t l;
 
     if (!libxl__exec_sync(gc, a, 10 * 60 * 1000, &out, &err))
-        v = libxl__vhd_complete_info(gc, out, libxl__json_parse(gc, out),
-                                     &err);
+        v = libxl__vhd_complete_info(gc, libxl__json_parse(gc, out), &err);
     if (!v && err_r) {
         l = err ? strlen(err) : 0;
         while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;
