@@ -1235,20 +1235,27 @@ const char *libxl__journal_pending(libxl__gc *gc,
 /* Is op one a journal's recovery completes (create, revert, delete)? */
 bool libxl__journal_op_known(const char *op);
 /*
- * Tests: XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point;
+ * Fault injection (libxl_snapshot_fault.c), in the test library only
+ * (-DLIBXL_SNAPSHOT_TESTING); no-ops in the release library.
+ *
+ * XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point;
  * <op>:<n>:killqemu SIGKILLs the domain's QEMU there (the domain
  * libxl__fault_domain named) and returns true; <op>:<n>:sigint raises
  * SIGINT there.
+ * XL_SNAPSHOT_FAULT=io:<n>[:enospc|eio]: libxl__fault_io returns the
+ * errno the n-th I/O point of the process (a write, a QMP command, a
+ * tool run) must fail with, else 0 (io@<label>: the first point so
+ * labelled).  what: the point, for the message.
  */
+#ifdef LIBXL_SNAPSHOT_TESTING
 bool libxl__fault_point(const char *op);
 void libxl__fault_domain(const libxl__domain *d);
-/*
- * Tests: XL_SNAPSHOT_FAULT=io:<n>[:enospc|eio]: the errno the n-th I/O
- * point of the process (a write, a QMP command, a tool run) must fail
- * with, else 0 (io@<label>: the first point so labelled).  what: the
- * point, for the message.
- */
 int libxl__fault_io(const char *what);
+#else
+static inline bool libxl__fault_point(const char *op) { return false; }
+static inline void libxl__fault_domain(const libxl__domain *d) { }
+static inline int libxl__fault_io(const char *what) { return 0; }
+#endif
 
 #endif /* LIBXL_SNAPSHOT_INTERNAL_H */
 
