@@ -132,18 +132,12 @@ yajl_val libxl__vhd_complete_info(libxl__gc *gc, yajl_val v, char **err_r)
 const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
                                         const char *vhd, const char *parent)
 {
-    const char **a;
+    libxl__flexarray *a = libxl__flexarray_new(gc);
 
-    GCNEW_ARRAY(a, 7);
-    a[0] = CTX->vhd_util;
-    a[1] = cmd;
-    a[2] = "-n";
-    a[3] = vhd;
-    if (parent) {
-        a[4] = "-p";
-        a[5] = parent;
-    }
-    return a;
+    libxl__flexarray_append_pair(a, CTX->vhd_util, cmd);
+    libxl__flexarray_append_pair(a, "-n", vhd);
+    if (parent) libxl__flexarray_append_pair(a, "-p", parent);
+    return a->data;
 }
 
 /*

@@ -263,8 +263,8 @@ static int blockjob_arm(libxl__gc *gc, libxl__blockjob *bj)
 void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
 {
     STATE_AO_GC(bj->ao);
-    const char **a;
-    int rc, n = 0;
+    libxl__flexarray *a;
+    int rc;
 
     bj->info.state = S_NEW;
     rc = blockjob_arm(gc, bj);
@@ -279,7 +279,6 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
         return;
     }
 
-    GCNEW_ARRAY(a, 16);
     if (bj->top_format == LIBXL_DISK_FORMAT_VHD) {
         /* a VHD chain: vhd-util, one level (top into its parent) */
         char *parent = libxl__vhd_parent_sync(gc, bj->info.top);
@@ -296,33 +295,29 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
                                            NULL);
         goto exec;
     }
-    a[n++] = CTX->qemu_img;
+    a = libxl__flexarray_new(gc);
+    libxl__flexarray_append(a, CTX->qemu_img);
     if (bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM) {
-        a[n++] = "rebase";
-        a[n++] = "-p";
-        if (bj->info.base) {
-            a[n++] = "-F";
-            a[n++] = libxl__disk_format_qemu(bj->base_format);
-        }
-        a[n++] = "-b";
-        a[n++] = bj->info.base ? bj->info.base : "";
-        a[n++] = bj->info.top;
+        libxl__flexarray_append_pair(a, "rebase", "-p");
+        if (bj->info.base)
+            libxl__flexarray_append_pair(a, "-F",
+                libxl__disk_format_qemu(bj->base_format));
+        libxl__flexarray_append_pair(a, "-b",
+                                     bj->info.base ? bj->info.base : "");
+        libxl__flexarray_append(a, bj->info.top);
     } else {
-        a[n++] = "commit";
-        a[n++] = "-p";
-        if (bj->info.speed) {
-            a[n++] = "-r";
-            a[n++] = GCSPRINTF("%"PRIu64, bj->info.speed);
-        }
-        a[n++] = "-b";
-        a[n++] = bj->info.base;
-        a[n++] = bj->info.top;
+        libxl__flexarray_append_pair(a, "commit", "-p");
+        if (bj->info.speed)
+            libxl__flexarray_append_pair(a, "-r",
+                GCSPRINTF("%"PRIu64, bj->info.speed));
+        libxl__flexarray_append_pair(a, "-b", bj->info.base);
+        libxl__flexarray_append(a, bj->info.top);
     }
     bj->es.ao = ao;
     bj->es.what = GCSPRINTF("%s of %s", bj->info.type ==
                             LIBXL_BLOCKJOB_TYPE_STREAM ? "stream" : "commit",
                             bj->info.vdev);
-    bj->es.args = a;
+    bj->es.args = a->data;
  exec:
     bj->es.stdout_line = blockjob_exec_line;
     bj->es.callback = blockjob_exec_done;

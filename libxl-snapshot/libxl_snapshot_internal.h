@@ -74,6 +74,23 @@ char *libxl__gc_sprintf(libxl__gc *gc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 char *libxl__gc_vsprintf(libxl__gc *gc, const char *fmt, va_list ap);
 
+/*
+ * A growing array of strings in gc, as libxl's flexarray, for argvs:
+ * nothing is counted by hand.  data is NULL-terminated at all times
+ * (data[count] == NULL), ready for libxl__exec's args or execvp.
+ * Strings are not copied; appending NULL is a bug (it would end the
+ * argv early).
+ */
+typedef struct libxl__flexarray {
+    libxl__gc *gc;
+    const char **data;
+    int count, alloc;
+} libxl__flexarray;
+libxl__flexarray *libxl__flexarray_new(libxl__gc *gc);
+void libxl__flexarray_append(libxl__flexarray *fa, const char *s);
+void libxl__flexarray_append_pair(libxl__flexarray *fa, const char *a,
+                                  const char *b);
+
 #define GCNEW(var)         ((var) = libxl__gc_zalloc(gc, sizeof(*(var))))
 #define GCNEW_ARRAY(var,n) ((var) = libxl__gc_calloc(gc, (n), sizeof(*(var))))
 #define GCREALLOC_ARRAY(var,n) \
