@@ -203,10 +203,9 @@ static char *qmp_message_text(libxl__gc *gc, const char *cmd, yajl_val args,
     return text ? GCSPRINTF("%s\r\n", text) : NULL;
 }
 
-static void qmp_queue(libxl__gc *egcgc, libxl__qmp *qmp, char *msg)
+/* msg: in the ao's gc (it outlives the callback that sends it) */
+static void qmp_queue(libxl__gc *gc, libxl__qmp *qmp, char *msg)
 {
-    libxl__gc *gc = egcgc;
-
     qmp->tx = msg;
     qmp->txlen = strlen(msg);
     qmp->txoff = 0;
