@@ -1022,19 +1022,20 @@ static int remove_internal_sync(libxl__gc *gc, const libxl__snapshot_op *op,
     if (op->d.running) {
         if (!*nodes &&
             libxl__qmp_run_sync(gc, op->d.qmp_path,
-                                "query-named-block-nodes", "{\"flat\": true}",
+                                "query-named-block-nodes", libxl__qmp_args_flat(gc),
                                 10000, true, nodes))
             *nodes = NULL;
         if (*nodes && YAJL_IS_ARRAY(*nodes))
             node = libxl__qmp_node_for_file(*nodes, ds->file, ds->format);
     }
-    if (node)
+    if (node) {
+        yajl_val args = NULL;
+        libxl__json_add_string(gc, &args, "device", node);
+        libxl__json_add_string(gc, &args, "name", ds->tag);
         return libxl__qmp_run_sync(gc, op->d.qmp_path,
-            "blockdev-snapshot-delete-internal-sync",
-            GCSPRINTF("{\"device\": %s, \"name\": %s}",
-                      libxl__json_quote(gc, node),
-                      libxl__json_quote(gc, ds->tag)),
+            "blockdev-snapshot-delete-internal-sync", args,
             10000, true, NULL);
+    }
     rc = libxl__exec_sync(gc, libxl__qemu_img_snapshot_args(gc, 'd', ds->tag,
                                                             ds->file),
                           60000, NULL, &err);
@@ -1201,8 +1202,8 @@ int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
  * to its end, on the caller's loop: ERROR_NOT_READY tells
  * libxl__snapshot_op_begin to call libxl__blockjob_recover again a
  * little later (op->adopt_id: the job it waits for; ERROR_TIMEDOUT
- * after ADOPT_WAIT_MS), instead of a wait in place.  Concluded: dismissed, and its outcome recorded as its
- * process would have (a pivot is read from QEMU itself: a BlockBackend
+ * after ADOPT_WAIT_MS), instead of a wait in place.  Concluded:
+ * dismissed, and its outcome recorded as its process would have (a pivot is read from QEMU itself: a BlockBackend
  * on base).  Still running: left to run, for the next command; READY
  * and told to stop there (--async, or no --pivot): left to
  * `xl block-job`.
@@ -1211,12 +1212,12 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
                      yajl_val job)
 {
     libxl_blockjob_state st = LIBXL_BLOCKJOB_STATE_RUNNING;
-    const char *args = GCSPRINTF("{\"id\": %s}",
-                                 libxl__json_quote(gc, jr->id));
+    yajl_val args = NULL;
     const char *err;
     bool done, pivot = false;
     int i, rc;
 
+    libxl__json_add_string(gc, &args, "id", jr->id);
     libxl__blockjob_state_from_qemu(libxl__json_get_string(job, "status"),
                                     &st);
     if (op->adopt_id && !strcmp(op->adopt_id, jr->id) &&
@@ -1291,7 +1292,7 @@ static int dismissed_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     } else if (jr->above &&
                !libxl__qmp_run_sync(gc, op->d.qmp_path,
                                     "query-named-block-nodes",
-                                    "{\"flat\": true}", 0, true, &nodes) &&
+                                    libxl__qmp_args_flat(gc), 0, true, &nodes) &&
                YAJL_IS_ARRAY(nodes)) {
         for (i = 0; i < nodes->u.array.len; i++) {
             yajl_val n = nodes->u.array.values[i];
@@ -1500,6 +1501,7 @@ int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
     GC_INIT(ctx);
     libxl__domain d;
     jobrec jr;
+    yajl_val args = NULL;
     int rc;
 
     rc = find_job(gc, domain, vdev, &d, &jr);
@@ -1510,10 +1512,9 @@ int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
         rc = ERROR_INVAL;
         goto out;
     }
-    rc = libxl__qmp_run_sync(gc, d.qmp_path, "block-job-set-speed",
-                             GCSPRINTF("{\"device\": %s, \"speed\": %llu}",
-                                       libxl__json_quote(gc, jr.id),
-                                       (unsigned long long)bandwidth),
+    libxl__json_add_string(gc, &args, "device", jr.id);
+    libxl__json_add_uint64(gc, &args, "speed", bandwidth);
+    rc = libxl__qmp_run_sync(gc, d.qmp_path, "block-job-set-speed", args,
                              0, false, NULL);
  out:
     GC_FREE;
@@ -1573,11 +1574,12 @@ static int blockjob_control(libxl_snapshot_ctx *ctx, const char *domain,
             libxl__blockjob_state_from_qemu(
                 libxl__json_get_string(job, "status"), &st);
         if (job && libxl__blockjob_verb_ok(st, verb)) {
+            yajl_val args = NULL;
+            libxl__json_add_string(gc, &args, "id", jr.id);
             rc = libxl__qmp_run_sync(gc, d.qmp_path,
                     verb == LIBXL__BLOCKJOB_VERB_COMPLETE ? "job-complete"
                                                           : "job-cancel",
-                    GCSPRINTF("{\"id\": %s}", libxl__json_quote(gc, jr.id)),
-                    0, false, NULL);
+                    args, 0, false, NULL);
             if (rc) goto out;
             bcs->verb_sent = true;
         } else if (job && st != LIBXL_BLOCKJOB_STATE_CONCLUDED) {

@@ -147,6 +147,40 @@ char *libxl__gc_sprintf(libxl__gc *gc, const char *fmt, ...)
 }
 
 /* ---------------------------------------------------------------- */
+/* growing array of strings (argv) */
+
+libxl__flexarray *libxl__flexarray_new(libxl__gc *gc)
+{
+    libxl__flexarray *fa;
+
+    GCNEW(fa);
+    fa->gc = gc;
+    fa->alloc = 16;
+    GCNEW_ARRAY(fa->data, fa->alloc);   /* zeroed: NULL-terminated */
+    return fa;
+}
+
+void libxl__flexarray_append(libxl__flexarray *fa, const char *s)
+{
+    libxl__gc *gc = fa->gc;
+
+    assert(s);                          /* a NULL would end the argv */
+    if (fa->count + 1 >= fa->alloc) {
+        fa->alloc *= 2;
+        GCREALLOC_ARRAY(fa->data, fa->alloc);
+    }
+    fa->data[fa->count++] = s;
+    fa->data[fa->count] = NULL;
+}
+
+void libxl__flexarray_append_pair(libxl__flexarray *fa, const char *a,
+                                  const char *b)
+{
+    libxl__flexarray_append(fa, a);
+    libxl__flexarray_append(fa, b);
+}
+
+/* ---------------------------------------------------------------- */
 /* logging */
 
 /*

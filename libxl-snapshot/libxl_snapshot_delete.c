@@ -126,7 +126,7 @@ typedef struct libxl__snapshot_delete_state {
     libxl__exec_state es;
     libxl__blockjob bj;
     int stopped_rc;                 /* why a merge stopped (settling it) */
-    const char *commit;             /* journal: the running commit (JSON) */
+    yajl_val commit;                /* journal: the running commit */
     libxl_snapshot_progress_how progress;   /* its jobs' (a copy) */
     libxl__snapshot_delete_cb *callback;  /* NULL: the ao completes */
     void *for_callback;
@@ -255,22 +255,22 @@ static void add_descendants(libxl__gc *gc, libxl__snapshot_delete_state *dls,
 static int write_journal(libxl__gc *gc, libxl__snapshot_delete_state *dls,
                          const char *remove, const char *unused)
 {
-    const char *then = "", *j;
+    yajl_val j = NULL, then;
+    const char *text;
     int k;
 
+    libxl__json_add_string(gc, &j, "op", "delete");
+    libxl__json_add_string(gc, &j, "snapshot", dls->snap->name);
+    if (dls->commit) libxl__json_add(gc, &j, "commit", dls->commit);
+    if (remove) libxl__json_add_string(gc, &j, "remove", remove);
+    if (unused) libxl__json_add_string(gc, &j, "unused", unused);
+    then = libxl__json_add_array(gc, &j, "then");
     for (k = dls->cur + 1; k < dls->num_names; k++)
-        then = GCSPRINTF("%s%s%s", then, *then ? ", " : "",
-                         libxl__json_quote(gc, dls->names[k]));
-    j = GCSPRINTF("{\"op\": \"delete\", \"snapshot\": %s%s%s%s%s%s%s, "
-                  "\"then\": [%s]}",
-                  libxl__json_quote(gc, dls->snap->name),
-                  dls->commit ? ", \"commit\": " : "",
-                  dls->commit ? dls->commit : "",
-                  remove ? ", \"remove\": " : "",
-                  remove ? libxl__json_quote(gc, remove) : "",
-                  unused ? ", \"unused\": " : "",
-                  unused ? libxl__json_quote(gc, unused) : "", then);
-    return libxl__journal_write_text(gc, &dls->op.st, j, strlen(j), false);
+        libxl__json_append_string(gc, then, dls->names[k]);
+    text = libxl__json_to_string(gc, j);
+    if (!text) return ERROR_FAIL;
+    return libxl__journal_write_text(gc, &dls->op.st, text, strlen(text),
+                                     false);
 }
 
 static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
@@ -621,7 +621,7 @@ static void snapshot_delete_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
         CONTAINER_OF(qmp, libxl__snapshot_delete_state, qmp);
 
     if (!rc) rc = libxl__qmp_send(egc, qmp, "query-named-block-nodes",
-                                  "{\"flat\": true}", -1,
+                                  libxl__qmp_args_flat(&dls->ao->gc), -1,
                                   snapshot_delete_nodes);
     if (rc) snapshot_delete_disk_done(egc, dls, rc);
 }
@@ -634,6 +634,7 @@ static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
     STATE_AO_GC(dls->ao);
     libxl_disk_snapshot *ds = cur_ds(dls);
     const char *node;
+    yajl_val args = NULL;
 
     if (rc) {
         LOG(ERROR, "disk %s: QEMU does not list its block nodes: %s",
@@ -648,14 +649,11 @@ static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
         rc = ERROR_FAIL;
         goto out;
     }
+    libxl__json_add_string(gc, &args, "device", node);
+    libxl__json_add_string(gc, &args, "id", dls->plans[dls->disk].tag_id);
+    libxl__json_add_string(gc, &args, "name", ds->tag);
     rc = libxl__qmp_send(egc, qmp, "blockdev-snapshot-delete-internal-sync",
-                         GCSPRINTF("{\"device\": %s, \"id\": %s, "
-                                   "\"name\": %s}",
-                                   libxl__json_quote(gc, node),
-                                   libxl__json_quote(gc,
-                                       dls->plans[dls->disk].tag_id),
-                                   libxl__json_quote(gc, ds->tag)),
-                         -1, snapshot_delete_qmp_done);
+                         args, -1, snapshot_delete_qmp_done);
     if (rc) goto out;
     return;
  out:
@@ -919,16 +917,15 @@ static void snapshot_delete_job_next(libxl__egc *egc,
     if (pl->act == ACT_COMMIT) {
         /* QEMU may finish it after we die, or we die re-parenting the
          * images built on top once qemu-img has: recovery must know */
-        const char *c = "";
+        yajl_val c;
         int k;
+        dls->commit = NULL;
+        libxl__json_add_string(gc, &dls->commit, "vdev", ds->vdev);
+        libxl__json_add_string(gc, &dls->commit, "top", top);
+        libxl__json_add_string(gc, &dls->commit, "base", ds->file);
+        c = libxl__json_add_array(gc, &dls->commit, "children");
         for (k = 0; k < pl->num_targets; k++)
-            c = GCSPRINTF("%s%s%s", c, k ? ", " : "",
-                          libxl__json_quote(gc, pl->targets[k]));
-        dls->commit = GCSPRINTF("{\"vdev\": %s, \"top\": %s, \"base\": %s, "
-                                "\"children\": [%s]}",
-                                libxl__json_quote(gc, ds->vdev),
-                                libxl__json_quote(gc, top),
-                                libxl__json_quote(gc, ds->file), c);
+            libxl__json_append_string(gc, c, pl->targets[k]);
         if (write_journal(gc, dls, NULL, NULL)) {
             snapshot_delete_disk_done(egc, dls, ERROR_FAIL);
             return;

@@ -817,16 +817,14 @@ int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
 {
     GC_INIT(ctx);
     libxl__domain d;
-    yajl_val ret = NULL;
+    yajl_val ret = NULL, args = NULL;
     int rc;
 
     *output_r = NULL;
     rc = running_domain(gc, domain, &d);
     if (rc) goto out;
-    rc = libxl__qmp_run_sync(gc, d.qmp_path, "human-monitor-command",
-                             GCSPRINTF("{\"command-line\": %s}",
-                                       libxl__json_quote(gc,
-                                                         command_line)),
+    libxl__json_add_string(gc, &args, "command-line", command_line);
+    rc = libxl__qmp_run_sync(gc, d.qmp_path, "human-monitor-command", args,
                              0, false, &ret);
     if (rc) goto out;
     {

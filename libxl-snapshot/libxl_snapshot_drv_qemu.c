@@ -514,8 +514,8 @@ static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
                       const char *restore, qemu_runtime *rt_r,
                       char **qmp_r, char **logfile_r, int *lockfd_r)
 {
-    const char **args;
-    int nargs = 0, i, rc, lockfd = -1, logfd = -1;
+    libxl__flexarray *args;
+    int i, rc, lockfd = -1, logfd = -1;
     qemu_runtime rt;
     char uuid[40], *logfile, *qmp, *lockpath;
     const char *bin = cfg->device_model ? cfg->device_model
@@ -545,49 +545,40 @@ static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
     logfile = GCSPRINTF("%s/qemu-dm-%s.log", CTX->run_dir, cfg->name);
     unlink(qmp);
 
-    GCNEW_ARRAY(args, 34 + 2 * cfg->num_disks + cfg->num_dm_args);
-    args[nargs++] = bin;
-    args[nargs++] = "-machine";
-    args[nargs++] = "none";
-    if (strstr(bin, "xen-qemu-system")) {
-        args[nargs++] = "-accel";
-        args[nargs++] = "qtest";
-    }
-    args[nargs++] = "-nodefaults";
-    args[nargs++] = "-display";
-    args[nargs++] = "none";
-    args[nargs++] = "-name";
-    args[nargs++] = qemu_opt_escape(gc, cfg->name);
-    args[nargs++] = "-uuid";
-    args[nargs++] = GCSTRDUP(uuid);
-    if (cfg->memory_mb > 0) {
-        args[nargs++] = "-m";
-        args[nargs++] = GCSPRINTF("%ld", cfg->memory_mb);
-    }
-    args[nargs++] = "-qmp";
-    args[nargs++] = GCSPRINTF("unix:%s,server=on,wait=off",
-                              qemu_opt_escape(gc, qmp));
-    if (paused || restore) args[nargs++] = "-S";
+    args = libxl__flexarray_new(gc);
+    libxl__flexarray_append(args, bin);
+    libxl__flexarray_append_pair(args, "-machine", "none");
+    if (strstr(bin, "xen-qemu-system"))
+        libxl__flexarray_append_pair(args, "-accel", "qtest");
+    libxl__flexarray_append(args, "-nodefaults");
+    libxl__flexarray_append_pair(args, "-display", "none");
+    libxl__flexarray_append_pair(args, "-name",
+                                 qemu_opt_escape(gc, cfg->name));
+    libxl__flexarray_append_pair(args, "-uuid", GCSTRDUP(uuid));
+    if (cfg->memory_mb > 0)
+        libxl__flexarray_append_pair(args, "-m",
+                                     GCSPRINTF("%ld", cfg->memory_mb));
+    libxl__flexarray_append_pair(args, "-qmp",
+        GCSPRINTF("unix:%s,server=on,wait=off", qemu_opt_escape(gc, qmp)));
+    if (paused || restore) libxl__flexarray_append(args, "-S");
     if (restore) {
         /* the saved state comes over QMP once QEMU is up */
-        args[nargs++] = "-incoming";
-        args[nargs++] = "defer";
+        libxl__flexarray_append_pair(args, "-incoming", "defer");
     }
     if (cfg->agent_path) {
         /* the guest agent's channel, on a virtio-serial port */
         unlink(cfg->agent_path);
-        args[nargs++] = "-chardev";
-        args[nargs++] = GCSPRINTF("socket,id=qga0,path=%s,server=on,"
-                                  "wait=off",
-                                  qemu_opt_escape(gc, cfg->agent_path));
-        args[nargs++] = "-device";
-        args[nargs++] = "virtio-serial,id=qga-serial0";
-        args[nargs++] = "-device";
-        args[nargs++] = "virtserialport,bus=qga-serial0.0,chardev=qga0,"
-                        "name=org.qemu.guest_agent.0";
+        libxl__flexarray_append_pair(args, "-chardev",
+            GCSPRINTF("socket,id=qga0,path=%s,server=on,wait=off",
+                      qemu_opt_escape(gc, cfg->agent_path)));
+        libxl__flexarray_append_pair(args, "-device",
+                                     "virtio-serial,id=qga-serial0");
+        libxl__flexarray_append_pair(args, "-device",
+            "virtserialport,bus=qga-serial0.0,chardev=qga0,"
+            "name=org.qemu.guest_agent.0");
     }
     for (i = 0; i < cfg->num_dm_args; i++)
-        args[nargs++] = cfg->dm_args[i];
+        libxl__flexarray_append(args, cfg->dm_args[i]);
     for (i = 0; i < cfg->num_disks; i++) {
         const libxl_device_disk *dk = &cfg->disks[i];
         const libxl__active_disk *ad =
@@ -611,18 +602,16 @@ static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
             rc = ERROR_INVAL;
             goto out;
         }
-        args[nargs++] = "-drive";
-        args[nargs++] = GCSPRINTF(
+        libxl__flexarray_append_pair(args, "-drive", GCSPRINTF(
             "if=none,id=%s,node-name=%s,file=%s,format=%s%s",
             dk->vdev, libxl__disk_node_name(gc, dk->vdev, fmt),
             qemu_opt_escape(gc, path), qfmt,
-            dk->readwrite ? "" : ",readonly=on");
+            dk->readwrite ? "" : ",readonly=on"));
         rt.disks[rt.num_disks].vdev = dk->vdev;
         rt.disks[rt.num_disks].path = GCSTRDUP(path);
         rt.disks[rt.num_disks].format = fmt;
         rt.num_disks++;
     }
-    args[nargs] = NULL;
 
     /* opened here, so that a failure has its reason */
     logfd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -632,7 +621,7 @@ static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
         rc = ERROR_FAIL;
         goto out;
     }
-    pid = spawn_detached(gc, args, logfd);
+    pid = spawn_detached(gc, args->data, logfd);
     if (pid <= 0) {
         LOGE(ERROR, "cannot start %s", bin);
         rc = ERROR_FAIL;

@@ -735,11 +735,12 @@ static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
                       const libxl_snapshot_progress_how *progress,
                       uint32_t *domid_r)
 {
-    const char *args[8];
+    libxl__flexarray *args;
+    const char *verb = restore ? "restore" : "create";
     char *disks, *uuid = NULL, *rcfg = NULL;
     struct stat sb;
     uint32_t domid;
-    int n = 0, rc;
+    int rc;
 
     if (!cfg->file || !cfg->name) {
         LOG(ERROR, "%s: no domain name", cfg->file ? cfg->file : "config");
@@ -752,32 +753,28 @@ static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
         uuid = GCSPRINTF("uuid=\"" LIBXL_UUID_FMT "\"",
                          LIBXL_UUID_BYTES(cfg->uuid));
 
-    args[n++] = CTX->system_xl;
+    args = libxl__flexarray_new(gc);
+    libxl__flexarray_append_pair(args, CTX->system_xl, verb);
+    if (paused) libxl__flexarray_append(args, "-p");
     if (restore) {
         rc = xen_restore_config(gc, cfg, disks, uuid, &rcfg);
         if (rc) return rc;
-        args[n++] = "restore";
-        if (paused) args[n++] = "-p";
-        args[n++] = rcfg;
-        args[n++] = restore;
+        libxl__flexarray_append_pair(args, rcfg, restore);
     } else {
-        args[n++] = "create";
-        if (paused) args[n++] = "-p";
-        args[n++] = "-f";
-        args[n++] = cfg->file;
-        if (disks) args[n++] = disks;
-        if (uuid) args[n++] = uuid;
+        libxl__flexarray_append_pair(args, "-f", cfg->file);
+        if (disks) libxl__flexarray_append(args, disks);
+        if (uuid) libxl__flexarray_append(args, uuid);
     }
-    args[n] = NULL;
 
-    LOG(DEBUG, "%s %s%s %s %s", CTX->system_xl, args[1],
+    LOG(DEBUG, "%s %s%s %s %s", CTX->system_xl, verb,
         paused ? " -p" : "", rcfg ? rcfg : cfg->file,
         restore ? restore : disks ? disks : "");
-    rc = libxl__exec_sync(gc, args, XEN_CREATE_TIMEOUT_MS, NULL, NULL);
+    rc = libxl__exec_sync(gc, args->data, XEN_CREATE_TIMEOUT_MS, NULL,
+                          NULL);
     if (rcfg) unlink(rcfg);
     if (rc) {
         LOG(ERROR, "cannot start domain %s: %s %s failed%s", cfg->name,
-            CTX->system_xl, args[1],
+            CTX->system_xl, verb,
             rc == ERROR_TIMEDOUT ? " (timed out)" : "");
         return rc;
     }

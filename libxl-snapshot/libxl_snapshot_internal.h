@@ -74,6 +74,23 @@ char *libxl__gc_sprintf(libxl__gc *gc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 char *libxl__gc_vsprintf(libxl__gc *gc, const char *fmt, va_list ap);
 
+/*
+ * A growing array of strings in gc, as libxl's flexarray, for argvs:
+ * nothing is counted by hand.  data is NULL-terminated at all times
+ * (data[count] == NULL), ready for libxl__exec's args or execvp.
+ * Strings are not copied; appending NULL is a bug (it would end the
+ * argv early).
+ */
+typedef struct libxl__flexarray {
+    libxl__gc *gc;
+    const char **data;
+    int count, alloc;
+} libxl__flexarray;
+libxl__flexarray *libxl__flexarray_new(libxl__gc *gc);
+void libxl__flexarray_append(libxl__flexarray *fa, const char *s);
+void libxl__flexarray_append_pair(libxl__flexarray *fa, const char *a,
+                                  const char *b);
+
 #define GCNEW(var)         ((var) = libxl__gc_zalloc(gc, sizeof(*(var))))
 #define GCNEW_ARRAY(var,n) ((var) = libxl__gc_calloc(gc, (n), sizeof(*(var))))
 #define GCREALLOC_ARRAY(var,n) \
@@ -142,8 +159,45 @@ uint64_t libxl__now_ms(void);
 /* ---------------------------------------------------------------- */
 /* JSON helpers (libxl_snapshot_json.c) */
 
-/* A JSON string literal, quotes included, escaped. */
-char *libxl__json_quote(libxl__gc *gc, const char *s);
+/*
+ * Building JSON (QMP arguments, journal entries): a gc-owned yajl tree,
+ * turned into text by libxl__json_to_string, which does all quoting.
+ * Never splice JSON text with GCSPRINTF.
+ *
+ * The _add functions add "key": value to the object *obj, allocating
+ * it first when *obj is NULL (as libxl's libxl__qmp_param_add_*), so
+ *     yajl_val args = NULL;
+ *     libxl__json_add_string(gc, &args, "node-name", node);
+ *     libxl__json_add_bool(gc, &args, "flat", true);
+ * leaves args NULL (no arguments) until something is added.  A NULL
+ * string, or a NULL value, is JSON null.  Keys are added in order and
+ * not checked for repeats.  _add_object and _add_array return the new
+ * (empty) child, to fill in; _append* add to an array.
+ */
+yajl_val libxl__json_new_object(libxl__gc *gc);
+yajl_val libxl__json_new_array(libxl__gc *gc);
+yajl_val libxl__json_new_string(libxl__gc *gc, const char *s);
+yajl_val libxl__json_new_integer(libxl__gc *gc, long long i);
+yajl_val libxl__json_new_uint64(libxl__gc *gc, uint64_t u);
+yajl_val libxl__json_new_bool(libxl__gc *gc, bool b);
+yajl_val libxl__json_new_null(libxl__gc *gc);
+void libxl__json_add(libxl__gc *gc, yajl_val *obj, const char *key,
+                     yajl_val v);
+void libxl__json_add_string(libxl__gc *gc, yajl_val *obj, const char *key,
+                            const char *s);
+void libxl__json_add_integer(libxl__gc *gc, yajl_val *obj, const char *key,
+                             long long i);
+void libxl__json_add_uint64(libxl__gc *gc, yajl_val *obj, const char *key,
+                            uint64_t u);
+void libxl__json_add_bool(libxl__gc *gc, yajl_val *obj, const char *key,
+                          bool b);
+yajl_val libxl__json_add_object(libxl__gc *gc, yajl_val *obj,
+                                const char *key);
+yajl_val libxl__json_add_array(libxl__gc *gc, yajl_val *obj,
+                               const char *key);
+void libxl__json_append(libxl__gc *gc, yajl_val arr, yajl_val v);
+void libxl__json_append_string(libxl__gc *gc, yajl_val arr, const char *s);
+yajl_val libxl__json_append_object(libxl__gc *gc, yajl_val arr);
 /* Parses with yajl_tree; the tree is freed with the gc. */
 yajl_val libxl__json_parse(libxl__gc *gc, const char *s);
 /* Lookups on a yajl tree; NULL/default when absent or wrong type. */
@@ -412,8 +466,7 @@ int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
 /* VHD (libxl_snapshot_backend_vhd.c), in gc */
 bool libxl__vhd_is_differencing(const char *path);
 char *libxl__vhd_parent_sync(libxl__gc *gc, const char *path);
-yajl_val libxl__vhd_complete_info(libxl__gc *gc, const char *text,
-                                  yajl_val v, char **err_r);
+yajl_val libxl__vhd_complete_info(libxl__gc *gc, yajl_val v, char **err_r);
 /* `vhd-util CMD -n vhd [-p parent]` */
 const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
                                         const char *vhd, const char *parent);
@@ -572,9 +625,12 @@ void libxl__qmp_init(libxl__qmp *qmp);
 /* Connects and negotiates; callback(ret NULL, rc) when IDLE. */
 int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,
                        libxl__qmp_callback *callback);
-/* args: a JSON object text or NULL.  fd >= 0 is passed (getfd). */
+/*
+ * args: an object built with libxl__json_add_* (or NULL: none); it is
+ * turned into text at once.  fd >= 0 is passed (getfd).
+ */
 int libxl__qmp_send(libxl__egc *egc, libxl__qmp *qmp, const char *cmd,
-                    const char *args, int fd, libxl__qmp_callback *cb);
+                    yajl_val args, int fd, libxl__qmp_callback *cb);
 void libxl__qmp_close(libxl__gc *gc, libxl__qmp *qmp);
 int libxl__qmp_error_class_to_rc(const char *klass);
 /*
@@ -582,8 +638,10 @@ int libxl__qmp_error_class_to_rc(const char *klass);
  * no message on failure (the caller reports it).
  */
 int libxl__qmp_run_sync(libxl__gc *gc, const char *path, const char *cmd,
-                        const char *args, int timeout_ms, bool quiet,
+                        yajl_val args, int timeout_ms, bool quiet,
                         yajl_val *ret_r);
+/* {"flat": true}: the arguments of query-named-block-nodes, in gc */
+yajl_val libxl__qmp_args_flat(libxl__gc *gc);
 /*
  * Deletes the nodes on the image file that nothing uses any more (left
  * by a job: monitor-owned nodes stay in the graph); QEMU refuses, and
@@ -690,7 +748,7 @@ struct libxl__blockjob {
     libxl__ev_time poll, timeout;
     libxl__ao_abortable abrt;
     libxl__blockjob_verb verb;
-    char *merge_actions;              /* resolved at start */
+    yajl_val merge_actions;           /* resolved at start */
     /* live: the nodes of the images that leave the chain, to delete
      * those the monitor still holds once the job has completed */
     const char **leaving;
@@ -1283,20 +1341,27 @@ const char *libxl__journal_pending(libxl__gc *gc,
 /* Is op one a journal's recovery completes (create, revert, delete)? */
 bool libxl__journal_op_known(const char *op);
 /*
- * Tests: XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point;
+ * Fault injection (libxl_snapshot_fault.c), in the test library only
+ * (-DLIBXL_SNAPSHOT_TESTING); no-ops in the release library.
+ *
+ * XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point;
  * <op>:<n>:killqemu SIGKILLs the domain's QEMU there (the domain
  * libxl__fault_domain named) and returns true; <op>:<n>:sigint raises
  * SIGINT there.
+ * XL_SNAPSHOT_FAULT=io:<n>[:enospc|eio]: libxl__fault_io returns the
+ * errno the n-th I/O point of the process (a write, a QMP command, a
+ * tool run) must fail with, else 0 (io@<label>: the first point so
+ * labelled).  what: the point, for the message.
  */
+#ifdef LIBXL_SNAPSHOT_TESTING
 bool libxl__fault_point(const char *op);
 void libxl__fault_domain(const libxl__domain *d);
-/*
- * Tests: XL_SNAPSHOT_FAULT=io:<n>[:enospc|eio]: the errno the n-th I/O
- * point of the process (a write, a QMP command, a tool run) must fail
- * with, else 0 (io@<label>: the first point so labelled).  what: the
- * point, for the message.
- */
 int libxl__fault_io(const char *what);
+#else
+static inline bool libxl__fault_point(const char *op) { return false; }
+static inline void libxl__fault_domain(const libxl__domain *d) { }
+static inline int libxl__fault_io(const char *what) { return 0; }
+#endif
 
 #endif /* LIBXL_SNAPSHOT_INTERNAL_H */
 

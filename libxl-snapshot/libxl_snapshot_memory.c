@@ -214,10 +214,25 @@ static void ms_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
 /* QEMU is to wait at pre-switchover, where the disks are taken. */
 static int ms_send_caps(libxl__egc *egc, libxl__qmp *qmp)
 {
-    return libxl__qmp_send(egc, qmp, "migrate-set-capabilities",
-                           "{\"capabilities\": [{\"capability\": "
-                           "\"pause-before-switchover\", \"state\": true}]}",
-                           -1, ms_caps);
+    EGC_GC;
+    yajl_val args = NULL, cap;
+
+    cap = libxl__json_append_object(gc,
+                libxl__json_add_array(gc, &args, "capabilities"));
+    libxl__json_add_string(gc, &cap, "capability", "pause-before-switchover");
+    libxl__json_add_bool(gc, &cap, "state", true);
+    return libxl__qmp_send(egc, qmp, "migrate-set-capabilities", args, -1,
+                           ms_caps);
+}
+
+/* {key: value}: getfd's fdname, migrate's (and -incoming's) uri */
+static yajl_val memory_fd_args(libxl__gc *gc, const char *key,
+                               const char *value)
+{
+    yajl_val args = NULL;
+
+    libxl__json_add_string(gc, &args, key, value);
+    return args;
 }
 
 static void ms_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val st,
@@ -261,13 +276,13 @@ static void ms_caps(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret, int rc)
         CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
 
     STATE_AO_GC(mss->ao);
+    yajl_val args = NULL;
 
     /* a file is not a network: no bandwidth cap (QEMU's is 128 MiB/s) */
     mss->downtime_ms = MEMORY_DOWNTIME_START_MS;
-    if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters",
-                                  GCSPRINTF("{\"max-bandwidth\": 1099511627776,"
-                                            " \"downtime-limit\": %d}",
-                                            mss->downtime_ms),
+    libxl__json_add_integer(gc, &args, "max-bandwidth", 1099511627776LL);
+    libxl__json_add_integer(gc, &args, "downtime-limit", mss->downtime_ms);
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters", args,
                                   -1, ms_params);
     if (rc) ms_done(egc, mss, rc);
 }
@@ -279,7 +294,8 @@ static void ms_params(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
         CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
 
     if (!rc) rc = libxl__qmp_send(egc, qmp, "getfd",
-                                  "{\"fdname\": \"" MEMORY_FDNAME "\"}",
+                                  memory_fd_args(&mss->ao->gc, "fdname",
+                                                 MEMORY_FDNAME),
                                   mss->fd, ms_getfd);
     if (rc) ms_done(egc, mss, rc);
 }
@@ -291,7 +307,8 @@ static void ms_getfd(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
         CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
 
     if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate",
-                                  "{\"uri\": \"fd:" MEMORY_FDNAME "\"}", -1,
+                                  memory_fd_args(&mss->ao->gc, "uri",
+                                                 "fd:" MEMORY_FDNAME), -1,
                                   ms_migrating);
     if (rc) ms_done(egc, mss, rc);
 }
@@ -377,10 +394,11 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
         mss->t_raise = libxl__now_ms() + MEMORY_DOWNTIME_RAISE_MS;
         LOG(DEBUG, "domain %s: memory not converging, downtime limit "
             "%d ms", mss->d->name, mss->downtime_ms);
-        rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters",
-                             GCSPRINTF("{\"downtime-limit\": %d}",
-                                       mss->downtime_ms),
-                             -1, ms_raised);
+        yajl_val args = NULL;
+        libxl__json_add_integer(gc, &args, "downtime-limit",
+                                mss->downtime_ms);
+        rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters", args, -1,
+                             ms_raised);
         if (rc) goto out;
         return;
     }
@@ -408,6 +426,7 @@ void libxl__memory_save_instant_done(libxl__egc *egc,
                                      libxl__memory_save_state *mss, int rc)
 {
     STATE_AO_GC(mss->ao);
+    yajl_val args = NULL;
 
     if (CTX->driver->suspend) {
         /* Xen: the disks are taken (or not); resume the domain */
@@ -431,8 +450,8 @@ void libxl__memory_save_instant_done(libxl__egc *egc,
     }
     mss->disks_taken = true;
     libxl__fault_point("create");     /* disks taken, memory not */
-    rc = libxl__qmp_send(egc, &mss->qmp, "migrate-continue",
-                         "{\"state\": \"pre-switchover\"}", -1,
+    libxl__json_add_string(gc, &args, "state", "pre-switchover");
+    rc = libxl__qmp_send(egc, &mss->qmp, "migrate-continue", args, -1,
                          ms_continued);
     if (rc) ms_done(egc, mss, rc);
 }
@@ -713,7 +732,8 @@ static void mr_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
     memory_restore_state *mrs = CONTAINER_OF(qmp, memory_restore_state, qmp);
 
     if (!rc) rc = libxl__qmp_send(egc, qmp, "getfd",
-                                  "{\"fdname\": \"" MEMORY_FDNAME "\"}",
+                                  memory_fd_args(&mrs->qmp.ao->gc, "fdname",
+                                                 MEMORY_FDNAME),
                                   mrs->fd, mr_getfd);
     if (rc) mr_done(egc, mrs, rc);
 }
@@ -723,7 +743,8 @@ static void mr_getfd(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret, int rc)
     memory_restore_state *mrs = CONTAINER_OF(qmp, memory_restore_state, qmp);
 
     if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate-incoming",
-                                  "{\"uri\": \"fd:" MEMORY_FDNAME "\"}", -1,
+                                  memory_fd_args(&mrs->qmp.ao->gc, "uri",
+                                                 "fd:" MEMORY_FDNAME), -1,
                                   mr_incoming);
     if (rc) mr_done(egc, mrs, rc);
 }

@@ -189,15 +189,23 @@ static void qmp_retry(libxl__egc *egc, libxl__ev_time *ev, int rc)
     qmp_fail(egc, qmp, ERROR_FAIL);
 }
 
-static void qmp_queue(libxl__gc *egcgc, libxl__qmp *qmp, const char *cmd,
-                      const char *args, unsigned id)
+/* The command as one line of text; NULL if it cannot be. */
+static char *qmp_message_text(libxl__gc *gc, const char *cmd, yajl_val args,
+                              unsigned id)
 {
-    /* the message outlives this callback: the ao's gc owns it */
-    libxl__gc *gc = &qmp->ao->gc;
-    char *msg = args
-        ? GCSPRINTF("{\"execute\": \"%s\", \"arguments\": %s, "
-                    "\"id\": %u}\r\n", cmd, args, id)
-        : GCSPRINTF("{\"execute\": \"%s\", \"id\": %u}\r\n", cmd, id);
+    yajl_val m = NULL;
+    char *text;
+
+    libxl__json_add_string(gc, &m, "execute", cmd);
+    if (args) libxl__json_add(gc, &m, "arguments", args);
+    libxl__json_add_integer(gc, &m, "id", id);
+    text = libxl__json_to_string(gc, m);
+    return text ? GCSPRINTF("%s\r\n", text) : NULL;
+}
+
+/* msg: in the ao's gc (it outlives the callback that sends it) */
+static void qmp_queue(libxl__gc *gc, libxl__qmp *qmp, char *msg)
+{
     qmp->tx = msg;
     qmp->txlen = strlen(msg);
     qmp->txoff = 0;
@@ -205,33 +213,40 @@ static void qmp_queue(libxl__gc *egcgc, libxl__qmp *qmp, const char *cmd,
 }
 
 int libxl__qmp_send(libxl__egc *egc, libxl__qmp *qmp, const char *cmd,
-                    const char *args, int fd, libxl__qmp_callback *cb)
+                    yajl_val args, int fd, libxl__qmp_callback *cb)
 {
     STATE_AO_GC(qmp->ao);
+    char *msg;
 
     if (qmp->state != LIBXL__QMP_IDLE) {
         LOG(ERROR, "QMP: command %s sent while not idle", cmd);
         return ERROR_FAIL;
     }
-    if (args && !libxl__utf8_valid(args)) {
+    /* the message outlives this callback: the ao's gc owns it */
+    msg = qmp_message_text(gc, cmd, args, qmp->next_id + 1);
+    if (!msg) {
+        LOG(ERROR, "QMP: %s: cannot put the command into JSON", cmd);
+        return ERROR_FAIL;
+    }
+    if (!libxl__utf8_valid(msg)) {
         /* QEMU drops such a command without a reply: refuse it here */
         LOG(ERROR, "QMP: %s: an argument (a file name?) is not UTF-8 "
             "text, which QEMU cannot take", cmd);
         return ERROR_INVAL;
     }
-    qmp->wait_id = ++qmp->next_id;
-    qmp->callback = cb;
-    qmp->txfd = fd;
-    qmp->error_class = qmp->error_desc = NULL;
     qmp->fault_errno = libxl__fault_io(GCSPRINTF("QMP %s", cmd));
     if (qmp->fault_errno) {
         /* tests: QEMU refuses a command it does not know, as it would
          * refuse this one; the reply is given as this one's */
-        cmd = GCSPRINTF("x-libxl-snapshot-fault-%s", cmd);
-        args = NULL;
-        qmp->txfd = -1;
+        msg = qmp_message_text(gc, GCSPRINTF("x-libxl-snapshot-fault-%s",
+                                             cmd), NULL, qmp->next_id + 1);
+        fd = -1;
     }
-    qmp_queue(gc, qmp, cmd, args, qmp->wait_id);
+    qmp->wait_id = ++qmp->next_id;
+    qmp->callback = cb;
+    qmp->txfd = fd;
+    qmp->error_class = qmp->error_desc = NULL;
+    qmp_queue(gc, qmp, msg);
     qmp->state = LIBXL__QMP_WAITING;
     qmp_update_events(gc, qmp);
     qmp_arm_timeout(gc, qmp);
@@ -368,7 +383,8 @@ static bool qmp_message(libxl__egc *egc, libxl__qmp *qmp, yajl_val v)
                 libxl__json_get_integer(ver, "minor", 0),
                 libxl__json_get_integer(ver, "micro", 0));
         qmp->wait_id = ++qmp->next_id;
-        qmp_queue(gc, qmp, "qmp_capabilities", NULL, qmp->wait_id);
+        qmp_queue(gc, qmp, qmp_message_text(&qmp->ao->gc, "qmp_capabilities",
+                                            NULL, qmp->wait_id));
         qmp->state = LIBXL__QMP_CAPABILITIES;
         qmp_update_events(gc, qmp);
         return false;
@@ -486,7 +502,7 @@ void libxl__qmp_drop_file_nodes(libxl__gc *gc, const char *qmp_path,
     int pass;
 
     if (libxl__qmp_run_sync(gc, qmp_path, "query-named-block-nodes",
-                            "{\"flat\": true}", 0, true, &nodes) ||
+                            libxl__qmp_args_flat(gc), 0, true, &nodes) ||
         !YAJL_IS_ARRAY(nodes))
         return;
     /* the format nodes, then what they held (the protocol nodes) */
@@ -496,12 +512,12 @@ void libxl__qmp_drop_file_nodes(libxl__gc *gc, const char *qmp_path,
             const char *f = libxl__json_get_string(n, "file");
             const char *name = libxl__json_get_string(n, "node-name");
             const char *drv = libxl__json_get_string(n, "drv");
+            yajl_val args = NULL;
             if (!f || !name || !drv || strcmp(f, file) ||
                 (!strcmp(drv, "file")) != (pass == 1))
                 continue;
-            libxl__qmp_run_sync(gc, qmp_path, "blockdev-del",
-                                GCSPRINTF("{\"node-name\": %s}",
-                                          libxl__json_quote(gc, name)),
+            libxl__json_add_string(gc, &args, "node-name", name);
+            libxl__qmp_run_sync(gc, qmp_path, "blockdev-del", args,
                                 0, true, NULL);
         }
 }
@@ -535,7 +551,7 @@ bool libxl__qmp_has_file_node(libxl__gc *gc, const char *qmp_path,
     size_t i;
 
     if (libxl__qmp_run_sync(gc, qmp_path, "query-named-block-nodes",
-                            "{\"flat\": true}", 10000, true, &nodes) ||
+                            libxl__qmp_args_flat(gc), 10000, true, &nodes) ||
         !nodes || !YAJL_IS_ARRAY(nodes))
         return true;
     for (i = 0; i < nodes->u.array.len; i++) {
@@ -597,12 +613,21 @@ bool libxl__qmp_schema_has(yajl_val schema, const char *command,
     return false;
 }
 
+yajl_val libxl__qmp_args_flat(libxl__gc *gc)
+{
+    yajl_val args = NULL;
+
+    libxl__json_add_bool(gc, &args, "flat", true);
+    return args;
+}
+
 /* ---------------------------------------------------------------- */
 /* synchronous convenience */
 
 typedef struct {
     libxl__qmp qmp;
-    const char *cmd, *args;
+    const char *cmd;
+    yajl_val args;
     libxl__gc *callergc;
     yajl_val *ret_r;
 } qmp_sync_state;
@@ -613,7 +638,7 @@ static void qmp_sync_reply(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                            int rc);
 
 int libxl__qmp_run_sync(libxl__gc *callergc, const char *path,
-                        const char *cmd, const char *args, int timeout_ms,
+                        const char *cmd, yajl_val args, int timeout_ms,
                         bool quiet, yajl_val *ret_r)
 {
     libxl_snapshot_ctx *ctx = callergc->owner;

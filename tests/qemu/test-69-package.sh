@@ -78,6 +78,15 @@ for f in usr/lib/$MA/libxlsnapshot.so.1 usr/lib/$MA/libxlsnapshot.so \
     [ -e "$R/$f" ] || fail "the packages lack /$f"
 done
 expect_eq "$(readlink "$R/usr/sbin/xl")" "../bin/xl-snapshot" "/usr/sbin/xl"
+# the release library: the fault injection of the test build is compiled
+# out (no symbol, no trace of its variable), in the .so and the .a
+for f in usr/lib/$MA/libxlsnapshot.so.1 usr/lib/$MA/libxlsnapshot.a; do
+    if nm -D --defined-only "$R/$f" 2>/dev/null | grep 'fault' ||
+       nm "$R/$f" 2>/dev/null | grep 'libxl__fault_' ||
+       strings "$R/$f" | grep 'XL_SNAPSHOT_FAULT\|fault inject'; then
+        fail "the packaged /$f has the test build's fault injection"
+    fi
+done
 expect_eq "$(readlink "$R/usr/share/bash-completion/completions/xl")" xl-snapshot \
     "completions/xl"
 run dpkg-deb -I "$XLDEB"

@@ -3,7 +3,8 @@
 #
 # Run after build-domU.sh and a build of the tree.  Holds:
 #  - a static busybox (sh and the tools), dom0-init as /init and the
-#    scenario script as /xen-test/scenarios.sh;
+#    scenario script as /xen-test/scenarios.sh, the tree's test build
+#    of the library (fault injection) in /xen-test/lib;
 #  - Xen's tools: xl, xenstored, xenconsoled, xen-init-dom0,
 #    libxl-save-helper, xenconsole (from $XEN_BIN), xenstore and its
 #    xenstore-* names, QEMU's device model for Xen
@@ -123,6 +124,13 @@ if [ "$(readlink "$R/usr/sbin/xl")" != ../bin/xl-snapshot ] ||
     xt_die "after the preinst and the packages: /usr/sbin/xl is not ours or /usr/libexec/xl not Xen's: $(ls -l "$R/usr/sbin/xl" "$R/usr/libexec/xl" 2>&1)"
 fi
 xt_libs "$R" "$R/usr/bin/xl-snapshot" "$R/usr/lib/$MA/libxlsnapshot.so.1"
+# the tree's test build of the library (build/test: the fault injection
+# the packaged one has not), for the scenarios' XL_SNAPSHOT_FAULT runs
+# (LD_LIBRARY_PATH=/xen-test/lib): the same soname and libraries
+TESTLIB=$REPO/build/test/libxl-snapshot/libxlsnapshot.so.1
+[ -f "$TESTLIB" ] || xt_die "$TESTLIB is not built (make all)"
+mkdir -p "$R/xen-test/lib"
+cp "$TESTLIB" "$R/xen-test/lib/"
 
 xt_modules "$R" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop \
     dm-mod dm-snapshot dm-thin-pool
