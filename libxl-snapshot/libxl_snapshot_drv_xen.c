@@ -56,8 +56,35 @@
  *         far as we know, does not watch it, so rewriting it should
  *         not reopen anything (to be confirmed under Xen).
  *      2. libxl's stored domain config (userdata "libxl-json"), the
- *         source for save, migrate and reboot: retrieve, parse, change
- *         the disk's pdev_path and format, store.
+ *         source for save, migrate and reboot: read, parse, change
+ *         the disk's pdev_path and format, write.
+ *    Both under libxl's domain userdata lock (below).
+ *
+ *  - libxl's locks.  libxl 4.17 has no public call to take them, so
+ *    the files and protocol of libxl_internal.c are followed exactly:
+ *      file:  <XEN_LIB_DIR>/userdata-l.<domid>.<uuid>.<name>
+ *             (libxl__userdata_path; XEN_LIB_DIR /var/lib/xen unless
+ *             built with -DXEN_LIB_DIR=...)
+ *      take:  open O_RDWR|O_CREAT 0666, flock LOCK_EX (ours: LOCK_NB,
+ *             retried), then held only if fstat and stat of the path
+ *             agree (device, inode), else reopen
+ *      drop:  unlink, then LOCK_UN and close
+ *    "domain-userdata-lock" (libxl__lock_domain_userdata) is held
+ *    around the xenstore params transaction and the libxl-json
+ *    read-modify-write, in libxl's order (lock, xenstore, file): while
+ *    held, libxl-json is read and written directly (userdata-d.<domid>.
+ *    <uuid>.libxl-json, a new file renamed over it), since
+ *    libxl_userdata_retrieve/_store take the lock themselves.  libxl
+ *    holds it for milliseconds; we wait up to 10 s in 5 ms sleeps.
+ *    Before taking it, libxl_userdata_retrieve must agree that the
+ *    file is where we look, else we stop (a libxl with another
+ *    XEN_LIB_DIR).  "qmp-socket-lock" (libxl__ev_qmplock_init, held by
+ *    libxl__ev_qmp while connected) is taken by the QMP client for
+ *    every connection to qmp-libxl-<domid> (qmp_trylock/qmp_unlock),
+ *    waited for from a timer.  Order, as libxl's: the QMP lock, then
+ *    the userdata lock, never the other way round.  Reads of params
+ *    for a disk's format (lookup) take no lock: libxl's own
+ *    libxl_device_disk_list does not either.
  *
  * Children: libxl is set to libxl_sigchld_owner_libxl_always_selective_reap,
  * so it reaps only its own children (hotplug scripts, etc.).  Our own
@@ -77,6 +104,8 @@
 #include "libxl_snapshot_internal.h"
 
 #include <ctype.h>
+#include <poll.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <libxl_utils.h>
@@ -88,8 +117,15 @@
 /* xl create: 11-17 s under TCG, seconds on hardware; bootloaders vary. */
 #define XEN_CREATE_TIMEOUT_MS (5 * 60 * 1000)
 #define XEN_XS_TRANSACTION_RETRIES 100
-#define XEN_USERDATA_RETRIES 5
 #define XEN_LIBXL_JSON "libxl-json"
+/* libxl's lock files (libxl_internal.c) */
+#define XEN_USERDATA_LOCK "domain-userdata-lock"
+#define XEN_QMP_LOCK "qmp-socket-lock"
+#define XEN_USERDATA_LOCK_WAIT_MS 10000
+/* libxl's XEN_LIB_DIR, where it keeps userdata and its lock files */
+#ifndef XEN_LIB_DIR
+#define XEN_LIB_DIR "/var/lib/xen"
+#endif
 
 static const libxl_childproc_hooks xen_childproc_hooks = {
     .chldowner = libxl_sigchld_owner_libxl_always_selective_reap,
@@ -796,6 +832,279 @@ static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
 }
 
 /* ---------------------------------------------------------------- */
+/* libxl's locks */
+
+/*
+ * libxl 4.17 guards a domain's state with lock files beside its
+ * userdata (libxl_internal.c: libxl__lock_file, libxl__ev_slowlock),
+ * named as libxl__userdata_path names them:
+ *     <XEN_LIB_DIR>/userdata-l.<domid>.<uuid>.<name>
+ * Taken: open(O_RDWR|O_CREAT, 0666), flock(LOCK_EX), then the lock
+ * counts only if the path still names the file locked (fstat and stat
+ * agree on device and inode), else it is opened afresh.  Released:
+ * unlink first, then LOCK_UN and close (so that a waiter holding the
+ * old file sees it gone and reopens).  We try with LOCK_NB and retry
+ * (libxl blocks in flock, or in a forked child).
+ */
+static char *xen_lock_file(libxl__gc *gc, uint32_t domid,
+                           const libxl_uuid *uuid, const char *name)
+{
+    return GCSPRINTF("%s/userdata-l.%u." LIBXL_UUID_FMT ".%s", XEN_LIB_DIR,
+                     domid, LIBXL_UUID_BYTES(*uuid), name);
+}
+
+/* 0 held (*fd_r), ERROR_LOCK_FAIL another holds it, ERROR_FAIL (logged) */
+static int xen_lockfile_try(libxl__gc *gc, const char *path, int *fd_r)
+{
+    struct stat ours, named;
+    int fd, r, tries;
+
+    for (tries = 0; tries < 100; tries++) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            LOGE(ERROR, "cannot open libxl's lock file %s", path);
+            return ERROR_FAIL;
+        }
+        do {
+            r = flock(fd, LOCK_EX | LOCK_NB);
+        } while (r && errno == EINTR);
+        if (r) {
+            int e = errno;
+            close(fd);
+            if (e == EWOULDBLOCK) return ERROR_LOCK_FAIL;
+            errno = e;
+            LOGE(ERROR, "cannot lock libxl's lock file %s", path);
+            return ERROR_FAIL;
+        }
+        if (fstat(fd, &ours)) {
+            LOGE(ERROR, "cannot fstat libxl's lock file %s", path);
+            close(fd);
+            return ERROR_FAIL;
+        }
+        if (!stat(path, &named) && named.st_dev == ours.st_dev &&
+            named.st_ino == ours.st_ino) {
+            *fd_r = fd;
+            return 0;
+        }
+        close(fd);                      /* unlinked by its last holder */
+    }
+    return ERROR_LOCK_FAIL;
+}
+
+static void xen_lockfile_release(const char *path, int fd)
+{
+    if (fd < 0) return;
+    unlink(path);
+    flock(fd, LOCK_UN);
+    close(fd);
+}
+
+/*
+ * libxl's QMP socket lock ("qmp-socket-lock", libxl__ev_qmplock_init),
+ * which libxl__ev_qmp holds from before its connect until it closes,
+ * for the sockets libxl gives QEMU: <run dir>/qmp-libxl-<domid>.
+ * Other paths (the guest agent's) have no lock: *fd_r -1.
+ */
+static int xen_qmp_trylock(libxl__gc *gc, const char *qmp_path,
+                           char **lockfile_r, int *fd_r)
+{
+    const char *prefix = GCSPRINTF("%s/qmp-libxl-", CTX->run_dir);
+    size_t pl = strlen(prefix);
+    libxl_dominfo info;
+    unsigned long domid;
+    int rc;
+
+    *fd_r = -1;
+    *lockfile_r = NULL;
+    if (strncmp(qmp_path, prefix, pl) || !xen_all_digits(qmp_path + pl) ||
+        strlen(qmp_path + pl) > 5)
+        return 0;
+    domid = strtoul(qmp_path + pl, NULL, 10);
+    libxl_dominfo_init(&info);
+    rc = libxl_domain_info(CTX->xl, &info, domid);
+    if (rc) {
+        /* no domain, no device model: the connect says so */
+        libxl_dominfo_dispose(&info);
+        return 0;
+    }
+    *lockfile_r = xen_lock_file(gc, domid, &info.uuid, XEN_QMP_LOCK);
+    libxl_dominfo_dispose(&info);
+    return xen_lockfile_try(gc, *lockfile_r, fd_r);
+}
+
+static void xen_qmp_unlock(const char *lockfile, int fd)
+{
+    xen_lockfile_release(lockfile, fd);
+}
+
+/*
+ * libxl's domain userdata lock ("domain-userdata-lock",
+ * libxl__lock_domain_userdata), which libxl holds around every
+ * read-modify-write of the stored config (libxl-json: device add and
+ * remove, mem-set, cdrom insert, ...), around the xenstore transaction
+ * of a device add, and inside each libxl_userdata_retrieve and _store.
+ * libxl holds it for milliseconds (file and xenstore I/O, never a
+ * child or QMP), so it is waited for in short sleeps, up to
+ * XEN_USERDATA_LOCK_WAIT_MS.  As libxl does, the domain must still
+ * exist once it is held.
+ */
+static int xen_userdata_lock(libxl__gc *gc, const libxl__domain *d,
+                             char **lockfile_r, int *fd_r)
+{
+    uint64_t deadline = libxl__now_ms() + XEN_USERDATA_LOCK_WAIT_MS;
+    char *lockfile = xen_lock_file(gc, d->domid, &d->uuid,
+                                   XEN_USERDATA_LOCK);
+    int rc;
+
+    for (;;) {
+        rc = xen_lockfile_try(gc, lockfile, fd_r);
+        if (rc != ERROR_LOCK_FAIL) break;
+        if (libxl__now_ms() >= deadline) {
+            LOG(ERROR, "domain %s (%u): libxl's lock %s is still held "
+                "after %d s", d->name, d->domid, lockfile,
+                XEN_USERDATA_LOCK_WAIT_MS / 1000);
+            return rc;
+        }
+        poll(NULL, 0, 5);
+    }
+    if (rc) return rc;
+    if (libxl_domain_info(CTX->xl, NULL, d->domid)) {
+        LOG(ERROR, "domain %s (%u) is gone", d->name, d->domid);
+        xen_lockfile_release(lockfile, *fd_r);
+        *fd_r = -1;
+        return ERROR_DOMAIN_NOTFOUND;
+    }
+    *lockfile_r = lockfile;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* libxl's stored config (userdata "libxl-json"), under its lock */
+
+/*
+ * libxl_userdata_retrieve and _store each take the userdata lock
+ * themselves, so they cannot be called while we hold it (flock locks
+ * per open file: we would wait for ourselves).  Under the lock, the
+ * file is read and written directly, where libxl__userdata_path puts
+ * it, as libxl__userdata_store writes it: a new file renamed over it.
+ */
+static char *xen_userdata_file(libxl__gc *gc, const libxl__domain *d,
+                               const char *userid)
+{
+    return GCSPRINTF("%s/userdata-d.%u." LIBXL_UUID_FMT ".%s", XEN_LIB_DIR,
+                     d->domid, LIBXL_UUID_BYTES(d->uuid), userid);
+}
+
+/*
+ * Before the lock: libxl's own view, so that a libxl whose lib dir is
+ * not XEN_LIB_DIR is told rather than silently not locked against.
+ * *have_r: libxl has a stored config.
+ */
+static int xen_userdata_where(libxl__gc *gc, const libxl__domain *d,
+                              bool *have_r)
+{
+    uint8_t *data = NULL;
+    int len = 0, rc;
+    struct stat sb;
+    const char *file = xen_userdata_file(gc, d, XEN_LIBXL_JSON);
+
+    rc = libxl_userdata_retrieve(CTX->xl, d->domid, XEN_LIBXL_JSON, &data,
+                                 &len);
+    free(data);
+    if (rc) {
+        LOG(ERROR, "cannot read libxl's stored configuration of domain %s "
+            "(%u): %s", d->name, d->domid, xen_strerror(rc));
+        return rc;
+    }
+    *have_r = len > 0;
+    if (*have_r && stat(file, &sb)) {
+        LOG(ERROR, "libxl's stored configuration of domain %s (%u) is not "
+            "%s: this libxl keeps its userdata elsewhere, and its locks "
+            "cannot be shared (build with XEN_LIB_DIR set to libxl's)",
+            d->name, d->domid, file);
+        return ERROR_FAIL;
+    }
+    return 0;
+}
+
+static libxl_device_disk *xen_config_disk(libxl_domain_config *dc,
+                                          const char *vdev)
+{
+    int i;
+    for (i = 0; i < dc->num_disks; i++)
+        if (dc->disks[i].vdev && !strcmp(dc->disks[i].vdev, vdev))
+            return &dc->disks[i];
+    return NULL;
+}
+
+/* (2) the disk in libxl-json, read-modify-write; the lock is held */
+static int xen_set_stored_config(libxl__gc *gc, libxl__domain *d,
+                                 const char *vdev, const char *path,
+                                 libxl_disk_format format)
+{
+    const char *file = xen_userdata_file(gc, d, XEN_LIBXL_JSON);
+    libxl_domain_config dc;
+    libxl_device_disk *disk;
+    char *text, *json = NULL, *p;
+    size_t len;
+    int rc;
+
+    libxl_domain_config_init(&dc);
+    rc = libxl__read_file(gc, file, &text, &len);
+    if (rc == ERROR_NOTFOUND || (!rc && !len)) {
+        LOG(WARN, "domain %s (%u) has no stored libxl configuration; "
+            "save, migrate and reboot will not know that disk %s is now "
+            "'%s'", d->name, d->domid, vdev, path);
+        rc = 0;
+        goto out;
+    }
+    if (rc) goto out;
+    rc = libxl_domain_config_from_json(CTX->xl, &dc, text);
+    if (rc) {
+        LOG(ERROR, "cannot parse libxl's stored configuration of domain "
+            "%s (%u)", d->name, d->domid);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    disk = xen_config_disk(&dc, vdev);
+    if (!disk) {
+        LOG(ERROR, "libxl's stored configuration of domain %s (%u) has no "
+            "disk %s", d->name, d->domid, vdev);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    if (disk->pdev_path && !strcmp(disk->pdev_path, path) &&
+        disk->format == format)
+        goto out;                       /* already so */
+
+    p = strdup(path);
+    if (!p) {
+        rc = ERROR_NOMEM;
+        goto out;
+    }
+    free(disk->pdev_path);
+    disk->pdev_path = p;
+    disk->format = format;
+
+    json = libxl_domain_config_to_json(CTX->xl, &dc);
+    if (!json) {
+        LOG(ERROR, "cannot write libxl's configuration of domain %s (%u) "
+            "as JSON", d->name, d->domid);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    /* with its NUL, as libxl_userdata_store is given it */
+    rc = libxl__write_file_atomic(gc, file, json, strlen(json) + 1);
+    if (rc)
+        LOG(ERROR, "cannot store libxl's configuration of domain %s (%u)",
+            d->name, d->domid);
+ out:
+    free(json);
+    libxl_domain_config_dispose(&dc);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- */
 /* set_active_disk */
 
 /* (1) params in xenstore, backend and libxl's copy, in one transaction */
@@ -896,176 +1205,6 @@ static int xen_set_xenstore_params(libxl__gc *gc, libxl__domain *d,
     return rc;
 }
 
-/* A userdata blob as a C string in the gc; *s_r NULL if none. */
-static int xen_userdata_get(libxl__gc *gc, uint32_t domid,
-                            const char *userid, char **s_r, int *len_r)
-{
-    uint8_t *data = NULL;
-    int len = 0, rc;
-    char *s;
-
-    rc = libxl_userdata_retrieve(CTX->xl, domid, userid, &data, &len);
-    if (rc) {
-        LOG(ERROR, "cannot read libxl's userdata %s of domain %u: %s",
-            userid, domid, xen_strerror(rc));
-        return rc;
-    }
-    *s_r = NULL;
-    *len_r = 0;
-    if (!data || len <= 0) {
-        free(data);
-        return 0;
-    }
-    s = libxl__gc_zalloc(gc, len + 1);
-    memcpy(s, data, len);
-    free(data);
-    *s_r = s;
-    *len_r = len;
-    return 0;
-}
-
-static libxl_device_disk *xen_config_disk(libxl_domain_config *dc,
-                                          const char *vdev)
-{
-    int i;
-    for (i = 0; i < dc->num_disks; i++)
-        if (dc->disks[i].vdev && !strcmp(dc->disks[i].vdev, vdev))
-            return &dc->disks[i];
-    return NULL;
-}
-
-/* 1 if the stored config text s has the disk on path/format. */
-static int xen_config_has(libxl__gc *gc, const char *s, const char *vdev,
-                          const char *path, libxl_disk_format format)
-{
-    libxl_domain_config dc;
-    libxl_device_disk *disk;
-    int r = 0;
-
-    libxl_domain_config_init(&dc);
-    if (!libxl_domain_config_from_json(CTX->xl, &dc, s)) {
-        disk = xen_config_disk(&dc, vdev);
-        r = disk && disk->pdev_path && !strcmp(disk->pdev_path, path) &&
-            disk->format == format;
-    }
-    libxl_domain_config_dispose(&dc);
-    return r;
-}
-
-/*
- * One read-modify-write of "libxl-json".  libxl itself does this under
- * its per-domain userdata lock (libxl__lock_domain_userdata), held from
- * its read to its write.  We cannot take that lock from outside: it is
- * internal to libxl (no public call; its file and protocol are not
- * API), and libxl_userdata_retrieve and _store each take it for their
- * own access, so holding it across them would deadlock.  So we read,
- * change, re-read just before storing (start over if it moved), store,
- * and read back: if a writer came in between and its version lacks our
- * change, *again_r asks for another pass on top of its version.  A
- * writer that stores in the short gap between our re-read and our
- * store can still lose its change; libxl's writers (device hotplug,
- * cdrom insert) are rare while a snapshot is being taken.
- */
-static int xen_stored_config_rmw(libxl__gc *gc, libxl__domain *d,
-                                 const char *vdev, const char *path,
-                                 libxl_disk_format format, bool *again_r)
-{
-    libxl_domain_config dc;
-    libxl_device_disk *disk;
-    char *before, *now, *json = NULL, *p;
-    int blen, nlen, rc;
-
-    *again_r = false;
-    libxl_domain_config_init(&dc);
-
-    rc = xen_userdata_get(gc, d->domid, XEN_LIBXL_JSON, &before, &blen);
-    if (rc) goto out;
-    if (!before) {
-        LOG(WARN, "domain %s (%u) has no stored libxl configuration; "
-            "save, migrate and reboot will not know that disk %s is now "
-            "'%s'", d->name, d->domid, vdev, path);
-        goto out;
-    }
-    rc = libxl_domain_config_from_json(CTX->xl, &dc, before);
-    if (rc) {
-        LOG(ERROR, "cannot parse libxl's stored configuration of domain "
-            "%s (%u)", d->name, d->domid);
-        rc = ERROR_FAIL;
-        goto out;
-    }
-    disk = xen_config_disk(&dc, vdev);
-    if (!disk) {
-        LOG(ERROR, "libxl's stored configuration of domain %s (%u) has no "
-            "disk %s", d->name, d->domid, vdev);
-        rc = ERROR_FAIL;
-        goto out;
-    }
-    if (disk->pdev_path && !strcmp(disk->pdev_path, path) &&
-        disk->format == format)
-        goto out;                       /* already so */
-
-    p = strdup(path);
-    if (!p) {
-        rc = ERROR_NOMEM;
-        goto out;
-    }
-    free(disk->pdev_path);
-    disk->pdev_path = p;
-    disk->format = format;
-
-    json = libxl_domain_config_to_json(CTX->xl, &dc);
-    if (!json) {
-        LOG(ERROR, "cannot write libxl's configuration of domain %s (%u) "
-            "as JSON", d->name, d->domid);
-        rc = ERROR_FAIL;
-        goto out;
-    }
-
-    rc = xen_userdata_get(gc, d->domid, XEN_LIBXL_JSON, &now, &nlen);
-    if (rc) goto out;
-    if (!now || nlen != blen || memcmp(now, before, blen)) {
-        *again_r = true;                /* changed under us: start over */
-        goto out;
-    }
-    rc = libxl_userdata_store(CTX->xl, d->domid, XEN_LIBXL_JSON,
-                              (const uint8_t *)json, strlen(json) + 1);
-    if (rc) {
-        LOG(ERROR, "cannot store libxl's configuration of domain %s (%u): "
-            "%s", d->name, d->domid, xen_strerror(rc));
-        goto out;
-    }
-
-    rc = xen_userdata_get(gc, d->domid, XEN_LIBXL_JSON, &now, &nlen);
-    if (rc) goto out;
-    if (now && (size_t)nlen == strlen(json) + 1 && !memcmp(now, json, nlen))
-        goto out;                       /* ours, as written */
-    if (!now || !xen_config_has(gc, now, vdev, path, format))
-        *again_r = true;                /* overwritten without our change */
-
- out:
-    free(json);
-    libxl_domain_config_dispose(&dc);
-    return rc;
-}
-
-/* (2) libxl's stored domain configuration */
-static int xen_set_stored_config(libxl__gc *gc, libxl__domain *d,
-                                 const char *vdev, const char *path,
-                                 libxl_disk_format format)
-{
-    bool again = false;
-    int attempt, rc;
-
-    for (attempt = 0; attempt < XEN_USERDATA_RETRIES; attempt++) {
-        rc = xen_stored_config_rmw(gc, d, vdev, path, format, &again);
-        if (rc || !again) return rc;
-    }
-    LOG(ERROR, "libxl's stored configuration of domain %s (%u) kept "
-        "changing; disk %s not updated to '%s'", d->name, d->domid, vdev,
-        path);
-    return ERROR_LOCK_FAIL;
-}
-
 /* xl reloads a pending "xl config-update" on reboot; it has the old disk. */
 static void xen_warn_config_update(libxl__gc *gc, libxl__domain *d,
                                    const char *vdev)
@@ -1086,7 +1225,9 @@ static int xen_set_active_disk(libxl__gc *gc, libxl__domain *d,
                                const char *vdev, const char *path,
                                libxl_disk_format format)
 {
-    int i, rc, rc2;
+    char *lockfile = NULL;
+    int lockfd = -1, i, rc, rc2;
+    bool have_json = false;
 
     rc = xen_check_domid(gc, d, "change a disk of");
     if (rc) return rc;
@@ -1112,15 +1253,29 @@ static int xen_set_active_disk(libxl__gc *gc, libxl__domain *d,
         }
     }
 
+    rc = xen_userdata_where(gc, d, &have_json);
+    if (rc) return rc;
+    rc = xen_userdata_lock(gc, d, &lockfile, &lockfd);
+    if (rc) return rc;
     /*
      * The overlay is already live in QEMU: bring each record as close
-     * to it as we can, and report the first failure.
+     * to it as we can, and report the first failure.  Both under
+     * libxl's userdata lock, in libxl's order (device_disk_add: the
+     * lock, then the xenstore transaction, then the stored config).
      */
     rc = xen_set_xenstore_params(gc, d, vdev, path, format);
-    if (rc == ERROR_INVAL) return rc;   /* not a qdisk disk after all */
-    rc2 = xen_set_stored_config(gc, d, vdev, path, format);
-    xen_warn_config_update(gc, d, vdev);
-    if (!rc) rc = rc2;
+    if (rc != ERROR_INVAL) {            /* not a qdisk disk after all */
+        rc2 = have_json ? xen_set_stored_config(gc, d, vdev, path, format)
+                        : 0;
+        if (!rc) rc = rc2;
+    }
+    xen_lockfile_release(lockfile, lockfd);
+    if (rc == ERROR_INVAL) return rc;
+    if (!have_json)
+        LOG(WARN, "domain %s (%u) has no stored libxl configuration; "
+            "save, migrate and reboot will not know that disk %s is now "
+            "'%s'", d->name, d->domid, vdev, path);
+    xen_warn_config_update(gc, d, vdev);    /* takes the lock itself */
     if (rc) return rc;
 
     for (i = 0; i < d->num_disks; i++) {
@@ -1283,6 +1438,8 @@ const libxl__snapshot_driver libxl__snapshot_driver_xen = {
     .disk_override = xen_disk_override,
     .suspend = xen_suspend,
     .resume = xen_resume,
+    .qmp_trylock = xen_qmp_trylock,
+    .qmp_unlock = xen_qmp_unlock,
 };
 
 /*

@@ -534,6 +534,9 @@ struct libxl__qmp {
     libxl__qmp_callback *callback;
     char *error_class, *error_desc;
     int fault_errno;                  /* tests: this command fails */
+    bool locked;                      /* the driver's socket lock held */
+    int lockfd;
+    char *lockfile;                   /* in the ao's gc */
 };
 
 #define LIBXL__QEMU_VERSION(major, minor, micro) \
@@ -991,6 +994,16 @@ typedef struct libxl__snapshot_driver {
      */
     int (*disk_override)(libxl__gc *gc, const libxl__domain_config *cfg,
                          const libxl__domain_record *rec, char **arg_r);
+    /*
+     * The toolstack's own lock on a QMP socket (xen: libxl's
+     * qmp-socket-lock), held from before connecting until closing:
+     * 0 and *fd_r the lock (-1: this socket has none), ERROR_LOCK_FAIL
+     * while another holds it (tried again later), or an error (logged).
+     * NULL: no such lock.
+     */
+    int (*qmp_trylock)(libxl__gc *gc, const char *qmp_path,
+                       char **lockfile_r, int *fd_r);
+    void (*qmp_unlock)(const char *lockfile, int fd);
 } libxl__snapshot_driver;
 
 extern const libxl__snapshot_driver libxl__snapshot_driver_qemu;
