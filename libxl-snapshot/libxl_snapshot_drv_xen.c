@@ -107,6 +107,7 @@
 #include <poll.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
 #include <libxl_utils.h>
 #include <xenstore.h>
@@ -118,6 +119,8 @@
 #define XEN_CREATE_TIMEOUT_MS (5 * 60 * 1000)
 #define XEN_XS_TRANSACTION_RETRIES 100
 #define XEN_LIBXL_JSON "libxl-json"
+/* progress of a memory save: the image's size, this often */
+#define XEN_SUSPEND_TICK_MS 500
 /* libxl's lock files (libxl_internal.c) */
 #define XEN_USERDATA_LOCK "domain-userdata-lock"
 #define XEN_QMP_LOCK "qmp-socket-lock"
@@ -252,6 +255,167 @@ static libxl_disk_format xen_disk_format(libxl__gc *gc,
 }
 
 /* ---------------------------------------------------------------- */
+/* libxl's events on this library's loop (libxl_osevent_register_hooks) */
+
+/*
+ * Each fd and timeout libxl registers becomes one of ours; when it
+ * fires, libxl is told (libxl_osevent_occurred_*), and runs its own
+ * callbacks from there, our ao_how callbacks among them.  libxl's
+ * synchronous calls still run their own poll inside (the fds are
+ * libxl's either way).
+ */
+typedef struct {
+    libxl_snapshot_ctx *ctx;
+    void *for_libxl;
+    libxl__ev_fd ev;
+} xen_osevent_fd;
+
+typedef struct {
+    libxl_snapshot_ctx *ctx;
+    void *for_libxl;
+    libxl__ev_time ev;
+} xen_osevent_time;
+
+static void xen_osevent_fd_cb(libxl__egc *egc, libxl__ev_fd *ev, int fd,
+                              short events, short revents)
+{
+    xen_osevent_fd *r = CONTAINER_OF(ev, xen_osevent_fd, ev);
+    /* libxl may deregister r (free it) from inside */
+    libxl_osevent_occurred_fd(r->ctx->xl, r->for_libxl, fd, events,
+                              revents);
+}
+
+static int xen_fd_register(void *user, int fd, void **for_app_r,
+                           short events, void *for_libxl)
+{
+    libxl_snapshot_ctx *ctx = user;
+    GC_INIT(ctx);
+    xen_osevent_fd *r = calloc(1, sizeof(*r));
+    int rc;
+
+    if (!r) {
+        GC_FREE;
+        return ERROR_NOMEM;
+    }
+    r->ctx = ctx;
+    r->for_libxl = for_libxl;
+    libxl__ev_fd_init(&r->ev);
+    rc = libxl__ev_fd_register(gc, &r->ev, xen_osevent_fd_cb, fd, events);
+    if (rc) {
+        free(r);
+        r = NULL;
+    }
+    *for_app_r = r;
+    GC_FREE;
+    return rc;
+}
+
+static int xen_fd_modify(void *user, int fd, void **for_app_update,
+                         short events)
+{
+    xen_osevent_fd *r = *for_app_update;
+    GC_INIT(r->ctx);
+    int rc = libxl__ev_fd_modify(gc, &r->ev, events);
+    GC_FREE;
+    return rc;
+}
+
+static void xen_fd_deregister(void *user, int fd, void *for_app)
+{
+    xen_osevent_fd *r = for_app;
+    GC_INIT(r->ctx);
+    libxl__ev_fd_deregister(gc, &r->ev);
+    GC_FREE;
+    free(r);
+}
+
+static void xen_osevent_time_cb(libxl__egc *egc, libxl__ev_time *ev,
+                                int rc)
+{
+    xen_osevent_time *r = CONTAINER_OF(ev, xen_osevent_time, ev);
+    libxl_ctx *xl = r->ctx->xl;
+    void *for_libxl = r->for_libxl;
+
+    /* a timeout fires once; libxl never deregisters it after */
+    free(r);
+    libxl_osevent_occurred_timeout(xl, for_libxl);
+}
+
+static int xen_timeout_ms(struct timeval abs)
+{
+    struct timeval now;
+    int64_t ms;
+
+    gettimeofday(&now, NULL);
+    ms = (int64_t)(abs.tv_sec - now.tv_sec) * 1000 +
+         (abs.tv_usec - now.tv_usec) / 1000;
+    if (ms < 0) ms = 0;
+    if (ms > INT32_MAX) ms = INT32_MAX;
+    return ms;
+}
+
+static int xen_timeout_register(void *user, void **for_app_r,
+                                struct timeval abs, void *for_libxl)
+{
+    libxl_snapshot_ctx *ctx = user;
+    GC_INIT(ctx);
+    xen_osevent_time *r = calloc(1, sizeof(*r));
+    int rc;
+
+    if (!r) {
+        GC_FREE;
+        return ERROR_NOMEM;
+    }
+    r->ctx = ctx;
+    r->for_libxl = for_libxl;
+    libxl__ev_time_init(&r->ev);
+    rc = libxl__ev_time_register_rel(gc, &r->ev, xen_osevent_time_cb,
+                                     xen_timeout_ms(abs));
+    if (rc) {
+        free(r);
+        r = NULL;
+    }
+    *for_app_r = r;
+    GC_FREE;
+    return rc;
+}
+
+/* only ever asked with abs {0,0}: at once */
+static int xen_timeout_modify(void *user, void **for_app_update,
+                              struct timeval abs)
+{
+    xen_osevent_time *r = *for_app_update;
+    GC_INIT(r->ctx);
+    int rc;
+
+    libxl__ev_time_deregister(gc, &r->ev);
+    rc = libxl__ev_time_register_rel(gc, &r->ev, xen_osevent_time_cb,
+                                     abs.tv_sec || abs.tv_usec
+                                     ? xen_timeout_ms(abs) : 0);
+    GC_FREE;
+    return rc;
+}
+
+static void xen_timeout_deregister(void *user, void *for_app)
+{
+    /* libxl 4.17 never calls it (libxl_event.h) */
+    xen_osevent_time *r = for_app;
+    GC_INIT(r->ctx);
+    libxl__ev_time_deregister(gc, &r->ev);
+    GC_FREE;
+    free(r);
+}
+
+static const libxl_osevent_hooks xen_osevent_hooks = {
+    .fd_register = xen_fd_register,
+    .fd_modify = xen_fd_modify,
+    .fd_deregister = xen_fd_deregister,
+    .timeout_register = xen_timeout_register,
+    .timeout_modify = xen_timeout_modify,
+    .timeout_deregister = xen_timeout_deregister,
+};
+
+/* ---------------------------------------------------------------- */
 /* init, fini */
 
 static int xen_init(libxl_snapshot_ctx *ctx)
@@ -267,6 +431,7 @@ static int xen_init(libxl_snapshot_ctx *ctx)
         return ERROR_FAIL;
     }
     libxl_childproc_setmode(ctx->xl, &xen_childproc_hooks, NULL);
+    libxl_osevent_register_hooks(ctx->xl, &xen_osevent_hooks, ctx);
     return 0;
 }
 
@@ -1361,23 +1526,60 @@ static int xen_check_logdirty(libxl__gc *gc, const libxl__domain *d)
     return rc;
 }
 
-static int xen_suspend(libxl__gc *gc, const libxl__domain *d, int fd,
-                       bool live)
+/*
+ * The suspend is libxl_domain_suspend with a callback ao_how: it runs
+ * on this library's loop (the osevent hooks), the memory image's size
+ * is reported every XEN_SUSPEND_TICK_MS while libxl writes it (total:
+ * the domain's memory, an estimate: libxl writes page data plus its
+ * records), and ao_abort reaches it through libxl_ao_abort.  libxl's
+ * callback comes from inside libxl_osevent_occurred_*; the rest runs
+ * from a fresh callback of ours (a timer at 0).
+ */
+static void xen_suspend_libxl_done(libxl_ctx *xl, int rc, void *for_callback);
+static void xen_suspend_tick(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void xen_suspend_finish(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void xen_suspend_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                              int rc);
+
+static void xen_suspend_report(libxl__driver_suspend_state *ss)
 {
+    struct stat sb;
+
+    if (fstat(ss->fd, &sb) || (uint64_t)sb.st_size == ss->bytes) return;
+    ss->bytes = sb.st_size;
+    if (ss->progress && ss->progress->callback)
+        ss->progress->callback("memory", ss->bytes,
+                               ss->total > ss->bytes ? ss->total
+                                                     : ss->bytes,
+                               ss->progress->for_callback);
+}
+
+static int xen_suspend(libxl__egc *egc, libxl__driver_suspend_state *ss)
+{
+    STATE_AO_GC(ss->ao);
+    const libxl__domain *d = ss->d;
     libxl_domain_config dc;
+    libxl_dominfo di;
     char *json = NULL;
     uint32_t hdr[4], len;
     int rc;
 
+    ss->stopped = false;
+    ss->bytes = ss->total = 0;
+    libxl__ev_time_init(&ss->tick);
+    libxl__ev_time_init(&ss->done);
+    libxl__ao_abortable_init(&ss->abrt);
+    libxl_domain_config_init(&dc);
+    libxl_dominfo_init(&di);
     if (!xen_domid_valid(d)) {
         LOG(ERROR, "domain %s is not running", d->name);
-        return ERROR_INVAL;
+        rc = ERROR_INVAL;
+        goto out;
     }
-    if (live) {
+    if (ss->live) {
         rc = xen_check_logdirty(gc, d);
-        if (rc) return rc;
+        if (rc) goto out;
     }
-    libxl_domain_config_init(&dc);
     rc = libxl_retrieve_domain_configuration(CTX->xl, d->domid, &dc, NULL);
     if (rc) {
         LOG(ERROR, "domain %s: cannot read its configuration from libxl: %s",
@@ -1394,20 +1596,103 @@ static int xen_suspend(libxl__gc *gc, const libxl__domain *d, int fd,
     hdr[1] = XEN_SAVE_FLAG_STREAMv2 | XEN_SAVE_FLAG_JSON;
     hdr[2] = 0;
     hdr[3] = sizeof(len) + len;
-    rc = xen_write_all(gc, fd, XEN_SAVE_MAGIC, 32);
-    if (!rc) rc = xen_write_all(gc, fd, hdr, sizeof(hdr));
-    if (!rc) rc = xen_write_all(gc, fd, &len, sizeof(len));
-    if (!rc) rc = xen_write_all(gc, fd, json, len);
+    rc = xen_write_all(gc, ss->fd, XEN_SAVE_MAGIC, 32);
+    if (!rc) rc = xen_write_all(gc, ss->fd, hdr, sizeof(hdr));
+    if (!rc) rc = xen_write_all(gc, ss->fd, &len, sizeof(len));
+    if (!rc) rc = xen_write_all(gc, ss->fd, json, len);
     if (rc) goto out;
-    rc = libxl_domain_suspend(CTX->xl, d->domid, fd,
-                              live ? LIBXL_SUSPEND_LIVE : 0, NULL);
-    if (rc)
+    if (!libxl_domain_info(CTX->xl, &di, d->domid))
+        ss->total = (uint64_t)di.current_memkb * 1024;
+
+    ss->abrt.ao = ao;
+    ss->abrt.callback = xen_suspend_abort;
+    rc = libxl__ao_abortable_register(&ss->abrt);
+    if (rc) goto out;
+    memset(&ss->how, 0, sizeof(ss->how));
+    ss->how.callback = xen_suspend_libxl_done;
+    ss->how.u.for_callback = ss;
+    ss->rc = 0;
+    ss->running = true;
+    rc = libxl_domain_suspend(CTX->xl, d->domid, ss->fd,
+                              ss->live ? LIBXL_SUSPEND_LIVE : 0, &ss->how);
+    if (rc) {
+        /* no callback will come */
+        ss->running = false;
+        libxl__ao_abortable_deregister(&ss->abrt);
         LOG(ERROR, "domain %s: libxl_domain_suspend failed: %s", d->name,
             xen_strerror(rc));
+        /* it may have suspended the guest all the same */
+        ss->stopped = true;
+        goto out;
+    }
+    libxl__ev_time_register_rel(gc, &ss->tick, xen_suspend_tick,
+                                XEN_SUSPEND_TICK_MS);
+    rc = 0;
  out:
     free(json);
+    libxl_dominfo_dispose(&di);
     libxl_domain_config_dispose(&dc);
     return rc;
+}
+
+static void xen_suspend_tick(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__driver_suspend_state *ss =
+        CONTAINER_OF(ev, libxl__driver_suspend_state, tick);
+    EGC_GC;
+
+    xen_suspend_report(ss);
+    libxl__ev_time_register_rel(gc, &ss->tick, xen_suspend_tick,
+                                XEN_SUSPEND_TICK_MS);
+}
+
+static void xen_suspend_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                              int rc)
+{
+    libxl__driver_suspend_state *ss =
+        CONTAINER_OF(ab, libxl__driver_suspend_state, abrt);
+    EGC_GC;
+    int r;
+
+    libxl__ao_abortable_deregister(&ss->abrt);
+    if (!ss->running) return;
+    LOG(INFO, "domain %s: aborting the save of its memory", ss->d->name);
+    /* libxl ends the suspend, then calls back with ERROR_ABORTED */
+    r = libxl_ao_abort(CTX->xl, &ss->how);
+    if (r)
+        LOG(DEBUG, "libxl_ao_abort: %s", xen_strerror(r));
+}
+
+/* from inside libxl_osevent_occurred_*: carry on from our own loop */
+static void xen_suspend_libxl_done(libxl_ctx *xl, int rc, void *for_callback)
+{
+    libxl__driver_suspend_state *ss = for_callback;
+    libxl__gc *gc = &ss->ao->gc;
+
+    ss->rc = rc;
+    ss->running = false;
+    libxl__ev_time_register_rel(gc, &ss->done, xen_suspend_finish, 0);
+}
+
+static void xen_suspend_finish(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__driver_suspend_state *ss =
+        CONTAINER_OF(ev, libxl__driver_suspend_state, done);
+    EGC_GC;
+
+    libxl__ev_time_deregister(gc, &ss->tick);
+    libxl__ao_abortable_deregister(&ss->abrt);
+    rc = ss->rc;
+    /* whatever the outcome, the guest may be suspended: resume it */
+    ss->stopped = true;
+    xen_suspend_report(ss);
+    if (rc == ERROR_ABORTED)
+        LOG(ERROR, "domain %s: the save of its memory was aborted",
+            ss->d->name);
+    else if (rc)
+        LOG(ERROR, "domain %s: libxl_domain_suspend failed: %s",
+            ss->d->name, xen_strerror(rc));
+    ss->callback(egc, ss, rc);
 }
 
 /*

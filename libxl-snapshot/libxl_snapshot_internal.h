@@ -678,6 +678,38 @@ void libxl__blockjob_init(libxl__blockjob *bj);
 /* ---------------------------------------------------------------- */
 /* memory checkpoints (libxl_snapshot_memory.c) */
 
+/*
+ * A driver's suspend of a running domain's memory into fd (xen:
+ * libxl_domain_suspend, asynchronous on this library's loop): the
+ * callback comes once, from the loop; progress while it writes;
+ * ao_abort reaches it.  The guest then stays suspended (stopped) until
+ * the driver's resume.
+ */
+typedef struct libxl__driver_suspend_state libxl__driver_suspend_state;
+typedef void libxl__driver_suspend_cb(libxl__egc *egc,
+                                      libxl__driver_suspend_state *ss,
+                                      int rc);
+struct libxl__driver_suspend_state {
+    /* caller fills in */
+    libxl__ao *ao;
+    const libxl__domain *d;
+    int fd;
+    bool live;
+    const libxl_snapshot_progress_how *progress;   /* or NULL */
+    libxl__driver_suspend_cb *callback;
+    /* out */
+    bool stopped;                     /* the guest may be suspended, even
+                                         after a failure: resume it */
+    uint64_t bytes;                   /* written to fd */
+    /* private */
+    libxl_asyncop_how how;
+    libxl__ev_time tick, done;
+    libxl__ao_abortable abrt;
+    uint64_t total;
+    int rc;
+    bool running;
+};
+
 typedef struct libxl__memory_save_state libxl__memory_save_state;
 typedef void libxl__memory_save_cb(libxl__egc *egc,
                                    libxl__memory_save_state *mss, int rc);
@@ -706,6 +738,7 @@ struct libxl__memory_save_state {
     /* private */
     libxl__qmp qmp;
     libxl__ev_time poll;
+    libxl__driver_suspend_state dsusp;    /* xen */
     const char *tmp;                  /* libxl__memory_tmp_path(file) */
     int fd, rc, downtime_ms;
     bool created, was_running, stopped, migrating, at_instant;
@@ -975,8 +1008,8 @@ typedef struct libxl__snapshot_driver {
      * (xen): suspend into fd (the guest stays suspended), and resume
      * in place.  NULL: QEMU's migration does it (qemu driver).
      */
-    int (*suspend)(libxl__gc *gc, const libxl__domain *d, int fd,
-                   bool live);
+    /* 0: ss->callback will come; else no callback (ss->stopped says) */
+    int (*suspend)(libxl__egc *egc, libxl__driver_suspend_state *ss);
     int (*resume)(libxl__gc *gc, const libxl__domain *d);
     /*
      * A disk's active image changed on a running domain (after a live
