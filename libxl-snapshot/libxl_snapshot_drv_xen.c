@@ -39,8 +39,13 @@
  *    and libxl_domain_suspend (LIBXL_SUSPEND_LIVE for --live) into the
  *    memory image; the domain stays suspended while the caller takes
  *    the disks over QMP; then libxl_domain_resume with suspend_cancel,
- *    so the guest carries on where it was.  Both are synchronous: libxl
- *    runs its own loop inside them.
+ *    so the guest carries on where it was.  The suspend is
+ *    asynchronous: a callback ao_how, with libxl's fds and timeouts on
+ *    this library's loop (libxl_osevent_register_hooks, at init), so
+ *    the caller's loop runs while libxl writes; progress is the
+ *    image's size, every 500 ms; ao_abort calls libxl_ao_abort.  The
+ *    resume is still synchronous (libxl runs its own loop inside; it
+ *    takes milliseconds).
  *
  *  - set_active_disk: after a live external snapshot, QEMU writes to
  *    the new overlay, but libxl still names the old image.  It would
