@@ -490,6 +490,39 @@ int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
                                domid_r);
 }
 
+static void domain_start_called_back(libxl__egc *egc, libxl__ev_time *ev,
+                                     int rc)
+{
+    libxl__domain_start_state *dss =
+        CONTAINER_OF(ev, libxl__domain_start_state, done);
+    dss->callback(egc, dss, dss->rc);
+}
+
+void libxl__domain_start_async(libxl__egc *egc,
+                               libxl__domain_start_state *dss)
+{
+    STATE_AO_GC(dss->ao);
+    int rc;
+
+    libxl__ev_time_init(&dss->done);
+    libxl__ev_time_init(&dss->tick);
+    libxl__exec_init(&dss->es);
+    dss->domid = INVALID_DOMID;
+    rc = disks_startable(gc, dss->cfg, dss->rec);
+    if (rc) goto out;
+    if (CTX->driver->create_async) {
+        rc = CTX->driver->create_async(egc, dss);
+        if (!rc) return;
+        goto out;
+    }
+    rc = CTX->driver->create(gc, dss->cfg, dss->rec, dss->paused,
+                             dss->restore, dss->progress, &dss->domid);
+ out:
+    /* from the loop, as an asynchronous create would */
+    dss->rc = rc;
+    libxl__ev_time_register_rel(gc, &dss->done, domain_start_called_back, 0);
+}
+
 /*
  * Starts a domain, under its lock, so that no snapshot command sees it
  * half-started; remembers which config it was started from, so that

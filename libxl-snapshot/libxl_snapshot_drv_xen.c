@@ -109,6 +109,8 @@
 #include "libxl_snapshot_internal.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -935,18 +937,20 @@ static int xen_restore_config(libxl__gc *gc, const libxl__domain_config *cfg,
     return 0;
 }
 
-static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
-                      const libxl__domain_record *rec, bool paused,
-                      const char *restore,
-                      const libxl_snapshot_progress_how *progress,
-                      uint32_t *domid_r)
+/*
+ * The xl command line that starts cfg on its active images (args:
+ * room for 8), and the restore config it names (*rcfg_r, removed by
+ * the caller after the run) or NULL.
+ */
+static int xen_create_args(libxl__gc *gc, const libxl__domain_config *cfg,
+                           const libxl__domain_record *rec, bool paused,
+                           const char *restore, const char **args,
+                           char **rcfg_r)
 {
-    const char *args[8];
     char *disks, *uuid = NULL, *rcfg = NULL;
-    struct stat sb;
-    uint32_t domid;
     int n = 0, rc;
 
+    *rcfg_r = NULL;
     if (!cfg->file || !cfg->name) {
         LOG(ERROR, "%s: no domain name", cfg->file ? cfg->file : "config");
         return ERROR_INVAL;
@@ -975,23 +979,50 @@ static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
         if (uuid) args[n++] = uuid;
     }
     args[n] = NULL;
-
     LOG(DEBUG, "%s %s%s %s %s", CTX->system_xl, args[1],
         paused ? " -p" : "", rcfg ? rcfg : cfg->file,
         restore ? restore : disks ? disks : "");
-    rc = libxl__exec_sync(gc, args, XEN_CREATE_TIMEOUT_MS, NULL, NULL);
-    if (rcfg) unlink(rcfg);
+    *rcfg_r = rcfg;
+    return 0;
+}
+
+/* After xl's run (rc): the new domain's id. */
+static int xen_create_done(libxl__gc *gc, const libxl__domain_config *cfg,
+                           const char *verb, int rc, uint32_t *domid_r)
+{
     if (rc) {
-        LOG(ERROR, "cannot start domain %s: %s %s failed%s", cfg->name,
-            CTX->system_xl, args[1],
-            rc == ERROR_TIMEDOUT ? " (timed out)" : "");
+        LOG(ERROR, "cannot start domain %s: %s %s %s", cfg->name,
+            CTX->system_xl, verb,
+            rc == ERROR_TIMEDOUT ? "failed (timed out)" :
+            rc == ERROR_ABORTED ? "was aborted" : "failed");
         return rc;
     }
-    if (libxl_name_to_domid(CTX->xl, cfg->name, &domid)) {
-        LOG(ERROR, "%s create succeeded but no domain is named %s",
-            CTX->system_xl, cfg->name);
+    if (libxl_name_to_domid(CTX->xl, cfg->name, domid_r)) {
+        LOG(ERROR, "%s %s succeeded but no domain is named %s",
+            CTX->system_xl, verb, cfg->name);
         return ERROR_FAIL;
     }
+    return 0;
+}
+
+static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
+                      const libxl__domain_record *rec, bool paused,
+                      const char *restore,
+                      const libxl_snapshot_progress_how *progress,
+                      uint32_t *domid_r)
+{
+    const char *args[8];
+    char *rcfg;
+    struct stat sb;
+    uint32_t domid;
+    int rc;
+
+    rc = xen_create_args(gc, cfg, rec, paused, restore, args, &rcfg);
+    if (rc) return rc;
+    rc = libxl__exec_sync(gc, args, XEN_CREATE_TIMEOUT_MS, NULL, NULL);
+    if (rcfg) unlink(rcfg);
+    rc = xen_create_done(gc, cfg, args[1], rc, &domid);
+    if (rc) return rc;
     if (restore && progress && progress->callback &&
         !stat(restore, &sb))
         /* xl restore has read it all: reported once, now */
@@ -999,6 +1030,114 @@ static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
                            progress->for_callback);
     if (domid_r) *domid_r = domid;
     return 0;
+}
+
+/*
+ * Asynchronous: xl is a child of the loop (libxl__exec_start), which
+ * ao_abort kills (SIGTERM, then SIGKILL); a domain it leaves half-made
+ * is destroyed.  While xl restore reads the memory image, its read
+ * offset (/proc/<pid>/fdinfo of the fd open on the image, shared with
+ * libxl's save helper) is reported as progress every 500 ms.
+ */
+static void xen_create_exec_done(libxl__egc *egc, libxl__exec_state *es,
+                                 int rc, int status);
+static void xen_create_tick(libxl__egc *egc, libxl__ev_time *ev, int rc);
+
+static int xen_create_async(libxl__egc *egc, libxl__domain_start_state *dss)
+{
+    STATE_AO_GC(dss->ao);
+    struct stat sb;
+    int rc;
+
+    rc = xen_create_args(gc, dss->cfg, dss->rec, dss->paused, dss->restore,
+                         dss->args, &dss->rcfg);
+    if (rc) return rc;
+    dss->es.ao = ao;
+    dss->es.what = GCSPRINTF("domain %s", dss->cfg->name);
+    dss->es.args = dss->args;
+    dss->es.timeout_ms = XEN_CREATE_TIMEOUT_MS;
+    dss->es.callback = xen_create_exec_done;
+    rc = libxl__exec_start(egc, &dss->es);
+    if (rc) {
+        if (dss->rcfg) unlink(dss->rcfg);
+        return rc;
+    }
+    dss->size = dss->restore && !stat(dss->restore, &sb) ? sb.st_size : 0;
+    if (dss->size && dss->progress && dss->progress->callback)
+        libxl__ev_time_register_rel(gc, &dss->tick, xen_create_tick,
+                                    XEN_SUSPEND_TICK_MS);
+    return 0;
+}
+
+/* How far xl (pid) has read path, from /proc; false if not found. */
+static bool xen_read_offset(libxl__gc *gc, pid_t pid, const char *path,
+                            uint64_t *pos_r)
+{
+    char *dir = GCSPRINTF("/proc/%d/fd", (int)pid);
+    DIR *dh = opendir(dir);
+    struct dirent *de;
+    bool found = false;
+
+    if (!dh) return false;
+    while (!found && (de = readdir(dh))) {
+        char link[PATH_MAX], *info;
+        ssize_t n;
+        const char *p;
+
+        if (de->d_name[0] == '.') continue;
+        n = readlink(GCSPRINTF("%s/%s", dir, de->d_name), link,
+                     sizeof(link) - 1);
+        if (n <= 0) continue;
+        link[n] = 0;
+        if (strcmp(link, path)) continue;
+        if (libxl__read_file(gc, GCSPRINTF("/proc/%d/fdinfo/%s", (int)pid,
+                                           de->d_name), &info, NULL))
+            continue;
+        p = strstr(info, "pos:");
+        if (!p) continue;
+        *pos_r = strtoull(p + 4, NULL, 10);
+        found = true;
+    }
+    closedir(dh);
+    return found;
+}
+
+static void xen_create_tick(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__domain_start_state *dss =
+        CONTAINER_OF(ev, libxl__domain_start_state, tick);
+    EGC_GC;
+    uint64_t pos;
+
+    if (!libxl__exec_running(&dss->es)) return;
+    if (xen_read_offset(gc, dss->es.pid, dss->restore, &pos))
+        dss->progress->callback("memory", pos < dss->size ? pos : dss->size,
+                                dss->size, dss->progress->for_callback);
+    libxl__ev_time_register_rel(gc, &dss->tick, xen_create_tick,
+                                XEN_SUSPEND_TICK_MS);
+}
+
+static void xen_create_exec_done(libxl__egc *egc, libxl__exec_state *es,
+                                 int rc, int status)
+{
+    libxl__domain_start_state *dss =
+        CONTAINER_OF(es, libxl__domain_start_state, es);
+    STATE_AO_GC(dss->ao);
+    uint32_t domid;
+
+    libxl__ev_time_deregister(gc, &dss->tick);
+    if (dss->rcfg) unlink(dss->rcfg);
+    if (rc && !libxl_name_to_domid(CTX->xl, dss->cfg->name, &domid)) {
+        /* xl stopped part-way (killed, timed out): not half a domain */
+        LOG(INFO, "destroying the half-made domain %s (%u)",
+            dss->cfg->name, domid);
+        libxl_domain_destroy(CTX->xl, domid, NULL);
+    }
+    rc = xen_create_done(gc, dss->cfg, dss->args[1], rc, &dss->domid);
+    if (!rc && dss->size && dss->progress && dss->progress->callback)
+        dss->progress->callback("memory", dss->size, dss->size,
+                                dss->progress->for_callback);
+    dss->callback(egc, dss, rc);
 }
 
 /* ---------------------------------------------------------------- */
@@ -1723,6 +1862,7 @@ const libxl__snapshot_driver libxl__snapshot_driver_xen = {
     .unpause = xen_unpause,
     .destroy = xen_destroy,
     .create = xen_create,
+    .create_async = xen_create_async,
     .set_active_disk = xen_set_active_disk,
     .list = xen_list,
     .disk_override = xen_disk_override,

@@ -904,6 +904,36 @@ int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
                         const char *restore,
                         const libxl_snapshot_progress_how *progress,
                         uint32_t *domid_r);
+/*
+ * The same as a step of an ao: the driver's create_async (xen: the
+ * system xl as a child of the loop, which ao_abort kills), or its
+ * create for a driver without one.  The callback comes once, from the
+ * loop, never from inside libxl__domain_start_async.
+ */
+typedef struct libxl__domain_start_state libxl__domain_start_state;
+typedef void libxl__domain_start_cb(libxl__egc *egc,
+                                    libxl__domain_start_state *dss, int rc);
+struct libxl__domain_start_state {
+    /* caller fills in */
+    libxl__ao *ao;
+    const libxl__domain_config *cfg;
+    libxl__domain_record *rec;
+    bool paused;
+    const char *restore;              /* a memory image, or NULL */
+    const libxl_snapshot_progress_how *progress;   /* or NULL */
+    libxl__domain_start_cb *callback;
+    /* out */
+    uint32_t domid;
+    /* private */
+    libxl__exec_state es;
+    libxl__ev_time tick, done;
+    const char *args[8];
+    char *rcfg;
+    uint64_t size;
+    int rc;
+};
+void libxl__domain_start_async(libxl__egc *egc,
+                               libxl__domain_start_state *dss);
 void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
                                    const char *vdev, const char *path,
                                    libxl_disk_format format);
@@ -1003,6 +1033,11 @@ typedef struct libxl__snapshot_driver {
                   const char *restore,
                   const libxl_snapshot_progress_how *progress,
                   uint32_t *domid_r);
+    /*
+     * The same, asynchronous (may be NULL): 0 and dss->callback later,
+     * or an error and no callback.
+     */
+    int (*create_async)(libxl__egc *egc, libxl__domain_start_state *dss);
     /*
      * Memory checkpoints of domains whose memory QEMU does not hold
      * (xen): suspend into fd (the guest stays suspended), and resume

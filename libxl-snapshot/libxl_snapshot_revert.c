@@ -56,7 +56,9 @@
  * Steps: libxl_domain_snapshot_revert -> snapshot_revert_begun ->
  *   snapshot_revert_probed ->
  *   snapshot_revert_next <-> snapshot_revert_disk_done ->
- *   snapshot_revert_record -> snapshot_revert_done
+ *   snapshot_revert_record -> snapshot_revert_done ->
+ *   [libxl__domain_start_async -> snapshot_revert_started] ->
+ *   snapshot_revert_end
  */
 #include "libxl_snapshot_internal.h"
 
@@ -95,6 +97,8 @@ typedef struct libxl__snapshot_revert_state {
                                       * journal stuck at "not saved" */
     libxl__qemu_img_info_state qi;   /* images holding internal ones */
     libxl__exec_state es;
+    libxl__domain_start_state dss;   /* the start at the end */
+    int rc;                          /* the outcome, while it starts */
 } libxl__snapshot_revert_state;
 
 static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
@@ -112,6 +116,10 @@ static void snapshot_revert_record(libxl__egc *egc,
                                    libxl__snapshot_revert_state *rvs);
 static void snapshot_revert_done(libxl__egc *egc,
                                  libxl__snapshot_revert_state *rvs, int rc);
+static void snapshot_revert_started(libxl__egc *egc,
+                                    libxl__domain_start_state *dss, int r);
+static void snapshot_revert_end(libxl__egc *egc,
+                                libxl__snapshot_revert_state *rvs, int rc);
 
 int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
                                  const char *domain, const char *name,
@@ -674,7 +682,7 @@ static void snapshot_revert_done(libxl__egc *egc,
     libxl__snapshot_op *op = &rvs->op;
     bool start = false, paused = false;
     const char *restore = NULL;
-    int i, r;
+    int i;
 
     if (rc && rvs->done_disks >= 0 && rvs->applied) {
         /*
@@ -721,18 +729,47 @@ static void snapshot_revert_done(libxl__egc *egc,
                 op->d.name);
             if (!rc) rc = ERROR_FAIL;
         } else {
-            r = libxl__domain_start(gc, &op->cfg, &op->tree.dom, paused,
-                                    restore, &rvs->progress, NULL);
-            if (r && !rc)
-                /* where things stand: wholly reverted, but shut off */
-                LOG(ERROR, "domain %s: its disks are reverted to '%s' and "
-                    "the records say so, but it could not be started: "
-                    "revert to it again, or start it with xl create",
-                    op->d.name, rvs->name);
-            if (r && !rc) rc = r;
-            if (!r) libxl__fault_point("revert");
+            libxl__domain_start_state *dss = &rvs->dss;
+            rvs->rc = rc;
+            dss->ao = ao;
+            dss->cfg = &op->cfg;
+            dss->rec = &op->tree.dom;
+            dss->paused = paused;
+            dss->restore = restore;
+            dss->progress = &rvs->progress;
+            dss->callback = snapshot_revert_started;
+            libxl__domain_start_async(egc, dss);
+            return;
         }
     }
+    snapshot_revert_end(egc, rvs, rc);
+}
+
+static void snapshot_revert_started(libxl__egc *egc,
+                                    libxl__domain_start_state *dss, int r)
+{
+    libxl__snapshot_revert_state *rvs =
+        CONTAINER_OF(dss, libxl__snapshot_revert_state, dss);
+    STATE_AO_GC(rvs->ao);
+    int rc = rvs->rc;
+
+    if (r && !rc)
+        /* where things stand: wholly reverted, but shut off */
+        LOG(ERROR, "domain %s: its disks are reverted to '%s' and "
+            "the records say so, but it could not be started: "
+            "revert to it again, or start it with xl create",
+            rvs->op.d.name, rvs->name);
+    if (r && !rc) rc = r;
+    if (!r) libxl__fault_point("revert");
+    snapshot_revert_end(egc, rvs, rc);
+}
+
+static void snapshot_revert_end(libxl__egc *egc,
+                                libxl__snapshot_revert_state *rvs, int rc)
+{
+    STATE_AO_GC(rvs->ao);
+    libxl__snapshot_op *op = &rvs->op;
+
     /* done, or undone (and restarted on what the records name) */
     if (rvs->journaled && !rvs->half_done)
         libxl__journal_remove(gc, &op->st);
