@@ -437,8 +437,10 @@ static int xen_init(libxl_snapshot_ctx *ctx)
                    "Xen dom0 with xenstored running?)");
         return ERROR_FAIL;
     }
-    libxl_childproc_setmode(ctx->xl, &xen_childproc_hooks, NULL);
+    /* first: libxl refuses hooks once it has an fd (childproc_setmode
+     * registers its SIGCHLD self-pipe) */
     libxl_osevent_register_hooks(ctx->xl, &xen_osevent_hooks, ctx);
+    libxl_childproc_setmode(ctx->xl, &xen_childproc_hooks, NULL);
     return 0;
 }
 
