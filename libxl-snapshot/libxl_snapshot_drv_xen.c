@@ -1059,6 +1059,9 @@ static int xen_create_async(libxl__egc *egc, libxl__domain_start_state *dss)
     dss->es.args = dss->args;
     dss->es.timeout_ms = XEN_CREATE_TIMEOUT_MS;
     dss->es.callback = xen_create_exec_done;
+    /* a domain of that name before xl runs is not xl's to clean up */
+    if (libxl_name_to_domid(CTX->xl, dss->cfg->name, &dss->domid))
+        dss->domid = INVALID_DOMID;
     rc = libxl__exec_start(egc, &dss->es);
     if (rc) {
         if (dss->rcfg) unlink(dss->rcfg);
@@ -1129,8 +1132,10 @@ static void xen_create_exec_done(libxl__egc *egc, libxl__exec_state *es,
 
     libxl__ev_time_deregister(gc, &dss->tick);
     if (dss->rcfg) unlink(dss->rcfg);
-    if (rc && !libxl_name_to_domid(CTX->xl, dss->cfg->name, &domid)) {
-        /* xl stopped part-way (killed, timed out): not half a domain */
+    if ((rc == ERROR_ABORTED || rc == ERROR_TIMEDOUT) &&
+        !libxl_name_to_domid(CTX->xl, dss->cfg->name, &domid) &&
+        domid != dss->domid) {
+        /* xl killed part-way (abort, timeout): not half a domain */
         LOG(INFO, "destroying the half-made domain %s (%u)",
             dss->cfg->name, domid);
         libxl_domain_destroy(CTX->xl, domid, NULL);
