@@ -75,6 +75,12 @@
 #   9n     LVM (issue 14): snapshot names LVM would refuse (too long for
 #          device-mapper, reserved _tdata/_rimage) are refused before
 #          LVM runs, saying why; LVM's own words for them are printed
+#   10     libxl's locks (issue 16): libxl's userdata and QMP locks held
+#          from outside (flock) make our commands wait; xl block-attach/
+#          detach against live snapshots loses no libxl-json update
+#   11     an HVM guest (issue 16): booted with HAP (TCG's nested paging),
+#          the device model's QMP names printed, live snapshot, revert
+#          and delete with data checked, a live memory checkpoint
 # Every command and its output is printed, so the serial log tells the
 # whole story of a failure.  Processes are slow in a PV dom0 under TCG
 # (0.3-2 s for a dynamically linked program), so the checks batch their
