@@ -965,6 +965,10 @@ ok lvm vgchange -an vg9
 losetup -d "$VLOOP" 2>/dev/null
 end
 
+# 10 and 11 (issue 16) run with "xentest.issue16" on dom0's command line
+# (XEN_TEST_DOM0_ARGS=xentest.issue16 XEN_TEST_SCENARIO_LIST="... 10 11"):
+# not yet run to their end on this project's machines (see README.md).
+if grep -qw xentest.issue16 /proc/cmdline; then
 # ---- 10: libxl's locks
 # libxl guards the stored config (userdata libxl-json) and its xenstore
 # records with its domain userdata lock, and QEMU's QMP socket with its
@@ -1203,6 +1207,8 @@ else
 fi
 use_vm vm
 end
+
+fi
 
 say "final state:"
 run $SXL list
