@@ -617,6 +617,9 @@ struct libxl__qmp {
     libxl__qmp_callback *callback;
     char *error_class, *error_desc;
     int fault_errno;                  /* tests: this command fails */
+    bool locked;                      /* the driver's socket lock held */
+    int lockfd;
+    char *lockfile;                   /* in the ao's gc */
 };
 
 #define LIBXL__QEMU_VERSION(major, minor, micro) \
@@ -763,6 +766,38 @@ void libxl__blockjob_init(libxl__blockjob *bj);
 /* ---------------------------------------------------------------- */
 /* memory checkpoints (libxl_snapshot_memory.c) */
 
+/*
+ * A driver's suspend of a running domain's memory into fd (xen:
+ * libxl_domain_suspend, asynchronous on this library's loop): the
+ * callback comes once, from the loop; progress while it writes;
+ * ao_abort reaches it.  The guest then stays suspended (stopped) until
+ * the driver's resume.
+ */
+typedef struct libxl__driver_suspend_state libxl__driver_suspend_state;
+typedef void libxl__driver_suspend_cb(libxl__egc *egc,
+                                      libxl__driver_suspend_state *ss,
+                                      int rc);
+struct libxl__driver_suspend_state {
+    /* caller fills in */
+    libxl__ao *ao;
+    const libxl__domain *d;
+    int fd;
+    bool live;
+    const libxl_snapshot_progress_how *progress;   /* or NULL */
+    libxl__driver_suspend_cb *callback;
+    /* out */
+    bool stopped;                     /* the guest may be suspended, even
+                                         after a failure: resume it */
+    uint64_t bytes;                   /* written to fd */
+    /* private */
+    libxl_asyncop_how how;
+    libxl__ev_time tick, done;
+    libxl__ao_abortable abrt;
+    uint64_t total;
+    int rc;
+    bool running;
+};
+
 typedef struct libxl__memory_save_state libxl__memory_save_state;
 typedef void libxl__memory_save_cb(libxl__egc *egc,
                                    libxl__memory_save_state *mss, int rc);
@@ -792,6 +827,7 @@ struct libxl__memory_save_state {
     libxl__qmp qmp;
     libxl__ev_time poll;
     libxl__exec_state es;             /* the image's fsync, in a child */
+    libxl__driver_suspend_state dsusp;    /* xen */
     const char *tmp;                  /* libxl__memory_tmp_path(file) */
     int fd, rc, downtime_ms;
     bool created, was_running, stopped, migrating, at_instant;
@@ -1077,6 +1113,11 @@ struct libxl__domain_async {
     unsigned long long start_time;
     const char *qmp_path, *logfile;
     int lockfd;
+    libxl__exec_state es;             /* xen: the system xl */
+    libxl__ev_time tick;              /* xen: restore's progress */
+    const char *const *args;
+    char *rcfg;
+    uint64_t size;
 };
 void libxl__domain_start_async(libxl__egc *egc, libxl__domain_async *da);
 void libxl__domain_stop_async(libxl__egc *egc, libxl__domain_async *da);
@@ -1110,8 +1151,8 @@ typedef struct libxl__snapshot_driver {
      * (xen): suspend into fd (the guest stays suspended), and resume
      * in place.  NULL: QEMU's migration does it (qemu driver).
      */
-    int (*suspend)(libxl__gc *gc, const libxl__domain *d, int fd,
-                   bool live);
+    /* 0: ss->callback will come; else no callback (ss->stopped says) */
+    int (*suspend)(libxl__egc *egc, libxl__driver_suspend_state *ss);
     int (*resume)(libxl__gc *gc, const libxl__domain *d);
     /*
      * A disk's active image changed on a running domain (after a live
@@ -1129,6 +1170,16 @@ typedef struct libxl__snapshot_driver {
      */
     int (*disk_override)(libxl__gc *gc, const libxl__domain_config *cfg,
                          const libxl__domain_record *rec, char **arg_r);
+    /*
+     * The toolstack's own lock on a QMP socket (xen: libxl's
+     * qmp-socket-lock), held from before connecting until closing:
+     * 0 and *fd_r the lock (-1: this socket has none), ERROR_LOCK_FAIL
+     * while another holds it (tried again later), or an error (logged).
+     * NULL: no such lock.
+     */
+    int (*qmp_trylock)(libxl__gc *gc, const char *qmp_path,
+                       char **lockfile_r, int *fd_r);
+    void (*qmp_unlock)(const char *lockfile, int fd);
 } libxl__snapshot_driver;
 
 extern const libxl__snapshot_driver libxl__snapshot_driver_qemu;

@@ -52,7 +52,8 @@
  *   [ms_poll -> ms_polled (-> ms_raised)]* -> (caller's instant) ->
  *   libxl__memory_save_instant_done -> ms_continued ->
  *   [ms_poll -> ms_polled]* -> [ms_resumed] -> ms_done
- * Steps (save, driver): libxl__memory_save -> (suspend) -> ms_dm_connected
+ * Steps (save, driver): libxl__memory_save -> (suspend, asynchronous)
+ *   -> ms_suspended -> ms_dm_connected
  *   -> (caller's instant) -> libxl__memory_save_instant_done -> (resume)
  *   -> ms_done
  * then: ms_done [-> ms_synced] -> ms_finish.  The fsync of the image
@@ -119,6 +120,8 @@ static void ms_synced(libxl__egc *egc, libxl__exec_state *es, int rc,
                       int status);
 static void ms_finish(libxl__egc *egc, libxl__memory_save_state *mss,
                       int rc);
+static void ms_suspended(libxl__egc *egc, libxl__driver_suspend_state *ss,
+                         int rc);
 
 void libxl__memory_save_init(libxl__memory_save_state *mss)
 {
@@ -150,7 +153,6 @@ static int open_memory_file(libxl__gc *gc, const char *file, int *fd_r)
 void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
 {
     STATE_AO_GC(mss->ao);
-    struct stat sb;
     int rc;
 
     mss->tmp = libxl__memory_tmp_path(gc, mss->file);
@@ -164,22 +166,38 @@ void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
 
     if (CTX->driver->suspend) {
         /* Xen: the guest's memory is the hypervisor's, not QEMU's */
+        libxl__driver_suspend_state *ss = &mss->dsusp;
         mss->t_pause = libxl__now_ms();
-        rc = CTX->driver->suspend(gc, mss->d, mss->fd, mss->live);
+        ss->ao = ao;
+        ss->d = mss->d;
+        ss->fd = mss->fd;
+        ss->live = mss->live;
+        ss->progress = mss->progress;
+        ss->callback = ms_suspended;
+        rc = CTX->driver->suspend(egc, ss);
         /* a failed save may have suspended the guest all the same */
-        mss->stopped = rc != ERROR_NI && rc != ERROR_INVAL;
-        if (rc) goto out;
-        /* libxl returns once it has written it all: reported once */
-        if (!fstat(mss->fd, &sb)) {
-            mss->bytes = mss->total = sb.st_size;
-            libxl__progress_report(mss->progress, "memory", mss->bytes,
-                                   mss->total);
-        }
-        rc = libxl__qmp_connect(egc, &mss->qmp, ms_dm_connected);
+        mss->stopped = ss->stopped;
         if (rc) goto out;
         return;
     }
     rc = libxl__qmp_connect(egc, &mss->qmp, ms_connected);
+    if (rc) goto out;
+    return;
+ out:
+    ms_done(egc, mss, rc);
+}
+
+/* the driver's suspend is done: its memory image is written */
+static void ms_suspended(libxl__egc *egc, libxl__driver_suspend_state *ss,
+                         int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(ss, libxl__memory_save_state, dsusp);
+
+    mss->stopped = ss->stopped;
+    mss->bytes = mss->total = ss->bytes;
+    if (rc) goto out;
+    rc = libxl__qmp_connect(egc, &mss->qmp, ms_dm_connected);
     if (rc) goto out;
     return;
  out:

@@ -6,7 +6,10 @@
  * operation, do the work, disconnect.  QEMU serves one monitor client
  * at a time and queues the others without a word, so holding the
  * socket longer would stall libxl's own QMP users (and ours); every
- * wait has a timeout.
+ * wait has a timeout.  For the sockets libxl gives QEMU, libxl's own
+ * lock on them is taken first, as libxl__ev_qmp does, held until the
+ * close (the driver's qmp_trylock; waited for from a timer, within
+ * the connect's timeout).
  *
  * Protocol handling:
  *  - The greeting {"QMP": ...} is awaited, then qmp_capabilities is
@@ -46,6 +49,7 @@ static void qmp_fail(libxl__egc *egc, libxl__qmp *qmp, int rc);
 static void qmp_callback(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                          int rc);
 static void qmp_retry(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void qmp_agent_ready_soon(libxl__gc *gc, libxl__qmp *qmp);
 static void qmp_say(libxl__gc *gc, libxl__qmp *qmp, int errnoval,
                     const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -55,6 +59,7 @@ void libxl__qmp_init(libxl__qmp *qmp)
     memset(qmp, 0, sizeof(*qmp));
     qmp->fd = -1;
     qmp->txfd = -1;
+    qmp->lockfd = -1;
     qmp->state = LIBXL__QMP_DISCONNECTED;
     libxl__ev_fd_init(&qmp->efd);
     libxl__ev_time_init(&qmp->timeout);
@@ -116,6 +121,79 @@ static void qmp_agent_ready_soon(libxl__gc *gc, libxl__qmp *qmp)
     libxl__ev_time_register_rel(gc, &qmp->retry, qmp_agent_ready, 0);
 }
 
+/*
+ * The toolstack's lock on this socket (the xen driver: libxl's
+ * qmp-socket-lock, which libxl's own QMP client holds while it is
+ * connected), taken before connecting and held until the close:
+ * 0 (held, or none to take), ERROR_LOCK_FAIL (busy: try again), or an
+ * error (logged).
+ */
+static int qmp_lock(libxl__gc *gc, libxl__qmp *qmp)
+{
+    const libxl__snapshot_driver *drv = CTX->driver;
+    char *file = NULL;
+    int fd = -1, rc;
+
+    if (qmp->locked || qmp->agent || !drv || !drv->qmp_trylock) return 0;
+    rc = drv->qmp_trylock(gc, qmp->path, &file, &fd);
+    if (file && !qmp->lockfile)
+        qmp->lockfile = libxl__gc_strdup(&qmp->ao->gc, file);
+    if (rc) return rc;
+    if (fd >= 0) {
+        qmp->locked = true;
+        qmp->lockfd = fd;
+    }
+    return 0;
+}
+
+static void qmp_unlock(libxl__gc *gc, libxl__qmp *qmp)
+{
+    if (!qmp->locked) return;
+    CTX->driver->qmp_unlock(qmp->lockfile, qmp->lockfd);
+    qmp->locked = false;
+    qmp->lockfd = -1;
+}
+
+/* connect(2), the lock held: 0 (connected, or retried later) or rc */
+static int qmp_connect_socket(libxl__gc *gc, libxl__qmp *qmp)
+{
+    struct sockaddr_un un;
+
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    strcpy(un.sun_path, qmp->path);
+    if (connect(qmp->fd, (struct sockaddr *)&un, sizeof(un))) {
+        if (errno == EAGAIN) {
+            /* QEMU's listen backlog is full: not connected, try again */
+            libxl__ev_time_register_rel(gc, &qmp->retry, qmp_retry,
+                                        QMP_RETRY_MS);
+            return 0;
+        }
+        qmp_say(gc, qmp, errno, "cannot connect to QMP socket %s (is the "
+                "domain's device model running?)", qmp->path);
+        return ERROR_FAIL;
+    }
+    libxl__ev_fd_register(gc, &qmp->efd, qmp_io, qmp->fd, POLLIN);
+    if (qmp->agent) qmp_agent_ready_soon(gc, qmp);
+    return 0;
+}
+
+/* the lock was busy: until the connect's timeout */
+static void qmp_lock_retry(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__qmp *qmp = CONTAINER_OF(ev, libxl__qmp, retry);
+    EGC_GC;
+
+    rc = qmp_lock(gc, qmp);
+    if (rc == ERROR_LOCK_FAIL) {
+        libxl__ev_time_register_rel(gc, &qmp->retry, qmp_lock_retry,
+                                    QMP_RETRY_MS);
+        return;
+    }
+    if (!rc) rc = qmp_connect_socket(gc, qmp);
+    if (rc) qmp_fail(egc, qmp, rc);
+}
+
 int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,
                        libxl__qmp_callback *callback)
 {
@@ -134,30 +212,25 @@ int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,
         LOGE(ERROR, "cannot create socket");
         return ERROR_FAIL;
     }
-    memset(&un, 0, sizeof(un));
-    un.sun_family = AF_UNIX;
-    strcpy(un.sun_path, qmp->path);
     qmp->callback = callback;
     qmp->state = LIBXL__QMP_CONNECTING;
     qmp_arm_timeout(gc, qmp);
-    if (connect(qmp->fd, (struct sockaddr *)&un, sizeof(un))) {
-        if (errno == EAGAIN) {
-            /* QEMU's listen backlog is full: not connected, try again */
-            libxl__ev_time_register_rel(gc, &qmp->retry, qmp_retry,
-                                        QMP_RETRY_MS);
-            return 0;
-        }
-        qmp_say(gc, qmp, errno, "cannot connect to QMP socket %s (is the "
-                "domain's device model running?)", qmp->path);
-        rc = ERROR_FAIL;
-        goto out;
+    rc = qmp_lock(gc, qmp);
+    if (rc == ERROR_LOCK_FAIL) {
+        LOG(DEBUG, "QMP socket %s: waiting for the lock %s", qmp->path,
+            qmp->lockfile);
+        libxl__ev_time_register_rel(gc, &qmp->retry, qmp_lock_retry,
+                                    QMP_RETRY_MS);
+        return 0;
     }
-    libxl__ev_fd_register(gc, &qmp->efd, qmp_io, qmp->fd, POLLIN);
-    if (qmp->agent) qmp_agent_ready_soon(gc, qmp);
+    if (!rc) rc = qmp_connect_socket(gc, qmp);
+    if (rc) goto out;
     return 0;
 
  out:
     libxl__ev_time_deregister(gc, &qmp->timeout);
+    libxl__ev_time_deregister(gc, &qmp->retry);
+    qmp_unlock(gc, qmp);
     qmp->state = LIBXL__QMP_DISCONNECTED;
     qmp->callback = NULL;
     close(qmp->fd);
@@ -260,6 +333,7 @@ void libxl__qmp_close(libxl__gc *gc, libxl__qmp *qmp)
     libxl__ev_time_deregister(gc, &qmp->retry);
     if (qmp->fd >= 0) close(qmp->fd);
     qmp->fd = -1;
+    qmp_unlock(gc, qmp);              /* after the close, as libxl */
     qmp->state = LIBXL__QMP_DISCONNECTED;
     qmp->rxlen = 0;
     qmp->txlen = qmp->txoff = 0;
@@ -310,9 +384,15 @@ static void qmp_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc)
     libxl__qmp *qmp = CONTAINER_OF(ev, libxl__qmp, timeout);
     EGC_GC;
 
-    qmp_say(gc, qmp, -1, "QMP socket %s: no answer within %d ms",
-            qmp->path, qmp->timeout_ms > 0 ? qmp->timeout_ms
-                                           : QMP_DEFAULT_TIMEOUT_MS);
+    int ms = qmp->timeout_ms > 0 ? qmp->timeout_ms : QMP_DEFAULT_TIMEOUT_MS;
+
+    if (qmp->state == LIBXL__QMP_CONNECTING && qmp->lockfile && !qmp->locked)
+        qmp_say(gc, qmp, -1, "QMP socket %s: its lock %s is still held by "
+                "another process (a toolstack command using QMP?) after "
+                "%d ms", qmp->path, qmp->lockfile, ms);
+    else
+        qmp_say(gc, qmp, -1, "QMP socket %s: no answer within %d ms",
+                qmp->path, ms);
     qmp_fail(egc, qmp, ERROR_TIMEDOUT);
 }
 

@@ -71,7 +71,7 @@ ldd "$R/bin/busybox" >/dev/null 2>&1 &&
 xt_copy "$R" "$XEN_BIN/xl" "$XEN_BIN/xenstored" "$XEN_BIN/xenconsoled" \
     "$XEN_BIN/xen-init-dom0" "$XEN_BIN/libxl-save-helper" \
     "$XEN_BIN/xenconsole" /usr/bin/xenstore /usr/libexec/xen-qemu-system-i386 \
-    /usr/bin/qemu-img /usr/bin/qemu-io /usr/bin/socat /usr/bin/jq
+    /usr/bin/qemu-img /usr/bin/qemu-io /usr/bin/socat /usr/bin/jq /usr/bin/flock
 for t in read write ls list rm exists watch chmod; do
     ln -s xenstore "$R/usr/bin/xenstore-$t"
 done
@@ -83,6 +83,13 @@ fi
 cp -a /etc/xen "$R/etc/"
 mkdir -p "$R/usr/share/qemu"
 cp -a /usr/share/qemu/keymaps "$R/usr/share/qemu/"
+# HVM guests (scenario 11): hvmloader, SeaBIOS, and the option ROM of
+# QEMU's direct kernel boot
+mkdir -p "$R/usr/lib/xen-4.17/boot"
+cp /usr/lib/xen-4.17/boot/hvmloader "$R/usr/lib/xen-4.17/boot/"
+cp -a /usr/share/seabios "$R/usr/share/"
+cp /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/linuxboot.bin \
+   /usr/share/qemu/kvmvapic.bin "$R/usr/share/qemu/"
 # libxl's hotplug script for the phy disk of scenario 7 (Xen's own
 # "block" script is bash): blkback takes the device from
 # physical-device
