@@ -48,7 +48,8 @@ say      = @printf '  %-7s %s\n' $(1) $(2);
 endif
 
 LIB_SRCS    := $(wildcard libxl-snapshot/*.c)
-LIB_OBJS    := $(LIB_SRCS:.c=.o)
+# the fault injection (libxl_snapshot_fault.c) is only in the test build
+LIB_OBJS    := $(filter-out %/libxl_snapshot_fault.o,$(LIB_SRCS:.c=.o))
 SHLIB_NAME  := libxlsnapshot.so.$(SONAME_MAJOR)
 SHLIB       := libxl-snapshot/$(SHLIB_NAME)
 SHLIB_LINK  := libxl-snapshot/libxlsnapshot.so
