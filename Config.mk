@@ -6,8 +6,8 @@
 # time the XL_SNAPSHOT_* environment variables override them (see
 # libxl_snapshot_core.c).
 
-VERSION           ?= 0.1.0
-SONAME_MAJOR      := 0
+VERSION           ?= 0.2.0
+SONAME_MAJOR      := 1
 
 # Installation
 PREFIX            ?= /usr/local

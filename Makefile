@@ -3,7 +3,9 @@
 # Rules only: the knobs (PREFIX, CFLAGS, compiled-in paths...) are in
 # Config.mk.
 #
-#   make                  library (shared + static) and the xl front end
+#   make                  library (shared + static) and the xl front end,
+#                         and their test build (build/test: fault injection)
+#   make release          only what is installed and packaged
 #   make check            install missing Debian packages (as root), build,
 #                         run unit tests, symbol check, real-QEMU tests
 #   make demo             install missing packages, build, scripts/demo.sh
@@ -15,8 +17,10 @@
 # the front end, so adding a file needs no change here.  The library
 # objects are built once, -fPIC -fvisibility=hidden, and used for both
 # the shared and the static library: only LIBXL_SNAPSHOT_EXPORT names
-# leave the .so, while the unit tests, linked against the .a, reach the
-# internal libxl__ functions too.
+# leave the .so.  They are built a second time into build/test, with the
+# fault injection in (the test variant, below): the tests' xl and the
+# unit tests, linked against its .a (reaching the internal libxl__
+# functions too), use that one.
 #
 # Two front-end binaries are linked from the same objects:
 #  - xl/xl runs from the tree: its RUNPATH is $ORIGIN/../libxl-snapshot,
@@ -50,6 +54,11 @@ SHLIB       := libxl-snapshot/$(SHLIB_NAME)
 SHLIB_LINK  := libxl-snapshot/libxlsnapshot.so
 STLIB       := libxl-snapshot/libxlsnapshot.a
 PCFILE      := libxl-snapshot/libxlsnapshot.pc
+# The build tree's own, for PKG_CONFIG_PATH=<tree>/libxl-snapshot:
+# pkg-config prefers NAME-uninstalled.pc, under both names the
+# installed .pc has (libxl-snapshot.pc is a link to libxlsnapshot.pc).
+PCFILES_UNINSTALLED := libxl-snapshot/libxlsnapshot-uninstalled.pc \
+                       libxl-snapshot/libxl-snapshot-uninstalled.pc
 
 XL_SRCS     := $(wildcard xl/*.c)
 XL_OBJS     := $(XL_SRCS:.c=.o)
@@ -83,11 +92,14 @@ LIB_CFLAGS  := $(BASE_CFLAGS) -fPIC -fvisibility=hidden
 XL_CFLAGS   := $(BASE_CFLAGS) -Ixl
 UNIT_CFLAGS := $(BASE_CFLAGS) $(TEST_PKG_CFLAGS) -Itests/unit
 
-.PHONY: all check check-xen check-lvm check-package demo bench install uninstall clean unit-tests FORCE \
-        fuzz fuzz-build fuzz-regress check-asan
+.PHONY: all release check check-xen check-lvm check-package demo bench install uninstall clean unit-tests FORCE \
+        fuzz fuzz-build fuzz-regress check-asan test-build check-release-lib
 .DELETE_ON_ERROR:
 
-all: $(SHLIB) $(SHLIB_LINK) $(STLIB) $(PCFILE) $(XL_BINS) $(VHD_UTIL_BIN) \
+all: release test-build $(PCFILES_UNINSTALLED)
+
+# what is installed and packaged (debian/rules builds only this)
+release: $(SHLIB) $(SHLIB_LINK) $(STLIB) $(PCFILE) $(XL_BINS) $(VHD_UTIL_BIN) \
      $(MAN_PAGES)
 
 # ---------------------------------------------------------------- man pages
@@ -135,6 +147,9 @@ $(PCFILE): libxl-snapshot/libxlsnapshot.pc.in $(CONFIG_STAMP)
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    $< > $@
 
+$(PCFILES_UNINSTALLED): libxl-snapshot/libxlsnapshot-uninstalled.pc.in $(CONFIG_STAMP)
+	sed -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
 # ---------------------------------------------------------------- xl
 
 xl/%.o: xl/%.c
@@ -151,6 +166,73 @@ xl/xl.install: $(XL_OBJS) $(SHLIB_LINK) $(CONFIG_STAMP)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(XL_OBJS) -Llibxl-snapshot -lxlsnapshot \
 	    $(INSTALL_RPATH) $(PKG_LIBS)
 
+# ---------------------------------------------------------------- test variant
+#
+# The library again, compiled with -DLIBXL_SNAPSHOT_TESTING: it alone has
+# the fault injection (libxl_snapshot_fault.c, XL_SNAPSHOT_FAULT), as
+# libxl has libxenlight_test.so beside libxenlight.so.  In the release
+# library above (installed, packaged, run by `make demo`) the fault
+# points are no-ops, compiled out.  build/test is laid out as the tree
+# (xl/xl, libxl-snapshot/, tools/vhd-util), so its xl, linked from the
+# same front-end objects, finds its library and tools through $ORIGIN.
+# The real-QEMU tests (tests/qemu/lib.sh), the Xen test host's fault
+# scenarios and the unit tests use it.  Same soname: LD_LIBRARY_PATH
+# puts the test library under an installed xl-snapshot too.
+
+TEST_DIR      := build/test
+TEST_LIB_OBJS := $(patsubst libxl-snapshot/%.c,$(TEST_DIR)/lib/%.o,$(LIB_SRCS))
+TEST_SHLIB    := $(TEST_DIR)/libxl-snapshot/$(SHLIB_NAME)
+TEST_STLIB    := $(TEST_DIR)/libxl-snapshot/libxlsnapshot.a
+TEST_XL       := $(TEST_DIR)/xl/xl
+TEST_VHD_UTIL := $(TEST_DIR)/tools/vhd-util
+TEST_CFLAGS   := -DLIBXL_SNAPSHOT_TESTING
+.SECONDARY: $(TEST_LIB_OBJS)
+
+$(TEST_DIR)/lib/%.o: libxl-snapshot/%.c $(DEFINES_STAMP)
+	$(call say,TESTCC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LIB_CFLAGS) $(TEST_CFLAGS) -c -o $@ $<
+
+$(TEST_SHLIB): $(TEST_LIB_OBJS)
+	$(call say,TESTLD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SHLIB_NAME) -Wl,--no-undefined \
+	    -o $@ $(TEST_LIB_OBJS) $(PKG_LIBS)
+
+$(TEST_STLIB): $(TEST_LIB_OBJS)
+	$(call say,TESTAR,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $(TEST_LIB_OBJS)
+
+$(TEST_XL): $(XL_OBJS) $(XL_TREE_OBJS) $(TEST_SHLIB)
+	$(call say,TESTLD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(XL_OBJS) $(XL_TREE_OBJS) $(TEST_SHLIB) \
+	    -Wl,-rpath,'$$ORIGIN/../libxl-snapshot' $(PKG_LIBS)
+
+$(TEST_VHD_UTIL): $(VHD_UTIL_BIN)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)ln -sf ../../../$(VHD_UTIL_BIN) $@
+
+test-build: $(if $(XL_SRCS),$(TEST_XL)) $(TEST_SHLIB) $(TEST_STLIB) $(TEST_VHD_UTIL)
+
+# The release library has no fault hook: no symbol, no trace of the
+# variable (the test library, built alike, must have both, or this
+# check would prove nothing).  Run by `make check`; test-69 checks the
+# packaged library likewise.
+check-release-lib: $(SHLIB) $(TEST_SHLIB)
+	@set -e; \
+	if ! nm $(TEST_SHLIB) | grep -q 'libxl__fault_point' || \
+	   ! strings $(TEST_SHLIB) | grep -q XL_SNAPSHOT_FAULT; then \
+	    echo "check-release-lib: the test library has no fault hook" >&2; \
+	    exit 1; fi; \
+	if nm $(SHLIB) | grep 'libxl__fault_\|fault_kill'; then \
+	    echo "check-release-lib: $(SHLIB) has fault symbols" >&2; exit 1; fi; \
+	if strings $(SHLIB) | grep 'XL_SNAPSHOT_FAULT\|fault inject'; then \
+	    echo "check-release-lib: $(SHLIB) has the fault hook" >&2; exit 1; fi; \
+	echo "check-release-lib: $(SHLIB) has no fault hook"
+
 # ---------------------------------------------------------------- tests
 
 tests/unit/%.o: tests/unit/%.c
@@ -165,9 +247,9 @@ $(UNIT_GEN): FORCE
 
 tests/unit/main.o: $(UNIT_GEN)
 
-$(UNIT_BIN): $(UNIT_OBJS) $(STLIB)
+$(UNIT_BIN): $(UNIT_OBJS) $(TEST_STLIB)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(STLIB) $(PKG_LIBS) $(TEST_PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(TEST_STLIB) $(PKG_LIBS) $(TEST_PKG_LIBS)
 
 unit-tests: $(UNIT_BIN)
 
@@ -178,7 +260,7 @@ check:
 	scripts/install-deps.sh
 	scripts/install-deps.sh $(FUZZ_PACKAGES)
 	tests/xen/install-packages.sh
-	$(MAKE) all unit-tests check-asan fuzz-build
+	$(MAKE) all unit-tests check-asan fuzz-build check-release-lib
 	tests/run-all.sh
 
 # Real Xen (tests/xen): installs the packages it needs (as
@@ -270,7 +352,7 @@ ASAN_UNIT_OBJS := $(patsubst tests/unit/%.c,$(ASAN_DIR)/unit/%.o,\
 $(ASAN_DIR)/lib/%.o: libxl-snapshot/%.c $(DEFINES_STAMP)
 	$(call say,ASANCC,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(ASAN_CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(ASAN_CFLAGS) $(LIB_CFLAGS) $(TEST_CFLAGS) -c -o $@ $<
 
 $(ASAN_DIR)/unit/%.o: tests/unit/%.c $(UNIT_GEN)
 	$(call say,ASANCC,$@)
@@ -283,9 +365,10 @@ $(ASAN_DIR)/run-unit: $(ASAN_UNIT_OBJS) $(ASAN_LIB_OBJS)
 
 check-asan: $(ASAN_DIR)/run-unit
 
+# the release build: the library as installed, no fault injection
 demo:
 	scripts/install-deps.sh
-	$(MAKE) all
+	$(MAKE) release
 	bash scripts/demo.sh
 
 # Benchmarks (bench/*.sh, lib-bench.sh their helpers): one line per
@@ -306,7 +389,7 @@ bench: all
 
 # ---------------------------------------------------------------- install
 
-install: all
+install: release
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
 	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	$(INSTALL) -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SHLIB_NAME)
@@ -375,7 +458,7 @@ endif
 
 clean:
 	rm -f libxl-snapshot/*.o libxl-snapshot/*.d $(SHLIB) $(SHLIB_LINK) \
-	    $(STLIB) $(PCFILE) xl/*.o xl/*.d xl/tree/*.o xl/tree/*.d \
+	    $(STLIB) $(PCFILE) $(PCFILES_UNINSTALLED) xl/*.o xl/*.d xl/tree/*.o xl/tree/*.d \
 	    xl/xl xl/xl.install \
 	    tests/unit/*.o tests/unit/*.d $(UNIT_BIN) $(UNIT_GEN) \
 	    $(CONFIG_STAMP) $(DEFINES_STAMP) $(VHD_UTIL_BIN) $(MAN_PAGES)
@@ -386,4 +469,4 @@ FORCE:
 # the sanitizer trees too: a header change must rebuild them (a struct
 # that grew made stale ASan objects overflow)
 -include $(LIB_OBJS:.o=.d) $(XL_OBJS:.o=.d) $(XL_TREE_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) \
-    $(ASAN_LIB_OBJS:.o=.d) $(ASAN_UNIT_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d)
+    $(TEST_LIB_OBJS:.o=.d) $(ASAN_LIB_OBJS:.o=.d) $(ASAN_UNIT_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d)

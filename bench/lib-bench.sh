@@ -95,26 +95,29 @@ proxy_qmp() {
 # qmp_times LOG CMD: "request_us reply_us" of the last CMD the log shows
 # (socat -v: "> date time" blocks are client to QEMU, "<" QEMU to client),
 # the reply matched by the request's id
+# (the library sends compact JSON, QEMU spaced: "key":value or "key": value)
 qmp_times() {
-    awk -v cmd="\"execute\": \"$2\"" '
+    awk -v cmd="\"execute\": ?\"$2\"" '
         function us(d, t,   a, b) { split(t, a, ":"); split(a[3], b, ".");
             return ((a[1] * 60 + a[2]) * 60 + b[1]) * 1000000 + b[2] }
         /^[<>] [0-9]+\/[0-9]+\/[0-9]+ / { dir = $1; ts = us($2, $3); next }
-        dir == ">" && index($0, cmd) {
+        dir == ">" && $0 ~ cmd {
             req = ts; want = 1; id = ""
-            if (match($0, /"id": [0-9]+/)) id = substr($0, RSTART, RLENGTH)
+            if (match($0, /"id": ?[0-9]+/)) {
+                id = substr($0, RSTART, RLENGTH); sub(/^"id": ?/, "", id)
+                id = "\"id\": ?" id "[^0-9]" }
             next }
         # its reply: the same id (a client may have sent several at once)
-        dir == "<" && want && /"return"|"error"/ && (id == "" || index($0, id)) {
+        dir == "<" && want && /"return"|"error"/ && (id == "" || $0 ~ id) {
             rep = ts; want = 0 }
         END { printf "%.0f %.0f\n", req, rep }' "$1"
 }
 
 # qmp_request LOG CMD: the text of the last CMD request in the log
 qmp_request() {
-    awk -v cmd="\"execute\": \"$2\"" '
+    awk -v cmd="\"execute\": ?\"$2\"" '
         /^[<>] [0-9]+\/[0-9]+\/[0-9]+ / { dir = $1; next }
-        dir == ">" && index($0, cmd) { last = $0 }
+        dir == ">" && $0 ~ cmd { last = $0 }
         END { print last }' "$1"
 }
 

@@ -5,26 +5,91 @@
  * interface.  Conventions follow libxl.h:
  *
  *  - Every function returns int rc: 0 on success or a negative
- *    libxl ERROR_* code (libxl_error_to_string() names them).
- *  - Slow operations take `const libxl_asyncop_how *ao_how`.  NULL
- *    means synchronous: the call returns when the operation is done.
- *    With a callback, the call returns 0 at once and the callback is
- *    made later, from inside libxl_snapshot_osevent_afterpoll() or
- *    libxl_snapshot_event_loop_run(), with the final rc.  The
- *    libxl_ctx* handed to that callback is the libxenlight context of
- *    the xen driver, or NULL on the qemu driver; use for_callback.
- *    The for_event form of libxl_asyncop_how is not supported
- *    (ERROR_INVAL).
+ *    libxl ERROR_* code (libxenlight's libxl_error_to_string() names
+ *    them).  Why it failed is logged through the context's logger, in
+ *    the library's words (a caller such as xl adds its own, naming its
+ *    options).
  *  - A running asynchronous operation can be cancelled with
- *    libxl_snapshot_ao_abort(); it then completes with ERROR_ABORTED
- *    after undoing what it had done.
+ *    libxl_snapshot_ao_abort().  Its callback then comes later, from
+ *    the loop (never from inside ao_abort), with ERROR_ABORTED; or with
+ *    its own rc when it had finished, or was at a step that does not
+ *    stop (a QMP exchange, a live memory save's copy, the removal of
+ *    merged images): such a step finishes, and the operation then goes
+ *    on or stops at its next step that can.  An operation still waiting
+ *    for the domain's lock stops having done nothing.  An abort does not
+ *    always undo: what it leaves is said above each operation.
  *  - Objects returned to the caller are owned by the caller and freed
  *    with the matching _dispose() (or _list_free()).
+ *
+ * Asynchronous operations
+ * -----------------------
+ * Slow operations take `const libxl_asyncop_how *ao_how`, as libxl's:
+ *
+ *  - NULL: synchronous; the call runs the library's own event loop and
+ *    returns the operation's final rc.
+ *  - a callback: the call returns 0 at once (or an error if the
+ *    operation could not even start, and then the callback is never
+ *    made) and the callback is made exactly once, later, with the
+ *    final rc.  It comes only from inside
+ *    libxl_snapshot_osevent_afterpoll() or
+ *    libxl_snapshot_event_loop_run(), in the thread that calls them,
+ *    never from inside the starting call.  Its libxl_ctx* argument is
+ *    the xen driver's libxenlight context (NULL on the qemu driver):
+ *    use for_callback.
+ *  - for_event is not supported (ERROR_INVAL).
+ *
+ * Until the callback, the caller keeps alive every object whose
+ * address it passed for a result: *snapshot (create), *problems_r and
+ * *num_r (check), *recovered_r (recover), *domid_r (domain_create).
+ * They are written when the operation ends, never after the callback.
+ * Every other argument (strings, params, progress, ao_how itself) is
+ * copied by the starting call and may be freed as soon as it returns.
+ *
+ * libxl_snapshot_ao_abort(ctx, how) finds the operation by the pair
+ * (how->callback, how->u.for_callback), as libxl_ao_abort does: give
+ * each outstanding operation its own for_callback (the address of a
+ * per-operation struct), or an abort may reach the wrong one.  What an
+ * abort leaves is said per operation below; every aborted operation
+ * completes through its callback, with ERROR_ABORTED (or 0 when the
+ * abort came too late to stop anything).
+ *
+ * Progress: the long operations take an optional
+ * `const libxl_snapshot_progress_how *progress` (NULL: none), called
+ * from the same places as the completion callback.
+ *
+ * Names
+ * -----
+ * Every name this header defines, exported function, type, enum value
+ * or macro, begins with libxlsnap_ or LIBXLSNAP_.  The 2014 RFC this
+ * API grew from spelt it libxl_domain_snapshot_*, and earlier versions
+ * of this library exported a mix of libxl_domain_snapshot_*,
+ * libxl_snapshot_*, libxl_disk_snapshot_*, libxl_block_* and
+ * libxl_blockjob_*.  Those were given up (with the soname, now
+ * libxlsnapshot.so.1) because:
+ *  - xen.git's CODING_STYLE reserves libxl_ for libxenlight itself,
+ *    and the names were exactly the ones libxenlight would pick if it
+ *    grew snapshots or block jobs (the RFC proposed them for it);
+ *  - the xen driver links libxenlight into the same process, and the
+ *    caller includes libxl.h: a libxenlight that later defined one of
+ *    them would clash at compile time (a type or macro) or, worse,
+ *    bind one library's callers to the other's code at run time (a
+ *    function), with no soname to tell them apart;
+ *  - a prefix of our own, as libxlutil has (xlu_), says at each call
+ *    which library is called.  libxlsnap_ cannot collide with
+ *    libxenlight's namespace (libxl_ is followed by '_', never by
+ *    "snap_"), nor with libxlutil's.
+ * The capability macros follow: LIBXLSNAP_HAVE_*, in the style of
+ * libxl's LIBXL_HAVE_* but in our namespace, so that libxl.h's own can
+ * never be confused with them.  libxenlight's own types (libxl_ctx,
+ * libxl_asyncop_how, libxl_device_disk, libxl_uuid) and error codes
+ * (ERROR_*) keep their names: they are libxenlight's, used as such.
+ * scripts/check-symbols.sh fails the build's check when the library
+ * exports any other name, or one libxenlight also defines.
  *
  * Domains are named as in xl: by name, by domid, or by uuid.  A domain
  * that is not running is found through the configuration it was last
  * started from (recorded by this library), or through
- * <XEN_CONFIG_DIR>/<name>.cfg, or is given as the path of an xl config
+ * <config dir>/<name>.cfg, or is given as the path of an xl config
  * file.
  *
  * Records live under <state dir>/<domain-uuid>/, one
@@ -48,17 +113,111 @@
 #define LIBXL_SNAPSHOT_EXPORT
 #endif
 
+/*
+ * Capabilities, as libxl's LIBXL_HAVE_*: each macro is defined when
+ * the functions, types or flags it names exist.
+ */
+
 /* LIBXL_HAVE_SNAPSHOT: the functions and types in this file exist. */
 #define LIBXL_HAVE_SNAPSHOT 1
 /* LIBXL_HAVE_SNAPSHOT_QEMU_DRIVER: domains may be plain QEMU processes. */
 #define LIBXL_HAVE_SNAPSHOT_QEMU_DRIVER 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_API_V1: the revised API of LIBXL_SNAPSHOT_VERSION
+ * 1: one entry point per operation with an optional progress argument
+ * (libxl_snapshot_progress_how), libxl_snapshot_settings given to
+ * ctx_alloc, ao_how on libxl_snapshot_domain_create/_destroy.
+ */
+#define LIBXL_HAVE_SNAPSHOT_API_V1 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_SETTINGS: libxl_snapshot_settings (state, run
+ * and config dirs, driver, lock timeout, tools, the caller's own
+ * libxl_ctx) passed to libxl_snapshot_ctx_alloc.
+ */
+#define LIBXL_HAVE_SNAPSHOT_SETTINGS 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_PROGRESS: libxl_snapshot_progress_how on create,
+ * revert, delete, block commit and block stream.
+ */
+#define LIBXL_HAVE_SNAPSHOT_PROGRESS 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_MEMORY: memory checkpoints
+ * (libxl_domain_snapshot.memory), reverted to with the domain's RAM.
+ */
+#define LIBXL_HAVE_SNAPSHOT_MEMORY 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_LIVE_CHECKPOINT: LIBXL_SNAPSHOT_CREATE_LIVE, the
+ * memory copied while the guest runs.
+ */
+#define LIBXL_HAVE_SNAPSHOT_LIVE_CHECKPOINT 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_QUIESCE: LIBXL_SNAPSHOT_CREATE_QUIESCE(_TRY) and
+ * libxl_domain_snapshot.quiesce/.agent (guest agent fsfreeze).
+ */
+#define LIBXL_HAVE_SNAPSHOT_QUIESCE 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_DELETE_CHILDREN: LIBXL_SNAPSHOT_DELETE_CHILDREN
+ * and _CHILDREN_ONLY.
+ */
+#define LIBXL_HAVE_SNAPSHOT_DELETE_CHILDREN 1
+/* LIBXL_HAVE_SNAPSHOT_REVERT_FORCE: LIBXL_SNAPSHOT_REVERT_FORCE. */
+#define LIBXL_HAVE_SNAPSHOT_REVERT_FORCE 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_REDEFINE: libxl_domain_snapshot_redefine and
+ * LIBXL_SNAPSHOT_REDEFINE_CURRENT.
+ */
+#define LIBXL_HAVE_SNAPSHOT_REDEFINE 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_XML: libxl_domain_snapshot_to_xml/_from_xml
+ * (libvirt's domainsnapshot XML).
+ */
+#define LIBXL_HAVE_SNAPSHOT_XML 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_CONFIG: libxl_domain_snapshot_config_parse and
+ * _config_is_snapshot (xl.snapshot.cfg(5) files).
+ */
+#define LIBXL_HAVE_SNAPSHOT_CONFIG 1
+/* LIBXL_HAVE_SNAPSHOT_CHECK: libxl_domain_snapshot_check. */
+#define LIBXL_HAVE_SNAPSHOT_CHECK 1
+/* LIBXL_HAVE_SNAPSHOT_RECOVER: libxl_domain_snapshot_recover. */
+#define LIBXL_HAVE_SNAPSHOT_RECOVER 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_LVM: LIBXL_DISK_SNAPSHOT_TYPE_LVM, disks on LVM
+ * logical volumes (libxl_disk_snapshot.cow).
+ */
+#define LIBXL_HAVE_SNAPSHOT_LVM 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_VHD: VHD images (LIBXL_DISK_FORMAT_VHD),
+ * snapshotted as VHD differencing chains.
+ */
+#define LIBXL_HAVE_SNAPSHOT_VHD 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_DISK_PROBLEM: libxl_disk_snapshot.problem in what
+ * list and get return.
+ */
+#define LIBXL_HAVE_SNAPSHOT_DISK_PROBLEM 1
+/*
+ * LIBXL_HAVE_SNAPSHOT_START_OVERRIDES:
+ * libxl_snapshot_domain_start_overrides, for toolstacks that start
+ * domains themselves.
+ */
+#define LIBXL_HAVE_SNAPSHOT_START_OVERRIDES 1
+/*
+ * LIBXL_HAVE_BLOCKJOB: block commit, block stream and job control
+ * (libxl_block_commit, libxl_block_stream, libxl_blockjob_get,
+ * libxl_blockjob_set_speed, libxl_blockjob_abort, libxl_blockjob_pivot).
+ */
+#define LIBXL_HAVE_BLOCKJOB 1
 
-#define LIBXL_SNAPSHOT_VERSION 0
+/* The version libxl_snapshot_ctx_alloc() expects. */
+#define LIBXL_SNAPSHOT_VERSION 1
 
-/* Environment variables read by libxl_snapshot_ctx_alloc(). */
+/* Environment variables: defaults of libxl_snapshot_settings. */
 #define LIBXL_SNAPSHOT_ENV_DRIVER    "XL_SNAPSHOT_DRIVER"    /* xen|qemu */
 #define LIBXL_SNAPSHOT_ENV_STATE_DIR "XL_SNAPSHOT_STATE_DIR"
 #define LIBXL_SNAPSHOT_ENV_RUN_DIR   "XL_SNAPSHOT_RUN_DIR"
+#define LIBXL_SNAPSHOT_ENV_CONFIG_DIR "XL_SNAPSHOT_CONFIG_DIR"
+#define LIBXL_SNAPSHOT_ENV_LOCK_TIMEOUT "XL_SNAPSHOT_LOCK_TIMEOUT"
 
 typedef struct libxl_snapshot_ctx libxl_snapshot_ctx;
 
@@ -161,352 +320,7 @@ typedef struct libxl_snapshot_domain {
     int num_disks;
 } libxl_snapshot_domain;
 
-/* Flags for libxl_domain_snapshot_create(). */
-#define LIBXL_SNAPSHOT_CREATE_DRY_RUN      (1U << 0) /* plan only */
-#define LIBXL_SNAPSHOT_CREATE_NO_METADATA  (1U << 1) /* no record */
-/*
- * With snapshot->memory (a memory checkpoint): copy memory while the
- * guest runs, and take the disks at the final pause.  Without it, the
- * guest is paused for the whole save (stop-the-world).
- */
-#define LIBXL_SNAPSHOT_CREATE_LIVE         (1U << 2)
-/*
- * Disk-only snapshots of a running domain: freeze the guest's file
- * systems through the QEMU guest agent (guest-fsfreeze-freeze) for the
- * disk transaction, and thaw them after, whatever happened.  _QUIESCE:
- * fail if the agent cannot freeze; _QUIESCE_TRY: take the snapshot
- * crash-consistent then, and say so (in the record too).
- */
-#define LIBXL_SNAPSHOT_CREATE_QUIESCE      (1U << 3)
-#define LIBXL_SNAPSHOT_CREATE_QUIESCE_TRY  (1U << 4)
-/* Flags for libxl_domain_snapshot_delete(). */
-#define LIBXL_SNAPSHOT_DELETE_METADATA_ONLY (1U << 0)
-#define LIBXL_SNAPSHOT_DELETE_CHILDREN      (1U << 1) /* and descendants */
-#define LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY (1U << 2) /* descendants only */
-/* Flags for libxl_domain_snapshot_revert(). */
-#define LIBXL_SNAPSHOT_REVERT_RUNNING      (1U << 0)
-#define LIBXL_SNAPSHOT_REVERT_PAUSED       (1U << 1)
-/* a running domain with LVM disks may be stopped for the merge */
-#define LIBXL_SNAPSHOT_REVERT_FORCE        (1U << 2)
-
-/* Context ------------------------------------------------------- */
-
-/*
- * flags: none.  lg: where messages go; required.  The driver is
- * chosen from $XL_SNAPSHOT_DRIVER, else xen when a hypervisor is
- * present, else qemu.  Fails with ERROR_FAIL when the xen driver is
- * chosen and libxenlight cannot be initialised.
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
-                             unsigned flags, xentoollog_logger *lg);
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_ctx_free(libxl_snapshot_ctx *ctx /* NULL is OK */);
-LIBXL_SNAPSHOT_EXPORT
-libxl_snapshot_driver libxl_snapshot_ctx_driver(libxl_snapshot_ctx *ctx);
-LIBXL_SNAPSHOT_EXPORT
-const char *libxl_snapshot_driver_to_string(libxl_snapshot_driver d);
-
-/* Event loop integration, as libxl_osevent_beforepoll/afterpoll. */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_osevent_beforepoll(libxl_snapshot_ctx *ctx,
-                                      int *nfds_io, struct pollfd *fds,
-                                      int *timeout_upd, struct timeval now);
-LIBXL_SNAPSHOT_EXPORT
-void libxl_snapshot_osevent_afterpoll(libxl_snapshot_ctx *ctx, int nfds,
-                                      const struct pollfd *fds,
-                                      struct timeval now);
-/*
- * Runs the library's own poll loop until no asynchronous operation is
- * outstanding, or for at most timeout_ms (-1: no limit).  Returns 0,
- * or ERROR_TIMEDOUT if operations are still outstanding.
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_event_loop_run(libxl_snapshot_ctx *ctx, int timeout_ms);
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_ao_abort(libxl_snapshot_ctx *ctx,
-                            const libxl_asyncop_how *how);
-
-/* Types -------------------------------------------------------- */
-
-LIBXL_SNAPSHOT_EXPORT void libxl_disk_snapshot_init(libxl_disk_snapshot *p);
-LIBXL_SNAPSHOT_EXPORT void libxl_disk_snapshot_dispose(libxl_disk_snapshot *p);
-LIBXL_SNAPSHOT_EXPORT void libxl_domain_snapshot_init(libxl_domain_snapshot *p);
-LIBXL_SNAPSHOT_EXPORT void libxl_domain_snapshot_dispose(libxl_domain_snapshot *p);
-LIBXL_SNAPSHOT_EXPORT
-void libxl_domain_snapshot_list_free(libxl_domain_snapshot *list, int nb);
-LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_domain_init(libxl_snapshot_domain *p);
-LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_domain_dispose(libxl_snapshot_domain *p);
-LIBXL_SNAPSHOT_EXPORT
-void libxl_snapshot_domain_list_free(libxl_snapshot_domain *list, int nb);
-
-LIBXL_SNAPSHOT_EXPORT
-const char *libxl_disk_snapshot_type_to_string(libxl_disk_snapshot_type t);
-LIBXL_SNAPSHOT_EXPORT
-int libxl_disk_snapshot_type_from_string(const char *s,
-                                         libxl_disk_snapshot_type *t);
-LIBXL_SNAPSHOT_EXPORT
-const char *libxl_snapshot_domain_state_to_string(
-    libxl_snapshot_domain_state s);
-
-/* The record, as libxl-json.  Returns a malloc'ed string or NULL. */
-LIBXL_SNAPSHOT_EXPORT
-char *libxl_domain_snapshot_to_json(libxl_snapshot_ctx *ctx,
-                                    const libxl_domain_snapshot *p);
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_from_json(libxl_snapshot_ctx *ctx,
-                                    libxl_domain_snapshot *p,
-                                    const char *s);
-
-/*
- * Parses an xl.snapshot.cfg(5) file (the 2014 RFC's format: name,
- * description, memory, type, disk=[...]) into *snapshot.  Any other
- * setting, a value of the wrong kind (memory = 1: not a string) and a
- * relative path are refused: ERROR_INVAL, one line naming the file,
- * the line and the setting.
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
-                                       const char *config_file,
-                                       libxl_domain_snapshot *snapshot);
-/*
- * Whether config_file reads as a snapshot config rather than a domain
- * config (xl snapshot-create FILE X).  A domain config sets something a
- * snapshot config does not take (vcpus=, kernel=, type="pv"...), or
- * memory= as a number (MB) with a disk= entry naming an image; anything
- * else is a snapshot config, and so is always a file with description=
- * or type="internal"|"external", which no domain config has.  False for
- * a file that cannot be read or is not in xl syntax.  Logs nothing but
- * a read error.
- */
-LIBXL_SNAPSHOT_EXPORT
-bool libxl_domain_snapshot_config_is_snapshot(libxl_snapshot_ctx *ctx,
-                                              const char *config_file);
-/*
- * Parses one libvirt-style disk spec "vdev[,snapshot=TYPE][,file=PATH]"
- * into *disk (initialised by the caller).
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_disk_snapshot_parse_spec(libxl_snapshot_ctx *ctx,
-                                   const char *spec,
-                                   libxl_disk_snapshot *disk);
-/*
- * 0 if name can be a snapshot name, else ERROR_INVAL: at most 200
- * bytes, no '/', ',', "..", blanks or control characters, no leading
- * '.' or '-',
- * not digits only (qemu-img would take it for a snapshot ID).
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_name_check(const char *name);
-
-/* Domains ------------------------------------------------------ */
-
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_lookup(libxl_snapshot_ctx *ctx,
-                                 const char *domain,
-                                 libxl_snapshot_domain *info_r);
-/* Running domains of the qemu driver (ERROR_NI on xen: use xl). */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_list(libxl_snapshot_ctx *ctx,
-                               libxl_snapshot_domain **list_r, int *nb_r);
-/*
- * qemu driver: start a domain from an xl config.  Disks whose image
- * was replaced by a snapshot operation start on their active image.
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
-                                 const char *config_file, bool paused,
-                                 uint32_t *domid_r);
-/*
- * For toolstacks that start domains themselves (xen: the system xl):
- * the extra config lines for the domain of config_file, each NULL when
- * not needed, malloc'ed otherwise:
- *  - *disk_r, "disk=[ ... ]": start on the active images instead of
- *    the images the config names (after an external snapshot or a
- *    revert those are backing files);
- *  - *uuid_r, "uuid=...": a config without uuid= gets the uuid its
- *    records are kept under (else Xen picks a random one).
- * Also remembers config_file for the domain, as the qemu driver's
- * create does, so that commands on it find its config later.
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_start_overrides(libxl_snapshot_ctx *ctx,
-                                          const char *config_file,
-                                          char **disk_r, char **uuid_r);
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_destroy(libxl_snapshot_ctx *ctx,
-                                  const char *domain);
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_pause(libxl_snapshot_ctx *ctx, const char *domain);
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_unpause(libxl_snapshot_ctx *ctx,
-                                  const char *domain);
-/*
- * Runs one HMP command line in the domain's QEMU; *output_r gets the
- * reply (malloc'ed).  Meant for tests and debugging, as
- * libxl_qemu_monitor_command.
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
-                                          const char *domain,
-                                          const char *command_line,
-                                          char **output_r);
-
-/* Snapshots ---------------------------------------------------- */
-
-/*
- * Takes a snapshot of every disk of the domain.  On input,
- * snapshot->name (NULL: the local time, YYYYmmdd-HHMMSS), ->description, and
- * optionally ->disks with per-disk choices (vdev, type, overlay); disks
- * not named get the default.  On success, *snapshot holds the record
- * as stored.  A running domain's disks are snapshotted in one QMP
- * transaction (one instant); a shut-off domain's with qemu-img.  On
- * failure nothing is left behind.
- */
-/*
- * Progress of a long step of an operation (a memory checkpoint's save,
- * or its restore by a revert): what ("memory", "disk xvda"; a step
- * ends where the next begins), bytes done and to do
- * (done <= total; total may grow while a live save copies pages the
- * guest dirtied again).  Called from the operation's event loop, in
- * the thread that runs it.  Where the step cannot be followed as it
- * runs (a Xen domain's save or restore, done by libxl), it is reported
- * once, when it is over.
- */
-/* Both progress structs are copied: they need not outlive the call. */
-typedef struct libxl_snapshot_progress_how {
-    void (*callback)(const char *what, uint64_t done, uint64_t total,
-                     void *for_callback);
-    void *for_callback;
-} libxl_snapshot_progress_how;
-
-/* As libxl_domain_snapshot_create, with progress (NULL: none). */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_create_progress(libxl_snapshot_ctx *ctx,
-                                 const char *domain,
-                                 libxl_domain_snapshot *snapshot,
-                                 unsigned flags,
-                                 const libxl_snapshot_progress_how *progress,
-                                 const libxl_asyncop_how *ao_how)
-                                 LIBXL_EXTERNAL_CALLERS_ONLY;
-
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
-                                 const char *domain,
-                                 libxl_domain_snapshot *snapshot,
-                                 unsigned flags,
-                                 const libxl_asyncop_how *ao_how)
-                                 LIBXL_EXTERNAL_CALLERS_ONLY;
-
-/*
- * libvirt's domainsnapshot XML (libxl_snapshot_xml.c): a record as XML
- * (malloc'ed, NULL on failure), and XML into a record (the caller's,
- * freed with _dispose).
- */
-LIBXL_SNAPSHOT_EXPORT
-char *libxl_domain_snapshot_to_xml(libxl_snapshot_ctx *ctx,
-                                   const libxl_domain_snapshot *snapshot);
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_from_xml(libxl_snapshot_ctx *ctx, const char *xml,
-                                   libxl_domain_snapshot *snapshot_r);
-
-/* libxl_domain_snapshot_redefine flags */
-#define LIBXL_SNAPSHOT_REDEFINE_CURRENT (1U << 0)  /* it becomes current */
-/*
- * Adds (or replaces, same name) a record made elsewhere, metadata only
- * (libvirt's --redefine): its images must exist, its parent be in the
- * tree, its disks be the domain's.  Nothing is done to the disks.
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_redefine(libxl_snapshot_ctx *ctx,
-                                   const char *domain,
-                                   const libxl_domain_snapshot *snapshot,
-                                   unsigned flags,
-                                   const libxl_asyncop_how *ao_how)
-                                   LIBXL_EXTERNAL_CALLERS_ONLY;
-
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
-                               libxl_domain_snapshot **list_r, int *nb_r);
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
-                              const char *name,
-                              libxl_domain_snapshot *snapshot_r);
-
-/*
- * Deletes a snapshot, anywhere in the tree.  Internal disk snapshots
- * are removed from their image.  For an external one, the image it
- * froze is merged away so that every other snapshot and branch keeps
- * its data: with one image built on it, that image is committed into
- * it; with several (branches), it is streamed into each of them; with
- * none, it is removed.  LIBXL_SNAPSHOT_DELETE_METADATA_ONLY drops only
- * the record.  Children are re-parented to the deleted snapshot's
- * parent.  With _CHILDREN the descendants go too (leaves first), with
- * _CHILDREN_ONLY only they do.
- */
-/*
- * Compares the domain's records with its images (files, backing chains
- * against the tree, qemu-img check, unowned files) and changes nothing.
- * 0 with *num_r == 0: consistent; else *problems_r holds one line per
- * discrepancy (free with libxl_snapshot_strings_free).
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_check(libxl_snapshot_ctx *ctx, const char *domain,
-                                char ***problems_r, int *num_r,
-                                const libxl_asyncop_how *ao_how)
-                                LIBXL_EXTERNAL_CALLERS_ONLY;
-LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_strings_free(char **s, int n);
-
-/*
- * Finishes or undoes an operation a dead process left half-done on the
- * domain (every command does this first; this does only that).
- * *recovered_r: whether there was one.  What was done is logged.
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_recover(libxl_snapshot_ctx *ctx,
-                                  const char *domain, bool *recovered_r,
-                                  const libxl_asyncop_how *ao_how)
-                                  LIBXL_EXTERNAL_CALLERS_ONLY;
-
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
-                                 const char *domain, const char *name,
-                                 unsigned flags,
-                                 const libxl_asyncop_how *ao_how)
-                                 LIBXL_EXTERNAL_CALLERS_ONLY;
-
-/*
- * Brings the disks back to the snapshot.  A running domain is stopped
- * first.  Internal: qemu-img snapshot -a.  External: a fresh overlay
- * on the snapshot's image, so the snapshot stays reusable.  The
- * domain then runs or stays paused as it was when the snapshot was
- * taken, unless LIBXL_SNAPSHOT_REVERT_RUNNING / _PAUSED.
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
-                                 const char *domain, const char *name,
-                                 unsigned flags,
-                                 const libxl_asyncop_how *ao_how)
-                                 LIBXL_EXTERNAL_CALLERS_ONLY;
-
-/*
- * As libxl_domain_snapshot_revert, with progress (NULL: none): the
- * memory image read back, for a snapshot with memory ("memory"), and a
- * disk's state copied out of an image others are built on ("disk
- * xvda": an internal snapshot in a frozen image).
- */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_revert_progress(libxl_snapshot_ctx *ctx,
-                                 const char *domain, const char *name,
-                                 unsigned flags,
-                                 const libxl_snapshot_progress_how *progress,
-                                 const libxl_asyncop_how *ao_how)
-                                 LIBXL_EXTERNAL_CALLERS_ONLY;
-
-/* Block jobs --------------------------------------------------- */
-
-/* LIBXL_HAVE_BLOCKJOB: block commit, block stream and job control. */
-#define LIBXL_HAVE_BLOCKJOB 1
+/* Block jobs: types --------------------------------------------- */
 
 typedef enum libxl_blockjob_type {
     LIBXL_BLOCKJOB_TYPE_COMMIT = 1,        /* top below the active image */
@@ -543,25 +357,470 @@ typedef struct libxl_blockjob_info {
     char *error;                    /* why it failed */
 } libxl_blockjob_info;
 
-/* Called at each progress step of a job (info valid during the call). */
-typedef struct libxl_blockjob_progress_how {
-    void (*callback)(const libxl_blockjob_info *info, void *for_callback);
-    void *for_callback;
-} libxl_blockjob_progress_how;
+/* Progress ----------------------------------------------------- */
 
 /*
- * As libxl_domain_snapshot_delete, with progress (NULL: none): each
- * block job the delete runs (a commit or stream per disk and branch,
- * one after the other) is reported as libxl_block_commit reports its
- * one; a job starts at state NEW, ends at COMPLETED.
+ * One report of progress of a long step of an operation:
+ *  - what: the step.  "memory" (a checkpoint's memory saved, or read
+ *    back by a revert), "disk xvda" (a disk's state copied out of an
+ *    image others are built on), or, for a block job, the job's id
+ *    ("libxl-commit-xvda").  A step ends where the next begins.
+ *  - done <= total, in bytes; total may grow while a live save copies
+ *    pages the guest dirtied again.
+ *  - job: for a block job's step, the job (state, offset = done,
+ *    len = total, speed, images); a job starts at state NEW and ends
+ *    at COMPLETED, FAILED or CANCELLED.  NULL for other steps.
+ * Everything it points to is valid during the callback only.  Where a
+ * step cannot be followed as it runs (a Xen domain's save or restore,
+ * done by libxl), it is reported once, when it is over.
+ */
+typedef struct libxl_snapshot_progress {
+    const char *what;
+    uint64_t done, total;
+    const libxl_blockjob_info *job;
+} libxl_snapshot_progress;
+
+/*
+ * How progress is reported: callback (NULL: not at all) with
+ * for_callback.  Called from where the completion callback comes
+ * (libxl_snapshot_osevent_afterpoll, libxl_snapshot_event_loop_run, or
+ * the synchronous call's own loop).  Copied by the starting call.
+ */
+typedef struct libxl_snapshot_progress_how {
+    void (*callback)(const libxl_snapshot_progress *progress,
+                     void *for_callback);
+    void *for_callback;
+} libxl_snapshot_progress_how;
+
+/* Context ------------------------------------------------------- */
+
+/*
+ * Settings of a context, given to libxl_snapshot_ctx_alloc.  Strings
+ * are owned by the struct (malloc'ed, freed by _dispose); _init gives
+ * the defaults: every field unset, so that the environment variable
+ * (LIBXL_SNAPSHOT_ENV_*) applies, else the built-in default.
+ */
+typedef struct libxl_snapshot_settings {
+    /* AUTO: $XL_SNAPSHOT_DRIVER, else xen when a hypervisor is present,
+     * else qemu */
+    libxl_snapshot_driver driver;
+    char *state_dir;                /* records; NULL: $XL_SNAPSHOT_STATE_DIR,
+                                       else /var/lib/xen/snapshots */
+    char *run_dir;                  /* QMP sockets; NULL: $XL_SNAPSHOT_RUN_DIR,
+                                       else /var/run/xen */
+    char *config_dir;               /* <name>.cfg of shut-off domains;
+                                       NULL: $XL_SNAPSHOT_CONFIG_DIR,
+                                       else /etc/xen */
+    /*
+     * Seconds an operation waits for another one on the same domain
+     * before failing with ERROR_LOCK_FAIL; -1 (the default):
+     * $XL_SNAPSHOT_LOCK_TIMEOUT, else 10; 0: try once.
+     */
+    int lock_timeout;
+    /*
+     * The xen driver's libxenlight context: NULL (the default) makes
+     * the library open its own.  A caller's context stays the
+     * caller's (never freed here) and must outlive this one; its
+     * libxl_childproc_setmode must leave other children alone
+     * (libxl_sigchld_owner_libxl_always_selective_reap, or the
+     * caller's own SIGCHLD handling that reaps only libxl's), since
+     * this library waits for its own children (qemu-img, xl) by pid.
+     */
+    libxl_ctx *xl_ctx;
+} libxl_snapshot_settings;
+
+LIBXL_SNAPSHOT_EXPORT
+void libxl_snapshot_settings_init(libxl_snapshot_settings *p);
+LIBXL_SNAPSHOT_EXPORT
+void libxl_snapshot_settings_dispose(libxl_snapshot_settings *p);
+
+/*
+ * Makes a context.  version: LIBXL_SNAPSHOT_VERSION.  flags: none (0).
+ * lg: where messages go; required.  settings: NULL for every default;
+ * copied, so it may be disposed of once this returns.  Fails with
+ * ERROR_INVAL on a bad argument or setting (an unknown driver in
+ * $XL_SNAPSHOT_DRIVER), and ERROR_FAIL when the xen driver is chosen
+ * and libxenlight cannot be initialised.
  */
 LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_delete_progress(libxl_snapshot_ctx *ctx,
-                                 const char *domain, const char *name,
-                                 unsigned flags,
-                                 const libxl_blockjob_progress_how *progress,
+int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
+                             unsigned flags, xentoollog_logger *lg,
+                             const libxl_snapshot_settings *settings);
+/* Frees ctx; no operation may be outstanding.  NULL is OK. */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_ctx_free(libxl_snapshot_ctx *ctx);
+/* The driver the context uses (never AUTO). */
+LIBXL_SNAPSHOT_EXPORT
+libxl_snapshot_driver libxl_snapshot_ctx_driver(libxl_snapshot_ctx *ctx);
+/* "xen", "qemu" or "auto". */
+LIBXL_SNAPSHOT_EXPORT
+const char *libxl_snapshot_driver_to_string(libxl_snapshot_driver d);
+
+/* Event loop integration ----------------------------------------- */
+
+/*
+ * As libxl_osevent_beforepoll: adds the library's fds to fds[] (at most
+ * *nfds_io; on ERROR_BUFFERFULL *nfds_io says how many are needed) and
+ * lowers *timeout_upd to the next timer's deadline.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_osevent_beforepoll(libxl_snapshot_ctx *ctx,
+                                      int *nfds_io, struct pollfd *fds,
+                                      int *timeout_upd, struct timeval now);
+/*
+ * As libxl_osevent_afterpoll: handles what poll() reported and the
+ * timers that are due; completion and progress callbacks are made from
+ * here.
+ */
+LIBXL_SNAPSHOT_EXPORT
+void libxl_snapshot_osevent_afterpoll(libxl_snapshot_ctx *ctx, int nfds,
+                                      const struct pollfd *fds,
+                                      struct timeval now);
+/*
+ * Runs the library's own poll loop until no asynchronous operation is
+ * outstanding, or for at most timeout_ms (-1: no limit).  Returns 0,
+ * or ERROR_TIMEDOUT if operations are still outstanding.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_event_loop_run(libxl_snapshot_ctx *ctx, int timeout_ms);
+/*
+ * Asks the asynchronous operation started with `how` (found by
+ * how->callback and how->u.for_callback, see the top of this file) to
+ * stop.  0: asked (its callback follows); ERROR_NOTFOUND: no such
+ * operation outstanding; ERROR_ABORTED: already asked.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_ao_abort(libxl_snapshot_ctx *ctx,
+                            const libxl_asyncop_how *how);
+
+/* Types -------------------------------------------------------- */
+
+LIBXL_SNAPSHOT_EXPORT void libxl_disk_snapshot_init(libxl_disk_snapshot *p);
+LIBXL_SNAPSHOT_EXPORT void libxl_disk_snapshot_dispose(libxl_disk_snapshot *p);
+LIBXL_SNAPSHOT_EXPORT void libxl_domain_snapshot_init(libxl_domain_snapshot *p);
+LIBXL_SNAPSHOT_EXPORT void libxl_domain_snapshot_dispose(libxl_domain_snapshot *p);
+LIBXL_SNAPSHOT_EXPORT
+void libxl_domain_snapshot_list_free(libxl_domain_snapshot *list, int nb);
+LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_domain_init(libxl_snapshot_domain *p);
+LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_domain_dispose(libxl_snapshot_domain *p);
+LIBXL_SNAPSHOT_EXPORT
+void libxl_snapshot_domain_list_free(libxl_snapshot_domain *list, int nb);
+LIBXL_SNAPSHOT_EXPORT void libxl_blockjob_info_init(libxl_blockjob_info *p);
+LIBXL_SNAPSHOT_EXPORT
+void libxl_blockjob_info_dispose(libxl_blockjob_info *p);
+/* Frees the n strings of s and s (libxl_domain_snapshot_check's). */
+LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_strings_free(char **s, int n);
+
+LIBXL_SNAPSHOT_EXPORT
+const char *libxl_disk_snapshot_type_to_string(libxl_disk_snapshot_type t);
+LIBXL_SNAPSHOT_EXPORT
+int libxl_disk_snapshot_type_from_string(const char *s,
+                                         libxl_disk_snapshot_type *t);
+LIBXL_SNAPSHOT_EXPORT
+const char *libxl_snapshot_domain_state_to_string(
+    libxl_snapshot_domain_state s);
+LIBXL_SNAPSHOT_EXPORT
+const char *libxl_blockjob_type_to_string(libxl_blockjob_type t);
+LIBXL_SNAPSHOT_EXPORT
+const char *libxl_blockjob_state_to_string(libxl_blockjob_state s);
+
+/* The record, as libxl-json.  Returns a malloc'ed string or NULL. */
+LIBXL_SNAPSHOT_EXPORT
+char *libxl_domain_snapshot_to_json(libxl_snapshot_ctx *ctx,
+                                    const libxl_domain_snapshot *p);
+/* libxl-json into *p (initialised by the caller, freed with _dispose). */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_from_json(libxl_snapshot_ctx *ctx,
+                                    libxl_domain_snapshot *p,
+                                    const char *s);
+/*
+ * A job as JSON (malloc'ed, or NULL): id, vdev, type, state, live,
+ * offset, len, speed, and top, base, error when known.
+ */
+LIBXL_SNAPSHOT_EXPORT
+char *libxl_blockjob_info_to_json(libxl_snapshot_ctx *ctx,
+                                  const libxl_blockjob_info *p);
+
+/*
+ * libvirt's domainsnapshot XML: a record as XML (malloc'ed, NULL on
+ * failure).
+ */
+LIBXL_SNAPSHOT_EXPORT
+char *libxl_domain_snapshot_to_xml(libxl_snapshot_ctx *ctx,
+                                   const libxl_domain_snapshot *snapshot);
+/* XML into a record (the caller's, freed with _dispose). */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_from_xml(libxl_snapshot_ctx *ctx, const char *xml,
+                                   libxl_domain_snapshot *snapshot_r);
+
+/*
+ * Parses an xl.snapshot.cfg(5) file (the 2014 RFC's format: name,
+ * description, memory, type, disk=[...]) into *snapshot.  Any other
+ * setting, a value of the wrong kind (memory = 1: not a string) and a
+ * relative path are refused: ERROR_INVAL, one line naming the file,
+ * the line and the setting.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
+                                       const char *config_file,
+                                       libxl_domain_snapshot *snapshot);
+/*
+ * Whether config_file reads as a snapshot config rather than a domain
+ * config.  A domain config sets something a snapshot config does not
+ * take (vcpus=, kernel=, type="pv"...), or memory= as a number (MB)
+ * with a disk= entry naming an image; anything else is a snapshot
+ * config, and so is always a file with description= or
+ * type="internal"|"external", which no domain config has.  False for
+ * a file that cannot be read or is not in xl syntax.  Logs nothing but
+ * a read error.
+ */
+LIBXL_SNAPSHOT_EXPORT
+bool libxl_domain_snapshot_config_is_snapshot(libxl_snapshot_ctx *ctx,
+                                              const char *config_file);
+/*
+ * Parses one libvirt-style disk spec "vdev[,snapshot=TYPE][,file=PATH]"
+ * into *disk (initialised by the caller).
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_disk_snapshot_parse_spec(libxl_snapshot_ctx *ctx,
+                                   const char *spec,
+                                   libxl_disk_snapshot *disk);
+/*
+ * 0 if name can be a snapshot name, else ERROR_INVAL: at most 200
+ * bytes, no '/', ',', "..", blanks or control characters, no leading
+ * '.' or '-', not digits only (qemu-img would take it for a snapshot
+ * ID).
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_name_check(const char *name);
+
+/* Domains ------------------------------------------------------ */
+
+/* The domain named `domain` (running or not) into *info_r. */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_lookup(libxl_snapshot_ctx *ctx,
+                                 const char *domain,
+                                 libxl_snapshot_domain *info_r);
+/* Running domains of the qemu driver (ERROR_NI on xen: use libxl). */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_list(libxl_snapshot_ctx *ctx,
+                               libxl_snapshot_domain **list_r, int *nb_r);
+/*
+ * qemu driver: starts a domain from an xl config, under the domain's
+ * lock (so that no snapshot operation sees it half-started).  Disks
+ * whose image was replaced by a snapshot operation start on their
+ * active image.  *domid_r (may be NULL): the new domain's id.
+ * Abort: while it waits for the lock, nothing is done; once QEMU is
+ * starting, the start runs to its end.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
+                                 const char *config_file, bool paused,
+                                 uint32_t *domid_r,
                                  const libxl_asyncop_how *ao_how)
                                  LIBXL_EXTERNAL_CALLERS_ONLY;
+/*
+ * For toolstacks that start domains themselves (xen: the system xl):
+ * the extra config lines for the domain of config_file, each NULL when
+ * not needed, malloc'ed otherwise:
+ *  - *disk_r, "disk=[ ... ]": start on the active images instead of
+ *    the images the config names (after an external snapshot or a
+ *    revert those are backing files);
+ *  - *uuid_r, "uuid=...": a config without uuid= gets the uuid its
+ *    records are kept under (else Xen picks a random one).
+ * Also remembers config_file for the domain, as the qemu driver's
+ * create does, so that commands on it find its config later.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_start_overrides(libxl_snapshot_ctx *ctx,
+                                          const char *config_file,
+                                          char **disk_r, char **uuid_r);
+/*
+ * Destroys a running domain, under its lock (never while a snapshot
+ * operation works on it).  Abort: while it waits for the lock, nothing
+ * is done.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_destroy(libxl_snapshot_ctx *ctx,
+                                  const char *domain,
+                                  const libxl_asyncop_how *ao_how)
+                                  LIBXL_EXTERNAL_CALLERS_ONLY;
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_pause(libxl_snapshot_ctx *ctx, const char *domain);
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_unpause(libxl_snapshot_ctx *ctx,
+                                  const char *domain);
+/*
+ * Runs one HMP command line in the domain's QEMU; *output_r gets the
+ * reply (malloc'ed).  Meant for tests and debugging, as
+ * libxl_qemu_monitor_command.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
+                                          const char *domain,
+                                          const char *command_line,
+                                          char **output_r);
+
+/* Snapshots ---------------------------------------------------- */
+
+/* Flags for libxl_domain_snapshot_create(). */
+#define LIBXL_SNAPSHOT_CREATE_DRY_RUN      (1U << 0) /* plan only */
+#define LIBXL_SNAPSHOT_CREATE_NO_METADATA  (1U << 1) /* no record */
+/*
+ * With snapshot->memory (a memory checkpoint): copy memory while the
+ * guest runs, and take the disks at the final pause.  Without it, the
+ * guest is paused for the whole save (stop-the-world).
+ */
+#define LIBXL_SNAPSHOT_CREATE_LIVE         (1U << 2)
+/*
+ * Disk-only snapshots of a running domain: freeze the guest's file
+ * systems through the QEMU guest agent (guest-fsfreeze-freeze) for the
+ * disk transaction, and thaw them after, whatever happened.  _QUIESCE:
+ * fail if the agent cannot freeze; _QUIESCE_TRY: take the snapshot
+ * crash-consistent then, and say so (in the record too).
+ */
+#define LIBXL_SNAPSHOT_CREATE_QUIESCE      (1U << 3)
+#define LIBXL_SNAPSHOT_CREATE_QUIESCE_TRY  (1U << 4)
+
+/*
+ * Takes a snapshot of every disk of the domain.  On input,
+ * snapshot->name (NULL: the local time, YYYYmmdd-HHMMSS),
+ * ->description, ->memory (a checkpoint), and optionally ->disks with
+ * per-disk choices (vdev, type, overlay, cow); disks not named get the
+ * default.  On success, *snapshot holds the record as stored (it is
+ * written when the operation ends: keep it alive until then).  A
+ * running domain's disks are snapshotted in one QMP transaction (one
+ * instant); a shut-off domain's with qemu-img.  progress (NULL: none):
+ * the memory saved ("memory").
+ * Failure and abort: nothing is left behind (what was made is undone;
+ * a crash part-way leaves a journal that the next operation on the
+ * domain, or libxl_domain_snapshot_recover, rolls back).
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
+                                 const char *domain,
+                                 libxl_domain_snapshot *snapshot,
+                                 unsigned flags,
+                                 const libxl_snapshot_progress_how *progress,
+                                 const libxl_asyncop_how *ao_how)
+                                 LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/* Flags for libxl_domain_snapshot_redefine(). */
+#define LIBXL_SNAPSHOT_REDEFINE_CURRENT (1U << 0)  /* it becomes current */
+/*
+ * Adds (or replaces, same name) a record made elsewhere, metadata only
+ * (libvirt's --redefine): its images must exist, its parent be in the
+ * tree, its disks be the domain's.  Nothing is done to the disks.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_redefine(libxl_snapshot_ctx *ctx,
+                                   const char *domain,
+                                   const libxl_domain_snapshot *snapshot,
+                                   unsigned flags,
+                                   const libxl_asyncop_how *ao_how)
+                                   LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/* The domain's snapshots (*list_r: free with _list_free). */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
+                               libxl_domain_snapshot **list_r, int *nb_r);
+/* One snapshot by name: ERROR_NOTFOUND if there is none. */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
+                              const char *name,
+                              libxl_domain_snapshot *snapshot_r);
+
+/* Flags for libxl_domain_snapshot_delete(). */
+#define LIBXL_SNAPSHOT_DELETE_METADATA_ONLY (1U << 0)
+#define LIBXL_SNAPSHOT_DELETE_CHILDREN      (1U << 1) /* and descendants */
+#define LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY (1U << 2) /* descendants only */
+/*
+ * Deletes a snapshot, anywhere in the tree.  Internal disk snapshots
+ * are removed from their image.  For an external one, the image it
+ * froze is merged away so that every other snapshot and branch keeps
+ * its data: with one image built on it, that image is committed into
+ * it; with several (branches), it is streamed into each of them; with
+ * none, it is removed.  LIBXL_SNAPSHOT_DELETE_METADATA_ONLY drops only
+ * the record.  Children are re-parented to the deleted snapshot's
+ * parent.  With _CHILDREN the descendants go too (leaves first), with
+ * _CHILDREN_ONLY only they do.  progress (NULL: none): each block job
+ * the delete runs (a commit or stream per disk and branch, one after
+ * the other), with progress->job set.
+ * Abort: the running block job is cancelled; records and images still
+ * agree, and deleting again finishes.  A merge into the snapshot's
+ * own image stopped after it wrote part of it leaves that image
+ * holding newer data: the snapshot is then dropped from the records
+ * (logged, naming it).
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
+                                 const char *domain, const char *name,
+                                 unsigned flags,
+                                 const libxl_snapshot_progress_how *progress,
+                                 const libxl_asyncop_how *ao_how)
+                                 LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/* Flags for libxl_domain_snapshot_revert(). */
+#define LIBXL_SNAPSHOT_REVERT_RUNNING      (1U << 0)
+#define LIBXL_SNAPSHOT_REVERT_PAUSED       (1U << 1)
+/* a running domain with LVM disks may be stopped for the merge */
+#define LIBXL_SNAPSHOT_REVERT_FORCE        (1U << 2)
+/*
+ * Brings the disks back to the snapshot.  A running domain is stopped
+ * first.  Internal: qemu-img snapshot -a.  External: a fresh overlay
+ * on the snapshot's image, so the snapshot stays reusable.  The
+ * domain then runs or stays paused as it was when the snapshot was
+ * taken, unless LIBXL_SNAPSHOT_REVERT_RUNNING / _PAUSED.  progress
+ * (NULL: none): the memory image read back, for a snapshot with memory
+ * ("memory"), and a disk's state copied out of an image others are
+ * built on ("disk xvda": an internal snapshot in a frozen image).
+ * Failure: the step running is stopped; the revert is then rolled
+ * back, or, past the point where it cannot be, completed, by its
+ * journal (at once, or by the next operation on the domain).
+ * Abort: before any disk is changed, nothing is changed (a domain
+ * stopped for it is started again on its old images; that restart is
+ * never aborted).  While its disks are reverted: as a failure; once an
+ * internal snapshot was applied (which cannot be undone) the domain is
+ * left shut off with its journal.  Once the records say reverted, only
+ * the start is left: the QEMU being started (or restored from the
+ * memory image) is killed and the domain left reverted and shut off.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
+                                 const char *domain, const char *name,
+                                 unsigned flags,
+                                 const libxl_snapshot_progress_how *progress,
+                                 const libxl_asyncop_how *ao_how)
+                                 LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/*
+ * Compares the domain's records with its images (files, backing chains
+ * against the tree, qemu-img check, unowned files) and changes nothing.
+ * 0 with *num_r == 0: consistent; else *problems_r holds one line per
+ * discrepancy (free with libxl_snapshot_strings_free).  *problems_r and
+ * *num_r are written when the operation ends: keep them alive until
+ * then.  Abort: stops; nothing was changed.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_check(libxl_snapshot_ctx *ctx, const char *domain,
+                                char ***problems_r, int *num_r,
+                                const libxl_asyncop_how *ao_how)
+                                LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/*
+ * Finishes or undoes an operation a dead process left half-done on the
+ * domain (every operation does this first; this does only that).
+ * *recovered_r (kept alive until the end): whether there was one.
+ * What was done is logged.  Abort: the journal stays, for the next
+ * operation to complete.
+ */
+LIBXL_SNAPSHOT_EXPORT
+int libxl_domain_snapshot_recover(libxl_snapshot_ctx *ctx,
+                                  const char *domain, bool *recovered_r,
+                                  const libxl_asyncop_how *ao_how)
+                                  LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/* Block jobs --------------------------------------------------- */
 
 /* libxl_block_commit_params.flags */
 #define LIBXL_BLOCK_COMMIT_SHALLOW      (1U << 0) /* base: top's backing */
@@ -581,21 +840,6 @@ typedef struct libxl_block_commit_params {
     int timeout_ms;                 /* 0: none; then the job is aborted */
 } libxl_block_commit_params;
 
-LIBXL_SNAPSHOT_EXPORT void libxl_blockjob_info_init(libxl_blockjob_info *p);
-LIBXL_SNAPSHOT_EXPORT
-void libxl_blockjob_info_dispose(libxl_blockjob_info *p);
-/*
- * As JSON (malloc'ed, or NULL): id, vdev, type, state, live, offset,
- * len, speed, and top, base, error when known.
- */
-LIBXL_SNAPSHOT_EXPORT
-char *libxl_blockjob_info_to_json(libxl_snapshot_ctx *ctx,
-                                  const libxl_blockjob_info *p);
-LIBXL_SNAPSHOT_EXPORT
-const char *libxl_blockjob_type_to_string(libxl_blockjob_type t);
-LIBXL_SNAPSHOT_EXPORT
-const char *libxl_blockjob_state_to_string(libxl_blockjob_state s);
-
 /*
  * Merges top and the images below it, down to base, into base.
  * Running domain: QMP block-commit (an active commit waits for READY,
@@ -605,13 +849,18 @@ const char *libxl_blockjob_state_to_string(libxl_blockjob_state s);
  * rebased onto base.  Records follow: snapshots whose data was merged
  * away are dropped, those whose image moved are re-pointed.  Refused
  * (nothing done) when another branch of the snapshot tree is built on
- * an image the commit would change.
+ * an image the commit would change.  params is copied.  progress
+ * (NULL: none): the job, at each step.
+ * Abort (and timeout): the job is cancelled and the chain stays as it
+ * was; but a commit has already written part of top's data into base,
+ * so the snapshots whose data lived in base are dropped from the
+ * records (logged, naming them).
  */
 LIBXL_SNAPSHOT_EXPORT
 int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
                        const char *vdev,
                        const libxl_block_commit_params *params,
-                       const libxl_blockjob_progress_how *progress,
+                       const libxl_snapshot_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
                        LIBXL_EXTERNAL_CALLERS_ONLY;
 
@@ -619,12 +868,15 @@ int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
  * Pulls the data of the images between base (exclusive; NULL: all)
  * and the active image into the active image, which then backs onto
  * base.  Running: QMP block-stream; shut off: qemu-img rebase.
+ * flags: LIBXL_BLOCK_COMMIT_NO_WAIT only.  progress: as block commit.
+ * Abort (and timeout): the job is cancelled; the active image keeps
+ * its backing chain, and its data is unchanged.
  */
 LIBXL_SNAPSHOT_EXPORT
 int libxl_block_stream(libxl_snapshot_ctx *ctx, const char *domain,
                        const char *vdev, const char *base,
                        uint64_t bandwidth, int timeout_ms, unsigned flags,
-                       const libxl_blockjob_progress_how *progress,
+                       const libxl_snapshot_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
                        LIBXL_EXTERNAL_CALLERS_ONLY;
 
@@ -632,6 +884,7 @@ int libxl_block_stream(libxl_snapshot_ctx *ctx, const char *domain,
 LIBXL_SNAPSHOT_EXPORT
 int libxl_blockjob_get(libxl_snapshot_ctx *ctx, const char *domain,
                        const char *vdev, libxl_blockjob_info *info_r);
+/* Changes a running job's bandwidth limit (bytes/s, 0: none). */
 LIBXL_SNAPSHOT_EXPORT
 int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
                              const char *vdev, uint64_t bandwidth);

@@ -101,9 +101,8 @@ int libxl__qemu_disk_refused(libxl__gc *gc, const libxl__create_plan *p)
         dk->backend != LIBXL_DISK_BACKEND_UNKNOWN) {
         LOG(ERROR, "disk %s of domain %s is served by %s, not by QEMU "
             "(qdisk): it cannot be snapshotted while the domain runs "
-            "(--diskspec %s,snapshot=no leaves it out)", dk->vdev,
-            p->op->d.name, libxl_disk_backend_to_string(dk->backend),
-            dk->vdev);
+            "(a disk snapshot of type no leaves it out)", dk->vdev,
+            p->op->d.name, libxl_disk_backend_to_string(dk->backend));
         return ERROR_INVAL;
     }
     if (!libxl__disk_format_qemu(dk->format)) {

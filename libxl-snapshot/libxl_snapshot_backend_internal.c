@@ -39,9 +39,9 @@ static int internal_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     if (rc) return rc;
     if (dk->format != LIBXL_DISK_FORMAT_QCOW2) {
         LOG(ERROR, "disk %s: internal snapshots need qcow2, but '%s' is "
-            "%s; use an external snapshot for it (--diskspec "
-            "%s,snapshot=external)", dk->vdev, dk->pdev_path,
-            libxl_disk_format_to_string(dk->format), dk->vdev);
+            "%s; use an external snapshot for it (type external)",
+            dk->vdev, dk->pdev_path,
+            libxl_disk_format_to_string(dk->format));
         return ERROR_INVAL;
     }
     ds->tag = GCSTRDUP(p->s->name);
@@ -91,16 +91,17 @@ static int internal_undo(libxl__gc *gc, const libxl__snapshot_op *op,
     if (info && !libxl__qemu_img_find_tag(info, ds->tag, &id)) return 0;
     if (op && op->d.running &&
         !libxl__qmp_run_sync(gc, op->d.qmp_path, "query-named-block-nodes",
-                             "{\"flat\": true}", 10000, true, &nodes) &&
+                             libxl__qmp_args_flat(gc), 10000, true, &nodes) &&
         nodes && YAJL_IS_ARRAY(nodes))
         node = libxl__qmp_node_for_file(nodes, ds->file, ds->format);
-    if (node)
+    if (node) {
+        yajl_val args = NULL;
+        libxl__json_add_string(gc, &args, "device", node);
+        libxl__json_add_string(gc, &args, "name", ds->tag);
         return libxl__qmp_run_sync(gc, op->d.qmp_path,
-            "blockdev-snapshot-delete-internal-sync",
-            GCSPRINTF("{\"device\": %s, \"name\": %s}",
-                      libxl__json_quote(gc, node),
-                      libxl__json_quote(gc, ds->tag)),
+            "blockdev-snapshot-delete-internal-sync", args,
             10000, true, NULL);
+    }
     rc = libxl__exec_sync(gc, libxl__qemu_img_snapshot_args(gc, 'd', ds->tag,
                                                             ds->file),
                           60000, NULL, &err);

@@ -290,16 +290,15 @@ static void add(libxl__gc *gc, const char *const **cmds_r[], int *n,
 static void add_lvm(libxl__gc *gc, const char *const **cmds_r[], int *n,
                     ...)
 {
-    const char **a, *arg;
+    libxl__flexarray *a = libxl__flexarray_new(gc);
+    const char *arg;
     va_list ap;
-    int k = 1;
 
-    GCNEW_ARRAY(a, 8);
-    a[0] = CTX->lvm;
+    libxl__flexarray_append(a, CTX->lvm);
     va_start(ap, n);
-    while ((arg = va_arg(ap, const char *)) && k < 7) a[k++] = arg;
+    while ((arg = va_arg(ap, const char *))) libxl__flexarray_append(a, arg);
     va_end(ap);
-    add(gc, cmds_r, n, a);
+    add(gc, cmds_r, n, a->data);
 }
 
 /*
@@ -310,25 +309,24 @@ void libxl__lvm_create_cmds(libxl__gc *gc, const libxl__lvm_volume *origin,
                             const char *snap_lv, const char *cow,
                             const char *const **cmds_r[], int *n)
 {
-    const char **a;
-    int k = 0;
+    libxl__flexarray *a = libxl__flexarray_new(gc);
 
-    GCNEW_ARRAY(a, 12);
-    a[k++] = CTX->lvm; a[k++] = "lvcreate"; a[k++] = "-y"; a[k++] = "-s";
+    libxl__flexarray_append_pair(a, CTX->lvm, "lvcreate");
+    libxl__flexarray_append_pair(a, "-y", "-s");
     if (!origin->thin) {
-        if (!cow || !*cow) {
-            a[k++] = "-l"; a[k++] = "20%ORIGIN";
-        } else if (cow[strlen(cow) - 1] == '%') {
-            a[k++] = "-l"; a[k++] = GCSPRINTF("%sORIGIN", cow);
-        } else {
-            a[k++] = "-L";
-            a[k++] = isdigit((unsigned char)cow[strlen(cow) - 1])
-                ? GCSPRINTF("%sb", cow) : cow;
-        }
+        if (!cow || !*cow)
+            libxl__flexarray_append_pair(a, "-l", "20%ORIGIN");
+        else if (cow[strlen(cow) - 1] == '%')
+            libxl__flexarray_append_pair(a, "-l",
+                                         GCSPRINTF("%sORIGIN", cow));
+        else
+            libxl__flexarray_append_pair(a, "-L",
+                isdigit((unsigned char)cow[strlen(cow) - 1])
+                ? GCSPRINTF("%sb", cow) : cow);
     }
-    a[k++] = "-n"; a[k++] = snap_lv;
-    a[k++] = vg_lv(gc, origin->vg, origin->lv);
-    add(gc, cmds_r, n, a);
+    libxl__flexarray_append_pair(a, "-n", snap_lv);
+    libxl__flexarray_append(a, vg_lv(gc, origin->vg, origin->lv));
+    add(gc, cmds_r, n, a->data);
 }
 
 void libxl__lvm_remove_cmds(libxl__gc *gc, const libxl__lvm_volume *origin,
@@ -705,8 +703,9 @@ static int lvm_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
     }
     if (p->op->d.running && !p->force) {
         LOG(ERROR, "domain %s runs: the LVM merge of disk %s needs the "
-            "volume closed; shut the domain down, or --force to stop it "
-            "and start it again", p->op->d.name, ds->vdev);
+            "volume closed; shut the domain down, or force the revert "
+            "(LIBXL_SNAPSHOT_REVERT_FORCE) to stop it and start it again",
+            p->op->d.name, ds->vdev);
         return ERROR_INVAL;
     }
     libxl__lvm_revert_cmds(gc, &origin, &snap, &rd->cmds, &rd->num_cmds);

@@ -65,14 +65,13 @@ char *libxl__vhd_parent_sync(libxl__gc *gc, const char *path)
 }
 
 /*
- * qemu-img info output (text, parsed as v) completed for a differencing
- * VHD: see the design comment.  Returns v itself when there is nothing
- * to add.  A chain that loops, or a parent that cannot be read or is
+ * qemu-img info output (parsed as v, in gc) completed for a
+ * differencing VHD: see the design comment.  v is completed in place
+ * and returned (also when there is nothing to add).  A chain that loops, or a parent that cannot be read or is
  * missing, is an error, as qemu-img's for a qcow2 chain: NULL, and
  * *err_r (gc) says why.
  */
-yajl_val libxl__vhd_complete_info(libxl__gc *gc, const char *text, yajl_val v,
-                                  char **err_r)
+yajl_val libxl__vhd_complete_info(libxl__gc *gc, yajl_val v, char **err_r)
 {
     yajl_val last = v && YAJL_IS_ARRAY(v) && v->u.array.len
         ? v->u.array.values[v->u.array.len - 1] : v;
@@ -80,7 +79,7 @@ yajl_val libxl__vhd_complete_info(libxl__gc *gc, const char *text, yajl_val v,
     const char *file = libxl__json_get_string(last, "filename");
     const char *files[VHD_MAX_CHAIN + 1];
     long long vsize = libxl__json_get_integer(last, "virtual-size", 0);
-    char *res, *end, *tail = GCSTRDUP("");
+    yajl_val img;
     int n = 0, k;
 
     if (!fmt || strcmp(fmt, "vpc") || !file ||
@@ -115,40 +114,30 @@ yajl_val libxl__vhd_complete_info(libxl__gc *gc, const char *text, yajl_val v,
         if (!YAJL_IS_ARRAY(v)) break;       /* one image: its parent only */
     }
     if (n == 1) return v;
-    /* the last object of the text gets its backing; parents follow */
-    res = GCSTRDUP(text);
-    end = strrchr(res, '}');
-    if (!end) return v;
-    *end = 0;
-    for (k = 1; YAJL_IS_ARRAY(v) && k < n; k++)
-        tail = GCSPRINTF("%s, {\"filename\": %s, \"format\": \"vpc\", "
-                         "\"virtual-size\": %lld%s%s}", tail,
-                         libxl__json_quote(gc, files[k]), vsize,
-                         k + 1 < n ? ", \"full-backing-filename\": " : "",
-                         k + 1 < n ? libxl__json_quote(gc, files[k + 1]) : "");
-    res = GCSPRINTF("%s, \"full-backing-filename\": %s, "
-                    "\"backing-filename\": %s}%s%s", res,
-                    libxl__json_quote(gc, files[1]),
-                    libxl__json_quote(gc, files[1]), tail,
-                    YAJL_IS_ARRAY(v) ? "]" : "");
-    return libxl__json_parse(gc, res) ?: v;
+    /* the last image gets its backing; parents follow */
+    libxl__json_add_string(gc, &last, "full-backing-filename", files[1]);
+    libxl__json_add_string(gc, &last, "backing-filename", files[1]);
+    for (k = 1; YAJL_IS_ARRAY(v) && k < n; k++) {
+        img = libxl__json_append_object(gc, v);
+        libxl__json_add_string(gc, &img, "filename", files[k]);
+        libxl__json_add_string(gc, &img, "format", "vpc");
+        libxl__json_add_integer(gc, &img, "virtual-size", vsize);
+        if (k + 1 < n)
+            libxl__json_add_string(gc, &img, "full-backing-filename",
+                                   files[k + 1]);
+    }
+    return v;
 }
 
 const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
                                         const char *vhd, const char *parent)
 {
-    const char **a;
+    libxl__flexarray *a = libxl__flexarray_new(gc);
 
-    GCNEW_ARRAY(a, 7);
-    a[0] = CTX->vhd_util;
-    a[1] = cmd;
-    a[2] = "-n";
-    a[3] = vhd;
-    if (parent) {
-        a[4] = "-p";
-        a[5] = parent;
-    }
-    return a;
+    libxl__flexarray_append_pair(a, CTX->vhd_util, cmd);
+    libxl__flexarray_append_pair(a, "-n", vhd);
+    if (parent) libxl__flexarray_append_pair(a, "-p", parent);
+    return a->data;
 }
 
 /* ---------------------------------------------------------------- */

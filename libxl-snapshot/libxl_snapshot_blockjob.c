@@ -241,8 +241,7 @@ void libxl__blockjob_init(libxl__blockjob *bj)
 
 static void blockjob_progress(libxl__blockjob *bj)
 {
-    if (bj->progress && bj->progress->callback)
-        bj->progress->callback(&bj->info, bj->progress->for_callback);
+    libxl__progress_report_job(bj->progress, &bj->info);
 }
 
 /* Timeout and abort: registered for the whole life of the job. */
@@ -264,8 +263,8 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
 {
     STATE_AO_GC(bj->ao);
     const libxl__snapshot_backend *be;
-    const char **a;
-    int rc, n = 0;
+    libxl__flexarray *a;
+    int rc;
 
     bj->info.state = S_NEW;
     rc = blockjob_arm(gc, bj);
@@ -280,7 +279,6 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
         return;
     }
 
-    GCNEW_ARRAY(a, 16);
     be = libxl__chain_backend(bj->top_format);
     if (be->merge_args) {
         /* the images' own tool (vhd-util coalesce) */
@@ -290,33 +288,29 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
         bj->es.what = GCSPRINTF("merge of %s", bj->info.vdev);
         goto exec;
     }
-    a[n++] = CTX->qemu_img;
+    a = libxl__flexarray_new(gc);
+    libxl__flexarray_append(a, CTX->qemu_img);
     if (bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM) {
-        a[n++] = "rebase";
-        a[n++] = "-p";
-        if (bj->info.base) {
-            a[n++] = "-F";
-            a[n++] = libxl__disk_format_qemu(bj->base_format);
-        }
-        a[n++] = "-b";
-        a[n++] = bj->info.base ? bj->info.base : "";
-        a[n++] = bj->info.top;
+        libxl__flexarray_append_pair(a, "rebase", "-p");
+        if (bj->info.base)
+            libxl__flexarray_append_pair(a, "-F",
+                libxl__disk_format_qemu(bj->base_format));
+        libxl__flexarray_append_pair(a, "-b",
+                                     bj->info.base ? bj->info.base : "");
+        libxl__flexarray_append(a, bj->info.top);
     } else {
-        a[n++] = "commit";
-        a[n++] = "-p";
-        if (bj->info.speed) {
-            a[n++] = "-r";
-            a[n++] = GCSPRINTF("%"PRIu64, bj->info.speed);
-        }
-        a[n++] = "-b";
-        a[n++] = bj->info.base;
-        a[n++] = bj->info.top;
+        libxl__flexarray_append_pair(a, "commit", "-p");
+        if (bj->info.speed)
+            libxl__flexarray_append_pair(a, "-r",
+                GCSPRINTF("%"PRIu64, bj->info.speed));
+        libxl__flexarray_append_pair(a, "-b", bj->info.base);
+        libxl__flexarray_append(a, bj->info.top);
     }
     bj->es.ao = ao;
     bj->es.what = GCSPRINTF("%s of %s", bj->info.type ==
                             LIBXL_BLOCKJOB_TYPE_STREAM ? "stream" : "commit",
                             bj->info.vdev);
-    bj->es.args = a;
+    bj->es.args = a->data;
  exec:
     bj->es.stdout_line = blockjob_exec_line;
     bj->es.callback = blockjob_exec_done;
@@ -401,7 +395,7 @@ static void blockjob_schema(libxl__egc *egc, libxl__qmp *qmp,
         if (rc) goto out;
     }
     rc = libxl__qmp_send(egc, qmp, "query-named-block-nodes",
-                         "{\"flat\": true}", -1, blockjob_nodes);
+                         libxl__qmp_args_flat(gc), -1, blockjob_nodes);
     if (rc) goto out;
     return;
  out:
@@ -487,14 +481,32 @@ static void live_bitmaps(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
 static int merge_actions(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
                          const char *base)
 {
-    char *acts = GCSTRDUP("");
+    /* kept until the merge: the ao's gc owns it */
+    libxl__gc *agc = &bj->ao->gc;
+    yajl_val args = NULL, acts, act, data, srcs, src;
     int i, j;
 
+    acts = libxl__json_add_array(agc, &args, "actions");
     for (i = 0; i < bj->num_bitmaps; i++) {
         const struct libxl__blockjob_bitmap *b = &bj->bitmaps[i];
-        char *srcs = GCSTRDUP("");
-        const char *q = libxl__json_quote(gc, b->name);
 
+        if (b->add) {
+            act = libxl__json_append_object(agc, acts);
+            libxl__json_add_string(agc, &act, "type",
+                                   "block-dirty-bitmap-add");
+            data = libxl__json_add_object(agc, &act, "data");
+            libxl__json_add_string(agc, &data, "node", base);
+            libxl__json_add_string(agc, &data, "name", b->name);
+            libxl__json_add_uint64(agc, &data, "granularity",
+                                   b->granularity);
+            libxl__json_add_bool(agc, &data, "persistent", true);
+        }
+        act = libxl__json_append_object(agc, acts);
+        libxl__json_add_string(agc, &act, "type", "block-dirty-bitmap-merge");
+        data = libxl__json_add_object(agc, &act, "data");
+        libxl__json_add_string(agc, &data, "node", base);
+        libxl__json_add_string(agc, &data, "target", b->name);
+        srcs = libxl__json_add_array(agc, &data, "bitmaps");
         for (j = 0; j < b->num_sources; j++) {
             const char *n = libxl__qmp_node_for_file(nodes, b->sources[j],
                                                      LIBXL_DISK_FORMAT_QCOW2);
@@ -503,24 +515,12 @@ static int merge_actions(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
                     b->sources[j]);
                 return ERROR_FAIL;
             }
-            srcs = GCSPRINTF("%s%s{\"node\": %s, \"name\": %s}", srcs,
-                             j ? ", " : "", libxl__json_quote(gc, n), q);
+            src = libxl__json_append_object(agc, srcs);
+            libxl__json_add_string(agc, &src, "node", n);
+            libxl__json_add_string(agc, &src, "name", b->name);
         }
-        if (b->add)
-            acts = GCSPRINTF("%s%s{\"type\": \"block-dirty-bitmap-add\", "
-                             "\"data\": {\"node\": %s, \"name\": %s, "
-                             "\"granularity\": %llu, "
-                             "\"persistent\": true}}", acts,
-                             *acts ? ", " : "", libxl__json_quote(gc, base),
-                             q, (unsigned long long)b->granularity);
-        acts = GCSPRINTF("%s%s{\"type\": \"block-dirty-bitmap-merge\", "
-                         "\"data\": {\"node\": %s, \"target\": %s, "
-                         "\"bitmaps\": [%s]}}", acts, *acts ? ", " : "",
-                         libxl__json_quote(gc, base), q, srcs);
     }
-    bj->merge_actions = libxl__gc_strdup(&bj->ao->gc,
-                                         GCSPRINTF("{\"actions\": [%s]}",
-                                                   acts));
+    bj->merge_actions = args;
     return 0;
 }
 
@@ -569,7 +569,8 @@ static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
 {
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
     STATE_AO_GC(bj->ao);
-    const char *top, *base = NULL, *dev, *cmd, *args;
+    const char *top, *base = NULL, *dev, *cmd;
+    yajl_val args = NULL;
 
     if (rc) goto out;
     rc = ERROR_FAIL;
@@ -586,37 +587,32 @@ static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
     }
 
     plan_leaving(gc, bj, nodes);
-    args = GCSPRINTF("\"job-id\": %s, \"auto-dismiss\": false",
-                     libxl__json_quote(gc, bj->info.id));
+    libxl__json_add_string(gc, &args, "job-id", bj->info.id);
+    libxl__json_add_bool(gc, &args, "auto-dismiss", false);
     if (bj->num_merge_files && base) live_bitmaps(gc, bj, nodes, base);
     if (bj->num_bitmaps) {
         rc = merge_actions(gc, bj, nodes, base);
         if (rc) goto out;
         /* an intermediate commit stops at PENDING for the merge */
         if (bj->info.type == LIBXL_BLOCKJOB_TYPE_COMMIT)
-            args = GCSPRINTF("%s, \"auto-finalize\": false", args);
+            libxl__json_add_bool(gc, &args, "auto-finalize", false);
     }
     if (bj->info.speed)
-        args = GCSPRINTF("%s, \"speed\": %"PRIu64, args, bj->info.speed);
+        libxl__json_add_uint64(gc, &args, "speed", bj->info.speed);
     if (base)
-        args = GCSPRINTF("%s, \"base-node\": %s", args,
-                         libxl__json_quote(gc, base));
+        libxl__json_add_string(gc, &args, "base-node", base);
     if (bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM) {
         /* the image that receives the data */
         cmd = "block-stream";
-        args = GCSPRINTF("{%s, \"device\": %s}", args,
-                         libxl__json_quote(gc, top));
+        libxl__json_add_string(gc, &args, "device", top);
     } else {
         cmd = "block-commit";
-        args = GCSPRINTF("{%s, \"device\": %s", args,
-                         libxl__json_quote(gc, dev));
+        libxl__json_add_string(gc, &args, "device", dev);
         if (bj->info.type == LIBXL_BLOCKJOB_TYPE_COMMIT)
-            args = GCSPRINTF("%s, \"top-node\": %s", args,
-                             libxl__json_quote(gc, top));
+            libxl__json_add_string(gc, &args, "top-node", top);
         if (bj->backing_file)
-            args = GCSPRINTF("%s, \"backing-file\": %s", args,
-                             libxl__json_quote(gc, bj->backing_file));
-        args = GCSPRINTF("%s}", args);
+            libxl__json_add_string(gc, &args, "backing-file",
+                                   bj->backing_file);
     }
     rc = libxl__qmp_send(egc, qmp, cmd, args, -1, blockjob_started);
     if (rc) goto out;
@@ -690,7 +686,7 @@ static int blockjob_send_verb(libxl__egc *egc, libxl__blockjob *bj,
                               libxl__blockjob_verb verb)
 {
     STATE_AO_GC(bj->ao);
-    const char *args;
+    yajl_val args = NULL;
 
     if (!libxl__blockjob_verb_ok(bj->info.state, verb)) {
         LOG(ERROR, "job %s: cannot %s it while it is %s", bj->info.id,
@@ -698,12 +694,12 @@ static int blockjob_send_verb(libxl__egc *egc, libxl__blockjob *bj,
                 bj->info.state));
         return ERROR_INVAL;
     }
-    if (verb == LIBXL__BLOCKJOB_VERB_SET_SPEED)
-        args = GCSPRINTF("{\"device\": %s, \"speed\": %"PRIu64"}",
-                         libxl__json_quote(gc, bj->info.id),
-                         bj->info.speed);
-    else
-        args = GCSPRINTF("{\"id\": %s}", libxl__json_quote(gc, bj->info.id));
+    if (verb == LIBXL__BLOCKJOB_VERB_SET_SPEED) {
+        libxl__json_add_string(gc, &args, "device", bj->info.id);
+        libxl__json_add_uint64(gc, &args, "speed", bj->info.speed);
+    } else {
+        libxl__json_add_string(gc, &args, "id", bj->info.id);
+    }
     bj->verb = verb;
     bj->qmp.quiet = true;     /* a refusal may be a race: said if final */
     return libxl__qmp_send(egc, &bj->qmp, verb_command(verb), args, -1,
@@ -855,7 +851,8 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
         qmp->quiet = true;            /* best effort: the nodes stay */
         if (bj->info.state == S_COMPLETED && bj->num_leaving &&
             !libxl__qmp_send(egc, qmp, "query-named-block-nodes",
-                             "{\"flat\": true}", -1, blockjob_leftovers))
+                             libxl__qmp_args_flat(gc), -1,
+                             blockjob_leftovers))
             return;
         blockjob_done(egc, bj, rc);
         return;
@@ -920,6 +917,7 @@ static void blockjob_drop_next(libxl__egc *egc, libxl__qmp *qmp,
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
     STATE_AO_GC(bj->ao);
     const char *node;
+    yajl_val args = NULL;
 
     if (bj->next_leaving > 0) {
         node = bj->leaving[bj->next_leaving - 1];
@@ -935,10 +933,9 @@ static void blockjob_drop_next(libxl__egc *egc, libxl__qmp *qmp,
         return;
     }
     node = bj->leaving[bj->next_leaving++];
-    rc = libxl__qmp_send(egc, qmp, "blockdev-del",
-                         GCSPRINTF("{\"node-name\": %s}",
-                                   libxl__json_quote(gc, node)),
-                         -1, blockjob_drop_next);
+    libxl__json_add_string(gc, &args, "node-name", node);
+    rc = libxl__qmp_send(egc, qmp, "blockdev-del", args, -1,
+                         blockjob_drop_next);
     if (rc) blockjob_done(egc, bj, 0);
 }
 

@@ -38,8 +38,24 @@
  * job only when it is over.  A job record nothing runs any more is a
  * problem (the next command clears it).
  *
- * Steps: libxl_domain_snapshot_check -> check_begun -> check_done.
- * The checks themselves run qemu-img synchronously (nested loop).
+ * Nothing here blocks the caller's loop for long: every qemu-img run
+ * is a child process step on the loop (libxl__exec), one at a time, and
+ * the checks themselves are pure work on what those runs gave.  The
+ * `qemu-img info --backing-chain` of every image checks 1-3 read is run
+ * first (check_prefetch: the records' images and the disks' active
+ * images, each once), then 1-3 and 5 run at once on the results, then
+ * check 4 runs `qemu-img info` and `qemu-img check` of each image in
+ * turn.  What is still done inside a step: the journal and records
+ * read, a block job record's QMP query (check_jobs, only for a disk
+ * with a job), and 4b's query-block (a QMP exchange of a few ms with a
+ * QEMU that answers; libxl__qmp_run_sync, 5 s at most).
+ * Abort: the qemu-img running is killed and the check ends with
+ * ERROR_ABORTED, reporting nothing (it changed nothing).
+ *
+ * Steps: libxl_domain_snapshot_check -> check_begun ->
+ *   check_prefetch_next <-> check_prefetch_done -> check_probed ->
+ *   check_images_next -> check_image_info_done -> check_image_checked
+ *   -> check_images_next ... -> check_done
  */
 #include "libxl_snapshot_internal.h"
 
@@ -62,9 +78,26 @@ typedef struct {
     int num_jobs;
     const char **busy;               /* the images such jobs may hold */
     int num_busy;
+    /* qemu-img info --backing-chain of the images checks 1-3 read, run
+     * on the loop beforehand: info NULL and err when it did not open */
+    const char **pf_paths;
+    yajl_val *pf_infos;
+    char **pf_errs;
+    int num_pf, pf_next;
+    int img_next;                    /* check 4: known[img_next] */
+    libxl__exec_state es;
 } check_state;
 
 static void check_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
+static void check_prefetch_next(libxl__egc *egc, check_state *cs);
+static void check_prefetch_done(libxl__egc *egc, libxl__exec_state *es,
+                                int rc, int status);
+static void check_probed(libxl__egc *egc, check_state *cs);
+static void check_images_next(libxl__egc *egc, check_state *cs);
+static void check_image_info_done(libxl__egc *egc, libxl__exec_state *es,
+                                  int rc, int status);
+static void check_image_checked(libxl__egc *egc, libxl__exec_state *es,
+                                int rc, int status);
 static void check_done(libxl__egc *egc, check_state *cs, int rc);
 
 static void problem(libxl__gc *gc, check_state *cs, const char *fmt, ...)
@@ -168,6 +201,23 @@ static int chain_files(libxl__gc *gc, check_state *cs, yajl_val info,
     return n;
 }
 
+/*
+ * qemu-img info --backing-chain of path: the one check_prefetch ran,
+ * else (an image it did not foresee) run now.
+ */
+static yajl_val chain_info(libxl__gc *gc, check_state *cs, const char *path,
+                           char **err_r)
+{
+    int i;
+
+    for (i = 0; i < cs->num_pf; i++)
+        if (!strcmp(cs->pf_paths[i], path)) {
+            *err_r = cs->pf_errs[i];
+            return cs->pf_infos[i];
+        }
+    return libxl__qemu_img_info_sync(gc, path, true, err_r);
+}
+
 /* The nearest ancestor of s with an external image for vdev. */
 static const char *ancestor_image(libxl__snapshot_tree *t,
                                   const libxl_domain_snapshot *s,
@@ -254,7 +304,7 @@ static void check_records(libxl__gc *gc, check_state *cs)
                 busy(gc, cs, ds->file);
                 continue;
             }
-            info = libxl__qemu_img_info_sync(gc, ds->file, true, &err);
+            info = chain_info(gc, cs, ds->file, &err);
             if (!info) {
                 problem(gc, cs, "snapshot %s: disk %s: '%s' does not open "
                         "with its backing chain: %s", s->name, ds->vdev,
@@ -284,6 +334,7 @@ static void check_active(libxl__gc *gc, check_state *cs)
         ? libxl__snapshot_tree_find(t, t->dom.current) : NULL;
     int i, j, nf;
     char *err;
+    yajl_val info;
 
     for (i = 0; i < d->num_disks; i++) {
         const libxl_device_disk *dk = &d->disks[i];
@@ -297,13 +348,18 @@ static void check_active(libxl__gc *gc, check_state *cs)
             continue;
         }
         if (job_disk(cs, dk->vdev)) continue;
-        if (libxl__qemu_img_chain(gc, dk->pdev_path, &files, &nf, &err)) {
+        info = chain_info(gc, cs, dk->pdev_path, &err);
+        if (info && !YAJL_IS_ARRAY(info)) {
+            info = NULL;
+            err = GCSTRDUP("unexpected qemu-img info output");
+        }
+        if (!info) {
             problem(gc, cs, "disk %s: the active image '%s' does not open "
                     "with its backing chain: %s", dk->vdev, dk->pdev_path,
                     libxl__printable(gc, err));
             continue;
         }
-        for (j = 0; j < nf; j++) know(gc, cs, files[j]);
+        nf = chain_files(gc, cs, info, &files);
         for (j = 0; cur && j < cur->num_disks; j++) {
             const libxl_disk_snapshot *ds = &cur->disks[j];
             const libxl__snapshot_backend *be =
@@ -399,46 +455,8 @@ static void check_tags(libxl__gc *gc, check_state *cs, const char *image,
                                                  "name");
         if (tag && !tag_owned(gc, &cs->op.tree, image, tag))
             problem(gc, cs, "image '%s' holds internal snapshot '%s', "
-                    "which no record owns (--no-metadata, or left by a "
-                    "failed command)", image, libxl__printable(gc, tag));
-    }
-}
-
-static void check_images(libxl__gc *gc, check_state *cs)
-{
-    int i;
-
-    for (i = 0; i < cs->num_known; i++) {
-        char *out = NULL, *err = NULL;
-        yajl_val info, res;
-        const char *fmt;
-        long long corrupt, errors, leaks;
-
-        if (in_list(cs->busy, cs->num_busy, cs->known[i])) continue;
-        info = libxl__qemu_img_info_sync(gc, cs->known[i], false, &err);
-        fmt = info ? libxl__json_get_string(info, "format") : NULL;
-        if (!fmt || strcmp(fmt, "qcow2")) continue;
-        check_tags(gc, cs, cs->known[i], info);
-        libxl__exec_sync(gc, libxl__qemu_img_check_args(gc, cs->known[i],
-                                                        false),
-                         CHECK_TIMEOUT_MS, &out, &err);
-        res = out ? libxl__json_parse(gc, out) : NULL;
-        if (!res) {
-            problem(gc, cs, "image '%s': qemu-img check failed: %s",
-                    cs->known[i], libxl__printable(gc, err ? err : ""));
-            continue;
-        }
-        corrupt = libxl__json_get_integer(res, "corruptions", 0);
-        errors = libxl__json_get_integer(res, "check-errors", 0);
-        leaks = libxl__json_get_integer(res, "leaks", 0);
-        if (corrupt || errors)
-            problem(gc, cs, "image '%s': qemu-img check: %lld "
-                    "corruption(s), %lld error(s)", cs->known[i], corrupt,
-                    errors);
-        else if (leaks && !cs->op.d.running)
-            problem(gc, cs, "image '%s': qemu-img check: %lld leaked "
-                    "cluster(s) (a killed QEMU leaves them; snapshot-recover "
-                    "repairs them)", cs->known[i], leaks);
+                    "which no record owns (a snapshot taken without metadata, "
+                    "or left by a failed command)", image, libxl__printable(gc, tag));
     }
 }
 
@@ -541,20 +559,193 @@ int libxl_domain_snapshot_check(libxl_snapshot_ctx *ctx, const char *domain,
     return AO_INPROGRESS;
 }
 
+/* The images checks 1-3 read with their chains (as they filter). */
+static void prefetch_add(libxl__gc *gc, check_state *cs, const char *path)
+{
+    if (!libxl__file_exists(path) || in_list(cs->pf_paths, cs->num_pf, path))
+        return;
+    GCREALLOC_ARRAY(cs->pf_paths, cs->num_pf + 1);
+    cs->pf_paths[cs->num_pf++] = path;
+}
+
+static void check_prefetch_list(libxl__gc *gc, check_state *cs)
+{
+    libxl__snapshot_tree *t = &cs->op.tree;
+    libxl__domain *d = &cs->op.d;
+    int i, j;
+
+    for (i = 0; i < t->num_snaps; i++)
+        for (j = 0; j < t->snaps[i].num_disks; j++) {
+            const libxl_disk_snapshot *ds = &t->snaps[i].disks[j];
+            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO || !ds->file ||
+                ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM ||
+                job_disk(cs, ds->vdev))
+                continue;
+            prefetch_add(gc, cs, ds->file);
+        }
+    for (i = 0; i < d->num_disks; i++) {
+        const libxl_device_disk *dk = &d->disks[i];
+        if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path ||
+            job_disk(cs, dk->vdev))
+            continue;
+        prefetch_add(gc, cs, dk->pdev_path);
+    }
+    GCNEW_ARRAY(cs->pf_infos, cs->num_pf + 1);
+    GCNEW_ARRAY(cs->pf_errs, cs->num_pf + 1);
+}
+
+/* Runs one qemu-img of the check as a step; callback when it exits. */
+static int check_exec(libxl__egc *egc, check_state *cs,
+                      const char *const *args, int timeout_ms,
+                      libxl__exec_callback *callback)
+{
+    libxl__exec_init(&cs->es);
+    cs->es.ao = cs->ao;
+    cs->es.what = NULL;               /* the tool names the run */
+    cs->es.args = args;
+    cs->es.timeout_ms = timeout_ms;
+    cs->es.quiet = true;              /* a failure is a problem listed */
+    cs->es.callback = callback;
+    return libxl__exec_start(egc, &cs->es);
+}
+
 static void check_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 {
     check_state *cs = CONTAINER_OF(op, check_state, op);
     STATE_AO_GC(cs->ao);
 
-    if (!rc) {
-        check_tree(gc, cs);
-        check_jobs(gc, cs);
-        check_records(gc, cs);
-        check_active(gc, cs);
-        check_running(gc, cs);
-        check_unowned(gc, cs);
-        check_images(gc, cs);
+    if (rc) goto out;
+    check_tree(gc, cs);
+    check_jobs(gc, cs);
+    check_prefetch_list(gc, cs);
+    cs->pf_next = 0;
+    check_prefetch_next(egc, cs);
+    return;
+ out:
+    check_done(egc, cs, rc);
+}
+
+static void check_prefetch_next(libxl__egc *egc, check_state *cs)
+{
+    STATE_AO_GC(cs->ao);
+    int rc;
+
+    if (cs->pf_next == cs->num_pf) {
+        check_probed(egc, cs);
+        return;
     }
+    rc = check_exec(egc, cs,
+                    libxl__qemu_img_info_args(gc, cs->pf_paths[cs->pf_next],
+                                              true),
+                    CHECK_TIMEOUT_MS, check_prefetch_done);
+    if (rc) check_done(egc, cs, rc);
+}
+
+static void check_prefetch_done(libxl__egc *egc, libxl__exec_state *es,
+                                int rc, int status)
+{
+    check_state *cs = CONTAINER_OF(es, check_state, es);
+    STATE_AO_GC(cs->ao);
+    int i = cs->pf_next;
+
+    if (rc == ERROR_ABORTED) goto out;
+    cs->pf_infos[i] = libxl__qemu_img_info_parse(gc, rc, es->out, es->err,
+                                                 &cs->pf_errs[i]);
+    cs->pf_next++;
+    check_prefetch_next(egc, cs);
+    return;
+ out:
+    check_done(egc, cs, rc);
+}
+
+static void check_probed(libxl__egc *egc, check_state *cs)
+{
+    STATE_AO_GC(cs->ao);
+
+    check_records(gc, cs);
+    check_active(gc, cs);
+    check_running(gc, cs);
+    check_unowned(gc, cs);
+    cs->img_next = 0;
+    check_images_next(egc, cs);
+}
+
+/* 4: qemu-img info, then qemu-img check, of each qcow2 image known */
+static void check_images_next(libxl__egc *egc, check_state *cs)
+{
+    STATE_AO_GC(cs->ao);
+    int rc;
+
+    while (cs->img_next < cs->num_known &&
+           in_list(cs->busy, cs->num_busy, cs->known[cs->img_next]))
+        cs->img_next++;
+    if (cs->img_next == cs->num_known) {
+        check_done(egc, cs, 0);
+        return;
+    }
+    rc = check_exec(egc, cs,
+                    libxl__qemu_img_info_args(gc, cs->known[cs->img_next],
+                                              false),
+                    CHECK_TIMEOUT_MS, check_image_info_done);
+    if (rc) check_done(egc, cs, rc);
+}
+
+static void check_image_info_done(libxl__egc *egc, libxl__exec_state *es,
+                                  int rc, int status)
+{
+    check_state *cs = CONTAINER_OF(es, check_state, es);
+    STATE_AO_GC(cs->ao);
+    const char *image = cs->known[cs->img_next], *fmt;
+    yajl_val info;
+
+    if (rc == ERROR_ABORTED) goto out;
+    info = libxl__qemu_img_info_parse(gc, rc, es->out, es->err, NULL);
+    fmt = info ? libxl__json_get_string(info, "format") : NULL;
+    if (!fmt || strcmp(fmt, "qcow2")) {
+        cs->img_next++;
+        check_images_next(egc, cs);
+        return;
+    }
+    check_tags(gc, cs, image, info);
+    rc = check_exec(egc, cs, libxl__qemu_img_check_args(gc, image, false),
+                    CHECK_TIMEOUT_MS, check_image_checked);
+    if (rc) goto out;
+    return;
+ out:
+    check_done(egc, cs, rc);
+}
+
+static void check_image_checked(libxl__egc *egc, libxl__exec_state *es,
+                                int rc, int status)
+{
+    check_state *cs = CONTAINER_OF(es, check_state, es);
+    STATE_AO_GC(cs->ao);
+    const char *image = cs->known[cs->img_next];
+    long long corrupt, errors, leaks;
+    yajl_val res;
+
+    if (rc == ERROR_ABORTED) goto out;
+    /* it exits non-zero when it finds something, and still reports */
+    res = libxl__json_parse(gc, es->out);
+    if (!res) {
+        problem(gc, cs, "image '%s': qemu-img check failed: %s", image,
+                libxl__printable(gc, es->err));
+    } else {
+        corrupt = libxl__json_get_integer(res, "corruptions", 0);
+        errors = libxl__json_get_integer(res, "check-errors", 0);
+        leaks = libxl__json_get_integer(res, "leaks", 0);
+        if (corrupt || errors)
+            problem(gc, cs, "image '%s': qemu-img check: %lld "
+                    "corruption(s), %lld error(s)", image, corrupt, errors);
+        else if (leaks && !cs->op.d.running)
+            problem(gc, cs, "image '%s': qemu-img check: %lld leaked "
+                    "cluster(s) (a killed QEMU leaves them; snapshot-recover "
+                    "repairs them)", image, leaks);
+    }
+    cs->img_next++;
+    check_images_next(egc, cs);
+    return;
+ out:
     check_done(egc, cs, rc);
 }
 

@@ -44,7 +44,14 @@
  *
  * Steps: libxl_block_commit / libxl_block_stream -> bc_begun ->
  *   bc_chain -> bc_others -> bc_job_done ->
- *   [bc_after_next <-> bc_after_done] -> bc_finalize -> bc_done.
+ *   [bc_after_next <-> bc_after_done] -> bc_finalize
+ *   [-> bc_merged_removed] -> bc_recorded -> bc_done.
+ * With --delete, the merged images are removed by a forked child (a
+ * libxl__exec step with child_fn): the unlink of an image of hundreds
+ * of MiB takes 100 ms and more, which the caller's loop must not wait
+ * for.  The step cannot be aborted (the commit is recorded by then;
+ * it only frees space), and the job record goes only once it is over,
+ * as before.
  *
  * Dirty bitmaps (as libvirt): each valid bitmap of top is added to base
  * if missing, then merged from each image from top down to base,
@@ -82,7 +89,7 @@ typedef struct libxl__block_commit_state {
     const char *stream_base;
     libxl__blockjob_verb verb;        /* control */
     bool verb_sent;                   /* control: QEMU got it */
-    libxl_blockjob_progress_how progress;   /* a copy; zero: none */
+    libxl_snapshot_progress_how progress;   /* a copy; zero: none */
     libxl__qemu_img_info_state qi;    /* the chain */
     libxl__qemu_img_info_state qo;    /* other known images */
     yajl_val chain;
@@ -253,7 +260,7 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
 static int bc_create(libxl_snapshot_ctx *ctx, libxl__ao *ao,
                      libxl__block_commit_state **bcs_r, bc_kind kind,
                      const char *domain, const char *vdev,
-                     const libxl_blockjob_progress_how *progress)
+                     const libxl_snapshot_progress_how *progress)
 {
     AO_GC;
     libxl__block_commit_state *bcs;
@@ -279,7 +286,7 @@ static int bc_create(libxl_snapshot_ctx *ctx, libxl__ao *ao,
 int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
                        const char *vdev,
                        const libxl_block_commit_params *params,
-                       const libxl_blockjob_progress_how *progress,
+                       const libxl_snapshot_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
 {
     AO_CREATE(ctx, ao_how);
@@ -294,18 +301,21 @@ int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
     bcs->p.base = GCSTRDUP(bcs->p.base);
     if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_PIVOT) &&
         (bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY)) {
-        LOG(ERROR, "--pivot and --keep-overlay exclude each other");
+        LOG(ERROR, "LIBXL_BLOCK_COMMIT_PIVOT and _KEEP_OVERLAY exclude each "
+            "other");
         rc = ERROR_INVAL;
         goto out;
     }
     if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_SHALLOW) && bcs->p.base) {
-        LOG(ERROR, "--shallow and --base exclude each other");
+        LOG(ERROR, "LIBXL_BLOCK_COMMIT_SHALLOW and a base exclude each "
+            "other");
         rc = ERROR_INVAL;
         goto out;
     }
     if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_DELETE) &&
         (bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY)) {
-        LOG(ERROR, "--delete cannot go with --keep-overlay: the overlay "
+        LOG(ERROR, "LIBXL_BLOCK_COMMIT_DELETE cannot go with _KEEP_OVERLAY: "
+            "the overlay "
             "still uses the images below it");
         rc = ERROR_INVAL;
         goto out;
@@ -321,7 +331,7 @@ int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
 int libxl_block_stream(libxl_snapshot_ctx *ctx, const char *domain,
                        const char *vdev, const char *base,
                        uint64_t bandwidth, int timeout_ms, unsigned flags,
-                       const libxl_blockjob_progress_how *progress,
+                       const libxl_snapshot_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
 {
     AO_CREATE(ctx, ao_how);
@@ -445,7 +455,7 @@ static void bc_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     if (rc != ERROR_NOTFOUND) goto out;
     if (!op->d.running && bcs->kind == BC_STREAM && bcs->p.bandwidth) {
         LOG(ERROR, "an offline stream (qemu-img rebase) cannot be "
-            "rate-limited; start the domain or drop --bandwidth");
+            "rate-limited; start the domain, or set no bandwidth limit");
         rc = ERROR_INVAL;
         goto out;
     }
@@ -505,14 +515,15 @@ static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
             goto out;
         }
         if (bcs->itop == 0 && !(bcs->p.flags & LIBXL_BLOCK_COMMIT_ACTIVE)) {
-            LOG(ERROR, "disk %s: top is the active image; an active "
-                "commit needs --active", bcs->vdev);
+            LOG(ERROR, "disk %s: top is the active image; that needs an "
+                "active commit (LIBXL_BLOCK_COMMIT_ACTIVE)", bcs->vdev);
             goto out;
         }
         if (bcs->itop > 0 && (bcs->p.flags &
                               (LIBXL_BLOCK_COMMIT_PIVOT |
                                LIBXL_BLOCK_COMMIT_KEEP_OVERLAY))) {
-            LOG(ERROR, "disk %s: --pivot and --keep-overlay are for an "
+            LOG(ERROR, "disk %s: pivot and keep-overlay "
+                "(LIBXL_BLOCK_COMMIT_PIVOT, _KEEP_OVERLAY) are for an "
                 "active commit", bcs->vdev);
             goto out;
         }
@@ -520,7 +531,8 @@ static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
             op->d.running) {
             /* QEMU 7.2 then names the node by a json: filename, which
              * later live operations cannot find: offline only */
-            LOG(ERROR, "disk %s: --keep-relative is supported offline "
+            LOG(ERROR, "disk %s: relative backing names "
+                "(LIBXL_BLOCK_COMMIT_KEEP_RELATIVE) are supported offline "
                 "only (shut the domain down first)", bcs->vdev);
             goto out;
         }
@@ -848,17 +860,19 @@ static void bc_after_done(libxl__egc *egc, libxl__exec_state *es, int rc,
 }
 
 /*
- * The outcome of a commit into the records and the images, once the
- * job is over (done: completed; pivot: the disk now runs on base), then
- * the job record goes.  A stream changes no record.
+ * The outcome of a commit into the records, once the job is over
+ * (done: completed; pivot: the disk now runs on base).  A stream
+ * changes no record.  What follows, in this order: with --delete the
+ * merged images go (after the records: a crash between leaves unused
+ * images, never a record without its image), then the job record.
  */
-static int record_outcome(libxl__gc *gc, libxl__snapshot_op *op,
-                          const jobrec *jr, bool done, bool pivot)
+static int record_outcome_records(libxl__gc *gc, libxl__snapshot_op *op,
+                                  const jobrec *jr, bool done, bool pivot)
 {
     libxl__snapshot_tree *t = &op->tree;
-    int i, rc;
+    int rc;
 
-    if (jr->type == LIBXL_BLOCKJOB_TYPE_STREAM) goto records_done;
+    if (jr->type == LIBXL_BLOCKJOB_TYPE_STREAM) return 0;
     if (pivot)
         libxl__domain_record_set_disk(gc, &t->dom, jr->vdev, jr->base,
                                       jr->base_format);
@@ -869,16 +883,65 @@ static int record_outcome(libxl__gc *gc, libxl__snapshot_op *op,
                                           jr->base_format);
         if (rc) return rc;
     }
-    if (done && jr->del) {
-        for (i = 0; i < jr->num_merged; i++) {
-            if (unlink(jr->merged[i]) && errno != ENOENT)
-                LOGE(WARN, "cannot remove merged image '%s'", jr->merged[i]);
-        }
+    return 0;
+}
+
+static bool removes_merged(const jobrec *jr, bool done)
+{
+    return done && jr->del && jr->type != LIBXL_BLOCKJOB_TYPE_STREAM &&
+        jr->num_merged > 0;
+}
+
+static void remove_merged_sync(libxl__gc *gc, const jobrec *jr)
+{
+    int i;
+
+    for (i = 0; i < jr->num_merged; i++) {
+        if (unlink(jr->merged[i]) && errno != ENOENT)
+            LOGE(WARN, "cannot remove merged image '%s'", jr->merged[i]);
     }
- records_done:
+}
+
+/*
+ * record_outcome_records, the merged images removed, the job record,
+ * all at once (adopting a job at the start of a command; the commit's
+ * own ao does the removal in a child: bc_finalize).
+ */
+static int record_outcome(libxl__gc *gc, libxl__snapshot_op *op,
+                          const jobrec *jr, bool done, bool pivot)
+{
+    int rc;
+
+    rc = record_outcome_records(gc, op, jr, done, pivot);
+    if (rc) return rc;
+    if (removes_merged(jr, done)) remove_merged_sync(gc, jr);
     jobrec_remove(gc, &op->st, jr->vdev);
     return 0;
 }
+
+/*
+ * bc_finalize's removal of the merged images, in a child (an unlink of
+ * a big image takes 100 ms and more): each one that cannot be removed
+ * is named on stderr, one a line.  Async-signal-safe calls only.
+ */
+static int unlink_merged_child(libxl__exec_state *es)
+{
+    const jobrec *jr = es->child_arg;
+    int i, failed = 0;
+
+    for (i = 0; i < jr->num_merged; i++) {
+        if (!unlink(jr->merged[i]) || errno == ENOENT) continue;
+        failed = 1;
+        if (write(2, jr->merged[i], strlen(jr->merged[i])) < 0 ||
+            write(2, "\n", 1) < 0)
+            break;
+    }
+    return failed;
+}
+
+static void bc_merged_removed(libxl__egc *egc, libxl__exec_state *es,
+                              int rc, int status);
+static void bc_recorded(libxl__egc *egc, libxl__block_commit_state *bcs);
 
 static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
 {
@@ -887,11 +950,56 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
     bool done = bcs->completed;
     int rc;
 
-    rc = record_outcome(gc, &bcs->op, jr, done,
+    rc = record_outcome_records(gc, &bcs->op, jr, done,
                         done && jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
                         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_CANCEL);
-    if (!rc) rc = bcs->final_rc;
+    if (rc) goto out;
+    if (removes_merged(jr, done)) {
+        libxl__exec_init(&bcs->es);
+        bcs->es.ao = ao;
+        bcs->es.what = GCSPRINTF("removal of the images merged into '%s'",
+                                 jr->base);
+        bcs->es.child_fn = unlink_merged_child;
+        bcs->es.child_arg = &bcs->jr;
+        /* the commit is recorded: this only frees their space */
+        bcs->es.unabortable = true;
+        bcs->es.quiet = true;
+        bcs->es.callback = bc_merged_removed;
+        if (!libxl__exec_start(egc, &bcs->es)) return;
+        remove_merged_sync(gc, jr);     /* no child: here, then */
+    }
+    bc_recorded(egc, bcs);
+    return;
+ out:
     bc_done(egc, bcs, rc);
+}
+
+static void bc_merged_removed(libxl__egc *egc, libxl__exec_state *es,
+                              int rc, int status)
+{
+    libxl__block_commit_state *bcs =
+        CONTAINER_OF(es, libxl__block_commit_state, es);
+    STATE_AO_GC(bcs->ao);
+    char *save = NULL, *line;
+
+    if (rc) {
+        for (line = strtok_r(es->err, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+            LOG(WARN, "cannot remove merged image '%s'", line);
+        if (!*es->err)
+            LOG(WARN, "the images merged into '%s' may not all be removed",
+                bcs->jr.base);
+    }
+    bc_recorded(egc, bcs);
+}
+
+/* the outcome recorded (and the merged images gone): the job record */
+static void bc_recorded(libxl__egc *egc, libxl__block_commit_state *bcs)
+{
+    STATE_AO_GC(bcs->ao);
+
+    jobrec_remove(gc, &bcs->op.st, bcs->jr.vdev);
+    bc_done(egc, bcs, bcs->final_rc);
 }
 
 /*
@@ -1050,8 +1158,11 @@ int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
  * A live job whose process died, and that QEMU still has, is adopted.
  * Waiting at READY for the verb its process was to send (pivot, or
  * cancel for --keep-overlay): the verb is sent now and the job followed
- * to its end.  Concluded: dismissed, and its outcome recorded as its
- * process would have (a pivot is read from QEMU itself: a BlockBackend
+ * to its end, on the caller's loop: ERROR_NOT_READY tells
+ * libxl__snapshot_op_begin to call libxl__blockjob_recover again a
+ * little later (op->adopt_id: the job it waits for; ERROR_TIMEDOUT
+ * after ADOPT_WAIT_MS), instead of a wait in place.  Concluded:
+ * dismissed, and its outcome recorded as its process would have (a pivot is read from QEMU itself: a BlockBackend
  * on base).  Still running: left to run, for the next command; READY
  * and told to stop there (--async, or no --pivot): left to
  * `xl block-job`.
@@ -1060,15 +1171,24 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
                      yajl_val job)
 {
     libxl_blockjob_state st = LIBXL_BLOCKJOB_STATE_RUNNING;
-    const char *args = GCSPRINTF("{\"id\": %s}",
-                                 libxl__json_quote(gc, jr->id));
-    uint64_t deadline = libxl__now_ms() + ADOPT_WAIT_MS;
+    yajl_val args = NULL;
     const char *err;
     bool done, pivot = false;
     int i, rc;
 
+    libxl__json_add_string(gc, &args, "id", jr->id);
     libxl__blockjob_state_from_qemu(libxl__json_get_string(job, "status"),
                                     &st);
+    if (op->adopt_id && !strcmp(op->adopt_id, jr->id) &&
+        st != LIBXL_BLOCKJOB_STATE_CONCLUDED) {
+        /* told to finish, not yet concluded: the caller asks again */
+        if (libxl__now_ms() > op->adopt_deadline) {
+            LOG(ERROR, "block job %s did not end after its %s", jr->id,
+                at_ready_str(jr->at_ready));
+            return ERROR_TIMEDOUT;
+        }
+        return ERROR_NOT_READY;
+    }
     if (st == LIBXL_BLOCKJOB_STATE_READY &&
         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_STOP) {
         rc = libxl__qmp_run_sync(gc, op->d.qmp_path,
@@ -1077,19 +1197,9 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
         if (rc) return rc;
         LOG(INFO, "block job %s on disk %s outlived its process: %s",
             jr->id, jr->vdev, at_ready_str(jr->at_ready));
-        do {
-            if (libxl__now_ms() > deadline) {
-                LOG(ERROR, "block job %s did not end after its %s", jr->id,
-                    at_ready_str(jr->at_ready));
-                return ERROR_TIMEDOUT;
-            }
-            usleep(50000);
-            rc = query_job(gc, &op->d, jr->id, &job);
-            if (rc) return rc;
-            if (!job) return 0;       /* another process recorded it */
-            libxl__blockjob_state_from_qemu(
-                libxl__json_get_string(job, "status"), &st);
-        } while (st != LIBXL_BLOCKJOB_STATE_CONCLUDED);
+        op->adopt_id = GCSTRDUP(jr->id);
+        op->adopt_deadline = libxl__now_ms() + ADOPT_WAIT_MS;
+        return ERROR_NOT_READY;
     }
     if (st != LIBXL_BLOCKJOB_STATE_CONCLUDED) return 0;
 
@@ -1141,7 +1251,7 @@ static int dismissed_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     } else if (jr->above &&
                !libxl__qmp_run_sync(gc, op->d.qmp_path,
                                     "query-named-block-nodes",
-                                    "{\"flat\": true}", 0, true, &nodes) &&
+                                    libxl__qmp_args_flat(gc), 0, true, &nodes) &&
                YAJL_IS_ARRAY(nodes)) {
         for (i = 0; i < nodes->u.array.len; i++) {
             yajl_val n = nodes->u.array.values[i];
@@ -1350,6 +1460,7 @@ int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
     GC_INIT(ctx);
     libxl__domain d;
     jobrec jr;
+    yajl_val args = NULL;
     int rc;
 
     rc = find_job(gc, domain, vdev, &d, &jr);
@@ -1360,10 +1471,9 @@ int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
         rc = ERROR_INVAL;
         goto out;
     }
-    rc = libxl__qmp_run_sync(gc, d.qmp_path, "block-job-set-speed",
-                             GCSPRINTF("{\"device\": %s, \"speed\": %llu}",
-                                       libxl__json_quote(gc, jr.id),
-                                       (unsigned long long)bandwidth),
+    libxl__json_add_string(gc, &args, "device", jr.id);
+    libxl__json_add_uint64(gc, &args, "speed", bandwidth);
+    rc = libxl__qmp_run_sync(gc, d.qmp_path, "block-job-set-speed", args,
                              0, false, NULL);
  out:
     GC_FREE;
@@ -1423,11 +1533,12 @@ static int blockjob_control(libxl_snapshot_ctx *ctx, const char *domain,
             libxl__blockjob_state_from_qemu(
                 libxl__json_get_string(job, "status"), &st);
         if (job && libxl__blockjob_verb_ok(st, verb)) {
+            yajl_val args = NULL;
+            libxl__json_add_string(gc, &args, "id", jr.id);
             rc = libxl__qmp_run_sync(gc, d.qmp_path,
                     verb == LIBXL__BLOCKJOB_VERB_COMPLETE ? "job-complete"
                                                           : "job-cancel",
-                    GCSPRINTF("{\"id\": %s}", libxl__json_quote(gc, jr.id)),
-                    0, false, NULL);
+                    args, 0, false, NULL);
             if (rc) goto out;
             bcs->verb_sent = true;
         } else if (job && st != LIBXL_BLOCKJOB_STATE_CONCLUDED) {

@@ -147,6 +147,40 @@ char *libxl__gc_sprintf(libxl__gc *gc, const char *fmt, ...)
 }
 
 /* ---------------------------------------------------------------- */
+/* growing array of strings (argv) */
+
+libxl__flexarray *libxl__flexarray_new(libxl__gc *gc)
+{
+    libxl__flexarray *fa;
+
+    GCNEW(fa);
+    fa->gc = gc;
+    fa->alloc = 16;
+    GCNEW_ARRAY(fa->data, fa->alloc);   /* zeroed: NULL-terminated */
+    return fa;
+}
+
+void libxl__flexarray_append(libxl__flexarray *fa, const char *s)
+{
+    libxl__gc *gc = fa->gc;
+
+    assert(s);                          /* a NULL would end the argv */
+    if (fa->count + 1 >= fa->alloc) {
+        fa->alloc *= 2;
+        GCREALLOC_ARRAY(fa->data, fa->alloc);
+    }
+    fa->data[fa->count++] = s;
+    fa->data[fa->count] = NULL;
+}
+
+void libxl__flexarray_append_pair(libxl__flexarray *fa, const char *a,
+                                  const char *b)
+{
+    libxl__flexarray_append(fa, a);
+    libxl__flexarray_append(fa, b);
+}
+
+/* ---------------------------------------------------------------- */
 /* logging */
 
 /*
@@ -479,6 +513,12 @@ static char *env_or(const char *var, const char *dflt)
     return strdup(v && *v ? v : dflt);
 }
 
+/* A setting given, else the environment variable, else the default. */
+static char *setting_or(const char *set, const char *var, const char *dflt)
+{
+    return set && *set ? strdup(set) : env_or(var, dflt);
+}
+
 static bool xen_hypervisor_present(void)
 {
     char buf[16] = "";
@@ -504,15 +544,22 @@ libxl_snapshot_driver libxl_snapshot_ctx_driver(libxl_snapshot_ctx *ctx)
 }
 
 int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
-                             unsigned flags, xentoollog_logger *lg)
+                             unsigned flags, xentoollog_logger *lg,
+                             const libxl_snapshot_settings *settings)
 {
+    libxl_snapshot_settings dflt;
     libxl_snapshot_ctx *ctx;
     const char *drv = getenv(LIBXL_SNAPSHOT_ENV_DRIVER);
+    const char *t = getenv(LIBXL_SNAPSHOT_ENV_LOCK_TIMEOUT);
     int rc;
 
     *pctx = NULL;
     if (version != LIBXL_SNAPSHOT_VERSION || flags || !lg)
         return ERROR_INVAL;
+    if (!settings) {
+        libxl_snapshot_settings_init(&dflt);
+        settings = &dflt;
+    }
 
     ctx = calloc(1, sizeof(*ctx));
     if (!ctx) return ERROR_NOMEM;
@@ -520,12 +567,22 @@ int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
     LIST_INIT(&ctx->fds);
     LIST_INIT(&ctx->timers);
     LIST_INIT(&ctx->aos);
-    ctx->state_dir = env_or(LIBXL_SNAPSHOT_ENV_STATE_DIR,
-                            LIBXL_SNAPSHOT_STATE_DIR);
-    ctx->run_dir = env_or(LIBXL_SNAPSHOT_ENV_RUN_DIR,
-                          LIBXL_SNAPSHOT_RUN_DIR);
-    ctx->config_dir = env_or("XL_SNAPSHOT_CONFIG_DIR",
-                             LIBXL_SNAPSHOT_CONFIG_DIR);
+    ctx->state_dir = setting_or(settings->state_dir,
+                                LIBXL_SNAPSHOT_ENV_STATE_DIR,
+                                LIBXL_SNAPSHOT_STATE_DIR);
+    ctx->run_dir = setting_or(settings->run_dir, LIBXL_SNAPSHOT_ENV_RUN_DIR,
+                              LIBXL_SNAPSHOT_RUN_DIR);
+    ctx->config_dir = setting_or(settings->config_dir,
+                                 LIBXL_SNAPSHOT_ENV_CONFIG_DIR,
+                                 LIBXL_SNAPSHOT_CONFIG_DIR);
+    if (settings->lock_timeout >= 0)
+        ctx->lock_timeout = settings->lock_timeout;
+    else
+        ctx->lock_timeout = t && *t && atoi(t) >= 0 ? atoi(t) : 10;
+    if (settings->xl_ctx) {
+        ctx->xl = settings->xl_ctx;
+        ctx->xl_is_callers = true;
+    }
     ctx->qemu_bin = env_or("XL_SNAPSHOT_QEMU", LIBXL_SNAPSHOT_QEMU);
     ctx->qemu_img = env_or("XL_SNAPSHOT_QEMU_IMG", LIBXL_SNAPSHOT_QEMU_IMG);
     ctx->lvm = env_or("XL_SNAPSHOT_LVM", LIBXL_SNAPSHOT_LVM);
@@ -534,7 +591,16 @@ int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
     ctx->system_xl = env_or("XL_SNAPSHOT_SYSTEM_XL",
                             LIBXL_SNAPSHOT_SYSTEM_XL);
 
-    if (drv && *drv) {
+    if (settings->driver != LIBXL_SNAPSHOT_DRIVER_AUTO) {
+        if (settings->driver != LIBXL_SNAPSHOT_DRIVER_XEN &&
+            settings->driver != LIBXL_SNAPSHOT_DRIVER_QEMU) {
+            LIBXL__LOG(ctx, ERROR, -1, "unknown driver %d in the settings",
+                       (int)settings->driver);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        ctx->driver_id = settings->driver;
+    } else if (drv && *drv) {
         if (!strcmp(drv, "xen")) {
             ctx->driver_id = LIBXL_SNAPSHOT_DRIVER_XEN;
         } else if (!strcmp(drv, "qemu")) {
@@ -567,6 +633,7 @@ int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
 int libxl_snapshot_ctx_free(libxl_snapshot_ctx *ctx)
 {
     if (!ctx) return 0;
+    if (ctx->xl_is_callers) ctx->xl = NULL;      /* the caller's to free */
     if (ctx->driver && ctx->driver->fini) ctx->driver->fini(ctx);
     free(ctx->state_dir);
     free(ctx->run_dir);

@@ -66,7 +66,7 @@ typedef struct libxl__snapshot_create_state {
     unsigned flags;
     libxl_domain_snapshot snap;      /* the record being built (gc) */
     libxl__qmp qmp;
-    char *actions;                   /* live: the disks' transaction */
+    yajl_val actions;                /* live: the disks' transaction */
     const char *tx_error;            /* QEMU's refusal of it */
     libxl__qmp qga;                  /* quiesce: the guest agent */
     const char *agent;               /* its socket, NULL: none */
@@ -150,16 +150,6 @@ static void snapshot_create_done(libxl__egc *egc,
                                  libxl__snapshot_create_state *scs, int rc);
 
 int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
-                                 const char *domain,
-                                 libxl_domain_snapshot *snapshot,
-                                 unsigned flags,
-                                 const libxl_asyncop_how *ao_how)
-{
-    return libxl_domain_snapshot_create_progress(ctx, domain, snapshot,
-                                                 flags, NULL, ao_how);
-}
-
-int libxl_domain_snapshot_create_progress(libxl_snapshot_ctx *ctx,
                                  const char *domain,
                                  libxl_domain_snapshot *snapshot,
                                  unsigned flags,
@@ -396,7 +386,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         /* paused for lvcreate: QEMU's disks would need their own way */
         if (be && !be->live_paused) {
             LOG(ERROR, "domain %s runs: its LVM disks and disk %s cannot be "
-                "snapshotted together (--diskspec %s,snapshot=no, or "
+                "snapshotted together (leave %s out: type no, or "
                 "snapshot them in two steps)", op->d.name,
                 s->disks[i].vdev, s->disks[i].vdev);
             return ERROR_INVAL;
@@ -525,7 +515,8 @@ static void snapshot_create_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
 
     if (rc) goto out;
     rc = libxl__qmp_send(egc, qmp, "query-named-block-nodes",
-                         "{\"flat\": true}", -1, snapshot_create_nodes);
+                         libxl__qmp_args_flat(&scs->ao->gc), -1,
+                         snapshot_create_nodes);
     if (rc) goto out;
     return;
  out:
@@ -543,12 +534,11 @@ static bool node_exists(yajl_val nodes, const char *name)
     return false;
 }
 
-/* ", {block-dirty-bitmap-add ...}" for node's recording bitmaps. */
-static char *bitmap_actions(libxl__gc *gc, yajl_val nodes, const char *node,
-                            const char *newnode)
+/* Appends a block-dirty-bitmap-add to acts for node's recording bitmaps. */
+static void bitmap_actions(libxl__gc *gc, yajl_val acts, yajl_val nodes,
+                           const char *node, const char *newnode)
 {
-    char *acts = GCSTRDUP("");
-    yajl_val bms = NULL;
+    yajl_val bms = NULL, act, data;
     size_t i;
 
     for (i = 0; i < nodes->u.array.len; i++) {
@@ -563,14 +553,15 @@ static char *bitmap_actions(libxl__gc *gc, yajl_val nodes, const char *node,
         if (!name || !libxl__json_get_bool(b, "recording", false) ||
             !libxl__json_get_bool(b, "persistent", false))
             continue;
-        acts = GCSPRINTF("%s, {\"type\": \"block-dirty-bitmap-add\", "
-                         "\"data\": {\"node\": %s, \"name\": %s, "
-                         "\"granularity\": %lld, \"persistent\": true}}",
-                         acts, libxl__json_quote(gc, newnode),
-                         libxl__json_quote(gc, name),
-                         libxl__json_get_integer(b, "granularity", 65536));
+        act = libxl__json_append_object(gc, acts);
+        libxl__json_add_string(gc, &act, "type", "block-dirty-bitmap-add");
+        data = libxl__json_add_object(gc, &act, "data");
+        libxl__json_add_string(gc, &data, "node", newnode);
+        libxl__json_add_string(gc, &data, "name", name);
+        libxl__json_add_integer(gc, &data, "granularity",
+                        libxl__json_get_integer(b, "granularity", 65536));
+        libxl__json_add_bool(gc, &data, "persistent", true);
     }
-    return acts;
 }
 
 static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
@@ -580,7 +571,7 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
         CONTAINER_OF(qmp, libxl__snapshot_create_state, qmp);
     libxl_domain_snapshot *s = &scs->snap;
     STATE_AO_GC(scs->ao);
-    char *actions = GCSTRDUP("");
+    yajl_val args = NULL, actions, act, data;
     int i, k = 1;
 
     if (rc) goto out;
@@ -588,9 +579,10 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
         rc = ERROR_PROTOCOL_ERROR_QMP;
         goto out;
     }
+    actions = libxl__json_add_array(gc, &args, "actions");
     for (i = 0; i < s->num_disks; i++) {
         libxl_disk_snapshot *ds = &s->disks[i];
-        const char *node, *action;
+        const char *node;
 
         if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
         node = libxl__qmp_node_for_file(nodes, ds->file, ds->format);
@@ -601,32 +593,30 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
             rc = ERROR_FAIL;
             goto out;
         }
+        act = libxl__json_append_object(gc, actions);
         if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
-            action = GCSPRINTF(
-                "{\"type\": \"blockdev-snapshot-internal-sync\", "
-                "\"data\": {\"device\": %s, \"name\": %s}}",
-                libxl__json_quote(gc, node), libxl__json_quote(gc, ds->tag));
+            libxl__json_add_string(gc, &act, "type",
+                                   "blockdev-snapshot-internal-sync");
+            data = libxl__json_add_object(gc, &act, "data");
+            libxl__json_add_string(gc, &data, "device", node);
+            libxl__json_add_string(gc, &data, "name", ds->tag);
         } else {
             char *newnode;
             do {
                 newnode = GCSPRINTF("%s-ov%d", ds->vdev, k++);
             } while (node_exists(nodes, newnode));
-            action = GCSPRINTF(
-                "{\"type\": \"blockdev-snapshot-sync\", \"data\": "
-                "{\"node-name\": %s, \"snapshot-file\": %s, "
-                "\"snapshot-node-name\": %s, \"format\": \"qcow2\", "
-                "\"mode\": \"absolute-paths\"}}",
-                libxl__json_quote(gc, node),
-                libxl__json_quote(gc, ds->overlay),
-                libxl__json_quote(gc, newnode));
+            libxl__json_add_string(gc, &act, "type", "blockdev-snapshot-sync");
+            data = libxl__json_add_object(gc, &act, "data");
+            libxl__json_add_string(gc, &data, "node-name", node);
+            libxl__json_add_string(gc, &data, "snapshot-file", ds->overlay);
+            libxl__json_add_string(gc, &data, "snapshot-node-name", newnode);
+            libxl__json_add_string(gc, &data, "format", "qcow2");
+            libxl__json_add_string(gc, &data, "mode", "absolute-paths");
             /* recording persistent bitmaps go on in the overlay */
-            action = GCSPRINTF("%s%s", action,
-                               bitmap_actions(gc, nodes, node, newnode));
+            bitmap_actions(gc, actions, nodes, node, newnode);
         }
-        actions = GCSPRINTF("%s%s%s", actions, *actions ? ", " : "",
-                            action);
     }
-    scs->actions = GCSPRINTF("{\"actions\": [%s]}", actions);
+    scs->actions = args;
     if (s->memory) {
         /* the memory first; the disks at its final instant */
         libxl__qmp_close(gc, qmp);
@@ -672,13 +662,13 @@ static void qga_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                           int rc)
 {
     EGC_GC;
+    yajl_val args = NULL;
 
     /* an id of ours: replies to an abandoned client cannot match it */
-    if (!rc) rc = libxl__qmp_send(egc, qmp, "guest-sync",
-                                  GCSPRINTF("{\"id\": %ld}",
-                                            (long)(getpid() ^ time(NULL)) &
-                                            0x7fffffff),
-                                  -1, qga_synced);
+    libxl__json_add_integer(gc, &args, "id",
+                            (long)(getpid() ^ time(NULL)) & 0x7fffffff);
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "guest-sync", args, -1,
+                                  qga_synced);
     if (rc) qga_frozen(egc, qmp, NULL, rc);
 }
 
@@ -1193,7 +1183,7 @@ static bool create_happened(libxl__gc *gc, libxl__snapshot_op *op,
     }
     if (live && ext && op->d.running &&
         !libxl__qmp_run_sync(gc, op->d.qmp_path, "query-named-block-nodes",
-                             "{\"flat\": true}", 10000, true, &nodes) &&
+                             libxl__qmp_args_flat(gc), 10000, true, &nodes) &&
         nodes && YAJL_IS_ARRAY(nodes)) {
         /* one transaction: the internal snapshots went with these */
         for (i = 0; i < s->num_disks; i++) {

@@ -69,6 +69,9 @@
  *    -> tag_done | exec tag_done) (external: job_next <-> job_done ->
  *    rebase_next <-> rebase_done -> disk_external_done) ->
  *    snapshot_delete_record] -> snapshot_delete_done
+ * A merge stopped part-way (job_done -> merge_stopped): an offline
+ * one's leaked clusters freed by a qemu-img step that an abort does
+ * not stop (leaks_freed), then the records settled (merge_settle).
  */
 #include "libxl_snapshot_internal.h"
 
@@ -122,8 +125,9 @@ typedef struct libxl__snapshot_delete_state {
     libxl__qmp qmp;
     libxl__exec_state es;
     libxl__blockjob bj;
-    const char *commit;             /* journal: the running commit (JSON) */
-    libxl_blockjob_progress_how progress;   /* its jobs' (a copy) */
+    int stopped_rc;                 /* why a merge stopped (settling it) */
+    yajl_val commit;                /* journal: the running commit */
+    libxl_snapshot_progress_how progress;   /* its jobs' (a copy) */
     libxl__snapshot_delete_cb *callback;  /* NULL: the ao completes */
     void *for_callback;
 } libxl__snapshot_delete_state;
@@ -153,6 +157,11 @@ static void snapshot_delete_job_next(libxl__egc *egc,
                                      libxl__snapshot_delete_state *dls);
 static void snapshot_delete_job_done(libxl__egc *egc, libxl__blockjob *bj,
                                      int rc);
+static void snapshot_delete_leaks_freed(libxl__egc *egc,
+                                        libxl__exec_state *es, int rc,
+                                        int status);
+static void snapshot_delete_merge_settle(libxl__egc *egc,
+                                         libxl__snapshot_delete_state *dls);
 static void snapshot_delete_merge_stopped(libxl__egc *egc,
                                           libxl__snapshot_delete_state *dls,
                                           int rc);
@@ -172,7 +181,7 @@ static void snapshot_delete_done(libxl__egc *egc,
 void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
                                   const char *domain, const char *name,
                                   unsigned flags,
-                                  const libxl_blockjob_progress_how *progress,
+                                  const libxl_snapshot_progress_how *progress,
                                   libxl__snapshot_delete_cb *callback,
                                   void *for_callback)
 {
@@ -201,16 +210,7 @@ void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
 int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
                                  const char *domain, const char *name,
                                  unsigned flags,
-                                 const libxl_asyncop_how *ao_how)
-{
-    return libxl_domain_snapshot_delete_progress(ctx, domain, name, flags,
-                                                 NULL, ao_how);
-}
-
-int libxl_domain_snapshot_delete_progress(libxl_snapshot_ctx *ctx,
-                                 const char *domain, const char *name,
-                                 unsigned flags,
-                                 const libxl_blockjob_progress_how *progress,
+                                 const libxl_snapshot_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
 {
     AO_CREATE(ctx, ao_how);
@@ -218,7 +218,8 @@ int libxl_domain_snapshot_delete_progress(libxl_snapshot_ctx *ctx,
 
     if ((flags & LIBXL_SNAPSHOT_DELETE_CHILDREN) &&
         (flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY)) {
-        LOG(ERROR, "--children and --children-only exclude each other");
+        LOG(ERROR, "LIBXL_SNAPSHOT_DELETE_CHILDREN and _CHILDREN_ONLY "
+            "exclude each other");
         EGC_FREE;
         return AO_CREATE_FAIL(ERROR_INVAL);
     }
@@ -254,22 +255,22 @@ static void add_descendants(libxl__gc *gc, libxl__snapshot_delete_state *dls,
 static int write_journal(libxl__gc *gc, libxl__snapshot_delete_state *dls,
                          const char *remove, const char *unused)
 {
-    const char *then = "", *j;
+    yajl_val j = NULL, then;
+    const char *text;
     int k;
 
+    libxl__json_add_string(gc, &j, "op", "delete");
+    libxl__json_add_string(gc, &j, "snapshot", dls->snap->name);
+    if (dls->commit) libxl__json_add(gc, &j, "commit", dls->commit);
+    if (remove) libxl__json_add_string(gc, &j, "remove", remove);
+    if (unused) libxl__json_add_string(gc, &j, "unused", unused);
+    then = libxl__json_add_array(gc, &j, "then");
     for (k = dls->cur + 1; k < dls->num_names; k++)
-        then = GCSPRINTF("%s%s%s", then, *then ? ", " : "",
-                         libxl__json_quote(gc, dls->names[k]));
-    j = GCSPRINTF("{\"op\": \"delete\", \"snapshot\": %s%s%s%s%s%s%s, "
-                  "\"then\": [%s]}",
-                  libxl__json_quote(gc, dls->snap->name),
-                  dls->commit ? ", \"commit\": " : "",
-                  dls->commit ? dls->commit : "",
-                  remove ? ", \"remove\": " : "",
-                  remove ? libxl__json_quote(gc, remove) : "",
-                  unused ? ", \"unused\": " : "",
-                  unused ? libxl__json_quote(gc, unused) : "", then);
-    return libxl__journal_write_text(gc, &dls->op.st, j, strlen(j), false);
+        libxl__json_append_string(gc, then, dls->names[k]);
+    text = libxl__json_to_string(gc, j);
+    if (!text) return ERROR_FAIL;
+    return libxl__journal_write_text(gc, &dls->op.st, text, strlen(text),
+                                     false);
 }
 
 static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
@@ -318,7 +319,8 @@ static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
                 libxl__snapshot_tree_find(&op->tree, dls->names[i]), &c))
             continue;
         LOG(ERROR, "snapshot %s: its %s is also snapshot %s's: deleting it "
-            "would destroy %s's data (--metadata drops the record alone)",
+            "would destroy %s's data (a metadata-only delete drops the "
+            "record alone)",
             c[0].name, c[0].what, c[0].owner, c[0].owner);
         rc = ERROR_INVAL;
         goto out;
@@ -589,7 +591,7 @@ static void snapshot_delete_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
         CONTAINER_OF(qmp, libxl__snapshot_delete_state, qmp);
 
     if (!rc) rc = libxl__qmp_send(egc, qmp, "query-named-block-nodes",
-                                  "{\"flat\": true}", -1,
+                                  libxl__qmp_args_flat(&dls->ao->gc), -1,
                                   snapshot_delete_nodes);
     if (rc) snapshot_delete_disk_done(egc, dls, rc);
 }
@@ -602,6 +604,7 @@ static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
     STATE_AO_GC(dls->ao);
     libxl_disk_snapshot *ds = cur_ds(dls);
     const char *node;
+    yajl_val args = NULL;
 
     if (rc) {
         LOG(ERROR, "disk %s: QEMU does not list its block nodes: %s",
@@ -616,14 +619,11 @@ static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
         rc = ERROR_FAIL;
         goto out;
     }
+    libxl__json_add_string(gc, &args, "device", node);
+    libxl__json_add_string(gc, &args, "id", dls->plans[dls->disk].tag_id);
+    libxl__json_add_string(gc, &args, "name", ds->tag);
     rc = libxl__qmp_send(egc, qmp, "blockdev-snapshot-delete-internal-sync",
-                         GCSPRINTF("{\"device\": %s, \"id\": %s, "
-                                   "\"name\": %s}",
-                                   libxl__json_quote(gc, node),
-                                   libxl__json_quote(gc,
-                                       dls->plans[dls->disk].tag_id),
-                                   libxl__json_quote(gc, ds->tag)),
-                         -1, snapshot_delete_qmp_done);
+                         args, -1, snapshot_delete_qmp_done);
     if (rc) goto out;
     return;
  out:
@@ -890,16 +890,15 @@ static void snapshot_delete_job_next(libxl__egc *egc,
     if (pl->act == ACT_COMMIT) {
         /* QEMU may finish it after we die, or we die re-parenting the
          * images built on top once qemu-img has: recovery must know */
-        const char *c = "";
+        yajl_val c;
         int k;
+        dls->commit = NULL;
+        libxl__json_add_string(gc, &dls->commit, "vdev", ds->vdev);
+        libxl__json_add_string(gc, &dls->commit, "top", top);
+        libxl__json_add_string(gc, &dls->commit, "base", ds->file);
+        c = libxl__json_add_array(gc, &dls->commit, "children");
         for (k = 0; k < pl->num_targets; k++)
-            c = GCSPRINTF("%s%s%s", c, k ? ", " : "",
-                          libxl__json_quote(gc, pl->targets[k]));
-        dls->commit = GCSPRINTF("{\"vdev\": %s, \"top\": %s, \"base\": %s, "
-                                "\"children\": [%s]}",
-                                libxl__json_quote(gc, ds->vdev),
-                                libxl__json_quote(gc, top),
-                                libxl__json_quote(gc, ds->file), c);
+            libxl__json_append_string(gc, c, pl->targets[k]);
         if (write_journal(gc, dls, NULL, NULL)) {
             snapshot_delete_disk_done(egc, dls, ERROR_FAIL);
             return;
@@ -959,8 +958,6 @@ static void snapshot_delete_merge_stopped(libxl__egc *egc,
     libxl_disk_format fmt = cur_ds(dls)->format;
     const char *how = rc == ERROR_ABORTED ? "was cancelled"
         : rc == ERROR_TIMEDOUT ? "timed out" : "failed";
-    const char *dropped = NULL;
-    int r;
 
     switch (bj->info.state) {
     case LIBXL_BLOCKJOB_STATE_NEW:
@@ -982,14 +979,66 @@ static void snapshot_delete_merge_stopped(libxl__egc *egc,
         dls->keep_journal = true;
         goto out;
     }
+    dls->stopped_rc = rc;
     if (!bj->info.live && fmt == LIBXL_DISK_FORMAT_QCOW2) {
-        /* qemu-img, killed, leaves clusters of F allocated and unused */
-        const char *const a[] = { CTX->qemu_img, "check", "-q", "-r",
-                                  "leaks", "-f", "qcow2", F, NULL };
-        if (libxl__exec_sync(gc, a, 600000, NULL, NULL))
-            LOG(WARN, "disk %s: the clusters of '%s' that the stopped "
-                "qemu-img left allocated could not be freed", vdev, F);
+        /* qemu-img, killed, leaves clusters of F allocated and unused:
+         * freed by a step that finishes even on an abort (the one that
+         * stopped the merge, often) */
+        static const char *const a0[] = { NULL, "check", "-q", "-r",
+                                          "leaks", "-f", "qcow2" };
+        const char **a;
+        GCNEW_ARRAY(a, 9);
+        memcpy(a, a0, sizeof(a0));
+        a[0] = CTX->qemu_img;
+        a[7] = F;
+        libxl__exec_init(&dls->es);
+        dls->es.ao = ao;
+        dls->es.what = NULL;          /* the tool names the run */
+        dls->es.args = a;
+        dls->es.timeout_ms = 600000;
+        dls->es.unabortable = true;
+        dls->es.callback = snapshot_delete_leaks_freed;
+        if (!libxl__exec_start(egc, &dls->es)) return;
+        snapshot_delete_leaks_freed(egc, &dls->es, ERROR_FAIL, 0);
+        return;
     }
+    snapshot_delete_merge_settle(egc, dls);
+    return;
+ out:
+    snapshot_delete_done(egc, dls, rc);
+}
+
+static void snapshot_delete_leaks_freed(libxl__egc *egc,
+                                        libxl__exec_state *es, int rc,
+                                        int status)
+{
+    libxl__snapshot_delete_state *dls =
+        CONTAINER_OF(es, libxl__snapshot_delete_state, es);
+    STATE_AO_GC(dls->ao);
+
+    if (rc)
+        LOG(WARN, "disk %s: the clusters of '%s' that the stopped "
+            "qemu-img left allocated could not be freed", cur_ds(dls)->vdev,
+            cur_ds(dls)->file);
+    snapshot_delete_merge_settle(egc, dls);
+}
+
+/* The records after a merge stopped part-way (merge_stopped). */
+static void snapshot_delete_merge_settle(libxl__egc *egc,
+                                         libxl__snapshot_delete_state *dls)
+{
+    STATE_AO_GC(dls->ao);
+    disk_plan *pl = &dls->plans[dls->disk];
+    /* copies: dropping the record moves the tree's entries */
+    const char *name = GCSTRDUP(dls->snap->name);
+    const char *vdev = GCSTRDUP(cur_ds(dls)->vdev);
+    const char *F = GCSTRDUP(cur_ds(dls)->file);
+    int rc = dls->stopped_rc;
+    const char *how = rc == ERROR_ABORTED ? "was cancelled"
+        : rc == ERROR_TIMEDOUT ? "timed out" : "failed";
+    const char *dropped = NULL;
+    int r;
+
     r = libxl__commit_stopped_records(gc, &dls->op, vdev,
                                       GCSTRDUP(pl->child), F, &dropped);
     /* the record is gone from the tree: nothing of it is left to say */
@@ -1299,9 +1348,9 @@ static void cancel_delete_jobs(libxl__gc *gc, libxl__snapshot_op *op)
             yajl_val jb = jobs->u.array.values[i];
             const char *id = libxl__json_get_string(jb, "id");
             const char *st = libxl__json_get_string(jb, "status");
-            const char *args;
+            yajl_val args = NULL;
             if (!id || strncmp(id, "libxl-delete-", 13) || !st) continue;
-            args = GCSPRINTF("{\"id\": %s}", libxl__json_quote(gc, id));
+            libxl__json_add_string(gc, &args, "id", id);
             left = true;
             if (!strcmp(st, "concluded"))
                 libxl__qmp_run_sync(gc, op->d.qmp_path, "job-dismiss", args,
@@ -1378,7 +1427,7 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
         }
     } else if (libxl__qmp_run_sync(gc, op->d.qmp_path,
                                    "query-named-block-nodes",
-                                   "{\"flat\": true}", 10000, true, &nodes) ||
+                                   libxl__qmp_args_flat(gc), 10000, true, &nodes) ||
                !nodes || !YAJL_IS_ARRAY(nodes)) {
         /* cannot tell: the journal stays for the next command */
         LOG(ERROR, "domain %s: disk %s: QEMU does not say whether it had "

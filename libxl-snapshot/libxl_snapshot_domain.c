@@ -16,6 +16,16 @@
  * blocking and retried from a timer, so an asynchronous caller's loop
  * never blocks and a second command waits (up to
  * $XL_SNAPSHOT_LOCK_TIMEOUT seconds, default 10) then fails cleanly.
+ *
+ * Every operation begins here (libxl__snapshot_op_begin): the domain
+ * resolved, its lock taken, its records loaded, and what a dead process
+ * left recovered (journal, then block jobs).  A block job adopted at
+ * READY and told to finish is waited for on the loop (op_recover_jobs,
+ * polled by a timer, abortable), not in place.  Steps: op_begin ->
+ * op_locked -> [op_recover_jobs <-> op_adopt_poll] -> op_recovered.
+ * libxl__domain_stop_async / _start_async: a domain stopped and started
+ * as steps of an ao (the driver's destroy_async / create_async, or its
+ * synchronous forms called from the step).
  */
 #include "libxl_snapshot_internal.h"
 
@@ -224,8 +234,7 @@ void libxl__snapshot_lock_acquire(libxl__egc *egc,
                                   libxl__snapshot_lock *lk)
 {
     STATE_AO_GC(lk->ao);
-    const char *t = getenv("XL_SNAPSHOT_LOCK_TIMEOUT");
-    int secs = t && *t ? atoi(t) : 10;
+    int secs = CTX->lock_timeout;
     int rc;
 
     libxl__ev_time_init(&lk->retry);
@@ -279,6 +288,11 @@ static void lock_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
 /* the common start of an operation */
 
 static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc);
+static void op_recover_jobs(libxl__egc *egc, libxl__snapshot_op *op);
+static void op_adopt_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void op_adopt_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                           int rc);
+static void op_recovered(libxl__egc *egc, libxl__snapshot_op *op, int rc);
 
 void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op)
 {
@@ -329,14 +343,75 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
     /* an operation a dead process left half-done: finish or undo it */
     rc = libxl__journal_recover(gc, op, &op->recovered);
     if (rc) goto out;
+    op_recover_jobs(egc, op);
+    return;
+ done:
+    op_recovered(egc, op, 0);
+    return;
+ out:
+    op_recovered(egc, op, rc);
+}
+
+/*
+ * The block jobs whose process died (libxl__blockjob_recover); one
+ * adopted at READY and told to finish is waited for here, polled every
+ * OP_ADOPT_POLL_MS on the loop; ao_abort stops the wait (the job goes
+ * on in QEMU, its record stays: the next command adopts it again).
+ */
+#define OP_ADOPT_POLL_MS 50
+
+static void op_recover_jobs(libxl__egc *egc, libxl__snapshot_op *op)
+{
+    STATE_AO_GC(op->ao);
+    int rc;
+
     rc = libxl__blockjob_recover(gc, op);
+    if (rc == ERROR_NOT_READY) {
+        if (!op->adopt_abrt.registered) {
+            op->adopt_abrt.ao = ao;
+            op->adopt_abrt.callback = op_adopt_abort;
+            rc = libxl__ao_abortable_register(&op->adopt_abrt);
+            if (rc) goto out;
+        }
+        libxl__ev_time_register_rel(gc, &op->adopt_poll, op_adopt_poll,
+                                    OP_ADOPT_POLL_MS);
+        return;
+    }
     if (rc) goto out;
     if (op->recovered) {
         /* the active images may have moved */
         rc = libxl__domain_resolve(gc, op->domain, &op->d, &op->cfg);
         if (rc) goto out;
     }
- done:
+ out:
+    op_recovered(egc, op, rc);
+}
+
+static void op_adopt_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__snapshot_op *op = CONTAINER_OF(ev, libxl__snapshot_op,
+                                          adopt_poll);
+    op_recover_jobs(egc, op);
+}
+
+static void op_adopt_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                           int rc)
+{
+    libxl__snapshot_op *op = CONTAINER_OF(ab, libxl__snapshot_op,
+                                          adopt_abrt);
+    STATE_AO_GC(op->ao);
+
+    libxl__ev_time_deregister(gc, &op->adopt_poll);
+    op_recovered(egc, op, ERROR_ABORTED);
+}
+
+static void op_recovered(libxl__egc *egc, libxl__snapshot_op *op, int rc)
+{
+    STATE_AO_GC(op->ao);
+
+    libxl__ev_time_deregister(gc, &op->adopt_poll);
+    libxl__ao_abortable_deregister(&op->adopt_abrt);
+    if (rc) goto out;
     if (!op->tree.dom.name) op->tree.dom.name = op->d.name;
     libxl_uuid_copy(NULL, &op->tree.dom.uuid, &op->d.uuid);
     if (op->d.config_file) op->tree.dom.config_file = op->d.config_file;
@@ -429,15 +504,14 @@ int libxl_snapshot_domain_list(libxl_snapshot_ctx *ctx,
 }
 
 /*
- * Synchronous commands (create, destroy) take the domain's lock the
- * simple way: try, sleep, try, until the same timeout as operations.
+ * The synchronous libxl_snapshot_domain_start_overrides takes the
+ * domain's lock the simple way: try, sleep, try, until the same
+ * timeout as operations.
  */
 static int lock_wait(libxl__gc *gc, libxl__snapshot_store *st,
                      const char *name)
 {
-    const char *t = getenv("XL_SNAPSHOT_LOCK_TIMEOUT");
-    uint64_t deadline = libxl__now_ms() +
-        (uint64_t)(t && *t ? atoi(t) : 10) * 1000;
+    uint64_t deadline = libxl__now_ms() + (uint64_t)CTX->lock_timeout * 1000;
     int rc;
 
     for (;;) {
@@ -489,52 +563,127 @@ int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
                                domid_r);
 }
 
+void libxl__domain_start_async(libxl__egc *egc, libxl__domain_async *da)
+{
+    STATE_AO_GC(da->ao);
+    int rc = disks_startable(gc, da->cfg, da->rec);
+
+    if (!rc && CTX->driver->create_async) {
+        CTX->driver->create_async(egc, da);
+        return;
+    }
+    if (!rc)
+        rc = CTX->driver->create(gc, da->cfg, da->rec, da->paused,
+                                 da->restore, da->progress, &da->domid);
+    da->callback(egc, da, rc);
+}
+
+void libxl__domain_stop_async(libxl__egc *egc, libxl__domain_async *da)
+{
+    STATE_AO_GC(da->ao);
+    int rc;
+
+    if (CTX->driver->destroy_async) {
+        CTX->driver->destroy_async(egc, da);
+        return;
+    }
+    rc = CTX->driver->destroy(gc, da->d);
+    da->callback(egc, da, rc);
+}
+
 /*
  * Starts a domain, under its lock, so that no snapshot command sees it
  * half-started; remembers which config it was started from, so that
- * commands on it still work once it is shut off.
+ * commands on it still work once it is shut off.  An ao: the lock is
+ * waited for on the event loop (libxl__snapshot_lock), the start is
+ * the driver's.
  */
-int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
-                                 const char *config_file, bool paused,
-                                 uint32_t *domid_r)
-{
-    GC_INIT(ctx);
+typedef struct {
+    libxl__ao *ao;
     libxl__domain_config cfg;
     libxl__snapshot_store st;
-    libxl__snapshot_tree t;
-    libxl__domain d;
+    libxl__snapshot_lock lk;
+    bool paused;
+    uint32_t *domid_r;
+    libxl__domain d;                  /* destroy: the running domain */
+} domain_cmd_state;
+
+static void domain_create_locked(libxl__egc *egc, libxl__snapshot_lock *lk,
+                                 int rc);
+static void domain_destroy_locked(libxl__egc *egc,
+                                  libxl__snapshot_lock *lk, int rc);
+
+static void domain_cmd_done(libxl__egc *egc, domain_cmd_state *dcs, int rc)
+{
+    libxl__snapshot_store_unlock(&dcs->st);
+    libxl__ao_complete(egc, dcs->ao, rc);
+}
+
+int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
+                                 const char *config_file, bool paused,
+                                 uint32_t *domid_r,
+                                 const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    domain_cmd_state *dcs;
     int rc;
 
-    st.lockfd = -1;
-    rc = libxl__domain_config_parse(gc, config_file, &cfg);
+    GCNEW(dcs);
+    dcs->ao = ao;
+    dcs->st.lockfd = -1;
+    dcs->paused = paused;
+    dcs->domid_r = domid_r;
+    rc = libxl__domain_config_parse(gc, config_file, &dcs->cfg);
     if (rc) goto out;
-    config_records_uuid(gc, &cfg);
-    rc = libxl__snapshot_store_open(gc, ctx->state_dir, &cfg.uuid, &st);
+    config_records_uuid(gc, &dcs->cfg);
+    rc = libxl__snapshot_store_open(gc, ctx->state_dir, &dcs->cfg.uuid,
+                                    &dcs->st);
     if (rc) goto out;
-    rc = lock_wait(gc, &st, cfg.name);
+    dcs->lk.ao = ao;
+    dcs->lk.st = &dcs->st;
+    dcs->lk.domain_name = dcs->cfg.name;
+    dcs->lk.callback = domain_create_locked;
+    libxl__snapshot_lock_acquire(egc, &dcs->lk);
+    EGC_FREE;
+    return AO_INPROGRESS;
+ out:
+    libxl__snapshot_store_unlock(&dcs->st);
+    EGC_FREE;
+    return AO_CREATE_FAIL(rc);
+}
+
+static void domain_create_locked(libxl__egc *egc, libxl__snapshot_lock *lk,
+                                 int rc)
+{
+    domain_cmd_state *dcs = CONTAINER_OF(lk, domain_cmd_state, lk);
+    STATE_AO_GC(dcs->ao);
+    libxl__domain_config *cfg = &dcs->cfg;
+    libxl__snapshot_tree t;
+    libxl__domain d;
+
     if (rc) goto out;
-    if (!ctx->driver->lookup_running(gc, cfg.name, &d)) {
-        LOG(ERROR, "domain '%s' already exists (domid %u)", cfg.name,
+    if (!CTX->driver->lookup_running(gc, cfg->name, &d)) {
+        LOG(ERROR, "domain '%s' already exists (domid %u)", cfg->name,
             d.domid);
         rc = ERROR_DEVICE_EXISTS;
         goto out;
     }
-    rc = libxl__snapshot_store_load(gc, &st, &t);
+    rc = libxl__snapshot_store_load(gc, &dcs->st, &t);
     if (rc) goto out;
     if (!t.dom.name || !t.dom.config_file ||
-        strcmp(t.dom.name, cfg.name) ||
-        strcmp(t.dom.config_file, cfg.file)) {
-        t.dom.name = cfg.name;
-        libxl_uuid_copy(NULL, &t.dom.uuid, &cfg.uuid);
-        t.dom.config_file = cfg.file;
-        rc = libxl__snapshot_store_save(gc, &st, &t);
+        strcmp(t.dom.name, cfg->name) ||
+        strcmp(t.dom.config_file, cfg->file)) {
+        t.dom.name = cfg->name;
+        libxl_uuid_copy(NULL, &t.dom.uuid, &cfg->uuid);
+        t.dom.config_file = cfg->file;
+        rc = libxl__snapshot_store_save(gc, &dcs->st, &t);
         if (rc) goto out;
     }
-    rc = libxl__domain_start(gc, &cfg, &t.dom, paused, NULL, NULL, domid_r);
+    rc = libxl__domain_start(gc, cfg, &t.dom, dcs->paused, NULL, NULL,
+                             dcs->domid_r);
  out:
-    libxl__snapshot_store_unlock(&st);
-    GC_FREE;
-    return rc;
+    domain_cmd_done(egc, dcs, rc);
 }
 
 int libxl_snapshot_domain_start_overrides(libxl_snapshot_ctx *ctx,
@@ -600,26 +749,43 @@ static int running_domain(libxl__gc *gc, const char *domain,
 }
 
 int libxl_snapshot_domain_destroy(libxl_snapshot_ctx *ctx,
-                                  const char *domain)
+                                  const char *domain,
+                                  const libxl_asyncop_how *ao_how)
 {
-    GC_INIT(ctx);
-    libxl__snapshot_store st;
-    libxl__domain d;
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    domain_cmd_state *dcs;
     int rc;
 
-    st.lockfd = -1;
-    rc = running_domain(gc, domain, &d);
+    GCNEW(dcs);
+    dcs->ao = ao;
+    dcs->st.lockfd = -1;
+    rc = running_domain(gc, domain, &dcs->d);
     if (rc) goto out;
     /* not while a snapshot command works on it */
-    rc = libxl__snapshot_store_open(gc, ctx->state_dir, &d.uuid, &st);
+    rc = libxl__snapshot_store_open(gc, ctx->state_dir, &dcs->d.uuid,
+                                    &dcs->st);
     if (rc) goto out;
-    rc = lock_wait(gc, &st, d.name);
-    if (rc) goto out;
-    rc = ctx->driver->destroy(gc, &d);
+    dcs->lk.ao = ao;
+    dcs->lk.st = &dcs->st;
+    dcs->lk.domain_name = dcs->d.name;
+    dcs->lk.callback = domain_destroy_locked;
+    libxl__snapshot_lock_acquire(egc, &dcs->lk);
+    EGC_FREE;
+    return AO_INPROGRESS;
  out:
-    libxl__snapshot_store_unlock(&st);
-    GC_FREE;
-    return rc;
+    EGC_FREE;
+    return AO_CREATE_FAIL(rc);
+}
+
+static void domain_destroy_locked(libxl__egc *egc,
+                                  libxl__snapshot_lock *lk, int rc)
+{
+    domain_cmd_state *dcs = CONTAINER_OF(lk, domain_cmd_state, lk);
+    STATE_AO_GC(dcs->ao);
+
+    if (!rc) rc = CTX->driver->destroy(gc, &dcs->d);
+    domain_cmd_done(egc, dcs, rc);
 }
 
 int libxl_snapshot_domain_pause(libxl_snapshot_ctx *ctx, const char *domain)
@@ -650,16 +816,14 @@ int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
 {
     GC_INIT(ctx);
     libxl__domain d;
-    yajl_val ret = NULL;
+    yajl_val ret = NULL, args = NULL;
     int rc;
 
     *output_r = NULL;
     rc = running_domain(gc, domain, &d);
     if (rc) goto out;
-    rc = libxl__qmp_run_sync(gc, d.qmp_path, "human-monitor-command",
-                             GCSPRINTF("{\"command-line\": %s}",
-                                       libxl__json_quote(gc,
-                                                         command_line)),
+    libxl__json_add_string(gc, &args, "command-line", command_line);
+    rc = libxl__qmp_run_sync(gc, d.qmp_path, "human-monitor-command", args,
                              0, false, &ret);
     if (rc) goto out;
     {

@@ -307,28 +307,119 @@ static int qemu_unpause(libxl__gc *gc, libxl__domain *d)
     return qemu_simple(gc, d, "cont");
 }
 
-static int qemu_destroy(libxl__gc *gc, libxl__domain *d)
+/*
+ * The synchronous forms (xl create, xl destroy, recovery): the async
+ * ones below, never aborted, run in a nested loop (as libxl__exec_sync).
+ */
+typedef struct {
+    libxl__domain_async da;
+    uint32_t *domid_r;
+} qemu_sync_state;
+
+static void qemu_destroy_async(libxl__egc *egc, libxl__domain_async *da);
+static void qemu_create_async(libxl__egc *egc, libxl__domain_async *da);
+
+static void qemu_sync_done(libxl__egc *egc, libxl__domain_async *da, int rc)
 {
+    qemu_sync_state *ss = CONTAINER_OF(da, qemu_sync_state, da);
+
+    if (!rc && ss->domid_r) *ss->domid_r = da->domid;
+    libxl__ao_complete(egc, da->ao, rc);
+}
+
+static int qemu_destroy(libxl__gc *callergc, libxl__domain *d)
+{
+    libxl_snapshot_ctx *ctx = callergc->owner;
+    AO_CREATE(ctx, NULL);
+    EGC_INIT(ctx);
+    qemu_sync_state *ss;
+
+    GCNEW(ss);
+    ss->da.ao = ao;
+    ss->da.d = d;
+    ss->da.unabortable = true;
+    ss->da.callback = qemu_sync_done;
+    qemu_destroy_async(egc, &ss->da);
+    EGC_FREE;
+    return AO_INPROGRESS;
+}
+
+/*
+ * qemu_destroy on the loop: quit over an async QMP connection (2 s; the
+ * socket closing before the reply is normal), then a timer looks every
+ * QEMU_QUIT_POLL_MS whether QEMU is gone, and kills it after
+ * QEMU_QUIT_TIMEOUT_MS.  Never aborted (libxl__domain_stop_async).
+ *
+ * Steps: qemu_destroy_async -> qda_quit -> qda_poll* -> qda_done
+ */
+#define QEMU_QUIT_POLL_MS 10
+
+static void qda_quit(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                     int rc);
+static void qda_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
+
+static void qda_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                          int rc)
+{
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "quit", NULL, -1, qda_quit);
+    if (rc) qda_quit(egc, qmp, NULL, rc);
+}
+
+static void qemu_destroy_async(libxl__egc *egc, libxl__domain_async *da)
+{
+    STATE_AO_GC(da->ao);
     qemu_runtime rt;
-    uint64_t deadline;
     int rc;
 
-    rc = runtime_read(gc, d->domid, &rt);
-    if (rc == ERROR_NOTFOUND) return 0;   /* already gone */
-    if (rc) return rc;
-    /* quit; the socket closing before the reply is normal */
-    libxl__qmp_run_sync(gc, d->qmp_path, "quit", NULL, 2000, true, NULL);
-    deadline = libxl__now_ms() + QEMU_QUIT_TIMEOUT_MS;
-    while (qemu_alive(rt.pid, rt.start_time) && libxl__now_ms() < deadline)
-        usleep(10000);
-    if (qemu_alive(rt.pid, rt.start_time)) {
-        LOG(WARN, "domain %s: QEMU (pid %d) did not quit, killing it",
-            d->name, (int)rt.pid);
-        kill(rt.pid, SIGKILL);
-        while (qemu_alive(rt.pid, rt.start_time)) usleep(10000);
+    libxl__qmp_init(&da->qmp);
+    libxl__ev_time_init(&da->poll);
+    rc = runtime_read(gc, da->d->domid, &rt);
+    if (rc == ERROR_NOTFOUND) rc = 0;    /* already gone */
+    if (rc) goto out;
+    da->pid = rt.pid;
+    da->start_time = rt.start_time;
+    da->domid = da->d->domid;
+    da->qmp.ao = ao;
+    da->qmp.path = da->d->qmp_path;
+    da->qmp.domid = da->d->domid;
+    da->qmp.timeout_ms = 2000;
+    da->qmp.quiet = true;
+    rc = libxl__qmp_connect(egc, &da->qmp, qda_connected);
+    if (rc) qda_quit(egc, &da->qmp, NULL, rc);
+    return;
+ out:
+    da->callback(egc, da, rc);
+}
+
+static void qda_quit(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                     int rc)
+{
+    libxl__domain_async *da = CONTAINER_OF(qmp, libxl__domain_async, qmp);
+    STATE_AO_GC(da->ao);
+
+    libxl__qmp_close(gc, qmp);
+    da->deadline = libxl__now_ms() + QEMU_QUIT_TIMEOUT_MS;
+    qda_poll(egc, &da->poll, 0);
+}
+
+static void qda_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__domain_async *da = CONTAINER_OF(ev, libxl__domain_async, poll);
+    STATE_AO_GC(da->ao);
+
+    if (qemu_alive(da->pid, da->start_time)) {
+        if (da->deadline && libxl__now_ms() >= da->deadline) {
+            LOG(WARN, "domain %s: QEMU (pid %d) did not quit, killing it",
+                da->d->name, (int)da->pid);
+            kill(da->pid, SIGKILL);
+            da->deadline = 0;       /* now wait for it to go */
+        }
+        libxl__ev_time_register_rel(gc, &da->poll, qda_poll,
+                                    QEMU_QUIT_POLL_MS);
+        return;
     }
-    runtime_remove(gc, d->domid);
-    return 0;
+    runtime_remove(gc, da->domid);
+    da->callback(egc, da, 0);
 }
 
 /* Escapes a value for QEMU's option syntax (',' doubles). */
@@ -411,19 +502,24 @@ static char *log_tail(libxl__gc *gc, const char *logfile)
     return last ? last : "";
 }
 
-static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
-                       const libxl__domain_record *rec, bool paused,
-                       const char *restore,
-                       const libxl_snapshot_progress_how *progress,
-                       uint32_t *domid_r)
+/*
+ * Starting a QEMU: qemu_spawn runs it (under the run dir's lock, which
+ * the caller keeps until QEMU answers: *lockfd_r) and writes its
+ * runtime file; then QEMU is ready when QMP answers, and a memory image
+ * is restored: qemu_create_async, a timer polling the socket and QMP
+ * exchanges on the loop (qemu_create runs it in a nested loop).
+ */
+static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
+                      const libxl__domain_record *rec, bool paused,
+                      const char *restore, qemu_runtime *rt_r,
+                      char **qmp_r, char **logfile_r, int *lockfd_r)
 {
-    const char **args;
-    int nargs = 0, i, rc, lockfd = -1, logfd = -1;
+    libxl__flexarray *args;
+    int i, rc, lockfd = -1, logfd = -1;
     qemu_runtime rt;
     char uuid[40], *logfile, *qmp, *lockpath;
     const char *bin = cfg->device_model ? cfg->device_model
                                         : CTX->qemu_bin;
-    uint64_t deadline;
     pid_t pid;
 
     memset(&rt, 0, sizeof(rt));
@@ -449,49 +545,40 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
     logfile = GCSPRINTF("%s/qemu-dm-%s.log", CTX->run_dir, cfg->name);
     unlink(qmp);
 
-    GCNEW_ARRAY(args, 34 + 2 * cfg->num_disks + cfg->num_dm_args);
-    args[nargs++] = bin;
-    args[nargs++] = "-machine";
-    args[nargs++] = "none";
-    if (strstr(bin, "xen-qemu-system")) {
-        args[nargs++] = "-accel";
-        args[nargs++] = "qtest";
-    }
-    args[nargs++] = "-nodefaults";
-    args[nargs++] = "-display";
-    args[nargs++] = "none";
-    args[nargs++] = "-name";
-    args[nargs++] = qemu_opt_escape(gc, cfg->name);
-    args[nargs++] = "-uuid";
-    args[nargs++] = GCSTRDUP(uuid);
-    if (cfg->memory_mb > 0) {
-        args[nargs++] = "-m";
-        args[nargs++] = GCSPRINTF("%ld", cfg->memory_mb);
-    }
-    args[nargs++] = "-qmp";
-    args[nargs++] = GCSPRINTF("unix:%s,server=on,wait=off",
-                              qemu_opt_escape(gc, qmp));
-    if (paused || restore) args[nargs++] = "-S";
+    args = libxl__flexarray_new(gc);
+    libxl__flexarray_append(args, bin);
+    libxl__flexarray_append_pair(args, "-machine", "none");
+    if (strstr(bin, "xen-qemu-system"))
+        libxl__flexarray_append_pair(args, "-accel", "qtest");
+    libxl__flexarray_append(args, "-nodefaults");
+    libxl__flexarray_append_pair(args, "-display", "none");
+    libxl__flexarray_append_pair(args, "-name",
+                                 qemu_opt_escape(gc, cfg->name));
+    libxl__flexarray_append_pair(args, "-uuid", GCSTRDUP(uuid));
+    if (cfg->memory_mb > 0)
+        libxl__flexarray_append_pair(args, "-m",
+                                     GCSPRINTF("%ld", cfg->memory_mb));
+    libxl__flexarray_append_pair(args, "-qmp",
+        GCSPRINTF("unix:%s,server=on,wait=off", qemu_opt_escape(gc, qmp)));
+    if (paused || restore) libxl__flexarray_append(args, "-S");
     if (restore) {
         /* the saved state comes over QMP once QEMU is up */
-        args[nargs++] = "-incoming";
-        args[nargs++] = "defer";
+        libxl__flexarray_append_pair(args, "-incoming", "defer");
     }
     if (cfg->agent_path) {
         /* the guest agent's channel, on a virtio-serial port */
         unlink(cfg->agent_path);
-        args[nargs++] = "-chardev";
-        args[nargs++] = GCSPRINTF("socket,id=qga0,path=%s,server=on,"
-                                  "wait=off",
-                                  qemu_opt_escape(gc, cfg->agent_path));
-        args[nargs++] = "-device";
-        args[nargs++] = "virtio-serial,id=qga-serial0";
-        args[nargs++] = "-device";
-        args[nargs++] = "virtserialport,bus=qga-serial0.0,chardev=qga0,"
-                        "name=org.qemu.guest_agent.0";
+        libxl__flexarray_append_pair(args, "-chardev",
+            GCSPRINTF("socket,id=qga0,path=%s,server=on,wait=off",
+                      qemu_opt_escape(gc, cfg->agent_path)));
+        libxl__flexarray_append_pair(args, "-device",
+                                     "virtio-serial,id=qga-serial0");
+        libxl__flexarray_append_pair(args, "-device",
+            "virtserialport,bus=qga-serial0.0,chardev=qga0,"
+            "name=org.qemu.guest_agent.0");
     }
     for (i = 0; i < cfg->num_dm_args; i++)
-        args[nargs++] = cfg->dm_args[i];
+        libxl__flexarray_append(args, cfg->dm_args[i]);
     for (i = 0; i < cfg->num_disks; i++) {
         const libxl_device_disk *dk = &cfg->disks[i];
         const libxl__active_disk *ad =
@@ -515,18 +602,16 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
             rc = ERROR_INVAL;
             goto out;
         }
-        args[nargs++] = "-drive";
-        args[nargs++] = GCSPRINTF(
+        libxl__flexarray_append_pair(args, "-drive", GCSPRINTF(
             "if=none,id=%s,node-name=%s,file=%s,format=%s%s",
             dk->vdev, libxl__disk_node_name(gc, dk->vdev, fmt),
             qemu_opt_escape(gc, path), qfmt,
-            dk->readwrite ? "" : ",readonly=on");
+            dk->readwrite ? "" : ",readonly=on"));
         rt.disks[rt.num_disks].vdev = dk->vdev;
         rt.disks[rt.num_disks].path = GCSTRDUP(path);
         rt.disks[rt.num_disks].format = fmt;
         rt.num_disks++;
     }
-    args[nargs] = NULL;
 
     /* opened here, so that a failure has its reason */
     logfd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -536,7 +621,7 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
         rc = ERROR_FAIL;
         goto out;
     }
-    pid = spawn_detached(gc, args, logfd);
+    pid = spawn_detached(gc, args->data, logfd);
     if (pid <= 0) {
         LOGE(ERROR, "cannot start %s", bin);
         rc = ERROR_FAIL;
@@ -552,53 +637,221 @@ static int qemu_create(libxl__gc *gc, const libxl__domain_config *cfg,
         kill(pid, SIGKILL);
         goto out;
     }
-
-    /* Ready when QMP answers. */
-    deadline = libxl__now_ms() + QEMU_START_TIMEOUT_MS;
-    for (;;) {
-        yajl_val st;
-        if (!qemu_alive(pid, rt.start_time)) {
-            LOG(ERROR, "domain %s: QEMU exited at start: %s", cfg->name,
-                log_tail(gc, logfile));
-            runtime_remove(gc, rt.domid);
-            rc = ERROR_FAIL;
-            goto out;
-        }
-        if (libxl__file_exists(qmp) &&
-            !libxl__qmp_run_sync(gc, qmp, "query-status", NULL, 5000, true,
-                                 &st))
-            break;
-        if (libxl__now_ms() > deadline) {
-            LOG(ERROR, "domain %s: QEMU did not answer on %s", cfg->name,
-                qmp);
-            kill(pid, SIGKILL);
-            runtime_remove(gc, rt.domid);
-            rc = ERROR_TIMEDOUT;
-            goto out;
-        }
-        usleep(20000);
-    }
-    if (restore) {
-        libxl__domain d;
-        memset(&d, 0, sizeof(d));
-        d.name = cfg->name;
-        d.domid = rt.domid;
-        d.qmp_path = qmp;
-        rc = libxl__memory_restore_sync(gc, &d, restore, paused, progress);
-        if (rc) {
-            LOG(ERROR, "domain %s: cannot restore its memory from '%s'",
-                cfg->name, restore);
-            kill(pid, SIGKILL);
-            runtime_remove(gc, rt.domid);
-            goto out;
-        }
-    }
-    if (domid_r) *domid_r = rt.domid;
+    *rt_r = rt;
+    *qmp_r = qmp;
+    *logfile_r = logfile;
+    *lockfd_r = lockfd;
+    lockfd = -1;
     rc = 0;
  out:
     if (logfd >= 0) close(logfd);
     if (lockfd >= 0) close(lockfd);
     return rc;
+}
+
+static int qemu_create(libxl__gc *callergc, const libxl__domain_config *cfg,
+                       const libxl__domain_record *rec, bool paused,
+                       const char *restore,
+                       const libxl_snapshot_progress_how *progress,
+                       uint32_t *domid_r)
+{
+    libxl_snapshot_ctx *ctx = callergc->owner;
+    AO_CREATE(ctx, NULL);
+    EGC_INIT(ctx);
+    qemu_sync_state *ss;
+
+    GCNEW(ss);
+    ss->domid_r = domid_r;
+    ss->da.ao = ao;
+    ss->da.cfg = cfg;
+    ss->da.rec = (libxl__domain_record *)rec;
+    ss->da.paused = paused;
+    ss->da.restore = restore;
+    ss->da.progress = progress;
+    ss->da.unabortable = true;
+    ss->da.callback = qemu_sync_done;
+    qemu_create_async(egc, &ss->da);
+    EGC_FREE;
+    return AO_INPROGRESS;
+}
+
+/*
+ * qemu_create as steps on the loop: qemu_spawn, then every
+ * QEMU_START_POLL_MS a look at QEMU (alive? its socket there?) and, once
+ * the socket is, query-status over an async QMP connection; then the
+ * memory restore (libxl__memory_restore).  Abort (unless da->unabortable)
+ * kills that QEMU and removes its runtime file: the domain is shut off.
+ *
+ * Steps: qemu_create_async -> qca_poll <-> qca_connected -> qca_status
+ *   -> [qca_restored] -> qca_done
+ */
+#define QEMU_START_POLL_MS 10
+
+static void qca_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void qca_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                          int rc);
+static void qca_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc);
+static void qca_restored(libxl__egc *egc, void *arg, int rc);
+static void qca_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc);
+static void qca_done(libxl__egc *egc, libxl__domain_async *da, int rc);
+
+static void qemu_create_async(libxl__egc *egc, libxl__domain_async *da)
+{
+    STATE_AO_GC(da->ao);
+    qemu_runtime rt;
+    char *qmp, *logfile;
+    int rc;
+
+    libxl__qmp_init(&da->qmp);
+    libxl__ev_time_init(&da->poll);
+    libxl__ao_abortable_init(&da->abrt);
+    da->lockfd = -1;
+    da->pid = -1;
+    rc = qemu_spawn(gc, da->cfg, da->rec, da->paused, da->restore, &rt,
+                    &qmp, &logfile, &da->lockfd);
+    if (rc) goto out;
+    da->pid = rt.pid;
+    da->start_time = rt.start_time;
+    da->domid = rt.domid;
+    da->qmp_path = qmp;
+    da->logfile = logfile;
+    da->deadline = libxl__now_ms() + QEMU_START_TIMEOUT_MS;
+    if (!da->unabortable) {
+        da->abrt.ao = ao;
+        da->abrt.callback = qca_abort;
+        rc = libxl__ao_abortable_register(&da->abrt);
+        if (rc) goto out;
+    }
+    libxl__ev_time_register_rel(gc, &da->poll, qca_poll, 0);
+    return;
+ out:
+    qca_done(egc, da, rc);
+}
+
+static void qca_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__domain_async *da = CONTAINER_OF(ev, libxl__domain_async, poll);
+    STATE_AO_GC(da->ao);
+
+    if (!qemu_alive(da->pid, da->start_time)) {
+        LOG(ERROR, "domain %s: QEMU exited at start: %s", da->cfg->name,
+            log_tail(gc, da->logfile));
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    if (libxl__file_exists(da->qmp_path)) {
+        da->qmp.ao = ao;
+        da->qmp.path = da->qmp_path;
+        da->qmp.domid = da->domid;
+        da->qmp.timeout_ms = 5000;
+        da->qmp.quiet = true;
+        rc = libxl__qmp_connect(egc, &da->qmp, qca_connected);
+        if (!rc) return;
+        libxl__qmp_close(gc, &da->qmp);
+    }
+    if (libxl__now_ms() > da->deadline) {
+        LOG(ERROR, "domain %s: QEMU did not answer on %s", da->cfg->name,
+            da->qmp_path);
+        rc = ERROR_TIMEDOUT;
+        goto out;
+    }
+    libxl__ev_time_register_rel(gc, &da->poll, qca_poll, QEMU_START_POLL_MS);
+    return;
+ out:
+    qca_done(egc, da, rc);
+}
+
+static void qca_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                          int rc)
+{
+    libxl__domain_async *da = CONTAINER_OF(qmp, libxl__domain_async, qmp);
+    STATE_AO_GC(da->ao);
+
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "query-status", NULL, -1,
+                                  qca_status);
+    if (!rc) return;
+    /* not listening yet: look again */
+    libxl__qmp_close(gc, qmp);
+    libxl__qmp_init(qmp);
+    if (libxl__now_ms() > da->deadline) {
+        qca_poll(egc, &da->poll, 0);
+        return;
+    }
+    libxl__ev_time_register_rel(gc, &da->poll, qca_poll, QEMU_START_POLL_MS);
+}
+
+static void qca_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
+                       int rc)
+{
+    libxl__domain_async *da = CONTAINER_OF(qmp, libxl__domain_async, qmp);
+    STATE_AO_GC(da->ao);
+    libxl__domain *d;
+
+    libxl__qmp_close(gc, qmp);
+    libxl__qmp_init(qmp);
+    if (rc) {
+        if (libxl__now_ms() > da->deadline) {
+            qca_poll(egc, &da->poll, 0);
+            return;
+        }
+        libxl__ev_time_register_rel(gc, &da->poll, qca_poll,
+                                    QEMU_START_POLL_MS);
+        return;
+    }
+    /* the run dir's lock: held only until QEMU answers, as qemu_create */
+    if (da->lockfd >= 0) close(da->lockfd);
+    da->lockfd = -1;
+    if (!da->restore) {
+        qca_done(egc, da, 0);
+        return;
+    }
+    GCNEW(d);
+    d->name = da->cfg->name;
+    d->domid = da->domid;
+    d->qmp_path = GCSTRDUP(da->qmp_path);
+    /* the restore has an abortable of its own */
+    libxl__ao_abortable_deregister(&da->abrt);
+    rc = libxl__memory_restore(egc, ao, d, da->restore, da->paused,
+                               !da->unabortable, da->progress,
+                               qca_restored, da);
+    if (rc) qca_restored(egc, da, rc);
+}
+
+static void qca_restored(libxl__egc *egc, void *arg, int rc)
+{
+    libxl__domain_async *da = arg;
+    STATE_AO_GC(da->ao);
+
+    if (rc && rc != ERROR_ABORTED)
+        LOG(ERROR, "domain %s: cannot restore its memory from '%s'",
+            da->cfg->name, da->restore);
+    qca_done(egc, da, rc);
+}
+
+static void qca_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
+{
+    libxl__domain_async *da = CONTAINER_OF(ab, libxl__domain_async, abrt);
+    STATE_AO_GC(da->ao);
+
+    libxl__qmp_close(gc, &da->qmp);
+    qca_done(egc, da, ERROR_ABORTED);
+}
+
+static void qca_done(libxl__egc *egc, libxl__domain_async *da, int rc)
+{
+    STATE_AO_GC(da->ao);
+
+    libxl__ev_time_deregister(gc, &da->poll);
+    libxl__ao_abortable_deregister(&da->abrt);
+    if (rc && da->pid > 0) {
+        /* a QEMU that failed or was aborted at start is no domain */
+        kill(da->pid, SIGKILL);
+        runtime_remove(gc, da->domid);
+    }
+    if (da->lockfd >= 0) close(da->lockfd);
+    da->lockfd = -1;
+    da->callback(egc, da, rc);
 }
 
 static int qemu_set_active_disk(libxl__gc *gc, libxl__domain *d,
@@ -626,6 +879,8 @@ const libxl__snapshot_driver libxl__snapshot_driver_qemu = {
     .unpause = qemu_unpause,
     .destroy = qemu_destroy,
     .create = qemu_create,
+    .create_async = qemu_create_async,
+    .destroy_async = qemu_destroy_async,
     .set_active_disk = qemu_set_active_disk,
     .list = qemu_list,
 };

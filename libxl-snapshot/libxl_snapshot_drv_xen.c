@@ -39,8 +39,13 @@
  *    and libxl_domain_suspend (LIBXL_SUSPEND_LIVE for --live) into the
  *    memory image; the domain stays suspended while the caller takes
  *    the disks over QMP; then libxl_domain_resume with suspend_cancel,
- *    so the guest carries on where it was.  Both are synchronous: libxl
- *    runs its own loop inside them.
+ *    so the guest carries on where it was.  The suspend is
+ *    asynchronous: a callback ao_how, with libxl's fds and timeouts on
+ *    this library's loop (libxl_osevent_register_hooks, at init), so
+ *    the caller's loop runs while libxl writes; progress is the
+ *    image's size, every 500 ms; ao_abort calls libxl_ao_abort.  The
+ *    resume is still synchronous (libxl runs its own loop inside; it
+ *    takes milliseconds).
  *
  *  - set_active_disk: after a live external snapshot, QEMU writes to
  *    the new overlay, but libxl still names the old image.  It would
@@ -56,8 +61,35 @@
  *         far as we know, does not watch it, so rewriting it should
  *         not reopen anything (to be confirmed under Xen).
  *      2. libxl's stored domain config (userdata "libxl-json"), the
- *         source for save, migrate and reboot: retrieve, parse, change
- *         the disk's pdev_path and format, store.
+ *         source for save, migrate and reboot: read, parse, change
+ *         the disk's pdev_path and format, write.
+ *    Both under libxl's domain userdata lock (below).
+ *
+ *  - libxl's locks.  libxl 4.17 has no public call to take them, so
+ *    the files and protocol of libxl_internal.c are followed exactly:
+ *      file:  <XEN_LIB_DIR>/userdata-l.<domid>.<uuid>.<name>
+ *             (libxl__userdata_path; XEN_LIB_DIR /var/lib/xen unless
+ *             built with -DXEN_LIB_DIR=...)
+ *      take:  open O_RDWR|O_CREAT 0666, flock LOCK_EX (ours: LOCK_NB,
+ *             retried), then held only if fstat and stat of the path
+ *             agree (device, inode), else reopen
+ *      drop:  unlink, then LOCK_UN and close
+ *    "domain-userdata-lock" (libxl__lock_domain_userdata) is held
+ *    around the xenstore params transaction and the libxl-json
+ *    read-modify-write, in libxl's order (lock, xenstore, file): while
+ *    held, libxl-json is read and written directly (userdata-d.<domid>.
+ *    <uuid>.libxl-json, a new file renamed over it), since
+ *    libxl_userdata_retrieve/_store take the lock themselves.  libxl
+ *    holds it for milliseconds; we wait up to 10 s in 5 ms sleeps.
+ *    Before taking it, libxl_userdata_retrieve must agree that the
+ *    file is where we look, else we stop (a libxl with another
+ *    XEN_LIB_DIR).  "qmp-socket-lock" (libxl__ev_qmplock_init, held by
+ *    libxl__ev_qmp while connected) is taken by the QMP client for
+ *    every connection to qmp-libxl-<domid> (qmp_trylock/qmp_unlock),
+ *    waited for from a timer.  Order, as libxl's: the QMP lock, then
+ *    the userdata lock, never the other way round.  Reads of params
+ *    for a disk's format (lookup) take no lock: libxl's own
+ *    libxl_device_disk_list does not either.
  *
  * Children: libxl is set to libxl_sigchld_owner_libxl_always_selective_reap,
  * so it reaps only its own children (hotplug scripts, etc.).  Our own
@@ -77,7 +109,12 @@
 #include "libxl_snapshot_internal.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
 #include <libxl_utils.h>
 #include <xenstore.h>
@@ -88,8 +125,17 @@
 /* xl create: 11-17 s under TCG, seconds on hardware; bootloaders vary. */
 #define XEN_CREATE_TIMEOUT_MS (5 * 60 * 1000)
 #define XEN_XS_TRANSACTION_RETRIES 100
-#define XEN_USERDATA_RETRIES 5
 #define XEN_LIBXL_JSON "libxl-json"
+/* progress of a memory save: the image's size, this often */
+#define XEN_SUSPEND_TICK_MS 500
+/* libxl's lock files (libxl_internal.c) */
+#define XEN_USERDATA_LOCK "domain-userdata-lock"
+#define XEN_QMP_LOCK "qmp-socket-lock"
+#define XEN_USERDATA_LOCK_WAIT_MS 10000
+/* libxl's XEN_LIB_DIR, where it keeps userdata and its lock files */
+#ifndef XEN_LIB_DIR
+#define XEN_LIB_DIR "/var/lib/xen"
+#endif
 
 static const libxl_childproc_hooks xen_childproc_hooks = {
     .chldowner = libxl_sigchld_owner_libxl_always_selective_reap,
@@ -216,13 +262,174 @@ static libxl_disk_format xen_disk_format(libxl__gc *gc,
 }
 
 /* ---------------------------------------------------------------- */
+/* libxl's events on this library's loop (libxl_osevent_register_hooks) */
+
+/*
+ * Each fd and timeout libxl registers becomes one of ours; when it
+ * fires, libxl is told (libxl_osevent_occurred_*), and runs its own
+ * callbacks from there, our ao_how callbacks among them.  libxl's
+ * synchronous calls still run their own poll inside (the fds are
+ * libxl's either way).
+ */
+typedef struct {
+    libxl_snapshot_ctx *ctx;
+    void *for_libxl;
+    libxl__ev_fd ev;
+} xen_osevent_fd;
+
+typedef struct {
+    libxl_snapshot_ctx *ctx;
+    void *for_libxl;
+    libxl__ev_time ev;
+} xen_osevent_time;
+
+static void xen_osevent_fd_cb(libxl__egc *egc, libxl__ev_fd *ev, int fd,
+                              short events, short revents)
+{
+    xen_osevent_fd *r = CONTAINER_OF(ev, xen_osevent_fd, ev);
+    /* libxl may deregister r (free it) from inside */
+    libxl_osevent_occurred_fd(r->ctx->xl, r->for_libxl, fd, events,
+                              revents);
+}
+
+static int xen_fd_register(void *user, int fd, void **for_app_r,
+                           short events, void *for_libxl)
+{
+    libxl_snapshot_ctx *ctx = user;
+    GC_INIT(ctx);
+    xen_osevent_fd *r = calloc(1, sizeof(*r));
+    int rc;
+
+    if (!r) {
+        GC_FREE;
+        return ERROR_NOMEM;
+    }
+    r->ctx = ctx;
+    r->for_libxl = for_libxl;
+    libxl__ev_fd_init(&r->ev);
+    rc = libxl__ev_fd_register(gc, &r->ev, xen_osevent_fd_cb, fd, events);
+    if (rc) {
+        free(r);
+        r = NULL;
+    }
+    *for_app_r = r;
+    GC_FREE;
+    return rc;
+}
+
+static int xen_fd_modify(void *user, int fd, void **for_app_update,
+                         short events)
+{
+    xen_osevent_fd *r = *for_app_update;
+    GC_INIT(r->ctx);
+    int rc = libxl__ev_fd_modify(gc, &r->ev, events);
+    GC_FREE;
+    return rc;
+}
+
+static void xen_fd_deregister(void *user, int fd, void *for_app)
+{
+    xen_osevent_fd *r = for_app;
+    GC_INIT(r->ctx);
+    libxl__ev_fd_deregister(gc, &r->ev);
+    GC_FREE;
+    free(r);
+}
+
+static void xen_osevent_time_cb(libxl__egc *egc, libxl__ev_time *ev,
+                                int rc)
+{
+    xen_osevent_time *r = CONTAINER_OF(ev, xen_osevent_time, ev);
+    libxl_ctx *xl = r->ctx->xl;
+    void *for_libxl = r->for_libxl;
+
+    /* a timeout fires once; libxl never deregisters it after */
+    free(r);
+    libxl_osevent_occurred_timeout(xl, for_libxl);
+}
+
+static int xen_timeout_ms(struct timeval abs)
+{
+    struct timeval now;
+    int64_t ms;
+
+    gettimeofday(&now, NULL);
+    ms = (int64_t)(abs.tv_sec - now.tv_sec) * 1000 +
+         (abs.tv_usec - now.tv_usec) / 1000;
+    if (ms < 0) ms = 0;
+    if (ms > INT32_MAX) ms = INT32_MAX;
+    return ms;
+}
+
+static int xen_timeout_register(void *user, void **for_app_r,
+                                struct timeval abs, void *for_libxl)
+{
+    libxl_snapshot_ctx *ctx = user;
+    GC_INIT(ctx);
+    xen_osevent_time *r = calloc(1, sizeof(*r));
+    int rc;
+
+    if (!r) {
+        GC_FREE;
+        return ERROR_NOMEM;
+    }
+    r->ctx = ctx;
+    r->for_libxl = for_libxl;
+    libxl__ev_time_init(&r->ev);
+    rc = libxl__ev_time_register_rel(gc, &r->ev, xen_osevent_time_cb,
+                                     xen_timeout_ms(abs));
+    if (rc) {
+        free(r);
+        r = NULL;
+    }
+    *for_app_r = r;
+    GC_FREE;
+    return rc;
+}
+
+/* only ever asked with abs {0,0}: at once */
+static int xen_timeout_modify(void *user, void **for_app_update,
+                              struct timeval abs)
+{
+    xen_osevent_time *r = *for_app_update;
+    GC_INIT(r->ctx);
+    int rc;
+
+    libxl__ev_time_deregister(gc, &r->ev);
+    rc = libxl__ev_time_register_rel(gc, &r->ev, xen_osevent_time_cb,
+                                     abs.tv_sec || abs.tv_usec
+                                     ? xen_timeout_ms(abs) : 0);
+    GC_FREE;
+    return rc;
+}
+
+static void xen_timeout_deregister(void *user, void *for_app)
+{
+    /* libxl 4.17 never calls it (libxl_event.h) */
+    xen_osevent_time *r = for_app;
+    GC_INIT(r->ctx);
+    libxl__ev_time_deregister(gc, &r->ev);
+    GC_FREE;
+    free(r);
+}
+
+static const libxl_osevent_hooks xen_osevent_hooks = {
+    .fd_register = xen_fd_register,
+    .fd_modify = xen_fd_modify,
+    .fd_deregister = xen_fd_deregister,
+    .timeout_register = xen_timeout_register,
+    .timeout_modify = xen_timeout_modify,
+    .timeout_deregister = xen_timeout_deregister,
+};
+
+/* ---------------------------------------------------------------- */
 /* init, fini */
 
 static int xen_init(libxl_snapshot_ctx *ctx)
 {
     int rc;
 
-    ctx->xl = NULL;
+    if (ctx->xl) return 0;            /* the caller's (settings.xl_ctx) */
     rc = libxl_ctx_alloc(&ctx->xl, LIBXL_VERSION, 0, ctx->lg);
     if (rc || !ctx->xl) {
         ctx->xl = NULL;
@@ -230,6 +437,9 @@ static int xen_init(libxl_snapshot_ctx *ctx)
                    "Xen dom0 with xenstored running?)");
         return ERROR_FAIL;
     }
+    /* first: libxl refuses hooks once it has an fd (childproc_setmode
+     * registers its SIGCHLD self-pipe) */
+    libxl_osevent_register_hooks(ctx->xl, &xen_osevent_hooks, ctx);
     libxl_childproc_setmode(ctx->xl, &xen_childproc_hooks, NULL);
     return 0;
 }
@@ -729,18 +939,22 @@ static int xen_restore_config(libxl__gc *gc, const libxl__domain_config *cfg,
     return 0;
 }
 
-static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
-                      const libxl__domain_record *rec, bool paused,
-                      const char *restore,
-                      const libxl_snapshot_progress_how *progress,
-                      uint32_t *domid_r)
+/*
+ * The xl command line that starts cfg on its active images (*args_r),
+ * and the restore config it names (*rcfg_r, removed by the caller
+ * after the run) or NULL.
+ */
+static int xen_create_args(libxl__gc *gc, const libxl__domain_config *cfg,
+                           const libxl__domain_record *rec, bool paused,
+                           const char *restore, const char *const **args_r,
+                           char **rcfg_r)
 {
-    const char *args[8];
+    libxl__flexarray *args;
+    const char *verb = restore ? "restore" : "create";
     char *disks, *uuid = NULL, *rcfg = NULL;
-    struct stat sb;
-    uint32_t domid;
-    int n = 0, rc;
+    int rc;
 
+    *rcfg_r = NULL;
     if (!cfg->file || !cfg->name) {
         LOG(ERROR, "%s: no domain name", cfg->file ? cfg->file : "config");
         return ERROR_INVAL;
@@ -752,47 +966,457 @@ static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
         uuid = GCSPRINTF("uuid=\"" LIBXL_UUID_FMT "\"",
                          LIBXL_UUID_BYTES(cfg->uuid));
 
-    args[n++] = CTX->system_xl;
+    args = libxl__flexarray_new(gc);
+    libxl__flexarray_append_pair(args, CTX->system_xl, verb);
+    if (paused) libxl__flexarray_append(args, "-p");
     if (restore) {
         rc = xen_restore_config(gc, cfg, disks, uuid, &rcfg);
         if (rc) return rc;
-        args[n++] = "restore";
-        if (paused) args[n++] = "-p";
-        args[n++] = rcfg;
-        args[n++] = restore;
+        libxl__flexarray_append_pair(args, rcfg, restore);
     } else {
-        args[n++] = "create";
-        if (paused) args[n++] = "-p";
-        args[n++] = "-f";
-        args[n++] = cfg->file;
-        if (disks) args[n++] = disks;
-        if (uuid) args[n++] = uuid;
+        libxl__flexarray_append_pair(args, "-f", cfg->file);
+        if (disks) libxl__flexarray_append(args, disks);
+        if (uuid) libxl__flexarray_append(args, uuid);
     }
-    args[n] = NULL;
-
-    LOG(DEBUG, "%s %s%s %s %s", CTX->system_xl, args[1],
+    LOG(DEBUG, "%s %s%s %s %s", CTX->system_xl, verb,
         paused ? " -p" : "", rcfg ? rcfg : cfg->file,
         restore ? restore : disks ? disks : "");
-    rc = libxl__exec_sync(gc, args, XEN_CREATE_TIMEOUT_MS, NULL, NULL);
-    if (rcfg) unlink(rcfg);
+    *args_r = args->data;
+    *rcfg_r = rcfg;
+    return 0;
+}
+
+/* After xl's run (rc): the new domain's id. */
+static int xen_create_done(libxl__gc *gc, const libxl__domain_config *cfg,
+                           const char *verb, int rc, uint32_t *domid_r)
+{
     if (rc) {
-        LOG(ERROR, "cannot start domain %s: %s %s failed%s", cfg->name,
-            CTX->system_xl, args[1],
-            rc == ERROR_TIMEDOUT ? " (timed out)" : "");
+        LOG(ERROR, "cannot start domain %s: %s %s %s", cfg->name,
+            CTX->system_xl, verb,
+            rc == ERROR_TIMEDOUT ? "failed (timed out)" :
+            rc == ERROR_ABORTED ? "was aborted" : "failed");
         return rc;
     }
-    if (libxl_name_to_domid(CTX->xl, cfg->name, &domid)) {
-        LOG(ERROR, "%s create succeeded but no domain is named %s",
-            CTX->system_xl, cfg->name);
+    if (libxl_name_to_domid(CTX->xl, cfg->name, domid_r)) {
+        LOG(ERROR, "%s %s succeeded but no domain is named %s",
+            CTX->system_xl, verb, cfg->name);
         return ERROR_FAIL;
     }
-    if (restore && progress && progress->callback &&
-        !stat(restore, &sb))
+    return 0;
+}
+
+static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
+                      const libxl__domain_record *rec, bool paused,
+                      const char *restore,
+                      const libxl_snapshot_progress_how *progress,
+                      uint32_t *domid_r)
+{
+    const char *const *args;
+    char *rcfg;
+    struct stat sb;
+    uint32_t domid;
+    int rc;
+
+    rc = xen_create_args(gc, cfg, rec, paused, restore, &args, &rcfg);
+    if (rc) return rc;
+    rc = libxl__exec_sync(gc, args, XEN_CREATE_TIMEOUT_MS, NULL, NULL);
+    if (rcfg) unlink(rcfg);
+    rc = xen_create_done(gc, cfg, args[1], rc, &domid);
+    if (rc) return rc;
+    if (restore && !stat(restore, &sb))
         /* xl restore has read it all: reported once, now */
-        progress->callback("memory", sb.st_size, sb.st_size,
-                           progress->for_callback);
+        libxl__progress_report(progress, "memory", sb.st_size, sb.st_size);
     if (domid_r) *domid_r = domid;
     return 0;
+}
+
+/*
+ * Asynchronous: xl is a child of the loop (libxl__exec_start), which
+ * ao_abort kills (SIGTERM, then SIGKILL); a domain it leaves half-made
+ * is destroyed.  While xl restore reads the memory image, its read
+ * offset (/proc/<pid>/fdinfo of the fd open on the image, shared with
+ * libxl's save helper) is reported as progress every 500 ms.
+ */
+static void xen_create_exec_done(libxl__egc *egc, libxl__exec_state *es,
+                                 int rc, int status);
+static void xen_create_tick(libxl__egc *egc, libxl__ev_time *ev, int rc);
+
+static void xen_create_async(libxl__egc *egc, libxl__domain_async *dss)
+{
+    STATE_AO_GC(dss->ao);
+    struct stat sb;
+    int rc;
+
+    libxl__exec_init(&dss->es);
+    libxl__ev_time_init(&dss->tick);
+    rc = xen_create_args(gc, dss->cfg, dss->rec, dss->paused, dss->restore,
+                         &dss->args, &dss->rcfg);
+    if (rc) goto out;
+    dss->es.ao = ao;
+    dss->es.what = GCSPRINTF("domain %s", dss->cfg->name);
+    dss->es.args = dss->args;
+    dss->es.timeout_ms = XEN_CREATE_TIMEOUT_MS;
+    dss->es.callback = xen_create_exec_done;
+    dss->es.unabortable = dss->unabortable;   /* a restart finishes */
+    /* a domain of that name before xl runs is not xl's to clean up */
+    if (libxl_name_to_domid(CTX->xl, dss->cfg->name, &dss->domid))
+        dss->domid = INVALID_DOMID;
+    rc = libxl__exec_start(egc, &dss->es);
+    if (rc) {
+        if (dss->rcfg) unlink(dss->rcfg);
+        goto out;
+    }
+    dss->size = dss->restore && !stat(dss->restore, &sb) ? sb.st_size : 0;
+    if (dss->size && dss->progress && dss->progress->callback)
+        libxl__ev_time_register_rel(gc, &dss->tick, xen_create_tick,
+                                    XEN_SUSPEND_TICK_MS);
+    return;
+ out:
+    dss->callback(egc, dss, rc);
+}
+
+/* How far xl (pid) has read path, from /proc; false if not found. */
+static bool xen_read_offset(libxl__gc *gc, pid_t pid, const char *path,
+                            uint64_t *pos_r)
+{
+    char *dir = GCSPRINTF("/proc/%d/fd", (int)pid);
+    DIR *dh = opendir(dir);
+    struct dirent *de;
+    bool found = false;
+
+    if (!dh) return false;
+    while (!found && (de = readdir(dh))) {
+        char link[PATH_MAX], *info;
+        ssize_t n;
+        const char *p;
+
+        if (de->d_name[0] == '.') continue;
+        n = readlink(GCSPRINTF("%s/%s", dir, de->d_name), link,
+                     sizeof(link) - 1);
+        if (n <= 0) continue;
+        link[n] = 0;
+        if (strcmp(link, path)) continue;
+        if (libxl__read_file(gc, GCSPRINTF("/proc/%d/fdinfo/%s", (int)pid,
+                                           de->d_name), &info, NULL))
+            continue;
+        p = strstr(info, "pos:");
+        if (!p) continue;
+        *pos_r = strtoull(p + 4, NULL, 10);
+        found = true;
+    }
+    closedir(dh);
+    return found;
+}
+
+static void xen_create_tick(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__domain_async *dss = CONTAINER_OF(ev, libxl__domain_async, tick);
+    EGC_GC;
+    uint64_t pos;
+
+    if (!libxl__exec_running(&dss->es)) return;
+    if (xen_read_offset(gc, dss->es.pid, dss->restore, &pos))
+        libxl__progress_report(dss->progress, "memory",
+                               pos < dss->size ? pos : dss->size, dss->size);
+    libxl__ev_time_register_rel(gc, &dss->tick, xen_create_tick,
+                                XEN_SUSPEND_TICK_MS);
+}
+
+static void xen_create_exec_done(libxl__egc *egc, libxl__exec_state *es,
+                                 int rc, int status)
+{
+    libxl__domain_async *dss = CONTAINER_OF(es, libxl__domain_async, es);
+    STATE_AO_GC(dss->ao);
+    uint32_t domid;
+
+    libxl__ev_time_deregister(gc, &dss->tick);
+    if (dss->rcfg) unlink(dss->rcfg);
+    if ((rc == ERROR_ABORTED || rc == ERROR_TIMEDOUT) &&
+        !libxl_name_to_domid(CTX->xl, dss->cfg->name, &domid) &&
+        domid != dss->domid) {
+        /* xl killed part-way (abort, timeout): not half a domain */
+        LOG(INFO, "destroying the half-made domain %s (%u)",
+            dss->cfg->name, domid);
+        libxl_domain_destroy(CTX->xl, domid, NULL);
+    }
+    rc = xen_create_done(gc, dss->cfg, dss->args[1], rc, &dss->domid);
+    if (!rc && dss->size)
+        libxl__progress_report(dss->progress, "memory", dss->size,
+                               dss->size);
+    dss->callback(egc, dss, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* libxl's locks */
+
+/*
+ * libxl 4.17 guards a domain's state with lock files beside its
+ * userdata (libxl_internal.c: libxl__lock_file, libxl__ev_slowlock),
+ * named as libxl__userdata_path names them:
+ *     <XEN_LIB_DIR>/userdata-l.<domid>.<uuid>.<name>
+ * Taken: open(O_RDWR|O_CREAT, 0666), flock(LOCK_EX), then the lock
+ * counts only if the path still names the file locked (fstat and stat
+ * agree on device and inode), else it is opened afresh.  Released:
+ * unlink first, then LOCK_UN and close (so that a waiter holding the
+ * old file sees it gone and reopens).  We try with LOCK_NB and retry
+ * (libxl blocks in flock, or in a forked child).
+ */
+static char *xen_lock_file(libxl__gc *gc, uint32_t domid,
+                           const libxl_uuid *uuid, const char *name)
+{
+    return GCSPRINTF("%s/userdata-l.%u." LIBXL_UUID_FMT ".%s", XEN_LIB_DIR,
+                     domid, LIBXL_UUID_BYTES(*uuid), name);
+}
+
+/* 0 held (*fd_r), ERROR_LOCK_FAIL another holds it, ERROR_FAIL (logged) */
+static int xen_lockfile_try(libxl__gc *gc, const char *path, int *fd_r)
+{
+    struct stat ours, named;
+    int fd, r, tries;
+
+    for (tries = 0; tries < 100; tries++) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            LOGE(ERROR, "cannot open libxl's lock file %s", path);
+            return ERROR_FAIL;
+        }
+        do {
+            r = flock(fd, LOCK_EX | LOCK_NB);
+        } while (r && errno == EINTR);
+        if (r) {
+            int e = errno;
+            close(fd);
+            if (e == EWOULDBLOCK) return ERROR_LOCK_FAIL;
+            errno = e;
+            LOGE(ERROR, "cannot lock libxl's lock file %s", path);
+            return ERROR_FAIL;
+        }
+        if (fstat(fd, &ours)) {
+            LOGE(ERROR, "cannot fstat libxl's lock file %s", path);
+            close(fd);
+            return ERROR_FAIL;
+        }
+        if (!stat(path, &named) && named.st_dev == ours.st_dev &&
+            named.st_ino == ours.st_ino) {
+            *fd_r = fd;
+            return 0;
+        }
+        close(fd);                      /* unlinked by its last holder */
+    }
+    return ERROR_LOCK_FAIL;
+}
+
+static void xen_lockfile_release(const char *path, int fd)
+{
+    if (fd < 0) return;
+    unlink(path);
+    flock(fd, LOCK_UN);
+    close(fd);
+}
+
+/*
+ * libxl's QMP socket lock ("qmp-socket-lock", libxl__ev_qmplock_init),
+ * which libxl__ev_qmp holds from before its connect until it closes,
+ * for the sockets libxl gives QEMU: <run dir>/qmp-libxl-<domid>.
+ * Other paths (the guest agent's) have no lock: *fd_r -1.
+ */
+static int xen_qmp_trylock(libxl__gc *gc, const char *qmp_path,
+                           char **lockfile_r, int *fd_r)
+{
+    const char *prefix = GCSPRINTF("%s/qmp-libxl-", CTX->run_dir);
+    size_t pl = strlen(prefix);
+    libxl_dominfo info;
+    unsigned long domid;
+    int rc;
+
+    *fd_r = -1;
+    *lockfile_r = NULL;
+    if (strncmp(qmp_path, prefix, pl) || !xen_all_digits(qmp_path + pl) ||
+        strlen(qmp_path + pl) > 5)
+        return 0;
+    domid = strtoul(qmp_path + pl, NULL, 10);
+    libxl_dominfo_init(&info);
+    rc = libxl_domain_info(CTX->xl, &info, domid);
+    if (rc) {
+        /* no domain, no device model: the connect says so */
+        libxl_dominfo_dispose(&info);
+        return 0;
+    }
+    *lockfile_r = xen_lock_file(gc, domid, &info.uuid, XEN_QMP_LOCK);
+    libxl_dominfo_dispose(&info);
+    return xen_lockfile_try(gc, *lockfile_r, fd_r);
+}
+
+static void xen_qmp_unlock(const char *lockfile, int fd)
+{
+    xen_lockfile_release(lockfile, fd);
+}
+
+/*
+ * libxl's domain userdata lock ("domain-userdata-lock",
+ * libxl__lock_domain_userdata), which libxl holds around every
+ * read-modify-write of the stored config (libxl-json: device add and
+ * remove, mem-set, cdrom insert, ...), around the xenstore transaction
+ * of a device add, and inside each libxl_userdata_retrieve and _store.
+ * libxl holds it for milliseconds (file and xenstore I/O, never a
+ * child or QMP), so it is waited for in short sleeps, up to
+ * XEN_USERDATA_LOCK_WAIT_MS.  As libxl does, the domain must still
+ * exist once it is held.
+ */
+static int xen_userdata_lock(libxl__gc *gc, const libxl__domain *d,
+                             char **lockfile_r, int *fd_r)
+{
+    uint64_t deadline = libxl__now_ms() + XEN_USERDATA_LOCK_WAIT_MS;
+    char *lockfile = xen_lock_file(gc, d->domid, &d->uuid,
+                                   XEN_USERDATA_LOCK);
+    int rc;
+
+    for (;;) {
+        rc = xen_lockfile_try(gc, lockfile, fd_r);
+        if (rc != ERROR_LOCK_FAIL) break;
+        if (libxl__now_ms() >= deadline) {
+            LOG(ERROR, "domain %s (%u): libxl's lock %s is still held "
+                "after %d s", d->name, d->domid, lockfile,
+                XEN_USERDATA_LOCK_WAIT_MS / 1000);
+            return rc;
+        }
+        poll(NULL, 0, 5);
+    }
+    if (rc) return rc;
+    if (libxl_domain_info(CTX->xl, NULL, d->domid)) {
+        LOG(ERROR, "domain %s (%u) is gone", d->name, d->domid);
+        xen_lockfile_release(lockfile, *fd_r);
+        *fd_r = -1;
+        return ERROR_DOMAIN_NOTFOUND;
+    }
+    *lockfile_r = lockfile;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* libxl's stored config (userdata "libxl-json"), under its lock */
+
+/*
+ * libxl_userdata_retrieve and _store each take the userdata lock
+ * themselves, so they cannot be called while we hold it (flock locks
+ * per open file: we would wait for ourselves).  Under the lock, the
+ * file is read and written directly, where libxl__userdata_path puts
+ * it, as libxl__userdata_store writes it: a new file renamed over it.
+ */
+static char *xen_userdata_file(libxl__gc *gc, const libxl__domain *d,
+                               const char *userid)
+{
+    return GCSPRINTF("%s/userdata-d.%u." LIBXL_UUID_FMT ".%s", XEN_LIB_DIR,
+                     d->domid, LIBXL_UUID_BYTES(d->uuid), userid);
+}
+
+/*
+ * Before the lock: libxl's own view, so that a libxl whose lib dir is
+ * not XEN_LIB_DIR is told rather than silently not locked against.
+ * *have_r: libxl has a stored config.
+ */
+static int xen_userdata_where(libxl__gc *gc, const libxl__domain *d,
+                              bool *have_r)
+{
+    uint8_t *data = NULL;
+    int len = 0, rc;
+    struct stat sb;
+    const char *file = xen_userdata_file(gc, d, XEN_LIBXL_JSON);
+
+    rc = libxl_userdata_retrieve(CTX->xl, d->domid, XEN_LIBXL_JSON, &data,
+                                 &len);
+    free(data);
+    if (rc) {
+        LOG(ERROR, "cannot read libxl's stored configuration of domain %s "
+            "(%u): %s", d->name, d->domid, xen_strerror(rc));
+        return rc;
+    }
+    *have_r = len > 0;
+    if (*have_r && stat(file, &sb)) {
+        LOG(ERROR, "libxl's stored configuration of domain %s (%u) is not "
+            "%s: this libxl keeps its userdata elsewhere, and its locks "
+            "cannot be shared (build with XEN_LIB_DIR set to libxl's)",
+            d->name, d->domid, file);
+        return ERROR_FAIL;
+    }
+    return 0;
+}
+
+static libxl_device_disk *xen_config_disk(libxl_domain_config *dc,
+                                          const char *vdev)
+{
+    int i;
+    for (i = 0; i < dc->num_disks; i++)
+        if (dc->disks[i].vdev && !strcmp(dc->disks[i].vdev, vdev))
+            return &dc->disks[i];
+    return NULL;
+}
+
+/* (2) the disk in libxl-json, read-modify-write; the lock is held */
+static int xen_set_stored_config(libxl__gc *gc, libxl__domain *d,
+                                 const char *vdev, const char *path,
+                                 libxl_disk_format format)
+{
+    const char *file = xen_userdata_file(gc, d, XEN_LIBXL_JSON);
+    libxl_domain_config dc;
+    libxl_device_disk *disk;
+    char *text, *json = NULL, *p;
+    size_t len;
+    int rc;
+
+    libxl_domain_config_init(&dc);
+    rc = libxl__read_file(gc, file, &text, &len);
+    if (rc == ERROR_NOTFOUND || (!rc && !len)) {
+        LOG(WARN, "domain %s (%u) has no stored libxl configuration; "
+            "save, migrate and reboot will not know that disk %s is now "
+            "'%s'", d->name, d->domid, vdev, path);
+        rc = 0;
+        goto out;
+    }
+    if (rc) goto out;
+    rc = libxl_domain_config_from_json(CTX->xl, &dc, text);
+    if (rc) {
+        LOG(ERROR, "cannot parse libxl's stored configuration of domain "
+            "%s (%u)", d->name, d->domid);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    disk = xen_config_disk(&dc, vdev);
+    if (!disk) {
+        LOG(ERROR, "libxl's stored configuration of domain %s (%u) has no "
+            "disk %s", d->name, d->domid, vdev);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    if (disk->pdev_path && !strcmp(disk->pdev_path, path) &&
+        disk->format == format)
+        goto out;                       /* already so */
+
+    p = strdup(path);
+    if (!p) {
+        rc = ERROR_NOMEM;
+        goto out;
+    }
+    free(disk->pdev_path);
+    disk->pdev_path = p;
+    disk->format = format;
+
+    json = libxl_domain_config_to_json(CTX->xl, &dc);
+    if (!json) {
+        LOG(ERROR, "cannot write libxl's configuration of domain %s (%u) "
+            "as JSON", d->name, d->domid);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    /* with its NUL, as libxl_userdata_store is given it */
+    rc = libxl__write_file_atomic(gc, file, json, strlen(json) + 1);
+    if (rc)
+        LOG(ERROR, "cannot store libxl's configuration of domain %s (%u)",
+            d->name, d->domid);
+ out:
+    free(json);
+    libxl_domain_config_dispose(&dc);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- */
@@ -896,176 +1520,6 @@ static int xen_set_xenstore_params(libxl__gc *gc, libxl__domain *d,
     return rc;
 }
 
-/* A userdata blob as a C string in the gc; *s_r NULL if none. */
-static int xen_userdata_get(libxl__gc *gc, uint32_t domid,
-                            const char *userid, char **s_r, int *len_r)
-{
-    uint8_t *data = NULL;
-    int len = 0, rc;
-    char *s;
-
-    rc = libxl_userdata_retrieve(CTX->xl, domid, userid, &data, &len);
-    if (rc) {
-        LOG(ERROR, "cannot read libxl's userdata %s of domain %u: %s",
-            userid, domid, xen_strerror(rc));
-        return rc;
-    }
-    *s_r = NULL;
-    *len_r = 0;
-    if (!data || len <= 0) {
-        free(data);
-        return 0;
-    }
-    s = libxl__gc_zalloc(gc, len + 1);
-    memcpy(s, data, len);
-    free(data);
-    *s_r = s;
-    *len_r = len;
-    return 0;
-}
-
-static libxl_device_disk *xen_config_disk(libxl_domain_config *dc,
-                                          const char *vdev)
-{
-    int i;
-    for (i = 0; i < dc->num_disks; i++)
-        if (dc->disks[i].vdev && !strcmp(dc->disks[i].vdev, vdev))
-            return &dc->disks[i];
-    return NULL;
-}
-
-/* 1 if the stored config text s has the disk on path/format. */
-static int xen_config_has(libxl__gc *gc, const char *s, const char *vdev,
-                          const char *path, libxl_disk_format format)
-{
-    libxl_domain_config dc;
-    libxl_device_disk *disk;
-    int r = 0;
-
-    libxl_domain_config_init(&dc);
-    if (!libxl_domain_config_from_json(CTX->xl, &dc, s)) {
-        disk = xen_config_disk(&dc, vdev);
-        r = disk && disk->pdev_path && !strcmp(disk->pdev_path, path) &&
-            disk->format == format;
-    }
-    libxl_domain_config_dispose(&dc);
-    return r;
-}
-
-/*
- * One read-modify-write of "libxl-json".  libxl itself does this under
- * its per-domain userdata lock (libxl__lock_domain_userdata), held from
- * its read to its write.  We cannot take that lock from outside: it is
- * internal to libxl (no public call; its file and protocol are not
- * API), and libxl_userdata_retrieve and _store each take it for their
- * own access, so holding it across them would deadlock.  So we read,
- * change, re-read just before storing (start over if it moved), store,
- * and read back: if a writer came in between and its version lacks our
- * change, *again_r asks for another pass on top of its version.  A
- * writer that stores in the short gap between our re-read and our
- * store can still lose its change; libxl's writers (device hotplug,
- * cdrom insert) are rare while a snapshot is being taken.
- */
-static int xen_stored_config_rmw(libxl__gc *gc, libxl__domain *d,
-                                 const char *vdev, const char *path,
-                                 libxl_disk_format format, bool *again_r)
-{
-    libxl_domain_config dc;
-    libxl_device_disk *disk;
-    char *before, *now, *json = NULL, *p;
-    int blen, nlen, rc;
-
-    *again_r = false;
-    libxl_domain_config_init(&dc);
-
-    rc = xen_userdata_get(gc, d->domid, XEN_LIBXL_JSON, &before, &blen);
-    if (rc) goto out;
-    if (!before) {
-        LOG(WARN, "domain %s (%u) has no stored libxl configuration; "
-            "save, migrate and reboot will not know that disk %s is now "
-            "'%s'", d->name, d->domid, vdev, path);
-        goto out;
-    }
-    rc = libxl_domain_config_from_json(CTX->xl, &dc, before);
-    if (rc) {
-        LOG(ERROR, "cannot parse libxl's stored configuration of domain "
-            "%s (%u)", d->name, d->domid);
-        rc = ERROR_FAIL;
-        goto out;
-    }
-    disk = xen_config_disk(&dc, vdev);
-    if (!disk) {
-        LOG(ERROR, "libxl's stored configuration of domain %s (%u) has no "
-            "disk %s", d->name, d->domid, vdev);
-        rc = ERROR_FAIL;
-        goto out;
-    }
-    if (disk->pdev_path && !strcmp(disk->pdev_path, path) &&
-        disk->format == format)
-        goto out;                       /* already so */
-
-    p = strdup(path);
-    if (!p) {
-        rc = ERROR_NOMEM;
-        goto out;
-    }
-    free(disk->pdev_path);
-    disk->pdev_path = p;
-    disk->format = format;
-
-    json = libxl_domain_config_to_json(CTX->xl, &dc);
-    if (!json) {
-        LOG(ERROR, "cannot write libxl's configuration of domain %s (%u) "
-            "as JSON", d->name, d->domid);
-        rc = ERROR_FAIL;
-        goto out;
-    }
-
-    rc = xen_userdata_get(gc, d->domid, XEN_LIBXL_JSON, &now, &nlen);
-    if (rc) goto out;
-    if (!now || nlen != blen || memcmp(now, before, blen)) {
-        *again_r = true;                /* changed under us: start over */
-        goto out;
-    }
-    rc = libxl_userdata_store(CTX->xl, d->domid, XEN_LIBXL_JSON,
-                              (const uint8_t *)json, strlen(json) + 1);
-    if (rc) {
-        LOG(ERROR, "cannot store libxl's configuration of domain %s (%u): "
-            "%s", d->name, d->domid, xen_strerror(rc));
-        goto out;
-    }
-
-    rc = xen_userdata_get(gc, d->domid, XEN_LIBXL_JSON, &now, &nlen);
-    if (rc) goto out;
-    if (now && (size_t)nlen == strlen(json) + 1 && !memcmp(now, json, nlen))
-        goto out;                       /* ours, as written */
-    if (!now || !xen_config_has(gc, now, vdev, path, format))
-        *again_r = true;                /* overwritten without our change */
-
- out:
-    free(json);
-    libxl_domain_config_dispose(&dc);
-    return rc;
-}
-
-/* (2) libxl's stored domain configuration */
-static int xen_set_stored_config(libxl__gc *gc, libxl__domain *d,
-                                 const char *vdev, const char *path,
-                                 libxl_disk_format format)
-{
-    bool again = false;
-    int attempt, rc;
-
-    for (attempt = 0; attempt < XEN_USERDATA_RETRIES; attempt++) {
-        rc = xen_stored_config_rmw(gc, d, vdev, path, format, &again);
-        if (rc || !again) return rc;
-    }
-    LOG(ERROR, "libxl's stored configuration of domain %s (%u) kept "
-        "changing; disk %s not updated to '%s'", d->name, d->domid, vdev,
-        path);
-    return ERROR_LOCK_FAIL;
-}
-
 /* xl reloads a pending "xl config-update" on reboot; it has the old disk. */
 static void xen_warn_config_update(libxl__gc *gc, libxl__domain *d,
                                    const char *vdev)
@@ -1086,7 +1540,9 @@ static int xen_set_active_disk(libxl__gc *gc, libxl__domain *d,
                                const char *vdev, const char *path,
                                libxl_disk_format format)
 {
-    int i, rc, rc2;
+    char *lockfile = NULL;
+    int lockfd = -1, i, rc, rc2;
+    bool have_json = false;
 
     rc = xen_check_domid(gc, d, "change a disk of");
     if (rc) return rc;
@@ -1112,15 +1568,29 @@ static int xen_set_active_disk(libxl__gc *gc, libxl__domain *d,
         }
     }
 
+    rc = xen_userdata_where(gc, d, &have_json);
+    if (rc) return rc;
+    rc = xen_userdata_lock(gc, d, &lockfile, &lockfd);
+    if (rc) return rc;
     /*
      * The overlay is already live in QEMU: bring each record as close
-     * to it as we can, and report the first failure.
+     * to it as we can, and report the first failure.  Both under
+     * libxl's userdata lock, in libxl's order (device_disk_add: the
+     * lock, then the xenstore transaction, then the stored config).
      */
     rc = xen_set_xenstore_params(gc, d, vdev, path, format);
-    if (rc == ERROR_INVAL) return rc;   /* not a qdisk disk after all */
-    rc2 = xen_set_stored_config(gc, d, vdev, path, format);
-    xen_warn_config_update(gc, d, vdev);
-    if (!rc) rc = rc2;
+    if (rc != ERROR_INVAL) {            /* not a qdisk disk after all */
+        rc2 = have_json ? xen_set_stored_config(gc, d, vdev, path, format)
+                        : 0;
+        if (!rc) rc = rc2;
+    }
+    xen_lockfile_release(lockfile, lockfd);
+    if (rc == ERROR_INVAL) return rc;
+    if (!have_json)
+        LOG(WARN, "domain %s (%u) has no stored libxl configuration; "
+            "save, migrate and reboot will not know that disk %s is now "
+            "'%s'", d->name, d->domid, vdev, path);
+    xen_warn_config_update(gc, d, vdev);    /* takes the lock itself */
     if (rc) return rc;
 
     for (i = 0; i < d->num_disks; i++) {
@@ -1195,7 +1665,7 @@ static int xen_check_logdirty(libxl__gc *gc, const libxl__domain *d)
     if (!ok) {
         LOG(ERROR, "domain %s: a live checkpoint needs Xen's log-dirty "
             "mode, which this hypervisor lacks for %s guests (%s); take "
-            "one with the guest paused (--memory without --live)",
+            "one with the guest paused (not live)",
             d->name, pv ? "PV" : "HVM/PVH",
             pv ? "no shadow paging" : "neither HAP nor shadow paging");
         rc = ERROR_NI;
@@ -1206,23 +1676,57 @@ static int xen_check_logdirty(libxl__gc *gc, const libxl__domain *d)
     return rc;
 }
 
-static int xen_suspend(libxl__gc *gc, const libxl__domain *d, int fd,
-                       bool live)
+/*
+ * The suspend is libxl_domain_suspend with a callback ao_how: it runs
+ * on this library's loop (the osevent hooks), the memory image's size
+ * is reported every XEN_SUSPEND_TICK_MS while libxl writes it (total:
+ * the domain's memory, an estimate: libxl writes page data plus its
+ * records), and ao_abort reaches it through libxl_ao_abort.  libxl's
+ * callback comes from inside libxl_osevent_occurred_*; the rest runs
+ * from a fresh callback of ours (a timer at 0).
+ */
+static void xen_suspend_libxl_done(libxl_ctx *xl, int rc, void *for_callback);
+static void xen_suspend_tick(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void xen_suspend_finish(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void xen_suspend_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                              int rc);
+
+static void xen_suspend_report(libxl__driver_suspend_state *ss)
 {
+    struct stat sb;
+
+    if (fstat(ss->fd, &sb) || (uint64_t)sb.st_size == ss->bytes) return;
+    ss->bytes = sb.st_size;
+    libxl__progress_report(ss->progress, "memory", ss->bytes,
+                           ss->total > ss->bytes ? ss->total : ss->bytes);
+}
+
+static int xen_suspend(libxl__egc *egc, libxl__driver_suspend_state *ss)
+{
+    STATE_AO_GC(ss->ao);
+    const libxl__domain *d = ss->d;
     libxl_domain_config dc;
+    libxl_dominfo di;
     char *json = NULL;
     uint32_t hdr[4], len;
     int rc;
 
+    ss->stopped = false;
+    ss->bytes = ss->total = 0;
+    libxl__ev_time_init(&ss->tick);
+    libxl__ev_time_init(&ss->done);
+    libxl__ao_abortable_init(&ss->abrt);
+    libxl_domain_config_init(&dc);
+    libxl_dominfo_init(&di);
     if (!xen_domid_valid(d)) {
         LOG(ERROR, "domain %s is not running", d->name);
-        return ERROR_INVAL;
+        rc = ERROR_INVAL;
+        goto out;
     }
-    if (live) {
+    if (ss->live) {
         rc = xen_check_logdirty(gc, d);
-        if (rc) return rc;
+        if (rc) goto out;
     }
-    libxl_domain_config_init(&dc);
     rc = libxl_retrieve_domain_configuration(CTX->xl, d->domid, &dc, NULL);
     if (rc) {
         LOG(ERROR, "domain %s: cannot read its configuration from libxl: %s",
@@ -1239,20 +1743,103 @@ static int xen_suspend(libxl__gc *gc, const libxl__domain *d, int fd,
     hdr[1] = XEN_SAVE_FLAG_STREAMv2 | XEN_SAVE_FLAG_JSON;
     hdr[2] = 0;
     hdr[3] = sizeof(len) + len;
-    rc = xen_write_all(gc, fd, XEN_SAVE_MAGIC, 32);
-    if (!rc) rc = xen_write_all(gc, fd, hdr, sizeof(hdr));
-    if (!rc) rc = xen_write_all(gc, fd, &len, sizeof(len));
-    if (!rc) rc = xen_write_all(gc, fd, json, len);
+    rc = xen_write_all(gc, ss->fd, XEN_SAVE_MAGIC, 32);
+    if (!rc) rc = xen_write_all(gc, ss->fd, hdr, sizeof(hdr));
+    if (!rc) rc = xen_write_all(gc, ss->fd, &len, sizeof(len));
+    if (!rc) rc = xen_write_all(gc, ss->fd, json, len);
     if (rc) goto out;
-    rc = libxl_domain_suspend(CTX->xl, d->domid, fd,
-                              live ? LIBXL_SUSPEND_LIVE : 0, NULL);
-    if (rc)
+    if (!libxl_domain_info(CTX->xl, &di, d->domid))
+        ss->total = (uint64_t)di.current_memkb * 1024;
+
+    ss->abrt.ao = ao;
+    ss->abrt.callback = xen_suspend_abort;
+    rc = libxl__ao_abortable_register(&ss->abrt);
+    if (rc) goto out;
+    memset(&ss->how, 0, sizeof(ss->how));
+    ss->how.callback = xen_suspend_libxl_done;
+    ss->how.u.for_callback = ss;
+    ss->rc = 0;
+    ss->running = true;
+    rc = libxl_domain_suspend(CTX->xl, d->domid, ss->fd,
+                              ss->live ? LIBXL_SUSPEND_LIVE : 0, &ss->how);
+    if (rc) {
+        /* no callback will come */
+        ss->running = false;
+        libxl__ao_abortable_deregister(&ss->abrt);
         LOG(ERROR, "domain %s: libxl_domain_suspend failed: %s", d->name,
             xen_strerror(rc));
+        /* it may have suspended the guest all the same */
+        ss->stopped = true;
+        goto out;
+    }
+    libxl__ev_time_register_rel(gc, &ss->tick, xen_suspend_tick,
+                                XEN_SUSPEND_TICK_MS);
+    rc = 0;
  out:
     free(json);
+    libxl_dominfo_dispose(&di);
     libxl_domain_config_dispose(&dc);
     return rc;
+}
+
+static void xen_suspend_tick(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__driver_suspend_state *ss =
+        CONTAINER_OF(ev, libxl__driver_suspend_state, tick);
+    EGC_GC;
+
+    xen_suspend_report(ss);
+    libxl__ev_time_register_rel(gc, &ss->tick, xen_suspend_tick,
+                                XEN_SUSPEND_TICK_MS);
+}
+
+static void xen_suspend_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                              int rc)
+{
+    libxl__driver_suspend_state *ss =
+        CONTAINER_OF(ab, libxl__driver_suspend_state, abrt);
+    EGC_GC;
+    int r;
+
+    libxl__ao_abortable_deregister(&ss->abrt);
+    if (!ss->running) return;
+    LOG(INFO, "domain %s: aborting the save of its memory", ss->d->name);
+    /* libxl ends the suspend, then calls back with ERROR_ABORTED */
+    r = libxl_ao_abort(CTX->xl, &ss->how);
+    if (r)
+        LOG(DEBUG, "libxl_ao_abort: %s", xen_strerror(r));
+}
+
+/* from inside libxl_osevent_occurred_*: carry on from our own loop */
+static void xen_suspend_libxl_done(libxl_ctx *xl, int rc, void *for_callback)
+{
+    libxl__driver_suspend_state *ss = for_callback;
+    libxl__gc *gc = &ss->ao->gc;
+
+    ss->rc = rc;
+    ss->running = false;
+    libxl__ev_time_register_rel(gc, &ss->done, xen_suspend_finish, 0);
+}
+
+static void xen_suspend_finish(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__driver_suspend_state *ss =
+        CONTAINER_OF(ev, libxl__driver_suspend_state, done);
+    EGC_GC;
+
+    libxl__ev_time_deregister(gc, &ss->tick);
+    libxl__ao_abortable_deregister(&ss->abrt);
+    rc = ss->rc;
+    /* whatever the outcome, the guest may be suspended: resume it */
+    ss->stopped = true;
+    xen_suspend_report(ss);
+    if (rc == ERROR_ABORTED)
+        LOG(ERROR, "domain %s: the save of its memory was aborted",
+            ss->d->name);
+    else if (rc)
+        LOG(ERROR, "domain %s: libxl_domain_suspend failed: %s",
+            ss->d->name, xen_strerror(rc));
+    ss->callback(egc, ss, rc);
 }
 
 /*
@@ -1278,11 +1865,14 @@ const libxl__snapshot_driver libxl__snapshot_driver_xen = {
     .unpause = xen_unpause,
     .destroy = xen_destroy,
     .create = xen_create,
+    .create_async = xen_create_async,
     .set_active_disk = xen_set_active_disk,
     .list = xen_list,
     .disk_override = xen_disk_override,
     .suspend = xen_suspend,
     .resume = xen_resume,
+    .qmp_trylock = xen_qmp_trylock,
+    .qmp_unlock = xen_qmp_unlock,
 };
 
 /*

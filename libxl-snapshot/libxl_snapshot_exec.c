@@ -14,6 +14,11 @@
  * dies with its parent (PR_SET_PDEATHSIG): a qemu-img commit must not
  * write on after the process that journaled it was killed, while the
  * next command recovers.
+ *
+ * The same step runs slow file work that is no tool (child_fn: the
+ * unlink of a merged image of hundreds of MiB, the fsync of a memory
+ * image): a forked child does it, so that the caller's loop goes on
+ * meanwhile, exactly as libxl does its slow file work in children.
  */
 #include "libxl_snapshot_internal.h"
 
@@ -41,9 +46,11 @@ static void exec_check_done(libxl__egc *egc, libxl__exec_state *es);
  */
 static const char *exec_label(libxl__gc *gc, const libxl__exec_state *es)
 {
-    const char *tool = strrchr(es->args[0], '/');
-    const char *sub = es->args[1] && es->args[1][0] != '-' ? es->args[1]
-                                                           : NULL;
+    const char *tool, *sub;
+
+    if (!es->args) return es->what ? es->what : "child";
+    tool = strrchr(es->args[0], '/');
+    sub = es->args[1] && es->args[1][0] != '-' ? es->args[1] : NULL;
 
     tool = tool ? tool + 1 : es->args[0];
     return GCSPRINTF("%s%s%s%s%s%s", tool, sub ? " " : "", sub ? sub : "",
@@ -73,7 +80,7 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
     int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, rc, fault;
     pid_t pid, parent;
 
-    assert(es->args && es->args[0] && es->callback);
+    assert(((es->args && es->args[0]) || es->child_fn) && es->callback);
     es->out = GCSTRDUP("");
     es->err = GCSTRDUP("");
     es->outlen = es->errlen = es->outline = 0;
@@ -85,7 +92,7 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
         goto out;
     }
     parent = getpid();
-    fault = libxl__fault_io(es->what ?: es->args[0]);
+    fault = es->child_fn ? 0 : libxl__fault_io(es->what ?: es->args[0]);
     pid = fork();
     if (pid < 0) {
         LOGE(ERROR, "%s: cannot fork", exec_label(gc, es));
@@ -100,6 +107,7 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
             dup2(outp[1], 1) < 0 || dup2(errp[1], 2) < 0)
             _exit(127);
         signal(SIGPIPE, SIG_DFL);
+        if (es->child_fn) _exit(es->child_fn(es));
         if (fault) {            /* tests: the tool fails, as on a bad disk */
             fprintf(stderr, "%s: %s\n", es->args[0], strerror(fault));
             _exit(1);
@@ -121,7 +129,9 @@ int libxl__exec_start(libxl__egc *egc, libxl__exec_state *es)
                                     es->timeout_ms);
     es->abrt.ao = ao;
     es->abrt.callback = exec_abort;
-    if (libxl__ao_abortable_register(&es->abrt)) {
+    if (es->unabortable) {
+        /* a few ms of file work that must finish once begun */
+    } else if (libxl__ao_abortable_register(&es->abrt)) {
         /* already aborting: kill at once, finish when reaped */
         kill(pid, SIGKILL);
         es->kill_rc = ERROR_ABORTED;

@@ -80,6 +80,23 @@ char *libxl__gc_sprintf(libxl__gc *gc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 char *libxl__gc_vsprintf(libxl__gc *gc, const char *fmt, va_list ap);
 
+/*
+ * A growing array of strings in gc, as libxl's flexarray, for argvs:
+ * nothing is counted by hand.  data is NULL-terminated at all times
+ * (data[count] == NULL), ready for libxl__exec's args or execvp.
+ * Strings are not copied; appending NULL is a bug (it would end the
+ * argv early).
+ */
+typedef struct libxl__flexarray {
+    libxl__gc *gc;
+    const char **data;
+    int count, alloc;
+} libxl__flexarray;
+libxl__flexarray *libxl__flexarray_new(libxl__gc *gc);
+void libxl__flexarray_append(libxl__flexarray *fa, const char *s);
+void libxl__flexarray_append_pair(libxl__flexarray *fa, const char *a,
+                                  const char *b);
+
 #define GCNEW(var)         ((var) = libxl__gc_zalloc(gc, sizeof(*(var))))
 #define GCNEW_ARRAY(var,n) ((var) = libxl__gc_calloc(gc, (n), sizeof(*(var))))
 #define GCREALLOC_ARRAY(var,n) \
@@ -148,8 +165,45 @@ uint64_t libxl__now_ms(void);
 /* ---------------------------------------------------------------- */
 /* JSON helpers (libxl_snapshot_json.c) */
 
-/* A JSON string literal, quotes included, escaped. */
-char *libxl__json_quote(libxl__gc *gc, const char *s);
+/*
+ * Building JSON (QMP arguments, journal entries): a gc-owned yajl tree,
+ * turned into text by libxl__json_to_string, which does all quoting.
+ * Never splice JSON text with GCSPRINTF.
+ *
+ * The _add functions add "key": value to the object *obj, allocating
+ * it first when *obj is NULL (as libxl's libxl__qmp_param_add_*), so
+ *     yajl_val args = NULL;
+ *     libxl__json_add_string(gc, &args, "node-name", node);
+ *     libxl__json_add_bool(gc, &args, "flat", true);
+ * leaves args NULL (no arguments) until something is added.  A NULL
+ * string, or a NULL value, is JSON null.  Keys are added in order and
+ * not checked for repeats.  _add_object and _add_array return the new
+ * (empty) child, to fill in; _append* add to an array.
+ */
+yajl_val libxl__json_new_object(libxl__gc *gc);
+yajl_val libxl__json_new_array(libxl__gc *gc);
+yajl_val libxl__json_new_string(libxl__gc *gc, const char *s);
+yajl_val libxl__json_new_integer(libxl__gc *gc, long long i);
+yajl_val libxl__json_new_uint64(libxl__gc *gc, uint64_t u);
+yajl_val libxl__json_new_bool(libxl__gc *gc, bool b);
+yajl_val libxl__json_new_null(libxl__gc *gc);
+void libxl__json_add(libxl__gc *gc, yajl_val *obj, const char *key,
+                     yajl_val v);
+void libxl__json_add_string(libxl__gc *gc, yajl_val *obj, const char *key,
+                            const char *s);
+void libxl__json_add_integer(libxl__gc *gc, yajl_val *obj, const char *key,
+                             long long i);
+void libxl__json_add_uint64(libxl__gc *gc, yajl_val *obj, const char *key,
+                            uint64_t u);
+void libxl__json_add_bool(libxl__gc *gc, yajl_val *obj, const char *key,
+                          bool b);
+yajl_val libxl__json_add_object(libxl__gc *gc, yajl_val *obj,
+                                const char *key);
+yajl_val libxl__json_add_array(libxl__gc *gc, yajl_val *obj,
+                               const char *key);
+void libxl__json_append(libxl__gc *gc, yajl_val arr, yajl_val v);
+void libxl__json_append_string(libxl__gc *gc, yajl_val arr, const char *s);
+yajl_val libxl__json_append_object(libxl__gc *gc, yajl_val arr);
 /* Parses with yajl_tree; the tree is freed with the gc. */
 yajl_val libxl__json_parse(libxl__gc *gc, const char *s);
 /* Lookups on a yajl tree; NULL/default when absent or wrong type. */
@@ -175,6 +229,16 @@ int libxl__domain_snapshot_parse_json(libxl__gc *gc, yajl_val v,
                                       libxl_domain_snapshot *p);
 void libxl__disk_snapshot_copy(libxl_disk_snapshot *dst,
                                const libxl_disk_snapshot *src);
+/*
+ * Reports progress to how (NULL, or no callback: nothing): a step's
+ * what, done and total, and for a block job's step the job
+ * (libxl__progress_report_job: what, done, total taken from it).
+ */
+void libxl__progress_report(const libxl_snapshot_progress_how *how,
+                            const char *what, uint64_t done,
+                            uint64_t total);
+void libxl__progress_report_job(const libxl_snapshot_progress_how *how,
+                                const libxl_blockjob_info *job);
 void libxl__domain_snapshot_copy(libxl_domain_snapshot *dst,
                                  const libxl_domain_snapshot *src);
 
@@ -315,6 +379,17 @@ struct libxl__exec_state {
     bool quiet;                       /* do not log failure */
     libxl__exec_callback *callback;
     libxl__exec_line_callback *stdout_line;  /* optional; \r or \n */
+    /*
+     * Instead of args: slow file work (unlink of a big image, fsync)
+     * done in a forked child, off the caller's loop; its return value
+     * is the exit status (0: success).  It runs after fork in a process
+     * that may have had threads: async-signal-safe calls only (unlink,
+     * fsync, write on fd 2; no malloc, no stdio).  Not counted by the
+     * io:N fault injection (it is no tool).
+     */
+    int (*child_fn)(libxl__exec_state *es);
+    void *child_arg;
+    bool unabortable;                 /* finishes even on ao_abort */
     /* results, valid in callback (ao gc) */
     char *out;                        /* all of stdout */
     char *err;                        /* all of stderr */
@@ -397,8 +472,7 @@ int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
 /* VHD (libxl_snapshot_backend_vhd.c), in gc */
 bool libxl__vhd_is_differencing(const char *path);
 char *libxl__vhd_parent_sync(libxl__gc *gc, const char *path);
-yajl_val libxl__vhd_complete_info(libxl__gc *gc, const char *text,
-                                  yajl_val v, char **err_r);
+yajl_val libxl__vhd_complete_info(libxl__gc *gc, yajl_val v, char **err_r);
 /* `vhd-util CMD -n vhd [-p parent]` */
 const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
                                         const char *vhd, const char *parent);
@@ -473,6 +547,15 @@ struct libxl__qemu_img_info_state {
     libxl__exec_state es;
 };
 void libxl__qemu_img_info(libxl__egc *egc, libxl__qemu_img_info_state *qi);
+/* info --output=json -U [--backing-chain] image */
+const char *const *libxl__qemu_img_info_args(libxl__gc *gc,
+                                             const char *image, bool chain);
+/*
+ * One run of those args (its rc, stdout, stderr) parsed, in gc; NULL
+ * and *err_r (gc, trimmed) when the image does not open.
+ */
+yajl_val libxl__qemu_img_info_parse(libxl__gc *gc, int rc, const char *out,
+                                    char *err, char **err_r);
 /* Synchronous qemu-img info (--backing-chain: an array), parsed. */
 yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
                                    bool chain, char **err_r);
@@ -540,6 +623,9 @@ struct libxl__qmp {
     libxl__qmp_callback *callback;
     char *error_class, *error_desc;
     int fault_errno;                  /* tests: this command fails */
+    bool locked;                      /* the driver's socket lock held */
+    int lockfd;
+    char *lockfile;                   /* in the ao's gc */
 };
 
 #define LIBXL__QEMU_VERSION(major, minor, micro) \
@@ -548,9 +634,12 @@ void libxl__qmp_init(libxl__qmp *qmp);
 /* Connects and negotiates; callback(ret NULL, rc) when IDLE. */
 int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,
                        libxl__qmp_callback *callback);
-/* args: a JSON object text or NULL.  fd >= 0 is passed (getfd). */
+/*
+ * args: an object built with libxl__json_add_* (or NULL: none); it is
+ * turned into text at once.  fd >= 0 is passed (getfd).
+ */
 int libxl__qmp_send(libxl__egc *egc, libxl__qmp *qmp, const char *cmd,
-                    const char *args, int fd, libxl__qmp_callback *cb);
+                    yajl_val args, int fd, libxl__qmp_callback *cb);
 void libxl__qmp_close(libxl__gc *gc, libxl__qmp *qmp);
 int libxl__qmp_error_class_to_rc(const char *klass);
 /*
@@ -558,8 +647,10 @@ int libxl__qmp_error_class_to_rc(const char *klass);
  * no message on failure (the caller reports it).
  */
 int libxl__qmp_run_sync(libxl__gc *gc, const char *path, const char *cmd,
-                        const char *args, int timeout_ms, bool quiet,
+                        yajl_val args, int timeout_ms, bool quiet,
                         yajl_val *ret_r);
+/* {"flat": true}: the arguments of query-named-block-nodes, in gc */
+yajl_val libxl__qmp_args_flat(libxl__gc *gc);
 /*
  * Deletes the nodes on the image file that nothing uses any more (left
  * by a job: monitor-owned nodes stay in the graph); QEMU refuses, and
@@ -656,7 +747,7 @@ struct libxl__blockjob {
     libxl__blockjob_at_ready at_ready;
     bool no_wait;                     /* live: done once started */
     int timeout_ms;                   /* 0: none */
-    const libxl_blockjob_progress_how *progress;
+    const libxl_snapshot_progress_how *progress;
     libxl__blockjob_callback *callback;
     const char *fault_op;             /* tests: a fault point once the
                                          job is under way */
@@ -666,7 +757,7 @@ struct libxl__blockjob {
     libxl__ev_time poll, timeout;
     libxl__ao_abortable abrt;
     libxl__blockjob_verb verb;
-    char *merge_actions;              /* resolved at start */
+    yajl_val merge_actions;           /* resolved at start */
     /* live: the nodes of the images that leave the chain, to delete
      * those the monitor still holds once the job has completed */
     const char **leaving;
@@ -680,6 +771,38 @@ void libxl__blockjob_init(libxl__blockjob *bj);
 
 /* ---------------------------------------------------------------- */
 /* memory checkpoints (libxl_snapshot_memory.c) */
+
+/*
+ * A driver's suspend of a running domain's memory into fd (xen:
+ * libxl_domain_suspend, asynchronous on this library's loop): the
+ * callback comes once, from the loop; progress while it writes;
+ * ao_abort reaches it.  The guest then stays suspended (stopped) until
+ * the driver's resume.
+ */
+typedef struct libxl__driver_suspend_state libxl__driver_suspend_state;
+typedef void libxl__driver_suspend_cb(libxl__egc *egc,
+                                      libxl__driver_suspend_state *ss,
+                                      int rc);
+struct libxl__driver_suspend_state {
+    /* caller fills in */
+    libxl__ao *ao;
+    const libxl__domain *d;
+    int fd;
+    bool live;
+    const libxl_snapshot_progress_how *progress;   /* or NULL */
+    libxl__driver_suspend_cb *callback;
+    /* out */
+    bool stopped;                     /* the guest may be suspended, even
+                                         after a failure: resume it */
+    uint64_t bytes;                   /* written to fd */
+    /* private */
+    libxl_asyncop_how how;
+    libxl__ev_time tick, done;
+    libxl__ao_abortable abrt;
+    uint64_t total;
+    int rc;
+    bool running;
+};
 
 typedef struct libxl__memory_save_state libxl__memory_save_state;
 typedef void libxl__memory_save_cb(libxl__egc *egc,
@@ -709,6 +832,8 @@ struct libxl__memory_save_state {
     /* private */
     libxl__qmp qmp;
     libxl__ev_time poll;
+    libxl__exec_state es;             /* the image's fsync, in a child */
+    libxl__driver_suspend_state dsusp;    /* xen */
     const char *tmp;                  /* libxl__memory_tmp_path(file) */
     int fd, rc, downtime_ms;
     bool created, was_running, stopped, migrating, at_instant;
@@ -723,10 +848,17 @@ void libxl__memory_save_instant_done(libxl__egc *egc,
 /*
  * qemu driver: QEMU started with -incoming defer; runs it unless
  * paused.  progress (may be NULL): the bytes of file QEMU has read.
+ * A step of ao: callback(egc, arg, rc) once QEMU has read the image
+ * (and resumed, unless paused).  abortable: ao_abort ends it with
+ * ERROR_ABORTED (the caller then kills that QEMU: its state is
+ * half-read).
  */
-int libxl__memory_restore_sync(libxl__gc *gc, const libxl__domain *d,
-                               const char *file, bool paused,
-                               const libxl_snapshot_progress_how *progress);
+typedef void libxl__memory_restore_cb(libxl__egc *egc, void *arg, int rc);
+int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
+                          const libxl__domain *d, const char *file,
+                          bool paused, bool abortable,
+                          const libxl_snapshot_progress_how *progress,
+                          libxl__memory_restore_cb *callback, void *arg);
 void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
 /* A live job already running in QEMU (by id): follow it to its end. */
 void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj);
@@ -952,6 +1084,50 @@ struct libxl__domain {
     int num_disks;
 };
 
+/*
+ * Stopping and starting a domain as steps of an ao (the revert):
+ * libxl__domain_stop_async runs the driver's destroy_async (never
+ * aborted: a domain half-stopped is no state to leave), and
+ * libxl__domain_start_async its create_async, or their synchronous
+ * destroy / create from the step when it has none (xen).
+ * callback(rc): 0 (da->domid), an error, or ERROR_ABORTED (ao_abort,
+ * unless unabortable: the half-started domain is destroyed, the domain
+ * is left shut off).
+ */
+typedef struct libxl__domain_async libxl__domain_async;
+typedef void libxl__domain_async_cb(libxl__egc *egc,
+                                    libxl__domain_async *da, int rc);
+struct libxl__domain_async {
+    /* caller fills in */
+    libxl__ao *ao;
+    libxl__domain *d;                 /* stop */
+    const libxl__domain_config *cfg;  /* start */
+    libxl__domain_record *rec;
+    bool paused;
+    const char *restore;
+    const libxl_snapshot_progress_how *progress;
+    bool unabortable;
+    libxl__domain_async_cb *callback;
+    /* results */
+    uint32_t domid;
+    /* private (driver) */
+    libxl__qmp qmp;
+    libxl__ev_time poll;
+    libxl__ao_abortable abrt;
+    uint64_t deadline;
+    pid_t pid;
+    unsigned long long start_time;
+    const char *qmp_path, *logfile;
+    int lockfd;
+    libxl__exec_state es;             /* xen: the system xl */
+    libxl__ev_time tick;              /* xen: restore's progress */
+    const char *const *args;
+    char *rcfg;
+    uint64_t size;
+};
+void libxl__domain_start_async(libxl__egc *egc, libxl__domain_async *da);
+void libxl__domain_stop_async(libxl__egc *egc, libxl__domain_async *da);
+
 typedef struct libxl__snapshot_driver {
     const char *name;
     int (*init)(libxl_snapshot_ctx *ctx);
@@ -973,13 +1149,16 @@ typedef struct libxl__snapshot_driver {
                   const char *restore,
                   const libxl_snapshot_progress_how *progress,
                   uint32_t *domid_r);
+    /* create and destroy on the loop (libxl__domain_async); may be NULL */
+    void (*create_async)(libxl__egc *egc, libxl__domain_async *da);
+    void (*destroy_async)(libxl__egc *egc, libxl__domain_async *da);
     /*
      * Memory checkpoints of domains whose memory QEMU does not hold
      * (xen): suspend into fd (the guest stays suspended), and resume
      * in place.  NULL: QEMU's migration does it (qemu driver).
      */
-    int (*suspend)(libxl__gc *gc, const libxl__domain *d, int fd,
-                   bool live);
+    /* 0: ss->callback will come; else no callback (ss->stopped says) */
+    int (*suspend)(libxl__egc *egc, libxl__driver_suspend_state *ss);
     int (*resume)(libxl__gc *gc, const libxl__domain *d);
     /*
      * A disk's active image changed on a running domain (after a live
@@ -997,6 +1176,16 @@ typedef struct libxl__snapshot_driver {
      */
     int (*disk_override)(libxl__gc *gc, const libxl__domain_config *cfg,
                          const libxl__domain_record *rec, char **arg_r);
+    /*
+     * The toolstack's own lock on a QMP socket (xen: libxl's
+     * qmp-socket-lock), held from before connecting until closing:
+     * 0 and *fd_r the lock (-1: this socket has none), ERROR_LOCK_FAIL
+     * while another holds it (tried again later), or an error (logged).
+     * NULL: no such lock.
+     */
+    int (*qmp_trylock)(libxl__gc *gc, const char *qmp_path,
+                       char **lockfile_r, int *fd_r);
+    void (*qmp_unlock)(const char *lockfile, int fd);
 } libxl__snapshot_driver;
 
 extern const libxl__snapshot_driver libxl__snapshot_driver_qemu;
@@ -1008,6 +1197,8 @@ void libxl__log_forget(libxl_snapshot_ctx *ctx);
 struct libxl_snapshot_ctx {
     xentoollog_logger *lg;
     libxl_ctx *xl;                    /* xen driver only */
+    bool xl_is_callers;               /* xl: settings.xl_ctx, not ours */
+    int lock_timeout;                 /* seconds (settings) */
     libxl_snapshot_driver driver_id;
     const libxl__snapshot_driver *driver;
     char *state_dir;
@@ -1048,7 +1239,8 @@ int libxl__disk_format_from_qemu(const char *s, libxl_disk_format *f);
 /*
  * Operations run under the per-domain lock.  A step that must wait for
  * the lock uses libxl__snapshot_lock (retry timer, gives up with
- * ERROR_LOCK_FAIL after XL_SNAPSHOT_LOCK_TIMEOUT seconds, default 10).
+ * ERROR_LOCK_FAIL after the context's lock timeout: settings, else
+ * $XL_SNAPSHOT_LOCK_TIMEOUT seconds, else 10).
  */
 typedef struct libxl__snapshot_lock libxl__snapshot_lock;
 typedef void libxl__snapshot_lock_callback(libxl__egc *egc,
@@ -1110,6 +1302,12 @@ struct libxl__snapshot_op {
     /* private */
     libxl__snapshot_lock lk;
     libxl_uuid locked_uuid;
+    /* a job adopted at READY, told to finish: waited for on the loop
+     * (libxl__blockjob_recover says ERROR_NOT_READY meanwhile) */
+    const char *adopt_id;
+    uint64_t adopt_deadline;
+    libxl__ev_time adopt_poll;
+    libxl__ao_abortable adopt_abrt;
 };
 void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op);
 /* Makes op->tree whole, if it was loaded partial. */
@@ -1485,7 +1683,7 @@ typedef void libxl__snapshot_delete_cb(libxl__egc *egc, void *for_callback,
 void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
                                   const char *domain, const char *name,
                                   unsigned flags,
-                                  const libxl_blockjob_progress_how *progress,
+                                  const libxl_snapshot_progress_how *progress,
                                   libxl__snapshot_delete_cb *callback,
                                   void *for_callback);
 /*
@@ -1524,20 +1722,27 @@ const char *libxl__journal_pending(libxl__gc *gc,
 /* Is op one a journal's recovery completes (create, revert, delete)? */
 bool libxl__journal_op_known(const char *op);
 /*
- * Tests: XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point;
+ * Fault injection (libxl_snapshot_fault.c), in the test library only
+ * (-DLIBXL_SNAPSHOT_TESTING); no-ops in the release library.
+ *
+ * XL_SNAPSHOT_FAULT=<op>:<n> exits at op's n-th fault point;
  * <op>:<n>:killqemu SIGKILLs the domain's QEMU there (the domain
  * libxl__fault_domain named) and returns true; <op>:<n>:sigint raises
  * SIGINT there.
+ * XL_SNAPSHOT_FAULT=io:<n>[:enospc|eio]: libxl__fault_io returns the
+ * errno the n-th I/O point of the process (a write, a QMP command, a
+ * tool run) must fail with, else 0 (io@<label>: the first point so
+ * labelled).  what: the point, for the message.
  */
+#ifdef LIBXL_SNAPSHOT_TESTING
 bool libxl__fault_point(const char *op);
 void libxl__fault_domain(const libxl__domain *d);
-/*
- * Tests: XL_SNAPSHOT_FAULT=io:<n>[:enospc|eio]: the errno the n-th I/O
- * point of the process (a write, a QMP command, a tool run) must fail
- * with, else 0 (io@<label>: the first point so labelled).  what: the
- * point, for the message.
- */
 int libxl__fault_io(const char *what);
+#else
+static inline bool libxl__fault_point(const char *op) { return false; }
+static inline void libxl__fault_domain(const libxl__domain *d) { }
+static inline int libxl__fault_io(const char *what) { return 0; }
+#endif
 
 #endif /* LIBXL_SNAPSHOT_INTERNAL_H */
 

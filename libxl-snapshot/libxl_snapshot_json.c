@@ -12,6 +12,11 @@
  * that libxl_snapshot_name_check accepts survives a round trip; a
  * string holding NUL is refused, as it could not be a C string.
  *
+ * Other JSON (QMP arguments, journal entries) is built as a tree of
+ * the same gc-owned nodes with libxl__json_add_* (as libxl's
+ * libxl__qmp_param_add_*) and turned into text by libxl__json_to_string:
+ * yajl_gen does every escape, so no caller quotes anything.
+ *
  * A record is written with yajl_gen, beautified with four spaces as
  * libxl's generated *_to_json do.  Keys come in a fixed order and
  * keys whose value is NULL or empty are left out, except "name" and
@@ -23,6 +28,7 @@
 #include "libxl_snapshot_internal.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <strings.h>
 
 #include <yajl/yajl_parse.h>
@@ -243,6 +249,158 @@ yajl_val libxl__json_parse(libxl__gc *gc, const char *s)
 }
 
 /* ---------------------------------------------------------------- */
+/* building a tree (QMP arguments, journal entries) */
+
+static yajl_val json_new(libxl__gc *gc, yajl_type type)
+{
+    yajl_val v;
+
+    GCNEW(v);
+    v->type = type;
+    return v;
+}
+
+yajl_val libxl__json_new_object(libxl__gc *gc)
+{
+    return json_new(gc, yajl_t_object);
+}
+
+yajl_val libxl__json_new_array(libxl__gc *gc)
+{
+    return json_new(gc, yajl_t_array);
+}
+
+yajl_val libxl__json_new_string(libxl__gc *gc, const char *s)
+{
+    yajl_val v;
+
+    if (!s) return json_new(gc, yajl_t_null);
+    v = json_new(gc, yajl_t_string);
+    v->u.string = libxl__gc_strdup(gc, s);
+    return v;
+}
+
+yajl_val libxl__json_new_integer(libxl__gc *gc, long long i)
+{
+    yajl_val v = json_new(gc, yajl_t_number);
+
+    v->u.number.i = i;
+    v->u.number.d = i;
+    v->u.number.r = GCSPRINTF("%lld", i);
+    v->u.number.flags = YAJL_NUMBER_INT_VALID | YAJL_NUMBER_DOUBLE_VALID;
+    return v;
+}
+
+yajl_val libxl__json_new_uint64(libxl__gc *gc, uint64_t u)
+{
+    yajl_val v = json_new(gc, yajl_t_number);
+
+    /* the text is what is sent: exact also above LLONG_MAX */
+    v->u.number.r = GCSPRINTF("%"PRIu64, u);
+    v->u.number.d = u;
+    v->u.number.flags = YAJL_NUMBER_DOUBLE_VALID;
+    if (u <= LLONG_MAX) {
+        v->u.number.i = u;
+        v->u.number.flags |= YAJL_NUMBER_INT_VALID;
+    }
+    return v;
+}
+
+yajl_val libxl__json_new_bool(libxl__gc *gc, bool b)
+{
+    return json_new(gc, b ? yajl_t_true : yajl_t_false);
+}
+
+yajl_val libxl__json_new_null(libxl__gc *gc)
+{
+    return json_new(gc, yajl_t_null);
+}
+
+void libxl__json_add(libxl__gc *gc, yajl_val *obj, const char *key,
+                     yajl_val v)
+{
+    yajl_val o;
+    size_t n;
+
+    if (!*obj) *obj = libxl__json_new_object(gc);
+    o = *obj;
+    assert(o->type == yajl_t_object && key);
+    n = o->u.object.len;
+    /* keys are few: grow by one, as libxl's flexarray would by more */
+    GCREALLOC_ARRAY(o->u.object.keys, n + 1);
+    GCREALLOC_ARRAY(o->u.object.values, n + 1);
+    o->u.object.keys[n] = libxl__gc_strdup(gc, key);
+    o->u.object.values[n] = v ? v : libxl__json_new_null(gc);
+    o->u.object.len = n + 1;
+}
+
+void libxl__json_add_string(libxl__gc *gc, yajl_val *obj, const char *key,
+                            const char *s)
+{
+    libxl__json_add(gc, obj, key, libxl__json_new_string(gc, s));
+}
+
+void libxl__json_add_integer(libxl__gc *gc, yajl_val *obj, const char *key,
+                             long long i)
+{
+    libxl__json_add(gc, obj, key, libxl__json_new_integer(gc, i));
+}
+
+void libxl__json_add_uint64(libxl__gc *gc, yajl_val *obj, const char *key,
+                            uint64_t u)
+{
+    libxl__json_add(gc, obj, key, libxl__json_new_uint64(gc, u));
+}
+
+void libxl__json_add_bool(libxl__gc *gc, yajl_val *obj, const char *key,
+                          bool b)
+{
+    libxl__json_add(gc, obj, key, libxl__json_new_bool(gc, b));
+}
+
+yajl_val libxl__json_add_object(libxl__gc *gc, yajl_val *obj,
+                                const char *key)
+{
+    yajl_val v = libxl__json_new_object(gc);
+
+    libxl__json_add(gc, obj, key, v);
+    return v;
+}
+
+yajl_val libxl__json_add_array(libxl__gc *gc, yajl_val *obj,
+                               const char *key)
+{
+    yajl_val v = libxl__json_new_array(gc);
+
+    libxl__json_add(gc, obj, key, v);
+    return v;
+}
+
+void libxl__json_append(libxl__gc *gc, yajl_val arr, yajl_val v)
+{
+    size_t n;
+
+    assert(arr && arr->type == yajl_t_array);
+    n = arr->u.array.len;
+    GCREALLOC_ARRAY(arr->u.array.values, n + 1);
+    arr->u.array.values[n] = v ? v : libxl__json_new_null(gc);
+    arr->u.array.len = n + 1;
+}
+
+void libxl__json_append_string(libxl__gc *gc, yajl_val arr, const char *s)
+{
+    libxl__json_append(gc, arr, libxl__json_new_string(gc, s));
+}
+
+yajl_val libxl__json_append_object(libxl__gc *gc, yajl_val arr)
+{
+    yajl_val v = libxl__json_new_object(gc);
+
+    libxl__json_append(gc, arr, v);
+    return v;
+}
+
+/* ---------------------------------------------------------------- */
 /* lookups */
 
 yajl_val libxl__json_get(yajl_val v, const char *key)
@@ -285,25 +443,6 @@ bool libxl__json_get_bool(yajl_val v, const char *key, bool dflt)
 yajl_gen_status libxl__yajl_gen_str(yajl_gen hand, const char *s)
 {
     return yajl_gen_string(hand, (const unsigned char *)s, strlen(s));
-}
-
-char *libxl__json_quote(libxl__gc *gc, const char *s)
-{
-    yajl_gen hand = yajl_gen_alloc(NULL);
-    const unsigned char *buf;
-    size_t len;
-    char *r = NULL;
-
-    if (!hand) abort();
-    if (s ? libxl__yajl_gen_str(hand, s) : yajl_gen_null(hand))
-        goto out;
-    if (yajl_gen_get_buf(hand, &buf, &len))
-        goto out;
-    r = libxl__gc_zalloc(gc, len + 1);
-    memcpy(r, buf, len);
- out:
-    yajl_gen_free(hand);
-    return r;
 }
 
 static yajl_gen_status gen_value(yajl_gen hand, yajl_val v)

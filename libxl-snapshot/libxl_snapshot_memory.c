@@ -52,14 +52,24 @@
  *   [ms_poll -> ms_polled (-> ms_raised)]* -> (caller's instant) ->
  *   libxl__memory_save_instant_done -> ms_continued ->
  *   [ms_poll -> ms_polled]* -> [ms_resumed] -> ms_done
- * Steps (save, driver): libxl__memory_save -> (suspend) -> ms_dm_connected
+ * Steps (save, driver): libxl__memory_save -> (suspend, asynchronous)
+ *   -> ms_suspended -> ms_dm_connected
  *   -> (caller's instant) -> libxl__memory_save_instant_done -> (resume)
  *   -> ms_done
- * Steps (restore): libxl__memory_restore_sync -> mr_connected ->
- *   mr_getfd -> mr_incoming -> [mr_poll -> mr_polled]* -> [mr_resumed]
- *   -> mr_done
+ * then: ms_done [-> ms_synced] -> ms_finish.  The fsync of the image
+ * (hundreds of MiB just written: 100 ms and more) is done by a forked
+ * child (a libxl__exec step with child_fn), off the caller's loop, the
+ * guest already resumed; only once it succeeded is the image renamed to
+ * its name, as before.  Aborted, it fails as an fsync that failed: the
+ * partial image goes, and the create undoes its disks.
+ * Steps (restore): libxl__memory_restore (a step of the caller's ao:
+ *   the qemu driver's start of the domain) -> mr_connected -> mr_getfd -> mr_incoming
+ *   -> [mr_poll -> mr_polled]* -> [mr_resumed] -> mr_done.  An abort
+ *   (when the caller asked for one) ends it at once: mr_done.
  */
 #include "libxl_snapshot_internal.h"
+
+#include <sys/wait.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -105,12 +115,20 @@ static void ms_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
 static void ms_dm_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                             int rc);
 static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc);
+static int ms_fsync_child(libxl__exec_state *es);
+static void ms_synced(libxl__egc *egc, libxl__exec_state *es, int rc,
+                      int status);
+static void ms_finish(libxl__egc *egc, libxl__memory_save_state *mss,
+                      int rc);
+static void ms_suspended(libxl__egc *egc, libxl__driver_suspend_state *ss,
+                         int rc);
 
 void libxl__memory_save_init(libxl__memory_save_state *mss)
 {
     memset(mss, 0, sizeof(*mss));
     libxl__qmp_init(&mss->qmp);
     libxl__ev_time_init(&mss->poll);
+    libxl__exec_init(&mss->es);
     mss->fd = -1;
 }
 
@@ -135,7 +153,6 @@ static int open_memory_file(libxl__gc *gc, const char *file, int *fd_r)
 void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
 {
     STATE_AO_GC(mss->ao);
-    struct stat sb;
     int rc;
 
     mss->tmp = libxl__memory_tmp_path(gc, mss->file);
@@ -149,23 +166,38 @@ void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
 
     if (CTX->driver->suspend) {
         /* Xen: the guest's memory is the hypervisor's, not QEMU's */
+        libxl__driver_suspend_state *ss = &mss->dsusp;
         mss->t_pause = libxl__now_ms();
-        rc = CTX->driver->suspend(gc, mss->d, mss->fd, mss->live);
+        ss->ao = ao;
+        ss->d = mss->d;
+        ss->fd = mss->fd;
+        ss->live = mss->live;
+        ss->progress = mss->progress;
+        ss->callback = ms_suspended;
+        rc = CTX->driver->suspend(egc, ss);
         /* a failed save may have suspended the guest all the same */
-        mss->stopped = rc != ERROR_NI && rc != ERROR_INVAL;
-        if (rc) goto out;
-        /* libxl returns once it has written it all: reported once */
-        if (!fstat(mss->fd, &sb)) {
-            mss->bytes = mss->total = sb.st_size;
-            if (mss->progress && mss->progress->callback)
-                mss->progress->callback("memory", mss->bytes, mss->total,
-                                        mss->progress->for_callback);
-        }
-        rc = libxl__qmp_connect(egc, &mss->qmp, ms_dm_connected);
+        mss->stopped = ss->stopped;
         if (rc) goto out;
         return;
     }
     rc = libxl__qmp_connect(egc, &mss->qmp, ms_connected);
+    if (rc) goto out;
+    return;
+ out:
+    ms_done(egc, mss, rc);
+}
+
+/* the driver's suspend is done: its memory image is written */
+static void ms_suspended(libxl__egc *egc, libxl__driver_suspend_state *ss,
+                         int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(ss, libxl__memory_save_state, dsusp);
+
+    mss->stopped = ss->stopped;
+    mss->bytes = mss->total = ss->bytes;
+    if (rc) goto out;
+    rc = libxl__qmp_connect(egc, &mss->qmp, ms_dm_connected);
     if (rc) goto out;
     return;
  out:
@@ -200,10 +232,25 @@ static void ms_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
 /* QEMU is to wait at pre-switchover, where the disks are taken. */
 static int ms_send_caps(libxl__egc *egc, libxl__qmp *qmp)
 {
-    return libxl__qmp_send(egc, qmp, "migrate-set-capabilities",
-                           "{\"capabilities\": [{\"capability\": "
-                           "\"pause-before-switchover\", \"state\": true}]}",
-                           -1, ms_caps);
+    EGC_GC;
+    yajl_val args = NULL, cap;
+
+    cap = libxl__json_append_object(gc,
+                libxl__json_add_array(gc, &args, "capabilities"));
+    libxl__json_add_string(gc, &cap, "capability", "pause-before-switchover");
+    libxl__json_add_bool(gc, &cap, "state", true);
+    return libxl__qmp_send(egc, qmp, "migrate-set-capabilities", args, -1,
+                           ms_caps);
+}
+
+/* {key: value}: getfd's fdname, migrate's (and -incoming's) uri */
+static yajl_val memory_fd_args(libxl__gc *gc, const char *key,
+                               const char *value)
+{
+    yajl_val args = NULL;
+
+    libxl__json_add_string(gc, &args, key, value);
+    return args;
 }
 
 static void ms_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val st,
@@ -247,13 +294,13 @@ static void ms_caps(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret, int rc)
         CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
 
     STATE_AO_GC(mss->ao);
+    yajl_val args = NULL;
 
     /* a file is not a network: no bandwidth cap (QEMU's is 128 MiB/s) */
     mss->downtime_ms = MEMORY_DOWNTIME_START_MS;
-    if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters",
-                                  GCSPRINTF("{\"max-bandwidth\": 1099511627776,"
-                                            " \"downtime-limit\": %d}",
-                                            mss->downtime_ms),
+    libxl__json_add_integer(gc, &args, "max-bandwidth", 1099511627776LL);
+    libxl__json_add_integer(gc, &args, "downtime-limit", mss->downtime_ms);
+    if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters", args,
                                   -1, ms_params);
     if (rc) ms_done(egc, mss, rc);
 }
@@ -265,7 +312,8 @@ static void ms_params(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
         CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
 
     if (!rc) rc = libxl__qmp_send(egc, qmp, "getfd",
-                                  "{\"fdname\": \"" MEMORY_FDNAME "\"}",
+                                  memory_fd_args(&mss->ao->gc, "fdname",
+                                                 MEMORY_FDNAME),
                                   mss->fd, ms_getfd);
     if (rc) ms_done(egc, mss, rc);
 }
@@ -277,7 +325,8 @@ static void ms_getfd(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
         CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
 
     if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate",
-                                  "{\"uri\": \"fd:" MEMORY_FDNAME "\"}", -1,
+                                  memory_fd_args(&mss->ao->gc, "uri",
+                                                 "fd:" MEMORY_FDNAME), -1,
                                   ms_migrating);
     if (rc) ms_done(egc, mss, rc);
 }
@@ -326,10 +375,8 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
         mss->total = libxl__json_get_integer(ram, "total", 0);
         if (!strcmp(status, "completed"))
             mss->bytes = mss->total;       /* all there (zero pages too) */
-        if (mss->progress && mss->progress->callback)
-            mss->progress->callback("memory",
-                mss->bytes < mss->total ? mss->bytes : mss->total,
-                mss->total, mss->progress->for_callback);
+        libxl__progress_report(mss->progress, "memory",
+            mss->bytes < mss->total ? mss->bytes : mss->total, mss->total);
     }
     if (!strcmp(status, "pre-switchover") && !mss->at_instant) {
         /* the guest is stopped now, and nothing else will change */
@@ -365,10 +412,11 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
         mss->t_raise = libxl__now_ms() + MEMORY_DOWNTIME_RAISE_MS;
         LOG(DEBUG, "domain %s: memory not converging, downtime limit "
             "%d ms", mss->d->name, mss->downtime_ms);
-        rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters",
-                             GCSPRINTF("{\"downtime-limit\": %d}",
-                                       mss->downtime_ms),
-                             -1, ms_raised);
+        yajl_val args = NULL;
+        libxl__json_add_integer(gc, &args, "downtime-limit",
+                                mss->downtime_ms);
+        rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters", args, -1,
+                             ms_raised);
         if (rc) goto out;
         return;
     }
@@ -396,6 +444,7 @@ void libxl__memory_save_instant_done(libxl__egc *egc,
                                      libxl__memory_save_state *mss, int rc)
 {
     STATE_AO_GC(mss->ao);
+    yajl_val args = NULL;
 
     if (CTX->driver->suspend) {
         /* Xen: the disks are taken (or not); resume the domain */
@@ -419,8 +468,8 @@ void libxl__memory_save_instant_done(libxl__egc *egc,
     }
     mss->disks_taken = true;
     libxl__fault_point("create");     /* disks taken, memory not */
-    rc = libxl__qmp_send(egc, &mss->qmp, "migrate-continue",
-                         "{\"state\": \"pre-switchover\"}", -1,
+    libxl__json_add_string(gc, &args, "state", "pre-switchover");
+    rc = libxl__qmp_send(egc, &mss->qmp, "migrate-continue", args, -1,
                          ms_continued);
     if (rc) ms_done(egc, mss, rc);
 }
@@ -477,7 +526,6 @@ static bool dm_gone(libxl__gc *gc, const libxl__memory_save_state *mss)
 static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
 {
     STATE_AO_GC(mss->ao);
-    struct stat st;
     bool gone;
 
     libxl__ev_time_deregister(gc, &mss->poll);
@@ -523,11 +571,55 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
             LOG(WARN, "domain %s: its memory is saved, but it could not be "
                 "resumed: xl unpause %s", mss->d->name, mss->d->name);
     }
-    if (mss->fd >= 0) {
-        if (!rc && fsync(mss->fd)) {
+    if (mss->fd >= 0 && !rc) {
+        /* the image to disk, in a child: ms_synced */
+        libxl__exec_init(&mss->es);
+        mss->es.ao = ao;
+        mss->es.what = GCSPRINTF("fsync of '%s'", mss->tmp);
+        mss->es.child_fn = ms_fsync_child;
+        mss->es.child_arg = mss;
+        mss->es.quiet = true;
+        mss->es.callback = ms_synced;
+        if (!libxl__exec_start(egc, &mss->es)) return;
+        if (fsync(mss->fd)) {           /* no child: here, then */
             LOGE(ERROR, "cannot write memory image '%s'", mss->tmp);
             rc = ERROR_FAIL;
         }
+    }
+    ms_finish(egc, mss, rc);
+}
+
+/* In the child: errno of a failed fsync is the exit status. */
+static int ms_fsync_child(libxl__exec_state *es)
+{
+    libxl__memory_save_state *mss = es->child_arg;
+    return fsync(mss->fd) ? (errno & 0x7f) | 0x80 : 0;
+}
+
+static void ms_synced(libxl__egc *egc, libxl__exec_state *es, int rc,
+                      int status)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(es, libxl__memory_save_state, es);
+    STATE_AO_GC(mss->ao);
+
+    if (rc == ERROR_FAIL && WIFEXITED(status) &&
+        (WEXITSTATUS(status) & 0x80)) {
+        errno = WEXITSTATUS(status) & 0x7f;
+        LOGE(ERROR, "cannot write memory image '%s'", mss->tmp);
+    } else if (rc && rc != ERROR_ABORTED) {
+        LOG(ERROR, "cannot write memory image '%s'", mss->tmp);
+    }
+    ms_finish(egc, mss, rc);
+}
+
+static void ms_finish(libxl__egc *egc, libxl__memory_save_state *mss,
+                      int rc)
+{
+    STATE_AO_GC(mss->ao);
+    struct stat st;
+
+    if (mss->fd >= 0) {
         if (!rc && !fstat(mss->fd, &st)) mss->size = st.st_size;
         close(mss->fd);
         mss->fd = -1;
@@ -557,11 +649,14 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
 typedef struct {
     libxl__qmp qmp;
     libxl__ev_time poll;
+    libxl__ao_abortable abrt;
     const char *file;
     bool paused;
     int fd;
     uint64_t size;
     const libxl_snapshot_progress_how *progress;
+    libxl__memory_restore_cb *callback;
+    void *arg;
 } memory_restore_state;
 
 static void mr_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
@@ -586,17 +681,21 @@ static void mr_progress(memory_restore_state *mrs, bool over)
     pos = lseek(mrs->fd, 0, SEEK_CUR);
     done = over || pos < 0 ? mrs->size : (uint64_t)pos;
     if (done > mrs->size) done = mrs->size;
-    mrs->progress->callback("memory", done, mrs->size,
-                            mrs->progress->for_callback);
+    libxl__progress_report(mrs->progress, "memory", done, mrs->size);
 }
 
-int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
-                               const char *file, bool paused,
-                               const libxl_snapshot_progress_how *progress)
+static void mr_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
 {
-    libxl_snapshot_ctx *ctx = callergc->owner;
-    AO_CREATE(ctx, NULL);
-    EGC_INIT(ctx);
+    memory_restore_state *mrs = CONTAINER_OF(ab, memory_restore_state, abrt);
+    mr_done(egc, mrs, ERROR_ABORTED);
+}
+
+static int mr_start(libxl__egc *egc, libxl__ao *ao, const libxl__domain *d,
+                    const char *file, bool paused, bool abortable,
+                    const libxl_snapshot_progress_how *progress,
+                    libxl__memory_restore_cb *callback, void *arg)
+{
+    AO_GC;
     memory_restore_state *mrs;
     struct stat sb;
     int rc;
@@ -604,9 +703,12 @@ int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
     GCNEW(mrs);
     libxl__qmp_init(&mrs->qmp);
     libxl__ev_time_init(&mrs->poll);
+    libxl__ao_abortable_init(&mrs->abrt);
     mrs->file = file;
     mrs->paused = paused;
     mrs->progress = progress;
+    mrs->callback = callback;
+    mrs->arg = arg;
     mrs->fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (mrs->fd < 0 || fstat(mrs->fd, &sb)) {
         LOGE(ERROR, "cannot open memory image '%s'", file);
@@ -617,14 +719,29 @@ int libxl__memory_restore_sync(libxl__gc *callergc, const libxl__domain *d,
     mrs->qmp.ao = ao;
     mrs->qmp.path = d->qmp_path;
     mrs->qmp.domid = d->domid;
+    if (abortable) {
+        mrs->abrt.ao = ao;
+        mrs->abrt.callback = mr_abort;
+        rc = libxl__ao_abortable_register(&mrs->abrt);
+        if (rc) goto out;
+    }
     rc = libxl__qmp_connect(egc, &mrs->qmp, mr_connected);
     if (rc) goto out;
-    EGC_FREE;
-    return AO_INPROGRESS;
+    return 0;
  out:
+    libxl__ao_abortable_deregister(&mrs->abrt);
     if (mrs->fd >= 0) close(mrs->fd);
-    EGC_FREE;
-    return AO_CREATE_FAIL(rc);
+    return rc;
+}
+
+int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
+                          const libxl__domain *d, const char *file,
+                          bool paused, bool abortable,
+                          const libxl_snapshot_progress_how *progress,
+                          libxl__memory_restore_cb *callback, void *arg)
+{
+    return mr_start(egc, ao, d, file, paused, abortable, progress,
+                    callback, arg);
 }
 
 static void mr_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
@@ -633,7 +750,8 @@ static void mr_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
     memory_restore_state *mrs = CONTAINER_OF(qmp, memory_restore_state, qmp);
 
     if (!rc) rc = libxl__qmp_send(egc, qmp, "getfd",
-                                  "{\"fdname\": \"" MEMORY_FDNAME "\"}",
+                                  memory_fd_args(&mrs->qmp.ao->gc, "fdname",
+                                                 MEMORY_FDNAME),
                                   mrs->fd, mr_getfd);
     if (rc) mr_done(egc, mrs, rc);
 }
@@ -643,7 +761,8 @@ static void mr_getfd(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret, int rc)
     memory_restore_state *mrs = CONTAINER_OF(qmp, memory_restore_state, qmp);
 
     if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate-incoming",
-                                  "{\"uri\": \"fd:" MEMORY_FDNAME "\"}", -1,
+                                  memory_fd_args(&mrs->qmp.ao->gc, "uri",
+                                                 "fd:" MEMORY_FDNAME), -1,
                                   mr_incoming);
     if (rc) mr_done(egc, mrs, rc);
 }
@@ -715,10 +834,11 @@ static void mr_done(libxl__egc *egc, memory_restore_state *mrs, int rc)
     libxl__gc *gc = &ao->gc;
 
     libxl__ev_time_deregister(gc, &mrs->poll);
+    libxl__ao_abortable_deregister(&mrs->abrt);
     libxl__qmp_close(gc, &mrs->qmp);
     if (mrs->fd >= 0) close(mrs->fd);
     mrs->fd = -1;
-    libxl__ao_complete(egc, ao, rc);
+    mrs->callback(egc, mrs->arg, rc);
 }
 
 /*

@@ -44,16 +44,17 @@ const char *const *libxl__qemu_img_overlay_args(libxl__gc *gc,
                                                 const char *overlay)
 {
     const libxl__snapshot_backend *be = libxl__chain_backend(fmt);
-    const char **a;
+    libxl__flexarray *a;
 
     if (be->overlay_args) return be->overlay_args(gc, base, overlay);
-    GCNEW_ARRAY(a, 11);
-    a[0] = CTX->qemu_img;
-    a[1] = "create"; a[2] = "-q"; a[3] = "-f"; a[4] = "qcow2";
-    a[5] = "-b"; a[6] = base;
-    a[7] = "-F"; a[8] = libxl__disk_format_qemu(fmt);
-    a[9] = overlay;
-    return a;
+    a = libxl__flexarray_new(gc);
+    libxl__flexarray_append_pair(a, CTX->qemu_img, "create");
+    libxl__flexarray_append(a, "-q");
+    libxl__flexarray_append_pair(a, "-f", "qcow2");
+    libxl__flexarray_append_pair(a, "-b", base);
+    libxl__flexarray_append_pair(a, "-F", libxl__disk_format_qemu(fmt));
+    libxl__flexarray_append(a, overlay);
+    return a->data;
 }
 
 const char *const *libxl__qemu_img_rebase_args(libxl__gc *gc,
@@ -62,14 +63,16 @@ const char *const *libxl__qemu_img_rebase_args(libxl__gc *gc,
                                                libxl_disk_format base_fmt)
 {
     const libxl__snapshot_backend *be = libxl__chain_backend(base_fmt);
-    const char **a;
+    libxl__flexarray *a;
 
     if (be->rebase_args) return be->rebase_args(gc, image, base);
-    GCNEW_ARRAY(a, 9);
-    a[0] = CTX->qemu_img; a[1] = "rebase"; a[2] = "-u";
-    a[3] = "-F"; a[4] = libxl__disk_format_qemu(base_fmt);
-    a[5] = "-b"; a[6] = base; a[7] = image;
-    return a;
+    a = libxl__flexarray_new(gc);
+    libxl__flexarray_append_pair(a, CTX->qemu_img, "rebase");
+    libxl__flexarray_append(a, "-u");
+    libxl__flexarray_append_pair(a, "-F", libxl__disk_format_qemu(base_fmt));
+    libxl__flexarray_append_pair(a, "-b", base);
+    libxl__flexarray_append(a, image);
+    return a->data;
 }
 
 /*
@@ -85,36 +88,35 @@ const char *const *libxl__qemu_img_copy_snapshot_args(libxl__gc *gc,
                                                       libxl_disk_format base_fmt,
                                                       const char *out)
 {
-    const char **a;
-    int n = 0;
+    libxl__flexarray *a = libxl__flexarray_new(gc);
 
-    GCNEW_ARRAY(a, 16);
-    a[n++] = CTX->qemu_img; a[n++] = "convert"; a[n++] = "-p";
-    a[n++] = "-f"; a[n++] = "qcow2";
-    a[n++] = "-l"; a[n++] = GCSPRINTF("snapshot.id=%s", id);
-    a[n++] = "-O"; a[n++] = "qcow2";
+    libxl__flexarray_append_pair(a, CTX->qemu_img, "convert");
+    libxl__flexarray_append(a, "-p");
+    libxl__flexarray_append_pair(a, "-f", "qcow2");
+    libxl__flexarray_append_pair(a, "-l", GCSPRINTF("snapshot.id=%s", id));
+    libxl__flexarray_append_pair(a, "-O", "qcow2");
     if (base) {
-        a[n++] = "-B"; a[n++] = base;
-        a[n++] = "-F"; a[n++] = libxl__disk_format_qemu(base_fmt);
+        libxl__flexarray_append_pair(a, "-B", base);
+        libxl__flexarray_append_pair(a, "-F",
+                                     libxl__disk_format_qemu(base_fmt));
     }
-    a[n++] = image; a[n++] = out;
-    return a;
+    libxl__flexarray_append_pair(a, image, out);
+    return a->data;
 }
 
 const char *const *libxl__qemu_img_snapshot_args(libxl__gc *gc, char op,
                                                  const char *tag,
                                                  const char *image)
 {
-    const char **a;
+    libxl__flexarray *a = libxl__flexarray_new(gc);
 
     assert(op == 'c' || op == 'a' || op == 'd');
-    GCNEW_ARRAY(a, 6);
-    a[0] = CTX->qemu_img;
-    a[1] = "snapshot";
-    a[2] = op == 'c' ? "-c" : op == 'a' ? "-a" : "-d";
-    a[3] = tag;
-    a[4] = image;
-    return a;
+    libxl__flexarray_append_pair(a, CTX->qemu_img, "snapshot");
+    libxl__flexarray_append_pair(a, op == 'c' ? "-c" : op == 'a' ? "-a"
+                                                                  : "-d",
+                                 tag);
+    libxl__flexarray_append(a, image);
+    return a->data;
 }
 
 /* `qemu-img check --output=json`: -U (read only), or -r leaks. */
@@ -122,21 +124,15 @@ const char *const *libxl__qemu_img_check_args(libxl__gc *gc,
                                               const char *image,
                                               bool repair_leaks)
 {
-    const char **a;
-    int n = 0;
+    libxl__flexarray *a = libxl__flexarray_new(gc);
 
-    GCNEW_ARRAY(a, 7);
-    a[n++] = CTX->qemu_img;
-    a[n++] = "check";
-    if (repair_leaks) {
-        a[n++] = "-r";
-        a[n++] = "leaks";
-    } else {
-        a[n++] = "-U";
-    }
-    a[n++] = "--output=json";
-    a[n++] = image;
-    return a;
+    libxl__flexarray_append_pair(a, CTX->qemu_img, "check");
+    if (repair_leaks)
+        libxl__flexarray_append_pair(a, "-r", "leaks");
+    else
+        libxl__flexarray_append(a, "-U");
+    libxl__flexarray_append_pair(a, "--output=json", image);
+    return a->data;
 }
 
 /*
@@ -150,26 +146,22 @@ const char *const *libxl__qemu_img_bitmap_args(libxl__gc *gc,
                                                const char *src,
                                                libxl_disk_format srcfmt)
 {
-    const char **a;
-    int n = 0;
+    libxl__flexarray *a = libxl__flexarray_new(gc);
 
-    GCNEW_ARRAY(a, 14);
-    a[n++] = CTX->qemu_img;
-    a[n++] = "bitmap";
+    libxl__flexarray_append_pair(a, CTX->qemu_img, "bitmap");
     if (src) {
-        a[n++] = "--merge"; a[n++] = name;
-        a[n++] = "-b"; a[n++] = src;
-        a[n++] = "-F"; a[n++] = libxl__disk_format_qemu(srcfmt);
+        libxl__flexarray_append_pair(a, "--merge", name);
+        libxl__flexarray_append_pair(a, "-b", src);
+        libxl__flexarray_append_pair(a, "-F",
+                                     libxl__disk_format_qemu(srcfmt));
     } else {
-        a[n++] = "--add";
-        if (granularity) {
-            a[n++] = "-g";
-            a[n++] = GCSPRINTF("%llu", (unsigned long long)granularity);
-        }
+        libxl__flexarray_append(a, "--add");
+        if (granularity)
+            libxl__flexarray_append_pair(a, "-g",
+                GCSPRINTF("%llu", (unsigned long long)granularity));
     }
-    a[n++] = image;
-    a[n++] = name;
-    return a;
+    libxl__flexarray_append_pair(a, image, name);
+    return a->data;
 }
 
 int libxl__qemu_img_bitmaps(yajl_val info, libxl__qemu_img_bitmap **bm_r,
@@ -231,7 +223,6 @@ static void qemu_img_info_next(libxl__egc *egc,
                                libxl__qemu_img_info_state *qi)
 {
     STATE_AO_GC(qi->ao);
-    const char **a;
     int rc;
 
     while (qi->next < qi->num_images && !qi->images[qi->next])
@@ -240,17 +231,11 @@ static void qemu_img_info_next(libxl__egc *egc,
         qi->callback(egc, qi, 0);
         return;
     }
-    GCNEW_ARRAY(a, 8);
-    a[0] = CTX->qemu_img;
-    a[1] = "info";
-    a[2] = "--output=json";
-    a[3] = "-U";
-    a[4] = qi->backing_chain ? "--backing-chain" : qi->images[qi->next];
-    a[5] = qi->backing_chain ? qi->images[qi->next] : NULL;
     libxl__exec_init(&qi->es);
     qi->es.ao = ao;
     qi->es.what = qi->images[qi->next];
-    qi->es.args = a;
+    qi->es.args = libxl__qemu_img_info_args(gc, qi->images[qi->next],
+                                            qi->backing_chain);
     qi->es.timeout_ms = 60000;
     qi->es.callback = qemu_img_info_done;
     rc = libxl__exec_start(egc, &qi->es);
@@ -267,8 +252,7 @@ static void qemu_img_info_done(libxl__egc *egc, libxl__exec_state *es,
     char *err = NULL;
 
     if (rc) goto out;
-    v = libxl__vhd_complete_info(gc, es->out,
-                                 libxl__json_parse(gc, es->out), &err);
+    v = libxl__vhd_complete_info(gc, libxl__json_parse(gc, es->out), &err);
     if (!v) {
         LOG(ERROR, "qemu-img info %s: %s", qi->images[qi->next],
             err ? err : "output is not JSON");
@@ -302,29 +286,49 @@ int libxl__qemu_img_find_tag(yajl_val info, const char *tag,
     return n;
 }
 
-/*
- * Synchronous `qemu-img info --output=json -U [--backing-chain] image`,
- * parsed (gc); NULL and *err_r (gc, trimmed) when it does not open.
- */
-yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
-                                   bool chain, char **err_r)
+/* `qemu-img info --output=json -U [--backing-chain] image` */
+const char *const *libxl__qemu_img_info_args(libxl__gc *gc,
+                                             const char *image, bool chain)
 {
-    const char *a[] = { CTX->qemu_img, "info", "--output=json", "-U",
-                        chain ? "--backing-chain" : image,
-                        chain ? image : NULL, NULL };
-    char *out = NULL, *err = NULL;
+    libxl__flexarray *a = libxl__flexarray_new(gc);
+
+    libxl__flexarray_append_pair(a, CTX->qemu_img, "info");
+    libxl__flexarray_append_pair(a, "--output=json", "-U");
+    if (chain) libxl__flexarray_append(a, "--backing-chain");
+    libxl__flexarray_append(a, image);
+    return a->data;
+}
+
+/*
+ * What one run of those args gave (rc, stdout, stderr), parsed (gc);
+ * NULL and *err_r (gc, trimmed) when the image does not open.
+ */
+yajl_val libxl__qemu_img_info_parse(libxl__gc *gc, int rc, const char *out,
+                                    char *err, char **err_r)
+{
     yajl_val v = NULL;
     size_t l;
 
-    if (!libxl__exec_sync(gc, a, 10 * 60 * 1000, &out, &err))
-        v = libxl__vhd_complete_info(gc, out, libxl__json_parse(gc, out),
-                                     &err);
+    if (!rc && out)
+        v = libxl__vhd_complete_info(gc, libxl__json_parse(gc, out), &err);
     if (!v && err_r) {
         l = err ? strlen(err) : 0;
         while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;
         *err_r = l ? err : GCSTRDUP("qemu-img info failed");
     }
     return v;
+}
+
+/* Synchronous qemu-img info (libxl__qemu_img_info_parse). */
+yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
+                                   bool chain, char **err_r)
+{
+    char *out = NULL, *err = NULL;
+    int rc;
+
+    rc = libxl__exec_sync(gc, libxl__qemu_img_info_args(gc, image, chain),
+                          10 * 60 * 1000, &out, &err);
+    return libxl__qemu_img_info_parse(gc, rc, out, err, err_r);
 }
 
 /*

@@ -6,7 +6,10 @@
  * operation, do the work, disconnect.  QEMU serves one monitor client
  * at a time and queues the others without a word, so holding the
  * socket longer would stall libxl's own QMP users (and ours); every
- * wait has a timeout.
+ * wait has a timeout.  For the sockets libxl gives QEMU, libxl's own
+ * lock on them is taken first, as libxl__ev_qmp does, held until the
+ * close (the driver's qmp_trylock; waited for from a timer, within
+ * the connect's timeout).
  *
  * Protocol handling:
  *  - The greeting {"QMP": ...} is awaited, then qmp_capabilities is
@@ -46,6 +49,7 @@ static void qmp_fail(libxl__egc *egc, libxl__qmp *qmp, int rc);
 static void qmp_callback(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                          int rc);
 static void qmp_retry(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void qmp_agent_ready_soon(libxl__gc *gc, libxl__qmp *qmp);
 static void qmp_say(libxl__gc *gc, libxl__qmp *qmp, int errnoval,
                     const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -55,6 +59,7 @@ void libxl__qmp_init(libxl__qmp *qmp)
     memset(qmp, 0, sizeof(*qmp));
     qmp->fd = -1;
     qmp->txfd = -1;
+    qmp->lockfd = -1;
     qmp->state = LIBXL__QMP_DISCONNECTED;
     libxl__ev_fd_init(&qmp->efd);
     libxl__ev_time_init(&qmp->timeout);
@@ -116,6 +121,79 @@ static void qmp_agent_ready_soon(libxl__gc *gc, libxl__qmp *qmp)
     libxl__ev_time_register_rel(gc, &qmp->retry, qmp_agent_ready, 0);
 }
 
+/*
+ * The toolstack's lock on this socket (the xen driver: libxl's
+ * qmp-socket-lock, which libxl's own QMP client holds while it is
+ * connected), taken before connecting and held until the close:
+ * 0 (held, or none to take), ERROR_LOCK_FAIL (busy: try again), or an
+ * error (logged).
+ */
+static int qmp_lock(libxl__gc *gc, libxl__qmp *qmp)
+{
+    const libxl__snapshot_driver *drv = CTX->driver;
+    char *file = NULL;
+    int fd = -1, rc;
+
+    if (qmp->locked || qmp->agent || !drv || !drv->qmp_trylock) return 0;
+    rc = drv->qmp_trylock(gc, qmp->path, &file, &fd);
+    if (file && !qmp->lockfile)
+        qmp->lockfile = libxl__gc_strdup(&qmp->ao->gc, file);
+    if (rc) return rc;
+    if (fd >= 0) {
+        qmp->locked = true;
+        qmp->lockfd = fd;
+    }
+    return 0;
+}
+
+static void qmp_unlock(libxl__gc *gc, libxl__qmp *qmp)
+{
+    if (!qmp->locked) return;
+    CTX->driver->qmp_unlock(qmp->lockfile, qmp->lockfd);
+    qmp->locked = false;
+    qmp->lockfd = -1;
+}
+
+/* connect(2), the lock held: 0 (connected, or retried later) or rc */
+static int qmp_connect_socket(libxl__gc *gc, libxl__qmp *qmp)
+{
+    struct sockaddr_un un;
+
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    strcpy(un.sun_path, qmp->path);
+    if (connect(qmp->fd, (struct sockaddr *)&un, sizeof(un))) {
+        if (errno == EAGAIN) {
+            /* QEMU's listen backlog is full: not connected, try again */
+            libxl__ev_time_register_rel(gc, &qmp->retry, qmp_retry,
+                                        QMP_RETRY_MS);
+            return 0;
+        }
+        qmp_say(gc, qmp, errno, "cannot connect to QMP socket %s (is the "
+                "domain's device model running?)", qmp->path);
+        return ERROR_FAIL;
+    }
+    libxl__ev_fd_register(gc, &qmp->efd, qmp_io, qmp->fd, POLLIN);
+    if (qmp->agent) qmp_agent_ready_soon(gc, qmp);
+    return 0;
+}
+
+/* the lock was busy: until the connect's timeout */
+static void qmp_lock_retry(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__qmp *qmp = CONTAINER_OF(ev, libxl__qmp, retry);
+    EGC_GC;
+
+    rc = qmp_lock(gc, qmp);
+    if (rc == ERROR_LOCK_FAIL) {
+        libxl__ev_time_register_rel(gc, &qmp->retry, qmp_lock_retry,
+                                    QMP_RETRY_MS);
+        return;
+    }
+    if (!rc) rc = qmp_connect_socket(gc, qmp);
+    if (rc) qmp_fail(egc, qmp, rc);
+}
+
 int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,
                        libxl__qmp_callback *callback)
 {
@@ -134,30 +212,25 @@ int libxl__qmp_connect(libxl__egc *egc, libxl__qmp *qmp,
         LOGE(ERROR, "cannot create socket");
         return ERROR_FAIL;
     }
-    memset(&un, 0, sizeof(un));
-    un.sun_family = AF_UNIX;
-    strcpy(un.sun_path, qmp->path);
     qmp->callback = callback;
     qmp->state = LIBXL__QMP_CONNECTING;
     qmp_arm_timeout(gc, qmp);
-    if (connect(qmp->fd, (struct sockaddr *)&un, sizeof(un))) {
-        if (errno == EAGAIN) {
-            /* QEMU's listen backlog is full: not connected, try again */
-            libxl__ev_time_register_rel(gc, &qmp->retry, qmp_retry,
-                                        QMP_RETRY_MS);
-            return 0;
-        }
-        qmp_say(gc, qmp, errno, "cannot connect to QMP socket %s (is the "
-                "domain's device model running?)", qmp->path);
-        rc = ERROR_FAIL;
-        goto out;
+    rc = qmp_lock(gc, qmp);
+    if (rc == ERROR_LOCK_FAIL) {
+        LOG(DEBUG, "QMP socket %s: waiting for the lock %s", qmp->path,
+            qmp->lockfile);
+        libxl__ev_time_register_rel(gc, &qmp->retry, qmp_lock_retry,
+                                    QMP_RETRY_MS);
+        return 0;
     }
-    libxl__ev_fd_register(gc, &qmp->efd, qmp_io, qmp->fd, POLLIN);
-    if (qmp->agent) qmp_agent_ready_soon(gc, qmp);
+    if (!rc) rc = qmp_connect_socket(gc, qmp);
+    if (rc) goto out;
     return 0;
 
  out:
     libxl__ev_time_deregister(gc, &qmp->timeout);
+    libxl__ev_time_deregister(gc, &qmp->retry);
+    qmp_unlock(gc, qmp);
     qmp->state = LIBXL__QMP_DISCONNECTED;
     qmp->callback = NULL;
     close(qmp->fd);
@@ -189,15 +262,23 @@ static void qmp_retry(libxl__egc *egc, libxl__ev_time *ev, int rc)
     qmp_fail(egc, qmp, ERROR_FAIL);
 }
 
-static void qmp_queue(libxl__gc *egcgc, libxl__qmp *qmp, const char *cmd,
-                      const char *args, unsigned id)
+/* The command as one line of text; NULL if it cannot be. */
+static char *qmp_message_text(libxl__gc *gc, const char *cmd, yajl_val args,
+                              unsigned id)
 {
-    /* the message outlives this callback: the ao's gc owns it */
-    libxl__gc *gc = &qmp->ao->gc;
-    char *msg = args
-        ? GCSPRINTF("{\"execute\": \"%s\", \"arguments\": %s, "
-                    "\"id\": %u}\r\n", cmd, args, id)
-        : GCSPRINTF("{\"execute\": \"%s\", \"id\": %u}\r\n", cmd, id);
+    yajl_val m = NULL;
+    char *text;
+
+    libxl__json_add_string(gc, &m, "execute", cmd);
+    if (args) libxl__json_add(gc, &m, "arguments", args);
+    libxl__json_add_integer(gc, &m, "id", id);
+    text = libxl__json_to_string(gc, m);
+    return text ? GCSPRINTF("%s\r\n", text) : NULL;
+}
+
+/* msg: in the ao's gc (it outlives the callback that sends it) */
+static void qmp_queue(libxl__gc *gc, libxl__qmp *qmp, char *msg)
+{
     qmp->tx = msg;
     qmp->txlen = strlen(msg);
     qmp->txoff = 0;
@@ -205,33 +286,40 @@ static void qmp_queue(libxl__gc *egcgc, libxl__qmp *qmp, const char *cmd,
 }
 
 int libxl__qmp_send(libxl__egc *egc, libxl__qmp *qmp, const char *cmd,
-                    const char *args, int fd, libxl__qmp_callback *cb)
+                    yajl_val args, int fd, libxl__qmp_callback *cb)
 {
     STATE_AO_GC(qmp->ao);
+    char *msg;
 
     if (qmp->state != LIBXL__QMP_IDLE) {
         LOG(ERROR, "QMP: command %s sent while not idle", cmd);
         return ERROR_FAIL;
     }
-    if (args && !libxl__utf8_valid(args)) {
+    /* the message outlives this callback: the ao's gc owns it */
+    msg = qmp_message_text(gc, cmd, args, qmp->next_id + 1);
+    if (!msg) {
+        LOG(ERROR, "QMP: %s: cannot put the command into JSON", cmd);
+        return ERROR_FAIL;
+    }
+    if (!libxl__utf8_valid(msg)) {
         /* QEMU drops such a command without a reply: refuse it here */
         LOG(ERROR, "QMP: %s: an argument (a file name?) is not UTF-8 "
             "text, which QEMU cannot take", cmd);
         return ERROR_INVAL;
     }
-    qmp->wait_id = ++qmp->next_id;
-    qmp->callback = cb;
-    qmp->txfd = fd;
-    qmp->error_class = qmp->error_desc = NULL;
     qmp->fault_errno = libxl__fault_io(GCSPRINTF("QMP %s", cmd));
     if (qmp->fault_errno) {
         /* tests: QEMU refuses a command it does not know, as it would
          * refuse this one; the reply is given as this one's */
-        cmd = GCSPRINTF("x-libxl-snapshot-fault-%s", cmd);
-        args = NULL;
-        qmp->txfd = -1;
+        msg = qmp_message_text(gc, GCSPRINTF("x-libxl-snapshot-fault-%s",
+                                             cmd), NULL, qmp->next_id + 1);
+        fd = -1;
     }
-    qmp_queue(gc, qmp, cmd, args, qmp->wait_id);
+    qmp->wait_id = ++qmp->next_id;
+    qmp->callback = cb;
+    qmp->txfd = fd;
+    qmp->error_class = qmp->error_desc = NULL;
+    qmp_queue(gc, qmp, msg);
     qmp->state = LIBXL__QMP_WAITING;
     qmp_update_events(gc, qmp);
     qmp_arm_timeout(gc, qmp);
@@ -245,6 +333,7 @@ void libxl__qmp_close(libxl__gc *gc, libxl__qmp *qmp)
     libxl__ev_time_deregister(gc, &qmp->retry);
     if (qmp->fd >= 0) close(qmp->fd);
     qmp->fd = -1;
+    qmp_unlock(gc, qmp);              /* after the close, as libxl */
     qmp->state = LIBXL__QMP_DISCONNECTED;
     qmp->rxlen = 0;
     qmp->txlen = qmp->txoff = 0;
@@ -295,9 +384,15 @@ static void qmp_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc)
     libxl__qmp *qmp = CONTAINER_OF(ev, libxl__qmp, timeout);
     EGC_GC;
 
-    qmp_say(gc, qmp, -1, "QMP socket %s: no answer within %d ms",
-            qmp->path, qmp->timeout_ms > 0 ? qmp->timeout_ms
-                                           : QMP_DEFAULT_TIMEOUT_MS);
+    int ms = qmp->timeout_ms > 0 ? qmp->timeout_ms : QMP_DEFAULT_TIMEOUT_MS;
+
+    if (qmp->state == LIBXL__QMP_CONNECTING && qmp->lockfile && !qmp->locked)
+        qmp_say(gc, qmp, -1, "QMP socket %s: its lock %s is still held by "
+                "another process (a toolstack command using QMP?) after "
+                "%d ms", qmp->path, qmp->lockfile, ms);
+    else
+        qmp_say(gc, qmp, -1, "QMP socket %s: no answer within %d ms",
+                qmp->path, ms);
     qmp_fail(egc, qmp, ERROR_TIMEDOUT);
 }
 
@@ -368,7 +463,8 @@ static bool qmp_message(libxl__egc *egc, libxl__qmp *qmp, yajl_val v)
                 libxl__json_get_integer(ver, "minor", 0),
                 libxl__json_get_integer(ver, "micro", 0));
         qmp->wait_id = ++qmp->next_id;
-        qmp_queue(gc, qmp, "qmp_capabilities", NULL, qmp->wait_id);
+        qmp_queue(gc, qmp, qmp_message_text(&qmp->ao->gc, "qmp_capabilities",
+                                            NULL, qmp->wait_id));
         qmp->state = LIBXL__QMP_CAPABILITIES;
         qmp_update_events(gc, qmp);
         return false;
@@ -486,7 +582,7 @@ void libxl__qmp_drop_file_nodes(libxl__gc *gc, const char *qmp_path,
     int pass;
 
     if (libxl__qmp_run_sync(gc, qmp_path, "query-named-block-nodes",
-                            "{\"flat\": true}", 0, true, &nodes) ||
+                            libxl__qmp_args_flat(gc), 0, true, &nodes) ||
         !YAJL_IS_ARRAY(nodes))
         return;
     /* the format nodes, then what they held (the protocol nodes) */
@@ -496,12 +592,12 @@ void libxl__qmp_drop_file_nodes(libxl__gc *gc, const char *qmp_path,
             const char *f = libxl__json_get_string(n, "file");
             const char *name = libxl__json_get_string(n, "node-name");
             const char *drv = libxl__json_get_string(n, "drv");
+            yajl_val args = NULL;
             if (!f || !name || !drv || strcmp(f, file) ||
                 (!strcmp(drv, "file")) != (pass == 1))
                 continue;
-            libxl__qmp_run_sync(gc, qmp_path, "blockdev-del",
-                                GCSPRINTF("{\"node-name\": %s}",
-                                          libxl__json_quote(gc, name)),
+            libxl__json_add_string(gc, &args, "node-name", name);
+            libxl__qmp_run_sync(gc, qmp_path, "blockdev-del", args,
                                 0, true, NULL);
         }
 }
@@ -535,7 +631,7 @@ bool libxl__qmp_has_file_node(libxl__gc *gc, const char *qmp_path,
     size_t i;
 
     if (libxl__qmp_run_sync(gc, qmp_path, "query-named-block-nodes",
-                            "{\"flat\": true}", 10000, true, &nodes) ||
+                            libxl__qmp_args_flat(gc), 10000, true, &nodes) ||
         !nodes || !YAJL_IS_ARRAY(nodes))
         return true;
     for (i = 0; i < nodes->u.array.len; i++) {
@@ -597,12 +693,21 @@ bool libxl__qmp_schema_has(yajl_val schema, const char *command,
     return false;
 }
 
+yajl_val libxl__qmp_args_flat(libxl__gc *gc)
+{
+    yajl_val args = NULL;
+
+    libxl__json_add_bool(gc, &args, "flat", true);
+    return args;
+}
+
 /* ---------------------------------------------------------------- */
 /* synchronous convenience */
 
 typedef struct {
     libxl__qmp qmp;
-    const char *cmd, *args;
+    const char *cmd;
+    yajl_val args;
     libxl__gc *callergc;
     yajl_val *ret_r;
 } qmp_sync_state;
@@ -613,7 +718,7 @@ static void qmp_sync_reply(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                            int rc);
 
 int libxl__qmp_run_sync(libxl__gc *callergc, const char *path,
-                        const char *cmd, const char *args, int timeout_ms,
+                        const char *cmd, yajl_val args, int timeout_ms,
                         bool quiet, yajl_val *ret_r)
 {
     libxl_snapshot_ctx *ctx = callergc->owner;

@@ -54,9 +54,21 @@
  * planned, and until then snapshot-check reports the pending revert.
  *
  * Steps: libxl_domain_snapshot_revert -> snapshot_revert_begun ->
- *   snapshot_revert_probed ->
+ *   snapshot_revert_probed [-> snapshot_revert_stopped] ->
  *   snapshot_revert_next <-> snapshot_revert_disk_done ->
  *   snapshot_revert_record -> snapshot_revert_done
+ *   [-> snapshot_revert_started] -> snapshot_revert_finish
+ * The domain is stopped and started again as steps on the loop
+ * (libxl__domain_start_async: a timer polls for the new QEMU's QMP
+ * socket, the memory image is restored over an async QMP connection),
+ * so that the caller's loop never waits for QEMU.
+ *
+ * Abort (ao_abort): before any disk is touched, the revert is undone
+ * as after a failure (the domain restarted on the images the records
+ * name, a restart that is never aborted); once the records say
+ * reverted, only the start remains, and an abort then kills the QEMU
+ * being started (half-restored): the domain is left reverted and shut
+ * off.  Either way the callback gets ERROR_ABORTED.
  */
 #include "libxl_snapshot_internal.h"
 
@@ -81,6 +93,8 @@ typedef struct libxl__snapshot_revert_state {
                                       * journal stuck at "not saved" */
     libxl__qemu_img_info_state qi;   /* images holding internal ones */
     libxl__exec_state es;
+    libxl__domain_async da;          /* the domain started at the end */
+    int final_rc;                    /* the revert's, while it starts */
 } libxl__snapshot_revert_state;
 
 static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
@@ -98,17 +112,15 @@ static void snapshot_revert_record(libxl__egc *egc,
                                    libxl__snapshot_revert_state *rvs);
 static void snapshot_revert_done(libxl__egc *egc,
                                  libxl__snapshot_revert_state *rvs, int rc);
+static void snapshot_revert_stopped(libxl__egc *egc,
+                                    libxl__domain_async *da, int rc);
+static void snapshot_revert_started(libxl__egc *egc,
+                                    libxl__domain_async *da, int r);
+static void snapshot_revert_finish(libxl__egc *egc,
+                                   libxl__snapshot_revert_state *rvs,
+                                   int rc);
 
 int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
-                                 const char *domain, const char *name,
-                                 unsigned flags,
-                                 const libxl_asyncop_how *ao_how)
-{
-    return libxl_domain_snapshot_revert_progress(ctx, domain, name, flags,
-                                                 NULL, ao_how);
-}
-
-int libxl_domain_snapshot_revert_progress(libxl_snapshot_ctx *ctx,
                                  const char *domain, const char *name,
                                  unsigned flags,
                                  const libxl_snapshot_progress_how *progress,
@@ -120,7 +132,8 @@ int libxl_domain_snapshot_revert_progress(libxl_snapshot_ctx *ctx,
 
     if ((flags & LIBXL_SNAPSHOT_REVERT_RUNNING) &&
         (flags & LIBXL_SNAPSHOT_REVERT_PAUSED)) {
-        LOG(ERROR, "--running and --paused exclude each other");
+        LOG(ERROR, "LIBXL_SNAPSHOT_REVERT_RUNNING and _PAUSED exclude each "
+            "other");
         EGC_FREE;
         return AO_CREATE_FAIL(ERROR_INVAL);
     }
@@ -306,10 +319,32 @@ static void snapshot_revert_probed(libxl__egc *egc,
     libxl__fault_point("revert");
     if (op->d.running) {
         LOG(INFO, "domain %s: stopping it to revert its disks", op->d.name);
-        rc = CTX->driver->destroy(gc, &op->d);
-        if (rc) goto out;
-        rvs->stopped = true;
-        libxl__fault_point("revert");
+        rvs->da.ao = ao;
+        rvs->da.d = &op->d;
+        rvs->da.callback = snapshot_revert_stopped;
+        libxl__domain_stop_async(egc, &rvs->da);
+        return;
+    }
+    rvs->next = 0;
+    snapshot_revert_next(egc, rvs);
+    return;
+ out:
+    snapshot_revert_done(egc, rvs, rc);
+}
+
+static void snapshot_revert_stopped(libxl__egc *egc,
+                                    libxl__domain_async *da, int rc)
+{
+    libxl__snapshot_revert_state *rvs =
+        CONTAINER_OF(da, libxl__snapshot_revert_state, da);
+
+    if (rc) goto out;
+    rvs->stopped = true;
+    libxl__fault_point("revert");
+    /* aborted meanwhile: no disk is touched yet, it starts again as was */
+    if (libxl__ao_is_aborting(rvs->ao)) {
+        rc = ERROR_ABORTED;
+        goto out;
     }
     rvs->next = 0;
     snapshot_revert_next(egc, rvs);
@@ -424,10 +459,10 @@ static void snapshot_revert_copy_line(libxl__egc *egc, libxl__exec_state *es,
     const libxl_snapshot_progress_how *p = &rvs->progress;
     double pct;
 
-    if (p && p->callback && sscanf(line, " (%lf/100%%)", &pct) == 1)
-        p->callback(GCSPRINTF("disk %s", rd->ds->vdev),
-                    (uint64_t)(pct / 100.0 * rd->copy_size), rd->copy_size,
-                    p->for_callback);
+    if (p->callback && sscanf(line, " (%lf/100%%)", &pct) == 1)
+        libxl__progress_report(p, GCSPRINTF("disk %s", rd->ds->vdev),
+                               (uint64_t)(pct / 100.0 * rd->copy_size),
+                               rd->copy_size);
 }
 
 static void snapshot_revert_next(libxl__egc *egc,
@@ -585,7 +620,7 @@ static void snapshot_revert_done(libxl__egc *egc,
     libxl__snapshot_op *op = &rvs->op;
     bool start = false, paused = false;
     const char *restore = NULL;
-    int i, r;
+    int i;
 
     if (rc && rvs->done_disks >= 0 && rvs->applied) {
         /*
@@ -631,18 +666,56 @@ static void snapshot_revert_done(libxl__egc *egc,
                 op->d.name);
             if (!rc) rc = ERROR_FAIL;
         } else {
-            r = libxl__domain_start(gc, &op->cfg, &op->tree.dom, paused,
-                                    restore, &rvs->progress, NULL);
-            if (r && !rc)
-                /* where things stand: wholly reverted, but shut off */
-                LOG(ERROR, "domain %s: its disks are reverted to '%s' and "
-                    "the records say so, but it could not be started: "
-                    "revert to it again, or start it with xl create",
-                    op->d.name, rvs->name);
-            if (r && !rc) rc = r;
-            if (!r) libxl__fault_point("revert");
+            rvs->final_rc = rc;
+            rvs->da.ao = ao;
+            rvs->da.cfg = &op->cfg;
+            rvs->da.rec = &op->tree.dom;
+            rvs->da.paused = paused;
+            rvs->da.restore = restore;
+            rvs->da.progress = &rvs->progress;
+            /* putting it back as it was always finishes */
+            rvs->da.unabortable = rc != 0;
+            rvs->da.callback = snapshot_revert_started;
+            libxl__domain_start_async(egc, &rvs->da);
+            return;
         }
     }
+    snapshot_revert_finish(egc, rvs, rc);
+}
+
+static void snapshot_revert_started(libxl__egc *egc,
+                                    libxl__domain_async *da, int r)
+{
+    libxl__snapshot_revert_state *rvs =
+        CONTAINER_OF(da, libxl__snapshot_revert_state, da);
+    STATE_AO_GC(rvs->ao);
+    int rc = rvs->final_rc;
+
+    if (r && !rc) {
+        /* where things stand: wholly reverted, but shut off */
+        if (r == ERROR_ABORTED)
+            LOG(ERROR, "domain %s: its disks are reverted to '%s' and the "
+                "records say so; the revert was aborted while the domain "
+                "was started, so it is left shut off: start it with xl "
+                "create, or revert to it again", rvs->op.d.name, rvs->name);
+        else
+            LOG(ERROR, "domain %s: its disks are reverted to '%s' and "
+                "the records say so, but it could not be started: "
+                "revert to it again, or start it with xl create",
+                rvs->op.d.name, rvs->name);
+        rc = r;
+    }
+    if (!r) libxl__fault_point("revert");
+    snapshot_revert_finish(egc, rvs, rc);
+}
+
+static void snapshot_revert_finish(libxl__egc *egc,
+                                   libxl__snapshot_revert_state *rvs,
+                                   int rc)
+{
+    STATE_AO_GC(rvs->ao);
+    libxl__snapshot_op *op = &rvs->op;
+
     /* done, or undone (and restarted on what the records name) */
     if (rvs->journaled && !rvs->half_done)
         libxl__journal_remove(gc, &op->st);

@@ -104,6 +104,51 @@ void libxl_snapshot_domain_list_free(libxl_snapshot_domain *list, int nb)
     free(list);
 }
 
+void libxl_snapshot_settings_init(libxl_snapshot_settings *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->lock_timeout = -1;
+}
+
+void libxl_snapshot_settings_dispose(libxl_snapshot_settings *p)
+{
+    free(p->state_dir);
+    free(p->run_dir);
+    free(p->config_dir);
+    libxl_snapshot_settings_init(p);
+}
+
+/* ---------------------------------------------------------------- */
+/* progress */
+
+void libxl__progress_report(const libxl_snapshot_progress_how *how,
+                            const char *what, uint64_t done,
+                            uint64_t total)
+{
+    libxl_snapshot_progress p;
+
+    if (!how || !how->callback) return;
+    memset(&p, 0, sizeof(p));
+    p.what = what;
+    p.done = done;
+    p.total = total;
+    how->callback(&p, how->for_callback);
+}
+
+void libxl__progress_report_job(const libxl_snapshot_progress_how *how,
+                                const libxl_blockjob_info *job)
+{
+    libxl_snapshot_progress p;
+
+    if (!how || !how->callback) return;
+    memset(&p, 0, sizeof(p));
+    p.what = job->id ? job->id : "block job";
+    p.done = job->offset;
+    p.total = job->len;
+    p.job = job;
+    how->callback(&p, how->for_callback);
+}
+
 /* ---------------------------------------------------------------- */
 /* enum strings */
 

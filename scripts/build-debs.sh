@@ -3,7 +3,7 @@
 #
 #   scripts/build-debs.sh [-f]
 #
-# Prints the directory that holds them: the .deb of libxlsnapshot0,
+# Prints the directory that holds them: the .deb of libxlsnapshot1,
 # libxlsnapshot-dev and xl-snapshot (and their -dbgsym), the .changes
 # and .buildinfo, and build.log.
 #

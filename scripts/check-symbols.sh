@@ -11,7 +11,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-shlib=libxl-snapshot/libxlsnapshot.so.0
+shlib=libxl-snapshot/libxlsnapshot.so.$(sed -n 's/^SONAME_MAJOR[ \t]*:=[ \t]*//p' Config.mk)
 objs=(libxl-snapshot/*.o)
 if [ ! -e "${objs[0]}" ] || [ ! -e "$shlib" ]; then
     echo "check-symbols: build first (make)" >&2

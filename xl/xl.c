@@ -120,6 +120,15 @@ const char *xl_error_message(int rc)
     return xl_errors_logged ? first_error : xl_error_text(rc);
 }
 
+int xl_options_exclude(const char *cmd, bool a, const char *oa, bool b,
+                       const char *ob)
+{
+    if (!a || !b) return 0;
+    fprintf(stderr, "libxl-snapshot: error: %s: %s and %s exclude each "
+            "other\n", cmd, oa, ob);
+    return 1;
+}
+
 int xl_fail(const char *what, int rc)
 {
     if (!xl_errors_logged)
@@ -417,7 +426,7 @@ int main_help(int argc, char **argv)
     }
     if (c && c->driver &&
         !libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
-                                  (xentoollog_logger *)logger) &&
+                                  (xentoollog_logger *)logger, NULL) &&
         c->driver != (int)libxl_snapshot_ctx_driver(ctx))
         c = NULL;
     if (c) {
@@ -539,7 +548,7 @@ int main(int argc, char **argv)
         goto out;
     }
     rc = libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
-                                  (xentoollog_logger *)counting_logger);
+                                  (xentoollog_logger *)counting_logger, NULL);
     if (rc) {
         /* a domain command still works through the system xl */
         if (strncmp(cmd, "snapshot-", 9)) return exec_system_xl(cmd, NULL, NULL);

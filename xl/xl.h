@@ -83,6 +83,12 @@ int def_getopt(int argc, char *const argv[], const char *optstring,
  */
 int xl_fail(const char *what, int rc);
 /*
+ * Options the library refuses together, refused first in xl's words
+ * (the library names its flags): one line, 1 when a and b are both set.
+ */
+int xl_options_exclude(const char *cmd, bool a, const char *oa, bool b,
+                       const char *ob);
+/*
  * --json: a command that fails prints, besides xl_fail's line, a JSON
  * document on stdout, {"error": <why, xl_error_message>, "error_code":
  * <libxl_error_to_string>}, so that a script never reads an empty one.
@@ -132,7 +138,7 @@ typedef struct {
 } xl_job_wait;
 /* The progress and completion callbacks of a job xl waits for. */
 void xl_job_setup(xl_job_wait *w, const char *what,
-                  libxl_blockjob_progress_how *progress,
+                  libxl_snapshot_progress_how *progress,
                   libxl_asyncop_how *how);
 /* Runs the event loop until the job's ao completes; SIGINT aborts. */
 int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how);

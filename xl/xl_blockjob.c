@@ -37,11 +37,14 @@ static void job_done_cb(libxl_ctx *unused, int rc, void *for_callback)
     w->rc = rc;
 }
 
-static void job_progress_cb(const libxl_blockjob_info *info,
+static void job_progress_cb(const libxl_snapshot_progress *p,
                             void *for_callback)
 {
+    const libxl_blockjob_info *info = p->job;
     xl_job_wait *w = for_callback;
     unsigned pct;
+
+    if (!info) return;                /* only jobs are followed here */
 
     if (info->state == LIBXL_BLOCKJOB_STATE_COMPLETED &&
         w->state != LIBXL_BLOCKJOB_STATE_COMPLETED)
@@ -69,7 +72,7 @@ static void job_progress_cb(const libxl_blockjob_info *info,
 }
 
 void xl_job_setup(xl_job_wait *w, const char *what,
-                  libxl_blockjob_progress_how *progress,
+                  libxl_snapshot_progress_how *progress,
                   libxl_asyncop_how *how)
 {
     w->what = what;
@@ -164,7 +167,7 @@ int main_block_commit(int argc, char **argv)
         {0, 0, 0, 0}
     };
     libxl_block_commit_params p;
-    libxl_blockjob_progress_how progress;
+    libxl_snapshot_progress_how progress;
     libxl_asyncop_how how;
     xl_job_wait w;
     const char *domain, *vdev;
@@ -196,6 +199,19 @@ int main_block_commit(int argc, char **argv)
     }
     domain = argv[optind];
     vdev = argv[optind + 1];
+    if (xl_options_exclude("block-commit",
+                           p.flags & LIBXL_BLOCK_COMMIT_PIVOT, "--pivot",
+                           p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY,
+                           "--keep-overlay") ||
+        xl_options_exclude("block-commit",
+                           p.flags & LIBXL_BLOCK_COMMIT_SHALLOW, "--shallow",
+                           p.base, "--base") ||
+        xl_options_exclude("block-commit",
+                           p.flags & LIBXL_BLOCK_COMMIT_DELETE, "--delete",
+                           p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY,
+                           "--keep-overlay (the overlay still uses the "
+                           "images below it)"))
+        return EXIT_FAILURE;
     /* --pivot / --keep-overlay imply an active commit, as in virsh */
     if (p.flags & (LIBXL_BLOCK_COMMIT_PIVOT | LIBXL_BLOCK_COMMIT_KEEP_OVERLAY))
         p.flags |= LIBXL_BLOCK_COMMIT_ACTIVE;
@@ -234,7 +250,7 @@ int main_block_stream(int argc, char **argv)
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    libxl_blockjob_progress_how progress;
+    libxl_snapshot_progress_how progress;
     libxl_asyncop_how how;
     xl_job_wait w;
     const char *base = NULL;

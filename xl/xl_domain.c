@@ -65,7 +65,8 @@ int main_create(int argc, char **argv)
     if (argc - optind != 1)
         return usage_error("create", "takes one config file.");
     fprintf(stderr, "Parsing config from %s\n", argv[optind]);
-    rc = libxl_snapshot_domain_create(ctx, argv[optind], paused, &domid);
+    rc = libxl_snapshot_domain_create(ctx, argv[optind], paused, &domid,
+                                      NULL);
     if (rc) return xl_fail("create", rc);
     return EXIT_SUCCESS;
 }
@@ -88,9 +89,14 @@ static int one_domain(int argc, char **argv, const char *cmd,
     return rc ? xl_fail(cmd, rc) : EXIT_SUCCESS;
 }
 
+static int domain_destroy(libxl_snapshot_ctx *c, const char *domain)
+{
+    return libxl_snapshot_domain_destroy(c, domain, NULL);
+}
+
 int main_destroy(int argc, char **argv)
 {
-    return one_domain(argc, argv, "destroy", libxl_snapshot_domain_destroy);
+    return one_domain(argc, argv, "destroy", domain_destroy);
 }
 
 int main_pause(int argc, char **argv)

@@ -203,9 +203,11 @@ static double seconds_between(const struct timespec *a,
     return (b->tv_sec - a->tv_sec) + (b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
-static void op_progress_cb(const char *what, uint64_t done, uint64_t total,
+static void op_progress_cb(const libxl_snapshot_progress *p,
                            void *for_callback)
 {
+    const char *what = p->what;
+    uint64_t done = p->done, total = p->total;
     op_progress *m = for_callback;
     step_progress *st = m->n ? &m->steps[m->n - 1] : NULL;
     unsigned pct = total ? (unsigned)(done * 100 / total) : 0;
@@ -416,8 +418,8 @@ int main_snapshot_create(int argc, char **argv)
     xl_exit_on_interrupt("snapshot-create", domain, "the snapshot may be "
                          "part-taken (recorded in the domain's journal)",
                          "completes or undoes it");
-    rc = libxl_domain_snapshot_create_progress(ctx, domain, &snap, flags,
-                                               &progress, NULL);
+    rc = libxl_domain_snapshot_create(ctx, domain, &snap, flags, &progress,
+                                      NULL);
     xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     op_progress_end(&mp, !rc && snap.memory, json);
     if (rc) {
@@ -793,7 +795,7 @@ int main_snapshot_delete(int argc, char **argv)
         {0, 0, 0, 0}
     };
     const char *domain, *name = NULL;
-    libxl_blockjob_progress_how progress;
+    libxl_snapshot_progress_how progress;
     libxl_asyncop_how how;
     xl_job_wait w;
     unsigned flags = 0;
@@ -810,13 +812,19 @@ int main_snapshot_delete(int argc, char **argv)
     if (domain_and_name(argc, argv, "snapshot-delete", name, &domain,
                         &name))
         return EXIT_USAGE;
+    if (xl_options_exclude("snapshot-delete",
+                           flags & LIBXL_SNAPSHOT_DELETE_CHILDREN,
+                           "--children",
+                           flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY,
+                           "--children-only"))
+        return EXIT_FAILURE;
     /* its block jobs' progress; Ctrl-C aborts them, records intact */
     xl_job_setup(&w, "Snapshot delete", &progress, &how);
     xl_exit_on_interrupt("snapshot-delete", domain, "the delete may be "
                          "part-done (recorded in the domain's journal)",
                          "finishes it");
-    rc = libxl_domain_snapshot_delete_progress(ctx, domain, name, flags,
-                                               &progress, &how);
+    rc = libxl_domain_snapshot_delete(ctx, domain, name, flags, &progress,
+                                      &how);
     if (!rc) rc = xl_job_wait_for(&w, &how);
     xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     if (rc) return xl_fail("snapshot-delete", rc);
@@ -855,13 +863,17 @@ int main_snapshot_revert(int argc, char **argv)
     if (domain_and_name(argc, argv, "snapshot-revert", name, &domain,
                         &name))
         return EXIT_USAGE;
+    if (xl_options_exclude("snapshot-revert",
+                           flags & LIBXL_SNAPSHOT_REVERT_RUNNING, "--running",
+                           flags & LIBXL_SNAPSHOT_REVERT_PAUSED, "--paused"))
+        return EXIT_FAILURE;
     op_progress_start(&mp, false);
     xl_exit_on_interrupt("snapshot-revert", domain, "the domain may be "
                          "left stopped, its revert part-done (recorded in "
                          "its journal)", "finishes it (or rolls it back if the "
                          "domain was not stopped yet)");
-    rc = libxl_domain_snapshot_revert_progress(ctx, domain, name, flags,
-                                               &progress, NULL);
+    rc = libxl_domain_snapshot_revert(ctx, domain, name, flags, &progress,
+                                      NULL);
     xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     op_progress_end(&mp, !rc, false);
     if (rc) return xl_fail("snapshot-revert", rc);

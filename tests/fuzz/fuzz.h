@@ -13,7 +13,7 @@ static inline libxl_snapshot_ctx *fuzz_ctx(void)
     if (!ctx) {
         xentoollog_logger *lg = (xentoollog_logger *)
             xtl_createlogger_stdiostream(stderr, XTL_CRITICAL, 0);
-        if (libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0, lg))
+        if (libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0, lg, NULL))
             abort();
     }
     return ctx;

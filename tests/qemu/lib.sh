@@ -12,8 +12,10 @@
 #   IMG     $T/img, where the disk images go
 #   STATE   $T/state (exported as XL_SNAPSHOT_STATE_DIR)
 #   RUN     $T/run   (exported as XL_SNAPSHOT_RUN_DIR)
-#   XL      the front end built in the tree (<repo>/xl/xl), run from a
-#           private copy in $T/build with the library beside it
+#   XL      the test build of the front end (<repo>/build/test/xl/xl:
+#           its library has the fault injection, XL_SNAPSHOT_FAULT,
+#           that the release one has not), run from a private copy in
+#           $T/build with that library beside it
 #   XL_SNAPSHOT_DRIVER=qemu, and XL_SNAPSHOT_SYSTEM_XL pointing at a
 #   stub that fails loudly, so no test ever reaches a real Xen xl.
 #
@@ -70,7 +72,8 @@ set -u
 
 LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$LIB_DIR/../.." && pwd)
-XL=$REPO/xl/xl
+XL=$REPO/build/test/xl/xl
+XL_LIB=$REPO/build/test/libxl-snapshot/libxlsnapshot.so.1
 TEST_NAME=$(basename "$0" .sh)
 # Time limit for one xl command: generous, but far below the suite's.
 XL_CMD_TIMEOUT=${XL_CMD_TIMEOUT:-60}
@@ -127,7 +130,7 @@ fail_run() {
 for tool in qemu-system-x86_64 qemu-img qemu-io jq flock timeout; do
     command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
 done
-if [ ! -x "$XL" ] || [ ! -f "$REPO/libxl-snapshot/libxlsnapshot.so.0" ]; then
+if [ ! -x "$XL" ] || [ ! -f "$XL_LIB" ]; then
     fail "$XL is not built (run make first)"
 fi
 
@@ -139,7 +142,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/xlsnap-$TEST_NAME.XXXXXX") ||
 # rebuild in the tree while the test runs cannot change them under it.
 mkdir -p "$T/build/xl" "$T/build/libxl-snapshot"
 if ! cp "$XL" "$T/build/xl/xl" ||
-   ! cp "$REPO/libxl-snapshot/libxlsnapshot.so.0" "$T/build/libxl-snapshot/"; then
+   ! cp "$XL_LIB" "$T/build/libxl-snapshot/"; then
     fail "cannot copy the built xl and library to $T/build"
 fi
 XL=$T/build/xl/xl

@@ -11,7 +11,8 @@
 # It runs on a shut-off qemu-driver domain (a raw disk): an async
 # snapshot, then an async active commit with progress; the test checks
 # its output, the data through the chain, and that the disk is back on
-# its image with the overlay merged.
+# its image with the overlay merged.  The installed library has no
+# fault injection (no symbol, no trace of XL_SNAPSHOT_FAULT).
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -19,7 +20,7 @@ set -u
 P=$T/prefix
 make -s -C "$REPO" install PREFIX="$P" >"$T/install.log" 2>&1 ||
     fail "make install PREFIX=$P failed: $(tail -3 "$T/install.log")"
-for f in include/libxl_snapshot.h lib/libxlsnapshot.so.0 \
+for f in include/libxl_snapshot.h lib/libxlsnapshot.so.1 \
          lib/pkgconfig/libxl-snapshot.pc bin/xl-snapshot \
          libexec/libxl-snapshot/vhd-util share/man/man1/xl-snapshot.1 \
          share/man/man5/xl.snapshot.cfg.5 share/man/man3/libxl-snapshot.3 \
@@ -27,6 +28,15 @@ for f in include/libxl_snapshot.h lib/libxlsnapshot.so.0 \
          bin/xl-snapshot-all lib/systemd/system/xl-snapshot-rotate.service \
          lib/systemd/system/xl-snapshot-rotate.timer; do
     expect_file "$P/$f"
+done
+# the installed library is the release one: the fault injection of the
+# tests' build (XL_SNAPSHOT_FAULT) is compiled out, in the .so and the .a
+for f in lib/libxlsnapshot.so.1 lib/libxlsnapshot.a; do
+    run nm "$P/$f"
+    [ "$RC" -eq 0 ] && [ -n "$OUT" ] || fail_run "nm of the installed $f"
+    expect_eq "$(grep 'libxl__fault_' <<<"$OUT"; strings "$P/$f" |
+                 grep -E 'XL_SNAPSHOT_FAULT|fault inject')" "" \
+        "fault injection in the installed $f"
 done
 
 step "the example of libxl-snapshot(3), built through pkg-config alone"

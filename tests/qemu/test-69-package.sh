@@ -55,7 +55,7 @@ run "$REPO/scripts/build-debs.sh"
 DEBS=$OUT
 VER=$(dpkg-parsechangelog -l "$REPO/debian/changelog" -SVersion)
 debs=$(ls "$DEBS"/*.deb)
-for p in libxlsnapshot0 libxlsnapshot-dev xl-snapshot; do
+for p in libxlsnapshot1 libxlsnapshot-dev xl-snapshot; do
     ls "$DEBS"/${p}_"$VER"_*.deb >/dev/null 2>&1 || fail "no $p $VER package: $debs"
 done
 XLDEB=$(ls "$DEBS"/xl-snapshot_"$VER"_*.deb)
@@ -64,7 +64,7 @@ step "unpacked (dpkg -x), the packages are whole"
 R=$T/root
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 for d in $debs; do expect_ok dpkg -x "$d" "$R"; done
-for f in usr/lib/$MA/libxlsnapshot.so.0 usr/lib/$MA/libxlsnapshot.so \
+for f in usr/lib/$MA/libxlsnapshot.so.1 usr/lib/$MA/libxlsnapshot.so \
          usr/lib/$MA/libxlsnapshot.a usr/include/libxl_snapshot.h \
          usr/lib/$MA/pkgconfig/libxlsnapshot.pc usr/lib/$MA/pkgconfig/libxl-snapshot.pc \
          usr/bin/xl-snapshot usr/sbin/xl \
@@ -78,10 +78,19 @@ for f in usr/lib/$MA/libxlsnapshot.so.0 usr/lib/$MA/libxlsnapshot.so \
     [ -e "$R/$f" ] || fail "the packages lack /$f"
 done
 expect_eq "$(readlink "$R/usr/sbin/xl")" "../bin/xl-snapshot" "/usr/sbin/xl"
+# the release library: the fault injection of the test build is compiled
+# out (no symbol, no trace of its variable), in the .so and the .a
+for f in usr/lib/$MA/libxlsnapshot.so.1 usr/lib/$MA/libxlsnapshot.a; do
+    if nm -D --defined-only "$R/$f" 2>/dev/null | grep 'fault' ||
+       nm "$R/$f" 2>/dev/null | grep 'libxl__fault_' ||
+       strings "$R/$f" | grep 'XL_SNAPSHOT_FAULT\|fault inject'; then
+        fail "the packaged /$f has the test build's fault injection"
+    fi
+done
 expect_eq "$(readlink "$R/usr/share/bash-completion/completions/xl")" xl-snapshot \
     "completions/xl"
 run dpkg-deb -I "$XLDEB"
-expect_match "$OUT" "Depends:.*libxlsnapshot0 \\(= $VER\\)" "xl-snapshot's dependencies"
+expect_match "$OUT" "Depends:.*libxlsnapshot1 \\(= $VER\\)" "xl-snapshot's dependencies"
 expect_match "$OUT" "preinst" "xl-snapshot's preinst"
 run dpkg-deb -e "$XLDEB" "$T/ctl"
 expect_match "$(cat "$T/ctl/preinst")" "dpkg-divert --package xl-snapshot --add --rename" "the diversion"
@@ -269,14 +278,14 @@ xen_wrapper() {
         fail_run "xl -v vcpu-list through ours: not the stand-in, exit status 3"
     # the library's xen driver (xl create, xl restore) runs it too
     divert=$(DPKG_ROOT="$W" DPKG_ADMINDIR="$W/var/lib/dpkg" dpkg-divert --truename /usr/sbin/xl)
-    for f in "usr/lib/$MA/libxlsnapshot.so.0" usr/bin/xl-snapshot; do
+    for f in "usr/lib/$MA/libxlsnapshot.so.1" usr/bin/xl-snapshot; do
         strings "$W/$f" | grep -qxF "$divert" || fail "/$f does not run Xen's xl as $divert"
     done
     # built here, under this test's XL_SNAPSHOT_RUN_DIR/STATE_DIR: the
     # package's defaults are still the system's
-    strings "$W/usr/lib/$MA/libxlsnapshot.so.0" | grep -qxF /var/run/xen ||
+    strings "$W/usr/lib/$MA/libxlsnapshot.so.1" | grep -qxF /var/run/xen ||
         fail "the packaged library's run dir is not /var/run/xen"
-    ! strings "$W/usr/lib/$MA/libxlsnapshot.so.0" | grep -qF "$T" ||
+    ! strings "$W/usr/lib/$MA/libxlsnapshot.so.1" | grep -qF "$T" ||
         fail "the packaged library names this test's directory $T"
 
     # removed: our files go, the postrm gives Xen's xl and completion back
@@ -415,7 +424,7 @@ EOF
     expect_match "$(cat "$T/shim.log")" "^mv .*/usr/sbin/xl.xen .*/usr/libexec/xl: /usr/sbin/xl there" \
         "the preinst's rename"
     # Xen's xl through ours
-    expect_ok dpkg -x "$(ls "$DEBS"/libxlsnapshot0_"$VER"_*.deb)" "$W"
+    expect_ok dpkg -x "$(ls "$DEBS"/libxlsnapshot1_"$VER"_*.deb)" "$W"
     copy_libs "$W/usr/bin/xl-snapshot" "$W/usr/lib/$MA"
     run in_root /usr/sbin/xl info -n
     [ "$RC:$OUT" = "3:Xen xl: /usr/lib/xen-4.17/bin/xl info -n" ] ||
@@ -430,7 +439,7 @@ completion() {
     xen_host "$W"
     run dpkg_root "$W" --unpack "$XLDEB"
     [ "$RC" -eq 0 ] || fail_run "dpkg --unpack xl-snapshot"
-    expect_ok dpkg -x "$(ls "$DEBS"/libxlsnapshot0_"$VER"_*.deb)" "$W"
+    expect_ok dpkg -x "$(ls "$DEBS"/libxlsnapshot1_"$VER"_*.deb)" "$W"
     copy_libs "$W/usr/bin/xl-snapshot" "$W/usr/lib/$MA"
     mkdir -p "$T/cbin"
     for c in xl xen; do

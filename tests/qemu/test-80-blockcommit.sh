@@ -438,8 +438,8 @@ case_refusals() {
             xl block-commit --top "$(img "$d" s2)" --base "$IMG/$d-xvdb.img" "$d" xvda
         expect_error "exclude each other" \
             xl block-commit --shallow --base "$(img "$d")" --top "$(img "$d" s2)" "$d" xvda
-        expect_error "needs --active" xl block-commit "$d" xvda
-        expect_error "needs --active" xl block-commit --top "$(img "$d" s3)" "$d" xvda
+        expect_error "needs an active commit" xl block-commit "$d" xvda
+        expect_error "needs an active commit" xl block-commit --top "$(img "$d" s3)" "$d" xvda
         expect_error "base must be below top" \
             xl block-commit --top "$(img "$d" s1)" --base "$(img "$d" s2)" "$d" xvda
         expect_error "base must be below top" \

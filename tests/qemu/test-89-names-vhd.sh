@@ -132,7 +132,7 @@ case_vhd() {
     local c fp a
     mkdir -p "$T/tree/xl" "$T/tree/libxl-snapshot" "$T/tree/tools"
     if ! cp "$REPO/xl/xl" "$T/tree/xl/" ||
-       ! cp "$REPO/libxl-snapshot/libxlsnapshot.so.0" "$T/tree/libxl-snapshot/" ||
+       ! cp "$REPO/libxl-snapshot/libxlsnapshot.so.1" "$T/tree/libxl-snapshot/" ||
        ! cp "$REPO/tools/vhd-util" "$T/tree/tools/"; then
         fail "cannot copy the tree"
     fi

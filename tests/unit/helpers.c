@@ -49,7 +49,7 @@ libxl_snapshot_ctx *unit_ctx(const char *base)
     if (!unit_logger)
         unit_logger = xtl_createlogger_stdiostream(stderr, XTL_ERROR, 0);
     if (libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
-                                 (xentoollog_logger *)unit_logger))
+                                 (xentoollog_logger *)unit_logger, NULL))
         return NULL;
     return ctx;
 }

@@ -60,14 +60,15 @@ static int setup(fixture *f, bool start)
     free(text);
     f->ctx = unit_ctx(f->base);
     if (!f->ctx) return -1;
-    if (start && libxl_snapshot_domain_create(f->ctx, f->cfg, false, NULL))
+    if (start && libxl_snapshot_domain_create(f->ctx, f->cfg, false, NULL,
+                                              NULL))
         return -1;
     return 0;
 }
 
 static void teardown(fixture *f)
 {
-    libxl_snapshot_domain_destroy(f->ctx, "vmao");
+    libxl_snapshot_domain_destroy(f->ctx, "vmao", NULL);
     unit_ctx_free(f->ctx);
     unit_rm_rf(f->base);
     free(f->base);
@@ -106,7 +107,7 @@ void test_ao__callback_fires_once(void)
     how.callback = done_cb;
     how.u.for_callback = &ds;
 
-    rc = libxl_domain_snapshot_create(f.ctx, "vmao", &snap, 0, &how);
+    rc = libxl_domain_snapshot_create(f.ctx, "vmao", &snap, 0, NULL, &how);
     CU_ASSERT_EQUAL(rc, 0);
     /* nothing completes before the loop runs */
     CU_ASSERT_EQUAL(ds.called, 0);
@@ -145,12 +146,12 @@ void test_ao__application_poll_loop(void)
     libxl_domain_snapshot_init(&snap);
     snap.name = strdup("polled");
     CU_ASSERT_EQUAL_FATAL(libxl_domain_snapshot_create(f.ctx, "vmao", &snap,
-                                                       0, NULL), 0);
+                                                       0, NULL, NULL), 0);
     memset(&how, 0, sizeof(how));
     how.callback = done_cb;
     how.u.for_callback = &ds;
     CU_ASSERT_EQUAL(libxl_domain_snapshot_delete(f.ctx, "vmao", "polled", 0,
-                                                 &how), 0);
+                                                 NULL, &how), 0);
     for (i = 0; i < 500 && !ds.called; i++) {
         struct timeval now;
         int nfds = 16, timeout = 1000;
@@ -186,7 +187,7 @@ void test_ao__abort_undoes(void)
     how.callback = done_cb;
     how.u.for_callback = &ds;
 
-    CU_ASSERT_EQUAL(libxl_domain_snapshot_create(f.ctx, f.cfg, &snap, 0,
+    CU_ASSERT_EQUAL(libxl_domain_snapshot_create(f.ctx, f.cfg, &snap, 0, NULL,
                                                  &how), 0);
     CU_ASSERT_EQUAL(libxl_snapshot_ao_abort(f.ctx, &how), 0);
     CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 10000), 0);
@@ -228,7 +229,7 @@ void test_ao__abort_while_waiting_for_lock(void)
     memset(&how, 0, sizeof(how));
     how.callback = done_cb;
     how.u.for_callback = &ds;
-    CU_ASSERT_EQUAL(libxl_domain_snapshot_create(f.ctx, f.cfg, &snap, 0,
+    CU_ASSERT_EQUAL(libxl_domain_snapshot_create(f.ctx, f.cfg, &snap, 0, NULL,
                                                  &how), 0);
     /* it is waiting: the loop times out with it still outstanding */
     CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 200),
@@ -254,9 +255,95 @@ void test_ao__for_event_refused(void)
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
     memset(&how, 0, sizeof(how));
-    CU_ASSERT_EQUAL(libxl_domain_snapshot_delete(ctx, "nosuch", "x", 0,
+    CU_ASSERT_EQUAL(libxl_domain_snapshot_delete(ctx, "nosuch", "x", 0, NULL,
                                                  &how), ERROR_INVAL);
     unit_ctx_free(ctx);
     unit_rm_rf(base);
     free(base);
+}
+
+/* libxl_snapshot_domain_create/_destroy are aos like every slow call. */
+void test_ao__domain_create_destroy_async(void)
+{
+    fixture f;
+    done_state ds = { 0, 1 };
+    libxl_asyncop_how how;
+    libxl_snapshot_domain info;
+    uint32_t domid = INVALID_DOMID;
+
+    if (!have_qemu()) return;
+    CU_ASSERT_EQUAL_FATAL(setup(&f, false), 0);
+    memset(&how, 0, sizeof(how));
+    how.callback = done_cb;
+    how.u.for_callback = &ds;
+    CU_ASSERT_EQUAL(libxl_snapshot_domain_create(f.ctx, f.cfg, true, &domid,
+                                                 &how), 0);
+    /* the callback comes from the loop, never from the call */
+    CU_ASSERT_EQUAL(ds.called, 0);
+    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 20000), 0);
+    CU_ASSERT_EQUAL(ds.called, 1);
+    CU_ASSERT_EQUAL(ds.rc, 0);
+    CU_ASSERT_NOT_EQUAL(domid, INVALID_DOMID);
+    libxl_snapshot_domain_init(&info);
+    CU_ASSERT_EQUAL(libxl_snapshot_domain_lookup(f.ctx, "vmao", &info), 0);
+    CU_ASSERT_EQUAL(info.state, LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED);
+    libxl_snapshot_domain_dispose(&info);
+
+    ds.called = 0;
+    CU_ASSERT_EQUAL(libxl_snapshot_domain_destroy(f.ctx, "vmao", &how), 0);
+    CU_ASSERT_EQUAL(ds.called, 0);
+    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 20000), 0);
+    CU_ASSERT_EQUAL(ds.called, 1);
+    CU_ASSERT_EQUAL(ds.rc, 0);
+    CU_ASSERT_EQUAL(libxl_snapshot_domain_lookup(f.ctx, "vmao", &info), 0);
+    CU_ASSERT_EQUAL(info.state, LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF);
+    libxl_snapshot_domain_dispose(&info);
+    teardown(&f);
+}
+
+/*
+ * A domain_create waiting for another command's lock does not block
+ * the caller's loop, and ao_abort ends it with nothing started.
+ */
+void test_ao__domain_create_abort_while_waiting(void)
+{
+    fixture f;
+    done_state ds = { 0, 1 };
+    libxl_asyncop_how how;
+    libxl_snapshot_domain info;
+    libxl__snapshot_store st;
+    libxl_uuid u;
+    uint64_t t0;
+    GC_INIT(NULL);
+
+    if (!have_qemu()) {
+        GC_FREE;
+        return;
+    }
+    CU_ASSERT_EQUAL_FATAL(setup(&f, false), 0);
+    libxl__uuid_from_name("vmao", &u);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_open(gc, f.ctx->state_dir,
+                                                     &u, &st), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st), 0);
+    memset(&how, 0, sizeof(how));
+    how.callback = done_cb;
+    how.u.for_callback = &ds;
+    t0 = libxl__now_ms();
+    CU_ASSERT_EQUAL(libxl_snapshot_domain_create(f.ctx, f.cfg, false, NULL,
+                                                 &how), 0);
+    CU_ASSERT(libxl__now_ms() - t0 < 1000);
+    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 200),
+                    ERROR_TIMEDOUT);
+    CU_ASSERT_EQUAL(ds.called, 0);
+    CU_ASSERT_EQUAL(libxl_snapshot_ao_abort(f.ctx, &how), 0);
+    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 1000), 0);
+    CU_ASSERT_EQUAL(ds.called, 1);
+    CU_ASSERT_EQUAL(ds.rc, ERROR_ABORTED);
+    libxl_snapshot_domain_init(&info);
+    CU_ASSERT_EQUAL(libxl_snapshot_domain_lookup(f.ctx, f.cfg, &info), 0);
+    CU_ASSERT_EQUAL(info.state, LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF);
+    libxl_snapshot_domain_dispose(&info);
+    libxl__snapshot_store_unlock(&st);
+    teardown(&f);
+    GC_FREE;
 }

@@ -119,9 +119,14 @@ static void bj_done(libxl_ctx *unused, int rc, void *for_callback)
     w->rc = rc;
 }
 
-static void bj_progress(const libxl_blockjob_info *info, void *for_callback)
+static void bj_progress(const libxl_snapshot_progress *p, void *for_callback)
 {
+    const libxl_blockjob_info *info = p->job;
     bj_watch *w = for_callback;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(info);
+    CU_ASSERT_EQUAL(p->done, info->offset);
+    CU_ASSERT_EQUAL(p->total, info->len);
     w->progress_calls++;
     w->last_offset = info->offset;
     w->last_state = info->state;
@@ -147,7 +152,7 @@ static libxl_snapshot_ctx *bj_domain(char **base_r, const char *mb)
     mk[5] = img;
     if (unit_run(mk) || unit_write_file(cfg, text)) return NULL;
     ctx = unit_ctx(base);
-    if (!ctx || libxl_snapshot_domain_create(ctx, cfg, false, NULL))
+    if (!ctx || libxl_snapshot_domain_create(ctx, cfg, false, NULL, NULL))
         return NULL;
     libxl_domain_snapshot_init(&snap);
     snap.name = strdup("s1");
@@ -155,7 +160,7 @@ static libxl_snapshot_ctx *bj_domain(char **base_r, const char *mb)
     snap.disks = calloc(1, sizeof(*snap.disks));
     snap.disks[0].vdev = strdup("xvda");
     snap.disks[0].type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
-    if (libxl_domain_snapshot_create(ctx, "bjvm", &snap, 0, NULL))
+    if (libxl_domain_snapshot_create(ctx, "bjvm", &snap, 0, NULL, NULL))
         return NULL;
     libxl_domain_snapshot_dispose(&snap);
     if (asprintf(&cmd, "qemu-io xvda \"write -P 0x5a 0 %s\"", mb) < 0 ||
@@ -172,7 +177,7 @@ static libxl_snapshot_ctx *bj_domain(char **base_r, const char *mb)
 
 static void bj_teardown(libxl_snapshot_ctx *ctx, char *base)
 {
-    libxl_snapshot_domain_destroy(ctx, "bjvm");
+    libxl_snapshot_domain_destroy(ctx, "bjvm", NULL);
     unit_ctx_free(ctx);
     unit_rm_rf(base);
     free(base);
@@ -183,7 +188,7 @@ void test_blockjob__async_commit_callbacks(void)
     char *base = NULL;
     libxl_snapshot_ctx *ctx = bj_domain(&base, "8M");
     libxl_block_commit_params p;
-    libxl_blockjob_progress_how progress;
+    libxl_snapshot_progress_how progress;
     libxl_asyncop_how how;
     libxl_snapshot_domain d;
     bj_watch w;
@@ -220,7 +225,7 @@ void test_blockjob__abort_keeps_chain(void)
     char *base = NULL;
     libxl_snapshot_ctx *ctx = bj_domain(&base, "24M");
     libxl_block_commit_params p;
-    libxl_blockjob_progress_how progress;
+    libxl_snapshot_progress_how progress;
     libxl_asyncop_how how;
     libxl_blockjob_info info;
     libxl_snapshot_domain d;

@@ -4,6 +4,7 @@
  * The gc has no ctx (LOG is then silent): these are pure functions.
  */
 #include <CUnit/CUnit.h>
+#include <limits.h>
 
 #include "libxl_snapshot_internal.h"
 
@@ -290,21 +291,153 @@ void test_json__parse_into_gc(void)
     GC_FREE;
 }
 
-void test_json__quote(void)
+/* The builder: what it makes serialises exactly, and parses back. */
+void test_json__builder_strings(void)
 {
     GC_INIT(NULL);
-    const char *q;
-    yajl_val v;
+    const char *nasty = "a\"b\\c\nd\x01\x1f\t/\x7f";
+    const char *utf8 = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
+    yajl_val o = NULL, back;
+    char *t;
 
-    q = libxl__json_quote(gc, "plain");
-    CU_ASSERT_STRING_EQUAL(q, "\"plain\"");
-    q = libxl__json_quote(gc, "a\"b\\c\nd\x01");
-    CU_ASSERT_STRING_EQUAL(q, "\"a\\\"b\\\\c\\nd\\u0001\"");
-    /* quoting then parsing gives the string back */
-    v = libxl__json_parse(gc, q);
-    CU_ASSERT_TRUE_FATAL(YAJL_IS_STRING(v));
-    CU_ASSERT_STRING_EQUAL(YAJL_GET_STRING(v), "a\"b\\c\nd\x01");
-    CU_ASSERT_STRING_EQUAL(libxl__json_quote(gc, NULL), "null");
+    libxl__json_add_string(gc, &o, "s", nasty);
+    t = libxl__json_to_string(gc, o);
+    CU_ASSERT_STRING_EQUAL(t,
+        "{\"s\":\"a\\\"b\\\\c\\nd\\u0001\\u001F\\t/\x7f\"}");
+    back = libxl__json_parse(gc, t);
+    CU_ASSERT_STRING_EQUAL(libxl__json_get_string(back, "s"), nasty);
+
+    /* quotes and backslashes in keys are escaped too */
+    o = NULL;
+    libxl__json_add_string(gc, &o, "k\"\\", "v");
+    t = libxl__json_to_string(gc, o);
+    CU_ASSERT_STRING_EQUAL(t, "{\"k\\\"\\\\\":\"v\"}");
+    back = libxl__json_parse(gc, t);
+    CU_ASSERT_STRING_EQUAL(libxl__json_get_string(back, "k\"\\"), "v");
+
+    /* UTF-8 goes through as it is, and stays valid */
+    o = NULL;
+    libxl__json_add_string(gc, &o, "u", utf8);
+    t = libxl__json_to_string(gc, o);
+    CU_ASSERT_STRING_EQUAL(t, GCSPRINTF("{\"u\":\"%s\"}", utf8));
+    CU_ASSERT(libxl__utf8_valid(t));
+    back = libxl__json_parse(gc, t);
+    CU_ASSERT_STRING_EQUAL(libxl__json_get_string(back, "u"), utf8);
+
+    /* a JSON-looking value is a string, not JSON: no injection */
+    o = NULL;
+    libxl__json_add_string(gc, &o, "node-name", "x\", \"y\": \"z");
+    t = libxl__json_to_string(gc, o);
+    back = libxl__json_parse(gc, t);
+    CU_ASSERT_EQUAL(back->u.object.len, 1);
+    CU_ASSERT_STRING_EQUAL(libxl__json_get_string(back, "node-name"),
+                           "x\", \"y\": \"z");
+
+    /* the string is copied: the caller's buffer may change */
+    {
+        char buf[] = "before";
+        o = NULL;
+        libxl__json_add_string(gc, &o, "b", buf);
+        strcpy(buf, "after!");
+        CU_ASSERT_STRING_EQUAL(libxl__json_to_string(gc, o),
+                               "{\"b\":\"before\"}");
+    }
+    GC_FREE;
+}
+
+void test_json__builder_scalars(void)
+{
+    GC_INIT(NULL);
+    yajl_val o = NULL, back;
+    char *t;
+
+    libxl__json_add_integer(gc, &o, "zero", 0);
+    libxl__json_add_integer(gc, &o, "neg", -42);
+    libxl__json_add_integer(gc, &o, "min", LLONG_MIN);
+    libxl__json_add_uint64(gc, &o, "big", 1099511627776ULL);
+    libxl__json_add_uint64(gc, &o, "max", UINT64_MAX);
+    libxl__json_add_bool(gc, &o, "t", true);
+    libxl__json_add_bool(gc, &o, "f", false);
+    libxl__json_add_string(gc, &o, "nulls", NULL);
+    libxl__json_add(gc, &o, "nullv", NULL);
+    libxl__json_add(gc, &o, "null", libxl__json_new_null(gc));
+    t = libxl__json_to_string(gc, o);
+    CU_ASSERT_STRING_EQUAL(t,
+        "{\"zero\":0,\"neg\":-42,\"min\":-9223372036854775808,"
+        "\"big\":1099511627776,\"max\":18446744073709551615,"
+        "\"t\":true,\"f\":false,\"nulls\":null,\"nullv\":null,"
+        "\"null\":null}");
+    back = libxl__json_parse(gc, t);
+    CU_ASSERT_EQUAL(libxl__json_get_integer(back, "neg", 0), -42);
+    CU_ASSERT_EQUAL(libxl__json_get_integer(back, "min", 0), LLONG_MIN);
+    CU_ASSERT_EQUAL(libxl__json_get_integer(back, "big", 0),
+                    1099511627776LL);
+    CU_ASSERT_TRUE(libxl__json_get_bool(back, "t", false));
+    CU_ASSERT_FALSE(libxl__json_get_bool(back, "f", true));
+    CU_ASSERT_TRUE(YAJL_IS_NULL(libxl__json_get(back, "nulls")));
+    /* the nodes are read by the same accessors as parsed ones */
+    CU_ASSERT_EQUAL(libxl__json_get_integer(o, "neg", 0), -42);
+    CU_ASSERT_TRUE(YAJL_IS_INTEGER(libxl__json_get(o, "big")));
+    CU_ASSERT_FALSE(YAJL_IS_INTEGER(libxl__json_get(o, "max")));
+    CU_ASSERT_STRING_EQUAL(YAJL_GET_NUMBER(libxl__json_get(o, "max")),
+                           "18446744073709551615");
+    GC_FREE;
+}
+
+void test_json__builder_nested(void)
+{
+    GC_INIT(NULL);
+    yajl_val args = NULL, acts, act, data, list, empty = NULL;
+    char *t;
+    int i;
+
+    /* nothing added: no object at all (a command without arguments) */
+    CU_ASSERT_PTR_NULL(empty);
+    empty = libxl__json_new_object(gc);
+    CU_ASSERT_STRING_EQUAL(libxl__json_to_string(gc, empty), "{}");
+
+    /* a QMP transaction, as snapshot create builds it */
+    acts = libxl__json_add_array(gc, &args, "actions");
+    for (i = 0; i < 2; i++) {
+        act = libxl__json_append_object(gc, acts);
+        libxl__json_add_string(gc, &act, "type", "blockdev-snapshot-sync");
+        data = libxl__json_add_object(gc, &act, "data");
+        libxl__json_add_string(gc, &data, "node-name",
+                               i ? "xvdb-qcow2" : "xvda-qcow2");
+        libxl__json_add_bool(gc, &data, "persistent", true);
+    }
+    list = libxl__json_add_array(gc, &args, "then");
+    libxl__json_append_string(gc, list, "s1");
+    libxl__json_append_string(gc, list, NULL);
+    libxl__json_append(gc, list, libxl__json_new_integer(gc, 7));
+    libxl__json_append(gc, list, libxl__json_new_array(gc));
+    libxl__json_add_array(gc, &args, "none");
+    t = libxl__json_to_string(gc, args);
+    CU_ASSERT_STRING_EQUAL(t,
+        "{\"actions\":["
+        "{\"type\":\"blockdev-snapshot-sync\",\"data\":"
+        "{\"node-name\":\"xvda-qcow2\",\"persistent\":true}},"
+        "{\"type\":\"blockdev-snapshot-sync\",\"data\":"
+        "{\"node-name\":\"xvdb-qcow2\",\"persistent\":true}}],"
+        "\"then\":[\"s1\",null,7,[]],\"none\":[]}");
+    /* and it round-trips */
+    CU_ASSERT_STRING_EQUAL(
+        libxl__json_to_string(gc, libxl__json_parse(gc, t)), t);
+    GC_FREE;
+}
+
+/* A parsed tree takes additions: the VHD chain completion adds to one. */
+void test_json__builder_into_parsed(void)
+{
+    GC_INIT(NULL);
+    yajl_val v = libxl__json_parse(gc, "{\"a\": 1, \"b\": [true]}");
+    yajl_val b = libxl__json_get(v, "b");
+
+    /* a parsed tree takes additions (the VHD chain completion) */
+    libxl__json_add_string(gc, &v, "c", "x");
+    libxl__json_append_string(gc, b, "y");
+    CU_ASSERT_STRING_EQUAL(libxl__json_to_string(gc, v),
+                           "{\"a\":1,\"b\":[true,\"y\"],\"c\":\"x\"}");
     GC_FREE;
 }
 

@@ -436,7 +436,8 @@ void test_lvm__failure_logs_the_cause(void)
     setenv("XL_SNAPSHOT_STATE_DIR", base, 1);
     setenv("XL_SNAPSHOT_RUN_DIR", base, 1);
     CU_ASSERT_EQUAL_FATAL(libxl_snapshot_ctx_alloc(&ctx,
-                              LIBXL_SNAPSHOT_VERSION, 0, &tool_logger), 0);
+                              LIBXL_SNAPSHOT_VERSION, 0, &tool_logger,
+                              NULL), 0);
     {
         GC_INIT(ctx);
         tool_log[0] = 0;

@@ -86,15 +86,16 @@ static void serve(int lfd, const char *transcript)
                     sizeof(pending) - strlen(pending) - 3);
             strcat(pending, "\r\n");
         } else if (!strncmp(line, "> ", 2)) {
-            char want[8300], *p, *q;
+            /* the child exits soon: NOGC's allocations are left */
+            yajl_val m, n;
+            const char *x;
             if (read_line(fd, msg, sizeof(msg))) _exit(4);
-            snprintf(want, sizeof(want), "\"execute\": \"%s\"", line + 2);
-            if (!strstr(msg, want)) _exit(5);
-            p = strstr(msg, "\"id\": ");
-            if (!p) _exit(6);
-            p += 6;
-            q = p + strspn(p, "0123456789");
-            snprintf(id, sizeof(id), "%.*s", (int)(q - p), p);
+            m = libxl__json_parse(NOGC, msg);
+            x = libxl__json_get_string(m, "execute");
+            if (!x || strcmp(x, line + 2)) _exit(5);
+            n = libxl__json_get(m, "id");
+            if (!YAJL_IS_INTEGER(n)) _exit(6);
+            snprintf(id, sizeof(id), "%lld", YAJL_GET_INTEGER(n));
         } else if (!strcmp(line, "! close")) {
             close(fd);
             fd = -1;
@@ -163,7 +164,8 @@ static int fake_finish(fake_qemu *fq)
 
 typedef struct {
     libxl__qmp qmp;
-    const char *cmd, *args;
+    const char *cmd;
+    yajl_val args;
     int rc;
     int events, events_before_reply;
     char *reply;                      /* JSON text of "return" */

@@ -24,7 +24,8 @@
 # Files in $WORK: serial.log (the whole console, each line with the
 # seconds since QEMU started), xen.elf, vmlinuz, qemu.pid.
 # Environment: XEN_TEST_TIMEOUT, XEN_TEST_DOM0_ARGS (more dom0 kernel
-# arguments, e.g. xentest.shell), XEN_TEST_VERBOSE=1 (the console as
+# arguments, e.g. xentest.shell), XEN_TEST_CPU (QEMU's -cpu, default
+# qemu64,+svm), XEN_TEST_VERBOSE=1 (the console as
 # it comes, instead of the markers only).
 set -uo pipefail
 # shellcheck source=tests/xen/lib.sh
@@ -32,6 +33,10 @@ set -uo pipefail
 
 SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 5 7 9 9t 9n"}
 TIMEOUT=${XEN_TEST_TIMEOUT:-1200}
+# XEN_TEST_CPU=qemu64,+svm,+npt: TCG's nested paging gives Xen HAP, which
+# HVM guests need (Debian's Xen has no shadow paging): scenario 11 then
+# boots one; without it, scenario 11 records xl create's refusal
+CPU=${XEN_TEST_CPU:-qemu64,+svm}
 LOG=$WORK/serial.log
 
 [ -n "$KVER" ] || xt_die "no kernel in /boot with modules in /lib/modules"
@@ -66,7 +71,7 @@ t0=$(date +%s)
 start=${EPOCHREALTIME/./}
 timeout --kill-after=10 "$TIMEOUT" \
     qemu-system-x86_64 -name xl-snapshot-xen-test \
-        -machine q35 -accel tcg,thread=multi -cpu qemu64,+svm -m 2G -smp 2 \
+        -machine q35 -accel tcg,thread=multi -cpu "$CPU" -m 2G -smp 2 \
         -display none -serial stdio -monitor none -no-reboot \
         -pidfile "$WORK/qemu.pid" \
         -kernel "$WORK/xen.elf" -append "$XEN_ARGS" \

@@ -3,7 +3,8 @@
 #
 # Run after build-domU.sh and a build of the tree.  Holds:
 #  - a static busybox (sh and the tools), dom0-init as /init and the
-#    scenario script as /xen-test/scenarios.sh;
+#    scenario script as /xen-test/scenarios.sh, the tree's test build
+#    of the library (fault injection) in /xen-test/lib;
 #  - Xen's tools: xl, xenstored, xenconsoled, xen-init-dom0,
 #    libxl-save-helper, xenconsole (from $XEN_BIN), xenstore and its
 #    xenstore-* names, QEMU's device model for Xen
@@ -15,7 +16,7 @@
 #    xen-utils-wrapper, which runs /usr/lib/xen-<version>/bin/xl), then
 #    xl-snapshot's real preinst run on the tree (DPKG_ROOT; its
 #    diversion moves Xen's xl to /usr/libexec/xl), then the files of
-#    libxlsnapshot0 and xl-snapshot unpacked (dpkg-deb -x; dom0 has no
+#    libxlsnapshot1 and xl-snapshot unpacked (dpkg-deb -x; dom0 has no
 #    dpkg): /usr/sbin/xl is ours (-> ../bin/xl-snapshot), the library
 #    in /usr/lib/<multiarch>.  The packages come from
 #    scripts/build-debs.sh (kept per content of the tree: in
@@ -47,7 +48,7 @@ mkdir -p "$WORK"
 # ---- the project's Debian packages
 DEBS=$("$REPO/scripts/build-debs.sh") || xt_die "the Debian packages were not built (scripts/build-debs.sh)"
 debs=()
-for p in libxlsnapshot0 xl-snapshot; do
+for p in libxlsnapshot1 xl-snapshot; do
     d=("$DEBS/${p}"_*.deb)
     [ -f "${d[0]}" ] || xt_die "scripts/build-debs.sh made no $p package in $DEBS"
     debs+=("${d[0]}")
@@ -70,7 +71,7 @@ ldd "$R/bin/busybox" >/dev/null 2>&1 &&
 xt_copy "$R" "$XEN_BIN/xl" "$XEN_BIN/xenstored" "$XEN_BIN/xenconsoled" \
     "$XEN_BIN/xen-init-dom0" "$XEN_BIN/libxl-save-helper" \
     "$XEN_BIN/xenconsole" /usr/bin/xenstore /usr/libexec/xen-qemu-system-i386 \
-    /usr/bin/qemu-img /usr/bin/qemu-io /usr/bin/socat /usr/bin/jq
+    /usr/bin/qemu-img /usr/bin/qemu-io /usr/bin/socat /usr/bin/jq /usr/bin/flock
 for t in read write ls list rm exists watch chmod; do
     ln -s xenstore "$R/usr/bin/xenstore-$t"
 done
@@ -82,6 +83,13 @@ fi
 cp -a /etc/xen "$R/etc/"
 mkdir -p "$R/usr/share/qemu"
 cp -a /usr/share/qemu/keymaps "$R/usr/share/qemu/"
+# HVM guests (scenario 11): hvmloader, SeaBIOS, and the option ROM of
+# QEMU's direct kernel boot
+mkdir -p "$R/usr/lib/xen-4.17/boot"
+cp /usr/lib/xen-4.17/boot/hvmloader "$R/usr/lib/xen-4.17/boot/"
+cp -a /usr/share/seabios "$R/usr/share/"
+cp /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/linuxboot.bin \
+   /usr/share/qemu/kvmvapic.bin "$R/usr/share/qemu/"
 # libxl's hotplug script for the phy disk of scenario 7 (Xen's own
 # "block" script is bash): blkback takes the device from
 # physical-device
@@ -122,7 +130,14 @@ if [ "$(readlink "$R/usr/sbin/xl")" != ../bin/xl-snapshot ] ||
    [ "$(readlink "$R/usr/libexec/xl")" != ../lib/xen-common/bin/xen-utils-wrapper ]; then
     xt_die "after the preinst and the packages: /usr/sbin/xl is not ours or /usr/libexec/xl not Xen's: $(ls -l "$R/usr/sbin/xl" "$R/usr/libexec/xl" 2>&1)"
 fi
-xt_libs "$R" "$R/usr/bin/xl-snapshot" "$R/usr/lib/$MA/libxlsnapshot.so.0"
+xt_libs "$R" "$R/usr/bin/xl-snapshot" "$R/usr/lib/$MA/libxlsnapshot.so.1"
+# the tree's test build of the library (build/test: the fault injection
+# the packaged one has not), for the scenarios' XL_SNAPSHOT_FAULT runs
+# (LD_LIBRARY_PATH=/xen-test/lib): the same soname and libraries
+TESTLIB=$REPO/build/test/libxl-snapshot/libxlsnapshot.so.1
+[ -f "$TESTLIB" ] || xt_die "$TESTLIB is not built (make all)"
+mkdir -p "$R/xen-test/lib"
+cp "$TESTLIB" "$R/xen-test/lib/"
 
 xt_modules "$R" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop \
     dm-mod dm-snapshot dm-thin-pool

@@ -75,6 +75,12 @@
 #   9n     LVM (issue 14): snapshot names LVM would refuse (too long for
 #          device-mapper, reserved _tdata/_rimage) are refused before
 #          LVM runs, saying why; LVM's own words for them are printed
+#   10     libxl's locks (issue 16): libxl's userdata and QMP locks held
+#          from outside (flock) make our commands wait; xl block-attach/
+#          detach against live snapshots loses no libxl-json update
+#   11     an HVM guest (issue 16): booted with HAP (TCG's nested paging),
+#          the device model's QMP names printed, live snapshot, revert
+#          and delete with data checked, a live memory checkpoint
 # Every command and its output is printed, so the serial log tells the
 # whole story of a failure.  Processes are slow in a PV dom0 under TCG
 # (0.3-2 s for a dynamically linked program), so the checks batch their
@@ -84,6 +90,10 @@ set -u
 XL=/usr/sbin/xl
 SXL=/usr/lib/xen-4.17/bin/xl
 unset XL_SNAPSHOT_SYSTEM_XL XL_SNAPSHOT_DRIVER
+# XL_SNAPSHOT_FAULT needs the test build of the library (the packaged
+# one has no fault injection): build-dom0.sh puts it in /xen-test/lib.
+# Its compiled-in defaults are the tree's: Xen's xl is named.
+FAULT_ENV="LD_LIBRARY_PATH=/xen-test/lib XL_SNAPSHOT_SYSTEM_XL=/usr/libexec/xl"
 
 IMGDIR=/srv/xen-test
 TMP=/tmp/xt
@@ -795,7 +805,7 @@ else
     n=1
     while [ $n -lt 16 ]; do
         wr /dev/vg0/lv0 WWWW; wr /dev/vg0/thin1 TWWW
-        run env XL_SNAPSHOT_FAULT=revert:$n $XL snapshot-revert "$LCFG" l2
+        run env $FAULT_ENV XL_SNAPSHOT_FAULT=revert:$n $XL snapshot-revert "$LCFG" l2
         [ "$RC" -eq 0 ] && break
         expect_eq "$RC" 86 "the revert killed at step $n"
         ok $XL snapshot-recover "$LCFG"
@@ -803,6 +813,7 @@ else
         n=$((n + 1))
     done
     expect_true "the revert got through after $((n - 1)) crash points" [ "$RC" -eq 0 ]
+    expect_true "the fault injection fired (the test library)" [ "$n" -gt 1 ]
     expect_eq "$(pats)" "BBBB    /TBBB    " "the disks after the last revert to l2"
     ok $XL snapshot-check "$LCFG"
     ok $XL snapshot-revert "$LCFG" l1
@@ -958,6 +969,251 @@ fi
 ok lvm vgchange -an vg9
 losetup -d "$VLOOP" 2>/dev/null
 end
+
+# 10 and 11 (issue 16) run with "xentest.issue16" on dom0's command line
+# (XEN_TEST_DOM0_ARGS=xentest.issue16 XEN_TEST_SCENARIO_LIST="... 10 11"):
+# not yet run to their end on this project's machines (see README.md).
+if grep -qw xentest.issue16 /proc/cmdline; then
+# ---- 10: libxl's locks
+# libxl guards the stored config (userdata libxl-json) and its xenstore
+# records with its domain userdata lock, and QEMU's QMP socket with its
+# QMP lock: lock files /var/lib/xen/userdata-l.<domid>.<uuid>.<name>,
+# flock(2).  10a/10b hold each lock from outside (util-linux flock, as
+# another libxl would hold it) and check that our command waits for it;
+# 10c runs xl block-attach/detach (libxl's read-modify-write of
+# libxl-json under that lock) against live snapshots (ours): every one
+# of libxl's updates must still be in libxl-json afterwards.
+begin 10 "libxl's locks: userdata and QMP locks held from outside, block-attach/detach against live snapshots"
+make_vm vml
+ok $XL create "$CFG"
+if expect_up 1; then
+    D=$(domid)
+    U=$(xenstore-read "/local/domain/$D/vm" 2>/dev/null | sed 's,^/vm/,,')
+    UDLOCK=/var/lib/xen/userdata-l.$D.$U.domain-userdata-lock
+    QMPLOCK=/var/lib/xen/userdata-l.$D.$U.qmp-socket-lock
+    JSON=/var/lib/xen/userdata-d.$D.$U.libxl-json
+    expect_true "libxl-json is at $JSON" [ -s "$JSON" ]
+    # 10a: the userdata lock held for 20 s while a live snapshot makes
+    # an overlay for xvdb: xenstore's params and libxl-json must not
+    # name it until the lock is released
+    flock "$UDLOCK" sleep 20 &
+    HOLD=$!
+    sleep 2
+    T0=$(now)
+    $XL snapshot-create vml l1 >"$TMP/l1.out" 2>&1 &
+    CREATE=$!
+    OV=$IMGDIR/vml-xvdb.l1.qcow2
+    while [ ! -e "$OV" ] && [ $(($(now) - T0)) -lt 14 ]; do
+        sleep 1
+    done
+    sleep 3
+    if [ ! -e "$OV" ] || ! kill -0 $HOLD 2>/dev/null; then
+        bad "10a: the overlay $OV took too long to appear; nothing tested"
+    else
+        say "10a: overlay $OV made; the userdata lock is still held"
+        P=$(xenstore-read "/libxl/$D/device/vbd/$DEVID_XVDB/params" 2>/dev/null)
+        expect_eq "$P" "aio:$XVDB" "10a: libxl's xvdb params while the lock is held"
+        expect_eq "$(jq -r '.disks[] | select(.vdev == "xvdb") | .pdev_path' "$JSON")" \
+            "$XVDB" "10a: libxl-json's xvdb while the lock is held"
+        expect_true "10a: snapshot-create waits for the lock" kill -0 $CREATE
+    fi
+    wait $HOLD
+    wait $CREATE
+    RC=$?
+    sed 's/^/  | /' "$TMP/l1.out"
+    expect_eq "$RC" 0 "10a: snapshot-create's exit status once the lock is free"
+    expect_xen "$XVDA" "$OV"
+    # 10b: the QMP lock held for 10 s: snapshot-delete (QMP: the commit
+    # of xvdb's overlay, the internal snapshot of xvda) waits for it
+    # (less than 10 s: some of its QMP queries give up after 10 s)
+    flock "$QMPLOCK" sleep 10 &
+    HOLD=$!
+    sleep 2
+    $XL snapshot-delete vml l1 >"$TMP/l1d.out" 2>&1 &
+    DEL=$!
+    sleep 5
+    if kill -0 $HOLD 2>/dev/null; then
+        expect_eq "$(internal_snapshots "$XVDA")" " l1" "10b: xvda's internal snapshots while the QMP lock is held"
+        expect_true "10b: snapshot-delete waits for the QMP lock" kill -0 $DEL
+    else
+        bad "10b: the lock holder ended early; nothing tested"
+    fi
+    wait $HOLD
+    wait $DEL
+    RC=$?
+    sed 's/^/  | /' "$TMP/l1d.out"
+    expect_eq "$RC" 0 "10b: snapshot-delete's exit status once the lock is free"
+    expect_eq "$(internal_snapshots "$XVDA")" "" "10b: xvda's internal snapshots after the delete"
+    expect_xen "$XVDA" "$XVDB"
+    # 10c: block-attach/detach of xvdc in a loop, a new image each
+    # time, against live snapshot-create/delete (ours change xvdb in
+    # libxl-json): after each attach and each detach, libxl-json must
+    # name the image libxl attached last
+    qemu-img create -q -f raw "$IMGDIR/vml-x0.raw" 4M
+    qemu-img create -q -f raw "$IMGDIR/vml-x1.raw" 4M
+    rm -f "$TMP/att.stop" "$TMP/att.fail" "$TMP/att.n"
+    (
+        i=0
+        while [ ! -e "$TMP/att.stop" ]; do
+            img=$IMGDIR/vml-x$((i % 2)).raw
+            $SXL block-attach vml "format=raw,vdev=xvdc,access=rw,backendtype=qdisk,target=$img" \
+                >>"$TMP/att.log" 2>&1 || echo "attach $i failed" >>"$TMP/att.fail"
+            got=$(jq -r '.disks[] | select(.vdev == "xvdc") | .pdev_path' "$JSON")
+            [ "$got" = "$img" ] || echo "after attach $i: libxl-json has xvdc on '$got', not $img" >>"$TMP/att.fail"
+            $SXL block-detach vml xvdc >>"$TMP/att.log" 2>&1 || echo "detach $i failed" >>"$TMP/att.fail"
+            got=$(jq -r '.disks[] | select(.vdev == "xvdc") | .pdev_path' "$JSON")
+            [ "$got" = "$img" ] || echo "after detach $i: libxl-json has xvdc on '$got', not $img" >>"$TMP/att.fail"
+            i=$((i + 1))
+            echo $i >"$TMP/att.n"
+        done
+    ) &
+    ATT=$!
+    for j in 2 3 4 5; do
+        ok $XL snapshot-create vml l$j
+        ok $XL snapshot-delete vml l$j
+    done
+    touch "$TMP/att.stop"
+    wait $ATT
+    say "10c: $(cat "$TMP/att.n" 2>/dev/null || echo 0) attach/detach rounds; xl's output:"
+    sed 's/^/  : /' "$TMP/att.log" 2>/dev/null | tail -n 20
+    expect_eq "$(cat "$TMP/att.fail" 2>/dev/null)" "" "10c: failures of the attach/detach loop (lost libxl-json updates)"
+    expect_true "10c: at least 2 attach/detach rounds ran beside the snapshots" \
+        [ "$(cat "$TMP/att.n" 2>/dev/null || echo 0)" -ge 2 ]
+    expect_xen "$XVDA" "$XVDB"
+    ok $XL snapshot-check vml
+    # locks are released as libxl releases them: the file unlinked
+    expect_eq "$(ls /var/lib/xen | grep "^userdata-l\.$D\." | tr '\n' ' ')" "" \
+        "10c: libxl's lock files left behind"
+    expect_writing
+    check_images
+fi
+ok $SXL destroy vml
+use_vm vm
+end
+
+# ---- 11: an HVM guest
+# Xen's HVM guests need hardware virtualization: here Xen runs under
+# QEMU's TCG, whose emulated SVM (-cpu ...,+svm) with nested paging
+# (+npt) gives Xen HAP; Debian's Xen has no shadow paging, so without
+# HAP no HVM guest can start.  The guest: the PV guest's kernel and
+# initramfs, booted directly by QEMU (kernel=), its console on the
+# emulated serial port (a file), its disks emulated (IDE) until its
+# PV drivers unplug them, then served by qdisk in the same QEMU.
+begin 11 "an HVM guest: boot, QMP names, live snapshot, revert, delete with data checked"
+use_vm vmh
+CON=/var/log/xen/console/guest-vmh-serial.log
+qemu-img create -q -f qcow2 "$XVDA" 16M
+qemu-img create -q -f raw "$XVDB" 16M
+{
+    echo 'name = "vmh"'
+    echo 'type = "hvm"'
+    echo 'kernel = "/boot/vmlinuz"'
+    echo 'ramdisk = "/boot/domU.cpio.gz"'
+    echo 'cmdline = "console=ttyS0 quiet loglevel=3"'
+    echo 'memory = 192'
+    echo 'vcpus = 1'
+    echo 'vga = "none"'
+    echo "serial = \"file:$CON\""
+    echo 'on_crash = "preserve"'
+    echo "disk = [ 'format=qcow2,vdev=xvda,access=rw,backendtype=qdisk,target=$XVDA',"
+    echo "         'format=raw,vdev=xvdb,access=rw,backendtype=qdisk,target=$XVDB' ]"
+} >"$CFG"
+sed 's/^/  : /' "$CFG"
+run $SXL info
+grep '^virt_caps' "$OUT" | sed 's/^/  /'
+HAP=no
+grep -q '^virt_caps.* hap' "$OUT" && HAP=yes
+xl dmesg 2>/dev/null | grep -a 'HVM\|HAP\|SVM' | sed 's/^/  dmesg: /'
+run $XL create "$CFG"
+if [ "$RC" -ne 0 ]; then
+    if [ "$HAP" = no ]; then
+        # without HAP (and without shadow paging) Xen cannot run it:
+        # the exact error is the result
+        note "no HAP in this Xen (virt_caps without hap): HVM guests cannot run here; xl create said: $(tr '\n' ' ' <"$ERR")"
+        expect_true "xl create fails saying why" [ -s "$ERR" ]
+    else
+        bad "xl create of the HVM guest failed although Xen has HAP"
+    fi
+    tail -n 30 /var/log/xen/qemu-dm-vmh.log 2>/dev/null | sed 's/^/  qemu-dm: /'
+    tail -n 20 /var/log/xen/xl-vmh.log 2>/dev/null | sed 's/^/  xl: /'
+    $SXL destroy vmh >/dev/null 2>&1
+else
+    WAIT_BOOT_S=600
+    WAIT_WRITE_S=180
+    if expect_up 1; then
+        D=$(domid)
+        good "the HVM guest (domid $D) booted and sees xvda and xvdb"
+        grep -a 'DOMU-BOOT' "$CON" | tr -d '\r' | sed 's/^/  > /'
+        # what the HVM device model has: its drives (IDE, unplugged by
+        # the guest's PV drivers) and qdisk's nodes
+        say "QMP: query-block and the named nodes of the HVM device model:"
+        qmp_graph | tee "$TMP/hvm-graph"
+        ps | grep '[q]emu-system' | grep -o '\-drive [^ ]*' | sed 's/^/  argv: /'
+        wait_write 3
+        ok $XL snapshot-create vmh h1
+        OVH=$IMGDIR/vmh-xvdb.h1.qcow2
+        SNAP_B=$(last_entry "$XVDB")
+        SNAP_A=$(snapshot_entry "$XVDA" h1)
+        say "guest entries in h1: xvda=$SNAP_A xvdb=$SNAP_B"
+        expect_true "h1 holds guest data, one instant for both disks (xvda=$SNAP_A, xvdb=$SNAP_B)" \
+            [ "$SNAP_B" -gt 0 -a \( "$SNAP_A" -eq "$SNAP_B" -o "$SNAP_A" -eq $((SNAP_B + 1)) \) ]
+        expect_xen "$XVDA" "$OVH"
+        say "QMP after the snapshot:"
+        qmp_graph
+        n=$(($(last_write) + 2))
+        if wait_write $n; then
+            expect_true "entry $n (written after h1) is in the overlay" has_entry "$OVH" $n
+        else
+            bad "the HVM guest stopped writing after the snapshot"
+            guest_tail
+        fi
+        # QEMU truncates the serial log when it starts: the reverted
+        # guest's boot is the first in it
+        if ok $XL snapshot-revert vmh h1 && expect_up 1; then
+            expect_eq "xvda=$(boot_value xvda) xvdb=$(boot_value xvdb)" "xvda=$SNAP_A xvdb=$SNAP_B" \
+                "what the HVM guest reads after the revert to h1"
+        fi
+        expect_writing
+        ok $XL snapshot-delete vmh h1
+        expect_eq "$(internal_snapshots "$XVDA")" "" "xvda's internal snapshots after the delete"
+        ok $XL snapshot-list --name vmh
+        expect_eq "$(cat "$OUT")" "" "vmh has no snapshot left"
+        ok $XL snapshot-check vmh
+        expect_writing
+        check_images
+        # a live memory checkpoint: HAP gives HVM guests log-dirty
+        # (PV guests need shadow paging, which this Xen lacks)
+        D1=$(domid)
+        if ok $XL -v snapshot-create --live --memory vmh hc1; then
+            expect_eq "$(domid)" "$D1" "same domain after the live checkpoint"
+            expect_writing
+            C=$(chain_entry "$(snap_file hc1 xvdb)")
+            say "the HVM guest had written $C at the checkpoint"
+            wait_write $((C + 3))
+            if ok $XL -v snapshot-revert vmh hc1; then
+                D2=$(domid)
+                expect_true "HVM domain restored (domid $D1 -> $D2)" [ -n "$D2" -a "$D2" != "$D1" ]
+                end_t=$(($(now) + WAIT_WRITE_S))
+                FIRST=
+                while [ -z "$FIRST" ] && [ "$(now)" -lt $end_t ]; do
+                    FIRST=$(grep -o 'DOMU-W [0-9]*' "$CON" | head -n 1 | cut -d' ' -f2)
+                    [ -n "$FIRST" ] || sleep 1
+                done
+                expect_true "the restored HVM guest goes on counting from the saved value ($C): first write ${FIRST:-none}" \
+                    [ -n "$FIRST" ] && [ "$FIRST" -ge "$C" -a "$FIRST" -le $((C + 1)) ]
+                expect_eq "$(boots)" 0 "HVM guest boots after the restore (restored, not booted)"
+            fi
+            ok $XL snapshot-delete vmh hc1
+        fi
+        say "QMP at the end:"
+        qmp_graph
+    fi
+    ok $SXL destroy vmh
+fi
+use_vm vm
+end
+
+fi
 
 say "final state:"
 run $SXL list
