@@ -132,8 +132,7 @@ typedef struct libxl__snapshot_delete_state {
     void *for_callback;
 } libxl__snapshot_delete_state;
 
-static bool is_config_image(libxl__snapshot_delete_state *dls,
-                            const char *f);
+static bool config_image(const libxl__snapshot_op *op, const char *path);
 static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc);
 static void snapshot_delete_one(libxl__egc *egc,
@@ -429,7 +428,7 @@ static int branches_refused(libxl__gc *gc,
     int n, i, k, nk = 0;
 
     if (!be || !be->one_level || !ds->file ||
-        is_config_image(dls, ds->file))
+        config_image(&dls->op, ds->file))
         return 0;
     n = known_images(gc, dls, ds->vdev, dk ? dk->pdev_path : NULL, &l);
     GCNEW_ARRAY(kids, n + 1);
@@ -731,13 +730,13 @@ static bool holds_internal(libxl__snapshot_delete_state *dls, const char *f)
     return false;
 }
 
-static bool is_config_image(libxl__snapshot_delete_state *dls,
-                            const char *f)
+/* Is path an image of the domain's config (its disks' pdev_path)? */
+static bool config_image(const libxl__snapshot_op *op, const char *path)
 {
     int i;
-    for (i = 0; i < dls->op.cfg.num_disks; i++)
-        if (dls->op.cfg.disks[i].pdev_path &&
-            !strcmp(dls->op.cfg.disks[i].pdev_path, f))
+    for (i = 0; i < op->cfg.num_disks; i++)
+        if (op->cfg.disks[i].pdev_path &&
+            !strcmp(op->cfg.disks[i].pdev_path, path))
             return true;
     return false;
 }
@@ -789,7 +788,7 @@ static void snapshot_delete_chains(libxl__egc *egc,
         for (i = 0; i < n; i++)
             if (!strcmp(e[i].file, kids[0])) pl->child_format = e[i].fmt;
         pl->num_targets = children_of(gc, e, n, kids[0], &pl->targets);
-    } else if (is_config_image(dls, F) || kid_internal ||
+    } else if (config_image(&dls->op, F) || kid_internal ||
                holds_internal(dls, F)) {
         /*
          * F stays, and only the record goes: the disk's own image, with
@@ -801,7 +800,7 @@ static void snapshot_delete_chains(libxl__egc *egc,
          * F's backing instead); F holds internal snapshots itself.
          * Once nothing needs F any more, a later delete removes it.
          */
-        if (!is_config_image(dls, F))
+        if (!config_image(&dls->op, F))
             LOG(DEBUG, "disk %s: '%s' stays: %s", ds->vdev, F,
                 kid_internal ? GCSPRINTF("internal snapshots in '%s' read "
                                          "through it", kid_internal)
@@ -1138,7 +1137,7 @@ static const char *left_unused(libxl__snapshot_delete_state *dls,
         : pl->act == ACT_REMOVE && removing ? pl->parent : NULL;
     int i;
 
-    if (!f || is_config_image(dls, f) ||
+    if (!f || config_image(&dls->op, f) ||
         libxl__snapshot_tree_has_image(&dls->op.tree, f))
         return NULL;
     for (i = 0; i < dls->op.d.num_disks; i++)
@@ -1205,7 +1204,7 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
      */
     if (gone || pl->act == ACT_TAG || pl->act == ACT_EXEC) {
         gone = GCSTRDUP(gone);
-        removing = gone && !is_config_image(dls, gone) &&
+        removing = gone && !config_image(&dls->op, gone) &&
             (pl->act == ACT_COMMIT || !holds_internal(dls, gone));
         ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
         unused = left_unused(dls, pl, ds, removing);
@@ -1361,16 +1360,6 @@ static void cancel_delete_jobs(libxl__gc *gc, libxl__snapshot_op *op)
         }
         if (left) usleep(50000);
     }
-}
-
-static bool config_image(const libxl__snapshot_op *op, const char *path)
-{
-    int i;
-    for (i = 0; i < op->cfg.num_disks; i++)
-        if (op->cfg.disks[i].pdev_path &&
-            !strcmp(op->cfg.disks[i].pdev_path, path))
-            return true;
-    return false;
 }
 
 /*
