@@ -577,9 +577,10 @@ static void check_prefetch_list(libxl__gc *gc, check_state *cs)
     for (i = 0; i < t->num_snaps; i++)
         for (j = 0; j < t->snaps[i].num_disks; j++) {
             const libxl_disk_snapshot *ds = &t->snaps[i].disks[j];
-            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO || !ds->file ||
-                ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM ||
-                job_disk(cs, ds->vdev))
+            const libxl__snapshot_backend *be =
+                libxl__snapshot_backend_of(ds);
+            /* (as check_records: a volume backend has no image) */
+            if (!be || !ds->file || be->volume || job_disk(cs, ds->vdev))
                 continue;
             prefetch_add(gc, cs, ds->file);
         }
