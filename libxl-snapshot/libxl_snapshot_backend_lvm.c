@@ -589,6 +589,189 @@ const char *libxl__lvm_snapshot_state(libxl__gc *gc, libxl__lvm_cache *c,
     return NULL;
 }
 
+/* ---------------------------------------------------------------- */
+/* the backend */
+
+static bool lvm_probe(libxl__gc *gc, const libxl_device_disk *dk,
+                      const libxl_device_disk *config, void **priv_r)
+{
+    libxl__lvm_volume *v;
+
+    GCNEW(v);
+    if (libxl__lvm_probe(gc, dk->pdev_path, v)) return false;
+    *priv_r = v;
+    return true;
+}
+
+/* the snapshot volume: named after the origin and the snapshot, in the
+ * origin's VG */
+static int lvm_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
+                             libxl_disk_snapshot *ds)
+{
+    const libxl_device_disk *dk = p->dk;
+    const libxl_domain_snapshot *s = p->s;
+    const libxl__lvm_volume *lv = p->priv[p->index];
+    libxl__lvm_volume other;
+    const char *why;
+    int j;
+
+    if (lv->thick_snapshot) {
+        LOG(ERROR, "disk %s: '%s' is itself a thick LVM snapshot, and LVM "
+            "cannot snapshot those (thin volumes can)", dk->vdev,
+            dk->pdev_path);
+        return ERROR_INVAL;
+    }
+    ds->tag = GCSTRDUP(libxl__lvm_snapshot_lv(gc, lv->lv, s->name));
+    why = libxl__lvm_snapshot_name_problem(gc, lv, ds->tag);
+    if (why) {
+        LOG(ERROR, "disk %s: %s", dk->vdev, why);
+        return ERROR_INVAL;
+    }
+    ds->cow = p->req && p->req->cow ? GCSTRDUP(p->req->cow) : NULL;
+    if (!libxl__lvm_probe_lv(gc, lv, ds->tag, &other)) {
+        LOG(ERROR, "disk %s: logical volume %s/%s already exists",
+            dk->vdev, lv->vg, ds->tag);
+        return ERROR_INVAL;
+    }
+    for (j = 0; j < p->index; j++)
+        if (s->disks[j].type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
+            !strcmp(s->disks[j].tag, ds->tag) &&
+            !strcmp(((const libxl__lvm_volume *)p->priv[j])->vg, lv->vg)) {
+            LOG(ERROR, "disks %s and %s would share snapshot volume %s/%s",
+                s->disks[j].vdev, ds->vdev, lv->vg, ds->tag);
+            return ERROR_INVAL;
+        }
+    return 0;
+}
+
+static void lvm_snapshot_cmds(libxl__gc *gc, const libxl_disk_snapshot *ds,
+                              void *priv, yajl_val info,
+                              const char *const **cmds_r[], int *n_r)
+{
+    *n_r = 0;
+    libxl__lvm_create_cmds(gc, priv, ds->tag, ds->cow, cmds_r, n_r);
+}
+
+static int lvm_present(libxl__gc *gc, const libxl_disk_snapshot *ds)
+{
+    return libxl__lvm_snapshot_lookup(gc, ds);
+}
+
+/* (a failed lvcreate may have made none) */
+static int lvm_undo(libxl__gc *gc, const libxl__snapshot_op *op,
+                    const libxl_disk_snapshot *ds,
+                    const libxl__snapshot_tree *t, const char **why_r)
+{
+    if (!libxl__lvm_snapshot_exists(gc, ds)) return 0;
+    return libxl__lvm_snapshot_remove_sync(gc, ds);
+}
+
+/* (a volume lvs cannot find is not taken as gone: kept, said) */
+static int lvm_drop(libxl__gc *gc, const libxl__snapshot_op *op,
+                    const libxl_disk_snapshot *ds,
+                    const libxl__snapshot_tree *t, const char **why_r)
+{
+    return libxl__lvm_snapshot_remove_sync(gc, ds);
+}
+
+static const char *lvm_check(libxl__gc *gc, void **cache,
+                             const libxl_disk_snapshot *ds, yajl_val info)
+{
+    if (!*cache) *cache = libxl__gc_zalloc(gc, sizeof(libxl__lvm_cache));
+    return libxl__lvm_snapshot_state(gc, *cache, ds, NULL, NULL);
+}
+
+static bool lvm_revert_undoable(const libxl_disk_snapshot *ds,
+                                const libxl_device_disk *dk)
+{
+    return false;
+}
+
+static int lvm_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
+                           libxl__revert_disk *rd)
+{
+    const libxl_disk_snapshot *ds = rd->ds;
+    libxl__lvm_cache lvc = { 0 };
+    libxl__lvm_volume origin, snap;
+    const char *why = libxl__lvm_snapshot_state(gc, &lvc, ds, &origin,
+                                                &snap);
+
+    if (why) {
+        LOG(ERROR, "snapshot '%s': disk %s: %s; it cannot be reverted to",
+            p->snapshot, ds->vdev, why);
+        return ERROR_FAIL;
+    }
+    if (p->op->d.running && !p->force) {
+        LOG(ERROR, "domain %s runs: the LVM merge of disk %s needs the "
+            "volume closed; shut the domain down, or force the revert "
+            "(LIBXL_SNAPSHOT_REVERT_FORCE) to stop it and start it again",
+            p->op->d.name, ds->vdev);
+        return ERROR_INVAL;
+    }
+    libxl__lvm_revert_cmds(gc, &origin, &snap, &rd->cmds, &rd->num_cmds);
+    rd->volume = ds->tag;
+    rd->lvm_size = origin.thin ? 0 : snap.size;
+    rd->new_active = GCSTRDUP(ds->file);
+    rd->new_format = ds->format;
+    return 0;
+}
+
+static int lvm_revert_failed(libxl__gc *gc, const libxl__revert_disk *rd)
+{
+    return libxl__lvm_revert_undo(gc, rd->ds->file, rd->ds->tag);
+}
+
+/* gone only if lvs says so; lvs failing stops the delete */
+static int lvm_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
+                            const char *snapshot,
+                            const libxl_disk_snapshot *ds, yajl_val info,
+                            const char **tag_id_r)
+{
+    int rc = libxl__lvm_snapshot_lookup(gc, ds);
+
+    if (rc && rc != ERROR_NOTFOUND) return rc;
+    if (!rc) return 1;
+    LOG(WARN, "disk %s: snapshot volume '%s' is gone already", ds->vdev,
+        ds->tag);
+    return 0;
+}
+
+/* its snapshot volume, by path */
+static int lvm_parts(libxl__gc *gc, const libxl_disk_snapshot *ds,
+                     libxl__snapshot_part parts[2])
+{
+    if (!ds->file || !ds->tag) return 0;
+    parts[0].kind = LIBXL__PART_VOLUME;
+    parts[0].path = GCSPRINTF("%s/%s", libxl__path_dirname(gc, ds->file),
+                              ds->tag);
+    parts[0].tag = NULL;
+    return 1;
+}
+
+const libxl__snapshot_backend libxl__snapshot_backend_lvm = {
+    .name = "lvm",
+    .type = LIBXL_DISK_SNAPSHOT_TYPE_LVM,
+    .probe = lvm_probe,
+    .must_probe = true,
+    .live_paused = true,
+    .snapshot_plan = lvm_snapshot_plan,
+    .refusal = "is not an LVM logical volume",
+    .snapshot_cmds = lvm_snapshot_cmds,
+    .taken = libxl__lvm_snapshot_exists,
+    .present = lvm_present,
+    .undo = lvm_undo,
+    .drop = lvm_drop,
+    .check = lvm_check,
+    .volume = true,
+    .revert_undoable = lvm_revert_undoable,
+    .revert_plan = lvm_revert_plan,
+    .revert_failed = lvm_revert_failed,
+    .delete_probe = lvm_delete_probe,
+    .parts = lvm_parts,
+    /* by its VG/LV: the origin may be gone or renamed away */
+    .delete_args = libxl__lvm_snapshot_remove_args,
+};
+
 /*
  * Local variables:
  * mode: C

@@ -140,6 +140,86 @@ const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
     return a->data;
 }
 
+/* ---------------------------------------------------------------- */
+/* the backend: an overlay whose image is a VHD (the overlay's
+ * operations; its commands are vhd-util's offline: qemu_img.c) */
+
+/* a VHD chain: vhd-util, one level (top into its parent) */
+static int vhd_merge_args(libxl__gc *gc, const libxl_blockjob_info *info,
+                          const char *const **args_r)
+{
+    char *parent = libxl__vhd_parent_sync(gc, info->top);
+
+    if (info->type == LIBXL_BLOCKJOB_TYPE_STREAM || !parent ||
+        !info->base || strcmp(parent, info->base)) {
+        LOG(ERROR, "disk %s: a VHD chain is only merged one image into "
+            "its parent (vhd-util coalesce)", info->vdev);
+        return ERROR_INVAL;
+    }
+    *args_r = libxl__vhd_util_args(gc, "coalesce", info->top, NULL);
+    return 0;
+}
+
+static const char *vhd_unrunnable(libxl__gc *gc, const char *path)
+{
+    if (!libxl__vhd_is_differencing(path)) return NULL;
+    return GCSPRINTF("is on the VHD chain '%s', which QEMU cannot read "
+                     "(VHD chains are offline here: revert to a snapshot, "
+                     "or delete the snapshots to coalesce them)", path);
+}
+
+static bool vhd_owns(libxl_disk_format fmt)
+{
+    return fmt == LIBXL_DISK_FORMAT_VHD;
+}
+
+/* offline a VHD's child is a differencing VHD; live, QEMU makes qcow2
+ * overlays on a dynamic VHD as on any image */
+static libxl_disk_format vhd_overlay_format(bool live)
+{
+    return live ? LIBXL_DISK_FORMAT_QCOW2 : LIBXL_DISK_FORMAT_VHD;
+}
+
+static const char *vhd_overlay_ext(bool live)
+{
+    return live ? "qcow2" : "vhd";
+}
+
+/* a VHD's children are VHDs, made by vhd-util */
+static const char *const *vhd_overlay_args(libxl__gc *gc, const char *base,
+                                           const char *overlay)
+{
+    return libxl__vhd_util_args(gc, "snapshot", overlay, base);
+}
+
+static const char *const *vhd_rebase_args(libxl__gc *gc, const char *image,
+                                          const char *base)
+{
+    return libxl__vhd_util_args(gc, "modify", image, base);
+}
+
+static bool vhd_probe(libxl__gc *gc, const libxl_device_disk *dk,
+                      const libxl_device_disk *config, void **priv_r)
+{
+    return dk->format == LIBXL_DISK_FORMAT_VHD;
+}
+
+const libxl__snapshot_backend libxl__snapshot_backend_vhd = {
+    .name = "vhd",
+    .type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL,
+    .owns = vhd_owns,
+    .overlay_format = vhd_overlay_format,
+    .overlay_ext = vhd_overlay_ext,
+    .overlay_args = vhd_overlay_args,
+    .rebase_args = vhd_rebase_args,
+    .merge_args = vhd_merge_args,
+    .one_level = true,
+    .parent = libxl__vhd_parent_sync,
+    .unrunnable = vhd_unrunnable,
+    .probe = vhd_probe,
+    LIBXL__OVERLAY_BACKEND_OPS,
+};
+
 /*
  * Local variables:
  * mode: C

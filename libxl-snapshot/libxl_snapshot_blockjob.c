@@ -262,6 +262,7 @@ static int blockjob_arm(libxl__gc *gc, libxl__blockjob *bj)
 void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
 {
     STATE_AO_GC(bj->ao);
+    const libxl__snapshot_backend *be;
     libxl__flexarray *a;
     int rc;
 
@@ -278,20 +279,13 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
         return;
     }
 
-    if (bj->top_format == LIBXL_DISK_FORMAT_VHD) {
-        /* a VHD chain: vhd-util, one level (top into its parent) */
-        char *parent = libxl__vhd_parent_sync(gc, bj->info.top);
-        if (bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM || !parent ||
-            !bj->info.base || strcmp(parent, bj->info.base)) {
-            LOG(ERROR, "disk %s: a VHD chain is only merged one image into "
-                "its parent (vhd-util coalesce)", bj->info.vdev);
-            rc = ERROR_INVAL;
-            goto out;
-        }
+    be = libxl__chain_backend(bj->top_format);
+    if (be->merge_args) {
+        /* the images' own tool (vhd-util coalesce) */
+        rc = be->merge_args(gc, &bj->info, &bj->es.args);
+        if (rc) goto out;
         bj->es.ao = ao;
         bj->es.what = GCSPRINTF("merge of %s", bj->info.vdev);
-        bj->es.args = libxl__vhd_util_args(gc, "coalesce", bj->info.top,
-                                           NULL);
         goto exec;
     }
     a = libxl__flexarray_new(gc);

@@ -230,8 +230,9 @@ static const char *ancestor_image(libxl__snapshot_tree *t,
         p = libxl__snapshot_tree_find(t, p->parent);
         for (j = 0; p && j < p->num_disks; j++) {
             const libxl_disk_snapshot *ds = &p->disks[j];
-            if (!strcmp(ds->vdev, vdev) && ds->file &&
-                ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
+            const libxl__snapshot_backend *be =
+                libxl__snapshot_backend_of(ds);
+            if (!strcmp(ds->vdev, vdev) && ds->file && be && be->chained) {
                 *name_r = p->name;
                 return ds->file;
             }
@@ -269,8 +270,8 @@ static void check_tree(libxl__gc *gc, check_state *cs)
 static void check_records(libxl__gc *gc, check_state *cs)
 {
     libxl__snapshot_tree *t = &cs->op.tree;
-    libxl__lvm_cache lvc = { 0 };
-    int i, j, k, nf;
+    libxl__backend_cache bc = { { 0 } };
+    int i, j, nf;
     char *err;
 
     for (i = 0; i < t->num_snaps; i++) {
@@ -280,15 +281,14 @@ static void check_records(libxl__gc *gc, check_state *cs)
                     s->name, s->memory);
         for (j = 0; j < s->num_disks; j++) {
             const libxl_disk_snapshot *ds = &s->disks[j];
-            const char **files = NULL, *anc, *aname = NULL;
-            const char *id;
+            const libxl__snapshot_backend *be =
+                libxl__snapshot_backend_of(ds);
+            const char **files = NULL, *anc, *aname = NULL, *why;
             yajl_val info;
 
-            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO || !ds->file)
-                continue;
-            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
-                const char *why = libxl__lvm_snapshot_state(gc, &lvc, ds,
-                                                            NULL, NULL);
+            if (!be || !ds->file) continue;
+            if (be->volume) {
+                why = libxl__disk_snapshot_check(gc, &bc, ds, NULL);
                 if (why)
                     problem(gc, cs, "snapshot %s: disk %s: %s", s->name,
                             ds->vdev, why);
@@ -312,16 +312,11 @@ static void check_records(libxl__gc *gc, check_state *cs)
                 continue;
             }
             nf = chain_files(gc, cs, info, &files);
-            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
-                k = libxl__qemu_img_find_tag(info->u.array.values[0],
-                                             ds->tag, &id);
-                if (k != 1)
-                    problem(gc, cs, "snapshot %s: disk %s: '%s' holds %s "
-                            "internal snapshot named '%s'", s->name,
-                            ds->vdev, ds->file, k ? "more than one" : "no",
-                            ds->tag ? ds->tag : "");
-                continue;
-            }
+            why = libxl__disk_snapshot_check(gc, &bc, ds, info);
+            if (why)
+                problem(gc, cs, "snapshot %s: disk %s: %s", s->name,
+                        ds->vdev, why);
+            if (!be->chained) continue;
             anc = ancestor_image(t, s, ds->vdev, &aname);
             if (anc && strcmp(anc, ds->file) && !in_list(files, nf, anc))
                 problem(gc, cs, "snapshot %s: disk %s: '%s' is not built on "
@@ -367,8 +362,10 @@ static void check_active(libxl__gc *gc, check_state *cs)
         nf = chain_files(gc, cs, info, &files);
         for (j = 0; cur && j < cur->num_disks; j++) {
             const libxl_disk_snapshot *ds = &cur->disks[j];
-            if (strcmp(ds->vdev, dk->vdev) || !ds->file ||
-                ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+            const libxl__snapshot_backend *be =
+                libxl__snapshot_backend_of(ds);
+            if (strcmp(ds->vdev, dk->vdev) || !ds->file || !be ||
+                !be->chained)
                 continue;
             if (!in_list(files, nf, ds->file))
                 problem(gc, cs, "disk %s: the active image '%s' is not "
@@ -580,9 +577,10 @@ static void check_prefetch_list(libxl__gc *gc, check_state *cs)
     for (i = 0; i < t->num_snaps; i++)
         for (j = 0; j < t->snaps[i].num_disks; j++) {
             const libxl_disk_snapshot *ds = &t->snaps[i].disks[j];
-            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO || !ds->file ||
-                ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM ||
-                job_disk(cs, ds->vdev))
+            const libxl__snapshot_backend *be =
+                libxl__snapshot_backend_of(ds);
+            /* (as check_records: a volume backend has no image) */
+            if (!be || !ds->file || be->volume || job_disk(cs, ds->vdev))
                 continue;
             prefetch_add(gc, cs, ds->file);
         }

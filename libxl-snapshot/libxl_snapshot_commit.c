@@ -1003,47 +1003,6 @@ static void bc_recorded(libxl__egc *egc, libxl__block_commit_state *bcs)
 }
 
 /*
- * An internal snapshot no record holds any more, removed from its
- * image: over QMP while QEMU has the image open (nodes asked once, in
- * *nodes), else with qemu-img (whose image locking keeps it off an
- * image QEMU has open, when QEMU could not say).  A failure is not
- * logged: the caller says it, with *why_r (or NULL).
- */
-static int remove_internal_sync(libxl__gc *gc, const libxl__snapshot_op *op,
-                                const libxl_disk_snapshot *ds,
-                                yajl_val *nodes, const char **why_r)
-{
-    const char *node = NULL;
-    char *err = NULL;
-    int rc;
-
-    *why_r = NULL;
-
-    if (op->d.running) {
-        if (!*nodes &&
-            libxl__qmp_run_sync(gc, op->d.qmp_path,
-                                "query-named-block-nodes", libxl__qmp_args_flat(gc),
-                                10000, true, nodes))
-            *nodes = NULL;
-        if (*nodes && YAJL_IS_ARRAY(*nodes))
-            node = libxl__qmp_node_for_file(*nodes, ds->file, ds->format);
-    }
-    if (node) {
-        yajl_val args = NULL;
-        libxl__json_add_string(gc, &args, "device", node);
-        libxl__json_add_string(gc, &args, "name", ds->tag);
-        return libxl__qmp_run_sync(gc, op->d.qmp_path,
-            "blockdev-snapshot-delete-internal-sync", args,
-            10000, true, NULL);
-    }
-    rc = libxl__exec_sync(gc, libxl__qemu_img_snapshot_args(gc, 'd', ds->tag,
-                                                            ds->file),
-                          60000, NULL, &err);
-    if (rc) *why_r = libxl__tool_error_line(gc, err);
-    return rc;
-}
-
-/*
  * What only the records a commit dropped held, owned by nobody now:
  * their memory images, their internal snapshots in the other disks'
  * images and their LVM snapshot volumes are removed.  The commit is
@@ -1056,7 +1015,6 @@ static int drop_lost_parts(libxl__gc *gc, libxl__snapshot_op *op,
                            const char *vdev)
 {
     libxl__snapshot_tree *t = &op->tree;
-    yajl_val nodes = NULL;
     int i, j, r, kept = 0;
 
     for (i = 0; i < n; i++) {
@@ -1070,14 +1028,16 @@ static int drop_lost_parts(libxl__gc *gc, libxl__snapshot_op *op,
         GCNEW_ARRAY(s.disks, s.num_disks);
         for (j = 0; j < s.num_disks; j++) {
             libxl_disk_snapshot *ds = &s.disks[j];
+            const libxl__snapshot_backend *be;
             *ds = lost[i].disks[j];
+            be = libxl__snapshot_backend_of(ds);
             r = 0;
-            if (!strcmp(ds->vdev, vdev) || !ds->file || !ds->tag)
-                ;
-            else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM)
-                r = libxl__lvm_snapshot_remove_sync(gc, ds);
-            else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
-                r = remove_internal_sync(gc, op, ds, &nodes, &w);
+            w = NULL;
+            /* (an overlay or VHD's data is an image of its own, which
+             * the unused-image sweep removes: no ->drop) */
+            if (strcmp(ds->vdev, vdev) && ds->file && ds->tag && be &&
+                be->drop) {
+                r = be->drop(gc, op, ds, t, &w);
                 if (r && !why) why = w;
             }
             if (r) {
@@ -1124,17 +1084,16 @@ static int follow_outcome(libxl__gc *gc, libxl__snapshot_op *op,
         bool gone = false;
         for (j = 0; j < s->num_disks; j++) {
             libxl_disk_snapshot *ds = &s->disks[j];
-            if (strcmp(ds->vdev, jr->vdev) ||
-                ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO || !ds->file)
+            const libxl__snapshot_backend *be =
+                libxl__snapshot_backend_of(ds);
+            if (strcmp(ds->vdev, jr->vdev) || !be || !ds->file)
                 continue;
             if (done && jr->type == LIBXL_BLOCKJOB_TYPE_COMMIT &&
-                !strcmp(ds->file, jr->top) &&
-                ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
+                !strcmp(ds->file, jr->top) && be->chained) {
                 /* its data is now exactly base's */
                 ds->file = GCSTRDUP(jr->base);
                 ds->format = jr->base_format;
-            } else if ((!strcmp(ds->file, jr->base) &&
-                        ds->type != LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) ||
+            } else if ((!strcmp(ds->file, jr->base) && !be->in_image) ||
                        (jr->num_merged > 1 &&
                         in_list(jr->merged + 1, jr->num_merged - 1,
                                 ds->file))) {

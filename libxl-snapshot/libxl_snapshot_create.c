@@ -82,7 +82,7 @@ typedef struct libxl__snapshot_create_state {
     bool journaled, keep_journal;
     uint64_t memory_size, pause_ms;
     libxl_snapshot_progress_how progress;   /* a copy; zero: none */
-    libxl__lvm_volume *lvs;          /* per disk: its LV (lvm disks) */
+    void **priv;                     /* per disk: its backend's probe */
     bool lvm_live;                   /* running, LVM disks: paused */
     uint64_t paused_at;              /* 0: not paused by us */
 } libxl__snapshot_create_state;
@@ -95,9 +95,9 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
  * record owns it (the whole tree asked, at the cost of reading it, only
  * then), else "".
  */
-static const char *owner_of(libxl__gc *gc, libxl__snapshot_create_state *scs,
-                            const char *path)
+static const char *owner_of(libxl__gc *gc, void *ctx, const char *path)
 {
+    libxl__snapshot_create_state *scs = ctx;
     libxl_domain_snapshot probe;
     libxl__snapshot_clash *c;
 
@@ -213,10 +213,10 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
     libxl__snapshot_op *op = &scs->op;
     libxl_domain_snapshot *s = &scs->snap;
     struct timespec now;
-    int i, j, rc;
+    int i, rc;
 
     libxl_domain_snapshot_init(s);
-    GCNEW_ARRAY(scs->lvs, op->d.num_disks + 1);
+    GCNEW_ARRAY(scs->priv, op->d.num_disks + 1);
     if (scs->req.name) {
         s->name = GCSTRDUP(scs->req.name);
     } else {
@@ -325,32 +325,29 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         libxl_disk_snapshot *ds = &s->disks[s->num_disks];
         libxl_disk_snapshot_type type = r ? r->type
                                           : LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
-        libxl__lvm_volume *lv, other;
+        const libxl__snapshot_backend *be = NULL;
+        libxl__create_plan p;
         const char *why;
-        bool is_lv;
 
         if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path) continue;
-        lv = &scs->lvs[s->num_disks];
-        is_lv = type != LIBXL_DISK_SNAPSHOT_TYPE_NO &&
-            !libxl__lvm_probe(gc, dk->pdev_path, lv);
-        if (type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT && is_lv)
-            type = LIBXL_DISK_SNAPSHOT_TYPE_LVM;
-        if (type == LIBXL_DISK_SNAPSHOT_TYPE_LVM && !is_lv) {
-            LOG(ERROR, "disk %s: '%s' is not an LVM logical volume",
-                dk->vdev, dk->pdev_path);
-            return ERROR_INVAL;
-        }
         /*
          * The default follows the disk's format in the domain config,
          * not the active image's: a raw disk stays external even once
          * it runs on a qcow2 overlay, so one disk never mixes internal
-         * snapshots into a chain of external ones.
+         * snapshots into a chain of external ones (the backends'
+         * probes: libxl_snapshot_backend*.c).
          */
-        if (type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT)
-            type = config_disk(scs, dk)->format == LIBXL_DISK_FORMAT_QCOW2 &&
-                   dk->format == LIBXL_DISK_FORMAT_QCOW2
-                ? LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL
-                : LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+        if (type != LIBXL_DISK_SNAPSHOT_TYPE_NO) {
+            be = libxl__snapshot_backend_select(gc, type, dk,
+                                                config_disk(scs, dk),
+                                                &scs->priv[s->num_disks],
+                                                &why);
+            if (!be) {
+                LOG(ERROR, "disk %s: '%s' %s", dk->vdev, dk->pdev_path, why);
+                return ERROR_INVAL;
+            }
+            type = be->type;
+        }
         if (!dk->readwrite && type != LIBXL_DISK_SNAPSHOT_TYPE_NO) {
             /* a read-only disk does not change: nothing to capture */
             type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
@@ -364,91 +361,18 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         s->num_disks++;
 
         if (type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
-        if (type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
-            if (lv->thick_snapshot) {
-                LOG(ERROR, "disk %s: '%s' is itself a thick LVM snapshot, "
-                    "and LVM cannot snapshot those (thin volumes can)",
-                    dk->vdev, dk->pdev_path);
-                return ERROR_INVAL;
-            }
-            ds->tag = GCSTRDUP(libxl__lvm_snapshot_lv(gc, lv->lv, s->name));
-            why = libxl__lvm_snapshot_name_problem(gc, lv, ds->tag);
-            if (why) {
-                LOG(ERROR, "disk %s: %s", dk->vdev, why);
-                return ERROR_INVAL;
-            }
-            ds->cow = r && r->cow ? GCSTRDUP(r->cow) : NULL;
-            if (!libxl__lvm_probe_lv(gc, lv, ds->tag, &other)) {
-                LOG(ERROR, "disk %s: logical volume %s/%s already exists",
-                    dk->vdev, lv->vg, ds->tag);
-                return ERROR_INVAL;
-            }
-            for (j = 0; j < s->num_disks - 1; j++)
-                if (s->disks[j].type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
-                    !strcmp(s->disks[j].tag, ds->tag) &&
-                    !strcmp(scs->lvs[j].vg, lv->vg)) {
-                    LOG(ERROR, "disks %s and %s would share snapshot volume "
-                        "%s/%s", s->disks[j].vdev, ds->vdev, lv->vg,
-                        ds->tag);
-                    return ERROR_INVAL;
-                }
-            scs->lvm_live = op->d.running;
-            continue;
-        }
-        if (op->d.running && dk->backend != LIBXL_DISK_BACKEND_QDISK &&
-            dk->backend != LIBXL_DISK_BACKEND_UNKNOWN) {
-            LOG(ERROR, "disk %s of domain %s is served by %s, not by QEMU "
-                "(qdisk): it cannot be snapshotted while the domain runs "
-                "(a disk snapshot of type no leaves it out)", dk->vdev,
-                op->d.name, libxl_disk_backend_to_string(dk->backend));
-            return ERROR_INVAL;
-        }
-        if (!libxl__disk_format_qemu(dk->format)) {
-            LOG(ERROR, "disk %s: format %s cannot be snapshotted here",
-                dk->vdev, libxl_disk_format_to_string(dk->format));
-            return ERROR_INVAL;
-        }
-        if (type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
-            if (dk->format != LIBXL_DISK_FORMAT_QCOW2) {
-                LOG(ERROR, "disk %s: internal snapshots need qcow2, but "
-                    "'%s' is %s; use an external snapshot for it "
-                    "(type external)", dk->vdev,
-                    dk->pdev_path, libxl_disk_format_to_string(dk->format));
-                return ERROR_INVAL;
-            }
-            ds->tag = GCSTRDUP(s->name);
-            continue;
-        }
-        /* external */
-        if (r && r->overlay && *r->overlay) {
-            ds->overlay = libxl__abs_path(gc, r->overlay);
-        } else {
-            ds->overlay = GCSPRINTF("%s/%s.%s.%s",
-                                    libxl__path_dirname(gc, dk->pdev_path),
-                                    libxl__path_stem(gc,
-                                        config_disk(scs, dk)->pdev_path),
-                                    s->name,
-                                    libxl__overlay_ext(dk->format,
-                                                       op->d.running));
-        }
-        if (libxl__file_exists(ds->overlay)) {
-            LOG(ERROR, "disk %s: overlay '%s' already exists%s", dk->vdev,
-                ds->overlay, owner_of(gc, scs, ds->overlay));
-            return ERROR_INVAL;
-        }
-        if (!strcmp(ds->overlay, ds->file)) {
-            LOG(ERROR, "disk %s: the overlay cannot be the image itself",
-                dk->vdev);
-            return ERROR_INVAL;
-        }
-        for (j = 0; j < s->num_disks - 1; j++) {
-            if (s->disks[j].overlay &&
-                !strcmp(s->disks[j].overlay, ds->overlay)) {
-                LOG(ERROR, "disks %s and %s would share overlay '%s'",
-                    s->disks[j].vdev, ds->vdev, ds->overlay);
-                return ERROR_INVAL;
-            }
-        }
+        if (be->live_paused) scs->lvm_live = op->d.running;
+        p.op = op;
+        p.s = s;
+        p.index = s->num_disks - 1;
+        p.priv = scs->priv;
+        p.dk = dk;
+        p.config = config_disk(scs, dk);
+        p.req = r;
+        p.owner_of = owner_of;
+        p.owner_ctx = scs;
+        rc = be->snapshot_plan(gc, &p, ds);
+        if (rc) return rc;
     }
     for (i = 0; i < s->num_disks; i++)
         if (s->disks[i].type != LIBXL_DISK_SNAPSHOT_TYPE_NO) break;
@@ -457,17 +381,17 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         return ERROR_INVAL;
     }
     for (i = 0; scs->lvm_live && i < s->num_disks; i++) {
+        const libxl__snapshot_backend *be =
+            libxl__snapshot_backend_of(&s->disks[i]);
         /* paused for lvcreate: QEMU's disks would need their own way */
-        if (s->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL ||
-            s->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
+        if (be && !be->live_paused) {
             LOG(ERROR, "domain %s runs: its LVM disks and disk %s cannot be "
                 "snapshotted together (leave %s out: type no, or "
                 "snapshot them in two steps)", op->d.name,
                 s->disks[i].vdev, s->disks[i].vdev);
             return ERROR_INVAL;
         }
-        if (s->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
-            scs->req.memory && strcmp(scs->req.memory, "no")) {
+        if (be && scs->req.memory && strcmp(scs->req.memory, "no")) {
             LOG(ERROR, "domain %s: memory checkpoints of LVM disks are not "
                 "supported; take a disk-only snapshot", op->d.name);
             return ERROR_INVAL;
@@ -518,10 +442,12 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     }
     /* qemu-img allows duplicate names, QMP does not: check ourselves */
     GCNEW_ARRAY(scs->qi.images, scs->snap.num_disks);
-    for (i = 0; i < scs->snap.num_disks; i++)
-        if (scs->snap.disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL ||
-            scs->snap.disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+    for (i = 0; i < scs->snap.num_disks; i++) {
+        const libxl__snapshot_backend *be =
+            libxl__snapshot_backend_of(&scs->snap.disks[i]);
+        if (be && !be->volume)
             scs->qi.images[i] = scs->snap.disks[i].file;
+    }
     scs->qi.num_images = scs->snap.num_disks;
     scs->qi.ao = ao;
     scs->qi.callback = snapshot_create_probed;
@@ -559,37 +485,16 @@ static void snapshot_create_probed(libxl__egc *egc,
     GCNEW_ARRAY(scs->cmds, 1);
     for (i = 0; i < scs->snap.num_disks; i++) {
         const libxl_disk_snapshot *ds = &scs->snap.disks[i];
-        libxl__qemu_img_bitmap *bm = NULL;
-        int nb = 0, j;
+        const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+        const char *const **l = NULL;
+        int nl = 0, j;
 
-        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
-        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
-            const char *const **l = NULL;
-            int nl = 0;
-            libxl__lvm_create_cmds(gc, &scs->lvs[i], ds->tag, ds->cow,
-                                   &l, &nl);
-            GCREALLOC_ARRAY(scs->cmds, scs->num_cmds + nl);
-            for (j = 0; j < nl; j++) {
-                scs->cmds[scs->num_cmds].disk = i;
-                scs->cmds[scs->num_cmds++].args = l[j];
-            }
-            continue;
-        }
-        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
-            nb = libxl__qemu_img_bitmaps(qi->infos[i], &bm, gc);
-        GCREALLOC_ARRAY(scs->cmds, scs->num_cmds + 1 + nb);
-        scs->cmds[scs->num_cmds].disk = i;
-        scs->cmds[scs->num_cmds++].args =
-            ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL
-            ? libxl__qemu_img_snapshot_args(gc, 'c', ds->tag, ds->file)
-            : libxl__qemu_img_overlay_args(gc, ds->file, ds->format,
-                                           ds->overlay);
-        for (j = 0; j < nb; j++) {
-            if (!bm[j].recording) continue;
+        if (!be) continue;
+        be->snapshot_cmds(gc, ds, scs->priv[i], qi->infos[i], &l, &nl);
+        GCREALLOC_ARRAY(scs->cmds, scs->num_cmds + nl);
+        for (j = 0; j < nl; j++) {
             scs->cmds[scs->num_cmds].disk = i;
-            scs->cmds[scs->num_cmds++].args =
-                libxl__qemu_img_bitmap_args(gc, ds->overlay, bm[j].name,
-                                            bm[j].granularity, NULL, 0);
+            scs->cmds[scs->num_cmds++].args = l[j];
         }
     }
     scs->next = 0;
@@ -935,9 +840,10 @@ static void remove_new_overlays(libxl__gc *gc,
 {
     int i;
     for (i = 0; i < scs->snap.num_disks; i++) {
+        const libxl__snapshot_backend *be =
+            libxl__snapshot_backend_of(&scs->snap.disks[i]);
         const char *ov = scs->snap.disks[i].overlay;
-        if (scs->snap.disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL &&
-            ov && libxl__file_exists(ov)) {
+        if (be && be->chained && ov && libxl__file_exists(ov)) {
             if (unlink(ov))
                 LOGE(WARN, "cannot remove stray overlay '%s'", ov);
             else
@@ -1090,30 +996,13 @@ static void offline_undo(libxl__gc *gc, libxl__snapshot_create_state *scs,
     int i;
     for (i = 0; i < upto; i++) {
         const libxl_disk_snapshot *ds = &scs->snap.disks[i];
-        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
-            char *err = NULL;
-            const char *id;
-            yajl_val info = libxl__qemu_img_info_sync(gc, ds->file, false,
-                                                      NULL);
-            /* never made (the failed disk, often): nothing to undo, and
-             * no second error for the same cause */
-            if (info && !libxl__qemu_img_find_tag(info, ds->tag, &id))
-                continue;
-            /* "not found": the killed qemu-img never made it */
-            if (libxl__exec_sync(gc, libxl__qemu_img_snapshot_args(gc, 'd',
-                                     ds->tag, ds->file), 60000, NULL, &err) &&
-                !(err && strstr(err, "not found")))
-                LOG(ERROR, "disk %s: cannot undo snapshot '%s' in '%s': %s",
-                    ds->vdev, ds->tag, ds->file, err ? err : "");
-        } else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
-            unlink(ds->overlay);
-        } else if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
-                   libxl__lvm_snapshot_exists(gc, ds) &&
-                   libxl__lvm_snapshot_remove_sync(gc, ds)) {
-            /* (a failed lvcreate may have made none) */
-            LOG(ERROR, "disk %s: cannot remove snapshot volume %s/%s",
-                ds->vdev, scs->lvs[i].vg, ds->tag);
-        }
+        const char *why;
+        /* what was never made (the failed disk, often) is left: no
+         * second error for the same cause */
+        if (libxl__disk_snapshot_undo(gc, &scs->op, ds, NULL, &why))
+            LOG(ERROR, "disk %s: cannot undo its snapshot '%s' of '%s'%s%s",
+                ds->vdev, ds->tag ? ds->tag : ds->overlay, ds->file,
+                why ? ": " : "", why ? why : "");
     }
 }
 
@@ -1189,15 +1078,16 @@ static void snapshot_create_record(libxl__egc *egc,
 
     for (i = 0; i < s->num_disks; i++) {
         libxl_disk_snapshot *ds = &s->disks[i];
-        if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) continue;
-        libxl__domain_record_set_disk(gc, &op->tree.dom, ds->vdev,
-                                      ds->overlay,
-                                      libxl__overlay_format(ds->format,
-                                                            op->d.running));
+        const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+        const char *active;
+        libxl_disk_format fmt;
+        if (!be || !be->active_after) continue;
+        be->active_after(ds, op->d.running, &active, &fmt);
+        libxl__domain_record_set_disk(gc, &op->tree.dom, ds->vdev, active,
+                                      fmt);
         if (op->d.running && CTX->driver->set_active_disk) {
             int r = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
-                                                 ds->overlay,
-                                                 LIBXL_DISK_FORMAT_QCOW2);
+                                                 active, fmt);
             /* gone (QEMU died): it starts from the records next time */
             if (r == ERROR_NOTFOUND || r == ERROR_DOMAIN_NOTFOUND) r = 0;
             if (r) {
@@ -1229,8 +1119,9 @@ static void snapshot_create_record(libxl__egc *egc,
             offline_undo(gc, scs, s->num_disks);
             if (!libxl__snapshot_store_load(gc, &op->st, &t)) {
                 for (i = 0; i < s->num_disks; i++)
-                    if (s->disks[i].type ==
-                        LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
+                    if (libxl__snapshot_backend_of(&s->disks[i]) &&
+                        libxl__snapshot_backend_of(&s->disks[i])
+                            ->active_after)
                         libxl__domain_record_set_disk(gc, &t.dom,
                             s->disks[i].vdev, s->disks[i].file,
                             s->disks[i].format);
@@ -1272,6 +1163,174 @@ static void snapshot_create_done(libxl__egc *egc,
     }
     libxl_domain_snapshot_dispose(&scs->req);
     libxl__ao_complete(egc, ao, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* recovery: snapshot create */
+
+/* Did the snapshot happen?  See the design comment. */
+static bool create_happened(libxl__gc *gc, libxl__snapshot_op *op,
+                            const libxl_domain_snapshot *s, bool live)
+{
+    yajl_val nodes = NULL;
+    bool ext = false, all = true;
+    int i;
+
+    for (i = 0; i < s->num_disks; i++) {
+        const libxl__snapshot_backend *be =
+            libxl__snapshot_backend_of(&s->disks[i]);
+        ext |= be && be->taken_live;
+    }
+    if (live && ext && op->d.running &&
+        !libxl__qmp_run_sync(gc, op->d.qmp_path, "query-named-block-nodes",
+                             libxl__qmp_args_flat(gc), 10000, true, &nodes) &&
+        nodes && YAJL_IS_ARRAY(nodes)) {
+        /* one transaction: the internal snapshots went with these */
+        for (i = 0; i < s->num_disks; i++) {
+            const libxl__snapshot_backend *be =
+                libxl__snapshot_backend_of(&s->disks[i]);
+            if (be && be->taken_live && !be->taken_live(&s->disks[i], nodes))
+                all = false;
+        }
+        return all;
+    }
+    for (i = 0; i < s->num_disks; i++) {
+        const libxl__snapshot_backend *be =
+            libxl__snapshot_backend_of(&s->disks[i]);
+        if (be && !be->taken(gc, &s->disks[i])) return false;
+    }
+    return true;
+}
+
+/*
+ * A memory save that died half-way may leave the guest stopped: QEMU
+ * waiting at pre-switchover or done (postmigrate), or stopped by us
+ * (stop-the-world); a Xen domain suspended.  Put it back running, as
+ * the snapshot found it.
+ */
+static void unstick_memory_save(libxl__gc *gc, libxl__snapshot_op *op,
+                                const libxl_domain_snapshot *s)
+{
+    yajl_val v = NULL;
+    const char *st;
+    int i;
+
+    if (!op->d.running) return;
+    if (CTX->driver->suspend) {
+        /* not logged by the driver: it may never have been suspended */
+        CTX->driver->resume(gc, &op->d);
+        return;
+    }
+    for (i = 0; i < 50; i++) {
+        if (libxl__qmp_run_sync(gc, op->d.qmp_path, "query-migrate", NULL,
+                                5000, true, &v))
+            return;
+        st = v ? libxl__json_get_string(v, "status") : NULL;
+        if (!st || !strcmp(st, "completed") || !strcmp(st, "failed") ||
+            !strcmp(st, "cancelled"))
+            break;
+        if (i == 0)
+            libxl__qmp_run_sync(gc, op->d.qmp_path, "migrate_cancel", NULL,
+                                5000, true, NULL);
+        usleep(100000);
+    }
+    if (s->state == LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING &&
+        !libxl__qmp_run_sync(gc, op->d.qmp_path, "query-status", NULL, 5000,
+                             true, &v) &&
+        v && !libxl__json_get_bool(v, "running", true)) {
+        if (libxl__qmp_run_sync(gc, op->d.qmp_path, "cont", NULL, 5000,
+                                true, NULL))
+            /* the recovery itself goes on: the user is to act */
+            LOG(WARN, "domain %s: it stays paused after the interrupted "
+                "checkpoint (xl unpause)", op->d.name);
+        else
+            LOG(WARN, "domain %s: resumed after the interrupted checkpoint",
+                op->d.name);
+    }
+}
+
+int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    libxl_domain_snapshot s;
+    bool live = libxl__json_get_bool(j, "live", false);
+    const char *memory_tmp = libxl__json_get_string(j, "memory_tmp");
+    bool memory_done;
+    libxl__snapshot_tree *t = &op->tree;
+    int i, rc;
+
+    rc = libxl__domain_snapshot_parse_json(gc, libxl__json_get(j,
+                                                              "snapshot"),
+                                           &s);
+    if (rc || !s.name)
+        return libxl__journal_unusable(gc, op, "holds no readable "
+                                       "snapshot record");
+    /* the image is renamed to its name once complete (see the design
+     * comment); a journal of an older version said so itself */
+    memory_done = memory_tmp ? s.memory && libxl__file_exists(s.memory)
+                             : libxl__json_get_bool(j, "memory_done", false);
+    if (s.memory) unstick_memory_save(gc, op, &s);
+    for (i = 0; op->d.running && i < s.num_disks; i++)
+        if (libxl__snapshot_backend_of(&s.disks[i]) &&
+            libxl__snapshot_backend_of(&s.disks[i])->live_paused &&
+            s.state == LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING) {
+            /* paused for the lvcreates: it runs again */
+            CTX->driver->unpause(gc, &op->d);
+            break;
+        }
+    if (libxl__snapshot_tree_find(t, s.name) || create_happened(gc, op, &s,
+                                                                live)) {
+        /* forward: what the snapshot made is in use; record it */
+        if (memory_tmp && unlink(memory_tmp) && errno != ENOENT)
+            LOGE(WARN, "cannot remove the partial memory image '%s'",
+                 memory_tmp);
+        if (s.memory && !memory_done) {
+            if (!memory_tmp) unlink(s.memory);
+            s.memory = NULL;
+        }
+        if (!libxl__snapshot_tree_find(t, s.name)) {
+            s.current = true;
+            libxl__snapshot_tree_add(gc, t, &s);
+        }
+        t->dom.current = s.name;
+        for (i = 0; i < s.num_disks; i++) {
+            const libxl_disk_snapshot *ds = &s.disks[i];
+            const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+            const char *active;
+            libxl_disk_format fmt;
+            if (!be || !be->active_after) continue;
+            be->active_after(ds, live, &active, &fmt);
+            libxl__domain_record_set_disk(gc, &t->dom, ds->vdev, active, fmt);
+            if (op->d.running && CTX->driver->set_active_disk) {
+                rc = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
+                                                  active, fmt);
+                if (rc) return rc;      /* the journal stays: again */
+            }
+        }
+        libxl__snapshot_tree_fixup(gc, t);
+        rc = libxl__snapshot_store_save(gc, &op->st, t);
+        if (rc) return rc;
+        LOG(WARN, "domain %s: an interrupted snapshot-create of '%s' was "
+            "completed (its disks had been taken)%s", op->d.name, s.name,
+            s.memory ? ", with its memory image"
+            : !libxl__json_get(libxl__json_get(j, "snapshot"), "memory")
+            ? "" : "; its memory image was not finished: disk-only");
+        return 0;
+    }
+    /* back: nothing it made is in use; remove it */
+    for (i = 0; i < s.num_disks; i++) {
+        const libxl_disk_snapshot *ds = &s.disks[i];
+        const char *why;
+        if (libxl__disk_snapshot_undo(gc, op, ds, t, &why))
+            LOG(WARN, "disk %s: cannot remove its snapshot '%s' of '%s'%s%s",
+                ds->vdev, ds->tag ? ds->tag : ds->overlay, ds->file,
+                why ? ": " : "", why ? why : "");
+    }
+    if (s.memory) unlink(s.memory);
+    if (memory_tmp) unlink(memory_tmp);
+    LOG(WARN, "domain %s: an interrupted snapshot-create of '%s' was "
+        "rolled back (its disks had not all been taken)", op->d.name,
+        s.name);
+    return 0;
 }
 
 /*

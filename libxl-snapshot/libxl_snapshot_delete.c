@@ -80,7 +80,7 @@
 typedef enum {
     ACT_NONE,
     ACT_TAG,            /* internal: remove the qcow2 snapshot */
-    ACT_LVM,            /* lvm: lvremove the snapshot volume */
+    ACT_EXEC,           /* the backend's ->delete_args (lvremove) */
     ACT_REMOVE,         /* nothing on F: remove it */
     ACT_COMMIT,         /* one child C: commit C into F */
     ACT_STREAM,         /* F into each child */
@@ -132,8 +132,7 @@ typedef struct libxl__snapshot_delete_state {
     void *for_callback;
 } libxl__snapshot_delete_state;
 
-static bool is_config_image(libxl__snapshot_delete_state *dls,
-                            const char *f);
+static bool config_image(const libxl__snapshot_op *op, const char *path);
 static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc);
 static void snapshot_delete_one(libxl__egc *egc,
@@ -374,9 +373,12 @@ static void snapshot_delete_one(libxl__egc *egc,
     GCNEW_ARRAY(dls->plans, dls->snap->num_disks);
     memset(&dls->qi, 0, sizeof(dls->qi));
     GCNEW_ARRAY(dls->qi.images, dls->snap->num_disks);
-    for (i = 0; i < dls->snap->num_disks; i++)
-        if (dls->snap->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
+    for (i = 0; i < dls->snap->num_disks; i++) {
+        const libxl__snapshot_backend *be =
+            libxl__snapshot_backend_of(&dls->snap->disks[i]);
+        if (be && be->image_info)
             dls->qi.images[i] = dls->snap->disks[i].file;
+    }
     dls->qi.num_images = dls->snap->num_disks;
     dls->qi.ao = ao;
     dls->qi.callback = snapshot_delete_probed;
@@ -410,26 +412,28 @@ static int known_images(libxl__gc *gc, libxl__snapshot_delete_state *dls,
 }
 
 /*
- * A VHD chain is merged one child into its parent (vhd-util coalesce),
- * never streamed: an external snapshot whose VHD, not the config's, has
- * several VHD children (branches, after a revert) cannot be deleted.
- * Checked for every disk before any is touched.
+ * A chain merged only one child into its parent (->one_level: a VHD
+ * chain, vhd-util coalesce) is never streamed: an external snapshot
+ * whose image, not the config's, has several children (branches, after
+ * a revert) cannot be deleted.  Checked for every disk before any is
+ * touched.
  */
-static int vhd_branches_refused(libxl__gc *gc,
-                                libxl__snapshot_delete_state *dls,
-                                const libxl_disk_snapshot *ds)
+static int branches_refused(libxl__gc *gc,
+                            libxl__snapshot_delete_state *dls,
+                            const libxl_disk_snapshot *ds)
 {
+    const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
     libxl_device_disk *dk = libxl__domain_disk(&dls->op.d, ds->vdev);
     const char **l, **kids;
     int n, i, k, nk = 0;
 
-    if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || !ds->file ||
-        ds->format != LIBXL_DISK_FORMAT_VHD || is_config_image(dls, ds->file))
+    if (!be || !be->one_level || !ds->file ||
+        config_image(&dls->op, ds->file))
         return 0;
     n = known_images(gc, dls, ds->vdev, dk ? dk->pdev_path : NULL, &l);
     GCNEW_ARRAY(kids, n + 1);
     for (i = 0; i < n; i++) {
-        const char *p = libxl__vhd_parent_sync(gc, l[i]);
+        const char *p = be->parent(gc, l[i]);
         if (!p || strcmp(p, ds->file)) continue;
         for (k = 0; k < nk; k++)
             if (!strcmp(kids[k], l[i])) break;
@@ -453,60 +457,25 @@ static void snapshot_delete_probed(libxl__egc *egc,
 
     if (rc) goto out;
     for (i = 0; i < dls->snap->num_disks; i++) {
-        rc = vhd_branches_refused(gc, dls, &dls->snap->disks[i]);
+        rc = branches_refused(gc, dls, &dls->snap->disks[i]);
         if (rc) goto out;
     }
     for (i = 0; i < dls->snap->num_disks; i++) {
         const libxl_disk_snapshot *ds = &dls->snap->disks[i];
+        const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
         disk_plan *pl = &dls->plans[i];
-        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
+        if (!be) continue;
+        if (!be->delete_probe) {
             pl->act = ACT_REMOVE;     /* refined once chains are known */
             continue;
         }
-        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
-            /* gone only if lvs says so; lvs failing stops the delete */
-            rc = libxl__lvm_snapshot_lookup(gc, ds);
-            if (rc && rc != ERROR_NOTFOUND) goto out;
-            pl->act = rc ? ACT_NONE : ACT_LVM;
-            rc = 0;
-            if (pl->act == ACT_NONE)
-                LOG(WARN, "disk %s: snapshot volume '%s' is gone already",
-                    ds->vdev, ds->tag);
-            continue;
-        }
-        if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) continue;
-        n = libxl__qemu_img_find_tag(qi->infos[i], ds->tag, &pl->tag_id);
-        if (n > 1) {
-            LOG(ERROR, "disk %s: '%s' holds more than one snapshot named "
-                "'%s'; nothing was changed", ds->vdev, ds->file, ds->tag);
-            rc = ERROR_FAIL;
+        n = be->delete_probe(gc, &dls->op, dls->snap->name, ds,
+                             qi->infos[i], &pl->tag_id);
+        if (n < 0) {
+            rc = n;
             goto out;
         }
-        if (!n)
-            LOG(WARN, "disk %s: '%s' holds no snapshot '%s' any more",
-                ds->vdev, ds->file, ds->tag);
-        pl->act = n ? ACT_TAG : ACT_NONE;
-        if (pl->act == ACT_TAG && dls->op.d.running) {
-            /*
-             * QEMU deletes internal snapshots in a top image only, and
-             * holds its backing images open read-only, which qemu-img
-             * may not write then.  An image it does not have open (no
-             * longer in the running chain: left by a copy-out revert,
-             * say) is qemu-img's, live or not.
-             */
-            libxl_device_disk *dk = libxl__domain_disk(&dls->op.d,
-                                                       ds->vdev);
-            if (!(dk && dk->pdev_path && !strcmp(dk->pdev_path, ds->file))
-                && libxl__qmp_has_file_node(gc, dls->op.d.qmp_path,
-                                            ds->file)) {
-                LOG(ERROR, "disk %s: '%s' is a backing image of the "
-                    "running domain; shut it down to delete snapshot "
-                    "'%s' (nothing was changed)", ds->vdev, ds->file,
-                    dls->snap->name);
-                rc = ERROR_FAIL;
-                goto out;
-            }
-        }
+        pl->act = !n ? ACT_NONE : be->delete_args ? ACT_EXEC : ACT_TAG;
     }
     dls->disk = 0;
     snapshot_delete_disk(egc, dls);
@@ -578,16 +547,16 @@ static void snapshot_delete_disk(libxl__egc *egc,
         rc = libxl__exec_start(egc, &dls->es);
         if (rc) goto out;
         return;
-    case ACT_LVM: {
-        /* by its VG/LV: the origin may be gone or renamed away */
-        const char *const *a = libxl__lvm_snapshot_remove_args(gc, ds);
+    case ACT_EXEC: {
+        const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+        const char *const *a = be->delete_args(gc, ds);
         if (!a) {
             rc = ERROR_INVAL;
             goto out;
         }
         libxl__exec_init(&dls->es);
         dls->es.ao = ao;
-        dls->es.what = GCSPRINTF("lvremove (delete of %s)", ds->vdev);
+        dls->es.what = GCSPRINTF("%s (delete of %s)", a[1], ds->vdev);
         dls->es.args = a;
         dls->es.timeout_ms = 120000;
         dls->es.callback = snapshot_delete_exec_done;
@@ -750,21 +719,24 @@ static bool holds_internal(libxl__snapshot_delete_state *dls, const char *f)
     for (i = 0; i < dls->op.tree.num_snaps; i++) {
         const libxl_domain_snapshot *s = &dls->op.tree.snaps[i];
         if (s == dls->snap) continue;
-        for (j = 0; j < s->num_disks; j++)
-            if (s->disks[j].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+        for (j = 0; j < s->num_disks; j++) {
+            const libxl__snapshot_backend *be =
+                libxl__snapshot_backend_of(&s->disks[j]);
+            if (be && be->in_image &&
                 s->disks[j].file && !strcmp(s->disks[j].file, f))
                 return true;
+        }
     }
     return false;
 }
 
-static bool is_config_image(libxl__snapshot_delete_state *dls,
-                            const char *f)
+/* Is path an image of the domain's config (its disks' pdev_path)? */
+static bool config_image(const libxl__snapshot_op *op, const char *path)
 {
     int i;
-    for (i = 0; i < dls->op.cfg.num_disks; i++)
-        if (dls->op.cfg.disks[i].pdev_path &&
-            !strcmp(dls->op.cfg.disks[i].pdev_path, f))
+    for (i = 0; i < op->cfg.num_disks; i++)
+        if (op->cfg.disks[i].pdev_path &&
+            !strcmp(op->cfg.disks[i].pdev_path, path))
             return true;
     return false;
 }
@@ -816,7 +788,7 @@ static void snapshot_delete_chains(libxl__egc *egc,
         for (i = 0; i < n; i++)
             if (!strcmp(e[i].file, kids[0])) pl->child_format = e[i].fmt;
         pl->num_targets = children_of(gc, e, n, kids[0], &pl->targets);
-    } else if (is_config_image(dls, F) || kid_internal ||
+    } else if (config_image(&dls->op, F) || kid_internal ||
                holds_internal(dls, F)) {
         /*
          * F stays, and only the record goes: the disk's own image, with
@@ -828,7 +800,7 @@ static void snapshot_delete_chains(libxl__egc *egc,
          * F's backing instead); F holds internal snapshots itself.
          * Once nothing needs F any more, a later delete removes it.
          */
-        if (!is_config_image(dls, F))
+        if (!config_image(&dls->op, F))
             LOG(DEBUG, "disk %s: '%s' stays: %s", ds->vdev, F,
                 kid_internal ? GCSPRINTF("internal snapshots in '%s' read "
                                          "through it", kid_internal)
@@ -839,7 +811,7 @@ static void snapshot_delete_chains(libxl__egc *egc,
         pl->targets = kids;
         pl->num_targets = nk;
         for (i = 0; i < n; i++)
-            if (e[i].fmt == LIBXL_DISK_FORMAT_VHD &&
+            if (libxl__chain_backend(e[i].fmt)->one_level &&
                 in_strs((char **)kids, nk, e[i].file)) {
                 LOG(ERROR, "disk %s: '%s' is a VHD built on '%s' beside "
                     "other images, and a VHD is not streamed into; "
@@ -1165,7 +1137,7 @@ static const char *left_unused(libxl__snapshot_delete_state *dls,
         : pl->act == ACT_REMOVE && removing ? pl->parent : NULL;
     int i;
 
-    if (!f || is_config_image(dls, f) ||
+    if (!f || config_image(&dls->op, f) ||
         libxl__snapshot_tree_has_image(&dls->op.tree, f))
         return NULL;
     for (i = 0; i < dls->op.d.num_disks; i++)
@@ -1230,9 +1202,9 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
      * file goes, so a crash between two disks leaves a record that says
      * exactly what is left of the snapshot.
      */
-    if (gone || pl->act == ACT_TAG || pl->act == ACT_LVM) {
+    if (gone || pl->act == ACT_TAG || pl->act == ACT_EXEC) {
         gone = GCSTRDUP(gone);
-        removing = gone && !is_config_image(dls, gone) &&
+        removing = gone && !config_image(&dls->op, gone) &&
             (pl->act == ACT_COMMIT || !holds_internal(dls, gone));
         ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
         unused = left_unused(dls, pl, ds, removing);
@@ -1348,6 +1320,371 @@ static void snapshot_delete_done(libxl__egc *egc,
     else
         libxl__ao_complete(egc, ao, rc);
 }
+
+/* ---------------------------------------------------------------- */
+/* recovery: snapshot delete */
+
+/*
+ * Jobs of a dead delete (ids libxl-delete-*) left in QEMU: cancelled
+ * (a commit stopped at READY keeps its top active, which the records
+ * still name; its base is the snapshot's own image), then dismissed.
+ */
+static void cancel_delete_jobs(libxl__gc *gc, libxl__snapshot_op *op)
+{
+    yajl_val jobs = NULL;
+    int tries;
+    size_t i;
+    bool left = true;
+
+    if (!op->d.running) return;
+    for (tries = 0; left && tries < 100; tries++) {
+        left = false;
+        if (libxl__qmp_run_sync(gc, op->d.qmp_path, "query-jobs", NULL,
+                                5000, true, &jobs) || !jobs ||
+            !YAJL_IS_ARRAY(jobs))
+            return;
+        for (i = 0; i < jobs->u.array.len; i++) {
+            yajl_val jb = jobs->u.array.values[i];
+            const char *id = libxl__json_get_string(jb, "id");
+            const char *st = libxl__json_get_string(jb, "status");
+            yajl_val args = NULL;
+            if (!id || strncmp(id, "libxl-delete-", 13) || !st) continue;
+            libxl__json_add_string(gc, &args, "id", id);
+            left = true;
+            if (!strcmp(st, "concluded"))
+                libxl__qmp_run_sync(gc, op->d.qmp_path, "job-dismiss", args,
+                                    5000, true, NULL);
+            else if (tries == 0 || !strcmp(st, "ready"))
+                libxl__qmp_run_sync(gc, op->d.qmp_path, "job-cancel", args,
+                                    5000, true, NULL);
+        }
+        if (left) usleep(50000);
+    }
+}
+
+/*
+ * The commit of C (top) into the snapshot's image F (base) that the
+ * delete had under way (the journal's "commit"), if it had finished:
+ *  - live, QEMU finished it after the process died: an active commit
+ *    pivoted (a BlockBackend of QEMU runs on F), an intermediate one
+ *    rewired the image above C onto F (a node other than C's now has F
+ *    as its backing);
+ *  - offline, qemu-img had, and the process died re-parenting the
+ *    images built on C: one of them already backs onto F.
+ * Then it is done as the delete would have: the other images built on
+ * C are rebased onto F (metadata only), the records and the active
+ * image move from C to F (F holds what C held), the snapshot's own disk
+ * is done, and C goes.  A commit that had not finished was cancelled
+ * (cancel_delete_jobs; offline, qemu-img died with its process): F may
+ * hold part of C, and C and the images on it are as they were; the
+ * snapshots whose data was F's lost it there, so their records go (as
+ * after a stopped commit: libxl__commit_stopped_records), said, and
+ * never listed with F's new data.
+ * ERROR_* when the records could not be saved (the journal stays).
+ */
+static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
+                             libxl_domain_snapshot *s, yajl_val commit)
+{
+    libxl__snapshot_tree *t = &op->tree;
+    const char *vdev = libxl__json_get_string(commit, "vdev");
+    const char *c = libxl__json_get_string(commit, "top");
+    const char *f = libxl__json_get_string(commit, "base");
+    yajl_val kids = libxl__json_get(commit, "children");
+    yajl_val nodes = NULL;
+    libxl_disk_snapshot *ds = NULL;
+    libxl__active_disk *ad;
+    bool pivot, done = false, rebased = true;
+    const char *dropped = NULL;
+    size_t i;
+    int k, rc;
+
+    if (!vdev || !c || !f) return 0;
+    for (k = 0; k < s->num_disks; k++)
+        if (!strcmp(s->disks[k].vdev, vdev) && s->disks[k].file &&
+            !strcmp(s->disks[k].file, f))
+            ds = &s->disks[k];
+    ad = libxl__domain_record_disk(&t->dom, vdev);
+    if (!ds || !libxl__snapshot_backend_of(ds) ||
+        !libxl__snapshot_backend_of(ds)->chained || !ad || !ad->path)
+        return 0;
+    pivot = op->d.running && !strcmp(ad->path, c);
+    if (!op->d.running) {
+        for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len;
+             i++) {
+            const char *kid = YAJL_GET_STRING(kids->u.array.values[i]);
+            if (kid && libxl__overlay_on(gc, kid, f)) done = true;
+        }
+    } else if (libxl__qmp_run_sync(gc, op->d.qmp_path,
+                                   "query-named-block-nodes",
+                                   libxl__qmp_args_flat(gc), 10000, true, &nodes) ||
+               !nodes || !YAJL_IS_ARRAY(nodes)) {
+        /* cannot tell: the journal stays for the next command */
+        LOG(ERROR, "domain %s: disk %s: QEMU does not say whether it had "
+            "finished merging '%s' into '%s'; the journal is kept",
+            op->d.name, vdev, c, f);
+        return ERROR_FAIL;
+    } else if (pivot) {
+        done = libxl__qmp_runs_on(gc, op->d.qmp_path, f);
+    } else {
+        for (i = 0; i < nodes->u.array.len; i++) {
+            yajl_val n = nodes->u.array.values[i];
+            const char *nf = libxl__json_get_string(n, "file");
+            const char *nb = libxl__json_get_string(n, "backing_file");
+            if (nf && nb && !strcmp(nb, f) && strcmp(nf, c) &&
+                strcmp(nf, f))
+                done = true;
+        }
+    }
+    if (!done) {
+        rc = libxl__commit_stopped_records(gc, op, vdev, c, f, &dropped);
+        if (rc) return rc;
+        if (dropped)
+            LOG(WARN, "domain %s: disk %s: the interrupted merge of '%s' "
+                "into '%s' may have written part of it: the data of "
+                "snapshot(s) %s there is lost, so their records are "
+                "removed", op->d.name, vdev, c, f, dropped);
+        return 0;
+    }
+
+    for (i = 0; kids && YAJL_IS_ARRAY(kids) && i < kids->u.array.len; i++) {
+        const char *kid = YAJL_GET_STRING(kids->u.array.values[i]);
+        char *err = NULL;
+        /* an image QEMU runs: the live commit re-parented it itself */
+        if (kid && op->d.running && libxl__op_runs_image(gc, op, kid))
+            continue;
+        /* a failure is said here, as a warning: the recovery goes on */
+        if (kid && !libxl__overlay_on(gc, kid, f) &&
+            libxl__exec_sync(gc, libxl__qemu_img_rebase_args(gc, kid,
+                                 f, ds->format), 60000, NULL, &err)) {
+            const char *why = libxl__tool_error_line(gc, err);
+            LOG(WARN, "domain %s: disk %s: '%s' could not be rebased "
+                "onto '%s'%s%s%s; '%s' is kept", op->d.name, vdev, kid, f,
+                why ? " (" : "", why ? why : "", why ? ")" : "", c);
+            rebased = false;
+        }
+    }
+    c = GCSTRDUP(c);
+    f = GCSTRDUP(f);
+    libxl__snapshot_tree_move_file(gc, t, vdev, c, f, ds->format);
+    if (pivot) {
+        libxl__domain_record_set_disk(gc, &t->dom, vdev, f, ds->format);
+        if (CTX->driver->set_active_disk) {
+            rc = CTX->driver->set_active_disk(gc, &op->d, vdev, f,
+                                              ds->format);
+            if (rc) return rc;        /* the journal stays */
+        }
+    }
+    ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+    if (op->d.running) libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, c);
+    rc = libxl__snapshot_store_save(gc, &op->st, t);
+    if (rc) return rc;                /* the journal stays */
+    if (rebased && !libxl__snapshot_tree_uses_file(t, c) &&
+        !config_image(op, c) && !libxl__op_runs_image(gc, op, c))
+        unlink(c);
+    LOG(WARN, "domain %s: disk %s: %s had finished merging '%s' into "
+        "'%s'; the records follow", op->d.name, vdev,
+        op->d.running ? "QEMU" : "qemu-img", c, f);
+    return 0;
+}
+
+/* Is path the active image of a disk in the domain record? */
+static bool active_in_record(const libxl__snapshot_op *op, const char *path)
+{
+    int i;
+    for (i = 0; i < op->tree.dom.num_disks; i++)
+        if (op->tree.dom.disks[i].path &&
+            !strcmp(op->tree.dom.disks[i].path, path))
+            return true;
+    return false;
+}
+
+/*
+ * A commit's disk already marked done in the deleted snapshot's record,
+ * but a record the same save should have moved from top to base, or the
+ * domain record's active image (saved last), still names top: the save
+ * stopped part-way (a full disk), after the merge.
+ * Moving them again is idempotent.  Before the journal's file removal,
+ * which keeps a file some record names.
+ */
+static int moved_records(libxl__gc *gc, libxl__snapshot_op *op,
+                         const char *name, yajl_val commit)
+{
+    libxl__snapshot_tree *t = &op->tree;
+    libxl_domain_snapshot *s = name ? libxl__snapshot_tree_find(t, name)
+                                    : NULL;
+    const char *vdev = libxl__json_get_string(commit, "vdev");
+    const char *c = libxl__json_get_string(commit, "top");
+    const char *f = libxl__json_get_string(commit, "base");
+    libxl__active_disk *ad = vdev ? libxl__domain_record_disk(&t->dom, vdev)
+                                  : NULL;
+    int k;
+
+    if (!s || !vdev || !c || !f) return 0;
+    /* (the domain record is saved last: it may be the one behind) */
+    if (!libxl__snapshot_tree_uses_file(t, c) &&
+        !(ad && ad->path && !strcmp(ad->path, c)))
+        return 0;
+    for (k = 0; k < s->num_disks; k++) {
+        libxl_disk_snapshot *ds = &s->disks[k];
+        if (strcmp(ds->vdev, vdev) || !ds->file || strcmp(ds->file, f) ||
+            ds->type != LIBXL_DISK_SNAPSHOT_TYPE_NO)
+            continue;
+        libxl__snapshot_tree_move_file(gc, t, vdev, GCSTRDUP(c),
+                                       GCSTRDUP(f), ds->format);
+        if (ad && ad->path && !strcmp(ad->path, c) &&
+            !libxl__op_runs_image(gc, op, c))
+            libxl__domain_record_set_disk(gc, &t->dom, vdev, f, ds->format);
+        LOG(WARN, "domain %s: disk %s: the records still naming '%s', "
+            "merged into '%s', now name it", op->d.name, vdev, c, f);
+        return libxl__snapshot_store_save(gc, &op->st, t);
+    }
+    return 0;
+}
+
+/*
+ * The snapshots the interrupted command was to delete after this one
+ * (--children), which recovery leaves: "; 'p', which ... is kept", or
+ * "".
+ */
+static const char *delete_rest(libxl__gc *gc, libxl__snapshot_op *op,
+                               yajl_val j)
+{
+    yajl_val then = libxl__json_get(j, "then");
+    const char *l = NULL;
+    size_t i;
+    int n = 0;
+
+    for (i = 0; then && YAJL_IS_ARRAY(then) && i < then->u.array.len; i++) {
+        const char *name = YAJL_GET_STRING(then->u.array.values[i]);
+        if (!name || !libxl__snapshot_tree_find(&op->tree, name)) continue;
+        l = GCSPRINTF("%s%s'%s'", l ? l : "", l ? ", " : "", name);
+        n++;
+    }
+    return !n ? "" : GCSPRINTF("; %s, which the interrupted command was to "
+                               "delete next, %s kept", l,
+                               n > 1 ? "are" : "is");
+}
+
+void libxl__snapshot_remove_unused(libxl__gc *gc, libxl__snapshot_op *op,
+                                   const char *from)
+{
+    const char **keep, **unused;
+    int i, n, nk = 0;
+
+    GCNEW_ARRAY(keep, op->d.num_disks + op->tree.dom.num_disks + 1);
+    for (i = 0; i < op->d.num_disks; i++)
+        if (op->d.disks[i].pdev_path) keep[nk++] = op->d.disks[i].pdev_path;
+    for (i = 0; i < op->tree.dom.num_disks; i++)
+        if (op->tree.dom.disks[i].path) keep[nk++] = op->tree.dom.disks[i].path;
+    n = libxl__snapshot_unused_images(gc, &op->tree, &op->cfg, keep, nk,
+                                      &from, 1, true, &unused);
+    for (i = 0; i < n; i++) {
+        /* (what is below an image QEMU has open, it has open too) */
+        if (libxl__op_runs_image(gc, op, unused[i])) break;
+        if (unlink(unused[i]) && errno != ENOENT)
+            LOGE(WARN, "cannot remove '%s', which nothing uses any more",
+                 unused[i]);
+        else
+            LOG(DEBUG, "removed '%s', which nothing uses any more",
+                unused[i]);
+    }
+}
+
+static int recover_delete_records(libxl__gc *gc, libxl__snapshot_op *op,
+                                  yajl_val j);
+
+/* The records, then the image the journal's disk may have left unused. */
+int libxl__delete_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    const char *unused = libxl__json_get_string(j, "unused");
+    int rc = recover_delete_records(gc, op, j);
+
+    if (!rc && unused) libxl__snapshot_remove_unused(gc, op, unused);
+    return rc;
+}
+
+static int recover_delete_records(libxl__gc *gc, libxl__snapshot_op *op,
+                                  yajl_val j)
+{
+    const char *name = libxl__json_get_string(j, "snapshot");
+    const char *remove = libxl__json_get_string(j, "remove");
+    libxl_domain_snapshot *s;
+    int i, n = 0, rc;
+
+    cancel_delete_jobs(gc, op);
+    rc = moved_records(gc, op, name, libxl__json_get(j, "commit"));
+    if (rc) return rc;
+    /* then a merge that finished, or that did not */
+    s = name ? libxl__snapshot_tree_find(&op->tree, name) : NULL;
+    if (s) {
+        rc = committed_records(gc, op, s, libxl__json_get(j, "commit"));
+        if (rc) return rc;
+    }
+    if (remove && libxl__file_exists(remove) &&
+        !libxl__snapshot_tree_uses_file(&op->tree, remove) &&
+        !active_in_record(op, remove) &&
+        !config_image(op, remove) && !libxl__op_runs_image(gc, op, remove)) {
+        /* its data had been merged and the records moved: it goes */
+        if (unlink(remove))
+            LOGE(WARN, "cannot remove '%s'", remove);
+    }
+    if (!s) {
+        LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' had "
+            "finished%s", op->d.name, name ? name : "?",
+            delete_rest(gc, op, j));
+        return 0;
+    }
+    s = libxl__snapshot_tree_find(&op->tree, name);
+    if (!s) {
+        LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' "
+            "is over: its record is removed%s", op->d.name, name,
+            delete_rest(gc, op, j));
+        return 0;
+    }
+    /* what is gone is marked so (the delete did it before each file) */
+    for (i = 0; i < s->num_disks; i++) {
+        libxl_disk_snapshot *ds = &s->disks[i];
+        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) {
+            n++;
+            continue;
+        }
+        /* gone only if its backend can tell (an LVM volume: lvs says
+         * so, not because its origin is gone) */
+        if (libxl__snapshot_backend_of(ds)->present(gc, ds) ==
+            ERROR_NOTFOUND) {
+            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+            n++;
+        }
+    }
+    if (n == s->num_disks) {
+        /* nothing of it is left but its record: the delete is over */
+        if (s->memory && unlink(s->memory) && errno != ENOENT)
+            LOGE(WARN, "cannot remove '%s'", s->memory);
+        libxl__snapshot_tree_remove(gc, &op->tree, name);
+        libxl__snapshot_tree_fixup(gc, &op->tree);
+        rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
+        if (rc) return rc;
+        LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' is "
+            "finished: every disk of it was done, its record is removed%s",
+            op->d.name, name, delete_rest(gc, op, j));
+        return 0;
+    }
+    if (n) {
+        rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
+        if (rc) return rc;
+    }
+    /* said once: by whoever finishes it, or else once recovered */
+    op->unfinished_delete = GCSTRDUP(name);
+    op->unfinished_how = GCSPRINTF("it had stopped after %d of its %d "
+                                   "disks", n, s->num_disks);
+    op->unfinished_rest = delete_rest(gc, op, j);
+    return 0;
+}
+
+/*
+ * Under the lock, with op's tree loaded: reconcile a journal left by a
+ * process that died; *found_r says whether there was one.
+ */
 
 /*
  * Local variables:

@@ -540,11 +540,10 @@ static int disks_startable(libxl__gc *gc, const libxl__domain_config *cfg,
         const libxl__active_disk *ad = rec && dk->vdev
             ? libxl__domain_record_disk(rec, dk->vdev) : NULL;
         const char *img = ad && ad->path ? ad->path : dk->pdev_path;
-        if (img && !dk->is_cdrom && libxl__vhd_is_differencing(img)) {
-            LOG(ERROR, "domain %s: disk %s is on the VHD chain '%s', which "
-                "QEMU cannot read (VHD chains are offline here: revert to "
-                "a snapshot, or delete the snapshots to coalesce them)",
-                cfg->name, dk->vdev, img);
+        const char *why = img && !dk->is_cdrom
+            ? libxl__image_unrunnable(gc, img) : NULL;
+        if (why) {
+            LOG(ERROR, "domain %s: disk %s %s", cfg->name, dk->vdev, why);
             return ERROR_INVAL;
         }
     }

@@ -12,9 +12,15 @@
  *   libxl_snapshot_domain.c    domain lookup, active images
  *   libxl_snapshot_drv_qemu.c  qemu driver
  *   libxl_snapshot_drv_xen.c   xen driver
- *   libxl_snapshot_create.c    snapshot create
- *   libxl_snapshot_revert.c    snapshot revert
- *   libxl_snapshot_delete.c    snapshot delete
+ *   libxl_snapshot_create.c    snapshot create, and its recovery
+ *   libxl_snapshot_revert.c    snapshot revert, and its recovery
+ *   libxl_snapshot_delete.c    snapshot delete, and its recovery
+ *   libxl_snapshot_journal.c   journal file, recovery dispatch
+ *   libxl_snapshot_backend.c   the table of disk backends, lookups
+ *   libxl_snapshot_backend_internal.c  qcow2 internal snapshots
+ *   libxl_snapshot_backend_overlay.c   external snapshots (qcow2)
+ *   libxl_snapshot_backend_vhd.c       VHD chains (vhd-util)
+ *   libxl_snapshot_backend_lvm.c       LVM snapshot volumes
  *
  * Internal names are libxl__*, chosen so that none collides with the
  * libxl__* symbols libxenlight exports (checked by
@@ -1342,6 +1348,313 @@ int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
                                   const char *base, const char **dropped_r);
 
 /* ---------------------------------------------------------------- */
+/* disk backends (libxl_snapshot_backend*.c) */
+
+/*
+ * How one disk is snapshotted: one table of operations a backend, as
+ * the domain drivers are.  The operations (create, revert, delete,
+ * check, recovery) go over the disks and call the disk's backend
+ * (libxl__snapshot_backend_of), so that a new kind of disk is one
+ * new file and one entry in libxl__snapshot_backends.
+ *   internal  qcow2 snapshot inside the image  (backend_internal.c)
+ *   overlay   image frozen, new qcow2 overlay  (backend_overlay.c)
+ *   vhd       overlay of a VHD image, vhd-util (backend_vhd.c)
+ *   lvm       LVM snapshot volume              (backend_lvm.c)
+ * Everything here is synchronous and quick (lvs, qemu-img info,
+ * qemu-img snapshot -d, unlink); what takes long stays a step of
+ * its operation (commands it runs on the loop: ->snapshot_cmds).
+ */
+/* What a record owns (libxl__snapshot_ownership, store.c), part by part */
+typedef enum {
+    LIBXL__PART_OVERLAY,              /* the overlay an external made */
+    LIBXL__PART_FROZEN,               /* the image an external froze */
+    LIBXL__PART_TAG,                  /* an internal snapshot: image, tag */
+    LIBXL__PART_MEMORY,
+    LIBXL__PART_VOLUME,               /* an LVM snapshot volume */
+} libxl__part_kind;
+typedef struct {
+    libxl__part_kind kind;
+    const char *path, *tag;           /* path NULL: none */
+} libxl__snapshot_part;
+
+/* One disk of a new snapshot (libxl_snapshot_create.c), to be planned */
+typedef struct libxl__create_plan {
+    libxl__snapshot_op *op;
+    const libxl_domain_snapshot *s;   /* its disks before this one are
+                                         planned */
+    int index;                        /* this disk: s->disks[index] */
+    void *const *priv;                /* per disk of s: its probe's */
+    const libxl_device_disk *dk;      /* the domain's disk */
+    const libxl_device_disk *config;  /* its disk in the domain config */
+    const libxl_disk_snapshot *req;   /* the request's, or NULL */
+    /* ": it is snapshot S's ..." when a record owns path, else "" */
+    const char *(*owner_of)(libxl__gc *gc, void *ctx, const char *path);
+    void *owner_ctx;
+} libxl__create_plan;
+
+/* One disk of a revert (libxl_snapshot_revert.c), as its backend plans
+ * it. */
+typedef struct libxl__revert_disk {
+    const libxl_disk_snapshot *ds;
+    const char *old_active;          /* the image being left */
+    char *new_active;
+    libxl_disk_format new_format;
+    const char *const **cmds;        /* run in turn */
+    int num_cmds;
+    bool new_image;                  /* new_active is made by cmds: a
+                                        failure removes it */
+    bool forward_only;               /* once run, it cannot be undone
+                                        (an internal revert in place) */
+    /* internal */
+    const char *tag_id;              /* the qcow2 snapshot ID */
+    bool copy;                       /* frozen: copied out */
+    uint64_t copy_size;              /* its virtual size (progress) */
+    const char *copy_base;           /* the copy is built on it: the
+                                        backing of the image copied */
+    libxl_disk_format copy_base_format;
+    /* lvm: merge, then the snapshot volume again (see backend_lvm) */
+    const char *volume;              /* the snapshot volume */
+    uint64_t lvm_size;               /* thick: the snapshot's size */
+} libxl__revert_disk;
+typedef struct libxl__revert_plan {
+    const libxl__snapshot_op *op;
+    const char *snapshot;            /* its name, for messages */
+    bool force;                      /* a running domain may be stopped */
+    yajl_val info;                   /* ->image_info: the image's */
+    const libxl_device_disk *dk;     /* the domain's disk */
+    char *fresh;                     /* a free path for a new image */
+} libxl__revert_plan;
+
+typedef struct libxl__snapshot_backend {
+    const char *name;
+    libxl_disk_snapshot_type type;    /* its disks' type in records */
+    /*
+     * revert: can the revert of ds to dk (NULL: the domain lost it) be
+     * undone (it makes a new image)?  Those disks go first.
+     */
+    bool (*revert_undoable)(const libxl_disk_snapshot *ds,
+                            const libxl_device_disk *dk);
+    /* revert: its plan for rd->ds (ERROR_*, said); image_info: it is
+     * given the image's qemu-img info */
+    int (*revert_plan)(libxl__gc *gc, const libxl__revert_plan *p,
+                       libxl__revert_disk *rd);
+    bool image_info;
+    /*
+     * revert: a command of rd failed; its steps are put back as they
+     * were (0), else the revert's journal is to finish it (the caller
+     * says so).  NULL: nothing to put back but rd->new_image.
+     */
+    int (*revert_failed)(libxl__gc *gc, const libxl__revert_disk *rd);
+    /*
+     * delete, before anything is touched: is ds's snapshot there to
+     * remove (1), gone already (0, said), or not to be removed now
+     * (ERROR_*, said)?  info: as for ->revert_plan.  NULL: a chained
+     * backend, whose images the delete merges (libxl_snapshot_delete.c).
+     */
+    int (*delete_probe)(libxl__gc *gc, libxl__snapshot_op *op,
+                        const char *snapshot, const libxl_disk_snapshot *ds,
+                        yajl_val info, const char **tag_id_r);
+    /* delete: the command that removes it (NULL: an internal snapshot,
+     * removed by the delete, through QMP while QEMU runs the image) */
+    const char *const *(*delete_args)(libxl__gc *gc,
+                                      const libxl_disk_snapshot *ds);
+    /* the parts ds owns, into parts[0..1] (gc): how many */
+    int (*parts)(libxl__gc *gc, const libxl_disk_snapshot *ds,
+                 libxl__snapshot_part parts[2]);
+    /* of the backends of one type, are images of fmt this one's?
+     * NULL: yes */
+    bool (*owns)(libxl_disk_format fmt);
+    /*
+     * A chained backend's images (libxl__chain_backend): the format and
+     * file name extension of an overlay on one, and the commands that
+     * make one, and re-parent one (metadata only).  NULL: qcow2's, by
+     * qemu-img (libxl_snapshot_qemu_img.c).
+     */
+    libxl_disk_format (*overlay_format)(bool live);
+    const char *(*overlay_ext)(bool live);
+    const char *const *(*overlay_args)(libxl__gc *gc, const char *base,
+                                       const char *overlay);
+    const char *const *(*rebase_args)(libxl__gc *gc, const char *image,
+                                      const char *base);
+    /*
+     * The offline merge of a block job (info: top into base, or a
+     * stream) on its images: the command, or ERROR_INVAL, said, when
+     * it cannot be merged so.  NULL: qemu-img commit or rebase.
+     */
+    int (*merge_args)(libxl__gc *gc, const libxl_blockjob_info *info,
+                      const char *const **args_r);
+    /* merges only one image into its parent: never streams into an
+     * image, nor into branches (delete plans accordingly) */
+    bool one_level;
+    /* the image one of its images is built on, or NULL (synchronous) */
+    char *(*parent)(libxl__gc *gc, const char *path);
+    /* why QEMU cannot run a domain on image path, or NULL */
+    const char *(*unrunnable)(libxl__gc *gc, const char *path);
+    /*
+     * Does it take disk dk (active image; config: the disk in the
+     * domain config) when the request leaves the type to the library?
+     * May set *priv_r (gc), kept for ->snapshot_cmds.  must_probe: also
+     * when the type is asked for (false: the type is then enough).
+     */
+    bool (*probe)(libxl__gc *gc, const libxl_device_disk *dk,
+                  const libxl_device_disk *config, void **priv_r);
+    bool must_probe;
+    const char *refusal;              /* must_probe: why it refuses */
+    /*
+     * snapshot: fills in the new record's ds (vdev, file, format set)
+     * and checks it can be taken; ERROR_INVAL, said, if not.
+     */
+    int (*snapshot_plan)(libxl__gc *gc, const libxl__create_plan *p,
+                         libxl_disk_snapshot *ds);
+    /*
+     * snapshot, offline: the commands that take the snapshot of ds (in
+     * gc; run in turn); priv: probe's; info: the image's qemu-img info.
+     */
+    void (*snapshot_cmds)(libxl__gc *gc, const libxl_disk_snapshot *ds,
+                          void *priv, yajl_val info,
+                          const char *const **cmds_r[], int *n_r);
+    /*
+     * live: QEMU takes it in the create's transaction; live_paused:
+     * the guest is paused instead while ->snapshot_cmds run (LVM).
+     */
+    bool live_paused;
+    /*
+     * The disk's active image once ds is taken (live or offline), when
+     * it changes (NULL: it stays ds->file).
+     */
+    void (*active_after)(const libxl_disk_snapshot *ds, bool live,
+                         const char **path_r, libxl_disk_format *fmt_r);
+    /* recovery of a create: was the snapshot of ds taken? */
+    bool (*taken)(libxl__gc *gc, const libxl_disk_snapshot *ds);
+    /* ... live, QEMU running: does its node graph (nodes) say so?  NULL:
+     * it says nothing of ds (the transaction took it with the others) */
+    bool (*taken_live)(const libxl_disk_snapshot *ds, yajl_val nodes);
+    /*
+     * recovery of a delete: 0, its data is there; ERROR_NOTFOUND, it is
+     * gone; another error: cannot tell (keep it).
+     */
+    int (*present)(libxl__gc *gc, const libxl_disk_snapshot *ds);
+    /*
+     * Undoes one disk snapshot (a create that failed or died): removes
+     * what it made, if it is there and no record of t (may be NULL)
+     * uses it.  0, or ERROR_* and *why_r (gc, may be NULL): the
+     * caller says it.  Through QMP while op's QEMU runs the image.
+     */
+    int (*undo)(libxl__gc *gc, const libxl__snapshot_op *op,
+                const libxl_disk_snapshot *ds,
+                const libxl__snapshot_tree *t, const char **why_r);
+    /*
+     * Drops what only this record holds in place (its records are
+     * gone): as ->undo; NULL when the data is an image of its own,
+     * which the unused-image sweep removes (overlay, vhd).
+     */
+    int (*drop)(libxl__gc *gc, const libxl__snapshot_op *op,
+                const libxl_disk_snapshot *ds,
+                const libxl__snapshot_tree *t, const char **why_r);
+    /*
+     * check (snapshot-check; snapshot-list, of a volume backend): what
+     * is wrong with ds, in words, or NULL.  info: its image's qemu-img
+     * info with the backing chain (NULL for a volume backend).  cache:
+     * the backend's own, one per operation (NULL at first).
+     */
+    const char *(*check)(libxl__gc *gc, void **cache,
+                         const libxl_disk_snapshot *ds, yajl_val info);
+    /* its data is a volume of its own, not in an image file (LVM):
+     * ->check needs no image, and is quick */
+    bool volume;
+    /* its image is in the disk's backing chain, built on its ancestors'
+     * (overlay, vhd) */
+    bool chained;
+    /* its data lives inside its image (a qcow2 snapshot): it survives
+     * writes to the image, and needs the image kept */
+    bool in_image;
+} libxl__snapshot_backend;
+
+/* one per operation, zeroed: what the backends' checks learn once */
+typedef struct libxl__backend_cache {
+    const libxl__snapshot_backend *owner[8];
+    void *data[8];
+} libxl__backend_cache;
+/* ->check of ds's backend (NULL: nothing wrong, or type "no") */
+const char *libxl__disk_snapshot_check(libxl__gc *gc,
+                                       libxl__backend_cache *c,
+                                       const libxl_disk_snapshot *ds,
+                                       yajl_val info);
+
+extern const libxl__snapshot_backend libxl__snapshot_backend_internal;
+extern const libxl__snapshot_backend libxl__snapshot_backend_overlay;
+extern const libxl__snapshot_backend libxl__snapshot_backend_vhd;
+extern const libxl__snapshot_backend libxl__snapshot_backend_lvm;
+
+/* The backend of a disk snapshot in a record (NULL: type "no"). */
+const libxl__snapshot_backend *libxl__snapshot_backend_of(
+    const libxl_disk_snapshot *ds);
+/* The chained backend whose images are of format fmt (overlay, vhd). */
+const libxl__snapshot_backend *libxl__chain_backend(libxl_disk_format fmt);
+/* Why QEMU cannot run a domain on image path (a backend's
+ * ->unrunnable), or NULL. */
+const char *libxl__image_unrunnable(libxl__gc *gc, const char *path);
+/*
+ * The backend for a new snapshot of disk dk, type asked for (DEFAULT:
+ * the first backend whose probe takes it), or NULL when the backend of
+ * that type refuses dk (its probe: *why_r says why); *priv_r: the
+ * probe's.
+ */
+const libxl__snapshot_backend *libxl__snapshot_backend_select(
+    libxl__gc *gc, libxl_disk_snapshot_type type,
+    const libxl_device_disk *dk, const libxl_device_disk *config,
+    void **priv_r, const char **why_r);
+/*
+ * A disk QEMU's backends snapshot (internal, overlay): ERROR_INVAL,
+ * said, if QEMU does not serve it while the domain runs, or does not
+ * know its format.
+ */
+int libxl__qemu_disk_refused(libxl__gc *gc, const libxl__create_plan *p);
+/* ->undo of ds's backend (0 for type "no") */
+int libxl__disk_snapshot_undo(libxl__gc *gc, const libxl__snapshot_op *op,
+                              const libxl_disk_snapshot *ds,
+                              const libxl__snapshot_tree *t,
+                              const char **why_r);
+/* the overlay backend's operations, which the vhd one shares */
+bool libxl__overlay_revert_undoable(const libxl_disk_snapshot *ds,
+                                     const libxl_device_disk *dk);
+int libxl__overlay_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
+                               libxl__revert_disk *rd);
+int libxl__overlay_parts(libxl__gc *gc, const libxl_disk_snapshot *ds,
+                         libxl__snapshot_part parts[2]);
+int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
+                                 libxl_disk_snapshot *ds);
+#define LIBXL__OVERLAY_BACKEND_OPS                          \
+    .snapshot_plan = libxl__overlay_snapshot_plan,          \
+    .parts = libxl__overlay_parts,                          \
+    .revert_undoable = libxl__overlay_revert_undoable,      \
+    .revert_plan = libxl__overlay_revert_plan,              \
+    .snapshot_cmds = libxl__overlay_snapshot_cmds,          \
+    .active_after = libxl__overlay_active_after,            \
+    .taken = libxl__overlay_taken,                          \
+    .taken_live = libxl__overlay_taken_live,                \
+    .present = libxl__overlay_present,                      \
+    .undo = libxl__overlay_undo,                            \
+    .chained = true
+void libxl__overlay_snapshot_cmds(libxl__gc *gc,
+                                  const libxl_disk_snapshot *ds,
+                                  void *priv, yajl_val info,
+                                  const char *const **cmds_r[], int *n_r);
+bool libxl__overlay_taken(libxl__gc *gc, const libxl_disk_snapshot *ds);
+bool libxl__overlay_taken_live(const libxl_disk_snapshot *ds, yajl_val nodes);
+void libxl__overlay_active_after(const libxl_disk_snapshot *ds, bool live,
+                                 const char **path_r,
+                                 libxl_disk_format *fmt_r);
+int libxl__overlay_present(libxl__gc *gc, const libxl_disk_snapshot *ds);
+int libxl__overlay_undo(libxl__gc *gc, const libxl__snapshot_op *op,
+                        const libxl_disk_snapshot *ds,
+                        const libxl__snapshot_tree *t, const char **why_r);
+/* Does image file hold internal snapshot tag (qemu-img info -U)? */
+bool libxl__qcow2_has_tag(libxl__gc *gc, const char *file, const char *tag);
+/* Is overlay an image on base (its backing file)? */
+bool libxl__overlay_on(libxl__gc *gc, const char *overlay, const char *base);
+
+/* ---------------------------------------------------------------- */
 /* journal and recovery (libxl_snapshot_journal.c) */
 
 /* The intent of op ("create"), before it changes anything; memory_tmp:
@@ -1381,6 +1694,23 @@ void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
  */
 void libxl__snapshot_remove_unused(libxl__gc *gc, libxl__snapshot_op *op,
                                    const char *from);
+/*
+ * Each operation's recovery, beside it (create.c, revert.c, delete.c):
+ * its journal j rolled forward or back; ERROR_* keeps the journal.
+ */
+int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
+int libxl__revert_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
+int libxl__delete_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
+/*
+ * The journal cannot be completed (why: "is unreadable"...): refused,
+ * or (snapshot-recover) moved aside; always an error.
+ */
+int libxl__journal_unusable(libxl__gc *gc, libxl__snapshot_op *op,
+                            const char *why);
+/* Does op's running QEMU have a node on path? */
+bool libxl__op_runs_image(libxl__gc *gc,
+                                  const libxl__snapshot_op *op,
+                                  const char *path);
 /* Under the lock, tree loaded: finish or undo what a dead process left. */
 int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
                            bool *found_r);

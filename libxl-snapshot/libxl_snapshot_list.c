@@ -42,16 +42,19 @@ static int load_tree(libxl__gc *gc, const char *domain, const char *name,
                 : libxl__snapshot_store_load(gc, &st, tree_r);
 }
 
-/* The problem of each LVM disk, for the caller's copy (not recorded). */
-static void fill_problems(libxl__gc *gc, libxl__lvm_cache *c,
+/* The problem of each disk on a volume backend (LVM: quick to ask),
+ * for the caller's copy (not recorded). */
+static void fill_problems(libxl__gc *gc, libxl__backend_cache *c,
                           libxl_domain_snapshot *s)
 {
     int i;
     const char *p;
 
     for (i = 0; i < s->num_disks; i++) {
-        if (s->disks[i].type != LIBXL_DISK_SNAPSHOT_TYPE_LVM) continue;
-        p = libxl__lvm_snapshot_state(gc, c, &s->disks[i], NULL, NULL);
+        const libxl__snapshot_backend *be =
+            libxl__snapshot_backend_of(&s->disks[i]);
+        if (!be || !be->volume) continue;
+        p = libxl__disk_snapshot_check(gc, c, &s->disks[i], NULL);
         if (p) s->disks[i].problem = libxl__gc_strdup(NOGC, p);
     }
 }
@@ -61,7 +64,7 @@ int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
 {
     GC_INIT(ctx);
     libxl__snapshot_tree t;
-    libxl__lvm_cache lvc = { 0 };
+    libxl__backend_cache bc = { { 0 } };
     libxl_domain_snapshot *l;
     int i, rc;
 
@@ -74,7 +77,7 @@ int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
     for (i = 0; i < t.num_snaps; i++) {
         libxl_domain_snapshot_init(&l[i]);
         libxl__domain_snapshot_copy(&l[i], &t.snaps[i]);
-        fill_problems(gc, &lvc, &l[i]);
+        fill_problems(gc, &bc, &l[i]);
     }
     *list_r = l;
     *nb_r = t.num_snaps;
@@ -89,7 +92,7 @@ int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
 {
     GC_INIT(ctx);
     libxl__snapshot_tree t;
-    libxl__lvm_cache lvc = { 0 };
+    libxl__backend_cache bc = { { 0 } };
     libxl_domain_snapshot *s;
     int rc;
 
@@ -104,7 +107,7 @@ int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
     }
     libxl_domain_snapshot_init(snapshot_r);
     libxl__domain_snapshot_copy(snapshot_r, s);
-    fill_problems(gc, &lvc, snapshot_r);
+    fill_problems(gc, &bc, snapshot_r);
  out:
     GC_FREE;
     return rc;

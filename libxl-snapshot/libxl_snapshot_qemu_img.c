@@ -18,21 +18,24 @@
 #include "libxl_snapshot_internal.h"
 
 /*
- * The format of an overlay on an image of base_fmt: qcow2, but offline
- * a VHD's child is a differencing VHD (live, QEMU makes qcow2 ones on
- * a dynamic VHD as on any image).
+ * The format of an overlay on an image of base_fmt: qcow2, unless the
+ * image's chained backend says otherwise (a VHD's, offline: a
+ * differencing VHD, libxl_snapshot_backend_vhd.c).
  */
 libxl_disk_format libxl__overlay_format(libxl_disk_format base_fmt,
                                         bool live)
 {
-    return base_fmt == LIBXL_DISK_FORMAT_VHD && !live
-        ? LIBXL_DISK_FORMAT_VHD : LIBXL_DISK_FORMAT_QCOW2;
+    const libxl__snapshot_backend *be = libxl__chain_backend(base_fmt);
+
+    return be->overlay_format ? be->overlay_format(live)
+                              : LIBXL_DISK_FORMAT_QCOW2;
 }
 
 const char *libxl__overlay_ext(libxl_disk_format base_fmt, bool live)
 {
-    return libxl__overlay_format(base_fmt, live) == LIBXL_DISK_FORMAT_VHD
-        ? "vhd" : "qcow2";
+    const libxl__snapshot_backend *be = libxl__chain_backend(base_fmt);
+
+    return be->overlay_ext ? be->overlay_ext(live) : "qcow2";
 }
 
 const char *const *libxl__qemu_img_overlay_args(libxl__gc *gc,
@@ -40,11 +43,10 @@ const char *const *libxl__qemu_img_overlay_args(libxl__gc *gc,
                                                 libxl_disk_format fmt,
                                                 const char *overlay)
 {
+    const libxl__snapshot_backend *be = libxl__chain_backend(fmt);
     libxl__flexarray *a;
 
-    /* a VHD's children are VHDs, made by vhd-util */
-    if (fmt == LIBXL_DISK_FORMAT_VHD)
-        return libxl__vhd_util_args(gc, "snapshot", overlay, base);
+    if (be->overlay_args) return be->overlay_args(gc, base, overlay);
     a = libxl__flexarray_new(gc);
     libxl__flexarray_append_pair(a, CTX->qemu_img, "create");
     libxl__flexarray_append(a, "-q");
@@ -60,10 +62,10 @@ const char *const *libxl__qemu_img_rebase_args(libxl__gc *gc,
                                                const char *base,
                                                libxl_disk_format base_fmt)
 {
+    const libxl__snapshot_backend *be = libxl__chain_backend(base_fmt);
     libxl__flexarray *a;
 
-    if (base_fmt == LIBXL_DISK_FORMAT_VHD)
-        return libxl__vhd_util_args(gc, "modify", image, base);
+    if (be->rebase_args) return be->rebase_args(gc, image, base);
     a = libxl__flexarray_new(gc);
     libxl__flexarray_append_pair(a, CTX->qemu_img, "rebase");
     libxl__flexarray_append(a, "-u");

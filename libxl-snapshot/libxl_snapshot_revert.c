@@ -74,22 +74,8 @@
 
 #include <unistd.h>
 
-typedef struct {
-    const libxl_disk_snapshot *ds;
-    const char *tag_id;              /* internal: the qcow2 snapshot ID */
-    const char *old_active;          /* the image being left */
-    char *new_active;
-    libxl_disk_format new_format;
-    bool copy;                       /* internal, frozen: copied out */
-    uint64_t copy_size;              /* its virtual size (progress) */
-    const char *copy_base;           /* the copy is built on it: the
-                                        backing of the image copied */
-    libxl_disk_format copy_base_format;
-    /* lvm: merge, then the snapshot volume again (see backend_lvm) */
-    const char *const **cmds;
-    int num_cmds;
-    uint64_t lvm_size;               /* thick: the snapshot's size */
-} revert_disk;
+/* as its backend plans it (->revert_plan) */
+typedef libxl__revert_disk revert_disk;
 
 typedef struct libxl__snapshot_revert_state {
     libxl__ao *ao;
@@ -199,9 +185,8 @@ static char *fresh_overlay(libxl__gc *gc,
 static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
 {
     libxl__snapshot_op *op = &rvs->op;
-    libxl__lvm_cache lvc = { 0 };
     const char *left = NULL;
-    int i, pass, n;
+    int i, pass, n, rc;
 
     for (i = 0, n = 0; i < rvs->snap->num_disks; i++) {
         const libxl_disk_snapshot *ds = &rvs->snap->disks[i];
@@ -222,17 +207,15 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
     for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < rvs->snap->num_disks; i++) {
             const libxl_disk_snapshot *ds = &rvs->snap->disks[i];
+            const libxl__snapshot_backend *be =
+                libxl__snapshot_backend_of(ds);
+            libxl__revert_plan p;
             libxl_device_disk *dk;
             revert_disk *rd;
-            bool ext = ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
-            bool frozen;
 
-            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+            if (!be) continue;
             dk = libxl__domain_disk(&op->d, ds->vdev);
-            /* an internal snapshot in an image a later external one froze */
-            frozen = ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL && dk &&
-                dk->pdev_path && ds->file && strcmp(dk->pdev_path, ds->file);
-            if ((ext || frozen) != (pass == 0)) continue;
+            if (be->revert_undoable(ds, dk) != (pass == 0)) continue;
             if (!dk) {
                 LOG(ERROR, "snapshot '%s' has disk %s, which the domain no "
                     "longer has", rvs->name, ds->vdev);
@@ -246,72 +229,14 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
             rd = &rvs->disks[rvs->num_disks++];
             rd->ds = ds;
             rd->old_active = dk->pdev_path;
-            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
-                libxl__lvm_volume origin, snap;
-                const char *why = libxl__lvm_snapshot_state(gc, &lvc, ds,
-                                                            &origin, &snap);
-                if (why) {
-                    LOG(ERROR, "snapshot '%s': disk %s: %s; it cannot be "
-                        "reverted to", rvs->name, ds->vdev, why);
-                    return ERROR_FAIL;
-                }
-                if (op->d.running &&
-                    !(rvs->flags & LIBXL_SNAPSHOT_REVERT_FORCE)) {
-                    LOG(ERROR, "domain %s runs: the LVM merge of disk %s "
-                        "needs the volume closed; shut the domain down, or "
-                        "force the revert (LIBXL_SNAPSHOT_REVERT_FORCE) to "
-                        "stop it and start it again", op->d.name,
-                        ds->vdev);
-                    return ERROR_INVAL;
-                }
-                libxl__lvm_revert_cmds(gc, &origin, &snap, &rd->cmds,
-                                       &rd->num_cmds);
-                rd->lvm_size = origin.thin ? 0 : snap.size;
-                rd->new_active = GCSTRDUP(ds->file);
-                rd->new_format = ds->format;
-            } else if (ext) {
-                rd->new_active = fresh_overlay(gc, rvs, ds);
-                rd->new_format = libxl__overlay_format(ds->format, false);
-            } else {
-                n = libxl__qemu_img_find_tag(rvs->qi.infos[i], ds->tag,
-                                             &rd->tag_id);
-                if (n != 1) {
-                    LOG(ERROR, "snapshot '%s': image '%s' of disk %s holds "
-                        "%s snapshot named '%s'", rvs->name, ds->file,
-                        ds->vdev, n ? "more than one" : "no", ds->tag);
-                    return ERROR_FAIL;
-                }
-                if (frozen) {
-                    /*
-                     * Other images are built on it: applying the snapshot
-                     * in place would corrupt them.  Its state is copied out
-                     * into a new image instead, which becomes active.
-                     */
-                    yajl_val info = rvs->qi.infos[i];
-                    rd->copy = true;
-                    rd->copy_size = libxl__json_get_integer(info,
-                                                        "virtual-size", 0);
-                    /*
-                     * On the same backing as the image, so that its chain
-                     * is the snapshot's, as after a revert in place: the
-                     * external snapshots below stay in the active chain.
-                     * (A backing of unknown format: a whole copy.)
-                     */
-                    rd->copy_base = libxl__json_get_string(info,
-                                                    "full-backing-filename");
-                    if (rd->copy_base &&
-                        libxl__disk_format_from_qemu(
-                            libxl__json_get_string(info,
-                                                   "backing-filename-format"),
-                            &rd->copy_base_format))
-                        rd->copy_base = NULL;
-                    rd->new_active = fresh_overlay(gc, rvs, ds);
-                    rd->new_format = LIBXL_DISK_FORMAT_QCOW2;
-                } else {
-                    rd->new_active = GCSTRDUP(ds->file);
-                    rd->new_format = ds->format;
-                }
-            }
+            p.op = op;
+            p.snapshot = rvs->name;
+            p.force = !!(rvs->flags & LIBXL_SNAPSHOT_REVERT_FORCE);
+            p.info = rvs->qi.infos[i];
+            p.dk = dk;
+            p.fresh = fresh_overlay(gc, rvs, ds);
+            rc = be->revert_plan(gc, &p, rd);
+            if (rc) return rc;
         }
     }
     if (left)                         /* said once the revert can go */
@@ -345,9 +270,12 @@ static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
         goto out;
     }
     GCNEW_ARRAY(rvs->qi.images, rvs->snap->num_disks);
-    for (i = 0; i < rvs->snap->num_disks; i++)
-        if (rvs->snap->disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL)
+    for (i = 0; i < rvs->snap->num_disks; i++) {
+        const libxl__snapshot_backend *be =
+            libxl__snapshot_backend_of(&rvs->snap->disks[i]);
+        if (be && be->image_info)
             rvs->qi.images[i] = rvs->snap->disks[i].file;
+    }
     rvs->qi.num_images = rvs->snap->num_disks;
     rvs->qi.ao = ao;
     rvs->qi.callback = snapshot_revert_probed;
@@ -476,12 +404,10 @@ static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
         goto out;
     for (i = 0; i < rvs->num_disks; i++) {
         const revert_disk *rd = &rvs->disks[i];
-        bool internal = rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
-            !rd->copy;
-        bool lvm = rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM;
+        bool internal = rd->forward_only;
         if (yajl_gen_map_open(hand) ||
-            (lvm && (libxl__yajl_gen_str(hand, "lvm") ||
-                     libxl__yajl_gen_str(hand, rd->ds->tag) ||
+            (rd->volume && (libxl__yajl_gen_str(hand, "lvm") ||
+                     libxl__yajl_gen_str(hand, rd->volume) ||
                      libxl__yajl_gen_str(hand, "lvm_size") ||
                      yajl_gen_integer(hand, (long long)rd->lvm_size))) ||
             libxl__yajl_gen_opt_str(hand, "vdev", rd->ds->vdev) ||
@@ -544,7 +470,6 @@ static void snapshot_revert_next(libxl__egc *egc,
 {
     STATE_AO_GC(rvs->ao);
     revert_disk *rd;
-    const char *const *a;
     int rc;
 
     if (rvs->next == rvs->num_disks) {
@@ -552,26 +477,12 @@ static void snapshot_revert_next(libxl__egc *egc,
         return;
     }
     rd = &rvs->disks[rvs->next];
-    if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM)
-        a = rd->cmds[rvs->sub];
-    else if (rd->copy)
-        a = libxl__qemu_img_copy_snapshot_args(gc, rd->ds->file, rd->tag_id,
-                                               rd->copy_base,
-                                               rd->copy_base_format,
-                                               rd->new_active);
-    else if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL)
-        a = libxl__qemu_img_overlay_args(gc, rd->ds->file, rd->ds->format,
-                                         rd->new_active);
-    else
-        a = libxl__qemu_img_snapshot_args(gc, 'a', rd->tag_id,
-                                          rd->ds->file);
-    if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL && !rd->copy &&
-        !rvs->applied)
+    if (rd->forward_only && !rvs->applied)
         rvs->applied = rd->ds->vdev;  /* from here on, forward only */
     libxl__exec_init(&rvs->es);
     rvs->es.ao = ao;
     rvs->es.what = GCSPRINTF("revert of %s", rd->ds->vdev);
-    rvs->es.args = a;
+    rvs->es.args = rd->cmds[rvs->sub];
     rvs->es.timeout_ms = 300000;
     if (rd->copy) rvs->es.stdout_line = snapshot_revert_copy_line;
     rvs->es.callback = snapshot_revert_disk_done;
@@ -580,21 +491,27 @@ static void snapshot_revert_next(libxl__egc *egc,
 }
 
 /*
- * An LVM step of the disk being reverted failed: its volumes are put
- * back as they were (the thin origin renamed back), else the journal
- * is kept for the next command to finish the revert.
+ * A step of the disk being reverted failed: its backend puts it back
+ * as it was (an LVM disk: the thin origin renamed back), else the
+ * journal is kept for the next command to finish the revert.
  */
-static void lvm_step_failed(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
+static void disk_step_failed(libxl__gc *gc,
+                             libxl__snapshot_revert_state *rvs)
 {
     const revert_disk *rd = &rvs->disks[rvs->next];
+    const libxl__snapshot_backend *be = libxl__snapshot_backend_of(rd->ds);
 
-    if (!libxl__lvm_revert_undo(gc, rd->ds->file, rd->ds->tag)) {
-        LOG(WARN, "disk %s: the revert's LVM steps were undone: '%s' is "
-            "as before", rd->ds->vdev, rd->ds->file);
+    /* a killed `qemu-img create` (or convert) may have left a partial
+     * image */
+    if (rd->new_image) unlink(rd->new_active);
+    if (!be->revert_failed) return;
+    if (!be->revert_failed(gc, rd)) {
+        LOG(WARN, "disk %s: the revert's steps were undone: '%s' is as "
+            "before", rd->ds->vdev, rd->ds->file);
         return;
     }
     rvs->half_done = true;
-    LOG(ERROR, "disk %s: the revert's LVM steps cannot be undone; "
+    LOG(ERROR, "disk %s: the revert's steps cannot be undone; "
         "snapshot-recover finishes the revert to '%s'", rd->ds->vdev,
         rvs->name);
 }
@@ -608,19 +525,12 @@ static void snapshot_revert_disk_done(libxl__egc *egc,
     STATE_AO_GC(rvs->ao);
 
     if (rc) {
-        if (rvs->disks[rvs->next].ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM)
-            lvm_step_failed(gc, rvs);
-        /* a killed `qemu-img create` (or convert) may have left a
-         * partial image */
-        if (rvs->disks[rvs->next].ds->type ==
-            LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL || rvs->disks[rvs->next].copy)
-            unlink(rvs->disks[rvs->next].new_active);
+        disk_step_failed(gc, rvs);
         snapshot_revert_done(egc, rvs, rc);
         return;
     }
-    if (rvs->disks[rvs->next].ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
-        ++rvs->sub < rvs->disks[rvs->next].num_cmds) {
-        libxl__fault_point("revert");   /* between two LVM commands */
+    if (++rvs->sub < rvs->disks[rvs->next].num_cmds) {
+        libxl__fault_point("revert");   /* between two commands (LVM) */
         snapshot_revert_next(egc, rvs);
         return;
     }
@@ -732,10 +642,9 @@ static void snapshot_revert_done(libxl__egc *egc,
         /* undo the overlays made so far (before any internal revert) */
         for (i = 0; i < rvs->done_disks; i++) {
             revert_disk *rd = &rvs->disks[i];
-            if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL ||
-                rd->copy)
+            if (rd->new_image)
                 unlink(rd->new_active);
-            else if (rd->ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM)
+            else
                 LOG(ERROR, "disk %s was already reverted to '%s' before "
                     "the failure", rd->ds->vdev, rvs->name);
         }
@@ -812,6 +721,177 @@ static void snapshot_revert_finish(libxl__egc *egc,
         libxl__journal_remove(gc, &op->st);
     libxl__snapshot_op_end(gc, op);
     libxl__ao_complete(egc, ao, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* recovery: snapshot revert */
+
+/* Starts the domain as the revert meant to (journal "start"...). */
+static int revert_start(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    uint32_t domid;
+
+    if (!libxl__json_get_bool(j, "start", false) || op->d.running)
+        return 0;
+    if (!op->cfg.file) {
+        LOG(ERROR, "domain %s: no config to start it from", op->d.name);
+        return ERROR_FAIL;
+    }
+    return libxl__domain_start(gc, &op->cfg, &op->tree.dom,
+                               libxl__json_get_bool(j, "paused", false),
+                               libxl__json_get_string(j, "restore"), NULL,
+                               &domid);
+}
+
+/* Is path an active image the domain record names? */
+static bool active_image(const libxl__snapshot_tree *t, const char *path)
+{
+    int i;
+    for (i = 0; i < t->dom.num_disks; i++)
+        if (t->dom.disks[i].path && !strcmp(t->dom.disks[i].path, path))
+            return true;
+    return false;
+}
+
+/* The revert journal j again, with "saved" true. */
+static int mark_saved(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    const char *text;
+    size_t i;
+
+    for (i = 0; i < j->u.object.len; i++)
+        if (!strcmp(j->u.object.keys[i], "saved"))
+            j->u.object.values[i]->type = yajl_t_true;
+    text = libxl__json_to_string(gc, j);
+    if (!text) return ERROR_FAIL;
+    return libxl__journal_write_text(gc, &op->st, text, strlen(text), true);
+}
+
+int libxl__revert_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    libxl__snapshot_tree *t = &op->tree;
+    const char *name = libxl__json_get_string(j, "snapshot");
+    yajl_val disks = libxl__json_get(j, "disks");
+    yajl_val discard = libxl__json_get(j, "discard");
+    bool saved;
+    size_t i;
+    int rc;
+
+    if (!name || !disks || !YAJL_IS_ARRAY(disks))
+        return libxl__journal_unusable(gc, op,
+                                       "holds no readable revert plan");
+    if (!libxl__snapshot_tree_find(t, name))
+        return libxl__journal_unusable(gc, op,
+                                       GCSPRINTF("names snapshot '%s', "
+                                       "which the domain does not have",
+                                       libxl__printable(gc, name)));
+    /* the revert says so once its records are saved (then only what
+     * comes after is left); a disk may keep its image (internal, LVM),
+     * so the records cannot tell by themselves */
+    saved = libxl__json_get_bool(j, "saved", false);
+    /* records that name a disk's new image were saved, whatever the
+     * journal says (a recovery killed before it could say so) */
+    for (i = 0; !saved && i < disks->u.array.len; i++) {
+        yajl_val d = disks->u.array.values[i];
+        const char *na = libxl__json_get_string(d, "new_active");
+        const char *file = libxl__json_get_string(d, "file");
+        /* (an LVM or in-place internal disk keeps its image: no sign) */
+        saved = na && file && strcmp(na, file) && active_image(t, na) &&
+            !libxl__json_get_string(d, "lvm") &&
+            !libxl__json_get_bool(d, "internal", false);
+    }
+    if (!saved && op->d.running) {
+        /* it died before stopping the domain: nothing was changed */
+        for (i = 0; i < disks->u.array.len; i++) {
+            yajl_val d = disks->u.array.values[i];
+            const char *na = libxl__json_get_string(d, "new_active");
+            /* (an image the records or QEMU run on is not the revert's
+             * to take back, whatever its journal says) */
+            if (libxl__json_get_bool(d, "internal", false) || !na ||
+                libxl__snapshot_tree_uses_file(t, na) ||
+                active_image(t, na) || libxl__op_runs_image(gc, op, na))
+                continue;
+            unlink(na);
+        }
+        LOG(WARN, "domain %s: an interrupted snapshot-revert to '%s' was "
+            "rolled back (the domain had not been stopped yet)", op->d.name,
+            name);
+        return 0;
+    }
+    if (!saved) {
+        /* stopped, disks maybe half done: do them all again, then record */
+        for (i = 0; i < disks->u.array.len; i++) {
+            yajl_val d = disks->u.array.values[i];
+            const char *vdev = libxl__json_get_string(d, "vdev");
+            const char *file = libxl__json_get_string(d, "file");
+            const char *na = libxl__json_get_string(d, "new_active");
+            libxl_disk_format fmt =
+                libxl__json_get_integer(d, "format", LIBXL_DISK_FORMAT_RAW);
+            char *err = NULL;
+
+            if (!vdev || !file || !na) return ERROR_INVAL;
+            if (libxl__json_get_string(d, "lvm")) {
+                rc = libxl__lvm_revert_redo(gc, file,
+                         libxl__json_get_string(d, "lvm"),
+                         libxl__json_get_integer(d, "lvm_size", 0));
+            } else if (libxl__json_get_bool(d, "copy", false)) {
+                /* a copy may have been cut short: made again */
+                const char *id = libxl__json_get_string(d, "tag_id");
+                unlink(na);
+                rc = id ? libxl__exec_sync(gc,
+                         libxl__qemu_img_copy_snapshot_args(gc, file, id,
+                             libxl__json_get_string(d, "copy_base"),
+                             libxl__json_get_integer(d, "copy_base_format",
+                                                     LIBXL_DISK_FORMAT_RAW),
+                             na),
+                         3600000, NULL, &err) : ERROR_INVAL;
+            } else if (libxl__json_get_bool(d, "internal", false)) {
+                const char *id = libxl__json_get_string(d, "tag_id");
+                rc = id ? libxl__exec_sync(gc,
+                         libxl__qemu_img_snapshot_args(gc, 'a', id, file),
+                         300000, NULL, &err) : ERROR_INVAL;
+            } else {
+                rc = 0;
+                if (!libxl__overlay_on(gc, na, file)) {
+                    unlink(na);
+                    rc = libxl__exec_sync(gc,
+                             libxl__qemu_img_overlay_args(gc, file, fmt, na),
+                             300000, NULL, &err);
+                }
+            }
+            if (rc) {
+                LOG(ERROR, "domain %s: cannot finish the interrupted revert "
+                    "of disk %s: %s", op->d.name, vdev, err ? err : "");
+                return rc;
+            }
+            libxl__domain_record_set_disk(gc, &t->dom, vdev, na,
+                libxl__json_get_bool(d, "internal", false) ||
+                libxl__json_get_string(d, "lvm")
+                ? fmt : libxl__overlay_format(fmt, false));
+        }
+        t->dom.current = GCSTRDUP(name);
+        libxl__snapshot_tree_fixup(gc, t);
+        rc = libxl__snapshot_store_save(gc, &op->st, t);
+        if (rc) return rc;
+        /* as the revert does: the journal says the records are saved
+         * before the domain starts, so that a recovery killed after the
+         * start is not taken, by the next one, for a revert that never
+         * stopped the domain (which would take back the image it runs
+         * on); a journal that cannot say so goes */
+        if (mark_saved(gc, op, j)) libxl__journal_remove(gc, &op->st);
+    }
+    /* chosen by the revert itself: images nothing will refer to */
+    for (i = 0; discard && YAJL_IS_ARRAY(discard) &&
+                i < discard->u.array.len; i++) {
+        const char *f = YAJL_GET_STRING(discard->u.array.values[i]);
+        if (f && unlink(f) && errno != ENOENT)
+            LOGE(WARN, "cannot remove discarded image '%s'", f);
+    }
+    rc = revert_start(gc, op, j);
+    LOG(WARN, "domain %s: an interrupted snapshot-revert to '%s' was "
+        "completed%s", op->d.name, name, rc ? ", but the domain could not "
+        "be started" : "");
+    return rc;
 }
 
 /*

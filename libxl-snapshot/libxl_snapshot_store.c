@@ -1068,13 +1068,13 @@ int libxl__snapshot_unused_images(libxl__gc *gc,
 /* ---------------------------------------------------------------- */
 /* ownership */
 
-typedef enum {
-    PART_OVERLAY,                     /* the overlay an external made */
-    PART_FROZEN,                      /* the image an external froze */
-    PART_TAG,                         /* an internal snapshot: image, tag */
-    PART_MEMORY,
-    PART_VOLUME,                      /* an LVM snapshot volume */
-} part_kind;
+/* (the kinds of parts: libxl__part_kind, each backend's ->parts) */
+typedef libxl__part_kind part_kind;
+#define PART_OVERLAY LIBXL__PART_OVERLAY
+#define PART_FROZEN LIBXL__PART_FROZEN
+#define PART_TAG LIBXL__PART_TAG
+#define PART_MEMORY LIBXL__PART_MEMORY
+#define PART_VOLUME LIBXL__PART_VOLUME
 
 typedef struct {
     const libxl_domain_snapshot *s;   /* its owner */
@@ -1109,26 +1109,13 @@ static void add_parts(libxl__gc *gc, part **p, int *n,
     add_part(gc, p, n, s, NULL, PART_MEMORY, s->memory, NULL, asked);
     for (j = 0; j < s->num_disks; j++) {
         const libxl_disk_snapshot *ds = &s->disks[j];
-        switch (ds->type) {
-        case LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL:
-            add_part(gc, p, n, s, ds, PART_FROZEN, ds->file, NULL, asked);
-            add_part(gc, p, n, s, ds, PART_OVERLAY, ds->overlay, NULL,
+        const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+        libxl__snapshot_part pp[2];
+        int k, np = be ? be->parts(gc, ds, pp) : 0;
+
+        for (k = 0; k < np; k++)
+            add_part(gc, p, n, s, ds, pp[k].kind, pp[k].path, pp[k].tag,
                      asked);
-            break;
-        case LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL:
-            if (ds->tag)
-                add_part(gc, p, n, s, ds, PART_TAG, ds->file, ds->tag,
-                         asked);
-            break;
-        case LIBXL_DISK_SNAPSHOT_TYPE_LVM:
-            if (ds->file && ds->tag)
-                add_part(gc, p, n, s, ds, PART_VOLUME,
-                         GCSPRINTF("%s/%s", libxl__path_dirname(gc, ds->file),
-                                   ds->tag), NULL, asked);
-            break;
-        default:
-            break;
-        }
     }
 }
 

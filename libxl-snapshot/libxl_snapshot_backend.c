@@ -1,0 +1,148 @@
+/*
+ * libxl_snapshot_backend.c - the table of disk backends, and lookups
+ *
+ * Each kind of disk snapshot is one backend (libxl__snapshot_backend,
+ * libxl_snapshot_internal.h), in a file of its own:
+ * libxl_snapshot_backend_internal.c (qcow2 internal), _overlay.c
+ * (external qcow2 overlays), _vhd.c (VHD chains) and _lvm.c (LVM
+ * snapshot volumes).  The table below is the only place that knows
+ * them all: a new backend is one file and one entry here.
+ *
+ * A record's disk names its backend by its type, and for an external
+ * snapshot also by its image's format (a VHD image is chained by
+ * vhd-util, any other by qemu-img).  A new snapshot's disk is given
+ * the first backend in the table whose probe takes it, unless the
+ * request names the type.
+ */
+#include "libxl_snapshot_internal.h"
+
+/* in the order their probes are asked */
+static const libxl__snapshot_backend *const backends[] = {
+    &libxl__snapshot_backend_lvm,
+    &libxl__snapshot_backend_internal,
+    &libxl__snapshot_backend_vhd,
+    &libxl__snapshot_backend_overlay,
+};
+#define NUM_BACKENDS (sizeof(backends) / sizeof(backends[0]))
+
+const libxl__snapshot_backend *libxl__snapshot_backend_of(
+    const libxl_disk_snapshot *ds)
+{
+    size_t i;
+
+    for (i = 0; i < NUM_BACKENDS; i++)
+        if (backends[i]->type == ds->type &&
+            (!backends[i]->owns || backends[i]->owns(ds->format)))
+            return backends[i];
+    return NULL;
+}
+
+const libxl__snapshot_backend *libxl__chain_backend(libxl_disk_format fmt)
+{
+    size_t i;
+
+    for (i = 0; i < NUM_BACKENDS; i++)
+        if (backends[i]->chained &&
+            (!backends[i]->owns || backends[i]->owns(fmt)))
+            return backends[i];
+    abort();                          /* the overlay backend takes all */
+}
+
+const char *libxl__image_unrunnable(libxl__gc *gc, const char *path)
+{
+    const char *why = NULL;
+    size_t i;
+
+    for (i = 0; !why && i < NUM_BACKENDS; i++)
+        if (backends[i]->unrunnable)
+            why = backends[i]->unrunnable(gc, path);
+    return why;
+}
+
+const libxl__snapshot_backend *libxl__snapshot_backend_select(
+    libxl__gc *gc, libxl_disk_snapshot_type type,
+    const libxl_device_disk *dk, const libxl_device_disk *config,
+    void **priv_r, const char **why_r)
+{
+    size_t i;
+
+    *priv_r = NULL;
+    *why_r = "cannot take a snapshot of that type";
+    for (i = 0; i < NUM_BACKENDS; i++) {
+        const libxl__snapshot_backend *be = backends[i];
+        if (type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT) {
+            if (be->probe(gc, dk, config, priv_r)) return be;
+            continue;
+        }
+        if (be->type != type) continue;
+        if (!be->must_probe) {
+            /* the first of that type whose probe takes it, else the
+             * last of that type */
+            size_t j;
+            for (j = i; j < NUM_BACKENDS; j++)
+                if (backends[j]->type == type &&
+                    backends[j]->probe(gc, dk, config, priv_r))
+                    return backends[j];
+            for (j = NUM_BACKENDS; j-- > i; )
+                if (backends[j]->type == type) return backends[j];
+        }
+        if (be->probe(gc, dk, config, priv_r)) return be;
+        *why_r = be->refusal;
+        return NULL;
+    }
+    return NULL;
+}
+
+int libxl__qemu_disk_refused(libxl__gc *gc, const libxl__create_plan *p)
+{
+    const libxl_device_disk *dk = p->dk;
+
+    if (p->op->d.running && dk->backend != LIBXL_DISK_BACKEND_QDISK &&
+        dk->backend != LIBXL_DISK_BACKEND_UNKNOWN) {
+        LOG(ERROR, "disk %s of domain %s is served by %s, not by QEMU "
+            "(qdisk): it cannot be snapshotted while the domain runs "
+            "(a disk snapshot of type no leaves it out)", dk->vdev,
+            p->op->d.name, libxl_disk_backend_to_string(dk->backend));
+        return ERROR_INVAL;
+    }
+    if (!libxl__disk_format_qemu(dk->format)) {
+        LOG(ERROR, "disk %s: format %s cannot be snapshotted here",
+            dk->vdev, libxl_disk_format_to_string(dk->format));
+        return ERROR_INVAL;
+    }
+    return 0;
+}
+
+int libxl__disk_snapshot_undo(libxl__gc *gc, const libxl__snapshot_op *op,
+                              const libxl_disk_snapshot *ds,
+                              const libxl__snapshot_tree *t,
+                              const char **why_r)
+{
+    const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+
+    if (why_r) *why_r = NULL;
+    return be ? be->undo(gc, op, ds, t, why_r) : 0;
+}
+
+const char *libxl__disk_snapshot_check(libxl__gc *gc,
+                                       libxl__backend_cache *c,
+                                       const libxl_disk_snapshot *ds,
+                                       yajl_val info)
+{
+    const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+    size_t k;
+
+    if (!be || !be->check) return NULL;
+    for (k = 0; k < NUM_BACKENDS && c->owner[k] && c->owner[k] != be; k++)
+        ;
+    c->owner[k] = be;
+    return be->check(gc, &c->data[k], ds, info);
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,187 @@
+/*
+ * libxl_snapshot_backend_overlay.c - external snapshots: qcow2 overlays
+ *
+ * The disk's active image is frozen as the snapshot and a new qcow2
+ * overlay on it becomes the active image: the record's disk is of type
+ * "external", file the frozen image, overlay the new one.  Offline the
+ * overlay is made with `qemu-img create -b`, and the frozen image's
+ * recording dirty bitmaps are carried over into it (so that
+ * incremental backups go on across the snapshot); live, in the QMP
+ * transaction of the create (blockdev-snapshot of a blockdev-add'ed
+ * overlay).  A VHD image gets VHD children instead, offline
+ * (libxl_snapshot_backend_vhd.c, which shares these operations).
+ *
+ * It is the default for every disk no other backend takes: raw, or a
+ * qcow2 disk whose config image is raw.
+ */
+#include "libxl_snapshot_internal.h"
+
+#include <unistd.h>
+
+bool libxl__overlay_on(libxl__gc *gc, const char *overlay, const char *base)
+{
+    yajl_val v = libxl__file_exists(overlay)
+        ? libxl__qemu_img_info_sync(gc, overlay, false, NULL) : NULL;
+    const char *b = v ? libxl__json_get_string(v, "full-backing-filename")
+                      : NULL;
+
+    if (!b && v) b = libxl__json_get_string(v, "backing-filename");
+    return b && !strcmp(b, base);
+}
+
+static bool overlay_probe(libxl__gc *gc, const libxl_device_disk *dk,
+                          const libxl_device_disk *config, void **priv_r)
+{
+    return true;
+}
+
+/* the overlay: asked for, else beside the image, named after the
+ * config's image and the snapshot */
+int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
+                                 libxl_disk_snapshot *ds)
+{
+    const libxl_device_disk *dk = p->dk;
+    const libxl_domain_snapshot *s = p->s;
+    const libxl_disk_snapshot *r = p->req;
+    int j, rc = libxl__qemu_disk_refused(gc, p);
+
+    if (rc) return rc;
+    if (r && r->overlay && *r->overlay) {
+        ds->overlay = libxl__abs_path(gc, r->overlay);
+    } else {
+        ds->overlay = GCSPRINTF("%s/%s.%s.%s",
+                                libxl__path_dirname(gc, dk->pdev_path),
+                                libxl__path_stem(gc, p->config->pdev_path),
+                                s->name,
+                                libxl__overlay_ext(dk->format,
+                                                   p->op->d.running));
+    }
+    if (libxl__file_exists(ds->overlay)) {
+        LOG(ERROR, "disk %s: overlay '%s' already exists%s", dk->vdev,
+            ds->overlay, p->owner_of(gc, p->owner_ctx, ds->overlay));
+        return ERROR_INVAL;
+    }
+    if (!strcmp(ds->overlay, ds->file)) {
+        LOG(ERROR, "disk %s: the overlay cannot be the image itself",
+            dk->vdev);
+        return ERROR_INVAL;
+    }
+    for (j = 0; j < p->index; j++) {
+        if (s->disks[j].overlay &&
+            !strcmp(s->disks[j].overlay, ds->overlay)) {
+            LOG(ERROR, "disks %s and %s would share overlay '%s'",
+                s->disks[j].vdev, ds->vdev, ds->overlay);
+            return ERROR_INVAL;
+        }
+    }
+    return 0;
+}
+
+void libxl__overlay_snapshot_cmds(libxl__gc *gc,
+                                  const libxl_disk_snapshot *ds,
+                                  void *priv, yajl_val info,
+                                  const char *const **cmds_r[], int *n_r)
+{
+    libxl__qemu_img_bitmap *bm = NULL;
+    int nb = libxl__qemu_img_bitmaps(info, &bm, gc), j;
+
+    GCNEW_ARRAY(*cmds_r, 1 + nb);
+    *n_r = 0;
+    (*cmds_r)[(*n_r)++] = libxl__qemu_img_overlay_args(gc, ds->file,
+                                                       ds->format,
+                                                       ds->overlay);
+    for (j = 0; j < nb; j++) {
+        if (!bm[j].recording) continue;
+        (*cmds_r)[(*n_r)++] =
+            libxl__qemu_img_bitmap_args(gc, ds->overlay, bm[j].name,
+                                        bm[j].granularity, NULL, 0);
+    }
+}
+
+bool libxl__overlay_taken(libxl__gc *gc, const libxl_disk_snapshot *ds)
+{
+    return libxl__overlay_on(gc, ds->overlay, ds->file);
+}
+
+bool libxl__overlay_taken_live(const libxl_disk_snapshot *ds, yajl_val nodes)
+{
+    return libxl__qmp_node_for_file(nodes, ds->overlay,
+                                    LIBXL_DISK_FORMAT_QCOW2);
+}
+
+void libxl__overlay_active_after(const libxl_disk_snapshot *ds, bool live,
+                                 const char **path_r,
+                                 libxl_disk_format *fmt_r)
+{
+    *path_r = ds->overlay;
+    *fmt_r = libxl__overlay_format(ds->format, live);
+}
+
+bool libxl__overlay_revert_undoable(const libxl_disk_snapshot *ds,
+                                     const libxl_device_disk *dk)
+{
+    return true;
+}
+
+/* a fresh overlay on the snapshot's image becomes the active one */
+int libxl__overlay_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
+                               libxl__revert_disk *rd)
+{
+    const libxl_disk_snapshot *ds = rd->ds;
+
+    rd->new_active = p->fresh;
+    rd->new_format = libxl__overlay_format(ds->format, false);
+    rd->new_image = true;
+    GCNEW_ARRAY(rd->cmds, 1);
+    rd->cmds[0] = libxl__qemu_img_overlay_args(gc, ds->file, ds->format,
+                                               rd->new_active);
+    rd->num_cmds = 1;
+    return 0;
+}
+
+/* the image it froze, and the overlay it made */
+int libxl__overlay_parts(libxl__gc *gc, const libxl_disk_snapshot *ds,
+                         libxl__snapshot_part parts[2])
+{
+    parts[0].kind = LIBXL__PART_FROZEN;
+    parts[0].path = ds->file;
+    parts[0].tag = NULL;
+    parts[1].kind = LIBXL__PART_OVERLAY;
+    parts[1].path = ds->overlay;
+    parts[1].tag = NULL;
+    return 2;
+}
+
+int libxl__overlay_present(libxl__gc *gc, const libxl_disk_snapshot *ds)
+{
+    return libxl__file_exists(ds->file) ? 0 : ERROR_NOTFOUND;
+}
+
+/* The overlay removed, unless a record uses it. */
+int libxl__overlay_undo(libxl__gc *gc, const libxl__snapshot_op *op,
+                        const libxl_disk_snapshot *ds,
+                        const libxl__snapshot_tree *t, const char **why_r)
+{
+    if (!ds->overlay || (t && libxl__snapshot_tree_uses_file(t, ds->overlay)))
+        return 0;
+    if (unlink(ds->overlay) && errno != ENOENT) {
+        if (why_r) *why_r = strerror(errno);
+        return ERROR_FAIL;
+    }
+    return 0;
+}
+
+const libxl__snapshot_backend libxl__snapshot_backend_overlay = {
+    .name = "overlay",
+    .type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL,
+    .probe = overlay_probe,
+    LIBXL__OVERLAY_BACKEND_OPS,
+};
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */
