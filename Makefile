@@ -16,7 +16,7 @@
 # Every libxl-snapshot/*.c goes into the library and every xl/*.c into
 # the front end, so adding a file needs no change here.  The library
 # objects are built once, -fPIC -fvisibility=hidden, and used for both
-# the shared and the static library: only LIBXL_SNAPSHOT_EXPORT names
+# the shared and the static library: only LIBXLSNAP_EXPORT names
 # leave the .so.  They are built a second time into build/test, with the
 # fault injection in (the test variant, below): the tests' xl and the
 # unit tests, linked against its .a (reaching the internal libxl__

@@ -10,7 +10,7 @@
  *    the library's words (a caller such as xl adds its own, naming its
  *    options).
  *  - A running asynchronous operation can be cancelled with
- *    libxl_snapshot_ao_abort().  Its callback then comes later, from
+ *    libxlsnap_ao_abort().  Its callback then comes later, from
  *    the loop (never from inside ao_abort), with ERROR_ABORTED; or with
  *    its own rc when it had finished, or was at a step that does not
  *    stop (a QMP exchange, a live memory save's copy, the removal of
@@ -31,8 +31,8 @@
  *    operation could not even start, and then the callback is never
  *    made) and the callback is made exactly once, later, with the
  *    final rc.  It comes only from inside
- *    libxl_snapshot_osevent_afterpoll() or
- *    libxl_snapshot_event_loop_run(), in the thread that calls them,
+ *    libxlsnap_osevent_afterpoll() or
+ *    libxlsnap_event_loop_run(), in the thread that calls them,
  *    never from inside the starting call.  Its libxl_ctx* argument is
  *    the xen driver's libxenlight context (NULL on the qemu driver):
  *    use for_callback.
@@ -45,7 +45,7 @@
  * Every other argument (strings, params, progress, ao_how itself) is
  * copied by the starting call and may be freed as soon as it returns.
  *
- * libxl_snapshot_ao_abort(ctx, how) finds the operation by the pair
+ * libxlsnap_ao_abort(ctx, how) finds the operation by the pair
  * (how->callback, how->u.for_callback), as libxl_ao_abort does: give
  * each outstanding operation its own for_callback (the address of a
  * per-operation struct), or an abort may reach the wrong one.  What an
@@ -54,7 +54,7 @@
  * abort came too late to stop anything).
  *
  * Progress: the long operations take an optional
- * `const libxl_snapshot_progress_how *progress` (NULL: none), called
+ * `const libxlsnap_progress_how *progress` (NULL: none), called
  * from the same places as the completion callback.
  *
  * Names
@@ -108,9 +108,9 @@
 #include <xentoollog.h>
 
 #if defined(__GNUC__)
-#define LIBXL_SNAPSHOT_EXPORT __attribute__((visibility("default")))
+#define LIBXLSNAP_EXPORT __attribute__((visibility("default")))
 #else
-#define LIBXL_SNAPSHOT_EXPORT
+#define LIBXLSNAP_EXPORT
 #endif
 
 /*
@@ -118,135 +118,135 @@
  * the functions, types or flags it names exist.
  */
 
-/* LIBXL_HAVE_SNAPSHOT: the functions and types in this file exist. */
-#define LIBXL_HAVE_SNAPSHOT 1
-/* LIBXL_HAVE_SNAPSHOT_QEMU_DRIVER: domains may be plain QEMU processes. */
-#define LIBXL_HAVE_SNAPSHOT_QEMU_DRIVER 1
+/* LIBXLSNAP_HAVE_SNAPSHOT: the functions and types in this file exist. */
+#define LIBXLSNAP_HAVE_SNAPSHOT 1
+/* LIBXLSNAP_HAVE_SNAPSHOT_QEMU_DRIVER: domains may be plain QEMU processes. */
+#define LIBXLSNAP_HAVE_SNAPSHOT_QEMU_DRIVER 1
 /*
- * LIBXL_HAVE_SNAPSHOT_API_V1: the revised API of LIBXL_SNAPSHOT_VERSION
+ * LIBXLSNAP_HAVE_SNAPSHOT_API_V1: the revised API of LIBXLSNAP_VERSION
  * 1: one entry point per operation with an optional progress argument
- * (libxl_snapshot_progress_how), libxl_snapshot_settings given to
- * ctx_alloc, ao_how on libxl_snapshot_domain_create/_destroy.
+ * (libxlsnap_progress_how), libxlsnap_settings given to
+ * ctx_alloc, ao_how on libxlsnap_domain_create/_destroy.
  */
-#define LIBXL_HAVE_SNAPSHOT_API_V1 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_API_V1 1
 /*
- * LIBXL_HAVE_SNAPSHOT_SETTINGS: libxl_snapshot_settings (state, run
+ * LIBXLSNAP_HAVE_SNAPSHOT_SETTINGS: libxlsnap_settings (state, run
  * and config dirs, driver, lock timeout, tools, the caller's own
- * libxl_ctx) passed to libxl_snapshot_ctx_alloc.
+ * libxl_ctx) passed to libxlsnap_ctx_alloc.
  */
-#define LIBXL_HAVE_SNAPSHOT_SETTINGS 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_SETTINGS 1
 /*
- * LIBXL_HAVE_SNAPSHOT_PROGRESS: libxl_snapshot_progress_how on create,
+ * LIBXLSNAP_HAVE_SNAPSHOT_PROGRESS: libxlsnap_progress_how on create,
  * revert, delete, block commit and block stream.
  */
-#define LIBXL_HAVE_SNAPSHOT_PROGRESS 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_PROGRESS 1
 /*
- * LIBXL_HAVE_SNAPSHOT_MEMORY: memory checkpoints
- * (libxl_domain_snapshot.memory), reverted to with the domain's RAM.
+ * LIBXLSNAP_HAVE_SNAPSHOT_MEMORY: memory checkpoints
+ * (libxlsnap_domain_snapshot.memory), reverted to with the domain's RAM.
  */
-#define LIBXL_HAVE_SNAPSHOT_MEMORY 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_MEMORY 1
 /*
- * LIBXL_HAVE_SNAPSHOT_LIVE_CHECKPOINT: LIBXL_SNAPSHOT_CREATE_LIVE, the
+ * LIBXLSNAP_HAVE_SNAPSHOT_LIVE_CHECKPOINT: LIBXLSNAP_CREATE_LIVE, the
  * memory copied while the guest runs.
  */
-#define LIBXL_HAVE_SNAPSHOT_LIVE_CHECKPOINT 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_LIVE_CHECKPOINT 1
 /*
- * LIBXL_HAVE_SNAPSHOT_QUIESCE: LIBXL_SNAPSHOT_CREATE_QUIESCE(_TRY) and
- * libxl_domain_snapshot.quiesce/.agent (guest agent fsfreeze).
+ * LIBXLSNAP_HAVE_SNAPSHOT_QUIESCE: LIBXLSNAP_CREATE_QUIESCE(_TRY) and
+ * libxlsnap_domain_snapshot.quiesce/.agent (guest agent fsfreeze).
  */
-#define LIBXL_HAVE_SNAPSHOT_QUIESCE 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_QUIESCE 1
 /*
- * LIBXL_HAVE_SNAPSHOT_DELETE_CHILDREN: LIBXL_SNAPSHOT_DELETE_CHILDREN
+ * LIBXLSNAP_HAVE_SNAPSHOT_DELETE_CHILDREN: LIBXLSNAP_DELETE_CHILDREN
  * and _CHILDREN_ONLY.
  */
-#define LIBXL_HAVE_SNAPSHOT_DELETE_CHILDREN 1
-/* LIBXL_HAVE_SNAPSHOT_REVERT_FORCE: LIBXL_SNAPSHOT_REVERT_FORCE. */
-#define LIBXL_HAVE_SNAPSHOT_REVERT_FORCE 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_DELETE_CHILDREN 1
+/* LIBXLSNAP_HAVE_SNAPSHOT_REVERT_FORCE: LIBXLSNAP_REVERT_FORCE. */
+#define LIBXLSNAP_HAVE_SNAPSHOT_REVERT_FORCE 1
 /*
- * LIBXL_HAVE_SNAPSHOT_REDEFINE: libxl_domain_snapshot_redefine and
- * LIBXL_SNAPSHOT_REDEFINE_CURRENT.
+ * LIBXLSNAP_HAVE_SNAPSHOT_REDEFINE: libxlsnap_domain_snapshot_redefine and
+ * LIBXLSNAP_REDEFINE_CURRENT.
  */
-#define LIBXL_HAVE_SNAPSHOT_REDEFINE 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_REDEFINE 1
 /*
- * LIBXL_HAVE_SNAPSHOT_XML: libxl_domain_snapshot_to_xml/_from_xml
+ * LIBXLSNAP_HAVE_SNAPSHOT_XML: libxlsnap_domain_snapshot_to_xml/_from_xml
  * (libvirt's domainsnapshot XML).
  */
-#define LIBXL_HAVE_SNAPSHOT_XML 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_XML 1
 /*
- * LIBXL_HAVE_SNAPSHOT_CONFIG: libxl_domain_snapshot_config_parse and
+ * LIBXLSNAP_HAVE_SNAPSHOT_CONFIG: libxlsnap_domain_snapshot_config_parse and
  * _config_is_snapshot (xl.snapshot.cfg(5) files).
  */
-#define LIBXL_HAVE_SNAPSHOT_CONFIG 1
-/* LIBXL_HAVE_SNAPSHOT_CHECK: libxl_domain_snapshot_check. */
-#define LIBXL_HAVE_SNAPSHOT_CHECK 1
-/* LIBXL_HAVE_SNAPSHOT_RECOVER: libxl_domain_snapshot_recover. */
-#define LIBXL_HAVE_SNAPSHOT_RECOVER 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_CONFIG 1
+/* LIBXLSNAP_HAVE_SNAPSHOT_CHECK: libxlsnap_domain_snapshot_check. */
+#define LIBXLSNAP_HAVE_SNAPSHOT_CHECK 1
+/* LIBXLSNAP_HAVE_SNAPSHOT_RECOVER: libxlsnap_domain_snapshot_recover. */
+#define LIBXLSNAP_HAVE_SNAPSHOT_RECOVER 1
 /*
- * LIBXL_HAVE_SNAPSHOT_LVM: LIBXL_DISK_SNAPSHOT_TYPE_LVM, disks on LVM
- * logical volumes (libxl_disk_snapshot.cow).
+ * LIBXLSNAP_HAVE_SNAPSHOT_LVM: LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM, disks on LVM
+ * logical volumes (libxlsnap_disk_snapshot.cow).
  */
-#define LIBXL_HAVE_SNAPSHOT_LVM 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_LVM 1
 /*
- * LIBXL_HAVE_SNAPSHOT_VHD: VHD images (LIBXL_DISK_FORMAT_VHD),
+ * LIBXLSNAP_HAVE_SNAPSHOT_VHD: VHD images (LIBXL_DISK_FORMAT_VHD),
  * snapshotted as VHD differencing chains.
  */
-#define LIBXL_HAVE_SNAPSHOT_VHD 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_VHD 1
 /*
- * LIBXL_HAVE_SNAPSHOT_DISK_PROBLEM: libxl_disk_snapshot.problem in what
+ * LIBXLSNAP_HAVE_SNAPSHOT_DISK_PROBLEM: libxlsnap_disk_snapshot.problem in what
  * list and get return.
  */
-#define LIBXL_HAVE_SNAPSHOT_DISK_PROBLEM 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_DISK_PROBLEM 1
 /*
- * LIBXL_HAVE_SNAPSHOT_START_OVERRIDES:
- * libxl_snapshot_domain_start_overrides, for toolstacks that start
+ * LIBXLSNAP_HAVE_SNAPSHOT_START_OVERRIDES:
+ * libxlsnap_domain_start_overrides, for toolstacks that start
  * domains themselves.
  */
-#define LIBXL_HAVE_SNAPSHOT_START_OVERRIDES 1
+#define LIBXLSNAP_HAVE_SNAPSHOT_START_OVERRIDES 1
 /*
- * LIBXL_HAVE_BLOCKJOB: block commit, block stream and job control
- * (libxl_block_commit, libxl_block_stream, libxl_blockjob_get,
- * libxl_blockjob_set_speed, libxl_blockjob_abort, libxl_blockjob_pivot).
+ * LIBXLSNAP_HAVE_BLOCKJOB: block commit, block stream and job control
+ * (libxlsnap_block_commit, libxlsnap_block_stream, libxlsnap_blockjob_get,
+ * libxlsnap_blockjob_set_speed, libxlsnap_blockjob_abort, libxlsnap_blockjob_pivot).
  */
-#define LIBXL_HAVE_BLOCKJOB 1
+#define LIBXLSNAP_HAVE_BLOCKJOB 1
 
-/* The version libxl_snapshot_ctx_alloc() expects. */
-#define LIBXL_SNAPSHOT_VERSION 1
+/* The version libxlsnap_ctx_alloc() expects. */
+#define LIBXLSNAP_VERSION 1
 
-/* Environment variables: defaults of libxl_snapshot_settings. */
-#define LIBXL_SNAPSHOT_ENV_DRIVER    "XL_SNAPSHOT_DRIVER"    /* xen|qemu */
-#define LIBXL_SNAPSHOT_ENV_STATE_DIR "XL_SNAPSHOT_STATE_DIR"
-#define LIBXL_SNAPSHOT_ENV_RUN_DIR   "XL_SNAPSHOT_RUN_DIR"
-#define LIBXL_SNAPSHOT_ENV_CONFIG_DIR "XL_SNAPSHOT_CONFIG_DIR"
-#define LIBXL_SNAPSHOT_ENV_LOCK_TIMEOUT "XL_SNAPSHOT_LOCK_TIMEOUT"
+/* Environment variables: defaults of libxlsnap_settings. */
+#define LIBXLSNAP_ENV_DRIVER    "XL_SNAPSHOT_DRIVER"    /* xen|qemu */
+#define LIBXLSNAP_ENV_STATE_DIR "XL_SNAPSHOT_STATE_DIR"
+#define LIBXLSNAP_ENV_RUN_DIR   "XL_SNAPSHOT_RUN_DIR"
+#define LIBXLSNAP_ENV_CONFIG_DIR "XL_SNAPSHOT_CONFIG_DIR"
+#define LIBXLSNAP_ENV_LOCK_TIMEOUT "XL_SNAPSHOT_LOCK_TIMEOUT"
 
-typedef struct libxl_snapshot_ctx libxl_snapshot_ctx;
+typedef struct libxlsnap_ctx libxlsnap_ctx;
 
-typedef enum libxl_snapshot_driver {
-    LIBXL_SNAPSHOT_DRIVER_AUTO = 0,
-    LIBXL_SNAPSHOT_DRIVER_XEN = 1,
-    LIBXL_SNAPSHOT_DRIVER_QEMU = 2,
-} libxl_snapshot_driver;
+typedef enum libxlsnap_driver {
+    LIBXLSNAP_DRIVER_AUTO = 0,
+    LIBXLSNAP_DRIVER_XEN = 1,
+    LIBXLSNAP_DRIVER_QEMU = 2,
+} libxlsnap_driver;
 
 /* How one disk takes part in a snapshot. */
-typedef enum libxl_disk_snapshot_type {
-    LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT = 0,  /* internal on qcow2, else external */
-    LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL = 1, /* qcow2 snapshot inside the image */
-    LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL = 2, /* image frozen, new qcow2 overlay */
-    LIBXL_DISK_SNAPSHOT_TYPE_NO = 3,       /* disk not snapshotted */
-    LIBXL_DISK_SNAPSHOT_TYPE_LVM = 4,      /* LVM snapshot volume (default
+typedef enum libxlsnap_disk_snapshot_type {
+    LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT = 0,  /* internal on qcow2, else external */
+    LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL = 1, /* qcow2 snapshot inside the image */
+    LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL = 2, /* image frozen, new qcow2 overlay */
+    LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO = 3,       /* disk not snapshotted */
+    LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM = 4,      /* LVM snapshot volume (default
                                               for a disk on an LV) */
-} libxl_disk_snapshot_type;
+} libxlsnap_disk_snapshot_type;
 
 /* State of the domain when the snapshot was taken. */
-typedef enum libxl_snapshot_domain_state {
-    LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF = 0,
-    LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING = 1,
-    LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED = 2,
-} libxl_snapshot_domain_state;
+typedef enum libxlsnap_domain_state {
+    LIBXLSNAP_DOMAIN_STATE_SHUTOFF = 0,
+    LIBXLSNAP_DOMAIN_STATE_RUNNING = 1,
+    LIBXLSNAP_DOMAIN_STATE_PAUSED = 2,
+} libxlsnap_domain_state;
 
-typedef struct libxl_disk_snapshot {
+typedef struct libxlsnap_disk_snapshot {
     char *vdev;                     /* "xvda" */
-    libxl_disk_snapshot_type type;
+    libxlsnap_disk_snapshot_type type;
     libxl_disk_backend backend;
     libxl_disk_format format;       /* format of `file` */
     /*
@@ -276,9 +276,9 @@ typedef struct libxl_disk_snapshot {
      * copy-on-write space filled up, or that is gone).
      */
     char *problem;
-} libxl_disk_snapshot;
+} libxlsnap_disk_snapshot;
 
-typedef struct libxl_domain_snapshot {
+typedef struct libxlsnap_domain_snapshot {
     char *name;
     char *description;
     uint64_t creation_time;         /* seconds since the epoch */
@@ -287,15 +287,15 @@ typedef struct libxl_domain_snapshot {
     char **children;                /* computed from the tree */
     int num_children;
     bool current;
-    libxl_snapshot_domain_state state;
+    libxlsnap_domain_state state;
     /*
      * The memory image, NULL for a disk-only snapshot.  On input to
-     * libxl_domain_snapshot_create: NULL or "no", disk-only; "" or
+     * libxlsnap_domain_snapshot_create: NULL or "no", disk-only; "" or
      * "yes", <state dir>/<domain uuid>/<name>.save; else that path.
      */
     char *memory;
     /*
-     * Guest quiesce (LIBXL_SNAPSHOT_CREATE_QUIESCE*): in the record,
+     * Guest quiesce (LIBXLSNAP_CREATE_QUIESCE*): in the record,
      * "frozen" when the guest's file systems were frozen for the disk
      * snapshot, "crash-consistent" when freezing was tried and failed;
      * NULL when not asked.  agent, input only: the guest agent's socket,
@@ -305,28 +305,28 @@ typedef struct libxl_domain_snapshot {
     char *agent;
     char *domain_name;
     libxl_uuid domain_uuid;
-    libxl_disk_snapshot *disks;
+    libxlsnap_disk_snapshot *disks;
     int num_disks;
-} libxl_domain_snapshot;
+} libxlsnap_domain_snapshot;
 
 /* A domain as the snapshot layer sees it. */
-typedef struct libxl_snapshot_domain {
+typedef struct libxlsnap_domain {
     char *name;
     libxl_uuid uuid;
     uint32_t domid;                 /* INVALID_DOMID when shut off */
-    libxl_snapshot_domain_state state;
+    libxlsnap_domain_state state;
     char *config_file;              /* xl config it was started from */
     libxl_device_disk *disks;       /* pdev_path: the active image */
     int num_disks;
-} libxl_snapshot_domain;
+} libxlsnap_domain;
 
 /* Block jobs: types --------------------------------------------- */
 
-typedef enum libxl_blockjob_type {
-    LIBXL_BLOCKJOB_TYPE_COMMIT = 1,        /* top below the active image */
-    LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT = 2, /* top is the active image */
-    LIBXL_BLOCKJOB_TYPE_STREAM = 3,
-} libxl_blockjob_type;
+typedef enum libxlsnap_blockjob_type {
+    LIBXLSNAP_BLOCKJOB_TYPE_COMMIT = 1,        /* top below the active image */
+    LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT = 2, /* top is the active image */
+    LIBXLSNAP_BLOCKJOB_TYPE_STREAM = 3,
+} libxlsnap_blockjob_type;
 
 /*
  * A job's life, as QEMU's job.c: NEW -> RUNNING [-> READY] ->
@@ -334,28 +334,28 @@ typedef enum libxl_blockjob_type {
  * CANCELLED.  READY: an active commit has caught up and waits for
  * pivot (base becomes active) or abort (the top stays active).
  */
-typedef enum libxl_blockjob_state {
-    LIBXL_BLOCKJOB_STATE_NEW = 0,
-    LIBXL_BLOCKJOB_STATE_RUNNING = 1,
-    LIBXL_BLOCKJOB_STATE_READY = 2,
-    LIBXL_BLOCKJOB_STATE_ABORTING = 3,
-    LIBXL_BLOCKJOB_STATE_CONCLUDED = 4,
-    LIBXL_BLOCKJOB_STATE_COMPLETED = 5,
-    LIBXL_BLOCKJOB_STATE_FAILED = 6,
-    LIBXL_BLOCKJOB_STATE_CANCELLED = 7,
-} libxl_blockjob_state;
+typedef enum libxlsnap_blockjob_state {
+    LIBXLSNAP_BLOCKJOB_STATE_NEW = 0,
+    LIBXLSNAP_BLOCKJOB_STATE_RUNNING = 1,
+    LIBXLSNAP_BLOCKJOB_STATE_READY = 2,
+    LIBXLSNAP_BLOCKJOB_STATE_ABORTING = 3,
+    LIBXLSNAP_BLOCKJOB_STATE_CONCLUDED = 4,
+    LIBXLSNAP_BLOCKJOB_STATE_COMPLETED = 5,
+    LIBXLSNAP_BLOCKJOB_STATE_FAILED = 6,
+    LIBXLSNAP_BLOCKJOB_STATE_CANCELLED = 7,
+} libxlsnap_blockjob_state;
 
-typedef struct libxl_blockjob_info {
+typedef struct libxlsnap_blockjob_info {
     char *id;                       /* our job id, "libxl-commit-xvda" */
     char *vdev;
-    libxl_blockjob_type type;
-    libxl_blockjob_state state;
+    libxlsnap_blockjob_type type;
+    libxlsnap_blockjob_state state;
     bool live;                      /* in QEMU (else qemu-img) */
     uint64_t offset, len;           /* bytes done, bytes to do */
     uint64_t speed;                 /* bytes/s limit, 0: none */
     char *top, *base;               /* images */
     char *error;                    /* why it failed */
-} libxl_blockjob_info;
+} libxlsnap_blockjob_info;
 
 /* Progress ----------------------------------------------------- */
 
@@ -374,36 +374,36 @@ typedef struct libxl_blockjob_info {
  * step cannot be followed as it runs (a Xen domain's save or restore,
  * done by libxl), it is reported once, when it is over.
  */
-typedef struct libxl_snapshot_progress {
+typedef struct libxlsnap_progress {
     const char *what;
     uint64_t done, total;
-    const libxl_blockjob_info *job;
-} libxl_snapshot_progress;
+    const libxlsnap_blockjob_info *job;
+} libxlsnap_progress;
 
 /*
  * How progress is reported: callback (NULL: not at all) with
  * for_callback.  Called from where the completion callback comes
- * (libxl_snapshot_osevent_afterpoll, libxl_snapshot_event_loop_run, or
+ * (libxlsnap_osevent_afterpoll, libxlsnap_event_loop_run, or
  * the synchronous call's own loop).  Copied by the starting call.
  */
-typedef struct libxl_snapshot_progress_how {
-    void (*callback)(const libxl_snapshot_progress *progress,
+typedef struct libxlsnap_progress_how {
+    void (*callback)(const libxlsnap_progress *progress,
                      void *for_callback);
     void *for_callback;
-} libxl_snapshot_progress_how;
+} libxlsnap_progress_how;
 
 /* Context ------------------------------------------------------- */
 
 /*
- * Settings of a context, given to libxl_snapshot_ctx_alloc.  Strings
+ * Settings of a context, given to libxlsnap_ctx_alloc.  Strings
  * are owned by the struct (malloc'ed, freed by _dispose); _init gives
  * the defaults: every field unset, so that the environment variable
- * (LIBXL_SNAPSHOT_ENV_*) applies, else the built-in default.
+ * (LIBXLSNAP_ENV_*) applies, else the built-in default.
  */
-typedef struct libxl_snapshot_settings {
+typedef struct libxlsnap_settings {
     /* AUTO: $XL_SNAPSHOT_DRIVER, else xen when a hypervisor is present,
      * else qemu */
-    libxl_snapshot_driver driver;
+    libxlsnap_driver driver;
     char *state_dir;                /* records; NULL: $XL_SNAPSHOT_STATE_DIR,
                                        else /var/lib/xen/snapshots */
     char *run_dir;                  /* QMP sockets; NULL: $XL_SNAPSHOT_RUN_DIR,
@@ -427,34 +427,34 @@ typedef struct libxl_snapshot_settings {
      * this library waits for its own children (qemu-img, xl) by pid.
      */
     libxl_ctx *xl_ctx;
-} libxl_snapshot_settings;
+} libxlsnap_settings;
 
-LIBXL_SNAPSHOT_EXPORT
-void libxl_snapshot_settings_init(libxl_snapshot_settings *p);
-LIBXL_SNAPSHOT_EXPORT
-void libxl_snapshot_settings_dispose(libxl_snapshot_settings *p);
+LIBXLSNAP_EXPORT
+void libxlsnap_settings_init(libxlsnap_settings *p);
+LIBXLSNAP_EXPORT
+void libxlsnap_settings_dispose(libxlsnap_settings *p);
 
 /*
- * Makes a context.  version: LIBXL_SNAPSHOT_VERSION.  flags: none (0).
+ * Makes a context.  version: LIBXLSNAP_VERSION.  flags: none (0).
  * lg: where messages go; required.  settings: NULL for every default;
  * copied, so it may be disposed of once this returns.  Fails with
  * ERROR_INVAL on a bad argument or setting (an unknown driver in
  * $XL_SNAPSHOT_DRIVER), and ERROR_FAIL when the xen driver is chosen
  * and libxenlight cannot be initialised.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
+LIBXLSNAP_EXPORT
+int libxlsnap_ctx_alloc(libxlsnap_ctx **pctx, int version,
                              unsigned flags, xentoollog_logger *lg,
-                             const libxl_snapshot_settings *settings);
+                             const libxlsnap_settings *settings);
 /* Frees ctx; no operation may be outstanding.  NULL is OK. */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_ctx_free(libxl_snapshot_ctx *ctx);
+LIBXLSNAP_EXPORT
+int libxlsnap_ctx_free(libxlsnap_ctx *ctx);
 /* The driver the context uses (never AUTO). */
-LIBXL_SNAPSHOT_EXPORT
-libxl_snapshot_driver libxl_snapshot_ctx_driver(libxl_snapshot_ctx *ctx);
+LIBXLSNAP_EXPORT
+libxlsnap_driver libxlsnap_ctx_driver(libxlsnap_ctx *ctx);
 /* "xen", "qemu" or "auto". */
-LIBXL_SNAPSHOT_EXPORT
-const char *libxl_snapshot_driver_to_string(libxl_snapshot_driver d);
+LIBXLSNAP_EXPORT
+const char *libxlsnap_driver_to_string(libxlsnap_driver d);
 
 /* Event loop integration ----------------------------------------- */
 
@@ -463,8 +463,8 @@ const char *libxl_snapshot_driver_to_string(libxl_snapshot_driver d);
  * *nfds_io; on ERROR_BUFFERFULL *nfds_io says how many are needed) and
  * lowers *timeout_upd to the next timer's deadline.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_osevent_beforepoll(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_osevent_beforepoll(libxlsnap_ctx *ctx,
                                       int *nfds_io, struct pollfd *fds,
                                       int *timeout_upd, struct timeval now);
 /*
@@ -472,8 +472,8 @@ int libxl_snapshot_osevent_beforepoll(libxl_snapshot_ctx *ctx,
  * timers that are due; completion and progress callbacks are made from
  * here.
  */
-LIBXL_SNAPSHOT_EXPORT
-void libxl_snapshot_osevent_afterpoll(libxl_snapshot_ctx *ctx, int nfds,
+LIBXLSNAP_EXPORT
+void libxlsnap_osevent_afterpoll(libxlsnap_ctx *ctx, int nfds,
                                       const struct pollfd *fds,
                                       struct timeval now);
 /*
@@ -481,77 +481,77 @@ void libxl_snapshot_osevent_afterpoll(libxl_snapshot_ctx *ctx, int nfds,
  * outstanding, or for at most timeout_ms (-1: no limit).  Returns 0,
  * or ERROR_TIMEDOUT if operations are still outstanding.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_event_loop_run(libxl_snapshot_ctx *ctx, int timeout_ms);
+LIBXLSNAP_EXPORT
+int libxlsnap_event_loop_run(libxlsnap_ctx *ctx, int timeout_ms);
 /*
  * Asks the asynchronous operation started with `how` (found by
  * how->callback and how->u.for_callback, see the top of this file) to
  * stop.  0: asked (its callback follows); ERROR_NOTFOUND: no such
  * operation outstanding; ERROR_ABORTED: already asked.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_ao_abort(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_ao_abort(libxlsnap_ctx *ctx,
                             const libxl_asyncop_how *how);
 
 /* Types -------------------------------------------------------- */
 
-LIBXL_SNAPSHOT_EXPORT void libxl_disk_snapshot_init(libxl_disk_snapshot *p);
-LIBXL_SNAPSHOT_EXPORT void libxl_disk_snapshot_dispose(libxl_disk_snapshot *p);
-LIBXL_SNAPSHOT_EXPORT void libxl_domain_snapshot_init(libxl_domain_snapshot *p);
-LIBXL_SNAPSHOT_EXPORT void libxl_domain_snapshot_dispose(libxl_domain_snapshot *p);
-LIBXL_SNAPSHOT_EXPORT
-void libxl_domain_snapshot_list_free(libxl_domain_snapshot *list, int nb);
-LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_domain_init(libxl_snapshot_domain *p);
-LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_domain_dispose(libxl_snapshot_domain *p);
-LIBXL_SNAPSHOT_EXPORT
-void libxl_snapshot_domain_list_free(libxl_snapshot_domain *list, int nb);
-LIBXL_SNAPSHOT_EXPORT void libxl_blockjob_info_init(libxl_blockjob_info *p);
-LIBXL_SNAPSHOT_EXPORT
-void libxl_blockjob_info_dispose(libxl_blockjob_info *p);
-/* Frees the n strings of s and s (libxl_domain_snapshot_check's). */
-LIBXL_SNAPSHOT_EXPORT void libxl_snapshot_strings_free(char **s, int n);
+LIBXLSNAP_EXPORT void libxlsnap_disk_snapshot_init(libxlsnap_disk_snapshot *p);
+LIBXLSNAP_EXPORT void libxlsnap_disk_snapshot_dispose(libxlsnap_disk_snapshot *p);
+LIBXLSNAP_EXPORT void libxlsnap_domain_snapshot_init(libxlsnap_domain_snapshot *p);
+LIBXLSNAP_EXPORT void libxlsnap_domain_snapshot_dispose(libxlsnap_domain_snapshot *p);
+LIBXLSNAP_EXPORT
+void libxlsnap_domain_snapshot_list_free(libxlsnap_domain_snapshot *list, int nb);
+LIBXLSNAP_EXPORT void libxlsnap_domain_init(libxlsnap_domain *p);
+LIBXLSNAP_EXPORT void libxlsnap_domain_dispose(libxlsnap_domain *p);
+LIBXLSNAP_EXPORT
+void libxlsnap_domain_list_free(libxlsnap_domain *list, int nb);
+LIBXLSNAP_EXPORT void libxlsnap_blockjob_info_init(libxlsnap_blockjob_info *p);
+LIBXLSNAP_EXPORT
+void libxlsnap_blockjob_info_dispose(libxlsnap_blockjob_info *p);
+/* Frees the n strings of s and s (libxlsnap_domain_snapshot_check's). */
+LIBXLSNAP_EXPORT void libxlsnap_strings_free(char **s, int n);
 
-LIBXL_SNAPSHOT_EXPORT
-const char *libxl_disk_snapshot_type_to_string(libxl_disk_snapshot_type t);
-LIBXL_SNAPSHOT_EXPORT
-int libxl_disk_snapshot_type_from_string(const char *s,
-                                         libxl_disk_snapshot_type *t);
-LIBXL_SNAPSHOT_EXPORT
-const char *libxl_snapshot_domain_state_to_string(
-    libxl_snapshot_domain_state s);
-LIBXL_SNAPSHOT_EXPORT
-const char *libxl_blockjob_type_to_string(libxl_blockjob_type t);
-LIBXL_SNAPSHOT_EXPORT
-const char *libxl_blockjob_state_to_string(libxl_blockjob_state s);
+LIBXLSNAP_EXPORT
+const char *libxlsnap_disk_snapshot_type_to_string(libxlsnap_disk_snapshot_type t);
+LIBXLSNAP_EXPORT
+int libxlsnap_disk_snapshot_type_from_string(const char *s,
+                                         libxlsnap_disk_snapshot_type *t);
+LIBXLSNAP_EXPORT
+const char *libxlsnap_domain_state_to_string(
+    libxlsnap_domain_state s);
+LIBXLSNAP_EXPORT
+const char *libxlsnap_blockjob_type_to_string(libxlsnap_blockjob_type t);
+LIBXLSNAP_EXPORT
+const char *libxlsnap_blockjob_state_to_string(libxlsnap_blockjob_state s);
 
 /* The record, as libxl-json.  Returns a malloc'ed string or NULL. */
-LIBXL_SNAPSHOT_EXPORT
-char *libxl_domain_snapshot_to_json(libxl_snapshot_ctx *ctx,
-                                    const libxl_domain_snapshot *p);
+LIBXLSNAP_EXPORT
+char *libxlsnap_domain_snapshot_to_json(libxlsnap_ctx *ctx,
+                                    const libxlsnap_domain_snapshot *p);
 /* libxl-json into *p (initialised by the caller, freed with _dispose). */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_from_json(libxl_snapshot_ctx *ctx,
-                                    libxl_domain_snapshot *p,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_from_json(libxlsnap_ctx *ctx,
+                                    libxlsnap_domain_snapshot *p,
                                     const char *s);
 /*
  * A job as JSON (malloc'ed, or NULL): id, vdev, type, state, live,
  * offset, len, speed, and top, base, error when known.
  */
-LIBXL_SNAPSHOT_EXPORT
-char *libxl_blockjob_info_to_json(libxl_snapshot_ctx *ctx,
-                                  const libxl_blockjob_info *p);
+LIBXLSNAP_EXPORT
+char *libxlsnap_blockjob_info_to_json(libxlsnap_ctx *ctx,
+                                  const libxlsnap_blockjob_info *p);
 
 /*
  * libvirt's domainsnapshot XML: a record as XML (malloc'ed, NULL on
  * failure).
  */
-LIBXL_SNAPSHOT_EXPORT
-char *libxl_domain_snapshot_to_xml(libxl_snapshot_ctx *ctx,
-                                   const libxl_domain_snapshot *snapshot);
+LIBXLSNAP_EXPORT
+char *libxlsnap_domain_snapshot_to_xml(libxlsnap_ctx *ctx,
+                                   const libxlsnap_domain_snapshot *snapshot);
 /* XML into a record (the caller's, freed with _dispose). */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_from_xml(libxl_snapshot_ctx *ctx, const char *xml,
-                                   libxl_domain_snapshot *snapshot_r);
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_from_xml(libxlsnap_ctx *ctx, const char *xml,
+                                   libxlsnap_domain_snapshot *snapshot_r);
 
 /*
  * Parses an xl.snapshot.cfg(5) file (the 2014 RFC's format: name,
@@ -560,10 +560,10 @@ int libxl_domain_snapshot_from_xml(libxl_snapshot_ctx *ctx, const char *xml,
  * relative path are refused: ERROR_INVAL, one line naming the file,
  * the line and the setting.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_config_parse(libxlsnap_ctx *ctx,
                                        const char *config_file,
-                                       libxl_domain_snapshot *snapshot);
+                                       libxlsnap_domain_snapshot *snapshot);
 /*
  * Whether config_file reads as a snapshot config rather than a domain
  * config.  A domain config sets something a snapshot config does not
@@ -574,37 +574,37 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
  * a file that cannot be read or is not in xl syntax.  Logs nothing but
  * a read error.
  */
-LIBXL_SNAPSHOT_EXPORT
-bool libxl_domain_snapshot_config_is_snapshot(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+bool libxlsnap_domain_snapshot_config_is_snapshot(libxlsnap_ctx *ctx,
                                               const char *config_file);
 /*
  * Parses one libvirt-style disk spec "vdev[,snapshot=TYPE][,file=PATH]"
  * into *disk (initialised by the caller).
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_disk_snapshot_parse_spec(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_disk_snapshot_parse_spec(libxlsnap_ctx *ctx,
                                    const char *spec,
-                                   libxl_disk_snapshot *disk);
+                                   libxlsnap_disk_snapshot *disk);
 /*
  * 0 if name can be a snapshot name, else ERROR_INVAL: at most 200
  * bytes, no '/', ',', "..", blanks or control characters, no leading
  * '.' or '-', not digits only (qemu-img would take it for a snapshot
  * ID).
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_name_check(const char *name);
+LIBXLSNAP_EXPORT
+int libxlsnap_name_check(const char *name);
 
 /* Domains ------------------------------------------------------ */
 
 /* The domain named `domain` (running or not) into *info_r. */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_lookup(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_lookup(libxlsnap_ctx *ctx,
                                  const char *domain,
-                                 libxl_snapshot_domain *info_r);
+                                 libxlsnap_domain *info_r);
 /* Running domains of the qemu driver (ERROR_NI on xen: use libxl). */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_list(libxl_snapshot_ctx *ctx,
-                               libxl_snapshot_domain **list_r, int *nb_r);
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_list(libxlsnap_ctx *ctx,
+                               libxlsnap_domain **list_r, int *nb_r);
 /*
  * qemu driver: starts a domain from an xl config, under the domain's
  * lock (so that no snapshot operation sees it half-started).  Disks
@@ -613,8 +613,8 @@ int libxl_snapshot_domain_list(libxl_snapshot_ctx *ctx,
  * Abort: while it waits for the lock, nothing is done; once QEMU is
  * starting, the start runs to its end.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_create(libxlsnap_ctx *ctx,
                                  const char *config_file, bool paused,
                                  uint32_t *domid_r,
                                  const libxl_asyncop_how *ao_how)
@@ -631,8 +631,8 @@ int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
  * Also remembers config_file for the domain, as the qemu driver's
  * create does, so that commands on it find its config later.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_start_overrides(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_start_overrides(libxlsnap_ctx *ctx,
                                           const char *config_file,
                                           char **disk_r, char **uuid_r);
 /*
@@ -640,38 +640,38 @@ int libxl_snapshot_domain_start_overrides(libxl_snapshot_ctx *ctx,
  * operation works on it).  Abort: while it waits for the lock, nothing
  * is done.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_destroy(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_destroy(libxlsnap_ctx *ctx,
                                   const char *domain,
                                   const libxl_asyncop_how *ao_how)
                                   LIBXL_EXTERNAL_CALLERS_ONLY;
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_pause(libxl_snapshot_ctx *ctx, const char *domain);
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_unpause(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_pause(libxlsnap_ctx *ctx, const char *domain);
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_unpause(libxlsnap_ctx *ctx,
                                   const char *domain);
 /*
  * Runs one HMP command line in the domain's QEMU; *output_r gets the
  * reply (malloc'ed).  Meant for tests and debugging, as
  * libxl_qemu_monitor_command.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_monitor_command(libxlsnap_ctx *ctx,
                                           const char *domain,
                                           const char *command_line,
                                           char **output_r);
 
 /* Snapshots ---------------------------------------------------- */
 
-/* Flags for libxl_domain_snapshot_create(). */
-#define LIBXL_SNAPSHOT_CREATE_DRY_RUN      (1U << 0) /* plan only */
-#define LIBXL_SNAPSHOT_CREATE_NO_METADATA  (1U << 1) /* no record */
+/* Flags for libxlsnap_domain_snapshot_create(). */
+#define LIBXLSNAP_CREATE_DRY_RUN      (1U << 0) /* plan only */
+#define LIBXLSNAP_CREATE_NO_METADATA  (1U << 1) /* no record */
 /*
  * With snapshot->memory (a memory checkpoint): copy memory while the
  * guest runs, and take the disks at the final pause.  Without it, the
  * guest is paused for the whole save (stop-the-world).
  */
-#define LIBXL_SNAPSHOT_CREATE_LIVE         (1U << 2)
+#define LIBXLSNAP_CREATE_LIVE         (1U << 2)
 /*
  * Disk-only snapshots of a running domain: freeze the guest's file
  * systems through the QEMU guest agent (guest-fsfreeze-freeze) for the
@@ -679,8 +679,8 @@ int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
  * fail if the agent cannot freeze; _QUIESCE_TRY: take the snapshot
  * crash-consistent then, and say so (in the record too).
  */
-#define LIBXL_SNAPSHOT_CREATE_QUIESCE      (1U << 3)
-#define LIBXL_SNAPSHOT_CREATE_QUIESCE_TRY  (1U << 4)
+#define LIBXLSNAP_CREATE_QUIESCE      (1U << 3)
+#define LIBXLSNAP_CREATE_QUIESCE_TRY  (1U << 4)
 
 /*
  * Takes a snapshot of every disk of the domain.  On input,
@@ -694,53 +694,53 @@ int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
  * the memory saved ("memory").
  * Failure and abort: nothing is left behind (what was made is undone;
  * a crash part-way leaves a journal that the next operation on the
- * domain, or libxl_domain_snapshot_recover, rolls back).
+ * domain, or libxlsnap_domain_snapshot_recover, rolls back).
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_create(libxlsnap_ctx *ctx,
                                  const char *domain,
-                                 libxl_domain_snapshot *snapshot,
+                                 libxlsnap_domain_snapshot *snapshot,
                                  unsigned flags,
-                                 const libxl_snapshot_progress_how *progress,
+                                 const libxlsnap_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
                                  LIBXL_EXTERNAL_CALLERS_ONLY;
 
-/* Flags for libxl_domain_snapshot_redefine(). */
-#define LIBXL_SNAPSHOT_REDEFINE_CURRENT (1U << 0)  /* it becomes current */
+/* Flags for libxlsnap_domain_snapshot_redefine(). */
+#define LIBXLSNAP_REDEFINE_CURRENT (1U << 0)  /* it becomes current */
 /*
  * Adds (or replaces, same name) a record made elsewhere, metadata only
  * (libvirt's --redefine): its images must exist, its parent be in the
  * tree, its disks be the domain's.  Nothing is done to the disks.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_redefine(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_redefine(libxlsnap_ctx *ctx,
                                    const char *domain,
-                                   const libxl_domain_snapshot *snapshot,
+                                   const libxlsnap_domain_snapshot *snapshot,
                                    unsigned flags,
                                    const libxl_asyncop_how *ao_how)
                                    LIBXL_EXTERNAL_CALLERS_ONLY;
 
 /* The domain's snapshots (*list_r: free with _list_free). */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
-                               libxl_domain_snapshot **list_r, int *nb_r);
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_list(libxlsnap_ctx *ctx, const char *domain,
+                               libxlsnap_domain_snapshot **list_r, int *nb_r);
 /* One snapshot by name: ERROR_NOTFOUND if there is none. */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_get(libxlsnap_ctx *ctx, const char *domain,
                               const char *name,
-                              libxl_domain_snapshot *snapshot_r);
+                              libxlsnap_domain_snapshot *snapshot_r);
 
-/* Flags for libxl_domain_snapshot_delete(). */
-#define LIBXL_SNAPSHOT_DELETE_METADATA_ONLY (1U << 0)
-#define LIBXL_SNAPSHOT_DELETE_CHILDREN      (1U << 1) /* and descendants */
-#define LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY (1U << 2) /* descendants only */
+/* Flags for libxlsnap_domain_snapshot_delete(). */
+#define LIBXLSNAP_DELETE_METADATA_ONLY (1U << 0)
+#define LIBXLSNAP_DELETE_CHILDREN      (1U << 1) /* and descendants */
+#define LIBXLSNAP_DELETE_CHILDREN_ONLY (1U << 2) /* descendants only */
 /*
  * Deletes a snapshot, anywhere in the tree.  Internal disk snapshots
  * are removed from their image.  For an external one, the image it
  * froze is merged away so that every other snapshot and branch keeps
  * its data: with one image built on it, that image is committed into
  * it; with several (branches), it is streamed into each of them; with
- * none, it is removed.  LIBXL_SNAPSHOT_DELETE_METADATA_ONLY drops only
+ * none, it is removed.  LIBXLSNAP_DELETE_METADATA_ONLY drops only
  * the record.  Children are re-parented to the deleted snapshot's
  * parent.  With _CHILDREN the descendants go too (leaves first), with
  * _CHILDREN_ONLY only they do.  progress (NULL: none): each block job
@@ -752,25 +752,25 @@ int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
  * holding newer data: the snapshot is then dropped from the records
  * (logged, naming it).
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_delete(libxlsnap_ctx *ctx,
                                  const char *domain, const char *name,
                                  unsigned flags,
-                                 const libxl_snapshot_progress_how *progress,
+                                 const libxlsnap_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
                                  LIBXL_EXTERNAL_CALLERS_ONLY;
 
-/* Flags for libxl_domain_snapshot_revert(). */
-#define LIBXL_SNAPSHOT_REVERT_RUNNING      (1U << 0)
-#define LIBXL_SNAPSHOT_REVERT_PAUSED       (1U << 1)
+/* Flags for libxlsnap_domain_snapshot_revert(). */
+#define LIBXLSNAP_REVERT_RUNNING      (1U << 0)
+#define LIBXLSNAP_REVERT_PAUSED       (1U << 1)
 /* a running domain with LVM disks may be stopped for the merge */
-#define LIBXL_SNAPSHOT_REVERT_FORCE        (1U << 2)
+#define LIBXLSNAP_REVERT_FORCE        (1U << 2)
 /*
  * Brings the disks back to the snapshot.  A running domain is stopped
  * first.  Internal: qemu-img snapshot -a.  External: a fresh overlay
  * on the snapshot's image, so the snapshot stays reusable.  The
  * domain then runs or stays paused as it was when the snapshot was
- * taken, unless LIBXL_SNAPSHOT_REVERT_RUNNING / _PAUSED.  progress
+ * taken, unless LIBXLSNAP_REVERT_RUNNING / _PAUSED.  progress
  * (NULL: none): the memory image read back, for a snapshot with memory
  * ("memory"), and a disk's state copied out of an image others are
  * built on ("disk xvda": an internal snapshot in a frozen image).
@@ -785,11 +785,11 @@ int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
  * the start is left: the QEMU being started (or restored from the
  * memory image) is killed and the domain left reverted and shut off.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_revert(libxlsnap_ctx *ctx,
                                  const char *domain, const char *name,
                                  unsigned flags,
-                                 const libxl_snapshot_progress_how *progress,
+                                 const libxlsnap_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
                                  LIBXL_EXTERNAL_CALLERS_ONLY;
 
@@ -797,12 +797,12 @@ int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
  * Compares the domain's records with its images (files, backing chains
  * against the tree, qemu-img check, unowned files) and changes nothing.
  * 0 with *num_r == 0: consistent; else *problems_r holds one line per
- * discrepancy (free with libxl_snapshot_strings_free).  *problems_r and
+ * discrepancy (free with libxlsnap_strings_free).  *problems_r and
  * *num_r are written when the operation ends: keep them alive until
  * then.  Abort: stops; nothing was changed.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_check(libxl_snapshot_ctx *ctx, const char *domain,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_check(libxlsnap_ctx *ctx, const char *domain,
                                 char ***problems_r, int *num_r,
                                 const libxl_asyncop_how *ao_how)
                                 LIBXL_EXTERNAL_CALLERS_ONLY;
@@ -814,37 +814,37 @@ int libxl_domain_snapshot_check(libxl_snapshot_ctx *ctx, const char *domain,
  * What was done is logged.  Abort: the journal stays, for the next
  * operation to complete.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_domain_snapshot_recover(libxl_snapshot_ctx *ctx,
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_recover(libxlsnap_ctx *ctx,
                                   const char *domain, bool *recovered_r,
                                   const libxl_asyncop_how *ao_how)
                                   LIBXL_EXTERNAL_CALLERS_ONLY;
 
 /* Block jobs --------------------------------------------------- */
 
-/* libxl_block_commit_params.flags */
-#define LIBXL_BLOCK_COMMIT_SHALLOW      (1U << 0) /* base: top's backing */
-#define LIBXL_BLOCK_COMMIT_ACTIVE       (1U << 1) /* top may be active */
-#define LIBXL_BLOCK_COMMIT_PIVOT        (1U << 2) /* at READY: pivot */
-#define LIBXL_BLOCK_COMMIT_KEEP_OVERLAY (1U << 3) /* at READY: cancel */
-#define LIBXL_BLOCK_COMMIT_DELETE       (1U << 4) /* remove merged images */
-#define LIBXL_BLOCK_COMMIT_KEEP_RELATIVE (1U << 5) /* relative backing */
-#define LIBXL_BLOCK_COMMIT_NO_WAIT      (1U << 6) /* live: return once
+/* libxlsnap_block_commit_params.flags */
+#define LIBXLSNAP_BLOCK_COMMIT_SHALLOW      (1U << 0) /* base: top's backing */
+#define LIBXLSNAP_BLOCK_COMMIT_ACTIVE       (1U << 1) /* top may be active */
+#define LIBXLSNAP_BLOCK_COMMIT_PIVOT        (1U << 2) /* at READY: pivot */
+#define LIBXLSNAP_BLOCK_COMMIT_KEEP_OVERLAY (1U << 3) /* at READY: cancel */
+#define LIBXLSNAP_BLOCK_COMMIT_DELETE       (1U << 4) /* remove merged images */
+#define LIBXLSNAP_BLOCK_COMMIT_KEEP_RELATIVE (1U << 5) /* relative backing */
+#define LIBXLSNAP_BLOCK_COMMIT_NO_WAIT      (1U << 6) /* live: return once
                                                      started */
 
-typedef struct libxl_block_commit_params {
+typedef struct libxlsnap_block_commit_params {
     const char *top;                /* NULL: the active image */
     const char *base;               /* NULL: the bottom of the chain */
     unsigned flags;
     uint64_t bandwidth;             /* bytes/s, 0: unlimited */
     int timeout_ms;                 /* 0: none; then the job is aborted */
-} libxl_block_commit_params;
+} libxlsnap_block_commit_params;
 
 /*
  * Merges top and the images below it, down to base, into base.
  * Running domain: QMP block-commit (an active commit waits for READY,
  * then pivots, cancels (KEEP_OVERLAY) or, with neither, completes the
- * ao at READY and leaves the job for libxl_blockjob_pivot/_abort).
+ * ao at READY and leaves the job for libxlsnap_blockjob_pivot/_abort).
  * Shut-off domain: qemu-img commit, then the image above top is
  * rebased onto base.  Records follow: snapshots whose data was merged
  * away are dropped, those whose image moved are re-pointed.  Refused
@@ -856,11 +856,11 @@ typedef struct libxl_block_commit_params {
  * so the snapshots whose data lived in base are dropped from the
  * records (logged, naming them).
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
+LIBXLSNAP_EXPORT
+int libxlsnap_block_commit(libxlsnap_ctx *ctx, const char *domain,
                        const char *vdev,
-                       const libxl_block_commit_params *params,
-                       const libxl_snapshot_progress_how *progress,
+                       const libxlsnap_block_commit_params *params,
+                       const libxlsnap_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
                        LIBXL_EXTERNAL_CALLERS_ONLY;
 
@@ -868,38 +868,38 @@ int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
  * Pulls the data of the images between base (exclusive; NULL: all)
  * and the active image into the active image, which then backs onto
  * base.  Running: QMP block-stream; shut off: qemu-img rebase.
- * flags: LIBXL_BLOCK_COMMIT_NO_WAIT only.  progress: as block commit.
+ * flags: LIBXLSNAP_BLOCK_COMMIT_NO_WAIT only.  progress: as block commit.
  * Abort (and timeout): the job is cancelled; the active image keeps
  * its backing chain, and its data is unchanged.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_block_stream(libxl_snapshot_ctx *ctx, const char *domain,
+LIBXLSNAP_EXPORT
+int libxlsnap_block_stream(libxlsnap_ctx *ctx, const char *domain,
                        const char *vdev, const char *base,
                        uint64_t bandwidth, int timeout_ms, unsigned flags,
-                       const libxl_snapshot_progress_how *progress,
+                       const libxlsnap_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
                        LIBXL_EXTERNAL_CALLERS_ONLY;
 
 /* The job on vdev: ERROR_NOTFOUND if there is none. */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_blockjob_get(libxl_snapshot_ctx *ctx, const char *domain,
-                       const char *vdev, libxl_blockjob_info *info_r);
+LIBXLSNAP_EXPORT
+int libxlsnap_blockjob_get(libxlsnap_ctx *ctx, const char *domain,
+                       const char *vdev, libxlsnap_blockjob_info *info_r);
 /* Changes a running job's bandwidth limit (bytes/s, 0: none). */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
+LIBXLSNAP_EXPORT
+int libxlsnap_blockjob_set_speed(libxlsnap_ctx *ctx, const char *domain,
                              const char *vdev, uint64_t bandwidth);
 /*
  * Cancels the job.  If the process that started it still waits for
  * it, that process records the outcome; otherwise this call follows
  * the job to its end and records it.  The chain is left as before.
  */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_blockjob_abort(libxl_snapshot_ctx *ctx, const char *domain,
+LIBXLSNAP_EXPORT
+int libxlsnap_blockjob_abort(libxlsnap_ctx *ctx, const char *domain,
                          const char *vdev, const libxl_asyncop_how *ao_how)
                          LIBXL_EXTERNAL_CALLERS_ONLY;
 /* Completes a READY active commit: base becomes the active image. */
-LIBXL_SNAPSHOT_EXPORT
-int libxl_blockjob_pivot(libxl_snapshot_ctx *ctx, const char *domain,
+LIBXLSNAP_EXPORT
+int libxlsnap_blockjob_pivot(libxlsnap_ctx *ctx, const char *domain,
                          const char *vdev, const libxl_asyncop_how *ao_how)
                          LIBXL_EXTERNAL_CALLERS_ONLY;
 

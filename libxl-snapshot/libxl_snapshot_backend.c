@@ -26,7 +26,7 @@ static const libxl__snapshot_backend *const backends[] = {
 #define NUM_BACKENDS (sizeof(backends) / sizeof(backends[0]))
 
 const libxl__snapshot_backend *libxl__snapshot_backend_of(
-    const libxl_disk_snapshot *ds)
+    const libxlsnap_disk_snapshot *ds)
 {
     size_t i;
 
@@ -60,7 +60,7 @@ const char *libxl__image_unrunnable(libxl__gc *gc, const char *path)
 }
 
 const libxl__snapshot_backend *libxl__snapshot_backend_select(
-    libxl__gc *gc, libxl_disk_snapshot_type type,
+    libxl__gc *gc, libxlsnap_disk_snapshot_type type,
     const libxl_device_disk *dk, const libxl_device_disk *config,
     void **priv_r, const char **why_r)
 {
@@ -70,7 +70,7 @@ const libxl__snapshot_backend *libxl__snapshot_backend_select(
     *why_r = "cannot take a snapshot of that type";
     for (i = 0; i < NUM_BACKENDS; i++) {
         const libxl__snapshot_backend *be = backends[i];
-        if (type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT) {
+        if (type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT) {
             if (be->probe(gc, dk, config, priv_r)) return be;
             continue;
         }
@@ -114,7 +114,7 @@ int libxl__qemu_disk_refused(libxl__gc *gc, const libxl__create_plan *p)
 }
 
 int libxl__disk_snapshot_undo(libxl__gc *gc, const libxl__snapshot_op *op,
-                              const libxl_disk_snapshot *ds,
+                              const libxlsnap_disk_snapshot *ds,
                               const libxl__snapshot_tree *t,
                               const char **why_r)
 {
@@ -126,7 +126,7 @@ int libxl__disk_snapshot_undo(libxl__gc *gc, const libxl__snapshot_op *op,
 
 const char *libxl__disk_snapshot_check(libxl__gc *gc,
                                        libxl__backend_cache *c,
-                                       const libxl_disk_snapshot *ds,
+                                       const libxlsnap_disk_snapshot *ds,
                                        yajl_val info)
 {
     const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);

@@ -31,7 +31,7 @@ static bool internal_probe(libxl__gc *gc, const libxl_device_disk *dk,
 }
 
 static int internal_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
-                                  libxl_disk_snapshot *ds)
+                                  libxlsnap_disk_snapshot *ds)
 {
     const libxl_device_disk *dk = p->dk;
     int rc = libxl__qemu_disk_refused(gc, p);
@@ -49,7 +49,7 @@ static int internal_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
 }
 
 static void internal_snapshot_cmds(libxl__gc *gc,
-                                   const libxl_disk_snapshot *ds,
+                                   const libxlsnap_disk_snapshot *ds,
                                    void *priv, yajl_val info,
                                    const char *const **cmds_r[], int *n_r)
 {
@@ -59,12 +59,12 @@ static void internal_snapshot_cmds(libxl__gc *gc,
     *n_r = 1;
 }
 
-static bool internal_taken(libxl__gc *gc, const libxl_disk_snapshot *ds)
+static bool internal_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
 {
     return libxl__qcow2_has_tag(gc, ds->file, ds->tag);
 }
 
-static int internal_present(libxl__gc *gc, const libxl_disk_snapshot *ds)
+static int internal_present(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
 {
     return libxl__file_exists(ds->file) &&
         libxl__qcow2_has_tag(gc, ds->file, ds->tag) ? 0 : ERROR_NOTFOUND;
@@ -77,7 +77,7 @@ static int internal_present(libxl__gc *gc, const libxl_disk_snapshot *ds)
  * a killed qemu-img never made it.
  */
 static int internal_undo(libxl__gc *gc, const libxl__snapshot_op *op,
-                         const libxl_disk_snapshot *ds,
+                         const libxlsnap_disk_snapshot *ds,
                          const libxl__snapshot_tree *t, const char **why_r)
 {
     yajl_val info, nodes = NULL;
@@ -112,7 +112,7 @@ static int internal_undo(libxl__gc *gc, const libxl__snapshot_op *op,
 
 /* exactly one snapshot of that name in the image */
 static const char *internal_check(libxl__gc *gc, void **cache,
-                                  const libxl_disk_snapshot *ds,
+                                  const libxlsnap_disk_snapshot *ds,
                                   yajl_val info)
 {
     const char *id;
@@ -124,7 +124,7 @@ static const char *internal_check(libxl__gc *gc, void **cache,
 }
 
 /* an internal snapshot in an image a later external one froze */
-static bool internal_frozen(const libxl_disk_snapshot *ds,
+static bool internal_frozen(const libxlsnap_disk_snapshot *ds,
                             const libxl_device_disk *dk)
 {
     return dk && dk->pdev_path && ds->file && strcmp(dk->pdev_path, ds->file);
@@ -133,7 +133,7 @@ static bool internal_frozen(const libxl_disk_snapshot *ds,
 static int internal_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
                                 libxl__revert_disk *rd)
 {
-    const libxl_disk_snapshot *ds = rd->ds;
+    const libxlsnap_disk_snapshot *ds = rd->ds;
     yajl_val info = p->info;
     int n = libxl__qemu_img_find_tag(info, ds->tag, &rd->tag_id);
 
@@ -185,7 +185,7 @@ static int internal_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
 
 static int internal_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
                                  const char *snapshot,
-                                 const libxl_disk_snapshot *ds,
+                                 const libxlsnap_disk_snapshot *ds,
                                  yajl_val info, const char **tag_id_r)
 {
     libxl_device_disk *dk;
@@ -220,7 +220,7 @@ static int internal_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
 }
 
 /* its tag in the image */
-static int internal_parts(libxl__gc *gc, const libxl_disk_snapshot *ds,
+static int internal_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                           libxl__snapshot_part parts[2])
 {
     if (!ds->tag) return 0;
@@ -232,7 +232,7 @@ static int internal_parts(libxl__gc *gc, const libxl_disk_snapshot *ds,
 
 const libxl__snapshot_backend libxl__snapshot_backend_internal = {
     .name = "internal",
-    .type = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL,
+    .type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL,
     .probe = internal_probe,
     .snapshot_plan = internal_snapshot_plan,
     .snapshot_cmds = internal_snapshot_cmds,

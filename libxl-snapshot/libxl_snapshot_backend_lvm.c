@@ -485,7 +485,7 @@ int libxl__lvm_revert_redo(libxl__gc *gc, const char *file, const char *tag,
  * such group; else lvs could not tell (logged, with its reason).  A
  * volume is never taken as gone on a failure to look.
  */
-int libxl__lvm_snapshot_lookup(libxl__gc *gc, const libxl_disk_snapshot *ds)
+int libxl__lvm_snapshot_lookup(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
 {
     libxl__lvm_volume *vols, v;
     const char *why, *vg;
@@ -510,7 +510,7 @@ int libxl__lvm_snapshot_lookup(libxl__gc *gc, const libxl_disk_snapshot *ds)
     return ERROR_NOTFOUND;
 }
 
-bool libxl__lvm_snapshot_exists(libxl__gc *gc, const libxl_disk_snapshot *ds)
+bool libxl__lvm_snapshot_exists(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
 {
     return !libxl__lvm_snapshot_lookup(gc, ds);
 }
@@ -518,7 +518,7 @@ bool libxl__lvm_snapshot_exists(libxl__gc *gc, const libxl_disk_snapshot *ds)
 /* lvremove of the snapshot volume of ds (by its VG/LV: the origin
  * need not be there) */
 const char *const *libxl__lvm_snapshot_remove_args(libxl__gc *gc,
-                                          const libxl_disk_snapshot *ds)
+                                          const libxlsnap_disk_snapshot *ds)
 {
     libxl__lvm_volume origin;
     const char *const **l = NULL;
@@ -530,7 +530,7 @@ const char *const *libxl__lvm_snapshot_remove_args(libxl__gc *gc,
 }
 
 int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
-                                    const libxl_disk_snapshot *ds)
+                                    const libxlsnap_disk_snapshot *ds)
 {
     const char *const *a = libxl__lvm_snapshot_remove_args(gc, ds);
 
@@ -546,14 +546,14 @@ int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
  * whole VG), so that listing n snapshots runs two lvs, not 2n.
  */
 const char *libxl__lvm_snapshot_state(libxl__gc *gc, libxl__lvm_cache *c,
-                                      const libxl_disk_snapshot *ds,
+                                      const libxlsnap_disk_snapshot *ds,
                                       libxl__lvm_volume *origin_r,
                                       libxl__lvm_volume *snap_r)
 {
     libxl__lvm_volume *origin = NULL, *snap = NULL;
     int i, k;
 
-    if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_LVM) return NULL;
+    if (ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM) return NULL;
     for (i = 0; i < c->num_origins; i++)
         if (!strcmp(c->origins[i].file, ds->file)) break;
     if (i == c->num_origins) {
@@ -606,10 +606,10 @@ static bool lvm_probe(libxl__gc *gc, const libxl_device_disk *dk,
 /* the snapshot volume: named after the origin and the snapshot, in the
  * origin's VG */
 static int lvm_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
-                             libxl_disk_snapshot *ds)
+                             libxlsnap_disk_snapshot *ds)
 {
     const libxl_device_disk *dk = p->dk;
-    const libxl_domain_snapshot *s = p->s;
+    const libxlsnap_domain_snapshot *s = p->s;
     const libxl__lvm_volume *lv = p->priv[p->index];
     libxl__lvm_volume other;
     const char *why;
@@ -634,7 +634,7 @@ static int lvm_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
         return ERROR_INVAL;
     }
     for (j = 0; j < p->index; j++)
-        if (s->disks[j].type == LIBXL_DISK_SNAPSHOT_TYPE_LVM &&
+        if (s->disks[j].type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM &&
             !strcmp(s->disks[j].tag, ds->tag) &&
             !strcmp(((const libxl__lvm_volume *)p->priv[j])->vg, lv->vg)) {
             LOG(ERROR, "disks %s and %s would share snapshot volume %s/%s",
@@ -644,7 +644,7 @@ static int lvm_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     return 0;
 }
 
-static void lvm_snapshot_cmds(libxl__gc *gc, const libxl_disk_snapshot *ds,
+static void lvm_snapshot_cmds(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                               void *priv, yajl_val info,
                               const char *const **cmds_r[], int *n_r)
 {
@@ -652,14 +652,14 @@ static void lvm_snapshot_cmds(libxl__gc *gc, const libxl_disk_snapshot *ds,
     libxl__lvm_create_cmds(gc, priv, ds->tag, ds->cow, cmds_r, n_r);
 }
 
-static int lvm_present(libxl__gc *gc, const libxl_disk_snapshot *ds)
+static int lvm_present(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
 {
     return libxl__lvm_snapshot_lookup(gc, ds);
 }
 
 /* (a failed lvcreate may have made none) */
 static int lvm_undo(libxl__gc *gc, const libxl__snapshot_op *op,
-                    const libxl_disk_snapshot *ds,
+                    const libxlsnap_disk_snapshot *ds,
                     const libxl__snapshot_tree *t, const char **why_r)
 {
     if (!libxl__lvm_snapshot_exists(gc, ds)) return 0;
@@ -668,20 +668,20 @@ static int lvm_undo(libxl__gc *gc, const libxl__snapshot_op *op,
 
 /* (a volume lvs cannot find is not taken as gone: kept, said) */
 static int lvm_drop(libxl__gc *gc, const libxl__snapshot_op *op,
-                    const libxl_disk_snapshot *ds,
+                    const libxlsnap_disk_snapshot *ds,
                     const libxl__snapshot_tree *t, const char **why_r)
 {
     return libxl__lvm_snapshot_remove_sync(gc, ds);
 }
 
 static const char *lvm_check(libxl__gc *gc, void **cache,
-                             const libxl_disk_snapshot *ds, yajl_val info)
+                             const libxlsnap_disk_snapshot *ds, yajl_val info)
 {
     if (!*cache) *cache = libxl__gc_zalloc(gc, sizeof(libxl__lvm_cache));
     return libxl__lvm_snapshot_state(gc, *cache, ds, NULL, NULL);
 }
 
-static bool lvm_revert_undoable(const libxl_disk_snapshot *ds,
+static bool lvm_revert_undoable(const libxlsnap_disk_snapshot *ds,
                                 const libxl_device_disk *dk)
 {
     return false;
@@ -690,7 +690,7 @@ static bool lvm_revert_undoable(const libxl_disk_snapshot *ds,
 static int lvm_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
                            libxl__revert_disk *rd)
 {
-    const libxl_disk_snapshot *ds = rd->ds;
+    const libxlsnap_disk_snapshot *ds = rd->ds;
     libxl__lvm_cache lvc = { 0 };
     libxl__lvm_volume origin, snap;
     const char *why = libxl__lvm_snapshot_state(gc, &lvc, ds, &origin,
@@ -704,7 +704,7 @@ static int lvm_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
     if (p->op->d.running && !p->force) {
         LOG(ERROR, "domain %s runs: the LVM merge of disk %s needs the "
             "volume closed; shut the domain down, or force the revert "
-            "(LIBXL_SNAPSHOT_REVERT_FORCE) to stop it and start it again",
+            "(LIBXLSNAP_REVERT_FORCE) to stop it and start it again",
             p->op->d.name, ds->vdev);
         return ERROR_INVAL;
     }
@@ -724,7 +724,7 @@ static int lvm_revert_failed(libxl__gc *gc, const libxl__revert_disk *rd)
 /* gone only if lvs says so; lvs failing stops the delete */
 static int lvm_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
                             const char *snapshot,
-                            const libxl_disk_snapshot *ds, yajl_val info,
+                            const libxlsnap_disk_snapshot *ds, yajl_val info,
                             const char **tag_id_r)
 {
     int rc = libxl__lvm_snapshot_lookup(gc, ds);
@@ -737,7 +737,7 @@ static int lvm_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
 }
 
 /* its snapshot volume, by path */
-static int lvm_parts(libxl__gc *gc, const libxl_disk_snapshot *ds,
+static int lvm_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                      libxl__snapshot_part parts[2])
 {
     if (!ds->file || !ds->tag) return 0;
@@ -750,7 +750,7 @@ static int lvm_parts(libxl__gc *gc, const libxl_disk_snapshot *ds,
 
 const libxl__snapshot_backend libxl__snapshot_backend_lvm = {
     .name = "lvm",
-    .type = LIBXL_DISK_SNAPSHOT_TYPE_LVM,
+    .type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM,
     .probe = lvm_probe,
     .must_probe = true,
     .live_paused = true,

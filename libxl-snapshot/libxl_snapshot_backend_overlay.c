@@ -38,11 +38,11 @@ static bool overlay_probe(libxl__gc *gc, const libxl_device_disk *dk,
 /* the overlay: asked for, else beside the image, named after the
  * config's image and the snapshot */
 int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
-                                 libxl_disk_snapshot *ds)
+                                 libxlsnap_disk_snapshot *ds)
 {
     const libxl_device_disk *dk = p->dk;
-    const libxl_domain_snapshot *s = p->s;
-    const libxl_disk_snapshot *r = p->req;
+    const libxlsnap_domain_snapshot *s = p->s;
+    const libxlsnap_disk_snapshot *r = p->req;
     int j, rc = libxl__qemu_disk_refused(gc, p);
 
     if (rc) return rc;
@@ -78,7 +78,7 @@ int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
 }
 
 void libxl__overlay_snapshot_cmds(libxl__gc *gc,
-                                  const libxl_disk_snapshot *ds,
+                                  const libxlsnap_disk_snapshot *ds,
                                   void *priv, yajl_val info,
                                   const char *const **cmds_r[], int *n_r)
 {
@@ -98,18 +98,18 @@ void libxl__overlay_snapshot_cmds(libxl__gc *gc,
     }
 }
 
-bool libxl__overlay_taken(libxl__gc *gc, const libxl_disk_snapshot *ds)
+bool libxl__overlay_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
 {
     return libxl__overlay_on(gc, ds->overlay, ds->file);
 }
 
-bool libxl__overlay_taken_live(const libxl_disk_snapshot *ds, yajl_val nodes)
+bool libxl__overlay_taken_live(const libxlsnap_disk_snapshot *ds, yajl_val nodes)
 {
     return libxl__qmp_node_for_file(nodes, ds->overlay,
                                     LIBXL_DISK_FORMAT_QCOW2);
 }
 
-void libxl__overlay_active_after(const libxl_disk_snapshot *ds, bool live,
+void libxl__overlay_active_after(const libxlsnap_disk_snapshot *ds, bool live,
                                  const char **path_r,
                                  libxl_disk_format *fmt_r)
 {
@@ -117,7 +117,7 @@ void libxl__overlay_active_after(const libxl_disk_snapshot *ds, bool live,
     *fmt_r = libxl__overlay_format(ds->format, live);
 }
 
-bool libxl__overlay_revert_undoable(const libxl_disk_snapshot *ds,
+bool libxl__overlay_revert_undoable(const libxlsnap_disk_snapshot *ds,
                                      const libxl_device_disk *dk)
 {
     return true;
@@ -127,7 +127,7 @@ bool libxl__overlay_revert_undoable(const libxl_disk_snapshot *ds,
 int libxl__overlay_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
                                libxl__revert_disk *rd)
 {
-    const libxl_disk_snapshot *ds = rd->ds;
+    const libxlsnap_disk_snapshot *ds = rd->ds;
 
     rd->new_active = p->fresh;
     rd->new_format = libxl__overlay_format(ds->format, false);
@@ -140,7 +140,7 @@ int libxl__overlay_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
 }
 
 /* the image it froze, and the overlay it made */
-int libxl__overlay_parts(libxl__gc *gc, const libxl_disk_snapshot *ds,
+int libxl__overlay_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                          libxl__snapshot_part parts[2])
 {
     parts[0].kind = LIBXL__PART_FROZEN;
@@ -152,14 +152,14 @@ int libxl__overlay_parts(libxl__gc *gc, const libxl_disk_snapshot *ds,
     return 2;
 }
 
-int libxl__overlay_present(libxl__gc *gc, const libxl_disk_snapshot *ds)
+int libxl__overlay_present(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
 {
     return libxl__file_exists(ds->file) ? 0 : ERROR_NOTFOUND;
 }
 
 /* The overlay removed, unless a record uses it. */
 int libxl__overlay_undo(libxl__gc *gc, const libxl__snapshot_op *op,
-                        const libxl_disk_snapshot *ds,
+                        const libxlsnap_disk_snapshot *ds,
                         const libxl__snapshot_tree *t, const char **why_r)
 {
     if (!ds->overlay || (t && libxl__snapshot_tree_uses_file(t, ds->overlay)))
@@ -173,7 +173,7 @@ int libxl__overlay_undo(libxl__gc *gc, const libxl__snapshot_op *op,
 
 const libxl__snapshot_backend libxl__snapshot_backend_overlay = {
     .name = "overlay",
-    .type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL,
+    .type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL,
     .probe = overlay_probe,
     LIBXL__OVERLAY_BACKEND_OPS,
 };

@@ -145,12 +145,12 @@ const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
  * operations; its commands are vhd-util's offline: qemu_img.c) */
 
 /* a VHD chain: vhd-util, one level (top into its parent) */
-static int vhd_merge_args(libxl__gc *gc, const libxl_blockjob_info *info,
+static int vhd_merge_args(libxl__gc *gc, const libxlsnap_blockjob_info *info,
                           const char *const **args_r)
 {
     char *parent = libxl__vhd_parent_sync(gc, info->top);
 
-    if (info->type == LIBXL_BLOCKJOB_TYPE_STREAM || !parent ||
+    if (info->type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM || !parent ||
         !info->base || strcmp(parent, info->base)) {
         LOG(ERROR, "disk %s: a VHD chain is only merged one image into "
             "its parent (vhd-util coalesce)", info->vdev);
@@ -206,7 +206,7 @@ static bool vhd_probe(libxl__gc *gc, const libxl_device_disk *dk,
 
 const libxl__snapshot_backend libxl__snapshot_backend_vhd = {
     .name = "vhd",
-    .type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL,
+    .type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL,
     .owns = vhd_owns,
     .overlay_format = vhd_overlay_format,
     .overlay_ext = vhd_overlay_ext,

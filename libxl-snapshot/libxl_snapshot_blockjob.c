@@ -100,14 +100,14 @@ static int next_poll_ms(libxl__blockjob *bj)
 /* ---------------------------------------------------------------- */
 /* the state machine */
 
-#define S_NEW       LIBXL_BLOCKJOB_STATE_NEW
-#define S_RUNNING   LIBXL_BLOCKJOB_STATE_RUNNING
-#define S_READY     LIBXL_BLOCKJOB_STATE_READY
-#define S_ABORTING  LIBXL_BLOCKJOB_STATE_ABORTING
-#define S_CONCLUDED LIBXL_BLOCKJOB_STATE_CONCLUDED
-#define S_COMPLETED LIBXL_BLOCKJOB_STATE_COMPLETED
-#define S_FAILED    LIBXL_BLOCKJOB_STATE_FAILED
-#define S_CANCELLED LIBXL_BLOCKJOB_STATE_CANCELLED
+#define S_NEW       LIBXLSNAP_BLOCKJOB_STATE_NEW
+#define S_RUNNING   LIBXLSNAP_BLOCKJOB_STATE_RUNNING
+#define S_READY     LIBXLSNAP_BLOCKJOB_STATE_READY
+#define S_ABORTING  LIBXLSNAP_BLOCKJOB_STATE_ABORTING
+#define S_CONCLUDED LIBXLSNAP_BLOCKJOB_STATE_CONCLUDED
+#define S_COMPLETED LIBXLSNAP_BLOCKJOB_STATE_COMPLETED
+#define S_FAILED    LIBXLSNAP_BLOCKJOB_STATE_FAILED
+#define S_CANCELLED LIBXLSNAP_BLOCKJOB_STATE_CANCELLED
 #define NSTATES 8
 
 /* blockjob_stt[from][to]: the allowed transitions */
@@ -134,15 +134,15 @@ static const bool blockjob_verbs[LIBXL__BLOCKJOB_VERB_NUM][NSTATES] = {
     [LIBXL__BLOCKJOB_VERB_FINALIZE]  = { 0,  1,  0,  0,  0,  0,  0,  0 },
 };
 
-bool libxl__blockjob_transition_ok(libxl_blockjob_state from,
-                                   libxl_blockjob_state to)
+bool libxl__blockjob_transition_ok(libxlsnap_blockjob_state from,
+                                   libxlsnap_blockjob_state to)
 {
     if (from == to) return true;
     if ((unsigned)from >= NSTATES || (unsigned)to >= NSTATES) return false;
     return blockjob_stt[from][to];
 }
 
-bool libxl__blockjob_verb_ok(libxl_blockjob_state s,
+bool libxl__blockjob_verb_ok(libxlsnap_blockjob_state s,
                              libxl__blockjob_verb verb)
 {
     if ((unsigned)s >= NSTATES || (unsigned)verb >= LIBXL__BLOCKJOB_VERB_NUM)
@@ -151,9 +151,9 @@ bool libxl__blockjob_verb_ok(libxl_blockjob_state s,
 }
 
 int libxl__blockjob_state_from_qemu(const char *status,
-                                    libxl_blockjob_state *s_r)
+                                    libxlsnap_blockjob_state *s_r)
 {
-    static const struct { const char *q; libxl_blockjob_state s; } map[] = {
+    static const struct { const char *q; libxlsnap_blockjob_state s; } map[] = {
         { "created", S_NEW }, { "running", S_RUNNING },
         { "paused", S_RUNNING }, { "standby", S_RUNNING },
         { "ready", S_READY }, { "waiting", S_RUNNING },
@@ -185,12 +185,12 @@ static const char *verb_command(libxl__blockjob_verb v)
 
 /* Moves to state `to`; a transition off the table is a bug. */
 static void blockjob_set_state(libxl__gc *gc, libxl__blockjob *bj,
-                               libxl_blockjob_state to)
+                               libxlsnap_blockjob_state to)
 {
     if (!libxl__blockjob_transition_ok(bj->info.state, to)) {
         LOG(ERROR, "job %s: invalid transition %s -> %s", bj->info.id,
-            libxl_blockjob_state_to_string(bj->info.state),
-            libxl_blockjob_state_to_string(to));
+            libxlsnap_blockjob_state_to_string(bj->info.state),
+            libxlsnap_blockjob_state_to_string(to));
         assert(!"invalid block job transition");
     }
     bj->info.state = to;
@@ -231,7 +231,7 @@ static void blockjob_done(libxl__egc *egc, libxl__blockjob *bj, int rc);
 void libxl__blockjob_init(libxl__blockjob *bj)
 {
     memset(bj, 0, sizeof(*bj));
-    libxl_blockjob_info_init(&bj->info);
+    libxlsnap_blockjob_info_init(&bj->info);
     libxl__qmp_init(&bj->qmp);
     libxl__exec_init(&bj->es);
     libxl__ev_time_init(&bj->poll);
@@ -290,7 +290,7 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
     }
     a = libxl__flexarray_new(gc);
     libxl__flexarray_append(a, CTX->qemu_img);
-    if (bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM) {
+    if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
         libxl__flexarray_append_pair(a, "rebase", "-p");
         if (bj->info.base)
             libxl__flexarray_append_pair(a, "-F",
@@ -308,7 +308,7 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
     }
     bj->es.ao = ao;
     bj->es.what = GCSPRINTF("%s of %s", bj->info.type ==
-                            LIBXL_BLOCKJOB_TYPE_STREAM ? "stream" : "commit",
+                            LIBXLSNAP_BLOCKJOB_TYPE_STREAM ? "stream" : "commit",
                             bj->info.vdev);
     bj->es.args = a->data;
  exec:
@@ -355,7 +355,7 @@ static void blockjob_connected(libxl__egc *egc, libxl__qmp *qmp,
 static int blockjob_check_schema(libxl__gc *gc, const libxl__blockjob *bj,
                                  yajl_val schema)
 {
-    bool stream = bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM;
+    bool stream = bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM;
     const char *cmd = stream ? "block-stream" : "block-commit";
     const char *need[8];
     int n = 0, i;
@@ -363,7 +363,7 @@ static int blockjob_check_schema(libxl__gc *gc, const libxl__blockjob *bj,
     need[n++] = "job-id";
     need[n++] = "auto-dismiss";
     if (bj->info.base) need[n++] = "base-node";
-    if (!stream && bj->info.type == LIBXL_BLOCKJOB_TYPE_COMMIT)
+    if (!stream && bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COMMIT)
         need[n++] = "top-node";
     if (bj->backing_file) need[n++] = "backing-file";
     if (bj->num_merge_files || bj->num_bitmaps) need[n++] = "auto-finalize";
@@ -547,7 +547,7 @@ static void plan_leaving(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes)
     size_t i;
     int depth;
 
-    if (bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM)
+    if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM)
         file = node_backing(nodes, file);
     GCNEW_ARRAY(bj->leaving, nodes->u.array.len);
     for (depth = 0; file && depth < 64; depth++) {
@@ -594,21 +594,21 @@ static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
         rc = merge_actions(gc, bj, nodes, base);
         if (rc) goto out;
         /* an intermediate commit stops at PENDING for the merge */
-        if (bj->info.type == LIBXL_BLOCKJOB_TYPE_COMMIT)
+        if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COMMIT)
             libxl__json_add_bool(gc, &args, "auto-finalize", false);
     }
     if (bj->info.speed)
         libxl__json_add_uint64(gc, &args, "speed", bj->info.speed);
     if (base)
         libxl__json_add_string(gc, &args, "base-node", base);
-    if (bj->info.type == LIBXL_BLOCKJOB_TYPE_STREAM) {
+    if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
         /* the image that receives the data */
         cmd = "block-stream";
         libxl__json_add_string(gc, &args, "device", top);
     } else {
         cmd = "block-commit";
         libxl__json_add_string(gc, &args, "device", dev);
-        if (bj->info.type == LIBXL_BLOCKJOB_TYPE_COMMIT)
+        if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COMMIT)
             libxl__json_add_string(gc, &args, "top-node", top);
         if (bj->backing_file)
             libxl__json_add_string(gc, &args, "backing-file",
@@ -690,7 +690,7 @@ static int blockjob_send_verb(libxl__egc *egc, libxl__blockjob *bj,
 
     if (!libxl__blockjob_verb_ok(bj->info.state, verb)) {
         LOG(ERROR, "job %s: cannot %s it while it is %s", bj->info.id,
-            verb_command(verb), libxl_blockjob_state_to_string(
+            verb_command(verb), libxlsnap_blockjob_state_to_string(
                 bj->info.state));
         return ERROR_INVAL;
     }
@@ -712,7 +712,7 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
     STATE_AO_GC(bj->ao);
     yajl_val job = NULL;
-    libxl_blockjob_state st;
+    libxlsnap_blockjob_state st;
     size_t i;
 
     qmp->quiet = false;
@@ -752,7 +752,7 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     if (st != bj->info.state) {
         blockjob_set_state(gc, bj, st);
         LOG(DEBUG, "job %s: %s", bj->info.id,
-            libxl_blockjob_state_to_string(st));
+            libxlsnap_blockjob_state_to_string(st));
     }
     blockjob_progress(bj);
 
@@ -1002,7 +1002,7 @@ static void blockjob_timeout(libxl__egc *egc, libxl__ev_time *ev, int rc)
     LOG(ERROR, "job %s did not finish within %d ms%s; aborting it",
         bj->info.id, bj->timeout_ms,
         bj->info.state == S_RUNNING &&
-        bj->info.type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT
+        bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT
         ? " (the guest may write faster than it can converge)" : "");
     if (bj->info.live) {
         blockjob_cancel(egc, bj, ERROR_TIMEDOUT);
@@ -1033,32 +1033,32 @@ static void blockjob_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
 /* ---------------------------------------------------------------- */
 /* public helpers */
 
-void libxl_blockjob_info_init(libxl_blockjob_info *p)
+void libxlsnap_blockjob_info_init(libxlsnap_blockjob_info *p)
 {
     memset(p, 0, sizeof(*p));
 }
 
-void libxl_blockjob_info_dispose(libxl_blockjob_info *p)
+void libxlsnap_blockjob_info_dispose(libxlsnap_blockjob_info *p)
 {
     free(p->id);
     free(p->vdev);
     free(p->top);
     free(p->base);
     free(p->error);
-    libxl_blockjob_info_init(p);
+    libxlsnap_blockjob_info_init(p);
 }
 
-const char *libxl_blockjob_type_to_string(libxl_blockjob_type t)
+const char *libxlsnap_blockjob_type_to_string(libxlsnap_blockjob_type t)
 {
     switch (t) {
-    case LIBXL_BLOCKJOB_TYPE_COMMIT: return "commit";
-    case LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT: return "active-commit";
-    case LIBXL_BLOCKJOB_TYPE_STREAM: return "stream";
+    case LIBXLSNAP_BLOCKJOB_TYPE_COMMIT: return "commit";
+    case LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT: return "active-commit";
+    case LIBXLSNAP_BLOCKJOB_TYPE_STREAM: return "stream";
     default: return "unknown";
     }
 }
 
-const char *libxl_blockjob_state_to_string(libxl_blockjob_state s)
+const char *libxlsnap_blockjob_state_to_string(libxlsnap_blockjob_state s)
 {
     static const char *const names[NSTATES] = {
         "new", "running", "ready", "aborting", "concluded", "completed",

@@ -52,7 +52,7 @@
  * Abort: the qemu-img running is killed and the check ends with
  * ERROR_ABORTED, reporting nothing (it changed nothing).
  *
- * Steps: libxl_domain_snapshot_check -> check_begun ->
+ * Steps: libxlsnap_domain_snapshot_check -> check_begun ->
  *   check_prefetch_next <-> check_prefetch_done -> check_probed ->
  *   check_images_next -> check_image_info_done -> check_image_checked
  *   -> check_images_next ... -> check_done
@@ -220,16 +220,16 @@ static yajl_val chain_info(libxl__gc *gc, check_state *cs, const char *path,
 
 /* The nearest ancestor of s with an external image for vdev. */
 static const char *ancestor_image(libxl__snapshot_tree *t,
-                                  const libxl_domain_snapshot *s,
+                                  const libxlsnap_domain_snapshot *s,
                                   const char *vdev, const char **name_r)
 {
-    const libxl_domain_snapshot *p = s;
+    const libxlsnap_domain_snapshot *p = s;
     int guard, j;
 
     for (guard = 0; p && p->parent && guard < t->num_snaps; guard++) {
         p = libxl__snapshot_tree_find(t, p->parent);
         for (j = 0; p && j < p->num_disks; j++) {
-            const libxl_disk_snapshot *ds = &p->disks[j];
+            const libxlsnap_disk_snapshot *ds = &p->disks[j];
             const libxl__snapshot_backend *be =
                 libxl__snapshot_backend_of(ds);
             if (!strcmp(ds->vdev, vdev) && ds->file && be && be->chained) {
@@ -275,12 +275,12 @@ static void check_records(libxl__gc *gc, check_state *cs)
     char *err;
 
     for (i = 0; i < t->num_snaps; i++) {
-        const libxl_domain_snapshot *s = &t->snaps[i];
+        const libxlsnap_domain_snapshot *s = &t->snaps[i];
         if (s->memory && !libxl__file_exists(s->memory))
             problem(gc, cs, "snapshot %s: its memory image '%s' is missing",
                     s->name, s->memory);
         for (j = 0; j < s->num_disks; j++) {
-            const libxl_disk_snapshot *ds = &s->disks[j];
+            const libxlsnap_disk_snapshot *ds = &s->disks[j];
             const libxl__snapshot_backend *be =
                 libxl__snapshot_backend_of(ds);
             const char **files = NULL, *anc, *aname = NULL, *why;
@@ -330,7 +330,7 @@ static void check_active(libxl__gc *gc, check_state *cs)
 {
     libxl__snapshot_tree *t = &cs->op.tree;
     libxl__domain *d = &cs->op.d;
-    const libxl_domain_snapshot *cur = t->dom.current
+    const libxlsnap_domain_snapshot *cur = t->dom.current
         ? libxl__snapshot_tree_find(t, t->dom.current) : NULL;
     int i, j, nf;
     char *err;
@@ -361,7 +361,7 @@ static void check_active(libxl__gc *gc, check_state *cs)
         }
         nf = chain_files(gc, cs, info, &files);
         for (j = 0; cur && j < cur->num_disks; j++) {
-            const libxl_disk_snapshot *ds = &cur->disks[j];
+            const libxlsnap_disk_snapshot *ds = &cur->disks[j];
             const libxl__snapshot_backend *be =
                 libxl__snapshot_backend_of(ds);
             if (strcmp(ds->vdev, dk->vdev) || !ds->file || !be ||
@@ -427,14 +427,14 @@ static void check_running(libxl__gc *gc, check_state *cs)
 static bool tag_owned(libxl__gc *gc, const libxl__snapshot_tree *t,
                       const char *image, const char *tag)
 {
-    libxl_domain_snapshot probe;
-    libxl_disk_snapshot ds;
+    libxlsnap_domain_snapshot probe;
+    libxlsnap_disk_snapshot ds;
 
-    libxl_domain_snapshot_init(&probe);
-    libxl_disk_snapshot_init(&ds);
+    libxlsnap_domain_snapshot_init(&probe);
+    libxlsnap_disk_snapshot_init(&ds);
     probe.name = (char *)"";
     ds.vdev = (char *)"";
-    ds.type = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+    ds.type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL;
     ds.file = (char *)image;
     ds.tag = (char *)tag;
     probe.disks = &ds;
@@ -536,7 +536,7 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
     }
 }
 
-int libxl_domain_snapshot_check(libxl_snapshot_ctx *ctx, const char *domain,
+int libxlsnap_domain_snapshot_check(libxlsnap_ctx *ctx, const char *domain,
                                 char ***problems_r, int *num_r,
                                 const libxl_asyncop_how *ao_how)
 {
@@ -576,7 +576,7 @@ static void check_prefetch_list(libxl__gc *gc, check_state *cs)
 
     for (i = 0; i < t->num_snaps; i++)
         for (j = 0; j < t->snaps[i].num_disks; j++) {
-            const libxl_disk_snapshot *ds = &t->snaps[i].disks[j];
+            const libxlsnap_disk_snapshot *ds = &t->snaps[i].disks[j];
             const libxl__snapshot_backend *be =
                 libxl__snapshot_backend_of(ds);
             /* (as check_records: a volume backend has no image) */
@@ -766,7 +766,7 @@ static void check_done(libxl__egc *egc, check_state *cs, int rc)
     libxl__ao_complete(egc, ao, rc);
 }
 
-void libxl_snapshot_strings_free(char **s, int n)
+void libxlsnap_strings_free(char **s, int n)
 {
     int i;
     for (i = 0; s && i < n; i++) free(s[i]);

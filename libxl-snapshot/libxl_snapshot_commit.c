@@ -42,7 +42,7 @@
  * snapshot-delete's merge into a snapshot's image, when it stops so,
  * drops the records the same way (libxl__commit_stopped_records).
  *
- * Steps: libxl_block_commit / libxl_block_stream -> bc_begun ->
+ * Steps: libxlsnap_block_commit / libxlsnap_block_stream -> bc_begun ->
  *   bc_chain -> bc_others -> bc_job_done ->
  *   [bc_after_next <-> bc_after_done] -> bc_finalize
  *   [-> bc_merged_removed] -> bc_recorded -> bc_done.
@@ -68,7 +68,7 @@
 
 typedef struct {
     char *id, *vdev;
-    libxl_blockjob_type type;
+    libxlsnap_blockjob_type type;
     bool live, del;
     libxl__blockjob_at_ready at_ready;
     char *top, *base, *above;         /* above: image whose backing is top */
@@ -85,11 +85,11 @@ typedef struct libxl__block_commit_state {
     libxl__snapshot_op op;
     bc_kind kind;
     const char *vdev;
-    libxl_block_commit_params p;
+    libxlsnap_block_commit_params p;
     const char *stream_base;
     libxl__blockjob_verb verb;        /* control */
     bool verb_sent;                   /* control: QEMU got it */
-    libxl_snapshot_progress_how progress;   /* a copy; zero: none */
+    libxlsnap_progress_how progress;   /* a copy; zero: none */
     libxl__qemu_img_info_state qi;    /* the chain */
     libxl__qemu_img_info_state qo;    /* other known images */
     yajl_val chain;
@@ -152,7 +152,7 @@ static int jobrec_write(libxl__gc *gc, const libxl__snapshot_store *st,
     libxl__yajl_gen_opt_str(g, "id", jr->id);
     libxl__yajl_gen_opt_str(g, "vdev", jr->vdev);
     libxl__yajl_gen_opt_str(g, "type",
-                            libxl_blockjob_type_to_string(jr->type));
+                            libxlsnap_blockjob_type_to_string(jr->type));
     libxl__yajl_gen_str(g, "live"); yajl_gen_bool(g, jr->live);
     libxl__yajl_gen_str(g, "owner"); yajl_gen_integer(g, getpid());
     libxl__yajl_gen_str(g, "delete"); yajl_gen_bool(g, jr->del);
@@ -199,9 +199,9 @@ static int jobrec_read(libxl__gc *gc, const libxl__snapshot_store *st,
     jr->id = GCSTRDUP(libxl__json_get_string(v, "id"));
     jr->vdev = GCSTRDUP(vdev);
     s = libxl__json_get_string(v, "type");
-    jr->type = s && !strcmp(s, "stream") ? LIBXL_BLOCKJOB_TYPE_STREAM
+    jr->type = s && !strcmp(s, "stream") ? LIBXLSNAP_BLOCKJOB_TYPE_STREAM
         : s && !strcmp(s, "active-commit")
-        ? LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT : LIBXL_BLOCKJOB_TYPE_COMMIT;
+        ? LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT : LIBXLSNAP_BLOCKJOB_TYPE_COMMIT;
     jr->live = libxl__json_get_bool(v, "live", false);
     jr->owner = libxl__json_get_integer(v, "owner", 0);
     jr->del = libxl__json_get_bool(v, "delete", false);
@@ -257,10 +257,10 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
 /* ---------------------------------------------------------------- */
 /* entry points */
 
-static int bc_create(libxl_snapshot_ctx *ctx, libxl__ao *ao,
+static int bc_create(libxlsnap_ctx *ctx, libxl__ao *ao,
                      libxl__block_commit_state **bcs_r, bc_kind kind,
                      const char *domain, const char *vdev,
-                     const libxl_snapshot_progress_how *progress)
+                     const libxlsnap_progress_how *progress)
 {
     AO_GC;
     libxl__block_commit_state *bcs;
@@ -283,10 +283,10 @@ static int bc_create(libxl_snapshot_ctx *ctx, libxl__ao *ao,
     return 0;
 }
 
-int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
+int libxlsnap_block_commit(libxlsnap_ctx *ctx, const char *domain,
                        const char *vdev,
-                       const libxl_block_commit_params *params,
-                       const libxl_snapshot_progress_how *progress,
+                       const libxlsnap_block_commit_params *params,
+                       const libxlsnap_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
 {
     AO_CREATE(ctx, ao_how);
@@ -299,22 +299,22 @@ int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
     if (params) bcs->p = *params;
     bcs->p.top = GCSTRDUP(bcs->p.top);
     bcs->p.base = GCSTRDUP(bcs->p.base);
-    if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_PIVOT) &&
-        (bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY)) {
-        LOG(ERROR, "LIBXL_BLOCK_COMMIT_PIVOT and _KEEP_OVERLAY exclude each "
+    if ((bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_PIVOT) &&
+        (bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_KEEP_OVERLAY)) {
+        LOG(ERROR, "LIBXLSNAP_BLOCK_COMMIT_PIVOT and _KEEP_OVERLAY exclude each "
             "other");
         rc = ERROR_INVAL;
         goto out;
     }
-    if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_SHALLOW) && bcs->p.base) {
-        LOG(ERROR, "LIBXL_BLOCK_COMMIT_SHALLOW and a base exclude each "
+    if ((bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_SHALLOW) && bcs->p.base) {
+        LOG(ERROR, "LIBXLSNAP_BLOCK_COMMIT_SHALLOW and a base exclude each "
             "other");
         rc = ERROR_INVAL;
         goto out;
     }
-    if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_DELETE) &&
-        (bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY)) {
-        LOG(ERROR, "LIBXL_BLOCK_COMMIT_DELETE cannot go with _KEEP_OVERLAY: "
+    if ((bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_DELETE) &&
+        (bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_KEEP_OVERLAY)) {
+        LOG(ERROR, "LIBXLSNAP_BLOCK_COMMIT_DELETE cannot go with _KEEP_OVERLAY: "
             "the overlay "
             "still uses the images below it");
         rc = ERROR_INVAL;
@@ -328,10 +328,10 @@ int libxl_block_commit(libxl_snapshot_ctx *ctx, const char *domain,
     return AO_CREATE_FAIL(rc);
 }
 
-int libxl_block_stream(libxl_snapshot_ctx *ctx, const char *domain,
+int libxlsnap_block_stream(libxlsnap_ctx *ctx, const char *domain,
                        const char *vdev, const char *base,
                        uint64_t bandwidth, int timeout_ms, unsigned flags,
-                       const libxl_snapshot_progress_how *progress,
+                       const libxlsnap_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
 {
     AO_CREATE(ctx, ao_how);
@@ -344,7 +344,7 @@ int libxl_block_stream(libxl_snapshot_ctx *ctx, const char *domain,
     bcs->stream_base = GCSTRDUP(base);
     bcs->p.bandwidth = bandwidth;
     bcs->p.timeout_ms = timeout_ms;
-    bcs->p.flags = flags & LIBXL_BLOCK_COMMIT_NO_WAIT;
+    bcs->p.flags = flags & LIBXLSNAP_BLOCK_COMMIT_NO_WAIT;
     libxl__snapshot_op_begin(egc, &bcs->op);
     EGC_FREE;
     return AO_INPROGRESS;
@@ -502,7 +502,7 @@ static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
     } else {
         bcs->itop = bcs->p.top ? chain_find(gc, bcs, bcs->p.top, "top") : 0;
         if (bcs->itop < 0) goto out;
-        if (bcs->p.flags & LIBXL_BLOCK_COMMIT_SHALLOW)
+        if (bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_SHALLOW)
             bcs->ibase = bcs->itop + 1;
         else
             bcs->ibase = bcs->p.base
@@ -514,25 +514,25 @@ static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
                 n, n == 1 ? "" : "s");
             goto out;
         }
-        if (bcs->itop == 0 && !(bcs->p.flags & LIBXL_BLOCK_COMMIT_ACTIVE)) {
+        if (bcs->itop == 0 && !(bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_ACTIVE)) {
             LOG(ERROR, "disk %s: top is the active image; that needs an "
-                "active commit (LIBXL_BLOCK_COMMIT_ACTIVE)", bcs->vdev);
+                "active commit (LIBXLSNAP_BLOCK_COMMIT_ACTIVE)", bcs->vdev);
             goto out;
         }
         if (bcs->itop > 0 && (bcs->p.flags &
-                              (LIBXL_BLOCK_COMMIT_PIVOT |
-                               LIBXL_BLOCK_COMMIT_KEEP_OVERLAY))) {
+                              (LIBXLSNAP_BLOCK_COMMIT_PIVOT |
+                               LIBXLSNAP_BLOCK_COMMIT_KEEP_OVERLAY))) {
             LOG(ERROR, "disk %s: pivot and keep-overlay "
-                "(LIBXL_BLOCK_COMMIT_PIVOT, _KEEP_OVERLAY) are for an "
+                "(LIBXLSNAP_BLOCK_COMMIT_PIVOT, _KEEP_OVERLAY) are for an "
                 "active commit", bcs->vdev);
             goto out;
         }
-        if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_RELATIVE) &&
+        if ((bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_KEEP_RELATIVE) &&
             op->d.running) {
             /* QEMU 7.2 then names the node by a json: filename, which
              * later live operations cannot find: offline only */
             LOG(ERROR, "disk %s: relative backing names "
-                "(LIBXL_BLOCK_COMMIT_KEEP_RELATIVE) are supported offline "
+                "(LIBXLSNAP_BLOCK_COMMIT_KEEP_RELATIVE) are supported offline "
                 "only (shut the domain down first)", bcs->vdev);
             goto out;
         }
@@ -546,18 +546,18 @@ static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
     /* The job record, also the plan. */
     bcs->jr.vdev = GCSTRDUP(bcs->vdev);
     bcs->jr.live = op->d.running;
-    bcs->jr.del = !!(bcs->p.flags & LIBXL_BLOCK_COMMIT_DELETE);
-    bcs->jr.type = bcs->kind == BC_STREAM ? LIBXL_BLOCKJOB_TYPE_STREAM
-        : bcs->itop == 0 ? LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT
-        : LIBXL_BLOCKJOB_TYPE_COMMIT;
+    bcs->jr.del = !!(bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_DELETE);
+    bcs->jr.type = bcs->kind == BC_STREAM ? LIBXLSNAP_BLOCKJOB_TYPE_STREAM
+        : bcs->itop == 0 ? LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT
+        : LIBXLSNAP_BLOCKJOB_TYPE_COMMIT;
     bcs->jr.id = GCSPRINTF("libxl-%s-%s", bcs->kind == BC_STREAM
                            ? "stream" : "commit", bcs->vdev);
-    bcs->jr.at_ready = (bcs->p.flags & LIBXL_BLOCK_COMMIT_PIVOT)
+    bcs->jr.at_ready = (bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_PIVOT)
         ? LIBXL__BLOCKJOB_AT_READY_PIVOT
-        : (bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY)
+        : (bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_KEEP_OVERLAY)
         ? LIBXL__BLOCKJOB_AT_READY_CANCEL : LIBXL__BLOCKJOB_AT_READY_STOP;
     /* offline, an active commit has no READY: pivot unless told */
-    if (!op->d.running && bcs->jr.type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT
+    if (!op->d.running && bcs->jr.type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT
         && bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_STOP)
         bcs->jr.at_ready = LIBXL__BLOCKJOB_AT_READY_PIVOT;
     bcs->jr.top = GCSTRDUP(chain_file(bcs, bcs->itop));
@@ -586,10 +586,10 @@ static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
     GCNEW_ARRAY(bcs->qo.images, 2 * op->tree.num_snaps + 1);
     for (i = 0; i < op->tree.num_snaps; i++) {
         for (j = 0; j < op->tree.snaps[i].num_disks; j++) {
-            const libxl_disk_snapshot *ds = &op->tree.snaps[i].disks[j];
+            const libxlsnap_disk_snapshot *ds = &op->tree.snaps[i].disks[j];
             int k;
             if (strcmp(ds->vdev, bcs->vdev)) continue;
-            if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+            if (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) continue;
             if (!ds->file || !libxl__file_exists(ds->file)) continue;
             for (k = 0; k < n; k++)
                 if (chain_file(bcs, k) && !strcmp(chain_file(bcs, k),
@@ -691,7 +691,7 @@ static void bc_others(libxl__egc *egc, libxl__qemu_img_info_state *qo,
     bcs->bj.active_format = bcs->disk->format;
     bcs->bj.top_format = bcs->jr.top_format;
     bcs->bj.base_format = bcs->jr.base_format;
-    if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_RELATIVE) &&
+    if ((bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_KEEP_RELATIVE) &&
         bcs->jr.above && bcs->jr.base)
         bcs->bj.backing_file = libxl__path_basename(gc, bcs->jr.base);
     bcs->bj.at_ready = bcs->jr.at_ready;
@@ -704,7 +704,7 @@ static void bc_others(libxl__egc *egc, libxl__qemu_img_info_state *qo,
             plan_bitmaps(gc, bcs);
         }
     }
-    bcs->bj.no_wait = !!(bcs->p.flags & LIBXL_BLOCK_COMMIT_NO_WAIT) &&
+    bcs->bj.no_wait = !!(bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_NO_WAIT) &&
         bcs->jr.live;
     bcs->bj.timeout_ms = bcs->p.timeout_ms;
     bcs->bj.progress = &bcs->progress;
@@ -731,14 +731,14 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
         goto out;
     }
     switch (bj->info.state) {
-    case LIBXL_BLOCKJOB_STATE_RUNNING:
-    case LIBXL_BLOCKJOB_STATE_READY:
+    case LIBXLSNAP_BLOCKJOB_STATE_RUNNING:
+    case LIBXLSNAP_BLOCKJOB_STATE_READY:
         /* left running (--async) or waiting at READY: record stays */
-        if (!rc && bj->info.state == LIBXL_BLOCKJOB_STATE_READY)
+        if (!rc && bj->info.state == LIBXLSNAP_BLOCKJOB_STATE_READY)
             LOG(INFO, "job %s is ready: pivot or abort it with xl "
                 "block-job", bj->info.id);
         goto out;
-    case LIBXL_BLOCKJOB_STATE_COMPLETED:
+    case LIBXLSNAP_BLOCKJOB_STATE_COMPLETED:
         break;
     default:
         /*
@@ -747,7 +747,7 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
          * the snapshots whose data is base's (or read through it) lost
          * it.  An explicit abort, or --keep-overlay, is a success.
          */
-        if (bj->info.state == LIBXL_BLOCKJOB_STATE_CANCELLED &&
+        if (bj->info.state == LIBXLSNAP_BLOCKJOB_STATE_CANCELLED &&
             ((!rc && bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL) ||
              (bcs->kind == BC_CONTROL &&
               bcs->verb_sent && bcs->verb == LIBXL__BLOCKJOB_VERB_CANCEL)))
@@ -755,7 +755,7 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
         else if (!rc)
             rc = ERROR_FAIL;
         bcs->final_rc = rc;
-        if (bcs->jr.type == LIBXL_BLOCKJOB_TYPE_STREAM) {
+        if (bcs->jr.type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
             jobrec_remove(gc, &op->st, bcs->vdev);
             goto out;
         }
@@ -764,7 +764,7 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
     }
     bcs->completed = true;
 
-    if (!bj->info.live && bcs->jr.type != LIBXL_BLOCKJOB_TYPE_STREAM) {
+    if (!bj->info.live && bcs->jr.type != LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
         queue_after_commit(gc, bcs);
         bcs->next = 0;
         bc_after_next(egc, bcs);
@@ -803,7 +803,7 @@ static void queue_after_commit(libxl__gc *gc,
         const char *img = bcs->jr.above ? bcs->jr.above : bcs->jr.top;
         const char *base = bcs->jr.base;
         /* --keep-relative: a name relative to the image's directory */
-        if ((bcs->p.flags & LIBXL_BLOCK_COMMIT_KEEP_RELATIVE) &&
+        if ((bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_KEEP_RELATIVE) &&
             !strcmp(libxl__path_dirname(gc, base),
                     libxl__path_dirname(gc, img)))
             base = libxl__path_basename(gc, base);
@@ -872,7 +872,7 @@ static int record_outcome_records(libxl__gc *gc, libxl__snapshot_op *op,
     libxl__snapshot_tree *t = &op->tree;
     int rc;
 
-    if (jr->type == LIBXL_BLOCKJOB_TYPE_STREAM) return 0;
+    if (jr->type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM) return 0;
     if (pivot)
         libxl__domain_record_set_disk(gc, &t->dom, jr->vdev, jr->base,
                                       jr->base_format);
@@ -888,7 +888,7 @@ static int record_outcome_records(libxl__gc *gc, libxl__snapshot_op *op,
 
 static bool removes_merged(const jobrec *jr, bool done)
 {
-    return done && jr->del && jr->type != LIBXL_BLOCKJOB_TYPE_STREAM &&
+    return done && jr->del && jr->type != LIBXLSNAP_BLOCKJOB_TYPE_STREAM &&
         jr->num_merged > 0;
 }
 
@@ -951,7 +951,7 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
     int rc;
 
     rc = record_outcome_records(gc, &bcs->op, jr, done,
-                        done && jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
+                        done && jr->type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
                         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_CANCEL);
     if (rc) goto out;
     if (removes_merged(jr, done)) {
@@ -1011,14 +1011,14 @@ static void bc_recorded(libxl__egc *egc, libxl__block_commit_state *bcs)
  * memory), so that nothing is left that no record owns; said.
  */
 static int drop_lost_parts(libxl__gc *gc, libxl__snapshot_op *op,
-                           const libxl_domain_snapshot *lost, int n,
+                           const libxlsnap_domain_snapshot *lost, int n,
                            const char *vdev)
 {
     libxl__snapshot_tree *t = &op->tree;
     int i, j, r, kept = 0;
 
     for (i = 0; i < n; i++) {
-        libxl_domain_snapshot s = lost[i];
+        libxlsnap_domain_snapshot s = lost[i];
         char *left = NULL;
         const char *why = NULL, *w;
 
@@ -1027,7 +1027,7 @@ static int drop_lost_parts(libxl__gc *gc, libxl__snapshot_op *op,
                  s.name, s.memory);
         GCNEW_ARRAY(s.disks, s.num_disks);
         for (j = 0; j < s.num_disks; j++) {
-            libxl_disk_snapshot *ds = &s.disks[j];
+            libxlsnap_disk_snapshot *ds = &s.disks[j];
             const libxl__snapshot_backend *be;
             *ds = lost[i].disks[j];
             be = libxl__snapshot_backend_of(ds);
@@ -1045,7 +1045,7 @@ static int drop_lost_parts(libxl__gc *gc, libxl__snapshot_op *op,
                                  left ? ", " : "", ds->vdev);
                 continue;
             }
-            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+            ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO;
         }
         if (!left) continue;
         s.memory = NULL;
@@ -1075,20 +1075,20 @@ static int follow_outcome(libxl__gc *gc, libxl__snapshot_op *op,
                           const char **dropped_r)
 {
     libxl__snapshot_tree *t = &op->tree;
-    libxl_domain_snapshot *lost = NULL;
+    libxlsnap_domain_snapshot *lost = NULL;
     char *dropped = NULL;
     int i, j, n = 0, rc;
 
     for (i = 0; i < t->num_snaps; i++) {
-        libxl_domain_snapshot *s = &t->snaps[i];
+        libxlsnap_domain_snapshot *s = &t->snaps[i];
         bool gone = false;
         for (j = 0; j < s->num_disks; j++) {
-            libxl_disk_snapshot *ds = &s->disks[j];
+            libxlsnap_disk_snapshot *ds = &s->disks[j];
             const libxl__snapshot_backend *be =
                 libxl__snapshot_backend_of(ds);
             if (strcmp(ds->vdev, jr->vdev) || !be || !ds->file)
                 continue;
-            if (done && jr->type == LIBXL_BLOCKJOB_TYPE_COMMIT &&
+            if (done && jr->type == LIBXLSNAP_BLOCKJOB_TYPE_COMMIT &&
                 !strcmp(ds->file, jr->top) && be->chained) {
                 /* its data is now exactly base's */
                 ds->file = GCSTRDUP(jr->base);
@@ -1143,7 +1143,7 @@ int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
 
     memset(&jr, 0, sizeof(jr));
     jr.vdev = (char *)vdev;
-    jr.type = LIBXL_BLOCKJOB_TYPE_COMMIT;
+    jr.type = LIBXLSNAP_BLOCKJOB_TYPE_COMMIT;
     jr.top = (char *)top;
     jr.base = (char *)base;
     merged[0] = (char *)top;
@@ -1170,7 +1170,7 @@ int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
 static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
                      yajl_val job)
 {
-    libxl_blockjob_state st = LIBXL_BLOCKJOB_STATE_RUNNING;
+    libxlsnap_blockjob_state st = LIBXLSNAP_BLOCKJOB_STATE_RUNNING;
     yajl_val args = NULL;
     const char *err;
     bool done, pivot = false;
@@ -1180,7 +1180,7 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
     libxl__blockjob_state_from_qemu(libxl__json_get_string(job, "status"),
                                     &st);
     if (op->adopt_id && !strcmp(op->adopt_id, jr->id) &&
-        st != LIBXL_BLOCKJOB_STATE_CONCLUDED) {
+        st != LIBXLSNAP_BLOCKJOB_STATE_CONCLUDED) {
         /* told to finish, not yet concluded: the caller asks again */
         if (libxl__now_ms() > op->adopt_deadline) {
             LOG(ERROR, "block job %s did not end after its %s", jr->id,
@@ -1189,7 +1189,7 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
         }
         return ERROR_NOT_READY;
     }
-    if (st == LIBXL_BLOCKJOB_STATE_READY &&
+    if (st == LIBXLSNAP_BLOCKJOB_STATE_READY &&
         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_STOP) {
         rc = libxl__qmp_run_sync(gc, op->d.qmp_path,
                 jr->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT
@@ -1201,13 +1201,13 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
         op->adopt_deadline = libxl__now_ms() + ADOPT_WAIT_MS;
         return ERROR_NOT_READY;
     }
-    if (st != LIBXL_BLOCKJOB_STATE_CONCLUDED) return 0;
+    if (st != LIBXLSNAP_BLOCKJOB_STATE_CONCLUDED) return 0;
 
     /* QEMU says "Operation canceled" after a cancel at READY */
     err = jr->at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL ? NULL
         : libxl__json_get_string(job, "error");
     done = !err;
-    if (done && jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT) {
+    if (done && jr->type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT) {
         /* pivoted, or cancelled at READY (the top stays active) */
         pivot = libxl__qmp_runs_on(gc, op->d.qmp_path, jr->base);
         done = pivot;
@@ -1246,7 +1246,7 @@ static int dismissed_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     size_t i;
     int rc;
 
-    if (jr->type == LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT) {
+    if (jr->type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT) {
         pivot = done = libxl__qmp_runs_on(gc, op->d.qmp_path, jr->base);
     } else if (jr->above &&
                !libxl__qmp_run_sync(gc, op->d.qmp_path,
@@ -1303,7 +1303,7 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
                 if (rc) return rc;
                 continue;
             }
-            if (jr.type != LIBXL_BLOCKJOB_TYPE_STREAM) {
+            if (jr.type != LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
                 /* QEMU runs, the job was dismissed: its outcome is in
                  * QEMU's graph (a record write failed after the end) */
                 rc = dismissed_outcome(gc, op, &jr);
@@ -1313,7 +1313,7 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
                 }
             }
         }
-        if (jr.type != LIBXL_BLOCKJOB_TYPE_STREAM) {
+        if (jr.type != LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
             rc = follow_outcome(gc, op, &jr, false, NULL);
             if (rc) return rc;
         }
@@ -1399,8 +1399,8 @@ static int find_job(libxl__gc *gc, const char *domain, const char *vdev,
     return rc;
 }
 
-int libxl_blockjob_get(libxl_snapshot_ctx *ctx, const char *domain,
-                       const char *vdev, libxl_blockjob_info *info_r)
+int libxlsnap_blockjob_get(libxlsnap_ctx *ctx, const char *domain,
+                       const char *vdev, libxlsnap_blockjob_info *info_r)
 {
     GC_INIT(ctx);
     libxl__domain d;
@@ -1408,7 +1408,7 @@ int libxl_blockjob_get(libxl_snapshot_ctx *ctx, const char *domain,
     yajl_val job = NULL;
     int rc;
 
-    libxl_blockjob_info_init(info_r);
+    libxlsnap_blockjob_info_init(info_r);
     rc = find_job(gc, domain, vdev, &d, &jr);
     if (rc) goto out;
     info_r->id = strdup(jr.id);
@@ -1417,15 +1417,15 @@ int libxl_blockjob_get(libxl_snapshot_ctx *ctx, const char *domain,
     info_r->live = jr.live;
     info_r->top = jr.top ? strdup(jr.top) : NULL;
     info_r->base = jr.base ? strdup(jr.base) : NULL;
-    info_r->state = LIBXL_BLOCKJOB_STATE_RUNNING;
+    info_r->state = LIBXLSNAP_BLOCKJOB_STATE_RUNNING;
     if (jr.live && d.running) {
         rc = query_job(gc, &d, jr.id, &job);
         if (rc) goto out;
     }
     if (!job) {
         /* recorded, but not (or no longer) in QEMU */
-        info_r->state = jr.live ? LIBXL_BLOCKJOB_STATE_CONCLUDED
-                                : LIBXL_BLOCKJOB_STATE_RUNNING;
+        info_r->state = jr.live ? LIBXLSNAP_BLOCKJOB_STATE_CONCLUDED
+                                : LIBXLSNAP_BLOCKJOB_STATE_RUNNING;
         goto out;
     }
     libxl__blockjob_state_from_qemu(libxl__json_get_string(job, "status"),
@@ -1449,12 +1449,12 @@ int libxl_blockjob_get(libxl_snapshot_ctx *ctx, const char *domain,
             }
     }
  out:
-    if (rc) libxl_blockjob_info_dispose(info_r);
+    if (rc) libxlsnap_blockjob_info_dispose(info_r);
     GC_FREE;
     return rc;
 }
 
-int libxl_blockjob_set_speed(libxl_snapshot_ctx *ctx, const char *domain,
+int libxlsnap_blockjob_set_speed(libxlsnap_ctx *ctx, const char *domain,
                              const char *vdev, uint64_t bandwidth)
 {
     GC_INIT(ctx);
@@ -1508,7 +1508,7 @@ static int abort_offline_job(libxl__gc *gc, const libxl__domain *d,
     return 0;
 }
 
-static int blockjob_control(libxl_snapshot_ctx *ctx, const char *domain,
+static int blockjob_control(libxlsnap_ctx *ctx, const char *domain,
                             const char *vdev, libxl__blockjob_verb verb,
                             const libxl_asyncop_how *ao_how)
 {
@@ -1518,7 +1518,7 @@ static int blockjob_control(libxl_snapshot_ctx *ctx, const char *domain,
     libxl__domain d;
     jobrec jr;
     yajl_val job = NULL;
-    libxl_blockjob_state st = LIBXL_BLOCKJOB_STATE_RUNNING;
+    libxlsnap_blockjob_state st = LIBXLSNAP_BLOCKJOB_STATE_RUNNING;
     int rc;
 
     rc = bc_create(ctx, ao, &bcs, BC_CONTROL, domain, vdev, NULL);
@@ -1541,9 +1541,9 @@ static int blockjob_control(libxl_snapshot_ctx *ctx, const char *domain,
                     args, 0, false, NULL);
             if (rc) goto out;
             bcs->verb_sent = true;
-        } else if (job && st != LIBXL_BLOCKJOB_STATE_CONCLUDED) {
+        } else if (job && st != LIBXLSNAP_BLOCKJOB_STATE_CONCLUDED) {
             LOG(ERROR, "job %s is %s: it cannot be %s now", jr.id,
-                libxl_blockjob_state_to_string(st),
+                libxlsnap_blockjob_state_to_string(st),
                 verb == LIBXL__BLOCKJOB_VERB_COMPLETE ? "pivoted"
                                                       : "aborted");
             rc = ERROR_INVAL;
@@ -1580,14 +1580,14 @@ static int blockjob_control(libxl_snapshot_ctx *ctx, const char *domain,
     return AO_CREATE_FAIL(rc);
 }
 
-int libxl_blockjob_abort(libxl_snapshot_ctx *ctx, const char *domain,
+int libxlsnap_blockjob_abort(libxlsnap_ctx *ctx, const char *domain,
                          const char *vdev, const libxl_asyncop_how *ao_how)
 {
     return blockjob_control(ctx, domain, vdev, LIBXL__BLOCKJOB_VERB_CANCEL,
                             ao_how);
 }
 
-int libxl_blockjob_pivot(libxl_snapshot_ctx *ctx, const char *domain,
+int libxlsnap_blockjob_pivot(libxlsnap_ctx *ctx, const char *domain,
                          const char *vdev, const libxl_asyncop_how *ao_how)
 {
     return blockjob_control(ctx, domain, vdev,

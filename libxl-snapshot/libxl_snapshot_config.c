@@ -27,7 +27,7 @@
  *     target= must come last); or
  *   - a libvirt-style disk spec "vdev[,snapshot=TYPE][,file=PATH]", as
  *     virsh --diskspec and `xl snapshot-create --disk`, parsed by
- *     libxl_disk_snapshot_parse_spec.  ",," stands for a comma in a
+ *     libxlsnap_disk_snapshot_parse_spec.  ",," stands for a comma in a
  *     value.
  * An entry whose first item has an '=' is xl syntax; otherwise it
  * starts with a bare vdev and is a disk spec.  A snapshot config is
@@ -652,11 +652,11 @@ static bool vdev_valid(const char *vdev)
  */
 static int diskspec_parse(libxl__gc *gc, const char *where,
                           const char *spec, bool absolute,
-                          libxl_disk_snapshot *out)
+                          libxlsnap_disk_snapshot *out)
 {
     char **items;
     const char *type_s = NULL, *file = NULL, *cow = NULL;
-    libxl_disk_snapshot_type type = LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
+    libxlsnap_disk_snapshot_type type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT;
     int i, n;
 
     items = spec_split(gc, spec, &n);
@@ -706,13 +706,13 @@ static int diskspec_parse(libxl__gc *gc, const char *where,
 
     if (type_s) {
         if (!strcmp(type_s, "internal")) {
-            type = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+            type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL;
         } else if (!strcmp(type_s, "external")) {
-            type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+            type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL;
         } else if (!strcmp(type_s, "no")) {
-            type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+            type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO;
         } else if (!strcmp(type_s, "lvm")) {
-            type = LIBXL_DISK_SNAPSHOT_TYPE_LVM;
+            type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM;
         } else {
             LOG(ERROR, "%s: snapshot=%s: use internal, external, lvm or no",
                 where, type_s);
@@ -729,16 +729,16 @@ static int diskspec_parse(libxl__gc *gc, const char *where,
                 "one", where, file);
             return ERROR_INVAL;
         }
-        if (type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT) {
-            type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
-        } else if (type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) {
+        if (type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT) {
+            type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL;
+        } else if (type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL) {
             LOG(ERROR, "%s: file= is only for snapshot=external", where);
             return ERROR_INVAL;
         }
     }
 
-    if (cow && type != LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT &&
-        type != LIBXL_DISK_SNAPSHOT_TYPE_LVM) {
+    if (cow && type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT &&
+        type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM) {
         LOG(ERROR, "%s: cow= is only for LVM snapshots", where);
         return ERROR_INVAL;
     }
@@ -749,12 +749,12 @@ static int diskspec_parse(libxl__gc *gc, const char *where,
     return 0;
 }
 
-int libxl_disk_snapshot_parse_spec(libxl_snapshot_ctx *ctx,
+int libxlsnap_disk_snapshot_parse_spec(libxlsnap_ctx *ctx,
                                    const char *spec,
-                                   libxl_disk_snapshot *disk)
+                                   libxlsnap_disk_snapshot *disk)
 {
     GC_INIT(ctx);
-    libxl_disk_snapshot d;
+    libxlsnap_disk_snapshot d;
     int rc;
 
     if (!spec) {
@@ -1013,7 +1013,7 @@ static int snapshot_settings_check(libxl__gc *gc, const char *file,
  */
 static int rfc_disk_parse(libxl__gc *gc, XLU_Config *xlu, xlu_report *rep,
                           const char *file, const char *where,
-                          const char *spec, libxl_disk_snapshot *out)
+                          const char *spec, libxlsnap_disk_snapshot *out)
 {
     libxl_device_disk disk;
     char **items;
@@ -1042,7 +1042,7 @@ static int rfc_disk_parse(libxl__gc *gc, XLU_Config *xlu, xlu_report *rep,
 
     out->vdev = GCSTRDUP(disk.vdev);
     if (!strcmp(disk.pdev_path, "null")) {
-        out->type = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+        out->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL;
     } else {
         /* xlu reports a missing format= as raw: look at what was said */
         items = spec_split(gc, spec, &n);
@@ -1062,7 +1062,7 @@ static int rfc_disk_parse(libxl__gc *gc, XLU_Config *xlu, xlu_report *rep,
             rc = ERROR_INVAL;
             goto out;
         }
-        out->type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+        out->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL;
         out->overlay = GCSTRDUP(disk.pdev_path);
     }
     rc = 0;
@@ -1106,9 +1106,9 @@ static void snapshot_set_string(char **field, const char *v)
  * they are, so a caller can fill in defaults first.  On error
  * *snapshot is unchanged.
  */
-int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
+int libxlsnap_domain_snapshot_config_parse(libxlsnap_ctx *ctx,
                                        const char *config_file,
-                                       libxl_domain_snapshot *snapshot)
+                                       libxlsnap_domain_snapshot *snapshot)
 {
     GC_INIT(ctx);
     XLU_Config *xlu = NULL;
@@ -1116,8 +1116,8 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
     XLU_ConfigList *list = NULL;
     const char *file, *name, *desc, *mem, *type_s, *data;
     char *memory = NULL;
-    libxl_disk_snapshot_type dflt = LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
-    libxl_disk_snapshot *disks = NULL;
+    libxlsnap_disk_snapshot_type dflt = LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT;
+    libxlsnap_disk_snapshot *disks = NULL;
     cfg_setting *set = NULL;
     const cfg_setting *dset;
     int e, i, j, n = 0, nset = 0, rc;
@@ -1144,7 +1144,7 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
 
     rc = get_opt_string(gc, xlu, file, "name", &name);
     if (rc) goto out;
-    if (name && libxl_snapshot_name_check(name)) {
+    if (name && libxlsnap_name_check(name)) {
         LOG(ERROR, "%s: name=\"%s\" is not a valid snapshot name",
             AT("name"), libxl__printable(gc, name));
         rc = ERROR_INVAL;
@@ -1181,9 +1181,9 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
     if (rc) goto out;
     if (type_s) {
         if (!strcmp(type_s, "internal")) {
-            dflt = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+            dflt = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL;
         } else if (!strcmp(type_s, "external")) {
-            dflt = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+            dflt = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL;
         } else {
             LOG(ERROR, "%s: type=\"%s\": use internal or external",
                 AT("type"), libxl__printable(gc, type_s));
@@ -1232,7 +1232,7 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
         else
             rc = diskspec_parse(gc, where, spec, true, &disks[i]);
         if (rc) goto out;
-        if (disks[i].type == LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT)
+        if (disks[i].type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT)
             disks[i].type = dflt;
         for (j = 0; j < i; j++) {
             if (!strcmp(disks[j].vdev, disks[i].vdev)) {
@@ -1250,7 +1250,7 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
     if (mem) snapshot_set_string(&snapshot->memory, memory);
     if (have_disks) {
         for (i = 0; i < snapshot->num_disks; i++)
-            libxl_disk_snapshot_dispose(&snapshot->disks[i]);
+            libxlsnap_disk_snapshot_dispose(&snapshot->disks[i]);
         free(snapshot->disks);
         snapshot->disks = NULL;
         snapshot->num_disks = 0;
@@ -1262,9 +1262,9 @@ int libxl_domain_snapshot_config_parse(libxl_snapshot_ctx *ctx,
             }
         }
         for (i = 0; i < n; i++) {
-            libxl_disk_snapshot *d = &snapshot->disks[i];
+            libxlsnap_disk_snapshot *d = &snapshot->disks[i];
 
-            libxl_disk_snapshot_init(d);
+            libxlsnap_disk_snapshot_init(d);
             snapshot_set_string(&d->vdev, disks[i].vdev);
             snapshot_set_string(&d->overlay, disks[i].overlay);
             snapshot_set_string(&d->cow, disks[i].cow);
@@ -1349,7 +1349,7 @@ static bool domain_only_setting(const char *key)
  * which no domain config has (so that a mistake in a snapshot config is
  * reported as one).
  */
-bool libxl_domain_snapshot_config_is_snapshot(libxl_snapshot_ctx *ctx,
+bool libxlsnap_domain_snapshot_config_is_snapshot(libxlsnap_ctx *ctx,
                                               const char *config_file)
 {
     GC_INIT(ctx);

@@ -225,7 +225,7 @@ static char *one_line(char *msg)
  */
 #define LOG_RECENT_MS 60000
 
-static bool said_recently(libxl_snapshot_ctx *ctx, const char *msg)
+static bool said_recently(libxlsnap_ctx *ctx, const char *msg)
 {
     uint64_t now = libxl__now_ms(), h = 0xcbf29ce484222325ULL;
     const unsigned char *p;
@@ -245,12 +245,12 @@ static bool said_recently(libxl_snapshot_ctx *ctx, const char *msg)
     return false;
 }
 
-void libxl__log_forget(libxl_snapshot_ctx *ctx)
+void libxl__log_forget(libxlsnap_ctx *ctx)
 {
     memset(ctx->log_recent, 0, sizeof(ctx->log_recent));
 }
 
-void libxl__snapshot_log(libxl_snapshot_ctx *ctx, xentoollog_level lvl,
+void libxl__snapshot_log(libxlsnap_ctx *ctx, xentoollog_level lvl,
                          int errnoval, const char *file, int line,
                          const char *func, const char *fmt, ...)
 {
@@ -529,35 +529,35 @@ static bool xen_hypervisor_present(void)
     return !strncmp(buf, "xen", 3);
 }
 
-const char *libxl_snapshot_driver_to_string(libxl_snapshot_driver d)
+const char *libxlsnap_driver_to_string(libxlsnap_driver d)
 {
     switch (d) {
-    case LIBXL_SNAPSHOT_DRIVER_XEN: return "xen";
-    case LIBXL_SNAPSHOT_DRIVER_QEMU: return "qemu";
+    case LIBXLSNAP_DRIVER_XEN: return "xen";
+    case LIBXLSNAP_DRIVER_QEMU: return "qemu";
     default: return "auto";
     }
 }
 
-libxl_snapshot_driver libxl_snapshot_ctx_driver(libxl_snapshot_ctx *ctx)
+libxlsnap_driver libxlsnap_ctx_driver(libxlsnap_ctx *ctx)
 {
     return ctx->driver_id;
 }
 
-int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
+int libxlsnap_ctx_alloc(libxlsnap_ctx **pctx, int version,
                              unsigned flags, xentoollog_logger *lg,
-                             const libxl_snapshot_settings *settings)
+                             const libxlsnap_settings *settings)
 {
-    libxl_snapshot_settings dflt;
-    libxl_snapshot_ctx *ctx;
-    const char *drv = getenv(LIBXL_SNAPSHOT_ENV_DRIVER);
-    const char *t = getenv(LIBXL_SNAPSHOT_ENV_LOCK_TIMEOUT);
+    libxlsnap_settings dflt;
+    libxlsnap_ctx *ctx;
+    const char *drv = getenv(LIBXLSNAP_ENV_DRIVER);
+    const char *t = getenv(LIBXLSNAP_ENV_LOCK_TIMEOUT);
     int rc;
 
     *pctx = NULL;
-    if (version != LIBXL_SNAPSHOT_VERSION || flags || !lg)
+    if (version != LIBXLSNAP_VERSION || flags || !lg)
         return ERROR_INVAL;
     if (!settings) {
-        libxl_snapshot_settings_init(&dflt);
+        libxlsnap_settings_init(&dflt);
         settings = &dflt;
     }
 
@@ -568,12 +568,12 @@ int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
     LIST_INIT(&ctx->timers);
     LIST_INIT(&ctx->aos);
     ctx->state_dir = setting_or(settings->state_dir,
-                                LIBXL_SNAPSHOT_ENV_STATE_DIR,
+                                LIBXLSNAP_ENV_STATE_DIR,
                                 LIBXL_SNAPSHOT_STATE_DIR);
-    ctx->run_dir = setting_or(settings->run_dir, LIBXL_SNAPSHOT_ENV_RUN_DIR,
+    ctx->run_dir = setting_or(settings->run_dir, LIBXLSNAP_ENV_RUN_DIR,
                               LIBXL_SNAPSHOT_RUN_DIR);
     ctx->config_dir = setting_or(settings->config_dir,
-                                 LIBXL_SNAPSHOT_ENV_CONFIG_DIR,
+                                 LIBXLSNAP_ENV_CONFIG_DIR,
                                  LIBXL_SNAPSHOT_CONFIG_DIR);
     if (settings->lock_timeout >= 0)
         ctx->lock_timeout = settings->lock_timeout;
@@ -591,9 +591,9 @@ int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
     ctx->system_xl = env_or("XL_SNAPSHOT_SYSTEM_XL",
                             LIBXL_SNAPSHOT_SYSTEM_XL);
 
-    if (settings->driver != LIBXL_SNAPSHOT_DRIVER_AUTO) {
-        if (settings->driver != LIBXL_SNAPSHOT_DRIVER_XEN &&
-            settings->driver != LIBXL_SNAPSHOT_DRIVER_QEMU) {
+    if (settings->driver != LIBXLSNAP_DRIVER_AUTO) {
+        if (settings->driver != LIBXLSNAP_DRIVER_XEN &&
+            settings->driver != LIBXLSNAP_DRIVER_QEMU) {
             LIBXL__LOG(ctx, ERROR, -1, "unknown driver %d in the settings",
                        (int)settings->driver);
             rc = ERROR_INVAL;
@@ -602,21 +602,21 @@ int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
         ctx->driver_id = settings->driver;
     } else if (drv && *drv) {
         if (!strcmp(drv, "xen")) {
-            ctx->driver_id = LIBXL_SNAPSHOT_DRIVER_XEN;
+            ctx->driver_id = LIBXLSNAP_DRIVER_XEN;
         } else if (!strcmp(drv, "qemu")) {
-            ctx->driver_id = LIBXL_SNAPSHOT_DRIVER_QEMU;
+            ctx->driver_id = LIBXLSNAP_DRIVER_QEMU;
         } else {
             LIBXL__LOG(ctx, ERROR, -1,
                        "%s=%s: unknown driver (use xen or qemu)",
-                       LIBXL_SNAPSHOT_ENV_DRIVER, drv);
+                       LIBXLSNAP_ENV_DRIVER, drv);
             rc = ERROR_INVAL;
             goto out;
         }
     } else {
         ctx->driver_id = xen_hypervisor_present()
-            ? LIBXL_SNAPSHOT_DRIVER_XEN : LIBXL_SNAPSHOT_DRIVER_QEMU;
+            ? LIBXLSNAP_DRIVER_XEN : LIBXLSNAP_DRIVER_QEMU;
     }
-    ctx->driver = ctx->driver_id == LIBXL_SNAPSHOT_DRIVER_XEN
+    ctx->driver = ctx->driver_id == LIBXLSNAP_DRIVER_XEN
         ? &libxl__snapshot_driver_xen : &libxl__snapshot_driver_qemu;
     if (ctx->driver->init) {
         rc = ctx->driver->init(ctx);
@@ -626,11 +626,11 @@ int libxl_snapshot_ctx_alloc(libxl_snapshot_ctx **pctx, int version,
     return 0;
 
  out:
-    libxl_snapshot_ctx_free(ctx);
+    libxlsnap_ctx_free(ctx);
     return rc;
 }
 
-int libxl_snapshot_ctx_free(libxl_snapshot_ctx *ctx)
+int libxlsnap_ctx_free(libxlsnap_ctx *ctx)
 {
     if (!ctx) return 0;
     if (ctx->xl_is_callers) ctx->xl = NULL;      /* the caller's to free */

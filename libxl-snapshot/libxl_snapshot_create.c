@@ -40,7 +40,7 @@
  * crash-consistent, says so, and records it ("quiesce").
  *
  * Steps, in order:
- *   libxl_domain_snapshot_create -> snapshot_create_begun ->
+ *   libxlsnap_domain_snapshot_create -> snapshot_create_begun ->
  *     (running) snapshot_create_qmp_connected -> snapshot_create_nodes
  *               -> [quiesce: qga_connected -> qga_synced -> qga_frozen]
  *               -> snapshot_create_transaction_done -> [qga_thawed]
@@ -61,10 +61,10 @@
 typedef struct libxl__snapshot_create_state {
     libxl__ao *ao;
     libxl__snapshot_op op;
-    libxl_domain_snapshot req;       /* what the caller asked for */
-    libxl_domain_snapshot *out;      /* caller's, filled on success */
+    libxlsnap_domain_snapshot req;       /* what the caller asked for */
+    libxlsnap_domain_snapshot *out;      /* caller's, filled on success */
     unsigned flags;
-    libxl_domain_snapshot snap;      /* the record being built (gc) */
+    libxlsnap_domain_snapshot snap;      /* the record being built (gc) */
     libxl__qmp qmp;
     yajl_val actions;                /* live: the disks' transaction */
     const char *tx_error;            /* QEMU's refusal of it */
@@ -81,7 +81,7 @@ typedef struct libxl__snapshot_create_state {
     int thaw_rc;                     /* taken, but the guest not thawed */
     bool journaled, keep_journal;
     uint64_t memory_size, pause_ms;
-    libxl_snapshot_progress_how progress;   /* a copy; zero: none */
+    libxlsnap_progress_how progress;   /* a copy; zero: none */
     void **priv;                     /* per disk: its backend's probe */
     bool lvm_live;                   /* running, LVM disks: paused */
     uint64_t paused_at;              /* 0: not paused by us */
@@ -98,7 +98,7 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
 static const char *owner_of(libxl__gc *gc, void *ctx, const char *path)
 {
     libxl__snapshot_create_state *scs = ctx;
-    libxl_domain_snapshot probe;
+    libxlsnap_domain_snapshot probe;
     libxl__snapshot_clash *c;
 
     if (libxl__snapshot_op_load_all(gc, &scs->op)) return "";
@@ -149,11 +149,11 @@ static void snapshot_create_record(libxl__egc *egc,
 static void snapshot_create_done(libxl__egc *egc,
                                  libxl__snapshot_create_state *scs, int rc);
 
-int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
+int libxlsnap_domain_snapshot_create(libxlsnap_ctx *ctx,
                                  const char *domain,
-                                 libxl_domain_snapshot *snapshot,
+                                 libxlsnap_domain_snapshot *snapshot,
                                  unsigned flags,
-                                 const libxl_snapshot_progress_how *progress,
+                                 const libxlsnap_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
 {
     AO_CREATE(ctx, ao_how);
@@ -166,7 +166,7 @@ int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
     scs->flags = flags;
     if (progress) scs->progress = *progress;
     /* a private copy: the caller's struct is only written at the end */
-    libxl_domain_snapshot_init(&scs->req);
+    libxlsnap_domain_snapshot_init(&scs->req);
     libxl__domain_snapshot_copy(&scs->req, snapshot);
     libxl__qmp_init(&scs->qmp);
     libxl__qmp_init(&scs->qga);
@@ -184,7 +184,7 @@ int libxl_domain_snapshot_create(libxl_snapshot_ctx *ctx,
 /* ---------------------------------------------------------------- */
 /* planning */
 
-static libxl_disk_snapshot *req_disk(libxl__snapshot_create_state *scs,
+static libxlsnap_disk_snapshot *req_disk(libxl__snapshot_create_state *scs,
                                      const char *vdev)
 {
     int i;
@@ -211,11 +211,11 @@ static const libxl_device_disk *config_disk(
 static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
 {
     libxl__snapshot_op *op = &scs->op;
-    libxl_domain_snapshot *s = &scs->snap;
+    libxlsnap_domain_snapshot *s = &scs->snap;
     struct timespec now;
     int i, rc;
 
-    libxl_domain_snapshot_init(s);
+    libxlsnap_domain_snapshot_init(s);
     GCNEW_ARRAY(scs->priv, op->d.num_disks + 1);
     if (scs->req.name) {
         s->name = GCSTRDUP(scs->req.name);
@@ -228,7 +228,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
         s->name = GCSTRDUP(buf);
     }
-    rc = libxl_snapshot_name_check(s->name);
+    rc = libxlsnap_name_check(s->name);
     /* new names must be text too: QEMU drops QMP commands that are not
      * UTF-8 (records with older such names still load) */
     if (!rc && !libxl__utf8_valid(s->name)) rc = ERROR_INVAL;
@@ -253,9 +253,9 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
     s->creation_time = now.tv_sec;
     s->creation_nsec = now.tv_nsec;
     s->parent = GCSTRDUP(op->tree.dom.current);
-    s->state = !op->d.running ? LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF
-        : op->d.paused ? LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED
-        : LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING;
+    s->state = !op->d.running ? LIBXLSNAP_DOMAIN_STATE_SHUTOFF
+        : op->d.paused ? LIBXLSNAP_DOMAIN_STATE_PAUSED
+        : LIBXLSNAP_DOMAIN_STATE_RUNNING;
     s->domain_name = GCSTRDUP(op->d.name);
     libxl_uuid_copy(NULL, &s->domain_uuid, &op->d.uuid);
     if (scs->req.memory && strcmp(scs->req.memory, "no")) {
@@ -280,13 +280,13 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
                 libxl__memory_tmp_path(gc, s->memory), s->memory);
             return ERROR_INVAL;
         }
-    } else if (scs->flags & LIBXL_SNAPSHOT_CREATE_LIVE) {
+    } else if (scs->flags & LIBXLSNAP_CREATE_LIVE) {
         LOG(ERROR, "a live snapshot copies memory: ask for memory too");
         return ERROR_INVAL;
     }
-    if (scs->flags & (LIBXL_SNAPSHOT_CREATE_QUIESCE |
-                      LIBXL_SNAPSHOT_CREATE_QUIESCE_TRY)) {
-        scs->quiesce_required = !!(scs->flags & LIBXL_SNAPSHOT_CREATE_QUIESCE);
+    if (scs->flags & (LIBXLSNAP_CREATE_QUIESCE |
+                      LIBXLSNAP_CREATE_QUIESCE_TRY)) {
+        scs->quiesce_required = !!(scs->flags & LIBXLSNAP_CREATE_QUIESCE);
         if (!op->d.running) {
             LOG(ERROR, "domain %s is shut off: there is nothing to quiesce",
                 op->d.name);
@@ -321,10 +321,10 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
     GCNEW_ARRAY(s->disks, op->d.num_disks);
     for (i = 0; i < op->d.num_disks; i++) {
         const libxl_device_disk *dk = &op->d.disks[i];
-        const libxl_disk_snapshot *r = req_disk(scs, dk->vdev);
-        libxl_disk_snapshot *ds = &s->disks[s->num_disks];
-        libxl_disk_snapshot_type type = r ? r->type
-                                          : LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
+        const libxlsnap_disk_snapshot *r = req_disk(scs, dk->vdev);
+        libxlsnap_disk_snapshot *ds = &s->disks[s->num_disks];
+        libxlsnap_disk_snapshot_type type = r ? r->type
+                                          : LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT;
         const libxl__snapshot_backend *be = NULL;
         libxl__create_plan p;
         const char *why;
@@ -337,7 +337,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
          * snapshots into a chain of external ones (the backends'
          * probes: libxl_snapshot_backend*.c).
          */
-        if (type != LIBXL_DISK_SNAPSHOT_TYPE_NO) {
+        if (type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) {
             be = libxl__snapshot_backend_select(gc, type, dk,
                                                 config_disk(scs, dk),
                                                 &scs->priv[s->num_disks],
@@ -348,11 +348,11 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
             }
             type = be->type;
         }
-        if (!dk->readwrite && type != LIBXL_DISK_SNAPSHOT_TYPE_NO) {
+        if (!dk->readwrite && type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) {
             /* a read-only disk does not change: nothing to capture */
-            type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+            type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO;
         }
-        libxl_disk_snapshot_init(ds);
+        libxlsnap_disk_snapshot_init(ds);
         ds->vdev = GCSTRDUP(dk->vdev);
         ds->type = type;
         ds->backend = dk->backend;
@@ -360,7 +360,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         ds->file = GCSTRDUP(dk->pdev_path);
         s->num_disks++;
 
-        if (type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+        if (type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) continue;
         if (be->live_paused) scs->lvm_live = op->d.running;
         p.op = op;
         p.s = s;
@@ -375,7 +375,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
         if (rc) return rc;
     }
     for (i = 0; i < s->num_disks; i++)
-        if (s->disks[i].type != LIBXL_DISK_SNAPSHOT_TYPE_NO) break;
+        if (s->disks[i].type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) break;
     if (i == s->num_disks) {
         LOG(ERROR, "domain %s: no disk to snapshot", op->d.name);
         return ERROR_INVAL;
@@ -414,7 +414,7 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     if (rc) goto out;
     rc = plan(gc, scs);
     if (rc) goto out;
-    if (scs->flags & LIBXL_SNAPSHOT_CREATE_DRY_RUN) goto out;
+    if (scs->flags & LIBXLSNAP_CREATE_DRY_RUN) goto out;
     /* the intent first: a crash from here on is recovered */
     rc = libxl__journal_write(gc, &op->st, "create", &scs->snap,
                               op->d.running,
@@ -468,8 +468,8 @@ static void snapshot_create_probed(libxl__egc *egc,
 
     if (rc) goto out;
     for (i = 0; i < scs->snap.num_disks; i++) {
-        const libxl_disk_snapshot *ds = &scs->snap.disks[i];
-        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+        const libxlsnap_disk_snapshot *ds = &scs->snap.disks[i];
+        if (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL &&
             libxl__qemu_img_find_tag(qi->infos[i], ds->tag, &id)) {
             LOG(ERROR, "disk %s: '%s' already holds a snapshot named '%s' "
                 "(made outside xl?)", ds->vdev, ds->file, ds->tag);
@@ -484,7 +484,7 @@ static void snapshot_create_probed(libxl__egc *egc,
      */
     GCNEW_ARRAY(scs->cmds, 1);
     for (i = 0; i < scs->snap.num_disks; i++) {
-        const libxl_disk_snapshot *ds = &scs->snap.disks[i];
+        const libxlsnap_disk_snapshot *ds = &scs->snap.disks[i];
         const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
         const char *const **l = NULL;
         int nl = 0, j;
@@ -569,7 +569,7 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
 {
     libxl__snapshot_create_state *scs =
         CONTAINER_OF(qmp, libxl__snapshot_create_state, qmp);
-    libxl_domain_snapshot *s = &scs->snap;
+    libxlsnap_domain_snapshot *s = &scs->snap;
     STATE_AO_GC(scs->ao);
     yajl_val args = NULL, actions, act, data;
     int i, k = 1;
@@ -581,10 +581,10 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
     }
     actions = libxl__json_add_array(gc, &args, "actions");
     for (i = 0; i < s->num_disks; i++) {
-        libxl_disk_snapshot *ds = &s->disks[i];
+        libxlsnap_disk_snapshot *ds = &s->disks[i];
         const char *node;
 
-        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+        if (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) continue;
         node = libxl__qmp_node_for_file(nodes, ds->file, ds->format);
         if (!node) {
             LOG(ERROR, "disk %s: QEMU has no %s node for '%s' (records out "
@@ -594,7 +594,7 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
             goto out;
         }
         act = libxl__json_append_object(gc, actions);
-        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
+        if (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL) {
             libxl__json_add_string(gc, &act, "type",
                                    "blockdev-snapshot-internal-sync");
             data = libxl__json_add_object(gc, &act, "data");
@@ -624,7 +624,7 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
         scs->mss.ao = ao;
         scs->mss.d = &scs->op.d;
         scs->mss.file = s->memory;
-        scs->mss.live = !!(scs->flags & LIBXL_SNAPSHOT_CREATE_LIVE);
+        scs->mss.live = !!(scs->flags & LIBXLSNAP_CREATE_LIVE);
         scs->mss.progress = &scs->progress;
         scs->mss.instant = snapshot_create_instant;
         scs->mss.callback = snapshot_create_memory_done;
@@ -814,14 +814,14 @@ static void log_refused_transaction(libxl__gc *gc,
 
     desc = desc ? desc : "?";
     for (i = 0; !disk && i < scs->snap.num_disks; i++) {
-        const libxl_disk_snapshot *ds = &scs->snap.disks[i];
-        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL &&
+        const libxlsnap_disk_snapshot *ds = &scs->snap.disks[i];
+        if (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL &&
             strstr(desc, GCSPRINTF("'%s-", ds->vdev)))
             disk = ds->vdev;
     }
     for (i = 0; !disk && i < scs->snap.num_disks; i++) {
-        const libxl_disk_snapshot *ds = &scs->snap.disks[i];
-        if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL) continue;
+        const libxlsnap_disk_snapshot *ds = &scs->snap.disks[i];
+        if (ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL) continue;
         ext = ds->vdev;
         if (!ds->overlay || !libxl__file_exists(ds->overlay))
             disk = ds->vdev;
@@ -995,7 +995,7 @@ static void offline_undo(libxl__gc *gc, libxl__snapshot_create_state *scs,
 {
     int i;
     for (i = 0; i < upto; i++) {
-        const libxl_disk_snapshot *ds = &scs->snap.disks[i];
+        const libxlsnap_disk_snapshot *ds = &scs->snap.disks[i];
         const char *why;
         /* what was never made (the failed disk, often) is left: no
          * second error for the same cause */
@@ -1024,7 +1024,7 @@ static void snapshot_create_offline_next(libxl__egc *egc,
                                          libxl__snapshot_create_state *scs)
 {
     STATE_AO_GC(scs->ao);
-    libxl_disk_snapshot *ds;
+    libxlsnap_disk_snapshot *ds;
     int rc;
 
     if (scs->next == scs->num_cmds) {
@@ -1073,11 +1073,11 @@ static void snapshot_create_record(libxl__egc *egc,
 {
     STATE_AO_GC(scs->ao);
     libxl__snapshot_op *op = &scs->op;
-    libxl_domain_snapshot *s = &scs->snap;
+    libxlsnap_domain_snapshot *s = &scs->snap;
     int i, rc = 0;
 
     for (i = 0; i < s->num_disks; i++) {
-        libxl_disk_snapshot *ds = &s->disks[i];
+        libxlsnap_disk_snapshot *ds = &s->disks[i];
         const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
         const char *active;
         libxl_disk_format fmt;
@@ -1100,7 +1100,7 @@ static void snapshot_create_record(libxl__egc *egc,
             }
         }
     }
-    if (!(scs->flags & LIBXL_SNAPSHOT_CREATE_NO_METADATA)) {
+    if (!(scs->flags & LIBXLSNAP_CREATE_NO_METADATA)) {
         s->current = true;
         libxl__snapshot_tree_add(gc, &op->tree, s);
         op->tree.dom.current = s->name;
@@ -1147,7 +1147,7 @@ static void snapshot_create_done(libxl__egc *egc,
                                  libxl__snapshot_create_state *scs, int rc)
 {
     STATE_AO_GC(scs->ao);
-    libxl_domain_snapshot *found;
+    libxlsnap_domain_snapshot *found;
 
     libxl__qmp_close(gc, &scs->qmp);
     libxl__qmp_close(gc, &scs->qga);
@@ -1158,10 +1158,10 @@ static void snapshot_create_done(libxl__egc *egc,
     libxl__snapshot_op_end(gc, &scs->op);
     if (!rc) {
         found = libxl__snapshot_tree_find(&scs->op.tree, scs->snap.name);
-        libxl_domain_snapshot_dispose(scs->out);
+        libxlsnap_domain_snapshot_dispose(scs->out);
         libxl__domain_snapshot_copy(scs->out, found ? found : &scs->snap);
     }
-    libxl_domain_snapshot_dispose(&scs->req);
+    libxlsnap_domain_snapshot_dispose(&scs->req);
     libxl__ao_complete(egc, ao, rc);
 }
 
@@ -1170,7 +1170,7 @@ static void snapshot_create_done(libxl__egc *egc,
 
 /* Did the snapshot happen?  See the design comment. */
 static bool create_happened(libxl__gc *gc, libxl__snapshot_op *op,
-                            const libxl_domain_snapshot *s, bool live)
+                            const libxlsnap_domain_snapshot *s, bool live)
 {
     yajl_val nodes = NULL;
     bool ext = false, all = true;
@@ -1209,7 +1209,7 @@ static bool create_happened(libxl__gc *gc, libxl__snapshot_op *op,
  * the snapshot found it.
  */
 static void unstick_memory_save(libxl__gc *gc, libxl__snapshot_op *op,
-                                const libxl_domain_snapshot *s)
+                                const libxlsnap_domain_snapshot *s)
 {
     yajl_val v = NULL;
     const char *st;
@@ -1234,7 +1234,7 @@ static void unstick_memory_save(libxl__gc *gc, libxl__snapshot_op *op,
                                 5000, true, NULL);
         usleep(100000);
     }
-    if (s->state == LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING &&
+    if (s->state == LIBXLSNAP_DOMAIN_STATE_RUNNING &&
         !libxl__qmp_run_sync(gc, op->d.qmp_path, "query-status", NULL, 5000,
                              true, &v) &&
         v && !libxl__json_get_bool(v, "running", true)) {
@@ -1251,7 +1251,7 @@ static void unstick_memory_save(libxl__gc *gc, libxl__snapshot_op *op,
 
 int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
 {
-    libxl_domain_snapshot s;
+    libxlsnap_domain_snapshot s;
     bool live = libxl__json_get_bool(j, "live", false);
     const char *memory_tmp = libxl__json_get_string(j, "memory_tmp");
     bool memory_done;
@@ -1272,7 +1272,7 @@ int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     for (i = 0; op->d.running && i < s.num_disks; i++)
         if (libxl__snapshot_backend_of(&s.disks[i]) &&
             libxl__snapshot_backend_of(&s.disks[i])->live_paused &&
-            s.state == LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING) {
+            s.state == LIBXLSNAP_DOMAIN_STATE_RUNNING) {
             /* paused for the lvcreates: it runs again */
             CTX->driver->unpause(gc, &op->d);
             break;
@@ -1293,7 +1293,7 @@ int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
         }
         t->dom.current = s.name;
         for (i = 0; i < s.num_disks; i++) {
-            const libxl_disk_snapshot *ds = &s.disks[i];
+            const libxlsnap_disk_snapshot *ds = &s.disks[i];
             const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
             const char *active;
             libxl_disk_format fmt;
@@ -1318,7 +1318,7 @@ int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     }
     /* back: nothing it made is in use; remove it */
     for (i = 0; i < s.num_disks; i++) {
-        const libxl_disk_snapshot *ds = &s.disks[i];
+        const libxlsnap_disk_snapshot *ds = &s.disks[i];
         const char *why;
         if (libxl__disk_snapshot_undo(gc, op, ds, t, &why))
             LOG(WARN, "disk %s: cannot remove its snapshot '%s' of '%s'%s%s",

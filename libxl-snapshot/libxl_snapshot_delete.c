@@ -62,7 +62,7 @@
  * --children deletes the descendants first, leaves before parents;
  * --children-only only them.
  *
- * Steps: libxl_domain_snapshot_delete -> libxl__snapshot_delete_start ->
+ * Steps: libxlsnap_domain_snapshot_delete -> libxl__snapshot_delete_start ->
  *   snapshot_delete_begun ->
  *   [per snapshot: snapshot_delete_one -> snapshot_delete_probed ->
  *    per disk: snapshot_delete_disk -> (tag: qmp_connected -> nodes
@@ -114,7 +114,7 @@ typedef struct libxl__snapshot_delete_state {
                                        (a failed save, a job QEMU may
                                        still run): the next command
                                        completes them from the journal */
-    libxl_domain_snapshot *snap;
+    libxlsnap_domain_snapshot *snap;
     disk_plan *plans;
     int disk, target;
     libxl__qemu_img_info_state qi;  /* tags, then chains */
@@ -127,7 +127,7 @@ typedef struct libxl__snapshot_delete_state {
     libxl__blockjob bj;
     int stopped_rc;                 /* why a merge stopped (settling it) */
     yajl_val commit;                /* journal: the running commit */
-    libxl_snapshot_progress_how progress;   /* its jobs' (a copy) */
+    libxlsnap_progress_how progress;   /* its jobs' (a copy) */
     libxl__snapshot_delete_cb *callback;  /* NULL: the ao completes */
     void *for_callback;
 } libxl__snapshot_delete_state;
@@ -180,7 +180,7 @@ static void snapshot_delete_done(libxl__egc *egc,
 void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
                                   const char *domain, const char *name,
                                   unsigned flags,
-                                  const libxl_snapshot_progress_how *progress,
+                                  const libxlsnap_progress_how *progress,
                                   libxl__snapshot_delete_cb *callback,
                                   void *for_callback)
 {
@@ -206,18 +206,18 @@ void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
     libxl__snapshot_op_begin(egc, &dls->op);
 }
 
-int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
+int libxlsnap_domain_snapshot_delete(libxlsnap_ctx *ctx,
                                  const char *domain, const char *name,
                                  unsigned flags,
-                                 const libxl_snapshot_progress_how *progress,
+                                 const libxlsnap_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
 {
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
 
-    if ((flags & LIBXL_SNAPSHOT_DELETE_CHILDREN) &&
-        (flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY)) {
-        LOG(ERROR, "LIBXL_SNAPSHOT_DELETE_CHILDREN and _CHILDREN_ONLY "
+    if ((flags & LIBXLSNAP_DELETE_CHILDREN) &&
+        (flags & LIBXLSNAP_DELETE_CHILDREN_ONLY)) {
+        LOG(ERROR, "LIBXLSNAP_DELETE_CHILDREN and _CHILDREN_ONLY "
             "exclude each other");
         EGC_FREE;
         return AO_CREATE_FAIL(ERROR_INVAL);
@@ -230,11 +230,11 @@ int libxl_domain_snapshot_delete(libxl_snapshot_ctx *ctx,
 
 /* Appends the descendants of s, leaves first (post-order). */
 static void add_descendants(libxl__gc *gc, libxl__snapshot_delete_state *dls,
-                            const libxl_domain_snapshot *s)
+                            const libxlsnap_domain_snapshot *s)
 {
     int i;
     for (i = 0; i < s->num_children; i++) {
-        libxl_domain_snapshot *c =
+        libxlsnap_domain_snapshot *c =
             libxl__snapshot_tree_find(&dls->op.tree, s->children[i]);
         if (!c) continue;
         add_descendants(gc, dls, c);
@@ -278,7 +278,7 @@ static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(op, libxl__snapshot_delete_state, op);
     STATE_AO_GC(dls->ao);
-    libxl_domain_snapshot *s;
+    libxlsnap_domain_snapshot *s;
     const char *name = dls->names[0];
     int i;
 
@@ -292,11 +292,11 @@ static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
         rc = ERROR_NOTFOUND;
         goto out;
     }
-    if (dls->flags & (LIBXL_SNAPSHOT_DELETE_CHILDREN |
-                      LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY)) {
+    if (dls->flags & (LIBXLSNAP_DELETE_CHILDREN |
+                      LIBXLSNAP_DELETE_CHILDREN_ONLY)) {
         dls->num_names = 0;
         add_descendants(gc, dls, s);
-        if (dls->flags & LIBXL_SNAPSHOT_DELETE_CHILDREN) {
+        if (dls->flags & LIBXLSNAP_DELETE_CHILDREN) {
             GCREALLOC_ARRAY(dls->names, dls->num_names + 1);
             dls->names[dls->num_names++] = GCSTRDUP(name);
         }
@@ -311,7 +311,7 @@ static void snapshot_delete_begun(libxl__egc *egc, libxl__snapshot_op *op,
     }
     /* nothing another record still owns is removed or merged: refused
      * before anything changes (--metadata touches no file) */
-    for (i = 0; !(dls->flags & LIBXL_SNAPSHOT_DELETE_METADATA_ONLY) &&
+    for (i = 0; !(dls->flags & LIBXLSNAP_DELETE_METADATA_ONLY) &&
                 i < dls->num_names; i++) {
         libxl__snapshot_clash *c;
         if (!libxl__snapshot_ownership(gc, &op->tree,
@@ -359,7 +359,7 @@ static void snapshot_delete_one(libxl__egc *egc,
         snapshot_delete_one(egc, dls);
         return;
     }
-    if (dls->flags & LIBXL_SNAPSHOT_DELETE_METADATA_ONLY) {
+    if (dls->flags & LIBXLSNAP_DELETE_METADATA_ONLY) {
         snapshot_delete_record(egc, dls);
         return;
     }
@@ -401,9 +401,9 @@ static int known_images(libxl__gc *gc, libxl__snapshot_delete_state *dls,
     if (active) l[n++] = active;
     for (i = 0; i < t->num_snaps; i++)
         for (j = 0; j < t->snaps[i].num_disks; j++) {
-            const libxl_disk_snapshot *o = &t->snaps[i].disks[j];
+            const libxlsnap_disk_snapshot *o = &t->snaps[i].disks[j];
             if (!strcmp(o->vdev, vdev) && o->file &&
-                o->type != LIBXL_DISK_SNAPSHOT_TYPE_NO &&
+                o->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO &&
                 libxl__file_exists(o->file))
                 l[n++] = o->file;
         }
@@ -420,7 +420,7 @@ static int known_images(libxl__gc *gc, libxl__snapshot_delete_state *dls,
  */
 static int branches_refused(libxl__gc *gc,
                             libxl__snapshot_delete_state *dls,
-                            const libxl_disk_snapshot *ds)
+                            const libxlsnap_disk_snapshot *ds)
 {
     const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
     libxl_device_disk *dk = libxl__domain_disk(&dls->op.d, ds->vdev);
@@ -461,7 +461,7 @@ static void snapshot_delete_probed(libxl__egc *egc,
         if (rc) goto out;
     }
     for (i = 0; i < dls->snap->num_disks; i++) {
-        const libxl_disk_snapshot *ds = &dls->snap->disks[i];
+        const libxlsnap_disk_snapshot *ds = &dls->snap->disks[i];
         const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
         disk_plan *pl = &dls->plans[i];
         if (!be) continue;
@@ -487,7 +487,7 @@ static void snapshot_delete_probed(libxl__egc *egc,
 /* ---------------------------------------------------------------- */
 /* one disk */
 
-static libxl_disk_snapshot *cur_ds(libxl__snapshot_delete_state *dls)
+static libxlsnap_disk_snapshot *cur_ds(libxl__snapshot_delete_state *dls)
 {
     return &dls->snap->disks[dls->disk];
 }
@@ -503,7 +503,7 @@ static void snapshot_delete_disk(libxl__egc *egc,
 {
     STATE_AO_GC(dls->ao);
     libxl__snapshot_op *op = &dls->op;
-    libxl_disk_snapshot *ds;
+    libxlsnap_disk_snapshot *ds;
     disk_plan *pl;
     libxl_device_disk *dk;
     int rc;
@@ -601,7 +601,7 @@ static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(qmp, libxl__snapshot_delete_state, qmp);
     STATE_AO_GC(dls->ao);
-    libxl_disk_snapshot *ds = cur_ds(dls);
+    libxlsnap_disk_snapshot *ds = cur_ds(dls);
     const char *node;
     yajl_val args = NULL;
 
@@ -635,7 +635,7 @@ static void snapshot_delete_qmp_done(libxl__egc *egc, libxl__qmp *qmp,
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(qmp, libxl__snapshot_delete_state, qmp);
     STATE_AO_GC(dls->ao);
-    libxl_disk_snapshot *ds = cur_ds(dls);
+    libxlsnap_disk_snapshot *ds = cur_ds(dls);
 
     if (rc)
         LOG(ERROR, "disk %s: cannot delete snapshot '%s': %s", ds->vdev,
@@ -717,7 +717,7 @@ static bool holds_internal(libxl__snapshot_delete_state *dls, const char *f)
 {
     int i, j;
     for (i = 0; i < dls->op.tree.num_snaps; i++) {
-        const libxl_domain_snapshot *s = &dls->op.tree.snaps[i];
+        const libxlsnap_domain_snapshot *s = &dls->op.tree.snaps[i];
         if (s == dls->snap) continue;
         for (j = 0; j < s->num_disks; j++) {
             const libxl__snapshot_backend *be =
@@ -747,7 +747,7 @@ static void snapshot_delete_chains(libxl__egc *egc,
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(qi, libxl__snapshot_delete_state, qi);
     STATE_AO_GC(dls->ao);
-    libxl_disk_snapshot *ds = cur_ds(dls);
+    libxlsnap_disk_snapshot *ds = cur_ds(dls);
     disk_plan *pl = &dls->plans[dls->disk];
     const char *F = ds->file;
     edge *e;
@@ -843,7 +843,7 @@ static void snapshot_delete_job_next(libxl__egc *egc,
                                      libxl__snapshot_delete_state *dls)
 {
     STATE_AO_GC(dls->ao);
-    libxl_disk_snapshot *ds = cur_ds(dls);
+    libxlsnap_disk_snapshot *ds = cur_ds(dls);
     disk_plan *pl = &dls->plans[dls->disk];
     libxl__blockjob *bj = &dls->bj;
     const char *top;
@@ -874,15 +874,15 @@ static void snapshot_delete_job_next(libxl__egc *egc,
         bj->info.base = (char *)ds->file;
         bj->base_format = ds->format;
         bj->info.type = live && !strcmp(top, dls->active)
-            ? LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT
-            : LIBXL_BLOCKJOB_TYPE_COMMIT;
+            ? LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT
+            : LIBXLSNAP_BLOCKJOB_TYPE_COMMIT;
         bj->at_ready = LIBXL__BLOCKJOB_AT_READY_PIVOT;
         bj->info.id = GCSPRINTF("libxl-delete-%s", ds->vdev);
     } else {
         /* streaming into top: the data of F comes down from below */
         bj->info.base = (char *)pl->parent;
         bj->base_format = pl->parent_format;
-        bj->info.type = LIBXL_BLOCKJOB_TYPE_STREAM;
+        bj->info.type = LIBXLSNAP_BLOCKJOB_TYPE_STREAM;
         bj->info.id = GCSPRINTF("libxl-delete-%s-%d", ds->vdev,
                                 dls->target);
     }
@@ -959,17 +959,17 @@ static void snapshot_delete_merge_stopped(libxl__egc *egc,
         : rc == ERROR_TIMEDOUT ? "timed out" : "failed";
 
     switch (bj->info.state) {
-    case LIBXL_BLOCKJOB_STATE_NEW:
+    case LIBXLSNAP_BLOCKJOB_STATE_NEW:
         /* it never ran */
         goto out;
-    case LIBXL_BLOCKJOB_STATE_CANCELLED:
+    case LIBXLSNAP_BLOCKJOB_STATE_CANCELLED:
         if (bj->info.live && !bj->info.offset) {
             LOG(ERROR, "disk %s: the merge into '%s' %s before it wrote "
                 "anything; snapshot '%s' is unchanged", vdev, F, how, name);
             goto out;
         }
         break;
-    case LIBXL_BLOCKJOB_STATE_FAILED:
+    case LIBXLSNAP_BLOCKJOB_STATE_FAILED:
         break;
     default:
         LOG(ERROR, "disk %s: the merge of '%s' into '%s' (snapshot '%s') "
@@ -1064,7 +1064,7 @@ static void snapshot_delete_rebase_next(libxl__egc *egc,
                                         libxl__snapshot_delete_state *dls)
 {
     STATE_AO_GC(dls->ao);
-    libxl_disk_snapshot *ds = cur_ds(dls);
+    libxlsnap_disk_snapshot *ds = cur_ds(dls);
     disk_plan *pl = &dls->plans[dls->disk];
     const char *t;
     int rc;
@@ -1131,7 +1131,7 @@ static void snapshot_delete_rebase_done(libxl__egc *egc,
  */
 static const char *left_unused(libxl__snapshot_delete_state *dls,
                                const disk_plan *pl,
-                               const libxl_disk_snapshot *ds, bool removing)
+                               const libxlsnap_disk_snapshot *ds, bool removing)
 {
     const char *f = pl->act == ACT_TAG ? ds->file
         : pl->act == ACT_REMOVE && removing ? pl->parent : NULL;
@@ -1154,7 +1154,7 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
 {
     STATE_AO_GC(dls->ao);
     libxl__snapshot_op *op = &dls->op;
-    libxl_disk_snapshot *ds = cur_ds(dls);
+    libxlsnap_disk_snapshot *ds = cur_ds(dls);
     disk_plan *pl = &dls->plans[dls->disk];
     const char *gone = NULL, *unused = NULL;
     bool removing = false;
@@ -1206,7 +1206,7 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
         gone = GCSTRDUP(gone);
         removing = gone && !config_image(&dls->op, gone) &&
             (pl->act == ACT_COMMIT || !holds_internal(dls, gone));
-        ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+        ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO;
         unused = left_unused(dls, pl, ds, removing);
         if (removing || unused) {
             /* the file to go, in the journal before the records move */
@@ -1260,7 +1260,7 @@ static void snapshot_delete_record(libxl__egc *egc,
     }
     /* the memory image goes with its record, once that is gone (with
      * --metadata only the record goes: the files stay, as libvirt's) */
-    if (memory && !(dls->flags & LIBXL_SNAPSHOT_DELETE_METADATA_ONLY) &&
+    if (memory && !(dls->flags & LIBXLSNAP_DELETE_METADATA_ONLY) &&
         unlink(memory) && errno != ENOENT)
         LOGE(WARN, "snapshot '%s': cannot remove its memory image '%s'",
              name, memory);
@@ -1283,7 +1283,7 @@ static void snapshot_delete_done(libxl__egc *egc,
     for (i = 0; rc && dls->snap && dls->plans &&
                 i < dls->snap->num_disks; i++) {
         if (!dls->plans[i].done || dls->plans[i].act == ACT_NONE) continue;
-        dls->snap->disks[i].type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+        dls->snap->disks[i].type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO;
         n++;
     }
     if (n && !dls->keep_journal) {
@@ -1383,7 +1383,7 @@ static void cancel_delete_jobs(libxl__gc *gc, libxl__snapshot_op *op)
  * ERROR_* when the records could not be saved (the journal stays).
  */
 static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
-                             libxl_domain_snapshot *s, yajl_val commit)
+                             libxlsnap_domain_snapshot *s, yajl_val commit)
 {
     libxl__snapshot_tree *t = &op->tree;
     const char *vdev = libxl__json_get_string(commit, "vdev");
@@ -1391,7 +1391,7 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     const char *f = libxl__json_get_string(commit, "base");
     yajl_val kids = libxl__json_get(commit, "children");
     yajl_val nodes = NULL;
-    libxl_disk_snapshot *ds = NULL;
+    libxlsnap_disk_snapshot *ds = NULL;
     libxl__active_disk *ad;
     bool pivot, done = false, rebased = true;
     const char *dropped = NULL;
@@ -1474,7 +1474,7 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
             if (rc) return rc;        /* the journal stays */
         }
     }
-    ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+    ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO;
     if (op->d.running) libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, c);
     rc = libxl__snapshot_store_save(gc, &op->st, t);
     if (rc) return rc;                /* the journal stays */
@@ -1510,7 +1510,7 @@ static int moved_records(libxl__gc *gc, libxl__snapshot_op *op,
                          const char *name, yajl_val commit)
 {
     libxl__snapshot_tree *t = &op->tree;
-    libxl_domain_snapshot *s = name ? libxl__snapshot_tree_find(t, name)
+    libxlsnap_domain_snapshot *s = name ? libxl__snapshot_tree_find(t, name)
                                     : NULL;
     const char *vdev = libxl__json_get_string(commit, "vdev");
     const char *c = libxl__json_get_string(commit, "top");
@@ -1525,9 +1525,9 @@ static int moved_records(libxl__gc *gc, libxl__snapshot_op *op,
         !(ad && ad->path && !strcmp(ad->path, c)))
         return 0;
     for (k = 0; k < s->num_disks; k++) {
-        libxl_disk_snapshot *ds = &s->disks[k];
+        libxlsnap_disk_snapshot *ds = &s->disks[k];
         if (strcmp(ds->vdev, vdev) || !ds->file || strcmp(ds->file, f) ||
-            ds->type != LIBXL_DISK_SNAPSHOT_TYPE_NO)
+            ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO)
             continue;
         libxl__snapshot_tree_move_file(gc, t, vdev, GCSTRDUP(c),
                                        GCSTRDUP(f), ds->format);
@@ -1608,7 +1608,7 @@ static int recover_delete_records(libxl__gc *gc, libxl__snapshot_op *op,
 {
     const char *name = libxl__json_get_string(j, "snapshot");
     const char *remove = libxl__json_get_string(j, "remove");
-    libxl_domain_snapshot *s;
+    libxlsnap_domain_snapshot *s;
     int i, n = 0, rc;
 
     cancel_delete_jobs(gc, op);
@@ -1643,8 +1643,8 @@ static int recover_delete_records(libxl__gc *gc, libxl__snapshot_op *op,
     }
     /* what is gone is marked so (the delete did it before each file) */
     for (i = 0; i < s->num_disks; i++) {
-        libxl_disk_snapshot *ds = &s->disks[i];
-        if (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) {
+        libxlsnap_disk_snapshot *ds = &s->disks[i];
+        if (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) {
             n++;
             continue;
         }
@@ -1652,7 +1652,7 @@ static int recover_delete_records(libxl__gc *gc, libxl__snapshot_op *op,
          * so, not because its origin is gone) */
         if (libxl__snapshot_backend_of(ds)->present(gc, ds) ==
             ERROR_NOTFOUND) {
-            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+            ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO;
             n++;
         }
     }

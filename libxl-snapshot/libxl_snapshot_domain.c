@@ -1,5 +1,5 @@
 /*
- * libxl_snapshot_domain.c - finding domains, their disks, the lock
+ * libxlsnap_domain.c - finding domains, their disks, the lock
  *
  * A snapshot operation needs three things about a domain: whether a
  * device model runs for it (then QMP, else qemu-img), its disks, and
@@ -440,17 +440,17 @@ void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op)
 /* ---------------------------------------------------------------- */
 /* public: domains */
 
-static void domain_to_public(libxl__domain *d, libxl_snapshot_domain *p)
+static void domain_to_public(libxl__domain *d, libxlsnap_domain *p)
 {
     int i;
 
-    libxl_snapshot_domain_init(p);
+    libxlsnap_domain_init(p);
     p->name = d->name ? strdup(d->name) : NULL;
     libxl_uuid_copy(NULL, &p->uuid, &d->uuid);
     p->domid = d->running ? d->domid : INVALID_DOMID;
-    p->state = !d->running ? LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF
-        : d->paused ? LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED
-        : LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING;
+    p->state = !d->running ? LIBXLSNAP_DOMAIN_STATE_SHUTOFF
+        : d->paused ? LIBXLSNAP_DOMAIN_STATE_PAUSED
+        : LIBXLSNAP_DOMAIN_STATE_RUNNING;
     p->config_file = d->config_file ? strdup(d->config_file) : NULL;
     p->num_disks = d->num_disks;
     p->disks = calloc(d->num_disks ? d->num_disks : 1, sizeof(*p->disks));
@@ -467,9 +467,9 @@ static void domain_to_public(libxl__domain *d, libxl_snapshot_domain *p)
     }
 }
 
-int libxl_snapshot_domain_lookup(libxl_snapshot_ctx *ctx,
+int libxlsnap_domain_lookup(libxlsnap_ctx *ctx,
                                  const char *domain,
-                                 libxl_snapshot_domain *info_r)
+                                 libxlsnap_domain *info_r)
 {
     GC_INIT(ctx);
     libxl__domain d;
@@ -483,8 +483,8 @@ int libxl_snapshot_domain_lookup(libxl_snapshot_ctx *ctx,
     return rc;
 }
 
-int libxl_snapshot_domain_list(libxl_snapshot_ctx *ctx,
-                               libxl_snapshot_domain **list_r, int *nb_r)
+int libxlsnap_domain_list(libxlsnap_ctx *ctx,
+                               libxlsnap_domain **list_r, int *nb_r)
 {
     GC_INIT(ctx);
     libxl__domain *l = NULL;
@@ -504,7 +504,7 @@ int libxl_snapshot_domain_list(libxl_snapshot_ctx *ctx,
 }
 
 /*
- * The synchronous libxl_snapshot_domain_start_overrides takes the
+ * The synchronous libxlsnap_domain_start_overrides takes the
  * domain's lock the simple way: try, sleep, try, until the same
  * timeout as operations.
  */
@@ -553,7 +553,7 @@ static int disks_startable(libxl__gc *gc, const libxl__domain_config *cfg,
 int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
                         libxl__domain_record *rec, bool paused,
                         const char *restore,
-                        const libxl_snapshot_progress_how *progress,
+                        const libxlsnap_progress_how *progress,
                         uint32_t *domid_r)
 {
     int rc = disks_startable(gc, cfg, rec);
@@ -619,7 +619,7 @@ static void domain_cmd_done(libxl__egc *egc, domain_cmd_state *dcs, int rc)
     libxl__ao_complete(egc, dcs->ao, rc);
 }
 
-int libxl_snapshot_domain_create(libxl_snapshot_ctx *ctx,
+int libxlsnap_domain_create(libxlsnap_ctx *ctx,
                                  const char *config_file, bool paused,
                                  uint32_t *domid_r,
                                  const libxl_asyncop_how *ao_how)
@@ -686,7 +686,7 @@ static void domain_create_locked(libxl__egc *egc, libxl__snapshot_lock *lk,
     domain_cmd_done(egc, dcs, rc);
 }
 
-int libxl_snapshot_domain_start_overrides(libxl_snapshot_ctx *ctx,
+int libxlsnap_domain_start_overrides(libxlsnap_ctx *ctx,
                                           const char *config_file,
                                           char **disk_r, char **uuid_r)
 {
@@ -748,7 +748,7 @@ static int running_domain(libxl__gc *gc, const char *domain,
     return rc;
 }
 
-int libxl_snapshot_domain_destroy(libxl_snapshot_ctx *ctx,
+int libxlsnap_domain_destroy(libxlsnap_ctx *ctx,
                                   const char *domain,
                                   const libxl_asyncop_how *ao_how)
 {
@@ -788,7 +788,7 @@ static void domain_destroy_locked(libxl__egc *egc,
     domain_cmd_done(egc, dcs, rc);
 }
 
-int libxl_snapshot_domain_pause(libxl_snapshot_ctx *ctx, const char *domain)
+int libxlsnap_domain_pause(libxlsnap_ctx *ctx, const char *domain)
 {
     GC_INIT(ctx);
     libxl__domain d;
@@ -798,7 +798,7 @@ int libxl_snapshot_domain_pause(libxl_snapshot_ctx *ctx, const char *domain)
     return rc;
 }
 
-int libxl_snapshot_domain_unpause(libxl_snapshot_ctx *ctx,
+int libxlsnap_domain_unpause(libxlsnap_ctx *ctx,
                                   const char *domain)
 {
     GC_INIT(ctx);
@@ -809,7 +809,7 @@ int libxl_snapshot_domain_unpause(libxl_snapshot_ctx *ctx,
     return rc;
 }
 
-int libxl_snapshot_domain_monitor_command(libxl_snapshot_ctx *ctx,
+int libxlsnap_domain_monitor_command(libxlsnap_ctx *ctx,
                                           const char *domain,
                                           const char *command_line,
                                           char **output_r)

@@ -329,7 +329,7 @@ static void qemu_sync_done(libxl__egc *egc, libxl__domain_async *da, int rc)
 
 static int qemu_destroy(libxl__gc *callergc, libxl__domain *d)
 {
-    libxl_snapshot_ctx *ctx = callergc->owner;
+    libxlsnap_ctx *ctx = callergc->owner;
     AO_CREATE(ctx, NULL);
     EGC_INIT(ctx);
     qemu_sync_state *ss;
@@ -652,10 +652,10 @@ static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
 static int qemu_create(libxl__gc *callergc, const libxl__domain_config *cfg,
                        const libxl__domain_record *rec, bool paused,
                        const char *restore,
-                       const libxl_snapshot_progress_how *progress,
+                       const libxlsnap_progress_how *progress,
                        uint32_t *domid_r)
 {
-    libxl_snapshot_ctx *ctx = callergc->owner;
+    libxlsnap_ctx *ctx = callergc->owner;
     AO_CREATE(ctx, NULL);
     EGC_INIT(ctx);
     qemu_sync_state *ss;

@@ -272,13 +272,13 @@ static libxl_disk_format xen_disk_format(libxl__gc *gc,
  * libxl's either way).
  */
 typedef struct {
-    libxl_snapshot_ctx *ctx;
+    libxlsnap_ctx *ctx;
     void *for_libxl;
     libxl__ev_fd ev;
 } xen_osevent_fd;
 
 typedef struct {
-    libxl_snapshot_ctx *ctx;
+    libxlsnap_ctx *ctx;
     void *for_libxl;
     libxl__ev_time ev;
 } xen_osevent_time;
@@ -295,7 +295,7 @@ static void xen_osevent_fd_cb(libxl__egc *egc, libxl__ev_fd *ev, int fd,
 static int xen_fd_register(void *user, int fd, void **for_app_r,
                            short events, void *for_libxl)
 {
-    libxl_snapshot_ctx *ctx = user;
+    libxlsnap_ctx *ctx = user;
     GC_INIT(ctx);
     xen_osevent_fd *r = calloc(1, sizeof(*r));
     int rc;
@@ -364,7 +364,7 @@ static int xen_timeout_ms(struct timeval abs)
 static int xen_timeout_register(void *user, void **for_app_r,
                                 struct timeval abs, void *for_libxl)
 {
-    libxl_snapshot_ctx *ctx = user;
+    libxlsnap_ctx *ctx = user;
     GC_INIT(ctx);
     xen_osevent_time *r = calloc(1, sizeof(*r));
     int rc;
@@ -425,7 +425,7 @@ static const libxl_osevent_hooks xen_osevent_hooks = {
 /* ---------------------------------------------------------------- */
 /* init, fini */
 
-static int xen_init(libxl_snapshot_ctx *ctx)
+static int xen_init(libxlsnap_ctx *ctx)
 {
     int rc;
 
@@ -444,7 +444,7 @@ static int xen_init(libxl_snapshot_ctx *ctx)
     return 0;
 }
 
-static void xen_fini(libxl_snapshot_ctx *ctx)
+static void xen_fini(libxlsnap_ctx *ctx)
 {
     if (!ctx->xl) return;
     libxl_ctx_free(ctx->xl);
@@ -1008,7 +1008,7 @@ static int xen_create_done(libxl__gc *gc, const libxl__domain_config *cfg,
 static int xen_create(libxl__gc *gc, const libxl__domain_config *cfg,
                       const libxl__domain_record *rec, bool paused,
                       const char *restore,
-                      const libxl_snapshot_progress_how *progress,
+                      const libxlsnap_progress_how *progress,
                       uint32_t *domid_r)
 {
     const char *const *args;

@@ -15,7 +15,7 @@
  *  - fds and timers are plain registrations on the ctx; the loop
  *    polls them.  Deregistering from inside a callback is safe: the
  *    dispatcher rescans after each call.
- *  - Abort: libxl_snapshot_ao_abort() finds the ao by its
+ *  - Abort: libxlsnap_ao_abort() finds the ao by its
  *    libxl_asyncop_how, marks it aborting and calls every registered
  *    abortable with ERROR_ABORTED.  An operation without a registered
  *    abortable at that moment finishes normally (as in libxl).
@@ -24,7 +24,7 @@
  * device model) run this loop nested, from inside a step.  Steps of
  * other operations on the same ctx may then run; application
  * callbacks never do (they are made only from afterpoll and
- * libxl_snapshot_event_loop_run).
+ * libxlsnap_event_loop_run).
  *
  * The library is not thread-safe: one ctx per thread.
  */
@@ -96,7 +96,7 @@ void libxl__ev_time_deregister(libxl__gc *gc, libxl__ev_time *ev)
 /* ---------------------------------------------------------------- */
 /* ao */
 
-libxl__ao *libxl__ao_create(libxl_snapshot_ctx *ctx,
+libxl__ao *libxl__ao_create(libxlsnap_ctx *ctx,
                             const libxl_asyncop_how *how)
 {
     libxl__ao *ao;
@@ -133,7 +133,7 @@ void libxl__ao_complete(libxl__egc *egc, libxl__ao *ao, int rc)
 }
 
 /* Makes the application callbacks of completed asynchronous aos. */
-static void ao_notify_completed(libxl_snapshot_ctx *ctx)
+static void ao_notify_completed(libxlsnap_ctx *ctx)
 {
     libxl__ao *ao;
 
@@ -152,7 +152,7 @@ static void ao_notify_completed(libxl_snapshot_ctx *ctx)
 
 int libxl__ao_inprogress(libxl__ao *ao)
 {
-    libxl_snapshot_ctx *ctx = ao->ctx;
+    libxlsnap_ctx *ctx = ao->ctx;
     int rc;
 
     if (!ao->sync) {
@@ -212,7 +212,7 @@ void libxl__ao_abortable_deregister(libxl__ao_abortable *ab)
     ab->registered = false;
 }
 
-int libxl_snapshot_ao_abort(libxl_snapshot_ctx *ctx,
+int libxlsnap_ao_abort(libxlsnap_ctx *ctx,
                             const libxl_asyncop_how *how)
 {
     libxl__ao *ao;
@@ -253,7 +253,7 @@ int libxl_snapshot_ao_abort(libxl_snapshot_ctx *ctx,
 /* ---------------------------------------------------------------- */
 /* the loop */
 
-static int next_timeout(libxl_snapshot_ctx *ctx, int timeout_ms)
+static int next_timeout(libxlsnap_ctx *ctx, int timeout_ms)
 {
     libxl__ev_time *t;
     uint64_t now = libxl__now_ms();
@@ -265,7 +265,7 @@ static int next_timeout(libxl_snapshot_ctx *ctx, int timeout_ms)
     return timeout_ms;
 }
 
-static void dispatch_timers(libxl_snapshot_ctx *ctx)
+static void dispatch_timers(libxlsnap_ctx *ctx)
 {
     libxl__ev_time *t;
 
@@ -281,7 +281,7 @@ static void dispatch_timers(libxl_snapshot_ctx *ctx)
     }
 }
 
-static void dispatch_fds(libxl_snapshot_ctx *ctx, int nfds,
+static void dispatch_fds(libxlsnap_ctx *ctx, int nfds,
                          const struct pollfd *fds)
 {
     libxl__ev_fd *ev;
@@ -309,7 +309,7 @@ static void dispatch_fds(libxl_snapshot_ctx *ctx, int nfds,
     }
 }
 
-int libxl_snapshot_osevent_beforepoll(libxl_snapshot_ctx *ctx,
+int libxlsnap_osevent_beforepoll(libxlsnap_ctx *ctx,
                                       int *nfds_io, struct pollfd *fds,
                                       int *timeout_upd, struct timeval now)
 {
@@ -336,7 +336,7 @@ int libxl_snapshot_osevent_beforepoll(libxl_snapshot_ctx *ctx,
     return rc;
 }
 
-void libxl_snapshot_osevent_afterpoll(libxl_snapshot_ctx *ctx, int nfds,
+void libxlsnap_osevent_afterpoll(libxlsnap_ctx *ctx, int nfds,
                                       const struct pollfd *fds,
                                       struct timeval now)
 {
@@ -345,7 +345,7 @@ void libxl_snapshot_osevent_afterpoll(libxl_snapshot_ctx *ctx, int nfds,
     ao_notify_completed(ctx);
 }
 
-int libxl__ev_loop_once(libxl_snapshot_ctx *ctx, int timeout_ms)
+int libxl__ev_loop_once(libxlsnap_ctx *ctx, int timeout_ms)
 {
     struct pollfd *fds = NULL;
     libxl__ev_fd *ev;
@@ -373,7 +373,7 @@ int libxl__ev_loop_once(libxl_snapshot_ctx *ctx, int timeout_ms)
     return 0;
 }
 
-int libxl_snapshot_event_loop_run(libxl_snapshot_ctx *ctx, int timeout_ms)
+int libxlsnap_event_loop_run(libxlsnap_ctx *ctx, int timeout_ms)
 {
     uint64_t deadline = timeout_ms >= 0 ? libxl__now_ms() + timeout_ms : 0;
     libxl__ao *ao;

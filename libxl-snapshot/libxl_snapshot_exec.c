@@ -364,7 +364,7 @@ static void exec_sync_done(libxl__egc *egc, libxl__exec_state *es, int rc,
 int libxl__exec_sync(libxl__gc *callergc, const char *const *args,
                      int timeout_ms, char **out_r, char **err_r)
 {
-    libxl_snapshot_ctx *ctx = callergc->owner;
+    libxlsnap_ctx *ctx = callergc->owner;
     AO_CREATE(ctx, NULL);
     EGC_INIT(ctx);
     exec_sync_state *ss;

@@ -9,7 +9,7 @@
  *   libxl_snapshot_json.c      record <-> libxl-json (yajl)
  *   libxl_snapshot_store.c     records on disk: atomic write, lock
  *   libxl_snapshot_config.c    xl domain / snapshot config parsing
- *   libxl_snapshot_domain.c    domain lookup, active images
+ *   libxlsnap_domain.c    domain lookup, active images
  *   libxl_snapshot_drv_qemu.c  qemu driver
  *   libxl_snapshot_drv_xen.c   xen driver
  *   libxl_snapshot_create.c    snapshot create, and its recovery
@@ -25,7 +25,7 @@
  * Internal names are libxl__*, chosen so that none collides with the
  * libxl__* symbols libxenlight exports (checked by
  * scripts/check-symbols.sh).  The shared library is built with
- * -fvisibility=hidden, so only LIBXL_SNAPSHOT_EXPORT names leave it.
+ * -fvisibility=hidden, so only LIBXLSNAP_EXPORT names leave it.
  *
  * Memory: a libxl__gc arena per operation (or per call for quick
  * synchronous functions).  Everything allocated from a gc is freed
@@ -56,7 +56,7 @@
 /* gc arena */
 
 typedef struct libxl__gc {
-    libxl_snapshot_ctx *owner;
+    libxlsnap_ctx *owner;
     void **ptrs;
     int nptrs, alloc;
 } libxl__gc;
@@ -111,7 +111,7 @@ void libxl__flexarray_append_pair(libxl__flexarray *fa, const char *a,
 /* ---------------------------------------------------------------- */
 /* logging: LOG(ERROR, "cannot create overlay '%s'", path) */
 
-void libxl__snapshot_log(libxl_snapshot_ctx *ctx, xentoollog_level lvl,
+void libxl__snapshot_log(libxlsnap_ctx *ctx, xentoollog_level lvl,
                          int errnoval, const char *file, int line,
                          const char *func, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
@@ -221,26 +221,26 @@ yajl_gen_status libxl__yajl_gen_opt_str(yajl_gen hand, const char *key,
 char *libxl__json_to_string(libxl__gc *gc, yajl_val v);
 
 int libxl__domain_snapshot_gen_json(yajl_gen hand,
-                                    const libxl_domain_snapshot *p);
+                                    const libxlsnap_domain_snapshot *p);
 int libxl__blockjob_info_gen_json(yajl_gen hand,
-                                  const libxl_blockjob_info *p);
+                                  const libxlsnap_blockjob_info *p);
 /* Fills *p (NOGC allocations, caller disposes) from a record. */
 int libxl__domain_snapshot_parse_json(libxl__gc *gc, yajl_val v,
-                                      libxl_domain_snapshot *p);
-void libxl__disk_snapshot_copy(libxl_disk_snapshot *dst,
-                               const libxl_disk_snapshot *src);
+                                      libxlsnap_domain_snapshot *p);
+void libxl__disk_snapshot_copy(libxlsnap_disk_snapshot *dst,
+                               const libxlsnap_disk_snapshot *src);
 /*
  * Reports progress to how (NULL, or no callback: nothing): a step's
  * what, done and total, and for a block job's step the job
  * (libxl__progress_report_job: what, done, total taken from it).
  */
-void libxl__progress_report(const libxl_snapshot_progress_how *how,
+void libxl__progress_report(const libxlsnap_progress_how *how,
                             const char *what, uint64_t done,
                             uint64_t total);
-void libxl__progress_report_job(const libxl_snapshot_progress_how *how,
-                                const libxl_blockjob_info *job);
-void libxl__domain_snapshot_copy(libxl_domain_snapshot *dst,
-                                 const libxl_domain_snapshot *src);
+void libxl__progress_report_job(const libxlsnap_progress_how *how,
+                                const libxlsnap_blockjob_info *job);
+void libxl__domain_snapshot_copy(libxlsnap_domain_snapshot *dst,
+                                 const libxlsnap_domain_snapshot *src);
 
 /* ---------------------------------------------------------------- */
 /* event loop, ao (libxl_snapshot_event.c) */
@@ -306,12 +306,12 @@ static inline bool libxl__ev_time_isregistered(const libxl__ev_time *ev)
  *
  * The operation ends with exactly one libxl__ao_complete(egc, ao, rc),
  * from its op_done() step.  Anything that can be cancelled registers a
- * libxl__ao_abortable; libxl_snapshot_ao_abort() calls every
+ * libxl__ao_abortable; libxlsnap_ao_abort() calls every
  * registered one with ERROR_ABORTED.
  */
 typedef struct libxl__ao libxl__ao;
 struct libxl__ao {
-    libxl_snapshot_ctx *ctx;
+    libxlsnap_ctx *ctx;
     libxl__gc gc;
     bool sync, complete, notified, aborting;
     int rc;
@@ -331,7 +331,7 @@ struct libxl__ao_abortable {
     LIST_ENTRY(libxl__ao_abortable) entry;
 };
 
-libxl__ao *libxl__ao_create(libxl_snapshot_ctx *ctx,
+libxl__ao *libxl__ao_create(libxlsnap_ctx *ctx,
                             const libxl_asyncop_how *how);
 int libxl__ao_inprogress(libxl__ao *ao);
 int libxl__ao_create_fail(libxl__ao *ao, int rc);
@@ -352,7 +352,7 @@ void libxl__ao_abortable_deregister(libxl__ao_abortable *ab);
     libxl__ao *const ao = (op_ao); libxl__gc *const gc = &ao->gc
 
 /* One pass of the loop: poll for at most timeout_ms, dispatch. */
-int libxl__ev_loop_once(libxl_snapshot_ctx *ctx, int timeout_ms);
+int libxl__ev_loop_once(libxlsnap_ctx *ctx, int timeout_ms);
 
 /* ---------------------------------------------------------------- */
 /* child processes (libxl_snapshot_exec.c) */
@@ -446,14 +446,14 @@ typedef struct libxl__lvm_cache {
     int num_vgs;
 } libxl__lvm_cache;
 const char *libxl__lvm_snapshot_state(libxl__gc *gc, libxl__lvm_cache *c,
-                                      const libxl_disk_snapshot *ds,
+                                      const libxlsnap_disk_snapshot *ds,
                                       libxl__lvm_volume *origin_r,
                                       libxl__lvm_volume *snap_r);
-bool libxl__lvm_snapshot_exists(libxl__gc *gc, const libxl_disk_snapshot *ds);
+bool libxl__lvm_snapshot_exists(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
 /* 0: there; ERROR_NOTFOUND: lvs says it is not; else lvs failed (logged) */
-int libxl__lvm_snapshot_lookup(libxl__gc *gc, const libxl_disk_snapshot *ds);
+int libxl__lvm_snapshot_lookup(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
 const char *const *libxl__lvm_snapshot_remove_args(libxl__gc *gc,
-                                          const libxl_disk_snapshot *ds);
+                                          const libxlsnap_disk_snapshot *ds);
 /* why LVM would refuse a new volume's name (NULL: it would not) */
 const char *libxl__lvm_name_problem(libxl__gc *gc, const char *vg,
                                     const char *lv, const char *layer);
@@ -467,7 +467,7 @@ int libxl__lvm_revert_redo(libxl__gc *gc, const char *file, const char *tag,
                            uint64_t size);
 /* lvremove of the snapshot volume, synchronous (recovery, undo) */
 int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
-                                    const libxl_disk_snapshot *ds);
+                                    const libxlsnap_disk_snapshot *ds);
 
 /* VHD (libxl_snapshot_backend_vhd.c), in gc */
 bool libxl__vhd_is_differencing(const char *path);
@@ -701,12 +701,12 @@ typedef enum {
     LIBXL__BLOCKJOB_AT_READY_CANCEL,  /* job-cancel: keep the overlay */
 } libxl__blockjob_at_ready;
 
-bool libxl__blockjob_transition_ok(libxl_blockjob_state from,
-                                   libxl_blockjob_state to);
-bool libxl__blockjob_verb_ok(libxl_blockjob_state s,
+bool libxl__blockjob_transition_ok(libxlsnap_blockjob_state from,
+                                   libxlsnap_blockjob_state to);
+bool libxl__blockjob_verb_ok(libxlsnap_blockjob_state s,
                              libxl__blockjob_verb verb);
 int libxl__blockjob_state_from_qemu(const char *status,
-                                    libxl_blockjob_state *s_r);
+                                    libxlsnap_blockjob_state *s_r);
 
 typedef struct libxl__blockjob libxl__blockjob;
 typedef struct libxl__domain libxl__domain;
@@ -721,7 +721,7 @@ struct libxl__blockjob {
     /* caller fills in */
     libxl__ao *ao;
     const libxl__domain *d;           /* live: its qmp_path, domid */
-    libxl_blockjob_info info;         /* id, vdev, type, live, top, base,
+    libxlsnap_blockjob_info info;         /* id, vdev, type, live, top, base,
                                          speed, len (offline) */
     const char *active;               /* live: the device's top image */
     libxl_disk_format active_format, top_format, base_format;
@@ -747,7 +747,7 @@ struct libxl__blockjob {
     libxl__blockjob_at_ready at_ready;
     bool no_wait;                     /* live: done once started */
     int timeout_ms;                   /* 0: none */
-    const libxl_snapshot_progress_how *progress;
+    const libxlsnap_progress_how *progress;
     libxl__blockjob_callback *callback;
     const char *fault_op;             /* tests: a fault point once the
                                          job is under way */
@@ -789,7 +789,7 @@ struct libxl__driver_suspend_state {
     const libxl__domain *d;
     int fd;
     bool live;
-    const libxl_snapshot_progress_how *progress;   /* or NULL */
+    const libxlsnap_progress_how *progress;   /* or NULL */
     libxl__driver_suspend_cb *callback;
     /* out */
     bool stopped;                     /* the guest may be suspended, even
@@ -822,7 +822,7 @@ struct libxl__memory_save_state {
      */
     libxl__memory_save_cb *instant;
     libxl__memory_save_cb *callback;  /* once, at the end */
-    const libxl_snapshot_progress_how *progress;   /* or NULL */
+    const libxlsnap_progress_how *progress;   /* or NULL */
     /* out */
     bool disks_taken;                 /* even when rc says failure */
     const char *why;                  /* failed: QEMU's reason, not yet
@@ -857,7 +857,7 @@ typedef void libxl__memory_restore_cb(libxl__egc *egc, void *arg, int rc);
 int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
                           const libxl__domain *d, const char *file,
                           bool paused, bool abortable,
-                          const libxl_snapshot_progress_how *progress,
+                          const libxlsnap_progress_how *progress,
                           libxl__memory_restore_cb *callback, void *arg);
 void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
 /* A live job already running in QEMU (by id): follow it to its end. */
@@ -925,7 +925,7 @@ typedef struct libxl__snapshot_store {
  */
 typedef struct libxl__snapshot_tree {
     libxl__domain_record dom;
-    libxl_domain_snapshot *snaps;     /* gc-owned, see below */
+    libxlsnap_domain_snapshot *snaps;     /* gc-owned, see below */
     int num_snaps;
     bool partial;
     /*
@@ -991,20 +991,20 @@ char *libxl__snapshot_record_path(libxl__gc *gc,
                                   const char *name);
 /* Tree helpers; recompute children and current from parents. */
 void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t);
-libxl_domain_snapshot *libxl__snapshot_tree_find(libxl__snapshot_tree *t,
+libxlsnap_domain_snapshot *libxl__snapshot_tree_find(libxl__snapshot_tree *t,
                                                  const char *name);
 /* Removes a snapshot, re-parenting its children. */
 void libxl__snapshot_tree_remove(libxl__gc *gc, libxl__snapshot_tree *t,
                                  const char *name);
 void libxl__snapshot_tree_add(libxl__gc *gc, libxl__snapshot_tree *t,
-                              const libxl_domain_snapshot *s);
+                              const libxlsnap_domain_snapshot *s);
 libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,
                                               const char *vdev);
 /* The driver's create, refused on a differencing VHD (see domain.c). */
 int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
                         libxl__domain_record *rec, bool paused,
                         const char *restore,
-                        const libxl_snapshot_progress_how *progress,
+                        const libxlsnap_progress_how *progress,
                         uint32_t *domid_r);
 void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
                                    const char *vdev, const char *path,
@@ -1054,12 +1054,12 @@ typedef struct libxl__snapshot_clash {
     const char *owner, *owner_what;   /* the other record claiming it */
 } libxl__snapshot_clash;
 int libxl__snapshot_ownership(libxl__gc *gc, const libxl__snapshot_tree *t,
-                              const libxl_domain_snapshot *s,
+                              const libxlsnap_domain_snapshot *s,
                               libxl__snapshot_clash **clashes_r);
 /* The same, as a refusal: 0, or ERROR_INVAL with one line naming the
  * owner of the first part of s another record owns. */
 int libxl__snapshot_claim(libxl__gc *gc, const libxl__snapshot_tree *t,
-                          const libxl_domain_snapshot *s);
+                          const libxlsnap_domain_snapshot *s);
 /*
  * After a commit of from into to (to holds what from held): the
  * records on vdev that named from name to; an overlay from is gone.
@@ -1069,7 +1069,7 @@ void libxl__snapshot_tree_move_file(libxl__gc *gc, libxl__snapshot_tree *t,
                                     const char *to, libxl_disk_format fmt);
 
 /* ---------------------------------------------------------------- */
-/* domains and drivers (libxl_snapshot_domain.c, _drv_*.c) */
+/* domains and drivers (libxlsnap_domain.c, _drv_*.c) */
 
 struct libxl__domain {
     char *name;
@@ -1105,7 +1105,7 @@ struct libxl__domain_async {
     libxl__domain_record *rec;
     bool paused;
     const char *restore;
-    const libxl_snapshot_progress_how *progress;
+    const libxlsnap_progress_how *progress;
     bool unabortable;
     libxl__domain_async_cb *callback;
     /* results */
@@ -1130,8 +1130,8 @@ void libxl__domain_stop_async(libxl__egc *egc, libxl__domain_async *da);
 
 typedef struct libxl__snapshot_driver {
     const char *name;
-    int (*init)(libxl_snapshot_ctx *ctx);
-    void (*fini)(libxl_snapshot_ctx *ctx);
+    int (*init)(libxlsnap_ctx *ctx);
+    void (*fini)(libxlsnap_ctx *ctx);
     /* Running domain by name, domid or uuid: ERROR_DOMAIN_NOTFOUND. */
     int (*lookup_running)(libxl__gc *gc, const char *domain,
                           libxl__domain *d_r);
@@ -1147,7 +1147,7 @@ typedef struct libxl__snapshot_driver {
     int (*create)(libxl__gc *gc, const libxl__domain_config *cfg,
                   const libxl__domain_record *rec, bool paused,
                   const char *restore,
-                  const libxl_snapshot_progress_how *progress,
+                  const libxlsnap_progress_how *progress,
                   uint32_t *domid_r);
     /* create and destroy on the loop (libxl__domain_async); may be NULL */
     void (*create_async)(libxl__egc *egc, libxl__domain_async *da);
@@ -1192,14 +1192,14 @@ extern const libxl__snapshot_driver libxl__snapshot_driver_qemu;
 extern const libxl__snapshot_driver libxl__snapshot_driver_xen;
 
 /* the repeated-message filter of the log (core.c) starts afresh */
-void libxl__log_forget(libxl_snapshot_ctx *ctx);
+void libxl__log_forget(libxlsnap_ctx *ctx);
 
-struct libxl_snapshot_ctx {
+struct libxlsnap_ctx {
     xentoollog_logger *lg;
     libxl_ctx *xl;                    /* xen driver only */
     bool xl_is_callers;               /* xl: settings.xl_ctx, not ours */
     int lock_timeout;                 /* seconds (settings) */
-    libxl_snapshot_driver driver_id;
+    libxlsnap_driver driver_id;
     const libxl__snapshot_driver *driver;
     char *state_dir;
     char *run_dir;
@@ -1380,13 +1380,13 @@ typedef struct {
 /* One disk of a new snapshot (libxl_snapshot_create.c), to be planned */
 typedef struct libxl__create_plan {
     libxl__snapshot_op *op;
-    const libxl_domain_snapshot *s;   /* its disks before this one are
+    const libxlsnap_domain_snapshot *s;   /* its disks before this one are
                                          planned */
     int index;                        /* this disk: s->disks[index] */
     void *const *priv;                /* per disk of s: its probe's */
     const libxl_device_disk *dk;      /* the domain's disk */
     const libxl_device_disk *config;  /* its disk in the domain config */
-    const libxl_disk_snapshot *req;   /* the request's, or NULL */
+    const libxlsnap_disk_snapshot *req;   /* the request's, or NULL */
     /* ": it is snapshot S's ..." when a record owns path, else "" */
     const char *(*owner_of)(libxl__gc *gc, void *ctx, const char *path);
     void *owner_ctx;
@@ -1395,7 +1395,7 @@ typedef struct libxl__create_plan {
 /* One disk of a revert (libxl_snapshot_revert.c), as its backend plans
  * it. */
 typedef struct libxl__revert_disk {
-    const libxl_disk_snapshot *ds;
+    const libxlsnap_disk_snapshot *ds;
     const char *old_active;          /* the image being left */
     char *new_active;
     libxl_disk_format new_format;
@@ -1427,12 +1427,12 @@ typedef struct libxl__revert_plan {
 
 typedef struct libxl__snapshot_backend {
     const char *name;
-    libxl_disk_snapshot_type type;    /* its disks' type in records */
+    libxlsnap_disk_snapshot_type type;    /* its disks' type in records */
     /*
      * revert: can the revert of ds to dk (NULL: the domain lost it) be
      * undone (it makes a new image)?  Those disks go first.
      */
-    bool (*revert_undoable)(const libxl_disk_snapshot *ds,
+    bool (*revert_undoable)(const libxlsnap_disk_snapshot *ds,
                             const libxl_device_disk *dk);
     /* revert: its plan for rd->ds (ERROR_*, said); image_info: it is
      * given the image's qemu-img info */
@@ -1452,14 +1452,14 @@ typedef struct libxl__snapshot_backend {
      * backend, whose images the delete merges (libxl_snapshot_delete.c).
      */
     int (*delete_probe)(libxl__gc *gc, libxl__snapshot_op *op,
-                        const char *snapshot, const libxl_disk_snapshot *ds,
+                        const char *snapshot, const libxlsnap_disk_snapshot *ds,
                         yajl_val info, const char **tag_id_r);
     /* delete: the command that removes it (NULL: an internal snapshot,
      * removed by the delete, through QMP while QEMU runs the image) */
     const char *const *(*delete_args)(libxl__gc *gc,
-                                      const libxl_disk_snapshot *ds);
+                                      const libxlsnap_disk_snapshot *ds);
     /* the parts ds owns, into parts[0..1] (gc): how many */
-    int (*parts)(libxl__gc *gc, const libxl_disk_snapshot *ds,
+    int (*parts)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                  libxl__snapshot_part parts[2]);
     /* of the backends of one type, are images of fmt this one's?
      * NULL: yes */
@@ -1481,7 +1481,7 @@ typedef struct libxl__snapshot_backend {
      * stream) on its images: the command, or ERROR_INVAL, said, when
      * it cannot be merged so.  NULL: qemu-img commit or rebase.
      */
-    int (*merge_args)(libxl__gc *gc, const libxl_blockjob_info *info,
+    int (*merge_args)(libxl__gc *gc, const libxlsnap_blockjob_info *info,
                       const char *const **args_r);
     /* merges only one image into its parent: never streams into an
      * image, nor into branches (delete plans accordingly) */
@@ -1505,12 +1505,12 @@ typedef struct libxl__snapshot_backend {
      * and checks it can be taken; ERROR_INVAL, said, if not.
      */
     int (*snapshot_plan)(libxl__gc *gc, const libxl__create_plan *p,
-                         libxl_disk_snapshot *ds);
+                         libxlsnap_disk_snapshot *ds);
     /*
      * snapshot, offline: the commands that take the snapshot of ds (in
      * gc; run in turn); priv: probe's; info: the image's qemu-img info.
      */
-    void (*snapshot_cmds)(libxl__gc *gc, const libxl_disk_snapshot *ds,
+    void (*snapshot_cmds)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                           void *priv, yajl_val info,
                           const char *const **cmds_r[], int *n_r);
     /*
@@ -1522,18 +1522,18 @@ typedef struct libxl__snapshot_backend {
      * The disk's active image once ds is taken (live or offline), when
      * it changes (NULL: it stays ds->file).
      */
-    void (*active_after)(const libxl_disk_snapshot *ds, bool live,
+    void (*active_after)(const libxlsnap_disk_snapshot *ds, bool live,
                          const char **path_r, libxl_disk_format *fmt_r);
     /* recovery of a create: was the snapshot of ds taken? */
-    bool (*taken)(libxl__gc *gc, const libxl_disk_snapshot *ds);
+    bool (*taken)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
     /* ... live, QEMU running: does its node graph (nodes) say so?  NULL:
      * it says nothing of ds (the transaction took it with the others) */
-    bool (*taken_live)(const libxl_disk_snapshot *ds, yajl_val nodes);
+    bool (*taken_live)(const libxlsnap_disk_snapshot *ds, yajl_val nodes);
     /*
      * recovery of a delete: 0, its data is there; ERROR_NOTFOUND, it is
      * gone; another error: cannot tell (keep it).
      */
-    int (*present)(libxl__gc *gc, const libxl_disk_snapshot *ds);
+    int (*present)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
     /*
      * Undoes one disk snapshot (a create that failed or died): removes
      * what it made, if it is there and no record of t (may be NULL)
@@ -1541,7 +1541,7 @@ typedef struct libxl__snapshot_backend {
      * caller says it.  Through QMP while op's QEMU runs the image.
      */
     int (*undo)(libxl__gc *gc, const libxl__snapshot_op *op,
-                const libxl_disk_snapshot *ds,
+                const libxlsnap_disk_snapshot *ds,
                 const libxl__snapshot_tree *t, const char **why_r);
     /*
      * Drops what only this record holds in place (its records are
@@ -1549,7 +1549,7 @@ typedef struct libxl__snapshot_backend {
      * which the unused-image sweep removes (overlay, vhd).
      */
     int (*drop)(libxl__gc *gc, const libxl__snapshot_op *op,
-                const libxl_disk_snapshot *ds,
+                const libxlsnap_disk_snapshot *ds,
                 const libxl__snapshot_tree *t, const char **why_r);
     /*
      * check (snapshot-check; snapshot-list, of a volume backend): what
@@ -1558,7 +1558,7 @@ typedef struct libxl__snapshot_backend {
      * the backend's own, one per operation (NULL at first).
      */
     const char *(*check)(libxl__gc *gc, void **cache,
-                         const libxl_disk_snapshot *ds, yajl_val info);
+                         const libxlsnap_disk_snapshot *ds, yajl_val info);
     /* its data is a volume of its own, not in an image file (LVM):
      * ->check needs no image, and is quick */
     bool volume;
@@ -1578,7 +1578,7 @@ typedef struct libxl__backend_cache {
 /* ->check of ds's backend (NULL: nothing wrong, or type "no") */
 const char *libxl__disk_snapshot_check(libxl__gc *gc,
                                        libxl__backend_cache *c,
-                                       const libxl_disk_snapshot *ds,
+                                       const libxlsnap_disk_snapshot *ds,
                                        yajl_val info);
 
 extern const libxl__snapshot_backend libxl__snapshot_backend_internal;
@@ -1588,7 +1588,7 @@ extern const libxl__snapshot_backend libxl__snapshot_backend_lvm;
 
 /* The backend of a disk snapshot in a record (NULL: type "no"). */
 const libxl__snapshot_backend *libxl__snapshot_backend_of(
-    const libxl_disk_snapshot *ds);
+    const libxlsnap_disk_snapshot *ds);
 /* The chained backend whose images are of format fmt (overlay, vhd). */
 const libxl__snapshot_backend *libxl__chain_backend(libxl_disk_format fmt);
 /* Why QEMU cannot run a domain on image path (a backend's
@@ -1601,7 +1601,7 @@ const char *libxl__image_unrunnable(libxl__gc *gc, const char *path);
  * probe's.
  */
 const libxl__snapshot_backend *libxl__snapshot_backend_select(
-    libxl__gc *gc, libxl_disk_snapshot_type type,
+    libxl__gc *gc, libxlsnap_disk_snapshot_type type,
     const libxl_device_disk *dk, const libxl_device_disk *config,
     void **priv_r, const char **why_r);
 /*
@@ -1612,18 +1612,18 @@ const libxl__snapshot_backend *libxl__snapshot_backend_select(
 int libxl__qemu_disk_refused(libxl__gc *gc, const libxl__create_plan *p);
 /* ->undo of ds's backend (0 for type "no") */
 int libxl__disk_snapshot_undo(libxl__gc *gc, const libxl__snapshot_op *op,
-                              const libxl_disk_snapshot *ds,
+                              const libxlsnap_disk_snapshot *ds,
                               const libxl__snapshot_tree *t,
                               const char **why_r);
 /* the overlay backend's operations, which the vhd one shares */
-bool libxl__overlay_revert_undoable(const libxl_disk_snapshot *ds,
+bool libxl__overlay_revert_undoable(const libxlsnap_disk_snapshot *ds,
                                      const libxl_device_disk *dk);
 int libxl__overlay_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
                                libxl__revert_disk *rd);
-int libxl__overlay_parts(libxl__gc *gc, const libxl_disk_snapshot *ds,
+int libxl__overlay_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                          libxl__snapshot_part parts[2]);
 int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
-                                 libxl_disk_snapshot *ds);
+                                 libxlsnap_disk_snapshot *ds);
 #define LIBXL__OVERLAY_BACKEND_OPS                          \
     .snapshot_plan = libxl__overlay_snapshot_plan,          \
     .parts = libxl__overlay_parts,                          \
@@ -1637,17 +1637,17 @@ int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     .undo = libxl__overlay_undo,                            \
     .chained = true
 void libxl__overlay_snapshot_cmds(libxl__gc *gc,
-                                  const libxl_disk_snapshot *ds,
+                                  const libxlsnap_disk_snapshot *ds,
                                   void *priv, yajl_val info,
                                   const char *const **cmds_r[], int *n_r);
-bool libxl__overlay_taken(libxl__gc *gc, const libxl_disk_snapshot *ds);
-bool libxl__overlay_taken_live(const libxl_disk_snapshot *ds, yajl_val nodes);
-void libxl__overlay_active_after(const libxl_disk_snapshot *ds, bool live,
+bool libxl__overlay_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
+bool libxl__overlay_taken_live(const libxlsnap_disk_snapshot *ds, yajl_val nodes);
+void libxl__overlay_active_after(const libxlsnap_disk_snapshot *ds, bool live,
                                  const char **path_r,
                                  libxl_disk_format *fmt_r);
-int libxl__overlay_present(libxl__gc *gc, const libxl_disk_snapshot *ds);
+int libxl__overlay_present(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
 int libxl__overlay_undo(libxl__gc *gc, const libxl__snapshot_op *op,
-                        const libxl_disk_snapshot *ds,
+                        const libxlsnap_disk_snapshot *ds,
                         const libxl__snapshot_tree *t, const char **why_r);
 /* Does image file hold internal snapshot tag (qemu-img info -U)? */
 bool libxl__qcow2_has_tag(libxl__gc *gc, const char *file, const char *tag);
@@ -1660,7 +1660,7 @@ bool libxl__overlay_on(libxl__gc *gc, const char *overlay, const char *base);
 /* The intent of op ("create"), before it changes anything; memory_tmp:
  * where its memory image is written until complete, or NULL. */
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
-                         const char *op, const libxl_domain_snapshot *s,
+                         const char *op, const libxlsnap_domain_snapshot *s,
                          bool live, const char *memory_tmp);
 /*
  * Any operation's journal, as JSON text with an "op" member.  optional:
@@ -1675,7 +1675,7 @@ int libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st);
 void libxl__journal_say_unfinished(libxl__gc *gc,
                                    const libxl__snapshot_op *op);
 /*
- * A snapshot delete within ao (libxl_domain_snapshot_delete is one):
+ * A snapshot delete within ao (libxlsnap_domain_snapshot_delete is one):
  * callback(for_callback, rc) once it is over, the lock released.
  */
 typedef void libxl__snapshot_delete_cb(libxl__egc *egc, void *for_callback,
@@ -1683,7 +1683,7 @@ typedef void libxl__snapshot_delete_cb(libxl__egc *egc, void *for_callback,
 void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
                                   const char *domain, const char *name,
                                   unsigned flags,
-                                  const libxl_snapshot_progress_how *progress,
+                                  const libxlsnap_progress_how *progress,
                                   libxl__snapshot_delete_cb *callback,
                                   void *for_callback);
 /*

@@ -81,7 +81,7 @@
  * `xl snapshot-check`, which reports what the operation may have left
  * half-done, and the moved journal until it is removed.
  *
- * libxl_domain_snapshot_recover: only that (op_begin does the work),
+ * libxlsnap_domain_snapshot_recover: only that (op_begin does the work),
  * reporting whether there was anything to recover, then the rest of an
  * interrupted delete.  On a shut-off domain it also repairs the
  * clusters a killed QEMU leaked in its disks' images (snapshot-check
@@ -146,7 +146,7 @@ int libxl__journal_unusable(libxl__gc *gc, libxl__snapshot_op *op,
 }
 
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
-                         const char *op, const libxl_domain_snapshot *s,
+                         const char *op, const libxlsnap_domain_snapshot *s,
                          bool live, const char *memory_tmp)
 {
     yajl_gen hand = yajl_gen_alloc(NULL);
@@ -353,7 +353,7 @@ static void recover_delete_done(libxl__egc *egc, void *for_callback,
     libxl__ao_complete(egc, rs->ao, rc);
 }
 
-int libxl_domain_snapshot_recover(libxl_snapshot_ctx *ctx,
+int libxlsnap_domain_snapshot_recover(libxlsnap_ctx *ctx,
                                   const char *domain, bool *recovered_r,
                                   const libxl_asyncop_how *ao_how)
 {

@@ -9,7 +9,7 @@
  * The nodes are ordinary struct yajl_val_s, so YAJL_IS_* / YAJL_GET_*
  * and yajl_tree_get work on them.  Strings are not required to be
  * valid UTF-8 (the generator does not require it either), so any name
- * that libxl_snapshot_name_check accepts survives a round trip; a
+ * that libxlsnap_name_check accepts survives a round trip; a
  * string holding NUL is refused, as it could not be a C string.
  *
  * Other JSON (QMP arguments, journal entries) is built as a tree of
@@ -515,7 +515,7 @@ yajl_gen_status libxl__yajl_gen_opt_str(yajl_gen hand, const char *key,
     return s ? s : libxl__yajl_gen_str(hand, val);
 }
 
-static yajl_gen_status gen_disk(yajl_gen hand, const libxl_disk_snapshot *d)
+static yajl_gen_status gen_disk(yajl_gen hand, const libxlsnap_disk_snapshot *d)
 {
     yajl_gen_status s;
     const char *t;
@@ -528,7 +528,7 @@ static yajl_gen_status gen_disk(yajl_gen hand, const libxl_disk_snapshot *d)
     s = d->vdev ? libxl__yajl_gen_str(hand, d->vdev) : yajl_gen_null(hand);
     if (s) return s;
 
-    t = libxl_disk_snapshot_type_to_string(d->type);
+    t = libxlsnap_disk_snapshot_type_to_string(d->type);
     if (t) {
         s = libxl__yajl_gen_opt_str(hand, "type", t);
         if (s) return s;
@@ -557,7 +557,7 @@ static yajl_gen_status gen_disk(yajl_gen hand, const libxl_disk_snapshot *d)
 }
 
 static yajl_gen_status gen_snapshot(yajl_gen hand,
-                                    const libxl_domain_snapshot *p)
+                                    const libxlsnap_domain_snapshot *p)
 {
     yajl_gen_status s;
     char buf[LIBXL_UUID_FMTLEN + 1];
@@ -610,7 +610,7 @@ static yajl_gen_status gen_snapshot(yajl_gen hand,
     s = yajl_gen_bool(hand, p->current);
     if (s) return s;
 
-    state = libxl_snapshot_domain_state_to_string(p->state);
+    state = libxlsnap_domain_state_to_string(p->state);
     if (state) {
         s = libxl__yajl_gen_opt_str(hand, "state", state);
         if (s) return s;
@@ -645,13 +645,13 @@ static yajl_gen_status gen_snapshot(yajl_gen hand,
 }
 
 int libxl__domain_snapshot_gen_json(yajl_gen hand,
-                                    const libxl_domain_snapshot *p)
+                                    const libxlsnap_domain_snapshot *p)
 {
     return gen_snapshot(hand, p) == yajl_gen_status_ok ? 0 : ERROR_FAIL;
 }
 
 /* A block job's state, as xl block-job --info --json prints it. */
-int libxl__blockjob_info_gen_json(yajl_gen hand, const libxl_blockjob_info *p)
+int libxl__blockjob_info_gen_json(yajl_gen hand, const libxlsnap_blockjob_info *p)
 {
     yajl_gen_status s;
 
@@ -660,9 +660,9 @@ int libxl__blockjob_info_gen_json(yajl_gen hand, const libxl_blockjob_info *p)
     GEN(libxl__yajl_gen_opt_str(hand, "id", p->id));
     GEN(libxl__yajl_gen_opt_str(hand, "vdev", p->vdev));
     GEN(libxl__yajl_gen_opt_str(hand, "type",
-                                libxl_blockjob_type_to_string(p->type)));
+                                libxlsnap_blockjob_type_to_string(p->type)));
     GEN(libxl__yajl_gen_opt_str(hand, "state",
-                                libxl_blockjob_state_to_string(p->state)));
+                                libxlsnap_blockjob_state_to_string(p->state)));
     GEN(libxl__yajl_gen_str(hand, "live"));
     GEN(yajl_gen_bool(hand, p->live));
     GEN(libxl__yajl_gen_str(hand, "offset"));
@@ -717,13 +717,13 @@ static int parse_opt_enum(libxl__gc *gc, yajl_val v, const char *key,
     return 0;
 }
 
-static int state_from_string(const char *s, libxl_snapshot_domain_state *r)
+static int state_from_string(const char *s, libxlsnap_domain_state *r)
 {
-    libxl_snapshot_domain_state st;
+    libxlsnap_domain_state st;
 
-    for (st = LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF;
-         st <= LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED; st++) {
-        if (!strcasecmp(s, libxl_snapshot_domain_state_to_string(st))) {
+    for (st = LIBXLSNAP_DOMAIN_STATE_SHUTOFF;
+         st <= LIBXLSNAP_DOMAIN_STATE_PAUSED; st++) {
+        if (!strcasecmp(s, libxlsnap_domain_state_to_string(st))) {
             *r = st;
             return 0;
         }
@@ -732,7 +732,7 @@ static int state_from_string(const char *s, libxl_snapshot_domain_state *r)
 }
 
 static int parse_disk(libxl__gc *gc, libxl__gc *agc, yajl_val v,
-                      const char *snap, int idx, libxl_disk_snapshot *d)
+                      const char *snap, int idx, libxlsnap_disk_snapshot *d)
 {
     const char *what = GCSPRINTF("snapshot '%s' disk %d", snap, idx);
     const char *s;
@@ -753,7 +753,7 @@ static int parse_disk(libxl__gc *gc, libxl__gc *agc, yajl_val v,
 
     rc = parse_opt_enum(gc, v, "type", what, &s);
     if (rc) return rc;
-    if (s && libxl_disk_snapshot_type_from_string(s, &d->type)) {
+    if (s && libxlsnap_disk_snapshot_type_from_string(s, &d->type)) {
         LOG(ERROR, "%s: unknown snapshot type '%s'", what, s);
         return ERROR_INVAL;
     }
@@ -808,7 +808,7 @@ static int parse_uint(libxl__gc *gc, yajl_val v, const char *key,
 }
 
 static int parse_snapshot(libxl__gc *gc, libxl__gc *agc, yajl_val v,
-                          libxl_domain_snapshot *p)
+                          libxlsnap_domain_snapshot *p)
 {
     const char *what, *name, *s;
     yajl_val n;
@@ -827,7 +827,7 @@ static int parse_snapshot(libxl__gc *gc, libxl__gc *agc, yajl_val v,
         return ERROR_INVAL;
     }
     name = YAJL_GET_STRING(n);
-    if (libxl_snapshot_name_check(name)) {
+    if (libxlsnap_name_check(name)) {
         LOG(ERROR, "snapshot record has an invalid name '%s'", name);
         return ERROR_INVAL;
     }
@@ -906,8 +906,8 @@ static int parse_snapshot(libxl__gc *gc, libxl__gc *agc, yajl_val v,
             p->disks = libxl__gc_calloc(agc, n->u.array.len,
                                         sizeof(*p->disks));
             for (i = 0; i < n->u.array.len; i++) {
-                libxl_disk_snapshot *d = &p->disks[i];
-                libxl_disk_snapshot_init(d);
+                libxlsnap_disk_snapshot *d = &p->disks[i];
+                libxlsnap_disk_snapshot_init(d);
                 p->num_disks++;
                 rc = parse_disk(gc, agc, n->u.array.values[i], name, i, d);
                 if (rc) return rc;
@@ -923,18 +923,18 @@ static int parse_snapshot(libxl__gc *gc, libxl__gc *agc, yajl_val v,
  * log to, so callers that want the reason parse into a gc and copy.
  */
 int libxl__domain_snapshot_parse_json(libxl__gc *agc, yajl_val v,
-                                      libxl_domain_snapshot *p)
+                                      libxlsnap_domain_snapshot *p)
 {
     GC_INIT(agc ? agc->owner : NULL);
     int rc;
 
-    libxl_domain_snapshot_init(p);
+    libxlsnap_domain_snapshot_init(p);
     rc = parse_snapshot(gc, agc, v, p);
     if (rc) {
         if (agc == NOGC)
-            libxl_domain_snapshot_dispose(p);
+            libxlsnap_domain_snapshot_dispose(p);
         else
-            libxl_domain_snapshot_init(p);
+            libxlsnap_domain_snapshot_init(p);
         goto out;
     }
     rc = 0;
@@ -946,10 +946,10 @@ int libxl__domain_snapshot_parse_json(libxl__gc *agc, yajl_val v,
 /* ---------------------------------------------------------------- */
 /* deep copies (malloc) */
 
-void libxl__disk_snapshot_copy(libxl_disk_snapshot *dst,
-                               const libxl_disk_snapshot *src)
+void libxl__disk_snapshot_copy(libxlsnap_disk_snapshot *dst,
+                               const libxlsnap_disk_snapshot *src)
 {
-    libxl_disk_snapshot_init(dst);
+    libxlsnap_disk_snapshot_init(dst);
     dst->vdev = libxl__gc_strdup(NOGC, src->vdev);
     dst->type = src->type;
     dst->backend = src->backend;
@@ -960,12 +960,12 @@ void libxl__disk_snapshot_copy(libxl_disk_snapshot *dst,
     dst->tag = libxl__gc_strdup(NOGC, src->tag);
 }
 
-void libxl__domain_snapshot_copy(libxl_domain_snapshot *dst,
-                                 const libxl_domain_snapshot *src)
+void libxl__domain_snapshot_copy(libxlsnap_domain_snapshot *dst,
+                                 const libxlsnap_domain_snapshot *src)
 {
     int i;
 
-    libxl_domain_snapshot_init(dst);
+    libxlsnap_domain_snapshot_init(dst);
     dst->name = libxl__gc_strdup(NOGC, src->name);
     dst->description = libxl__gc_strdup(NOGC, src->description);
     dst->creation_time = src->creation_time;

@@ -4,7 +4,7 @@
  * Listing takes no lock: records are replaced by rename, so a reader
  * sees each record either before or after a change, never half of it.
  * What it returns is a deep copy the caller owns and frees with
- * libxl_domain_snapshot_list_free / _dispose.  The list is sorted by
+ * libxlsnap_domain_snapshot_list_free / _dispose.  The list is sorted by
  * creation time (then name), parents before their children.  Getting
  * one snapshot reads only its record and the domain's (the records
  * keep their children and parent; a parent or child without a record
@@ -45,7 +45,7 @@ static int load_tree(libxl__gc *gc, const char *domain, const char *name,
 /* The problem of each disk on a volume backend (LVM: quick to ask),
  * for the caller's copy (not recorded). */
 static void fill_problems(libxl__gc *gc, libxl__backend_cache *c,
-                          libxl_domain_snapshot *s)
+                          libxlsnap_domain_snapshot *s)
 {
     int i;
     const char *p;
@@ -59,13 +59,13 @@ static void fill_problems(libxl__gc *gc, libxl__backend_cache *c,
     }
 }
 
-int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
-                               libxl_domain_snapshot **list_r, int *nb_r)
+int libxlsnap_domain_snapshot_list(libxlsnap_ctx *ctx, const char *domain,
+                               libxlsnap_domain_snapshot **list_r, int *nb_r)
 {
     GC_INIT(ctx);
     libxl__snapshot_tree t;
     libxl__backend_cache bc = { { 0 } };
-    libxl_domain_snapshot *l;
+    libxlsnap_domain_snapshot *l;
     int i, rc;
 
     *list_r = NULL;
@@ -75,7 +75,7 @@ int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
     l = calloc(t.num_snaps ? t.num_snaps : 1, sizeof(*l));
     if (!l) abort();
     for (i = 0; i < t.num_snaps; i++) {
-        libxl_domain_snapshot_init(&l[i]);
+        libxlsnap_domain_snapshot_init(&l[i]);
         libxl__domain_snapshot_copy(&l[i], &t.snaps[i]);
         fill_problems(gc, &bc, &l[i]);
     }
@@ -86,14 +86,14 @@ int libxl_domain_snapshot_list(libxl_snapshot_ctx *ctx, const char *domain,
     return rc;
 }
 
-int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
+int libxlsnap_domain_snapshot_get(libxlsnap_ctx *ctx, const char *domain,
                               const char *name,
-                              libxl_domain_snapshot *snapshot_r)
+                              libxlsnap_domain_snapshot *snapshot_r)
 {
     GC_INIT(ctx);
     libxl__snapshot_tree t;
     libxl__backend_cache bc = { { 0 } };
-    libxl_domain_snapshot *s;
+    libxlsnap_domain_snapshot *s;
     int rc;
 
     rc = load_tree(gc, domain, name, &t);
@@ -105,7 +105,7 @@ int libxl_domain_snapshot_get(libxl_snapshot_ctx *ctx, const char *domain,
         rc = ERROR_NOTFOUND;
         goto out;
     }
-    libxl_domain_snapshot_init(snapshot_r);
+    libxlsnap_domain_snapshot_init(snapshot_r);
     libxl__domain_snapshot_copy(snapshot_r, s);
     fill_problems(gc, &bc, snapshot_r);
  out:

@@ -654,7 +654,7 @@ typedef struct {
     bool paused;
     int fd;
     uint64_t size;
-    const libxl_snapshot_progress_how *progress;
+    const libxlsnap_progress_how *progress;
     libxl__memory_restore_cb *callback;
     void *arg;
 } memory_restore_state;
@@ -692,7 +692,7 @@ static void mr_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
 
 static int mr_start(libxl__egc *egc, libxl__ao *ao, const libxl__domain *d,
                     const char *file, bool paused, bool abortable,
-                    const libxl_snapshot_progress_how *progress,
+                    const libxlsnap_progress_how *progress,
                     libxl__memory_restore_cb *callback, void *arg)
 {
     AO_GC;
@@ -737,7 +737,7 @@ static int mr_start(libxl__egc *egc, libxl__ao *ao, const libxl__domain *d,
 int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
                           const libxl__domain *d, const char *file,
                           bool paused, bool abortable,
-                          const libxl_snapshot_progress_how *progress,
+                          const libxlsnap_progress_how *progress,
                           libxl__memory_restore_cb *callback, void *arg)
 {
     return mr_start(egc, ao, d, file, paused, abortable, progress,

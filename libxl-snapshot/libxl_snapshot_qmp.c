@@ -721,7 +721,7 @@ int libxl__qmp_run_sync(libxl__gc *callergc, const char *path,
                         const char *cmd, yajl_val args, int timeout_ms,
                         bool quiet, yajl_val *ret_r)
 {
-    libxl_snapshot_ctx *ctx = callergc->owner;
+    libxlsnap_ctx *ctx = callergc->owner;
     AO_CREATE(ctx, NULL);
     EGC_INIT(ctx);
     qmp_sync_state *ss;

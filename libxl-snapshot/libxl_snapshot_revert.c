@@ -53,7 +53,7 @@
  * disk (idempotent), saves the records and starts the domain as
  * planned, and until then snapshot-check reports the pending revert.
  *
- * Steps: libxl_domain_snapshot_revert -> snapshot_revert_begun ->
+ * Steps: libxlsnap_domain_snapshot_revert -> snapshot_revert_begun ->
  *   snapshot_revert_probed [-> snapshot_revert_stopped] ->
  *   snapshot_revert_next <-> snapshot_revert_disk_done ->
  *   snapshot_revert_record -> snapshot_revert_done
@@ -82,8 +82,8 @@ typedef struct libxl__snapshot_revert_state {
     libxl__snapshot_op op;
     const char *name;
     unsigned flags;
-    libxl_snapshot_progress_how progress;   /* a copy; zero: none */
-    libxl_domain_snapshot *snap;
+    libxlsnap_progress_how progress;   /* a copy; zero: none */
+    libxlsnap_domain_snapshot *snap;
     revert_disk *disks;              /* in execution order */
     int num_disks, next, done_disks, sub;
     bool was_running, was_paused, stopped, journaled;
@@ -120,19 +120,19 @@ static void snapshot_revert_finish(libxl__egc *egc,
                                    libxl__snapshot_revert_state *rvs,
                                    int rc);
 
-int libxl_domain_snapshot_revert(libxl_snapshot_ctx *ctx,
+int libxlsnap_domain_snapshot_revert(libxlsnap_ctx *ctx,
                                  const char *domain, const char *name,
                                  unsigned flags,
-                                 const libxl_snapshot_progress_how *progress,
+                                 const libxlsnap_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
 {
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     libxl__snapshot_revert_state *rvs;
 
-    if ((flags & LIBXL_SNAPSHOT_REVERT_RUNNING) &&
-        (flags & LIBXL_SNAPSHOT_REVERT_PAUSED)) {
-        LOG(ERROR, "LIBXL_SNAPSHOT_REVERT_RUNNING and _PAUSED exclude each "
+    if ((flags & LIBXLSNAP_REVERT_RUNNING) &&
+        (flags & LIBXLSNAP_REVERT_PAUSED)) {
+        LOG(ERROR, "LIBXLSNAP_REVERT_RUNNING and _PAUSED exclude each "
             "other");
         EGC_FREE;
         return AO_CREATE_FAIL(ERROR_INVAL);
@@ -164,7 +164,7 @@ static bool is_config_image(const libxl__domain_config *cfg,
 
 static char *fresh_overlay(libxl__gc *gc,
                            libxl__snapshot_revert_state *rvs,
-                           const libxl_disk_snapshot *ds)
+                           const libxlsnap_disk_snapshot *ds)
 {
     const char *stem = NULL;
     int i, n;
@@ -189,8 +189,8 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
     int i, pass, n, rc;
 
     for (i = 0, n = 0; i < rvs->snap->num_disks; i++) {
-        const libxl_disk_snapshot *ds = &rvs->snap->disks[i];
-        if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_NO) n++;
+        const libxlsnap_disk_snapshot *ds = &rvs->snap->disks[i];
+        if (ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) n++;
         else left = GCSPRINTF("%s%s%s", left ? left : "", left ? ", " : "",
                               ds->vdev);
     }
@@ -206,7 +206,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
     /* externals first: they can be undone */
     for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < rvs->snap->num_disks; i++) {
-            const libxl_disk_snapshot *ds = &rvs->snap->disks[i];
+            const libxlsnap_disk_snapshot *ds = &rvs->snap->disks[i];
             const libxl__snapshot_backend *be =
                 libxl__snapshot_backend_of(ds);
             libxl__revert_plan p;
@@ -231,7 +231,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
             rd->old_active = dk->pdev_path;
             p.op = op;
             p.snapshot = rvs->name;
-            p.force = !!(rvs->flags & LIBXL_SNAPSHOT_REVERT_FORCE);
+            p.force = !!(rvs->flags & LIBXLSNAP_REVERT_FORCE);
             p.info = rvs->qi.infos[i];
             p.dk = dk;
             p.fresh = fresh_overlay(gc, rvs, ds);
@@ -287,9 +287,9 @@ static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
 
 static bool wants_start(libxl__snapshot_revert_state *rvs)
 {
-    return (rvs->flags & (LIBXL_SNAPSHOT_REVERT_RUNNING |
-                          LIBXL_SNAPSHOT_REVERT_PAUSED)) ||
-        rvs->snap->state != LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF ||
+    return (rvs->flags & (LIBXLSNAP_REVERT_RUNNING |
+                          LIBXLSNAP_REVERT_PAUSED)) ||
+        rvs->snap->state != LIBXLSNAP_DOMAIN_STATE_SHUTOFF ||
         rvs->snap->memory || rvs->op.d.running;
 }
 
@@ -362,15 +362,15 @@ static void start_plan(libxl__snapshot_revert_state *rvs, bool *start_r,
     if (rvs->snap->memory) {
         /* back to the saved instant: running, unless --paused */
         *start_r = true;
-        *paused_r = !!(rvs->flags & LIBXL_SNAPSHOT_REVERT_PAUSED);
+        *paused_r = !!(rvs->flags & LIBXLSNAP_REVERT_PAUSED);
         *restore_r = rvs->snap->memory;
-    } else if (rvs->flags & LIBXL_SNAPSHOT_REVERT_RUNNING) {
+    } else if (rvs->flags & LIBXLSNAP_REVERT_RUNNING) {
         *start_r = true;
-    } else if (rvs->flags & LIBXL_SNAPSHOT_REVERT_PAUSED) {
+    } else if (rvs->flags & LIBXLSNAP_REVERT_PAUSED) {
         *start_r = *paused_r = true;
-    } else if (rvs->snap->state != LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF) {
+    } else if (rvs->snap->state != LIBXLSNAP_DOMAIN_STATE_SHUTOFF) {
         *start_r = true;
-        *paused_r = rvs->snap->state == LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED;
+        *paused_r = rvs->snap->state == LIBXLSNAP_DOMAIN_STATE_PAUSED;
     }
 }
 
@@ -456,7 +456,7 @@ static void snapshot_revert_copy_line(libxl__egc *egc, libxl__exec_state *es,
         CONTAINER_OF(es, libxl__snapshot_revert_state, es);
     STATE_AO_GC(rvs->ao);
     const revert_disk *rd = &rvs->disks[rvs->next];
-    const libxl_snapshot_progress_how *p = &rvs->progress;
+    const libxlsnap_progress_how *p = &rvs->progress;
     double pct;
 
     if (p->callback && sscanf(line, " (%lf/100%%)", &pct) == 1)

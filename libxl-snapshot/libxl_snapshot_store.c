@@ -203,7 +203,7 @@ static int domain_record_parse(libxl__gc *gc, const char *path,
         }
         *dst[i] = GCSTRDUP(YAJL_GET_STRING(n));
     }
-    if (d->current && libxl_snapshot_name_check(d->current)) {
+    if (d->current && libxlsnap_name_check(d->current)) {
         LOG(ERROR, "corrupt domain record '%s': invalid current snapshot"
             " name '%s'", path, d->current);
         return ERROR_INVAL;
@@ -359,7 +359,7 @@ static char *record_file_name(libxl__gc *gc, const char *file)
  * records does not hold 10,000 texts and trees.
  */
 static int load_snapshot(libxl__gc *agc, const char *path, const char *fname,
-                         libxl_domain_snapshot *s, const char **why_r)
+                         libxlsnap_domain_snapshot *s, const char **why_r)
 {
     GC_INIT(agc->owner);
     char *data;
@@ -546,21 +546,21 @@ int libxl__snapshot_store_load_one(libxl__gc *gc, libxl__snapshot_store *st,
     rc = libxl__snapshot_store_load_domain(gc, st, &tree_r->dom);
     if (rc) goto out;
     cur = tree_r->dom.current;
-    if (cur && (libxl_snapshot_name_check(cur) ||
+    if (cur && (libxlsnap_name_check(cur) ||
                 !libxl__snapshot_store_has(gc, st, cur))) {
         /* as the full load's fixup says it */
         LOG(WARN, "current snapshot '%s' does not exist", cur);
         tree_r->dom.current = NULL;
         cur = NULL;
     }
-    if (name && (libxl_snapshot_name_check(name) ||
+    if (name && (libxlsnap_name_check(name) ||
                  !libxl__snapshot_store_has(gc, st, name))) {
         rc = ERROR_NOTFOUND;
         goto out;
     }
     if (!name) name = cur;
     if (name) {
-        libxl_domain_snapshot *s;
+        libxlsnap_domain_snapshot *s;
         int i, n = 0;
 
         GCNEW(tree_r->snaps);
@@ -574,14 +574,14 @@ int libxl__snapshot_store_load_one(libxl__gc *gc, libxl__snapshot_store *st,
         tree_r->num_snaps = 1;
         /* what a full fixup would correct in this record: a parent
          * without a record, children without one (O(its children)) */
-        if (s->parent && (libxl_snapshot_name_check(s->parent) ||
+        if (s->parent && (libxlsnap_name_check(s->parent) ||
                           !libxl__snapshot_store_has(gc, st, s->parent))) {
             LOG(WARN, "snapshot '%s': parent '%s' does not exist,"
                 " taken as a root", s->name, s->parent);
             s->parent = NULL;
         }
         for (i = 0; i < s->num_children; i++)
-            if (!libxl_snapshot_name_check(s->children[i]) &&
+            if (!libxlsnap_name_check(s->children[i]) &&
                 libxl__snapshot_store_has(gc, st, s->children[i]))
                 s->children[n++] = s->children[i];
         s->num_children = n;
@@ -708,15 +708,15 @@ int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
         for (i = 0; i < n; i++) order[start[depth[i]]++] = i;
     }
     for (i = 0; i < n; i++) {
-        const libxl_domain_snapshot *s = &tree->snaps[order[i]];
+        const libxlsnap_domain_snapshot *s = &tree->snaps[order[i]];
 
-        if (libxl_snapshot_name_check(s->name)) {
+        if (libxlsnap_name_check(s->name)) {
             LOG(ERROR, "cannot save snapshot '%s': invalid name",
                 s->name ? s->name : "(null)");
             rc = ERROR_INVAL;
             goto out;
         }
-        json = libxl_domain_snapshot_to_json(CTX, s);
+        json = libxlsnap_domain_snapshot_to_json(CTX, s);
         if (!json) {
             rc = ERROR_FAIL;
             goto out;
@@ -774,7 +774,7 @@ int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
 
 static int snapshot_cmp(const void *a, const void *b)
 {
-    const libxl_domain_snapshot *x = a, *y = b;
+    const libxlsnap_domain_snapshot *x = a, *y = b;
 
     if (x->creation_time != y->creation_time)
         return x->creation_time < y->creation_time ? -1 : 1;
@@ -783,7 +783,7 @@ static int snapshot_cmp(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-libxl_domain_snapshot *libxl__snapshot_tree_find(libxl__snapshot_tree *t,
+libxlsnap_domain_snapshot *libxl__snapshot_tree_find(libxl__snapshot_tree *t,
                                                  const char *name)
 {
     int i;
@@ -813,7 +813,7 @@ static void all_children(libxl__gc *gc, libxl__snapshot_tree *t,
         t->snaps[i].num_children = 0;
     }
     for (i = 0; i < t->num_snaps; i++) {
-        libxl_domain_snapshot *p;
+        libxlsnap_domain_snapshot *p;
         if (pidx[i] < 0) continue;
         p = &t->snaps[pidx[i]];
         p->children[p->num_children++] = t->snaps[i].name;
@@ -828,7 +828,7 @@ static void all_children(libxl__gc *gc, libxl__snapshot_tree *t,
 static void partial_children(libxl__gc *gc, libxl__snapshot_tree *t,
                              const int *pidx)
 {
-    libxl_domain_snapshot *p;
+    libxlsnap_domain_snapshot *p;
     char **c;
     int i, j;
 
@@ -857,7 +857,7 @@ void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
     /* parents that do not exist, or that make a loop, become roots
      * (a partial tree does not hold them all: it keeps them) */
     for (i = 0; !t->partial && i < t->num_snaps; i++) {
-        libxl_domain_snapshot *s = &t->snaps[i];
+        libxlsnap_domain_snapshot *s = &t->snaps[i];
         if (s->parent && pidx[i] < 0) {
             LOG(WARN, "snapshot '%s': parent '%s' does not exist,"
                 " taken as a root", s->name, s->parent);
@@ -913,7 +913,7 @@ void libxl__snapshot_tree_fixup(libxl__gc *gc, libxl__snapshot_tree *t)
 void libxl__snapshot_tree_remove(libxl__gc *gc, libxl__snapshot_tree *t,
                                  const char *name)
 {
-    libxl_domain_snapshot *s = libxl__snapshot_tree_find(t, name);
+    libxlsnap_domain_snapshot *s = libxl__snapshot_tree_find(t, name);
     char *parent, *gone;
     int i, idx;
 
@@ -936,8 +936,8 @@ void libxl__snapshot_tree_remove(libxl__gc *gc, libxl__snapshot_tree *t,
 }
 
 /* A deep copy of s whose every pointer belongs to gc. */
-static void snapshot_copy_gc(libxl__gc *gc, libxl_domain_snapshot *dst,
-                             const libxl_domain_snapshot *src)
+static void snapshot_copy_gc(libxl__gc *gc, libxlsnap_domain_snapshot *dst,
+                             const libxlsnap_domain_snapshot *src)
 {
     int i;
 
@@ -964,9 +964,9 @@ static void snapshot_copy_gc(libxl__gc *gc, libxl_domain_snapshot *dst,
  * one of t's own snapshots: it is copied before t changes.
  */
 void libxl__snapshot_tree_add(libxl__gc *gc, libxl__snapshot_tree *t,
-                              const libxl_domain_snapshot *s)
+                              const libxlsnap_domain_snapshot *s)
 {
-    libxl_domain_snapshot copy, *old;
+    libxlsnap_domain_snapshot copy, *old;
 
     snapshot_copy_gc(gc, &copy, s);
     old = libxl__snapshot_tree_find(t, copy.name);
@@ -985,9 +985,9 @@ bool libxl__snapshot_tree_uses_file(const libxl__snapshot_tree *t,
 
     if (!path) return false;
     for (i = 0; i < t->num_snaps; i++) {
-        const libxl_domain_snapshot *s = &t->snaps[i];
+        const libxlsnap_domain_snapshot *s = &t->snaps[i];
         for (j = 0; j < s->num_disks; j++) {
-            const libxl_disk_snapshot *d = &s->disks[j];
+            const libxlsnap_disk_snapshot *d = &s->disks[j];
             if ((d->file && !strcmp(d->file, path)) ||
                 (d->overlay && !strcmp(d->overlay, path)))
                 return true;
@@ -1002,8 +1002,8 @@ bool libxl__snapshot_tree_has_image(const libxl__snapshot_tree *t,
     int i, j;
     for (i = 0; path && i < t->num_snaps; i++)
         for (j = 0; j < t->snaps[i].num_disks; j++) {
-            const libxl_disk_snapshot *ds = &t->snaps[i].disks[j];
-            if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_NO && ds->file &&
+            const libxlsnap_disk_snapshot *ds = &t->snaps[i].disks[j];
+            if (ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO && ds->file &&
                 !strcmp(ds->file, path))
                 return true;
         }
@@ -1034,7 +1034,7 @@ int libxl__snapshot_unused_images(libxl__gc *gc,
         int nd = i < t->num_snaps ? t->snaps[i].num_disks : num_keep;
         for (j = 0; j < nd; j++) {
             const char *img = i == t->num_snaps ? keep[j]
-                : t->snaps[i].disks[j].type == LIBXL_DISK_SNAPSHOT_TYPE_NO
+                : t->snaps[i].disks[j].type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO
                 ? NULL : t->snaps[i].disks[j].file;
             if (!img) continue;
             if (libxl__qemu_img_chain(gc, img, &f, &nf, NULL))
@@ -1077,8 +1077,8 @@ typedef libxl__part_kind part_kind;
 #define PART_VOLUME LIBXL__PART_VOLUME
 
 typedef struct {
-    const libxl_domain_snapshot *s;   /* its owner */
-    const libxl_disk_snapshot *ds;    /* NULL: the memory image */
+    const libxlsnap_domain_snapshot *s;   /* its owner */
+    const libxlsnap_disk_snapshot *ds;    /* NULL: the memory image */
     part_kind kind;
     const char *path, *tag;
     bool asked;                       /* one of the record asked about */
@@ -1086,8 +1086,8 @@ typedef struct {
 
 /* (p has room: at most 1 + 2 * num_disks parts per record) */
 static void add_part(libxl__gc *gc, part **p, int *n,
-                     const libxl_domain_snapshot *s,
-                     const libxl_disk_snapshot *ds, part_kind kind,
+                     const libxlsnap_domain_snapshot *s,
+                     const libxlsnap_disk_snapshot *ds, part_kind kind,
                      const char *path, const char *tag, bool asked)
 {
     if (!path) return;
@@ -1102,13 +1102,13 @@ static void add_part(libxl__gc *gc, part **p, int *n,
 
 /* What s owns: each file, internal snapshot, memory image and volume. */
 static void add_parts(libxl__gc *gc, part **p, int *n,
-                      const libxl_domain_snapshot *s, bool asked)
+                      const libxlsnap_domain_snapshot *s, bool asked)
 {
     int j;
 
     add_part(gc, p, n, s, NULL, PART_MEMORY, s->memory, NULL, asked);
     for (j = 0; j < s->num_disks; j++) {
-        const libxl_disk_snapshot *ds = &s->disks[j];
+        const libxlsnap_disk_snapshot *ds = &s->disks[j];
         const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
         libxl__snapshot_part pp[2];
         int k, np = be ? be->parts(gc, ds, pp) : 0;
@@ -1171,7 +1171,7 @@ static const char *part_what(libxl__gc *gc, const part *p)
 }
 
 int libxl__snapshot_ownership(libxl__gc *gc, const libxl__snapshot_tree *t,
-                              const libxl_domain_snapshot *s,
+                              const libxlsnap_domain_snapshot *s,
                               libxl__snapshot_clash **clashes_r)
 {
     libxl__snapshot_clash *c = NULL;
@@ -1230,7 +1230,7 @@ int libxl__snapshot_ownership(libxl__gc *gc, const libxl__snapshot_tree *t,
 }
 
 int libxl__snapshot_claim(libxl__gc *gc, const libxl__snapshot_tree *t,
-                          const libxl_domain_snapshot *s)
+                          const libxlsnap_domain_snapshot *s)
 {
     libxl__snapshot_clash *c;
 
@@ -1248,7 +1248,7 @@ void libxl__snapshot_tree_move_file(libxl__gc *gc, libxl__snapshot_tree *t,
 
     for (i = 0; i < t->num_snaps; i++)
         for (j = 0; j < t->snaps[i].num_disks; j++) {
-            libxl_disk_snapshot *o = &t->snaps[i].disks[j];
+            libxlsnap_disk_snapshot *o = &t->snaps[i].disks[j];
             if (strcmp(o->vdev, vdev)) continue;
             if (o->file && !strcmp(o->file, from)) {
                 o->file = GCSTRDUP(to);

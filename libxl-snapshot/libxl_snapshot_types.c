@@ -17,12 +17,12 @@
 
 #define SNAPSHOT_NAME_MAX 200
 
-void libxl_disk_snapshot_init(libxl_disk_snapshot *p)
+void libxlsnap_disk_snapshot_init(libxlsnap_disk_snapshot *p)
 {
     memset(p, 0, sizeof(*p));
 }
 
-void libxl_disk_snapshot_dispose(libxl_disk_snapshot *p)
+void libxlsnap_disk_snapshot_dispose(libxlsnap_disk_snapshot *p)
 {
     if (!p) return;
     free(p->vdev);
@@ -31,15 +31,15 @@ void libxl_disk_snapshot_dispose(libxl_disk_snapshot *p)
     free(p->cow);
     free(p->problem);
     free(p->tag);
-    libxl_disk_snapshot_init(p);
+    libxlsnap_disk_snapshot_init(p);
 }
 
-void libxl_domain_snapshot_init(libxl_domain_snapshot *p)
+void libxlsnap_domain_snapshot_init(libxlsnap_domain_snapshot *p)
 {
     memset(p, 0, sizeof(*p));
 }
 
-void libxl_domain_snapshot_dispose(libxl_domain_snapshot *p)
+void libxlsnap_domain_snapshot_dispose(libxlsnap_domain_snapshot *p)
 {
     int i;
 
@@ -58,28 +58,28 @@ void libxl_domain_snapshot_dispose(libxl_domain_snapshot *p)
     free(p->domain_name);
     if (p->disks) {
         for (i = 0; i < p->num_disks; i++)
-            libxl_disk_snapshot_dispose(&p->disks[i]);
+            libxlsnap_disk_snapshot_dispose(&p->disks[i]);
         free(p->disks);
     }
-    libxl_domain_snapshot_init(p);
+    libxlsnap_domain_snapshot_init(p);
 }
 
-void libxl_domain_snapshot_list_free(libxl_domain_snapshot *list, int nb)
+void libxlsnap_domain_snapshot_list_free(libxlsnap_domain_snapshot *list, int nb)
 {
     int i;
 
     if (!list) return;
     for (i = 0; i < nb; i++)
-        libxl_domain_snapshot_dispose(&list[i]);
+        libxlsnap_domain_snapshot_dispose(&list[i]);
     free(list);
 }
 
-void libxl_snapshot_domain_init(libxl_snapshot_domain *p)
+void libxlsnap_domain_init(libxlsnap_domain *p)
 {
     memset(p, 0, sizeof(*p));
 }
 
-void libxl_snapshot_domain_dispose(libxl_snapshot_domain *p)
+void libxlsnap_domain_dispose(libxlsnap_domain *p)
 {
     int i;
 
@@ -91,41 +91,41 @@ void libxl_snapshot_domain_dispose(libxl_snapshot_domain *p)
             libxl_device_disk_dispose(&p->disks[i]);
         free(p->disks);
     }
-    libxl_snapshot_domain_init(p);
+    libxlsnap_domain_init(p);
 }
 
-void libxl_snapshot_domain_list_free(libxl_snapshot_domain *list, int nb)
+void libxlsnap_domain_list_free(libxlsnap_domain *list, int nb)
 {
     int i;
 
     if (!list) return;
     for (i = 0; i < nb; i++)
-        libxl_snapshot_domain_dispose(&list[i]);
+        libxlsnap_domain_dispose(&list[i]);
     free(list);
 }
 
-void libxl_snapshot_settings_init(libxl_snapshot_settings *p)
+void libxlsnap_settings_init(libxlsnap_settings *p)
 {
     memset(p, 0, sizeof(*p));
     p->lock_timeout = -1;
 }
 
-void libxl_snapshot_settings_dispose(libxl_snapshot_settings *p)
+void libxlsnap_settings_dispose(libxlsnap_settings *p)
 {
     free(p->state_dir);
     free(p->run_dir);
     free(p->config_dir);
-    libxl_snapshot_settings_init(p);
+    libxlsnap_settings_init(p);
 }
 
 /* ---------------------------------------------------------------- */
 /* progress */
 
-void libxl__progress_report(const libxl_snapshot_progress_how *how,
+void libxl__progress_report(const libxlsnap_progress_how *how,
                             const char *what, uint64_t done,
                             uint64_t total)
 {
-    libxl_snapshot_progress p;
+    libxlsnap_progress p;
 
     if (!how || !how->callback) return;
     memset(&p, 0, sizeof(p));
@@ -135,10 +135,10 @@ void libxl__progress_report(const libxl_snapshot_progress_how *how,
     how->callback(&p, how->for_callback);
 }
 
-void libxl__progress_report_job(const libxl_snapshot_progress_how *how,
-                                const libxl_blockjob_info *job)
+void libxl__progress_report_job(const libxlsnap_progress_how *how,
+                                const libxlsnap_blockjob_info *job)
 {
-    libxl_snapshot_progress p;
+    libxlsnap_progress p;
 
     if (!how || !how->callback) return;
     memset(&p, 0, sizeof(p));
@@ -152,28 +152,28 @@ void libxl__progress_report_job(const libxl_snapshot_progress_how *how,
 /* ---------------------------------------------------------------- */
 /* enum strings */
 
-const char *libxl_disk_snapshot_type_to_string(libxl_disk_snapshot_type t)
+const char *libxlsnap_disk_snapshot_type_to_string(libxlsnap_disk_snapshot_type t)
 {
     switch (t) {
-    case LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT: return "default";
-    case LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL: return "internal";
-    case LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL: return "external";
-    case LIBXL_DISK_SNAPSHOT_TYPE_NO: return "no";
-    case LIBXL_DISK_SNAPSHOT_TYPE_LVM: return "lvm";
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT: return "default";
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL: return "internal";
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL: return "external";
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO: return "no";
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM: return "lvm";
     default: return NULL;
     }
 }
 
 /* Case-insensitive, as libxl's generated _from_string. */
-int libxl_disk_snapshot_type_from_string(const char *s,
-                                         libxl_disk_snapshot_type *t)
+int libxlsnap_disk_snapshot_type_from_string(const char *s,
+                                         libxlsnap_disk_snapshot_type *t)
 {
-    libxl_disk_snapshot_type i;
+    libxlsnap_disk_snapshot_type i;
 
     if (!s) return ERROR_INVAL;
-    for (i = LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
-         i <= LIBXL_DISK_SNAPSHOT_TYPE_LVM; i++) {
-        if (!strcasecmp(s, libxl_disk_snapshot_type_to_string(i))) {
+    for (i = LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT;
+         i <= LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM; i++) {
+        if (!strcasecmp(s, libxlsnap_disk_snapshot_type_to_string(i))) {
             *t = i;
             return 0;
         }
@@ -181,13 +181,13 @@ int libxl_disk_snapshot_type_from_string(const char *s,
     return ERROR_INVAL;
 }
 
-const char *libxl_snapshot_domain_state_to_string(
-    libxl_snapshot_domain_state s)
+const char *libxlsnap_domain_state_to_string(
+    libxlsnap_domain_state s)
 {
     switch (s) {
-    case LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF: return "shutoff";
-    case LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING: return "running";
-    case LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED: return "paused";
+    case LIBXLSNAP_DOMAIN_STATE_SHUTOFF: return "shutoff";
+    case LIBXLSNAP_DOMAIN_STATE_RUNNING: return "running";
+    case LIBXLSNAP_DOMAIN_STATE_PAUSED: return "paused";
     default: return NULL;
     }
 }
@@ -217,7 +217,7 @@ bool libxl__utf8_valid(const char *s)
     return true;
 }
 
-int libxl_snapshot_name_check(const char *name)
+int libxlsnap_name_check(const char *name)
 {
     const unsigned char *p;
     size_t len;
@@ -279,8 +279,8 @@ static int gen_blockjob(yajl_gen hand, const void *p)
     return libxl__blockjob_info_gen_json(hand, p);
 }
 
-char *libxl_domain_snapshot_to_json(libxl_snapshot_ctx *ctx,
-                                    const libxl_domain_snapshot *p)
+char *libxlsnap_domain_snapshot_to_json(libxlsnap_ctx *ctx,
+                                    const libxlsnap_domain_snapshot *p)
 {
     GC_INIT(ctx);
     char *r = to_json(gc, gen_snapshot, p,
@@ -290,8 +290,8 @@ char *libxl_domain_snapshot_to_json(libxl_snapshot_ctx *ctx,
     return r;
 }
 
-char *libxl_blockjob_info_to_json(libxl_snapshot_ctx *ctx,
-                                  const libxl_blockjob_info *p)
+char *libxlsnap_blockjob_info_to_json(libxlsnap_ctx *ctx,
+                                  const libxlsnap_blockjob_info *p)
 {
     GC_INIT(ctx);
     char *r = to_json(gc, gen_blockjob, p, "a block job");
@@ -299,16 +299,16 @@ char *libxl_blockjob_info_to_json(libxl_snapshot_ctx *ctx,
     return r;
 }
 
-int libxl_domain_snapshot_from_json(libxl_snapshot_ctx *ctx,
-                                    libxl_domain_snapshot *p,
+int libxlsnap_domain_snapshot_from_json(libxlsnap_ctx *ctx,
+                                    libxlsnap_domain_snapshot *p,
                                     const char *s)
 {
     GC_INIT(ctx);
-    libxl_domain_snapshot tmp;
+    libxlsnap_domain_snapshot tmp;
     yajl_val v;
     int rc;
 
-    libxl_domain_snapshot_init(p);
+    libxlsnap_domain_snapshot_init(p);
 
     v = libxl__json_parse(gc, s);
     if (!v) {

@@ -44,19 +44,19 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
-static const char *xml_state(const libxl_domain_snapshot *s)
+static const char *xml_state(const libxlsnap_domain_snapshot *s)
 {
-    if (!s->memory && s->state != LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF)
+    if (!s->memory && s->state != LIBXLSNAP_DOMAIN_STATE_SHUTOFF)
         return "disk-snapshot";
-    return libxl_snapshot_domain_state_to_string(s->state);
+    return libxlsnap_domain_state_to_string(s->state);
 }
 
-static const char *xml_disk_type(libxl_disk_snapshot_type t)
+static const char *xml_disk_type(libxlsnap_disk_snapshot_type t)
 {
     switch (t) {
-    case LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL: return "internal";
-    case LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL: return "external";
-    case LIBXL_DISK_SNAPSHOT_TYPE_LVM: return "manual";
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL: return "internal";
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL: return "external";
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM: return "manual";
     default: return "no";
     }
 }
@@ -78,8 +78,8 @@ static void prop(xmlNodePtr n, const char *name, const char *value)
     xmlNewProp(n, BAD_CAST name, BAD_CAST value);
 }
 
-char *libxl_domain_snapshot_to_xml(libxl_snapshot_ctx *ctx,
-                                   const libxl_domain_snapshot *s)
+char *libxlsnap_domain_snapshot_to_xml(libxlsnap_ctx *ctx,
+                                   const libxlsnap_domain_snapshot *s)
 {
     GC_INIT(ctx);
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
@@ -104,19 +104,19 @@ char *libxl_domain_snapshot_to_xml(libxl_snapshot_ctx *ctx,
     if (s->memory) prop(n, "file", s->memory);
     disks = child(root, "disks", NULL);
     for (i = 0; i < s->num_disks; i++) {
-        const libxl_disk_snapshot *d = &s->disks[i];
+        const libxlsnap_disk_snapshot *d = &s->disks[i];
         n = child(disks, "disk", NULL);
         prop(n, "name", d->vdev);
         prop(n, "snapshot", xml_disk_type(d->type));
-        if (d->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL && d->overlay) {
+        if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL && d->overlay) {
             const char *fmt = libxl__disk_format_qemu(
                 libxl__overlay_format(d->format,
                                       s->state !=
-                                      LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF));
+                                      LIBXLSNAP_DOMAIN_STATE_SHUTOFF));
             prop(n, "type", "file");
             prop(child(n, "driver", NULL), "type", fmt ? fmt : "qcow2");
             prop(child(n, "source", NULL), "file", d->overlay);
-        } else if (d->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM && d->tag &&
+        } else if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM && d->tag &&
                    d->file) {
             prop(n, "type", "block");
             prop(child(n, "source", NULL), "dev",
@@ -134,7 +134,7 @@ char *libxl_domain_snapshot_to_xml(libxl_snapshot_ctx *ctx,
     }
     devs = child(dom, "devices", NULL);
     for (i = 0; i < s->num_disks; i++) {
-        const libxl_disk_snapshot *d = &s->disks[i];
+        const libxlsnap_disk_snapshot *d = &s->disks[i];
         const char *fmt = libxl__disk_format_qemu(d->format);
         if (!d->file) continue;
         n = child(devs, "disk", NULL);
@@ -192,7 +192,7 @@ static char *prop_of(libxl__gc *gc, xmlNodePtr n, const char *name)
     return r;
 }
 
-static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxl_domain_snapshot *s)
+static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxlsnap_domain_snapshot *s)
 {
     xmlNodePtr root = xmlDocGetRootElement(doc), n, dom, devs, d;
     char *st, *t, *mem;
@@ -203,7 +203,7 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxl_domain_snapshot *s)
         return ERROR_INVAL;
     }
     s->name = text_of(gc, root, "name");
-    if (!s->name || libxl_snapshot_name_check(s->name) ||
+    if (!s->name || libxlsnap_name_check(s->name) ||
         !libxl__utf8_valid(s->name)) {
         LOG(ERROR, "<name> is missing or not a valid snapshot name");
         return ERROR_INVAL;
@@ -218,11 +218,11 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxl_domain_snapshot *s)
     s->description = text_of(gc, root, "description");
     st = text_of(gc, root, "state");
     if (!st || !strcmp(st, "disk-snapshot") || !strcmp(st, "running")) {
-        s->state = LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING;
+        s->state = LIBXLSNAP_DOMAIN_STATE_RUNNING;
     } else if (!strcmp(st, "paused")) {
-        s->state = LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED;
+        s->state = LIBXLSNAP_DOMAIN_STATE_PAUSED;
     } else if (!strcmp(st, "shutoff")) {
-        s->state = LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF;
+        s->state = LIBXLSNAP_DOMAIN_STATE_SHUTOFF;
     } else {
         LOG(ERROR, "<state>%s</state>: use running, paused, shutoff or "
             "disk-snapshot", st);
@@ -268,7 +268,7 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxl_domain_snapshot *s)
     GCNEW_ARRAY(s->disks, nd ? nd : 1);
     for (d = first(root, "disks") ? first(root, "disks")->children : NULL;
          d; d = d->next) {
-        libxl_disk_snapshot *ds;
+        libxlsnap_disk_snapshot *ds;
         const char *type;
         xmlNodePtr dd, src;
 
@@ -278,7 +278,7 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxl_domain_snapshot *s)
             return ERROR_INVAL;
         }
         ds = &s->disks[s->num_disks++];
-        libxl_disk_snapshot_init(ds);
+        libxlsnap_disk_snapshot_init(ds);
         ds->vdev = prop_of(gc, d, "name");
         type = prop_of(gc, d, "snapshot");
         if (!ds->vdev || !type) {
@@ -286,18 +286,18 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxl_domain_snapshot *s)
             return ERROR_INVAL;
         }
         if (!strcmp(type, "internal")) {
-            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+            ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL;
             ds->tag = s->name;
         } else if (!strcmp(type, "external")) {
-            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+            ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL;
             ds->overlay = prop_of(gc, first(d, "source"), "file");
         } else if (!strcmp(type, "manual")) {
-            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_LVM;
+            ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM;
             src = first(d, "source");
             t = prop_of(gc, src, "dev");
             ds->tag = t ? libxl__path_basename(gc, t) : NULL;
         } else if (!strcmp(type, "no")) {
-            ds->type = LIBXL_DISK_SNAPSHOT_TYPE_NO;
+            ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO;
         } else {
             LOG(ERROR, "disk %s: snapshot='%s': use internal, external, "
                 "manual or no", ds->vdev, type);
@@ -322,11 +322,11 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxl_domain_snapshot *s)
                 return ERROR_INVAL;
             }
         }
-        if (ds->type != LIBXL_DISK_SNAPSHOT_TYPE_NO &&
+        if (ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO &&
             (!ds->file || ds->file[0] != '/' ||
-             (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL &&
+             (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL &&
               (!ds->overlay || ds->overlay[0] != '/')) ||
-             (ds->type == LIBXL_DISK_SNAPSHOT_TYPE_LVM && !ds->tag))) {
+             (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM && !ds->tag))) {
             LOG(ERROR, "disk %s: its image (<domain><devices><disk>"
                 "<source>) or its snapshot's file (<source>) is missing "
                 "or not an absolute path", ds->vdev);
@@ -336,16 +336,16 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxl_domain_snapshot *s)
     return 0;
 }
 
-int libxl_domain_snapshot_from_xml(libxl_snapshot_ctx *ctx, const char *xml,
-                                   libxl_domain_snapshot *out)
+int libxlsnap_domain_snapshot_from_xml(libxlsnap_ctx *ctx, const char *xml,
+                                   libxlsnap_domain_snapshot *out)
 {
     GC_INIT(ctx);
-    libxl_domain_snapshot tmp;
+    libxlsnap_domain_snapshot tmp;
     xmlDocPtr doc;
     int rc;
 
-    libxl_domain_snapshot_init(out);
-    libxl_domain_snapshot_init(&tmp);
+    libxlsnap_domain_snapshot_init(out);
+    libxlsnap_domain_snapshot_init(&tmp);
     doc = xml ? xmlReadMemory(xml, (int)strlen(xml), "snapshot.xml", NULL,
                               XML_PARSE_NONET | XML_PARSE_NOERROR |
                               XML_PARSE_NOWARNING) : NULL;
@@ -374,7 +374,7 @@ int libxl_domain_snapshot_from_xml(libxl_snapshot_ctx *ctx, const char *xml,
 typedef struct {
     libxl__ao *ao;
     libxl__snapshot_op op;
-    libxl_domain_snapshot snap;
+    libxlsnap_domain_snapshot snap;
     unsigned flags;
 } redefine_state;
 
@@ -382,13 +382,13 @@ static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 {
     redefine_state *rs = CONTAINER_OF(op, redefine_state, op);
     STATE_AO_GC(rs->ao);
-    libxl_domain_snapshot *s = &rs->snap;
+    libxlsnap_domain_snapshot *s = &rs->snap;
     libxl__snapshot_tree *t = &op->tree;
     int i;
 
     if (rc) goto out;
     rc = ERROR_INVAL;
-    if (libxl_snapshot_name_check(s->name)) {
+    if (libxlsnap_name_check(s->name)) {
         LOG(ERROR, "'%s' is not a valid snapshot name",
             libxl__printable(gc, s->name ? s->name : ""));
         goto out;
@@ -410,7 +410,7 @@ static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     }
     if (s->parent) {
         /* a parent that descends from it would close a loop */
-        const libxl_domain_snapshot *a =
+        const libxlsnap_domain_snapshot *a =
             libxl__snapshot_tree_find(t, s->parent);
         int depth;
         for (depth = 0; a && depth <= t->num_snaps; depth++) {
@@ -427,20 +427,20 @@ static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         goto out;
     }
     for (i = 0; i < s->num_disks; i++) {
-        const libxl_disk_snapshot *d = &s->disks[i];
+        const libxlsnap_disk_snapshot *d = &s->disks[i];
         if (!libxl__domain_disk(&op->d, d->vdev)) {
             LOG(ERROR, "domain %s has no disk %s", op->d.name, d->vdev);
             goto out;
         }
-        if (d->type == LIBXL_DISK_SNAPSHOT_TYPE_NO) continue;
+        if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) continue;
         if (!libxl__file_exists(d->file) ||
-            (d->type == LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL &&
+            (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL &&
              !libxl__file_exists(d->overlay))) {
             LOG(ERROR, "disk %s: '%s' does not exist", d->vdev,
                 !libxl__file_exists(d->file) ? d->file : d->overlay);
             goto out;
         }
-        if (d->type == LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL) {
+        if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL) {
             yajl_val info = libxl__qemu_img_info_sync(gc, d->file, false,
                                                       NULL);
             const char *id;
@@ -467,19 +467,19 @@ static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     libxl_uuid_copy(NULL, &s->domain_uuid, &op->d.uuid);
     s->current = false;
     libxl__snapshot_tree_add(gc, t, s);
-    if (rs->flags & LIBXL_SNAPSHOT_REDEFINE_CURRENT)
+    if (rs->flags & LIBXLSNAP_REDEFINE_CURRENT)
         t->dom.current = GCSTRDUP(s->name);
     libxl__snapshot_tree_fixup(gc, t);
     rc = libxl__snapshot_store_save(gc, &op->st, t);
  out:
     libxl__snapshot_op_end(gc, op);
-    libxl_domain_snapshot_dispose(&rs->snap);
+    libxlsnap_domain_snapshot_dispose(&rs->snap);
     libxl__ao_complete(egc, ao, rc);
 }
 
-int libxl_domain_snapshot_redefine(libxl_snapshot_ctx *ctx,
+int libxlsnap_domain_snapshot_redefine(libxlsnap_ctx *ctx,
                                    const char *domain,
-                                   const libxl_domain_snapshot *snapshot,
+                                   const libxlsnap_domain_snapshot *snapshot,
                                    unsigned flags,
                                    const libxl_asyncop_how *ao_how)
 {
@@ -490,7 +490,7 @@ int libxl_domain_snapshot_redefine(libxl_snapshot_ctx *ctx,
     GCNEW(rs);
     rs->ao = ao;
     rs->flags = flags;
-    libxl_domain_snapshot_init(&rs->snap);
+    libxlsnap_domain_snapshot_init(&rs->snap);
     libxl__domain_snapshot_copy(&rs->snap, snapshot);
     rs->op.ao = ao;
     rs->op.domain = GCSTRDUP(domain);

@@ -5,7 +5,7 @@
 #    also be exported by libxenlight: both live in one process, and a
 #    clash would bind one of them to the other's code.
 # 2. The shared library exports only our public API: names beginning
-#    with libxl_ (everything else is hidden by -fvisibility=hidden).
+#    with libxlsnap_ (everything else is hidden by -fvisibility=hidden).
 # Prints the offending names and exits 1 on failure.
 set -euo pipefail
 
@@ -50,16 +50,16 @@ if [ -s "$tmp/clash" ]; then
 fi
 
 # linker-made symbols that older toolchains put in .dynsym
-grep -v -E '^(libxl_|_init$|_fini$|_edata$|_end$|__bss_start$)' \
+grep -v -E '^(libxlsnap_|_init$|_fini$|_edata$|_end$|__bss_start$)' \
     "$tmp/exported" > "$tmp/stray" || true
 if [ -s "$tmp/stray" ]; then
-    echo "check-symbols: $shlib exports names outside libxl_*:" >&2
+    echo "check-symbols: $shlib exports names outside libxlsnap_*:" >&2
     sed 's/^/    /' "$tmp/stray" >&2
     fail=1
 fi
 
 if [ $fail -eq 0 ]; then
     echo "check-symbols: $(wc -l < "$tmp/ours") global symbols," \
-         "$(grep -c '^libxl_' "$tmp/exported" || true) exported, no clash"
+         "$(grep -c '^libxlsnap_' "$tmp/exported" || true) exported, no clash"
 fi
 exit $fail

@@ -27,7 +27,7 @@
 
 #include "xl.h"
 
-libxl_snapshot_ctx *ctx;
+libxlsnap_ctx *ctx;
 xentoollog_logger_stdiostream *logger;
 int dryrun_only;
 int verbosity;
@@ -425,9 +425,9 @@ int main_help(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     if (c && c->driver &&
-        !libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
+        !libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
                                   (xentoollog_logger *)logger, NULL) &&
-        c->driver != (int)libxl_snapshot_ctx_driver(ctx))
+        c->driver != (int)libxlsnap_ctx_driver(ctx))
         c = NULL;
     if (c) {
         help(argv[1]);
@@ -547,7 +547,7 @@ int main(int argc, char **argv)
         ret = main_help(argc, argv);
         goto out;
     }
-    rc = libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
+    rc = libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
                                   (xentoollog_logger *)counting_logger, NULL);
     if (rc) {
         /* a domain command still works through the system xl */
@@ -556,7 +556,7 @@ int main(int argc, char **argv)
         ret = EXIT_FAILURE;
         goto out;
     }
-    if (cspec->driver && cspec->driver != (int)libxl_snapshot_ctx_driver(ctx))
+    if (cspec->driver && cspec->driver != (int)libxlsnap_ctx_driver(ctx))
         return exec_system_xl(cmd, NULL, NULL);
     if (dryrun_only && !cspec->can_dryrun) {
         fprintf(stderr, "command does not implement -N (dryrun) "
@@ -566,7 +566,7 @@ int main(int argc, char **argv)
     }
     ret = cspec->cmd_impl(argc, argv);
  out:
-    libxl_snapshot_ctx_free(ctx);
+    libxlsnap_ctx_free(ctx);
     xtl_logger_destroy((xentoollog_logger *)counting_logger);
     free(orig_argv);
     return ret;

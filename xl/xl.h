@@ -26,7 +26,7 @@ struct cmd_spec {
     int (*cmd_impl)(int argc, char **argv);
     int can_dryrun;
     int modifies;
-    /* which driver it belongs to: 0 any, else LIBXL_SNAPSHOT_DRIVER_* */
+    /* which driver it belongs to: 0 any, else LIBXLSNAP_DRIVER_* */
     int driver;
     const char *cmd_desc;
     const char *cmd_usage;
@@ -38,7 +38,7 @@ extern const int cmdtable_len;
 const struct cmd_spec *cmdtable_lookup(const char *s);
 
 /* global state, as xl's */
-extern libxl_snapshot_ctx *ctx;
+extern libxlsnap_ctx *ctx;
 extern xentoollog_logger_stdiostream *logger;
 extern int dryrun_only;
 extern int verbosity;
@@ -128,7 +128,7 @@ typedef struct {
     int rc;
     bool verbose, tty;
     const char *what;
-    libxl_blockjob_state state;       /* the last one reported */
+    libxlsnap_blockjob_state state;       /* the last one reported */
     int printed;                      /* the last state line printed
                                          for the running job, or -1 */
     uint64_t len;                     /* the last length reported */
@@ -138,7 +138,7 @@ typedef struct {
 } xl_job_wait;
 /* The progress and completion callbacks of a job xl waits for. */
 void xl_job_setup(xl_job_wait *w, const char *what,
-                  libxl_snapshot_progress_how *progress,
+                  libxlsnap_progress_how *progress,
                   libxl_asyncop_how *how);
 /* Runs the event loop until the job's ao completes; SIGINT aborts. */
 int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how);

@@ -37,17 +37,17 @@ static void job_done_cb(libxl_ctx *unused, int rc, void *for_callback)
     w->rc = rc;
 }
 
-static void job_progress_cb(const libxl_snapshot_progress *p,
+static void job_progress_cb(const libxlsnap_progress *p,
                             void *for_callback)
 {
-    const libxl_blockjob_info *info = p->job;
+    const libxlsnap_blockjob_info *info = p->job;
     xl_job_wait *w = for_callback;
     unsigned pct;
 
     if (!info) return;                /* only jobs are followed here */
 
-    if (info->state == LIBXL_BLOCKJOB_STATE_COMPLETED &&
-        w->state != LIBXL_BLOCKJOB_STATE_COMPLETED)
+    if (info->state == LIBXLSNAP_BLOCKJOB_STATE_COMPLETED &&
+        w->state != LIBXLSNAP_BLOCKJOB_STATE_COMPLETED)
         w->bytes += info->len;        /* one more job done */
     w->reported = true;
     w->state = info->state;
@@ -57,22 +57,22 @@ static void job_progress_cb(const libxl_snapshot_progress *p,
     pct = info->len ? (unsigned)(info->offset * 100 / info->len) : 0;
     if (w->tty) {
         fprintf(stdout, "\r%s: [%3u %%]", w->what, pct);
-    } else if (info->state < LIBXL_BLOCKJOB_STATE_READY) {
+    } else if (info->state < LIBXLSNAP_BLOCKJOB_STATE_READY) {
         w->printed = -1;              /* a job (of a delete's) runs */
-    } else if (info->state != LIBXL_BLOCKJOB_STATE_ABORTING &&
-               info->state != LIBXL_BLOCKJOB_STATE_CONCLUDED &&
+    } else if (info->state != LIBXLSNAP_BLOCKJOB_STATE_ABORTING &&
+               info->state != LIBXLSNAP_BLOCKJOB_STATE_CONCLUDED &&
                (int)info->state != w->printed) {
         /* a state the job stays in (READY) or ends in, once: not the
          * ones on the way (CONCLUDED comes before CANCELLED too) */
         fprintf(stdout, "%s: [%3u %%] %s\n", w->what, pct,
-                libxl_blockjob_state_to_string(info->state));
+                libxlsnap_blockjob_state_to_string(info->state));
         w->printed = info->state;
     }
     fflush(stdout);
 }
 
 void xl_job_setup(xl_job_wait *w, const char *what,
-                  libxl_snapshot_progress_how *progress,
+                  libxlsnap_progress_how *progress,
                   libxl_asyncop_how *how)
 {
     w->what = what;
@@ -95,11 +95,11 @@ int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how)
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old);
     while (!w->done) {
-        libxl_snapshot_event_loop_run(ctx, 200);
+        libxlsnap_event_loop_run(ctx, 200);
         if (interrupted && !aborted) {
             aborted = true;
             fprintf(stderr, "\nAborting the job...\n");
-            libxl_snapshot_ao_abort(ctx, how);
+            libxlsnap_ao_abort(ctx, how);
         }
     }
     sigaction(SIGINT, &old, NULL);
@@ -166,8 +166,8 @@ int main_block_commit(int argc, char **argv)
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    libxl_block_commit_params p;
-    libxl_snapshot_progress_how progress;
+    libxlsnap_block_commit_params p;
+    libxlsnap_progress_how progress;
     libxl_asyncop_how how;
     xl_job_wait w;
     const char *domain, *vdev;
@@ -178,12 +178,12 @@ int main_block_commit(int argc, char **argv)
     SWITCH_FOREACH_OPT(opt, "", opts, "block-commit", 2) {
     case 't': p.top = optarg; break;
     case 'b': p.base = optarg; break;
-    case 's': p.flags |= LIBXL_BLOCK_COMMIT_SHALLOW; break;
-    case 'a': p.flags |= LIBXL_BLOCK_COMMIT_ACTIVE; break;
-    case 'p': p.flags |= LIBXL_BLOCK_COMMIT_PIVOT; break;
-    case 'k': p.flags |= LIBXL_BLOCK_COMMIT_KEEP_OVERLAY; break;
-    case 'd': p.flags |= LIBXL_BLOCK_COMMIT_DELETE; break;
-    case 'r': p.flags |= LIBXL_BLOCK_COMMIT_KEEP_RELATIVE; break;
+    case 's': p.flags |= LIBXLSNAP_BLOCK_COMMIT_SHALLOW; break;
+    case 'a': p.flags |= LIBXLSNAP_BLOCK_COMMIT_ACTIVE; break;
+    case 'p': p.flags |= LIBXLSNAP_BLOCK_COMMIT_PIVOT; break;
+    case 'k': p.flags |= LIBXLSNAP_BLOCK_COMMIT_KEEP_OVERLAY; break;
+    case 'd': p.flags |= LIBXLSNAP_BLOCK_COMMIT_DELETE; break;
+    case 'r': p.flags |= LIBXLSNAP_BLOCK_COMMIT_KEEP_RELATIVE; break;
     case 'B':
         if (parse_bandwidth(optarg, &p.bandwidth)) return EXIT_FAILURE;
         break;
@@ -192,7 +192,7 @@ int main_block_commit(int argc, char **argv)
     case 'T':
         if (parse_timeout(optarg, &p.timeout_ms)) return EXIT_FAILURE;
         break;
-    case 'A': p.flags |= LIBXL_BLOCK_COMMIT_NO_WAIT; break;
+    case 'A': p.flags |= LIBXLSNAP_BLOCK_COMMIT_NO_WAIT; break;
     }
     if (argc - optind != 2) {
         return usage_error("block-commit", "takes a domain and a disk.");
@@ -200,40 +200,40 @@ int main_block_commit(int argc, char **argv)
     domain = argv[optind];
     vdev = argv[optind + 1];
     if (xl_options_exclude("block-commit",
-                           p.flags & LIBXL_BLOCK_COMMIT_PIVOT, "--pivot",
-                           p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY,
+                           p.flags & LIBXLSNAP_BLOCK_COMMIT_PIVOT, "--pivot",
+                           p.flags & LIBXLSNAP_BLOCK_COMMIT_KEEP_OVERLAY,
                            "--keep-overlay") ||
         xl_options_exclude("block-commit",
-                           p.flags & LIBXL_BLOCK_COMMIT_SHALLOW, "--shallow",
+                           p.flags & LIBXLSNAP_BLOCK_COMMIT_SHALLOW, "--shallow",
                            p.base, "--base") ||
         xl_options_exclude("block-commit",
-                           p.flags & LIBXL_BLOCK_COMMIT_DELETE, "--delete",
-                           p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY,
+                           p.flags & LIBXLSNAP_BLOCK_COMMIT_DELETE, "--delete",
+                           p.flags & LIBXLSNAP_BLOCK_COMMIT_KEEP_OVERLAY,
                            "--keep-overlay (the overlay still uses the "
                            "images below it)"))
         return EXIT_FAILURE;
     /* --pivot / --keep-overlay imply an active commit, as in virsh */
-    if (p.flags & (LIBXL_BLOCK_COMMIT_PIVOT | LIBXL_BLOCK_COMMIT_KEEP_OVERLAY))
-        p.flags |= LIBXL_BLOCK_COMMIT_ACTIVE;
+    if (p.flags & (LIBXLSNAP_BLOCK_COMMIT_PIVOT | LIBXLSNAP_BLOCK_COMMIT_KEEP_OVERLAY))
+        p.flags |= LIBXLSNAP_BLOCK_COMMIT_ACTIVE;
 
     xl_job_setup(&w, "Block commit", &progress, &how);
-    rc = libxl_block_commit(ctx, domain, vdev, &p, &progress, &how);
+    rc = libxlsnap_block_commit(ctx, domain, vdev, &p, &progress, &how);
     if (!rc) rc = xl_job_wait_for(&w, &how);
     if (rc) return xl_fail("block-commit", rc);
-    if (p.flags & LIBXL_BLOCK_COMMIT_NO_WAIT)
+    if (p.flags & LIBXLSNAP_BLOCK_COMMIT_NO_WAIT)
         printf("Block commit of %s started\n", vdev);
-    else if (p.flags & LIBXL_BLOCK_COMMIT_PIVOT)
+    else if (p.flags & LIBXLSNAP_BLOCK_COMMIT_PIVOT)
         printf("Successfully pivoted\n");
-    else if (p.flags & LIBXL_BLOCK_COMMIT_KEEP_OVERLAY)
+    else if (p.flags & LIBXLSNAP_BLOCK_COMMIT_KEEP_OVERLAY)
         printf("Commit complete, overlay image kept\n");
-    else if (w.state == LIBXL_BLOCKJOB_STATE_READY)
+    else if (w.state == LIBXLSNAP_BLOCKJOB_STATE_READY)
         printf("Now in synchronized phase: pivot or abort with "
                "xl block-job\n");
     else
         printf("Block commit complete\n");
     /* the job is over (not left running, nor waiting at READY) */
-    if (!(p.flags & LIBXL_BLOCK_COMMIT_NO_WAIT) &&
-        w.state != LIBXL_BLOCKJOB_STATE_READY)
+    if (!(p.flags & LIBXLSNAP_BLOCK_COMMIT_NO_WAIT) &&
+        w.state != LIBXLSNAP_BLOCKJOB_STATE_READY)
         xl_job_summary(&w, false);
     return EXIT_SUCCESS;
 }
@@ -250,7 +250,7 @@ int main_block_stream(int argc, char **argv)
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    libxl_snapshot_progress_how progress;
+    libxlsnap_progress_how progress;
     libxl_asyncop_how how;
     xl_job_wait w;
     const char *base = NULL;
@@ -269,13 +269,13 @@ int main_block_stream(int argc, char **argv)
     case 'T':
         if (parse_timeout(optarg, &timeout_ms)) return EXIT_FAILURE;
         break;
-    case 'A': flags |= LIBXL_BLOCK_COMMIT_NO_WAIT; break;
+    case 'A': flags |= LIBXLSNAP_BLOCK_COMMIT_NO_WAIT; break;
     }
     if (argc - optind != 2) {
         return usage_error("block-stream", "takes a domain and a disk.");
     }
     xl_job_setup(&w, "Block stream", &progress, &how);
-    rc = libxl_block_stream(ctx, argv[optind], argv[optind + 1], base,
+    rc = libxlsnap_block_stream(ctx, argv[optind], argv[optind + 1], base,
                             bandwidth, timeout_ms, flags, &progress, &how);
     if (!rc) rc = xl_job_wait_for(&w, &how);
     if (rc) return xl_fail("block-stream", rc);
@@ -285,9 +285,9 @@ int main_block_stream(int argc, char **argv)
     return EXIT_SUCCESS;
 }
 
-static int print_job_json(const libxl_blockjob_info *i)
+static int print_job_json(const libxlsnap_blockjob_info *i)
 {
-    char *j = libxl_blockjob_info_to_json(ctx, i);
+    char *j = libxlsnap_blockjob_info_to_json(ctx, i);
 
     if (!j) return xl_fail_json("block-job", ERROR_FAIL, true);
     printf("%s\n", j);
@@ -306,7 +306,7 @@ int main_block_job(int argc, char **argv)
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    libxl_blockjob_info info;
+    libxlsnap_blockjob_info info;
     const char *domain, *vdev;
     uint64_t bandwidth = 0;
     int opt, rc, ret, actions = 0, what = 'i';
@@ -332,38 +332,38 @@ int main_block_job(int argc, char **argv)
     vdev = argv[optind + 1];
     switch (what) {
     case 'a':
-        rc = libxl_blockjob_abort(ctx, domain, vdev, NULL);
+        rc = libxlsnap_blockjob_abort(ctx, domain, vdev, NULL);
         if (rc) return xl_fail_json("block-job", rc, json);
         printf("Block job on %s aborted\n", vdev);
         return EXIT_SUCCESS;
     case 'p':
-        rc = libxl_blockjob_pivot(ctx, domain, vdev, NULL);
+        rc = libxlsnap_blockjob_pivot(ctx, domain, vdev, NULL);
         if (rc) return xl_fail_json("block-job", rc, json);
         printf("Successfully pivoted\n");
         return EXIT_SUCCESS;
     case 'B':
-        rc = libxl_blockjob_set_speed(ctx, domain, vdev, bandwidth);
+        rc = libxlsnap_blockjob_set_speed(ctx, domain, vdev, bandwidth);
         if (rc) return xl_fail_json("block-job", rc, json);
         return EXIT_SUCCESS;
     default:
-        rc = libxl_blockjob_get(ctx, domain, vdev, &info);
+        rc = libxlsnap_blockjob_get(ctx, domain, vdev, &info);
         if (rc) return xl_fail_json("block-job", rc, json);
         ret = EXIT_SUCCESS;
         if (json) {
             ret = print_job_json(&info);
         } else {
-            printf("%s: [%3u %%]\n", info.type == LIBXL_BLOCKJOB_TYPE_STREAM
+            printf("%s: [%3u %%]\n", info.type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM
                    ? "Block stream" : "Block commit",
                    info.len ? (unsigned)(info.offset * 100 / info.len) : 0);
             printf("%-9s %s\n%-9s %s\n%-9s %s\n%-9s %"PRIu64"/%"PRIu64
                    " bytes\n%-9s %"PRIu64" MiB/s\n", "Id:", info.id,
-                   "Type:", libxl_blockjob_type_to_string(info.type),
-                   "State:", libxl_blockjob_state_to_string(info.state),
+                   "Type:", libxlsnap_blockjob_type_to_string(info.type),
+                   "State:", libxlsnap_blockjob_state_to_string(info.state),
                    "Progress:", info.offset, info.len,
                    "Speed:", info.speed >> 20);
             if (info.error) printf("%-9s %s\n", "Error:", info.error);
         }
-        libxl_blockjob_info_dispose(&info);
+        libxlsnap_blockjob_info_dispose(&info);
         return ret;
     }
 }

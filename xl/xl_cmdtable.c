@@ -8,7 +8,7 @@
  */
 #include "xl.h"
 
-#define QEMU_ONLY LIBXL_SNAPSHOT_DRIVER_QEMU
+#define QEMU_ONLY LIBXLSNAP_DRIVER_QEMU
 
 /* block-stream's options, and block-pull's (the same command) */
 #define BLOCK_STREAM_OPTIONS                                              \

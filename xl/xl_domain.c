@@ -32,7 +32,7 @@ static int create_xen(int argc, char **argv)
             config = argv[i];
     }
     if (config) {
-        rc = libxl_snapshot_domain_start_overrides(ctx, config, &override,
+        rc = libxlsnap_domain_start_overrides(ctx, config, &override,
                                                    &uuid);
         if (rc) return xl_fail("create", rc);
         if (override)
@@ -55,7 +55,7 @@ int main_create(int argc, char **argv)
     uint32_t domid;
     int opt, rc;
 
-    if (libxl_snapshot_ctx_driver(ctx) == LIBXL_SNAPSHOT_DRIVER_XEN)
+    if (libxlsnap_ctx_driver(ctx) == LIBXLSNAP_DRIVER_XEN)
         return create_xen(argc, argv);
     SWITCH_FOREACH_OPT(opt, "p", opts, "create", 1) {
     case 'p':
@@ -65,14 +65,14 @@ int main_create(int argc, char **argv)
     if (argc - optind != 1)
         return usage_error("create", "takes one config file.");
     fprintf(stderr, "Parsing config from %s\n", argv[optind]);
-    rc = libxl_snapshot_domain_create(ctx, argv[optind], paused, &domid,
+    rc = libxlsnap_domain_create(ctx, argv[optind], paused, &domid,
                                       NULL);
     if (rc) return xl_fail("create", rc);
     return EXIT_SUCCESS;
 }
 
 static int one_domain(int argc, char **argv, const char *cmd,
-                      int (*fn)(libxl_snapshot_ctx *, const char *))
+                      int (*fn)(libxlsnap_ctx *, const char *))
 {
     static const struct option opts[] = {
         COMMON_LONG_OPTS,
@@ -89,9 +89,9 @@ static int one_domain(int argc, char **argv, const char *cmd,
     return rc ? xl_fail(cmd, rc) : EXIT_SUCCESS;
 }
 
-static int domain_destroy(libxl_snapshot_ctx *c, const char *domain)
+static int domain_destroy(libxlsnap_ctx *c, const char *domain)
 {
-    return libxl_snapshot_domain_destroy(c, domain, NULL);
+    return libxlsnap_domain_destroy(c, domain, NULL);
 }
 
 int main_destroy(int argc, char **argv)
@@ -101,17 +101,17 @@ int main_destroy(int argc, char **argv)
 
 int main_pause(int argc, char **argv)
 {
-    return one_domain(argc, argv, "pause", libxl_snapshot_domain_pause);
+    return one_domain(argc, argv, "pause", libxlsnap_domain_pause);
 }
 
 int main_unpause(int argc, char **argv)
 {
     return one_domain(argc, argv, "unpause",
-                      libxl_snapshot_domain_unpause);
+                      libxlsnap_domain_unpause);
 }
 
 /* xl list's argument: a name, or an all-digit domain id (as xl's) */
-static bool list_matches(const libxl_snapshot_domain *d, const char *which)
+static bool list_matches(const libxlsnap_domain *d, const char *which)
 {
     if (which[0] && strspn(which, "0123456789") == strlen(which))
         return strtoul(which, NULL, 10) == d->domid;
@@ -125,7 +125,7 @@ int main_list(int argc, char **argv)
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    libxl_snapshot_domain *l = NULL;
+    libxlsnap_domain *l = NULL;
     const char *which = NULL;
     bool details = false;
     int opt, rc, n = 0, i, j;
@@ -139,22 +139,22 @@ int main_list(int argc, char **argv)
     if (argc - optind > 1)
         return usage_error("list", "takes at most one domain.");
     if (argc > optind) which = argv[optind];
-    rc = libxl_snapshot_domain_list(ctx, &l, &n);
+    rc = libxlsnap_domain_list(ctx, &l, &n);
     if (rc) return xl_fail("list", rc);
     /* as Xen's xl: a named domain that does not exist is an error */
     for (i = 0; which && i < n; i++)
         if (list_matches(&l[i], which)) break;
     if (which && i == n) {
         fprintf(stderr, "xl list: domain '%s' does not exist\n", which);
-        libxl_snapshot_domain_list_free(l, n);
+        libxlsnap_domain_list_free(l, n);
         return EXIT_FAILURE;
     }
     printf("%-40s %5s %-8s %s\n", "Name", "ID", "State", "UUID");
     for (i = 0; i < n; i++) {
-        const libxl_snapshot_domain *d = &l[i];
+        const libxlsnap_domain *d = &l[i];
         if (which && !list_matches(d, which)) continue;
         printf("%-40s %5u %-8s " LIBXL_UUID_FMT "\n", d->name, d->domid,
-               d->state == LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED
+               d->state == LIBXLSNAP_DOMAIN_STATE_PAUSED
                ? "--p---" : "r-----",
                LIBXL_UUID_BYTES(d->uuid));
         if (!details) continue;
@@ -164,7 +164,7 @@ int main_list(int argc, char **argv)
                    d->disks[j].pdev_path,
                    libxl_disk_format_to_string(d->disks[j].format));
     }
-    libxl_snapshot_domain_list_free(l, n);
+    libxlsnap_domain_list_free(l, n);
     return EXIT_SUCCESS;
 }
 
@@ -180,7 +180,7 @@ int main_qemu_monitor_command(int argc, char **argv)
     SWITCH_FOREACH_OPT(opt, "", opts, "qemu-monitor-command", 2) {
         /* no options */
     }
-    rc = libxl_snapshot_domain_monitor_command(ctx, argv[optind],
+    rc = libxlsnap_domain_monitor_command(ctx, argv[optind],
                                                argv[optind + 1], &out);
     if (rc) return xl_fail("qemu-monitor-command", rc);
     if (out && *out) fputs(out, stdout);

@@ -73,20 +73,20 @@ static bool looks_like_path(const char *s)
     return strchr(s, '/') || (n > 4 && !strcmp(s + n - 4, ".cfg"));
 }
 
-static int add_diskspec(libxl_domain_snapshot *s, const char *spec)
+static int add_diskspec(libxlsnap_domain_snapshot *s, const char *spec)
 {
-    libxl_disk_snapshot d;
+    libxlsnap_disk_snapshot d;
     int i, rc;
 
-    libxl_disk_snapshot_init(&d);
-    rc = libxl_disk_snapshot_parse_spec(ctx, spec, &d);
+    libxlsnap_disk_snapshot_init(&d);
+    rc = libxlsnap_disk_snapshot_parse_spec(ctx, spec, &d);
     if (rc) {
-        libxl_disk_snapshot_dispose(&d);
+        libxlsnap_disk_snapshot_dispose(&d);
         return rc;
     }
     for (i = 0; i < s->num_disks; i++) {
         if (!strcmp(s->disks[i].vdev, d.vdev)) {
-            libxl_disk_snapshot_dispose(&s->disks[i]);
+            libxlsnap_disk_snapshot_dispose(&s->disks[i]);
             s->disks[i] = d;
             return 0;
         }
@@ -97,9 +97,9 @@ static int add_diskspec(libxl_domain_snapshot *s, const char *spec)
     return 0;
 }
 
-static void print_json(const libxl_domain_snapshot *s)
+static void print_json(const libxlsnap_domain_snapshot *s)
 {
-    char *j = libxl_domain_snapshot_to_json(ctx, s);
+    char *j = libxlsnap_domain_snapshot_to_json(ctx, s);
     if (j) printf("%s\n", j);
     free(j);
 }
@@ -135,18 +135,18 @@ static char *read_text(const char *file)
 static int redefine_from_xml(const char *domain, const char *file,
                              bool current)
 {
-    libxl_domain_snapshot snap;
+    libxlsnap_domain_snapshot snap;
     char *xml = read_text(file);
     int rc;
 
     if (!xml) return EXIT_FAILURE;
-    rc = libxl_domain_snapshot_from_xml(ctx, xml, &snap);
+    rc = libxlsnap_domain_snapshot_from_xml(ctx, xml, &snap);
     free(xml);
     if (!rc)
-        rc = libxl_domain_snapshot_redefine(ctx, domain, &snap,
-                 current ? LIBXL_SNAPSHOT_REDEFINE_CURRENT : 0, NULL);
+        rc = libxlsnap_domain_snapshot_redefine(ctx, domain, &snap,
+                 current ? LIBXLSNAP_REDEFINE_CURRENT : 0, NULL);
     if (!rc) printf("Domain snapshot %s defined from '%s'\n", snap.name, file);
-    libxl_domain_snapshot_dispose(&snap);
+    libxlsnap_domain_snapshot_dispose(&snap);
     return rc ? xl_fail("snapshot-create", rc) : EXIT_SUCCESS;
 }
 
@@ -156,17 +156,17 @@ int main_snapshot_dumpxml(int argc, char **argv)
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    libxl_domain_snapshot s;
+    libxlsnap_domain_snapshot s;
     char *xml;
     int opt, rc;
 
     SWITCH_FOREACH_OPT(opt, "", opts, "snapshot-dumpxml", 2) {
         /* no options */
     }
-    rc = libxl_domain_snapshot_get(ctx, argv[optind], argv[optind + 1], &s);
+    rc = libxlsnap_domain_snapshot_get(ctx, argv[optind], argv[optind + 1], &s);
     if (rc) return xl_fail("snapshot-dumpxml", rc);
-    xml = libxl_domain_snapshot_to_xml(ctx, &s);
-    libxl_domain_snapshot_dispose(&s);
+    xml = libxlsnap_domain_snapshot_to_xml(ctx, &s);
+    libxlsnap_domain_snapshot_dispose(&s);
     if (!xml) return xl_fail("snapshot-dumpxml", ERROR_FAIL);
     fputs(xml, stdout);
     free(xml);
@@ -203,7 +203,7 @@ static double seconds_between(const struct timespec *a,
     return (b->tv_sec - a->tv_sec) + (b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
-static void op_progress_cb(const libxl_snapshot_progress *p,
+static void op_progress_cb(const libxlsnap_progress *p,
                            void *for_callback)
 {
     const char *what = p->what;
@@ -290,8 +290,8 @@ int main_snapshot_create(int argc, char **argv)
     const char *xmlfile = NULL;
     bool redefine = false, current = false;
     op_progress mp = { .last_pct = UINT_MAX };
-    libxl_snapshot_progress_how progress = { op_progress_cb, &mp };
-    libxl_domain_snapshot snap;
+    libxlsnap_progress_how progress = { op_progress_cb, &mp };
+    libxlsnap_domain_snapshot snap;
     const char *name = NULL, *desc = NULL, *config = NULL, *domain;
     const char **specs = NULL;
     int nspecs = 0, opt, rc, nargs, i, ret = EXIT_FAILURE;
@@ -299,19 +299,19 @@ int main_snapshot_create(int argc, char **argv)
     unsigned flags = 0;
     bool json = false, disk_only = false;
 
-    libxl_domain_snapshot_init(&snap);
+    libxlsnap_domain_snapshot_init(&snap);
     SWITCH_FOREACH_OPT(opt, "n:d:DN", opts, "snapshot-create", 1) {
     case 'n': name = optarg; break;
     case 'N': dryrun_only = 1; break;   /* as xl -N snapshot-create */
     case 'd': desc = optarg; break;
     case 'D': disk_only = true; break;
     case 'm': memory = optarg ? optarg : "yes"; break;
-    case 'L': flags |= LIBXL_SNAPSHOT_CREATE_LIVE; break;
+    case 'L': flags |= LIBXLSNAP_CREATE_LIVE; break;
     case 'Q':
         if (!optarg || !strcmp(optarg, "required")) {
-            flags |= LIBXL_SNAPSHOT_CREATE_QUIESCE;
+            flags |= LIBXLSNAP_CREATE_QUIESCE;
         } else if (!strcmp(optarg, "try")) {
-            flags |= LIBXL_SNAPSHOT_CREATE_QUIESCE_TRY;
+            flags |= LIBXLSNAP_CREATE_QUIESCE_TRY;
         } else {
             fprintf(stderr, "snapshot-create: --quiesce takes 'required' "
                     "or 'try', not '%s'\n", optarg);
@@ -319,7 +319,7 @@ int main_snapshot_create(int argc, char **argv)
         }
         break;
     case 'A': agent = optarg; break;
-    case 'M': flags |= LIBXL_SNAPSHOT_CREATE_NO_METADATA; break;
+    case 'M': flags |= LIBXLSNAP_CREATE_NO_METADATA; break;
     case 'j': json = true; break;
     case 'R': redefine = true; break;
     case 'X': xmlfile = optarg; break;
@@ -351,13 +351,13 @@ int main_snapshot_create(int argc, char **argv)
      * is the snapshot config.  With two, it is when it is a path (it
      * holds a '/' or ends in .cfg, as a domain config path) to a file
      * that reads as a snapshot config, not a domain config
-     * (libxl_domain_snapshot_config_is_snapshot: by the settings it
+     * (libxlsnap_domain_snapshot_config_is_snapshot: by the settings it
      * makes); otherwise they are <Domain> <Name>.
      */
     if (nargs == 3 ||
         (nargs == 2 && looks_like_path(argv[optind]) &&
          is_regular_file(argv[optind]) &&
-         libxl_domain_snapshot_config_is_snapshot(ctx, argv[optind]))) {
+         libxlsnap_domain_snapshot_config_is_snapshot(ctx, argv[optind]))) {
         config = argv[optind++];
         nargs--;
     }
@@ -371,7 +371,7 @@ int main_snapshot_create(int argc, char **argv)
         name = argv[optind + 1];
     }
     if (config) {
-        rc = libxl_domain_snapshot_config_parse(ctx, config, &snap);
+        rc = libxlsnap_domain_snapshot_config_parse(ctx, config, &snap);
         if (rc) {
             xl_fail_json("snapshot-create", rc, json);
             goto out;
@@ -395,7 +395,7 @@ int main_snapshot_create(int argc, char **argv)
         free(snap.agent);
         snap.agent = strdup(agent);
     }
-    if ((flags & LIBXL_SNAPSHOT_CREATE_LIVE) && !snap.memory)
+    if ((flags & LIBXLSNAP_CREATE_LIVE) && !snap.memory)
         snap.memory = strdup("yes");     /* --live means with memory */
     if (name) {
         free(snap.name);
@@ -412,13 +412,13 @@ int main_snapshot_create(int argc, char **argv)
             goto out;
         }
     }
-    if (dryrun_only) flags |= LIBXL_SNAPSHOT_CREATE_DRY_RUN;
+    if (dryrun_only) flags |= LIBXLSNAP_CREATE_DRY_RUN;
 
     op_progress_start(&mp, json);
     xl_exit_on_interrupt("snapshot-create", domain, "the snapshot may be "
                          "part-taken (recorded in the domain's journal)",
                          "completes or undoes it");
-    rc = libxl_domain_snapshot_create(ctx, domain, &snap, flags, &progress,
+    rc = libxlsnap_domain_snapshot_create(ctx, domain, &snap, flags, &progress,
                                       NULL);
     xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     op_progress_end(&mp, !rc && snap.memory, json);
@@ -443,12 +443,12 @@ int main_snapshot_create(int argc, char **argv)
     ret = EXIT_SUCCESS;
  out:
     free(specs);
-    libxl_domain_snapshot_dispose(&snap);
+    libxlsnap_domain_snapshot_dispose(&snap);
     return ret;
 }
 
 /* The memory image's size, "64M" (no blanks), or "-" when disk-only. */
-static const char *memory_summary(const libxl_domain_snapshot *s, char *buf,
+static const char *memory_summary(const libxlsnap_domain_snapshot *s, char *buf,
                                   size_t len)
 {
     struct stat st;
@@ -466,7 +466,7 @@ static const char *memory_summary(const libxl_domain_snapshot *s, char *buf,
     return buf;
 }
 
-static void disks_summary(const libxl_domain_snapshot *s, char *buf,
+static void disks_summary(const libxlsnap_domain_snapshot *s, char *buf,
                           size_t len)
 {
     int i;
@@ -476,13 +476,13 @@ static void disks_summary(const libxl_domain_snapshot *s, char *buf,
     for (i = 0; i < s->num_disks && o < len; i++)
         o += snprintf(buf + o, len - o, "%s%s:%s%s", i ? "," : "",
                       s->disks[i].vdev,
-                      libxl_disk_snapshot_type_to_string(s->disks[i].type),
+                      libxlsnap_disk_snapshot_type_to_string(s->disks[i].type),
                       s->disks[i].problem ? "(INVALID)" : "");
     if (!s->num_disks) snprintf(buf, len, "-");
 }
 
 /* The list's indices sorted by name, to find a child in O(log n). */
-static const libxl_domain_snapshot *by_name_list;
+static const libxlsnap_domain_snapshot *by_name_list;
 
 static int by_name_cmp(const void *a, const void *b)
 {
@@ -490,8 +490,8 @@ static int by_name_cmp(const void *a, const void *b)
                   by_name_list[*(const int *)b].name);
 }
 
-static const libxl_domain_snapshot *find_by_name(
-    const libxl_domain_snapshot *l, const int *sorted, int n,
+static const libxlsnap_domain_snapshot *find_by_name(
+    const libxlsnap_domain_snapshot *l, const int *sorted, int n,
     const char *name)
 {
     int lo = 0, hi = n - 1;
@@ -504,11 +504,11 @@ static const libxl_domain_snapshot *find_by_name(
     return NULL;
 }
 
-static void print_tree(const libxl_domain_snapshot *l, const int *sorted,
-                       int n, const libxl_domain_snapshot *s,
+static void print_tree(const libxlsnap_domain_snapshot *l, const int *sorted,
+                       int n, const libxlsnap_domain_snapshot *s,
                        const char *prefix, bool last, bool root)
 {
-    const libxl_domain_snapshot *child;
+    const libxlsnap_domain_snapshot *child;
     char *childprefix;
     int c;
 
@@ -536,7 +536,7 @@ int main_snapshot_list(int argc, char **argv)
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    libxl_domain_snapshot *l = NULL;
+    libxlsnap_domain_snapshot *l = NULL;
     bool longfmt = false, tree = false, names = false, json = false;
     int opt, rc, n = 0, i, j;
     size_t wname = 4, wparent = 6, wdisks = 5;
@@ -548,13 +548,13 @@ int main_snapshot_list(int argc, char **argv)
     case 'N': names = true; break;
     case 'j': json = true; break;
     }
-    rc = libxl_domain_snapshot_list(ctx, argv[optind], &l, &n);
+    rc = libxlsnap_domain_snapshot_list(ctx, argv[optind], &l, &n);
     if (rc) return xl_fail_json("snapshot-list", rc, json);
 
     if (json) {
         printf("[");
         for (i = 0; i < n; i++) {
-            char *s = libxl_domain_snapshot_to_json(ctx, &l[i]);
+            char *s = libxlsnap_domain_snapshot_to_json(ctx, &l[i]);
             printf("%s\n%s", i ? "," : "", s ? s : "null");
             free(s);
         }
@@ -587,7 +587,7 @@ int main_snapshot_list(int argc, char **argv)
             print_padded(l[i].name, wname);
             printf("  %-19s  %-7s  ",
                    fmt_time(l[i].creation_time, tbuf, sizeof(tbuf)),
-                   libxl_snapshot_domain_state_to_string(l[i].state));
+                   libxlsnap_domain_state_to_string(l[i].state));
             print_padded(l[i].parent ? l[i].parent : "-", wparent);
             printf("  %-7s  ", l[i].current ? "*" : "-");
             print_padded(dbuf, wdisks);
@@ -598,16 +598,16 @@ int main_snapshot_list(int argc, char **argv)
             if (l[i].memory)
                 printf("    memory: %s\n", l[i].memory);
             for (j = 0; j < l[i].num_disks; j++) {
-                const libxl_disk_snapshot *d = &l[i].disks[j];
+                const libxlsnap_disk_snapshot *d = &l[i].disks[j];
                 printf("    %s: %s %s%s%s\n", d->vdev,
-                       libxl_disk_snapshot_type_to_string(d->type),
+                       libxlsnap_disk_snapshot_type_to_string(d->type),
                        d->file ? d->file : "-",
                        d->overlay ? " overlay " : "",
                        d->overlay ? d->overlay : "");
             }
         }
     }
-    libxl_domain_snapshot_list_free(l, n);
+    libxlsnap_domain_snapshot_list_free(l, n);
     return EXIT_SUCCESS;
 }
 
@@ -618,7 +618,7 @@ int main_snapshot_info(int argc, char **argv)
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    libxl_domain_snapshot s;
+    libxlsnap_domain_snapshot s;
     bool json = false;
     int opt, rc, i;
     char tbuf[32];
@@ -626,7 +626,7 @@ int main_snapshot_info(int argc, char **argv)
     SWITCH_FOREACH_OPT(opt, "", opts, "snapshot-info", 2) {
     case 'j': json = true; break;
     }
-    rc = libxl_domain_snapshot_get(ctx, argv[optind], argv[optind + 1], &s);
+    rc = libxlsnap_domain_snapshot_get(ctx, argv[optind], argv[optind + 1], &s);
     if (rc) return xl_fail_json("snapshot-info", rc, json);
     if (json) {
         print_json(&s);
@@ -636,7 +636,7 @@ int main_snapshot_info(int argc, char **argv)
         printf("%-13s %s\n", "Created:",
                fmt_time(s.creation_time, tbuf, sizeof(tbuf)));
         printf("%-13s %s\n", "State:",
-               libxl_snapshot_domain_state_to_string(s.state));
+               libxlsnap_domain_state_to_string(s.state));
         printf("%-13s %s\n", "Parent:", s.parent ? s.parent : "-");
         printf("%-13s ", "Children:");
         for (i = 0; i < s.num_children; i++)
@@ -654,9 +654,9 @@ int main_snapshot_info(int argc, char **argv)
             printf("%-13s %s\n", "Quiesce:", s.quiesce);
         printf("%-13s %d\n", "Disks:", s.num_disks);
         for (i = 0; i < s.num_disks; i++) {
-            const libxl_disk_snapshot *d = &s.disks[i];
+            const libxlsnap_disk_snapshot *d = &s.disks[i];
             printf("  %-6s %-9s %-6s %s", d->vdev,
-                   libxl_disk_snapshot_type_to_string(d->type),
+                   libxlsnap_disk_snapshot_type_to_string(d->type),
                    libxl_disk_format_to_string(d->format),
                    d->file ? d->file : "-");
             if (d->tag) printf(" (tag %s)", d->tag);
@@ -665,7 +665,7 @@ int main_snapshot_info(int argc, char **argv)
             printf("\n");
         }
     }
-    libxl_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_dispose(&s);
     return EXIT_SUCCESS;
 }
 
@@ -675,13 +675,13 @@ int main_snapshot_current(int argc, char **argv)
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    libxl_domain_snapshot *l = NULL;
+    libxlsnap_domain_snapshot *l = NULL;
     int opt, rc, n = 0, i, ret = EXIT_FAILURE;
 
     SWITCH_FOREACH_OPT(opt, "", opts, "snapshot-current", 1) {
         /* no options */
     }
-    rc = libxl_domain_snapshot_list(ctx, argv[optind], &l, &n);
+    rc = libxlsnap_domain_snapshot_list(ctx, argv[optind], &l, &n);
     if (rc) return xl_fail("snapshot-current", rc);
     for (i = 0; i < n; i++) {
         if (l[i].current) {
@@ -692,7 +692,7 @@ int main_snapshot_current(int argc, char **argv)
     if (ret)
         fprintf(stderr, "domain %s has no current snapshot\n",
                 argv[optind]);
-    libxl_domain_snapshot_list_free(l, n);
+    libxlsnap_domain_snapshot_list_free(l, n);
     return ret;
 }
 
@@ -710,7 +710,7 @@ int main_snapshot_check(int argc, char **argv)
     SWITCH_FOREACH_OPT(opt, "", opts, "snapshot-check", 1) {
     case 'j': json = true; break;
     }
-    rc = libxl_domain_snapshot_check(ctx, argv[optind], &p, &n, NULL);
+    rc = libxlsnap_domain_snapshot_check(ctx, argv[optind], &p, &n, NULL);
     if (rc && !json) return xl_fail("snapshot-check", rc);
     if (json) {
         /* always a document: a check that could not run says why */
@@ -729,7 +729,7 @@ int main_snapshot_check(int argc, char **argv)
         printf("}\n");
         if (rc) {
             xl_fail("snapshot-check", rc);
-            libxl_snapshot_strings_free(p, n);
+            libxlsnap_strings_free(p, n);
             return EXIT_FAILURE;
         }
     } else {
@@ -739,7 +739,7 @@ int main_snapshot_check(int argc, char **argv)
         else
             printf("%s: the records and the images agree\n", argv[optind]);
     }
-    libxl_snapshot_strings_free(p, n);
+    libxlsnap_strings_free(p, n);
     return n ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
@@ -755,7 +755,7 @@ int main_snapshot_recover(int argc, char **argv)
     SWITCH_FOREACH_OPT(opt, "", opts, "snapshot-recover", 1) {
         /* no options */
     }
-    rc = libxl_domain_snapshot_recover(ctx, argv[optind], &recovered, NULL);
+    rc = libxlsnap_domain_snapshot_recover(ctx, argv[optind], &recovered, NULL);
     if (rc) return xl_fail("snapshot-recover", rc);
     printf("%s: %s\n", argv[optind], recovered
            ? "an interrupted operation was recovered (see above)"
@@ -795,7 +795,7 @@ int main_snapshot_delete(int argc, char **argv)
         {0, 0, 0, 0}
     };
     const char *domain, *name = NULL;
-    libxl_snapshot_progress_how progress;
+    libxlsnap_progress_how progress;
     libxl_asyncop_how how;
     xl_job_wait w;
     unsigned flags = 0;
@@ -803,9 +803,9 @@ int main_snapshot_delete(int argc, char **argv)
 
     memset(&w, 0, sizeof(w));
     SWITCH_FOREACH_OPT(opt, "n:v", opts, "snapshot-delete", 0) {
-    case 'M': flags |= LIBXL_SNAPSHOT_DELETE_METADATA_ONLY; break;
-    case 'c': flags |= LIBXL_SNAPSHOT_DELETE_CHILDREN; break;
-    case 'C': flags |= LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY; break;
+    case 'M': flags |= LIBXLSNAP_DELETE_METADATA_ONLY; break;
+    case 'c': flags |= LIBXLSNAP_DELETE_CHILDREN; break;
+    case 'C': flags |= LIBXLSNAP_DELETE_CHILDREN_ONLY; break;
     case 'n': name = optarg; break;
     case 'v': w.verbose = true; break;
     }
@@ -813,9 +813,9 @@ int main_snapshot_delete(int argc, char **argv)
                         &name))
         return EXIT_USAGE;
     if (xl_options_exclude("snapshot-delete",
-                           flags & LIBXL_SNAPSHOT_DELETE_CHILDREN,
+                           flags & LIBXLSNAP_DELETE_CHILDREN,
                            "--children",
-                           flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY,
+                           flags & LIBXLSNAP_DELETE_CHILDREN_ONLY,
                            "--children-only"))
         return EXIT_FAILURE;
     /* its block jobs' progress; Ctrl-C aborts them, records intact */
@@ -823,12 +823,12 @@ int main_snapshot_delete(int argc, char **argv)
     xl_exit_on_interrupt("snapshot-delete", domain, "the delete may be "
                          "part-done (recorded in the domain's journal)",
                          "finishes it");
-    rc = libxl_domain_snapshot_delete(ctx, domain, name, flags, &progress,
+    rc = libxlsnap_domain_snapshot_delete(ctx, domain, name, flags, &progress,
                                       &how);
     if (!rc) rc = xl_job_wait_for(&w, &how);
     xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     if (rc) return xl_fail("snapshot-delete", rc);
-    if (flags & LIBXL_SNAPSHOT_DELETE_CHILDREN_ONLY)
+    if (flags & LIBXLSNAP_DELETE_CHILDREN_ONLY)
         printf("Domain snapshot %s children deleted\n", name);
     else
         printf("Domain snapshot %s deleted\n", name);
@@ -849,14 +849,14 @@ int main_snapshot_revert(int argc, char **argv)
     };
     const char *domain, *name = NULL;
     op_progress mp = { .last_pct = UINT_MAX };
-    libxl_snapshot_progress_how progress = { op_progress_cb, &mp };
+    libxlsnap_progress_how progress = { op_progress_cb, &mp };
     unsigned flags = 0;
     int opt, rc;
 
     SWITCH_FOREACH_OPT(opt, "fn:v", opts, "snapshot-revert", 0) {
-    case 'r': flags |= LIBXL_SNAPSHOT_REVERT_RUNNING; break;
-    case 'p': flags |= LIBXL_SNAPSHOT_REVERT_PAUSED; break;
-    case 'f': flags |= LIBXL_SNAPSHOT_REVERT_FORCE; break;
+    case 'r': flags |= LIBXLSNAP_REVERT_RUNNING; break;
+    case 'p': flags |= LIBXLSNAP_REVERT_PAUSED; break;
+    case 'f': flags |= LIBXLSNAP_REVERT_FORCE; break;
     case 'n': name = optarg; break;
     case 'v': mp.verbose = true; break;
     }
@@ -864,15 +864,15 @@ int main_snapshot_revert(int argc, char **argv)
                         &name))
         return EXIT_USAGE;
     if (xl_options_exclude("snapshot-revert",
-                           flags & LIBXL_SNAPSHOT_REVERT_RUNNING, "--running",
-                           flags & LIBXL_SNAPSHOT_REVERT_PAUSED, "--paused"))
+                           flags & LIBXLSNAP_REVERT_RUNNING, "--running",
+                           flags & LIBXLSNAP_REVERT_PAUSED, "--paused"))
         return EXIT_FAILURE;
     op_progress_start(&mp, false);
     xl_exit_on_interrupt("snapshot-revert", domain, "the domain may be "
                          "left stopped, its revert part-done (recorded in "
                          "its journal)", "finishes it (or rolls it back if the "
                          "domain was not stopped yet)");
-    rc = libxl_domain_snapshot_revert(ctx, domain, name, flags, &progress,
+    rc = libxlsnap_domain_snapshot_revert(ctx, domain, name, flags, &progress,
                                       NULL);
     xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     op_progress_end(&mp, !rc, false);

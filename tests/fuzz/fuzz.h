@@ -7,13 +7,13 @@
 
 #include "libxl_snapshot_internal.h"
 
-static inline libxl_snapshot_ctx *fuzz_ctx(void)
+static inline libxlsnap_ctx *fuzz_ctx(void)
 {
-    static libxl_snapshot_ctx *ctx;
+    static libxlsnap_ctx *ctx;
     if (!ctx) {
         xentoollog_logger *lg = (xentoollog_logger *)
             xtl_createlogger_stdiostream(stderr, XTL_CRITICAL, 0);
-        if (libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0, lg, NULL))
+        if (libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0, lg, NULL))
             abort();
     }
     return ctx;

@@ -15,8 +15,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    libxl_snapshot_ctx *ctx = fuzz_ctx();
-    libxl_domain_snapshot s;
+    libxlsnap_ctx *ctx = fuzz_ctx();
+    libxlsnap_domain_snapshot s;
     libxl__domain_config cfg;
     char path[64];
     int fd = memfd_create("fuzz-config", MFD_CLOEXEC);
@@ -25,10 +25,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size && write(fd, data, size) != (ssize_t)size) abort();
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 
-    libxl_domain_snapshot_init(&s);
-    libxl_domain_snapshot_config_parse(ctx, path, &s);
-    libxl_domain_snapshot_dispose(&s);
-    libxl_domain_snapshot_config_is_snapshot(ctx, path);
+    libxlsnap_domain_snapshot_init(&s);
+    libxlsnap_domain_snapshot_config_parse(ctx, path, &s);
+    libxlsnap_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_config_is_snapshot(ctx, path);
     {
         GC_INIT(ctx);
         libxl__domain_config_parse(gc, path, &cfg);

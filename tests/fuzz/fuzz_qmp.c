@@ -11,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    libxl_snapshot_ctx *ctx = fuzz_ctx();
+    libxlsnap_ctx *ctx = fuzz_ctx();
     char *text = fuzz_string(data, size), *line, *save;
 
     for (line = strtok_r(text, "\n", &save); line;

@@ -11,7 +11,7 @@
  *   loop-latency idle MS
  *
  * It starts the operation with a callback ao_how and runs its own loop:
- * libxl_snapshot_osevent_beforepoll, poll, afterpoll, with a timer of
+ * libxlsnap_osevent_beforepoll, poll, afterpoll, with a timer of
  * its own that ticks every 10 ms.  Two measures:
  *  - maxgap: the longest gap between two ticks (the starting call
  *    included), what the application sees, the machine's own delays
@@ -21,7 +21,7 @@
  *    its calls between two ticks (the starting call, beforepoll,
  *    afterpoll, ao_abort): what a step that blocks shows, and all that
  *    the library can be held to.
- * With --abort-after, libxl_snapshot_ao_abort is called that many ms
+ * With --abort-after, libxlsnap_ao_abort is called that many ms
  * after the start (0: right after the starting call, before the loop
  * runs).
  *
@@ -90,7 +90,7 @@ static void note_gap(double gap, const char *where)
 
 int main(int argc, char **argv)
 {
-    libxl_snapshot_ctx *ctx = NULL;
+    libxlsnap_ctx *ctx = NULL;
     xentoollog_logger_stdiostream *lg;
     libxl_asyncop_how how;
     static int token;
@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 
     lg = xtl_createlogger_stdiostream(stderr, XTL_ERROR, 0);
     if (!lg) return 2;
-    rc = libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
+    rc = libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
                                   (xentoollog_logger *)lg, NULL);
     if (rc) {
         fprintf(stderr, "loop-latency: ctx_alloc: %d\n", rc);
@@ -140,23 +140,23 @@ int main(int argc, char **argv)
     if (!strcmp(op, "idle")) {
         rc = 0;
     } else if (!strcmp(op, "check")) {
-        rc = libxl_domain_snapshot_check(ctx, domain, &problems,
+        rc = libxlsnap_domain_snapshot_check(ctx, domain, &problems,
                                          &num_problems, &how);
     } else if (!strcmp(op, "commit")) {
-        libxl_block_commit_params p;
+        libxlsnap_block_commit_params p;
         memset(&p, 0, sizeof(p));
-        p.flags = LIBXL_BLOCK_COMMIT_ACTIVE | LIBXL_BLOCK_COMMIT_PIVOT |
-                  LIBXL_BLOCK_COMMIT_DELETE;
-        rc = libxl_block_commit(ctx, domain, arg, &p, NULL, &how);
+        p.flags = LIBXLSNAP_BLOCK_COMMIT_ACTIVE | LIBXLSNAP_BLOCK_COMMIT_PIVOT |
+                  LIBXLSNAP_BLOCK_COMMIT_DELETE;
+        rc = libxlsnap_block_commit(ctx, domain, arg, &p, NULL, &how);
     } else if (!strcmp(op, "revert")) {
-        rc = libxl_domain_snapshot_revert(ctx, domain, arg, 0, NULL, &how);
+        rc = libxlsnap_domain_snapshot_revert(ctx, domain, arg, 0, NULL, &how);
     } else if (!strcmp(op, "checkpoint")) {
-        static libxl_domain_snapshot snap;   /* kept until the callback */
-        libxl_domain_snapshot_init(&snap);
+        static libxlsnap_domain_snapshot snap;   /* kept until the callback */
+        libxlsnap_domain_snapshot_init(&snap);
         snap.name = strdup(arg);
         snap.memory = strdup("yes");
-        rc = libxl_domain_snapshot_create(ctx, domain, &snap,
-                                          LIBXL_SNAPSHOT_CREATE_LIVE, NULL,
+        rc = libxlsnap_domain_snapshot_create(ctx, domain, &snap,
+                                          LIBXLSNAP_CREATE_LIVE, NULL,
                                           &how);
     } else {
         goto usage;
@@ -166,13 +166,13 @@ int main(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "loop-latency: %s: the starting call failed: %d\n",
                 op, rc);
-        libxl_snapshot_ctx_free(ctx);
+        libxlsnap_ctx_free(ctx);
         return 2;
     }
     where = "start";
     if (abort_after == 0) {
         c = now_ms();
-        abort_rc = libxl_snapshot_ao_abort(ctx, &how);
+        abort_rc = libxlsnap_ao_abort(ctx, &how);
         abort_at = now_ms() - t0;
         lib += now_ms() - c;
         where = "abort";
@@ -203,7 +203,7 @@ int main(int argc, char **argv)
         }
         if (abort_after > 0 && abort_at < 0 && t - t0 >= abort_after) {
             c = now_ms();
-            abort_rc = libxl_snapshot_ao_abort(ctx, &how);
+            abort_rc = libxlsnap_ao_abort(ctx, &how);
             abort_at = now_ms() - t0;
             lib += now_ms() - c;
             where = "abort";
@@ -216,7 +216,7 @@ int main(int argc, char **argv)
         if (timeout < 0) timeout = 0;
         gettimeofday(&tv, NULL);
         c = now_ms();
-        rc = libxl_snapshot_osevent_beforepoll(ctx, &nfds, fds, &timeout, tv);
+        rc = libxlsnap_osevent_beforepoll(ctx, &nfds, fds, &timeout, tv);
         lib += now_ms() - c;
         if (rc) {
             fprintf(stderr, "loop-latency: beforepoll: %d\n", rc);
@@ -228,7 +228,7 @@ int main(int argc, char **argv)
         }
         gettimeofday(&tv, NULL);
         c = now_ms();
-        libxl_snapshot_osevent_afterpoll(ctx, nfds, fds, tv);
+        libxlsnap_osevent_afterpoll(ctx, nfds, fds, tv);
         lib += now_ms() - c;
         where = "afterpoll";
     }
@@ -246,8 +246,8 @@ int main(int argc, char **argv)
            top[0].gap, top[0].where ? top[0].where : "-",
            top[1].gap, top[1].where ? top[1].where : "-",
            top[2].gap, top[2].where ? top[2].where : "-");
-    libxl_snapshot_strings_free(problems, num_problems);
-    libxl_snapshot_ctx_free(ctx);
+    libxlsnap_strings_free(problems, num_problems);
+    libxlsnap_ctx_free(ctx);
     return 0;
 
  usage:

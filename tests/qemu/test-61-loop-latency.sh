@@ -3,7 +3,7 @@
 # the caller's event loop, and ao_abort ends each one cleanly
 #
 # tests/qemu/loop-latency.c is an application with its own poll() loop
-# (libxl_snapshot_osevent_beforepoll/afterpoll, a callback ao_how, a
+# (libxlsnap_osevent_beforepoll/afterpoll, a callback ao_how, a
 # timer of its own every 10 ms); it reports the longest gap between two
 # ticks (maxgap, the starting call included), and the longest time the
 # library held the loop between two ticks (maxlib: its calls, the

@@ -8,7 +8,7 @@
 # the installed .pc has (libxl-snapshot(3) says `pkg-config
 # libxl-snapshot`) resolve to the tree's header and library.  The tiny
 # program checks the capability macros at compile time, makes a
-# context with libxl_snapshot_settings (driver and state dir set, the
+# context with libxlsnap_settings (driver and state dir set, the
 # environment pointing elsewhere: the settings win), and takes a
 # snapshot of a shut-off domain, synchronously, with NULL progress.
 # It runs from the tree without LD_LIBRARY_PATH (the .pc's rpath).
@@ -39,8 +39,8 @@ cat > "$T/prog.c" <<'PROG'
 #include <string.h>
 #include <libxl_snapshot.h>
 
-#if !defined(LIBXL_HAVE_SNAPSHOT_SETTINGS) || \
-    !defined(LIBXL_HAVE_SNAPSHOT_PROGRESS) || !defined(LIBXL_HAVE_BLOCKJOB)
+#if !defined(LIBXLSNAP_HAVE_SNAPSHOT_SETTINGS) || \
+    !defined(LIBXLSNAP_HAVE_SNAPSHOT_PROGRESS) || !defined(LIBXLSNAP_HAVE_BLOCKJOB)
 #error "capability macros missing"
 #endif
 
@@ -48,27 +48,27 @@ int main(int argc, char **argv)
 {
     xentoollog_logger *lg = (xentoollog_logger *)
         xtl_createlogger_stdiostream(stderr, XTL_ERROR, 0);
-    libxl_snapshot_settings s;
-    libxl_snapshot_ctx *ctx;
-    libxl_domain_snapshot snap;
+    libxlsnap_settings s;
+    libxlsnap_ctx *ctx;
+    libxlsnap_domain_snapshot snap;
     int rc;
 
     if (argc != 4) return 2;
-    libxl_snapshot_settings_init(&s);
-    s.driver = LIBXL_SNAPSHOT_DRIVER_QEMU;
+    libxlsnap_settings_init(&s);
+    s.driver = LIBXLSNAP_DRIVER_QEMU;
     s.state_dir = strdup(argv[1]);
-    rc = libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0, lg, &s);
-    libxl_snapshot_settings_dispose(&s);
+    rc = libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0, lg, &s);
+    libxlsnap_settings_dispose(&s);
     if (rc) return 1;
-    libxl_domain_snapshot_init(&snap);
+    libxlsnap_domain_snapshot_init(&snap);
     snap.name = strdup(argv[3]);
-    rc = libxl_domain_snapshot_create(ctx, argv[2], &snap, 0, NULL, NULL);
+    rc = libxlsnap_domain_snapshot_create(ctx, argv[2], &snap, 0, NULL, NULL);
     if (!rc)
         printf("%s: snapshot %s, %d disks, driver %s\n", argv[2], snap.name,
                snap.num_disks,
-               libxl_snapshot_driver_to_string(libxl_snapshot_ctx_driver(ctx)));
-    libxl_domain_snapshot_dispose(&snap);
-    libxl_snapshot_ctx_free(ctx);
+               libxlsnap_driver_to_string(libxlsnap_ctx_driver(ctx)));
+    libxlsnap_domain_snapshot_dispose(&snap);
+    libxlsnap_ctx_free(ctx);
     xtl_logger_destroy(lg);
     return rc ? 1 : 0;
 }

@@ -33,9 +33,9 @@ void unit_rm_rf(const char *dir)
 
 static xentoollog_logger_stdiostream *unit_logger;
 
-libxl_snapshot_ctx *unit_ctx(const char *base)
+libxlsnap_ctx *unit_ctx(const char *base)
 {
-    libxl_snapshot_ctx *ctx = NULL;
+    libxlsnap_ctx *ctx = NULL;
     char *state, *run;
 
     if (asprintf(&state, "%s/state", base) < 0 ||
@@ -48,15 +48,15 @@ libxl_snapshot_ctx *unit_ctx(const char *base)
     free(run);
     if (!unit_logger)
         unit_logger = xtl_createlogger_stdiostream(stderr, XTL_ERROR, 0);
-    if (libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION, 0,
+    if (libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
                                  (xentoollog_logger *)unit_logger, NULL))
         return NULL;
     return ctx;
 }
 
-void unit_ctx_free(libxl_snapshot_ctx *ctx)
+void unit_ctx_free(libxlsnap_ctx *ctx)
 {
-    libxl_snapshot_ctx_free(ctx);
+    libxlsnap_ctx_free(ctx);
 }
 
 int unit_run(const char *const *argv)

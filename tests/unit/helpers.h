@@ -11,8 +11,8 @@ char *unit_tmpdir(const char *tag);
 /* rm -rf, without a shell. */
 void unit_rm_rf(const char *dir);
 /* A ctx on the qemu driver with its dirs under base (errors to stderr). */
-libxl_snapshot_ctx *unit_ctx(const char *base);
-void unit_ctx_free(libxl_snapshot_ctx *ctx);
+libxlsnap_ctx *unit_ctx(const char *base);
+void unit_ctx_free(libxlsnap_ctx *ctx);
 /* Runs argv, returns its exit status (or -1), output discarded. */
 int unit_run(const char *const *argv);
 /* Writes text to path; 0 on success. */

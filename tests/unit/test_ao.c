@@ -28,7 +28,7 @@ static void done_cb(libxl_ctx *unused, int rc, void *for_callback)
 
 typedef struct {
     char *base, *img, *cfg;
-    libxl_snapshot_ctx *ctx;
+    libxlsnap_ctx *ctx;
 } fixture;
 
 static bool have_qemu(void)
@@ -60,7 +60,7 @@ static int setup(fixture *f, bool start)
     free(text);
     f->ctx = unit_ctx(f->base);
     if (!f->ctx) return -1;
-    if (start && libxl_snapshot_domain_create(f->ctx, f->cfg, false, NULL,
+    if (start && libxlsnap_domain_create(f->ctx, f->cfg, false, NULL,
                                               NULL))
         return -1;
     return 0;
@@ -68,7 +68,7 @@ static int setup(fixture *f, bool start)
 
 static void teardown(fixture *f)
 {
-    libxl_snapshot_domain_destroy(f->ctx, "vmao", NULL);
+    libxlsnap_domain_destroy(f->ctx, "vmao", NULL);
     unit_ctx_free(f->ctx);
     unit_rm_rf(f->base);
     free(f->base);
@@ -93,41 +93,41 @@ static bool image_has_tag(fixture *f, const char *tag)
 void test_ao__callback_fires_once(void)
 {
     fixture f;
-    libxl_domain_snapshot snap;
-    libxl_domain_snapshot *l = NULL;
+    libxlsnap_domain_snapshot snap;
+    libxlsnap_domain_snapshot *l = NULL;
     done_state ds = { 0, 1 };
     libxl_asyncop_how how;
     int rc, n = 0;
 
     if (!have_qemu()) return;
     CU_ASSERT_EQUAL_FATAL(setup(&f, true), 0);
-    libxl_domain_snapshot_init(&snap);
+    libxlsnap_domain_snapshot_init(&snap);
     snap.name = strdup("async1");
     memset(&how, 0, sizeof(how));
     how.callback = done_cb;
     how.u.for_callback = &ds;
 
-    rc = libxl_domain_snapshot_create(f.ctx, "vmao", &snap, 0, NULL, &how);
+    rc = libxlsnap_domain_snapshot_create(f.ctx, "vmao", &snap, 0, NULL, &how);
     CU_ASSERT_EQUAL(rc, 0);
     /* nothing completes before the loop runs */
     CU_ASSERT_EQUAL(ds.called, 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 10000), 0);
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(f.ctx, 10000), 0);
     CU_ASSERT_EQUAL(ds.called, 1);
     CU_ASSERT_EQUAL(ds.rc, 0);
     /* the caller's struct now holds the stored record */
     CU_ASSERT_EQUAL_FATAL(snap.num_disks, 1);
-    CU_ASSERT_EQUAL(snap.disks[0].type, LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL);
+    CU_ASSERT_EQUAL(snap.disks[0].type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL);
     CU_ASSERT(snap.current);
     CU_ASSERT(image_has_tag(&f, "async1"));
 
-    CU_ASSERT_EQUAL(libxl_domain_snapshot_list(f.ctx, "vmao", &l, &n), 0);
+    CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_list(f.ctx, "vmao", &l, &n), 0);
     CU_ASSERT_EQUAL(n, 1);
-    libxl_domain_snapshot_list_free(l, n);
+    libxlsnap_domain_snapshot_list_free(l, n);
     /* running the loop again calls nothing twice */
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 100), 0);
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(f.ctx, 100), 0);
     CU_ASSERT_EQUAL(ds.called, 1);
 
-    libxl_domain_snapshot_dispose(&snap);
+    libxlsnap_domain_snapshot_dispose(&snap);
     teardown(&f);
 }
 
@@ -135,7 +135,7 @@ void test_ao__callback_fires_once(void)
 void test_ao__application_poll_loop(void)
 {
     fixture f;
-    libxl_domain_snapshot snap;
+    libxlsnap_domain_snapshot snap;
     done_state ds = { 0, 1 };
     libxl_asyncop_how how;
     struct pollfd fds[16];
@@ -143,29 +143,29 @@ void test_ao__application_poll_loop(void)
 
     if (!have_qemu()) return;
     CU_ASSERT_EQUAL_FATAL(setup(&f, true), 0);
-    libxl_domain_snapshot_init(&snap);
+    libxlsnap_domain_snapshot_init(&snap);
     snap.name = strdup("polled");
-    CU_ASSERT_EQUAL_FATAL(libxl_domain_snapshot_create(f.ctx, "vmao", &snap,
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_domain_snapshot_create(f.ctx, "vmao", &snap,
                                                        0, NULL, NULL), 0);
     memset(&how, 0, sizeof(how));
     how.callback = done_cb;
     how.u.for_callback = &ds;
-    CU_ASSERT_EQUAL(libxl_domain_snapshot_delete(f.ctx, "vmao", "polled", 0,
+    CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_delete(f.ctx, "vmao", "polled", 0,
                                                  NULL, &how), 0);
     for (i = 0; i < 500 && !ds.called; i++) {
         struct timeval now;
         int nfds = 16, timeout = 1000;
         gettimeofday(&now, NULL);
-        CU_ASSERT_EQUAL_FATAL(libxl_snapshot_osevent_beforepoll(
+        CU_ASSERT_EQUAL_FATAL(libxlsnap_osevent_beforepoll(
                                   f.ctx, &nfds, fds, &timeout, now), 0);
         poll(fds, nfds, timeout);
         gettimeofday(&now, NULL);
-        libxl_snapshot_osevent_afterpoll(f.ctx, nfds, fds, now);
+        libxlsnap_osevent_afterpoll(f.ctx, nfds, fds, now);
     }
     CU_ASSERT_EQUAL(ds.called, 1);
     CU_ASSERT_EQUAL(ds.rc, 0);
     CU_ASSERT(!image_has_tag(&f, "polled"));
-    libxl_domain_snapshot_dispose(&snap);
+    libxlsnap_domain_snapshot_dispose(&snap);
     teardown(&f);
 }
 
@@ -173,33 +173,33 @@ void test_ao__application_poll_loop(void)
 void test_ao__abort_undoes(void)
 {
     fixture f;
-    libxl_domain_snapshot snap;
-    libxl_domain_snapshot *l = NULL;
+    libxlsnap_domain_snapshot snap;
+    libxlsnap_domain_snapshot *l = NULL;
     done_state ds = { 0, 1 };
     libxl_asyncop_how how;
     int n = -1;
 
     if (!have_qemu()) return;
     CU_ASSERT_EQUAL_FATAL(setup(&f, false), 0);
-    libxl_domain_snapshot_init(&snap);
+    libxlsnap_domain_snapshot_init(&snap);
     snap.name = strdup("aborted");
     memset(&how, 0, sizeof(how));
     how.callback = done_cb;
     how.u.for_callback = &ds;
 
-    CU_ASSERT_EQUAL(libxl_domain_snapshot_create(f.ctx, f.cfg, &snap, 0, NULL,
+    CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_create(f.ctx, f.cfg, &snap, 0, NULL,
                                                  &how), 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_ao_abort(f.ctx, &how), 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 10000), 0);
+    CU_ASSERT_EQUAL(libxlsnap_ao_abort(f.ctx, &how), 0);
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(f.ctx, 10000), 0);
     CU_ASSERT_EQUAL(ds.called, 1);
     CU_ASSERT_EQUAL(ds.rc, ERROR_ABORTED);
     CU_ASSERT(!image_has_tag(&f, "aborted"));
-    CU_ASSERT_EQUAL(libxl_domain_snapshot_list(f.ctx, f.cfg, &l, &n), 0);
+    CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_list(f.ctx, f.cfg, &l, &n), 0);
     CU_ASSERT_EQUAL(n, 0);
-    libxl_domain_snapshot_list_free(l, n);
+    libxlsnap_domain_snapshot_list_free(l, n);
     /* a finished operation cannot be aborted */
-    CU_ASSERT_EQUAL(libxl_snapshot_ao_abort(f.ctx, &how), ERROR_NOTFOUND);
-    libxl_domain_snapshot_dispose(&snap);
+    CU_ASSERT_EQUAL(libxlsnap_ao_abort(f.ctx, &how), ERROR_NOTFOUND);
+    libxlsnap_domain_snapshot_dispose(&snap);
     teardown(&f);
 }
 
@@ -207,7 +207,7 @@ void test_ao__abort_undoes(void)
 void test_ao__abort_while_waiting_for_lock(void)
 {
     fixture f;
-    libxl_domain_snapshot snap;
+    libxlsnap_domain_snapshot snap;
     done_state ds = { 0, 1 };
     libxl_asyncop_how how;
     libxl__snapshot_store st;
@@ -224,24 +224,24 @@ void test_ao__abort_while_waiting_for_lock(void)
                                                      &u, &st), 0);
     CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st), 0);
 
-    libxl_domain_snapshot_init(&snap);
+    libxlsnap_domain_snapshot_init(&snap);
     snap.name = strdup("waiting");
     memset(&how, 0, sizeof(how));
     how.callback = done_cb;
     how.u.for_callback = &ds;
-    CU_ASSERT_EQUAL(libxl_domain_snapshot_create(f.ctx, f.cfg, &snap, 0, NULL,
+    CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_create(f.ctx, f.cfg, &snap, 0, NULL,
                                                  &how), 0);
     /* it is waiting: the loop times out with it still outstanding */
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 200),
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(f.ctx, 200),
                     ERROR_TIMEDOUT);
     CU_ASSERT_EQUAL(ds.called, 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_ao_abort(f.ctx, &how), 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 1000), 0);
+    CU_ASSERT_EQUAL(libxlsnap_ao_abort(f.ctx, &how), 0);
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(f.ctx, 1000), 0);
     CU_ASSERT_EQUAL(ds.called, 1);
     CU_ASSERT_EQUAL(ds.rc, ERROR_ABORTED);
     CU_ASSERT(!image_has_tag(&f, "waiting"));
     libxl__snapshot_store_unlock(&st);
-    libxl_domain_snapshot_dispose(&snap);
+    libxlsnap_domain_snapshot_dispose(&snap);
     teardown(&f);
     GC_FREE;
 }
@@ -250,25 +250,25 @@ void test_ao__abort_while_waiting_for_lock(void)
 void test_ao__for_event_refused(void)
 {
     char *base = unit_tmpdir("ao");
-    libxl_snapshot_ctx *ctx = unit_ctx(base);
+    libxlsnap_ctx *ctx = unit_ctx(base);
     libxl_asyncop_how how;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
     memset(&how, 0, sizeof(how));
-    CU_ASSERT_EQUAL(libxl_domain_snapshot_delete(ctx, "nosuch", "x", 0, NULL,
+    CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_delete(ctx, "nosuch", "x", 0, NULL,
                                                  &how), ERROR_INVAL);
     unit_ctx_free(ctx);
     unit_rm_rf(base);
     free(base);
 }
 
-/* libxl_snapshot_domain_create/_destroy are aos like every slow call. */
+/* libxlsnap_domain_create/_destroy are aos like every slow call. */
 void test_ao__domain_create_destroy_async(void)
 {
     fixture f;
     done_state ds = { 0, 1 };
     libxl_asyncop_how how;
-    libxl_snapshot_domain info;
+    libxlsnap_domain info;
     uint32_t domid = INVALID_DOMID;
 
     if (!have_qemu()) return;
@@ -276,28 +276,28 @@ void test_ao__domain_create_destroy_async(void)
     memset(&how, 0, sizeof(how));
     how.callback = done_cb;
     how.u.for_callback = &ds;
-    CU_ASSERT_EQUAL(libxl_snapshot_domain_create(f.ctx, f.cfg, true, &domid,
+    CU_ASSERT_EQUAL(libxlsnap_domain_create(f.ctx, f.cfg, true, &domid,
                                                  &how), 0);
     /* the callback comes from the loop, never from the call */
     CU_ASSERT_EQUAL(ds.called, 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 20000), 0);
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(f.ctx, 20000), 0);
     CU_ASSERT_EQUAL(ds.called, 1);
     CU_ASSERT_EQUAL(ds.rc, 0);
     CU_ASSERT_NOT_EQUAL(domid, INVALID_DOMID);
-    libxl_snapshot_domain_init(&info);
-    CU_ASSERT_EQUAL(libxl_snapshot_domain_lookup(f.ctx, "vmao", &info), 0);
-    CU_ASSERT_EQUAL(info.state, LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED);
-    libxl_snapshot_domain_dispose(&info);
+    libxlsnap_domain_init(&info);
+    CU_ASSERT_EQUAL(libxlsnap_domain_lookup(f.ctx, "vmao", &info), 0);
+    CU_ASSERT_EQUAL(info.state, LIBXLSNAP_DOMAIN_STATE_PAUSED);
+    libxlsnap_domain_dispose(&info);
 
     ds.called = 0;
-    CU_ASSERT_EQUAL(libxl_snapshot_domain_destroy(f.ctx, "vmao", &how), 0);
+    CU_ASSERT_EQUAL(libxlsnap_domain_destroy(f.ctx, "vmao", &how), 0);
     CU_ASSERT_EQUAL(ds.called, 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 20000), 0);
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(f.ctx, 20000), 0);
     CU_ASSERT_EQUAL(ds.called, 1);
     CU_ASSERT_EQUAL(ds.rc, 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_domain_lookup(f.ctx, "vmao", &info), 0);
-    CU_ASSERT_EQUAL(info.state, LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF);
-    libxl_snapshot_domain_dispose(&info);
+    CU_ASSERT_EQUAL(libxlsnap_domain_lookup(f.ctx, "vmao", &info), 0);
+    CU_ASSERT_EQUAL(info.state, LIBXLSNAP_DOMAIN_STATE_SHUTOFF);
+    libxlsnap_domain_dispose(&info);
     teardown(&f);
 }
 
@@ -310,7 +310,7 @@ void test_ao__domain_create_abort_while_waiting(void)
     fixture f;
     done_state ds = { 0, 1 };
     libxl_asyncop_how how;
-    libxl_snapshot_domain info;
+    libxlsnap_domain info;
     libxl__snapshot_store st;
     libxl_uuid u;
     uint64_t t0;
@@ -329,20 +329,20 @@ void test_ao__domain_create_abort_while_waiting(void)
     how.callback = done_cb;
     how.u.for_callback = &ds;
     t0 = libxl__now_ms();
-    CU_ASSERT_EQUAL(libxl_snapshot_domain_create(f.ctx, f.cfg, false, NULL,
+    CU_ASSERT_EQUAL(libxlsnap_domain_create(f.ctx, f.cfg, false, NULL,
                                                  &how), 0);
     CU_ASSERT(libxl__now_ms() - t0 < 1000);
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 200),
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(f.ctx, 200),
                     ERROR_TIMEDOUT);
     CU_ASSERT_EQUAL(ds.called, 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_ao_abort(f.ctx, &how), 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(f.ctx, 1000), 0);
+    CU_ASSERT_EQUAL(libxlsnap_ao_abort(f.ctx, &how), 0);
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(f.ctx, 1000), 0);
     CU_ASSERT_EQUAL(ds.called, 1);
     CU_ASSERT_EQUAL(ds.rc, ERROR_ABORTED);
-    libxl_snapshot_domain_init(&info);
-    CU_ASSERT_EQUAL(libxl_snapshot_domain_lookup(f.ctx, f.cfg, &info), 0);
-    CU_ASSERT_EQUAL(info.state, LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF);
-    libxl_snapshot_domain_dispose(&info);
+    libxlsnap_domain_init(&info);
+    CU_ASSERT_EQUAL(libxlsnap_domain_lookup(f.ctx, f.cfg, &info), 0);
+    CU_ASSERT_EQUAL(info.state, LIBXLSNAP_DOMAIN_STATE_SHUTOFF);
+    libxlsnap_domain_dispose(&info);
     libxl__snapshot_store_unlock(&st);
     teardown(&f);
     GC_FREE;

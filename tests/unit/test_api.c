@@ -19,11 +19,11 @@ static xentoollog_logger *logger(void)
 /* The environment gives the defaults; _init leaves every field unset. */
 void test_api__settings_defaults_from_environment(void)
 {
-    libxl_snapshot_settings s;
-    libxl_snapshot_ctx *ctx = NULL;
+    libxlsnap_settings s;
+    libxlsnap_ctx *ctx = NULL;
 
-    libxl_snapshot_settings_init(&s);
-    CU_ASSERT_EQUAL(s.driver, LIBXL_SNAPSHOT_DRIVER_AUTO);
+    libxlsnap_settings_init(&s);
+    CU_ASSERT_EQUAL(s.driver, LIBXLSNAP_DRIVER_AUTO);
     CU_ASSERT_PTR_NULL(s.state_dir);
     CU_ASSERT_EQUAL(s.lock_timeout, -1);
     CU_ASSERT_PTR_NULL(s.xl_ctx);
@@ -32,22 +32,22 @@ void test_api__settings_defaults_from_environment(void)
     setenv("XL_SNAPSHOT_RUN_DIR", "/env/run", 1);
     setenv("XL_SNAPSHOT_CONFIG_DIR", "/env/config", 1);
     setenv("XL_SNAPSHOT_LOCK_TIMEOUT", "7", 1);
-    CU_ASSERT_EQUAL_FATAL(libxl_snapshot_ctx_alloc(&ctx,
-                              LIBXL_SNAPSHOT_VERSION, 0, logger(), &s), 0);
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_ctx_alloc(&ctx,
+                              LIBXLSNAP_VERSION, 0, logger(), &s), 0);
     CU_ASSERT_STRING_EQUAL(ctx->state_dir, "/env/state");
     CU_ASSERT_STRING_EQUAL(ctx->run_dir, "/env/run");
     CU_ASSERT_STRING_EQUAL(ctx->config_dir, "/env/config");
     CU_ASSERT_EQUAL(ctx->lock_timeout, 7);
-    CU_ASSERT_EQUAL(libxl_snapshot_ctx_driver(ctx),
-                    LIBXL_SNAPSHOT_DRIVER_QEMU);
-    libxl_snapshot_ctx_free(ctx);
+    CU_ASSERT_EQUAL(libxlsnap_ctx_driver(ctx),
+                    LIBXLSNAP_DRIVER_QEMU);
+    libxlsnap_ctx_free(ctx);
     /* NULL settings: the same */
-    CU_ASSERT_EQUAL_FATAL(libxl_snapshot_ctx_alloc(&ctx,
-                              LIBXL_SNAPSHOT_VERSION, 0, logger(), NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_ctx_alloc(&ctx,
+                              LIBXLSNAP_VERSION, 0, logger(), NULL), 0);
     CU_ASSERT_STRING_EQUAL(ctx->state_dir, "/env/state");
     CU_ASSERT_EQUAL(ctx->lock_timeout, 7);
-    libxl_snapshot_ctx_free(ctx);
-    libxl_snapshot_settings_dispose(&s);
+    libxlsnap_ctx_free(ctx);
+    libxlsnap_settings_dispose(&s);
     unsetenv("XL_SNAPSHOT_STATE_DIR");
     unsetenv("XL_SNAPSHOT_RUN_DIR");
     unsetenv("XL_SNAPSHOT_CONFIG_DIR");
@@ -57,43 +57,43 @@ void test_api__settings_defaults_from_environment(void)
 /* What the caller sets wins over the environment. */
 void test_api__settings_override_environment(void)
 {
-    libxl_snapshot_settings s;
-    libxl_snapshot_ctx *ctx = NULL;
+    libxlsnap_settings s;
+    libxlsnap_ctx *ctx = NULL;
 
     setenv("XL_SNAPSHOT_DRIVER", "bogus", 1);
     setenv("XL_SNAPSHOT_STATE_DIR", "/env/state", 1);
     setenv("XL_SNAPSHOT_RUN_DIR", "/env/run", 1);
     setenv("XL_SNAPSHOT_LOCK_TIMEOUT", "7", 1);
     /* the environment's bad driver is an error when it is used... */
-    CU_ASSERT_EQUAL(libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION,
+    CU_ASSERT_EQUAL(libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION,
                                              0, logger(), NULL),
                     ERROR_INVAL);
     CU_ASSERT_PTR_NULL(ctx);
     /* ...and not when the settings name the driver */
-    libxl_snapshot_settings_init(&s);
-    s.driver = LIBXL_SNAPSHOT_DRIVER_QEMU;
+    libxlsnap_settings_init(&s);
+    s.driver = LIBXLSNAP_DRIVER_QEMU;
     s.state_dir = strdup("/set/state");
     s.run_dir = strdup("/set/run");
     s.config_dir = strdup("/set/config");
     s.lock_timeout = 0;
-    CU_ASSERT_EQUAL_FATAL(libxl_snapshot_ctx_alloc(&ctx,
-                              LIBXL_SNAPSHOT_VERSION, 0, logger(), &s), 0);
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_ctx_alloc(&ctx,
+                              LIBXLSNAP_VERSION, 0, logger(), &s), 0);
     /* copied: the settings may go at once */
-    libxl_snapshot_settings_dispose(&s);
+    libxlsnap_settings_dispose(&s);
     CU_ASSERT_PTR_NULL(s.state_dir);
-    CU_ASSERT_EQUAL(libxl_snapshot_ctx_driver(ctx),
-                    LIBXL_SNAPSHOT_DRIVER_QEMU);
+    CU_ASSERT_EQUAL(libxlsnap_ctx_driver(ctx),
+                    LIBXLSNAP_DRIVER_QEMU);
     CU_ASSERT_STRING_EQUAL(ctx->state_dir, "/set/state");
     CU_ASSERT_STRING_EQUAL(ctx->run_dir, "/set/run");
     CU_ASSERT_STRING_EQUAL(ctx->config_dir, "/set/config");
     CU_ASSERT_EQUAL(ctx->lock_timeout, 0);
-    libxl_snapshot_ctx_free(ctx);
+    libxlsnap_ctx_free(ctx);
     /* a driver no one knows, and the old API version, are refused */
-    libxl_snapshot_settings_init(&s);
-    s.driver = (libxl_snapshot_driver)42;
-    CU_ASSERT_EQUAL(libxl_snapshot_ctx_alloc(&ctx, LIBXL_SNAPSHOT_VERSION,
+    libxlsnap_settings_init(&s);
+    s.driver = (libxlsnap_driver)42;
+    CU_ASSERT_EQUAL(libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION,
                                              0, logger(), &s), ERROR_INVAL);
-    CU_ASSERT_EQUAL(libxl_snapshot_ctx_alloc(&ctx, 0, 0, logger(), NULL),
+    CU_ASSERT_EQUAL(libxlsnap_ctx_alloc(&ctx, 0, 0, logger(), NULL),
                     ERROR_INVAL);
     setenv("XL_SNAPSHOT_DRIVER", "qemu", 1);
     unsetenv("XL_SNAPSHOT_STATE_DIR");
@@ -114,40 +114,40 @@ static void ctx_cb(libxl_ctx *xl, int rc, void *for_callback)
 
 void test_api__callers_libxl_ctx(void)
 {
-    libxl_snapshot_settings s;
-    libxl_snapshot_ctx *ctx = NULL;
+    libxlsnap_settings s;
+    libxlsnap_ctx *ctx = NULL;
     libxl_asyncop_how how;
     libxl_ctx *got = NULL;
     static char dummy;
     char *base = unit_tmpdir("api");
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(base);
-    libxl_snapshot_settings_init(&s);
-    s.driver = LIBXL_SNAPSHOT_DRIVER_QEMU;
+    libxlsnap_settings_init(&s);
+    s.driver = LIBXLSNAP_DRIVER_QEMU;
     s.state_dir = strdup(base);
     s.run_dir = strdup(base);
     s.xl_ctx = (libxl_ctx *)&dummy;
-    CU_ASSERT_EQUAL_FATAL(libxl_snapshot_ctx_alloc(&ctx,
-                              LIBXL_SNAPSHOT_VERSION, 0, logger(), &s), 0);
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_ctx_alloc(&ctx,
+                              LIBXLSNAP_VERSION, 0, logger(), &s), 0);
     memset(&how, 0, sizeof(how));
     how.callback = ctx_cb;
     how.u.for_callback = &got;
     /* no such domain: the callback says so, with the caller's ctx */
-    CU_ASSERT_EQUAL(libxl_domain_snapshot_delete(ctx, "nosuch", "x", 0,
+    CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_delete(ctx, "nosuch", "x", 0,
                                                  NULL, &how), 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(ctx, 1000), 0);
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(ctx, 1000), 0);
     CU_ASSERT_PTR_EQUAL(got, &dummy);
-    libxl_snapshot_ctx_free(ctx);
-    libxl_snapshot_settings_dispose(&s);
+    libxlsnap_ctx_free(ctx);
+    libxlsnap_settings_dispose(&s);
     unit_rm_rf(base);
     free(base);
 }
 
 /* One progress record: a step's numbers, and the job for a job. */
 static int calls;
-static libxl_snapshot_progress last;
+static libxlsnap_progress last;
 
-static void progress_cb(const libxl_snapshot_progress *p, void *fc)
+static void progress_cb(const libxlsnap_progress *p, void *fc)
 {
     calls++;
     last = *p;
@@ -156,8 +156,8 @@ static void progress_cb(const libxl_snapshot_progress *p, void *fc)
 
 void test_api__progress_record(void)
 {
-    libxl_snapshot_progress_how how = { progress_cb, &calls };
-    libxl_blockjob_info info;
+    libxlsnap_progress_how how = { progress_cb, &calls };
+    libxlsnap_blockjob_info info;
 
     calls = 0;
     libxl__progress_report(NULL, "memory", 1, 2);
@@ -167,7 +167,7 @@ void test_api__progress_record(void)
     CU_ASSERT_EQUAL(last.done, 1);
     CU_ASSERT_EQUAL(last.total, 2);
     CU_ASSERT_PTR_NULL(last.job);
-    libxl_blockjob_info_init(&info);
+    libxlsnap_blockjob_info_init(&info);
     info.id = strdup("libxl-commit-xvda");
     info.offset = 3;
     info.len = 4;
@@ -177,5 +177,5 @@ void test_api__progress_record(void)
     CU_ASSERT_EQUAL(last.done, 3);
     CU_ASSERT_EQUAL(last.total, 4);
     CU_ASSERT_PTR_EQUAL(last.job, &info);
-    libxl_blockjob_info_dispose(&info);
+    libxlsnap_blockjob_info_dispose(&info);
 }

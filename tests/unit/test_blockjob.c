@@ -6,7 +6,7 @@
 
 #include "helpers.h"
 
-#define S(x) LIBXL_BLOCKJOB_STATE_##x
+#define S(x) LIBXLSNAP_BLOCKJOB_STATE_##x
 #define V(x) LIBXL__BLOCKJOB_VERB_##x
 
 void test_blockjob__lifecycle_edges(void)
@@ -71,14 +71,14 @@ void test_blockjob__verbs(void)
 
 void test_blockjob__qemu_status(void)
 {
-    static const struct { const char *q; libxl_blockjob_state s; } ok[] = {
+    static const struct { const char *q; libxlsnap_blockjob_state s; } ok[] = {
         { "created", S(NEW) }, { "running", S(RUNNING) },
         { "paused", S(RUNNING) }, { "ready", S(READY) },
         { "standby", S(RUNNING) }, { "waiting", S(RUNNING) },
         { "pending", S(RUNNING) }, { "aborting", S(ABORTING) },
         { "concluded", S(CONCLUDED) },
     };
-    libxl_blockjob_state s;
+    libxlsnap_blockjob_state s;
     size_t i;
 
     for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -93,14 +93,14 @@ void test_blockjob__qemu_status(void)
 
 void test_blockjob__names(void)
 {
-    CU_ASSERT_STRING_EQUAL(libxl_blockjob_state_to_string(S(READY)),
+    CU_ASSERT_STRING_EQUAL(libxlsnap_blockjob_state_to_string(S(READY)),
                            "ready");
-    CU_ASSERT_STRING_EQUAL(libxl_blockjob_state_to_string(99), "unknown");
+    CU_ASSERT_STRING_EQUAL(libxlsnap_blockjob_state_to_string(99), "unknown");
     CU_ASSERT_STRING_EQUAL(
-        libxl_blockjob_type_to_string(LIBXL_BLOCKJOB_TYPE_ACTIVE_COMMIT),
+        libxlsnap_blockjob_type_to_string(LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT),
         "active-commit");
     CU_ASSERT_STRING_EQUAL(
-        libxl_blockjob_type_to_string(LIBXL_BLOCKJOB_TYPE_STREAM), "stream");
+        libxlsnap_blockjob_type_to_string(LIBXLSNAP_BLOCKJOB_TYPE_STREAM), "stream");
 }
 
 /* ---------------------------------------------------------------- */
@@ -109,7 +109,7 @@ void test_blockjob__names(void)
 typedef struct {
     int done, rc, progress_calls;
     uint64_t last_offset;
-    libxl_blockjob_state last_state;
+    libxlsnap_blockjob_state last_state;
 } bj_watch;
 
 static void bj_done(libxl_ctx *unused, int rc, void *for_callback)
@@ -119,9 +119,9 @@ static void bj_done(libxl_ctx *unused, int rc, void *for_callback)
     w->rc = rc;
 }
 
-static void bj_progress(const libxl_snapshot_progress *p, void *for_callback)
+static void bj_progress(const libxlsnap_progress *p, void *for_callback)
 {
-    const libxl_blockjob_info *info = p->job;
+    const libxlsnap_blockjob_info *info = p->job;
     bj_watch *w = for_callback;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(info);
@@ -133,11 +133,11 @@ static void bj_progress(const libxl_snapshot_progress *p, void *for_callback)
 }
 
 /* A running domain on base <- overlay, with data in the overlay. */
-static libxl_snapshot_ctx *bj_domain(char **base_r, const char *mb)
+static libxlsnap_ctx *bj_domain(char **base_r, const char *mb)
 {
     char *base = unit_tmpdir("bj"), *img, *cfg, *text, *cmd;
-    libxl_snapshot_ctx *ctx;
-    libxl_domain_snapshot snap;
+    libxlsnap_ctx *ctx;
+    libxlsnap_domain_snapshot snap;
     char *out = NULL;
     const char *mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", NULL,
                          "128M", NULL };
@@ -152,19 +152,19 @@ static libxl_snapshot_ctx *bj_domain(char **base_r, const char *mb)
     mk[5] = img;
     if (unit_run(mk) || unit_write_file(cfg, text)) return NULL;
     ctx = unit_ctx(base);
-    if (!ctx || libxl_snapshot_domain_create(ctx, cfg, false, NULL, NULL))
+    if (!ctx || libxlsnap_domain_create(ctx, cfg, false, NULL, NULL))
         return NULL;
-    libxl_domain_snapshot_init(&snap);
+    libxlsnap_domain_snapshot_init(&snap);
     snap.name = strdup("s1");
     snap.num_disks = 1;
     snap.disks = calloc(1, sizeof(*snap.disks));
     snap.disks[0].vdev = strdup("xvda");
-    snap.disks[0].type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
-    if (libxl_domain_snapshot_create(ctx, "bjvm", &snap, 0, NULL, NULL))
+    snap.disks[0].type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL;
+    if (libxlsnap_domain_snapshot_create(ctx, "bjvm", &snap, 0, NULL, NULL))
         return NULL;
-    libxl_domain_snapshot_dispose(&snap);
+    libxlsnap_domain_snapshot_dispose(&snap);
     if (asprintf(&cmd, "qemu-io xvda \"write -P 0x5a 0 %s\"", mb) < 0 ||
-        libxl_snapshot_domain_monitor_command(ctx, "bjvm", cmd, &out))
+        libxlsnap_domain_monitor_command(ctx, "bjvm", cmd, &out))
         return NULL;
     free(out);
     free(cmd);
@@ -175,9 +175,9 @@ static libxl_snapshot_ctx *bj_domain(char **base_r, const char *mb)
     return ctx;
 }
 
-static void bj_teardown(libxl_snapshot_ctx *ctx, char *base)
+static void bj_teardown(libxlsnap_ctx *ctx, char *base)
 {
-    libxl_snapshot_domain_destroy(ctx, "bjvm", NULL);
+    libxlsnap_domain_destroy(ctx, "bjvm", NULL);
     unit_ctx_free(ctx);
     unit_rm_rf(base);
     free(base);
@@ -186,55 +186,55 @@ static void bj_teardown(libxl_snapshot_ctx *ctx, char *base)
 void test_blockjob__async_commit_callbacks(void)
 {
     char *base = NULL;
-    libxl_snapshot_ctx *ctx = bj_domain(&base, "8M");
-    libxl_block_commit_params p;
-    libxl_snapshot_progress_how progress;
+    libxlsnap_ctx *ctx = bj_domain(&base, "8M");
+    libxlsnap_block_commit_params p;
+    libxlsnap_progress_how progress;
     libxl_asyncop_how how;
-    libxl_snapshot_domain d;
+    libxlsnap_domain d;
     bj_watch w;
 
     if (!ctx) return;                 /* no QEMU here */
     memset(&w, 0, sizeof(w));
     memset(&p, 0, sizeof(p));
-    p.flags = LIBXL_BLOCK_COMMIT_ACTIVE | LIBXL_BLOCK_COMMIT_PIVOT;
+    p.flags = LIBXLSNAP_BLOCK_COMMIT_ACTIVE | LIBXLSNAP_BLOCK_COMMIT_PIVOT;
     progress.callback = bj_progress;
     progress.for_callback = &w;
     memset(&how, 0, sizeof(how));
     how.callback = bj_done;
     how.u.for_callback = &w;
 
-    CU_ASSERT_EQUAL(libxl_block_commit(ctx, "bjvm", "xvda", &p, &progress,
+    CU_ASSERT_EQUAL(libxlsnap_block_commit(ctx, "bjvm", "xvda", &p, &progress,
                                        &how), 0);
     CU_ASSERT_EQUAL(w.done, 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(ctx, 30000), 0);
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(ctx, 30000), 0);
     CU_ASSERT_EQUAL(w.done, 1);
     CU_ASSERT_EQUAL(w.rc, 0);
     CU_ASSERT(w.progress_calls >= 2);
-    CU_ASSERT_EQUAL(w.last_state, LIBXL_BLOCKJOB_STATE_COMPLETED);
+    CU_ASSERT_EQUAL(w.last_state, LIBXLSNAP_BLOCKJOB_STATE_COMPLETED);
     CU_ASSERT(w.last_offset > 0);
     /* pivoted: the base is the active image again */
-    CU_ASSERT_EQUAL_FATAL(libxl_snapshot_domain_lookup(ctx, "bjvm", &d), 0);
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_domain_lookup(ctx, "bjvm", &d), 0);
     CU_ASSERT_EQUAL_FATAL(d.num_disks, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(d.disks[0].pdev_path, "/bj.qcow2"));
-    libxl_snapshot_domain_dispose(&d);
+    libxlsnap_domain_dispose(&d);
     bj_teardown(ctx, base);
 }
 
 void test_blockjob__abort_keeps_chain(void)
 {
     char *base = NULL;
-    libxl_snapshot_ctx *ctx = bj_domain(&base, "24M");
-    libxl_block_commit_params p;
-    libxl_snapshot_progress_how progress;
+    libxlsnap_ctx *ctx = bj_domain(&base, "24M");
+    libxlsnap_block_commit_params p;
+    libxlsnap_progress_how progress;
     libxl_asyncop_how how;
-    libxl_blockjob_info info;
-    libxl_snapshot_domain d;
+    libxlsnap_blockjob_info info;
+    libxlsnap_domain d;
     bj_watch w;
 
     if (!ctx) return;
     memset(&w, 0, sizeof(w));
     memset(&p, 0, sizeof(p));
-    p.flags = LIBXL_BLOCK_COMMIT_ACTIVE | LIBXL_BLOCK_COMMIT_PIVOT;
+    p.flags = LIBXLSNAP_BLOCK_COMMIT_ACTIVE | LIBXLSNAP_BLOCK_COMMIT_PIVOT;
     p.bandwidth = 4 << 20;            /* 24 MiB at 4 MiB/s: ~6 s */
     progress.callback = bj_progress;
     progress.for_callback = &w;
@@ -242,23 +242,23 @@ void test_blockjob__abort_keeps_chain(void)
     how.callback = bj_done;
     how.u.for_callback = &w;
 
-    CU_ASSERT_EQUAL_FATAL(libxl_block_commit(ctx, "bjvm", "xvda", &p,
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_block_commit(ctx, "bjvm", "xvda", &p,
                                              &progress, &how), 0);
     /* let it run a little: it is then running, not done */
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(ctx, 800),
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(ctx, 800),
                     ERROR_TIMEDOUT);
     CU_ASSERT_EQUAL(w.done, 0);
-    CU_ASSERT_EQUAL(w.last_state, LIBXL_BLOCKJOB_STATE_RUNNING);
-    CU_ASSERT_EQUAL(libxl_snapshot_ao_abort(ctx, &how), 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_event_loop_run(ctx, 30000), 0);
+    CU_ASSERT_EQUAL(w.last_state, LIBXLSNAP_BLOCKJOB_STATE_RUNNING);
+    CU_ASSERT_EQUAL(libxlsnap_ao_abort(ctx, &how), 0);
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(ctx, 30000), 0);
     CU_ASSERT_EQUAL(w.done, 1);
     CU_ASSERT_EQUAL(w.rc, ERROR_ABORTED);
-    CU_ASSERT_EQUAL(w.last_state, LIBXL_BLOCKJOB_STATE_CANCELLED);
+    CU_ASSERT_EQUAL(w.last_state, LIBXLSNAP_BLOCKJOB_STATE_CANCELLED);
     /* the chain is as it was: still on the overlay, no job left */
-    CU_ASSERT_EQUAL_FATAL(libxl_snapshot_domain_lookup(ctx, "bjvm", &d), 0);
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_domain_lookup(ctx, "bjvm", &d), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(d.disks[0].pdev_path, ".s1.qcow2"));
-    libxl_snapshot_domain_dispose(&d);
-    CU_ASSERT_EQUAL(libxl_blockjob_get(ctx, "bjvm", "xvda", &info),
+    libxlsnap_domain_dispose(&d);
+    CU_ASSERT_EQUAL(libxlsnap_blockjob_get(ctx, "bjvm", "xvda", &info),
                     ERROR_NOTFOUND);
     bj_teardown(ctx, base);
 }

@@ -3,7 +3,7 @@
  *
  * Domain configs and snapshot configs are written to a fresh mkdtemp
  * directory per test and parsed for real with libxlutil.  The context
- * is a bare libxl_snapshot_ctx with a logger that keeps the last
+ * is a bare libxlsnap_ctx with a logger that keeps the last
  * message, so the tests can check that an error is one line naming
  * the file or spec (and show it on stderr).
  */
@@ -39,7 +39,7 @@ static xentoollog_logger capture_logger = {
 };
 
 typedef struct fixture {
-    libxl_snapshot_ctx ctx;
+    libxlsnap_ctx ctx;
     libxl__gc gc[1];
     char dir[64];
 } fixture;
@@ -373,42 +373,42 @@ void test_config__node_names(void)
 void test_config__diskspec_good(void)
 {
     fixture f;
-    libxl_disk_snapshot d;
+    libxlsnap_disk_snapshot d;
     char *cwd;
 
     fixture_init(&f);
-    libxl_disk_snapshot_init(&d);
+    libxlsnap_disk_snapshot_init(&d);
 
-    CU_ASSERT_EQUAL_FATAL(libxl_disk_snapshot_parse_spec(&f.ctx, "xvda", &d),
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_disk_snapshot_parse_spec(&f.ctx, "xvda", &d),
                           0);
     CU_ASSERT_STRING_EQUAL(d.vdev, "xvda");
-    CU_ASSERT_EQUAL(d.type, LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT);
+    CU_ASSERT_EQUAL(d.type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT);
     CU_ASSERT_PTR_NULL(d.overlay);
 
-    CU_ASSERT_EQUAL(libxl_disk_snapshot_parse_spec(&f.ctx,
+    CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_parse_spec(&f.ctx,
                         "xvdb,snapshot=internal", &d), 0);
     CU_ASSERT_STRING_EQUAL(d.vdev, "xvdb");
-    CU_ASSERT_EQUAL(d.type, LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL);
+    CU_ASSERT_EQUAL(d.type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL);
 
-    CU_ASSERT_EQUAL(libxl_disk_snapshot_parse_spec(&f.ctx,
+    CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_parse_spec(&f.ctx,
                         "xvdc,snapshot=no", &d), 0);
-    CU_ASSERT_EQUAL(d.type, LIBXL_DISK_SNAPSHOT_TYPE_NO);
+    CU_ASSERT_EQUAL(d.type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO);
 
-    CU_ASSERT_EQUAL(libxl_disk_snapshot_parse_spec(&f.ctx,
+    CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_parse_spec(&f.ctx,
                         "xvda,snapshot=external", &d), 0);
-    CU_ASSERT_EQUAL(d.type, LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL);
+    CU_ASSERT_EQUAL(d.type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL);
     CU_ASSERT_PTR_NULL(d.overlay);
 
     /* file= implies external */
-    CU_ASSERT_EQUAL(libxl_disk_snapshot_parse_spec(&f.ctx,
+    CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_parse_spec(&f.ctx,
                         "xvda,file=/img/ov.qcow2", &d), 0);
-    CU_ASSERT_EQUAL(d.type, LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL);
+    CU_ASSERT_EQUAL(d.type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL);
     CU_ASSERT_STRING_EQUAL(d.overlay, "/img/ov.qcow2");
 
     /* ",," is a comma; relative paths become absolute */
     cwd = getcwd(NULL, 0);
     CU_ASSERT_FATAL(cwd && chdir(f.dir) == 0);
-    CU_ASSERT_EQUAL(libxl_disk_snapshot_parse_spec(&f.ctx,
+    CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_parse_spec(&f.ctx,
                         "xvde,file=a,,b.qcow2,snapshot=external", &d), 0);
     CU_ASSERT_FATAL(chdir(cwd) == 0);
     free(cwd);
@@ -417,11 +417,11 @@ void test_config__diskspec_good(void)
                            libxl__gc_sprintf(f.gc, "%s/a,b.qcow2", f.dir));
 
     /* a later spec without file= clears the overlay */
-    CU_ASSERT_EQUAL(libxl_disk_snapshot_parse_spec(&f.ctx, "xvdf", &d), 0);
+    CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_parse_spec(&f.ctx, "xvdf", &d), 0);
     CU_ASSERT_PTR_NULL(d.overlay);
     CU_ASSERT_EQUAL(nlogs, 0);
 
-    libxl_disk_snapshot_dispose(&d);
+    libxlsnap_disk_snapshot_dispose(&d);
     fixture_fini(&f);
 }
 
@@ -443,15 +443,15 @@ void test_config__diskspec_bad(void)
         "xvda;rm -rf /",
     };
     fixture f;
-    libxl_disk_snapshot d;
+    libxlsnap_disk_snapshot d;
     size_t i;
 
     fixture_init(&f);
-    libxl_disk_snapshot_init(&d);
+    libxlsnap_disk_snapshot_init(&d);
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         nlogs = 0;
         last_log[0] = 0;
-        CU_ASSERT_EQUAL(libxl_disk_snapshot_parse_spec(&f.ctx, bad[i], &d),
+        CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_parse_spec(&f.ctx, bad[i], &d),
                         ERROR_INVAL);
         assert_logged_about("disk spec");
         assert_logged_about(bad[i]);
@@ -459,7 +459,7 @@ void test_config__diskspec_bad(void)
         CU_ASSERT_PTR_NULL(d.vdev);
         CU_ASSERT_PTR_NULL(d.overlay);
     }
-    libxl_disk_snapshot_dispose(&d);
+    libxlsnap_disk_snapshot_dispose(&d);
     fixture_fini(&f);
 }
 
@@ -469,11 +469,11 @@ void test_config__diskspec_bad(void)
 void test_config__snapshot_cfg_xl_syntax(void)
 {
     fixture f;
-    libxl_domain_snapshot s;
+    libxlsnap_domain_snapshot s;
     char *file;
 
     fixture_init(&f);
-    libxl_domain_snapshot_init(&s);
+    libxlsnap_domain_snapshot_init(&s);
     file = write_cfg(&f, "snap.cfg",
         "name = \"before-upgrade\"\n"
         "description = \"state before the upgrade\"\n"
@@ -481,32 +481,32 @@ void test_config__snapshot_cfg_xl_syntax(void)
         "disk = [ 'format=qcow2,vdev=hda,target=/var/lib/xen/ov.qcow2',\n"
         "         'vdev=hdc,target=null' ]\n");
 
-    CU_ASSERT_EQUAL_FATAL(libxl_domain_snapshot_config_parse(&f.ctx, file,
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_domain_snapshot_config_parse(&f.ctx, file,
                                                              &s), 0);
     CU_ASSERT_STRING_EQUAL(s.name, "before-upgrade");
     CU_ASSERT_STRING_EQUAL(s.description, "state before the upgrade");
     CU_ASSERT_PTR_NULL(s.memory);
     CU_ASSERT_EQUAL_FATAL(s.num_disks, 2);
     CU_ASSERT_STRING_EQUAL(s.disks[0].vdev, "hda");
-    CU_ASSERT_EQUAL(s.disks[0].type, LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL);
+    CU_ASSERT_EQUAL(s.disks[0].type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL);
     CU_ASSERT_STRING_EQUAL(s.disks[0].overlay, "/var/lib/xen/ov.qcow2");
     CU_ASSERT_STRING_EQUAL(s.disks[1].vdev, "hdc");
-    CU_ASSERT_EQUAL(s.disks[1].type, LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL);
+    CU_ASSERT_EQUAL(s.disks[1].type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL);
     CU_ASSERT_PTR_NULL(s.disks[1].overlay);
     CU_ASSERT_EQUAL(nlogs, 0);
 
-    libxl_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_dispose(&s);
     fixture_fini(&f);
 }
 
 void test_config__snapshot_cfg_diskspec_syntax(void)
 {
     fixture f;
-    libxl_domain_snapshot s;
+    libxlsnap_domain_snapshot s;
     char *file;
 
     fixture_init(&f);
-    libxl_domain_snapshot_init(&s);
+    libxlsnap_domain_snapshot_init(&s);
     /* fields the file does not set are left as the caller had them */
     s.description = strdup("from the caller");
     file = write_cfg(&f, "snap.cfg",
@@ -518,34 +518,34 @@ void test_config__snapshot_cfg_diskspec_syntax(void)
         "         'xvdc',\n"
         "         'vdev=xvdd,target=null' ]\n");
 
-    CU_ASSERT_EQUAL_FATAL(libxl_domain_snapshot_config_parse(&f.ctx, file,
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_domain_snapshot_config_parse(&f.ctx, file,
                                                              &s), 0);
     CU_ASSERT_STRING_EQUAL(s.name, "s1");
     CU_ASSERT_STRING_EQUAL(s.description, "from the caller");
     CU_ASSERT_STRING_EQUAL(s.memory, "yes");
     CU_ASSERT_EQUAL_FATAL(s.num_disks, 4);
     CU_ASSERT_STRING_EQUAL(s.disks[0].vdev, "xvda");
-    CU_ASSERT_EQUAL(s.disks[0].type, LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL);
+    CU_ASSERT_EQUAL(s.disks[0].type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL);
     CU_ASSERT_STRING_EQUAL(s.disks[0].overlay, "/img/a.s1.qcow2");
-    CU_ASSERT_EQUAL(s.disks[1].type, LIBXL_DISK_SNAPSHOT_TYPE_NO);
+    CU_ASSERT_EQUAL(s.disks[1].type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO);
     /* type= is the default for entries that do not choose */
     CU_ASSERT_STRING_EQUAL(s.disks[2].vdev, "xvdc");
-    CU_ASSERT_EQUAL(s.disks[2].type, LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL);
-    CU_ASSERT_EQUAL(s.disks[3].type, LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL);
+    CU_ASSERT_EQUAL(s.disks[2].type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL);
+    CU_ASSERT_EQUAL(s.disks[3].type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL);
 
     /* parsing again replaces the disks; memory path made absolute */
     file = write_cfg(&f, "snap2.cfg",
         "memory = \"/var/lib/xen/s2.mem\"\n"
         "disk = [ 'xvdz' ]\n");
-    CU_ASSERT_EQUAL_FATAL(libxl_domain_snapshot_config_parse(&f.ctx, file,
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_domain_snapshot_config_parse(&f.ctx, file,
                                                              &s), 0);
     CU_ASSERT_STRING_EQUAL(s.name, "s1");
     CU_ASSERT_STRING_EQUAL(s.memory, "/var/lib/xen/s2.mem");
     CU_ASSERT_EQUAL_FATAL(s.num_disks, 1);
     CU_ASSERT_STRING_EQUAL(s.disks[0].vdev, "xvdz");
-    CU_ASSERT_EQUAL(s.disks[0].type, LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT);
+    CU_ASSERT_EQUAL(s.disks[0].type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT);
 
-    libxl_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_dispose(&s);
     fixture_fini(&f);
 }
 
@@ -568,17 +568,17 @@ void test_config__snapshot_cfg_bad(void)
         { "name = \"x\"\ndisk = [ 'xvda'\n", "" },
     };
     fixture f;
-    libxl_domain_snapshot s;
+    libxlsnap_domain_snapshot s;
     size_t i;
 
     fixture_init(&f);
-    libxl_domain_snapshot_init(&s);
+    libxlsnap_domain_snapshot_init(&s);
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char *file = write_cfg(&f, "bad.cfg", bad[i].text);
 
         nlogs = 0;
         last_log[0] = 0;
-        CU_ASSERT_EQUAL(libxl_domain_snapshot_config_parse(&f.ctx, file, &s),
+        CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_config_parse(&f.ctx, file, &s),
                         ERROR_INVAL);
         assert_logged_about(file);
         assert_logged_about(bad[i].about);
@@ -586,12 +586,12 @@ void test_config__snapshot_cfg_bad(void)
         CU_ASSERT_PTR_NULL(s.name);
         CU_ASSERT_EQUAL(s.num_disks, 0);
     }
-    CU_ASSERT_EQUAL(libxl_domain_snapshot_config_parse(&f.ctx,
+    CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_config_parse(&f.ctx,
                         libxl__gc_sprintf(f.gc, "%s/none.cfg", f.dir), &s),
                     ERROR_INVAL);
     assert_logged_about("none.cfg");
 
-    libxl_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_dispose(&s);
     fixture_fini(&f);
 }
 
@@ -624,17 +624,17 @@ void test_config__snapshot_cfg_strict(void)
           "xvda listed twice" },
     };
     fixture f;
-    libxl_domain_snapshot s;
+    libxlsnap_domain_snapshot s;
     char *file;
     size_t i;
 
     fixture_init(&f);
-    libxl_domain_snapshot_init(&s);
+    libxlsnap_domain_snapshot_init(&s);
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         file = write_cfg(&f, "strict.cfg", bad[i].text);
         nlogs = 0;
         last_log[0] = 0;
-        CU_ASSERT_EQUAL(libxl_domain_snapshot_config_parse(&f.ctx, file, &s),
+        CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_config_parse(&f.ctx, file, &s),
                         ERROR_INVAL);
         CU_ASSERT_EQUAL(nlogs, 1);
         assert_logged_about(libxl__gc_sprintf(f.gc, "%s%s", file,
@@ -654,13 +654,13 @@ void test_config__snapshot_cfg_strict(void)
         "disk = [ 'xvda',\n"
         "         'xvdb,snapshot=external,file=/img/b.s1.qcow2', ]\n");
     nlogs = 0;
-    CU_ASSERT_EQUAL_FATAL(libxl_domain_snapshot_config_parse(&f.ctx, file,
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_domain_snapshot_config_parse(&f.ctx, file,
                                                              &s), 0);
     CU_ASSERT_EQUAL(nlogs, 0);
     CU_ASSERT_STRING_EQUAL(s.memory, "/var/lib/xen/s1.save");
     CU_ASSERT_EQUAL(s.num_disks, 2);
 
-    libxl_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_dispose(&s);
     fixture_fini(&f);
 }
 
@@ -708,15 +708,15 @@ void test_config__snapshot_cfg_or_domain(void)
     for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         file = write_cfg(&f, "which.cfg", files[i].text);
         nlogs = 0;
-        CU_ASSERT_EQUAL(libxl_domain_snapshot_config_is_snapshot(&f.ctx,
+        CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_config_is_snapshot(&f.ctx,
                                                                  file),
                         files[i].snapshot);
-        if (libxl_domain_snapshot_config_is_snapshot(&f.ctx, file) !=
+        if (libxlsnap_domain_snapshot_config_is_snapshot(&f.ctx, file) !=
             files[i].snapshot)
             fprintf(stderr, "    taken wrongly: %s\n", files[i].text);
         CU_ASSERT_EQUAL(nlogs, 0);
     }
-    CU_ASSERT_FALSE(libxl_domain_snapshot_config_is_snapshot(&f.ctx,
+    CU_ASSERT_FALSE(libxlsnap_domain_snapshot_config_is_snapshot(&f.ctx,
         libxl__gc_sprintf(f.gc, "%s/none.cfg", f.dir)));
     fixture_fini(&f);
 }

@@ -9,9 +9,9 @@
 #include "libxl_snapshot_internal.h"
 
 /* A record with every field set, two disks. */
-static void full_record(libxl_domain_snapshot *s)
+static void full_record(libxlsnap_domain_snapshot *s)
 {
-    libxl_domain_snapshot_init(s);
+    libxlsnap_domain_snapshot_init(s);
     s->name = strdup("before-upgrade");
     s->description = strdup("a \"quoted\" description\nwith a newline\t/");
     s->creation_time = 1795456355;
@@ -22,23 +22,23 @@ static void full_record(libxl_domain_snapshot *s)
     s->children[0] = strdup("a");
     s->children[1] = strdup("b");
     s->current = true;
-    s->state = LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED;
+    s->state = LIBXLSNAP_DOMAIN_STATE_PAUSED;
     s->memory = strdup("/var/lib/xen/snapshots/vm1.mem");
     s->domain_name = strdup("vm1");
     CU_ASSERT_EQUAL_FATAL(libxl_uuid_from_string(&s->domain_uuid,
                               "5f0c8a4e-1b2d-4c3e-9f00-aabbccddeeff"), 0);
     s->num_disks = 2;
     s->disks = calloc(2, sizeof(*s->disks));
-    libxl_disk_snapshot_init(&s->disks[0]);
+    libxlsnap_disk_snapshot_init(&s->disks[0]);
     s->disks[0].vdev = strdup("xvda");
-    s->disks[0].type = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+    s->disks[0].type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL;
     s->disks[0].backend = LIBXL_DISK_BACKEND_QDISK;
     s->disks[0].format = LIBXL_DISK_FORMAT_QCOW2;
     s->disks[0].file = strdup("/abs/img.qcow2");
     s->disks[0].tag = strdup("before-upgrade");
-    libxl_disk_snapshot_init(&s->disks[1]);
+    libxlsnap_disk_snapshot_init(&s->disks[1]);
     s->disks[1].vdev = strdup("xvdb");
-    s->disks[1].type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+    s->disks[1].type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL;
     s->disks[1].backend = LIBXL_DISK_BACKEND_PHY;
     s->disks[1].format = LIBXL_DISK_FORMAT_RAW;
     s->disks[1].file = strdup("/abs/data.raw");
@@ -54,8 +54,8 @@ static void assert_str_eq(const char *a, const char *b)
     }
 }
 
-static void assert_snapshot_eq(const libxl_domain_snapshot *a,
-                               const libxl_domain_snapshot *b)
+static void assert_snapshot_eq(const libxlsnap_domain_snapshot *a,
+                               const libxlsnap_domain_snapshot *b)
 {
     int i;
 
@@ -74,7 +74,7 @@ static void assert_snapshot_eq(const libxl_domain_snapshot *a,
     CU_ASSERT_EQUAL(libxl_uuid_compare(&a->domain_uuid, &b->domain_uuid), 0);
     CU_ASSERT_EQUAL_FATAL(a->num_disks, b->num_disks);
     for (i = 0; i < a->num_disks; i++) {
-        const libxl_disk_snapshot *x = &a->disks[i], *y = &b->disks[i];
+        const libxlsnap_disk_snapshot *x = &a->disks[i], *y = &b->disks[i];
         assert_str_eq(x->vdev, y->vdev);
         CU_ASSERT_EQUAL(x->type, y->type);
         CU_ASSERT_EQUAL(x->backend, y->backend);
@@ -87,17 +87,17 @@ static void assert_snapshot_eq(const libxl_domain_snapshot *a,
 
 void test_json__record_roundtrip(void)
 {
-    libxl_domain_snapshot s, back;
+    libxlsnap_domain_snapshot s, back;
     char *j1, *j2;
 
     full_record(&s);
-    j1 = libxl_domain_snapshot_to_json(NULL, &s);
+    j1 = libxlsnap_domain_snapshot_to_json(NULL, &s);
     CU_ASSERT_PTR_NOT_NULL_FATAL(j1);
 
-    CU_ASSERT_EQUAL_FATAL(libxl_domain_snapshot_from_json(NULL, &back, j1), 0);
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_domain_snapshot_from_json(NULL, &back, j1), 0);
     assert_snapshot_eq(&s, &back);
 
-    j2 = libxl_domain_snapshot_to_json(NULL, &back);
+    j2 = libxlsnap_domain_snapshot_to_json(NULL, &back);
     CU_ASSERT_PTR_NOT_NULL_FATAL(j2);
     CU_ASSERT_STRING_EQUAL(j1, j2);
 
@@ -122,23 +122,23 @@ void test_json__record_roundtrip(void)
 
     free(j1);
     free(j2);
-    libxl_domain_snapshot_dispose(&back);
-    libxl_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_dispose(&back);
+    libxlsnap_domain_snapshot_dispose(&s);
     /* dispose re-inits: a second one is harmless */
-    libxl_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_dispose(&s);
     CU_ASSERT_PTR_NULL(s.name);
     CU_ASSERT_EQUAL(s.num_disks, 0);
 }
 
 void test_json__empty_keys_omitted(void)
 {
-    libxl_domain_snapshot s, back;
+    libxlsnap_domain_snapshot s, back;
     char *j;
 
-    libxl_domain_snapshot_init(&s);
+    libxlsnap_domain_snapshot_init(&s);
     s.name = strdup("bare");
     s.description = strdup("");
-    j = libxl_domain_snapshot_to_json(NULL, &s);
+    j = libxlsnap_domain_snapshot_to_json(NULL, &s);
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
     CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"name\": \"bare\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"disks\""));
@@ -148,15 +148,15 @@ void test_json__empty_keys_omitted(void)
     CU_ASSERT_PTR_NULL(strstr(j, "\"memory\""));
     CU_ASSERT_PTR_NULL(strstr(j, "\"domain_uuid\""));
 
-    CU_ASSERT_EQUAL_FATAL(libxl_domain_snapshot_from_json(NULL, &back, j), 0);
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_domain_snapshot_from_json(NULL, &back, j), 0);
     CU_ASSERT_STRING_EQUAL(back.name, "bare");
     CU_ASSERT_PTR_NULL(back.parent);
     CU_ASSERT_PTR_NULL(back.description);
     CU_ASSERT_EQUAL(back.num_disks, 0);
     CU_ASSERT_TRUE(libxl_uuid_is_nil(&back.domain_uuid));
     free(j);
-    libxl_domain_snapshot_dispose(&back);
-    libxl_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_dispose(&back);
+    libxlsnap_domain_snapshot_dispose(&s);
 }
 
 void test_json__name_check(void)
@@ -177,16 +177,16 @@ void test_json__name_check(void)
     size_t i;
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        CU_ASSERT_EQUAL(libxl_snapshot_name_check(bad[i]), ERROR_INVAL);
+        CU_ASSERT_EQUAL(libxlsnap_name_check(bad[i]), ERROR_INVAL);
     for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-        CU_ASSERT_EQUAL(libxl_snapshot_name_check(good[i]), 0);
-    CU_ASSERT_EQUAL(libxl_snapshot_name_check(NULL), ERROR_INVAL);
+        CU_ASSERT_EQUAL(libxlsnap_name_check(good[i]), 0);
+    CU_ASSERT_EQUAL(libxlsnap_name_check(NULL), ERROR_INVAL);
 
     memset(longname, 'n', sizeof(longname));
     longname[201] = 0;                /* 201 bytes */
-    CU_ASSERT_EQUAL(libxl_snapshot_name_check(longname), ERROR_INVAL);
+    CU_ASSERT_EQUAL(libxlsnap_name_check(longname), ERROR_INVAL);
     longname[200] = 0;                /* 200 bytes: the limit */
-    CU_ASSERT_EQUAL(libxl_snapshot_name_check(longname), 0);
+    CU_ASSERT_EQUAL(libxlsnap_name_check(longname), 0);
 }
 
 void test_json__parse_rejects_invalid(void)
@@ -226,11 +226,11 @@ void test_json__parse_rejects_invalid(void)
         "{\"name\": \"x\", \"domain_uuid\": \"not-a-uuid\"}",
         "{\"name\": \"x\", \"description\": \"nul\\u0000inside\"}",
     };
-    libxl_domain_snapshot s;
+    libxlsnap_domain_snapshot s;
     size_t i;
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = libxl_domain_snapshot_from_json(NULL, &s, bad[i]);
+        int rc = libxlsnap_domain_snapshot_from_json(NULL, &s, bad[i]);
         if (rc != ERROR_INVAL)
             fprintf(stderr, "accepted or wrong rc %d: %s\n", rc, bad[i]);
         CU_ASSERT_EQUAL(rc, ERROR_INVAL);
@@ -249,24 +249,24 @@ void test_json__parse_lenient_where_documented(void)
         " \"state\": \"running\","
         " \"disks\": [{\"vdev\": \"xvda\", \"type\": \"no\","
         " \"new_disk_key\": true}]}";
-    libxl_domain_snapshot s;
+    libxlsnap_domain_snapshot s;
 
-    CU_ASSERT_EQUAL_FATAL(libxl_domain_snapshot_from_json(NULL, &s, rec), 0);
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_domain_snapshot_from_json(NULL, &s, rec), 0);
     CU_ASSERT_STRING_EQUAL(s.name, "fwd");
     CU_ASSERT_PTR_NULL(s.parent);
     CU_ASSERT_EQUAL(s.creation_time, UINT64_MAX);
-    CU_ASSERT_EQUAL(s.state, LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING);
+    CU_ASSERT_EQUAL(s.state, LIBXLSNAP_DOMAIN_STATE_RUNNING);
     CU_ASSERT_EQUAL_FATAL(s.num_disks, 1);
     CU_ASSERT_STRING_EQUAL(s.disks[0].vdev, "xvda");
-    CU_ASSERT_EQUAL(s.disks[0].type, LIBXL_DISK_SNAPSHOT_TYPE_NO);
+    CU_ASSERT_EQUAL(s.disks[0].type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO);
     CU_ASSERT_EQUAL(s.disks[0].format, LIBXL_DISK_FORMAT_UNKNOWN);
-    libxl_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_dispose(&s);
 }
 
 void test_json__parse_into_gc(void)
 {
     GC_INIT(NULL);
-    libxl_domain_snapshot s;
+    libxlsnap_domain_snapshot s;
     yajl_val v = libxl__json_parse(gc,
         "{\"name\": \"g\", \"disks\": [{\"vdev\": \"hda\"}]}");
 
@@ -278,7 +278,7 @@ void test_json__parse_into_gc(void)
     /* NOGC: malloc'ed, the caller disposes */
     CU_ASSERT_EQUAL_FATAL(libxl__domain_snapshot_parse_json(NOGC, v, &s), 0);
     CU_ASSERT_STRING_EQUAL(s.name, "g");
-    libxl_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_dispose(&s);
     /* an invalid record leaves nothing behind, with either gc */
     v = libxl__json_parse(gc, "{\"name\": \"g\", \"disks\": [{}]}");
     CU_ASSERT_PTR_NOT_NULL_FATAL(v);
@@ -535,29 +535,29 @@ void test_json__non_utf8_name_roundtrip(void)
      * New names must be UTF-8 (snapshot-create checks: QEMU drops QMP
      * commands that are not), but records with such names must load.
      */
-    libxl_domain_snapshot s, back;
+    libxlsnap_domain_snapshot s, back;
     char *j;
 
-    libxl_domain_snapshot_init(&s);
+    libxlsnap_domain_snapshot_init(&s);
     s.name = strdup("caf\xe9-\xff");
-    CU_ASSERT_EQUAL_FATAL(libxl_snapshot_name_check(s.name), 0);
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_name_check(s.name), 0);
     CU_ASSERT_FALSE(libxl__utf8_valid(s.name));
     CU_ASSERT_TRUE(libxl__utf8_valid("caf\xc3\xa9"));
     CU_ASSERT_FALSE(libxl__utf8_valid("a\xc0\xaf" "b"));    /* overlong */
     CU_ASSERT_FALSE(libxl__utf8_valid("\xed\xa0\x80"));     /* surrogate */
-    j = libxl_domain_snapshot_to_json(NULL, &s);
+    j = libxlsnap_domain_snapshot_to_json(NULL, &s);
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
-    CU_ASSERT_EQUAL_FATAL(libxl_domain_snapshot_from_json(NULL, &back, j), 0);
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_domain_snapshot_from_json(NULL, &back, j), 0);
     CU_ASSERT_STRING_EQUAL(back.name, s.name);
     free(j);
-    libxl_domain_snapshot_dispose(&back);
-    libxl_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_dispose(&back);
+    libxlsnap_domain_snapshot_dispose(&s);
 }
 
 void test_json__deep_copy(void)
 {
-    libxl_domain_snapshot s, c;
-    libxl_disk_snapshot d;
+    libxlsnap_domain_snapshot s, c;
+    libxlsnap_disk_snapshot d;
 
     full_record(&s);
     libxl__domain_snapshot_copy(&c, &s);
@@ -570,57 +570,57 @@ void test_json__deep_copy(void)
 
     libxl__disk_snapshot_copy(&d, &s.disks[1]);
     /* the source goes away: the copies stand alone */
-    libxl_domain_snapshot_dispose(&s);
+    libxlsnap_domain_snapshot_dispose(&s);
     CU_ASSERT_STRING_EQUAL(c.disks[1].overlay,
                            "/abs/data.before-upgrade.qcow2");
     CU_ASSERT_STRING_EQUAL(d.overlay, "/abs/data.before-upgrade.qcow2");
-    CU_ASSERT_EQUAL(d.type, LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL);
+    CU_ASSERT_EQUAL(d.type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL);
     CU_ASSERT_PTR_NULL(d.tag);
-    libxl_disk_snapshot_dispose(&d);
-    libxl_domain_snapshot_dispose(&c);
+    libxlsnap_disk_snapshot_dispose(&d);
+    libxlsnap_domain_snapshot_dispose(&c);
 }
 
 void test_json__enum_strings(void)
 {
-    libxl_disk_snapshot_type t = LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT;
+    libxlsnap_disk_snapshot_type t = LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT;
 
     CU_ASSERT_STRING_EQUAL(
-        libxl_disk_snapshot_type_to_string(LIBXL_DISK_SNAPSHOT_TYPE_DEFAULT),
+        libxlsnap_disk_snapshot_type_to_string(LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT),
         "default");
     CU_ASSERT_STRING_EQUAL(
-        libxl_disk_snapshot_type_to_string(LIBXL_DISK_SNAPSHOT_TYPE_NO),
+        libxlsnap_disk_snapshot_type_to_string(LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO),
         "no");
-    CU_ASSERT_PTR_NULL(libxl_disk_snapshot_type_to_string(99));
-    CU_ASSERT_EQUAL(libxl_disk_snapshot_type_from_string("external", &t), 0);
-    CU_ASSERT_EQUAL(t, LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL);
-    CU_ASSERT_EQUAL(libxl_disk_snapshot_type_from_string("internal", &t), 0);
-    CU_ASSERT_EQUAL(t, LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL);
-    CU_ASSERT_EQUAL(libxl_disk_snapshot_type_from_string("bogus", &t),
+    CU_ASSERT_PTR_NULL(libxlsnap_disk_snapshot_type_to_string(99));
+    CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_type_from_string("external", &t), 0);
+    CU_ASSERT_EQUAL(t, LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL);
+    CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_type_from_string("internal", &t), 0);
+    CU_ASSERT_EQUAL(t, LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL);
+    CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_type_from_string("bogus", &t),
                     ERROR_INVAL);
-    CU_ASSERT_EQUAL(t, LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL);  /* untouched */
-    CU_ASSERT_EQUAL(libxl_disk_snapshot_type_from_string(NULL, &t),
+    CU_ASSERT_EQUAL(t, LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL);  /* untouched */
+    CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_type_from_string(NULL, &t),
                     ERROR_INVAL);
 
-    CU_ASSERT_STRING_EQUAL(libxl_snapshot_domain_state_to_string(
-                               LIBXL_SNAPSHOT_DOMAIN_STATE_SHUTOFF),
+    CU_ASSERT_STRING_EQUAL(libxlsnap_domain_state_to_string(
+                               LIBXLSNAP_DOMAIN_STATE_SHUTOFF),
                            "shutoff");
-    CU_ASSERT_STRING_EQUAL(libxl_snapshot_domain_state_to_string(
-                               LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING),
+    CU_ASSERT_STRING_EQUAL(libxlsnap_domain_state_to_string(
+                               LIBXLSNAP_DOMAIN_STATE_RUNNING),
                            "running");
-    CU_ASSERT_STRING_EQUAL(libxl_snapshot_domain_state_to_string(
-                               LIBXL_SNAPSHOT_DOMAIN_STATE_PAUSED),
+    CU_ASSERT_STRING_EQUAL(libxlsnap_domain_state_to_string(
+                               LIBXLSNAP_DOMAIN_STATE_PAUSED),
                            "paused");
-    CU_ASSERT_PTR_NULL(libxl_snapshot_domain_state_to_string(42));
+    CU_ASSERT_PTR_NULL(libxlsnap_domain_state_to_string(42));
 }
 
 void test_json__snapshot_domain_dispose(void)
 {
-    libxl_snapshot_domain *list = calloc(2, sizeof(*list));
+    libxlsnap_domain *list = calloc(2, sizeof(*list));
     int i;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(list);
     for (i = 0; i < 2; i++) {
-        libxl_snapshot_domain_init(&list[i]);
+        libxlsnap_domain_init(&list[i]);
         list[i].name = strdup("vm");
         list[i].config_file = strdup("/etc/xen/vm.cfg");
         list[i].num_disks = 1;
@@ -629,13 +629,13 @@ void test_json__snapshot_domain_dispose(void)
         list[i].disks[0].vdev = strdup("xvda");
         list[i].disks[0].pdev_path = strdup("/img.qcow2");
     }
-    libxl_snapshot_domain_dispose(&list[0]);
+    libxlsnap_domain_dispose(&list[0]);
     CU_ASSERT_PTR_NULL(list[0].name);
     CU_ASSERT_PTR_NULL(list[0].disks);
     CU_ASSERT_EQUAL(list[0].num_disks, 0);
-    libxl_snapshot_domain_dispose(&list[0]);   /* twice is harmless */
+    libxlsnap_domain_dispose(&list[0]);   /* twice is harmless */
     /* frees the rest (checked by the leak checker under ASan) */
-    libxl_snapshot_domain_list_free(list, 2);
+    libxlsnap_domain_list_free(list, 2);
 }
 
 /*

@@ -41,7 +41,7 @@ static const char fake_lvm[] =
 
 typedef struct {
     char *base, *state;
-    libxl_snapshot_ctx *ctx;
+    libxlsnap_ctx *ctx;
 } fixture;
 
 static void setup(fixture *f)
@@ -108,11 +108,11 @@ static void fail_next(fixture *f, const char *cmd, const char *text)
     free(p);
 }
 
-static void disk(libxl_disk_snapshot *ds, const char *file, const char *tag)
+static void disk(libxlsnap_disk_snapshot *ds, const char *file, const char *tag)
 {
-    libxl_disk_snapshot_init(ds);
+    libxlsnap_disk_snapshot_init(ds);
     ds->vdev = (char *)"xvda";
-    ds->type = LIBXL_DISK_SNAPSHOT_TYPE_LVM;
+    ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM;
     ds->file = (char *)file;
     ds->tag = (char *)tag;
 }
@@ -128,7 +128,7 @@ static char *repeat(libxl__gc *gc, char c, int n)
 
 void test_lvm__names_lvm_would_refuse(void)
 {
-    libxl_snapshot_ctx ctx;
+    libxlsnap_ctx ctx;
     libxl__gc gc[1];
     const char *why;
 
@@ -175,7 +175,7 @@ void test_lvm__names_lvm_would_refuse(void)
 
 void test_lvm__snapshot_names(void)
 {
-    libxl_snapshot_ctx ctx;
+    libxlsnap_ctx ctx;
     libxl__gc gc[1];
     libxl__lvm_volume thick = { .vg = (char *)"vg0", .lv = (char *)"lv0" };
     libxl__lvm_volume thin = { .vg = (char *)"vg0", .lv = (char *)"thin1",
@@ -209,7 +209,7 @@ void test_lvm__snapshot_names(void)
 
 void test_lvm__error_line(void)
 {
-    libxl_snapshot_ctx ctx;
+    libxlsnap_ctx ctx;
     libxl__gc gc[1];
     const char *l;
 
@@ -277,7 +277,7 @@ void test_lvm__error_line(void)
 void test_lvm__lookup_asks_lvs(void)
 {
     fixture f;
-    libxl_disk_snapshot ds;
+    libxlsnap_disk_snapshot ds;
 
     setup(&f);
     {
@@ -307,7 +307,7 @@ void test_lvm__lookup_asks_lvs(void)
 void test_lvm__remove_without_origin(void)
 {
     fixture f;
-    libxl_disk_snapshot ds;
+    libxlsnap_disk_snapshot ds;
 
     setup(&f);
     {
@@ -419,7 +419,7 @@ static xentoollog_logger tool_logger = {
 /* what a failing command logs: LVM's cause, not its last line */
 void test_lvm__failure_logs_the_cause(void)
 {
-    libxl_snapshot_ctx *ctx = NULL;
+    libxlsnap_ctx *ctx = NULL;
     char *base = unit_tmpdir("lvmlog");
     const char *const reserved[] = { "sh", "-c",
         "echo '  Names including \"_tdata\" are reserved. Please choose a "
@@ -435,8 +435,8 @@ void test_lvm__failure_logs_the_cause(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(base);
     setenv("XL_SNAPSHOT_STATE_DIR", base, 1);
     setenv("XL_SNAPSHOT_RUN_DIR", base, 1);
-    CU_ASSERT_EQUAL_FATAL(libxl_snapshot_ctx_alloc(&ctx,
-                              LIBXL_SNAPSHOT_VERSION, 0, &tool_logger,
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_ctx_alloc(&ctx,
+                              LIBXLSNAP_VERSION, 0, &tool_logger,
                               NULL), 0);
     {
         GC_INIT(ctx);
@@ -452,7 +452,7 @@ void test_lvm__failure_logs_the_cause(void)
         CU_ASSERT_PTR_NULL(strstr(tool_log, "NOT backed up"));
         GC_FREE;
     }
-    libxl_snapshot_ctx_free(ctx);
+    libxlsnap_ctx_free(ctx);
     unit_rm_rf(base);
     free(base);
 }

@@ -202,7 +202,7 @@ static void client_event(libxl__egc *egc, libxl__qmp *qmp,
     c->events++;
 }
 
-static int run_client(libxl_snapshot_ctx *ctx, client *c, const char *sock,
+static int run_client(libxlsnap_ctx *ctx, client *c, const char *sock,
                       int timeout_ms)
 {
     AO_CREATE(ctx, NULL);
@@ -229,7 +229,7 @@ static client *transcript_run(const char *name, const char *cmd,
     static client c;
     fake_qemu fq;
     char *base = unit_tmpdir("qmpctx");
-    libxl_snapshot_ctx *ctx = unit_ctx(base);
+    libxlsnap_ctx *ctx = unit_ctx(base);
 
     memset(&c, 0, sizeof(c));
     c.cmd = cmd;
@@ -365,7 +365,7 @@ void test_qmp__timeout(void)
 void test_qmp__no_socket(void)
 {
     char *base = unit_tmpdir("qmpctx");
-    libxl_snapshot_ctx *ctx = unit_ctx(base);
+    libxlsnap_ctx *ctx = unit_ctx(base);
     client c;
     char *sock;
 

@@ -54,18 +54,18 @@ static void add_snap(libxl__gc *gc, libxl__snapshot_tree *t,
                      const char *name, const char *parent, uint64_t when,
                      const char *file)
 {
-    libxl_domain_snapshot s;
-    libxl_disk_snapshot d;
+    libxlsnap_domain_snapshot s;
+    libxlsnap_disk_snapshot d;
 
-    libxl_domain_snapshot_init(&s);
-    libxl_disk_snapshot_init(&d);
+    libxlsnap_domain_snapshot_init(&s);
+    libxlsnap_disk_snapshot_init(&d);
     s.name = (char *)name;
     s.parent = (char *)parent;
     s.creation_time = when;
-    s.state = LIBXL_SNAPSHOT_DOMAIN_STATE_RUNNING;
+    s.state = LIBXLSNAP_DOMAIN_STATE_RUNNING;
     s.domain_name = (char *)"vm1";
     d.vdev = (char *)"xvda";
-    d.type = LIBXL_DISK_SNAPSHOT_TYPE_EXTERNAL;
+    d.type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL;
     d.format = LIBXL_DISK_FORMAT_QCOW2;
     d.file = (char *)file;
     d.overlay = (char *)GCSPRINTF("%s.ov", file);
@@ -121,7 +121,7 @@ void test_store__tree_fixup(void)
 {
     GC_INIT(NULL);
     libxl__snapshot_tree t;
-    libxl_domain_snapshot *s;
+    libxlsnap_domain_snapshot *s;
 
     build_tree(gc, &t);
     CU_ASSERT_EQUAL_FATAL(t.num_snaps, 4);
@@ -188,7 +188,7 @@ void test_store__save_load_roundtrip(void)
     char *state = new_state_dir();
     libxl__snapshot_store st;
     libxl__snapshot_tree t, l;
-    libxl_domain_snapshot *s;
+    libxlsnap_domain_snapshot *s;
     libxl__active_disk *a;
     struct stat sb;
     int i;
@@ -216,8 +216,8 @@ void test_store__save_load_roundtrip(void)
     CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
     CU_ASSERT_EQUAL_FATAL(l.num_snaps, t.num_snaps);
     for (i = 0; i < t.num_snaps; i++) {
-        char *j1 = libxl_domain_snapshot_to_json(NULL, &t.snaps[i]);
-        char *j2 = libxl_domain_snapshot_to_json(NULL, &l.snaps[i]);
+        char *j1 = libxlsnap_domain_snapshot_to_json(NULL, &t.snaps[i]);
+        char *j2 = libxlsnap_domain_snapshot_to_json(NULL, &l.snaps[i]);
         CU_ASSERT_PTR_NOT_NULL(j1);
         CU_ASSERT_PTR_NOT_NULL(j2);
         if (j1 && j2) {
@@ -276,7 +276,7 @@ void test_store__remove_reparents(void)
     char *state = new_state_dir();
     libxl__snapshot_store st;
     libxl__snapshot_tree t, l;
-    libxl_domain_snapshot *s;
+    libxlsnap_domain_snapshot *s;
 
     open_store(gc, state, &st);
     build_tree(gc, &t);
@@ -713,8 +713,8 @@ void test_store__ownership(void)
     GC_INIT(NULL);
     libxl__snapshot_tree t;
     libxl__snapshot_clash *c;
-    libxl_domain_snapshot copy, *a;
-    libxl_disk_snapshot d[2];
+    libxlsnap_domain_snapshot copy, *a;
+    libxlsnap_disk_snapshot d[2];
 
     build_tree(gc, &t);
     /* a1 froze a's overlay: a chain */
@@ -752,7 +752,7 @@ void test_store__ownership(void)
     /* internal snapshots: the same image, other tags are no clash */
     memset(d, 0, sizeof(d));
     d[0].vdev = d[1].vdev = (char *)"xvda";
-    d[0].type = d[1].type = LIBXL_DISK_SNAPSHOT_TYPE_INTERNAL;
+    d[0].type = d[1].type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL;
     d[0].file = d[1].file = (char *)"/img/root.qcow2";   /* root froze it */
     d[0].tag = (char *)"i1";
     d[1].tag = (char *)"i2";
@@ -770,7 +770,7 @@ void test_store__ownership(void)
 
     /* LVM: the volume beside the origin (i1 in the tree made LVM) */
     a = libxl__snapshot_tree_find(&t, "i1");
-    a->disks[0].type = d[1].type = LIBXL_DISK_SNAPSHOT_TYPE_LVM;
+    a->disks[0].type = d[1].type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM;
     a->disks[0].file = (char *)"/dev/vg0/lv0";
     d[1].file = (char *)"/dev/vg0/lv1";
     a->disks[0].tag = d[1].tag = (char *)"snap";
