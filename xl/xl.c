@@ -42,24 +42,74 @@ typedef struct {
  * (without its "libxl-snapshot: error: " prefix): for --json. */
 static char first_error[2048];
 
+/*
+ * The library names its flags; xl's user knows them as options.  Each
+ * flag a library message can name for an xl command, and its option
+ * (longest names first: "_KEEP_OVERLAY" is how a list abbreviates).
+ */
+static const struct { const char *flag, *option; } flag_options[] = {
+    { "LIBXLSNAP_BLOCK_COMMIT_KEEP_RELATIVE", "--keep-relative" },
+    { "LIBXLSNAP_BLOCK_COMMIT_ACTIVE", "--active" },
+    { "LIBXLSNAP_BLOCK_COMMIT_PIVOT", "--pivot" },
+    { "LIBXLSNAP_BLOCK_COMMIT_SHALLOW", "--shallow" },
+    { "LIBXLSNAP_BLOCK_COMMIT_DELETE", "--delete" },
+    { "LIBXLSNAP_DELETE_CHILDREN", "--children" },
+    { "LIBXLSNAP_REVERT_RUNNING", "--running" },
+    { "LIBXLSNAP_REVERT_FORCE", "--force" },
+    { "_KEEP_OVERLAY", "--keep-overlay" },
+    { "_CHILDREN_ONLY", "--children-only" },
+    { "_PAUSED", "--paused" },
+};
+
+/* msg, in place, with each flag_options[].flag as its option. */
+static void xl_wording(char *msg, size_t size)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(flag_options) / sizeof(flag_options[0]); i++) {
+        size_t fl = strlen(flag_options[i].flag);
+        size_t ol = strlen(flag_options[i].option);
+        char *p;
+
+        while ((p = strstr(msg, flag_options[i].flag))) {
+            size_t tail = strlen(p + fl) + 1;
+            if ((size_t)(p - msg) + ol + tail > size) break;
+            memmove(p + ol, p + fl, tail);
+            memcpy(p, flag_options[i].option, ol);
+        }
+    }
+}
+
+static void inner_message(xentoollog_logger *inner, xentoollog_level level,
+                          int errnoval, const char *context,
+                          const char *format, ...)
+{
+    va_list al;
+
+    va_start(al, format);
+    inner->vmessage(inner, level, errnoval, context, format, al);
+    va_end(al);
+}
+
 static void counting_vmessage(xentoollog_logger *lg, xentoollog_level level,
                               int errnoval, const char *context,
                               const char *format, va_list al)
 {
     xentoollog_logger_counting *c = (xentoollog_logger_counting *)lg;
+    char msg[2048];
+
+    vsnprintf(msg, sizeof(msg), format, al);
+    xl_wording(msg, sizeof(msg));
     if (level >= XTL_ERROR && !xl_errors_logged++) {
-        va_list copy;
         size_t n;
 
-        va_copy(copy, al);
-        vsnprintf(first_error, sizeof(first_error), format, copy);
-        va_end(copy);
+        snprintf(first_error, sizeof(first_error), "%s", msg);
         n = strlen(first_error);
         if (errnoval >= 0 && n < sizeof(first_error))
             snprintf(first_error + n, sizeof(first_error) - n, ": %s",
                      strerror(errnoval));
     }
-    c->inner->vmessage(c->inner, level, errnoval, context, format, al);
+    inner_message(c->inner, level, errnoval, context, "%s", msg);
 }
 
 static void counting_progress(xentoollog_logger *lg, const char *context,

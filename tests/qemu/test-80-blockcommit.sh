@@ -451,7 +451,11 @@ case_refusals() {
     refusals
     # (options refused before the domain is looked at: once)
     expect_error "exclude each other" xl block-commit --pivot --keep-overlay "$d" xvda
+    # (xl names its options, not the library's flags)
+    expect_match "$ERR" "--pivot and --keep-overlay" "stderr for --pivot --keep-overlay"
+    expect_no_match "$ERR" "LIBXLSNAP_" "stderr for --pivot --keep-overlay"
     expect_error "keep-overlay" xl block-commit --delete --keep-overlay "$d" xvda
+    expect_no_match "$ERR" "LIBXLSNAP_" "stderr for --delete --keep-overlay"
     expect_fail xl block-commit --active --bandwidth fast "$d" xvda
     expect_match "$ERR" "bandwidth" "stderr for a bad --bandwidth"
     expect_fail xl block-commit --active --timeout 0 "$d" xvda
