@@ -879,8 +879,8 @@ static int record_outcome_records(libxl__gc *gc, libxl__snapshot_op *op,
     rc = follow_outcome(gc, op, jr, done, NULL);
     if (rc) return rc;
     if (pivot && op->d.running && CTX->driver->set_active_disk) {
-        rc = CTX->driver->set_active_disk(gc, &op->d, jr->vdev, jr->base,
-                                          jr->base_format);
+        rc = CTX->driver->set_active_disk(gc, &op->d, jr->vdev, jr->top,
+                                          jr->base, jr->base_format);
         if (rc) return rc;
     }
     return 0;

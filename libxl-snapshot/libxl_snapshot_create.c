@@ -1087,7 +1087,7 @@ static void snapshot_create_record(libxl__egc *egc,
                                       fmt);
         if (op->d.running && CTX->driver->set_active_disk) {
             int r = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
-                                                 active, fmt);
+                                                 ds->file, active, fmt);
             /* gone (QEMU died): it starts from the records next time */
             if (r == ERROR_NOTFOUND || r == ERROR_DOMAIN_NOTFOUND) r = 0;
             if (r) {
@@ -1302,7 +1302,7 @@ int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             libxl__domain_record_set_disk(gc, &t->dom, ds->vdev, active, fmt);
             if (op->d.running && CTX->driver->set_active_disk) {
                 rc = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
-                                                  active, fmt);
+                                                  ds->file, active, fmt);
                 if (rc) return rc;      /* the journal stays: again */
             }
         }

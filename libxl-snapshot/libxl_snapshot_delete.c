@@ -1178,7 +1178,8 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
                                           ds->file, ds->format);
             if (op->d.running && CTX->driver->set_active_disk) {
                 rc = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
-                                                  ds->file, ds->format);
+                                                  pl->child, ds->file,
+                                                  ds->format);
                 if (rc) {
                     /* the journal says the merge is done: it redoes it */
                     LOG(ERROR, "disk %s: the domain now runs on '%s', but "
@@ -1469,7 +1470,7 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     if (pivot) {
         libxl__domain_record_set_disk(gc, &t->dom, vdev, f, ds->format);
         if (CTX->driver->set_active_disk) {
-            rc = CTX->driver->set_active_disk(gc, &op->d, vdev, f,
+            rc = CTX->driver->set_active_disk(gc, &op->d, vdev, c, f,
                                               ds->format);
             if (rc) return rc;        /* the journal stays */
         }

@@ -854,9 +854,10 @@ static void qca_done(libxl__egc *egc, libxl__domain_async *da, int rc)
     da->callback(egc, da, rc);
 }
 
+/* (no other toolstack changes this driver's domains: from is not needed) */
 static int qemu_set_active_disk(libxl__gc *gc, libxl__domain *d,
-                                const char *vdev, const char *path,
-                                libxl_disk_format format)
+                                const char *vdev, const char *from,
+                                const char *path, libxl_disk_format format)
 {
     qemu_runtime rt;
     int i, rc;

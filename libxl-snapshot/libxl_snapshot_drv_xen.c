@@ -1352,10 +1352,14 @@ static libxl_device_disk *xen_config_disk(libxl_domain_config *dc,
     return NULL;
 }
 
-/* (2) the disk in libxl-json, read-modify-write; the lock is held */
+/*
+ * (2) the disk in libxl-json, read-modify-write; the lock is held.
+ * Only from path from: libxl keeps the entry of a detached disk, and
+ * writes a new one at the next attach, neither of which is ours.
+ */
 static int xen_set_stored_config(libxl__gc *gc, libxl__domain *d,
-                                 const char *vdev, const char *path,
-                                 libxl_disk_format format)
+                                 const char *vdev, const char *from,
+                                 const char *path, libxl_disk_format format)
 {
     const char *file = xen_userdata_file(gc, d, XEN_LIBXL_JSON);
     libxl_domain_config dc;
@@ -1391,6 +1395,12 @@ static int xen_set_stored_config(libxl__gc *gc, libxl__domain *d,
     if (disk->pdev_path && !strcmp(disk->pdev_path, path) &&
         disk->format == format)
         goto out;                       /* already so */
+    if (from && (!disk->pdev_path || strcmp(disk->pdev_path, from))) {
+        LOG(WARN, "disk %s of domain %s (%u): libxl's stored configuration "
+            "names '%s', not '%s': left as it is", vdev, d->name, d->domid,
+            disk->pdev_path ? disk->pdev_path : "", from);
+        goto out;
+    }
 
     p = strdup(path);
     if (!p) {
@@ -1422,10 +1432,23 @@ static int xen_set_stored_config(libxl__gc *gc, libxl__domain *d,
 /* ---------------------------------------------------------------- */
 /* set_active_disk */
 
-/* (1) params in xenstore, backend and libxl's copy, in one transaction */
+/* the path of a qdisk "params" ("<format>:<path>") */
+static const char *xen_params_path(const char *params)
+{
+    const char *c = params ? strchr(params, ':') : NULL;
+    return c ? c + 1 : params;
+}
+
+/*
+ * (1) params in xenstore, backend and libxl's copy, in one
+ * transaction, if the disk still runs from.  ERROR_NOTFOUND (said):
+ * the disk is gone, or runs another image (a block-detach, a new
+ * block-attach, by another toolstack command: libxl does not lock a
+ * detach); nothing is written.
+ */
 static int xen_set_xenstore_params(libxl__gc *gc, libxl__domain *d,
-                                   const char *vdev, const char *path,
-                                   libxl_disk_format format)
+                                   const char *vdev, const char *from,
+                                   const char *path, libxl_disk_format format)
 {
     struct xs_handle *xsh = NULL;
     xs_transaction_t t = XBT_NULL;
@@ -1433,9 +1456,10 @@ static int xen_set_xenstore_params(libxl__gc *gc, libxl__domain *d,
     int devid, attempt, rc;
 
     if (xen_disk_devid(gc, d->domid, vdev, &devid)) {
-        LOG(ERROR, "domain %s (%u) has no disk %s in xenstore", d->name,
-            d->domid, vdev);
-        return ERROR_FAIL;
+        LOG(WARN, "disk %s is no longer attached to domain %s (%u): "
+            "libxl's records of it are left as they are", vdev, d->name,
+            d->domid);
+        return ERROR_NOTFOUND;
     }
     libxl_path = xen_libxl_vbd_path(gc, d->domid, devid);
     be_suffix = GCSPRINTF("/backend/qdisk/%u/%d", d->domid, devid);
@@ -1445,7 +1469,7 @@ static int xen_set_xenstore_params(libxl__gc *gc, libxl__domain *d,
     if (!xsh) return ERROR_FAIL;
 
     for (attempt = 0; ; attempt++) {
-        char *be, *fe_be, *type;
+        char *be, *fe_be, *type, *cur;
         size_t bl, sl = strlen(be_suffix);
 
         t = xs_transaction_start(xsh);
@@ -1457,9 +1481,10 @@ static int xen_set_xenstore_params(libxl__gc *gc, libxl__domain *d,
         type = xen_xs_read(gc, xsh, t, GCSPRINTF("%s/type", libxl_path));
         be = xen_xs_read(gc, xsh, t, GCSPRINTF("%s/backend", libxl_path));
         if (!type || !be) {
-            LOG(ERROR, "disk %s of domain %s (%u) is gone from xenstore",
-                vdev, d->name, d->domid);
-            rc = ERROR_FAIL;
+            LOG(WARN, "disk %s is no longer attached to domain %s (%u): "
+                "libxl's records of it are left as they are", vdev,
+                d->name, d->domid);
+            rc = ERROR_NOTFOUND;
             goto out;
         }
         if (strcmp(type, "qdisk")) {
@@ -1485,10 +1510,23 @@ static int xen_set_xenstore_params(libxl__gc *gc, libxl__domain *d,
             LOG(WARN, "disk %s of domain %s (%u): the frontend names "
                 "backend '%s', libxl '%s'; using libxl's", vdev, d->name,
                 d->domid, fe_be, be);
-        if (!xen_xs_read(gc, xsh, t, GCSPRINTF("%s/params", be))) {
-            LOG(ERROR, "disk %s of domain %s (%u): backend '%s' has no "
-                "params", vdev, d->name, d->domid, be);
-            rc = ERROR_FAIL;
+        cur = xen_xs_read(gc, xsh, t, GCSPRINTF("%s/params", be));
+        if (!cur) {
+            LOG(WARN, "disk %s is no longer attached to domain %s (%u) "
+                "(backend '%s' has no params): libxl's records of it are "
+                "left as they are", vdev, d->name, d->domid, be);
+            rc = ERROR_NOTFOUND;
+            goto out;
+        }
+        if (!strcmp(cur, params)) {     /* already so */
+            rc = 0;
+            goto out;
+        }
+        if (from && strcmp(xen_params_path(cur), from)) {
+            LOG(WARN, "disk %s of domain %s (%u) now runs '%s', not '%s' "
+                "(attached anew by another command): left as it is", vdev,
+                d->name, d->domid, xen_params_path(cur), from);
+            rc = ERROR_NOTFOUND;
             goto out;
         }
         if (!xs_write(xsh, t, GCSPRINTF("%s/params", be), params,
@@ -1537,8 +1575,8 @@ static void xen_warn_config_update(libxl__gc *gc, libxl__domain *d,
 }
 
 static int xen_set_active_disk(libxl__gc *gc, libxl__domain *d,
-                               const char *vdev, const char *path,
-                               libxl_disk_format format)
+                               const char *vdev, const char *from,
+                               const char *path, libxl_disk_format format)
 {
     char *lockfile = NULL;
     int lockfd = -1, i, rc, rc2;
@@ -1578,13 +1616,15 @@ static int xen_set_active_disk(libxl__gc *gc, libxl__domain *d,
      * libxl's userdata lock, in libxl's order (device_disk_add: the
      * lock, then the xenstore transaction, then the stored config).
      */
-    rc = xen_set_xenstore_params(gc, d, vdev, path, format);
-    if (rc != ERROR_INVAL) {            /* not a qdisk disk after all */
-        rc2 = have_json ? xen_set_stored_config(gc, d, vdev, path, format)
+    rc = xen_set_xenstore_params(gc, d, vdev, from, path, format);
+    if (rc != ERROR_INVAL && rc != ERROR_NOTFOUND) {
+        rc2 = have_json ? xen_set_stored_config(gc, d, vdev, from, path,
+                                                format)
                         : 0;
         if (!rc) rc = rc2;
     }
     xen_lockfile_release(lockfile, lockfd);
+    if (rc == ERROR_NOTFOUND) return 0;     /* not ours to change: said */
     if (rc == ERROR_INVAL) return rc;
     if (!have_json)
         LOG(WARN, "domain %s (%u) has no stored libxl configuration; "
@@ -1821,6 +1861,39 @@ static void xen_suspend_libxl_done(libxl_ctx *xl, int rc, void *for_callback)
     libxl__ev_time_register_rel(gc, &ss->done, xen_suspend_finish, 0);
 }
 
+/*
+ * A live save of an HVM guest ends with QEMU's xen-save-devices-state
+ * (live: true, QEMU stopped), which inactivates every block node so
+ * that a migration's destination may take the images; an inactive
+ * node refuses internal snapshots ("does not support internal
+ * snapshots") and writes.  "cont" activates them again, as libxl's
+ * own resume does; the guest stays suspended by Xen, so nothing is
+ * written before the disks are snapshotted.  PV guests' QEMU (qdisk
+ * only) is not saved.
+ */
+static int xen_suspend_reactivate(libxl__gc *gc, const libxl__domain *d)
+{
+    libxl_dominfo di;
+    bool pv;
+    int rc;
+
+    libxl_dominfo_init(&di);
+    rc = libxl_domain_info(CTX->xl, &di, d->domid);
+    pv = !rc && di.domain_type == LIBXL_DOMAIN_TYPE_PV;
+    libxl_dominfo_dispose(&di);
+    if (rc) {
+        LOG(ERROR, "domain %s is gone", d->name);
+        return ERROR_DOMAIN_NOTFOUND;
+    }
+    if (pv) return 0;
+    rc = libxl__qmp_run_sync(gc, d->qmp_path, "cont", NULL, 10000, false,
+                             NULL);
+    if (rc)
+        LOG(ERROR, "domain %s: its device model's disks could not be "
+            "activated again after the save", d->name);
+    return rc;
+}
+
 static void xen_suspend_finish(libxl__egc *egc, libxl__ev_time *ev, int rc)
 {
     libxl__driver_suspend_state *ss =
@@ -1839,6 +1912,8 @@ static void xen_suspend_finish(libxl__egc *egc, libxl__ev_time *ev, int rc)
     else if (rc)
         LOG(ERROR, "domain %s: libxl_domain_suspend failed: %s",
             ss->d->name, xen_strerror(rc));
+    else if (ss->live)
+        rc = xen_suspend_reactivate(gc, ss->d);
     ss->callback(egc, ss, rc);
 }
 

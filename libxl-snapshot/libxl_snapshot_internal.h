@@ -1162,12 +1162,15 @@ typedef struct libxl__snapshot_driver {
     int (*resume)(libxl__gc *gc, const libxl__domain *d);
     /*
      * A disk's active image changed on a running domain (after a live
-     * external snapshot): make save/migrate/reboot use it.  May be
-     * NULL (nothing to do).
+     * external snapshot, a pivot): make save/migrate/reboot use path
+     * instead of from.  Only if the disk still runs from (or path
+     * already): one another toolstack command detached, or attached
+     * anew, meanwhile is left as that command left it (warned, 0).
+     * May be NULL (nothing to do).
      */
     int (*set_active_disk)(libxl__gc *gc, libxl__domain *d,
-                           const char *vdev, const char *path,
-                           libxl_disk_format format);
+                           const char *vdev, const char *from,
+                           const char *path, libxl_disk_format format);
     int (*list)(libxl__gc *gc, libxl__domain **list_r, int *nb_r);
     /*
      * The system toolstack starts domains itself (xen): the config

@@ -7,10 +7,13 @@
 #  2. the unit tests under ASan and UBSan (build/asan), one test; every
 #     fuzz seed and kept crash input once (make fuzz-regress), one test;
 #     scripts/check-symbols.sh, one test.
-#  3. every tests/qemu/test-*.sh, in name order: one test (one that is
-#     not executable fails: it would never run); exit 0 passes, exit 77 is skipped, anything else fails.
-#     Each runs from the repository root under a time limit of
-#     $XL_SNAPSHOT_TEST_TIMEOUT seconds (default 900).
+#  3. every tests/qemu/test-*.sh: one test (one that is not executable
+#     fails: it would never run); exit 0 passes, exit 77 is skipped,
+#     anything else fails.  In name order, but the long crash loops
+#     ("# run-all: beside") run in the background beside the others,
+#     and those that measure time ("# run-all: alone") run last, with
+#     nothing beside them.  Each runs from the repository root under a
+#     time limit of $XL_SNAPSHOT_TEST_TIMEOUT seconds (default 900).
 #  4. tests/xen/run.sh: Xen 4.17 and a dom0 booted under QEMU (TCG),
 #     the scenarios run with the xen driver; every scenario counts,
 #     from its closing "check-xen: N passed, N failed" line.  It does
@@ -89,33 +92,77 @@ else
 fi
 
 # ---- real-QEMU tests
-for t in tests/qemu/test-*.sh; do
-    [ -f "$t" ] || continue
+# Each runs alone, in name order, except:
+#  - those with a "# run-all: beside" line (long fault-injection and
+#    crash loops, no timing in their checks): one after another in the
+#    background, beside the others, their output printed once done;
+#  - those with a "# run-all: alone" line (they measure time): after
+#    the background ones have ended, with nothing beside them.
+# Every test has its own directories (tests/qemu/lib.sh), so two can
+# run at once.
+results=$(mktemp)
+beside_dir=$(mktemp -d)
+trap 'rm -rf "$unit_log" "$results" "$beside_dir"' EXIT
+
+# run_test T: runs T, prints its output and result, appends the result
+# ("pass|fail|skip T what") to $results
+run_test() {
+    local t=$1 start rc secs
     echo "=== $t"
     if [ ! -x "$t" ]; then
         # (a test that never runs cannot fail: a defect, not a skip)
-        note_fail "$t (not executable)"; echo "--- FAIL $t (not executable)"
-        continue
+        echo "fail $t (not executable)" >>"$results"
+        echo "--- FAIL $t (not executable)"
+        return
     fi
     start=$(date +%s)
     timeout --kill-after=30 "$timeout_s" "$t" </dev/null
     rc=$?
     secs=$(( $(date +%s) - start ))
     case $rc in
-    0)   passed=$((passed + 1)); echo "--- PASS $t (${secs}s)" ;;
-    77)  skipped=$((skipped + 1)); echo "--- SKIP $t" ;;
-    124|137) note_fail "$t (timed out after ${timeout_s}s)"
+    0)   echo "pass $t" >>"$results"; echo "--- PASS $t (${secs}s)" ;;
+    77)  echo "skip $t" >>"$results"; echo "--- SKIP $t" ;;
+    124|137) echo "fail $t (timed out after ${timeout_s}s)" >>"$results"
          echo "--- FAIL $t (timed out)" ;;
-    *)   note_fail "$t (exit $rc)"; echo "--- FAIL $t (exit $rc, ${secs}s)" ;;
+    *)   echo "fail $t (exit $rc)" >>"$results"
+         echo "--- FAIL $t (exit $rc, ${secs}s)" ;;
     esac
+}
+
+beside=() alone=() rest=()
+for t in tests/qemu/test-*.sh; do
+    [ -f "$t" ] || continue
+    if grep -qx '# run-all: beside' "$t"; then beside+=("$t")
+    elif grep -qx '# run-all: alone' "$t"; then alone+=("$t")
+    else rest+=("$t")
+    fi
 done
+(
+    for t in "${beside[@]}"; do
+        run_test "$t" >"$beside_dir/$(basename "$t").log" 2>&1
+    done
+) &
+beside_pid=$!
+for t in "${rest[@]}"; do run_test "$t"; done
+wait "$beside_pid"
+for t in "${beside[@]}"; do
+    cat "$beside_dir/$(basename "$t").log"
+done
+for t in "${alone[@]}"; do run_test "$t"; done
+while read -r what t why; do
+    case $what in
+    pass) passed=$((passed + 1)) ;;
+    skip) skipped=$((skipped + 1)) ;;
+    *)    note_fail "$t $why" ;;
+    esac
+done <"$results"
 
 # ---- real Xen under TCG (tests/xen): every scenario counts, from its
 # closing "check-xen: N passed, N failed" line.  It never skips: this is
 # the only proof that the xen driver works.
 echo "=== tests/xen/run.sh (Xen 4.17 + dom0 under TCG, the xen driver)"
 xen_log=$(mktemp)
-trap 'rm -f "$unit_log" "$xen_log"' EXIT
+trap 'rm -rf "$unit_log" "$results" "$beside_dir" "$xen_log"' EXIT
 start=$(date +%s)
 # the boot's own limit (XEN_TEST_TIMEOUT, 1200 s) and the dom0 build
 # (with the Debian packages' build, should test-69 not have left them)

@@ -34,6 +34,7 @@
 # disk) does not fail it, and an operation that blocks the loop always
 # does (before: snapshot-check 489 ms, commit 197 ms, revert 1813 ms).
 # The program runs with SCHED_FIFO (root).  Every figure is printed.
+# run-all: alone
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"

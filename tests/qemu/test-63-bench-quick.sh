@@ -4,6 +4,7 @@
 #
 # Every benchmark runs to its end and the JSON holds every figure, each
 # with a number; no figure's value is judged (benchmarks are not tests).
+# run-all: alone
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -18,6 +18,7 @@
 #  - every listed snapshot reverts to its own data (checked at the end).
 # A delete stopped part-way is run again (what its message says).
 # Last, snapshot-check must report an internal snapshot no record owns.
+# run-all: beside
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"

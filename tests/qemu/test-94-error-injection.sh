@@ -21,6 +21,7 @@
 #    one state (for a revert: the one before or the target's);
 # and at the end of each case every listed snapshot reverts to its own
 # data.  Prints the number of failure points exercised.
+# run-all: beside
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"

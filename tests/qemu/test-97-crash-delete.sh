@@ -25,6 +25,7 @@
 #    of the interruption.
 # XL_SNAPSHOT_TEST_CASES="live offline children" (the default) runs a
 # subset of these parts.
+# run-all: beside
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -25,18 +25,17 @@
 # seconds since QEMU started), xen.elf, vmlinuz, qemu.pid.
 # Environment: XEN_TEST_TIMEOUT, XEN_TEST_DOM0_ARGS (more dom0 kernel
 # arguments, e.g. xentest.shell), XEN_TEST_CPU (QEMU's -cpu, default
-# qemu64,+svm), XEN_TEST_VERBOSE=1 (the console as
+# qemu64,+svm,+npt), XEN_TEST_VERBOSE=1 (the console as
 # it comes, instead of the markers only).
 set -uo pipefail
 # shellcheck source=tests/xen/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 5 7 9 9t 9n"}
+SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 5 7 9 9t 9n 10 11"}
 TIMEOUT=${XEN_TEST_TIMEOUT:-1200}
-# XEN_TEST_CPU=qemu64,+svm,+npt: TCG's nested paging gives Xen HAP, which
-# HVM guests need (Debian's Xen has no shadow paging): scenario 11 then
-# boots one; without it, scenario 11 records xl create's refusal
-CPU=${XEN_TEST_CPU:-qemu64,+svm}
+# -cpu: +npt (TCG's nested paging) gives Xen HAP, which HVM guests need
+# (Debian's Xen has no shadow paging): scenario 11 boots one
+CPU=${XEN_TEST_CPU:-qemu64,+svm,+npt}
 LOG=$WORK/serial.log
 
 [ -n "$KVER" ] || xt_die "no kernel in /boot with modules in /lib/modules"
