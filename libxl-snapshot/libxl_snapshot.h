@@ -439,14 +439,20 @@ void libxlsnap_settings_dispose(libxlsnap_settings *p);
  * lg: where messages go; required.  settings: NULL for every default;
  * copied, so it may be disposed of once this returns.  Fails with
  * ERROR_INVAL on a bad argument or setting (an unknown driver in
- * $XL_SNAPSHOT_DRIVER), and ERROR_FAIL when the xen driver is chosen
- * and libxenlight cannot be initialised.
+ * $XL_SNAPSHOT_DRIVER, a directory that is not an absolute path, a
+ * lock_timeout below -1), and ERROR_FAIL when the xen driver is chosen
+ * and libxenlight cannot be initialised.  The directories need not
+ * exist: each is made (0700) when first needed.
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_ctx_alloc(libxlsnap_ctx **pctx, int version,
                              unsigned flags, xentoollog_logger *lg,
                              const libxlsnap_settings *settings);
-/* Frees ctx; no operation may be outstanding.  NULL is OK. */
+/*
+ * Frees ctx.  NULL is OK.  With an operation still outstanding (its
+ * callback not yet made) it frees nothing and fails with ERROR_INVAL:
+ * ao_abort it, and run the loop until its callback has come.
+ */
 LIBXLSNAP_EXPORT
 int libxlsnap_ctx_free(libxlsnap_ctx *ctx);
 /* The driver the context uses (never AUTO). */
@@ -589,7 +595,8 @@ int libxlsnap_disk_snapshot_parse_spec(libxlsnap_ctx *ctx,
  * 0 if name can be a snapshot name, else ERROR_INVAL: at most 200
  * bytes, no '/', ',', "..", blanks or control characters, no leading
  * '.' or '-', not digits only (qemu-img would take it for a snapshot
- * ID).
+ * ID).  A new snapshot's name must also be valid UTF-8 (create and
+ * redefine refuse it otherwise); records with older such names load.
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_name_check(const char *name);

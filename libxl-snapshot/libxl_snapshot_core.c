@@ -534,7 +534,8 @@ const char *libxlsnap_driver_to_string(libxlsnap_driver d)
     switch (d) {
     case LIBXLSNAP_DRIVER_XEN: return "xen";
     case LIBXLSNAP_DRIVER_QEMU: return "qemu";
-    default: return "auto";
+    case LIBXLSNAP_DRIVER_AUTO: return "auto";
+    default: return NULL;
     }
 }
 
@@ -553,12 +554,19 @@ int libxlsnap_ctx_alloc(libxlsnap_ctx **pctx, int version,
     const char *t = getenv(LIBXLSNAP_ENV_LOCK_TIMEOUT);
     int rc;
 
+    if (!pctx) return ERROR_INVAL;
     *pctx = NULL;
     if (version != LIBXLSNAP_VERSION || flags || !lg)
         return ERROR_INVAL;
     if (!settings) {
         libxlsnap_settings_init(&dflt);
         settings = &dflt;
+    }
+    if (settings->lock_timeout < -1) {
+        xtl_log(lg, XTL_ERROR, -1, "libxl-snapshot",
+                "lock_timeout %d in the settings: -1 (the default), 0 or "
+                "seconds", settings->lock_timeout);
+        return ERROR_INVAL;
     }
 
     ctx = calloc(1, sizeof(*ctx));
@@ -575,6 +583,19 @@ int libxlsnap_ctx_alloc(libxlsnap_ctx **pctx, int version,
     ctx->config_dir = setting_or(settings->config_dir,
                                  LIBXLSNAP_ENV_CONFIG_DIR,
                                  LIBXL_SNAPSHOT_CONFIG_DIR);
+    if (!ctx->state_dir || !ctx->run_dir || !ctx->config_dir) {
+        rc = ERROR_NOMEM;
+        goto out;
+    }
+    /* records name files under them: never relative to a cwd */
+    if (ctx->state_dir[0] != '/' || ctx->run_dir[0] != '/' ||
+        ctx->config_dir[0] != '/') {
+        LIBXL__LOG(ctx, ERROR, -1, "the state, run and config directories "
+                   "must be absolute paths (got '%s', '%s', '%s')",
+                   ctx->state_dir, ctx->run_dir, ctx->config_dir);
+        rc = ERROR_INVAL;
+        goto out;
+    }
     if (settings->lock_timeout >= 0)
         ctx->lock_timeout = settings->lock_timeout;
     else
@@ -633,6 +654,12 @@ int libxlsnap_ctx_alloc(libxlsnap_ctx **pctx, int version,
 int libxlsnap_ctx_free(libxlsnap_ctx *ctx)
 {
     if (!ctx) return 0;
+    if (!LIST_EMPTY(&ctx->aos)) {
+        /* its callback would come on freed memory, or never */
+        LIBXL__LOG(ctx, ERROR, -1, "libxlsnap_ctx_free: an operation is "
+                   "still outstanding; the context is not freed");
+        return ERROR_INVAL;
+    }
     if (ctx->xl_is_callers) ctx->xl = NULL;      /* the caller's to free */
     if (ctx->driver && ctx->driver->fini) ctx->driver->fini(ctx);
     free(ctx->state_dir);

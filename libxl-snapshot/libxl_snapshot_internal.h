@@ -834,6 +834,8 @@ struct libxl__memory_save_state {
     libxl__ev_time poll;
     libxl__exec_state es;             /* the image's fsync, in a child */
     libxl__driver_suspend_state dsusp;    /* xen */
+    libxl__ao_abortable abrt;         /* until the instant (QMP) */
+    bool aborted;
     const char *tmp;                  /* libxl__memory_tmp_path(file) */
     int fd, rc, downtime_ms;
     bool created, was_running, stopped, migrating, at_instant;

@@ -60,8 +60,10 @@
  * (hundreds of MiB just written: 100 ms and more) is done by a forked
  * child (a libxl__exec step with child_fn), off the caller's loop, the
  * guest already resumed; only once it succeeded is the image renamed to
- * its name, as before.  Aborted, it fails as an fsync that failed: the
- * partial image goes, and the create undoes its disks.
+ * its name, as before.  It is not aborted: the disks are taken by
+ * then.  ao_abort before the instant cancels the migration at the next
+ * poll (ERROR_ABORTED, nothing taken); from the instant on, the save
+ * finishes.
  * Steps (restore): libxl__memory_restore (a step of the caller's ao:
  *   the qemu driver's start of the domain) -> mr_connected -> mr_getfd -> mr_incoming
  *   -> [mr_poll -> mr_polled]* -> [mr_resumed] -> mr_done.  An abort
@@ -129,7 +131,22 @@ void libxl__memory_save_init(libxl__memory_save_state *mss)
     libxl__qmp_init(&mss->qmp);
     libxl__ev_time_init(&mss->poll);
     libxl__exec_init(&mss->es);
+    libxl__ao_abortable_init(&mss->abrt);
     mss->fd = -1;
+}
+
+/*
+ * ao_abort before the instant: the migration is cancelled at the next
+ * poll, nothing taken.  From the instant on (the disks taken) the save
+ * finishes: the rest is short, and it is what the disks need.
+ */
+static void ms_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(ab, libxl__memory_save_state, abrt);
+
+    libxl__ao_abortable_deregister(&mss->abrt);
+    mss->aborted = true;
 }
 
 char *libxl__memory_tmp_path(libxl__gc *gc, const char *file)
@@ -180,6 +197,10 @@ void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
         if (rc) goto out;
         return;
     }
+    mss->abrt.ao = ao;
+    mss->abrt.callback = ms_abort;
+    rc = libxl__ao_abortable_register(&mss->abrt);
+    if (rc) goto out;                   /* aborted already */
     rc = libxl__qmp_connect(egc, &mss->qmp, ms_connected);
     if (rc) goto out;
     return;
@@ -368,6 +389,11 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
     yajl_val ram;
 
     if (rc) goto out;
+    if (mss->aborted && !mss->at_instant) {
+        mss->why = "aborted";
+        rc = ERROR_ABORTED;
+        goto out;                       /* ms_done cancels it */
+    }
     status = libxl__json_get_string(mig, "status") ?: "";
     ram = libxl__json_get(mig, "ram");
     if (ram) {
@@ -382,6 +408,7 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
         /* the guest is stopped now, and nothing else will change */
         if (!mss->t_pause) mss->t_pause = libxl__now_ms();
         mss->at_instant = true;
+        libxl__ao_abortable_deregister(&mss->abrt);
         libxl__fault_point("create");  /* stopped, disks not taken */
         mss->instant(egc, mss, 0);
         return;
@@ -529,6 +556,7 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
     bool gone;
 
     libxl__ev_time_deregister(gc, &mss->poll);
+    libxl__ao_abortable_deregister(&mss->abrt);
     if (rc && !mss->why) mss->why = mss->qmp.error_desc;
     libxl__qmp_close(gc, &mss->qmp);  /* QEMU serves one client */
     gone = rc && !CTX->driver->suspend && dm_gone(gc, mss);
@@ -579,6 +607,7 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
         mss->es.child_fn = ms_fsync_child;
         mss->es.child_arg = mss;
         mss->es.quiet = true;
+        mss->es.unabortable = true;   /* the disks are taken: finish */
         mss->es.callback = ms_synced;
         if (!libxl__exec_start(egc, &mss->es)) return;
         if (fsync(mss->fd)) {           /* no child: here, then */
