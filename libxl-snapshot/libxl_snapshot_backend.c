@@ -59,6 +59,16 @@ const char *libxl__image_unrunnable(libxl__gc *gc, const char *path)
     return why;
 }
 
+yajl_val libxl__image_info_complete(libxl__gc *gc, yajl_val v, char **err_r)
+{
+    size_t i;
+
+    for (i = 0; v && i < NUM_BACKENDS; i++)
+        if (backends[i]->complete_info)
+            v = backends[i]->complete_info(gc, v, err_r);
+    return v;
+}
+
 const libxl__snapshot_backend *libxl__snapshot_backend_select(
     libxl__gc *gc, libxlsnap_disk_snapshot_type type,
     const libxl_device_disk *dk, const libxl_device_disk *config,

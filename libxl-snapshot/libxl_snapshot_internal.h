@@ -472,7 +472,6 @@ int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
 /* VHD (libxl_snapshot_backend_vhd.c), in gc */
 bool libxl__vhd_is_differencing(const char *path);
 char *libxl__vhd_parent_sync(libxl__gc *gc, const char *path);
-yajl_val libxl__vhd_complete_info(libxl__gc *gc, yajl_val v, char **err_r);
 /* `vhd-util CMD -n vhd [-p parent]` */
 const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
                                         const char *vhd, const char *parent);
@@ -1494,6 +1493,13 @@ typedef struct libxl__snapshot_backend {
     /* why QEMU cannot run a domain on image path, or NULL */
     const char *(*unrunnable)(libxl__gc *gc, const char *path);
     /*
+     * `qemu-img info` output v (parsed, in gc; NULL: none) completed in
+     * place for its images where qemu-img does not follow their chain
+     * (VHD): v, or NULL and *err_r (gc) when the chain is broken.
+     * NULL op: qemu-img's is complete.  (libxl__image_info_complete)
+     */
+    yajl_val (*complete_info)(libxl__gc *gc, yajl_val v, char **err_r);
+    /*
      * Does it take disk dk (active image; config: the disk in the
      * domain config) when the request leaves the type to the library?
      * May set *priv_r (gc), kept for ->snapshot_cmds.  must_probe: also
@@ -1597,6 +1603,8 @@ const libxl__snapshot_backend *libxl__chain_backend(libxl_disk_format fmt);
 /* Why QEMU cannot run a domain on image path (a backend's
  * ->unrunnable), or NULL. */
 const char *libxl__image_unrunnable(libxl__gc *gc, const char *path);
+/* qemu-img info output v completed by each backend's ->complete_info */
+yajl_val libxl__image_info_complete(libxl__gc *gc, yajl_val v, char **err_r);
 /*
  * The backend for a new snapshot of disk dk, type asked for (DEFAULT:
  * the first backend whose probe takes it), or NULL when the backend of
