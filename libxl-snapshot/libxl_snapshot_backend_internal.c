@@ -48,6 +48,46 @@ static int internal_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     return 0;
 }
 
+/* qemu-img allows duplicate names, QMP does not: checked here */
+static int internal_snapshot_info_check(libxl__gc *gc,
+                                        const libxlsnap_disk_snapshot *ds,
+                                        yajl_val info)
+{
+    const char *id;
+
+    if (libxl__qemu_img_find_tag(info, ds->tag, &id)) {
+        LOG(ERROR, "disk %s: '%s' already holds a snapshot named '%s' "
+            "(made outside xl?)", ds->vdev, ds->file, ds->tag);
+        return ERROR_INVAL;
+    }
+    return 0;
+}
+
+/* live: a qcow2 snapshot of node, in QEMU's transaction */
+static void internal_live_actions(libxl__gc *gc,
+                                  const libxlsnap_disk_snapshot *ds,
+                                  yajl_val nodes, const char *node,
+                                  yajl_val actions, int *seq)
+{
+    yajl_val act = libxl__json_append_object(gc, actions), data;
+
+    libxl__json_add_string(gc, &act, "type",
+                           "blockdev-snapshot-internal-sync");
+    data = libxl__json_add_object(gc, &act, "data");
+    libxl__json_add_string(gc, &data, "device", node);
+    libxl__json_add_string(gc, &data, "name", ds->tag);
+}
+
+/* QEMU's message names the node ('xvda-qcow2': our node names start
+ * with the vdev) */
+static int internal_live_refused(libxl__gc *gc,
+                                 const libxlsnap_disk_snapshot *ds,
+                                 const char *desc)
+{
+    return strstr(desc, GCSPRINTF("'%s-", ds->vdev))
+        ? LIBXL__REFUSED_NAMED : 0;
+}
+
 static void internal_snapshot_cmds(libxl__gc *gc,
                                    const libxlsnap_disk_snapshot *ds,
                                    void *priv, yajl_val info,
@@ -236,6 +276,9 @@ const libxl__snapshot_backend libxl__snapshot_backend_internal = {
     .probe = internal_probe,
     .snapshot_plan = internal_snapshot_plan,
     .snapshot_cmds = internal_snapshot_cmds,
+    .snapshot_info_check = internal_snapshot_info_check,
+    .live_actions = internal_live_actions,
+    .live_refused = internal_live_refused,
     .taken = internal_taken,
     .present = internal_present,
     .undo = internal_undo,

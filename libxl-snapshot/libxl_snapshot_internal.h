@@ -1366,6 +1366,17 @@ int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
  * qemu-img snapshot -d, unlink); what takes long stays a step of
  * its operation (commands it runs on the loop: ->snapshot_cmds).
  */
+/*
+ * ->live_refused: how surely ds is the disk QEMU refused.  QEMU
+ * prepares the actions in order and stops at the first that fails; the
+ * surest disk is named, of NAMED and MISSING the first, of MAYBE the
+ * last (all were prepared: the last failed).
+ */
+enum {
+    LIBXL__REFUSED_MAYBE = 1,         /* it could be */
+    LIBXL__REFUSED_MISSING,           /* the file it makes is missing */
+    LIBXL__REFUSED_NAMED,             /* QEMU's message names it */
+};
 /* What a record owns (libxl__snapshot_ownership, store.c), part by part */
 typedef enum {
     LIBXL__PART_OVERLAY,              /* the overlay an external made */
@@ -1523,6 +1534,30 @@ typedef struct libxl__snapshot_backend {
                           void *priv, yajl_val info,
                           const char *const **cmds_r[], int *n_r);
     /*
+     * snapshot, offline, before any command: ERROR_INVAL, said, when ds
+     * cannot be taken on its image as info (its qemu-img info) shows it.
+     * NULL: it can.
+     */
+    int (*snapshot_info_check)(libxl__gc *gc,
+                               const libxlsnap_disk_snapshot *ds,
+                               yajl_val info);
+    /*
+     * snapshot, live: appends the actions that take ds to the create's
+     * QMP transaction (actions), on node, the block node QEMU runs ds's
+     * image on (nodes: query-named-block-nodes); *seq numbers the new
+     * node names over the transaction.  NULL: not in the transaction
+     * (live_paused).
+     */
+    void (*live_actions)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                         yajl_val nodes, const char *node, yajl_val actions,
+                         int *seq);
+    /*
+     * snapshot, live: QEMU refused the transaction, saying desc: is ds
+     * the disk it refused (LIBXL__REFUSED_*, 0: no)?  NULL: no.
+     */
+    int (*live_refused)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                        const char *desc);
+    /*
      * live: QEMU takes it in the create's transaction; live_paused:
      * the guest is paused instead while ->snapshot_cmds run (LVM).
      */
@@ -1641,6 +1676,8 @@ int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     .revert_undoable = libxl__overlay_revert_undoable,      \
     .revert_plan = libxl__overlay_revert_plan,              \
     .snapshot_cmds = libxl__overlay_snapshot_cmds,          \
+    .live_actions = libxl__overlay_live_actions,            \
+    .live_refused = libxl__overlay_live_refused,            \
     .active_after = libxl__overlay_active_after,            \
     .taken = libxl__overlay_taken,                          \
     .taken_live = libxl__overlay_taken_live,                \
@@ -1651,6 +1688,13 @@ void libxl__overlay_snapshot_cmds(libxl__gc *gc,
                                   const libxlsnap_disk_snapshot *ds,
                                   void *priv, yajl_val info,
                                   const char *const **cmds_r[], int *n_r);
+void libxl__overlay_live_actions(libxl__gc *gc,
+                                 const libxlsnap_disk_snapshot *ds,
+                                 yajl_val nodes, const char *node,
+                                 yajl_val actions, int *seq);
+int libxl__overlay_live_refused(libxl__gc *gc,
+                                const libxlsnap_disk_snapshot *ds,
+                                const char *desc);
 bool libxl__overlay_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
 bool libxl__overlay_taken_live(const libxlsnap_disk_snapshot *ds, yajl_val nodes);
 void libxl__overlay_active_after(const libxlsnap_disk_snapshot *ds, bool live,
