@@ -48,6 +48,18 @@ const libxl__snapshot_backend *libxl__chain_backend(libxl_disk_format fmt)
     abort();                          /* the overlay backend takes all */
 }
 
+const libxl__snapshot_backend *libxl__revert_journal_backend(
+    yajl_val d, libxl_disk_format fmt)
+{
+    size_t i;
+
+    for (i = 0; i < NUM_BACKENDS; i++)
+        if (backends[i]->revert_journal_owns &&
+            backends[i]->revert_journal_owns(d))
+            return backends[i];
+    return libxl__chain_backend(fmt);
+}
+
 const char *libxl__image_unrunnable(libxl__gc *gc, const char *path)
 {
     const char *why = NULL;

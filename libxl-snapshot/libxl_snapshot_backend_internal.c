@@ -15,6 +15,8 @@
  */
 #include "libxl_snapshot_internal.h"
 
+#include <unistd.h>
+
 bool libxl__qcow2_has_tag(libxl__gc *gc, const char *file, const char *tag)
 {
     yajl_val v = libxl__qemu_img_info_sync(gc, file, false, NULL);
@@ -223,6 +225,37 @@ static int internal_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
     return 0;
 }
 
+/* the journal's "internal": reverted in place; "copy": copied out */
+static bool internal_revert_journal_owns(yajl_val d)
+{
+    return libxl__json_get_bool(d, "copy", false) ||
+        libxl__json_get_bool(d, "internal", false);
+}
+
+static int internal_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
+                                libxl_disk_format fmt, const char *na,
+                                libxl_disk_format *fmt_r, char **err_r)
+{
+    const char *id = libxl__json_get_string(d, "tag_id");
+
+    if (libxl__json_get_bool(d, "copy", false)) {
+        /* a copy may have been cut short: made again */
+        *fmt_r = libxl__overlay_format(fmt, false);
+        unlink(na);
+        return id ? libxl__exec_sync(gc,
+                        libxl__qemu_img_copy_snapshot_args(gc, file, id,
+                            libxl__json_get_string(d, "copy_base"),
+                            libxl__json_get_integer(d, "copy_base_format",
+                                                    LIBXL_DISK_FORMAT_RAW),
+                            na),
+                        3600000, NULL, err_r) : ERROR_INVAL;
+    }
+    *fmt_r = fmt;
+    return id ? libxl__exec_sync(gc,
+                    libxl__qemu_img_snapshot_args(gc, 'a', id, file),
+                    300000, NULL, err_r) : ERROR_INVAL;
+}
+
 static int internal_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
                                  const char *snapshot,
                                  const libxlsnap_disk_snapshot *ds,
@@ -286,6 +319,8 @@ const libxl__snapshot_backend libxl__snapshot_backend_internal = {
     .check = internal_check,
     .revert_undoable = internal_frozen,
     .revert_plan = internal_revert_plan,
+    .revert_journal_owns = internal_revert_journal_owns,
+    .revert_redo = internal_revert_redo,
     .image_info = true,
     .in_image = true,
     .delete_probe = internal_delete_probe,

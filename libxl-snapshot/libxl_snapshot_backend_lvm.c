@@ -721,6 +721,22 @@ static int lvm_revert_failed(libxl__gc *gc, const libxl__revert_disk *rd)
     return libxl__lvm_revert_undo(gc, rd->ds->file, rd->ds->tag);
 }
 
+/* the journal's "lvm": the snapshot volume, "lvm_size" its size */
+static bool lvm_revert_journal_owns(yajl_val d)
+{
+    return libxl__json_get_string(d, "lvm") != NULL;
+}
+
+static int lvm_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
+                           libxl_disk_format fmt, const char *na,
+                           libxl_disk_format *fmt_r, char **err_r)
+{
+    *fmt_r = fmt;
+    return libxl__lvm_revert_redo(gc, file,
+                                  libxl__json_get_string(d, "lvm"),
+                                  libxl__json_get_integer(d, "lvm_size", 0));
+}
+
 /* gone only if lvs says so; lvs failing stops the delete */
 static int lvm_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
                             const char *snapshot,
@@ -766,6 +782,8 @@ const libxl__snapshot_backend libxl__snapshot_backend_lvm = {
     .revert_undoable = lvm_revert_undoable,
     .revert_plan = lvm_revert_plan,
     .revert_failed = lvm_revert_failed,
+    .revert_journal_owns = lvm_revert_journal_owns,
+    .revert_redo = lvm_revert_redo,
     .delete_probe = lvm_delete_probe,
     .parts = lvm_parts,
     /* by its VG/LV: the origin may be gone or renamed away */

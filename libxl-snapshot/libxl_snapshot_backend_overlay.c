@@ -216,6 +216,19 @@ int libxl__overlay_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
     return 0;
 }
 
+/* a new overlay on file again, unless it is there */
+int libxl__overlay_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
+                               libxl_disk_format fmt, const char *na,
+                               libxl_disk_format *fmt_r, char **err_r)
+{
+    *fmt_r = libxl__overlay_format(fmt, false);
+    if (libxl__overlay_on(gc, na, file)) return 0;
+    unlink(na);
+    return libxl__exec_sync(gc,
+                            libxl__qemu_img_overlay_args(gc, file, fmt, na),
+                            300000, NULL, err_r);
+}
+
 /* the image it froze, and the overlay it made */
 int libxl__overlay_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                          libxl__snapshot_part parts[2])

@@ -1459,6 +1459,19 @@ typedef struct libxl__snapshot_backend {
      */
     int (*revert_failed)(libxl__gc *gc, const libxl__revert_disk *rd);
     /*
+     * Recovery of a revert that died with the domain stopped, for one
+     * disk d of its journal (a libxl__revert_disk as the revert wrote
+     * it, file its ds->file and format, na its new_active):
+     * revert_journal_owns, is d this backend's (NULL: the entries no
+     * backend claims are the chained backends', by their format);
+     * revert_redo, done again: 0 and *fmt_r the disk's format after, or
+     * ERROR_* and *err_r (gc; may be left NULL).
+     */
+    bool (*revert_journal_owns)(yajl_val d);
+    int (*revert_redo)(libxl__gc *gc, yajl_val d, const char *file,
+                       libxl_disk_format fmt, const char *na,
+                       libxl_disk_format *fmt_r, char **err_r);
+    /*
      * delete, before anything is touched: is ds's snapshot there to
      * remove (1), gone already (0, said), or not to be removed now
      * (ERROR_*, said)?  info: as for ->revert_plan.  NULL: a chained
@@ -1635,6 +1648,10 @@ const libxl__snapshot_backend *libxl__snapshot_backend_of(
     const libxlsnap_disk_snapshot *ds);
 /* The chained backend whose images are of format fmt (overlay, vhd). */
 const libxl__snapshot_backend *libxl__chain_backend(libxl_disk_format fmt);
+/* The backend of disk d of a revert's journal, its image of format fmt
+ * (->revert_journal_owns) */
+const libxl__snapshot_backend *libxl__revert_journal_backend(
+    yajl_val d, libxl_disk_format fmt);
 /* Why QEMU cannot run a domain on image path (a backend's
  * ->unrunnable), or NULL. */
 const char *libxl__image_unrunnable(libxl__gc *gc, const char *path);
@@ -1666,6 +1683,9 @@ bool libxl__overlay_revert_undoable(const libxlsnap_disk_snapshot *ds,
                                      const libxl_device_disk *dk);
 int libxl__overlay_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
                                libxl__revert_disk *rd);
+int libxl__overlay_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
+                               libxl_disk_format fmt, const char *na,
+                               libxl_disk_format *fmt_r, char **err_r);
 int libxl__overlay_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                          libxl__snapshot_part parts[2]);
 int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
@@ -1675,6 +1695,7 @@ int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     .parts = libxl__overlay_parts,                          \
     .revert_undoable = libxl__overlay_revert_undoable,      \
     .revert_plan = libxl__overlay_revert_plan,              \
+    .revert_redo = libxl__overlay_revert_redo,              \
     .snapshot_cmds = libxl__overlay_snapshot_cmds,          \
     .live_actions = libxl__overlay_live_actions,            \
     .live_refused = libxl__overlay_live_refused,            \
