@@ -256,6 +256,27 @@ static int internal_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
                     300000, NULL, err_r) : ERROR_INVAL;
 }
 
+/* the tag is the snapshot's name */
+static bool internal_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
+                               const libxlsnap_domain_snapshot *s,
+                               const char *file, const char *dev)
+{
+    ds->tag = s->name;
+    return true;
+}
+
+static const char *internal_redefine_missing(libxl__gc *gc,
+                                             const libxlsnap_disk_snapshot *ds)
+{
+    yajl_val info = libxl__qemu_img_info_sync(gc, ds->file, false, NULL);
+    const char *id;
+
+    if (!ds->tag || !info || libxl__qemu_img_find_tag(info, ds->tag, &id) <= 0)
+        return GCSPRINTF("'%s' holds no internal snapshot '%s'", ds->file,
+                         ds->tag ? ds->tag : "");
+    return NULL;
+}
+
 static int internal_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
                                  const char *snapshot,
                                  const libxlsnap_disk_snapshot *ds,
@@ -321,6 +342,9 @@ const libxl__snapshot_backend libxl__snapshot_backend_internal = {
     .revert_plan = internal_revert_plan,
     .revert_journal_owns = internal_revert_journal_owns,
     .revert_redo = internal_revert_redo,
+    .xml_type = "internal",
+    .xml_parse = internal_xml_parse,
+    .redefine_missing = internal_redefine_missing,
     .image_info = true,
     .in_image = true,
     .delete_probe = internal_delete_probe,

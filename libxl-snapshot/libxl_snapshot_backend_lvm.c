@@ -737,6 +737,27 @@ static int lvm_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
                                   libxl__json_get_integer(d, "lvm_size", 0));
 }
 
+/* libvirt's "manual": the snapshot volume as a block device, VG/tag */
+static bool lvm_xml_source(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                           bool live, libxl__xml_source *src)
+{
+    if (!ds->tag || !ds->file) return false;
+    src->type = "block";
+    src->driver = NULL;
+    src->attr = "dev";
+    src->value = GCSPRINTF("%s/%s", libxl__path_dirname(gc, ds->file),
+                           ds->tag);
+    return true;
+}
+
+static bool lvm_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
+                          const libxlsnap_domain_snapshot *s,
+                          const char *file, const char *dev)
+{
+    ds->tag = dev ? libxl__path_basename(gc, dev) : NULL;
+    return ds->tag != NULL;
+}
+
 /* gone only if lvs says so; lvs failing stops the delete */
 static int lvm_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
                             const char *snapshot,
@@ -784,6 +805,9 @@ const libxl__snapshot_backend libxl__snapshot_backend_lvm = {
     .revert_failed = lvm_revert_failed,
     .revert_journal_owns = lvm_revert_journal_owns,
     .revert_redo = lvm_revert_redo,
+    .xml_type = "manual",
+    .xml_source = lvm_xml_source,
+    .xml_parse = lvm_xml_parse,
     .delete_probe = lvm_delete_probe,
     .parts = lvm_parts,
     /* by its VG/LV: the origin may be gone or renamed away */

@@ -229,6 +229,36 @@ int libxl__overlay_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
                             300000, NULL, err_r);
 }
 
+/* the overlay, in the format it was made in */
+bool libxl__overlay_xml_source(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                               bool live, libxl__xml_source *src)
+{
+    const char *fmt =
+        libxl__disk_format_qemu(libxl__overlay_format(ds->format, live));
+
+    if (!ds->overlay) return false;
+    src->type = "file";
+    src->driver = fmt ? fmt : "qcow2";
+    src->attr = "file";
+    src->value = ds->overlay;
+    return true;
+}
+
+bool libxl__overlay_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
+                              const libxlsnap_domain_snapshot *s,
+                              const char *file, const char *dev)
+{
+    ds->overlay = (char *)file;
+    return ds->overlay && ds->overlay[0] == '/';
+}
+
+const char *libxl__overlay_redefine_missing(libxl__gc *gc,
+                                            const libxlsnap_disk_snapshot *ds)
+{
+    return libxl__file_exists(ds->overlay) ? NULL
+        : GCSPRINTF("'%s' does not exist", ds->overlay);
+}
+
 /* the image it froze, and the overlay it made */
 int libxl__overlay_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                          libxl__snapshot_part parts[2])

@@ -1364,7 +1364,10 @@ int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
  *   lvm       LVM snapshot volume              (backend_lvm.c)
  * Everything here is synchronous and quick (lvs, qemu-img info,
  * qemu-img snapshot -d, unlink); what takes long stays a step of
- * its operation (commands it runs on the loop: ->snapshot_cmds).
+ * its operation (commands it runs on the loop: ->snapshot_cmds; QEMU's
+ * transaction: ->live_actions), but for recovery's ->revert_redo,
+ * synchronous as the journal's recovery always was.
+ * An op left NULL is a backend with nothing to do there (said per op).
  */
 /*
  * ->live_refused: how surely ds is the disk QEMU refused.  QEMU
@@ -1377,6 +1380,13 @@ enum {
     LIBXL__REFUSED_MISSING,           /* the file it makes is missing */
     LIBXL__REFUSED_NAMED,             /* QEMU's message names it */
 };
+/* A disk snapshot's file in libvirt's XML: <disk type=TYPE><driver
+ * type=DRIVER/><source ATTR=VALUE/></disk> (libxl_snapshot_xml.c) */
+typedef struct {
+    const char *type;                 /* "file", "block" */
+    const char *driver;               /* NULL: no <driver> */
+    const char *attr, *value;
+} libxl__xml_source;
 /* What a record owns (libxl__snapshot_ownership, store.c), part by part */
 typedef enum {
     LIBXL__PART_OVERLAY,              /* the overlay an external made */
@@ -1625,6 +1635,25 @@ typedef struct libxl__snapshot_backend {
     /* its data lives inside its image (a qcow2 snapshot): it survives
      * writes to the image, and needs the image kept */
     bool in_image;
+    /*
+     * libvirt's <domainsnapshot> XML (libxl_snapshot_xml.c): xml_type,
+     * the name of its snapshots there (<disk snapshot=>, unique but for
+     * backends sharing their ops); xml_source, the file ds's snapshot
+     * made (live: taken while the domain ran), false: none written;
+     * xml_parse, ds's own fields from the snapshot's name and its
+     * <source file=> and <source dev=> (NULL: absent), false when its
+     * file is missing or not absolute.  NULL: nothing of its own.
+     */
+    const char *xml_type;
+    bool (*xml_source)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                       bool live, libxl__xml_source *src);
+    bool (*xml_parse)(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
+                      const libxlsnap_domain_snapshot *s, const char *file,
+                      const char *dev);
+    /* redefining ds's record (XML): why its snapshot is not there (its
+     * image is), in gc, or NULL.  NULL: the image is enough. */
+    const char *(*redefine_missing)(libxl__gc *gc,
+                                    const libxlsnap_disk_snapshot *ds);
 } libxl__snapshot_backend;
 
 /* one per operation, zeroed: what the backends' checks learn once */
@@ -1646,6 +1675,8 @@ extern const libxl__snapshot_backend libxl__snapshot_backend_lvm;
 /* The backend of a disk snapshot in a record (NULL: type "no"). */
 const libxl__snapshot_backend *libxl__snapshot_backend_of(
     const libxlsnap_disk_snapshot *ds);
+/* The backend libvirt's XML names xml_type, or NULL */
+const libxl__snapshot_backend *libxl__xml_backend(const char *xml_type);
 /* The chained backend whose images are of format fmt (overlay, vhd). */
 const libxl__snapshot_backend *libxl__chain_backend(libxl_disk_format fmt);
 /* The backend of disk d of a revert's journal, its image of format fmt
@@ -1686,6 +1717,13 @@ int libxl__overlay_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
 int libxl__overlay_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
                                libxl_disk_format fmt, const char *na,
                                libxl_disk_format *fmt_r, char **err_r);
+bool libxl__overlay_xml_source(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                               bool live, libxl__xml_source *src);
+bool libxl__overlay_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
+                              const libxlsnap_domain_snapshot *s,
+                              const char *file, const char *dev);
+const char *libxl__overlay_redefine_missing(libxl__gc *gc,
+                                            const libxlsnap_disk_snapshot *ds);
 int libxl__overlay_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                          libxl__snapshot_part parts[2]);
 int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
@@ -1704,6 +1742,10 @@ int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     .taken_live = libxl__overlay_taken_live,                \
     .present = libxl__overlay_present,                      \
     .undo = libxl__overlay_undo,                            \
+    .xml_type = "external",                                 \
+    .xml_source = libxl__overlay_xml_source,                \
+    .xml_parse = libxl__overlay_xml_parse,                  \
+    .redefine_missing = libxl__overlay_redefine_missing,    \
     .chained = true
 void libxl__overlay_snapshot_cmds(libxl__gc *gc,
                                   const libxlsnap_disk_snapshot *ds,
