@@ -12,7 +12,20 @@
  * snapshot also by its image's format (a VHD image is chained by
  * vhd-util, any other by qemu-img).  A new snapshot's disk is given
  * the first backend in the table whose probe takes it, unless the
- * request names the type.
+ * request names the type.  Other lookups: the chained backend of an
+ * image format (its overlays, merges, `qemu-img info` completion), the
+ * backend of a revert journal's disk (its own keys, else chained by
+ * format), and the backend of a libvirt XML disk type.
+ *
+ * Nothing outside these files branches on a backend: the operations
+ * (create, its live QMP transaction included, revert, delete, check,
+ * recovery, the XML) go over the disks and call the disk's backend.
+ * What is left of the disk type elsewhere is not a backend choice: the
+ * type's names (libxl_snapshot_types.c), the disk-spec grammar (config:
+ * which keys go with which type), type "no" (a disk not snapshotted),
+ * and image formats, which are not backends (qcow2-only features:
+ * bitmaps, leak repair, QMP commit).  So a new backend (Ceph RBD) is
+ * one file and one entry here.
  */
 #include "libxl_snapshot_internal.h"
 
@@ -37,6 +50,16 @@ const libxl__snapshot_backend *libxl__snapshot_backend_of(
     return NULL;
 }
 
+const libxl__snapshot_backend *libxl__xml_backend(const char *xml_type)
+{
+    size_t i;
+
+    for (i = 0; i < NUM_BACKENDS; i++)
+        if (backends[i]->xml_type && !strcmp(backends[i]->xml_type, xml_type))
+            return backends[i];
+    return NULL;
+}
+
 const libxl__snapshot_backend *libxl__chain_backend(libxl_disk_format fmt)
 {
     size_t i;
@@ -48,6 +71,18 @@ const libxl__snapshot_backend *libxl__chain_backend(libxl_disk_format fmt)
     abort();                          /* the overlay backend takes all */
 }
 
+const libxl__snapshot_backend *libxl__revert_journal_backend(
+    yajl_val d, libxl_disk_format fmt)
+{
+    size_t i;
+
+    for (i = 0; i < NUM_BACKENDS; i++)
+        if (backends[i]->revert_journal_owns &&
+            backends[i]->revert_journal_owns(d))
+            return backends[i];
+    return libxl__chain_backend(fmt);
+}
+
 const char *libxl__image_unrunnable(libxl__gc *gc, const char *path)
 {
     const char *why = NULL;
@@ -57,6 +92,16 @@ const char *libxl__image_unrunnable(libxl__gc *gc, const char *path)
         if (backends[i]->unrunnable)
             why = backends[i]->unrunnable(gc, path);
     return why;
+}
+
+yajl_val libxl__image_info_complete(libxl__gc *gc, yajl_val v, char **err_r)
+{
+    size_t i;
+
+    for (i = 0; v && i < NUM_BACKENDS; i++)
+        if (backends[i]->complete_info)
+            v = backends[i]->complete_info(gc, v, err_r);
+    return v;
 }
 
 const libxl__snapshot_backend *libxl__snapshot_backend_select(

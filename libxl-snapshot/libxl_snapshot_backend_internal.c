@@ -15,6 +15,8 @@
  */
 #include "libxl_snapshot_internal.h"
 
+#include <unistd.h>
+
 bool libxl__qcow2_has_tag(libxl__gc *gc, const char *file, const char *tag)
 {
     yajl_val v = libxl__qemu_img_info_sync(gc, file, false, NULL);
@@ -46,6 +48,46 @@ static int internal_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     }
     ds->tag = GCSTRDUP(p->s->name);
     return 0;
+}
+
+/* qemu-img allows duplicate names, QMP does not: checked here */
+static int internal_snapshot_info_check(libxl__gc *gc,
+                                        const libxlsnap_disk_snapshot *ds,
+                                        yajl_val info)
+{
+    const char *id;
+
+    if (libxl__qemu_img_find_tag(info, ds->tag, &id)) {
+        LOG(ERROR, "disk %s: '%s' already holds a snapshot named '%s' "
+            "(made outside xl?)", ds->vdev, ds->file, ds->tag);
+        return ERROR_INVAL;
+    }
+    return 0;
+}
+
+/* live: a qcow2 snapshot of node, in QEMU's transaction */
+static void internal_live_actions(libxl__gc *gc,
+                                  const libxlsnap_disk_snapshot *ds,
+                                  yajl_val nodes, const char *node,
+                                  yajl_val actions, int *seq)
+{
+    yajl_val act = libxl__json_append_object(gc, actions), data;
+
+    libxl__json_add_string(gc, &act, "type",
+                           "blockdev-snapshot-internal-sync");
+    data = libxl__json_add_object(gc, &act, "data");
+    libxl__json_add_string(gc, &data, "device", node);
+    libxl__json_add_string(gc, &data, "name", ds->tag);
+}
+
+/* QEMU's message names the node ('xvda-qcow2': our node names start
+ * with the vdev) */
+static int internal_live_refused(libxl__gc *gc,
+                                 const libxlsnap_disk_snapshot *ds,
+                                 const char *desc)
+{
+    return strstr(desc, GCSPRINTF("'%s-", ds->vdev))
+        ? LIBXL__REFUSED_NAMED : 0;
 }
 
 static void internal_snapshot_cmds(libxl__gc *gc,
@@ -183,6 +225,58 @@ static int internal_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
     return 0;
 }
 
+/* the journal's "internal": reverted in place; "copy": copied out */
+static bool internal_revert_journal_owns(yajl_val d)
+{
+    return libxl__json_get_bool(d, "copy", false) ||
+        libxl__json_get_bool(d, "internal", false);
+}
+
+static int internal_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
+                                libxl_disk_format fmt, const char *na,
+                                libxl_disk_format *fmt_r, char **err_r)
+{
+    const char *id = libxl__json_get_string(d, "tag_id");
+
+    if (libxl__json_get_bool(d, "copy", false)) {
+        /* a copy may have been cut short: made again */
+        *fmt_r = libxl__overlay_format(fmt, false);
+        unlink(na);
+        return id ? libxl__exec_sync(gc,
+                        libxl__qemu_img_copy_snapshot_args(gc, file, id,
+                            libxl__json_get_string(d, "copy_base"),
+                            libxl__json_get_integer(d, "copy_base_format",
+                                                    LIBXL_DISK_FORMAT_RAW),
+                            na),
+                        3600000, NULL, err_r) : ERROR_INVAL;
+    }
+    *fmt_r = fmt;
+    return id ? libxl__exec_sync(gc,
+                    libxl__qemu_img_snapshot_args(gc, 'a', id, file),
+                    300000, NULL, err_r) : ERROR_INVAL;
+}
+
+/* the tag is the snapshot's name */
+static bool internal_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
+                               const libxlsnap_domain_snapshot *s,
+                               const char *file, const char *dev)
+{
+    ds->tag = s->name;
+    return true;
+}
+
+static const char *internal_redefine_missing(libxl__gc *gc,
+                                             const libxlsnap_disk_snapshot *ds)
+{
+    yajl_val info = libxl__qemu_img_info_sync(gc, ds->file, false, NULL);
+    const char *id;
+
+    if (!ds->tag || !info || libxl__qemu_img_find_tag(info, ds->tag, &id) <= 0)
+        return GCSPRINTF("'%s' holds no internal snapshot '%s'", ds->file,
+                         ds->tag ? ds->tag : "");
+    return NULL;
+}
+
 static int internal_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
                                  const char *snapshot,
                                  const libxlsnap_disk_snapshot *ds,
@@ -236,6 +330,9 @@ const libxl__snapshot_backend libxl__snapshot_backend_internal = {
     .probe = internal_probe,
     .snapshot_plan = internal_snapshot_plan,
     .snapshot_cmds = internal_snapshot_cmds,
+    .snapshot_info_check = internal_snapshot_info_check,
+    .live_actions = internal_live_actions,
+    .live_refused = internal_live_refused,
     .taken = internal_taken,
     .present = internal_present,
     .undo = internal_undo,
@@ -243,6 +340,11 @@ const libxl__snapshot_backend libxl__snapshot_backend_internal = {
     .check = internal_check,
     .revert_undoable = internal_frozen,
     .revert_plan = internal_revert_plan,
+    .revert_journal_owns = internal_revert_journal_owns,
+    .revert_redo = internal_revert_redo,
+    .xml_type = "internal",
+    .xml_parse = internal_xml_parse,
+    .redefine_missing = internal_redefine_missing,
     .image_info = true,
     .in_image = true,
     .delete_probe = internal_delete_probe,

@@ -721,6 +721,43 @@ static int lvm_revert_failed(libxl__gc *gc, const libxl__revert_disk *rd)
     return libxl__lvm_revert_undo(gc, rd->ds->file, rd->ds->tag);
 }
 
+/* the journal's "lvm": the snapshot volume, "lvm_size" its size */
+static bool lvm_revert_journal_owns(yajl_val d)
+{
+    return libxl__json_get_string(d, "lvm") != NULL;
+}
+
+static int lvm_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
+                           libxl_disk_format fmt, const char *na,
+                           libxl_disk_format *fmt_r, char **err_r)
+{
+    *fmt_r = fmt;
+    return libxl__lvm_revert_redo(gc, file,
+                                  libxl__json_get_string(d, "lvm"),
+                                  libxl__json_get_integer(d, "lvm_size", 0));
+}
+
+/* libvirt's "manual": the snapshot volume as a block device, VG/tag */
+static bool lvm_xml_source(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                           bool live, libxl__xml_source *src)
+{
+    if (!ds->tag || !ds->file) return false;
+    src->type = "block";
+    src->driver = NULL;
+    src->attr = "dev";
+    src->value = GCSPRINTF("%s/%s", libxl__path_dirname(gc, ds->file),
+                           ds->tag);
+    return true;
+}
+
+static bool lvm_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
+                          const libxlsnap_domain_snapshot *s,
+                          const char *file, const char *dev)
+{
+    ds->tag = dev ? libxl__path_basename(gc, dev) : NULL;
+    return ds->tag != NULL;
+}
+
 /* gone only if lvs says so; lvs failing stops the delete */
 static int lvm_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
                             const char *snapshot,
@@ -766,6 +803,11 @@ const libxl__snapshot_backend libxl__snapshot_backend_lvm = {
     .revert_undoable = lvm_revert_undoable,
     .revert_plan = lvm_revert_plan,
     .revert_failed = lvm_revert_failed,
+    .revert_journal_owns = lvm_revert_journal_owns,
+    .revert_redo = lvm_revert_redo,
+    .xml_type = "manual",
+    .xml_source = lvm_xml_source,
+    .xml_parse = lvm_xml_parse,
     .delete_probe = lvm_delete_probe,
     .parts = lvm_parts,
     /* by its VG/LV: the origin may be gone or renamed away */

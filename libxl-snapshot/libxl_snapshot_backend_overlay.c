@@ -98,6 +98,83 @@ void libxl__overlay_snapshot_cmds(libxl__gc *gc,
     }
 }
 
+static bool node_exists(yajl_val nodes, const char *name)
+{
+    size_t i;
+    for (i = 0; i < nodes->u.array.len; i++) {
+        const char *n = libxl__json_get_string(nodes->u.array.values[i],
+                                               "node-name");
+        if (n && !strcmp(n, name)) return true;
+    }
+    return false;
+}
+
+/* Appends a block-dirty-bitmap-add to acts for node's recording bitmaps. */
+static void bitmap_actions(libxl__gc *gc, yajl_val acts, yajl_val nodes,
+                           const char *node, const char *newnode)
+{
+    yajl_val bms = NULL, act, data;
+    size_t i;
+
+    for (i = 0; i < nodes->u.array.len; i++) {
+        const char *n = libxl__json_get_string(nodes->u.array.values[i],
+                                               "node-name");
+        if (n && !strcmp(n, node))
+            bms = libxl__json_get(nodes->u.array.values[i], "dirty-bitmaps");
+    }
+    for (i = 0; bms && YAJL_IS_ARRAY(bms) && i < bms->u.array.len; i++) {
+        yajl_val b = bms->u.array.values[i];
+        const char *name = libxl__json_get_string(b, "name");
+        if (!name || !libxl__json_get_bool(b, "recording", false) ||
+            !libxl__json_get_bool(b, "persistent", false))
+            continue;
+        act = libxl__json_append_object(gc, acts);
+        libxl__json_add_string(gc, &act, "type", "block-dirty-bitmap-add");
+        data = libxl__json_add_object(gc, &act, "data");
+        libxl__json_add_string(gc, &data, "node", newnode);
+        libxl__json_add_string(gc, &data, "name", name);
+        libxl__json_add_integer(gc, &data, "granularity",
+                        libxl__json_get_integer(b, "granularity", 65536));
+        libxl__json_add_bool(gc, &data, "persistent", true);
+    }
+}
+
+/*
+ * live: a new qcow2 overlay on node, named vdev-ovN (a free N), in
+ * QEMU's transaction; the recording persistent bitmaps go on in it
+ */
+void libxl__overlay_live_actions(libxl__gc *gc,
+                                 const libxlsnap_disk_snapshot *ds,
+                                 yajl_val nodes, const char *node,
+                                 yajl_val actions, int *seq)
+{
+    yajl_val act = libxl__json_append_object(gc, actions), data;
+    char *newnode;
+
+    do {
+        newnode = GCSPRINTF("%s-ov%d", ds->vdev, (*seq)++);
+    } while (node_exists(nodes, newnode));
+    libxl__json_add_string(gc, &act, "type", "blockdev-snapshot-sync");
+    data = libxl__json_add_object(gc, &act, "data");
+    libxl__json_add_string(gc, &data, "node-name", node);
+    libxl__json_add_string(gc, &data, "snapshot-file", ds->overlay);
+    libxl__json_add_string(gc, &data, "snapshot-node-name", newnode);
+    libxl__json_add_string(gc, &data, "format", "qcow2");
+    libxl__json_add_string(gc, &data, "mode", "absolute-paths");
+    bitmap_actions(gc, actions, nodes, node, newnode);
+}
+
+/* QEMU's message names the file's problem, not the overlay ("Could not
+ * write qcow2 header: No space left on device"); it removes an overlay
+ * it failed to create */
+int libxl__overlay_live_refused(libxl__gc *gc,
+                                const libxlsnap_disk_snapshot *ds,
+                                const char *desc)
+{
+    return !ds->overlay || !libxl__file_exists(ds->overlay)
+        ? LIBXL__REFUSED_MISSING : LIBXL__REFUSED_MAYBE;
+}
+
 bool libxl__overlay_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
 {
     return libxl__overlay_on(gc, ds->overlay, ds->file);
@@ -137,6 +214,49 @@ int libxl__overlay_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
                                                rd->new_active);
     rd->num_cmds = 1;
     return 0;
+}
+
+/* a new overlay on file again, unless it is there */
+int libxl__overlay_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
+                               libxl_disk_format fmt, const char *na,
+                               libxl_disk_format *fmt_r, char **err_r)
+{
+    *fmt_r = libxl__overlay_format(fmt, false);
+    if (libxl__overlay_on(gc, na, file)) return 0;
+    unlink(na);
+    return libxl__exec_sync(gc,
+                            libxl__qemu_img_overlay_args(gc, file, fmt, na),
+                            300000, NULL, err_r);
+}
+
+/* the overlay, in the format it was made in */
+bool libxl__overlay_xml_source(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                               bool live, libxl__xml_source *src)
+{
+    const char *fmt =
+        libxl__disk_format_qemu(libxl__overlay_format(ds->format, live));
+
+    if (!ds->overlay) return false;
+    src->type = "file";
+    src->driver = fmt ? fmt : "qcow2";
+    src->attr = "file";
+    src->value = ds->overlay;
+    return true;
+}
+
+bool libxl__overlay_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
+                              const libxlsnap_domain_snapshot *s,
+                              const char *file, const char *dev)
+{
+    ds->overlay = (char *)file;
+    return ds->overlay && ds->overlay[0] == '/';
+}
+
+const char *libxl__overlay_redefine_missing(libxl__gc *gc,
+                                            const libxlsnap_disk_snapshot *ds)
+{
+    return libxl__file_exists(ds->overlay) ? NULL
+        : GCSPRINTF("'%s' does not exist", ds->overlay);
 }
 
 /* the image it froze, and the overlay it made */

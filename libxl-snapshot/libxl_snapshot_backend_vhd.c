@@ -71,7 +71,7 @@ char *libxl__vhd_parent_sync(libxl__gc *gc, const char *path)
  * missing, is an error, as qemu-img's for a qcow2 chain: NULL, and
  * *err_r (gc) says why.
  */
-yajl_val libxl__vhd_complete_info(libxl__gc *gc, yajl_val v, char **err_r)
+static yajl_val vhd_complete_info(libxl__gc *gc, yajl_val v, char **err_r)
 {
     yajl_val last = v && YAJL_IS_ARRAY(v) && v->u.array.len
         ? v->u.array.values[v->u.array.len - 1] : v;
@@ -216,6 +216,7 @@ const libxl__snapshot_backend libxl__snapshot_backend_vhd = {
     .one_level = true,
     .parent = libxl__vhd_parent_sync,
     .unrunnable = vhd_unrunnable,
+    .complete_info = vhd_complete_info,
     .probe = vhd_probe,
     LIBXL__OVERLAY_BACKEND_OPS,
 };

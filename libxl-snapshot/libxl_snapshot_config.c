@@ -704,20 +704,14 @@ static int diskspec_parse(libxl__gc *gc, const char *where,
         }
     }
 
-    if (type_s) {
-        if (!strcmp(type_s, "internal")) {
-            type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL;
-        } else if (!strcmp(type_s, "external")) {
-            type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL;
-        } else if (!strcmp(type_s, "no")) {
-            type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO;
-        } else if (!strcmp(type_s, "lvm")) {
-            type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM;
-        } else {
-            LOG(ERROR, "%s: snapshot=%s: use internal, external, lvm or no",
-                where, type_s);
-            return ERROR_INVAL;
-        }
+    /* the type's own name, as spelt (not "default") */
+    if (type_s &&
+        (libxlsnap_disk_snapshot_type_from_string(type_s, &type) ||
+         type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT ||
+         strcmp(type_s, libxlsnap_disk_snapshot_type_to_string(type)))) {
+        LOG(ERROR, "%s: snapshot=%s: use internal, external, lvm or no",
+            where, type_s);
+        return ERROR_INVAL;
     }
     if (file) {
         if (!*file) {
@@ -1179,17 +1173,16 @@ int libxlsnap_domain_snapshot_config_parse(libxlsnap_ctx *ctx,
 
     rc = get_opt_string(gc, xlu, file, "type", &type_s);
     if (rc) goto out;
-    if (type_s) {
-        if (!strcmp(type_s, "internal")) {
-            dflt = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL;
-        } else if (!strcmp(type_s, "external")) {
-            dflt = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL;
-        } else {
-            LOG(ERROR, "%s: type=\"%s\": use internal or external",
-                AT("type"), libxl__printable(gc, type_s));
-            rc = ERROR_INVAL;
-            goto out;
-        }
+    /* the type's own name, as spelt: internal or external only */
+    if (type_s &&
+        (libxlsnap_disk_snapshot_type_from_string(type_s, &dflt) ||
+         strcmp(type_s, libxlsnap_disk_snapshot_type_to_string(dflt)) ||
+         (dflt != LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL &&
+          dflt != LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL))) {
+        LOG(ERROR, "%s: type=\"%s\": use internal or external",
+            AT("type"), libxl__printable(gc, type_s));
+        rc = ERROR_INVAL;
+        goto out;
     }
 
     e = xlu_cfg_get_list(xlu, "disk", &list, &n, 1);

@@ -463,18 +463,15 @@ static void snapshot_create_probed(libxl__egc *egc,
     libxl__snapshot_create_state *scs =
         CONTAINER_OF(qi, libxl__snapshot_create_state, qi);
     STATE_AO_GC(scs->ao);
-    const char *id;
     int i;
 
     if (rc) goto out;
     for (i = 0; i < scs->snap.num_disks; i++) {
         const libxlsnap_disk_snapshot *ds = &scs->snap.disks[i];
-        if (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL &&
-            libxl__qemu_img_find_tag(qi->infos[i], ds->tag, &id)) {
-            LOG(ERROR, "disk %s: '%s' already holds a snapshot named '%s' "
-                "(made outside xl?)", ds->vdev, ds->file, ds->tag);
-            rc = ERROR_INVAL;
-            goto out;
+        const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+        if (be && be->snapshot_info_check) {
+            rc = be->snapshot_info_check(gc, ds, qi->infos[i]);
+            if (rc) goto out;
         }
     }
     /*
@@ -523,47 +520,6 @@ static void snapshot_create_qmp_connected(libxl__egc *egc, libxl__qmp *qmp,
     snapshot_create_done(egc, scs, rc);
 }
 
-static bool node_exists(yajl_val nodes, const char *name)
-{
-    size_t i;
-    for (i = 0; i < nodes->u.array.len; i++) {
-        const char *n = libxl__json_get_string(nodes->u.array.values[i],
-                                               "node-name");
-        if (n && !strcmp(n, name)) return true;
-    }
-    return false;
-}
-
-/* Appends a block-dirty-bitmap-add to acts for node's recording bitmaps. */
-static void bitmap_actions(libxl__gc *gc, yajl_val acts, yajl_val nodes,
-                           const char *node, const char *newnode)
-{
-    yajl_val bms = NULL, act, data;
-    size_t i;
-
-    for (i = 0; i < nodes->u.array.len; i++) {
-        const char *n = libxl__json_get_string(nodes->u.array.values[i],
-                                               "node-name");
-        if (n && !strcmp(n, node))
-            bms = libxl__json_get(nodes->u.array.values[i], "dirty-bitmaps");
-    }
-    for (i = 0; bms && YAJL_IS_ARRAY(bms) && i < bms->u.array.len; i++) {
-        yajl_val b = bms->u.array.values[i];
-        const char *name = libxl__json_get_string(b, "name");
-        if (!name || !libxl__json_get_bool(b, "recording", false) ||
-            !libxl__json_get_bool(b, "persistent", false))
-            continue;
-        act = libxl__json_append_object(gc, acts);
-        libxl__json_add_string(gc, &act, "type", "block-dirty-bitmap-add");
-        data = libxl__json_add_object(gc, &act, "data");
-        libxl__json_add_string(gc, &data, "node", newnode);
-        libxl__json_add_string(gc, &data, "name", name);
-        libxl__json_add_integer(gc, &data, "granularity",
-                        libxl__json_get_integer(b, "granularity", 65536));
-        libxl__json_add_bool(gc, &data, "persistent", true);
-    }
-}
-
 static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
                                   yajl_val nodes, int rc)
 {
@@ -571,7 +527,7 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
         CONTAINER_OF(qmp, libxl__snapshot_create_state, qmp);
     libxlsnap_domain_snapshot *s = &scs->snap;
     STATE_AO_GC(scs->ao);
-    yajl_val args = NULL, actions, act, data;
+    yajl_val args = NULL, actions;
     int i, k = 1;
 
     if (rc) goto out;
@@ -582,9 +538,11 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
     actions = libxl__json_add_array(gc, &args, "actions");
     for (i = 0; i < s->num_disks; i++) {
         libxlsnap_disk_snapshot *ds = &s->disks[i];
+        const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
         const char *node;
 
-        if (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) continue;
+        /* type no; a backend the guest is paused for (not live here) */
+        if (!be || !be->live_actions) continue;
         node = libxl__qmp_node_for_file(nodes, ds->file, ds->format);
         if (!node) {
             LOG(ERROR, "disk %s: QEMU has no %s node for '%s' (records out "
@@ -593,28 +551,7 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
             rc = ERROR_FAIL;
             goto out;
         }
-        act = libxl__json_append_object(gc, actions);
-        if (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL) {
-            libxl__json_add_string(gc, &act, "type",
-                                   "blockdev-snapshot-internal-sync");
-            data = libxl__json_add_object(gc, &act, "data");
-            libxl__json_add_string(gc, &data, "device", node);
-            libxl__json_add_string(gc, &data, "name", ds->tag);
-        } else {
-            char *newnode;
-            do {
-                newnode = GCSPRINTF("%s-ov%d", ds->vdev, k++);
-            } while (node_exists(nodes, newnode));
-            libxl__json_add_string(gc, &act, "type", "blockdev-snapshot-sync");
-            data = libxl__json_add_object(gc, &act, "data");
-            libxl__json_add_string(gc, &data, "node-name", node);
-            libxl__json_add_string(gc, &data, "snapshot-file", ds->overlay);
-            libxl__json_add_string(gc, &data, "snapshot-node-name", newnode);
-            libxl__json_add_string(gc, &data, "format", "qcow2");
-            libxl__json_add_string(gc, &data, "mode", "absolute-paths");
-            /* recording persistent bitmaps go on in the overlay */
-            bitmap_actions(gc, actions, nodes, node, newnode);
-        }
+        be->live_actions(gc, ds, nodes, node, actions, &k);
     }
     scs->actions = args;
     if (s->memory) {
@@ -796,37 +733,31 @@ static bool qmp_refused(int rc)
 }
 
 /*
- * Reports a transaction QEMU refused, naming the disk: QEMU's message
- * names the node of an internal snapshot ('xvda-qcow2': our node names
- * start with the vdev), not the file of an overlay it could not make
- * ("Could not write qcow2 header: No space left on device").  QEMU
- * prepares the actions in order and stops at the first failure, and
- * removes a file it failed to create (qcow2's create): the overlay it
- * failed on is the first one missing, or, if all were made, the last.
- * Before the files go.
+ * Reports a transaction QEMU refused, naming the disk its backend's
+ * ->live_refused thinks surest: QEMU prepares the actions in order and
+ * stops at the first failure, so the first disk QEMU's message names,
+ * else the first whose new file is missing (QEMU removes a file it
+ * failed to create), else the last that could be.  Before the files go.
  */
 static void log_refused_transaction(libxl__gc *gc,
                                     libxl__snapshot_create_state *scs,
                                     const char *desc)
 {
-    const char *disk = NULL, *ext = NULL;
-    int i;
+    const char *disk = NULL;
+    int i, best = 0;
 
     desc = desc ? desc : "?";
-    for (i = 0; !disk && i < scs->snap.num_disks; i++) {
+    for (i = 0; i < scs->snap.num_disks; i++) {
         const libxlsnap_disk_snapshot *ds = &scs->snap.disks[i];
-        if (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL &&
-            strstr(desc, GCSPRINTF("'%s-", ds->vdev)))
+        const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+        int how = be && be->live_refused ? be->live_refused(gc, ds, desc)
+                                         : 0;
+        if (how > best || (how && how == best &&
+                           how == LIBXL__REFUSED_MAYBE)) {
+            best = how;
             disk = ds->vdev;
+        }
     }
-    for (i = 0; !disk && i < scs->snap.num_disks; i++) {
-        const libxlsnap_disk_snapshot *ds = &scs->snap.disks[i];
-        if (ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL) continue;
-        ext = ds->vdev;
-        if (!ds->overlay || !libxl__file_exists(ds->overlay))
-            disk = ds->vdev;
-    }
-    if (!disk) disk = ext;
     if (disk)
         LOG(ERROR, "disk %s: QEMU refused the snapshot: %s", disk, desc);
     else

@@ -472,7 +472,6 @@ int libxl__lvm_snapshot_remove_sync(libxl__gc *gc,
 /* VHD (libxl_snapshot_backend_vhd.c), in gc */
 bool libxl__vhd_is_differencing(const char *path);
 char *libxl__vhd_parent_sync(libxl__gc *gc, const char *path);
-yajl_val libxl__vhd_complete_info(libxl__gc *gc, yajl_val v, char **err_r);
 /* `vhd-util CMD -n vhd [-p parent]` */
 const char *const *libxl__vhd_util_args(libxl__gc *gc, const char *cmd,
                                         const char *vhd, const char *parent);
@@ -1367,8 +1366,29 @@ int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
  *   lvm       LVM snapshot volume              (backend_lvm.c)
  * Everything here is synchronous and quick (lvs, qemu-img info,
  * qemu-img snapshot -d, unlink); what takes long stays a step of
- * its operation (commands it runs on the loop: ->snapshot_cmds).
+ * its operation (commands it runs on the loop: ->snapshot_cmds; QEMU's
+ * transaction: ->live_actions), but for recovery's ->revert_redo,
+ * synchronous as the journal's recovery always was.
+ * An op left NULL is a backend with nothing to do there (said per op).
  */
+/*
+ * ->live_refused: how surely ds is the disk QEMU refused.  QEMU
+ * prepares the actions in order and stops at the first that fails; the
+ * surest disk is named, of NAMED and MISSING the first, of MAYBE the
+ * last (all were prepared: the last failed).
+ */
+enum {
+    LIBXL__REFUSED_MAYBE = 1,         /* it could be */
+    LIBXL__REFUSED_MISSING,           /* the file it makes is missing */
+    LIBXL__REFUSED_NAMED,             /* QEMU's message names it */
+};
+/* A disk snapshot's file in libvirt's XML: <disk type=TYPE><driver
+ * type=DRIVER/><source ATTR=VALUE/></disk> (libxl_snapshot_xml.c) */
+typedef struct {
+    const char *type;                 /* "file", "block" */
+    const char *driver;               /* NULL: no <driver> */
+    const char *attr, *value;
+} libxl__xml_source;
 /* What a record owns (libxl__snapshot_ownership, store.c), part by part */
 typedef enum {
     LIBXL__PART_OVERLAY,              /* the overlay an external made */
@@ -1451,6 +1471,19 @@ typedef struct libxl__snapshot_backend {
      */
     int (*revert_failed)(libxl__gc *gc, const libxl__revert_disk *rd);
     /*
+     * Recovery of a revert that died with the domain stopped, for one
+     * disk d of its journal (a libxl__revert_disk as the revert wrote
+     * it, file its ds->file and format, na its new_active):
+     * revert_journal_owns, is d this backend's (NULL: the entries no
+     * backend claims are the chained backends', by their format);
+     * revert_redo, done again: 0 and *fmt_r the disk's format after, or
+     * ERROR_* and *err_r (gc; may be left NULL).
+     */
+    bool (*revert_journal_owns)(yajl_val d);
+    int (*revert_redo)(libxl__gc *gc, yajl_val d, const char *file,
+                       libxl_disk_format fmt, const char *na,
+                       libxl_disk_format *fmt_r, char **err_r);
+    /*
      * delete, before anything is touched: is ds's snapshot there to
      * remove (1), gone already (0, said), or not to be removed now
      * (ERROR_*, said)?  info: as for ->revert_plan.  NULL: a chained
@@ -1496,6 +1529,13 @@ typedef struct libxl__snapshot_backend {
     /* why QEMU cannot run a domain on image path, or NULL */
     const char *(*unrunnable)(libxl__gc *gc, const char *path);
     /*
+     * `qemu-img info` output v (parsed, in gc; NULL: none) completed in
+     * place for its images where qemu-img does not follow their chain
+     * (VHD): v, or NULL and *err_r (gc) when the chain is broken.
+     * NULL op: qemu-img's is complete.  (libxl__image_info_complete)
+     */
+    yajl_val (*complete_info)(libxl__gc *gc, yajl_val v, char **err_r);
+    /*
      * Does it take disk dk (active image; config: the disk in the
      * domain config) when the request leaves the type to the library?
      * May set *priv_r (gc), kept for ->snapshot_cmds.  must_probe: also
@@ -1518,6 +1558,30 @@ typedef struct libxl__snapshot_backend {
     void (*snapshot_cmds)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                           void *priv, yajl_val info,
                           const char *const **cmds_r[], int *n_r);
+    /*
+     * snapshot, offline, before any command: ERROR_INVAL, said, when ds
+     * cannot be taken on its image as info (its qemu-img info) shows it.
+     * NULL: it can.
+     */
+    int (*snapshot_info_check)(libxl__gc *gc,
+                               const libxlsnap_disk_snapshot *ds,
+                               yajl_val info);
+    /*
+     * snapshot, live: appends the actions that take ds to the create's
+     * QMP transaction (actions), on node, the block node QEMU runs ds's
+     * image on (nodes: query-named-block-nodes); *seq numbers the new
+     * node names over the transaction.  NULL: not in the transaction
+     * (live_paused).
+     */
+    void (*live_actions)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                         yajl_val nodes, const char *node, yajl_val actions,
+                         int *seq);
+    /*
+     * snapshot, live: QEMU refused the transaction, saying desc: is ds
+     * the disk it refused (LIBXL__REFUSED_*, 0: no)?  NULL: no.
+     */
+    int (*live_refused)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                        const char *desc);
     /*
      * live: QEMU takes it in the create's transaction; live_paused:
      * the guest is paused instead while ->snapshot_cmds run (LVM).
@@ -1573,6 +1637,25 @@ typedef struct libxl__snapshot_backend {
     /* its data lives inside its image (a qcow2 snapshot): it survives
      * writes to the image, and needs the image kept */
     bool in_image;
+    /*
+     * libvirt's <domainsnapshot> XML (libxl_snapshot_xml.c): xml_type,
+     * the name of its snapshots there (<disk snapshot=>, unique but for
+     * backends sharing their ops); xml_source, the file ds's snapshot
+     * made (live: taken while the domain ran), false: none written;
+     * xml_parse, ds's own fields from the snapshot's name and its
+     * <source file=> and <source dev=> (NULL: absent), false when its
+     * file is missing or not absolute.  NULL: nothing of its own.
+     */
+    const char *xml_type;
+    bool (*xml_source)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                       bool live, libxl__xml_source *src);
+    bool (*xml_parse)(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
+                      const libxlsnap_domain_snapshot *s, const char *file,
+                      const char *dev);
+    /* redefining ds's record (XML): why its snapshot is not there (its
+     * image is), in gc, or NULL.  NULL: the image is enough. */
+    const char *(*redefine_missing)(libxl__gc *gc,
+                                    const libxlsnap_disk_snapshot *ds);
 } libxl__snapshot_backend;
 
 /* one per operation, zeroed: what the backends' checks learn once */
@@ -1594,11 +1677,19 @@ extern const libxl__snapshot_backend libxl__snapshot_backend_lvm;
 /* The backend of a disk snapshot in a record (NULL: type "no"). */
 const libxl__snapshot_backend *libxl__snapshot_backend_of(
     const libxlsnap_disk_snapshot *ds);
+/* The backend libvirt's XML names xml_type, or NULL */
+const libxl__snapshot_backend *libxl__xml_backend(const char *xml_type);
 /* The chained backend whose images are of format fmt (overlay, vhd). */
 const libxl__snapshot_backend *libxl__chain_backend(libxl_disk_format fmt);
+/* The backend of disk d of a revert's journal, its image of format fmt
+ * (->revert_journal_owns) */
+const libxl__snapshot_backend *libxl__revert_journal_backend(
+    yajl_val d, libxl_disk_format fmt);
 /* Why QEMU cannot run a domain on image path (a backend's
  * ->unrunnable), or NULL. */
 const char *libxl__image_unrunnable(libxl__gc *gc, const char *path);
+/* qemu-img info output v completed by each backend's ->complete_info */
+yajl_val libxl__image_info_complete(libxl__gc *gc, yajl_val v, char **err_r);
 /*
  * The backend for a new snapshot of disk dk, type asked for (DEFAULT:
  * the first backend whose probe takes it), or NULL when the backend of
@@ -1625,6 +1716,16 @@ bool libxl__overlay_revert_undoable(const libxlsnap_disk_snapshot *ds,
                                      const libxl_device_disk *dk);
 int libxl__overlay_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
                                libxl__revert_disk *rd);
+int libxl__overlay_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
+                               libxl_disk_format fmt, const char *na,
+                               libxl_disk_format *fmt_r, char **err_r);
+bool libxl__overlay_xml_source(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                               bool live, libxl__xml_source *src);
+bool libxl__overlay_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
+                              const libxlsnap_domain_snapshot *s,
+                              const char *file, const char *dev);
+const char *libxl__overlay_redefine_missing(libxl__gc *gc,
+                                            const libxlsnap_disk_snapshot *ds);
 int libxl__overlay_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                          libxl__snapshot_part parts[2]);
 int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
@@ -1634,17 +1735,31 @@ int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     .parts = libxl__overlay_parts,                          \
     .revert_undoable = libxl__overlay_revert_undoable,      \
     .revert_plan = libxl__overlay_revert_plan,              \
+    .revert_redo = libxl__overlay_revert_redo,              \
     .snapshot_cmds = libxl__overlay_snapshot_cmds,          \
+    .live_actions = libxl__overlay_live_actions,            \
+    .live_refused = libxl__overlay_live_refused,            \
     .active_after = libxl__overlay_active_after,            \
     .taken = libxl__overlay_taken,                          \
     .taken_live = libxl__overlay_taken_live,                \
     .present = libxl__overlay_present,                      \
     .undo = libxl__overlay_undo,                            \
+    .xml_type = "external",                                 \
+    .xml_source = libxl__overlay_xml_source,                \
+    .xml_parse = libxl__overlay_xml_parse,                  \
+    .redefine_missing = libxl__overlay_redefine_missing,    \
     .chained = true
 void libxl__overlay_snapshot_cmds(libxl__gc *gc,
                                   const libxlsnap_disk_snapshot *ds,
                                   void *priv, yajl_val info,
                                   const char *const **cmds_r[], int *n_r);
+void libxl__overlay_live_actions(libxl__gc *gc,
+                                 const libxlsnap_disk_snapshot *ds,
+                                 yajl_val nodes, const char *node,
+                                 yajl_val actions, int *seq);
+int libxl__overlay_live_refused(libxl__gc *gc,
+                                const libxlsnap_disk_snapshot *ds,
+                                const char *desc);
 bool libxl__overlay_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
 bool libxl__overlay_taken_live(const libxlsnap_disk_snapshot *ds, yajl_val nodes);
 void libxl__overlay_active_after(const libxlsnap_disk_snapshot *ds, bool live,

@@ -252,7 +252,7 @@ static void qemu_img_info_done(libxl__egc *egc, libxl__exec_state *es,
     char *err = NULL;
 
     if (rc) goto out;
-    v = libxl__vhd_complete_info(gc, libxl__json_parse(gc, es->out), &err);
+    v = libxl__image_info_complete(gc, libxl__json_parse(gc, es->out), &err);
     if (!v) {
         LOG(ERROR, "qemu-img info %s: %s", qi->images[qi->next],
             err ? err : "output is not JSON");
@@ -310,7 +310,7 @@ yajl_val libxl__qemu_img_info_parse(libxl__gc *gc, int rc, const char *out,
     size_t l;
 
     if (!rc && out)
-        v = libxl__vhd_complete_info(gc, libxl__json_parse(gc, out), &err);
+        v = libxl__image_info_complete(gc, libxl__json_parse(gc, out), &err);
     if (!v && err_r) {
         l = err ? strlen(err) : 0;
         while (l && (err[l - 1] == '\n' || err[l - 1] == ' ')) err[--l] = 0;

@@ -827,47 +827,18 @@ int libxl__revert_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             const char *na = libxl__json_get_string(d, "new_active");
             libxl_disk_format fmt =
                 libxl__json_get_integer(d, "format", LIBXL_DISK_FORMAT_RAW);
+            libxl_disk_format new_fmt = fmt;
             char *err = NULL;
 
             if (!vdev || !file || !na) return ERROR_INVAL;
-            if (libxl__json_get_string(d, "lvm")) {
-                rc = libxl__lvm_revert_redo(gc, file,
-                         libxl__json_get_string(d, "lvm"),
-                         libxl__json_get_integer(d, "lvm_size", 0));
-            } else if (libxl__json_get_bool(d, "copy", false)) {
-                /* a copy may have been cut short: made again */
-                const char *id = libxl__json_get_string(d, "tag_id");
-                unlink(na);
-                rc = id ? libxl__exec_sync(gc,
-                         libxl__qemu_img_copy_snapshot_args(gc, file, id,
-                             libxl__json_get_string(d, "copy_base"),
-                             libxl__json_get_integer(d, "copy_base_format",
-                                                     LIBXL_DISK_FORMAT_RAW),
-                             na),
-                         3600000, NULL, &err) : ERROR_INVAL;
-            } else if (libxl__json_get_bool(d, "internal", false)) {
-                const char *id = libxl__json_get_string(d, "tag_id");
-                rc = id ? libxl__exec_sync(gc,
-                         libxl__qemu_img_snapshot_args(gc, 'a', id, file),
-                         300000, NULL, &err) : ERROR_INVAL;
-            } else {
-                rc = 0;
-                if (!libxl__overlay_on(gc, na, file)) {
-                    unlink(na);
-                    rc = libxl__exec_sync(gc,
-                             libxl__qemu_img_overlay_args(gc, file, fmt, na),
-                             300000, NULL, &err);
-                }
-            }
+            rc = libxl__revert_journal_backend(d, fmt)->revert_redo(gc, d,
+                     file, fmt, na, &new_fmt, &err);
             if (rc) {
                 LOG(ERROR, "domain %s: cannot finish the interrupted revert "
                     "of disk %s: %s", op->d.name, vdev, err ? err : "");
                 return rc;
             }
-            libxl__domain_record_set_disk(gc, &t->dom, vdev, na,
-                libxl__json_get_bool(d, "internal", false) ||
-                libxl__json_get_string(d, "lvm")
-                ? fmt : libxl__overlay_format(fmt, false));
+            libxl__domain_record_set_disk(gc, &t->dom, vdev, na, new_fmt);
         }
         t->dom.current = GCSTRDUP(name);
         libxl__snapshot_tree_fixup(gc, t);

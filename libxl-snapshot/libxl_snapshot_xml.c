@@ -18,6 +18,8 @@
  *                   (the file the snapshot made, as libvirt)
  *         manual:   an LVM snapshot volume, <source dev='/dev/VG/LV'/>
  *     </disk></disks>
+ *     (each disk backend names its type and writes and reads its
+ *     <source>: ->xml_type, ->xml_source, ->xml_parse)
  *     <domain type='xen'> <name/> <uuid/>, and per disk
  *       <devices><disk><source file|dev='IMAGE'/><target dev='xvda'/>
  *       <driver type='FORMAT'/></disk></devices>: the image each disk
@@ -49,16 +51,6 @@ static const char *xml_state(const libxlsnap_domain_snapshot *s)
     if (!s->memory && s->state != LIBXLSNAP_DOMAIN_STATE_SHUTOFF)
         return "disk-snapshot";
     return libxlsnap_domain_state_to_string(s->state);
-}
-
-static const char *xml_disk_type(libxlsnap_disk_snapshot_type t)
-{
-    switch (t) {
-    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL: return "internal";
-    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL: return "external";
-    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM: return "manual";
-    default: return "no";
-    }
 }
 
 static bool is_block(const char *path)
@@ -105,23 +97,19 @@ char *libxlsnap_domain_snapshot_to_xml(libxlsnap_ctx *ctx,
     disks = child(root, "disks", NULL);
     for (i = 0; i < s->num_disks; i++) {
         const libxlsnap_disk_snapshot *d = &s->disks[i];
+        const libxl__snapshot_backend *be = libxl__snapshot_backend_of(d);
+        libxl__xml_source src;
         n = child(disks, "disk", NULL);
         prop(n, "name", d->vdev);
-        prop(n, "snapshot", xml_disk_type(d->type));
-        if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL && d->overlay) {
-            const char *fmt = libxl__disk_format_qemu(
-                libxl__overlay_format(d->format,
-                                      s->state !=
-                                      LIBXLSNAP_DOMAIN_STATE_SHUTOFF));
-            prop(n, "type", "file");
-            prop(child(n, "driver", NULL), "type", fmt ? fmt : "qcow2");
-            prop(child(n, "source", NULL), "file", d->overlay);
-        } else if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM && d->tag &&
-                   d->file) {
-            prop(n, "type", "block");
-            prop(child(n, "source", NULL), "dev",
-                 GCSPRINTF("%s/%s", libxl__path_dirname(gc, d->file),
-                           d->tag));
+        prop(n, "snapshot", be ? be->xml_type : "no");
+        if (be && be->xml_source &&
+            be->xml_source(gc, d,
+                           s->state != LIBXLSNAP_DOMAIN_STATE_SHUTOFF,
+                           &src)) {
+            prop(n, "type", src.type);
+            if (src.driver)
+                prop(child(n, "driver", NULL), "type", src.driver);
+            prop(child(n, "source", NULL), src.attr, src.value);
         }
     }
     dom = child(root, "domain", NULL);
@@ -269,8 +257,10 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxlsnap_domain_snapshot *s)
     for (d = first(root, "disks") ? first(root, "disks")->children : NULL;
          d; d = d->next) {
         libxlsnap_disk_snapshot *ds;
+        const libxl__snapshot_backend *be;
         const char *type;
         xmlNodePtr dd, src;
+        bool own = true;
 
         if (d->type != XML_ELEMENT_NODE) continue;
         if (xmlStrcmp(d->name, BAD_CAST "disk")) {
@@ -285,17 +275,13 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxlsnap_domain_snapshot *s)
             LOG(ERROR, "a <disk> needs name= and snapshot=");
             return ERROR_INVAL;
         }
-        if (!strcmp(type, "internal")) {
-            ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL;
-            ds->tag = s->name;
-        } else if (!strcmp(type, "external")) {
-            ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL;
-            ds->overlay = prop_of(gc, first(d, "source"), "file");
-        } else if (!strcmp(type, "manual")) {
-            ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM;
+        be = libxl__xml_backend(type);
+        if (be) {
+            ds->type = be->type;
             src = first(d, "source");
-            t = prop_of(gc, src, "dev");
-            ds->tag = t ? libxl__path_basename(gc, t) : NULL;
+            if (be->xml_parse)
+                own = be->xml_parse(gc, ds, s, prop_of(gc, src, "file"),
+                                    prop_of(gc, src, "dev"));
         } else if (!strcmp(type, "no")) {
             ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO;
         } else {
@@ -323,10 +309,7 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxlsnap_domain_snapshot *s)
             }
         }
         if (ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO &&
-            (!ds->file || ds->file[0] != '/' ||
-             (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL &&
-              (!ds->overlay || ds->overlay[0] != '/')) ||
-             (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM && !ds->tag))) {
+            (!ds->file || ds->file[0] != '/' || !own)) {
             LOG(ERROR, "disk %s: its image (<domain><devices><disk>"
                 "<source>) or its snapshot's file (<source>) is missing "
                 "or not an absolute path", ds->vdev);
@@ -428,28 +411,22 @@ static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     }
     for (i = 0; i < s->num_disks; i++) {
         const libxlsnap_disk_snapshot *d = &s->disks[i];
+        const libxl__snapshot_backend *be;
+        const char *why;
         if (!libxl__domain_disk(&op->d, d->vdev)) {
             LOG(ERROR, "domain %s has no disk %s", op->d.name, d->vdev);
             goto out;
         }
         if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) continue;
-        if (!libxl__file_exists(d->file) ||
-            (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL &&
-             !libxl__file_exists(d->overlay))) {
-            LOG(ERROR, "disk %s: '%s' does not exist", d->vdev,
-                !libxl__file_exists(d->file) ? d->file : d->overlay);
+        if (!libxl__file_exists(d->file)) {
+            LOG(ERROR, "disk %s: '%s' does not exist", d->vdev, d->file);
             goto out;
         }
-        if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL) {
-            yajl_val info = libxl__qemu_img_info_sync(gc, d->file, false,
-                                                      NULL);
-            const char *id;
-            if (!d->tag || !info ||
-                libxl__qemu_img_find_tag(info, d->tag, &id) <= 0) {
-                LOG(ERROR, "disk %s: '%s' holds no internal snapshot '%s'",
-                    d->vdev, d->file, d->tag ? d->tag : "");
-                goto out;
-            }
+        be = libxl__snapshot_backend_of(d);
+        why = be && be->redefine_missing ? be->redefine_missing(gc, d) : NULL;
+        if (why) {
+            LOG(ERROR, "disk %s: %s", d->vdev, why);
+            goto out;
         }
     }
     if (!s->creation_time) {
