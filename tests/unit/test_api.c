@@ -179,3 +179,88 @@ void test_api__progress_record(void)
     CU_ASSERT_PTR_EQUAL(last.job, &info);
     libxlsnap_blockjob_info_dispose(&info);
 }
+
+/*
+ * Refused settings (a new user's cases, issue 16): relative
+ * directories, from the settings or the environment (records name
+ * files under them: a later chdir would lose them), a lock_timeout
+ * below -1; an unknown driver has no name.
+ */
+void test_api__settings_refused(void)
+{
+    libxlsnap_settings s;
+    libxlsnap_ctx *ctx = NULL;
+
+    CU_ASSERT_EQUAL(libxlsnap_ctx_alloc(NULL, LIBXLSNAP_VERSION, 0,
+                                        logger(), NULL), ERROR_INVAL);
+    libxlsnap_settings_init(&s);
+    s.driver = LIBXLSNAP_DRIVER_QEMU;
+    s.state_dir = strdup("relstate");
+    s.run_dir = strdup("/set/run");
+    s.config_dir = strdup("/set/config");
+    CU_ASSERT_EQUAL(libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
+                                        logger(), &s), ERROR_INVAL);
+    CU_ASSERT_PTR_NULL(ctx);
+    free(s.state_dir);
+    s.state_dir = strdup("/set/state");
+    free(s.run_dir);
+    s.run_dir = strdup("./run");
+    CU_ASSERT_EQUAL(libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
+                                        logger(), &s), ERROR_INVAL);
+    free(s.run_dir);
+    s.run_dir = strdup("/set/run");
+    s.lock_timeout = -5;
+    CU_ASSERT_EQUAL(libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
+                                        logger(), &s), ERROR_INVAL);
+    s.lock_timeout = -1;
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
+                                              logger(), &s), 0);
+    libxlsnap_ctx_free(ctx);
+    ctx = NULL;
+    free(s.config_dir);
+    s.config_dir = NULL;
+    setenv("XL_SNAPSHOT_CONFIG_DIR", "cfg", 1);
+    CU_ASSERT_EQUAL(libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
+                                        logger(), &s), ERROR_INVAL);
+    unsetenv("XL_SNAPSHOT_CONFIG_DIR");
+    libxlsnap_settings_dispose(&s);
+    CU_ASSERT_STRING_EQUAL(libxlsnap_driver_to_string(LIBXLSNAP_DRIVER_AUTO),
+                           "auto");
+    CU_ASSERT_PTR_NULL(libxlsnap_driver_to_string((libxlsnap_driver)99));
+}
+
+/* ctx_free with an operation outstanding frees nothing, and says so. */
+static void outstanding_cb(libxl_ctx *xl, int rc, void *for_callback)
+{
+    *(int *)for_callback = rc ? rc : 1;
+}
+
+void test_api__ctx_free_outstanding(void)
+{
+    libxlsnap_settings s;
+    libxlsnap_ctx *ctx = NULL;
+    libxl_asyncop_how how;
+    int got = 0;
+    char *base = unit_tmpdir("api");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+    libxlsnap_settings_init(&s);
+    s.driver = LIBXLSNAP_DRIVER_QEMU;
+    s.state_dir = strdup(base);
+    s.run_dir = strdup(base);
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
+                                              logger(), &s), 0);
+    memset(&how, 0, sizeof(how));
+    how.callback = outstanding_cb;
+    how.u.for_callback = &got;
+    CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_delete(ctx, "nosuch", "x", 0,
+                                                     NULL, &how), 0);
+    CU_ASSERT_EQUAL(got, 0);
+    CU_ASSERT_EQUAL(libxlsnap_ctx_free(ctx), ERROR_INVAL);
+    CU_ASSERT_EQUAL(libxlsnap_event_loop_run(ctx, 1000), 0);
+    CU_ASSERT_NOT_EQUAL(got, 0);
+    CU_ASSERT_EQUAL(libxlsnap_ctx_free(ctx), 0);
+    libxlsnap_settings_dispose(&s);
+    unit_rm_rf(base);
+    free(base);
+}
