@@ -696,12 +696,12 @@ static void snapshot_revert_started(libxl__egc *egc,
         if (r == ERROR_ABORTED)
             LOG(ERROR, "domain %s: its disks are reverted to '%s' and the "
                 "records say so; the revert was aborted while the domain "
-                "was started, so it is left shut off: start it with xl "
-                "create, or revert to it again", rvs->op.d.name, rvs->name);
+                "was started, so it is left shut off: start it, or revert "
+                "to it again", rvs->op.d.name, rvs->name);
         else
             LOG(ERROR, "domain %s: its disks are reverted to '%s' and "
                 "the records say so, but it could not be started: "
-                "revert to it again, or start it with xl create",
+                "start it, or revert to it again",
                 rvs->op.d.name, rvs->name);
         rc = r;
     }
