@@ -1161,6 +1161,12 @@ typedef struct libxl__snapshot_driver {
     int (*suspend)(libxl__egc *egc, libxl__driver_suspend_state *ss);
     int (*resume)(libxl__gc *gc, const libxl__domain *d);
     /*
+     * The same resume on the loop, after ss's suspend (ss->callback
+     * set anew by the caller): 0, ss->callback will come (never
+     * aborted: it is the cleanup); else no callback.
+     */
+    int (*resume_async)(libxl__egc *egc, libxl__driver_suspend_state *ss);
+    /*
      * A disk's active image changed on a running domain (after a live
      * external snapshot, a pivot): make save/migrate/reboot use path
      * instead of from.  Only if the disk still runs from (or path
