@@ -1009,6 +1009,9 @@ int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
 void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
                                    const char *vdev, const char *path,
                                    libxl_disk_format format);
+/* Is path the active image of a disk in the domain record? */
+bool libxl__domain_record_has_image(const libxl__domain_record *d,
+                                    const char *path);
 /* Is s valid UTF-8?  Records are JSON: what they hold must be text. */
 bool libxl__utf8_valid(const char *s);
 /* Is name (in a domain's record directory) a record, the lock...? */
@@ -1311,6 +1314,7 @@ struct libxl__snapshot_op {
     /* private */
     libxl__snapshot_lock lk;
     libxl_uuid locked_uuid;
+    libxl__snapshot_op_callback *recovered_cb;  /* journal_recover's */
     /* a job adopted at READY, told to finish: waited for on the loop
      * (libxl__blockjob_recover says ERROR_NOT_READY meanwhile) */
     const char *adopt_id;
@@ -1708,8 +1712,12 @@ void libxl__snapshot_remove_unused(libxl__gc *gc, libxl__snapshot_op *op,
  * its journal j rolled forward or back; ERROR_* keeps the journal.
  */
 int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
-int libxl__revert_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
 int libxl__delete_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
+/* a revert's, on the loop (its qemu-img runs are child-process steps,
+ * the start is libxl__domain_start_async): callback(rc) when done */
+void libxl__revert_recover(libxl__egc *egc, libxl__snapshot_op *op,
+                           yajl_val j,
+                           libxl__snapshot_op_callback *callback);
 /*
  * The journal cannot be completed (why: "is unreadable"...): refused,
  * or (snapshot-recover) moved aside; always an error.
@@ -1720,9 +1728,12 @@ int libxl__journal_unusable(libxl__gc *gc, libxl__snapshot_op *op,
 bool libxl__op_runs_image(libxl__gc *gc,
                                   const libxl__snapshot_op *op,
                                   const char *path);
-/* Under the lock, tree loaded: finish or undo what a dead process left. */
-int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
-                           bool *found_r);
+/*
+ * Under the lock, tree loaded: finish or undo what a dead process left
+ * (op->recovered: there was a journal); callback(rc), on the loop.
+ */
+void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
+                            libxl__snapshot_op_callback *callback);
 /* The journal an interrupted operation left, or NULL: its path, and its
  * op ("create"...) in *op_r (NULL if it is unreadable or has none). */
 const char *libxl__journal_pending(libxl__gc *gc,

@@ -226,29 +226,38 @@ const char *libxl__journal_pending(libxl__gc *gc,
     return path;
 }
 
-int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
-                           bool *found_r)
+static void journal_recovered(libxl__egc *egc, libxl__snapshot_op *op,
+                              int rc);
+
+void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
+                            libxl__snapshot_op_callback *callback)
 {
+    STATE_AO_GC(op->ao);
     char *data;
     yajl_val j;
     const char *what;
     int rc;
 
+    op->recovered_cb = callback;
     libxl__fault_domain(&op->d);      /* tests: whose QEMU to kill */
-    if (found_r) *found_r = false;
+    op->recovered = false;
     rc = libxl__read_file_nofollow(gc, journal_path(gc, &op->st), &data,
                                    NULL);
-    if (rc == ERROR_NOTFOUND) return 0;
-    if (rc) return rc;
-    if (found_r) *found_r = true;
+    if (rc == ERROR_NOTFOUND) {
+        callback(egc, op, 0);
+        return;
+    }
+    if (rc) goto out;
+    op->recovered = true;
     rc = libxl__snapshot_op_load_all(gc, op);
-    if (rc) return rc;
+    if (rc) goto out;
     j = libxl__json_parse(gc, data);
     what = j ? libxl__json_get_string(j, "op") : NULL;
     if (what && !strcmp(what, "create")) {
         rc = libxl__create_recover(gc, op, j);
     } else if (what && !strcmp(what, "revert")) {
-        rc = libxl__revert_recover(gc, op, j);
+        libxl__revert_recover(egc, op, j, journal_recovered);
+        return;
     } else if (what && !strcmp(what, "delete")) {
         rc = libxl__delete_recover(gc, op, j);
     } else if (what) {
@@ -258,11 +267,22 @@ int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
     } else {
         rc = libxl__journal_unusable(gc, op, "is unreadable (not a journal)");
     }
-    if (rc) return rc;
+ out:
+    journal_recovered(egc, op, rc);
+}
+
+static void journal_recovered(libxl__egc *egc, libxl__snapshot_op *op,
+                              int rc)
+{
+    STATE_AO_GC(op->ao);
+
+    if (rc) goto out;
     libxl__journal_remove(gc, &op->st);
     if (!op->finishes_delete) libxl__journal_say_unfinished(gc, op);
     /* the tree as it is now on disk */
-    return libxl__snapshot_store_load(gc, &op->st, &op->tree);
+    rc = libxl__snapshot_store_load(gc, &op->st, &op->tree);
+ out:
+    op->recovered_cb(egc, op, rc);
 }
 
 /* ---------------------------------------------------------------- */
