@@ -924,26 +924,6 @@ static int record_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     return 0;
 }
 
-/*
- * bc_finalize's removal of the merged images, in a child (an unlink of
- * a big image takes 100 ms and more): each one that cannot be removed
- * is named on stderr, one a line.  Async-signal-safe calls only.
- */
-static int unlink_merged_child(libxl__exec_state *es)
-{
-    const jobrec *jr = es->child_arg;
-    int i, failed = 0;
-
-    for (i = 0; i < jr->num_merged; i++) {
-        if (!unlink(jr->merged[i]) || errno == ENOENT) continue;
-        failed = 1;
-        if (write(2, jr->merged[i], strlen(jr->merged[i])) < 0 ||
-            write(2, "\n", 1) < 0)
-            break;
-    }
-    return failed;
-}
-
 static void bc_merged_removed(libxl__egc *egc, libxl__exec_state *es,
                               int rc, int status);
 static void bc_recorded(libxl__egc *egc, libxl__block_commit_state *bcs);
@@ -960,12 +940,15 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
                         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_CANCEL);
     if (rc) goto out;
     if (removes_merged(jr, done)) {
+        const char **files;           /* NULL-terminated */
+        GCNEW_ARRAY(files, jr->num_merged + 1);
+        memcpy(files, jr->merged, jr->num_merged * sizeof(*files));
         libxl__exec_init(&bcs->es);
         bcs->es.ao = ao;
         bcs->es.what = GCSPRINTF("removal of the images merged into '%s'",
                                  jr->base);
-        bcs->es.child_fn = unlink_merged_child;
-        bcs->es.child_arg = &bcs->jr;
+        bcs->es.child_fn = libxl__unlink_files_child;
+        bcs->es.child_arg = files;
         /* the commit is recorded: this only frees their space */
         bcs->es.unabortable = true;
         bcs->es.quiet = true;

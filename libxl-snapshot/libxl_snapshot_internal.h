@@ -413,6 +413,12 @@ bool libxl__exec_running(const libxl__exec_state *es);
  */
 int libxl__exec_sync(libxl__gc *gc, const char *const *args,
                      int timeout_ms, char **out_r, char **err_r);
+/*
+ * A child_fn: the files of the NULL-terminated list child_arg removed
+ * (an unlink of an image of hundreds of MiB takes 100 ms and more);
+ * status 1 and those it could not remove on stderr, one a line.
+ */
+int libxl__unlink_files_child(libxl__exec_state *es);
 /* the line of a tool's stderr that says what failed (NULL: none) */
 const char *libxl__tool_error_line(libxl__gc *gc, const char *err);
 

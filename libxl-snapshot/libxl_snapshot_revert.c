@@ -749,6 +749,8 @@ static void recover_next(libxl__egc *egc, revert_recover_state *rr);
 static void recover_disk_done(libxl__egc *egc, libxl__exec_state *es,
                               int rc, int status);
 static void recover_saved(libxl__egc *egc, revert_recover_state *rr);
+static void recover_discarded(libxl__egc *egc, libxl__exec_state *es,
+                              int rc, int status);
 static void recover_started(libxl__egc *egc, libxl__domain_async *da,
                             int rc);
 
@@ -974,20 +976,56 @@ static void recover_disk_done(libxl__egc *egc, libxl__exec_state *es,
     rr->callback(egc, op, rc);
 }
 
-/* the records are saved: what comes after */
+/*
+ * The records are saved: what comes after.  The images the revert
+ * chose to discard (nothing will refer to them) are removed by a child
+ * (libxl__unlink_files_child: a copy may be hundreds of MiB), a step
+ * that finishes even on an abort (it only frees space).
+ */
 static void recover_saved(libxl__egc *egc, revert_recover_state *rr)
 {
     libxl__snapshot_op *op = rr->op;
     STATE_AO_GC(op->ao);
     yajl_val discard = libxl__json_get(rr->j, "discard");
-    size_t i;
+    const char **files;
+    size_t i, n = 0;
 
-    /* chosen by the revert itself: images nothing will refer to */
-    for (i = 0; discard && YAJL_IS_ARRAY(discard) &&
-                i < discard->u.array.len; i++) {
+    if (!discard || !YAJL_IS_ARRAY(discard) || !discard->u.array.len) {
+        recover_discarded(egc, &rr->es, 0, 0);
+        return;
+    }
+    GCNEW_ARRAY(files, discard->u.array.len + 1);
+    for (i = 0; i < discard->u.array.len; i++) {
         const char *f = YAJL_GET_STRING(discard->u.array.values[i]);
-        if (f && unlink(f) && errno != ENOENT)
-            LOGE(WARN, "cannot remove discarded image '%s'", f);
+        if (f) files[n++] = f;
+    }
+    libxl__exec_init(&rr->es);
+    rr->es.ao = ao;
+    rr->es.what = "removal of the images the revert discards";
+    rr->es.child_fn = libxl__unlink_files_child;
+    rr->es.child_arg = files;
+    rr->es.unabortable = true;
+    rr->es.quiet = true;
+    rr->es.callback = recover_discarded;
+    if (!libxl__exec_start(egc, &rr->es)) return;
+    for (i = 0; i < n; i++)           /* no child: here, then */
+        if (unlink(files[i]) && errno != ENOENT)
+            LOGE(WARN, "cannot remove discarded image '%s'", files[i]);
+    recover_discarded(egc, &rr->es, 0, 0);
+}
+
+static void recover_discarded(libxl__egc *egc, libxl__exec_state *es,
+                              int rc, int status)
+{
+    revert_recover_state *rr = CONTAINER_OF(es, revert_recover_state, es);
+    libxl__snapshot_op *op = rr->op;
+    STATE_AO_GC(op->ao);
+    char *save = NULL, *line;
+
+    if (rc && es->err) {
+        for (line = strtok_r(es->err, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+            LOG(WARN, "cannot remove discarded image '%s'", line);
     }
     /* the domain started as the revert meant to (journal "start"...) */
     if (!libxl__json_get_bool(rr->j, "start", false) || op->d.running) {
