@@ -815,8 +815,10 @@ int libxlsnap_domain_snapshot_check(libxlsnap_ctx *ctx, const char *domain,
  * *recovered_r (kept alive until the end): whether there was one.
  * What was done is logged.  Abort (a revert's recovery stops in its
  * qemu-img run, a copy's convert included, or in the domain's start):
- * the journal stays, for the next operation to complete; the leak
- * repair of a shut-off domain's images, once begun, finishes.
+ * the journal stays, for the next operation to complete.  After it,
+ * on a shut-off domain, the leak repair of its images: an abort while
+ * their chains are read skips it (snapshot-check reports the leaks);
+ * each image's repair, once begun, finishes.
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_domain_snapshot_recover(libxlsnap_ctx *ctx,
