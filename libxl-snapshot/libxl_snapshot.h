@@ -14,8 +14,10 @@
  *    the loop (never from inside ao_abort), with ERROR_ABORTED; or with
  *    its own rc when it had finished, or was at a step that does not
  *    stop (a QMP exchange, a live memory save's copy, the removal of
- *    merged images): such a step finishes, and the operation then goes
- *    on or stops at its next step that can.  An operation still waiting
+ *    merged or discarded images, a `qemu-img check -r leaks` repair,
+ *    the xen driver's resume after its suspend): such a step finishes,
+ *    and the operation then goes on or stops at its next step that
+ *    can.  An operation still waiting
  *    for the domain's lock stops having done nothing.  An abort does not
  *    always undo: what it leaves is said above each operation.
  *  - Objects returned to the caller are owned by the caller and freed
@@ -818,8 +820,12 @@ int libxlsnap_domain_snapshot_check(libxlsnap_ctx *ctx, const char *domain,
  * Finishes or undoes an operation a dead process left half-done on the
  * domain (every operation does this first; this does only that).
  * *recovered_r (kept alive until the end): whether there was one.
- * What was done is logged.  Abort: the journal stays, for the next
- * operation to complete.
+ * What was done is logged.  Abort (a revert's recovery stops in its
+ * qemu-img run, a copy's convert included, or in the domain's start):
+ * the journal stays, for the next operation to complete.  After it,
+ * on a shut-off domain, the leak repair of its images: an abort while
+ * their chains are read skips it (snapshot-check reports the leaks);
+ * each image's repair, once begun, finishes.
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_domain_snapshot_recover(libxlsnap_ctx *ctx,
@@ -899,6 +905,9 @@ int libxlsnap_blockjob_set_speed(libxlsnap_ctx *ctx, const char *domain,
  * Cancels the job.  If the process that started it still waits for
  * it, that process records the outcome; otherwise this call follows
  * the job to its end and records it.  The chain is left as before.
+ * A qemu-img job of another process: that process is asked to cancel
+ * it (SIGINT), and this call waits (30 s at most) for it to record the
+ * outcome; abort stops the wait, not the cancel.
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_blockjob_abort(libxlsnap_ctx *ctx, const char *domain,

@@ -234,26 +234,28 @@ static bool internal_revert_journal_owns(yajl_val d)
 
 static int internal_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
                                 libxl_disk_format fmt, const char *na,
-                                libxl_disk_format *fmt_r, char **err_r)
+                                libxl_disk_format *fmt_r,
+                                const char *const **args_r, int *timeout_ms_r)
 {
     const char *id = libxl__json_get_string(d, "tag_id");
 
+    if (!id) return ERROR_INVAL;
     if (libxl__json_get_bool(d, "copy", false)) {
         /* a copy may have been cut short: made again */
         *fmt_r = libxl__overlay_format(fmt, false);
         unlink(na);
-        return id ? libxl__exec_sync(gc,
-                        libxl__qemu_img_copy_snapshot_args(gc, file, id,
-                            libxl__json_get_string(d, "copy_base"),
-                            libxl__json_get_integer(d, "copy_base_format",
-                                                    LIBXL_DISK_FORMAT_RAW),
-                            na),
-                        3600000, NULL, err_r) : ERROR_INVAL;
+        *args_r = libxl__qemu_img_copy_snapshot_args(gc, file, id,
+                      libxl__json_get_string(d, "copy_base"),
+                      libxl__json_get_integer(d, "copy_base_format",
+                                              LIBXL_DISK_FORMAT_RAW),
+                      na);
+        *timeout_ms_r = 3600000;
+        return 0;
     }
     *fmt_r = fmt;
-    return id ? libxl__exec_sync(gc,
-                    libxl__qemu_img_snapshot_args(gc, 'a', id, file),
-                    300000, NULL, err_r) : ERROR_INVAL;
+    *args_r = libxl__qemu_img_snapshot_args(gc, 'a', id, file);
+    *timeout_ms_r = 300000;
+    return 0;
 }
 
 /* the tag is the snapshot's name */

@@ -729,9 +729,11 @@ static bool lvm_revert_journal_owns(yajl_val d)
 
 static int lvm_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
                            libxl_disk_format fmt, const char *na,
-                           libxl_disk_format *fmt_r, char **err_r)
+                           libxl_disk_format *fmt_r,
+                           const char *const **args_r, int *timeout_ms_r)
 {
     *fmt_r = fmt;
+    *args_r = NULL;                   /* its commands, run here */
     return libxl__lvm_revert_redo(gc, file,
                                   libxl__json_get_string(d, "lvm"),
                                   libxl__json_get_integer(d, "lvm_size", 0));

@@ -219,14 +219,17 @@ int libxl__overlay_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
 /* a new overlay on file again, unless it is there */
 int libxl__overlay_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
                                libxl_disk_format fmt, const char *na,
-                               libxl_disk_format *fmt_r, char **err_r)
+                               libxl_disk_format *fmt_r,
+                               const char *const **args_r,
+                               int *timeout_ms_r)
 {
     *fmt_r = libxl__overlay_format(fmt, false);
+    *args_r = NULL;
     if (libxl__overlay_on(gc, na, file)) return 0;
     unlink(na);
-    return libxl__exec_sync(gc,
-                            libxl__qemu_img_overlay_args(gc, file, fmt, na),
-                            300000, NULL, err_r);
+    *args_r = libxl__qemu_img_overlay_args(gc, file, fmt, na);
+    *timeout_ms_r = 300000;
+    return 0;
 }
 
 /* the overlay, in the format it was made in */

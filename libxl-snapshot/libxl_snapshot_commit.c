@@ -102,6 +102,11 @@ typedef struct libxl__block_commit_state {
     int num_cmds, next;
     bool completed;                   /* else: stopped after it started */
     int final_rc;
+    /* control of another process's offline job: waited for on the loop */
+    libxl__snapshot_store ost;
+    libxl__ev_time opoll;
+    libxl__ao_abortable oabrt;
+    uint64_t odeadline;
 } libxl__block_commit_state;
 
 static void bc_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
@@ -919,26 +924,6 @@ static int record_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     return 0;
 }
 
-/*
- * bc_finalize's removal of the merged images, in a child (an unlink of
- * a big image takes 100 ms and more): each one that cannot be removed
- * is named on stderr, one a line.  Async-signal-safe calls only.
- */
-static int unlink_merged_child(libxl__exec_state *es)
-{
-    const jobrec *jr = es->child_arg;
-    int i, failed = 0;
-
-    for (i = 0; i < jr->num_merged; i++) {
-        if (!unlink(jr->merged[i]) || errno == ENOENT) continue;
-        failed = 1;
-        if (write(2, jr->merged[i], strlen(jr->merged[i])) < 0 ||
-            write(2, "\n", 1) < 0)
-            break;
-    }
-    return failed;
-}
-
 static void bc_merged_removed(libxl__egc *egc, libxl__exec_state *es,
                               int rc, int status);
 static void bc_recorded(libxl__egc *egc, libxl__block_commit_state *bcs);
@@ -955,12 +940,15 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
                         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_CANCEL);
     if (rc) goto out;
     if (removes_merged(jr, done)) {
+        const char **files;           /* NULL-terminated */
+        GCNEW_ARRAY(files, jr->num_merged + 1);
+        memcpy(files, jr->merged, jr->num_merged * sizeof(*files));
         libxl__exec_init(&bcs->es);
         bcs->es.ao = ao;
         bcs->es.what = GCSPRINTF("removal of the images merged into '%s'",
                                  jr->base);
-        bcs->es.child_fn = unlink_merged_child;
-        bcs->es.child_arg = &bcs->jr;
+        bcs->es.child_fn = libxl__unlink_files_child;
+        bcs->es.child_arg = files;
         /* the commit is recorded: this only frees their space */
         bcs->es.unabortable = true;
         bcs->es.quiet = true;
@@ -1480,32 +1468,90 @@ int libxlsnap_blockjob_set_speed(libxlsnap_ctx *ctx, const char *domain,
     return rc;
 }
 
-static int abort_offline_job(libxl__gc *gc, const libxl__domain *d,
-                             const jobrec *jr)
+/*
+ * qemu-img runs in the process that started the job: that process is
+ * asked to abort it (xl aborts on SIGINT), and its job record is then
+ * polled every OFFLINE_POLL_MS on the loop until the process has
+ * recorded the outcome (at most 30 s).  ao_abort stops the wait (the
+ * SIGINT is sent: the other process still aborts its job).
+ */
+#define OFFLINE_POLL_MS 50
+
+static void offline_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void offline_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                          int rc);
+static void offline_done(libxl__egc *egc, libxl__block_commit_state *bcs,
+                         int rc);
+
+static void abort_offline_job(libxl__egc *egc,
+                              libxl__block_commit_state *bcs,
+                              const libxl__domain *d)
 {
-    libxl__snapshot_store st;
-    jobrec now;
-    uint64_t deadline = libxl__now_ms() + 30000;
+    STATE_AO_GC(bcs->ao);
+    const jobrec *jr = &bcs->jr;
     int rc;
 
-    rc = libxl__snapshot_store_open(gc, CTX->state_dir, &d->uuid, &st);
-    if (rc) return rc;
+    libxl__ev_time_init(&bcs->opoll);
+    libxl__ao_abortable_init(&bcs->oabrt);
+    rc = libxl__snapshot_store_open(gc, CTX->state_dir, &d->uuid, &bcs->ost);
+    if (rc) goto out;
     if (jr->owner <= 0 || kill((pid_t)jr->owner, SIGINT)) {
         LOG(WARN, "job %s: the process that ran it is gone; its outcome "
             "is unknown, records unchanged", jr->id);
-        jobrec_remove(gc, &st, jr->vdev);
-        return 0;
+        jobrec_remove(gc, &bcs->ost, jr->vdev);
+        goto out;
     }
-    while (!jobrec_read(gc, &st, jr->vdev, &now) &&
-           !strcmp(now.id, jr->id)) {
-        if (libxl__now_ms() > deadline) {
-            LOG(ERROR, "job %s: process %ld did not stop it", jr->id,
-                jr->owner);
-            return ERROR_TIMEDOUT;
-        }
-        usleep(50000);
+    bcs->odeadline = libxl__now_ms() + 30000;
+    bcs->oabrt.ao = ao;
+    bcs->oabrt.callback = offline_abort;
+    rc = libxl__ao_abortable_register(&bcs->oabrt);
+    if (rc) goto out;
+    offline_poll(egc, &bcs->opoll, 0);
+    return;
+ out:
+    offline_done(egc, bcs, rc);
+}
+
+static void offline_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__block_commit_state *bcs =
+        CONTAINER_OF(ev, libxl__block_commit_state, opoll);
+    STATE_AO_GC(bcs->ao);
+    const jobrec *jr = &bcs->jr;
+    jobrec now;
+
+    rc = 0;                           /* (the timer's ERROR_TIMEDOUT) */
+    if (jobrec_read(gc, &bcs->ost, jr->vdev, &now) || strcmp(now.id, jr->id))
+        goto out;                     /* its outcome is recorded */
+    if (libxl__now_ms() > bcs->odeadline) {
+        LOG(ERROR, "job %s: process %ld did not stop it", jr->id,
+            jr->owner);
+        rc = ERROR_TIMEDOUT;
+        goto out;
     }
-    return 0;
+    rc = libxl__ev_time_register_rel(gc, &bcs->opoll, offline_poll,
+                                     OFFLINE_POLL_MS);
+    if (!rc) return;
+ out:
+    offline_done(egc, bcs, rc);
+}
+
+static void offline_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                          int rc)
+{
+    libxl__block_commit_state *bcs =
+        CONTAINER_OF(ab, libxl__block_commit_state, oabrt);
+    offline_done(egc, bcs, rc);
+}
+
+static void offline_done(libxl__egc *egc, libxl__block_commit_state *bcs,
+                         int rc)
+{
+    STATE_AO_GC(bcs->ao);
+
+    libxl__ev_time_deregister(gc, &bcs->opoll);
+    libxl__ao_abortable_deregister(&bcs->oabrt);
+    libxl__ao_complete(egc, ao, rc);
 }
 
 static int blockjob_control(libxlsnap_ctx *ctx, const char *domain,
@@ -1555,14 +1601,8 @@ static int blockjob_control(libxlsnap_ctx *ctx, const char *domain,
         rc = ERROR_INVAL;
         goto out;
     } else if (!jr.live) {
-        /*
-         * qemu-img runs in the process that started the job: ask that
-         * process to abort it (xl aborts on SIGINT), and wait until it
-         * has recorded the outcome.
-         */
-        rc = abort_offline_job(gc, &d, &jr);
-        if (rc) goto out;
-        libxl__ao_complete(egc, ao, 0);
+        bcs->jr = jr;
+        abort_offline_job(egc, bcs, &d);
         EGC_FREE;
         return AO_INPROGRESS;
     }

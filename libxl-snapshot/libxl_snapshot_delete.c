@@ -983,17 +983,10 @@ static void snapshot_delete_merge_stopped(libxl__egc *egc,
         /* qemu-img, killed, leaves clusters of F allocated and unused:
          * freed by a step that finishes even on an abort (the one that
          * stopped the merge, often) */
-        static const char *const a0[] = { NULL, "check", "-q", "-r",
-                                          "leaks", "-f", "qcow2" };
-        const char **a;
-        GCNEW_ARRAY(a, 9);
-        memcpy(a, a0, sizeof(a0));
-        a[0] = CTX->qemu_img;
-        a[7] = F;
         libxl__exec_init(&dls->es);
         dls->es.ao = ao;
         dls->es.what = NULL;          /* the tool names the run */
-        dls->es.args = a;
+        dls->es.args = libxl__qemu_img_check_args(gc, F, true);
         dls->es.timeout_ms = 600000;
         dls->es.unabortable = true;
         dls->es.callback = snapshot_delete_leaks_freed;
@@ -1488,17 +1481,6 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     return 0;
 }
 
-/* Is path the active image of a disk in the domain record? */
-static bool active_in_record(const libxl__snapshot_op *op, const char *path)
-{
-    int i;
-    for (i = 0; i < op->tree.dom.num_disks; i++)
-        if (op->tree.dom.disks[i].path &&
-            !strcmp(op->tree.dom.disks[i].path, path))
-            return true;
-    return false;
-}
-
 /*
  * A commit's disk already marked done in the deleted snapshot's record,
  * but a record the same save should have moved from top to base, or the
@@ -1623,7 +1605,7 @@ static int recover_delete_records(libxl__gc *gc, libxl__snapshot_op *op,
     }
     if (remove && libxl__file_exists(remove) &&
         !libxl__snapshot_tree_uses_file(&op->tree, remove) &&
-        !active_in_record(op, remove) &&
+        !libxl__domain_record_has_image(&op->tree.dom, remove) &&
         !config_image(op, remove) && !libxl__op_runs_image(gc, op, remove)) {
         /* its data had been merged and the records moved: it goes */
         if (unlink(remove))

@@ -288,6 +288,8 @@ static void lock_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
 /* the common start of an operation */
 
 static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc);
+static void op_journal_done(libxl__egc *egc, libxl__snapshot_op *op,
+                            int rc);
 static void op_recover_jobs(libxl__egc *egc, libxl__snapshot_op *op);
 static void op_adopt_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
 static void op_adopt_abort(libxl__egc *egc, libxl__ao_abortable *ab,
@@ -341,15 +343,23 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
     if (rc) goto out;
     if (op->read_only) goto done;     /* check reports what is pending */
     /* an operation a dead process left half-done: finish or undo it */
-    rc = libxl__journal_recover(gc, op, &op->recovered);
-    if (rc) goto out;
-    op_recover_jobs(egc, op);
+    libxl__journal_recover(egc, op, op_journal_done);
     return;
  done:
     op_recovered(egc, op, 0);
     return;
  out:
     op_recovered(egc, op, rc);
+}
+
+static void op_journal_done(libxl__egc *egc, libxl__snapshot_op *op,
+                            int rc)
+{
+    if (rc) {
+        op_recovered(egc, op, rc);
+        return;
+    }
+    op_recover_jobs(egc, op);
 }
 
 /*

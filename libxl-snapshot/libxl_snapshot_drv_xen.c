@@ -39,13 +39,14 @@
  *    and libxl_domain_suspend (LIBXL_SUSPEND_LIVE for --live) into the
  *    memory image; the domain stays suspended while the caller takes
  *    the disks over QMP; then libxl_domain_resume with suspend_cancel,
- *    so the guest carries on where it was.  The suspend is
- *    asynchronous: a callback ao_how, with libxl's fds and timeouts on
- *    this library's loop (libxl_osevent_register_hooks, at init), so
- *    the caller's loop runs while libxl writes; progress is the
- *    image's size, every 500 ms; ao_abort calls libxl_ao_abort.  The
- *    resume is still synchronous (libxl runs its own loop inside; it
- *    takes milliseconds).
+ *    so the guest carries on where it was.  Both are asynchronous: a
+ *    callback ao_how, with libxl's fds and timeouts on this library's
+ *    loop (libxl_osevent_register_hooks, at init), so the caller's
+ *    loop runs while libxl writes; progress is the image's size, every
+ *    500 ms; ao_abort calls libxl_ao_abort for the suspend (the resume,
+ *    the suspend's cleanup, always finishes).  Only the recovery of a
+ *    checkpoint interrupted while the guest was suspended resumes it
+ *    synchronously (libxl runs its own loop inside; milliseconds).
  *
  *  - set_active_disk: after a live external snapshot, QEMU writes to
  *    the new overlay, but libxl still names the old image.  It would
@@ -1920,7 +1921,10 @@ static void xen_suspend_finish(libxl__egc *egc, libxl__ev_time *ev, int rc)
 /*
  * After a suspend (ours, whatever its outcome): resume in place.  Not
  * logged: after a failed save the guest may not be suspended at all,
- * and the caller says what matters.
+ * and the caller says what matters.  xen_resume (recovery) lets libxl
+ * run its own loop inside; xen_resume_async is libxl_domain_resume
+ * with a callback ao_how on this library's loop, as the suspend, and
+ * is not abortable (it ends a suspend, whatever stopped it).
  */
 static int xen_resume(libxl__gc *gc, const libxl__domain *d)
 {
@@ -1929,6 +1933,56 @@ static int xen_resume(libxl__gc *gc, const libxl__domain *d)
         LOG(DEBUG, "domain %s: libxl_domain_resume: %s", d->name,
             xen_strerror(rc));
     return rc;
+}
+
+static void xen_resume_libxl_done(libxl_ctx *xl, int rc, void *for_callback);
+static void xen_resume_finish(libxl__egc *egc, libxl__ev_time *ev, int rc);
+
+static int xen_resume_async(libxl__egc *egc, libxl__driver_suspend_state *ss)
+{
+    STATE_AO_GC(ss->ao);
+    int rc;
+
+    libxl__ev_time_init(&ss->done);
+    memset(&ss->how, 0, sizeof(ss->how));
+    ss->how.callback = xen_resume_libxl_done;
+    ss->how.u.for_callback = ss;
+    ss->rc = 0;
+    ss->running = true;
+    rc = libxl_domain_resume(CTX->xl, ss->d->domid, 1, &ss->how);
+    if (rc) {
+        /* no callback will come */
+        ss->running = false;
+        LOG(DEBUG, "domain %s: libxl_domain_resume: %s", ss->d->name,
+            xen_strerror(rc));
+    }
+    return rc;
+}
+
+/* from inside libxl_osevent_occurred_*: carry on from our own loop */
+static void xen_resume_libxl_done(libxl_ctx *xl, int rc, void *for_callback)
+{
+    libxl__driver_suspend_state *ss = for_callback;
+    libxl__gc *gc = &ss->ao->gc;
+
+    ss->rc = rc;
+    ss->running = false;
+    libxl__ev_time_register_rel(gc, &ss->done, xen_resume_finish, 0);
+}
+
+static void xen_resume_finish(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    libxl__driver_suspend_state *ss =
+        CONTAINER_OF(ev, libxl__driver_suspend_state, done);
+    EGC_GC;
+
+    rc = ss->rc;
+    if (rc)
+        LOG(DEBUG, "domain %s: libxl_domain_resume: %s", ss->d->name,
+            xen_strerror(rc));
+    else
+        ss->stopped = false;
+    ss->callback(egc, ss, rc);
 }
 
 const libxl__snapshot_driver libxl__snapshot_driver_xen = {
@@ -1946,6 +2000,7 @@ const libxl__snapshot_driver libxl__snapshot_driver_xen = {
     .disk_override = xen_disk_override,
     .suspend = xen_suspend,
     .resume = xen_resume,
+    .resume_async = xen_resume_async,
     .qmp_trylock = xen_qmp_trylock,
     .qmp_unlock = xen_qmp_unlock,
 };

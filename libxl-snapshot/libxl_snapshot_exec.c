@@ -388,6 +388,26 @@ int libxl__exec_sync(libxl__gc *callergc, const char *const *args,
 }
 
 /*
+ * child_fn: each file of the NULL-terminated list in es->child_arg
+ * removed (a missing one is gone already); each one that cannot be is
+ * named on stderr, one a line, and the status is 1.  Async-signal-safe
+ * calls only.
+ */
+int libxl__unlink_files_child(libxl__exec_state *es)
+{
+    const char *const *f = es->child_arg;
+    int failed = 0;
+
+    for (; *f; f++) {
+        if (!unlink(*f) || errno == ENOENT) continue;
+        failed = 1;
+        if (write(2, *f, strlen(*f)) < 0 || write(2, "\n", 1) < 0)
+            break;
+    }
+    return failed;
+}
+
+/*
  * Local variables:
  * mode: C
  * c-basic-offset: 4

@@ -413,6 +413,12 @@ bool libxl__exec_running(const libxl__exec_state *es);
  */
 int libxl__exec_sync(libxl__gc *gc, const char *const *args,
                      int timeout_ms, char **out_r, char **err_r);
+/*
+ * A child_fn: the files of the NULL-terminated list child_arg removed
+ * (an unlink of an image of hundreds of MiB takes 100 ms and more);
+ * status 1 and those it could not remove on stderr, one a line.
+ */
+int libxl__unlink_files_child(libxl__exec_state *es);
 /* the line of a tool's stderr that says what failed (NULL: none) */
 const char *libxl__tool_error_line(libxl__gc *gc, const char *err);
 
@@ -1010,6 +1016,9 @@ int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
 void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
                                    const char *vdev, const char *path,
                                    libxl_disk_format format);
+/* Is path the active image of a disk in the domain record? */
+bool libxl__domain_record_has_image(const libxl__domain_record *d,
+                                    const char *path);
 /* Is s valid UTF-8?  Records are JSON: what they hold must be text. */
 bool libxl__utf8_valid(const char *s);
 /* Is name (in a domain's record directory) a record, the lock...? */
@@ -1162,6 +1171,12 @@ typedef struct libxl__snapshot_driver {
     int (*suspend)(libxl__egc *egc, libxl__driver_suspend_state *ss);
     int (*resume)(libxl__gc *gc, const libxl__domain *d);
     /*
+     * The same resume on the loop, after ss's suspend (ss->callback
+     * set anew by the caller): 0, ss->callback will come (never
+     * aborted: it is the cleanup); else no callback.
+     */
+    int (*resume_async)(libxl__egc *egc, libxl__driver_suspend_state *ss);
+    /*
      * A disk's active image changed on a running domain (after a live
      * external snapshot, a pivot): make save/migrate/reboot use path
      * instead of from.  Only if the disk still runs from (or path
@@ -1306,6 +1321,7 @@ struct libxl__snapshot_op {
     /* private */
     libxl__snapshot_lock lk;
     libxl_uuid locked_uuid;
+    libxl__snapshot_op_callback *recovered_cb;  /* journal_recover's */
     /* a job adopted at READY, told to finish: waited for on the loop
      * (libxl__blockjob_recover says ERROR_NOT_READY meanwhile) */
     const char *adopt_id;
@@ -1476,13 +1492,16 @@ typedef struct libxl__snapshot_backend {
      * it, file its ds->file and format, na its new_active):
      * revert_journal_owns, is d this backend's (NULL: the entries no
      * backend claims are the chained backends', by their format);
-     * revert_redo, done again: 0 and *fmt_r the disk's format after, or
-     * ERROR_* and *err_r (gc; may be left NULL).
+     * revert_redo, to be done again: 0, *fmt_r the disk's format
+     * after, and *args_r the command the recovery runs for it (a step
+     * on the loop, within *timeout_ms_r), or NULL: nothing to run (done
+     * here: LVM's commands); or ERROR_* (said).
      */
     bool (*revert_journal_owns)(yajl_val d);
     int (*revert_redo)(libxl__gc *gc, yajl_val d, const char *file,
                        libxl_disk_format fmt, const char *na,
-                       libxl_disk_format *fmt_r, char **err_r);
+                       libxl_disk_format *fmt_r,
+                       const char *const **args_r, int *timeout_ms_r);
     /*
      * delete, before anything is touched: is ds's snapshot there to
      * remove (1), gone already (0, said), or not to be removed now
@@ -1718,7 +1737,9 @@ int libxl__overlay_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
                                libxl__revert_disk *rd);
 int libxl__overlay_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
                                libxl_disk_format fmt, const char *na,
-                               libxl_disk_format *fmt_r, char **err_r);
+                               libxl_disk_format *fmt_r,
+                               const char *const **args_r,
+                               int *timeout_ms_r);
 bool libxl__overlay_xml_source(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                                bool live, libxl__xml_source *src);
 bool libxl__overlay_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
@@ -1819,8 +1840,12 @@ void libxl__snapshot_remove_unused(libxl__gc *gc, libxl__snapshot_op *op,
  * its journal j rolled forward or back; ERROR_* keeps the journal.
  */
 int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
-int libxl__revert_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
 int libxl__delete_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
+/* a revert's, on the loop (its qemu-img runs are child-process steps,
+ * the start is libxl__domain_start_async): callback(rc) when done */
+void libxl__revert_recover(libxl__egc *egc, libxl__snapshot_op *op,
+                           yajl_val j,
+                           libxl__snapshot_op_callback *callback);
 /*
  * The journal cannot be completed (why: "is unreadable"...): refused,
  * or (snapshot-recover) moved aside; always an error.
@@ -1831,9 +1856,12 @@ int libxl__journal_unusable(libxl__gc *gc, libxl__snapshot_op *op,
 bool libxl__op_runs_image(libxl__gc *gc,
                                   const libxl__snapshot_op *op,
                                   const char *path);
-/* Under the lock, tree loaded: finish or undo what a dead process left. */
-int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
-                           bool *found_r);
+/*
+ * Under the lock, tree loaded: finish or undo what a dead process left
+ * (op->recovered: there was a journal); callback(rc), on the loop.
+ */
+void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
+                            libxl__snapshot_op_callback *callback);
 /* The journal an interrupted operation left, or NULL: its path, and its
  * op ("create"...) in *op_r (NULL if it is unreadable or has none). */
 const char *libxl__journal_pending(libxl__gc *gc,

@@ -226,29 +226,38 @@ const char *libxl__journal_pending(libxl__gc *gc,
     return path;
 }
 
-int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
-                           bool *found_r)
+static void journal_recovered(libxl__egc *egc, libxl__snapshot_op *op,
+                              int rc);
+
+void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
+                            libxl__snapshot_op_callback *callback)
 {
+    STATE_AO_GC(op->ao);
     char *data;
     yajl_val j;
     const char *what;
     int rc;
 
+    op->recovered_cb = callback;
     libxl__fault_domain(&op->d);      /* tests: whose QEMU to kill */
-    if (found_r) *found_r = false;
+    op->recovered = false;
     rc = libxl__read_file_nofollow(gc, journal_path(gc, &op->st), &data,
                                    NULL);
-    if (rc == ERROR_NOTFOUND) return 0;
-    if (rc) return rc;
-    if (found_r) *found_r = true;
+    if (rc == ERROR_NOTFOUND) {
+        callback(egc, op, 0);
+        return;
+    }
+    if (rc) goto out;
+    op->recovered = true;
     rc = libxl__snapshot_op_load_all(gc, op);
-    if (rc) return rc;
+    if (rc) goto out;
     j = libxl__json_parse(gc, data);
     what = j ? libxl__json_get_string(j, "op") : NULL;
     if (what && !strcmp(what, "create")) {
         rc = libxl__create_recover(gc, op, j);
     } else if (what && !strcmp(what, "revert")) {
-        rc = libxl__revert_recover(gc, op, j);
+        libxl__revert_recover(egc, op, j, journal_recovered);
+        return;
     } else if (what && !strcmp(what, "delete")) {
         rc = libxl__delete_recover(gc, op, j);
     } else if (what) {
@@ -258,11 +267,22 @@ int libxl__journal_recover(libxl__gc *gc, libxl__snapshot_op *op,
     } else {
         rc = libxl__journal_unusable(gc, op, "is unreadable (not a journal)");
     }
-    if (rc) return rc;
+ out:
+    journal_recovered(egc, op, rc);
+}
+
+static void journal_recovered(libxl__egc *egc, libxl__snapshot_op *op,
+                              int rc)
+{
+    STATE_AO_GC(op->ao);
+
+    if (rc) goto out;
     libxl__journal_remove(gc, &op->st);
     if (!op->finishes_delete) libxl__journal_say_unfinished(gc, op);
     /* the tree as it is now on disk */
-    return libxl__snapshot_store_load(gc, &op->st, &op->tree);
+    rc = libxl__snapshot_store_load(gc, &op->st, &op->tree);
+ out:
+    op->recovered_cb(egc, op, rc);
 }
 
 /* ---------------------------------------------------------------- */
@@ -273,55 +293,142 @@ typedef struct {
     libxl__snapshot_op op;
     bool *recovered_r;
     const char *domain, *name, *how, *rest;   /* the delete it finishes */
+    /* the leak repair of a shut-off domain */
+    libxl__qemu_img_info_state qi;    /* each disk's chain */
+    libxl__exec_state es;
+    const char **files, **vdevs;      /* its qcow2 images */
+    int num_files, next;
 } recover_state;
 
 static void recover_delete_done(libxl__egc *egc, void *for_callback,
                                 int rc);
+static void leaks_chains(libxl__egc *egc, libxl__qemu_img_info_state *qi,
+                         int rc);
+static void leaks_next(libxl__egc *egc, recover_state *rs);
+static void leaks_checked(libxl__egc *egc, libxl__exec_state *es, int rc,
+                          int status);
+static void recover_finish(libxl__egc *egc, recover_state *rs, int rc);
 
 /*
  * A shut-off domain: the clusters a killed QEMU leaked in the qcow2
  * images it had open (each disk's active chain), which snapshot-check
- * reports, are repaired (qemu-img check -r leaks: space only).
+ * reports, are repaired (qemu-img check -r leaks: space only), on the
+ * loop: one `qemu-img info --backing-chain` step for the chains, then
+ * each check a child-process step that finishes even on an abort (as
+ * the delete's leak repair: a repair is not cut short).
  */
-static void repair_leaks(libxl__gc *gc, libxl__snapshot_op *op)
+static void repair_leaks(libxl__egc *egc, recover_state *rs)
 {
-    const char **files;
-    int i, j, nf;
+    libxl__snapshot_op *op = &rs->op;
+    STATE_AO_GC(rs->ao);
+    const char **images;
+    int i;
 
+    GCNEW_ARRAY(images, op->d.num_disks ? op->d.num_disks : 1);
     for (i = 0; i < op->d.num_disks; i++) {
         const libxl_device_disk *dk = &op->d.disks[i];
-        if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path ||
-            libxl__qemu_img_chain(gc, dk->pdev_path, &files, &nf, NULL))
-            continue;
-        for (j = 0; j < nf; j++) {
-            yajl_val v = libxl__qemu_img_info_sync(gc, files[j], false,
-                                                   NULL), res;
-            const char *fmt = v ? libxl__json_get_string(v, "format") : NULL;
-            char *out = NULL, *err = NULL;
-            long long fixed;
+        if (!dk->is_cdrom && dk->pdev_path && *dk->pdev_path)
+            images[i] = dk->pdev_path;
+    }
+    rs->qi.ao = ao;
+    rs->qi.images = images;
+    rs->qi.num_images = op->d.num_disks;
+    rs->qi.backing_chain = true;
+    rs->qi.callback = leaks_chains;
+    libxl__qemu_img_info(egc, &rs->qi);
+}
 
-            if (!fmt || strcmp(fmt, "qcow2")) continue;
-            libxl__exec_sync(gc, libxl__qemu_img_check_args(gc, files[j],
-                                                            true),
-                             600000, &out, &err);
-            res = out ? libxl__json_parse(gc, out) : NULL;
-            fixed = res ? libxl__json_get_integer(res, "leaks-fixed", 0) : 0;
-            if (fixed)
-                LOG(WARN, "domain %s: disk %s: %lld leaked cluster(s) of "
-                    "'%s' repaired", op->d.name, dk->vdev, fixed, files[j]);
+static void leaks_chains(libxl__egc *egc, libxl__qemu_img_info_state *qi,
+                         int rc)
+{
+    recover_state *rs = CONTAINER_OF(qi, recover_state, qi);
+    libxl__snapshot_op *op = &rs->op;
+    STATE_AO_GC(rs->ao);
+    int i, n = 0;
+    size_t j;
+
+    if (rc == ERROR_ABORTED) goto out;
+    rc = 0;                           /* (a repair where it can) */
+    for (i = 0; i < qi->num_images; i++)
+        if (qi->infos && qi->infos[i] && YAJL_IS_ARRAY(qi->infos[i]))
+            n += qi->infos[i]->u.array.len;
+    GCNEW_ARRAY(rs->files, n ? n : 1);
+    GCNEW_ARRAY(rs->vdevs, n ? n : 1);
+    for (i = 0; i < qi->num_images; i++) {
+        yajl_val chain = qi->infos ? qi->infos[i] : NULL;
+        for (j = 0; chain && YAJL_IS_ARRAY(chain) &&
+                    j < chain->u.array.len; j++) {
+            yajl_val v = chain->u.array.values[j];
+            const char *fmt = libxl__json_get_string(v, "format");
+            const char *f = libxl__json_get_string(v, "filename");
+            if (!f || !fmt || strcmp(fmt, "qcow2")) continue;
+            rs->vdevs[rs->num_files] = op->d.disks[i].vdev;
+            rs->files[rs->num_files++] = f;
         }
     }
+    rs->next = 0;
+    leaks_next(egc, rs);
+    return;
+ out:
+    recover_finish(egc, rs, rc);
+}
+
+static void leaks_next(libxl__egc *egc, recover_state *rs)
+{
+    STATE_AO_GC(rs->ao);
+
+    if (rs->next == rs->num_files) {
+        recover_finish(egc, rs, 0);
+        return;
+    }
+    libxl__exec_init(&rs->es);
+    rs->es.ao = ao;
+    rs->es.what = NULL;               /* the tool names the run */
+    rs->es.args = libxl__qemu_img_check_args(gc, rs->files[rs->next], true);
+    rs->es.timeout_ms = 600000;
+    rs->es.unabortable = true;
+    rs->es.quiet = true;
+    rs->es.callback = leaks_checked;
+    if (libxl__exec_start(egc, &rs->es))
+        leaks_checked(egc, &rs->es, ERROR_FAIL, 0);
+}
+
+static void leaks_checked(libxl__egc *egc, libxl__exec_state *es, int rc,
+                          int status)
+{
+    recover_state *rs = CONTAINER_OF(es, recover_state, es);
+    STATE_AO_GC(rs->ao);
+    yajl_val res = es->out ? libxl__json_parse(gc, es->out) : NULL;
+    long long fixed = res ? libxl__json_get_integer(res, "leaks-fixed", 0)
+                          : 0;
+
+    if (fixed)
+        LOG(WARN, "domain %s: disk %s: %lld leaked cluster(s) of '%s' "
+            "repaired", rs->op.d.name, rs->vdevs[rs->next], fixed,
+            rs->files[rs->next]);
+    rs->next++;
+    leaks_next(egc, rs);
 }
 
 static void recover_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 {
     recover_state *rs = CONTAINER_OF(op, recover_state, op);
-    STATE_AO_GC(rs->ao);
-    const char *name = op->unfinished_delete;
 
     /* op_begin did the work, under the lock */
     if (!rc) *rs->recovered_r = op->recovered;
-    if (!rc && !op->d.running) repair_leaks(gc, op);
+    if (!rc && !op->d.running) {
+        repair_leaks(egc, rs);
+        return;
+    }
+    recover_finish(egc, rs, rc);
+}
+
+static void recover_finish(libxl__egc *egc, recover_state *rs, int rc)
+{
+    libxl__snapshot_op *op = &rs->op;
+    STATE_AO_GC(rs->ao);
+    const char *name = op->unfinished_delete;
+
     libxl__snapshot_op_end(gc, op);
     if (!rc && name) {
         /* a delete recovery leaves the records true: finish it now */

@@ -23,8 +23,8 @@
  * Domains whose memory is not QEMU's (Xen: QEMU only serves disks) go
  * through the driver's suspend (libxl_domain_suspend into the file),
  * then the disks (QMP to the device model, the domain suspended), then
- * the driver's resume (suspend_cancel).  libxl's suspend returns only
- * once it is over: its progress is reported then, once.
+ * the driver's resume (suspend_cancel), both on the loop (libxl's
+ * asynchronous forms: the image's size is the suspend's progress).
  *
  * The image is written as <file>.tmp (libxl__memory_tmp_path), and
  * renamed to its name only once complete and fsync'ed: an image under
@@ -54,9 +54,9 @@
  *   [ms_poll -> ms_polled]* -> [ms_resumed] -> ms_done
  * Steps (save, driver): libxl__memory_save -> (suspend, asynchronous)
  *   -> ms_suspended -> ms_dm_connected
- *   -> (caller's instant) -> libxl__memory_save_instant_done -> (resume)
- *   -> ms_done
- * then: ms_done [-> ms_synced] -> ms_finish.  The fsync of the image
+ *   -> (caller's instant) -> libxl__memory_save_instant_done -> ms_done
+ *   -> (resume, asynchronous) -> ms_drv_resumed
+ * then: ms_after_resume [-> ms_synced] -> ms_finish.  The fsync of the image
  * (hundreds of MiB just written: 100 ms and more) is done by a forked
  * child (a libxl__exec step with child_fn), off the caller's loop, the
  * guest already resumed; only once it succeeded is the image renamed to
@@ -114,6 +114,10 @@ static void ms_cancelled(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                          int rc);
 static void ms_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                        int rc);
+static void ms_drv_resumed(libxl__egc *egc, libxl__driver_suspend_state *ss,
+                           int r);
+static void ms_after_resume(libxl__egc *egc, libxl__memory_save_state *mss,
+                            int rc, bool gone);
 static void ms_dm_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                             int rc);
 static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc);
@@ -566,16 +570,41 @@ static void ms_done(libxl__egc *egc, libxl__memory_save_state *mss, int rc)
                              mss->why ? ")" : "");
     if (mss->t_pause) mss->pause_ms = libxl__now_ms() - mss->t_pause;
     if (CTX->driver->suspend && mss->stopped) {
-        /* Xen: resume in place (suspend_cancel), whatever happened */
-        int r = CTX->driver->resume(gc, mss->d);
-        if (r && !rc) {
-            LOG(ERROR, "domain %s: cannot resume it after the checkpoint",
-                mss->d->name);
-            rc = r;
-        }
-        mss->stopped = false;
-        if (mss->t_pause) mss->pause_ms = libxl__now_ms() - mss->t_pause;
+        /* Xen: resume in place (suspend_cancel), whatever happened, on
+         * the loop: ms_drv_resumed */
+        mss->rc = rc;
+        mss->dsusp.callback = ms_drv_resumed;
+        if (!CTX->driver->resume_async(egc, &mss->dsusp)) return;
+        ms_drv_resumed(egc, &mss->dsusp, ERROR_FAIL);
+        return;
     }
+    ms_after_resume(egc, mss, rc, gone);
+}
+
+/* the driver's resume is done (Xen) */
+static void ms_drv_resumed(libxl__egc *egc, libxl__driver_suspend_state *ss,
+                           int r)
+{
+    libxl__memory_save_state *mss =
+        CONTAINER_OF(ss, libxl__memory_save_state, dsusp);
+    int rc = mss->rc;
+    EGC_GC;
+
+    if (r && !rc) {
+        LOG(ERROR, "domain %s: cannot resume it after the checkpoint",
+            mss->d->name);
+        rc = r;
+    }
+    mss->stopped = false;
+    if (mss->t_pause) mss->pause_ms = libxl__now_ms() - mss->t_pause;
+    ms_after_resume(egc, mss, rc, false);
+}
+
+static void ms_after_resume(libxl__egc *egc, libxl__memory_save_state *mss,
+                            int rc, bool gone)
+{
+    STATE_AO_GC(mss->ao);
+
     if (mss->migrating && !gone) {
         /* a failure with the migration still going: end it */
         libxl__qmp_run_sync(gc, mss->d->qmp_path, "migrate_cancel", NULL,

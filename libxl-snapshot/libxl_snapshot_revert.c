@@ -726,32 +726,34 @@ static void snapshot_revert_finish(libxl__egc *egc,
 /* ---------------------------------------------------------------- */
 /* recovery: snapshot revert */
 
-/* Starts the domain as the revert meant to (journal "start"...). */
-static int revert_start(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
-{
-    uint32_t domid;
+/*
+ * On the loop: the disks of a revert stopped after the domain was,
+ * done again one by one (each qemu-img run a child-process step: a
+ * copy's `convert` can take an hour), the records saved, the images the
+ * revert discards removed, and the domain started as the revert meant
+ * (libxl__domain_start_async).  ao_abort stops the qemu-img run or the
+ * start: the journal stays (a copy cut short is made again by the next
+ * recovery), so the next command on the domain finishes the revert.
+ */
+typedef struct revert_recover_state {
+    libxl__snapshot_op *op;
+    yajl_val j, disks;
+    const char *name;
+    size_t next;
+    libxl_disk_format new_fmt;        /* disks[next]'s, after */
+    libxl__snapshot_op_callback *callback;
+    libxl__exec_state es;
+    libxl__domain_async da;
+} revert_recover_state;
 
-    if (!libxl__json_get_bool(j, "start", false) || op->d.running)
-        return 0;
-    if (!op->cfg.file) {
-        LOG(ERROR, "domain %s: no config to start it from", op->d.name);
-        return ERROR_FAIL;
-    }
-    return libxl__domain_start(gc, &op->cfg, &op->tree.dom,
-                               libxl__json_get_bool(j, "paused", false),
-                               libxl__json_get_string(j, "restore"), NULL,
-                               &domid);
-}
-
-/* Is path an active image the domain record names? */
-static bool active_image(const libxl__snapshot_tree *t, const char *path)
-{
-    int i;
-    for (i = 0; i < t->dom.num_disks; i++)
-        if (t->dom.disks[i].path && !strcmp(t->dom.disks[i].path, path))
-            return true;
-    return false;
-}
+static void recover_next(libxl__egc *egc, revert_recover_state *rr);
+static void recover_disk_done(libxl__egc *egc, libxl__exec_state *es,
+                              int rc, int status);
+static void recover_saved(libxl__egc *egc, revert_recover_state *rr);
+static void recover_discarded(libxl__egc *egc, libxl__exec_state *es,
+                              int rc, int status);
+static void recover_started(libxl__egc *egc, libxl__domain_async *da,
+                            int rc);
 
 /* The revert journal j again, with "saved" true. */
 static int mark_saved(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
@@ -767,24 +769,30 @@ static int mark_saved(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     return libxl__journal_write_text(gc, &op->st, text, strlen(text), true);
 }
 
-int libxl__revert_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+void libxl__revert_recover(libxl__egc *egc, libxl__snapshot_op *op,
+                           yajl_val j,
+                           libxl__snapshot_op_callback *callback)
 {
+    STATE_AO_GC(op->ao);
     libxl__snapshot_tree *t = &op->tree;
     const char *name = libxl__json_get_string(j, "snapshot");
     yajl_val disks = libxl__json_get(j, "disks");
-    yajl_val discard = libxl__json_get(j, "discard");
+    revert_recover_state *rr;
     bool saved;
     size_t i;
     int rc;
 
-    if (!name || !disks || !YAJL_IS_ARRAY(disks))
-        return libxl__journal_unusable(gc, op,
-                                       "holds no readable revert plan");
-    if (!libxl__snapshot_tree_find(t, name))
-        return libxl__journal_unusable(gc, op,
-                                       GCSPRINTF("names snapshot '%s', "
-                                       "which the domain does not have",
-                                       libxl__printable(gc, name)));
+    if (!name || !disks || !YAJL_IS_ARRAY(disks)) {
+        rc = libxl__journal_unusable(gc, op, "holds no readable revert plan");
+        goto out;
+    }
+    if (!libxl__snapshot_tree_find(t, name)) {
+        rc = libxl__journal_unusable(gc, op,
+                                     GCSPRINTF("names snapshot '%s', "
+                                     "which the domain does not have",
+                                     libxl__printable(gc, name)));
+        goto out;
+    }
     /* the revert says so once its records are saved (then only what
      * comes after is left); a disk may keep its image (internal, LVM),
      * so the records cannot tell by themselves */
@@ -796,7 +804,8 @@ int libxl__revert_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
         const char *na = libxl__json_get_string(d, "new_active");
         const char *file = libxl__json_get_string(d, "file");
         /* (an LVM or in-place internal disk keeps its image: no sign) */
-        saved = na && file && strcmp(na, file) && active_image(t, na) &&
+        saved = na && file && strcmp(na, file) &&
+            libxl__domain_record_has_image(&t->dom, na) &&
             !libxl__json_get_string(d, "lvm") &&
             !libxl__json_get_bool(d, "internal", false);
     }
@@ -809,60 +818,217 @@ int libxl__revert_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
              * to take back, whatever its journal says) */
             if (libxl__json_get_bool(d, "internal", false) || !na ||
                 libxl__snapshot_tree_uses_file(t, na) ||
-                active_image(t, na) || libxl__op_runs_image(gc, op, na))
+                libxl__domain_record_has_image(&t->dom, na) ||
+                libxl__op_runs_image(gc, op, na))
                 continue;
             unlink(na);
         }
         LOG(WARN, "domain %s: an interrupted snapshot-revert to '%s' was "
             "rolled back (the domain had not been stopped yet)", op->d.name,
             name);
-        return 0;
+        callback(egc, op, 0);
+        return;
     }
-    if (!saved) {
-        /* stopped, disks maybe half done: do them all again, then record */
-        for (i = 0; i < disks->u.array.len; i++) {
-            yajl_val d = disks->u.array.values[i];
-            const char *vdev = libxl__json_get_string(d, "vdev");
-            const char *file = libxl__json_get_string(d, "file");
-            const char *na = libxl__json_get_string(d, "new_active");
-            libxl_disk_format fmt =
-                libxl__json_get_integer(d, "format", LIBXL_DISK_FORMAT_RAW);
-            libxl_disk_format new_fmt = fmt;
-            char *err = NULL;
+    GCNEW(rr);
+    rr->op = op;
+    rr->j = j;
+    rr->disks = disks;
+    rr->name = name;
+    rr->callback = callback;
+    libxl__exec_init(&rr->es);
+    if (saved) {
+        recover_saved(egc, rr);
+        return;
+    }
+    /* stopped, disks maybe half done: do them all again, then record */
+    rr->next = 0;
+    recover_next(egc, rr);
+    return;
+ out:
+    callback(egc, op, rc);
+}
 
-            if (!vdev || !file || !na) return ERROR_INVAL;
-            rc = libxl__revert_journal_backend(d, fmt)->revert_redo(gc, d,
-                     file, fmt, na, &new_fmt, &err);
-            if (rc) {
-                LOG(ERROR, "domain %s: cannot finish the interrupted revert "
-                    "of disk %s: %s", op->d.name, vdev, err ? err : "");
-                return rc;
-            }
-            libxl__domain_record_set_disk(gc, &t->dom, vdev, na, new_fmt);
+/* disks[rr->next] is done: the records say so (once all are saved) */
+static void recover_set_disk(libxl__gc *gc, revert_recover_state *rr)
+{
+    yajl_val d = rr->disks->u.array.values[rr->next];
+
+    libxl__domain_record_set_disk(gc, &rr->op->tree.dom,
+        libxl__json_get_string(d, "vdev"),
+        libxl__json_get_string(d, "new_active"), rr->new_fmt);
+}
+
+static void recover_next(libxl__egc *egc, revert_recover_state *rr)
+{
+    libxl__snapshot_op *op = rr->op;
+    STATE_AO_GC(op->ao);
+    libxl__snapshot_tree *t = &op->tree;
+    int rc;
+
+    for (; rr->next < rr->disks->u.array.len; rr->next++) {
+        yajl_val d = rr->disks->u.array.values[rr->next];
+        const char *vdev = libxl__json_get_string(d, "vdev");
+        const char *file = libxl__json_get_string(d, "file");
+        const char *na = libxl__json_get_string(d, "new_active");
+        libxl_disk_format fmt =
+            libxl__json_get_integer(d, "format", LIBXL_DISK_FORMAT_RAW);
+        const char *const *args = NULL;
+        int timeout_ms = 300000;
+
+        if (!vdev || !file || !na) {
+            rc = ERROR_INVAL;
+            goto out;
         }
-        t->dom.current = GCSTRDUP(name);
-        libxl__snapshot_tree_fixup(gc, t);
-        rc = libxl__snapshot_store_save(gc, &op->st, t);
-        if (rc) return rc;
-        /* as the revert does: the journal says the records are saved
-         * before the domain starts, so that a recovery killed after the
-         * start is not taken, by the next one, for a revert that never
-         * stopped the domain (which would take back the image it runs
-         * on); a journal that cannot say so goes */
-        if (mark_saved(gc, op, j)) libxl__journal_remove(gc, &op->st);
+        rc = libxl__revert_journal_backend(d, fmt)->revert_redo(gc, d,
+                 file, fmt, na, &rr->new_fmt, &args, &timeout_ms);
+        if (rc) {
+            LOG(ERROR, "domain %s: cannot finish the interrupted revert "
+                "of disk %s", op->d.name, vdev);
+            goto out;
+        }
+        if (args) {
+            rr->es.ao = ao;
+            rr->es.what = GCSPRINTF("recovery of the revert of %s", vdev);
+            rr->es.args = args;
+            rr->es.timeout_ms = timeout_ms;
+            rr->es.quiet = true;
+            rr->es.callback = recover_disk_done;
+            rc = libxl__exec_start(egc, &rr->es);
+            if (rc) recover_disk_done(egc, &rr->es, rc, 0);
+            return;
+        }
+        recover_set_disk(gc, rr);
     }
-    /* chosen by the revert itself: images nothing will refer to */
-    for (i = 0; discard && YAJL_IS_ARRAY(discard) &&
-                i < discard->u.array.len; i++) {
+    t->dom.current = GCSTRDUP(rr->name);
+    libxl__snapshot_tree_fixup(gc, t);
+    rc = libxl__snapshot_store_save(gc, &op->st, t);
+    if (rc) goto out;
+    /* as the revert does: the journal says the records are saved
+     * before the domain starts, so that a recovery killed after the
+     * start is not taken, by the next one, for a revert that never
+     * stopped the domain (which would take back the image it runs
+     * on); a journal that cannot say so goes */
+    if (mark_saved(gc, op, rr->j)) libxl__journal_remove(gc, &op->st);
+    recover_saved(egc, rr);
+    return;
+ out:
+    rr->callback(egc, op, rc);
+}
+
+static void recover_disk_done(libxl__egc *egc, libxl__exec_state *es,
+                              int rc, int status)
+{
+    revert_recover_state *rr = CONTAINER_OF(es, revert_recover_state, es);
+    libxl__snapshot_op *op = rr->op;
+    STATE_AO_GC(op->ao);
+    const char *vdev = libxl__json_get_string(
+        rr->disks->u.array.values[rr->next], "vdev");
+    const char *why;
+
+    if (rc == ERROR_ABORTED) {
+        LOG(ERROR, "domain %s: the recovery of its interrupted revert to "
+            "'%s' was aborted at disk %s; the journal stays: the next "
+            "command on the domain finishes the revert", op->d.name,
+            rr->name, vdev);
+        goto out;
+    }
+    if (rc) {
+        why = libxl__tool_error_line(gc, es->err);
+        LOG(ERROR, "domain %s: cannot finish the interrupted revert of disk "
+            "%s: %s", op->d.name, vdev, why ? why : "");
+        goto out;
+    }
+    recover_set_disk(gc, rr);
+    rr->next++;
+    recover_next(egc, rr);
+    return;
+ out:
+    rr->callback(egc, op, rc);
+}
+
+/*
+ * The records are saved: what comes after.  The images the revert
+ * chose to discard (nothing will refer to them) are removed by a child
+ * (libxl__unlink_files_child: a copy may be hundreds of MiB), a step
+ * that finishes even on an abort (it only frees space).
+ */
+static void recover_saved(libxl__egc *egc, revert_recover_state *rr)
+{
+    libxl__snapshot_op *op = rr->op;
+    STATE_AO_GC(op->ao);
+    yajl_val discard = libxl__json_get(rr->j, "discard");
+    const char **files;
+    size_t i, n = 0;
+
+    if (!discard || !YAJL_IS_ARRAY(discard) || !discard->u.array.len) {
+        recover_discarded(egc, &rr->es, 0, 0);
+        return;
+    }
+    GCNEW_ARRAY(files, discard->u.array.len + 1);
+    for (i = 0; i < discard->u.array.len; i++) {
         const char *f = YAJL_GET_STRING(discard->u.array.values[i]);
-        if (f && unlink(f) && errno != ENOENT)
-            LOGE(WARN, "cannot remove discarded image '%s'", f);
+        if (f) files[n++] = f;
     }
-    rc = revert_start(gc, op, j);
+    libxl__exec_init(&rr->es);
+    rr->es.ao = ao;
+    rr->es.what = "removal of the images the revert discards";
+    rr->es.child_fn = libxl__unlink_files_child;
+    rr->es.child_arg = files;
+    rr->es.unabortable = true;
+    rr->es.quiet = true;
+    rr->es.callback = recover_discarded;
+    if (!libxl__exec_start(egc, &rr->es)) return;
+    for (i = 0; i < n; i++)           /* no child: here, then */
+        if (unlink(files[i]) && errno != ENOENT)
+            LOGE(WARN, "cannot remove discarded image '%s'", files[i]);
+    recover_discarded(egc, &rr->es, 0, 0);
+}
+
+static void recover_discarded(libxl__egc *egc, libxl__exec_state *es,
+                              int rc, int status)
+{
+    revert_recover_state *rr = CONTAINER_OF(es, revert_recover_state, es);
+    libxl__snapshot_op *op = rr->op;
+    STATE_AO_GC(op->ao);
+    char *save = NULL, *line;
+
+    if (rc && es->err) {
+        for (line = strtok_r(es->err, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+            LOG(WARN, "cannot remove discarded image '%s'", line);
+    }
+    /* the domain started as the revert meant to (journal "start"...) */
+    if (!libxl__json_get_bool(rr->j, "start", false) || op->d.running) {
+        recover_started(egc, &rr->da, 0);
+        return;
+    }
+    if (!op->cfg.file) {
+        LOG(ERROR, "domain %s: no config to start it from", op->d.name);
+        recover_started(egc, &rr->da, ERROR_FAIL);
+        return;
+    }
+    rr->da.ao = ao;
+    rr->da.cfg = &op->cfg;
+    rr->da.rec = &op->tree.dom;
+    rr->da.paused = libxl__json_get_bool(rr->j, "paused", false);
+    rr->da.restore = libxl__json_get_string(rr->j, "restore");
+    rr->da.callback = recover_started;
+    libxl__domain_start_async(egc, &rr->da);
+}
+
+static void recover_started(libxl__egc *egc, libxl__domain_async *da,
+                            int rc)
+{
+    revert_recover_state *rr = CONTAINER_OF(da, revert_recover_state, da);
+    libxl__snapshot_op *op = rr->op;
+    STATE_AO_GC(op->ao);
+
     LOG(WARN, "domain %s: an interrupted snapshot-revert to '%s' was "
-        "completed%s", op->d.name, name, rc ? ", but the domain could not "
-        "be started" : "");
-    return rc;
+        "completed%s", op->d.name, rr->name,
+        rc == ERROR_ABORTED ? ", but its start was aborted: the next "
+        "command on the domain starts it"
+        : rc ? ", but the domain could not be started" : "");
+    rr->callback(egc, op, rc);
 }
 
 /*

@@ -1271,6 +1271,17 @@ libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,
     return NULL;
 }
 
+bool libxl__domain_record_has_image(const libxl__domain_record *d,
+                                    const char *path)
+{
+    int i;
+
+    for (i = 0; i < d->num_disks; i++)
+        if (d->disks[i].path && !strcmp(d->disks[i].path, path))
+            return true;
+    return false;
+}
+
 void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
                                    const char *vdev, const char *path,
                                    libxl_disk_format format)

@@ -8,6 +8,8 @@
  *   loop-latency [--abort-after MS] DOMAIN revert SNAPSHOT
  *   loop-latency [--abort-after MS] DOMAIN checkpoint NAME  (live, memory
  *                                                          and disks)
+ *   loop-latency [--abort-after MS] DOMAIN recover   (what an interrupted
+ *                                                operation left)
  *   loop-latency idle MS
  *
  * It starts the operation with a callback ao_how and runs its own loop:
@@ -28,7 +30,7 @@
  * Prints one line:
  *   <op>: rc=<callback rc> maxlib=<ms> maxgap=<ms> gap2=<ms> ticks=<n>
  *         time=<ms> start=<ms of the starting call>
- *         [abort_rc=<rc> abort_at=<ms>] [problems=<n>]
+ *         [abort_rc=<rc> abort_at=<ms>] [problems=<n>] [recovered=<0|1>]
  * and the three longest gaps with what the loop was doing before each
  * (start / afterpoll / abort).  Exit 0 when the callback came (whatever
  * its rc), 2 on a usage or setup error, 3 when the operation never
@@ -97,6 +99,8 @@ int main(int argc, char **argv)
     const char *domain, *op, *arg = NULL, *where;
     char **problems = NULL;
     int num_problems = -1, rc, abort_after = -1, abort_rc = 1, ticks = 0;
+    static bool recovered;               /* kept until the callback */
+    bool recover = false;
     double t0, t_start, last_tick, next_tick, abort_at = -1, t, idle_ms = 0;
     double lib = 0, maxlib = 0, c;       /* ms in the library since the
                                             last tick; the most */
@@ -114,7 +118,7 @@ int main(int argc, char **argv)
         if (argc < 3) goto usage;
         domain = argv[1];
         op = argv[2];
-        if (strcmp(op, "check")) {
+        if (strcmp(op, "check") && strcmp(op, "recover")) {
             if (argc != 4) goto usage;
             arg = argv[3];
         }
@@ -142,6 +146,10 @@ int main(int argc, char **argv)
     } else if (!strcmp(op, "check")) {
         rc = libxlsnap_domain_snapshot_check(ctx, domain, &problems,
                                          &num_problems, &how);
+    } else if (!strcmp(op, "recover")) {
+        recover = true;
+        rc = libxlsnap_domain_snapshot_recover(ctx, domain, &recovered,
+                                               &how);
     } else if (!strcmp(op, "commit")) {
         libxlsnap_block_commit_params p;
         memset(&p, 0, sizeof(p));
@@ -241,6 +249,7 @@ int main(int argc, char **argv)
     if (abort_after >= 0)
         printf(" abort_rc=%d abort_at=%.0f", abort_rc, abort_at);
     if (num_problems >= 0) printf(" problems=%d", num_problems);
+    if (recover) printf(" recovered=%d", recovered);
     printf("\n");
     printf("  longest gaps: %.1f ms (%s), %.1f ms (%s), %.1f ms (%s)\n",
            top[0].gap, top[0].where ? top[0].where : "-",
@@ -252,7 +261,7 @@ int main(int argc, char **argv)
 
  usage:
     fprintf(stderr, "usage: loop-latency [--abort-after MS] DOMAIN "
-            "check | commit VDEV | revert SNAPSHOT | checkpoint NAME;  loop-latency idle MS\n");
+            "check | recover | commit VDEV | revert SNAPSHOT | checkpoint NAME;  loop-latency idle MS\n");
     return 2;
 }
 

@@ -27,7 +27,14 @@
 #     domain is as libxl_snapshot.h says an abort leaves it:
 #     snapshot-check is clean, the data is the old or the new (never a
 #     mix), the domain runs (check, commit) or runs or is shut off on
-#     the reverted disks (revert).
+#     the reverted disks (revert);
+#  6. on a shut-off vm2, the recovery of a revert killed before it
+#     copied an internal snapshot (512 MiB) out of an image since
+#     frozen: the copy (qemu-img convert) is a step of the recovery:
+#     rc 0, maxlib < 50 ms, i1's data, snapshot-check clean; aborted
+#     while qemu-img copies: ERROR_ABORTED, the journal stays (check
+#     reports the pending revert), and snapshot-recover then finishes
+#     it (i1's data, clean).
 # A maxlib of 50 ms or more is measured once more (a fresh run of the
 # same operation): the test fails only if both runs exceed it, so that
 # a single outlier (a page fault storm, a record's fsync on a busy
@@ -200,6 +207,71 @@ if ! domain_running vm1; then
     expect_ok xl create "$CFG"
 fi
 expect_ok xl snapshot-check vm1
+
+# ------------------------------------------------------------ recovery
+step "a revert's recovery that copies 512 MiB out (qemu-img convert), in the loop"
+# vm2, shut off: its internal snapshot i1 (512 MiB of 0x61) is in an
+# image an external snapshot has since frozen, so a revert to i1 copies
+# it out; the revert is killed right after writing its journal, and
+# the recovery does the copy again (a child-process step of the
+# recovery's ao, as the revert's own copy)
+qemu-img create -q -f qcow2 "$IMG/vm2-xvda.qcow2" 1G || fail "qemu-img create"
+CFG2=$T/vm2.cfg
+cat > "$CFG2" <<EOF
+name = "vm2"
+memory = 64
+disk = [ 'format=qcow2,vdev=xvda,access=rw,target=$IMG/vm2-xvda.qcow2' ]
+EOF
+expect_ok xl create "$CFG2"
+expect_ok xl destroy vm2
+write_pattern vm2 xvda 0x61 0 512M
+expect_ok xl snapshot-create --diskspec xvda,snapshot=internal vm2 i1
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external vm2 frozen
+# crash_revert: a revert to i1 killed after its journal, before the copy
+crash_revert() {
+    write_pattern vm2 xvda 0x62 0 1M
+    run env XL_SNAPSHOT_FAULT=revert:1 "$XL" snapshot-revert vm2 i1
+    [ "$RC" -eq 86 ] || fail_run "snapshot-revert vm2 i1 at fault 1"
+    expect_file "$(domain_dir vm2)/journal.libxl-json"
+}
+# recovered_ok: the revert is finished: i1 current, its data, all clean
+recovered_ok() {
+    expect_ok xl snapshot-current vm2
+    expect_eq "$OUT" i1 "vm2's current snapshot after the recovery"
+    read_pattern "$(active_image vm2 xvda)" 0x61 0 512M
+    expect_ok xl snapshot-check vm2
+}
+crash_revert
+measure recover vm2 recover
+expect_eq "$L_RC" 0 "the recovery's rc"
+expect_match "$LINE" "recovered=1" "the recovery found the journal"
+recovered_ok
+if ! gap_ok recover; then
+    crash_revert
+    measure recover-again vm2 recover
+    expect_eq "$L_RC" 0 "the recovery's rc"
+    recovered_ok
+    gap_ok recover-again || fail "the recovery blocks the caller's loop: $M_OUT"
+fi
+
+step "the recovery aborted while qemu-img copies"
+crash_revert
+# the copy starts inside the starting call and takes hundreds of ms
+# (the recovery above, less its leak repair): 30 ms in, it runs
+measure recover-abort --abort-after 30 vm2 recover
+expect_eq "$L_ABORT_RC" 0 "ao_abort's rc"
+expect_eq "$L_RC" "$ERROR_ABORTED" "an aborted recovery's rc"
+expect_match "$LINE" "recovered=0" "the aborted recovery's result"
+gap_ok recover-abort || fail "an aborted recovery blocks the loop: $M_OUT"
+# the journal stays, and says so: the next command finishes the revert
+expect_file "$(domain_dir vm2)/journal.libxl-json"
+run xl snapshot-check vm2
+[ "$RC" -eq 1 ] || fail_run "snapshot-check must report the pending revert"
+expect_match "$OUT" "an interrupted operation \(revert\) is pending" \
+    "snapshot-check after the aborted recovery"
+expect_ok xl snapshot-recover vm2
+expect_match "$OUT" "recovered" "snapshot-recover after the aborted one"
+recovered_ok
 
 step "maxlib/maxgap: ${GAPS[*]} (limit on maxlib: ${LIMIT_MS} ms)"
 echo "PASS: loop-latency"
