@@ -39,7 +39,12 @@
  * A VHD chain is only merged child into parent (vhd-util coalesce): a
  * VHD F, not the config's, with branches is refused for every disk
  * before any disk is touched.
- * Files named by the domain config are never removed.
+ * Files named by the domain config, and the images the domain's disks
+ * run on (a disk attached by hand is in no config), are never removed.
+ * A disk of the snapshot that the domain no longer has (detached, or
+ * taken out of its config) ran last on the image the domain record
+ * names: that image is probed as the disk's active one (offline, since
+ * no QEMU runs it), so what it holds is merged, not lost.
  *
  * Order and failure: disks one after the other; the record goes last.
  * If a disk fails, the record keeps the disks not yet done (the done
@@ -120,6 +125,8 @@ typedef struct libxl__snapshot_delete_state {
     libxl__qemu_img_info_state qi;  /* tags, then chains */
     const char *active;             /* active image of the disk */
     libxl_disk_format active_format;
+    bool detached;                  /* active: the disk the running
+                                       domain no longer has ran it last */
     char **running;                 /* live: the running chain */
     int num_running;
     libxl__qmp qmp;
@@ -389,6 +396,32 @@ static void snapshot_delete_one(libxl__egc *egc,
  * The images we know on a disk: active (first, when there is one), and
  * every snapshot's on that disk that exists.
  */
+/*
+ * The image a disk of the snapshot runs on: the domain's.  A disk the
+ * domain no longer has (detached from the running domain, or taken out
+ * of its config) ran last on the image the domain record names: what
+ * is built on the frozen image is learnt from it as well, so that its
+ * data is merged, not lost, and the frozen image (which may be the
+ * disk's own, attached by hand) is kept (*detached_r: not running).
+ */
+static const char *active_image(libxl__snapshot_delete_state *dls,
+                                const char *vdev,
+                                libxl_disk_format *format_r,
+                                bool *detached_r)
+{
+    libxl_device_disk *dk = libxl__domain_disk(&dls->op.d, vdev);
+    libxl__active_disk *ad;
+
+    *detached_r = false;
+    *format_r = dk ? dk->format : LIBXL_DISK_FORMAT_QCOW2;
+    if (dk) return dk->pdev_path;
+    ad = libxl__domain_record_disk(&dls->op.tree.dom, vdev);
+    if (!ad || !ad->path || !libxl__file_exists(ad->path)) return NULL;
+    *detached_r = true;
+    *format_r = ad->format;
+    return ad->path;
+}
+
 static int known_images(libxl__gc *gc, libxl__snapshot_delete_state *dls,
                         const char *vdev, const char *active,
                         const char ***images_r)
@@ -423,14 +456,16 @@ static int branches_refused(libxl__gc *gc,
                             const libxlsnap_disk_snapshot *ds)
 {
     const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
-    libxl_device_disk *dk = libxl__domain_disk(&dls->op.d, ds->vdev);
     const char **l, **kids;
+    libxl_disk_format fmt;
+    bool detached;
     int n, i, k, nk = 0;
 
     if (!be || !be->one_level || !ds->file ||
         config_image(&dls->op, ds->file))
         return 0;
-    n = known_images(gc, dls, ds->vdev, dk ? dk->pdev_path : NULL, &l);
+    n = known_images(gc, dls, ds->vdev,
+                     active_image(dls, ds->vdev, &fmt, &detached), &l);
     GCNEW_ARRAY(kids, n + 1);
     for (i = 0; i < n; i++) {
         const char *p = be->parent(gc, l[i]);
@@ -505,7 +540,6 @@ static void snapshot_delete_disk(libxl__egc *egc,
     libxl__snapshot_op *op = &dls->op;
     libxlsnap_disk_snapshot *ds;
     disk_plan *pl;
-    libxl_device_disk *dk;
     int rc;
 
     dls->commit = NULL;
@@ -515,16 +549,16 @@ static void snapshot_delete_disk(libxl__egc *egc,
     }
     ds = cur_ds(dls);
     pl = &dls->plans[dls->disk];
-    dk = libxl__domain_disk(&op->d, ds->vdev);
-    dls->active = dk ? dk->pdev_path : NULL;
-    dls->active_format = dk ? dk->format : LIBXL_DISK_FORMAT_QCOW2;
+    dls->active = active_image(dls, ds->vdev, &dls->active_format,
+                               &dls->detached);
+
 
     switch (pl->act) {
     case ACT_NONE:
         snapshot_delete_disk_done(egc, dls, 0);
         return;
     case ACT_TAG:
-        if (op->d.running && dls->active &&
+        if (op->d.running && !dls->detached && dls->active &&
             !strcmp(dls->active, ds->file)) {
             dls->qmp.ao = ao;
             dls->qmp.path = op->d.qmp_path;
@@ -730,6 +764,21 @@ static bool holds_internal(libxl__snapshot_delete_state *dls, const char *f)
     return false;
 }
 
+/*
+ * Is path an image of the domain: of its config, or one its disks run
+ * on now (a disk attached by hand is in no config)?  Never removed.
+ */
+static bool domain_image(const libxl__snapshot_delete_state *dls,
+                         const char *path)
+{
+    int i;
+    for (i = 0; i < dls->op.d.num_disks; i++)
+        if (dls->op.d.disks[i].pdev_path &&
+            !strcmp(dls->op.d.disks[i].pdev_path, path))
+            return true;
+    return config_image(&dls->op, path);
+}
+
 /* Is path an image of the domain's config (its disks' pdev_path)? */
 static bool config_image(const libxl__snapshot_op *op, const char *path)
 {
@@ -758,7 +807,8 @@ static void snapshot_delete_chains(libxl__egc *egc,
     n = collect_edges(gc, qi, &e);
     /* the running chain: the active image's, probed first */
     dls->num_running = 0;
-    if (dls->active && qi->infos[0] && YAJL_IS_ARRAY(qi->infos[0])) {
+    if (dls->active && !dls->detached && qi->infos[0] &&
+        YAJL_IS_ARRAY(qi->infos[0])) {
         yajl_val c = qi->infos[0];
         size_t j;
         GCNEW_ARRAY(dls->running, c->u.array.len);
@@ -1128,15 +1178,10 @@ static const char *left_unused(libxl__snapshot_delete_state *dls,
 {
     const char *f = pl->act == ACT_TAG ? ds->file
         : pl->act == ACT_REMOVE && removing ? pl->parent : NULL;
-    int i;
 
-    if (!f || config_image(&dls->op, f) ||
+    if (!f || domain_image(dls, f) ||
         libxl__snapshot_tree_has_image(&dls->op.tree, f))
         return NULL;
-    for (i = 0; i < dls->op.d.num_disks; i++)
-        if (dls->op.d.disks[i].pdev_path &&
-            !strcmp(dls->op.d.disks[i].pdev_path, f))
-            return NULL;
     return f;
 }
 
@@ -1169,7 +1214,8 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
             }
             libxl__domain_record_set_disk(gc, &op->tree.dom, ds->vdev,
                                           ds->file, ds->format);
-            if (op->d.running && CTX->driver->set_active_disk) {
+            if (op->d.running && !dls->detached &&
+                CTX->driver->set_active_disk) {
                 rc = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
                                                   pl->child, ds->file,
                                                   ds->format);
@@ -1198,7 +1244,7 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
      */
     if (gone || pl->act == ACT_TAG || pl->act == ACT_EXEC) {
         gone = GCSTRDUP(gone);
-        removing = gone && !config_image(&dls->op, gone) &&
+        removing = gone && !domain_image(dls, gone) &&
             (pl->act == ACT_COMMIT || !holds_internal(dls, gone));
         ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO;
         unused = left_unused(dls, pl, ds, removing);

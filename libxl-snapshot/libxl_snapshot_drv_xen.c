@@ -540,20 +540,52 @@ static int xen_fill_domain(libxl__gc *gc, const libxl_dominfo *info,
     return 0;
 }
 
-/* Disks other than cdroms, copied into the gc. */
-static void xen_get_disks(libxl__gc *gc, libxl__domain *d)
+/* How many disks libxl has entries for in xenstore (0 on failure). */
+static unsigned int xen_vbd_entries(libxl__gc *gc, uint32_t domid)
+{
+    struct xs_handle *xsh = xs_open(0);
+    unsigned int n = 0;
+    char **dir;
+
+    if (!xsh) return 0;
+    dir = xs_directory(xsh, XBT_NULL,
+                       GCSPRINTF("/libxl/%u/device/vbd", domid), &n);
+    free(dir);
+    xs_close(xsh);
+    return dir ? n : 0;
+}
+
+/*
+ * Disks other than cdroms, copied into the gc.  libxl_device_disk_list
+ * gives NULL both for no disk and when one entry does not read (a
+ * disk half detached: its backend gone, libxl's entry not yet); the
+ * entries under /libxl tell them apart, and the list is asked again
+ * while a disk is coming or going (XEN_DISK_LIST_TRIES, 20 ms apart),
+ * then the lookup fails, rather than taking the domain for diskless.
+ */
+#define XEN_DISK_LIST_TRIES 25
+
+static int xen_get_disks(libxl__gc *gc, libxl__domain *d)
 {
     libxl_device_disk *list;
     struct xs_handle *xsh = NULL;
-    int num = 0, i, n = 0;
+    int num = 0, i, n = 0, tries = 0;
 
     d->disks = NULL;
     d->num_disks = 0;
-    list = libxl_device_disk_list(CTX->xl, d->domid, &num);
-    if (!list) return;
+    while (!(list = libxl_device_disk_list(CTX->xl, d->domid, &num)) &&
+           xen_vbd_entries(gc, d->domid)) {
+        if (++tries == XEN_DISK_LIST_TRIES) {
+            LOG(ERROR, "domain %s: libxl cannot list its disks (one is "
+                "being attached or detached?); nothing was done", d->name);
+            return ERROR_FAIL;
+        }
+        usleep(20000);
+    }
+    if (!list) return 0;
     if (num <= 0) {
         libxl_device_disk_list_free(list, num);
-        return;
+        return 0;
     }
 
     GCNEW_ARRAY(d->disks, num);
@@ -584,6 +616,7 @@ static void xen_get_disks(libxl__gc *gc, libxl__domain *d)
     d->num_disks = n;
     if (xsh) xs_close(xsh);
     libxl_device_disk_list_free(list, num);
+    return 0;
 }
 
 static int xen_lookup_running(libxl__gc *gc, const char *domain,
@@ -619,8 +652,7 @@ static int xen_lookup_running(libxl__gc *gc, const char *domain,
 
     rc = xen_fill_domain(gc, &info, d_r);
     if (rc) goto out;
-    xen_get_disks(gc, d_r);
-    rc = 0;
+    rc = xen_get_disks(gc, d_r);
 
  out:
     libxl_dominfo_dispose(&info);

@@ -1,0 +1,96 @@
+#!/bin/bash
+# test-79-disk-gone.sh - deleting a snapshot of a disk the domain no
+# longer has
+#
+# Issue 16 (Xen scenario 10c): a disk attached by hand and detached
+# after a snapshot, or taken out of the domain's config, is in no
+# config and not among the domain's disks, but the snapshot's record
+# and the domain record still name its images.  The delete used to see
+# nothing built on the snapshot's frozen image (the disk's own image),
+# removed it, and left the overlay the disk ran on last orphaned.  Now
+# the image the domain record says the disk ran on last is what is
+# built on it: it is committed into the frozen image, which stays, with
+# the data; the overlay goes; nothing is orphaned.
+#  - shut off, xvdb taken out of the config after s1 (external on it):
+#    snapshot-delete s1 keeps xvdb's own image, now holding what the
+#    overlay held; xvda (internal) loses s1's tag; snapshot-check is
+#    clean; the domain starts on its images;
+#  - the same with two snapshots (s1 <- s2), the root deleted first;
+#    a revert to s2 without xvdb is refused, naming it, nothing changed;
+#    with xvdb back in the config s2 reverts to its own data on both
+#    disks; xvdb out again, s2's delete leaves xvdb's own image with
+#    s2's data and no overlay.
+set -u
+# shellcheck source=tests/qemu/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# drop_xvdb: the config without xvdb
+drop_xvdb() {
+    {
+        echo "name = \"$1\""
+        echo "memory = 64"
+        echo "disk = [ 'format=qcow2,vdev=xvda,access=rw,target=$IMG/$1-xvda.qcow2' ]"
+    } > "$T/$1.cfg"
+}
+
+case_one() {
+    make_vm_config vm1
+    expect_ok xl snapshot-create --diskspec xvdb,snapshot=external "$CFG" s0
+    write_disks vm1 0xa1
+    expect_ok xl snapshot-create --diskspec xvdb,snapshot=external vm1 s1
+    OV=$(active_image vm1 xvdb)
+    expect_match "$OV" "\.s1\.qcow2$" "xvdb's active image after s1"
+    write_pattern vm1 xvdb 0xa2 0 1M
+    drop_xvdb vm1
+    expect_ok xl snapshot-delete vm1 s1
+    expect_file "$IMG/vm1-xvdb.img"
+    expect_no_file "$OV"
+    # s1's image (s0's overlay) now holds what xvdb ran on last
+    XB=$(jq -r '.disks[]? | select(.vdev == "xvdb") | .path' \
+        "$(domain_dir vm1)/domain.libxl-json")
+    [ -f "$XB" ] || fail "the domain record names xvdb on '$XB', which is gone"
+    read_pattern "$XB" 0xa2 0 1M
+    expect_ok xl snapshot-check vm1
+    expect_ok xl snapshot-delete vm1 s0
+    expect_file "$IMG/vm1-xvdb.img"
+    read_pattern "$IMG/vm1-xvdb.img" 0xa2 0 1M raw
+    expect_eq "$(ls "$IMG" | grep -c 'vm1-xvdb\.s')" 0 "overlays of xvdb left"
+    expect_ok xl snapshot-check vm1
+    check_images
+    expect_ok xl create "$T/vm1.cfg"
+    expect_ok xl destroy vm1
+}
+
+case_tree() {
+    make_vm_config vm2
+    expect_ok qemu-io -f qcow2 -c "write -P 0xb1 0 1M" "$IMG/vm2-xvda.qcow2"
+    expect_ok qemu-io -f raw -c "write -P 0xb1 0 1M" "$IMG/vm2-xvdb.img"
+    expect_ok xl snapshot-create --diskspec xvdb,snapshot=external "$CFG" s1
+    write_disks vm2 0xb2
+    expect_ok xl snapshot-create --diskspec xvdb,snapshot=external vm2 s2
+    write_disks vm2 0xb3
+    cp "$CFG" "$T/vm2.cfg.xvdb"
+    drop_xvdb vm2
+    expect_ok xl snapshot-delete vm2 s1
+    expect_file "$IMG/vm2-xvdb.img"
+    expect_ok xl snapshot-check vm2
+    # a revert needs every disk of the snapshot: refused, naming xvdb
+    expect_fail xl snapshot-revert vm2 s2
+    expect_match "$ERR" "disk xvdb, which the domain no longer has" "the refusal"
+    read_pattern "$(active_image vm2 xvda)" 0xb3 0 1M
+    # xvdb back in the config: s2 reverts, both disks with its data
+    cp "$T/vm2.cfg.xvdb" "$T/vm2.cfg"
+    expect_ok xl snapshot-revert vm2 s2
+    read_pattern "$(active_image vm2 xvda)" 0xb2 0 1M
+    read_pattern "$(active_image vm2 xvdb)" 0xb2 0 1M
+    drop_xvdb vm2
+    expect_ok xl snapshot-delete vm2 s2
+    expect_file "$IMG/vm2-xvdb.img"
+    read_pattern "$IMG/vm2-xvdb.img" 0xb2 0 1M raw
+    expect_ok xl snapshot-check vm2
+    check_images
+}
+
+soft_case "xvdb out of the config: its snapshot's delete keeps its image and data" case_one
+soft_case "s1 <- s2 with xvdb gone: root deleted, s2 reverts, then deleted" case_tree
+finish
