@@ -545,9 +545,9 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
         if (!be || !be->live_actions) continue;
         node = libxl__qmp_node_for_file(nodes, ds->file, ds->format);
         if (!node) {
-            LOG(ERROR, "disk %s: QEMU has no %s node for '%s' (records out "
-                "of date?)", ds->vdev, libxl__disk_format_qemu(ds->format),
-                ds->file);
+            LOG(ERROR, "disk %s: QEMU has no %s node for '%s' (was the "
+                "disk attached or detached meanwhile?)",
+                ds->vdev, libxl__disk_format_qemu(ds->format), ds->file);
             rc = ERROR_FAIL;
             goto out;
         }

@@ -39,8 +39,9 @@
  * A VHD chain is only merged child into parent (vhd-util coalesce): a
  * VHD F, not the config's, with branches is refused for every disk
  * before any disk is touched.
- * Files named by the domain config, and the images the domain's disks
- * run on (a disk attached by hand is in no config), are never removed.
+ * Files named by the domain config, the images the domain's disks run
+ * on, and base images (no backing file: a disk's own image, which for
+ * a disk attached by hand is in no config) are never removed.
  * A disk of the snapshot that the domain no longer has (detached, or
  * taken out of its config) ran last on the image the domain record
  * names: that image is probed as the disk's active one (offline, since
@@ -430,15 +431,19 @@ static int known_images(libxl__gc *gc, libxl__snapshot_delete_state *dls,
     const char **l;
     int i, j, n = 0;
 
-    GCNEW_ARRAY(l, t->num_snaps + 1);
+    GCNEW_ARRAY(l, 2 * t->num_snaps + 1);
     if (active) l[n++] = active;
     for (i = 0; i < t->num_snaps; i++)
         for (j = 0; j < t->snaps[i].num_disks; j++) {
             const libxlsnap_disk_snapshot *o = &t->snaps[i].disks[j];
-            if (!strcmp(o->vdev, vdev) && o->file &&
-                o->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO &&
-                libxl__file_exists(o->file))
-                l[n++] = o->file;
+            if (strcmp(o->vdev, vdev) ||
+                o->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO)
+                continue;
+            if (o->file && libxl__file_exists(o->file)) l[n++] = o->file;
+            /* the overlay it made: a disk detached since may still run
+             * on it, or have left it (no active image names it) */
+            if (o->overlay && libxl__file_exists(o->overlay))
+                l[n++] = o->overlay;
         }
     *images_r = l;
     return n;
@@ -838,19 +843,20 @@ static void snapshot_delete_chains(libxl__egc *egc,
         for (i = 0; i < n; i++)
             if (!strcmp(e[i].file, kids[0])) pl->child_format = e[i].fmt;
         pl->num_targets = children_of(gc, e, n, kids[0], &pl->targets);
-    } else if (config_image(&dls->op, F) || kid_internal ||
+    } else if (config_image(&dls->op, F) || !pl->parent || kid_internal ||
                holds_internal(dls, F)) {
         /*
-         * F stays, and only the record goes: the disk's own image, with
-         * branches on it, stays anyway (copying it into every branch
-         * would gain nothing); an image built on F holds internal
+         * F stays, and only the record goes: the disk's own image (of
+         * the config, or a base image: one attached by hand is in no
+         * config), with branches on it, stays anyway (copying it into
+         * every branch would gain nothing); an image built on F holds internal
          * snapshots of other records, whose states read F's data
          * through it (a stream or a rebase changes only an image's
          * current state, never its internal snapshots': they would read
          * F's backing instead); F holds internal snapshots itself.
          * Once nothing needs F any more, a later delete removes it.
          */
-        if (!config_image(&dls->op, F))
+        if (!config_image(&dls->op, F) && pl->parent)
             LOG(DEBUG, "disk %s: '%s' stays: %s", ds->vdev, F,
                 kid_internal ? GCSPRINTF("internal snapshots in '%s' read "
                                          "through it", kid_internal)
@@ -1244,8 +1250,10 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
      */
     if (gone || pl->act == ACT_TAG || pl->act == ACT_EXEC) {
         gone = GCSTRDUP(gone);
+        /* (F, the disk's own image when it has no backing, stays) */
         removing = gone && !domain_image(dls, gone) &&
-            (pl->act == ACT_COMMIT || !holds_internal(dls, gone));
+            (pl->act == ACT_COMMIT ||
+             (pl->parent && !holds_internal(dls, gone)));
         ds->type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO;
         unused = left_unused(dls, pl, ds, removing);
         if (removing || unused) {

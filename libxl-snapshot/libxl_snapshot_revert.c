@@ -769,6 +769,15 @@ static int mark_saved(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     return libxl__journal_write_text(gc, &op->st, text, strlen(text), true);
 }
 
+/* Does disk d of a revert's journal keep its image (a backend not
+ * chained: LVM, internal in place), rather than get a new one? */
+static bool journal_keeps_image(yajl_val d)
+{
+    libxl_disk_format fmt = libxl__json_get_integer(d, "format",
+                                                    LIBXL_DISK_FORMAT_QCOW2);
+    return !libxl__revert_journal_backend(d, fmt)->chained;
+}
+
 void libxl__revert_recover(libxl__egc *egc, libxl__snapshot_op *op,
                            yajl_val j,
                            libxl__snapshot_op_callback *callback)
@@ -803,11 +812,11 @@ void libxl__revert_recover(libxl__egc *egc, libxl__snapshot_op *op,
         yajl_val d = disks->u.array.values[i];
         const char *na = libxl__json_get_string(d, "new_active");
         const char *file = libxl__json_get_string(d, "file");
-        /* (an LVM or in-place internal disk keeps its image: no sign) */
+        /* (a disk that keeps its image, LVM or internal in place,
+         * gives no sign) */
         saved = na && file && strcmp(na, file) &&
             libxl__domain_record_has_image(&t->dom, na) &&
-            !libxl__json_get_string(d, "lvm") &&
-            !libxl__json_get_bool(d, "internal", false);
+            !journal_keeps_image(d);
     }
     if (!saved && op->d.running) {
         /* it died before stopping the domain: nothing was changed */
@@ -816,7 +825,7 @@ void libxl__revert_recover(libxl__egc *egc, libxl__snapshot_op *op,
             const char *na = libxl__json_get_string(d, "new_active");
             /* (an image the records or QEMU run on is not the revert's
              * to take back, whatever its journal says) */
-            if (libxl__json_get_bool(d, "internal", false) || !na ||
+            if (journal_keeps_image(d) || !na ||
                 libxl__snapshot_tree_uses_file(t, na) ||
                 libxl__domain_record_has_image(&t->dom, na) ||
                 libxl__op_runs_image(gc, op, na))

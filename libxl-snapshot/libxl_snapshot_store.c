@@ -1013,7 +1013,9 @@ bool libxl__snapshot_tree_has_image(const libxl__snapshot_tree *t,
 /*
  * What nothing needs any more: an image of from[] (with_self) and those
  * below it in its backing chain, followed down while they are not an
- * image of the domain config, nor a record's image, nor in the backing
+ * image of the domain config, nor a base image (the end of a chain: a
+ * disk's own, from its config or attached by hand), nor a record's
+ * image, nor in the backing
  * chain of a record's image or of an image of keep[] (the disks' active
  * images).  Top first.  A chain of a record's or keep[]'s image that
  * cannot be read: none (nothing goes on a guess).
@@ -1048,7 +1050,8 @@ int libxl__snapshot_unused_images(libxl__gc *gc,
             libxl__qemu_img_chain(gc, from[i], &f, &nf, NULL))
             continue;
         for (k = with_self ? 0 : 1; k < nf; k++) {
-            bool needed = false;
+            /* a base image (the chain's last) is a disk's own */
+            bool needed = k == nf - 1;
             for (j = 0; !needed && cfg && j < cfg->num_disks; j++)
                 needed = cfg->disks[j].pdev_path &&
                     !strcmp(cfg->disks[j].pdev_path, f[k]);

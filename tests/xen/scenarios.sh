@@ -230,7 +230,8 @@ make_vm() {
 # through `xl list -l`, which our front end passes to Xen's xl)
 xen_disks() {
     local d=$1 v id
-    $XL list -l "$VM" >"$TMP/list-l" 2>&1
+    # (stderr apart: libxl warns of a detached disk it keeps in JSON)
+    $XL list -l "$VM" >"$TMP/list-l" 2>"$TMP/list-l.err"
     jq -r '.[0].config.disks[] | "\(.vdev) \(.pdev_path) \(.format)"' \
         "$TMP/list-l" >"$TMP/stored" 2>&1
     # one xenstore-read for the four nodes
@@ -970,12 +971,6 @@ ok lvm vgchange -an vg9
 losetup -d "$VLOOP" 2>/dev/null
 end
 
-# 10 runs only with "xentest.issue16" on dom0's command line
-# (XEN_TEST_DOM0_ARGS=xentest.issue16 XEN_TEST_SCENARIO_LIST="... 10"):
-# its run of 2026-12-03 still fails (a block-detach racing our
-# snapshots: see tests/xen/README.md), and it must not leave its images
-# to the scenarios after it.
-if grep -qw xentest.issue16 /proc/cmdline; then
 # ---- 10: libxl's locks
 # libxl guards the stored config (userdata libxl-json) and its xenstore
 # records with its domain userdata lock, and QEMU's QMP socket with its
@@ -1063,11 +1058,11 @@ if expect_up 1; then
             # libxl's entry, or the overlay one of our snapshots put on
             # that image while attached (x0.raw -> x0.l3.qcow2)
             got=$(jq -r '.disks[] | select(.vdev == "xvdc") | .pdev_path' "$JSON")
-            case $got in "$img"|"${img%.raw}".l[0-9].qcow2) ;;
+            case $got in "$img"|"${img%.raw}".l[0-9]*.qcow2) ;;
             *) echo "after attach $i: libxl-json has xvdc on '$got', not $img" >>"$TMP/att.fail" ;; esac
             $SXL block-detach vml xvdc >>"$TMP/att.log" 2>&1 || echo "detach $i failed" >>"$TMP/att.fail"
             got=$(jq -r '.disks[] | select(.vdev == "xvdc") | .pdev_path' "$JSON")
-            case $got in "$img"|"${img%.raw}".l[0-9].qcow2) ;;
+            case $got in "$img"|"${img%.raw}".l[0-9]*.qcow2) ;;
             *) echo "after detach $i: libxl-json has xvdc on '$got', not $img" >>"$TMP/att.fail" ;; esac
             i=$((i + 1))
             echo $i >"$TMP/att.n"
@@ -1079,8 +1074,11 @@ if expect_up 1; then
     # is atomic.  One taken with xvdc whose xvdc is then detached keeps
     # xvdc's new image in its record; libxl's entries for xvdc are
     # left as libxl left them (checked below).
+    # At least 6 tries, and on until 2 were taken (a loaded host
+    # refuses more of them: each takes longer than a round of the loop)
     TAKEN=0
-    for j in 2 3 4 5 6 7; do
+    for j in 2 3 4 5 6 7 10 11 12 13 14 15 16 17; do
+        [ "$j" -gt 7 ] && [ "$TAKEN" -ge 2 ] && break
         run $XL snapshot-create vml l$j
         if [ "$RC" -ne 0 ]; then
             if [ "$RC" -eq 1 ] && grep -q "xvdc" "$ERR"; then
@@ -1100,7 +1098,7 @@ if expect_up 1; then
     done
     touch "$TMP/att.stop"
     wait $ATT
-    expect_true "10c: at least 2 of 6 snapshots taken beside the attach/detach loop ($TAKEN)" \
+    expect_true "10c: at least 2 snapshots taken beside the attach/detach loop ($TAKEN)" \
         [ "$TAKEN" -ge 2 ]
     say "10c: $(cat "$TMP/att.n" 2>/dev/null || echo 0) attach/detach rounds; xl's output:"
     sed 's/^/  : /' "$TMP/att.log" 2>/dev/null | tail -n 20
@@ -1109,6 +1107,27 @@ if expect_up 1; then
         [ "$(cat "$TMP/att.n" 2>/dev/null || echo 0)" -ge 2 ]
     expect_xen "$XVDA" "$XVDB" || sed 's/^/  ! /' "$TMP/list-l" | head -n 5
     ok $XL snapshot-check vml
+    # 10d: a snapshot of xvdc, then xvdc detached, then the snapshot
+    # deleted: xvdc's own image (attached by hand: in no config) keeps
+    # its data and stays; the overlay the snapshot made on it is merged
+    # and goes (the delete used to see nothing built on the image,
+    # remove it, and leave the overlay orphaned)
+    ok qemu-io -f raw -c "write -P 0x5d 0 1M" "$IMGDIR/vml-x0.raw"
+    ok $SXL block-attach vml "format=raw,vdev=xvdc,access=rw,backendtype=qdisk,target=$IMGDIR/vml-x0.raw"
+    ok $XL snapshot-create vml l8
+    ok $SXL block-detach vml xvdc
+    ok $XL snapshot-delete vml l8
+    expect_true "10d: xvdc's own image stays" [ -f "$IMGDIR/vml-x0.raw" ]
+    expect_eq "$(ls "$IMGDIR" | grep -c '^vml-x0\..*qcow2$')" 0 "10d: overlays of xvdc left"
+    ok qemu-io -r -f raw -c "read -P 0x5d 0 1M" "$IMGDIR/vml-x0.raw"
+    if grep -q "^read 1048576/1048576" "$OUT" &&
+        ! grep -q "Pattern verification failed" "$OUT" "$ERR"; then
+        good "10d: xvdc's image holds its data"
+    else
+        bad "10d: xvdc's image does not hold its data (0x5d)"
+    fi
+    ok $XL snapshot-check vml
+    expect_xen "$XVDA" "$XVDB"
     run $XL snapshot-list vml
     # locks are released as libxl releases them: the file unlinked
     expect_eq "$(ls /var/lib/xen | grep "^userdata-l\.$D\." | tr '\n' ' ')" "" \
@@ -1119,7 +1138,6 @@ fi
 ok $SXL destroy vml
 use_vm vm
 end
-fi
 
 # ---- 11: an HVM guest
 # Xen's HVM guests need hardware virtualization: here Xen runs under
