@@ -1377,7 +1377,7 @@ static int find_job(libxl__gc *gc, const char *domain, const char *vdev,
     libxl__snapshot_store st;
     int rc;
 
-    rc = libxl__domain_resolve(gc, domain, d, NULL);
+    rc = libxl__domain_identify(gc, domain, d, NULL);
     if (rc) return rc;
     rc = libxl__snapshot_store_open(gc, CTX->state_dir, &d->uuid, &st);
     if (rc) return rc;

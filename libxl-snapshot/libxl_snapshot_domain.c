@@ -124,8 +124,8 @@ static void apply_active(libxl__gc *gc, libxl__domain *d,
     }
 }
 
-int libxl__domain_resolve(libxl__gc *gc, const char *domain,
-                          libxl__domain *d_r, libxl__domain_config *cfg_r)
+static int resolve(libxl__gc *gc, const char *domain, bool run_state,
+                   libxl__domain *d_r, libxl__domain_config *cfg_r)
 {
     libxl__domain_config cfg;
     libxl__domain_record rec;
@@ -137,7 +137,7 @@ int libxl__domain_resolve(libxl__gc *gc, const char *domain,
     memset(&cfg, 0, sizeof(cfg));
     memset(&rec, 0, sizeof(rec));
 
-    rc = CTX->driver->lookup_running(gc, domain, d_r);
+    rc = CTX->driver->lookup_running(gc, domain, run_state, d_r);
     if (!rc) {
         /* The disks the driver reports are the active ones. */
         if (!load_domain_record(gc, &d_r->uuid, &rec)) have_rec = true;
@@ -189,7 +189,7 @@ int libxl__domain_resolve(libxl__gc *gc, const char *domain,
         have_rec = true;
 
     /* A config path given for a domain that is in fact running. */
-    if (!CTX->driver->lookup_running(gc, cfg.name, d_r) &&
+    if (!CTX->driver->lookup_running(gc, cfg.name, run_state, d_r) &&
         !libxl_uuid_compare(&d_r->uuid, &cfg.uuid)) {
         if (!d_r->config_file) d_r->config_file = cfg.file;
         if (cfg_r) *cfg_r = cfg;
@@ -205,6 +205,18 @@ int libxl__domain_resolve(libxl__gc *gc, const char *domain,
     apply_active(gc, d_r, &cfg, have_rec ? &rec : NULL);
     if (cfg_r) *cfg_r = cfg;
     return 0;
+}
+
+int libxl__domain_resolve(libxl__gc *gc, const char *domain,
+                          libxl__domain *d_r, libxl__domain_config *cfg_r)
+{
+    return resolve(gc, domain, true, d_r, cfg_r);
+}
+
+int libxl__domain_identify(libxl__gc *gc, const char *domain,
+                           libxl__domain *d_r, libxl__domain_config *cfg_r)
+{
+    return resolve(gc, domain, false, d_r, cfg_r);
 }
 
 libxl_device_disk *libxl__domain_disk(libxl__domain *d, const char *vdev)
@@ -302,7 +314,13 @@ void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op)
     int rc;
 
     op->st.lockfd = -1;
-    rc = libxl__domain_resolve(gc, op->domain, &op->d, &op->cfg);
+    /*
+     * Only which lock to take: the domain's run state is asked for
+     * once the lock is held (op_locked).  Asking QEMU now would wait
+     * on its monitor, which the lock's holder may hold (in this
+     * process, whose loop cannot run while this call waits).
+     */
+    rc = libxl__domain_identify(gc, op->domain, &op->d, &op->cfg);
     if (rc) goto out;
     rc = libxl__snapshot_store_open(gc, CTX->state_dir, &op->d.uuid,
                                     &op->st);
@@ -673,7 +691,7 @@ static void domain_create_locked(libxl__egc *egc, libxl__snapshot_lock *lk,
     libxl__domain d;
 
     if (rc) goto out;
-    if (!CTX->driver->lookup_running(gc, cfg->name, &d)) {
+    if (!CTX->driver->lookup_running(gc, cfg->name, false, &d)) {
         LOG(ERROR, "domain '%s' already exists (domid %u)", cfg->name,
             d.domid);
         rc = ERROR_DEVICE_EXISTS;
@@ -752,7 +770,7 @@ int libxlsnap_domain_start_overrides(libxlsnap_ctx *ctx,
 static int running_domain(libxl__gc *gc, const char *domain,
                           libxl__domain *d)
 {
-    int rc = CTX->driver->lookup_running(gc, domain, d);
+    int rc = CTX->driver->lookup_running(gc, domain, false, d);
     if (rc == ERROR_DOMAIN_NOTFOUND)
         LOG(ERROR, "domain '%s' is not running", domain);
     return rc;

@@ -1142,9 +1142,15 @@ typedef struct libxl__snapshot_driver {
     const char *name;
     int (*init)(libxlsnap_ctx *ctx);
     void (*fini)(libxlsnap_ctx *ctx);
-    /* Running domain by name, domid or uuid: ERROR_DOMAIN_NOTFOUND. */
+    /*
+     * Running domain by name, domid or uuid: ERROR_DOMAIN_NOTFOUND.
+     * run_state: d_r->paused must be right; the qemu driver asks QEMU
+     * (query-status, up to 5 s while another client holds its
+     * monitor).  Without it, paused is false and nothing is asked of
+     * the device model (the runtime file and the pid only).
+     */
     int (*lookup_running)(libxl__gc *gc, const char *domain,
-                          libxl__domain *d_r);
+                          bool run_state, libxl__domain *d_r);
     int (*pause)(libxl__gc *gc, libxl__domain *d);
     int (*unpause)(libxl__gc *gc, libxl__domain *d);
     /* Stops the domain at once (as xl destroy). */
@@ -1244,6 +1250,15 @@ struct libxlsnap_ctx {
  */
 int libxl__domain_resolve(libxl__gc *gc, const char *domain,
                           libxl__domain *d_r, libxl__domain_config *cfg_r);
+/*
+ * The same without the run state (d_r->paused false): nothing is asked
+ * of the device model, so it never waits on QEMU's monitor, which
+ * another client (a context holding the domain's lock) may hold.  For
+ * what needs only the domain's identity, disks and records: finding
+ * the lock to take, listing records.
+ */
+int libxl__domain_identify(libxl__gc *gc, const char *domain,
+                           libxl__domain *d_r, libxl__domain_config *cfg_r);
 /* Loads cfg for d (may be a running xen domain without config). */
 libxl_device_disk *libxl__domain_disk(libxl__domain *d, const char *vdev);
 /*

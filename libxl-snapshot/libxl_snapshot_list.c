@@ -28,7 +28,7 @@ static int load_tree(libxl__gc *gc, const char *domain, const char *name,
     const char *journal, *op;
     int rc;
 
-    rc = libxl__domain_resolve(gc, domain, &d, NULL);
+    rc = libxl__domain_identify(gc, domain, &d, NULL);
     if (rc) return rc;
     rc = libxl__snapshot_store_open(gc, CTX->state_dir, &d.uuid, &st);
     if (rc) return rc;
