@@ -499,6 +499,7 @@ int libxlsnap_domain_lookup(libxlsnap_ctx *ctx,
                                  const char *domain,
                                  libxlsnap_domain *info_r)
 {
+    if (ARGS_MISSING(ctx, domain, info_r)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain d;
     int rc;
@@ -514,6 +515,7 @@ int libxlsnap_domain_lookup(libxlsnap_ctx *ctx,
 int libxlsnap_domain_list(libxlsnap_ctx *ctx,
                                libxlsnap_domain **list_r, int *nb_r)
 {
+    if (ARGS_MISSING(ctx, list_r, nb_r)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain *l = NULL;
     int n = 0, i, rc;
@@ -652,6 +654,7 @@ int libxlsnap_domain_create(libxlsnap_ctx *ctx,
                                  uint32_t *domid_r,
                                  const libxl_asyncop_how *ao_how)
 {
+    if (ARGS_MISSING(ctx, config_file)) return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     domain_cmd_state *dcs;
@@ -718,6 +721,7 @@ int libxlsnap_domain_start_overrides(libxlsnap_ctx *ctx,
                                           const char *config_file,
                                           char **disk_r, char **uuid_r)
 {
+    if (ARGS_MISSING(ctx, config_file, disk_r, uuid_r)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain_config cfg;
     libxl__snapshot_store st;
@@ -780,6 +784,7 @@ int libxlsnap_domain_destroy(libxlsnap_ctx *ctx,
                                   const char *domain,
                                   const libxl_asyncop_how *ao_how)
 {
+    if (ARGS_MISSING(ctx, domain)) return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     domain_cmd_state *dcs;
@@ -818,6 +823,7 @@ static void domain_destroy_locked(libxl__egc *egc,
 
 int libxlsnap_domain_pause(libxlsnap_ctx *ctx, const char *domain)
 {
+    if (ARGS_MISSING(ctx, domain)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain d;
     int rc = running_domain(gc, domain, &d);
@@ -829,6 +835,7 @@ int libxlsnap_domain_pause(libxlsnap_ctx *ctx, const char *domain)
 int libxlsnap_domain_unpause(libxlsnap_ctx *ctx,
                                   const char *domain)
 {
+    if (ARGS_MISSING(ctx, domain)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain d;
     int rc = running_domain(gc, domain, &d);
@@ -842,18 +849,19 @@ int libxlsnap_domain_monitor_command(libxlsnap_ctx *ctx,
                                           const char *command_line,
                                           char **output_r)
 {
+    if (ARGS_MISSING(ctx, domain, command_line)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain d;
     yajl_val ret = NULL, args = NULL;
     int rc;
 
-    *output_r = NULL;
+    if (output_r) *output_r = NULL;
     rc = running_domain(gc, domain, &d);
     if (rc) goto out;
     libxl__json_add_string(gc, &args, "command-line", command_line);
     rc = libxl__qmp_run_sync(gc, d.qmp_path, "human-monitor-command", args,
                              0, false, &ret);
-    if (rc) goto out;
+    if (rc || !output_r) goto out;
     {
         const char *o = ret && YAJL_IS_STRING(ret) ? YAJL_GET_STRING(ret)
                                                    : NULL;

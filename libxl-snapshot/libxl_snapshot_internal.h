@@ -127,6 +127,29 @@ void libxl__snapshot_log(libxlsnap_ctx *ctx, xentoollog_level lvl,
     libxl__snapshot_log(CTX, (xtl), errno, __FILE__, __LINE__, __func__, \
                         __VA_ARGS__)
 
+/*
+ * The pointer arguments a public call requires (libxl_snapshot.h says
+ * which may be NULL): true when one is NULL, said in one line naming
+ * the call and the first such argument.  ctx itself is the first
+ * argument: NULL, it is refused with nothing logged (no logger); with
+ * ARGS_MISSING_CTX_OPTIONAL (the conversions, which need ctx only to
+ * log), a NULL ctx is allowed, and nothing is logged.  Use, before
+ * anything is done:
+ *     if (ARGS_MISSING(ctx, domain, name)) return ERROR_INVAL;
+ * (Object pointers only: each is converted to const void *.)
+ */
+#define ARGS_MISSING(ctx, ...) LIBXL__ARGS_MISSING(ctx, true, __VA_ARGS__)
+#define ARGS_MISSING_CTX_OPTIONAL(ctx, ...) \
+    LIBXL__ARGS_MISSING(ctx, false, __VA_ARGS__)
+#define LIBXL__ARGS_MISSING(ctx, ctx_required, ...)                     \
+    libxl__args_missing((ctx), (ctx_required), __func__, #__VA_ARGS__,  \
+                        (const void *const []){ __VA_ARGS__ },          \
+                        sizeof((const void *const []){ __VA_ARGS__ }) / \
+                        sizeof(const void *))
+bool libxl__args_missing(libxlsnap_ctx *ctx, bool ctx_required,
+                         const char *func, const char *names,
+                         const void *const *args, size_t n);
+
 /* ---------------------------------------------------------------- */
 /* misc helpers (libxl_snapshot_core.c) */
 
