@@ -272,7 +272,8 @@ typedef struct libxlsnap_disk_snapshot {
     /*
      * external: the qcow2 overlay that became the active image on top
      * of `file` when the snapshot was taken.  On input: the path to
-     * use for the new overlay, or NULL for the default name
+     * use for the new overlay (absolute; external snapshots only), or
+     * NULL for the default name
      * <dir of image>/<stem>.<snapshot>.qcow2.
      */
     char *overlay;
@@ -304,7 +305,8 @@ typedef struct libxlsnap_domain_snapshot {
     /*
      * The memory image, NULL for a disk-only snapshot.  On input to
      * libxlsnap_domain_snapshot_create: NULL or "no", disk-only; "" or
-     * "yes", <state dir>/<domain uuid>/<name>.save; else that path.
+     * "yes", <state dir>/<domain uuid>/<name>.save; else that path,
+     * absolute.
      */
     char *memory;
     /*

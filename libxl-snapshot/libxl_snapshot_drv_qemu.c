@@ -267,7 +267,8 @@ static int qemu_lookup_running(libxl__gc *gc, const char *domain,
                  LIBXL_UUID_BYTES(l[i].uuid));
         if (!strcmp(l[i].name, domain) || !strcmp(id, domain) ||
             !strcmp(uuid, domain)) {
-            /* its state decides what a revert restores: must know it */
+            /* asked for, its state decides what a revert restores:
+             * it must be known */
             if (runtime_to_domain(gc, &l[i], run_state, d_r)) {
                 if (!qemu_alive(l[i].pid, l[i].start_time)) {
                     /* it died just now: the domain is shut off */

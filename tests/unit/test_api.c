@@ -233,6 +233,22 @@ void test_api__settings_refused(void)
     CU_ASSERT_PTR_NULL(libxlsnap_driver_to_string((libxlsnap_driver)99));
 }
 
+/* A qemu-driver ctx whose directories are all base, logging to lg. */
+static libxlsnap_ctx *base_ctx(const char *base, xentoollog_logger *lg)
+{
+    libxlsnap_settings s;
+    libxlsnap_ctx *ctx = NULL;
+
+    libxlsnap_settings_init(&s);
+    s.driver = LIBXLSNAP_DRIVER_QEMU;
+    s.state_dir = strdup(base);
+    s.run_dir = strdup(base);
+    s.config_dir = strdup(base);
+    if (libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0, lg, &s)) ctx = NULL;
+    libxlsnap_settings_dispose(&s);
+    return ctx;
+}
+
 /* ctx_free with an operation outstanding frees nothing, and says so. */
 static void outstanding_cb(libxl_ctx *xl, int rc, void *for_callback)
 {
@@ -241,19 +257,14 @@ static void outstanding_cb(libxl_ctx *xl, int rc, void *for_callback)
 
 void test_api__ctx_free_outstanding(void)
 {
-    libxlsnap_settings s;
-    libxlsnap_ctx *ctx = NULL;
+    libxlsnap_ctx *ctx;
     libxl_asyncop_how how;
     int got = 0;
     char *base = unit_tmpdir("api");
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(base);
-    libxlsnap_settings_init(&s);
-    s.driver = LIBXLSNAP_DRIVER_QEMU;
-    s.state_dir = strdup(base);
-    s.run_dir = strdup(base);
-    CU_ASSERT_EQUAL_FATAL(libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
-                                              logger(), &s), 0);
+    ctx = base_ctx(base, logger());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
     memset(&how, 0, sizeof(how));
     how.callback = outstanding_cb;
     how.u.for_callback = &got;
@@ -264,7 +275,6 @@ void test_api__ctx_free_outstanding(void)
     CU_ASSERT_EQUAL(libxlsnap_event_loop_run(ctx, 1000), 0);
     CU_ASSERT_NOT_EQUAL(got, 0);
     CU_ASSERT_EQUAL(libxlsnap_ctx_free(ctx), 0);
-    libxlsnap_settings_dispose(&s);
     unit_rm_rf(base);
     free(base);
 }
@@ -444,19 +454,13 @@ static int null_ctx_child(int i)
 
 void test_api__null_required_pointers(void)
 {
-    libxlsnap_settings s;
-    libxlsnap_ctx *ctx = NULL, *none = NULL;
+    libxlsnap_ctx *ctx, *none = NULL;
     char *base = unit_tmpdir("api");
     int i, failed = 0;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(base);
-    libxlsnap_settings_init(&s);
-    s.driver = LIBXLSNAP_DRIVER_QEMU;
-    s.state_dir = strdup(base);
-    s.run_dir = strdup(base);
-    s.config_dir = strdup(base);
-    CU_ASSERT_EQUAL_FATAL(libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
-                                              unit_capture_logger(), &s), 0);
+    ctx = base_ctx(base, unit_capture_logger());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
     libxlsnap_domain_snapshot_init(&a_snap);
     libxlsnap_disk_snapshot_init(&a_disk);
     libxlsnap_domain_init(&a_dom);
@@ -470,12 +474,12 @@ void test_api__null_required_pointers(void)
     /* ctx_alloc says it through lg, its only logger */
     unit_nlogs = 0;
     CU_ASSERT_EQUAL(libxlsnap_ctx_alloc(NULL, LIBXLSNAP_VERSION, 0,
-                                        unit_capture_logger(), &s),
+                                        unit_capture_logger(), NULL),
                     ERROR_INVAL);
     CU_ASSERT_EQUAL(unit_nlogs, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "pctx is NULL"));
     CU_ASSERT_EQUAL(libxlsnap_ctx_alloc(&none, LIBXLSNAP_VERSION, 0, NULL,
-                                        &s), ERROR_INVAL);
+                                        NULL), ERROR_INVAL);
     CU_ASSERT_PTR_NULL(none);
     /* the message names the call and the argument */
     unit_nlogs = 0;
@@ -487,7 +491,6 @@ void test_api__null_required_pointers(void)
     CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_type_from_string(
                         "internal", NULL), ERROR_INVAL);
     libxlsnap_ctx_free(ctx);
-    libxlsnap_settings_dispose(&s);
     unit_rm_rf(base);
     free(base);
 }
@@ -499,8 +502,7 @@ void test_api__null_required_pointers(void)
  */
 void test_api__null_where_allowed(void)
 {
-    libxlsnap_settings s;
-    libxlsnap_ctx *ctx = NULL;
+    libxlsnap_ctx *ctx;
     char *base = unit_tmpdir("api"), *cfg;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(base);
@@ -518,19 +520,14 @@ void test_api__null_where_allowed(void)
     libxlsnap_domain_snapshot_list_free(NULL, 0);
     libxlsnap_domain_list_free(NULL, 0);
     libxlsnap_strings_free(NULL, 3);
-    libxlsnap_settings_init(&s);
-    s.driver = LIBXLSNAP_DRIVER_QEMU;
-    s.state_dir = strdup(base);
-    s.run_dir = strdup(base);
-    CU_ASSERT_EQUAL_FATAL(libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
-                                              unit_capture_logger(), &s), 0);
+    ctx = base_ctx(base, unit_capture_logger());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
     CU_ASSERT_FATAL(asprintf(&cfg, "%s/vmn.cfg", base) > 0);
     CU_ASSERT_EQUAL_FATAL(unit_write_file(cfg, "name = \"vmn\"\n"
                                           "memory = 16\ndisk = [ ]\n"), 0);
     CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_recover(ctx, cfg, NULL, NULL),
                     0);
     libxlsnap_ctx_free(ctx);
-    libxlsnap_settings_dispose(&s);
     unit_rm_rf(base);
     free(cfg);
     free(base);
