@@ -547,7 +547,12 @@ const char *libxlsnap_blockjob_type_to_string(libxlsnap_blockjob_type t);
 LIBXLSNAP_EXPORT
 const char *libxlsnap_blockjob_state_to_string(libxlsnap_blockjob_state s);
 
-/* The record, as libxl-json.  Returns a malloc'ed string or NULL. */
+/*
+ * Records as text.  In these four conversions ctx may be NULL: it is
+ * used only to log why a conversion failed.
+ *
+ * The record, as libxl-json.  Returns a malloc'ed string or NULL.
+ */
 LIBXLSNAP_EXPORT
 char *libxlsnap_domain_snapshot_to_json(libxlsnap_ctx *ctx,
                                     const libxlsnap_domain_snapshot *p);
