@@ -548,7 +548,8 @@ LIBXLSNAP_EXPORT
 const char *libxlsnap_blockjob_state_to_string(libxlsnap_blockjob_state s);
 
 /*
- * Records as text.  In these four conversions ctx may be NULL: it is
+ * Records and jobs as text.  In the conversions below (to and from
+ * JSON and XML) ctx may be NULL: it is
  * used only to log why a conversion failed.
  *
  * The record, as libxl-json.  Returns a malloc'ed string or NULL.
