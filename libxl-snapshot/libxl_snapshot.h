@@ -549,8 +549,8 @@ const char *libxlsnap_blockjob_state_to_string(libxlsnap_blockjob_state s);
 
 /*
  * Records and jobs as text.  In the conversions below (to and from
- * JSON and XML) ctx may be NULL: it is
- * used only to log why a conversion failed.
+ * JSON and XML) ctx may be NULL: it is used only to log why a
+ * conversion failed.
  *
  * The record, as libxl-json.  Returns a malloc'ed string or NULL.
  */
