@@ -22,6 +22,17 @@
  *    always undo: what it leaves is said above each operation.
  *  - Objects returned to the caller are owned by the caller and freed
  *    with the matching _dispose() (or _list_free()).
+ *  - Pointer arguments are required, ctx included, unless said
+ *    otherwise: NULL is allowed only for every progress and ao_how (no
+ *    progress; synchronous), ctx_alloc's settings, the ctx of the
+ *    record conversions (_to_json, _from_json, _to_xml, _from_xml:
+ *    nothing is logged then), and the arguments whose comment says
+ *    "may be NULL".  A required one that is NULL makes the call fail
+ *    before it does anything, with ERROR_INVAL (NULL from a function
+ *    that returns a pointer, false from one that returns bool) and
+ *    one logged line naming it; nothing is logged when ctx itself is
+ *    NULL (there is no logger).  ctx_free, the _init, _dispose and
+ *    _free functions take NULL and do nothing.
  *
  * Asynchronous operations
  * -----------------------
@@ -261,7 +272,8 @@ typedef struct libxlsnap_disk_snapshot {
     /*
      * external: the qcow2 overlay that became the active image on top
      * of `file` when the snapshot was taken.  On input: the path to
-     * use for the new overlay, or NULL for the default name
+     * use for the new overlay (absolute; external snapshots only), or
+     * NULL for the default name
      * <dir of image>/<stem>.<snapshot>.qcow2.
      */
     char *overlay;
@@ -293,7 +305,8 @@ typedef struct libxlsnap_domain_snapshot {
     /*
      * The memory image, NULL for a disk-only snapshot.  On input to
      * libxlsnap_domain_snapshot_create: NULL or "no", disk-only; "" or
-     * "yes", <state dir>/<domain uuid>/<name>.save; else that path.
+     * "yes", <state dir>/<domain uuid>/<name>.save; else that path,
+     * absolute.
      */
     char *memory;
     /*
@@ -438,7 +451,8 @@ void libxlsnap_settings_dispose(libxlsnap_settings *p);
 
 /*
  * Makes a context.  version: LIBXLSNAP_VERSION.  flags: none (0).
- * lg: where messages go; required.  settings: NULL for every default;
+ * lg: where messages go; required (without it, ERROR_INVAL, said
+ * nowhere).  settings: NULL for every default;
  * copied, so it may be disposed of once this returns.  Fails with
  * ERROR_INVAL on a bad argument or setting (an unknown driver in
  * $XL_SNAPSHOT_DRIVER, a directory that is not an absolute path, a
@@ -457,7 +471,7 @@ int libxlsnap_ctx_alloc(libxlsnap_ctx **pctx, int version,
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_ctx_free(libxlsnap_ctx *ctx);
-/* The driver the context uses (never AUTO). */
+/* The driver the context uses (never AUTO; AUTO for a NULL ctx). */
 LIBXLSNAP_EXPORT
 libxlsnap_driver libxlsnap_ctx_driver(libxlsnap_ctx *ctx);
 /* "xen", "qemu" or "auto". */
@@ -469,7 +483,8 @@ const char *libxlsnap_driver_to_string(libxlsnap_driver d);
 /*
  * As libxl_osevent_beforepoll: adds the library's fds to fds[] (at most
  * *nfds_io; on ERROR_BUFFERFULL *nfds_io says how many are needed) and
- * lowers *timeout_upd to the next timer's deadline.
+ * lowers *timeout_upd to the next timer's deadline.  fds may be NULL
+ * when *nfds_io is 0 (to ask how many are needed).
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_osevent_beforepoll(libxlsnap_ctx *ctx,
@@ -532,7 +547,13 @@ const char *libxlsnap_blockjob_type_to_string(libxlsnap_blockjob_type t);
 LIBXLSNAP_EXPORT
 const char *libxlsnap_blockjob_state_to_string(libxlsnap_blockjob_state s);
 
-/* The record, as libxl-json.  Returns a malloc'ed string or NULL. */
+/*
+ * Records and jobs as text.  In the conversions below (to and from
+ * JSON and XML) ctx may be NULL: it is used only to log why a
+ * conversion failed.
+ *
+ * The record, as libxl-json.  Returns a malloc'ed string or NULL.
+ */
 LIBXLSNAP_EXPORT
 char *libxlsnap_domain_snapshot_to_json(libxlsnap_ctx *ctx,
                                     const libxlsnap_domain_snapshot *p);
@@ -580,14 +601,16 @@ int libxlsnap_domain_snapshot_config_parse(libxlsnap_ctx *ctx,
  * config, and so is always a file with description= or
  * type="internal"|"external", which no domain config has.  False for
  * a file that cannot be read or is not in xl syntax.  Logs nothing but
- * a read error.
+ * a read error (or a NULL config_file).
  */
 LIBXLSNAP_EXPORT
 bool libxlsnap_domain_snapshot_config_is_snapshot(libxlsnap_ctx *ctx,
                                               const char *config_file);
 /*
  * Parses one libvirt-style disk spec "vdev[,snapshot=TYPE][,file=PATH]"
- * into *disk (initialised by the caller).
+ * into *disk (initialised by the caller).  A relative PATH is made
+ * absolute against the calling process's working directory, now (the
+ * overlay snapshot_create takes must be absolute).
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_disk_snapshot_parse_spec(libxlsnap_ctx *ctx,
@@ -605,7 +628,15 @@ int libxlsnap_name_check(const char *name);
 
 /* Domains ------------------------------------------------------ */
 
-/* The domain named `domain` (running or not) into *info_r. */
+/*
+ * The domain named `domain` (running or not) into *info_r.  Its state
+ * (running or paused) is asked of its QEMU on the qemu driver: this
+ * waits (5 s at most) while another QMP client holds QEMU's monitor,
+ * such as an operation of another context of this process whose loop
+ * is not running meanwhile.  The operations ask only once they hold
+ * the domain's lock (so one that has to wait for it waits on the loop
+ * at once); snapshot list and get never talk to QEMU.
+ */
 LIBXLSNAP_EXPORT
 int libxlsnap_domain_lookup(libxlsnap_ctx *ctx,
                                  const char *domain,
@@ -661,7 +692,7 @@ int libxlsnap_domain_unpause(libxlsnap_ctx *ctx,
                                   const char *domain);
 /*
  * Runs one HMP command line in the domain's QEMU; *output_r gets the
- * reply (malloc'ed).  Meant for tests and debugging, as
+ * reply (malloc'ed; output_r may be NULL: the reply is dropped).  Meant for tests and debugging, as
  * libxl_qemu_monitor_command.
  */
 LIBXLSNAP_EXPORT
@@ -693,10 +724,16 @@ int libxlsnap_domain_monitor_command(libxlsnap_ctx *ctx,
 
 /*
  * Takes a snapshot of every disk of the domain.  On input,
- * snapshot->name (NULL: the local time, YYYYmmdd-HHMMSS),
+ * snapshot->name (may be NULL: the local time, YYYYmmdd-HHMMSS),
  * ->description, ->memory (a checkpoint), and optionally ->disks with
  * per-disk choices (vdev, type, overlay, cow); disks not named get the
- * default.  On success, *snapshot holds the record as stored (it is
+ * default (->disks may be NULL when ->num_disks is 0).  Refused with
+ * ERROR_INVAL before the domain is looked at, nothing done: flags
+ * this header does not define, a disk named twice, a memory image or
+ * overlay given as a relative path (the library has no working
+ * directory of the caller's: a front end makes the user's paths
+ * absolute, as xl does); once the disks are known, an overlay given
+ * for a disk whose snapshot is not external (internal, lvm or no).  On success, *snapshot holds the record as stored (it is
  * written when the operation ends: keep it alive until then).  A
  * running domain's disks are snapshotted in one QMP transaction (one
  * instant); a shut-off domain's with qemu-img.  progress (NULL: none):
@@ -819,7 +856,8 @@ int libxlsnap_domain_snapshot_check(libxlsnap_ctx *ctx, const char *domain,
 /*
  * Finishes or undoes an operation a dead process left half-done on the
  * domain (every operation does this first; this does only that).
- * *recovered_r (kept alive until the end): whether there was one.
+ * *recovered_r (kept alive until the end; recovered_r may be NULL):
+ * whether there was one.
  * What was done is logged.  Abort (a revert's recovery stops in its
  * qemu-img run, a copy's convert included, or in the domain's start):
  * the journal stays, for the next operation to complete.  After it,
@@ -862,7 +900,8 @@ typedef struct libxlsnap_block_commit_params {
  * rebased onto base.  Records follow: snapshots whose data was merged
  * away are dropped, those whose image moved are re-pointed.  Refused
  * (nothing done) when another branch of the snapshot tree is built on
- * an image the commit would change.  params is copied.  progress
+ * an image the commit would change.  params is copied (may be NULL:
+ * every field 0).  progress
  * (NULL: none): the job, at each step.
  * Abort (and timeout): the job is cancelled and the chain stays as it
  * was; but a commit has already written part of top's data into base,

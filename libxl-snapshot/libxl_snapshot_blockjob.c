@@ -1035,11 +1035,13 @@ static void blockjob_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
 
 void libxlsnap_blockjob_info_init(libxlsnap_blockjob_info *p)
 {
+    if (!p) return;
     memset(p, 0, sizeof(*p));
 }
 
 void libxlsnap_blockjob_info_dispose(libxlsnap_blockjob_info *p)
 {
+    if (!p) return;
     free(p->id);
     free(p->vdev);
     free(p->top);

@@ -540,6 +540,7 @@ int libxlsnap_domain_snapshot_check(libxlsnap_ctx *ctx, const char *domain,
                                 char ***problems_r, int *num_r,
                                 const libxl_asyncop_how *ao_how)
 {
+    if (ARGS_MISSING(ctx, domain, problems_r, num_r)) return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     check_state *cs;

@@ -294,6 +294,7 @@ int libxlsnap_block_commit(libxlsnap_ctx *ctx, const char *domain,
                        const libxlsnap_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
 {
+    if (ARGS_MISSING(ctx, domain, vdev)) return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     libxl__block_commit_state *bcs;
@@ -339,6 +340,7 @@ int libxlsnap_block_stream(libxlsnap_ctx *ctx, const char *domain,
                        const libxlsnap_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
 {
+    if (ARGS_MISSING(ctx, domain, vdev)) return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     libxl__block_commit_state *bcs;
@@ -1377,7 +1379,7 @@ static int find_job(libxl__gc *gc, const char *domain, const char *vdev,
     libxl__snapshot_store st;
     int rc;
 
-    rc = libxl__domain_resolve(gc, domain, d, NULL);
+    rc = libxl__domain_identify(gc, domain, d, NULL);
     if (rc) return rc;
     rc = libxl__snapshot_store_open(gc, CTX->state_dir, &d->uuid, &st);
     if (rc) return rc;
@@ -1390,6 +1392,7 @@ static int find_job(libxl__gc *gc, const char *domain, const char *vdev,
 int libxlsnap_blockjob_get(libxlsnap_ctx *ctx, const char *domain,
                        const char *vdev, libxlsnap_blockjob_info *info_r)
 {
+    if (ARGS_MISSING(ctx, domain, vdev, info_r)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain d;
     jobrec jr;
@@ -1445,6 +1448,7 @@ int libxlsnap_blockjob_get(libxlsnap_ctx *ctx, const char *domain,
 int libxlsnap_blockjob_set_speed(libxlsnap_ctx *ctx, const char *domain,
                              const char *vdev, uint64_t bandwidth)
 {
+    if (ARGS_MISSING(ctx, domain, vdev)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain d;
     jobrec jr;
@@ -1623,6 +1627,7 @@ static int blockjob_control(libxlsnap_ctx *ctx, const char *domain,
 int libxlsnap_blockjob_abort(libxlsnap_ctx *ctx, const char *domain,
                          const char *vdev, const libxl_asyncop_how *ao_how)
 {
+    if (ARGS_MISSING(ctx, domain, vdev)) return ERROR_INVAL;
     return blockjob_control(ctx, domain, vdev, LIBXL__BLOCKJOB_VERB_CANCEL,
                             ao_how);
 }
@@ -1630,6 +1635,7 @@ int libxlsnap_blockjob_abort(libxlsnap_ctx *ctx, const char *domain,
 int libxlsnap_blockjob_pivot(libxlsnap_ctx *ctx, const char *domain,
                          const char *vdev, const libxl_asyncop_how *ao_how)
 {
+    if (ARGS_MISSING(ctx, domain, vdev)) return ERROR_INVAL;
     return blockjob_control(ctx, domain, vdev,
                             LIBXL__BLOCKJOB_VERB_COMPLETE, ao_how);
 }

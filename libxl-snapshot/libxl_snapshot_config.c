@@ -747,14 +747,11 @@ int libxlsnap_disk_snapshot_parse_spec(libxlsnap_ctx *ctx,
                                    const char *spec,
                                    libxlsnap_disk_snapshot *disk)
 {
+    if (ARGS_MISSING(ctx, spec, disk)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxlsnap_disk_snapshot d;
     int rc;
 
-    if (!spec) {
-        rc = ERROR_INVAL;
-        goto out;
-    }
     memset(&d, 0, sizeof(d));
     rc = diskspec_parse(gc, GCSPRINTF("disk spec '%s'", spec), spec, false,
                         &d);
@@ -1104,6 +1101,7 @@ int libxlsnap_domain_snapshot_config_parse(libxlsnap_ctx *ctx,
                                        const char *config_file,
                                        libxlsnap_domain_snapshot *snapshot)
 {
+    if (ARGS_MISSING(ctx, config_file, snapshot)) return ERROR_INVAL;
     GC_INIT(ctx);
     XLU_Config *xlu = NULL;
     xlu_report rep = { 0 };
@@ -1117,10 +1115,6 @@ int libxlsnap_domain_snapshot_config_parse(libxlsnap_ctx *ctx,
     int e, i, j, n = 0, nset = 0, rc;
     bool have_disks;
 
-    if (!config_file) {
-        rc = ERROR_INVAL;
-        goto out;
-    }
     file = libxl__abs_path(gc, config_file);
     rc = xlu_open(gc, file, &rep, &xlu);
     if (rc) goto out;
@@ -1345,6 +1339,7 @@ static bool domain_only_setting(const char *key)
 bool libxlsnap_domain_snapshot_config_is_snapshot(libxlsnap_ctx *ctx,
                                               const char *config_file)
 {
+    if (ARGS_MISSING(ctx, config_file)) return false;
     GC_INIT(ctx);
     cfg_setting *set;
     const cfg_setting *c, *mem = NULL, *disk = NULL;
@@ -1353,7 +1348,7 @@ bool libxlsnap_domain_snapshot_config_is_snapshot(libxlsnap_ctx *ctx,
     bool marked = false, foreign = false, image = false, r = false;
     int i, n;
 
-    if (!config_file || access(config_file, R_OK) ||
+    if (access(config_file, R_OK) ||
         libxl__read_file(gc, config_file, &data, &len) ||
         memchr(data, 0, len) || cfg_scan(gc, data, &set, &n))
         goto out;

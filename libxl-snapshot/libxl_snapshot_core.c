@@ -279,6 +279,28 @@ void libxl__snapshot_log(libxlsnap_ctx *ctx, xentoollog_level lvl,
     errno = esave;
 }
 
+bool libxl__args_missing(libxlsnap_ctx *ctx, bool ctx_required,
+                         const char *func, const char *names,
+                         const void *const *args, size_t n)
+{
+    size_t i, len;
+
+    if (!ctx && ctx_required) return true;
+    for (i = 0; i < n; i++) {
+        if (args[i]) {
+            /* on to the next name: "a, b, c" */
+            names += strcspn(names, ",");
+            names += strspn(names, ", ");
+            continue;
+        }
+        len = strcspn(names, ", ");
+        LIBXL__LOG(ctx, ERROR, -1, "%s: %.*s is NULL, and is required",
+                   func, (int)len, names);
+        return true;
+    }
+    return false;
+}
+
 /* ---------------------------------------------------------------- */
 /* files and paths */
 
@@ -541,6 +563,7 @@ const char *libxlsnap_driver_to_string(libxlsnap_driver d)
 
 libxlsnap_driver libxlsnap_ctx_driver(libxlsnap_ctx *ctx)
 {
+    if (!ctx) return LIBXLSNAP_DRIVER_AUTO;
     return ctx->driver_id;
 }
 
@@ -554,10 +577,19 @@ int libxlsnap_ctx_alloc(libxlsnap_ctx **pctx, int version,
     const char *t = getenv(LIBXLSNAP_ENV_LOCK_TIMEOUT);
     int rc;
 
-    if (!pctx) return ERROR_INVAL;
-    *pctx = NULL;
-    if (version != LIBXLSNAP_VERSION || flags || !lg)
+    if (!lg) return ERROR_INVAL;          /* nowhere to say it */
+    if (!pctx) {
+        xtl_log(lg, XTL_ERROR, -1, "libxl-snapshot", "%s: pctx is NULL, "
+                "and is required", __func__);
         return ERROR_INVAL;
+    }
+    *pctx = NULL;
+    if (version != LIBXLSNAP_VERSION || flags) {
+        xtl_log(lg, XTL_ERROR, -1, "libxl-snapshot", "%s: version %d, flags "
+                "0x%x: this library takes version %d and no flags",
+                __func__, version, flags, LIBXLSNAP_VERSION);
+        return ERROR_INVAL;
+    }
     if (!settings) {
         libxlsnap_settings_init(&dflt);
         settings = &dflt;

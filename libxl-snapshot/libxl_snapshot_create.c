@@ -149,6 +149,55 @@ static void snapshot_create_record(libxl__egc *egc,
 static void snapshot_create_done(libxl__egc *egc,
                                  libxl__snapshot_create_state *scs, int rc);
 
+#define CREATE_FLAGS (LIBXLSNAP_CREATE_DRY_RUN |                        \
+                      LIBXLSNAP_CREATE_NO_METADATA |                    \
+                      LIBXLSNAP_CREATE_LIVE |                           \
+                      LIBXLSNAP_CREATE_QUIESCE |                        \
+                      LIBXLSNAP_CREATE_QUIESCE_TRY)
+
+/*
+ * What the request alone says is wrong, before the domain is looked
+ * at: unknown flags, a disk named twice, relative paths (the library
+ * has no cwd of the caller's to resolve them against).
+ */
+static int request_check(libxl__gc *gc, const libxlsnap_domain_snapshot *req,
+                         unsigned flags)
+{
+    const char *m = req->memory;
+    int i, j;
+
+    if (flags & ~CREATE_FLAGS) {
+        LOG(ERROR, "unknown snapshot create flags 0x%x", flags & ~CREATE_FLAGS);
+        return ERROR_INVAL;
+    }
+    if (m && *m && strcmp(m, "no") && strcmp(m, "yes") && m[0] != '/') {
+        LOG(ERROR, "memory image '%s' is a relative path: give an "
+            "absolute one", libxl__printable(gc, m));
+        return ERROR_INVAL;
+    }
+    if (req->num_disks > 0 && !req->disks) {
+        LOG(ERROR, "%d disks given, but no array of them", req->num_disks);
+        return ERROR_INVAL;
+    }
+    for (i = 0; i < req->num_disks; i++) {
+        const libxlsnap_disk_snapshot *d = &req->disks[i];
+        if (!d->vdev) continue;       /* refused with the domain's disks */
+        for (j = 0; j < i; j++)
+            if (req->disks[j].vdev && !strcmp(req->disks[j].vdev, d->vdev)) {
+                LOG(ERROR, "disk %s is named twice in the request",
+                    libxl__printable(gc, d->vdev));
+                return ERROR_INVAL;
+            }
+        if (d->overlay && *d->overlay && d->overlay[0] != '/') {
+            LOG(ERROR, "disk %s: overlay '%s' is a relative path: give an "
+                "absolute one", libxl__printable(gc, d->vdev),
+                libxl__printable(gc, d->overlay));
+            return ERROR_INVAL;
+        }
+    }
+    return 0;
+}
+
 int libxlsnap_domain_snapshot_create(libxlsnap_ctx *ctx,
                                  const char *domain,
                                  libxlsnap_domain_snapshot *snapshot,
@@ -156,10 +205,14 @@ int libxlsnap_domain_snapshot_create(libxlsnap_ctx *ctx,
                                  const libxlsnap_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
 {
+    if (ARGS_MISSING(ctx, domain, snapshot)) return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     libxl__snapshot_create_state *scs;
+    int rc;
 
+    rc = request_check(gc, snapshot, flags);
+    if (rc) goto out;
     GCNEW(scs);
     scs->ao = ao;
     scs->out = snapshot;
@@ -179,6 +232,9 @@ int libxlsnap_domain_snapshot_create(libxlsnap_ctx *ctx,
     libxl__snapshot_op_begin(egc, &scs->op);
     EGC_FREE;
     return AO_INPROGRESS;
+ out:
+    EGC_FREE;
+    return AO_CREATE_FAIL(rc);
 }
 
 /* ---------------------------------------------------------------- */
@@ -347,6 +403,13 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
                 return ERROR_INVAL;
             }
             type = be->type;
+        }
+        if (r && r->overlay && *r->overlay && (!be || !be->chained)) {
+            /* a path it would not use: the caller expects a file there */
+            LOG(ERROR, "disk %s: an overlay path is only for an external "
+                "snapshot, not for type %s", dk->vdev,
+                libxlsnap_disk_snapshot_type_to_string(type));
+            return ERROR_INVAL;
         }
         if (!dk->readwrite && type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) {
             /* a read-only disk does not change: nothing to capture */

@@ -124,8 +124,8 @@ static void apply_active(libxl__gc *gc, libxl__domain *d,
     }
 }
 
-int libxl__domain_resolve(libxl__gc *gc, const char *domain,
-                          libxl__domain *d_r, libxl__domain_config *cfg_r)
+static int resolve(libxl__gc *gc, const char *domain, bool run_state,
+                   libxl__domain *d_r, libxl__domain_config *cfg_r)
 {
     libxl__domain_config cfg;
     libxl__domain_record rec;
@@ -137,7 +137,7 @@ int libxl__domain_resolve(libxl__gc *gc, const char *domain,
     memset(&cfg, 0, sizeof(cfg));
     memset(&rec, 0, sizeof(rec));
 
-    rc = CTX->driver->lookup_running(gc, domain, d_r);
+    rc = CTX->driver->lookup_running(gc, domain, run_state, d_r);
     if (!rc) {
         /* The disks the driver reports are the active ones. */
         if (!load_domain_record(gc, &d_r->uuid, &rec)) have_rec = true;
@@ -189,7 +189,7 @@ int libxl__domain_resolve(libxl__gc *gc, const char *domain,
         have_rec = true;
 
     /* A config path given for a domain that is in fact running. */
-    if (!CTX->driver->lookup_running(gc, cfg.name, d_r) &&
+    if (!CTX->driver->lookup_running(gc, cfg.name, run_state, d_r) &&
         !libxl_uuid_compare(&d_r->uuid, &cfg.uuid)) {
         if (!d_r->config_file) d_r->config_file = cfg.file;
         if (cfg_r) *cfg_r = cfg;
@@ -205,6 +205,18 @@ int libxl__domain_resolve(libxl__gc *gc, const char *domain,
     apply_active(gc, d_r, &cfg, have_rec ? &rec : NULL);
     if (cfg_r) *cfg_r = cfg;
     return 0;
+}
+
+int libxl__domain_resolve(libxl__gc *gc, const char *domain,
+                          libxl__domain *d_r, libxl__domain_config *cfg_r)
+{
+    return resolve(gc, domain, true, d_r, cfg_r);
+}
+
+int libxl__domain_identify(libxl__gc *gc, const char *domain,
+                           libxl__domain *d_r, libxl__domain_config *cfg_r)
+{
+    return resolve(gc, domain, false, d_r, cfg_r);
 }
 
 libxl_device_disk *libxl__domain_disk(libxl__domain *d, const char *vdev)
@@ -302,7 +314,13 @@ void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op)
     int rc;
 
     op->st.lockfd = -1;
-    rc = libxl__domain_resolve(gc, op->domain, &op->d, &op->cfg);
+    /*
+     * Only which lock to take: the domain's run state is asked for
+     * once the lock is held (op_locked).  Asking QEMU now would wait
+     * on its monitor, which the lock's holder may hold (in this
+     * process, whose loop cannot run while this call waits).
+     */
+    rc = libxl__domain_identify(gc, op->domain, &op->d, &op->cfg);
     if (rc) goto out;
     rc = libxl__snapshot_store_open(gc, CTX->state_dir, &op->d.uuid,
                                     &op->st);
@@ -481,6 +499,7 @@ int libxlsnap_domain_lookup(libxlsnap_ctx *ctx,
                                  const char *domain,
                                  libxlsnap_domain *info_r)
 {
+    if (ARGS_MISSING(ctx, domain, info_r)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain d;
     int rc;
@@ -496,6 +515,7 @@ int libxlsnap_domain_lookup(libxlsnap_ctx *ctx,
 int libxlsnap_domain_list(libxlsnap_ctx *ctx,
                                libxlsnap_domain **list_r, int *nb_r)
 {
+    if (ARGS_MISSING(ctx, list_r, nb_r)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain *l = NULL;
     int n = 0, i, rc;
@@ -634,6 +654,7 @@ int libxlsnap_domain_create(libxlsnap_ctx *ctx,
                                  uint32_t *domid_r,
                                  const libxl_asyncop_how *ao_how)
 {
+    if (ARGS_MISSING(ctx, config_file)) return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     domain_cmd_state *dcs;
@@ -673,7 +694,7 @@ static void domain_create_locked(libxl__egc *egc, libxl__snapshot_lock *lk,
     libxl__domain d;
 
     if (rc) goto out;
-    if (!CTX->driver->lookup_running(gc, cfg->name, &d)) {
+    if (!CTX->driver->lookup_running(gc, cfg->name, false, &d)) {
         LOG(ERROR, "domain '%s' already exists (domid %u)", cfg->name,
             d.domid);
         rc = ERROR_DEVICE_EXISTS;
@@ -700,6 +721,7 @@ int libxlsnap_domain_start_overrides(libxlsnap_ctx *ctx,
                                           const char *config_file,
                                           char **disk_r, char **uuid_r)
 {
+    if (ARGS_MISSING(ctx, config_file, disk_r, uuid_r)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain_config cfg;
     libxl__snapshot_store st;
@@ -752,7 +774,7 @@ int libxlsnap_domain_start_overrides(libxlsnap_ctx *ctx,
 static int running_domain(libxl__gc *gc, const char *domain,
                           libxl__domain *d)
 {
-    int rc = CTX->driver->lookup_running(gc, domain, d);
+    int rc = CTX->driver->lookup_running(gc, domain, false, d);
     if (rc == ERROR_DOMAIN_NOTFOUND)
         LOG(ERROR, "domain '%s' is not running", domain);
     return rc;
@@ -762,6 +784,7 @@ int libxlsnap_domain_destroy(libxlsnap_ctx *ctx,
                                   const char *domain,
                                   const libxl_asyncop_how *ao_how)
 {
+    if (ARGS_MISSING(ctx, domain)) return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     domain_cmd_state *dcs;
@@ -800,6 +823,7 @@ static void domain_destroy_locked(libxl__egc *egc,
 
 int libxlsnap_domain_pause(libxlsnap_ctx *ctx, const char *domain)
 {
+    if (ARGS_MISSING(ctx, domain)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain d;
     int rc = running_domain(gc, domain, &d);
@@ -811,6 +835,7 @@ int libxlsnap_domain_pause(libxlsnap_ctx *ctx, const char *domain)
 int libxlsnap_domain_unpause(libxlsnap_ctx *ctx,
                                   const char *domain)
 {
+    if (ARGS_MISSING(ctx, domain)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain d;
     int rc = running_domain(gc, domain, &d);
@@ -824,18 +849,19 @@ int libxlsnap_domain_monitor_command(libxlsnap_ctx *ctx,
                                           const char *command_line,
                                           char **output_r)
 {
+    if (ARGS_MISSING(ctx, domain, command_line)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__domain d;
     yajl_val ret = NULL, args = NULL;
     int rc;
 
-    *output_r = NULL;
+    if (output_r) *output_r = NULL;
     rc = running_domain(gc, domain, &d);
     if (rc) goto out;
     libxl__json_add_string(gc, &args, "command-line", command_line);
     rc = libxl__qmp_run_sync(gc, d.qmp_path, "human-monitor-command", args,
                              0, false, &ret);
-    if (rc) goto out;
+    if (rc || !output_r) goto out;
     {
         const char *o = ret && YAJL_IS_STRING(ret) ? YAJL_GET_STRING(ret)
                                                    : NULL;

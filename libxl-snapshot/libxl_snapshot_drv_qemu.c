@@ -213,9 +213,12 @@ static int runtime_scan(libxl__gc *gc, qemu_runtime **list_r, int *nb_r)
     return 0;
 }
 
-/* rc: whether QEMU answered query-status (d is filled anyway). */
+/*
+ * rc: whether QEMU answered query-status (d is filled anyway); without
+ * run_state, QEMU is not asked (d->paused false) and rc is 0.
+ */
 static int runtime_to_domain(libxl__gc *gc, const qemu_runtime *rt,
-                             libxl__domain *d)
+                             bool run_state, libxl__domain *d)
 {
     int rc;
     yajl_val st = NULL;
@@ -239,6 +242,7 @@ static int runtime_to_domain(libxl__gc *gc, const qemu_runtime *rt,
         dk->backend = LIBXL_DISK_BACKEND_QDISK;
         dk->readwrite = 1;
     }
+    if (!run_state) return 0;
     rc = libxl__qmp_run_sync(gc, d->qmp_path, "query-status", NULL, 5000,
                              true, &st);
     if (!rc && st) {
@@ -249,7 +253,7 @@ static int runtime_to_domain(libxl__gc *gc, const qemu_runtime *rt,
 }
 
 static int qemu_lookup_running(libxl__gc *gc, const char *domain,
-                               libxl__domain *d_r)
+                               bool run_state, libxl__domain *d_r)
 {
     qemu_runtime *l;
     int n, i;
@@ -263,8 +267,9 @@ static int qemu_lookup_running(libxl__gc *gc, const char *domain,
                  LIBXL_UUID_BYTES(l[i].uuid));
         if (!strcmp(l[i].name, domain) || !strcmp(id, domain) ||
             !strcmp(uuid, domain)) {
-            /* its state decides what a revert restores: must know it */
-            if (runtime_to_domain(gc, &l[i], d_r)) {
+            /* asked for, its state decides what a revert restores:
+             * it must be known */
+            if (runtime_to_domain(gc, &l[i], run_state, d_r)) {
                 if (!qemu_alive(l[i].pid, l[i].start_time)) {
                     /* it died just now: the domain is shut off */
                     runtime_remove(gc, l[i].domid);
@@ -287,7 +292,8 @@ static int qemu_list(libxl__gc *gc, libxl__domain **list_r, int *nb_r)
 
     runtime_scan(gc, &l, &n);
     GCNEW_ARRAY(*list_r, n);
-    for (i = 0; i < n; i++) runtime_to_domain(gc, &l[i], &(*list_r)[i]);
+    for (i = 0; i < n; i++)
+        runtime_to_domain(gc, &l[i], true, &(*list_r)[i]);
     *nb_r = n;
     return 0;
 }

@@ -620,7 +620,7 @@ static int xen_get_disks(libxl__gc *gc, libxl__domain *d)
 }
 
 static int xen_lookup_running(libxl__gc *gc, const char *domain,
-                              libxl__domain *d_r)
+                              bool run_state, libxl__domain *d_r)
 {
     libxl_dominfo info;
     uint32_t domid, target;

@@ -215,15 +215,12 @@ void libxl__ao_abortable_deregister(libxl__ao_abortable *ab)
 int libxlsnap_ao_abort(libxlsnap_ctx *ctx,
                             const libxl_asyncop_how *how)
 {
+    if (ARGS_MISSING(ctx, how)) return ERROR_INVAL;
     libxl__ao *ao;
     libxl__ao_abortable *ab;
     EGC_INIT(ctx);
     int rc;
 
-    if (!how) {
-        rc = ERROR_INVAL;
-        goto out;
-    }
     LIST_FOREACH(ao, &ctx->aos, entry) {
         if (!ao->sync && !ao->complete &&
             ao->how.callback == how->callback &&
@@ -313,6 +310,8 @@ int libxlsnap_osevent_beforepoll(libxlsnap_ctx *ctx,
                                       int *nfds_io, struct pollfd *fds,
                                       int *timeout_upd, struct timeval now)
 {
+    if (ARGS_MISSING(ctx, nfds_io, timeout_upd)) return ERROR_INVAL;
+    if (*nfds_io > 0 && ARGS_MISSING(ctx, fds)) return ERROR_INVAL;
     libxl__ev_fd *ev;
     libxl__ao *ao;
     int n = 0, rc = 0, t;
@@ -340,6 +339,7 @@ void libxlsnap_osevent_afterpoll(libxlsnap_ctx *ctx, int nfds,
                                       const struct pollfd *fds,
                                       struct timeval now)
 {
+    if (!ctx || (nfds > 0 && ARGS_MISSING(ctx, fds))) return;
     dispatch_fds(ctx, nfds, fds);
     dispatch_timers(ctx);
     ao_notify_completed(ctx);
@@ -375,6 +375,7 @@ int libxl__ev_loop_once(libxlsnap_ctx *ctx, int timeout_ms)
 
 int libxlsnap_event_loop_run(libxlsnap_ctx *ctx, int timeout_ms)
 {
+    if (!ctx) return ERROR_INVAL;
     uint64_t deadline = timeout_ms >= 0 ? libxl__now_ms() + timeout_ms : 0;
     libxl__ao *ao;
 

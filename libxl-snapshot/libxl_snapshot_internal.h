@@ -127,6 +127,29 @@ void libxl__snapshot_log(libxlsnap_ctx *ctx, xentoollog_level lvl,
     libxl__snapshot_log(CTX, (xtl), errno, __FILE__, __LINE__, __func__, \
                         __VA_ARGS__)
 
+/*
+ * The pointer arguments a public call requires (libxl_snapshot.h says
+ * which may be NULL): true when one is NULL, said in one line naming
+ * the call and the first such argument.  ctx itself is the first
+ * argument: NULL, it is refused with nothing logged (no logger); with
+ * ARGS_MISSING_CTX_OPTIONAL (the conversions, which need ctx only to
+ * log), a NULL ctx is allowed, and nothing is logged.  Use, before
+ * anything is done:
+ *     if (ARGS_MISSING(ctx, domain, name)) return ERROR_INVAL;
+ * (Object pointers only: each is converted to const void *.)
+ */
+#define ARGS_MISSING(ctx, ...) LIBXL__ARGS_MISSING(ctx, true, __VA_ARGS__)
+#define ARGS_MISSING_CTX_OPTIONAL(ctx, ...) \
+    LIBXL__ARGS_MISSING(ctx, false, __VA_ARGS__)
+#define LIBXL__ARGS_MISSING(ctx, ctx_required, ...)                     \
+    libxl__args_missing((ctx), (ctx_required), __func__, #__VA_ARGS__,  \
+                        (const void *const []){ __VA_ARGS__ },          \
+                        sizeof((const void *const []){ __VA_ARGS__ }) / \
+                        sizeof(const void *))
+bool libxl__args_missing(libxlsnap_ctx *ctx, bool ctx_required,
+                         const char *func, const char *names,
+                         const void *const *args, size_t n);
+
 /* ---------------------------------------------------------------- */
 /* misc helpers (libxl_snapshot_core.c) */
 
@@ -1142,9 +1165,15 @@ typedef struct libxl__snapshot_driver {
     const char *name;
     int (*init)(libxlsnap_ctx *ctx);
     void (*fini)(libxlsnap_ctx *ctx);
-    /* Running domain by name, domid or uuid: ERROR_DOMAIN_NOTFOUND. */
+    /*
+     * Running domain by name, domid or uuid: ERROR_DOMAIN_NOTFOUND.
+     * run_state: d_r->paused must be right; the qemu driver asks QEMU
+     * (query-status, up to 5 s while another client holds its
+     * monitor).  Without it, paused is false and nothing is asked of
+     * the device model (the runtime file and the pid only).
+     */
     int (*lookup_running)(libxl__gc *gc, const char *domain,
-                          libxl__domain *d_r);
+                          bool run_state, libxl__domain *d_r);
     int (*pause)(libxl__gc *gc, libxl__domain *d);
     int (*unpause)(libxl__gc *gc, libxl__domain *d);
     /* Stops the domain at once (as xl destroy). */
@@ -1244,6 +1273,15 @@ struct libxlsnap_ctx {
  */
 int libxl__domain_resolve(libxl__gc *gc, const char *domain,
                           libxl__domain *d_r, libxl__domain_config *cfg_r);
+/*
+ * The same without the run state (d_r->paused false): nothing is asked
+ * of the device model, so it never waits on QEMU's monitor, which
+ * another client (a context holding the domain's lock) may hold.  For
+ * what needs only the domain's identity, disks and records: finding
+ * the lock to take, listing records.
+ */
+int libxl__domain_identify(libxl__gc *gc, const char *domain,
+                           libxl__domain *d_r, libxl__domain_config *cfg_r);
 /* Loads cfg for d (may be a running xen domain without config). */
 libxl_device_disk *libxl__domain_disk(libxl__domain *d, const char *vdev);
 /*

@@ -415,7 +415,7 @@ static void recover_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     recover_state *rs = CONTAINER_OF(op, recover_state, op);
 
     /* op_begin did the work, under the lock */
-    if (!rc) *rs->recovered_r = op->recovered;
+    if (!rc && rs->recovered_r) *rs->recovered_r = op->recovered;
     if (!rc && !op->d.running) {
         repair_leaks(egc, rs);
         return;
@@ -464,11 +464,12 @@ int libxlsnap_domain_snapshot_recover(libxlsnap_ctx *ctx,
                                   const char *domain, bool *recovered_r,
                                   const libxl_asyncop_how *ao_how)
 {
+    if (ARGS_MISSING(ctx, domain)) return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     recover_state *rs;
 
-    *recovered_r = false;
+    if (recovered_r) *recovered_r = false;
     GCNEW(rs);
     rs->ao = ao;
     rs->recovered_r = recovered_r;

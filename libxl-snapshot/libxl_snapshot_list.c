@@ -28,7 +28,7 @@ static int load_tree(libxl__gc *gc, const char *domain, const char *name,
     const char *journal, *op;
     int rc;
 
-    rc = libxl__domain_resolve(gc, domain, &d, NULL);
+    rc = libxl__domain_identify(gc, domain, &d, NULL);
     if (rc) return rc;
     rc = libxl__snapshot_store_open(gc, CTX->state_dir, &d.uuid, &st);
     if (rc) return rc;
@@ -62,6 +62,7 @@ static void fill_problems(libxl__gc *gc, libxl__backend_cache *c,
 int libxlsnap_domain_snapshot_list(libxlsnap_ctx *ctx, const char *domain,
                                libxlsnap_domain_snapshot **list_r, int *nb_r)
 {
+    if (ARGS_MISSING(ctx, domain, list_r, nb_r)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__snapshot_tree t;
     libxl__backend_cache bc = { { 0 } };
@@ -90,6 +91,7 @@ int libxlsnap_domain_snapshot_get(libxlsnap_ctx *ctx, const char *domain,
                               const char *name,
                               libxlsnap_domain_snapshot *snapshot_r)
 {
+    if (ARGS_MISSING(ctx, domain, name, snapshot_r)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxl__snapshot_tree t;
     libxl__backend_cache bc = { { 0 } };

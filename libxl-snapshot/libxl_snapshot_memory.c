@@ -549,7 +549,7 @@ static void ms_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
 static bool dm_gone(libxl__gc *gc, const libxl__memory_save_state *mss)
 {
     libxl__domain d;
-    int r = CTX->driver->lookup_running(gc, mss->d->name, &d);
+    int r = CTX->driver->lookup_running(gc, mss->d->name, false, &d);
     return r == ERROR_DOMAIN_NOTFOUND || r == ERROR_NOTFOUND ||
         (!r && d.domid != mss->d->domid);
 }

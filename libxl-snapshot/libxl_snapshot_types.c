@@ -19,6 +19,7 @@
 
 void libxlsnap_disk_snapshot_init(libxlsnap_disk_snapshot *p)
 {
+    if (!p) return;
     memset(p, 0, sizeof(*p));
 }
 
@@ -36,6 +37,7 @@ void libxlsnap_disk_snapshot_dispose(libxlsnap_disk_snapshot *p)
 
 void libxlsnap_domain_snapshot_init(libxlsnap_domain_snapshot *p)
 {
+    if (!p) return;
     memset(p, 0, sizeof(*p));
 }
 
@@ -76,6 +78,7 @@ void libxlsnap_domain_snapshot_list_free(libxlsnap_domain_snapshot *list, int nb
 
 void libxlsnap_domain_init(libxlsnap_domain *p)
 {
+    if (!p) return;
     memset(p, 0, sizeof(*p));
 }
 
@@ -106,12 +109,14 @@ void libxlsnap_domain_list_free(libxlsnap_domain *list, int nb)
 
 void libxlsnap_settings_init(libxlsnap_settings *p)
 {
+    if (!p) return;
     memset(p, 0, sizeof(*p));
     p->lock_timeout = -1;
 }
 
 void libxlsnap_settings_dispose(libxlsnap_settings *p)
 {
+    if (!p) return;
     free(p->state_dir);
     free(p->run_dir);
     free(p->config_dir);
@@ -170,7 +175,7 @@ int libxlsnap_disk_snapshot_type_from_string(const char *s,
 {
     libxlsnap_disk_snapshot_type i;
 
-    if (!s) return ERROR_INVAL;
+    if (!s || !t) return ERROR_INVAL;
     for (i = LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT;
          i <= LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM; i++) {
         if (!strcasecmp(s, libxlsnap_disk_snapshot_type_to_string(i))) {
@@ -282,6 +287,7 @@ static int gen_blockjob(yajl_gen hand, const void *p)
 char *libxlsnap_domain_snapshot_to_json(libxlsnap_ctx *ctx,
                                     const libxlsnap_domain_snapshot *p)
 {
+    if (ARGS_MISSING_CTX_OPTIONAL(ctx, p)) return NULL;
     GC_INIT(ctx);
     char *r = to_json(gc, gen_snapshot, p,
                       GCSPRINTF("the record of snapshot '%s'",
@@ -293,6 +299,7 @@ char *libxlsnap_domain_snapshot_to_json(libxlsnap_ctx *ctx,
 char *libxlsnap_blockjob_info_to_json(libxlsnap_ctx *ctx,
                                   const libxlsnap_blockjob_info *p)
 {
+    if (ARGS_MISSING_CTX_OPTIONAL(ctx, p)) return NULL;
     GC_INIT(ctx);
     char *r = to_json(gc, gen_blockjob, p, "a block job");
     GC_FREE;
@@ -303,6 +310,7 @@ int libxlsnap_domain_snapshot_from_json(libxlsnap_ctx *ctx,
                                     libxlsnap_domain_snapshot *p,
                                     const char *s)
 {
+    if (ARGS_MISSING_CTX_OPTIONAL(ctx, p, s)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxlsnap_domain_snapshot tmp;
     yajl_val v;

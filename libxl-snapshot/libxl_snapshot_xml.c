@@ -73,6 +73,7 @@ static void prop(xmlNodePtr n, const char *name, const char *value)
 char *libxlsnap_domain_snapshot_to_xml(libxlsnap_ctx *ctx,
                                    const libxlsnap_domain_snapshot *s)
 {
+    if (ARGS_MISSING_CTX_OPTIONAL(ctx, s)) return NULL;
     GC_INIT(ctx);
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
     xmlNodePtr root, n, disks, dom, devs;
@@ -322,6 +323,7 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxlsnap_domain_snapshot *s)
 int libxlsnap_domain_snapshot_from_xml(libxlsnap_ctx *ctx, const char *xml,
                                    libxlsnap_domain_snapshot *out)
 {
+    if (ARGS_MISSING_CTX_OPTIONAL(ctx, xml, out)) return ERROR_INVAL;
     GC_INIT(ctx);
     libxlsnap_domain_snapshot tmp;
     xmlDocPtr doc;
@@ -460,6 +462,7 @@ int libxlsnap_domain_snapshot_redefine(libxlsnap_ctx *ctx,
                                    unsigned flags,
                                    const libxl_asyncop_how *ao_how)
 {
+    if (ARGS_MISSING(ctx, domain, snapshot)) return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     redefine_state *rs;

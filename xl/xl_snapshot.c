@@ -73,6 +73,24 @@ static bool looks_like_path(const char *s)
     return strchr(s, '/') || (n > 4 && !strcmp(s + n - 4, ".cfg"));
 }
 
+/*
+ * A path given on the command line, relative to xl's working directory:
+ * the library takes absolute paths only (it has no cwd of the
+ * caller's).  malloc'ed.
+ */
+static char *path_from_cwd(const char *p)
+{
+    char cwd[PATH_MAX], *abs;
+
+    if (p[0] == '/' || !getcwd(cwd, sizeof(cwd))) {
+        abs = strdup(p);       /* no cwd: the library refuses it */
+    } else if (asprintf(&abs, "%s/%s", cwd, p) < 0) {
+        abs = NULL;
+    }
+    if (!abs) abort();
+    return abs;
+}
+
 static int add_diskspec(libxlsnap_domain_snapshot *s, const char *spec)
 {
     libxlsnap_disk_snapshot d;
@@ -389,7 +407,10 @@ int main_snapshot_create(int argc, char **argv)
     }
     if (memory || disk_only) {
         free(snap.memory);
-        snap.memory = memory ? strdup(memory) : NULL;
+        /* --memory FILE; bare --memory is "yes", --memory=no none */
+        snap.memory = !memory ? NULL
+            : !strcmp(memory, "yes") || !strcmp(memory, "no") || !*memory
+            ? strdup(memory) : path_from_cwd(memory);
     }
     if (agent) {
         free(snap.agent);

@@ -8,6 +8,10 @@
 # busy snapshot-revert leaves the running domain alone.
 # Snapshot-create commands started together on one domain all succeed
 # and their records form one chain (each the parent of the next).
+# Two contexts in one process (tests/qemu/two-ctx.c): while the first
+# holds the lock and QEMU's monitor, the second is refused as busy at
+# once (before: 5 s on a QMP query-status, then "does not answer
+# QMP"), and, both asynchronous in one loop, it waits for the lock.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -150,6 +154,30 @@ expect_eq "$(internal_snapshots "$IMG/vm1-xvda.qcow2" | sort | tr '\n' ' ')" \
     "c1 c2 d1 d2 d3 d4 x " "internal snapshots of xvda"
 check_images
 expect_no_orphans vm1 xvda xvdb
+
+step "two contexts in one process (tests/qemu/two-ctx.c)"
+# ctx1's snapshot holds the lock and QEMU's monitor; ctx2's must be
+# refused as busy at once, without waiting on a QMP query QEMU cannot
+# answer (it took 5 s, then failed with "does not answer QMP"); then
+# both, asynchronous in one loop, complete (ctx2 waits for the lock).
+# shellcheck disable=SC2046  # the flags are words
+run cc -Wall -Werror -O2 -I"$REPO/libxl-snapshot" \
+    $(pkg-config --cflags xenlight xentoollog) \
+    -o "$T/two-ctx" "$LIB_DIR/two-ctx.c" \
+    "$T/build/libxl-snapshot/libxlsnapshot.so.1" \
+    -Wl,-rpath,"$T/build/libxl-snapshot" \
+    $(pkg-config --libs xentoollog)
+[ "$RC" -eq 0 ] || fail_run "two-ctx.c does not build"
+run "$T/two-ctx" "$STATE" "$RUN" vm1
+sed "s/^/    /" <<<"$OUT"
+[ "$RC" -eq 0 ] || fail_run "two contexts in one process"
+[[ $OUT =~ step1:\ rc=-?[0-9]+\ ms=([0-9]+) ]] || fail_run "no step1 line"
+[ "${BASH_REMATCH[1]}" -lt 1000 ] ||
+    fail_run "ctx2's refusal took ${BASH_REMATCH[1]} ms"
+[[ $OUT =~ step3:\ rc=0,0\ ms=([0-9]+) ]] || fail_run "no step3 line"
+[ "${BASH_REMATCH[1]}" -lt 1000 ] ||
+    fail_run "ctx2's starting call took ${BASH_REMATCH[1]} ms"
+expect_ok xl snapshot-check vm1
 
 step "data intact"
 read_pattern "$(active_image vm1 xvda)" 0x11 0 1M

@@ -12,7 +12,8 @@
 #  2. marker THREE, data 0x33; revert to m1: the domain runs again
 #     (not booted: restored), its RAM holds ONE, its disks 0x11; revert
 #     to m2 --paused: paused, TWO, 0x22; unpause;
-#  3. delete m1: its memory image goes with its record;
+#  3. delete m1: its memory image goes with its record; a checkpoint
+#     with --memory=FILE relative to xl's working directory;
 #  4. bad input: --memory on a shut-off domain, an existing memory
 #     file, an existing <file>.tmp (where the image is written until
 #     complete: kept), --live without memory on a shut-off domain...
@@ -123,6 +124,19 @@ expect_no_file "$M1"
 expect_file "$T/m2.mem"
 expect_ok xl snapshot-list --name vm1
 expect_eq "$OUT" "m2" "snapshots after the delete"
+after_step
+
+step "--memory=FILE, relative: to xl's working directory"
+# the library takes absolute paths only; xl makes the user's absolute
+here=$PWD
+cd "$T" || fail "cannot cd to $T"
+expect_ok xl snapshot-create --memory=rel.mem vm1 mr
+cd "$here" || fail "cannot cd back to $here"
+expect_file "$T/rel.mem"
+expect_ok xl snapshot-info vm1 mr
+expect_match "$OUT" "Memory: +$T/rel.mem " "mr's memory image"
+expect_ok xl snapshot-delete vm1 mr
+expect_no_file "$T/rel.mem"
 after_step
 
 step "bad input: refused, nothing changed"

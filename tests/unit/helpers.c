@@ -84,3 +84,30 @@ int unit_write_file(const char *path, const char *text)
     fputs(text, f);
     return fclose(f);
 }
+
+char unit_last_log[4096];
+int unit_nlogs;
+
+static void capture_vmessage(xentoollog_logger *lg, xentoollog_level level,
+                             int errnoval, const char *context,
+                             const char *format, va_list al)
+{
+    if (level < XTL_WARN) return;     /* what a user sees by default */
+    vsnprintf(unit_last_log, sizeof(unit_last_log), format, al);
+    unit_nlogs++;
+    fprintf(stderr, "    [log] %s\n", unit_last_log);
+}
+
+static void capture_destroy(xentoollog_logger *lg)
+{
+}
+
+static xentoollog_logger capture_logger = {
+    .vmessage = capture_vmessage,
+    .destroy = capture_destroy,
+};
+
+xentoollog_logger *unit_capture_logger(void)
+{
+    return &capture_logger;
+}

@@ -15,6 +15,15 @@ libxlsnap_ctx *unit_ctx(const char *base);
 void unit_ctx_free(libxlsnap_ctx *ctx);
 /* Runs argv, returns its exit status (or -1), output discarded. */
 int unit_run(const char *const *argv);
+/*
+ * A logger that counts its messages of level XTL_WARN and above
+ * (unit_nlogs: what a user sees by default) and keeps the last
+ * (unit_last_log), each shown on stderr: to check that a refusal is
+ * one line, and what it says.
+ */
+xentoollog_logger *unit_capture_logger(void);
+extern char unit_last_log[4096];
+extern int unit_nlogs;
 /* Writes text to path; 0 on success. */
 int unit_write_file(const char *path, const char *text);
 

@@ -119,6 +119,9 @@ void test_ao__callback_fires_once(void)
     CU_ASSERT_EQUAL(snap.disks[0].type, LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL);
     CU_ASSERT(snap.current);
     CU_ASSERT(image_has_tag(&f, "async1"));
+    /* output_r may be NULL: the reply is dropped */
+    CU_ASSERT_EQUAL(libxlsnap_domain_monitor_command(f.ctx, "vmao",
+                                                     "info status", NULL), 0);
 
     CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_list(f.ctx, "vmao", &l, &n), 0);
     CU_ASSERT_EQUAL(n, 1);

@@ -5,6 +5,10 @@
  */
 #include <CUnit/CUnit.h>
 
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "helpers.h"
 
 static xentoollog_logger_stdiostream *api_logger;
@@ -229,6 +233,22 @@ void test_api__settings_refused(void)
     CU_ASSERT_PTR_NULL(libxlsnap_driver_to_string((libxlsnap_driver)99));
 }
 
+/* A qemu-driver ctx whose directories are all base, logging to lg. */
+static libxlsnap_ctx *base_ctx(const char *base, xentoollog_logger *lg)
+{
+    libxlsnap_settings s;
+    libxlsnap_ctx *ctx = NULL;
+
+    libxlsnap_settings_init(&s);
+    s.driver = LIBXLSNAP_DRIVER_QEMU;
+    s.state_dir = strdup(base);
+    s.run_dir = strdup(base);
+    s.config_dir = strdup(base);
+    if (libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0, lg, &s)) ctx = NULL;
+    libxlsnap_settings_dispose(&s);
+    return ctx;
+}
+
 /* ctx_free with an operation outstanding frees nothing, and says so. */
 static void outstanding_cb(libxl_ctx *xl, int rc, void *for_callback)
 {
@@ -237,19 +257,14 @@ static void outstanding_cb(libxl_ctx *xl, int rc, void *for_callback)
 
 void test_api__ctx_free_outstanding(void)
 {
-    libxlsnap_settings s;
-    libxlsnap_ctx *ctx = NULL;
+    libxlsnap_ctx *ctx;
     libxl_asyncop_how how;
     int got = 0;
     char *base = unit_tmpdir("api");
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(base);
-    libxlsnap_settings_init(&s);
-    s.driver = LIBXLSNAP_DRIVER_QEMU;
-    s.state_dir = strdup(base);
-    s.run_dir = strdup(base);
-    CU_ASSERT_EQUAL_FATAL(libxlsnap_ctx_alloc(&ctx, LIBXLSNAP_VERSION, 0,
-                                              logger(), &s), 0);
+    ctx = base_ctx(base, logger());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
     memset(&how, 0, sizeof(how));
     how.callback = outstanding_cb;
     how.u.for_callback = &got;
@@ -260,7 +275,260 @@ void test_api__ctx_free_outstanding(void)
     CU_ASSERT_EQUAL(libxlsnap_event_loop_run(ctx, 1000), 0);
     CU_ASSERT_NOT_EQUAL(got, 0);
     CU_ASSERT_EQUAL(libxlsnap_ctx_free(ctx), 0);
-    libxlsnap_settings_dispose(&s);
     unit_rm_rf(base);
+    free(base);
+}
+
+/*
+ * NULL for a pointer the header says is required (a new user's cases,
+ * issue 16: several crashed): every public call refuses it with
+ * ERROR_INVAL (NULL or false where it returns a pointer or a bool) and
+ * one logged line, or, with ctx itself NULL, with nothing logged.
+ * Each call runs in a child process, so a crash is a failure of its
+ * case, not of the run.
+ */
+static libxlsnap_domain_snapshot a_snap;
+static libxlsnap_disk_snapshot a_disk;
+static libxlsnap_domain a_dom;
+static libxlsnap_blockjob_info a_job;
+static libxlsnap_domain_snapshot *a_list;
+static libxlsnap_domain *a_doms;
+static char **a_strs;
+static char *a_str;
+static int a_int;
+static bool a_bool;
+static struct pollfd a_fds[4];
+static const libxl_asyncop_how *no_how;
+static const libxlsnap_progress_how *no_prog;
+
+#define INVAL_IF(failed) ((failed) ? ERROR_INVAL : 0)
+#define NULL_CASES 55
+
+/* Case i (< NULL_CASES) with ctx: its rc. */
+static int null_case(libxlsnap_ctx *c, int i)
+{
+    const char *d = "nosuch";
+    int n = 4, t = -1;
+    struct timeval now = { 0, 0 };
+
+    switch (i) {
+    case 0: return libxlsnap_domain_snapshot_check(c, NULL, &a_strs, &a_int,
+                                                   no_how);
+    case 1: return libxlsnap_domain_snapshot_check(c, d, NULL, &a_int,
+                                                   no_how);
+    case 2: return libxlsnap_domain_snapshot_check(c, d, &a_strs, NULL,
+                                                   no_how);
+    case 3: return libxlsnap_block_commit(c, NULL, "xvda", NULL, no_prog,
+                                          no_how);
+    case 4: return libxlsnap_block_commit(c, d, NULL, NULL, no_prog,
+                                          no_how);
+    case 5: return libxlsnap_block_stream(c, d, NULL, NULL, 0, 0, 0,
+                                          no_prog, no_how);
+    case 6: return libxlsnap_blockjob_get(c, d, "xvda", NULL);
+    case 7: return libxlsnap_blockjob_get(c, d, NULL, &a_job);
+    case 8: return libxlsnap_blockjob_set_speed(c, NULL, "xvda", 0);
+    case 9: return libxlsnap_blockjob_abort(c, d, NULL, no_how);
+    case 10: return libxlsnap_blockjob_pivot(c, NULL, "xvda", no_how);
+    case 11: return libxlsnap_domain_snapshot_config_parse(c, NULL,
+                                                           &a_snap);
+    case 12: return libxlsnap_domain_snapshot_config_parse(c, "/x.cfg",
+                                                           NULL);
+    case 13: return INVAL_IF(!libxlsnap_domain_snapshot_config_is_snapshot(
+                                 c, NULL));
+    case 14: return libxlsnap_disk_snapshot_parse_spec(c, NULL, &a_disk);
+    case 15: return libxlsnap_disk_snapshot_parse_spec(c, "xvda", NULL);
+    case 16: return libxlsnap_domain_snapshot_create(c, NULL, &a_snap, 0,
+                                                     no_prog, no_how);
+    case 17: return libxlsnap_domain_snapshot_create(c, d, NULL, 0,
+                                                     no_prog, no_how);
+    case 18: return libxlsnap_domain_snapshot_delete(c, d, NULL, 0,
+                                                     no_prog, no_how);
+    case 19: return libxlsnap_domain_snapshot_delete(c, NULL, "s", 0,
+                                                     no_prog, no_how);
+    case 20: return libxlsnap_domain_lookup(c, d, NULL);
+    case 21: return libxlsnap_domain_lookup(c, NULL, &a_dom);
+    case 22: return libxlsnap_domain_list(c, NULL, &a_int);
+    case 23: return libxlsnap_domain_list(c, &a_doms, NULL);
+    case 24: return libxlsnap_domain_create(c, NULL, false, NULL, no_how);
+    case 25: return libxlsnap_domain_start_overrides(c, "/x.cfg", NULL,
+                                                     &a_str);
+    case 26: return libxlsnap_domain_start_overrides(c, NULL, &a_str,
+                                                     &a_str);
+    case 27: return libxlsnap_domain_destroy(c, NULL, no_how);
+    case 28: return libxlsnap_domain_pause(c, NULL);
+    case 29: return libxlsnap_domain_unpause(c, NULL);
+    case 30: return libxlsnap_domain_monitor_command(c, d, NULL, &a_str);
+    case 31: return libxlsnap_domain_monitor_command(c, NULL, "info", NULL);
+    case 32: return libxlsnap_ao_abort(c, NULL);
+    case 33: return libxlsnap_osevent_beforepoll(c, NULL, a_fds, &t, now);
+    case 34: return libxlsnap_osevent_beforepoll(c, &n, a_fds, NULL, now);
+    case 35: return libxlsnap_osevent_beforepoll(c, &n, NULL, &t, now);
+    case 36: return libxlsnap_domain_snapshot_recover(c, NULL, &a_bool,
+                                                      no_how);
+    case 37: return libxlsnap_domain_snapshot_list(c, d, NULL, &a_int);
+    case 38: return libxlsnap_domain_snapshot_list(c, d, &a_list, NULL);
+    case 39: return libxlsnap_domain_snapshot_get(c, d, NULL, &a_snap);
+    case 40: return libxlsnap_domain_snapshot_get(c, d, "s", NULL);
+    case 41: return libxlsnap_domain_snapshot_revert(c, d, NULL, 0,
+                                                     no_prog, no_how);
+    case 42: return INVAL_IF(!libxlsnap_domain_snapshot_to_json(c, NULL));
+    case 43: return INVAL_IF(!libxlsnap_blockjob_info_to_json(c, NULL));
+    case 44: return libxlsnap_domain_snapshot_from_json(c, &a_snap, NULL);
+    case 45: return libxlsnap_domain_snapshot_from_json(c, NULL, "{}");
+    case 46: return INVAL_IF(!libxlsnap_domain_snapshot_to_xml(c, NULL));
+    case 47: return libxlsnap_domain_snapshot_from_xml(c, NULL, &a_snap);
+    case 48: return libxlsnap_domain_snapshot_from_xml(c, "<x/>", NULL);
+    case 49: return libxlsnap_domain_snapshot_redefine(c, d, NULL, 0,
+                                                       no_how);
+    case 50: return libxlsnap_domain_snapshot_revert(c, NULL, "s", 0,
+                                                     no_prog, no_how);
+    case 51: return libxlsnap_domain_snapshot_get(c, NULL, "s", &a_snap);
+    case 52: return libxlsnap_domain_snapshot_list(c, NULL, &a_list,
+                                                   &a_int);
+    case 53: return libxlsnap_domain_snapshot_redefine(c, NULL, &a_snap, 0,
+                                                       no_how);
+    case 54: return libxlsnap_block_stream(c, NULL, "xvda", NULL, 0, 0, 0,
+                                           no_prog, no_how);
+    }
+    return 1;
+}
+
+/* Only with ctx NULL: calls whose other arguments are all given. */
+static int null_ctx_case(int i)
+{
+    struct timeval now = { 0, 0 };
+    int n = 0, t = -1;
+
+    switch (i) {
+    case 0: return libxlsnap_event_loop_run(NULL, 0);
+    case 1: return INVAL_IF(libxlsnap_ctx_driver(NULL) ==
+                            LIBXLSNAP_DRIVER_AUTO);
+    case 2: libxlsnap_osevent_afterpoll(NULL, 0, a_fds, now);
+            return ERROR_INVAL;
+    case 3: return libxlsnap_osevent_beforepoll(NULL, &n, a_fds, &t, now);
+    }
+    return 1;
+}
+
+/*
+ * Runs case i in a child: 0 when it gave ERROR_INVAL and logged
+ * `lines` lines; else what went wrong (a crash included), printed.
+ */
+static int in_child(libxlsnap_ctx *ctx, bool with_ctx, int i, int lines)
+{
+    int status, rc;
+    pid_t pid = fork();
+
+    if (pid < 0) return -1;
+    if (!pid) {
+        unit_nlogs = 0;
+        rc = with_ctx ? null_case(ctx, i) : null_case(NULL, i);
+        _exit(rc != ERROR_INVAL ? 1 : unit_nlogs != lines ? 2 : 0);
+    }
+    if (waitpid(pid, &status, 0) != pid) return -1;
+    if (WIFEXITED(status) && !WEXITSTATUS(status)) return 0;
+    fprintf(stderr, "    case %d (%s): %s\n", i, with_ctx ? "ctx" : "NULL ctx",
+            WIFSIGNALED(status) ? strsignal(WTERMSIG(status))
+            : WEXITSTATUS(status) == 1 ? "not ERROR_INVAL"
+            : "not as many logged lines as said");
+    return 1;
+}
+
+static int null_ctx_child(int i)
+{
+    int status, rc;
+    pid_t pid = fork();
+
+    if (pid < 0) return -1;
+    if (!pid) {
+        unit_nlogs = 0;
+        rc = null_ctx_case(i);
+        _exit(rc == ERROR_INVAL ? 0 : 1);
+    }
+    if (waitpid(pid, &status, 0) != pid) return -1;
+    if (WIFEXITED(status) && !WEXITSTATUS(status)) return 0;
+    fprintf(stderr, "    NULL ctx case %d: %s\n", i, WIFSIGNALED(status)
+            ? strsignal(WTERMSIG(status)) : "not ERROR_INVAL");
+    return 1;
+}
+
+void test_api__null_required_pointers(void)
+{
+    libxlsnap_ctx *ctx, *none = NULL;
+    char *base = unit_tmpdir("api");
+    int i, failed = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+    ctx = base_ctx(base, unit_capture_logger());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+    libxlsnap_domain_snapshot_init(&a_snap);
+    libxlsnap_disk_snapshot_init(&a_disk);
+    libxlsnap_domain_init(&a_dom);
+    libxlsnap_blockjob_info_init(&a_job);
+    for (i = 0; i < NULL_CASES; i++) {
+        failed += in_child(ctx, true, i, 1);
+        failed += in_child(ctx, false, i, 0);
+    }
+    for (i = 0; i < 4; i++) failed += null_ctx_child(i);
+    CU_ASSERT_EQUAL(failed, 0);
+    /* ctx_alloc says it through lg, its only logger */
+    unit_nlogs = 0;
+    CU_ASSERT_EQUAL(libxlsnap_ctx_alloc(NULL, LIBXLSNAP_VERSION, 0,
+                                        unit_capture_logger(), NULL),
+                    ERROR_INVAL);
+    CU_ASSERT_EQUAL(unit_nlogs, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "pctx is NULL"));
+    CU_ASSERT_EQUAL(libxlsnap_ctx_alloc(&none, LIBXLSNAP_VERSION, 0, NULL,
+                                        NULL), ERROR_INVAL);
+    CU_ASSERT_PTR_NULL(none);
+    /* the message names the call and the argument */
+    unit_nlogs = 0;
+    CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_get(ctx, "nosuch", NULL,
+                                                  &a_snap), ERROR_INVAL);
+    CU_ASSERT_EQUAL(unit_nlogs, 1);
+    CU_ASSERT_STRING_EQUAL(unit_last_log, "libxlsnap_domain_snapshot_get: "
+                           "name is NULL, and is required");
+    CU_ASSERT_EQUAL(libxlsnap_disk_snapshot_type_from_string(
+                        "internal", NULL), ERROR_INVAL);
+    libxlsnap_ctx_free(ctx);
+    unit_rm_rf(base);
+    free(base);
+}
+
+/*
+ * Where the header allows NULL, it works: ctx_free, the _init and
+ * _dispose of NULL, free of an empty list, and the optional results
+ * (recover's *recovered_r, here on a shut-off domain of a config).
+ */
+void test_api__null_where_allowed(void)
+{
+    libxlsnap_ctx *ctx;
+    char *base = unit_tmpdir("api"), *cfg;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+    CU_ASSERT_EQUAL(libxlsnap_ctx_free(NULL), 0);
+    libxlsnap_disk_snapshot_init(NULL);
+    libxlsnap_disk_snapshot_dispose(NULL);
+    libxlsnap_domain_snapshot_init(NULL);
+    libxlsnap_domain_snapshot_dispose(NULL);
+    libxlsnap_domain_init(NULL);
+    libxlsnap_domain_dispose(NULL);
+    libxlsnap_blockjob_info_init(NULL);
+    libxlsnap_blockjob_info_dispose(NULL);
+    libxlsnap_settings_init(NULL);
+    libxlsnap_settings_dispose(NULL);
+    libxlsnap_domain_snapshot_list_free(NULL, 0);
+    libxlsnap_domain_list_free(NULL, 0);
+    libxlsnap_strings_free(NULL, 3);
+    ctx = base_ctx(base, unit_capture_logger());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+    CU_ASSERT_FATAL(asprintf(&cfg, "%s/vmn.cfg", base) > 0);
+    CU_ASSERT_EQUAL_FATAL(unit_write_file(cfg, "name = \"vmn\"\n"
+                                          "memory = 16\ndisk = [ ]\n"), 0);
+    CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_recover(ctx, cfg, NULL, NULL),
+                    0);
+    libxlsnap_ctx_free(ctx);
+    unit_rm_rf(base);
+    free(cfg);
     free(base);
 }

@@ -14,29 +14,14 @@
 
 #include <CUnit/CUnit.h>
 
+#include "helpers.h"
+
 /* ---------------------------------------------------------------- */
 /* fixture */
 
-static char last_log[4096];
-static int nlogs;
-
-static void capture_vmessage(xentoollog_logger *lg, xentoollog_level level,
-                             int errnoval, const char *context,
-                             const char *format, va_list al)
-{
-    vsnprintf(last_log, sizeof(last_log), format, al);
-    nlogs++;
-    fprintf(stderr, "    [log] %s\n", last_log);
-}
-
-static void capture_destroy(xentoollog_logger *lg)
-{
-}
-
-static xentoollog_logger capture_logger = {
-    .vmessage = capture_vmessage,
-    .destroy = capture_destroy,
-};
+/* the shared logger (helpers.c) */
+#define last_log unit_last_log
+#define nlogs unit_nlogs
 
 typedef struct fixture {
     libxlsnap_ctx ctx;
@@ -47,7 +32,7 @@ typedef struct fixture {
 static void fixture_init(fixture *f)
 {
     memset(f, 0, sizeof(*f));
-    f->ctx.lg = &capture_logger;
+    f->ctx.lg = unit_capture_logger();
     LIBXL_INIT_GC(f->gc[0], &f->ctx);
     strcpy(f->dir, "/tmp/test_config.XXXXXX");
     CU_ASSERT_FATAL(mkdtemp(f->dir) != NULL);
