@@ -513,6 +513,10 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
     }
     if (dir) closedir(dir);
 
+    /* what the domain record says a disk ran on last: also a disk the
+     * domain no longer has (its snapshots' deletes merge it) */
+    for (i = 0; i < t->dom.num_disks; i++)
+        if (t->dom.disks[i].path) know(gc, cs, t->dom.disks[i].path);
     /* overlays beside each configured image: <stem>.*.qcow2 */
     for (i = 0; i < cs->op.cfg.num_disks; i++) {
         const libxl_device_disk *dk = &cs->op.cfg.disks[i];

@@ -488,6 +488,40 @@ static int branches_refused(libxl__gc *gc,
     return ERROR_INVAL;
 }
 
+/*
+ * The image an external snapshot froze is what its later data is
+ * merged into.  When another disk of the domain now has that image
+ * (the disk taken out of the config, its image given to another
+ * vdev), the merge would write into that disk: refused, before any
+ * disk is touched.
+ */
+static int shared_refused(libxl__gc *gc, libxl__snapshot_delete_state *dls,
+                          const libxlsnap_disk_snapshot *ds)
+{
+    const libxl__snapshot_op *op = &dls->op;
+    const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+    const char *other = NULL;
+    int i;
+
+    if (!be || !be->chained || !ds->file) return 0;
+    for (i = 0; !other && i < op->d.num_disks; i++)
+        if (op->d.disks[i].pdev_path && op->d.disks[i].vdev &&
+            strcmp(op->d.disks[i].vdev, ds->vdev) &&
+            !strcmp(op->d.disks[i].pdev_path, ds->file))
+            other = op->d.disks[i].vdev;
+    for (i = 0; !other && i < op->cfg.num_disks; i++)
+        if (op->cfg.disks[i].pdev_path && op->cfg.disks[i].vdev &&
+            strcmp(op->cfg.disks[i].vdev, ds->vdev) &&
+            !strcmp(op->cfg.disks[i].pdev_path, ds->file))
+            other = op->cfg.disks[i].vdev;
+    if (!other) return 0;
+    LOG(ERROR, "disk %s: snapshot '%s' froze '%s', which is now disk %s's "
+        "image: merging into it would change disk %s; nothing was changed "
+        "(--metadata drops the record alone)", ds->vdev, dls->snap->name,
+        ds->file, other, other);
+    return ERROR_INVAL;
+}
+
 static void snapshot_delete_probed(libxl__egc *egc,
                                    libxl__qemu_img_info_state *qi, int rc)
 {
@@ -499,6 +533,7 @@ static void snapshot_delete_probed(libxl__egc *egc,
     if (rc) goto out;
     for (i = 0; i < dls->snap->num_disks; i++) {
         rc = branches_refused(gc, dls, &dls->snap->disks[i]);
+        if (!rc) rc = shared_refused(gc, dls, &dls->snap->disks[i]);
         if (rc) goto out;
     }
     for (i = 0; i < dls->snap->num_disks; i++) {

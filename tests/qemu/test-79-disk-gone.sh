@@ -19,7 +19,11 @@
 #    a revert to s2 without xvdb is refused, naming it, nothing changed;
 #    with xvdb back in the config s2 reverts to its own data on both
 #    disks; xvdb out again, s2's delete leaves xvdb's own image with
-#    s2's data and no overlay.
+#    s2's data and no overlay;
+#  - xvdb's image given to xvdc in the config: s1's delete, which would
+#    merge xvdb's later data into it, is refused naming both disks;
+#    xvdc's data is unchanged; snapshot-check agrees (before: the data
+#    was merged into xvdc's image, under a running guest too).
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -91,6 +95,33 @@ case_tree() {
     check_images
 }
 
+# xvdb's image given to a new vdev, xvdc, after s1 froze it: s1's
+# delete would merge xvdb's later data into xvdc; refused, naming both,
+# nothing changed; snapshot-check knows the overlay xvdb ran on last
+case_moved() {
+    make_vm_config vm3
+    expect_ok qemu-io -f raw -c "write -P 0xc1 0 1M" "$IMG/vm3-xvdb.img"
+    expect_ok xl snapshot-create --diskspec xvdb,snapshot=external "$CFG" s1
+    write_pattern vm3 xvdb 0xc2 0 1M
+    {
+        echo 'name = "vm3"'
+        echo "memory = 64"
+        echo "disk = [ 'format=qcow2,vdev=xvda,access=rw,target=$IMG/vm3-xvda.qcow2',"
+        echo "         'format=raw,vdev=xvdc,access=rw,target=$IMG/vm3-xvdb.img' ]"
+    } > "$T/vm3.cfg"
+    expect_ok xl snapshot-check vm3
+    run xl snapshot-delete vm3 s1
+    [ "$RC" -eq 1 ] || fail_run "snapshot-delete exited $RC, expected 1"
+    expect_match "$ERR" "disk xvdb: .* now disk xvdc's image" "the refusal"
+    read_pattern "$IMG/vm3-xvdb.img" 0xc1 0 1M raw
+    expect_ok xl snapshot-list --name vm3
+    expect_eq "$OUT" "s1" "the snapshots"
+    expect_ok xl snapshot-check vm3
+    expect_ok xl snapshot-delete --metadata vm3 s1
+    read_pattern "$IMG/vm3-xvdb.img" 0xc1 0 1M raw
+}
+
 soft_case "xvdb out of the config: its snapshot's delete keeps its image and data" case_one
 soft_case "s1 <- s2 with xvdb gone: root deleted, s2 reverts, then deleted" case_tree
+soft_case "xvdb's image given to xvdc: s1's delete refused, xvdc unchanged" case_moved
 finish
