@@ -94,6 +94,10 @@ FUZZ_TIME         ?= 60
 FUZZ_DIR          ?= build/fuzz
 FUZZ_PACKAGES     := clang libclang-rt-14-dev
 
+# make check: parallel jobs of its build (the library, the test, ASan,
+# fuzz and release builds), before the tests run
+CHECK_JOBS        ?= 2
+
 # The unit tests under sanitizers (make check-asan).
 ASAN_CFLAGS       ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_DIR          ?= build/asan

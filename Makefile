@@ -261,7 +261,7 @@ check:
 	scripts/install-deps.sh
 	scripts/install-deps.sh $(FUZZ_PACKAGES)
 	tests/xen/install-packages.sh
-	$(MAKE) all unit-tests check-asan fuzz-build check-release-lib
+	$(MAKE) -j$(CHECK_JOBS) all unit-tests check-asan fuzz-build check-release-lib
 	tests/run-all.sh
 
 # Real Xen (tests/xen): installs the packages it needs (as
