@@ -218,6 +218,22 @@ static yajl_val chain_info(libxl__gc *gc, check_state *cs, const char *path,
     return libxl__qemu_img_info_sync(gc, path, true, err_r);
 }
 
+/*
+ * Is the chain files (nf images, top first) another disk than the one
+ * image anc is of: do their base images differ (the disk's config entry
+ * pointed at another image since, libxl__domain_record_active)?
+ */
+static bool other_disk(libxl__gc *gc, check_state *cs, const char **files,
+                       int nf, const char *anc)
+{
+    const char **af = NULL;
+    char *err;
+    yajl_val info = chain_info(gc, cs, anc, &err);
+    int na = info ? chain_files(gc, cs, info, &af) : 0;
+
+    return nf > 0 && na > 0 && strcmp(files[nf - 1], af[na - 1]);
+}
+
 /* The nearest ancestor of s with an external image for vdev. */
 static const char *ancestor_image(libxl__snapshot_tree *t,
                                   const libxlsnap_domain_snapshot *s,
@@ -318,7 +334,8 @@ static void check_records(libxl__gc *gc, check_state *cs)
                         ds->vdev, why);
             if (!be->chained) continue;
             anc = ancestor_image(t, s, ds->vdev, &aname);
-            if (anc && strcmp(anc, ds->file) && !in_list(files, nf, anc))
+            if (anc && strcmp(anc, ds->file) && !in_list(files, nf, anc) &&
+                !other_disk(gc, cs, files, nf, anc))
                 problem(gc, cs, "snapshot %s: disk %s: '%s' is not built on "
                         "'%s', the image of its ancestor %s", s->name,
                         ds->vdev, ds->file, anc, aname);

@@ -881,7 +881,7 @@ static int record_outcome_records(libxl__gc *gc, libxl__snapshot_op *op,
 
     if (jr->type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM) return 0;
     if (pivot)
-        libxl__domain_record_set_disk(gc, &t->dom, jr->vdev, jr->base,
+        libxl__domain_record_set_disk(gc, &t->dom, &op->cfg, jr->vdev, jr->base,
                                       jr->base_format);
     rc = follow_outcome(gc, op, jr, done, NULL);
     if (rc) return rc;

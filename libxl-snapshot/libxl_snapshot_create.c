@@ -1077,7 +1077,8 @@ static void snapshot_create_record(libxl__egc *egc,
         libxl_disk_format fmt;
         if (!be || !be->active_after) continue;
         be->active_after(ds, op->d.running, &active, &fmt);
-        libxl__domain_record_set_disk(gc, &op->tree.dom, ds->vdev, active,
+        libxl__domain_record_set_disk(gc, &op->tree.dom, &op->cfg, ds->vdev,
+                                      active,
                                       fmt);
         if (op->d.running && CTX->driver->set_active_disk) {
             int r = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
@@ -1116,7 +1117,7 @@ static void snapshot_create_record(libxl__egc *egc,
                     if (libxl__snapshot_backend_of(&s->disks[i]) &&
                         libxl__snapshot_backend_of(&s->disks[i])
                             ->active_after)
-                        libxl__domain_record_set_disk(gc, &t.dom,
+                        libxl__domain_record_set_disk(gc, &t.dom, &op->cfg,
                             s->disks[i].vdev, s->disks[i].file,
                             s->disks[i].format);
                 libxl__snapshot_tree_remove(gc, &t, s->name);
@@ -1293,7 +1294,8 @@ int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             libxl_disk_format fmt;
             if (!be || !be->active_after) continue;
             be->active_after(ds, live, &active, &fmt);
-            libxl__domain_record_set_disk(gc, &t->dom, ds->vdev, active, fmt);
+            libxl__domain_record_set_disk(gc, &t->dom, &op->cfg, ds->vdev,
+                                          active, fmt);
             if (op->d.running && CTX->driver->set_active_disk) {
                 rc = CTX->driver->set_active_disk(gc, &op->d, ds->vdev,
                                                   ds->file, active, fmt);

@@ -1254,7 +1254,8 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
                 dk->pdev_path = GCSTRDUP(ds->file);
                 dk->format = ds->format;
             }
-            libxl__domain_record_set_disk(gc, &op->tree.dom, ds->vdev,
+            libxl__domain_record_set_disk(gc, &op->tree.dom, &op->cfg,
+                                          ds->vdev,
                                           ds->file, ds->format);
             if (op->d.running && !dls->detached &&
                 CTX->driver->set_active_disk) {
@@ -1551,7 +1552,8 @@ static int committed_records(libxl__gc *gc, libxl__snapshot_op *op,
     f = GCSTRDUP(f);
     libxl__snapshot_tree_move_file(gc, t, vdev, c, f, ds->format);
     if (pivot) {
-        libxl__domain_record_set_disk(gc, &t->dom, vdev, f, ds->format);
+        libxl__domain_record_set_disk(gc, &t->dom, &op->cfg, vdev, f,
+                                      ds->format);
         if (CTX->driver->set_active_disk) {
             rc = CTX->driver->set_active_disk(gc, &op->d, vdev, c, f,
                                               ds->format);
@@ -1606,7 +1608,8 @@ static int moved_records(libxl__gc *gc, libxl__snapshot_op *op,
                                        GCSTRDUP(f), ds->format);
         if (ad && ad->path && !strcmp(ad->path, c) &&
             !libxl__op_runs_image(gc, op, c))
-            libxl__domain_record_set_disk(gc, &t->dom, vdev, f, ds->format);
+            libxl__domain_record_set_disk(gc, &t->dom, &op->cfg, vdev, f,
+                                      ds->format);
         LOG(WARN, "domain %s: disk %s: the records still naming '%s', "
             "merged into '%s', now name it", op->d.name, vdev, c, f);
         return libxl__snapshot_store_save(gc, &op->st, t);

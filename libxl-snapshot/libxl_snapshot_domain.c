@@ -113,10 +113,9 @@ static void apply_active(libxl__gc *gc, libxl__domain *d,
     d->num_disks = cfg->num_disks;
     GCNEW_ARRAY(d->disks, cfg->num_disks);
     for (i = 0; i < cfg->num_disks; i++) {
-        libxl__active_disk *ad;
+        const libxl__active_disk *ad;
         d->disks[i] = cfg->disks[i];
-        ad = rec ? libxl__domain_record_disk(rec, cfg->disks[i].vdev)
-                 : NULL;
+        ad = libxl__domain_record_active(gc, rec, &cfg->disks[i], true);
         if (ad) {
             d->disks[i].pdev_path = ad->path;
             d->disks[i].format = ad->format;
@@ -567,8 +566,8 @@ static int disks_startable(libxl__gc *gc, const libxl__domain_config *cfg,
 
     for (i = 0; i < cfg->num_disks; i++) {
         const libxl_device_disk *dk = &cfg->disks[i];
-        const libxl__active_disk *ad = rec && dk->vdev
-            ? libxl__domain_record_disk(rec, dk->vdev) : NULL;
+        const libxl__active_disk *ad = dk->vdev
+            ? libxl__domain_record_active(gc, rec, dk, true) : NULL;
         const char *img = ad && ad->path ? ad->path : dk->pdev_path;
         const char *why = img && !dk->is_cdrom
             ? libxl__image_unrunnable(gc, img) : NULL;
@@ -756,8 +755,8 @@ int libxlsnap_domain_start_overrides(libxlsnap_ctx *ctx,
         abort();
     for (i = 0; i < cfg.num_disks; i++) {
         const libxl__active_disk *ad =
-            libxl__domain_record_disk(&t.dom, cfg.disks[i].vdev);
-        if (ad && ad->path && (!cfg.disks[i].pdev_path ||
+            libxl__domain_record_active(gc, &t.dom, &cfg.disks[i], false);
+        if (ad && (!cfg.disks[i].pdev_path ||
                                strcmp(ad->path, cfg.disks[i].pdev_path)))
             break;
     }

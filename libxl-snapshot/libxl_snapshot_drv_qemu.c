@@ -588,8 +588,7 @@ static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
     for (i = 0; i < cfg->num_disks; i++) {
         const libxl_device_disk *dk = &cfg->disks[i];
         const libxl__active_disk *ad =
-            rec ? libxl__domain_record_disk((libxl__domain_record *)rec,
-                                            dk->vdev) : NULL;
+            libxl__domain_record_active(gc, rec, dk, false);
         const char *path = ad ? ad->path : dk->pdev_path;
         libxl_disk_format fmt = ad ? ad->format : dk->format;
         const char *qfmt = libxl__disk_format_qemu(fmt);

@@ -910,11 +910,8 @@ static int xen_disk_override(libxl__gc *gc, const libxl__domain_config *cfg,
             LOG(ERROR, "%s: a disk has no vdev", cfg->file);
             return ERROR_INVAL;
         }
-        /* the header's lookup takes a non-const record; it only reads */
-        if (rec)
-            ad = libxl__domain_record_disk((libxl__domain_record *)rec,
-                                           disk->vdev);
-        if (ad && ad->path) {
+        ad = libxl__domain_record_active(gc, rec, disk, false);
+        if (ad) {
             path = ad->path;
             format = ad->format;
         }

@@ -929,6 +929,8 @@ typedef struct libxl__active_disk {
     char *vdev;
     char *path;
     libxl_disk_format format;
+    char *config;         /* the config's image for vdev when path was set
+                             (NULL: unknown, or in no config) */
 } libxl__active_disk;
 
 /* domain.libxl-json */
@@ -1030,13 +1032,24 @@ void libxl__snapshot_tree_add(libxl__gc *gc, libxl__snapshot_tree *t,
                               const libxlsnap_domain_snapshot *s);
 libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,
                                               const char *vdev);
+/*
+ * The record's image for config disk dk, the one the domain starts on:
+ * NULL when the record has none, or when the config now names another
+ * image than the one the record's was set under (the config changed by
+ * hand: it wins; said once with warn).
+ */
+const libxl__active_disk *libxl__domain_record_active(
+    libxl__gc *gc, const libxl__domain_record *d,
+    const libxl_device_disk *dk, bool warn);
 /* The driver's create, refused on a differencing VHD (see domain.c). */
 int libxl__domain_start(libxl__gc *gc, const libxl__domain_config *cfg,
                         libxl__domain_record *rec, bool paused,
                         const char *restore,
                         const libxlsnap_progress_how *progress,
                         uint32_t *domid_r);
+/* (cfg: the domain config, whose image for vdev the entry keeps) */
 void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
+                                   const libxl__domain_config *cfg,
                                    const char *vdev, const char *path,
                                    libxl_disk_format format);
 /* Is path the active image of a disk in the domain record? */

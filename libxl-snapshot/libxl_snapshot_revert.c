@@ -553,7 +553,8 @@ static void snapshot_revert_record(libxl__egc *egc,
     GCNEW_ARRAY(discard, rvs->num_disks);
     for (i = 0; i < rvs->num_disks; i++) {
         revert_disk *rd = &rvs->disks[i];
-        libxl__domain_record_set_disk(gc, &op->tree.dom, rd->ds->vdev,
+        libxl__domain_record_set_disk(gc, &op->tree.dom, &op->cfg,
+                                      rd->ds->vdev,
                                       rd->new_active, rd->new_format);
         if (rd->old_active && strcmp(rd->old_active, rd->new_active) &&
             !libxl__snapshot_tree_has_image(&op->tree, rd->old_active) &&
@@ -863,7 +864,7 @@ static void recover_set_disk(libxl__gc *gc, revert_recover_state *rr)
 {
     yajl_val d = rr->disks->u.array.values[rr->next];
 
-    libxl__domain_record_set_disk(gc, &rr->op->tree.dom,
+    libxl__domain_record_set_disk(gc, &rr->op->tree.dom, &rr->op->cfg,
         libxl__json_get_string(d, "vdev"),
         libxl__json_get_string(d, "new_active"), rr->new_fmt);
 }

@@ -246,6 +246,7 @@ static int domain_record_parse(libxl__gc *gc, const char *path,
         }
         a->vdev = GCSTRDUP(vdev);
         a->path = GCSTRDUP(YAJL_GET_STRING(pv));
+        a->config = GCSTRDUP(libxl__json_get_string(dv, "config"));
         a->format = LIBXL_DISK_FORMAT_UNKNOWN;
         s = YAJL_GET_STRING(fv);
         if (s && libxl_disk_format_from_string(s, &a->format)) {
@@ -292,6 +293,8 @@ static yajl_gen_status domain_record_gen(yajl_gen hand,
         s = libxl__yajl_gen_opt_str(hand, "vdev", a->vdev);
         if (s) return s;
         s = libxl__yajl_gen_opt_str(hand, "path", a->path);
+        if (s) return s;
+        s = libxl__yajl_gen_opt_str(hand, "config", a->config);
         if (s) return s;
         if (a->format != LIBXL_DISK_FORMAT_UNKNOWN) {
             s = libxl__yajl_gen_opt_str(hand, "format",
@@ -1286,18 +1289,46 @@ bool libxl__domain_record_has_image(const libxl__domain_record *d,
 }
 
 void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
+                                   const libxl__domain_config *cfg,
                                    const char *vdev, const char *path,
                                    libxl_disk_format format)
 {
     libxl__active_disk *a = libxl__domain_record_disk(d, vdev);
+    int i;
 
     if (!a) {
         GCREALLOC_ARRAY(d->disks, d->num_disks + 1);
         a = &d->disks[d->num_disks++];
         a->vdev = GCSTRDUP(vdev);
+        a->config = NULL;
     }
     a->path = GCSTRDUP(path);
     a->format = format;
+    /* (only a config file's: a running domain known without one has
+     * its running images there) */
+    for (i = 0; cfg && cfg->file && i < cfg->num_disks; i++)
+        if (cfg->disks[i].vdev && !strcmp(cfg->disks[i].vdev, vdev) &&
+            cfg->disks[i].pdev_path)
+            a->config = GCSTRDUP(cfg->disks[i].pdev_path);
+}
+
+const libxl__active_disk *libxl__domain_record_active(
+    libxl__gc *gc, const libxl__domain_record *d,
+    const libxl_device_disk *dk, bool warn)
+{
+    const libxl__active_disk *a = d
+        ? libxl__domain_record_disk((libxl__domain_record *)d, dk->vdev)
+        : NULL;
+
+    if (!a || !a->path) return NULL;
+    if (!a->config || !dk->pdev_path || !strcmp(a->config, dk->pdev_path))
+        return a;
+    if (warn)
+        LOG(WARN, "disk %s: the config names '%s', no longer '%s' on "
+            "which the snapshots left it running ('%s'): it starts on "
+            "the config's (the snapshots keep their images)", dk->vdev,
+            dk->pdev_path, a->config, a->path);
+    return NULL;
 }
 
 /* Is name (in a domain's record directory) one of the store's files? */

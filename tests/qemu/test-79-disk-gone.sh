@@ -23,7 +23,10 @@
 #  - xvdb's image given to xvdc in the config: s1's delete, which would
 #    merge xvdb's later data into it, is refused naming both disks;
 #    xvdc's data is unchanged; snapshot-check agrees (before: the data
-#    was merged into xvdc's image, under a running guest too).
+#    was merged into xvdc's image, under a running guest too);
+#  - xvdb's config entry pointed at another image after s1: the config
+#    wins, said once (before: the records' image won, silently, forever),
+#    the next snapshot is built on it, s1 and s2 revert to their data.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -121,7 +124,39 @@ case_moved() {
     read_pattern "$IMG/vm3-xvdb.img" 0xc1 0 1M raw
 }
 
+# xvdb's config entry pointed at another image after s1: the config
+# wins (said once), the domain starts and runs on it, its next snapshot
+# is built on it; s1 still reverts to its own data (xvdb on its chain
+# again, until the config changes again)
+case_retarget() {
+    make_vm_config vm4
+    expect_ok qemu-io -f raw -c "write -P 0xd1 0 1M" "$IMG/vm4-xvdb.img"
+    expect_ok xl snapshot-create --diskspec xvdb,snapshot=external "$CFG" s1
+    write_pattern vm4 xvdb 0xd2 0 1M
+    expect_ok qemu-img create -q -f raw "$IMG/vm4-new.img" 32M
+    expect_ok qemu-io -f raw -c "write -P 0xd9 0 1M" "$IMG/vm4-new.img"
+    sed -i "s|$IMG/vm4-xvdb.img|$IMG/vm4-new.img|" "$CFG"
+    expect_ok xl create "$CFG"
+    expect_match "$ERR" "disk xvdb: the config names '$IMG/vm4-new.img'" "the warning"
+    expect_eq "$(active_image vm4 xvdb)" "$IMG/vm4-new.img" "xvdb's image, running"
+    read_pattern "$IMG/vm4-new.img" 0xd9 0 1M raw
+    expect_ok xl snapshot-create --diskspec xvdb,snapshot=external vm4 s2
+    expect_match "$(backing_chain "$(active_image vm4 xvdb)")" "vm4-new.img" "s2's overlay chain"
+    expect_ok xl snapshot-check vm4
+    expect_ok xl destroy vm4
+    # started again: on s2's overlay, without a word
+    expect_ok xl create "$CFG"
+    expect_no_match "$ERR" "config names" "stderr of the second start"
+    expect_ok xl destroy vm4
+    expect_ok xl snapshot-revert vm4 s1
+    read_pattern "$(active_image vm4 xvdb)" 0xd1 0 1M
+    expect_ok xl snapshot-revert vm4 s2
+    read_pattern "$(active_image vm4 xvdb)" 0xd9 0 1M
+    expect_ok xl snapshot-check vm4
+}
+
 soft_case "xvdb out of the config: its snapshot's delete keeps its image and data" case_one
 soft_case "s1 <- s2 with xvdb gone: root deleted, s2 reverts, then deleted" case_tree
 soft_case "xvdb's image given to xvdc: s1's delete refused, xvdc unchanged" case_moved
+soft_case "xvdb's config entry pointed at another image: the config wins, said once" case_retarget
 finish
