@@ -56,18 +56,25 @@
  * Steps: libxlsnap_domain_snapshot_revert -> snapshot_revert_begun ->
  *   snapshot_revert_probed [-> snapshot_revert_stopped] ->
  *   snapshot_revert_next <-> snapshot_revert_disk_done ->
- *   snapshot_revert_record -> snapshot_revert_done
- *   [-> snapshot_revert_started] -> snapshot_revert_finish
+ *   snapshot_revert_record [-> snapshot_revert_unused_done] ->
+ *   snapshot_revert_done [-> snapshot_revert_started] ->
+ *   snapshot_revert_finish
  * The domain is stopped and started again as steps on the loop
  * (libxl__domain_start_async: a timer polls for the new QEMU's QMP
  * socket, the memory image is restored over an async QMP connection),
- * so that the caller's loop never waits for QEMU.
+ * so that the caller's loop never waits for QEMU.  What the revert
+ * leaves unused is found and removed as steps too
+ * (libxl__snapshot_remove_unused: a qemu-img run per image of the
+ * records, then a child that removes them), so that the time the loop
+ * is held does not grow with the number of snapshots.
  *
  * Abort (ao_abort): before any disk is touched, the revert is undone
  * as after a failure (the domain restarted on the images the records
  * name, a restart that is never aborted); once the records say
- * reverted, only the start remains, and an abort then kills the QEMU
- * being started (half-restored): the domain is left reverted and shut
+ * reverted, only the start remains (the removal of what the revert
+ * left unused, which comes first, finishes), and an abort then kills
+ * the QEMU being started (half-restored): the domain is left reverted
+ * and shut
  * off.  Either way the callback gets ERROR_ABORTED.
  */
 #include "libxl_snapshot_internal.h"
@@ -93,6 +100,7 @@ typedef struct libxl__snapshot_revert_state {
                                       * journal stuck at "not saved" */
     libxl__qemu_img_info_state qi;   /* images holding internal ones */
     libxl__exec_state es;
+    libxl__remove_unused_state ru;   /* what the revert leaves unused */
     libxl__domain_async da;          /* the domain started at the end */
     int final_rc;                    /* the revert's, while it starts */
 } libxl__snapshot_revert_state;
@@ -110,6 +118,9 @@ static void snapshot_revert_disk_done(libxl__egc *egc,
                                       int status);
 static void snapshot_revert_record(libxl__egc *egc,
                                    libxl__snapshot_revert_state *rvs);
+static void snapshot_revert_unused_done(libxl__egc *egc,
+                                        libxl__remove_unused_state *ru,
+                                        int rc);
 static void snapshot_revert_done(libxl__egc *egc,
                                  libxl__snapshot_revert_state *rvs, int rc);
 static void snapshot_revert_stopped(libxl__egc *egc,
@@ -546,8 +557,8 @@ static void snapshot_revert_record(libxl__egc *egc,
     STATE_AO_GC(rvs->ao);
     libxl__snapshot_op *op = &rvs->op;
     char **discard;
-    const char **extra, **keep;
-    int i, n = 0, nextra, rc;
+    const char **keep;
+    int i, n = 0, rc;
 
     GCNEW_ARRAY(discard, rvs->num_disks);
     for (i = 0; i < rvs->num_disks; i++) {
@@ -587,30 +598,45 @@ static void snapshot_revert_record(libxl__egc *egc,
         rvs->journaled = false;
     }
     libxl__fault_point("revert");
-    /* only now, with the records pointing elsewhere */
-    /* the images below them that nothing needs any more (a commit may
-     * have dropped the records that used them) */
+    rvs->done_disks = -1;    /* nothing to undo any more */
+    /*
+     * Only now, with the records pointing elsewhere: the discarded
+     * images, and those below them that nothing needs any more (a
+     * commit may have dropped the records that used them), found and
+     * removed as steps (one qemu-img run per image of the records).
+     * Not aborted: the revert is still abortable (its start is), but
+     * an image left here would belong to no record (snapshot-check
+     * reports it) and the journal cannot name those below the
+     * discarded ones; an abort meanwhile stops the start.
+     */
     GCNEW_ARRAY(keep, rvs->num_disks);
     for (i = 0; i < rvs->num_disks; i++) keep[i] = rvs->disks[i].new_active;
-    nextra = libxl__snapshot_unused_images(gc, &op->tree, &op->cfg, keep,
-                                           rvs->num_disks,
-                                           (const char *const *)discard, n,
-                                           false, &extra);
-    for (i = 0; i < nextra; i++) {
-        if (unlink(extra[i]) && errno != ENOENT)
-            LOGE(WARN, "cannot remove unused image '%s'", extra[i]);
-        else
-            LOG(DEBUG, "removed '%s', which nothing uses any more", extra[i]);
-    }
-    for (i = 0; i < n; i++) {
-        if (unlink(discard[i]) && errno != ENOENT)
-            LOGE(WARN, "cannot remove discarded image '%s'", discard[i]);
-        else
-            LOG(DEBUG, "removed discarded image '%s'", discard[i]);
-    }
-    rvs->done_disks = -1;    /* nothing to undo any more */
+    rvs->ru.ao = ao;
+    rvs->ru.op = op;
+    rvs->ru.keep = keep;
+    rvs->ru.num_keep = rvs->num_disks;
+    rvs->ru.from = (const char *const *)discard;
+    rvs->ru.num_from = n;
+    rvs->ru.with_self = false;
+    rvs->ru.also = (const char *const *)discard;
+    rvs->ru.num_also = n;
+    rvs->ru.unabortable = true;
+    rvs->ru.callback = snapshot_revert_unused_done;
+    libxl__snapshot_remove_unused(egc, &rvs->ru);
+    return;
  out:
     snapshot_revert_done(egc, rvs, rc);
+}
+
+static void snapshot_revert_unused_done(libxl__egc *egc,
+                                        libxl__remove_unused_state *ru,
+                                        int rc)
+{
+    libxl__snapshot_revert_state *rvs =
+        CONTAINER_OF(ru, libxl__snapshot_revert_state, ru);
+
+    /* (never aborted: a failure there is a warning) */
+    snapshot_revert_done(egc, rvs, 0);
 }
 
 static void snapshot_revert_done(libxl__egc *egc,

@@ -48,6 +48,7 @@ set -u
 
 LIMIT_MS=${LOOP_LATENCY_LIMIT_MS:-50}
 ERROR_ABORTED=-22
+ERROR_NOTFOUND=-23
 PROG=$T/loop-latency
 
 step "build the application (tests/qemu/loop-latency.c)"
@@ -207,6 +208,65 @@ if ! domain_running vm1; then
     expect_ok xl create "$CFG"
 fi
 expect_ok xl snapshot-check vm1
+
+# ------------------------------------------------------------ abort at once
+step "a live checkpoint aborted right after its starting call"
+# the abort comes before the loop runs: nothing is made, the domain
+# runs on as it was
+write_pattern vm1 xvda 0x66 0 1M
+before=$(active_image vm1 xvda)
+measure checkpoint-abort0 --abort-after 0 vm1 checkpoint c3
+expect_eq "$L_ABORT_RC" 0 "ao_abort's rc"
+expect_eq "$L_RC" "$ERROR_ABORTED" "an aborted checkpoint's rc"
+[[ $LINE =~ get_rc=(-?[0-9]+) ]] || fail "no get_rc in $LINE"
+expect_eq "${BASH_REMATCH[1]}" "$ERROR_NOTFOUND" \
+    "snapshot_get of the aborted checkpoint"
+gap_ok checkpoint-abort0 || fail "an aborted checkpoint blocks the loop: $M_OUT"
+domain_running vm1 || fail "vm1 is not running after an aborted checkpoint"
+expect_eq "$(active_image vm1 xvda)" "$before" "xvda's active image"
+expect_no_file "$(domain_dir vm1)/c3.save"
+expect_ok xl snapshot-check vm1
+read_pattern "$(active_image vm1 xvda)" 0x66 0 1M
+
+# ------------------------------------------------------------ many snapshots
+step "a revert among 12 snapshots (internal and external), in the loop"
+# what the revert leaves unused is found from the chains of every
+# record's image (one qemu-img run each): steps on the loop, so that
+# maxlib does not grow with the number of snapshots
+qemu-img create -q -f qcow2 "$IMG/vm3-xvda.qcow2" 64M || fail "qemu-img create"
+CFG3=$T/vm3.cfg
+cat > "$CFG3" <<EOF
+name = "vm3"
+memory = 64
+disk = [ 'format=qcow2,vdev=xvda,access=rw,target=$IMG/vm3-xvda.qcow2' ]
+EOF
+expect_ok xl create "$CFG3"
+for k in 1 2 3 4 5 6 7 8 9 10 11 12; do
+    type=internal
+    [ $((k % 2)) -eq 0 ] && type=external
+    write_pattern vm3 xvda "$(printf '0x%x' $((0x70 + k)))" 0 1M
+    expect_ok xl snapshot-create --diskspec "xvda,snapshot=$type" vm3 "n$k"
+done
+# revert_many NAME BYTE: vm3 reverted to NAME in the loop, and right
+revert_many() {
+    write_pattern vm3 xvda 0x7f 0 1M
+    measure "revert-$1" vm3 revert "$1"
+    expect_eq "$L_RC" 0 "the revert to $1's rc"
+    domain_running vm3 || fail "vm3 is not running after the revert to $1"
+    read_pattern "$(active_image vm3 xvda)" "$2" 0 1M
+    expect_ok xl snapshot-check vm3
+}
+# to an external one, then to an internal one in an image since frozen
+# (copied out)
+for t in n6:0x76 n3:0x73; do
+    revert_many "${t%:*}" "${t#*:}"
+    if ! gap_ok "revert-${t%:*}"; then
+        revert_many "${t%:*}" "${t#*:}"
+        gap_ok "revert-${t%:*}" ||
+            fail "a revert among 12 snapshots blocks the loop: $M_OUT"
+    fi
+done
+expect_ok xl destroy vm3
 
 # ------------------------------------------------------------ recovery
 step "a revert's recovery that copies 512 MiB out (qemu-img convert), in the loop"
