@@ -6,6 +6,7 @@
  *   loop-latency [--abort-after MS] DOMAIN commit VDEV    (active, pivot,
  *                                                          delete)
  *   loop-latency [--abort-after MS] DOMAIN revert SNAPSHOT
+ *   loop-latency [--abort-after MS] DOMAIN delete SNAPSHOT
  *   loop-latency [--abort-after MS] DOMAIN checkpoint NAME  (live, memory
  *                                                          and disks)
  *   loop-latency [--abort-after MS] DOMAIN recover   (what an interrupted
@@ -161,6 +162,8 @@ int main(int argc, char **argv)
         rc = libxlsnap_block_commit(ctx, domain, arg, &p, NULL, &how);
     } else if (!strcmp(op, "revert")) {
         rc = libxlsnap_domain_snapshot_revert(ctx, domain, arg, 0, NULL, &how);
+    } else if (!strcmp(op, "delete")) {
+        rc = libxlsnap_domain_snapshot_delete(ctx, domain, arg, 0, NULL, &how);
     } else if (!strcmp(op, "checkpoint")) {
         static libxlsnap_domain_snapshot snap;   /* kept until the callback */
         libxlsnap_domain_snapshot_init(&snap);
@@ -271,7 +274,8 @@ int main(int argc, char **argv)
 
  usage:
     fprintf(stderr, "usage: loop-latency [--abort-after MS] DOMAIN "
-            "check | recover | commit VDEV | revert SNAPSHOT | checkpoint NAME;  loop-latency idle MS\n");
+            "check | recover | commit VDEV | revert SNAPSHOT | delete SNAPSHOT | "
+            "checkpoint NAME;  loop-latency idle MS\n");
     return 2;
 }
 
