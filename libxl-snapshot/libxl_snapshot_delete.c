@@ -1669,7 +1669,7 @@ static void remove_unused_chains(libxl__egc *egc,
     GCNEW_ARRAY(files, n + ru->num_also + 1);
     for (i = 0; i < n; i++) {
         /* (what is below an image QEMU has open, it has open too) */
-        if (libxl__op_runs_image(gc, op, unused[i])) break;
+        if (!ru->stopped && libxl__op_runs_image(gc, op, unused[i])) break;
         LOG(DEBUG, "removing '%s', which nothing uses any more", unused[i]);
         files[nf++] = unused[i];
     }

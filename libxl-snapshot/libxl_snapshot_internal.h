@@ -1882,6 +1882,9 @@ struct libxl__remove_unused_state {
     const char *const *also;
     int num_also;
     bool unabortable;
+    bool stopped;                     /* the op stopped the domain: QEMU
+                                       * has none open (op->d.running
+                                       * says how it was found) */
     libxl__remove_unused_callback *callback;
     /* private */
     libxl__qemu_img_info_state qi;

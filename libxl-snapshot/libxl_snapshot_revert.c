@@ -621,6 +621,7 @@ static void snapshot_revert_record(libxl__egc *egc,
     rvs->ru.also = (const char *const *)discard;
     rvs->ru.num_also = n;
     rvs->ru.unabortable = true;
+    rvs->ru.stopped = true;          /* (a running domain was stopped) */
     rvs->ru.callback = snapshot_revert_unused_done;
     libxl__snapshot_remove_unused(egc, &rvs->ru);
     return;
@@ -756,7 +757,8 @@ static void snapshot_revert_finish(libxl__egc *egc,
  * On the loop: the disks of a revert stopped after the domain was,
  * done again one by one (each qemu-img run a child-process step: a
  * copy's `convert` can take an hour), the records saved, the images the
- * revert discards removed, and the domain started as the revert meant
+ * revert discards removed (and those below them that nothing needs any
+ * more, as the revert does), and the domain started as the revert meant
  * (libxl__domain_start_async).  ao_abort stops the qemu-img run or the
  * start: the journal stays (a copy cut short is made again by the next
  * recovery), so the next command on the domain finishes the revert.
@@ -769,6 +771,7 @@ typedef struct revert_recover_state {
     libxl_disk_format new_fmt;        /* disks[next]'s, after */
     libxl__snapshot_op_callback *callback;
     libxl__exec_state es;
+    libxl__remove_unused_state ru;    /* what it discards */
     libxl__domain_async da;
 } revert_recover_state;
 
@@ -776,8 +779,8 @@ static void recover_next(libxl__egc *egc, revert_recover_state *rr);
 static void recover_disk_done(libxl__egc *egc, libxl__exec_state *es,
                               int rc, int status);
 static void recover_saved(libxl__egc *egc, revert_recover_state *rr);
-static void recover_discarded(libxl__egc *egc, libxl__exec_state *es,
-                              int rc, int status);
+static void recover_discarded(libxl__egc *egc,
+                              libxl__remove_unused_state *ru, int rc);
 static void recover_started(libxl__egc *egc, libxl__domain_async *da,
                             int rc);
 
@@ -974,9 +977,10 @@ static void recover_disk_done(libxl__egc *egc, libxl__exec_state *es,
 
 /*
  * The records are saved: what comes after.  The images the revert
- * chose to discard (nothing will refer to them) are removed by a child
- * (libxl__unlink_files_child: a copy may be hundreds of MiB), a step
- * that finishes even on an abort (it only frees space).
+ * chose to discard (nothing will refer to them), and those below them
+ * that nothing needs any more, are removed as the revert does
+ * (libxl__snapshot_remove_unused: a copy may be hundreds of MiB), steps
+ * that finish even on an abort (they only free space).
  */
 static void recover_saved(libxl__egc *egc, revert_recover_state *rr)
 {
@@ -986,43 +990,31 @@ static void recover_saved(libxl__egc *egc, revert_recover_state *rr)
     const char **files;
     size_t i, n = 0;
 
-    if (!discard || !YAJL_IS_ARRAY(discard) || !discard->u.array.len) {
-        recover_discarded(egc, &rr->es, 0, 0);
-        return;
-    }
-    GCNEW_ARRAY(files, discard->u.array.len + 1);
-    for (i = 0; i < discard->u.array.len; i++) {
+    GCNEW_ARRAY(files, discard && YAJL_IS_ARRAY(discard)
+                       ? discard->u.array.len + 1 : 1);
+    for (i = 0; discard && YAJL_IS_ARRAY(discard) &&
+                i < discard->u.array.len; i++) {
         const char *f = YAJL_GET_STRING(discard->u.array.values[i]);
         if (f) files[n++] = f;
     }
-    libxl__exec_init(&rr->es);
-    rr->es.ao = ao;
-    rr->es.what = "removal of the images the revert discards";
-    rr->es.child_fn = libxl__unlink_files_child;
-    rr->es.child_arg = files;
-    rr->es.unabortable = true;
-    rr->es.quiet = true;
-    rr->es.callback = recover_discarded;
-    if (!libxl__exec_start(egc, &rr->es)) return;
-    for (i = 0; i < n; i++)           /* no child: here, then */
-        if (unlink(files[i]) && errno != ENOENT)
-            LOGE(WARN, "cannot remove discarded image '%s'", files[i]);
-    recover_discarded(egc, &rr->es, 0, 0);
+    rr->ru.ao = ao;
+    rr->ru.op = op;
+    rr->ru.from = files;
+    rr->ru.num_from = n;
+    rr->ru.also = files;
+    rr->ru.num_also = n;
+    rr->ru.unabortable = true;
+    rr->ru.callback = recover_discarded;
+    libxl__snapshot_remove_unused(egc, &rr->ru);
 }
 
-static void recover_discarded(libxl__egc *egc, libxl__exec_state *es,
-                              int rc, int status)
+static void recover_discarded(libxl__egc *egc,
+                              libxl__remove_unused_state *ru, int rc)
 {
-    revert_recover_state *rr = CONTAINER_OF(es, revert_recover_state, es);
+    revert_recover_state *rr = CONTAINER_OF(ru, revert_recover_state, ru);
     libxl__snapshot_op *op = rr->op;
     STATE_AO_GC(op->ao);
-    char *save = NULL, *line;
 
-    if (rc && es->err) {
-        for (line = strtok_r(es->err, "\n", &save); line;
-             line = strtok_r(NULL, "\n", &save))
-            LOG(WARN, "cannot remove discarded image '%s'", line);
-    }
     /* the domain started as the revert meant to (journal "start"...) */
     if (!libxl__json_get_bool(rr->j, "start", false) || op->d.running) {
         recover_started(egc, &rr->da, 0);
