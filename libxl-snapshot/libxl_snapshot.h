@@ -14,7 +14,8 @@
  *    the loop (never from inside ao_abort), with ERROR_ABORTED; or with
  *    its own rc when it had finished, or was at a step that does not
  *    stop (a QMP exchange, a live memory save's copy, the removal of
- *    merged or discarded images, a `qemu-img check -r leaks` repair,
+ *    merged or discarded images and a revert's search for the images
+ *    it leaves unused, a `qemu-img check -r leaks` repair,
  *    the xen driver's resume after its suspend): such a step finishes,
  *    and the operation then goes on or stops at its next step that
  *    can.  An operation still waiting
@@ -793,10 +794,13 @@ int libxlsnap_domain_snapshot_get(libxlsnap_ctx *ctx, const char *domain,
  * the delete runs (a commit or stream per disk and branch, one after
  * the other), with progress->job set.
  * Abort: the running block job is cancelled; records and images still
- * agree, and deleting again finishes.  A merge into the snapshot's
- * own image stopped after it wrote part of it leaves that image
- * holding newer data: the snapshot is then dropped from the records
- * (logged, naming it).
+ * agree, and deleting again finishes.  Aborted while it reads the
+ * backing chains to find the images a disk left unused: the journal
+ * stays, and the next operation on the domain removes them (until
+ * then snapshot-check reports the pending delete).  A merge into the
+ * snapshot's own image stopped after it wrote part of it leaves that
+ * image holding newer data: the snapshot is then dropped from the
+ * records (logged, naming it).
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_domain_snapshot_delete(libxlsnap_ctx *ctx,
@@ -828,8 +832,10 @@ int libxlsnap_domain_snapshot_delete(libxlsnap_ctx *ctx,
  * never aborted).  While its disks are reverted: as a failure; once an
  * internal snapshot was applied (which cannot be undone) the domain is
  * left shut off with its journal.  Once the records say reverted, only
- * the start is left: the QEMU being started (or restored from the
- * memory image) is killed and the domain left reverted and shut off.
+ * the start is left (the removal of the images the revert leaves
+ * unused, before it, finishes): the QEMU being started (or restored
+ * from the memory image) is killed and the domain left reverted and
+ * shut off.
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_domain_snapshot_revert(libxlsnap_ctx *ctx,

@@ -78,6 +78,11 @@
  * A merge stopped part-way (job_done -> merge_stopped): an offline
  * one's leaked clusters freed by a qemu-img step that an abort does
  * not stop (leaks_freed), then the records settled (merge_settle).
+ * A disk that leaves an image nothing needs any more (disk_done ->
+ * unused_done): libxl__snapshot_remove_unused, as steps (a qemu-img
+ * run per image of the records, then a child removing them); an abort
+ * while it reads the chains stops the delete with the journal kept,
+ * which names the image: the next command removes it.
  */
 #include "libxl_snapshot_internal.h"
 
@@ -136,6 +141,7 @@ typedef struct libxl__snapshot_delete_state {
     int stopped_rc;                 /* why a merge stopped (settling it) */
     yajl_val commit;                /* journal: the running commit */
     libxlsnap_progress_how progress;   /* its jobs' (a copy) */
+    libxl__remove_unused_state ru;  /* what a disk left unused */
     libxl__snapshot_delete_cb *callback;  /* NULL: the ao completes */
     void *for_callback;
 } libxl__snapshot_delete_state;
@@ -180,6 +186,9 @@ static void snapshot_delete_rebase_done(libxl__egc *egc,
 static void snapshot_delete_disk_done(libxl__egc *egc,
                                       libxl__snapshot_delete_state *dls,
                                       int rc);
+static void snapshot_delete_unused_done(libxl__egc *egc,
+                                        libxl__remove_unused_state *ru,
+                                        int rc);
 static void snapshot_delete_record(libxl__egc *egc,
                                    libxl__snapshot_delete_state *dls);
 static void snapshot_delete_done(libxl__egc *egc,
@@ -1318,7 +1327,39 @@ static void snapshot_delete_disk_done(libxl__egc *egc,
             LOGE(WARN, "cannot remove '%s'", gone);
         libxl__fault_point("delete");
     }
-    if (unused) libxl__snapshot_remove_unused(gc, op, unused);
+    if (unused) {
+        /* the delete is abortable here (its next disk's job is): an
+         * abort while the chains are read stops it, and the journal,
+         * which names the image, has the next command remove it */
+        const char **from;
+        GCNEW_ARRAY(from, 1);
+        from[0] = unused;
+        dls->ru.ao = ao;
+        dls->ru.op = op;
+        dls->ru.keep = NULL;
+        dls->ru.from = from;
+        dls->ru.num_from = 1;
+        dls->ru.with_self = true;
+        dls->ru.callback = snapshot_delete_unused_done;
+        libxl__snapshot_remove_unused(egc, &dls->ru);
+        return;
+    }
+    dls->disk++;
+    snapshot_delete_disk(egc, dls);
+}
+
+static void snapshot_delete_unused_done(libxl__egc *egc,
+                                        libxl__remove_unused_state *ru,
+                                        int rc)
+{
+    libxl__snapshot_delete_state *dls =
+        CONTAINER_OF(ru, libxl__snapshot_delete_state, ru);
+
+    if (rc) {
+        dls->keep_journal = true;
+        snapshot_delete_done(egc, dls, rc);
+        return;
+    }
     dls->disk++;
     snapshot_delete_disk(egc, dls);
 }
@@ -1641,42 +1682,176 @@ static const char *delete_rest(libxl__gc *gc, libxl__snapshot_op *op,
                                n > 1 ? "are" : "is");
 }
 
-void libxl__snapshot_remove_unused(libxl__gc *gc, libxl__snapshot_op *op,
-                                   const char *from)
-{
-    const char **keep, **unused;
-    int i, n, nk = 0;
+/* ---------------------------------------------------------------- */
+/* what nothing needs any more, removed on the loop */
 
-    GCNEW_ARRAY(keep, op->d.num_disks + op->tree.dom.num_disks + 1);
-    for (i = 0; i < op->d.num_disks; i++)
-        if (op->d.disks[i].pdev_path) keep[nk++] = op->d.disks[i].pdev_path;
-    for (i = 0; i < op->tree.dom.num_disks; i++)
-        if (op->tree.dom.disks[i].path) keep[nk++] = op->tree.dom.disks[i].path;
-    n = libxl__snapshot_unused_images(gc, &op->tree, &op->cfg, keep, nk,
-                                      &from, 1, true, &unused);
+static void remove_unused_chains(libxl__egc *egc,
+                                 libxl__qemu_img_info_state *qi, int rc);
+static void remove_unused_removed(libxl__egc *egc, libxl__exec_state *es,
+                                  int rc, int status);
+
+void libxl__snapshot_remove_unused(libxl__egc *egc,
+                                   libxl__remove_unused_state *ru)
+{
+    libxl__snapshot_op *op = ru->op;
+    STATE_AO_GC(ru->ao);
+    const char **keep = (const char **)ru->keep;
+    int i, nk = ru->num_keep;
+
+    if (!keep) {
+        GCNEW_ARRAY(keep, op->d.num_disks + op->tree.dom.num_disks + 1);
+        for (i = 0, nk = 0; i < op->d.num_disks; i++)
+            if (op->d.disks[i].pdev_path)
+                keep[nk++] = op->d.disks[i].pdev_path;
+        for (i = 0; i < op->tree.dom.num_disks; i++)
+            if (op->tree.dom.disks[i].path)
+                keep[nk++] = op->tree.dom.disks[i].path;
+    }
+    memset(&ru->qi, 0, sizeof(ru->qi));
+    ru->qi.num_images = libxl__snapshot_unused_probe(gc, &op->tree, keep, nk,
+                                                     ru->from, ru->num_from,
+                                                     &ru->qi.images,
+                                                     &ru->num_need);
+    if (ru->qi.num_images == ru->num_need) {
+        /* none of from[] exists: nothing to read */
+        ru->qi.num_images = ru->num_need = 0;
+        GCNEW_ARRAY(ru->qi.infos, 1);
+        remove_unused_chains(egc, &ru->qi, 0);
+        return;
+    }
+    ru->qi.ao = ao;
+    ru->qi.backing_chain = true;
+    ru->qi.keep_going = true;
+    ru->qi.unabortable = ru->unabortable;
+    ru->qi.callback = remove_unused_chains;
+    libxl__qemu_img_info(egc, &ru->qi);
+}
+
+static void remove_unused_chains(libxl__egc *egc,
+                                 libxl__qemu_img_info_state *qi, int rc)
+{
+    libxl__remove_unused_state *ru =
+        CONTAINER_OF(qi, libxl__remove_unused_state, qi);
+    libxl__snapshot_op *op = ru->op;
+    STATE_AO_GC(ru->ao);
+    const char **unused = NULL, **files, *why = NULL;
+    int i, k, n = 0, nf = 0;
+
+    if (rc == ERROR_ABORTED) {
+        LOG(WARN, "domain %s: the search for images that nothing uses any "
+            "more was aborted: none removed", op->d.name);
+        ru->callback(egc, ru, rc);
+        return;
+    }
+    if (!rc)
+        n = libxl__snapshot_unused_images(gc, &op->cfg, qi->images,
+                                          qi->infos, ru->num_need,
+                                          qi->num_images, ru->with_self,
+                                          &unused, &why);
+    if (rc || (!n && why)) {
+        /* nothing goes on a guess (rc: a qemu-img run did not start) */
+        const char *err = NULL;
+        for (k = 0; why && k < ru->num_need; k++)
+            if (qi->images[k] == why) err = qi->errs[k];
+        LOG(WARN, "domain %s: images that nothing may use any more are "
+            "kept: the backing chain of %s%s%s cannot be read%s%s",
+            op->d.name, why ? "'" : "", why ? why : "an image",
+            why ? "'" : "", err ? ": " : "", err ? err : "");
+        n = 0;
+    }
+    GCNEW_ARRAY(files, n + ru->num_also + 1);
     for (i = 0; i < n; i++) {
         /* (what is below an image QEMU has open, it has open too) */
-        if (libxl__op_runs_image(gc, op, unused[i])) break;
-        if (unlink(unused[i]) && errno != ENOENT)
-            LOGE(WARN, "cannot remove '%s', which nothing uses any more",
-                 unused[i]);
-        else
-            LOG(DEBUG, "removed '%s', which nothing uses any more",
-                unused[i]);
+        if (!ru->stopped && libxl__op_runs_image(gc, op, unused[i])) break;
+        LOG(DEBUG, "removing '%s', which nothing uses any more", unused[i]);
+        files[nf++] = unused[i];
     }
+    for (i = 0; i < ru->num_also; i++)
+        if (ru->also[i]) files[nf++] = ru->also[i];
+    if (!nf) {
+        ru->callback(egc, ru, 0);
+        return;
+    }
+    libxl__exec_init(&ru->es);
+    ru->es.ao = ao;
+    ru->es.what = "removal of images that nothing uses any more";
+    ru->es.child_fn = libxl__unlink_files_child;
+    ru->es.child_arg = files;
+    ru->es.unabortable = true;        /* it only frees space */
+    ru->es.quiet = true;
+    ru->es.callback = remove_unused_removed;
+    if (!libxl__exec_start(egc, &ru->es)) return;
+    for (i = 0; i < nf; i++)          /* no child: here, then */
+        if (unlink(files[i]) && errno != ENOENT)
+            LOGE(WARN, "cannot remove '%s', which nothing uses any more",
+                 files[i]);
+    ru->callback(egc, ru, 0);
+}
+
+static void remove_unused_removed(libxl__egc *egc, libxl__exec_state *es,
+                                  int rc, int status)
+{
+    libxl__remove_unused_state *ru =
+        CONTAINER_OF(es, libxl__remove_unused_state, es);
+    STATE_AO_GC(ru->ao);
+    char *save = NULL, *line;
+
+    if (rc && es->err)
+        for (line = strtok_r(es->err, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+            LOG(WARN, "cannot remove '%s', which nothing uses any more",
+                line);
+    ru->callback(egc, ru, 0);
 }
 
 static int recover_delete_records(libxl__gc *gc, libxl__snapshot_op *op,
                                   yajl_val j);
 
-/* The records, then the image the journal's disk may have left unused. */
-int libxl__delete_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+typedef struct {
+    libxl__snapshot_op *op;
+    libxl__snapshot_op_callback *callback;
+    libxl__remove_unused_state ru;
+} delete_recover_state;
+
+static void delete_recover_unused(libxl__egc *egc,
+                                  libxl__remove_unused_state *ru, int rc)
 {
+    delete_recover_state *dr = CONTAINER_OF(ru, delete_recover_state, ru);
+
+    /* aborted: the journal stays, and the next command removes it */
+    dr->callback(egc, dr->op, rc);
+}
+
+/*
+ * The records, then the image the journal's disk may have left unused
+ * (a step: an abort while its chains are read keeps the journal).
+ */
+void libxl__delete_recover(libxl__egc *egc, libxl__snapshot_op *op,
+                           yajl_val j,
+                           libxl__snapshot_op_callback *callback)
+{
+    STATE_AO_GC(op->ao);
     const char *unused = libxl__json_get_string(j, "unused");
     int rc = recover_delete_records(gc, op, j);
+    delete_recover_state *dr;
+    const char **from;
 
-    if (!rc && unused) libxl__snapshot_remove_unused(gc, op, unused);
-    return rc;
+    if (rc || !unused) {
+        callback(egc, op, rc);
+        return;
+    }
+    GCNEW(dr);
+    dr->op = op;
+    dr->callback = callback;
+    dr->ru.ao = ao;
+    dr->ru.op = op;
+    GCNEW_ARRAY(from, 1);
+    from[0] = unused;
+    dr->ru.from = from;
+    dr->ru.num_from = 1;
+    dr->ru.with_self = true;
+    dr->ru.callback = delete_recover_unused;
+    libxl__snapshot_remove_unused(egc, &dr->ru);
 }
 
 static int recover_delete_records(libxl__gc *gc, libxl__snapshot_op *op,

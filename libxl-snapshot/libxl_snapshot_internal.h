@@ -567,9 +567,15 @@ struct libxl__qemu_img_info_state {
     const char **images;
     int num_images;
     bool backing_chain;
+    /* an image that does not open leaves infos[i] NULL and errs[i] its
+     * error (nothing logged), and the next one is probed: rc 0 unless
+     * aborted or a run could not start */
+    bool keep_going;
+    bool unabortable;                 /* each run finishes on ao_abort */
     libxl__qemu_img_info_callback *callback;
     /* results */
     yajl_val *infos;
+    const char **errs;                /* keep_going: why infos[i] is NULL */
     /* private */
     int next;
     libxl__exec_state es;
@@ -590,6 +596,10 @@ yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
 /* The files of image's backing chain, image first (synchronous). */
 int libxl__qemu_img_chain(libxl__gc *gc, const char *image,
                           const char ***files_r, int *n_r, char **err_r);
+/* The files of a --backing-chain info (an array), top first; how many
+ * (0 when it is not one) */
+int libxl__qemu_img_chain_files(libxl__gc *gc, yajl_val chain,
+                                const char ***files_r);
 /*
  * How many internal snapshots of one `info` are named tag; *id_r gets
  * the ID of the last (meaningful when the count is 1).
@@ -1075,15 +1085,29 @@ bool libxl__snapshot_tree_has_image(const libxl__snapshot_tree *t,
  * and the images below it in its backing chain, down to the first one
  * that is an image of the domain config (cfg), a record's image, or in
  * the backing chain of a record's image or of one of keep[] (the active
- * images).  Top first, in *unused_r; returns how many (0 when a chain
- * that decides it cannot be read).  Runs qemu-img.
+ * images).  In two parts, so that the qemu-img runs are steps on the
+ * loop (libxl__snapshot_remove_unused):
+ *  - _probe: the images whose chains decide it (gc), each once: the
+ *    records' and keep[]'s first (*num_need_r of them), then those of
+ *    from[] that exist;
+ *  - _images: given their --backing-chain infos (chains[i] NULL: it did
+ *    not open), what nothing needs, top first, in *unused_r; returns
+ *    how many: 0, and *why_r the image, when a needed chain cannot be
+ *    read (nothing goes on a guess); an image of from[] that does not
+ *    open is passed over.
  */
+int libxl__snapshot_unused_probe(libxl__gc *gc,
+                                 const libxl__snapshot_tree *t,
+                                 const char *const *keep, int num_keep,
+                                 const char *const *from, int num_from,
+                                 const char ***images_r, int *num_need_r);
 int libxl__snapshot_unused_images(libxl__gc *gc,
-                                  const libxl__snapshot_tree *t,
                                   const libxl__domain_config *cfg,
-                                  const char *const *keep, int num_keep,
-                                  const char *const *from, int num_from,
-                                  bool with_self, const char ***unused_r);
+                                  const char *const *images,
+                                  const yajl_val *chains, int num_need,
+                                  int num_images, bool with_self,
+                                  const char ***unused_r,
+                                  const char **why_r);
 /*
  * Ownership, in one place: every overlay a snapshot made, image an
  * external snapshot froze, internal snapshot (image and tag), memory
@@ -1879,19 +1903,57 @@ void libxl__snapshot_delete_start(libxl__egc *egc, libxl__ao *ao,
                                   libxl__snapshot_delete_cb *callback,
                                   void *for_callback);
 /*
- * Removes the image from, and those below it, once nothing needs them
- * (libxl__snapshot_unused_images against op's records, its domain
- * config and its disks' active images); never one the running QEMU has
- * open.  After a delete's disk, and in its recovery.
+ * Removes the images of from[] (with_self), and those below them, once
+ * nothing needs them (libxl__snapshot_unused_images against op's
+ * records, its domain config and keep[], or, keep NULL, its disks'
+ * active images), never one the running QEMU has open; then also[]
+ * (files the caller knows go).  On the loop, as steps: one `qemu-img
+ * info --backing-chain` of each image that decides it (the number of
+ * records' images grows with the snapshots), then one child that
+ * removes them all (libxl__unlink_files_child: an image can be hundreds
+ * of MiB), which finishes even on an abort.  A chain that cannot be
+ * read, or a file that cannot be removed: a warning, rc 0.  ao_abort
+ * during the chains' reads (unless unabortable): callback with
+ * ERROR_ABORTED, nothing removed.  After a delete's disk, in its
+ * recovery, and once a revert's records are saved.
  */
-void libxl__snapshot_remove_unused(libxl__gc *gc, libxl__snapshot_op *op,
-                                   const char *from);
+typedef struct libxl__remove_unused_state libxl__remove_unused_state;
+typedef void libxl__remove_unused_callback(libxl__egc *egc,
+                                           libxl__remove_unused_state *ru,
+                                           int rc);
+struct libxl__remove_unused_state {
+    /* caller fills in */
+    libxl__ao *ao;
+    libxl__snapshot_op *op;
+    const char *const *keep;          /* NULL: op's disks' active images */
+    int num_keep;
+    const char *const *from;
+    int num_from;
+    bool with_self;
+    const char *const *also;
+    int num_also;
+    bool unabortable;
+    bool stopped;                     /* the op stopped the domain: QEMU
+                                       * has none open (op->d.running
+                                       * says how it was found) */
+    libxl__remove_unused_callback *callback;
+    /* private */
+    libxl__qemu_img_info_state qi;
+    int num_need;
+    libxl__exec_state es;
+};
+void libxl__snapshot_remove_unused(libxl__egc *egc,
+                                   libxl__remove_unused_state *ru);
 /*
  * Each operation's recovery, beside it (create.c, revert.c, delete.c):
  * its journal j rolled forward or back; ERROR_* keeps the journal.
  */
 int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
-int libxl__delete_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
+/* a delete's: callback(rc) when done (the removal of what its disk
+ * left unused is a step: libxl__snapshot_remove_unused) */
+void libxl__delete_recover(libxl__egc *egc, libxl__snapshot_op *op,
+                           yajl_val j,
+                           libxl__snapshot_op_callback *callback);
 /* a revert's, on the loop (its qemu-img runs are child-process steps,
  * the start is libxl__domain_start_async): callback(rc) when done */
 void libxl__revert_recover(libxl__egc *egc, libxl__snapshot_op *op,

@@ -259,7 +259,8 @@ void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
         libxl__revert_recover(egc, op, j, journal_recovered);
         return;
     } else if (what && !strcmp(what, "delete")) {
-        rc = libxl__delete_recover(gc, op, j);
+        libxl__delete_recover(egc, op, j, journal_recovered);
+        return;
     } else if (what) {
         rc = libxl__journal_unusable(gc, op, GCSPRINTF("holds an operation "
                                      "this version does not know ('%s')",

@@ -215,6 +215,7 @@ void libxl__qemu_img_info(libxl__egc *egc, libxl__qemu_img_info_state *qi)
     STATE_AO_GC(qi->ao);
 
     GCNEW_ARRAY(qi->infos, qi->num_images);
+    GCNEW_ARRAY(qi->errs, qi->num_images);
     qi->next = 0;
     qemu_img_info_next(egc, qi);
 }
@@ -237,6 +238,8 @@ static void qemu_img_info_next(libxl__egc *egc,
     qi->es.args = libxl__qemu_img_info_args(gc, qi->images[qi->next],
                                             qi->backing_chain);
     qi->es.timeout_ms = 60000;
+    qi->es.quiet = qi->keep_going;
+    qi->es.unabortable = qi->unabortable;
     qi->es.callback = qemu_img_info_done;
     rc = libxl__exec_start(egc, &qi->es);
     if (rc) qi->callback(egc, qi, rc);
@@ -251,8 +254,20 @@ static void qemu_img_info_done(libxl__egc *egc, libxl__exec_state *es,
     yajl_val v;
     char *err = NULL;
 
+    if (rc == ERROR_FAIL && qi->keep_going) {
+        /* this one does not open: said by the caller, if at all */
+        libxl__qemu_img_info_parse(gc, rc, es->out, es->err, &err);
+        qi->errs[qi->next++] = err;
+        qemu_img_info_next(egc, qi);
+        return;
+    }
     if (rc) goto out;
     v = libxl__image_info_complete(gc, libxl__json_parse(gc, es->out), &err);
+    if (!v && qi->keep_going) {
+        qi->errs[qi->next++] = err ? err : "output is not JSON";
+        qemu_img_info_next(egc, qi);
+        return;
+    }
     if (!v) {
         LOG(ERROR, "qemu-img info %s: %s", qi->images[qi->next],
             err ? err : "output is not JSON");
@@ -339,9 +354,6 @@ int libxl__qemu_img_chain(libxl__gc *gc, const char *image,
                           const char ***files_r, int *n_r, char **err_r)
 {
     yajl_val v = libxl__qemu_img_info_sync(gc, image, true, err_r);
-    const char **f;
-    size_t i;
-    int n = 0;
 
     *files_r = NULL;
     *n_r = 0;
@@ -349,15 +361,27 @@ int libxl__qemu_img_chain(libxl__gc *gc, const char *image,
         if (v && err_r) *err_r = GCSTRDUP("unexpected qemu-img info output");
         return ERROR_FAIL;
     }
-    GCNEW_ARRAY(f, v->u.array.len);
-    for (i = 0; i < v->u.array.len; i++) {
-        const char *name = libxl__json_get_string(v->u.array.values[i],
+    *n_r = libxl__qemu_img_chain_files(gc, v, files_r);
+    return 0;
+}
+
+int libxl__qemu_img_chain_files(libxl__gc *gc, yajl_val chain,
+                                const char ***files_r)
+{
+    const char **f;
+    size_t i;
+    int n = 0;
+
+    *files_r = NULL;
+    if (!chain || !YAJL_IS_ARRAY(chain)) return 0;
+    GCNEW_ARRAY(f, chain->u.array.len + 1);
+    for (i = 0; i < chain->u.array.len; i++) {
+        const char *name = libxl__json_get_string(chain->u.array.values[i],
                                                   "filename");
         if (name) f[n++] = name;
     }
     *files_r = f;
-    *n_r = n;
-    return 0;
+    return n;
 }
 
 /*

@@ -56,18 +56,25 @@
  * Steps: libxlsnap_domain_snapshot_revert -> snapshot_revert_begun ->
  *   snapshot_revert_probed [-> snapshot_revert_stopped] ->
  *   snapshot_revert_next <-> snapshot_revert_disk_done ->
- *   snapshot_revert_record -> snapshot_revert_done
- *   [-> snapshot_revert_started] -> snapshot_revert_finish
+ *   snapshot_revert_record [-> snapshot_revert_unused_done] ->
+ *   snapshot_revert_done [-> snapshot_revert_started] ->
+ *   snapshot_revert_finish
  * The domain is stopped and started again as steps on the loop
  * (libxl__domain_start_async: a timer polls for the new QEMU's QMP
  * socket, the memory image is restored over an async QMP connection),
- * so that the caller's loop never waits for QEMU.
+ * so that the caller's loop never waits for QEMU.  What the revert
+ * leaves unused is found and removed as steps too
+ * (libxl__snapshot_remove_unused: a qemu-img run per image of the
+ * records, then a child that removes them), so that the time the loop
+ * is held does not grow with the number of snapshots.
  *
  * Abort (ao_abort): before any disk is touched, the revert is undone
  * as after a failure (the domain restarted on the images the records
  * name, a restart that is never aborted); once the records say
- * reverted, only the start remains, and an abort then kills the QEMU
- * being started (half-restored): the domain is left reverted and shut
+ * reverted, only the start remains (the removal of what the revert
+ * left unused, which comes first, finishes), and an abort then kills
+ * the QEMU being started (half-restored): the domain is left reverted
+ * and shut
  * off.  Either way the callback gets ERROR_ABORTED.
  */
 #include "libxl_snapshot_internal.h"
@@ -93,6 +100,7 @@ typedef struct libxl__snapshot_revert_state {
                                       * journal stuck at "not saved" */
     libxl__qemu_img_info_state qi;   /* images holding internal ones */
     libxl__exec_state es;
+    libxl__remove_unused_state ru;   /* what the revert leaves unused */
     libxl__domain_async da;          /* the domain started at the end */
     int final_rc;                    /* the revert's, while it starts */
 } libxl__snapshot_revert_state;
@@ -110,6 +118,9 @@ static void snapshot_revert_disk_done(libxl__egc *egc,
                                       int status);
 static void snapshot_revert_record(libxl__egc *egc,
                                    libxl__snapshot_revert_state *rvs);
+static void snapshot_revert_unused_done(libxl__egc *egc,
+                                        libxl__remove_unused_state *ru,
+                                        int rc);
 static void snapshot_revert_done(libxl__egc *egc,
                                  libxl__snapshot_revert_state *rvs, int rc);
 static void snapshot_revert_stopped(libxl__egc *egc,
@@ -547,8 +558,8 @@ static void snapshot_revert_record(libxl__egc *egc,
     STATE_AO_GC(rvs->ao);
     libxl__snapshot_op *op = &rvs->op;
     char **discard;
-    const char **extra, **keep;
-    int i, n = 0, nextra, rc;
+    const char **keep;
+    int i, n = 0, rc;
 
     GCNEW_ARRAY(discard, rvs->num_disks);
     for (i = 0; i < rvs->num_disks; i++) {
@@ -589,30 +600,46 @@ static void snapshot_revert_record(libxl__egc *egc,
         rvs->journaled = false;
     }
     libxl__fault_point("revert");
-    /* only now, with the records pointing elsewhere */
-    /* the images below them that nothing needs any more (a commit may
-     * have dropped the records that used them) */
+    rvs->done_disks = -1;    /* nothing to undo any more */
+    /*
+     * Only now, with the records pointing elsewhere: the discarded
+     * images, and those below them that nothing needs any more (a
+     * commit may have dropped the records that used them), found and
+     * removed as steps (one qemu-img run per image of the records).
+     * Not aborted: the revert is still abortable (its start is), but
+     * an image left here would belong to no record (snapshot-check
+     * reports it) and the journal cannot name those below the
+     * discarded ones; an abort meanwhile stops the start.
+     */
     GCNEW_ARRAY(keep, rvs->num_disks);
     for (i = 0; i < rvs->num_disks; i++) keep[i] = rvs->disks[i].new_active;
-    nextra = libxl__snapshot_unused_images(gc, &op->tree, &op->cfg, keep,
-                                           rvs->num_disks,
-                                           (const char *const *)discard, n,
-                                           false, &extra);
-    for (i = 0; i < nextra; i++) {
-        if (unlink(extra[i]) && errno != ENOENT)
-            LOGE(WARN, "cannot remove unused image '%s'", extra[i]);
-        else
-            LOG(DEBUG, "removed '%s', which nothing uses any more", extra[i]);
-    }
-    for (i = 0; i < n; i++) {
-        if (unlink(discard[i]) && errno != ENOENT)
-            LOGE(WARN, "cannot remove discarded image '%s'", discard[i]);
-        else
-            LOG(DEBUG, "removed discarded image '%s'", discard[i]);
-    }
-    rvs->done_disks = -1;    /* nothing to undo any more */
+    rvs->ru.ao = ao;
+    rvs->ru.op = op;
+    rvs->ru.keep = keep;
+    rvs->ru.num_keep = rvs->num_disks;
+    rvs->ru.from = (const char *const *)discard;
+    rvs->ru.num_from = n;
+    rvs->ru.with_self = false;
+    rvs->ru.also = (const char *const *)discard;
+    rvs->ru.num_also = n;
+    rvs->ru.unabortable = true;
+    rvs->ru.stopped = true;          /* (a running domain was stopped) */
+    rvs->ru.callback = snapshot_revert_unused_done;
+    libxl__snapshot_remove_unused(egc, &rvs->ru);
+    return;
  out:
     snapshot_revert_done(egc, rvs, rc);
+}
+
+static void snapshot_revert_unused_done(libxl__egc *egc,
+                                        libxl__remove_unused_state *ru,
+                                        int rc)
+{
+    libxl__snapshot_revert_state *rvs =
+        CONTAINER_OF(ru, libxl__snapshot_revert_state, ru);
+
+    /* (never aborted: a failure there is a warning) */
+    snapshot_revert_done(egc, rvs, 0);
 }
 
 static void snapshot_revert_done(libxl__egc *egc,
@@ -732,7 +759,8 @@ static void snapshot_revert_finish(libxl__egc *egc,
  * On the loop: the disks of a revert stopped after the domain was,
  * done again one by one (each qemu-img run a child-process step: a
  * copy's `convert` can take an hour), the records saved, the images the
- * revert discards removed, and the domain started as the revert meant
+ * revert discards removed (and those below them that nothing needs any
+ * more, as the revert does), and the domain started as the revert meant
  * (libxl__domain_start_async).  ao_abort stops the qemu-img run or the
  * start: the journal stays (a copy cut short is made again by the next
  * recovery), so the next command on the domain finishes the revert.
@@ -745,6 +773,7 @@ typedef struct revert_recover_state {
     libxl_disk_format new_fmt;        /* disks[next]'s, after */
     libxl__snapshot_op_callback *callback;
     libxl__exec_state es;
+    libxl__remove_unused_state ru;    /* what it discards */
     libxl__domain_async da;
 } revert_recover_state;
 
@@ -752,8 +781,8 @@ static void recover_next(libxl__egc *egc, revert_recover_state *rr);
 static void recover_disk_done(libxl__egc *egc, libxl__exec_state *es,
                               int rc, int status);
 static void recover_saved(libxl__egc *egc, revert_recover_state *rr);
-static void recover_discarded(libxl__egc *egc, libxl__exec_state *es,
-                              int rc, int status);
+static void recover_discarded(libxl__egc *egc,
+                              libxl__remove_unused_state *ru, int rc);
 static void recover_started(libxl__egc *egc, libxl__domain_async *da,
                             int rc);
 
@@ -959,9 +988,10 @@ static void recover_disk_done(libxl__egc *egc, libxl__exec_state *es,
 
 /*
  * The records are saved: what comes after.  The images the revert
- * chose to discard (nothing will refer to them) are removed by a child
- * (libxl__unlink_files_child: a copy may be hundreds of MiB), a step
- * that finishes even on an abort (it only frees space).
+ * chose to discard (nothing will refer to them), and those below them
+ * that nothing needs any more, are removed as the revert does
+ * (libxl__snapshot_remove_unused: a copy may be hundreds of MiB), steps
+ * that finish even on an abort (they only free space).
  */
 static void recover_saved(libxl__egc *egc, revert_recover_state *rr)
 {
@@ -971,43 +1001,31 @@ static void recover_saved(libxl__egc *egc, revert_recover_state *rr)
     const char **files;
     size_t i, n = 0;
 
-    if (!discard || !YAJL_IS_ARRAY(discard) || !discard->u.array.len) {
-        recover_discarded(egc, &rr->es, 0, 0);
-        return;
-    }
-    GCNEW_ARRAY(files, discard->u.array.len + 1);
-    for (i = 0; i < discard->u.array.len; i++) {
+    GCNEW_ARRAY(files, discard && YAJL_IS_ARRAY(discard)
+                       ? discard->u.array.len + 1 : 1);
+    for (i = 0; discard && YAJL_IS_ARRAY(discard) &&
+                i < discard->u.array.len; i++) {
         const char *f = YAJL_GET_STRING(discard->u.array.values[i]);
         if (f) files[n++] = f;
     }
-    libxl__exec_init(&rr->es);
-    rr->es.ao = ao;
-    rr->es.what = "removal of the images the revert discards";
-    rr->es.child_fn = libxl__unlink_files_child;
-    rr->es.child_arg = files;
-    rr->es.unabortable = true;
-    rr->es.quiet = true;
-    rr->es.callback = recover_discarded;
-    if (!libxl__exec_start(egc, &rr->es)) return;
-    for (i = 0; i < n; i++)           /* no child: here, then */
-        if (unlink(files[i]) && errno != ENOENT)
-            LOGE(WARN, "cannot remove discarded image '%s'", files[i]);
-    recover_discarded(egc, &rr->es, 0, 0);
+    rr->ru.ao = ao;
+    rr->ru.op = op;
+    rr->ru.from = files;
+    rr->ru.num_from = n;
+    rr->ru.also = files;
+    rr->ru.num_also = n;
+    rr->ru.unabortable = true;
+    rr->ru.callback = recover_discarded;
+    libxl__snapshot_remove_unused(egc, &rr->ru);
 }
 
-static void recover_discarded(libxl__egc *egc, libxl__exec_state *es,
-                              int rc, int status)
+static void recover_discarded(libxl__egc *egc,
+                              libxl__remove_unused_state *ru, int rc)
 {
-    revert_recover_state *rr = CONTAINER_OF(es, revert_recover_state, es);
+    revert_recover_state *rr = CONTAINER_OF(ru, revert_recover_state, ru);
     libxl__snapshot_op *op = rr->op;
     STATE_AO_GC(op->ao);
-    char *save = NULL, *line;
 
-    if (rc && es->err) {
-        for (line = strtok_r(es->err, "\n", &save); line;
-             line = strtok_r(NULL, "\n", &save))
-            LOG(WARN, "cannot remove discarded image '%s'", line);
-    }
     /* the domain started as the revert meant to (journal "start"...) */
     if (!libxl__json_get_bool(rr->j, "start", false) || op->d.running) {
         recover_started(egc, &rr->da, 0);

@@ -1013,6 +1013,43 @@ bool libxl__snapshot_tree_has_image(const libxl__snapshot_tree *t,
     return false;
 }
 
+/* Appends path to l (n of them) unless it is there already. */
+static void add_distinct(libxl__gc *gc, const char ***l, int *n,
+                         const char *path)
+{
+    int i;
+
+    for (i = 0; i < *n; i++)
+        if (!strcmp((*l)[i], path)) return;
+    GCREALLOC_ARRAY(*l, *n + 1);
+    (*l)[(*n)++] = path;
+}
+
+int libxl__snapshot_unused_probe(libxl__gc *gc,
+                                 const libxl__snapshot_tree *t,
+                                 const char *const *keep, int num_keep,
+                                 const char *const *from, int num_from,
+                                 const char ***images_r, int *num_need_r)
+{
+    const char **l = NULL;
+    int n = 0, i, j;
+
+    for (i = 0; i < t->num_snaps; i++)
+        for (j = 0; j < t->snaps[i].num_disks; j++) {
+            const libxlsnap_disk_snapshot *ds = &t->snaps[i].disks[j];
+            if (ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO && ds->file)
+                add_distinct(gc, &l, &n, ds->file);
+        }
+    for (i = 0; i < num_keep; i++)
+        if (keep[i]) add_distinct(gc, &l, &n, keep[i]);
+    *num_need_r = n;
+    for (i = 0; i < num_from; i++)
+        if (from[i] && libxl__file_exists(from[i]))
+            add_distinct(gc, &l, &n, from[i]);
+    *images_r = l;
+    return n;
+}
+
 /*
  * What nothing needs any more: an image of from[] (with_self) and those
  * below it in its backing chain, followed down while they are not an
@@ -1024,34 +1061,29 @@ bool libxl__snapshot_tree_has_image(const libxl__snapshot_tree *t,
  * cannot be read: none (nothing goes on a guess).
  */
 int libxl__snapshot_unused_images(libxl__gc *gc,
-                                  const libxl__snapshot_tree *t,
                                   const libxl__domain_config *cfg,
-                                  const char *const *keep, int num_keep,
-                                  const char *const *from, int num_from,
-                                  bool with_self, const char ***unused_r)
+                                  const char *const *images,
+                                  const yajl_val *chains, int num_need,
+                                  int num_images, bool with_self,
+                                  const char ***unused_r,
+                                  const char **why_r)
 {
     const char **need = NULL, **unused = NULL, **f;
     int nneed = 0, nunused = 0, nf, i, j, k;
 
     *unused_r = NULL;
-    if (!num_from) return 0;
-    for (i = 0; i <= t->num_snaps; i++) {
-        int nd = i < t->num_snaps ? t->snaps[i].num_disks : num_keep;
-        for (j = 0; j < nd; j++) {
-            const char *img = i == t->num_snaps ? keep[j]
-                : t->snaps[i].disks[j].type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO
-                ? NULL : t->snaps[i].disks[j].file;
-            if (!img) continue;
-            if (libxl__qemu_img_chain(gc, img, &f, &nf, NULL))
-                return 0;
-            GCREALLOC_ARRAY(need, nneed + nf);
-            for (k = 0; k < nf; k++) need[nneed++] = f[k];
+    *why_r = NULL;
+    for (i = 0; i < num_need; i++) {
+        if (!chains[i] || !YAJL_IS_ARRAY(chains[i])) {
+            *why_r = images[i];
+            return 0;
         }
+        nf = libxl__qemu_img_chain_files(gc, chains[i], &f);
+        GCREALLOC_ARRAY(need, nneed + nf);
+        for (k = 0; k < nf; k++) need[nneed++] = f[k];
     }
-    for (i = 0; i < num_from; i++) {
-        if (!from[i] || !libxl__file_exists(from[i]) ||
-            libxl__qemu_img_chain(gc, from[i], &f, &nf, NULL))
-            continue;
+    for (i = num_need; i < num_images; i++) {
+        nf = libxl__qemu_img_chain_files(gc, chains[i], &f);
         for (k = with_self ? 0 : 1; k < nf; k++) {
             /* a base image (the chain's last) is a disk's own */
             bool needed = k == nf - 1;

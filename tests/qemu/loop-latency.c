@@ -6,6 +6,7 @@
  *   loop-latency [--abort-after MS] DOMAIN commit VDEV    (active, pivot,
  *                                                          delete)
  *   loop-latency [--abort-after MS] DOMAIN revert SNAPSHOT
+ *   loop-latency [--abort-after MS] DOMAIN delete SNAPSHOT
  *   loop-latency [--abort-after MS] DOMAIN checkpoint NAME  (live, memory
  *                                                          and disks)
  *   loop-latency [--abort-after MS] DOMAIN recover   (what an interrupted
@@ -31,6 +32,9 @@
  *   <op>: rc=<callback rc> maxlib=<ms> maxgap=<ms> gap2=<ms> ticks=<n>
  *         time=<ms> start=<ms of the starting call>
  *         [abort_rc=<rc> abort_at=<ms>] [problems=<n>] [recovered=<0|1>]
+ *         [get_rc=<rc>]
+ * (get_rc, after a checkpoint: libxlsnap_domain_snapshot_get's rc for
+ * its name once the callback has come, 0 when the snapshot exists)
  * and the three longest gaps with what the loop was doing before each
  * (start / afterpoll / abort).  Exit 0 when the callback came (whatever
  * its rc), 2 on a usage or setup error, 3 when the operation never
@@ -158,6 +162,8 @@ int main(int argc, char **argv)
         rc = libxlsnap_block_commit(ctx, domain, arg, &p, NULL, &how);
     } else if (!strcmp(op, "revert")) {
         rc = libxlsnap_domain_snapshot_revert(ctx, domain, arg, 0, NULL, &how);
+    } else if (!strcmp(op, "delete")) {
+        rc = libxlsnap_domain_snapshot_delete(ctx, domain, arg, 0, NULL, &how);
     } else if (!strcmp(op, "checkpoint")) {
         static libxlsnap_domain_snapshot snap;   /* kept until the callback */
         libxlsnap_domain_snapshot_init(&snap);
@@ -250,6 +256,13 @@ int main(int argc, char **argv)
         printf(" abort_rc=%d abort_at=%.0f", abort_rc, abort_at);
     if (num_problems >= 0) printf(" problems=%d", num_problems);
     if (recover) printf(" recovered=%d", recovered);
+    if (!strcmp(op, "checkpoint")) {
+        libxlsnap_domain_snapshot got;
+        libxlsnap_domain_snapshot_init(&got);
+        printf(" get_rc=%d",
+               libxlsnap_domain_snapshot_get(ctx, domain, arg, &got));
+        libxlsnap_domain_snapshot_dispose(&got);
+    }
     printf("\n");
     printf("  longest gaps: %.1f ms (%s), %.1f ms (%s), %.1f ms (%s)\n",
            top[0].gap, top[0].where ? top[0].where : "-",
@@ -261,7 +274,8 @@ int main(int argc, char **argv)
 
  usage:
     fprintf(stderr, "usage: loop-latency [--abort-after MS] DOMAIN "
-            "check | recover | commit VDEV | revert SNAPSHOT | checkpoint NAME;  loop-latency idle MS\n");
+            "check | recover | commit VDEV | revert SNAPSHOT | delete SNAPSHOT | "
+            "checkpoint NAME;  loop-latency idle MS\n");
     return 2;
 }
 

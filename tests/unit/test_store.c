@@ -837,3 +837,114 @@ void test_store__tree_damage(void)
  * indent-tabs-mode: nil
  * End:
  */
+
+/* --backing-chain info of a chain, top first (gc) */
+static yajl_val chain_of(libxl__gc *gc, const char *const *files)
+{
+    yajl_val v = libxl__json_parse(gc, "[]");
+    int i;
+
+    for (i = 0; files[i]; i++) {
+        yajl_val img = libxl__json_append_object(gc, v);
+        libxl__json_add_string(gc, &img, "filename", files[i]);
+    }
+    return v;
+}
+
+/*
+ * What nothing needs any more, from the chains: each record's image
+ * and each active image probed once, then the images of from[] that
+ * exist; below an image of from[], what no record, active chain nor
+ * the config needs, down to the first that is needed; nothing when a
+ * needed chain did not open; an image of from[] that did not open is
+ * passed over.
+ */
+void test_store__unused_images(void)
+{
+    GC_INIT(NULL);
+    char *dir = new_state_dir();
+    libxl__snapshot_tree t;
+    libxl__domain_config cfg;
+    libxl_device_disk dk;
+    libxlsnap_domain_snapshot *i1;
+    const char *gone = GCSPRINTF("%s/gone.qcow2", dir);
+    const char *keep[] = { "/img/act.qcow2" };
+    const char *from[] = { gone, "/img/missing.qcow2" };
+    const char **images, **unused, *why;
+    yajl_val chains[8];
+    int n, num_need, k;
+
+    write_text(gone, "");
+    build_tree(gc, &t);
+    /* an internal snapshot in root's image: probed once */
+    add_snap(gc, &t, "i1", "root", 150, "/img/root.qcow2");
+    i1 = libxl__snapshot_tree_find(&t, "i1");
+    i1->disks[0].type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL;
+    n = libxl__snapshot_unused_probe(gc, &t, keep, 1, from, 2, &images,
+                                     &num_need);
+    /* root, b, a, a1 (in the tree's order), act; then gone (missing is
+     * not there) */
+    CU_ASSERT_EQUAL_FATAL(num_need, 5);
+    CU_ASSERT_EQUAL_FATAL(n, 6);
+    CU_ASSERT_STRING_EQUAL(images[4], "/img/act.qcow2");
+    CU_ASSERT_STRING_EQUAL(images[5], gone);
+    for (k = 0; k < num_need; k++) {
+        const char *base = "/img/base.qcow2", *root = "/img/root.qcow2";
+        const char *c[5] = { images[k], NULL };
+        if (!strcmp(images[k], "/img/act.qcow2")) {
+            const char *a[] = { images[k], "/img/a1.qcow2", "/img/a.qcow2",
+                                root, base, NULL };
+            chains[k] = chain_of(gc, a);
+            continue;
+        }
+        if (!strcmp(images[k], "/img/a1.qcow2")) {
+            const char *a[] = { images[k], "/img/a.qcow2", root, base,
+                                NULL };
+            chains[k] = chain_of(gc, a);
+            continue;
+        }
+        if (strcmp(images[k], root)) c[1] = root;
+        c[c[1] ? 2 : 1] = base;
+        chains[k] = chain_of(gc, c);
+    }
+    {
+        const char *g[] = { gone, "/img/x2.qcow2", "/img/x1.qcow2",
+                            "/img/a1.qcow2", "/img/a.qcow2",
+                            "/img/root.qcow2", "/img/base.qcow2", NULL };
+        chains[5] = chain_of(gc, g);
+    }
+    memset(&cfg, 0, sizeof(cfg));
+
+    /* below gone: x2, x1; a1 is needed, and all below it */
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_unused_images(gc, &cfg, images,
+                              chains, num_need, n, false, &unused, &why), 2);
+    CU_ASSERT_PTR_NULL(why);
+    CU_ASSERT_STRING_EQUAL(unused[0], "/img/x2.qcow2");
+    CU_ASSERT_STRING_EQUAL(unused[1], "/img/x1.qcow2");
+    /* with itself, top first */
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_unused_images(gc, &cfg, images,
+                              chains, num_need, n, true, &unused, &why), 3);
+    CU_ASSERT_STRING_EQUAL(unused[0], gone);
+    /* x1 is the config's image: it and what is below it stay */
+    memset(&dk, 0, sizeof(dk));
+    dk.pdev_path = (char *)"/img/x1.qcow2";
+    cfg.disks = &dk;
+    cfg.num_disks = 1;
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_unused_images(gc, &cfg, images,
+                              chains, num_need, n, false, &unused, &why), 1);
+    CU_ASSERT_STRING_EQUAL(unused[0], "/img/x2.qcow2");
+    /* gone did not open: passed over */
+    chains[5] = NULL;
+    CU_ASSERT_EQUAL(libxl__snapshot_unused_images(gc, &cfg, images,
+                        chains, num_need, n, false, &unused, &why), 0);
+    CU_ASSERT_PTR_NULL(why);
+    /* a record's chain did not open: nothing, and which one */
+    chains[5] = chains[4];
+    chains[2] = NULL;
+    CU_ASSERT_EQUAL(libxl__snapshot_unused_images(gc, &cfg, images,
+                        chains, num_need, n, false, &unused, &why), 0);
+    CU_ASSERT_PTR_EQUAL(why, images[2]);
+    rm_rf(dir);
+    free(dir);
+    GC_FREE;
+}
