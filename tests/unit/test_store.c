@@ -95,7 +95,7 @@ static void build_tree(libxl__gc *gc, libxl__snapshot_tree *t)
     add_snap(gc, t, "a", "root", 200, "/img/a.qcow2");
     add_snap(gc, t, "a1", "a", 300, "/img/a1.qcow2");
     t->dom.current = GCSTRDUP("a1");
-    libxl__domain_record_set_disk(gc, &t->dom, "xvda", "/img/a1.qcow2.ov",
+    libxl__domain_record_set_disk(gc, &t->dom, NULL, "xvda", "/img/a1.qcow2.ov",
                                   LIBXL_DISK_FORMAT_QCOW2);
     libxl__snapshot_tree_fixup(gc, t);
 }
@@ -249,9 +249,9 @@ void test_store__save_load_roundtrip(void)
     CU_ASSERT_PTR_NULL(libxl__domain_record_disk(&l.dom, "xvdb"));
 
     /* set_disk replaces, or adds */
-    libxl__domain_record_set_disk(gc, &l.dom, "xvda", "/img/new.qcow2",
+    libxl__domain_record_set_disk(gc, &l.dom, NULL, "xvda", "/img/new.qcow2",
                                   LIBXL_DISK_FORMAT_QCOW2);
-    libxl__domain_record_set_disk(gc, &l.dom, "xvdb", "/img/b.raw",
+    libxl__domain_record_set_disk(gc, &l.dom, NULL, "xvdb", "/img/b.raw",
                                   LIBXL_DISK_FORMAT_RAW);
     CU_ASSERT_EQUAL(l.dom.num_disks, 2);
     CU_ASSERT_STRING_EQUAL(libxl__domain_record_disk(&l.dom, "xvda")->path,
@@ -859,6 +859,68 @@ static yajl_val chain_of(libxl__gc *gc, const char *const *files)
  * needed chain did not open; an image of from[] that did not open is
  * passed over.
  */
+/*
+ * The domain record's image for a disk applies while the config names
+ * the image it was set under: kept through a save and a load; a config
+ * pointed at another image wins; an entry set with no config file (a
+ * running domain known without one) applies whatever the config says.
+ */
+void test_store__record_active(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t, l;
+    libxl__domain_config cfg, nofile;
+    libxl_device_disk dk[2], other;
+    const libxl__active_disk *a;
+
+    memset(&t, 0, sizeof(t));
+    memset(&cfg, 0, sizeof(cfg));
+    libxl_device_disk_init(&dk[0]);
+    libxl_device_disk_init(&dk[1]);
+    dk[0].vdev = "xvda";
+    dk[0].pdev_path = "/img/a.qcow2";
+    dk[1].vdev = "xvdb";
+    dk[1].pdev_path = "/img/b.raw";
+    cfg.file = "/etc/xen/vm1.cfg";
+    cfg.disks = dk;
+    cfg.num_disks = 2;
+    nofile = cfg;
+    nofile.file = NULL;
+    t.dom.name = "vm1";
+    libxl__domain_record_set_disk(gc, &t.dom, &cfg, "xvdb",
+                                  "/img/b.s1.qcow2", LIBXL_DISK_FORMAT_QCOW2);
+    libxl__domain_record_set_disk(gc, &t.dom, &nofile, "xvda",
+                                  "/img/a.s1.qcow2", LIBXL_DISK_FORMAT_QCOW2);
+    open_store(gc, state, &st);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
+
+    a = libxl__domain_record_active(gc, &l.dom, &dk[1], false);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_STRING_EQUAL(a->path, "/img/b.s1.qcow2");
+    CU_ASSERT_STRING_EQUAL(a->config, "/img/b.raw");
+    other = dk[1];
+    other.pdev_path = "/img/new.raw";
+    CU_ASSERT_PTR_NULL(libxl__domain_record_active(gc, &l.dom, &other,
+                                                   false));
+    /* set with no config file: no config kept, so it applies */
+    a = libxl__domain_record_disk(&l.dom, "xvda");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NULL(a->config);
+    other = dk[0];
+    other.pdev_path = "/img/elsewhere.qcow2";
+    CU_ASSERT_PTR_NOT_NULL(libxl__domain_record_active(gc, &l.dom, &other,
+                                                       false));
+    /* no record */
+    CU_ASSERT_PTR_NULL(libxl__domain_record_active(gc, NULL, &dk[0], false));
+
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
+
 void test_store__unused_images(void)
 {
     GC_INIT(NULL);
