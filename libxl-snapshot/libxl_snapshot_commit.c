@@ -970,16 +970,10 @@ static void bc_merged_removed(libxl__egc *egc, libxl__exec_state *es,
     libxl__block_commit_state *bcs =
         CONTAINER_OF(es, libxl__block_commit_state, es);
     STATE_AO_GC(bcs->ao);
-    char *save = NULL, *line;
 
-    if (rc) {
-        for (line = strtok_r(es->err, "\n", &save); line;
-             line = strtok_r(NULL, "\n", &save))
-            LOG(WARN, "cannot remove merged image '%s'", line);
-        if (!*es->err)
-            LOG(WARN, "the images merged into '%s' may not all be removed",
-                bcs->jr.base);
-    }
+    if (rc && !libxl__unlink_files_report(gc, es, "merged image"))
+        LOG(WARN, "the images merged into '%s' may not all be removed",
+            bcs->jr.base);
     bc_recorded(egc, bcs);
 }
 

@@ -1794,13 +1794,9 @@ static void remove_unused_removed(libxl__egc *egc, libxl__exec_state *es,
     libxl__remove_unused_state *ru =
         CONTAINER_OF(es, libxl__remove_unused_state, es);
     STATE_AO_GC(ru->ao);
-    char *save = NULL, *line;
 
-    if (rc && es->err)
-        for (line = strtok_r(es->err, "\n", &save); line;
-             line = strtok_r(NULL, "\n", &save))
-            LOG(WARN, "cannot remove '%s', which nothing uses any more",
-                line);
+    if (rc)
+        libxl__unlink_files_report(gc, es, "the image nothing uses any more");
     ru->callback(egc, ru, 0);
 }
 

@@ -407,6 +407,20 @@ int libxl__unlink_files_child(libxl__exec_state *es)
     return failed;
 }
 
+/* After libxl__unlink_files_child: a warning for each file it could not
+ * remove (what: "image", ...); how many it named. */
+int libxl__unlink_files_report(libxl__gc *gc, libxl__exec_state *es,
+                               const char *what)
+{
+    char *save = NULL, *line;
+    int n = 0;
+
+    for (line = es->err ? strtok_r(es->err, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save), n++)
+        LOG(WARN, "cannot remove %s '%s'", what, line);
+    return n;
+}
+
 /*
  * Local variables:
  * mode: C

@@ -442,6 +442,10 @@ int libxl__exec_sync(libxl__gc *gc, const char *const *args,
  * status 1 and those it could not remove on stderr, one a line.
  */
 int libxl__unlink_files_child(libxl__exec_state *es);
+/* its failures, one warning a file ("cannot remove <what> '<file>'");
+ * how many */
+int libxl__unlink_files_report(libxl__gc *gc, libxl__exec_state *es,
+                               const char *what);
 /* the line of a tool's stderr that says what failed (NULL: none) */
 const char *libxl__tool_error_line(libxl__gc *gc, const char *err);
 
