@@ -17,10 +17,7 @@
 #  4. tests/xen/run.sh: Xen 4.17 and a dom0 booted under QEMU (TCG),
 #     the scenarios run with the xen driver; every scenario counts,
 #     from its closing "check-xen: N passed, N failed" line.  It does
-#     not skip: a machine where it cannot run fails it, loudly.  It
-#     runs in the background from the start of step 3, beside the QEMU
-#     tests (XL_SNAPSHOT_XEN_BESIDE=0: after them), and is waited for
-#     before the timing tests.
+#     not skip: a machine where it cannot run fails it, loudly.
 #
 # Closes with "check: N passed, N failed" (", N skipped" when some
 # were) and exits 1 if anything failed.
@@ -105,31 +102,7 @@ fi
 # run at once.
 results=$(mktemp)
 beside_dir=$(mktemp -d)
-xen_log=$(mktemp)
-trap 'rm -rf "$unit_log" "$results" "$beside_dir" "$xen_log"' EXIT
-
-# ---- real Xen under TCG (tests/xen): every scenario counts, from its
-# closing "check-xen: N passed, N failed" line.  It never skips: this is
-# the only proof that the xen driver works.  It runs beside the QEMU
-# tests (XL_SNAPSHOT_XEN_BESIDE=1, the default; its output is printed
-# once they are done), else after them: its host is mostly idle between
-# commands, as are theirs.
-xen_beside=${XL_SNAPSHOT_XEN_BESIDE:-1}
-run_xen() {
-    local start rc
-    echo "=== tests/xen/run.sh (Xen 4.17 + dom0 under TCG, the xen driver)"
-    start=$(date +%s)
-    # the boot's own limit (XEN_TEST_TIMEOUT, 1200 s) and the dom0
-    # build (with the Debian packages' build, should test-69 not have
-    # left them)
-    timeout --kill-after=30 "$((timeout_s + 720))" tests/xen/run.sh </dev/null
-    rc=$?
-    echo "xen-exit: $rc $(( $(date +%s) - start ))"
-}
-if [ "$xen_beside" = 1 ]; then
-    run_xen >"$xen_log" 2>&1 &
-    xen_pid=$!
-fi
+trap 'rm -rf "$unit_log" "$results" "$beside_dir"' EXIT
 
 # run_test T: runs T, prints its output and result, appends the result
 # ("pass|fail|skip T what") to $results
@@ -175,10 +148,6 @@ wait "$beside_pid"
 for t in "${beside[@]}"; do
     cat "$beside_dir/$(basename "$t").log"
 done
-if [ "$xen_beside" = 1 ]; then
-    wait "$xen_pid"
-    cat "$xen_log"
-fi
 for t in "${alone[@]}"; do run_test "$t"; done
 while read -r what t why; do
     case $what in
@@ -188,13 +157,19 @@ while read -r what t why; do
     esac
 done <"$results"
 
-# ---- real Xen: its result
-if [ "$xen_beside" != 1 ]; then
-    run_xen 2>&1 | tee "$xen_log"
-fi
-read -r _ xen_rc secs < <(grep -E '^xen-exit: ' "$xen_log" | tail -n 1)
-xen_rc=${xen_rc:-1}
-secs=${secs:-0}
+# ---- real Xen under TCG (tests/xen): every scenario counts, from its
+# closing "check-xen: N passed, N failed" line.  It never skips: this is
+# the only proof that the xen driver works.
+echo "=== tests/xen/run.sh (Xen 4.17 + dom0 under TCG, the xen driver)"
+xen_log=$(mktemp)
+trap 'rm -rf "$unit_log" "$results" "$beside_dir" "$xen_log"' EXIT
+start=$(date +%s)
+# the boot's own limit (XEN_TEST_TIMEOUT, 1200 s) and the dom0 build
+# (with the Debian packages' build, should test-69 not have left them)
+timeout --kill-after=30 "$((timeout_s + 720))" tests/xen/run.sh </dev/null 2>&1 |
+    tee "$xen_log"
+xen_rc=${PIPESTATUS[0]}
+secs=$(( $(date +%s) - start ))
 line=$(grep -E '^check-xen: [0-9]+ passed, [0-9]+ failed$' "$xen_log" | tail -n 1)
 if [ -n "$line" ]; then
     xp=$(echo "$line" | sed -E 's/^check-xen: ([0-9]+) passed.*/\1/')
