@@ -1796,7 +1796,7 @@ static void remove_unused_removed(libxl__egc *egc, libxl__exec_state *es,
     STATE_AO_GC(ru->ao);
 
     if (rc)
-        libxl__unlink_files_report(gc, es, "the image nothing uses any more");
+        libxl__unlink_files_report(gc, es, "unused image");
     ru->callback(egc, ru, 0);
 }
 
