@@ -34,6 +34,10 @@
  *    one logged line naming it; nothing is logged when ctx itself is
  *    NULL (there is no logger).  ctx_free, the _init, _dispose and
  *    _free functions take NULL and do nothing.
+ *  - Flags this header does not define for a call (create, redefine,
+ *    delete, revert, block commit's params->flags, block stream) make
+ *    it fail the same way, before anything is looked at: ERROR_INVAL
+ *    and one line naming the call and the unknown bits.
  *
  * Asynchronous operations
  * -----------------------

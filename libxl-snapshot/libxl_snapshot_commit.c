@@ -294,7 +294,16 @@ int libxlsnap_block_commit(libxlsnap_ctx *ctx, const char *domain,
                        const libxlsnap_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
 {
-    if (ARGS_MISSING(ctx, domain, vdev)) return ERROR_INVAL;
+    if (ARGS_MISSING(ctx, domain, vdev) ||
+        FLAGS_UNKNOWN(ctx, params ? params->flags : 0,
+                      LIBXLSNAP_BLOCK_COMMIT_SHALLOW |
+                      LIBXLSNAP_BLOCK_COMMIT_ACTIVE |
+                      LIBXLSNAP_BLOCK_COMMIT_PIVOT |
+                      LIBXLSNAP_BLOCK_COMMIT_KEEP_OVERLAY |
+                      LIBXLSNAP_BLOCK_COMMIT_DELETE |
+                      LIBXLSNAP_BLOCK_COMMIT_KEEP_RELATIVE |
+                      LIBXLSNAP_BLOCK_COMMIT_NO_WAIT))
+        return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     libxl__block_commit_state *bcs;
@@ -340,7 +349,9 @@ int libxlsnap_block_stream(libxlsnap_ctx *ctx, const char *domain,
                        const libxlsnap_progress_how *progress,
                        const libxl_asyncop_how *ao_how)
 {
-    if (ARGS_MISSING(ctx, domain, vdev)) return ERROR_INVAL;
+    if (ARGS_MISSING(ctx, domain, vdev) ||
+        FLAGS_UNKNOWN(ctx, flags, LIBXLSNAP_BLOCK_COMMIT_NO_WAIT))
+        return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     libxl__block_commit_state *bcs;

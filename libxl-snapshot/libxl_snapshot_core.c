@@ -301,6 +301,15 @@ bool libxl__args_missing(libxlsnap_ctx *ctx, bool ctx_required,
     return false;
 }
 
+bool libxl__flags_unknown(libxlsnap_ctx *ctx, const char *func,
+                          unsigned flags, unsigned known)
+{
+    if (!(flags & ~known)) return false;
+    LIBXL__LOG(ctx, ERROR, -1, "%s: unknown flags 0x%x", func,
+               flags & ~known);
+    return true;
+}
+
 /* ---------------------------------------------------------------- */
 /* files and paths */
 

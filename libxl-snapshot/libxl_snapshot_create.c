@@ -166,10 +166,9 @@ static int request_check(libxl__gc *gc, const libxlsnap_domain_snapshot *req,
     const char *m = req->memory;
     int i, j;
 
-    if (flags & ~CREATE_FLAGS) {
-        LOG(ERROR, "unknown snapshot create flags 0x%x", flags & ~CREATE_FLAGS);
+    if (libxl__flags_unknown(CTX, "libxlsnap_domain_snapshot_create", flags,
+                             CREATE_FLAGS))
         return ERROR_INVAL;
-    }
     if (m && *m && strcmp(m, "no") && strcmp(m, "yes") && m[0] != '/') {
         LOG(ERROR, "memory image '%s' is a relative path: give an "
             "absolute one", libxl__printable(gc, m));

@@ -229,7 +229,11 @@ int libxlsnap_domain_snapshot_delete(libxlsnap_ctx *ctx,
                                  const libxlsnap_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
 {
-    if (ARGS_MISSING(ctx, domain, name)) return ERROR_INVAL;
+    if (ARGS_MISSING(ctx, domain, name) ||
+        FLAGS_UNKNOWN(ctx, flags, LIBXLSNAP_DELETE_METADATA_ONLY |
+                      LIBXLSNAP_DELETE_CHILDREN |
+                      LIBXLSNAP_DELETE_CHILDREN_ONLY))
+        return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
 

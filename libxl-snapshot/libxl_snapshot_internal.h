@@ -146,6 +146,15 @@ void libxl__snapshot_log(libxlsnap_ctx *ctx, xentoollog_level lvl,
                         (const void *const []){ __VA_ARGS__ },          \
                         sizeof((const void *const []){ __VA_ARGS__ }) / \
                         sizeof(const void *))
+/*
+ * Flags a public call does not know (bits outside known): true, said in
+ * one line naming the call.  Use, before anything is done:
+ *     if (FLAGS_UNKNOWN(ctx, flags, LIBXLSNAP_DELETE_...)) return ERROR_INVAL;
+ */
+#define FLAGS_UNKNOWN(ctx, flags, known) \
+    libxl__flags_unknown((ctx), __func__, (flags), (known))
+bool libxl__flags_unknown(libxlsnap_ctx *ctx, const char *func,
+                          unsigned flags, unsigned known);
 bool libxl__args_missing(libxlsnap_ctx *ctx, bool ctx_required,
                          const char *func, const char *names,
                          const void *const *args, size_t n);

@@ -137,7 +137,10 @@ int libxlsnap_domain_snapshot_revert(libxlsnap_ctx *ctx,
                                  const libxlsnap_progress_how *progress,
                                  const libxl_asyncop_how *ao_how)
 {
-    if (ARGS_MISSING(ctx, domain, name)) return ERROR_INVAL;
+    if (ARGS_MISSING(ctx, domain, name) ||
+        FLAGS_UNKNOWN(ctx, flags, LIBXLSNAP_REVERT_RUNNING |
+                      LIBXLSNAP_REVERT_PAUSED | LIBXLSNAP_REVERT_FORCE))
+        return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     libxl__snapshot_revert_state *rvs;

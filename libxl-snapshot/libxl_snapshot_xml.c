@@ -462,7 +462,9 @@ int libxlsnap_domain_snapshot_redefine(libxlsnap_ctx *ctx,
                                    unsigned flags,
                                    const libxl_asyncop_how *ao_how)
 {
-    if (ARGS_MISSING(ctx, domain, snapshot)) return ERROR_INVAL;
+    if (ARGS_MISSING(ctx, domain, snapshot) ||
+        FLAGS_UNKNOWN(ctx, flags, LIBXLSNAP_REDEFINE_CURRENT))
+        return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     redefine_state *rs;

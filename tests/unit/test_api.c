@@ -532,3 +532,65 @@ void test_api__null_where_allowed(void)
     free(cfg);
     free(base);
 }
+
+/*
+ * Flags a call does not know are refused before anything is looked at
+ * (the domain does not exist: the refusal is the flags'), in one line
+ * naming the call and the bits; the known ones go on to the lookup.
+ */
+void test_api__unknown_flags(void)
+{
+    libxlsnap_ctx *ctx;
+    char *base = unit_tmpdir("api");
+    libxlsnap_block_commit_params p;
+    libxlsnap_domain_snapshot s;
+    const unsigned bad = 1U << 29;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+    ctx = base_ctx(base, unit_capture_logger());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+    libxlsnap_domain_snapshot_init(&s);
+    s.name = "r1";
+    memset(&p, 0, sizeof(p));
+    p.flags = LIBXLSNAP_BLOCK_COMMIT_ACTIVE | bad;
+
+#define REFUSED(call, fname) do {                                        \
+        unit_nlogs = 0;                                                  \
+        unit_last_log[0] = 0;                                            \
+        CU_ASSERT_EQUAL(call, ERROR_INVAL);                              \
+        CU_ASSERT_EQUAL(unit_nlogs, 1);                                  \
+        CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, fname));            \
+        CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log,                     \
+                                      "unknown flags 0x20000000"));      \
+    } while (0)
+    REFUSED(libxlsnap_domain_snapshot_revert(ctx, "nosuch", "s1",
+                LIBXLSNAP_REVERT_FORCE | bad, NULL, NULL),
+            "libxlsnap_domain_snapshot_revert");
+    REFUSED(libxlsnap_domain_snapshot_delete(ctx, "nosuch", "s1", bad,
+                                             NULL, NULL),
+            "libxlsnap_domain_snapshot_delete");
+    REFUSED(libxlsnap_domain_snapshot_redefine(ctx, "nosuch", &s, bad,
+                                               NULL),
+            "libxlsnap_domain_snapshot_redefine");
+    REFUSED(libxlsnap_block_commit(ctx, "nosuch", "xvda", &p, NULL, NULL),
+            "libxlsnap_block_commit");
+    REFUSED(libxlsnap_block_stream(ctx, "nosuch", "xvda", NULL, 0, 0,
+                                   bad, NULL, NULL),
+            "libxlsnap_block_stream");
+#undef REFUSED
+    /* stream knows NO_WAIT only */
+    unit_nlogs = 0;
+    CU_ASSERT_EQUAL(libxlsnap_block_stream(ctx, "nosuch", "xvda", NULL, 0, 0,
+                                           LIBXLSNAP_BLOCK_COMMIT_PIVOT,
+                                           NULL, NULL), ERROR_INVAL);
+    /* the known ones go on: to the lookup, which finds no domain */
+    CU_ASSERT_EQUAL(libxlsnap_domain_snapshot_delete(ctx, "nosuch", "s1",
+                        LIBXLSNAP_DELETE_CHILDREN, NULL, NULL),
+                    ERROR_DOMAIN_NOTFOUND);
+    p.flags = LIBXLSNAP_BLOCK_COMMIT_ACTIVE;
+    CU_ASSERT_EQUAL(libxlsnap_block_commit(ctx, "nosuch", "xvda", &p, NULL,
+                                           NULL), ERROR_DOMAIN_NOTFOUND);
+    libxlsnap_ctx_free(ctx);
+    unit_rm_rf(base);
+    free(base);
+}
