@@ -278,7 +278,7 @@ typedef struct libxlsnap_disk_snapshot {
      * external: the qcow2 overlay that became the active image on top
      * of `file` when the snapshot was taken.  On input: the path to
      * use for the new overlay (absolute; external snapshots only), or
-     * NULL for the default name
+     * NULL (or "") for the default name
      * <dir of image>/<stem>.<snapshot>.qcow2.
      */
     char *overlay;

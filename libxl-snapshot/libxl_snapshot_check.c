@@ -384,7 +384,8 @@ static void check_active(libxl__gc *gc, check_state *cs)
             if (strcmp(ds->vdev, dk->vdev) || !ds->file || !be ||
                 !be->chained)
                 continue;
-            if (!in_list(files, nf, ds->file))
+            if (!in_list(files, nf, ds->file) &&
+                !other_disk(gc, cs, files, nf, ds->file))
                 problem(gc, cs, "disk %s: the active image '%s' is not "
                         "built on '%s', the image of the current "
                         "snapshot %s", dk->vdev, dk->pdev_path, ds->file,

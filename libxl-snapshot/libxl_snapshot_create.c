@@ -175,12 +175,17 @@ static int request_check(libxl__gc *gc, const libxlsnap_domain_snapshot *req,
         return ERROR_INVAL;
     }
     if (req->num_disks > 0 && !req->disks) {
-        LOG(ERROR, "%d disks given, but no array of them", req->num_disks);
+        LOG(ERROR, "libxlsnap_domain_snapshot_create: num_disks is %d, "
+            "and disks is NULL", req->num_disks);
         return ERROR_INVAL;
     }
     for (i = 0; i < req->num_disks; i++) {
         const libxlsnap_disk_snapshot *d = &req->disks[i];
-        if (!d->vdev) continue;       /* refused with the domain's disks */
+        if (!d->vdev || !*d->vdev) {
+            LOG(ERROR, "libxlsnap_domain_snapshot_create: disks[%d] has no "
+                "vdev", i);
+            return ERROR_INVAL;
+        }
         for (j = 0; j < i; j++)
             if (req->disks[j].vdev && !strcmp(req->disks[j].vdev, d->vdev)) {
                 LOG(ERROR, "disk %s is named twice in the request",

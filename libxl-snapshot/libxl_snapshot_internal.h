@@ -1145,7 +1145,8 @@ int libxl__snapshot_claim(libxl__gc *gc, const libxl__snapshot_tree *t,
                           const libxlsnap_domain_snapshot *s);
 /*
  * After a commit of from into to (to holds what from held): the
- * records on vdev that named from name to; an overlay from is gone.
+ * records on vdev that named from name to, the domain record's entry
+ * for vdev too; an overlay from is gone.
  */
 void libxl__snapshot_tree_move_file(libxl__gc *gc, libxl__snapshot_tree *t,
                                     const char *vdev, const char *from,

@@ -1295,6 +1295,17 @@ void libxl__snapshot_tree_move_file(libxl__gc *gc, libxl__snapshot_tree *t,
             if (o->overlay && !strcmp(o->overlay, from))
                 o->overlay = NULL;
         }
+    /* the domain record's too (its config kept): also an entry whose
+     * config now names another image, which the caller's active image
+     * is not */
+    for (i = 0; i < t->dom.num_disks; i++) {
+        libxl__active_disk *a = &t->dom.disks[i];
+        if (a->vdev && !strcmp(a->vdev, vdev) && a->path &&
+            !strcmp(a->path, from)) {
+            a->path = GCSTRDUP(to);
+            a->format = fmt;
+        }
+    }
 }
 
 libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,

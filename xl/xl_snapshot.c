@@ -104,9 +104,11 @@ static int add_diskspec(libxlsnap_domain_snapshot *s, const char *spec)
     }
     for (i = 0; i < s->num_disks; i++) {
         if (!strcmp(s->disks[i].vdev, d.vdev)) {
-            libxlsnap_disk_snapshot_dispose(&s->disks[i]);
-            s->disks[i] = d;
-            return 0;
+            fprintf(stderr, "libxl-snapshot: error: --diskspec names disk %s "
+                    "twice\n", d.vdev);
+            xl_errors_logged++;           /* said: no second line */
+            libxlsnap_disk_snapshot_dispose(&d);
+            return ERROR_INVAL;
         }
     }
     s->disks = realloc(s->disks, (s->num_disks + 1) * sizeof(*s->disks));

@@ -338,6 +338,21 @@ finish() {
     exit 0
 }
 
+# build_program SRC OUT: tests/qemu/SRC (a C program of the library's
+# API, with the internal header's directory on its include path) built
+# against the test's own build of the library, as OUT; fails the test
+# if it does not build
+build_program() {
+    # shellcheck disable=SC2046  # the flags are words
+    run cc -Wall -Werror -O2 -I"$REPO/libxl-snapshot" \
+        $(pkg-config --cflags xenlight xentoollog) \
+        -o "$2" "$LIB_DIR/$1" \
+        "$T/build/libxl-snapshot/libxlsnapshot.so.1" \
+        -Wl,-rpath,"$T/build/libxl-snapshot" \
+        $(pkg-config --libs xentoollog)
+    [ "$RC" -eq 0 ] || fail_run "$1 does not build"
+}
+
 # ------------------------------------------------------------ domains
 
 # make_vm_config NAME [EXTRA-LINE...]: $IMG/NAME-xvda.qcow2 (qcow2,

@@ -160,14 +160,7 @@ step "two contexts in one process (tests/qemu/two-ctx.c)"
 # refused as busy at once, without waiting on a QMP query QEMU cannot
 # answer (it took 5 s, then failed with "does not answer QMP"); then
 # both, asynchronous in one loop, complete (ctx2 waits for the lock).
-# shellcheck disable=SC2046  # the flags are words
-run cc -Wall -Werror -O2 -I"$REPO/libxl-snapshot" \
-    $(pkg-config --cflags xenlight xentoollog) \
-    -o "$T/two-ctx" "$LIB_DIR/two-ctx.c" \
-    "$T/build/libxl-snapshot/libxlsnapshot.so.1" \
-    -Wl,-rpath,"$T/build/libxl-snapshot" \
-    $(pkg-config --libs xentoollog)
-[ "$RC" -eq 0 ] || fail_run "two-ctx.c does not build"
+build_program two-ctx.c "$T/two-ctx"
 run "$T/two-ctx" "$STATE" "$RUN" vm1
 sed "s/^/    /" <<<"$OUT"
 [ "$RC" -eq 0 ] || fail_run "two contexts in one process"

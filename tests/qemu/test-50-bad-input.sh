@@ -7,7 +7,7 @@
 # files (sizes and checksums compared before and after).
 #
 # Cases: unknown domain (every snapshot command); internal snapshot of
-# the raw disk; --diskspec of an unknown disk, with a bad type, or
+# the raw disk; --diskspec of an unknown disk, twice, with a bad type, or
 # excluding every disk; invalid names ('../x', 'a/b', '-rf', '.hidden',
 # 'a,b', a newline, '', '..', 4 KiB, bytes that are not UTF-8); a
 # description that is not UTF-8; a duplicate name; an unknown snapshot;
@@ -55,6 +55,10 @@ case_internal_on_raw() {
 case_unknown_disk() {
     refused "xvdz" xl snapshot-create --diskspec xvdz,snapshot=internal vm1 x
     refused "xvdz" xl snapshot-create --diskspec xvdz vm1 x
+    # (the same disk twice: refused, as the library refuses it; xl used
+    # to keep the last one silently)
+    refused "disk xvdb twice" xl snapshot-create --diskspec xvdb,snapshot=external \
+        --diskspec xvdb,snapshot=no vm1 x
 }
 
 case_bad_diskspec() {

@@ -62,14 +62,7 @@ ERROR_NOTFOUND=-23
 PROG=$T/loop-latency
 
 step "build the application (tests/qemu/loop-latency.c)"
-# shellcheck disable=SC2046  # the flags are words
-run cc -Wall -Werror -O2 -I"$REPO/libxl-snapshot" \
-    $(pkg-config --cflags xenlight xentoollog) \
-    -o "$PROG" "$LIB_DIR/loop-latency.c" \
-    "$T/build/libxl-snapshot/libxlsnapshot.so.1" \
-    -Wl,-rpath,"$T/build/libxl-snapshot" \
-    $(pkg-config --libs xentoollog)
-[ "$RC" -eq 0 ] || fail_run "loop-latency.c does not build"
+build_program loop-latency.c "$PROG"
 
 RAM=$T/ram
 qemu-img create -q -f qcow2 "$IMG/vm1-xvda.qcow2" 1G || fail "qemu-img create"

@@ -155,8 +155,31 @@ case_retarget() {
     expect_ok xl snapshot-check vm4
 }
 
+# retargeted, then a snapshot of the old chain deleted: its merge moves
+# the domain record's entry (the old disk's last image) with it, not
+# leaving it on a removed file
+case_retarget_delete() {
+    make_vm_config vm5
+    expect_ok qemu-io -f raw -c "write -P 0xe1 0 1M" "$IMG/vm5-xvdb.img"
+    expect_ok xl snapshot-create --diskspec xvdb,snapshot=external "$CFG" s1
+    write_pattern vm5 xvdb 0xe2 0 1M
+    expect_ok xl snapshot-create --diskspec xvdb,snapshot=external vm5 s2
+    write_pattern vm5 xvdb 0xe3 0 1M
+    expect_ok qemu-img create -q -f raw "$IMG/vm5-new.img" 32M
+    sed -i "s|$IMG/vm5-xvdb.img|$IMG/vm5-new.img|" "$CFG"
+    expect_ok xl snapshot-delete vm5 s2
+    last=$(jq -r '.disks[] | select(.vdev == "xvdb") | .path' \
+        "$(domain_dir vm5)/domain.libxl-json")
+    expect_file "$last"
+    read_pattern "$last" 0xe3 0 1M
+    expect_ok xl snapshot-check vm5
+    expect_ok xl snapshot-revert vm5 s1
+    read_pattern "$(active_image vm5 xvdb)" 0xe1 0 1M
+}
+
 soft_case "xvdb out of the config: its snapshot's delete keeps its image and data" case_one
 soft_case "s1 <- s2 with xvdb gone: root deleted, s2 reverts, then deleted" case_tree
 soft_case "xvdb's image given to xvdc: s1's delete refused, xvdc unchanged" case_moved
 soft_case "xvdb's config entry pointed at another image: the config wins, said once" case_retarget
+soft_case "retargeted, then s2 of the old chain deleted: the record follows the merge" case_retarget_delete
 finish
