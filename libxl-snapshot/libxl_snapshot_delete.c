@@ -502,6 +502,27 @@ static int branches_refused(libxl__gc *gc,
 }
 
 /*
+ * The vdev of a disk of the domain (one it runs, or its config's) whose
+ * image is path, other than except (NULL: any); NULL if none.
+ */
+static const char *disk_naming(const libxl__snapshot_delete_state *dls,
+                               const char *path, const char *except)
+{
+    const libxl__snapshot_op *op = &dls->op;
+    const libxl_device_disk *l[2] = { op->d.disks, op->cfg.disks };
+    int n[2] = { op->d.num_disks, op->cfg.num_disks };
+    int k, i;
+
+    for (k = 0; k < 2; k++)
+        for (i = 0; i < n[k]; i++)
+            if (l[k][i].pdev_path && l[k][i].vdev &&
+                !strcmp(l[k][i].pdev_path, path) &&
+                (!except || strcmp(l[k][i].vdev, except)))
+                return l[k][i].vdev;
+    return NULL;
+}
+
+/*
  * The image an external snapshot froze is what its later data is
  * merged into.  When another disk of the domain now has that image
  * (the disk taken out of the config, its image given to another
@@ -511,22 +532,11 @@ static int branches_refused(libxl__gc *gc,
 static int shared_refused(libxl__gc *gc, libxl__snapshot_delete_state *dls,
                           const libxlsnap_disk_snapshot *ds)
 {
-    const libxl__snapshot_op *op = &dls->op;
     const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
-    const char *other = NULL;
-    int i;
+    const char *other;
 
     if (!be || !be->chained || !ds->file) return 0;
-    for (i = 0; !other && i < op->d.num_disks; i++)
-        if (op->d.disks[i].pdev_path && op->d.disks[i].vdev &&
-            strcmp(op->d.disks[i].vdev, ds->vdev) &&
-            !strcmp(op->d.disks[i].pdev_path, ds->file))
-            other = op->d.disks[i].vdev;
-    for (i = 0; !other && i < op->cfg.num_disks; i++)
-        if (op->cfg.disks[i].pdev_path && op->cfg.disks[i].vdev &&
-            strcmp(op->cfg.disks[i].vdev, ds->vdev) &&
-            !strcmp(op->cfg.disks[i].pdev_path, ds->file))
-            other = op->cfg.disks[i].vdev;
+    other = disk_naming(dls, ds->file, ds->vdev);
     if (!other) return 0;
     LOG(ERROR, "disk %s: snapshot '%s' froze '%s', which is now disk %s's "
         "image: merging into it would change disk %s; nothing was changed "
@@ -825,12 +835,7 @@ static bool holds_internal(libxl__snapshot_delete_state *dls, const char *f)
 static bool domain_image(const libxl__snapshot_delete_state *dls,
                          const char *path)
 {
-    int i;
-    for (i = 0; i < dls->op.d.num_disks; i++)
-        if (dls->op.d.disks[i].pdev_path &&
-            !strcmp(dls->op.d.disks[i].pdev_path, path))
-            return true;
-    return config_image(&dls->op, path);
+    return disk_naming(dls, path, NULL) != NULL;
 }
 
 /* Is path an image of the domain's config (its disks' pdev_path)? */
