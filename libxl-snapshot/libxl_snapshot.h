@@ -205,6 +205,11 @@
  */
 #define LIBXLSNAP_HAVE_SNAPSHOT_LVM 1
 /*
+ * LIBXLSNAP_HAVE_SNAPSHOT_RBD: LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD, disks on
+ * Ceph RBD images (target=rbd:POOL/IMAGE...), snapshotted by Ceph.
+ */
+#define LIBXLSNAP_HAVE_SNAPSHOT_RBD 1
+/*
  * LIBXLSNAP_HAVE_SNAPSHOT_VHD: VHD images (LIBXL_DISK_FORMAT_VHD),
  * snapshotted as VHD differencing chains.
  */
@@ -253,6 +258,8 @@ typedef enum libxlsnap_disk_snapshot_type {
     LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO = 3,       /* disk not snapshotted */
     LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM = 4,      /* LVM snapshot volume (default
                                               for a disk on an LV) */
+    LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD = 5,      /* Ceph RBD snapshot (default
+                                              for a disk on an RBD image) */
 } libxlsnap_disk_snapshot_type;
 
 /* State of the domain when the snapshot was taken. */
@@ -283,7 +290,8 @@ typedef struct libxlsnap_disk_snapshot {
      */
     char *overlay;
     char *tag;                      /* internal: qcow2 snapshot name;
-                                       lvm: the snapshot LV's name */
+                                       lvm: the snapshot LV's name;
+                                       rbd: the RBD snapshot's name */
     /*
      * lvm, input only: the copy-on-write size of a thick snapshot (an
      * LVM size such as "512M", or "N%" of the origin); NULL: 20%.

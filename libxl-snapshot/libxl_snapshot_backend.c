@@ -4,8 +4,8 @@
  * Each kind of disk snapshot is one backend (libxl__snapshot_backend,
  * libxl_snapshot_internal.h), in a file of its own:
  * libxl_snapshot_backend_internal.c (qcow2 internal), _overlay.c
- * (external qcow2 overlays), _vhd.c (VHD chains) and _lvm.c (LVM
- * snapshot volumes).  The table below is the only place that knows
+ * (external qcow2 overlays), _vhd.c (VHD chains), _lvm.c (LVM
+ * snapshot volumes) and _rbd.c (Ceph RBD snapshots).  The table below is the only place that knows
  * them all: a new backend is one file and one entry here.
  *
  * A record's disk names its backend by its type, and for an external
@@ -31,6 +31,7 @@
 
 /* in the order their probes are asked */
 static const libxl__snapshot_backend *const backends[] = {
+    &libxl__snapshot_backend_rbd,
     &libxl__snapshot_backend_lvm,
     &libxl__snapshot_backend_internal,
     &libxl__snapshot_backend_vhd,
@@ -92,6 +93,39 @@ const char *libxl__image_unrunnable(libxl__gc *gc, const char *path)
         if (backends[i]->unrunnable)
             why = backends[i]->unrunnable(gc, path);
     return why;
+}
+
+static const libxl__snapshot_backend *image_backend(const char *path)
+{
+    size_t i;
+
+    for (i = 0; path && i < NUM_BACKENDS; i++)
+        if (backends[i]->names_image && backends[i]->names_image(path))
+            return backends[i];
+    return NULL;
+}
+
+bool libxl__image_is_file(const char *path)
+{
+    return !image_backend(path);
+}
+
+const char *libxl__image_missing(libxl__gc *gc, const char *path)
+{
+    const libxl__snapshot_backend *be = image_backend(path);
+
+    if (be) return be->image_problem(gc, path);
+    return libxl__file_exists(path) ? NULL : "does not exist";
+}
+
+bool libxl__qemu_file_is(libxl__gc *gc, const char *qemu_file,
+                         const char *path)
+{
+    const libxl__snapshot_backend *be = image_backend(path);
+
+    if (!qemu_file || !path) return false;
+    if (!strcmp(qemu_file, path)) return true;
+    return be && be->same_image(gc, qemu_file, path);
 }
 
 yajl_val libxl__image_info_complete(libxl__gc *gc, yajl_val v, char **err_r)

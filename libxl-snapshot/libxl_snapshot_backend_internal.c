@@ -66,7 +66,7 @@ static int internal_snapshot_info_check(libxl__gc *gc,
 }
 
 /* live: a qcow2 snapshot of node, in QEMU's transaction */
-static void internal_live_actions(libxl__gc *gc,
+void libxl__internal_live_actions(libxl__gc *gc,
                                   const libxlsnap_disk_snapshot *ds,
                                   yajl_val nodes, const char *node,
                                   yajl_val actions, int *seq)
@@ -82,7 +82,7 @@ static void internal_live_actions(libxl__gc *gc,
 
 /* QEMU's message names the node ('xvda-qcow2': our node names start
  * with the vdev) */
-static int internal_live_refused(libxl__gc *gc,
+int libxl__internal_live_refused(libxl__gc *gc,
                                  const libxlsnap_disk_snapshot *ds,
                                  const char *desc)
 {
@@ -135,7 +135,7 @@ static int internal_undo(libxl__gc *gc, const libxl__snapshot_op *op,
         !libxl__qmp_run_sync(gc, op->d.qmp_path, "query-named-block-nodes",
                              libxl__qmp_args_flat(gc), 10000, true, &nodes) &&
         nodes && YAJL_IS_ARRAY(nodes))
-        node = libxl__qmp_node_for_file(nodes, ds->file, ds->format);
+        node = libxl__qmp_node_for_file(gc, nodes, ds->file, ds->format);
     if (node) {
         yajl_val args = NULL;
         libxl__json_add_string(gc, &args, "device", node);
@@ -259,7 +259,7 @@ static int internal_revert_redo(libxl__gc *gc, yajl_val d, const char *file,
 }
 
 /* the tag is the snapshot's name */
-static bool internal_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
+bool libxl__tag_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
                                const libxlsnap_domain_snapshot *s,
                                const char *file, const char *dev)
 {
@@ -333,8 +333,8 @@ const libxl__snapshot_backend libxl__snapshot_backend_internal = {
     .snapshot_plan = internal_snapshot_plan,
     .snapshot_cmds = internal_snapshot_cmds,
     .snapshot_info_check = internal_snapshot_info_check,
-    .live_actions = internal_live_actions,
-    .live_refused = internal_live_refused,
+    .live_actions = libxl__internal_live_actions,
+    .live_refused = libxl__internal_live_refused,
     .taken = internal_taken,
     .present = internal_present,
     .undo = internal_undo,
@@ -345,7 +345,7 @@ const libxl__snapshot_backend libxl__snapshot_backend_internal = {
     .revert_journal_owns = internal_revert_journal_owns,
     .revert_redo = internal_revert_redo,
     .xml_type = "internal",
-    .xml_parse = internal_xml_parse,
+    .xml_parse = libxl__tag_xml_parse,
     .redefine_missing = internal_redefine_missing,
     .image_info = true,
     .in_image = true,

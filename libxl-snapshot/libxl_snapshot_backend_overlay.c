@@ -180,9 +180,10 @@ bool libxl__overlay_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
     return libxl__overlay_on(gc, ds->overlay, ds->file);
 }
 
-bool libxl__overlay_taken_live(const libxlsnap_disk_snapshot *ds, yajl_val nodes)
+bool libxl__overlay_taken_live(libxl__gc *gc,
+                               const libxlsnap_disk_snapshot *ds, yajl_val nodes)
 {
-    return libxl__qmp_node_for_file(nodes, ds->overlay,
+    return libxl__qmp_node_for_file(gc, nodes, ds->overlay,
                                     LIBXL_DISK_FORMAT_QCOW2);
 }
 

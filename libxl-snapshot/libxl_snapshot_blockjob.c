@@ -406,7 +406,7 @@ static const char *node_or_fail(libxl__gc *gc, yajl_val nodes,
                                 const char *file, libxl_disk_format fmt,
                                 const char *vdev)
 {
-    const char *n = libxl__qmp_node_for_file(nodes, file, fmt);
+    const char *n = libxl__qmp_node_for_file(gc, nodes, file, fmt);
     if (!n)
         LOG(ERROR, "disk %s: the running domain has no %s node for '%s'",
             vdev, libxl__disk_format_qemu(fmt), file);
@@ -441,7 +441,7 @@ static bool node_has_bitmap(yajl_val bms, const char *name)
 static void live_bitmaps(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
                          const char *base)
 {
-    const char *top = libxl__qmp_node_for_file(nodes, bj->merge_files[0],
+    const char *top = libxl__qmp_node_for_file(gc, nodes, bj->merge_files[0],
                                                bj->top_format);
     yajl_val tb = top ? node_bitmaps(nodes, top) : NULL;
     yajl_val bb = node_bitmaps(nodes, base);
@@ -462,7 +462,7 @@ static void live_bitmaps(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
         m->add = !node_has_bitmap(bb, name);
         GCNEW_ARRAY(m->sources, bj->num_merge_files);
         for (j = 0; j < bj->num_merge_files; j++) {
-            const char *n = libxl__qmp_node_for_file(nodes,
+            const char *n = libxl__qmp_node_for_file(gc, nodes,
                                                      bj->merge_files[j],
                                                      LIBXL_DISK_FORMAT_QCOW2);
             if (!n || !node_has_bitmap(node_bitmaps(nodes, n), name)) break;
@@ -508,7 +508,7 @@ static int merge_actions(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
         libxl__json_add_string(agc, &data, "target", b->name);
         srcs = libxl__json_add_array(agc, &data, "bitmaps");
         for (j = 0; j < b->num_sources; j++) {
-            const char *n = libxl__qmp_node_for_file(nodes, b->sources[j],
+            const char *n = libxl__qmp_node_for_file(gc, nodes, b->sources[j],
                                                      LIBXL_DISK_FORMAT_QCOW2);
             if (!n) {
                 LOG(ERROR, "job %s: no node for '%s'", bj->info.id,

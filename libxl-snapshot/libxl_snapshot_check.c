@@ -358,6 +358,14 @@ static void check_active(libxl__gc *gc, check_state *cs)
         const char **files = NULL;
 
         if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path) continue;
+        if (!libxl__image_is_file(dk->pdev_path)) {
+            /* an RBD image: no chain, no file (its snapshots: records) */
+            const char *why = libxl__image_missing(gc, dk->pdev_path);
+            if (why)
+                problem(gc, cs, "disk %s: the active image '%s' %s",
+                        dk->vdev, dk->pdev_path, why);
+            continue;
+        }
         know(gc, cs, dk->pdev_path);
         if (!libxl__file_exists(dk->pdev_path)) {
             problem(gc, cs, "disk %s: the active image '%s' is missing",
@@ -427,12 +435,12 @@ static void check_running(libxl__gc *gc, check_state *cs)
             if (!dk->vdev || strcmp(dk->vdev, dev) || !dk->pdev_path ||
                 job_disk(cs, dk->vdev))
                 continue;
-            if (strcmp(dk->pdev_path, f))
+            if (!libxl__qemu_file_is(gc, f, dk->pdev_path))
                 problem(gc, cs, "disk %s: QEMU runs it on '%s', but the "
                         "toolstack's record says '%s'", dk->vdev, f,
                         dk->pdev_path);
             ad = libxl__domain_record_disk(&cs->op.tree.dom, dk->vdev);
-            if (ad && ad->path && strcmp(ad->path, f))
+            if (ad && ad->path && !libxl__qemu_file_is(gc, f, ad->path))
                 problem(gc, cs, "disk %s: QEMU runs it on '%s', but the "
                         "domain's snapshot record says '%s'", dk->vdev, f,
                         ad->path);
@@ -610,7 +618,7 @@ static void check_prefetch_list(libxl__gc *gc, check_state *cs)
     for (i = 0; i < d->num_disks; i++) {
         const libxl_device_disk *dk = &d->disks[i];
         if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path ||
-            job_disk(cs, dk->vdev))
+            job_disk(cs, dk->vdev) || !libxl__image_is_file(dk->pdev_path))
             continue;
         prefetch_add(gc, cs, dk->pdev_path);
     }

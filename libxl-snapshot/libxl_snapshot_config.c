@@ -345,7 +345,8 @@ static int parse_domain_disk(libxl__gc *gc, XLU_Config *xlu,
      * node "file" and qemu-img must all agree whatever the cwd.
      */
     if (disk_r->pdev_path && *disk_r->pdev_path &&
-        disk_r->pdev_path[0] != '/')
+        disk_r->pdev_path[0] != '/' &&
+        libxl__image_is_file(disk_r->pdev_path))
         disk_r->pdev_path = libxl__abs_path(gc, disk_r->pdev_path);
     rc = 0;
  out:

@@ -610,7 +610,7 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
 
         /* type no; a backend the guest is paused for (not live here) */
         if (!be || !be->live_actions) continue;
-        node = libxl__qmp_node_for_file(nodes, ds->file, ds->format);
+        node = libxl__qmp_node_for_file(gc, nodes, ds->file, ds->format);
         if (!node) {
             LOG(ERROR, "disk %s: QEMU has no %s node for '%s' (was the "
                 "disk attached or detached meanwhile?)",
@@ -1188,7 +1188,7 @@ static bool create_happened(libxl__gc *gc, libxl__snapshot_op *op,
         for (i = 0; i < s->num_disks; i++) {
             const libxl__snapshot_backend *be =
                 libxl__snapshot_backend_of(&s->disks[i]);
-            if (be && be->taken_live && !be->taken_live(&s->disks[i], nodes))
+            if (be && be->taken_live && !be->taken_live(gc, &s->disks[i], nodes))
                 all = false;
         }
         return all;

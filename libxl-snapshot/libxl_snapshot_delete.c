@@ -709,7 +709,7 @@ static void snapshot_delete_nodes(libxl__egc *egc, libxl__qmp *qmp,
         goto out;
     }
     node = nodes && YAJL_IS_ARRAY(nodes)
-        ? libxl__qmp_node_for_file(nodes, ds->file, ds->format) : NULL;
+        ? libxl__qmp_node_for_file(gc, nodes, ds->file, ds->format) : NULL;
     if (!node) {
         LOG(ERROR, "disk %s: QEMU has no node for '%s'", ds->vdev,
             ds->file);

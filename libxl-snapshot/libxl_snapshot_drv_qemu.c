@@ -524,7 +524,7 @@ static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
     int i, rc, lockfd = -1, logfd = -1;
     qemu_runtime rt;
     char uuid[40], *logfile, *qmp, *lockpath;
-    const char *bin = cfg->device_model ? cfg->device_model
+    const char *why, *bin = cfg->device_model ? cfg->device_model
                                         : CTX->qemu_bin;
     pid_t pid;
 
@@ -601,9 +601,10 @@ static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
             rc = ERROR_INVAL;
             goto out;
         }
-        if (!libxl__file_exists(path)) {
-            LOG(ERROR, "%s: disk %s: image '%s' does not exist",
-                cfg->file, dk->vdev, path);
+        why = libxl__image_missing(gc, path);
+        if (why) {
+            LOG(ERROR, "%s: disk %s: image '%s' %s", cfg->file, dk->vdev,
+                path, why);
             rc = ERROR_INVAL;
             goto out;
         }

@@ -445,6 +445,10 @@ bool libxl__exec_running(const libxl__exec_state *es);
  */
 int libxl__exec_sync(libxl__gc *gc, const char *const *args,
                      int timeout_ms, char **out_r, char **err_r);
+/* ... and *exit_r: the tool's exit code (-1: killed, or not run) */
+int libxl__exec_sync_exit(libxl__gc *gc, const char *const *args,
+                          int timeout_ms, char **out_r, char **err_r,
+                          int *exit_r);
 /*
  * A child_fn: the files of the NULL-terminated list child_arg removed
  * (an unlink of an image of hundreds of MiB takes 100 ms and more);
@@ -722,8 +726,8 @@ bool libxl__qmp_has_file_node(libxl__gc *gc, const char *qmp_path,
  * In a query-named-block-nodes (flat) reply: the name of the format
  * node (drv = fmt) whose image is path, or NULL.
  */
-const char *libxl__qmp_node_for_file(yajl_val nodes, const char *path,
-                                     libxl_disk_format fmt);
+const char *libxl__qmp_node_for_file(libxl__gc *gc, yajl_val nodes,
+                                     const char *path, libxl_disk_format fmt);
 /*
  * In a query-qmp-schema reply: does command exist, and (arg non-NULL)
  * does it take that argument?
@@ -1545,6 +1549,7 @@ typedef struct libxl__revert_disk {
     /* lvm: merge, then the snapshot volume again (see backend_lvm) */
     const char *volume;              /* the snapshot volume */
     uint64_t lvm_size;               /* thick: the snapshot's size */
+    bool rbd;                        /* rbd: rolled back to tag_id */
 } libxl__revert_disk;
 typedef struct libxl__revert_plan {
     const libxl__snapshot_op *op;
@@ -1637,6 +1642,17 @@ typedef struct libxl__snapshot_backend {
     /* why QEMU cannot run a domain on image path, or NULL */
     const char *(*unrunnable)(libxl__gc *gc, const char *path);
     /*
+     * Its images that are no files (RBD: rbd:POOL/IMAGE...): does path
+     * name one (names_image)?  image_problem: why that image cannot be
+     * used (missing, or the cluster cannot be asked), or NULL;
+     * same_image: is QEMU's filename of a block node (json:{...}) that
+     * image?  NULL: its images are files.
+     */
+    bool (*names_image)(const char *path);
+    const char *(*image_problem)(libxl__gc *gc, const char *path);
+    bool (*same_image)(libxl__gc *gc, const char *qemu_file,
+                       const char *path);
+    /*
      * `qemu-img info` output v (parsed, in gc; NULL: none) completed in
      * place for its images where qemu-img does not follow their chain
      * (VHD): v, or NULL and *err_r (gc) when the chain is broken.
@@ -1705,7 +1721,8 @@ typedef struct libxl__snapshot_backend {
     bool (*taken)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
     /* ... live, QEMU running: does its node graph (nodes) say so?  NULL:
      * it says nothing of ds (the transaction took it with the others) */
-    bool (*taken_live)(const libxlsnap_disk_snapshot *ds, yajl_val nodes);
+    bool (*taken_live)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                       yajl_val nodes);
     /*
      * recovery of a delete: 0, its data is there; ERROR_NOTFOUND, it is
      * gone; another error: cannot tell (keep it).
@@ -1781,6 +1798,35 @@ extern const libxl__snapshot_backend libxl__snapshot_backend_internal;
 extern const libxl__snapshot_backend libxl__snapshot_backend_overlay;
 extern const libxl__snapshot_backend libxl__snapshot_backend_vhd;
 extern const libxl__snapshot_backend libxl__snapshot_backend_lvm;
+extern const libxl__snapshot_backend libxl__snapshot_backend_rbd;
+
+/* the internal backend's live operations, which the rbd one shares
+ * (QEMU's rbd driver takes blockdev-snapshot-internal-sync) */
+void libxl__internal_live_actions(libxl__gc *gc,
+                                  const libxlsnap_disk_snapshot *ds,
+                                  yajl_val nodes, const char *node,
+                                  yajl_val actions, int *seq);
+int libxl__internal_live_refused(libxl__gc *gc,
+                                 const libxlsnap_disk_snapshot *ds,
+                                 const char *desc);
+/* ->xml_parse of a snapshot inside its image: the tag is its name */
+bool libxl__tag_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
+                          const libxlsnap_domain_snapshot *s,
+                          const char *file, const char *dev);
+
+/* RBD images (libxl_snapshot_backend_rbd.c), QEMU's form of them:
+ * rbd:POOL/IMAGE[:conf=FILE][:id=USER] */
+typedef struct {
+    const char *pool, *image;
+    const char *conf, *id;            /* NULL: ceph-util's defaults */
+} libxl__rbd_image;
+/* 0, or ERROR_INVAL and *why_r ("is not ...", gc) */
+int libxl__rbd_parse(libxl__gc *gc, const char *target, libxl__rbd_image *r,
+                     const char **why_r);
+/* `ceph-util image-info` of spec: 0 and *info_r; ERROR_NOTFOUND; else
+ * ERROR_* and *why_r */
+int libxl__rbd_image_info(libxl__gc *gc, const char *spec, yajl_val *info_r,
+                          const char **why_r);
 
 /* The backend of a disk snapshot in a record (NULL: type "no"). */
 const libxl__snapshot_backend *libxl__snapshot_backend_of(
@@ -1796,6 +1842,13 @@ const libxl__snapshot_backend *libxl__revert_journal_backend(
 /* Why QEMU cannot run a domain on image path (a backend's
  * ->unrunnable), or NULL. */
 const char *libxl__image_unrunnable(libxl__gc *gc, const char *path);
+/* Is path an image file (no backend's ->names_image names it)? */
+bool libxl__image_is_file(const char *path);
+/* Why image path cannot be used ("does not exist", ...; gc), or NULL */
+const char *libxl__image_missing(libxl__gc *gc, const char *path);
+/* Is QEMU's filename of a block node the image path? */
+bool libxl__qemu_file_is(libxl__gc *gc, const char *qemu_file,
+                         const char *path);
 /* qemu-img info output v completed by each backend's ->complete_info */
 yajl_val libxl__image_info_complete(libxl__gc *gc, yajl_val v, char **err_r);
 /*
@@ -1871,7 +1924,8 @@ int libxl__overlay_live_refused(libxl__gc *gc,
                                 const libxlsnap_disk_snapshot *ds,
                                 const char *desc);
 bool libxl__overlay_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
-bool libxl__overlay_taken_live(const libxlsnap_disk_snapshot *ds, yajl_val nodes);
+bool libxl__overlay_taken_live(libxl__gc *gc,
+                               const libxlsnap_disk_snapshot *ds, yajl_val nodes);
 void libxl__overlay_active_after(const libxlsnap_disk_snapshot *ds, bool live,
                                  const char **path_r,
                                  libxl_disk_format *fmt_r);

@@ -614,7 +614,7 @@ bool libxl__qmp_runs_on(libxl__gc *gc, const char *qmp_path,
     for (i = 0; i < blocks->u.array.len; i++) {
         yajl_val in = libxl__json_get(blocks->u.array.values[i], "inserted");
         const char *f = in ? libxl__json_get_string(in, "file") : NULL;
-        if (f && !strcmp(f, file)) return true;
+        if (f && libxl__qemu_file_is(gc, f, file)) return true;
     }
     return false;
 }
@@ -637,14 +637,14 @@ bool libxl__qmp_has_file_node(libxl__gc *gc, const char *qmp_path,
     for (i = 0; i < nodes->u.array.len; i++) {
         const char *f = libxl__json_get_string(nodes->u.array.values[i],
                                                "file");
-        if (f && !strcmp(f, file)) return true;
+        if (f && libxl__qemu_file_is(gc, f, file)) return true;
     }
     return false;
 }
 
 /* The format node whose image is path, or NULL. */
-const char *libxl__qmp_node_for_file(yajl_val nodes, const char *path,
-                                     libxl_disk_format fmt)
+const char *libxl__qmp_node_for_file(libxl__gc *gc, yajl_val nodes,
+                                     const char *path, libxl_disk_format fmt)
 {
     const char *drv = libxl__disk_format_qemu(fmt);
     size_t i;
@@ -653,7 +653,8 @@ const char *libxl__qmp_node_for_file(yajl_val nodes, const char *path,
         yajl_val n = nodes->u.array.values[i];
         const char *file = libxl__json_get_string(n, "file");
         const char *d = libxl__json_get_string(n, "drv");
-        if (file && d && drv && !strcmp(file, path) && !strcmp(d, drv))
+        if (file && d && drv && libxl__qemu_file_is(gc, file, path) &&
+            !strcmp(d, drv))
             return libxl__json_get_string(n, "node-name");
     }
     return NULL;

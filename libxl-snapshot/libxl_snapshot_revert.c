@@ -226,6 +226,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
                 libxl__snapshot_backend_of(ds);
             libxl__revert_plan p;
             libxl_device_disk *dk;
+            const char *why;
             revert_disk *rd;
 
             if (!be) continue;
@@ -236,9 +237,11 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
                     "longer has", rvs->name, ds->vdev);
                 return ERROR_INVAL;
             }
-            if (!libxl__file_exists(ds->file)) {
-                LOG(ERROR, "snapshot '%s': image '%s' of disk %s is gone",
-                    rvs->name, ds->file, ds->vdev);
+            why = libxl__image_missing(gc, ds->file);
+            if (why) {
+                LOG(ERROR, "snapshot '%s': image '%s' of disk %s %s",
+                    rvs->name, ds->file, ds->vdev,
+                    strcmp(why, "does not exist") ? why : "is gone");
                 return ERROR_FAIL;
             }
             rd = &rvs->disks[rvs->num_disks++];
@@ -430,7 +433,9 @@ static int write_journal(libxl__gc *gc, libxl__snapshot_revert_state *rvs,
             libxl__yajl_gen_str(hand, "format") ||
             yajl_gen_integer(hand, rd->ds->format) ||
             libxl__yajl_gen_str(hand, "internal") ||
-            yajl_gen_bool(hand, internal) ||
+            yajl_gen_bool(hand, internal && !rd->rbd) ||
+            (rd->rbd && (libxl__yajl_gen_str(hand, "rbd") ||
+                         yajl_gen_bool(hand, true))) ||
             libxl__yajl_gen_str(hand, "copy") || yajl_gen_bool(hand, rd->copy) ||
             libxl__yajl_gen_opt_str(hand, "copy_base", rd->copy_base) ||
             libxl__yajl_gen_str(hand, "copy_base_format") ||

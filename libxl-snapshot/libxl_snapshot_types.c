@@ -165,6 +165,7 @@ const char *libxlsnap_disk_snapshot_type_to_string(libxlsnap_disk_snapshot_type 
     case LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL: return "external";
     case LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO: return "no";
     case LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM: return "lvm";
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD: return "rbd";
     default: return NULL;
     }
 }
@@ -177,7 +178,7 @@ int libxlsnap_disk_snapshot_type_from_string(const char *s,
 
     if (!s || !t) return ERROR_INVAL;
     for (i = LIBXLSNAP_DISK_SNAPSHOT_TYPE_DEFAULT;
-         i <= LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM; i++) {
+         i <= LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD; i++) {
         if (!strcasecmp(s, libxlsnap_disk_snapshot_type_to_string(i))) {
             *t = i;
             return 0;

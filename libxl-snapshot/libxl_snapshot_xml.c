@@ -420,8 +420,9 @@ static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
             goto out;
         }
         if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) continue;
-        if (!libxl__file_exists(d->file)) {
-            LOG(ERROR, "disk %s: '%s' does not exist", d->vdev, d->file);
+        why = libxl__image_missing(gc, d->file);
+        if (why) {
+            LOG(ERROR, "disk %s: '%s' %s", d->vdev, d->file, why);
             goto out;
         }
         be = libxl__snapshot_backend_of(d);

@@ -24,7 +24,7 @@ const struct cmd_spec cmd_table[] = {
       "-n, --name=NAME          Snapshot name (default: the local time, "
       "YYYYmmdd-HHMMSS).\n"
       "-d, --description=TEXT   Free text kept with the snapshot.\n"
-      "--diskspec=SPEC          vdev[,snapshot=internal|external|lvm|no]"
+      "--diskspec=SPEC          vdev[,snapshot=internal|external|lvm|rbd|no]"
       "[,file=PATH][,cow=SIZE]\n"
       "                         per disk, as virsh; repeatable.  Default:"
       " internal\n"

@@ -1,0 +1,212 @@
+#!/bin/bash
+# test-10-rbd-disks.sh - a domain with 2 RBD disks and 1 qcow2 disk
+#
+# Against the real cluster of tests/ceph/run.sh (CEPH_CONF), on the qemu
+# driver: QEMU serves the RBD disks through its rbd driver
+# (target=rbd:POOL/IMAGE:conf=...).  Data is written through the guest's
+# disks (HMP qemu-io) and read from outside (qemu-io on rbd:..., and on
+# the qcow2 disk's active image).
+#  - live create of all three disks at one instant; the RBD snapshots
+#    are RBD snapshots of the images (rbd snap ls);
+#  - revert to each snapshot of a branching tree, in any order, data
+#    checked on every disk; snapshot-check clean after each step;
+#  - delete of a root, a middle snapshot and a fork point: the other
+#    snapshots still revert to their own data, and the RBD snapshots
+#    deleted are gone from the images;
+#  - offline create, revert and delete (ceph-util, no QEMU);
+#  - refusals: an RBD snapshot of that name made outside xl, a snapshot
+#    with a clone made outside xl (delete refused, naming the clone,
+#    nothing changed); a missing RBD image;
+#  - snapshot-check reports an RBD snapshot removed behind xl's back;
+#  - a crash at every step of create, revert and delete: recovered to
+#    wholly old or wholly new, check clean, data right.
+set -u
+# shellcheck source=tests/qemu/lib.sh
+. "$(dirname "$0")/../qemu/lib.sh"
+
+[ -n "${CEPH_CONF:-}" ] || skip "no CEPH_CONF (run it from tests/ceph/run.sh)"
+command -v rbd >/dev/null || skip "no rbd command (ceph-common)"
+POOL=${XL_SNAPSHOT_TEST_POOL:-rbd}
+P=t10-$$                             # image name prefix, unique per run
+A=$POOL/$P-a
+B=$POOL/$P-b
+SPEC_A="rbd:$A:conf=$CEPH_CONF"
+SPEC_B="rbd:$B:conf=$CEPH_CONF"
+
+cleanup_images() {
+    local i s
+    for i in "$P-a" "$P-b" "$P-clone"; do
+        for s in $(rbd snap ls --format json "$POOL/$i" 2>/dev/null |
+                   jq -r '.[] | select(.protected == "true") | .name'); do
+            rbd snap unprotect "$POOL/$i@$s" >/dev/null 2>&1
+        done
+    done
+    rbd rm "$POOL/$P-clone" >/dev/null 2>&1
+    for i in "$P-a" "$P-b"; do
+        rbd snap purge "$POOL/$i" >/dev/null 2>&1
+        rbd rm "$POOL/$i" >/dev/null 2>&1
+    done
+}
+at_cleanup cleanup_images
+
+expect_ok rbd create --size 64M "$A"
+expect_ok rbd create --size 64M "$B"
+expect_ok qemu-img create -q -f qcow2 "$IMG/vm1-xvdc.qcow2" 64M
+CFG=$T/vm1.cfg
+cat > "$CFG" <<EOF
+name = "vm1"
+memory = 64
+disk = [ 'format=raw,vdev=xvda,access=rw,backendtype=qdisk,target=$SPEC_A',
+         'format=raw,vdev=xvdb,access=rw,backendtype=qdisk,target=$SPEC_B',
+         'format=qcow2,vdev=xvdc,access=rw,target=$IMG/vm1-xvdc.qcow2' ]
+EOF
+
+# the three disks hold BYTE at 0+1M (the RBD images read from outside)
+write_all() {
+    local v
+    for v in xvda xvdb xvdc; do write_pattern vm1 "$v" "$1" 0 1M; done
+}
+expect_all() {
+    read_pattern "$SPEC_A" "$1" 0 1M raw
+    read_pattern "$SPEC_B" "$1" 0 1M raw
+    read_pattern "$(active_image vm1 xvdc)" "$1" 0 1M
+}
+rbd_snaps() {
+    rbd snap ls --format json "$1" | jq -r '.[].name' | sort | tr '\n' ' '
+}
+checked() {
+    expect_ok xl snapshot-check vm1
+}
+
+step "live create: 2 RBD disks and a qcow2 disk at one instant"
+expect_ok xl create "$CFG"
+write_all 0x11
+expect_ok xl snapshot-create vm1 s1
+expect_eq "$(rbd_snaps "$A")" "s1 " "RBD snapshots of $A"
+expect_eq "$(rbd_snaps "$B")" "s1 " "RBD snapshots of $B"
+expect_ok xl snapshot-info --json vm1 s1
+expect_eq "$(jq -r '[.disks[] | .type] | join(",")' <<<"$OUT")" \
+    "rbd,rbd,internal" "disk snapshot types of s1"
+expect_eq "$(jq -r '.disks[0].file' <<<"$OUT")" "$SPEC_A" \
+    "the record names the RBD image as the config does"
+checked
+write_all 0x22
+expect_ok xl snapshot-create vm1 s2
+write_all 0x33
+checked
+
+step "revert to each snapshot of a branching tree"
+expect_ok xl snapshot-revert vm1 s1
+expect_all 0x11
+domain_running vm1 || fail "vm1 does not run after the revert"
+checked
+write_all 0x44
+expect_ok xl snapshot-create vm1 s3          # a branch: s1 -> s3
+expect_ok xl snapshot-revert vm1 s2
+expect_all 0x22
+checked
+expect_ok xl snapshot-revert vm1 s3
+expect_all 0x44
+checked
+write_all 0x55
+expect_ok xl snapshot-create vm1 s4          # s1 -> s3 -> s4
+checked
+
+step "refusals, nothing changed"
+expect_ok rbd snap create "$A@taken"
+refused "RBD image $A already has a snapshot named 'taken'" \
+    xl snapshot-create vm1 taken
+expect_ok rbd snap rm "$A@taken"
+expect_ok rbd snap protect "$A@s2"
+expect_ok rbd clone "$A@s2" "$POOL/$P-clone"
+refused "clone.*$P-clone" xl snapshot-delete vm1 s2
+expect_ok rbd rm "$POOL/$P-clone"
+expect_ok rbd snap unprotect "$A@s2"
+checked
+
+step "delete a root with children (s1), then a middle one (s3)"
+expect_ok xl snapshot-delete vm1 s1
+expect_eq "$(rbd_snaps "$A")" "s2 s3 s4 " "RBD snapshots of $A after s1's delete"
+checked
+expect_ok xl snapshot-delete vm1 s3
+expect_eq "$(rbd_snaps "$B")" "s2 s4 " "RBD snapshots of $B after s3's delete"
+checked
+for s in s2:0x22 s4:0x55; do
+    expect_ok xl snapshot-revert vm1 "${s%:*}"
+    expect_all "${s#*:}"
+    checked
+done
+
+step "offline: create, revert, delete through ceph-util"
+expect_ok xl destroy vm1
+write_pattern vm1 xvdc 0x66 0 1M
+expect_ok qemu-io -f raw -c "write -P 0x66 0 1M" "$SPEC_A"
+expect_ok qemu-io -f raw -c "write -P 0x66 0 1M" "$SPEC_B"
+expect_ok xl snapshot-create vm1 off1
+expect_ok qemu-io -f raw -c "write -P 0x77 0 1M" "$SPEC_A"
+expect_ok xl snapshot-revert vm1 off1
+expect_all 0x66
+expect_ok xl snapshot-delete vm1 s2
+expect_eq "$(rbd_snaps "$A")" "off1 s4 " "RBD snapshots of $A offline"
+checked
+
+step "snapshot-check: an RBD snapshot removed behind xl's back"
+expect_ok rbd snap rm "$B@s4"
+run xl snapshot-check vm1
+[ "$RC" -ne 0 ] || fail_run "snapshot-check missed a removed RBD snapshot"
+expect_match "$OUT$ERR" "s4.*xvdb.*no snapshot 's4'" "snapshot-check's finding"
+expect_ok xl snapshot-delete vm1 s4       # the rest of s4 goes
+expect_eq "$(rbd_snaps "$A")" "off1 " "RBD snapshots of $A"
+checked
+
+step "crash at every step of create, revert and delete (live)"
+expect_ok xl create "$CFG"
+declare -A DATA=([off1]=0x66)
+byte=128
+recovered() {
+    expect_ok xl snapshot-recover vm1
+    expect_ok xl snapshot-check vm1
+}
+for op in create revert delete; do
+    for ((n = 1; n < 20; n++)); do
+        b=$(printf '0x%02x' $byte); byte=$((byte + 1))
+        case $op in
+        create)
+            write_all "$b"
+            name=c$n
+            run env XL_SNAPSHOT_FAULT=create:$n "$XL" snapshot-create vm1 "$name" ;;
+        revert)
+            run env XL_SNAPSHOT_FAULT=revert:$n "$XL" snapshot-revert vm1 off1 ;;
+        delete)
+            name=d$n
+            write_all "$b"
+            expect_ok xl snapshot-create vm1 "$name"
+            DATA[$name]=$b
+            run env XL_SNAPSHOT_FAULT=delete:$n "$XL" snapshot-delete vm1 "$name" ;;
+        esac
+        done_ok=$RC
+        [ "$RC" -eq 0 ] || [ "$RC" -eq 86 ] ||
+            fail_run "$op at fault $n: neither done nor crashed"
+        recovered
+        expect_ok xl snapshot-list --name vm1
+        case $op in
+        create) grep -qx "$name" <<<"$OUT" && DATA[$name]=$b ;;
+        delete) grep -qx "$name" <<<"$OUT" || unset "DATA[$name]" ;;
+        revert) domain_running vm1 || expect_ok xl create "$CFG" ;;
+        esac
+        [ "$done_ok" -eq 0 ] && { step "  $op: through after $((n - 1)) crash points"; break; }
+    done
+done
+step "every snapshot left reverts to its own data (${#DATA[@]})"
+for s in "${!DATA[@]}"; do
+    expect_ok xl snapshot-revert vm1 "$s"
+    expect_all "${DATA[$s]}"
+done
+expect_ok xl snapshot-list --name vm1
+expect_eq "$(sort <<<"$OUT" | tr '\n' ' ')" \
+    "$(printf '%s\n' "${!DATA[@]}" | sort | tr '\n' ' ')" "snapshots left"
+for s in $(rbd_snaps "$A"); do
+    [ -n "${DATA[$s]:-}" ] || fail "RBD snapshot $A@$s is owned by no record"
+done
+checked
+expect_ok xl destroy vm1
