@@ -465,10 +465,12 @@ static int cmd_image_info(rados_ioctx_t io, const image_spec *is)
     rbd_linked_image_spec_t parent;
     rbd_snap_spec_t psnap;
     rbd_snap_info_t *snaps = NULL;
-    rbd_lock_mode_t mode;
-    char id[256], *owners[8];
-    size_t nowners = 8;
-    int max = 16, nsnaps = 0, i, r, rc;
+    char id[256], header[300];
+    char tag[256], clients[1024], cookies[1024], addrs[1024];
+    size_t tag_len = sizeof(tag), cl = sizeof(clients), kl = sizeof(cookies),
+           al = sizeof(addrs);
+    ssize_t nowners;
+    int max = 16, nsnaps = 0, i, r, rc, excl;
 
     if ((rc = open_image(io, is, true, &img))) return rc;
     r = rbd_stat(img, &st, sizeof(st));
@@ -561,14 +563,16 @@ static int cmd_image_info(rados_ioctx_t io, const image_spec *is)
     r = rbd_snap_set(img, NULL);
     if (r < 0) { rc = fail(r, is->spec, "rbd_snap_set (head)"); goto out; }
 
-    r = rbd_lock_get_owners(img, &mode, owners, &nowners);
-    if (r == -ENOENT) {
-        nowners = 0;
-    } else if (r < 0) {
-        rc = fail(r, is->spec, "rbd_lock_get_owners");
+    /* (rbd_lock_get_owners refuses a read-only image: the exclusive
+     * lock is librbd's cls_lock "rbd_lock" on the header object) */
+    snprintf(header, sizeof(header), "rbd_header.%s", id);
+    nowners = rados_list_lockers(io, header, "rbd_lock", &excl, tag, &tag_len,
+                                 clients, &cl, cookies, &kl, addrs, &al);
+    if (nowners == -ENOENT) nowners = 0;
+    if (nowners < 0) {
+        rc = fail((int)nowners, is->spec, "listing the holders of the "
+                  "image's exclusive lock");
         goto out;
-    } else {
-        rbd_lock_get_owners_cleanup(owners, nowners);
     }
     fprintf(out, ",\"locked\":%s}\n", nowners ? "true" : "false");
     rc = 0;
