@@ -38,6 +38,10 @@ QEMU_IMG              ?= qemu-img
 LVM                   ?= lvm
 # the in-tree vhd-util by default; blktap's (XCP-ng) works too
 VHD_UTIL              ?= $(LIBEXECDIR)/libxl-snapshot/vhd-util
+# the in-tree ceph-util (tools/ceph-util.c: librbd and librados), the
+# one program that talks to Ceph; built when librbd-dev and
+# librados-dev are installed
+CEPH_UTIL             ?= $(LIBEXECDIR)/libxl-snapshot/ceph-util
 XEN_QEMU              ?= /usr/libexec/xen-qemu-system-i386
 SYSTEM_XL             ?= /usr/sbin/xl
 
@@ -59,7 +63,7 @@ INSTALL           ?= install
 CFLAGS            ?= -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
                      -Wno-missing-field-initializers -D_GNU_SOURCE
 # The preprocessor's and the linker's, on every compile and link of
-# the library, xl, vhd-util and the unit tests: from the environment
+# the library, xl, vhd-util, ceph-util and the unit tests: from the environment
 # as dpkg-buildflags sets them (CPPFLAGS=-D_FORTIFY_SOURCE=2,
 # LDFLAGS=-Wl,-z,relro ...) or on the make command line.
 CPPFLAGS          ?=
@@ -74,6 +78,8 @@ PKG_LIBS          := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 TEST_PKG_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_PKG_LIBS     := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS) 2>/dev/null || echo -lcunit)
 XENLIGHT_LIBDIR   := $(shell $(PKG_CONFIG) --variable=libdir xenlight 2>/dev/null)
+# tools/ceph-util's (librbd-dev, librados-dev: no .pc files)
+CEPH_LIBS         ?= -lrbd -lrados -lpthread
 
 DEFINES := \
     -DHAVE_YAJL_YAJL_VERSION_H \
@@ -84,6 +90,7 @@ DEFINES := \
     -DLIBXL_SNAPSHOT_QEMU_IMG=\"$(QEMU_IMG)\" \
     -DLIBXL_SNAPSHOT_LVM=\"$(LVM)\" \
     -DLIBXL_SNAPSHOT_VHD_UTIL=\"$(VHD_UTIL)\" \
+    -DLIBXL_SNAPSHOT_CEPH_UTIL=\"$(CEPH_UTIL)\" \
     -DLIBXL_SNAPSHOT_XEN_QEMU=\"$(XEN_QEMU)\" \
     -DLIBXL_SNAPSHOT_SYSTEM_XL=\"$(SYSTEM_XL)\"
 

@@ -1308,6 +1308,7 @@ struct libxlsnap_ctx {
     char *run_dir;
     char *config_dir;                 /* /etc/xen */
     char *qemu_bin, *qemu_img, *xen_qemu, *lvm, *vhd_util;
+    char *ceph_util;                  /* tools/ceph-util: librbd, librados */
     char *system_xl;                  /* the real xl, for the xen driver */
     unsigned fd_gen;
     /* the last warnings and errors logged, each said once (core.c) */
