@@ -161,7 +161,6 @@ static const char *const *rbd_args(libxl__gc *gc, const libxl__rbd_image *r,
     va_start(ap, cmd);
     while ((arg = va_arg(ap, const char *))) libxl__flexarray_append(a, arg);
     va_end(ap);
-    libxl__flexarray_append(a, NULL);
     return (const char *const *)a->data;
 }
 
