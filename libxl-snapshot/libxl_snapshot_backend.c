@@ -112,9 +112,18 @@ bool libxl__image_is_file(const char *path)
 
 const char *libxl__image_missing(libxl__gc *gc, const char *path)
 {
-    const libxl__snapshot_backend *be = image_backend(path);
+    return libxl__image_problem(gc, path, NULL, NULL);
+}
 
-    if (be) return be->image_problem(gc, path);
+const char *libxl__image_problem(libxl__gc *gc, const char *path,
+                                 const char ***tags_r, int *n_r)
+{
+    const libxl__snapshot_backend *be = image_backend(path);
+    int n;
+
+    if (!n_r) n_r = &n;
+    *n_r = 0;
+    if (be) return be->image_problem(gc, path, tags_r, n_r);
     return libxl__file_exists(path) ? NULL : "does not exist";
 }
 

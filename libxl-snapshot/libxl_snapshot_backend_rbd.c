@@ -462,14 +462,25 @@ static int rbd_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
     return rc;
 }
 
-static const char *rbd_image_problem(libxl__gc *gc, const char *spec)
+static const char *rbd_image_problem(libxl__gc *gc, const char *spec,
+                                     const char ***tags_r, int *n_r)
 {
-    yajl_val info;
+    yajl_val info, snaps;
     const char *why;
     int rc = libxl__rbd_image_info(gc, spec, &info, &why);
+    size_t i;
 
     if (rc == ERROR_NOTFOUND) return "does not exist";
-    return rc ? (why ? why : "cannot be read") : NULL;
+    if (rc) return why ? why : "cannot be read";
+    snaps = libxl__json_get(info, "snaps");
+    if (!tags_r || !snaps || !YAJL_IS_ARRAY(snaps)) return NULL;
+    GCNEW_ARRAY(*tags_r, snaps->u.array.len + 1);
+    for (i = 0; i < snaps->u.array.len; i++) {
+        const char *n = libxl__json_get_string(snaps->u.array.values[i],
+                                               "name");
+        if (n) (*tags_r)[(*n_r)++] = n;
+    }
+    return NULL;
 }
 
 static const char *rbd_redefine_missing(libxl__gc *gc,

@@ -343,6 +343,9 @@ static void check_records(libxl__gc *gc, check_state *cs)
     }
 }
 
+static bool tag_owned(libxl__gc *gc, const libxl__snapshot_tree *t,
+                      const char *image, const char *tag);
+
 static void check_active(libxl__gc *gc, check_state *cs)
 {
     libxl__snapshot_tree *t = &cs->op.tree;
@@ -359,11 +362,19 @@ static void check_active(libxl__gc *gc, check_state *cs)
 
         if (dk->is_cdrom || !dk->pdev_path || !*dk->pdev_path) continue;
         if (!libxl__image_is_file(dk->pdev_path)) {
-            /* an RBD image: no chain, no file (its snapshots: records) */
-            const char *why = libxl__image_missing(gc, dk->pdev_path);
+            /* an RBD image: no chain, no file; its snapshots, owned */
+            const char **tags = NULL, *why;
+            int n;
+            why = libxl__image_problem(gc, dk->pdev_path, &tags, &n);
             if (why)
                 problem(gc, cs, "disk %s: the active image '%s' %s",
                         dk->vdev, dk->pdev_path, why);
+            for (j = 0; j < n; j++)
+                if (!tag_owned(gc, t, dk->pdev_path, tags[j]))
+                    problem(gc, cs, "image '%s' holds snapshot '%s', which "
+                            "no record owns (taken outside xl, or left by "
+                            "a failed command)", dk->pdev_path,
+                            libxl__printable(gc, tags[j]));
             continue;
         }
         know(gc, cs, dk->pdev_path);

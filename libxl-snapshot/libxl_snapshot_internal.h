@@ -1645,12 +1645,14 @@ typedef struct libxl__snapshot_backend {
     /*
      * Its images that are no files (RBD: rbd:POOL/IMAGE...): does path
      * name one (names_image)?  image_problem: why that image cannot be
-     * used (missing, or the cluster cannot be asked), or NULL;
-     * same_image: is QEMU's filename of a block node (json:{...}) that
+     * used (missing, or the cluster cannot be asked), or NULL, and the
+     * names of the snapshots it holds (*tags_r, *n_r; tags_r may be
+     * NULL); same_image: is QEMU's filename of a block node (json:{...}) that
      * image?  NULL: its images are files.
      */
     bool (*names_image)(const char *path);
-    const char *(*image_problem)(libxl__gc *gc, const char *path);
+    const char *(*image_problem)(libxl__gc *gc, const char *path,
+                                 const char ***tags_r, int *n_r);
     bool (*same_image)(libxl__gc *gc, const char *qemu_file,
                        const char *path);
     /*
@@ -1847,6 +1849,9 @@ const char *libxl__image_unrunnable(libxl__gc *gc, const char *path);
 bool libxl__image_is_file(const char *path);
 /* Why image path cannot be used ("does not exist", ...; gc), or NULL */
 const char *libxl__image_missing(libxl__gc *gc, const char *path);
+/* ... an image that is no file: and the snapshots it holds (*tags_r) */
+const char *libxl__image_problem(libxl__gc *gc, const char *path,
+                                 const char ***tags_r, int *n_r);
 /* Is QEMU's filename of a block node the image path? */
 bool libxl__qemu_file_is(libxl__gc *gc, const char *qemu_file,
                          const char *path);

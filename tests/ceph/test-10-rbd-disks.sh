@@ -17,7 +17,8 @@
 #  - refusals: an RBD snapshot of that name made outside xl, a snapshot
 #    with a clone made outside xl (delete refused, naming the clone,
 #    nothing changed); a missing RBD image;
-#  - snapshot-check reports an RBD snapshot removed behind xl's back;
+#  - snapshot-check reports an RBD snapshot removed behind xl's back,
+#    and one made outside xl that no record owns;
 #  - a crash at every step of create, revert and delete: recovered to
 #    wholly old or wholly new, check clean, data right.
 set -u
@@ -124,6 +125,13 @@ expect_ok rbd clone "$A@s2" "$POOL/$P-clone"
 refused "clone.*$P-clone" xl snapshot-delete vm1 s2
 expect_ok rbd rm "$POOL/$P-clone"
 expect_ok rbd snap unprotect "$A@s2"
+checked
+expect_ok rbd snap create "$B@stray"
+run xl snapshot-check vm1
+[ "$RC" -ne 0 ] || fail_run "snapshot-check missed an RBD snapshot no record owns"
+expect_match "$OUT$ERR" "'$SPEC_B' holds snapshot 'stray', which no record owns" \
+    "snapshot-check's finding"
+expect_ok rbd snap rm "$B@stray"
 checked
 
 step "delete a root with children (s1), then a middle one (s3)"
