@@ -22,7 +22,9 @@
 #     description; the holder renews past its lease; "unlock" lets go at
 #     once; after the holder's stdin closes (EOF) another gets the lock
 #     only after the lease; omap-set --lock by the old holder then exits
-#     3 and writes nothing; a holder whose lock was broken exits 3
+#     3 and writes nothing; a holder whose lock was broken exits 3; a
+#     renewal that times out (the OSD stopped 4 s) is tried again while
+#     the lease lasts; stopped past the lease, the holder exits 3
 set -u
 # shellcheck source=tests/ceph/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -393,6 +395,31 @@ expect_eq "$HOLD_RC" 3 "lock-hold's exit status once its lock is lost"
 expect_eq "$(wc -l <"$T/hold.err")" 1 "lines on lock-hold's stderr"
 expect_match "$(cat "$T/hold.err")" '^ceph-util: lock-hold t01-lk: .*renewing lock dom: the lock was lost' \
     "lock-hold's error"
+expect_ok "$U" remove-object rbd t01-lk
+
+step "renewals that time out (the OSD stopped): kept within the lease, lost past it"
+OSD_PID=$(cat "$(dirname "$CEPH_CONF")/run/osd.pid" 2>/dev/null)
+[ -n "$OSD_PID" ] && kill -0 "$OSD_PID" ||
+    fail "no OSD pid beside $CEPH_CONF (run/osd.pid)"
+at_cleanup 'kill -CONT "$OSD_PID" 2>/dev/null'
+hold_lock dom cookie-D 6 "host D"
+kill -STOP "$OSD_PID"
+sleep 4                             # renewals every 2 s time out (2 s)
+kill -CONT "$OSD_PID"
+sleep 3
+kill -0 "$HOLD_PID" 2>/dev/null ||
+    fail "lock-hold gave up after a 4 s stall (lease 6 s)" "$(cat "$T/hold.err")"
+expect_ok "$U" lockers rbd t01-lk dom
+expect_eq "$(jq -c '[.[] | .cookie]' <<<"$OUT")" '["cookie-D"]' "the holder after a 4 s stall"
+kill -STOP "$OSD_PID"
+sleep 10
+kill -CONT "$OSD_PID"
+hold_exit
+expect_eq "$HOLD_RC" 3 "lock-hold's exit status after a 10 s stall (lease 6 s)"
+expect_match "$(cat "$T/hold.err")" '^ceph-util: lock-hold t01-lk: Connection timed out \(renewing lock dom: the lock was lost\)$' \
+    "lock-hold's error after a stall"
+expect_ok "$U" lockers rbd t01-lk dom
+expect_eq "$OUT" "[]" "lockers after the lapsed lease"
 expect_ok "$U" remove-object rbd t01-lk
 expect_ok "$U" remove-object rbd t01-o
 
