@@ -101,6 +101,11 @@ FUZZ_TIME         ?= 60
 FUZZ_DIR          ?= build/fuzz
 FUZZ_PACKAGES     := clang libclang-rt-14-dev
 
+# Ceph: the daemons of the tests' throw-away cluster (tests/ceph), the
+# CLIs the tests use, QEMU's rbd driver, and tools/ceph-util's headers
+CEPH_PACKAGES     := ceph-mon ceph-osd ceph-common qemu-block-extra \
+                     librbd-dev librados-dev
+
 # make check: parallel jobs of its build (the library, the test, ASan,
 # fuzz and release builds), before the tests run
 CHECK_JOBS        ?= 2

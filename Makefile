@@ -7,7 +7,8 @@
 #                         and their test build (build/test: fault injection)
 #   make release          only what is installed and packaged
 #   make check            install missing Debian packages (as root), build,
-#                         run unit tests, symbol check, real-QEMU tests
+#                         run unit tests, symbol check, real-QEMU tests,
+#                         the Ceph tests, the Xen tests
 #   make demo             install missing packages, build, scripts/demo.sh
 #   make bench            run bench/*.sh
 #   make check-ceph       install missing Ceph packages (as root), build,
@@ -286,9 +287,22 @@ unit-tests: $(UNIT_BIN)
 check:
 	scripts/install-deps.sh
 	scripts/install-deps.sh $(FUZZ_PACKAGES)
+	scripts/install-deps.sh $(CEPH_PACKAGES)
 	tests/xen/install-packages.sh
 	$(MAKE) -j$(CHECK_JOBS) all unit-tests check-asan fuzz-build check-release-lib
 	tests/run-all.sh
+
+# Ceph (tests/ceph): installs the Ceph packages when missing (as root),
+# builds (tools/ceph-util needs librbd-dev and librados-dev), and runs
+# tests/ceph/run.sh: one throw-away single-node cluster (a mon and a
+# memstore OSD, on port $$XL_SNAPSHOT_CEPH_PORT, default 16789) for every
+# tests/ceph/test-*.sh, stopped by PID at the end.  `make check` runs
+# it too (tests/run-all.sh).
+check-ceph:
+	scripts/install-deps.sh
+	scripts/install-deps.sh $(CEPH_PACKAGES)
+	$(MAKE) all
+	tests/ceph/run.sh
 
 # Real Xen (tests/xen): installs the packages it needs (as
 # root), boots Xen 4.17 and a dom0 holding this tree's xl and library
