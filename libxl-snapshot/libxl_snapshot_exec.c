@@ -349,6 +349,7 @@ const char *libxl__tool_error_line(libxl__gc *gc, const char *err)
 typedef struct {
     libxl__exec_state es;
     char **out_r, **err_r;
+    int *status_r;
     libxl__gc *callergc;
 } exec_sync_state;
 
@@ -358,11 +359,22 @@ static void exec_sync_done(libxl__egc *egc, libxl__exec_state *es, int rc,
     exec_sync_state *ss = (exec_sync_state *)es;
     if (ss->out_r) *ss->out_r = libxl__gc_strdup(ss->callergc, es->out);
     if (ss->err_r) *ss->err_r = libxl__gc_strdup(ss->callergc, es->err);
+    if (ss->status_r)
+        *ss->status_r = !es->kill_rc && WIFEXITED(status)
+            ? WEXITSTATUS(status) : -1;
     libxl__ao_complete(egc, es->ao, rc);
 }
 
 int libxl__exec_sync(libxl__gc *callergc, const char *const *args,
                      int timeout_ms, char **out_r, char **err_r)
+{
+    return libxl__exec_sync_status(callergc, args, timeout_ms, out_r, err_r,
+                                   NULL);
+}
+
+int libxl__exec_sync_status(libxl__gc *callergc, const char *const *args,
+                            int timeout_ms, char **out_r, char **err_r,
+                            int *status_r)
 {
     libxlsnap_ctx *ctx = callergc->owner;
     AO_CREATE(ctx, NULL);
@@ -380,6 +392,8 @@ int libxl__exec_sync(libxl__gc *callergc, const char *const *args,
     ss->es.callback = exec_sync_done;
     ss->out_r = out_r;
     ss->err_r = err_r;
+    ss->status_r = status_r;
+    if (status_r) *status_r = -1;
     ss->callergc = callergc;
     rc = libxl__exec_start(egc, &ss->es);
     EGC_FREE;
