@@ -45,6 +45,10 @@ QEMU_IMG              ?= qemu-img
 LVM                   ?= lvm
 # the in-tree vhd-util by default; blktap's (XCP-ng) works too
 VHD_UTIL              ?= $(LIBEXECDIR)/libxl-snapshot/vhd-util
+# the in-tree ceph-util (tools/ceph-util.c: librbd and librados), the
+# one program that talks to Ceph; built when librbd-dev and
+# librados-dev are installed
+CEPH_UTIL             ?= $(LIBEXECDIR)/libxl-snapshot/ceph-util
 XEN_QEMU              ?= /usr/libexec/xen-qemu-system-i386
 SYSTEM_XL             ?= /usr/sbin/xl
 
@@ -66,7 +70,7 @@ INSTALL           ?= install
 CFLAGS            ?= -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
                      -Wno-missing-field-initializers -D_GNU_SOURCE
 # The preprocessor's and the linker's, on every compile and link of
-# the library, xl, vhd-util and the unit tests: from the environment
+# the library, xl, vhd-util, ceph-util and the unit tests: from the environment
 # as dpkg-buildflags sets them (CPPFLAGS=-D_FORTIFY_SOURCE=2,
 # LDFLAGS=-Wl,-z,relro ...) or on the make command line.
 CPPFLAGS          ?=
@@ -81,6 +85,8 @@ PKG_LIBS          := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 TEST_PKG_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_PKG_LIBS     := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS) 2>/dev/null || echo -lcunit)
 XENLIGHT_LIBDIR   := $(shell $(PKG_CONFIG) --variable=libdir xenlight 2>/dev/null)
+# tools/ceph-util's (librbd-dev, librados-dev: no .pc files)
+CEPH_LIBS         ?= -lrbd -lrados -lpthread
 
 DEFINES := \
     -DHAVE_YAJL_YAJL_VERSION_H \
@@ -92,6 +98,7 @@ DEFINES := \
     -DLIBXL_SNAPSHOT_QEMU_IMG=\"$(QEMU_IMG)\" \
     -DLIBXL_SNAPSHOT_LVM=\"$(LVM)\" \
     -DLIBXL_SNAPSHOT_VHD_UTIL=\"$(VHD_UTIL)\" \
+    -DLIBXL_SNAPSHOT_CEPH_UTIL=\"$(CEPH_UTIL)\" \
     -DLIBXL_SNAPSHOT_XEN_QEMU=\"$(XEN_QEMU)\" \
     -DLIBXL_SNAPSHOT_SYSTEM_XL=\"$(SYSTEM_XL)\"
 
@@ -101,6 +108,11 @@ FUZZ_CFLAGS       ?= -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=u
 FUZZ_TIME         ?= 60
 FUZZ_DIR          ?= build/fuzz
 FUZZ_PACKAGES     := clang libclang-rt-14-dev
+
+# Ceph: the daemons of the tests' throw-away cluster (tests/ceph), the
+# CLIs the tests use, QEMU's rbd driver, and tools/ceph-util's headers
+CEPH_PACKAGES     := ceph-mon ceph-osd ceph-common qemu-block-extra \
+                     librbd-dev librados-dev
 
 # make check: parallel jobs of its build (the library, the test, ASan,
 # fuzz and release builds), before the tests run

@@ -7,9 +7,13 @@
 #                         and their test build (build/test: fault injection)
 #   make release          only what is installed and packaged
 #   make check            install missing Debian packages (as root), build,
-#                         run unit tests, symbol check, real-QEMU tests
+#                         run unit tests, symbol check, real-QEMU tests,
+#                         the Ceph tests, the Xen tests
 #   make demo             install missing packages, build, scripts/demo.sh
 #   make bench            run bench/*.sh
+#   make check-ceph       install missing Ceph packages (as root), build,
+#                         run tests/ceph/run.sh (a throw-away one-node
+#                         cluster, tools/ceph-util against it)
 #   make install          DESTDIR=... PREFIX=... [INSTALL_AS_XL=y]
 #   make clean
 #
@@ -26,7 +30,8 @@
 #  - xl/xl runs from the tree: its RUNPATH is $ORIGIN/../libxl-snapshot,
 #    so ./xl/xl finds the freshly built library without installing;
 #    and xl/tree/xl_tree.o, linked into it alone, makes it run the
-#    tree's tools/vhd-util (from its own directory, as $ORIGIN).
+#    tree's tools/vhd-util and tools/ceph-util (from its own directory,
+#    as $ORIGIN).
 #  - xl/xl.install is what `make install` copies.  It must not look in
 #    $ORIGIN/../libxl-snapshot (a directory next to $(BINDIR) that
 #    nobody controls), so its RUNPATH is $(LIBDIR), or nothing when
@@ -67,6 +72,12 @@ XL_OBJS     := $(XL_SRCS:.c=.o)
 XL_TREE_OBJS := xl/tree/xl_tree.o
 XL_BINS     := $(if $(XL_SRCS),xl/xl xl/xl.install)
 VHD_UTIL_BIN := tools/vhd-util
+# tools/ceph-util: only where librbd-dev and librados-dev are (their
+# headers); elsewhere the build says it is skipped, in one line, and the
+# library's Ceph disks and store report that the tool is missing
+HAVE_CEPH   := $(shell printf '\043include <rbd/librbd.h>\n\043include <rados/librados.h>\n' | \
+                 $(CC) $(CPPFLAGS) -E -x c - >/dev/null 2>&1 && echo y)
+CEPH_UTIL_BIN := $(if $(HAVE_CEPH),tools/ceph-util,ceph-util-skipped)
 MAN_PAGES   := $(patsubst %.pod,%,$(wildcard docs/man/*.pod))
 
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
@@ -94,14 +105,15 @@ XL_CFLAGS   := $(BASE_CFLAGS) -Ixl
 UNIT_CFLAGS := $(BASE_CFLAGS) $(TEST_PKG_CFLAGS) -Itests/unit
 
 .PHONY: all release check check-xen check-lvm check-package demo bench install uninstall clean unit-tests FORCE \
-        fuzz fuzz-build fuzz-regress check-asan test-build check-release-lib
+        fuzz fuzz-build fuzz-regress check-asan test-build check-release-lib \
+        check-ceph ceph-util-skipped
 .DELETE_ON_ERROR:
 
 all: release test-build $(PCFILES_UNINSTALLED)
 
 # what is installed and packaged (debian/rules builds only this)
 release: $(SHLIB) $(SHLIB_LINK) $(STLIB) $(PCFILE) $(XL_BINS) $(VHD_UTIL_BIN) \
-     $(MAN_PAGES)
+     $(CEPH_UTIL_BIN) $(MAN_PAGES)
 
 # ---------------------------------------------------------------- man pages
 
@@ -117,6 +129,15 @@ docs/man/%: docs/man/%.pod
 $(VHD_UTIL_BIN): tools/vhd-util.c
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+# ---------------------------------------------------------------- ceph-util
+
+tools/ceph-util: tools/ceph-util.c
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(CEPH_LIBS)
+
+ceph-util-skipped:
+	@echo "  SKIP    tools/ceph-util (no <rbd/librbd.h> and <rados/librados.h>: install librbd-dev librados-dev)"
 
 # ---------------------------------------------------------------- library
 
@@ -186,6 +207,7 @@ TEST_SHLIB    := $(TEST_DIR)/libxl-snapshot/$(SHLIB_NAME)
 TEST_STLIB    := $(TEST_DIR)/libxl-snapshot/libxlsnapshot.a
 TEST_XL       := $(TEST_DIR)/xl/xl
 TEST_VHD_UTIL := $(TEST_DIR)/tools/vhd-util
+TEST_CEPH_UTIL := $(if $(HAVE_CEPH),$(TEST_DIR)/tools/ceph-util)
 TEST_CFLAGS   := -DLIBXL_SNAPSHOT_TESTING
 .SECONDARY: $(TEST_LIB_OBJS)
 
@@ -216,7 +238,12 @@ $(TEST_VHD_UTIL): $(VHD_UTIL_BIN)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)ln -sf ../../../$(VHD_UTIL_BIN) $@
 
-test-build: $(if $(XL_SRCS),$(TEST_XL)) $(TEST_SHLIB) $(TEST_STLIB) $(TEST_VHD_UTIL)
+$(TEST_DIR)/tools/ceph-util: tools/ceph-util
+	$(Q)mkdir -p $(dir $@)
+	$(Q)ln -sf ../../../tools/ceph-util $@
+
+test-build: $(if $(XL_SRCS),$(TEST_XL)) $(TEST_SHLIB) $(TEST_STLIB) $(TEST_VHD_UTIL) \
+    $(TEST_CEPH_UTIL)
 
 # The release library has no fault hook: no symbol, no trace of the
 # variable (the test library, built alike, must have both, or this
@@ -260,9 +287,22 @@ unit-tests: $(UNIT_BIN)
 check:
 	scripts/install-deps.sh
 	scripts/install-deps.sh $(FUZZ_PACKAGES)
+	scripts/install-deps.sh $(CEPH_PACKAGES)
 	tests/xen/install-packages.sh
 	$(MAKE) -j$(CHECK_JOBS) all unit-tests check-asan fuzz-build check-release-lib
 	tests/run-all.sh
+
+# Ceph (tests/ceph): installs the Ceph packages when missing (as root),
+# builds (tools/ceph-util needs librbd-dev and librados-dev), and runs
+# tests/ceph/run.sh: one throw-away single-node cluster (a mon and a
+# memstore OSD, on port $$XL_SNAPSHOT_CEPH_PORT, default 16789) for every
+# tests/ceph/test-*.sh, stopped by PID at the end.  `make check` runs
+# it too (tests/run-all.sh).
+check-ceph:
+	scripts/install-deps.sh
+	scripts/install-deps.sh $(CEPH_PACKAGES)
+	$(MAKE) all
+	tests/ceph/run.sh
 
 # Real Xen (tests/xen): installs the packages it needs (as
 # root), boots Xen 4.17 and a dom0 holding this tree's xl and library
@@ -411,6 +451,9 @@ install: release
 	    $(DESTDIR)$(SYSTEMDUNITDIR)/
 	$(INSTALL) -d $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot
 	$(INSTALL) -m 755 $(VHD_UTIL_BIN) $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot/vhd-util
+ifneq ($(HAVE_CEPH),)
+	$(INSTALL) -m 755 tools/ceph-util $(DESTDIR)$(LIBEXECDIR)/libxl-snapshot/ceph-util
+endif
 ifneq ($(XL_SRCS),)
 	$(INSTALL) -m 755 xl/xl.install $(DESTDIR)$(BINDIR)/xl-snapshot
 ifeq ($(INSTALL_AS_XL),y)
@@ -462,7 +505,7 @@ clean:
 	    $(STLIB) $(PCFILE) $(PCFILES_UNINSTALLED) xl/*.o xl/*.d xl/tree/*.o xl/tree/*.d \
 	    xl/xl xl/xl.install \
 	    tests/unit/*.o tests/unit/*.d $(UNIT_BIN) $(UNIT_GEN) \
-	    $(CONFIG_STAMP) $(DEFINES_STAMP) $(VHD_UTIL_BIN) $(MAN_PAGES)
+	    $(CONFIG_STAMP) $(DEFINES_STAMP) $(VHD_UTIL_BIN) tools/ceph-util $(MAN_PAGES)
 	rm -rf build
 
 FORCE:

@@ -40,6 +40,9 @@
 #ifndef LIBXL_SNAPSHOT_VHD_UTIL
 #define LIBXL_SNAPSHOT_VHD_UTIL "vhd-util"
 #endif
+#ifndef LIBXL_SNAPSHOT_CEPH_UTIL
+#define LIBXL_SNAPSHOT_CEPH_UTIL "ceph-util"
+#endif
 #ifndef LIBXL_SNAPSHOT_LVM
 #define LIBXL_SNAPSHOT_LVM "lvm"
 #endif
@@ -688,6 +691,7 @@ int libxlsnap_ctx_alloc(libxlsnap_ctx **pctx, int version,
     ctx->qemu_img = env_or("XL_SNAPSHOT_QEMU_IMG", LIBXL_SNAPSHOT_QEMU_IMG);
     ctx->lvm = env_or("XL_SNAPSHOT_LVM", LIBXL_SNAPSHOT_LVM);
     ctx->vhd_util = env_or("XL_SNAPSHOT_VHD_UTIL", LIBXL_SNAPSHOT_VHD_UTIL);
+    ctx->ceph_util = env_or("XL_SNAPSHOT_CEPH_UTIL", LIBXL_SNAPSHOT_CEPH_UTIL);
     ctx->xen_qemu = env_or("XL_SNAPSHOT_XEN_QEMU", LIBXL_SNAPSHOT_XEN_QEMU);
     ctx->system_xl = env_or("XL_SNAPSHOT_SYSTEM_XL",
                             LIBXL_SNAPSHOT_SYSTEM_XL);
@@ -751,6 +755,7 @@ int libxlsnap_ctx_free(libxlsnap_ctx *ctx)
     free(ctx->qemu_img);
     free(ctx->lvm);
     free(ctx->vhd_util);
+    free(ctx->ceph_util);
     free(ctx->xen_qemu);
     free(ctx->system_xl);
     free(ctx->store_pool);

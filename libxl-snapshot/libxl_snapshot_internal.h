@@ -1410,6 +1410,7 @@ struct libxlsnap_ctx {
     char *run_dir;
     char *config_dir;                 /* /etc/xen */
     char *qemu_bin, *qemu_img, *xen_qemu, *lvm, *vhd_util;
+    char *ceph_util;                  /* tools/ceph-util: librbd, librados */
     char *system_xl;                  /* the real xl, for the xen driver */
     /* the record store (XL_SNAPSHOT_STORE): NULL the directory store,
      * else the RADOS store's pool; its client id, its lock's lease */

@@ -21,6 +21,7 @@ else
         qemu-guest-agent e2fsprogs libvhdi-utils libxml2-utils
         dpkg-dev debhelper lintian time strace
         tmux bash-completion
+        librbd-dev librados-dev
     )
 fi
 

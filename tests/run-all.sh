@@ -14,7 +14,11 @@
 #     and those that measure time ("# run-all: alone") run last, with
 #     nothing beside them.  Each runs from the repository root under a
 #     time limit of $XL_SNAPSHOT_TEST_TIMEOUT seconds (default 900).
-#  4. tests/xen/run.sh: Xen 4.17 and a dom0 booted under QEMU (TCG),
+#  4. tests/ceph/run.sh: a throw-away one-node Ceph cluster and every
+#     tests/ceph/test-*.sh against it; every test counts, from its
+#     closing "check-ceph: N passed, N failed[, N skipped]" line.  A
+#     cluster that cannot start fails it (no skip).
+#  5. tests/xen/run.sh: Xen 4.17 and a dom0 booted under QEMU (TCG),
 #     the scenarios run with the xen driver; every scenario counts,
 #     from its closing "check-xen: N passed, N failed" line.  It does
 #     not skip: a machine where it cannot run fails it, loudly.
@@ -157,12 +161,42 @@ while read -r what t why; do
     esac
 done <"$results"
 
+# ---- Ceph (tests/ceph): every test counts, from the closing
+# "check-ceph: N passed, N failed[, N skipped]" line
+echo "=== tests/ceph/run.sh (a one-node Ceph cluster, tools/ceph-util)"
+ceph_log=$(mktemp)
+trap 'rm -rf "$unit_log" "$results" "$beside_dir" "$ceph_log"' EXIT
+start=$(date +%s)
+# each test has its own limit there; this one is a safety net
+n_ceph=$(find tests/ceph -maxdepth 1 -name 'test-*.sh' | wc -l)
+timeout --kill-after=30 "$((timeout_s * (n_ceph + 1)))" tests/ceph/run.sh </dev/null 2>&1 |
+    tee "$ceph_log"
+ceph_rc=${PIPESTATUS[0]}
+secs=$(( $(date +%s) - start ))
+line=$(grep -E '^check-ceph: [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$ceph_log" | tail -n 1)
+if [ -n "$line" ]; then
+    cp=$(echo "$line" | sed -E 's/^check-ceph: ([0-9]+) passed.*/\1/')
+    cf=$(echo "$line" | sed -E 's/^check-ceph: [0-9]+ passed, ([0-9]+) failed.*/\1/')
+    cs=0
+    [[ $line == *skipped ]] && cs=$(echo "$line" | sed -E 's/.* ([0-9]+) skipped$/\1/')
+    passed=$((passed + cp))
+    failed=$((failed + cf))
+    skipped=$((skipped + cs))
+    [ "$cf" -gt 0 ] && failed_names+=("tests/ceph ($cf)")
+    if [ "$ceph_rc" -ne 0 ] && [ "$cf" -eq 0 ]; then
+        note_fail "tests/ceph/run.sh (exit $ceph_rc)"
+    fi
+else
+    note_fail "tests/ceph/run.sh (exit $ceph_rc, no summary)"
+fi
+echo "--- tests/ceph: ${line:-no result} (${secs}s)"
+
 # ---- real Xen under TCG (tests/xen): every scenario counts, from its
 # closing "check-xen: N passed, N failed" line.  It never skips: this is
 # the only proof that the xen driver works.
 echo "=== tests/xen/run.sh (Xen 4.17 + dom0 under TCG, the xen driver)"
 xen_log=$(mktemp)
-trap 'rm -rf "$unit_log" "$results" "$beside_dir" "$xen_log"' EXIT
+trap 'rm -rf "$unit_log" "$results" "$beside_dir" "$ceph_log" "$xen_log"' EXIT
 start=$(date +%s)
 # the boot's own limit (XEN_TEST_TIMEOUT, 1200 s) and the dom0 build
 # (with the Debian packages' build, should test-69 not have left them)

@@ -498,25 +498,36 @@ static char **orig_argv;
 static int orig_argc;
 
 /*
- * Run from the tree (xl/xl): the library runs the tree's vhd-util
- * unless $XL_SNAPSHOT_VHD_UTIL names one, as it uses the tree's
- * library.  The binary's own directory, as its RUNPATH's $ORIGIN.
+ * Run from the tree (xl/xl): the library runs the tree's vhd-util and
+ * ceph-util unless $XL_SNAPSHOT_VHD_UTIL / $XL_SNAPSHOT_CEPH_UTIL name
+ * others, as it uses the tree's library.  The binary's own directory,
+ * as its RUNPATH's $ORIGIN.  (ceph-util is there only when the tree
+ * was built with librbd-dev and librados-dev.)
  */
+static void use_tree_tool(const char *dir, const char *rel, const char *env)
+{
+    char *p;
+
+    if (!rel || getenv(env)) return;
+    if (asprintf(&p, "%s/%s", dir, rel) < 0) return;
+    if (!access(p, X_OK)) setenv(env, p, 1);
+    free(p);
+}
+
 static void use_tree_tools(void)
 {
-    char exe[PATH_MAX], *slash, *p;
+    char exe[PATH_MAX], *slash;
     ssize_t n;
 
-    if (!xl_tree_vhd_util || getenv("XL_SNAPSHOT_VHD_UTIL")) return;
+    if (!xl_tree_vhd_util && !xl_tree_ceph_util) return;
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n <= 0) return;
     exe[n] = 0;
     slash = strrchr(exe, '/');
     if (!slash) return;
     *slash = 0;
-    if (asprintf(&p, "%s/%s", exe, xl_tree_vhd_util) < 0) return;
-    if (!access(p, X_OK)) setenv("XL_SNAPSHOT_VHD_UTIL", p, 1);
-    free(p);
+    use_tree_tool(exe, xl_tree_vhd_util, "XL_SNAPSHOT_VHD_UTIL");
+    use_tree_tool(exe, xl_tree_ceph_util, "XL_SNAPSHOT_CEPH_UTIL");
 }
 
 /*

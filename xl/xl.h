@@ -44,9 +44,10 @@ extern int dryrun_only;
 extern int verbosity;
 /* number of error messages the library logged (see xl.c) */
 extern int xl_errors_logged;
-/* xl/tree/xl_tree.c, in xl/xl only: the tree's vhd-util, by path from
- * the binary's directory (NULL in an installed xl) */
+/* xl/tree/xl_tree.c, in xl/xl only: the tree's vhd-util and ceph-util,
+ * by path from the binary's directory (NULL in an installed xl) */
 extern const char xl_tree_vhd_util[] __attribute__((weak));
+extern const char xl_tree_ceph_util[] __attribute__((weak));
 
 /* Prints the help of one command (or all if NULL: ours, then the
  * system xl's). */

@@ -10,6 +10,7 @@
 #include "xl.h"
 
 const char xl_tree_vhd_util[] = "../tools/vhd-util";
+const char xl_tree_ceph_util[] = "../tools/ceph-util";
 
 /*
  * Local variables:
