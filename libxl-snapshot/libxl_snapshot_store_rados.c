@@ -61,13 +61,6 @@
 /* one omap-set's argv at most (ARG_MAX is 2 MiB with the environment) */
 #define PUT_ARGV_MAX (1024 * 1024)
 
-/* Until ctx->ceph_util: XL_SNAPSHOT_CEPH_UTIL, else ceph-util on PATH. */
-static const char *ceph_util(libxl__gc *gc)
-{
-    const char *v = getenv("XL_SNAPSHOT_CEPH_UTIL");
-    return v && *v ? v : "ceph-util";
-}
-
 /* argv: ceph-util [--id ID] CMD POOL [OBJ] then room for more */
 static const char **args_new(libxl__gc *gc, const char *cmd,
                              const libxl__rados_store *r, int more,
@@ -77,7 +70,7 @@ static const char **args_new(libxl__gc *gc, const char *cmd,
     int n = 0;
 
     GCNEW_ARRAY(a, 8 + more);
-    a[n++] = ceph_util(gc);
+    a[n++] = CTX->ceph_util;
     if (CTX->ceph_id) {
         a[n++] = "--id";
         a[n++] = CTX->ceph_id;
@@ -477,8 +470,14 @@ static int rados_trylock(libxl__gc *gc, libxl__snapshot_store *st,
     uint64_t deadline = libxl__now_ms() + LOCK_ANSWER_MS;
 
     *holder_r = NULL;
-    r->cookie = GCSPRINTF("%d-%08lx%08lx", (int)getpid(),
-                          (unsigned long)random(), (unsigned long)random());
+    {
+        /* unique to this holder: the fence of omap-set --lock */
+        char host[64] = "";
+        gethostname(host, sizeof(host) - 1);
+        r->cookie = GCSPRINTF("%s-%d-%08lx%08lx", host, (int)getpid(),
+                              (unsigned long)random(),
+                              (unsigned long)random());
+    }
     a = args_new(gc, "lock-hold", r, 4, &n);
     a[n++] = LOCK_NAME;
     a[n++] = r->cookie;
