@@ -32,6 +32,13 @@ INSTALL_AS_XL     ?= n
 # dir in it).
 XL_SNAPSHOT_STATE_DIR = /var/lib/xen/snapshots
 XL_SNAPSHOT_RUN_DIR   = /var/run/xen
+# Where snapshot records and the per-domain locks live, unless
+# XL_SNAPSHOT_STORE says otherwise at run time: "dir" (files under the
+# state dir, one host) or "rados:POOL" (one RADOS object a domain, a
+# RADOS lock with a lease: every host of a Ceph pool shares the tree;
+# with CEPH_CONF, XL_SNAPSHOT_CEPH_ID, XL_SNAPSHOT_LOCK_LEASE, see
+# README "Records shared by a pool: the RADOS store")
+XL_SNAPSHOT_STORE     = dir
 XEN_CONFIG_DIR        ?= /etc/xen
 QEMU                  ?= qemu-system-x86_64
 QEMU_IMG              ?= qemu-img
@@ -84,6 +91,7 @@ CEPH_LIBS         ?= -lrbd -lrados -lpthread
 DEFINES := \
     -DHAVE_YAJL_YAJL_VERSION_H \
     -DLIBXL_SNAPSHOT_STATE_DIR=\"$(XL_SNAPSHOT_STATE_DIR)\" \
+    -DLIBXL_SNAPSHOT_STORE=\"$(XL_SNAPSHOT_STORE)\" \
     -DLIBXL_SNAPSHOT_RUN_DIR=\"$(XL_SNAPSHOT_RUN_DIR)\" \
     -DLIBXL_SNAPSHOT_CONFIG_DIR=\"$(XEN_CONFIG_DIR)\" \
     -DLIBXL_SNAPSHOT_QEMU=\"$(QEMU)\" \

@@ -513,13 +513,14 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
                                                          &what);
     DIR *dir;
     struct dirent *de;
-    int i;
+    char **names;
+    int i, num;
 
-    dir = opendir(cs->op.st.dir);
-    while (dir && (de = readdir(dir))) {
-        const char *n = de->d_name, *path;
-        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
-        path = GCSPRINTF("%s/%s", cs->op.st.dir, n);
+    if (libxl__snapshot_store_list(gc, &cs->op.st, "", &names, NULL, &num))
+        num = 0;                      /* (logged) */
+    for (i = 0; i < num; i++) {
+        const char *n = names[i], *path;
+        path = libxl__snapshot_store_where(gc, &cs->op.st, n);
         if (libxl__snapshot_store_owns(gc, t, n) ||
             memory_of_record(t, path) ||
             (journal && !strcmp(path, journal)))   /* reported */
@@ -548,7 +549,6 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
         }
         problem(gc, cs, "'%s' belongs to no record", path);
     }
-    if (dir) closedir(dir);
 
     /* what the domain record says a disk ran on last: also a disk the
      * domain no longer has (its snapshots' deletes merge it) */

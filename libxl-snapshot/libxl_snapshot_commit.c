@@ -132,10 +132,9 @@ static void bc_done(libxl__egc *egc, libxl__block_commit_state *bcs,
 /* ---------------------------------------------------------------- */
 /* job records */
 
-static char *jobrec_path(libxl__gc *gc, const libxl__snapshot_store *st,
-                         const char *vdev)
+static char *jobrec_name(libxl__gc *gc, const char *vdev)
 {
-    return GCSPRINTF("%s/blockjob-%s.libxl-json", st->dir, vdev);
+    return GCSPRINTF("blockjob-%s.libxl-json", vdev);
 }
 
 static const char *at_ready_str(libxl__blockjob_at_ready a)
@@ -176,8 +175,8 @@ static int jobrec_write(libxl__gc *gc, const libxl__snapshot_store *st,
     yajl_gen_array_close(g);
     yajl_gen_map_close(g);
     yajl_gen_get_buf(g, &buf, &len);
-    rc = libxl__write_file_atomic(gc, jobrec_path(gc, st, jr->vdev), buf,
-                                  len);
+    rc = libxl__snapshot_store_put1(gc, st, jobrec_name(gc, jr->vdev),
+                                    (const char *)buf, len, XTL_ERROR);
     yajl_gen_free(g);
     return rc;
 }
@@ -186,19 +185,21 @@ static int jobrec_write(libxl__gc *gc, const libxl__snapshot_store *st,
 static int jobrec_read(libxl__gc *gc, const libxl__snapshot_store *st,
                        const char *vdev, jobrec *jr)
 {
-    char *path = jobrec_path(gc, st, vdev), *data;
+    char *data;
     const char *s;
     yajl_val v, m;
     size_t i;
     int rc;
 
     memset(jr, 0, sizeof(*jr));
-    rc = libxl__read_file(gc, path, &data, NULL);
+    rc = libxl__snapshot_store_get(gc, st, jobrec_name(gc, vdev), &data,
+                                   NULL);
     if (rc) return rc;
     v = libxl__json_parse(gc, data);
     if (!v || !libxl__json_get_string(v, "id") ||
         !libxl__json_get_string(v, "top")) {
-        LOG(ERROR, "corrupt block job record '%s'", path);
+        LOG(ERROR, "corrupt block job record '%s'",
+            libxl__snapshot_store_where(gc, st, jobrec_name(gc, vdev)));
         return ERROR_INVAL;
     }
     jr->id = GCSTRDUP(libxl__json_get_string(v, "id"));
@@ -237,8 +238,9 @@ static int jobrec_read(libxl__gc *gc, const libxl__snapshot_store *st,
 static void jobrec_remove(libxl__gc *gc, const libxl__snapshot_store *st,
                           const char *vdev)
 {
-    if (unlink(jobrec_path(gc, st, vdev)) && errno != ENOENT)
-        LOGE(WARN, "cannot remove block job record of %s", vdev);
+    if (libxl__snapshot_store_put1(gc, st, jobrec_name(gc, vdev), NULL, 0,
+                                   XTL_DEBUG))
+        LOG(WARN, "cannot remove block job record of %s", vdev);
 }
 
 int libxl__blockjob_check_idle(libxl__gc *gc,

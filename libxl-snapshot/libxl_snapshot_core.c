@@ -579,6 +579,45 @@ libxlsnap_driver libxlsnap_ctx_driver(libxlsnap_ctx *ctx)
     return ctx->driver_id;
 }
 
+/*
+ * The record store: XL_SNAPSHOT_STORE "dir" (or unset: Config.mk's
+ * STORE) is the directory store; "rados:POOL" the RADOS store, with
+ * XL_SNAPSHOT_CEPH_ID (the client id, without "client.") and
+ * XL_SNAPSHOT_LOCK_LEASE (seconds the lock outlives a dead holder).
+ */
+static int store_setting(libxlsnap_ctx *ctx)
+{
+    const char *v = getenv("XL_SNAPSHOT_STORE");
+    const char *id = getenv("XL_SNAPSHOT_CEPH_ID");
+    const char *lease = getenv("XL_SNAPSHOT_LOCK_LEASE");
+    char *end;
+    long l;
+
+    if (!v || !*v) v = LIBXL_SNAPSHOT_STORE;
+    ctx->lock_lease = LIBXL__LOCK_LEASE_S;
+    if (!strcmp(v, "dir")) return 0;
+    if (strncmp(v, "rados:", 6) || !v[6] || strchr(v + 6, '/')) {
+        LIBXL__LOG(ctx, ERROR, -1, "XL_SNAPSHOT_STORE=%s: unknown store "
+                   "(use dir, or rados:POOL)", v);
+        return ERROR_INVAL;
+    }
+    if (lease && *lease) {
+        errno = 0;
+        l = strtol(lease, &end, 10);
+        if (errno || *end || l < 3 || l > 3600) {
+            LIBXL__LOG(ctx, ERROR, -1, "XL_SNAPSHOT_LOCK_LEASE=%s: give "
+                       "seconds, 3 to 3600", lease);
+            return ERROR_INVAL;
+        }
+        ctx->lock_lease = l;
+    }
+    ctx->store_pool = strdup(v + 6);
+    if (id && *id) ctx->ceph_id = strdup(id);
+    if (!ctx->store_pool || (id && *id && !ctx->ceph_id))
+        return ERROR_NOMEM;
+    return 0;
+}
+
 int libxlsnap_ctx_alloc(libxlsnap_ctx **pctx, int version,
                              unsigned flags, xentoollog_logger *lg,
                              const libxlsnap_settings *settings)
@@ -656,6 +695,8 @@ int libxlsnap_ctx_alloc(libxlsnap_ctx **pctx, int version,
     ctx->xen_qemu = env_or("XL_SNAPSHOT_XEN_QEMU", LIBXL_SNAPSHOT_XEN_QEMU);
     ctx->system_xl = env_or("XL_SNAPSHOT_SYSTEM_XL",
                             LIBXL_SNAPSHOT_SYSTEM_XL);
+    rc = store_setting(ctx);
+    if (rc) goto out;
 
     if (settings->driver != LIBXLSNAP_DRIVER_AUTO) {
         if (settings->driver != LIBXLSNAP_DRIVER_XEN &&
@@ -717,6 +758,8 @@ int libxlsnap_ctx_free(libxlsnap_ctx *ctx)
     free(ctx->ceph_util);
     free(ctx->xen_qemu);
     free(ctx->system_xl);
+    free(ctx->store_pool);
+    free(ctx->ceph_id);
     free(ctx);
     return 0;
 }

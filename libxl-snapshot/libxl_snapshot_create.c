@@ -325,6 +325,15 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
                 "(take a disk-only snapshot)", op->d.name);
             return ERROR_INVAL;
         }
+        if ((!*scs->req.memory || !strcmp(scs->req.memory, "yes")) &&
+            !libxl__snapshot_store_is_dir(gc)) {
+            /* beside the records is this host's state dir: a record
+             * another host of the pool could not revert to */
+            LOG(ERROR, "the records are in RADOS, shared by the hosts of "
+                "the pool: give the memory image a path they all see "
+                "(--memory=PATH)");
+            return ERROR_INVAL;
+        }
         s->memory = !*scs->req.memory || !strcmp(scs->req.memory, "yes")
             ? GCSPRINTF("%s/%s.save", op->st.dir, s->name)
             : libxl__abs_path(gc, scs->req.memory);

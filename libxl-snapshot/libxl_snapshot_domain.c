@@ -48,19 +48,17 @@ static bool looks_like_path(const char *s)
 static int find_record_by_name(libxl__gc *gc, const char *domain,
                                libxl__domain_record *rec_r)
 {
-    DIR *dir;
-    struct dirent *de;
-    libxl_uuid u;
-    int rc = ERROR_DOMAIN_NOTFOUND;
+    libxl_uuid *uuids, u;
+    int i, n, rc = ERROR_DOMAIN_NOTFOUND;
 
-    dir = opendir(CTX->state_dir);
-    if (!dir) return ERROR_DOMAIN_NOTFOUND;
-    while ((de = readdir(dir))) {
+    if (libxl__snapshot_store_domains(gc, &uuids, &n))
+        return ERROR_DOMAIN_NOTFOUND;
+    for (i = 0; i < n; i++) {
         libxl__snapshot_store st;
         libxl__domain_record dom;
         char uuidstr[40];
 
-        if (libxl_uuid_from_string(&u, de->d_name)) continue;
+        u = uuids[i];
         if (libxl__snapshot_store_open(gc, CTX->state_dir, &u, &st))
             continue;
         if (libxl__snapshot_store_load_domain(gc, &st, &dom)) continue;
@@ -74,7 +72,6 @@ static int find_record_by_name(libxl__gc *gc, const char *domain,
             break;
         }
     }
-    closedir(dir);
     return rc;
 }
 
@@ -230,6 +227,14 @@ libxl_device_disk *libxl__domain_disk(libxl__domain *d, const char *vdev)
 /* ---------------------------------------------------------------- */
 /* the per-domain lock */
 
+void libxl__snapshot_lock_busy(libxl__gc *gc, const char *domain,
+                               const char *holder)
+{
+    LOG(ERROR, "domain %s is busy: another snapshot or block job "
+        "command holds its lock%s%s%s", domain,
+        holder ? " (" : "", holder ? holder : "", holder ? ")" : "");
+}
+
 static void lock_retry(libxl__egc *egc, libxl__ev_time *ev, int rc);
 static void lock_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc);
 
@@ -252,7 +257,7 @@ void libxl__snapshot_lock_acquire(libxl__egc *egc,
     libxl__ao_abortable_init(&lk->abrt);
     lk->deadline_ms = libxl__now_ms() + (uint64_t)(secs > 0 ? secs : 0)
         * 1000;
-    rc = libxl__snapshot_store_trylock(gc, lk->st);
+    rc = libxl__snapshot_store_trylock(gc, lk->st, NULL);
     if (rc != ERROR_LOCK_FAIL || lk->once) {
         lk->callback(egc, lk, rc);
         return;
@@ -274,16 +279,16 @@ static void lock_retry(libxl__egc *egc, libxl__ev_time *ev, int rc)
     libxl__snapshot_lock *lk = CONTAINER_OF(ev, libxl__snapshot_lock,
                                             retry);
     STATE_AO_GC(lk->ao);
+    const char *holder;
 
-    rc = libxl__snapshot_store_trylock(gc, lk->st);
+    rc = libxl__snapshot_store_trylock(gc, lk->st, &holder);
     if (rc == ERROR_LOCK_FAIL) {
         if (libxl__now_ms() < lk->deadline_ms) {
             libxl__ev_time_register_rel(gc, &lk->retry, lock_retry,
                                         LOCK_RETRY_MS);
             return;
         }
-        LOG(ERROR, "domain %s is busy: another snapshot or block job "
-            "command holds its lock", lk->domain_name);
+        libxl__snapshot_lock_busy(gc, lk->domain_name, holder);
     }
     lock_done(egc, lk, rc);
 }
@@ -541,16 +546,15 @@ static int lock_wait(libxl__gc *gc, libxl__snapshot_store *st,
                      const char *name)
 {
     uint64_t deadline = libxl__now_ms() + (uint64_t)CTX->lock_timeout * 1000;
+    const char *holder;
     int rc;
 
     for (;;) {
-        rc = libxl__snapshot_store_trylock(gc, st);
+        rc = libxl__snapshot_store_trylock(gc, st, &holder);
         if (rc != ERROR_LOCK_FAIL || libxl__now_ms() >= deadline) break;
         usleep(50000);
     }
-    if (rc == ERROR_LOCK_FAIL)
-        LOG(ERROR, "domain %s is busy: another snapshot or block job "
-            "command holds its lock", name);
+    if (rc == ERROR_LOCK_FAIL) libxl__snapshot_lock_busy(gc, name, holder);
     return rc;
 }
 

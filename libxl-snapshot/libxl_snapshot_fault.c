@@ -36,7 +36,10 @@
  *    that a point placed before a QMP answer is read can treat the
  *    answer as lost;
  *  - <op>:<n>:sigint raises SIGINT at the n-th fault point (a Ctrl-C
- *    there, without a race), and goes on if the process survives it.
+ *    there, without a race), and goes on if the process survives it;
+ *  - <op>:<n>:stop stops the process there (SIGSTOP), holding what it
+ *    holds (the domain's lock): it goes on when sent SIGCONT (the
+ *    tests of two commands at once, without a race).
  */
 #include "libxl_snapshot_internal.h"
 
@@ -115,6 +118,10 @@ bool libxl__fault_point(const char *op)
     }
     if (!strcmp(mode, "sigint")) {
         raise(SIGINT);                /* as a Ctrl-C there */
+        return false;
+    }
+    if (!strcmp(mode, "stop")) {
+        raise(SIGSTOP);               /* until SIGCONT */
         return false;
     }
     fprintf(stderr, "libxl-snapshot: fault injected: %s step %d\n", op,

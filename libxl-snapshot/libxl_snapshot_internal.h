@@ -970,10 +970,83 @@ typedef struct libxl__domain_record {
     int num_disks;
 } libxl__domain_record;
 
-typedef struct libxl__snapshot_store {
-    char *dir;                        /* <state>/<uuid> */
-    int lockfd;                       /* -1 when not held */
-} libxl__snapshot_store;
+/*
+ * Where one domain's records are kept, and its lock: named blobs (a
+ * record's JSON text, the journal, a block job record) behind one small
+ * table of operations, because there are two homes for them:
+ *  - the directory store, <state_dir>/<uuid>/, one file a name, flock
+ *    on its "lock" file (libxl_snapshot_store.c: the default);
+ *  - the RADOS store, XL_SNAPSHOT_STORE=rados:POOL: the names are omap
+ *    keys of one object a domain, the lock is a RADOS lock with a lease
+ *    (libxl_snapshot_store_rados.c), so that every host of a pool sees
+ *    the same records.
+ * Everything above the table (load, save, the journal, job records,
+ * snapshot-check) names a blob only by its name.
+ */
+typedef struct libxl__snapshot_store libxl__snapshot_store;
+/* One name of a put: value NULL removes it. */
+typedef struct libxl__store_put {
+    const char *name;
+    const char *value;
+    size_t len;
+} libxl__store_put;
+typedef struct libxl__snapshot_store_ops {
+    /* st->dir (where, for messages) and the store's own state */
+    int (*open)(libxl__gc *gc, libxl__snapshot_store *st,
+                const char *state_dir, const libxl_uuid *uuid);
+    /* once: 0, or ERROR_LOCK_FAIL (*holder_r: who, when known) */
+    int (*trylock)(libxl__gc *gc, libxl__snapshot_store *st,
+                   const char *me, const char **holder_r);
+    void (*unlock)(libxl__snapshot_store *st);
+    /* ERROR_NOTFOUND (not logged) when name has no blob; data_r NULL:
+     * only whether it has one (the directory store: lstat) */
+    int (*get)(libxl__gc *gc, const libxl__snapshot_store *st,
+               const char *name, char **data_r, size_t *len_r);
+    /* in order, each name atomically (RADOS: all of them in one op);
+     * a name whose value is unchanged need not be written; failure
+     * logged at lvl */
+    int (*put)(libxl__gc *gc, const libxl__snapshot_store *st,
+               const libxl__store_put *p, int n, xentoollog_level lvl);
+    /* the names that begin with prefix, and their values if values_r
+     * (a value NULL: the name vanished meanwhile) */
+    int (*list)(libxl__gc *gc, const libxl__snapshot_store *st,
+                const char *prefix, char ***names_r, char ***values_r,
+                int *n_r);
+    /* the uuids of the domains that have a store */
+    int (*domains)(libxl__gc *gc, libxl_uuid **uuids_r, int *n_r);
+} libxl__snapshot_store_ops;
+/* the RADOS lock's lease when XL_SNAPSHOT_LOCK_LEASE is not set */
+#define LIBXL__LOCK_LEASE_S 30
+extern const libxl__snapshot_store_ops libxl__snapshot_store_dir_ops;
+extern const libxl__snapshot_store_ops libxl__snapshot_store_rados_ops;
+/* the RADOS store's own (libxl_snapshot_store_rados.c) */
+typedef struct libxl__rados_store {
+    char *pool, *obj;
+    pid_t holder;                     /* lock-hold, -1 when none */
+    char *cookie;                     /* our lock's, while held */
+    /* the omap as last read, and our puts since (sorted by key) */
+    bool cached;
+    char **keys, **vals;
+    int n;
+} libxl__rados_store;
+/* (pure, for the unit tests) the cache from omap-dump's JSON object */
+int libxl__rados_cache_parse(libxl__gc *gc, libxl__rados_store *r,
+                             const char *json);
+/* the omap-set argvs of a put, unchanged names left out (cache) */
+const char ***libxl__rados_put_args(libxl__gc *gc,
+                                    const libxl__rados_store *r,
+                                    const libxl__store_put *p, int np,
+                                    int *nargs_r);
+/* who holds the lock, from lock-hold's busy JSON (NULL: unknown) */
+const char *libxl__rados_holder(libxl__gc *gc, const char *json);
+
+struct libxl__snapshot_store {
+    const libxl__snapshot_store_ops *ops;
+    char *dir;                        /* <state>/<uuid>, rados:POOL/OBJ */
+    int lockfd;                       /* -1 when not held (RADOS: the
+                                         lock holder's stdin) */
+    struct libxl__rados_store *rados; /* the RADOS store's own */
+};
 
 /*
  * Everything under one domain's directory, loaded; or, when partial,
@@ -1003,11 +1076,40 @@ int libxl__snapshot_store_open(libxl__gc *gc, const char *state_dir,
                                const libxl_uuid *uuid,
                                libxl__snapshot_store *st_r);
 /*
- * Tries the per-domain lock (flock on <dir>/lock) once: 0, or
- * ERROR_LOCK_FAIL if another process holds it.
+ * Tries the per-domain lock once: 0, or ERROR_LOCK_FAIL if another
+ * process holds it (*holder_r, if not NULL: who, "host H pid P", when
+ * the store knows; else NULL).
  */
-int libxl__snapshot_store_trylock(libxl__gc *gc, libxl__snapshot_store *st);
+int libxl__snapshot_store_trylock(libxl__gc *gc, libxl__snapshot_store *st,
+                                  const char **holder_r);
 void libxl__snapshot_store_unlock(libxl__snapshot_store *st);
+/* "domain D is busy: ... holds its lock[, holder]", logged */
+void libxl__snapshot_lock_busy(libxl__gc *gc, const char *domain,
+                               const char *holder);
+/* The blobs (see libxl__snapshot_store_ops). */
+int libxl__snapshot_store_get(libxl__gc *gc, const libxl__snapshot_store *st,
+                              const char *name, char **data_r,
+                              size_t *len_r);
+int libxl__snapshot_store_put(libxl__gc *gc, const libxl__snapshot_store *st,
+                              const libxl__store_put *p, int n,
+                              xentoollog_level lvl);
+int libxl__snapshot_store_put1(libxl__gc *gc,
+                               const libxl__snapshot_store *st,
+                               const char *name, const char *value,
+                               size_t len, xentoollog_level lvl);
+int libxl__snapshot_store_list(libxl__gc *gc,
+                               const libxl__snapshot_store *st,
+                               const char *prefix, char ***names_r,
+                               char ***values_r, int *n_r);
+/* name as messages show it: <dir>/<name> */
+char *libxl__snapshot_store_where(libxl__gc *gc,
+                                  const libxl__snapshot_store *st,
+                                  const char *name);
+/* The uuids of the domains with records, in the context's store. */
+int libxl__snapshot_store_domains(libxl__gc *gc, libxl_uuid **uuids_r,
+                                  int *n_r);
+/* Is the context's store the directory store (records in files)? */
+bool libxl__snapshot_store_is_dir(libxl__gc *gc);
 /*
  * Loads the domain record and every snapshot record; fills children
  * and current.  A corrupt record is an error (ERROR_INVAL naming the
@@ -1310,6 +1412,10 @@ struct libxlsnap_ctx {
     char *qemu_bin, *qemu_img, *xen_qemu, *lvm, *vhd_util;
     char *ceph_util;                  /* tools/ceph-util: librbd, librados */
     char *system_xl;                  /* the real xl, for the xen driver */
+    /* the record store (XL_SNAPSHOT_STORE): NULL the directory store,
+     * else the RADOS store's pool; its client id, its lock's lease */
+    char *store_pool, *ceph_id;
+    int lock_lease;
     unsigned fd_gen;
     /* the last warnings and errors logged, each said once (core.c) */
 #define LIBXL__LOG_RECENT 8

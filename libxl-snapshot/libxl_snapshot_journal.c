@@ -98,7 +98,7 @@
 
 static char *journal_path(libxl__gc *gc, const libxl__snapshot_store *st)
 {
-    return GCSPRINTF("%s/" JOURNAL_FILE, st->dir);
+    return libxl__snapshot_store_where(gc, st, JOURNAL_FILE);
 }
 
 bool libxl__journal_op_known(const char *op)
@@ -119,8 +119,9 @@ int libxl__journal_unusable(libxl__gc *gc, libxl__snapshot_op *op,
     const char *path = journal_path(gc, &op->st), *aside;
     time_t now = time(NULL);
     struct tm tm;
-    char stamp[32];
-    int i;
+    char stamp[32], *data;
+    size_t len;
+    int i, rc;
 
     if (!op->set_aside_journal) {
         LOG(ERROR, "domain %s: the journal %s %s, so the operation it "
@@ -130,12 +131,24 @@ int libxl__journal_unusable(libxl__gc *gc, libxl__snapshot_op *op,
     }
     localtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-    aside = GCSPRINTF("%s/journal.corrupt-%s", op->st.dir, stamp);
-    for (i = 2; libxl__file_exists(aside) && i < 100; i++)
-        aside = GCSPRINTF("%s/journal.corrupt-%s.%d", op->st.dir, stamp, i);
-    if (libxl__file_exists(aside) || rename(path, aside)) {
-        LOGE(ERROR, "domain %s: the journal %s %s, and cannot be moved "
-             "aside to %s", op->d.name, path, why, aside);
+    aside = GCSPRINTF("journal.corrupt-%s", stamp);
+    for (i = 2; libxl__snapshot_store_get(gc, &op->st, aside, NULL, NULL)
+             != ERROR_NOTFOUND && i < 100; i++)
+        aside = GCSPRINTF("journal.corrupt-%s.%d", stamp, i);
+    rc = libxl__snapshot_store_get(gc, &op->st, JOURNAL_FILE, &data, &len);
+    if (!rc) {
+        /* (a store has no rename: the copy first, then the journal
+         * goes; a crash between leaves both, and this runs again) */
+        libxl__store_put p[2] = { { aside, data, len },
+                                  { JOURNAL_FILE, NULL, 0 } };
+        rc = libxl__snapshot_store_get(gc, &op->st, aside, NULL, NULL)
+            != ERROR_NOTFOUND ? ERROR_FAIL
+            : libxl__snapshot_store_put(gc, &op->st, p, 2, XTL_ERROR);
+    }
+    aside = libxl__snapshot_store_where(gc, &op->st, aside);
+    if (rc) {
+        LOG(ERROR, "domain %s: the journal %s %s, and cannot be moved "
+            "aside to %s", op->d.name, path, why, aside);
         return ERROR_FAIL;
     }
     LOG(ERROR, "domain %s: the journal %s %s, so the operation it records "
@@ -175,14 +188,15 @@ int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
 int libxl__journal_write_text(libxl__gc *gc, const libxl__snapshot_store *st,
                               const char *json, size_t len, bool optional)
 {
-    return libxl__write_file_atomic_lvl(gc, journal_path(gc, st), json, len,
-                                        optional ? XTL_INFO : XTL_ERROR);
+    return libxl__snapshot_store_put1(gc, st, JOURNAL_FILE, json, len,
+                                      optional ? XTL_INFO : XTL_ERROR);
 }
 
 int libxl__journal_remove(libxl__gc *gc, const libxl__snapshot_store *st)
 {
-    if (unlink(journal_path(gc, st)) && errno != ENOENT) {
-        LOGE(WARN, "cannot remove the journal %s", journal_path(gc, st));
+    if (libxl__snapshot_store_put1(gc, st, JOURNAL_FILE, NULL, 0,
+                                   XTL_DEBUG)) {
+        LOG(WARN, "cannot remove the journal %s", journal_path(gc, st));
         return ERROR_FAIL;
     }
     return 0;
@@ -216,11 +230,11 @@ const char *libxl__journal_pending(libxl__gc *gc,
     const char *path = journal_path(gc, st);
     char *data;
     yajl_val j;
+    int rc;
 
-    if (libxl__read_file_nofollow(gc, path, &data, NULL)) {
-        if (!libxl__file_exists(path)) return NULL;
-        data = "";
-    }
+    rc = libxl__snapshot_store_get(gc, st, JOURNAL_FILE, &data, NULL);
+    if (rc == ERROR_NOTFOUND) return NULL;
+    if (rc) data = "";
     j = libxl__json_parse(gc, data);
     *op_r = j ? libxl__json_get_string(j, "op") : NULL;
     return path;
@@ -241,8 +255,7 @@ void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
     op->recovered_cb = callback;
     libxl__fault_domain(&op->d);      /* tests: whose QEMU to kill */
     op->recovered = false;
-    rc = libxl__read_file_nofollow(gc, journal_path(gc, &op->st), &data,
-                                   NULL);
+    rc = libxl__snapshot_store_get(gc, &op->st, JOURNAL_FILE, &data, NULL);
     if (rc == ERROR_NOTFOUND) {
         callback(egc, op, 0);
         return;

@@ -1,7 +1,15 @@
 /*
- * libxl_snapshot_store.c - snapshot records on disk
+ * libxl_snapshot_store.c - snapshot records: the store, and the tree
  *
- * Layout, one directory per domain (mode 0700):
+ * The records are named blobs of one domain's store, reached through
+ * st->ops (libxl__snapshot_store_ops: open, trylock/unlock, get, put,
+ * list, domains).  Two stores: the directory store here, the default,
+ * and the RADOS store (libxl_snapshot_store_rados.c), whose omap keys
+ * are the same names.  Everything else (load, save, the journal, job
+ * records, snapshot-check) names a blob only by its name, and gets the
+ * text a message shows from libxl__snapshot_store_where.
+ *
+ * The directory store's layout, one directory per domain (mode 0700):
  *
  *   <state_dir>/<uuid>/lock                                 flock(2)
  *
@@ -16,8 +24,9 @@
  * the lock (without the lock it may be another process's write in
  * progress).
  *
- * Saving rewrites only records whose text changed, in an order that
- * keeps the directory consistent after a crash at any point: snapshot
+ * Saving is one put, of the records whose text changed (the store
+ * leaves out the others), in an order that keeps the directory (each
+ * name written on its own) consistent after a crash at any point: snapshot
  * records parents first (a new child never names a parent that has no
  * file yet), then the domain record (its current snapshot is on disk
  * by then), and only then are records of removed snapshots deleted
@@ -51,46 +60,42 @@
 #define LOCK_FILE     "lock"
 #define TMP_SUFFIX    ".tmp"
 
-/* ---------------------------------------------------------------- */
-/* open, lock */
-
-int libxl__snapshot_store_open(libxl__gc *gc, const char *state_dir,
-                               const libxl_uuid *uuid,
-                               libxl__snapshot_store *st_r)
+static bool has_suffix(const char *s, const char *suffix)
 {
-    int rc;
+    size_t l = strlen(s), m = strlen(suffix);
+    return l >= m && !strcmp(s + l - m, suffix);
+}
 
-    st_r->dir = NULL;
-    st_r->lockfd = -1;
+/* ---------------------------------------------------------------- */
+/* the directory store: one file a name in <state_dir>/<uuid>/ */
+
+static int dir_open(libxl__gc *gc, libxl__snapshot_store *st,
+                    const char *state_dir, const libxl_uuid *uuid)
+{
     if (!state_dir || !*state_dir) {
         LOG(ERROR, "no snapshot state directory");
-        rc = ERROR_INVAL;
-        goto out;
+        return ERROR_INVAL;
     }
-    st_r->dir = GCSPRINTF("%s/"LIBXL_UUID_FMT, state_dir,
-                          LIBXL_UUID_BYTES(*uuid));
-    rc = libxl__mkdir_p(gc, st_r->dir, 0700);
-    if (rc) goto out;
-    rc = 0;
- out:
-    return rc;
+    st->dir = GCSPRINTF("%s/"LIBXL_UUID_FMT, state_dir,
+                        LIBXL_UUID_BYTES(*uuid));
+    return libxl__mkdir_p(gc, st->dir, 0700);
 }
 
 /*
  * The lock file may be removed, with the directory, by its holder (see
  * unlock): a lock taken on a file that is no longer <dir>/lock locks
  * nothing, so after flock the file is checked to still be the one in
- * the directory, and the open is tried again if not.
+ * the directory, and the open is tried again if not.  flock does not
+ * say who holds it: *holder_r stays NULL.
  */
 #define LOCK_REOPEN_TRIES 100
 
-int libxl__snapshot_store_trylock(libxl__gc *gc, libxl__snapshot_store *st)
+static int dir_trylock(libxl__gc *gc, libxl__snapshot_store *st,
+                       const char *me, const char **holder_r)
 {
     const char *path = GCSPRINTF("%s/"LOCK_FILE, st->dir);
     int fd = -1, rc, r, tries = 0;
     struct stat ours, named;
-
-    if (st->lockfd >= 0) return 0;   /* already ours */
 
  again:
     if (fd >= 0) close(fd);
@@ -156,11 +161,10 @@ static bool only_lock_file(const char *dir)
  * command waiting for it then finds its file gone and takes the lock
  * anew (trylock).
  */
-void libxl__snapshot_store_unlock(libxl__snapshot_store *st)
+static void dir_unlock(libxl__snapshot_store *st)
 {
     char *lock;
 
-    if (st->lockfd < 0) return;
     if (st->dir && only_lock_file(st->dir) &&
         asprintf(&lock, "%s/"LOCK_FILE, st->dir) >= 0) {
         if (!unlink(lock)) rmdir(st->dir);   /* fails if no longer empty */
@@ -170,11 +174,269 @@ void libxl__snapshot_store_unlock(libxl__snapshot_store *st)
     st->lockfd = -1;
 }
 
+static int dir_get(libxl__gc *gc, const libxl__snapshot_store *st,
+                   const char *name, char **data_r, size_t *len_r)
+{
+    const char *path = GCSPRINTF("%s/%s", st->dir, name);
+    struct stat sb;
+
+    if (!data_r)                      /* is there one? (not read) */
+        return !lstat(path, &sb) ? 0 : errno == ENOENT ? ERROR_NOTFOUND
+            : ERROR_FAIL;
+    return libxl__read_file_nofollow(gc, path, data_r, len_r);
+}
+
+/* Writes path unless it already holds exactly data. */
+static int write_if_changed(libxl__gc *gc, const char *path,
+                            const char *data, size_t len,
+                            xentoollog_level lvl)
+{
+    char *old;
+    size_t oldlen;
+    int rc;
+
+    rc = libxl__read_file_nofollow(gc, path, &old, &oldlen);
+    if (!rc && oldlen == len && !memcmp(old, data, len))
+        return 0;
+    if (rc && rc != ERROR_NOTFOUND)
+        return rc;
+    return libxl__write_file_atomic_lvl(gc, path, data, len, lvl);
+}
+
+static int dir_put(libxl__gc *gc, const libxl__snapshot_store *st,
+                   const libxl__store_put *p, int n, xentoollog_level lvl)
+{
+    const char *path;
+    bool removed = false;
+    int i, rc = 0;
+
+    for (i = 0; i < n; i++) {
+        path = GCSPRINTF("%s/%s", st->dir, p[i].name);
+        if (p[i].value) {
+            rc = write_if_changed(gc, path, p[i].value, p[i].len, lvl);
+            if (rc) break;
+            continue;
+        }
+        if (unlink(path) && errno != ENOENT) {
+            LOGE_AT(lvl, "cannot remove '%s'", path);
+            rc = ERROR_FAIL;
+            break;
+        }
+        removed = true;
+    }
+    if (removed) libxl__fsync_dir(st->dir);
+    return rc;
+}
+
+static int dir_list(libxl__gc *gc, const libxl__snapshot_store *st,
+                    const char *prefix, char ***names_r, char ***values_r,
+                    int *n_r)
+{
+    DIR *dir = opendir(st->dir);
+    struct dirent *de;
+    char **names = NULL, **values = NULL;
+    size_t pl = strlen(prefix);
+    int n = 0, alloc = 0, rc;
+
+    if (!dir && errno == ENOENT) {
+        rc = 0;                 /* removed by a lock holder: nothing */
+        goto out;
+    }
+    if (!dir) {
+        LOGE(ERROR, "cannot read directory '%s'", st->dir);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    for (;;) {
+        errno = 0;
+        de = readdir(dir);
+        if (!de) {
+            if (errno) {
+                LOGE(ERROR, "cannot read directory '%s'", st->dir);
+                rc = ERROR_FAIL;
+                goto out;
+            }
+            break;
+        }
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+            strncmp(de->d_name, prefix, pl))
+            continue;
+        if (n == alloc) {
+            alloc = alloc ? alloc * 2 : 16;
+            GCREALLOC_ARRAY(names, alloc);
+            if (values_r) GCREALLOC_ARRAY(values, alloc);
+        }
+        names[n] = GCSTRDUP(de->d_name);
+        if (values_r) {
+            rc = dir_get(gc, st, names[n], &values[n], NULL);
+            if (rc == ERROR_NOTFOUND) values[n] = NULL;   /* vanished */
+            else if (rc) goto out;
+        }
+        n++;
+    }
+    rc = 0;
+ out:
+    if (dir) closedir(dir);
+    *names_r = rc ? NULL : names;
+    if (values_r) *values_r = rc ? NULL : values;
+    *n_r = rc ? 0 : n;
+    return rc;
+}
+
+static int dir_domains(libxl__gc *gc, libxl_uuid **uuids_r, int *n_r)
+{
+    DIR *dir = opendir(CTX->state_dir);
+    struct dirent *de;
+    libxl_uuid *u = NULL;
+    int n = 0;
+
+    *uuids_r = NULL;
+    *n_r = 0;
+    if (!dir) return 0;
+    while ((de = readdir(dir))) {
+        GCREALLOC_ARRAY(u, n + 1);
+        if (!libxl_uuid_from_string(&u[n], de->d_name)) n++;
+    }
+    closedir(dir);
+    *uuids_r = u;
+    *n_r = n;
+    return 0;
+}
+
+const libxl__snapshot_store_ops libxl__snapshot_store_dir_ops = {
+    .open = dir_open,
+    .trylock = dir_trylock,
+    .unlock = dir_unlock,
+    .get = dir_get,
+    .put = dir_put,
+    .list = dir_list,
+    .domains = dir_domains,
+};
+
+/* Leftover "*.tmp" of crashed writes: ours to remove under the lock. */
+static void dir_remove_leftovers(libxl__gc *gc, libxl__snapshot_store *st)
+{
+    DIR *dir;
+    struct dirent *de;
+    const char *path;
+
+    if (st->ops != &libxl__snapshot_store_dir_ops || st->lockfd < 0) return;
+    dir = opendir(st->dir);
+    while (dir && (de = readdir(dir))) {
+        if (!has_suffix(de->d_name, TMP_SUFFIX)) continue;
+        path = GCSPRINTF("%s/%s", st->dir, de->d_name);
+        if (unlink(path) && errno != ENOENT)
+            LOGE(WARN, "cannot remove leftover '%s'", path);
+        else
+            LOG(DEBUG, "removed leftover '%s'", path);
+    }
+    if (dir) closedir(dir);
+}
+
+/* ---------------------------------------------------------------- */
+/* the store's operations, whichever store */
+
+bool libxl__snapshot_store_is_dir(libxl__gc *gc)
+{
+    return !CTX || !CTX->store_pool;   /* (a gc of no context: tests) */
+}
+
+static const libxl__snapshot_store_ops *store_ops(libxl__gc *gc)
+{
+    return libxl__snapshot_store_is_dir(gc)
+        ? &libxl__snapshot_store_dir_ops : &libxl__snapshot_store_rados_ops;
+}
+
+int libxl__snapshot_store_open(libxl__gc *gc, const char *state_dir,
+                               const libxl_uuid *uuid,
+                               libxl__snapshot_store *st_r)
+{
+    int rc;
+
+    memset(st_r, 0, sizeof(*st_r));
+    st_r->lockfd = -1;
+    st_r->ops = store_ops(gc);
+    rc = st_r->ops->open(gc, st_r, state_dir, uuid);
+    if (rc) st_r->dir = NULL;
+    return rc;
+}
+
+int libxl__snapshot_store_trylock(libxl__gc *gc, libxl__snapshot_store *st,
+                                  const char **holder_r)
+{
+    char host[256] = "";
+    const char *holder = NULL;
+    int rc;
+
+    if (holder_r) *holder_r = NULL;
+    if (st->lockfd >= 0) return 0;   /* already ours */
+    gethostname(host, sizeof(host) - 1);
+    rc = st->ops->trylock(gc, st, GCSPRINTF("host %s pid %d", host,
+                                            (int)getpid()), &holder);
+    if (holder_r) *holder_r = holder;
+    return rc;
+}
+
+void libxl__snapshot_store_unlock(libxl__snapshot_store *st)
+{
+    if (st->lockfd < 0) return;
+    st->ops->unlock(st);
+}
+
+int libxl__snapshot_store_get(libxl__gc *gc, const libxl__snapshot_store *st,
+                              const char *name, char **data_r,
+                              size_t *len_r)
+{
+    return st->ops->get(gc, st, name, data_r, len_r);
+}
+
+int libxl__snapshot_store_put(libxl__gc *gc, const libxl__snapshot_store *st,
+                              const libxl__store_put *p, int n,
+                              xentoollog_level lvl)
+{
+    return n ? st->ops->put(gc, st, p, n, lvl) : 0;
+}
+
+int libxl__snapshot_store_put1(libxl__gc *gc,
+                               const libxl__snapshot_store *st,
+                               const char *name, const char *value,
+                               size_t len, xentoollog_level lvl)
+{
+    libxl__store_put p = { name, value, len };
+    return st->ops->put(gc, st, &p, 1, lvl);
+}
+
+int libxl__snapshot_store_list(libxl__gc *gc,
+                               const libxl__snapshot_store *st,
+                               const char *prefix, char ***names_r,
+                               char ***values_r, int *n_r)
+{
+    return st->ops->list(gc, st, prefix, names_r, values_r, n_r);
+}
+
+char *libxl__snapshot_store_where(libxl__gc *gc,
+                                  const libxl__snapshot_store *st,
+                                  const char *name)
+{
+    return GCSPRINTF("%s/%s", st->dir, name);
+}
+
+int libxl__snapshot_store_domains(libxl__gc *gc, libxl_uuid **uuids_r,
+                                  int *n_r)
+{
+    return store_ops(gc)->domains(gc, uuids_r, n_r);
+}
+
 char *libxl__snapshot_record_path(libxl__gc *gc,
                                   const libxl__snapshot_store *st,
                                   const char *name)
 {
     return GCSPRINTF("%s/"RECORD_PREFIX"%s"RECORD_SUFFIX, st->dir, name);
+}
+
+static char *record_name(libxl__gc *gc, const char *name)
+{
+    return GCSPRINTF(RECORD_PREFIX"%s"RECORD_SUFFIX, name);
 }
 
 /* ---------------------------------------------------------------- */
@@ -335,12 +597,6 @@ static char *domain_record_to_json(libxl__gc *gc,
 /* ---------------------------------------------------------------- */
 /* load */
 
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t l = strlen(s), m = strlen(suffix);
-    return l >= m && !strcmp(s + l - m, suffix);
-}
-
 /* "snapshotdata-NAME.libxl-json" -> NAME (gc), else NULL */
 static char *record_file_name(libxl__gc *gc, const char *file)
 {
@@ -361,7 +617,8 @@ static char *record_file_name(libxl__gc *gc, const char *file)
  * once: only the parsed record (in agc) stays, so that loading 10,000
  * records does not hold 10,000 texts and trees.
  */
-static int load_snapshot(libxl__gc *agc, const char *path, const char *fname,
+static int load_snapshot(libxl__gc *agc, const libxl__snapshot_store *st,
+                         const char *path, const char *fname,
                          libxlsnap_domain_snapshot *s, const char **why_r)
 {
     GC_INIT(agc->owner);
@@ -370,7 +627,8 @@ static int load_snapshot(libxl__gc *agc, const char *path, const char *fname,
     int rc;
 
     *why_r = NULL;
-    rc = libxl__read_file_nofollow(gc, path, &data, NULL);
+    rc = libxl__snapshot_store_get(gc, st, record_name(gc, fname), &data,
+                                   NULL);
     if (rc) {
         *why_r = libxl__gc_sprintf(agc, rc == ERROR_NOTFOUND
                                    ? "cannot read record '%s': it vanished"
@@ -415,13 +673,13 @@ int libxl__snapshot_store_load_domain(libxl__gc *gc,
                                       libxl__snapshot_store *st,
                                       libxl__domain_record *dom_r)
 {
-    const char *path = GCSPRINTF("%s/"DOMAIN_RECORD, st->dir);
+    const char *path = libxl__snapshot_store_where(gc, st, DOMAIN_RECORD);
     char *data;
     yajl_val v;
     int rc;
 
     memset(dom_r, 0, sizeof(*dom_r));
-    rc = libxl__read_file_nofollow(gc, path, &data, NULL);
+    rc = libxl__snapshot_store_get(gc, st, DOMAIN_RECORD, &data, NULL);
     if (rc == ERROR_NOTFOUND) return 0;   /* no record yet: empty */
     if (rc) return rc;
     v = libxl__json_parse(gc, data);
@@ -441,63 +699,32 @@ static int load_tree(libxl__gc *gc, libxl__snapshot_store *st,
                      libxl__snapshot_tree *tree_r, bool lenient)
 {
     const char *path, *why;
-    DIR *dir = NULL;
-    struct dirent *de;
-    char *name;
-    int rc, alloc = 0;
+    char **files, *name;
+    int rc, i, num;
 
     memset(tree_r, 0, sizeof(*tree_r));
 
     rc = libxl__snapshot_store_load_domain(gc, st, &tree_r->dom);
     if (rc) goto out;
+    /* Left by a crashed write.  Only ours to remove when we hold the
+     * lock: otherwise it may be a write in progress. */
+    if (!lenient) dir_remove_leftovers(gc, st);
 
-    dir = opendir(st->dir);
-    if (!dir && errno == ENOENT) {
-        rc = 0;                 /* removed by a lock holder: no records */
-        goto out;
-    }
-    if (!dir) {
-        LOGE(ERROR, "cannot read directory '%s'", st->dir);
-        rc = ERROR_FAIL;
-        goto out;
-    }
-    for (;;) {
-        errno = 0;
-        de = readdir(dir);
-        if (!de) {
-            if (errno) {
-                LOGE(ERROR, "cannot read directory '%s'", st->dir);
-                rc = ERROR_FAIL;
-                goto out;
-            }
-            break;
-        }
-        if (has_suffix(de->d_name, TMP_SUFFIX)) {
-            /* Left by a crashed write.  Only ours to remove when we
-             * hold the lock: otherwise it may be a write in progress. */
-            if (st->lockfd >= 0 && !lenient) {
-                path = GCSPRINTF("%s/%s", st->dir, de->d_name);
-                if (unlink(path) && errno != ENOENT)
-                    LOGE(WARN, "cannot remove leftover '%s'", path);
-                else
-                    LOG(DEBUG, "removed leftover '%s'", path);
-            }
-            continue;
-        }
-        name = record_file_name(gc, de->d_name);
+    rc = libxl__snapshot_store_list(gc, st, RECORD_PREFIX, &files, NULL,
+                                    &num);
+    if (rc) goto out;
+    GCNEW_ARRAY(tree_r->snaps, num + 1);
+    for (i = 0; i < num; i++) {
+        name = record_file_name(gc, files[i]);
         if (!name) continue;
 
-        if (tree_r->num_snaps == alloc) {
-            alloc = alloc ? alloc * 2 : 16;
-            GCREALLOC_ARRAY(tree_r->snaps, alloc);
-        }
-        path = GCSPRINTF("%s/%s", st->dir, de->d_name);
-        rc = load_snapshot(gc, path, name, &tree_r->snaps[tree_r->num_snaps],
-                           &why);
+        path = libxl__snapshot_store_where(gc, st, files[i]);
+        rc = load_snapshot(gc, st, path, name,
+                           &tree_r->snaps[tree_r->num_snaps], &why);
         if (rc && lenient) {
             damage(gc, tree_r, GCSTRDUP(why));
             GCREALLOC_ARRAY(tree_r->skipped, tree_r->num_skipped + 1);
-            tree_r->skipped[tree_r->num_skipped++] = GCSTRDUP(de->d_name);
+            tree_r->skipped[tree_r->num_skipped++] = GCSTRDUP(files[i]);
             memset(&tree_r->snaps[tree_r->num_snaps], 0,
                    sizeof(*tree_r->snaps));
             continue;
@@ -512,7 +739,6 @@ static int load_tree(libxl__gc *gc, libxl__snapshot_store *st,
     libxl__snapshot_tree_fixup(gc, tree_r);
     rc = 0;
  out:
-    if (dir) closedir(dir);
     if (rc) memset(tree_r, 0, sizeof(*tree_r));
     return rc;
 }
@@ -532,9 +758,8 @@ int libxl__snapshot_store_load_check(libxl__gc *gc, libxl__snapshot_store *st,
 bool libxl__snapshot_store_has(libxl__gc *gc, const libxl__snapshot_store *st,
                                const char *name)
 {
-    struct stat sb;
-
-    return !lstat(libxl__snapshot_record_path(gc, st, name), &sb);
+    return !libxl__snapshot_store_get(gc, st, record_name(gc, name), NULL,
+                                      NULL);
 }
 
 int libxl__snapshot_store_load_one(libxl__gc *gc, libxl__snapshot_store *st,
@@ -568,7 +793,7 @@ int libxl__snapshot_store_load_one(libxl__gc *gc, libxl__snapshot_store *st,
 
         GCNEW(tree_r->snaps);
         s = &tree_r->snaps[0];
-        rc = load_snapshot(gc, libxl__snapshot_record_path(gc, st, name),
+        rc = load_snapshot(gc, st, libxl__snapshot_record_path(gc, st, name),
                            name, s, &why);
         if (rc) {
             if (rc != ERROR_FAIL) LOG(ERROR, "%s", why);   /* else logged */
@@ -598,22 +823,6 @@ int libxl__snapshot_store_load_one(libxl__gc *gc, libxl__snapshot_store *st,
 
 /* ---------------------------------------------------------------- */
 /* save */
-
-/* Writes path unless it already holds exactly data. */
-static int write_if_changed(libxl__gc *gc, const char *path,
-                            const char *data)
-{
-    char *old;
-    size_t oldlen, len = strlen(data);
-    int rc;
-
-    rc = libxl__read_file_nofollow(gc, path, &old, &oldlen);
-    if (!rc && oldlen == len && !memcmp(old, data, len))
-        return 0;
-    if (rc && rc != ERROR_NOTFOUND)
-        return rc;
-    return libxl__write_file_atomic(gc, path, data, len);
-}
 
 /* The snapshots' names, sorted, with their index: lookups by name. */
 typedef struct { const char *name; int idx; } name_ix;
@@ -687,17 +896,19 @@ static int *depths(libxl__gc *gc, const int *pidx, int n, int *max_r)
     return depth;
 }
 
+/*
+ * One put: the directory store writes its names in this order (each
+ * atomically), the RADOS store all of them in one op.
+ */
 int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
                                const libxl__snapshot_tree *tree)
 {
     int *pidx, *depth = NULL, *order = NULL;
     name_ix *ix;
-    DIR *dir = NULL;
-    struct dirent *de;
-    int rc, i, n = tree->num_snaps, maxdepth = 0;
-    bool removed = false;
+    libxl__store_put *p;
+    char **files;
+    int rc, i, n = tree->num_snaps, np = 0, nfiles, maxdepth = 0;
     char *json, *name;
-    const char *path;
 
     /* 1. snapshot records, parents before children (by depth, O(n)) */
     pidx = parent_index(gc, tree);
@@ -710,6 +921,7 @@ int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
         for (i = 1; i <= maxdepth + 1; i++) start[i] += start[i - 1];
         for (i = 0; i < n; i++) order[start[depth[i]]++] = i;
     }
+    GCNEW_ARRAY(p, n + 1);
     for (i = 0; i < n; i++) {
         const libxlsnap_domain_snapshot *s = &tree->snaps[order[i]];
 
@@ -725,50 +937,39 @@ int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
             goto out;
         }
         libxl__gc_adopt(gc, json);
-        rc = write_if_changed(gc, libxl__snapshot_record_path(gc, st,
-                                                              s->name),
-                              json);
-        if (rc) goto out;
+        p[np].name = record_name(gc, s->name);
+        p[np].value = json;
+        p[np++].len = strlen(json);
     }
 
-    /* 2. the domain record, whose current is now on disk */
+    /* 2. the domain record, whose current is now written */
     json = domain_record_to_json(gc, &tree->dom);
     if (!json) {
         rc = ERROR_FAIL;
         goto out;
     }
-    rc = write_if_changed(gc, GCSPRINTF("%s/"DOMAIN_RECORD, st->dir), json);
-    if (rc) goto out;
+    p[np].name = DOMAIN_RECORD;
+    p[np].value = json;
+    p[np++].len = strlen(json);
 
     /* 3. records of snapshots no longer in the tree (a partial tree
      *    removes none: it does not hold them) */
-    if (tree->partial) {
-        rc = 0;
-        goto out;
-    }
-    dir = opendir(st->dir);
-    if (!dir) {
-        LOGE(ERROR, "cannot read directory '%s'", st->dir);
-        rc = ERROR_FAIL;
-        goto out;
-    }
-    ix = name_index(gc, tree);
-    while ((de = readdir(dir))) {
-        name = record_file_name(gc, de->d_name);
-        if (!name) continue;
-        if (name_lookup(ix, n, name) >= 0) continue;
-        path = GCSPRINTF("%s/%s", st->dir, de->d_name);
-        if (unlink(path) && errno != ENOENT) {
-            LOGE(ERROR, "cannot remove record '%s'", path);
-            rc = ERROR_FAIL;
-            goto out;
+    if (!tree->partial) {
+        rc = libxl__snapshot_store_list(gc, st, RECORD_PREFIX, &files, NULL,
+                                        &nfiles);
+        if (rc) goto out;
+        ix = name_index(gc, tree);
+        for (i = 0; i < nfiles; i++) {
+            name = record_file_name(gc, files[i]);
+            if (!name || name_lookup(ix, n, name) >= 0) continue;
+            GCREALLOC_ARRAY(p, np + 1);
+            p[np].name = files[i];
+            p[np].value = NULL;
+            p[np++].len = 0;
         }
-        removed = true;
     }
-    if (removed) libxl__fsync_dir(st->dir);
-    rc = 0;
+    rc = libxl__snapshot_store_put(gc, st, p, np, XTL_ERROR);
  out:
-    if (dir) closedir(dir);
     return rc;
 }
 

@@ -225,7 +225,7 @@ void test_ao__abort_while_waiting_for_lock(void)
     libxl__uuid_from_name("vmao", &u);
     CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_open(gc, f.ctx->state_dir,
                                                      &u, &st), 0);
-    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st, NULL), 0);
 
     libxlsnap_domain_snapshot_init(&snap);
     snap.name = strdup("waiting");
@@ -327,7 +327,7 @@ void test_ao__domain_create_abort_while_waiting(void)
     libxl__uuid_from_name("vmao", &u);
     CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_open(gc, f.ctx->state_dir,
                                                      &u, &st), 0);
-    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st, NULL), 0);
     memset(&how, 0, sizeof(how));
     how.callback = done_cb;
     how.u.for_callback = &ds;

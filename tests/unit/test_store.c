@@ -474,7 +474,7 @@ void test_store__tmp_leftovers_ignored(void)
     CU_ASSERT_TRUE(libxl__file_exists(tmp1));
 
     /* with the lock: ignored and removed */
-    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
     CU_ASSERT_EQUAL(l.num_snaps, 4);
     CU_ASSERT_FALSE(libxl__file_exists(tmp1));
@@ -501,23 +501,23 @@ void test_store__lock(void)
     open_store(gc, state, &st2);
     CU_ASSERT_STRING_EQUAL(st1.dir, st2.dir);
 
-    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st1), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st1, NULL), 0);
     CU_ASSERT_TRUE(st1.lockfd >= 0);
     /* a second open file description conflicts, even in one process */
-    CU_ASSERT_EQUAL(libxl__snapshot_store_trylock(gc, &st2),
+    CU_ASSERT_EQUAL(libxl__snapshot_store_trylock(gc, &st2, NULL),
                     ERROR_LOCK_FAIL);
     CU_ASSERT_EQUAL(st2.lockfd, -1);
     /* taking it again through the holder is fine */
-    CU_ASSERT_EQUAL(libxl__snapshot_store_trylock(gc, &st1), 0);
+    CU_ASSERT_EQUAL(libxl__snapshot_store_trylock(gc, &st1, NULL), 0);
 
     libxl__snapshot_store_unlock(&st1);
     CU_ASSERT_EQUAL(st1.lockfd, -1);
-    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st2), 0);
-    CU_ASSERT_EQUAL(libxl__snapshot_store_trylock(gc, &st1),
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st2, NULL), 0);
+    CU_ASSERT_EQUAL(libxl__snapshot_store_trylock(gc, &st1, NULL),
                     ERROR_LOCK_FAIL);
     libxl__snapshot_store_unlock(&st2);
     libxl__snapshot_store_unlock(&st2);     /* twice is harmless */
-    CU_ASSERT_EQUAL(libxl__snapshot_store_trylock(gc, &st1), 0);
+    CU_ASSERT_EQUAL(libxl__snapshot_store_trylock(gc, &st1, NULL), 0);
     libxl__snapshot_store_unlock(&st1);
 
     rm_rf(state);
@@ -815,7 +815,7 @@ void test_store__tree_damage(void)
     write_text(libxl__snapshot_record_path(gc, &st, "a"), "{");
     write_text(GCSPRINTF("%s/x.tmp", st.dir), "");
     CU_ASSERT_EQUAL(libxl__snapshot_store_load(gc, &st, &l), ERROR_INVAL);
-    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_trylock(gc, &st, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load_check(gc, &st, &l), 0);
     CU_ASSERT_EQUAL(l.num_snaps, 3);
     CU_ASSERT_EQUAL_FATAL(l.num_damage, 2);   /* a corrupt, a1's parent */
