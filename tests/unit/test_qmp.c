@@ -291,13 +291,13 @@ void test_qmp__node_for_file(void)
         "\"file\": \"/i/a.qcow2\"}]");
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(nodes);
-    CU_ASSERT_STRING_EQUAL(libxl__qmp_node_for_file(nodes, "/i/a.qcow2",
+    CU_ASSERT_STRING_EQUAL(libxl__qmp_node_for_file(gc, nodes, "/i/a.qcow2",
                                LIBXL_DISK_FORMAT_QCOW2), "xvda-qcow2");
-    CU_ASSERT_STRING_EQUAL(libxl__qmp_node_for_file(nodes, "/i/a.s1.qcow2",
+    CU_ASSERT_STRING_EQUAL(libxl__qmp_node_for_file(gc, nodes, "/i/a.s1.qcow2",
                                LIBXL_DISK_FORMAT_QCOW2), "xvda-ov1");
-    CU_ASSERT_PTR_NULL(libxl__qmp_node_for_file(nodes, "/i/a.qcow2",
+    CU_ASSERT_PTR_NULL(libxl__qmp_node_for_file(gc, nodes, "/i/a.qcow2",
                                                 LIBXL_DISK_FORMAT_RAW));
-    CU_ASSERT_PTR_NULL(libxl__qmp_node_for_file(nodes, "/i/none.qcow2",
+    CU_ASSERT_PTR_NULL(libxl__qmp_node_for_file(gc, nodes, "/i/none.qcow2",
                                                 LIBXL_DISK_FORMAT_QCOW2));
     GC_FREE;
 }
