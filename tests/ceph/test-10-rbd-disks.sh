@@ -1,7 +1,8 @@
 #!/bin/bash
 # test-10-rbd-disks.sh - a domain with 2 RBD disks and 1 qcow2 disk
 #
-# Against the real cluster of tests/ceph/run.sh (CEPH_CONF), on the qemu
+# Against the real cluster of tests/ceph/run.sh (CEPH_CONF; run alone, a
+# cluster of its own: tests/ceph/lib.sh), on the qemu
 # driver: QEMU serves the RBD disks through its rbd driver
 # (target=rbd:POOL/IMAGE:conf=...).  Data is written through the guest's
 # disks (HMP qemu-io) and read from outside (qemu-io on rbd:..., and on
@@ -22,13 +23,10 @@
 #  - a crash at every step of create, revert and delete: recovered to
 #    wholly old or wholly new, check clean, data right.
 set -u
-# shellcheck source=tests/qemu/lib.sh
-. "$(dirname "$0")/../qemu/lib.sh"
+# shellcheck source=tests/ceph/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-[ -n "${CEPH_CONF:-}" ] || skip "no CEPH_CONF (run it from tests/ceph/run.sh)"
 command -v rbd >/dev/null || skip "no rbd command (ceph-common)"
-[ -x "$REPO/tools/ceph-util" ] || skip "tools/ceph-util not built (librbd-dev)"
-export XL_SNAPSHOT_CEPH_UTIL=$REPO/tools/ceph-util
 POOL=${XL_SNAPSHOT_TEST_POOL:-rbd}
 P=t10-$$                             # image name prefix, unique per run
 A=$POOL/$P-a
@@ -50,7 +48,8 @@ cleanup_images() {
         rbd rm "$POOL/$i" >/dev/null 2>&1
     done
 }
-at_cleanup cleanup_images
+# (a cluster of the test's own goes whole)
+[[ $CEPH_CONF == "$T"/* ]] || at_cleanup cleanup_images
 
 expect_ok rbd create --size 64M "$A"
 expect_ok rbd create --size 64M "$B"
