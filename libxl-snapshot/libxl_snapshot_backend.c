@@ -201,6 +201,18 @@ int libxl__qemu_disk_refused(libxl__gc *gc, const libxl__create_plan *p)
     return 0;
 }
 
+int libxl__image_file_refused(libxl__gc *gc, const libxl__create_plan *p)
+{
+    const libxl_device_disk *dk = p->dk;
+    const libxl__snapshot_backend *own = image_backend(dk->pdev_path);
+
+    if (!own) return 0;
+    LOG(ERROR, "disk %s: '%s' is no image file: its snapshots are of type "
+        "%s", dk->vdev, dk->pdev_path,
+        libxlsnap_disk_snapshot_type_to_string(own->type));
+    return ERROR_INVAL;
+}
+
 int libxl__disk_snapshot_undo(libxl__gc *gc, const libxl__snapshot_op *op,
                               const libxlsnap_disk_snapshot *ds,
                               const libxl__snapshot_tree *t,

@@ -36,8 +36,9 @@ static int internal_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
                                   libxlsnap_disk_snapshot *ds)
 {
     const libxl_device_disk *dk = p->dk;
-    int rc = libxl__qemu_disk_refused(gc, p);
+    int rc = libxl__image_file_refused(gc, p);
 
+    if (!rc) rc = libxl__qemu_disk_refused(gc, p);
     if (rc) return rc;
     if (dk->format != LIBXL_DISK_FORMAT_QCOW2) {
         LOG(ERROR, "disk %s: internal snapshots need qcow2, but '%s' is "

@@ -43,8 +43,9 @@ int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     const libxl_device_disk *dk = p->dk;
     const libxlsnap_domain_snapshot *s = p->s;
     const libxlsnap_disk_snapshot *r = p->req;
-    int j, rc = libxl__qemu_disk_refused(gc, p);
+    int j, rc = libxl__image_file_refused(gc, p);
 
+    if (!rc) rc = libxl__qemu_disk_refused(gc, p);
     if (rc) return rc;
     if (r && r->overlay && *r->overlay) {
         ds->overlay = libxl__abs_path(gc, r->overlay);

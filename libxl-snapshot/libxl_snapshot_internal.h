@@ -1979,6 +1979,11 @@ const libxl__snapshot_backend *libxl__snapshot_backend_select(
  * know its format.
  */
 int libxl__qemu_disk_refused(libxl__gc *gc, const libxl__create_plan *p);
+/*
+ * ERROR_INVAL, said, if p's disk is no image file (an RBD image), which
+ * a qcow2 snapshot (internal, external) cannot be taken of.
+ */
+int libxl__image_file_refused(libxl__gc *gc, const libxl__create_plan *p);
 /* ->undo of ds's backend (0 for type "no") */
 int libxl__disk_snapshot_undo(libxl__gc *gc, const libxl__snapshot_op *op,
                               const libxlsnap_disk_snapshot *ds,

@@ -15,7 +15,8 @@
 #    snapshots still revert to their own data, and the RBD snapshots
 #    deleted are gone from the images;
 #  - offline create, revert and delete (ceph-util, no QEMU);
-#  - refusals: an RBD snapshot of that name made outside xl, a snapshot
+#  - refusals: a qcow2 snapshot (external) of an RBD disk, an RBD one of
+#    a file disk, an RBD snapshot of that name made outside xl, a snapshot
 #    with a clone made outside xl (delete refused, naming the clone,
 #    nothing changed); a missing RBD image;
 #  - snapshot-check reports an RBD snapshot removed behind xl's back,
@@ -115,6 +116,10 @@ expect_ok xl snapshot-create vm1 s4          # s1 -> s3 -> s4
 checked
 
 step "refusals, nothing changed"
+refused "disk xvda: '$SPEC_A' is no image file: its snapshots are of type rbd" \
+    xl snapshot-create --diskspec xvda,snapshot=external vm1 e1
+refused "disk xvdc: '.*' is not an RBD image" \
+    xl snapshot-create --diskspec xvdc,snapshot=rbd vm1 e1
 expect_ok rbd snap create "$A@taken"
 refused "RBD image $A already has a snapshot named 'taken'" \
     xl snapshot-create vm1 taken
