@@ -22,7 +22,9 @@
 #     description; the holder renews past its lease; "unlock" lets go at
 #     once; after the holder's stdin closes (EOF) another gets the lock
 #     only after the lease; omap-set --lock by the old holder then exits
-#     3 and writes nothing; a holder whose lock was broken exits 3; a
+#     3 and writes nothing, also when the takeover comes between its
+#     check and its write (tests/ceph/pause-write.c holds the write
+#     back); a holder whose lock was broken exits 3; a
 #     renewal that times out (the OSD stopped 4 s) is tried again while
 #     the lease lasts; stopped past the lease, the holder exits 3
 set -u
@@ -379,6 +381,40 @@ expect_eq "$OUT" a1 "j1 after the refused write"
 expect_ok "$U" omap-set rbd t01-lk --lock dom cookie-B set j1 b2
 expect_ok "$U" omap-get rbd t01-lk j1
 expect_eq "$OUT" b2 "j1 written by the new holder"
+
+step "the lock taken over between omap-set --lock's check and its write: nothing written"
+# tests/ceph/pause-write.c stops omap-set before its write op goes out
+expect_ok "$U" remove-object rbd t01-lk
+run cc -shared -fPIC -O2 -Wall -Werror -o "$T/pause-write.so" \
+    "$REPO/tests/ceph/pause-write.c" -ldl
+[ "$RC" -eq 0 ] || fail_run "tests/ceph/pause-write.c does not build"
+hold_lock dom cookie-E 3 "host E"
+expect_ok "$U" omap-set rbd t01-lk --lock dom cookie-E set f1 before
+PAUSE_WRITE=$T/pw LD_PRELOAD=$T/pause-write.so \
+    "$U" omap-set rbd t01-lk --lock dom cookie-E set f1 late >"$T/pw.out" 2>"$T/pw.err" &
+PW_PID=$!
+BG_PIDS="$HOLD_PID $PW_PID"
+for _ in $(seq 100); do [ -e "$T/pw.reached" ] && break; sleep 0.1; done
+[ -e "$T/pw.reached" ] || fail "omap-set did not reach its write" "$(cat "$T/pw.err")"
+kill -9 "$HOLD_PID"                 # host E dies; its lease (3 s) runs out
+hold_exit 2>/dev/null   # (no "Killed" line)
+got=
+for _ in $(seq 60); do
+    run "$U" lock-hold rbd t01-lk dom cookie-F 30 "host F" </dev/null
+    if [ "$RC" -eq 0 ]; then got=1; break; fi
+    sleep 0.2
+done
+[ -n "$got" ] || fail_run "host F did not get the lock after host E's lease"
+touch "$T/pw.go"
+wait "$PW_PID"
+pw_rc=$?
+BG_PIDS=
+expect_eq "$pw_rc" 3 "the stale holder's omap-set, let go after the takeover"
+expect_eq "$(wc -l <"$T/pw.err")" 1 "lines on its stderr"
+expect_match "$(cat "$T/pw.err")" 'lock dom is held by client\.[0-9]+, cookie cookie-F, "host F", not by cookie cookie-E' \
+    "its error"
+expect_ok "$U" omap-get rbd t01-lk f1
+expect_eq "$OUT" before "f1 after the stale holder's write"
 
 step "a holder whose lock was broken exits 3 at its next renewal"
 expect_ok "$U" remove-object rbd t01-lk
