@@ -394,6 +394,10 @@ static int connect_cluster(const char *obj)
         fail(r, obj, "rados_conf_parse_env");
         return EXIT_FAIL;
     }
+    /* stderr is ours: one line on failure (librbd's own error log goes
+     * to its log file, if the configuration names one) */
+    rados_conf_set(cluster, "log_to_stderr", "false");
+    rados_conf_set(cluster, "err_to_stderr", "false");
     r = rados_connect(cluster);
     if (r < 0) {
         fail(r, obj, "connecting to the cluster");

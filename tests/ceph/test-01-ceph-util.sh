@@ -11,7 +11,8 @@
 #     clone exits 4 naming it; flatten, then the snapshot's removal: the
 #     clone keeps its data; snap-remove --flatten: the clone is flattened,
 #     the snapshot goes, the clone is intact; a protected snapshot with no
-#     clone is unprotected and removed
+#     clone is unprotected and removed; librbd's error log stays off
+#     stderr (one line), even with "err to stderr" configured
 #  4. --bandwidth slows a flatten measurably (8 MiB/s of 32 MiB: >= 3 s,
 #     where the unlimited one takes well under that)
 #  5. rename, remove (-p; refused with snapshots or while open)
@@ -152,6 +153,12 @@ expect_eq "$OUT" "" "flatten without -p prints nothing"
 expect_ok "$U" image-info rbd/t01-c1
 expect_eq "$(jq -c .parent <<<"$OUT")" null "the flattened clone's parent"
 expect_exit 1 'flatten rbd/t01-c1: ' "$U" flatten rbd/t01-c1
+# librbd's own error log ("image has no parent") stays off stderr, even
+# when the configuration sends a client's log there
+{ cat "$CEPH_CONF"; printf '[client]\nlog to stderr = true\nerr to stderr = true\n'; } \
+    >"$T/loud.conf"
+expect_exit 1 '^ceph-util: flatten rbd/t01-c1: Invalid argument \(rbd_flatten\)$' \
+    "$U" --conf "$T/loud.conf" flatten rbd/t01-c1
 expect_ok "$U" snap-remove rbd/t01-a s1
 expect_ok "$U" image-info rbd/t01-a
 expect_eq "$(jq -c .snaps <<<"$OUT")" '[]' "snapshots after snap-remove"
