@@ -14,7 +14,9 @@
 #     clone is unprotected and removed; librbd's error log stays off
 #     stderr (one line), even with "err to stderr" configured
 #  4. --bandwidth slows a flatten measurably (8 MiB/s of 32 MiB: >= 3 s,
-#     where the unlimited one takes well under that)
+#     where the unlimited one takes well under that); SIGTERM ends a
+#     flatten within a second, one line on stderr, the clone still a
+#     clone of whole data, and a second flatten finishes it
 #  5. rename, remove (-p; refused with snapshots or while open)
 #  6. omap-set/get/dump round trip with odd bytes (quotes, backslashes,
 #     newlines, tabs, UTF-8), 1500 keys (more than one page), rm, rmall;
@@ -217,6 +219,34 @@ echo "    flatten of 32 MiB: ${fast} ms unlimited, ${slow} ms at 8 MiB/s"
     fail "flatten at 8 MiB/s (${slow} ms) not slower than unlimited (${fast} ms)"
 expect_match "$OUT" '\(50\.00/100%\)' "progress at half-way"
 rbd_read rbd/t01-c5 0x88 0 $((32 * MiB))
+
+step "SIGTERM stops a flatten at once, in one line; the clone stays whole"
+expect_ok "$U" clone rbd/t01-a s4 rbd/t01-c6
+"$U" flatten -p --bandwidth $((4 * MiB)) rbd/t01-c6 >"$T/fl.out" 2>"$T/fl.err" &
+FL_PID=$!
+BG_PIDS=$FL_PID
+for _ in $(seq 100); do
+    grep -q '(25\.00/100%)' "$T/fl.out" && break
+    sleep 0.1
+done
+t0=$(date +%s%N)
+kill -TERM "$FL_PID"
+wait "$FL_PID"
+fl_rc=$?
+BG_PIDS=
+gone=$((($(date +%s%N) - t0) / 1000000))
+echo "    flatten gone ${gone} ms after SIGTERM"
+expect_eq "$fl_rc" 143 "the interrupted flatten's exit status"
+expect_eq "$(cat "$T/fl.err")" "ceph-util: flatten rbd/t01-c6: interrupted by SIGTERM" \
+    "its stderr"
+[ "$gone" -lt 1000 ] || fail "the flatten took ${gone} ms to go after SIGTERM"
+expect_ok "$U" image-info rbd/t01-c6
+expect_eq "$(jq -c .parent <<<"$OUT")" '{"pool":"rbd","image":"t01-a","snap":"s4"}' \
+    "the interrupted clone's parent"
+rbd_read rbd/t01-c6 0x88 0 $((32 * MiB))
+# (the next flatten waits for the dead client's watch to time out, 30 s)
+expect_ok "$U" flatten rbd/t01-c6
+rbd_read rbd/t01-c6 0x88 0 $((32 * MiB))
 expect_ok "$U" snap-remove rbd/t01-a s4
 
 # ------------------------------------------------------------------ 5
@@ -237,7 +267,7 @@ expect_ok "$U" snap-remove rbd/t01-r4 s5
 expect_ok "$U" remove -p rbd/t01-r4
 expect_match "$OUT" '    \(100\.00/100%\)' "remove -p's progress"
 expect_exit 2 'remove rbd/t01-r4: No such file or directory' "$U" remove rbd/t01-r4
-for c in t01-c1 t01-c2 t01-c3 t01-c5 t01-a; do
+for c in t01-c1 t01-c2 t01-c3 t01-c5 t01-c6 t01-a; do
     expect_ok "$U" remove rbd/$c
 done
 expect_ok "$U" ls rbd
