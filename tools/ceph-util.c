@@ -50,6 +50,9 @@
  * image, snapshot, object, key); 3 busy or exists (also: the lock is
  * someone else's); 4 the snapshot has clones; 64 usage.
  *
+ * SIGINT, SIGTERM: one line ("interrupted by SIGTERM"), exit 128+N, at
+ * once (a thread waits for them; see signal_thread).
+ *
  * --bandwidth: librbd has no rate limit for flatten, so the progress
  * callback sleeps until the bytes done (the fraction reported times the
  * image size) are within the rate since the start; librbd starts the
@@ -82,6 +85,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -111,6 +115,7 @@
 
 static const char *prog = "ceph-util";
 static const char *command = "";       /* for the messages */
+static const char *target = "";        /* the command's object, likewise */
 static rados_t cluster;
 static bool connected;
 /* the JSON result, written to stdout only on success */
@@ -394,6 +399,10 @@ static int connect_cluster(const char *obj)
         fail(r, obj, "rados_conf_parse_env");
         return EXIT_FAIL;
     }
+    /* stderr is ours: one line on failure (librbd's own error log goes
+     * to its log file, if the configuration names one) */
+    rados_conf_set(cluster, "log_to_stderr", "false");
+    rados_conf_set(cluster, "err_to_stderr", "false");
     r = rados_connect(cluster);
     if (r < 0) {
         fail(r, obj, "connecting to the cluster");
@@ -419,6 +428,42 @@ static int open_image(rados_ioctx_t io, const image_spec *is, bool ro,
 
     if (r < 0) return fail(r, is->spec, "opening the image");
     return 0;
+}
+
+/* ---------------------------------------------------------------- signals */
+
+/* SIGINT and SIGTERM (Ctrl-C, the library's cancel) are taken by this
+ * thread, which says so in one line and ends the process at once
+ * (librbd cannot cancel a flatten or a rollback).  What librbd had sent
+ * is done by the OSDs, as after a kill; the image's next command waits
+ * for the OSDs' watch timeout (30 s) before it gets the exclusive lock
+ * that this client held.  (Blocklisting this client first, as librbd
+ * does to a dead lock owner, cut that wait to a second, but a flatten
+ * interrupted so and run again left the clone with objects of zeros:
+ * not done.) */
+static void *signal_thread(void *arg)
+{
+    sigset_t *set = arg;
+    int sig = 0;
+
+    if (sigwait(set, &sig)) return NULL;
+    fprintf(stderr, "%s: %s %s: interrupted by SIG%s\n", prog, command,
+            target, sigabbrev_np(sig));
+    _exit(128 + sig);
+}
+
+static void catch_signals(void)
+{
+    static sigset_t set;
+    pthread_t t;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    /* before librados starts its threads: they inherit the mask */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (pthread_create(&t, NULL, signal_thread, &set) == 0)
+        pthread_detach(t);
 }
 
 /* ---------------------------------------------------------------- RBD */
@@ -1597,6 +1642,7 @@ static int run(int argc, char **argv)
     }
     (void)rbd;
 
+    target = obj;
     if ((rc = connect_cluster(obj))) return rc;
     if ((rc = open_pool(pool, obj, &io))) return rc;
 
@@ -1662,6 +1708,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     command = argv[i];
+    catch_signals();
     out = open_memstream(&out_buf, &out_len);
     if (!out) {
         perror(prog);

@@ -11,9 +11,12 @@
 #     clone exits 4 naming it; flatten, then the snapshot's removal: the
 #     clone keeps its data; snap-remove --flatten: the clone is flattened,
 #     the snapshot goes, the clone is intact; a protected snapshot with no
-#     clone is unprotected and removed
+#     clone is unprotected and removed; librbd's error log stays off
+#     stderr (one line), even with "err to stderr" configured
 #  4. --bandwidth slows a flatten measurably (8 MiB/s of 32 MiB: >= 3 s,
-#     where the unlimited one takes well under that)
+#     where the unlimited one takes well under that); SIGTERM ends a
+#     flatten within a second, one line on stderr, the clone still a
+#     clone of whole data, and a second flatten finishes it
 #  5. rename, remove (-p; refused with snapshots or while open)
 #  6. omap-set/get/dump round trip with odd bytes (quotes, backslashes,
 #     newlines, tabs, UTF-8), 1500 keys (more than one page), rm, rmall;
@@ -22,7 +25,9 @@
 #     description; the holder renews past its lease; "unlock" lets go at
 #     once; after the holder's stdin closes (EOF) another gets the lock
 #     only after the lease; omap-set --lock by the old holder then exits
-#     3 and writes nothing; a holder whose lock was broken exits 3; a
+#     3 and writes nothing, also when the takeover comes between its
+#     check and its write (tests/ceph/pause-write.c holds the write
+#     back); a holder whose lock was broken exits 3; a
 #     renewal that times out (the OSD stopped 4 s) is tried again while
 #     the lease lasts; stopped past the lease, the holder exits 3
 set -u
@@ -150,6 +155,12 @@ expect_eq "$OUT" "" "flatten without -p prints nothing"
 expect_ok "$U" image-info rbd/t01-c1
 expect_eq "$(jq -c .parent <<<"$OUT")" null "the flattened clone's parent"
 expect_exit 1 'flatten rbd/t01-c1: ' "$U" flatten rbd/t01-c1
+# librbd's own error log ("image has no parent") stays off stderr, even
+# when the configuration sends a client's log there
+{ cat "$CEPH_CONF"; printf '[client]\nlog to stderr = true\nerr to stderr = true\n'; } \
+    >"$T/loud.conf"
+expect_exit 1 '^ceph-util: flatten rbd/t01-c1: Invalid argument \(rbd_flatten\)$' \
+    "$U" --conf "$T/loud.conf" flatten rbd/t01-c1
 expect_ok "$U" snap-remove rbd/t01-a s1
 expect_ok "$U" image-info rbd/t01-a
 expect_eq "$(jq -c .snaps <<<"$OUT")" '[]' "snapshots after snap-remove"
@@ -208,6 +219,34 @@ echo "    flatten of 32 MiB: ${fast} ms unlimited, ${slow} ms at 8 MiB/s"
     fail "flatten at 8 MiB/s (${slow} ms) not slower than unlimited (${fast} ms)"
 expect_match "$OUT" '\(50\.00/100%\)' "progress at half-way"
 rbd_read rbd/t01-c5 0x88 0 $((32 * MiB))
+
+step "SIGTERM stops a flatten at once, in one line; the clone stays whole"
+expect_ok "$U" clone rbd/t01-a s4 rbd/t01-c6
+"$U" flatten -p --bandwidth $((4 * MiB)) rbd/t01-c6 >"$T/fl.out" 2>"$T/fl.err" &
+FL_PID=$!
+BG_PIDS=$FL_PID
+for _ in $(seq 100); do
+    grep -q '(25\.00/100%)' "$T/fl.out" && break
+    sleep 0.1
+done
+t0=$(date +%s%N)
+kill -TERM "$FL_PID"
+wait "$FL_PID"
+fl_rc=$?
+BG_PIDS=
+gone=$((($(date +%s%N) - t0) / 1000000))
+echo "    flatten gone ${gone} ms after SIGTERM"
+expect_eq "$fl_rc" 143 "the interrupted flatten's exit status"
+expect_eq "$(cat "$T/fl.err")" "ceph-util: flatten rbd/t01-c6: interrupted by SIGTERM" \
+    "its stderr"
+[ "$gone" -lt 1000 ] || fail "the flatten took ${gone} ms to go after SIGTERM"
+expect_ok "$U" image-info rbd/t01-c6
+expect_eq "$(jq -c .parent <<<"$OUT")" '{"pool":"rbd","image":"t01-a","snap":"s4"}' \
+    "the interrupted clone's parent"
+rbd_read rbd/t01-c6 0x88 0 $((32 * MiB))
+# (the next flatten waits for the dead client's watch to time out, 30 s)
+expect_ok "$U" flatten rbd/t01-c6
+rbd_read rbd/t01-c6 0x88 0 $((32 * MiB))
 expect_ok "$U" snap-remove rbd/t01-a s4
 
 # ------------------------------------------------------------------ 5
@@ -228,7 +267,7 @@ expect_ok "$U" snap-remove rbd/t01-r4 s5
 expect_ok "$U" remove -p rbd/t01-r4
 expect_match "$OUT" '    \(100\.00/100%\)' "remove -p's progress"
 expect_exit 2 'remove rbd/t01-r4: No such file or directory' "$U" remove rbd/t01-r4
-for c in t01-c1 t01-c2 t01-c3 t01-c5 t01-a; do
+for c in t01-c1 t01-c2 t01-c3 t01-c5 t01-c6 t01-a; do
     expect_ok "$U" remove rbd/$c
 done
 expect_ok "$U" ls rbd
@@ -379,6 +418,40 @@ expect_eq "$OUT" a1 "j1 after the refused write"
 expect_ok "$U" omap-set rbd t01-lk --lock dom cookie-B set j1 b2
 expect_ok "$U" omap-get rbd t01-lk j1
 expect_eq "$OUT" b2 "j1 written by the new holder"
+
+step "the lock taken over between omap-set --lock's check and its write: nothing written"
+# tests/ceph/pause-write.c stops omap-set before its write op goes out
+expect_ok "$U" remove-object rbd t01-lk
+run cc -shared -fPIC -O2 -Wall -Werror -o "$T/pause-write.so" \
+    "$REPO/tests/ceph/pause-write.c" -ldl
+[ "$RC" -eq 0 ] || fail_run "tests/ceph/pause-write.c does not build"
+hold_lock dom cookie-E 3 "host E"
+expect_ok "$U" omap-set rbd t01-lk --lock dom cookie-E set f1 before
+PAUSE_WRITE=$T/pw LD_PRELOAD=$T/pause-write.so \
+    "$U" omap-set rbd t01-lk --lock dom cookie-E set f1 late >"$T/pw.out" 2>"$T/pw.err" &
+PW_PID=$!
+BG_PIDS="$HOLD_PID $PW_PID"
+for _ in $(seq 100); do [ -e "$T/pw.reached" ] && break; sleep 0.1; done
+[ -e "$T/pw.reached" ] || fail "omap-set did not reach its write" "$(cat "$T/pw.err")"
+kill -9 "$HOLD_PID"                 # host E dies; its lease (3 s) runs out
+hold_exit 2>/dev/null   # (no "Killed" line)
+got=
+for _ in $(seq 60); do
+    run "$U" lock-hold rbd t01-lk dom cookie-F 30 "host F" </dev/null
+    if [ "$RC" -eq 0 ]; then got=1; break; fi
+    sleep 0.2
+done
+[ -n "$got" ] || fail_run "host F did not get the lock after host E's lease"
+touch "$T/pw.go"
+wait "$PW_PID"
+pw_rc=$?
+BG_PIDS=
+expect_eq "$pw_rc" 3 "the stale holder's omap-set, let go after the takeover"
+expect_eq "$(wc -l <"$T/pw.err")" 1 "lines on its stderr"
+expect_match "$(cat "$T/pw.err")" 'lock dom is held by client\.[0-9]+, cookie cookie-F, "host F", not by cookie cookie-E' \
+    "its error"
+expect_ok "$U" omap-get rbd t01-lk f1
+expect_eq "$OUT" before "f1 after the stale holder's write"
 
 step "a holder whose lock was broken exits 3 at its next renewal"
 expect_ok "$U" remove-object rbd t01-lk
