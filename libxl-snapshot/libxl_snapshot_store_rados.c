@@ -53,8 +53,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <inttypes.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define OBJ_PREFIX "xl-snapshot."
@@ -90,7 +93,8 @@ static const char **args_new(libxl__gc *gc, const char *cmd,
 /*
  * Runs it; 0, ERROR_NOTFOUND (exit 2: pool, object or key absent),
  * ERROR_LOCK_FAIL (exit 3: busy, or our lock lost), else ERROR_FAIL;
- * a failure but NOTFOUND logged at lvl with ceph-util's line.
+ * a failure but NOTFOUND, and but a fenced write's (omap-set --lock
+ * refused: the caller says why), logged at lvl with ceph-util's line.
  */
 static int run(libxl__gc *gc, const char *const *args, char **out_r,
                xentoollog_level lvl)
@@ -104,6 +108,9 @@ static int run(libxl__gc *gc, const char *const *args, char **out_r,
     if (!rc) return 0;
     if (status == 2) return ERROR_NOTFOUND;
     line = libxl__tool_error_line(gc, err);
+    if (status == 3 && args[CTX->ceph_id ? 6 : 4] &&
+        !strcmp(args[CTX->ceph_id ? 6 : 4], "--lock"))
+        return ERROR_LOCK_FAIL;       /* the caller says it (fenced) */
     if (status >= 0)
         libxl__snapshot_log(CTX, lvl, -1, __FILE__, __LINE__, __func__,
                             "%s", line ? line : GCSPRINTF("%s %s failed "
@@ -478,15 +485,21 @@ static int rados_trylock(libxl__gc *gc, libxl__snapshot_store *st,
     char *out, *err;
     pid_t pid = -1, w;
     uint64_t deadline = libxl__now_ms() + LOCK_ANSWER_MS;
+    uint64_t rnd[2];
 
     *holder_r = NULL;
     {
         /* unique to this holder: the fence of omap-set --lock */
         char host[64] = "";
+        struct timespec ts;
         gethostname(host, sizeof(host) - 1);
-        r->cookie = GCSPRINTF("%s-%d-%08lx%08lx", host, (int)getpid(),
-                              (unsigned long)random(),
-                              (unsigned long)random());
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+            clock_gettime(CLOCK_REALTIME, &ts);
+            rnd[0] = (uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+            rnd[1] = (uint64_t)getpid() << 32 ^ (uintptr_t)&ts;
+        }
+        r->cookie = GCSPRINTF("%s-%d-%016"PRIx64"%016"PRIx64, host,
+                              (int)getpid(), rnd[0], rnd[1]);
     }
     a = args_new(gc, "lock-hold", r, 4, &n);
     a[n++] = LOCK_NAME;
