@@ -31,7 +31,8 @@ done
 
 key=$( { (cd "$repo" && git ls-files -z | xargs -0 sha256sum)
          dpkg-query -W -f='${Package} ${Version}\n' debhelper dpkg-dev gcc make \
-             libxen-dev libyajl-dev libxml2-dev pkg-config 2>/dev/null; } |
+             libxen-dev libyajl-dev libxml2-dev pkg-config librbd-dev librados-dev \
+             2>/dev/null; } |
        sha256sum | cut -c1-16)
 parent=${XL_SNAPSHOT_DEBS_CACHE:-${TMPDIR:-/tmp}}
 out=$parent/xl-snapshot-debs.$key

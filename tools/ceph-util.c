@@ -371,6 +371,7 @@ static int parse_flags(int argc, char **argv, int allowed, flags *f)
 /* ---------------------------------------------------------------- connection */
 
 static const char *opt_conf, *opt_id;
+static char opt_op_timeout[24];         /* lock-hold: its renewals' limit */
 
 static int connect_cluster(const char *obj)
 {
@@ -380,6 +381,8 @@ static int connect_cluster(const char *obj)
     if (r < 0) return fail(r, obj, "rados_create") ? EXIT_FAIL : 0;
     /* an unreachable cluster fails in 30 s, not librados' 300 */
     rados_conf_set(cluster, "client_mount_timeout", "30");
+    if (opt_op_timeout[0])
+        rados_conf_set(cluster, "rados_osd_op_timeout", opt_op_timeout);
     r = rados_conf_read_file(cluster, opt_conf);
     if (r < 0) {
         fail(r, obj, "reading the Ceph configuration %s",
@@ -391,6 +394,10 @@ static int connect_cluster(const char *obj)
         fail(r, obj, "rados_conf_parse_env");
         return EXIT_FAIL;
     }
+    /* stderr is ours: one line on failure (librbd's own error log goes
+     * to its log file, if the configuration names one) */
+    rados_conf_set(cluster, "log_to_stderr", "false");
+    rados_conf_set(cluster, "err_to_stderr", "false");
     r = rados_connect(cluster);
     if (r < 0) {
         fail(r, obj, "connecting to the cluster");
@@ -1409,7 +1416,7 @@ static int cmd_lock_hold(rados_ioctx_t io, const char *obj, const char *name,
     struct timeval tv = { (time_t)lease, 0 };
     char line[256];
     size_t used = 0;
-    double next;
+    double next, renewed;
     ssize_t n;
     int r, tries;
 
@@ -1435,26 +1442,36 @@ static int cmd_lock_hold(rados_ioctx_t io, const char *obj, const char *name,
     printf("locked\n");
     fflush(stdout);
 
-    next = now_s() + lease / 3.0;
+    renewed = now_s();
+    next = renewed + lease / 3.0;
     for (;;) {
         struct pollfd pfd = { 0, POLLIN, 0 };
-        int timeout = -1;
+        int timeout = -1, pr;
 
         if (lease) {
             double wait = next - now_s();
             timeout = wait > 0 ? (int)(wait * 1000) + 1 : 0;
         }
-        r = poll(&pfd, 1, timeout);
-        if (r < 0 && errno != EINTR) return fail(-errno, obj, "poll");
+        pr = poll(&pfd, 1, timeout);
+        if (pr < 0 && errno != EINTR) return fail(-errno, obj, "poll");
         if (lease && now_s() >= next) {
+            /* MUST_RENEW: ENOENT once the lock is not ours (broken, or
+             * lapsed); a renewal that timed out is tried again while
+             * the lease lasts */
             r = rados_lock_exclusive(io, obj, name, cookie, desc, &tv,
                                      LIBRADOS_LOCK_FLAG_MUST_RENEW);
-            if (r < 0)
-                return fail(r == -ENOENT ? -EBUSY : r, obj, "renewing lock "
-                            "%s: the lock was lost (%s)", name, strerror(-r));
-            next = now_s() + lease / 3.0;
+            if (!r) {
+                renewed = now_s();
+                next = renewed + lease / 3.0;
+            } else if (r == -ETIMEDOUT && now_s() + 1.0 < renewed + lease) {
+                next = now_s() + 1.0;
+            } else {
+                /* lost, whatever the cause: exit 3 */
+                fail(r, obj, "renewing lock %s: the lock was lost", name);
+                return EXIT_BUSY;
+            }
         }
-        if (r <= 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+        if (pr <= 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
         n = read(0, line + used, sizeof(line) - 1 - used);
         if (n < 0) {
@@ -1574,6 +1591,10 @@ static int run(int argc, char **argv)
         pool = argv[0];
         obj = argv[1];
         if (parse_u64(argv[4], "LEASE_S", &v)) return EXIT_USAGE;
+        /* a renewal that hangs must not outlive the lease unnoticed */
+        if (v)
+            snprintf(opt_op_timeout, sizeof(opt_op_timeout), "%" PRIu64,
+                     v / 3 ? v / 3 : 1);
     } else {
         usage();
         return usage_error("unknown command");

@@ -11,7 +11,8 @@
 #     clone exits 4 naming it; flatten, then the snapshot's removal: the
 #     clone keeps its data; snap-remove --flatten: the clone is flattened,
 #     the snapshot goes, the clone is intact; a protected snapshot with no
-#     clone is unprotected and removed
+#     clone is unprotected and removed; librbd's error log stays off
+#     stderr (one line), even with "err to stderr" configured
 #  4. --bandwidth slows a flatten measurably (8 MiB/s of 32 MiB: >= 3 s,
 #     where the unlimited one takes well under that)
 #  5. rename, remove (-p; refused with snapshots or while open)
@@ -22,7 +23,11 @@
 #     description; the holder renews past its lease; "unlock" lets go at
 #     once; after the holder's stdin closes (EOF) another gets the lock
 #     only after the lease; omap-set --lock by the old holder then exits
-#     3 and writes nothing; a holder whose lock was broken exits 3
+#     3 and writes nothing, also when the takeover comes between its
+#     check and its write (tests/ceph/pause-write.c holds the write
+#     back); a holder whose lock was broken exits 3; a
+#     renewal that times out (the OSD stopped 4 s) is tried again while
+#     the lease lasts; stopped past the lease, the holder exits 3
 set -u
 # shellcheck source=tests/ceph/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -148,6 +153,12 @@ expect_eq "$OUT" "" "flatten without -p prints nothing"
 expect_ok "$U" image-info rbd/t01-c1
 expect_eq "$(jq -c .parent <<<"$OUT")" null "the flattened clone's parent"
 expect_exit 1 'flatten rbd/t01-c1: ' "$U" flatten rbd/t01-c1
+# librbd's own error log ("image has no parent") stays off stderr, even
+# when the configuration sends a client's log there
+{ cat "$CEPH_CONF"; printf '[client]\nlog to stderr = true\nerr to stderr = true\n'; } \
+    >"$T/loud.conf"
+expect_exit 1 '^ceph-util: flatten rbd/t01-c1: Invalid argument \(rbd_flatten\)$' \
+    "$U" --conf "$T/loud.conf" flatten rbd/t01-c1
 expect_ok "$U" snap-remove rbd/t01-a s1
 expect_ok "$U" image-info rbd/t01-a
 expect_eq "$(jq -c .snaps <<<"$OUT")" '[]' "snapshots after snap-remove"
@@ -378,6 +389,40 @@ expect_ok "$U" omap-set rbd t01-lk --lock dom cookie-B set j1 b2
 expect_ok "$U" omap-get rbd t01-lk j1
 expect_eq "$OUT" b2 "j1 written by the new holder"
 
+step "the lock taken over between omap-set --lock's check and its write: nothing written"
+# tests/ceph/pause-write.c stops omap-set before its write op goes out
+expect_ok "$U" remove-object rbd t01-lk
+run cc -shared -fPIC -O2 -Wall -Werror -o "$T/pause-write.so" \
+    "$REPO/tests/ceph/pause-write.c" -ldl
+[ "$RC" -eq 0 ] || fail_run "tests/ceph/pause-write.c does not build"
+hold_lock dom cookie-E 3 "host E"
+expect_ok "$U" omap-set rbd t01-lk --lock dom cookie-E set f1 before
+PAUSE_WRITE=$T/pw LD_PRELOAD=$T/pause-write.so \
+    "$U" omap-set rbd t01-lk --lock dom cookie-E set f1 late >"$T/pw.out" 2>"$T/pw.err" &
+PW_PID=$!
+BG_PIDS="$HOLD_PID $PW_PID"
+for _ in $(seq 100); do [ -e "$T/pw.reached" ] && break; sleep 0.1; done
+[ -e "$T/pw.reached" ] || fail "omap-set did not reach its write" "$(cat "$T/pw.err")"
+kill -9 "$HOLD_PID"                 # host E dies; its lease (3 s) runs out
+hold_exit 2>/dev/null   # (no "Killed" line)
+got=
+for _ in $(seq 60); do
+    run "$U" lock-hold rbd t01-lk dom cookie-F 30 "host F" </dev/null
+    if [ "$RC" -eq 0 ]; then got=1; break; fi
+    sleep 0.2
+done
+[ -n "$got" ] || fail_run "host F did not get the lock after host E's lease"
+touch "$T/pw.go"
+wait "$PW_PID"
+pw_rc=$?
+BG_PIDS=
+expect_eq "$pw_rc" 3 "the stale holder's omap-set, let go after the takeover"
+expect_eq "$(wc -l <"$T/pw.err")" 1 "lines on its stderr"
+expect_match "$(cat "$T/pw.err")" 'lock dom is held by client\.[0-9]+, cookie cookie-F, "host F", not by cookie cookie-E' \
+    "its error"
+expect_ok "$U" omap-get rbd t01-lk f1
+expect_eq "$OUT" before "f1 after the stale holder's write"
+
 step "a holder whose lock was broken exits 3 at its next renewal"
 expect_ok "$U" remove-object rbd t01-lk
 hold_lock dom cookie-C 3 "host C"
@@ -393,6 +438,31 @@ expect_eq "$HOLD_RC" 3 "lock-hold's exit status once its lock is lost"
 expect_eq "$(wc -l <"$T/hold.err")" 1 "lines on lock-hold's stderr"
 expect_match "$(cat "$T/hold.err")" '^ceph-util: lock-hold t01-lk: .*renewing lock dom: the lock was lost' \
     "lock-hold's error"
+expect_ok "$U" remove-object rbd t01-lk
+
+step "renewals that time out (the OSD stopped): kept within the lease, lost past it"
+OSD_PID=$(cat "$(dirname "$CEPH_CONF")/run/osd.pid" 2>/dev/null)
+[ -n "$OSD_PID" ] && kill -0 "$OSD_PID" ||
+    fail "no OSD pid beside $CEPH_CONF (run/osd.pid)"
+at_cleanup 'kill -CONT "$OSD_PID" 2>/dev/null'
+hold_lock dom cookie-D 6 "host D"
+kill -STOP "$OSD_PID"
+sleep 4                             # renewals every 2 s time out (2 s)
+kill -CONT "$OSD_PID"
+sleep 3
+kill -0 "$HOLD_PID" 2>/dev/null ||
+    fail "lock-hold gave up after a 4 s stall (lease 6 s)" "$(cat "$T/hold.err")"
+expect_ok "$U" lockers rbd t01-lk dom
+expect_eq "$(jq -c '[.[] | .cookie]' <<<"$OUT")" '["cookie-D"]' "the holder after a 4 s stall"
+kill -STOP "$OSD_PID"
+sleep 10
+kill -CONT "$OSD_PID"
+hold_exit
+expect_eq "$HOLD_RC" 3 "lock-hold's exit status after a 10 s stall (lease 6 s)"
+expect_match "$(cat "$T/hold.err")" '^ceph-util: lock-hold t01-lk: Connection timed out \(renewing lock dom: the lock was lost\)$' \
+    "lock-hold's error after a stall"
+expect_ok "$U" lockers rbd t01-lk dom
+expect_eq "$OUT" "[]" "lockers after the lapsed lease"
 expect_ok "$U" remove-object rbd t01-lk
 expect_ok "$U" remove-object rbd t01-o
 

@@ -2,14 +2,16 @@
 # test-69-package.sh - the Debian packages: built, whole, lintian-clean,
 # and Xen's xl still working behind ours
 #
-# scripts/build-debs.sh builds the three packages with
+# scripts/build-debs.sh builds the four packages with
 # `dpkg-buildpackage -us -uc -b` from a copy of the tree's tracked files
 # (the build must not touch the tree; the result is kept per content,
 # and the Xen test host installs the same packages), and each is
 # unpacked with dpkg -x into one temporary root, which must then hold:
 #  - the library, its .a and pkg-config file in the multiarch libdir,
 #    the header, the man pages (the scripts' too), the bash completion,
-#    vhd-util, the admin scripts and the systemd units;
+#    vhd-util, the admin scripts and the systemd units; ceph-util, in
+#    xl-snapshot-ceph alone (only it depends on librbd and librados: a
+#    host without Ceph installs none of it);
 #  - /usr/sbin/xl pointing at the front end, and completions/xl at our
 #    completion;
 #  - a front end that runs from that root: `xl help` lists the snapshot
@@ -55,7 +57,7 @@ run "$REPO/scripts/build-debs.sh"
 DEBS=$OUT
 VER=$(dpkg-parsechangelog -l "$REPO/debian/changelog" -SVersion)
 debs=$(ls "$DEBS"/*.deb)
-for p in libxlsnapshot1 libxlsnapshot-dev xl-snapshot; do
+for p in libxlsnapshot1 libxlsnapshot-dev xl-snapshot xl-snapshot-ceph; do
     ls "$DEBS"/${p}_"$VER"_*.deb >/dev/null 2>&1 || fail "no $p $VER package: $debs"
 done
 XLDEB=$(ls "$DEBS"/xl-snapshot_"$VER"_*.deb)
@@ -74,8 +76,18 @@ for f in usr/lib/$MA/libxlsnapshot.so.1 usr/lib/$MA/libxlsnapshot.so \
          usr/share/man/man1/xl-snapshot-all.1.gz usr/share/man/man1/xl-snapshot-rotate.1.gz \
          usr/share/man/man5/xl.snapshot.cfg.5.gz usr/share/man/man3/libxl-snapshot.3.gz \
          usr/share/bash-completion/completions/xl-snapshot \
-         usr/share/bash-completion/completions/xl; do
+         usr/share/bash-completion/completions/xl \
+         usr/libexec/libxl-snapshot/ceph-util; do
     [ -e "$R/$f" ] || fail "the packages lack /$f"
+done
+CEPHDEB=$(ls "$DEBS"/xl-snapshot-ceph_"$VER"_*.deb)
+expect_eq "$(dpkg-deb -c "$CEPHDEB" | awk '$1 !~ /^d/ {print $NF}' | grep -v '^\./usr/share/doc/')" \
+    ./usr/libexec/libxl-snapshot/ceph-util "xl-snapshot-ceph's files (but its doc)"
+expect_match "$(dpkg-deb -f "$CEPHDEB" Depends)" "librbd1.*librados2|librados2.*librbd1" \
+    "xl-snapshot-ceph's dependencies"
+for d in "$DEBS"/libxlsnapshot1_*.deb "$XLDEB"; do
+    expect_no_match "$(dpkg-deb -f "$d" Depends)" "librbd|librados" \
+        "the dependencies of $(basename "$d")"
 done
 expect_eq "$(readlink "$R/usr/sbin/xl")" "../bin/xl-snapshot" "/usr/sbin/xl"
 # the release library: the fault injection of the test build is compiled
