@@ -14,6 +14,9 @@
 #   median N...            the median of the numbers
 #   geomean N...           their geometric mean, 3 decimals (of ratios)
 #   ratio A B              A / B, 3 decimals
+#   make_records D N       N snapshot records of a new domain D (shut
+#                          off), written as the directory store writes
+#                          them, a branch every 10 (bench/scale.sh)
 # BENCH_QUICK=1: tiny sizes, seconds in all (make check runs it so, so
 # that the benchmarks cannot rot); nothing here passes or fails on time.
 
@@ -63,6 +66,40 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN {if (b == 0) print "inf"; else printf "%.3f", a / b}'
 }
 
+
+# make_records D N: N records of domain D (shut off), a branch every 10
+make_records() {
+    local d=$1 n=$2 dir uuid
+    make_vm_config "$d"
+    expect_ok xl create "$CFG"
+    expect_ok xl destroy "$d"
+    expect_ok xl snapshot-create --diskspec xvda,snapshot=internal \
+        --diskspec xvdb,snapshot=no "$d" seed
+    dir=$(domain_dir "$d")
+    uuid=$(domain_uuid "$d")
+    jq -c . "$dir/snapshotdata-seed.libxl-json" > "$T/seed.json"
+    # s<i>'s parent: s<i-1>, but every 10th starts a branch from s<i-10>
+    awk -v n="$n" -v dir="$dir" -v seed="$(cat "$T/seed.json")" -v t0="$(date +%s)" '
+        BEGIN {
+            for (i = 1; i <= n; i++) {
+                p = i == 1 ? "seed" : (i % 10 == 0 && i > 10 ? "s" (i - 10) : "s" (i - 1));
+                r = seed;
+                sub(/"name": *"seed"/, "\"name\": \"s" i "\"", r);
+                sub(/"creation_time": *[0-9]+/, "\"creation_time\": " (t0 + i), r);
+                sub(/"current": *true, */, "", r);
+                sub(/"parent": *null, */, "", r);
+                sub(/\{/, "{\"parent\": \"" p "\", ", r);
+                gsub(/"tag": *"seed"/, "\"tag\": \"s" i "\"", r);
+                f = dir "/snapshotdata-s" i ".libxl-json";
+                print r > f;
+                close(f);
+            }
+        }'
+    chmod 600 "$dir"/snapshotdata-*.libxl-json
+    expect_ok xl snapshot-list --name "$d"
+    [ "$(wc -l <<<"$OUT")" -eq $((n + 1)) ] ||
+        fail "$d: $((n + 1)) records written, $(wc -l <<<"$OUT") listed"
+}
 
 # vm_config D N: a qemu-driver config $T/D.cfg with N qcow2 disks of
 # SIZE (default 64M), xvda, xvdb, ...

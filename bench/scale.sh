@@ -21,40 +21,6 @@ SIZES=(10 1000 10000)
 RUNS=5
 [ "$QUICK" = 1 ] && SIZES=(10 200) && RUNS=1
 
-# make_records D N: N records of domain D (shut off), a branch every 10
-make_records() {
-    local d=$1 n=$2 dir uuid
-    make_vm_config "$d"
-    expect_ok xl create "$CFG"
-    expect_ok xl destroy "$d"
-    expect_ok xl snapshot-create --diskspec xvda,snapshot=internal \
-        --diskspec xvdb,snapshot=no "$d" seed
-    dir=$(domain_dir "$d")
-    uuid=$(domain_uuid "$d")
-    jq -c . "$dir/snapshotdata-seed.libxl-json" > "$T/seed.json"
-    # s<i>'s parent: s<i-1>, but every 10th starts a branch from s<i-10>
-    awk -v n="$n" -v dir="$dir" -v seed="$(cat "$T/seed.json")" -v t0="$(date +%s)" '
-        BEGIN {
-            for (i = 1; i <= n; i++) {
-                p = i == 1 ? "seed" : (i % 10 == 0 && i > 10 ? "s" (i - 10) : "s" (i - 1));
-                r = seed;
-                sub(/"name": *"seed"/, "\"name\": \"s" i "\"", r);
-                sub(/"creation_time": *[0-9]+/, "\"creation_time\": " (t0 + i), r);
-                sub(/"current": *true, */, "", r);
-                sub(/"parent": *null, */, "", r);
-                sub(/\{/, "{\"parent\": \"" p "\", ", r);
-                gsub(/"tag": *"seed"/, "\"tag\": \"s" i "\"", r);
-                f = dir "/snapshotdata-s" i ".libxl-json";
-                print r > f;
-                close(f);
-            }
-        }'
-    chmod 600 "$dir"/snapshotdata-*.libxl-json
-    expect_ok xl snapshot-list --name "$d"
-    [ "$(wc -l <<<"$OUT")" -eq $((n + 1)) ] ||
-        fail "$d: $((n + 1)) records written, $(wc -l <<<"$OUT") listed"
-}
-
 declare -A create_ms
 for n in "${SIZES[@]}"; do
     d=scale$n

@@ -76,6 +76,8 @@ typedef struct {
     char **merged;
     int num_merged;
     long owner;                       /* pid of the process running it */
+    char *host;                       /* its host (the RADOS store's
+                                         records only; NULL: this one) */
 } jobrec;
 
 typedef enum { BC_COMMIT, BC_STREAM, BC_CONTROL } bc_kind;
@@ -137,6 +139,25 @@ static char *jobrec_name(libxl__gc *gc, const char *vdev)
     return GCSPRINTF("blockjob-%s.libxl-json", vdev);
 }
 
+static const char *this_host(libxl__gc *gc)
+{
+    char host[256] = "";
+
+    gethostname(host, sizeof(host) - 1);
+    return GCSTRDUP(host);
+}
+
+/*
+ * Is the process that runs the job alive?  A pid means something on
+ * its own host only: a job of another host (the RADOS store, shared by
+ * a pool) is taken as alive, its host's to finish.
+ */
+static bool jobrec_owner_alive(libxl__gc *gc, const jobrec *jr)
+{
+    if (jr->host && strcmp(jr->host, this_host(gc))) return true;
+    return jr->owner > 0 && (!kill(jr->owner, 0) || errno == EPERM);
+}
+
 static const char *at_ready_str(libxl__blockjob_at_ready a)
 {
     return a == LIBXL__BLOCKJOB_AT_READY_PIVOT ? "pivot"
@@ -159,6 +180,8 @@ static int jobrec_write(libxl__gc *gc, const libxl__snapshot_store *st,
                             libxlsnap_blockjob_type_to_string(jr->type));
     libxl__yajl_gen_str(g, "live"); yajl_gen_bool(g, jr->live);
     libxl__yajl_gen_str(g, "owner"); yajl_gen_integer(g, getpid());
+    if (!libxl__snapshot_store_is_dir(gc))   /* records other hosts read */
+        libxl__yajl_gen_opt_str(g, "host", this_host(gc));
     libxl__yajl_gen_str(g, "delete"); yajl_gen_bool(g, jr->del);
     libxl__yajl_gen_opt_str(g, "at_ready", at_ready_str(jr->at_ready));
     libxl__yajl_gen_opt_str(g, "top", jr->top);
@@ -210,6 +233,7 @@ static int jobrec_read(libxl__gc *gc, const libxl__snapshot_store *st,
         ? LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT : LIBXLSNAP_BLOCKJOB_TYPE_COMMIT;
     jr->live = libxl__json_get_bool(v, "live", false);
     jr->owner = libxl__json_get_integer(v, "owner", 0);
+    jr->host = GCSTRDUP(libxl__json_get_string(v, "host"));
     jr->del = libxl__json_get_bool(v, "delete", false);
     s = libxl__json_get_string(v, "at_ready");
     jr->at_ready = s && !strcmp(s, "pivot") ? LIBXL__BLOCKJOB_AT_READY_PIVOT
@@ -1288,7 +1312,7 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
         if (op->own_job && !strcmp(op->own_job, op->d.disks[i].vdev))
             continue;                 /* xl block-job controls it */
         if (jobrec_read(gc, &op->st, op->d.disks[i].vdev, &jr)) continue;
-        if (jr.owner > 0 && (!kill(jr.owner, 0) || errno == EPERM))
+        if (jobrec_owner_alive(gc, &jr))
             continue;                 /* its process is alive */
         rc = libxl__snapshot_op_load_all(gc, op);
         if (rc) return rc;
@@ -1372,7 +1396,7 @@ int libxl__blockjob_pending(libxl__gc *gc, const libxl__snapshot_store *st,
         if (!seen_r->status) seen_r->status = "running";
         return 0;
     }
-    if (jr.owner > 0 && (!kill(jr.owner, 0) || errno == EPERM)) {
+    if (jobrec_owner_alive(gc, &jr)) {
         seen_r->status = "running";   /* its process is alive */
         return 0;
     }
@@ -1506,6 +1530,12 @@ static void abort_offline_job(libxl__egc *egc,
     libxl__ao_abortable_init(&bcs->oabrt);
     rc = libxl__snapshot_store_open(gc, CTX->state_dir, &d->uuid, &bcs->ost);
     if (rc) goto out;
+    if (jr->host && strcmp(jr->host, this_host(gc))) {
+        LOG(ERROR, "job %s runs on host %s (process %ld): control it "
+            "there", jr->id, jr->host, jr->owner);
+        rc = ERROR_INVAL;
+        goto out;
+    }
     if (jr->owner <= 0 || kill((pid_t)jr->owner, SIGINT)) {
         LOG(WARN, "job %s: the process that ran it is gone; its outcome "
             "is unknown, records unchanged", jr->id);

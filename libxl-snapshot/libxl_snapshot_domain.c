@@ -34,6 +34,10 @@
 #include <unistd.h>
 
 #define LOCK_RETRY_MS 50
+/* the RADOS store: each try is a ceph-util run, a cluster connection */
+#define LOCK_RETRY_RADOS_MS 500
+#define LOCK_RETRY(gc) \
+    (libxl__snapshot_store_is_dir(gc) ? LOCK_RETRY_MS : LOCK_RETRY_RADOS_MS)
 
 /* ---------------------------------------------------------------- */
 /* resolution */
@@ -268,7 +272,7 @@ void libxl__snapshot_lock_acquire(libxl__egc *egc,
     lk->abrt.callback = lock_abort;
     rc = libxl__ao_abortable_register(&lk->abrt);
     if (rc) goto out;
-    libxl__ev_time_register_rel(gc, &lk->retry, lock_retry, LOCK_RETRY_MS);
+    libxl__ev_time_register_rel(gc, &lk->retry, lock_retry, LOCK_RETRY(gc));
     return;
  out:
     lock_done(egc, lk, rc);
@@ -285,7 +289,7 @@ static void lock_retry(libxl__egc *egc, libxl__ev_time *ev, int rc)
     if (rc == ERROR_LOCK_FAIL) {
         if (libxl__now_ms() < lk->deadline_ms) {
             libxl__ev_time_register_rel(gc, &lk->retry, lock_retry,
-                                        LOCK_RETRY_MS);
+                                        LOCK_RETRY(gc));
             return;
         }
         libxl__snapshot_lock_busy(gc, lk->domain_name, holder);
@@ -552,7 +556,7 @@ static int lock_wait(libxl__gc *gc, libxl__snapshot_store *st,
     for (;;) {
         rc = libxl__snapshot_store_trylock(gc, st, &holder);
         if (rc != ERROR_LOCK_FAIL || libxl__now_ms() >= deadline) break;
-        usleep(50000);
+        usleep(LOCK_RETRY(gc) * 1000);
     }
     if (rc == ERROR_LOCK_FAIL) libxl__snapshot_lock_busy(gc, name, holder);
     return rc;

@@ -26,11 +26,15 @@
  * the records consistent between any two of them, as the directory
  * store's one file at a time does.
  *
- * Reads.  list is one omap-dump of the whole object, kept in st's cache
- * (sorted: a get by name is a bsearch); get answers from the cache
- * when it is there, else one omap-get.  The cache is dropped when the
- * lock is taken (another host may have written before), and follows
- * our own puts, which also skip names whose text is unchanged.
+ * Reads.  The first read of a command is one omap-dump of the whole
+ * object, kept in st's cache (sorted: a get by name is a bsearch); the
+ * other reads answer from it, but for the domain record read first,
+ * alone (omap-get: a lookup by name reads it in every domain's object).
+ * So snapshot-list is three ceph-util runs (the domain found by name:
+ * ls-objects, then its domain record; then all of its object, once),
+ * however many records (bench/rados-store.sh).  The cache is dropped when the lock
+ * is taken (another host may have written before), and follows our own
+ * puts, which also skip names whose text is unchanged.
  *
  * The lock.  A RADOS exclusive lock "xl-snapshot" on the object, held
  * by a child, `ceph-util lock-hold`, that renews its lease (every third
@@ -49,12 +53,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <inttypes.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define OBJ_PREFIX "xl-snapshot."
 #define LOCK_NAME "xl-snapshot"
+#define DOMAIN_RECORD "domain.libxl-json"
 #define RADOS_TIMEOUT_MS 60000
 /* lock-hold's answer: connecting to the cluster included */
 #define LOCK_ANSWER_MS 60000
@@ -85,7 +93,8 @@ static const char **args_new(libxl__gc *gc, const char *cmd,
 /*
  * Runs it; 0, ERROR_NOTFOUND (exit 2: pool, object or key absent),
  * ERROR_LOCK_FAIL (exit 3: busy, or our lock lost), else ERROR_FAIL;
- * a failure but NOTFOUND logged at lvl with ceph-util's line.
+ * a failure but NOTFOUND, and but a fenced write's (omap-set --lock
+ * refused: the caller says why), logged at lvl with ceph-util's line.
  */
 static int run(libxl__gc *gc, const char *const *args, char **out_r,
                xentoollog_level lvl)
@@ -99,6 +108,9 @@ static int run(libxl__gc *gc, const char *const *args, char **out_r,
     if (!rc) return 0;
     if (status == 2) return ERROR_NOTFOUND;
     line = libxl__tool_error_line(gc, err);
+    if (status == 3 && args[CTX->ceph_id ? 6 : 4] &&
+        !strcmp(args[CTX->ceph_id ? 6 : 4], "--lock"))
+        return ERROR_LOCK_FAIL;       /* the caller says it (fenced) */
     if (status >= 0)
         libxl__snapshot_log(CTX, lvl, -1, __FILE__, __LINE__, __func__,
                             "%s", line ? line : GCSPRINTF("%s %s failed "
@@ -217,36 +229,41 @@ static int rados_list(libxl__gc *gc, const libxl__snapshot_store *st,
                       const char *prefix, char ***names_r, char ***values_r,
                       int *n_r);
 
+/*
+ * From the cache, read first if need be: one omap-dump costs what one
+ * omap-get does (a ceph-util run and its connection, ~70 ms, are most
+ * of it), and a command reads several names (journal, domain record,
+ * records).
+ */
 static int rados_get(libxl__gc *gc, const libxl__snapshot_store *st,
                      const char *name, char **data_r, size_t *len_r)
 {
     const libxl__rados_store *r = st->rados;
     const char **a;
-    char *out;
+    char **names, *out;
     int i, n, rc;
 
-    if (!data_r && !r->cached) {
-        /* whether it has one: all of them read at once (load_one asks
-         * that of a snapshot's children) */
-        char **names;
+    if (!r->cached && data_r && !strcmp(name, DOMAIN_RECORD)) {
+        /* the domain record alone: what a lookup by name reads in
+         * every domain's object (not all of its records) */
+        a = args_new(gc, "omap-get", r, 1, &n);
+        a[n++] = name;
+        a[n] = NULL;
+        rc = run(gc, a, &out, XTL_ERROR);
+        if (rc) return rc;
+        *data_r = out;
+        if (len_r) *len_r = strlen(out);
+        return 0;
+    }
+    if (!r->cached) {
         rc = rados_list(gc, st, "", &names, NULL, &n);
         if (rc) return rc;
     }
-    if (r->cached) {
-        i = cache_find(r, name);
-        if (i < 0) return ERROR_NOTFOUND;
-        if (!data_r) return 0;
-        *data_r = GCSTRDUP(r->vals[i]);
-        if (len_r) *len_r = strlen(*data_r);
-        return 0;
-    }
-    a = args_new(gc, "omap-get", r, 1, &n);
-    a[n++] = name;
-    a[n] = NULL;
-    rc = run(gc, a, &out, XTL_ERROR);
-    if (rc) return rc;
-    *data_r = out;
-    if (len_r) *len_r = strlen(out);
+    i = cache_find(r, name);
+    if (i < 0) return ERROR_NOTFOUND;
+    if (!data_r) return 0;
+    *data_r = GCSTRDUP(r->vals[i]);
+    if (len_r) *len_r = strlen(*data_r);
     return 0;
 }
 
@@ -468,15 +485,21 @@ static int rados_trylock(libxl__gc *gc, libxl__snapshot_store *st,
     char *out, *err;
     pid_t pid = -1, w;
     uint64_t deadline = libxl__now_ms() + LOCK_ANSWER_MS;
+    uint64_t rnd[2];
 
     *holder_r = NULL;
     {
         /* unique to this holder: the fence of omap-set --lock */
         char host[64] = "";
+        struct timespec ts;
         gethostname(host, sizeof(host) - 1);
-        r->cookie = GCSPRINTF("%s-%d-%08lx%08lx", host, (int)getpid(),
-                              (unsigned long)random(),
-                              (unsigned long)random());
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+            clock_gettime(CLOCK_REALTIME, &ts);
+            rnd[0] = (uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+            rnd[1] = (uint64_t)getpid() << 32 ^ (uintptr_t)&ts;
+        }
+        r->cookie = GCSPRINTF("%s-%d-%016"PRIx64"%016"PRIx64, host,
+                              (int)getpid(), rnd[0], rnd[1]);
     }
     a = args_new(gc, "lock-hold", r, 4, &n);
     a[n++] = LOCK_NAME;

@@ -23,6 +23,10 @@
 #     lease); B waiting takes the lock after the lease, recovers A's
 #     journal (said so), the delete is finished; snapshot-check clean;
 #     the remaining snapshots revert to their data
+#  5. fencing: A stopped in a create holding the lock, its lock-hold
+#     child stopped too (no renewal); B recovers A's journal after the
+#     lease; A, let go, writes nothing (its omap-set --lock is refused),
+#     fails saying so; the records are B's, snapshot-check clean
 set -u
 # shellcheck source=tests/ceph/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -182,6 +186,32 @@ expect_ok on_b xl create "$CFG"
 on_b expect_disks vm 0x44
 expect_ok on_b xl snapshot-check vm
 expect_ok on_b xl destroy vm
+no_local_records
+
+step "5. a holder whose lease ran out writes nothing: A frozen in a create, B recovers it, A goes on"
+XL_SNAPSHOT_FAULT=create:1:stop "$XL" snapshot-create vm s5 \
+    >"$T/a.out" 2>"$T/a.err" &
+APID=$!
+BG_PIDS="${BG_PIDS:-} $APID"
+wait_stopped "$APID"
+HOLDER=$(pgrep -P "$APID" -f lock-hold)
+[ -n "$HOLDER" ] || fail "no lock-hold child of host A's xl"
+kill -STOP "$HOLDER"              # A's lease is no longer renewed
+run on_b env XL_SNAPSHOT_LOCK_TIMEOUT=$((LEASE * 4)) "$XL" snapshot-recover vm
+[ "$RC" -eq 0 ] || fail_run "host B's snapshot-recover after A's lease"
+expect_match "$ERR" "interrupted snapshot-create of 's5'|s5" "host B undid A's create"
+kill -CONT "$HOLDER" "$APID"
+wait "$APID"
+rc=$?
+[ "$rc" -ne 0 ] || fail "host A wrote after losing its lock: $(cat "$T/a.out" "$T/a.err")"
+expect_match "$(cat "$T/a.err")" "no longer holds the domain's lock" \
+    "host A's error once its lock was taken over"
+expect_ok on_b xl snapshot-list --name vm
+expect_eq "$OUT" "s2
+s4" "the records after A's fenced create"
+run "$U" omap-get "$POOL" "$OBJ" journal.libxl-json
+[ "$RC" -eq 2 ] || fail_run "no journal left"
+expect_ok on_b xl snapshot-check vm
 no_local_records
 
 echo "PASS: $TEST_NAME"

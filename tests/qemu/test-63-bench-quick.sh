@@ -25,7 +25,10 @@ for f in stall.xl.1 stall.raw.1 stall.ratio.1 \
          commit.offline.xl commit.offline.qemu_img commit.offline.ratio \
          commit.live.xl commit.live.raw commit.live.ratio bandwidth.ratio \
          revert.offline.internal revert.offline.external revert.live.internal \
-         revert.live.external memory.pause.live memory.pause_ratio; do
+         revert.live.external memory.pause.live memory.pause_ratio \
+         $([ -x "$REPO/tools/ceph-util" ] && command -v ceph-mon >/dev/null &&
+           echo rados_store.list.dir.200 rados_store.list.rados.200 \
+                rados_store.list_ratio.200); do
     v=$(jq -r --arg f "$f" '.figures[] | select(.name == $f) | .value' "$T/results.json")
     [ -n "$v" ] || fail "make bench printed no figure $f"
     [[ $v =~ ^[0-9.]+$ ]] || fail "figure $f is not a number: '$v'"
