@@ -161,6 +161,28 @@ while read -r what t why; do
     esac
 done <"$results"
 
+# count_suite TAG SCRIPT LOG RC NAME [WHY]: a suite's tests counted from
+# its closing "TAG: N passed, N failed[, N skipped]" line in LOG (sets
+# line); SCRIPT's exit RC fails it too when it counted no failure
+count_suite() {
+    local tag=$1 script=$2 log=$3 rc=$4 name=$5 why=${6:-} p f k=0
+    line=$(grep -E "^$tag: [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?\$" "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        note_fail "$script (exit $rc, no summary$why)"
+        return
+    fi
+    p=$(echo "$line" | sed -E "s/^$tag: ([0-9]+) passed.*/\1/")
+    f=$(echo "$line" | sed -E "s/^$tag: [0-9]+ passed, ([0-9]+) failed.*/\1/")
+    [[ $line == *skipped ]] && k=$(echo "$line" | sed -E 's/.* ([0-9]+) skipped$/\1/')
+    passed=$((passed + p))
+    failed=$((failed + f))
+    skipped=$((skipped + k))
+    [ "$f" -gt 0 ] && failed_names+=("$name ($f)")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        note_fail "$script (exit $rc)"
+    fi
+}
+
 # ---- Ceph (tests/ceph): every test counts, from the closing
 # "check-ceph: N passed, N failed[, N skipped]" line
 echo "=== tests/ceph/run.sh (a one-node Ceph cluster, tools/ceph-util)"
@@ -173,22 +195,7 @@ timeout --kill-after=30 "$((timeout_s * (n_ceph + 1)))" tests/ceph/run.sh </dev/
     tee "$ceph_log"
 ceph_rc=${PIPESTATUS[0]}
 secs=$(( $(date +%s) - start ))
-line=$(grep -E '^check-ceph: [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$ceph_log" | tail -n 1)
-if [ -n "$line" ]; then
-    cp=$(echo "$line" | sed -E 's/^check-ceph: ([0-9]+) passed.*/\1/')
-    cf=$(echo "$line" | sed -E 's/^check-ceph: [0-9]+ passed, ([0-9]+) failed.*/\1/')
-    cs=0
-    [[ $line == *skipped ]] && cs=$(echo "$line" | sed -E 's/.* ([0-9]+) skipped$/\1/')
-    passed=$((passed + cp))
-    failed=$((failed + cf))
-    skipped=$((skipped + cs))
-    [ "$cf" -gt 0 ] && failed_names+=("tests/ceph ($cf)")
-    if [ "$ceph_rc" -ne 0 ] && [ "$cf" -eq 0 ]; then
-        note_fail "tests/ceph/run.sh (exit $ceph_rc)"
-    fi
-else
-    note_fail "tests/ceph/run.sh (exit $ceph_rc, no summary)"
-fi
+count_suite check-ceph tests/ceph/run.sh "$ceph_log" "$ceph_rc" tests/ceph
 echo "--- tests/ceph: ${line:-no result} (${secs}s)"
 
 # ---- real Xen under TCG (tests/xen): every scenario counts, from its
@@ -204,19 +211,8 @@ timeout --kill-after=30 "$((timeout_s + 720))" tests/xen/run.sh </dev/null 2>&1 
     tee "$xen_log"
 xen_rc=${PIPESTATUS[0]}
 secs=$(( $(date +%s) - start ))
-line=$(grep -E '^check-xen: [0-9]+ passed, [0-9]+ failed$' "$xen_log" | tail -n 1)
-if [ -n "$line" ]; then
-    xp=$(echo "$line" | sed -E 's/^check-xen: ([0-9]+) passed.*/\1/')
-    xf=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
-    passed=$((passed + xp))
-    failed=$((failed + xf))
-    [ "$xf" -gt 0 ] && failed_names+=("tests/xen ($xf)")
-    if [ "$xen_rc" -ne 0 ] && [ "$xf" -eq 0 ]; then
-        note_fail "tests/xen/run.sh (exit $xen_rc)"
-    fi
-else
-    note_fail "tests/xen/run.sh (exit $xen_rc, no summary: it could not run here)"
-fi
+count_suite check-xen tests/xen/run.sh "$xen_log" "$xen_rc" tests/xen \
+    ": it could not run here"
 echo "--- tests/xen: ${line:-no result} (${secs}s)"
 
 echo

@@ -17,6 +17,11 @@
 #
 #   expect_exit N ERE CMD...   CMD exits N with exactly one line on
 #                         stderr, which starts "ceph-util: " and matches ERE
+#   host_b                a second "host" on this machine: its own state
+#                         and run dirs ($B_STATE, $B_RUN), nothing local
+#                         shared; its domains are destroyed at exit
+#   on_b CMD...           CMD as host B (the lib's helpers see B's $RUN,
+#                         $STATE)
 #   rbd_url POOL/IMAGE    the qemu rbd: filename of an image
 #   rbd_write POOL/IMAGE BYTE OFFSET LEN   qemu-io writes BYTE there
 #   rbd_read POOL/IMAGE BYTE OFFSET LEN    it must read back BYTE
@@ -54,6 +59,18 @@ expect_exit() {
     [[ $ERR == "ceph-util: "* ]] ||
         fail_run "stderr does not start with 'ceph-util: '"
     [[ $ERR =~ $ere ]] || fail_run "stderr does not match /$ere/"
+}
+
+host_b() {
+    B_STATE=$T/b/state
+    B_RUN=$T/b/run
+    mkdir -p "$B_STATE" "$B_RUN"
+    at_cleanup 'for d in $(on_b timeout 20 "$XL" list 2>/dev/null | awk "NR > 1 {print \$1}"); do on_b timeout 20 "$XL" destroy "$d" >/dev/null 2>&1; done'
+}
+on_b() {
+    local RUN=$B_RUN STATE=$B_STATE
+    local -x XL_SNAPSHOT_STATE_DIR=$B_STATE XL_SNAPSHOT_RUN_DIR=$B_RUN
+    "$@"
 }
 
 rbd_url() {

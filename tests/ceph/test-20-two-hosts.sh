@@ -47,17 +47,7 @@ done
 export XL_SNAPSHOT_STORE=rados:$POOL
 export XL_SNAPSHOT_LOCK_LEASE=$LEASE
 
-B_STATE=$T/b/state
-B_RUN=$T/b/run
-mkdir -p "$B_STATE" "$B_RUN"
-# on_b CMD...: CMD as host B (the lib's helpers see B's $RUN, $STATE)
-on_b() {
-    local RUN=$B_RUN STATE=$B_STATE
-    local -x XL_SNAPSHOT_STATE_DIR=$B_STATE XL_SNAPSHOT_RUN_DIR=$B_RUN
-    "$@"
-}
-# B's domains go at exit too
-at_cleanup 'for d in $(on_b timeout 20 "$XL" list 2>/dev/null | awk "NR > 1 {print \$1}"); do on_b timeout 20 "$XL" destroy "$d" >/dev/null 2>&1; done'
+host_b
 
 # no record file in either host's state dir
 no_local_records() {

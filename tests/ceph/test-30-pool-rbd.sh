@@ -28,15 +28,7 @@ cleanup_images() {
 }
 [[ $CEPH_CONF == "$T"/* ]] || at_cleanup cleanup_images
 
-B_STATE=$T/b/state
-B_RUN=$T/b/run
-mkdir -p "$B_STATE" "$B_RUN"
-on_b() {
-    local RUN=$B_RUN STATE=$B_STATE
-    local -x XL_SNAPSHOT_STATE_DIR=$B_STATE XL_SNAPSHOT_RUN_DIR=$B_RUN
-    "$@"
-}
-at_cleanup 'on_b timeout 20 "$XL" destroy vm >/dev/null 2>&1'
+host_b
 
 CFG=$T/vm.cfg
 cat > "$CFG" <<CFGEOF
