@@ -1,8 +1,8 @@
 #!/bin/bash
 # bench/ceph-rbd.sh - snapshots of RBD disks: xl against Ceph's own tools
 #
-# A throw-away one-node cluster (tests/ceph/cluster.sh, via
-# tests/ceph/lib.sh) and a qemu-driver domain whose disks are RBD images
+# The cluster: $CEPH_CONF, else a one-node cluster of its own
+# (ceph_cluster, lib-bench.sh), and a qemu-driver domain whose disks are RBD images
 # served by QEMU's rbd driver.  For 1 and 4 disks, the median of $N runs:
 #   rbd.create.xl.N          xl snapshot-create, live (the domain runs)
 #   rbd.create.rbd_snap.N    `rbd snap create` of each image in turn,
@@ -16,10 +16,12 @@
 #                            guest's disk I/O waits (vCPUs run)
 # Not a test: nothing here passes or fails on timing.
 set -u
-# shellcheck source=tests/ceph/lib.sh
-. "$(dirname "$0")/../tests/ceph/lib.sh"
+# shellcheck source=tests/qemu/lib.sh
+. "$(dirname "$0")/../tests/qemu/lib.sh"
 # shellcheck source=bench/lib-bench.sh
 . "$(dirname "$0")/lib-bench.sh"
+
+ceph_cluster ceph-rbd
 
 N=5
 [ "$QUICK" = 1 ] && N=1

@@ -17,6 +17,12 @@
 #   make_records D N       N snapshot records of a new domain D (shut
 #                          off), written as the directory store writes
 #                          them, a branch every 10 (bench/scale.sh)
+#   ceph_cluster NAME      the Ceph benchmarks' cluster: $CEPH_CONF, else
+#                          a one-node cluster of the run's own
+#                          (tests/ceph/cluster.sh, port
+#                          $XL_SNAPSHOT_CEPH_PORT, default 16789), stopped
+#                          at exit; without tools/ceph-util or ceph-mon,
+#                          "NAME: skipped" and the benchmark ends (exit 0)
 # BENCH_QUICK=1: tiny sizes, seconds in all (make check runs it so, so
 # that the benchmarks cannot rot); nothing here passes or fails on time.
 
@@ -192,4 +198,18 @@ raw_qmp() {
         [[ $REPLY == *'"error"'* ]] && fail "raw QMP: $c: $REPLY"
     done
     qmp_close
+}
+
+ceph_cluster() {
+    if [ ! -x "$REPO/tools/ceph-util" ] || ! command -v ceph-mon >/dev/null; then
+        echo "$1: skipped (no tools/ceph-util or no ceph-mon)"
+        exit 0
+    fi
+    export XL_SNAPSHOT_CEPH_UTIL=$REPO/tools/ceph-util
+    [ -n "${CEPH_CONF:-}" ] && return 0
+    "$REPO/tests/ceph/cluster.sh" start "$T/ceph" \
+        "${XL_SNAPSHOT_CEPH_PORT:-16789}" >"$T/cluster.log" 2>&1 ||
+        fail "the cluster did not start" "$(cat "$T/cluster.log")"
+    at_cleanup '"$REPO/tests/ceph/cluster.sh" stop "$T/ceph"'
+    export CEPH_CONF=$T/ceph/ceph.conf
 }

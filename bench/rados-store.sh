@@ -23,19 +23,8 @@ SIZES=(1000 10000)
 RUNS=5
 [ "$QUICK" = 1 ] && SIZES=(200) && RUNS=1
 
-U=$REPO/tools/ceph-util
-if [ ! -x "$U" ] || ! command -v ceph-mon >/dev/null; then
-    echo "rados-store: skipped (no tools/ceph-util or no ceph-mon)"
-    exit 0
-fi
-export XL_SNAPSHOT_CEPH_UTIL=$U
-if [ -z "${CEPH_CONF:-}" ]; then
-    "$REPO/tests/ceph/cluster.sh" start "$T/ceph" \
-        "${XL_SNAPSHOT_CEPH_PORT:-16789}" >"$T/cluster.log" 2>&1 ||
-        fail "the cluster did not start" "$(cat "$T/cluster.log")"
-    at_cleanup '"$REPO/tests/ceph/cluster.sh" stop "$T/ceph"'
-    export CEPH_CONF=$T/ceph/ceph.conf
-fi
+ceph_cluster rados-store
+U=$XL_SNAPSHOT_CEPH_UTIL
 POOL=bench-records
 timeout 60 ceph osd pool create "$POOL" 8 8 >/dev/null 2>&1 ||
     fail "cannot create pool $POOL"

@@ -28,7 +28,8 @@ for f in stall.xl.1 stall.raw.1 stall.ratio.1 \
          revert.live.external memory.pause.live memory.pause_ratio \
          $([ -x "$REPO/tools/ceph-util" ] && command -v ceph-mon >/dev/null &&
            echo rados_store.list.dir.200 rados_store.list.rados.200 \
-                rados_store.list_ratio.200); do
+                rados_store.list_ratio.200 rbd.create.xl.1 rbd.create.xl.4 \
+                rbd.create.ratio.4 rbd.create.group_ratio.4 rbd.transaction.4); do
     v=$(jq -r --arg f "$f" '.figures[] | select(.name == $f) | .value' "$T/results.json")
     [ -n "$v" ] || fail "make bench printed no figure $f"
     [[ $v =~ ^[0-9.]+$ ]] || fail "figure $f is not a number: '$v'"
