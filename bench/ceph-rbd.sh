@@ -76,5 +76,18 @@ qmp_transaction_ms() {
     awk -v a="${t% *}" -v b="${t#* }" 'BEGIN {printf "%.1f", (b - a) / 1000}'
 }
 
+# a cluster not of this run's own keeps nothing of it
+cleanup_rbd() {
+    local i g
+    for g in $(timeout 30 rbd group ls "$POOL" 2>/dev/null | grep "^$P-"); do
+        timeout 30 rbd group rm "$POOL/$g" >/dev/null 2>&1
+    done
+    for i in $(timeout 30 rbd ls "$POOL" 2>/dev/null | grep "^$P-"); do
+        timeout 30 rbd snap purge "$POOL/$i" >/dev/null 2>&1
+        timeout 30 rbd rm "$POOL/$i" >/dev/null 2>&1
+    done
+}
+[[ $CEPH_CONF == "$T"/* ]] || at_cleanup cleanup_rbd
+
 bench_disks 1
 bench_disks 4

@@ -639,6 +639,20 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* names, sorted, as a JSON array on stdout */
+static void print_names(char **names, size_t n)
+{
+    size_t i;
+
+    qsort(names, n, sizeof(*names), cmp_str);
+    fputc('[', out);
+    for (i = 0; i < n; i++) {
+        if (i) fputc(',', out);
+        json_cstr(out, names[i]);
+    }
+    fputs("]\n", out);
+}
+
 static int cmd_ls(rados_ioctx_t io, const char *pool)
 {
     rbd_image_spec_t *specs = NULL;
@@ -662,13 +676,7 @@ static int cmd_ls(rados_ioctx_t io, const char *pool)
     names = calloc(n + 1, sizeof(*names));
     if (!names) return fail(-ENOMEM, pool, "listing images");
     for (i = 0; i < n; i++) names[i] = specs[i].name;
-    qsort(names, n, sizeof(*names), cmp_str);
-    fputc('[', out);
-    for (i = 0; i < n; i++) {
-        if (i) fputc(',', out);
-        json_cstr(out, names[i]);
-    }
-    fputs("]\n", out);
+    print_names(names, n);
     free(names);
     rbd_image_spec_list_cleanup(specs, n);
     free(specs);
@@ -1420,13 +1428,7 @@ static int cmd_ls_objects(rados_ioctx_t io, const char *pool,
         if (!names[n]) { rc = fail(-ENOMEM, pool, "listing objects"); goto out; }
         n++;
     }
-    qsort(names, n, sizeof(*names), cmp_str);
-    fputc('[', out);
-    for (i = 0; i < n; i++) {
-        if (i) fputc(',', out);
-        json_cstr(out, names[i]);
-    }
-    fputs("]\n", out);
+    print_names(names, n);
 
  out:
     rados_nobjects_list_close(ctx);
