@@ -102,9 +102,19 @@ static void internal_snapshot_cmds(libxl__gc *gc,
     *n_r = 1;
 }
 
-static bool internal_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
+static int internal_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
 {
-    return libxl__qcow2_has_tag(gc, ds->file, ds->tag);
+    yajl_val v;
+    const char *id;
+
+    if (!libxl__file_exists(ds->file)) return 0;
+    v = libxl__qemu_img_info_sync(gc, ds->file, false, NULL);
+    if (!v) {
+        LOG(ERROR, "disk %s: cannot tell whether '%s' holds snapshot '%s' "
+            "(qemu-img info failed)", ds->vdev, ds->file, ds->tag);
+        return ERROR_FAIL;
+    }
+    return libxl__qemu_img_find_tag(v, ds->tag, &id) > 0;
 }
 
 static int internal_present(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)

@@ -657,6 +657,15 @@ static int lvm_present(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
     return libxl__lvm_snapshot_lookup(gc, ds);
 }
 
+/* lvs failing is no answer (said by the lookup) */
+static int lvm_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
+{
+    int rc = libxl__lvm_snapshot_lookup(gc, ds);
+
+    if (rc == ERROR_NOTFOUND) return 0;
+    return rc ? rc : 1;
+}
+
 /* (a failed lvcreate may have made none) */
 static int lvm_undo(libxl__gc *gc, const libxl__snapshot_op *op,
                     const libxlsnap_disk_snapshot *ds,
@@ -716,7 +725,8 @@ static int lvm_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
     return 0;
 }
 
-static int lvm_revert_failed(libxl__gc *gc, const libxl__revert_disk *rd)
+static int lvm_revert_failed(libxl__gc *gc, const libxl__revert_disk *rd,
+                             int exit_code)
 {
     return libxl__lvm_revert_undo(gc, rd->ds->file, rd->ds->tag);
 }
@@ -796,7 +806,7 @@ const libxl__snapshot_backend libxl__snapshot_backend_lvm = {
     .snapshot_plan = lvm_snapshot_plan,
     .refusal = "is not an LVM logical volume",
     .snapshot_cmds = lvm_snapshot_cmds,
-    .taken = libxl__lvm_snapshot_exists,
+    .taken = lvm_taken,
     .present = lvm_present,
     .undo = lvm_undo,
     .drop = lvm_drop,

@@ -176,7 +176,7 @@ int libxl__overlay_live_refused(libxl__gc *gc,
         ? LIBXL__REFUSED_MISSING : LIBXL__REFUSED_MAYBE;
 }
 
-bool libxl__overlay_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
+int libxl__overlay_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
 {
     return libxl__overlay_on(gc, ds->overlay, ds->file);
 }

@@ -254,6 +254,13 @@ static int rbd_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     }
     rc = libxl__qemu_disk_refused(gc, p);
     if (rc) return rc;
+    if (dk->format != LIBXL_DISK_FORMAT_RAW) {
+        /* QEMU would take a qcow2 snapshot inside the image */
+        LOG(ERROR, "disk %s: RBD image %s/%s is used as %s: RBD snapshots "
+            "are of raw images (format=raw)", dk->vdev, r.pool, r.image,
+            libxl_disk_format_to_string(dk->format));
+        return ERROR_INVAL;
+    }
     ds->tag = GCSTRDUP(p->s->name);
     for (j = 0; j < p->index; j++)
         if (p->s->disks[j].type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD &&
@@ -279,6 +286,13 @@ static int rbd_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
             "'%s' (made outside xl?)", ds->vdev, r.pool, r.image, ds->tag);
         return ERROR_INVAL;
     }
+    if (!p->op->d.running && libxl__json_get_bool(info, "locked", false)) {
+        /* a writer we do not know: not a shut-off domain's snapshot */
+        LOG(ERROR, "disk %s: RBD image %s/%s is open for writing elsewhere "
+            "(does the domain run on another host?); take the snapshot "
+            "there", ds->vdev, r.pool, r.image);
+        return ERROR_INVAL;
+    }
     return 0;
 }
 
@@ -296,12 +310,6 @@ static void rbd_snapshot_cmds(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                                    ds->tag, NULL);
 }
 
-static bool rbd_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
-{
-    const char *why;
-    return !rbd_lookup(gc, ds, &why);
-}
-
 static int rbd_present(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
 {
     const char *why;
@@ -311,6 +319,15 @@ static int rbd_present(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
         LOG(ERROR, "disk %s: cannot tell whether RBD snapshot %s@%s exists: "
             "%s", ds->vdev, ds->file, ds->tag, why ? why : "?");
     return rc;
+}
+
+/* the cluster not answering is no answer */
+static int rbd_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
+{
+    int rc = rbd_present(gc, ds);
+
+    if (rc == ERROR_NOTFOUND) return 0;
+    return rc ? rc : 1;
 }
 
 static const char *const *rbd_remove_args(libxl__gc *gc,
@@ -399,8 +416,10 @@ static int rbd_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
 {
     const libxlsnap_disk_snapshot *ds = rd->ds;
     const char *why;
-    int rc = rbd_lookup(gc, ds, &why);
+    yajl_val info;
+    int rc = libxl__rbd_image_info(gc, ds->file, &info, &why);
 
+    if (!rc && !info_snap(info, ds->tag)) rc = ERROR_NOTFOUND;
     if (rc == ERROR_NOTFOUND) {
         LOG(ERROR, "snapshot '%s': RBD image '%s' of disk %s has no "
             "snapshot '%s'", p->snapshot, ds->file, ds->vdev, ds->tag);
@@ -419,7 +438,21 @@ static int rbd_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
     rd->forward_only = true;
     rd->tag_id = ds->tag;
     rd->rbd = true;
+    rd->timeout_ms = RBD_ROLLBACK_TIMEOUT_MS;
+    rd->copy_size = libxl__json_get_integer(info, "size", 0);
     return 0;
+}
+
+/*
+ * ceph-util checks before it rolls back: 2, the image or the snapshot
+ * is gone; 3, the image is open elsewhere.  The image was not touched.
+ * Anything else (killed, a failure half-way) may have rolled part of it
+ * back: the journal does it again.
+ */
+static int rbd_revert_failed(libxl__gc *gc, const libxl__revert_disk *rd,
+                             int exit_code)
+{
+    return exit_code == 2 || exit_code == 3 ? 0 : ERROR_FAIL;
 }
 
 /* the journal's "rbd": rolled back in place, to its "tag_id" */
@@ -525,6 +558,7 @@ const libxl__snapshot_backend libxl__snapshot_backend_rbd = {
     .in_image = true,
     .revert_undoable = rbd_revert_undoable,
     .revert_plan = rbd_revert_plan,
+    .revert_failed = rbd_revert_failed,
     .revert_journal_owns = rbd_revert_journal_owns,
     .revert_redo = rbd_revert_redo,
     .names_image = rbd_names_image,

@@ -1176,9 +1176,10 @@ static void snapshot_create_done(libxl__egc *egc,
 /* ---------------------------------------------------------------- */
 /* recovery: snapshot create */
 
-/* Did the snapshot happen?  See the design comment. */
-static bool create_happened(libxl__gc *gc, libxl__snapshot_op *op,
-                            const libxlsnap_domain_snapshot *s, bool live)
+/* Did the snapshot happen (1, 0)?  See the design comment.  ERROR_*:
+ * a disk cannot tell (said) */
+static int create_happened(libxl__gc *gc, libxl__snapshot_op *op,
+                           const libxlsnap_domain_snapshot *s, bool live)
 {
     yajl_val nodes = NULL;
     bool ext = false, all = true;
@@ -1202,12 +1203,15 @@ static bool create_happened(libxl__gc *gc, libxl__snapshot_op *op,
         }
         return all;
     }
+    /* every disk asked: one that cannot tell decides nothing */
     for (i = 0; i < s->num_disks; i++) {
         const libxl__snapshot_backend *be =
             libxl__snapshot_backend_of(&s->disks[i]);
-        if (be && !be->taken(gc, &s->disks[i])) return false;
+        int k = be ? be->taken(gc, &s->disks[i]) : 1;
+        if (k < 0) return k;
+        if (!k) all = false;
     }
-    return true;
+    return all;
 }
 
 /*
@@ -1285,8 +1289,15 @@ int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             CTX->driver->unpause(gc, &op->d);
             break;
         }
-    if (libxl__snapshot_tree_find(t, s.name) || create_happened(gc, op, &s,
-                                                                live)) {
+    rc = libxl__snapshot_tree_find(t, s.name) ? 1
+         : create_happened(gc, op, &s, live);
+    if (rc < 0) {
+        LOG(ERROR, "domain %s: cannot tell whether the interrupted "
+            "snapshot-create of '%s' took its disks; its journal is kept, "
+            "for the next command", op->d.name, s.name);
+        return rc;
+    }
+    if (rc) {
         /* forward: what the snapshot made is in use; record it */
         if (memory_tmp && unlink(memory_tmp) && errno != ENOENT)
             LOGE(WARN, "cannot remove the partial memory image '%s'",

@@ -654,7 +654,7 @@ static void snapshot_delete_disk(libxl__egc *egc,
         }
         libxl__exec_init(&dls->es);
         dls->es.ao = ao;
-        dls->es.what = GCSPRINTF("%s (delete of %s)", a[1], ds->vdev);
+        dls->es.what = GCSPRINTF("delete of %s", ds->vdev);
         dls->es.args = a;
         dls->es.timeout_ms = 120000;
         dls->es.callback = snapshot_delete_exec_done;
@@ -750,6 +750,16 @@ static void snapshot_delete_exec_done(libxl__egc *egc,
 {
     libxl__snapshot_delete_state *dls =
         CONTAINER_OF(es, libxl__snapshot_delete_state, es);
+    STATE_AO_GC(dls->ao);
+    const libxlsnap_disk_snapshot *ds = cur_ds(dls);
+    const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+
+    /* removed meanwhile by someone else: what the delete wanted */
+    if (rc == ERROR_FAIL && be && be->present &&
+        be->present(gc, ds) == ERROR_NOTFOUND) {
+        LOG(WARN, "disk %s: its snapshot was gone already", ds->vdev);
+        rc = 0;
+    }
     snapshot_delete_disk_done(egc, dls, rc);
 }
 

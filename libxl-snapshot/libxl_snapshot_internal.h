@@ -1646,10 +1646,12 @@ typedef struct libxl__revert_disk {
                                         failure removes it */
     bool forward_only;               /* once run, it cannot be undone
                                         (an internal revert in place) */
+    int timeout_ms;                  /* each command's (0: 5 minutes) */
     /* internal */
     const char *tag_id;              /* the qcow2 snapshot ID */
     bool copy;                       /* frozen: copied out */
-    uint64_t copy_size;              /* its virtual size (progress) */
+    uint64_t copy_size;              /* its virtual size: progress of a
+                                        copy's (or rollback's) -p lines */
     const char *copy_base;           /* the copy is built on it: the
                                         backing of the image copied */
     libxl_disk_format copy_base_format;
@@ -1682,11 +1684,13 @@ typedef struct libxl__snapshot_backend {
                        libxl__revert_disk *rd);
     bool image_info;
     /*
-     * revert: a command of rd failed; its steps are put back as they
-     * were (0), else the revert's journal is to finish it (the caller
-     * says so).  NULL: nothing to put back but rd->new_image.
+     * revert: a command of rd failed (exit_code: its exit status, -1
+     * killed); its steps are put back as they were, or it changed
+     * nothing (0), else the revert's journal is to finish it (the
+     * caller says so).  NULL: nothing to put back but rd->new_image.
      */
-    int (*revert_failed)(libxl__gc *gc, const libxl__revert_disk *rd);
+    int (*revert_failed)(libxl__gc *gc, const libxl__revert_disk *rd,
+                         int exit_code);
     /*
      * Recovery of a revert that died with the domain stopped, for one
      * disk d of its journal (a libxl__revert_disk as the revert wrote
@@ -1826,8 +1830,9 @@ typedef struct libxl__snapshot_backend {
      */
     void (*active_after)(const libxlsnap_disk_snapshot *ds, bool live,
                          const char **path_r, libxl_disk_format *fmt_r);
-    /* recovery of a create: was the snapshot of ds taken? */
-    bool (*taken)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
+    /* recovery of a create: was the snapshot of ds taken?  1 yes, 0 no,
+     * ERROR_* cannot tell (said): the journal is kept for later */
+    int (*taken)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
     /* ... live, QEMU running: does its node graph (nodes) say so?  NULL:
      * it says nothing of ds (the transaction took it with the others) */
     bool (*taken_live)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
@@ -2040,7 +2045,7 @@ void libxl__overlay_live_actions(libxl__gc *gc,
 int libxl__overlay_live_refused(libxl__gc *gc,
                                 const libxlsnap_disk_snapshot *ds,
                                 const char *desc);
-bool libxl__overlay_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
+int libxl__overlay_taken(libxl__gc *gc, const libxlsnap_disk_snapshot *ds);
 bool libxl__overlay_taken_live(libxl__gc *gc,
                                const libxlsnap_disk_snapshot *ds, yajl_val nodes);
 void libxl__overlay_active_after(const libxlsnap_disk_snapshot *ds, bool live,

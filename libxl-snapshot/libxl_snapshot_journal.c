@@ -341,7 +341,8 @@ static void repair_leaks(libxl__egc *egc, recover_state *rs)
     GCNEW_ARRAY(images, op->d.num_disks ? op->d.num_disks : 1);
     for (i = 0; i < op->d.num_disks; i++) {
         const libxl_device_disk *dk = &op->d.disks[i];
-        if (!dk->is_cdrom && dk->pdev_path && *dk->pdev_path)
+        if (!dk->is_cdrom && dk->pdev_path && *dk->pdev_path &&
+            libxl__image_is_file(dk->pdev_path))
             images[i] = dk->pdev_path;
     }
     rs->qi.ao = ao;

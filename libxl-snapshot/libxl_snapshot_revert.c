@@ -503,8 +503,8 @@ static void snapshot_revert_next(libxl__egc *egc,
     rvs->es.ao = ao;
     rvs->es.what = GCSPRINTF("revert of %s", rd->ds->vdev);
     rvs->es.args = rd->cmds[rvs->sub];
-    rvs->es.timeout_ms = 300000;
-    if (rd->copy) rvs->es.stdout_line = snapshot_revert_copy_line;
+    rvs->es.timeout_ms = rd->timeout_ms ? rd->timeout_ms : 300000;
+    if (rd->copy_size) rvs->es.stdout_line = snapshot_revert_copy_line;
     rvs->es.callback = snapshot_revert_disk_done;
     rc = libxl__exec_start(egc, &rvs->es);
     if (rc) snapshot_revert_disk_done(egc, &rvs->es, rc, 0);
@@ -516,7 +516,8 @@ static void snapshot_revert_next(libxl__egc *egc,
  * journal is kept for the next command to finish the revert.
  */
 static void disk_step_failed(libxl__gc *gc,
-                             libxl__snapshot_revert_state *rvs)
+                             libxl__snapshot_revert_state *rvs,
+                             int exit_code)
 {
     const revert_disk *rd = &rvs->disks[rvs->next];
     const libxl__snapshot_backend *be = libxl__snapshot_backend_of(rd->ds);
@@ -525,9 +526,11 @@ static void disk_step_failed(libxl__gc *gc,
      * image */
     if (rd->new_image) unlink(rd->new_active);
     if (!be->revert_failed) return;
-    if (!be->revert_failed(gc, rd)) {
+    if (!be->revert_failed(gc, rd, exit_code)) {
         LOG(WARN, "disk %s: the revert's steps were undone: '%s' is as "
             "before", rd->ds->vdev, rd->ds->file);
+        /* the first that could not be undone did not run after all */
+        if (rvs->applied == rd->ds->vdev) rvs->applied = NULL;
         return;
     }
     rvs->half_done = true;
@@ -545,7 +548,8 @@ static void snapshot_revert_disk_done(libxl__egc *egc,
     STATE_AO_GC(rvs->ao);
 
     if (rc) {
-        disk_step_failed(gc, rvs);
+        disk_step_failed(gc, rvs, rc != ERROR_FAIL ? -1
+                         : WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         snapshot_revert_done(egc, rvs, rc);
         return;
     }

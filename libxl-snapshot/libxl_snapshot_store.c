@@ -1238,11 +1238,14 @@ int libxl__snapshot_unused_probe(libxl__gc *gc,
     for (i = 0; i < t->num_snaps; i++)
         for (j = 0; j < t->snaps[i].num_disks; j++) {
             const libxlsnap_disk_snapshot *ds = &t->snaps[i].disks[j];
-            if (ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO && ds->file)
+            /* (an RBD image: no chain, nothing unused in it) */
+            if (ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO && ds->file &&
+                libxl__image_is_file(ds->file))
                 add_distinct(gc, &l, &n, ds->file);
         }
     for (i = 0; i < num_keep; i++)
-        if (keep[i]) add_distinct(gc, &l, &n, keep[i]);
+        if (keep[i] && libxl__image_is_file(keep[i]))
+            add_distinct(gc, &l, &n, keep[i]);
     *num_need_r = n;
     for (i = 0; i < num_from; i++)
         if (from[i] && libxl__file_exists(from[i]))

@@ -310,7 +310,8 @@ static int parse_doc(libxl__gc *gc, xmlDocPtr doc, libxlsnap_domain_snapshot *s)
             }
         }
         if (ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO &&
-            (!ds->file || ds->file[0] != '/' || !own)) {
+            (!ds->file || !own ||
+             (ds->file[0] != '/' && libxl__image_is_file(ds->file)))) {
             LOG(ERROR, "disk %s: its image (<domain><devices><disk>"
                 "<source>) or its snapshot's file (<source>) is missing "
                 "or not an absolute path", ds->vdev);

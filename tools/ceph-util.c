@@ -518,7 +518,7 @@ static int cmd_image_info(rados_ioctx_t io, const image_spec *is)
     size_t tag_len = sizeof(tag), cl = sizeof(clients), kl = sizeof(cookies),
            al = sizeof(addrs);
     ssize_t nowners;
-    int max = 16, nsnaps = 0, i, r, rc, excl;
+    int max = 16, nsnaps = 0, shown = 0, i, r, rc, excl;
 
     if ((rc = open_image(io, is, true, &img))) return rc;
     r = rbd_stat(img, &st, sizeof(st));
@@ -577,15 +577,19 @@ static int cmd_image_info(rados_ioctx_t io, const image_spec *is)
         char what[300];
 
         snprintf(what, sizeof(what), "%s@%s", is->spec, snaps[i].name);
+        /* (-ENOENT: removed since the list: not there, not "no image") */
         r = rbd_snap_get_namespace_type(img, snaps[i].id, &ns);
+        if (r == -ENOENT) continue;
         if (r < 0) { rc = fail(r, what, "rbd_snap_get_namespace_type"); goto out; }
         if (ns != RBD_SNAP_NAMESPACE_TYPE_USER) continue;
         r = rbd_snap_is_protected(img, snaps[i].name, &prot);
+        if (r == -ENOENT) continue;
         if (r < 0) { rc = fail(r, what, "rbd_snap_is_protected"); goto out; }
         r = rbd_snap_set_by_id(img, snaps[i].id);
+        if (r == -ENOENT) continue;
         if (r < 0) { rc = fail(r, what, "rbd_snap_set_by_id"); goto out; }
         if ((rc = list_children(img, what, &kids, &nkids))) goto out;
-        fprintf(out, "%s{\"id\":%" PRIu64 ",\"name\":", i ? "," : "",
+        fprintf(out, "%s{\"id\":%" PRIu64 ",\"name\":", shown++ ? "," : "",
                 snaps[i].id);
         json_cstr(out, snaps[i].name);
         fprintf(out, ",\"size\":%" PRIu64 ",\"protected\":%s,"

@@ -164,6 +164,64 @@ expect_ok xl snapshot-delete vm1 s2
 expect_eq "$(rbd_snaps "$A")" "off1 s4 " "RBD snapshots of $A offline"
 checked
 
+step "failures that change nothing, and a cluster that cannot answer"
+# a qcow2 disk inside an RBD image: QEMU would take a qcow2 snapshot
+sed -e 's/format=raw,vdev=xvda/format=qcow2,vdev=xvda/' -e 's/"vm1"/"vm2"/' "$CFG" > "$T/vm2.cfg"
+refused "disk xvda: RBD image $A is used as qcow2: RBD snapshots are of raw images" \
+    xl snapshot-create "$T/vm2.cfg" q1
+# another client has the image open: the rollback is refused before it
+# touches anything, and the running domain is put back as it was
+expect_ok xl create "$CFG"
+write_all 0x5a
+# (rbd watch ends at EOF on its stdin)
+(sleep 60 | timeout 60 rbd watch "$A" >/dev/null 2>&1) &
+watcher=$!
+for _ in $(seq 50); do
+    rbd status "$A" 2>/dev/null | grep -c 'watcher=' | grep -qx 2 && break
+    sleep 0.2
+done
+run xl snapshot-revert vm1 off1
+[ "$RC" -ne 0 ] || fail_run "a revert of an image open elsewhere went through"
+expect_match "$ERR" "open elsewhere" "the refused revert's reason"
+pkill -f "rbd watch $A"; wait "$watcher" 2>/dev/null
+domain_running vm1 || fail "vm1 was left stopped by a refused rollback"
+expect_all 0x5a
+checked
+# the same image open for writing by another host: an offline snapshot
+# here would not be of a shut-off domain
+expect_ok xl destroy vm1
+# (qemu-io ends by itself: a killed client's lock would stay a while)
+qemu-io -f raw -c "write -P 0x5b 0 4k" -c "sleep 8000" "$SPEC_A" >/dev/null 2>&1 &
+writer=$!
+sleep 3
+refused "RBD image $A is open for writing elsewhere" xl snapshot-create vm1 w1
+wait "$writer"
+write_pattern vm1 xvdc 0x5b 0 4K
+# a live create that died after its disks were taken (after QEMU's
+# transaction: create:2), recovered while the
+# cluster does not answer: the journal is kept (nothing rolled back),
+# then the recovery completes it
+cat > "$T/ceph-down" <<'SH'
+#!/bin/sh
+echo "ceph-util: connect: Connection timed out (connecting to the cluster)" >&2
+exit 1
+SH
+chmod +x "$T/ceph-down"
+expect_ok xl create "$CFG"
+run env XL_SNAPSHOT_FAULT=create:2 "$XL" snapshot-create vm1 r1
+[ "$RC" -eq 86 ] || fail_run "the create did not die at its fault point"
+run env XL_SNAPSHOT_CEPH_UTIL="$T/ceph-down" "$XL" snapshot-recover vm1
+[ "$RC" -ne 0 ] || fail_run "a recovery that cannot ask the cluster succeeded"
+expect_match "$ERR" "cannot tell whether the interrupted snapshot-create of 'r1'" \
+    "the recovery's refusal"
+expect_ok xl snapshot-recover vm1
+expect_ok xl snapshot-list --name vm1
+grep -qx r1 <<<"$OUT" || fail "r1 was not completed by the recovery"
+expect_eq "$(rbd_snaps "$A")" "off1 r1 s4 " "RBD snapshots of $A after the recovery"
+checked
+expect_ok xl snapshot-delete vm1 r1
+expect_ok xl destroy vm1
+
 step "snapshot-check: an RBD snapshot removed behind xl's back"
 expect_ok rbd snap rm "$B@s4"
 run xl snapshot-check vm1
