@@ -707,6 +707,21 @@ static void domain_create_locked(libxl__egc *egc, libxl__snapshot_lock *lk,
         rc = ERROR_DEVICE_EXISTS;
         goto out;
     }
+    {
+        /*
+         * An interrupted revert may have rolled some disks back and not
+         * others, its records not yet saved: started so, the domain
+         * would run on a mix.  Its recovery comes first.
+         */
+        const char *jop = NULL;
+        if (libxl__journal_pending(gc, &dcs->st, &jop)) {
+            LOG(ERROR, "domain %s has an interrupted snapshot %s to finish "
+                "first: run xl snapshot-recover %s, then start it",
+                cfg->name, jop ? jop : "operation", cfg->name);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+    }
     rc = libxl__snapshot_store_load(gc, &dcs->st, &t);
     if (rc) goto out;
     if (!t.dom.name || !t.dom.config_file ||

@@ -220,7 +220,21 @@ grep -qx r1 <<<"$OUT" || fail "r1 was not completed by the recovery"
 expect_eq "$(rbd_snaps "$A")" "off1 r1 s4 " "RBD snapshots of $A after the recovery"
 checked
 expect_ok xl snapshot-delete vm1 r1
-expect_ok xl destroy vm1
+# a revert that died after a rollback: the domain is not started on a
+# mix of reverted and unreverted disks; the recovery finishes it
+write_all 0x5c
+run env XL_SNAPSHOT_FAULT=revert:4 "$XL" snapshot-revert vm1 off1
+[ "$RC" -eq 86 ] || fail_run "the revert did not die at its fault point"
+if ! domain_running vm1; then
+    run xl create "$CFG"
+    [ "$RC" -eq 1 ] || fail_run "xl create started a domain mid-revert"
+    expect_match "$ERR" "error: domain vm1 has an interrupted snapshot revert to finish first: run xl snapshot-recover vm1" \
+        "xl create's refusal"
+fi
+expect_ok xl snapshot-recover vm1
+expect_all 0x66
+checked
+domain_running vm1 && expect_ok xl destroy vm1
 
 step "snapshot-check: an RBD snapshot removed behind xl's back"
 expect_ok rbd snap rm "$B@s4"
