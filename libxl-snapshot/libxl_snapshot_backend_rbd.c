@@ -713,6 +713,13 @@ static int krbd_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     return rbd_plan_image(gc, p, &r, ds);
 }
 
+/* the kernel form's name of an image in records: no file on a host
+ * without udev's link, or that has not mapped it; asked of the cluster */
+static bool krbd_names_image(const char *path)
+{
+    return path && !strncmp(path, KRBD_DEV, strlen(KRBD_DEV));
+}
+
 /* of the two forms' records, a kernel one is /dev/rbd/POOL/IMAGE */
 static bool rbd_owns_file(const char *file)
 {
@@ -778,6 +785,9 @@ const libxl__snapshot_backend libxl__snapshot_backend_krbd = {
     .revert_plan = rbd_revert_plan,
     .revert_journal_owns = rbd_revert_journal_owns,
     .revert_redo = rbd_revert_redo,
+    .names_image = krbd_names_image,
+    .image_problem = rbd_image_problem,
+    .same_image = rbd_same_image,
     .xml_type = "rbd",
     .xml_parse = libxl__tag_xml_parse,
     .redefine_missing = rbd_redefine_missing,

@@ -31,7 +31,9 @@
  *                                      elsewhere; --kernel-client: but for
  *                                      the watches of client N, this host's
  *                                      krbd mappings (sysfs client_id),
- *                                      whose device the caller has closed
+ *                                      whose device the caller has closed;
+ *                                      the exclusive lock is asked of
+ *                                      them first (rbd_lock_acquire)
  *   clone IMAGE SNAP CHILD             CHILD is POOL/NAME; clone format 2,
  *                                      or protect + format 1 when the
  *                                      cluster does not allow format 2
@@ -879,11 +881,26 @@ static int cmd_rollback(rados_ioctx_t io, const image_spec *is,
                   "watchers): a rollback needs it closed", others);
         goto out;
     }
+    /*
+     * A krbd mapping may own the image's exclusive lock (it keeps it
+     * after writing), and librbd's rollback does not ask the owner for
+     * it (EROFS): ask for it first; krbd hands it over unless mapped
+     * with -o exclusive.
+     */
+    if (f->kernel_client >= 0) {
+        r = rbd_lock_acquire(img, RBD_LOCK_MODE_EXCLUSIVE);
+        if (r < 0) {
+            rc = fail(r, what, "rbd_lock_acquire: the kernel mapping keeps "
+                      "the exclusive lock (mapped with -o exclusive?)");
+            goto out;
+        }
+    }
     progress_init(&p, f->progress, 0, 1);
     p.span = 1;
     r = rbd_snap_rollback_with_progress(img, snap, progress_cb, &p);
     if (r < 0) { rc = fail(r, what, "rbd_snap_rollback"); goto out; }
     progress_end(&p);
+    if (f->kernel_client >= 0) rbd_lock_release(img);
     rc = 0;
 
  out:
