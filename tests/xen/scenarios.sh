@@ -1346,6 +1346,25 @@ else
                 expect_eq "$head/$(rbd_entry rbd/xt-b)" "$A2/$B2" "xt-a and xt-b rolled back to k2 (read from the cluster)"
                 expect_eq "$post" "$A2" "a buffered read of $DA in dom0 after the rollback"
                 ok $XL snapshot-check "$CFG"
+                # the revert killed at each step (the mapping kept): the
+                # next command finishes it (rollback again, the krbd
+                # mapping found again from sysfs)
+                n=1
+                while [ $n -lt 12 ]; do
+                    for d in "$DA" "$DB"; do
+                        printf 'XLSNAP-LOG 999\n' | dd of="$d" bs=512 seek=$((LOG_SECTOR + 999)) count=1 conv=sync,fsync 2>/dev/null
+                    done
+                    run env $FAULT_ENV XL_SNAPSHOT_FAULT=revert:$n $XL snapshot-revert "$CFG" k2
+                    [ "$RC" -eq 0 ] && break
+                    expect_eq "$RC" 86 "the revert killed at step $n"
+                    ok $XL snapshot-recover "$CFG"
+                    expect_eq "$(last_entry "$DA")/$(last_entry "$DB")" "$A2/$B2" "the disks after step $n and the recovery"
+                    n=$((n + 1))
+                done
+                expect_true "the revert got through after $((n - 1)) crash points" [ "$RC" -eq 0 ]
+                expect_true "the fault injection fired (the test library)" [ "$n" -gt 1 ]
+                expect_eq "$(last_entry "$DA")/$(last_entry "$DB")" "$A2/$B2" "the disks after the last revert to k2"
+                ok $XL snapshot-check "$CFG"
                 if ok $XL create "$CFG" && expect_up 4; then
                     expect_eq "$(boot_value xvda)/$(boot_value xvdb)" "$A2/$B2" "what the guest reads after the offline revert to k2 (blkback reads through krbd)"
                     expect_writing
