@@ -5,7 +5,8 @@
  * libxl_snapshot_internal.h), in a file of its own:
  * libxl_snapshot_backend_internal.c (qcow2 internal), _overlay.c
  * (external qcow2 overlays), _vhd.c (VHD chains), _lvm.c (LVM
- * snapshot volumes) and _rbd.c (Ceph RBD snapshots).  The table below is the only place that knows
+ * snapshot volumes) and _rbd.c (Ceph RBD snapshots: two entries, QEMU's
+ * form and the kernel's, of one type).  The table below is the only place that knows
  * them all: a new backend is one file and one entry here.
  *
  * A record's disk names its backend by its type, and for an external
@@ -32,6 +33,7 @@
 /* in the order their probes are asked */
 static const libxl__snapshot_backend *const backends[] = {
     &libxl__snapshot_backend_rbd,
+    &libxl__snapshot_backend_krbd,
     &libxl__snapshot_backend_lvm,
     &libxl__snapshot_backend_internal,
     &libxl__snapshot_backend_vhd,
@@ -46,7 +48,8 @@ const libxl__snapshot_backend *libxl__snapshot_backend_of(
 
     for (i = 0; i < NUM_BACKENDS; i++)
         if (backends[i]->type == ds->type &&
-            (!backends[i]->owns || backends[i]->owns(ds->format)))
+            (!backends[i]->owns || backends[i]->owns(ds->format)) &&
+            (!backends[i]->owns_file || backends[i]->owns_file(ds->file)))
             return backends[i];
     return NULL;
 }
@@ -175,8 +178,9 @@ const libxl__snapshot_backend *libxl__snapshot_backend_select(
                 if (backends[j]->type == type) return backends[j];
         }
         if (be->probe(gc, dk, config, priv_r)) return be;
+        /* another of that type may take it (RBD's two forms); the
+         * last one's refusal says why none does */
         *why_r = be->refusal;
-        return NULL;
     }
     return NULL;
 }

@@ -30,6 +30,24 @@
  *  - check: the snapshot is there, asked of the image once per
  *    operation (`ceph-util image-info`).
  *
+ * The kernel form (backend "krbd", the same type "rbd" and the same
+ * operations but for these): a phy: disk (blkback) on a block device
+ * that krbd mapped, /dev/rbdN or udev's /dev/rbd/POOL/IMAGE, found by
+ * its device number in sysfs (/sys/bus/rbd/devices/N/{major,minor,pool,
+ * pool_ns,name,current_snap}); a mapped snapshot (read-only) or an image
+ * in a namespace is refused.  The record's file is /dev/rbd/POOL/IMAGE,
+ * the name any host that maps the image gives it (udev's link), never
+ * /dev/rbdN: libxl__rbd_parse reads that form too, so every operation
+ * below is the same for both.  No QEMU serves such a disk, so a live
+ * snapshot pauses the guest while the RBD snapshots are made
+ * (live_paused, as LVM's; the pause is measured and reported): the
+ * disks are taken at one instant with the domain's other volume disks.
+ * A rollback leaves the mapping in place (blkback has closed the device,
+ * the domain being stopped): ceph-util is told the watch of this host's
+ * kernel client is ours (--kernel-client, sysfs client_id); krbd keeps
+ * no data cache, it reads the rolled-back objects.  The revert keeps the
+ * domain's own name of the device (its /dev/rbdN).
+ *
  * Every call goes through ceph-util (tools/ceph-util.c, CTX->ceph_util),
  * which uses librbd's C API: the library itself needs no Ceph library,
  * and the slow calls (rollback) run as a child of the loop, with a
@@ -41,6 +59,12 @@
 #define RBD_ROLLBACK_TIMEOUT_MS 3600000
 
 #include <stdarg.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#define KRBD_DEV "/dev/rbd/"
+#define KRBD_SYSFS "/sys/bus/rbd/devices"
 
 static bool streq(const char *a, const char *b)
 {
@@ -67,6 +91,21 @@ int libxl__rbd_parse(libxl__gc *gc, const char *target, libxl__rbd_image *r,
 
     memset(r, 0, sizeof(*r));
     *why_r = NULL;
+    if (target && !strncmp(target, KRBD_DEV, strlen(KRBD_DEV))) {
+        /* the kernel form's record: /dev/rbd/POOL/IMAGE */
+        char *pool = GCSTRDUP(target + strlen(KRBD_DEV));
+        char *slash = strchr(pool, '/');
+        if (!slash || slash == pool || !slash[1] || strchr(slash + 1, '/')
+            || strchr(slash + 1, '@')) {
+            *why_r = "is not an RBD image mapped by the kernel "
+                     "(/dev/rbd/POOL/IMAGE)";
+            return ERROR_INVAL;
+        }
+        *slash = 0;
+        r->pool = pool;
+        r->image = slash + 1;
+        return 0;
+    }
     if (!rbd_names_image(target)) {
         *why_r = "is not an RBD image (rbd:POOL/IMAGE)";
         return ERROR_INVAL;
@@ -169,6 +208,98 @@ static const char *pool_image(libxl__gc *gc, const libxl__rbd_image *r)
     return GCSPRINTF("%s/%s", r->pool, r->image);
 }
 
+/* ---------------------------------------------------------------- */
+/* the kernel form: krbd's mappings, in sysfs */
+
+typedef struct {
+    const char *dev;                  /* /dev/rbdN */
+    const char *pool, *ns, *image;
+    const char *snap;                 /* "-": the image itself */
+    const char *client;               /* the client's id (N of clientN) */
+    unsigned major, minor;
+} krbd_map;
+
+/* /sys/bus/rbd/devices/ID/ATTR, its first line, or NULL (gc) */
+static const char *krbd_attr(libxl__gc *gc, const char *id, const char *attr)
+{
+    char *data, *nl;
+    size_t len;
+
+    if (libxl__read_file(gc, GCSPRINTF(KRBD_SYSFS "/%s/%s", id, attr),
+                         &data, &len))
+        return NULL;
+    nl = strchr(data, '\n');
+    if (nl) *nl = 0;
+    return data;
+}
+
+static bool krbd_read(libxl__gc *gc, const char *id, krbd_map *m)
+{
+    const char *maj = krbd_attr(gc, id, "major");
+    const char *min = krbd_attr(gc, id, "minor");
+    const char *client = krbd_attr(gc, id, "client_id");
+
+    memset(m, 0, sizeof(*m));
+    m->pool = krbd_attr(gc, id, "pool");
+    m->ns = krbd_attr(gc, id, "pool_ns");
+    m->image = krbd_attr(gc, id, "name");
+    m->snap = krbd_attr(gc, id, "current_snap");
+    if (!maj || !min || !m->pool || !m->image || !m->snap) return false;
+    m->major = strtoul(maj, NULL, 10);
+    m->minor = strtoul(min, NULL, 10);
+    m->dev = GCSPRINTF("/dev/rbd%s", id);
+    /* "client4123": the watcher id librbd lists */
+    m->client = client && !strncmp(client, "client", 6) ? client + 6 : NULL;
+    return true;
+}
+
+/* the first mapping that match() takes, into *m */
+static bool krbd_scan(libxl__gc *gc, bool (*match)(const krbd_map *m,
+                                                   const void *arg),
+                      const void *arg, krbd_map *m)
+{
+    DIR *dir = opendir(KRBD_SYSFS);
+    struct dirent *e;
+    bool found = false;
+
+    if (!dir) return false;
+    while (!found && (e = readdir(dir)))
+        found = e->d_name[0] != '.' && krbd_read(gc, e->d_name, m) &&
+                match(m, arg);
+    closedir(dir);
+    return found;
+}
+
+static bool krbd_match_dev(const krbd_map *m, const void *arg)
+{
+    const struct stat *st = arg;
+    return m->major == major(st->st_rdev) && m->minor == minor(st->st_rdev);
+}
+
+/* Is path a block device krbd mapped (/dev/rbdN, /dev/rbd/POOL/IMAGE)? */
+static bool krbd_of_device(libxl__gc *gc, const char *path, krbd_map *m)
+{
+    struct stat st;
+
+    if (!path || stat(path, &st) || !S_ISBLK(st.st_mode)) return false;
+    return krbd_scan(gc, krbd_match_dev, &st, m);
+}
+
+static bool krbd_match_image(const krbd_map *m, const void *arg)
+{
+    const libxl__rbd_image *r = arg;
+    return !strcmp(m->pool, r->pool) && !strcmp(m->image, r->image) &&
+        !strcmp(m->snap, "-") && (!m->ns || !*m->ns);
+}
+
+/* this host's mapping of pool/image itself (not of a snapshot) */
+static bool krbd_mapped(libxl__gc *gc, const char *pool, const char *image,
+                        krbd_map *m)
+{
+    libxl__rbd_image r = { .pool = pool, .image = image };
+    return krbd_scan(gc, krbd_match_image, &r, m) && m->client;
+}
+
 /*
  * `ceph-util image-info` of spec: 0 and *info_r; ERROR_NOTFOUND (the
  * image is not there); else ERROR_FAIL and *why_r, the tool's line.
@@ -238,14 +369,18 @@ static bool rbd_probe(libxl__gc *gc, const libxl_device_disk *dk,
     return rbd_names_image(dk->pdev_path);
 }
 
+/* the plan of both forms, ds->file set: r, its image */
+static int rbd_plan_image(libxl__gc *gc, const libxl__create_plan *p,
+                          const libxl__rbd_image *rp,
+                          libxlsnap_disk_snapshot *ds);
+
 static int rbd_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
                              libxlsnap_disk_snapshot *ds)
 {
     const libxl_device_disk *dk = p->dk;
-    libxl__rbd_image r, o;
+    libxl__rbd_image r;
     const char *why;
-    yajl_val info;
-    int rc, j;
+    int rc;
 
     rc = libxl__rbd_parse(gc, dk->pdev_path, &r, &why);
     if (rc) {
@@ -261,6 +396,18 @@ static int rbd_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
             libxl_disk_format_to_string(dk->format));
         return ERROR_INVAL;
     }
+    return rbd_plan_image(gc, p, &r, ds);
+}
+
+static int rbd_plan_image(libxl__gc *gc, const libxl__create_plan *p,
+                          const libxl__rbd_image *rp,
+                          libxlsnap_disk_snapshot *ds)
+{
+    libxl__rbd_image r = *rp, o;
+    const char *why;
+    yajl_val info;
+    int rc, j;
+
     ds->tag = GCSTRDUP(p->s->name);
     for (j = 0; j < p->index; j++)
         if (p->s->disks[j].type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD &&
@@ -286,8 +433,10 @@ static int rbd_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
             "'%s' (made outside xl?)", ds->vdev, r.pool, r.image, ds->tag);
         return ERROR_INVAL;
     }
-    if (!p->op->d.running && libxl__json_get_bool(info, "locked", false)) {
-        /* a writer we do not know: not a shut-off domain's snapshot */
+    if (!p->op->d.running && rbd_names_image(p->dk->pdev_path) &&
+        libxl__json_get_bool(info, "locked", false)) {
+        /* a writer we do not know: not a shut-off domain's snapshot (a
+         * kernel mapping keeps the lock after it wrote: not asked) */
         LOG(ERROR, "disk %s: RBD image %s/%s is open for writing elsewhere "
             "(does the domain run on another host?); take the snapshot "
             "there", ds->vdev, r.pool, r.image);
@@ -405,9 +554,14 @@ static const char *const *rbd_rollback_args(libxl__gc *gc, const char *spec,
                                             const char *tag)
 {
     libxl__rbd_image r;
+    krbd_map m;
     const char *why;
 
     if (libxl__rbd_parse(gc, spec, &r, &why)) return NULL;
+    /* the kernel form: this host's mapping stays (blkback closed it) */
+    if (!rbd_names_image(spec) && krbd_mapped(gc, r.pool, r.image, &m))
+        return rbd_args(gc, &r, "rollback", "-p", "--kernel-client",
+                        m.client, pool_image(gc, &r), tag, NULL);
     return rbd_args(gc, &r, "rollback", "-p", pool_image(gc, &r), tag, NULL);
 }
 
@@ -433,7 +587,17 @@ static int rbd_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
     GCNEW_ARRAY(rd->cmds, 1);
     rd->cmds[0] = rbd_rollback_args(gc, ds->file, ds->tag);
     rd->num_cmds = 1;
+    /* the kernel form: the domain's own name of the device (its
+     * /dev/rbdN) when it has the disk on that image */
     rd->new_active = GCSTRDUP(ds->file);
+    if (!rbd_names_image(ds->file) && p->dk && p->dk->pdev_path) {
+        krbd_map m;
+        libxl__rbd_image r;
+        if (!libxl__rbd_parse(gc, ds->file, &r, &why) &&
+            krbd_of_device(gc, p->dk->pdev_path, &m) &&
+            !strcmp(m.pool, r.pool) && !strcmp(m.image, r.image))
+            rd->new_active = GCSTRDUP(p->dk->pdev_path);
+    }
     rd->new_format = ds->format;
     rd->forward_only = true;
     rd->tag_id = ds->tag;
@@ -539,11 +703,70 @@ static int rbd_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
     return 1;
 }
 
+/* ---------------------------------------------------------------- */
+/* the kernel form */
+
+static bool krbd_probe(libxl__gc *gc, const libxl_device_disk *dk,
+                       const libxl_device_disk *config, void **priv_r)
+{
+    krbd_map *m;
+
+    GCNEW(m);
+    if (!krbd_of_device(gc, dk->pdev_path, m)) return false;
+    *priv_r = m;
+    return true;
+}
+
+static int krbd_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
+                              libxlsnap_disk_snapshot *ds)
+{
+    const libxl_device_disk *dk = p->dk;
+    const krbd_map *m = p->priv[p->index];
+    libxl__rbd_image r = { 0 };
+
+    if (strcmp(m->snap, "-")) {
+        LOG(ERROR, "disk %s: '%s' is RBD snapshot %s/%s@%s mapped by the "
+            "kernel (read-only): it cannot be snapshotted", dk->vdev,
+            dk->pdev_path, m->pool, m->image, m->snap);
+        return ERROR_INVAL;
+    }
+    if (m->ns && *m->ns) {
+        LOG(ERROR, "disk %s: '%s' is RBD image %s/%s/%s, in a namespace, "
+            "which is not supported", dk->vdev, dk->pdev_path, m->pool,
+            m->ns, m->image);
+        return ERROR_INVAL;
+    }
+    if (strchr(m->pool, '/') || strchr(m->image, '/')) {
+        LOG(ERROR, "disk %s: RBD image '%s/%s' has a '/' in its names",
+            dk->vdev, m->pool, m->image);
+        return ERROR_INVAL;
+    }
+    /* host-independent: udev's name of the image, never /dev/rbdN */
+    ds->file = GCSPRINTF(KRBD_DEV "%s/%s", m->pool, m->image);
+    r.pool = m->pool;
+    r.image = m->image;
+    return rbd_plan_image(gc, p, &r, ds);
+}
+
+/* the kernel form's name of an image in records: no file on a host
+ * without udev's link, or that has not mapped it; asked of the cluster */
+static bool krbd_names_image(const char *path)
+{
+    return path && !strncmp(path, KRBD_DEV, strlen(KRBD_DEV));
+}
+
+/* of the two forms' records, a kernel one is /dev/rbd/POOL/IMAGE */
+static bool rbd_owns_file(const char *file)
+{
+    return rbd_names_image(file);
+}
+
 const libxl__snapshot_backend libxl__snapshot_backend_rbd = {
     .name = "rbd",
     .type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD,
     .probe = rbd_probe,
     .must_probe = true,
+    .owns_file = rbd_owns_file,
     .refusal = "is not an RBD image (rbd:POOL/IMAGE)",
     .snapshot_plan = rbd_snapshot_plan,
     .snapshot_cmds = rbd_snapshot_cmds,
@@ -562,6 +785,43 @@ const libxl__snapshot_backend libxl__snapshot_backend_rbd = {
     .revert_journal_owns = rbd_revert_journal_owns,
     .revert_redo = rbd_revert_redo,
     .names_image = rbd_names_image,
+    .image_problem = rbd_image_problem,
+    .same_image = rbd_same_image,
+    .xml_type = "rbd",
+    .xml_parse = libxl__tag_xml_parse,
+    .redefine_missing = rbd_redefine_missing,
+    .delete_probe = rbd_delete_probe,
+    .delete_args = rbd_remove_args,
+    .parts = rbd_parts,
+};
+
+/*
+ * The kernel form: the same operations but for the probe, the plan (no
+ * QEMU serves it) and a live create (the guest paused while the
+ * snapshot commands run, as for LVM, instead of QEMU's transaction).
+ */
+const libxl__snapshot_backend libxl__snapshot_backend_krbd = {
+    .name = "krbd",
+    .type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD,
+    .probe = krbd_probe,
+    .must_probe = true,
+    .refusal = "is not an RBD image (rbd:POOL/IMAGE, or a block device "
+               "krbd mapped: /dev/rbdN, /dev/rbd/POOL/IMAGE)",
+    .snapshot_plan = krbd_snapshot_plan,
+    .snapshot_cmds = rbd_snapshot_cmds,
+    .live_paused = true,
+    .taken = rbd_taken,
+    .present = rbd_present,
+    .undo = rbd_undo,
+    .drop = rbd_undo,
+    .check = rbd_check,
+    .volume = true,
+    .in_image = true,
+    .revert_undoable = rbd_revert_undoable,
+    .revert_plan = rbd_revert_plan,
+    .revert_journal_owns = rbd_revert_journal_owns,
+    .revert_redo = rbd_revert_redo,
+    .names_image = krbd_names_image,
     .image_problem = rbd_image_problem,
     .same_image = rbd_same_image,
     .xml_type = "rbd",

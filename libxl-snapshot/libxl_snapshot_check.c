@@ -427,6 +427,13 @@ static void check_running(libxl__gc *gc, check_state *cs)
     int j;
 
     if (!d->running || !d->qmp_path) return;
+    /* no disk QEMU serves (blkback's: LVM, kernel RBD): a PV domain may
+     * have no QEMU to ask */
+    for (j = 0; j < d->num_disks; j++)
+        if (d->disks[j].backend == LIBXL_DISK_BACKEND_QDISK ||
+            d->disks[j].backend == LIBXL_DISK_BACKEND_UNKNOWN)
+            break;
+    if (j == d->num_disks) return;
     if (libxl__qmp_run_sync(gc, d->qmp_path, "query-block", NULL, 0, true,
                             &blocks) || !YAJL_IS_ARRAY(blocks)) {
         problem(gc, cs, "the running domain's QEMU does not list its "

@@ -461,7 +461,7 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
             libxl__snapshot_backend_of(&s->disks[i]);
         /* paused for lvcreate: QEMU's disks would need their own way */
         if (be && !be->live_paused) {
-            LOG(ERROR, "domain %s runs: its LVM disks and disk %s cannot be "
+            LOG(ERROR, "domain %s runs: its LVM or kernel RBD disks and disk %s cannot be "
                 "snapshotted together (leave %s out: type no, or "
                 "snapshot them in two steps)", op->d.name,
                 s->disks[i].vdev, s->disks[i].vdev);
@@ -1023,7 +1023,7 @@ static void lvm_unpause(libxl__gc *gc, libxl__snapshot_create_state *scs)
             "snapshot; run xl unpause %s", scs->op.d.name, scs->op.d.name);
     scs->pause_ms = libxl__now_ms() - scs->paused_at;
     scs->paused_at = 0;
-    LOG(NOTICE, "domain %s was paused for %"PRIu64" ms for the LVM snapshot",
+    LOG(NOTICE, "domain %s was paused for %"PRIu64" ms for the snapshot of its volumes (LVM, kernel RBD)",
         scs->op.d.name, scs->pause_ms);
 }
 

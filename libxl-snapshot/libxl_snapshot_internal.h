@@ -1726,6 +1726,9 @@ typedef struct libxl__snapshot_backend {
     /* of the backends of one type, are images of fmt this one's?
      * NULL: yes */
     bool (*owns)(libxl_disk_format fmt);
+    /* ... and is a record's disk of that file its (RBD: QEMU's form or
+     * the kernel's)?  NULL: yes */
+    bool (*owns_file)(const char *file);
     /*
      * A chained backend's images (libxl__chain_backend): the format and
      * file name extension of an overlay on one, and the commands that
@@ -1913,6 +1916,7 @@ extern const libxl__snapshot_backend libxl__snapshot_backend_overlay;
 extern const libxl__snapshot_backend libxl__snapshot_backend_vhd;
 extern const libxl__snapshot_backend libxl__snapshot_backend_lvm;
 extern const libxl__snapshot_backend libxl__snapshot_backend_rbd;
+extern const libxl__snapshot_backend libxl__snapshot_backend_krbd;
 
 /* the internal backend's live operations, which the rbd one shares
  * (QEMU's rbd driver takes blockdev-snapshot-internal-sync) */
@@ -1929,7 +1933,8 @@ bool libxl__tag_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
                           const char *file, const char *dev);
 
 /* RBD images (libxl_snapshot_backend_rbd.c), QEMU's form of them:
- * rbd:POOL/IMAGE[:conf=FILE][:id=USER] */
+ * rbd:POOL/IMAGE[:conf=FILE][:id=USER], or the kernel form's record:
+ * /dev/rbd/POOL/IMAGE (no conf, no id: ceph-util's defaults) */
 typedef struct {
     const char *pool, *image;
     const char *conf, *id;            /* NULL: ceph-util's defaults */

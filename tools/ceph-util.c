@@ -26,8 +26,14 @@
  *                                      clones: exit 4 naming them, or with
  *                                      --flatten flattened first; then
  *                                      unprotected and removed
- *   rollback [-p] IMAGE SNAP           refused (3) while the image is open
- *                                      elsewhere
+ *   rollback [-p] [--kernel-client N] IMAGE SNAP
+ *                                      refused (3) while the image is open
+ *                                      elsewhere; --kernel-client: but for
+ *                                      the watches of client N, this host's
+ *                                      krbd mappings (sysfs client_id),
+ *                                      whose device the caller has closed;
+ *                                      the exclusive lock is asked of
+ *                                      them first (rbd_lock_acquire)
  *   clone IMAGE SNAP CHILD             CHILD is POOL/NAME; clone format 2,
  *                                      or protect + format 1 when the
  *                                      cluster does not allow format 2
@@ -172,7 +178,7 @@ static void usage(void)
 "  remove [-p] POOL/IMAGE | rename POOL/IMAGE NEWNAME\n"
 "  snap-create POOL/IMAGE SNAP\n"
 "  snap-remove [-p] [--flatten] [--bandwidth BYTES_PER_S] POOL/IMAGE SNAP\n"
-"  rollback [-p] POOL/IMAGE SNAP | clone POOL/IMAGE SNAP POOL/CHILD\n"
+"  rollback [-p] [--kernel-client N] POOL/IMAGE SNAP | clone POOL/IMAGE SNAP POOL/CHILD\n"
 "  flatten [-p] [--bandwidth BYTES_PER_S] POOL/IMAGE\n"
 "  omap-dump POOL OBJ [PREFIX] | omap-get POOL OBJ KEY\n"
 "  omap-set POOL OBJ [--lock NAME COOKIE] (set KEY VALUE | rm KEY | rmall)...\n"
@@ -339,17 +345,20 @@ static int parse_u64(const char *arg, const char *what, uint64_t *v)
 typedef struct {
     bool progress, flatten;
     uint64_t bandwidth;
+    int64_t kernel_client;              /* --kernel-client; -1: none */
 } flags;
 
 #define F_P 1
 #define F_FLATTEN 2
 #define F_BW 4
+#define F_KCLIENT 8
 
 static int parse_flags(int argc, char **argv, int allowed, flags *f)
 {
     int i = 0;
 
     memset(f, 0, sizeof(*f));
+    f->kernel_client = -1;
     while (i < argc && argv[i][0] == '-') {
         if ((allowed & F_P) && !strcmp(argv[i], "-p")) {
             f->progress = true;
@@ -362,6 +371,15 @@ static int parse_flags(int argc, char **argv, int allowed, flags *f)
             }
             if (parse_u64(argv[++i], "--bandwidth", &f->bandwidth))
                 return -1;
+        } else if ((allowed & F_KCLIENT) &&
+                   !strcmp(argv[i], "--kernel-client")) {
+            uint64_t v;
+            if (i + 1 >= argc) {
+                usage_error("--kernel-client needs a client id");
+                return -1;
+            }
+            if (parse_u64(argv[++i], "--kernel-client", &v)) return -1;
+            f->kernel_client = (int64_t)v;
         } else if (!strcmp(argv[i], "--")) {
             return i + 1;
         } else {
@@ -877,11 +895,13 @@ static int cmd_snap_remove(rados_ioctx_t io, const image_spec *is,
     return rc;
 }
 
-/* others than this process have the image open (watchers) */
-static int open_elsewhere(rbd_image_t img, const char *what, size_t *n)
+/* others than this process (and than client kclient, >= 0) have the
+ * image open (watchers) */
+static int open_elsewhere(rbd_image_t img, const char *what, int64_t kclient,
+                          size_t *n)
 {
     rbd_image_watcher_t w[16];
-    size_t max = 16;
+    size_t max = 16, i, k = 0;
     int r = rbd_watchers_list(img, w, &max);
 
     if (r == -ERANGE) {
@@ -889,8 +909,10 @@ static int open_elsewhere(rbd_image_t img, const char *what, size_t *n)
         return 0;
     }
     if (r < 0) return fail(r, what, "rbd_watchers_list");
+    for (i = 0; i < max; i++)
+        if (kclient >= 0 && w[i].id == kclient) k++;
     rbd_watchers_list_cleanup(w, max);
-    *n = max > 0 ? max - 1 : 0;         /* ourselves */
+    *n = max > k ? max - k - 1 : 0;     /* ourselves */
     return 0;
 }
 
@@ -909,17 +931,33 @@ static int cmd_rollback(rados_ioctx_t io, const image_spec *is,
     r = rbd_snap_exists(img, snap, &exists);
     if (r < 0) { rc = fail(r, what, "rbd_snap_exists"); goto out; }
     if (!exists) { rc = fail(-ENOENT, what, "no such snapshot"); goto out; }
-    if ((rc = open_elsewhere(img, what, &others))) goto out;
+    if ((rc = open_elsewhere(img, what, f->kernel_client, &others)))
+        goto out;
     if (others) {
         rc = fail(-EBUSY, what, "the image is open elsewhere (%zu other "
                   "watchers): a rollback needs it closed", others);
         goto out;
+    }
+    /*
+     * A krbd mapping may own the image's exclusive lock (it keeps it
+     * after writing), and librbd's rollback does not ask the owner for
+     * it (EROFS): ask for it first; krbd hands it over unless mapped
+     * with -o exclusive.
+     */
+    if (f->kernel_client >= 0) {
+        r = rbd_lock_acquire(img, RBD_LOCK_MODE_EXCLUSIVE);
+        if (r < 0) {
+            rc = fail(r, what, "rbd_lock_acquire: the kernel mapping keeps "
+                      "the exclusive lock (mapped with -o exclusive?)");
+            goto out;
+        }
     }
     progress_init(&p, f->progress, 0, 1);
     p.span = 1;
     r = rbd_snap_rollback_with_progress(img, snap, progress_cb, &p);
     if (r < 0) { rc = fail(r, what, "rbd_snap_rollback"); goto out; }
     progress_end(&p);
+    if (f->kernel_client >= 0) rbd_lock_release(img);
     rc = 0;
 
  out:
@@ -1580,8 +1618,8 @@ static int run(int argc, char **argv)
         !strcmp(command, "snap-create") || !strcmp(command, "snap-remove") ||
         !strcmp(command, "rollback") || !strcmp(command, "clone") ||
         !strcmp(command, "flatten")) {
-        int allowed = !strcmp(command, "remove") || !strcmp(command, "rollback")
-                ? F_P
+        int allowed = !strcmp(command, "rollback") ? F_P | F_KCLIENT
+            : !strcmp(command, "remove") ? F_P
             : !strcmp(command, "snap-remove") ? F_P | F_FLATTEN | F_BW
             : !strcmp(command, "flatten") ? F_P | F_BW : 0;
 

@@ -1,7 +1,9 @@
 #!/bin/bash
 # cluster.sh - a throw-away one-node Ceph cluster for the tests
 #
-#   cluster.sh start DIR PORT    one mon (on 127.0.0.1:PORT) and one OSD
+#   cluster.sh start DIR PORT [ADDR]
+#                                one mon (on ADDR:PORT, 127.0.0.1 by
+#                                default; the OSD binds ADDR too) and one OSD
 #                                (memstore: its data in RAM), no cephx,
 #                                no mgr; pool "rbd" of size 1, rbd-initialized.
 #                                Everything lives under DIR (made here; it
@@ -21,7 +23,7 @@
 set -uo pipefail
 
 usage() {
-    echo "usage: cluster.sh start DIR PORT | cluster.sh stop DIR" >&2
+    echo "usage: cluster.sh start DIR PORT [ADDR] | cluster.sh stop DIR" >&2
     exit 64
 }
 
@@ -64,7 +66,7 @@ stop() {
 }
 
 start() {
-    local d=$1 port=$2 fsid i c
+    local d=$1 port=$2 addr=${3:-127.0.0.1} fsid i c
     case $port in ''|*[!0-9]*) usage ;; esac
     if [ -e "$d" ] && [ -n "$(ls -A "$d" 2>/dev/null)" ]; then
         echo "cluster.sh: $d exists and is not empty" >&2
@@ -76,7 +78,7 @@ start() {
             return 1
         fi
     done
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if (exec 3<>"/dev/tcp/$addr/$port") 2>/dev/null; then
         echo "cluster.sh: port $port is in use" >&2
         return 1
     fi
@@ -86,7 +88,8 @@ start() {
     cat >"$d/ceph.conf" <<EOF
 [global]
 fsid = $fsid
-mon host = 127.0.0.1:$port
+mon host = $addr:$port
+public addr = $addr
 auth cluster required = none
 auth service required = none
 auth client required = none
@@ -107,7 +110,7 @@ mon data = $d/mon
 osd data = $d/osd
 EOF
     export CEPH_CONF=$d/ceph.conf
-    monmaptool --create --add a "127.0.0.1:$port" --fsid "$fsid" \
+    monmaptool --create --add a "$addr:$port" --fsid "$fsid" \
         "$d/monmap" >"$d/log/setup.log" 2>&1 &&
     ceph-mon -c "$CEPH_CONF" --mkfs -i a --monmap "$d/monmap" \
         >>"$d/log/setup.log" 2>&1 &&
@@ -144,7 +147,7 @@ EOF
 }
 
 case ${1:-} in
-start) [ $# -eq 3 ] || usage; start "$2" "$3" ;;
+start) [ $# -eq 3 ] || [ $# -eq 4 ] || usage; start "$2" "$3" "${4:-}" ;;
 stop)  [ $# -eq 2 ] || usage; stop "$2" ;;
 *)     usage ;;
 esac

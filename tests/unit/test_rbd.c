@@ -40,6 +40,17 @@ void test_rbd__parse(void)
     CU_ASSERT_EQUAL(libxl__rbd_parse(gc, "rbd:p/i:mon_host=1.2.3.4", &r,
                                      &why), ERROR_INVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "mon_host"));
+    /* the kernel form's record: udev's name, host-independent */
+    CU_ASSERT_EQUAL(libxl__rbd_parse(gc, "/dev/rbd/rbd/xt-a", &r, &why), 0);
+    CU_ASSERT_STRING_EQUAL(r.pool, "rbd");
+    CU_ASSERT_STRING_EQUAL(r.image, "xt-a");
+    CU_ASSERT_PTR_NULL(r.conf);
+    CU_ASSERT_EQUAL(libxl__rbd_parse(gc, "/dev/rbd/rbd/xt-a@s1", &r, &why),
+                    ERROR_INVAL);
+    CU_ASSERT_EQUAL(libxl__rbd_parse(gc, "/dev/rbd/p/ns/i", &r, &why),
+                    ERROR_INVAL);
+    CU_ASSERT_EQUAL(libxl__rbd_parse(gc, "/dev/rbd/p", &r, &why),
+                    ERROR_INVAL);
     GC_FREE;
 }
 

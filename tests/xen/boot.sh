@@ -31,7 +31,7 @@ set -uo pipefail
 # shellcheck source=tests/xen/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 5 7 9 9t 9n 10 11"}
+SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 5 7 9 9t 9n 10 11 12"}
 TIMEOUT=${XEN_TEST_TIMEOUT:-1200}
 # -cpu: +npt (TCG's nested paging) gives Xen HAP, which HVM guests need
 # (Debian's Xen has no shadow paging): scenario 11 boots one
@@ -59,8 +59,38 @@ kill_qemu() {
         grep -qF "$WORK/" && kill "$pid" 2>/dev/null
     return 0
 }
-trap 'kill_qemu; exit 130' INT TERM
-trap kill_qemu EXIT
+# Ceph (scenario 12, the kernel form of RBD disks): a throw-away
+# cluster on this machine (tests/ceph/cluster.sh), not in dom0: dom0 has
+# no python for the ceph CLI that sets a cluster up, and a mon and an
+# OSD under TCG in dom0's 1 GiB would slow every scenario.  Dom0 reaches
+# it through QEMU's user network, at this machine's own address (not
+# 127.0.0.1: the mon and the OSD advertise the address they bind, and
+# 127.0.0.1 in dom0 is dom0), which the user network connects to as a
+# host socket.  Stopped by PID on any exit.
+CEPH_DIR=
+NET=()
+stop_ceph() {
+    [ -n "$CEPH_DIR" ] && "$REPO/tests/ceph/cluster.sh" stop "$CEPH_DIR"
+    CEPH_DIR=
+}
+case " $SCENARIOS " in
+*" 12 "*)
+    addr=$(ip -4 -o addr show scope global 2>/dev/null |
+           awk '{sub("/.*", "", $4); print $4; exit}')
+    port=${XEN_TEST_CEPH_PORT:-16792}
+    if [ -z "$addr" ] || ! command -v ceph-mon >/dev/null; then
+        xt_say "no Ceph cluster for scenario 12 (no ceph-mon, or no address but 127.0.0.1)"
+    elif "$REPO/tests/ceph/cluster.sh" start "$WORK/ceph" "$port" "$addr"             >"$WORK/ceph.log" 2>&1; then
+        CEPH_DIR=$WORK/ceph
+        NET=(-netdev user,id=n0 -device e1000e,netdev=n0)
+        XEN_TEST_DOM0_ARGS="${XEN_TEST_DOM0_ARGS:-} xentest.ceph=$addr:$port"
+        xt_say "Ceph cluster for scenario 12 on $addr:$port"
+    else
+        xt_say "the Ceph cluster for scenario 12 did not start: $(tail -n 3 "$WORK/ceph.log" | tr '\n' ' ')"
+    fi ;;
+esac
+trap 'kill_qemu; stop_ceph; exit 130' INT TERM
+trap 'kill_qemu; stop_ceph' EXIT
 
 XEN_ARGS="dom0_mem=1G,max:1G dom0_max_vcpus=2 console=com1 com1=115200,8n1 bootscrub=0"
 DOM0_ARGS="console=hvc0 earlyprintk=xen loglevel=3 ${XEN_TEST_DOM0_ARGS:-}"
@@ -71,7 +101,7 @@ start=${EPOCHREALTIME/./}
 timeout --kill-after=10 "$TIMEOUT" \
     qemu-system-x86_64 -name xl-snapshot-xen-test \
         -machine q35 -accel tcg,thread=multi -cpu "$CPU" -m 2G -smp 2 \
-        -display none -serial stdio -monitor none -no-reboot \
+        -display none -serial stdio -monitor none -no-reboot "${NET[@]}" \
         -pidfile "$WORK/qemu.pid" \
         -kernel "$WORK/xen.elf" -append "$XEN_ARGS" \
         -initrd "$WORK/vmlinuz $DOM0_ARGS,$WORK/dom0.cpio.gz" \

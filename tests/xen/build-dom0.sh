@@ -157,6 +157,20 @@ global { use_lvmpolld = 0 }
 backup { backup = 0 archive = 0 }
 CONF
 
+# ---- Ceph (scenario 12, the kernel form of RBD disks): krbd and the
+# network to the cluster boot.sh starts on this machine (e1000e: QEMU's
+# user network), `rbd` (to map the image) and the tree's ceph-util (the
+# packages do not ship it) with their libraries; skipped, and the
+# scenario with it, where Ceph or ceph-util is not there
+if command -v rbd >/dev/null && [ -x "$REPO/tools/ceph-util" ]; then
+    xt_copy "$R" "$(command -v rbd)"
+    mkdir -p "$R/etc/ceph"
+    cp "$REPO/tools/ceph-util" "$R/xen-test/ceph-util"
+    xt_libs "$R" "$R/xen-test/ceph-util"
+    xt_modules "$R" rbd e1000e
+    touch "$R/xen-test/ceph"
+fi
+
 cp "/boot/vmlinuz-$KVER" "$R/boot/vmlinuz"
 cp "$WORK/domU.cpio.gz" "$R/boot/domU.cpio.gz"
 

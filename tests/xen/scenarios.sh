@@ -1261,6 +1261,133 @@ fi
 use_vm vm
 end
 
+# ---- 12: RBD disks, the kernel form (issue 17)
+# The cluster runs on the machine (boot.sh: dom0 has no python for the
+# ceph CLI that sets one up, and a mon and an OSD under TCG in dom0
+# would slow everything), reached through QEMU's user network at the
+# machine's own address; dom0 maps two images with `rbd map` (krbd,
+# noudev: dom0 has no udev, so no /dev/rbd/POOL/IMAGE link either) and
+# the PV guest runs on them through blkback.  The snapshot's data is
+# read from the cluster (`rbd export` of IMAGE@SNAP), the revert's
+# through the guest (what it reads at boot).
+begin 12 "RBD disks, kernel form: rbd map, blkback, live snapshot (paused), revert, delete, data checked"
+if [ ! -f /xen-test/ceph ] || [ ! -s /etc/ceph/ceph.conf ]; then
+    note "no Ceph cluster (boot.sh starts one on the machine when it can): not run"
+else
+    export XL_SNAPSHOT_CEPH_UTIL=/xen-test/ceph-util
+    # exported: the last entry of IMAGE[@SNAP], read from the cluster
+    rbd_entry() {
+        rm -f "$TMP/rbd.raw"
+        if timeout 60 rbd export --no-progress "$1" "$TMP/rbd.raw" >/dev/null 2>&1; then
+            last_entry "$TMP/rbd.raw"
+        else
+            echo -1
+        fi
+        rm -f "$TMP/rbd.raw"
+    }
+    snaps_of() { timeout 30 rbd snap ls --format json "$1" 2>/dev/null | jq -r '[.[].name] | join(",")'; }
+    use_vm vmrbd
+    ok timeout 60 rbd create --size 16M rbd/xt-a
+    ok timeout 60 rbd create --size 16M rbd/xt-b
+    ok timeout 60 rbd map -o noudev,ms_mode=crc rbd/xt-a; DA=$(cat "$OUT")
+    ok timeout 60 rbd map -o noudev,ms_mode=crc rbd/xt-b; DB=$(cat "$OUT")
+    if [ ! -b "$DA" ] || [ ! -b "$DB" ]; then
+        bad "rbd map gave no block devices ('$DA', '$DB')"
+        dmesg | tail -n 8
+    else
+        {
+            echo 'name = "vmrbd"'
+            echo 'type = "pv"'
+            echo 'kernel = "/boot/vmlinuz"'
+            echo 'ramdisk = "/boot/domU.cpio.gz"'
+            echo 'extra = "console=hvc0 quiet loglevel=3"'
+            echo 'memory = 128'
+            echo "disk = [ 'format=raw,vdev=xvda,access=rw,backendtype=phy,script=xt-phy,target=$DA',"
+            echo "         'format=raw,vdev=xvdb,access=rw,backendtype=phy,script=xt-phy,target=$DB' ]"
+        } >"$CFG"
+        if ok $XL create "$CFG" && expect_up 1 && wait_write 3; then
+            ok $XL -v snapshot-create vmrbd k1
+            P=$(grep -o 'paused for [0-9]* ms' "$ERR")
+            expect_true "the pause is reported ($P)" [ -n "$P" ]
+            note "live snapshot of 2 kernel RBD disks: guest $P"
+            expect_true "vmrbd is unpaused after the snapshot" \
+                sh -c "$SXL list vmrbd | awk 'NR == 2 && index(\$5, \"p\") == 0 {ok = 1} END {exit !ok}'"
+            ok $XL snapshot-info --json vmrbd k1
+            expect_eq "$(jq -r '[.disks[] | "\(.type):\(.file)"] | join(",")' "$OUT")" \
+                "rbd:/dev/rbd/rbd/xt-a,rbd:/dev/rbd/rbd/xt-b" "k1's disks (type rbd, named by pool and image, not /dev/rbdN)"
+            A1=$(rbd_entry rbd/xt-a@k1); B1=$(rbd_entry rbd/xt-b@k1)
+            expect_true "k1 holds writes (xvda $A1, xvdb $B1)" [ "$A1" -gt 0 ]
+            expect_true "k1 is one instant: xvdb's last entry is xvda's or the one before ($A1/$B1)" \
+                [ "$B1" -eq "$A1" -o "$B1" -eq $((A1 - 1)) ]
+            expect_eq "$(snaps_of rbd/xt-a)/$(snaps_of rbd/xt-b)" "k1/k1" "the RBD snapshots"
+            wait_write $((A1 + 3))
+            ok $XL snapshot-check vmrbd
+            ok $XL -v snapshot-revert vmrbd k1
+            if expect_up 2; then
+                expect_eq "$(boot_value xvda)/$(boot_value xvdb)" "$A1/$B1" "what the guest reads after the revert to k1"
+                expect_writing
+            fi
+            ok $XL snapshot-check vmrbd
+            # offline: k2 taken shut off (ceph-util snap-create, nothing
+            # paused), then written over, then the mapped image rolled
+            # back with the domain stopped (it stays so: k2's state)
+            ok $SXL destroy vmrbd
+            ok $XL snapshot-create "$CFG" k2
+            A2=$(rbd_entry rbd/xt-a@k2); B2=$(rbd_entry rbd/xt-b@k2)
+            if ok $XL create "$CFG" && expect_up 3 && wait_write $((A2 + 3)); then
+                ok $SXL destroy vmrbd
+                pre=$(last_entry "$DA")
+                ok $XL snapshot-revert "$CFG" k2
+                expect_true "vmrbd stays stopped (k2 was taken shut off)" sh -c "! $SXL domid vmrbd"
+                # dom0's view of the device: a buffered read (the page
+                # cache) after the rollback, against the cluster
+                post=$(last_entry "$DA"); head=$(rbd_entry rbd/xt-a)
+                note "after a rollback of the mapped image: a buffered read of $DA in dom0 gives $post (before: $pre), the cluster $head, k2 $A2"
+                expect_eq "$head/$(rbd_entry rbd/xt-b)" "$A2/$B2" "xt-a and xt-b rolled back to k2 (read from the cluster)"
+                expect_eq "$post" "$A2" "a buffered read of $DA in dom0 after the rollback"
+                ok $XL snapshot-check "$CFG"
+                # the revert killed at each step (the mapping kept): the
+                # next command finishes it (rollback again, the krbd
+                # mapping found again from sysfs)
+                n=1
+                while [ $n -lt 12 ]; do
+                    for d in "$DA" "$DB"; do
+                        printf 'XLSNAP-LOG 999\n' | dd of="$d" bs=512 seek=$((LOG_SECTOR + 999)) count=1 conv=sync,fsync 2>/dev/null
+                    done
+                    run env $FAULT_ENV XL_SNAPSHOT_FAULT=revert:$n $XL snapshot-revert "$CFG" k2
+                    [ "$RC" -eq 0 ] && break
+                    expect_eq "$RC" 86 "the revert killed at step $n"
+                    ok $XL snapshot-recover "$CFG"
+                    expect_eq "$(last_entry "$DA")/$(last_entry "$DB")" "$A2/$B2" "the disks after step $n and the recovery"
+                    n=$((n + 1))
+                done
+                expect_true "the revert got through after $((n - 1)) crash points" [ "$RC" -eq 0 ]
+                expect_true "the fault injection fired (the test library)" [ "$n" -gt 1 ]
+                expect_eq "$(last_entry "$DA")/$(last_entry "$DB")" "$A2/$B2" "the disks after the last revert to k2"
+                ok $XL snapshot-check "$CFG"
+                if ok $XL create "$CFG" && expect_up 4; then
+                    expect_eq "$(boot_value xvda)/$(boot_value xvdb)" "$A2/$B2" "what the guest reads after the offline revert to k2 (blkback reads through krbd)"
+                    expect_writing
+                    ok $XL snapshot-delete vmrbd k1
+                    expect_eq "$(snaps_of rbd/xt-a)/$(snaps_of rbd/xt-b)" "k2/k2" "the RBD snapshots after deleting k1"
+                    ok $XL snapshot-check vmrbd
+                    ok $XL snapshot-list vmrbd
+                    ok $XL snapshot-delete vmrbd k2
+                    expect_eq "$(snaps_of rbd/xt-a)/$(snaps_of rbd/xt-b)" "/" "no RBD snapshot left"
+                    ok $XL snapshot-check vmrbd
+                    ok $SXL destroy vmrbd
+                fi
+            fi
+        fi
+        running && $SXL destroy vmrbd
+        ok timeout 60 rbd unmap -o noudev "$DA"
+        ok timeout 60 rbd unmap -o noudev "$DB"
+    fi
+    unset XL_SNAPSHOT_CEPH_UTIL
+fi
+use_vm vm
+end
+
 say "final state:"
 run $SXL list
 run ls -l "$IMGDIR"
