@@ -438,8 +438,8 @@ static int rbd_plan_image(libxl__gc *gc, const libxl__create_plan *p,
         /* a writer we do not know: not a shut-off domain's snapshot (a
          * kernel mapping keeps the lock after it wrote: not asked) */
         LOG(ERROR, "disk %s: RBD image %s/%s is open for writing elsewhere "
-            "(does the domain run on another host?); take the snapshot "
-            "there", ds->vdev, r.pool, r.image);
+            "(the domain on another host, or a client killed in the last 30 "
+            "s?)", ds->vdev, r.pool, r.image);
         return ERROR_INVAL;
     }
     return 0;
@@ -603,6 +603,14 @@ static int rbd_revert_plan(libxl__gc *gc, const libxl__revert_plan *p,
     rd->tag_id = ds->tag;
     rd->rbd = true;
     rd->timeout_ms = RBD_ROLLBACK_TIMEOUT_MS;
+    if (!p->op->d.running && rbd_names_image(ds->file) &&
+        libxl__json_get_bool(info, "locked", false)) {
+        /* a writer we do not know (the domain on another host?) */
+        LOG(ERROR, "snapshot '%s': RBD image '%s' of disk %s is open for "
+            "writing elsewhere (the domain on another host, or a "
+            "client killed in the last 30 s?)", p->snapshot, ds->file, ds->vdev);
+        return ERROR_INVAL;
+    }
     rd->copy_size = libxl__json_get_integer(info, "size", 0);
     return 0;
 }
@@ -646,9 +654,34 @@ static int rbd_delete_probe(libxl__gc *gc, libxl__snapshot_op *op,
                             const char **tag_id_r)
 {
     const char *why;
-    int rc = rbd_lookup(gc, ds, &why);
+    yajl_val inf, snap, kids;
+    int rc = libxl__rbd_image_info(gc, ds->file, &inf, &why);
 
-    if (!rc) return 1;
+    snap = rc ? NULL : info_snap(inf, ds->tag);
+    if (!rc && !snap) rc = ERROR_NOTFOUND;
+    if (!rc) {
+        /* clones made outside xl need it: refused before any disk of
+         * the snapshot is touched */
+        kids = libxl__json_get(snap, "children");
+        if (kids && YAJL_IS_ARRAY(kids) && kids->u.array.len) {
+            const char *l = NULL;
+            size_t i;
+            for (i = 0; i < kids->u.array.len; i++) {
+                const char *c = YAJL_IS_STRING(kids->u.array.values[i])
+                    ? kids->u.array.values[i]->u.string : "?";
+                l = GCSPRINTF("%s%s%s", l ? l : "", l ? ", " : "", c);
+            }
+            LOG(ERROR, "disk %s: RBD snapshot %s@%s has clones (%s): "
+                "flatten or remove them first; nothing was changed",
+                ds->vdev, ds->file, ds->tag, l);
+            return ERROR_INVAL;
+        }
+        if (libxl__json_get_bool(snap, "protected", false))
+            LOG(WARN, "disk %s: RBD snapshot %s@%s is protected (by hand: "
+                "xl makes no clones); it is unprotected to be removed",
+                ds->vdev, ds->file, ds->tag);
+        return 1;
+    }
     if (rc == ERROR_NOTFOUND) {
         LOG(WARN, "disk %s: RBD snapshot %s@%s is gone already", ds->vdev,
             ds->file, ds->tag);

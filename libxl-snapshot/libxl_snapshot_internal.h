@@ -1415,6 +1415,7 @@ struct libxlsnap_ctx {
     /* the record store (XL_SNAPSHOT_STORE): NULL the directory store,
      * else the RADOS store's pool; its client id, its lock's lease */
     char *store_pool, *ceph_id;
+    bool store_dir_said;              /* rados: the state dir's records */
     int lock_lease;
     unsigned fd_gen;
     /* the last warnings and errors logged, each said once (core.c) */

@@ -106,8 +106,15 @@ static int run(libxl__gc *gc, const char *const *args, char **out_r,
     rc = libxl__exec_sync_exit(gc, args, RADOS_TIMEOUT_MS, out_r, &err,
                                  &status);
     if (!rc) return 0;
-    if (status == 2) return ERROR_NOTFOUND;
     line = libxl__tool_error_line(gc, err);
+    if (status == 2 && line && strstr(line, "(pool ")) {
+        /* the store's pool itself: a typo, not an empty tree */
+        LOG(ERROR, "the record store's pool %s does not exist "
+            "(XL_SNAPSHOT_STORE=rados:%s)", CTX->store_pool,
+            CTX->store_pool);
+        return ERROR_FAIL;
+    }
+    if (status == 2) return ERROR_NOTFOUND;
     if (status == 3 && args[CTX->ceph_id ? 6 : 4] &&
         !strcmp(args[CTX->ceph_id ? 6 : 4], "--lock"))
         return ERROR_LOCK_FAIL;       /* the caller says it (fenced) */
@@ -222,6 +229,17 @@ static int rados_open(libxl__gc *gc, libxl__snapshot_store *st,
     r->holder = -1;
     st->rados = r;
     st->dir = GCSPRINTF("rados:%s/%s", r->pool, r->obj);
+    if (state_dir) {
+        /* the directory store's records of it are not read: say so */
+        const char *old = GCSPRINTF("%s/"LIBXL_UUID_FMT"/domain.libxl-json",
+                                    state_dir, LIBXL_UUID_BYTES(*uuid));
+        if (!CTX->store_dir_said && libxl__file_exists(old) &&
+            (CTX->store_dir_said = true))
+            LOG(WARN, "the records in %s are not used with "
+                "XL_SNAPSHOT_STORE=rados:%s (the pool's are): copy them "
+                "into its object %s to keep them", libxl__path_dirname(gc,
+                old), r->pool, r->obj);
+    }
     return 0;
 }
 

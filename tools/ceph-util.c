@@ -404,8 +404,12 @@ static int connect_cluster(const char *obj)
     if (r < 0) return fail(r, obj, "rados_create") ? EXIT_FAIL : 0;
     /* an unreachable cluster fails in 30 s, not librados' 300 */
     rados_conf_set(cluster, "client_mount_timeout", "30");
-    if (opt_op_timeout[0])
-        rados_conf_set(cluster, "rados_osd_op_timeout", opt_op_timeout);
+    /* an OSD or a monitor that stops answering: one line in a minute,
+     * not a command hung for ever (each op is one object's: a minute is
+     * ample); the configuration may say otherwise */
+    rados_conf_set(cluster, "rados_mon_op_timeout", "30");
+    rados_conf_set(cluster, "rados_osd_op_timeout",
+                   opt_op_timeout[0] ? opt_op_timeout : "60");
     r = rados_conf_read_file(cluster, opt_conf);
     if (r < 0) {
         fail(r, obj, "reading the Ceph configuration %s",

@@ -124,11 +124,15 @@ expect_ok rbd snap create "$A@taken"
 refused "RBD image $A already has a snapshot named 'taken'" \
     xl snapshot-create vm1 taken
 expect_ok rbd snap rm "$A@taken"
-expect_ok rbd snap protect "$A@s2"
-expect_ok rbd clone "$A@s2" "$POOL/$P-clone"
-refused "clone.*$P-clone" xl snapshot-delete vm1 s2
+# a clone of the second disk's snapshot: refused before the first disk's
+# is touched
+expect_ok rbd snap protect "$B@s2"
+expect_ok rbd clone "$B@s2" "$POOL/$P-clone"
+refused "disk xvdb: RBD snapshot $SPEC_B@s2 has clones \\($POOL/$P-clone\\)" \
+    xl snapshot-delete vm1 s2
+expect_eq "$(rbd_snaps "$A")" "s1 s2 s3 s4 " "RBD snapshots of $A after the refused delete"
 expect_ok rbd rm "$POOL/$P-clone"
-expect_ok rbd snap unprotect "$A@s2"
+expect_ok rbd snap unprotect "$B@s2"
 checked
 expect_ok rbd snap create "$B@stray"
 run xl snapshot-check vm1
@@ -142,7 +146,9 @@ step "delete a root with children (s1), then a middle one (s3)"
 expect_ok xl snapshot-delete vm1 s1
 expect_eq "$(rbd_snaps "$A")" "s2 s3 s4 " "RBD snapshots of $A after s1's delete"
 checked
+expect_ok rbd snap protect "$A@s3"          # by hand, no clone
 expect_ok xl snapshot-delete vm1 s3
+expect_match "$ERR" "RBD snapshot $SPEC_A@s3 is protected" "the delete's warning"
 expect_eq "$(rbd_snaps "$B")" "s2 s4 " "RBD snapshots of $B after s3's delete"
 checked
 for s in s2:0x22 s4:0x55; do

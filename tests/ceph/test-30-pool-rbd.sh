@@ -7,7 +7,9 @@
 # it.  Host B starts it from the same config (it runs on what A left),
 # lists A's snapshots, reverts to each (data read from outside, on the
 # images), deletes s1 (its RBD snapshots go from both images);
-# snapshot-check is clean on both hosts, and A sees B's tree.
+# snapshot-check is clean on both hosts, and A sees B's tree.  A store
+# pool that does not exist is an error, not an empty tree; records the
+# directory store holds for the domain are named as unused.
 set -u
 # shellcheck source=tests/ceph/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -57,9 +59,30 @@ expect_ok xl destroy vm
 expect_eq "$(find "$STATE" -name '*.libxl-json')" "" "records in host A's state dir"
 expect_eq "$(snaps_of a)" "s1 s2 " "RBD snapshots of $P-a"
 
+step "a store that is not what it seems: said"
+run env XL_SNAPSHOT_STORE=rados:t30-nosuchpool "$XL" snapshot-list vm
+[ "$RC" -ne 0 ] || fail_run "a store in a pool that does not exist listed nothing, exit 0"
+expect_match "$ERR" "the record store's pool t30-nosuchpool does not exist" \
+    "the missing pool's line"
+# records the directory store holds (from before the switch) are named
+mkdir -p "$STATE/${OBJ#xl-snapshot.}"
+echo '{"name": "vm"}' > "$STATE/${OBJ#xl-snapshot.}/domain.libxl-json"
+expect_ok xl snapshot-list --name vm
+expect_match "$ERR" "records in $STATE/${OBJ#xl-snapshot.} are not used with XL_SNAPSHOT_STORE=rados:$POOL" \
+    "the warning on the state dir's records"
+rm -r "${STATE:?}/${OBJ#xl-snapshot.}"
+
 step "host B: start, list, revert to each, delete s1"
 expect_ok on_b xl create "$CFG"
 both 0x33
+# A, which does not run it, cannot revert it under B's QEMU: refused,
+# nothing changed, no journal left
+run xl snapshot-revert vm s1
+[ "$RC" -ne 0 ] || fail_run "host A reverted the disks of a domain B runs"
+expect_match "$ERR" "open (for writing )?elsewhere" "host A's refused revert"
+on_b domain_running vm || fail "vm stopped running on host B"
+both 0x33
+expect_ok on_b xl snapshot-check vm
 expect_ok on_b xl snapshot-list --name vm
 expect_eq "$OUT" "s1
 s2" "host B's snapshot-list"
