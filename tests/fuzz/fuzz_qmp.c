@@ -25,8 +25,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     libxl__json_get_string(err, "class"));
             ret = libxl__json_get(v, "return");
             if (ret && YAJL_IS_ARRAY(ret)) {
-                libxl__qmp_node_for_file(ret, "/img/vm1-xvda.qcow2",
+                libxl__qmp_node_for_file(gc, ret, "/img/vm1-xvda.qcow2",
                                          LIBXL_DISK_FORMAT_QCOW2);
+                /* an RBD image: QEMU's json:{...} filenames parsed */
+                libxl__qmp_node_for_file(gc, ret, "rbd:rbd/vm1-a:conf=/c",
+                                         LIBXL_DISK_FORMAT_RAW);
                 libxl__qmp_schema_has(ret, "block-commit", "top-node");
                 libxl__qmp_schema_has(ret, "query-jobs", NULL);
             }
