@@ -794,38 +794,42 @@ static bool rbd_owns_file(const char *file)
     return rbd_names_image(file);
 }
 
+/* what the two forms share */
+#define RBD_COMMON_OPS                                      \
+    .type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD,               \
+    .must_probe = true,                                     \
+    .snapshot_cmds = rbd_snapshot_cmds,                     \
+    .taken = rbd_taken,                                     \
+    .present = rbd_present,                                 \
+    .undo = rbd_undo,                                       \
+    .drop = rbd_undo,                                       \
+    .check = rbd_check,                                     \
+    .volume = true,                                         \
+    .in_image = true,                                       \
+    .revert_undoable = rbd_revert_undoable,                 \
+    .revert_plan = rbd_revert_plan,                         \
+    .revert_failed = rbd_revert_failed,                     \
+    .revert_journal_owns = rbd_revert_journal_owns,         \
+    .revert_redo = rbd_revert_redo,                         \
+    .image_problem = rbd_image_problem,                     \
+    .same_image = rbd_same_image,                           \
+    .xml_type = "rbd",                                      \
+    .xml_parse = libxl__tag_xml_parse,                      \
+    .redefine_missing = rbd_redefine_missing,               \
+    .delete_probe = rbd_delete_probe,                       \
+    .delete_args = rbd_remove_args,                         \
+    .parts = rbd_parts
+
 const libxl__snapshot_backend libxl__snapshot_backend_rbd = {
+    RBD_COMMON_OPS,
     .name = "rbd",
-    .type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD,
     .probe = rbd_probe,
-    .must_probe = true,
     .owns_file = rbd_owns_file,
     .refusal = "is not an RBD image (rbd:POOL/IMAGE)",
     .snapshot_plan = rbd_snapshot_plan,
-    .snapshot_cmds = rbd_snapshot_cmds,
     .live_actions = libxl__internal_live_actions,
     .live_refused = libxl__internal_live_refused,
-    .taken = rbd_taken,
-    .present = rbd_present,
-    .undo = rbd_undo,
-    .drop = rbd_undo,
-    .check = rbd_check,
-    .volume = true,
-    .in_image = true,
-    .revert_undoable = rbd_revert_undoable,
-    .revert_plan = rbd_revert_plan,
-    .revert_failed = rbd_revert_failed,
-    .revert_journal_owns = rbd_revert_journal_owns,
-    .revert_redo = rbd_revert_redo,
     .names_image = rbd_names_image,
-    .image_problem = rbd_image_problem,
-    .same_image = rbd_same_image,
-    .xml_type = "rbd",
-    .xml_parse = libxl__tag_xml_parse,
-    .redefine_missing = rbd_redefine_missing,
-    .delete_probe = rbd_delete_probe,
-    .delete_args = rbd_remove_args,
-    .parts = rbd_parts,
 };
 
 /*
@@ -834,35 +838,14 @@ const libxl__snapshot_backend libxl__snapshot_backend_rbd = {
  * snapshot commands run, as for LVM, instead of QEMU's transaction).
  */
 const libxl__snapshot_backend libxl__snapshot_backend_krbd = {
+    RBD_COMMON_OPS,
     .name = "krbd",
-    .type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD,
     .probe = krbd_probe,
-    .must_probe = true,
     .refusal = "is not an RBD image (rbd:POOL/IMAGE, or a block device "
                "krbd mapped: /dev/rbdN, /dev/rbd/POOL/IMAGE)",
     .snapshot_plan = krbd_snapshot_plan,
-    .snapshot_cmds = rbd_snapshot_cmds,
     .live_paused = true,
-    .taken = rbd_taken,
-    .present = rbd_present,
-    .undo = rbd_undo,
-    .drop = rbd_undo,
-    .check = rbd_check,
-    .volume = true,
-    .in_image = true,
-    .revert_undoable = rbd_revert_undoable,
-    .revert_plan = rbd_revert_plan,
-    .revert_journal_owns = rbd_revert_journal_owns,
-    .revert_redo = rbd_revert_redo,
     .names_image = krbd_names_image,
-    .image_problem = rbd_image_problem,
-    .same_image = rbd_same_image,
-    .xml_type = "rbd",
-    .xml_parse = libxl__tag_xml_parse,
-    .redefine_missing = rbd_redefine_missing,
-    .delete_probe = rbd_delete_probe,
-    .delete_args = rbd_remove_args,
-    .parts = rbd_parts,
 };
 
 /*
