@@ -231,6 +231,11 @@
  * libxlsnap_blockjob_set_speed, libxlsnap_blockjob_abort, libxlsnap_blockjob_pivot).
  */
 #define LIBXLSNAP_HAVE_BLOCKJOB 1
+/*
+ * LIBXLSNAP_HAVE_BLOCK_COPY: libxlsnap_block_copy, a block job of type
+ * LIBXLSNAP_BLOCKJOB_TYPE_COPY, controlled as the others.
+ */
+#define LIBXLSNAP_HAVE_BLOCK_COPY 1
 
 /* The version libxlsnap_ctx_alloc() expects. */
 #define LIBXLSNAP_VERSION 1
@@ -354,6 +359,9 @@ typedef enum libxlsnap_blockjob_type {
     LIBXLSNAP_BLOCKJOB_TYPE_COMMIT = 1,        /* top below the active image */
     LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT = 2, /* top is the active image */
     LIBXLSNAP_BLOCKJOB_TYPE_STREAM = 3,
+    LIBXLSNAP_BLOCKJOB_TYPE_COPY = 4,          /* the active image to another
+                                                 (top: the source, base: the
+                                                 destination) */
 } libxlsnap_blockjob_type;
 
 /*
@@ -975,6 +983,56 @@ LIBXLSNAP_EXPORT
 int libxlsnap_blockjob_pivot(libxlsnap_ctx *ctx, const char *domain,
                          const char *vdev, const libxl_asyncop_how *ao_how)
                          LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/* libxlsnap_block_copy_params.flags */
+#define LIBXLSNAP_BLOCK_COPY_SHALLOW        (1U << 0) /* the active image only,
+                                                     on the same backing */
+#define LIBXLSNAP_BLOCK_COPY_REUSE_EXTERNAL (1U << 1) /* dest exists */
+#define LIBXLSNAP_BLOCK_COPY_PIVOT          (1U << 2) /* at READY: pivot */
+#define LIBXLSNAP_BLOCK_COPY_FINISH         (1U << 3) /* at READY: keep the
+                                                     copy, domain stays */
+#define LIBXLSNAP_BLOCK_COPY_NO_WAIT        (1U << 4) /* live: return once
+                                                     started */
+
+typedef struct libxlsnap_block_copy_params {
+    unsigned flags;
+    libxl_disk_format format;       /* of dest; UNKNOWN (0): the active
+                                       image's (qcow2 or raw) */
+    uint64_t bandwidth;             /* bytes/s, 0: unlimited */
+    int timeout_ms;                 /* 0: none; then the job is aborted */
+} libxlsnap_block_copy_params;
+
+/*
+ * Copies disk vdev's active image to dest (a path), a block job of type
+ * LIBXLSNAP_BLOCKJOB_TYPE_COPY on the job record of the other jobs.
+ * Full: dest is a standalone image with the data of the whole chain;
+ * SHALLOW: dest holds the active image's own data, on its backing.
+ * Running domain: QMP drive-mirror into dest (created first with
+ * qemu-img unless REUSE_EXTERNAL), until READY; then PIVOT switches the
+ * domain to dest, FINISH ends the mirror leaving dest a consistent
+ * point-in-time copy (the domain stays on its image), and neither
+ * completes the ao at READY and leaves the job for
+ * libxlsnap_blockjob_pivot / _abort.  Shut-off domain: qemu-img convert
+ * (-B for SHALLOW); PIVOT then makes dest the image the domain starts
+ * on; without it the copy is only made.
+ * Records: after a pivot the disk's active image is dest (and the
+ * driver's records: libxl's stored config and xenstore on Xen); the old
+ * images are never removed: the snapshots that need them keep them.
+ * The persistent dirty bitmaps of the active image go with the copy.
+ * Abort, timeout or failure before the end: dest is removed if this
+ * call created it; the domain stays on its image.
+ * Refused (nothing done): dest exists (without REUSE_EXTERNAL) or is an
+ * image of the domain's chain or of a snapshot; a format mismatch with
+ * REUSE_EXTERNAL; raw with SHALLOW; PIVOT with FINISH; a disk in a
+ * block job.
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_block_copy(libxlsnap_ctx *ctx, const char *domain,
+                     const char *vdev, const char *dest,
+                     const libxlsnap_block_copy_params *params,
+                     const libxlsnap_progress_how *progress,
+                     const libxl_asyncop_how *ao_how)
+                     LIBXL_EXTERNAL_CALLERS_ONLY;
 
 #endif /* LIBXL_SNAPSHOT_H */
 

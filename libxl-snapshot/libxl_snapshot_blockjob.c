@@ -1,9 +1,9 @@
 /*
  * libxl_snapshot_blockjob.c - running one block job, live or offline
  *
- * A block job (commit or stream) is driven here; what it means for the
- * records is decided by the caller (libxl_snapshot_commit.c, snapshot
- * delete).
+ * A block job (commit, stream or copy) is driven here; what it means
+ * for the records is decided by the caller (libxl_snapshot_commit.c,
+ * snapshot delete).
  *
  * States, as QEMU's job.c, with an explicit transition table: a job
  * only moves along an edge of blockjob_stt, and a verb (complete,
@@ -26,9 +26,33 @@
  * and leave the job to a later pivot or abort.  A job that never gets
  * to READY under heavy writes is ended by the timeout.
  *
+ * A copy (xl block-copy) is a mirror of the active image into a
+ * destination the caller made: QMP drive-mirror, mode "existing", with
+ * a node-name of ours, sync "full" (dest is standalone) or "top"
+ * (shallow: dest's header names the active image's backing, which QEMU
+ * opens under it when the job completes).  drive-mirror rather than
+ * blockdev-mirror: QEMU opens the target itself and drops it with the
+ * job when the copy is not pivoted (--finish, abort, failure), so no
+ * node of ours is ever left to delete, and after a pivot the target is
+ * the device's root like any image the device was opened on; with
+ * blockdev-mirror the target (and, shallow, a node for its backing
+ * shared with the source) would be ours to blockdev-del on every path,
+ * adoption by another process included.  A mirror goes RUNNING ->
+ * READY like an active commit: pivot = job-complete (the persistent
+ * dirty bitmaps of the active image are added to the target and merged
+ * into it just before, in one transaction, as libvirt does); finish =
+ * block-job-cancel without force at READY, which completes the mirror
+ * without a pivot and leaves the target a consistent point-in-time
+ * copy (job-cancel forces, and would not); abort = job-cancel.  After a
+ * pivot, the nodes of the old chain the monitor still holds are deleted
+ * as a commit's leaving nodes (below).
+ *
  * Offline: qemu-img commit -p [-r] / qemu-img rebase -p, progress
  * parsed from "(45.00/100%)"; a VHD top: vhd-util coalesce into its
- * parent (the one level a VHD chain merges), same progress lines.
+ * parent (the one level a VHD chain merges), same progress lines; a
+ * copy: qemu-img convert -p [-n] [-r] (shallow: -B the active image's
+ * backing, which copies the top layer's data only), --bitmaps between
+ * two qcow2 images.
  *
  * Nodes left behind: QEMU drops the nodes of the images that leave the
  * chain only when nothing else holds them.  Nodes the monitor added
@@ -290,7 +314,27 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
     }
     a = libxl__flexarray_new(gc);
     libxl__flexarray_append(a, CTX->qemu_img);
-    if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
+    if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY) {
+        libxl__flexarray_append_pair(a, "convert", "-p");
+        if (bj->copy_reuse) libxl__flexarray_append(a, "-n");
+        libxl__flexarray_append_pair(a, "-f",
+            libxl__disk_format_qemu(bj->top_format));
+        libxl__flexarray_append_pair(a, "-O",
+            libxl__disk_format_qemu(bj->base_format));
+        if (bj->copy_shallow && bj->copy_backing) {
+            /* the top layer's data only, on the same backing */
+            libxl__flexarray_append_pair(a, "-B", bj->copy_backing);
+            libxl__flexarray_append_pair(a, "-F",
+                libxl__disk_format_qemu(bj->copy_backing_format));
+        }
+        if (bj->top_format == LIBXL_DISK_FORMAT_QCOW2 &&
+            bj->base_format == LIBXL_DISK_FORMAT_QCOW2)
+            libxl__flexarray_append(a, "--bitmaps");
+        if (bj->info.speed)
+            libxl__flexarray_append_pair(a, "-r",
+                GCSPRINTF("%"PRIu64, bj->info.speed));
+        libxl__flexarray_append_pair(a, bj->info.top, bj->info.base);
+    } else if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
         libxl__flexarray_append_pair(a, "rebase", "-p");
         if (bj->info.base)
             libxl__flexarray_append_pair(a, "-F",
@@ -308,8 +352,9 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
     }
     bj->es.ao = ao;
     bj->es.what = GCSPRINTF("%s of %s", bj->info.type ==
-                            LIBXLSNAP_BLOCKJOB_TYPE_STREAM ? "stream" : "commit",
-                            bj->info.vdev);
+                            LIBXLSNAP_BLOCKJOB_TYPE_STREAM ? "stream"
+                            : bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY
+                            ? "copy" : "commit", bj->info.vdev);
     bj->es.args = a->data;
  exec:
     bj->es.stdout_line = blockjob_exec_line;
@@ -356,13 +401,16 @@ static int blockjob_check_schema(libxl__gc *gc, const libxl__blockjob *bj,
                                  yajl_val schema)
 {
     bool stream = bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM;
-    const char *cmd = stream ? "block-stream" : "block-commit";
+    bool copy = bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY;
+    const char *cmd = stream ? "block-stream" : copy ? "drive-mirror"
+                                                     : "block-commit";
     const char *need[8];
     int n = 0, i;
 
     need[n++] = "job-id";
     need[n++] = "auto-dismiss";
-    if (bj->info.base) need[n++] = "base-node";
+    if (copy) need[n++] = "node-name";
+    if (bj->info.base && !copy) need[n++] = "base-node";
     if (!stream && bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COMMIT)
         need[n++] = "top-node";
     if (bj->backing_file) need[n++] = "backing-file";
@@ -524,6 +572,68 @@ static int merge_actions(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
     return 0;
 }
 
+/*
+ * A copy's bitmaps, as libvirt's: each persistent, consistent bitmap of
+ * the source node added to the target node (same name, granularity)
+ * and merged from the source, in one transaction sent just before the
+ * pivot.  NULL: none.
+ */
+static yajl_val copy_bitmap_actions(libxl__gc *gc, yajl_val nodes,
+                                    const char *src, const char *target)
+{
+    yajl_val bms = node_bitmaps(nodes, src), args = NULL, acts = NULL;
+    yajl_val act, data, srcs, one;
+    size_t i;
+
+    for (i = 0; bms && YAJL_IS_ARRAY(bms) && i < bms->u.array.len; i++) {
+        yajl_val b = bms->u.array.values[i];
+        const char *name = libxl__json_get_string(b, "name");
+        if (!name || !libxl__json_get_bool(b, "persistent", false) ||
+            libxl__json_get_bool(b, "inconsistent", false))
+            continue;
+        if (!acts) acts = libxl__json_add_array(gc, &args, "actions");
+        act = libxl__json_append_object(gc, acts);
+        libxl__json_add_string(gc, &act, "type", "block-dirty-bitmap-add");
+        data = libxl__json_add_object(gc, &act, "data");
+        libxl__json_add_string(gc, &data, "node", target);
+        libxl__json_add_string(gc, &data, "name", name);
+        libxl__json_add_uint64(gc, &data, "granularity",
+                               libxl__json_get_integer(b, "granularity",
+                                                       65536));
+        libxl__json_add_bool(gc, &data, "persistent", true);
+        act = libxl__json_append_object(gc, acts);
+        libxl__json_add_string(gc, &act, "type", "block-dirty-bitmap-merge");
+        data = libxl__json_add_object(gc, &act, "data");
+        libxl__json_add_string(gc, &data, "node", target);
+        libxl__json_add_string(gc, &data, "target", name);
+        srcs = libxl__json_add_array(gc, &data, "bitmaps");
+        one = libxl__json_append_object(gc, srcs);
+        libxl__json_add_string(gc, &one, "node", src);
+        libxl__json_add_string(gc, &one, "name", name);
+    }
+    return args;
+}
+
+void libxl__blockjob_copy_bitmaps_sync(libxl__gc *gc, const char *qmp_path,
+                                       const char *active,
+                                       libxl_disk_format active_format,
+                                       const char *target_node)
+{
+    yajl_val nodes = NULL, acts;
+    const char *src;
+
+    if (libxl__qmp_run_sync(gc, qmp_path, "query-named-block-nodes",
+                            libxl__qmp_args_flat(gc), 0, true, &nodes) ||
+        !nodes || !YAJL_IS_ARRAY(nodes))
+        return;
+    src = libxl__qmp_node_for_file(gc, nodes, active, active_format);
+    acts = src ? copy_bitmap_actions(gc, nodes, src, target_node) : NULL;
+    if (acts && libxl__qmp_run_sync(gc, qmp_path, "transaction", acts, 0,
+                                    true, NULL))
+        LOG(WARN, "the dirty bitmaps of '%s' could not be carried over to "
+            "the copy", active);
+}
+
 static const char *node_backing(yajl_val nodes, const char *file)
 {
     size_t i;
@@ -580,7 +690,7 @@ static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
     top = node_or_fail(gc, nodes, bj->info.top, bj->top_format,
                        bj->info.vdev);
     if (!dev || !top) goto out;
-    if (bj->info.base) {
+    if (bj->info.base && bj->info.type != LIBXLSNAP_BLOCKJOB_TYPE_COPY) {
         base = node_or_fail(gc, nodes, bj->info.base, bj->base_format,
                             bj->info.vdev);
         if (!base) goto out;
@@ -589,6 +699,26 @@ static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
     plan_leaving(gc, bj, nodes);
     libxl__json_add_string(gc, &args, "job-id", bj->info.id);
     libxl__json_add_bool(gc, &args, "auto-dismiss", false);
+    if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY) {
+        if (bj->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT &&
+            bj->base_format == LIBXL_DISK_FORMAT_QCOW2)
+            bj->merge_actions = copy_bitmap_actions(&bj->ao->gc, nodes, dev,
+                                                    bj->target_node);
+        if (bj->info.speed)
+            libxl__json_add_uint64(gc, &args, "speed", bj->info.speed);
+        libxl__json_add_string(gc, &args, "device", dev);
+        libxl__json_add_string(gc, &args, "target", bj->info.base);
+        libxl__json_add_string(gc, &args, "format",
+                               libxl__disk_format_qemu(bj->base_format));
+        libxl__json_add_string(gc, &args, "node-name", bj->target_node);
+        libxl__json_add_string(gc, &args, "mode", "existing");
+        libxl__json_add_string(gc, &args, "sync",
+                               bj->copy_shallow ? "top" : "full");
+        rc = libxl__qmp_send(egc, qmp, "drive-mirror", args, -1,
+                             blockjob_started);
+        if (rc) goto out;
+        return;
+    }
     if (bj->num_merge_files && base) live_bitmaps(gc, bj, nodes, base);
     if (bj->num_bitmaps) {
         rc = merge_actions(gc, bj, nodes, base);
@@ -697,6 +827,16 @@ static int blockjob_send_verb(libxl__egc *egc, libxl__blockjob *bj,
     if (verb == LIBXL__BLOCKJOB_VERB_SET_SPEED) {
         libxl__json_add_string(gc, &args, "device", bj->info.id);
         libxl__json_add_uint64(gc, &args, "speed", bj->info.speed);
+    } else if (verb == LIBXL__BLOCKJOB_VERB_CANCEL &&
+               bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY &&
+               bj->info.state == S_READY && !bj->cancel_rc) {
+        /* a copy's finish: the mirror completes without a pivot, its
+         * target consistent (job-cancel would force) */
+        libxl__json_add_string(gc, &args, "device", bj->info.id);
+        bj->verb = verb;
+        bj->qmp.quiet = true;
+        return libxl__qmp_send(egc, &bj->qmp, "block-job-cancel", args, -1,
+                               blockjob_verb_sent);
     } else {
         libxl__json_add_string(gc, &args, "id", bj->info.id);
     }
@@ -1056,6 +1196,7 @@ const char *libxlsnap_blockjob_type_to_string(libxlsnap_blockjob_type t)
     case LIBXLSNAP_BLOCKJOB_TYPE_COMMIT: return "commit";
     case LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT: return "active-commit";
     case LIBXLSNAP_BLOCKJOB_TYPE_STREAM: return "stream";
+    case LIBXLSNAP_BLOCKJOB_TYPE_COPY: return "copy";
     default: return "unknown";
     }
 }

@@ -27,7 +27,8 @@
  *  5. Nothing is unowned: in the domain's record directory every file is
  *     a record, the lock, a block job record or a record's memory image;
  *     beside each disk's configured image, every <stem>.*.qcow2 is an
- *     image some record or active chain uses; every internal snapshot
+ *     image some record or active chain uses (or the image a block-copy
+ *     pivoted the disk away from, kept); every internal snapshot
  *     in those images is a record's.
  * A disk with a block job going (check_jobs: QEMU has the job, or the
  * process running it is alive) is left out of 1-5 but for its images'
@@ -559,8 +560,12 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
 
     /* what the domain record says a disk ran on last: also a disk the
      * domain no longer has (its snapshots' deletes merge it) */
-    for (i = 0; i < t->dom.num_disks; i++)
+    for (i = 0; i < t->dom.num_disks; i++) {
         if (t->dom.disks[i].path) know(gc, cs, t->dom.disks[i].path);
+        /* what a block-copy pivoted away from is kept on purpose */
+        if (t->dom.disks[i].copied_from)
+            know(gc, cs, t->dom.disks[i].copied_from);
+    }
     /* overlays beside each configured image: <stem>.*.qcow2 */
     for (i = 0; i < cs->op.cfg.num_disks; i++) {
         const libxl_device_disk *dk = &cs->op.cfg.disks[i];

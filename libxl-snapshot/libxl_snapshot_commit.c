@@ -1,6 +1,6 @@
 /*
- * libxl_snapshot_commit.c - block commit and block stream, and what
- * they mean for the snapshot records
+ * libxl_snapshot_commit.c - block commit, block stream and block copy,
+ * and what they mean for the snapshot records
  *
  * The job itself runs in libxl_snapshot_blockjob.c; this file plans
  * it, refuses what would break a chain, and records the outcome.
@@ -60,9 +60,35 @@
  * commit.
  * Job control (abort, pivot) of a job another process started:
  *   blockjob_control -> bc_begun (lock tried once) -> bc_job_done ...
+ *
+ * Block copy (libxlsnap_block_copy): the active image into dest, one
+ * more job of the same record and engine (type copy: the record's top
+ * is the active image, its base dest, "created" when this job made
+ * dest).  Planned in bc_copy_plan: refused, before anything is written,
+ * when dest exists (unless reused, then of the format asked, on the
+ * active image's backing when shallow, as large), is an image of the
+ * domain's chains or of a snapshot, or the disk is in a job.  Then the
+ * job record, then dest made (live: qemu-img create; offline qemu-img
+ * convert makes it), then the job.  A copy changes no snapshot's data,
+ * and no image of the old chain is ever removed, so no snapshot record
+ * changes: only a pivot is recorded (copy_outcome): the domain record's
+ * active image of the disk is dest (copied_from: the image it left, so
+ * that snapshot-check knows it is kept on purpose), and the driver's
+ * records follow (set_active_disk, as after an external snapshot).
+ * What the domain no longer uses is said, and which of it snapshots
+ * still need.  A copy that did not end (abort, timeout, failure, its
+ * process dead with the outcome unknown) removes dest if it made it;
+ * --finish keeps it, a consistent point-in-time copy.
+ * Steps: libxlsnap_block_copy -> bc_begun -> bc_chain -> bc_copy_plan
+ *   [-> bc_copy_created] -> bc_job_done -> bc_finalize -> bc_recorded
+ *   -> bc_done.
+ * Crash points (XL_SNAPSHOT_FAULT=blockcopy:N): 1 the job record
+ * written, 2 dest made (live), 3 the job under way, 4 the pivot
+ * recorded, the job record not yet removed.
  */
 #include "libxl_snapshot_internal.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -78,9 +104,14 @@ typedef struct {
     long owner;                       /* pid of the process running it */
     char *host;                       /* its host (the RADOS store's
                                          records only; NULL: this one) */
+    /* copy: base is dest */
+    bool created, shallow;            /* dest made by the job; sync top */
+    char *node;                       /* live: dest's node-name */
+    char *backing;                    /* the active image's backing */
+    libxl_disk_format backing_format;
 } jobrec;
 
-typedef enum { BC_COMMIT, BC_STREAM, BC_CONTROL } bc_kind;
+typedef enum { BC_COMMIT, BC_STREAM, BC_CONTROL, BC_COPY } bc_kind;
 
 typedef struct libxl__block_commit_state {
     libxl__ao *ao;
@@ -89,6 +120,8 @@ typedef struct libxl__block_commit_state {
     const char *vdev;
     libxlsnap_block_commit_params p;
     const char *stream_base;
+    libxlsnap_block_copy_params cp;   /* copy */
+    const char *dest;                 /* copy: absolute */
     libxl__blockjob_verb verb;        /* control */
     bool verb_sent;                   /* control: QEMU got it */
     libxlsnap_progress_how progress;   /* a copy; zero: none */
@@ -130,6 +163,9 @@ static int query_job(libxl__gc *gc, const libxl__domain *d, const char *id,
                      yajl_val *job_r);
 static void bc_done(libxl__egc *egc, libxl__block_commit_state *bcs,
                     int rc);
+static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs);
+static int copy_outcome(libxl__gc *gc, libxl__snapshot_op *op,
+                        const jobrec *jr, bool done, bool pivot);
 
 /* ---------------------------------------------------------------- */
 /* job records */
@@ -191,6 +227,14 @@ static int jobrec_write(libxl__gc *gc, const libxl__snapshot_store *st,
     libxl__yajl_gen_opt_str(g, "base_format",
                             libxl_disk_format_to_string(jr->base_format));
     libxl__yajl_gen_opt_str(g, "above", jr->above);
+    if (jr->type == LIBXLSNAP_BLOCKJOB_TYPE_COPY) {
+        libxl__yajl_gen_str(g, "created"); yajl_gen_bool(g, jr->created);
+        libxl__yajl_gen_str(g, "shallow"); yajl_gen_bool(g, jr->shallow);
+        libxl__yajl_gen_opt_str(g, "node", jr->node);
+        libxl__yajl_gen_opt_str(g, "backing", jr->backing);
+        libxl__yajl_gen_opt_str(g, "backing_format",
+                        libxl_disk_format_to_string(jr->backing_format));
+    }
     libxl__yajl_gen_str(g, "merged");
     yajl_gen_array_open(g);
     for (i = 0; i < jr->num_merged; i++)
@@ -230,7 +274,9 @@ static int jobrec_read(libxl__gc *gc, const libxl__snapshot_store *st,
     s = libxl__json_get_string(v, "type");
     jr->type = s && !strcmp(s, "stream") ? LIBXLSNAP_BLOCKJOB_TYPE_STREAM
         : s && !strcmp(s, "active-commit")
-        ? LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT : LIBXLSNAP_BLOCKJOB_TYPE_COMMIT;
+        ? LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT
+        : s && !strcmp(s, "copy") ? LIBXLSNAP_BLOCKJOB_TYPE_COPY
+        : LIBXLSNAP_BLOCKJOB_TYPE_COMMIT;
     jr->live = libxl__json_get_bool(v, "live", false);
     jr->owner = libxl__json_get_integer(v, "owner", 0);
     jr->host = GCSTRDUP(libxl__json_get_string(v, "host"));
@@ -248,6 +294,13 @@ static int jobrec_read(libxl__gc *gc, const libxl__snapshot_store *st,
     s = libxl__json_get_string(v, "base_format");
     if (!s || libxl_disk_format_from_string(s, &jr->base_format))
         jr->base_format = LIBXL_DISK_FORMAT_QCOW2;
+    jr->created = libxl__json_get_bool(v, "created", false);
+    jr->shallow = libxl__json_get_bool(v, "shallow", false);
+    jr->node = GCSTRDUP(libxl__json_get_string(v, "node"));
+    jr->backing = GCSTRDUP(libxl__json_get_string(v, "backing"));
+    s = libxl__json_get_string(v, "backing_format");
+    if (!s || libxl_disk_format_from_string(s, &jr->backing_format))
+        jr->backing_format = LIBXL_DISK_FORMAT_QCOW2;
     m = libxl__json_get(v, "merged");
     if (m && YAJL_IS_ARRAY(m)) {
         GCNEW_ARRAY(jr->merged, m->u.array.len);
@@ -397,6 +450,70 @@ int libxlsnap_block_stream(libxlsnap_ctx *ctx, const char *domain,
     return AO_CREATE_FAIL(rc);
 }
 
+int libxlsnap_block_copy(libxlsnap_ctx *ctx, const char *domain,
+                     const char *vdev, const char *dest,
+                     const libxlsnap_block_copy_params *params,
+                     const libxlsnap_progress_how *progress,
+                     const libxl_asyncop_how *ao_how)
+{
+    if (ARGS_MISSING(ctx, domain, vdev, dest) ||
+        FLAGS_UNKNOWN(ctx, params ? params->flags : 0,
+                      LIBXLSNAP_BLOCK_COPY_SHALLOW |
+                      LIBXLSNAP_BLOCK_COPY_REUSE_EXTERNAL |
+                      LIBXLSNAP_BLOCK_COPY_PIVOT |
+                      LIBXLSNAP_BLOCK_COPY_FINISH |
+                      LIBXLSNAP_BLOCK_COPY_NO_WAIT))
+        return ERROR_INVAL;
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    libxl__block_commit_state *bcs;
+    int rc;
+
+    rc = bc_create(ctx, ao, &bcs, BC_COPY, domain, vdev, progress);
+    if (rc) goto out;
+    if (params) bcs->cp = *params;
+    rc = ERROR_INVAL;
+    if ((bcs->cp.flags & LIBXLSNAP_BLOCK_COPY_PIVOT) &&
+        (bcs->cp.flags & LIBXLSNAP_BLOCK_COPY_FINISH)) {
+        LOG(ERROR, "LIBXLSNAP_BLOCK_COPY_PIVOT and _FINISH exclude each "
+            "other");
+        goto out;
+    }
+    if (!*dest) {
+        LOG(ERROR, "block copy of disk %s: no destination", vdev);
+        goto out;
+    }
+    if (!libxl__image_is_file(dest)) {
+        LOG(ERROR, "block copy of disk %s: '%s': only a file can be the "
+            "destination", vdev, dest);
+        goto out;
+    }
+    if (bcs->cp.format != LIBXL_DISK_FORMAT_UNKNOWN &&
+        bcs->cp.format != LIBXL_DISK_FORMAT_QCOW2 &&
+        bcs->cp.format != LIBXL_DISK_FORMAT_RAW) {
+        LOG(ERROR, "block copy of disk %s: the copy can be qcow2 or raw, "
+            "not %s", vdev, libxl_disk_format_to_string(bcs->cp.format));
+        goto out;
+    }
+    if ((bcs->cp.flags & LIBXLSNAP_BLOCK_COPY_SHALLOW) &&
+        bcs->cp.format == LIBXL_DISK_FORMAT_RAW) {
+        LOG(ERROR, "block copy of disk %s: a shallow copy keeps a backing "
+            "file, which a raw image cannot have", vdev);
+        goto out;
+    }
+    bcs->dest = libxl__abs_path(gc, dest);
+    bcs->p.bandwidth = bcs->cp.bandwidth;
+    bcs->p.timeout_ms = bcs->cp.timeout_ms;
+    if (bcs->cp.flags & LIBXLSNAP_BLOCK_COPY_NO_WAIT)
+        bcs->p.flags |= LIBXLSNAP_BLOCK_COMMIT_NO_WAIT;
+    libxl__snapshot_op_begin(egc, &bcs->op);
+    EGC_FREE;
+    return AO_INPROGRESS;
+ out:
+    EGC_FREE;
+    return AO_CREATE_FAIL(rc);
+}
+
 /* ---------------------------------------------------------------- */
 /* planning */
 
@@ -533,6 +650,10 @@ static void bc_chain(libxl__egc *egc, libxl__qemu_img_info_state *qi,
     }
     n = chain_len(bcs);
     rc = ERROR_INVAL;
+    if (bcs->kind == BC_COPY) {
+        bc_copy_plan(egc, bcs);
+        return;
+    }
     if (bcs->kind == BC_STREAM) {
         bcs->itop = 0;
         bcs->ibase = bcs->stream_base
@@ -760,6 +881,247 @@ static void bc_others(libxl__egc *egc, libxl__qemu_img_info_state *qo,
 }
 
 /* ---------------------------------------------------------------- */
+/* block copy: planning */
+
+static void bc_copy_created(libxl__egc *egc, libxl__exec_state *es, int rc,
+                            int status);
+static void bc_copy_start(libxl__egc *egc, libxl__block_commit_state *bcs);
+
+/* Which image (a chain's, a snapshot's, a disk's) is dest?  NULL: none. */
+static const char *copy_dest_clash(libxl__gc *gc,
+                                   libxl__block_commit_state *bcs)
+{
+    libxl__snapshot_op *op = &bcs->op;
+    const char *d = bcs->dest;
+    int i, j;
+
+    for (i = 0; i < chain_len(bcs); i++)
+        if (chain_file(bcs, i) && !strcmp(chain_file(bcs, i), d))
+            return GCSPRINTF("an image of the backing chain of disk %s",
+                             bcs->vdev);
+    for (i = 0; i < op->d.num_disks; i++)
+        if (op->d.disks[i].pdev_path &&
+            !strcmp(libxl__abs_path(gc, op->d.disks[i].pdev_path), d))
+            return GCSPRINTF("the active image of disk %s",
+                             op->d.disks[i].vdev);
+    for (i = 0; i < op->tree.num_snaps; i++)
+        for (j = 0; j < op->tree.snaps[i].num_disks; j++) {
+            const libxlsnap_disk_snapshot *ds = &op->tree.snaps[i].disks[j];
+            if ((ds->file && !strcmp(ds->file, d)) ||
+                (ds->overlay && !strcmp(ds->overlay, d)))
+                return GCSPRINTF("an image of snapshot '%s'",
+                                 op->tree.snaps[i].name);
+        }
+    for (i = 0; i < op->cfg.num_disks; i++)
+        if (op->cfg.disks[i].pdev_path &&
+            !strcmp(libxl__abs_path(gc, op->cfg.disks[i].pdev_path), d))
+            return GCSPRINTF("the configured image of disk %s",
+                             op->cfg.disks[i].vdev);
+    return NULL;
+}
+
+/* An existing dest, for --reuse-external: of the format asked, large
+ * enough, on the active image's backing when shallow. */
+static int copy_check_reused(libxl__gc *gc, libxl__block_commit_state *bcs)
+{
+    jobrec *jr = &bcs->jr;
+    char *err = NULL;
+    yajl_val info = libxl__qemu_img_info_sync(gc, bcs->dest, false, &err);
+    libxl_disk_format f = LIBXL_DISK_FORMAT_UNKNOWN;
+    const char *b;
+
+    if (!info) {
+        LOG(ERROR, "disk %s: the destination '%s' does not open: %s",
+            bcs->vdev, bcs->dest, err ? err : "qemu-img info failed");
+        return ERROR_INVAL;
+    }
+    libxl__disk_format_from_qemu(libxl__json_get_string(info, "format"), &f);
+    if (f != jr->base_format) {
+        LOG(ERROR, "disk %s: the destination '%s' is %s, not %s",
+            bcs->vdev, bcs->dest, libxl__json_get_string(info, "format")
+            ?: "of unknown format", libxl__disk_format_qemu(jr->base_format));
+        return ERROR_INVAL;
+    }
+    if ((uint64_t)libxl__json_get_integer(info, "virtual-size", 0) <
+        (uint64_t)libxl__json_get_integer(chain_at(bcs, 0), "virtual-size",
+                                          0)) {
+        LOG(ERROR, "disk %s: the destination '%s' is smaller than the "
+            "disk", bcs->vdev, bcs->dest);
+        return ERROR_INVAL;
+    }
+    b = libxl__json_get_string(info, "full-backing-filename");
+    if (jr->shallow && jr->backing && (!b || strcmp(b, jr->backing))) {
+        LOG(ERROR, "disk %s: a shallow copy into '%s' needs it built on "
+            "'%s', the active image's backing (it is on %s)", bcs->vdev,
+            bcs->dest, jr->backing, b ? b : "nothing");
+        return ERROR_INVAL;
+    }
+    if (!jr->shallow && b) {
+        LOG(ERROR, "disk %s: a full copy into '%s' needs a standalone "
+            "image (it is built on '%s'); or copy with --shallow",
+            bcs->vdev, bcs->dest, b);
+        return ERROR_INVAL;
+    }
+    return 0;
+}
+
+static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
+{
+    libxl__snapshot_op *op = &bcs->op;
+    STATE_AO_GC(bcs->ao);
+    jobrec *jr = &bcs->jr;
+    unsigned f = bcs->cp.flags;
+    const char *clash;
+    libxl__flexarray *a;
+    int rc = ERROR_INVAL;
+
+    jr->vdev = GCSTRDUP(bcs->vdev);
+    jr->live = op->d.running;
+    jr->type = LIBXLSNAP_BLOCKJOB_TYPE_COPY;
+    jr->id = GCSPRINTF("libxl-copy-%s", bcs->vdev);
+    jr->at_ready = (f & LIBXLSNAP_BLOCK_COPY_PIVOT)
+        ? LIBXL__BLOCKJOB_AT_READY_PIVOT
+        : (f & LIBXLSNAP_BLOCK_COPY_FINISH) || !op->d.running
+        ? LIBXL__BLOCKJOB_AT_READY_CANCEL : LIBXL__BLOCKJOB_AT_READY_STOP;
+    jr->top = GCSTRDUP(chain_file(bcs, 0));
+    jr->top_format = chain_format(bcs, 0);
+    jr->base = GCSTRDUP(bcs->dest);
+    jr->base_format = bcs->cp.format != LIBXL_DISK_FORMAT_UNKNOWN
+        ? bcs->cp.format
+        : jr->top_format == LIBXL_DISK_FORMAT_RAW ? LIBXL_DISK_FORMAT_RAW
+        : LIBXL_DISK_FORMAT_QCOW2;
+    jr->shallow = !!(f & LIBXLSNAP_BLOCK_COPY_SHALLOW) && chain_len(bcs) > 1;
+    if (jr->shallow) {
+        jr->backing = GCSTRDUP(chain_file(bcs, 1));
+        jr->backing_format = chain_format(bcs, 1);
+    }
+    jr->created = !(f & LIBXLSNAP_BLOCK_COPY_REUSE_EXTERNAL);
+    /* QEMU: a node-name is at most 31 characters, a letter first */
+    jr->node = GCSPRINTF("copy-%.8s-%"PRIx64, bcs->vdev,
+                         (uint64_t)(libxl__now_ms() & 0xffffffffU));
+
+    if (jr->top_format != LIBXL_DISK_FORMAT_QCOW2 &&
+        jr->top_format != LIBXL_DISK_FORMAT_RAW) {
+        LOG(ERROR, "disk %s: its active image is %s; block-copy copies "
+            "qcow2 and raw images", bcs->vdev,
+            libxl_disk_format_to_string(jr->top_format));
+        goto out;
+    }
+    if (jr->shallow && jr->base_format == LIBXL_DISK_FORMAT_RAW) {
+        LOG(ERROR, "disk %s: a shallow copy keeps a backing file, which a "
+            "raw image cannot have", bcs->vdev);
+        goto out;
+    }
+    clash = copy_dest_clash(gc, bcs);
+    if (clash) {
+        LOG(ERROR, "disk %s: the destination '%s' is %s; nothing was done",
+            bcs->vdev, bcs->dest, clash);
+        goto out;
+    }
+    if (jr->created && libxl__file_exists(bcs->dest)) {
+        LOG(ERROR, "disk %s: the destination '%s' already exists (reuse it "
+            "with --reuse-external)", bcs->vdev, bcs->dest);
+        goto out;
+    }
+    if (!jr->created && !libxl__file_exists(bcs->dest)) {
+        LOG(ERROR, "disk %s: the destination '%s' does not exist "
+            "(--reuse-external writes into a prepared image)", bcs->vdev,
+            bcs->dest);
+        goto out;
+    }
+    if (!jr->created) {
+        rc = copy_check_reused(gc, bcs);
+        if (rc) goto out;
+    }
+
+    rc = jobrec_write(gc, &op->st, jr);
+    if (rc) goto out;
+    libxl__fault_point("blockcopy");  /* the job record, nothing else */
+    if (!jr->live || !jr->created) {
+        /* offline, qemu-img convert makes dest */
+        bc_copy_start(egc, bcs);
+        return;
+    }
+    a = libxl__flexarray_new(gc);
+    libxl__flexarray_append_pair(a, CTX->qemu_img, "create");
+    libxl__flexarray_append(a, "-q");
+    libxl__flexarray_append_pair(a, "-f",
+                                 libxl__disk_format_qemu(jr->base_format));
+    if (jr->shallow) {
+        libxl__flexarray_append_pair(a, "-b", jr->backing);
+        libxl__flexarray_append_pair(a, "-F",
+            libxl__disk_format_qemu(jr->backing_format));
+    }
+    libxl__flexarray_append(a, jr->base);
+    libxl__flexarray_append(a, GCSPRINTF("%"PRIu64, (uint64_t)
+        libxl__json_get_integer(chain_at(bcs, 0), "virtual-size", 0)));
+    libxl__exec_init(&bcs->es);
+    bcs->es.ao = ao;
+    bcs->es.what = GCSPRINTF("creation of the copy '%s'", jr->base);
+    bcs->es.args = a->data;
+    bcs->es.callback = bc_copy_created;
+    rc = libxl__exec_start(egc, &bcs->es);
+    if (rc) goto fail;
+    return;
+ fail:
+    jobrec_remove(gc, &op->st, jr->vdev);
+ out:
+    bc_done(egc, bcs, rc);
+}
+
+static void bc_copy_created(libxl__egc *egc, libxl__exec_state *es, int rc,
+                            int status)
+{
+    libxl__block_commit_state *bcs =
+        CONTAINER_OF(es, libxl__block_commit_state, es);
+    STATE_AO_GC(bcs->ao);
+
+    if (rc) {
+        /* (a partial image is ours: it goes with the record) */
+        copy_outcome(gc, &bcs->op, &bcs->jr, false, false);
+        jobrec_remove(gc, &bcs->op.st, bcs->jr.vdev);
+        bc_done(egc, bcs, rc);
+        return;
+    }
+    libxl__fault_point("blockcopy");  /* dest made, no job yet */
+    bc_copy_start(egc, bcs);
+}
+
+static void bc_copy_start(libxl__egc *egc, libxl__block_commit_state *bcs)
+{
+    const jobrec *jr = &bcs->jr;
+
+    bcs->bj.ao = bcs->ao;
+    bcs->bj.d = &bcs->op.d;
+    bcs->bj.info.id = jr->id;
+    bcs->bj.info.vdev = jr->vdev;
+    bcs->bj.info.type = jr->type;
+    bcs->bj.info.live = jr->live;
+    bcs->bj.info.top = jr->top;
+    bcs->bj.info.base = jr->base;
+    bcs->bj.info.speed = bcs->p.bandwidth;
+    bcs->bj.info.len = libxl__json_get_integer(chain_at(bcs, 0),
+                                               "virtual-size", 0);
+    bcs->bj.active = bcs->disk->pdev_path;
+    bcs->bj.active_format = bcs->disk->format;
+    bcs->bj.top_format = jr->top_format;
+    bcs->bj.base_format = jr->base_format;
+    bcs->bj.target_node = jr->node;
+    bcs->bj.copy_backing = jr->backing;
+    bcs->bj.copy_backing_format = jr->backing_format;
+    bcs->bj.copy_shallow = jr->shallow;
+    bcs->bj.copy_reuse = !jr->created || jr->live;
+    bcs->bj.at_ready = jr->at_ready;
+    bcs->bj.no_wait = !!(bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_NO_WAIT) &&
+        jr->live;
+    bcs->bj.timeout_ms = bcs->p.timeout_ms;
+    bcs->bj.progress = &bcs->progress;
+    bcs->bj.fault_op = "blockcopy";
+    bcs->bj.callback = bc_job_done;
+    libxl__blockjob_start(egc, &bcs->bj);
+}
+
+/* ---------------------------------------------------------------- */
 /* outcome */
 
 static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
@@ -770,7 +1132,10 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
     STATE_AO_GC(bcs->ao);
 
     if (!bj->started && bj->info.live) {
-        /* QEMU refused to start it: nothing happened */
+        /* QEMU refused to start it: nothing happened (but a copy's dest
+         * made for it, which goes) */
+        if (bcs->jr.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY)
+            copy_outcome(gc, op, &bcs->jr, false, false);
         jobrec_remove(gc, &op->st, bcs->vdev);
         goto out;
     }
@@ -792,6 +1157,15 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
          * it.  An explicit abort, or --keep-overlay, is a success.
          */
         if (bj->info.state == LIBXLSNAP_BLOCKJOB_STATE_CANCELLED &&
+            bcs->jr.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY && !rc &&
+            bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL &&
+            bcs->kind != BC_CONTROL) {
+            /* --finish: the mirror completed without a pivot */
+            bcs->completed = true;
+            bc_finalize(egc, bcs);
+            return;
+        }
+        if (bj->info.state == LIBXLSNAP_BLOCKJOB_STATE_CANCELLED &&
             ((!rc && bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL) ||
              (bcs->kind == BC_CONTROL &&
               bcs->verb_sent && bcs->verb == LIBXL__BLOCKJOB_VERB_CANCEL)))
@@ -808,7 +1182,8 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
     }
     bcs->completed = true;
 
-    if (!bj->info.live && bcs->jr.type != LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
+    if (!bj->info.live && bcs->jr.type != LIBXLSNAP_BLOCKJOB_TYPE_STREAM &&
+        bcs->jr.type != LIBXLSNAP_BLOCKJOB_TYPE_COPY) {
         queue_after_commit(gc, bcs);
         bcs->next = 0;
         bc_after_next(egc, bcs);
@@ -917,6 +1292,8 @@ static int record_outcome_records(libxl__gc *gc, libxl__snapshot_op *op,
     int rc;
 
     if (jr->type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM) return 0;
+    if (jr->type == LIBXLSNAP_BLOCKJOB_TYPE_COPY)
+        return copy_outcome(gc, op, jr, done, pivot);
     if (pivot)
         libxl__domain_record_set_disk(gc, &t->dom, &op->cfg, jr->vdev, jr->base,
                                       jr->base_format);
@@ -975,7 +1352,8 @@ static void bc_finalize(libxl__egc *egc, libxl__block_commit_state *bcs)
     int rc;
 
     rc = record_outcome_records(gc, &bcs->op, jr, done,
-                        done && jr->type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
+                        done && (jr->type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT ||
+                                 jr->type == LIBXLSNAP_BLOCKJOB_TYPE_COPY) &&
                         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_CANCEL);
     if (rc) goto out;
     if (removes_merged(jr, done)) {
@@ -1155,6 +1533,109 @@ static int follow_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     return drop_lost_parts(gc, op, lost, n, jr->vdev);
 }
 
+/* Does a snapshot record (or the config) need image, or one above it? */
+static const char *copy_needed_by(libxl__gc *gc, libxl__snapshot_op *op,
+                                  const char *vdev, const char *image)
+{
+    int i, j;
+
+    for (i = 0; i < op->tree.num_snaps; i++)
+        for (j = 0; j < op->tree.snaps[i].num_disks; j++) {
+            const libxlsnap_disk_snapshot *ds = &op->tree.snaps[i].disks[j];
+            if (strcmp(ds->vdev, vdev) ||
+                ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO)
+                continue;
+            if ((ds->file && !strcmp(ds->file, image)) ||
+                (ds->overlay && !strcmp(ds->overlay, image)))
+                return GCSPRINTF("snapshot '%s'", op->tree.snaps[i].name);
+        }
+    for (i = 0; i < op->cfg.num_disks; i++)
+        if (op->cfg.disks[i].pdev_path &&
+            !strcmp(libxl__abs_path(gc, op->cfg.disks[i].pdev_path), image))
+            return "the domain config";
+    return NULL;
+}
+
+/*
+ * What the domain left by a pivot (the old active image; the whole old
+ * chain after a full copy), said: each is kept, needed by a snapshot
+ * (or the config), or used by nothing.  Chains are read from the top
+ * down: what an image needs, the images below it are needed for.
+ */
+static void copy_say_left(libxl__gc *gc, libxl__snapshot_op *op,
+                          const jobrec *jr)
+{
+    const char **files = NULL, *by = NULL, *n;
+    char *all = NULL, *unused = NULL, *needed = NULL;
+    int nf = 0, i;
+
+    if (jr->shallow || libxl__qemu_img_chain(gc, jr->top, &files, &nf, NULL)
+        || nf < 1) {
+        GCNEW_ARRAY(files, 1);
+        files[0] = jr->top;
+        nf = 1;
+    }
+    for (i = 0; i < nf; i++) {
+        n = copy_needed_by(gc, op, jr->vdev, files[i]);
+        if (n && !by) by = n;
+        all = GCSPRINTF("%s%s'%s'", all ? all : "", all ? ", " : "",
+                        files[i]);
+        if (by)
+            needed = GCSPRINTF("%s%s'%s' (%s)", needed ? needed : "",
+                               needed ? ", " : "", files[i], n ? n : by);
+        else
+            unused = GCSPRINTF("%s%s'%s'", unused ? unused : "",
+                               unused ? ", " : "", files[i]);
+    }
+    LOG(NOTICE, "disk %s now runs on '%s' and no longer uses %s%s",
+        jr->vdev, jr->base, nf > 1 ? "its old chain " : "", all);
+    if (needed)
+        LOG(NOTICE, "disk %s: kept for what still needs them: %s",
+            jr->vdev, needed);
+    if (unused)
+        LOG(NOTICE, "disk %s: kept, though nothing needs %s any more "
+            "(remove %s when you wish)", jr->vdev, unused,
+            strchr(unused, ',') ? "them" : "it");
+}
+
+/*
+ * The outcome of a copy (done: dest is complete; pivot: the domain runs
+ * on it).  No snapshot's record changes; a pivot changes the domain's
+ * record and the driver's; dest goes when it is not done and the job
+ * made it.  Idempotent (adoption may record it again).
+ */
+static int copy_outcome(libxl__gc *gc, libxl__snapshot_op *op,
+                        const jobrec *jr, bool done, bool pivot)
+{
+    libxl__active_disk *a;
+    int rc;
+
+    if (!done) {
+        if (jr->created && unlink(jr->base) && errno != ENOENT)
+            LOGE(WARN, "disk %s: cannot remove the unfinished copy '%s'",
+                 jr->vdev, jr->base);
+        else if (jr->created)
+            LOG(NOTICE, "disk %s: the unfinished copy '%s' is removed",
+                jr->vdev, jr->base);
+        return 0;
+    }
+    if (!pivot) return 0;
+    libxl__domain_record_set_disk(gc, &op->tree.dom, &op->cfg, jr->vdev,
+                                  jr->base, jr->base_format);
+    a = libxl__domain_record_disk(&op->tree.dom, jr->vdev);
+    if (a && strcmp(jr->top, jr->base)) a->copied_from = GCSTRDUP(jr->top);
+    rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
+    if (rc) return rc;
+    if (op->d.running && CTX->driver->set_active_disk) {
+        rc = CTX->driver->set_active_disk(gc, &op->d, jr->vdev, jr->top,
+                                          jr->base, jr->base_format);
+        if (rc) return rc;
+    }
+    copy_say_left(gc, op, jr);
+    libxl__fault_point("blockcopy");  /* recorded, the job record not gone */
+    return 0;
+}
+
 int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
                                   const char *vdev, const char *top,
                                   const char *base, const char **dropped_r)
@@ -1212,9 +1693,18 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
     }
     if (st == LIBXLSNAP_BLOCKJOB_STATE_READY &&
         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_STOP) {
-        rc = libxl__qmp_run_sync(gc, op->d.qmp_path,
-                jr->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT
-                ? "job-complete" : "job-cancel", args, 0, false, NULL);
+        bool copy = jr->type == LIBXLSNAP_BLOCKJOB_TYPE_COPY;
+        const char *cmd = jr->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT
+            ? "job-complete" : copy ? "block-job-cancel" : "job-cancel";
+        if (copy && jr->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT &&
+            jr->node && jr->base_format == LIBXL_DISK_FORMAT_QCOW2)
+            libxl__blockjob_copy_bitmaps_sync(gc, op->d.qmp_path, jr->top,
+                                              jr->top_format, jr->node);
+        yajl_val cargs = NULL;
+        if (copy && jr->at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL)
+            libxl__json_add_string(gc, &cargs, "device", jr->id);
+        rc = libxl__qmp_run_sync(gc, op->d.qmp_path, cmd,
+                                 cargs ? cargs : args, 0, false, NULL);
         if (rc) return rc;
         LOG(INFO, "block job %s on disk %s outlived its process: %s",
             jr->id, jr->vdev, at_ready_str(jr->at_ready));
@@ -1228,7 +1718,11 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
     err = jr->at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL ? NULL
         : libxl__json_get_string(job, "error");
     done = !err;
-    if (done && jr->type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT) {
+    if (done && jr->type == LIBXLSNAP_BLOCKJOB_TYPE_COPY) {
+        /* pivoted, or finished (the domain stays on its image) */
+        pivot = libxl__qmp_runs_on(gc, op->d.qmp_path, jr->base);
+        done = pivot || jr->at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL;
+    } else if (done && jr->type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT) {
         /* pivoted, or cancelled at READY (the top stays active) */
         pivot = libxl__qmp_runs_on(gc, op->d.qmp_path, jr->base);
         done = pivot;
@@ -1236,6 +1730,8 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
     rc = libxl__qmp_run_sync(gc, op->d.qmp_path, "job-dismiss", args, 0,
                              false, NULL);
     if (rc) return rc;
+    if (pivot && jr->type == LIBXLSNAP_BLOCKJOB_TYPE_COPY)
+        libxl__qmp_drop_file_nodes(gc, op->d.qmp_path, jr->top);
     if (done) {
         /* the nodes of the images that left the chain (as the engine):
          * merged[] is top down to base */
@@ -1267,7 +1763,8 @@ static int dismissed_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     size_t i;
     int rc;
 
-    if (jr->type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT) {
+    if (jr->type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT ||
+        jr->type == LIBXLSNAP_BLOCKJOB_TYPE_COPY) {
         pivot = done = libxl__qmp_runs_on(gc, op->d.qmp_path, jr->base);
     } else if (jr->above &&
                !libxl__qmp_run_sync(gc, op->d.qmp_path,
@@ -1334,7 +1831,14 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
                 }
             }
         }
-        if (jr.type != LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
+        if (jr.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY) {
+            /* the pivot recorded already (only the job record left)? */
+            const libxl__active_disk *a =
+                libxl__domain_record_disk(&op->tree.dom, jr.vdev);
+            bool pivoted = a && a->path && !strcmp(a->path, jr.base);
+            rc = copy_outcome(gc, op, &jr, pivoted, false);
+            if (rc) return rc;
+        } else if (jr.type != LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
             rc = follow_outcome(gc, op, &jr, false, NULL);
             if (rc) return rc;
         }
@@ -1621,6 +2125,11 @@ static int blockjob_control(libxlsnap_ctx *ctx, const char *domain,
                 libxl__json_get_string(job, "status"), &st);
         if (job && libxl__blockjob_verb_ok(st, verb)) {
             yajl_val args = NULL;
+            if (jr.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY &&
+                verb == LIBXL__BLOCKJOB_VERB_COMPLETE && jr.node &&
+                jr.base_format == LIBXL_DISK_FORMAT_QCOW2)
+                libxl__blockjob_copy_bitmaps_sync(gc, d.qmp_path, jr.top,
+                                                  jr.top_format, jr.node);
             libxl__json_add_string(gc, &args, "id", jr.id);
             rc = libxl__qmp_run_sync(gc, d.qmp_path,
                     verb == LIBXL__BLOCKJOB_VERB_COMPLETE ? "job-complete"

@@ -800,6 +800,12 @@ struct libxl__blockjob {
     char **merge_files;
     int num_merge_files;
     libxl__blockjob_at_ready at_ready;
+    /* copy (info.top: the active image, info.base: the destination,
+     * base_format its format): */
+    const char *target_node;          /* live: the node-name it gets */
+    const char *copy_backing;         /* shallow: the active's backing */
+    libxl_disk_format copy_backing_format;
+    bool copy_shallow, copy_reuse;    /* sync=top / -B; dest exists */
     bool no_wait;                     /* live: done once started */
     int timeout_ms;                   /* 0: none */
     const libxlsnap_progress_how *progress;
@@ -919,6 +925,15 @@ int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
 void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
 /* A live job already running in QEMU (by id): follow it to its end. */
 void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj);
+/*
+ * A live copy about to pivot: each persistent dirty bitmap of the
+ * active image's node added to target_node and merged into it, in one
+ * transaction (as libvirt).  Best effort: a failure is a warning.
+ */
+void libxl__blockjob_copy_bitmaps_sync(libxl__gc *gc, const char *qmp_path,
+                                       const char *active,
+                                       libxl_disk_format active_format,
+                                       const char *target_node);
 
 /* ---------------------------------------------------------------- */
 /* domain config (libxl_snapshot_config.c) */
@@ -958,6 +973,8 @@ typedef struct libxl__active_disk {
     libxl_disk_format format;
     char *config;         /* the config's image for vdev when path was set
                              (NULL: unknown, or in no config) */
+    char *copied_from;    /* the active image a block-copy pivoted away
+                             from (kept: not an orphan), or NULL */
 } libxl__active_disk;
 
 /* domain.libxl-json */

@@ -509,6 +509,8 @@ static int domain_record_parse(libxl__gc *gc, const char *path,
         a->vdev = GCSTRDUP(vdev);
         a->path = GCSTRDUP(YAJL_GET_STRING(pv));
         a->config = GCSTRDUP(libxl__json_get_string(dv, "config"));
+        a->copied_from = GCSTRDUP(libxl__json_get_string(dv,
+                                                         "copied_from"));
         a->format = LIBXL_DISK_FORMAT_UNKNOWN;
         s = YAJL_GET_STRING(fv);
         if (s && libxl_disk_format_from_string(s, &a->format)) {
@@ -557,6 +559,8 @@ static yajl_gen_status domain_record_gen(yajl_gen hand,
         s = libxl__yajl_gen_opt_str(hand, "path", a->path);
         if (s) return s;
         s = libxl__yajl_gen_opt_str(hand, "config", a->config);
+        if (s) return s;
+        s = libxl__yajl_gen_opt_str(hand, "copied_from", a->copied_from);
         if (s) return s;
         if (a->format != LIBXL_DISK_FORMAT_UNKNOWN) {
             s = libxl__yajl_gen_opt_str(hand, "format",
@@ -1548,6 +1552,7 @@ void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
         a = &d->disks[d->num_disks++];
         a->vdev = GCSTRDUP(vdev);
         a->config = NULL;
+        a->copied_from = NULL;
     }
     a->path = GCSTRDUP(path);
     a->format = format;

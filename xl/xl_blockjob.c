@@ -1,5 +1,6 @@
 /*
- * xl_blockjob.c - xl block-commit, block-stream (block-pull), block-job
+ * xl_blockjob.c - xl block-commit, block-stream (block-pull), block-job,
+ * block-copy
  *
  * Options follow virsh's blockcommit / blockpull / blockjob.  Jobs run
  * through the library's asynchronous API: xl polls the library's event
@@ -285,6 +286,90 @@ int main_block_stream(int argc, char **argv)
     return EXIT_SUCCESS;
 }
 
+int main_block_copy(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"shallow", 0, 0, 's'},
+        {"reuse-external", 0, 0, 'r'},
+        {"format", 1, 0, 'f'},
+        {"pivot", 0, 0, 'p'},
+        {"finish", 0, 0, 'F'},
+        {"bandwidth", 1, 0, 'B'},
+        {"wait", 0, 0, 'w'},
+        {"verbose", 0, 0, 'v'},
+        {"timeout", 1, 0, 'T'},
+        {"async", 0, 0, 'A'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    libxlsnap_block_copy_params p;
+    libxlsnap_progress_how progress;
+    libxl_asyncop_how how;
+    xl_job_wait w;
+    const char *domain, *vdev, *dest;
+    int opt, rc;
+
+    memset(&p, 0, sizeof(p));
+    memset(&w, 0, sizeof(w));
+    SWITCH_FOREACH_OPT(opt, "", opts, "block-copy", 3) {
+    case 's': p.flags |= LIBXLSNAP_BLOCK_COPY_SHALLOW; break;
+    case 'r': p.flags |= LIBXLSNAP_BLOCK_COPY_REUSE_EXTERNAL; break;
+    case 'f':
+        if (strcmp(optarg, "qcow2") && strcmp(optarg, "raw")) {
+            fprintf(stderr, "block-copy: invalid format '%s' (qcow2 or "
+                    "raw)\n", optarg);
+            return EXIT_FAILURE;
+        }
+        p.format = strcmp(optarg, "raw") ? LIBXL_DISK_FORMAT_QCOW2
+                                         : LIBXL_DISK_FORMAT_RAW;
+        break;
+    case 'p': p.flags |= LIBXLSNAP_BLOCK_COPY_PIVOT; break;
+    case 'F': p.flags |= LIBXLSNAP_BLOCK_COPY_FINISH; break;
+    case 'B':
+        if (parse_bandwidth(optarg, &p.bandwidth)) return EXIT_FAILURE;
+        break;
+    case 'w': break;
+    case 'v': w.verbose = true; break;
+    case 'T':
+        if (parse_timeout(optarg, &p.timeout_ms)) return EXIT_FAILURE;
+        break;
+    case 'A': p.flags |= LIBXLSNAP_BLOCK_COPY_NO_WAIT; break;
+    }
+    if (argc - optind != 3) {
+        return usage_error("block-copy", "takes a domain, a disk and a "
+                           "destination.");
+    }
+    domain = argv[optind];
+    vdev = argv[optind + 1];
+    dest = argv[optind + 2];
+    if (xl_options_exclude("block-copy",
+                           p.flags & LIBXLSNAP_BLOCK_COPY_PIVOT, "--pivot",
+                           p.flags & LIBXLSNAP_BLOCK_COPY_FINISH, "--finish") ||
+        xl_options_exclude("block-copy",
+                           p.flags & LIBXLSNAP_BLOCK_COPY_SHALLOW, "--shallow",
+                           p.format == LIBXL_DISK_FORMAT_RAW,
+                           "--format=raw (a raw image has no backing file)"))
+        return EXIT_FAILURE;
+
+    xl_job_setup(&w, "Block copy", &progress, &how);
+    rc = libxlsnap_block_copy(ctx, domain, vdev, dest, &p, &progress, &how);
+    if (!rc) rc = xl_job_wait_for(&w, &how);
+    if (rc) return xl_fail("block-copy", rc);
+    if (p.flags & LIBXLSNAP_BLOCK_COPY_NO_WAIT)
+        printf("Block copy of %s started\n", vdev);
+    else if (p.flags & LIBXLSNAP_BLOCK_COPY_PIVOT)
+        printf("Successfully pivoted to %s\n", dest);
+    else if (w.state == LIBXLSNAP_BLOCKJOB_STATE_READY)
+        printf("Now in mirroring phase: pivot or abort with xl block-job\n");
+    else
+        printf("Copy of %s complete in %s; the domain stays on its image\n",
+               vdev, dest);
+    if (!(p.flags & LIBXLSNAP_BLOCK_COPY_NO_WAIT) &&
+        w.state != LIBXLSNAP_BLOCKJOB_STATE_READY)
+        xl_job_summary(&w, false);
+    return EXIT_SUCCESS;
+}
+
 static int print_job_json(const libxlsnap_blockjob_info *i)
 {
     char *j = libxlsnap_blockjob_info_to_json(ctx, i);
@@ -353,7 +438,8 @@ int main_block_job(int argc, char **argv)
             ret = print_job_json(&info);
         } else {
             printf("%s: [%3u %%]\n", info.type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM
-                   ? "Block stream" : "Block commit",
+                   ? "Block stream" : info.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY
+                   ? "Block copy" : "Block commit",
                    info.len ? (unsigned)(info.offset * 100 / info.len) : 0);
             printf("%-9s %s\n%-9s %s\n%-9s %s\n%-9s %"PRIu64"/%"PRIu64
                    " bytes\n%-9s %"PRIu64" MiB/s\n", "Id:", info.id,

@@ -210,6 +210,23 @@ const struct cmd_spec cmd_table[] = {
       "[<Command>]",
       ""
     },
+    { "block-copy", &main_block_copy, 0, 1, 0,
+      "Copy a disk's active image to another image, live or offline",
+      "[options] <Domain> <Disk> <Dest>",
+      "--shallow                Copy the active image only; Dest is built\n"
+      "                         on its backing file (default: the whole\n"
+      "                         chain into a standalone image).\n"
+      "--reuse-external         Dest exists: write into it.\n"
+      "--format=qcow2|raw       Dest's format (default: the disk's).\n"
+      "--pivot                  Then switch the domain to Dest.\n"
+      "--finish                 Then keep Dest as a point-in-time copy;\n"
+      "                         the domain stays on its image.\n"
+      "--bandwidth=MIB          Limit to MIB MiB/s.\n"
+      "--timeout=SECONDS        Abort the job after SECONDS.\n"
+      "--wait                   Wait for the job (the default).\n"
+      "--async                  Return once the job runs (live).\n"
+      "--verbose                Show progress.  Ctrl-C aborts the job."
+    },
 };
 
 const int cmdtable_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
