@@ -704,8 +704,12 @@ static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
             bj->base_format == LIBXL_DISK_FORMAT_QCOW2)
             bj->merge_actions = copy_bitmap_actions(&bj->ao->gc, nodes, dev,
                                                     bj->target_node);
-        if (bj->info.speed)
+        if (bj->info.speed) {
             libxl__json_add_uint64(gc, &args, "speed", bj->info.speed);
+            /* QEMU's 16 MiB buffer would make a slow copy go in bursts
+             * of 16 MiB then long waits: in MiB steps, it is steady */
+            libxl__json_add_uint64(gc, &args, "buf-size", 1 << 20);
+        }
         libxl__json_add_string(gc, &args, "device", dev);
         libxl__json_add_string(gc, &args, "target", bj->info.base);
         libxl__json_add_string(gc, &args, "format",

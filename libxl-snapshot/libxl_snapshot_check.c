@@ -522,7 +522,7 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
     DIR *dir;
     struct dirent *de;
     char **names;
-    int i, num;
+    int i, j, num;
 
     if (libxl__snapshot_store_list(gc, &cs->op.st, "", &names, NULL, &num))
         num = 0;                      /* (logged) */
@@ -563,8 +563,8 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
     for (i = 0; i < t->dom.num_disks; i++) {
         if (t->dom.disks[i].path) know(gc, cs, t->dom.disks[i].path);
         /* what a block-copy pivoted away from is kept on purpose */
-        if (t->dom.disks[i].copied_from)
-            know(gc, cs, t->dom.disks[i].copied_from);
+        for (j = 0; j < t->dom.disks[i].num_copied_from; j++)
+            know(gc, cs, t->dom.disks[i].copied_from[j]);
     }
     /* overlays beside each configured image: <stem>.*.qcow2 */
     for (i = 0; i < cs->op.cfg.num_disks; i++) {

@@ -1623,7 +1623,11 @@ static int copy_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     libxl__domain_record_set_disk(gc, &op->tree.dom, &op->cfg, jr->vdev,
                                   jr->base, jr->base_format);
     a = libxl__domain_record_disk(&op->tree.dom, jr->vdev);
-    if (a && strcmp(jr->top, jr->base)) a->copied_from = GCSTRDUP(jr->top);
+    if (a && strcmp(jr->top, jr->base) &&
+        !in_list(a->copied_from, a->num_copied_from, jr->top)) {
+        GCREALLOC_ARRAY(a->copied_from, a->num_copied_from + 1);
+        a->copied_from[a->num_copied_from++] = GCSTRDUP(jr->top);
+    }
     rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
     if (rc) return rc;
     if (op->d.running && CTX->driver->set_active_disk) {
@@ -1844,8 +1848,9 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
         }
         jobrec_remove(gc, &op->st, jr.vdev);
         LOG(WARN, "domain %s: block job %s on disk %s died with its "
-            "process and its QEMU; its record is cleared", op->d.name,
-            jr.id, jr.vdev);
+            "process%s; its record is cleared", op->d.name, jr.id, jr.vdev,
+            jr.live && op->d.running ? " (QEMU does not run it)"
+                                     : " and its QEMU");
     }
     return 0;
 }

@@ -973,8 +973,10 @@ typedef struct libxl__active_disk {
     libxl_disk_format format;
     char *config;         /* the config's image for vdev when path was set
                              (NULL: unknown, or in no config) */
-    char *copied_from;    /* the active image a block-copy pivoted away
-                             from (kept: not an orphan), or NULL */
+    char **copied_from;   /* the active images block-copies pivoted the
+                             disk away from, kept (not orphans), until a
+                             revert leaves them behind */
+    int num_copied_from;
 } libxl__active_disk;
 
 /* domain.libxl-json */

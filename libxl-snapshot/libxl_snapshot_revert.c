@@ -33,7 +33,9 @@
  *
  * The active image the domain leaves behind is deleted when nothing
  * refers to it any more (no snapshot froze it and it is not an image
- * of the domain config), so reverting never leaks overlays.  Undoable
+ * of the domain config), so reverting never leaks overlays; so is the
+ * image a block-copy pivoted the disk away from (kept by the copy, its
+ * domain record's copied_from).  Undoable
  * steps (new overlays) run before the irreversible ones (snapshot -a);
  * the records are written only once every disk is done.
  *
@@ -571,11 +573,12 @@ static void snapshot_revert_record(libxl__egc *egc,
     libxl__snapshot_op *op = &rvs->op;
     char **discard;
     const char **keep;
-    int i, n = 0, rc;
+    int i, j, n = 0, rc;
 
     GCNEW_ARRAY(discard, rvs->num_disks);
     for (i = 0; i < rvs->num_disks; i++) {
         revert_disk *rd = &rvs->disks[i];
+        libxl__active_disk *a;
         libxl__domain_record_set_disk(gc, &op->tree.dom, &op->cfg,
                                       rd->ds->vdev,
                                       rd->new_active, rd->new_format);
@@ -583,6 +586,19 @@ static void snapshot_revert_record(libxl__egc *egc,
             !libxl__snapshot_tree_has_image(&op->tree, rd->old_active) &&
             !is_config_image(&op->cfg, rd->old_active))
             discard[n++] = GCSTRDUP(rd->old_active);
+        /* the image a block-copy pivoted the disk away from is left
+         * behind too, as the active image is (the copy kept it) */
+        a = libxl__domain_record_disk(&op->tree.dom, rd->ds->vdev);
+        for (j = 0; a && j < a->num_copied_from; j++) {
+            const char *c = a->copied_from[j];
+            if (strcmp(c, rd->new_active) && libxl__file_exists(c) &&
+                !libxl__snapshot_tree_has_image(&op->tree, c) &&
+                !is_config_image(&op->cfg, c)) {
+                GCREALLOC_ARRAY(discard, n + 1);
+                discard[n++] = GCSTRDUP(c);
+            }
+        }
+        if (a) a->num_copied_from = 0;
     }
     op->tree.dom.current = GCSTRDUP(rvs->snap->name);
     libxl__snapshot_tree_fixup(gc, &op->tree);

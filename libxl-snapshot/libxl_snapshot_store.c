@@ -494,6 +494,8 @@ static int domain_record_parse(libxl__gc *gc, const char *path,
         const char *vdev = libxl__json_get_string(dv, "vdev");
         yajl_val pv = libxl__json_get(dv, "path");
         yajl_val fv = libxl__json_get(dv, "format");
+        yajl_val cv;
+        size_t k;
 
         if (!YAJL_IS_OBJECT(dv) || !vdev || !*vdev) {
             LOG(ERROR, "corrupt domain record '%s': disk %zu has no vdev",
@@ -509,8 +511,16 @@ static int domain_record_parse(libxl__gc *gc, const char *path,
         a->vdev = GCSTRDUP(vdev);
         a->path = GCSTRDUP(YAJL_GET_STRING(pv));
         a->config = GCSTRDUP(libxl__json_get_string(dv, "config"));
-        a->copied_from = GCSTRDUP(libxl__json_get_string(dv,
-                                                         "copied_from"));
+        cv = libxl__json_get(dv, "copied_from");
+        a->copied_from = NULL;
+        a->num_copied_from = 0;
+        if (cv && YAJL_IS_ARRAY(cv)) {
+            GCNEW_ARRAY(a->copied_from, cv->u.array.len + 1);
+            for (k = 0; k < cv->u.array.len; k++)
+                if (YAJL_IS_STRING(cv->u.array.values[k]))
+                    a->copied_from[a->num_copied_from++] = GCSTRDUP(
+                        YAJL_GET_STRING(cv->u.array.values[k]));
+        }
         a->format = LIBXL_DISK_FORMAT_UNKNOWN;
         s = YAJL_GET_STRING(fv);
         if (s && libxl_disk_format_from_string(s, &a->format)) {
@@ -560,8 +570,19 @@ static yajl_gen_status domain_record_gen(yajl_gen hand,
         if (s) return s;
         s = libxl__yajl_gen_opt_str(hand, "config", a->config);
         if (s) return s;
-        s = libxl__yajl_gen_opt_str(hand, "copied_from", a->copied_from);
-        if (s) return s;
+        if (a->num_copied_from) {
+            int k;
+            s = libxl__yajl_gen_str(hand, "copied_from");
+            if (s) return s;
+            s = yajl_gen_array_open(hand);
+            if (s) return s;
+            for (k = 0; k < a->num_copied_from; k++) {
+                s = libxl__yajl_gen_str(hand, a->copied_from[k]);
+                if (s) return s;
+            }
+            s = yajl_gen_array_close(hand);
+            if (s) return s;
+        }
         if (a->format != LIBXL_DISK_FORMAT_UNKNOWN) {
             s = libxl__yajl_gen_opt_str(hand, "format",
                             libxl_disk_format_to_string(a->format));
@@ -1553,6 +1574,7 @@ void libxl__domain_record_set_disk(libxl__gc *gc, libxl__domain_record *d,
         a->vdev = GCSTRDUP(vdev);
         a->config = NULL;
         a->copied_from = NULL;
+        a->num_copied_from = 0;
     }
     a->path = GCSTRDUP(path);
     a->format = format;

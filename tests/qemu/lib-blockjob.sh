@@ -53,6 +53,9 @@
 #                                   then its elapsed/throughput line
 #   records_fingerprint             fingerprint of $STATE only
 #   expect_records_unchanged FP WHAT
+#   bg_start NAME CMD... / bg_wait SECS / bg_context NAME
+#                                   CMD in the background (BG_PID), its
+#                                   end awaited (BG_RC), its output
 
 LAYER_BYTES=(0x11 0x22 0x33 0x44)
 # shellcheck disable=SC2054  # the commas are in the arguments
@@ -244,7 +247,39 @@ expect_records_unchanged() {
 expect_job_output() {
     local want=$1 what=$2 last
     last=$(tail -n 1 <<<"$OUT")
-    [[ $last =~ ^Block\ (commit|stream):\ [0-9.]+\ MiB\ in\ [0-9.]+\ s\ \([0-9.]+\ MiB/s\)$ ]] ||
+    [[ $last =~ ^Block\ (commit|stream|copy):\ [0-9.]+\ MiB\ in\ [0-9.]+\ s\ \([0-9.]+\ MiB/s\)$ ]] ||
         fail "$what: no elapsed and throughput line at the end: '$last'"
     expect_eq "$(sed '$d' <<<"$OUT")" "$want" "$what"
+}
+
+# bg_start NAME CMD...: CMD in the background (not under `xl`'s time
+# limit, so that a signal reaches xl itself); BG_PID, output in
+# $T/NAME.out and $T/NAME.err.  Interrupted if the case fails
+# (case_exit).
+bg_start() {
+    local name=$1
+    shift
+    "$@" >"$T/$name.out" 2>"$T/$name.err" &
+    BG_PID=$!
+    BG_PIDS="${BG_PIDS:-} $BG_PID"
+}
+
+# bg_wait SECS: waits for BG_PID to end; BG_RC its status (or "alive")
+bg_wait() {
+    local secs=$1 i
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$BG_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$BG_PID" 2>/dev/null; then
+        BG_RC=alive
+        return 0
+    fi
+    wait "$BG_PID"
+    BG_RC=$?
+}
+
+bg_context() {
+    printf 'exit status: %s\nstdout:\n%s\nstderr:\n%s\n' "$BG_RC" \
+        "$(indent < "$T/$1.out")" "$(indent < "$T/$1.err")"
 }

@@ -62,38 +62,6 @@ expect_running_partial() {
         >/dev/null <<<"$OUT" || fail_run "expected a running job, not done"
 }
 
-# bg_start NAME CMD...: CMD in the background (not under `xl`'s time
-# limit, so that a signal reaches xl itself); BG_PID, output in
-# $T/NAME.out and $T/NAME.err.  Interrupted if the case fails
-# (case_exit).
-bg_start() {
-    local name=$1
-    shift
-    "$@" >"$T/$name.out" 2>"$T/$name.err" &
-    BG_PID=$!
-    BG_PIDS="${BG_PIDS:-} $BG_PID"
-}
-
-# bg_wait SECS: waits for BG_PID to end; BG_RC its status (or "alive")
-bg_wait() {
-    local secs=$1 i
-    for ((i = 0; i < secs * 10; i++)); do
-        kill -0 "$BG_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$BG_PID" 2>/dev/null; then
-        BG_RC=alive
-        return 0
-    fi
-    wait "$BG_PID"
-    BG_RC=$?
-}
-
-bg_context() {
-    printf 'exit status: %s\nstdout:\n%s\nstderr:\n%s\n' "$BG_RC" \
-        "$(indent < "$T/$1.out")" "$(indent < "$T/$1.err")"
-}
-
 # What the records say, for "kept" checks: the files of the domain's
 # record directory (a job record among them), the active images of the
 # domain record, and each snapshot's xvda image.

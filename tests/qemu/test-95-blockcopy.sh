@@ -1,0 +1,494 @@
+#!/bin/bash
+# test-95-blockcopy.sh - xl block-copy, live (QMP drive-mirror) and
+# offline (qemu-img convert)
+#
+# The chain is lib-blockjob.sh's build_chain (s1..s3 external, four
+# layers on xvda, one pattern each); copies go to $T/other ("other
+# storage"):
+#  - live full --pivot: the domain runs on the copy (xl list -l, and
+#    after a reboot), a standalone image with all four layers; the old
+#    chain is kept (said), every snapshot still reverts to its own data
+#    and deletes; snapshot-check clean;
+#  - live --shallow --finish: the domain stays where it was, the copy is
+#    the active image alone on the same backing, `qemu-img compare`
+#    equal to the source;
+#  - offline full --pivot (the domain boots on it), --shallow, raw xvdb
+#    to raw;
+#  - --async, then xl block-job --info (type copy) and --pivot at READY:
+#    a persistent dirty bitmap is on the copy after the pivot; a copy
+#    left at READY, then xl block-job --abort: the copy removed;
+#  - --bandwidth observed (a slow copy), --timeout, SIGINT (live and
+#    offline): the copy removed, nothing changed; kill -9 of xl in the
+#    middle (live: the next command adopts the job and pivots as told;
+#    offline: the next command cleans up);
+#  - crash points XL_SNAPSHOT_FAULT=blockcopy:1..4, each followed by the
+#    next command: wholly old (no copy left) or wholly new;
+#  - a branching tree (internal and external snapshots, two branches,
+#    an internal snapshot in the active image) copied with --pivot:
+#    every snapshot reverts to its own data, then all delete;
+#  - refusals, one line and nothing changed: Dest exists, Dest in the
+#    chain or a snapshot's, a job in flight, --pivot with --finish, an
+#    unknown disk, a format mismatch with --reuse-external, raw with
+#    --shallow.
+# qemu-img check and snapshot-check after each outcome.
+# The case functions run through soft_case:
+# shellcheck disable=SC2317
+set -u
+# shellcheck source=tests/qemu/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/qemu/lib-blockjob.sh
+. "$(dirname "$0")/lib-blockjob.sh"
+
+OTHER=$T/other
+mkdir -p "$OTHER"
+
+expect_clean() {
+    expect_ok xl snapshot-check "$1"
+    expect_match "$OUT" "the records and the images agree" "snapshot-check $1"
+}
+
+# expect_copy_job_done D: no job record, QEMU runs none
+expect_copy_job_done() {
+    expect_no_job "$1"
+}
+
+# the four layers of build_chain, each snapshot's view, after a copy
+expect_all_snapshots() {
+    local d=$1
+    expect_snapshot_view "$d" s3 3
+    expect_snapshot_view "$d" s1 1
+    expect_snapshot_view "$d" s2 2
+}
+
+delete_all() {
+    local d=$1 s
+    expect_ok xl snapshot-list --name "$d"
+    for s in $OUT; do
+        expect_ok xl snapshot-delete "$d" "$s"
+    done
+    expect_ok xl snapshot-list --name "$d"
+    expect_eq "$OUT" "" "snapshot-list after deleting them all"
+}
+
+# ------------------------------------------------------------------
+
+case_live_full_pivot() {
+    local d=c1 dst=$OTHER/c1.qcow2
+    start_domain "$d" live
+    build_chain "$d"
+    expect_ok xl block-copy --pivot "$d" xvda "$dst"
+    expect_job_output "Successfully pivoted to $dst" "block-copy --pivot output"
+    expect_match "$ERR" "disk xvda now runs on '$dst' and no longer uses its old chain" \
+        "what the pivot left, said"
+    expect_match "$ERR" "kept for what still needs them: .*$(img "$d" s3).*snapshot 's3'" \
+        "the old images snapshots need, said"
+    domain_running "$d" || fail "$d stopped during the copy"
+    expect_eq "$(active_image "$d" xvda)" "$dst" "active image after the pivot"
+    expect_eq "$(chain_files "$dst")" "$dst" "the full copy is standalone"
+    # the old chain stays
+    expect_eq "$(chain_files "$(img "$d" s3)")" "$(img "$d" s3)
+$(img "$d" s2)
+$(img "$d" s1)
+$(img "$d")" "the old chain, kept"
+    write_pattern "$d" xvda 0x77 4M 1M
+    flush_disk "$d"
+    read_patterns "$dst" qcow2 "0x11 0 1M" "0x22 1M 1M" "0x33 2M 1M" \
+        "0x44 3M 1M" "0x77 4M 1M"
+    expect_view "$(img "$d" s3)" 4
+    expect_copy_job_done "$d"
+    expect_clean "$d"
+    check_images "$OTHER"
+
+    step "  a reboot runs on the copy (domain record and driver follow)"
+    expect_ok xl destroy "$d"
+    expect_ok xl create "$CFG"
+    expect_eq "$(active_image "$d" xvda)" "$dst" "active image after reboot"
+    read_pattern "$dst" 0x77 4M 1M
+    expect_clean "$d"
+
+    step "  every snapshot reverts to its own data, then deletes"
+    expect_all_snapshots "$d"
+    expect_clean "$d"
+    delete_all "$d"
+    expect_clean "$d"
+    expect_ok xl destroy "$d"
+    check_images
+    expect_clean "$d"
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
+case_live_shallow_finish() {
+    local d=c2 dst=$OTHER/c2.qcow2
+    start_domain "$d" live
+    build_chain "$d"
+    expect_ok xl block-copy --shallow --finish "$d" xvda "$dst"
+    expect_job_output "Copy of xvda complete in $dst; the domain stays on its image" \
+        "block-copy --finish output"
+    expect_eq "$(active_image "$d" xvda)" "$(img "$d" s3)" "active image after --finish"
+    expect_eq "$(chain_files "$dst")" "$dst
+$(img "$d" s2)
+$(img "$d" s1)
+$(img "$d")" "the shallow copy is on the active image's backing"
+    # only the top layer's data is in the copy itself
+    expect_ok qemu-img map -U --output=json "$dst"
+    expect_eq "$(jq -r '[.[] | select(.depth == 0 and .data)] | map(.length) | add' <<<"$OUT")" \
+        "1048576" "data of the shallow copy's own layer"
+    flush_disk "$d"
+    expect_ok qemu-img compare -U "$(img "$d" s3)" "$dst"
+    expect_view "$dst" 4
+    expect_copy_job_done "$d"
+    expect_clean "$d"
+    # the domain writes on; the copy is a point in time
+    write_pattern "$d" xvda 0x77 4M 1M
+    read_pattern "$dst" 0 4M 1M
+    expect_ok xl destroy "$d"
+    check_images
+    check_images "$OTHER"
+    expect_clean "$d"
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
+case_offline() {
+    local d=c3 dst=$OTHER/c3.qcow2 sh=$OTHER/c3-shallow.qcow2 raw=$OTHER/c3-xvdb.img
+    start_domain "$d" offline
+    build_chain "$d"
+
+    step "  --shallow, no --pivot: a copy only"
+    expect_ok xl block-copy --shallow "$d" xvda "$sh"
+    expect_job_output "Copy of xvda complete in $sh; the domain stays on its image" \
+        "offline block-copy --shallow output"
+    expect_eq "$(chain_files "$sh")" "$sh
+$(img "$d" s2)
+$(img "$d" s1)
+$(img "$d")" "the offline shallow copy's chain"
+    expect_ok qemu-img compare "$(img "$d" s3)" "$sh"
+    expect_eq "$(active_image "$d" xvda)" "$(img "$d" s3)" "active image (a copy only)"
+
+    step "  full --pivot: the domain boots on it"
+    expect_ok xl block-copy --pivot "$d" xvda "$dst"
+    expect_job_output "Successfully pivoted to $dst" "offline block-copy --pivot output"
+    expect_eq "$(active_image "$d" xvda)" "$dst" "active image (domain record)"
+    expect_eq "$(chain_files "$dst")" "$dst" "the offline full copy is standalone"
+    expect_view "$dst" 4
+    expect_clean "$d"
+
+    step "  raw xvdb to raw"
+    write_pattern "$d" xvdb 0x55 0 1M
+    expect_ok xl block-copy --format raw --pivot "$d" xvdb "$raw"
+    expect_eq "$(image_format "$raw")" raw "format of the raw copy"
+    read_pattern "$raw" 0x55 0 1M raw
+    expect_ok xl create "$CFG"
+    expect_ok xl list -l "$d"
+    expect_match "$OUT" "^    disk xvda: $dst \\(qcow2\\)\$" "xl list -l $d after boot"
+    expect_match "$OUT" "^    disk xvdb: $raw \\(raw\\)\$" "xl list -l $d after boot"
+    expect_view "$dst" 4
+    expect_clean "$d"
+    expect_all_snapshots "$d"
+    delete_all "$d"
+    check_images
+    check_images "$OTHER"
+    expect_clean "$d"
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
+case_ready_control() {
+    local d=c4 dst=$OTHER/c4.qcow2 dst2=$OTHER/c4-2.qcow2
+    case_domain "$d"
+    make_vm_config "$d"
+    expect_ok qemu-img bitmap --add "$(img "$d")" bm0
+    expect_ok xl create "$CFG"
+    build_chain "$d"
+
+    step "  --async, --info, then xl block-job --pivot at READY"
+    expect_ok xl block-copy --async "$d" xvda "$dst"
+    expect_eq "$OUT" "Block copy of xvda started" "block-copy --async output"
+    wait_job_state "$d" xvda ready 20
+    expect_eq "$(jq -r .type <<<"$OUT")" copy "the job's type"
+    expect_eq "$(jq -r .base <<<"$OUT")" "$dst" "the job's destination"
+    expect_ok xl block-job "$d" xvda
+    expect_match "$OUT" "^Block copy: \\[100 %\\]" "xl block-job --info"
+    write_pattern "$d" xvda 0x77 4M 1M
+    expect_ok xl block-job --pivot "$d" xvda
+    expect_eq "$(active_image "$d" xvda)" "$dst" "active image after block-job --pivot"
+    expect_copy_job_done "$d"
+    write_pattern "$d" xvda 0x78 5M 1M
+    expect_clean "$d"
+
+    step "  wait at READY, then xl block-job --abort: the copy goes"
+    expect_ok xl block-copy "$d" xvda "$dst2"
+    expect_eq "$OUT" "Now in mirroring phase: pivot or abort with xl block-job" \
+        "block-copy without --pivot/--finish"
+    wait_job_state "$d" xvda ready 5
+    expect_clean "$d"
+    expect_ok xl block-job --abort "$d" xvda
+    expect_no_file "$dst2"
+    expect_eq "$(active_image "$d" xvda)" "$dst" "active image after the abort"
+    expect_copy_job_done "$d"
+    expect_clean "$d"
+
+    step "  the bitmap went with the copy"
+    expect_ok xl destroy "$d"
+    expect_ok qemu-img info --output=json "$dst"
+    expect_eq "$(jq -r '."format-specific".data.bitmaps[]?.name' <<<"$OUT")" bm0 \
+        "the bitmaps of the copy"
+    read_patterns "$dst" qcow2 "0x11 0 1M" "0x44 3M 1M" "0x77 4M 1M" "0x78 5M 1M"
+    check_images
+    check_images "$OTHER"
+    expect_clean "$d"
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
+# a disk with 40 MiB of data, for copies slow at 1-2 MiB/s
+slow_disk() {
+    write_pattern "$1" xvda 0x22 8M 40M
+}
+
+case_slow_signals() {
+    local d=c5 dst=$OTHER/c5.qcow2 fp t0 off1 off2
+    start_domain "$d" live
+    slow_disk "$d"
+
+    step "  --bandwidth 2: the copy goes at about 2 MiB/s"
+    expect_ok xl block-copy --async --bandwidth 2 "$d" xvda "$dst"
+    wait_job_state "$d" xvda running 10
+    expect_eq "$(jq -r .speed <<<"$OUT")" 2097152 "the job's speed"
+    t0=$(now)
+    off1=$(jq -r .offset <<<"$OUT")
+    sleep 2
+    off2=$(job_field "$d" xvda offset)
+    # 2 MiB/s over ~2 s, well under the 40 MiB there is
+    expect_between "$(awk -v a="$off1" -v b="$off2" -v t="$(elapsed "$t0")" \
+        'BEGIN {printf "%.2f\n", (b - a) / t / 1048576}')" 0.5 4 \
+        "MiB/s of the rate-limited copy"
+    expect_ok xl block-job --abort "$d" xvda
+    expect_no_file "$dst"
+    expect_copy_job_done "$d"
+    expect_clean "$d"
+
+    step "  --timeout 2 on a slow copy"
+    fp=$(records_fingerprint)
+    run xl block-copy --timeout 2 --bandwidth 1 --pivot "$d" xvda "$dst"
+    [ "$RC" -eq 1 ] || fail_run "a timed-out block-copy must exit 1"
+    expect_match "$ERR" "did not finish within" "the timeout said"
+    expect_no_file "$dst"
+    expect_records_unchanged "$fp" "the copy that timed out"
+    expect_copy_job_done "$d"
+
+    step "  SIGINT to a live block-copy"
+    bg_start sigint "$XL" block-copy --verbose --bandwidth 1 --pivot "$d" xvda "$dst"
+    wait_job_state "$d" xvda running 10
+    sleep 0.5
+    kill -INT "$BG_PID"
+    bg_wait 20
+    [ "$BG_RC" != alive ] || fail "xl block-copy still runs 20 s after SIGINT" "$(bg_context sigint)"
+    [ "$BG_RC" -ne 0 ] || fail "xl block-copy exited 0 after SIGINT" "$(bg_context sigint)"
+    expect_no_file "$dst"
+    expect_records_unchanged "$fp" "the interrupted copy"
+    expect_copy_job_done "$d"
+    expect_clean "$d"
+
+    step "  kill -9 of xl mid-copy: the next command adopts it"
+    bg_start killed "$XL" block-copy --bandwidth 1 --pivot "$d" xvda "$dst"
+    wait_job_state "$d" xvda running 10
+    kill -9 "$BG_PID"
+    bg_wait 5
+    # the job runs on in QEMU: speed it up, then any command finishes it
+    expect_ok xl block-job --bandwidth 0 "$d" xvda
+    wait_job_state "$d" xvda ready 20
+    expect_ok xl snapshot-recover "$d"
+    expect_match "$ERR" "outlived its process" "the adoption said"
+    expect_eq "$(active_image "$d" xvda)" "$dst" "active image after the adoption"
+    expect_copy_job_done "$d"
+    flush_disk "$d"
+    read_pattern "$dst" 0x22 8M 40M
+    expect_clean "$d"
+
+    step "  offline: SIGINT, then kill -9 (the next command cleans up)"
+    expect_ok xl destroy "$d"
+    local dst2=$OTHER/c5-2.qcow2
+    fp=$(records_fingerprint)
+    bg_start osigint "$XL" block-copy --verbose --bandwidth 1 "$d" xvda "$dst2"
+    wait_job_state "$d" xvda running 10
+    sleep 1
+    kill -INT "$BG_PID"
+    bg_wait 20
+    [ "$BG_RC" != alive ] || fail "offline xl block-copy still runs after SIGINT" "$(bg_context osigint)"
+    [ "$BG_RC" -ne 0 ] || fail "offline xl block-copy exited 0 after SIGINT" "$(bg_context osigint)"
+    expect_no_file "$dst2"
+    expect_records_unchanged "$fp" "the interrupted offline copy"
+    bg_start okilled "$XL" block-copy --bandwidth 1 --pivot "$d" xvda "$dst2"
+    wait_job_state "$d" xvda running 10
+    sleep 1
+    kill -9 "$BG_PID"
+    bg_wait 5
+    expect_ok xl snapshot-recover "$d"
+    expect_no_file "$dst2"
+    expect_records_unchanged "$fp" "the killed offline copy, cleaned up"
+    pgrep -f "qemu-img convert .*$T/" >/dev/null &&
+        fail "a qemu-img convert of this test still runs"
+    expect_eq "$(active_image "$d" xvda)" "$dst" "active image (unchanged)"
+    check_images
+    check_images "$OTHER"
+    expect_clean "$d"
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
+case_faults() {
+    local d=c6 n dst act
+    start_domain "$d" live
+    build_chain "$d"
+    for n in 1 2 3 4; do
+        dst=$OTHER/c6-$n.qcow2
+        step "  crash point blockcopy:$n"
+        act=$(active_image "$d" xvda)
+        run env XL_SNAPSHOT_FAULT=blockcopy:$n "$XL" block-copy --pivot "$d" xvda "$dst"
+        [ "$RC" -eq 86 ] || fail_run "expected the crash at blockcopy:$n (exit 86)"
+        # the next command completes or undoes it
+        wait_job_state_gone "$d"
+        if [ "$(active_image "$d" xvda)" = "$dst" ]; then
+            [ "$n" -ge 3 ] || fail "blockcopy:$n: the domain runs on the copy"
+            flush_disk "$d"
+            expect_view "$dst" 4
+        else
+            expect_eq "$(active_image "$d" xvda)" "$act" "blockcopy:$n: wholly old"
+            expect_no_file "$dst"
+        fi
+        expect_copy_job_done "$d"
+        expect_clean "$d"
+    done
+    expect_all_snapshots "$d"
+    expect_ok xl destroy "$d"
+    check_images
+    check_images "$OTHER"
+    expect_clean "$d"
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
+# the job record gone (an adopted job may need a few commands)
+wait_job_state_gone() {
+    local d=$1 i
+    for ((i = 0; i < 50; i++)); do
+        run xl snapshot-recover "$d"
+        run xl block-job --json "$d" xvda
+        [ "$RC" -ne 0 ] && return 0
+        sleep 0.2
+    done
+    fail "the job record of $d stays"
+}
+
+# branch views: LAYER spec lists for read_patterns
+V_I1=("0x11 0 1M" "0 1M 6M")
+V_E1=("0x11 0 1M" "0x22 1M 1M" "0 2M 5M")
+V_I2=("0x11 0 1M" "0x22 1M 1M" "0x33 2M 1M" "0 3M 4M")
+V_E2=("0x11 0 1M" "0x22 1M 1M" "0 2M 2M" "0x55 4M 1M" "0 5M 2M")
+V_I3=("0x11 0 1M" "0x22 1M 1M" "0 2M 2M" "0x55 4M 1M" "0x66 5M 1M" "0 6M 1M")
+V_NOW=("0x11 0 1M" "0x22 1M 1M" "0 2M 2M" "0x55 4M 1M" "0x66 5M 1M" "0x77 6M 1M")
+
+INT_A=(--diskspec xvda,snapshot=internal --diskspec xvdb,snapshot=no)
+
+revert_view() {
+    local d=$1 s=$2
+    shift 2
+    expect_ok xl snapshot-revert "$d" "$s"
+    read_patterns "$(active_image "$d" xvda)" "" "$@"
+}
+
+case_branches() {
+    local d=c7 dst=$OTHER/c7.qcow2
+    start_domain "$d" live
+    write_pattern "$d" xvda 0x11 0 1M
+    expect_ok xl snapshot-create "${INT_A[@]}" "$d" i1
+    write_pattern "$d" xvda 0x22 1M 1M
+    expect_ok xl snapshot-create "${EXT_A[@]}" "$d" e1
+    write_pattern "$d" xvda 0x33 2M 1M
+    expect_ok xl snapshot-create "${INT_A[@]}" "$d" i2
+    write_pattern "$d" xvda 0x44 3M 1M
+    # the second branch, from e1
+    expect_ok xl snapshot-revert "$d" e1
+    write_pattern "$d" xvda 0x55 4M 1M
+    expect_ok xl snapshot-create "${EXT_A[@]}" "$d" e2
+    write_pattern "$d" xvda 0x66 5M 1M
+    # an internal snapshot in the image active at the copy
+    expect_ok xl snapshot-create "${INT_A[@]}" "$d" i3
+    write_pattern "$d" xvda 0x77 6M 1M
+    expect_clean "$d"
+
+    expect_ok xl block-copy --pivot "$d" xvda "$dst"
+    expect_eq "$(active_image "$d" xvda)" "$dst" "active image after the pivot"
+    flush_disk "$d"
+    read_patterns "$dst" qcow2 "${V_NOW[@]}"
+    expect_clean "$d"
+
+    step "  every snapshot of both branches reverts to its own data"
+    revert_view "$d" i3 "${V_I3[@]}"
+    expect_clean "$d"
+    revert_view "$d" i1 "${V_I1[@]}"
+    revert_view "$d" e2 "${V_E2[@]}"
+    revert_view "$d" i2 "${V_I2[@]}"
+    revert_view "$d" e1 "${V_E1[@]}"
+    revert_view "$d" i3 "${V_I3[@]}"
+    expect_clean "$d"
+    check_images
+    # (an internal snapshot in a backing image deletes shut off)
+    expect_ok xl destroy "$d"
+    delete_all "$d"
+    check_images
+    expect_clean "$d"
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
+case_refusals() {
+    local d=c8 dst=$OTHER/c8.qcow2
+    start_domain "$d" live
+    build_chain "$d"
+    : > "$OTHER/exists.qcow2"
+    refused "already exists" xl block-copy "$d" xvda "$OTHER/exists.qcow2"
+    rm -f "$OTHER/exists.qcow2"
+    refused "is an image of the backing chain" xl block-copy "$d" xvda "$(img "$d" s1)"
+    refused "is the active image of disk xvdb" xl block-copy "$d" xvda "$IMG/$d-xvdb.img"
+    refused "has no disk 'xvdz'" xl block-copy "$d" xvdz "$dst"
+    local fp
+    fp=$(fingerprint)
+    expect_fail xl block-copy --pivot --finish "$d" xvda "$dst"
+    expect_unchanged "$fp" "block-copy --pivot --finish"
+    expect_fail xl block-copy --shallow --format raw "$d" xvda "$dst"
+    expect_unchanged "$fp" "block-copy --shallow --format raw"
+    expect_ok qemu-img create -q -f raw "$OTHER/c8.raw" 64M
+    refused "is raw, not qcow2" xl block-copy --reuse-external "$d" xvda "$OTHER/c8.raw"
+    refused "does not exist" xl block-copy --reuse-external "$d" xvda "$dst"
+    # a job in flight on the disk
+    expect_ok xl block-copy --async --bandwidth 1 "$d" xvda "$dst"
+    wait_job_state "$d" xvda running 10
+    refused "already in block job" xl block-copy "$d" xvda "$OTHER/c8-2.qcow2"
+    expect_ok xl block-job --abort "$d" xvda
+    expect_no_file "$dst"
+    expect_clean "$d"
+
+    step "  --reuse-external writes into a prepared image"
+    expect_ok qemu-img create -q -f qcow2 "$dst" 64M
+    expect_ok xl block-copy --reuse-external --finish "$d" xvda "$dst"
+    flush_disk "$d"
+    expect_ok qemu-img compare -U "$(img "$d" s3)" "$dst"
+    expect_ok xl destroy "$d"
+    check_images
+    check_images "$OTHER"
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
+soft_case "live full --pivot; the snapshots revert and delete" case_live_full_pivot
+soft_case "live --shallow --finish" case_live_shallow_finish
+soft_case "offline: --shallow, full --pivot, raw" case_offline
+soft_case "--async, block-job --pivot and --abort at READY; bitmaps" case_ready_control
+soft_case "bandwidth, timeout, SIGINT, kill -9 (live and offline)" case_slow_signals
+soft_case "crash points blockcopy:1..4" case_faults
+soft_case "a branching tree copied: every snapshot reverts" case_branches
+soft_case "refusals" case_refusals
+finish
