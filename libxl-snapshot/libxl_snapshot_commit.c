@@ -1619,7 +1619,14 @@ static int copy_outcome(libxl__gc *gc, libxl__snapshot_op *op,
                 jr->vdev, jr->base);
         return 0;
     }
-    if (!pivot) return 0;
+    if (!pivot) {
+        if (jr->shallow)
+            LOG(NOTICE, "disk %s: the copy '%s' is built on '%s', which "
+                "the domain's snapshots own: deleting them may remove it "
+                "(qemu-img rebase the copy, or copy in full, to keep a "
+                "copy of its own)", jr->vdev, jr->base, jr->backing);
+        return 0;
+    }
     libxl__domain_record_set_disk(gc, &op->tree.dom, &op->cfg, jr->vdev,
                                   jr->base, jr->base_format);
     a = libxl__domain_record_disk(&op->tree.dom, jr->vdev);

@@ -163,8 +163,13 @@ case_offline() {
 $(img "$d" s2)
 $(img "$d" s1)
 $(img "$d")" "the offline shallow copy's chain"
+    expect_match "$ERR" "is built on '$(img "$d" s2)', which the domain's snapshots own" \
+        "the shallow copy's dependence, said"
     expect_ok qemu-img compare "$(img "$d" s3)" "$sh"
     expect_eq "$(active_image "$d" xvda)" "$(img "$d" s3)" "active image (a copy only)"
+    check_images "$OTHER"
+    # (the snapshots' deletes below may remove its backing: as said)
+    rm -f "$sh"
 
     step "  full --pivot: the domain boots on it"
     expect_ok xl block-copy --pivot "$d" xvda "$dst"
