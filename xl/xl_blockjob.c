@@ -306,7 +306,7 @@ int main_block_copy(int argc, char **argv)
     libxlsnap_progress_how progress;
     libxl_asyncop_how how;
     xl_job_wait w;
-    const char *domain, *vdev, *dest;
+    const char *domain, *vdev, *dest, *format = NULL;
     int opt, rc;
 
     memset(&p, 0, sizeof(p));
@@ -314,15 +314,7 @@ int main_block_copy(int argc, char **argv)
     SWITCH_FOREACH_OPT(opt, "", opts, "block-copy", 3) {
     case 's': p.flags |= LIBXLSNAP_BLOCK_COPY_SHALLOW; break;
     case 'r': p.flags |= LIBXLSNAP_BLOCK_COPY_REUSE_EXTERNAL; break;
-    case 'f':
-        if (strcmp(optarg, "qcow2") && strcmp(optarg, "raw")) {
-            fprintf(stderr, "block-copy: invalid format '%s' (qcow2 or "
-                    "raw)\n", optarg);
-            return EXIT_FAILURE;
-        }
-        p.format = strcmp(optarg, "raw") ? LIBXL_DISK_FORMAT_QCOW2
-                                         : LIBXL_DISK_FORMAT_RAW;
-        break;
+    case 'f': format = optarg; break;
     case 'p': p.flags |= LIBXLSNAP_BLOCK_COPY_PIVOT; break;
     case 'F': p.flags |= LIBXLSNAP_BLOCK_COPY_FINISH; break;
     case 'B':
@@ -339,6 +331,14 @@ int main_block_copy(int argc, char **argv)
         return usage_error("block-copy", "takes a domain, a disk and a "
                            "destination.");
     }
+    if (format && strcmp(format, "qcow2") && strcmp(format, "raw")) {
+        fprintf(stderr, "block-copy: invalid format '%s' (qcow2 or raw)\n",
+                format);
+        return EXIT_FAILURE;
+    }
+    if (format)
+        p.format = strcmp(format, "raw") ? LIBXL_DISK_FORMAT_QCOW2
+                                         : LIBXL_DISK_FORMAT_RAW;
     domain = argv[optind];
     vdev = argv[optind + 1];
     dest = argv[optind + 2];
