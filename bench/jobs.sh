@@ -41,25 +41,6 @@ rm -f "$T/dd"
 # each side first, so that going first or second cancels out.
 ROUNDS=6
 [ "$QUICK" = 1 ] && ROUNDS=1
-settle() {
-    sync
-    echo 3 2>/dev/null > /proc/sys/vm/drop_caches || true
-    # the tools themselves warm again, as on a working host: only the
-    # images' data is cold (else xl alone would pay for reading its
-    # libraries and qemu-img's back from disk)
-    "$XL" help >/dev/null 2>&1
-    qemu-img --version >/dev/null
-    socat -V >/dev/null
-}
-# timed_pair R XL_FN REF_FN: runs both (settled), in R's turn order;
-# XL_MS and REF_MS their wall times
-timed_pair() {
-    local r=$1 first second
-    if (( r % 2 )); then first=$2 second=$3; else first=$3 second=$2; fi
-    settle; "$first"
-    settle; "$second"
-}
-
 # ---- offline: xl against qemu-img commit
 # The reference does the command's whole job by hand: qemu-img commit
 # into the base, then removing the merged overlay (--delete).

@@ -17,6 +17,10 @@
 #   make_records D N       N snapshot records of a new domain D (shut
 #                          off), written as the directory store writes
 #                          them, a branch every 10 (bench/scale.sh)
+#   settle                 dirty pages written back, page cache dropped
+#                          (where the kernel lets us), the tools warm
+#   timed_pair R XL_FN REF_FN   both, settled, in round R's turn order
+#                          (xl first in odd rounds); XL_MS and REF_MS
 #   ceph_cluster NAME      the Ceph benchmarks' cluster: $CEPH_CONF, else
 #                          a one-node cluster of the run's own
 #                          (tests/ceph/cluster.sh, port
@@ -212,4 +216,23 @@ ceph_cluster() {
         fail "the cluster did not start" "$(cat "$T/cluster.log")"
     at_cleanup '"$REPO/tests/ceph/cluster.sh" stop "$T/ceph"'
     export CEPH_CONF=$T/ceph/ceph.conf
+}
+
+settle() {
+    sync
+    echo 3 2>/dev/null > /proc/sys/vm/drop_caches || true
+    # the tools themselves warm again, as on a working host: only the
+    # images' data is cold (else xl alone would pay for reading its
+    # libraries and qemu-img's back from disk)
+    "$XL" help >/dev/null 2>&1
+    qemu-img --version >/dev/null
+    socat -V >/dev/null
+}
+# timed_pair R XL_FN REF_FN: runs both (settled), in R's turn order;
+# XL_MS and REF_MS their wall times
+timed_pair() {
+    local r=$1 first second
+    if (( r % 2 )); then first=$2 second=$3; else first=$3 second=$2; fi
+    settle; "$first"
+    settle; "$second"
 }
