@@ -302,7 +302,7 @@ static const libxl_asyncop_how *no_how;
 static const libxlsnap_progress_how *no_prog;
 
 #define INVAL_IF(failed) ((failed) ? ERROR_INVAL : 0)
-#define NULL_CASES 55
+#define NULL_CASES 58
 
 /* Case i (< NULL_CASES) with ctx: its rc. */
 static int null_case(libxlsnap_ctx *c, int i)
@@ -389,6 +389,12 @@ static int null_case(libxlsnap_ctx *c, int i)
                                                        no_how);
     case 54: return libxlsnap_block_stream(c, NULL, "xvda", NULL, 0, 0, 0,
                                            no_prog, no_how);
+    case 55: return libxlsnap_block_copy(c, NULL, "xvda", "/x.qcow2", NULL,
+                                         no_prog, no_how);
+    case 56: return libxlsnap_block_copy(c, d, NULL, "/x.qcow2", NULL,
+                                         no_prog, no_how);
+    case 57: return libxlsnap_block_copy(c, d, "xvda", NULL, NULL,
+                                         no_prog, no_how);
     }
     return 1;
 }
