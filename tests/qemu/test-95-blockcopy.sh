@@ -14,6 +14,8 @@
 #    equal to the source;
 #  - offline full --pivot (the domain boots on it), --shallow, raw xvdb
 #    to raw;
+#  - a persistent dirty bitmap of the active image is on the copy after
+#    each pivot (live --pivot, xl block-job --pivot, offline);
 #  - --async, then xl block-job --info (type copy) and --pivot at READY:
 #    a persistent dirty bitmap is on the copy after the pivot; a copy
 #    left at READY, then xl block-job --abort: the copy removed;
@@ -72,9 +74,19 @@ delete_all() {
 
 # ------------------------------------------------------------------
 
+# expect_bitmap IMAGE: IMAGE holds the persistent bitmap bm0
+expect_bitmap() {
+    expect_ok qemu-img info -U --output=json "$1"
+    expect_eq "$(jq -r '."format-specific".data.bitmaps[]?.name' <<<"$OUT")" bm0 \
+        "the bitmaps of $1"
+}
+
 case_live_full_pivot() {
     local d=c1 dst=$OTHER/c1.qcow2
-    start_domain "$d" live
+    case_domain "$d"
+    make_vm_config "$d"
+    expect_ok qemu-img bitmap --add "$(img "$d")" bm0
+    expect_ok xl create "$CFG"
     build_chain "$d"
     expect_ok xl block-copy --pivot "$d" xvda "$dst"
     expect_job_output "Successfully pivoted to $dst" "block-copy --pivot output"
@@ -101,6 +113,7 @@ $(img "$d")" "the old chain, kept"
 
     step "  a reboot runs on the copy (domain record and driver follow)"
     expect_ok xl destroy "$d"
+    expect_bitmap "$dst"
     expect_ok xl create "$CFG"
     expect_eq "$(active_image "$d" xvda)" "$dst" "active image after reboot"
     read_pattern "$dst" 0x77 4M 1M
@@ -153,6 +166,7 @@ $(img "$d")" "the shallow copy is on the active image's backing"
 case_offline() {
     local d=c3 dst=$OTHER/c3.qcow2 sh=$OTHER/c3-shallow.qcow2 raw=$OTHER/c3-xvdb.img
     start_domain "$d" offline
+    expect_ok qemu-img bitmap --add "$(img "$d")" bm0
     build_chain "$d"
 
     step "  --shallow, no --pivot: a copy only"
@@ -177,6 +191,7 @@ $(img "$d")" "the offline shallow copy's chain"
     expect_eq "$(active_image "$d" xvda)" "$dst" "active image (domain record)"
     expect_eq "$(chain_files "$dst")" "$dst" "the offline full copy is standalone"
     expect_view "$dst" 4
+    expect_bitmap "$dst"
     expect_clean "$d"
 
     step "  raw xvdb to raw"
@@ -236,9 +251,7 @@ case_ready_control() {
 
     step "  the bitmap went with the copy"
     expect_ok xl destroy "$d"
-    expect_ok qemu-img info --output=json "$dst"
-    expect_eq "$(jq -r '."format-specific".data.bitmaps[]?.name' <<<"$OUT")" bm0 \
-        "the bitmaps of the copy"
+    expect_bitmap "$dst"
     read_patterns "$dst" qcow2 "0x11 0 1M" "0x44 3M 1M" "0x77 4M 1M" "0x78 5M 1M"
     check_images
     check_images "$OTHER"
