@@ -331,6 +331,40 @@ int libxl__rbd_image_info(libxl__gc *gc, const char *spec, yajl_val *info_r,
     return 0;
 }
 
+/*
+ * Does the RBD image of spec exist?  (block-copy's destination)  0: no;
+ * 1: yes; <0: ERROR_*, *why_r said nothing yet.
+ */
+int libxl__rbd_image_exists(libxl__gc *gc, const char *spec,
+                            const char **why_r)
+{
+    yajl_val info;
+    int rc = libxl__rbd_image_info(gc, spec, &info, why_r);
+
+    if (rc == ERROR_NOTFOUND) return 0;
+    return rc ? rc : 1;
+}
+
+/* `ceph-util remove`: a block-copy's unfinished destination */
+int libxl__rbd_image_remove(libxl__gc *gc, const char *spec)
+{
+    libxl__rbd_image r;
+    const char *why;
+    char *err = NULL;
+    int rc, status = 0;
+
+    rc = libxl__rbd_parse(gc, spec, &r, &why);
+    if (rc) return rc;
+    rc = libxl__exec_sync_exit(gc, rbd_args(gc, &r, "remove",
+                                              pool_image(gc, &r), NULL),
+                                 RBD_TIMEOUT_MS, NULL, &err, &status);
+    if (rc && status == 2) return 0;  /* not there */
+    if (rc)
+        LOG(WARN, "cannot remove RBD image %s: %s", pool_image(gc, &r),
+            libxl__tool_error_line(gc, err) ?: "ceph-util remove failed");
+    return rc;
+}
+
 /* The snapshot named tag in image-info's output, or NULL */
 static yajl_val info_snap(yajl_val info, const char *tag)
 {

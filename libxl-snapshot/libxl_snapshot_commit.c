@@ -484,9 +484,21 @@ int libxlsnap_block_copy(libxlsnap_ctx *ctx, const char *domain,
         goto out;
     }
     if (!libxl__image_is_file(dest)) {
-        LOG(ERROR, "block copy of disk %s: '%s': only a file can be the "
-            "destination", vdev, dest);
-        goto out;
+        libxl__rbd_image r;
+        const char *why;
+        if (libxl__rbd_parse(gc, dest, &r, &why)) {
+            LOG(ERROR, "block copy of disk %s: the destination '%s' %s",
+                vdev, dest, why);
+            goto out;
+        }
+        /* an RBD image holds raw data, and has no backing file */
+        if (bcs->cp.format == LIBXL_DISK_FORMAT_QCOW2 ||
+            (bcs->cp.flags & LIBXLSNAP_BLOCK_COPY_SHALLOW)) {
+            LOG(ERROR, "block copy of disk %s: an RBD destination is raw, "
+                "a full copy (no --shallow, no qcow2)", vdev);
+            goto out;
+        }
+        bcs->cp.format = LIBXL_DISK_FORMAT_RAW;
     }
     if (bcs->cp.format != LIBXL_DISK_FORMAT_UNKNOWN &&
         bcs->cp.format != LIBXL_DISK_FORMAT_QCOW2 &&
@@ -501,7 +513,8 @@ int libxlsnap_block_copy(libxlsnap_ctx *ctx, const char *domain,
             "file, which a raw image cannot have", vdev);
         goto out;
     }
-    bcs->dest = libxl__abs_path(gc, dest);
+    bcs->dest = libxl__image_is_file(dest) ? libxl__abs_path(gc, dest)
+                                           : GCSTRDUP(dest);
     bcs->p.bandwidth = bcs->cp.bandwidth;
     bcs->p.timeout_ms = bcs->cp.timeout_ms;
     if (bcs->cp.flags & LIBXLSNAP_BLOCK_COPY_NO_WAIT)
@@ -887,6 +900,12 @@ static void bc_copy_created(libxl__egc *egc, libxl__exec_state *es, int rc,
                             int status);
 static void bc_copy_start(libxl__egc *egc, libxl__block_commit_state *bcs);
 
+/* a path as dest is compared (an RBD image as it is named) */
+static const char *copy_name(libxl__gc *gc, const char *path)
+{
+    return libxl__image_is_file(path) ? libxl__abs_path(gc, path) : path;
+}
+
 /* Which image (a chain's, a snapshot's, a disk's) is dest?  NULL: none. */
 static const char *copy_dest_clash(libxl__gc *gc,
                                    libxl__block_commit_state *bcs)
@@ -901,7 +920,7 @@ static const char *copy_dest_clash(libxl__gc *gc,
                              bcs->vdev);
     for (i = 0; i < op->d.num_disks; i++)
         if (op->d.disks[i].pdev_path &&
-            !strcmp(libxl__abs_path(gc, op->d.disks[i].pdev_path), d))
+            !strcmp(copy_name(gc, op->d.disks[i].pdev_path), d))
             return GCSPRINTF("the active image of disk %s",
                              op->d.disks[i].vdev);
     for (i = 0; i < op->tree.num_snaps; i++)
@@ -914,10 +933,24 @@ static const char *copy_dest_clash(libxl__gc *gc,
         }
     for (i = 0; i < op->cfg.num_disks; i++)
         if (op->cfg.disks[i].pdev_path &&
-            !strcmp(libxl__abs_path(gc, op->cfg.disks[i].pdev_path), d))
+            !strcmp(copy_name(gc, op->cfg.disks[i].pdev_path), d))
             return GCSPRINTF("the configured image of disk %s",
                              op->cfg.disks[i].vdev);
     return NULL;
+}
+
+/* 1: dest exists, 0: not, <0: ERROR_* (said) */
+static int copy_dest_exists(libxl__gc *gc, const char *dest)
+{
+    const char *why = NULL;
+    int r;
+
+    if (libxl__image_is_file(dest)) return libxl__file_exists(dest);
+    r = libxl__rbd_image_exists(gc, dest, &why);
+    if (r < 0)
+        LOG(ERROR, "the destination '%s' cannot be looked up: %s", dest,
+            why ? why : "ceph-util failed");
+    return r;
 }
 
 /* An existing dest, for --reuse-external: of the format asked, large
@@ -973,7 +1006,7 @@ static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
     unsigned f = bcs->cp.flags;
     const char *clash;
     libxl__flexarray *a;
-    int rc = ERROR_INVAL;
+    int rc = ERROR_INVAL, exists;
 
     jr->vdev = GCSTRDUP(bcs->vdev);
     jr->live = op->d.running;
@@ -983,7 +1016,9 @@ static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
         ? LIBXL__BLOCKJOB_AT_READY_PIVOT
         : (f & LIBXLSNAP_BLOCK_COPY_FINISH) || !op->d.running
         ? LIBXL__BLOCKJOB_AT_READY_CANCEL : LIBXL__BLOCKJOB_AT_READY_STOP;
-    jr->top = GCSTRDUP(chain_file(bcs, 0));
+    /* (an RBD image: as the config names it, as QEMU finds its node) */
+    jr->top = GCSTRDUP(libxl__image_is_file(bcs->disk->pdev_path)
+                       ? chain_file(bcs, 0) : bcs->disk->pdev_path);
     jr->top_format = chain_format(bcs, 0);
     jr->base = GCSTRDUP(bcs->dest);
     jr->base_format = bcs->cp.format != LIBXL_DISK_FORMAT_UNKNOWN
@@ -1018,12 +1053,17 @@ static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
             bcs->vdev, bcs->dest, clash);
         goto out;
     }
-    if (jr->created && libxl__file_exists(bcs->dest)) {
+    exists = copy_dest_exists(gc, bcs->dest);
+    if (exists < 0) {
+        rc = exists;
+        goto out;
+    }
+    if (jr->created && exists) {
         LOG(ERROR, "disk %s: the destination '%s' already exists (reuse it "
             "with --reuse-external)", bcs->vdev, bcs->dest);
         goto out;
     }
-    if (!jr->created && !libxl__file_exists(bcs->dest)) {
+    if (!jr->created && !exists) {
         LOG(ERROR, "disk %s: the destination '%s' does not exist "
             "(--reuse-external writes into a prepared image)", bcs->vdev,
             bcs->dest);
@@ -1551,7 +1591,7 @@ static const char *copy_needed_by(libxl__gc *gc, libxl__snapshot_op *op,
         }
     for (i = 0; i < op->cfg.num_disks; i++)
         if (op->cfg.disks[i].pdev_path &&
-            !strcmp(libxl__abs_path(gc, op->cfg.disks[i].pdev_path), image))
+            !strcmp(copy_name(gc, op->cfg.disks[i].pdev_path), image))
             return "the domain config";
     return NULL;
 }
@@ -1569,8 +1609,8 @@ static void copy_say_left(libxl__gc *gc, libxl__snapshot_op *op,
     char *all = NULL, *unused = NULL, *needed = NULL;
     int nf = 0, i;
 
-    if (jr->shallow || libxl__qemu_img_chain(gc, jr->top, &files, &nf, NULL)
-        || nf < 1) {
+    if (jr->shallow || !libxl__image_is_file(jr->top) ||
+        libxl__qemu_img_chain(gc, jr->top, &files, &nf, NULL) || nf < 1) {
         GCNEW_ARRAY(files, 1);
         files[0] = jr->top;
         nf = 1;
@@ -1611,12 +1651,18 @@ static int copy_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     int rc;
 
     if (!done) {
-        if (jr->created && unlink(jr->base) && errno != ENOENT)
+        if (!jr->created) return 0;
+        if (!libxl__image_is_file(jr->base)) {
+            if (!libxl__rbd_image_remove(gc, jr->base))
+                LOG(NOTICE, "disk %s: the unfinished copy '%s' is removed",
+                    jr->vdev, jr->base);
+        } else if (unlink(jr->base) && errno != ENOENT) {
             LOGE(WARN, "disk %s: cannot remove the unfinished copy '%s'",
                  jr->vdev, jr->base);
-        else if (jr->created)
+        } else {
             LOG(NOTICE, "disk %s: the unfinished copy '%s' is removed",
                 jr->vdev, jr->base);
+        }
         return 0;
     }
     if (!pivot) {

@@ -1966,6 +1966,11 @@ int libxl__rbd_parse(libxl__gc *gc, const char *target, libxl__rbd_image *r,
  * ERROR_* and *why_r */
 int libxl__rbd_image_info(libxl__gc *gc, const char *spec, yajl_val *info_r,
                           const char **why_r);
+/* block-copy's RBD destination: 1 exists, 0 not, <0 ERROR_* (*why_r);
+ * its removal (an unfinished copy; not there: 0; a failure is warned) */
+int libxl__rbd_image_exists(libxl__gc *gc, const char *spec,
+                            const char **why_r);
+int libxl__rbd_image_remove(libxl__gc *gc, const char *spec);
 
 /* The backend of a disk snapshot in a record (NULL: type "no"). */
 const libxl__snapshot_backend *libxl__snapshot_backend_of(
