@@ -1654,13 +1654,13 @@ static int copy_outcome(libxl__gc *gc, libxl__snapshot_op *op,
         if (!jr->created) return 0;
         if (!libxl__image_is_file(jr->base)) {
             if (!libxl__rbd_image_remove(gc, jr->base))
-                LOG(NOTICE, "disk %s: the unfinished copy '%s' is removed",
+                LOG(INFO, "disk %s: the unfinished copy '%s' is removed",
                     jr->vdev, jr->base);
         } else if (unlink(jr->base) && errno != ENOENT) {
             LOGE(WARN, "disk %s: cannot remove the unfinished copy '%s'",
                  jr->vdev, jr->base);
         } else {
-            LOG(NOTICE, "disk %s: the unfinished copy '%s' is removed",
+            LOG(INFO, "disk %s: the unfinished copy '%s' is removed",
                 jr->vdev, jr->base);
         }
         return 0;
