@@ -291,7 +291,10 @@ case_slow_signals() {
     fp=$(records_fingerprint)
     run xl block-copy --timeout 2 --bandwidth 1 --pivot "$d" xvda "$dst"
     [ "$RC" -eq 1 ] || fail_run "a timed-out block-copy must exit 1"
-    expect_match "$ERR" "did not finish within" "the timeout said"
+    [[ $ERR == "libxl-snapshot: error: "*"did not finish within 2000 ms"* ]] ||
+        fail_run "expected the timeout error on stderr"
+    [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ] ||
+        fail_run "expected exactly one line on stderr"
     expect_no_file "$dst"
     expect_records_unchanged "$fp" "the copy that timed out"
     expect_copy_job_done "$d"
