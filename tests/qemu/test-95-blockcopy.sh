@@ -367,7 +367,7 @@ case_faults() {
         dst=$OTHER/c6-$n.qcow2
         step "  crash point blockcopy:$n"
         act=$(active_image "$d" xvda)
-        run env XL_SNAPSHOT_FAULT=blockcopy:$n "$XL" block-copy --pivot "$d" xvda "$dst"
+        run env XL_SNAPSHOT_FAULT="blockcopy:$n" "$XL" block-copy --pivot "$d" xvda "$dst"
         [ "$RC" -eq 86 ] || fail_run "expected the crash at blockcopy:$n (exit 86)"
         # the next command completes or undoes it
         wait_job_state_gone "$d"
@@ -411,6 +411,7 @@ V_E2=("0x11 0 1M" "0x22 1M 1M" "0 2M 2M" "0x55 4M 1M" "0 5M 2M")
 V_I3=("0x11 0 1M" "0x22 1M 1M" "0 2M 2M" "0x55 4M 1M" "0x66 5M 1M" "0 6M 1M")
 V_NOW=("0x11 0 1M" "0x22 1M 1M" "0 2M 2M" "0x55 4M 1M" "0x66 5M 1M" "0x77 6M 1M")
 
+# shellcheck disable=SC2054  # the commas are in the arguments
 INT_A=(--diskspec xvda,snapshot=internal --diskspec xvdb,snapshot=no)
 
 revert_view() {
