@@ -27,7 +27,8 @@ for f in stall.xl.1 stall.raw.1 stall.ratio.1 \
          revert.offline.internal revert.offline.external revert.live.internal \
          revert.live.external memory.pause.live memory.pause_ratio \
          blockcopy.live.xl blockcopy.live.qemu_img blockcopy.live.ratio \
-         blockcopy.ready_to_pivot \
+         blockcopy.ready_to_pivot blockcopy.live.qemu_img_writeback \
+         blockcopy.live.ratio_writeback \
          $([ -x "$REPO/tools/ceph-util" ] && command -v ceph-mon >/dev/null &&
            echo rados_store.list.dir.200 rados_store.list.rados.200 \
                 rados_store.list_ratio.200 rbd.create.xl.1 rbd.create.xl.4 \
