@@ -11,7 +11,8 @@
 #    and deletes; snapshot-check clean;
 #  - live --shallow --finish: the domain stays where it was, the copy is
 #    the active image alone on the same backing, `qemu-img compare`
-#    equal to the source;
+#    equal to the source; then --shallow --pivot: the domain on the
+#    copy, on the old backing, snapshots of it and before it revert;
 #  - offline full --pivot (the domain boots on it), --shallow, raw xvdb
 #    to raw;
 #  - a persistent dirty bitmap of the active image is on the copy after
@@ -155,6 +156,30 @@ $(img "$d")" "the shallow copy is on the active image's backing"
     # the domain writes on; the copy is a point in time
     write_pattern "$d" xvda 0x77 4M 1M
     read_pattern "$dst" 0 4M 1M
+
+    step "  --shallow --pivot: the domain runs on the copy, on the same backing"
+    local dst2=$OTHER/c2-pivot.qcow2
+    expect_ok xl block-copy --shallow --pivot "$d" xvda "$dst2"
+    expect_match "$ERR" "disk xvda now runs on '$dst2' and no longer uses '$(img "$d" s3)'" \
+        "what the shallow pivot left, said"
+    expect_eq "$(active_image "$d" xvda)" "$dst2" "active image after the shallow pivot"
+    write_pattern "$d" xvda 0x78 5M 1M
+    flush_disk "$d"
+    expect_eq "$(chain_files "$dst2")" "$dst2
+$(img "$d" s2)
+$(img "$d" s1)
+$(img "$d")" "the shallow pivot's chain"
+    read_patterns "$dst2" qcow2 "0x11 0 1M" "0x22 1M 1M" "0x33 2M 1M" \
+        "0x44 3M 1M" "0x77 4M 1M" "0x78 5M 1M"
+    expect_clean "$d"
+    # a snapshot of the copy, then every snapshot reverts to its own data
+    expect_ok xl snapshot-create "${EXT_A[@]}" "$d" s4
+    expect_clean "$d"
+    expect_all_snapshots "$d"
+    expect_ok xl snapshot-revert "$d" s4
+    read_patterns "$(active_image "$d" xvda)" qcow2 "0x44 3M 1M" "0x77 4M 1M" \
+        "0x78 5M 1M"
+    expect_clean "$d"
     expect_ok xl destroy "$d"
     check_images
     check_images "$OTHER"
@@ -506,7 +531,7 @@ case_refusals() {
 }
 
 soft_case "live full --pivot; the snapshots revert and delete" case_live_full_pivot
-soft_case "live --shallow --finish" case_live_shallow_finish
+soft_case "live --shallow --finish, then --pivot" case_live_shallow_finish
 soft_case "offline: --shallow, full --pivot, raw" case_offline
 soft_case "--async, block-job --pivot and --abort at READY; bitmaps" case_ready_control
 soft_case "bandwidth, timeout, SIGINT, kill -9 (live and offline)" case_slow_signals
