@@ -1047,6 +1047,15 @@ static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
             "raw image cannot have", bcs->vdev);
         goto out;
     }
+    if (jr->live && jr->at_ready != LIBXL__BLOCKJOB_AT_READY_CANCEL &&
+        !libxl__image_is_file(jr->base) && !strcmp(CTX->driver->name, "xen")) {
+        /* libxl's records of a running qdisk name a file (xenstore's
+         * params): a pivot could not be recorded there */
+        LOG(ERROR, "disk %s: a running Xen domain cannot be switched to "
+            "an RBD image (copy it with --finish, or shut it down)",
+            bcs->vdev);
+        goto out;
+    }
     clash = copy_dest_clash(gc, bcs);
     if (clash) {
         LOG(ERROR, "disk %s: the destination '%s' is %s; nothing was done",
