@@ -25,7 +25,8 @@
 #    middle (live: the next command adopts the job and pivots as told;
 #    offline: the next command cleans up);
 #  - crash points XL_SNAPSHOT_FAULT=blockcopy:1..4, each followed by the
-#    next command: wholly old (no copy left) or wholly new;
+#    next command: wholly old (no copy left) or wholly new; QEMU killed
+#    under the copy: wholly old;
 #  - a branching tree (internal and external snapshots, two branches,
 #    an internal snapshot in the active image) copied with --pivot:
 #    every snapshot reverts to its own data, then all delete;
@@ -407,6 +408,21 @@ case_faults() {
         expect_copy_job_done "$d"
         expect_clean "$d"
     done
+
+    step "  QEMU killed under the copy: wholly old"
+    dst=$OTHER/c6-k.qcow2
+    act=$(active_image "$d" xvda)
+    run env XL_SNAPSHOT_FAULT="blockcopy:3:killqemu" "$XL" block-copy --pivot "$d" xvda "$dst"
+    [ "$RC" -ne 0 ] || fail_run "a copy whose QEMU died must fail"
+    domain_running "$d" && fail "$d still runs after its QEMU was killed"
+    expect_ok xl snapshot-recover "$d"
+    expect_no_file "$dst"
+    expect_eq "$(active_image "$d" xvda)" "$act" "active image after QEMU died"
+    expect_copy_job_done "$d"
+    expect_clean "$d"
+    expect_ok xl create "$CFG"
+    expect_eq "$(active_image "$d" xvda)" "$act" "active image after the restart"
+
     expect_all_snapshots "$d"
     expect_ok xl destroy "$d"
     check_images
