@@ -109,6 +109,10 @@ typedef struct {
     char *node;                       /* live: dest's node-name */
     char *backing;                    /* the active image's backing */
     libxl_disk_format backing_format;
+    const char **old_chain;           /* the chain at the start, top first
+                                         (not in the record: NULL after
+                                         a restart, then read again) */
+    int num_old_chain;
 } jobrec;
 
 typedef enum { BC_COMMIT, BC_STREAM, BC_CONTROL, BC_COPY } bc_kind;
@@ -1030,6 +1034,9 @@ static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
         jr->backing = GCSTRDUP(chain_file(bcs, 1));
         jr->backing_format = chain_format(bcs, 1);
     }
+    if (libxl__image_is_file(bcs->disk->pdev_path))
+        jr->num_old_chain = libxl__qemu_img_chain_files(gc, bcs->chain,
+                                                        &jr->old_chain);
     jr->created = !(f & LIBXLSNAP_BLOCK_COPY_REUSE_EXTERNAL);
     /* QEMU: a node-name is at most 31 characters, a letter first */
     jr->node = GCSPRINTF("copy-%.8s-%"PRIx64, bcs->vdev,
@@ -1618,7 +1625,10 @@ static void copy_say_left(libxl__gc *gc, libxl__snapshot_op *op,
     char *all = NULL, *unused = NULL, *needed = NULL;
     int nf = 0, i;
 
-    if (jr->shallow || !libxl__image_is_file(jr->top) ||
+    if (!jr->shallow && jr->num_old_chain > 0) {
+        files = jr->old_chain;        /* as planned: no qemu-img here */
+        nf = jr->num_old_chain;
+    } else if (jr->shallow || !libxl__image_is_file(jr->top) ||
         libxl__qemu_img_chain(gc, jr->top, &files, &nf, NULL) || nf < 1) {
         GCNEW_ARRAY(files, 1);
         files[0] = jr->top;
