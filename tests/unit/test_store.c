@@ -1010,3 +1010,44 @@ void test_store__unused_images(void)
     free(dir);
     GC_FREE;
 }
+
+/*
+ * The images block-copies pivoted a disk away from (copied_from): kept
+ * through a save and a load, in order; a disk set anew keeps them (a
+ * snapshot after the copy), a new disk has none.
+ */
+void test_store__copied_from_roundtrip(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t, l;
+    libxl__active_disk *a;
+
+    open_store(gc, state, &st);
+    build_tree(gc, &t);
+    a = libxl__domain_record_disk(&t.dom, "xvda");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->num_copied_from, 0);
+    GCNEW_ARRAY(a->copied_from, 2);
+    a->copied_from[a->num_copied_from++] = GCSTRDUP("/img/old1.qcow2");
+    a->copied_from[a->num_copied_from++] = GCSTRDUP("/img/old2.qcow2");
+    libxl__domain_record_set_disk(gc, &t.dom, NULL, "xvda", "/other/c.qcow2",
+                                  LIBXL_DISK_FORMAT_QCOW2);
+    libxl__domain_record_set_disk(gc, &t.dom, NULL, "xvdb", "/img/b.raw",
+                                  LIBXL_DISK_FORMAT_RAW);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
+    a = libxl__domain_record_disk(&l.dom, "xvda");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_STRING_EQUAL(a->path, "/other/c.qcow2");
+    CU_ASSERT_EQUAL_FATAL(a->num_copied_from, 2);
+    CU_ASSERT_STRING_EQUAL(a->copied_from[0], "/img/old1.qcow2");
+    CU_ASSERT_STRING_EQUAL(a->copied_from[1], "/img/old2.qcow2");
+    a = libxl__domain_record_disk(&l.dom, "xvdb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->num_copied_from, 0);
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
