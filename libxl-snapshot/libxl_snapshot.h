@@ -976,6 +976,39 @@ int libxlsnap_blockjob_pivot(libxlsnap_ctx *ctx, const char *domain,
                          const char *vdev, const libxl_asyncop_how *ao_how)
                          LIBXL_EXTERNAL_CALLERS_ONLY;
 
+/*
+ * LIBXLSNAP_HAVE_DOMAIN_MIGRATE_LOCAL: libxlsnap_domain_migrate_local.
+ */
+#define LIBXLSNAP_HAVE_DOMAIN_MIGRATE_LOCAL 1
+/* Flags for libxlsnap_domain_migrate_local(). */
+#define LIBXLSNAP_MIGRATE_PAUSED      (1U << 0)   /* leave it paused */
+/*
+ * qemu driver: moves a running domain to a new QEMU on this host (a new
+ * domid, *domid_r; the same uuid, config and active images, so its
+ * snapshot records stay its own), under its lock.  Live: the guest is
+ * paused only for the switch.  Refused (one message): another driver,
+ * a domain not running, a disk in a block job, an unfinished journal.
+ * Any failure, or ao_abort before the switch, leaves the domain on its
+ * old QEMU, running as it was, and no new QEMU.  progress (NULL: none):
+ * the memory sent ("memory").
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_migrate_local(libxlsnap_ctx *ctx, const char *domain,
+                                   unsigned flags, uint32_t *domid_r,
+                                   const libxlsnap_progress_how *progress,
+                                   const libxl_asyncop_how *ao_how)
+                                   LIBXL_EXTERNAL_CALLERS_ONLY;
+/*
+ * Before a migration to another host: *nb_snapshots_r, the number of
+ * the domain's snapshot records that stay on this host (0 when the
+ * records follow: the RADOS store, or a state dir on shared storage,
+ * $XL_SNAPSHOT_STATE_SHARED=1 or a network file system).
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_records_stay_behind(libxlsnap_ctx *ctx,
+                                         const char *domain,
+                                         int *nb_snapshots_r);
+
 #endif /* LIBXL_SNAPSHOT_H */
 
 /*

@@ -878,6 +878,15 @@ struct libxl__memory_save_state {
     libxl__memory_save_cb *instant;
     libxl__memory_save_cb *callback;  /* once, at the end */
     const libxlsnap_progress_how *progress;   /* or NULL */
+    /*
+     * A migration (qemu driver, libxl_snapshot_migrate.c): file NULL,
+     * the stream goes to fd (set after _init; ours from then on, closed
+     * once QEMU has it), a destination QEMU reads it; at completion
+     * the guest stays stopped, its images inactive (the destination's).
+     */
+    bool migration;
+    const char *fault_op;             /* the fault points' op: "create"
+                                         when NULL */
     /* out */
     bool disks_taken;                 /* even when rc says failure */
     const char *why;                  /* failed: QEMU's reason, not yet
@@ -916,6 +925,12 @@ int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
                           bool paused, bool abortable,
                           const libxlsnap_progress_how *progress,
                           libxl__memory_restore_cb *callback, void *arg);
+/* The same from a migration stream: fd is ours from the call on (given
+ * to QEMU, then closed); no progress (the sender has it). */
+int libxl__memory_incoming(libxl__egc *egc, libxl__ao *ao,
+                           const libxl__domain *d, int fd, bool paused,
+                           bool abortable,
+                           libxl__memory_restore_cb *callback, void *arg);
 void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
 /* A live job already running in QEMU (by id): follow it to its end. */
 void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj);
@@ -1111,6 +1126,12 @@ int libxl__snapshot_store_domains(libxl__gc *gc, libxl_uuid **uuids_r,
 /* Is the context's store the directory store (records in files)? */
 bool libxl__snapshot_store_is_dir(libxl__gc *gc);
 /*
+ * Is the state dir on storage other hosts see (libxl_snapshot_
+ * migrate.c)?  $XL_SNAPSHOT_STATE_SHARED says so (1, or 0: host-local),
+ * else the file system: NFS, CIFS, CephFS, GFS2, OCFS2, GPFS, Lustre.
+ */
+bool libxl__state_dir_shared(libxl__gc *gc, const char *dir);
+/*
  * Loads the domain record and every snapshot record; fills children
  * and current.  A corrupt record is an error (ERROR_INVAL naming the
  * file), never silently skipped.
@@ -1295,6 +1316,12 @@ struct libxl__domain_async {
     libxl__domain_record *rec;
     bool paused;
     const char *restore;
+    /*
+     * start (qemu driver): restore from a migration stream instead,
+     * incoming_fd, the driver's from the call on (closed in every case)
+     */
+    bool incoming;
+    int incoming_fd;
     const libxlsnap_progress_how *progress;
     bool unabortable;
     libxl__domain_async_cb *callback;

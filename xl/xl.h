@@ -165,6 +165,7 @@ int main_block_commit(int argc, char **argv);
 int main_block_stream(int argc, char **argv);
 int main_block_job(int argc, char **argv);
 int main_help(int argc, char **argv);
+int main_migrate(int argc, char **argv);
 
 #endif /* XL_H */
 

@@ -210,6 +210,16 @@ const struct cmd_spec cmd_table[] = {
       "[<Command>]",
       ""
     },
+    { "migrate", &main_migrate, 0, 1, 0,
+      "Migrate a domain to a new QEMU on this host, its snapshots kept "
+      "(qemu driver; on Xen: the system xl's, after a warning when its "
+      "snapshot records stay on this host)",
+      "[options] <Domain> [localhost]",
+      "-p, --paused             Leave the domain paused on the new QEMU.\n"
+      "A remote host is refused on the qemu driver.  On Xen, the system\n"
+      "xl's options and <host>; set XL_SNAPSHOT_STATE_SHARED=1 when the\n"
+      "state dir is on storage both hosts see (no warning then)."
+    },
 };
 
 const int cmdtable_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
