@@ -989,12 +989,13 @@ int libxlsnap_blockjob_pivot(libxlsnap_ctx *ctx, const char *domain,
  * paused only for the switch.  Refused (one message): another driver,
  * a domain not running, a disk in a block job, an unfinished journal.
  * Any failure, or ao_abort before the switch, leaves the domain on its
- * old QEMU, running as it was, and no new QEMU.  progress (NULL: none):
- * the memory sent ("memory").
+ * old QEMU, running as it was, and no new QEMU.  bandwidth: bytes/s,
+ * 0 for no limit.  progress (NULL: none): the memory sent ("memory").
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_domain_migrate_local(libxlsnap_ctx *ctx, const char *domain,
-                                   unsigned flags, uint32_t *domid_r,
+                                   unsigned flags, uint64_t bandwidth,
+                                   uint32_t *domid_r,
                                    const libxlsnap_progress_how *progress,
                                    const libxl_asyncop_how *ao_how)
                                    LIBXL_EXTERNAL_CALLERS_ONLY;

@@ -824,6 +824,7 @@ static void qca_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
     if (da->incoming) {
         int fd = da->incoming_fd;
         da->incoming_fd = -1;           /* the restore's now */
+        da->incoming_started = true;
         rc = libxl__memory_incoming(egc, ao, d, fd, da->paused,
                                     !da->unabortable, qca_restored, da);
     } else {

@@ -885,6 +885,7 @@ struct libxl__memory_save_state {
      * the guest stays stopped, its images inactive (the destination's).
      */
     bool migration;
+    uint64_t bandwidth;               /* bytes/s, 0: unlimited */
     const char *fault_op;             /* the fault points' op: "create"
                                          when NULL */
     /* out */
@@ -1327,6 +1328,9 @@ struct libxl__domain_async {
     libxl__domain_async_cb *callback;
     /* results */
     uint32_t domid;
+    bool incoming_started;            /* QEMU has incoming_fd: it says
+                                         nothing of a failure from then
+                                         on (the sender does) */
     /* private (driver) */
     libxl__qmp qmp;
     libxl__ev_time poll;

@@ -343,9 +343,12 @@ static void ms_caps(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret, int rc)
     STATE_AO_GC(mss->ao);
     yajl_val args = NULL;
 
-    /* a file is not a network: no bandwidth cap (QEMU's is 128 MiB/s) */
+    /* a file is not a network: no bandwidth cap (QEMU's is 128 MiB/s),
+     * unless the caller has one */
     mss->downtime_ms = MEMORY_DOWNTIME_START_MS;
-    libxl__json_add_integer(gc, &args, "max-bandwidth", 1099511627776LL);
+    libxl__json_add_integer(gc, &args, "max-bandwidth",
+                            mss->bandwidth ? (long long)mss->bandwidth
+                                           : 1099511627776LL);
     libxl__json_add_integer(gc, &args, "downtime-limit", mss->downtime_ms);
     if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters", args,
                                   -1, ms_params);
@@ -812,6 +815,7 @@ static int mr_start(libxl__egc *egc, libxl__ao *ao, const libxl__domain *d,
     mrs->qmp.ao = ao;
     mrs->qmp.path = d->qmp_path;
     mrs->qmp.domid = d->domid;
+    mrs->qmp.quiet = !file;           /* a stream: the sender says why */
     if (abortable) {
         mrs->abrt.ao = ao;
         mrs->abrt.callback = mr_abort;
@@ -921,7 +925,7 @@ static void mr_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
             LOG(ERROR, "restoring the memory image '%s' failed%s%s",
                 mrs->file, e ? ": " : "", e ? e : "");
         else
-            LOG(ERROR, "the incoming migration failed%s%s",
+            LOG(DEBUG, "the incoming migration failed%s%s",
                 e ? ": " : "", e ? e : "");
         rc = ERROR_FAIL;
         goto out;

@@ -65,6 +65,7 @@ typedef struct {
     libxl__ao *ao;
     libxl__snapshot_op op;
     unsigned flags;
+    uint64_t bandwidth;
     uint32_t *domid_r;
     libxlsnap_progress_how progress;  /* a copy; zero: none */
     libxl__domain_async dest;         /* the destination's start */
@@ -90,7 +91,8 @@ static void migrate_dest_stopped(libxl__egc *egc, libxl__domain_async *da,
 static void migrate_done(libxl__egc *egc, migrate_state *ms, int rc);
 
 int libxlsnap_domain_migrate_local(libxlsnap_ctx *ctx, const char *domain,
-                                   unsigned flags, uint32_t *domid_r,
+                                   unsigned flags, uint64_t bandwidth,
+                                   uint32_t *domid_r,
                                    const libxlsnap_progress_how *progress,
                                    const libxl_asyncop_how *ao_how)
 {
@@ -104,6 +106,7 @@ int libxlsnap_domain_migrate_local(libxlsnap_ctx *ctx, const char *domain,
     GCNEW(ms);
     ms->ao = ao;
     ms->flags = flags;
+    ms->bandwidth = bandwidth;
     ms->domid_r = domid_r;
     if (progress) ms->progress = *progress;
     libxl__memory_save_init(&ms->mss);
@@ -207,6 +210,7 @@ static void migrate_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     ms->mss.migration = true;
     ms->mss.fd = sv[0];
     ms->mss.live = true;
+    ms->mss.bandwidth = ms->bandwidth;
     ms->mss.fault_op = "migrate";
     ms->mss.instant = migrate_instant;
     ms->mss.callback = migrate_src_done;
@@ -263,10 +267,7 @@ static void migrate_src_done(libxl__egc *egc, libxl__memory_save_state *mss,
                              int rc)
 {
     migrate_state *ms = CONTAINER_OF(mss, migrate_state, mss);
-    EGC_GC;
 
-    if (rc && mss->why)
-        LOG(ERROR, "domain %s: %s", ms->op.d.name, mss->why);
     ms->src_done = true;
     ms->src_rc = rc;
     if (ms->dest_done) migrate_joined(egc, ms);
@@ -296,6 +297,22 @@ static void migrate_joined(libxl__egc *egc, migrate_state *ms)
     ms->dest_d.running = true;
     if (ms->src_rc || ms->dest_rc) {
         rc = ms->src_rc ? ms->src_rc : ms->dest_rc;
+        /*
+         * One line: a destination that did not start said why (the
+         * source's broken stream follows from it); one that failed
+         * reading is silent, the source's side says what happened.
+         */
+        if (ms->src_rc == ERROR_ABORTED)
+            LOG(ERROR, "domain %s: migration cancelled; it stays on "
+                "domid %u", src->name, src->domid);
+        else if (ms->src_rc && (!ms->dest_rc || ms->dest.incoming_started))
+            LOG(ERROR, "domain %s: %s; it stays on domid %u", src->name,
+                ms->mss.why ? ms->mss.why : "the migration failed",
+                src->domid);
+        else if (ms->dest.incoming_started)
+            /* the source sent it all (into the socket), in vain */
+            LOG(ERROR, "domain %s: the new QEMU failed while receiving it; "
+                "it stays on domid %u", src->name, src->domid);
         goto fail;
     }
     /* both completed: the destination is the domain from here on */

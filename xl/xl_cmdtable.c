@@ -216,6 +216,8 @@ const struct cmd_spec cmd_table[] = {
       "snapshot records stay on this host)",
       "[options] <Domain> [localhost]",
       "-p, --paused             Leave the domain paused on the new QEMU.\n"
+      "--bandwidth=MIB          Limit the migration to MIB MiB/s.\n"
+      "Ctrl-C before the switch cancels it: the domain stays where it was.\n"
       "A remote host is refused on the qemu driver.  On Xen, the system\n"
       "xl's options and <host>; set XL_SNAPSHOT_STATE_SHARED=1 when the\n"
       "state dir is on storage both hosts see (no warning then)."

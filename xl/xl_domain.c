@@ -287,6 +287,7 @@ int main_migrate(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"paused", 0, 0, 'p'},
+        {"bandwidth", 1, 0, 'B'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
@@ -296,7 +297,9 @@ int main_migrate(int argc, char **argv)
     migrate_wait w;
     const char *domain;
     unsigned flags = 0;
+    uint64_t bandwidth = 0;
     uint32_t domid = 0;
+    char *end;
     bool aborted = false;
     int opt, rc;
 
@@ -305,6 +308,15 @@ int main_migrate(int argc, char **argv)
     SWITCH_FOREACH_OPT(opt, "p", opts, "migrate", 1) {
     case 'p':
         flags |= LIBXLSNAP_MIGRATE_PAUSED;
+        break;
+    case 'B':
+        bandwidth = strtoull(optarg, &end, 10);
+        if (!*optarg || *end || !bandwidth || bandwidth > (UINT64_MAX >> 20)) {
+            fprintf(stderr, "invalid bandwidth '%s' (MiB/s, a whole number)"
+                    "\n", optarg);
+            return EXIT_FAILURE;
+        }
+        bandwidth <<= 20;
         break;
     }
     if (argc - optind > 2)
@@ -327,8 +339,8 @@ int main_migrate(int argc, char **argv)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = migrate_on_sigint;
     sigaction(SIGINT, &sa, &old);
-    rc = libxlsnap_domain_migrate_local(ctx, domain, flags, &domid,
-                                        &progress, &how);
+    rc = libxlsnap_domain_migrate_local(ctx, domain, flags, bandwidth,
+                                        &domid, &progress, &how);
     while (!rc && !w.done) {
         libxlsnap_event_loop_run(ctx, 200);
         if (migrate_interrupted && !aborted) {
