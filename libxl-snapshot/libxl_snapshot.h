@@ -1010,6 +1010,41 @@ int libxlsnap_domain_records_stay_behind(libxlsnap_ctx *ctx,
                                          const char *domain,
                                          int *nb_snapshots_r);
 
+/*
+ * LIBXLSNAP_HAVE_DOMAIN_RECORDS_EXPORT: libxlsnap_domain_records_export
+ * and _import, a domain's records carried between hosts that share its
+ * images but not a record store.
+ */
+#define LIBXLSNAP_HAVE_DOMAIN_RECORDS_EXPORT 1
+/*
+ * The domain's records (its domain record, with the active images, and
+ * every snapshot record) as one JSON document, *json_r (malloc'ed):
+ * {"format": "libxl-snapshot-records", "version": 1, "uuid", "name",
+ * "domain", "snapshots": [...]}.  Refused while a journal is left or a
+ * disk is in a block job.
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_records_export(libxlsnap_ctx *ctx, const char *domain,
+                                    char **json_r,
+                                    const libxl_asyncop_how *ao_how)
+                                    LIBXL_EXTERNAL_CALLERS_ONLY;
+/* Flags for libxlsnap_domain_records_import(). */
+#define LIBXLSNAP_IMPORT_FORCE        (1U << 0)   /* replace its records */
+/*
+ * Writes the records of such a document into this host's store, as the
+ * domain's (whose uuid must be the document's), all or nothing, under
+ * its lock.  Refused (one message, nothing written): a corrupt or
+ * unknown document, another uuid, records already there (unless
+ * LIBXLSNAP_IMPORT_FORCE), a running domain not on the document's
+ * active images, an image the records name that is not reachable from
+ * this host (each named: files, LVM volumes, RBD images, memory).
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_records_import(libxlsnap_ctx *ctx, const char *domain,
+                                    const char *json, unsigned flags,
+                                    const libxl_asyncop_how *ao_how)
+                                    LIBXL_EXTERNAL_CALLERS_ONLY;
+
 #endif /* LIBXL_SNAPSHOT_H */
 
 /*

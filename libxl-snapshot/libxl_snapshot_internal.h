@@ -1166,6 +1166,12 @@ bool libxl__snapshot_store_has(libxl__gc *gc, const libxl__snapshot_store *st,
 int libxl__snapshot_store_load_domain(libxl__gc *gc,
                                       libxl__snapshot_store *st,
                                       libxl__domain_record *dom_r);
+/* The domain record as its file's text, and back (what: for messages;
+ * an error is logged) */
+char *libxl__domain_record_to_json(libxl__gc *gc,
+                                   const libxl__domain_record *d);
+int libxl__domain_record_from_json(libxl__gc *gc, const char *what,
+                                   yajl_val v, libxl__domain_record *d_r);
 /* Atomic writes; only records whose text changed are rewritten. */
 int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
                                const libxl__snapshot_tree *tree);

@@ -59,6 +59,7 @@ static const struct { const char *flag, *option; } flag_options[] = {
     { "_KEEP_OVERLAY", "--keep-overlay" },
     { "_CHILDREN_ONLY", "--children-only" },
     { "_PAUSED", "--paused" },
+    { "LIBXLSNAP_IMPORT_FORCE", "--force" },
 };
 
 /* msg, in place, with each flag_options[].flag as its option. */

@@ -222,6 +222,21 @@ const struct cmd_spec cmd_table[] = {
       "xl's options and <host>; set XL_SNAPSHOT_STATE_SHARED=1 when the\n"
       "state dir is on storage both hosts see (no warning then)."
     },
+    { "snapshot-export-records", &main_snapshot_export_records, 0, 0, 0,
+      "Write a domain's snapshot records as one JSON document, for "
+      "another host that shares its images",
+      "<Domain> [<File>]",
+      "<File>                   Where to write it (default, or -: stdout)."
+    },
+    { "snapshot-import-records", &main_snapshot_import_records, 0, 1, 0,
+      "Import a domain's snapshot records from snapshot-export-records, "
+      "all or nothing",
+      "[options] <Domain> <File>",
+      "-f, --force              Replace the records the domain has here.\n"
+      "Refused: another domain's uuid, a corrupt document, records already\n"
+      "there (without --force), an image they name that this host cannot\n"
+      "reach (each named)."
+    },
 };
 
 const int cmdtable_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
