@@ -149,7 +149,7 @@ refused "qemu driver migrates a domain to a new QEMU on this host only.*'otherho
     xl migrate vm1 otherhost
 refused "'nosuch'" xl migrate nosuch
 expect_ok xl block-stream --async --bandwidth=1 vm1 xvdb
-refused "disk xvdb of domain vm1 is in block job" xl migrate vm1
+expect_error "disk xvdb of domain vm1 is in block job" xl migrate vm1
 expect_ok xl block-job --abort vm1 xvdb
 expect_unmoved "$PID" "$ID" 0x55
 
@@ -235,6 +235,69 @@ expect_eq "$(awk 'NR > 1 {print $1}' <<<"$OUT" | sort | tr '\n' ' ')" \
     "m3 s1 s4 " "the snapshots listed"
 expect_ok xl snapshot-revert vm1 s4
 expect_disks vm1 0x44
+expect_ok xl snapshot-check vm1
+check_images
+
+step "export the records"
+expect_ok xl snapshot-export-records vm1 "$T/rec.json"
+expect_match "$OUT" "^Records of domain vm1 exported to $T/rec.json$" "export's line"
+expect_ok xl snapshot-export-records vm1
+expect_eq "$(jq -r '.format, .version, .name, (.snapshots | length), .domain.current' <<<"$OUT" | tr '\n' ' ')" \
+    "libxl-snapshot-records 1 vm1 3 s4 " "the document"
+cmp -s <(jq -S . <<<"$OUT") <(jq -S . "$T/rec.json") || fail "stdout and FILE differ"
+expect_ok xl block-stream --async --bandwidth=1 vm1 xvdb
+expect_error "disk xvdb of domain vm1 is in block job" xl snapshot-export-records vm1 "$T/x.json"
+expect_no_file "$T/x.json"
+expect_ok xl block-job --abort vm1 xvdb
+
+step "import on a host that shares the images, not the state dir"
+# the other host: its own state dir, the domain running there
+STATE2=$T/state2
+mkdir "$STATE2"
+export XL_SNAPSHOT_STATE_DIR=$STATE2
+FP_DIRS="state2 img run"
+expect_eq "$(ls -A "$STATE2")" "" "no records on the other host yet"
+bad() {             # bad FILE JQ-FILTER: rec.json changed so, in FILE
+    jq "$2" "$T/rec.json" > "$T/$1" || fail "jq $2"
+}
+printf '{"format": "libxl-snapshot-records", "version": 1,' > "$T/cut.json"
+refused "not a document of snapshot records" xl snapshot-import-records vm1 "$T/cut.json"
+bad v2.json '.version = 2'
+refused "unknown version" xl snapshot-import-records vm1 "$T/v2.json"
+bad uuid.json '.uuid = "00000000-0000-0000-0000-000000000001"'
+refused "the records are of the domain with uuid 00000000-0000-0000-0000-000000000001" \
+    xl snapshot-import-records vm1 "$T/uuid.json"
+bad name.json '.snapshots[0].name = "../../etc/x"'
+refused "invalid name '../../etc/x'" xl snapshot-import-records vm1 "$T/name.json"
+bad twice.json '.snapshots[1] = .snapshots[0]'
+refused "snapshot '[a-z0-9]+' twice" xl snapshot-import-records vm1 "$T/twice.json"
+bad orphan.json '.snapshots[0].parent = "nosuch"'
+refused "the parent 'nosuch' of" xl snapshot-import-records vm1 "$T/orphan.json"
+bad gone.json '(.snapshots[] | select(.name == "s4") | .disks[0].file) = "/nonexistent/vm1-xvda.qcow2"'
+refused "1 image is not reachable from this host: s4/xvda: '/nonexistent/vm1-xvda.qcow2' does not exist" \
+    xl snapshot-import-records vm1 "$T/gone.json"
+bad nomem.json '(.snapshots[] | select(.name == "m3") | .memory) = "/nonexistent/m3.save"'
+refused "m3: memory image '/nonexistent/m3.save' does not exist" \
+    xl snapshot-import-records vm1 "$T/nomem.json"
+bad active.json '.domain.disks[0].path = "/nonexistent/active.qcow2"'
+refused "'/nonexistent/active.qcow2' does not exist" xl snapshot-import-records vm1 "$T/active.json"
+refused "cannot read '$T/none.json'" xl snapshot-import-records vm1 "$T/none.json"
+expect_ok xl snapshot-import-records vm1 "$T/rec.json"
+expect_ok xl snapshot-list vm1
+expect_eq "$(awk 'NR > 1 {print $1}' <<<"$OUT" | sort | tr '\n' ' ')" \
+    "m3 s1 s4 " "the snapshots imported"
+expect_ok xl snapshot-check vm1
+refused "domain vm1 already has 3 snapshot records here: --force replaces them" \
+    xl snapshot-import-records vm1 "$T/rec.json"
+expect_ok xl snapshot-import-records --force vm1 "$T/rec.json"
+for sb in m3:0x33 s1:0x11 s4:0x44; do
+    expect_ok xl snapshot-revert vm1 "${sb%%:*}"
+    expect_disks vm1 "${sb##*:}"
+done
+expect_ok xl snapshot-delete vm1 s1
+expect_ok xl snapshot-list vm1
+expect_eq "$(awk 'NR > 1 {print $1}' <<<"$OUT" | sort | tr '\n' ' ')" \
+    "m3 s4 " "the snapshots after the delete"
 expect_ok xl snapshot-check vm1
 check_images
 echo "PASS: $TEST_NAME"
