@@ -373,7 +373,7 @@ void help(const char *command)
         printf("xl snapshot front end (libxl-snapshot).  Subcommands "
                "handled here:\n\n");
         for (i = 0; i < cmdtable_len; i++)
-            printf(" %-22s%s\n", cmd_table[i].cmd_name,
+            printf(" %-21s %s\n", cmd_table[i].cmd_name,
                    cmd_table[i].cmd_desc);
         printf("\nAny other subcommand is passed to the system xl.\n"
                "Options: -v verbose (repeat for more), -N dry run.\n");
