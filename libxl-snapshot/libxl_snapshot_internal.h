@@ -2182,6 +2182,8 @@ void libxl__snapshot_remove_unused(libxl__egc *egc,
  * its journal j rolled forward or back; ERROR_* keeps the journal.
  */
 int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
+/* A migration's journal (libxl_snapshot_migrate.c): back to one QEMU. */
+int libxl__migrate_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
 /* a delete's: callback(rc) when done (the removal of what its disk
  * left unused is a step: libxl__snapshot_remove_unused) */
 void libxl__delete_recover(libxl__egc *egc, libxl__snapshot_op *op,

@@ -42,13 +42,18 @@
  *
  * Fault points ("migrate", tests): RAM being copied (1), the source
  * stopped at the switchover (2), after it (3), the rest being written
- * (4), both completed, before the destination runs (5).  At 1 and 2
+ * (4), both completed, before the destination runs (5), the source
+ * stopped, the journal not yet removed (6).  At 1 and 2
  * the fault's domain (killqemu's) is the destination, from 3 on the
  * source.
  *
- * Left to do: a crash of the process (not a failure) in the middle
- * leaves both QEMUs (the source stopped at the switchover at worst);
- * no journal records a migration yet.
+ * Crash safety: once the destination runs, a journal names the two
+ * QEMUs (and whether the domain ran); the next command on the domain
+ * (libxl__migrate_recover) keeps the destination if the source is gone
+ * and the destination has it all, else kills the destination and gives
+ * the source back its images and run state.  (A crash between the
+ * destination's start and the journal's write leaves that QEMU, waiting
+ * for a stream that never comes, under a runtime file of its own.)
  *
  * Steps: libxlsnap_domain_migrate_local -> migrate_begun -> (both at
  *   once: destination started [migrate_dest_done], source saving
@@ -72,9 +77,31 @@ typedef struct {
     libxl__memory_save_state mss;     /* the source's half */
     libxl__domain_async stop;         /* the QEMU that goes */
     libxl__domain dest_d;
-    bool dest_done, src_done;
+    bool dest_done, src_done, journaled;
     int dest_rc, src_rc, rc;
 } migrate_state;
+
+#define JOURNAL_OP "migrate"
+
+/*
+ * The journal: the two QEMUs, and how the domain was.  Written once the
+ * destination runs (its domid is known), removed at the end.
+ */
+static int migrate_journal(libxl__gc *gc, migrate_state *ms)
+{
+    yajl_val j = NULL;
+    char *text;
+
+    libxl__json_add_string(gc, &j, "op", JOURNAL_OP);
+    libxl__json_add_integer(gc, &j, "source", ms->op.d.domid);
+    libxl__json_add_integer(gc, &j, "destination", ms->dest.domid);
+    libxl__json_add_bool(gc, &j, "was_running", !ms->op.d.paused);
+    libxl__json_add_bool(gc, &j, "paused",
+                         !!(ms->flags & LIBXLSNAP_MIGRATE_PAUSED));
+    text = libxl__json_to_string(gc, j);
+    return libxl__journal_write_text(gc, &ms->op.st, text, strlen(text),
+                                     false);
+}
 
 static void migrate_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
 static void migrate_dest_done(libxl__egc *egc, libxl__domain_async *da,
@@ -226,6 +253,22 @@ static void migrate_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         migrate_joined(egc, ms);
         return;
     }
+    /* a crash from here on: the next command puts the domain back on
+     * one QEMU (libxl__migrate_recover) */
+    rc = migrate_journal(gc, ms);
+    if (rc) {
+        close(ms->mss.fd);
+        ms->mss.fd = -1;
+        ms->src_done = true;
+        ms->src_rc = rc;
+        ms->dest_d.name = op->d.name;
+        ms->dest_d.domid = ms->dest.domid;
+        ms->dest_d.qmp_path = (char *)ms->dest.qmp_path;
+        ms->dest_d.running = true;
+        if (ms->dest_done) migrate_joined(egc, ms);
+        return;                       /* (migrate_dest_done joins) */
+    }
+    ms->journaled = true;
     /* tests: killqemu until the switchover kills the destination */
     ms->dest_d.name = op->d.name;
     ms->dest_d.domid = ms->dest.domid;
@@ -363,6 +406,7 @@ static void migrate_src_stopped(libxl__egc *egc, libxl__domain_async *da,
     EGC_GC;
 
     /* the domain runs on the new QEMU whatever the old one did */
+    libxl__fault_point("migrate");    /* the old one gone, journal kept */
     if (rc)
         LOG(WARN, "domain %s: the old QEMU (domid %u) did not stop",
             ms->op.d.name, ms->op.d.domid);
@@ -389,8 +433,88 @@ static void migrate_done(libxl__egc *egc, migrate_state *ms, int rc)
     if (!rc)
         LOG(DEBUG, "domain %s: migrated, domid %u", ms->op.d.name,
             ms->dest_d.domid);
+    /* one QEMU runs the domain: wholly old or wholly new */
+    if (ms->journaled) libxl__journal_remove(gc, &ms->op.st);
     libxl__snapshot_op_end(gc, &ms->op);
     libxl__ao_complete(egc, ao, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* recovery: a migration whose process died */
+
+/* The QEMU of domid, if it still runs (d_r), and its run state. */
+static bool migrate_qemu(libxl__gc *gc, long long domid, libxl__domain *d_r,
+                         const char **status_r)
+{
+    yajl_val st = NULL;
+
+    *status_r = "";
+    if (domid <= 0 ||
+        CTX->driver->lookup_running(gc, GCSPRINTF("%lld", domid), false, d_r))
+        return false;
+    if (!libxl__qmp_run_sync(gc, d_r->qmp_path, "query-status", NULL, 5000,
+                             true, &st) && st)
+        *status_r = libxl__json_get_string(st, "status") ?: "";
+    return true;
+}
+
+/*
+ * Back to one QEMU.  The destination is the domain only when the
+ * source is gone (it quits only after the switch) and the destination
+ * has the whole state (not "inmigrate"); then it runs if the domain
+ * did.  Otherwise the destination goes, and the source is given back
+ * what the migration took: its migration cancelled, its images (cont
+ * activates them after a completed migration), and its run state.
+ */
+int libxl__migrate_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    long long src_id = libxl__json_get_integer(j, "source", -1);
+    long long dest_id = libxl__json_get_integer(j, "destination", -1);
+    bool was_running = libxl__json_get_bool(j, "was_running", true);
+    bool paused = libxl__json_get_bool(j, "paused", false);
+    libxl__domain src, dest;
+    const char *src_st, *dest_st;
+    bool have_src, have_dest;
+    int rc = 0;
+
+    if (src_id <= 0 || dest_id <= 0)
+        return libxl__journal_unusable(gc, op, "holds a migration without "
+                                       "its two domids");
+    have_src = migrate_qemu(gc, src_id, &src, &src_st);
+    have_dest = migrate_qemu(gc, dest_id, &dest, &dest_st);
+    if (!have_src && have_dest && strcmp(dest_st, "inmigrate")) {
+        if (was_running && !paused && strcmp(dest_st, "running") &&
+            libxl__qmp_run_sync(gc, dest.qmp_path, "cont", NULL, 5000, false,
+                                NULL))
+            return ERROR_FAIL;
+        LOG(WARN, "domain %s: an interrupted migration is finished: it "
+            "runs on domid %lld", op->d.name, dest_id);
+        return 0;
+    }
+    if (have_dest) {
+        rc = CTX->driver->destroy(gc, &dest);
+        if (rc) return rc;
+    }
+    if (!have_src) {
+        LOG(WARN, "domain %s: an interrupted migration left neither QEMU "
+            "with the domain: it is shut off", op->d.name);
+        return 0;
+    }
+    libxl__qmp_run_sync(gc, src.qmp_path, "migrate_cancel", NULL, 5000,
+                        true, NULL);
+    if ((was_running || !strcmp(src_st, "postmigrate")) &&
+        strcmp(src_st, "running") &&
+        libxl__qmp_run_sync(gc, src.qmp_path, "cont", NULL, 5000, false,
+                            NULL))
+        return ERROR_FAIL;
+    if (!was_running && !strcmp(src_st, "postmigrate") &&
+        libxl__qmp_run_sync(gc, src.qmp_path, "stop", NULL, 5000, false,
+                            NULL))
+        return ERROR_FAIL;
+    LOG(WARN, "domain %s: an interrupted migration is undone: it %s on "
+        "domid %lld", op->d.name, was_running ? "runs" : "is paused",
+        src_id);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- */

@@ -187,6 +187,22 @@ expect_eq "$RC" 1 "exit status"
 expect_match "$ERR" "migration cancelled; it stays on domid $ID" "the outcome"
 expect_unmoved "$PID" "$ID" 0x55
 
+step "xl killed in the middle: the next command puts it on one QEMU"
+for n in 1 2 3 4 5; do
+    XL_SNAPSHOT_FAULT=migrate:$n run xl migrate vm1
+    expect_eq "$RC" 86 "exit status (crash at step $n)"
+    expect_eq "$(nb_runtime_files)" 2 "QEMUs after a crash at step $n"
+    # (at step 1 the new QEMU may not listen on its QMP socket yet)
+    sleep 1
+    run xl snapshot-check vm1
+    expect_eq "$RC" 1 "snapshot-check after a crash at step $n"
+    expect_match "$OUT$ERR" "migrate" "the pending migration is reported"
+    expect_ok xl snapshot-recover vm1
+    expect_match "$ERR" "interrupted migration is undone: it runs on domid $ID" \
+        "what the recovery did (step $n)"
+    expect_unmoved "$PID" "$ID" 0x55
+done
+
 step "xl migrate"
 COUNT=$(bitmap_count vm1)
 expect_eq "$COUNT" $((196608 + 1048576)) "the bitmap's dirty bytes"
@@ -211,6 +227,20 @@ expect_ok xl snapshot-check vm1
 expect_ok xl snapshot-list vm1
 expect_eq "$(awk 'NR > 1 {print $1}' <<<"$OUT" | sort | tr '\n' ' ')" \
     "m3 s1 s2 s4 " "the snapshots listed"
+
+step "xl killed once the old QEMU is gone: the recovery keeps the new one"
+ID=$(domid_of vm1)
+XL_SNAPSHOT_FAULT=migrate:6 run xl migrate vm1
+expect_eq "$RC" 86 "exit status (crash at step 6)"
+expect_eq "$(nb_runtime_files)" 1 "QEMUs after a crash at step 6"
+expect_ok xl snapshot-recover vm1
+NEW=$(domid_of vm1)
+expect_match "$ERR" "interrupted migration is finished: it runs on domid $NEW" \
+    "what the recovery did (step 6)"
+[ "$NEW" != "$ID" ] || fail "the domid did not change ($ID)"
+expect_eq "$(domain_state vm1)" "r-----" "vm1 runs"
+expect_disks vm1 0x66
+expect_ok xl snapshot-check vm1
 
 step "xl migrate --paused"
 ID=$(domid_of vm1)
