@@ -428,6 +428,11 @@ static void qda_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
     da->callback(egc, da, 0);
 }
 
+char *libxl__agent_incoming_path(libxl__gc *gc, const char *path)
+{
+    return GCSPRINTF("%s.incoming", path);
+}
+
 /* Escapes a value for QEMU's option syntax (',' doubles). */
 static char *qemu_opt_escape(libxl__gc *gc, const char *s)
 {
@@ -519,7 +524,7 @@ static char *log_tail(libxl__gc *gc, const char *logfile)
  */
 static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
                       const libxl__domain_record *rec, bool paused,
-                      bool restore, qemu_runtime *rt_r,
+                      bool restore, bool incoming, qemu_runtime *rt_r,
                       char **qmp_r, char **logfile_r, int *lockfd_r)
 {
     libxl__flexarray *args;
@@ -574,11 +579,16 @@ static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
         libxl__flexarray_append_pair(args, "-incoming", "defer");
     }
     if (cfg->agent_path) {
-        /* the guest agent's channel, on a virtio-serial port */
-        unlink(cfg->agent_path);
+        /* the guest agent's channel, on a virtio-serial port; a
+         * migration's destination listens beside the source's socket
+         * until the switch (libxl__agent_incoming_path) */
+        const char *agent = incoming
+            ? libxl__agent_incoming_path(gc, cfg->agent_path)
+            : cfg->agent_path;
+        unlink(agent);
         libxl__flexarray_append_pair(args, "-chardev",
             GCSPRINTF("socket,id=qga0,path=%s,server=on,wait=off",
-                      qemu_opt_escape(gc, cfg->agent_path)));
+                      qemu_opt_escape(gc, agent)));
         libxl__flexarray_append_pair(args, "-device",
                                      "virtio-serial,id=qga-serial0");
         libxl__flexarray_append_pair(args, "-device",
@@ -717,8 +727,8 @@ static void qemu_create_async(libxl__egc *egc, libxl__domain_async *da)
     da->lockfd = -1;
     da->pid = -1;
     rc = qemu_spawn(gc, da->cfg, da->rec, da->paused,
-                    da->restore || da->incoming, &rt, &qmp, &logfile,
-                    &da->lockfd);
+                    da->restore || da->incoming, da->incoming, &rt, &qmp,
+                    &logfile, &da->lockfd);
     if (rc) goto out;
     da->pid = rt.pid;
     da->start_time = rt.start_time;
@@ -870,6 +880,8 @@ static void qca_done(libxl__egc *egc, libxl__domain_async *da, int rc)
         /* a QEMU that failed or was aborted at start is no domain */
         kill(da->pid, SIGKILL);
         runtime_remove(gc, da->domid);
+        if (da->incoming && da->cfg->agent_path)
+            unlink(libxl__agent_incoming_path(gc, da->cfg->agent_path));
     }
     if (da->lockfd >= 0) close(da->lockfd);
     da->lockfd = -1;

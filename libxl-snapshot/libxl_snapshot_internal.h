@@ -1353,6 +1353,11 @@ struct libxl__domain_async {
     uint64_t size;
 };
 void libxl__domain_start_async(libxl__egc *egc, libxl__domain_async *da);
+/*
+ * qemu driver: where a migration's destination listens for the guest
+ * agent (the source holds path) until the switch renames it to path.
+ */
+char *libxl__agent_incoming_path(libxl__gc *gc, const char *path);
 void libxl__domain_stop_async(libxl__egc *egc, libxl__domain_async *da);
 
 typedef struct libxl__snapshot_driver {

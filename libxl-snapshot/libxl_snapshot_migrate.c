@@ -18,6 +18,10 @@
  * QEMU has it, so that either QEMU's failure is the other's end of
  * stream, never a wait.
  *
+ * The guest agent's socket (a config's channel): the destination
+ * listens on <path>.incoming, renamed to <path> once the source has
+ * quit (which removes the path of its own socket).
+ *
  * The images: the destination opens them inactive (QEMU's -incoming),
  * the source inactivates them when the migration completes, writing
  * its persistent dirty bitmaps into the qcow2 files then; the
@@ -410,6 +414,13 @@ static void migrate_src_stopped(libxl__egc *egc, libxl__domain_async *da,
     if (rc)
         LOG(WARN, "domain %s: the old QEMU (domid %u) did not stop",
             ms->op.d.name, ms->op.d.domid);
+    /* the guest agent's socket: the new QEMU's from now on (not before:
+     * the old one removes its socket's path when it quits) */
+    if (ms->op.cfg.agent_path &&
+        rename(libxl__agent_incoming_path(gc, ms->op.cfg.agent_path),
+               ms->op.cfg.agent_path))
+        LOGE(WARN, "domain %s: cannot move the guest agent's socket to "
+             "'%s'", ms->op.d.name, ms->op.cfg.agent_path);
     migrate_done(egc, ms, 0);
 }
 
@@ -423,6 +434,8 @@ static void migrate_dest_stopped(libxl__egc *egc, libxl__domain_async *da,
         LOG(ERROR, "domain %s: cannot stop the new QEMU (domid %u): xl "
             "destroy %u", ms->op.d.name, ms->dest_d.domid,
             ms->dest_d.domid);
+    else if (ms->op.cfg.agent_path)
+        unlink(libxl__agent_incoming_path(gc, ms->op.cfg.agent_path));
     migrate_done(egc, ms, ms->rc);
 }
 
@@ -483,6 +496,9 @@ int libxl__migrate_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     have_src = migrate_qemu(gc, src_id, &src, &src_st);
     have_dest = migrate_qemu(gc, dest_id, &dest, &dest_st);
     if (!have_src && have_dest && strcmp(dest_st, "inmigrate")) {
+        if (op->cfg.agent_path)
+            rename(libxl__agent_incoming_path(gc, op->cfg.agent_path),
+                   op->cfg.agent_path);
         if (was_running && !paused && strcmp(dest_st, "running") &&
             libxl__qmp_run_sync(gc, dest.qmp_path, "cont", NULL, 5000, false,
                                 NULL))
@@ -494,6 +510,8 @@ int libxl__migrate_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
     if (have_dest) {
         rc = CTX->driver->destroy(gc, &dest);
         if (rc) return rc;
+        if (op->cfg.agent_path)
+            unlink(libxl__agent_incoming_path(gc, op->cfg.agent_path));
     }
     if (!have_src) {
         LOG(WARN, "domain %s: an interrupted migration left neither QEMU "

@@ -79,6 +79,13 @@ bitmap_count() {
            | .[] | select(.name == "b0" and .persistent) | .count' <<<"$OUT"
 }
 
+# the guest agent's socket: vm1's QEMU listens on it (no other left)
+expect_agent() {
+    python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
+        "$QGA" 2>/dev/null || fail "nothing listens on the guest agent's socket $QGA"
+    expect_no_file "$QGA.incoming"
+}
+
 # the domain as it must be after a migration that failed: the same
 # QEMU, running, on the same images, data, no second QEMU, check clean
 expect_unmoved() {
@@ -93,6 +100,7 @@ expect_unmoved() {
     expect_eq "$(active_image vm1 xvda) $(active_image vm1 xvdb)" \
         "$ACTIVE" "the active images"
     expect_disks vm1 "$byte"
+    expect_agent
     expect_ok xl snapshot-check vm1
     # it still writes (its images active: not left to the destination)
     write_disks vm1 "$byte"
@@ -105,7 +113,10 @@ start_slow_migration() {
     BG_PIDS="${BG_PIDS:-} $MIG_PID"
     # until the destination QEMU runs
     for _ in $(seq 100); do
-        [ "$(nb_runtime_files)" = 2 ] && return 0
+        if [ "$(nb_runtime_files)" = 2 ]; then
+            sleep 1             # started, and reading (16 s of RAM)
+            return 0
+        fi
         sleep 0.1
     done
     fail "no destination QEMU after 10 s" "$(cat "$T/mig.err")"
@@ -119,7 +130,11 @@ wait_migration() {
 }
 
 dd if=/dev/urandom of="$RAM" bs=1M count=64 status=none
-make_vm_config vm1 "device_model_args = [ '-object', 'memory-backend-file,id=ram0,size=64M,mem-path=$RAM,share=on', '-machine', 'memory-backend=ram0' ]"
+QGA=$T/qga.sock
+# (q35: a PCI bus for the guest agent's virtio-serial port; no guest
+# boots, the firmware waits)
+make_vm_config vm1 "device_model_args = [ '-machine', 'q35', '-accel', 'tcg', '-object', 'memory-backend-file,id=ram0,size=64M,mem-path=$RAM,share=on', '-machine', 'memory-backend=ram0' ]" \
+    "channel = [ 'name=org.qemu.guest_agent.0,connection=socket,path=$QGA' ]"
 expect_ok xl create "$CFG"
 
 step "a tree: internal, external, memory checkpoint, a branch"
@@ -213,6 +228,7 @@ NEW=$(domid_of vm1)
 expect_eq "$(nb_runtime_files)" 1 "QEMUs with a runtime file"
 alive "$PID" && fail "the old QEMU ($PID) still runs"
 expect_no_file "$RUN/qemu-dm-$ID.libxl-json"
+expect_agent
 expect_eq "$(domain_state vm1)" "r-----" "vm1 runs"
 expect_eq "$(active_image vm1 xvda) $(active_image vm1 xvdb)" "$ACTIVE" \
     "the active images"
