@@ -51,13 +51,12 @@
  * the fault's domain (killqemu's) is the destination, from 3 on the
  * source.
  *
- * Crash safety: once the destination runs, a journal names the two
- * QEMUs (and whether the domain ran); the next command on the domain
- * (libxl__migrate_recover) keeps the destination if the source is gone
- * and the destination has it all, else kills the destination and gives
- * the source back its images and run state.  (A crash between the
- * destination's start and the journal's write leaves that QEMU, waiting
- * for a stream that never comes, under a runtime file of its own.)
+ * Crash safety: before the destination starts, a journal names the
+ * source QEMU (and whether the domain ran); the next command on the
+ * domain (libxl__migrate_recover) finds the destination (the other QEMU
+ * of the domain's uuid), keeps it if the source is gone and it has it
+ * all, else kills it and gives the source back its images and run
+ * state.
  *
  * Steps: libxlsnap_domain_migrate_local -> migrate_begun -> (both at
  *   once: destination started [migrate_dest_done], source saving
@@ -88,8 +87,9 @@ typedef struct {
 #define JOURNAL_OP "migrate"
 
 /*
- * The journal: the two QEMUs, and how the domain was.  Written once the
- * destination runs (its domid is known), removed at the end.
+ * The journal: the source QEMU, and how the domain was.  Written before
+ * the destination starts (any other QEMU of the domain's uuid is the
+ * destination), removed at the end.
  */
 static int migrate_journal(libxl__gc *gc, migrate_state *ms)
 {
@@ -98,7 +98,6 @@ static int migrate_journal(libxl__gc *gc, migrate_state *ms)
 
     libxl__json_add_string(gc, &j, "op", JOURNAL_OP);
     libxl__json_add_integer(gc, &j, "source", ms->op.d.domid);
-    libxl__json_add_integer(gc, &j, "destination", ms->dest.domid);
     libxl__json_add_bool(gc, &j, "was_running", !ms->op.d.paused);
     libxl__json_add_bool(gc, &j, "paused",
                          !!(ms->flags & LIBXLSNAP_MIGRATE_PAUSED));
@@ -247,6 +246,17 @@ static void migrate_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     ms->mss.callback = migrate_src_done;
     ms->mss.progress = ms->progress.callback ? &ms->progress : NULL;
 
+    /* a crash from here on: the next command puts the domain back on
+     * one QEMU (libxl__migrate_recover) */
+    rc = migrate_journal(gc, ms);
+    if (rc) {
+        close(sv[0]);
+        close(sv[1]);
+        ms->mss.fd = -1;
+        goto out;
+    }
+    ms->journaled = true;
+
     libxl__domain_start_async(egc, &ms->dest);
     if (ms->dest_done && ms->dest_rc) {
         /* it did not start: the source is not asked anything */
@@ -257,22 +267,6 @@ static void migrate_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         migrate_joined(egc, ms);
         return;
     }
-    /* a crash from here on: the next command puts the domain back on
-     * one QEMU (libxl__migrate_recover) */
-    rc = migrate_journal(gc, ms);
-    if (rc) {
-        close(ms->mss.fd);
-        ms->mss.fd = -1;
-        ms->src_done = true;
-        ms->src_rc = rc;
-        ms->dest_d.name = op->d.name;
-        ms->dest_d.domid = ms->dest.domid;
-        ms->dest_d.qmp_path = (char *)ms->dest.qmp_path;
-        ms->dest_d.running = true;
-        if (ms->dest_done) migrate_joined(egc, ms);
-        return;                       /* (migrate_dest_done joins) */
-    }
-    ms->journaled = true;
     /* tests: killqemu until the switchover kills the destination */
     ms->dest_d.name = op->d.name;
     ms->dest_d.domid = ms->dest.domid;
@@ -474,28 +468,35 @@ static bool migrate_qemu(libxl__gc *gc, long long domid, libxl__domain *d_r,
 /*
  * Back to one QEMU.  The destination is the domain only when the
  * source is gone (it quits only after the switch) and the destination
- * has the whole state (not "inmigrate"); then it runs if the domain
- * did.  Otherwise the destination goes, and the source is given back
+ * has the whole state (paused or running, not "inmigrate"); then it
+ * runs if the domain did.  Otherwise the destination goes, and the source is given back
  * what the migration took: its migration cancelled, its images (cont
  * activates them after a completed migration), and its run state.
  */
 int libxl__migrate_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
 {
     long long src_id = libxl__json_get_integer(j, "source", -1);
-    long long dest_id = libxl__json_get_integer(j, "destination", -1);
+    long long dest_id = -1;
     bool was_running = libxl__json_get_bool(j, "was_running", true);
     bool paused = libxl__json_get_bool(j, "paused", false);
-    libxl__domain src, dest;
+    libxl__domain src, dest, *l;
     const char *src_st, *dest_st;
     bool have_src, have_dest;
-    int rc = 0;
+    int rc = 0, n, i;
 
-    if (src_id <= 0 || dest_id <= 0)
+    if (src_id <= 0)
         return libxl__journal_unusable(gc, op, "holds a migration without "
-                                       "its two domids");
+                                       "its source's domid");
+    /* the destination: the other QEMU of the domain's uuid, if any */
+    if (!CTX->driver->list(gc, &l, &n))
+        for (i = 0; i < n; i++)
+            if (!libxl_uuid_compare(&l[i].uuid, &op->d.uuid) &&
+                l[i].domid != (uint32_t)src_id)
+                dest_id = l[i].domid;
     have_src = migrate_qemu(gc, src_id, &src, &src_st);
     have_dest = migrate_qemu(gc, dest_id, &dest, &dest_st);
-    if (!have_src && have_dest && strcmp(dest_st, "inmigrate")) {
+    if (!have_src && have_dest &&
+        (!strcmp(dest_st, "paused") || !strcmp(dest_st, "running"))) {
         if (op->cfg.agent_path)
             rename(libxl__agent_incoming_path(gc, op->cfg.agent_path),
                    op->cfg.agent_path);
