@@ -1033,6 +1033,74 @@ int libxlsnap_block_copy(libxlsnap_ctx *ctx, const char *domain,
                      const libxlsnap_progress_how *progress,
                      const libxl_asyncop_how *ao_how)
                      LIBXL_EXTERNAL_CALLERS_ONLY;
+/*
+ * LIBXLSNAP_HAVE_DOMAIN_MIGRATE_LOCAL: libxlsnap_domain_migrate_local.
+ */
+#define LIBXLSNAP_HAVE_DOMAIN_MIGRATE_LOCAL 1
+/* Flags for libxlsnap_domain_migrate_local(). */
+#define LIBXLSNAP_MIGRATE_PAUSED      (1U << 0)   /* leave it paused */
+/*
+ * qemu driver: moves a running domain to a new QEMU on this host (a new
+ * domid, *domid_r; the same uuid, config and active images, so its
+ * snapshot records stay its own), under its lock.  Live: the guest is
+ * paused only for the switch.  Refused (one message): another driver,
+ * a domain not running, a disk in a block job, an unfinished journal.
+ * Any failure, or ao_abort before the switch, leaves the domain on its
+ * old QEMU, running as it was, and no new QEMU.  bandwidth: bytes/s,
+ * 0 for no limit.  progress (NULL: none): the memory sent ("memory").
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_migrate_local(libxlsnap_ctx *ctx, const char *domain,
+                                   unsigned flags, uint64_t bandwidth,
+                                   uint32_t *domid_r,
+                                   const libxlsnap_progress_how *progress,
+                                   const libxl_asyncop_how *ao_how)
+                                   LIBXL_EXTERNAL_CALLERS_ONLY;
+/*
+ * Before a migration to another host: *nb_snapshots_r, the number of
+ * the domain's snapshot records that stay on this host (0 when the
+ * records follow: the RADOS store, or a state dir on shared storage,
+ * $XL_SNAPSHOT_STATE_SHARED=1 or a network file system).
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_records_stay_behind(libxlsnap_ctx *ctx,
+                                         const char *domain,
+                                         int *nb_snapshots_r);
+
+/*
+ * LIBXLSNAP_HAVE_DOMAIN_RECORDS_EXPORT: libxlsnap_domain_records_export
+ * and _import, a domain's records carried between hosts that share its
+ * images but not a record store.
+ */
+#define LIBXLSNAP_HAVE_DOMAIN_RECORDS_EXPORT 1
+/*
+ * The domain's records (its domain record, with the active images, and
+ * every snapshot record) as one JSON document, *json_r (malloc'ed):
+ * {"format": "libxl-snapshot-records", "version": 1, "uuid", "name",
+ * "domain", "snapshots": [...]}.  Refused while a journal is left or a
+ * disk is in a block job.
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_records_export(libxlsnap_ctx *ctx, const char *domain,
+                                    char **json_r,
+                                    const libxl_asyncop_how *ao_how)
+                                    LIBXL_EXTERNAL_CALLERS_ONLY;
+/* Flags for libxlsnap_domain_records_import(). */
+#define LIBXLSNAP_IMPORT_FORCE        (1U << 0)   /* replace its records */
+/*
+ * Writes the records of such a document into this host's store, as the
+ * domain's (whose uuid must be the document's), all or nothing, under
+ * its lock.  Refused (one message, nothing written): a corrupt or
+ * unknown document, another uuid, records already there (unless
+ * LIBXLSNAP_IMPORT_FORCE), a running domain not on the document's
+ * active images, an image the records name that is not reachable from
+ * this host (each named: files, LVM volumes, RBD images, memory).
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_records_import(libxlsnap_ctx *ctx, const char *domain,
+                                    const char *json, unsigned flags,
+                                    const libxl_asyncop_how *ao_how)
+                                    LIBXL_EXTERNAL_CALLERS_ONLY;
 
 #endif /* LIBXL_SNAPSHOT_H */
 

@@ -428,6 +428,11 @@ static void qda_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
     da->callback(egc, da, 0);
 }
 
+char *libxl__agent_incoming_path(libxl__gc *gc, const char *path)
+{
+    return GCSPRINTF("%s.incoming", path);
+}
+
 /* Escapes a value for QEMU's option syntax (',' doubles). */
 static char *qemu_opt_escape(libxl__gc *gc, const char *s)
 {
@@ -513,11 +518,13 @@ static char *log_tail(libxl__gc *gc, const char *logfile)
  * the caller keeps until QEMU answers: *lockfd_r) and writes its
  * runtime file; then QEMU is ready when QMP answers, and a memory image
  * is restored: qemu_create_async, a timer polling the socket and QMP
- * exchanges on the loop (qemu_create runs it in a nested loop).
+ * exchanges on the loop (qemu_create runs it in a nested loop).  A
+ * migration's destination (da->incoming) is started the same way, its
+ * state read from the stream (libxl__memory_incoming) instead of a file.
  */
 static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
                       const libxl__domain_record *rec, bool paused,
-                      const char *restore, qemu_runtime *rt_r,
+                      bool restore, bool incoming, qemu_runtime *rt_r,
                       char **qmp_r, char **logfile_r, int *lockfd_r)
 {
     libxl__flexarray *args;
@@ -572,11 +579,16 @@ static int qemu_spawn(libxl__gc *gc, const libxl__domain_config *cfg,
         libxl__flexarray_append_pair(args, "-incoming", "defer");
     }
     if (cfg->agent_path) {
-        /* the guest agent's channel, on a virtio-serial port */
-        unlink(cfg->agent_path);
+        /* the guest agent's channel, on a virtio-serial port; a
+         * migration's destination listens beside the source's socket
+         * until the switch (libxl__agent_incoming_path) */
+        const char *agent = incoming
+            ? libxl__agent_incoming_path(gc, cfg->agent_path)
+            : cfg->agent_path;
+        unlink(agent);
         libxl__flexarray_append_pair(args, "-chardev",
             GCSPRINTF("socket,id=qga0,path=%s,server=on,wait=off",
-                      qemu_opt_escape(gc, cfg->agent_path)));
+                      qemu_opt_escape(gc, agent)));
         libxl__flexarray_append_pair(args, "-device",
                                      "virtio-serial,id=qga-serial0");
         libxl__flexarray_append_pair(args, "-device",
@@ -714,8 +726,9 @@ static void qemu_create_async(libxl__egc *egc, libxl__domain_async *da)
     libxl__ao_abortable_init(&da->abrt);
     da->lockfd = -1;
     da->pid = -1;
-    rc = qemu_spawn(gc, da->cfg, da->rec, da->paused, da->restore, &rt,
-                    &qmp, &logfile, &da->lockfd);
+    rc = qemu_spawn(gc, da->cfg, da->rec, da->paused,
+                    da->restore || da->incoming, da->incoming, &rt, &qmp,
+                    &logfile, &da->lockfd);
     if (rc) goto out;
     da->pid = rt.pid;
     da->start_time = rt.start_time;
@@ -808,7 +821,7 @@ static void qca_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
     /* the run dir's lock: held only until QEMU answers, as qemu_create */
     if (da->lockfd >= 0) close(da->lockfd);
     da->lockfd = -1;
-    if (!da->restore) {
+    if (!da->restore && !da->incoming) {
         qca_done(egc, da, 0);
         return;
     }
@@ -818,9 +831,17 @@ static void qca_status(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
     d->qmp_path = GCSTRDUP(da->qmp_path);
     /* the restore has an abortable of its own */
     libxl__ao_abortable_deregister(&da->abrt);
-    rc = libxl__memory_restore(egc, ao, d, da->restore, da->paused,
-                               !da->unabortable, da->progress,
-                               qca_restored, da);
+    if (da->incoming) {
+        int fd = da->incoming_fd;
+        da->incoming_fd = -1;           /* the restore's now */
+        da->incoming_started = true;
+        rc = libxl__memory_incoming(egc, ao, d, fd, da->paused,
+                                    !da->unabortable, qca_restored, da);
+    } else {
+        rc = libxl__memory_restore(egc, ao, d, da->restore, da->paused,
+                                   !da->unabortable, da->progress,
+                                   qca_restored, da);
+    }
     if (rc) qca_restored(egc, da, rc);
 }
 
@@ -829,7 +850,7 @@ static void qca_restored(libxl__egc *egc, void *arg, int rc)
     libxl__domain_async *da = arg;
     STATE_AO_GC(da->ao);
 
-    if (rc && rc != ERROR_ABORTED)
+    if (rc && rc != ERROR_ABORTED && da->restore)
         LOG(ERROR, "domain %s: cannot restore its memory from '%s'",
             da->cfg->name, da->restore);
     qca_done(egc, da, rc);
@@ -850,10 +871,17 @@ static void qca_done(libxl__egc *egc, libxl__domain_async *da, int rc)
 
     libxl__ev_time_deregister(gc, &da->poll);
     libxl__ao_abortable_deregister(&da->abrt);
+    if (da->incoming && da->incoming_fd >= 0) {
+        /* never given to QEMU: the sender sees the end of its stream */
+        close(da->incoming_fd);
+        da->incoming_fd = -1;
+    }
     if (rc && da->pid > 0) {
         /* a QEMU that failed or was aborted at start is no domain */
         kill(da->pid, SIGKILL);
         runtime_remove(gc, da->domid);
+        if (da->incoming && da->cfg->agent_path)
+            unlink(libxl__agent_incoming_path(gc, da->cfg->agent_path));
     }
     if (da->lockfd >= 0) close(da->lockfd);
     da->lockfd = -1;

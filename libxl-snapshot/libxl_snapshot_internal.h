@@ -884,6 +884,16 @@ struct libxl__memory_save_state {
     libxl__memory_save_cb *instant;
     libxl__memory_save_cb *callback;  /* once, at the end */
     const libxlsnap_progress_how *progress;   /* or NULL */
+    /*
+     * A migration (qemu driver, libxl_snapshot_migrate.c): file NULL,
+     * the stream goes to fd (set after _init; ours from then on, closed
+     * once QEMU has it), a destination QEMU reads it; at completion
+     * the guest stays stopped, its images inactive (the destination's).
+     */
+    bool migration;
+    uint64_t bandwidth;               /* bytes/s, 0: unlimited */
+    const char *fault_op;             /* the fault points' op: "create"
+                                         when NULL */
     /* out */
     bool disks_taken;                 /* even when rc says failure */
     const char *why;                  /* failed: QEMU's reason, not yet
@@ -922,6 +932,12 @@ int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
                           bool paused, bool abortable,
                           const libxlsnap_progress_how *progress,
                           libxl__memory_restore_cb *callback, void *arg);
+/* The same from a migration stream: fd is ours from the call on (given
+ * to QEMU, then closed); no progress (the sender has it). */
+int libxl__memory_incoming(libxl__egc *egc, libxl__ao *ao,
+                           const libxl__domain *d, int fd, bool paused,
+                           bool abortable,
+                           libxl__memory_restore_cb *callback, void *arg);
 void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
 /* A live job already running in QEMU (by id): follow it to its end. */
 void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj);
@@ -1130,6 +1146,12 @@ int libxl__snapshot_store_domains(libxl__gc *gc, libxl_uuid **uuids_r,
 /* Is the context's store the directory store (records in files)? */
 bool libxl__snapshot_store_is_dir(libxl__gc *gc);
 /*
+ * Is the state dir on storage other hosts see (libxl_snapshot_
+ * migrate.c)?  $XL_SNAPSHOT_STATE_SHARED says so (1, or 0: host-local),
+ * else the file system: NFS, CIFS, CephFS, GFS2, OCFS2, GPFS, Lustre.
+ */
+bool libxl__state_dir_shared(libxl__gc *gc, const char *dir);
+/*
  * Loads the domain record and every snapshot record; fills children
  * and current.  A corrupt record is an error (ERROR_INVAL naming the
  * file), never silently skipped.
@@ -1163,6 +1185,12 @@ bool libxl__snapshot_store_has(libxl__gc *gc, const libxl__snapshot_store *st,
 int libxl__snapshot_store_load_domain(libxl__gc *gc,
                                       libxl__snapshot_store *st,
                                       libxl__domain_record *dom_r);
+/* The domain record as its file's text, and back (what: for messages;
+ * an error is logged) */
+char *libxl__domain_record_to_json(libxl__gc *gc,
+                                   const libxl__domain_record *d);
+int libxl__domain_record_from_json(libxl__gc *gc, const char *what,
+                                   yajl_val v, libxl__domain_record *d_r);
 /* Atomic writes; only records whose text changed are rewritten. */
 int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
                                const libxl__snapshot_tree *tree);
@@ -1314,11 +1342,20 @@ struct libxl__domain_async {
     libxl__domain_record *rec;
     bool paused;
     const char *restore;
+    /*
+     * start (qemu driver): restore from a migration stream instead,
+     * incoming_fd, the driver's from the call on (closed in every case)
+     */
+    bool incoming;
+    int incoming_fd;
     const libxlsnap_progress_how *progress;
     bool unabortable;
     libxl__domain_async_cb *callback;
     /* results */
     uint32_t domid;
+    bool incoming_started;            /* QEMU has incoming_fd: it says
+                                         nothing of a failure from then
+                                         on (the sender does) */
     /* private (driver) */
     libxl__qmp qmp;
     libxl__ev_time poll;
@@ -1335,6 +1372,11 @@ struct libxl__domain_async {
     uint64_t size;
 };
 void libxl__domain_start_async(libxl__egc *egc, libxl__domain_async *da);
+/*
+ * qemu driver: where a migration's destination listens for the guest
+ * agent (the source holds path) until the switch renames it to path.
+ */
+char *libxl__agent_incoming_path(libxl__gc *gc, const char *path);
 void libxl__domain_stop_async(libxl__egc *egc, libxl__domain_async *da);
 
 typedef struct libxl__snapshot_driver {
@@ -2169,6 +2211,8 @@ void libxl__snapshot_remove_unused(libxl__egc *egc,
  * its journal j rolled forward or back; ERROR_* keeps the journal.
  */
 int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
+/* A migration's journal (libxl_snapshot_migrate.c): back to one QEMU. */
+int libxl__migrate_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
 /* a delete's: callback(rc) when done (the removal of what its disk
  * left unused is a step: libxl__snapshot_remove_unused) */
 void libxl__delete_recover(libxl__egc *egc, libxl__snapshot_op *op,

@@ -72,6 +72,9 @@
  *  snapshots the interrupted command was to delete after it
  *  (--children: the journal's "then") are not: they are named as kept.
  *
+ *  migrate (qemu driver): back to one QEMU, libxl__migrate_recover
+ *  (libxl_snapshot_migrate.c).
+ *
  * A journal no recovery can complete (not valid JSON, an operation this
  * version does not know, a create without a readable record, a revert
  * of a snapshot the domain does not have) is never guessed at: every
@@ -104,7 +107,7 @@ static char *journal_path(libxl__gc *gc, const libxl__snapshot_store *st)
 bool libxl__journal_op_known(const char *op)
 {
     return op && (!strcmp(op, "create") || !strcmp(op, "revert") ||
-                  !strcmp(op, "delete"));
+                  !strcmp(op, "delete") || !strcmp(op, "migrate"));
 }
 
 /*
@@ -274,6 +277,8 @@ void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
     } else if (what && !strcmp(what, "delete")) {
         libxl__delete_recover(egc, op, j, journal_recovered);
         return;
+    } else if (what && !strcmp(what, "migrate")) {
+        rc = libxl__migrate_recover(gc, op, j);
     } else if (what) {
         rc = libxl__journal_unusable(gc, op, GCSPRINTF("holds an operation "
                                      "this version does not know ('%s')",

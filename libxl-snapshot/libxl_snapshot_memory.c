@@ -47,6 +47,14 @@
  * not a copy), so our fd's offset is how far it has read: the
  * progress, against the image's size.
  *
+ * Migration (qemu driver, libxl_snapshot_migrate.c) is the same two
+ * halves on a socket instead of a file: the save with mss->migration
+ * (the caller's fd, no file; at completion the source stays stopped,
+ * its images inactive) and libxl__memory_incoming (the other end, for
+ * a QEMU started with -incoming defer).  Each side closes its fd as
+ * soon as its QEMU has it, so that either QEMU's end is seen by the
+ * other as the end of the stream, never a wait.
+ *
  * Steps (save, QMP): libxl__memory_save -> ms_connected -> ms_status ->
  *   [ms_stopped] -> ms_caps -> ms_params -> ms_getfd -> ms_migrating ->
  *   [ms_poll -> ms_polled (-> ms_raised)]* -> (caller's instant) ->
@@ -129,6 +137,12 @@ static void ms_finish(libxl__egc *egc, libxl__memory_save_state *mss,
 static void ms_suspended(libxl__egc *egc, libxl__driver_suspend_state *ss,
                          int rc);
 
+/* The fault points of the save: its caller's op (tests) */
+static void ms_fault_point(const libxl__memory_save_state *mss)
+{
+    libxl__fault_point(mss->fault_op ? mss->fault_op : "create");
+}
+
 void libxl__memory_save_init(libxl__memory_save_state *mss)
 {
     memset(mss, 0, sizeof(*mss));
@@ -176,10 +190,18 @@ void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss)
     STATE_AO_GC(mss->ao);
     int rc;
 
-    mss->tmp = libxl__memory_tmp_path(gc, mss->file);
-    rc = open_memory_file(gc, mss->tmp, &mss->fd);
-    if (rc) goto out;
-    mss->created = true;
+    if (mss->migration) {
+        /* the caller's stream (mss->fd), to a QEMU: QMP only */
+        if (CTX->driver->suspend || mss->fd < 0) {
+            rc = ERROR_NI;
+            goto out;
+        }
+    } else {
+        mss->tmp = libxl__memory_tmp_path(gc, mss->file);
+        rc = open_memory_file(gc, mss->tmp, &mss->fd);
+        if (rc) goto out;
+        mss->created = true;
+    }
     mss->qmp.ao = ao;
     mss->qmp.path = mss->d->qmp_path;
     mss->qmp.domid = mss->d->domid;
@@ -321,9 +343,12 @@ static void ms_caps(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret, int rc)
     STATE_AO_GC(mss->ao);
     yajl_val args = NULL;
 
-    /* a file is not a network: no bandwidth cap (QEMU's is 128 MiB/s) */
+    /* a file is not a network: no bandwidth cap (QEMU's is 128 MiB/s),
+     * unless the caller has one */
     mss->downtime_ms = MEMORY_DOWNTIME_START_MS;
-    libxl__json_add_integer(gc, &args, "max-bandwidth", 1099511627776LL);
+    libxl__json_add_integer(gc, &args, "max-bandwidth",
+                            mss->bandwidth ? (long long)mss->bandwidth
+                                           : 1099511627776LL);
     libxl__json_add_integer(gc, &args, "downtime-limit", mss->downtime_ms);
     if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate-set-parameters", args,
                                   -1, ms_params);
@@ -349,6 +374,12 @@ static void ms_getfd(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
     libxl__memory_save_state *mss =
         CONTAINER_OF(qmp, libxl__memory_save_state, qmp);
 
+    if (!rc && mss->migration) {
+        /* QEMU has the stream: the destination sees its end when this
+         * QEMU closes it (a failure), not when we do */
+        close(mss->fd);
+        mss->fd = -1;
+    }
     if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate",
                                   memory_fd_args(&mss->ao->gc, "uri",
                                                  "fd:" MEMORY_FDNAME), -1,
@@ -368,7 +399,7 @@ static void ms_migrating(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
         return;
     }
     mss->migrating = true;
-    libxl__fault_point("create");     /* RAM being copied */
+    ms_fault_point(mss);              /* RAM being copied */
     mss->t_raise = libxl__now_ms() + MEMORY_DOWNTIME_RAISE_MS;
     libxl__ev_time_register_rel(gc, &mss->poll, ms_poll, 0);
 }
@@ -413,13 +444,15 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
         if (!mss->t_pause) mss->t_pause = libxl__now_ms();
         mss->at_instant = true;
         libxl__ao_abortable_deregister(&mss->abrt);
-        libxl__fault_point("create");  /* stopped, disks not taken */
+        ms_fault_point(mss);           /* stopped, disks not taken */
         mss->instant(egc, mss, 0);
         return;
     }
     if (!strcmp(status, "completed")) {
         mss->migrating = false;
-        if (mss->was_running) {
+        /* a migration: the destination runs it now, this one stays
+         * stopped */
+        if (mss->was_running && !mss->migration) {
             qmp->quiet = true;        /* a refusal is tried again */
             rc = libxl__qmp_send(egc, qmp, "cont", NULL, -1, ms_resumed);
             if (rc) goto out;
@@ -431,8 +464,10 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
     if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
         const char *e = libxl__json_get_string(mig, "error-desc");
         mss->migrating = false;
-        mss->why = GCSPRINTF("saving the memory to '%s' failed%s%s",
-                             mss->file, e ? ": " : "", e ? e : "");
+        mss->why = mss->migration
+            ? GCSPRINTF("the migration failed%s%s", e ? ": " : "", e ? e : "")
+            : GCSPRINTF("saving the memory to '%s' failed%s%s",
+                        mss->file, e ? ": " : "", e ? e : "");
         rc = ERROR_FAIL;
         goto out;
     }
@@ -498,7 +533,7 @@ void libxl__memory_save_instant_done(libxl__egc *egc,
         return;
     }
     mss->disks_taken = true;
-    libxl__fault_point("create");     /* disks taken, memory not */
+    ms_fault_point(mss);              /* disks taken, memory not */
     libxl__json_add_string(gc, &args, "state", "pre-switchover");
     rc = libxl__qmp_send(egc, &mss->qmp, "migrate-continue", args, -1,
                          ms_continued);
@@ -525,7 +560,7 @@ static void ms_continued(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
         ms_done(egc, mss, rc);
         return;
     }
-    libxl__fault_point("create");     /* the rest being written */
+    ms_fault_point(mss);              /* the rest being written */
     libxl__ev_time_register_rel(gc, &mss->poll, ms_poll, 0);
 }
 
@@ -549,7 +584,9 @@ static void ms_resumed(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
 static bool dm_gone(libxl__gc *gc, const libxl__memory_save_state *mss)
 {
     libxl__domain d;
-    int r = CTX->driver->lookup_running(gc, mss->d->name, false, &d);
+    /* by domid: a migration's destination has the same name */
+    int r = CTX->driver->lookup_running(gc,
+                GCSPRINTF("%u", mss->d->domid), false, &d);
     return r == ERROR_DOMAIN_NOTFOUND || r == ERROR_NOTFOUND ||
         (!r && d.domid != mss->d->domid);
 }
@@ -628,7 +665,7 @@ static void ms_after_resume(libxl__egc *egc, libxl__memory_save_state *mss,
             LOG(WARN, "domain %s: its memory is saved, but it could not be "
                 "resumed: xl unpause %s", mss->d->name, mss->d->name);
     }
-    if (mss->fd >= 0 && !rc) {
+    if (mss->fd >= 0 && !rc && !mss->migration) {
         /* the image to disk, in a child: ms_synced */
         libxl__exec_init(&mss->es);
         mss->es.ao = ao;
@@ -735,7 +772,7 @@ static void mr_progress(memory_restore_state *mrs, bool over)
     off_t pos;
     uint64_t done;
 
-    if (!mrs->progress || !mrs->progress->callback) return;
+    if (!mrs->progress || !mrs->progress->callback || !mrs->file) return;
     pos = lseek(mrs->fd, 0, SEEK_CUR);
     done = over || pos < 0 ? mrs->size : (uint64_t)pos;
     if (done > mrs->size) done = mrs->size;
@@ -748,8 +785,9 @@ static void mr_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
     mr_done(egc, mrs, ERROR_ABORTED);
 }
 
+/* file NULL: fd is a migration stream (ours), else file is opened */
 static int mr_start(libxl__egc *egc, libxl__ao *ao, const libxl__domain *d,
-                    const char *file, bool paused, bool abortable,
+                    const char *file, int fd, bool paused, bool abortable,
                     const libxlsnap_progress_how *progress,
                     libxl__memory_restore_cb *callback, void *arg)
 {
@@ -767,16 +805,17 @@ static int mr_start(libxl__egc *egc, libxl__ao *ao, const libxl__domain *d,
     mrs->progress = progress;
     mrs->callback = callback;
     mrs->arg = arg;
-    mrs->fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (mrs->fd < 0 || fstat(mrs->fd, &sb)) {
+    mrs->fd = file ? open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : fd;
+    if (file && (mrs->fd < 0 || fstat(mrs->fd, &sb))) {
         LOGE(ERROR, "cannot open memory image '%s'", file);
         rc = ERROR_FAIL;
         goto out;
     }
-    mrs->size = sb.st_size;
+    mrs->size = file ? sb.st_size : 0;
     mrs->qmp.ao = ao;
     mrs->qmp.path = d->qmp_path;
     mrs->qmp.domid = d->domid;
+    mrs->qmp.quiet = !file;           /* a stream: the sender says why */
     if (abortable) {
         mrs->abrt.ao = ao;
         mrs->abrt.callback = mr_abort;
@@ -798,7 +837,16 @@ int libxl__memory_restore(libxl__egc *egc, libxl__ao *ao,
                           const libxlsnap_progress_how *progress,
                           libxl__memory_restore_cb *callback, void *arg)
 {
-    return mr_start(egc, ao, d, file, paused, abortable, progress,
+    return mr_start(egc, ao, d, file, -1, paused, abortable, progress,
+                    callback, arg);
+}
+
+int libxl__memory_incoming(libxl__egc *egc, libxl__ao *ao,
+                           const libxl__domain *d, int fd, bool paused,
+                           bool abortable,
+                           libxl__memory_restore_cb *callback, void *arg)
+{
+    return mr_start(egc, ao, d, NULL, fd, paused, abortable, NULL,
                     callback, arg);
 }
 
@@ -818,6 +866,11 @@ static void mr_getfd(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret, int rc)
 {
     memory_restore_state *mrs = CONTAINER_OF(qmp, memory_restore_state, qmp);
 
+    if (!rc && !mrs->file) {
+        /* a stream: QEMU has it; the sender's failure is its EOF */
+        close(mrs->fd);
+        mrs->fd = -1;
+    }
     if (!rc) rc = libxl__qmp_send(egc, qmp, "migrate-incoming",
                                   memory_fd_args(&mrs->qmp.ao->gc, "uri",
                                                  "fd:" MEMORY_FDNAME), -1,
@@ -868,8 +921,12 @@ static void mr_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
     }
     if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
         const char *e = libxl__json_get_string(mig, "error-desc");
-        LOG(ERROR, "restoring the memory image '%s' failed%s%s", mrs->file,
-            e ? ": " : "", e ? e : "");
+        if (mrs->file)
+            LOG(ERROR, "restoring the memory image '%s' failed%s%s",
+                mrs->file, e ? ": " : "", e ? e : "");
+        else
+            LOG(DEBUG, "the incoming migration failed%s%s",
+                e ? ": " : "", e ? e : "");
         rc = ERROR_FAIL;
         goto out;
     }

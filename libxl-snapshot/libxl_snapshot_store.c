@@ -619,6 +619,19 @@ static char *domain_record_to_json(libxl__gc *gc,
     return r;
 }
 
+char *libxl__domain_record_to_json(libxl__gc *gc,
+                                   const libxl__domain_record *d)
+{
+    return domain_record_to_json(gc, d);
+}
+
+int libxl__domain_record_from_json(libxl__gc *gc, const char *what,
+                                   yajl_val v, libxl__domain_record *d_r)
+{
+    memset(d_r, 0, sizeof(*d_r));
+    return domain_record_parse(gc, what, v, d_r);
+}
+
 /* ---------------------------------------------------------------- */
 /* load */
 

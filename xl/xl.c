@@ -59,6 +59,7 @@ static const struct { const char *flag, *option; } flag_options[] = {
     { "_KEEP_OVERLAY", "--keep-overlay" },
     { "_CHILDREN_ONLY", "--children-only" },
     { "_PAUSED", "--paused" },
+    { "LIBXLSNAP_IMPORT_FORCE", "--force" },
 };
 
 /* msg, in place, with each flag_options[].flag as its option. */
@@ -372,7 +373,7 @@ void help(const char *command)
         printf("xl snapshot front end (libxl-snapshot).  Subcommands "
                "handled here:\n\n");
         for (i = 0; i < cmdtable_len; i++)
-            printf(" %-22s%s\n", cmd_table[i].cmd_name,
+            printf(" %-21s %s\n", cmd_table[i].cmd_name,
                    cmd_table[i].cmd_desc);
         printf("\nAny other subcommand is passed to the system xl.\n"
                "Options: -v verbose (repeat for more), -N dry run.\n");

@@ -166,6 +166,9 @@ int main_block_stream(int argc, char **argv);
 int main_block_job(int argc, char **argv);
 int main_help(int argc, char **argv);
 int main_block_copy(int argc, char **argv);
+int main_migrate(int argc, char **argv);
+int main_snapshot_export_records(int argc, char **argv);
+int main_snapshot_import_records(int argc, char **argv);
 
 #endif /* XL_H */
 

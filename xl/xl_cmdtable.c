@@ -227,6 +227,33 @@ const struct cmd_spec cmd_table[] = {
       "--async                  Return once the job runs (live).\n"
       "--verbose                Show progress.  Ctrl-C aborts the job."
     },
+    { "migrate", &main_migrate, 0, 1, 0,
+      "Migrate a domain to a new QEMU on this host, its snapshots kept "
+      "(qemu driver; on Xen: the system xl's, after a warning when its "
+      "snapshot records stay on this host)",
+      "[options] <Domain> [localhost]",
+      "-p, --paused             Leave the domain paused on the new QEMU.\n"
+      "--bandwidth=MIB          Limit the migration to MIB MiB/s.\n"
+      "Ctrl-C before the switch cancels it: the domain stays where it was.\n"
+      "A remote host is refused on the qemu driver.  On Xen, the system\n"
+      "xl's options and <host>; set XL_SNAPSHOT_STATE_SHARED=1 when the\n"
+      "state dir is on storage both hosts see (no warning then)."
+    },
+    { "snapshot-export-records", &main_snapshot_export_records, 0, 0, 0,
+      "Write a domain's snapshot records as one JSON document, for "
+      "another host that shares its images",
+      "<Domain> [<File>]",
+      "<File>                   Where to write it (default, or -: stdout)."
+    },
+    { "snapshot-import-records", &main_snapshot_import_records, 0, 1, 0,
+      "Import a domain's snapshot records from snapshot-export-records, "
+      "all or nothing",
+      "[options] <Domain> <File>",
+      "-f, --force              Replace the records the domain has here.\n"
+      "Refused: another domain's uuid, a corrupt document, records already\n"
+      "there (without --force), an image they name that this host cannot\n"
+      "reach (each named)."
+    },
 };
 
 const int cmdtable_len = sizeof(cmd_table) / sizeof(cmd_table[0]);

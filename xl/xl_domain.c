@@ -4,9 +4,14 @@
  * With the qemu driver a domain is a QEMU process started from an
  * xl-format config, so xl's create/destroy/list/pause/unpause are
  * provided here with xl's usage and output.  On Xen these commands go
- * to the system xl (see xl_cmdtable.c).
+ * to the system xl (see xl_cmdtable.c).  xl migrate moves a domain to
+ * a new QEMU on this host; on Xen it is the system xl's, after a
+ * warning when the domain's snapshot records would stay behind.
  */
+#include <inttypes.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "xl.h"
 
@@ -185,6 +190,173 @@ int main_qemu_monitor_command(int argc, char **argv)
     if (rc) return xl_fail("qemu-monitor-command", rc);
     if (out && *out) fputs(out, stdout);
     free(out);
+    return EXIT_SUCCESS;
+}
+
+/* A destination that is this host (the qemu driver's only one). */
+static bool host_is_local(const char *host)
+{
+    char me[256];
+
+    if (!*host || !strcmp(host, "localhost") ||
+        !strcmp(host, "localhost.localdomain") ||
+        !strcmp(host, "127.0.0.1") || !strcmp(host, "::1"))
+        return true;
+    return !gethostname(me, sizeof(me)) && (me[sizeof(me) - 1] = 0,
+                                            !strcmp(host, me));
+}
+
+/*
+ * On Xen, `xl migrate` is the system xl's.  Its records do not go with
+ * a domain to another host when they are in a host-local state dir:
+ * say so first, and how to carry them.  Xen's usage: [options]
+ * <Domain> <host>, -s and -C (and --max-iters/--max-factor) take a
+ * value.
+ */
+static int migrate_xen(int argc, char **argv)
+{
+    const char *pos[2] = { NULL, NULL };
+    int i, n = 0, nb = 0;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            for (i++; i < argc && n < 2; i++) pos[n++] = argv[i];
+            break;
+        }
+        if (a[0] == '-' && a[1]) {
+            if ((!strcmp(a, "-s") || !strcmp(a, "-C") ||
+                 !strcmp(a, "--max-iters") || !strcmp(a, "--max-factor"))
+                && i + 1 < argc)
+                i++;
+            continue;
+        }
+        if (n < 2) pos[n++] = a;
+    }
+    if (pos[0] && pos[1] && !host_is_local(pos[1]) &&
+        !libxlsnap_domain_records_stay_behind(ctx, pos[0], &nb) && nb)
+        fprintf(stderr, "xl-snapshot: warning: the %d snapshot record%s of "
+                "%s stay%s on this host (its state dir is host-local); "
+                "carry them with\n  xl snapshot-export-records %s FILE, "
+                "then on %s: xl snapshot-import-records %s FILE\n", nb,
+                nb == 1 ? "" : "s", pos[0], nb == 1 ? "s" : "", pos[0],
+                pos[1], pos[0]);
+    return exec_system_xl("migrate", NULL, NULL);
+}
+
+static volatile sig_atomic_t migrate_interrupted;
+
+static void migrate_on_sigint(int sig)
+{
+    migrate_interrupted = 1;
+}
+
+typedef struct {
+    bool done, tty;
+    int rc;
+    uint64_t done_bytes, total;
+} migrate_wait;
+
+static void migrate_done_cb(libxl_ctx *unused, int rc, void *for_callback)
+{
+    migrate_wait *w = for_callback;
+    w->done = true;
+    w->rc = rc;
+}
+
+static void migrate_progress_cb(const libxlsnap_progress *p,
+                                void *for_callback)
+{
+    migrate_wait *w = for_callback;
+
+    w->done_bytes = p->done;
+    w->total = p->total;
+    if (!w->tty) return;
+    printf("\rMigration: [%3u %%] %" PRIu64 "/%" PRIu64 " MiB",
+           p->total ? (unsigned)(p->done * 100 / p->total) : 0,
+           p->done >> 20, p->total >> 20);
+    fflush(stdout);
+}
+
+/*
+ * qemu driver: the domain to a new QEMU on this host (its snapshots
+ * stay its own).  Ctrl-C before the switch cancels the migration: the
+ * domain stays where it was.
+ */
+int main_migrate(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"paused", 0, 0, 'p'},
+        {"bandwidth", 1, 0, 'B'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    libxlsnap_progress_how progress;
+    libxl_asyncop_how how;
+    struct sigaction sa, old;
+    migrate_wait w;
+    const char *domain;
+    unsigned flags = 0;
+    uint64_t bandwidth = 0;
+    uint32_t domid = 0;
+    char *end;
+    bool aborted = false;
+    int opt, rc;
+
+    if (libxlsnap_ctx_driver(ctx) == LIBXLSNAP_DRIVER_XEN)
+        return migrate_xen(argc, argv);
+    SWITCH_FOREACH_OPT(opt, "p", opts, "migrate", 1) {
+    case 'p':
+        flags |= LIBXLSNAP_MIGRATE_PAUSED;
+        break;
+    case 'B':
+        bandwidth = strtoull(optarg, &end, 10);
+        if (!*optarg || *end || !bandwidth || bandwidth > (UINT64_MAX >> 20)) {
+            fprintf(stderr, "invalid bandwidth '%s' (MiB/s, a whole number)"
+                    "\n", optarg);
+            return EXIT_FAILURE;
+        }
+        bandwidth <<= 20;
+        break;
+    }
+    if (argc - optind > 2)
+        return usage_error("migrate", "takes a domain and at most a host.");
+    domain = argv[optind];
+    if (argc - optind == 2 && !host_is_local(argv[optind + 1])) {
+        fprintf(stderr, "libxl-snapshot: error: migrate: the qemu driver "
+                "migrates a domain to a new QEMU on this host only (xl "
+                "migrate %s [localhost]), not to '%s'\n", domain,
+                argv[optind + 1]);
+        return EXIT_FAILURE;
+    }
+    memset(&w, 0, sizeof(w));
+    w.tty = isatty(STDOUT_FILENO);
+    progress.callback = migrate_progress_cb;
+    progress.for_callback = &w;
+    memset(&how, 0, sizeof(how));
+    how.callback = migrate_done_cb;
+    how.u.for_callback = &w;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = migrate_on_sigint;
+    sigaction(SIGINT, &sa, &old);
+    rc = libxlsnap_domain_migrate_local(ctx, domain, flags, bandwidth,
+                                        &domid, &progress, &how);
+    while (!rc && !w.done) {
+        libxlsnap_event_loop_run(ctx, 200);
+        if (migrate_interrupted && !aborted) {
+            aborted = true;
+            fprintf(stderr, "\nCancelling the migration...\n");
+            libxlsnap_ao_abort(ctx, &how);
+        }
+    }
+    sigaction(SIGINT, &old, NULL);
+    if (w.tty && w.total) putchar('\n');
+    if (!rc) rc = w.rc;
+    if (rc) return xl_fail("migrate", rc);
+    if (aborted)
+        fprintf(stderr, "Too late to cancel: the domain had already "
+                "switched over.\n");
+    printf("Domain %s migrated: now domid %u\n", domain, domid);
     return EXIT_SUCCESS;
 }
 
