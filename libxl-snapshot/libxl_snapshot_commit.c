@@ -67,7 +67,9 @@
  * dest).  Planned in bc_copy_plan: refused, before anything is written,
  * when dest exists (unless reused, then of the format asked, on the
  * active image's backing when shallow, as large), is an image of the
- * domain's chains or of a snapshot, or the disk is in a job.  Then the
+ * domain's chains or of a snapshot (libxl__image_same: a link to one is
+ * it; a symbolic link dest is recorded as its target), or the disk is in
+ * a job.  Then the
  * job record, then dest made (live: qemu-img create; offline qemu-img
  * convert makes it), then the job.  A copy changes no snapshot's data,
  * and no image of the old chain is ever removed, so no snapshot record
@@ -89,7 +91,9 @@
 #include "libxl_snapshot_internal.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct {
@@ -454,6 +458,22 @@ int libxlsnap_block_stream(libxlsnap_ctx *ctx, const char *domain,
     return AO_CREATE_FAIL(rc);
 }
 
+/* A file dest as recorded: absolute, and a symbolic link's target (the
+ * records name the image, not a link to it that may go or change) */
+static const char *copy_file_dest(libxl__gc *gc, const char *dest)
+{
+    struct stat st;
+    char *real;
+
+    if (!lstat(dest, &st) && S_ISLNK(st.st_mode) &&
+        (real = realpath(dest, NULL))) {
+        const char *r = GCSTRDUP(real);
+        free(real);
+        return r;
+    }
+    return libxl__abs_path(gc, dest);
+}
+
 int libxlsnap_block_copy(libxlsnap_ctx *ctx, const char *domain,
                      const char *vdev, const char *dest,
                      const libxlsnap_block_copy_params *params,
@@ -517,7 +537,7 @@ int libxlsnap_block_copy(libxlsnap_ctx *ctx, const char *domain,
             "file, which a raw image cannot have", vdev);
         goto out;
     }
-    bcs->dest = libxl__image_is_file(dest) ? libxl__abs_path(gc, dest)
+    bcs->dest = libxl__image_is_file(dest) ? copy_file_dest(gc, dest)
                                            : GCSTRDUP(dest);
     bcs->p.bandwidth = bcs->cp.bandwidth;
     bcs->p.timeout_ms = bcs->cp.timeout_ms;
@@ -910,7 +930,9 @@ static const char *copy_name(libxl__gc *gc, const char *path)
     return libxl__image_is_file(path) ? libxl__abs_path(gc, path) : path;
 }
 
-/* Which image (a chain's, a snapshot's, a disk's) is dest?  NULL: none. */
+/* Which image (a chain's, a snapshot's, a disk's, one a copy left) is
+ * dest?  NULL: none.  By identity (libxl__image_same): a link to one of
+ * them is it. */
 static const char *copy_dest_clash(libxl__gc *gc,
                                    libxl__block_commit_state *bcs)
 {
@@ -919,27 +941,35 @@ static const char *copy_dest_clash(libxl__gc *gc,
     int i, j;
 
     for (i = 0; i < chain_len(bcs); i++)
-        if (chain_file(bcs, i) && !strcmp(chain_file(bcs, i), d))
+        if (libxl__image_same(gc, chain_file(bcs, i), d))
             return GCSPRINTF("an image of the backing chain of disk %s",
                              bcs->vdev);
     for (i = 0; i < op->d.num_disks; i++)
         if (op->d.disks[i].pdev_path &&
-            !strcmp(copy_name(gc, op->d.disks[i].pdev_path), d))
+            libxl__image_same(gc, copy_name(gc, op->d.disks[i].pdev_path), d))
             return GCSPRINTF("the active image of disk %s",
                              op->d.disks[i].vdev);
     for (i = 0; i < op->tree.num_snaps; i++)
         for (j = 0; j < op->tree.snaps[i].num_disks; j++) {
             const libxlsnap_disk_snapshot *ds = &op->tree.snaps[i].disks[j];
-            if ((ds->file && !strcmp(ds->file, d)) ||
-                (ds->overlay && !strcmp(ds->overlay, d)))
+            if (libxl__image_same(gc, ds->file, d) ||
+                libxl__image_same(gc, ds->overlay, d))
                 return GCSPRINTF("an image of snapshot '%s'",
                                  op->tree.snaps[i].name);
         }
     for (i = 0; i < op->cfg.num_disks; i++)
         if (op->cfg.disks[i].pdev_path &&
-            !strcmp(copy_name(gc, op->cfg.disks[i].pdev_path), d))
+            libxl__image_same(gc, copy_name(gc, op->cfg.disks[i].pdev_path),
+                              d))
             return GCSPRINTF("the configured image of disk %s",
                              op->cfg.disks[i].vdev);
+    for (i = 0; i < op->tree.dom.num_disks; i++)
+        for (j = 0; j < op->tree.dom.disks[i].num_copied_from; j++)
+            if (libxl__image_same(gc, op->tree.dom.disks[i].copied_from[j],
+                                  d))
+                return GCSPRINTF("an image disk %s was copied from (kept "
+                                 "for the snapshots)",
+                                 op->tree.dom.disks[i].vdev);
     return NULL;
 }
 

@@ -2038,6 +2038,10 @@ const char *libxl__image_problem(libxl__gc *gc, const char *path,
 /* Is QEMU's filename of a block node the image path? */
 bool libxl__qemu_file_is(libxl__gc *gc, const char *qemu_file,
                          const char *path);
+/* Are images a and b one image?  Files: the same file (st_dev and
+ * st_ino: a symbolic or hard link is its target); others as
+ * libxl__qemu_file_is.  NULL is no image. */
+bool libxl__image_same(libxl__gc *gc, const char *a, const char *b);
 /* qemu-img info output v completed by each backend's ->complete_info */
 yajl_val libxl__image_info_complete(libxl__gc *gc, yajl_val v, char **err_r);
 /*

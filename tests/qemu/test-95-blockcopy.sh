@@ -36,6 +36,8 @@
 #    --shallow;
 #  - snapshot-revert after pivots of both disks (two of xvda): under
 #    valgrind when installed, no invalid access (once a heap overflow);
+#  - a symbolic or hard link to an image of the chain: refused as the
+#    image; a pivot to a link to a prepared image records its target;
 # qemu-img check and snapshot-check after each outcome.
 # The case functions run through soft_case:
 # shellcheck disable=SC2317
@@ -578,6 +580,41 @@ case_revert_after_copies() {
     rm -f "$OTHER/$d"*
 }
 
+# issue 18 tryout 2: a link (symbolic or hard) to an image of the chain
+# or a snapshot's is that image: refused; a link to a prepared image is
+# recorded as its target
+case_links() {
+    local d=c10 real=$OTHER/c10-real.qcow2
+    start_domain "$d" live
+    build_chain "$d"
+    ln -s "$(img "$d" s1)" "$OTHER/c10-sym.qcow2"
+    ln "$(img "$d" s1)" "$OTHER/c10-hard.qcow2"
+    refused "is an image of the backing chain" \
+        xl block-copy --reuse-external --pivot "$d" xvda "$OTHER/c10-sym.qcow2"
+    refused "is an image of the backing chain" \
+        xl block-copy --reuse-external --finish "$d" xvda "$OTHER/c10-hard.qcow2"
+    ln -s "$(img "$d" s3)" "$OTHER/c10-act.qcow2"
+    refused "is an image of the backing chain" \
+        xl block-copy --reuse-external --pivot "$d" xvda "$OTHER/c10-act.qcow2"
+    rm -f "$OTHER/c10-sym.qcow2" "$OTHER/c10-hard.qcow2" "$OTHER/c10-act.qcow2"
+    expect_snapshot_view "$d" s2 2
+    expect_ok xl snapshot-revert "$d" s3
+    step "  a link to a prepared image: its target recorded"
+    expect_ok qemu-img create -q -f qcow2 "$real" 64M
+    ln -s "$real" "$OTHER/c10-link.qcow2"
+    expect_ok xl block-copy --reuse-external --pivot "$d" xvda "$OTHER/c10-link.qcow2"
+    expect_eq "$(active_image "$d" xvda)" "$real" "active image after a pivot to a link"
+    expect_clean "$d"
+    rm -f "$OTHER/c10-link.qcow2"
+    expect_clean "$d"
+    expect_all_snapshots "$d"
+    expect_clean "$d"
+    expect_ok xl destroy "$d"
+    check_images
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
 soft_case "live full --pivot; the snapshots revert and delete" case_live_full_pivot
 soft_case "live --shallow --finish, then --pivot" case_live_shallow_finish
 soft_case "offline: --shallow, full --pivot, raw" case_offline
@@ -587,4 +624,5 @@ soft_case "crash points blockcopy:1..4" case_faults
 soft_case "a branching tree copied: every snapshot reverts" case_branches
 soft_case "refusals" case_refusals
 soft_case "revert after pivots of both disks (valgrind)" case_revert_after_copies
+soft_case "links to images are the images" case_links
 finish
