@@ -592,6 +592,46 @@ static int chain_find(libxl__gc *gc, libxl__block_commit_state *bcs,
     return -1;
 }
 
+/*
+ * xl block-job --pivot / --abort of a live job whose QEMU is gone: there
+ * is nothing to pivot or abort.  Its outcome is settled as the next
+ * command would (libxl__blockjob_recover): a copy's dest this job made
+ * goes (unless the pivot was recorded already: then it stands), a
+ * commit's records follow an abort.  ERROR_FAIL, said in one line, but
+ * for a pivot that was recorded.
+ */
+static int control_dead_job(libxl__gc *gc, libxl__block_commit_state *bcs)
+{
+    libxl__snapshot_op *op = &bcs->op;
+    const jobrec *jr = &bcs->jr;
+    const libxl__active_disk *a;
+    bool pivoted = false;
+    int rc;
+
+    rc = libxl__snapshot_op_load_all(gc, op);
+    if (rc) return rc;
+    if (jr->type == LIBXLSNAP_BLOCKJOB_TYPE_COPY) {
+        a = libxl__domain_record_disk(&op->tree.dom, jr->vdev);
+        pivoted = a && a->path && !strcmp(a->path, jr->base);
+        rc = copy_outcome(gc, op, jr, pivoted, false);
+    } else if (jr->type != LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
+        rc = follow_outcome(gc, op, jr, false, NULL);
+    }
+    if (rc) return rc;
+    jobrec_remove(gc, &op->st, jr->vdev);
+    if (pivoted && bcs->verb == LIBXL__BLOCKJOB_VERB_COMPLETE) return 0;
+    LOG(ERROR, "block job %s on disk %s is gone with the domain's QEMU: "
+        "nothing to %s%s", jr->id, jr->vdev,
+        bcs->verb == LIBXL__BLOCKJOB_VERB_COMPLETE ? "pivot" : "abort",
+        pivoted ? " (its pivot was recorded: the disk runs on the copy)"
+        : jr->type != LIBXLSNAP_BLOCKJOB_TYPE_COPY
+        ? "; its records follow as after an abort"
+        : jr->created ? "; the disk stays on its image, and the copy this "
+          "job made is removed"
+        : "; the disk stays on its image");
+    return ERROR_FAIL;
+}
+
 static void bc_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 {
     libxl__block_commit_state *bcs =
@@ -617,9 +657,7 @@ static void bc_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
                 op->d.name);
         if (rc) goto out;
         if (!bcs->jr.live || !op->d.running) {
-            LOG(WARN, "block job %s is gone with the domain's QEMU; its "
-                "outcome is unknown, records unchanged", bcs->jr.id);
-            jobrec_remove(gc, &op->st, bcs->vdev);
+            rc = control_dead_job(gc, bcs);
             goto out;
         }
         /* follow the job (the verb was sent already) to its end */
@@ -1705,6 +1743,8 @@ static int copy_outcome(libxl__gc *gc, libxl__snapshot_op *op,
             if (!libxl__rbd_image_remove(gc, jr->base))
                 LOG(INFO, "disk %s: the unfinished copy '%s' is removed",
                     jr->vdev, jr->base);
+        } else if (!libxl__file_exists(jr->base)) {
+            /* never made (qemu-img create failed): nothing of ours */
         } else if (unlink(jr->base) && errno != ENOENT) {
             LOGE(WARN, "disk %s: cannot remove the unfinished copy '%s'",
                  jr->vdev, jr->base);

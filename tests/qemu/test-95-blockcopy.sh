@@ -38,6 +38,9 @@
 #    valgrind when installed, no invalid access (once a heap overflow);
 #  - a symbolic or hard link to an image of the chain: refused as the
 #    image; a pivot to a link to a prepared image records its target;
+#  - xl block-job --pivot or --abort of a copy whose QEMU died: refused
+#    in one line, the copy the job made removed; a read-only dest: one
+#    line;
 # qemu-img check and snapshot-check after each outcome.
 # The case functions run through soft_case:
 # shellcheck disable=SC2317
@@ -615,6 +618,54 @@ case_links() {
     rm -f "$OTHER/$d"*
 }
 
+# issue 18 tryout 3: xl block-job --pivot / --abort of a copy whose QEMU
+# died: one error line, exit 1, the copy the job made removed, the
+# record cleared
+case_dead_control() {
+    local d=c11 dst=$OTHER/c11.qcow2 pid
+    start_domain "$d" live
+    write_disks "$d" 0x31
+    expect_ok xl block-copy "$d" xvda "$dst"
+    wait_job_state "$d" xvda ready 10
+    pid=$(runtime_pid "$d")
+    kill -9 "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    expect_error "is gone with the domain's QEMU: nothing to pivot" \
+        xl block-job --pivot "$d" xvda
+    expect_no_file "$dst"
+    expect_no_job "$d"
+    expect_eq "$(active_image "$d" xvda)" "$(img "$d")" "active image"
+    expect_clean "$d"
+
+    step "  --abort of a running copy whose QEMU died"
+    expect_ok xl create "$CFG"
+    slow_disk "$d"
+    expect_ok xl block-copy --async --bandwidth 1 "$d" xvda "$dst"
+    wait_job_state "$d" xvda running 10
+    pid=$(runtime_pid "$d")
+    kill -9 "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    expect_error "is gone with the domain's QEMU: nothing to abort" \
+        xl block-job --abort "$d" xvda
+    expect_no_file "$dst"
+    expect_no_job "$d"
+    expect_clean "$d"
+    expect_ok xl create "$CFG"
+    expect_disks "$d" 0x31
+
+    step "  a destination on a read-only file system: one line"
+    local ro=$T/c11-ro
+    if mount_tmpfs "$ro" 1M; then
+        mount -o remount,ro "$ro"
+        refused "c11-ro/x.qcow2" xl block-copy --pivot "$d" xvda "$ro/x.qcow2"
+        umount "$ro"
+    fi
+    expect_ok xl destroy "$d"
+    check_images
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
 soft_case "live full --pivot; the snapshots revert and delete" case_live_full_pivot
 soft_case "live --shallow --finish, then --pivot" case_live_shallow_finish
 soft_case "offline: --shallow, full --pivot, raw" case_offline
@@ -625,4 +676,5 @@ soft_case "a branching tree copied: every snapshot reverts" case_branches
 soft_case "refusals" case_refusals
 soft_case "revert after pivots of both disks (valgrind)" case_revert_after_copies
 soft_case "links to images are the images" case_links
+soft_case "block-job --pivot/--abort after QEMU died" case_dead_control
 finish
