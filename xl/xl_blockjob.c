@@ -4,7 +4,8 @@
  *
  * Options follow virsh's blockcommit / blockpull / blockjob.  Jobs run
  * through the library's asynchronous API: xl polls the library's event
- * loop, so that Ctrl-C (SIGINT) can abort the job cleanly, and draws a
+ * loop, so that Ctrl-C (SIGINT; SIGTERM and SIGHUP alike) can abort the
+ * job cleanly, and draws a
  * progress line on a terminal (to a pipe only with --verbose, one line
  * when the job is ready and one for its end: completed, failed or
  * cancelled, never "concluded", a step on the way to each), then says
@@ -87,14 +88,22 @@ void xl_job_setup(xl_job_wait *w, const char *what,
     how->u.for_callback = w;
 }
 
+/* what aborts a job xl waits for: Ctrl-C, and a kill or a hang-up (the
+ * job must not run on with a record owned by a dead process) */
+static const int abort_signals[] = { SIGINT, SIGTERM, SIGHUP };
+#define NUM_ABORT_SIGNALS \
+    (int)(sizeof(abort_signals) / sizeof(abort_signals[0]))
+
 int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how)
 {
-    struct sigaction sa, old;
+    struct sigaction sa, old[NUM_ABORT_SIGNALS];
     bool aborted = false;
+    int i;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old);
+    for (i = 0; i < NUM_ABORT_SIGNALS; i++)
+        sigaction(abort_signals[i], &sa, &old[i]);
     while (!w->done) {
         libxlsnap_event_loop_run(ctx, 200);
         if (interrupted && !aborted) {
@@ -103,7 +112,8 @@ int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how)
             libxlsnap_ao_abort(ctx, how);
         }
     }
-    sigaction(SIGINT, &old, NULL);
+    for (i = 0; i < NUM_ABORT_SIGNALS; i++)
+        sigaction(abort_signals[i], &old[i], NULL);
     if (w->tty && w->reported) fputc('\n', stdout);
     /* the abort came too late to stop anything: say so, not "aborted" */
     if (aborted && !w->rc)

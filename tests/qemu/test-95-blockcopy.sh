@@ -41,6 +41,7 @@
 #  - xl block-job --pivot or --abort of a copy whose QEMU died: refused
 #    in one line, the copy the job made removed; a read-only dest: one
 #    line;
+#  - SIGTERM and SIGHUP to a waiting block-copy: aborted as by SIGINT;
 # qemu-img check and snapshot-check after each outcome.
 # The case functions run through soft_case:
 # shellcheck disable=SC2317
@@ -666,6 +667,35 @@ case_dead_control() {
     rm -f "$OTHER/$d"*
 }
 
+# issue 18 tryout 4: SIGTERM and SIGHUP abort a waiting block-copy as
+# SIGINT does (the mirror once ran on, its record owned by a dead xl)
+case_term_hup() {
+    local d=c12 dst=$OTHER/c12.qcow2 fp sig
+    start_domain "$d" live
+    slow_disk "$d"
+    fp=$(records_fingerprint)
+    for sig in TERM HUP; do
+        step "  SIG$sig to a live block-copy"
+        bg_start "sig$sig" "$XL" block-copy --bandwidth 1 --pivot "$d" xvda "$dst"
+        wait_job_state "$d" xvda running 10
+        kill -"$sig" "$BG_PID"
+        bg_wait 20
+        [ "$BG_RC" != alive ] ||
+            fail "xl block-copy still runs 20 s after SIG$sig" "$(bg_context "sig$sig")"
+        [ "$BG_RC" -eq 1 ] ||
+            fail "xl block-copy: not exit 1 after SIG$sig" "$(bg_context "sig$sig")"
+        expect_match "$(<"$T/sig$sig.err")" "Aborting the job" "stderr after SIG$sig"
+        expect_no_file "$dst"
+        expect_records_unchanged "$fp" "the copy stopped by SIG$sig"
+        expect_copy_job_done "$d"
+    done
+    expect_clean "$d"
+    expect_ok xl destroy "$d"
+    check_images
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
 soft_case "live full --pivot; the snapshots revert and delete" case_live_full_pivot
 soft_case "live --shallow --finish, then --pivot" case_live_shallow_finish
 soft_case "offline: --shallow, full --pivot, raw" case_offline
@@ -677,4 +707,5 @@ soft_case "refusals" case_refusals
 soft_case "revert after pivots of both disks (valgrind)" case_revert_after_copies
 soft_case "links to images are the images" case_links
 soft_case "block-job --pivot/--abort after QEMU died" case_dead_control
+soft_case "SIGTERM and SIGHUP abort a live copy" case_term_hup
 finish
