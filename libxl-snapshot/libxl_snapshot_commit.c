@@ -80,7 +80,10 @@
  * What the domain no longer uses is said, and which of it snapshots
  * still need.  A copy that did not end (abort, timeout, failure, its
  * process dead with the outcome unknown) removes dest if it made it;
- * --finish keeps it, a consistent point-in-time copy.
+ * --finish keeps it, a consistent point-in-time copy.  A file dest's
+ * identity (st_dev, st_ino) is in the job record once made: no pivot
+ * goes to a dest removed or replaced since (the job is left at READY,
+ * its at_ready "stop"), and only that file is ever removed as ours.
  * Steps: libxlsnap_block_copy -> bc_begun -> bc_chain -> bc_copy_plan
  *   [-> bc_copy_created] -> bc_job_done -> bc_finalize -> bc_recorded
  *   -> bc_done.
@@ -117,6 +120,8 @@ typedef struct {
                                          (not in the record: NULL after
                                          a restart, then read again) */
     int num_old_chain;
+    uint64_t dest_dev, dest_ino;      /* copy: a file dest's identity once
+                                         made (0: unknown) */
 } jobrec;
 
 typedef enum { BC_COMMIT, BC_STREAM, BC_CONTROL, BC_COPY } bc_kind;
@@ -242,6 +247,12 @@ static int jobrec_write(libxl__gc *gc, const libxl__snapshot_store *st,
         libxl__yajl_gen_opt_str(g, "backing", jr->backing);
         libxl__yajl_gen_opt_str(g, "backing_format",
                         libxl_disk_format_to_string(jr->backing_format));
+        if (jr->dest_ino) {
+            libxl__yajl_gen_str(g, "dest_dev");
+            yajl_gen_integer(g, (long long)jr->dest_dev);
+            libxl__yajl_gen_str(g, "dest_ino");
+            yajl_gen_integer(g, (long long)jr->dest_ino);
+        }
     }
     libxl__yajl_gen_str(g, "merged");
     yajl_gen_array_open(g);
@@ -306,6 +317,8 @@ static int jobrec_read(libxl__gc *gc, const libxl__snapshot_store *st,
     jr->shallow = libxl__json_get_bool(v, "shallow", false);
     jr->node = GCSTRDUP(libxl__json_get_string(v, "node"));
     jr->backing = GCSTRDUP(libxl__json_get_string(v, "backing"));
+    jr->dest_dev = (uint64_t)libxl__json_get_integer(v, "dest_dev", 0);
+    jr->dest_ino = (uint64_t)libxl__json_get_integer(v, "dest_ino", 0);
     s = libxl__json_get_string(v, "backing_format");
     if (!s || libxl_disk_format_from_string(s, &jr->backing_format))
         jr->backing_format = LIBXL_DISK_FORMAT_QCOW2;
@@ -1156,6 +1169,8 @@ static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
     if (!jr->created) {
         rc = copy_check_reused(gc, bcs);
         if (rc) goto out;
+        libxl__blockjob_copy_dest_id(jr->base, &jr->dest_dev,
+                                     &jr->dest_ino);
     }
 
     rc = jobrec_write(gc, &op->st, jr);
@@ -1207,6 +1222,18 @@ static void bc_copy_created(libxl__egc *egc, libxl__exec_state *es, int rc,
         bc_done(egc, bcs, rc);
         return;
     }
+    /* what was made, so that no pivot goes to another file */
+    libxl__blockjob_copy_dest_id(bcs->jr.base, &bcs->jr.dest_dev,
+                                 &bcs->jr.dest_ino);
+    if (bcs->jr.dest_ino) {
+        rc = jobrec_write(gc, &bcs->op.st, &bcs->jr);
+        if (rc) {
+            copy_outcome(gc, &bcs->op, &bcs->jr, false, false);
+            jobrec_remove(gc, &bcs->op.st, bcs->jr.vdev);
+            bc_done(egc, bcs, rc);
+            return;
+        }
+    }
     libxl__fault_point("blockcopy");  /* dest made, no job yet */
     bc_copy_start(egc, bcs);
 }
@@ -1235,6 +1262,8 @@ static void bc_copy_start(libxl__egc *egc, libxl__block_commit_state *bcs)
     bcs->bj.copy_backing_format = jr->backing_format;
     bcs->bj.copy_shallow = jr->shallow;
     bcs->bj.copy_reuse = !jr->created || jr->live;
+    bcs->bj.copy_dest_dev = jr->dest_dev;
+    bcs->bj.copy_dest_ino = jr->dest_ino;
     bcs->bj.at_ready = jr->at_ready;
     bcs->bj.no_wait = !!(bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_NO_WAIT) &&
         jr->live;
@@ -1267,6 +1296,12 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
     case LIBXLSNAP_BLOCKJOB_STATE_RUNNING:
     case LIBXLSNAP_BLOCKJOB_STATE_READY:
         /* left running (--async) or waiting at READY: record stays */
+        if (rc && bcs->jr.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY &&
+            bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT) {
+            /* the pivot refused (dest gone): no later command makes it */
+            bcs->jr.at_ready = LIBXL__BLOCKJOB_AT_READY_STOP;
+            jobrec_write(gc, &op->st, &bcs->jr);
+        }
         if (!rc && bj->info.state == LIBXLSNAP_BLOCKJOB_STATE_READY)
             LOG(INFO, "job %s is ready: pivot or abort it with xl "
                 "block-job", bj->info.id);
@@ -1725,6 +1760,18 @@ static void copy_say_left(libxl__gc *gc, libxl__snapshot_op *op,
             strchr(unused, ',') ? "them" : "it");
 }
 
+/* Is the file dest the one the job made (it exists, and is the file
+ * made when its identity was recorded)? */
+static bool copy_dest_ours(const jobrec *jr)
+{
+    uint64_t dev, ino;
+
+    if (!libxl__file_exists(jr->base)) return false;
+    if (!jr->dest_ino) return true;
+    libxl__blockjob_copy_dest_id(jr->base, &dev, &ino);
+    return dev == jr->dest_dev && ino == jr->dest_ino;
+}
+
 /*
  * The outcome of a copy (done: dest is complete; pivot: the domain runs
  * on it).  No snapshot's record changes; a pivot changes the domain's
@@ -1743,8 +1790,9 @@ static int copy_outcome(libxl__gc *gc, libxl__snapshot_op *op,
             if (!libxl__rbd_image_remove(gc, jr->base))
                 LOG(INFO, "disk %s: the unfinished copy '%s' is removed",
                     jr->vdev, jr->base);
-        } else if (!libxl__file_exists(jr->base)) {
-            /* never made (qemu-img create failed): nothing of ours */
+        } else if (!copy_dest_ours(jr)) {
+            /* never made (qemu-img create failed), or another file
+             * now: nothing of ours */
         } else if (unlink(jr->base) && errno != ENOENT) {
             LOGE(WARN, "disk %s: cannot remove the unfinished copy '%s'",
                  jr->vdev, jr->base);
@@ -1836,6 +1884,16 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
             return ERROR_TIMEDOUT;
         }
         return ERROR_NOT_READY;
+    }
+    if (st == LIBXLSNAP_BLOCKJOB_STATE_READY &&
+        jr->type == LIBXLSNAP_BLOCKJOB_TYPE_COPY &&
+        jr->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT &&
+        libxl__blockjob_copy_dest_changed(gc, jr->id, jr->base, jr->dest_dev,
+                                          jr->dest_ino)) {
+        /* no pivot onto a file that is gone: left to xl block-job */
+        jobrec stop = *jr;
+        stop.at_ready = LIBXL__BLOCKJOB_AT_READY_STOP;
+        return jobrec_write(gc, &op->st, &stop);
     }
     if (st == LIBXLSNAP_BLOCKJOB_STATE_READY &&
         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_STOP) {
@@ -2272,6 +2330,13 @@ static int blockjob_control(libxlsnap_ctx *ctx, const char *domain,
                 libxl__json_get_string(job, "status"), &st);
         if (job && libxl__blockjob_verb_ok(st, verb)) {
             yajl_val args = NULL;
+            if (jr.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY &&
+                verb == LIBXL__BLOCKJOB_VERB_COMPLETE &&
+                libxl__blockjob_copy_dest_changed(gc, jr.id, jr.base,
+                                                  jr.dest_dev, jr.dest_ino)) {
+                rc = ERROR_INVAL;
+                goto out;
+            }
             if (jr.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY &&
                 verb == LIBXL__BLOCKJOB_VERB_COMPLETE && jr.node &&
                 jr.base_format == LIBXL_DISK_FORMAT_QCOW2)

@@ -42,6 +42,8 @@
 #    in one line, the copy the job made removed; a read-only dest: one
 #    line;
 #  - SIGTERM and SIGHUP to a waiting block-copy: aborted as by SIGINT;
+#  - xl block-job --pivot to a dest removed or replaced since the copy
+#    began: refused in one line, the job left at READY for --abort;
 # qemu-img check and snapshot-check after each outcome.
 # The case functions run through soft_case:
 # shellcheck disable=SC2317
@@ -696,6 +698,42 @@ case_term_hup() {
     rm -f "$OTHER/$d"*
 }
 
+# issue 18 tryout 7: xl block-job --pivot to a destination removed or
+# replaced since the copy began: refused in one line, the job stays at
+# READY for --abort
+case_dest_gone() {
+    local d=c13 dst=$OTHER/c13.qcow2
+    start_domain "$d" live
+    write_disks "$d" 0x41
+    expect_ok xl block-copy "$d" xvda "$dst"
+    wait_job_state "$d" xvda ready 10
+    rm -f "$dst"
+    expect_error "'$dst' no longer exists: not pivoted" xl block-job --pivot "$d" xvda
+    wait_job_state "$d" xvda ready 5
+    expect_eq "$(active_image "$d" xvda)" "$(img "$d")" "active image"
+    expect_ok xl block-job --abort "$d" xvda
+    expect_copy_job_done "$d"
+    expect_clean "$d"
+
+    step "  a destination replaced by another file"
+    expect_ok xl block-copy "$d" xvda "$dst"
+    wait_job_state "$d" xvda ready 10
+    rm -f "$dst"
+    expect_ok qemu-img create -q -f qcow2 "$dst" 64M
+    expect_error "is no longer the file the copy writes" xl block-job --pivot "$d" xvda
+    wait_job_state "$d" xvda ready 5
+    expect_ok xl block-job --abort "$d" xvda
+    expect_copy_job_done "$d"
+    expect_file "$dst"    # not the copy's: not removed
+    expect_eq "$(active_image "$d" xvda)" "$(img "$d")" "active image"
+    expect_clean "$d"
+    expect_disks "$d" 0x41
+    expect_ok xl destroy "$d"
+    check_images
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
 soft_case "live full --pivot; the snapshots revert and delete" case_live_full_pivot
 soft_case "live --shallow --finish, then --pivot" case_live_shallow_finish
 soft_case "offline: --shallow, full --pivot, raw" case_offline
@@ -708,4 +746,5 @@ soft_case "revert after pivots of both disks (valgrind)" case_revert_after_copie
 soft_case "links to images are the images" case_links
 soft_case "block-job --pivot/--abort after QEMU died" case_dead_control
 soft_case "SIGTERM and SIGHUP abort a live copy" case_term_hup
+soft_case "block-job --pivot to a removed or replaced dest" case_dest_gone
 finish
