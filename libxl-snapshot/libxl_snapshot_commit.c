@@ -2017,6 +2017,9 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
             continue;                 /* its process is alive */
         rc = libxl__snapshot_op_load_all(gc, op);
         if (rc) return rc;
+        /* an outcome recorded here may move the active image (a pivot):
+         * the caller reads the domain again before it plans on it */
+        op->recovered = true;
         if (jr.live && op->d.running) {
             if (query_job(gc, &op->d, jr.id, &job))
                 continue;             /* cannot tell: leave it */

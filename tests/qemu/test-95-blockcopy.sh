@@ -44,6 +44,8 @@
 #  - SIGTERM and SIGHUP to a waiting block-copy: aborted as by SIGINT;
 #  - xl block-job --pivot to a dest removed or replaced since the copy
 #    began: refused in one line, the job left at READY for --abort;
+#  - a block-copy that adopts and finishes a dead copy's pivot then
+#    copies from the new active image;
 # qemu-img check and snapshot-check after each outcome.
 # The case functions run through soft_case:
 # shellcheck disable=SC2317
@@ -734,6 +736,29 @@ case_dest_gone() {
     rm -f "$OTHER/$d"*
 }
 
+# issue 18 tryout 5: a block-copy that adopts a dead copy's pivot then
+# copies from the new active image (it once planned on the old one and
+# failed: "no qcow2 node")
+case_adopt_then_copy() {
+    local d=c14 a1=$OTHER/c14-a1.qcow2 a2=$OTHER/c14-a2.qcow2
+    start_domain "$d" live
+    write_disks "$d" 0x51
+    run env XL_SNAPSHOT_FAULT=blockcopy:3 "$XL" block-copy --pivot "$d" xvda "$a1"
+    [ "$RC" -eq 86 ] || fail_run "expected the crash at blockcopy:3 (exit 86)"
+    expect_ok xl block-copy --pivot "$d" xvda "$a2"
+    expect_match "$OUT" "Successfully pivoted to $a2" "block-copy output"
+    expect_eq "$(active_image "$d" xvda)" "$a2" "active image"
+    expect_copy_job_done "$d"
+    expect_clean "$d"
+    flush_disk "$d"
+    read_pattern "$a2" 0x51 0 1M
+    expect_ok xl destroy "$d"
+    check_images
+    expect_clean "$d"
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
 soft_case "live full --pivot; the snapshots revert and delete" case_live_full_pivot
 soft_case "live --shallow --finish, then --pivot" case_live_shallow_finish
 soft_case "offline: --shallow, full --pivot, raw" case_offline
@@ -747,4 +772,5 @@ soft_case "links to images are the images" case_links
 soft_case "block-job --pivot/--abort after QEMU died" case_dead_control
 soft_case "SIGTERM and SIGHUP abort a live copy" case_term_hup
 soft_case "block-job --pivot to a removed or replaced dest" case_dest_gone
+soft_case "a copy that adopts a dead pivot copies the new image" case_adopt_then_copy
 finish
