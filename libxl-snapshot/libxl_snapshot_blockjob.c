@@ -991,7 +991,14 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
     bj->qmp.quiet = false;
     if (bj->verb == LIBXL__BLOCKJOB_VERB_DISMISS && !rc) {
         /* the job is over: decide how it ended */
-        if (bj->info.error && !bj->cancel_sent) {
+        if (bj->info.error && !bj->cancel_sent &&
+            !strcmp(bj->info.error, "Operation canceled")) {
+            /* xl block-job --abort, from another process */
+            blockjob_set_state(gc, bj, S_CANCELLED);
+            LOG(ERROR, "job %s was cancelled (by another command)",
+                bj->info.id);
+            rc = ERROR_FAIL;
+        } else if (bj->info.error && !bj->cancel_sent) {
             blockjob_set_state(gc, bj, S_FAILED);
             LOG(ERROR, "job %s failed: %s", bj->info.id, bj->info.error);
             rc = ERROR_FAIL;

@@ -1083,6 +1083,15 @@ static int copy_check_reused(libxl__gc *gc, libxl__block_commit_state *bcs)
     return 0;
 }
 
+/* Has the image of `qemu-img info` v persistent dirty bitmaps (in use by
+ * a running QEMU or not)? */
+static bool copy_has_bitmaps(yajl_val v)
+{
+    yajl_val b = libxl__json_get(libxl__json_get(
+        libxl__json_get(v, "format-specific"), "data"), "bitmaps");
+    return b && YAJL_IS_ARRAY(b) && b->u.array.len > 0;
+}
+
 static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
 {
     libxl__snapshot_op *op = &bcs->op;
@@ -1130,7 +1139,8 @@ static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
             libxl_disk_format_to_string(jr->top_format));
         goto out;
     }
-    if (jr->shallow && jr->base_format == LIBXL_DISK_FORMAT_RAW) {
+    if ((f & LIBXLSNAP_BLOCK_COPY_SHALLOW) &&
+        jr->base_format == LIBXL_DISK_FORMAT_RAW) {
         LOG(ERROR, "disk %s: a shallow copy keeps a backing file, which a "
             "raw image cannot have", bcs->vdev);
         goto out;
@@ -1141,6 +1151,12 @@ static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
          * params): a pivot could not be recorded there */
         LOG(ERROR, "disk %s: a running Xen domain cannot be switched to "
             "an RBD image (copy it with --finish, or shut it down)",
+            bcs->vdev);
+        goto out;
+    }
+    if (!jr->live && (f & LIBXLSNAP_BLOCK_COPY_NO_WAIT)) {
+        LOG(ERROR, "disk %s: the domain is shut off, and an offline copy "
+            "(qemu-img convert) runs in the command itself: no --async",
             bcs->vdev);
         goto out;
     }
@@ -1172,6 +1188,12 @@ static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
         libxl__blockjob_copy_dest_id(jr->base, &jr->dest_dev,
                                      &jr->dest_ino);
     }
+
+    if (jr->base_format == LIBXL_DISK_FORMAT_RAW &&
+        copy_has_bitmaps(chain_at(bcs, 0)))
+        LOG(NOTICE, "disk %s: the copy is raw, which holds no dirty "
+            "bitmaps: those of '%s' do not go with it", bcs->vdev,
+            jr->top);
 
     rc = jobrec_write(gc, &op->st, jr);
     if (rc) goto out;
@@ -1804,10 +1826,12 @@ static int copy_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     }
     if (!pivot) {
         if (jr->shallow)
-            LOG(NOTICE, "disk %s: the copy '%s' is built on '%s', which "
-                "the domain's snapshots own: deleting them may remove it "
-                "(qemu-img rebase the copy, or copy in full, to keep a "
-                "copy of its own)", jr->vdev, jr->base, jr->backing);
+            LOG(NOTICE, "disk %s: the copy '%s' is built on '%s', an "
+                "image of the domain's snapshot tree, which nothing "
+                "records for the copy: the copy changes or breaks if those "
+                "snapshots are deleted or committed (qemu-img rebase it, "
+                "or copy in full, for a copy of its own)", jr->vdev,
+                jr->base, jr->backing);
         return 0;
     }
     libxl__domain_record_set_disk(gc, &op->tree.dom, &op->cfg, jr->vdev,
@@ -2155,6 +2179,12 @@ int libxlsnap_blockjob_get(libxlsnap_ctx *ctx, const char *domain,
     if (jr.live && d.running) {
         rc = query_job(gc, &d, jr.id, &job);
         if (rc) goto out;
+    } else if (jr.live) {
+        LOG(ERROR, "disk %s of domain %s: block job %s is gone with the "
+            "domain's QEMU (the next command on the domain clears its "
+            "record)", vdev, d.name, jr.id);
+        rc = ERROR_NOTFOUND;
+        goto out;
     }
     if (!job) {
         /* recorded, but not (or no longer) in QEMU */

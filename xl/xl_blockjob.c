@@ -138,8 +138,8 @@ static int parse_bandwidth(const char *s, uint64_t *bytes_r)
     char *end;
     unsigned long long mib = strtoull(s, &end, 10);
     if (!*s || *end || mib > (UINT64_MAX >> 20)) {
-        fprintf(stderr, "invalid bandwidth '%s' (MiB/s, a whole number)\n",
-                s);
+        fprintf(stderr, "libxl-snapshot: error: invalid bandwidth '%s' "
+                "(MiB/s, a whole number; 0: no limit)\n", s);
         return -1;
     }
     *bytes_r = (uint64_t)mib << 20;
@@ -151,7 +151,8 @@ static int parse_timeout(const char *s, int *ms_r)
     char *end;
     long secs = strtol(s, &end, 10);
     if (!*s || *end || secs <= 0 || secs > 86400 * 7) {
-        fprintf(stderr, "invalid timeout '%s' (seconds)\n", s);
+        fprintf(stderr, "libxl-snapshot: error: invalid timeout '%s' "
+                "(seconds)\n", s);
         return -1;
     }
     *ms_r = (int)secs * 1000;
@@ -342,8 +343,8 @@ int main_block_copy(int argc, char **argv)
                            "destination.");
     }
     if (format && strcmp(format, "qcow2") && strcmp(format, "raw")) {
-        fprintf(stderr, "block-copy: invalid format '%s' (qcow2 or raw)\n",
-                format);
+        fprintf(stderr, "libxl-snapshot: error: block-copy: invalid format "
+                "'%s' (qcow2 or raw)\n", format);
         return EXIT_FAILURE;
     }
     if (format)
@@ -355,6 +356,10 @@ int main_block_copy(int argc, char **argv)
     if (xl_options_exclude("block-copy",
                            p.flags & LIBXLSNAP_BLOCK_COPY_PIVOT, "--pivot",
                            p.flags & LIBXLSNAP_BLOCK_COPY_FINISH, "--finish") ||
+        xl_options_exclude("block-copy",
+                           p.flags & LIBXLSNAP_BLOCK_COPY_NO_WAIT, "--async",
+                           p.timeout_ms, "--timeout (nothing waits for the "
+                           "job to time it)") ||
         xl_options_exclude("block-copy",
                            p.flags & LIBXLSNAP_BLOCK_COPY_SHALLOW, "--shallow",
                            p.format == LIBXL_DISK_FORMAT_RAW,
@@ -451,12 +456,17 @@ int main_block_job(int argc, char **argv)
                    ? "Block stream" : info.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY
                    ? "Block copy" : "Block commit",
                    info.len ? (unsigned)(info.offset * 100 / info.len) : 0);
-            printf("%-9s %s\n%-9s %s\n%-9s %s\n%-9s %"PRIu64"/%"PRIu64
-                   " bytes\n%-9s %"PRIu64" MiB/s\n", "Id:", info.id,
+            printf("%-9s %s\n%-9s %s\n%-9s %s\n", "Id:", info.id,
                    "Type:", libxlsnap_blockjob_type_to_string(info.type),
-                   "State:", libxlsnap_blockjob_state_to_string(info.state),
-                   "Progress:", info.offset, info.len,
-                   "Speed:", info.speed >> 20);
+                   "State:", libxlsnap_blockjob_state_to_string(info.state));
+            if (!info.live && !info.len)
+                /* qemu-img in the process that runs it: not known here */
+                printf("%-9s unknown (offline, in qemu-img)\n",
+                       "Progress:");
+            else
+                printf("%-9s %"PRIu64"/%"PRIu64" bytes\n", "Progress:",
+                       info.offset, info.len);
+            printf("%-9s %"PRIu64" MiB/s\n", "Speed:", info.speed >> 20);
             if (info.error) printf("%-9s %s\n", "Error:", info.error);
         }
         libxlsnap_blockjob_info_dispose(&info);

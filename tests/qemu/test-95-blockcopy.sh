@@ -46,6 +46,11 @@
 #    began: refused in one line, the job left at READY for --abort;
 #  - a block-copy that adopts and finishes a dead copy's pivot then
 #    copies from the new active image;
+#  - refused in one line: --async offline or with --timeout, --shallow of
+#    a raw disk; errors with the usual prefix; a raw copy says the
+#    bitmaps stay behind; block-job --json names a copy's source and
+#    dest; a copy aborted by another command says "cancelled";
+#    block-job --info of a copy whose QEMU died says it is gone;
 # qemu-img check and snapshot-check after each outcome.
 # The case functions run through soft_case:
 # shellcheck disable=SC2317
@@ -215,7 +220,9 @@ case_offline() {
 $(img "$d" s2)
 $(img "$d" s1)
 $(img "$d")" "the offline shallow copy's chain"
-    expect_match "$ERR" "is built on '$(img "$d" s2)', which the domain's snapshots own" \
+    expect_match "$ERR" "is built on '$(img "$d" s2)', an image of the domain's snapshot tree" \
+        "the shallow copy's dependence, said"
+    expect_match "$ERR" "the copy changes or breaks if those snapshots are deleted, committed" \
         "the shallow copy's dependence, said"
     expect_ok qemu-img compare "$(img "$d" s3)" "$sh"
     expect_eq "$(active_image "$d" xvda)" "$(img "$d" s3)" "active image (a copy only)"
@@ -759,6 +766,57 @@ case_adopt_then_copy() {
     rm -f "$OTHER/$d"*
 }
 
+# issue 18 tryout 8: the smaller things
+case_small() {
+    local d=c15 dst=$OTHER/c15.qcow2 pid
+    start_domain "$d" offline
+    expect_ok qemu-img bitmap --add "$(img "$d")" bm0
+    refused "no --async" xl block-copy --async "$d" xvda "$dst"
+    refused "--async and --timeout" xl block-copy --async --timeout 5 "$d" xvda "$dst"
+    refused "a shallow copy keeps a backing file" \
+        xl block-copy --shallow "$d" xvdb "$OTHER/c15.img"
+    refused "^libxl-snapshot: error: invalid bandwidth '-1'" \
+        xl block-copy --bandwidth -1 "$d" xvda "$dst"
+    refused "^libxl-snapshot: error: block-copy: invalid format 'QCOW2'" \
+        xl block-copy --format QCOW2 "$d" xvda "$dst"
+    step "  a raw copy: the bitmaps do not go, said"
+    expect_ok xl block-copy --format raw "$d" xvda "$OTHER/c15.raw"
+    expect_match "$ERR" "the copy is raw, which holds no dirty bitmaps" "block-copy --format raw"
+    rm -f "$OTHER/c15.raw"
+
+    step "  block-job --json of a copy: dest; abort from another command"
+    expect_ok xl create "$CFG"
+    slow_disk "$d"
+    bg_start c15wait "$XL" block-copy --bandwidth 1 --pivot "$d" xvda "$dst"
+    wait_job_state "$d" xvda running 10
+    expect_eq "$(jq -r .dest <<<"$OUT")" "$dst" "the job's dest"
+    expect_eq "$(jq -r .source <<<"$OUT")" "$(img "$d")" "the job's source"
+    expect_ok xl block-job --abort "$d" xvda
+    bg_wait 20
+    [ "$BG_RC" = 1 ] || fail "the waiting block-copy: not exit 1" "$(bg_context c15wait)"
+    expect_match "$(<"$T/c15wait.err")" "was cancelled \(by another command\)" \
+        "the waiting block-copy, aborted by another"
+    expect_no_match "$(<"$T/c15wait.err")" "Operation canceled" \
+        "the waiting block-copy, aborted by another"
+    expect_no_file "$dst"
+    expect_copy_job_done "$d"
+    expect_clean "$d"
+
+    step "  block-job --info of a copy whose QEMU died"
+    expect_ok xl block-copy "$d" xvda "$dst"
+    wait_job_state "$d" xvda ready 20
+    pid=$(runtime_pid "$d")
+    kill -9 "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    expect_error "is gone with the domain's QEMU" xl block-job --info "$d" xvda
+    expect_ok xl snapshot-recover "$d"
+    expect_no_file "$dst"
+    expect_clean "$d"
+    check_images
+    drop_domain "$d"
+    rm -f "$OTHER/$d"*
+}
+
 soft_case "live full --pivot; the snapshots revert and delete" case_live_full_pivot
 soft_case "live --shallow --finish, then --pivot" case_live_shallow_finish
 soft_case "offline: --shallow, full --pivot, raw" case_offline
@@ -773,4 +831,5 @@ soft_case "block-job --pivot/--abort after QEMU died" case_dead_control
 soft_case "SIGTERM and SIGHUP abort a live copy" case_term_hup
 soft_case "block-job --pivot to a removed or replaced dest" case_dest_gone
 soft_case "a copy that adopts a dead pivot copies the new image" case_adopt_then_copy
+soft_case "smaller things: --async, prefixes, raw, json, cancelled" case_small
 finish
