@@ -222,7 +222,7 @@ $(img "$d" s1)
 $(img "$d")" "the offline shallow copy's chain"
     expect_match "$ERR" "is built on '$(img "$d" s2)', an image of the domain's snapshot tree" \
         "the shallow copy's dependence, said"
-    expect_match "$ERR" "the copy changes or breaks if those snapshots are deleted, committed" \
+    expect_match "$ERR" "the copy changes or breaks if those snapshots are deleted or committed" \
         "the shallow copy's dependence, said"
     expect_ok qemu-img compare "$(img "$d" s3)" "$sh"
     expect_eq "$(active_image "$d" xvda)" "$(img "$d" s3)" "active image (a copy only)"
