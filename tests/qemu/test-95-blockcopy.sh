@@ -42,8 +42,9 @@
 #    in one line, the copy the job made removed; a read-only dest: one
 #    line;
 #  - SIGTERM and SIGHUP to a waiting block-copy: aborted as by SIGINT;
-#  - xl block-job --pivot to a dest removed or replaced since the copy
-#    began: refused in one line, the job left at READY for --abort;
+#  - xl block-job --pivot (or block-copy --pivot) to a dest removed or
+#    replaced since the copy began: refused in one line, the job left at
+#    READY for --abort (no later command pivots it);
 #  - a block-copy that adopts and finishes a dead copy's pivot then
 #    copies from the new active image;
 #  - refused in one line: --async offline or with --timeout, --shallow of
@@ -737,6 +738,27 @@ case_dest_gone() {
     expect_eq "$(active_image "$d" xvda)" "$(img "$d")" "active image"
     expect_clean "$d"
     expect_disks "$d" 0x41
+    rm -f "$dst"
+
+    step "  block-copy --pivot whose dest is removed before READY"
+    slow_disk "$d"
+    bg_start c13pivot "$XL" block-copy --bandwidth 1 --pivot "$d" xvda "$dst"
+    wait_job_state "$d" xvda running 10
+    rm -f "$dst"
+    expect_ok xl block-job --bandwidth 0 "$d" xvda
+    bg_wait 30
+    [ "$BG_RC" = 1 ] || fail "block-copy --pivot to a removed dest: not exit 1" \
+        "$(bg_context c13pivot)"
+    expect_match "$(<"$T/c13pivot.err")" "no longer exists: not pivoted" \
+        "block-copy --pivot to a removed dest"
+    expect_eq "$(wc -l < "$T/c13pivot.err")" 1 "stderr lines of block-copy --pivot"
+    # no later command pivots it (adoption) either
+    expect_ok xl snapshot-list "$d"
+    wait_job_state "$d" xvda ready 5
+    expect_eq "$(active_image "$d" xvda)" "$(img "$d")" "active image"
+    expect_ok xl block-job --abort "$d" xvda
+    expect_copy_job_done "$d"
+    expect_clean "$d"
     expect_ok xl destroy "$d"
     check_images
     drop_domain "$d"
