@@ -30,6 +30,8 @@
  */
 #include "libxl_snapshot_internal.h"
 
+#include <sys/stat.h>
+
 /* in the order their probes are asked */
 static const libxl__snapshot_backend *const backends[] = {
     &libxl__snapshot_backend_rbd,
@@ -138,6 +140,18 @@ bool libxl__qemu_file_is(libxl__gc *gc, const char *qemu_file,
     if (!qemu_file || !path) return false;
     if (!strcmp(qemu_file, path)) return true;
     return be && be->same_image(gc, qemu_file, path);
+}
+
+bool libxl__image_same(libxl__gc *gc, const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    if (!a || !b) return false;
+    if (!strcmp(a, b)) return true;
+    if (!libxl__image_is_file(a) || !libxl__image_is_file(b))
+        return libxl__qemu_file_is(gc, a, b) || libxl__qemu_file_is(gc, b, a);
+    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev &&
+        sa.st_ino == sb.st_ino;
 }
 
 yajl_val libxl__image_info_complete(libxl__gc *gc, yajl_val v, char **err_r)

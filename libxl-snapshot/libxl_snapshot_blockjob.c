@@ -78,6 +78,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 /*
  * The next poll: 5 ms at first (a short job ends in milliseconds),
@@ -934,6 +935,15 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     if (st == S_READY && !bj->cancel_sent && !bj->complete_sent) {
         switch (bj->at_ready) {
         case LIBXL__BLOCKJOB_AT_READY_PIVOT:
+            if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY &&
+                libxl__blockjob_copy_dest_changed(gc, bj->info.id,
+                        bj->info.base, bj->copy_dest_dev,
+                        bj->copy_dest_ino)) {
+                /* left at READY, for an abort */
+                libxl__qmp_close(gc, qmp);
+                blockjob_done(egc, bj, ERROR_FAIL);
+                return;
+            }
             bj->complete_sent = true;
             rc = blockjob_send_verb(egc, bj, LIBXL__BLOCKJOB_VERB_COMPLETE);
             if (rc) goto out;
@@ -981,7 +991,14 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
     bj->qmp.quiet = false;
     if (bj->verb == LIBXL__BLOCKJOB_VERB_DISMISS && !rc) {
         /* the job is over: decide how it ended */
-        if (bj->info.error && !bj->cancel_sent) {
+        if (bj->info.error && !bj->cancel_sent &&
+            !strcmp(bj->info.error, "Operation canceled")) {
+            /* xl block-job --abort, from another process */
+            blockjob_set_state(gc, bj, S_CANCELLED);
+            LOG(ERROR, "job %s was cancelled (by another command)",
+                bj->info.id);
+            rc = ERROR_FAIL;
+        } else if (bj->info.error && !bj->cancel_sent) {
             blockjob_set_state(gc, bj, S_FAILED);
             LOG(ERROR, "job %s failed: %s", bj->info.id, bj->info.error);
             rc = ERROR_FAIL;
@@ -1212,6 +1229,36 @@ const char *libxlsnap_blockjob_state_to_string(libxlsnap_blockjob_state s)
         "failed", "cancelled",
     };
     return (unsigned)s < NSTATES ? names[s] : "unknown";
+}
+
+void libxl__blockjob_copy_dest_id(const char *dest, uint64_t *dev_r,
+                                  uint64_t *ino_r)
+{
+    struct stat st;
+
+    *dev_r = *ino_r = 0;
+    if (!dest || !libxl__image_is_file(dest) || stat(dest, &st)) return;
+    *dev_r = st.st_dev;
+    *ino_r = st.st_ino;
+}
+
+const char *libxl__blockjob_copy_dest_changed(libxl__gc *gc, const char *id,
+                                              const char *dest, uint64_t dev,
+                                              uint64_t ino)
+{
+    struct stat st;
+    const char *why = NULL;
+
+    if (!dest || !libxl__image_is_file(dest)) return NULL;
+    if (stat(dest, &st))
+        why = "no longer exists";
+    else if (ino && (st.st_dev != dev || st.st_ino != ino))
+        why = "is no longer the file the copy writes (replaced)";
+    if (why)
+        LOG(ERROR, "job %s: the destination '%s' %s: not pivoted (the job "
+            "waits at READY: abort it with xl block-job --abort)", id, dest,
+            why);
+    return why;
 }
 
 /*

@@ -67,7 +67,9 @@
  * dest).  Planned in bc_copy_plan: refused, before anything is written,
  * when dest exists (unless reused, then of the format asked, on the
  * active image's backing when shallow, as large), is an image of the
- * domain's chains or of a snapshot, or the disk is in a job.  Then the
+ * domain's chains or of a snapshot (libxl__image_same: a link to one is
+ * it; a symbolic link dest is recorded as its target), or the disk is in
+ * a job.  Then the
  * job record, then dest made (live: qemu-img create; offline qemu-img
  * convert makes it), then the job.  A copy changes no snapshot's data,
  * and no image of the old chain is ever removed, so no snapshot record
@@ -78,7 +80,10 @@
  * What the domain no longer uses is said, and which of it snapshots
  * still need.  A copy that did not end (abort, timeout, failure, its
  * process dead with the outcome unknown) removes dest if it made it;
- * --finish keeps it, a consistent point-in-time copy.
+ * --finish keeps it, a consistent point-in-time copy.  A file dest's
+ * identity (st_dev, st_ino) is in the job record once made: no pivot
+ * goes to a dest removed or replaced since (the job is left at READY,
+ * its at_ready "stop"), and only that file is ever removed as ours.
  * Steps: libxlsnap_block_copy -> bc_begun -> bc_chain -> bc_copy_plan
  *   [-> bc_copy_created] -> bc_job_done -> bc_finalize -> bc_recorded
  *   -> bc_done.
@@ -89,7 +94,9 @@
 #include "libxl_snapshot_internal.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct {
@@ -113,6 +120,8 @@ typedef struct {
                                          (not in the record: NULL after
                                          a restart, then read again) */
     int num_old_chain;
+    uint64_t dest_dev, dest_ino;      /* copy: a file dest's identity once
+                                         made (0: unknown) */
 } jobrec;
 
 typedef enum { BC_COMMIT, BC_STREAM, BC_CONTROL, BC_COPY } bc_kind;
@@ -238,6 +247,12 @@ static int jobrec_write(libxl__gc *gc, const libxl__snapshot_store *st,
         libxl__yajl_gen_opt_str(g, "backing", jr->backing);
         libxl__yajl_gen_opt_str(g, "backing_format",
                         libxl_disk_format_to_string(jr->backing_format));
+        if (jr->dest_ino) {
+            libxl__yajl_gen_str(g, "dest_dev");
+            yajl_gen_integer(g, (long long)jr->dest_dev);
+            libxl__yajl_gen_str(g, "dest_ino");
+            yajl_gen_integer(g, (long long)jr->dest_ino);
+        }
     }
     libxl__yajl_gen_str(g, "merged");
     yajl_gen_array_open(g);
@@ -302,6 +317,8 @@ static int jobrec_read(libxl__gc *gc, const libxl__snapshot_store *st,
     jr->shallow = libxl__json_get_bool(v, "shallow", false);
     jr->node = GCSTRDUP(libxl__json_get_string(v, "node"));
     jr->backing = GCSTRDUP(libxl__json_get_string(v, "backing"));
+    jr->dest_dev = (uint64_t)libxl__json_get_integer(v, "dest_dev", 0);
+    jr->dest_ino = (uint64_t)libxl__json_get_integer(v, "dest_ino", 0);
     s = libxl__json_get_string(v, "backing_format");
     if (!s || libxl_disk_format_from_string(s, &jr->backing_format))
         jr->backing_format = LIBXL_DISK_FORMAT_QCOW2;
@@ -454,6 +471,22 @@ int libxlsnap_block_stream(libxlsnap_ctx *ctx, const char *domain,
     return AO_CREATE_FAIL(rc);
 }
 
+/* A file dest as recorded: absolute, and a symbolic link's target (the
+ * records name the image, not a link to it that may go or change) */
+static const char *copy_file_dest(libxl__gc *gc, const char *dest)
+{
+    struct stat st;
+    char *real;
+
+    if (!lstat(dest, &st) && S_ISLNK(st.st_mode) &&
+        (real = realpath(dest, NULL))) {
+        const char *r = GCSTRDUP(real);
+        free(real);
+        return r;
+    }
+    return libxl__abs_path(gc, dest);
+}
+
 int libxlsnap_block_copy(libxlsnap_ctx *ctx, const char *domain,
                      const char *vdev, const char *dest,
                      const libxlsnap_block_copy_params *params,
@@ -517,7 +550,7 @@ int libxlsnap_block_copy(libxlsnap_ctx *ctx, const char *domain,
             "file, which a raw image cannot have", vdev);
         goto out;
     }
-    bcs->dest = libxl__image_is_file(dest) ? libxl__abs_path(gc, dest)
+    bcs->dest = libxl__image_is_file(dest) ? copy_file_dest(gc, dest)
                                            : GCSTRDUP(dest);
     bcs->p.bandwidth = bcs->cp.bandwidth;
     bcs->p.timeout_ms = bcs->cp.timeout_ms;
@@ -572,6 +605,46 @@ static int chain_find(libxl__gc *gc, libxl__block_commit_state *bcs,
     return -1;
 }
 
+/*
+ * xl block-job --pivot / --abort of a live job whose QEMU is gone: there
+ * is nothing to pivot or abort.  Its outcome is settled as the next
+ * command would (libxl__blockjob_recover): a copy's dest this job made
+ * goes (unless the pivot was recorded already: then it stands), a
+ * commit's records follow an abort.  ERROR_FAIL, said in one line, but
+ * for a pivot that was recorded.
+ */
+static int control_dead_job(libxl__gc *gc, libxl__block_commit_state *bcs)
+{
+    libxl__snapshot_op *op = &bcs->op;
+    const jobrec *jr = &bcs->jr;
+    const libxl__active_disk *a;
+    bool pivoted = false;
+    int rc;
+
+    rc = libxl__snapshot_op_load_all(gc, op);
+    if (rc) return rc;
+    if (jr->type == LIBXLSNAP_BLOCKJOB_TYPE_COPY) {
+        a = libxl__domain_record_disk(&op->tree.dom, jr->vdev);
+        pivoted = a && a->path && !strcmp(a->path, jr->base);
+        rc = copy_outcome(gc, op, jr, pivoted, false);
+    } else if (jr->type != LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
+        rc = follow_outcome(gc, op, jr, false, NULL);
+    }
+    if (rc) return rc;
+    jobrec_remove(gc, &op->st, jr->vdev);
+    if (pivoted && bcs->verb == LIBXL__BLOCKJOB_VERB_COMPLETE) return 0;
+    LOG(ERROR, "block job %s on disk %s is gone with the domain's QEMU: "
+        "nothing to %s%s", jr->id, jr->vdev,
+        bcs->verb == LIBXL__BLOCKJOB_VERB_COMPLETE ? "pivot" : "abort",
+        pivoted ? " (its pivot was recorded: the disk runs on the copy)"
+        : jr->type != LIBXLSNAP_BLOCKJOB_TYPE_COPY
+        ? "; its records follow as after an abort"
+        : jr->created ? "; the disk stays on its image, and the copy this "
+          "job made is removed"
+        : "; the disk stays on its image");
+    return ERROR_FAIL;
+}
+
 static void bc_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 {
     libxl__block_commit_state *bcs =
@@ -597,9 +670,7 @@ static void bc_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
                 op->d.name);
         if (rc) goto out;
         if (!bcs->jr.live || !op->d.running) {
-            LOG(WARN, "block job %s is gone with the domain's QEMU; its "
-                "outcome is unknown, records unchanged", bcs->jr.id);
-            jobrec_remove(gc, &op->st, bcs->vdev);
+            rc = control_dead_job(gc, bcs);
             goto out;
         }
         /* follow the job (the verb was sent already) to its end */
@@ -910,7 +981,9 @@ static const char *copy_name(libxl__gc *gc, const char *path)
     return libxl__image_is_file(path) ? libxl__abs_path(gc, path) : path;
 }
 
-/* Which image (a chain's, a snapshot's, a disk's) is dest?  NULL: none. */
+/* Which image (a chain's, a snapshot's, a disk's, one a copy left) is
+ * dest?  NULL: none.  By identity (libxl__image_same): a link to one of
+ * them is it. */
 static const char *copy_dest_clash(libxl__gc *gc,
                                    libxl__block_commit_state *bcs)
 {
@@ -919,27 +992,35 @@ static const char *copy_dest_clash(libxl__gc *gc,
     int i, j;
 
     for (i = 0; i < chain_len(bcs); i++)
-        if (chain_file(bcs, i) && !strcmp(chain_file(bcs, i), d))
+        if (libxl__image_same(gc, chain_file(bcs, i), d))
             return GCSPRINTF("an image of the backing chain of disk %s",
                              bcs->vdev);
     for (i = 0; i < op->d.num_disks; i++)
         if (op->d.disks[i].pdev_path &&
-            !strcmp(copy_name(gc, op->d.disks[i].pdev_path), d))
+            libxl__image_same(gc, copy_name(gc, op->d.disks[i].pdev_path), d))
             return GCSPRINTF("the active image of disk %s",
                              op->d.disks[i].vdev);
     for (i = 0; i < op->tree.num_snaps; i++)
         for (j = 0; j < op->tree.snaps[i].num_disks; j++) {
             const libxlsnap_disk_snapshot *ds = &op->tree.snaps[i].disks[j];
-            if ((ds->file && !strcmp(ds->file, d)) ||
-                (ds->overlay && !strcmp(ds->overlay, d)))
+            if (libxl__image_same(gc, ds->file, d) ||
+                libxl__image_same(gc, ds->overlay, d))
                 return GCSPRINTF("an image of snapshot '%s'",
                                  op->tree.snaps[i].name);
         }
     for (i = 0; i < op->cfg.num_disks; i++)
         if (op->cfg.disks[i].pdev_path &&
-            !strcmp(copy_name(gc, op->cfg.disks[i].pdev_path), d))
+            libxl__image_same(gc, copy_name(gc, op->cfg.disks[i].pdev_path),
+                              d))
             return GCSPRINTF("the configured image of disk %s",
                              op->cfg.disks[i].vdev);
+    for (i = 0; i < op->tree.dom.num_disks; i++)
+        for (j = 0; j < op->tree.dom.disks[i].num_copied_from; j++)
+            if (libxl__image_same(gc, op->tree.dom.disks[i].copied_from[j],
+                                  d))
+                return GCSPRINTF("an image disk %s was copied from (kept "
+                                 "for the snapshots)",
+                                 op->tree.dom.disks[i].vdev);
     return NULL;
 }
 
@@ -1002,6 +1083,15 @@ static int copy_check_reused(libxl__gc *gc, libxl__block_commit_state *bcs)
     return 0;
 }
 
+/* Has the image of `qemu-img info` v persistent dirty bitmaps (in use by
+ * a running QEMU or not)? */
+static bool copy_has_bitmaps(yajl_val v)
+{
+    yajl_val b = libxl__json_get(libxl__json_get(
+        libxl__json_get(v, "format-specific"), "data"), "bitmaps");
+    return b && YAJL_IS_ARRAY(b) && b->u.array.len > 0;
+}
+
 static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
 {
     libxl__snapshot_op *op = &bcs->op;
@@ -1049,7 +1139,8 @@ static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
             libxl_disk_format_to_string(jr->top_format));
         goto out;
     }
-    if (jr->shallow && jr->base_format == LIBXL_DISK_FORMAT_RAW) {
+    if ((f & LIBXLSNAP_BLOCK_COPY_SHALLOW) &&
+        jr->base_format == LIBXL_DISK_FORMAT_RAW) {
         LOG(ERROR, "disk %s: a shallow copy keeps a backing file, which a "
             "raw image cannot have", bcs->vdev);
         goto out;
@@ -1060,6 +1151,12 @@ static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
          * params): a pivot could not be recorded there */
         LOG(ERROR, "disk %s: a running Xen domain cannot be switched to "
             "an RBD image (copy it with --finish, or shut it down)",
+            bcs->vdev);
+        goto out;
+    }
+    if (!jr->live && (f & LIBXLSNAP_BLOCK_COPY_NO_WAIT)) {
+        LOG(ERROR, "disk %s: the domain is shut off, and an offline copy "
+            "(qemu-img convert) runs in the command itself: no --async",
             bcs->vdev);
         goto out;
     }
@@ -1088,7 +1185,15 @@ static void bc_copy_plan(libxl__egc *egc, libxl__block_commit_state *bcs)
     if (!jr->created) {
         rc = copy_check_reused(gc, bcs);
         if (rc) goto out;
+        libxl__blockjob_copy_dest_id(jr->base, &jr->dest_dev,
+                                     &jr->dest_ino);
     }
+
+    if (jr->base_format == LIBXL_DISK_FORMAT_RAW &&
+        copy_has_bitmaps(chain_at(bcs, 0)))
+        LOG(NOTICE, "disk %s: the copy is raw, which holds no dirty "
+            "bitmaps: those of '%s' do not go with it", bcs->vdev,
+            jr->top);
 
     rc = jobrec_write(gc, &op->st, jr);
     if (rc) goto out;
@@ -1139,6 +1244,18 @@ static void bc_copy_created(libxl__egc *egc, libxl__exec_state *es, int rc,
         bc_done(egc, bcs, rc);
         return;
     }
+    /* what was made, so that no pivot goes to another file */
+    libxl__blockjob_copy_dest_id(bcs->jr.base, &bcs->jr.dest_dev,
+                                 &bcs->jr.dest_ino);
+    if (bcs->jr.dest_ino) {
+        rc = jobrec_write(gc, &bcs->op.st, &bcs->jr);
+        if (rc) {
+            copy_outcome(gc, &bcs->op, &bcs->jr, false, false);
+            jobrec_remove(gc, &bcs->op.st, bcs->jr.vdev);
+            bc_done(egc, bcs, rc);
+            return;
+        }
+    }
     libxl__fault_point("blockcopy");  /* dest made, no job yet */
     bc_copy_start(egc, bcs);
 }
@@ -1167,6 +1284,8 @@ static void bc_copy_start(libxl__egc *egc, libxl__block_commit_state *bcs)
     bcs->bj.copy_backing_format = jr->backing_format;
     bcs->bj.copy_shallow = jr->shallow;
     bcs->bj.copy_reuse = !jr->created || jr->live;
+    bcs->bj.copy_dest_dev = jr->dest_dev;
+    bcs->bj.copy_dest_ino = jr->dest_ino;
     bcs->bj.at_ready = jr->at_ready;
     bcs->bj.no_wait = !!(bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_NO_WAIT) &&
         jr->live;
@@ -1199,6 +1318,12 @@ static void bc_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
     case LIBXLSNAP_BLOCKJOB_STATE_RUNNING:
     case LIBXLSNAP_BLOCKJOB_STATE_READY:
         /* left running (--async) or waiting at READY: record stays */
+        if (rc && bcs->jr.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY &&
+            bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT) {
+            /* the pivot refused (dest gone): no later command makes it */
+            bcs->jr.at_ready = LIBXL__BLOCKJOB_AT_READY_STOP;
+            jobrec_write(gc, &op->st, &bcs->jr);
+        }
         if (!rc && bj->info.state == LIBXLSNAP_BLOCKJOB_STATE_READY)
             LOG(INFO, "job %s is ready: pivot or abort it with xl "
                 "block-job", bj->info.id);
@@ -1657,6 +1782,18 @@ static void copy_say_left(libxl__gc *gc, libxl__snapshot_op *op,
             strchr(unused, ',') ? "them" : "it");
 }
 
+/* Is the file dest the one the job made (it exists, and is the file
+ * made when its identity was recorded)? */
+static bool copy_dest_ours(const jobrec *jr)
+{
+    uint64_t dev, ino;
+
+    if (!libxl__file_exists(jr->base)) return false;
+    if (!jr->dest_ino) return true;
+    libxl__blockjob_copy_dest_id(jr->base, &dev, &ino);
+    return dev == jr->dest_dev && ino == jr->dest_ino;
+}
+
 /*
  * The outcome of a copy (done: dest is complete; pivot: the domain runs
  * on it).  No snapshot's record changes; a pivot changes the domain's
@@ -1675,6 +1812,9 @@ static int copy_outcome(libxl__gc *gc, libxl__snapshot_op *op,
             if (!libxl__rbd_image_remove(gc, jr->base))
                 LOG(INFO, "disk %s: the unfinished copy '%s' is removed",
                     jr->vdev, jr->base);
+        } else if (!copy_dest_ours(jr)) {
+            /* never made (qemu-img create failed), or another file
+             * now: nothing of ours */
         } else if (unlink(jr->base) && errno != ENOENT) {
             LOGE(WARN, "disk %s: cannot remove the unfinished copy '%s'",
                  jr->vdev, jr->base);
@@ -1686,10 +1826,12 @@ static int copy_outcome(libxl__gc *gc, libxl__snapshot_op *op,
     }
     if (!pivot) {
         if (jr->shallow)
-            LOG(NOTICE, "disk %s: the copy '%s' is built on '%s', which "
-                "the domain's snapshots own: deleting them may remove it "
-                "(qemu-img rebase the copy, or copy in full, to keep a "
-                "copy of its own)", jr->vdev, jr->base, jr->backing);
+            LOG(NOTICE, "disk %s: the copy '%s' is built on '%s', an "
+                "image of the domain's snapshot tree, which nothing "
+                "records for the copy: the copy changes or breaks if those "
+                "snapshots are deleted or committed (qemu-img rebase it, "
+                "or copy in full, for a copy of its own)", jr->vdev,
+                jr->base, jr->backing);
         return 0;
     }
     libxl__domain_record_set_disk(gc, &op->tree.dom, &op->cfg, jr->vdev,
@@ -1766,6 +1908,16 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
             return ERROR_TIMEDOUT;
         }
         return ERROR_NOT_READY;
+    }
+    if (st == LIBXLSNAP_BLOCKJOB_STATE_READY &&
+        jr->type == LIBXLSNAP_BLOCKJOB_TYPE_COPY &&
+        jr->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT &&
+        libxl__blockjob_copy_dest_changed(gc, jr->id, jr->base, jr->dest_dev,
+                                          jr->dest_ino)) {
+        /* no pivot onto a file that is gone: left to xl block-job */
+        jobrec stop = *jr;
+        stop.at_ready = LIBXL__BLOCKJOB_AT_READY_STOP;
+        return jobrec_write(gc, &op->st, &stop);
     }
     if (st == LIBXLSNAP_BLOCKJOB_STATE_READY &&
         jr->at_ready != LIBXL__BLOCKJOB_AT_READY_STOP) {
@@ -1889,6 +2041,9 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
             continue;                 /* its process is alive */
         rc = libxl__snapshot_op_load_all(gc, op);
         if (rc) return rc;
+        /* an outcome recorded here may move the active image (a pivot):
+         * the caller reads the domain again before it plans on it */
+        op->recovered = true;
         if (jr.live && op->d.running) {
             if (query_job(gc, &op->d, jr.id, &job))
                 continue;             /* cannot tell: leave it */
@@ -2024,6 +2179,12 @@ int libxlsnap_blockjob_get(libxlsnap_ctx *ctx, const char *domain,
     if (jr.live && d.running) {
         rc = query_job(gc, &d, jr.id, &job);
         if (rc) goto out;
+    } else if (jr.live) {
+        LOG(ERROR, "disk %s of domain %s: block job %s is gone with the "
+            "domain's QEMU (the next command on the domain clears its "
+            "record)", vdev, d.name, jr.id);
+        rc = ERROR_NOTFOUND;
+        goto out;
     }
     if (!job) {
         /* recorded, but not (or no longer) in QEMU */
@@ -2202,6 +2363,13 @@ static int blockjob_control(libxlsnap_ctx *ctx, const char *domain,
                 libxl__json_get_string(job, "status"), &st);
         if (job && libxl__blockjob_verb_ok(st, verb)) {
             yajl_val args = NULL;
+            if (jr.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY &&
+                verb == LIBXL__BLOCKJOB_VERB_COMPLETE &&
+                libxl__blockjob_copy_dest_changed(gc, jr.id, jr.base,
+                                                  jr.dest_dev, jr.dest_ino)) {
+                rc = ERROR_INVAL;
+                goto out;
+            }
             if (jr.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY &&
                 verb == LIBXL__BLOCKJOB_VERB_COMPLETE && jr.node &&
                 jr.base_format == LIBXL_DISK_FORMAT_QCOW2)

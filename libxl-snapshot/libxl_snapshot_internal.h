@@ -806,6 +806,9 @@ struct libxl__blockjob {
     const char *copy_backing;         /* shallow: the active's backing */
     libxl_disk_format copy_backing_format;
     bool copy_shallow, copy_reuse;    /* sync=top / -B; dest exists */
+    uint64_t copy_dest_dev, copy_dest_ino;  /* a file dest's identity
+                                         when the copy began (0: unknown):
+                                         no pivot onto another file */
     bool no_wait;                     /* live: done once started */
     int timeout_ms;                   /* 0: none */
     const libxlsnap_progress_how *progress;
@@ -950,6 +953,15 @@ void libxl__blockjob_copy_bitmaps_sync(libxl__gc *gc, const char *qmp_path,
                                        const char *active,
                                        libxl_disk_format active_format,
                                        const char *target_node);
+/* Why a copy must not pivot to dest (a file removed or replaced since
+ * the copy began: dev, ino from libxl__blockjob_copy_dest_id, 0 0:
+ * only that it exists), or NULL; logged as ERROR for job id. */
+const char *libxl__blockjob_copy_dest_changed(libxl__gc *gc, const char *id,
+                                              const char *dest, uint64_t dev,
+                                              uint64_t ino);
+/* A file dest's identity (0 0: none, or not a file) */
+void libxl__blockjob_copy_dest_id(const char *dest, uint64_t *dev_r,
+                                  uint64_t *ino_r);
 
 /* ---------------------------------------------------------------- */
 /* domain config (libxl_snapshot_config.c) */
@@ -2038,6 +2050,10 @@ const char *libxl__image_problem(libxl__gc *gc, const char *path,
 /* Is QEMU's filename of a block node the image path? */
 bool libxl__qemu_file_is(libxl__gc *gc, const char *qemu_file,
                          const char *path);
+/* Are images a and b one image?  Files: the same file (st_dev and
+ * st_ino: a symbolic or hard link is its target); others as
+ * libxl__qemu_file_is.  NULL is no image. */
+bool libxl__image_same(libxl__gc *gc, const char *a, const char *b);
 /* qemu-img info output v completed by each backend's ->complete_info */
 yajl_val libxl__image_info_complete(libxl__gc *gc, yajl_val v, char **err_r);
 /*

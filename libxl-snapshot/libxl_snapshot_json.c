@@ -673,6 +673,11 @@ int libxl__blockjob_info_gen_json(yajl_gen hand, const libxlsnap_blockjob_info *
     GEN(yajl_gen_integer(hand, (long long)p->speed));
     GEN(libxl__yajl_gen_opt_str(hand, "top", p->top));
     GEN(libxl__yajl_gen_opt_str(hand, "base", p->base));
+    if (p->type == LIBXLSNAP_BLOCKJOB_TYPE_COPY) {
+        /* a copy's top and base, by what they are to it */
+        GEN(libxl__yajl_gen_opt_str(hand, "source", p->top));
+        GEN(libxl__yajl_gen_opt_str(hand, "dest", p->base));
+    }
     GEN(libxl__yajl_gen_opt_str(hand, "error", p->error));
     GEN(yajl_gen_map_close(hand));
 #undef GEN

@@ -573,9 +573,16 @@ static void snapshot_revert_record(libxl__egc *egc,
     libxl__snapshot_op *op = &rvs->op;
     char **discard;
     const char **keep;
-    int i, j, n = 0, rc;
+    int i, j, n = 0, max = rvs->num_disks, rc;
 
-    GCNEW_ARRAY(discard, rvs->num_disks);
+    /* room for every disk's old active image and every image a copy
+     * pivoted it away from */
+    for (i = 0; i < rvs->num_disks; i++) {
+        libxl__active_disk *a =
+            libxl__domain_record_disk(&op->tree.dom, rvs->disks[i].ds->vdev);
+        if (a) max += a->num_copied_from;
+    }
+    GCNEW_ARRAY(discard, max);
     for (i = 0; i < rvs->num_disks; i++) {
         revert_disk *rd = &rvs->disks[i];
         libxl__active_disk *a;
@@ -593,10 +600,8 @@ static void snapshot_revert_record(libxl__egc *egc,
             const char *c = a->copied_from[j];
             if (strcmp(c, rd->new_active) && libxl__file_exists(c) &&
                 !libxl__snapshot_tree_has_image(&op->tree, c) &&
-                !is_config_image(&op->cfg, c)) {
-                GCREALLOC_ARRAY(discard, n + 1);
+                !is_config_image(&op->cfg, c))
                 discard[n++] = GCSTRDUP(c);
-            }
         }
         if (a) a->num_copied_from = 0;
     }

@@ -4,7 +4,8 @@
  *
  * Options follow virsh's blockcommit / blockpull / blockjob.  Jobs run
  * through the library's asynchronous API: xl polls the library's event
- * loop, so that Ctrl-C (SIGINT) can abort the job cleanly, and draws a
+ * loop, so that Ctrl-C (SIGINT; SIGTERM and SIGHUP alike) can abort the
+ * job cleanly, and draws a
  * progress line on a terminal (to a pipe only with --verbose, one line
  * when the job is ready and one for its end: completed, failed or
  * cancelled, never "concluded", a step on the way to each), then says
@@ -87,14 +88,22 @@ void xl_job_setup(xl_job_wait *w, const char *what,
     how->u.for_callback = w;
 }
 
+/* what aborts a job xl waits for: Ctrl-C, and a kill or a hang-up (the
+ * job must not run on with a record owned by a dead process) */
+static const int abort_signals[] = { SIGINT, SIGTERM, SIGHUP };
+#define NUM_ABORT_SIGNALS \
+    (int)(sizeof(abort_signals) / sizeof(abort_signals[0]))
+
 int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how)
 {
-    struct sigaction sa, old;
+    struct sigaction sa, old[NUM_ABORT_SIGNALS];
     bool aborted = false;
+    int i;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old);
+    for (i = 0; i < NUM_ABORT_SIGNALS; i++)
+        sigaction(abort_signals[i], &sa, &old[i]);
     while (!w->done) {
         libxlsnap_event_loop_run(ctx, 200);
         if (interrupted && !aborted) {
@@ -103,7 +112,8 @@ int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how)
             libxlsnap_ao_abort(ctx, how);
         }
     }
-    sigaction(SIGINT, &old, NULL);
+    for (i = 0; i < NUM_ABORT_SIGNALS; i++)
+        sigaction(abort_signals[i], &old[i], NULL);
     if (w->tty && w->reported) fputc('\n', stdout);
     /* the abort came too late to stop anything: say so, not "aborted" */
     if (aborted && !w->rc)
@@ -128,8 +138,8 @@ static int parse_bandwidth(const char *s, uint64_t *bytes_r)
     char *end;
     unsigned long long mib = strtoull(s, &end, 10);
     if (!*s || *end || mib > (UINT64_MAX >> 20)) {
-        fprintf(stderr, "invalid bandwidth '%s' (MiB/s, a whole number)\n",
-                s);
+        fprintf(stderr, "libxl-snapshot: error: invalid bandwidth '%s' "
+                "(MiB/s, a whole number; 0: no limit)\n", s);
         return -1;
     }
     *bytes_r = (uint64_t)mib << 20;
@@ -141,7 +151,8 @@ static int parse_timeout(const char *s, int *ms_r)
     char *end;
     long secs = strtol(s, &end, 10);
     if (!*s || *end || secs <= 0 || secs > 86400 * 7) {
-        fprintf(stderr, "invalid timeout '%s' (seconds)\n", s);
+        fprintf(stderr, "libxl-snapshot: error: invalid timeout '%s' "
+                "(seconds)\n", s);
         return -1;
     }
     *ms_r = (int)secs * 1000;
@@ -332,8 +343,8 @@ int main_block_copy(int argc, char **argv)
                            "destination.");
     }
     if (format && strcmp(format, "qcow2") && strcmp(format, "raw")) {
-        fprintf(stderr, "block-copy: invalid format '%s' (qcow2 or raw)\n",
-                format);
+        fprintf(stderr, "libxl-snapshot: error: block-copy: invalid format "
+                "'%s' (qcow2 or raw)\n", format);
         return EXIT_FAILURE;
     }
     if (format)
@@ -345,6 +356,10 @@ int main_block_copy(int argc, char **argv)
     if (xl_options_exclude("block-copy",
                            p.flags & LIBXLSNAP_BLOCK_COPY_PIVOT, "--pivot",
                            p.flags & LIBXLSNAP_BLOCK_COPY_FINISH, "--finish") ||
+        xl_options_exclude("block-copy",
+                           p.flags & LIBXLSNAP_BLOCK_COPY_NO_WAIT, "--async",
+                           p.timeout_ms, "--timeout (nothing waits for the "
+                           "job to time it)") ||
         xl_options_exclude("block-copy",
                            p.flags & LIBXLSNAP_BLOCK_COPY_SHALLOW, "--shallow",
                            p.format == LIBXL_DISK_FORMAT_RAW,
@@ -441,12 +456,17 @@ int main_block_job(int argc, char **argv)
                    ? "Block stream" : info.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY
                    ? "Block copy" : "Block commit",
                    info.len ? (unsigned)(info.offset * 100 / info.len) : 0);
-            printf("%-9s %s\n%-9s %s\n%-9s %s\n%-9s %"PRIu64"/%"PRIu64
-                   " bytes\n%-9s %"PRIu64" MiB/s\n", "Id:", info.id,
+            printf("%-9s %s\n%-9s %s\n%-9s %s\n", "Id:", info.id,
                    "Type:", libxlsnap_blockjob_type_to_string(info.type),
-                   "State:", libxlsnap_blockjob_state_to_string(info.state),
-                   "Progress:", info.offset, info.len,
-                   "Speed:", info.speed >> 20);
+                   "State:", libxlsnap_blockjob_state_to_string(info.state));
+            if (!info.live && !info.len)
+                /* qemu-img in the process that runs it: not known here */
+                printf("%-9s unknown (offline, in qemu-img)\n",
+                       "Progress:");
+            else
+                printf("%-9s %"PRIu64"/%"PRIu64" bytes\n", "Progress:",
+                       info.offset, info.len);
+            printf("%-9s %"PRIu64" MiB/s\n", "Speed:", info.speed >> 20);
             if (info.error) printf("%-9s %s\n", "Error:", info.error);
         }
         libxlsnap_blockjob_info_dispose(&info);

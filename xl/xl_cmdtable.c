@@ -169,8 +169,9 @@ const struct cmd_spec cmd_table[] = {
       "--info                   Type, state, progress, speed (default).\n"
       "--abort                  Cancel the job; the chain stays as it "
       "was.\n"
-      "--pivot                  Complete a ready active commit.\n"
-      "--bandwidth=MIB          Change the limit to MIB MiB/s.\n"
+      "--pivot                  Complete a ready active commit or copy\n"
+      "                         (the disk switches to base, or Dest).\n"
+      "--bandwidth=MIB          Change the limit to MIB MiB/s (0: none).\n"
       "--json                   --info as JSON."
     },
     { "create", &main_create, 0, 1, 0,
@@ -221,10 +222,11 @@ const struct cmd_spec cmd_table[] = {
       "--pivot                  Then switch the domain to Dest.\n"
       "--finish                 Then keep Dest as a point-in-time copy;\n"
       "                         the domain stays on its image.\n"
-      "--bandwidth=MIB          Limit to MIB MiB/s.\n"
+      "--bandwidth=MIB          Limit to MIB MiB/s (0: no limit).\n"
       "--timeout=SECONDS        Abort the job after SECONDS.\n"
       "--wait                   Wait for the job (the default).\n"
-      "--async                  Return once the job runs (live).\n"
+      "--async                  Return once the job runs (live only; no\n"
+      "                         --timeout).\n"
       "--verbose                Show progress.  Ctrl-C aborts the job."
     },
     { "migrate", &main_migrate, 0, 1, 0,

@@ -6,6 +6,10 @@
 #include <CUnit/CUnit.h>
 
 #include "libxl_snapshot_internal.h"
+#include "helpers.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 /* always NULL-terminated, grows past its first allocation, keeps order */
 void test_util__flexarray(void)
@@ -45,3 +49,47 @@ void test_util__flexarray(void)
  * indent-tabs-mode: nil
  * End:
  */
+
+/* libxl__image_same: a file is itself, and its symbolic and hard links
+ * are it; another file is not, nor is a missing one */
+void test_util__image_same(void)
+{
+    GC_INIT(NULL);
+    char *dir = unit_tmpdir("image-same");
+    const char *a, *b, *sym, *hard, *gone;
+    int fd;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+    a = GCSPRINTF("%s/a.qcow2", dir);
+    b = GCSPRINTF("%s/b.qcow2", dir);
+    sym = GCSPRINTF("%s/sym.qcow2", dir);
+    hard = GCSPRINTF("%s/hard.qcow2", dir);
+    gone = GCSPRINTF("%s/gone.qcow2", dir);
+    fd = open(a, O_CREAT | O_WRONLY, 0600);
+    CU_ASSERT(fd >= 0);
+    if (fd >= 0) close(fd);
+    fd = open(b, O_CREAT | O_WRONLY, 0600);
+    CU_ASSERT(fd >= 0);
+    if (fd >= 0) close(fd);
+    CU_ASSERT_EQUAL(symlink(a, sym), 0);
+    CU_ASSERT_EQUAL(link(a, hard), 0);
+
+    CU_ASSERT(libxl__image_same(gc, a, a));
+    CU_ASSERT(libxl__image_same(gc, sym, a));
+    CU_ASSERT(libxl__image_same(gc, a, hard));
+    CU_ASSERT(libxl__image_same(gc, sym, hard));
+    CU_ASSERT(!libxl__image_same(gc, a, b));
+    CU_ASSERT(!libxl__image_same(gc, sym, b));
+    CU_ASSERT(!libxl__image_same(gc, gone, a));
+    CU_ASSERT(libxl__image_same(gc, gone, gone));   /* the same name */
+    CU_ASSERT(!libxl__image_same(gc, NULL, a));
+    CU_ASSERT(!libxl__image_same(gc, a, NULL));
+
+    unlink(sym);
+    unlink(hard);
+    unlink(a);
+    unlink(b);
+    rmdir(dir);
+    free(dir);
+    GC_FREE;
+}
