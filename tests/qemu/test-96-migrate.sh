@@ -163,6 +163,10 @@ ID=$(domid_of vm1)
 refused "qemu driver migrates a domain to a new QEMU on this host only.*'otherhost'" \
     xl migrate vm1 otherhost
 refused "'nosuch'" xl migrate nosuch
+refused "not to ''" xl migrate vm1 ''
+for b in 0 -1 abc; do
+    refused "migrate: invalid bandwidth '$b'" xl migrate --bandwidth=$b vm1
+done
 expect_ok xl block-stream --async --bandwidth=1 vm1 xvdb
 expect_error "disk xvdb of domain vm1 is in block job" xl migrate vm1
 expect_ok xl block-job --abort vm1 xvdb
@@ -204,6 +208,47 @@ expect_eq "$RC" 1 "exit status"
 expect_match "$ERR" "migration cancelled; it stays on domid $ID" "the outcome"
 expect_unmoved "$PID" "$ID" 0x55
 
+step "SIGTERM, SIGHUP to xl migrate: cancelled as by Ctrl-C"
+for sig in TERM HUP; do
+    start_slow_migration
+    kill -$sig "$MIG_PID"
+    wait_migration
+    expect_eq "$RC" 1 "exit status (SIG$sig)"
+    expect_match "$ERR" "migration cancelled; it stays on domid $ID" "the outcome (SIG$sig)"
+    expect_unmoved "$PID" "$ID" 0x55
+done
+
+step "the old QEMU stops answering: bounded, the new QEMU killed, recovered"
+start_slow_migration
+kill -STOP "$PID"
+T0=$SECONDS
+for _ in $(seq 120); do
+    kill -0 "$MIG_PID" 2>/dev/null || break
+    sleep 1
+done
+if kill -0 "$MIG_PID" 2>/dev/null; then
+    kill -CONT "$PID"
+    kill -9 "$MIG_PID"
+    fail "xl migrate still waits $((SECONDS - T0)) s after the old QEMU stopped"
+fi
+wait_migration
+expect_eq "$RC" 1 "exit status"
+expect_match "$ERR" "error: .*does not answer: the new QEMU is killed.*xl snapshot-recover vm1" "the outcome"
+expect_eq "$(nb_runtime_files)" 1 "QEMUs with a runtime file (the new one killed)"
+kill -CONT "$PID"
+expect_ok xl snapshot-recover vm1
+expect_match "$ERR" "interrupted migration is undone: it runs on domid $ID" "the recovery"
+expect_unmoved "$PID" "$ID" 0x55
+
+step "after an interrupted migration, the next command is not refused"
+XL_SNAPSHOT_FAULT=migrate:1 run xl migrate vm1
+expect_eq "$RC" 86 "exit status (crash at step 1)"
+sleep 1
+expect_ok xl snapshot-create --memory vm1 mtmp
+expect_match "$ERR" "interrupted migration is undone" "the recovery"
+expect_ok xl snapshot-delete vm1 mtmp
+expect_unmoved "$PID" "$ID" 0x55
+
 step "xl killed in the middle: the next command puts it on one QEMU"
 for n in 1 2 3 4 5; do
     XL_SNAPSHOT_FAULT=migrate:$n run xl migrate vm1
@@ -223,8 +268,8 @@ done
 step "xl migrate"
 COUNT=$(bitmap_count vm1)
 expect_eq "$COUNT" $((196608 + 1048576)) "the bitmap's dirty bytes"
-expect_ok xl migrate vm1 localhost
-expect_match "$OUT" "^Domain vm1 migrated: now domid [0-9]+$" "xl migrate's line"
+expect_ok xl migrate "$ID" LOCALHOST
+expect_match "$OUT" "^Domain vm1 migrated: now domid [0-9]+$" "xl migrate's line (by domid)"
 NEW=$(domid_of vm1)
 [ "$NEW" != "$ID" ] || fail "the domid did not change ($ID)"
 expect_eq "$(nb_runtime_files)" 1 "QEMUs with a runtime file"
