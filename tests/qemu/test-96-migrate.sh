@@ -338,6 +338,36 @@ expect_ok xl snapshot-export-records vm1
 expect_eq "$(jq -r '.format, .version, .name, (.snapshots | length), .domain.current' <<<"$OUT" | tr '\n' ' ')" \
     "libxl-snapshot-records 1 vm1 3 s4 " "the document"
 cmp -s <(jq -S . <<<"$OUT") <(jq -S . "$T/rec.json") || fail "stdout and FILE differ"
+# FILE: a symlink's target is written (the link stays), what is not a
+# regular file is written to, never replaced
+same_doc() {        # same_doc FILE WHAT
+    cmp -s <(jq -S . "$1" 2>/dev/null) <(jq -S . "$T/rec.json") ||
+        fail "$2 does not hold the document"
+}
+echo '{}' > "$T/target.json"
+ln -s "$T/target.json" "$T/link.json"
+expect_ok xl snapshot-export-records vm1 "$T/link.json"
+[ -L "$T/link.json" ] || fail "the symlink $T/link.json was replaced"
+same_doc "$T/target.json" "the symlink's target"
+mkfifo "$T/fifo"
+cat "$T/fifo" > "$T/fifo.out" &
+CAT_PID=$!
+expect_ok xl snapshot-export-records vm1 "$T/fifo"
+wait "$CAT_PID"
+[ -p "$T/fifo" ] || fail "the FIFO $T/fifo was replaced"
+same_doc "$T/fifo.out" "what was read from the FIFO"
+expect_ok xl snapshot-export-records vm1 /dev/stdout
+same_doc "$T/.out" "stdout (/dev/stdout)"
+expect_ok xl snapshot-export-records vm1 >(cat > "$T/procsub.out")
+sleep 1
+same_doc "$T/procsub.out" "what >(...) read"
+expect_error "cannot write '/dev/full': No space left on device" \
+    xl snapshot-export-records vm1 /dev/full
+[ -c /dev/full ] || fail "/dev/full is not a device any more"
+ln -s "$T/nothing" "$T/dangling.json"
+expect_error "'$T/dangling.json' is a symlink to nothing" \
+    xl snapshot-export-records vm1 "$T/dangling.json"
+[ -L "$T/dangling.json" ] || fail "the dangling symlink was replaced"
 expect_ok xl block-stream --async --bandwidth=1 vm1 xvdb
 expect_error "disk xvdb of domain vm1 is in block job" xl snapshot-export-records vm1 "$T/x.json"
 expect_no_file "$T/x.json"
@@ -383,6 +413,10 @@ expect_ok xl snapshot-check vm1
 refused "domain vm1 already has 3 snapshot records here: --force replaces them" \
     xl snapshot-import-records vm1 "$T/rec.json"
 expect_ok xl snapshot-import-records --force vm1 "$T/rec.json"
+# from stdin ("-", /dev/stdin) and <(...): read as a stream
+expect_ok xl snapshot-import-records --force vm1 - <"$T/rec.json"
+expect_ok xl snapshot-import-records --force vm1 /dev/stdin < <(cat "$T/rec.json")
+expect_ok xl snapshot-import-records --force vm1 <(cat "$T/rec.json")
 for sb in m3:0x33 s1:0x11 s4:0x44; do
     expect_ok xl snapshot-revert vm1 "${sb%%:*}"
     expect_disks vm1 "${sb##*:}"
