@@ -29,8 +29,9 @@
  * everything.  Nothing in the records changes: the same images.
  *
  * Wholly old or wholly new.  Until both sides say "completed", any
- * failure (the destination does not start, the migration fails,
- * ao_abort before the switchover) kills the destination (the driver
+ * failure (the destination does not start, the migration fails or its
+ * stream stalls, ao_abort at any time before both completed) kills the
+ * destination (the driver
  * does, for a start that failed) and leaves the source running (its
  * QEMU goes on after a cancelled or failed migration; it is continued
  * if it had been running, and a source that completed is continued
@@ -108,6 +109,8 @@ static int migrate_journal(libxl__gc *gc, migrate_state *ms)
                                      false);
 }
 
+/* After the switch the domain runs, unless LIBXLSNAP_MIGRATE_PAUSED
+ * (as Xen's xl migrate -p), whether or not it was paused before. */
 static void migrate_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
 static void migrate_dest_done(libxl__egc *egc, libxl__domain_async *da,
                               int rc);
@@ -373,7 +376,9 @@ static void migrate_joined(libxl__egc *egc, migrate_state *ms)
 {
     STATE_AO_GC(ms->ao);
     libxl__domain *src = &ms->op.d;
-    bool run = ms->mss.was_running && !(ms->flags & LIBXLSNAP_MIGRATE_PAUSED);
+    /* as Xen's xl: it runs on the new QEMU unless -p, paused before
+     * or not */
+    bool run = !(ms->flags & LIBXLSNAP_MIGRATE_PAUSED);
     int rc;
 
     libxl__ao_abortable_deregister(&ms->abrt);
@@ -538,7 +543,7 @@ static bool migrate_qemu(libxl__gc *gc, long long domid, libxl__domain *d_r,
  * Back to one QEMU.  The destination is the domain only when the
  * source is gone (it quits only after the switch) and the destination
  * has the whole state (paused or running, not "inmigrate"); then it
- * runs if the domain did.  Otherwise the destination goes, and the source is given back
+ * runs unless the migration was --paused.  Otherwise the destination goes, and the source is given back
  * what the migration took: its migration cancelled, its images (cont
  * activates them after a completed migration), and its run state.
  */
@@ -569,7 +574,7 @@ int libxl__migrate_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
         if (op->cfg.agent_path)
             rename(libxl__agent_incoming_path(gc, op->cfg.agent_path),
                    op->cfg.agent_path);
-        if (was_running && !paused && strcmp(dest_st, "running") &&
+        if (!paused && strcmp(dest_st, "running") &&
             libxl__qmp_run_sync(gc, dest.qmp_path, "cont", NULL, 5000, false,
                                 NULL))
             return ERROR_FAIL;
