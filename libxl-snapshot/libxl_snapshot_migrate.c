@@ -191,7 +191,15 @@ static int disks_as_recorded(libxl__gc *gc, const libxl__snapshot_op *op)
         ad = libxl__domain_record_active(gc, &op->tree.dom, dk, false);
         want = ad ? ad->path : dk->pdev_path;
         run = libxl__domain_disk((libxl__domain *)&op->d, dk->vdev);
-        if (!run || !run->pdev_path || !want ||
+        if (!run) {
+            /* the config changed since the domain started */
+            LOG(ERROR, "domain %s: its config file '%s' has disk %s, which "
+                "the running domain lacks: the new QEMU would not be the "
+                "same domain (restart it to add the disk)", op->d.name,
+                cfg->file, dk->vdev);
+            return ERROR_INVAL;
+        }
+        if (!run->pdev_path || !want ||
             strcmp(run->pdev_path, want)) {
             LOG(ERROR, "domain %s: disk %s runs on '%s', its records say "
                 "'%s'; run xl snapshot-check %s first", op->d.name,

@@ -164,6 +164,11 @@ refused "qemu driver migrates a domain to a new QEMU on this host only.*'otherho
     xl migrate vm1 otherhost
 refused "'nosuch'" xl migrate nosuch
 refused "not to ''" xl migrate vm1 ''
+cp "$CFG" "$T/cfg.orig"
+qemu-img create -q -f raw "$T/xvdc.img" 1M
+sed -i "s|xvdb.img' ]|xvdb.img', 'format=raw,vdev=xvdc,access=rw,target=$T/xvdc.img' ]|" "$CFG"
+refused "config file '$CFG' has disk xvdc, which the running domain lacks" xl migrate vm1
+cp "$T/cfg.orig" "$CFG"
 for b in 0 -1 abc; do
     refused "migrate: invalid bandwidth '$b'" xl migrate --bandwidth=$b vm1
 done
@@ -176,7 +181,7 @@ step "the destination does not start"
 XL_SNAPSHOT_FAULT="io@QEMU start" run xl migrate vm1
 expect_eq "$RC" 1 "exit status"
 expect_match "$ERR" "QEMU exited at start" "the reason"
-expect_eq "$(grep -c "error:" <<<"$ERR")" 1 "error lines"
+expect_eq "$(grep -c "error:" <<<"$ERR")" 1 "error lines in: $ERR"
 expect_unmoved "$PID" "$ID" 0x55
 
 step "the destination killed at the switchover"
@@ -196,7 +201,7 @@ wait_migration
 expect_eq "$RC" 1 "exit status"
 # (on a loaded machine the new QEMU may still be starting: said so)
 expect_match "$ERR" "error: .*(it stays on domid $ID|QEMU exited at start)" "the outcome"
-expect_eq "$(grep -c "error:" <<<"$ERR")" 1 "error lines"
+expect_eq "$(grep -c "error:" <<<"$ERR")" 1 "error lines in: $ERR"
 expect_unmoved "$PID" "$ID" 0x55
 
 step "Ctrl-C while RAM is sent"
@@ -211,6 +216,19 @@ expect_unmoved "$PID" "$ID" 0x55
 step "SIGTERM, SIGHUP to xl migrate: cancelled as by Ctrl-C"
 for sig in TERM HUP; do
     start_slow_migration
+    if [ $sig = TERM ]; then
+        # xl list does not wait on the migration's monitors, and shows
+        # the destination paused, the source running
+        T0=$(date +%s%N)
+        expect_ok xl list
+        T1=$(date +%s%N)
+        [ $(( (T1 - T0) / 1000000 )) -lt 3000 ] ||
+            fail "xl list took $(( (T1 - T0) / 1000000 )) ms during a migration"
+        expect_eq "$(awk -v id="$ID" '$1 == "vm1" && $2 == id {print $3}' <<<"$OUT")" \
+            "r-----" "the source in xl list"
+        expect_eq "$(awk -v id="$ID" '$1 == "vm1" && $2 != id {print $3}' <<<"$OUT")" \
+            "--p---" "the destination in xl list"
+    fi
     kill -$sig "$MIG_PID"
     wait_migration
     expect_eq "$RC" 1 "exit status (SIG$sig)"
@@ -241,12 +259,15 @@ expect_match "$ERR" "interrupted migration is undone: it runs on domid $ID" "the
 expect_unmoved "$PID" "$ID" 0x55
 
 step "after an interrupted migration, the next command is not refused"
-XL_SNAPSHOT_FAULT=migrate:1 run xl migrate vm1
-expect_eq "$RC" 86 "exit status (crash at step 1)"
-sleep 1
-expect_ok xl snapshot-create --memory vm1 mtmp
-expect_match "$ERR" "interrupted migration is undone" "the recovery"
-expect_ok xl snapshot-delete vm1 mtmp
+for n in 1 2 3; do
+    XL_SNAPSHOT_FAULT=migrate:$n run xl migrate vm1
+    expect_eq "$RC" 86 "exit status (crash at step $n)"
+    sleep 1
+    # (recovery waits until QEMU's cancelled migration is over)
+    expect_ok xl snapshot-create --memory vm1 mtmp
+    expect_match "$ERR" "interrupted migration is undone" "the recovery (step $n)"
+    expect_ok xl snapshot-delete vm1 mtmp
+done
 expect_unmoved "$PID" "$ID" 0x55
 
 step "xl killed in the middle: the next command puts it on one QEMU"
