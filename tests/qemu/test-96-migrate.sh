@@ -421,6 +421,9 @@ bad twice.json '.snapshots[1] = .snapshots[0]'
 refused "snapshot '[a-z0-9]+' twice" xl snapshot-import-records vm1 "$T/twice.json"
 bad orphan.json '.snapshots[0].parent = "nosuch"'
 refused "the parent 'nosuch' of" xl snapshot-import-records vm1 "$T/orphan.json"
+bad xvdz.json '(.snapshots[] | select(.name == "s4") | .disks[0].vdev) = "xvdz"'
+refused "cannot import the records of vm1: it has no such disk: s4's disk xvdz" \
+    xl snapshot-import-records vm1 "$T/xvdz.json"
 bad gone.json '(.snapshots[] | select(.name == "s4") | .disks[0].file) = "/nonexistent/vm1-xvda.qcow2"'
 refused "1 image is not reachable from this host: s4/xvda: '/nonexistent/vm1-xvda.qcow2' does not exist" \
     xl snapshot-import-records vm1 "$T/gone.json"
