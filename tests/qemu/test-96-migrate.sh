@@ -252,6 +252,7 @@ fi
 wait_migration
 expect_eq "$RC" 1 "exit status"
 expect_match "$ERR" "error: .*does not answer: the new QEMU is killed.*xl snapshot-recover vm1" "the outcome"
+expect_eq "$(grep -c "error:" <<<"$ERR")" 1 "error lines in: $ERR"
 expect_eq "$(nb_runtime_files)" 1 "QEMUs with a runtime file (the new one killed)"
 kill -CONT "$PID"
 expect_ok xl snapshot-recover vm1
