@@ -1043,11 +1043,17 @@ int libxlsnap_block_copy(libxlsnap_ctx *ctx, const char *domain,
  * qemu driver: moves a running domain to a new QEMU on this host (a new
  * domid, *domid_r; the same uuid, config and active images, so its
  * snapshot records stay its own), under its lock.  Live: the guest is
- * paused only for the switch.  Refused (one message): another driver,
- * a domain not running, a disk in a block job, an unfinished journal.
- * Any failure, or ao_abort before the switch, leaves the domain on its
- * old QEMU, running as it was, and no new QEMU.  bandwidth: bytes/s,
- * 0 for no limit.  progress (NULL: none): the memory sent ("memory").
+ * paused only for the switch; it runs on the new QEMU unless
+ * LIBXLSNAP_MIGRATE_PAUSED, paused before or not (as Xen's xl).  A
+ * journal left by an interrupted operation is completed first; refused
+ * (one message): another driver, a domain not running, a disk in a
+ * block job, a journal that recovery cannot complete.  Any failure
+ * (a stream that has not moved for 20 s is one), or ao_abort before
+ * both QEMUs completed, leaves the domain on its old QEMU, running as
+ * it was, and no new QEMU; when the old QEMU does not answer, the
+ * journal is kept and the next command on the domain resumes it.
+ * bandwidth: bytes/s, 0 for no limit.  progress (NULL: none): the
+ * memory sent ("memory").
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_domain_migrate_local(libxlsnap_ctx *ctx, const char *domain,

@@ -1224,8 +1224,6 @@ static void unstick_memory_save(libxl__gc *gc, libxl__snapshot_op *op,
                                 const libxlsnap_domain_snapshot *s)
 {
     yajl_val v = NULL;
-    const char *st;
-    int i;
 
     if (!op->d.running) return;
     if (CTX->driver->suspend) {
@@ -1233,19 +1231,8 @@ static void unstick_memory_save(libxl__gc *gc, libxl__snapshot_op *op,
         CTX->driver->resume(gc, &op->d);
         return;
     }
-    for (i = 0; i < 50; i++) {
-        if (libxl__qmp_run_sync(gc, op->d.qmp_path, "query-migrate", NULL,
-                                5000, true, &v))
-            return;
-        st = v ? libxl__json_get_string(v, "status") : NULL;
-        if (!st || !strcmp(st, "completed") || !strcmp(st, "failed") ||
-            !strcmp(st, "cancelled"))
-            break;
-        if (i == 0)
-            libxl__qmp_run_sync(gc, op->d.qmp_path, "migrate_cancel", NULL,
-                                5000, true, NULL);
-        usleep(100000);
-    }
+    if (libxl__memory_migration_end(gc, op->d.qmp_path) == ERROR_FAIL)
+        return;
     if (s->state == LIBXLSNAP_DOMAIN_STATE_RUNNING &&
         !libxl__qmp_run_sync(gc, op->d.qmp_path, "query-status", NULL, 5000,
                              true, &v) &&

@@ -217,8 +217,14 @@ static int runtime_scan(libxl__gc *gc, qemu_runtime **list_r, int *nb_r)
  * rc: whether QEMU answered query-status (d is filled anyway); without
  * run_state, QEMU is not asked (d->paused false) and rc is 0.
  */
+/* how long a list waits for a QEMU's status (a busy monitor: a
+ * migration, another client) */
+#define QEMU_LIST_STATUS_MS 300
+
+/* run_state: asked of QEMU, waiting up to status_ms for its monitor */
 static int runtime_to_domain(libxl__gc *gc, const qemu_runtime *rt,
-                             bool run_state, libxl__domain *d)
+                             bool run_state, int status_ms,
+                             libxl__domain *d)
 {
     int rc;
     yajl_val st = NULL;
@@ -243,8 +249,8 @@ static int runtime_to_domain(libxl__gc *gc, const qemu_runtime *rt,
         dk->readwrite = 1;
     }
     if (!run_state) return 0;
-    rc = libxl__qmp_run_sync(gc, d->qmp_path, "query-status", NULL, 5000,
-                             true, &st);
+    rc = libxl__qmp_run_sync(gc, d->qmp_path, "query-status", NULL,
+                             status_ms, true, &st);
     if (!rc && st) {
         const char *s = libxl__json_get_string(st, "status");
         d->paused = s && strcmp(s, "running");
@@ -269,7 +275,7 @@ static int qemu_lookup_running(libxl__gc *gc, const char *domain,
             !strcmp(uuid, domain)) {
             /* asked for, its state decides what a revert restores:
              * it must be known */
-            if (runtime_to_domain(gc, &l[i], run_state, d_r)) {
+            if (runtime_to_domain(gc, &l[i], run_state, 5000, d_r)) {
                 if (!qemu_alive(l[i].pid, l[i].start_time)) {
                     /* it died just now: the domain is shut off */
                     runtime_remove(gc, l[i].domid);
@@ -290,10 +296,28 @@ static int qemu_list(libxl__gc *gc, libxl__domain **list_r, int *nb_r)
     qemu_runtime *l;
     int n, i;
 
+    bool *busy;
+    int j;
+
     runtime_scan(gc, &l, &n);
     GCNEW_ARRAY(*list_r, n);
+    GCNEW_ARRAY(busy, n + 1);
+    /* a list never waits long for a busy monitor (xl list during a
+     * migration) */
     for (i = 0; i < n; i++)
-        runtime_to_domain(gc, &l[i], true, &(*list_r)[i]);
+        busy[i] = runtime_to_domain(gc, &l[i], true, QEMU_LIST_STATUS_MS,
+                                    &(*list_r)[i]) != 0;
+    /*
+     * Two QEMUs of one uuid: a migration (libxl_snapshot_migrate.c).
+     * The newer one (the destination, started -S) is paused until the
+     * switch; its monitor is the migration's meanwhile.
+     */
+    for (i = 0; i < n; i++)
+        for (j = 0; j < n; j++)
+            if (i != j && busy[i] &&
+                !libxl_uuid_compare(&l[i].uuid, &l[j].uuid) &&
+                l[i].domid > l[j].domid)
+                (*list_r)[i].paused = true;
     *nb_r = n;
     return 0;
 }

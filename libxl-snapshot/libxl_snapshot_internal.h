@@ -903,6 +903,9 @@ struct libxl__memory_save_state {
                                          logged (the caller says it in
                                          its one line), or NULL: logged */
     uint64_t pause_ms, bytes, total, size;
+    bool not_resumed;                 /* a failure, and the guest QEMU
+                                         had stopped not resumed (a
+                                         migration: not logged) */
     /* private */
     libxl__qmp qmp;
     libxl__ev_time poll;
@@ -913,7 +916,7 @@ struct libxl__memory_save_state {
     const char *tmp;                  /* libxl__memory_tmp_path(file) */
     int fd, rc, downtime_ms;
     bool created, was_running, stopped, migrating, at_instant;
-    uint64_t t_pause, t_raise;
+    uint64_t t_pause, t_raise, t_progress;
 };
 void libxl__memory_save_init(libxl__memory_save_state *mss);
 /* Where the image is written until complete, then renamed to file. */
@@ -921,6 +924,12 @@ char *libxl__memory_tmp_path(libxl__gc *gc, const char *file);
 void libxl__memory_save(libxl__egc *egc, libxl__memory_save_state *mss);
 void libxl__memory_save_instant_done(libxl__egc *egc,
                                      libxl__memory_save_state *mss, int rc);
+/*
+ * QEMU's outgoing migration, if one goes on, cancelled, and waited for
+ * until query-migrate says it is over (10 s at most): 0 over (or none),
+ * ERROR_FAIL QEMU does not answer, ERROR_TIMEDOUT still going.
+ */
+int libxl__memory_migration_end(libxl__gc *gc, const char *qmp_path);
 /*
  * qemu driver: QEMU started with -incoming defer; runs it unless
  * paused.  progress (may be NULL): the bytes of file QEMU has read.

@@ -97,6 +97,10 @@
 #define MEMORY_DOWNTIME_START_MS 20
 #define MEMORY_DOWNTIME_MAX_MS 5000
 #define MEMORY_DOWNTIME_RAISE_MS 3000
+/* a migration whose stream has not moved for so long has failed */
+#define MEMORY_STALL_MS 20000
+/* how long a cancelled migration may take to end */
+#define MEMORY_END_WAIT_MS 10000
 
 static void ms_connected(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                          int rc);
@@ -401,6 +405,7 @@ static void ms_migrating(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
     mss->migrating = true;
     ms_fault_point(mss);              /* RAM being copied */
     mss->t_raise = libxl__now_ms() + MEMORY_DOWNTIME_RAISE_MS;
+    mss->t_progress = libxl__now_ms();
     libxl__ev_time_register_rel(gc, &mss->poll, ms_poll, 0);
 }
 
@@ -432,7 +437,9 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
     status = libxl__json_get_string(mig, "status") ?: "";
     ram = libxl__json_get(mig, "ram");
     if (ram) {
-        mss->bytes = libxl__json_get_integer(ram, "transferred", 0);
+        uint64_t b = libxl__json_get_integer(ram, "transferred", 0);
+        if (b != mss->bytes) mss->t_progress = libxl__now_ms();
+        mss->bytes = b;
         mss->total = libxl__json_get_integer(ram, "total", 0);
         if (!strcmp(status, "completed"))
             mss->bytes = mss->total;       /* all there (zero pages too) */
@@ -469,6 +476,14 @@ static void ms_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val mig,
             : GCSPRINTF("saving the memory to '%s' failed%s%s",
                         mss->file, e ? ": " : "", e ? e : "");
         rc = ERROR_FAIL;
+        goto out;
+    }
+    if (mss->migration && strcmp(status, "pre-switchover") &&
+        libxl__now_ms() - mss->t_progress >= MEMORY_STALL_MS) {
+        /* the other end reads nothing (stopped?): a failure, cancelled */
+        mss->why = GCSPRINTF("the migration stream has not moved for %d s",
+                             MEMORY_STALL_MS / 1000);
+        rc = ERROR_TIMEDOUT;
         goto out;
     }
     if (!mss->at_instant && libxl__now_ms() >= mss->t_raise &&
@@ -637,15 +652,37 @@ static void ms_drv_resumed(libxl__egc *egc, libxl__driver_suspend_state *ss,
     ms_after_resume(egc, mss, rc, false);
 }
 
+int libxl__memory_migration_end(libxl__gc *gc, const char *qmp_path)
+{
+    yajl_val v = NULL;
+    const char *st;
+    int i;
+
+    for (i = 0; i < MEMORY_END_WAIT_MS / 100; i++) {
+        if (libxl__qmp_run_sync(gc, qmp_path, "query-migrate", NULL, 5000,
+                                true, &v))
+            return ERROR_FAIL;
+        st = v ? libxl__json_get_string(v, "status") : NULL;
+        if (!st || !strcmp(st, "completed") || !strcmp(st, "failed") ||
+            !strcmp(st, "cancelled"))
+            return 0;
+        if (i == 0)
+            libxl__qmp_run_sync(gc, qmp_path, "migrate_cancel", NULL, 5000,
+                                true, NULL);
+        usleep(100000);
+    }
+    return ERROR_TIMEDOUT;
+}
+
 static void ms_after_resume(libxl__egc *egc, libxl__memory_save_state *mss,
                             int rc, bool gone)
 {
     STATE_AO_GC(mss->ao);
 
     if (mss->migrating && !gone) {
-        /* a failure with the migration still going: end it */
-        libxl__qmp_run_sync(gc, mss->d->qmp_path, "migrate_cancel", NULL,
-                            5000, true, NULL);
+        /* a failure with the migration still going: end it (a next
+         * command would find it still cancelling) */
+        libxl__memory_migration_end(gc, mss->d->qmp_path);
         mss->migrating = false;
     }
     /*
@@ -658,7 +695,10 @@ static void ms_after_resume(libxl__egc *egc, libxl__memory_save_state *mss,
         (mss->stopped || (rc && !CTX->driver->suspend)) &&
         libxl__qmp_run_sync(gc, mss->d->qmp_path, "cont", NULL, 5000,
                                true, NULL)) {
-        if (rc)
+        mss->not_resumed = true;
+        if (rc && mss->migration)
+            ;                         /* the migration says it */
+        else if (rc)
             LOG(ERROR, "domain %s: cannot resume it (xl unpause)",
                 mss->d->name);
         else

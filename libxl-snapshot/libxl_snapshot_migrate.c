@@ -29,8 +29,9 @@
  * everything.  Nothing in the records changes: the same images.
  *
  * Wholly old or wholly new.  Until both sides say "completed", any
- * failure (the destination does not start, the migration fails,
- * ao_abort before the switchover) kills the destination (the driver
+ * failure (the destination does not start, the migration fails or its
+ * stream stalls, ao_abort at any time before both completed) kills the
+ * destination (the driver
  * does, for a start that failed) and leaves the source running (its
  * QEMU goes on after a cancelled or failed migration; it is continued
  * if it had been running, and a source that completed is continued
@@ -65,6 +66,7 @@
  */
 #include "libxl_snapshot_internal.h"
 
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -80,7 +82,8 @@ typedef struct {
     libxl__memory_save_state mss;     /* the source's half */
     libxl__domain_async stop;         /* the QEMU that goes */
     libxl__domain dest_d;
-    bool dest_done, src_done, journaled;
+    libxl__ao_abortable abrt;         /* until both halves are done */
+    bool dest_done, src_done, journaled, aborted, keep_journal;
     int dest_rc, src_rc, rc;
 } migrate_state;
 
@@ -106,6 +109,8 @@ static int migrate_journal(libxl__gc *gc, migrate_state *ms)
                                      false);
 }
 
+/* After the switch the domain runs, unless LIBXLSNAP_MIGRATE_PAUSED
+ * (as Xen's xl migrate -p), whether or not it was paused before. */
 static void migrate_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
 static void migrate_dest_done(libxl__egc *egc, libxl__domain_async *da,
                               int rc);
@@ -119,6 +124,27 @@ static void migrate_src_stopped(libxl__egc *egc, libxl__domain_async *da,
 static void migrate_dest_stopped(libxl__egc *egc, libxl__domain_async *da,
                                  int rc);
 static void migrate_done(libxl__egc *egc, migrate_state *ms, int rc);
+
+/*
+ * The destination ended before it has it all (the source failed, or
+ * ao_abort): killed, its half then ends (its QMP connection closes) and
+ * the source's stream breaks.  Nothing waits on a stalled peer.
+ */
+static void migrate_kill_dest(migrate_state *ms)
+{
+    if (!ms->dest_done && ms->dest.pid > 0)
+        kill(ms->dest.pid, SIGKILL);
+}
+
+/* ao_abort (Ctrl-C) at any time before both completed: wholly old */
+static void migrate_abort(libxl__egc *egc, libxl__ao_abortable *ab, int rc)
+{
+    migrate_state *ms = CONTAINER_OF(ab, migrate_state, abrt);
+
+    libxl__ao_abortable_deregister(&ms->abrt);
+    ms->aborted = true;
+    migrate_kill_dest(ms);
+}
 
 int libxlsnap_domain_migrate_local(libxlsnap_ctx *ctx, const char *domain,
                                    unsigned flags, uint64_t bandwidth,
@@ -140,6 +166,7 @@ int libxlsnap_domain_migrate_local(libxlsnap_ctx *ctx, const char *domain,
     ms->domid_r = domid_r;
     if (progress) ms->progress = *progress;
     libxl__memory_save_init(&ms->mss);
+    libxl__ao_abortable_init(&ms->abrt);
     ms->op.ao = ao;
     ms->op.domain = GCSTRDUP(domain);
     ms->op.callback = migrate_begun;
@@ -164,7 +191,15 @@ static int disks_as_recorded(libxl__gc *gc, const libxl__snapshot_op *op)
         ad = libxl__domain_record_active(gc, &op->tree.dom, dk, false);
         want = ad ? ad->path : dk->pdev_path;
         run = libxl__domain_disk((libxl__domain *)&op->d, dk->vdev);
-        if (!run || !run->pdev_path || !want ||
+        if (!run) {
+            /* the config changed since the domain started */
+            LOG(ERROR, "domain %s: its config file '%s' has disk %s, which "
+                "the running domain lacks: the new QEMU would not be the "
+                "same domain (restart it to add the disk)", op->d.name,
+                cfg->file, dk->vdev);
+            return ERROR_INVAL;
+        }
+        if (!run->pdev_path || !want ||
             strcmp(run->pdev_path, want)) {
             LOG(ERROR, "domain %s: disk %s runs on '%s', its records say "
                 "'%s'; run xl snapshot-check %s first", op->d.name,
@@ -256,6 +291,15 @@ static void migrate_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         goto out;
     }
     ms->journaled = true;
+    ms->abrt.ao = ao;
+    ms->abrt.callback = migrate_abort;
+    rc = libxl__ao_abortable_register(&ms->abrt);
+    if (rc) {
+        close(sv[0]);
+        close(sv[1]);
+        ms->mss.fd = -1;
+        goto out;
+    }
 
     libxl__domain_start_async(egc, &ms->dest);
     if (ms->dest_done && ms->dest_rc) {
@@ -311,6 +355,7 @@ static void migrate_src_done(libxl__egc *egc, libxl__memory_save_state *mss,
 
     ms->src_done = true;
     ms->src_rc = rc;
+    if (rc) migrate_kill_dest(ms);    /* it would wait for ever */
     if (ms->dest_done) migrate_joined(egc, ms);
 }
 
@@ -325,25 +370,58 @@ static void migrate_stop(libxl__egc *egc, migrate_state *ms,
     libxl__domain_stop_async(egc, &ms->stop);
 }
 
+/* The source QEMU is no more (killed during the migration?). */
+static bool migrate_src_gone(libxl__gc *gc, const libxl__domain *src)
+{
+    libxl__domain d;
+    int r = CTX->driver->lookup_running(gc, GCSPRINTF("%u", src->domid),
+                                        false, &d);
+    return r == ERROR_DOMAIN_NOTFOUND || r == ERROR_NOTFOUND ||
+        (!r && d.domid != src->domid);
+}
+
 static void migrate_joined(libxl__egc *egc, migrate_state *ms)
 {
     STATE_AO_GC(ms->ao);
     libxl__domain *src = &ms->op.d;
-    bool run = ms->mss.was_running && !(ms->flags & LIBXLSNAP_MIGRATE_PAUSED);
+    /* as Xen's xl: it runs on the new QEMU unless -p, paused before
+     * or not */
+    bool run = !(ms->flags & LIBXLSNAP_MIGRATE_PAUSED);
     int rc;
 
+    libxl__ao_abortable_deregister(&ms->abrt);
     ms->dest_d.name = src->name;
     ms->dest_d.domid = ms->dest.domid;
     ms->dest_d.qmp_path = (char *)ms->dest.qmp_path;
     ms->dest_d.running = true;
+    if (ms->aborted && !ms->src_rc && !ms->dest_rc) {
+        /* both had completed: too late to cancel, it goes on */
+        ms->aborted = false;
+    }
     if (ms->src_rc || ms->dest_rc) {
         rc = ms->src_rc ? ms->src_rc : ms->dest_rc;
+        if (ms->aborted) rc = ERROR_ABORTED;
+        if (ms->mss.not_resumed) {
+            /* its QEMU does not answer: the next command resumes it */
+            ms->keep_journal = true;
+            LOG(ERROR, "domain %s: %s; its QEMU (domid %u) does not "
+                "answer: the new QEMU is killed, and the next command on "
+                "%s (xl snapshot-recover %s) resumes it", src->name,
+                ms->aborted ? "migration cancelled"
+                : ms->mss.why ? ms->mss.why : "the migration failed",
+                src->domid, src->name, src->name);
+            goto fail;
+        }
         /*
          * One line: a destination that did not start said why (the
          * source's broken stream follows from it); one that failed
          * reading is silent, the source's side says what happened.
          */
-        if (ms->src_rc == ERROR_ABORTED)
+        if (ms->src_rc && migrate_src_gone(gc, src))
+            LOG(ERROR, "domain %s: its QEMU (domid %u) ended during the "
+                "migration, before the new one had it all: the domain is "
+                "shut off", src->name, src->domid);
+        else if (ms->src_rc == ERROR_ABORTED || ms->aborted)
             LOG(ERROR, "domain %s: migration cancelled; it stays on "
                 "domid %u", src->name, src->domid);
         else if (ms->src_rc && (!ms->dest_rc || ms->dest.incoming_started))
@@ -374,7 +452,9 @@ static void migrate_joined(libxl__egc *egc, migrate_state *ms)
 
  fail:
     ms->rc = rc;
-    if (!ms->src_rc && ms->mss.was_running) {
+    if (ms->keep_journal) {
+        /* nothing more to ask of it */
+    } else if (!ms->src_rc && ms->mss.was_running) {
         /* it completed, its images inactive: cont takes them back */
         if (libxl__qmp_run_sync(gc, src->qmp_path, "cont", NULL, 5000,
                                 false, NULL))
@@ -441,7 +521,9 @@ static void migrate_done(libxl__egc *egc, migrate_state *ms, int rc)
         LOG(DEBUG, "domain %s: migrated, domid %u", ms->op.d.name,
             ms->dest_d.domid);
     /* one QEMU runs the domain: wholly old or wholly new */
-    if (ms->journaled) libxl__journal_remove(gc, &ms->op.st);
+    libxl__ao_abortable_deregister(&ms->abrt);
+    if (ms->journaled && !ms->keep_journal)
+        libxl__journal_remove(gc, &ms->op.st);
     libxl__snapshot_op_end(gc, &ms->op);
     libxl__ao_complete(egc, ao, rc);
 }
@@ -469,7 +551,7 @@ static bool migrate_qemu(libxl__gc *gc, long long domid, libxl__domain *d_r,
  * Back to one QEMU.  The destination is the domain only when the
  * source is gone (it quits only after the switch) and the destination
  * has the whole state (paused or running, not "inmigrate"); then it
- * runs if the domain did.  Otherwise the destination goes, and the source is given back
+ * runs unless the migration was --paused.  Otherwise the destination goes, and the source is given back
  * what the migration took: its migration cancelled, its images (cont
  * activates them after a completed migration), and its run state.
  */
@@ -500,7 +582,7 @@ int libxl__migrate_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
         if (op->cfg.agent_path)
             rename(libxl__agent_incoming_path(gc, op->cfg.agent_path),
                    op->cfg.agent_path);
-        if (was_running && !paused && strcmp(dest_st, "running") &&
+        if (!paused && strcmp(dest_st, "running") &&
             libxl__qmp_run_sync(gc, dest.qmp_path, "cont", NULL, 5000, false,
                                 NULL))
             return ERROR_FAIL;
@@ -519,8 +601,12 @@ int libxl__migrate_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             "with the domain: it is shut off", op->d.name);
         return 0;
     }
-    libxl__qmp_run_sync(gc, src.qmp_path, "migrate_cancel", NULL, 5000,
-                        true, NULL);
+    /* over, not cancelling, before the next command goes on */
+    if (libxl__memory_migration_end(gc, src.qmp_path)) {
+        LOG(ERROR, "domain %s: the interrupted migration of domid %lld "
+            "does not end", op->d.name, src_id);
+        return ERROR_FAIL;
+    }
     if ((was_running || !strcmp(src_st, "postmigrate")) &&
         strcmp(src_st, "running") &&
         libxl__qmp_run_sync(gc, src.qmp_path, "cont", NULL, 5000, false,

@@ -157,6 +157,17 @@ static bool has_snapshot(const libxlsnap_domain_snapshot *snaps, int n,
     return false;
 }
 
+/* vdev is a disk of the domain (its config, or its running QEMU) */
+static bool domain_has_disk(libxl__snapshot_op *op, const char *vdev)
+{
+    int i;
+
+    for (i = 0; i < op->cfg.num_disks; i++)
+        if (op->cfg.disks[i].vdev && !strcmp(op->cfg.disks[i].vdev, vdev))
+            return true;
+    return libxl__domain_disk(&op->d, vdev) != NULL;
+}
+
 static int import_records(libxl__gc *gc, records_state *rs)
 {
     libxl__snapshot_op *op = &rs->op;
@@ -246,6 +257,26 @@ static int import_records(libxl__gc *gc, records_state *rs)
     if (t.dom.current && !libxl__snapshot_tree_find(&t, t.dom.current)) {
         LOG(ERROR, "corrupt snapshot records: the current snapshot '%s' "
             "has no record", t.dom.current);
+        return ERROR_INVAL;
+    }
+
+    /* every disk the records name, one the domain has */
+    for (i = 0; i < t.dom.num_disks; i++)
+        if (t.dom.disks[i].vdev &&
+            !domain_has_disk(op, t.dom.disks[i].vdev))
+            probs = GCSPRINTF("%s%sthe domain record's disk %s",
+                              probs ? probs : "", probs ? ", " : "",
+                              t.dom.disks[i].vdev);
+    for (i = 0; i < t.num_snaps; i++)
+        for (j = 0; j < t.snaps[i].num_disks; j++)
+            if (t.snaps[i].disks[j].vdev &&
+                !domain_has_disk(op, t.snaps[i].disks[j].vdev))
+                probs = GCSPRINTF("%s%s%s's disk %s", probs ? probs : "",
+                                  probs ? ", " : "", t.snaps[i].name,
+                                  t.snaps[i].disks[j].vdev);
+    if (probs) {
+        LOG(ERROR, "cannot import the records of %s: it has no such disk: "
+            "%s", op->d.name, probs);
         return ERROR_INVAL;
     }
 

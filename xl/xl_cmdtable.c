@@ -167,8 +167,10 @@ const struct cmd_spec cmd_table[] = {
       "[--info | --abort | --pivot | --bandwidth=MIB] [--json] "
       "<Domain> <Disk>",
       "--info                   Type, state, progress, speed (default).\n"
-      "--abort                  Cancel the job; the chain stays as it "
-      "was.\n"
+      "--abort                  Cancel the job.  A stream or copy leaves\n"
+      "                         the chain as it was; a commit has already\n"
+      "                         written part of top into base: snapshots\n"
+      "                         whose data was in base are dropped (said).\n"
       "--pivot                  Complete a ready active commit or copy\n"
       "                         (the disk switches to base, or Dest).\n"
       "--bandwidth=MIB          Change the limit to MIB MiB/s (0: none).\n"
@@ -234,9 +236,11 @@ const struct cmd_spec cmd_table[] = {
       "(qemu driver; on Xen: the system xl's, after a warning when its "
       "snapshot records stay on this host)",
       "[options] <Domain> [localhost]",
-      "-p, --paused             Leave the domain paused on the new QEMU.\n"
+      "-p, --paused             Leave the domain paused on the new QEMU\n"
+      "                         (else it runs there, paused before or not).\n"
       "--bandwidth=MIB          Limit the migration to MIB MiB/s.\n"
-      "Ctrl-C before the switch cancels it: the domain stays where it was.\n"
+      "Ctrl-C (SIGTERM, SIGHUP) before both QEMUs completed cancels it: the\n"
+      "domain stays where it was.  A stream that stalls 20 s fails it.\n"
       "A remote host is refused on the qemu driver.  On Xen, the system\n"
       "xl's options and <host>; set XL_SNAPSHOT_STATE_SHARED=1 when the\n"
       "state dir is on storage both hosts see (no warning then)."
@@ -252,6 +256,7 @@ const struct cmd_spec cmd_table[] = {
       "all or nothing",
       "[options] <Domain> <File>",
       "-f, --force              Replace the records the domain has here.\n"
+      "<File> is read as a stream: - (stdin), /dev/stdin, <(...) work.\n"
       "Refused: another domain's uuid, a corrupt document, records already\n"
       "there (without --force), an image they name that this host cannot\n"
       "reach (each named)."

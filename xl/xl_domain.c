@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "xl.h"
@@ -198,12 +199,13 @@ static bool host_is_local(const char *host)
 {
     char me[256];
 
-    if (!*host || !strcmp(host, "localhost") ||
-        !strcmp(host, "localhost.localdomain") ||
+    /* (host names are case-insensitive; "" is no host) */
+    if (!strcasecmp(host, "localhost") ||
+        !strcasecmp(host, "localhost.localdomain") ||
         !strcmp(host, "127.0.0.1") || !strcmp(host, "::1"))
         return true;
-    return !gethostname(me, sizeof(me)) && (me[sizeof(me) - 1] = 0,
-                                            !strcmp(host, me));
+    return *host && !gethostname(me, sizeof(me)) &&
+        (me[sizeof(me) - 1] = 0, !strcasecmp(host, me));
 }
 
 /*
@@ -293,7 +295,8 @@ int main_migrate(int argc, char **argv)
     };
     libxlsnap_progress_how progress;
     libxl_asyncop_how how;
-    struct sigaction sa, old;
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+    struct sigaction sa, old[3];
     migrate_wait w;
     const char *domain;
     unsigned flags = 0;
@@ -301,7 +304,7 @@ int main_migrate(int argc, char **argv)
     uint32_t domid = 0;
     char *end;
     bool aborted = false;
-    int opt, rc;
+    int opt, rc, i;
 
     if (libxlsnap_ctx_driver(ctx) == LIBXLSNAP_DRIVER_XEN)
         return migrate_xen(argc, argv);
@@ -312,8 +315,8 @@ int main_migrate(int argc, char **argv)
     case 'B':
         bandwidth = strtoull(optarg, &end, 10);
         if (!*optarg || *end || !bandwidth || bandwidth > (UINT64_MAX >> 20)) {
-            fprintf(stderr, "invalid bandwidth '%s' (MiB/s, a whole number)"
-                    "\n", optarg);
+            fprintf(stderr, "libxl-snapshot: error: migrate: invalid "
+                    "bandwidth '%s' (MiB/s, a whole number)\n", optarg);
             return EXIT_FAILURE;
         }
         bandwidth <<= 20;
@@ -338,7 +341,8 @@ int main_migrate(int argc, char **argv)
     how.u.for_callback = &w;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = migrate_on_sigint;
-    sigaction(SIGINT, &sa, &old);
+    /* Ctrl-C, and a kill or a hangup alike: cancelled, wholly old */
+    for (i = 0; i < 3; i++) sigaction(sigs[i], &sa, &old[i]);
     rc = libxlsnap_domain_migrate_local(ctx, domain, flags, bandwidth,
                                         &domid, &progress, &how);
     while (!rc && !w.done) {
@@ -349,14 +353,24 @@ int main_migrate(int argc, char **argv)
             libxlsnap_ao_abort(ctx, &how);
         }
     }
-    sigaction(SIGINT, &old, NULL);
+    for (i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
     if (w.tty && w.total) putchar('\n');
     if (!rc) rc = w.rc;
     if (rc) return xl_fail("migrate", rc);
     if (aborted)
         fprintf(stderr, "Too late to cancel: the domain had already "
                 "switched over.\n");
-    printf("Domain %s migrated: now domid %u\n", domain, domid);
+    {
+        /* by its name (the user may have said a domid, now gone) */
+        libxlsnap_domain info;
+        char id[16];
+        memset(&info, 0, sizeof(info));
+        snprintf(id, sizeof(id), "%u", domid);
+        if (!libxlsnap_domain_lookup(ctx, id, &info) && info.name)
+            domain = info.name;
+        printf("Domain %s migrated: now domid %u\n", domain, domid);
+        libxlsnap_domain_dispose(&info);
+    }
     return EXIT_SUCCESS;
 }
 

@@ -5,9 +5,12 @@
  * but not its record store (a host-local state dir): export writes one
  * JSON document (to FILE, or stdout), import writes it into this
  * host's store, all or nothing (libxlsnap_domain_records_export/
- * _import).  The file is read whole, up to RECORDS_MAX bytes.
+ * _import).  The file ("-": stdin) is read whole, as a stream, up to
+ * RECORDS_MAX bytes.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +20,81 @@
 
 #define RECORDS_MAX (64 << 20)
 
+/* all of buf to fd */
+static bool write_all(int fd, const char *buf, size_t len)
+{
+    ssize_t n;
+
+    while (len) {
+        n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        buf += n;
+        len -= n;
+    }
+    return true;
+}
+
+/*
+ * The document (and a newline) to file.  A regular file, or a path
+ * that does not exist, is written whole or not at all: a tmp file next
+ * to it, renamed; a symlink to a regular file so writes its target.
+ * Anything else (a device, a FIFO, /dev/stdout, /dev/fd/N, a symlink
+ * to such) is written to as it is, never replaced.  1 done, 0 said.
+ */
+static int write_records(const char *file, const char *json)
+{
+    const char *what = file;
+    char *real = NULL, *tmp = NULL;
+    struct stat sb, lsb;
+    bool exists = !stat(file, &sb);
+    int fd = -1, ok = 0;
+
+    if (!exists && errno == ENOENT && !lstat(file, &lsb) &&
+        S_ISLNK(lsb.st_mode)) {
+        fprintf(stderr, "libxl-snapshot: error: snapshot-export-records: "
+                "'%s' is a symlink to nothing: not replaced\n", file);
+        return 0;
+    }
+    if (!exists && errno != ENOENT) goto fail;
+    /* (/dev/stdout, /dev/fd/N, /proc/self/fd/N: the caller's open file,
+     * even when that is a regular one) */
+    if (exists && (!S_ISREG(sb.st_mode) || !strncmp(file, "/dev/", 5) ||
+                   !strncmp(file, "/proc/", 6))) {
+        fd = open(file, O_WRONLY | O_CLOEXEC |
+                  (S_ISREG(sb.st_mode) ? O_TRUNC : 0));
+        ok = fd >= 0 && write_all(fd, json, strlen(json)) &&
+            write_all(fd, "\n", 1);
+        if (fd >= 0 && close(fd)) ok = 0;
+        if (!ok) goto fail;
+        return 1;
+    }
+    if (exists && !(real = realpath(file, NULL))) goto fail;
+    if (real) file = real;
+    /* whole or not at all: a tmp file renamed once written */
+    if (asprintf(&tmp, "%s.tmp", file) < 0) abort();
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        what = tmp;
+        goto fail;
+    }
+    ok = write_all(fd, json, strlen(json)) && write_all(fd, "\n", 1) &&
+        !fsync(fd);
+    if (close(fd)) ok = 0;
+    if (ok && rename(tmp, file)) ok = 0;
+    if (!ok) unlink(tmp);
+    if (!ok) goto fail;
+    free(tmp);
+    free(real);
+    return 1;
+ fail:
+    fprintf(stderr, "libxl-snapshot: error: snapshot-export-records: "
+            "cannot write '%s': %s\n", what, strerror(errno));
+    free(tmp);
+    free(real);
+    return 0;
+}
+
 int main_snapshot_export_records(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -24,8 +102,7 @@ int main_snapshot_export_records(int argc, char **argv)
         {0, 0, 0, 0}
     };
     const char *domain, *file = NULL;
-    char *json = NULL, *tmp = NULL;
-    FILE *f;
+    char *json = NULL;
     int opt, rc, ok;
 
     SWITCH_FOREACH_OPT(opt, "", opts, "snapshot-export-records", 1) {
@@ -49,59 +126,64 @@ int main_snapshot_export_records(int argc, char **argv)
         }
         return EXIT_SUCCESS;
     }
-    /* whole or not at all: a tmp file renamed once written */
-    if (asprintf(&tmp, "%s.tmp", file) < 0) abort();
-    f = fopen(tmp, "wx");
-    ok = f && fputs(json, f) >= 0 && fputc('\n', f) != EOF &&
-        !fflush(f) && !fsync(fileno(f));
-    if (f && fclose(f)) ok = 0;
-    if (ok && rename(tmp, file)) ok = 0;
-    if (!ok) {
-        fprintf(stderr, "libxl-snapshot: error: snapshot-export-records: "
-                "cannot write '%s': %s\n", f ? file : tmp, strerror(errno));
-        if (f) unlink(tmp);
-    }
-    free(tmp);
+    ok = write_records(file, json);
     free(json);
     if (!ok) return EXIT_FAILURE;
-    printf("Records of domain %s exported to %s\n", domain, file);
+    {
+        /* not into the document, when FILE is stdout (/dev/stdout) */
+        struct stat a, b;
+        if (stat(file, &a) || fstat(STDOUT_FILENO, &b) ||
+            a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+            printf("Records of domain %s exported to %s\n", domain, file);
+    }
     return EXIT_SUCCESS;
 }
 
-/* file, whole, NUL-terminated (malloc'ed); NULL and errno */
+/*
+ * file ("-": stdin), whole, NUL-terminated (malloc'ed); NULL and errno.
+ * Read as a stream: a pipe, /dev/stdin or <(...) as well as a file.
+ */
 static char *read_whole(const char *file)
 {
-    struct stat sb;
-    char *buf = NULL;
+    char *buf = NULL, *nb;
+    size_t len = 0, cap = 0;
     ssize_t n;
-    size_t len = 0;
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    int fd = !strcmp(file, "-") ? STDIN_FILENO
+        : open(file, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0) return NULL;
-    if (fstat(fd, &sb)) goto fail;
-    if (!S_ISREG(sb.st_mode) || sb.st_size > RECORDS_MAX) {
-        errno = S_ISREG(sb.st_mode) ? EFBIG : EINVAL;
-        goto fail;
-    }
-    buf = malloc(sb.st_size + 1);
-    if (!buf) goto fail;
-    while (len < (size_t)sb.st_size &&
-           (n = read(fd, buf + len, sb.st_size - len)) != 0) {
+    for (;;) {
+        if (cap - len < 65536) {
+            if (cap > RECORDS_MAX) {
+                errno = EFBIG;
+                goto fail;
+            }
+            cap = cap ? cap * 2 : 65536;
+            nb = realloc(buf, cap + 1);
+            if (!nb) goto fail;
+            buf = nb;
+        }
+        n = read(fd, buf + len, cap - len);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) goto fail;
+        if (!n) break;
         len += n;
+    }
+    if (len > RECORDS_MAX) {
+        errno = EFBIG;
+        goto fail;
     }
     buf[len] = 0;
     if (strlen(buf) != len) {
         errno = EILSEQ;               /* a NUL byte: no text */
         goto fail;
     }
-    close(fd);
+    if (fd != STDIN_FILENO) close(fd);
     return buf;
  fail:
     n = errno;
     free(buf);
-    close(fd);
+    if (fd != STDIN_FILENO) close(fd);
     errno = n;
     return NULL;
 }

@@ -163,6 +163,15 @@ ID=$(domid_of vm1)
 refused "qemu driver migrates a domain to a new QEMU on this host only.*'otherhost'" \
     xl migrate vm1 otherhost
 refused "'nosuch'" xl migrate nosuch
+refused "not to ''" xl migrate vm1 ''
+cp "$CFG" "$T/cfg.orig"
+qemu-img create -q -f raw "$T/xvdc.img" 1M
+sed -i "s|xvdb.img' ]|xvdb.img', 'format=raw,vdev=xvdc,access=rw,target=$T/xvdc.img' ]|" "$CFG"
+refused "config file '$CFG' has disk xvdc, which the running domain lacks" xl migrate vm1
+cp "$T/cfg.orig" "$CFG"
+for b in 0 -1 abc; do
+    refused "migrate: invalid bandwidth '$b'" xl migrate --bandwidth=$b vm1
+done
 expect_ok xl block-stream --async --bandwidth=1 vm1 xvdb
 expect_error "disk xvdb of domain vm1 is in block job" xl migrate vm1
 expect_ok xl block-job --abort vm1 xvdb
@@ -172,7 +181,7 @@ step "the destination does not start"
 XL_SNAPSHOT_FAULT="io@QEMU start" run xl migrate vm1
 expect_eq "$RC" 1 "exit status"
 expect_match "$ERR" "QEMU exited at start" "the reason"
-expect_eq "$(grep -c "error:" <<<"$ERR")" 1 "error lines"
+expect_eq "$(grep -c "error:" <<<"$ERR")" 1 "error lines in: $ERR"
 expect_unmoved "$PID" "$ID" 0x55
 
 step "the destination killed at the switchover"
@@ -192,7 +201,7 @@ wait_migration
 expect_eq "$RC" 1 "exit status"
 # (on a loaded machine the new QEMU may still be starting: said so)
 expect_match "$ERR" "error: .*(it stays on domid $ID|QEMU exited at start)" "the outcome"
-expect_eq "$(grep -c "error:" <<<"$ERR")" 1 "error lines"
+expect_eq "$(grep -c "error:" <<<"$ERR")" 1 "error lines in: $ERR"
 expect_unmoved "$PID" "$ID" 0x55
 
 step "Ctrl-C while RAM is sent"
@@ -202,6 +211,64 @@ kill -INT "$MIG_PID"
 wait_migration
 expect_eq "$RC" 1 "exit status"
 expect_match "$ERR" "migration cancelled; it stays on domid $ID" "the outcome"
+expect_unmoved "$PID" "$ID" 0x55
+
+step "SIGTERM, SIGHUP to xl migrate: cancelled as by Ctrl-C"
+for sig in TERM HUP; do
+    start_slow_migration
+    if [ $sig = TERM ]; then
+        # xl list does not wait on the migration's monitors, and shows
+        # the destination paused, the source running
+        T0=$(date +%s%N)
+        expect_ok xl list
+        T1=$(date +%s%N)
+        [ $(( (T1 - T0) / 1000000 )) -lt 3000 ] ||
+            fail "xl list took $(( (T1 - T0) / 1000000 )) ms during a migration"
+        expect_eq "$(awk -v id="$ID" '$1 == "vm1" && $2 == id {print $3}' <<<"$OUT")" \
+            "r-----" "the source in xl list"
+        expect_eq "$(awk -v id="$ID" '$1 == "vm1" && $2 != id {print $3}' <<<"$OUT")" \
+            "--p---" "the destination in xl list"
+    fi
+    kill -$sig "$MIG_PID"
+    wait_migration
+    expect_eq "$RC" 1 "exit status (SIG$sig)"
+    expect_match "$ERR" "migration cancelled; it stays on domid $ID" "the outcome (SIG$sig)"
+    expect_unmoved "$PID" "$ID" 0x55
+done
+
+step "the old QEMU stops answering: bounded, the new QEMU killed, recovered"
+start_slow_migration
+kill -STOP "$PID"
+T0=$SECONDS
+for _ in $(seq 120); do
+    kill -0 "$MIG_PID" 2>/dev/null || break
+    sleep 1
+done
+if kill -0 "$MIG_PID" 2>/dev/null; then
+    kill -CONT "$PID"
+    kill -9 "$MIG_PID"
+    fail "xl migrate still waits $((SECONDS - T0)) s after the old QEMU stopped"
+fi
+wait_migration
+expect_eq "$RC" 1 "exit status"
+expect_match "$ERR" "error: .*does not answer: the new QEMU is killed.*xl snapshot-recover vm1" "the outcome"
+expect_eq "$(grep -c "error:" <<<"$ERR")" 1 "error lines in: $ERR"
+expect_eq "$(nb_runtime_files)" 1 "QEMUs with a runtime file (the new one killed)"
+kill -CONT "$PID"
+expect_ok xl snapshot-recover vm1
+expect_match "$ERR" "interrupted migration is undone: it runs on domid $ID" "the recovery"
+expect_unmoved "$PID" "$ID" 0x55
+
+step "after an interrupted migration, the next command is not refused"
+for n in 1 2 3; do
+    XL_SNAPSHOT_FAULT=migrate:$n run xl migrate vm1
+    expect_eq "$RC" 86 "exit status (crash at step $n)"
+    sleep 1
+    # (recovery waits until QEMU's cancelled migration is over)
+    expect_ok xl snapshot-create --memory vm1 mtmp
+    expect_match "$ERR" "interrupted migration is undone" "the recovery (step $n)"
+    expect_ok xl snapshot-delete vm1 mtmp
+done
 expect_unmoved "$PID" "$ID" 0x55
 
 step "xl killed in the middle: the next command puts it on one QEMU"
@@ -223,8 +290,8 @@ done
 step "xl migrate"
 COUNT=$(bitmap_count vm1)
 expect_eq "$COUNT" $((196608 + 1048576)) "the bitmap's dirty bytes"
-expect_ok xl migrate vm1 localhost
-expect_match "$OUT" "^Domain vm1 migrated: now domid [0-9]+$" "xl migrate's line"
+expect_ok xl migrate "$ID" LOCALHOST
+expect_match "$OUT" "^Domain vm1 migrated: now domid [0-9]+$" "xl migrate's line (by domid)"
 NEW=$(domid_of vm1)
 [ "$NEW" != "$ID" ] || fail "the domid did not change ($ID)"
 expect_eq "$(nb_runtime_files)" 1 "QEMUs with a runtime file"
@@ -265,7 +332,11 @@ ID=$(domid_of vm1)
 expect_ok xl migrate --paused vm1
 [ "$(domid_of vm1)" != "$ID" ] || fail "the domid did not change"
 expect_eq "$(domain_state vm1)" "--p---" "vm1 paused"
-expect_ok xl unpause vm1
+# as Xen's xl: without -p it runs on the new QEMU, paused before or not
+ID=$(domid_of vm1)
+expect_ok xl migrate vm1
+[ "$(domid_of vm1)" != "$ID" ] || fail "the domid did not change"
+expect_eq "$(domain_state vm1)" "r-----" "vm1 runs after a migration without --paused"
 expect_disks vm1 0x66
 
 step "revert to every snapshot on the new domid"
@@ -293,6 +364,36 @@ expect_ok xl snapshot-export-records vm1
 expect_eq "$(jq -r '.format, .version, .name, (.snapshots | length), .domain.current' <<<"$OUT" | tr '\n' ' ')" \
     "libxl-snapshot-records 1 vm1 3 s4 " "the document"
 cmp -s <(jq -S . <<<"$OUT") <(jq -S . "$T/rec.json") || fail "stdout and FILE differ"
+# FILE: a symlink's target is written (the link stays), what is not a
+# regular file is written to, never replaced
+same_doc() {        # same_doc FILE WHAT
+    cmp -s <(jq -S . "$1" 2>/dev/null) <(jq -S . "$T/rec.json") ||
+        fail "$2 does not hold the document"
+}
+echo '{}' > "$T/target.json"
+ln -s "$T/target.json" "$T/link.json"
+expect_ok xl snapshot-export-records vm1 "$T/link.json"
+[ -L "$T/link.json" ] || fail "the symlink $T/link.json was replaced"
+same_doc "$T/target.json" "the symlink's target"
+mkfifo "$T/fifo"
+cat "$T/fifo" > "$T/fifo.out" &
+CAT_PID=$!
+expect_ok xl snapshot-export-records vm1 "$T/fifo"
+wait "$CAT_PID"
+[ -p "$T/fifo" ] || fail "the FIFO $T/fifo was replaced"
+same_doc "$T/fifo.out" "what was read from the FIFO"
+expect_ok xl snapshot-export-records vm1 /dev/stdout
+same_doc "$T/.out" "stdout (/dev/stdout)"
+expect_ok xl snapshot-export-records vm1 >(cat > "$T/procsub.out")
+sleep 1
+same_doc "$T/procsub.out" "what >(...) read"
+expect_error "cannot write '/dev/full': No space left on device" \
+    xl snapshot-export-records vm1 /dev/full
+[ -c /dev/full ] || fail "/dev/full is not a device any more"
+ln -s "$T/nothing" "$T/dangling.json"
+expect_error "'$T/dangling.json' is a symlink to nothing" \
+    xl snapshot-export-records vm1 "$T/dangling.json"
+[ -L "$T/dangling.json" ] || fail "the dangling symlink was replaced"
 expect_ok xl block-stream --async --bandwidth=1 vm1 xvdb
 expect_error "disk xvdb of domain vm1 is in block job" xl snapshot-export-records vm1 "$T/x.json"
 expect_no_file "$T/x.json"
@@ -321,6 +422,9 @@ bad twice.json '.snapshots[1] = .snapshots[0]'
 refused "snapshot '[a-z0-9]+' twice" xl snapshot-import-records vm1 "$T/twice.json"
 bad orphan.json '.snapshots[0].parent = "nosuch"'
 refused "the parent 'nosuch' of" xl snapshot-import-records vm1 "$T/orphan.json"
+bad xvdz.json '(.snapshots[] | select(.name == "s4") | .disks[0].vdev) = "xvdz"'
+refused "cannot import the records of vm1: it has no such disk: s4's disk xvdz" \
+    xl snapshot-import-records vm1 "$T/xvdz.json"
 bad gone.json '(.snapshots[] | select(.name == "s4") | .disks[0].file) = "/nonexistent/vm1-xvda.qcow2"'
 refused "1 image is not reachable from this host: s4/xvda: '/nonexistent/vm1-xvda.qcow2' does not exist" \
     xl snapshot-import-records vm1 "$T/gone.json"
@@ -338,6 +442,10 @@ expect_ok xl snapshot-check vm1
 refused "domain vm1 already has 3 snapshot records here: --force replaces them" \
     xl snapshot-import-records vm1 "$T/rec.json"
 expect_ok xl snapshot-import-records --force vm1 "$T/rec.json"
+# from stdin ("-", /dev/stdin) and <(...): read as a stream
+expect_ok xl snapshot-import-records --force vm1 - <"$T/rec.json"
+expect_ok xl snapshot-import-records --force vm1 /dev/stdin < <(cat "$T/rec.json")
+expect_ok xl snapshot-import-records --force vm1 <(cat "$T/rec.json")
 for sb in m3:0x33 s1:0x11 s4:0x44; do
     expect_ok xl snapshot-revert vm1 "${sb%%:*}"
     expect_disks vm1 "${sb##*:}"
