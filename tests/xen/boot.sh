@@ -7,7 +7,7 @@
 # markers only (see scenarios.sh):
 #   - every scenario of $XEN_TEST_SCENARIO_LIST must print XLSNAP-PASS;
 #   - XLSNAP-DONE must be printed (the script ran to its end);
-#   - the outer timeout ($XEN_TEST_TIMEOUT s, default 1800) or a panic
+#   - the outer timeout ($XEN_TEST_TIMEOUT s, default 2400) or a panic
 #     is a failure.
 # A whole run takes 2.5-3 min on an idle 2-core machine, up to 7 min
 # when other QEMUs compete for the cores; the timeout only stops a
@@ -32,7 +32,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 5 7 9 9t 9n 10 11 12 13"}
-TIMEOUT=${XEN_TEST_TIMEOUT:-1800}
+TIMEOUT=${XEN_TEST_TIMEOUT:-2400}
 # -cpu: +npt (TCG's nested paging) gives Xen HAP, which HVM guests need
 # (Debian's Xen has no shadow paging): scenario 11 boots one
 CPU=${XEN_TEST_CPU:-qemu64,+svm,+npt}
