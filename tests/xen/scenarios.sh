@@ -1589,7 +1589,9 @@ elif ok $XL create "$CFG" && expect_up 1 && wait_write 3; then
         no_half_migrated
         expect_xen "$XVDA" "$ACT_B"
         say "QMP of the migrated domain:"
-        qmp_graph
+        qmp_graph | tee "$TMP/graph"
+        expect_true "the migrated domain's QEMU has a drive on $ACT_B (xvdb)" \
+            grep -q "^  device .*: node [^ ]* $ACT_B\$" "$TMP/graph"
         # the new QEMU truncated the serial log: what follows is the
         # migrated guest's, which goes on without a boot
         if wait_write $((W0 + 1)); then
