@@ -9,9 +9,9 @@
 #   - XLSNAP-DONE must be printed (the script ran to its end);
 #   - the outer timeout ($XEN_TEST_TIMEOUT s, default 2400) or a panic
 #     is a failure.
-# A whole run takes 2.5-3 min on an idle 2-core machine, up to 7 min
-# when other QEMUs compete for the cores; the timeout only stops a
-# hung run.
+# A whole run takes about 20 min on an idle 2-core machine, 30 min
+# when other QEMUs compete for the cores (2026-12-03, load 4); the
+# timeout only stops a hung run.
 # Closes with "check-xen: N passed, N failed" and exits 0 only when
 # everything passed.
 #
