@@ -205,9 +205,9 @@ echo "=== tests/xen/run.sh (Xen 4.17 + dom0 under TCG, the xen driver)"
 xen_log=$(mktemp)
 trap 'rm -rf "$unit_log" "$results" "$beside_dir" "$ceph_log" "$xen_log"' EXIT
 start=$(date +%s)
-# the boot's own limit (XEN_TEST_TIMEOUT, 1200 s) and the dom0 build
+# the boot's own limit (XEN_TEST_TIMEOUT, 2400 s) and the dom0 build
 # (with the Debian packages' build, should test-69 not have left them)
-timeout --kill-after=30 "$((timeout_s + 720))" tests/xen/run.sh </dev/null 2>&1 |
+timeout --kill-after=30 "$((timeout_s + 1920))" tests/xen/run.sh </dev/null 2>&1 |
     tee "$xen_log"
 xen_rc=${PIPESTATUS[0]}
 secs=$(( $(date +%s) - start ))

@@ -81,6 +81,13 @@
 #   11     an HVM guest (issue 16): booted with HAP (TCG's nested paging),
 #          the device model's QMP names printed, live snapshot, revert
 #          and delete with data checked, a live memory checkpoint
+#   13     save/restore and migration (issue 18): xl save + xl restore
+#          of the PV guest with snapshots of each kind: a new domid,
+#          the tree found by uuid, live create and delete there, each
+#          snapshot reverted to with its data; a localhost xl migrate
+#          of the PV guest (Xen's refusal without log-dirty recorded)
+#          and of an HVM guest with snapshots, then the same on the
+#          new domid
 # Every command and its output is printed, so the serial log tells the
 # whole story of a failure.  Processes are slow in a PV dom0 under TCG
 # (0.3-2 s for a dynamically linked program), so the checks batch their
@@ -224,6 +231,32 @@ make_vm() {
     sed 's/^/  : /' "$CFG"
 }
 
+# make_hvm NAME: images and config of an HVM guest (scenario 11): the
+# PV guest's kernel and initramfs booted by QEMU (kernel=), its console
+# on the emulated serial port, the file $CON, which QEMU truncates when
+# it starts (a revert, a restore, a migration's destination)
+make_hvm() {
+    use_vm "$1"
+    CON=/var/log/xen/console/guest-$1-serial.log
+    qemu-img create -q -f qcow2 "$XVDA" 16M
+    qemu-img create -q -f raw "$XVDB" 16M
+    {
+        echo "name = \"$1\""
+        echo 'type = "hvm"'
+        echo 'kernel = "/boot/vmlinuz"'
+        echo 'ramdisk = "/boot/domU.cpio.gz"'
+        echo 'cmdline = "console=ttyS0 quiet loglevel=3"'
+        echo 'memory = 192'
+        echo 'vcpus = 1'
+        echo 'vga = "none"'
+        echo "serial = \"file:$CON\""
+        echo 'on_crash = "preserve"'
+        echo "disk = [ 'format=qcow2,vdev=xvda,access=rw,backendtype=qdisk,target=$XVDA',"
+        echo "         'format=raw,vdev=xvdb,access=rw,backendtype=qdisk,target=$XVDB' ]"
+    } >"$CFG"
+    sed 's/^/  : /' "$CFG"
+}
+
 # What Xen says of both disks, one line each:
 #   <vdev> be=<backend params> libxl=<libxl's params> cfg=<path> <format>
 # (xenstore, and libxl's stored config: libxl_retrieve_domain_configuration
@@ -311,6 +344,28 @@ expect_writing() {
         good "the guest keeps writing ($n -> $(last_write))"
     else
         bad "the guest stopped writing at $n"
+        guest_tail
+    fi
+}
+# expect_counts_from C LINES: a guest restored from a save taken when it
+# had written C goes on counting from there: its first write is C or
+# C+1.  LINES: $CON's lines before the revert or restore, taken once the
+# guest before it had written C+3 or more, so that the writes it still
+# made while the command ran (it runs until destroyed) are told apart:
+# the restored guest's first write is the first one after line LINES
+# that is not above C+1.
+expect_counts_from() {
+    local end_t first=
+    end_t=$(($(now) + WAIT_WRITE_S))
+    while [ -z "$first" ] && [ "$(now)" -lt $end_t ]; do
+        first=$(tail -n +$(($2 + 1)) "$CON" | grep -o 'DOMU-W [0-9]*' |
+            awk -v c="$1" '$2 <= c + 1 {print $2; exit}')
+        [ -n "$first" ] || sleep 1
+    done
+    if [ -n "$first" ] && [ "$first" -ge "$1" ]; then
+        good "the restored guest goes on counting from the saved value $1 (first write $first)"
+    else
+        bad "the restored guest's first write is ${first:-not seen (none at or below $(($1 + 1)))}, expected $1 or $(($1 + 1))"
         guest_tail
     fi
 }
@@ -702,14 +757,7 @@ if ok $XL -v snapshot-create $LIVE --memory $VM c1; then
     if ok $XL -v snapshot-revert $VM c1; then
         D2=$(domid)
         expect_true "domain restored (domid $D1 -> $D2)" [ -n "$D2" -a "$D2" != "$D1" ]
-        end_t=$(($(now) + WAIT_WRITE_S))
-        FIRST=
-        while [ -z "$FIRST" ] && [ "$(now)" -lt $end_t ]; do
-            FIRST=$(tail -n +$((LINES + 1)) "$CON" | grep -o 'DOMU-W [0-9]*' | head -n 1 | cut -d' ' -f2)
-            [ -n "$FIRST" ] || sleep 1
-        done
-        expect_true "the restored guest goes on counting from the saved value ($C): first write ${FIRST:-none}" \
-            [ -n "$FIRST" ] && [ "$FIRST" -ge "$C" -a "$FIRST" -le $((C + 1)) ]
+        expect_counts_from "$C" "$LINES"
         expect_eq "$(boots)" "$B0" "guest boots (restored, not booted)"
         expect_writing
         check_images
@@ -1148,25 +1196,7 @@ end
 # emulated serial port (a file), its disks emulated (IDE) until its
 # PV drivers unplug them, then served by qdisk in the same QEMU.
 begin 11 "an HVM guest: boot, QMP names, live snapshot, revert, delete with data checked"
-use_vm vmh
-CON=/var/log/xen/console/guest-vmh-serial.log
-qemu-img create -q -f qcow2 "$XVDA" 16M
-qemu-img create -q -f raw "$XVDB" 16M
-{
-    echo 'name = "vmh"'
-    echo 'type = "hvm"'
-    echo 'kernel = "/boot/vmlinuz"'
-    echo 'ramdisk = "/boot/domU.cpio.gz"'
-    echo 'cmdline = "console=ttyS0 quiet loglevel=3"'
-    echo 'memory = 192'
-    echo 'vcpus = 1'
-    echo 'vga = "none"'
-    echo "serial = \"file:$CON\""
-    echo 'on_crash = "preserve"'
-    echo "disk = [ 'format=qcow2,vdev=xvda,access=rw,backendtype=qdisk,target=$XVDA',"
-    echo "         'format=raw,vdev=xvdb,access=rw,backendtype=qdisk,target=$XVDB' ]"
-} >"$CFG"
-sed 's/^/  : /' "$CFG"
+make_hvm vmh
 run $SXL info
 grep '^virt_caps' "$OUT" | sed 's/^/  /'
 HAP=no
@@ -1241,14 +1271,7 @@ else
             if ok $XL -v snapshot-revert vmh hc1; then
                 D2=$(domid)
                 expect_true "HVM domain restored (domid $D1 -> $D2)" [ -n "$D2" -a "$D2" != "$D1" ]
-                end_t=$(($(now) + WAIT_WRITE_S))
-                FIRST=
-                while [ -z "$FIRST" ] && [ "$(now)" -lt $end_t ]; do
-                    FIRST=$(grep -o 'DOMU-W [0-9]*' "$CON" | head -n 1 | cut -d' ' -f2)
-                    [ -n "$FIRST" ] || sleep 1
-                done
-                expect_true "the restored HVM guest goes on counting from the saved value ($C): first write ${FIRST:-none}" \
-                    [ -n "$FIRST" ] && [ "$FIRST" -ge "$C" -a "$FIRST" -le $((C + 1)) ]
+                expect_counts_from "$C" 0
                 expect_eq "$(boots)" 0 "HVM guest boots after the restore (restored, not booted)"
             fi
             ok $XL snapshot-delete vmh hc1
@@ -1385,6 +1408,250 @@ else
     fi
     unset XL_SNAPSHOT_CEPH_UTIL
 fi
+use_vm vm
+end
+
+# ---- 13: xl save + restore, and a localhost xl migrate, keep the tree
+# (issue 18).  The records are kept by the domain's uuid, which both
+# keep; the domid changes.  13a: the PV guest saved and restored with
+# snapshots of each kind (a memory checkpoint among them): listed,
+# created and deleted live on the new domid (QMP of the restored QEMU),
+# each reverted to with its data.  13b: the PV guest migrated to this
+# host (`xl migrate -s "" DOM "xl migrate-receive"`: the empty ssh
+# command runs the target itself): Xen needs log-dirty for it, which a
+# PV guest only has with shadow paging; without it Xen's refusal is
+# recorded.  13c: an HVM guest (HAP gives it log-dirty) migrated the
+# same way, with snapshots before, then the same checks on the new
+# domid.
+begin 13 "xl save + restore and a localhost xl migrate keep the snapshot tree: list, create, delete, revert with data on the new domid"
+# snap_data NAME: "xvda=A xvdb=B", the last guest entries snapshot NAME
+# holds (an internal one read by its tag, an external one from the
+# image it froze, with its backing chain)
+snap_data() {
+    local v t f g a=
+    $XL snapshot-info --json "$VM" "$1" 2>/dev/null |
+        jq -r '.disks[] | "\(.vdev) \(.type) \(.file) \(.tag // "-")"' >"$TMP/sd"
+    while read -r v t f g; do
+        case $t in
+        internal) a="$a $v=$(snapshot_entry "$f" "$g")" ;;
+        *) a="$a $v=$(chain_entry "$f")" ;;
+        esac
+    done <"$TMP/sd"
+    echo "${a# }"
+}
+# overlay_of NAME VDEV: the overlay snapshot NAME put on VDEV
+overlay_of() {
+    $XL snapshot-info --json "$VM" "$1" 2>/dev/null |
+        jq -r --arg v "$2" '.disks[] | select(.vdev == $v) | .overlay'
+}
+# one_instant "xvda=A xvdb=B" NAME: the guest writes xvda first
+one_instant() {
+    local a b
+    a=$(echo "$1" | sed 's/.*xvda=\(-*[0-9]*\).*/\1/')
+    b=$(echo "$1" | sed 's/.*xvdb=\(-*[0-9]*\).*/\1/')
+    expect_true "$2 holds guest data, one instant for both disks ($1)" \
+        [ "$b" -gt 0 -a \( "$a" -eq "$b" -o "$a" -eq $((b + 1)) \) ]
+}
+# no_half_migrated: no DOM--incoming or DOM--migratedaway left
+no_half_migrated() {
+    expect_eq "$($SXL list | grep -c -E -- '--(incoming|migratedaway)')" 0 \
+        "domains left half-migrated (--incoming, --migratedaway)"
+}
+# check_as_before: snapshot-check of $VM finds what it found before 13
+# (earlier scenarios may leave an image behind on purpose: scenario 3's
+# block-commit without --delete keeps the committed overlay)
+check_as_before() {
+    run $XL snapshot-check "$VM"
+    expect_eq "$(cat "$OUT")" "$CHECK0" "snapshot-check of $VM, as before 13"
+}
+$SXL info >"$TMP/xlinfo" 2>&1
+grep '^virt_caps' "$TMP/xlinfo" | sed 's/^/  /'
+use_vm vm
+if ! running; then
+    bad "$VM does not run (scenario setup): 13a and 13b not run"
+else
+    run $XL snapshot-check $VM
+    CHECK0=$(cat "$OUT")
+    [ "$RC" -eq 0 ] || note "snapshot-check of $VM before 13, left by the scenarios before: $(tr '\n' ' ' <"$OUT")"
+    # ---- 13a: xl save + xl restore of the PV guest
+    LIVE=
+    grep -q '^virt_caps.*shadow' "$TMP/xlinfo" && LIVE=--live
+    wait_write $(($(last_write) + 2))
+    ok $XL snapshot-create $VM m1
+    wait_write $(($(last_write) + 2))
+    ok $XL snapshot-create $LIVE --memory $VM m2
+    M2_C=$(chain_entry "$(snap_file m2 xvdb)")
+    wait_write $(($(last_write) + 2))
+    ok $XL snapshot-create --diskspec xvda,snapshot=external \
+        --diskspec xvdb,snapshot=external $VM m3
+    ACT_A=$(overlay_of m3 xvda)
+    ACT_B=$(overlay_of m3 xvdb)
+    M1=$(snap_data m1)
+    M3=$(snap_data m3)
+    say "snapshot data: m1 $M1, m2 (memory) $M2_C, m3 $M3; active images $ACT_A $ACT_B"
+    one_instant "$M1" m1
+    one_instant "$M3" m3
+    expect_xen "$ACT_A" "$ACT_B"
+    ok $XL snapshot-info --json $VM m2
+    MEM=$(jq -r .memory "$OUT")
+    D1=$(domid)
+    B0=$(boots)
+    wait_write $(($(last_write) + 2))
+    # the save image (160 MiB, as m2's memory image) on a tmpfs of its
+    # own: dom0's root file system (tmpfs, half its memory) cannot hold
+    # both ("No space left on device")
+    mkdir -p "$TMP/save"
+    mount -t tmpfs -o size=200m tmpfs "$TMP/save"
+    free -m | sed 's/^/  /'
+    ok $XL save $VM "$TMP/save/vm"
+    if running; then bad "$VM still runs after xl save"; else good "$VM is gone after xl save"; fi
+    W=$(last_write)
+    LINES=$(wc -l <"$CON")
+    ok $XL restore "$TMP/save/vm"
+    umount "$TMP/save"
+    D2=$(domid)
+    expect_true "restored under a new domid ($D1 -> $D2)" [ -n "$D2" -a "$D2" != "$D1" ]
+    expect_xen "$ACT_A" "$ACT_B"
+    expect_counts_from "$W" "$LINES"
+    expect_eq "$(boots)" "$B0" "guest boots after xl restore (restored, not booted)"
+    ok $XL snapshot-list --name $VM
+    expect_eq "$(grep -c -x 'm[123]' "$OUT")" 3 "m1, m2, m3 listed for the restored domain (domid $D2)"
+    check_as_before
+    # live, on the new domid: a snapshot, then its delete
+    ok $XL snapshot-create $VM m4
+    expect_xen "$ACT_A" "$(overlay_of m4 xvdb)"
+    wait_write $(($(last_write) + 2))
+    ok $XL -v snapshot-delete $VM m4
+    expect_eq "$(domid)" "$D2" "same domain after the live create and delete"
+    expect_xen "$ACT_A" "$ACT_B"
+    expect_writing
+    expect_log "$ACT_B" "$(last_write)"
+    ok $XL snapshot-list --name $VM
+    expect_eq "$(grep -c -x m4 "$OUT")" 0 "m4 listed after its delete"
+    # each kind reverted to: external (m3), internal and external (m1),
+    # the memory checkpoint (m2)
+    revert_and_read m3 "$(echo "$M3" | sed 's/xvda=\([0-9]*\).*/\1/')" "${M3#*xvdb=}"
+    revert_and_read m1 "$(echo "$M1" | sed 's/xvda=\([0-9]*\).*/\1/')" "${M1#*xvdb=}"
+    D1=$(domid)
+    B0=$(boots)
+    wait_write $((M2_C + 3))
+    LINES=$(wc -l <"$CON")
+    if ok $XL -v snapshot-revert $VM m2; then
+        D2=$(domid)
+        expect_true "the memory checkpoint restored (domid $D1 -> $D2)" [ -n "$D2" -a "$D2" != "$D1" ]
+        expect_counts_from "$M2_C" "$LINES"
+        expect_eq "$(boots)" "$B0" "guest boots after the revert to m2 (restored, not booted)"
+    fi
+    ok $XL snapshot-delete $VM m2
+    expect_true "m2's memory image went with its record" [ ! -e "$MEM" ]
+    check_as_before
+    check_images
+    expect_writing
+
+    # ---- 13b: a localhost migration of the PV guest
+    D1=$(domid)
+    run $XL migrate -s "" $VM "xl migrate-receive"
+    if [ "$RC" -eq 0 ]; then
+        D2=$(domid)
+        note "13b: the PV guest migrated on this host (domid $D1 -> $D2): this Xen has log-dirty for PV guests"
+        expect_true "migrated under a new domid ($D1 -> $D2)" [ -n "$D2" -a "$D2" != "$D1" ]
+        check_as_before
+    else
+        E=$(grep -h -i 'log-*dirty' "$ERR" "$OUT" | head -n 1)
+        if [ -n "$E" ]; then
+            note "13b: a localhost migration of the PV guest fails in Xen, before our code (no log-dirty without shadow paging; exit $RC): $E"
+        else
+            bad "xl migrate of the PV guest failed (exit $RC) without a log-dirty error"
+        fi
+        expect_eq "$(domid)" "$D1" "the PV guest runs on at the sender"
+    fi
+    no_half_migrated
+    expect_writing
+fi
+
+# ---- 13c: a localhost migration of an HVM guest with snapshots
+make_hvm vmm
+W_BOOT=$WAIT_BOOT_S
+W_WRITE=$WAIT_WRITE_S
+WAIT_BOOT_S=600
+WAIT_WRITE_S=180
+if ! grep -q '^virt_caps.* hap' "$TMP/xlinfo"; then
+    note "13c: no HAP in this Xen (virt_caps without hap): no HVM guest, no HVM migration"
+elif ok $XL create "$CFG" && expect_up 1 && wait_write 3; then
+    ok $XL snapshot-create vmm g1
+    G1=$(snap_data g1)
+    one_instant "$G1" g1
+    wait_write $(($(last_write) + 2))
+    ok $XL -v snapshot-create --live --memory vmm g2
+    G2_C=$(chain_entry "$(snap_file g2 xvdb)")
+    ACT_B=$(overlay_of g2 xvdb)
+    say "snapshot data: g1 $G1, g2 (memory) $G2_C; active images $XVDA $ACT_B"
+    expect_xen "$XVDA" "$ACT_B"
+    wait_write $(($(last_write) + 2))
+    D1=$(domid)
+    W0=$(last_write)
+    CMD_TIMEOUT=600
+    run $XL migrate -s "" vmm "xl migrate-receive"
+    CMD_TIMEOUT=180
+    if [ "$RC" -eq 0 ]; then
+        D2=$(domid)
+        expect_true "migrated under a new domid ($D1 -> $D2)" [ -n "$D2" -a "$D2" != "$D1" ]
+        no_half_migrated
+        expect_xen "$XVDA" "$ACT_B"
+        say "QMP of the migrated domain:"
+        qmp_graph | tee "$TMP/graph"
+        expect_true "the migrated domain's QEMU has a drive on $ACT_B (xvdb)" \
+            grep -q "^  device .*: node [^ ]* $ACT_B\$" "$TMP/graph"
+        # the new QEMU truncated the serial log: what follows is the
+        # migrated guest's, which goes on without a boot
+        if wait_write $((W0 + 1)); then
+            good "the migrated guest goes on writing ($W0 -> $(last_write))"
+        else
+            bad "the migrated guest does not write after $W0"
+            guest_tail
+        fi
+        expect_eq "$(boots)" 0 "guest boots after the migration (migrated, not booted)"
+        ok $XL snapshot-list --name vmm
+        expect_eq "$(tr '\n' ' ' <"$OUT")" "g1 g2 " "snapshot-list of the migrated domain (domid $D2)"
+        ok $XL snapshot-check vmm
+        ok $XL snapshot-create vmm g3
+        expect_xen "$XVDA" "$(overlay_of g3 xvdb)"
+        wait_write $(($(last_write) + 1))
+        ok $XL -v snapshot-delete vmm g3
+        expect_eq "$(domid)" "$D2" "same domain after the live create and delete"
+        expect_xen "$XVDA" "$ACT_B"
+        expect_eq "$(internal_snapshots "$XVDA")" " g1 g2" "xvda's internal snapshots after g3's delete"
+        expect_writing
+    else
+        note "13c: a localhost migration of the HVM guest failed (exit $RC): $(grep -h -i 'error\|fail' "$ERR" "$OUT" | head -n 3 | tr '\n' ' ')"
+        bad "xl migrate of the HVM guest failed (exit $RC)"
+        tail -n 20 /var/log/xen/qemu-dm-vmm.log 2>/dev/null | sed 's/^/  qemu-dm: /'
+        $SXL list | grep -q -- 'vmm--incoming' && $SXL destroy vmm--incoming
+    fi
+    # each snapshot reverted to on the new domid: g1 (internal and
+    # external; the guest boots, the serial log starts again), g2 (the
+    # memory checkpoint)
+    if ok $XL snapshot-revert vmm g1 && expect_up 1; then
+        expect_eq "xvda=$(boot_value xvda) xvdb=$(boot_value xvdb)" "$G1" \
+            "what the HVM guest reads after the revert to g1"
+    fi
+    D1=$(domid)
+    if ok $XL -v snapshot-revert vmm g2; then
+        D2=$(domid)
+        expect_true "the memory checkpoint restored (domid $D1 -> $D2)" [ -n "$D2" -a "$D2" != "$D1" ]
+        expect_counts_from "$G2_C" 0
+        expect_eq "$(boots)" 0 "HVM guest boots after the revert to g2 (restored, not booted)"
+    fi
+    ok $XL snapshot-delete vmm g1
+    ok $XL snapshot-delete vmm g2
+    ok $XL snapshot-list --name vmm
+    expect_eq "$(cat "$OUT")" "" "vmm has no snapshot left"
+    ok $XL snapshot-check vmm
+    check_images
+    ok $SXL destroy vmm
+fi
+WAIT_BOOT_S=$W_BOOT
+WAIT_WRITE_S=$W_WRITE
 use_vm vm
 end
 
