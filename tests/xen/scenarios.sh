@@ -54,6 +54,9 @@
 #   4b     block-stream of xvdb's whole chain into the active image
 #          while the guest writes, then snapshot-delete of a middle
 #          snapshot (parent and child): the others revert to their data
+#   14     live block-copy --pivot of xvda (a full copy) while the guest
+#          writes: Xen's records name the copy, no write lost; the
+#          internal snapshots left in the old image still revert
 #   5      memory checkpoint c1, live where Xen can (else --live refused
 #          cleanly, then with the guest paused): xl save format, the
 #          domain resumed in place; revert: restored (not booted), the guest goes on
@@ -720,6 +723,37 @@ revert_and_read s5 "$S5_A" "$S5_B"
 revert_and_read s3 "$S3_A" "$S3_B"
 check_images
 expect_writing
+end
+
+# ---- 14: a live block-copy --pivot of a running disk (issue 18)
+begin 14 "live block-copy --pivot of xvda while the guest writes; Xen's records follow; the snapshots in the old image still revert"
+# after 4b: reverted to s3; xvda's image holds the internal snapshots
+# s3 and s5, and the guest writes on
+D1=$(domid)
+B=$(xen_disks "$D1" | awk '$1 == "xvdb" {sub("^cfg=", "", $4); print $4}')
+CPY=$IMGDIR/vm-xvda.copy.qcow2
+wait_write $(($(last_write) + 2))
+W0=$(last_write)
+if ok $XL -v block-copy --pivot $VM xvda "$CPY"; then
+    say "the guest wrote $W0 -> $(last_write) during the copy"
+    expect_eq "$(domid)" "$D1" "same domain after the copy"
+    expect_xen "$CPY" "$B"
+    expect_writing
+    expect_log "$CPY" "$(last_write)"
+    expect_eq "$(backing_of "$CPY")" none "the copy is standalone (a full copy)"
+    expect_true "the old image keeps s3 and s5" sh -c "qemu-img snapshot -U -l '$XVDA' | awk 'NR > 2 {print \$2}' | grep -c '^s[35]$' | grep -qx 2"
+    ok $XL snapshot-check $VM
+    check_images
+    say "images: $(images)"
+    # the snapshots whose data is in the old image still revert to it
+    revert_and_read s5 "$S5_A" "$S5_B"
+    revert_and_read s3 "$S3_A" "$S3_B"
+    expect_xen "$XVDA" "$(xen_disks "$(domid)" | awk '$1 == "xvdb" {sub("^cfg=", "", $4); print $4}')"
+    ok $XL snapshot-check $VM
+    check_images
+    expect_writing
+    say "images: $(images)"
+fi
 end
 
 # ---- 5: memory checkpoint; its revert restores the running guest
