@@ -258,12 +258,23 @@ static const char *ancestor_image(libxl__snapshot_tree *t,
     return NULL;
 }
 
+/* Anything two records own. */
+static void check_owners(libxl__gc *gc, check_state *cs)
+{
+    libxl__snapshot_clash *c;
+    int i, n;
+
+    n = libxl__snapshot_ownership(gc, &cs->op.tree, NULL, &c);
+    for (i = 0; i < n; i++)
+        problem(gc, cs, "snapshot %s: its %s is also snapshot %s's",
+                c[i].name, c[i].what, c[i].owner);
+}
+
 static void check_tree(libxl__gc *gc, check_state *cs)
 {
     libxl__snapshot_tree *t = &cs->op.tree;
-    libxl__snapshot_clash *c;
     const char *journal, *what;
-    int i, n;
+    int i;
 
     journal = libxl__journal_pending(gc, &cs->op.st, &what);
     if (journal && libxl__journal_op_known(what))
@@ -278,10 +289,7 @@ static void check_tree(libxl__gc *gc, check_state *cs)
                               : "is unreadable");
     for (i = 0; i < t->num_damage; i++)
         problem(gc, cs, "%s", t->damage[i]);
-    n = libxl__snapshot_ownership(gc, t, NULL, &c);
-    for (i = 0; i < n; i++)
-        problem(gc, cs, "snapshot %s: its %s is also snapshot %s's",
-                c[i].name, c[i].what, c[i].owner);
+    check_owners(gc, cs);
 }
 
 static void check_records(libxl__gc *gc, check_state *cs)
@@ -611,6 +619,26 @@ int libxlsnap_domain_snapshot_check(libxlsnap_ctx *ctx, const char *domain,
     libxl__snapshot_op_begin(egc, &cs->op);
     EGC_FREE;
     return AO_INPROGRESS;
+}
+
+/*
+ * Checks 0 (what two records own) and 1-3 of the records' own images,
+ * on a tree that is in memory only (snapshot-import-records, before it
+ * writes it): no store, no domain, no block job; the qemu-img runs are
+ * synchronous.  The problems, one line each, in *problems_r (gc).
+ */
+int libxl__snapshot_check_tree_records(libxl__gc *gc,
+                                       const libxl__snapshot_tree *t,
+                                       char ***problems_r)
+{
+    check_state *cs;
+
+    GCNEW(cs);
+    cs->op.tree = *t;
+    check_owners(gc, cs);
+    check_records(gc, cs);
+    *problems_r = cs->problems;
+    return cs->num;
 }
 
 /* The images checks 1-3 read with their chains (as they filter). */

@@ -124,7 +124,13 @@ static void apply_active(libxl__gc *gc, libxl__domain *d,
     }
 }
 
+/*
+ * fallback: the config file to resolve domain by when nothing else here
+ * knows it (snapshot-import-records: the one its records name); it must
+ * exist and be domain's (its name=).
+ */
 static int resolve(libxl__gc *gc, const char *domain, bool run_state,
+                   const char *fallback,
                    libxl__domain *d_r, libxl__domain_config *cfg_r)
 {
     libxl__domain_config cfg;
@@ -177,6 +183,15 @@ static int resolve(libxl__gc *gc, const char *domain, bool run_state,
         char *p = GCSPRINTF("%s/%s.cfg", CTX->config_dir, domain);
         if (!strchr(domain, '/') && libxl__file_exists(p)) cfgfile = p;
     }
+    if (!cfgfile && fallback) {
+        if (!libxl__file_exists(fallback)) {
+            LOG(ERROR, "domain '%s' not found here, and the config file "
+                "'%s' its records name is missing",
+                libxl__printable(gc, domain), fallback);
+            return ERROR_DOMAIN_NOTFOUND;
+        }
+        cfgfile = fallback;
+    }
     if (!cfgfile) {
         LOG(ERROR, "domain '%s' not found (not running, and no config "
             "file is known for it)", libxl__printable(gc, domain));
@@ -184,6 +199,12 @@ static int resolve(libxl__gc *gc, const char *domain, bool run_state,
     }
     rc = libxl__domain_config_parse(gc, cfgfile, &cfg);
     if (rc) return rc;
+    if (cfgfile == fallback && strcmp(cfg.name, domain)) {
+        LOG(ERROR, "domain '%s' not found here, and the config file '%s' "
+            "its records name is domain %s's", libxl__printable(gc, domain),
+            fallback, cfg.name);
+        return ERROR_DOMAIN_NOTFOUND;
+    }
     if (!have_rec) config_records_uuid(gc, &cfg);
     if (!have_rec && !load_domain_record(gc, &cfg.uuid, &rec))
         have_rec = true;
@@ -210,13 +231,13 @@ static int resolve(libxl__gc *gc, const char *domain, bool run_state,
 int libxl__domain_resolve(libxl__gc *gc, const char *domain,
                           libxl__domain *d_r, libxl__domain_config *cfg_r)
 {
-    return resolve(gc, domain, true, d_r, cfg_r);
+    return resolve(gc, domain, true, NULL, d_r, cfg_r);
 }
 
 int libxl__domain_identify(libxl__gc *gc, const char *domain,
                            libxl__domain *d_r, libxl__domain_config *cfg_r)
 {
-    return resolve(gc, domain, false, d_r, cfg_r);
+    return resolve(gc, domain, false, NULL, d_r, cfg_r);
 }
 
 libxl_device_disk *libxl__domain_disk(libxl__domain *d, const char *vdev)
@@ -328,7 +349,8 @@ void libxl__snapshot_op_begin(libxl__egc *egc, libxl__snapshot_op *op)
      * on its monitor, which the lock's holder may hold (in this
      * process, whose loop cannot run while this call waits).
      */
-    rc = libxl__domain_identify(gc, op->domain, &op->d, &op->cfg);
+    rc = resolve(gc, op->domain, false, op->config_if_unknown, &op->d,
+                 &op->cfg);
     if (rc) goto out;
     rc = libxl__snapshot_store_open(gc, CTX->state_dir, &op->d.uuid,
                                     &op->st);
@@ -352,7 +374,8 @@ static void op_locked(libxl__egc *egc, libxl__snapshot_lock *lk, int rc)
 
     if (rc) goto out;
     /* The domain may have started or stopped while we waited. */
-    rc = libxl__domain_resolve(gc, op->domain, &op->d, &op->cfg);
+    rc = resolve(gc, op->domain, true, op->config_if_unknown, &op->d,
+                 &op->cfg);
     if (rc) goto out;
     if (libxl_uuid_compare(&op->d.uuid, &op->locked_uuid)) {
         /* not expected to happen: the name now means another domain */
@@ -416,7 +439,8 @@ static void op_recover_jobs(libxl__egc *egc, libxl__snapshot_op *op)
     if (rc) goto out;
     if (op->recovered) {
         /* the active images may have moved */
-        rc = libxl__domain_resolve(gc, op->domain, &op->d, &op->cfg);
+        rc = resolve(gc, op->domain, true, op->config_if_unknown,
+                     &op->d, &op->cfg);
         if (rc) goto out;
     }
  out:
@@ -707,21 +731,14 @@ static void domain_create_locked(libxl__egc *egc, libxl__snapshot_lock *lk,
         rc = ERROR_DEVICE_EXISTS;
         goto out;
     }
-    {
-        /*
-         * An interrupted revert may have rolled some disks back and not
-         * others, its records not yet saved: started so, the domain
-         * would run on a mix.  Its recovery comes first.
-         */
-        const char *jop = NULL;
-        if (libxl__journal_pending(gc, &dcs->st, &jop)) {
-            LOG(ERROR, "domain %s has an interrupted snapshot %s to finish "
-                "first: run xl snapshot-recover %s, then start it",
-                cfg->name, jop ? jop : "operation", cfg->name);
-            rc = ERROR_INVAL;
-            goto out;
-        }
-    }
+    /*
+     * An interrupted revert may have rolled some disks back and not
+     * others, its records not yet saved: started so, the domain would
+     * run on a mix.  Its recovery comes first.
+     */
+    rc = libxl__journal_refuse_pending(gc, &dcs->st, cfg->name,
+                                       ", then start it");
+    if (rc) goto out;
     rc = libxl__snapshot_store_load(gc, &dcs->st, &t);
     if (rc) goto out;
     if (!t.dom.name || !t.dom.config_file ||

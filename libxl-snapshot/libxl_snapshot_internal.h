@@ -1592,6 +1592,10 @@ struct libxl__snapshot_op {
                                          done is the caller's to finish
                                          and to say (not recovery's:
                                          libxl__journal_say_unfinished) */
+    const char *config_if_unknown;    /* snapshot-import-records: a domain
+                                         nothing here knows is resolved
+                                         by this config file (the one its
+                                         records name), if it is there */
     /* results */
     bool recovered;                   /* a journal was found and handled */
     const char *unfinished_delete;    /* a recovered delete left this */
@@ -2269,8 +2273,19 @@ void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
 const char *libxl__journal_pending(libxl__gc *gc,
                                    const libxl__snapshot_store *st,
                                    const char **op_r);
+/* snapshot-check's checks of the records themselves and their images on
+ * tree t, in memory (libxl_snapshot_check.c): the number of problems,
+ * each a line in *problems_r. */
+int libxl__snapshot_check_tree_records(libxl__gc *gc,
+                                       const libxl__snapshot_tree *t,
+                                       char ***problems_r);
 /* Is op one a journal's recovery completes (create, revert, delete)? */
 bool libxl__journal_op_known(const char *op);
+/* A journal is pending: say so, naming the snapshot-recover to run (and
+ * then, suffix: "" or ", then start it"), ERROR_INVAL; else 0. */
+int libxl__journal_refuse_pending(libxl__gc *gc,
+                                  const libxl__snapshot_store *st,
+                                  const char *name, const char *suffix);
 /*
  * Fault injection (libxl_snapshot_fault.c), in the test library only
  * (-DLIBXL_SNAPSHOT_TESTING); no-ops in the release library.

@@ -243,6 +243,19 @@ const char *libxl__journal_pending(libxl__gc *gc,
     return path;
 }
 
+int libxl__journal_refuse_pending(libxl__gc *gc,
+                                  const libxl__snapshot_store *st,
+                                  const char *name, const char *suffix)
+{
+    const char *jop = NULL;
+
+    if (!libxl__journal_pending(gc, st, &jop)) return 0;
+    LOG(ERROR, "domain %s has an interrupted snapshot %s to finish first: "
+        "run xl snapshot-recover %s%s", name, jop ? jop : "operation", name,
+        suffix ? suffix : "");
+    return ERROR_INVAL;
+}
+
 static void journal_recovered(libxl__egc *egc, libxl__snapshot_op *op,
                               int rc);
 

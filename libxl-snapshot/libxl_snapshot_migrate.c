@@ -215,7 +215,6 @@ static void migrate_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 {
     migrate_state *ms = CONTAINER_OF(op, migrate_state, op);
     STATE_AO_GC(ms->ao);
-    const char *jop = NULL;
     int sv[2];
 
     if (rc) {
@@ -233,13 +232,8 @@ static void migrate_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         rc = ERROR_DOMAIN_NOTFOUND;
         goto out;
     }
-    if (libxl__journal_pending(gc, &op->st, &jop)) {
-        LOG(ERROR, "domain %s has an interrupted snapshot %s to finish "
-            "first: run xl snapshot-recover %s", op->d.name,
-            jop ? jop : "operation", op->d.name);
-        rc = ERROR_INVAL;
-        goto out;
-    }
+    rc = libxl__journal_refuse_pending(gc, &op->st, op->d.name, "");
+    if (rc) goto out;
     rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
     if (rc) goto out;
     if (!op->cfg.file || !libxl__file_exists(op->cfg.file)) {

@@ -63,6 +63,14 @@ static int records_start(libxlsnap_ctx *ctx, const char *domain,
     rs->op.ao = ao;
     rs->op.domain = GCSTRDUP(domain);
     rs->op.callback = records_begun;
+    if (import) {
+        /* a domain this host does not know yet: the config its records
+         * name, when it is here (resolve checks it is the domain's) */
+        yajl_val doc = libxl__json_parse(gc, rs->json);
+        yajl_val dom = doc ? libxl__json_get(doc, "domain") : NULL;
+        rs->op.config_if_unknown =
+            dom ? libxl__json_get_string(dom, "config_file") : NULL;
+    }
     libxl__snapshot_op_begin(egc, &rs->op);
     EGC_FREE;
     return AO_INPROGRESS;
@@ -168,6 +176,51 @@ static bool domain_has_disk(libxl__snapshot_op *op, const char *vdev)
     return libxl__domain_disk(&op->d, vdev) != NULL;
 }
 
+/*
+ * The document names the domain it is of: its name (and the domain
+ * record's) is the domain's, and its config file, when it is on this
+ * host (or when this host knows none for the domain), is the domain's
+ * config (name=, and uuid= if it has one).
+ */
+static int check_identity(libxl__gc *gc, libxl__snapshot_op *op,
+                          yajl_val doc, const libxl_uuid *u,
+                          const libxl__domain_record *dom)
+{
+    libxl__domain_config cfg;
+    const char *name = libxl__json_get_string(doc, "name");
+    const char *file = dom->config_file;
+    int rc;
+
+    if (!name || strcmp(name, op->d.name) ||
+        (dom->name && strcmp(dom->name, op->d.name))) {
+        LOG(ERROR, "cannot import the records of %s: they are of domain "
+            "'%s'", op->d.name,
+            libxl__printable(gc, name && strcmp(name, op->d.name) ? name
+                                 : dom->name ? dom->name : ""));
+        return ERROR_INVAL;
+    }
+    if (!file || (op->d.config_file && !strcmp(file, op->d.config_file)))
+        return 0;
+    if (!libxl__file_exists(file)) {
+        if (op->d.config_file) return 0;   /* this host's is used */
+        LOG(ERROR, "cannot import the records of %s: the config file '%s' "
+            "they name is missing", op->d.name, file);
+        return ERROR_INVAL;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    rc = libxl__domain_config_parse(gc, file, &cfg);
+    if (rc) return rc;                /* said why, naming the file */
+    if (strcmp(cfg.name, op->d.name) ||
+        (cfg.have_uuid && libxl_uuid_compare(&cfg.uuid, u))) {
+        LOG(ERROR, "cannot import the records of %s: the config file '%s' "
+            "they name is domain %s's", op->d.name, file,
+            strcmp(cfg.name, op->d.name) ? cfg.name
+            : GCSPRINTF("uuid " LIBXL_UUID_FMT, LIBXL_UUID_BYTES(cfg.uuid)));
+        return ERROR_INVAL;
+    }
+    return 0;
+}
+
 static int import_records(libxl__gc *gc, records_state *rs)
 {
     libxl__snapshot_op *op = &rs->op;
@@ -175,7 +228,8 @@ static int import_records(libxl__gc *gc, records_state *rs)
     yajl_val doc, v, arr;
     libxl_uuid u;
     const char *s, *why, *probs = NULL;
-    int i, j, rc, nprobs = 0;
+    char **cprobs;
+    int i, j, n, rc, nprobs = 0;
 
     doc = libxl__json_parse(gc, rs->json);
     if (!doc || !YAJL_IS_OBJECT(doc) ||
@@ -217,6 +271,8 @@ static int import_records(libxl__gc *gc, records_state *rs)
             "another uuid");
         return ERROR_INVAL;
     }
+    rc = check_identity(gc, op, doc, &u, &t.dom);
+    if (rc) return rc;
     arr = libxl__json_get(doc, "snapshots");
     if (!arr || !YAJL_IS_ARRAY(arr)) {
         LOG(ERROR, "corrupt snapshot records: no list of snapshots");
@@ -313,6 +369,18 @@ static int import_records(libxl__gc *gc, records_state *rs)
         return ERROR_INVAL;
     }
 
+    /* what snapshot-check says of the records and their images */
+    n = libxl__snapshot_check_tree_records(gc, &t, &cprobs);
+    if (n) {
+        for (i = 0, probs = NULL; i < n; i++)
+            probs = GCSPRINTF("%s%s%s", probs ? probs : "",
+                              probs ? "; " : "", cprobs[i]);
+        LOG(ERROR, "cannot import the records of %s: %d problem%s "
+            "snapshot-check would report: %s", op->d.name, n,
+            n == 1 ? "" : "s", probs);
+        return ERROR_INVAL;
+    }
+
     if (old.num_snaps && !(rs->flags & LIBXLSNAP_IMPORT_FORCE)) {
         LOG(ERROR, "domain %s already has %d snapshot record%s here: "
             "LIBXLSNAP_IMPORT_FORCE replaces them", op->d.name,
@@ -353,19 +421,13 @@ static void records_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 {
     records_state *rs = CONTAINER_OF(op, records_state, op);
     STATE_AO_GC(rs->ao);
-    const char *jop = NULL;
 
     if (rc) {
         libxl__ao_complete(egc, ao, rc);
         return;
     }
-    if (libxl__journal_pending(gc, &op->st, &jop)) {
-        LOG(ERROR, "domain %s has an interrupted snapshot %s to finish "
-            "first: run xl snapshot-recover %s", op->d.name,
-            jop ? jop : "operation", op->d.name);
-        rc = ERROR_INVAL;
-        goto out;
-    }
+    rc = libxl__journal_refuse_pending(gc, &op->st, op->d.name, "");
+    if (rc) goto out;
     rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
     if (rc) goto out;
     rc = rs->import ? import_records(gc, rs) : export_records(gc, rs);

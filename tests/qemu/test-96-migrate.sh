@@ -434,6 +434,22 @@ refused "m3: memory image '/nonexistent/m3.save' does not exist" \
 bad active.json '.domain.disks[0].path = "/nonexistent/active.qcow2"'
 refused "'/nonexistent/active.qcow2' does not exist" xl snapshot-import-records vm1 "$T/active.json"
 refused "cannot read '$T/none.json'" xl snapshot-import-records vm1 "$T/none.json"
+# what snapshot-check would report, refused before anything is written
+bad tag.json '(.snapshots[] | select(.disks[0].type == "internal") | .disks[0].tag) = "nosuchtag"'
+refused "cannot import the records of vm1: [0-9]+ problems? snapshot-check would report: snapshot s[14]: disk xvda: '[^']*' holds no internal snapshot named 'nosuchtag'" \
+    xl snapshot-import-records vm1 "$T/tag.json"
+bad passwd.json '.snapshots[0].disks[0].file = "/etc/passwd"'
+refused "cannot import the records of vm1: 1 problem snapshot-check would report: snapshot [a-z0-9]+: disk xvda: '/etc/passwd' " \
+    xl snapshot-import-records vm1 "$T/passwd.json"
+bad cfgpasswd.json '.domain.config_file = "/etc/passwd"'
+refused "/etc/passwd: syntax error" xl snapshot-import-records vm1 "$T/cfgpasswd.json"
+printf 'name = "vm9"\nmemory = 64\n' > "$T/vm9.cfg"
+bad cfgother.json ".domain.config_file = \"$T/vm9.cfg\""
+refused "cannot import the records of vm1: the config file '$T/vm9.cfg' they name is domain vm9's" \
+    xl snapshot-import-records vm1 "$T/cfgother.json"
+bad dname.json '.name = "vm9"'
+refused "cannot import the records of vm1: they are of domain 'vm9'" \
+    xl snapshot-import-records vm1 "$T/dname.json"
 expect_ok xl snapshot-import-records vm1 "$T/rec.json"
 expect_ok xl snapshot-list vm1
 expect_eq "$(awk 'NR > 1 {print $1}' <<<"$OUT" | sort | tr '\n' ' ')" \
@@ -455,5 +471,30 @@ expect_ok xl snapshot-list vm1
 expect_eq "$(awk 'NR > 1 {print $1}' <<<"$OUT" | sort | tr '\n' ' ')" \
     "m3 s4 " "the snapshots after the delete"
 expect_ok xl snapshot-check vm1
+
+step "import for a shut-off domain this host does not know: by its config"
+CFG1=$CFG
+make_vm_config vm3
+CFG3=$CFG
+CFG=$CFG1
+expect_ok xl snapshot-create "$CFG3" t1              # internal, offline
+expect_ok xl snapshot-export-records vm3 "$T/vm3.json"
+STATE3=$T/state3
+mkdir "$STATE3"
+export XL_SNAPSHOT_STATE_DIR=$STATE3
+FP_DIRS="state3 img run"
+mv "$CFG3" "$CFG3.away"
+refused "domain 'vm3' not found here, and the config file '$CFG3' its records name is missing" \
+    xl snapshot-import-records vm3 "$T/vm3.json"
+cp "$CFG1" "$CFG3"
+refused "domain 'vm3' not found here, and the config file '$CFG3' its records name is domain vm1's" \
+    xl snapshot-import-records vm3 "$T/vm3.json"
+mv "$CFG3.away" "$CFG3"
+expect_ok xl snapshot-import-records vm3 "$T/vm3.json"
+expect_ok xl snapshot-list vm3
+expect_eq "$(awk 'NR > 1 {print $1}' <<<"$OUT" | tr '\n' ' ')" "t1 " \
+    "vm3's snapshot imported"
+expect_ok xl snapshot-revert vm3 t1
+expect_ok xl snapshot-check vm3
 check_images
 echo "PASS: $TEST_NAME"
