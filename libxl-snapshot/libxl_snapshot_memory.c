@@ -413,7 +413,18 @@ static void ms_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
 {
     libxl__memory_save_state *mss =
         CONTAINER_OF(ev, libxl__memory_save_state, poll);
+    STATE_AO_GC(mss->ao);
 
+    if (mss->qmp.state != LIBXL__QMP_IDLE) {
+        /* the monitor closed between two polls (QEMU failing or gone):
+         * one failure, said by ms_done, not a second line here */
+        LOG(DEBUG, "domain %s: QMP connection lost (state %d)",
+            mss->d->name, mss->qmp.state);
+        if (!mss->why)
+            mss->why = mss->qmp.error_desc ?: "QEMU's monitor closed";
+        ms_done(egc, mss, ERROR_FAIL);
+        return;
+    }
     rc = libxl__qmp_send(egc, &mss->qmp, "query-migrate", NULL, -1,
                          ms_polled);
     if (rc) ms_done(egc, mss, rc);
