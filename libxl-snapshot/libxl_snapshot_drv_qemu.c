@@ -219,7 +219,7 @@ static int runtime_scan(libxl__gc *gc, qemu_runtime **list_r, int *nb_r)
  */
 /* how long a list waits for a QEMU's status (a busy monitor: a
  * migration, another client) */
-#define QEMU_LIST_STATUS_MS 300
+#define QEMU_LIST_STATUS_MS 1000
 
 /* run_state: asked of QEMU, waiting up to status_ms for its monitor */
 static int runtime_to_domain(libxl__gc *gc, const qemu_runtime *rt,

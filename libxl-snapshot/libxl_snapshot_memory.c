@@ -946,6 +946,12 @@ static void mr_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
 {
     memory_restore_state *mrs = CONTAINER_OF(ev, memory_restore_state, poll);
 
+    if (mrs->qmp.state != LIBXL__QMP_IDLE) {
+        /* the monitor closed between two polls (a migration's
+         * destination killed): one failure, said by the caller */
+        mr_done(egc, mrs, ERROR_FAIL);
+        return;
+    }
     rc = libxl__qmp_send(egc, &mrs->qmp, "query-migrate", NULL, -1,
                          mr_polled);
     if (rc) mr_done(egc, mrs, rc);

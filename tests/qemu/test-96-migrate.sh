@@ -222,7 +222,7 @@ for sig in TERM HUP; do
         T0=$(date +%s%N)
         expect_ok xl list
         T1=$(date +%s%N)
-        [ $(( (T1 - T0) / 1000000 )) -lt 3000 ] ||
+        [ $(( (T1 - T0) / 1000000 )) -lt 5000 ] ||
             fail "xl list took $(( (T1 - T0) / 1000000 )) ms during a migration"
         expect_eq "$(awk -v id="$ID" '$1 == "vm1" && $2 == id {print $3}' <<<"$OUT")" \
             "r-----" "the source in xl list"
