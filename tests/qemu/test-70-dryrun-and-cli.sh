@@ -206,13 +206,13 @@ expect_eq "$OUT" "<vcpu-list>
 <>
 <--x=1 2>
 <*>" "argv with spaces, an empty and a glob character"
-run xl -N -v migrate vm1 host
-expect_eq "$RC" 42 "exit status of xl -N -v migrate"
+run xl -N -v vcpu-set vm1 2
+expect_eq "$RC" 42 "exit status of xl -N -v vcpu-set"
 expect_eq "$OUT" "<-N>
 <-v>
-<migrate>
+<vcpu-set>
 <vm1>
-<host>" "argv with global options"
+<2>" "argv with global options"
 expect_fail env XL_SNAPSHOT_SYSTEM_XL="$T/does-not-exist" "$XL" foo
 expect_match "$ERR" 'foo' "stderr when the system xl is missing"
 echo "PASS: $TEST_NAME"
