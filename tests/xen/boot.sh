@@ -31,7 +31,7 @@ set -uo pipefail
 # shellcheck source=tests/xen/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 14 5 7 9 9t 9n 10 11 12 13"}
+SCENARIOS=${XEN_TEST_SCENARIO_LIST:-"6 setup 1 2 8 4a 3 4b 14 15 5 7 9 9t 9n 10 11 12 13"}
 TIMEOUT=${XEN_TEST_TIMEOUT:-2400}
 # -cpu: +npt (TCG's nested paging) gives Xen HAP, which HVM guests need
 # (Debian's Xen has no shadow paging): scenario 11 boots one

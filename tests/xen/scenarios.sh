@@ -768,6 +768,75 @@ if ok $XL -v block-copy --pivot $VM xvda "$CPY"; then
 fi
 end
 
+# ---- 15: push backups of the PV guest's qdisk disks (issue 19)
+begin 15 "push backup of the PV guest's qdisk disks: full with a checkpoint, an incremental, one while it writes; each restored and compared"
+# after 14: xvda is the block-copy's image (qcow2), the guest writes on
+run $XL snapshot-check $VM
+CHECK0=$(cat "$OUT")
+BK=$IMGDIR/backup
+rm -rf "$BK"
+mkdir -p "$BK"
+# same_as_active DIR VDEV: the backup chain DIR/VDEV.qcow2 restored
+# holds what the (paused) domain's active image holds
+same_as_active() {
+    local act
+    act=$(xen_disks "$(domid)" | awk -v v="$2" '$1 == v {sub("^cfg=", "", $4); print $4}')
+    rm -f "$TMP/restored.raw"
+    if ! qemu-img convert -U -O raw "$1/$2.qcow2" "$TMP/restored.raw"; then
+        bad "$1/$2.qcow2 does not open as one image"
+        return 1
+    fi
+    if qemu-img compare -U -f raw "$TMP/restored.raw" "$act" >"$TMP/cmp" 2>&1; then
+        good "$2: the backup in $1, restored, is identical to $act"
+    else
+        bad "$2: the backup in $1 differs from $act: $(tr '\n' ' ' <"$TMP/cmp")"
+    fi
+    rm -f "$TMP/restored.raw"
+}
+D1=$(domid)
+# a full backup of both disks with checkpoint b1, the guest paused so
+# that the active images can be compared with it afterwards
+ok $SXL pause $VM
+sleep 1
+if ok $XL -v backup-begin --target "$BK/full" --checkpoint b1 $VM; then
+    same_as_active "$BK/full" xvda
+    same_as_active "$BK/full" xvdb
+    expect_eq "$(backing_of "$BK/full/xvda.qcow2")" none "the full backup stands alone"
+    run $XL checkpoint-list $VM
+    expect_true "checkpoint b1 listed" grep -qw b1 "$OUT"
+fi
+ok $SXL unpause $VM
+wait_write $(($(last_write) + 3))
+# an incremental of xvda since b1, with checkpoint b2
+ok $SXL pause $VM
+sleep 1
+if ok $XL -v backup-begin --target "$BK/inc1" --disk xvda --incremental b1 --checkpoint b2 $VM; then
+    expect_eq "$(backing_of "$BK/inc1/xvda.qcow2")" "$BK/full/xvda.qcow2" "the incremental is built on the full backup"
+    same_as_active "$BK/inc1" xvda
+    F=$(qemu-img info -U --output=json "$BK/full/xvda.qcow2" | jq '.["actual-size"]')
+    I=$(qemu-img info -U --output=json "$BK/inc1/xvda.qcow2" | jq '.["actual-size"]')
+    expect_true "the incremental ($I bytes) is smaller than the full backup ($F bytes)" [ "$I" -lt "$F" ]
+fi
+ok $SXL unpause $VM
+# an incremental while the guest writes: it holds every write the guest
+# completed before it began
+wait_write $(($(last_write) + 2))
+W0=$(last_write)
+if ok $XL -v backup-begin --target "$BK/inc2" --disk xvda --incremental b2 $VM; then
+    expect_log "$BK/inc2/xvda.qcow2" "$W0"
+    expect_eq "$(backing_of "$BK/inc2/xvda.qcow2")" "$BK/inc1/xvda.qcow2" "the second incremental is built on the first"
+fi
+expect_eq "$(domid)" "$D1" "same domain after the backups"
+ok $XL checkpoint-delete $VM b1
+ok $XL checkpoint-delete $VM b2
+ok $XL checkpoint-list $VM
+expect_true "no checkpoint left" [ -z "$(grep -w 'b[12]' "$OUT")" ]
+check_as_before
+check_images
+expect_writing
+rm -rf "$BK"
+end
+
 # ---- 5: memory checkpoint; its revert restores the running guest
 begin 5 "memory checkpoint (libxl_domain_suspend, QMP, resume), revert restores the running guest"
 D1=$(domid)
