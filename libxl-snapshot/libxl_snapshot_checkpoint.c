@@ -714,12 +714,17 @@ int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
         return ERROR_INVAL;
     }
     if (!num_vdevs) {
+        /* every disk that can have one (as libvirt's default) */
         GCNEW_ARRAY(vdevs, d->num_disks + 1);
         for (i = 0; i < d->num_disks; i++)
-            ((const char **)vdevs)[num_vdevs++] = d->disks[i].vdev;
+            if (d->disks[i].format == LIBXL_DISK_FORMAT_QCOW2 &&
+                d->disks[i].pdev_path &&
+                libxl__image_is_file(d->disks[i].pdev_path))
+                ((const char **)vdevs)[num_vdevs++] = d->disks[i].vdev;
     }
     if (!num_vdevs) {
-        LOG(ERROR, "domain %s has no disk to make a checkpoint of", d->name);
+        LOG(ERROR, "domain %s has no qcow2 disk to make a checkpoint of "
+            "(a checkpoint needs persistent dirty bitmaps)", d->name);
         return ERROR_INVAL;
     }
     cp_r->name = GCSTRDUP(name);
