@@ -509,6 +509,10 @@ static void live_bitmaps(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
         m->name = GCSTRDUP(name);
         m->granularity = libxl__json_get_integer(b, "granularity", 65536);
         m->add = !node_has_bitmap(bb, name);
+        /* base becomes the active image: it records what top recorded
+         * (a checkpoint's older bitmap must not record in it) */
+        if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT)
+            m->state = libxl__json_get_bool(b, "recording", true) ? 1 : -1;
         GCNEW_ARRAY(m->sources, bj->num_merge_files);
         for (j = 0; j < bj->num_merge_files; j++) {
             const char *n = libxl__qmp_node_for_file(gc, nodes,
@@ -549,6 +553,16 @@ static int merge_actions(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
             libxl__json_add_uint64(agc, &data, "granularity",
                                    b->granularity);
             libxl__json_add_bool(agc, &data, "persistent", true);
+            if (b->state < 0)
+                libxl__json_add_bool(agc, &data, "disabled", true);
+        } else if (b->state) {
+            act = libxl__json_append_object(agc, acts);
+            libxl__json_add_string(agc, &act, "type", b->state > 0
+                                   ? "block-dirty-bitmap-enable"
+                                   : "block-dirty-bitmap-disable");
+            data = libxl__json_add_object(agc, &act, "data");
+            libxl__json_add_string(agc, &data, "node", base);
+            libxl__json_add_string(agc, &data, "name", b->name);
         }
         act = libxl__json_append_object(agc, acts);
         libxl__json_add_string(agc, &act, "type", "block-dirty-bitmap-merge");

@@ -793,6 +793,9 @@ struct libxl__blockjob {
         bool add;
         const char **sources;
         int num_sources;
+        /* an active commit: base's copy then records (1) as top's did,
+         * or not (-1); 0: left as it is */
+        int state;
     } *bitmaps;
     int num_bitmaps;
     /* live commit: the images top..base (excluded), to merge the
