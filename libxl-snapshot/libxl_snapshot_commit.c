@@ -1940,7 +1940,8 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
         if (copy && jr->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT &&
             jr->node && jr->base_format == LIBXL_DISK_FORMAT_QCOW2)
             libxl__blockjob_copy_bitmaps_sync(gc, op->d.qmp_path, jr->top,
-                                              jr->top_format, jr->node);
+                                              jr->top_format, jr->node,
+                                              !jr->shallow);
         yajl_val cargs = NULL;
         if (copy && jr->at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL)
             libxl__json_add_string(gc, &cargs, "device", jr->id);
@@ -2387,7 +2388,8 @@ static int blockjob_control(libxlsnap_ctx *ctx, const char *domain,
                 verb == LIBXL__BLOCKJOB_VERB_COMPLETE && jr.node &&
                 jr.base_format == LIBXL_DISK_FORMAT_QCOW2)
                 libxl__blockjob_copy_bitmaps_sync(gc, d.qmp_path, jr.top,
-                                                  jr.top_format, jr.node);
+                                                  jr.top_format, jr.node,
+                                                  !jr.shallow);
             libxl__json_add_string(gc, &args, "id", jr.id);
             rc = libxl__qmp_run_sync(gc, d.qmp_path,
                     verb == LIBXL__BLOCKJOB_VERB_COMPLETE ? "job-complete"

@@ -958,13 +958,15 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
 void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj);
 /*
  * A live copy about to pivot: each persistent dirty bitmap of the
- * active image's node added to target_node and merged into it, in one
+ * active image's node (full: and of the layers below, merged from each
+ * that has it: a full copy holds the whole chain) added to target_node,
+ * recording as on the active one, and merged into it, in one
  * transaction (as libvirt).  Best effort: a failure is a warning.
  */
 void libxl__blockjob_copy_bitmaps_sync(libxl__gc *gc, const char *qmp_path,
                                        const char *active,
                                        libxl_disk_format active_format,
-                                       const char *target_node);
+                                       const char *target_node, bool full);
 /* Why a copy must not pivot to dest (a file removed or replaced since
  * the copy began: dev, ino from libxl__blockjob_copy_dest_id, 0 0:
  * only that it exists), or NULL; logged as ERROR for job id. */
