@@ -686,15 +686,12 @@ static const libxl_device_disk *domain_disk(const libxl__domain *d,
     return NULL;
 }
 
-int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
-                           const libxl__checkpoint_list *l, const char *name,
-                           const char *description,
-                           const char *const *vdevs, int num_vdevs,
-                           libxlsnap_checkpoint *cp_r)
+/* name, description, time, parent, domain of a new checkpoint, checked */
+static int plan_record(libxl__gc *gc, const libxl__domain *d,
+                       const libxl__checkpoint_list *l, const char *name,
+                       const char *description, libxlsnap_checkpoint *cp_r)
 {
     struct timespec now;
-    yajl_val nodes = NULL;
-    int i, j, rc;
 
     libxlsnap_checkpoint_init(cp_r);
     if (!name || libxlsnap_name_check(name) || !libxl__utf8_valid(name)) {
@@ -711,20 +708,6 @@ int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
     }
     if (description && !libxl__utf8_valid(description)) {
         LOG(ERROR, "the description is not valid UTF-8 text");
-        return ERROR_INVAL;
-    }
-    if (!num_vdevs) {
-        /* every disk that can have one (as libvirt's default) */
-        GCNEW_ARRAY(vdevs, d->num_disks + 1);
-        for (i = 0; i < d->num_disks; i++)
-            if (d->disks[i].format == LIBXL_DISK_FORMAT_QCOW2 &&
-                d->disks[i].pdev_path &&
-                libxl__image_is_file(d->disks[i].pdev_path))
-                ((const char **)vdevs)[num_vdevs++] = d->disks[i].vdev;
-    }
-    if (!num_vdevs) {
-        LOG(ERROR, "domain %s has no qcow2 disk to make a checkpoint of "
-            "(a checkpoint needs persistent dirty bitmaps)", d->name);
         return ERROR_INVAL;
     }
     cp_r->name = GCSTRDUP(name);
@@ -749,6 +732,61 @@ int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
     }
     cp_r->domain_name = GCSTRDUP(d->name);
     cp_r->domain_uuid = d->uuid;
+    return 0;
+}
+
+int libxl__checkpoint_plan_images(libxl__gc *gc, const libxl__domain *d,
+                                  const libxl__checkpoint_list *l,
+                                  const char *name, const char *description,
+                                  const char *const *vdevs,
+                                  const char *const *images, int n,
+                                  libxlsnap_checkpoint *cp_r)
+{
+    int i, rc;
+
+    rc = plan_record(gc, d, l, name, description, cp_r);
+    if (rc) return rc;
+    if (!n) {
+        LOG(ERROR, "domain %s has no qcow2 disk to make a checkpoint of "
+            "(a checkpoint needs persistent dirty bitmaps)", d->name);
+        return ERROR_INVAL;
+    }
+    GCNEW_ARRAY(cp_r->disks, n);
+    for (i = 0; i < n; i++) {
+        libxlsnap_checkpoint_disk *k = &cp_r->disks[cp_r->num_disks++];
+        k->vdev = GCSTRDUP(vdevs[i]);
+        k->bitmap = cp_r->name;
+        k->image = GCSTRDUP(images[i]);
+        k->format = LIBXL_DISK_FORMAT_QCOW2;
+    }
+    return 0;
+}
+
+int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
+                           const libxl__checkpoint_list *l, const char *name,
+                           const char *description,
+                           const char *const *vdevs, int num_vdevs,
+                           libxlsnap_checkpoint *cp_r)
+{
+    yajl_val nodes = NULL;
+    int i, j, rc;
+
+    rc = plan_record(gc, d, l, name, description, cp_r);
+    if (rc) return rc;
+    if (!num_vdevs) {
+        /* every disk that can have one (as libvirt's default) */
+        GCNEW_ARRAY(vdevs, d->num_disks + 1);
+        for (i = 0; i < d->num_disks; i++)
+            if (d->disks[i].format == LIBXL_DISK_FORMAT_QCOW2 &&
+                d->disks[i].pdev_path &&
+                libxl__image_is_file(d->disks[i].pdev_path))
+                ((const char **)vdevs)[num_vdevs++] = d->disks[i].vdev;
+    }
+    if (!num_vdevs) {
+        LOG(ERROR, "domain %s has no qcow2 disk to make a checkpoint of "
+            "(a checkpoint needs persistent dirty bitmaps)", d->name);
+        return ERROR_INVAL;
+    }
     GCNEW_ARRAY(cp_r->disks, num_vdevs);
     if (d->running) {
         rc = libxl__qmp_run_sync(gc, d->qmp_path, "query-named-block-nodes",
@@ -867,11 +905,13 @@ void libxl__checkpoint_live_actions(libxl__gc *gc,
                                     const libxl__checkpoint_list *l,
                                     const libxlsnap_checkpoint *cp,
                                     const char *vdev, yajl_val nodes,
-                                    const char *node, yajl_val actions)
+                                    const char *from_node, const char *node,
+                                    yajl_val actions)
 {
     int me = libxl__checkpoint_index(l, cp->name);
     const char *prev = prev_bitmap(l, me < 0 ? l->num : me, vdev);
-    yajl_val b = prev ? node_bitmap(nodes, node, prev) : NULL;
+    yajl_val b = prev ? node_bitmap(nodes, from_node ? from_node : node,
+                                    prev) : NULL;
 
     if (b && libxl__json_get_bool(b, "recording", false))
         bitmap_action(gc, actions, "block-dirty-bitmap-disable", node, prev);
@@ -1114,6 +1154,48 @@ static int delete_checkpoint(libxl__gc *gc, const libxl__domain *d,
     p[np].value = NULL;
     np++;
     return libxl__snapshot_store_put(gc, st, p, np, XTL_ERROR);
+}
+
+/*
+ * Before a delete changes anything: a bitmap of x that cannot be trusted
+ * cannot be merged (the predecessor would claim to cover writes it
+ * never saw): refused in one line, unless x is the first of its disks
+ * (then it is only removed).
+ */
+static int delete_refused(libxl__gc *gc, const libxl__domain *d,
+                          const libxl__checkpoint_list *l, int x)
+{
+    const libxlsnap_checkpoint *cp = &l->cps[x];
+    int i, k;
+
+    for (i = 0; i < cp->num_disks; i++) {
+        const libxlsnap_checkpoint_disk *cd = &cp->disks[i];
+        const libxl_device_disk *dk = domain_disk(d, cd->vdev);
+        int pi = libxl__checkpoint_newest_on(l, cd->vdev, x);
+        libxl__disk_bitmaps db;
+        const char *why;
+
+        if (!dk || pi < 0) continue;
+        if (libxl__disk_bitmaps_probe(gc, d->running ? d->qmp_path : NULL,
+                                      NULL, dk->vdev, dk->pdev_path,
+                                      dk->format, &db, &why)) {
+            LOG(ERROR, "disk %s: %s", dk->vdev, why);
+            return ERROR_FAIL;
+        }
+        for (k = 0; k < db.num_layers; k++) {
+            const libxl__bitmap_state *bs =
+                libxl__disk_bitmap_find(&db, k, cd->bitmap);
+            if (bs && bs->inconsistent) {
+                LOG(ERROR, "checkpoint '%s' cannot be merged into '%s': "
+                    "its bitmap on disk %s is inconsistent ('%s'); delete "
+                    "the checkpoints before it first (what changed since "
+                    "them is not known either)", cp->name, l->cps[pi].name,
+                    dk->vdev, db.layers[k].file);
+                return ERROR_INVAL;
+            }
+        }
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -1426,8 +1508,9 @@ static int do_create(libxl__gc *gc, ckpt_state *cs)
         actions = libxl__json_new_array(gc);
         for (i = 0; i < cp.num_disks; i++)
             libxl__checkpoint_live_actions(gc, &l, &cp, cp.disks[i].vdev,
-                nodes, libxl__qmp_node_for_file(gc, nodes, cp.disks[i].image,
-                                                cp.disks[i].format),
+                nodes, NULL, libxl__qmp_node_for_file(gc, nodes,
+                                                      cp.disks[i].image,
+                                                      cp.disks[i].format),
                 actions);
         libxl__json_add(gc, &args, "actions", actions);
         rc = libxl__qmp_run_sync(gc, op->d.qmp_path, "transaction", args, 0,
@@ -1480,6 +1563,8 @@ static int do_delete(libxl__gc *gc, ckpt_state *cs)
             libxl__printable(gc, cs->name));
         return ERROR_NOTFOUND;
     }
+    rc = delete_refused(gc, &op->d, &l, x);
+    if (rc) return rc;
     rc = journal_write(gc, &op->st, "checkpoint-delete", &l.cps[x]);
     if (rc) return rc;
     if (libxl__fault_point("checkpoint")) { /* tests */ }

@@ -2469,17 +2469,32 @@ int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
                            const char *const *vdevs, int num_vdevs,
                            libxlsnap_checkpoint *cp_r);
 /*
+ * The same record on images the caller names (each qcow2; vdevs[i]'s
+ * image after the caller's step, such as a snapshot's overlay): only
+ * name, duplicate and description are checked, nothing is probed.
+ */
+int libxl__checkpoint_plan_images(libxl__gc *gc, const libxl__domain *d,
+                                  const libxl__checkpoint_list *l,
+                                  const char *name, const char *description,
+                                  const char *const *vdevs,
+                                  const char *const *images, int n,
+                                  libxlsnap_checkpoint *cp_r);
+/*
  * Appends to actions (a JSON array) what makes cp's bitmap on disk
  * vdev, whose active image is QEMU's node: block-dirty-bitmap-disable
- * of the disk's newest checkpoint's bitmap on node (when node has it
- * recording), then block-dirty-bitmap-add of cp's (persistent).  nodes:
- * query-named-block-nodes (flat), to see what node has.
+ * of the disk's newest checkpoint's bitmap on node (when it records
+ * there), then block-dirty-bitmap-add of cp's (persistent).  nodes:
+ * query-named-block-nodes (flat), to see what the node has; from_node:
+ * NULL, or, when node is made by an earlier action of the same
+ * transaction (a snapshot's overlay, which gets the recording bitmaps
+ * of the image it goes on), that image's node, whose bitmaps tell.
  */
 void libxl__checkpoint_live_actions(libxl__gc *gc,
                                     const libxl__checkpoint_list *l,
                                     const libxlsnap_checkpoint *cp,
                                     const char *vdev, yajl_val nodes,
-                                    const char *node, yajl_val actions);
+                                    const char *from_node, const char *node,
+                                    yajl_val actions);
 /* Offline, the same as qemu-img commands on the disk's image (gc):
  * bitmap --disable of the previous, --add of cp's. */
 void libxl__checkpoint_offline_cmds(libxl__gc *gc,
