@@ -707,6 +707,10 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
                               op->d.running,
                               scs->snap.memory
                               ? libxl__memory_tmp_path(gc, scs->snap.memory)
+                              : NULL,
+                              scs->ckpt_name ? "checkpoint" : NULL,
+                              scs->ckpt_name
+                              ? libxl__checkpoint_to_tree(gc, &scs->ckpt)
                               : NULL);
     if (rc) goto out;
     scs->journaled = true;
@@ -1497,7 +1501,61 @@ static void unstick_memory_save(libxl__gc *gc, libxl__snapshot_op *op,
     }
 }
 
+static int create_recover(libxl__gc *gc, libxl__snapshot_op *op,
+                          yajl_val j);
+
+/*
+ * The checkpoint an interrupted snapshot-create made with its snapshot
+ * (the journal's "checkpoint"): kept if its record was written, else
+ * rolled back, on the images it was to be on that are there (a snapshot
+ * rolled back took its overlays, and its checkpoint was never made).
+ */
+static void recover_checkpoint(libxl__gc *gc, libxl__snapshot_op *op,
+                               yajl_val j)
+{
+    yajl_val v = libxl__json_get(j, "checkpoint");
+    libxl__checkpoint_list l;
+    libxlsnap_checkpoint cp;
+    libxl__domain d;
+    const char *why;
+    int i, k;
+
+    if (!v) return;
+    if (libxl__checkpoint_from_tree(gc, gc, v, &cp, &why)) {
+        LOG(WARN, "domain %s: the journal's checkpoint is unreadable (%s): "
+            "xl snapshot-check reports what it may have left", op->d.name,
+            why);
+        return;
+    }
+    if (libxl__checkpoint_load(gc, &op->st, false, &l) ||
+        libxl__checkpoint_index(&l, cp.name) >= 0)
+        return;
+    d = op->d;
+    GCNEW_ARRAY(d.disks, op->d.num_disks + 1);
+    d.num_disks = 0;
+    for (i = 0; i < op->d.num_disks; i++)
+        for (k = 0; k < cp.num_disks; k++)
+            if (op->d.disks[i].vdev &&
+                !strcmp(op->d.disks[i].vdev, cp.disks[k].vdev) &&
+                cp.disks[k].image && libxl__file_exists(cp.disks[k].image)) {
+                d.disks[d.num_disks] = op->d.disks[i];
+                d.disks[d.num_disks].pdev_path = cp.disks[k].image;
+                d.disks[d.num_disks++].format = cp.disks[k].format;
+            }
+    if (!libxl__checkpoint_undo(gc, &d, &l, &cp))
+        LOG(WARN, "domain %s: checkpoint '%s' of the interrupted "
+            "snapshot-create was rolled back (its record had not been "
+            "written)", op->d.name, cp.name);
+}
+
 int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    int rc = create_recover(gc, op, j);
+    if (!rc) recover_checkpoint(gc, op, j);
+    return rc;
+}
+
+static int create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
 {
     libxlsnap_domain_snapshot s;
     bool live = libxl__json_get_bool(j, "live", false);

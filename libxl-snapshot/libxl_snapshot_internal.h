@@ -2170,10 +2170,12 @@ bool libxl__overlay_on(libxl__gc *gc, const char *overlay, const char *base);
 /* journal and recovery (libxl_snapshot_journal.c) */
 
 /* The intent of op ("create"), before it changes anything; memory_tmp:
- * where its memory image is written until complete, or NULL. */
+ * where its memory image is written until complete, or NULL; extra_key
+ * (or NULL): one more member, extra (a snapshot's checkpoint). */
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
                          const char *op, const libxlsnap_domain_snapshot *s,
-                         bool live, const char *memory_tmp);
+                         bool live, const char *memory_tmp,
+                         const char *extra_key, yajl_val extra);
 /*
  * Any operation's journal, as JSON text with an "op" member.  optional:
  * an update the operation goes on without, and then says what that

@@ -26,7 +26,10 @@
 #     each completed (or rolled back) by the next command;
 #  8. QEMU killed during writes: snapshot-check (and --json) reports the
 #     bitmaps inconsistent, one line each; a delete that would merge an
-#     inconsistent bitmap is refused.
+#     inconsistent bitmap is refused;
+#  9. snapshot-create --checkpoint cut by crash points: the snapshot
+#     completed or rolled back, the checkpoint rolled back, the previous
+#     one recording.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -303,5 +306,23 @@ expect_ok xl checkpoint-delete "$D" c1
 expect_ok xl checkpoint-delete "$D" c5
 expect_eq "$(bitmap_flags "$COPY" c5)" "" "c5 removed"
 expect_clean
+
+step "9. snapshot-create --checkpoint cut by a crash: the checkpoint rolled back"
+expect_ok xl create "$CFG"
+expect_ok xl checkpoint-create "$D" c8
+for n in 1 2; do
+    run env XL_SNAPSHOT_FAULT=create:$n "$XL" snapshot-create "$D" "x$n" \
+        --diskspec xvda,snapshot=external --diskspec xvdb,snapshot=no \
+        --checkpoint c9
+    expect_eq "$RC" 86 "snapshot-create --checkpoint at fault $n"
+    expect_ok xl snapshot-recover "$D"
+    expect_match "$ERR" "checkpoint 'c9' of the interrupted snapshot-create was rolled back" \
+        "recovery at fault $n"
+    expect_eq "$(live_bitmaps)" "c8:on" "QEMU's bitmaps after fault $n"
+    expect_ok xl checkpoint-list --name "$D"
+    expect_eq "$OUT" "c8" "checkpoints after fault $n"
+    expect_clean
+done
+expect_ok xl destroy "$D"
 check_images
 check_images "$T/other"
