@@ -18,7 +18,7 @@
 
 #include "xl.h"
 
-static const char *fmt_time(uint64_t t, char *buf, size_t len)
+const char *xl_fmt_time(uint64_t t, char *buf, size_t len)
 {
     time_t tt = (time_t)t;
     struct tm tm;
@@ -625,7 +625,7 @@ int main_snapshot_list(int argc, char **argv)
             disks_summary(&l[i], dbuf, sizeof(dbuf));
             print_padded(l[i].name, wname);
             printf("  %-19s  %-7s  ",
-                   fmt_time(l[i].creation_time, tbuf, sizeof(tbuf)),
+                   xl_fmt_time(l[i].creation_time, tbuf, sizeof(tbuf)),
                    libxlsnap_domain_state_to_string(l[i].state));
             print_padded(l[i].parent ? l[i].parent : "-", wparent);
             printf("  %-7s  ", l[i].current ? "*" : "-");
@@ -673,7 +673,7 @@ int main_snapshot_info(int argc, char **argv)
         printf("%-13s %s\n", "Name:", s.name);
         printf("%-13s %s\n", "Domain:", s.domain_name ? s.domain_name : "-");
         printf("%-13s %s\n", "Created:",
-               fmt_time(s.creation_time, tbuf, sizeof(tbuf)));
+               xl_fmt_time(s.creation_time, tbuf, sizeof(tbuf)));
         printf("%-13s %s\n", "State:",
                libxlsnap_domain_state_to_string(s.state));
         printf("%-13s %s\n", "Parent:", s.parent ? s.parent : "-");
