@@ -974,17 +974,17 @@ int libxl__checkpoint_save(libxl__gc *gc, const libxl__snapshot_store *st,
  * The bitmap name on disk vdev folded into into (NULL: only removed),
  * into recording again if enable: live on the writable node of each
  * layer QEMU has (only the active one is writable: the read-only ones
- * keep name, which the record's "merged" covers), offline on every
- * layer.  Steps done again are no-ops (only what is there is touched),
+ * keep name, which the record's "merged" covers) as actions appended
+ * to actions (fold_send sends them, every disk's in one transaction),
+ * offline on every layer, with qemu-img.  Steps done again are no-ops (only what is there is touched),
  * so a recovery may run it twice.  A failure: ERROR_FAIL, logged.
  */
 static int fold_bitmap(libxl__gc *gc, const libxl__domain *d,
                        const libxl_device_disk *dk, const char *name,
-                       const char *into, bool enable)
+                       const char *into, bool enable, yajl_val actions)
 {
     libxl__disk_bitmaps db;
     const char *why;
-    yajl_val actions = NULL, args = NULL;
     int i, rc;
 
     rc = libxl__disk_bitmaps_probe(gc, d->running ? d->qmp_path : NULL, NULL,
@@ -1001,7 +1001,6 @@ static int fold_bitmap(libxl__gc *gc, const libxl__domain *d,
                 dk->vdev, dk->pdev_path);
             return ERROR_FAIL;
         }
-        actions = libxl__json_new_array(gc);
         if (libxl__disk_bitmap_find(&db, 0, name)) {
             if (into) {
                 if (!libxl__disk_bitmap_find(&db, 0, into)) {
@@ -1024,14 +1023,7 @@ static int fold_bitmap(libxl__gc *gc, const libxl__domain *d,
                 bitmap_action(gc, actions, "block-dirty-bitmap-enable", node,
                               into);
         }
-        if (!actions->u.array.len) return 0;
-        libxl__json_add(gc, &args, "actions", actions);
-        rc = libxl__qmp_run_sync(gc, d->qmp_path, "transaction", args, 0,
-                                 false, NULL);
-        if (rc)
-            LOG(ERROR, "disk %s: QEMU refused to fold bitmap '%s'%s%s",
-                dk->vdev, name, into ? " into " : "", into ? into : "");
-        return rc;
+        return 0;
     }
     for (i = db.num_layers - 1; i >= 0; i--) {
         const libxl__bitmap_layer *ly = &db.layers[i];
@@ -1066,11 +1058,29 @@ static int fold_bitmap(libxl__gc *gc, const libxl__domain *d,
     return 0;
 }
 
+/* live: the folds of every disk, in one transaction (atomic) */
+static int fold_send(libxl__gc *gc, const libxl__domain *d, yajl_val actions,
+                     const char *what)
+{
+    yajl_val args = NULL;
+    int rc;
+
+    if (!d->running || !actions->u.array.len) return 0;
+    libxl__json_add(gc, &args, "actions", actions);
+    rc = libxl__qmp_run_sync(gc, d->qmp_path, "transaction", args, 0, false,
+                             NULL);
+    if (rc)
+        LOG(ERROR, "domain %s: QEMU refused the bitmaps' transaction of %s "
+            "(nothing was changed)", d->name, what);
+    return rc;
+}
+
 int libxl__checkpoint_undo(libxl__gc *gc, const libxl__domain *d,
                            const libxl__checkpoint_list *l,
                            const libxlsnap_checkpoint *cp)
 {
     int me = libxl__checkpoint_index(l, cp->name);
+    yajl_val actions = libxl__json_new_array(gc);
     int i, rc = 0, r;
 
     for (i = 0; i < cp->num_disks; i++) {
@@ -1078,13 +1088,21 @@ int libxl__checkpoint_undo(libxl__gc *gc, const libxl__domain *d,
         const char *prev = prev_bitmap(l, me < 0 ? l->num : me,
                                        cp->disks[i].vdev);
         if (!dk) continue;
-        r = fold_bitmap(gc, d, dk, cp->disks[i].bitmap, prev, true);
+        r = fold_bitmap(gc, d, dk, cp->disks[i].bitmap, prev, true, actions);
         if (r) {
             LOG(WARN, "disk %s: checkpoint '%s' could not be undone: its "
                 "bitmap may be left (xl snapshot-check reports it)",
                 dk->vdev, cp->name);
             if (!rc) rc = r;
         }
+    }
+    r = fold_send(gc, d, actions, GCSPRINTF("the undo of checkpoint '%s'",
+                                            cp->name));
+    if (r) {
+        LOG(WARN, "domain %s: checkpoint '%s' could not be undone: its "
+            "bitmaps may be left (xl snapshot-check reports them)", d->name,
+            cp->name);
+        if (!rc) rc = r;
     }
     return rc;
 }
@@ -1104,6 +1122,7 @@ static int delete_checkpoint(libxl__gc *gc, const libxl__domain *d,
 {
     libxlsnap_checkpoint *cp = &l->cps[x];
     libxl__store_put *p;
+    yajl_val actions = libxl__json_new_array(gc);
     bool *touched;
     int i, j, np = 0, rc;
 
@@ -1118,10 +1137,13 @@ static int delete_checkpoint(libxl__gc *gc, const libxl__domain *d,
 
         if (pi >= 0) touched[pi] = true;
         if (!dk) continue;            /* the disk is gone: nothing to do */
-        rc = fold_bitmap(gc, d, dk, k->bitmap, into, newest);
+        rc = fold_bitmap(gc, d, dk, k->bitmap, into, newest, actions);
         if (rc) return rc;
         if (libxl__fault_point("checkpoint")) { /* tests */ }
     }
+    rc = fold_send(gc, d, actions, GCSPRINTF("the delete of checkpoint '%s'",
+                                             cp->name));
+    if (rc) return rc;
     GCNEW_ARRAY(p, l->num + 2);
     for (i = 0; i < l->num; i++) {
         libxlsnap_checkpoint *c = &l->cps[i];
