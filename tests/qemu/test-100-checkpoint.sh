@@ -29,7 +29,10 @@
 #     inconsistent bitmap is refused;
 #  9. snapshot-create --checkpoint cut by crash points: the snapshot
 #     completed or rolled back, the checkpoint rolled back, the previous
-#     one recording.
+#     one recording;
+# 10. two qcow2 disks: one checkpoint on both, --disk (the other disk's
+#     older bitmap goes on recording), a delete merging on both, an
+#     offline create cut between its disks rolled back on both.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -106,12 +109,13 @@ expect_clean() {
     expect_ok xl snapshot-check "$D"
     expect_match "$OUT" "the records and the images agree" "snapshot-check"
 }
-# what QEMU has for xvda: the bitmaps' names and recording, sorted
+# what QEMU has for a disk (xvda): the bitmaps' names and recording,
+# sorted; LB_DOMAIN, LB_DISK select another
 live_bitmaps() {
     local id sock
-    id=$(xl list | awk -v d="$D" '$1 == d {print $2}')
+    id=$(xl list | awk -v d="${LB_DOMAIN:-$D}" '$1 == d {print $2}')
     sock=$RUN/qmp-libxl-$id
-    python3 - "$sock" <<'EOF'
+    python3 - "$sock" "${LB_DISK:-xvda}" <<'EOF'
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile('rw')
 def reply():
@@ -122,7 +126,7 @@ reply()
 for c in ("qmp_capabilities", "query-block"):
     f.write(json.dumps({"execute": c}) + "\n"); f.flush(); m = reply()
 for d in m['return']:
-    if d['device'] == 'xvda':
+    if d['device'] == sys.argv[2]:
         print(' '.join(sorted('%s:%s' % (b['name'], 'on' if b['recording'] else 'off')
                               for b in d['inserted'].get('dirty-bitmaps', []))))
 EOF
@@ -324,5 +328,47 @@ for n in 1 2; do
     expect_clean
 done
 expect_ok xl destroy "$D"
+
+step "10. two qcow2 disks: one instant, a subset, merges and a crash on both"
+make_vm_config ck2
+rm -f "$IMG/ck2-xvdb.img"
+qemu-img create -q -f qcow2 "$IMG/ck2-xvdb.qcow2" 32M
+sed -i "s|format=raw,vdev=xvdb,access=rw,target=$IMG/ck2-xvdb.img|format=qcow2,vdev=xvdb,access=rw,target=$IMG/ck2-xvdb.qcow2|" "$CFG"
+A2=$IMG/ck2-xvda.qcow2
+B2=$IMG/ck2-xvdb.qcow2
+expect_ok xl create "$CFG"
+expect_ok xl checkpoint-create ck2 m1
+expect_match "$OUT" "\(2 disks\)" "both disks"
+write_pattern ck2 xvda 0x11 0 1M
+write_pattern ck2 xvdb 0x12 1M 1M
+expect_ok xl checkpoint-create --disk xvda ck2 m2
+expect_eq "$(LB_DOMAIN=ck2 live_bitmaps)" "m1:off m2:on" "xvda after m2"
+expect_eq "$(LB_DOMAIN=ck2 LB_DISK=xvdb live_bitmaps)" "m1:on" \
+    "xvdb after m2 (not on it: m1 goes on recording)"
+write_pattern ck2 xvda 0x21 2M 1M
+write_pattern ck2 xvdb 0x22 3M 1M
+expect_ok xl checkpoint-create ck2 m3
+expect_eq "$(LB_DOMAIN=ck2 LB_DISK=xvdb live_bitmaps)" "m1:off m3:on" "xvdb after m3"
+write_pattern ck2 xvda 0x31 4M 1M
+write_pattern ck2 xvdb 0x32 5M 1M
+expect_ok xl checkpoint-delete ck2 m3
+expect_eq "$(LB_DOMAIN=ck2 live_bitmaps)" "m1:off m2:on" "xvda after deleting m3"
+expect_eq "$(LB_DOMAIN=ck2 LB_DISK=xvdb live_bitmaps)" "m1:on" "xvdb after deleting m3"
+expect_ok xl destroy ck2
+expect_changed "$A2" "0-1" m1
+expect_changed "$A2" "2-3 4-5" m2
+expect_changed "$B2" "1-2 3-4 5-6" m1
+D=ck2 expect_clean
+# (the images' bytes change: a bitmap added, then removed)
+fp=$(FP_DIRS=state fingerprint)
+run env XL_SNAPSHOT_FAULT=checkpoint:3 "$XL" checkpoint-create ck2 m4
+expect_eq "$RC" 86 "offline checkpoint-create between its disks"
+expect_ok xl snapshot-recover ck2
+expect_match "$ERR" "checkpoint-create of 'm4' was rolled back" "rolled back"
+expect_eq "$(bitmap_flags "$A2" m4)$(bitmap_flags "$B2" m4)" "" "m4 on no disk"
+expect_flags "$A2" m2 auto
+expect_flags "$B2" m1 auto
+FP_DIRS=state expect_unchanged "$fp" "a checkpoint-create cut and rolled back"
+D=ck2 expect_clean
 check_images
 check_images "$T/other"
