@@ -2165,6 +2165,14 @@ int libxl__overlay_undo(libxl__gc *gc, const libxl__snapshot_op *op,
 bool libxl__qcow2_has_tag(libxl__gc *gc, const char *file, const char *tag);
 /* Is overlay an image on base (its backing file)? */
 bool libxl__overlay_on(libxl__gc *gc, const char *overlay, const char *base);
+/*
+ * An offline external snapshot rolled forward by recovery: the frozen
+ * image's recording bitmaps the overlay lacks added to it, then stopped
+ * in the image (what its commands had still to do).  0, or ERROR_*
+ * (logged).
+ */
+int libxl__overlay_bitmaps_finish(libxl__gc *gc,
+                                  const libxlsnap_disk_snapshot *ds);
 
 /* ---------------------------------------------------------------- */
 /* journal and recovery (libxl_snapshot_journal.c) */

@@ -32,7 +32,11 @@
 #     one recording;
 # 10. two qcow2 disks: one checkpoint on both, --disk (the other disk's
 #     older bitmap goes on recording), a delete merging on both, an
-#     offline create cut between its disks rolled back on both.
+#     offline create cut between its disks rolled back on both;
+# 11. offline external snapshots cut at each crash point: rolled back or
+#     forward, the newest bitmap always on the active image and
+#     recording; then an offline block-commit of the whole chain: each
+#     bitmap exact ("between" too: the frozen images' bitmaps stopped).
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -369,6 +373,30 @@ expect_eq "$(bitmap_flags "$A2" m4)$(bitmap_flags "$B2" m4)" "" "m4 on no disk"
 expect_flags "$A2" m2 auto
 expect_flags "$B2" m1 auto
 FP_DIRS=state expect_unchanged "$fp" "a checkpoint-create cut and rolled back"
+D=ck2 expect_clean
+
+step "11. offline external snapshots cut anywhere, then an offline commit"
+for n in 2 3 4 5 6 7; do
+    run env XL_SNAPSHOT_FAULT=create:$n "$XL" snapshot-create ck2 "y$n" \
+        --diskspec xvda,snapshot=external --diskspec xvdb,snapshot=external
+    expect_eq "$RC" 86 "offline snapshot-create at fault $n"
+    expect_ok xl snapshot-recover ck2
+    expect_ok xl checkpoint-list --check ck2
+    expect_no_match "$OUT" "INVALID" "the bitmaps after fault $n"
+    D=ck2 expect_clean
+done
+write_pattern ck2 xvda 0x61 6M 1M
+expect_ok xl checkpoint-create ck2 m5
+write_pattern ck2 xvda 0x71 7M 1M
+expect_ok xl block-commit --active --pivot --delete ck2 xvda
+expect_eq "$(active_image ck2 xvda)" "$A2" "xvda after the commit"
+expect_flags "$A2" m2 ""
+expect_flags "$A2" m5 "auto"
+expect_changed "$A2" "0-1" m1
+expect_changed "$A2" "2-3 4-5 6-7" m2
+expect_changed "$A2" "7-8" m5
+expect_ok xl checkpoint-list --check ck2
+expect_no_match "$OUT" "INVALID" "the bitmaps after the commit"
 D=ck2 expect_clean
 check_images
 check_images "$T/other"
