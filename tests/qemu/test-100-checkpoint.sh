@@ -36,7 +36,9 @@
 # 11. offline external snapshots cut at each crash point: rolled back or
 #     forward, the newest bitmap always on the active image and
 #     recording; then an offline block-commit of the whole chain: each
-#     bitmap exact ("between" too: the frozen images' bitmaps stopped).
+#     bitmap exact ("between" too: the frozen images' bitmaps stopped);
+# 12. snapshot-delete of external snapshots (live in both orders, and
+#     offline): the commits merge the bitmaps, each still exact.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -398,5 +400,39 @@ expect_changed "$A2" "7-8" m5
 expect_ok xl checkpoint-list --check ck2
 expect_no_match "$OUT" "INVALID" "the bitmaps after the commit"
 D=ck2 expect_clean
+
+step "12. snapshot-delete merges the bitmaps (live and offline, both orders)"
+# delete_case NAME live|off FIRST SECOND
+delete_case() {
+    local d=$1 how=$2 img
+    make_vm_config "$d"
+    img=$IMG/$d-xvda.qcow2
+    expect_ok xl create "$CFG"
+    [ "$how" = live ] || expect_ok xl destroy "$d"
+    expect_ok xl checkpoint-create "$d" c1
+    write_pattern "$d" xvda 0x11 0 1M
+    expect_ok xl snapshot-create "$d" s1 --diskspec xvda,snapshot=external \
+        --diskspec xvdb,snapshot=no --checkpoint c2
+    write_pattern "$d" xvda 0x22 2M 1M
+    expect_ok xl snapshot-create "$d" s2 --diskspec xvda,snapshot=external \
+        --diskspec xvdb,snapshot=no
+    write_pattern "$d" xvda 0x33 4M 1M
+    expect_ok xl checkpoint-create "$d" c3
+    write_pattern "$d" xvda 0x44 6M 1M
+    expect_ok xl snapshot-delete "$d" "$3"
+    expect_ok xl snapshot-delete "$d" "$4"
+    expect_ok xl checkpoint-list --check "$d"
+    expect_no_match "$OUT" "INVALID" "the bitmaps after the deletes"
+    [ "$how" = live ] && expect_ok xl destroy "$d"
+    expect_eq "$(active_image "$d" xvda)" "$img" "xvda after the deletes"
+    expect_changed "$img" "0-1" c1
+    expect_changed "$img" "2-3 4-5" c2
+    expect_changed "$img" "6-7" c3
+    expect_flags "$img" c3 auto
+    D=$d expect_clean
+}
+delete_case dl1 live s1 s2
+delete_case dl2 live s2 s1
+delete_case dl3 off s1 s2
 check_images
 check_images "$T/other"
