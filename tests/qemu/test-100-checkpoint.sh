@@ -38,7 +38,9 @@
 #     recording; then an offline block-commit of the whole chain: each
 #     bitmap exact ("between" too: the frozen images' bitmaps stopped);
 # 12. snapshot-delete of external snapshots (live in both orders, and
-#     offline): the commits merge the bitmaps, each still exact.
+#     offline): the commits merge the bitmaps, each still exact;
+# 13. snapshot-export-records carries the checkpoints' records, import
+#     writes them back (refused while the domain has some).
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -434,5 +436,21 @@ delete_case() {
 delete_case dl1 live s1 s2
 delete_case dl2 live s2 s1
 delete_case dl3 off s1 s2
+
+step "13. records export and import carry the checkpoints"
+expect_ok xl checkpoint-list --json dl3
+before=$OUT
+expect_ok xl snapshot-export-records dl3 "$T/dl3.json"
+expect_eq "$(jq -r '[.checkpoints[].name] | join(" ")' "$T/dl3.json")" "c1 c2 c3" \
+    "the exported checkpoints"
+expect_eq "$(jq -r '.snapshots | length' "$T/dl3.json")" 0 "no snapshot left"
+refused "already has 3 checkpoint records" xl snapshot-import-records dl3 "$T/dl3.json"
+rm -f "$(domain_dir dl3)"/checkpoint-*.libxl-json
+expect_ok xl checkpoint-list --name dl3
+expect_eq "$OUT" "" "checkpoints once their records are gone"
+expect_ok xl snapshot-import-records dl3 "$T/dl3.json"
+expect_ok xl checkpoint-list --json dl3
+expect_eq "$OUT" "$before" "the checkpoints imported"
+D=dl3 expect_clean
 check_images
 check_images "$T/other"
