@@ -75,6 +75,10 @@
  *  migrate (qemu driver): back to one QEMU, libxl__migrate_recover
  *  (libxl_snapshot_migrate.c).
  *
+ *  checkpoint-create: back (its bitmaps undone) unless its record was
+ *  written; checkpoint-delete: forward (done again).
+ *  libxl__checkpoint_recover (libxl_snapshot_checkpoint.c).
+ *
  * A journal no recovery can complete (not valid JSON, an operation this
  * version does not know, a create without a readable record, a revert
  * of a snapshot the domain does not have) is never guessed at: every
@@ -107,7 +111,9 @@ static char *journal_path(libxl__gc *gc, const libxl__snapshot_store *st)
 bool libxl__journal_op_known(const char *op)
 {
     return op && (!strcmp(op, "create") || !strcmp(op, "revert") ||
-                  !strcmp(op, "delete") || !strcmp(op, "migrate"));
+                  !strcmp(op, "delete") || !strcmp(op, "migrate") ||
+                  !strcmp(op, "checkpoint-create") ||
+                  !strcmp(op, "checkpoint-delete"));
 }
 
 /*
@@ -163,7 +169,8 @@ int libxl__journal_unusable(libxl__gc *gc, libxl__snapshot_op *op,
 
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
                          const char *op, const libxlsnap_domain_snapshot *s,
-                         bool live, const char *memory_tmp)
+                         bool live, const char *memory_tmp,
+                         const char *extra_key, yajl_val extra)
 {
     yajl_gen hand = yajl_gen_alloc(NULL);
     const unsigned char *buf;
@@ -180,6 +187,20 @@ int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
         yajl_gen_map_close(hand) ||
         yajl_gen_get_buf(hand, &buf, &len)) {
         LOG(ERROR, "cannot generate the journal");
+        goto out;
+    }
+    if (extra_key) {
+        /* one more member: through the tree, never spliced as text */
+        yajl_val j = libxl__json_parse(gc, GCSPRINTF("%.*s", (int)len,
+                                                     (const char *)buf));
+        const char *text;
+        if (!j) {
+            LOG(ERROR, "cannot generate the journal");
+            goto out;
+        }
+        libxl__json_add(gc, &j, extra_key, extra);
+        text = libxl__json_to_string(gc, j);
+        rc = libxl__journal_write_text(gc, st, text, strlen(text), false);
         goto out;
     }
     rc = libxl__journal_write_text(gc, st, (const char *)buf, len, false);
@@ -292,6 +313,9 @@ void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
         return;
     } else if (what && !strcmp(what, "migrate")) {
         rc = libxl__migrate_recover(gc, op, j);
+    } else if (what && (!strcmp(what, "checkpoint-create") ||
+                        !strcmp(what, "checkpoint-delete"))) {
+        rc = libxl__checkpoint_recover(gc, op, j);
     } else if (what) {
         rc = libxl__journal_unusable(gc, op, GCSPRINTF("holds an operation "
                                      "this version does not know ('%s')",

@@ -146,6 +146,9 @@ int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how);
 /* After the outcome line: the last job's size, or all jobs', per time. */
 void xl_job_summary(const xl_job_wait *w, bool all_jobs);
 
+/* a time as the listings show it: local, ISO 8601 (buf, len >= 20) */
+const char *xl_fmt_time(uint64_t t, char *buf, size_t len);
+
 int main_snapshot_create(int argc, char **argv);
 int main_snapshot_dumpxml(int argc, char **argv);
 int main_snapshot_list(int argc, char **argv);
@@ -169,6 +172,11 @@ int main_block_copy(int argc, char **argv);
 int main_migrate(int argc, char **argv);
 int main_snapshot_export_records(int argc, char **argv);
 int main_snapshot_import_records(int argc, char **argv);
+int main_checkpoint_create(int argc, char **argv);
+int main_checkpoint_list(int argc, char **argv);
+int main_checkpoint_info(int argc, char **argv);
+int main_checkpoint_dumpxml(int argc, char **argv);
+int main_checkpoint_delete(int argc, char **argv);
 
 #endif /* XL_H */
 

@@ -47,6 +47,9 @@ const struct cmd_spec cmd_table[] = {
       "--agent=SOCKET           The guest agent's socket (default: the config's\n"
       "                         channel name=org.qemu.guest_agent.0).\n"
       "--no-metadata            Snapshot the disks but keep no record.\n"
+      "--checkpoint=NAME        Also make checkpoint NAME at the same instant\n"
+      "                         (running: in the same QMP transaction; shut off:\n"
+      "                         right after, under the same lock).\n"
       "-N                       Dry run: plan and check, change nothing (as\n"
       "                         xl -N snapshot-create).\n"
       "--json                   Print the record as JSON.\n"
@@ -121,6 +124,38 @@ const struct cmd_spec cmd_table[] = {
       "--children-only          Delete only its descendants.\n"
       "-n, --name=NAME          The snapshot (instead of <Name>).\n"
       "-v, --verbose            The block jobs' progress to a pipe too."
+    },
+    { "checkpoint-create", &main_checkpoint_create, 0, 1, 0,
+      "Make a checkpoint for incremental backups",
+      "[options] <Domain> <Name>",
+      "-d, --description=TEXT   Free text kept with the checkpoint.\n"
+      "--disk=VDEV              Only this disk (repeatable; default: every qcow2 disk).\n"
+      "One persistent dirty bitmap <Name> on each disk's active image (qcow2),\n"
+      "all started at one instant; the previous checkpoint's bitmaps stop\n"
+      "recording at that instant."
+    },
+    { "checkpoint-list", &main_checkpoint_list, 0, 0, 0,
+      "List a domain's checkpoints, oldest first",
+      "[options] <Domain>",
+      "--json                   The records as JSON.\n"
+      "--name                   Names only, one a line.\n"
+      "-t, --tree               As a line of descent.\n"
+      "--check                  Also say which bitmaps are missing or inconsistent."
+    },
+    { "checkpoint-info", &main_checkpoint_info, 0, 0, 0,
+      "Show one checkpoint of a domain",
+      "[options] <Domain> <Name>",
+      "--json                   The record as JSON."
+    },
+    { "checkpoint-dumpxml", &main_checkpoint_dumpxml, 0, 0, 0,
+      "Print a checkpoint as libvirt domaincheckpoint XML",
+      "<Domain> <Name>",
+      ""
+    },
+    { "checkpoint-delete", &main_checkpoint_delete, 0, 1, 0,
+      "Delete a checkpoint (its bitmap merged into its predecessor's)",
+      "<Domain> <Name>",
+      ""
     },
     { "snapshot-revert", &main_snapshot_revert, 0, 1, 0,
       "Revert a domain's disks to a snapshot",
