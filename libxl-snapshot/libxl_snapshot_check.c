@@ -551,6 +551,9 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
                     "xl block-job)", path);
             continue;
         }
+        if (!strcmp(n, "backup.libxl-json") ||
+            !strcmp(n, "backups.libxl-json"))
+            continue;                 /* the backups' (backup.c) */
         if (!fnmatch("journal.corrupt-*", n, 0)) {
             problem(gc, cs, "'%s' is a journal snapshot-recover moved aside "
                     "(its operation could not be completed): fix what else "

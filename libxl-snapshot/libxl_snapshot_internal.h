@@ -1579,6 +1579,8 @@ struct libxl__snapshot_op {
     bool lock_once;                   /* busy: ERROR_LOCK_FAIL at once */
     const char *own_job;              /* the disk whose block job this op
                                          controls: recovery leaves it */
+    bool own_backup;                  /* the op controls the domain's
+                                         backup: recovery leaves it */
     bool partial_tree;                /* the op only adds snapshots: load
                                          a partial tree (recovery loads
                                          the whole one when it acts) */
@@ -1627,6 +1629,28 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
                                const libxl__snapshot_store *st,
                                const libxl__domain *d);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
+/*
+ * A job record for a job another file runs (a backup's disk): info's
+ * id, vdev, type, live, top, base.  Snapshot commands leave the disk
+ * alone while it exists; libxl__blockjob_recover leaves a BACKUP one to
+ * libxl__backup_recover.
+ */
+int libxl__blockjob_record_put(libxl__gc *gc,
+                               const libxl__snapshot_store *st,
+                               const libxlsnap_blockjob_info *info,
+                               libxl_disk_format top_format);
+void libxl__blockjob_record_remove(libxl__gc *gc,
+                                   const libxl__snapshot_store *st,
+                                   const char *vdev);
+/*
+ * Under the lock, at the start of every command (from
+ * libxl__blockjob_recover, unless op->own_backup): the domain's backup
+ * whose process died or that nobody waits for (--async): a push whose
+ * copies QEMU has finished is recorded (completed, or undone), one QEMU
+ * no longer runs is undone; a running push, and a pull's exports, are
+ * left alone (libxl_snapshot_backup.c).
+ */
+int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op);
 /*
  * snapshot-check (which recovers nothing): is vdev's block job, by its
  * record, still going: QEMU has it (any state: running, ready,

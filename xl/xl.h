@@ -146,6 +146,10 @@ int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how);
 /* After the outcome line: the last job's size, or all jobs', per time. */
 void xl_job_summary(const xl_job_wait *w, bool all_jobs);
 
+/* --bandwidth=MIB (MiB/s, a whole number; 0: no limit) in bytes/s;
+ * -1 after one line on stderr */
+int xl_parse_bandwidth(const char *s, uint64_t *bytes_r);
+
 int main_snapshot_create(int argc, char **argv);
 int main_snapshot_dumpxml(int argc, char **argv);
 int main_snapshot_list(int argc, char **argv);
@@ -169,6 +173,9 @@ int main_block_copy(int argc, char **argv);
 int main_migrate(int argc, char **argv);
 int main_snapshot_export_records(int argc, char **argv);
 int main_snapshot_import_records(int argc, char **argv);
+int main_backup_begin(int argc, char **argv);
+int main_backup_info(int argc, char **argv);
+int main_backup_end(int argc, char **argv);
 
 #endif /* XL_H */
 
