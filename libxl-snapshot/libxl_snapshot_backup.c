@@ -578,13 +578,14 @@ static bool owner_alive(long pid)
 int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op)
 {
     bk_rec r;
-    bool ok = true, running = false;
+    bool ok = true, running = false, orphan;
     int i, rc;
 
     rc = rec_read(gc, &op->st, &r);
     if (rc == ERROR_NOTFOUND) return 0;
     if (rc) return rc;
     if (state_final(r.state) || owner_alive(r.owner)) return 0;
+    orphan = r.owner != 0;
     if (r.live && op->d.running) {
         if (r.pull && r.state == LIBXLSNAP_BLOCKJOB_STATE_READY)
             return 0;                 /* the user's, until backup-end */
@@ -621,9 +622,11 @@ int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op)
     if (!ok && !r.error) r.error = "its process died before the end";
     rc = outcome_record(gc, op, &r, ok, LIBXLSNAP_BLOCKJOB_STATE_FAILED);
     if (rc) return rc;
-    LOG(WARN, "domain %s: the backup to %s outlived its process; it %s",
-        op->d.name, r.target, ok ? "completed, and is recorded"
-                                 : "did not complete, and is undone");
+    LOG(WARN, "domain %s: the backup to %s %s; it %s", op->d.name,
+        r.target, orphan ? "outlived its process"
+                          : "is over (nobody waited for it)",
+        ok ? "completed, and is recorded"
+           : "did not complete, and is undone");
     return 0;
 }
 
@@ -669,7 +672,6 @@ static bk_state *bk_create(libxl__ao *ao, bk_kind kind, const char *domain,
     libxl__blockjob_init(&bs->bj);
     bs->op.ao = ao;
     bs->op.domain = GCSTRDUP(domain);
-    bs->op.own_backup = true;
     bs->op.callback = kind == BK_BEGIN ? bk_begun : bk_end_begun;
     bs->fail_state = LIBXLSNAP_BLOCKJOB_STATE_FAILED;
     return bs;

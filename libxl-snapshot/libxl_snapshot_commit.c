@@ -2061,10 +2061,8 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
     int i, rc;
 
     /* a backup's jobs are the backup's (libxl_snapshot_backup.c) */
-    if (!op->own_backup) {
-        rc = libxl__backup_recover(gc, op);
-        if (rc) return rc;
-    }
+    rc = libxl__backup_recover(gc, op);
+    if (rc) return rc;
     for (i = 0; i < op->d.num_disks; i++) {
         if (op->own_job && !strcmp(op->own_job, op->d.disks[i].vdev))
             continue;                 /* xl block-job controls it */

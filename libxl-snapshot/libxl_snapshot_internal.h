@@ -1579,8 +1579,6 @@ struct libxl__snapshot_op {
     bool lock_once;                   /* busy: ERROR_LOCK_FAIL at once */
     const char *own_job;              /* the disk whose block job this op
                                          controls: recovery leaves it */
-    bool own_backup;                  /* the op controls the domain's
-                                         backup: recovery leaves it */
     bool partial_tree;                /* the op only adds snapshots: load
                                          a partial tree (recovery loads
                                          the whole one when it acts) */
@@ -1644,7 +1642,7 @@ void libxl__blockjob_record_remove(libxl__gc *gc,
                                    const char *vdev);
 /*
  * Under the lock, at the start of every command (from
- * libxl__blockjob_recover, unless op->own_backup): the domain's backup
+ * libxl__blockjob_recover): the domain's backup
  * whose process died or that nobody waits for (--async): a push whose
  * copies QEMU has finished is recorded (completed, or undone), one QEMU
  * no longer runs is undone; a running push, and a pull's exports, are
