@@ -88,6 +88,10 @@ typedef struct {
     uint64_t size, offset, len;
     libxlsnap_blockjob_state state;
     const char *error;
+    /* incremental, while it starts: the bitmaps since the checkpoint */
+    const char **names;
+    int num_names;
+    libxl__disk_bitmaps db;
 } bk_disk;
 
 typedef struct {
@@ -99,6 +103,9 @@ typedef struct {
     uint64_t speed;
     const char *error;
     long long started;
+    libxlsnap_checkpoint *cp;         /* the checkpoint it makes (its
+                                         record written once it ends well) */
+    bool cp_made;                     /* its bitmaps may exist */
     bk_disk *disks;
     int num_disks;
 } bk_rec;
@@ -139,6 +146,11 @@ static int rec_write(libxl__gc *gc, const libxl__snapshot_store *st,
     libxl__json_add_uint64(gc, &v, "speed", r->speed);
     libxl__json_add_integer(gc, &v, "started", r->started);
     if (r->error) libxl__json_add_string(gc, &v, "error", r->error);
+    if (r->cp) {
+        libxl__json_add(gc, &v, "checkpoint_plan",
+                        libxl__checkpoint_to_tree(gc, r->cp));
+        libxl__json_add_bool(gc, &v, "checkpoint_made", r->cp_made);
+    }
     arr = libxl__json_add_array(gc, &v, "disks");
     for (i = 0; i < r->num_disks; i++) {
         const bk_disk *k = &r->disks[i];
@@ -198,6 +210,18 @@ static int rec_read(libxl__gc *gc, const libxl__snapshot_store *st,
     r->speed = libxl__json_get_integer(v, "speed", 0);
     r->started = libxl__json_get_integer(v, "started", 0);
     r->error = GCSTRDUP(libxl__json_get_string(v, "error"));
+    r->cp_made = libxl__json_get_bool(v, "checkpoint_made", false);
+    if (libxl__json_get(v, "checkpoint_plan")) {
+        const char *why;
+        GCNEW(r->cp);
+        if (libxl__checkpoint_from_tree(gc, gc,
+                                        libxl__json_get(v, "checkpoint_plan"),
+                                        r->cp, &why)) {
+            LOG(ERROR, "corrupt backup record '%s': %s",
+                libxl__snapshot_store_where(gc, st, BACKUP_RECORD), why);
+            return ERROR_INVAL;
+        }
+    }
     GCNEW_ARRAY(r->disks, arr->u.array.len + 1);
     for (i = 0; i < arr->u.array.len; i++) {
         bk_disk *k = &r->disks[r->num_disks];
@@ -329,28 +353,128 @@ static int chain_append(libxl__gc *gc, const libxl__snapshot_store *st,
 /* ---------------------------------------------------------------- */
 /* checkpoints (libxl_snapshot_checkpoint.c) */
 
-/*
- * Whether the checkpoints the backup names can be used: the
- * incremental's exists and its bitmaps are present and consistent on
- * every disk (else *untrusted_r, the reason), the new one's name is
- * free.
- */
-static int ckpt_check(libxl__gc *gc, libxl__snapshot_op *op,
-                      const bk_rec *r, const char **untrusted_r)
+static int ckpt_list(libxl__gc *gc, libxl__snapshot_op *op,
+                     libxl__checkpoint_list *l)
 {
+    return libxl__checkpoint_load(gc, &op->st, false, l);
+}
+
+/*
+ * The checkpoints the backup names: the incremental's must exist, and
+ * its bitmaps (the union since it) be present and consistent on every
+ * disk it covers (else *untrusted_r, why); a disk it does not cover is
+ * copied whole.  The new one is planned (r->cp; refused when its name
+ * is taken), on the backup's qcow2 disks.
+ */
+static int ckpt_check(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
+                      const char **untrusted_r)
+{
+    libxl__checkpoint_list l;
+    const libxlsnap_checkpoint *from;
+    const char **vdevs;
+    int i, n = 0, rc;
+
     *untrusted_r = NULL;
-    if (r->incremental || r->checkpoint) {
-        LOG(ERROR, "checkpoints are not available in this build: only "
-            "full backups without --checkpoint");
-        return ERROR_INVAL;
+    if (!r->incremental && !r->checkpoint) return 0;
+    rc = ckpt_list(gc, op, &l);
+    if (rc) return rc;
+    if (r->incremental) {
+        i = libxl__checkpoint_index(&l, r->incremental);
+        if (i < 0) {
+            LOG(ERROR, "domain %s has no checkpoint '%s' (see xl "
+                "checkpoint-list)", op->d.name,
+                libxl__printable(gc, r->incremental));
+            return ERROR_INVAL;
+        }
+        from = &l.cps[i];
+        for (i = 0; i < r->num_disks; i++) {
+            bk_disk *k = &r->disks[i];
+            const char *why;
+            if (!libxl__checkpoint_disk(from, k->vdev)) {
+                LOG(WARN, "disk %s is not in checkpoint '%s': it is copied "
+                    "whole", k->vdev, r->incremental);
+                continue;
+            }
+            rc = libxl__checkpoint_bitmaps(gc, &l, k->vdev, r->incremental,
+                                           NULL, &k->names, &k->num_names);
+            if (rc) return rc;
+            rc = libxl__disk_bitmaps_probe(gc, op->d.running
+                                           ? op->d.qmp_path : NULL, NULL,
+                                           k->vdev, k->source,
+                                           k->source_format, &k->db, &why);
+            if (rc) {
+                LOG(ERROR, "disk %s: cannot read its bitmaps: %s", k->vdev,
+                    why);
+                return rc;
+            }
+            why = libxl__checkpoint_union_problem(gc, &k->db, k->names,
+                                                  k->num_names);
+            if (why && !*untrusted_r)
+                *untrusted_r = GCSPRINTF("disk %s: %s", k->vdev, why);
+        }
+    }
+    if (r->checkpoint) {
+        GCNEW_ARRAY(vdevs, r->num_disks + 1);
+        for (i = 0; i < r->num_disks; i++)
+            if (r->disks[i].source_format == LIBXL_DISK_FORMAT_QCOW2)
+                vdevs[n++] = r->disks[i].vdev;
+        if (!n) {
+            LOG(ERROR, "no disk of this backup is qcow2: checkpoint '%s' "
+                "needs persistent dirty bitmaps", r->checkpoint);
+            return ERROR_INVAL;
+        }
+        GCNEW(r->cp);
+        rc = libxl__checkpoint_plan(gc, &op->d, &l, r->checkpoint,
+                                    GCSPRINTF("made by the backup to %s",
+                                              r->target),
+                                    vdevs, n, r->cp);
+        if (rc) return rc;
     }
     return 0;
 }
 
-/* The actions that make checkpoint r->checkpoint live, into acts. */
+/* The actions that make checkpoint r->cp live, into acts. */
 static int ckpt_actions(libxl__gc *gc, libxl__snapshot_op *op,
-                        const bk_rec *r, yajl_val acts)
+                        const bk_rec *r, yajl_val nodes, yajl_val acts)
 {
+    libxl__checkpoint_list l;
+    int i, rc;
+
+    rc = ckpt_list(gc, op, &l);
+    if (rc) return rc;
+    for (i = 0; i < r->cp->num_disks; i++) {
+        const libxlsnap_checkpoint_disk *cd = &r->cp->disks[i];
+        const char *node = libxl__qmp_node_for_file(gc, nodes, cd->image,
+                                                    cd->format);
+        if (!node) {
+            LOG(ERROR, "disk %s: the running domain has no node for '%s'",
+                cd->vdev, cd->image);
+            return ERROR_FAIL;
+        }
+        libxl__checkpoint_live_actions(gc, &l, r->cp, cd->vdev, nodes,
+                                       node, acts);
+    }
+    return 0;
+}
+
+/* Offline, after the copies: the checkpoint's bitmaps made. */
+static int ckpt_offline(libxl__gc *gc, libxl__snapshot_op *op,
+                        const bk_rec *r)
+{
+    libxl__checkpoint_list l;
+    const char *const **cmds;
+    int i, j, n, rc;
+
+    rc = ckpt_list(gc, op, &l);
+    if (rc) return rc;
+    for (i = 0; i < r->cp->num_disks; i++) {
+        libxl__checkpoint_offline_cmds(gc, &l, r->cp, r->cp->disks[i].vdev,
+                                       r->cp->disks[i].image, &cmds, &n);
+        for (j = 0; j < n; j++) {
+            rc = libxl__exec_sync(gc, cmds[j], 60000, NULL, NULL);
+            if (rc) return rc;
+        }
+    }
     return 0;
 }
 
@@ -358,22 +482,18 @@ static int ckpt_actions(libxl__gc *gc, libxl__snapshot_op *op,
 static int ckpt_commit(libxl__gc *gc, libxl__snapshot_op *op,
                        const bk_rec *r)
 {
-    return 0;
+    return libxl__checkpoint_save(gc, &op->st, r->cp);
 }
 
-/* After its failure: the checkpoint undone (best effort, logged). */
+/* After its failure: the checkpoint undone (what cannot be is logged). */
 static void ckpt_undo(libxl__gc *gc, libxl__snapshot_op *op,
                       const bk_rec *r)
 {
-}
+    libxl__checkpoint_list l;
 
-/* For an incremental: the bitmaps (node, name) whose union is the
- * change since r->incremental on disk k, into srcs. */
-static int ckpt_merge_sources(libxl__gc *gc, libxl__snapshot_op *op,
-                              const bk_rec *r, const bk_disk *k,
-                              yajl_val nodes, yajl_val srcs)
-{
-    return ERROR_INVAL;
+    if (ckpt_list(gc, op, &l)) return;
+    if (libxl__checkpoint_index(&l, r->cp->name) >= 0) return;
+    libxl__checkpoint_undo(gc, &op->d, &l, r->cp);
 }
 
 /* ---------------------------------------------------------------- */
@@ -543,13 +663,13 @@ static int outcome_record(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
             rc = chain_append(gc, &op->st, r);
             if (rc) ok = false;
         }
-        if (ok && r->checkpoint) {
+        if (ok && r->cp) {
             rc = ckpt_commit(gc, op, r);
             if (rc) ok = false;
         }
     }
     if (!ok) {
-        if (r->checkpoint) ckpt_undo(gc, op, r);
+        if (r->cp && r->cp_made) ckpt_undo(gc, op, r);
         files_remove(gc, r);
     } else if (r->pull) {
         files_remove(gc, r);          /* the fleecing overlays */
@@ -887,7 +1007,9 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
     }
     for (i = 0; r->incremental && !r->fell_back && i < r->num_disks; i++) {
         bk_disk *k = &r->disks[i];
+        if (!k->num_names) continue;  /* not in the checkpoint: whole */
         k->bitmap = r->pull ? r->incremental : TMP_BITMAP;
+        k->len = 0;                   /* known once QEMU has the job */
         if (r->pull) continue;
         k->backing = chain_previous(gc, &op->st, r->incremental, k->vdev);
         if (k->backing && !libxl__file_exists(k->backing)) {
@@ -1032,12 +1154,18 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
             data = libxl__json_add_object(gc, &act, "data");
             libxl__json_add_string(gc, &data, "node", bnode);
             libxl__json_add_string(gc, &data, "target", k->bitmap);
-            srcs = libxl__json_add_array(gc, &data, "bitmaps");
-            rc = ckpt_merge_sources(gc, op, &bs->r, k, nodes, srcs);
-            if (rc) goto fail_nodes;
+            srcs = libxl__checkpoint_merge_sources(gc, &k->db,
+                                                   k->names, k->num_names);
+            if (!srcs) {
+                LOG(ERROR, "disk %s: no bitmap since checkpoint '%s' is "
+                    "in QEMU", k->vdev, bs->r.incremental);
+                rc = ERROR_FAIL;
+                goto fail_nodes;
+            }
+            libxl__json_add(gc, &data, "bitmaps", srcs);
         }
-        if (bs->r.checkpoint) {
-            rc = ckpt_actions(gc, op, &bs->r, acts);
+        if (bs->r.cp) {
+            rc = ckpt_actions(gc, op, &bs->r, nodes, acts);
             if (rc) goto fail_nodes;
         }
         for (i = 0; i < bs->r.num_disks; i++) {
@@ -1061,8 +1189,18 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
             if (bs->r.speed)
                 libxl__json_add_uint64(gc, &data, "speed", bs->r.speed);
         }
+        /* a crash from here on: the checkpoint's bitmaps may be there */
+        bs->r.cp_made = !!bs->r.cp;
+        if (bs->r.cp) {
+            rc = rec_write(gc, &op->st, &bs->r);
+            if (rc) goto fail_nodes;
+        }
         rc = qmp(gc, &op->d, "transaction", tr, false, NULL);
-        if (rc) goto fail_nodes;
+        if (rc) {
+            /* refused: QEMU has undone every action */
+            bs->r.cp_made = false;
+            goto fail_nodes;
+        }
         for (i = 0; i < bs->r.num_disks; i++)
             bs->r.disks[i].state = LIBXLSNAP_BLOCKJOB_STATE_RUNNING;
         bs->r.state = LIBXLSNAP_BLOCKJOB_STATE_RUNNING;
@@ -1142,7 +1280,7 @@ static void bk_job_progress(const libxlsnap_progress *p, void *for_callback)
 
     if (!p->job || bs->cur >= bs->r.num_disks) return;
     bs->r.disks[bs->cur].offset = p->job->offset;
-    if (p->job->len) bs->r.disks[bs->cur].len = p->job->len;
+    bs->r.disks[bs->cur].len = p->job->len;
     if (!bs->progress.callback) return;
     sum = *p->job;
     sum.id = (char *)"libxl-backup";
@@ -1268,6 +1406,16 @@ static void bk_finish(libxl__egc *egc, bk_state *bs)
                 rc = ERROR_FAIL;
             }
         nodes_drop_sync(gc, &op->d, &bs->r);
+    }
+    if (ok && !bs->r.live && bs->r.cp) {
+        /* offline: nothing wrote since the copies, the same instant */
+        bs->r.cp_made = true;
+        if (ckpt_offline(gc, op, &bs->r)) {
+            ok = false;
+            rc = ERROR_FAIL;
+            bs->r.error = GCSPRINTF("checkpoint '%s' could not be made",
+                                    bs->r.cp->name);
+        }
     }
     libxl__fault_point("backup");
     if (!ok && !bs->r.error) {
