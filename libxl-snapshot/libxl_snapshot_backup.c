@@ -1300,6 +1300,14 @@ static void bk_follow_next(libxl__egc *egc, bk_state *bs)
     libxl__ao *const ao = bs->ao;
     bk_disk *k;
 
+    /* adopted (backup-end): the copies its process saw end */
+    while (bs->cur < bs->r.num_disks &&
+           state_final(bs->r.disks[bs->cur].state)) {
+        if (bs->r.disks[bs->cur].state != LIBXLSNAP_BLOCKJOB_STATE_COMPLETED
+            && !bs->rc)
+            bs->rc = ERROR_FAIL;
+        bs->cur++;
+    }
     if (bs->cur >= bs->r.num_disks) {
         bk_finish(egc, bs);
         return;
@@ -1343,6 +1351,8 @@ static void bk_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
             k->state == LIBXLSNAP_BLOCKJOB_STATE_CANCELLED)
             bs->fail_state = LIBXLSNAP_BLOCKJOB_STATE_CANCELLED;
     }
+    /* QEMU has forgotten the job: its outcome is only here now */
+    rec_write(gc, &bs->op.st, &bs->r);
     bs->cur++;
     if (bj->info.live) bk_follow_next(egc, bs);
     else bk_offline_next(egc, bs);
