@@ -719,9 +719,11 @@ int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op)
                 yajl_val jb = jobs->u.array.values[j];
                 const char *id = libxl__json_get_string(jb, "id");
                 const char *s = libxl__json_get_string(jb, "status");
-                if (id && !strcmp(id, r.disks[i].job) &&
-                    strcmp(s ?: "", "concluded"))
-                    running = true;
+                if (!id || strcmp(id, r.disks[i].job)) continue;
+                /* died just after the transaction: it did start */
+                if (r.state == LIBXLSNAP_BLOCKJOB_STATE_NEW)
+                    r.state = LIBXLSNAP_BLOCKJOB_STATE_RUNNING;
+                if (strcmp(s ?: "", "concluded")) running = true;
             }
         if (running && !r.pull) return 0;
         nodes_resolve_sync(gc, &op->d, &r);

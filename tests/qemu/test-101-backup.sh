@@ -276,3 +276,30 @@ expect_eq "$(grep -c "is inconsistent on" <<<"$OUT")" 12 "inconsistent bitmaps"
 expect_match "$OUT" "bk: 12 problems" "snapshot-check"
 expect_no_match "$OUT" "checkpoint 'c[89]'" "snapshot-check of the new checkpoints"
 check_images
+
+step "crash points backup:1..3, then the next command"
+expect_ok xl create "$CFG"
+for n in 1 2 3; do
+    write_pattern bk xvda "0x8$n" 30M 1M
+    save "crash$n"
+    run env XL_SNAPSHOT_FAULT="backup:$n" "$XL" backup-begin bk \
+        --target "$B/crash$n" --incremental c9 --checkpoint "k$n"
+    expect_eq "$RC" 86 "the crash at backup:$n"
+    run xl backup-end bk
+    if [ "$n" = 1 ]; then
+        # nothing had started: undone
+        expect_eq "$RC" 1 "backup-end after the crash at backup:1"
+        expect_no_file "$B/crash1/xvda.qcow2"
+        expect_checkpoints "c1 c2 c3 c4 c6 c7 c8 c9"
+        run xl backup-begin bk --target "$B/crash$n" --incremental c9 \
+            --checkpoint "k$n"
+    fi
+    [ "$RC" -eq 0 ] || fail_run "backup after the crash at backup:$n"
+    expect_allocated "$B/crash$n/xvda.qcow2" "31457280:1048576"
+    expect_restore "$B/crash$n" "crash$n"
+    # the next one starts at k<n>: the images say so
+    expect_ok xl checkpoint-list bk
+    expect_match "$OUT" "^k$n " "checkpoint k$n after the crash at backup:$n"
+    expect_ok xl checkpoint-delete bk "k$n"
+done
+expect_ok xl destroy bk
