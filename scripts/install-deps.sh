@@ -22,6 +22,7 @@ else
         dpkg-dev debhelper lintian time strace
         tmux bash-completion
         librbd-dev librados-dev
+        libnbd-bin
     )
 fi
 

@@ -88,6 +88,18 @@ expect_allocated() {
     expect_eq "$got" "$2" "the clusters $1 holds"
 }
 
+# wait_running DIR: the push into DIR is under way (its copies run)
+wait_running() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        run xl backup-info --json bk
+        [ "$(jq -r '"\(.target) \(.state)"' <<<"$OUT" 2>/dev/null)" = "$1 running" ] &&
+            return 0
+        sleep 0.05
+    done
+    fail "the push into $1 did not start" "$(run_context)"
+}
+
 expect_checkpoints() {
     expect_ok xl checkpoint-list bk
     expect_eq "$(awk 'NR > 1 {print $1}' <<<"$OUT" | xargs)" "$1" "checkpoints"
@@ -174,7 +186,7 @@ write_pattern bk xvda 0x55 0 4M
 "$XL" backup-begin bk --target "$B/int" --incremental c4 --checkpoint c6 \
     --bandwidth 1 >"$T/int.out" 2>"$T/int.err" &
 pid=$!
-sleep 1.5
+wait_running "$B/int"
 kill -INT "$pid"
 wait "$pid"
 rc=$?
@@ -198,7 +210,7 @@ save 6
 "$XL" backup-begin bk --target "$B/killed" --incremental c6 --checkpoint c7 \
     --bandwidth 1 >/dev/null 2>&1 &
 pid=$!
-sleep 0.7
+wait_running "$B/killed"
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 expect_ok xl backup-info bk
@@ -210,7 +222,7 @@ expect_restore "$B/killed" 6
 expect_checkpoints "c1 c2 c3 c4 c6 c7"
 "$XL" backup-begin bk --target "$B/killed2" --bandwidth 1 >/dev/null 2>&1 &
 pid=$!
-sleep 0.7
+wait_running "$B/killed2"
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 expect_ok xl backup-end --abort bk
