@@ -799,15 +799,15 @@ static bk_state *bk_create(libxl__ao *ao, bk_kind kind, const char *domain,
     return bs;
 }
 
-/* An NBD address: a unix socket (has a '/'), or HOST:PORT. */
-static int nbd_addr(libxl__gc *gc, const char *s, yajl_val *addr_r)
+int libxl__backup_nbd_addr(libxl__gc *gc, const char *s, yajl_val *addr_r)
 {
     yajl_val addr = NULL, data;
-    const char *colon = strrchr(s, ':');
+    const char *colon = s ? strrchr(s, ':') : NULL, *host;
+    size_t hlen;
     char *end;
     long port;
 
-    if (strchr(s, '/')) {
+    if (s && strchr(s, '/')) {
         libxl__json_add_string(gc, &addr, "type", "unix");
         data = libxl__json_add_object(gc, &addr, "data");
         libxl__json_add_string(gc, &data, "path", s);
@@ -815,18 +815,29 @@ static int nbd_addr(libxl__gc *gc, const char *s, yajl_val *addr_r)
         return 0;
     }
     if (!colon || colon == s) goto bad;
+    errno = 0;
     port = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || port <= 0 || port > 65535) goto bad;
+    if (!colon[1] || *end || errno || port <= 0 || port > 65535) goto bad;
+    host = s;
+    hlen = colon - s;
+    if (host[0] == '[') {
+        /* [IPv6]:PORT */
+        if (hlen < 3 || host[hlen - 1] != ']') goto bad;
+        host++;
+        hlen -= 2;
+    } else if (memchr(host, ':', hlen)) {
+        goto bad;                     /* an IPv6 address needs [] */
+    }
     libxl__json_add_string(gc, &addr, "type", "inet");
     data = libxl__json_add_object(gc, &addr, "data");
     libxl__json_add_string(gc, &data, "host",
-                           GCSPRINTF("%.*s", (int)(colon - s), s));
+                           GCSPRINTF("%.*s", (int)hlen, host));
     libxl__json_add_string(gc, &data, "port", colon + 1);
     *addr_r = addr;
     return 0;
  bad:
     LOG(ERROR, "invalid NBD address '%s' (a unix socket path with a '/', "
-        "or HOST:PORT)", libxl__printable(gc, s));
+        "HOST:PORT or [IPv6]:PORT)", s ? libxl__printable(gc, s) : "");
     return ERROR_INVAL;
 }
 
@@ -852,7 +863,7 @@ int libxlsnap_backup_begin(libxlsnap_ctx *ctx, const char *domain,
             "address (pull), not %s", params->nbd ? "both" : "neither");
         goto out;
     }
-    if (params->nbd && nbd_addr(gc, params->nbd, &addr)) goto out;
+    if (params->nbd && libxl__backup_nbd_addr(gc, params->nbd, &addr)) goto out;
     if (params->nbd && (params->flags & LIBXLSNAP_BACKUP_NO_WAIT)) {
         LOG(ERROR, "a pull backup returns once its exports are up: "
             "LIBXLSNAP_BACKUP_NO_WAIT is for a push");
@@ -1227,7 +1238,7 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 
         if (bs->r.pull) {
             yajl_val addr = NULL, bms;
-            nbd_addr(gc, bs->r.target, &addr);
+            libxl__backup_nbd_addr(gc, bs->r.target, &addr);
             args = NULL;
             libxl__json_add(gc, &args, "addr", addr);
             rc = qmp(gc, &op->d, "nbd-server-start", args, false, NULL);

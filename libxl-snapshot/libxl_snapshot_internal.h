@@ -1650,6 +1650,12 @@ void libxl__blockjob_record_remove(libxl__gc *gc,
  */
 int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op);
 /*
+ * A pull backup's NBD address as QMP's SocketAddress (*addr_r, gc): a
+ * unix socket (a path with a '/'), HOST:PORT or [IPv6]:PORT.
+ * ERROR_INVAL, said, for anything else.
+ */
+int libxl__backup_nbd_addr(libxl__gc *gc, const char *s, yajl_val *addr_r);
+/*
  * snapshot-check (which recovers nothing): is vdev's block job, by its
  * record, still going: QEMU has it (any state: running, ready,
  * concluded but not yet recorded...) or the process that runs it is
