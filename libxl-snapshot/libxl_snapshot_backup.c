@@ -687,6 +687,20 @@ static int outcome_record(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
     return rc;
 }
 
+int libxl__backup_files(libxl__gc *gc, const libxl__snapshot_store *st,
+                        const char ***files_r)
+{
+    bk_rec r;
+    int i;
+
+    *files_r = NULL;
+    if (rec_read(gc, st, &r) || state_final(r.state)) return 0;
+    GCNEW_ARRAY(*files_r, r.num_disks + 1);
+    for (i = 0; i < r.num_disks; i++)
+        (*files_r)[i] = r.disks[i].file;
+    return r.num_disks;
+}
+
 /* ---------------------------------------------------------------- */
 /* recovery */
 

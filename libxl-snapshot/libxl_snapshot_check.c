@@ -579,6 +579,13 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
         for (j = 0; j < t->dom.disks[i].num_copied_from; j++)
             know(gc, cs, t->dom.disks[i].copied_from[j]);
     }
+    /* a backup's images, while it goes on (a pull's fleecing overlays
+     * are beside the disks' images) */
+    {
+        const char **bf;
+        int nb = libxl__backup_files(gc, &cs->op.st, &bf);
+        for (i = 0; i < nb; i++) know(gc, cs, bf[i]);
+    }
     /* overlays beside each configured image: <stem>.*.qcow2 */
     for (i = 0; i < cs->op.cfg.num_disks; i++) {
         const libxl_device_disk *dk = &cs->op.cfg.disks[i];

@@ -378,8 +378,9 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
     for (i = 0; i < d->num_disks; i++) {
         if (!jobrec_read(gc, st, d->disks[i].vdev, &jr)) {
             LOG(ERROR, "disk %s of domain %s is in block job %s; finish "
-                "it first (xl block-job)", d->disks[i].vdev, d->name,
-                jr.id);
+                "it first (%s)", d->disks[i].vdev, d->name, jr.id,
+                jr.type == LIBXLSNAP_BLOCKJOB_TYPE_BACKUP
+                ? "a backup: xl backup-end" : "xl block-job");
             return ERROR_DEVICE_EXISTS;
         }
     }

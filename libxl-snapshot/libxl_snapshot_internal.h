@@ -1655,6 +1655,10 @@ int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op);
  * ERROR_INVAL, said, for anything else.
  */
 int libxl__backup_nbd_addr(libxl__gc *gc, const char *s, yajl_val *addr_r);
+/* The images of the domain's backup while it is not over (a push's
+ * targets, a pull's fleecing overlays): how many, *files_r (gc). */
+int libxl__backup_files(libxl__gc *gc, const libxl__snapshot_store *st,
+                        const char ***files_r);
 /*
  * snapshot-check (which recovers nothing): is vdev's block job, by its
  * record, still going: QEMU has it (any state: running, ready,

@@ -119,8 +119,10 @@ int main_backup_info(int argc, char **argv)
         printf("%s\n", j);
         free(j);
     } else {
-        printf("Backup: [%3u %%]\n", info.len
-               ? (unsigned)(info.offset * 100 / info.len) : 0);
+        /* a pull's progress is its client's: not known here */
+        if (!info.pull)
+            printf("Backup: [%3u %%]\n", info.len
+                   ? (unsigned)(info.offset * 100 / info.len) : 0);
         printf("%-13s %s%s\n", "Mode:", info.pull ? "pull" : "push",
                info.live ? "" : " (offline)");
         printf("%-13s %s\n", "Target:", info.target);
@@ -133,16 +135,23 @@ int main_backup_info(int argc, char **argv)
             printf("%-13s %s\n", "Checkpoint:", info.checkpoint);
         printf("%-13s %s\n", "State:",
                libxlsnap_blockjob_state_to_string(info.state));
-        printf("%-13s %"PRIu64"/%"PRIu64" bytes\n", "Progress:",
-               info.offset, info.len);
+        if (!info.pull)
+            printf("%-13s %"PRIu64"/%"PRIu64" bytes\n", "Progress:",
+                   info.offset, info.len);
         if (info.error) printf("%-13s %s\n", "Error:", info.error);
         for (i = 0; i < info.num_jobs; i++) {
             const libxlsnap_blockjob_info *j = &info.jobs[i];
-            printf("%-5s %-10s %3u %%  %s -> %s%s%s%s\n", j->vdev,
-                   libxlsnap_blockjob_state_to_string(j->state),
-                   j->len ? (unsigned)(j->offset * 100 / j->len) : 0,
-                   j->top, info.pull ? "export " : "", j->base,
-                   j->error ? "  " : "", j->error ? j->error : "");
+            if (info.pull)
+                printf("%-5s %-10s %s -> export %s%s%s\n", j->vdev,
+                       libxlsnap_blockjob_state_to_string(j->state),
+                       j->top, j->base, j->error ? "  " : "",
+                       j->error ? j->error : "");
+            else
+                printf("%-5s %-10s %3u %%  %s -> %s%s%s\n", j->vdev,
+                       libxlsnap_blockjob_state_to_string(j->state),
+                       j->len ? (unsigned)(j->offset * 100 / j->len) : 0,
+                       j->top, j->base, j->error ? "  " : "",
+                       j->error ? j->error : "");
         }
     }
     libxlsnap_backup_info_dispose(&info);
