@@ -1339,11 +1339,31 @@ static void bk_job_progress(const libxlsnap_progress *p, void *for_callback)
     libxl__progress_report_job(&bs->progress, &sum);
 }
 
+/* The engine's job for the disk followed (bs->cur). */
+static void bk_job_setup(bk_state *bs, bool live)
+{
+    bk_disk *k = &bs->r.disks[bs->cur];
+
+    libxl__blockjob_init(&bs->bj);
+    bs->bj.ao = bs->ao;
+    bs->bj.d = &bs->op.d;
+    bs->bj.info.id = (char *)k->job;
+    bs->bj.info.vdev = (char *)k->vdev;
+    bs->bj.info.type = LIBXLSNAP_BLOCKJOB_TYPE_BACKUP;
+    bs->bj.info.live = live;
+    bs->bj.info.top = (char *)k->source;
+    bs->bj.info.base = (char *)k->file;
+    bs->bj.info.speed = bs->r.speed;
+    bs->bj.info.len = live ? k->len : k->size;
+    bs->bj.top_format = k->source_format;
+    bs->jprogress.callback = bk_job_progress;
+    bs->jprogress.for_callback = bs;
+    bs->bj.progress = &bs->jprogress;
+    bs->bj.callback = bk_job_done;
+}
+
 static void bk_follow_next(libxl__egc *egc, bk_state *bs)
 {
-    libxl__ao *const ao = bs->ao;
-    bk_disk *k;
-
     /* adopted (backup-end): the copies its process saw end */
     while (bs->cur < bs->r.num_disks &&
            state_final(bs->r.disks[bs->cur].state)) {
@@ -1352,30 +1372,13 @@ static void bk_follow_next(libxl__egc *egc, bk_state *bs)
             bs->rc = ERROR_FAIL;
         bs->cur++;
     }
-    if (bs->cur >= bs->r.num_disks) {
+    if (bs->cur >= bs->r.num_disks || bs->rc) {
+        /* all over, or a copy failed or was cancelled: the rest are
+         * cancelled there */
         bk_finish(egc, bs);
         return;
     }
-    if (bs->rc) {
-        /* a copy failed or was cancelled: the rest are cancelled */
-        bk_finish(egc, bs);
-        return;
-    }
-    k = &bs->r.disks[bs->cur];
-    libxl__blockjob_init(&bs->bj);
-    bs->bj.ao = ao;
-    bs->bj.d = &bs->op.d;
-    bs->bj.info.id = (char *)k->job;
-    bs->bj.info.vdev = (char *)k->vdev;
-    bs->bj.info.type = LIBXLSNAP_BLOCKJOB_TYPE_BACKUP;
-    bs->bj.info.top = (char *)k->source;
-    bs->bj.info.base = (char *)k->file;
-    bs->bj.info.speed = bs->r.speed;
-    bs->bj.info.len = k->len;
-    bs->jprogress.callback = bk_job_progress;
-    bs->jprogress.for_callback = bs;
-    bs->bj.progress = &bs->jprogress;
-    bs->bj.callback = bk_job_done;
+    bk_job_setup(bs, true);
     libxl__blockjob_follow(egc, &bs->bj);
 }
 
@@ -1405,30 +1408,11 @@ static void bk_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
 /* offline: qemu-img convert of each disk in turn */
 static void bk_offline_next(libxl__egc *egc, bk_state *bs)
 {
-    libxl__ao *const ao = bs->ao;
-    bk_disk *k;
-
     if (bs->cur >= bs->r.num_disks || bs->rc) {
         bk_finish(egc, bs);
         return;
     }
-    k = &bs->r.disks[bs->cur];
-    libxl__blockjob_init(&bs->bj);
-    bs->bj.ao = ao;
-    bs->bj.d = &bs->op.d;
-    bs->bj.info.id = (char *)k->job;
-    bs->bj.info.vdev = (char *)k->vdev;
-    bs->bj.info.type = LIBXLSNAP_BLOCKJOB_TYPE_BACKUP;
-    bs->bj.info.live = false;
-    bs->bj.info.top = (char *)k->source;
-    bs->bj.info.base = (char *)k->file;
-    bs->bj.info.speed = bs->r.speed;
-    bs->bj.info.len = k->size;
-    bs->bj.top_format = k->source_format;
-    bs->jprogress.callback = bk_job_progress;
-    bs->jprogress.for_callback = bs;
-    bs->bj.progress = &bs->jprogress;
-    bs->bj.callback = bk_job_done;
+    bk_job_setup(bs, false);
     libxl__blockjob_start(egc, &bs->bj);
 }
 
@@ -1664,11 +1648,6 @@ void libxlsnap_backup_info_dispose(libxlsnap_backup_info *p)
     libxlsnap_backup_info_init(p);
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 int libxlsnap_backup_get(libxlsnap_ctx *ctx, const char *domain,
                          libxlsnap_backup_info *info_r)
 {
@@ -1694,29 +1673,29 @@ int libxlsnap_backup_get(libxlsnap_ctx *ctx, const char *domain,
         qmp(gc, &d, "query-jobs", NULL, true, &jobs);
     info_r->pull = r.pull;
     info_r->live = r.live;
-    info_r->target = dup_or_null(r.target);
-    info_r->incremental = dup_or_null(r.incremental);
-    info_r->checkpoint = dup_or_null(r.checkpoint);
+    info_r->target = libxl__gc_strdup(NOGC, r.target);
+    info_r->incremental = libxl__gc_strdup(NOGC, r.incremental);
+    info_r->checkpoint = libxl__gc_strdup(NOGC, r.checkpoint);
     info_r->fell_back = r.fell_back;
     info_r->state = r.state;
-    info_r->error = dup_or_null(r.error);
+    info_r->error = libxl__gc_strdup(NOGC, r.error);
     info_r->jobs = calloc(r.num_disks + 1, sizeof(*info_r->jobs));
     if (!info_r->jobs) abort();
     info_r->num_jobs = r.num_disks;
     for (i = 0; i < r.num_disks; i++) {
         libxlsnap_blockjob_info *ji = &info_r->jobs[i];
         const bk_disk *k = &r.disks[i];
-        ji->id = dup_or_null(k->job);
-        ji->vdev = dup_or_null(k->vdev);
+        ji->id = libxl__gc_strdup(NOGC, k->job);
+        ji->vdev = libxl__gc_strdup(NOGC, k->vdev);
         ji->type = LIBXLSNAP_BLOCKJOB_TYPE_BACKUP;
         ji->state = k->state;
         ji->live = r.live;
         ji->offset = k->offset;
         ji->len = k->len;
         ji->speed = r.speed;
-        ji->top = dup_or_null(k->source);
-        ji->base = dup_or_null(r.pull ? k->vdev : k->file);
-        ji->error = dup_or_null(k->error);
+        ji->top = libxl__gc_strdup(NOGC, k->source);
+        ji->base = libxl__gc_strdup(NOGC, r.pull ? k->vdev : k->file);
+        ji->error = libxl__gc_strdup(NOGC, k->error);
         for (j = 0; jobs && YAJL_IS_ARRAY(jobs) && j < jobs->u.array.len;
              j++) {
             yajl_val jb = jobs->u.array.values[j];
