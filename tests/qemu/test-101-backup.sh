@@ -27,6 +27,11 @@
 #    and says so (restore exact);
 #  - offline (shut off): a full push with qemu-img convert, with a
 #    checkpoint; an incremental refused in one line;
+#  - crash points XL_SNAPSHOT_FAULT=backup:1..3, then backup-end: undone
+#    (1) or recorded (2, 3), the next incremental exact;
+#  - incrementals across an external snapshot (the bitmaps of both
+#    layers), an active commit and a block-copy --pivot hold exactly the
+#    clusters written since, and restore exact;
 #  - refused in one line, nothing changed: unknown domain, an image in
 #    the target exists, unknown checkpoint, a backup already running,
 #    --nbd with --async, a bad NBD address;
@@ -58,8 +63,8 @@ save() {
     local v u=()
     any_running && u=(-U)
     for v in xvda xvdb; do
-        qemu-img convert "${u[@]}" -O raw "$IMG/bk-$v.qcow2" "$T/at-$1-$v.raw" ||
-            fail "cannot save $v"
+        qemu-img convert "${u[@]}" -O raw "$(active_image bk "$v")" \
+            "$T/at-$1-$v.raw" || fail "cannot save $v"
     done
 }
 
@@ -314,4 +319,27 @@ for n in 1 2 3; do
     expect_match "$OUT" "^k$n " "checkpoint k$n after the crash at backup:$n"
     expect_ok xl checkpoint-delete bk "k$n"
 done
+
+step "incrementals across an external snapshot, a commit, a block-copy"
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external \
+    --diskspec xvdb,snapshot=external bk s1
+write_pattern bk xvda 0x91 40M 1M
+save e1
+expect_ok xl backup-begin bk --target "$B/e1" --incremental c9 --checkpoint e1
+# since c9: the crash points' writes (k1..k3 merged into c9) and this
+expect_allocated "$B/e1/xvda.qcow2" "31457280:1048576 41943040:1048576"
+expect_restore "$B/e1" e1
+expect_ok xl block-commit --active --pivot bk xvda
+write_pattern bk xvda 0x92 44M 64K
+save e2
+expect_ok xl backup-begin bk --target "$B/e2" --incremental e1 --checkpoint e2
+expect_allocated "$B/e2/xvda.qcow2" "46137344:65536"
+expect_allocated "$B/e2/xvdb.qcow2" ""
+expect_restore "$B/e2" e2
+expect_ok xl block-copy --pivot bk xvda "$IMG/bk-copy.qcow2"
+write_pattern bk xvda 0x93 48M 64K
+save e3
+expect_ok xl backup-begin bk --target "$B/e3" --incremental e2
+expect_allocated "$B/e3/xvda.qcow2" "50331648:65536"
+expect_restore "$B/e3" e3
 expect_ok xl destroy bk
