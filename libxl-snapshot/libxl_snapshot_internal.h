@@ -793,6 +793,9 @@ struct libxl__blockjob {
         bool add;
         const char **sources;
         int num_sources;
+        /* an active commit: base's copy then records (1) as top's did,
+         * or not (-1); 0: left as it is */
+        int state;
     } *bitmaps;
     int num_bitmaps;
     /* live commit: the images top..base (excluded), to merge the
@@ -955,13 +958,15 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
 void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj);
 /*
  * A live copy about to pivot: each persistent dirty bitmap of the
- * active image's node added to target_node and merged into it, in one
+ * active image's node (full: and of the layers below, merged from each
+ * that has it: a full copy holds the whole chain) added to target_node,
+ * recording as on the active one, and merged into it, in one
  * transaction (as libvirt).  Best effort: a failure is a warning.
  */
 void libxl__blockjob_copy_bitmaps_sync(libxl__gc *gc, const char *qmp_path,
                                        const char *active,
                                        libxl_disk_format active_format,
-                                       const char *target_node);
+                                       const char *target_node, bool full);
 /* Why a copy must not pivot to dest (a file removed or replaced since
  * the copy began: dev, ino from libxl__blockjob_copy_dest_id, 0 0:
  * only that it exists), or NULL; logged as ERROR for job id. */
@@ -2197,10 +2202,12 @@ bool libxl__overlay_on(libxl__gc *gc, const char *overlay, const char *base);
 /* journal and recovery (libxl_snapshot_journal.c) */
 
 /* The intent of op ("create"), before it changes anything; memory_tmp:
- * where its memory image is written until complete, or NULL. */
+ * where its memory image is written until complete, or NULL; extra_key
+ * (or NULL): one more member, extra (a snapshot's checkpoint). */
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
                          const char *op, const libxlsnap_domain_snapshot *s,
-                         bool live, const char *memory_tmp);
+                         bool live, const char *memory_tmp,
+                         const char *extra_key, yajl_val extra);
 /*
  * Any operation's journal, as JSON text with an "op" member.  optional:
  * an update the operation goes on without, and then says what that
@@ -2496,17 +2503,32 @@ int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
                            const char *const *vdevs, int num_vdevs,
                            libxlsnap_checkpoint *cp_r);
 /*
+ * The same record on images the caller names (each qcow2; vdevs[i]'s
+ * image after the caller's step, such as a snapshot's overlay): only
+ * name, duplicate and description are checked, nothing is probed.
+ */
+int libxl__checkpoint_plan_images(libxl__gc *gc, const libxl__domain *d,
+                                  const libxl__checkpoint_list *l,
+                                  const char *name, const char *description,
+                                  const char *const *vdevs,
+                                  const char *const *images, int n,
+                                  libxlsnap_checkpoint *cp_r);
+/*
  * Appends to actions (a JSON array) what makes cp's bitmap on disk
  * vdev, whose active image is QEMU's node: block-dirty-bitmap-disable
- * of the disk's newest checkpoint's bitmap on node (when node has it
- * recording), then block-dirty-bitmap-add of cp's (persistent).  nodes:
- * query-named-block-nodes (flat), to see what node has.
+ * of the disk's newest checkpoint's bitmap on node (when it records
+ * there), then block-dirty-bitmap-add of cp's (persistent).  nodes:
+ * query-named-block-nodes (flat), to see what the node has; from_node:
+ * NULL, or, when node is made by an earlier action of the same
+ * transaction (a snapshot's overlay, which gets the recording bitmaps
+ * of the image it goes on), that image's node, whose bitmaps tell.
  */
 void libxl__checkpoint_live_actions(libxl__gc *gc,
                                     const libxl__checkpoint_list *l,
                                     const libxlsnap_checkpoint *cp,
                                     const char *vdev, yajl_val nodes,
-                                    const char *node, yajl_val actions);
+                                    const char *from_node, const char *node,
+                                    yajl_val actions);
 /* Offline, the same as qemu-img commands on the disk's image (gc):
  * bitmap --disable of the previous, --add of cp's. */
 void libxl__checkpoint_offline_cmds(libxl__gc *gc,

@@ -150,6 +150,9 @@ void xl_job_summary(const xl_job_wait *w, bool all_jobs);
  * -1 after one line on stderr */
 int xl_parse_bandwidth(const char *s, uint64_t *bytes_r);
 
+/* a time as the listings show it: local, ISO 8601 (buf, len >= 20) */
+const char *xl_fmt_time(uint64_t t, char *buf, size_t len);
+
 int main_snapshot_create(int argc, char **argv);
 int main_snapshot_dumpxml(int argc, char **argv);
 int main_snapshot_list(int argc, char **argv);
