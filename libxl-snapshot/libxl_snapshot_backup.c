@@ -452,7 +452,7 @@ static int ckpt_actions(libxl__gc *gc, libxl__snapshot_op *op,
             return ERROR_FAIL;
         }
         libxl__checkpoint_live_actions(gc, &l, r->cp, cd->vdev, nodes,
-                                       node, acts);
+                                       NULL, node, acts);
     }
     return 0;
 }
