@@ -30,7 +30,8 @@
  * images it made removed, its checkpoint undone, so that no bitmap or
  * checkpoint claims more than was copied.
  * Push, offline: qemu-img convert of each disk in turn (the engine's
- * offline job); an offline incremental is refused.
+ * offline job); an offline incremental is refused (its bitmaps are
+ * taken as not trusted: FALLBACK_FULL makes it a full one).
  *
  * Pull: a fleecing overlay per disk (beside its active image, backing
  * on the active node), blockdev-backup sync=none into it (the old data
@@ -966,12 +967,6 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
             "domain's disks (use --target for a push)", op->d.name);
         return ERROR_INVAL;
     }
-    if (!r->live && r->incremental) {
-        LOG(ERROR, "domain %s is shut off: an offline incremental backup "
-            "is not supported; start the domain, or make a full backup",
-            op->d.name);
-        return ERROR_INVAL;
-    }
     GCNEW_ARRAY(r->disks, op->d.num_disks + 1);
     for (i = 0; i < op->d.num_disks; i++) {
         const libxl_device_disk *dk = &op->d.disks[i];
@@ -1021,6 +1016,9 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
     }
     rc = ckpt_check(gc, op, r, &untrusted);
     if (rc) return rc;
+    if (!r->live && r->incremental && !untrusted)
+        untrusted = "the domain is shut off, and an offline incremental "
+                    "backup is not supported (start the domain)";
     if (untrusted && !(bs->p.flags & LIBXLSNAP_BACKUP_FALLBACK_FULL)) {
         LOG(ERROR, "cannot back up domain %s incrementally since '%s': %s "
             "(--fallback-full makes a full backup instead)", op->d.name,

@@ -26,7 +26,8 @@
 #    one line (bitmap inconsistent), --fallback-full makes a full backup
 #    and says so (restore exact);
 #  - offline (shut off): a full push with qemu-img convert, with a
-#    checkpoint; an incremental refused in one line;
+#    checkpoint; an incremental refused in one line, made full with
+#    --fallback-full;
 #  - crash points XL_SNAPSHOT_FAULT=backup:1..3, then backup-end: undone
 #    (1) or recorded (2, 3), the next incremental exact;
 #  - incrementals across an external snapshot (the bitmaps of both
@@ -283,8 +284,12 @@ save 9
 expect_ok xl backup-begin bk --target "$B/off" --checkpoint c9
 expect_restore "$B/off" 9
 expect_checkpoints "c1 c2 c3 c4 c6 c7 c8 c9"
-refused "shut off: an offline incremental backup is not supported" \
+refused "incrementally since 'c9': the domain is shut off" \
     xl backup-begin bk --target "$B/off2" --incremental c9
+# the nightly command on a shut-off domain: a full backup, said
+expect_ok xl backup-begin bk --target "$B/off2" --incremental c9 --fallback-full
+expect_match "$ERR" "full backup instead" "--fallback-full offline"
+expect_restore "$B/off2" 9
 # the checkpoints before the crash are reported (their bitmaps were in
 # use when QEMU died), and nothing else
 run xl snapshot-check bk
