@@ -54,7 +54,9 @@
  *   bk_start_pull | bk_offline_next*] -> bk_follow_next* -> bk_job_done
  *   -> bk_finish -> bk_done.
  * Steps (end): libxlsnap_backup_end -> bk_end_begun -> [bk_follow_next*
- *   -> bk_job_done | pull teardown] -> bk_finish -> bk_done.
+ *   -> bk_job_done | pull teardown] -> bk_finish -> bk_done; a push
+ *   another process waits for: libxlsnap_backup_end -> bk_end_wait*
+ *   (its record polled, without the lock it holds) -> bk_end_waited.
  * Crash points (XL_SNAPSHOT_FAULT=backup:N): 1 the records written and
  * the images made, 2 the copies started, 3 the copies over, the outcome
  * not yet recorded.
@@ -786,6 +788,11 @@ typedef struct {
     int rc;                           /* the first failure */
     libxlsnap_blockjob_state fail_state;
     bool no_wait;
+    /* end, of a push another process waits for: its record polled */
+    libxl__snapshot_store st;
+    const char *name;
+    libxl__ev_time wait;
+    libxl__ao_abortable wait_abrt;
 } bk_state;
 
 static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
@@ -795,6 +802,9 @@ static void bk_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc);
 static void bk_offline_next(libxl__egc *egc, bk_state *bs);
 static void bk_finish(libxl__egc *egc, bk_state *bs);
 static void bk_done(libxl__egc *egc, bk_state *bs, int rc);
+static void bk_end_wait(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void bk_end_wait_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                              int rc);
 
 static bk_state *bk_create(libxl__ao *ao, bk_kind kind, const char *domain,
                            const libxlsnap_progress_how *progress)
@@ -807,6 +817,8 @@ static bk_state *bk_create(libxl__ao *ao, bk_kind kind, const char *domain,
     bs->kind = kind;
     if (progress) bs->progress = *progress;
     libxl__blockjob_init(&bs->bj);
+    libxl__ev_time_init(&bs->wait);
+    libxl__ao_abortable_init(&bs->wait_abrt);
     bs->op.ao = ao;
     bs->op.domain = GCSTRDUP(domain);
     bs->op.callback = kind == BK_BEGIN ? bk_begun : bk_end_begun;
@@ -1469,7 +1481,7 @@ static void bk_finish(libxl__egc *egc, bk_state *bs)
     if (!ok && rc != ERROR_ABORTED)
         LOG(ERROR, "the backup of domain %s failed: %s; what it made is "
             "removed", op->d.name, bs->r.error);
-    else if (!ok)
+    else if (!ok && !(bs->end_flags & LIBXLSNAP_BACKUP_END_ABORT))
         LOG(ERROR, "the backup of domain %s was cancelled; what it made is "
             "removed", op->d.name);
     bk_done(egc, bs, rc);
@@ -1520,6 +1532,19 @@ int libxlsnap_backup_end(libxlsnap_ctx *ctx, const char *domain,
             qmp(gc, &d, "job-cancel", args, true, NULL);
         }
     }
+    if (!rec_read(gc, &st, &r) && !state_final(r.state) &&
+        owner_alive(r.owner) && r.owner != getpid()) {
+        /* its process holds the lock until it has recorded the end */
+        bs->st = st;
+        bs->name = GCSTRDUP(d.name);
+        bs->wait_abrt.ao = ao;
+        bs->wait_abrt.callback = bk_end_wait_abort;
+        rc = libxl__ao_abortable_register(&bs->wait_abrt);
+        if (rc) goto out;
+        libxl__ev_time_register_rel(gc, &bs->wait, bk_end_wait, 0);
+        EGC_FREE;
+        return AO_INPROGRESS;
+    }
     libxl__snapshot_op_begin(egc, &bs->op);
     EGC_FREE;
     return AO_INPROGRESS;
@@ -1528,17 +1553,79 @@ int libxlsnap_backup_end(libxlsnap_ctx *ctx, const char *domain,
     return AO_CREATE_FAIL(rc);
 }
 
-static int end_report(libxl__gc *gc, libxl__snapshot_op *op, const bk_rec *r)
+/*
+ * A push another process waits for: its record is read every
+ * END_WAIT_MS until that process has recorded the end (it holds the
+ * domain's lock meanwhile); ao_abort stops the wait, not the backup.
+ */
+#define END_WAIT_MS 200
+
+static int end_report(libxl__gc *gc, const char *name, const bk_rec *r,
+                      bool asked);
+
+static void bk_end_waited(libxl__egc *egc, bk_state *bs, int rc)
+{
+    STATE_AO_GC(bs->ao);
+
+    libxl__ev_time_deregister(gc, &bs->wait);
+    libxl__ao_abortable_deregister(&bs->wait_abrt);
+    libxl__ao_complete(egc, ao, rc);
+}
+
+static void bk_end_wait(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    bk_state *bs = CONTAINER_OF(ev, bk_state, wait);
+    STATE_AO_GC(bs->ao);
+    bk_rec r;
+
+    rc = rec_read(gc, &bs->st, &r);
+    if (rc == ERROR_NOTFOUND) {
+        LOG(ERROR, "the backup record of domain %s is gone", bs->name);
+        goto out;
+    }
+    if (rc) goto out;
+    if (state_final(r.state)) {
+        rc = end_report(gc, bs->name, &r,
+                        bs->end_flags & LIBXLSNAP_BACKUP_END_ABORT);
+        goto out;
+    }
+    if (!owner_alive(r.owner)) {
+        /* it died: the next command adopts the backup, this one too */
+        libxl__snapshot_op_begin(egc, &bs->op);
+        libxl__ev_time_deregister(gc, &bs->wait);
+        libxl__ao_abortable_deregister(&bs->wait_abrt);
+        return;
+    }
+    libxl__ev_time_register_rel(gc, &bs->wait, bk_end_wait, END_WAIT_MS);
+    return;
+ out:
+    bk_end_waited(egc, bs, rc);
+}
+
+static void bk_end_wait_abort(libxl__egc *egc, libxl__ao_abortable *ab,
+                              int rc)
+{
+    bk_state *bs = CONTAINER_OF(ab, bk_state, wait_abrt);
+    STATE_AO_GC(bs->ao);
+
+    LOG(ERROR, "domain %s: no longer waiting; the backup goes on (its "
+        "process waits for it)", bs->name);
+    bk_end_waited(egc, bs, ERROR_ABORTED);
+}
+
+/* asked: the caller cancelled it (--abort), and says so itself */
+static int end_report(libxl__gc *gc, const char *name, const bk_rec *r,
+                      bool asked)
 {
     switch (r->state) {
     case LIBXLSNAP_BLOCKJOB_STATE_COMPLETED:
         return 0;
     case LIBXLSNAP_BLOCKJOB_STATE_CANCELLED:
-        LOG(ERROR, "the backup of domain %s to %s was cancelled", op->d.name,
+        if (!asked) LOG(ERROR, "the backup of domain %s to %s was cancelled", name,
             r->target);
         return ERROR_ABORTED;
     default:
-        LOG(ERROR, "the backup of domain %s to %s failed: %s", op->d.name,
+        LOG(ERROR, "the backup of domain %s to %s failed: %s", name,
             r->target, r->error ? r->error : "unknown");
         return ERROR_FAIL;
     }
@@ -1566,7 +1653,7 @@ static void bk_end_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         goto out;
     }
     if (state_final(bs->r.state)) {
-        rc = end_report(gc, op, &bs->r);
+        rc = end_report(gc, op->d.name, &bs->r, false);
         goto out;
     }
     if (!bs->r.live || !op->d.running) {

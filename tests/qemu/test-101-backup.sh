@@ -21,7 +21,8 @@
 #    last checkpoint is still exact;
 #  - kill -9 of xl during a push: backup-info shows it, backup-end waits
 #    for it and records it (restore exact); --async + backup-end; kill
-#    -9 then backup-end --abort: undone;
+#    -9 then backup-end --abort: undone; backup-end (--abort or not)
+#    of a push another xl waits for, without the lock it holds;
 #  - QEMU killed during a write burst: the next incremental refuses in
 #    one line (bitmap inconsistent), --fallback-full makes a full backup
 #    and says so (restore exact);
@@ -238,6 +239,30 @@ expect_match "$OUT" "started" "--async"
 expect_ok xl backup-end bk
 expect_restore "$B/async" 6
 
+step "backup-end of a push another xl waits for (no lock needed)"
+"$XL" backup-begin bk --target "$B/w1" --bandwidth 1 >"$T/w.out" 2>"$T/w.err" &
+pid=$!
+wait_running "$B/w1"
+run env XL_SNAPSHOT_LOCK_TIMEOUT=1 "$XL" backup-end --abort bk
+expect_eq "$RC" 0 "backup-end --abort"
+expect_match "$OUT" "aborted" "backup-end --abort"
+expect_eq "$ERR" "" "backup-end --abort's stderr"
+wait "$pid"
+expect_eq "$?" 1 "the waiting backup-begin after another's --abort"
+grep -q "cancelled" "$T/w.err" || fail "no 'cancelled'" "$(cat "$T/w.err")"
+expect_no_file "$B/w1/xvda.qcow2"
+write_pattern bk xvdb 0x67 20M 3M
+save w2
+"$XL" backup-begin bk --target "$B/w2" --incremental c7 --bandwidth 1 \
+    >/dev/null 2>&1 &
+pid=$!
+wait_running "$B/w2"
+run env XL_SNAPSHOT_LOCK_TIMEOUT=1 "$XL" backup-end bk
+[ "$RC" -eq 0 ] || fail_run "backup-end while backup-begin waits"
+wait "$pid"
+expect_eq "$?" 0 "the waiting backup-begin"
+expect_restore "$B/w2" w2
+
 step "refusals: one line, nothing changed"
 refused "domain 'nosuch' not found" xl backup-begin nosuch --target "$B/x"
 refused "$B/async/xvda.qcow2' exists already" xl backup-begin bk --target "$B/async"
@@ -271,7 +296,7 @@ expect_match "$ERR" "full backup instead" "--fallback-full says so"
 expect_ok xl backup-info --json bk
 expect_eq "$(jq -r .fell_back <<<"$OUT")" true "fell_back"
 expect_restore "$B/after" 7
-expect_allocated "$B/after/xvdb.qcow2" "0:5242880 8388608:65536"
+expect_allocated "$B/after/xvdb.qcow2" "0:5242880 8388608:65536 20971520:3145728"
 write_pattern bk xvdb 0x78 12M 64K
 save 8
 expect_ok xl backup-begin bk --target "$B/after2" --incremental c8
