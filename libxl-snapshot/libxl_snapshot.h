@@ -1105,8 +1105,8 @@ char *libxlsnap_backup_info_to_json(libxlsnap_ctx *ctx,
  * one taken with that checkpoint), so that the chain opens as one
  * image.  The ao completes when every copy is over, or once they run
  * with NO_WAIT (then libxlsnap_backup_end waits).  Shut-off domain:
- * a full backup with qemu-img convert (an incremental is refused, or
- * made full with FALLBACK_FULL).
+ * a full backup with qemu-img convert, an incremental in a
+ * qemu-storage-daemon (NO_WAIT refused).
  * Pull (nbd): each disk's point-in-time view exported over NBD (export
  * name: the vdev) through a temporary fleecing overlay; an incremental
  * also exposes the changed clusters as the meta context

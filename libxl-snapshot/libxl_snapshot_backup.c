@@ -29,9 +29,9 @@
  * failed or cancelled one is undone: the other copies cancelled, the
  * images it made removed, its checkpoint undone, so that no bitmap or
  * checkpoint claims more than was copied.
- * Push, offline: qemu-img convert of each disk in turn (the engine's
- * offline job); an offline incremental is refused (its bitmaps are
- * taken as not trusted: FALLBACK_FULL makes it a full one).
+ * Push, offline: a full one is qemu-img convert of each disk in turn
+ * (the engine's offline job); an incremental runs as live, in a
+ * qemu-storage-daemon of ours that opens the images read-only (below).
  *
  * Pull: a fleecing overlay per disk (beside its active image, backing
  * on the active node), blockdev-backup sync=none into it (the old data
@@ -50,9 +50,11 @@
  * QEMU that is gone undoes it; a pull's exports are the user's until
  * backup-end.
  *
- * Steps (begin): libxlsnap_backup_begin -> bk_begun -> [bk_start_live |
- *   bk_start_pull | bk_offline_next*] -> bk_follow_next* -> bk_job_done
- *   -> bk_finish -> bk_done.
+ * Steps (begin): libxlsnap_backup_begin -> bk_begun -> [bk_qsd_start ->
+ *   bk_qsd_poll* -> bk_qsd_ready ->] bk_start -> bk_follow_next* ->
+ *   bk_job_done -> bk_finish [-> bk_qsd_stop -> bk_qsd_exited] ->
+ *   bk_record -> bk_done; offline full: bk_begun -> bk_offline_next* ->
+ *   bk_job_done -> bk_finish -> bk_record -> bk_done.
  * Steps (end): libxlsnap_backup_end -> bk_end_begun -> [bk_follow_next*
  *   -> bk_job_done | pull teardown] -> bk_finish -> bk_done; a push
  *   another process waits for: libxlsnap_backup_end -> bk_end_wait*
@@ -793,6 +795,16 @@ typedef struct {
     const char *name;
     libxl__ev_time wait;
     libxl__ao_abortable wait_abrt;
+    /* the QEMU the copies run in: the domain's, or for an offline
+     * incremental a qemu-storage-daemon of ours (NULL: none) */
+    const libxl__domain *qd;
+    libxl__domain qsd_dom;
+    libxl__exec_state qsd;
+    libxl__ev_time qsd_poll;
+    uint64_t qsd_deadline;
+    bool qsd_exited;
+    void (*qsd_next)(libxl__egc *egc, void *bs);
+    int done_rc;
 } bk_state;
 
 static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
@@ -802,6 +814,11 @@ static void bk_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc);
 static void bk_offline_next(libxl__egc *egc, bk_state *bs);
 static void bk_finish(libxl__egc *egc, bk_state *bs);
 static void bk_done(libxl__egc *egc, bk_state *bs, int rc);
+static void bk_start(libxl__egc *egc, bk_state *bs);
+static void bk_qsd_start(libxl__egc *egc, bk_state *bs);
+static void bk_qsd_stop(libxl__egc *egc, bk_state *bs,
+                        void (*next)(libxl__egc *egc, void *bs));
+static void bk_record(libxl__egc *egc, void *arg);
 static void bk_end_wait(libxl__egc *egc, libxl__ev_time *ev, int rc);
 static void bk_end_wait_abort(libxl__egc *egc, libxl__ao_abortable *ab,
                               int rc);
@@ -819,6 +836,8 @@ static bk_state *bk_create(libxl__ao *ao, bk_kind kind, const char *domain,
     libxl__blockjob_init(&bs->bj);
     libxl__ev_time_init(&bs->wait);
     libxl__ao_abortable_init(&bs->wait_abrt);
+    libxl__exec_init(&bs->qsd);
+    libxl__ev_time_init(&bs->qsd_poll);
     bs->op.ao = ao;
     bs->op.domain = GCSTRDUP(domain);
     bs->op.callback = kind == BK_BEGIN ? bk_begun : bk_end_begun;
@@ -974,6 +993,11 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
     r->owner = bs->no_wait ? 0 : getpid();
     r->speed = bs->p.bandwidth;
     r->started = time(NULL);
+    if (!r->live && bs->no_wait) {
+        LOG(ERROR, "domain %s is shut off: its backup runs in this command "
+            "(no --async)", op->d.name);
+        return ERROR_INVAL;
+    }
     if (r->pull && !r->live) {
         LOG(ERROR, "domain %s is shut off: a pull backup exports a running "
             "domain's disks (use --target for a push)", op->d.name);
@@ -1028,9 +1052,6 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
     }
     rc = ckpt_check(gc, op, r, &untrusted);
     if (rc) return rc;
-    if (!r->live && r->incremental && !untrusted)
-        untrusted = "the domain is shut off, and an offline incremental "
-                    "backup is not supported (start the domain)";
     if (untrusted && !(bs->p.flags & LIBXLSNAP_BACKUP_FALLBACK_FULL)) {
         LOG(ERROR, "cannot back up domain %s incrementally since '%s': %s "
             "(--fallback-full makes a full backup instead)", op->d.name,
@@ -1098,8 +1119,8 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     rc = bk_plan(gc, bs);
     if (rc) goto out;
 
-    if (!bs->r.live) {
-        /* offline: each disk in turn, qemu-img convert */
+    if (!bs->r.live && (!bs->r.incremental || bs->r.fell_back)) {
+        /* offline, full: each disk in turn, qemu-img convert */
         bs->r.state = LIBXLSNAP_BLOCKJOB_STATE_RUNNING;
         rc = rec_write(gc, &op->st, &bs->r);
         if (!rc) rc = jobrecs_put(gc, &op->st, &bs->r);
@@ -1138,11 +1159,40 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     if (!rc) rc = jobrecs_put(gc, &op->st, &bs->r);
     if (rc) goto fail;
     libxl__fault_point("backup");
+    if (!bs->r.live) {
+        /* offline incremental: a QEMU of ours on the images */
+        bk_qsd_start(egc, bs);
+        return;
+    }
+    bs->qd = &op->d;
+    bk_start(egc, bs);
+    return;
+
+ fail:
+    /* nothing copied, or not kept: undone */
+    if (!bs->r.error)
+        bs->r.error = "the backup could not start";
+    outcome_record(gc, op, &bs->r, false, LIBXLSNAP_BLOCKJOB_STATE_FAILED);
+ out:
+    bk_done(egc, bs, rc);
+}
+
+/*
+ * The copies started in bs->qd, all disks in one transaction: the
+ * targets added, the bitmaps, the checkpoint (live), every copy; then
+ * a push is followed, a pull exported.
+ */
+static void bk_start(libxl__egc *egc, bk_state *bs)
+{
+    STATE_AO_GC(bs->ao);
+    libxl__snapshot_op *op = &bs->op;
+    const libxl__domain *qd = bs->qd;
+    int i, rc;
     {
         yajl_val nodes = NULL, args, acts = NULL, tr = NULL, act, data, srcs;
         bool xperf = true;
 
-        rc = qmp(gc, &op->d, "query-named-block-nodes",
+        rc = qmp(gc, qd, "query-named-block-nodes",
                  libxl__qmp_args_flat(gc), false, &nodes);
         if (rc) goto fail;
         for (i = 0; i < bs->r.num_disks; i++) {
@@ -1170,7 +1220,7 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
             else
                 libxl__json_add(gc, &args, "backing",
                                 libxl__json_new_null(gc));
-            rc = qmp(gc, &op->d, "blockdev-add", args, false, NULL);
+            rc = qmp(gc, qd, "blockdev-add", args, false, NULL);
             if (rc) goto fail_nodes;
         }
         /* one transaction: the bitmaps, the checkpoint, every copy */
@@ -1204,7 +1254,7 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
             }
             libxl__json_add(gc, &data, "bitmaps", srcs);
         }
-        if (bs->r.cp) {
+        if (bs->r.cp && bs->r.live) {
             rc = ckpt_actions(gc, op, &bs->r, nodes, acts);
             if (rc) goto fail_nodes;
         }
@@ -1240,12 +1290,12 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
             }
         }
         /* a crash from here on: the checkpoint's bitmaps may be there */
-        bs->r.cp_made = !!bs->r.cp;
-        if (bs->r.cp) {
+        bs->r.cp_made = bs->r.cp && bs->r.live;
+        if (bs->r.cp_made) {
             rc = rec_write(gc, &op->st, &bs->r);
             if (rc) goto fail_nodes;
         }
-        rc = qmp(gc, &op->d, "transaction", tr, xperf, NULL);
+        rc = qmp(gc, qd, "transaction", tr, xperf, NULL);
         if (rc && xperf) {
             xperf = false;
             goto transaction;
@@ -1265,7 +1315,7 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
             libxl__backup_nbd_addr(gc, bs->r.target, &addr);
             args = NULL;
             libxl__json_add(gc, &args, "addr", addr);
-            rc = qmp(gc, &op->d, "nbd-server-start", args, false, NULL);
+            rc = qmp(gc, qd, "nbd-server-start", args, false, NULL);
             if (rc) goto fail_jobs;
             for (i = 0; i < bs->r.num_disks; i++) {
                 bk_disk *k = &bs->r.disks[i];
@@ -1279,9 +1329,9 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
                     bms = libxl__json_add_array(gc, &args, "bitmaps");
                     libxl__json_append_string(gc, bms, k->bitmap);
                 }
-                rc = qmp(gc, &op->d, "block-export-add", args, false, NULL);
+                rc = qmp(gc, qd, "block-export-add", args, false, NULL);
                 if (rc) {
-                    pull_stop_sync(gc, &op->d, &bs->r);
+                    pull_stop_sync(gc, qd, &bs->r);
                     goto fail_jobs;
                 }
             }
@@ -1291,7 +1341,7 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
                 bs->r.disks[i].state = LIBXLSNAP_BLOCKJOB_STATE_READY;
             rc = rec_write(gc, &op->st, &bs->r);
             if (rc) {
-                pull_stop_sync(gc, &op->d, &bs->r);
+                pull_stop_sync(gc, qd, &bs->r);
                 goto fail_jobs;
             }
             bk_done(egc, bs, 0);
@@ -1308,18 +1358,18 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         return;
 
      fail_jobs:
-        jobs_end_sync(gc, &op->d, &bs->r, true);
+        jobs_end_sync(gc, qd, &bs->r, true);
      fail_nodes:
-        nodes_drop_sync(gc, &op->d, &bs->r);
+        nodes_drop_sync(gc, qd, &bs->r);
         goto fail;
     }
+
 
  fail:
     /* nothing copied, or not kept: undone */
     if (!bs->r.error)
         bs->r.error = "the backup could not start";
     outcome_record(gc, op, &bs->r, false, LIBXLSNAP_BLOCKJOB_STATE_FAILED);
- out:
     bk_done(egc, bs, rc);
 }
 
@@ -1356,7 +1406,7 @@ static void bk_job_setup(bk_state *bs, bool live)
 
     libxl__blockjob_init(&bs->bj);
     bs->bj.ao = bs->ao;
-    bs->bj.d = &bs->op.d;
+    bs->bj.d = bs->qd ? bs->qd : &bs->op.d;
     bs->bj.info.id = (char *)k->job;
     bs->bj.info.vdev = (char *)k->vdev;
     bs->bj.info.type = LIBXLSNAP_BLOCKJOB_TYPE_BACKUP;
@@ -1435,26 +1485,49 @@ static void bk_finish(libxl__egc *egc, bk_state *bs)
     bool ok = !bs->rc;
     int rc = bs->rc, i;
 
-    if (bs->r.live && op->d.running) {
+    if (bs->qd && !bs->qsd_exited) {
         /* the copies not followed: cancelled after a failure, else
          * (concluded already) dismissed */
-        int erc = jobs_end_sync(gc, &op->d, &bs->r, !ok);
-        if (erc) {
+        int erc = jobs_end_sync(gc, bs->qd, &bs->r, !ok);
+        if (erc && !bs->r.live) {
+            /* our storage daemon: its copies end with it */
+            ok = false;
+            rc = rc ? rc : erc;
+        } else if (erc) {
             /* still there: left for the next command (adoption) */
             bs->r.owner = 0;
             rec_write(gc, &op->st, &bs->r);
             bk_done(egc, bs, rc ? rc : erc);
             return;
         }
-        if (bs->r.pull) pull_stop_sync(gc, &op->d, &bs->r);
+        if (bs->r.pull) pull_stop_sync(gc, bs->qd, &bs->r);
         for (i = 0; ok && i < bs->r.num_disks; i++)
             if (bs->r.disks[i].state != LIBXLSNAP_BLOCKJOB_STATE_COMPLETED &&
                 !bs->r.pull) {
                 ok = false;
                 rc = ERROR_FAIL;
             }
-        nodes_drop_sync(gc, &op->d, &bs->r);
+        if (!erc) nodes_drop_sync(gc, bs->qd, &bs->r);
     }
+    if (!ok && !rc) rc = ERROR_FAIL;
+    bs->rc = rc;
+    if (libxl__exec_running(&bs->qsd)) {
+        /* the daemon goes first: it has the images open */
+        bk_qsd_stop(egc, bs, bk_record);
+        return;
+    }
+    bk_record(egc, bs);
+}
+
+/* The outcome recorded (the copies are over, QEMU's side clean). */
+static void bk_record(libxl__egc *egc, void *arg)
+{
+    bk_state *bs = arg;
+    STATE_AO_GC(bs->ao);
+    libxl__snapshot_op *op = &bs->op;
+    bool ok = !bs->rc;
+    int rc = bs->rc, i;
+
     if (ok && !bs->r.live && bs->r.cp) {
         /* offline: nothing wrote since the copies, the same instant */
         bs->r.cp_made = true;
@@ -1487,11 +1560,200 @@ static void bk_finish(libxl__egc *egc, bk_state *bs)
     bk_done(egc, bs, rc);
 }
 
+static void bk_done_now(libxl__egc *egc, void *arg)
+{
+    bk_state *bs = arg;
+    STATE_AO_GC(bs->ao);
+
+    libxl__ev_time_deregister(gc, &bs->qsd_poll);
+    libxl__snapshot_op_end(gc, &bs->op);
+    libxl__ao_complete(egc, ao, bs->done_rc);
+}
+
 static void bk_done(libxl__egc *egc, bk_state *bs, int rc)
 {
+    bs->done_rc = rc;
+    if (libxl__exec_running(&bs->qsd)) {
+        bk_qsd_stop(egc, bs, bk_done_now);
+        return;
+    }
+    bk_done_now(egc, bs);
+}
+
+/* ---------------------------------------------------------------- */
+/* offline incremental: a qemu-storage-daemon on the images */
+
+/*
+ * A shut-off domain's images have no QEMU: one of ours, a
+ * qemu-storage-daemon (a child that dies with this process, its
+ * monitor a socket in the run dir), opens each disk's chain read-only
+ * (its bitmaps loaded as they are), and the copies run there as they
+ * would in the domain's QEMU.  It quits once they are over.
+ */
+#define QSD_START_MS 10000
+#define QSD_POLL_MS 20
+
+static void bk_qsd_poll(libxl__egc *egc, libxl__ev_time *ev, int rc);
+static void bk_qsd_exited(libxl__egc *egc, libxl__exec_state *es, int rc,
+                          int status);
+
+static void bk_qsd_start(libxl__egc *egc, bk_state *bs)
+{
     STATE_AO_GC(bs->ao);
-    libxl__snapshot_op_end(gc, &bs->op);
-    libxl__ao_complete(egc, ao, rc);
+    libxl__flexarray *a = libxl__flexarray_new(gc);
+    char uuid[LIBXL_UUID_FMTLEN + 1];
+    const char *sock, *c;
+    char *esc, *e;
+    int rc;
+
+    rc = libxl__mkdir_p(gc, CTX->run_dir, 0700);
+    if (rc) goto out;
+    snprintf(uuid, sizeof(uuid), LIBXL_UUID_FMT,
+             LIBXL_UUID_BYTES(bs->op.d.uuid));
+    sock = GCSPRINTF("%s/backup-%s.qmp", CTX->run_dir, uuid);
+    unlink(sock);
+    /* a ',' in an option's value is written ',,' */
+    esc = e = libxl__gc_zalloc(gc, 2 * strlen(sock) + 1);
+    for (c = sock; *c; c++) {
+        *e++ = *c;
+        if (*c == ',') *e++ = ',';
+    }
+    libxl__flexarray_append(a, "qemu-storage-daemon");
+    libxl__flexarray_append_pair(a, "--chardev",
+        GCSPRINTF("socket,id=m,path=%s,server=on,wait=off", esc));
+    libxl__flexarray_append_pair(a, "--monitor", "chardev=m");
+    bs->qsd_dom = bs->op.d;
+    bs->qsd_dom.qmp_path = (char *)sock;
+    bs->qsd_dom.running = true;
+    bs->qsd_dom.domid = 0;
+    bs->qsd.ao = ao;
+    bs->qsd.what = "qemu-storage-daemon";
+    bs->qsd.args = a->data;
+    bs->qsd.unabortable = true;       /* an abort cancels the copies */
+    bs->qsd.callback = bk_qsd_exited;
+    rc = libxl__exec_start(egc, &bs->qsd);
+    if (rc) goto out;
+    bs->qsd_deadline = libxl__now_ms() + QSD_START_MS;
+    libxl__ev_time_register_rel(gc, &bs->qsd_poll, bk_qsd_poll, QSD_POLL_MS);
+    return;
+ out:
+    if (!bs->r.error) bs->r.error = "qemu-storage-daemon did not start";
+    outcome_record(gc, &bs->op, &bs->r, false,
+                   LIBXLSNAP_BLOCKJOB_STATE_FAILED);
+    bk_done(egc, bs, rc);
+}
+
+/* Its monitor answers: each disk's chain opened, the bitmaps probed
+ * there (their nodes), then the copies as live. */
+static void bk_qsd_ready(libxl__egc *egc, bk_state *bs)
+{
+    STATE_AO_GC(bs->ao);
+    const libxl__domain *qd = &bs->qsd_dom;
+    yajl_val args, file, nodes = NULL;
+    const char *why;
+    int i, rc;
+
+    for (i = 0; i < bs->r.num_disks; i++) {
+        bk_disk *k = &bs->r.disks[i];
+        args = NULL;
+        libxl__json_add_string(gc, &args, "driver",
+                               libxl__disk_format_qemu(k->source_format));
+        libxl__json_add_string(gc, &args, "node-name",
+                               GCSPRINTF("libxl-source-%s", k->vdev));
+        libxl__json_add_bool(gc, &args, "read-only", true);
+        file = libxl__json_add_object(gc, &args, "file");
+        libxl__json_add_string(gc, &file, "driver", "file");
+        libxl__json_add_string(gc, &file, "filename", k->source);
+        rc = qmp(gc, qd, "blockdev-add", args, false, NULL);
+        if (rc) goto out;
+    }
+    rc = qmp(gc, qd, "query-named-block-nodes", libxl__qmp_args_flat(gc),
+             false, &nodes);
+    if (rc) goto out;
+    for (i = 0; i < bs->r.num_disks; i++) {
+        bk_disk *k = &bs->r.disks[i];
+        if (!k->bitmap) continue;
+        rc = libxl__disk_bitmaps_probe(gc, qd->qmp_path, nodes, k->vdev,
+                                       k->source, k->source_format, &k->db,
+                                       &why);
+        if (rc) {
+            LOG(ERROR, "disk %s: cannot read its bitmaps: %s", k->vdev, why);
+            goto out;
+        }
+    }
+    bs->qd = qd;
+    bk_start(egc, bs);
+    return;
+ out:
+    if (!bs->r.error) bs->r.error = "its images could not be opened";
+    outcome_record(gc, &bs->op, &bs->r, false,
+                   LIBXLSNAP_BLOCKJOB_STATE_FAILED);
+    bk_done(egc, bs, rc);
+}
+
+static void bk_qsd_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
+{
+    bk_state *bs = CONTAINER_OF(ev, bk_state, qsd_poll);
+    STATE_AO_GC(bs->ao);
+
+    if (bs->qsd_exited) return;       /* bk_qsd_exited says */
+    if (libxl__file_exists(bs->qsd_dom.qmp_path) &&
+        !qmp(gc, &bs->qsd_dom, "query-version", NULL, true, NULL)) {
+        bk_qsd_ready(egc, bs);
+        return;
+    }
+    if (bs->qsd_exited) return;
+    if (libxl__now_ms() > bs->qsd_deadline) {
+        LOG(ERROR, "qemu-storage-daemon did not answer within %d s",
+            QSD_START_MS / 1000);
+        kill(bs->qsd.pid, SIGKILL);   /* bk_qsd_exited follows */
+        return;
+    }
+    libxl__ev_time_register_rel(gc, &bs->qsd_poll, bk_qsd_poll, QSD_POLL_MS);
+}
+
+/* Asks the daemon to quit (SIGTERM if it does not listen); next once
+ * it has exited. */
+static void bk_qsd_stop(libxl__egc *egc, bk_state *bs,
+                        void (*next)(libxl__egc *egc, void *bs))
+{
+    STATE_AO_GC(bs->ao);
+
+    bs->qsd_next = next;
+    libxl__ev_time_deregister(gc, &bs->qsd_poll);
+    if (qmp(gc, &bs->qsd_dom, "quit", NULL, true, NULL) &&
+        libxl__exec_running(&bs->qsd))
+        kill(bs->qsd.pid, SIGTERM);
+}
+
+static void bk_qsd_exited(libxl__egc *egc, libxl__exec_state *es, int rc,
+                          int status)
+{
+    bk_state *bs = CONTAINER_OF(es, bk_state, qsd);
+    STATE_AO_GC(bs->ao);
+    void (*next)(libxl__egc *egc, void *bs) = bs->qsd_next;
+
+    bs->qsd_exited = true;
+    unlink(bs->qsd_dom.qmp_path);
+    libxl__ev_time_deregister(gc, &bs->qsd_poll);
+    if (next) {
+        bs->qsd_next = NULL;
+        next(egc, bs);
+        return;
+    }
+    if (!bs->qd) {
+        /* before it was ready */
+        if (!bs->r.error)
+            bs->r.error = GCSPRINTF("qemu-storage-daemon failed: %s",
+                es->err && *es->err ? libxl__tool_error_line(gc, es->err)
+                                    : "it exited");
+        LOG(ERROR, "the backup of domain %s failed: %s", bs->op.d.name,
+            bs->r.error);
+        outcome_record(gc, &bs->op, &bs->r, false,
+                       LIBXLSNAP_BLOCKJOB_STATE_FAILED);
+        bk_done(egc, bs, ERROR_FAIL);
+    }
+    /* during the copies: the job being followed fails, and says so */
 }
 
 /* ---------------------------------------------------------------- */
@@ -1664,6 +1926,7 @@ static void bk_end_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         goto out;
     }
     nodes_resolve_sync(gc, &op->d, &bs->r);
+    bs->qd = &op->d;
     bs->r.owner = getpid();
     rc = rec_write(gc, &op->st, &bs->r);
     if (rc) goto out;

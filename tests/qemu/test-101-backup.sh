@@ -27,8 +27,9 @@
 #    one line (bitmap inconsistent), --fallback-full makes a full backup
 #    and says so (restore exact);
 #  - offline (shut off): a full push with qemu-img convert, with a
-#    checkpoint; an incremental refused in one line, made full with
-#    --fallback-full;
+#    checkpoint; an incremental (in a qemu-storage-daemon) holds exactly
+#    what was written on the shut-off disk since, restores exact, makes
+#    its checkpoint; Ctrl-C of one undoes it, no daemon left;
 #  - crash points XL_SNAPSHOT_FAULT=backup:1..3, then backup-end: undone
 #    (1) or recorded (2, 3), the next incremental exact;
 #  - incrementals across an external snapshot (the bitmaps of both
@@ -309,12 +310,30 @@ save 9
 expect_ok xl backup-begin bk --target "$B/off" --checkpoint c9
 expect_restore "$B/off" 9
 expect_checkpoints "c1 c2 c3 c4 c6 c7 c8 c9"
-refused "incrementally since 'c9': the domain is shut off" \
-    xl backup-begin bk --target "$B/off2" --incremental c9
-# the nightly command on a shut-off domain: a full backup, said
-expect_ok xl backup-begin bk --target "$B/off2" --incremental c9 --fallback-full
-expect_match "$ERR" "full backup instead" "--fallback-full offline"
-expect_restore "$B/off2" 9
+# an offline incremental (a qemu-storage-daemon of xl's): what qemu-io
+# wrote on the shut-off disk since c9, recorded by c9's bitmap
+write_pattern bk xvda 0x99 52M 128K
+save 10
+expect_ok xl backup-begin bk --target "$B/off2" --incremental c9 --checkpoint c10
+expect_allocated "$B/off2/xvda.qcow2" "54525952:131072"
+expect_allocated "$B/off2/xvdb.qcow2" ""
+expect_restore "$B/off2" 10
+expect_checkpoints "c1 c2 c3 c4 c6 c7 c8 c9 c10"
+pgrep -f "qemu-storage-daemon.*$RUN" >/dev/null &&
+    fail "the backup's qemu-storage-daemon is left running"
+# Ctrl-C of an offline incremental: undone
+write_pattern bk xvdb 0x9a 0 8M
+"$XL" backup-begin bk --target "$B/off3" --incremental c10 --checkpoint c11 \
+    --bandwidth 1 >/dev/null 2>"$T/off3.err" &
+pid=$!
+wait_running "$B/off3"
+kill -INT "$pid"
+wait "$pid"
+expect_eq "$?" 1 "exit status of an offline incremental after Ctrl-C"
+expect_no_file "$B/off3/xvdb.qcow2"
+expect_checkpoints "c1 c2 c3 c4 c6 c7 c8 c9 c10"
+pgrep -f "qemu-storage-daemon.*$RUN" >/dev/null &&
+    fail "the backup's qemu-storage-daemon is left running after Ctrl-C"
 # the checkpoints before the crash are reported (their bitmaps were in
 # use when QEMU died), and nothing else
 run xl snapshot-check bk
@@ -330,15 +349,15 @@ for n in 1 2 3; do
     write_pattern bk xvda "0x8$n" 30M 1M
     save "crash$n"
     run env XL_SNAPSHOT_FAULT="backup:$n" "$XL" backup-begin bk \
-        --target "$B/crash$n" --incremental c9 --checkpoint "k$n"
+        --target "$B/crash$n" --incremental c10 --checkpoint "k$n"
     expect_eq "$RC" 86 "the crash at backup:$n"
     run xl backup-end bk
     if [ "$n" = 1 ]; then
         # nothing had started: undone
         expect_eq "$RC" 1 "backup-end after the crash at backup:1"
         expect_no_file "$B/crash1/xvda.qcow2"
-        expect_checkpoints "c1 c2 c3 c4 c6 c7 c8 c9"
-        run xl backup-begin bk --target "$B/crash$n" --incremental c9 \
+        expect_checkpoints "c1 c2 c3 c4 c6 c7 c8 c9 c10"
+        run xl backup-begin bk --target "$B/crash$n" --incremental c10 \
             --checkpoint "k$n"
     fi
     [ "$RC" -eq 0 ] || fail_run "backup after the crash at backup:$n"
@@ -355,9 +374,11 @@ expect_ok xl snapshot-create --diskspec xvda,snapshot=external \
     --diskspec xvdb,snapshot=external bk s1
 write_pattern bk xvda 0x91 40M 1M
 save e1
-expect_ok xl backup-begin bk --target "$B/e1" --incremental c9 --checkpoint e1
-# since c9: the crash points' writes (k1..k3 merged into c9) and this
+expect_ok xl backup-begin bk --target "$B/e1" --incremental c10 --checkpoint e1
+# since c10: the Ctrl-C'd one's write, the crash points' (k1..k3 merged
+# into c10) and this
 expect_allocated "$B/e1/xvda.qcow2" "31457280:1048576 41943040:1048576"
+expect_allocated "$B/e1/xvdb.qcow2" "0:8388608"
 expect_restore "$B/e1" e1
 expect_ok xl block-commit --active --pivot bk xvda
 write_pattern bk xvda 0x92 44M 64K
