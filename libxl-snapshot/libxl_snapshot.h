@@ -236,6 +236,12 @@
  * LIBXLSNAP_BLOCKJOB_TYPE_COPY, controlled as the others.
  */
 #define LIBXLSNAP_HAVE_BLOCK_COPY 1
+/*
+ * LIBXLSNAP_HAVE_BACKUP: libxlsnap_backup_begin, _get, _end: push and
+ * pull backups of a domain's disks, each disk's copy a block job of
+ * type LIBXLSNAP_BLOCKJOB_TYPE_BACKUP.
+ */
+#define LIBXLSNAP_HAVE_BACKUP 1
 
 /* The version libxlsnap_ctx_alloc() expects. */
 #define LIBXLSNAP_VERSION 1
@@ -362,6 +368,11 @@ typedef enum libxlsnap_blockjob_type {
     LIBXLSNAP_BLOCKJOB_TYPE_COPY = 4,          /* the active image to another
                                                  (top: the source, base: the
                                                  destination) */
+    LIBXLSNAP_BLOCKJOB_TYPE_BACKUP = 5,        /* a disk's part of a backup
+                                                 (top: the active image,
+                                                 base: the backup's image,
+                                                 or a pull's fleecing
+                                                 overlay) */
 } libxlsnap_blockjob_type;
 
 /*
@@ -1033,6 +1044,110 @@ int libxlsnap_block_copy(libxlsnap_ctx *ctx, const char *domain,
                      const libxlsnap_progress_how *progress,
                      const libxl_asyncop_how *ao_how)
                      LIBXL_EXTERNAL_CALLERS_ONLY;
+/* Backups ------------------------------------------------------ */
+
+/* libxlsnap_backup_params.flags */
+#define LIBXLSNAP_BACKUP_FALLBACK_FULL (1U << 0) /* an incremental whose
+                                                 bitmaps are not trusted:
+                                                 a full backup instead */
+#define LIBXLSNAP_BACKUP_NO_WAIT       (1U << 1) /* push: return once the
+                                                 copy runs */
+
+typedef struct libxlsnap_backup_params {
+    const char *target_dir;         /* push: DIR/<vdev>.qcow2 per disk */
+    const char *nbd;                /* pull: a unix socket (a path with a
+                                       '/'), or HOST:PORT */
+    const char *incremental;        /* the checkpoint it starts from;
+                                       NULL: a full backup */
+    const char *checkpoint;         /* a checkpoint made at the backup's
+                                       instant, or NULL */
+    const char *const *disks;       /* vdevs; NULL: every disk */
+    int num_disks;
+    unsigned flags;
+    uint64_t bandwidth;             /* push: bytes/s per disk, 0: none */
+} libxlsnap_backup_params;
+
+/*
+ * A domain's backup, the one running or the last one.  state: RUNNING
+ * (a push copies), READY (a pull's export is up), COMPLETED, FAILED,
+ * CANCELLED.  jobs[]: each disk's part (a block job of type BACKUP;
+ * base: the disk's backup image, or a pull's export name).  offset and
+ * len: the sums of the jobs'.
+ */
+typedef struct libxlsnap_backup_info {
+    bool pull, live;
+    char *target;                   /* DIR, or the NBD address */
+    char *incremental;              /* NULL: full */
+    char *checkpoint;               /* made with it, or NULL */
+    bool fell_back;                 /* an incremental done as full */
+    libxlsnap_blockjob_state state;
+    uint64_t offset, len;
+    char *error;
+    libxlsnap_blockjob_info *jobs;
+    int num_jobs;
+} libxlsnap_backup_info;
+
+LIBXLSNAP_EXPORT void libxlsnap_backup_info_init(libxlsnap_backup_info *p);
+LIBXLSNAP_EXPORT void libxlsnap_backup_info_dispose(libxlsnap_backup_info *p);
+/* As JSON (malloc'ed, or NULL): the members above, jobs as
+ * libxlsnap_blockjob_info_to_json's. */
+LIBXLSNAP_EXPORT
+char *libxlsnap_backup_info_to_json(libxlsnap_ctx *ctx,
+                                    const libxlsnap_backup_info *p);
+
+/*
+ * Begins a backup of the domain's disks (params: exactly one of
+ * target_dir and nbd).
+ * Push (target_dir): every disk copied, at one instant, into
+ * DIR/<vdev>.qcow2 (QMP blockdev-backup, all disks in one transaction);
+ * an incremental's image holds only the clusters changed since the
+ * checkpoint, its backing file the previous backup of the disk (the
+ * one taken with that checkpoint), so that the chain opens as one
+ * image.  The ao completes when every copy is over, or once they run
+ * with NO_WAIT (then libxlsnap_backup_end waits).  Shut-off domain:
+ * a full backup with qemu-img convert, an incremental in a
+ * qemu-storage-daemon (NO_WAIT refused).
+ * Pull (nbd): each disk's point-in-time view exported over NBD (export
+ * name: the vdev) through a temporary fleecing overlay; an incremental
+ * also exposes the changed clusters as the meta context
+ * qemu:dirty-bitmap:<incremental>.  The ao completes once the exports
+ * are up; libxlsnap_backup_end ends them.
+ * checkpoint: made in the same transaction as the backup's start; it
+ * is undone when the backup fails or is cancelled, and a pull's is kept
+ * only when libxlsnap_backup_end ends it without ABORT.
+ * Refused (nothing done): another backup running, an unknown
+ * checkpoint, a target image that exists, a disk in a block job; an
+ * incremental whose bitmaps are missing or inconsistent (QEMU killed),
+ * unless FALLBACK_FULL.  progress: the jobs (NULL: none).  Abort: the
+ * copies are cancelled, and everything made is undone.
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_backup_begin(libxlsnap_ctx *ctx, const char *domain,
+                           const libxlsnap_backup_params *params,
+                           const libxlsnap_progress_how *progress,
+                           const libxl_asyncop_how *ao_how)
+                           LIBXL_EXTERNAL_CALLERS_ONLY;
+/* The backup of the domain (running, or the last one): ERROR_NOTFOUND
+ * if it never had one. */
+LIBXLSNAP_EXPORT
+int libxlsnap_backup_get(libxlsnap_ctx *ctx, const char *domain,
+                         libxlsnap_backup_info *info_r);
+/* libxlsnap_backup_end flags */
+#define LIBXLSNAP_BACKUP_END_ABORT (1U << 0)   /* cancel it, undo */
+/*
+ * Ends the domain's backup: a push is waited for (ABORT: cancelled), a
+ * pull's exports stop and its overlays and bitmaps go.  The outcome:
+ * 0 for a backup that completed (a pull ended without ABORT),
+ * ERROR_FAIL for one that failed (said), ERROR_ABORTED when cancelled.
+ * A backup already over is reported (and forgotten).
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_backup_end(libxlsnap_ctx *ctx, const char *domain,
+                         unsigned flags,
+                         const libxlsnap_progress_how *progress,
+                         const libxl_asyncop_how *ao_how)
+                         LIBXL_EXTERNAL_CALLERS_ONLY;
+
 /*
  * LIBXLSNAP_HAVE_DOMAIN_MIGRATE_LOCAL: libxlsnap_domain_migrate_local.
  */

@@ -335,6 +335,17 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
             libxl__flexarray_append_pair(a, "-r",
                 GCSPRINTF("%"PRIu64, bj->info.speed));
         libxl__flexarray_append_pair(a, bj->info.top, bj->info.base);
+    } else if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_BACKUP) {
+        /* a full backup of a shut-off domain: the chain's data into a
+         * standalone image, its bitmaps left out (they are the disk's) */
+        libxl__flexarray_append_pair(a, "convert", "-p");
+        libxl__flexarray_append_pair(a, "-f",
+            libxl__disk_format_qemu(bj->top_format));
+        libxl__flexarray_append_pair(a, "-O", "qcow2");
+        if (bj->info.speed)
+            libxl__flexarray_append_pair(a, "-r",
+                GCSPRINTF("%"PRIu64, bj->info.speed));
+        libxl__flexarray_append_pair(a, bj->info.top, bj->info.base);
     } else if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_STREAM) {
         libxl__flexarray_append_pair(a, "rebase", "-p");
         if (bj->info.base)
@@ -355,7 +366,9 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj)
     bj->es.what = GCSPRINTF("%s of %s", bj->info.type ==
                             LIBXLSNAP_BLOCKJOB_TYPE_STREAM ? "stream"
                             : bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COPY
-                            ? "copy" : "commit", bj->info.vdev);
+                            ? "copy"
+                            : bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_BACKUP
+                            ? "backup" : "commit", bj->info.vdev);
     bj->es.args = a->data;
  exec:
     bj->es.stdout_line = blockjob_exec_line;
@@ -1293,6 +1306,7 @@ const char *libxlsnap_blockjob_type_to_string(libxlsnap_blockjob_type t)
     case LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT: return "active-commit";
     case LIBXLSNAP_BLOCKJOB_TYPE_STREAM: return "stream";
     case LIBXLSNAP_BLOCKJOB_TYPE_COPY: return "copy";
+    case LIBXLSNAP_BLOCKJOB_TYPE_BACKUP: return "backup";
     default: return "unknown";
     }
 }

@@ -553,6 +553,9 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
                     "xl block-job)", path);
             continue;
         }
+        if (!strcmp(n, "backup.libxl-json") ||
+            !strcmp(n, "backups.libxl-json"))
+            continue;                 /* the backups' (backup.c) */
         if (!fnmatch("journal.corrupt-*", n, 0)) {
             problem(gc, cs, "'%s' is a journal snapshot-recover moved aside "
                     "(its operation could not be completed): fix what else "
@@ -575,6 +578,13 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
         /* what a block-copy pivoted away from is kept on purpose */
         for (j = 0; j < t->dom.disks[i].num_copied_from; j++)
             know(gc, cs, t->dom.disks[i].copied_from[j]);
+    }
+    /* a backup's images, while it goes on (a pull's fleecing overlays
+     * are beside the disks' images) */
+    {
+        const char **bf;
+        int nb = libxl__backup_files(gc, &cs->op.st, &bf);
+        for (i = 0; i < nb; i++) know(gc, cs, bf[i]);
     }
     /* overlays beside each configured image: <stem>.*.qcow2 */
     for (i = 0; i < cs->op.cfg.num_disks; i++) {

@@ -297,6 +297,7 @@ static int jobrec_read(libxl__gc *gc, const libxl__snapshot_store *st,
         : s && !strcmp(s, "active-commit")
         ? LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT
         : s && !strcmp(s, "copy") ? LIBXLSNAP_BLOCKJOB_TYPE_COPY
+        : s && !strcmp(s, "backup") ? LIBXLSNAP_BLOCKJOB_TYPE_BACKUP
         : LIBXLSNAP_BLOCKJOB_TYPE_COMMIT;
     jr->live = libxl__json_get_bool(v, "live", false);
     jr->owner = libxl__json_get_integer(v, "owner", 0);
@@ -343,6 +344,32 @@ static void jobrec_remove(libxl__gc *gc, const libxl__snapshot_store *st,
         LOG(WARN, "cannot remove block job record of %s", vdev);
 }
 
+int libxl__blockjob_record_put(libxl__gc *gc,
+                               const libxl__snapshot_store *st,
+                               const libxlsnap_blockjob_info *info,
+                               libxl_disk_format top_format)
+{
+    jobrec jr;
+
+    memset(&jr, 0, sizeof(jr));
+    jr.id = info->id;
+    jr.vdev = info->vdev;
+    jr.type = info->type;
+    jr.live = info->live;
+    jr.top = info->top;
+    jr.base = info->base;
+    jr.top_format = top_format;
+    jr.base_format = LIBXL_DISK_FORMAT_QCOW2;
+    return jobrec_write(gc, st, &jr);
+}
+
+void libxl__blockjob_record_remove(libxl__gc *gc,
+                                   const libxl__snapshot_store *st,
+                                   const char *vdev)
+{
+    jobrec_remove(gc, st, vdev);
+}
+
 int libxl__blockjob_check_idle(libxl__gc *gc,
                                const libxl__snapshot_store *st,
                                const libxl__domain *d)
@@ -353,8 +380,9 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
     for (i = 0; i < d->num_disks; i++) {
         if (!jobrec_read(gc, st, d->disks[i].vdev, &jr)) {
             LOG(ERROR, "disk %s of domain %s is in block job %s; finish "
-                "it first (xl block-job)", d->disks[i].vdev, d->name,
-                jr.id);
+                "it first (%s)", d->disks[i].vdev, d->name, jr.id,
+                jr.type == LIBXLSNAP_BLOCKJOB_TYPE_BACKUP
+                ? "a backup: xl backup-end" : "xl block-job");
             return ERROR_DEVICE_EXISTS;
         }
     }
@@ -2048,10 +2076,14 @@ int libxl__blockjob_recover(libxl__gc *gc, libxl__snapshot_op *op)
     jobrec jr;
     int i, rc;
 
+    /* a backup's jobs are the backup's (libxl_snapshot_backup.c) */
+    rc = libxl__backup_recover(gc, op);
+    if (rc) return rc;
     for (i = 0; i < op->d.num_disks; i++) {
         if (op->own_job && !strcmp(op->own_job, op->d.disks[i].vdev))
             continue;                 /* xl block-job controls it */
         if (jobrec_read(gc, &op->st, op->d.disks[i].vdev, &jr)) continue;
+        if (jr.type == LIBXLSNAP_BLOCKJOB_TYPE_BACKUP) continue;
         if (jobrec_owner_alive(gc, &jr))
             continue;                 /* its process is alive */
         rc = libxl__snapshot_op_load_all(gc, op);
@@ -2370,6 +2402,12 @@ static int blockjob_control(libxlsnap_ctx *ctx, const char *domain,
     bcs->verb = verb;
     rc = find_job(gc, domain, vdev, &d, &jr);
     if (rc) goto out;
+    if (jr.type == LIBXLSNAP_BLOCKJOB_TYPE_BACKUP) {
+        LOG(ERROR, "job %s is part of a backup of domain %s: end it with "
+            "xl backup-end [--abort]", jr.id, d.name);
+        rc = ERROR_INVAL;
+        goto out;
+    }
     if (jr.live && d.running) {
         rc = query_job(gc, &d, jr.id, &job);
         if (rc) goto out;

@@ -1633,6 +1633,38 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
                                const libxl__domain *d);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
 /*
+ * A job record for a job another file runs (a backup's disk): info's
+ * id, vdev, type, live, top, base.  Snapshot commands leave the disk
+ * alone while it exists; libxl__blockjob_recover leaves a BACKUP one to
+ * libxl__backup_recover.
+ */
+int libxl__blockjob_record_put(libxl__gc *gc,
+                               const libxl__snapshot_store *st,
+                               const libxlsnap_blockjob_info *info,
+                               libxl_disk_format top_format);
+void libxl__blockjob_record_remove(libxl__gc *gc,
+                                   const libxl__snapshot_store *st,
+                                   const char *vdev);
+/*
+ * Under the lock, at the start of every command (from
+ * libxl__blockjob_recover): the domain's backup
+ * whose process died or that nobody waits for (--async): a push whose
+ * copies QEMU has finished is recorded (completed, or undone), one QEMU
+ * no longer runs is undone; a running push, and a pull's exports, are
+ * left alone (libxl_snapshot_backup.c).
+ */
+int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op);
+/*
+ * A pull backup's NBD address as QMP's SocketAddress (*addr_r, gc): a
+ * unix socket (a path with a '/'), HOST:PORT or [IPv6]:PORT.
+ * ERROR_INVAL, said, for anything else.
+ */
+int libxl__backup_nbd_addr(libxl__gc *gc, const char *s, yajl_val *addr_r);
+/* The images of the domain's backup while it is not over (a push's
+ * targets, a pull's fleecing overlays): how many, *files_r (gc). */
+int libxl__backup_files(libxl__gc *gc, const libxl__snapshot_store *st,
+                        const char ***files_r);
+/*
  * snapshot-check (which recovers nothing): is vdev's block job, by its
  * record, still going: QEMU has it (any state: running, ready,
  * concluded but not yet recorded...) or the process that runs it is

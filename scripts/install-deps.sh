@@ -22,6 +22,7 @@ else
         dpkg-dev debhelper lintian time strace
         tmux bash-completion libnbd-bin
         librbd-dev librados-dev
+        libnbd-bin
     )
 fi
 

@@ -146,6 +146,10 @@ int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how);
 /* After the outcome line: the last job's size, or all jobs', per time. */
 void xl_job_summary(const xl_job_wait *w, bool all_jobs);
 
+/* --bandwidth=MIB (MiB/s, a whole number; 0: no limit) in bytes/s;
+ * -1 after one line on stderr */
+int xl_parse_bandwidth(const char *s, uint64_t *bytes_r);
+
 /* a time as the listings show it: local, ISO 8601 (buf, len >= 20) */
 const char *xl_fmt_time(uint64_t t, char *buf, size_t len);
 
@@ -177,6 +181,9 @@ int main_checkpoint_list(int argc, char **argv);
 int main_checkpoint_info(int argc, char **argv);
 int main_checkpoint_dumpxml(int argc, char **argv);
 int main_checkpoint_delete(int argc, char **argv);
+int main_backup_begin(int argc, char **argv);
+int main_backup_info(int argc, char **argv);
+int main_backup_end(int argc, char **argv);
 
 #endif /* XL_H */
 

@@ -133,7 +133,7 @@ void xl_job_summary(const xl_job_wait *w, bool all_jobs)
            s > 0 ? mib / s : 0.0);
 }
 
-static int parse_bandwidth(const char *s, uint64_t *bytes_r)
+int xl_parse_bandwidth(const char *s, uint64_t *bytes_r)
 {
     char *end;
     unsigned long long mib = strtoull(s, &end, 10);
@@ -197,7 +197,7 @@ int main_block_commit(int argc, char **argv)
     case 'd': p.flags |= LIBXLSNAP_BLOCK_COMMIT_DELETE; break;
     case 'r': p.flags |= LIBXLSNAP_BLOCK_COMMIT_KEEP_RELATIVE; break;
     case 'B':
-        if (parse_bandwidth(optarg, &p.bandwidth)) return EXIT_FAILURE;
+        if (xl_parse_bandwidth(optarg, &p.bandwidth)) return EXIT_FAILURE;
         break;
     case 'w': break;
     case 'v': w.verbose = true; break;
@@ -274,7 +274,7 @@ int main_block_stream(int argc, char **argv)
     SWITCH_FOREACH_OPT(opt, "", opts, "block-stream", 2) {
     case 'b': base = optarg; break;
     case 'B':
-        if (parse_bandwidth(optarg, &bandwidth)) return EXIT_FAILURE;
+        if (xl_parse_bandwidth(optarg, &bandwidth)) return EXIT_FAILURE;
         break;
     case 'w': break;
     case 'v': w.verbose = true; break;
@@ -329,7 +329,7 @@ int main_block_copy(int argc, char **argv)
     case 'p': p.flags |= LIBXLSNAP_BLOCK_COPY_PIVOT; break;
     case 'F': p.flags |= LIBXLSNAP_BLOCK_COPY_FINISH; break;
     case 'B':
-        if (parse_bandwidth(optarg, &p.bandwidth)) return EXIT_FAILURE;
+        if (xl_parse_bandwidth(optarg, &p.bandwidth)) return EXIT_FAILURE;
         break;
     case 'w': break;
     case 'v': w.verbose = true; break;
@@ -418,7 +418,7 @@ int main_block_job(int argc, char **argv)
         actions++;
         break;
     case 'B':
-        if (parse_bandwidth(optarg, &bandwidth)) return EXIT_FAILURE;
+        if (xl_parse_bandwidth(optarg, &bandwidth)) return EXIT_FAILURE;
         what = 'B';
         actions++;
         break;

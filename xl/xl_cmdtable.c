@@ -266,6 +266,45 @@ const struct cmd_spec cmd_table[] = {
       "                         --timeout).\n"
       "--verbose                Show progress.  Ctrl-C aborts the job."
     },
+    { "backup-begin", &main_backup_begin, 0, 1, 0,
+      "Back up a domain's disks: push into a directory, or pull over NBD",
+      "[options] <Domain>",
+      "--target=DIR             Push: each disk into DIR/<vdev>.qcow2 (DIR is\n"
+      "                         made if missing; an image there is refused).\n"
+      "--nbd=SOCKET|HOST:PORT   Pull: export each disk's point-in-time view\n"
+      "                         over NBD (export name: the vdev) until\n"
+      "                         backup-end.\n"
+      "--incremental=CKPT       Only the clusters changed since checkpoint\n"
+      "                         CKPT; a push's image is built on the backup\n"
+      "                         taken with CKPT; a pull exports them as the\n"
+      "                         meta context qemu:dirty-bitmap:CKPT.\n"
+      "--checkpoint=NAME        Make checkpoint NAME at the backup's instant\n"
+      "                         (undone if the backup fails or is cancelled;\n"
+      "                         a pull's is kept only when backup-end ends it\n"
+      "                         without --abort).\n"
+      "--fallback-full          An incremental whose bitmaps are not trusted\n"
+      "                         (QEMU killed): a full backup instead, said so.\n"
+      "--disk=VDEV              Back up this disk (repeatable; default: all).\n"
+      "--bandwidth=MIB          Push: limit each disk's copy to MIB MiB/s.\n"
+      "--async                  Push: return once the copies run; backup-end\n"
+      "                         waits for them.\n"
+      "--verbose                Progress lines to a pipe too.  Ctrl-C cancels\n"
+      "                         a push and removes what it made."
+    },
+    { "backup-info", &main_backup_info, 0, 0, 0,
+      "Show a domain's backup: the running one, or the last one",
+      "[options] <Domain>",
+      "--json                   As JSON."
+    },
+    { "backup-end", &main_backup_end, 0, 1, 0,
+      "End a domain's backup: wait for a push, stop a pull's exports",
+      "[options] <Domain>",
+      "--abort                  Cancel it: a push's images and the new\n"
+      "                         checkpoint are removed; a pull's checkpoint\n"
+      "                         is undone.\n"
+      "--verbose                Progress lines to a pipe too.  Ctrl-C cancels\n"
+      "                         a push it waits for."
+    },
     { "migrate", &main_migrate, 0, 1, 0,
       "Migrate a domain to a new QEMU on this host, its snapshots kept "
       "(qemu driver; on Xen: the system xl's, after a warning when its "
