@@ -29,6 +29,7 @@ for f in stall.xl.1 stall.raw.1 stall.ratio.1 \
          blockcopy.live.xl blockcopy.live.qemu_img blockcopy.live.ratio \
          blockcopy.ready_to_pivot blockcopy.live.qemu_img_writeback \
          blockcopy.live.ratio_writeback \
+         diff.internal.mapping diff.internal.compare diff.external.allocation \
          $([ -x "$REPO/tools/ceph-util" ] && command -v ceph-mon >/dev/null &&
            echo rados_store.list.dir.200 rados_store.list.rados.200 \
                 rados_store.list_ratio.200 rbd.create.xl.1 rbd.create.xl.4 \

@@ -82,6 +82,12 @@ void test_diff__map_parse(void)
     CU_ASSERT_NOT_EQUAL(libxl__qemu_img_map_parse(gc, "[{\"length\": 1}]",
                                                   &x), 0);
     CU_ASSERT_NOT_EQUAL(libxl__qemu_img_map_parse(gc, "[", &x), 0);
+    CU_ASSERT_NOT_EQUAL(libxl__qemu_img_map_parse(gc, "", &x), 0);
+    CU_ASSERT_NOT_EQUAL(libxl__qemu_img_map_parse(gc, "[[]]", &x), 0);
+    CU_ASSERT_NOT_EQUAL(libxl__qemu_img_map_parse(gc, "[{\"start\": 0, "
+                                                  "\"length\": 1.5}]", &x), 0);
+    CU_ASSERT_EQUAL(x.n, 0);
+    CU_ASSERT_EQUAL(libxl__qemu_img_map_parse(gc, "[]", &x), 0);
     GC_FREE;
 }
 
