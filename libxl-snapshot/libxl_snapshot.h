@@ -1188,6 +1188,124 @@ int libxlsnap_domain_snapshot_diff(libxlsnap_ctx *ctx, const char *domain,
                                    const libxl_asyncop_how *ao_how)
                                    LIBXL_EXTERNAL_CALLERS_ONLY;
 
+/* Checkpoints ---------------------------------------------------- */
+
+/*
+ * A checkpoint: a named point for incremental backups, as libvirt's
+ * domaincheckpoint.  One persistent dirty bitmap named after it on each
+ * of its disks' active images, all started at one instant (one QMP
+ * transaction while the domain runs, `qemu-img bitmap` while it is shut
+ * off).  Only the newest checkpoint's bitmap records: making one
+ * disables the previous newest one's bitmap at the same instant, so
+ * bitmap X holds the writes from X until the next checkpoint, and what
+ * changed since X is the union of X's bitmap and its successors'.
+ * Deleting X merges its bitmap into its predecessor's.  The records are
+ * libxl-json, in the domain's record store beside the snapshots'
+ * (checkpoint-NAME.libxl-json).
+ */
+typedef struct libxlsnap_checkpoint_disk {
+    char *vdev;                     /* "xvda" */
+    char *bitmap;                   /* the bitmap's name (the checkpoint's) */
+    char *image;                    /* the active image it was added to */
+    libxl_disk_format format;
+    /*
+     * Output of list and get only: why the bitmap cannot be trusted
+     * ("missing", "inconsistent: ..."), NULL when it can.
+     */
+    char *problem;
+} libxlsnap_checkpoint_disk;
+
+typedef struct libxlsnap_checkpoint {
+    char *name;
+    char *description;
+    uint64_t creation_time;         /* seconds since the epoch */
+    uint32_t creation_nsec;
+    char *parent;                   /* the checkpoint before it, or NULL */
+    /* deleted checkpoints whose bitmaps were merged into this one's */
+    char **merged;
+    int num_merged;
+    char *snapshot;                 /* taken with this snapshot, or NULL */
+    char *domain_name;
+    libxl_uuid domain_uuid;
+    libxlsnap_checkpoint_disk *disks;
+    int num_disks;
+} libxlsnap_checkpoint;
+
+LIBXLSNAP_EXPORT void libxlsnap_checkpoint_init(libxlsnap_checkpoint *p);
+LIBXLSNAP_EXPORT void libxlsnap_checkpoint_dispose(libxlsnap_checkpoint *p);
+LIBXLSNAP_EXPORT
+void libxlsnap_checkpoint_list_free(libxlsnap_checkpoint *list, int nb);
+/* The record as libxl-json text (malloc'ed; NULL on failure). */
+LIBXLSNAP_EXPORT
+char *libxlsnap_checkpoint_to_json(libxlsnap_ctx *ctx,
+                                   const libxlsnap_checkpoint *p);
+/* libvirt's <domaincheckpoint> XML of it (malloc'ed; NULL on failure). */
+LIBXLSNAP_EXPORT
+char *libxlsnap_checkpoint_to_xml(libxlsnap_ctx *ctx,
+                                  const libxlsnap_checkpoint *p);
+
+/*
+ * Makes checkpoint->name (validated as a snapshot name; a duplicate is
+ * refused) on the disks checkpoint->disks names (their vdev only; none:
+ * every disk), with ->description.  Every disk's active image must be
+ * qcow2.  Live: one QMP transaction; offline: qemu-img bitmap.  On
+ * success *checkpoint holds the record as stored (written when the
+ * operation ends).  Failure, abort or crash: nothing is left (a crash
+ * part-way leaves a journal the next operation on the domain rolls
+ * back).  flags: none yet (0).
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_checkpoint_create(libxlsnap_ctx *ctx, const char *domain,
+                                libxlsnap_checkpoint *checkpoint,
+                                unsigned flags,
+                                const libxlsnap_progress_how *progress,
+                                const libxl_asyncop_how *ao_how)
+                                LIBXL_EXTERNAL_CALLERS_ONLY;
+/* The domain's checkpoints, oldest first (*list_r: _list_free).  With
+ * LIBXLSNAP_CHECKPOINT_LIST_CHECK each disk's ->problem is filled
+ * (reads the images' bitmaps: slower). */
+#define LIBXLSNAP_CHECKPOINT_LIST_CHECK (1U << 0)
+LIBXLSNAP_EXPORT
+int libxlsnap_checkpoint_list(libxlsnap_ctx *ctx, const char *domain,
+                              unsigned flags, libxlsnap_checkpoint **list_r,
+                              int *nb_r);
+/* One checkpoint, its disks' ->problem filled: ERROR_NOTFOUND if none. */
+LIBXLSNAP_EXPORT
+int libxlsnap_checkpoint_get(libxlsnap_ctx *ctx, const char *domain,
+                             const char *name,
+                             libxlsnap_checkpoint *checkpoint_r);
+/*
+ * Deletes a checkpoint: its bitmap is merged into its predecessor's on
+ * each disk (re-enabled when it was the newest), or, for the first one,
+ * removed.  Live: one QMP transaction; offline: qemu-img bitmap, under a
+ * journal that the next operation completes if it is cut.  flags: none
+ * yet (0).
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_checkpoint_delete(libxlsnap_ctx *ctx, const char *domain,
+                                const char *name, unsigned flags,
+                                const libxlsnap_progress_how *progress,
+                                const libxl_asyncop_how *ao_how)
+                                LIBXL_EXTERNAL_CALLERS_ONLY;
+/*
+ * A snapshot and a checkpoint at one instant: as
+ * libxlsnap_domain_snapshot_create, and checkpoint (its name,
+ * description; disks: ignored, every disk the snapshot takes that is
+ * qcow2 after it) made in the same QMP transaction when the domain runs
+ * and every disk's snapshot is taken in QEMU's transaction, else right
+ * after the snapshot, under the same lock, the guest still paused (a
+ * failure of the checkpoint then deletes the snapshot again).
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_create_checkpoint(libxlsnap_ctx *ctx,
+                                 const char *domain,
+                                 libxlsnap_domain_snapshot *snapshot,
+                                 libxlsnap_checkpoint *checkpoint,
+                                 unsigned flags,
+                                 const libxlsnap_progress_how *progress,
+                                 const libxl_asyncop_how *ao_how)
+                                 LIBXL_EXTERNAL_CALLERS_ONLY;
+
 #endif /* LIBXL_SNAPSHOT_H */
 
 /*

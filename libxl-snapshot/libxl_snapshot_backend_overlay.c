@@ -8,7 +8,12 @@
  * recording dirty bitmaps are carried over into it (so that
  * incremental backups go on across the snapshot); live, in the QMP
  * transaction of the create (blockdev-snapshot of a blockdev-add'ed
- * overlay).  A VHD image gets VHD children instead, offline
+ * overlay), where the frozen image's copies are disabled at the same
+ * instant (they hold the writes until the snapshot, and a later commit
+ * into that image must not mark them: checkpoints' "between X and Y").
+ * Offline they stay as they were (a create undone would otherwise
+ * leave them disabled: tracking lost); a commit into such an image
+ * only adds to those older bitmaps.  A VHD image gets VHD children instead, offline
  * (libxl_snapshot_backend_vhd.c, which shares these operations).
  *
  * It is the default for every disk no other backend takes: raw, or a
@@ -110,7 +115,13 @@ static bool node_exists(yajl_val nodes, const char *name)
     return false;
 }
 
-/* Appends a block-dirty-bitmap-add to acts for node's recording bitmaps. */
+/*
+ * newnode NULL: appends a block-dirty-bitmap-disable to acts for node's
+ * recording persistent bitmaps (the image being frozen records nothing
+ * more: a commit into it later, or a pivot back onto it, must not mark
+ * them); else a block-dirty-bitmap-add of each on newnode, which goes
+ * on recording there.
+ */
 static void bitmap_actions(libxl__gc *gc, yajl_val acts, yajl_val nodes,
                            const char *node, const char *newnode)
 {
@@ -130,6 +141,14 @@ static void bitmap_actions(libxl__gc *gc, yajl_val acts, yajl_val nodes,
             !libxl__json_get_bool(b, "persistent", false))
             continue;
         act = libxl__json_append_object(gc, acts);
+        if (!newnode) {
+            libxl__json_add_string(gc, &act, "type",
+                                   "block-dirty-bitmap-disable");
+            data = libxl__json_add_object(gc, &act, "data");
+            libxl__json_add_string(gc, &data, "node", node);
+            libxl__json_add_string(gc, &data, "name", name);
+            continue;
+        }
         libxl__json_add_string(gc, &act, "type", "block-dirty-bitmap-add");
         data = libxl__json_add_object(gc, &act, "data");
         libxl__json_add_string(gc, &data, "node", newnode);
@@ -149,9 +168,13 @@ void libxl__overlay_live_actions(libxl__gc *gc,
                                  yajl_val nodes, const char *node,
                                  yajl_val actions, int *seq)
 {
-    yajl_val act = libxl__json_append_object(gc, actions), data;
+    yajl_val act, data;
     char *newnode;
 
+    /* the frozen image's bitmaps stop at the instant (prepared first,
+     * while its node is still the writable active one) */
+    bitmap_actions(gc, actions, nodes, node, NULL);
+    act = libxl__json_append_object(gc, actions);
     do {
         newnode = GCSPRINTF("%s-ov%d", ds->vdev, (*seq)++);
     } while (node_exists(nodes, newnode));

@@ -509,6 +509,10 @@ static void live_bitmaps(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
         m->name = GCSTRDUP(name);
         m->granularity = libxl__json_get_integer(b, "granularity", 65536);
         m->add = !node_has_bitmap(bb, name);
+        /* base becomes the active image: it records what top recorded
+         * (a checkpoint's older bitmap must not record in it) */
+        if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT)
+            m->state = libxl__json_get_bool(b, "recording", true) ? 1 : -1;
         GCNEW_ARRAY(m->sources, bj->num_merge_files);
         for (j = 0; j < bj->num_merge_files; j++) {
             const char *n = libxl__qmp_node_for_file(gc, nodes,
@@ -549,6 +553,16 @@ static int merge_actions(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
             libxl__json_add_uint64(agc, &data, "granularity",
                                    b->granularity);
             libxl__json_add_bool(agc, &data, "persistent", true);
+            if (b->state < 0)
+                libxl__json_add_bool(agc, &data, "disabled", true);
+        } else if (b->state) {
+            act = libxl__json_append_object(agc, acts);
+            libxl__json_add_string(agc, &act, "type", b->state > 0
+                                   ? "block-dirty-bitmap-enable"
+                                   : "block-dirty-bitmap-disable");
+            data = libxl__json_add_object(agc, &act, "data");
+            libxl__json_add_string(agc, &data, "node", base);
+            libxl__json_add_string(agc, &data, "name", b->name);
         }
         act = libxl__json_append_object(agc, acts);
         libxl__json_add_string(agc, &act, "type", "block-dirty-bitmap-merge");
@@ -575,22 +589,64 @@ static int merge_actions(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
 
 /*
  * A copy's bitmaps, as libvirt's: each persistent, consistent bitmap of
- * the source node added to the target node (same name, granularity)
- * and merged from the source, in one transaction sent just before the
+ * the source node (full: and of the layers below it, each merged from
+ * every layer that has it, since a full copy holds the whole chain)
+ * added to the target node (same name, granularity, recording as on
+ * the source) and merged, in one transaction sent just before the
  * pivot.  NULL: none.
  */
 static yajl_val copy_bitmap_actions(libxl__gc *gc, yajl_val nodes,
-                                    const char *src, const char *target)
+                                    const char *src, const char *target,
+                                    const char *active,
+                                    libxl_disk_format active_format,
+                                    bool full)
 {
     yajl_val bms = node_bitmaps(nodes, src), args = NULL, acts = NULL;
     yajl_val act, data, srcs, one;
+    libxl__disk_bitmaps db;
+    const char *why, **names = NULL;
+    int n = 0, k, l;
     size_t i;
 
+    /* which: src's persistent bitmaps; a full copy also those of the
+     * layers below (their union is the bitmap of the whole disk) */
+    memset(&db, 0, sizeof(db));
+    if (full && libxl__disk_bitmaps_probe(gc, NULL, nodes, NULL, active,
+                                          active_format, &db, &why))
+        memset(&db, 0, sizeof(db));
     for (i = 0; bms && YAJL_IS_ARRAY(bms) && i < bms->u.array.len; i++) {
-        yajl_val b = bms->u.array.values[i];
-        const char *name = libxl__json_get_string(b, "name");
-        if (!name || !libxl__json_get_bool(b, "persistent", false) ||
-            libxl__json_get_bool(b, "inconsistent", false))
+        const char *name = libxl__json_get_string(bms->u.array.values[i],
+                                                  "name");
+        if (!name || !libxl__json_get_bool(bms->u.array.values[i],
+                                           "persistent", false))
+            continue;
+        GCREALLOC_ARRAY(names, n + 1);
+        names[n++] = name;
+    }
+    for (l = 1; l < db.num_layers; l++)
+        for (k = 0; k < db.layers[l].num_bitmaps; k++) {
+            const char *name = db.layers[l].bitmaps[k].name;
+            int m;
+            if (!db.layers[l].node) continue;
+            for (m = 0; m < n && strcmp(names[m], name); m++) ;
+            if (m < n) continue;
+            GCREALLOC_ARRAY(names, n + 1);
+            names[n++] = name;
+        }
+    for (k = 0; k < n; k++) {
+        const char *name = names[k];
+        yajl_val b = NULL;
+        bool bad = false;
+        for (i = 0; bms && YAJL_IS_ARRAY(bms) && i < bms->u.array.len; i++)
+            if (!strcmp(libxl__json_get_string(bms->u.array.values[i],
+                                               "name") ?: "", name))
+                b = bms->u.array.values[i];
+        for (l = 1; l < db.num_layers; l++) {
+            const libxl__bitmap_state *bs =
+                libxl__disk_bitmap_find(&db, l, name);
+            if (bs && bs->inconsistent) bad = true;
+        }
+        if (bad || (b && libxl__json_get_bool(b, "inconsistent", false)))
             continue;
         if (!acts) acts = libxl__json_add_array(gc, &args, "actions");
         act = libxl__json_append_object(gc, acts);
@@ -598,19 +654,33 @@ static yajl_val copy_bitmap_actions(libxl__gc *gc, yajl_val nodes,
         data = libxl__json_add_object(gc, &act, "data");
         libxl__json_add_string(gc, &data, "node", target);
         libxl__json_add_string(gc, &data, "name", name);
-        libxl__json_add_uint64(gc, &data, "granularity",
-                               libxl__json_get_integer(b, "granularity",
-                                                       65536));
+        if (b)
+            libxl__json_add_uint64(gc, &data, "granularity",
+                                   libxl__json_get_integer(b, "granularity",
+                                                           65536));
         libxl__json_add_bool(gc, &data, "persistent", true);
+        /* it records on the copy as it did on the source */
+        if (!b || !libxl__json_get_bool(b, "recording", false))
+            libxl__json_add_bool(gc, &data, "disabled", true);
         act = libxl__json_append_object(gc, acts);
         libxl__json_add_string(gc, &act, "type", "block-dirty-bitmap-merge");
         data = libxl__json_add_object(gc, &act, "data");
         libxl__json_add_string(gc, &data, "node", target);
         libxl__json_add_string(gc, &data, "target", name);
         srcs = libxl__json_add_array(gc, &data, "bitmaps");
-        one = libxl__json_append_object(gc, srcs);
-        libxl__json_add_string(gc, &one, "node", src);
-        libxl__json_add_string(gc, &one, "name", name);
+        if (b) {
+            one = libxl__json_append_object(gc, srcs);
+            libxl__json_add_string(gc, &one, "node", src);
+            libxl__json_add_string(gc, &one, "name", name);
+        }
+        for (l = 1; l < db.num_layers; l++) {
+            if (!db.layers[l].node ||
+                !libxl__disk_bitmap_find(&db, l, name))
+                continue;
+            one = libxl__json_append_object(gc, srcs);
+            libxl__json_add_string(gc, &one, "node", db.layers[l].node);
+            libxl__json_add_string(gc, &one, "name", name);
+        }
     }
     return args;
 }
@@ -618,7 +688,7 @@ static yajl_val copy_bitmap_actions(libxl__gc *gc, yajl_val nodes,
 void libxl__blockjob_copy_bitmaps_sync(libxl__gc *gc, const char *qmp_path,
                                        const char *active,
                                        libxl_disk_format active_format,
-                                       const char *target_node)
+                                       const char *target_node, bool full)
 {
     yajl_val nodes = NULL, acts;
     const char *src;
@@ -628,7 +698,8 @@ void libxl__blockjob_copy_bitmaps_sync(libxl__gc *gc, const char *qmp_path,
         !nodes || !YAJL_IS_ARRAY(nodes))
         return;
     src = libxl__qmp_node_for_file(gc, nodes, active, active_format);
-    acts = src ? copy_bitmap_actions(gc, nodes, src, target_node) : NULL;
+    acts = src ? copy_bitmap_actions(gc, nodes, src, target_node, active,
+                                     active_format, full) : NULL;
     if (acts && libxl__qmp_run_sync(gc, qmp_path, "transaction", acts, 0,
                                     true, NULL))
         LOG(WARN, "the dirty bitmaps of '%s' could not be carried over to "
@@ -704,7 +775,10 @@ static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
         if (bj->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT &&
             bj->base_format == LIBXL_DISK_FORMAT_QCOW2)
             bj->merge_actions = copy_bitmap_actions(&bj->ao->gc, nodes, dev,
-                                                    bj->target_node);
+                                                    bj->target_node,
+                                                    bj->active,
+                                                    bj->active_format,
+                                                    !bj->copy_shallow);
         if (bj->info.speed) {
             libxl__json_add_uint64(gc, &args, "speed", bj->info.speed);
             /* QEMU's 16 MiB buffer would make a slow copy go in bursts

@@ -538,6 +538,8 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
         const char *n = names[i], *path;
         path = libxl__snapshot_store_where(gc, &cs->op.st, n);
         if (libxl__snapshot_store_owns(gc, t, n) ||
+            /* a checkpoint's record: libxl__checkpoint_check's */
+            libxl__checkpoint_record_file(gc, n) ||
             memory_of_record(t, path) ||
             (journal && !strcmp(path, journal)))   /* reported */
             continue;
@@ -749,6 +751,9 @@ static void check_probed(libxl__egc *egc, check_state *cs)
     check_active(gc, cs);
     check_running(gc, cs);
     check_unowned(gc, cs);
+    /* each checkpoint's bitmap on each disk: missing, inconsistent */
+    libxl__checkpoint_check(gc, &cs->op.st, &cs->op.d, &cs->problems,
+                            &cs->num);
     cs->img_next = 0;
     check_images_next(egc, cs);
 }

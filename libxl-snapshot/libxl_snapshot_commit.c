@@ -57,7 +57,9 @@
  * if missing, then merged from each image from top down to base,
  * stopping at the first that lacks it; live in one transaction just
  * before the job finishes, offline with qemu-img bitmap after the
- * commit.
+ * commit.  When top is the active image, base's copy then records as
+ * top's did (enabled or disabled): a checkpoint's older bitmaps must
+ * not start recording again in the new active image.
  * Job control (abort, pivot) of a job another process started:
  *   blockjob_control -> bc_begun (lock tried once) -> bc_job_done ...
  *
@@ -891,6 +893,9 @@ static void plan_bitmaps(libxl__gc *gc, libxl__block_commit_state *bcs)
         b->add = true;
         for (k = 0; k < nbase; k++)
             if (!strcmp(base[k].name, b->name)) b->add = false;
+        /* top is the active image: base, active after, records what
+         * top recorded (a checkpoint's older bitmap must not) */
+        if (bcs->itop == 0) b->state = top[i].recording ? 1 : -1;
         GCNEW_ARRAY(b->sources, bcs->ibase - bcs->itop);
         for (j = bcs->itop; j < bcs->ibase; j++) {
             bool has = false;
@@ -1386,7 +1391,7 @@ static void queue_after_commit(libxl__gc *gc,
     const libxl__blockjob *bj = &bcs->bj;
     int i, j, n = 1;
 
-    for (i = 0; i < bj->num_bitmaps; i++) n += 1 + bj->bitmaps[i].num_sources;
+    for (i = 0; i < bj->num_bitmaps; i++) n += 2 + bj->bitmaps[i].num_sources;
     GCNEW_ARRAY(bcs->cmds, n);
     for (i = 0; i < bj->num_bitmaps; i++) {
         const struct libxl__blockjob_bitmap *b = &bj->bitmaps[i];
@@ -1397,6 +1402,14 @@ static void queue_after_commit(libxl__gc *gc,
             bcs->cmds[bcs->num_cmds++] = libxl__qemu_img_bitmap_args(gc,
                 bcs->jr.base, b->name, 0, b->sources[j],
                 LIBXL_DISK_FORMAT_QCOW2);
+        if (b->state) {
+            libxl__flexarray *a = libxl__flexarray_new(gc);
+            libxl__flexarray_append_pair(a, CTX->qemu_img, "bitmap");
+            libxl__flexarray_append(a, b->state > 0 ? "--enable"
+                                                    : "--disable");
+            libxl__flexarray_append_pair(a, bcs->jr.base, b->name);
+            bcs->cmds[bcs->num_cmds++] = a->data;
+        }
     }
     if (bcs->jr.above ||
         bcs->jr.at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL) {
@@ -1927,7 +1940,8 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
         if (copy && jr->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT &&
             jr->node && jr->base_format == LIBXL_DISK_FORMAT_QCOW2)
             libxl__blockjob_copy_bitmaps_sync(gc, op->d.qmp_path, jr->top,
-                                              jr->top_format, jr->node);
+                                              jr->top_format, jr->node,
+                                              !jr->shallow);
         yajl_val cargs = NULL;
         if (copy && jr->at_ready == LIBXL__BLOCKJOB_AT_READY_CANCEL)
             libxl__json_add_string(gc, &cargs, "device", jr->id);
@@ -2374,7 +2388,8 @@ static int blockjob_control(libxlsnap_ctx *ctx, const char *domain,
                 verb == LIBXL__BLOCKJOB_VERB_COMPLETE && jr.node &&
                 jr.base_format == LIBXL_DISK_FORMAT_QCOW2)
                 libxl__blockjob_copy_bitmaps_sync(gc, d.qmp_path, jr.top,
-                                                  jr.top_format, jr.node);
+                                                  jr.top_format, jr.node,
+                                                  !jr.shallow);
             libxl__json_add_string(gc, &args, "id", jr.id);
             rc = libxl__qmp_run_sync(gc, d.qmp_path,
                     verb == LIBXL__BLOCKJOB_VERB_COMPLETE ? "job-complete"

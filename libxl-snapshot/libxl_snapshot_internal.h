@@ -793,6 +793,9 @@ struct libxl__blockjob {
         bool add;
         const char **sources;
         int num_sources;
+        /* an active commit: base's copy then records (1) as top's did,
+         * or not (-1); 0: left as it is */
+        int state;
     } *bitmaps;
     int num_bitmaps;
     /* live commit: the images top..base (excluded), to merge the
@@ -955,13 +958,15 @@ void libxl__blockjob_start(libxl__egc *egc, libxl__blockjob *bj);
 void libxl__blockjob_follow(libxl__egc *egc, libxl__blockjob *bj);
 /*
  * A live copy about to pivot: each persistent dirty bitmap of the
- * active image's node added to target_node and merged into it, in one
+ * active image's node (full: and of the layers below, merged from each
+ * that has it: a full copy holds the whole chain) added to target_node,
+ * recording as on the active one, and merged into it, in one
  * transaction (as libvirt).  Best effort: a failure is a warning.
  */
 void libxl__blockjob_copy_bitmaps_sync(libxl__gc *gc, const char *qmp_path,
                                        const char *active,
                                        libxl_disk_format active_format,
-                                       const char *target_node);
+                                       const char *target_node, bool full);
 /* Why a copy must not pivot to dest (a file removed or replaced since
  * the copy began: dev, ino from libxl__blockjob_copy_dest_id, 0 0:
  * only that it exists), or NULL; logged as ERROR for job id. */
@@ -2368,6 +2373,209 @@ static inline bool libxl__fault_point(const char *op) { return false; }
 static inline void libxl__fault_domain(const libxl__domain *d) { }
 static inline int libxl__fault_io(const char *what) { return 0; }
 #endif
+
+/* ---------------------------------------------------------------- */
+/* checkpoints (libxl_snapshot_checkpoint.c) */
+
+/*
+ * Records: checkpoint-NAME.libxl-json in the domain's store, beside the
+ * snapshots' snapshotdata-NAME.libxl-json (whose listing, by their
+ * prefix, never sees a checkpoint).  The internal API the checkpoint
+ * commands, backups and snapshot-diff build on; see the design comment
+ * of libxl_snapshot_checkpoint.c.
+ */
+#define LIBXL__CHECKPOINT_PREFIX "checkpoint-"
+/* The store name of checkpoint name's record (gc). */
+char *libxl__checkpoint_record_name(libxl__gc *gc, const char *name);
+/* A store name: the checkpoint whose record it is (gc), else NULL. */
+char *libxl__checkpoint_record_file(libxl__gc *gc, const char *file);
+/* A record as JSON: a yajl tree (gc), and its text (gc). */
+yajl_val libxl__checkpoint_to_tree(libxl__gc *gc,
+                                   const libxlsnap_checkpoint *cp);
+char *libxl__checkpoint_to_text(libxl__gc *gc, const libxlsnap_checkpoint *cp);
+/*
+ * A record from JSON, into *cp (allocations from agc; NOGC: malloc,
+ * the caller disposes).  ERROR_INVAL, and *why_r (gc) what is wrong,
+ * nothing logged.
+ */
+int libxl__checkpoint_from_tree(libxl__gc *gc, libxl__gc *agc, yajl_val v,
+                                libxlsnap_checkpoint *cp, const char **why_r);
+void libxl__checkpoint_copy(libxlsnap_checkpoint *dst,
+                            const libxlsnap_checkpoint *src);
+
+/* A domain's checkpoints, oldest first (by creation time: each one's
+ * parent is the one before it). */
+typedef struct libxl__checkpoint_list {
+    libxlsnap_checkpoint *cps;        /* gc */
+    int num;
+    /* lenient load (snapshot-check): corrupt records, left out */
+    char **damage;
+    int num_damage;
+    char **skipped;                   /* their store names */
+    int num_skipped;
+} libxl__checkpoint_list;
+/*
+ * Loads every checkpoint record of the store (no lock needed: records
+ * are replaced atomically).  A corrupt record: ERROR_INVAL, said; with
+ * lenient, left out and noted in damage instead.
+ */
+int libxl__checkpoint_load(libxl__gc *gc, const libxl__snapshot_store *st,
+                           bool lenient, libxl__checkpoint_list *l_r);
+/* index of name in l, or -1 */
+int libxl__checkpoint_index(const libxl__checkpoint_list *l, const char *name);
+/* cp's disk vdev, or NULL */
+const libxlsnap_checkpoint_disk *libxl__checkpoint_disk(
+    const libxlsnap_checkpoint *cp, const char *vdev);
+/* The newest checkpoint before index before (l->num: of all) that has
+ * disk vdev: its index, or -1. */
+int libxl__checkpoint_newest_on(const libxl__checkpoint_list *l,
+                                const char *vdev, int before);
+/*
+ * What changed on disk vdev since checkpoint from, until checkpoint to
+ * (NULL: until now): the names of the bitmaps whose union it is, oldest
+ * first (from's, the checkpoints merged into it, and each later one's
+ * that has vdev and comes before to, with theirs).  gc.  ERROR_NOTFOUND
+ * (said) when from or to has no record; ERROR_INVAL (said) when from or
+ * to does not cover vdev (its changes are unknown: a full copy).
+ */
+int libxl__checkpoint_bitmaps(libxl__gc *gc, const libxl__checkpoint_list *l,
+                              const char *vdev, const char *from,
+                              const char *to, const char ***names_r,
+                              int *n_r);
+
+/*
+ * The persistent dirty bitmaps of one disk's backing chain, layer by
+ * layer, top (the active image) first.  Live (qmp_path: the domain's
+ * QEMU): as QEMU has them (query-named-block-nodes: "recording",
+ * "inconsistent"), each layer with its node; offline: qemu-img info
+ * ("auto": recording, "in-use" with no QEMU running the image: QEMU
+ * died with it open, inconsistent).
+ */
+typedef struct libxl__bitmap_state {
+    const char *name;
+    uint64_t granularity;
+    bool recording;
+    bool inconsistent;
+} libxl__bitmap_state;
+typedef struct libxl__bitmap_layer {
+    const char *file;
+    libxl_disk_format format;
+    const char *node;                 /* live: QEMU's node of it, or NULL */
+    libxl__bitmap_state *bitmaps;
+    int num_bitmaps;
+} libxl__bitmap_layer;
+typedef struct libxl__disk_bitmaps {
+    const char *vdev;
+    libxl__bitmap_layer *layers;
+    int num_layers;
+} libxl__disk_bitmaps;
+/*
+ * image (format fmt): the disk's active image.  qmp_path NULL: offline.
+ * nodes: a query-named-block-nodes (flat) reply, or NULL (asked here).
+ * 0, or ERROR_* and *why_r (gc; nothing logged): the chain unreadable.
+ */
+int libxl__disk_bitmaps_probe(libxl__gc *gc, const char *qmp_path,
+                              yajl_val nodes, const char *vdev,
+                              const char *image, libxl_disk_format fmt,
+                              libxl__disk_bitmaps *db_r, const char **why_r);
+/* bitmap name on layer i of db, or NULL */
+const libxl__bitmap_state *libxl__disk_bitmap_find(
+    const libxl__disk_bitmaps *db, int layer, const char *name);
+/*
+ * Can checkpoint bitmap name on this disk be trusted?  NULL yes, else
+ * why, in words (gc): it is on no layer ("missing"), a layer has it
+ * inconsistent, or (newest: it is the disk's newest checkpoint) it is
+ * not recording on the active image.
+ */
+const char *libxl__checkpoint_bitmap_problem(libxl__gc *gc,
+                                             const libxl__disk_bitmaps *db,
+                                             const char *name, bool newest);
+/* The same for a union (libxl__checkpoint_bitmaps): the first problem of
+ * names[0] (which must be there), or an inconsistent copy of any. */
+const char *libxl__checkpoint_union_problem(libxl__gc *gc,
+                                            const libxl__disk_bitmaps *db,
+                                            const char *const *names, int n);
+/*
+ * Live: the "bitmaps" of one block-dirty-bitmap-merge (a JSON array,
+ * gc) that unites names over every layer of db that has them:
+ * [{"node": N, "name": B}, ...]; NULL when no layer has any.
+ */
+yajl_val libxl__checkpoint_merge_sources(libxl__gc *gc,
+                                         const libxl__disk_bitmaps *db,
+                                         const char *const *names, int n);
+
+/*
+ * Making a checkpoint inside another operation (a backup, a snapshot):
+ *  1. libxl__checkpoint_plan: the record, checked (name valid, no such
+ *     checkpoint, no such bitmap on a disk, every disk qcow2);
+ *  2. live: libxl__checkpoint_live_actions, for each disk, appended to
+ *     the operation's own QMP transaction;
+ *     offline: libxl__checkpoint_offline_cmds, run in turn;
+ *  3. after success, libxl__checkpoint_save (the record);
+ *     after the operation failed (the transaction ran, the record is
+ *     not written): libxl__checkpoint_undo.
+ * Under the domain's lock throughout.
+ */
+/*
+ * cp_r: name, description, creation time (after the newest's), parent
+ * (the newest), domain, and a disk for each of vdevs (num_vdevs 0:
+ * every disk of d), its image d's active one.  l: the domain's
+ * checkpoints.  ERROR_INVAL (said) when refused.  Synchronous: asks
+ * QEMU (query-named-block-nodes) or qemu-img info for each disk.
+ */
+int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
+                           const libxl__checkpoint_list *l, const char *name,
+                           const char *description,
+                           const char *const *vdevs, int num_vdevs,
+                           libxlsnap_checkpoint *cp_r);
+/*
+ * Appends to actions (a JSON array) what makes cp's bitmap on disk
+ * vdev, whose active image is QEMU's node: block-dirty-bitmap-disable
+ * of the disk's newest checkpoint's bitmap on node (when node has it
+ * recording), then block-dirty-bitmap-add of cp's (persistent).  nodes:
+ * query-named-block-nodes (flat), to see what node has.
+ */
+void libxl__checkpoint_live_actions(libxl__gc *gc,
+                                    const libxl__checkpoint_list *l,
+                                    const libxlsnap_checkpoint *cp,
+                                    const char *vdev, yajl_val nodes,
+                                    const char *node, yajl_val actions);
+/* Offline, the same as qemu-img commands on the disk's image (gc):
+ * bitmap --disable of the previous, --add of cp's. */
+void libxl__checkpoint_offline_cmds(libxl__gc *gc,
+                                    const libxl__checkpoint_list *l,
+                                    const libxlsnap_checkpoint *cp,
+                                    const char *vdev, const char *image,
+                                    const char *const **cmds_r[], int *n_r);
+/* The record written (atomically). */
+int libxl__checkpoint_save(libxl__gc *gc, const libxl__snapshot_store *st,
+                           const libxlsnap_checkpoint *cp);
+/*
+ * Undoes cp's bitmaps (made by the actions or commands above, its
+ * record not written): on each disk, cp's bitmap merged into the
+ * previous newest one's, which records again, and removed (live: one
+ * transaction; offline: qemu-img).  Quick, synchronous; what it cannot
+ * undo is logged (WARN) and snapshot-check reports it.  d: running or
+ * not decides live or offline.
+ */
+int libxl__checkpoint_undo(libxl__gc *gc, const libxl__domain *d,
+                           const libxl__checkpoint_list *l,
+                           const libxlsnap_checkpoint *cp);
+/* A checkpoint operation's journal (op "checkpoint-create" or
+ * "checkpoint-delete"), rolled back or forward by the next operation. */
+int libxl__checkpoint_recover(libxl__gc *gc, libxl__snapshot_op *op,
+                              yajl_val j);
+/*
+ * snapshot-check: each checkpoint disk whose bitmap is missing or
+ * inconsistent, one line each, appended to *problems (gc); and each
+ * corrupt checkpoint record.  d: running or not (live or offline).
+ */
+void libxl__checkpoint_check(libxl__gc *gc, const libxl__snapshot_store *st,
+                             const libxl__domain *d, char ***problems,
+                             int *num);
+/* Is store name one of l's records (or a corrupt one it skipped)? */
+bool libxl__checkpoint_owns(libxl__gc *gc, const libxl__checkpoint_list *l,
+                            const char *file);
 
 #endif /* LIBXL_SNAPSHOT_INTERNAL_H */
 

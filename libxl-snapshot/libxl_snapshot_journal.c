@@ -75,6 +75,10 @@
  *  migrate (qemu driver): back to one QEMU, libxl__migrate_recover
  *  (libxl_snapshot_migrate.c).
  *
+ *  checkpoint-create: back (its bitmaps undone) unless its record was
+ *  written; checkpoint-delete: forward (done again).
+ *  libxl__checkpoint_recover (libxl_snapshot_checkpoint.c).
+ *
  * A journal no recovery can complete (not valid JSON, an operation this
  * version does not know, a create without a readable record, a revert
  * of a snapshot the domain does not have) is never guessed at: every
@@ -107,7 +111,9 @@ static char *journal_path(libxl__gc *gc, const libxl__snapshot_store *st)
 bool libxl__journal_op_known(const char *op)
 {
     return op && (!strcmp(op, "create") || !strcmp(op, "revert") ||
-                  !strcmp(op, "delete") || !strcmp(op, "migrate"));
+                  !strcmp(op, "delete") || !strcmp(op, "migrate") ||
+                  !strcmp(op, "checkpoint-create") ||
+                  !strcmp(op, "checkpoint-delete"));
 }
 
 /*
@@ -292,6 +298,9 @@ void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
         return;
     } else if (what && !strcmp(what, "migrate")) {
         rc = libxl__migrate_recover(gc, op, j);
+    } else if (what && (!strcmp(what, "checkpoint-create") ||
+                        !strcmp(what, "checkpoint-delete"))) {
+        rc = libxl__checkpoint_recover(gc, op, j);
     } else if (what) {
         rc = libxl__journal_unusable(gc, op, GCSPRINTF("holds an operation "
                                      "this version does not know ('%s')",

@@ -10,7 +10,9 @@
  *   { "format": "libxl-snapshot-records", "version": 1,
  *     "uuid": "<the domain's>", "name": "<its name>",
  *     "domain": { <domain.libxl-json: active images, current> },
- *     "snapshots": [ { <snapshotdata-NAME.libxl-json> }, ... ] }
+ *     "snapshots": [ { <snapshotdata-NAME.libxl-json> }, ... ],
+ *     "checkpoints": [ { <checkpoint-NAME.libxl-json> }, ... ] }
+ * ("checkpoints" may be absent: an export of a version without them.)
  *
  * Export runs under the domain's lock, after the recovery every
  * operation does, and is refused while a journal is left (recovery
@@ -120,6 +122,15 @@ static int export_records(libxl__gc *gc, records_state *rs)
         if (!v) return ERROR_FAIL;
         libxl__json_append(gc, arr, v);
     }
+    {
+        libxl__checkpoint_list cl;
+        int rc = libxl__checkpoint_load(gc, &op->st, false, &cl);
+        if (rc) return rc;
+        arr = libxl__json_add_array(gc, &doc, "checkpoints");
+        for (i = 0; i < cl.num; i++)
+            libxl__json_append(gc, arr,
+                               libxl__checkpoint_to_tree(gc, &cl.cps[i]));
+    }
     text = libxl__json_to_string(gc, doc);
     if (!text) return ERROR_FAIL;
     *rs->json_r = strdup(text);
@@ -177,6 +188,57 @@ static bool domain_has_disk(libxl__snapshot_op *op, const char *vdev)
 }
 
 /*
+ * The document's checkpoints (none when it has no "checkpoints"): each
+ * a valid record of this domain, of a disk it has, named once.
+ */
+static int import_checkpoints(libxl__gc *gc, libxl__snapshot_op *op,
+                              yajl_val doc, const libxl_uuid *u,
+                              libxl__checkpoint_list *l)
+{
+    yajl_val arr = libxl__json_get(doc, "checkpoints");
+    const char *why;
+    size_t i;
+    int k;
+
+    memset(l, 0, sizeof(*l));
+    if (!arr || YAJL_IS_NULL(arr)) return 0;
+    if (!YAJL_IS_ARRAY(arr)) {
+        LOG(ERROR, "corrupt snapshot records: 'checkpoints' is not a list");
+        return ERROR_INVAL;
+    }
+    GCNEW_ARRAY(l->cps, arr->u.array.len + 1);
+    for (i = 0; i < arr->u.array.len; i++) {
+        libxlsnap_checkpoint *cp = &l->cps[l->num];
+        if (libxl__checkpoint_from_tree(gc, gc, arr->u.array.values[i], cp,
+                                        &why)) {
+            LOG(ERROR, "corrupt snapshot records: checkpoint %zu: %s", i,
+                why);
+            return ERROR_INVAL;
+        }
+        if (libxl__checkpoint_index(l, cp->name) >= 0) {
+            LOG(ERROR, "corrupt snapshot records: checkpoint '%s' twice",
+                cp->name);
+            return ERROR_INVAL;
+        }
+        if (!libxl_uuid_is_nil(&cp->domain_uuid) &&
+            libxl_uuid_compare(&cp->domain_uuid, u)) {
+            LOG(ERROR, "corrupt snapshot records: checkpoint '%s' is of "
+                "another domain", cp->name);
+            return ERROR_INVAL;
+        }
+        for (k = 0; k < cp->num_disks; k++)
+            if (!domain_has_disk(op, cp->disks[k].vdev)) {
+                LOG(ERROR, "cannot import the records of %s: it has no "
+                    "disk %s (checkpoint '%s')", op->d.name,
+                    cp->disks[k].vdev, cp->name);
+                return ERROR_INVAL;
+            }
+        l->num++;
+    }
+    return 0;
+}
+
+/*
  * The document names the domain it is of: its name (and the domain
  * record's) is the domain's, and its config file, when it is on this
  * host (or when this host knows none for the domain), is the domain's
@@ -225,6 +287,7 @@ static int import_records(libxl__gc *gc, records_state *rs)
 {
     libxl__snapshot_op *op = &rs->op;
     libxl__snapshot_tree t, old = op->tree;
+    libxl__checkpoint_list cps, oldcps;
     yajl_val doc, v, arr;
     libxl_uuid u;
     const char *s, *why, *probs = NULL;
@@ -305,6 +368,8 @@ static int import_records(libxl__gc *gc, records_state *rs)
             return ERROR_INVAL;
         }
     }
+    rc = import_checkpoints(gc, op, doc, &u, &cps);
+    if (rc) return rc;
     libxl__snapshot_tree_fixup(gc, &t);
     if (t.num_damage) {
         LOG(ERROR, "corrupt snapshot records: %s", t.damage[0]);
@@ -381,6 +446,14 @@ static int import_records(libxl__gc *gc, records_state *rs)
         return ERROR_INVAL;
     }
 
+    rc = libxl__checkpoint_load(gc, &op->st, false, &oldcps);
+    if (rc) return rc;
+    if (oldcps.num && !(rs->flags & LIBXLSNAP_IMPORT_FORCE)) {
+        LOG(ERROR, "domain %s already has %d checkpoint record%s here: "
+            "LIBXLSNAP_IMPORT_FORCE replaces them", op->d.name,
+            oldcps.num, oldcps.num == 1 ? "" : "s");
+        return ERROR_DEVICE_EXISTS;
+    }
     if (old.num_snaps && !(rs->flags & LIBXLSNAP_IMPORT_FORCE)) {
         LOG(ERROR, "domain %s already has %d snapshot record%s here: "
             "LIBXLSNAP_IMPORT_FORCE replaces them", op->d.name,
@@ -413,6 +486,33 @@ static int import_records(libxl__gc *gc, records_state *rs)
             LOG(ERROR, "domain %s: its old records could not be put back "
                 "either: xl snapshot-check %s", op->d.name, op->d.name);
         return rc;
+    }
+    /* the checkpoints' records: the new ones, the old ones gone */
+    {
+        libxl__store_put *p;
+        int np = 0;
+        GCNEW_ARRAY(p, cps.num + oldcps.num + 1);
+        for (i = 0; i < cps.num; i++) {
+            p[np].name = libxl__checkpoint_record_name(gc, cps.cps[i].name);
+            p[np].value = libxl__checkpoint_to_text(gc, &cps.cps[i]);
+            p[np].len = strlen(p[np].value);
+            np++;
+        }
+        for (i = 0; i < oldcps.num; i++)
+            if (libxl__checkpoint_index(&cps, oldcps.cps[i].name) < 0)
+                p[np++].name = libxl__checkpoint_record_name(gc,
+                                                       oldcps.cps[i].name);
+        rc = np ? libxl__snapshot_store_put(gc, &op->st, p, np, XTL_ERROR)
+                : 0;
+        if (rc) {
+            LOG(ERROR, "domain %s: the checkpoint records could not be "
+                "written; the snapshot records are put back", op->d.name);
+            if (libxl__snapshot_store_save(gc, &op->st, &old))
+                LOG(ERROR, "domain %s: its old records could not be put "
+                    "back either: xl snapshot-check %s", op->d.name,
+                    op->d.name);
+            return rc;
+        }
     }
     return 0;
 }

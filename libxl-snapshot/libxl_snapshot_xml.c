@@ -145,6 +145,57 @@ char *libxlsnap_domain_snapshot_to_xml(libxlsnap_ctx *ctx,
     return res;
 }
 
+/*
+ * libvirt's <domaincheckpoint>: name, description, parent, creationTime,
+ * and each disk with checkpoint='bitmap' bitmap='NAME'.
+ */
+char *libxlsnap_checkpoint_to_xml(libxlsnap_ctx *ctx,
+                                  const libxlsnap_checkpoint *cp)
+{
+    if (ARGS_MISSING_CTX_OPTIONAL(ctx, cp)) return NULL;
+    GC_INIT(ctx);
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr root, n, disks, dom;
+    xmlChar *buf = NULL;
+    char uuid[40], *res = NULL;
+    int i, len = 0;
+
+    if (!doc) abort();
+    root = xmlNewNode(NULL, BAD_CAST "domaincheckpoint");
+    xmlDocSetRootElement(doc, root);
+    child(root, "name", cp->name);
+    if (cp->description) child(root, "description", cp->description);
+    if (cp->parent) {
+        n = child(root, "parent", NULL);
+        child(n, "name", cp->parent);
+    }
+    child(root, "creationTime", GCSPRINTF("%"PRIu64, cp->creation_time));
+    disks = child(root, "disks", NULL);
+    for (i = 0; i < cp->num_disks; i++) {
+        n = child(disks, "disk", NULL);
+        prop(n, "name", cp->disks[i].vdev);
+        prop(n, "checkpoint", "bitmap");
+        prop(n, "bitmap", cp->disks[i].bitmap);
+    }
+    dom = child(root, "domain", NULL);
+    prop(dom, "type", "xen");
+    if (cp->domain_name) child(dom, "name", cp->domain_name);
+    if (!libxl_uuid_is_nil(&cp->domain_uuid)) {
+        snprintf(uuid, sizeof(uuid), LIBXL_UUID_FMT,
+                 LIBXL_UUID_BYTES(cp->domain_uuid));
+        child(dom, "uuid", uuid);
+    }
+    xmlDocDumpFormatMemoryEnc(doc, &buf, &len, "UTF-8", 1);
+    if (buf) {
+        res = strdup((const char *)buf);
+        if (!res) abort();
+    }
+    xmlFree(buf);
+    xmlFreeDoc(doc);
+    GC_FREE;
+    return res;
+}
+
 /* ---------------------------------------------------------------- */
 /* reading */
 

@@ -170,6 +170,11 @@ int main_migrate(int argc, char **argv);
 int main_snapshot_export_records(int argc, char **argv);
 int main_snapshot_import_records(int argc, char **argv);
 int main_snapshot_diff(int argc, char **argv);
+int main_checkpoint_create(int argc, char **argv);
+int main_checkpoint_list(int argc, char **argv);
+int main_checkpoint_info(int argc, char **argv);
+int main_checkpoint_dumpxml(int argc, char **argv);
+int main_checkpoint_delete(int argc, char **argv);
 
 #endif /* XL_H */
 

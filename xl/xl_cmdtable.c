@@ -142,6 +142,38 @@ const struct cmd_spec cmd_table[] = {
       "-n, --name=NAME          The snapshot (instead of <Name>).\n"
       "-v, --verbose            The block jobs' progress to a pipe too."
     },
+    { "checkpoint-create", &main_checkpoint_create, 0, 1, 0,
+      "Make a checkpoint for incremental backups",
+      "[options] <Domain> <Name>",
+      "-d, --description=TEXT   Free text kept with the checkpoint.\n"
+      "--disk=VDEV              Only this disk (repeatable; default: every qcow2 disk).\n"
+      "One persistent dirty bitmap <Name> on each disk's active image (qcow2),\n"
+      "all started at one instant; the previous checkpoint's bitmaps stop\n"
+      "recording at that instant."
+    },
+    { "checkpoint-list", &main_checkpoint_list, 0, 0, 0,
+      "List a domain's checkpoints, oldest first",
+      "[options] <Domain>",
+      "--json                   The records as JSON.\n"
+      "--name                   Names only, one a line.\n"
+      "-t, --tree               As a line of descent.\n"
+      "--check                  Also say which bitmaps are missing or inconsistent."
+    },
+    { "checkpoint-info", &main_checkpoint_info, 0, 0, 0,
+      "Show one checkpoint of a domain",
+      "[options] <Domain> <Name>",
+      "--json                   The record as JSON."
+    },
+    { "checkpoint-dumpxml", &main_checkpoint_dumpxml, 0, 0, 0,
+      "Print a checkpoint as libvirt domaincheckpoint XML",
+      "<Domain> <Name>",
+      ""
+    },
+    { "checkpoint-delete", &main_checkpoint_delete, 0, 1, 0,
+      "Delete a checkpoint (its bitmap merged into its predecessor's)",
+      "<Domain> <Name>",
+      ""
+    },
     { "snapshot-revert", &main_snapshot_revert, 0, 1, 0,
       "Revert a domain's disks to a snapshot",
       "[options] <Domain> <Name>",
