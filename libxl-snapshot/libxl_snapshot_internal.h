@@ -2226,6 +2226,32 @@ int libxl__qcow2_diff(libxl__gc *gc, const libxl__qcow2 *q,
 int libxl__qemu_img_map_parse(libxl__gc *gc, const char *json,
                               libxl__extents *x);
 
+/*
+ * The NBD client snapshot-diff reads bitmaps with
+ * (libxl_snapshot_nbd.c): blocking, one connection.  _connect_unix
+ * fills in fd and what (for messages; or set them by hand, a unit
+ * test's socketpair); _handshake asks for the meta contexts (their ids
+ * in context_ids, the export's size in size), refused: ERROR_* (said);
+ * _block_status adds to x the extents of the whole export whose status
+ * flags have a bit of mask, in any of the contexts; _close says
+ * NBD_CMD_DISC (after a handshake) and closes.
+ */
+typedef struct libxl__nbd {
+    int fd;
+    const char *what;
+    bool no_zeroes;
+    uint64_t size, cookie;
+    uint32_t *context_ids;
+    int num_contexts;
+} libxl__nbd;
+int libxl__nbd_connect_unix(libxl__gc *gc, libxl__nbd *c, const char *path,
+                            int timeout_ms);
+int libxl__nbd_handshake(libxl__gc *gc, libxl__nbd *c, const char *export,
+                         const char *const *contexts, int n);
+int libxl__nbd_block_status(libxl__gc *gc, libxl__nbd *c, uint32_t mask,
+                            libxl__extents *x);
+void libxl__nbd_close(libxl__gc *gc, libxl__nbd *c);
+
 /* ---------------------------------------------------------------- */
 /* journal and recovery (libxl_snapshot_journal.c) */
 
