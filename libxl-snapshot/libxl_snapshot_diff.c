@@ -40,6 +40,7 @@
  */
 #include <endian.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <yajl/yajl_parse.h>
@@ -700,6 +701,23 @@ static void granularity_min(uint64_t *g, uint64_t c)
     if (c && (!*g || c < *g)) *g = c;
 }
 
+/* x, merged and cut at dd->size, into dd (malloc: the caller's) */
+static int extents_out(libxl__extents *x, libxlsnap_disk_diff *dd)
+{
+    int i;
+
+    x->n = libxl__extents_merge(x->e, x->n);
+    libxl__extents_clip(x, dd->size);
+    dd->num_extents = x->n;
+    dd->extents = calloc(x->n ? x->n : 1, sizeof(*dd->extents));
+    if (!dd->extents) abort();
+    for (i = 0; i < x->n; i++) {
+        dd->extents[i] = x->e[i];
+        dd->total += x->e[i].length;
+    }
+    return 0;
+}
+
 /* One disk from point a to point b, into dd (vdev set). */
 static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
                      const diff_point *b, libxlsnap_disk_diff *dd)
@@ -793,16 +811,7 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
             (data ? LIBXLSNAP_DIFF_COMPARE : 0);
     }
  done:
-    x.n = libxl__extents_merge(x.e, x.n);
-    libxl__extents_clip(&x, dd->size);
-    dd->num_extents = x.n;
-    dd->extents = calloc(x.n ? x.n : 1, sizeof(*dd->extents));
-    if (!dd->extents) abort();
-    for (i = 0; i < (size_t)x.n; i++) {
-        dd->extents[i] = x.e[i];
-        dd->total += x.e[i].length;
-    }
-    return 0;
+    return extents_out(&x, dd);
 }
 
 /*
@@ -838,6 +847,302 @@ static int flush_running(libxl__gc *gc, const libxl__domain *d)
     return rc;
 }
 
+/* ---------------------------------------------------------------- */
+/* checkpoints: the union of their bitmaps, read over NBD */
+
+#define DIFF_NBD_TIMEOUT_MS 30000
+
+/* an argv's (or QMP's) failure said, the rest undone: ERROR_* */
+static int qmp(libxl__gc *gc, const libxl__domain *d, const char *cmd,
+               yajl_val args, bool quiet)
+{
+    yajl_val ret;
+
+    return libxl__qmp_run_sync(gc, d->qmp_path, cmd, args, 10000, quiet,
+                               &ret);
+}
+
+/* what an NBD server at sock serves as export, of contexts, into x */
+static int nbd_read_bitmaps(libxl__gc *gc, const char *sock,
+                            const char *export, const char *const *ctxs,
+                            int n, libxl__extents *x, uint64_t *size_r)
+{
+    libxl__nbd c;
+    int rc;
+
+    rc = libxl__nbd_connect_unix(gc, &c, sock, DIFF_NBD_TIMEOUT_MS);
+    if (!rc) rc = libxl__nbd_handshake(gc, &c, export, ctxs, n);
+    if (!rc) rc = libxl__nbd_block_status(gc, &c, 1, x);
+    if (!rc && c.size > *size_r) *size_r = c.size;
+    libxl__nbd_close(gc, &c);
+    return rc;
+}
+
+static const char **bitmap_contexts(libxl__gc *gc, const char *const *names,
+                                    int n)
+{
+    const char **ctxs;
+    int i;
+
+    GCNEW_ARRAY(ctxs, n ? n : 1);
+    for (i = 0; i < n; i++)
+        ctxs[i] = GCSPRINTF("qemu:dirty-bitmap:%s", names[i]);
+    return ctxs;
+}
+
+/*
+ * Offline: each layer of db that has some of names, exported by a
+ * qemu-nbd of its own (read-only, those bitmaps; it exits when we
+ * disconnect, or is killed on a failure).
+ */
+static int bitmaps_offline(libxl__gc *gc, const char *vdev,
+                           const libxl__disk_bitmaps *db,
+                           const char *const *names, int n,
+                           libxl__extents *x, uint64_t *size_r)
+{
+    const char *sock = GCSPRINTF("%s/diff-%d-%s.sock", CTX->run_dir,
+                                 (int)getpid(), vdev);
+    const char *pidfile = GCSPRINTF("%s.pid", sock);
+    int i, k, m, rc = 0;
+
+    for (i = 0; i < db->num_layers; i++) {
+        libxl__flexarray *a = libxl__flexarray_new(gc);
+        const char **have;
+        char *err = NULL, *pid;
+
+        GCNEW_ARRAY(have, n ? n : 1);
+        for (k = m = 0; k < n; k++)
+            if (libxl__disk_bitmap_find(db, i, names[k])) have[m++] = names[k];
+        if (!m) continue;
+        unlink(sock);
+        libxl__flexarray_append(a, "qemu-nbd");
+        libxl__flexarray_append_pair(a, "--fork", "-r");
+        libxl__flexarray_append(a, GCSPRINTF("--pid-file=%s", pidfile));
+        libxl__flexarray_append_pair(a, "-f", "qcow2");
+        libxl__flexarray_append_pair(a, "-k", sock);
+        libxl__flexarray_append_pair(a, "-x", "diff");
+        for (k = 0; k < m; k++)
+            libxl__flexarray_append_pair(a, "-B", have[k]);
+        libxl__flexarray_append(a, db->layers[i].file);
+        rc = libxl__exec_sync(gc, a->data, 30000, NULL, &err);
+        if (rc) {
+            const char *line = libxl__tool_error_line(gc, err);
+            LOG(ERROR, "disk %s: cannot export the bitmaps of '%s': %s",
+                vdev, db->layers[i].file, line ? line : "qemu-nbd failed");
+            return rc;
+        }
+        rc = nbd_read_bitmaps(gc, sock, "diff", bitmap_contexts(gc, have, m),
+                              m, x, size_r);
+        if (rc && !libxl__read_file(gc, pidfile, &pid, NULL) && atoi(pid) > 0)
+            kill(atoi(pid), SIGTERM);  /* else it ends with our disconnect */
+        unlink(pidfile);
+        unlink(sock);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/*
+ * Live: the union merged into a temporary disabled bitmap on the active
+ * node (one transaction: one instant), exported read-only over NBD on a
+ * unix socket in the run dir (QEMU refuses to export an enabled bitmap
+ * of a node the guest writes), read, and all of it removed again.
+ */
+static int bitmaps_live(libxl__gc *gc, const libxl__domain *d,
+                        const char *vdev, const libxl__disk_bitmaps *db,
+                        const char *const *names, int n, uint64_t gran,
+                        libxl__extents *x, uint64_t *size_r)
+{
+    const char *node = db->num_layers ? db->layers[0].node : NULL;
+    const char *tmp = GCSPRINTF("libxl-diff-%s", vdev);
+    const char *sock = GCSPRINTF("%s/diff-%s.sock", CTX->run_dir, d->name);
+    yajl_val srcs = libxl__checkpoint_merge_sources(gc, db, names, n);
+    yajl_val args, acts, a, data, addr, bms;
+    const char *ctx = GCSPRINTF("qemu:dirty-bitmap:%s", tmp);
+    bool added = false, served = false, exported = false;
+    int rc;
+
+    if (!node || !srcs) {
+        LOG(ERROR, "disk %s: QEMU has no node with its checkpoint bitmaps",
+            vdev);
+        return ERROR_FAIL;
+    }
+    /* a bitmap left by a diff that was killed: gone first */
+    args = NULL;
+    libxl__json_add_string(gc, &args, "node", node);
+    libxl__json_add_string(gc, &args, "name", tmp);
+    qmp(gc, d, "block-dirty-bitmap-remove", args, true);
+
+    acts = libxl__json_new_array(gc);
+    a = libxl__json_append_object(gc, acts);
+    libxl__json_add_string(gc, &a, "type", "block-dirty-bitmap-add");
+    data = libxl__json_add_object(gc, &a, "data");
+    libxl__json_add_string(gc, &data, "node", node);
+    libxl__json_add_string(gc, &data, "name", tmp);
+    libxl__json_add_integer(gc, &data, "granularity", gran);
+    libxl__json_add_bool(gc, &data, "persistent", false);
+    libxl__json_add_bool(gc, &data, "disabled", true);
+    a = libxl__json_append_object(gc, acts);
+    libxl__json_add_string(gc, &a, "type", "block-dirty-bitmap-merge");
+    data = libxl__json_add_object(gc, &a, "data");
+    libxl__json_add_string(gc, &data, "node", node);
+    libxl__json_add_string(gc, &data, "target", tmp);
+    libxl__json_add(gc, &data, "bitmaps", srcs);
+    args = NULL;
+    libxl__json_add(gc, &args, "actions", acts);
+    rc = qmp(gc, d, "transaction", args, false);
+    if (rc) goto out;
+    added = true;
+
+    args = NULL;
+    addr = libxl__json_add_object(gc, &args, "addr");
+    libxl__json_add_string(gc, &addr, "type", "unix");
+    data = libxl__json_add_object(gc, &addr, "data");
+    libxl__json_add_string(gc, &data, "path", sock);
+    if (libxl__file_exists(sock)) {
+        /* ours, left by a diff that was killed */
+        qmp(gc, d, "nbd-server-stop", NULL, true);
+        unlink(sock);
+    }
+    rc = qmp(gc, d, "nbd-server-start", args, false);
+    if (rc) {
+        LOG(ERROR, "disk %s: QEMU cannot serve its bitmap over NBD (does "
+            "it serve a pull backup?)", vdev);
+        goto out;
+    }
+    served = true;
+
+    args = NULL;
+    libxl__json_add_string(gc, &args, "type", "nbd");
+    libxl__json_add_string(gc, &args, "id", tmp);
+    libxl__json_add_string(gc, &args, "node-name", node);
+    libxl__json_add_string(gc, &args, "name", tmp);
+    libxl__json_add_bool(gc, &args, "writable", false);
+    bms = libxl__json_add_array(gc, &args, "bitmaps");
+    libxl__json_append_string(gc, bms, tmp);
+    rc = qmp(gc, d, "block-export-add", args, false);
+    if (rc) goto out;
+    exported = true;
+
+    rc = nbd_read_bitmaps(gc, sock, tmp, &ctx, 1, x, size_r);
+ out:
+    if (exported) {
+        args = NULL;
+        libxl__json_add_string(gc, &args, "id", tmp);
+        qmp(gc, d, "block-export-del", args, true);
+    }
+    if (served) {
+        /* closes what is left of the export, synchronously */
+        qmp(gc, d, "nbd-server-stop", NULL, false);
+        unlink(sock);
+    }
+    if (added) {
+        args = NULL;
+        libxl__json_add_string(gc, &args, "node", node);
+        libxl__json_add_string(gc, &args, "name", tmp);
+        if (qmp(gc, d, "block-dirty-bitmap-remove", args, true))
+            LOG(WARN, "disk %s: QEMU keeps the temporary bitmap %s (not "
+                "persistent: it goes with QEMU)", vdev, tmp);
+    }
+    return rc;
+}
+
+/* One disk from checkpoint from (index fi) to to (NULL: now). */
+static int ckpt_disk_diff(libxl__gc *gc, diff_state *st,
+                          const libxl__checkpoint_list *l, const char *to,
+                          const libxl_device_disk *dk,
+                          libxlsnap_disk_diff *dd)
+{
+    libxl__snapshot_op *op = &st->op;
+    const char *vdev = dd->vdev, *why, **names;
+    libxl__disk_bitmaps db;
+    libxl__extents x = { 0 };
+    uint64_t gran = 0;
+    int n, i, k, rc;
+
+    rc = libxl__checkpoint_bitmaps(gc, l, vdev, st->from, to, &names, &n);
+    if (rc) return rc;
+    rc = libxl__disk_bitmaps_probe(gc, op->d.running ? op->d.qmp_path : NULL,
+                                   NULL, vdev, dk->pdev_path, dk->format,
+                                   &db, &why);
+    if (rc) {
+        LOG(ERROR, "disk %s: cannot read its bitmaps: %s", vdev, why);
+        return rc;
+    }
+    why = libxl__checkpoint_union_problem(gc, &db, names, n);
+    if (why) {
+        LOG(ERROR, "disk %s: checkpoint %s's bitmaps cannot be trusted: %s",
+            vdev, st->from, why);
+        return ERROR_INVAL;
+    }
+    for (i = 0; i < db.num_layers; i++)
+        for (k = 0; k < n; k++) {
+            const libxl__bitmap_state *b =
+                libxl__disk_bitmap_find(&db, i, names[k]);
+            if (b) granularity_min(&gran, b->granularity);
+        }
+    dd->granularity = gran;
+    dd->methods = LIBXLSNAP_DIFF_BITMAP;
+    rc = op->d.running
+        ? bitmaps_live(gc, &op->d, vdev, &db, names, n, gran, &x, &dd->size)
+        : bitmaps_offline(gc, vdev, &db, names, n, &x, &dd->size);
+    if (rc) return rc;
+    return extents_out(&x, dd);
+}
+
+static int ckpt_diff_run(libxl__gc *gc, diff_state *st,
+                         const libxl__checkpoint_list *l, int fi, int ti)
+{
+    libxl__snapshot_op *op = &st->op;
+    const libxlsnap_checkpoint *from = &l->cps[fi];
+    const libxlsnap_checkpoint *to = ti >= 0 ? &l->cps[ti] : NULL;
+    const char *to_name = to ? to->name : "now";
+    libxlsnap_domain_diff *out = st->diff_r;
+    const libxl_device_disk **dks;
+    int i, n = 0, rc;
+
+    if (to && ti <= fi) {
+        LOG(ERROR, ti == fi ? "domain %s: FROM and TO are one checkpoint, "
+            "'%s'" : "domain %s: checkpoint '%s' is not older than '%s': "
+            "FROM must come before TO", op->d.name, from->name, to_name);
+        return ERROR_INVAL;
+    }
+    GCNEW_ARRAY(dks, from->num_disks ? from->num_disks : 1);
+    for (i = 0; i < from->num_disks; i++) {
+        const char *vdev = from->disks[i].vdev;
+        const libxl_device_disk *dk = libxl__domain_disk(&op->d, vdev);
+
+        if (st->vdev && strcmp(vdev, st->vdev)) continue;
+        if (!dk || !dk->pdev_path || (to && !libxl__checkpoint_disk(to, vdev))) {
+            if (!st->vdev) continue;
+            LOG(ERROR, "domain %s: disk %s is not in both %s and %s",
+                op->d.name, vdev, from->name, to_name);
+            return ERROR_INVAL;
+        }
+        dks[n++] = dk;
+    }
+    if (!n) {
+        if (st->vdev)
+            LOG(ERROR, "domain %s: checkpoint '%s' has no disk %s",
+                op->d.name, from->name, libxl__printable(gc, st->vdev));
+        else
+            LOG(ERROR, "domain %s: no disk is in both %s and %s",
+                op->d.name, from->name, to_name);
+        return ERROR_INVAL;
+    }
+    out->disks = calloc(n, sizeof(*out->disks));
+    if (!out->disks) abort();
+    for (i = 0; i < n; i++) {
+        libxlsnap_disk_diff *dd = &out->disks[out->num_disks++];
+        dd->vdev = libxl__gc_strdup(NOGC, dks[i]->vdev);
+        rc = ckpt_disk_diff(gc, st, l, to ? to->name : NULL, dks[i], dd);
+        if (rc) return rc;
+    }
+    out->from = libxl__gc_strdup(NOGC, from->name);
+    out->to = libxl__gc_strdup(NOGC, to_name);
+    return 0;
+}
+
 static int diff_run(libxl__gc *gc, diff_state *st)
 {
     libxl__snapshot_op *op = &st->op;
@@ -850,18 +1155,36 @@ static int diff_run(libxl__gc *gc, diff_state *st)
     int i, n = 0, rc;
 
     from = libxl__snapshot_tree_find(t, st->from);
-    if (!from) {
-        LOG(ERROR, "domain %s has no snapshot named '%s'", op->d.name,
-            libxl__printable(gc, st->from));
-        return ERROR_NOTFOUND;
-    }
-    if (st->to) {
-        to = libxl__snapshot_tree_find(t, st->to);
-        if (!to) {
-            LOG(ERROR, "domain %s has no snapshot named '%s'", op->d.name,
-                libxl__printable(gc, st->to));
+    if (st->to) to = libxl__snapshot_tree_find(t, st->to);
+    if (!from || (st->to && !to)) {
+        /* checkpoints: from one to another, or to now */
+        libxl__checkpoint_list l;
+        int fi, ti = -1;
+
+        rc = libxl__checkpoint_load(gc, &op->st, false, &l);
+        if (rc) return rc;
+        fi = libxl__checkpoint_index(&l, st->from);
+        if (st->to) ti = libxl__checkpoint_index(&l, st->to);
+        if (fi >= 0 && (!st->to || ti >= 0))
+            return ckpt_diff_run(gc, st, &l, fi, ti);
+        if (fi < 0 && !from) {
+            LOG(ERROR, "domain %s has no snapshot or checkpoint named '%s'",
+                op->d.name, libxl__printable(gc, st->from));
             return ERROR_NOTFOUND;
         }
+        if (ti < 0 && !to) {
+            LOG(ERROR, "domain %s has no snapshot or checkpoint named '%s'",
+                op->d.name, libxl__printable(gc, st->to));
+            return ERROR_NOTFOUND;
+        }
+        LOG(ERROR, "domain %s: '%s' is a %s and '%s' a %s: a diff goes "
+            "from a snapshot to a snapshot, or from a checkpoint to a "
+            "checkpoint (or either to now)", op->d.name, st->from,
+            from ? "snapshot" : "checkpoint", st->to,
+            to ? "snapshot" : "checkpoint");
+        return ERROR_INVAL;
+    }
+    if (st->to) {
         if (from == to) {
             LOG(ERROR, "domain %s: FROM and TO are one snapshot, '%s'",
                 op->d.name, from->name);
