@@ -22,6 +22,13 @@
 #    snapshot, FROM after TO, FROM == TO, an unknown disk, a disk not in
 #    both, FROM's image gone from the chain (a full block-copy since);
 #    usage errors exit 2.
+#  - checkpoints (a second domain, its qcow2 disk): c1 -> c2, c1 -> now,
+#    c2 -> now offline (method "bitmap": qemu-nbd and our NBD client;
+#    nbdinfo, another client, reads the same bitmap), across an external
+#    snapshot (the bitmaps on two layers), live (the temporary bitmap
+#    exported by QEMU: unflushed writes seen, the guest runs on, no
+#    socket left), refused: TO older, one checkpoint, a snapshot with a
+#    checkpoint, an unknown name, a bitmap QEMU died with (in-use).
 # qemu-img check of every image at the end.
 set -u
 # shellcheck source=tests/qemu/lib.sh
@@ -164,8 +171,8 @@ refused "disk xvdb is not in both s4 and s5" \
 
 step "refused: bad input, in one line, nothing changed"
 refused "domain 'nodom' not found" xl snapshot-diff nodom s1
-refused "domain dvm has no snapshot named 'nope'" xl snapshot-diff "$D" nope
-refused "domain dvm has no snapshot named 'nope'" xl snapshot-diff "$D" s1 nope
+refused "domain dvm has no snapshot or checkpoint named 'nope'" xl snapshot-diff "$D" nope
+refused "domain dvm has no snapshot or checkpoint named 'nope'" xl snapshot-diff "$D" s1 nope
 refused "snapshot 's2' is not an ancestor of 's1': FROM must come before TO" \
     xl snapshot-diff "$D" s2 s1
 refused "FROM and TO are one snapshot, 's2'" xl snapshot-diff "$D" s2 s2
@@ -185,6 +192,81 @@ expect_ok xl block-copy --pivot "$D" xvdb "$IMG/xvdb-copy.qcow2" \
 refused "disk xvdb: s4's image '.*' is not in the backing chain of '.*xvdb-copy.qcow2' any more" \
     xl snapshot-diff --disk xvdb "$D" s4
 expect_extents xvda "$((43 * M))+$K" s4 --disk xvda
+
+step "checkpoints, offline: c1, E1, c2, E2; method bitmap"
+make_vm_config cvm
+D=$CFG
+# (checkpoint-create by config file keeps no domain record: the image)
+wi() {
+    expect_ok qemu-io -f qcow2 -c "write -P $1 $2 $3" "$IMG/cvm-xvda.qcow2"
+}
+expect_ok xl checkpoint-create "$CFG" c1
+wi 1 $((2 * M)) 64k
+wi 2 $((6 * M + 4096)) 4k
+C1="$((2 * M))+$K $((6 * M))+$K"
+expect_ok xl checkpoint-create "$CFG" c2
+wi 3 $((11 * M)) 128k
+C2="$((11 * M))+$((2 * K))"
+expect_extents xvda "$C1" c1 c2
+expect_eq "$(method_of xvda)" bitmap
+expect_eq "$(jq -r '.disks[0].reads_data' <<<"$OUT")" false
+expect_eq "$(jq -r '[.disks[].vdev] | join(",")' <<<"$OUT")" xvda \
+    "only the disks the checkpoints cover (xvda: the qcow2 one)"
+expect_extents xvda "$C1 $C2" c1
+expect_extents xvda "$C2" c2 now
+expect_no_match "$(ls "$RUN")" "diff-" "no socket left in the run dir"
+if command -v nbdinfo >/dev/null; then
+    # the same bitmap read by another NBD client (libnbd's nbdinfo)
+    expect_ok qemu-nbd --fork -r -f qcow2 -k "$T/ref.sock" -x ref -B c2 \
+        "$IMG/cvm-xvda.qcow2"
+    expect_ok nbdinfo --map=qemu:dirty-bitmap:c2 \
+        "nbd+unix:///ref?socket=$T/ref.sock"
+    expect_eq "$(awk '$3 == 1 {printf "%s%s+%s", s, $1, $2; s = " "}' <<<"$OUT")" \
+        "$C2" "nbdinfo --map of bitmap c2"
+fi
+
+step "checkpoints across an external snapshot (the bitmap carried up)"
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external \
+    --diskspec xvdb,snapshot=external "$CFG" x1
+D=cvm
+w xvda 4 $((12 * M)) 64k
+C3="$((12 * M))+$K"
+expect_extents xvda "$C1 $C2 $C3" c1
+expect_extents xvda "$C2 $C3" c2
+
+step "checkpoints, live: E4 (in QEMU only), c3 live, E5"
+expect_ok xl create "$CFG"
+D=cvm
+wl xvda 5 $((13 * M)) 64k
+C4="$((13 * M))+$K"
+expect_extents xvda "$C2 $C3 $C4" c2
+expect_ok xl checkpoint-create "$D" c3
+wl xvda 6 $((14 * M)) 64k
+C5="$((14 * M))+$K"
+expect_extents xvda "$C5" c3
+expect_extents xvda "$C2 $C3 $C4" c2 c3
+expect_extents xvda "$C1" c1 c2
+run xl qemu-monitor-command "$D" "info status"
+expect_match "$OUT" "running" "the guest runs on"
+expect_no_match "$(ls "$RUN")" "diff-" "no socket left in the run dir"
+
+step "checkpoints: refused"
+refused "checkpoint 'c3' is not older than 'c2': FROM must come before TO" \
+    xl snapshot-diff "$D" c3 c2
+refused "FROM and TO are one checkpoint, 'c2'" xl snapshot-diff "$D" c2 c2
+refused "'x1' is a snapshot and 'c3' a checkpoint" \
+    xl snapshot-diff "$D" x1 c3
+refused "has no snapshot or checkpoint named 'nope'" \
+    xl snapshot-diff "$D" c1 nope
+
+step "checkpoints: QEMU killed, the bitmaps in-use: refused"
+kill -9 "$(runtime_pid "$D")"
+for ((i = 0; i < 50; i++)); do runtime_pid "$D" >/dev/null || break; sleep 0.1; done
+D=$CFG
+run xl snapshot-diff "$D" c3
+expect_eq "$RC" 1 "a diff from an untrusted bitmap"
+expect_match "$ERR" "checkpoint c3's bitmaps cannot be trusted" "says why"
+D=dvm
 
 step "qemu-img check"
 check_images
