@@ -942,6 +942,19 @@ static int bitmaps_offline(libxl__gc *gc, const char *vdev,
     return 0;
 }
 
+/* a transaction's action type on node: its "data", to fill in */
+static yajl_val bitmap_action(libxl__gc *gc, yajl_val acts, const char *type,
+                              const char *node)
+{
+    yajl_val a = libxl__json_append_object(gc, acts);
+    yajl_val data;
+
+    libxl__json_add_string(gc, &a, "type", type);
+    data = libxl__json_add_object(gc, &a, "data");
+    libxl__json_add_string(gc, &data, "node", node);
+    return data;
+}
+
 /*
  * Live: the union merged into a temporary disabled bitmap on the active
  * node (one transaction: one instant), exported read-only over NBD on a
@@ -957,7 +970,7 @@ static int bitmaps_live(libxl__gc *gc, const libxl__domain *d,
     const char *tmp = GCSPRINTF("libxl-diff-%s", vdev);
     const char *sock = GCSPRINTF("%s/diff-%s.sock", CTX->run_dir, d->name);
     yajl_val srcs = libxl__checkpoint_merge_sources(gc, db, names, n);
-    yajl_val args, acts, a, data, addr, bms;
+    yajl_val args, acts, data, addr, bms;
     const char *ctx = GCSPRINTF("qemu:dirty-bitmap:%s", tmp);
     bool added = false, served = false, exported = false;
     int rc;
@@ -974,18 +987,12 @@ static int bitmaps_live(libxl__gc *gc, const libxl__domain *d,
     qmp(gc, d, "block-dirty-bitmap-remove", args, true);
 
     acts = libxl__json_new_array(gc);
-    a = libxl__json_append_object(gc, acts);
-    libxl__json_add_string(gc, &a, "type", "block-dirty-bitmap-add");
-    data = libxl__json_add_object(gc, &a, "data");
-    libxl__json_add_string(gc, &data, "node", node);
+    data = bitmap_action(gc, acts, "block-dirty-bitmap-add", node);
     libxl__json_add_string(gc, &data, "name", tmp);
     libxl__json_add_integer(gc, &data, "granularity", gran);
     libxl__json_add_bool(gc, &data, "persistent", false);
     libxl__json_add_bool(gc, &data, "disabled", true);
-    a = libxl__json_append_object(gc, acts);
-    libxl__json_add_string(gc, &a, "type", "block-dirty-bitmap-merge");
-    data = libxl__json_add_object(gc, &a, "data");
-    libxl__json_add_string(gc, &data, "node", node);
+    data = bitmap_action(gc, acts, "block-dirty-bitmap-merge", node);
     libxl__json_add_string(gc, &data, "target", tmp);
     libxl__json_add(gc, &data, "bitmaps", srcs);
     args = NULL;
