@@ -40,6 +40,7 @@
  */
 #include <endian.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -821,6 +822,7 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
 static int flush_running(libxl__gc *gc, const libxl__domain *d)
 {
     yajl_val ret = NULL;
+    sigset_t block, old;
     bool running;
     int rc;
 
@@ -828,19 +830,28 @@ static int flush_running(libxl__gc *gc, const libxl__domain *d)
                              false, &ret);
     if (rc) goto fail;
     running = libxl__json_get_bool(ret, "running", false);
+    /* a Ctrl-C (or kill) between stop and cont would leave the guest
+     * paused: those signals wait until it runs again */
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGQUIT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     rc = libxl__qmp_run_sync(gc, d->qmp_path, "stop", NULL, 30000, false,
                              &ret);
-    if (rc) goto fail;
-    if (running) {
-        rc = libxl__qmp_run_sync(gc, d->qmp_path, "cont", NULL, 10000,
-                                 false, &ret);
-        if (rc) {
-            LOG(ERROR, "domain %s: QEMU did not continue after the flush: "
-                "the guest is paused (xl unpause %s)", d->name, d->name);
-            return rc;
-        }
+    libxl__fault_point("diff");
+    /* (a stop that failed may have stopped it: cont all the same) */
+    if (running &&
+        libxl__qmp_run_sync(gc, d->qmp_path, "cont", NULL, 10000, false,
+                            &ret)) {
+        LOG(ERROR, "domain %s: QEMU did not continue after the flush: "
+            "the guest is paused (xl unpause %s)", d->name, d->name);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return rc ? rc : ERROR_FAIL;
     }
-    return 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!rc) return 0;
  fail:
     LOG(ERROR, "domain %s: cannot flush QEMU's images for a diff to now",
         d->name);
@@ -852,7 +863,7 @@ static int flush_running(libxl__gc *gc, const libxl__domain *d)
 
 #define DIFF_NBD_TIMEOUT_MS 30000
 
-/* an argv's (or QMP's) failure said, the rest undone: ERROR_* */
+/* one QMP command (quiet: a failure not said), ERROR_* */
 static int qmp(libxl__gc *gc, const libxl__domain *d, const char *cmd,
                yajl_val args, bool quiet)
 {
@@ -980,7 +991,15 @@ static int bitmaps_live(libxl__gc *gc, const libxl__domain *d,
             vdev);
         return ERROR_FAIL;
     }
-    /* a bitmap left by a diff that was killed: gone first */
+    /* what a diff that was killed left (its socket says so): gone first,
+     * the export (it holds the bitmap), the server, the bitmap */
+    if (libxl__file_exists(sock)) {
+        args = NULL;
+        libxl__json_add_string(gc, &args, "id", tmp);
+        qmp(gc, d, "block-export-del", args, true);
+        qmp(gc, d, "nbd-server-stop", NULL, true);
+        unlink(sock);
+    }
     args = NULL;
     libxl__json_add_string(gc, &args, "node", node);
     libxl__json_add_string(gc, &args, "name", tmp);
@@ -1006,11 +1025,6 @@ static int bitmaps_live(libxl__gc *gc, const libxl__domain *d,
     libxl__json_add_string(gc, &addr, "type", "unix");
     data = libxl__json_add_object(gc, &addr, "data");
     libxl__json_add_string(gc, &data, "path", sock);
-    if (libxl__file_exists(sock)) {
-        /* ours, left by a diff that was killed */
-        qmp(gc, d, "nbd-server-stop", NULL, true);
-        unlink(sock);
-    }
     rc = qmp(gc, d, "nbd-server-start", args, false);
     if (rc) {
         LOG(ERROR, "disk %s: QEMU cannot serve its bitmap over NBD (does "
@@ -1030,6 +1044,7 @@ static int bitmaps_live(libxl__gc *gc, const libxl__domain *d,
     rc = qmp(gc, d, "block-export-add", args, false);
     if (rc) goto out;
     exported = true;
+    libxl__fault_point("diff");       /* the tests: killed, Ctrl-C here */
 
     rc = nbd_read_bitmaps(gc, sock, tmp, &ctx, 1, x, size_r);
  out:
@@ -1038,18 +1053,18 @@ static int bitmaps_live(libxl__gc *gc, const libxl__domain *d,
         libxl__json_add_string(gc, &args, "id", tmp);
         qmp(gc, d, "block-export-del", args, true);
     }
+    /* quietly: what fails here (QEMU died) the next diff removes, and
+     * the bitmap is not persistent (it goes with QEMU) */
     if (served) {
         /* closes what is left of the export, synchronously */
-        qmp(gc, d, "nbd-server-stop", NULL, false);
+        qmp(gc, d, "nbd-server-stop", NULL, true);
         unlink(sock);
     }
     if (added) {
         args = NULL;
         libxl__json_add_string(gc, &args, "node", node);
         libxl__json_add_string(gc, &args, "name", tmp);
-        if (qmp(gc, d, "block-dirty-bitmap-remove", args, true))
-            LOG(WARN, "disk %s: QEMU keeps the temporary bitmap %s (not "
-                "persistent: it goes with QEMU)", vdev, tmp);
+        qmp(gc, d, "block-dirty-bitmap-remove", args, true);
     }
     return rc;
 }

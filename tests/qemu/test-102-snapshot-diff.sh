@@ -28,7 +28,10 @@
 #    snapshot (the bitmaps on two layers), live (the temporary bitmap
 #    exported by QEMU: unflushed writes seen, the guest runs on, no
 #    socket left), refused: TO older, one checkpoint, a snapshot with a
-#    checkpoint, an unknown name, a bitmap QEMU died with (in-use).
+#    checkpoint, an unknown name, a bitmap QEMU died with (in-use);
+#  - failures: a Ctrl-C between the flush's stop and cont (the guest
+#    runs on), xl killed with the live export up (the next diff cleans
+#    up and reads right), QEMU killed during the read (one line).
 # qemu-img check of every image at the end.
 set -u
 # shellcheck source=tests/qemu/lib.sh
@@ -130,6 +133,12 @@ expect_extents xvda "$E2A $E3A" s2
 expect_extents xvdb "$E2B $E3B" s2
 run xl qemu-monitor-command "$D" "info status"
 expect_match "$OUT" "running" "QEMU runs after the diff's flush"
+
+step "live: Ctrl-C between the flush's stop and cont: the guest runs on"
+run env XL_SNAPSHOT_FAULT=diff:1:sigint "$XL" snapshot-diff "$D" s2
+[ "$RC" != 0 ] || fail_run "the Ctrl-C did not end the diff"
+run xl qemu-monitor-command "$D" "info status"
+expect_match "$OUT" "running" "QEMU runs after a Ctrl-C in the flush"
 
 step "live: s3, extents E4; s2 -> s3, s3 -> now; paused stays paused"
 expect_ok xl snapshot-create "$D" s3
@@ -250,6 +259,17 @@ run xl qemu-monitor-command "$D" "info status"
 expect_match "$OUT" "running" "the guest runs on"
 expect_no_match "$(ls "$RUN")" "diff-" "no socket left in the run dir"
 
+step "checkpoints, live: killed with the export up; Ctrl-C; QEMU killed"
+run env XL_SNAPSHOT_FAULT=diff:1 "$XL" snapshot-diff "$D" c3
+expect_eq "$RC" 86 "the crash point"
+expect_extents xvda "$C5" c3          # what it left is cleaned up first
+expect_no_match "$(ls "$RUN")" "diff-" "no socket left in the run dir"
+run env XL_SNAPSHOT_FAULT=diff:1:sigint "$XL" snapshot-diff "$D" c3
+[ "$RC" != 0 ] || fail_run "the Ctrl-C did not end the diff"
+expect_extents xvda "$C5" c3
+run xl qemu-monitor-command "$D" "info status"
+expect_match "$OUT" "running" "the guest runs on"
+
 step "checkpoints: refused"
 refused "checkpoint 'c3' is not older than 'c2': FROM must come before TO" \
     xl snapshot-diff "$D" c3 c2
@@ -259,8 +279,11 @@ refused "'x1' is a snapshot and 'c3' a checkpoint" \
 refused "has no snapshot or checkpoint named 'nope'" \
     xl snapshot-diff "$D" c1 nope
 
-step "checkpoints: QEMU killed, the bitmaps in-use: refused"
-kill -9 "$(runtime_pid "$D")"
+step "checkpoints: QEMU killed during the read; then the bitmaps in-use: refused"
+run env XL_SNAPSHOT_FAULT=diff:1:killqemu "$XL" snapshot-diff "$D" c3
+expect_eq "$RC" 1 "a diff whose QEMU died"
+expect_eq "$(grep -vc "fault injected" <<<"$ERR")" 1 "one line: $ERR"
+for ((i = 0; i < 50; i++)); do runtime_pid "$D" >/dev/null || break; sleep 0.1; done
 for ((i = 0; i < 50; i++)); do runtime_pid "$D" >/dev/null || break; sleep 0.1; done
 D=$CFG
 run xl snapshot-diff "$D" c3
