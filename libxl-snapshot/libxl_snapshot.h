@@ -1171,8 +1171,15 @@ LIBXLSNAP_EXPORT const char *libxlsnap_diff_methods_to_string(unsigned m);
  *  - internal (qcow2): the L1/L2 tables of the two states of the image
  *    compared, and the data of the clusters whose mapping differs read
  *    to leave out those that are equal (LIBXLSNAP_DIFF_NO_DATA: not);
- *  - mixed (an internal snapshot, then external ones): both, per layer.
- * Extents are rounded out to the cluster size.  A running domain, to
+ *  - mixed (an internal snapshot, then external ones): both, per layer;
+ *  - from (and to) a checkpoint, not a snapshot: the union of the
+ *    checkpoints' bitmaps over the disk's chain (LIBXLSNAP_DIFF_BITMAP),
+ *    read over NBD (offline qemu-nbd; live, a temporary bitmap QEMU
+ *    exports on a unix socket in the run dir); a bitmap QEMU died with
+ *    (in-use, inconsistent) is refused.  A snapshot and a checkpoint
+ *    are not diffed against each other; a name both are is a snapshot
+ *    unless to is a checkpoint.
+ * Extents are rounded out to the cluster size (a bitmap's granularity).  A running domain, to
  * now: QEMU's image metadata is flushed first by QMP stop (then cont,
  * if it ran): the guest is paused for that flush, milliseconds.
  * Refused (one line): an unknown snapshot, from not before to, a disk

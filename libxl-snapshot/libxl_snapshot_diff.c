@@ -33,6 +33,18 @@
  * flush only.  What it writes after that may or may not be seen: now is
  * the instant of the flush.
  *
+ * Checkpoints (from a checkpoint to a later one, or now): per disk, the
+ * union of the bitmaps libxl__checkpoint_bitmaps names (checkpoint.c), over
+ * every layer of the disk's chain that has them, checked trustworthy
+ * (libxl__checkpoint_union_problem), read over NBD (the client:
+ * libxl_snapshot_nbd.c): offline, `qemu-nbd -r -B NAME...` of each
+ * layer; live, QEMU's own view: the union merged into a temporary,
+ * disabled, non-persistent bitmap on the active node (one transaction:
+ * one instant; QEMU refuses to export an enabled bitmap of a node the
+ * guest writes), exported read-only by nbd-server-start on a unix
+ * socket of the run dir and block-export-add, read, and all removed
+ * (a killed diff's leftovers, its socket says so, by the next one).
+ *
  * Everything here is quick and synchronous, under the domain's lock
  * (no operation changes a chain meanwhile), after the recovery every
  * operation does.  The table walk and the extent merge are pure, for

@@ -20,7 +20,7 @@ else
         pkg-config gcc make jq util-linux procps
         qemu-guest-agent e2fsprogs libvhdi-utils libxml2-utils
         dpkg-dev debhelper lintian time strace
-        tmux bash-completion
+        tmux bash-completion libnbd-bin
         librbd-dev librados-dev
     )
 fi

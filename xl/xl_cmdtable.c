@@ -100,7 +100,7 @@ const struct cmd_spec cmd_table[] = {
       "A disk in a block job QEMU runs is left out (a warning says so)."
     },
     { "snapshot-diff", &main_snapshot_diff, 0, 0, 0,
-      "Show the extents of each disk that changed between two snapshots",
+      "Show the extents of each disk that changed between two snapshots or checkpoints",
       "[options] <Domain> <From> [<To>|now]",
       "--disk=VDEV              Only this disk.\n"
       "-v, --verbose            Also one line per extent: OFFSET LENGTH (bytes).\n"
@@ -115,9 +115,10 @@ const struct cmd_spec cmd_table[] = {
       "snapshots: the allocation of the overlays between them (method\n"
       "allocation, no data read).  Internal: the qcow2 tables of both states\n"
       "compared, then the data of the clusters that differ read (method\n"
-      "compare).  A running domain, to now: QEMU flushes its images first\n"
-      "(the guest pauses for milliseconds).  Extents are rounded to the\n"
-      "cluster size."
+      "compare).  <From> a checkpoint: to another checkpoint or now, the\n"
+      "union of their dirty bitmaps (method bitmap, read over NBD).  A\n"
+      "running domain, to now: QEMU flushes its images first (the guest\n"
+      "pauses for milliseconds).  Extents are rounded to the cluster size."
     },
     { "snapshot-recover", &main_snapshot_recover, 0, 0, 0,
       "Finish or undo an operation a dead xl left half-done",
