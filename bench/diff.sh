@@ -10,6 +10,9 @@
 #    alone (--no-data, method "mapping"), and with the data of the
 #    10,000 differing clusters read and compared (method "compare";
 #    reads 2 x 10,000 clusters: reported, no goal);
+#  - checkpoint: a checkpoint k1 of the same disk taken with s1 (its
+#    bitmap's granularity: the 32 KiB clusters), the bitmap read over
+#    NBD from qemu-nbd (method "bitmap");
 #  - external: the overlay the snapshot makes has qemu-img's 64 KiB
 #    clusters, of which 1 GiB holds 8,192 extents one cluster apart (the
 #    most it can hold): that many, method "allocation" (qemu-img map).
@@ -45,16 +48,16 @@ domain() {
         "'format=qcow2,vdev=xvda,access=rw,target=$2'" > "$T/$1.cfg"
 }
 
-# bench_diff NAME DOMAIN N ARGS...: ROUNDS timed diffs, the median
+# bench_diff NAME DOMAIN N FROM ARGS...: ROUNDS timed diffs, the median
 bench_diff() {
-    local name=$1 d=$2 n=$3 r got
+    local name=$1 d=$2 n=$3 from=$4 r got
     local -a ms=()
-    shift 3
-    got=$("$XL" snapshot-diff --json "$d" s1 "$@" |
+    shift 4
+    got=$("$XL" snapshot-diff --json "$d" "$from" "$@" |
           jq '.disks[0].num_extents')
     expect_eq "$got" "$n" "$name: the extents written"
     for ((r = 0; r < ROUNDS; r++)); do
-        ms_of "$XL" snapshot-diff --json "$d" s1 "$@"
+        ms_of "$XL" snapshot-diff --json "$d" "$from" "$@"
         ms+=("$MS")
     done
     figure "diff.$name" "$(median "${ms[@]}")" ms \
@@ -66,6 +69,7 @@ int=$IMG/diff-int.qcow2
 qemu-img create -q -f qcow2 -o cluster_size=32768 "$int" "${SIZE_MB}M"
 domain dint "$int"
 expect_ok xl snapshot-create "$T/dint.cfg" s1
+expect_ok xl checkpoint-create "$T/dint.cfg" k1
 writes "$int" "$N_INT" 65536
 
 # external: the overlay's 64 KiB clusters, a write every 128 KiB
@@ -76,6 +80,7 @@ expect_ok xl snapshot-create --diskspec xvda,snapshot=external \
     "$T/dext.cfg" s1
 writes "$(active_image dext xvda)" "$N_EXT" 131072
 
-bench_diff internal.mapping dint "$N_INT" --no-data
-bench_diff internal.compare dint "$N_INT"
-bench_diff external.allocation dext "$N_EXT"
+bench_diff internal.mapping dint "$N_INT" s1 --no-data
+bench_diff internal.compare dint "$N_INT" s1
+bench_diff checkpoint.bitmap dint "$N_INT" k1
+bench_diff external.allocation dext "$N_EXT" s1
