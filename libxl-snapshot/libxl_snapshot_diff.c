@@ -688,11 +688,14 @@ static int disk_point(libxl__gc *gc, const char *snapshot,
     return ERROR_INVAL;
 }
 
-/* the extents where two states of one qcow2 image differ (a: tag) */
+/*
+ * The extents where two states of one qcow2 image differ (a tag, NULL:
+ * the active state); none_a: state b's own clusters (its allocation).
+ */
 static int image_states_diff(libxl__gc *gc, const char *image,
-                             const char *tag_a, const char *tag_b,
-                             bool data, libxl__extents *x,
-                             uint64_t *cluster_r)
+                             const char *tag_a, bool none_a,
+                             const char *tag_b, bool data,
+                             libxl__extents *x, uint64_t *cluster_r)
 {
     libxl__qcow2 q;
     libxl__qcow2_l1 a, b;
@@ -701,10 +704,9 @@ static int image_states_diff(libxl__gc *gc, const char *image,
     rc = libxl__qcow2_open(gc, image, &q);
     if (rc) return rc;
     *cluster_r = q.cluster_size;
-    rc = libxl__qcow2_state(gc, &q, tag_a, &a);
+    rc = none_a ? 0 : libxl__qcow2_state(gc, &q, tag_a, &a);
     if (!rc) rc = libxl__qcow2_state(gc, &q, tag_b, &b);
-    if (!rc) rc = libxl__qcow2_diff(gc, &q, tag_a || tag_b ? &a : NULL, &b,
-                                    data, x);
+    if (!rc) rc = libxl__qcow2_diff(gc, &q, none_a ? NULL : &a, &b, data, x);
     libxl__qcow2_close(&q);
     return rc;
 }
@@ -782,8 +784,8 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
     }
 
     if (k == 0) {
-        rc = image_states_diff(gc, a->image, a->tag, b->tag, data, &x,
-                               &cluster);
+        rc = image_states_diff(gc, a->image, a->tag, false, b->tag, data,
+                               &x, &cluster);
         if (rc) return rc;
         dd->methods |= LIBXLSNAP_DIFF_MAPPING |
             (data ? LIBXLSNAP_DIFF_COMPARE : 0);
@@ -805,7 +807,7 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
                         libxl__json_get_integer(l, "cluster-size", 0));
         if (i == 0 && b->tag) {
             /* b's image at its tag: that snapshot's own clusters */
-            rc = image_states_diff(gc, file, NULL, b->tag, false, &x,
+            rc = image_states_diff(gc, file, NULL, true, b->tag, false, &x,
                                    &cluster);
             dd->methods |= LIBXLSNAP_DIFF_MAPPING;
         } else {
@@ -816,8 +818,8 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
     }
     if (a->tag) {
         /* a's image itself changed from its tag to its frozen state */
-        rc = image_states_diff(gc, a->image, a->tag, NULL, data, &x,
-                               &cluster);
+        rc = image_states_diff(gc, a->image, a->tag, false, NULL, data,
+                               &x, &cluster);
         if (rc) return rc;
         granularity_min(&dd->granularity, cluster);
         dd->methods |= LIBXLSNAP_DIFF_MAPPING |

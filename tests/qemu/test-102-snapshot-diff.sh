@@ -17,6 +17,8 @@
 #    one stays paused); s2 -> s3 with s3 taken live;
 #  - mixed: xvda internal at s3, then external at s4: s3 -> now is the
 #    tag compared with the frozen image plus the overlay's allocation;
+#    then internal s4i in that overlay: s4 -> s4i is the overlay's own
+#    clusters at the tag (not what came after);
 #  - --disk, and a disk not in both points (snapshot=no);
 #  - refused in one line, nothing changed: an unknown domain or
 #    snapshot, FROM after TO, FROM == TO, an unknown disk, a disk not in
@@ -171,6 +173,16 @@ expect_extents xvdb "$E4B $((14 * M))+$K" s3 now
 expect_extents xvda "$E2A $E3A $E4A" s2 s4
 expect_extents xvda "$E1A $E2A $E3A $E4A $((43 * M))+$K" s1
 
+step "an internal snapshot in an overlay: s4 -> s4i, s4i -> now"
+expect_ok xl snapshot-create --diskspec xvda,snapshot=internal \
+    --diskspec xvdb,snapshot=no "$D" s4i
+wl xvda 13 $((44 * M)) 64k
+expect_extents xvda "$((43 * M))+$K" s4 s4i     # not 44M: after s4i
+expect_eq "$(method_of xvda)" mapping
+expect_extents xvda "$((44 * M))+$K" s4i
+expect_eq "$(method_of xvda)" compare
+expect_extents xvda "$((43 * M))+$K $((44 * M))+$K" s4
+
 step "a disk not in both points"
 expect_ok xl snapshot-create --diskspec xvdb,snapshot=no "$D" s5
 expect_ok xl snapshot-diff --json "$D" s4 s5
@@ -200,7 +212,7 @@ expect_ok xl block-copy --pivot "$D" xvdb "$IMG/xvdb-copy.qcow2" \
     --format=qcow2
 refused "disk xvdb: s4's image '.*' is not in the backing chain of '.*xvdb-copy.qcow2' any more" \
     xl snapshot-diff --disk xvdb "$D" s4
-expect_extents xvda "$((43 * M))+$K" s4 --disk xvda
+expect_extents xvda "$((43 * M))+$K $((44 * M))+$K" s4 --disk xvda
 
 step "checkpoints, offline: c1, E1, c2, E2; method bitmap"
 make_vm_config cvm
