@@ -48,6 +48,12 @@
 
 #define RECORD_SUFFIX ".libxl-json"
 
+static void bitmap_action(libxl__gc *gc, yajl_val actions, const char *type,
+                          const char *node, const char *name);
+static const char *const *img_bitmap(libxl__gc *gc, const char *op,
+                                     const char *image, const char *name,
+                                     const char *src);
+
 /* ---------------------------------------------------------------- */
 /* the public struct */
 
@@ -674,6 +680,101 @@ yajl_val libxl__checkpoint_merge_sources(libxl__gc *gc,
 }
 
 /* ---------------------------------------------------------------- */
+/* an image's bitmaps into another's (snapshot-delete's merges) */
+
+int libxl__bitmaps_fold_image(libxl__gc *gc, const char *qmp_path,
+                              const char *from, libxl_disk_format ffmt,
+                              const char *into, libxl_disk_format ifmt,
+                              bool set_state)
+{
+    libxl__disk_bitmaps fdb, idb;
+    yajl_val nodes = NULL, actions, args = NULL, act, data, srcs, one;
+    const char *why, *fnode = NULL, *inode = NULL;
+    int j, rc;
+
+    if (ffmt != LIBXL_DISK_FORMAT_QCOW2 || ifmt != LIBXL_DISK_FORMAT_QCOW2)
+        return 0;
+    if (qmp_path) {
+        rc = libxl__qmp_run_sync(gc, qmp_path, "query-named-block-nodes",
+                                 libxl__qmp_args_flat(gc), 0, false, &nodes);
+        if (rc || !nodes || !YAJL_IS_ARRAY(nodes)) return rc ? rc : ERROR_FAIL;
+        fnode = libxl__qmp_node_for_file(gc, nodes, from, ffmt);
+        inode = libxl__qmp_node_for_file(gc, nodes, into, ifmt);
+        if (!fnode || !inode) {
+            LOG(ERROR, "QEMU has no node for '%s' or '%s': their dirty "
+                "bitmaps cannot be merged", from, into);
+            return ERROR_FAIL;
+        }
+    }
+    /* one layer each (the top of the probe) */
+    rc = libxl__disk_bitmaps_probe(gc, NULL, nodes, NULL, from, ffmt, &fdb,
+                                   &why);
+    if (!rc) rc = libxl__disk_bitmaps_probe(gc, NULL, nodes, NULL, into,
+                                            ifmt, &idb, &why);
+    if (rc) {
+        LOG(ERROR, "%s", why);
+        return rc;
+    }
+    actions = libxl__json_new_array(gc);
+    for (j = 0; fdb.num_layers && j < fdb.layers[0].num_bitmaps; j++) {
+        const libxl__bitmap_state *fb = &fdb.layers[0].bitmaps[j];
+        const libxl__bitmap_state *ib =
+            idb.num_layers ? libxl__disk_bitmap_find(&idb, 0, fb->name) : NULL;
+        bool record = set_state ? fb->recording : ib && ib->recording;
+
+        if (fb->inconsistent) continue;   /* nothing to trust in it */
+        if (qmp_path) {
+            if (!ib) {
+                act = libxl__json_append_object(gc, actions);
+                libxl__json_add_string(gc, &act, "type",
+                                       "block-dirty-bitmap-add");
+                data = libxl__json_add_object(gc, &act, "data");
+                libxl__json_add_string(gc, &data, "node", inode);
+                libxl__json_add_string(gc, &data, "name", fb->name);
+                if (fb->granularity)
+                    libxl__json_add_uint64(gc, &data, "granularity",
+                                           fb->granularity);
+                libxl__json_add_bool(gc, &data, "persistent", true);
+                if (!record) libxl__json_add_bool(gc, &data, "disabled", true);
+            } else if (ib->recording != record) {
+                bitmap_action(gc, actions, record
+                              ? "block-dirty-bitmap-enable"
+                              : "block-dirty-bitmap-disable", inode, fb->name);
+            }
+            act = libxl__json_append_object(gc, actions);
+            libxl__json_add_string(gc, &act, "type",
+                                   "block-dirty-bitmap-merge");
+            data = libxl__json_add_object(gc, &act, "data");
+            libxl__json_add_string(gc, &data, "node", inode);
+            libxl__json_add_string(gc, &data, "target", fb->name);
+            srcs = libxl__json_add_array(gc, &data, "bitmaps");
+            one = libxl__json_append_object(gc, srcs);
+            libxl__json_add_string(gc, &one, "node", fnode);
+            libxl__json_add_string(gc, &one, "name", fb->name);
+            continue;
+        }
+        if (!ib) {
+            rc = libxl__exec_sync(gc, libxl__qemu_img_bitmap_args(gc, into,
+                                      fb->name, fb->granularity, NULL, 0),
+                                  60000, NULL, NULL);
+            if (rc) return rc;
+        }
+        rc = libxl__exec_sync(gc, libxl__qemu_img_bitmap_args(gc, into,
+                                  fb->name, 0, from, ffmt), 60000, NULL, NULL);
+        if (!rc && (!ib || ib->recording != record))
+            rc = libxl__exec_sync(gc, img_bitmap(gc, record ? "--enable"
+                                                     : "--disable",
+                                                 into, fb->name, NULL),
+                                  60000, NULL, NULL);
+        if (rc) return rc;
+    }
+    if (!qmp_path || !actions->u.array.len) return 0;
+    libxl__json_add(gc, &args, "actions", actions);
+    return libxl__qmp_run_sync(gc, qmp_path, "transaction", args, 0, false,
+                               NULL);
+}
+
+/* ---------------------------------------------------------------- */
 /* making one */
 
 static const libxl_device_disk *domain_disk(const libxl__domain *d,
@@ -686,15 +787,12 @@ static const libxl_device_disk *domain_disk(const libxl__domain *d,
     return NULL;
 }
 
-int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
-                           const libxl__checkpoint_list *l, const char *name,
-                           const char *description,
-                           const char *const *vdevs, int num_vdevs,
-                           libxlsnap_checkpoint *cp_r)
+/* name, description, time, parent, domain of a new checkpoint, checked */
+static int plan_record(libxl__gc *gc, const libxl__domain *d,
+                       const libxl__checkpoint_list *l, const char *name,
+                       const char *description, libxlsnap_checkpoint *cp_r)
 {
     struct timespec now;
-    yajl_val nodes = NULL;
-    int i, j, rc;
 
     libxlsnap_checkpoint_init(cp_r);
     if (!name || libxlsnap_name_check(name) || !libxl__utf8_valid(name)) {
@@ -711,20 +809,6 @@ int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
     }
     if (description && !libxl__utf8_valid(description)) {
         LOG(ERROR, "the description is not valid UTF-8 text");
-        return ERROR_INVAL;
-    }
-    if (!num_vdevs) {
-        /* every disk that can have one (as libvirt's default) */
-        GCNEW_ARRAY(vdevs, d->num_disks + 1);
-        for (i = 0; i < d->num_disks; i++)
-            if (d->disks[i].format == LIBXL_DISK_FORMAT_QCOW2 &&
-                d->disks[i].pdev_path &&
-                libxl__image_is_file(d->disks[i].pdev_path))
-                ((const char **)vdevs)[num_vdevs++] = d->disks[i].vdev;
-    }
-    if (!num_vdevs) {
-        LOG(ERROR, "domain %s has no qcow2 disk to make a checkpoint of "
-            "(a checkpoint needs persistent dirty bitmaps)", d->name);
         return ERROR_INVAL;
     }
     cp_r->name = GCSTRDUP(name);
@@ -749,6 +833,61 @@ int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
     }
     cp_r->domain_name = GCSTRDUP(d->name);
     cp_r->domain_uuid = d->uuid;
+    return 0;
+}
+
+int libxl__checkpoint_plan_images(libxl__gc *gc, const libxl__domain *d,
+                                  const libxl__checkpoint_list *l,
+                                  const char *name, const char *description,
+                                  const char *const *vdevs,
+                                  const char *const *images, int n,
+                                  libxlsnap_checkpoint *cp_r)
+{
+    int i, rc;
+
+    rc = plan_record(gc, d, l, name, description, cp_r);
+    if (rc) return rc;
+    if (!n) {
+        LOG(ERROR, "domain %s has no qcow2 disk to make a checkpoint of "
+            "(a checkpoint needs persistent dirty bitmaps)", d->name);
+        return ERROR_INVAL;
+    }
+    GCNEW_ARRAY(cp_r->disks, n);
+    for (i = 0; i < n; i++) {
+        libxlsnap_checkpoint_disk *k = &cp_r->disks[cp_r->num_disks++];
+        k->vdev = GCSTRDUP(vdevs[i]);
+        k->bitmap = cp_r->name;
+        k->image = GCSTRDUP(images[i]);
+        k->format = LIBXL_DISK_FORMAT_QCOW2;
+    }
+    return 0;
+}
+
+int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
+                           const libxl__checkpoint_list *l, const char *name,
+                           const char *description,
+                           const char *const *vdevs, int num_vdevs,
+                           libxlsnap_checkpoint *cp_r)
+{
+    yajl_val nodes = NULL;
+    int i, j, rc;
+
+    rc = plan_record(gc, d, l, name, description, cp_r);
+    if (rc) return rc;
+    if (!num_vdevs) {
+        /* every disk that can have one (as libvirt's default) */
+        GCNEW_ARRAY(vdevs, d->num_disks + 1);
+        for (i = 0; i < d->num_disks; i++)
+            if (d->disks[i].format == LIBXL_DISK_FORMAT_QCOW2 &&
+                d->disks[i].pdev_path &&
+                libxl__image_is_file(d->disks[i].pdev_path))
+                ((const char **)vdevs)[num_vdevs++] = d->disks[i].vdev;
+    }
+    if (!num_vdevs) {
+        LOG(ERROR, "domain %s has no qcow2 disk to make a checkpoint of "
+            "(a checkpoint needs persistent dirty bitmaps)", d->name);
+        return ERROR_INVAL;
+    }
     GCNEW_ARRAY(cp_r->disks, num_vdevs);
     if (d->running) {
         rc = libxl__qmp_run_sync(gc, d->qmp_path, "query-named-block-nodes",
@@ -867,11 +1006,13 @@ void libxl__checkpoint_live_actions(libxl__gc *gc,
                                     const libxl__checkpoint_list *l,
                                     const libxlsnap_checkpoint *cp,
                                     const char *vdev, yajl_val nodes,
-                                    const char *node, yajl_val actions)
+                                    const char *from_node, const char *node,
+                                    yajl_val actions)
 {
     int me = libxl__checkpoint_index(l, cp->name);
     const char *prev = prev_bitmap(l, me < 0 ? l->num : me, vdev);
-    yajl_val b = prev ? node_bitmap(nodes, node, prev) : NULL;
+    yajl_val b = prev ? node_bitmap(nodes, from_node ? from_node : node,
+                                    prev) : NULL;
 
     if (b && libxl__json_get_bool(b, "recording", false))
         bitmap_action(gc, actions, "block-dirty-bitmap-disable", node, prev);
@@ -934,17 +1075,17 @@ int libxl__checkpoint_save(libxl__gc *gc, const libxl__snapshot_store *st,
  * The bitmap name on disk vdev folded into into (NULL: only removed),
  * into recording again if enable: live on the writable node of each
  * layer QEMU has (only the active one is writable: the read-only ones
- * keep name, which the record's "merged" covers), offline on every
- * layer.  Steps done again are no-ops (only what is there is touched),
+ * keep name, which the record's "merged" covers) as actions appended
+ * to actions (fold_send sends them, every disk's in one transaction),
+ * offline on every layer, with qemu-img.  Steps done again are no-ops (only what is there is touched),
  * so a recovery may run it twice.  A failure: ERROR_FAIL, logged.
  */
 static int fold_bitmap(libxl__gc *gc, const libxl__domain *d,
                        const libxl_device_disk *dk, const char *name,
-                       const char *into, bool enable)
+                       const char *into, bool enable, yajl_val actions)
 {
     libxl__disk_bitmaps db;
     const char *why;
-    yajl_val actions = NULL, args = NULL;
     int i, rc;
 
     rc = libxl__disk_bitmaps_probe(gc, d->running ? d->qmp_path : NULL, NULL,
@@ -961,7 +1102,6 @@ static int fold_bitmap(libxl__gc *gc, const libxl__domain *d,
                 dk->vdev, dk->pdev_path);
             return ERROR_FAIL;
         }
-        actions = libxl__json_new_array(gc);
         if (libxl__disk_bitmap_find(&db, 0, name)) {
             if (into) {
                 if (!libxl__disk_bitmap_find(&db, 0, into)) {
@@ -984,14 +1124,7 @@ static int fold_bitmap(libxl__gc *gc, const libxl__domain *d,
                 bitmap_action(gc, actions, "block-dirty-bitmap-enable", node,
                               into);
         }
-        if (!actions->u.array.len) return 0;
-        libxl__json_add(gc, &args, "actions", actions);
-        rc = libxl__qmp_run_sync(gc, d->qmp_path, "transaction", args, 0,
-                                 false, NULL);
-        if (rc)
-            LOG(ERROR, "disk %s: QEMU refused to fold bitmap '%s'%s%s",
-                dk->vdev, name, into ? " into " : "", into ? into : "");
-        return rc;
+        return 0;
     }
     for (i = db.num_layers - 1; i >= 0; i--) {
         const libxl__bitmap_layer *ly = &db.layers[i];
@@ -1026,11 +1159,29 @@ static int fold_bitmap(libxl__gc *gc, const libxl__domain *d,
     return 0;
 }
 
+/* live: the folds of every disk, in one transaction (atomic) */
+static int fold_send(libxl__gc *gc, const libxl__domain *d, yajl_val actions,
+                     const char *what)
+{
+    yajl_val args = NULL;
+    int rc;
+
+    if (!d->running || !actions->u.array.len) return 0;
+    libxl__json_add(gc, &args, "actions", actions);
+    rc = libxl__qmp_run_sync(gc, d->qmp_path, "transaction", args, 0, false,
+                             NULL);
+    if (rc)
+        LOG(ERROR, "domain %s: QEMU refused the bitmaps' transaction of %s "
+            "(nothing was changed)", d->name, what);
+    return rc;
+}
+
 int libxl__checkpoint_undo(libxl__gc *gc, const libxl__domain *d,
                            const libxl__checkpoint_list *l,
                            const libxlsnap_checkpoint *cp)
 {
     int me = libxl__checkpoint_index(l, cp->name);
+    yajl_val actions = libxl__json_new_array(gc);
     int i, rc = 0, r;
 
     for (i = 0; i < cp->num_disks; i++) {
@@ -1038,13 +1189,21 @@ int libxl__checkpoint_undo(libxl__gc *gc, const libxl__domain *d,
         const char *prev = prev_bitmap(l, me < 0 ? l->num : me,
                                        cp->disks[i].vdev);
         if (!dk) continue;
-        r = fold_bitmap(gc, d, dk, cp->disks[i].bitmap, prev, true);
+        r = fold_bitmap(gc, d, dk, cp->disks[i].bitmap, prev, true, actions);
         if (r) {
             LOG(WARN, "disk %s: checkpoint '%s' could not be undone: its "
                 "bitmap may be left (xl snapshot-check reports it)",
                 dk->vdev, cp->name);
             if (!rc) rc = r;
         }
+    }
+    r = fold_send(gc, d, actions, GCSPRINTF("the undo of checkpoint '%s'",
+                                            cp->name));
+    if (r) {
+        LOG(WARN, "domain %s: checkpoint '%s' could not be undone: its "
+            "bitmaps may be left (xl snapshot-check reports them)", d->name,
+            cp->name);
+        if (!rc) rc = r;
     }
     return rc;
 }
@@ -1064,6 +1223,7 @@ static int delete_checkpoint(libxl__gc *gc, const libxl__domain *d,
 {
     libxlsnap_checkpoint *cp = &l->cps[x];
     libxl__store_put *p;
+    yajl_val actions = libxl__json_new_array(gc);
     bool *touched;
     int i, j, np = 0, rc;
 
@@ -1078,10 +1238,13 @@ static int delete_checkpoint(libxl__gc *gc, const libxl__domain *d,
 
         if (pi >= 0) touched[pi] = true;
         if (!dk) continue;            /* the disk is gone: nothing to do */
-        rc = fold_bitmap(gc, d, dk, k->bitmap, into, newest);
+        rc = fold_bitmap(gc, d, dk, k->bitmap, into, newest, actions);
         if (rc) return rc;
         if (libxl__fault_point("checkpoint")) { /* tests */ }
     }
+    rc = fold_send(gc, d, actions, GCSPRINTF("the delete of checkpoint '%s'",
+                                             cp->name));
+    if (rc) return rc;
     GCNEW_ARRAY(p, l->num + 2);
     for (i = 0; i < l->num; i++) {
         libxlsnap_checkpoint *c = &l->cps[i];
@@ -1114,6 +1277,48 @@ static int delete_checkpoint(libxl__gc *gc, const libxl__domain *d,
     p[np].value = NULL;
     np++;
     return libxl__snapshot_store_put(gc, st, p, np, XTL_ERROR);
+}
+
+/*
+ * Before a delete changes anything: a bitmap of x that cannot be trusted
+ * cannot be merged (the predecessor would claim to cover writes it
+ * never saw): refused in one line, unless x is the first of its disks
+ * (then it is only removed).
+ */
+static int delete_refused(libxl__gc *gc, const libxl__domain *d,
+                          const libxl__checkpoint_list *l, int x)
+{
+    const libxlsnap_checkpoint *cp = &l->cps[x];
+    int i, k;
+
+    for (i = 0; i < cp->num_disks; i++) {
+        const libxlsnap_checkpoint_disk *cd = &cp->disks[i];
+        const libxl_device_disk *dk = domain_disk(d, cd->vdev);
+        int pi = libxl__checkpoint_newest_on(l, cd->vdev, x);
+        libxl__disk_bitmaps db;
+        const char *why;
+
+        if (!dk || pi < 0) continue;
+        if (libxl__disk_bitmaps_probe(gc, d->running ? d->qmp_path : NULL,
+                                      NULL, dk->vdev, dk->pdev_path,
+                                      dk->format, &db, &why)) {
+            LOG(ERROR, "disk %s: %s", dk->vdev, why);
+            return ERROR_FAIL;
+        }
+        for (k = 0; k < db.num_layers; k++) {
+            const libxl__bitmap_state *bs =
+                libxl__disk_bitmap_find(&db, k, cd->bitmap);
+            if (bs && bs->inconsistent) {
+                LOG(ERROR, "checkpoint '%s' cannot be merged into '%s': "
+                    "its bitmap on disk %s is inconsistent ('%s'); delete "
+                    "the checkpoints before it first (what changed since "
+                    "them is not known either)", cp->name, l->cps[pi].name,
+                    dk->vdev, db.layers[k].file);
+                return ERROR_INVAL;
+            }
+        }
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -1426,8 +1631,9 @@ static int do_create(libxl__gc *gc, ckpt_state *cs)
         actions = libxl__json_new_array(gc);
         for (i = 0; i < cp.num_disks; i++)
             libxl__checkpoint_live_actions(gc, &l, &cp, cp.disks[i].vdev,
-                nodes, libxl__qmp_node_for_file(gc, nodes, cp.disks[i].image,
-                                                cp.disks[i].format),
+                nodes, NULL, libxl__qmp_node_for_file(gc, nodes,
+                                                      cp.disks[i].image,
+                                                      cp.disks[i].format),
                 actions);
         libxl__json_add(gc, &args, "actions", actions);
         rc = libxl__qmp_run_sync(gc, op->d.qmp_path, "transaction", args, 0,
@@ -1480,6 +1686,8 @@ static int do_delete(libxl__gc *gc, ckpt_state *cs)
             libxl__printable(gc, cs->name));
         return ERROR_NOTFOUND;
     }
+    rc = delete_refused(gc, &op->d, &l, x);
+    if (rc) return rc;
     rc = journal_write(gc, &op->st, "checkpoint-delete", &l.cps[x]);
     if (rc) return rc;
     if (libxl__fault_point("checkpoint")) { /* tests */ }

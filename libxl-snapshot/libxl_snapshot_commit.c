@@ -57,9 +57,9 @@
  * if missing, then merged from each image from top down to base,
  * stopping at the first that lacks it; live in one transaction just
  * before the job finishes, offline with qemu-img bitmap after the
- * commit.  When top is the active image, base's copy then records as
- * top's did (enabled or disabled): a checkpoint's older bitmaps must
- * not start recording again in the new active image.
+ * commit.  Base's copy then records as top's did (enabled or
+ * disabled): a checkpoint's older bitmaps must not start recording
+ * again in the new active image, nor take a later commit's writes.
  * Job control (abort, pivot) of a job another process started:
  *   blockjob_control -> bc_begun (lock tried once) -> bc_job_done ...
  *
@@ -893,9 +893,10 @@ static void plan_bitmaps(libxl__gc *gc, libxl__block_commit_state *bcs)
         b->add = true;
         for (k = 0; k < nbase; k++)
             if (!strcmp(base[k].name, b->name)) b->add = false;
-        /* top is the active image: base, active after, records what
-         * top recorded (a checkpoint's older bitmap must not) */
-        if (bcs->itop == 0) b->state = top[i].recording ? 1 : -1;
+        /* base records what top recorded: active after (top was), or
+         * below it (a bitmap recording there would take the next
+         * commit's writes into it) */
+        b->state = top[i].recording ? 1 : -1;
         GCNEW_ARRAY(b->sources, bcs->ibase - bcs->itop);
         for (j = bcs->itop; j < bcs->ibase; j++) {
             bool has = false;

@@ -39,6 +39,14 @@
  * out: _QUIESCE fails the snapshot, _QUIESCE_TRY takes it
  * crash-consistent, says so, and records it ("quiesce").
  *
+ * With a checkpoint (libxlsnap_domain_snapshot_create_checkpoint): its
+ * bitmaps on the images each qcow2 disk runs on after the snapshot, in
+ * the disks' transaction while the domain runs (QEMU makes the overlay
+ * and the bitmap on it in one instant), else right after the disks,
+ * under the same lock (and the same pause, for volumes): a failure
+ * there undoes the snapshot.  Its record is written after the
+ * snapshot's.
+ *
  * Steps, in order:
  *   libxlsnap_domain_snapshot_create -> snapshot_create_begun ->
  *     (running) snapshot_create_qmp_connected -> snapshot_create_nodes
@@ -85,6 +93,12 @@ typedef struct libxl__snapshot_create_state {
     void **priv;                     /* per disk: its backend's probe */
     bool lvm_live;                   /* running, LVM disks: paused */
     uint64_t paused_at;              /* 0: not paused by us */
+    /* with a checkpoint (libxlsnap_domain_snapshot_create_checkpoint) */
+    const char *ckpt_name, *ckpt_desc;
+    libxlsnap_checkpoint *ckpt_out;  /* the caller's, filled on success */
+    libxl__checkpoint_list ckl;
+    libxlsnap_checkpoint ckpt;       /* planned (gc) */
+    bool ckpt_in_tx;                 /* in the disks' transaction */
 } libxl__snapshot_create_state;
 
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
@@ -202,14 +216,12 @@ static int request_check(libxl__gc *gc, const libxlsnap_domain_snapshot *req,
     return 0;
 }
 
-int libxlsnap_domain_snapshot_create(libxlsnap_ctx *ctx,
-                                 const char *domain,
-                                 libxlsnap_domain_snapshot *snapshot,
-                                 unsigned flags,
-                                 const libxlsnap_progress_how *progress,
-                                 const libxl_asyncop_how *ao_how)
+static int create_start(libxlsnap_ctx *ctx, const char *domain,
+                        libxlsnap_domain_snapshot *snapshot,
+                        libxlsnap_checkpoint *checkpoint, unsigned flags,
+                        const libxlsnap_progress_how *progress,
+                        const libxl_asyncop_how *ao_how)
 {
-    if (ARGS_MISSING(ctx, domain, snapshot)) return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);
     libxl__snapshot_create_state *scs;
@@ -220,6 +232,17 @@ int libxlsnap_domain_snapshot_create(libxlsnap_ctx *ctx,
     GCNEW(scs);
     scs->ao = ao;
     scs->out = snapshot;
+    if (checkpoint) {
+        scs->ckpt_out = checkpoint;
+        scs->ckpt_name = GCSTRDUP(checkpoint->name);
+        scs->ckpt_desc = GCSTRDUP(checkpoint->description);
+        if (!scs->ckpt_name) {
+            LOG(ERROR, "libxlsnap_domain_snapshot_create_checkpoint: the "
+                "checkpoint has no name");
+            rc = ERROR_INVAL;
+            goto out;
+        }
+    }
     scs->flags = flags;
     if (progress) scs->progress = *progress;
     /* a private copy: the caller's struct is only written at the end */
@@ -239,6 +262,190 @@ int libxlsnap_domain_snapshot_create(libxlsnap_ctx *ctx,
  out:
     EGC_FREE;
     return AO_CREATE_FAIL(rc);
+}
+
+int libxlsnap_domain_snapshot_create(libxlsnap_ctx *ctx,
+                                 const char *domain,
+                                 libxlsnap_domain_snapshot *snapshot,
+                                 unsigned flags,
+                                 const libxlsnap_progress_how *progress,
+                                 const libxl_asyncop_how *ao_how)
+{
+    if (ARGS_MISSING(ctx, domain, snapshot)) return ERROR_INVAL;
+    return create_start(ctx, domain, snapshot, NULL, flags, progress,
+                        ao_how);
+}
+
+int libxlsnap_domain_snapshot_create_checkpoint(libxlsnap_ctx *ctx,
+                                 const char *domain,
+                                 libxlsnap_domain_snapshot *snapshot,
+                                 libxlsnap_checkpoint *checkpoint,
+                                 unsigned flags,
+                                 const libxlsnap_progress_how *progress,
+                                 const libxl_asyncop_how *ao_how)
+{
+    if (ARGS_MISSING(ctx, domain, snapshot, checkpoint)) return ERROR_INVAL;
+    return create_start(ctx, domain, snapshot, checkpoint, flags, progress,
+                        ao_how);
+}
+
+/* ---------------------------------------------------------------- */
+/* with a checkpoint */
+
+/* The image disk i of the snapshot runs on once it is taken. */
+static void image_after(libxl__snapshot_create_state *scs, int i,
+                        const char **path_r, libxl_disk_format *fmt_r)
+{
+    const libxlsnap_disk_snapshot *ds = &scs->snap.disks[i];
+    const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+
+    *path_r = ds->file;
+    *fmt_r = ds->format;
+    if (be && be->active_after)
+        be->active_after(ds, scs->op.d.running, path_r, fmt_r);
+}
+
+/* The checkpoint's record, on the images the snapshot leaves active
+ * (the qcow2 ones: a checkpoint needs persistent bitmaps). */
+static int plan_checkpoint(libxl__gc *gc, libxl__snapshot_create_state *scs)
+{
+    libxl__snapshot_op *op = &scs->op;
+    const char **vdevs, **images;
+    int i, n = 0, rc;
+
+    rc = libxl__checkpoint_load(gc, &op->st, false, &scs->ckl);
+    if (rc) return rc;
+    GCNEW_ARRAY(vdevs, scs->snap.num_disks + 1);
+    GCNEW_ARRAY(images, scs->snap.num_disks + 1);
+    for (i = 0; i < scs->snap.num_disks; i++) {
+        const char *path;
+        libxl_disk_format fmt;
+        image_after(scs, i, &path, &fmt);
+        if (fmt != LIBXL_DISK_FORMAT_QCOW2 || !path ||
+            !libxl__image_is_file(path))
+            continue;
+        vdevs[n] = scs->snap.disks[i].vdev;
+        images[n++] = path;
+    }
+    rc = libxl__checkpoint_plan_images(gc, &op->d, &scs->ckl, scs->ckpt_name,
+                                       scs->ckpt_desc, vdevs, images, n,
+                                       &scs->ckpt);
+    if (rc) return rc;
+    scs->ckpt.snapshot = scs->snap.name;
+    return 0;
+}
+
+/* In the disks' transaction: each checkpoint disk's bitmap on the node
+ * the disk runs on after it (a new overlay's, named by its action). */
+static int checkpoint_actions(libxl__gc *gc, libxl__snapshot_create_state *scs,
+                              yajl_val nodes, yajl_val actions)
+{
+    int i, k;
+    size_t a;
+
+    for (k = 0; k < scs->ckpt.num_disks; k++) {
+        const libxlsnap_checkpoint_disk *cd = &scs->ckpt.disks[k];
+        const libxlsnap_disk_snapshot *ds = NULL;
+        const char *node = NULL, *from = NULL;
+
+        for (i = 0; i < scs->snap.num_disks; i++)
+            if (!strcmp(scs->snap.disks[i].vdev, cd->vdev))
+                ds = &scs->snap.disks[i];
+        if (ds && ds->overlay && !strcmp(ds->overlay, cd->image)) {
+            for (a = 0; a < actions->u.array.len; a++) {
+                yajl_val act = actions->u.array.values[a];
+                yajl_val data = libxl__json_get(act, "data");
+                const char *t = libxl__json_get_string(act, "type");
+                const char *f = libxl__json_get_string(data, "snapshot-file");
+                if (t && f && !strcmp(t, "blockdev-snapshot-sync") &&
+                    !strcmp(f, ds->overlay)) {
+                    node = libxl__json_get_string(data,
+                                                  "snapshot-node-name");
+                    from = libxl__json_get_string(data, "node-name");
+                }
+            }
+        } else {
+            node = libxl__qmp_node_for_file(gc, nodes, cd->image,
+                                            cd->format);
+        }
+        if (!node) {
+            LOG(ERROR, "disk %s: QEMU has no node for '%s' to make "
+                "checkpoint '%s' on", cd->vdev, cd->image, scs->ckpt.name);
+            return ERROR_FAIL;
+        }
+        libxl__checkpoint_live_actions(gc, &scs->ckl, &scs->ckpt, cd->vdev,
+                                       nodes, from, node, actions);
+    }
+    scs->ckpt_in_tx = true;
+    return 0;
+}
+
+/*
+ * The checkpoint made right after the snapshot (offline, or the guest
+ * paused for volumes), under the same lock: qemu-img, or one QMP
+ * transaction.  A failure undoes what it made (said); the caller then
+ * undoes the snapshot.
+ */
+static int checkpoint_after(libxl__gc *gc, libxl__snapshot_create_state *scs,
+                            libxl__domain *after)
+{
+    libxl__snapshot_op *op = &scs->op;
+    yajl_val nodes = NULL, actions, args = NULL;
+    int k, j, rc = 0;
+
+    if (op->d.running) {
+        rc = libxl__qmp_run_sync(gc, op->d.qmp_path,
+                                 "query-named-block-nodes",
+                                 libxl__qmp_args_flat(gc), 0, false, &nodes);
+        if (rc) return rc;
+        actions = libxl__json_new_array(gc);
+        for (k = 0; k < scs->ckpt.num_disks; k++) {
+            const libxlsnap_checkpoint_disk *cd = &scs->ckpt.disks[k];
+            libxl__checkpoint_live_actions(gc, &scs->ckl, &scs->ckpt,
+                cd->vdev, nodes, NULL,
+                libxl__qmp_node_for_file(gc, nodes, cd->image, cd->format),
+                actions);
+        }
+        libxl__json_add(gc, &args, "actions", actions);
+        return libxl__qmp_run_sync(gc, op->d.qmp_path, "transaction", args,
+                                   0, false, NULL);
+    }
+    for (k = 0; k < scs->ckpt.num_disks; k++) {
+        const libxlsnap_checkpoint_disk *cd = &scs->ckpt.disks[k];
+        const char *const **cmds;
+        int n;
+        libxl__checkpoint_offline_cmds(gc, &scs->ckl, &scs->ckpt, cd->vdev,
+                                       cd->image, &cmds, &n);
+        for (j = 0; j < n && !rc; j++)
+            rc = libxl__exec_sync(gc, cmds[j], 60000, NULL, NULL);
+        if (rc) break;
+        libxl__fault_point("create");
+    }
+    if (rc) libxl__checkpoint_undo(gc, after, &scs->ckl, &scs->ckpt);
+    return rc;
+}
+
+/* op's domain as it is after the snapshot: its disks on the new images */
+static libxl__domain *domain_after(libxl__gc *gc,
+                                   libxl__snapshot_create_state *scs)
+{
+    libxl__domain *a;
+    int i, k;
+
+    GCNEW(a);
+    *a = scs->op.d;
+    GCNEW_ARRAY(a->disks, scs->op.d.num_disks + 1);
+    for (i = 0; i < scs->op.d.num_disks; i++) {
+        a->disks[i] = scs->op.d.disks[i];
+        for (k = 0; k < scs->snap.num_disks; k++)
+            if (a->disks[i].vdev &&
+                !strcmp(a->disks[i].vdev, scs->snap.disks[k].vdev)) {
+                const char *p;
+                image_after(scs, k, &p, &a->disks[i].format);
+                a->disks[i].pdev_path = (char *)p;
+            }
+    }
+    return a;
 }
 
 /* ---------------------------------------------------------------- */
@@ -490,12 +697,20 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     if (rc) goto out;
     rc = plan(gc, scs);
     if (rc) goto out;
+    if (scs->ckpt_name) {
+        rc = plan_checkpoint(gc, scs);
+        if (rc) goto out;
+    }
     if (scs->flags & LIBXLSNAP_CREATE_DRY_RUN) goto out;
     /* the intent first: a crash from here on is recovered */
     rc = libxl__journal_write(gc, &op->st, "create", &scs->snap,
                               op->d.running,
                               scs->snap.memory
                               ? libxl__memory_tmp_path(gc, scs->snap.memory)
+                              : NULL,
+                              scs->ckpt_name ? "checkpoint" : NULL,
+                              scs->ckpt_name
+                              ? libxl__checkpoint_to_tree(gc, &scs->ckpt)
                               : NULL);
     if (rc) goto out;
     scs->journaled = true;
@@ -628,6 +843,11 @@ static void snapshot_create_nodes(libxl__egc *egc, libxl__qmp *qmp,
             goto out;
         }
         be->live_actions(gc, ds, nodes, node, actions, &k);
+    }
+    if (scs->ckpt_name) {
+        /* the checkpoint at the same instant */
+        rc = checkpoint_actions(gc, scs, nodes, actions);
+        if (rc) goto out;
     }
     scs->actions = args;
     if (s->memory) {
@@ -1081,8 +1301,26 @@ static void snapshot_create_record(libxl__egc *egc,
     STATE_AO_GC(scs->ao);
     libxl__snapshot_op *op = &scs->op;
     libxlsnap_domain_snapshot *s = &scs->snap;
-    int i, rc = 0;
+    libxl__domain *after = NULL;
+    int i, rc = 0, ckpt_rc = 0;
 
+    if (scs->ckpt_name) {
+        after = domain_after(gc, scs);
+        if (!scs->ckpt_in_tx) {
+            ckpt_rc = checkpoint_after(gc, scs, after);
+            if (ckpt_rc && !op->d.running) {
+                LOG(ERROR, "checkpoint '%s' could not be made: snapshot "
+                    "'%s' is undone", scs->ckpt.name, s->name);
+                offline_undo(gc, scs, s->num_disks);
+                snapshot_create_done(egc, scs, ckpt_rc);
+                return;
+            }
+            /* running (paused for its volumes): the snapshot stands */
+            if (ckpt_rc)
+                LOG(ERROR, "snapshot '%s' was taken, but checkpoint '%s' "
+                    "could not be made", s->name, scs->ckpt.name);
+        }
+    }
     for (i = 0; i < s->num_disks; i++) {
         libxlsnap_disk_snapshot *ds = &s->disks[i];
         const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
@@ -1146,6 +1384,17 @@ static void snapshot_create_record(libxl__egc *egc,
             scs->keep_journal = true;
         }
     }
+    if (!rc) rc = ckpt_rc;
+    if (!rc && scs->ckpt_name) {
+        /* the snapshot is recorded: then the checkpoint */
+        rc = libxl__checkpoint_save(gc, &op->st, &scs->ckpt);
+        if (rc) {
+            LOG(ERROR, "snapshot '%s' was taken, but the record of "
+                "checkpoint '%s' could not be written: its bitmaps are "
+                "undone", s->name, scs->ckpt.name);
+            libxl__checkpoint_undo(gc, after, &scs->ckl, &scs->ckpt);
+        }
+    }
     if (!rc) rc = scs->memory_rc;
     if (!rc) rc = scs->thaw_rc;
     snapshot_create_done(egc, scs, rc);
@@ -1168,6 +1417,10 @@ static void snapshot_create_done(libxl__egc *egc,
         found = libxl__snapshot_tree_find(&scs->op.tree, scs->snap.name);
         libxlsnap_domain_snapshot_dispose(scs->out);
         libxl__domain_snapshot_copy(scs->out, found ? found : &scs->snap);
+        if (scs->ckpt_out) {
+            libxlsnap_checkpoint_dispose(scs->ckpt_out);
+            libxl__checkpoint_copy(scs->ckpt_out, &scs->ckpt);
+        }
     }
     libxlsnap_domain_snapshot_dispose(&scs->req);
     libxl__ao_complete(egc, ao, rc);
@@ -1248,7 +1501,61 @@ static void unstick_memory_save(libxl__gc *gc, libxl__snapshot_op *op,
     }
 }
 
+static int create_recover(libxl__gc *gc, libxl__snapshot_op *op,
+                          yajl_val j);
+
+/*
+ * The checkpoint an interrupted snapshot-create made with its snapshot
+ * (the journal's "checkpoint"): kept if its record was written, else
+ * rolled back, on the images it was to be on that are there (a snapshot
+ * rolled back took its overlays, and its checkpoint was never made).
+ */
+static void recover_checkpoint(libxl__gc *gc, libxl__snapshot_op *op,
+                               yajl_val j)
+{
+    yajl_val v = libxl__json_get(j, "checkpoint");
+    libxl__checkpoint_list l;
+    libxlsnap_checkpoint cp;
+    libxl__domain d;
+    const char *why;
+    int i, k;
+
+    if (!v) return;
+    if (libxl__checkpoint_from_tree(gc, gc, v, &cp, &why)) {
+        LOG(WARN, "domain %s: the journal's checkpoint is unreadable (%s): "
+            "xl snapshot-check reports what it may have left", op->d.name,
+            why);
+        return;
+    }
+    if (libxl__checkpoint_load(gc, &op->st, false, &l) ||
+        libxl__checkpoint_index(&l, cp.name) >= 0)
+        return;
+    d = op->d;
+    GCNEW_ARRAY(d.disks, op->d.num_disks + 1);
+    d.num_disks = 0;
+    for (i = 0; i < op->d.num_disks; i++)
+        for (k = 0; k < cp.num_disks; k++)
+            if (op->d.disks[i].vdev &&
+                !strcmp(op->d.disks[i].vdev, cp.disks[k].vdev) &&
+                cp.disks[k].image && libxl__file_exists(cp.disks[k].image)) {
+                d.disks[d.num_disks] = op->d.disks[i];
+                d.disks[d.num_disks].pdev_path = cp.disks[k].image;
+                d.disks[d.num_disks++].format = cp.disks[k].format;
+            }
+    if (!libxl__checkpoint_undo(gc, &d, &l, &cp))
+        LOG(WARN, "domain %s: checkpoint '%s' of the interrupted "
+            "snapshot-create was rolled back (its record had not been "
+            "written)", op->d.name, cp.name);
+}
+
 int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
+{
+    int rc = create_recover(gc, op, j);
+    if (!rc) recover_checkpoint(gc, op, j);
+    return rc;
+}
+
+static int create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
 {
     libxlsnap_domain_snapshot s;
     bool live = libxl__json_get_bool(j, "live", false);
@@ -1304,6 +1611,12 @@ int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             const char *active;
             libxl_disk_format fmt;
             if (!be || !be->active_after) continue;
+            /* offline: the bitmaps carried over, as its commands would
+             * have (qemu-img, one at a time: cut anywhere) */
+            if (!live && be == &libxl__snapshot_backend_overlay) {
+                rc = libxl__overlay_bitmaps_finish(gc, ds);
+                if (rc) return rc;      /* the journal stays: again */
+            }
             be->active_after(ds, live, &active, &fmt);
             libxl__domain_record_set_disk(gc, &t->dom, &op->cfg, ds->vdev,
                                           active, fmt);

@@ -793,8 +793,8 @@ struct libxl__blockjob {
         bool add;
         const char **sources;
         int num_sources;
-        /* an active commit: base's copy then records (1) as top's did,
-         * or not (-1); 0: left as it is */
+        /* base's copy then records (1) as top's did, or not (-1); 0:
+         * left as it is */
         int state;
     } *bitmaps;
     int num_bitmaps;
@@ -2165,6 +2165,14 @@ int libxl__overlay_undo(libxl__gc *gc, const libxl__snapshot_op *op,
 bool libxl__qcow2_has_tag(libxl__gc *gc, const char *file, const char *tag);
 /* Is overlay an image on base (its backing file)? */
 bool libxl__overlay_on(libxl__gc *gc, const char *overlay, const char *base);
+/*
+ * An offline external snapshot rolled forward by recovery: the frozen
+ * image's recording bitmaps the overlay lacks added to it, then stopped
+ * in the image (what its commands had still to do).  0, or ERROR_*
+ * (logged).
+ */
+int libxl__overlay_bitmaps_finish(libxl__gc *gc,
+                                  const libxlsnap_disk_snapshot *ds);
 
 /* ---------------------------------------------------------------- */
 /* snapshot-diff (libxl_snapshot_diff.c): its pure parts, unit-tested */
@@ -2256,10 +2264,12 @@ void libxl__nbd_close(libxl__gc *gc, libxl__nbd *c);
 /* journal and recovery (libxl_snapshot_journal.c) */
 
 /* The intent of op ("create"), before it changes anything; memory_tmp:
- * where its memory image is written until complete, or NULL. */
+ * where its memory image is written until complete, or NULL; extra_key
+ * (or NULL): one more member, extra (a snapshot's checkpoint). */
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
                          const char *op, const libxlsnap_domain_snapshot *s,
-                         bool live, const char *memory_tmp);
+                         bool live, const char *memory_tmp,
+                         const char *extra_key, yajl_val extra);
 /*
  * Any operation's journal, as JSON text with an "op" member.  optional:
  * an update the operation goes on without, and then says what that
@@ -2531,6 +2541,21 @@ yajl_val libxl__checkpoint_merge_sources(libxl__gc *gc,
                                          const char *const *names, int n);
 
 /*
+ * The persistent bitmaps of image from (format ffmt) merged into those
+ * of image into, each added where into lacks it: after a commit of
+ * from into into, or for a stream that drops from from below into.
+ * set_state: into becomes what from was (the active image): its copies
+ * then record as from's did; else an added one does not record, and
+ * into's own keep their state.  Live (qmp_path: both images in that
+ * QEMU, into writable) in one transaction, else qemu-img.  An
+ * inconsistent bitmap is left out.  0, or ERROR_* (logged).
+ */
+int libxl__bitmaps_fold_image(libxl__gc *gc, const char *qmp_path,
+                              const char *from, libxl_disk_format ffmt,
+                              const char *into, libxl_disk_format ifmt,
+                              bool set_state);
+
+/*
  * Making a checkpoint inside another operation (a backup, a snapshot):
  *  1. libxl__checkpoint_plan: the record, checked (name valid, no such
  *     checkpoint, no such bitmap on a disk, every disk qcow2);
@@ -2555,17 +2580,32 @@ int libxl__checkpoint_plan(libxl__gc *gc, const libxl__domain *d,
                            const char *const *vdevs, int num_vdevs,
                            libxlsnap_checkpoint *cp_r);
 /*
+ * The same record on images the caller names (each qcow2; vdevs[i]'s
+ * image after the caller's step, such as a snapshot's overlay): only
+ * name, duplicate and description are checked, nothing is probed.
+ */
+int libxl__checkpoint_plan_images(libxl__gc *gc, const libxl__domain *d,
+                                  const libxl__checkpoint_list *l,
+                                  const char *name, const char *description,
+                                  const char *const *vdevs,
+                                  const char *const *images, int n,
+                                  libxlsnap_checkpoint *cp_r);
+/*
  * Appends to actions (a JSON array) what makes cp's bitmap on disk
  * vdev, whose active image is QEMU's node: block-dirty-bitmap-disable
- * of the disk's newest checkpoint's bitmap on node (when node has it
- * recording), then block-dirty-bitmap-add of cp's (persistent).  nodes:
- * query-named-block-nodes (flat), to see what node has.
+ * of the disk's newest checkpoint's bitmap on node (when it records
+ * there), then block-dirty-bitmap-add of cp's (persistent).  nodes:
+ * query-named-block-nodes (flat), to see what the node has; from_node:
+ * NULL, or, when node is made by an earlier action of the same
+ * transaction (a snapshot's overlay, which gets the recording bitmaps
+ * of the image it goes on), that image's node, whose bitmaps tell.
  */
 void libxl__checkpoint_live_actions(libxl__gc *gc,
                                     const libxl__checkpoint_list *l,
                                     const libxlsnap_checkpoint *cp,
                                     const char *vdev, yajl_val nodes,
-                                    const char *node, yajl_val actions);
+                                    const char *from_node, const char *node,
+                                    yajl_val actions);
 /* Offline, the same as qemu-img commands on the disk's image (gc):
  * bitmap --disable of the previous, --add of cp's. */
 void libxl__checkpoint_offline_cmds(libxl__gc *gc,

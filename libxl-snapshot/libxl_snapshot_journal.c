@@ -169,7 +169,8 @@ int libxl__journal_unusable(libxl__gc *gc, libxl__snapshot_op *op,
 
 int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
                          const char *op, const libxlsnap_domain_snapshot *s,
-                         bool live, const char *memory_tmp)
+                         bool live, const char *memory_tmp,
+                         const char *extra_key, yajl_val extra)
 {
     yajl_gen hand = yajl_gen_alloc(NULL);
     const unsigned char *buf;
@@ -186,6 +187,20 @@ int libxl__journal_write(libxl__gc *gc, const libxl__snapshot_store *st,
         yajl_gen_map_close(hand) ||
         yajl_gen_get_buf(hand, &buf, &len)) {
         LOG(ERROR, "cannot generate the journal");
+        goto out;
+    }
+    if (extra_key) {
+        /* one more member: through the tree, never spliced as text */
+        yajl_val j = libxl__json_parse(gc, GCSPRINTF("%.*s", (int)len,
+                                                     (const char *)buf));
+        const char *text;
+        if (!j) {
+            LOG(ERROR, "cannot generate the journal");
+            goto out;
+        }
+        libxl__json_add(gc, &j, extra_key, extra);
+        text = libxl__json_to_string(gc, j);
+        rc = libxl__journal_write_text(gc, st, text, strlen(text), false);
         goto out;
     }
     rc = libxl__journal_write_text(gc, st, (const char *)buf, len, false);

@@ -70,6 +70,23 @@ static void prop(xmlNodePtr n, const char *name, const char *value)
     xmlNewProp(n, BAD_CAST name, BAD_CAST value);
 }
 
+/* The document as indented UTF-8 text (malloc'ed), and freed. */
+static char *doc_text(xmlDocPtr doc)
+{
+    xmlChar *buf = NULL;
+    char *res = NULL;
+    int len = 0;
+
+    xmlDocDumpFormatMemoryEnc(doc, &buf, &len, "UTF-8", 1);
+    if (buf) {
+        res = strdup((const char *)buf);
+        if (!res) abort();
+    }
+    xmlFree(buf);
+    xmlFreeDoc(doc);
+    return res;
+}
+
 char *libxlsnap_domain_snapshot_to_xml(libxlsnap_ctx *ctx,
                                    const libxlsnap_domain_snapshot *s)
 {
@@ -77,9 +94,8 @@ char *libxlsnap_domain_snapshot_to_xml(libxlsnap_ctx *ctx,
     GC_INIT(ctx);
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
     xmlNodePtr root, n, disks, dom, devs;
-    xmlChar *buf = NULL;
     char uuid[40], *res = NULL;
-    int i, len = 0;
+    int i;
 
     if (!doc) abort();
     root = xmlNewNode(NULL, BAD_CAST "domainsnapshot");
@@ -134,13 +150,7 @@ char *libxlsnap_domain_snapshot_to_xml(libxlsnap_ctx *ctx,
              d->file);
         prop(child(n, "target", NULL), "dev", d->vdev);
     }
-    xmlDocDumpFormatMemoryEnc(doc, &buf, &len, "UTF-8", 1);
-    if (buf) {
-        res = strdup((const char *)buf);
-        if (!res) abort();
-    }
-    xmlFree(buf);
-    xmlFreeDoc(doc);
+    res = doc_text(doc);
     GC_FREE;
     return res;
 }
@@ -156,9 +166,8 @@ char *libxlsnap_checkpoint_to_xml(libxlsnap_ctx *ctx,
     GC_INIT(ctx);
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
     xmlNodePtr root, n, disks, dom;
-    xmlChar *buf = NULL;
     char uuid[40], *res = NULL;
-    int i, len = 0;
+    int i;
 
     if (!doc) abort();
     root = xmlNewNode(NULL, BAD_CAST "domaincheckpoint");
@@ -185,13 +194,7 @@ char *libxlsnap_checkpoint_to_xml(libxlsnap_ctx *ctx,
                  LIBXL_UUID_BYTES(cp->domain_uuid));
         child(dom, "uuid", uuid);
     }
-    xmlDocDumpFormatMemoryEnc(doc, &buf, &len, "UTF-8", 1);
-    if (buf) {
-        res = strdup((const char *)buf);
-        if (!res) abort();
-    }
-    xmlFree(buf);
-    xmlFreeDoc(doc);
+    res = doc_text(doc);
     GC_FREE;
     return res;
 }

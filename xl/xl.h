@@ -146,6 +146,9 @@ int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how);
 /* After the outcome line: the last job's size, or all jobs', per time. */
 void xl_job_summary(const xl_job_wait *w, bool all_jobs);
 
+/* a time as the listings show it: local, ISO 8601 (buf, len >= 20) */
+const char *xl_fmt_time(uint64_t t, char *buf, size_t len);
+
 int main_snapshot_create(int argc, char **argv);
 int main_snapshot_dumpxml(int argc, char **argv);
 int main_snapshot_list(int argc, char **argv);

@@ -8,18 +8,8 @@
  */
 #include <inttypes.h>
 #include <string.h>
-#include <time.h>
 
 #include "xl.h"
-
-static const char *fmt_time(uint64_t t, char *buf, size_t len)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    localtime_r(&tt, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    return buf;
-}
 
 static void print_json(const libxlsnap_checkpoint *cp)
 {
@@ -133,7 +123,7 @@ int main_checkpoint_list(int argc, char **argv)
         for (i = 0; i < n; i++) {
             disks_summary(&l[i], dbuf, sizeof(dbuf));
             printf("%-*s  %-19s  %-*s  %s\n", (int)wname, l[i].name,
-                   fmt_time(l[i].creation_time, tbuf, sizeof(tbuf)),
+                   xl_fmt_time(l[i].creation_time, tbuf, sizeof(tbuf)),
                    (int)wname, l[i].parent ? l[i].parent : "-", dbuf);
             for (k = 0; check && k < l[i].num_disks; k++)
                 if (l[i].disks[k].problem)
@@ -171,7 +161,7 @@ int main_checkpoint_info(int argc, char **argv)
         printf("%-13s %s\n", "Name:", cp.name);
         printf("%-13s %s\n", "Domain:", cp.domain_name ? cp.domain_name : "-");
         printf("%-13s %s\n", "Created:",
-               fmt_time(cp.creation_time, tbuf, sizeof(tbuf)));
+               xl_fmt_time(cp.creation_time, tbuf, sizeof(tbuf)));
         printf("%-13s %s\n", "Parent:", cp.parent ? cp.parent : "-");
         printf("%-13s %s\n", "Description:",
                cp.description ? cp.description : "-");

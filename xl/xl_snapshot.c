@@ -18,7 +18,7 @@
 
 #include "xl.h"
 
-static const char *fmt_time(uint64_t t, char *buf, size_t len)
+const char *xl_fmt_time(uint64_t t, char *buf, size_t len)
 {
     time_t tt = (time_t)t;
     struct tm tm;
@@ -304,14 +304,16 @@ int main_snapshot_create(int argc, char **argv)
         {"xmlfile", 1, 0, 'X'},
         {"current", 0, 0, 'C'},
         {"verbose", 0, 0, 'v'},
+        {"checkpoint", 1, 0, 'K'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    const char *xmlfile = NULL;
+    const char *xmlfile = NULL, *checkpoint = NULL;
     bool redefine = false, current = false;
     op_progress mp = { .last_pct = UINT_MAX };
     libxlsnap_progress_how progress = { op_progress_cb, &mp };
     libxlsnap_domain_snapshot snap;
+    libxlsnap_checkpoint ckpt;
     const char *name = NULL, *desc = NULL, *config = NULL, *domain;
     const char **specs = NULL;
     int nspecs = 0, opt, rc, nargs, i, ret = EXIT_FAILURE;
@@ -320,6 +322,7 @@ int main_snapshot_create(int argc, char **argv)
     bool json = false, disk_only = false;
 
     libxlsnap_domain_snapshot_init(&snap);
+    libxlsnap_checkpoint_init(&ckpt);
     SWITCH_FOREACH_OPT(opt, "n:d:DN", opts, "snapshot-create", 1) {
     case 'n': name = optarg; break;
     case 'N': dryrun_only = 1; break;   /* as xl -N snapshot-create */
@@ -345,6 +348,7 @@ int main_snapshot_create(int argc, char **argv)
     case 'X': xmlfile = optarg; break;
     case 'C': current = true; break;
     case 'v': mp.verbose = true; break;
+    case 'K': checkpoint = optarg; break;
     case 'S':
         specs = realloc(specs, (nspecs + 1) * sizeof(*specs));
         if (!specs) abort();
@@ -354,7 +358,7 @@ int main_snapshot_create(int argc, char **argv)
     nargs = argc - optind;
     if (redefine || xmlfile || current) {
         if (!redefine || !xmlfile || nargs != 1 || name || desc || nspecs ||
-            memory || flags) {
+            memory || flags || checkpoint) {
             ret = usage_error("snapshot-create", "--redefine --xmlfile=FILE "
                               "[--current] <Domain> takes nothing else.");
             goto out;
@@ -441,8 +445,16 @@ int main_snapshot_create(int argc, char **argv)
     xl_exit_on_interrupt("snapshot-create", domain, "the snapshot may be "
                          "part-taken (recorded in the domain's journal)",
                          "completes or undoes it");
-    rc = libxlsnap_domain_snapshot_create(ctx, domain, &snap, flags, &progress,
-                                      NULL);
+    if (checkpoint) {
+        libxlsnap_checkpoint_init(&ckpt);
+        ckpt.name = strdup(checkpoint);
+        rc = libxlsnap_domain_snapshot_create_checkpoint(ctx, domain, &snap,
+                                                         &ckpt, flags,
+                                                         &progress, NULL);
+    } else {
+        rc = libxlsnap_domain_snapshot_create(ctx, domain, &snap, flags,
+                                              &progress, NULL);
+    }
     xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     op_progress_end(&mp, !rc && snap.memory, json);
     if (rc) {
@@ -462,11 +474,15 @@ int main_snapshot_create(int argc, char **argv)
                "could not be quiesced)\n", snap.name);
     else
         printf("Domain snapshot %s created\n", snap.name);
+    if (checkpoint && !json && !dryrun_only)
+        printf("Domain checkpoint %s created with it (%d disk%s)\n",
+               ckpt.name, ckpt.num_disks, ckpt.num_disks == 1 ? "" : "s");
     op_progress_summary(&mp);
     ret = EXIT_SUCCESS;
  out:
     free(specs);
     libxlsnap_domain_snapshot_dispose(&snap);
+    libxlsnap_checkpoint_dispose(&ckpt);
     return ret;
 }
 
@@ -609,7 +625,7 @@ int main_snapshot_list(int argc, char **argv)
             disks_summary(&l[i], dbuf, sizeof(dbuf));
             print_padded(l[i].name, wname);
             printf("  %-19s  %-7s  ",
-                   fmt_time(l[i].creation_time, tbuf, sizeof(tbuf)),
+                   xl_fmt_time(l[i].creation_time, tbuf, sizeof(tbuf)),
                    libxlsnap_domain_state_to_string(l[i].state));
             print_padded(l[i].parent ? l[i].parent : "-", wparent);
             printf("  %-7s  ", l[i].current ? "*" : "-");
@@ -657,7 +673,7 @@ int main_snapshot_info(int argc, char **argv)
         printf("%-13s %s\n", "Name:", s.name);
         printf("%-13s %s\n", "Domain:", s.domain_name ? s.domain_name : "-");
         printf("%-13s %s\n", "Created:",
-               fmt_time(s.creation_time, tbuf, sizeof(tbuf)));
+               xl_fmt_time(s.creation_time, tbuf, sizeof(tbuf)));
         printf("%-13s %s\n", "State:",
                libxlsnap_domain_state_to_string(s.state));
         printf("%-13s %s\n", "Parent:", s.parent ? s.parent : "-");
