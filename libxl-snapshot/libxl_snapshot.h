@@ -1223,6 +1223,93 @@ int libxlsnap_domain_records_import(libxlsnap_ctx *ctx, const char *domain,
                                     const libxl_asyncop_how *ao_how)
                                     LIBXL_EXTERNAL_CALLERS_ONLY;
 
+/*
+ * LIBXLSNAP_HAVE_SNAPSHOT_DIFF: libxlsnap_domain_snapshot_diff, the
+ * changed extents of each disk between two points.
+ */
+#define LIBXLSNAP_HAVE_SNAPSHOT_DIFF 1
+
+/* How a disk's extents were found (libxlsnap_disk_diff.methods, bits) */
+#define LIBXLSNAP_DIFF_ALLOCATION (1U << 0) /* the overlays' own allocation
+                                               (qemu-img map): no data read */
+#define LIBXLSNAP_DIFF_MAPPING    (1U << 1) /* qcow2 L1/L2 tables of two
+                                               states of one image compared */
+#define LIBXLSNAP_DIFF_COMPARE    (1U << 2) /* ... and the data of the
+                                               clusters whose mapping differs
+                                               read, equal ones left out */
+#define LIBXLSNAP_DIFF_BITMAP     (1U << 3) /* checkpoints' dirty bitmaps */
+
+/* libxlsnap_domain_snapshot_diff() flags */
+#define LIBXLSNAP_DIFF_NO_DATA    (1U << 0) /* internal snapshots: compare the
+                                               mapping only, read no data (a
+                                               cluster rewritten with the
+                                               same data is reported) */
+
+typedef struct libxlsnap_extent {
+    uint64_t offset, length;        /* bytes, in the guest's disk */
+} libxlsnap_extent;
+
+typedef struct libxlsnap_disk_diff {
+    char *vdev;
+    unsigned methods;               /* LIBXLSNAP_DIFF_ALLOCATION... */
+    uint64_t size;                  /* the disk's virtual size at TO */
+    uint64_t granularity;           /* extents are multiples of it (but
+                                       at the disk's end): the cluster
+                                       size, or a bitmap's granularity */
+    libxlsnap_extent *extents;      /* sorted, merged: none touch */
+    int num_extents;
+    uint64_t total;                 /* bytes: the sum of the lengths */
+} libxlsnap_disk_diff;
+
+typedef struct libxlsnap_domain_diff {
+    char *from, *to;                /* to: "now" for the running state */
+    libxlsnap_disk_diff *disks;
+    int num_disks;
+} libxlsnap_domain_diff;
+
+LIBXLSNAP_EXPORT void libxlsnap_domain_diff_init(libxlsnap_domain_diff *p);
+LIBXLSNAP_EXPORT void libxlsnap_domain_diff_dispose(libxlsnap_domain_diff *p);
+/* "allocation", "mapping", "compare" (mapping, then data), "bitmap",
+ * "allocation+compare"... (static) */
+LIBXLSNAP_EXPORT const char *libxlsnap_diff_methods_to_string(unsigned m);
+
+/*
+ * The extents of each disk whose data may differ between snapshot
+ * from and snapshot to (to NULL or "now": the domain's disks as they
+ * are), from must be to's ancestor (now: the current snapshot or one
+ * of its ancestors).  vdev (may be NULL: every disk both points have)
+ * limits it to one disk.  Per disk, by how it was snapshotted:
+ *  - external: the allocation of the overlays between the two points
+ *    (each overlay's own, qemu-img map), no guest data read; from's
+ *    image must still be in to's backing chain (a commit or a copy
+ *    since: refused);
+ *  - internal (qcow2): the L1/L2 tables of the two states of the image
+ *    compared, and the data of the clusters whose mapping differs read
+ *    to leave out those that are equal (LIBXLSNAP_DIFF_NO_DATA: not);
+ *  - mixed (an internal snapshot, then external ones): both, per layer;
+ *  - from (and to) a checkpoint, not a snapshot: the union of the
+ *    checkpoints' bitmaps over the disk's chain (LIBXLSNAP_DIFF_BITMAP),
+ *    read over NBD (offline qemu-nbd; live, a temporary bitmap QEMU
+ *    exports on a unix socket in the run dir); a bitmap QEMU died with
+ *    (in-use, inconsistent) is refused.  A snapshot and a checkpoint
+ *    are not diffed against each other; a name both are is a snapshot
+ *    unless to is a checkpoint.
+ * Extents are rounded out to the cluster size (a bitmap's granularity).  A running domain, to
+ * now: QEMU's image metadata is flushed first by QMP stop (then cont,
+ * if it ran): the guest is paused for that flush, milliseconds.
+ * Refused (one line): an unknown snapshot, from not before to, a disk
+ * not in both (vdev), a disk of another kind (LVM, RBD, VHD), a
+ * journal left or a disk in a block job.  *diff_r (caller disposes)
+ * is written when the operation ends.  Abort: stops; nothing changed.
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_diff(libxlsnap_ctx *ctx, const char *domain,
+                                   const char *from, const char *to,
+                                   const char *vdev, unsigned flags,
+                                   libxlsnap_domain_diff *diff_r,
+                                   const libxl_asyncop_how *ao_how)
+                                   LIBXL_EXTERNAL_CALLERS_ONLY;
+
 /* Checkpoints ---------------------------------------------------- */
 
 /*

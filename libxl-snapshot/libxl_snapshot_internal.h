@@ -2207,6 +2207,92 @@ int libxl__overlay_bitmaps_finish(libxl__gc *gc,
                                   const libxlsnap_disk_snapshot *ds);
 
 /* ---------------------------------------------------------------- */
+/* snapshot-diff (libxl_snapshot_diff.c): its pure parts, unit-tested */
+
+/* A growing list of extents, in gc; _add grows the last one when the
+ * new one follows it. */
+typedef struct libxl__extents {
+    libxlsnap_extent *e;
+    int n, alloc;
+} libxl__extents;
+void libxl__extents_add(libxl__gc *gc, libxl__extents *x, uint64_t off,
+                        uint64_t len);
+/* e[0..n) sorted by offset, those that overlap or touch merged: the new
+ * count */
+int libxl__extents_merge(libxlsnap_extent *e, int n);
+/* the extents (merged) cut at size */
+void libxl__extents_clip(libxl__extents *x, uint64_t size);
+
+/* A qcow2 image opened to read its tables (read-only, never written). */
+typedef struct libxl__qcow2_snap {
+    const char *id, *name;
+    uint64_t l1_offset, disk_size;
+    uint32_t l1_size;
+} libxl__qcow2_snap;
+typedef struct libxl__qcow2 {
+    int fd;
+    const char *path;
+    unsigned version, cluster_bits;
+    uint64_t cluster_size, size;      /* the active state's size */
+    uint64_t l1_offset;
+    uint32_t l1_size;
+    bool has_backing, extended_l2, encrypted;
+    libxl__qcow2_snap *snaps;
+    int num_snaps;
+} libxl__qcow2;
+/* One state's L1 table (entries: the L2 tables' offsets, host order) */
+typedef struct libxl__qcow2_l1 {
+    uint64_t *e;
+    uint32_t n;
+    uint64_t size;                    /* the disk's size in that state */
+} libxl__qcow2_l1;
+/* header and snapshot table: 0, or ERROR_* (said); _close it after */
+int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q);
+void libxl__qcow2_close(libxl__qcow2 *q);
+/* the L1 table of the snapshot named tag (exactly one), or (NULL) of
+ * the active state */
+int libxl__qcow2_state(libxl__gc *gc, libxl__qcow2 *q, const char *tag,
+                       libxl__qcow2_l1 *l1_r);
+/*
+ * The clusters whose mapping differs between states a and b, added to
+ * x (a NULL: b's allocated clusters, data or zero); data: those that
+ * map to data on both sides, or data against zeros, are read and left
+ * out when equal.
+ */
+int libxl__qcow2_diff(libxl__gc *gc, const libxl__qcow2 *q,
+                      const libxl__qcow2_l1 *a, const libxl__qcow2_l1 *b,
+                      bool data, libxl__extents *x);
+/* `qemu-img map --output=json`'s "present" extents, added to x */
+int libxl__qemu_img_map_parse(libxl__gc *gc, const char *json,
+                              libxl__extents *x);
+
+/*
+ * The NBD client snapshot-diff reads bitmaps with
+ * (libxl_snapshot_nbd.c): blocking, one connection.  _connect_unix
+ * fills in fd and what (for messages; or set them by hand, a unit
+ * test's socketpair); _handshake asks for the meta contexts (their ids
+ * in context_ids, the export's size in size), refused: ERROR_* (said);
+ * _block_status adds to x the extents of the whole export whose status
+ * flags have a bit of mask, in any of the contexts; _close says
+ * NBD_CMD_DISC (after a handshake) and closes.
+ */
+typedef struct libxl__nbd {
+    int fd;
+    const char *what;
+    bool no_zeroes;
+    uint64_t size, cookie;
+    uint32_t *context_ids;
+    int num_contexts;
+} libxl__nbd;
+int libxl__nbd_connect_unix(libxl__gc *gc, libxl__nbd *c, const char *path,
+                            int timeout_ms);
+int libxl__nbd_handshake(libxl__gc *gc, libxl__nbd *c, const char *export,
+                         const char *const *contexts, int n);
+int libxl__nbd_block_status(libxl__gc *gc, libxl__nbd *c, uint32_t mask,
+                            libxl__extents *x);
+void libxl__nbd_close(libxl__gc *gc, libxl__nbd *c);
+
+/* ---------------------------------------------------------------- */
 /* journal and recovery (libxl_snapshot_journal.c) */
 
 /* The intent of op ("create"), before it changes anything; memory_tmp:

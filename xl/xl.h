@@ -176,6 +176,7 @@ int main_block_copy(int argc, char **argv);
 int main_migrate(int argc, char **argv);
 int main_snapshot_export_records(int argc, char **argv);
 int main_snapshot_import_records(int argc, char **argv);
+int main_snapshot_diff(int argc, char **argv);
 int main_checkpoint_create(int argc, char **argv);
 int main_checkpoint_list(int argc, char **argv);
 int main_checkpoint_info(int argc, char **argv);

@@ -102,6 +102,27 @@ const struct cmd_spec cmd_table[] = {
       "interrupted operation is reported, snapshot-recover completes it.\n"
       "A disk in a block job QEMU runs is left out (a warning says so)."
     },
+    { "snapshot-diff", &main_snapshot_diff, 0, 0, 0,
+      "Show the extents of each disk that changed between two snapshots or checkpoints",
+      "[options] <Domain> <From> [<To>|now]",
+      "--disk=VDEV              Only this disk.\n"
+      "-v, --verbose            Also one line per extent: OFFSET LENGTH (bytes).\n"
+      "--json                   {\"domain\", \"from\", \"to\", \"disks\": [{\"vdev\",\n"
+      "                         \"method\", \"reads_data\", \"size\", \"granularity\",\n"
+      "                         \"total\", \"num_extents\", \"extents\": [{\"offset\",\n"
+      "                         \"length\"}...]}...]}; a failure: \"error\", \"error_code\".\n"
+      "--no-data                Internal snapshots: compare the qcow2 mapping only,\n"
+      "                         read no guest data.\n"
+      "<To> omitted or \"now\": the disks as they are.  <From> must be <To>'s\n"
+      "ancestor (now: the current snapshot or an ancestor of it).  External\n"
+      "snapshots: the allocation of the overlays between them (method\n"
+      "allocation, no data read).  Internal: the qcow2 tables of both states\n"
+      "compared, then the data of the clusters that differ read (method\n"
+      "compare).  <From> a checkpoint: to another checkpoint or now, the\n"
+      "union of their dirty bitmaps (method bitmap, read over NBD).  A\n"
+      "running domain, to now: QEMU flushes its images first (the guest\n"
+      "pauses for milliseconds).  Extents are rounded to the cluster size."
+    },
     { "snapshot-recover", &main_snapshot_recover, 0, 0, 0,
       "Finish or undo an operation a dead xl left half-done",
       "<Domain>",

@@ -88,6 +88,16 @@ expect_eq "$(complete_words xl snapshot-dumpxml vm1 '')" \
     "before-upgrade nightly" "snapshot-dumpxml DOM <TAB>"
 expect_eq "$(complete_words xl block-commit vm1 '')" "xvda xvdb" \
     "block-commit DOM <TAB>: the disks"
+expect_eq "$(complete_words xl snapshot-diff vm1 '')" \
+    "before-upgrade nightly" "snapshot-diff DOM <TAB>: FROM"
+expect_eq "$(complete_words xl snapshot-diff vm1 before-upgrade '')" \
+    "now before-upgrade nightly" "snapshot-diff DOM FROM <TAB>: TO, or now"
+expect_eq "$(complete_words xl snapshot-diff vm1 before-upgrade --disk '')" \
+    "xvda xvdb" "snapshot-diff --disk <TAB>: the disks"
+expect_eq "$(complete_words xl snapshot-diff vm1 --disk = x)" \
+    "xvda xvdb" "snapshot-diff --disk=<TAB>: the disks"
+expect_eq "$(complete_words xl snapshot-diff --disk xvda vm1 '')" \
+    "before-upgrade nightly" "snapshot-diff --disk VDEV DOM <TAB>: FROM"
 expect_eq "$(complete_words xl block-job --abort vm1 xvd)" "xvda xvdb" \
     "block-job --abort DOM <TAB>"
 expect_eq "$(complete_words xl snapshot-revert -n nightly v)" "vm1 vm2" \
@@ -122,7 +132,7 @@ _xl() { COMPREPLY=("xen:${COMP_WORDS[1]}:$COMP_CWORD"); }
 complete -F _xl -o nospace -o default xl xen
 XEOF
 export XL_SNAPSHOT_SYSTEM_XL=$T/xen-xl XL_SNAPSHOT_XEN_COMPLETION=$T/xen-completion
-expect_eq "$(complete_words xl s)" "snapshot-create snapshot-list snapshot-info snapshot-dumpxml snapshot-check snapshot-recover snapshot-current snapshot-delete snapshot-revert snapshot-export-records snapshot-import-records save sched-credit" \
+expect_eq "$(complete_words xl s)" "snapshot-create snapshot-list snapshot-info snapshot-dumpxml snapshot-check snapshot-diff snapshot-recover snapshot-current snapshot-delete snapshot-revert snapshot-export-records snapshot-import-records save sched-credit" \
     "subcommands: ours and the system xl's"
 # in this shell, not a $(...) one: Xen's completion is loaded here
 complete -F _xl_snapshot xl

@@ -1,0 +1,1380 @@
+/*
+ * libxl_snapshot_diff.c - snapshot-diff: the changed extents of each
+ * disk between two points (two snapshots, or one and now)
+ *
+ * A point of a disk is an image and a state of it: an external
+ * snapshot's is the image it froze, in that image's own (active) state;
+ * an internal one's is its image at the qcow2 snapshot (the tag); now
+ * is the active image.  From point A to point B, with A's image in B's
+ * backing chain (B's image on top, index 0, A's at index k):
+ *  - k > 0: the union of what each layer above A's image holds of its
+ *    own (the data B reads from them, and no other, can differ from A):
+ *    layers in their active state by `qemu-img map` of the layer alone
+ *    (opened with "backing": null, its "present" extents: data or zero
+ *    clusters), no guest data read (ALLOCATION); B's image at a tag by
+ *    that snapshot's L1/L2 tables (MAPPING); and when A is a tag of its
+ *    image, the clusters where that tag and the image's active state
+ *    differ (below);
+ *  - k == 0 (two states of one qcow2 image, internal snapshots): the
+ *    clusters whose L1/L2 mapping differs (MAPPING), read from the
+ *    image's own snapshot table and tables; then the data of the
+ *    clusters that map to data on both sides (or data against zeros) is
+ *    read and compared, and equal ones are left out (COMPARE; not with
+ *    LIBXLSNAP_DIFF_NO_DATA).  A snapshot's L2 tables are shared with
+ *    the active ones (refcount > 1), which QEMU copies before it writes
+ *    them, so a snapshot's tables on disk never change under us.
+ * A's image must be in B's chain (a commit, copy or stream since moved
+ * the data: refused), and A's snapshot B's ancestor in the records.
+ *
+ * Now, on a running domain: the active image's metadata (qemu-img map
+ * reads it, as does the table walk) is what the file holds, which lags
+ * QEMU's caches; so QEMU is first told "stop" (which drains and flushes
+ * every image), then "cont" if it ran: the guest is paused for the
+ * flush only.  What it writes after that may or may not be seen: now is
+ * the instant of the flush.
+ *
+ * Checkpoints (from a checkpoint to a later one, or now): per disk, the
+ * union of the bitmaps libxl__checkpoint_bitmaps names (checkpoint.c), over
+ * every layer of the disk's chain that has them, checked trustworthy
+ * (libxl__checkpoint_union_problem), read over NBD (the client:
+ * libxl_snapshot_nbd.c): offline, `qemu-nbd -r -B NAME...` of each
+ * layer; live, QEMU's own view: the union merged into a temporary,
+ * disabled, non-persistent bitmap on the active node (one transaction:
+ * one instant; QEMU refuses to export an enabled bitmap of a node the
+ * guest writes), exported read-only by nbd-server-start on a unix
+ * socket of the run dir and block-export-add, read, and all removed
+ * (a killed diff's leftovers, its socket says so, by the next one).
+ *
+ * Everything here is quick and synchronous, under the domain's lock
+ * (no operation changes a chain meanwhile), after the recovery every
+ * operation does.  The table walk and the extent merge are pure, for
+ * the unit tests (suite "diff").
+ */
+#include <endian.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <yajl/yajl_parse.h>
+
+#include "libxl_snapshot_internal.h"
+
+/* ---------------------------------------------------------------- */
+/* extents */
+
+void libxl__extents_add(libxl__gc *gc, libxl__extents *x, uint64_t off,
+                        uint64_t len)
+{
+    if (!len) return;
+    /* a run of clusters: grow the last extent */
+    if (x->n && x->e[x->n - 1].offset + x->e[x->n - 1].length == off) {
+        x->e[x->n - 1].length += len;
+        return;
+    }
+    if (x->n == x->alloc) {
+        x->alloc = x->alloc ? x->alloc * 2 : 64;
+        x->e = libxl__gc_realloc(gc, x->e, x->alloc * sizeof(*x->e));
+    }
+    x->e[x->n].offset = off;
+    x->e[x->n].length = len;
+    x->n++;
+}
+
+static int extent_cmp(const void *a, const void *b)
+{
+    const libxlsnap_extent *p = a, *q = b;
+
+    return p->offset < q->offset ? -1 : p->offset > q->offset;
+}
+
+int libxl__extents_merge(libxlsnap_extent *e, int n)
+{
+    int i, m = 0;
+
+    if (n <= 1) return n;
+    qsort(e, n, sizeof(*e), extent_cmp);
+    for (i = 1; i < n; i++) {
+        uint64_t end = e[m].offset + e[m].length;
+        if (e[i].offset <= end) {
+            if (e[i].offset + e[i].length > end)
+                e[m].length = e[i].offset + e[i].length - e[m].offset;
+        } else {
+            e[++m] = e[i];
+        }
+    }
+    return m + 1;
+}
+
+void libxl__extents_clip(libxl__extents *x, uint64_t size)
+{
+    int i, m = 0;
+
+    for (i = 0; i < x->n; i++) {
+        if (x->e[i].offset >= size) continue;
+        if (x->e[i].offset + x->e[i].length > size)
+            x->e[i].length = size - x->e[i].offset;
+        x->e[m++] = x->e[i];
+    }
+    x->n = m;
+}
+
+/* ---------------------------------------------------------------- */
+/* qcow2 tables */
+
+#define QCOW2_MAGIC 0x514649fbU
+#define QCOW2_INCOMPAT_CORRUPT   (1ULL << 1)
+#define QCOW2_INCOMPAT_DATA_FILE (1ULL << 2)
+#define QCOW2_INCOMPAT_EXTL2     (1ULL << 4)
+#define QCOW2_OFFSET_MASK   0x00fffffffffffe00ULL
+#define QCOW2_COPIED        (1ULL << 63)
+#define QCOW2_COMPRESSED    (1ULL << 62)
+#define QCOW2_ZERO          1ULL
+#define QCOW2_MAX_SNAPS     65536
+#define QCOW2_MAX_L1        (32 << 20)    /* entries: QEMU's own limit */
+
+static uint64_t be64_at(const unsigned char *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+    return be64toh(v);
+}
+
+static uint32_t be32_at(const unsigned char *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, 4);
+    return be32toh(v);
+}
+
+static uint16_t be16_at(const unsigned char *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* len bytes at off, all of them: 0, or ERROR_FAIL (logged) */
+static int read_at(libxl__gc *gc, const libxl__qcow2 *q, void *buf,
+                   size_t len, uint64_t off, const char *what)
+{
+    size_t done = 0;
+    ssize_t r;
+
+    while (done < len) {
+        r = pread(q->fd, (char *)buf + done, len - done, off + done);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            LOGE(ERROR, "cannot read %s of '%s'", what, q->path);
+            return ERROR_FAIL;
+        }
+        if (!r) {
+            LOG(ERROR, "'%s' ends before its %s (offset %llu): a "
+                "truncated or corrupt qcow2 image", q->path, what,
+                (unsigned long long)(off + done));
+            return ERROR_FAIL;
+        }
+        done += r;
+    }
+    return 0;
+}
+
+int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q)
+{
+    unsigned char h[104], *tab = NULL;
+    uint32_t version, crypt, nb;
+    uint64_t incompat = 0, snap_off, tab_len = 0, p;
+    int rc, i;
+
+    memset(q, 0, sizeof(*q));
+    q->path = path;
+    q->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (q->fd < 0) {
+        LOGE(ERROR, "cannot open '%s'", path);
+        return ERROR_FAIL;
+    }
+    memset(h, 0, sizeof(h));
+    rc = read_at(gc, q, h, 72, 0, "header");
+    if (rc) goto out;
+    version = be32_at(h + 4);
+    if (be32_at(h) != QCOW2_MAGIC || version < 2 || version > 3) {
+        LOG(ERROR, "'%s' is not a qcow2 image (version 2 or 3)", path);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    if (version == 3) {
+        rc = read_at(gc, q, h + 72, sizeof(h) - 72, 72, "header");
+        if (rc) goto out;
+        incompat = be64_at(h + 72);
+    }
+    q->version = version;
+    q->has_backing = be64_at(h + 8) != 0;
+    q->cluster_bits = be32_at(h + 20);
+    q->size = be64_at(h + 24);
+    crypt = be32_at(h + 32);
+    q->l1_size = be32_at(h + 36);
+    q->l1_offset = be64_at(h + 40);
+    nb = be32_at(h + 60);
+    snap_off = be64_at(h + 64);
+    if (q->cluster_bits < 9 || q->cluster_bits > 21 ||
+        q->l1_size > QCOW2_MAX_L1 || nb > QCOW2_MAX_SNAPS) {
+        LOG(ERROR, "'%s': a qcow2 header out of range (cluster bits %u, "
+            "L1 size %u, %u snapshots)", path, q->cluster_bits, q->l1_size,
+            nb);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    q->cluster_size = 1ULL << q->cluster_bits;
+    if (incompat & (QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_DATA_FILE)) {
+        LOG(ERROR, "'%s' is %s: its tables are not read", path,
+            incompat & QCOW2_INCOMPAT_CORRUPT ? "marked corrupt"
+            : "on an external data file");
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    q->extended_l2 = !!(incompat & QCOW2_INCOMPAT_EXTL2);
+    q->encrypted = crypt != 0;
+
+    /* the snapshot table: at most 64 KiB of fixed fields per entry */
+    GCNEW_ARRAY(q->snaps, nb ? nb : 1);
+    p = snap_off;
+    for (i = 0; i < (int)nb; i++) {
+        unsigned char e[40];
+        uint32_t extra;
+        uint16_t id_len, name_len;
+        libxl__qcow2_snap *s = &q->snaps[i];
+        char *id, *name;
+
+        rc = read_at(gc, q, e, sizeof(e), p, "snapshot table");
+        if (rc) goto out;
+        s->l1_offset = be64_at(e);
+        s->l1_size = be32_at(e + 8);
+        id_len = be16_at(e + 12);
+        name_len = be16_at(e + 14);
+        extra = be32_at(e + 36);
+        if (extra > 1024 || s->l1_size > QCOW2_MAX_L1) {
+            LOG(ERROR, "'%s': snapshot table entry %d out of range", path, i);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        tab_len = extra + id_len + name_len;
+        tab = libxl__gc_realloc(gc, tab, tab_len + 1);
+        rc = read_at(gc, q, tab, tab_len, p + 40, "snapshot table");
+        if (rc) goto out;
+        s->disk_size = extra >= 16 ? be64_at(tab + 8) : q->size;
+        id = libxl__gc_zalloc(gc, id_len + 1);
+        memcpy(id, tab + extra, id_len);
+        name = libxl__gc_zalloc(gc, name_len + 1);
+        memcpy(name, tab + extra + id_len, name_len);
+        s->id = id;
+        s->name = name;
+        p += (40 + tab_len + 7) & ~7ULL;
+    }
+    q->num_snaps = nb;
+    rc = 0;
+ out:
+    if (rc) libxl__qcow2_close(q);
+    return rc;
+}
+
+void libxl__qcow2_close(libxl__qcow2 *q)
+{
+    if (q->fd >= 0) close(q->fd);
+    q->fd = -1;
+}
+
+int libxl__qcow2_state(libxl__gc *gc, libxl__qcow2 *q, const char *tag,
+                       libxl__qcow2_l1 *l1_r)
+{
+    const libxl__qcow2_snap *found = NULL;
+    uint64_t off;
+    int i, n = 0, rc;
+
+    memset(l1_r, 0, sizeof(*l1_r));
+    if (!tag) {
+        off = q->l1_offset;
+        l1_r->n = q->l1_size;
+        l1_r->size = q->size;
+    } else {
+        for (i = 0; i < q->num_snaps; i++)
+            if (!strcmp(q->snaps[i].name, tag)) {
+                found = &q->snaps[i];
+                n++;
+            }
+        if (n != 1) {
+            if (n)
+                LOG(ERROR, "'%s' has %d internal snapshots named '%s'",
+                    q->path, n, libxl__printable(gc, tag));
+            else
+                LOG(ERROR, "'%s' has no internal snapshot named '%s'",
+                    q->path, libxl__printable(gc, tag));
+            return ERROR_NOTFOUND;
+        }
+        off = found->l1_offset;
+        l1_r->n = found->l1_size;
+        l1_r->size = found->disk_size;
+    }
+    GCNEW_ARRAY(l1_r->e, l1_r->n ? l1_r->n : 1);
+    if (!l1_r->n) return 0;
+    rc = read_at(gc, q, l1_r->e, (size_t)l1_r->n * 8, off, "L1 table");
+    if (rc) return rc;
+    for (i = 0; i < (int)l1_r->n; i++)
+        l1_r->e[i] = be64toh(l1_r->e[i]) & QCOW2_OFFSET_MASK;
+    return 0;
+}
+
+/* what a cluster's entry reads as, for the data compare */
+enum { C_ZERO, C_DATA, C_OTHER };
+
+static int cluster_kind(const libxl__qcow2 *q, uint64_t e, uint64_t *off_r)
+{
+    *off_r = e & QCOW2_OFFSET_MASK;
+    if (e & QCOW2_COMPRESSED) return C_OTHER;
+    if (q->version >= 3 && (e & QCOW2_ZERO)) return C_ZERO;
+    if (*off_r) return C_DATA;
+    /* unallocated: the backing file's data, or zeros without one */
+    return q->has_backing ? C_OTHER : C_ZERO;
+}
+
+/* Is the guest data of entries ea and eb the same (1), not (0)? */
+static int same_data(libxl__gc *gc, const libxl__qcow2 *q, uint64_t ea,
+                     uint64_t eb, unsigned char *ba, unsigned char *bb)
+{
+    uint64_t oa, ob;
+    int ka = cluster_kind(q, ea, &oa), kb = cluster_kind(q, eb, &ob);
+    size_t i, cs = q->cluster_size;
+    int rc;
+
+    if (ka == C_ZERO && kb == C_ZERO) return 1;
+    if (ka == C_OTHER || kb == C_OTHER) return 0;
+    if (ka == C_DATA) {
+        rc = read_at(gc, q, ba, cs, oa, "data");
+        if (rc) return rc;
+    }
+    if (kb == C_DATA) {
+        rc = read_at(gc, q, bb, cs, ob, "data");
+        if (rc) return rc;
+    }
+    if (ka == C_DATA && kb == C_DATA) return !memcmp(ba, bb, cs);
+    {
+        const unsigned char *d = ka == C_DATA ? ba : bb;
+        for (i = 0; i < cs; i++)
+            if (d[i]) return 0;
+    }
+    return 1;
+}
+
+/* L2 table at off (0: none, all unallocated) into buf, host order */
+static int read_l2(libxl__gc *gc, const libxl__qcow2 *q, uint64_t off,
+                   uint64_t *buf, size_t n)
+{
+    size_t i;
+    int rc;
+
+    if (!off) {
+        memset(buf, 0, n * 8);
+        return 0;
+    }
+    rc = read_at(gc, q, buf, n * 8, off, "L2 table");
+    if (rc) return rc;
+    for (i = 0; i < n; i++) buf[i] = be64toh(buf[i]);
+    return 0;
+}
+
+int libxl__qcow2_diff(libxl__gc *gc, const libxl__qcow2 *q,
+                      const libxl__qcow2_l1 *a, const libxl__qcow2_l1 *b,
+                      bool data, libxl__extents *x)
+{
+    /* an extended L2 entry is two words: the mapping, the subclusters */
+    size_t words = q->extended_l2 ? 2 : 1;
+    size_t n_l2 = q->cluster_size / 8, per_l2 = n_l2 / words;
+    uint64_t size = a && a->size > b->size ? a->size : b->size;
+    uint32_t na = a ? a->n : 0, n = na > b->n ? na : b->n, i;
+    uint64_t *la, *lb;
+    unsigned char *ba = NULL, *bb = NULL;
+    size_t j;
+    int rc;
+
+    GCNEW_ARRAY(la, n_l2);
+    GCNEW_ARRAY(lb, n_l2);
+    if (data && !q->extended_l2) {
+        ba = libxl__gc_zalloc(gc, q->cluster_size);
+        bb = libxl__gc_zalloc(gc, q->cluster_size);
+    }
+    for (i = 0; i < n; i++) {
+        uint64_t oa = i < na ? a->e[i] : 0, ob = i < b->n ? b->e[i] : 0;
+        uint64_t base = (uint64_t)i * per_l2 << q->cluster_bits;
+
+        if (oa == ob) continue;       /* one L2 table, or none on both */
+        if (base >= size) break;
+        rc = read_l2(gc, q, oa, la, n_l2);
+        if (rc) return rc;
+        rc = read_l2(gc, q, ob, lb, n_l2);
+        if (rc) return rc;
+        for (j = 0; j < per_l2; j++) {
+            uint64_t off = base + ((uint64_t)j << q->cluster_bits);
+            uint64_t ea = la[j * words] & ~QCOW2_COPIED;
+            uint64_t eb = lb[j * words] & ~QCOW2_COPIED;
+
+            if (off >= size) break;
+            if (ea == eb && (words == 1 || la[j * 2 + 1] == lb[j * 2 + 1]))
+                continue;
+            if (ba) {
+                rc = same_data(gc, q, ea, eb, ba, bb);
+                if (rc < 0) return rc;
+                if (rc) continue;
+            }
+            libxl__extents_add(gc, x, off, q->cluster_size);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* qemu-img map of one layer */
+
+/*
+ * qemu-img map's JSON is one object per extent, allocated or not: a
+ * 1 GiB overlay with 8,192 extents is 1.7 MB of it, which a yajl tree
+ * takes 70 ms to build; yajl's callbacks take a few.  One level of
+ * array, objects of numbers and booleans (and strings we skip).
+ */
+typedef struct {
+    libxl__gc *gc;
+    libxl__extents *x;
+    int depth;
+    int key;                          /* MAP_KEY_* of the next value */
+    long long start, length;
+    bool present, bad, seen;
+} map_parse;
+enum { MAP_KEY_OTHER, MAP_KEY_START, MAP_KEY_LENGTH, MAP_KEY_PRESENT };
+
+static int map_start_map(void *ctx)
+{
+    map_parse *m = ctx;
+
+    if (++m->depth != 2) return m->bad = true, 0;
+    m->start = m->length = -1;
+    m->present = false;
+    return 1;
+}
+
+static int map_key(void *ctx, const unsigned char *k, size_t len)
+{
+    map_parse *m = ctx;
+
+    m->key = len == 5 && !memcmp(k, "start", 5) ? MAP_KEY_START
+        : len == 6 && !memcmp(k, "length", 6) ? MAP_KEY_LENGTH
+        : len == 7 && !memcmp(k, "present", 7) ? MAP_KEY_PRESENT
+        : MAP_KEY_OTHER;
+    return 1;
+}
+
+static int map_integer(void *ctx, long long v)
+{
+    map_parse *m = ctx;
+
+    if (m->key == MAP_KEY_START) m->start = v;
+    else if (m->key == MAP_KEY_LENGTH) m->length = v;
+    return 1;
+}
+
+static int map_boolean(void *ctx, int b)
+{
+    map_parse *m = ctx;
+
+    if (m->key == MAP_KEY_PRESENT) m->present = b;
+    return 1;
+}
+
+static int map_other(void *ctx)
+{
+    return 1;
+}
+
+static int map_string(void *ctx, const unsigned char *s, size_t len)
+{
+    return 1;
+}
+
+static int map_end_map(void *ctx)
+{
+    map_parse *m = ctx;
+
+    m->depth--;
+    if (m->start < 0 || m->length < 0) return m->bad = true, 0;
+    if (m->present) libxl__extents_add(m->gc, m->x, m->start, m->length);
+    return 1;
+}
+
+static int map_start_array(void *ctx)
+{
+    map_parse *m = ctx;
+
+    if (++m->depth != 1) return m->bad = true, 0;
+    m->seen = true;
+    return 1;
+}
+
+static int map_end_array(void *ctx)
+{
+    map_parse *m = ctx;
+
+    m->depth--;
+    return 1;
+}
+
+int libxl__qemu_img_map_parse(libxl__gc *gc, const char *json,
+                              libxl__extents *x)
+{
+    static const yajl_callbacks cb = {
+        .yajl_null = map_other,
+        .yajl_boolean = map_boolean,
+        .yajl_integer = map_integer,
+        .yajl_double = NULL,          /* none expected: an error */
+        .yajl_string = map_string,
+        .yajl_start_map = map_start_map,
+        .yajl_map_key = map_key,
+        .yajl_end_map = map_end_map,
+        .yajl_start_array = map_start_array,
+        .yajl_end_array = map_end_array,
+    };
+    map_parse m = { .gc = gc, .x = x };
+    yajl_handle h;
+    yajl_status st;
+    if (!json) return ERROR_FAIL;
+    h = yajl_alloc(&cb, NULL, &m);
+    if (!h) abort();
+    st = yajl_parse(h, (const unsigned char *)json, strlen(json));
+    if (st == yajl_status_ok) st = yajl_complete_parse(h);
+    yajl_free(h);
+    return st == yajl_status_ok && !m.bad && !m.depth && m.seen
+        ? 0 : ERROR_FAIL;
+}
+
+/* what image (qcow2) holds of its own: its map with no backing */
+static int layer_allocation(libxl__gc *gc, const char *image,
+                            libxl__extents *x)
+{
+    yajl_val spec = NULL, file;
+    libxl__flexarray *a = libxl__flexarray_new(gc);
+    char *out = NULL, *err = NULL;
+    int rc;
+
+    libxl__json_add_string(gc, &spec, "driver", "qcow2");
+    libxl__json_add(gc, &spec, "backing", libxl__json_new_null(gc));
+    file = libxl__json_add_object(gc, &spec, "file");
+    libxl__json_add_string(gc, &file, "driver", "file");
+    libxl__json_add_string(gc, &file, "filename", image);
+    libxl__flexarray_append_pair(a, CTX->qemu_img, "map");
+    libxl__flexarray_append_pair(a, "--output=json", "-U");
+    libxl__flexarray_append(a, GCSPRINTF("json:%s",
+                                         libxl__json_to_string(gc, spec)));
+    rc = libxl__exec_sync(gc, a->data, 120000, &out, &err);
+    if (rc) {
+        const char *line = libxl__tool_error_line(gc, err);
+        LOG(ERROR, "cannot map the allocation of '%s': %s", image,
+            line ? line : "qemu-img map failed");
+        return rc;
+    }
+    rc = libxl__qemu_img_map_parse(gc, out, x);
+    if (rc) LOG(ERROR, "unexpected qemu-img map output for '%s'", image);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* the operation */
+
+/* A point of one disk: its image, and the tag (NULL: its own state) */
+typedef struct {
+    const char *image;
+    const char *tag;
+} diff_point;
+
+typedef struct {
+    libxl__ao *ao;
+    libxl__snapshot_op op;
+    const char *from, *to, *vdev;     /* to NULL: now */
+    unsigned flags;
+    libxlsnap_domain_diff *diff_r;
+} diff_state;
+
+static void diff_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
+
+int libxlsnap_domain_snapshot_diff(libxlsnap_ctx *ctx, const char *domain,
+                                   const char *from, const char *to,
+                                   const char *vdev, unsigned flags,
+                                   libxlsnap_domain_diff *diff_r,
+                                   const libxl_asyncop_how *ao_how)
+{
+    if (ARGS_MISSING(ctx, domain, from, diff_r) ||
+        FLAGS_UNKNOWN(ctx, flags, LIBXLSNAP_DIFF_NO_DATA))
+        return ERROR_INVAL;
+    libxlsnap_domain_diff_init(diff_r);
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    diff_state *ds;
+
+    GCNEW(ds);
+    ds->ao = ao;
+    ds->from = GCSTRDUP(from);
+    ds->to = to && strcmp(to, "now") ? GCSTRDUP(to) : NULL;
+    ds->vdev = GCSTRDUP(vdev);
+    ds->flags = flags;
+    ds->diff_r = diff_r;
+    ds->op.ao = ao;
+    ds->op.domain = GCSTRDUP(domain);
+    ds->op.callback = diff_begun;
+    libxl__snapshot_op_begin(egc, &ds->op);
+    EGC_FREE;
+    return AO_INPROGRESS;
+}
+
+/* Is anc an ancestor of (or, or_self, the same as) name in t? */
+static bool is_ancestor(libxl__snapshot_tree *t, const char *anc,
+                        const char *name, bool or_self)
+{
+    libxlsnap_domain_snapshot *s = libxl__snapshot_tree_find(t, name);
+    int guard = t->num_snaps + 1;
+
+    if (s && !or_self) s = s->parent ? libxl__snapshot_tree_find(t, s->parent)
+                                     : NULL;
+    for (; s && guard--; s = s->parent ? libxl__snapshot_tree_find(t, s->parent)
+                                       : NULL)
+        if (!strcmp(s->name, anc)) return true;
+    return false;
+}
+
+static const libxlsnap_disk_snapshot *snapshot_disk(
+    const libxlsnap_domain_snapshot *s, const char *vdev)
+{
+    int i;
+
+    for (i = 0; i < s->num_disks; i++)
+        if (s->disks[i].vdev && !strcmp(s->disks[i].vdev, vdev))
+            return &s->disks[i];
+    return NULL;
+}
+
+/* ds's point, or ERROR_INVAL (said) for a kind this does not diff */
+static int disk_point(libxl__gc *gc, const char *snapshot,
+                      const libxlsnap_disk_snapshot *d, diff_point *p)
+{
+    switch (d->type) {
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL:
+        p->image = d->file;
+        p->tag = d->tag;
+        break;
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL:
+        if (d->format == LIBXL_DISK_FORMAT_VHD) goto refused;
+        p->image = d->file;
+        p->tag = NULL;
+        break;
+    default:
+        goto refused;
+    }
+    if (!p->image || (p->tag && !*p->tag)) {
+        LOG(ERROR, "snapshot '%s': disk %s names no image", snapshot,
+            d->vdev);
+        return ERROR_INVAL;
+    }
+    return 0;
+ refused:
+    LOG(ERROR, "snapshot '%s': disk %s is a%s %s snapshot: snapshot-diff "
+        "reads qcow2 internal and external snapshots only", snapshot,
+        d->vdev, d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM ? "n" : "",
+        d->format == LIBXL_DISK_FORMAT_VHD ? "VHD"
+        : libxlsnap_disk_snapshot_type_to_string(d->type));
+    return ERROR_INVAL;
+}
+
+/*
+ * The extents where two states of one qcow2 image differ (a tag, NULL:
+ * the active state); none_a: state b's own clusters (its allocation).
+ */
+static int image_states_diff(libxl__gc *gc, const char *image,
+                             const char *tag_a, bool none_a,
+                             const char *tag_b, bool data,
+                             libxl__extents *x, uint64_t *cluster_r)
+{
+    libxl__qcow2 q;
+    libxl__qcow2_l1 a, b;
+    int rc;
+
+    rc = libxl__qcow2_open(gc, image, &q);
+    if (rc) return rc;
+    *cluster_r = q.cluster_size;
+    rc = none_a ? 0 : libxl__qcow2_state(gc, &q, tag_a, &a);
+    if (!rc) rc = libxl__qcow2_state(gc, &q, tag_b, &b);
+    if (!rc) rc = libxl__qcow2_diff(gc, &q, none_a ? NULL : &a, &b, data, x);
+    libxl__qcow2_close(&q);
+    return rc;
+}
+
+static void granularity_min(uint64_t *g, uint64_t c)
+{
+    if (c && (!*g || c < *g)) *g = c;
+}
+
+/* x, merged and cut at dd->size, into dd (malloc: the caller's) */
+static int extents_out(libxl__extents *x, libxlsnap_disk_diff *dd)
+{
+    int i;
+
+    x->n = libxl__extents_merge(x->e, x->n);
+    libxl__extents_clip(x, dd->size);
+    dd->num_extents = x->n;
+    dd->extents = calloc(x->n ? x->n : 1, sizeof(*dd->extents));
+    if (!dd->extents) abort();
+    for (i = 0; i < x->n; i++) {
+        dd->extents[i] = x->e[i];
+        dd->total += x->e[i].length;
+    }
+    return 0;
+}
+
+/* One disk from point a to point b, into dd (vdev set). */
+static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
+                     const diff_point *b, libxlsnap_disk_diff *dd)
+{
+    bool data = !(st->flags & LIBXLSNAP_DIFF_NO_DATA);
+    const char *vdev = dd->vdev;
+    libxl__extents x = { 0 };
+    yajl_val chain, top;
+    char *err = NULL;
+    uint64_t cluster = 0;
+    size_t k, i;
+    int rc;
+
+    chain = libxl__qemu_img_info_sync(gc, b->image, true, &err);
+    if (!chain || !YAJL_IS_ARRAY(chain) || !chain->u.array.len) {
+        LOG(ERROR, "disk %s: cannot read the backing chain of '%s': %s",
+            vdev, b->image, err ? err : "unexpected qemu-img info output");
+        return ERROR_FAIL;
+    }
+    for (k = 0; k < chain->u.array.len; k++)
+        if (libxl__image_same(gc, libxl__json_get_string(
+                                  chain->u.array.values[k], "filename"),
+                              a->image))
+            break;
+    if (k == chain->u.array.len) {
+        LOG(ERROR, "disk %s: %s's image '%s' is not in the backing chain of "
+            "'%s' any more (a commit, copy or stream since): no diff",
+            vdev, st->from, a->image, b->image);
+        return ERROR_INVAL;
+    }
+    if (k == 0 && !a->tag) {
+        LOG(ERROR, "disk %s: %s's image '%s' was written since (it is %s's "
+            "image itself): what changed in it is not known", vdev,
+            st->from, a->image, st->to ? st->to : "now");
+        return ERROR_INVAL;
+    }
+    top = chain->u.array.values[0];
+    dd->size = libxl__json_get_integer(top, "virtual-size", 0);
+    if (b->tag) {
+        /* the disk's size at the snapshot: its own record in the image */
+        libxl__qcow2 q;
+        libxl__qcow2_l1 l1;
+        rc = libxl__qcow2_open(gc, b->image, &q);
+        if (rc) return rc;
+        rc = libxl__qcow2_state(gc, &q, b->tag, &l1);
+        libxl__qcow2_close(&q);
+        if (rc) return rc;
+        dd->size = l1.size;
+    }
+
+    if (k == 0) {
+        rc = image_states_diff(gc, a->image, a->tag, false, b->tag, data,
+                               &x, &cluster);
+        if (rc) return rc;
+        dd->methods |= LIBXLSNAP_DIFF_MAPPING |
+            (data ? LIBXLSNAP_DIFF_COMPARE : 0);
+        granularity_min(&dd->granularity, cluster);
+        goto done;
+    }
+    for (i = 0; i < k; i++) {
+        yajl_val l = chain->u.array.values[i];
+        const char *file = libxl__json_get_string(l, "filename");
+        const char *fmt = libxl__json_get_string(l, "format");
+
+        if (!file || !fmt || strcmp(fmt, "qcow2")) {
+            LOG(ERROR, "disk %s: '%s' is a %s image: only qcow2 overlays "
+                "say what they hold", vdev, file ? file : "?",
+                fmt ? fmt : "unknown");
+            return ERROR_INVAL;
+        }
+        granularity_min(&dd->granularity,
+                        libxl__json_get_integer(l, "cluster-size", 0));
+        if (i == 0 && b->tag) {
+            /* b's image at its tag: that snapshot's own clusters */
+            rc = image_states_diff(gc, file, NULL, true, b->tag, false, &x,
+                                   &cluster);
+            dd->methods |= LIBXLSNAP_DIFF_MAPPING;
+        } else {
+            rc = layer_allocation(gc, file, &x);
+            dd->methods |= LIBXLSNAP_DIFF_ALLOCATION;
+        }
+        if (rc) return rc;
+    }
+    if (a->tag) {
+        /* a's image itself changed from its tag to its frozen state */
+        rc = image_states_diff(gc, a->image, a->tag, false, NULL, data,
+                               &x, &cluster);
+        if (rc) return rc;
+        granularity_min(&dd->granularity, cluster);
+        dd->methods |= LIBXLSNAP_DIFF_MAPPING |
+            (data ? LIBXLSNAP_DIFF_COMPARE : 0);
+    }
+ done:
+    return extents_out(&x, dd);
+}
+
+/*
+ * A running domain's images, flushed: QEMU stopped (which drains and
+ * flushes them) and, if it ran, continued.
+ */
+static int flush_running(libxl__gc *gc, const libxl__domain *d)
+{
+    yajl_val ret = NULL;
+    sigset_t block, old;
+    bool running;
+    int rc;
+
+    rc = libxl__qmp_run_sync(gc, d->qmp_path, "query-status", NULL, 5000,
+                             false, &ret);
+    if (rc) goto fail;
+    running = libxl__json_get_bool(ret, "running", false);
+    /* a Ctrl-C (or kill) between stop and cont would leave the guest
+     * paused: those signals wait until it runs again */
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGQUIT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    rc = libxl__qmp_run_sync(gc, d->qmp_path, "stop", NULL, 30000, false,
+                             &ret);
+    libxl__fault_point("diff");
+    /* (a stop that failed may have stopped it: cont all the same) */
+    if (running &&
+        libxl__qmp_run_sync(gc, d->qmp_path, "cont", NULL, 10000, false,
+                            &ret)) {
+        LOG(ERROR, "domain %s: QEMU did not continue after the flush: "
+            "the guest is paused (xl unpause %s)", d->name, d->name);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return rc ? rc : ERROR_FAIL;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!rc) return 0;
+ fail:
+    LOG(ERROR, "domain %s: cannot flush QEMU's images for a diff to now",
+        d->name);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* checkpoints: the union of their bitmaps, read over NBD */
+
+#define DIFF_NBD_TIMEOUT_MS 30000
+
+/* one QMP command (quiet: a failure not said), ERROR_* */
+static int qmp(libxl__gc *gc, const libxl__domain *d, const char *cmd,
+               yajl_val args, bool quiet)
+{
+    yajl_val ret;
+
+    return libxl__qmp_run_sync(gc, d->qmp_path, cmd, args, 10000, quiet,
+                               &ret);
+}
+
+/* what an NBD server at sock serves as export, of contexts, into x */
+static int nbd_read_bitmaps(libxl__gc *gc, const char *sock,
+                            const char *export, const char *const *ctxs,
+                            int n, libxl__extents *x, uint64_t *size_r)
+{
+    libxl__nbd c;
+    int rc;
+
+    rc = libxl__nbd_connect_unix(gc, &c, sock, DIFF_NBD_TIMEOUT_MS);
+    if (!rc) rc = libxl__nbd_handshake(gc, &c, export, ctxs, n);
+    if (!rc) rc = libxl__nbd_block_status(gc, &c, 1, x);
+    if (!rc && c.size > *size_r) *size_r = c.size;
+    libxl__nbd_close(gc, &c);
+    return rc;
+}
+
+static const char **bitmap_contexts(libxl__gc *gc, const char *const *names,
+                                    int n)
+{
+    const char **ctxs;
+    int i;
+
+    GCNEW_ARRAY(ctxs, n ? n : 1);
+    for (i = 0; i < n; i++)
+        ctxs[i] = GCSPRINTF("qemu:dirty-bitmap:%s", names[i]);
+    return ctxs;
+}
+
+/*
+ * Offline: each layer of db that has some of names, exported by a
+ * qemu-nbd of its own (read-only, those bitmaps; it exits when we
+ * disconnect, or is killed on a failure).
+ */
+static int bitmaps_offline(libxl__gc *gc, const char *vdev,
+                           const libxl__disk_bitmaps *db,
+                           const char *const *names, int n,
+                           libxl__extents *x, uint64_t *size_r)
+{
+    const char *sock = GCSPRINTF("%s/diff-%d-%s.sock", CTX->run_dir,
+                                 (int)getpid(), vdev);
+    const char *pidfile = GCSPRINTF("%s.pid", sock);
+    int i, k, m, rc = 0;
+
+    for (i = 0; i < db->num_layers; i++) {
+        libxl__flexarray *a = libxl__flexarray_new(gc);
+        const char **have;
+        char *err = NULL, *pid;
+
+        GCNEW_ARRAY(have, n ? n : 1);
+        for (k = m = 0; k < n; k++)
+            if (libxl__disk_bitmap_find(db, i, names[k])) have[m++] = names[k];
+        if (!m) continue;
+        unlink(sock);
+        libxl__flexarray_append(a, "qemu-nbd");
+        libxl__flexarray_append_pair(a, "--fork", "-r");
+        libxl__flexarray_append(a, GCSPRINTF("--pid-file=%s", pidfile));
+        libxl__flexarray_append_pair(a, "-f", "qcow2");
+        libxl__flexarray_append_pair(a, "-k", sock);
+        libxl__flexarray_append_pair(a, "-x", "diff");
+        for (k = 0; k < m; k++)
+            libxl__flexarray_append_pair(a, "-B", have[k]);
+        libxl__flexarray_append(a, db->layers[i].file);
+        rc = libxl__exec_sync(gc, a->data, 30000, NULL, &err);
+        if (rc) {
+            const char *line = libxl__tool_error_line(gc, err);
+            LOG(ERROR, "disk %s: cannot export the bitmaps of '%s': %s",
+                vdev, db->layers[i].file, line ? line : "qemu-nbd failed");
+            return rc;
+        }
+        rc = nbd_read_bitmaps(gc, sock, "diff", bitmap_contexts(gc, have, m),
+                              m, x, size_r);
+        if (rc && !libxl__read_file(gc, pidfile, &pid, NULL) && atoi(pid) > 0)
+            kill(atoi(pid), SIGTERM);  /* else it ends with our disconnect */
+        unlink(pidfile);
+        unlink(sock);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* a transaction's action type on node: its "data", to fill in */
+static yajl_val bitmap_action(libxl__gc *gc, yajl_val acts, const char *type,
+                              const char *node)
+{
+    yajl_val a = libxl__json_append_object(gc, acts);
+    yajl_val data;
+
+    libxl__json_add_string(gc, &a, "type", type);
+    data = libxl__json_add_object(gc, &a, "data");
+    libxl__json_add_string(gc, &data, "node", node);
+    return data;
+}
+
+/*
+ * Live: the union merged into a temporary disabled bitmap on the active
+ * node (one transaction: one instant), exported read-only over NBD on a
+ * unix socket in the run dir (QEMU refuses to export an enabled bitmap
+ * of a node the guest writes), read, and all of it removed again.
+ */
+static int bitmaps_live(libxl__gc *gc, const libxl__domain *d,
+                        const char *vdev, const libxl__disk_bitmaps *db,
+                        const char *const *names, int n, uint64_t gran,
+                        libxl__extents *x, uint64_t *size_r)
+{
+    const char *node = db->num_layers ? db->layers[0].node : NULL;
+    const char *tmp = GCSPRINTF("libxl-diff-%s", vdev);
+    const char *sock = GCSPRINTF("%s/diff-%s.sock", CTX->run_dir, d->name);
+    yajl_val srcs = libxl__checkpoint_merge_sources(gc, db, names, n);
+    yajl_val args, acts, data, addr, bms;
+    const char *ctx = GCSPRINTF("qemu:dirty-bitmap:%s", tmp);
+    bool added = false, served = false, exported = false;
+    int rc;
+
+    if (!node || !srcs) {
+        LOG(ERROR, "disk %s: QEMU has no node with its checkpoint bitmaps",
+            vdev);
+        return ERROR_FAIL;
+    }
+    /* what a diff that was killed left (its socket says so): gone first,
+     * the export (it holds the bitmap), the server, the bitmap */
+    if (libxl__file_exists(sock)) {
+        args = NULL;
+        libxl__json_add_string(gc, &args, "id", tmp);
+        qmp(gc, d, "block-export-del", args, true);
+        qmp(gc, d, "nbd-server-stop", NULL, true);
+        unlink(sock);
+    }
+    args = NULL;
+    libxl__json_add_string(gc, &args, "node", node);
+    libxl__json_add_string(gc, &args, "name", tmp);
+    qmp(gc, d, "block-dirty-bitmap-remove", args, true);
+
+    acts = libxl__json_new_array(gc);
+    data = bitmap_action(gc, acts, "block-dirty-bitmap-add", node);
+    libxl__json_add_string(gc, &data, "name", tmp);
+    libxl__json_add_integer(gc, &data, "granularity", gran);
+    libxl__json_add_bool(gc, &data, "persistent", false);
+    libxl__json_add_bool(gc, &data, "disabled", true);
+    data = bitmap_action(gc, acts, "block-dirty-bitmap-merge", node);
+    libxl__json_add_string(gc, &data, "target", tmp);
+    libxl__json_add(gc, &data, "bitmaps", srcs);
+    args = NULL;
+    libxl__json_add(gc, &args, "actions", acts);
+    rc = qmp(gc, d, "transaction", args, false);
+    if (rc) goto out;
+    added = true;
+
+    args = NULL;
+    addr = libxl__json_add_object(gc, &args, "addr");
+    libxl__json_add_string(gc, &addr, "type", "unix");
+    data = libxl__json_add_object(gc, &addr, "data");
+    libxl__json_add_string(gc, &data, "path", sock);
+    rc = qmp(gc, d, "nbd-server-start", args, false);
+    if (rc) {
+        LOG(ERROR, "disk %s: QEMU cannot serve its bitmap over NBD (does "
+            "it serve a pull backup?)", vdev);
+        goto out;
+    }
+    served = true;
+
+    args = NULL;
+    libxl__json_add_string(gc, &args, "type", "nbd");
+    libxl__json_add_string(gc, &args, "id", tmp);
+    libxl__json_add_string(gc, &args, "node-name", node);
+    libxl__json_add_string(gc, &args, "name", tmp);
+    libxl__json_add_bool(gc, &args, "writable", false);
+    bms = libxl__json_add_array(gc, &args, "bitmaps");
+    libxl__json_append_string(gc, bms, tmp);
+    rc = qmp(gc, d, "block-export-add", args, false);
+    if (rc) goto out;
+    exported = true;
+    libxl__fault_point("diff");       /* the tests: killed, Ctrl-C here */
+
+    rc = nbd_read_bitmaps(gc, sock, tmp, &ctx, 1, x, size_r);
+ out:
+    if (exported) {
+        args = NULL;
+        libxl__json_add_string(gc, &args, "id", tmp);
+        qmp(gc, d, "block-export-del", args, true);
+    }
+    /* quietly: what fails here (QEMU died) the next diff removes, and
+     * the bitmap is not persistent (it goes with QEMU) */
+    if (served) {
+        /* closes what is left of the export, synchronously */
+        qmp(gc, d, "nbd-server-stop", NULL, true);
+        unlink(sock);
+    }
+    if (added) {
+        args = NULL;
+        libxl__json_add_string(gc, &args, "node", node);
+        libxl__json_add_string(gc, &args, "name", tmp);
+        qmp(gc, d, "block-dirty-bitmap-remove", args, true);
+    }
+    return rc;
+}
+
+/* One disk from checkpoint from (index fi) to to (NULL: now). */
+static int ckpt_disk_diff(libxl__gc *gc, diff_state *st,
+                          const libxl__checkpoint_list *l, const char *to,
+                          const libxl_device_disk *dk,
+                          libxlsnap_disk_diff *dd)
+{
+    libxl__snapshot_op *op = &st->op;
+    const char *vdev = dd->vdev, *why, **names;
+    libxl__disk_bitmaps db;
+    libxl__extents x = { 0 };
+    uint64_t gran = 0;
+    int n, i, k, rc;
+
+    rc = libxl__checkpoint_bitmaps(gc, l, vdev, st->from, to, &names, &n);
+    if (rc) return rc;
+    rc = libxl__disk_bitmaps_probe(gc, op->d.running ? op->d.qmp_path : NULL,
+                                   NULL, vdev, dk->pdev_path, dk->format,
+                                   &db, &why);
+    if (rc) {
+        LOG(ERROR, "disk %s: cannot read its bitmaps: %s", vdev, why);
+        return rc;
+    }
+    why = libxl__checkpoint_union_problem(gc, &db, names, n);
+    if (why) {
+        LOG(ERROR, "disk %s: checkpoint %s's bitmaps cannot be trusted: %s",
+            vdev, st->from, why);
+        return ERROR_INVAL;
+    }
+    for (i = 0; i < db.num_layers; i++)
+        for (k = 0; k < n; k++) {
+            const libxl__bitmap_state *b =
+                libxl__disk_bitmap_find(&db, i, names[k]);
+            if (b) granularity_min(&gran, b->granularity);
+        }
+    dd->granularity = gran;
+    dd->methods = LIBXLSNAP_DIFF_BITMAP;
+    rc = op->d.running
+        ? bitmaps_live(gc, &op->d, vdev, &db, names, n, gran, &x, &dd->size)
+        : bitmaps_offline(gc, vdev, &db, names, n, &x, &dd->size);
+    if (rc) return rc;
+    return extents_out(&x, dd);
+}
+
+static int ckpt_diff_run(libxl__gc *gc, diff_state *st,
+                         const libxl__checkpoint_list *l, int fi, int ti)
+{
+    libxl__snapshot_op *op = &st->op;
+    const libxlsnap_checkpoint *from = &l->cps[fi];
+    const libxlsnap_checkpoint *to = ti >= 0 ? &l->cps[ti] : NULL;
+    const char *to_name = to ? to->name : "now";
+    libxlsnap_domain_diff *out = st->diff_r;
+    const libxl_device_disk **dks;
+    int i, n = 0, rc;
+
+    if (to && ti <= fi) {
+        LOG(ERROR, ti == fi ? "domain %s: FROM and TO are one checkpoint, "
+            "'%s'" : "domain %s: checkpoint '%s' is not older than '%s': "
+            "FROM must come before TO", op->d.name, from->name, to_name);
+        return ERROR_INVAL;
+    }
+    GCNEW_ARRAY(dks, from->num_disks ? from->num_disks : 1);
+    for (i = 0; i < from->num_disks; i++) {
+        const char *vdev = from->disks[i].vdev;
+        const libxl_device_disk *dk = libxl__domain_disk(&op->d, vdev);
+
+        if (st->vdev && strcmp(vdev, st->vdev)) continue;
+        if (!dk || !dk->pdev_path || (to && !libxl__checkpoint_disk(to, vdev))) {
+            if (!st->vdev) continue;
+            LOG(ERROR, "domain %s: disk %s is not in both %s and %s",
+                op->d.name, vdev, from->name, to_name);
+            return ERROR_INVAL;
+        }
+        dks[n++] = dk;
+    }
+    if (!n) {
+        if (st->vdev)
+            LOG(ERROR, "domain %s: checkpoint '%s' has no disk %s",
+                op->d.name, from->name, libxl__printable(gc, st->vdev));
+        else
+            LOG(ERROR, "domain %s: no disk is in both %s and %s",
+                op->d.name, from->name, to_name);
+        return ERROR_INVAL;
+    }
+    out->disks = calloc(n, sizeof(*out->disks));
+    if (!out->disks) abort();
+    for (i = 0; i < n; i++) {
+        libxlsnap_disk_diff *dd = &out->disks[out->num_disks++];
+        dd->vdev = libxl__gc_strdup(NOGC, dks[i]->vdev);
+        rc = ckpt_disk_diff(gc, st, l, to ? to->name : NULL, dks[i], dd);
+        if (rc) return rc;
+    }
+    out->from = libxl__gc_strdup(NOGC, from->name);
+    out->to = libxl__gc_strdup(NOGC, to_name);
+    return 0;
+}
+
+static int diff_run(libxl__gc *gc, diff_state *st)
+{
+    libxl__snapshot_op *op = &st->op;
+    libxl__snapshot_tree *t = &op->tree;
+    libxlsnap_domain_snapshot *from, *to = NULL;
+    libxlsnap_domain_diff *out = st->diff_r;
+    const char **vdevs;
+    diff_point *pts;                  /* per disk: from's, to's */
+    const char *to_name = st->to ? st->to : "now";
+    int i, n = 0, rc;
+
+    from = libxl__snapshot_tree_find(t, st->from);
+    if (st->to) to = libxl__snapshot_tree_find(t, st->to);
+    if (!from || (st->to && !to)) {
+        /* checkpoints: from one to another, or to now */
+        libxl__checkpoint_list l;
+        int fi, ti = -1;
+
+        rc = libxl__checkpoint_load(gc, &op->st, false, &l);
+        if (rc) return rc;
+        fi = libxl__checkpoint_index(&l, st->from);
+        if (st->to) ti = libxl__checkpoint_index(&l, st->to);
+        if (fi >= 0 && (!st->to || ti >= 0))
+            return ckpt_diff_run(gc, st, &l, fi, ti);
+        if (fi < 0 && !from) {
+            LOG(ERROR, "domain %s has no snapshot or checkpoint named '%s'",
+                op->d.name, libxl__printable(gc, st->from));
+            return ERROR_NOTFOUND;
+        }
+        if (ti < 0 && !to) {
+            LOG(ERROR, "domain %s has no snapshot or checkpoint named '%s'",
+                op->d.name, libxl__printable(gc, st->to));
+            return ERROR_NOTFOUND;
+        }
+        LOG(ERROR, "domain %s: '%s' is a %s and '%s' a %s: a diff goes "
+            "from a snapshot to a snapshot, or from a checkpoint to a "
+            "checkpoint (or either to now)", op->d.name, st->from,
+            from ? "snapshot" : "checkpoint", st->to,
+            to ? "snapshot" : "checkpoint");
+        return ERROR_INVAL;
+    }
+    if (st->to) {
+        if (from == to) {
+            LOG(ERROR, "domain %s: FROM and TO are one snapshot, '%s'",
+                op->d.name, from->name);
+            return ERROR_INVAL;
+        }
+        if (!is_ancestor(t, from->name, to->name, false)) {
+            LOG(ERROR, "domain %s: snapshot '%s' is not an ancestor of '%s': "
+                "FROM must come before TO", op->d.name, from->name, to->name);
+            return ERROR_INVAL;
+        }
+    } else if (!t->dom.current ||
+               !is_ancestor(t, from->name, t->dom.current, true)) {
+        LOG(ERROR, "domain %s: snapshot '%s' is not the current snapshot "
+            "nor one of its ancestors (current: %s): FROM must come "
+            "before now", op->d.name, from->name,
+            t->dom.current ? t->dom.current : "none");
+        return ERROR_INVAL;
+    }
+
+    GCNEW_ARRAY(vdevs, from->num_disks ? from->num_disks : 1);
+    GCNEW_ARRAY(pts, 2 * (from->num_disks ? from->num_disks : 1));
+    for (i = 0; i < from->num_disks; i++) {
+        const libxlsnap_disk_snapshot *fd = &from->disks[i], *td = NULL;
+        const libxl_device_disk *dk = NULL;
+        diff_point a, b;
+
+        if (st->vdev && strcmp(fd->vdev, st->vdev)) continue;
+        if (to) {
+            td = snapshot_disk(to, fd->vdev);
+        } else {
+            dk = libxl__domain_disk(&op->d, fd->vdev);
+        }
+        if (fd->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO ||
+            (to && (!td || td->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO)) ||
+            (!to && (!dk || !dk->pdev_path))) {
+            if (!st->vdev) continue;  /* only the disks both points have */
+            LOG(ERROR, "domain %s: disk %s is not in both %s and %s",
+                op->d.name, fd->vdev, from->name, to_name);
+            return ERROR_INVAL;
+        }
+        rc = disk_point(gc, from->name, fd, &a);
+        if (rc) return rc;
+        if (to) {
+            rc = disk_point(gc, to->name, td, &b);
+            if (rc) return rc;
+        } else {
+            b.image = dk->pdev_path;
+            b.tag = NULL;
+        }
+        vdevs[n] = fd->vdev;
+        pts[2 * n] = a;
+        pts[2 * n + 1] = b;
+        n++;
+    }
+    if (st->vdev && !n) {
+        LOG(ERROR, "domain %s: snapshot '%s' has no disk %s", op->d.name,
+            from->name, libxl__printable(gc, st->vdev));
+        return ERROR_INVAL;
+    }
+    if (!n) {
+        LOG(ERROR, "domain %s: no disk is in both %s and %s", op->d.name,
+            from->name, to_name);
+        return ERROR_INVAL;
+    }
+
+    if (!to && op->d.running) {
+        rc = flush_running(gc, &op->d);
+        if (rc) return rc;
+    }
+
+    out->disks = calloc(n, sizeof(*out->disks));
+    if (!out->disks) abort();
+    for (i = 0; i < n; i++) {
+        libxlsnap_disk_diff *dd = &out->disks[out->num_disks];
+
+        dd->vdev = libxl__gc_strdup(NOGC, vdevs[i]);
+        out->num_disks++;
+        rc = disk_diff(gc, st, &pts[2 * i], &pts[2 * i + 1], dd);
+        if (rc) return rc;
+    }
+    out->from = libxl__gc_strdup(NOGC, from->name);
+    out->to = libxl__gc_strdup(NOGC, to_name);
+    return 0;
+}
+
+static void diff_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
+{
+    diff_state *st = CONTAINER_OF(op, diff_state, op);
+    STATE_AO_GC(st->ao);
+
+    if (rc) {
+        libxl__ao_complete(egc, ao, rc);
+        return;
+    }
+    rc = libxl__journal_refuse_pending(gc, &op->st, op->d.name, "");
+    if (rc) goto out;
+    rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
+    if (rc) goto out;
+    rc = diff_run(gc, st);
+    if (rc) {
+        libxlsnap_domain_diff_dispose(st->diff_r);
+        libxlsnap_domain_diff_init(st->diff_r);
+    }
+ out:
+    libxl__snapshot_op_end(gc, op);
+    libxl__ao_complete(egc, ao, rc);
+}
+
+/* ---------------------------------------------------------------- */
+/* the result */
+
+void libxlsnap_domain_diff_init(libxlsnap_domain_diff *p)
+{
+    if (p) memset(p, 0, sizeof(*p));
+}
+
+void libxlsnap_domain_diff_dispose(libxlsnap_domain_diff *p)
+{
+    int i;
+
+    if (!p) return;
+    for (i = 0; i < p->num_disks; i++) {
+        free(p->disks[i].vdev);
+        free(p->disks[i].extents);
+    }
+    free(p->disks);
+    free(p->from);
+    free(p->to);
+    memset(p, 0, sizeof(*p));
+}
+
+const char *libxlsnap_diff_methods_to_string(unsigned m)
+{
+    /* compare implies mapping: its name says both */
+    static const char *const names[] = {
+        [0] = "none",
+        [LIBXLSNAP_DIFF_ALLOCATION] = "allocation",
+        [LIBXLSNAP_DIFF_MAPPING] = "mapping",
+        [LIBXLSNAP_DIFF_ALLOCATION | LIBXLSNAP_DIFF_MAPPING] =
+            "allocation+mapping",
+        [LIBXLSNAP_DIFF_MAPPING | LIBXLSNAP_DIFF_COMPARE] = "compare",
+        [LIBXLSNAP_DIFF_ALLOCATION | LIBXLSNAP_DIFF_MAPPING |
+         LIBXLSNAP_DIFF_COMPARE] = "allocation+compare",
+        [LIBXLSNAP_DIFF_BITMAP] = "bitmap",
+    };
+
+    if (m < sizeof(names) / sizeof(names[0]) && names[m]) return names[m];
+    return "mixed";
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */
