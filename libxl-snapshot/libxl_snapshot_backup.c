@@ -372,7 +372,7 @@ static int ckpt_list(libxl__gc *gc, libxl__snapshot_op *op,
  * is taken), on the backup's qcow2 disks.
  */
 static int ckpt_check(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
-                      const char **untrusted_r)
+                      yajl_val nodes, const char **untrusted_r)
 {
     libxl__checkpoint_list l;
     const libxlsnap_checkpoint *from;
@@ -404,7 +404,8 @@ static int ckpt_check(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
                                            NULL, &k->names, &k->num_names);
             if (rc) return rc;
             rc = libxl__disk_bitmaps_probe(gc, op->d.running
-                                           ? op->d.qmp_path : NULL, NULL,
+                                           ? op->d.qmp_path : NULL,
+                                           nodes,
                                            k->vdev, k->source,
                                            k->source_format, &k->db, &why);
             if (rc) {
@@ -795,6 +796,7 @@ typedef struct {
     const char *name;
     libxl__ev_time wait;
     libxl__ao_abortable wait_abrt;
+    yajl_val nodes;                   /* the domain's QEMU's, at the plan */
     /* the QEMU the copies run in: the domain's, or for an offline
      * incremental a qemu-storage-daemon of ours (NULL: none) */
     const libxl__domain *qd;
@@ -975,7 +977,14 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
     libxl__snapshot_op *op = &bs->op;
     bk_rec *r = &bs->r;
     const char *untrusted;
+    size_t j;
     int i, rc;
+
+    /* QEMU's nodes, once (NULL: offline, or not known) */
+    if (op->d.running &&
+        (qmp(gc, &op->d, "query-named-block-nodes", libxl__qmp_args_flat(gc),
+             true, &bs->nodes) || !YAJL_IS_ARRAY(bs->nodes)))
+        bs->nodes = NULL;
 
     for (i = 0; i < bs->p.num_disks; i++) {
         if (!libxl__domain_disk(&op->d, bs->p.disks[i])) {
@@ -1037,7 +1046,18 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
                   "backup runs)" : ": a backup writes a new image");
             return ERROR_INVAL;
         }
-        info = libxl__qemu_img_info_sync(gc, k->source, false, &err);
+        /* its size: QEMU's view when it runs (no qemu-img to start) */
+        info = NULL;
+        for (j = 0; bs->nodes && j < bs->nodes->u.array.len; j++) {
+            yajl_val n = bs->nodes->u.array.values[j];
+            const char *f = libxl__json_get_string(n, "file");
+            const char *drv = libxl__json_get_string(n, "drv");
+            if (f && drv && !strcmp(f, k->source) &&
+                !strcmp(drv, libxl__disk_format_qemu(k->source_format)))
+                info = libxl__json_get(n, "image");
+        }
+        if (!info)
+            info = libxl__qemu_img_info_sync(gc, k->source, false, &err);
         if (!info) {
             LOG(ERROR, "disk %s: cannot read '%s': %s", dk->vdev, k->source,
                 err ? err : "qemu-img info failed");
@@ -1050,7 +1070,7 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
         LOG(ERROR, "domain %s has no disk to back up", op->d.name);
         return ERROR_INVAL;
     }
-    rc = ckpt_check(gc, op, r, &untrusted);
+    rc = ckpt_check(gc, op, r, bs->nodes, &untrusted);
     if (rc) return rc;
     if (untrusted && !(bs->p.flags & LIBXLSNAP_BACKUP_FALLBACK_FULL)) {
         LOG(ERROR, "cannot back up domain %s incrementally since '%s': %s "
@@ -1138,6 +1158,9 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         libxl__flexarray_append(a, CTX->qemu_img);
         libxl__flexarray_append_pair(a, "create", "-q");
         libxl__flexarray_append_pair(a, "-f", "qcow2");
+        /* the backing file is not opened: its size is given (a
+         * running QEMU holds the disk's image) */
+        libxl__flexarray_append(a, "-u");
         if (bs->r.pull) {
             libxl__flexarray_append_pair(a, "-b", k->source);
             libxl__flexarray_append_pair(a, "-F",
