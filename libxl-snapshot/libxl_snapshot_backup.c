@@ -664,16 +664,15 @@ static int outcome_record(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
 {
     int i, rc = 0;
 
-    if (ok) {
-        if (!r->pull) {
-            rc = chain_append(gc, &op->st, r);
-            if (rc) ok = false;
-        }
-        if (ok && r->cp) {
-            rc = ckpt_commit(gc, op, r);
-            if (rc) ok = false;
-        }
+    if (ok && r->cp) {
+        rc = ckpt_commit(gc, op, r);
+        if (rc) ok = false;
     }
+    if (ok && !r->pull && chain_append(gc, &op->st, r))
+        /* the backup is whole; only the next one's backing is unknown */
+        LOG(WARN, "the backup to %s is not in the list of pushes: an "
+            "incremental since %s will have no backing file", r->target,
+            r->checkpoint ? r->checkpoint : "its checkpoint");
     if (!ok) {
         if (r->cp && r->cp_made) ckpt_undo(gc, op, r);
         files_remove(gc, r);
@@ -727,9 +726,9 @@ int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op)
     if (state_final(r.state) || owner_alive(r.owner)) return 0;
     orphan = r.owner != 0;
     if (r.live && op->d.running) {
-        if (r.pull && r.state == LIBXLSNAP_BLOCKJOB_STATE_READY)
-            return 0;                 /* the user's, until backup-end */
-        /* a push: QEMU's copies still running are left to run */
+        /* a push: QEMU's copies still running are left to run; a pull's
+         * exports are the user's until backup-end (unless its QEMU is
+         * another one, the domain restarted) */
         yajl_val jobs = NULL;
         size_t j;
         if (qmp(gc, &op->d, "query-jobs", NULL, true, &jobs)) return 0;
@@ -745,7 +744,9 @@ int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op)
                     r.state = LIBXLSNAP_BLOCKJOB_STATE_RUNNING;
                 if (strcmp(s ?: "", "concluded")) running = true;
             }
-        if (running && !r.pull) return 0;
+        if (running && (!r.pull ||
+                        r.state == LIBXLSNAP_BLOCKJOB_STATE_READY))
+            return 0;
         nodes_resolve_sync(gc, &op->d, &r);
         rc = jobs_end_sync(gc, &op->d, &r, r.pull);
         if (rc) return rc;
