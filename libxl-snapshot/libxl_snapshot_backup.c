@@ -1311,6 +1311,10 @@ static void bk_start(libxl__egc *egc, bk_state *bs)
                  */
                 yajl_val xp = libxl__json_add_object(gc, &data, "x-perf");
                 libxl__json_add_bool(gc, &xp, "use-copy-range", true);
+                /* a copy_file_range goes up to 16 MiB at once, past a
+                 * bandwidth limit: in MiB steps, the limit holds */
+                if (bs->r.speed)
+                    libxl__json_add_uint64(gc, &xp, "max-chunk", 1 << 20);
             }
         }
         /* a crash from here on: the checkpoint's bitmaps may be there */

@@ -213,7 +213,7 @@ expect_allocated "$B/inc3/xvda.qcow2" "0:4194304 20971520:1048576"
 expect_restore "$B/inc3" 5
 
 step "kill -9 of xl during a push: backup-end records it; --async"
-write_pattern bk xvdb 0x66 1M 4M
+write_pattern bk xvdb 0x66 1M 6M
 save 6
 "$XL" backup-begin bk --target "$B/killed" --incremental c6 --checkpoint c7 \
     --bandwidth 1 >/dev/null 2>&1 &
@@ -297,7 +297,7 @@ expect_match "$ERR" "full backup instead" "--fallback-full says so"
 expect_ok xl backup-info --json bk
 expect_eq "$(jq -r .fell_back <<<"$OUT")" true "fell_back"
 expect_restore "$B/after" 7
-expect_allocated "$B/after/xvdb.qcow2" "0:5242880 8388608:65536 20971520:3145728"
+expect_allocated "$B/after/xvdb.qcow2" "0:7340032 8388608:65536 20971520:3145728"
 write_pattern bk xvdb 0x78 12M 64K
 save 8
 expect_ok xl backup-begin bk --target "$B/after2" --incremental c8
