@@ -39,7 +39,10 @@
 #     bitmap exact ("between" too: the frozen images' bitmaps stopped);
 # 12. snapshot-delete of external snapshots (live in both orders, and
 #     offline): the commits merge the bitmaps, each still exact;
-# 13. snapshot-export-records carries the checkpoints' records, import
+# 13. block-stream: the dropped images' bitmaps merged into the top
+#     (live exact; offline, qemu-img rebase marks what it copies in the
+#     recording bitmap: more, never less);
+# 14. snapshot-export-records carries the checkpoints' records, import
 #     writes them back (refused while the domain has some).
 set -u
 # shellcheck source=tests/qemu/lib.sh
@@ -437,7 +440,42 @@ delete_case dl1 live s1 s2
 delete_case dl2 live s2 s1
 delete_case dl3 off s1 s2
 
-step "13. records export and import carry the checkpoints"
+step "13. block-stream merges the dropped images' bitmaps into the top"
+# stream_case NAME live|off
+stream_case() {
+    local d=$1 how=$2 top
+    make_vm_config "$d"
+    expect_ok xl create "$CFG"
+    [ "$how" = live ] || expect_ok xl destroy "$d"
+    expect_ok xl checkpoint-create "$d" c1
+    write_pattern "$d" xvda 0x11 0 1M
+    expect_ok xl snapshot-create "$d" s1 --diskspec xvda,snapshot=external \
+        --diskspec xvdb,snapshot=no --checkpoint c2
+    write_pattern "$d" xvda 0x22 2M 1M
+    expect_ok xl snapshot-create "$d" s2 --diskspec xvda,snapshot=external \
+        --diskspec xvdb,snapshot=no
+    write_pattern "$d" xvda 0x33 4M 1M
+    expect_ok xl checkpoint-create "$d" c3
+    write_pattern "$d" xvda 0x44 6M 1M
+    top=$(active_image "$d" xvda)
+    expect_ok xl block-stream "$d" xvda
+    [ "$how" = live ] && expect_ok xl destroy "$d"
+    expect_eq "$(backing_chain "$top" | wc -l)" 1 "the top stands alone"
+    expect_changed "$top" "0-1" c1
+    expect_changed "$top" "2-3 4-5" c2
+    if [ "$how" = live ]; then
+        expect_changed "$top" "6-7" c3
+    else
+        # qemu-img rebase writes the streamed clusters: more, never less
+        expect_match "$(changed "$top" c3)" "6-7" "c3 after an offline stream"
+    fi
+    expect_flags "$top" c3 auto
+    D=$d expect_clean
+}
+stream_case st1 live
+stream_case st2 off
+
+step "14. records export and import carry the checkpoints"
 expect_ok xl checkpoint-list --json dl3
 before=$OUT
 expect_ok xl snapshot-export-records dl3 "$T/dl3.json"
