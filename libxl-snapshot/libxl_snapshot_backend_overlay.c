@@ -10,10 +10,9 @@
  * transaction of the create (blockdev-snapshot of a blockdev-add'ed
  * overlay), where the frozen image's copies are disabled at the same
  * instant (they hold the writes until the snapshot, and a later commit
- * into that image must not mark them: checkpoints' "between X and Y").
- * Offline they stay as they were (a create undone would otherwise
- * leave them disabled: tracking lost); a commit into such an image
- * only adds to those older bitmaps.  A VHD image gets VHD children instead, offline
+ * into that image must not mark them: checkpoints' "between X and Y");
+ * offline with qemu-img bitmap --disable, once the overlay has them all,
+ * and an undone snapshot enables them again (bitmaps_back).  A VHD image gets VHD children instead, offline
  * (libxl_snapshot_backend_vhd.c, which shares these operations).
  *
  * It is the default for every disk no other backend takes: raw, or a
@@ -22,6 +21,18 @@
 #include "libxl_snapshot_internal.h"
 
 #include <unistd.h>
+
+/* `qemu-img bitmap OP image name` (gc) */
+static const char *const *bitmap_op_args(libxl__gc *gc, const char *op,
+                                         const char *image, const char *name)
+{
+    libxl__flexarray *a = libxl__flexarray_new(gc);
+
+    libxl__flexarray_append_pair(a, CTX->qemu_img, "bitmap");
+    libxl__flexarray_append(a, op);
+    libxl__flexarray_append_pair(a, image, name);
+    return a->data;
+}
 
 bool libxl__overlay_on(libxl__gc *gc, const char *overlay, const char *base)
 {
@@ -91,7 +102,7 @@ void libxl__overlay_snapshot_cmds(libxl__gc *gc,
     libxl__qemu_img_bitmap *bm = NULL;
     int nb = libxl__qemu_img_bitmaps(info, &bm, gc), j;
 
-    GCNEW_ARRAY(*cmds_r, 1 + nb);
+    GCNEW_ARRAY(*cmds_r, 1 + 2 * nb);
     *n_r = 0;
     (*cmds_r)[(*n_r)++] = libxl__qemu_img_overlay_args(gc, ds->file,
                                                        ds->format,
@@ -102,6 +113,82 @@ void libxl__overlay_snapshot_cmds(libxl__gc *gc,
             libxl__qemu_img_bitmap_args(gc, ds->overlay, bm[j].name,
                                         bm[j].granularity, NULL, 0);
     }
+    /* last, once the overlay has them all: the frozen image's stop
+     * (libxl__overlay_undo starts them again) */
+    for (j = 0; j < nb; j++)
+        if (bm[j].recording)
+            (*cmds_r)[(*n_r)++] = bitmap_op_args(gc, "--disable", ds->file,
+                                                 bm[j].name);
+}
+
+int libxl__overlay_bitmaps_finish(libxl__gc *gc,
+                                  const libxlsnap_disk_snapshot *ds)
+{
+    libxl__qemu_img_bitmap *ov = NULL, *im = NULL;
+    yajl_val oi, ii;
+    int no, ni, j, k, rc;
+
+    if (ds->format != LIBXL_DISK_FORMAT_QCOW2 || !ds->overlay) return 0;
+    ii = libxl__qemu_img_info_sync(gc, ds->file, false, NULL);
+    ni = ii ? libxl__qemu_img_bitmaps(ii, &im, gc) : 0;
+    if (!ni) return 0;
+    oi = libxl__qemu_img_info_sync(gc, ds->overlay, false, NULL);
+    if (!oi) return ERROR_FAIL;
+    no = libxl__qemu_img_bitmaps(oi, &ov, gc);
+    for (j = 0; j < ni; j++) {
+        bool there = false;
+        if (!im[j].recording) continue;
+        for (k = 0; k < no; k++)
+            if (!strcmp(ov[k].name, im[j].name)) there = true;
+        if (!there) {
+            rc = libxl__exec_sync(gc, libxl__qemu_img_bitmap_args(gc,
+                                      ds->overlay, im[j].name,
+                                      im[j].granularity, NULL, 0),
+                                  60000, NULL, NULL);
+            if (rc) return rc;
+        }
+        rc = libxl__exec_sync(gc, bitmap_op_args(gc, "--disable", ds->file,
+                                                 im[j].name),
+                              60000, NULL, NULL);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/*
+ * An offline snapshot undone: the frozen image's bitmaps the overlay
+ * had taken over (recording there, stopped in the image) record again
+ * in the image.  0, or an error (*why_r).
+ */
+static int bitmaps_back(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                        const char **why_r)
+{
+    libxl__qemu_img_bitmap *ov = NULL, *im = NULL;
+    yajl_val oi, ii;
+    int no, ni, j, k, rc;
+
+    if (ds->format != LIBXL_DISK_FORMAT_QCOW2) return 0;
+    oi = libxl__qemu_img_info_sync(gc, ds->overlay, false, NULL);
+    no = oi ? libxl__qemu_img_bitmaps(oi, &ov, gc) : 0;
+    if (!no) return 0;
+    ii = libxl__qemu_img_info_sync(gc, ds->file, false, NULL);
+    ni = ii ? libxl__qemu_img_bitmaps(ii, &im, gc) : 0;
+    for (j = 0; j < no; j++) {
+        if (!ov[j].recording) continue;
+        for (k = 0; k < ni; k++) {
+            if (strcmp(im[k].name, ov[j].name) || im[k].recording) continue;
+            rc = libxl__exec_sync(gc, bitmap_op_args(gc, "--enable", ds->file,
+                                                     im[k].name),
+                                  60000, NULL, NULL);
+            if (rc) {
+                if (why_r)
+                    *why_r = GCSPRINTF("its bitmap '%s' could not be "
+                                       "enabled again", im[k].name);
+                return rc;
+            }
+        }
+    }
+    return 0;
 }
 
 static bool node_exists(yajl_val nodes, const char *name)
@@ -310,8 +397,15 @@ int libxl__overlay_undo(libxl__gc *gc, const libxl__snapshot_op *op,
                         const libxlsnap_disk_snapshot *ds,
                         const libxl__snapshot_tree *t, const char **why_r)
 {
+    int rc;
+
     if (!ds->overlay || (t && libxl__snapshot_tree_uses_file(t, ds->overlay)))
         return 0;
+    if (libxl__file_exists(ds->overlay) &&
+        !libxl__op_runs_image(gc, op, ds->file)) {
+        rc = bitmaps_back(gc, ds, why_r);
+        if (rc) return rc;
+    }
     if (unlink(ds->overlay) && errno != ENOENT) {
         if (why_r) *why_r = strerror(errno);
         return ERROR_FAIL;

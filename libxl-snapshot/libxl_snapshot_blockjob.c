@@ -522,10 +522,11 @@ static void live_bitmaps(libxl__gc *gc, libxl__blockjob *bj, yajl_val nodes,
         m->name = GCSTRDUP(name);
         m->granularity = libxl__json_get_integer(b, "granularity", 65536);
         m->add = !node_has_bitmap(bb, name);
-        /* base becomes the active image: it records what top recorded
-         * (a checkpoint's older bitmap must not record in it) */
-        if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT)
-            m->state = libxl__json_get_bool(b, "recording", true) ? 1 : -1;
+        /* base records what top recorded: for an active commit base
+         * becomes the active image (a checkpoint's older bitmap must not
+         * record in it), and a bitmap added to a base below one must not
+         * record the next commit's writes into it */
+        m->state = libxl__json_get_bool(b, "recording", true) ? 1 : -1;
         GCNEW_ARRAY(m->sources, bj->num_merge_files);
         for (j = 0; j < bj->num_merge_files; j++) {
             const char *n = libxl__qmp_node_for_file(gc, nodes,

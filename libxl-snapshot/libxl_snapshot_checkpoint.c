@@ -48,6 +48,12 @@
 
 #define RECORD_SUFFIX ".libxl-json"
 
+static void bitmap_action(libxl__gc *gc, yajl_val actions, const char *type,
+                          const char *node, const char *name);
+static const char *const *img_bitmap(libxl__gc *gc, const char *op,
+                                     const char *image, const char *name,
+                                     const char *src);
+
 /* ---------------------------------------------------------------- */
 /* the public struct */
 
@@ -671,6 +677,101 @@ yajl_val libxl__checkpoint_merge_sources(libxl__gc *gc,
         }
     }
     return arr;
+}
+
+/* ---------------------------------------------------------------- */
+/* an image's bitmaps into another's (snapshot-delete's merges) */
+
+int libxl__bitmaps_fold_image(libxl__gc *gc, const char *qmp_path,
+                              const char *from, libxl_disk_format ffmt,
+                              const char *into, libxl_disk_format ifmt,
+                              bool set_state)
+{
+    libxl__disk_bitmaps fdb, idb;
+    yajl_val nodes = NULL, actions, args = NULL, act, data, srcs, one;
+    const char *why, *fnode = NULL, *inode = NULL;
+    int j, rc;
+
+    if (ffmt != LIBXL_DISK_FORMAT_QCOW2 || ifmt != LIBXL_DISK_FORMAT_QCOW2)
+        return 0;
+    if (qmp_path) {
+        rc = libxl__qmp_run_sync(gc, qmp_path, "query-named-block-nodes",
+                                 libxl__qmp_args_flat(gc), 0, false, &nodes);
+        if (rc || !nodes || !YAJL_IS_ARRAY(nodes)) return rc ? rc : ERROR_FAIL;
+        fnode = libxl__qmp_node_for_file(gc, nodes, from, ffmt);
+        inode = libxl__qmp_node_for_file(gc, nodes, into, ifmt);
+        if (!fnode || !inode) {
+            LOG(ERROR, "QEMU has no node for '%s' or '%s': their dirty "
+                "bitmaps cannot be merged", from, into);
+            return ERROR_FAIL;
+        }
+    }
+    /* one layer each (the top of the probe) */
+    rc = libxl__disk_bitmaps_probe(gc, NULL, nodes, NULL, from, ffmt, &fdb,
+                                   &why);
+    if (!rc) rc = libxl__disk_bitmaps_probe(gc, NULL, nodes, NULL, into,
+                                            ifmt, &idb, &why);
+    if (rc) {
+        LOG(ERROR, "%s", why);
+        return rc;
+    }
+    actions = libxl__json_new_array(gc);
+    for (j = 0; fdb.num_layers && j < fdb.layers[0].num_bitmaps; j++) {
+        const libxl__bitmap_state *fb = &fdb.layers[0].bitmaps[j];
+        const libxl__bitmap_state *ib =
+            idb.num_layers ? libxl__disk_bitmap_find(&idb, 0, fb->name) : NULL;
+        bool record = set_state ? fb->recording : ib && ib->recording;
+
+        if (fb->inconsistent) continue;   /* nothing to trust in it */
+        if (qmp_path) {
+            if (!ib) {
+                act = libxl__json_append_object(gc, actions);
+                libxl__json_add_string(gc, &act, "type",
+                                       "block-dirty-bitmap-add");
+                data = libxl__json_add_object(gc, &act, "data");
+                libxl__json_add_string(gc, &data, "node", inode);
+                libxl__json_add_string(gc, &data, "name", fb->name);
+                if (fb->granularity)
+                    libxl__json_add_uint64(gc, &data, "granularity",
+                                           fb->granularity);
+                libxl__json_add_bool(gc, &data, "persistent", true);
+                if (!record) libxl__json_add_bool(gc, &data, "disabled", true);
+            } else if (ib->recording != record) {
+                bitmap_action(gc, actions, record
+                              ? "block-dirty-bitmap-enable"
+                              : "block-dirty-bitmap-disable", inode, fb->name);
+            }
+            act = libxl__json_append_object(gc, actions);
+            libxl__json_add_string(gc, &act, "type",
+                                   "block-dirty-bitmap-merge");
+            data = libxl__json_add_object(gc, &act, "data");
+            libxl__json_add_string(gc, &data, "node", inode);
+            libxl__json_add_string(gc, &data, "target", fb->name);
+            srcs = libxl__json_add_array(gc, &data, "bitmaps");
+            one = libxl__json_append_object(gc, srcs);
+            libxl__json_add_string(gc, &one, "node", fnode);
+            libxl__json_add_string(gc, &one, "name", fb->name);
+            continue;
+        }
+        if (!ib) {
+            rc = libxl__exec_sync(gc, libxl__qemu_img_bitmap_args(gc, into,
+                                      fb->name, fb->granularity, NULL, 0),
+                                  60000, NULL, NULL);
+            if (rc) return rc;
+        }
+        rc = libxl__exec_sync(gc, libxl__qemu_img_bitmap_args(gc, into,
+                                  fb->name, 0, from, ffmt), 60000, NULL, NULL);
+        if (!rc && (!ib || ib->recording != record))
+            rc = libxl__exec_sync(gc, img_bitmap(gc, record ? "--enable"
+                                                     : "--disable",
+                                                 into, fb->name, NULL),
+                                  60000, NULL, NULL);
+        if (rc) return rc;
+    }
+    if (!qmp_path || !actions->u.array.len) return 0;
+    libxl__json_add(gc, &args, "actions", actions);
+    return libxl__qmp_run_sync(gc, qmp_path, "transaction", args, 0, false,
+                               NULL);
 }
 
 /* ---------------------------------------------------------------- */

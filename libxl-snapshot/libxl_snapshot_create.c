@@ -1611,6 +1611,12 @@ static int create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j)
             const char *active;
             libxl_disk_format fmt;
             if (!be || !be->active_after) continue;
+            /* offline: the bitmaps carried over, as its commands would
+             * have (qemu-img, one at a time: cut anywhere) */
+            if (!live && be == &libxl__snapshot_backend_overlay) {
+                rc = libxl__overlay_bitmaps_finish(gc, ds);
+                if (rc) return rc;      /* the journal stays: again */
+            }
             be->active_after(ds, live, &active, &fmt);
             libxl__domain_record_set_disk(gc, &t->dom, &op->cfg, ds->vdev,
                                           active, fmt);

@@ -998,6 +998,13 @@ static void snapshot_delete_job_next(libxl__egc *egc,
             : LIBXLSNAP_BLOCKJOB_TYPE_COMMIT;
         bj->at_ready = LIBXL__BLOCKJOB_AT_READY_PIVOT;
         bj->info.id = GCSPRINTF("libxl-delete-%s", ds->vdev);
+        if (live && ds->format == LIBXL_DISK_FORMAT_QCOW2) {
+            /* top's dirty bitmaps merged into F as the job ends (the
+             * engine's, as for block-commit: checkpoints survive) */
+            GCNEW_ARRAY(bj->merge_files, 1);
+            bj->merge_files[0] = (char *)top;
+            bj->num_merge_files = 1;
+        }
     } else {
         /* streaming into top: the data of F comes down from below */
         bj->info.base = (char *)pl->parent;
@@ -1023,6 +1030,14 @@ static void snapshot_delete_job_next(libxl__egc *egc,
             return;
         }
     }
+    if (pl->act == ACT_STREAM &&
+        libxl__bitmaps_fold_image(gc, live ? dls->op.d.qmp_path : NULL,
+                                  ds->file, ds->format, top,
+                                  LIBXL_DISK_FORMAT_QCOW2, false))
+        /* F's part of each checkpoint's bitmap is lost for top */
+        LOG(WARN, "disk %s: the dirty bitmaps of '%s' could not be merged "
+            "into '%s' (xl snapshot-check reports the checkpoints this "
+            "leaves incomplete)", ds->vdev, ds->file, top);
     bj->callback = snapshot_delete_job_done;
     bj->progress = &dls->progress;
     bj->fault_op = "delete";
@@ -1044,6 +1059,19 @@ static void snapshot_delete_job_done(libxl__egc *egc, libxl__blockjob *bj,
     if (rc) {
         snapshot_delete_disk_done(egc, dls, rc);
         return;
+    }
+    if (pl->act == ACT_COMMIT && !bj->info.live) {
+        /* offline: C's dirty bitmaps into F, which records as C did when
+         * C was the active image (block-commit does the same) */
+        EGC_GC;
+        libxlsnap_disk_snapshot *ds = cur_ds(dls);
+        if (libxl__bitmaps_fold_image(gc, NULL, pl->child, pl->child_format,
+                                      ds->file, ds->format,
+                                      !strcmp(pl->child, dls->active)))
+            LOG(WARN, "disk %s: the dirty bitmaps of '%s' could not be "
+                "merged into '%s' (xl snapshot-check reports the "
+                "checkpoints this leaves incomplete)", ds->vdev, pl->child,
+                ds->file);
     }
     dls->target++;
     snapshot_delete_job_next(egc, dls);

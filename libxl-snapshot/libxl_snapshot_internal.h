@@ -793,8 +793,8 @@ struct libxl__blockjob {
         bool add;
         const char **sources;
         int num_sources;
-        /* an active commit: base's copy then records (1) as top's did,
-         * or not (-1); 0: left as it is */
+        /* base's copy then records (1) as top's did, or not (-1); 0:
+         * left as it is */
         int state;
     } *bitmaps;
     int num_bitmaps;
@@ -2197,6 +2197,14 @@ int libxl__overlay_undo(libxl__gc *gc, const libxl__snapshot_op *op,
 bool libxl__qcow2_has_tag(libxl__gc *gc, const char *file, const char *tag);
 /* Is overlay an image on base (its backing file)? */
 bool libxl__overlay_on(libxl__gc *gc, const char *overlay, const char *base);
+/*
+ * An offline external snapshot rolled forward by recovery: the frozen
+ * image's recording bitmaps the overlay lacks added to it, then stopped
+ * in the image (what its commands had still to do).  0, or ERROR_*
+ * (logged).
+ */
+int libxl__overlay_bitmaps_finish(libxl__gc *gc,
+                                  const libxlsnap_disk_snapshot *ds);
 
 /* ---------------------------------------------------------------- */
 /* journal and recovery (libxl_snapshot_journal.c) */
@@ -2477,6 +2485,21 @@ const char *libxl__checkpoint_union_problem(libxl__gc *gc,
 yajl_val libxl__checkpoint_merge_sources(libxl__gc *gc,
                                          const libxl__disk_bitmaps *db,
                                          const char *const *names, int n);
+
+/*
+ * The persistent bitmaps of image from (format ffmt) merged into those
+ * of image into, each added where into lacks it: after a commit of
+ * from into into, or for a stream that drops from from below into.
+ * set_state: into becomes what from was (the active image): its copies
+ * then record as from's did; else an added one does not record, and
+ * into's own keep their state.  Live (qmp_path: both images in that
+ * QEMU, into writable) in one transaction, else qemu-img.  An
+ * inconsistent bitmap is left out.  0, or ERROR_* (logged).
+ */
+int libxl__bitmaps_fold_image(libxl__gc *gc, const char *qmp_path,
+                              const char *from, libxl_disk_format ffmt,
+                              const char *into, libxl_disk_format ifmt,
+                              bool set_state);
 
 /*
  * Making a checkpoint inside another operation (a backup, a snapshot):

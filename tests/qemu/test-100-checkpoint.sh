@@ -32,7 +32,18 @@
 #     one recording;
 # 10. two qcow2 disks: one checkpoint on both, --disk (the other disk's
 #     older bitmap goes on recording), a delete merging on both, an
-#     offline create cut between its disks rolled back on both.
+#     offline create cut between its disks rolled back on both;
+# 11. offline external snapshots cut at each crash point: rolled back or
+#     forward, the newest bitmap always on the active image and
+#     recording; then an offline block-commit of the whole chain: each
+#     bitmap exact ("between" too: the frozen images' bitmaps stopped);
+# 12. snapshot-delete of external snapshots (live in both orders, and
+#     offline): the commits merge the bitmaps, each still exact;
+# 13. block-stream: the dropped images' bitmaps merged into the top
+#     (live exact; offline, qemu-img rebase marks what it copies in the
+#     recording bitmap: more, never less);
+# 14. snapshot-export-records carries the checkpoints' records, import
+#     writes them back (refused while the domain has some).
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -370,5 +381,114 @@ expect_flags "$A2" m2 auto
 expect_flags "$B2" m1 auto
 FP_DIRS=state expect_unchanged "$fp" "a checkpoint-create cut and rolled back"
 D=ck2 expect_clean
+
+step "11. offline external snapshots cut anywhere, then an offline commit"
+for n in 2 3 4 5 6 7; do
+    run env XL_SNAPSHOT_FAULT=create:$n "$XL" snapshot-create ck2 "y$n" \
+        --diskspec xvda,snapshot=external --diskspec xvdb,snapshot=external
+    expect_eq "$RC" 86 "offline snapshot-create at fault $n"
+    expect_ok xl snapshot-recover ck2
+    expect_ok xl checkpoint-list --check ck2
+    expect_no_match "$OUT" "INVALID" "the bitmaps after fault $n"
+    D=ck2 expect_clean
+done
+write_pattern ck2 xvda 0x61 6M 1M
+expect_ok xl checkpoint-create ck2 m5
+write_pattern ck2 xvda 0x71 7M 1M
+expect_ok xl block-commit --active --pivot --delete ck2 xvda
+expect_eq "$(active_image ck2 xvda)" "$A2" "xvda after the commit"
+expect_flags "$A2" m2 ""
+expect_flags "$A2" m5 "auto"
+expect_changed "$A2" "0-1" m1
+expect_changed "$A2" "2-3 4-5 6-7" m2
+expect_changed "$A2" "7-8" m5
+expect_ok xl checkpoint-list --check ck2
+expect_no_match "$OUT" "INVALID" "the bitmaps after the commit"
+D=ck2 expect_clean
+
+step "12. snapshot-delete merges the bitmaps (live and offline, both orders)"
+# delete_case NAME live|off FIRST SECOND
+delete_case() {
+    local d=$1 how=$2 img
+    make_vm_config "$d"
+    img=$IMG/$d-xvda.qcow2
+    expect_ok xl create "$CFG"
+    [ "$how" = live ] || expect_ok xl destroy "$d"
+    expect_ok xl checkpoint-create "$d" c1
+    write_pattern "$d" xvda 0x11 0 1M
+    expect_ok xl snapshot-create "$d" s1 --diskspec xvda,snapshot=external \
+        --diskspec xvdb,snapshot=no --checkpoint c2
+    write_pattern "$d" xvda 0x22 2M 1M
+    expect_ok xl snapshot-create "$d" s2 --diskspec xvda,snapshot=external \
+        --diskspec xvdb,snapshot=no
+    write_pattern "$d" xvda 0x33 4M 1M
+    expect_ok xl checkpoint-create "$d" c3
+    write_pattern "$d" xvda 0x44 6M 1M
+    expect_ok xl snapshot-delete "$d" "$3"
+    expect_ok xl snapshot-delete "$d" "$4"
+    expect_ok xl checkpoint-list --check "$d"
+    expect_no_match "$OUT" "INVALID" "the bitmaps after the deletes"
+    [ "$how" = live ] && expect_ok xl destroy "$d"
+    expect_eq "$(active_image "$d" xvda)" "$img" "xvda after the deletes"
+    expect_changed "$img" "0-1" c1
+    expect_changed "$img" "2-3 4-5" c2
+    expect_changed "$img" "6-7" c3
+    expect_flags "$img" c3 auto
+    D=$d expect_clean
+}
+delete_case dl1 live s1 s2
+delete_case dl2 live s2 s1
+delete_case dl3 off s1 s2
+
+step "13. block-stream merges the dropped images' bitmaps into the top"
+# stream_case NAME live|off
+stream_case() {
+    local d=$1 how=$2 top
+    make_vm_config "$d"
+    expect_ok xl create "$CFG"
+    [ "$how" = live ] || expect_ok xl destroy "$d"
+    expect_ok xl checkpoint-create "$d" c1
+    write_pattern "$d" xvda 0x11 0 1M
+    expect_ok xl snapshot-create "$d" s1 --diskspec xvda,snapshot=external \
+        --diskspec xvdb,snapshot=no --checkpoint c2
+    write_pattern "$d" xvda 0x22 2M 1M
+    expect_ok xl snapshot-create "$d" s2 --diskspec xvda,snapshot=external \
+        --diskspec xvdb,snapshot=no
+    write_pattern "$d" xvda 0x33 4M 1M
+    expect_ok xl checkpoint-create "$d" c3
+    write_pattern "$d" xvda 0x44 6M 1M
+    top=$(active_image "$d" xvda)
+    expect_ok xl block-stream "$d" xvda
+    [ "$how" = live ] && expect_ok xl destroy "$d"
+    expect_eq "$(backing_chain "$top" | wc -l)" 1 "the top stands alone"
+    expect_changed "$top" "0-1" c1
+    expect_changed "$top" "2-3 4-5" c2
+    if [ "$how" = live ]; then
+        expect_changed "$top" "6-7" c3
+    else
+        # qemu-img rebase writes the streamed clusters: more, never less
+        expect_match "$(changed "$top" c3)" "6-7" "c3 after an offline stream"
+    fi
+    expect_flags "$top" c3 auto
+    D=$d expect_clean
+}
+stream_case st1 live
+stream_case st2 off
+
+step "14. records export and import carry the checkpoints"
+expect_ok xl checkpoint-list --json dl3
+before=$OUT
+expect_ok xl snapshot-export-records dl3 "$T/dl3.json"
+expect_eq "$(jq -r '[.checkpoints[].name] | join(" ")' "$T/dl3.json")" "c1 c2 c3" \
+    "the exported checkpoints"
+expect_eq "$(jq -r '.snapshots | length' "$T/dl3.json")" 0 "no snapshot left"
+refused "already has 3 checkpoint records" xl snapshot-import-records dl3 "$T/dl3.json"
+rm -f "$(domain_dir dl3)"/checkpoint-*.libxl-json
+expect_ok xl checkpoint-list --name dl3
+expect_eq "$OUT" "" "checkpoints once their records are gone"
+expect_ok xl snapshot-import-records dl3 "$T/dl3.json"
+expect_ok xl checkpoint-list --json dl3
+expect_eq "$OUT" "$before" "the checkpoints imported"
+D=dl3 expect_clean
 check_images
 check_images "$T/other"
