@@ -682,6 +682,8 @@ static int outcome_record(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
     r->state = ok ? LIBXLSNAP_BLOCKJOB_STATE_COMPLETED : fail_state;
     for (i = 0; i < r->num_disks; i++) {
         if (ok) r->disks[i].state = LIBXLSNAP_BLOCKJOB_STATE_COMPLETED;
+        else if (!state_final(r->disks[i].state))
+            r->disks[i].state = fail_state;
         if (!r->error && r->disks[i].error)
             r->error = GCSPRINTF("disk %s: %s", r->disks[i].vdev,
                                  r->disks[i].error);
@@ -1521,6 +1523,15 @@ static void bk_finish(libxl__egc *egc, bk_state *bs)
             /* our storage daemon: its copies end with it */
             ok = false;
             rc = rc ? rc : erc;
+        } else if (erc && qmp(gc, bs->qd, "query-status", NULL, true,
+                              NULL)) {
+            /* the domain's QEMU is gone, and the copies with it: undone
+             * now, as offline */
+            op->d.running = false;
+            ok = false;
+            rc = rc ? rc : erc;
+            if (!bs->r.error)
+                bs->r.error = "the domain's QEMU stopped during the backup";
         } else if (erc) {
             /* still there: left for the next command (adoption) */
             bs->r.owner = 0;

@@ -23,6 +23,8 @@
 #    for it and records it (restore exact); --async + backup-end; kill
 #    -9 then backup-end --abort: undone; backup-end (--abort or not)
 #    of a push another xl waits for, without the lock it holds;
+#  - QEMU killed during a push: the command fails (exit 1), its images
+#    and its checkpoint are gone at once;
 #  - QEMU killed during a write burst: the next incremental refuses in
 #    one line (bitmap inconsistent), --fallback-full makes a full backup
 #    and says so (restore exact);
@@ -275,10 +277,25 @@ refused "already has a checkpoint named 'c1'" \
     xl backup-begin bk --target "$B/x" --checkpoint c1
 expect_no_file "$B/x/xvda.qcow2"
 
-step "QEMU killed during a write burst: the next incremental refuses"
+step "QEMU killed during a push, then during a write burst"
 # the bitmaps persist across a clean stop (the images hold them), and
 # are in use while a QEMU has them open
 expect_ok xl destroy bk
+expect_ok xl create "$CFG"
+# during a push: the command fails, what it made is removed at once
+write_pattern bk xvda 0x68 24M 4M
+"$XL" backup-begin bk --target "$B/qk" --incremental c7 --checkpoint kq \
+    --bandwidth 1 >/dev/null 2>"$T/qk.err" &
+pid=$!
+wait_running "$B/qk"
+kill -9 "$(runtime_pid bk)"
+wait "$pid"
+expect_eq "$?" 1 "backup-begin whose QEMU was killed"
+grep -q "QEMU stopped during the backup" "$T/qk.err" ||
+    fail "no reason given" "$(cat "$T/qk.err")"
+expect_no_file "$B/qk/xvda.qcow2"
+expect_no_file "$B/qk/xvdb.qcow2"
+expect_checkpoints "c1 c2 c3 c4 c6 c7"
 expect_ok xl create "$CFG"
 xl qemu-monitor-command bk 'qemu-io xvda "write -P 0x77 16M 16M"' >/dev/null 2>&1 &
 wpid=$!
