@@ -17,7 +17,8 @@
 #  3. snapshot-create --checkpoint (live, external): the old bitmaps
 #     stay in the frozen image, the new one on the overlay, the union
 #     exact; then block-commit --active --pivot: merged into the base,
-#     the right one recording;
+#     the right one recording; snapshot-revert refused while checkpoints
+#     cover the disk (one line, nothing changed);
 #  4. checkpoint-delete live of a middle one, then of the newest: the
 #     predecessor covers their writes and records again;
 #  5. offline create and delete (qemu-img bitmap);
@@ -209,6 +210,8 @@ expect_eq "$(jq -r '.snapshot + " " + .disks[0].image' <<<"$OUT")" "s1 $OV" \
 expect_eq "$(live_bitmaps)" "c2:off c3:on" "QEMU's bitmaps on the overlay"
 write_pattern "$D" xvda 0x44 6M 1M
 expect_clean
+refused "cannot revert to snapshot 's1' while checkpoints cover its disks \('c1', 'c2', 'c3'\)" \
+    xl snapshot-revert "$D" s1
 expect_ok xl destroy "$D"
 expect_flags "$A" c2 ""
 expect_flags "$OV" c3 "auto"
