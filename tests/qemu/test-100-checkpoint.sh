@@ -410,11 +410,11 @@ expect_no_match "$OUT" "INVALID" "the bitmaps after the commit"
 D=ck2 expect_clean
 
 step "12. snapshot-delete merges the bitmaps (live and offline, both orders)"
-# delete_case NAME live|off FIRST SECOND
-delete_case() {
-    local d=$1 how=$2 img
+# chain_case NAME live|off: a new domain whose xvda has c1 (0-1M), the
+# external snapshot s1 with c2 (2-3M), s2 (4-5M), then c3 (6-7M)
+chain_case() {
+    local d=$1 how=$2
     make_vm_config "$d"
-    img=$IMG/$d-xvda.qcow2
     expect_ok xl create "$CFG"
     [ "$how" = live ] || expect_ok xl destroy "$d"
     expect_ok xl checkpoint-create "$d" c1
@@ -427,6 +427,12 @@ delete_case() {
     write_pattern "$d" xvda 0x33 4M 1M
     expect_ok xl checkpoint-create "$d" c3
     write_pattern "$d" xvda 0x44 6M 1M
+}
+# delete_case NAME live|off FIRST SECOND
+delete_case() {
+    local d=$1 how=$2 img
+    img=$IMG/$d-xvda.qcow2
+    chain_case "$d" "$how"
     expect_ok xl snapshot-delete "$d" "$3"
     expect_ok xl snapshot-delete "$d" "$4"
     expect_ok xl checkpoint-list --check "$d"
@@ -447,19 +453,7 @@ step "13. block-stream merges the dropped images' bitmaps into the top"
 # stream_case NAME live|off
 stream_case() {
     local d=$1 how=$2 top
-    make_vm_config "$d"
-    expect_ok xl create "$CFG"
-    [ "$how" = live ] || expect_ok xl destroy "$d"
-    expect_ok xl checkpoint-create "$d" c1
-    write_pattern "$d" xvda 0x11 0 1M
-    expect_ok xl snapshot-create "$d" s1 --diskspec xvda,snapshot=external \
-        --diskspec xvdb,snapshot=no --checkpoint c2
-    write_pattern "$d" xvda 0x22 2M 1M
-    expect_ok xl snapshot-create "$d" s2 --diskspec xvda,snapshot=external \
-        --diskspec xvdb,snapshot=no
-    write_pattern "$d" xvda 0x33 4M 1M
-    expect_ok xl checkpoint-create "$d" c3
-    write_pattern "$d" xvda 0x44 6M 1M
+    chain_case "$d" "$how"
     top=$(active_image "$d" xvda)
     expect_ok xl block-stream "$d" xvda
     [ "$how" = live ] && expect_ok xl destroy "$d"
