@@ -33,12 +33,9 @@ STRIDE=$((SIZE_MB / CHANGED))
 
 mibps() { awk -v mb="$1" -v ms="$2" 'BEGIN {printf "%.1f", mb / (ms / 1000)}'; }
 
+vm_config bb 1 "${SIZE_MB}M"
 disk=$IMG/bb-xvda.qcow2
-qemu-img create -q -f qcow2 "$disk" "${SIZE_MB}M"
 expect_ok qemu-io -f qcow2 -c "write -P 0x11 0 ${SIZE_MB}M" "$disk"
-CFG=$T/bb.cfg
-printf 'name = "bb"\nmemory = 64\ndisk = [ %s ]\n' \
-    "'format=qcow2,vdev=xvda,access=rw,target=$disk'" > "$CFG"
 expect_ok xl create "$CFG"
 
 # full push against qemu-img convert

@@ -372,7 +372,7 @@ static int ckpt_list(libxl__gc *gc, libxl__snapshot_op *op,
  * is taken), on the backup's qcow2 disks.
  */
 static int ckpt_check(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
-                      const char **untrusted_r)
+                      yajl_val nodes, const char **untrusted_r)
 {
     libxl__checkpoint_list l;
     const libxlsnap_checkpoint *from;
@@ -404,7 +404,8 @@ static int ckpt_check(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
                                            NULL, &k->names, &k->num_names);
             if (rc) return rc;
             rc = libxl__disk_bitmaps_probe(gc, op->d.running
-                                           ? op->d.qmp_path : NULL, NULL,
+                                           ? op->d.qmp_path : NULL,
+                                           nodes,
                                            k->vdev, k->source,
                                            k->source_format, &k->db, &why);
             if (rc) {
@@ -663,16 +664,15 @@ static int outcome_record(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
 {
     int i, rc = 0;
 
-    if (ok) {
-        if (!r->pull) {
-            rc = chain_append(gc, &op->st, r);
-            if (rc) ok = false;
-        }
-        if (ok && r->cp) {
-            rc = ckpt_commit(gc, op, r);
-            if (rc) ok = false;
-        }
+    if (ok && r->cp) {
+        rc = ckpt_commit(gc, op, r);
+        if (rc) ok = false;
     }
+    if (ok && !r->pull && chain_append(gc, &op->st, r))
+        /* the backup is whole; only the next one's backing is unknown */
+        LOG(WARN, "the backup to %s is not in the list of pushes: an "
+            "incremental since %s will have no backing file", r->target,
+            r->checkpoint ? r->checkpoint : "its checkpoint");
     if (!ok) {
         if (r->cp && r->cp_made) ckpt_undo(gc, op, r);
         files_remove(gc, r);
@@ -682,6 +682,8 @@ static int outcome_record(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
     r->state = ok ? LIBXLSNAP_BLOCKJOB_STATE_COMPLETED : fail_state;
     for (i = 0; i < r->num_disks; i++) {
         if (ok) r->disks[i].state = LIBXLSNAP_BLOCKJOB_STATE_COMPLETED;
+        else if (!state_final(r->disks[i].state))
+            r->disks[i].state = fail_state;
         if (!r->error && r->disks[i].error)
             r->error = GCSPRINTF("disk %s: %s", r->disks[i].vdev,
                                  r->disks[i].error);
@@ -726,9 +728,9 @@ int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op)
     if (state_final(r.state) || owner_alive(r.owner)) return 0;
     orphan = r.owner != 0;
     if (r.live && op->d.running) {
-        if (r.pull && r.state == LIBXLSNAP_BLOCKJOB_STATE_READY)
-            return 0;                 /* the user's, until backup-end */
-        /* a push: QEMU's copies still running are left to run */
+        /* a push: QEMU's copies still running are left to run; a pull's
+         * exports are the user's until backup-end (unless its QEMU is
+         * another one, the domain restarted) */
         yajl_val jobs = NULL;
         size_t j;
         if (qmp(gc, &op->d, "query-jobs", NULL, true, &jobs)) return 0;
@@ -744,7 +746,9 @@ int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op)
                     r.state = LIBXLSNAP_BLOCKJOB_STATE_RUNNING;
                 if (strcmp(s ?: "", "concluded")) running = true;
             }
-        if (running && !r.pull) return 0;
+        if (running && (!r.pull ||
+                        r.state == LIBXLSNAP_BLOCKJOB_STATE_READY))
+            return 0;
         nodes_resolve_sync(gc, &op->d, &r);
         rc = jobs_end_sync(gc, &op->d, &r, r.pull);
         if (rc) return rc;
@@ -795,6 +799,7 @@ typedef struct {
     const char *name;
     libxl__ev_time wait;
     libxl__ao_abortable wait_abrt;
+    yajl_val nodes;                   /* the domain's QEMU's, at the plan */
     /* the QEMU the copies run in: the domain's, or for an offline
      * incremental a qemu-storage-daemon of ours (NULL: none) */
     const libxl__domain *qd;
@@ -975,7 +980,14 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
     libxl__snapshot_op *op = &bs->op;
     bk_rec *r = &bs->r;
     const char *untrusted;
+    size_t j;
     int i, rc;
+
+    /* QEMU's nodes, once (NULL: offline, or not known) */
+    if (op->d.running &&
+        (qmp(gc, &op->d, "query-named-block-nodes", libxl__qmp_args_flat(gc),
+             true, &bs->nodes) || !YAJL_IS_ARRAY(bs->nodes)))
+        bs->nodes = NULL;
 
     for (i = 0; i < bs->p.num_disks; i++) {
         if (!libxl__domain_disk(&op->d, bs->p.disks[i])) {
@@ -1037,7 +1049,18 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
                   "backup runs)" : ": a backup writes a new image");
             return ERROR_INVAL;
         }
-        info = libxl__qemu_img_info_sync(gc, k->source, false, &err);
+        /* its size: QEMU's view when it runs (no qemu-img to start) */
+        info = NULL;
+        for (j = 0; bs->nodes && j < bs->nodes->u.array.len; j++) {
+            yajl_val n = bs->nodes->u.array.values[j];
+            const char *f = libxl__json_get_string(n, "file");
+            const char *drv = libxl__json_get_string(n, "drv");
+            if (f && drv && !strcmp(f, k->source) &&
+                !strcmp(drv, libxl__disk_format_qemu(k->source_format)))
+                info = libxl__json_get(n, "image");
+        }
+        if (!info)
+            info = libxl__qemu_img_info_sync(gc, k->source, false, &err);
         if (!info) {
             LOG(ERROR, "disk %s: cannot read '%s': %s", dk->vdev, k->source,
                 err ? err : "qemu-img info failed");
@@ -1050,7 +1073,7 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
         LOG(ERROR, "domain %s has no disk to back up", op->d.name);
         return ERROR_INVAL;
     }
-    rc = ckpt_check(gc, op, r, &untrusted);
+    rc = ckpt_check(gc, op, r, bs->nodes, &untrusted);
     if (rc) return rc;
     if (untrusted && !(bs->p.flags & LIBXLSNAP_BACKUP_FALLBACK_FULL)) {
         LOG(ERROR, "cannot back up domain %s incrementally since '%s': %s "
@@ -1138,6 +1161,9 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         libxl__flexarray_append(a, CTX->qemu_img);
         libxl__flexarray_append_pair(a, "create", "-q");
         libxl__flexarray_append_pair(a, "-f", "qcow2");
+        /* the backing file is not opened: its size is given (a
+         * running QEMU holds the disk's image) */
+        libxl__flexarray_append(a, "-u");
         if (bs->r.pull) {
             libxl__flexarray_append_pair(a, "-b", k->source);
             libxl__flexarray_append_pair(a, "-F",
@@ -1287,6 +1313,10 @@ static void bk_start(libxl__egc *egc, bk_state *bs)
                  */
                 yajl_val xp = libxl__json_add_object(gc, &data, "x-perf");
                 libxl__json_add_bool(gc, &xp, "use-copy-range", true);
+                /* a copy_file_range goes up to 16 MiB at once, past a
+                 * bandwidth limit: in MiB steps, the limit holds */
+                if (bs->r.speed)
+                    libxl__json_add_uint64(gc, &xp, "max-chunk", 1 << 20);
             }
         }
         /* a crash from here on: the checkpoint's bitmaps may be there */
@@ -1493,6 +1523,15 @@ static void bk_finish(libxl__egc *egc, bk_state *bs)
             /* our storage daemon: its copies end with it */
             ok = false;
             rc = rc ? rc : erc;
+        } else if (erc && qmp(gc, bs->qd, "query-status", NULL, true,
+                              NULL)) {
+            /* the domain's QEMU is gone, and the copies with it: undone
+             * now, as offline */
+            op->d.running = false;
+            ok = false;
+            rc = rc ? rc : erc;
+            if (!bs->r.error)
+                bs->r.error = "the domain's QEMU stopped during the backup";
         } else if (erc) {
             /* still there: left for the next command (adoption) */
             bs->r.owner = 0;

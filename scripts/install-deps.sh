@@ -22,7 +22,6 @@ else
         dpkg-dev debhelper lintian time strace
         tmux bash-completion libnbd-bin
         librbd-dev librados-dev
-        libnbd-bin
     )
 fi
 

@@ -302,7 +302,7 @@ const struct cmd_spec cmd_table[] = {
       "--checkpoint=NAME        Make checkpoint NAME at the backup's instant\n"
       "                         (undone if the backup fails or is cancelled;\n"
       "                         a pull's is kept only when backup-end ends it\n"
-      "                         without --abort).\n"
+      "                         well, not aborted).\n"
       "--fallback-full          An incremental whose bitmaps are not trusted\n"
       "                         (QEMU killed): a full backup instead, said so.\n"
       "--disk=VDEV              Back up this disk (repeatable; default: all).\n"

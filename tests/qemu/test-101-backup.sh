@@ -23,6 +23,8 @@
 #    for it and records it (restore exact); --async + backup-end; kill
 #    -9 then backup-end --abort: undone; backup-end (--abort or not)
 #    of a push another xl waits for, without the lock it holds;
+#  - QEMU killed during a push: the command fails (exit 1), its images
+#    and its checkpoint are gone at once;
 #  - QEMU killed during a write burst: the next incremental refuses in
 #    one line (bitmap inconsistent), --fallback-full makes a full backup
 #    and says so (restore exact);
@@ -213,7 +215,7 @@ expect_allocated "$B/inc3/xvda.qcow2" "0:4194304 20971520:1048576"
 expect_restore "$B/inc3" 5
 
 step "kill -9 of xl during a push: backup-end records it; --async"
-write_pattern bk xvdb 0x66 1M 4M
+write_pattern bk xvdb 0x66 1M 6M
 save 6
 "$XL" backup-begin bk --target "$B/killed" --incremental c6 --checkpoint c7 \
     --bandwidth 1 >/dev/null 2>&1 &
@@ -275,10 +277,25 @@ refused "already has a checkpoint named 'c1'" \
     xl backup-begin bk --target "$B/x" --checkpoint c1
 expect_no_file "$B/x/xvda.qcow2"
 
-step "QEMU killed during a write burst: the next incremental refuses"
+step "QEMU killed during a push, then during a write burst"
 # the bitmaps persist across a clean stop (the images hold them), and
 # are in use while a QEMU has them open
 expect_ok xl destroy bk
+expect_ok xl create "$CFG"
+# during a push: the command fails, what it made is removed at once
+write_pattern bk xvda 0x68 24M 4M
+"$XL" backup-begin bk --target "$B/qk" --incremental c7 --checkpoint kq \
+    --bandwidth 1 >/dev/null 2>"$T/qk.err" &
+pid=$!
+wait_running "$B/qk"
+kill -9 "$(runtime_pid bk)"
+wait "$pid"
+expect_eq "$?" 1 "backup-begin whose QEMU was killed"
+grep -q "QEMU stopped during the backup" "$T/qk.err" ||
+    fail "no reason given" "$(cat "$T/qk.err")"
+expect_no_file "$B/qk/xvda.qcow2"
+expect_no_file "$B/qk/xvdb.qcow2"
+expect_checkpoints "c1 c2 c3 c4 c6 c7"
 expect_ok xl create "$CFG"
 xl qemu-monitor-command bk 'qemu-io xvda "write -P 0x77 16M 16M"' >/dev/null 2>&1 &
 wpid=$!
@@ -297,7 +314,7 @@ expect_match "$ERR" "full backup instead" "--fallback-full says so"
 expect_ok xl backup-info --json bk
 expect_eq "$(jq -r .fell_back <<<"$OUT")" true "fell_back"
 expect_restore "$B/after" 7
-expect_allocated "$B/after/xvdb.qcow2" "0:5242880 8388608:65536 20971520:3145728"
+expect_allocated "$B/after/xvdb.qcow2" "0:7340032 8388608:65536 20971520:3145728"
 write_pattern bk xvdb 0x78 12M 64K
 save 8
 expect_ok xl backup-begin bk --target "$B/after2" --incremental c8
