@@ -37,9 +37,13 @@
 #  - incrementals across an external snapshot (the bitmaps of both
 #    layers), an active commit and a block-copy --pivot hold exactly the
 #    clusters written since, and restore exact;
-#  - refused in one line, nothing changed: unknown domain, an image in
-#    the target exists, unknown checkpoint, a backup already running,
-#    --nbd with --async, a bad NBD address;
+#  - refused in one line, nothing changed (no target directory left):
+#    unknown domain, an image in the target exists, unknown checkpoint,
+#    a backup already running, --nbd with --async, a bad NBD address, a
+#    push since a checkpoint no push was made with;
+#  - a deleted checkpoint's name reused, a previous backup moved away:
+#    the push incremental refuses, --fallback-full makes a full one
+#    (no backing file, restore exact) and the next night goes on;
 # snapshot-check at the end reports only the checkpoints the crash made
 # untrustworthy.
 set -u
@@ -193,7 +197,7 @@ rm -f "$T"/pull-*.raw
 
 step "Ctrl-C during a push: undone, the next incremental exact"
 write_pattern bk xvda 0x55 0 4M
-"$XL" backup-begin bk --target "$B/int" --incremental c4 --checkpoint c6 \
+"$XL" backup-begin bk --target "$B/int" --incremental c3 --checkpoint c6 \
     --bandwidth 1 >"$T/int.out" 2>"$T/int.err" &
 pid=$!
 wait_running "$B/int"
@@ -275,7 +279,11 @@ refused "exclude|--async" xl backup-begin bk --nbd "$SOCK" --async
 refused "has no disk 'xvdz'" xl backup-begin bk --target "$B/x" --disk xvdz
 refused "already has a checkpoint named 'c1'" \
     xl backup-begin bk --target "$B/x" --checkpoint c1
-expect_no_file "$B/x/xvda.qcow2"
+# c4 was made by a pull: a push since it has no image to build on
+refused "since 'c4': no push backup of disk xvd[ab] was made with it" \
+    xl backup-begin bk --target "$B/x" --incremental c4
+# the target directories it made are gone with the refusals
+expect_no_file "$B/x"
 
 step "QEMU killed during a push, then during a write burst"
 # the bitmaps persist across a clean stop (the images hold them), and
@@ -410,4 +418,38 @@ save e3
 expect_ok xl backup-begin bk --target "$B/e3" --incremental e2
 expect_allocated "$B/e3/xvda.qcow2" "50331648:65536"
 expect_restore "$B/e3" e3
+
+step "a deleted checkpoint's name reused; the previous backup moved"
+expect_ok xl backup-begin bk --target "$B/n1" --checkpoint nightly
+expect_ok xl checkpoint-delete bk nightly
+write_pattern bk xvda 0xa1 4M 64K
+expect_ok xl checkpoint-create bk nightly
+write_pattern bk xvda 0xa2 8M 64K
+save n2
+# n1 was taken at the old 'nightly', not at this one
+refused "since 'nightly': no push backup of disk xvd[ab] was made" \
+    xl backup-begin bk --target "$B/n2" --incremental nightly
+expect_no_file "$B/n2"
+expect_ok xl backup-begin bk --target "$B/n2" --incremental nightly \
+    --fallback-full --checkpoint n2
+expect_match "$ERR" "a full backup instead" "--fallback-full says so"
+expect_ok xl backup-info --json bk
+expect_eq "$(jq -r .fell_back <<<"$OUT")" true "fell_back"
+expect_eq "$(qemu-img info -U --output=json "$B/n2/xvda.qcow2" |
+             jq -r '.["backing-filename"] // "none"')" none "n2's backing"
+expect_restore "$B/n2" n2
+mv "$B/n2" "$B/n2.moved"
+write_pattern bk xvdb 0xa3 4M 64K
+save n3
+refused "since 'n2': '$B/n2/xvd[ab].qcow2', the backup of disk xvd[ab] made with it, is gone" \
+    xl backup-begin bk --target "$B/n3" --incremental n2 --checkpoint n3
+expect_ok xl backup-begin bk --target "$B/n3" --incremental n2 \
+    --fallback-full --checkpoint n3
+expect_match "$ERR" "a full backup instead" "--fallback-full says so"
+expect_restore "$B/n3" n3
+write_pattern bk xvdb 0xa4 8M 64K
+save n4
+expect_ok xl backup-begin bk --target "$B/n4" --incremental n3
+expect_allocated "$B/n4/xvdb.qcow2" "8388608:65536"
+expect_restore "$B/n4" n4
 expect_ok xl destroy bk
