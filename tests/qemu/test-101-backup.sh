@@ -452,4 +452,21 @@ save n4
 expect_ok xl backup-begin bk --target "$B/n4" --incremental n3
 expect_allocated "$B/n4/xvdb.qcow2" "8388608:65536"
 expect_restore "$B/n4" n4
+
+step "QEMU killed, then offline: checkpoint-create, --fallback-full"
+# the newest checkpoint's bitmap (n3) is left in-use: not disabled
+kill -9 "$(runtime_pid bk)"
+sleep 0.3
+expect_ok xl checkpoint-create bk o0
+save o1
+expect_ok xl backup-begin bk --target "$B/o1" --incremental n3 \
+    --fallback-full --checkpoint o1
+expect_match "$ERR" "a full backup instead" "--fallback-full says so"
+expect_restore "$B/o1" o1
+expect_ok xl create "$CFG"
+write_pattern bk xvda 0xb1 12M 64K
+save o2
+expect_ok xl backup-begin bk --target "$B/o2" --incremental o1
+expect_allocated "$B/o2/xvda.qcow2" "12582912:65536"
+expect_restore "$B/o2" o2
 expect_ok xl destroy bk
