@@ -412,8 +412,10 @@ static int ckpt_check(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
             bk_disk *k = &r->disks[i];
             const char *why;
             if (!libxl__checkpoint_disk(from, k->vdev)) {
-                LOG(WARN, "disk %s is not in checkpoint '%s': it is copied "
-                    "whole", k->vdev, r->incremental);
+                LOG(WARN, "disk %s is not in checkpoint '%s': it is %s "
+                    "whole", k->vdev, r->incremental,
+                    r->pull ? "exported with no qemu:dirty-bitmap context, "
+                    "to be read" : "copied");
                 continue;
             }
             rc = libxl__checkpoint_bitmaps(gc, &l, k->vdev, r->incremental,
@@ -783,11 +785,16 @@ int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op)
     if (!ok && !r.error) r.error = "its process died before the end";
     rc = outcome_record(gc, op, &r, ok, LIBXLSNAP_BLOCKJOB_STATE_FAILED);
     if (rc) return rc;
-    LOG(WARN, "domain %s: the backup to %s %s; it %s", op->d.name,
-        r.target, orphan ? "outlived its process"
-                          : "is over (nobody waited for it)",
-        ok ? "completed, and is recorded"
-           : "did not complete, and is undone");
+    if (r.pull && !op->d.running)
+        LOG(WARN, "domain %s: the pull backup (%s) ended with its QEMU: "
+            "its exports and overlays are gone%s", op->d.name, r.target,
+            r.cp ? ", its checkpoint undone" : "");
+    else
+        LOG(WARN, "domain %s: the backup to %s %s; it %s", op->d.name,
+            r.target, orphan ? "outlived its process"
+                              : "is over (nobody waited for it)",
+            ok ? "completed, and is recorded"
+               : "did not complete, and is undone");
     return 0;
 }
 
@@ -1472,6 +1479,8 @@ static void bk_job_setup(bk_state *bs, bool live)
     bs->jprogress.for_callback = bs;
     bs->bj.progress = &bs->jprogress;
     bs->bj.callback = bk_job_done;
+    /* its failure is said once, by the backup's last line */
+    bs->bj.quiet_failure = true;
 }
 
 static void bk_follow_next(libxl__egc *egc, bk_state *bs)
@@ -1509,6 +1518,10 @@ static void bk_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
         if (rc == ERROR_ABORTED ||
             k->state == LIBXLSNAP_BLOCKJOB_STATE_CANCELLED)
             bs->fail_state = LIBXLSNAP_BLOCKJOB_STATE_CANCELLED;
+        else if (k->error && !bs->r.error)
+            /* the first failure is the reason (the others' copies are
+             * cancelled, or fail the same way after it) */
+            bs->r.error = GCSPRINTF("disk %s: %s", k->vdev, k->error);
     }
     /* QEMU has forgotten the job: its outcome is only here now */
     rec_write(gc, &bs->op.st, &bs->r);
@@ -1601,7 +1614,7 @@ static void bk_record(libxl__egc *egc, void *arg)
     }
     libxl__fault_point("backup");
     if (!ok && !bs->r.error) {
-        for (i = 0; i < bs->r.num_disks; i++)
+        for (i = 0; !bs->r.error && i < bs->r.num_disks; i++)
             if (bs->r.disks[i].error)
                 bs->r.error = GCSPRINTF("disk %s: %s", bs->r.disks[i].vdev,
                                         bs->r.disks[i].error);
@@ -2058,6 +2071,9 @@ void libxlsnap_backup_info_dispose(libxlsnap_backup_info *p)
     for (i = 0; i < p->num_jobs; i++)
         libxlsnap_blockjob_info_dispose(&p->jobs[i]);
     free(p->jobs);
+    for (i = 0; i < p->num_full_disks; i++)
+        free(p->full_disks[i]);
+    free(p->full_disks);
     libxlsnap_backup_info_init(p);
 }
 
@@ -2095,6 +2111,13 @@ int libxlsnap_backup_get(libxlsnap_ctx *ctx, const char *domain,
     info_r->jobs = calloc(r.num_disks + 1, sizeof(*info_r->jobs));
     if (!info_r->jobs) abort();
     info_r->num_jobs = r.num_disks;
+    info_r->full_disks = calloc(r.num_disks + 1,
+                                sizeof(*info_r->full_disks));
+    if (!info_r->full_disks) abort();
+    for (i = 0; i < r.num_disks; i++)
+        if (!r.disks[i].bitmap)
+            info_r->full_disks[info_r->num_full_disks++] =
+                libxl__gc_strdup(NOGC, r.disks[i].vdev);
     for (i = 0; i < r.num_disks; i++) {
         libxlsnap_blockjob_info *ji = &info_r->jobs[i];
         const bk_disk *k = &r.disks[i];
@@ -2156,6 +2179,11 @@ char *libxlsnap_backup_info_to_json(libxlsnap_ctx *ctx,
     libxl__yajl_gen_str(g, "len");
     yajl_gen_integer(g, (long long)p->len);
     libxl__yajl_gen_opt_str(g, "error", p->error);
+    libxl__yajl_gen_str(g, "full_disks");
+    yajl_gen_array_open(g);
+    for (i = 0; i < p->num_full_disks; i++)
+        libxl__yajl_gen_str(g, p->full_disks[i]);
+    yajl_gen_array_close(g);
     libxl__yajl_gen_str(g, "jobs");
     yajl_gen_array_open(g);
     for (i = 0; i < p->num_jobs; i++)
