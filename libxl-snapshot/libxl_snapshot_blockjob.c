@@ -889,7 +889,7 @@ static void blockjob_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
     bj->qmp.ao = bj->ao;
     bj->qmp.path = bj->d->qmp_path;
     bj->qmp.domid = bj->d->domid;
-    bj->qmp.quiet = bj->quiet_failure;
+    if (bj->quiet_failure) bj->qmp.quiet = true;
     rc = libxl__qmp_connect(egc, &bj->qmp, blockjob_poll_connected);
     if (rc) blockjob_done(egc, bj, rc);
 }
