@@ -1085,6 +1085,11 @@ typedef struct libxlsnap_backup_info {
     char *error;
     libxlsnap_blockjob_info *jobs;
     int num_jobs;
+    /* the disks copied (push) or exported (pull) whole: every disk of a
+     * full backup, of an incremental the disks its checkpoint does not
+     * cover (a pull exports no qemu:dirty-bitmap context for them) */
+    char **full_disks;
+    int num_full_disks;
 } libxlsnap_backup_info;
 
 LIBXLSNAP_EXPORT void libxlsnap_backup_info_init(libxlsnap_backup_info *p);

@@ -111,6 +111,8 @@ typedef struct {
     libxlsnap_checkpoint *cp;         /* the checkpoint it makes (its
                                          record written once it ends well) */
     bool cp_made;                     /* its bitmaps may exist */
+    const libxlsnap_checkpoint *from; /* while it starts: the
+                                         incremental's checkpoint */
     bk_disk *disks;
     int num_disks;
 } bk_rec;
@@ -287,11 +289,13 @@ static void jobrecs_remove(libxl__gc *gc, const libxl__snapshot_store *st,
 /* ---------------------------------------------------------------- */
 /* the chain of pushed backups (backups.libxl-json) */
 
-/* The image of vdev in the last completed push taken with checkpoint
- * ckpt (NULL: none). */
+/* The image of vdev in the last completed push that made checkpoint
+ * cp: the same name and creation time (a checkpoint deleted, then made
+ * again under its name, is another one), NULL: none. */
 static const char *chain_previous(libxl__gc *gc,
                                   const libxl__snapshot_store *st,
-                                  const char *ckpt, const char *vdev)
+                                  const libxlsnap_checkpoint *cp,
+                                  const char *vdev)
 {
     char *data;
     yajl_val v, arr, b, disks;
@@ -306,7 +310,12 @@ static const char *chain_previous(libxl__gc *gc,
         const char *c;
         b = arr->u.array.values[i];
         c = libxl__json_get_string(b, "checkpoint");
-        if (!c || strcmp(c, ckpt)) continue;
+        if (!c || strcmp(c, cp->name)) continue;
+        if (libxl__json_get_integer(b, "checkpoint_time", -1) !=
+                (long long)cp->creation_time ||
+            libxl__json_get_integer(b, "checkpoint_nsec", -1) !=
+                (long long)cp->creation_nsec)
+            continue;
         disks = libxl__json_get(b, "disks");
         for (j = 0; disks && YAJL_IS_ARRAY(disks) &&
                     j < disks->u.array.len; j++) {
@@ -340,6 +349,13 @@ static int chain_append(libxl__gc *gc, const libxl__snapshot_store *st,
     libxl__json_add_integer(gc, &b, "time", r->started);
     if (r->checkpoint)
         libxl__json_add_string(gc, &b, "checkpoint", r->checkpoint);
+    if (r->cp) {
+        /* the checkpoint's identity: its name may be reused */
+        libxl__json_add_integer(gc, &b, "checkpoint_time",
+                                r->cp->creation_time);
+        libxl__json_add_integer(gc, &b, "checkpoint_nsec",
+                                r->cp->creation_nsec);
+    }
     if (r->incremental && !r->fell_back)
         libxl__json_add_string(gc, &b, "incremental", r->incremental);
     disks = libxl__json_add_array(gc, &b, "disks");
@@ -391,13 +407,15 @@ static int ckpt_check(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
                 libxl__printable(gc, r->incremental));
             return ERROR_INVAL;
         }
-        from = &l.cps[i];
+        from = r->from = &l.cps[i];
         for (i = 0; i < r->num_disks; i++) {
             bk_disk *k = &r->disks[i];
             const char *why;
             if (!libxl__checkpoint_disk(from, k->vdev)) {
-                LOG(WARN, "disk %s is not in checkpoint '%s': it is copied "
-                    "whole", k->vdev, r->incremental);
+                LOG(WARN, "disk %s is not in checkpoint '%s': it is %s "
+                    "whole", k->vdev, r->incremental,
+                    r->pull ? "exported with no qemu:dirty-bitmap context, "
+                    "to be read" : "copied");
                 continue;
             }
             rc = libxl__checkpoint_bitmaps(gc, &l, k->vdev, r->incremental,
@@ -767,11 +785,16 @@ int libxl__backup_recover(libxl__gc *gc, libxl__snapshot_op *op)
     if (!ok && !r.error) r.error = "its process died before the end";
     rc = outcome_record(gc, op, &r, ok, LIBXLSNAP_BLOCKJOB_STATE_FAILED);
     if (rc) return rc;
-    LOG(WARN, "domain %s: the backup to %s %s; it %s", op->d.name,
-        r.target, orphan ? "outlived its process"
-                          : "is over (nobody waited for it)",
-        ok ? "completed, and is recorded"
-           : "did not complete, and is undone");
+    if (r.pull && !op->d.running)
+        LOG(WARN, "domain %s: the pull backup (%s) ended with its QEMU: "
+            "its exports and overlays are gone%s", op->d.name, r.target,
+            r.cp ? ", its checkpoint undone" : "");
+    else
+        LOG(WARN, "domain %s: the backup to %s %s; it %s", op->d.name,
+            r.target, orphan ? "outlived its process"
+                              : "is over (nobody waited for it)",
+            ok ? "completed, and is recorded"
+               : "did not complete, and is undone");
     return 0;
 }
 
@@ -810,6 +833,7 @@ typedef struct {
     bool qsd_exited;
     void (*qsd_next)(libxl__egc *egc, void *bs);
     int done_rc;
+    bool made_dir;                    /* begin made the target directory */
 } bk_state;
 
 static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc);
@@ -1075,6 +1099,20 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
     }
     rc = ckpt_check(gc, op, r, bs->nodes, &untrusted);
     if (rc) return rc;
+    /* a push incremental builds on the image pushed at this very
+     * checkpoint: without it, it would be a backup of nothing */
+    for (i = 0; !untrusted && r->incremental && !r->pull &&
+                i < r->num_disks; i++) {
+        bk_disk *k = &r->disks[i];
+        if (!k->num_names) continue;  /* not in the checkpoint: whole */
+        k->backing = chain_previous(gc, &op->st, r->from, k->vdev);
+        if (!k->backing)
+            untrusted = GCSPRINTF("no push backup of disk %s was made with "
+                                  "it", k->vdev);
+        else if (!libxl__file_exists(k->backing))
+            untrusted = GCSPRINTF("'%s', the backup of disk %s made with "
+                                  "it, is gone", k->backing, k->vdev);
+    }
     if (untrusted && !(bs->p.flags & LIBXLSNAP_BACKUP_FALLBACK_FULL)) {
         LOG(ERROR, "cannot back up domain %s incrementally since '%s': %s "
             "(--fallback-full makes a full backup instead)", op->d.name,
@@ -1082,29 +1120,19 @@ static int bk_plan(libxl__gc *gc, bk_state *bs)
         return ERROR_INVAL;
     }
     if (untrusted) {
-        LOG(WARN, "the bitmaps since checkpoint '%s' are not trusted (%s): "
+        LOG(WARN, "cannot back up incrementally since checkpoint '%s' (%s): "
             "a full backup instead", r->incremental, untrusted);
         r->fell_back = true;
     }
-    for (i = 0; r->incremental && !r->fell_back && i < r->num_disks; i++) {
+    for (i = 0; r->incremental && i < r->num_disks; i++) {
         bk_disk *k = &r->disks[i];
+        if (r->fell_back) {
+            k->backing = NULL;
+            continue;
+        }
         if (!k->num_names) continue;  /* not in the checkpoint: whole */
         k->bitmap = r->pull ? r->incremental : TMP_BITMAP;
         k->len = 0;                   /* known once QEMU has the job */
-        if (r->pull) continue;
-        k->backing = chain_previous(gc, &op->st, r->incremental, k->vdev);
-        if (k->backing && !libxl__file_exists(k->backing)) {
-            LOG(WARN, "disk %s: the backup taken at checkpoint '%s' ('%s') "
-                "is gone: '%s' holds the changed clusters only, with no "
-                "backing file", k->vdev, r->incremental, k->backing,
-                k->file);
-            k->backing = NULL;
-        } else if (!k->backing) {
-            LOG(WARN, "disk %s: no backup of domain %s was taken at "
-                "checkpoint '%s': '%s' holds the changed clusters only, "
-                "with no backing file", k->vdev, op->d.name,
-                r->incremental, k->file);
-        }
     }
     return 0;
 }
@@ -1133,6 +1161,7 @@ static void bk_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         if (stat(bs->p.target_dir, &st)) {
             rc = libxl__mkdir_p(gc, bs->p.target_dir, 0755);
             if (rc) goto out;
+            bs->made_dir = true;
         } else if (!S_ISDIR(st.st_mode)) {
             LOG(ERROR, "'%s' is not a directory", bs->p.target_dir);
             rc = ERROR_INVAL;
@@ -1450,6 +1479,8 @@ static void bk_job_setup(bk_state *bs, bool live)
     bs->jprogress.for_callback = bs;
     bs->bj.progress = &bs->jprogress;
     bs->bj.callback = bk_job_done;
+    /* its failure is said once, by the backup's last line */
+    bs->bj.quiet_failure = true;
 }
 
 static void bk_follow_next(libxl__egc *egc, bk_state *bs)
@@ -1487,6 +1518,10 @@ static void bk_job_done(libxl__egc *egc, libxl__blockjob *bj, int rc)
         if (rc == ERROR_ABORTED ||
             k->state == LIBXLSNAP_BLOCKJOB_STATE_CANCELLED)
             bs->fail_state = LIBXLSNAP_BLOCKJOB_STATE_CANCELLED;
+        else if (k->error && !bs->r.error)
+            /* the first failure is the reason (the others' copies are
+             * cancelled, or fail the same way after it) */
+            bs->r.error = GCSPRINTF("disk %s: %s", k->vdev, k->error);
     }
     /* QEMU has forgotten the job: its outcome is only here now */
     rec_write(gc, &bs->op.st, &bs->r);
@@ -1579,7 +1614,7 @@ static void bk_record(libxl__egc *egc, void *arg)
     }
     libxl__fault_point("backup");
     if (!ok && !bs->r.error) {
-        for (i = 0; i < bs->r.num_disks; i++)
+        for (i = 0; !bs->r.error && i < bs->r.num_disks; i++)
             if (bs->r.disks[i].error)
                 bs->r.error = GCSPRINTF("disk %s: %s", bs->r.disks[i].vdev,
                                         bs->r.disks[i].error);
@@ -1605,6 +1640,10 @@ static void bk_done_now(libxl__egc *egc, void *arg)
     STATE_AO_GC(bs->ao);
 
     libxl__ev_time_deregister(gc, &bs->qsd_poll);
+    /* a push that did not end well leaves no empty directory of ours
+     * (rmdir: only when empty) */
+    if (bs->done_rc && bs->made_dir)
+        (void)rmdir(bs->p.target_dir);
     libxl__snapshot_op_end(gc, &bs->op);
     libxl__ao_complete(egc, ao, bs->done_rc);
 }
@@ -2032,6 +2071,9 @@ void libxlsnap_backup_info_dispose(libxlsnap_backup_info *p)
     for (i = 0; i < p->num_jobs; i++)
         libxlsnap_blockjob_info_dispose(&p->jobs[i]);
     free(p->jobs);
+    for (i = 0; i < p->num_full_disks; i++)
+        free(p->full_disks[i]);
+    free(p->full_disks);
     libxlsnap_backup_info_init(p);
 }
 
@@ -2069,6 +2111,13 @@ int libxlsnap_backup_get(libxlsnap_ctx *ctx, const char *domain,
     info_r->jobs = calloc(r.num_disks + 1, sizeof(*info_r->jobs));
     if (!info_r->jobs) abort();
     info_r->num_jobs = r.num_disks;
+    info_r->full_disks = calloc(r.num_disks + 1,
+                                sizeof(*info_r->full_disks));
+    if (!info_r->full_disks) abort();
+    for (i = 0; i < r.num_disks; i++)
+        if (!r.disks[i].bitmap)
+            info_r->full_disks[info_r->num_full_disks++] =
+                libxl__gc_strdup(NOGC, r.disks[i].vdev);
     for (i = 0; i < r.num_disks; i++) {
         libxlsnap_blockjob_info *ji = &info_r->jobs[i];
         const bk_disk *k = &r.disks[i];
@@ -2130,6 +2179,11 @@ char *libxlsnap_backup_info_to_json(libxlsnap_ctx *ctx,
     libxl__yajl_gen_str(g, "len");
     yajl_gen_integer(g, (long long)p->len);
     libxl__yajl_gen_opt_str(g, "error", p->error);
+    libxl__yajl_gen_str(g, "full_disks");
+    yajl_gen_array_open(g);
+    for (i = 0; i < p->num_full_disks; i++)
+        libxl__yajl_gen_str(g, p->full_disks[i]);
+    yajl_gen_array_close(g);
     libxl__yajl_gen_str(g, "jobs");
     yajl_gen_array_open(g);
     for (i = 0; i < p->num_jobs; i++)

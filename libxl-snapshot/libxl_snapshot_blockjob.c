@@ -889,6 +889,7 @@ static void blockjob_poll(libxl__egc *egc, libxl__ev_time *ev, int rc)
     bj->qmp.ao = bj->ao;
     bj->qmp.path = bj->d->qmp_path;
     bj->qmp.domid = bj->d->domid;
+    if (bj->quiet_failure) bj->qmp.quiet = true;
     rc = libxl__qmp_connect(egc, &bj->qmp, blockjob_poll_connected);
     if (rc) blockjob_done(egc, bj, rc);
 }
@@ -948,7 +949,7 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     libxlsnap_blockjob_state st;
     size_t i;
 
-    qmp->quiet = false;
+    qmp->quiet = bj->quiet_failure;
     if (rc && qmp->error_class && ++bj->poll_failures <= 5) {
         /* QEMU answered, with an error: the job runs on; ask again */
         libxl__qmp_close(gc, qmp);
@@ -1076,7 +1077,7 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
     STATE_AO_GC(bj->ao);
 
-    bj->qmp.quiet = false;
+    bj->qmp.quiet = bj->quiet_failure;
     if (bj->verb == LIBXL__BLOCKJOB_VERB_DISMISS && !rc) {
         /* the job is over: decide how it ended */
         if (bj->info.error && !bj->cancel_sent &&
@@ -1088,7 +1089,9 @@ static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
             rc = ERROR_FAIL;
         } else if (bj->info.error && !bj->cancel_sent) {
             blockjob_set_state(gc, bj, S_FAILED);
-            LOG(ERROR, "job %s failed: %s", bj->info.id, bj->info.error);
+            if (!bj->quiet_failure)
+                LOG(ERROR, "job %s failed: %s", bj->info.id,
+                    bj->info.error);
             rc = ERROR_FAIL;
         } else if (bj->cancel_sent) {
             blockjob_set_state(gc, bj, S_CANCELLED);

@@ -1073,7 +1073,9 @@ void libxl__checkpoint_offline_cmds(libxl__gc *gc,
                                            LIBXL_DISK_FORMAT_QCOW2, &db,
                                            &why) && db.num_layers)
         bs = libxl__disk_bitmap_find(&db, 0, prev);
-    if (bs && bs->recording)
+    /* an in-use bitmap (QEMU died with it) records nothing any more,
+     * and qemu-img refuses to disable it */
+    if (bs && bs->recording && !bs->inconsistent)
         (*cmds_r)[(*n_r)++] = img_bitmap(gc, "--disable", image, prev, NULL);
     (*cmds_r)[(*n_r)++] = img_bitmap(gc, "--add", image,
                                      libxl__checkpoint_disk(cp, vdev)->bitmap,

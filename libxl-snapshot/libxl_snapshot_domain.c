@@ -857,6 +857,18 @@ static void domain_destroy_locked(libxl__egc *egc,
     STATE_AO_GC(dcs->ao);
 
     if (!rc) rc = CTX->driver->destroy(gc, &dcs->d);
+    if (!rc) {
+        /* a backup its QEMU ran (a pull's exports) is gone with it: its
+         * overlays, job records and checkpoint undone now, said */
+        libxl__snapshot_op bop;
+        memset(&bop, 0, sizeof(bop));
+        bop.ao = ao;
+        bop.domain = dcs->d.name;
+        bop.d = dcs->d;
+        bop.d.running = false;
+        bop.st = dcs->st;
+        libxl__backup_recover(gc, &bop);
+    }
     domain_cmd_done(egc, dcs, rc);
 }
 

@@ -813,6 +813,9 @@ struct libxl__blockjob {
                                          when the copy began (0: unknown):
                                          no pivot onto another file */
     bool no_wait;                     /* live: done once started */
+    bool quiet_failure;               /* live: the job's failure (its
+                                         error, QMP gone) is not logged:
+                                         the caller says it, once */
     int timeout_ms;                   /* 0: none */
     const libxlsnap_progress_how *progress;
     libxl__blockjob_callback *callback;

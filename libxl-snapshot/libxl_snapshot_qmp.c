@@ -436,6 +436,22 @@ static int qmp_write(libxl__gc *gc, libxl__qmp *qmp)
 }
 
 /* One message received.  Returns true if the qmp may have gone. */
+
+/* Whose QEMU, for messages: its domain (the caller's domid, else the
+ * one its socket's name says: qmp-libxl-<domid>), else the socket. */
+static const char *qmp_who(libxl__gc *gc, const libxl__qmp *qmp)
+{
+    const char *base = qmp->path ? strrchr(qmp->path, '/') : NULL;
+    unsigned id;
+    char c;
+
+    if (qmp->domid) return GCSPRINTF("domain %u", qmp->domid);
+    base = base ? base + 1 : qmp->path;
+    if (base && sscanf(base, "qmp-libxl-%u%c", &id, &c) == 1)
+        return GCSPRINTF("domain %u", id);
+    return GCSPRINTF("socket %s", qmp->path ? qmp->path : "?");
+}
+
 static bool qmp_message(libxl__egc *egc, libxl__qmp *qmp, yajl_val v)
 {
     EGC_GC;
@@ -493,7 +509,7 @@ static bool qmp_message(libxl__egc *egc, libxl__qmp *qmp, yajl_val v)
         }
         rc = libxl__qmp_error_class_to_rc(qmp->error_class);
         if (!qmp->quiet && !qmp->quiet_refusal)
-            LOG(ERROR, "QEMU (domain %u) refused: %s", qmp->domid,
+            LOG(ERROR, "QEMU (%s) refused: %s", qmp_who(gc, qmp),
                 qmp->error_desc);
         qmp_callback(egc, qmp, NULL, rc);
         return true;

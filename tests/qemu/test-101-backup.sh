@@ -15,7 +15,9 @@
 #    whatever the guest writes after; an incremental pull since c3 shows
 #    exactly the written extent as qemu:dirty-bitmap:c3 (nbdinfo --map);
 #    backup-end keeps its checkpoint c4, backup-end --abort undoes c5;
-#    the fleecing overlays are gone after the end;
+#    the fleecing overlays are gone after the end; xl destroy ends a
+#    pull (one warning, undone); a pull since a checkpoint of one disk
+#    lists the other in full_disks (said), the first has its bitmap;
 #  - Ctrl-C during a push (slowed with --bandwidth): exit 1, the images
 #    and the new checkpoint are gone, and the next incremental since the
 #    last checkpoint is still exact;
@@ -23,8 +25,9 @@
 #    for it and records it (restore exact); --async + backup-end; kill
 #    -9 then backup-end --abort: undone; backup-end (--abort or not)
 #    of a push another xl waits for, without the lock it holds;
-#  - QEMU killed during a push: the command fails (exit 1), its images
-#    and its checkpoint are gone at once;
+#  - QEMU killed during a push, or its target file system full: the
+#    command fails (exit 1) with one line, its images, directory and
+#    checkpoint are gone at once; QEMU's refusal names its domain;
 #  - QEMU killed during a write burst: the next incremental refuses in
 #    one line (bitmap inconsistent), --fallback-full makes a full backup
 #    and says so (restore exact);
@@ -37,9 +40,13 @@
 #  - incrementals across an external snapshot (the bitmaps of both
 #    layers), an active commit and a block-copy --pivot hold exactly the
 #    clusters written since, and restore exact;
-#  - refused in one line, nothing changed: unknown domain, an image in
-#    the target exists, unknown checkpoint, a backup already running,
-#    --nbd with --async, a bad NBD address;
+#  - refused in one line, nothing changed (no target directory left):
+#    unknown domain, an image in the target exists, unknown checkpoint,
+#    a backup already running, --nbd with --async, a bad NBD address, a
+#    push since a checkpoint no push was made with;
+#  - a deleted checkpoint's name reused, a previous backup moved away:
+#    the push incremental refuses, --fallback-full makes a full one
+#    (no backing file, restore exact) and the next night goes on;
 # snapshot-check at the end reports only the checkpoints the crash made
 # untrustworthy.
 set -u
@@ -190,10 +197,36 @@ expect_match "$OUT" "aborted" "backup-end --abort of a pull"
 expect_checkpoints "c1 c2 c3 c4"
 expect_no_file "$IMG/bk-xvda.backup-xvda.qcow2"
 rm -f "$T"/pull-*.raw
+# xl destroy ends a pull: one warning, its overlays, job records and
+# checkpoint gone at once
+expect_ok xl backup-begin bk --nbd "$SOCK" --incremental c4 --checkpoint c5
+expect_ok xl destroy bk
+expect_match "$ERR" "warning: domain bk: the pull backup \($SOCK\) ended with its QEMU" "xl destroy during a pull"
+expect_eq "$(grep -c . <<<"$ERR")" 1 "the lines of xl destroy during a pull"
+expect_no_file "$IMG/bk-xvda.backup-xvda.qcow2"
+expect_no_file "$IMG/bk-xvdb.backup-xvdb.qcow2"
+expect_checkpoints "c1 c2 c3 c4"
+expect_ok xl backup-info --json bk
+expect_eq "$(jq -r .state <<<"$OUT")" failed "the pull after xl destroy"
+expect_ok xl create "$CFG"
+# no job record left: a snapshot command may take the disk
+run xl block-job bk xvda
+expect_no_match "$OUT$ERR" "backup" "xvda's block job after xl destroy"
+# a pull since a checkpoint of xvda only: xvdb is read whole (said,
+# listed in full_disks), xvda has its dirty bitmap
+expect_ok xl checkpoint-create --disk xvda bk cx
+expect_ok xl backup-begin bk --nbd "$SOCK" --incremental cx
+expect_match "$ERR" "disk xvdb is not in checkpoint 'cx': it is exported with no qemu:dirty-bitmap context" "a pull of a disk cx does not cover"
+expect_ok xl backup-info --json bk
+expect_eq "$(jq -c .full_disks <<<"$OUT")" '["xvdb"]' "full_disks"
+run nbdinfo --map=qemu:dirty-bitmap:cx "nbd+unix:///xvda?socket=$SOCK"
+[ "$RC" -eq 0 ] || fail_run "nbdinfo --map of xvda"
+expect_ok xl backup-end bk
+expect_ok xl checkpoint-delete bk cx
 
 step "Ctrl-C during a push: undone, the next incremental exact"
 write_pattern bk xvda 0x55 0 4M
-"$XL" backup-begin bk --target "$B/int" --incremental c4 --checkpoint c6 \
+"$XL" backup-begin bk --target "$B/int" --incremental c3 --checkpoint c6 \
     --bandwidth 1 >"$T/int.out" 2>"$T/int.err" &
 pid=$!
 wait_running "$B/int"
@@ -275,7 +308,28 @@ refused "exclude|--async" xl backup-begin bk --nbd "$SOCK" --async
 refused "has no disk 'xvdz'" xl backup-begin bk --target "$B/x" --disk xvdz
 refused "already has a checkpoint named 'c1'" \
     xl backup-begin bk --target "$B/x" --checkpoint c1
-expect_no_file "$B/x/xvda.qcow2"
+# c4 was made by a pull: a push since it has no image to build on
+refused "since 'c4': no push backup of disk xvd[ab] was made with it" \
+    xl backup-begin bk --target "$B/x" --incremental c4
+# the target directories it made are gone with the refusals
+expect_no_file "$B/x"
+# QEMU's refusal names the domain's QEMU (not "domain 0"), in one line
+expect_error "^libxl-snapshot: error: QEMU \(domain [1-9][0-9]*\) refused: Failed to bind socket" \
+    xl backup-begin bk --nbd "$T/nodir/sock"
+expect_eq "$(wc -l <<<"$ERR")" 1 "the lines of a refused pull"
+# a full target file system: one line, the disk that failed, no
+# directory left
+F=$T/full
+if mount_tmpfs "$F" 4M; then
+    at_cleanup "umount '$F' 2>/dev/null"
+    run xl backup-begin bk --target "$F/bk"
+    expect_eq "$RC" 1 "a push into a full file system"
+    expect_match "$ERR" "^libxl-snapshot: error: the backup of domain bk failed: disk xvd[ab]: No space left on device; what it made is removed$" \
+        "a push into a full file system"
+    expect_eq "$(wc -l <<<"$ERR")" 1 "the lines of a push into a full file system"
+    expect_no_file "$F/bk"
+    umount "$F"
+fi
 
 step "QEMU killed during a push, then during a write burst"
 # the bitmaps persist across a clean stop (the images hold them), and
@@ -293,6 +347,8 @@ wait "$pid"
 expect_eq "$?" 1 "backup-begin whose QEMU was killed"
 grep -q "QEMU stopped during the backup" "$T/qk.err" ||
     fail "no reason given" "$(cat "$T/qk.err")"
+expect_eq "$(wc -l <"$T/qk.err")" 1 "the lines of a push whose QEMU was killed"
+expect_no_file "$B/qk"
 expect_no_file "$B/qk/xvda.qcow2"
 expect_no_file "$B/qk/xvdb.qcow2"
 expect_checkpoints "c1 c2 c3 c4 c6 c7"
@@ -410,4 +466,55 @@ save e3
 expect_ok xl backup-begin bk --target "$B/e3" --incremental e2
 expect_allocated "$B/e3/xvda.qcow2" "50331648:65536"
 expect_restore "$B/e3" e3
+
+step "a deleted checkpoint's name reused; the previous backup moved"
+expect_ok xl backup-begin bk --target "$B/n1" --checkpoint nightly
+expect_ok xl checkpoint-delete bk nightly
+write_pattern bk xvda 0xa1 4M 64K
+expect_ok xl checkpoint-create bk nightly
+write_pattern bk xvda 0xa2 8M 64K
+save n2
+# n1 was taken at the old 'nightly', not at this one
+refused "since 'nightly': no push backup of disk xvd[ab] was made" \
+    xl backup-begin bk --target "$B/n2" --incremental nightly
+expect_no_file "$B/n2"
+expect_ok xl backup-begin bk --target "$B/n2" --incremental nightly \
+    --fallback-full --checkpoint n2
+expect_match "$ERR" "a full backup instead" "--fallback-full says so"
+expect_ok xl backup-info --json bk
+expect_eq "$(jq -r .fell_back <<<"$OUT")" true "fell_back"
+expect_eq "$(qemu-img info -U --output=json "$B/n2/xvda.qcow2" |
+             jq -r '.["backing-filename"] // "none"')" none "n2's backing"
+expect_restore "$B/n2" n2
+mv "$B/n2" "$B/n2.moved"
+write_pattern bk xvdb 0xa3 4M 64K
+save n3
+refused "since 'n2': '$B/n2/xvd[ab].qcow2', the backup of disk xvd[ab] made with it, is gone" \
+    xl backup-begin bk --target "$B/n3" --incremental n2 --checkpoint n3
+expect_ok xl backup-begin bk --target "$B/n3" --incremental n2 \
+    --fallback-full --checkpoint n3
+expect_match "$ERR" "a full backup instead" "--fallback-full says so"
+expect_restore "$B/n3" n3
+write_pattern bk xvdb 0xa4 8M 64K
+save n4
+expect_ok xl backup-begin bk --target "$B/n4" --incremental n3
+expect_allocated "$B/n4/xvdb.qcow2" "8388608:65536"
+expect_restore "$B/n4" n4
+
+step "QEMU killed, then offline: checkpoint-create, --fallback-full"
+# the newest checkpoint's bitmap (n3) is left in-use: not disabled
+kill -9 "$(runtime_pid bk)"
+sleep 0.3
+expect_ok xl checkpoint-create bk o0
+save o1
+expect_ok xl backup-begin bk --target "$B/o1" --incremental n3 \
+    --fallback-full --checkpoint o1
+expect_match "$ERR" "a full backup instead" "--fallback-full says so"
+expect_restore "$B/o1" o1
+expect_ok xl create "$CFG"
+write_pattern bk xvda 0xb1 12M 64K
+save o2
+expect_ok xl backup-begin bk --target "$B/o2" --incremental o1
+expect_allocated "$B/o2/xvda.qcow2" "12582912:65536"
+expect_restore "$B/o2" o2
 expect_ok xl destroy bk
