@@ -182,6 +182,7 @@ static int read_at(libxl__gc *gc, const libxl__qcow2 *q, void *buf,
 int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q)
 {
     unsigned char h[104], *tab = NULL;
+    off_t end;
     uint32_t version, crypt, nb;
     uint64_t incompat = 0, snap_off, tab_len = 0, p;
     int rc, i;
@@ -193,6 +194,14 @@ int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q)
         LOGE(ERROR, "cannot open '%s'", path);
         return ERROR_FAIL;
     }
+    /* (a block device's size too, where st_size says 0) */
+    end = lseek(q->fd, 0, SEEK_END);
+    if (end < 0) {
+        LOGE(ERROR, "cannot find the size of '%s'", path);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    q->file_size = end;
     memset(h, 0, sizeof(h));
     rc = read_at(gc, q, h, 72, 0, "header");
     if (rc) goto out;
@@ -313,6 +322,12 @@ int libxl__qcow2_state(libxl__gc *gc, libxl__qcow2 *q, const char *tag,
         off = found->l1_offset;
         l1_r->n = found->l1_size;
         l1_r->size = found->disk_size;
+    }
+    if (l1_r->n && (off > q->file_size ||
+                    (uint64_t)l1_r->n * 8 > q->file_size - off)) {
+        LOG(ERROR, "'%s' ends before its L1 table: a truncated or corrupt "
+            "qcow2 image", q->path);
+        return ERROR_FAIL;
     }
     GCNEW_ARRAY(l1_r->e, l1_r->n ? l1_r->n : 1);
     if (!l1_r->n) return 0;

@@ -2202,6 +2202,7 @@ typedef struct libxl__qcow2 {
     const char *path;
     unsigned version, cluster_bits;
     uint64_t cluster_size, size;      /* the active state's size */
+    uint64_t file_size;               /* of the image file, at open */
     uint64_t l1_offset;
     uint32_t l1_size;
     bool has_backing, extended_l2, encrypted;
