@@ -59,7 +59,9 @@
  * before the job finishes, offline with qemu-img bitmap after the
  * commit.  Base's copy then records as top's did (enabled or
  * disabled): a checkpoint's older bitmaps must not start recording
- * again in the new active image, nor take a later commit's writes.
+ * again in the new active image, nor take a later commit's writes.  A
+ * stream merges the bitmaps of the images it drops into the active
+ * image before it starts (libxl__bitmaps_fold_image).
  * Job control (abort, pivot) of a job another process started:
  *   blockjob_control -> bc_begun (lock tried once) -> bc_job_done ...
  *
@@ -961,6 +963,27 @@ static void bc_others(libxl__egc *egc, libxl__qemu_img_info_state *qo,
             bcs->bj.num_merge_files = bcs->jr.num_merged;
         } else {
             plan_bitmaps(gc, bcs);
+        }
+    }
+    if (bcs->kind == BC_STREAM) {
+        /* the images the stream drops: their dirty bitmaps merged into
+         * the active image first (as libvirt's pull), so that what
+         * changed since a checkpoint is still known once they are gone */
+        int i;
+        for (i = 1; i < bcs->ibase; i++) {
+            const char *f = libxl__json_get_string(chain_at(bcs, i),
+                                                   "format");
+            libxl_disk_format fmt = LIBXL_DISK_FORMAT_UNKNOWN;
+            if (f) libxl__disk_format_from_qemu(f, &fmt);
+            if (libxl__bitmaps_fold_image(gc, bcs->jr.live
+                                          ? bcs->op.d.qmp_path : NULL,
+                                          chain_file(bcs, i), fmt,
+                                          chain_file(bcs, 0),
+                                          bcs->disk->format, false))
+                LOG(WARN, "disk %s: the dirty bitmaps of '%s' could not be "
+                    "merged into '%s' (xl snapshot-check reports the "
+                    "checkpoints this leaves incomplete)", bcs->vdev,
+                    chain_file(bcs, i), chain_file(bcs, 0));
         }
     }
     bcs->bj.no_wait = !!(bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_NO_WAIT) &&

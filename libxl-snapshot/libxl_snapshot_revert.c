@@ -265,6 +265,37 @@ static int plan(libxl__gc *gc, libxl__snapshot_revert_state *rvs)
     return 0;
 }
 
+/*
+ * A revert puts a disk's data back in time, under its checkpoints'
+ * bitmaps, which would then miss what it changed (a silently wrong
+ * incremental): refused while a checkpoint covers a disk it reverts
+ * (as libvirt), in one line naming them.
+ */
+static int checkpoints_refuse(libxl__gc *gc,
+                              libxl__snapshot_revert_state *rvs)
+{
+    libxl__checkpoint_list l;
+    const char *names = NULL;
+    int i, k, rc;
+
+    rc = libxl__checkpoint_load(gc, &rvs->op.st, false, &l);
+    if (rc) return rc;
+    for (i = 0; i < l.num; i++)
+        for (k = 0; k < rvs->snap->num_disks; k++)
+            if (libxl__snapshot_backend_of(&rvs->snap->disks[k]) &&
+                libxl__checkpoint_disk(&l.cps[i], rvs->snap->disks[k].vdev)) {
+                names = GCSPRINTF("%s%s'%s'", names ? names : "",
+                                  names ? ", " : "", l.cps[i].name);
+                break;
+            }
+    if (!names) return 0;
+    LOG(ERROR, "domain %s: cannot revert to snapshot '%s' while checkpoints "
+        "cover its disks (%s): their bitmaps would miss what the revert "
+        "changes; delete them first (xl checkpoint-delete)", rvs->op.d.name,
+        rvs->name, names);
+    return ERROR_INVAL;
+}
+
 static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc)
 {
@@ -289,6 +320,8 @@ static void snapshot_revert_begun(libxl__egc *egc, libxl__snapshot_op *op,
         rc = ERROR_FAIL;
         goto out;
     }
+    rc = checkpoints_refuse(gc, rvs);
+    if (rc) goto out;
     GCNEW_ARRAY(rvs->qi.images, rvs->snap->num_disks);
     for (i = 0; i < rvs->snap->num_disks; i++) {
         const libxl__snapshot_backend *be =

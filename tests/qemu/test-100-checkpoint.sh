@@ -17,7 +17,8 @@
 #  3. snapshot-create --checkpoint (live, external): the old bitmaps
 #     stay in the frozen image, the new one on the overlay, the union
 #     exact; then block-commit --active --pivot: merged into the base,
-#     the right one recording;
+#     the right one recording; snapshot-revert refused while checkpoints
+#     cover the disk (one line, nothing changed);
 #  4. checkpoint-delete live of a middle one, then of the newest: the
 #     predecessor covers their writes and records again;
 #  5. offline create and delete (qemu-img bitmap);
@@ -38,7 +39,12 @@
 #     recording; then an offline block-commit of the whole chain: each
 #     bitmap exact ("between" too: the frozen images' bitmaps stopped);
 # 12. snapshot-delete of external snapshots (live in both orders, and
-#     offline): the commits merge the bitmaps, each still exact.
+#     offline): the commits merge the bitmaps, each still exact;
+# 13. block-stream: the dropped images' bitmaps merged into the top
+#     (live exact; offline, qemu-img rebase marks what it copies in the
+#     recording bitmap: more, never less);
+# 14. snapshot-export-records carries the checkpoints' records, import
+#     writes them back (refused while the domain has some).
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -204,6 +210,8 @@ expect_eq "$(jq -r '.snapshot + " " + .disks[0].image' <<<"$OUT")" "s1 $OV" \
 expect_eq "$(live_bitmaps)" "c2:off c3:on" "QEMU's bitmaps on the overlay"
 write_pattern "$D" xvda 0x44 6M 1M
 expect_clean
+refused "cannot revert to snapshot 's1' while checkpoints cover its disks \('c1', 'c2', 'c3'\)" \
+    xl snapshot-revert "$D" s1
 expect_ok xl destroy "$D"
 expect_flags "$A" c2 ""
 expect_flags "$OV" c3 "auto"
@@ -402,11 +410,11 @@ expect_no_match "$OUT" "INVALID" "the bitmaps after the commit"
 D=ck2 expect_clean
 
 step "12. snapshot-delete merges the bitmaps (live and offline, both orders)"
-# delete_case NAME live|off FIRST SECOND
-delete_case() {
-    local d=$1 how=$2 img
+# chain_case NAME live|off: a new domain whose xvda has c1 (0-1M), the
+# external snapshot s1 with c2 (2-3M), s2 (4-5M), then c3 (6-7M)
+chain_case() {
+    local d=$1 how=$2
     make_vm_config "$d"
-    img=$IMG/$d-xvda.qcow2
     expect_ok xl create "$CFG"
     [ "$how" = live ] || expect_ok xl destroy "$d"
     expect_ok xl checkpoint-create "$d" c1
@@ -419,6 +427,12 @@ delete_case() {
     write_pattern "$d" xvda 0x33 4M 1M
     expect_ok xl checkpoint-create "$d" c3
     write_pattern "$d" xvda 0x44 6M 1M
+}
+# delete_case NAME live|off FIRST SECOND
+delete_case() {
+    local d=$1 how=$2 img
+    img=$IMG/$d-xvda.qcow2
+    chain_case "$d" "$how"
     expect_ok xl snapshot-delete "$d" "$3"
     expect_ok xl snapshot-delete "$d" "$4"
     expect_ok xl checkpoint-list --check "$d"
@@ -434,5 +448,44 @@ delete_case() {
 delete_case dl1 live s1 s2
 delete_case dl2 live s2 s1
 delete_case dl3 off s1 s2
+
+step "13. block-stream merges the dropped images' bitmaps into the top"
+# stream_case NAME live|off
+stream_case() {
+    local d=$1 how=$2 top
+    chain_case "$d" "$how"
+    top=$(active_image "$d" xvda)
+    expect_ok xl block-stream "$d" xvda
+    [ "$how" = live ] && expect_ok xl destroy "$d"
+    expect_eq "$(backing_chain "$top" | wc -l)" 1 "the top stands alone"
+    expect_changed "$top" "0-1" c1
+    expect_changed "$top" "2-3 4-5" c2
+    if [ "$how" = live ]; then
+        expect_changed "$top" "6-7" c3
+    else
+        # qemu-img rebase writes the streamed clusters: more, never less
+        expect_match "$(changed "$top" c3)" "6-7" "c3 after an offline stream"
+    fi
+    expect_flags "$top" c3 auto
+    D=$d expect_clean
+}
+stream_case st1 live
+stream_case st2 off
+
+step "14. records export and import carry the checkpoints"
+expect_ok xl checkpoint-list --json dl3
+before=$OUT
+expect_ok xl snapshot-export-records dl3 "$T/dl3.json"
+expect_eq "$(jq -r '[.checkpoints[].name] | join(" ")' "$T/dl3.json")" "c1 c2 c3" \
+    "the exported checkpoints"
+expect_eq "$(jq -r '.snapshots | length' "$T/dl3.json")" 0 "no snapshot left"
+refused "already has 3 checkpoint records" xl snapshot-import-records dl3 "$T/dl3.json"
+rm -f "$(domain_dir dl3)"/checkpoint-*.libxl-json
+expect_ok xl checkpoint-list --name dl3
+expect_eq "$OUT" "" "checkpoints once their records are gone"
+expect_ok xl snapshot-import-records dl3 "$T/dl3.json"
+expect_ok xl checkpoint-list --json dl3
+expect_eq "$OUT" "$before" "the checkpoints imported"
+D=dl3 expect_clean
 check_images
 check_images "$T/other"
