@@ -1631,6 +1631,12 @@ int libxl__snapshot_op_load_all(libxl__gc *gc, libxl__snapshot_op *op);
 int libxl__blockjob_check_idle(libxl__gc *gc,
                                const libxl__snapshot_store *st,
                                const libxl__domain *d);
+/*
+ * Once begun: ERROR_* (said) while a journal is left that recovery
+ * could not complete, or a disk is in a block job: what reads the
+ * images as the records say them (export, snapshot-diff) waits.
+ */
+int libxl__snapshot_op_settled(libxl__gc *gc, libxl__snapshot_op *op);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
 /*
  * snapshot-check (which recovers nothing): is vdev's block job, by its
