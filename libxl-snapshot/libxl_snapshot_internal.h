@@ -2212,6 +2212,7 @@ typedef struct libxl__qcow2 {
     uint64_t l1_offset;
     uint32_t l1_size;
     bool has_backing, extended_l2, encrypted;
+    const char *backing;              /* its backing file name, or NULL */
     libxl__qcow2_snap *snaps;
     int num_snaps;
 } libxl__qcow2;
