@@ -24,7 +24,8 @@
 #  5. offline create and delete (qemu-img bitmap);
 #  6. block-copy --pivot and xl migrate: the bitmaps go along;
 #  7. crash points XL_SNAPSHOT_FAULT=checkpoint:N in create and delete,
-#     each completed (or rolled back) by the next command;
+#     each completed (or rolled back) by the next command; Ctrl-C in a
+#     create: one line, rolled back by the next command;
 #  8. QEMU killed during writes: snapshot-check (and --json) reports the
 #     bitmaps inconsistent, one line each; a delete that would merge an
 #     inconsistent bitmap is refused;
@@ -288,6 +289,18 @@ for n in 1 2; do
     expect_eq "$(live_bitmaps)" "c1:off c5:on" "bitmaps after fault $n"
     expect_clean
 done
+# Ctrl-C after the transaction: one line, the journal rolls it back
+run env XL_SNAPSHOT_FAULT=checkpoint:2:sigint "$XL" checkpoint-create "$D" c6
+expect_eq "$RC" 1 "checkpoint-create interrupted"
+expect_eq "$(wc -l <<<"$ERR")" 1 "lines on stderr: $ERR"
+expect_match "$ERR" "checkpoint-create interrupted: .*rolls it back" "the line"
+expect_ok xl snapshot-recover "$D"
+expect_match "$ERR" "checkpoint-create of 'c6' was rolled back" "the recovery"
+expect_ok xl checkpoint-list --name "$D"
+expect_eq "$OUT" "c1
+c5" "checkpoints after the interrupt"
+expect_eq "$(live_bitmaps)" "c1:off c5:on" "bitmaps after the interrupt"
+expect_clean
 expect_ok xl destroy "$D"
 expect_ok xl checkpoint-create "$D" c6
 write_pattern "$D" xvda 0xaa 18M 1M
