@@ -24,7 +24,10 @@
  *    the active ones (refcount > 1), which QEMU copies before it writes
  *    them, so a snapshot's tables on disk never change under us.
  * A's image must be in B's chain (a commit, copy or stream since moved
- * the data: refused), and A's snapshot B's ancestor in the records.
+ * the data: refused), and A's snapshot B's ancestor in the records;
+ * but for a tag of an image that a revert copied out after an external
+ * snapshot froze it (revert.c): B's chain then has the copy on A's
+ * image's own backing, and the two are compared above it (copied_diff).
  *
  * Now, on a running domain: the active image's metadata (qemu-img map
  * reads it, as does the table walk) is what the file holds, which lags
@@ -364,23 +367,25 @@ static int cluster_kind(const libxl__qcow2 *q, uint64_t e, uint64_t *off_r)
     return q->has_backing ? C_OTHER : C_ZERO;
 }
 
-/* Is the guest data of entries ea and eb the same (1), not (0)? */
-static int same_data(libxl__gc *gc, const libxl__qcow2 *q, uint64_t ea,
-                     uint64_t eb, unsigned char *ba, unsigned char *bb)
+/* Is the guest data of entries ea (of qa) and eb (of qb, the same
+ * cluster size) the same (1), not (0)? */
+static int same_data(libxl__gc *gc, const libxl__qcow2 *qa, uint64_t ea,
+                     const libxl__qcow2 *qb, uint64_t eb,
+                     unsigned char *ba, unsigned char *bb)
 {
     uint64_t oa, ob;
-    int ka = cluster_kind(q, ea, &oa), kb = cluster_kind(q, eb, &ob);
-    size_t i, cs = q->cluster_size;
+    int ka = cluster_kind(qa, ea, &oa), kb = cluster_kind(qb, eb, &ob);
+    size_t i, cs = qa->cluster_size;
     int rc;
 
     if (ka == C_ZERO && kb == C_ZERO) return 1;
     if (ka == C_OTHER || kb == C_OTHER) return 0;
     if (ka == C_DATA) {
-        rc = read_at(gc, q, ba, cs, oa, "data");
+        rc = read_at(gc, qa, ba, cs, oa, "data");
         if (rc) return rc;
     }
     if (kb == C_DATA) {
-        rc = read_at(gc, q, bb, cs, ob, "data");
+        rc = read_at(gc, qb, bb, cs, ob, "data");
         if (rc) return rc;
     }
     if (ka == C_DATA && kb == C_DATA) return !memcmp(ba, bb, cs);
@@ -448,11 +453,62 @@ int libxl__qcow2_diff(libxl__gc *gc, const libxl__qcow2 *q,
             if (ea == eb && (words == 1 || la[j * 2 + 1] == lb[j * 2 + 1]))
                 continue;
             if (ba) {
-                rc = same_data(gc, q, ea, eb, ba, bb);
+                rc = same_data(gc, q, ea, q, eb, ba, bb);
                 if (rc < 0) return rc;
                 if (rc) continue;
             }
             libxl__extents_add(gc, x, off, q->cluster_size);
+        }
+    }
+    return 0;
+}
+
+/*
+ * Two qcow2 images over one backing (or none), each in a state (an L1):
+ * the clusters either holds of its own, less those whose data the two
+ * have equal (data: read and compared; else all of them).  The caller
+ * checks that both have one cluster size and no extended L2 entries.
+ */
+static int qcow2_cross_diff(libxl__gc *gc, const libxl__qcow2 *qa,
+                            const libxl__qcow2_l1 *a, const libxl__qcow2 *qb,
+                            const libxl__qcow2_l1 *b, bool data,
+                            libxl__extents *x)
+{
+    size_t n_l2 = qa->cluster_size / 8, j;
+    uint64_t size = a->size > b->size ? a->size : b->size;
+    uint32_t n = a->n > b->n ? a->n : b->n, i;
+    uint64_t *la, *lb;
+    unsigned char *ba = NULL, *bb = NULL;
+    int rc;
+
+    GCNEW_ARRAY(la, n_l2);
+    GCNEW_ARRAY(lb, n_l2);
+    if (data) {
+        ba = libxl__gc_zalloc(gc, qa->cluster_size);
+        bb = libxl__gc_zalloc(gc, qa->cluster_size);
+    }
+    for (i = 0; i < n; i++) {
+        uint64_t oa = i < a->n ? a->e[i] : 0, ob = i < b->n ? b->e[i] : 0;
+        uint64_t base = (uint64_t)i * n_l2 << qa->cluster_bits;
+
+        if (!oa && !ob) continue;     /* both read the backing there */
+        if (base >= size) break;
+        rc = read_l2(gc, qa, oa, la, n_l2);
+        if (rc) return rc;
+        rc = read_l2(gc, qb, ob, lb, n_l2);
+        if (rc) return rc;
+        for (j = 0; j < n_l2; j++) {
+            uint64_t off = base + ((uint64_t)j << qa->cluster_bits);
+            uint64_t ea = la[j] & ~QCOW2_COPIED, eb = lb[j] & ~QCOW2_COPIED;
+
+            if (off >= size) break;
+            if (!ea && !eb) continue;
+            if (ba) {
+                rc = same_data(gc, qa, ea, qb, eb, ba, bb);
+                if (rc < 0) return rc;
+                if (rc) continue;
+            }
+            libxl__extents_add(gc, x, off, qa->cluster_size);
         }
     }
     return 0;
@@ -865,6 +921,86 @@ static int chain_by_qemu_img(libxl__gc *gc, const char *vdev,
     return 0;
 }
 
+/*
+ * a is a tag of an image that is not in b's chain: a revert to it after
+ * an external snapshot froze its image copied its state out into a new
+ * image on the same backing (revert.c), which b's chain has.  Both
+ * chains meet at that backing (or both end): from it up, the clusters
+ * either side holds of its own, those of a one qcow2 image compared
+ * with those of the tag (COMPARE), else all of them (ALLOCATION).
+ */
+static int copied_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
+                       const diff_point *b, const diff_layer *layers,
+                       int len, libxlsnap_disk_diff *dd)
+{
+    bool data = !(st->flags & LIBXLSNAP_DIFF_NO_DATA);
+    const char *vdev = dd->vdev, *base = NULL;
+    libxl__qcow2 qa, qb;
+    libxl__qcow2_l1 la, lb;
+    libxl__extents x = { 0 };
+    int m, i, rc;
+
+    rc = libxl__qcow2_open(gc, a->image, &qa);
+    if (rc) return rc;
+    libxl__qcow2_close(&qa);
+    if (qa.backing && *qa.backing)
+        base = qa.backing[0] == '/' ? qa.backing
+            : GCSPRINTF("%s/%s", libxl__path_dirname(gc, a->image),
+                        qa.backing);
+    /* m: the layers of b above the backing they share (all: none) */
+    for (m = 0; base && m < len; m++)
+        if (layers[m].file && libxl__image_same(gc, layers[m].file, base))
+            break;
+    if (!base) m = len;
+    if (!m || (base && m == len)) {
+        LOG(ERROR, "disk %s: %s's image '%s' is not in the backing chain of "
+            "'%s'%s%s%s: the two share no image, no diff", vdev, st->from,
+            a->image, b->image, base ? ", nor is its backing '" : "",
+            base ? base : "", base ? "'" : "");
+        return ERROR_INVAL;
+    }
+    for (i = 0; i < m; i++)
+        if (!layers[i].file || !layers[i].qcow2) {
+            LOG(ERROR, "disk %s: '%s' is not a qcow2 image: only qcow2 "
+                "overlays say what they hold", vdev,
+                layers[i].file ? layers[i].file : "?");
+            return ERROR_INVAL;
+        }
+    rc = libxl__qcow2_open(gc, a->image, &qa);
+    if (rc) return rc;
+    rc = libxl__qcow2_open(gc, layers[0].file, &qb);
+    if (rc) goto out_a;
+    rc = libxl__qcow2_state(gc, &qa, a->tag, &la);
+    if (!rc) rc = libxl__qcow2_state(gc, &qb, b->tag, &lb);
+    if (rc) goto out;
+    dd->size = lb.size;
+    granularity_min(&dd->granularity, qa.cluster_size);
+    granularity_min(&dd->granularity, qb.cluster_size);
+    if (m == 1 && qa.cluster_size == qb.cluster_size &&
+        !qa.extended_l2 && !qb.extended_l2) {
+        /* the common case: the copy, written since, against the tag */
+        rc = qcow2_cross_diff(gc, &qa, &la, &qb, &lb, data, &x);
+        dd->methods |= LIBXLSNAP_DIFF_MAPPING |
+            (data ? LIBXLSNAP_DIFF_COMPARE : 0);
+        goto out;
+    }
+    /* the tag's own clusters, and each layer's above the backing */
+    rc = libxl__qcow2_diff(gc, &qa, NULL, &la, false, &x);
+    if (!rc) rc = libxl__qcow2_diff(gc, &qb, NULL, &lb, false, &x);
+    dd->methods |= LIBXLSNAP_DIFF_MAPPING;
+    for (i = 1; !rc && i < m; i++) {
+        granularity_min(&dd->granularity, layers[i].cluster_size);
+        rc = layer_allocation(gc, layers[i].file, &x);
+        dd->methods |= LIBXLSNAP_DIFF_ALLOCATION;
+    }
+ out:
+    libxl__qcow2_close(&qb);
+ out_a:
+    libxl__qcow2_close(&qa);
+    if (rc) return rc;
+    return extents_out(&x, dd);
+}
+
 /* One disk from point a to point b, into dd (vdev set). */
 static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
                      const diff_point *b, libxlsnap_disk_diff *dd)
@@ -883,6 +1019,8 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
                                &len, &dd->size);
         if (rc) return rc;
     }
+    if (k == len && a->tag)
+        return copied_diff(gc, st, a, b, layers, len, dd);
     if (k == len) {
         LOG(ERROR, "disk %s: %s's image '%s' is not in the backing chain of "
             "'%s' any more (a commit, copy or stream since): no diff",

@@ -32,6 +32,8 @@
 #    exported by QEMU: unflushed writes seen, the guest runs on, no
 #    socket left), refused: TO older, one checkpoint, a snapshot with a
 #    checkpoint, an unknown name, a bitmap QEMU died with (in-use);
+#  - a revert to an internal snapshot whose image an external one froze
+#    (its state copied out): the diff from it compares copy and tag;
 #  - failures: a Ctrl-C between the flush's stop and cont (the guest
 #    runs on), xl killed with the live export up (the next diff cleans
 #    up and reads right), QEMU killed during the read (one line).
@@ -315,6 +317,26 @@ D=$CFG
 run xl snapshot-diff "$D" c3
 expect_eq "$RC" 1 "a diff from an untrusted bitmap"
 expect_match "$ERR" "checkpoint c3's bitmaps cannot be trusted" "says why"
+D=dvm
+
+step "revert to an internal snapshot a later external one froze: diff from it"
+# the revert copies s1's state out into a new image (no backing here):
+# the diff compares that copy with the tag, not "not in the chain"
+make_vm_config rvm
+D=rvm
+expect_ok qemu-io -f qcow2 -c "write -P 7 $((2 * M)) 64k" "$IMG/rvm-xvda.qcow2"
+expect_ok xl create "$CFG"
+expect_ok xl snapshot-create "$D" r1
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external "$D" r2
+expect_ok xl snapshot-revert "$D" r1
+wl xvda 1 $((1 * M)) 64k
+wl xvda 7 $((2 * M)) 64k                      # the same bytes again
+expect_extents xvda "$((1 * M))+$K" r1
+expect_eq "$(method_of xvda)" compare
+expect_extents xvda "$((1 * M))+$K $((2 * M))+$K" r1 --no-data
+expect_ok xl snapshot-create "$D" r3
+expect_extents xvda "$((1 * M))+$K" r1 r3
+expect_ok xl destroy "$D"
 D=dvm
 
 step "qemu-img check"
