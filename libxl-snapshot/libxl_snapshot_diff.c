@@ -1564,6 +1564,28 @@ static int diff_run(libxl__gc *gc, diff_state *st)
     return 0;
 }
 
+/*
+ * libxl__snapshot_op_settled, but with --disk only that disk's block
+ * job matters (another disk's job moves images the diff does not read).
+ */
+static int diff_settled(libxl__gc *gc, diff_state *st)
+{
+    libxl__snapshot_op *op = &st->op;
+    const libxl_device_disk *dk;
+    libxl__domain one;
+    int rc;
+
+    if (!st->vdev) return libxl__snapshot_op_settled(gc, op);
+    rc = libxl__journal_refuse_pending(gc, &op->st, op->d.name, "");
+    if (rc) return rc;
+    dk = libxl__domain_disk(&op->d, st->vdev);
+    if (!dk) return 0;                /* diff_run says it has none */
+    one = op->d;
+    one.disks = (libxl_device_disk *)dk;
+    one.num_disks = 1;
+    return libxl__blockjob_check_idle(gc, &op->st, &one);
+}
+
 static void diff_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 {
     diff_state *st = CONTAINER_OF(op, diff_state, op);
@@ -1573,7 +1595,7 @@ static void diff_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         libxl__ao_complete(egc, ao, rc);
         return;
     }
-    rc = libxl__snapshot_op_settled(gc, op);
+    rc = diff_settled(gc, st);
     if (rc) goto out;
     rc = diff_run(gc, st);
     if (rc) {

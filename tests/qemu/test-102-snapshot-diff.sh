@@ -336,6 +336,18 @@ expect_eq "$(method_of xvda)" compare
 expect_extents xvda "$((1 * M))+$K $((2 * M))+$K" r1 --no-data
 expect_ok xl snapshot-create "$D" r3
 expect_extents xvda "$((1 * M))+$K" r1 r3
+
+step "--disk: another disk's block job does not matter"
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external \
+    --diskspec xvdb,snapshot=external "$D" r4
+wl xvdb 3 $((5 * M)) 64k
+expect_ok xl block-commit --active --bandwidth 2 --async "$D" xvda
+expect_extents xvdb "$((5 * M))+$K" r4 --disk xvdb
+expect_error "disk xvda of domain rvm is in block job" \
+    xl snapshot-diff --disk xvda "$D" r4
+expect_error "disk xvda of domain rvm is in block job" \
+    xl snapshot-diff "$D" r4
+expect_ok xl block-job --abort "$D" xvda
 expect_ok xl destroy "$D"
 D=dvm
 
