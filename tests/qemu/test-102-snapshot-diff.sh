@@ -141,9 +141,17 @@ expect_match "$OUT" "running" "QEMU runs after the diff's flush"
 
 step "live: Ctrl-C between the flush's stop and cont: the guest runs on"
 run env XL_SNAPSHOT_FAULT=diff:1:sigint "$XL" snapshot-diff "$D" s2
-[ "$RC" != 0 ] || fail_run "the Ctrl-C did not end the diff"
+expect_eq "$RC" 1 "a Ctrl-C'd diff's exit status"
+expect_eq "$OUT" "" "nothing on stdout"
+expect_eq "$ERR" "libxl-snapshot: error: snapshot-diff interrupted: no diff, nothing changed" \
+    "one line says so"
 run xl qemu-monitor-command "$D" "info status"
 expect_match "$OUT" "running" "QEMU runs after a Ctrl-C in the flush"
+run env XL_SNAPSHOT_FAULT=diff:1:sigint "$XL" snapshot-diff --json "$D" s2
+expect_eq "$RC" 1 "a Ctrl-C'd diff --json's exit status"
+expect_eq "$(jq -r .error_code <<<"$OUT")" aborted "--json: the error document"
+expect_match "$ERR" "^libxl-snapshot: error: snapshot-diff interrupted" \
+    "--json: the line too"
 
 step "live: s3, extents E4; s2 -> s3, s3 -> now; paused stays paused"
 expect_ok xl snapshot-create "$D" s3
