@@ -779,7 +779,8 @@ static int disk_point(libxl__gc *gc, const char *snapshot,
 static int image_states_diff(libxl__gc *gc, const char *image,
                              const char *tag_a, bool none_a,
                              const char *tag_b, bool data,
-                             libxl__extents *x, uint64_t *cluster_r)
+                             libxl__extents *x, uint64_t *cluster_r,
+                             unsigned *methods_r)
 {
     libxl__qcow2 q;
     libxl__qcow2_l1 a, b;
@@ -788,6 +789,10 @@ static int image_states_diff(libxl__gc *gc, const char *image,
     rc = libxl__qcow2_open(gc, image, &q);
     if (rc) return rc;
     *cluster_r = q.cluster_size;
+    /* extended L2 entries (subclusters): the mapping only, no data
+     * compared (libxl__qcow2_diff), and the method says so */
+    if (q.extended_l2) data = false;
+    *methods_r |= LIBXLSNAP_DIFF_MAPPING | (data ? LIBXLSNAP_DIFF_COMPARE : 0);
     rc = none_a ? 0 : libxl__qcow2_state(gc, &q, tag_a, &a);
     if (!rc) rc = libxl__qcow2_state(gc, &q, tag_b, &b);
     if (!rc) rc = libxl__qcow2_diff(gc, &q, none_a ? NULL : &a, &b, data, x);
@@ -1047,10 +1052,8 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
 
     if (k == 0) {
         rc = image_states_diff(gc, a->image, a->tag, false, b->tag, data,
-                               &x, &cluster);
+                               &x, &cluster, &dd->methods);
         if (rc) return rc;
-        dd->methods |= LIBXLSNAP_DIFF_MAPPING |
-            (data ? LIBXLSNAP_DIFF_COMPARE : 0);
         granularity_min(&dd->granularity, cluster);
         goto done;
     }
@@ -1066,8 +1069,7 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
         if (i == 0 && b->tag) {
             /* b's image at its tag: that snapshot's own clusters */
             rc = image_states_diff(gc, file, NULL, true, b->tag, false, &x,
-                                   &cluster);
-            dd->methods |= LIBXLSNAP_DIFF_MAPPING;
+                                   &cluster, &dd->methods);
         } else {
             rc = layer_allocation(gc, file, &x);
             dd->methods |= LIBXLSNAP_DIFF_ALLOCATION;
@@ -1077,11 +1079,9 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
     if (a->tag) {
         /* a's image itself changed from its tag to its frozen state */
         rc = image_states_diff(gc, a->image, a->tag, false, NULL, data,
-                               &x, &cluster);
+                               &x, &cluster, &dd->methods);
         if (rc) return rc;
         granularity_min(&dd->granularity, cluster);
-        dd->methods |= LIBXLSNAP_DIFF_MAPPING |
-            (data ? LIBXLSNAP_DIFF_COMPARE : 0);
     }
  done:
     return extents_out(&x, dd);

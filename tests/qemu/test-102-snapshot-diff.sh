@@ -357,6 +357,18 @@ expect_error "disk xvda of domain rvm is in block job" \
     xl snapshot-diff "$D" r4
 expect_ok xl block-job --abort "$D" xvda
 expect_ok xl destroy "$D"
+
+step "extended L2 (subclusters): the mapping only, and said so"
+make_vm_config xvm
+D=xvm
+expect_ok qemu-img create -q -f qcow2 -o extended_l2=on \
+    "$IMG/xvm-xvda.qcow2" 64M
+expect_ok qemu-io -f qcow2 -c "write -P 5 $((1 * M)) 64k" "$IMG/xvm-xvda.qcow2"
+expect_ok xl snapshot-create "$CFG" x1
+w xvda 5 $((1 * M)) 64k                       # the same bytes again
+expect_extents xvda "$((1 * M))+$K" x1
+expect_eq "$(method_of xvda)" mapping "no data compared: not 'compare'"
+expect_eq "$(jq -r '.disks[0].reads_data' <<<"$OUT")" false
 D=dvm
 
 step "qemu-img check"
