@@ -1147,6 +1147,8 @@ typedef struct libxlsnap_disk_diff {
 } libxlsnap_disk_diff;
 
 typedef struct libxlsnap_domain_diff {
+    char *domain;                   /* the domain's name */
+    libxl_uuid uuid;
     char *from, *to;                /* to: "now" for the running state */
     libxlsnap_disk_diff *disks;
     int num_disks;

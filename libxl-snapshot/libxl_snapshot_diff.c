@@ -1598,6 +1598,10 @@ static void diff_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     rc = diff_settled(gc, st);
     if (rc) goto out;
     rc = diff_run(gc, st);
+    if (!rc) {
+        st->diff_r->domain = libxl__gc_strdup(NOGC, op->d.name);
+        libxl_uuid_copy(NULL, &st->diff_r->uuid, &op->d.uuid);
+    }
     if (rc) {
         libxlsnap_domain_diff_dispose(st->diff_r);
         libxlsnap_domain_diff_init(st->diff_r);
@@ -1625,6 +1629,7 @@ void libxlsnap_domain_diff_dispose(libxlsnap_domain_diff *p)
         free(p->disks[i].extents);
     }
     free(p->disks);
+    free(p->domain);
     free(p->from);
     free(p->to);
     memset(p, 0, sizeof(*p));

@@ -34,9 +34,12 @@ static void print_json(const char *domain, const libxlsnap_domain_diff *d)
 {
     int i, j;
 
+    char uuid[LIBXL_UUID_FMTLEN + 1];
+
+    snprintf(uuid, sizeof(uuid), LIBXL_UUID_FMT, LIBXL_UUID_BYTES(d->uuid));
     printf("{\"domain\": ");
-    xl_print_json_string(domain);
-    printf(", \"from\": ");
+    xl_print_json_string(d->domain ? d->domain : domain);
+    printf(", \"uuid\": \"%s\", \"from\": ", uuid);
     xl_print_json_string(d->from);
     printf(", \"to\": ");
     xl_print_json_string(d->to);

@@ -345,6 +345,14 @@ expect_extents xvda "$((1 * M))+$K $((2 * M))+$K" r1 --no-data
 expect_ok xl snapshot-create "$D" r3
 expect_extents xvda "$((1 * M))+$K" r1 r3
 
+step "--json: the domain's name and uuid, whatever named it"
+run xl list
+domid=$(awk '$1 == "rvm" { print $2 }' <<<"$OUT")
+expect_match "$domid" '^[0-9]+$' "rvm's domid"
+expect_ok xl snapshot-diff --json "$domid" r1 r3
+expect_eq "$(jq -r .domain <<<"$OUT")" rvm "the name, not the id"
+expect_eq "$(jq -r .uuid <<<"$OUT")" "$(domain_uuid "$D")" "its uuid"
+
 step "--disk: another disk's block job does not matter"
 expect_ok xl snapshot-create --diskspec xvda,snapshot=external \
     --diskspec xvdb,snapshot=external "$D" r4
