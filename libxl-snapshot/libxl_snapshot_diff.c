@@ -679,6 +679,7 @@ typedef struct {
     libxl__ao *ao;
     libxl__snapshot_op op;
     const char *from, *to, *vdev;     /* to NULL: now */
+    bool now_now;                     /* FROM "now" (a snapshot), TO now */
     unsigned flags;
     libxlsnap_domain_diff *diff_r;
 } diff_state;
@@ -703,6 +704,7 @@ int libxlsnap_domain_snapshot_diff(libxlsnap_ctx *ctx, const char *domain,
     ds->ao = ao;
     ds->from = GCSTRDUP(from);
     ds->to = to && strcmp(to, "now") ? GCSTRDUP(to) : NULL;
+    ds->now_now = to && !strcmp(to, "now") && !strcmp(from, "now");
     ds->vdev = GCSTRDUP(vdev);
     ds->flags = flags;
     ds->diff_r = diff_r;
@@ -1448,6 +1450,11 @@ static int diff_run(libxl__gc *gc, diff_state *st)
     const char *to_name = st->to ? st->to : "now";
     int i, n = 0, rc;
 
+    if (st->now_now) {
+        /* (a snapshot or checkpoint may be named "now": as s s) */
+        LOG(ERROR, "domain %s: FROM and TO are one point, now", op->d.name);
+        return ERROR_INVAL;
+    }
     from = libxl__snapshot_tree_find(t, st->from);
     if (st->to) to = libxl__snapshot_tree_find(t, st->to);
     if (!from || (st->to && !to)) {

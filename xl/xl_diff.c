@@ -127,6 +127,8 @@ int main_snapshot_diff(int argc, char **argv)
     if (argc - optind > 3)
         return usage_error("snapshot-diff",
                            "takes a domain, FROM and at most TO.");
+    if (vdev && !*vdev)
+        return usage_error("snapshot-diff", "--disk needs a disk name.");
     domain = argv[optind];
     from = argv[optind + 1];
     if (argc - optind == 3) to = argv[optind + 2];

@@ -353,6 +353,14 @@ expect_ok xl snapshot-diff --json "$domid" r1 r3
 expect_eq "$(jq -r .domain <<<"$OUT")" rvm "the name, not the id"
 expect_eq "$(jq -r .uuid <<<"$OUT")" "$(domain_uuid "$D")" "its uuid"
 
+step "FROM == TO refused for now too; an empty --disk"
+expect_ok xl snapshot-create "$D" now
+refused "FROM and TO are one point, now" xl snapshot-diff "$D" now now
+expect_ok xl snapshot-diff "$D" now          # snapshot 'now' to now
+run xl snapshot-diff --disk= "$D" r1
+expect_eq "$RC" 2 "an empty --disk is a usage error"
+expect_eq "$(wc -l <<<"$ERR")" 1 "in one line: $ERR"
+
 step "--disk: another disk's block job does not matter"
 expect_ok xl snapshot-create --diskspec xvda,snapshot=external \
     --diskspec xvdb,snapshot=external "$D" r4
