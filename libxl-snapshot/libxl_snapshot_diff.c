@@ -414,15 +414,24 @@ static int read_l2(libxl__gc *gc, const libxl__qcow2 *q, uint64_t off,
     return 0;
 }
 
-int libxl__qcow2_diff(libxl__gc *gc, const libxl__qcow2 *q,
-                      const libxl__qcow2_l1 *a, const libxl__qcow2_l1 *b,
-                      bool data, libxl__extents *x)
+/*
+ * States a of qa and b of qb, where qb is qa (two states of one image)
+ * or another image over the same backing (or none) with the same
+ * cluster size and no extended L2 entries (checked by the caller): the
+ * clusters whose entries differ (of two images: that either holds of
+ * its own), less those whose data is equal (data: read, compared).
+ */
+static int qcow2_diff2(libxl__gc *gc, const libxl__qcow2 *qa,
+                       const libxl__qcow2_l1 *a, const libxl__qcow2 *qb,
+                       const libxl__qcow2_l1 *b, bool data,
+                       libxl__extents *x)
 {
     /* an extended L2 entry is two words: the mapping, the subclusters */
-    size_t words = q->extended_l2 ? 2 : 1;
-    size_t n_l2 = q->cluster_size / 8, per_l2 = n_l2 / words;
+    size_t words = qb->extended_l2 ? 2 : 1;
+    size_t n_l2 = qb->cluster_size / 8, per_l2 = n_l2 / words;
     uint64_t size = a && a->size > b->size ? a->size : b->size;
     uint32_t na = a ? a->n : 0, n = na > b->n ? na : b->n, i;
+    bool one = qa == qb;
     uint64_t *la, *lb;
     unsigned char *ba = NULL, *bb = NULL;
     size_t j;
@@ -430,88 +439,46 @@ int libxl__qcow2_diff(libxl__gc *gc, const libxl__qcow2 *q,
 
     GCNEW_ARRAY(la, n_l2);
     GCNEW_ARRAY(lb, n_l2);
-    if (data && !q->extended_l2) {
-        ba = libxl__gc_zalloc(gc, q->cluster_size);
-        bb = libxl__gc_zalloc(gc, q->cluster_size);
+    if (data && !qb->extended_l2) {
+        ba = libxl__gc_zalloc(gc, qb->cluster_size);
+        bb = libxl__gc_zalloc(gc, qb->cluster_size);
     }
     for (i = 0; i < n; i++) {
         uint64_t oa = i < na ? a->e[i] : 0, ob = i < b->n ? b->e[i] : 0;
-        uint64_t base = (uint64_t)i * per_l2 << q->cluster_bits;
+        uint64_t base = (uint64_t)i * per_l2 << qb->cluster_bits;
 
-        if (oa == ob) continue;       /* one L2 table, or none on both */
-        if (base >= size) break;
-        rc = read_l2(gc, q, oa, la, n_l2);
-        if (rc) return rc;
-        rc = read_l2(gc, q, ob, lb, n_l2);
-        if (rc) return rc;
-        for (j = 0; j < per_l2; j++) {
-            uint64_t off = base + ((uint64_t)j << q->cluster_bits);
-            uint64_t ea = la[j * words] & ~QCOW2_COPIED;
-            uint64_t eb = lb[j * words] & ~QCOW2_COPIED;
-
-            if (off >= size) break;
-            if (ea == eb && (words == 1 || la[j * 2 + 1] == lb[j * 2 + 1]))
-                continue;
-            if (ba) {
-                rc = same_data(gc, q, ea, q, eb, ba, bb);
-                if (rc < 0) return rc;
-                if (rc) continue;
-            }
-            libxl__extents_add(gc, x, off, q->cluster_size);
-        }
-    }
-    return 0;
-}
-
-/*
- * Two qcow2 images over one backing (or none), each in a state (an L1):
- * the clusters either holds of its own, less those whose data the two
- * have equal (data: read and compared; else all of them).  The caller
- * checks that both have one cluster size and no extended L2 entries.
- */
-static int qcow2_cross_diff(libxl__gc *gc, const libxl__qcow2 *qa,
-                            const libxl__qcow2_l1 *a, const libxl__qcow2 *qb,
-                            const libxl__qcow2_l1 *b, bool data,
-                            libxl__extents *x)
-{
-    size_t n_l2 = qa->cluster_size / 8, j;
-    uint64_t size = a->size > b->size ? a->size : b->size;
-    uint32_t n = a->n > b->n ? a->n : b->n, i;
-    uint64_t *la, *lb;
-    unsigned char *ba = NULL, *bb = NULL;
-    int rc;
-
-    GCNEW_ARRAY(la, n_l2);
-    GCNEW_ARRAY(lb, n_l2);
-    if (data) {
-        ba = libxl__gc_zalloc(gc, qa->cluster_size);
-        bb = libxl__gc_zalloc(gc, qa->cluster_size);
-    }
-    for (i = 0; i < n; i++) {
-        uint64_t oa = i < a->n ? a->e[i] : 0, ob = i < b->n ? b->e[i] : 0;
-        uint64_t base = (uint64_t)i * n_l2 << qa->cluster_bits;
-
-        if (!oa && !ob) continue;     /* both read the backing there */
+        /* one L2 table, or none on both (both read the backing) */
+        if (oa == ob && (one || !oa)) continue;
         if (base >= size) break;
         rc = read_l2(gc, qa, oa, la, n_l2);
         if (rc) return rc;
         rc = read_l2(gc, qb, ob, lb, n_l2);
         if (rc) return rc;
-        for (j = 0; j < n_l2; j++) {
-            uint64_t off = base + ((uint64_t)j << qa->cluster_bits);
-            uint64_t ea = la[j] & ~QCOW2_COPIED, eb = lb[j] & ~QCOW2_COPIED;
+        for (j = 0; j < per_l2; j++) {
+            uint64_t off = base + ((uint64_t)j << qb->cluster_bits);
+            uint64_t ea = la[j * words] & ~QCOW2_COPIED;
+            uint64_t eb = lb[j * words] & ~QCOW2_COPIED;
 
             if (off >= size) break;
-            if (!ea && !eb) continue;
+            if (ea == eb && (one || !ea) &&
+                (words == 1 || la[j * 2 + 1] == lb[j * 2 + 1]))
+                continue;
             if (ba) {
                 rc = same_data(gc, qa, ea, qb, eb, ba, bb);
                 if (rc < 0) return rc;
                 if (rc) continue;
             }
-            libxl__extents_add(gc, x, off, qa->cluster_size);
+            libxl__extents_add(gc, x, off, qb->cluster_size);
         }
     }
     return 0;
+}
+
+int libxl__qcow2_diff(libxl__gc *gc, const libxl__qcow2 *q,
+                      const libxl__qcow2_l1 *a, const libxl__qcow2_l1 *b,
+                      bool data, libxl__extents *x)
+{
+    return qcow2_diff2(gc, q, a, q, b, data, x);
 }
 
 /* ---------------------------------------------------------------- */
@@ -986,7 +953,7 @@ static int copied_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
     if (m == 1 && qa.cluster_size == qb.cluster_size &&
         !qa.extended_l2 && !qb.extended_l2) {
         /* the common case: the copy, written since, against the tag */
-        rc = qcow2_cross_diff(gc, &qa, &la, &qb, &lb, data, &x);
+        rc = qcow2_diff2(gc, &qa, &la, &qb, &lb, data, &x);
         dd->methods |= LIBXLSNAP_DIFF_MAPPING |
             (data ? LIBXLSNAP_DIFF_COMPARE : 0);
         goto out;

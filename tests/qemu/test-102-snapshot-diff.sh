@@ -34,6 +34,10 @@
 #    checkpoint, an unknown name, a bitmap QEMU died with (in-use);
 #  - a revert to an internal snapshot whose image an external one froze
 #    (its state copied out): the diff from it compares copy and tag;
+#    --json names the domain (and its uuid) when given its domid;
+#    "now now" and an empty --disk refused; --disk: another disk's
+#    block job does not refuse it; an extended-L2 image: "mapping";
+#  - Ctrl-C: exit 1, one line, with --json the error document;
 #  - failures: a Ctrl-C between the flush's stop and cont (the guest
 #    runs on), xl killed with the live export up (the next diff cleans
 #    up and reads right), QEMU killed during the read (one line).
