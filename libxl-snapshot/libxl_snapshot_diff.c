@@ -647,6 +647,8 @@ typedef struct {
     libxl__snapshot_op op;
     const char *from, *to, *vdev;     /* to NULL: now */
     bool now_now;                     /* FROM "now" (a snapshot), TO now */
+    const char *others;               /* a disk's refusal: how to diff the
+                                         others (several disks), or "" */
     unsigned flags;
     libxlsnap_domain_diff *diff_r;
 } diff_state;
@@ -928,9 +930,9 @@ static int copied_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
     if (!base) m = len;
     if (!m || (base && m == len)) {
         LOG(ERROR, "disk %s: %s's image '%s' is not in the backing chain of "
-            "'%s'%s%s%s: the two share no image, no diff", vdev, st->from,
-            a->image, b->image, base ? ", nor is its backing '" : "",
-            base ? base : "", base ? "'" : "");
+            "'%s'%s%s%s: the two share no image, no diff%s", vdev,
+            st->from, a->image, b->image, base ? ", nor is its backing '" : "",
+            base ? base : "", base ? "'" : "", st->others);
         return ERROR_INVAL;
     }
     for (i = 0; i < m; i++)
@@ -997,8 +999,8 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
         return copied_diff(gc, st, a, b, layers, len, dd);
     if (k == len) {
         LOG(ERROR, "disk %s: %s's image '%s' is not in the backing chain of "
-            "'%s' any more (a commit, copy or stream since): no diff",
-            vdev, st->from, a->image, b->image);
+            "'%s' any more (a commit, copy or stream since): no diff%s",
+            vdev, st->from, a->image, b->image, st->others);
         return ERROR_INVAL;
     }
     if (k == 0 && !a->tag) {
@@ -1523,6 +1525,8 @@ static int diff_run(libxl__gc *gc, diff_state *st)
         if (rc) return rc;
     }
 
+    st->others = st->vdev || n < 2 ? ""
+        : " (the other disks: each alone with --disk)";
     out->disks = calloc(n, sizeof(*out->disks));
     if (!out->disks) abort();
     for (i = 0; i < n; i++) {

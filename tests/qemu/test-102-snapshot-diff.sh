@@ -227,6 +227,8 @@ expect_ok xl block-copy --pivot "$D" xvdb "$IMG/xvdb-copy.qcow2" \
     --format=qcow2
 refused "disk xvdb: s4's image '.*' is not in the backing chain of '.*xvdb-copy.qcow2' any more" \
     xl snapshot-diff --disk xvdb "$D" s4
+refused "disk xvdb: s4's image .* any more .*: no diff \(the other disks: each alone with --disk\)" \
+    xl snapshot-diff "$D" s4
 expect_extents xvda "$((43 * M))+$K $((44 * M))+$K" s4 --disk xvda
 
 step "live snapshots taken over unflushed writes: the snapshot has them"
