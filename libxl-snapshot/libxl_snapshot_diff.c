@@ -24,7 +24,10 @@
  *    the active ones (refcount > 1), which QEMU copies before it writes
  *    them, so a snapshot's tables on disk never change under us.
  * A's image must be in B's chain (a commit, copy or stream since moved
- * the data: refused), and A's snapshot B's ancestor in the records.
+ * the data: refused), and A's snapshot B's ancestor in the records;
+ * but for a tag of an image that a revert copied out after an external
+ * snapshot froze it (revert.c): B's chain then has the copy on A's
+ * image's own backing, and the two are compared above it (copied_diff).
  *
  * Now, on a running domain: the active image's metadata (qemu-img map
  * reads it, as does the table walk) is what the file holds, which lags
@@ -182,6 +185,7 @@ static int read_at(libxl__gc *gc, const libxl__qcow2 *q, void *buf,
 int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q)
 {
     unsigned char h[104], *tab = NULL;
+    off_t end;
     uint32_t version, crypt, nb;
     uint64_t incompat = 0, snap_off, tab_len = 0, p;
     int rc, i;
@@ -193,6 +197,14 @@ int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q)
         LOGE(ERROR, "cannot open '%s'", path);
         return ERROR_FAIL;
     }
+    /* (a block device's size too, where st_size says 0) */
+    end = lseek(q->fd, 0, SEEK_END);
+    if (end < 0) {
+        LOGE(ERROR, "cannot find the size of '%s'", path);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    q->file_size = end;
     memset(h, 0, sizeof(h));
     rc = read_at(gc, q, h, 72, 0, "header");
     if (rc) goto out;
@@ -209,6 +221,19 @@ int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q)
     }
     q->version = version;
     q->has_backing = be64_at(h + 8) != 0;
+    if (q->has_backing) {
+        uint32_t blen = be32_at(h + 16);
+        char *name;
+        if (blen > 1023) {
+            LOG(ERROR, "'%s': a backing file name of %u bytes", path, blen);
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        name = libxl__gc_zalloc(gc, blen + 1);
+        rc = read_at(gc, q, name, blen, be64_at(h + 8), "backing file name");
+        if (rc) goto out;
+        q->backing = name;
+    }
     q->cluster_bits = be32_at(h + 20);
     q->size = be64_at(h + 24);
     crypt = be32_at(h + 32);
@@ -314,6 +339,12 @@ int libxl__qcow2_state(libxl__gc *gc, libxl__qcow2 *q, const char *tag,
         l1_r->n = found->l1_size;
         l1_r->size = found->disk_size;
     }
+    if (l1_r->n && (off > q->file_size ||
+                    (uint64_t)l1_r->n * 8 > q->file_size - off)) {
+        LOG(ERROR, "'%s' ends before its L1 table: a truncated or corrupt "
+            "qcow2 image", q->path);
+        return ERROR_FAIL;
+    }
     GCNEW_ARRAY(l1_r->e, l1_r->n ? l1_r->n : 1);
     if (!l1_r->n) return 0;
     rc = read_at(gc, q, l1_r->e, (size_t)l1_r->n * 8, off, "L1 table");
@@ -336,23 +367,25 @@ static int cluster_kind(const libxl__qcow2 *q, uint64_t e, uint64_t *off_r)
     return q->has_backing ? C_OTHER : C_ZERO;
 }
 
-/* Is the guest data of entries ea and eb the same (1), not (0)? */
-static int same_data(libxl__gc *gc, const libxl__qcow2 *q, uint64_t ea,
-                     uint64_t eb, unsigned char *ba, unsigned char *bb)
+/* Is the guest data of entries ea (of qa) and eb (of qb, the same
+ * cluster size) the same (1), not (0)? */
+static int same_data(libxl__gc *gc, const libxl__qcow2 *qa, uint64_t ea,
+                     const libxl__qcow2 *qb, uint64_t eb,
+                     unsigned char *ba, unsigned char *bb)
 {
     uint64_t oa, ob;
-    int ka = cluster_kind(q, ea, &oa), kb = cluster_kind(q, eb, &ob);
-    size_t i, cs = q->cluster_size;
+    int ka = cluster_kind(qa, ea, &oa), kb = cluster_kind(qb, eb, &ob);
+    size_t i, cs = qa->cluster_size;
     int rc;
 
     if (ka == C_ZERO && kb == C_ZERO) return 1;
     if (ka == C_OTHER || kb == C_OTHER) return 0;
     if (ka == C_DATA) {
-        rc = read_at(gc, q, ba, cs, oa, "data");
+        rc = read_at(gc, qa, ba, cs, oa, "data");
         if (rc) return rc;
     }
     if (kb == C_DATA) {
-        rc = read_at(gc, q, bb, cs, ob, "data");
+        rc = read_at(gc, qb, bb, cs, ob, "data");
         if (rc) return rc;
     }
     if (ka == C_DATA && kb == C_DATA) return !memcmp(ba, bb, cs);
@@ -381,15 +414,24 @@ static int read_l2(libxl__gc *gc, const libxl__qcow2 *q, uint64_t off,
     return 0;
 }
 
-int libxl__qcow2_diff(libxl__gc *gc, const libxl__qcow2 *q,
-                      const libxl__qcow2_l1 *a, const libxl__qcow2_l1 *b,
-                      bool data, libxl__extents *x)
+/*
+ * States a of qa and b of qb, where qb is qa (two states of one image)
+ * or another image over the same backing (or none) with the same
+ * cluster size and no extended L2 entries (checked by the caller): the
+ * clusters whose entries differ (of two images: that either holds of
+ * its own), less those whose data is equal (data: read, compared).
+ */
+static int qcow2_diff2(libxl__gc *gc, const libxl__qcow2 *qa,
+                       const libxl__qcow2_l1 *a, const libxl__qcow2 *qb,
+                       const libxl__qcow2_l1 *b, bool data,
+                       libxl__extents *x)
 {
     /* an extended L2 entry is two words: the mapping, the subclusters */
-    size_t words = q->extended_l2 ? 2 : 1;
-    size_t n_l2 = q->cluster_size / 8, per_l2 = n_l2 / words;
+    size_t words = qb->extended_l2 ? 2 : 1;
+    size_t n_l2 = qb->cluster_size / 8, per_l2 = n_l2 / words;
     uint64_t size = a && a->size > b->size ? a->size : b->size;
     uint32_t na = a ? a->n : 0, n = na > b->n ? na : b->n, i;
+    bool one = qa == qb;
     uint64_t *la, *lb;
     unsigned char *ba = NULL, *bb = NULL;
     size_t j;
@@ -397,37 +439,46 @@ int libxl__qcow2_diff(libxl__gc *gc, const libxl__qcow2 *q,
 
     GCNEW_ARRAY(la, n_l2);
     GCNEW_ARRAY(lb, n_l2);
-    if (data && !q->extended_l2) {
-        ba = libxl__gc_zalloc(gc, q->cluster_size);
-        bb = libxl__gc_zalloc(gc, q->cluster_size);
+    if (data && !qb->extended_l2) {
+        ba = libxl__gc_zalloc(gc, qb->cluster_size);
+        bb = libxl__gc_zalloc(gc, qb->cluster_size);
     }
     for (i = 0; i < n; i++) {
         uint64_t oa = i < na ? a->e[i] : 0, ob = i < b->n ? b->e[i] : 0;
-        uint64_t base = (uint64_t)i * per_l2 << q->cluster_bits;
+        uint64_t base = (uint64_t)i * per_l2 << qb->cluster_bits;
 
-        if (oa == ob) continue;       /* one L2 table, or none on both */
+        /* one L2 table, or none on both (both read the backing) */
+        if (oa == ob && (one || !oa)) continue;
         if (base >= size) break;
-        rc = read_l2(gc, q, oa, la, n_l2);
+        rc = read_l2(gc, qa, oa, la, n_l2);
         if (rc) return rc;
-        rc = read_l2(gc, q, ob, lb, n_l2);
+        rc = read_l2(gc, qb, ob, lb, n_l2);
         if (rc) return rc;
         for (j = 0; j < per_l2; j++) {
-            uint64_t off = base + ((uint64_t)j << q->cluster_bits);
+            uint64_t off = base + ((uint64_t)j << qb->cluster_bits);
             uint64_t ea = la[j * words] & ~QCOW2_COPIED;
             uint64_t eb = lb[j * words] & ~QCOW2_COPIED;
 
             if (off >= size) break;
-            if (ea == eb && (words == 1 || la[j * 2 + 1] == lb[j * 2 + 1]))
+            if (ea == eb && (one || !ea) &&
+                (words == 1 || la[j * 2 + 1] == lb[j * 2 + 1]))
                 continue;
             if (ba) {
-                rc = same_data(gc, q, ea, eb, ba, bb);
+                rc = same_data(gc, qa, ea, qb, eb, ba, bb);
                 if (rc < 0) return rc;
                 if (rc) continue;
             }
-            libxl__extents_add(gc, x, off, q->cluster_size);
+            libxl__extents_add(gc, x, off, qb->cluster_size);
         }
     }
     return 0;
+}
+
+int libxl__qcow2_diff(libxl__gc *gc, const libxl__qcow2 *q,
+                      const libxl__qcow2_l1 *a, const libxl__qcow2_l1 *b,
+                      bool data, libxl__extents *x)
+{
+    return qcow2_diff2(gc, q, a, q, b, data, x);
 }
 
 /* ---------------------------------------------------------------- */
@@ -595,6 +646,9 @@ typedef struct {
     libxl__ao *ao;
     libxl__snapshot_op op;
     const char *from, *to, *vdev;     /* to NULL: now */
+    bool now_now;                     /* FROM "now" (a snapshot), TO now */
+    const char *others;               /* a disk's refusal: how to diff the
+                                         others (several disks), or "" */
     unsigned flags;
     libxlsnap_domain_diff *diff_r;
 } diff_state;
@@ -619,6 +673,7 @@ int libxlsnap_domain_snapshot_diff(libxlsnap_ctx *ctx, const char *domain,
     ds->ao = ao;
     ds->from = GCSTRDUP(from);
     ds->to = to && strcmp(to, "now") ? GCSTRDUP(to) : NULL;
+    ds->now_now = to && !strcmp(to, "now") && !strcmp(from, "now");
     ds->vdev = GCSTRDUP(vdev);
     ds->flags = flags;
     ds->diff_r = diff_r;
@@ -695,7 +750,8 @@ static int disk_point(libxl__gc *gc, const char *snapshot,
 static int image_states_diff(libxl__gc *gc, const char *image,
                              const char *tag_a, bool none_a,
                              const char *tag_b, bool data,
-                             libxl__extents *x, uint64_t *cluster_r)
+                             libxl__extents *x, uint64_t *cluster_r,
+                             unsigned *methods_r)
 {
     libxl__qcow2 q;
     libxl__qcow2_l1 a, b;
@@ -704,6 +760,10 @@ static int image_states_diff(libxl__gc *gc, const char *image,
     rc = libxl__qcow2_open(gc, image, &q);
     if (rc) return rc;
     *cluster_r = q.cluster_size;
+    /* extended L2 entries (subclusters): the mapping only, no data
+     * compared (libxl__qcow2_diff), and the method says so */
+    if (q.extended_l2) data = false;
+    *methods_r |= LIBXLSNAP_DIFF_MAPPING | (data ? LIBXLSNAP_DIFF_COMPARE : 0);
     rc = none_a ? 0 : libxl__qcow2_state(gc, &q, tag_a, &a);
     if (!rc) rc = libxl__qcow2_state(gc, &q, tag_b, &b);
     if (!rc) rc = libxl__qcow2_diff(gc, &q, none_a ? NULL : &a, &b, data, x);
@@ -733,6 +793,190 @@ static int extents_out(libxl__extents *x, libxlsnap_disk_diff *dd)
     return 0;
 }
 
+/* The layers of b's image's chain above a's image (top first). */
+typedef struct {
+    const char *file;
+    bool qcow2;
+    uint64_t cluster_size;
+} diff_layer;
+
+/* Does path begin as a qcow2 image does? (nothing said) */
+static bool is_qcow2_file(const char *path)
+{
+    unsigned char m[4];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool yes;
+
+    if (fd < 0) return false;
+    yes = read(fd, m, 4) == 4 && be32_at(m) == QCOW2_MAGIC;
+    close(fd);
+    return yes;
+}
+
+/*
+ * Found by reading the images' own headers, the backing file names
+ * (no process: qemu-img info of the chain is a fifth of a diff's time):
+ * 1 and *layers_r, *k_r, *size_r (b's virtual size); 0 when the chain
+ * has what this does not follow (a protocol or json: name, a layer that
+ * is not qcow2, a loop), for qemu-img to read; or ERROR_*.
+ */
+static int chain_by_headers(libxl__gc *gc, const char *top, const char *a,
+                            diff_layer **layers_r, int *k_r,
+                            uint64_t *size_r)
+{
+    diff_layer *l = NULL;
+    const char *img = top;
+    int k, rc;
+
+    for (k = 0; k < 64; k++) {
+        libxl__qcow2 q;
+        const char *b;
+        bool is_a = libxl__image_same(gc, img, a);
+
+        if (is_a && k) {
+            *layers_r = l;
+            *k_r = k;
+            return 1;
+        }
+        if (!libxl__image_is_file(img) || !is_qcow2_file(img)) return 0;
+        rc = libxl__qcow2_open(gc, img, &q);
+        if (rc) return 0;                 /* qemu-img says why */
+        libxl__qcow2_close(&q);
+        if (!k) *size_r = q.size;
+        if (is_a) {                       /* a is b's image itself */
+            *layers_r = l;
+            *k_r = 0;
+            return 1;
+        }
+        GCREALLOC_ARRAY(l, k + 1);
+        l[k].file = img;
+        l[k].qcow2 = true;
+        l[k].cluster_size = q.cluster_size;
+        b = q.backing;
+        if (!b || !*b) return 0;          /* a not in it: qemu-img says */
+        if (!strncmp(b, "json:", 5) || (strchr(b, ':') && b[0] != '/'))
+            return 0;
+        img = b[0] == '/' ? b
+            : GCSPRINTF("%s/%s", libxl__path_dirname(gc, img), b);
+    }
+    return 0;
+}
+
+/* the same from qemu-img info --backing-chain; k: the chain's length
+ * when a is not in it */
+static int chain_by_qemu_img(libxl__gc *gc, const char *vdev,
+                             const char *top, const char *a,
+                             diff_layer **layers_r, int *k_r,
+                             int *len_r, uint64_t *size_r)
+{
+    yajl_val chain;
+    diff_layer *l;
+    char *err = NULL;
+    size_t k;
+
+    chain = libxl__qemu_img_info_sync(gc, top, true, &err);
+    if (!chain || !YAJL_IS_ARRAY(chain) || !chain->u.array.len) {
+        LOG(ERROR, "disk %s: cannot read the backing chain of '%s': %s",
+            vdev, top, err ? err : "unexpected qemu-img info output");
+        return ERROR_FAIL;
+    }
+    GCNEW_ARRAY(l, chain->u.array.len);
+    for (k = 0; k < chain->u.array.len; k++) {
+        yajl_val v = chain->u.array.values[k];
+        const char *fmt = libxl__json_get_string(v, "format");
+        l[k].file = libxl__json_get_string(v, "filename");
+        l[k].qcow2 = fmt && !strcmp(fmt, "qcow2");
+        l[k].cluster_size = libxl__json_get_integer(v, "cluster-size", 0);
+        if (libxl__image_same(gc, l[k].file, a)) break;
+    }
+    *size_r = libxl__json_get_integer(chain->u.array.values[0],
+                                      "virtual-size", 0);
+    *layers_r = l;
+    *k_r = k;
+    *len_r = chain->u.array.len;
+    return 0;
+}
+
+/*
+ * a is a tag of an image that is not in b's chain: a revert to it after
+ * an external snapshot froze its image copied its state out into a new
+ * image on the same backing (revert.c), which b's chain has.  Both
+ * chains meet at that backing (or both end): from it up, the clusters
+ * either side holds of its own, those of a one qcow2 image compared
+ * with those of the tag (COMPARE), else all of them (ALLOCATION).
+ */
+static int copied_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
+                       const diff_point *b, const diff_layer *layers,
+                       int len, libxlsnap_disk_diff *dd)
+{
+    bool data = !(st->flags & LIBXLSNAP_DIFF_NO_DATA);
+    const char *vdev = dd->vdev, *base = NULL;
+    libxl__qcow2 qa, qb;
+    libxl__qcow2_l1 la, lb;
+    libxl__extents x = { 0 };
+    int m, i, rc;
+
+    rc = libxl__qcow2_open(gc, a->image, &qa);
+    if (rc) return rc;
+    libxl__qcow2_close(&qa);
+    if (qa.backing && *qa.backing)
+        base = qa.backing[0] == '/' ? qa.backing
+            : GCSPRINTF("%s/%s", libxl__path_dirname(gc, a->image),
+                        qa.backing);
+    /* m: the layers of b above the backing they share (all: none) */
+    for (m = 0; base && m < len; m++)
+        if (layers[m].file && libxl__image_same(gc, layers[m].file, base))
+            break;
+    if (!base) m = len;
+    if (!m || (base && m == len)) {
+        LOG(ERROR, "disk %s: %s's image '%s' is not in the backing chain of "
+            "'%s'%s%s%s: the two share no image, no diff%s", vdev,
+            st->from, a->image, b->image, base ? ", nor is its backing '" : "",
+            base ? base : "", base ? "'" : "", st->others);
+        return ERROR_INVAL;
+    }
+    for (i = 0; i < m; i++)
+        if (!layers[i].file || !layers[i].qcow2) {
+            LOG(ERROR, "disk %s: '%s' is not a qcow2 image: only qcow2 "
+                "overlays say what they hold", vdev,
+                layers[i].file ? layers[i].file : "?");
+            return ERROR_INVAL;
+        }
+    rc = libxl__qcow2_open(gc, a->image, &qa);
+    if (rc) return rc;
+    rc = libxl__qcow2_open(gc, layers[0].file, &qb);
+    if (rc) goto out_a;
+    rc = libxl__qcow2_state(gc, &qa, a->tag, &la);
+    if (!rc) rc = libxl__qcow2_state(gc, &qb, b->tag, &lb);
+    if (rc) goto out;
+    dd->size = lb.size;
+    granularity_min(&dd->granularity, qa.cluster_size);
+    granularity_min(&dd->granularity, qb.cluster_size);
+    if (m == 1 && qa.cluster_size == qb.cluster_size &&
+        !qa.extended_l2 && !qb.extended_l2) {
+        /* the common case: the copy, written since, against the tag */
+        rc = qcow2_diff2(gc, &qa, &la, &qb, &lb, data, &x);
+        dd->methods |= LIBXLSNAP_DIFF_MAPPING |
+            (data ? LIBXLSNAP_DIFF_COMPARE : 0);
+        goto out;
+    }
+    /* the tag's own clusters, and each layer's above the backing */
+    rc = libxl__qcow2_diff(gc, &qa, NULL, &la, false, &x);
+    if (!rc) rc = libxl__qcow2_diff(gc, &qb, NULL, &lb, false, &x);
+    dd->methods |= LIBXLSNAP_DIFF_MAPPING;
+    for (i = 1; !rc && i < m; i++) {
+        granularity_min(&dd->granularity, layers[i].cluster_size);
+        rc = layer_allocation(gc, layers[i].file, &x);
+        dd->methods |= LIBXLSNAP_DIFF_ALLOCATION;
+    }
+ out:
+    libxl__qcow2_close(&qb);
+ out_a:
+    libxl__qcow2_close(&qa);
+    if (rc) return rc;
+    return extents_out(&x, dd);
+}
+
 /* One disk from point a to point b, into dd (vdev set). */
 static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
                      const diff_point *b, libxlsnap_disk_diff *dd)
@@ -740,27 +984,23 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
     bool data = !(st->flags & LIBXLSNAP_DIFF_NO_DATA);
     const char *vdev = dd->vdev;
     libxl__extents x = { 0 };
-    yajl_val chain, top;
-    char *err = NULL;
+    diff_layer *layers = NULL;
     uint64_t cluster = 0;
-    size_t k, i;
-    int rc;
+    int k = 0, len = -1, i, rc;
 
-    chain = libxl__qemu_img_info_sync(gc, b->image, true, &err);
-    if (!chain || !YAJL_IS_ARRAY(chain) || !chain->u.array.len) {
-        LOG(ERROR, "disk %s: cannot read the backing chain of '%s': %s",
-            vdev, b->image, err ? err : "unexpected qemu-img info output");
-        return ERROR_FAIL;
+    rc = chain_by_headers(gc, b->image, a->image, &layers, &k, &dd->size);
+    if (rc < 0) return rc;
+    if (!rc) {
+        rc = chain_by_qemu_img(gc, vdev, b->image, a->image, &layers, &k,
+                               &len, &dd->size);
+        if (rc) return rc;
     }
-    for (k = 0; k < chain->u.array.len; k++)
-        if (libxl__image_same(gc, libxl__json_get_string(
-                                  chain->u.array.values[k], "filename"),
-                              a->image))
-            break;
-    if (k == chain->u.array.len) {
+    if (k == len && a->tag)
+        return copied_diff(gc, st, a, b, layers, len, dd);
+    if (k == len) {
         LOG(ERROR, "disk %s: %s's image '%s' is not in the backing chain of "
-            "'%s' any more (a commit, copy or stream since): no diff",
-            vdev, st->from, a->image, b->image);
+            "'%s' any more (a commit, copy or stream since): no diff%s",
+            vdev, st->from, a->image, b->image, st->others);
         return ERROR_INVAL;
     }
     if (k == 0 && !a->tag) {
@@ -769,8 +1009,6 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
             st->from, a->image, st->to ? st->to : "now");
         return ERROR_INVAL;
     }
-    top = chain->u.array.values[0];
-    dd->size = libxl__json_get_integer(top, "virtual-size", 0);
     if (b->tag) {
         /* the disk's size at the snapshot: its own record in the image */
         libxl__qcow2 q;
@@ -785,31 +1023,24 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
 
     if (k == 0) {
         rc = image_states_diff(gc, a->image, a->tag, false, b->tag, data,
-                               &x, &cluster);
+                               &x, &cluster, &dd->methods);
         if (rc) return rc;
-        dd->methods |= LIBXLSNAP_DIFF_MAPPING |
-            (data ? LIBXLSNAP_DIFF_COMPARE : 0);
         granularity_min(&dd->granularity, cluster);
         goto done;
     }
     for (i = 0; i < k; i++) {
-        yajl_val l = chain->u.array.values[i];
-        const char *file = libxl__json_get_string(l, "filename");
-        const char *fmt = libxl__json_get_string(l, "format");
+        const char *file = layers[i].file;
 
-        if (!file || !fmt || strcmp(fmt, "qcow2")) {
-            LOG(ERROR, "disk %s: '%s' is a %s image: only qcow2 overlays "
-                "say what they hold", vdev, file ? file : "?",
-                fmt ? fmt : "unknown");
+        if (!file || !layers[i].qcow2) {
+            LOG(ERROR, "disk %s: '%s' is not a qcow2 image: only qcow2 "
+                "overlays say what they hold", vdev, file ? file : "?");
             return ERROR_INVAL;
         }
-        granularity_min(&dd->granularity,
-                        libxl__json_get_integer(l, "cluster-size", 0));
+        granularity_min(&dd->granularity, layers[i].cluster_size);
         if (i == 0 && b->tag) {
             /* b's image at its tag: that snapshot's own clusters */
             rc = image_states_diff(gc, file, NULL, true, b->tag, false, &x,
-                                   &cluster);
-            dd->methods |= LIBXLSNAP_DIFF_MAPPING;
+                                   &cluster, &dd->methods);
         } else {
             rc = layer_allocation(gc, file, &x);
             dd->methods |= LIBXLSNAP_DIFF_ALLOCATION;
@@ -819,11 +1050,9 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
     if (a->tag) {
         /* a's image itself changed from its tag to its frozen state */
         rc = image_states_diff(gc, a->image, a->tag, false, NULL, data,
-                               &x, &cluster);
+                               &x, &cluster, &dd->methods);
         if (rc) return rc;
         granularity_min(&dd->granularity, cluster);
-        dd->methods |= LIBXLSNAP_DIFF_MAPPING |
-            (data ? LIBXLSNAP_DIFF_COMPARE : 0);
     }
  done:
     return extents_out(&x, dd);
@@ -1190,6 +1419,11 @@ static int diff_run(libxl__gc *gc, diff_state *st)
     const char *to_name = st->to ? st->to : "now";
     int i, n = 0, rc;
 
+    if (st->now_now) {
+        /* (a snapshot or checkpoint may be named "now": as s s) */
+        LOG(ERROR, "domain %s: FROM and TO are one point, now", op->d.name);
+        return ERROR_INVAL;
+    }
     from = libxl__snapshot_tree_find(t, st->from);
     if (st->to) to = libxl__snapshot_tree_find(t, st->to);
     if (!from || (st->to && !to)) {
@@ -1291,6 +1525,8 @@ static int diff_run(libxl__gc *gc, diff_state *st)
         if (rc) return rc;
     }
 
+    st->others = st->vdev || n < 2 ? ""
+        : " (the other disks: each alone with --disk)";
     out->disks = calloc(n, sizeof(*out->disks));
     if (!out->disks) abort();
     for (i = 0; i < n; i++) {
@@ -1306,6 +1542,28 @@ static int diff_run(libxl__gc *gc, diff_state *st)
     return 0;
 }
 
+/*
+ * libxl__snapshot_op_settled, but with --disk only that disk's block
+ * job matters (another disk's job moves images the diff does not read).
+ */
+static int diff_settled(libxl__gc *gc, diff_state *st)
+{
+    libxl__snapshot_op *op = &st->op;
+    const libxl_device_disk *dk;
+    libxl__domain one;
+    int rc;
+
+    if (!st->vdev) return libxl__snapshot_op_settled(gc, op);
+    rc = libxl__journal_refuse_pending(gc, &op->st, op->d.name, "");
+    if (rc) return rc;
+    dk = libxl__domain_disk(&op->d, st->vdev);
+    if (!dk) return 0;                /* diff_run says it has none */
+    one = op->d;
+    one.disks = (libxl_device_disk *)dk;
+    one.num_disks = 1;
+    return libxl__blockjob_check_idle(gc, &op->st, &one);
+}
+
 static void diff_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 {
     diff_state *st = CONTAINER_OF(op, diff_state, op);
@@ -1315,11 +1573,13 @@ static void diff_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         libxl__ao_complete(egc, ao, rc);
         return;
     }
-    rc = libxl__journal_refuse_pending(gc, &op->st, op->d.name, "");
-    if (rc) goto out;
-    rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
+    rc = diff_settled(gc, st);
     if (rc) goto out;
     rc = diff_run(gc, st);
+    if (!rc) {
+        st->diff_r->domain = libxl__gc_strdup(NOGC, op->d.name);
+        libxl_uuid_copy(NULL, &st->diff_r->uuid, &op->d.uuid);
+    }
     if (rc) {
         libxlsnap_domain_diff_dispose(st->diff_r);
         libxlsnap_domain_diff_init(st->diff_r);
@@ -1347,6 +1607,7 @@ void libxlsnap_domain_diff_dispose(libxlsnap_domain_diff *p)
         free(p->disks[i].extents);
     }
     free(p->disks);
+    free(p->domain);
     free(p->from);
     free(p->to);
     memset(p, 0, sizeof(*p));

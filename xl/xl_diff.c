@@ -8,7 +8,9 @@
  * bytes; scripts get --json, one document, always (a failure too).
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "xl.h"
 
@@ -32,9 +34,12 @@ static void print_json(const char *domain, const libxlsnap_domain_diff *d)
 {
     int i, j;
 
+    char uuid[LIBXL_UUID_FMTLEN + 1];
+
+    snprintf(uuid, sizeof(uuid), LIBXL_UUID_FMT, LIBXL_UUID_BYTES(d->uuid));
     printf("{\"domain\": ");
-    xl_print_json_string(domain);
-    printf(", \"from\": ");
+    xl_print_json_string(d->domain ? d->domain : domain);
+    printf(", \"uuid\": \"%s\", \"from\": ", uuid);
     xl_print_json_string(d->from);
     printf(", \"to\": ");
     xl_print_json_string(d->to);
@@ -56,6 +61,45 @@ static void print_json(const char *domain, const libxlsnap_domain_diff *d)
         printf("]}");
     }
     printf("]}\n");
+}
+
+/*
+ * Ctrl-C: the diff changes nothing (a live one's export, if one was up,
+ * the next diff removes), so it ends there, as a failure: one line, and
+ * with --json the error document (written from the handler: write(2)
+ * and _exit are async-signal-safe; stdout holds nothing yet).
+ */
+static char intr_err[256], intr_doc[256];
+static size_t intr_err_len, intr_doc_len;
+
+static void diff_interrupted(int sig)
+{
+    ssize_t r;
+
+    if (intr_doc_len) r = write(STDOUT_FILENO, intr_doc, intr_doc_len);
+    r = write(STDERR_FILENO, intr_err, intr_err_len);
+    (void)r;
+    _exit(EXIT_FAILURE);
+}
+
+static void diff_on_interrupt(bool json)
+{
+    static const char why[] = "snapshot-diff interrupted: no diff, "
+        "nothing changed";
+    struct sigaction sa;
+
+    snprintf(intr_err, sizeof(intr_err), "libxl-snapshot: error: %s\n",
+             why);
+    intr_err_len = strlen(intr_err);
+    if (json) {
+        snprintf(intr_doc, sizeof(intr_doc),
+                 "{\"error\": \"%s\", \"error_code\": \"%s\"}\n", why,
+                 libxl_error_to_string(ERROR_ABORTED));
+        intr_doc_len = strlen(intr_doc);
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = diff_interrupted;
+    sigaction(SIGINT, &sa, NULL);
 }
 
 int main_snapshot_diff(int argc, char **argv)
@@ -83,12 +127,16 @@ int main_snapshot_diff(int argc, char **argv)
     if (argc - optind > 3)
         return usage_error("snapshot-diff",
                            "takes a domain, FROM and at most TO.");
+    if (vdev && !*vdev)
+        return usage_error("snapshot-diff", "--disk needs a disk name.");
     domain = argv[optind];
     from = argv[optind + 1];
     if (argc - optind == 3) to = argv[optind + 2];
     libxlsnap_domain_diff_init(&d);
+    diff_on_interrupt(json);
     rc = libxlsnap_domain_snapshot_diff(ctx, domain, from, to, vdev, flags,
                                         &d, NULL);
+    xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     if (rc) return xl_fail_json("snapshot-diff", rc, json);
     if (json) {
         print_json(domain, &d);

@@ -11,6 +11,7 @@
 #  - offline: s1 -> s2 and s2 -> now, s1 -> now (internal: "compare",
 #    guest data read; external: "allocation", none read); data rewritten
 #    with the same bytes is left out by compare, reported by --no-data;
+#    live snapshots taken over writes still in QEMU's cache hold them;
 #    a diff changes no file (fingerprint);
 #  - live: writes left in QEMU's cache (no flush by the test) are seen
 #    to now (the diff flushes: the guest pauses and runs on; a paused
@@ -31,6 +32,12 @@
 #    exported by QEMU: unflushed writes seen, the guest runs on, no
 #    socket left), refused: TO older, one checkpoint, a snapshot with a
 #    checkpoint, an unknown name, a bitmap QEMU died with (in-use);
+#  - a revert to an internal snapshot whose image an external one froze
+#    (its state copied out): the diff from it compares copy and tag;
+#    --json names the domain (and its uuid) when given its domid;
+#    "now now" and an empty --disk refused; --disk: another disk's
+#    block job does not refuse it; an extended-L2 image: "mapping";
+#  - Ctrl-C: exit 1, one line, with --json the error document;
 #  - failures: a Ctrl-C between the flush's stop and cont (the guest
 #    runs on), xl killed with the live export up (the next diff cleans
 #    up and reads right), QEMU killed during the read (one line).
@@ -138,9 +145,17 @@ expect_match "$OUT" "running" "QEMU runs after the diff's flush"
 
 step "live: Ctrl-C between the flush's stop and cont: the guest runs on"
 run env XL_SNAPSHOT_FAULT=diff:1:sigint "$XL" snapshot-diff "$D" s2
-[ "$RC" != 0 ] || fail_run "the Ctrl-C did not end the diff"
+expect_eq "$RC" 1 "a Ctrl-C'd diff's exit status"
+expect_eq "$OUT" "" "nothing on stdout"
+expect_eq "$ERR" "libxl-snapshot: error: snapshot-diff interrupted: no diff, nothing changed" \
+    "one line says so"
 run xl qemu-monitor-command "$D" "info status"
 expect_match "$OUT" "running" "QEMU runs after a Ctrl-C in the flush"
+run env XL_SNAPSHOT_FAULT=diff:1:sigint "$XL" snapshot-diff --json "$D" s2
+expect_eq "$RC" 1 "a Ctrl-C'd diff --json's exit status"
+expect_eq "$(jq -r .error_code <<<"$OUT")" aborted "--json: the error document"
+expect_match "$ERR" "^libxl-snapshot: error: snapshot-diff interrupted" \
+    "--json: the line too"
 
 step "live: s3, extents E4; s2 -> s3, s3 -> now; paused stays paused"
 expect_ok xl snapshot-create "$D" s3
@@ -212,7 +227,22 @@ expect_ok xl block-copy --pivot "$D" xvdb "$IMG/xvdb-copy.qcow2" \
     --format=qcow2
 refused "disk xvdb: s4's image '.*' is not in the backing chain of '.*xvdb-copy.qcow2' any more" \
     xl snapshot-diff --disk xvdb "$D" s4
+refused "disk xvdb: s4's image .* any more .*: no diff \(the other disks: each alone with --disk\)" \
+    xl snapshot-diff "$D" s4
 expect_extents xvda "$((43 * M))+$K $((44 * M))+$K" s4 --disk xvda
+
+step "live snapshots taken over unflushed writes: the snapshot has them"
+make_vm_config fvm
+D=fvm
+expect_ok xl create "$CFG"
+expect_ok xl snapshot-create "$D" f1
+wl xvda 1 $((1 * M)) 64k
+wl xvdb 1 $((3 * M)) 64k
+expect_ok xl snapshot-create "$D" f2     # no diff to now before it
+expect_extents xvda "$((1 * M))+$K" f1 f2
+expect_extents xvdb "$((3 * M))+$K" f1 f2
+expect_ok xl destroy "$D"
+expect_extents xvda "$((1 * M))+$K" f1 f2
 
 step "checkpoints, offline: c1, E1, c2, E2; method bitmap"
 make_vm_config cvm
@@ -301,6 +331,66 @@ D=$CFG
 run xl snapshot-diff "$D" c3
 expect_eq "$RC" 1 "a diff from an untrusted bitmap"
 expect_match "$ERR" "checkpoint c3's bitmaps cannot be trusted" "says why"
+D=dvm
+
+step "revert to an internal snapshot a later external one froze: diff from it"
+# the revert copies s1's state out into a new image (no backing here):
+# the diff compares that copy with the tag, not "not in the chain"
+make_vm_config rvm
+D=rvm
+expect_ok qemu-io -f qcow2 -c "write -P 7 $((2 * M)) 64k" "$IMG/rvm-xvda.qcow2"
+expect_ok xl create "$CFG"
+expect_ok xl snapshot-create "$D" r1
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external "$D" r2
+expect_ok xl snapshot-revert "$D" r1
+wl xvda 1 $((1 * M)) 64k
+wl xvda 7 $((2 * M)) 64k                      # the same bytes again
+expect_extents xvda "$((1 * M))+$K" r1
+expect_eq "$(method_of xvda)" compare
+expect_extents xvda "$((1 * M))+$K $((2 * M))+$K" r1 --no-data
+expect_ok xl snapshot-create "$D" r3
+expect_extents xvda "$((1 * M))+$K" r1 r3
+
+step "--json: the domain's name and uuid, whatever named it"
+run xl list
+domid=$(awk '$1 == "rvm" { print $2 }' <<<"$OUT")
+expect_match "$domid" '^[0-9]+$' "rvm's domid"
+expect_ok xl snapshot-diff --json "$domid" r1 r3
+expect_eq "$(jq -r .domain <<<"$OUT")" rvm "the name, not the id"
+expect_eq "$(jq -r .uuid <<<"$OUT")" "$(domain_uuid "$D")" "its uuid"
+
+step "FROM == TO refused for now too; an empty --disk"
+expect_ok xl snapshot-create "$D" now
+refused "FROM and TO are one point, now" xl snapshot-diff "$D" now now
+expect_ok xl snapshot-diff "$D" now          # snapshot 'now' to now
+run xl snapshot-diff --disk= "$D" r1
+expect_eq "$RC" 2 "an empty --disk is a usage error"
+expect_eq "$(wc -l <<<"$ERR")" 1 "in one line: $ERR"
+
+step "--disk: another disk's block job does not matter"
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external \
+    --diskspec xvdb,snapshot=external "$D" r4
+wl xvdb 3 $((5 * M)) 64k
+expect_ok xl block-commit --active --bandwidth 2 --async "$D" xvda
+expect_extents xvdb "$((5 * M))+$K" r4 --disk xvdb
+expect_error "disk xvda of domain rvm is in block job" \
+    xl snapshot-diff --disk xvda "$D" r4
+expect_error "disk xvda of domain rvm is in block job" \
+    xl snapshot-diff "$D" r4
+expect_ok xl block-job --abort "$D" xvda
+expect_ok xl destroy "$D"
+
+step "extended L2 (subclusters): the mapping only, and said so"
+make_vm_config xvm
+D=xvm
+expect_ok qemu-img create -q -f qcow2 -o extended_l2=on \
+    "$IMG/xvm-xvda.qcow2" 64M
+expect_ok qemu-io -f qcow2 -c "write -P 5 $((1 * M)) 64k" "$IMG/xvm-xvda.qcow2"
+expect_ok xl snapshot-create "$CFG" x1
+w xvda 5 $((1 * M)) 64k                       # the same bytes again
+expect_extents xvda "$((1 * M))+$K" x1
+expect_eq "$(method_of xvda)" mapping "no data compared: not 'compare'"
+expect_eq "$(jq -r '.disks[0].reads_data' <<<"$OUT")" false
 D=dvm
 
 step "qemu-img check"
