@@ -685,24 +685,29 @@ yajl_val libxl__checkpoint_merge_sources(libxl__gc *gc,
 int libxl__bitmaps_fold_image(libxl__gc *gc, const char *qmp_path,
                               const char *from, libxl_disk_format ffmt,
                               const char *into, libxl_disk_format ifmt,
-                              bool set_state)
+                              bool set_state, const char **why_r)
 {
     libxl__disk_bitmaps fdb, idb;
     yajl_val nodes = NULL, actions, args = NULL, act, data, srcs, one;
-    const char *why, *fnode = NULL, *inode = NULL;
+    const char *why = NULL, *fnode = NULL, *inode = NULL;
+    char *err = NULL;
     int j, rc;
+
+    *why_r = NULL;
 
     if (ffmt != LIBXL_DISK_FORMAT_QCOW2 || ifmt != LIBXL_DISK_FORMAT_QCOW2)
         return 0;
     if (qmp_path) {
         rc = libxl__qmp_run_sync(gc, qmp_path, "query-named-block-nodes",
-                                 libxl__qmp_args_flat(gc), 0, false, &nodes);
-        if (rc || !nodes || !YAJL_IS_ARRAY(nodes)) return rc ? rc : ERROR_FAIL;
+                                 libxl__qmp_args_flat(gc), 0, true, &nodes);
+        if (rc || !nodes || !YAJL_IS_ARRAY(nodes)) {
+            *why_r = "QEMU does not answer query-named-block-nodes";
+            return rc ? rc : ERROR_FAIL;
+        }
         fnode = libxl__qmp_node_for_file(gc, nodes, from, ffmt);
         inode = libxl__qmp_node_for_file(gc, nodes, into, ifmt);
         if (!fnode || !inode) {
-            LOG(ERROR, "QEMU has no node for '%s' or '%s': their dirty "
-                "bitmaps cannot be merged", from, into);
+            *why_r = "QEMU has no node for one of them";
             return ERROR_FAIL;
         }
     }
@@ -712,7 +717,7 @@ int libxl__bitmaps_fold_image(libxl__gc *gc, const char *qmp_path,
     if (!rc) rc = libxl__disk_bitmaps_probe(gc, NULL, nodes, NULL, into,
                                             ifmt, &idb, &why);
     if (rc) {
-        LOG(ERROR, "%s", why);
+        *why_r = why;
         return rc;
     }
     actions = libxl__json_new_array(gc);
@@ -756,22 +761,38 @@ int libxl__bitmaps_fold_image(libxl__gc *gc, const char *qmp_path,
         if (!ib) {
             rc = libxl__exec_sync(gc, libxl__qemu_img_bitmap_args(gc, into,
                                       fb->name, fb->granularity, NULL, 0),
-                                  60000, NULL, NULL);
-            if (rc) return rc;
+                                  60000, NULL, &err);
+            if (rc) goto failed;
         }
         rc = libxl__exec_sync(gc, libxl__qemu_img_bitmap_args(gc, into,
-                                  fb->name, 0, from, ffmt), 60000, NULL, NULL);
+                                  fb->name, 0, from, ffmt), 60000, NULL, &err);
         if (!rc && (!ib || ib->recording != record))
             rc = libxl__exec_sync(gc, img_bitmap(gc, record ? "--enable"
                                                      : "--disable",
                                                  into, fb->name, NULL),
-                                  60000, NULL, NULL);
-        if (rc) return rc;
+                                  60000, NULL, &err);
+        if (rc) goto failed;
     }
     if (!qmp_path || !actions->u.array.len) return 0;
     libxl__json_add(gc, &args, "actions", actions);
-    return libxl__qmp_run_sync(gc, qmp_path, "transaction", args, 0, false,
-                               NULL);
+    rc = libxl__qmp_run_sync(gc, qmp_path, "transaction", args, 0, true,
+                             NULL);
+    if (rc) *why_r = "QEMU refused the merge";
+    return rc;
+ failed:
+    why = err ? libxl__tool_error_line(gc, err) : NULL;
+    *why_r = why ? why : "qemu-img bitmap failed";
+    return rc;
+}
+
+void libxl__bitmaps_fold_warn(libxl__gc *gc, const char *vdev,
+                              const char *from, const char *into,
+                              const char *why)
+{
+    LOG(WARN, "disk %s: the dirty bitmaps of '%s' could not be merged into "
+        "'%s' (%s): the checkpoints lose what they recorded there; make a "
+        "new checkpoint (and a full backup)", vdev, from, into,
+        why ? why : "see above");
 }
 
 /* ---------------------------------------------------------------- */

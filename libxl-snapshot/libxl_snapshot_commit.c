@@ -1003,15 +1003,14 @@ static void bc_others(libxl__egc *egc, libxl__qemu_img_info_state *qo,
                                                    "format");
             libxl_disk_format fmt = LIBXL_DISK_FORMAT_UNKNOWN;
             if (f) libxl__disk_format_from_qemu(f, &fmt);
+            const char *why;
             if (libxl__bitmaps_fold_image(gc, bcs->jr.live
                                           ? bcs->op.d.qmp_path : NULL,
                                           chain_file(bcs, i), fmt,
                                           chain_file(bcs, 0),
-                                          bcs->disk->format, false))
-                LOG(WARN, "disk %s: the dirty bitmaps of '%s' could not be "
-                    "merged into '%s' (xl snapshot-check reports the "
-                    "checkpoints this leaves incomplete)", bcs->vdev,
-                    chain_file(bcs, i), chain_file(bcs, 0));
+                                          bcs->disk->format, false, &why))
+                libxl__bitmaps_fold_warn(gc, bcs->vdev, chain_file(bcs, i),
+                                         chain_file(bcs, 0), why);
         }
     }
     bcs->bj.no_wait = !!(bcs->p.flags & LIBXLSNAP_BLOCK_COMMIT_NO_WAIT) &&

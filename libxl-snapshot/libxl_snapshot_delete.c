@@ -1030,14 +1030,13 @@ static void snapshot_delete_job_next(libxl__egc *egc,
             return;
         }
     }
-    if (pl->act == ACT_STREAM &&
-        libxl__bitmaps_fold_image(gc, live ? dls->op.d.qmp_path : NULL,
-                                  ds->file, ds->format, top,
-                                  LIBXL_DISK_FORMAT_QCOW2, false))
-        /* F's part of each checkpoint's bitmap is lost for top */
-        LOG(WARN, "disk %s: the dirty bitmaps of '%s' could not be merged "
-            "into '%s' (xl snapshot-check reports the checkpoints this "
-            "leaves incomplete)", ds->vdev, ds->file, top);
+    if (pl->act == ACT_STREAM) {
+        const char *why;
+        if (libxl__bitmaps_fold_image(gc, live ? dls->op.d.qmp_path : NULL,
+                                      ds->file, ds->format, top,
+                                      LIBXL_DISK_FORMAT_QCOW2, false, &why))
+            libxl__bitmaps_fold_warn(gc, ds->vdev, ds->file, top, why);
+    }
     bj->callback = snapshot_delete_job_done;
     bj->progress = &dls->progress;
     bj->fault_op = "delete";
@@ -1065,13 +1064,11 @@ static void snapshot_delete_job_done(libxl__egc *egc, libxl__blockjob *bj,
          * C was the active image (block-commit does the same) */
         EGC_GC;
         libxlsnap_disk_snapshot *ds = cur_ds(dls);
+        const char *why;
         if (libxl__bitmaps_fold_image(gc, NULL, pl->child, pl->child_format,
                                       ds->file, ds->format,
-                                      !strcmp(pl->child, dls->active)))
-            LOG(WARN, "disk %s: the dirty bitmaps of '%s' could not be "
-                "merged into '%s' (xl snapshot-check reports the "
-                "checkpoints this leaves incomplete)", ds->vdev, pl->child,
-                ds->file);
+                                      !strcmp(pl->child, dls->active), &why))
+            libxl__bitmaps_fold_warn(gc, ds->vdev, pl->child, ds->file, why);
     }
     dls->target++;
     snapshot_delete_job_next(egc, dls);

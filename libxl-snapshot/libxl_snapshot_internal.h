@@ -2580,12 +2580,17 @@ yajl_val libxl__checkpoint_merge_sources(libxl__gc *gc,
  * then record as from's did; else an added one does not record, and
  * into's own keep their state.  Live (qmp_path: both images in that
  * QEMU, into writable) in one transaction, else qemu-img.  An
- * inconsistent bitmap is left out.  0, or ERROR_* (logged).
+ * inconsistent bitmap is left out.  0, or ERROR_* and *why_r (gc;
+ * nothing logged: the caller says what it means).
  */
 int libxl__bitmaps_fold_image(libxl__gc *gc, const char *qmp_path,
                               const char *from, libxl_disk_format ffmt,
                               const char *into, libxl_disk_format ifmt,
-                              bool set_state);
+                              bool set_state, const char **why_r);
+/* the warning a caller of it gives (vdev's bitmaps of from not in into) */
+void libxl__bitmaps_fold_warn(libxl__gc *gc, const char *vdev,
+                              const char *from, const char *into,
+                              const char *why);
 
 /*
  * Making a checkpoint inside another operation (a backup, a snapshot):
