@@ -1300,7 +1300,10 @@ LIBXLSNAP_EXPORT const char *libxlsnap_diff_methods_to_string(unsigned m);
  * Refused (one line): an unknown snapshot, from not before to, a disk
  * not in both (vdev), a disk of another kind (LVM, RBD, VHD), a
  * journal left or a disk in a block job.  *diff_r (caller disposes)
- * is written when the operation ends.  Abort: stops; nothing changed.
+ * is written when the operation ends.  Changes nothing.  Abort: while
+ * it waits for the domain's lock; the reading itself (metadata; the
+ * compare reads at most two clusters a candidate) is one step that
+ * runs to its end.
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_domain_snapshot_diff(libxlsnap_ctx *ctx, const char *domain,

@@ -492,6 +492,12 @@ int libxl__snapshot_op_load_all(libxl__gc *gc, libxl__snapshot_op *op)
     return 0;
 }
 
+int libxl__snapshot_op_settled(libxl__gc *gc, libxl__snapshot_op *op)
+{
+    int rc = libxl__journal_refuse_pending(gc, &op->st, op->d.name, "");
+    return rc ? rc : libxl__blockjob_check_idle(gc, &op->st, &op->d);
+}
+
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op)
 {
     libxl__snapshot_store_unlock(&op->st);

@@ -1631,6 +1631,12 @@ int libxl__snapshot_op_load_all(libxl__gc *gc, libxl__snapshot_op *op);
 int libxl__blockjob_check_idle(libxl__gc *gc,
                                const libxl__snapshot_store *st,
                                const libxl__domain *d);
+/*
+ * Once begun: ERROR_* (said) while a journal is left that recovery
+ * could not complete, or a disk is in a block job: what reads the
+ * images as the records say them (export, snapshot-diff) waits.
+ */
+int libxl__snapshot_op_settled(libxl__gc *gc, libxl__snapshot_op *op);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
 /*
  * A job record for a job another file runs (a backup's disk): info's
@@ -2234,9 +2240,11 @@ typedef struct libxl__qcow2 {
     const char *path;
     unsigned version, cluster_bits;
     uint64_t cluster_size, size;      /* the active state's size */
+    uint64_t file_size;               /* of the image file, at open */
     uint64_t l1_offset;
     uint32_t l1_size;
     bool has_backing, extended_l2, encrypted;
+    const char *backing;              /* its backing file name, or NULL */
     libxl__qcow2_snap *snaps;
     int num_snaps;
 } libxl__qcow2;

@@ -311,13 +311,14 @@ int libxl__nbd_block_status(libxl__gc *gc, libxl__nbd *c, uint32_t mask,
             len = get32(h + 16);
             if (get64(h + 8) != c->cookie || len > NBD_MAX_OPT_REPLY)
                 goto bad;
-            p = libxl__gc_zalloc(gc, len + 1);
+            /* (zeros after it: an error chunk's text at p + 6 ends) */
+            p = libxl__gc_zalloc(gc, len + 8);
             rc = len ? nbd_read(gc, c, p, len) : 0;
             if (rc) return rc;
             done = flags & NBD_REPLY_FLAG_DONE;
             if (type & NBD_REPLY_TYPE_ERROR_BIT) {
                 uint16_t ml = len >= 6 ? get16(p + 4) : 0;
-                if (ml > len - 6) ml = 0;
+                if (len < 6 || ml > len - 6) ml = 0;
                 p[6 + ml] = 0;
                 LOG(ERROR, "NBD %s: block status failed (error %u%s%s)",
                     c->what, len >= 4 ? get32(p) : 0, ml ? ": " : "",

@@ -11,6 +11,7 @@
 #  - offline: s1 -> s2 and s2 -> now, s1 -> now (internal: "compare",
 #    guest data read; external: "allocation", none read); data rewritten
 #    with the same bytes is left out by compare, reported by --no-data;
+#    live snapshots taken over writes still in QEMU's cache hold them;
 #    a diff changes no file (fingerprint);
 #  - live: writes left in QEMU's cache (no flush by the test) are seen
 #    to now (the diff flushes: the guest pauses and runs on; a paused
@@ -213,6 +214,19 @@ expect_ok xl block-copy --pivot "$D" xvdb "$IMG/xvdb-copy.qcow2" \
 refused "disk xvdb: s4's image '.*' is not in the backing chain of '.*xvdb-copy.qcow2' any more" \
     xl snapshot-diff --disk xvdb "$D" s4
 expect_extents xvda "$((43 * M))+$K $((44 * M))+$K" s4 --disk xvda
+
+step "live snapshots taken over unflushed writes: the snapshot has them"
+make_vm_config fvm
+D=fvm
+expect_ok xl create "$CFG"
+expect_ok xl snapshot-create "$D" f1
+wl xvda 1 $((1 * M)) 64k
+wl xvdb 1 $((3 * M)) 64k
+expect_ok xl snapshot-create "$D" f2     # no diff to now before it
+expect_extents xvda "$((1 * M))+$K" f1 f2
+expect_extents xvdb "$((3 * M))+$K" f1 f2
+expect_ok xl destroy "$D"
+expect_extents xvda "$((1 * M))+$K" f1 f2
 
 step "checkpoints, offline: c1, E1, c2, E2; method bitmap"
 make_vm_config cvm

@@ -98,6 +98,11 @@ expect_eq "$(complete_words xl snapshot-diff vm1 --disk = x)" \
     "xvda xvdb" "snapshot-diff --disk=<TAB>: the disks"
 expect_eq "$(complete_words xl snapshot-diff --disk xvda vm1 '')" \
     "before-upgrade nightly" "snapshot-diff --disk VDEV DOM <TAB>: FROM"
+expect_ok xl checkpoint-create vm1 weekly
+expect_eq "$(complete_words xl snapshot-diff vm1 w)" "weekly" \
+    "snapshot-diff DOM <TAB>: a checkpoint too"
+expect_eq "$(complete_words xl snapshot-diff vm1 weekly '')" \
+    "now before-upgrade nightly weekly" "snapshot-diff DOM FROM <TAB>"
 expect_eq "$(complete_words xl block-job --abort vm1 xvd)" "xvda xvdb" \
     "block-job --abort DOM <TAB>"
 expect_eq "$(complete_words xl snapshot-revert -n nightly v)" "vm1 vm2" \
