@@ -1732,6 +1732,7 @@ static int do_create(libxl__gc *gc, ckpt_state *cs)
     libxl__snapshot_op *op = &cs->op;
     libxl__checkpoint_list l;
     libxlsnap_checkpoint cp;
+    libxl__domain_record rec;
     yajl_val nodes = NULL, actions, args = NULL;
     int i, k, rc;
 
@@ -1740,6 +1741,14 @@ static int do_create(libxl__gc *gc, ckpt_state *cs)
     rc = libxl__checkpoint_plan(gc, &op->d, &l, cs->name, cs->description,
                                 cs->vdevs, cs->num_vdevs, &cp);
     if (rc) return rc;
+    /* a domain named by its config file may have no record yet: without
+     * one, naming it later (shut off) finds nothing */
+    rc = libxl__snapshot_store_load_domain(gc, &op->st, &rec);
+    if (rc) return rc;
+    if (!rec.name) {
+        rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
+        if (rc) return rc;
+    }
     rc = journal_write(gc, &op->st, "checkpoint-create", &cp);
     if (rc) return rc;
     if (libxl__fault_point("checkpoint")) { /* tests */ }

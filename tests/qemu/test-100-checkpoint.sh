@@ -52,6 +52,8 @@
 #     from a middle image offline: snapshot-diff and backup-begin
 #     --incremental refused in one line (--fallback-full: a full one),
 #     checkpoint-list --check and snapshot-check report the gap.
+# 16. checkpoint-create naming a config file: the domain then known by
+#     its name (its record written).
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -567,5 +569,15 @@ run xl snapshot-check gp2
 expect_eq "$RC" 1 "snapshot-check exit status"
 expect_match "$OUT" "checkpoint 'c1' disk xvda: bitmap 'c1' is missing on '$F1'" \
     "snapshot-check"
+
+step "16. checkpoint-create by config file: the domain is known by name after"
+make_vm_config gp3
+expect_ok xl checkpoint-create "$CFG" k1
+expect_ok xl checkpoint-list --name gp3
+expect_eq "$OUT" "k1" "checkpoint-list by name"
+write_pattern gp3 xvda 1 1M 64K
+expect_ok xl snapshot-diff -v gp3 k1
+expect_eq "$(grep '^  ' <<<"$OUT" | xargs)" "1048576 65536" "the diff since k1"
+D=gp3 expect_clean
 check_images
 check_images "$T/other"
