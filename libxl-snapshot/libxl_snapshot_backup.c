@@ -431,8 +431,8 @@ static int ckpt_check(libxl__gc *gc, libxl__snapshot_op *op, bk_rec *r,
                     why);
                 return rc;
             }
-            why = libxl__checkpoint_union_problem(gc, &k->db, k->names,
-                                                  k->num_names);
+            why = libxl__checkpoint_union_problem(gc, &k->db, &l,
+                                                  r->incremental, NULL);
             if (why && !*untrusted_r)
                 *untrusted_r = GCSPRINTF("disk %s: %s", k->vdev, why);
         }

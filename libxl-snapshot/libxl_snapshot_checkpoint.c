@@ -638,25 +638,122 @@ const char *libxl__checkpoint_bitmap_problem(libxl__gc *gc,
     return NULL;
 }
 
+/*
+ * Continuity.  Checkpoint i's bitmap on a disk (with the names merged
+ * into it: its group) records from i until the disk's next checkpoint
+ * j, on whichever image was active meanwhile: it is made on one image,
+ * carried into each overlay made while it records, and j is made where
+ * it still records.  So the group must be on every layer from the
+ * lowest that has it up to the lowest that has j's group, and, i being
+ * the disk's newest, up to the active image, recording there.  A layer
+ * without it (a bitmap QEMU never wrote out because it was killed, one
+ * removed by hand) holds writes no union sees.  Merged names count as
+ * the group's: a live delete leaves its name on the read-only layers
+ * and puts its bits in the predecessor's on the active one.
+ */
+static bool group_on(const libxl__disk_bitmaps *db, int layer,
+                     const libxlsnap_checkpoint *cp, const char *bitmap,
+                     bool recording)
+{
+    const libxl__bitmap_state *bs = libxl__disk_bitmap_find(db, layer,
+                                                            bitmap);
+    int m;
+
+    if (bs && (!recording || bs->recording)) return true;
+    for (m = 0; m < cp->num_merged; m++) {
+        bs = libxl__disk_bitmap_find(db, layer, cp->merged[m]);
+        if (bs && (!recording || bs->recording)) return true;
+    }
+    return false;
+}
+
+/* the lowest layer having checkpoint i's group on db's disk, or -1 */
+static int group_lowest(const libxl__disk_bitmaps *db,
+                        const libxl__checkpoint_list *l, int i)
+{
+    const libxlsnap_checkpoint_disk *k =
+        libxl__checkpoint_disk(&l->cps[i], db->vdev);
+    int j;
+
+    for (j = db->num_layers - 1; k && j >= 0; j--)
+        if (group_on(db, j, &l->cps[i], k->bitmap, false)) return j;
+    return -1;
+}
+
+/* checkpoint i (which covers db's disk) against the continuity rule */
+static const char *group_problem(libxl__gc *gc,
+                                 const libxl__disk_bitmaps *db,
+                                 const libxl__checkpoint_list *l, int i)
+{
+    const libxlsnap_checkpoint *cp = &l->cps[i];
+    const char *bm = libxl__checkpoint_disk(cp, db->vdev)->bitmap;
+    int lo = group_lowest(db, l, i), up = 0, nx, j;
+
+    if (lo < 0)
+        return GCSPRINTF("bitmap '%s' is missing (on no image of the "
+                         "disk's chain)", bm);
+    for (nx = i + 1; nx < l->num; nx++)
+        if (libxl__checkpoint_disk(&l->cps[nx], db->vdev)) break;
+    if (nx < l->num) {
+        up = group_lowest(db, l, nx);
+        if (up < 0) {
+            /* where the next one begins is not known: no gap at least */
+            for (up = 0; up < lo && !group_on(db, up, cp, bm, false); up++)
+                ;
+        }
+        if (up > lo) up = lo;
+    }
+    for (j = lo - 1; j >= up; j--) {
+        if (group_on(db, j, cp, bm, false)) continue;
+        if (!j)
+            return GCSPRINTF("bitmap '%s' is not on the active image "
+                             "'%s': writes since are not tracked", bm,
+                             db->layers[0].file);
+        return GCSPRINTF("bitmap '%s' is missing on '%s' (an image it "
+                         "must be on, between '%s' and the active one): "
+                         "the writes made while it was the active image "
+                         "are not tracked", bm, db->layers[j].file,
+                         db->layers[lo].file);
+    }
+    if (nx == l->num && !group_on(db, 0, cp, bm, true))
+        return GCSPRINTF("bitmap '%s' does not record on the active image "
+                         "'%s': writes since are not tracked", bm,
+                         db->layers[0].file);
+    return NULL;
+}
+
 const char *libxl__checkpoint_union_problem(libxl__gc *gc,
                                             const libxl__disk_bitmaps *db,
-                                            const char *const *names, int n)
+                                            const libxl__checkpoint_list *l,
+                                            const char *from, const char *to)
 {
+    int ifrom = libxl__checkpoint_index(l, from);
+    int ito = to ? libxl__checkpoint_index(l, to) : l->num;
     const char *p;
-    int i, k;
+    int i, j, m, any = 0;
 
-    if (!n) return "no bitmap";
-    p = libxl__checkpoint_bitmap_problem(gc, db, names[0], false);
-    if (p) return p;
-    for (k = 1; k < n; k++)
-        for (i = 0; i < db->num_layers; i++) {
-            const libxl__bitmap_state *bs =
-                libxl__disk_bitmap_find(db, i, names[k]);
-            if (bs && bs->inconsistent)
-                return libxl__checkpoint_bitmap_problem(gc, db, names[k],
-                                                        false);
+    if (ifrom < 0 || ito < 0) return "no such checkpoint";
+    for (i = ifrom; i < ito; i++) {
+        const libxlsnap_checkpoint *cp = &l->cps[i];
+        const libxlsnap_checkpoint_disk *k =
+            libxl__checkpoint_disk(cp, db->vdev);
+        if (!k) continue;
+        any++;
+        /* an inconsistent copy of any of its names, on any layer */
+        for (m = -1; m < cp->num_merged; m++) {
+            const char *name = m < 0 ? k->bitmap : cp->merged[m];
+            for (j = 0; j < db->num_layers; j++) {
+                const libxl__bitmap_state *bs =
+                    libxl__disk_bitmap_find(db, j, name);
+                if (bs && bs->inconsistent)
+                    return libxl__checkpoint_bitmap_problem(gc, db, name,
+                                                            false);
+            }
         }
-    return NULL;
+        p = group_problem(gc, db, l, i);
+        if (p) return p;
+    }
+    return any ? NULL : "no bitmap";
 }
 
 yajl_val libxl__checkpoint_merge_sources(libxl__gc *gc,
@@ -1457,6 +1554,7 @@ void libxl__checkpoint_check(libxl__gc *gc, const libxl__snapshot_store *st,
             }
             p = libxl__checkpoint_bitmap_problem(gc, &dbs[m], cd->bitmap,
                     libxl__checkpoint_newest_on(&l, cd->vdev, l.num) == i);
+            if (!p) p = group_problem(gc, &dbs[m], &l, i);
             if (p)
                 PROBLEM("checkpoint '%s' disk %s: %s", cp->name, cd->vdev, p);
         }
@@ -1484,6 +1582,7 @@ static void fill_problems(libxl__gc *gc, const libxl__domain *d,
                                             dk->format, &db, &p))
             p = libxl__checkpoint_bitmap_problem(gc, &db, cd->bitmap,
                     libxl__checkpoint_newest_on(l, cd->vdev, l->num) == i);
+        if (!p && dk) p = group_problem(gc, &db, l, i);
         free(cd->problem);
         cd->problem = p ? strdup(p) : NULL;
     }
@@ -1635,6 +1734,7 @@ static int do_create(libxl__gc *gc, ckpt_state *cs)
     libxl__snapshot_op *op = &cs->op;
     libxl__checkpoint_list l;
     libxlsnap_checkpoint cp;
+    libxl__domain_record rec;
     yajl_val nodes = NULL, actions, args = NULL;
     int i, k, rc;
 
@@ -1643,6 +1743,14 @@ static int do_create(libxl__gc *gc, ckpt_state *cs)
     rc = libxl__checkpoint_plan(gc, &op->d, &l, cs->name, cs->description,
                                 cs->vdevs, cs->num_vdevs, &cp);
     if (rc) return rc;
+    /* a domain named by its config file may have no record yet: without
+     * one, naming it later (shut off) finds nothing */
+    rc = libxl__snapshot_store_load_domain(gc, &op->st, &rec);
+    if (rc) return rc;
+    if (!rec.name) {
+        rc = libxl__snapshot_store_save(gc, &op->st, &op->tree);
+        if (rc) return rc;
+    }
     rc = journal_write(gc, &op->st, "checkpoint-create", &cp);
     if (rc) return rc;
     if (libxl__fault_point("checkpoint")) { /* tests */ }

@@ -1334,7 +1334,7 @@ static int ckpt_disk_diff(libxl__gc *gc, diff_state *st,
         LOG(ERROR, "disk %s: cannot read its bitmaps: %s", vdev, why);
         return rc;
     }
-    why = libxl__checkpoint_union_problem(gc, &db, names, n);
+    why = libxl__checkpoint_union_problem(gc, &db, l, st->from, to);
     if (why) {
         LOG(ERROR, "disk %s: checkpoint %s's bitmaps cannot be trusted: %s",
             vdev, st->from, why);

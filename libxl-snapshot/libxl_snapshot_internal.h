@@ -2569,11 +2569,20 @@ const libxl__bitmap_state *libxl__disk_bitmap_find(
 const char *libxl__checkpoint_bitmap_problem(libxl__gc *gc,
                                              const libxl__disk_bitmaps *db,
                                              const char *name, bool newest);
-/* The same for a union (libxl__checkpoint_bitmaps): the first problem of
- * names[0] (which must be there), or an inconsistent copy of any. */
+/*
+ * The same for the union "changed on db's disk since checkpoint from
+ * until to (NULL: now)" (libxl__checkpoint_bitmaps's names): NULL, or
+ * the first problem: an inconsistent copy of any of its names, or a
+ * layer missing one it must be on (continuity: each checkpoint's
+ * bitmap, or one merged into it, on every layer from the lowest having
+ * it up to where the disk's next checkpoint begins; the newest's up to
+ * the active image, recording there).  checkpoint-list --check and
+ * snapshot-check apply the same rule to each checkpoint.
+ */
 const char *libxl__checkpoint_union_problem(libxl__gc *gc,
                                             const libxl__disk_bitmaps *db,
-                                            const char *const *names, int n);
+                                            const libxl__checkpoint_list *l,
+                                            const char *from, const char *to);
 /*
  * Live: the "bitmaps" of one block-dirty-bitmap-merge (a JSON array,
  * gc) that unites names over every layer of db that has them:

@@ -46,6 +46,14 @@
 #     recording bitmap: more, never less);
 # 14. snapshot-export-records carries the checkpoints' records, import
 #     writes them back (refused while the domain has some).
+# 15. a bitmap missing from a layer it must be on (the union would
+#     silently miss the writes made there): the overlay's bitmap lost
+#     with QEMU killed after a live external snapshot, and one removed
+#     from a middle image offline: snapshot-diff and backup-begin
+#     --incremental refused in one line (--fallback-full: a full one),
+#     checkpoint-list --check and snapshot-check report the gap.
+# 16. checkpoint-create naming a config file: the domain then known by
+#     its name (its record written).
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -500,5 +508,76 @@ expect_ok xl snapshot-import-records dl3 "$T/dl3.json"
 expect_ok xl checkpoint-list --json dl3
 expect_eq "$OUT" "$before" "the checkpoints imported"
 D=dl3 expect_clean
+
+step "15. a bitmap missing from a layer: refused, reported"
+# the overlay's c1 only in QEMU when it is killed: never on the file
+make_vm_config gp1
+expect_ok xl create "$CFG"
+expect_ok xl checkpoint-create gp1 c1
+write_pattern gp1 xvda 1 1M 64K
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external \
+    --diskspec xvdb,snapshot=no gp1 e1
+write_pattern gp1 xvda 2 2M 64K
+expect_ok xl snapshot-diff -v gp1 c1
+expect_eq "$(grep '^  ' <<<"$OUT" | xargs)" "1048576 65536 2097152 65536" \
+    "the diff since c1, live"
+PID=$(runtime_pid gp1)
+kill -9 "$PID"
+while kill -0 "$PID" 2>/dev/null; do sleep 0.1; done
+E1=$IMG/gp1-xvda.e1.qcow2
+expect_eq "$(has_bitmap "$E1" c1 && echo on)" "" "c1 not on the overlay's file"
+# (the first command clears the dead QEMU's runtime record)
+expect_ok xl checkpoint-list --check gp1
+expect_match "$OUT" "bitmap 'c1' is not on the active image" "checkpoint-list --check"
+refused "disk xvda: checkpoint c1's bitmaps cannot be trusted: bitmap 'c1' is not on the active image '$E1'" \
+    xl snapshot-diff -v gp1 c1
+refused "cannot back up domain gp1 incrementally since 'c1': disk xvda: bitmap 'c1' is not on the active image" \
+    xl backup-begin --disk xvda gp1 --target "$T/gp1-inc" --incremental c1
+expect_ok xl backup-begin --disk xvda gp1 --target "$T/gp1-full" --incremental c1 \
+    --fallback-full
+expect_match "$ERR" "full backup instead" "--fallback-full says so"
+expect_eq "$(qemu-img compare -q -U "$T/gp1-full/xvda.qcow2" "$E1" &&
+             echo same)" same "the full backup"
+run xl snapshot-check gp1
+expect_eq "$RC" 1 "snapshot-check exit status"
+expect_match "$OUT" "checkpoint 'c1' disk xvda: bitmap 'c1' is not on the active image '$E1'" \
+    "snapshot-check"
+# offline: base(c1) <- f1 <- f2, c1 carried up each; removed from f1
+make_vm_config gp2
+expect_ok xl create "$CFG"
+expect_ok xl destroy gp2
+expect_ok xl checkpoint-create gp2 c1
+write_pattern gp2 xvda 1 1M 64K
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external \
+    --diskspec xvdb,snapshot=no gp2 f1
+write_pattern gp2 xvda 2 2M 64K
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external \
+    --diskspec xvdb,snapshot=no gp2 f2
+write_pattern gp2 xvda 3 3M 64K
+F1=$IMG/gp2-xvda.f1.qcow2
+expect_ok xl snapshot-diff -v gp2 c1
+expect_eq "$(grep '^  ' <<<"$OUT" | xargs)" \
+    "1048576 65536 2097152 65536 3145728 65536" "the diff since c1"
+expect_ok qemu-img bitmap --remove "$F1" c1
+refused "disk xvda: checkpoint c1's bitmaps cannot be trusted: bitmap 'c1' is missing on '$F1'" \
+    xl snapshot-diff -v gp2 c1
+refused "cannot back up domain gp2 incrementally since 'c1': disk xvda: bitmap 'c1' is missing on '$F1'" \
+    xl backup-begin --disk xvda gp2 --target "$T/gp2-inc" --incremental c1
+expect_ok xl checkpoint-list --check gp2
+expect_match "$OUT" "bitmap 'c1' is missing on '$F1'" "checkpoint-list --check"
+run xl snapshot-check gp2
+expect_eq "$RC" 1 "snapshot-check exit status"
+expect_match "$OUT" "checkpoint 'c1' disk xvda: bitmap 'c1' is missing on '$F1'" \
+    "snapshot-check"
+
+step "16. checkpoint-create by config file: the domain is known by name after"
+make_vm_config gp3
+expect_ok xl checkpoint-create "$CFG" k1
+expect_ok xl checkpoint-list --name gp3
+expect_eq "$OUT" "k1" "checkpoint-list by name"
+write_pattern gp3 xvda 1 1M 64K
+expect_ok xl snapshot-diff -v gp3 k1
+expect_eq "$(grep '^  ' <<<"$OUT" | xargs)" "1048576 65536" "the diff since k1"
+D=gp3 expect_clean
 check_images
 check_images "$T/other"

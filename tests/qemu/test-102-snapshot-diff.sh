@@ -247,7 +247,7 @@ expect_extents xvda "$((1 * M))+$K" f1 f2
 step "checkpoints, offline: c1, E1, c2, E2; method bitmap"
 make_vm_config cvm
 D=$CFG
-# (checkpoint-create by config file keeps no domain record: the image)
+# (named by its config file: checkpoint-create writes its record too)
 wi() {
     expect_ok qemu-io -f qcow2 -c "write -P $1 $2 $3" "$IMG/cvm-xvda.qcow2"
 }

@@ -250,6 +250,27 @@ void test_checkpoint__bitmap_unions(void)
     GC_FREE;
 }
 
+/* checkpoints named in names (space-separated), oldest first, each on
+ * xvda with its own bitmap; no merged names */
+static void seq_list(libxl__gc *gc, libxl__checkpoint_list *l,
+                     const char *names)
+{
+    char *s = GCSTRDUP(names), *save = NULL, *w;
+
+    memset(l, 0, sizeof(*l));
+    l->cps = libxl__gc_calloc(gc, 8, sizeof(*l->cps));
+    for (w = strtok_r(s, " ", &save); w && l->num < 8;
+         w = strtok_r(NULL, " ", &save)) {
+        libxlsnap_checkpoint *cp = &l->cps[l->num++];
+        cp->name = w;
+        cp->creation_time = 100 + l->num;
+        GCNEW(cp->disks);
+        cp->disks[0].vdev = (char *)"xvda";
+        cp->disks[0].bitmap = w;
+        cp->num_disks = 1;
+    }
+}
+
 void test_checkpoint__bitmap_problems(void)
 {
     GC_INIT(NULL);
@@ -267,7 +288,8 @@ void test_checkpoint__bitmap_problems(void)
         { "/i/base.qcow2", LIBXL_DISK_FORMAT_QCOW2, NULL, base, 2 },
     };
     libxl__disk_bitmaps db = { "xvda", layers, 2 };
-    const char *c12[] = { "c1", "c2" }, *c02[] = { "c0", "c1" };
+    const char *c12[] = { "c1", "c2" };
+    libxl__checkpoint_list l;
     const char *p;
     yajl_val srcs;
 
@@ -282,11 +304,13 @@ void test_checkpoint__bitmap_problems(void)
     CU_ASSERT_PTR_NOT_NULL(p ? strstr(p, "inconsistent on '/i/base.qcow2'")
                              : NULL);
     CU_ASSERT_PTR_NOT_NULL(p ? strstr(p, "died") : NULL);
-    CU_ASSERT_PTR_NULL(libxl__checkpoint_union_problem(gc, &db, c12, 2));
-    CU_ASSERT_PTR_NOT_NULL(libxl__checkpoint_union_problem(gc, &db, c02, 2));
+    seq_list(gc, &l, "c0 c1 c2");
+    CU_ASSERT_PTR_NULL(libxl__checkpoint_union_problem(gc, &db, &l, "c1",
+                                                       NULL));
+    p = libxl__checkpoint_union_problem(gc, &db, &l, "c0", NULL);
+    CU_ASSERT_PTR_NOT_NULL(p ? strstr(p, "inconsistent") : NULL);
     top[1].inconsistent = true;
-    p = libxl__checkpoint_union_problem(gc, &db, (const char *[]){ "c2", "c1" },
-                                        2);
+    p = libxl__checkpoint_union_problem(gc, &db, &l, "c1", NULL);
     CU_ASSERT_PTR_NOT_NULL(p ? strstr(p, "QEMU says so") : NULL);
     top[1].inconsistent = false;
     /* live merge sources: only the layers QEMU has a node for */
@@ -297,6 +321,90 @@ void test_checkpoint__bitmap_problems(void)
                   "{\"node\":\"xvda-ov1\",\"name\":\"c2\"}]");
     CU_ASSERT_PTR_NULL(libxl__checkpoint_merge_sources(gc, &db,
                        (const char *[]){ "zz" }, 1));
+    GC_FREE;
+}
+
+/* The continuity rule: each checkpoint's bitmap on every layer from the
+ * lowest having it up to where the next begins, the newest up to the
+ * active image (recording) */
+void test_checkpoint__union_continuity(void)
+{
+    GC_INIT(NULL);
+    /* base: c1, then c2; e1 made while c2 recorded, c3 made on it; e2
+     * made while c3 recorded */
+    libxl__bitmap_state e2[] = { { "c3", 65536, true, false } };
+    libxl__bitmap_state e1[] = {
+        { "c2", 65536, false, false },
+        { "c3", 65536, false, false },
+    };
+    libxl__bitmap_state base[] = {
+        { "c1", 65536, false, false },
+        { "c2", 65536, false, false },
+    };
+    libxl__bitmap_layer layers[] = {
+        { "/i/e2.qcow2", LIBXL_DISK_FORMAT_QCOW2, NULL, e2, 1 },
+        { "/i/e1.qcow2", LIBXL_DISK_FORMAT_QCOW2, NULL, e1, 2 },
+        { "/i/base.qcow2", LIBXL_DISK_FORMAT_QCOW2, NULL, base, 2 },
+    };
+    libxl__disk_bitmaps db = { "xvda", layers, 3 };
+    libxl__checkpoint_list l;
+    const char *p;
+
+    seq_list(gc, &l, "c1 c2 c3");
+    CU_ASSERT_PTR_NULL(libxl__checkpoint_union_problem(gc, &db, &l, "c1",
+                                                       NULL));
+    CU_ASSERT_PTR_NULL(libxl__checkpoint_union_problem(gc, &db, &l, "c1",
+                                                       "c3"));
+    CU_ASSERT_PTR_NULL(libxl__checkpoint_union_problem(gc, &db, &l, "c3",
+                                                       NULL));
+    /* c2 gone from e1 (qemu-img bitmap --remove): e1's writes lost */
+    e1[0].name = "zz";
+    p = libxl__checkpoint_union_problem(gc, &db, &l, "c1", NULL);
+    CU_ASSERT_PTR_NOT_NULL(p ? strstr(p, "bitmap 'c2' is missing on "
+                                      "'/i/e1.qcow2'") : NULL);
+    p = libxl__checkpoint_union_problem(gc, &db, &l, "c2", "c3");
+    CU_ASSERT_PTR_NOT_NULL(p);
+    CU_ASSERT_PTR_NULL(libxl__checkpoint_union_problem(gc, &db, &l, "c1",
+                                                       "c2"));
+    CU_ASSERT_PTR_NULL(libxl__checkpoint_union_problem(gc, &db, &l, "c3",
+                                                       NULL));
+    e1[0].name = "c2";
+    /* c3 never written to e2 (QEMU killed): writes since not tracked */
+    e2[0].name = "zz";
+    p = libxl__checkpoint_union_problem(gc, &db, &l, "c1", NULL);
+    CU_ASSERT_PTR_NOT_NULL(p ? strstr(p, "bitmap 'c3' is not on the active "
+                                      "image '/i/e2.qcow2'") : NULL);
+    CU_ASSERT_PTR_NULL(libxl__checkpoint_union_problem(gc, &db, &l, "c1",
+                                                       "c3"));
+    e2[0].name = "c3";
+    /* on the active image but disabled */
+    e2[0].recording = false;
+    p = libxl__checkpoint_union_problem(gc, &db, &l, "c2", NULL);
+    CU_ASSERT_PTR_NOT_NULL(p ? strstr(p, "does not record") : NULL);
+    e2[0].recording = true;
+    /* c2 deleted live, merged into c1: c1 covers e1 through c2 */
+    seq_list(gc, &l, "c1 c3");
+    l.cps[0].merged = libxl__gc_calloc(gc, 1, sizeof(char *));
+    l.cps[0].merged[0] = (char *)"c2";
+    l.cps[0].num_merged = 1;
+    CU_ASSERT_PTR_NULL(libxl__checkpoint_union_problem(gc, &db, &l, "c1",
+                                                       NULL));
+    /* then c3 too (the newest): c1 recording on e2 with c3's bits */
+    l.cps[0].merged = libxl__gc_calloc(gc, 2, sizeof(char *));
+    l.cps[0].merged[0] = (char *)"c2";
+    l.cps[0].merged[1] = (char *)"c3";
+    l.cps[0].num_merged = 2;
+    l.num = 1;
+    e2[0].name = "c1";
+    CU_ASSERT_PTR_NULL(libxl__checkpoint_union_problem(gc, &db, &l, "c1",
+                                                       NULL));
+    e2[0].name = "c3";
+    /* a union of nothing; an unknown name */
+    seq_list(gc, &l, "c1 c2 c3");
+    CU_ASSERT_PTR_NOT_NULL(libxl__checkpoint_union_problem(gc, &db, &l, "c3",
+                                                           "c3"));
+    CU_ASSERT_PTR_NOT_NULL(libxl__checkpoint_union_problem(gc, &db, &l, "c9",
+                                                           NULL));
     GC_FREE;
 }
 
