@@ -830,6 +830,8 @@ struct libxl__blockjob {
     const char **leaving;
     int num_leaving, next_leaving;
     bool started, cancel_sent, complete_sent, merged, fault_passed;
+    bool flushed, flush_was_running;  /* at PENDING: images written out */
+    uint64_t flush_t0_ms;             /* when the guest was stopped */
     int cancel_rc, verb_failures, poll_failures;
     int poll_ms;                      /* the last poll interval */
     uint64_t polled_at_ms, polled_offset;   /* the last poll's progress */
