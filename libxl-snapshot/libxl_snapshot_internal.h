@@ -969,6 +969,11 @@ void libxl__blockjob_copy_bitmaps_sync(libxl__gc *gc, const char *qmp_path,
                                        const char *active,
                                        libxl_disk_format active_format,
                                        const char *target_node, bool full);
+/* A job of QEMU at qmp_path waiting at PENDING (its process died):
+ * the images written out ("stop", "cont" if the guest ran), then
+ * job-finalize; synchronous, for an adoption. */
+int libxl__blockjob_finalize_sync(libxl__gc *gc, const char *qmp_path,
+                                  const char *id);
 /* Why a copy must not pivot to dest (a file removed or replaced since
  * the copy began: dev, ino from libxl__blockjob_copy_dest_id, 0 0:
  * only that it exists), or NULL; logged as ERROR for job id. */
