@@ -1165,10 +1165,10 @@ static void blockjob_flush_stopped(libxl__egc *egc, libxl__qmp *qmp,
             "the job's end (%s): the job is cancelled", bj->info.id,
             qmp->error_desc ?: "QMP failed");
         bj->cancel_rc = ERROR_FAIL;
-        blockjob_flushed(egc, qmp, NULL, 0);
-        return;
+        /* (a stop that failed may have stopped it: cont all the same) */
+    } else {
+        bj->flushed = true;
     }
-    bj->flushed = true;
     if (!bj->flush_was_running) {
         blockjob_flushed(egc, qmp, NULL, 0);
         return;
@@ -1183,12 +1183,12 @@ static void blockjob_flushed(libxl__egc *egc, libxl__qmp *qmp,
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
     STATE_AO_GC(bj->ao);
 
-    if (bj->flushed && bj->flush_was_running) {
+    if (bj->flush_was_running && (bj->flushed || bj->cancel_rc)) {
         if (rc)
             LOG(ERROR, "job %s: QEMU did not resume the guest after "
                 "writing its images out (%s): xl unpause it", bj->info.id,
                 qmp->error_desc ?: "QMP failed");
-        else
+        else if (bj->flushed)
             LOG(DEBUG, "job %s: guest paused %"PRIu64" ms to write the "
                 "images out", bj->info.id,
                 libxl__now_ms() - bj->flush_t0_ms);
