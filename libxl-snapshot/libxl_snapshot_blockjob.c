@@ -69,7 +69,9 @@
  * image: the L2 tables of the clusters the job copied, which QEMU 7.2
  * otherwise keeps in its qcow2 metadata cache while the stream's end
  * rewrites the top's header without a backing file), then "cont" if
- * the guest ran (a pause of a few ms, logged), then job-finalize.
+ * the guest ran (a pause of a few ms, logged), then job-finalize.  At
+ * PENDING all is copied: an abort or a timeout then comes too late, as
+ * for a job that finalizes itself (only a refused stop cancels).
  * Without it, QEMU killed right after a "complete" stream lost the
  * data the base images had held.  QMP 7.2 has no flush command of its
  * own.  A mirror (active commit, copy) flushes its target before READY
@@ -1003,6 +1005,7 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     STATE_AO_GC(bj->ao);
     yajl_val job = NULL;
     libxlsnap_blockjob_state st;
+    bool pending;
     size_t i;
 
     qmp->quiet = false;
@@ -1046,11 +1049,15 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     }
     blockjob_progress(bj);
 
+    /* at PENDING all is copied: an abort or a timeout comes too late
+     * (as for a job that finalizes itself), the job is finished */
+    pending = st == S_RUNNING && !bj->cancel_sent && !bj->flush_refused &&
+        !strcmp(libxl__json_get_string(job, "status") ?: "", "pending");
+
     /* the bitmap merge, once, just before the job may finish */
-    if (bj->merge_actions && !bj->merged && !bj->cancel_rc &&
-        ((st == S_READY && bj->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT) ||
-         (st == S_RUNNING &&
-          !strcmp(libxl__json_get_string(job, "status") ?: "", "pending")))) {
+    if (bj->merge_actions && !bj->merged &&
+        ((st == S_READY && bj->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT &&
+          !bj->cancel_rc) || pending)) {
         bj->merged = true;
         rc = libxl__qmp_send(egc, qmp, "transaction", bj->merge_actions, -1,
                              blockjob_merged);
@@ -1058,8 +1065,7 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
         return;
     }
     /* at PENDING: the images written out, then the graph change */
-    if (st == S_RUNNING && !bj->cancel_rc &&
-        !strcmp(libxl__json_get_string(job, "status") ?: "", "pending")) {
+    if (pending) {
         if (!bj->flushed) {
             rc = libxl__qmp_send(egc, qmp, "query-status", NULL, -1,
                                  blockjob_flush_status);
@@ -1164,7 +1170,8 @@ static void blockjob_flush_stopped(libxl__egc *egc, libxl__qmp *qmp,
         LOG(ERROR, "job %s: QEMU could not write its images out before "
             "the job's end (%s): the job is cancelled", bj->info.id,
             qmp->error_desc ?: "QMP failed");
-        bj->cancel_rc = ERROR_FAIL;
+        bj->flush_refused = true;
+        if (!bj->cancel_rc) bj->cancel_rc = ERROR_FAIL;
         /* (a stop that failed may have stopped it: cont all the same) */
     } else {
         bj->flushed = true;
@@ -1183,7 +1190,7 @@ static void blockjob_flushed(libxl__egc *egc, libxl__qmp *qmp,
     libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
     STATE_AO_GC(bj->ao);
 
-    if (bj->flush_was_running && (bj->flushed || bj->cancel_rc)) {
+    if (bj->flush_was_running && (bj->flushed || bj->flush_refused)) {
         if (rc)
             LOG(ERROR, "job %s: QEMU did not resume the guest after "
                 "writing its images out (%s): xl unpause it", bj->info.id,
@@ -1193,12 +1200,13 @@ static void blockjob_flushed(libxl__egc *egc, libxl__qmp *qmp,
                 "images out", bj->info.id,
                 libxl__now_ms() - bj->flush_t0_ms);
     }
-    if (!bj->flushed && !bj->cancel_rc) {
+    if (!bj->flushed && !bj->flush_refused) {
         /* query-status failed: QEMU answered (poll again) or is gone */
         if (++bj->verb_failures > 5 || !qmp->error_class) {
             LOG(ERROR, "job %s: QEMU did not stop to write its images "
                 "out: %s", bj->info.id, qmp->error_desc ?: "QMP failed");
-            bj->cancel_rc = rc ? rc : ERROR_FAIL;
+            bj->flush_refused = true;
+            if (!bj->cancel_rc) bj->cancel_rc = rc ? rc : ERROR_FAIL;
         }
     }
     libxl__qmp_close(gc, qmp);

@@ -831,6 +831,7 @@ struct libxl__blockjob {
     int num_leaving, next_leaving;
     bool started, cancel_sent, complete_sent, merged, fault_passed;
     bool flushed, flush_was_running;  /* at PENDING: images written out */
+    bool flush_refused;               /* then the job is cancelled */
     uint64_t flush_t0_ms;             /* when the guest was stopped */
     int cancel_rc, verb_failures, poll_failures;
     int poll_ms;                      /* the last poll interval */
