@@ -63,6 +63,23 @@
  * job has completed those still there are deleted (blockdev-del); a
  * node that is still in use is refused by QEMU and kept.
  *
+ * Written out before the graph changes: a stream or an intermediate
+ * commit (waited for) runs with auto-finalize off and stops at
+ * PENDING; there QEMU is told "stop" (vm_stop drains and flushes every
+ * image: the L2 tables of the clusters the job copied, which QEMU 7.2
+ * otherwise keeps in its qcow2 metadata cache while the stream's end
+ * rewrites the top's header without a backing file), then "cont" if
+ * the guest ran (a pause of a few ms, logged), then job-finalize.  At
+ * PENDING all is copied: an abort or a timeout then comes too late, as
+ * for a job that finalizes itself (only a refused stop cancels).
+ * Without it, QEMU killed right after a "complete" stream lost the
+ * data the base images had held.  QMP 7.2 has no flush command of its
+ * own.  A mirror (active commit, copy) flushes its target before READY
+ * itself, and a commit's base is flushed when it is reopened read-only
+ * at the end, but only after the overlay's header names it: the stop
+ * covers that too.  An --async job (no_wait) finalizes by itself: no
+ * one is there to flush.
+ *
  * Abort and timeout: live, job-cancel and follow the job to its end;
  * offline, kill qemu-img.  Either way the callback comes once the job
  * is really over, never while it still runs.
@@ -238,6 +255,12 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                             int rc);
 static void blockjob_merged(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
                             int rc);
+static void blockjob_flush_status(libxl__egc *egc, libxl__qmp *qmp,
+                                  yajl_val ret, int rc);
+static void blockjob_flush_stopped(libxl__egc *egc, libxl__qmp *qmp,
+                                   yajl_val ret, int rc);
+static void blockjob_flushed(libxl__egc *egc, libxl__qmp *qmp,
+                             yajl_val ret, int rc);
 static void blockjob_verb_sent(libxl__egc *egc, libxl__qmp *qmp,
                                yajl_val ret, int rc);
 static void blockjob_leftovers(libxl__egc *egc, libxl__qmp *qmp,
@@ -428,7 +451,10 @@ static int blockjob_check_schema(libxl__gc *gc, const libxl__blockjob *bj,
     if (!stream && bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COMMIT)
         need[n++] = "top-node";
     if (bj->backing_file) need[n++] = "backing-file";
-    if (bj->num_merge_files || bj->num_bitmaps) need[n++] = "auto-finalize";
+    if (bj->num_merge_files || bj->num_bitmaps ||
+        (!copy && bj->info.type != LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
+         !bj->no_wait))
+        need[n++] = "auto-finalize";
     for (i = 0; i < n; i++) {
         if (!libxl__qmp_schema_has(schema, cmd, need[i])) {
             LOG(ERROR, "this QEMU's %s has no '%s' argument; it cannot "
@@ -720,6 +746,36 @@ void libxl__blockjob_copy_bitmaps_sync(libxl__gc *gc, const char *qmp_path,
             "the copy", active);
 }
 
+int libxl__blockjob_finalize_sync(libxl__gc *gc, const char *qmp_path,
+                                  const char *id)
+{
+    yajl_val status = NULL, args = NULL;
+    bool running;
+    int rc;
+
+    rc = libxl__qmp_run_sync(gc, qmp_path, "query-status", NULL, 5000,
+                             false, &status);
+    if (rc) goto out;
+    running = libxl__json_get_bool(status, "running", false);
+    rc = libxl__qmp_run_sync(gc, qmp_path, "stop", NULL, 30000, false,
+                             NULL);
+    if (rc) goto out;
+    if (running) {
+        rc = libxl__qmp_run_sync(gc, qmp_path, "cont", NULL, 10000, false,
+                                 NULL);
+        if (rc) {
+            LOG(ERROR, "job %s: QEMU did not resume the guest after "
+                "writing its images out: xl unpause it", id);
+            goto out;
+        }
+    }
+    libxl__json_add_string(gc, &args, "id", id);
+    rc = libxl__qmp_run_sync(gc, qmp_path, "job-finalize", args, 0, false,
+                             NULL);
+ out:
+    return rc;
+}
+
 static const char *node_backing(yajl_val nodes, const char *file)
 {
     size_t i;
@@ -816,10 +872,13 @@ static void blockjob_nodes(libxl__egc *egc, libxl__qmp *qmp,
     if (bj->num_bitmaps) {
         rc = merge_actions(gc, bj, nodes, base);
         if (rc) goto out;
-        /* an intermediate commit stops at PENDING for the merge */
-        if (bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COMMIT)
-            libxl__json_add_bool(gc, &args, "auto-finalize", false);
     }
+    /* a stream or an intermediate commit stops at PENDING: the merge,
+     * and the images written out before the graph changes */
+    if (bj->info.type != LIBXLSNAP_BLOCKJOB_TYPE_ACTIVE_COMMIT &&
+        (!bj->no_wait ||
+         (bj->num_bitmaps && bj->info.type == LIBXLSNAP_BLOCKJOB_TYPE_COMMIT)))
+        libxl__json_add_bool(gc, &args, "auto-finalize", false);
     if (bj->info.speed)
         libxl__json_add_uint64(gc, &args, "speed", bj->info.speed);
     if (base)
@@ -947,6 +1006,7 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     STATE_AO_GC(bj->ao);
     yajl_val job = NULL;
     libxlsnap_blockjob_state st;
+    bool pending;
     size_t i;
 
     qmp->quiet = bj->quiet_failure;
@@ -990,20 +1050,29 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     }
     blockjob_progress(bj);
 
+    /* at PENDING all is copied: an abort or a timeout comes too late
+     * (as for a job that finalizes itself), the job is finished */
+    pending = st == S_RUNNING && !bj->cancel_sent && !bj->flush_refused &&
+        !strcmp(libxl__json_get_string(job, "status") ?: "", "pending");
+
     /* the bitmap merge, once, just before the job may finish */
-    if (bj->merge_actions && !bj->merged && !bj->cancel_rc &&
-        ((st == S_READY && bj->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT) ||
-         (st == S_RUNNING &&
-          !strcmp(libxl__json_get_string(job, "status") ?: "", "pending")))) {
+    if (bj->merge_actions && !bj->merged &&
+        ((st == S_READY && bj->at_ready == LIBXL__BLOCKJOB_AT_READY_PIVOT &&
+          !bj->cancel_rc) || pending)) {
         bj->merged = true;
         rc = libxl__qmp_send(egc, qmp, "transaction", bj->merge_actions, -1,
                              blockjob_merged);
         if (rc) goto out;
         return;
     }
-    if (st == S_RUNNING && bj->merged &&
-        !strcmp(libxl__json_get_string(job, "status") ?: "", "pending")) {
-        rc = blockjob_send_verb(egc, bj, LIBXL__BLOCKJOB_VERB_FINALIZE);
+    /* at PENDING: the images written out, then the graph change */
+    if (pending) {
+        if (!bj->flushed) {
+            rc = libxl__qmp_send(egc, qmp, "query-status", NULL, -1,
+                                 blockjob_flush_status);
+        } else {
+            rc = blockjob_send_verb(egc, bj, LIBXL__BLOCKJOB_VERB_FINALIZE);
+        }
         if (rc) goto out;
         return;
     }
@@ -1068,6 +1137,81 @@ static void blockjob_merged(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
         LOG(WARN, "job %s: the dirty bitmaps could not be merged into "
             "'%s'", bj->info.id, bj->info.base);
     libxl__qmp_close(gc, qmp);
+    libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll, 0);
+}
+
+/*
+ * At PENDING: "stop" drains and flushes every image of QEMU (even when
+ * the guest is paused already), "cont" if the guest ran, then
+ * job-finalize.  A refused stop cancels the job: nothing changed.
+ */
+static void blockjob_flush_status(libxl__egc *egc, libxl__qmp *qmp,
+                                  yajl_val ret, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+
+    if (rc) goto out;
+    bj->flush_was_running = libxl__json_get_bool(ret, "running", false);
+    bj->flush_t0_ms = libxl__now_ms();
+    rc = libxl__qmp_send(egc, qmp, "stop", NULL, -1,
+                         blockjob_flush_stopped);
+    if (rc) goto out;
+    return;
+ out:
+    blockjob_flushed(egc, qmp, NULL, rc);
+}
+
+static void blockjob_flush_stopped(libxl__egc *egc, libxl__qmp *qmp,
+                                   yajl_val ret, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+    STATE_AO_GC(bj->ao);
+
+    if (rc) {
+        LOG(ERROR, "job %s: QEMU could not write its images out before "
+            "the job's end (%s): the job is cancelled", bj->info.id,
+            qmp->error_desc ?: "QMP failed");
+        bj->flush_refused = true;
+        if (!bj->cancel_rc) bj->cancel_rc = ERROR_FAIL;
+        /* (a stop that failed may have stopped it: cont all the same) */
+    } else {
+        bj->flushed = true;
+    }
+    if (!bj->flush_was_running) {
+        blockjob_flushed(egc, qmp, NULL, 0);
+        return;
+    }
+    rc = libxl__qmp_send(egc, qmp, "cont", NULL, -1, blockjob_flushed);
+    if (rc) blockjob_flushed(egc, qmp, NULL, rc);
+}
+
+static void blockjob_flushed(libxl__egc *egc, libxl__qmp *qmp,
+                             yajl_val ret, int rc)
+{
+    libxl__blockjob *bj = CONTAINER_OF(qmp, libxl__blockjob, qmp);
+    STATE_AO_GC(bj->ao);
+
+    if (bj->flush_was_running && (bj->flushed || bj->flush_refused)) {
+        if (rc)
+            LOG(ERROR, "job %s: QEMU did not resume the guest after "
+                "writing its images out (%s): xl unpause it", bj->info.id,
+                qmp->error_desc ?: "QMP failed");
+        else if (bj->flushed)
+            LOG(DEBUG, "job %s: guest paused %"PRIu64" ms to write the "
+                "images out", bj->info.id,
+                libxl__now_ms() - bj->flush_t0_ms);
+    }
+    if (!bj->flushed && !bj->flush_refused) {
+        /* query-status failed: QEMU answered (poll again) or is gone */
+        if (++bj->verb_failures > 5 || !qmp->error_class) {
+            LOG(ERROR, "job %s: QEMU did not stop to write its images "
+                "out: %s", bj->info.id, qmp->error_desc ?: "QMP failed");
+            bj->flush_refused = true;
+            if (!bj->cancel_rc) bj->cancel_rc = rc ? rc : ERROR_FAIL;
+        }
+    }
+    libxl__qmp_close(gc, qmp);
+    bj->poll_ms = 0;
     libxl__ev_time_register_rel(gc, &bj->poll, blockjob_poll, 0);
 }
 

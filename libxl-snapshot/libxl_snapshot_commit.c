@@ -1945,7 +1945,10 @@ int libxl__commit_stopped_records(libxl__gc *gc, libxl__snapshot_op *op,
  * to its end, on the caller's loop: ERROR_NOT_READY tells
  * libxl__snapshot_op_begin to call libxl__blockjob_recover again a
  * little later (op->adopt_id: the job it waits for; ERROR_TIMEDOUT
- * after ADOPT_WAIT_MS), instead of a wait in place.  Concluded:
+ * after ADOPT_WAIT_MS), instead of a wait in place.  Waiting at PENDING
+ * (a stream or intermediate commit, auto-finalize off): the images
+ * written out and the job finalized (libxl__blockjob_finalize_sync),
+ * then waited for the same way.  Concluded:
  * dismissed, and its outcome recorded as its process would have (a pivot is read from QEMU itself: a BlockBackend
  * on base).  Still running: left to run, for the next command; READY
  * and told to stop there (--async, or no --pivot): left to
@@ -2001,6 +2004,18 @@ static int adopt_job(libxl__gc *gc, libxl__snapshot_op *op, const jobrec *jr,
         if (rc) return rc;
         LOG(INFO, "block job %s on disk %s outlived its process: %s",
             jr->id, jr->vdev, at_ready_str(jr->at_ready));
+        op->adopt_id = GCSTRDUP(jr->id);
+        op->adopt_deadline = libxl__now_ms() + ADOPT_WAIT_MS;
+        return ERROR_NOT_READY;
+    }
+    if (st == LIBXLSNAP_BLOCKJOB_STATE_RUNNING &&
+        !strcmp(libxl__json_get_string(job, "status") ?: "", "pending")) {
+        /* a stream or intermediate commit waits for its finalize, the
+         * images written out first (as its process would have) */
+        rc = libxl__blockjob_finalize_sync(gc, op->d.qmp_path, jr->id);
+        if (rc) return rc;
+        LOG(INFO, "block job %s on disk %s outlived its process: "
+            "finalized", jr->id, jr->vdev);
         op->adopt_id = GCSTRDUP(jr->id);
         op->adopt_deadline = libxl__now_ms() + ADOPT_WAIT_MS;
         return ERROR_NOT_READY;

@@ -833,6 +833,9 @@ struct libxl__blockjob {
     const char **leaving;
     int num_leaving, next_leaving;
     bool started, cancel_sent, complete_sent, merged, fault_passed;
+    bool flushed, flush_was_running;  /* at PENDING: images written out */
+    bool flush_refused;               /* then the job is cancelled */
+    uint64_t flush_t0_ms;             /* when the guest was stopped */
     int cancel_rc, verb_failures, poll_failures;
     int poll_ms;                      /* the last poll interval */
     uint64_t polled_at_ms, polled_offset;   /* the last poll's progress */
@@ -970,6 +973,11 @@ void libxl__blockjob_copy_bitmaps_sync(libxl__gc *gc, const char *qmp_path,
                                        const char *active,
                                        libxl_disk_format active_format,
                                        const char *target_node, bool full);
+/* A job of QEMU at qmp_path waiting at PENDING (its process died):
+ * the images written out ("stop", "cont" if the guest ran), then
+ * job-finalize; synchronous, for an adoption. */
+int libxl__blockjob_finalize_sync(libxl__gc *gc, const char *qmp_path,
+                                  const char *id);
 /* Why a copy must not pivot to dest (a file removed or replaced since
  * the copy began: dev, ino from libxl__blockjob_copy_dest_id, 0 0:
  * only that it exists), or NULL; logged as ERROR for job id. */
