@@ -749,26 +749,15 @@ void libxl__blockjob_copy_bitmaps_sync(libxl__gc *gc, const char *qmp_path,
 int libxl__blockjob_finalize_sync(libxl__gc *gc, const char *qmp_path,
                                   const char *id)
 {
-    yajl_val status = NULL, args = NULL;
-    bool running;
+    yajl_val args = NULL;
+    bool cont_failed;
     int rc;
 
-    rc = libxl__qmp_run_sync(gc, qmp_path, "query-status", NULL, 5000,
-                             false, &status);
+    rc = libxl__qmp_flush_images(gc, qmp_path, NULL, &cont_failed);
+    if (cont_failed)
+        LOG(ERROR, "job %s: QEMU did not resume the guest after "
+            "writing its images out: xl unpause it", id);
     if (rc) goto out;
-    running = libxl__json_get_bool(status, "running", false);
-    rc = libxl__qmp_run_sync(gc, qmp_path, "stop", NULL, 30000, false,
-                             NULL);
-    if (rc) goto out;
-    if (running) {
-        rc = libxl__qmp_run_sync(gc, qmp_path, "cont", NULL, 10000, false,
-                                 NULL);
-        if (rc) {
-            LOG(ERROR, "job %s: QEMU did not resume the guest after "
-                "writing its images out: xl unpause it", id);
-            goto out;
-        }
-    }
     libxl__json_add_string(gc, &args, "id", id);
     rc = libxl__qmp_run_sync(gc, qmp_path, "job-finalize", args, 0, false,
                              NULL);

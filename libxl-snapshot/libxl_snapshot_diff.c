@@ -1064,40 +1064,16 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
  */
 static int flush_running(libxl__gc *gc, const libxl__domain *d)
 {
-    yajl_val ret = NULL;
-    sigset_t block, old;
-    bool running;
+    bool cont_failed;
     int rc;
 
-    rc = libxl__qmp_run_sync(gc, d->qmp_path, "query-status", NULL, 5000,
-                             false, &ret);
-    if (rc) goto fail;
-    running = libxl__json_get_bool(ret, "running", false);
-    /* a Ctrl-C (or kill) between stop and cont would leave the guest
-     * paused: those signals wait until it runs again */
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
-    sigaddset(&block, SIGQUIT);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    rc = libxl__qmp_run_sync(gc, d->qmp_path, "stop", NULL, 30000, false,
-                             &ret);
-    libxl__fault_point("diff");
-    /* (a stop that failed may have stopped it: cont all the same) */
-    if (running &&
-        libxl__qmp_run_sync(gc, d->qmp_path, "cont", NULL, 10000, false,
-                            &ret)) {
+    rc = libxl__qmp_flush_images(gc, d->qmp_path, "diff", &cont_failed);
+    if (cont_failed)
         LOG(ERROR, "domain %s: QEMU did not continue after the flush: "
             "the guest is paused (xl unpause %s)", d->name, d->name);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        return rc ? rc : ERROR_FAIL;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!rc) return 0;
- fail:
-    LOG(ERROR, "domain %s: cannot flush QEMU's images for a diff to now",
-        d->name);
+    else if (rc)
+        LOG(ERROR, "domain %s: cannot flush QEMU's images for a diff to "
+            "now", d->name);
     return rc;
 }
 

@@ -704,6 +704,15 @@ int libxl__qmp_error_class_to_rc(const char *klass);
 int libxl__qmp_run_sync(libxl__gc *gc, const char *path, const char *cmd,
                         yajl_val args, int timeout_ms, bool quiet,
                         yajl_val *ret_r);
+/*
+ * A running domain's images written out: QEMU stopped (which drains and
+ * flushes every image) and, if the guest ran, continued; a pause of
+ * milliseconds.  SIGINT, SIGTERM, SIGHUP and SIGQUIT wait until the
+ * guest runs again.  fault: a crash point between stop and cont (NULL:
+ * none).  *cont_failed_r: the guest was left paused (rc non-zero).
+ */
+int libxl__qmp_flush_images(libxl__gc *gc, const char *qmp_path,
+                            const char *fault, bool *cont_failed_r);
 /* {"flat": true}: the arguments of query-named-block-nodes, in gc */
 yajl_val libxl__qmp_args_flat(libxl__gc *gc);
 /*

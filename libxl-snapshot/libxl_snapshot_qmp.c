@@ -34,6 +34,7 @@
 #include "libxl_snapshot_internal.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -801,3 +802,39 @@ static void qmp_sync_reply(libxl__egc *egc, libxl__qmp *qmp, yajl_val ret,
  * indent-tabs-mode: nil
  * End:
  */
+
+int libxl__qmp_flush_images(libxl__gc *gc, const char *qmp_path,
+                            const char *fault, bool *cont_failed_r)
+{
+    yajl_val ret = NULL;
+    sigset_t block, old;
+    bool running;
+    int rc;
+
+    *cont_failed_r = false;
+    rc = libxl__qmp_run_sync(gc, qmp_path, "query-status", NULL, 5000,
+                             false, &ret);
+    if (rc) goto out;
+    running = libxl__json_get_bool(ret, "running", false);
+    /* a Ctrl-C (or kill) between stop and cont would leave the guest
+     * paused: those signals wait until it runs again */
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGQUIT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    rc = libxl__qmp_run_sync(gc, qmp_path, "stop", NULL, 30000, false,
+                             NULL);
+    if (fault) libxl__fault_point(fault);
+    /* (a stop that failed may have stopped it: cont all the same) */
+    if (running &&
+        libxl__qmp_run_sync(gc, qmp_path, "cont", NULL, 10000, false,
+                            NULL)) {
+        *cont_failed_r = true;
+        if (!rc) rc = ERROR_FAIL;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+ out:
+    return rc;
+}
