@@ -1843,9 +1843,7 @@ static void ckpt_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         libxl__ao_complete(egc, ao, rc);
         return;
     }
-    rc = libxl__journal_refuse_pending(gc, &op->st, op->d.name, "");
-    if (rc) goto out;
-    rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
+    rc = libxl__snapshot_op_settled(gc, op);
     if (rc) goto out;
     rc = cs->delete ? do_delete(gc, cs) : do_create(gc, cs);
  out:

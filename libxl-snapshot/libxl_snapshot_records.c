@@ -526,9 +526,7 @@ static void records_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         libxl__ao_complete(egc, ao, rc);
         return;
     }
-    rc = libxl__journal_refuse_pending(gc, &op->st, op->d.name, "");
-    if (rc) goto out;
-    rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
+    rc = libxl__snapshot_op_settled(gc, op);
     if (rc) goto out;
     rc = rs->import ? import_records(gc, rs) : export_records(gc, rs);
  out:
