@@ -232,9 +232,7 @@ static void migrate_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
         rc = ERROR_DOMAIN_NOTFOUND;
         goto out;
     }
-    rc = libxl__journal_refuse_pending(gc, &op->st, op->d.name, "");
-    if (rc) goto out;
-    rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
+    rc = libxl__snapshot_op_settled(gc, op);
     if (rc) goto out;
     if (!op->cfg.file || !libxl__file_exists(op->cfg.file)) {
         LOG(ERROR, "domain %s: no config file to start the destination "
