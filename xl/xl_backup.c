@@ -65,12 +65,7 @@ int main_backup_begin(int argc, char **argv)
                            "up)") ||
         xl_options_exclude("backup-begin", p.nbd, "--nbd", p.bandwidth,
                            "--bandwidth (the NBD client reads at its own "
-                           "pace)") ||
-        xl_options_exclude("backup-begin",
-                           p.flags & LIBXLSNAP_BACKUP_FALLBACK_FULL,
-                           "--fallback-full", !p.incremental,
-                           "a full backup (--fallback-full goes with "
-                           "--incremental)")) {
+                           "pace)")) {
         free(disks);
         return EXIT_FAILURE;
     }

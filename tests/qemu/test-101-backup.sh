@@ -518,3 +518,11 @@ expect_ok xl backup-begin bk --target "$B/o2" --incremental o1
 expect_allocated "$B/o2/xvda.qcow2" "12582912:65536"
 expect_restore "$B/o2" o2
 expect_ok xl destroy bk
+
+step "--fallback-full on a full backup: a full backup (the nightly command as cron runs it)"
+expect_ok xl create "$CFG"
+save f1
+expect_ok xl backup-begin bk --target "$B/f1" --fallback-full --checkpoint f1
+expect_no_match "$ERR" "error" "a full push with --fallback-full"
+expect_restore "$B/f1" f1
+expect_ok xl destroy bk
