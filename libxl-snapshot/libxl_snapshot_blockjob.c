@@ -1057,6 +1057,9 @@ static void blockjob_polled(libxl__egc *egc, libxl__qmp *qmp, yajl_val jobs,
     /* at PENDING: the images written out, then the graph change */
     if (pending) {
         if (!bj->flushed) {
+            /* each refusal is reported below, once (a refused
+             * query-status is asked again) */
+            qmp->quiet_refusal = true;
             rc = libxl__qmp_send(egc, qmp, "query-status", NULL, -1,
                                  blockjob_flush_status);
         } else {
@@ -1181,6 +1184,12 @@ static void blockjob_flushed(libxl__egc *egc, libxl__qmp *qmp,
     STATE_AO_GC(bj->ao);
 
     if (bj->flush_was_running && (bj->flushed || bj->flush_refused)) {
+        if (rc && qmp->error_class && ++bj->verb_failures <= 5) {
+            /* QEMU answered: a refused cont is asked again */
+            rc = libxl__qmp_send(egc, qmp, "cont", NULL, -1,
+                                 blockjob_flushed);
+            if (!rc) return;
+        }
         if (rc)
             LOG(ERROR, "job %s: QEMU did not resume the guest after "
                 "writing its images out (%s): xl unpause it", bj->info.id,
@@ -1190,6 +1199,7 @@ static void blockjob_flushed(libxl__egc *egc, libxl__qmp *qmp,
                 "images out", bj->info.id,
                 libxl__now_ms() - bj->flush_t0_ms);
     }
+    qmp->quiet_refusal = false;
     if (!bj->flushed && !bj->flush_refused) {
         /* query-status failed: QEMU answered (poll again) or is gone */
         if (++bj->verb_failures > 5 || !qmp->error_class) {

@@ -827,12 +827,17 @@ int libxl__qmp_flush_images(libxl__gc *gc, const char *qmp_path,
     rc = libxl__qmp_run_sync(gc, qmp_path, "stop", NULL, 30000, false,
                              NULL);
     if (fault) libxl__fault_point(fault);
-    /* (a stop that failed may have stopped it: cont all the same) */
-    if (running &&
-        libxl__qmp_run_sync(gc, qmp_path, "cont", NULL, 10000, false,
-                            NULL)) {
-        *cont_failed_r = true;
-        if (!rc) rc = ERROR_FAIL;
+    /* (a stop that failed may have stopped it: cont all the same; a
+     * refused cont is asked again) */
+    if (running) {
+        int tries = 0;
+        while (libxl__qmp_run_sync(gc, qmp_path, "cont", NULL, 10000,
+                                   tries < 2, NULL)) {
+            if (++tries < 3) continue;
+            *cont_failed_r = true;
+            if (!rc) rc = ERROR_FAIL;
+            break;
+        }
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
  out:
