@@ -323,9 +323,25 @@ wait_write() {
     return 0
 }
 # wait_boot N: until the console shows boot N
+# An HVM guest under nested TCG sometimes triple-faults in early boot
+# (Xen: "dN v0 Triple fault", then its reboot as a new domain, a few
+# times in a row on a loaded machine; its next boot goes through): each
+# such restart, up to 3, gives the boot its full time again, and is
+# noted.
 wait_boot() {
-    local end=$(($(now) + WAIT_BOOT_S))
+    local end=$(($(now) + WAIT_BOOT_S)) d0 d restarts=0 i=0
+    d0=$(domid)
     while [ "$(boots)" -lt "$1" ]; do
+        d=$d0
+        [ $((i++ % 10)) -eq 9 ] && d=$(domid)
+        if [ -n "$d" ] && [ -n "$d0" ] && [ "$d" != "$d0" ] &&
+           [ $restarts -lt 3 ] &&
+           $SXL dmesg 2>/dev/null | grep -aq "d${d0}v[0-9]* Triple fault"; then
+            note "$VM: domain $d0 triple-faulted in its boot (nested TCG), Xen restarted it as $d: its boot waited for again"
+            restarts=$((restarts + 1))
+            end=$(($(now) + WAIT_BOOT_S))
+        fi
+        [ -n "$d" ] && d0=$d
         [ "$(now)" -ge $end ] && return 1
         sleep 1
     done
