@@ -201,7 +201,7 @@ echo "--- tests/ceph: ${line:-no result} (${secs}s)"
 # ---- real Xen under TCG (tests/xen): every scenario counts, from its
 # closing "check-xen: N passed, N failed" line.  It never skips: this is
 # the only proof that the xen driver works.
-echo "=== tests/xen/run.sh (Xen 4.17 + dom0 under TCG, the xen driver)"
+echo "=== tests/xen/run.sh (Xen 4.17 + dom0 under KVM if /dev/kvm opens, else TCG: the xen driver)"
 xen_log=$(mktemp)
 trap 'rm -rf "$unit_log" "$results" "$beside_dir" "$ceph_log" "$xen_log"' EXIT
 start=$(date +%s)
