@@ -5,7 +5,8 @@
  * Per disk of each snapshot, by kind, one figure (bytes):
  *  - external (qcow2, VHD): the image it froze, as the host's file
  *    system holds it: st_blocks of its file, which is `qemu-img info`'s
- *    actual-size.  Chosen over `qemu-img map` of the image without its
+ *    actual-size (less its internal snapshots' exclusive bytes, when it
+ *    holds some: those are theirs, and a total counts them once).  Chosen over `qemu-img map` of the image without its
  *    backing (the guest data it holds): it is what the host pays
  *    (metadata and all, or less where the file system compresses), it
  *    is what `du` and a full disk speak of, and it is one stat, where a
@@ -259,6 +260,18 @@ static uint64_t extents_minus(const libxl__extents *a,
 /* ---------------------------------------------------------------- */
 /* per kind */
 
+/* the exclusive bytes of each of im's internal snapshots (probed) */
+static int image_exclusive(size_state *ss, size_image *im)
+{
+    if (!im->excl_done) {
+        im->excl_done = true;
+        im->excl_rc = im->qcow2
+            ? libxl__qcow2_exclusive(ss->gc, &im->q, &im->excl)
+            : ERROR_INVAL;
+    }
+    return im->excl_rc;
+}
+
 static void internal_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
                           libxlsnap_disk_size *dz)
 {
@@ -277,11 +290,7 @@ static void internal_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
         dz->problem = strdup(dz->problem);
         return;
     }
-    if (!im->excl_done) {
-        im->excl_done = true;
-        im->excl_rc = libxl__qcow2_exclusive(gc, &im->q, &im->excl);
-    }
-    if (im->excl_rc) {
+    if (image_exclusive(ss, im)) {
         dz->problem = strdup(GCSPRINTF("%s: its tables cannot be read",
                                        im->path));
         return;
@@ -351,6 +360,14 @@ static void external_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
         return;
     }
     dz->allocated = im->allocated;
+    /* its internal snapshots' clusters are theirs, not counted twice */
+    image_probe(ss, im);
+    if (im->qcow2 && im->q.num_snaps && !image_exclusive(ss, im)) {
+        int i;
+        for (i = 0; i < im->q.num_snaps; i++)
+            dz->allocated -= im->excl[i] < dz->allocated
+                ? im->excl[i] : dz->allocated;
+    }
     dz->frees = external_frees(ss, im, ds);
 }
 
