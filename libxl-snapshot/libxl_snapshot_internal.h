@@ -2311,6 +2311,14 @@ int libxl__qcow2_diff2(libxl__gc *gc, const libxl__qcow2 *qa,
                        const libxl__qcow2_l1 *a, const libxl__qcow2 *qb,
                        const libxl__qcow2_l1 *b, bool data,
                        libxl__extents *x);
+/*
+ * The active state's allocated data clusters (guest extents, sorted),
+ * and of them (inplace) those a write changes where they are: refcount
+ * 1 (QCOW2_COPIED on the cluster and its L2 table), not compressed;
+ * where an internal snapshot shares one, a write allocates anew.
+ */
+int libxl__qcow2_allocation(libxl__gc *gc, const libxl__qcow2 *q,
+                            libxl__extents *data, libxl__extents *inplace);
 /* Does path begin as a qcow2 image does? (nothing said) */
 bool libxl__is_qcow2_file(const char *path);
 /*

@@ -414,6 +414,52 @@ bool libxl__is_qcow2_file(const char *path)
 }
 
 /* ---------------------------------------------------------------- */
+/* the active state's clusters */
+
+int libxl__qcow2_allocation(libxl__gc *gc, const libxl__qcow2 *q,
+                            libxl__extents *data, libxl__extents *inplace)
+{
+    size_t words = q->extended_l2 ? 2 : 1;
+    size_t n_l2 = q->cluster_size / 8, per_l2 = n_l2 / words, j;
+    uint64_t *l1, *l2;
+    uint32_t i;
+    int rc;
+
+    if (q->l1_size && (q->l1_offset > q->file_size ||
+                       (uint64_t)q->l1_size * 8 > q->file_size - q->l1_offset)) {
+        LOG(ERROR, "'%s' ends before its L1 table: a truncated or corrupt "
+            "qcow2 image", q->path);
+        return ERROR_FAIL;
+    }
+    GCNEW_ARRAY(l1, q->l1_size ? q->l1_size : 1);
+    GCNEW_ARRAY(l2, n_l2);
+    rc = read_at(gc, q, l1, (size_t)q->l1_size * 8, q->l1_offset, "L1 table");
+    if (rc) return rc;
+    for (i = 0; i < q->l1_size; i++) {
+        uint64_t e1 = be64toh(l1[i]);
+        uint64_t base = (uint64_t)i * per_l2 << q->cluster_bits;
+
+        if (!(e1 & QCOW2_OFFSET_MASK)) continue;
+        if (base >= q->size) break;
+        rc = read_l2(gc, q, e1 & QCOW2_OFFSET_MASK, l2, n_l2);
+        if (rc) return rc;
+        for (j = 0; j < per_l2; j++) {
+            uint64_t e = l2[j * words];
+            uint64_t off = base + ((uint64_t)j << q->cluster_bits);
+
+            if (off >= q->size) break;
+            if (!(e & QCOW2_COMPRESSED) && !(e & QCOW2_OFFSET_MASK)) continue;
+            libxl__extents_add(gc, data, off, q->cluster_size);
+            /* refcount 1, table and cluster: written where it is */
+            if (!(e & QCOW2_COMPRESSED) && (e & QCOW2_COPIED) &&
+                (e1 & QCOW2_COPIED))
+                libxl__extents_add(gc, inplace, off, q->cluster_size);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
 /* exclusive clusters */
 
 #define OWNER_SHARED UINT32_MAX

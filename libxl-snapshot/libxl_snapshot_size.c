@@ -33,14 +33,16 @@
  *  - nothing: F is removed (a base image, with no backing, stays): F;
  *  - one qcow2 image C, with no internal snapshot: C is committed into
  *    F and removed: C's allocation less what F grows by (the clusters C
- *    holds where F holds none: the union stays in F);
+ *    holds where F has none it can write in place: the union stays in
+ *    F, and a cluster F shares with one of its internal snapshots is
+ *    copied, not overwritten);
  *  - else (branches, or C holding tags): F is streamed into each and
- *    removed: F less what each grows by (F's clusters it lacks); a base
- *    image stays: 0;
+ *    removed: F less what each grows by (F's clusters it has none of in
+ *    place); a base image stays: 0;
  *  - VHD: the overlay's allocation (coalesce; an upper bound).
  * What each image holds of its own: qcow2, its active L1/L2 tables
- * (libxl__qcow2_diff against nothing); raw, its data extents
- * (SEEK_DATA); a block device, all of it.
+ * (libxl__qcow2_allocation: its data clusters, and those of refcount 1);
+ * raw, its data extents (SEEK_DATA); a block device, all of it.
  *
  * Nothing is changed and no lock is taken (as listing): records are
  * read as they stand, images opened read-only.  Quick and synchronous.
@@ -72,9 +74,10 @@ typedef struct {
     bool excl_done;                   /* qcow2: exclusive bytes */
     int excl_rc;
     uint64_t *excl;
-    bool own_done;                    /* what it holds of its own */
+    bool own_done;                    /* what it holds of its own: its data,
+                                         and what a write changes in place */
     int own_rc;
-    libxl__extents own;
+    libxl__extents own, inplace;
     uint64_t virt;                    /* its virtual size */
 } size_image;
 
@@ -211,14 +214,9 @@ static int image_own(size_state *ss, size_image *im)
     im->own_done = true;
     image_probe(ss, im);
     if (!im->stat_ok) return im->own_rc = ERROR_NOTFOUND;
-    if (im->qcow2) {
-        libxl__qcow2_l1 l1;
-        im->own_rc = libxl__qcow2_state(gc, &im->q, NULL, &l1);
-        if (!im->own_rc)
-            im->own_rc = libxl__qcow2_diff(gc, &im->q, NULL, &l1, false,
-                                           &im->own);
-        return im->own_rc;
-    }
+    if (im->qcow2)
+        return im->own_rc = libxl__qcow2_allocation(gc, &im->q, &im->own,
+                                                    &im->inplace);
     fd = open(im->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return im->own_rc = ERROR_FAIL;
     end = lseek(fd, 0, SEEK_END);
@@ -235,6 +233,7 @@ static int image_own(size_state *ss, size_image *im)
         }
     }
     close(fd);
+    im->inplace = im->own;           /* (a hole written allocates) */
     return im->own_rc = 0;
 }
 
@@ -325,7 +324,7 @@ static uint64_t external_frees(size_state *ss, size_image *f,
     if (f->num_children == 1 && c && c->qcow2 && !c->q.num_snaps) {
         /* commit: c goes, f keeps the union */
         if (image_own(ss, c) || image_own(ss, f)) return 0;
-        grows = extents_minus(&c->own, &f->own);
+        grows = extents_minus(&c->own, &f->inplace);
         return c->allocated > grows ? c->allocated - grows : 0;
     }
     /* stream into each: f goes, each grows by what of f it lacks */
@@ -334,7 +333,7 @@ static uint64_t external_frees(size_state *ss, size_image *f,
     for (i = 0; i < f->num_children; i++) {
         c = image_get(ss, f->children[i]);
         if (!c || image_own(ss, c)) return 0;
-        grows += extents_minus(&f->own, &c->own);
+        grows += extents_minus(&f->own, &c->inplace);
     }
     gain = f->allocated;
     return gain > grows ? gain - grows : 0;
