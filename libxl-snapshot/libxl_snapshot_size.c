@@ -84,7 +84,8 @@ typedef struct {
 typedef struct {
     libxl__gc *gc;
     size_image *img;
-    int num_img;
+    int num_img, alloc_img;
+    size_image **by_real;             /* img sorted by real path */
     bool topology;                    /* children found */
     libxl__lvm_cache lvm;
     struct { const char *spec; int rc; const char *why; yajl_val v; } *rbd;
@@ -102,7 +103,10 @@ static void image_add(size_state *ss, const char *path)
     libxl__gc *gc = ss->gc;
 
     if (!path || path[0] != '/') return;
-    GCREALLOC_ARRAY(ss->img, ss->num_img + 1);
+    if (ss->num_img == ss->alloc_img) {
+        ss->alloc_img = ss->alloc_img ? ss->alloc_img * 2 : 64;
+        GCREALLOC_ARRAY(ss->img, ss->alloc_img);
+    }
     memset(&ss->img[ss->num_img], 0, sizeof(*ss->img));
     ss->img[ss->num_img].path = path;
     ss->img[ss->num_img].q.fd = -1;
@@ -180,26 +184,38 @@ static void images_close(size_state *ss)
         if (ss->img[i].qcow2) libxl__qcow2_close(&ss->img[i].q);
 }
 
+static int real_cmp(const void *a, const void *b)
+{
+    const size_image *x = *(const size_image *const *)a;
+    const size_image *y = *(const size_image *const *)b;
+
+    return strcmp(x->real, y->real);
+}
+
 /* what is built on each image, of the images the records know */
 static void images_topology(size_state *ss)
 {
     libxl__gc *gc = ss->gc;
-    int i, k;
+    size_image key, *kp = &key, **f;
+    int i, n = 0;
 
     if (ss->topology) return;
     ss->topology = true;
-    for (i = 0; i < ss->num_img; i++) image_probe(ss, &ss->img[i]);
+    GCNEW_ARRAY(ss->by_real, ss->num_img ? ss->num_img : 1);
+    for (i = 0; i < ss->num_img; i++) {
+        image_probe(ss, &ss->img[i]);
+        if (ss->img[i].stat_ok) ss->by_real[n++] = &ss->img[i];
+    }
+    qsort(ss->by_real, n, sizeof(*ss->by_real), real_cmp);
     for (i = 0; i < ss->num_img; i++) {
         size_image *c = &ss->img[i];
         if (!c->backing) continue;
-        for (k = 0; k < ss->num_img; k++) {
-            size_image *f = &ss->img[k];
-            if (k == i || !f->stat_ok || strcmp(f->real, c->backing))
-                continue;
-            GCREALLOC_ARRAY(f->children, f->num_children + 1);
-            f->children[f->num_children++] = c->path;
-            break;
-        }
+        key.real = c->backing;
+        f = n ? bsearch(&kp, ss->by_real, n, sizeof(*ss->by_real), real_cmp)
+              : NULL;
+        if (!f || *f == c) continue;
+        GCREALLOC_ARRAY((*f)->children, (*f)->num_children + 1);
+        (*f)->children[(*f)->num_children++] = c->path;
     }
 }
 
