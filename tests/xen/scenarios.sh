@@ -964,6 +964,15 @@ else
     wr /dev/vg0/lv0 BBBB; wr /dev/vg0/thin1 TBBB
     ok $XL snapshot-create --diskspec xvda,cow=16M "$LCFG" l2
     expect_eq "$(lvm lvs --noheadings --units m --nosuffix -o lv_size vg0/lv0-l2 | tr -d ' ')" "16.00" "l2's COW size (cow=16M)"
+    # space accounting (snapshot-list --size): l2's thick COW as lvs says
+    ok $XL snapshot-list --size --json "$LCFG"
+    l2x=$(jq -c '.snapshots[] | select(.name == "l2") | .disks[] | select(.vdev == "xvda")' "$OUT")
+    l2lvs=$(lvm lvs --noheadings --units b --nosuffix -o lv_size,snap_percent vg0/lv0-l2)
+    expect_eq "$(jq .cow_size <<<"$l2x")" "$(awk '{print $1}' <<<"$l2lvs")" "l2's cow_size (lvs lv_size)"
+    expect_eq "$(jq .frees <<<"$l2x")" "$(awk '{print $1}' <<<"$l2lvs")" "l2's frees: its volume"
+    expect_true "l2's cow is lvs's snap_percent of its size" awk -v c="$(jq .cow <<<"$l2x")" \
+        -v s="$(awk '{print $1}' <<<"$l2lvs")" -v p="$(awk '{print $2}' <<<"$l2lvs")" \
+        'BEGIN {d = c - s * p / 100; exit !(d < 65536 && d > -65536)}'
     wr /dev/vg0/lv0 CCCC; wr /dev/vg0/thin1 TCCC
     ok $XL snapshot-revert "$LCFG" l1
     expect_eq "$(pats)" "AAAA    /TAAA    " "the disks after the revert to l1"
