@@ -76,29 +76,8 @@ wait "$pb" || fail "making the overlays failed"
 prev=$IMG/$d-xvdb.s$N.qcow2
 t1=${EPOCHREALTIME/./}
 echo "  ($N internal snapshots and overlays made in $(( (t1 - t0) / 1000000 )) s)"
-jq -c . "$dir/snapshotdata-seed.libxl-json" > "$T/seed.json"
 # s<i>: parent s<i-1>; xvda tag s<i>; xvdb froze overlay i-1, made i
-awk -v n="$N" -v dir="$dir" -v img="$IMG/$d-xvdb" \
-    -v seed="$(cat "$T/seed.json")" -v t0="$(date +%s)" '
-    BEGIN {
-        for (i = 1; i <= n; i++) {
-            p = i == 1 ? "seed" : "s" (i - 1);
-            r = seed;
-            sub(/"name": *"seed"/, "\"name\": \"s" i "\"", r);
-            sub(/"creation_time": *[0-9]+/, "\"creation_time\": " (t0 + i), r);
-            sub(/"current": *true, */, "", r);
-            sub(/"parent": *null, */, "", r);
-            sub(/\{/, "{\"parent\": \"" p "\", ", r);
-            gsub(/"tag": *"seed"/, "\"tag\": \"s" i "\"", r);
-            sub(/"format": *"raw"/, "\"format\": \"qcow2\"", r);
-            sub(/"file": *"[^"]*xvdb[^"]*"/, "\"file\": \"" img "." p ".qcow2\"", r);
-            sub(/"overlay": *"[^"]*"/, "\"overlay\": \"" img ".s" i ".qcow2\"", r);
-            f = dir "/snapshotdata-s" i ".libxl-json";
-            print r > f;
-            close(f);
-        }
-    }'
-chmod 600 "$dir"/snapshotdata-*.libxl-json
+seed_records "$d" "$N" "$IMG/$d-xvdb"
 jq --arg p "$prev" '(.disks[] | select(.vdev == "xvdb") | .path) = $p |
     .current = null' "$dir/domain.libxl-json" > "$T/domain.json" &&
     cp "$T/domain.json" "$dir/domain.libxl-json" || fail "domain record"

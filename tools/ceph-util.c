@@ -534,6 +534,42 @@ static int cmp_snap_id(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* the image's snapshots, oldest first (by id): 0 and *snaps_r, freed
+ * with snap_list_free; or fail()'s exit code */
+static int snap_list(rbd_image_t img, const image_spec *is,
+                     rbd_snap_info_t **snaps_r, int *n_r)
+{
+    rbd_snap_info_t *snaps;
+    int max = 16, n, r;
+
+    *snaps_r = NULL;
+    *n_r = 0;
+    for (;;) {
+        snaps = calloc(max, sizeof(*snaps));
+        if (!snaps) return fail(-ENOMEM, is->spec, "listing snapshots");
+        n = max;
+        r = rbd_snap_list(img, snaps, &n);
+        if (r != -ERANGE) break;
+        free(snaps);
+        max = n > max ? n : max * 2;
+    }
+    if (r < 0) {
+        free(snaps);
+        return fail(r, is->spec, "rbd_snap_list");
+    }
+    qsort(snaps, r, sizeof(*snaps), cmp_snap_id);
+    *snaps_r = snaps;
+    *n_r = r;
+    return 0;
+}
+
+static void snap_list_free(rbd_snap_info_t *snaps, int n)
+{
+    if (!snaps) return;
+    if (n) rbd_snap_list_end(snaps);
+    free(snaps);
+}
+
 static int cmd_image_info(rados_ioctx_t io, const image_spec *is)
 {
     rbd_image_t img;
@@ -546,7 +582,7 @@ static int cmd_image_info(rados_ioctx_t io, const image_spec *is)
     size_t tag_len = sizeof(tag), cl = sizeof(clients), kl = sizeof(cookies),
            al = sizeof(addrs);
     ssize_t nowners;
-    int max = 16, nsnaps = 0, shown = 0, i, r, rc, excl;
+    int nsnaps = 0, shown = 0, i, r, rc, excl;
 
     if ((rc = open_image(io, is, true, &img))) return rc;
     r = rbd_stat(img, &st, sizeof(st));
@@ -579,23 +615,7 @@ static int cmd_image_info(rados_ioctx_t io, const image_spec *is)
         rbd_snap_spec_cleanup(&psnap);
     }
 
-    for (;;) {
-        snaps = calloc(max, sizeof(*snaps));
-        if (!snaps) { rc = fail(-ENOMEM, is->spec, "listing snapshots"); goto out; }
-        nsnaps = max;
-        r = rbd_snap_list(img, snaps, &nsnaps);
-        if (r != -ERANGE) break;
-        free(snaps);
-        snaps = NULL;
-        max = nsnaps > max ? nsnaps : max * 2;
-    }
-    if (r < 0) {
-        nsnaps = 0;
-        rc = fail(r, is->spec, "rbd_snap_list");
-        goto out;
-    }
-    nsnaps = r;
-    qsort(snaps, nsnaps, sizeof(*snaps), cmp_snap_id);
+    if ((rc = snap_list(img, is, &snaps, &nsnaps))) goto out;
     fprintf(out, ",\"snaps\":[");
     for (i = 0; i < nsnaps; i++) {
         rbd_snap_namespace_type_t ns;
@@ -658,10 +678,7 @@ static int cmd_image_info(rados_ioctx_t io, const image_spec *is)
     rc = 0;
 
  out:
-    if (snaps) {
-        if (nsnaps) rbd_snap_list_end(snaps);
-        free(snaps);
-    }
+    snap_list_free(snaps, nsnaps);
     rbd_close(img);
     return rc;
 }
@@ -684,28 +701,12 @@ static int cmd_du(rados_ioctx_t io, const image_spec *is)
     rbd_image_info_t st;
     rbd_snap_info_t *snaps = NULL;
     const char *prev = NULL;
-    int max = 16, nsnaps = 0, shown = 0, i, r, rc;
+    int nsnaps = 0, shown = 0, i, r, rc;
     uint64_t used;
     char what[300];
 
     if ((rc = open_image(io, is, true, &img))) return rc;
-    for (;;) {
-        snaps = calloc(max, sizeof(*snaps));
-        if (!snaps) { rc = fail(-ENOMEM, is->spec, "listing snapshots"); goto out; }
-        nsnaps = max;
-        r = rbd_snap_list(img, snaps, &nsnaps);
-        if (r != -ERANGE) break;
-        free(snaps);
-        snaps = NULL;
-        max = nsnaps > max ? nsnaps : max * 2;
-    }
-    if (r < 0) {
-        nsnaps = 0;
-        rc = fail(r, is->spec, "rbd_snap_list");
-        goto out;
-    }
-    nsnaps = r;
-    qsort(snaps, nsnaps, sizeof(*snaps), cmp_snap_id);
+    if ((rc = snap_list(img, is, &snaps, &nsnaps))) goto out;
     fprintf(out, "{\"snapshots\":[");
     for (i = 0; i < nsnaps; i++) {
         rbd_snap_namespace_type_t ns;
@@ -739,10 +740,7 @@ static int cmd_du(rados_ioctx_t io, const image_spec *is)
     fprintf(out, "],\"head\":%" PRIu64 "}\n", used);
     rc = 0;
  out:
-    if (snaps) {
-        if (nsnaps) rbd_snap_list_end(snaps);
-        free(snaps);
-    }
+    snap_list_free(snaps, nsnaps);
     rbd_close(img);
     return rc;
 }

@@ -10,18 +10,6 @@
 
 #define K64 65536ULL
 
-static int io(const char *img, const char *cmd)
-{
-    const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", cmd, img, NULL };
-    return unit_run(argv);
-}
-
-static int snap(const char *img, const char *tag)
-{
-    const char *argv[] = { "qemu-img", "snapshot", "-c", tag, img, NULL };
-    return unit_run(argv);
-}
-
 static uint64_t extents_total(const libxl__extents *x)
 {
     uint64_t t = 0;
@@ -53,13 +41,13 @@ void test_size__exclusive(void)
     img = GCSPRINTF("%s/s.qcow2", dir);
     mk[5] = img;
     CU_ASSERT_EQUAL_FATAL(unit_run(mk), 0);
-    CU_ASSERT_EQUAL_FATAL(io(img, "write -P 1 0 1M"), 0);
-    CU_ASSERT_EQUAL_FATAL(snap(img, "a"), 0);
-    CU_ASSERT_EQUAL_FATAL(io(img, "write -P 2 0 1M"), 0);
-    CU_ASSERT_EQUAL_FATAL(snap(img, "b"), 0);
-    CU_ASSERT_EQUAL_FATAL(io(img, "write -P 3 2M 64k"), 0);
-    CU_ASSERT_EQUAL_FATAL(snap(img, "c"), 0);
-    CU_ASSERT_EQUAL_FATAL(io(img, "write -P 4 0 64k"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 1 0 1M"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qemu_img_snapshot(img, "a"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 2 0 1M"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qemu_img_snapshot(img, "b"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 3 2M 64k"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qemu_img_snapshot(img, "c"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 4 0 64k"), 0);
 
     CU_ASSERT_EQUAL_FATAL(libxl__qcow2_open(gc, img, &q), 0);
     CU_ASSERT_EQUAL_FATAL(q.num_snaps, 3);
