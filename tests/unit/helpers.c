@@ -89,6 +89,20 @@ int unit_qemu_img_snapshot(const char *img, const char *tag)
     return unit_run(argv);
 }
 
+int unit_qcow2_script(const char *img, const char *size,
+                      const char *const *steps)
+{
+    const char *mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", img,
+                         size, NULL };
+    int rc = unit_run(mk);
+
+    for (; !rc && *steps; steps++)
+        rc = !strncmp(*steps, "snapshot ", 9)
+            ? unit_qemu_img_snapshot(img, *steps + 9)
+            : unit_qemu_io(img, *steps);
+    return rc;
+}
+
 int unit_write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");

@@ -19,6 +19,12 @@ int unit_run(const char *const *argv);
 int unit_qemu_io(const char *img, const char *cmd);
 int unit_qemu_img_snapshot(const char *img, const char *tag);
 /*
+ * A new qcow2 image img of size, then each step in turn: "snapshot TAG"
+ * (qemu-img snapshot -c), else a qemu-io command; 0 when all succeed.
+ */
+int unit_qcow2_script(const char *img, const char *size,
+                      const char *const *steps);
+/*
  * A logger that counts its messages of level XTL_WARN and above
  * (unit_nlogs: what a user sees by default) and keeps the last
  * (unit_last_log), each shown on stderr: to check that a refusal is

@@ -123,22 +123,15 @@ void test_diff__qcow2_tables(void)
     char *img;
     libxl__qcow2 q;
     libxl__extents x;
-    const char *mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", NULL,
-                         "64M", NULL };
+    static const char *const steps[] = {
+        "write -P 1 1M 64k", "write -P 2 40M 128k", "snapshot s1",
+        "write -P 3 3M 64k", "write -z 40M 128k", "write -P 1 1M 64k",
+        "write -P 4 50M 4k", "snapshot s2", "write -P 5 8M 64k", NULL
+    };
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
     img = GCSPRINTF("%s/d.qcow2", dir);
-    mk[5] = img;
-    CU_ASSERT_EQUAL_FATAL(unit_run(mk), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 1 1M 64k"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 2 40M 128k"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_img_snapshot(img, "s1"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 3 3M 64k"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -z 40M 128k"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 1 1M 64k"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 4 50M 4k"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_img_snapshot(img, "s2"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 5 8M 64k"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qcow2_script(img, "64M", steps), 0);
 
     CU_ASSERT_EQUAL_FATAL(libxl__qcow2_open(gc, img, &q), 0);
     CU_ASSERT_EQUAL(q.cluster_size, K64);

@@ -34,20 +34,14 @@ void test_size__exclusive(void)
     libxl__qcow2 q;
     libxl__extents data = { 0 }, inplace = { 0 };
     uint64_t *ex;
-    const char *mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", NULL,
-                         "64M", NULL };
+    static const char *const steps[] = {
+        "write -P 1 0 1M", "snapshot a", "write -P 2 0 1M", "snapshot b",
+        "write -P 3 2M 64k", "snapshot c", "write -P 4 0 64k", NULL
+    };
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
     img = GCSPRINTF("%s/s.qcow2", dir);
-    mk[5] = img;
-    CU_ASSERT_EQUAL_FATAL(unit_run(mk), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 1 0 1M"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_img_snapshot(img, "a"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 2 0 1M"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_img_snapshot(img, "b"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 3 2M 64k"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_img_snapshot(img, "c"), 0);
-    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(img, "write -P 4 0 64k"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qcow2_script(img, "64M", steps), 0);
 
     CU_ASSERT_EQUAL_FATAL(libxl__qcow2_open(gc, img, &q), 0);
     CU_ASSERT_EQUAL_FATAL(q.num_snaps, 3);
