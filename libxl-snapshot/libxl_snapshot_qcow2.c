@@ -425,8 +425,9 @@ int libxl__qcow2_allocation(libxl__gc *gc, const libxl__qcow2 *q,
     uint32_t i;
     int rc;
 
-    if (q->l1_size && (q->l1_offset > q->file_size ||
-                       (uint64_t)q->l1_size * 8 > q->file_size - q->l1_offset)) {
+    if (q->l1_size &&
+        (q->l1_offset > q->file_size ||
+         (uint64_t)q->l1_size * 8 > q->file_size - q->l1_offset)) {
         LOG(ERROR, "'%s' ends before its L1 table: a truncated or corrupt "
             "qcow2 image", q->path);
         return ERROR_FAIL;

@@ -6,8 +6,9 @@
  *  - external (qcow2, VHD): the image it froze, as the host's file
  *    system holds it: st_blocks of its file, which is `qemu-img info`'s
  *    actual-size (less its internal snapshots' exclusive bytes, when it
- *    holds some: those are theirs, and a total counts them once).  Chosen over `qemu-img map` of the image without its
- *    backing (the guest data it holds): it is what the host pays
+ *    holds some: those are theirs, and a total counts them once).
+ *    Chosen over `qemu-img map` of the image without its backing (the
+ *    guest data it holds): it is what the host pays
  *    (metadata and all, or less where the file system compresses), it
  *    is what `du` and a full disk speak of, and it is one stat, where a
  *    map is a process per image (1,000 snapshots: 20 s, not 20 ms);
@@ -18,7 +19,8 @@
  *    running domain it is the image as of QEMU's last flush;
  *  - lvm: the snapshot volume's copy-on-write use (lvs: size times
  *    snap_percent) and its size, one lvs per volume group
- *    (libxl__lvm_snapshot_state's cache);
+ *    (libxl__lvm_snapshot_state's cache); an inactive thin snapshot,
+ *    which lvs does not measure, says 0;
  *  - rbd: `rbd du`'s figure for the snapshot, from ceph-util du (librbd
  *    rbd_diff_iterate2 from the image's previous snapshot, whole
  *    objects), one run per image;
@@ -121,7 +123,8 @@ static void images_index(size_state *ss)
     if (!ss->num_img) return;
     qsort(ss->img, ss->num_img, sizeof(*ss->img), image_cmp);
     for (i = 1; i < ss->num_img; i++)
-        if (strcmp(ss->img[i].path, ss->img[m].path)) ss->img[++m] = ss->img[i];
+        if (strcmp(ss->img[i].path, ss->img[m].path))
+            ss->img[++m] = ss->img[i];
     ss->num_img = m + 1;
 }
 
@@ -275,6 +278,13 @@ static uint64_t extents_minus(const libxl__extents *a,
 /* ---------------------------------------------------------------- */
 /* per kind */
 
+/* why dz's figure is missing (the caller's copy: not gc) */
+static void problem(libxl__gc *gc, libxlsnap_disk_size *dz, const char *why)
+{
+    free(dz->problem);
+    dz->problem = libxl__gc_strdup(NOGC, why);
+}
+
 /* the exclusive bytes of each of im's internal snapshots (probed) */
 static int image_exclusive(size_state *ss, size_image *im)
 {
@@ -295,25 +305,24 @@ static void internal_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
     int i;
 
     if (!im) {
-        dz->problem = strdup("no image");
+        problem(gc, dz, "no image");
         return;
     }
     image_probe(ss, im);
     if (!im->qcow2) {
-        dz->problem = GCSPRINTF("%s: %s", im->path, im->stat_ok
-                                ? "not a qcow2 image" : "missing");
-        dz->problem = strdup(dz->problem);
+        problem(gc, dz, GCSPRINTF("%s: %s", im->path,
+            im->stat_ok ? "not a qcow2 image" : "missing"));
         return;
     }
     if (image_exclusive(ss, im)) {
-        dz->problem = strdup(GCSPRINTF("%s: its tables cannot be read",
+        problem(gc, dz, GCSPRINTF("%s: its tables cannot be read",
                                        im->path));
         return;
     }
     for (i = 0; i < im->q.num_snaps; i++)
         if (ds->tag && !strcmp(im->q.snaps[i].name, ds->tag)) break;
     if (i == im->q.num_snaps) {
-        dz->problem = strdup(GCSPRINTF("%s has no internal snapshot '%s'",
+        problem(gc, dz, GCSPRINTF("%s has no internal snapshot '%s'",
                                        im->path, ds->tag ? ds->tag : "?"));
         return;
     }
@@ -362,16 +371,16 @@ static void external_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
     size_image *im = image_get(ss, ds->file);
 
     if (!im) {
-        dz->problem = strdup("no image");
+        problem(gc, dz, "no image");
         return;
     }
     image_stat(ss, im);
     if (!im->stat_ok) {
-        dz->problem = strdup(GCSPRINTF("%s: missing", im->path));
+        problem(gc, dz, GCSPRINTF("%s: missing", im->path));
         return;
     }
     if (!im->is_file) {
-        dz->problem = strdup(GCSPRINTF("%s: not a file", im->path));
+        problem(gc, dz, GCSPRINTF("%s: not a file", im->path));
         return;
     }
     dz->allocated = im->allocated;
@@ -396,14 +405,14 @@ static void lvm_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
     memset(&snap, 0, sizeof(snap));
     p = libxl__lvm_snapshot_state(gc, &ss->lvm, ds, NULL, &snap);
     if (!snap.lv) {
-        dz->problem = strdup(p ? p : "snapshot volume not found");
+        problem(gc, dz, p ? p : "snapshot volume not found");
         return;
     }
     dz->cow_size = snap.size;
     dz->cow = (uint64_t)(snap.size * (snap.snap_percent / 100.0));
     /* thick: the volume goes; thin: the pool's blocks it alone has */
     dz->frees = snap.thin ? dz->cow : snap.size;
-    if (p) dz->problem = strdup(p);
+    if (p) problem(gc, dz, p);
 }
 
 static void rbd_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
@@ -423,7 +432,7 @@ static void rbd_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
         ss->num_rbd++;
     }
     if (ss->rbd[i].rc) {
-        dz->problem = strdup(GCSPRINTF("%s: %s", ds->file, ss->rbd[i].why
+        problem(gc, dz, GCSPRINTF("%s: %s", ds->file, ss->rbd[i].why
                                        ? ss->rbd[i].why : "rbd du failed"));
         return;
     }
@@ -437,14 +446,13 @@ static void rbd_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
             return;
         }
     }
-    dz->problem = strdup(GCSPRINTF("%s has no snapshot '%s'", ds->file,
+    problem(gc, dz, GCSPRINTF("%s has no snapshot '%s'", ds->file,
                                    ds->tag ? ds->tag : "?"));
 }
 
 static void snapshot_size(size_state *ss, const libxlsnap_domain_snapshot *s,
                           libxlsnap_snapshot_size *z)
 {
-    libxl__gc *gc = ss->gc;
     size_image *im;
     int i;
 
@@ -485,7 +493,6 @@ static void snapshot_size(size_state *ss, const libxlsnap_domain_snapshot *s,
         z->own += dz->allocated + dz->exclusive + dz->cow + dz->rbd;
         z->frees += dz->frees;
     }
-    (void)gc;
 }
 
 /* ---------------------------------------------------------------- */

@@ -596,12 +596,25 @@ static void size_cells(const libxlsnap_snapshot_size *z, size_cell *ext,
         uint64_t b = 0;
 
         switch (d->type) {
-        case LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL: c = ext; b = d->allocated; break;
-        case LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL: c = in; b = d->exclusive; break;
-        case LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM: c = cow; b = d->cow;
-            cow->cow_size += d->cow_size; break;
-        case LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD: c = rbd; b = d->rbd; break;
-        default: break;
+        case LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL:
+            c = ext;
+            b = d->allocated;
+            break;
+        case LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL:
+            c = in;
+            b = d->exclusive;
+            break;
+        case LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM:
+            c = cow;
+            b = d->cow;
+            cow->cow_size += d->cow_size;
+            break;
+        case LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD:
+            c = rbd;
+            b = d->rbd;
+            break;
+        default:
+            break;
         }
         if (!c) continue;
         c->any = true;
