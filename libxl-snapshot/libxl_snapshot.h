@@ -1308,8 +1308,8 @@ char *libxlsnap_domain_sizes_to_json(libxlsnap_ctx *ctx,
  *    less what F grows by (C's clusters where F has none); C holding
  *    internal snapshots, or several images built on F, F is streamed
  *    into each and removed: F's size less what each grows by (a base
- *    image stays: 0).  VHD: the overlay's allocated size (an upper
- *    bound: coalesce copies its blocks into F);
+ *    image stays: 0).  VHD: the overlay, coalesced into F and
+ *    removed: its allocated size less the blocks F gains;
  *  - lvm: the snapshot volume's size (thin: its bytes in use);
  *  - rbd: its rbd du figure;
  *  - and the memory image's allocated size.

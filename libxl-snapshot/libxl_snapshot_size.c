@@ -41,7 +41,9 @@
  *  - else (branches, or C holding tags): F is streamed into each and
  *    removed: F less what each grows by (F's clusters it has none of in
  *    place); a base image stays: 0;
- *  - VHD: the overlay's allocation (coalesce; an upper bound).
+ *  - VHD: the overlay is coalesced into F and removed: its allocation
+ *    less the blocks F gains (vhd-util query -a of both; a vhd-util
+ *    without -a: the overlay's allocation, an upper bound).
  * What each image holds of its own: qcow2, its active L1/L2 tables
  * (libxl__qcow2_allocation: its data clusters, and those of refcount 1);
  * raw, its data extents (SEEK_DATA); a block device, all of it.
@@ -329,6 +331,52 @@ static void internal_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
     dz->exclusive = dz->frees = im->excl[i];
 }
 
+/* a VHD's allocated blocks, sorted (vhd-util query -a): 0, or
+ * ERROR_FAIL when the tool cannot say (blktap's has no -a) */
+static int vhd_blocks(size_state *ss, const char *path, long **b_r, int *n_r)
+{
+    libxl__gc *gc = ss->gc;
+    const char *args[] = { CTX->vhd_util, "query", "-n", path, "-a", NULL };
+    char *out = NULL, *err = NULL, *line, *save = NULL;
+    int rc;
+
+    *b_r = NULL;
+    *n_r = 0;
+    rc = libxl__exec_sync(gc, args, 60000, &out, &err);
+    if (rc || !out) return ERROR_FAIL;
+    for (line = strtok_r(out, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        GCREALLOC_ARRAY(*b_r, *n_r + 1);
+        (*b_r)[(*n_r)++] = strtol(line, NULL, 10);
+    }
+    return 0;
+}
+
+/*
+ * VHD: the child c (the overlay the snapshot made) is coalesced into f
+ * and removed: c's allocation less the blocks f gains (each block of c
+ * f has not: 2 MiB and its bitmap sector); the tool not saying, c's
+ * allocation, an upper bound.
+ */
+static uint64_t vhd_frees(size_state *ss, size_image *f,
+                          const libxlsnap_disk_snapshot *ds)
+{
+    size_image *c = image_get(ss, ds->overlay);
+    long *bc, *bf;
+    int nc, nf, i, j = 0;
+    uint64_t grows = 0;
+
+    if (c) image_stat(ss, c);
+    if (!c || !c->stat_ok) return 0;
+    if (vhd_blocks(ss, c->path, &bc, &nc) || vhd_blocks(ss, f->path, &bf, &nf))
+        return c->allocated;
+    for (i = 0; i < nc; i++) {
+        while (j < nf && bf[j] < bc[i]) j++;
+        if (j == nf || bf[j] != bc[i]) grows += (2u << 20) + 512;
+    }
+    return c->allocated > grows ? c->allocated - grows : 0;
+}
+
 /* the bytes deleting the external snapshot that froze f frees */
 static uint64_t external_frees(size_state *ss, size_image *f,
                                const libxlsnap_disk_snapshot *ds)
@@ -338,11 +386,7 @@ static uint64_t external_frees(size_state *ss, size_image *f,
     int i;
 
     images_topology(ss);
-    if (ds->format == LIBXL_DISK_FORMAT_VHD) {
-        c = image_get(ss, ds->overlay);
-        if (c) image_stat(ss, c);
-        return c && c->stat_ok ? c->allocated : 0;
-    }
+    if (ds->format == LIBXL_DISK_FORMAT_VHD) return vhd_frees(ss, f, ds);
     /* nothing built on it: removed, unless a base image */
     if (!f->num_children) return f->backing ? f->allocated : 0;
     c = image_get(ss, f->children[0]);

@@ -43,15 +43,15 @@ alloc() {
 # the bytes every image and memory image of the test holds on the host
 host_bytes() {
     local f n=0
-    for f in "$IMG"/* "$(domain_dir vm1)"/*.save; do
+    for f in "$IMG"/* "$STATE"/*/*.save; do
         [ -f "$f" ] && n=$((n + $(alloc "$f")))
     done
     echo "$n"
 }
 
-# SIZES: snapshot-list --size --json; fig SNAP VDEV FIELD
+# SIZES: snapshot-list --size --json [of D]; fig SNAP VDEV FIELD
 sizes() {
-    expect_ok xl snapshot-list --size --json vm1
+    expect_ok xl snapshot-list --size --json "${1:-vm1}"
     SIZES=$OUT
 }
 fig() {
@@ -217,4 +217,33 @@ read_pattern "$A" 0x55 16M "$((n * CL))"
 check_images
 expect_ok xl snapshot-list --size vm1
 expect_match "$OUT" '^total +0 +(- +){4}0 +-$' "no snapshot: nothing held"
+
+step "VHD: the frozen VHD's allocation; frees, less the blocks the coalesce moves"
+export XL_SNAPSHOT_VHD_UTIL=$REPO/tools/vhd-util
+[ -x "$XL_SNAPSHOT_VHD_UTIL" ] || fail "$XL_SNAPSHOT_VHD_UTIL is not built"
+V=$IMG/vmv-xvda.vhd
+expect_ok qemu-img create -q -f vpc -o subformat=dynamic "$V" 16M
+VCFG=$T/vmv.cfg
+printf 'name = "vmv"\nmemory = 64\ndisk = [ %s ]\n' \
+    "'format=vhd,vdev=xvda,access=rw,target=$V'" > "$VCFG"
+head -c 1048576 /dev/zero | tr '\0' '\021' > "$T/p1"
+expect_ok xl snapshot-create "$VCFG" v1
+expect_ok "$XL_SNAPSHOT_VHD_UTIL" write -n "$IMG/vmv-xvda.v1.vhd" -o 0 -i "$T/p1"
+expect_ok xl snapshot-create "$VCFG" v2
+sizes vmv
+expect_eq "$(fig v1 xvda type)" external "v1's type"
+expect_eq "$(fig v1 xvda allocated)" "$(alloc "$V")" "v1: the base VHD's allocation"
+expect_eq "$(fig v2 xvda allocated)" "$(alloc "$IMG/vmv-xvda.v1.vhd")" \
+    "v2: the VHD it froze (v1's child, 1 MiB written)"
+[ "$(fig v2 xvda allocated)" -ge 1048576 ] || fail "v2's VHD holds less than 1 MiB"
+# v1's child holds a block the base has not: the base gains it
+[ "$(fig v1 xvda frees)" -lt "$(alloc "$IMG/vmv-xvda.v1.vhd")" ] ||
+    fail "v1 frees: not less than its child's allocation (a block moves)"
+expect_ok "$XL_SNAPSHOT_VHD_UTIL" query -n "$IMG/vmv-xvda.v1.vhd" -a
+expect_eq "$OUT" 0 "vhd-util query -a: the child's one block"
+before=$(host_bytes)
+expect_ok xl snapshot-delete "$VCFG" v1
+after=$(host_bytes)
+echo "    v1: frees $(fig v1 xvda frees), host got back $((before - after))"
+within $((before - after)) "$(fig v1 xvda frees)" "deleting v1: host bytes given back vs frees"
 finish
