@@ -21,6 +21,8 @@
  *   libxl_snapshot_backend_overlay.c   external snapshots (qcow2)
  *   libxl_snapshot_backend_vhd.c       VHD chains (vhd-util)
  *   libxl_snapshot_backend_lvm.c       LVM snapshot volumes
+ *   libxl_snapshot_qcow2.c     qcow2 tables read (diff, sizes)
+ *   libxl_snapshot_size.c      what each snapshot costs and would free
  *
  * Internal names are libxl__*, chosen so that none collides with the
  * libxl__* symbols libxenlight exports (checked by
