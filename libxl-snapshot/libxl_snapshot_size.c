@@ -70,7 +70,7 @@ typedef struct {
     const char *real;                 /* realpath, or path */
     bool statted, stat_ok, is_file;
     uint64_t allocated;               /* st_blocks * 512 */
-    bool probed, qcow2;
+    bool probed, qcow2, qcow2_bad;    /* bad: its header unreadable */
     libxl__qcow2 q;                   /* qcow2: header, snapshot table */
     const char *backing;              /* realpath of its backing, or NULL */
     int num_children;
@@ -167,8 +167,11 @@ static void image_probe(size_state *ss, size_image *im)
     image_stat(ss, im);
     if (!im->stat_ok || !im->is_file || !libxl__is_qcow2_file(im->path))
         return;
-    /* (a header it cannot read: said, and taken as no qcow2) */
-    if (libxl__qcow2_open(gc, im->path, &im->q)) return;
+    /* (a header it cannot read: said, once, by the reader) */
+    if (libxl__qcow2_open(gc, im->path, &im->q)) {
+        im->qcow2_bad = true;
+        return;
+    }
     im->qcow2 = true;
     im->virt = im->q.size;
     b = im->q.backing;
@@ -313,7 +316,8 @@ static void internal_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
     image_probe(ss, im);
     if (!im->qcow2) {
         problem(gc, dz, GCSPRINTF("%s: %s", im->path,
-            im->stat_ok ? "not a qcow2 image" : "missing"));
+            !im->stat_ok ? "missing" : im->qcow2_bad
+            ? "its qcow2 header cannot be read" : "not a qcow2 image"));
         return;
     }
     if (image_exclusive(ss, im)) {

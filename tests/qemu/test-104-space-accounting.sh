@@ -246,4 +246,31 @@ expect_ok xl snapshot-delete "$VCFG" v1
 after=$(host_bytes)
 echo "    v1: frees $(fig v1 xvda frees), host got back $((before - after))"
 within $((before - after)) "$(fig v1 xvda frees)" "deleting v1: host bytes given back vs frees"
+
+step "a missing or corrupt image: said, the rest still counted"
+make_vm_config vmx
+expect_ok xl create "$CFG"
+expect_ok xl destroy vmx
+expect_ok xl snapshot-create vmx x1
+X=$IMG/vmx-xvda.qcow2
+fp=$(fingerprint)
+# the frozen raw image gone; the qcow2 image cut before its tables
+mv "$IMG/vmx-xvdb.img" "$T/xvdb.aside"
+cp "$X" "$T/xvda.aside"
+truncate -s 65536 "$X"
+run xl snapshot-list --size vmx
+expect_eq "$RC" 0 "snapshot-list --size with broken images"
+expect_match "$OUT" '^x1 +- +\? +\? ' "x1's row: both figures unknown"
+expect_match "$ERR" "warning: x1 xvdb: size unknown: .*vmx-xvdb.img: missing" "the missing image said"
+expect_match "$ERR" "warning: x1 xvda: size unknown: .*vmx-xvda.qcow2: its qcow2 header cannot be read" \
+    "the cut image said"
+expect_match "$ERR" "error: .*vmx-xvda.qcow2' ends before its snapshot table" "and why"
+expect_ok xl snapshot-list --size --json vmx
+expect_eq "$(jq '[.snapshots[0].disks[].problem | select(. != null)] | length' <<<"$OUT")" 2 \
+    "--json: both problems"
+expect_ok xl snapshot-info vmx x1
+expect_match "$OUT" '^  xvdb +external +allocated 0, frees 0 \(unknown: .*missing\)$' "snapshot-info says it"
+mv "$T/xvdb.aside" "$IMG/vmx-xvdb.img"
+cp "$T/xvda.aside" "$X"
+expect_unchanged "$fp" "listing sizes changes nothing"
 finish
