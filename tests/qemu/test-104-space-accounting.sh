@@ -27,8 +27,16 @@
 # file does not grow while that many new bytes are written into it,
 # and grows when more are.  Data read back and qemu-img check after
 # each delete.
-# LVM snapshot volumes (cow, percent) are checked on the Xen test host
-# (tests/xen/scenarios.sh, the i20-guard scenario), RBD in tests/ceph.
+# VHD (a shut-off domain): a snapshot's figure is the allocation of the
+# VHD it froze; its frees, the overlay's allocation less the blocks the
+# coalesce adds to the frozen VHD, checked against what the host got
+# back.  A frozen image missing and a qcow2 image cut short: listing
+# still succeeds, each figure unknown is "?" with one warning naming
+# the image (and the reader's one line saying why), --json's problem,
+# snapshot-info's "(unknown: ...)"; nothing changed.
+# LVM snapshot volumes (cow, cow_size, frees against lvs) are checked on
+# the Xen test host (tests/xen/scenarios.sh, scenario 9: this machine
+# has no device-mapper), RBD in tests/ceph/test-50-space.sh.
 set -u
 # shellcheck source=tests/qemu/lib.sh
 . "$(dirname "$0")/lib.sh"
