@@ -17,6 +17,10 @@
 #   make_records D N       N snapshot records of a new domain D (shut
 #                          off), written as the directory store writes
 #                          them, a branch every 10 (bench/scale.sh)
+#   seed_records D N [IMG] N records s1..sN from D's record "seed": a
+#                          branch every 10; with IMG (xvdb's images'
+#                          stem), a chain, s<i>'s xvdb freezing IMG.s<i-1>
+#                          .qcow2 and making IMG.s<i>.qcow2 (bench/size.sh)
 #   settle                 dirty pages written back, page cache dropped
 #                          (where the kernel lets us), the tools warm
 #   timed_pair R XL_FN REF_FN   both, settled, in round R's turn order
@@ -77,22 +81,18 @@ ratio() {
 }
 
 
-# make_records D N: N records of domain D (shut off), a branch every 10
-make_records() {
-    local d=$1 n=$2 dir uuid
-    make_vm_config "$d"
-    expect_ok xl create "$CFG"
-    expect_ok xl destroy "$d"
-    expect_ok xl snapshot-create --diskspec xvda,snapshot=internal \
-        --diskspec xvdb,snapshot=no "$d" seed
+# seed_records D N [IMG]: see above
+seed_records() {
+    local d=$1 n=$2 img=${3:-} dir
     dir=$(domain_dir "$d")
-    uuid=$(domain_uuid "$d")
     jq -c . "$dir/snapshotdata-seed.libxl-json" > "$T/seed.json"
     # s<i>'s parent: s<i-1>, but every 10th starts a branch from s<i-10>
-    awk -v n="$n" -v dir="$dir" -v seed="$(cat "$T/seed.json")" -v t0="$(date +%s)" '
+    # (with IMG: a chain)
+    awk -v n="$n" -v dir="$dir" -v seed="$(cat "$T/seed.json")" \
+        -v t0="$(date +%s)" -v img="$img" '
         BEGIN {
             for (i = 1; i <= n; i++) {
-                p = i == 1 ? "seed" : (i % 10 == 0 && i > 10 ? "s" (i - 10) : "s" (i - 1));
+                p = i == 1 ? "seed" : (i % 10 == 0 && i > 10 && img == "" ? "s" (i - 10) : "s" (i - 1));
                 r = seed;
                 sub(/"name": *"seed"/, "\"name\": \"s" i "\"", r);
                 sub(/"creation_time": *[0-9]+/, "\"creation_time\": " (t0 + i), r);
@@ -100,12 +100,28 @@ make_records() {
                 sub(/"parent": *null, */, "", r);
                 sub(/\{/, "{\"parent\": \"" p "\", ", r);
                 gsub(/"tag": *"seed"/, "\"tag\": \"s" i "\"", r);
+                if (img != "") {
+                    sub(/"format": *"raw"/, "\"format\": \"qcow2\"", r);
+                    sub(/"file": *"[^"]*xvdb[^"]*"/, "\"file\": \"" img "." p ".qcow2\"", r);
+                    sub(/"overlay": *"[^"]*"/, "\"overlay\": \"" img ".s" i ".qcow2\"", r);
+                }
                 f = dir "/snapshotdata-s" i ".libxl-json";
                 print r > f;
                 close(f);
             }
         }'
     chmod 600 "$dir"/snapshotdata-*.libxl-json
+}
+
+# make_records D N: N records of domain D (shut off), a branch every 10
+make_records() {
+    local d=$1 n=$2
+    make_vm_config "$d"
+    expect_ok xl create "$CFG"
+    expect_ok xl destroy "$d"
+    expect_ok xl snapshot-create --diskspec xvda,snapshot=internal \
+        --diskspec xvdb,snapshot=no "$d" seed
+    seed_records "$d" "$n"
     expect_ok xl snapshot-list --name "$d"
     [ "$(wc -l <<<"$OUT")" -eq $((n + 1)) ] ||
         fail "$d: $((n + 1)) records written, $(wc -l <<<"$OUT") listed"

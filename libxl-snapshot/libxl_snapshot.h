@@ -1229,6 +1229,102 @@ int libxlsnap_domain_records_import(libxlsnap_ctx *ctx, const char *domain,
                                     LIBXL_EXTERNAL_CALLERS_ONLY;
 
 /*
+ * LIBXLSNAP_HAVE_SNAPSHOT_SIZE: libxlsnap_domain_snapshot_sizes, what
+ * each snapshot costs on the host and what deleting it would free.
+ */
+#define LIBXLSNAP_HAVE_SNAPSHOT_SIZE 1
+
+/*
+ * One disk of one snapshot, in bytes; a figure that is not this disk's
+ * kind is 0.
+ */
+typedef struct libxlsnap_disk_size {
+    char *vdev;
+    libxlsnap_disk_snapshot_type type;
+    /* external (qcow2, VHD): the image it froze, as the host's file
+     * system holds it (its file's allocated blocks: qemu-img info's
+     * actual-size) */
+    uint64_t allocated;
+    /* internal: the clusters (data, L2 tables, its L1 table) that this
+     * qcow2 snapshot alone references (none other, not the active
+     * state); on a running domain, as of QEMU's last flush */
+    uint64_t exclusive;
+    /* lvm: the snapshot volume's copy-on-write bytes in use, and its
+     * size (cow * 100 / cow_size: the percent filled) */
+    uint64_t cow, cow_size;
+    /* rbd: the snapshot's `rbd du` figure (the objects that changed
+     * since the image's previous snapshot, whole objects) */
+    uint64_t rbd;
+    /* what deleting the snapshot would free on this disk (the rule per
+     * kind: libxlsnap_domain_snapshot_sizes) */
+    uint64_t frees;
+    char *problem;                  /* why a figure is 0 that may not be
+                                       (the image is missing...), or NULL */
+} libxlsnap_disk_size;
+
+typedef struct libxlsnap_snapshot_size {
+    char *name;
+    uint64_t memory;                /* the memory image's allocated bytes
+                                       (0: disk-only) */
+    uint64_t own;                   /* memory and each disk's figure */
+    uint64_t frees;                 /* memory and each disk's frees */
+    libxlsnap_disk_size *disks;
+    int num_disks;
+} libxlsnap_snapshot_size;
+
+/* One disk's snapshots together */
+typedef struct libxlsnap_disk_size_total {
+    char *vdev;
+    uint64_t own;                   /* the sum of its snapshots' figures */
+} libxlsnap_disk_size_total;
+
+typedef struct libxlsnap_domain_sizes {
+    char *domain;
+    libxl_uuid uuid;
+    libxlsnap_snapshot_size *snapshots;  /* in the order of the list */
+    int num_snapshots;
+    libxlsnap_disk_size_total *disks;    /* by vdev */
+    int num_disks;
+    uint64_t memory;                /* the memory images' sum */
+    uint64_t total;                 /* memory and every disk's own */
+} libxlsnap_domain_sizes;
+
+LIBXLSNAP_EXPORT void libxlsnap_domain_sizes_init(libxlsnap_domain_sizes *p);
+LIBXLSNAP_EXPORT void libxlsnap_domain_sizes_dispose(libxlsnap_domain_sizes *p);
+/* The sizes as JSON (malloc'ed; NULL on failure), bytes throughout */
+LIBXLSNAP_EXPORT
+char *libxlsnap_domain_sizes_to_json(libxlsnap_ctx *ctx,
+                                     const libxlsnap_domain_sizes *p);
+
+/*
+ * What each snapshot of domain (name: that one only, NULL: all) costs,
+ * per disk, and what deleting it would free (its frees, by the way
+ * libxlsnap_domain_snapshot_delete merges):
+ *  - internal: its exclusive clusters (QEMU frees those whose refcount
+ *    drops to 0);
+ *  - external on a frozen image F: nothing built on F, F is removed
+ *    (unless it is a base image, kept): F's allocated size; one image C
+ *    built on F, C is committed into F and removed: C's allocated size
+ *    less what F grows by (C's clusters where F has none); C holding
+ *    internal snapshots, or several images built on F, F is streamed
+ *    into each and removed: F's size less what each grows by (a base
+ *    image stays: 0).  VHD: the overlay, coalesced into F and
+ *    removed: its allocated size less the blocks F gains;
+ *  - lvm: the snapshot volume's size (thin: its bytes in use);
+ *  - rbd: its rbd du figure;
+ *  - and the memory image's allocated size.
+ * Each figure is of the images as they are now, without their
+ * metadata's changes (a refcount block, a table): close, not exact.
+ * Nothing is changed, no lock is taken; a figure that cannot be had is
+ * 0 with its disk's problem set, and the call still succeeds.
+ * ERROR_NOTFOUND: no such domain, or no snapshot name.
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_sizes(libxlsnap_ctx *ctx, const char *domain,
+                                    const char *name,
+                                    libxlsnap_domain_sizes *sizes_r);
+
+/*
  * LIBXLSNAP_HAVE_SNAPSHOT_DIFF: libxlsnap_domain_snapshot_diff, the
  * changed extents of each disk between two points.
  */

@@ -304,8 +304,9 @@ static bool krbd_mapped(libxl__gc *gc, const char *pool, const char *image,
  * `ceph-util image-info` of spec: 0 and *info_r; ERROR_NOTFOUND (the
  * image is not there); else ERROR_FAIL and *why_r, the tool's line.
  */
-int libxl__rbd_image_info(libxl__gc *gc, const char *spec, yajl_val *info_r,
-                          const char **why_r)
+/* ceph-util COMMAND IMAGE's JSON object (image-info, du) */
+static int rbd_query(libxl__gc *gc, const char *spec, const char *command,
+                     yajl_val *info_r, const char **why_r)
 {
     libxl__rbd_image r;
     char *out = NULL, *err = NULL;
@@ -315,7 +316,7 @@ int libxl__rbd_image_info(libxl__gc *gc, const char *spec, yajl_val *info_r,
     *why_r = NULL;
     rc = libxl__rbd_parse(gc, spec, &r, why_r);
     if (rc) return rc;
-    rc = libxl__exec_sync_exit(gc, rbd_args(gc, &r, "image-info",
+    rc = libxl__exec_sync_exit(gc, rbd_args(gc, &r, command,
                                               pool_image(gc, &r), NULL),
                                  RBD_TIMEOUT_MS, &out, &err, &status);
     if (rc && status == 2) return ERROR_NOTFOUND;
@@ -325,10 +326,22 @@ int libxl__rbd_image_info(libxl__gc *gc, const char *spec, yajl_val *info_r,
     }
     *info_r = libxl__json_parse(gc, out ? out : "");
     if (!*info_r || !YAJL_IS_OBJECT(*info_r)) {
-        *why_r = "ceph-util image-info gave no JSON object";
+        *why_r = GCSPRINTF("ceph-util %s gave no JSON object", command);
         return ERROR_FAIL;
     }
     return 0;
+}
+
+int libxl__rbd_image_info(libxl__gc *gc, const char *spec, yajl_val *info_r,
+                          const char **why_r)
+{
+    return rbd_query(gc, spec, "image-info", info_r, why_r);
+}
+
+int libxl__rbd_du(libxl__gc *gc, const char *spec, yajl_val *du_r,
+                  const char **why_r)
+{
+    return rbd_query(gc, spec, "du", du_r, why_r);
 }
 
 /*

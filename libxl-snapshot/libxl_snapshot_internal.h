@@ -21,6 +21,8 @@
  *   libxl_snapshot_backend_overlay.c   external snapshots (qcow2)
  *   libxl_snapshot_backend_vhd.c       VHD chains (vhd-util)
  *   libxl_snapshot_backend_lvm.c       LVM snapshot volumes
+ *   libxl_snapshot_qcow2.c     qcow2 tables read (diff, sizes)
+ *   libxl_snapshot_size.c      what each snapshot costs and would free
  *
  * Internal names are libxl__*, chosen so that none collides with the
  * libxl__* symbols libxenlight exports (checked by
@@ -1198,6 +1200,14 @@ bool libxl__snapshot_store_is_dir(libxl__gc *gc);
  */
 bool libxl__state_dir_shared(libxl__gc *gc, const char *dir);
 /*
+ * The tree of domain as listings read it (libxl_snapshot_list.c): no
+ * lock; (name) only that snapshot's record; a journal no recovery can
+ * complete said in a warning.
+ */
+int libxl__snapshot_tree_load(libxl__gc *gc, const char *domain,
+                              const char *name,
+                              libxl__snapshot_tree *tree_r);
+/*
  * Loads the domain record and every snapshot record; fills children
  * and current.  A corrupt record is an error (ERROR_INVAL naming the
  * file), never silently skipped.
@@ -2096,6 +2106,10 @@ int libxl__rbd_parse(libxl__gc *gc, const char *target, libxl__rbd_image *r,
  * ERROR_* and *why_r */
 int libxl__rbd_image_info(libxl__gc *gc, const char *spec, yajl_val *info_r,
                           const char **why_r);
+/* ceph-util du of spec: {"snapshots": [{"name", "used"...}], "head"}
+ * (each snapshot's rbd du figure); errors as image_info's */
+int libxl__rbd_du(libxl__gc *gc, const char *spec, yajl_val *du_r,
+                  const char **why_r);
 /* block-copy's RBD destination: 1 exists, 0 not, <0 ERROR_* (*why_r);
  * its removal (an unfinished copy; not there: 0; a failure is warned) */
 int libxl__rbd_image_exists(libxl__gc *gc, const char *spec,
@@ -2290,6 +2304,33 @@ int libxl__qcow2_state(libxl__gc *gc, libxl__qcow2 *q, const char *tag,
 int libxl__qcow2_diff(libxl__gc *gc, const libxl__qcow2 *q,
                       const libxl__qcow2_l1 *a, const libxl__qcow2_l1 *b,
                       bool data, libxl__extents *x);
+/*
+ * The same between state a of qa and b of qb, another image over the
+ * same backing (or none) with the same cluster size and no extended L2
+ * entries (the caller checks): the clusters either holds of its own.
+ */
+int libxl__qcow2_diff2(libxl__gc *gc, const libxl__qcow2 *qa,
+                       const libxl__qcow2_l1 *a, const libxl__qcow2 *qb,
+                       const libxl__qcow2_l1 *b, bool data,
+                       libxl__extents *x);
+/*
+ * The active state's allocated data clusters (guest extents, sorted),
+ * and of them (inplace) those a write changes where they are: refcount
+ * 1 (QCOW2_COPIED on the cluster and its L2 table), not compressed;
+ * where an internal snapshot shares one, a write allocates anew.
+ */
+int libxl__qcow2_allocation(libxl__gc *gc, const libxl__qcow2 *q,
+                            libxl__extents *data, libxl__extents *inplace);
+/* Does path begin as a qcow2 image does? (nothing said) */
+bool libxl__is_qcow2_file(const char *path);
+/*
+ * The bytes each internal snapshot q->snaps[i] holds alone: the data
+ * clusters, L2 tables and L1 table that no other snapshot nor the
+ * active state references, as the file stands (*bytes_r: a gc array of
+ * q->num_snaps).  libxl_snapshot_qcow2.c says how.
+ */
+int libxl__qcow2_exclusive(libxl__gc *gc, libxl__qcow2 *q,
+                           uint64_t **bytes_r);
 /* `qemu-img map --output=json`'s "present" extents, added to x */
 int libxl__qemu_img_map_parse(libxl__gc *gc, const char *json,
                               libxl__extents *x);

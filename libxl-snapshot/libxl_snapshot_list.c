@@ -20,8 +20,9 @@
  * in one warning line, with what moves it aside (the commands that
  * change the domain refuse until then).
  */
-static int load_tree(libxl__gc *gc, const char *domain, const char *name,
-                     libxl__snapshot_tree *tree_r)
+int libxl__snapshot_tree_load(libxl__gc *gc, const char *domain,
+                              const char *name,
+                              libxl__snapshot_tree *tree_r)
 {
     libxl__domain d;
     libxl__snapshot_store st;
@@ -71,7 +72,7 @@ int libxlsnap_domain_snapshot_list(libxlsnap_ctx *ctx, const char *domain,
 
     *list_r = NULL;
     *nb_r = 0;
-    rc = load_tree(gc, domain, NULL, &t);
+    rc = libxl__snapshot_tree_load(gc, domain, NULL, &t);
     if (rc) goto out;
     l = calloc(t.num_snaps ? t.num_snaps : 1, sizeof(*l));
     if (!l) abort();
@@ -98,7 +99,7 @@ int libxlsnap_domain_snapshot_get(libxlsnap_ctx *ctx, const char *domain,
     libxlsnap_domain_snapshot *s;
     int rc;
 
-    rc = load_tree(gc, domain, name, &t);
+    rc = libxl__snapshot_tree_load(gc, domain, name, &t);
     if (rc && rc != ERROR_NOTFOUND) goto out;
     s = rc ? NULL : libxl__snapshot_tree_find(&t, name);
     if (!s) {

@@ -13,6 +13,11 @@
  *   ceph-util [--conf FILE] [--id USER] COMMAND ARGS...
  *
  * IMAGE is POOL/NAME, SNAP a snapshot name.  RBD commands:
+ *   du IMAGE                           JSON: what `rbd du` says of each
+ *                                      user snapshot (oldest first) and of
+ *                                      the head: the objects that changed
+ *                                      since the previous snapshot, whole
+ *                                      (rbd_diff_iterate2, whole_object)
  *   image-info IMAGE                   JSON: id, size, order, parent,
  *                                      user snapshots (protected, clones),
  *                                      locked (an exclusive-lock owner)
@@ -174,6 +179,7 @@ static void usage(void)
 {
     fprintf(stderr,
 "usage: ceph-util [--conf FILE] [--id USER] COMMAND ARGS...\n"
+"  du POOL/IMAGE\n"
 "  image-info POOL/IMAGE | ls POOL | create POOL/IMAGE SIZE_BYTES\n"
 "  remove [-p] POOL/IMAGE | rename POOL/IMAGE NEWNAME\n"
 "  snap-create POOL/IMAGE SNAP\n"
@@ -528,6 +534,42 @@ static int cmp_snap_id(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* the image's snapshots, oldest first (by id): 0 and *snaps_r, freed
+ * with snap_list_free; or fail()'s exit code */
+static int snap_list(rbd_image_t img, const image_spec *is,
+                     rbd_snap_info_t **snaps_r, int *n_r)
+{
+    rbd_snap_info_t *snaps;
+    int max = 16, n, r;
+
+    *snaps_r = NULL;
+    *n_r = 0;
+    for (;;) {
+        snaps = calloc(max, sizeof(*snaps));
+        if (!snaps) return fail(-ENOMEM, is->spec, "listing snapshots");
+        n = max;
+        r = rbd_snap_list(img, snaps, &n);
+        if (r != -ERANGE) break;
+        free(snaps);
+        max = n > max ? n : max * 2;
+    }
+    if (r < 0) {
+        free(snaps);
+        return fail(r, is->spec, "rbd_snap_list");
+    }
+    qsort(snaps, r, sizeof(*snaps), cmp_snap_id);
+    *snaps_r = snaps;
+    *n_r = r;
+    return 0;
+}
+
+static void snap_list_free(rbd_snap_info_t *snaps, int n)
+{
+    if (!snaps) return;
+    if (n) rbd_snap_list_end(snaps);
+    free(snaps);
+}
+
 static int cmd_image_info(rados_ioctx_t io, const image_spec *is)
 {
     rbd_image_t img;
@@ -540,7 +582,7 @@ static int cmd_image_info(rados_ioctx_t io, const image_spec *is)
     size_t tag_len = sizeof(tag), cl = sizeof(clients), kl = sizeof(cookies),
            al = sizeof(addrs);
     ssize_t nowners;
-    int max = 16, nsnaps = 0, shown = 0, i, r, rc, excl;
+    int nsnaps = 0, shown = 0, i, r, rc, excl;
 
     if ((rc = open_image(io, is, true, &img))) return rc;
     r = rbd_stat(img, &st, sizeof(st));
@@ -573,23 +615,7 @@ static int cmd_image_info(rados_ioctx_t io, const image_spec *is)
         rbd_snap_spec_cleanup(&psnap);
     }
 
-    for (;;) {
-        snaps = calloc(max, sizeof(*snaps));
-        if (!snaps) { rc = fail(-ENOMEM, is->spec, "listing snapshots"); goto out; }
-        nsnaps = max;
-        r = rbd_snap_list(img, snaps, &nsnaps);
-        if (r != -ERANGE) break;
-        free(snaps);
-        snaps = NULL;
-        max = nsnaps > max ? nsnaps : max * 2;
-    }
-    if (r < 0) {
-        nsnaps = 0;
-        rc = fail(r, is->spec, "rbd_snap_list");
-        goto out;
-    }
-    nsnaps = r;
-    qsort(snaps, nsnaps, sizeof(*snaps), cmp_snap_id);
+    if ((rc = snap_list(img, is, &snaps, &nsnaps))) goto out;
     fprintf(out, ",\"snaps\":[");
     for (i = 0; i < nsnaps; i++) {
         rbd_snap_namespace_type_t ns;
@@ -652,10 +678,69 @@ static int cmd_image_info(rados_ioctx_t io, const image_spec *is)
     rc = 0;
 
  out:
-    if (snaps) {
-        if (nsnaps) rbd_snap_list_end(snaps);
-        free(snaps);
+    snap_list_free(snaps, nsnaps);
+    rbd_close(img);
+    return rc;
+}
+
+/* rbd_diff_iterate2's callback: bytes of the extents that exist */
+static int du_add(uint64_t off, size_t len, int exists, void *arg)
+{
+    if (exists) *(uint64_t *)arg += len;
+    return 0;
+}
+
+/*
+ * As `rbd du` counts: each user snapshot, the image at it, diffed from
+ * the snapshot before it (the first: from nothing), whole objects, the
+ * parent not included; then the head from the last snapshot.
+ */
+static int cmd_du(rados_ioctx_t io, const image_spec *is)
+{
+    rbd_image_t img;
+    rbd_image_info_t st;
+    rbd_snap_info_t *snaps = NULL;
+    const char *prev = NULL;
+    int nsnaps = 0, shown = 0, i, r, rc;
+    uint64_t used;
+    char what[300];
+
+    if ((rc = open_image(io, is, true, &img))) return rc;
+    if ((rc = snap_list(img, is, &snaps, &nsnaps))) goto out;
+    fprintf(out, "{\"snapshots\":[");
+    for (i = 0; i < nsnaps; i++) {
+        rbd_snap_namespace_type_t ns;
+
+        snprintf(what, sizeof(what), "%s@%s", is->spec, snaps[i].name);
+        r = rbd_snap_get_namespace_type(img, snaps[i].id, &ns);
+        if (r == -ENOENT) continue;
+        if (r < 0) { rc = fail(r, what, "rbd_snap_get_namespace_type"); goto out; }
+        if (ns != RBD_SNAP_NAMESPACE_TYPE_USER) continue;
+        r = rbd_snap_set_by_id(img, snaps[i].id);
+        if (r == -ENOENT) continue;
+        if (r < 0) { rc = fail(r, what, "rbd_snap_set_by_id"); goto out; }
+        used = 0;
+        r = rbd_diff_iterate2(img, prev, 0, snaps[i].size, 0, 1, du_add,
+                              &used);
+        if (r < 0) { rc = fail(r, what, "rbd_diff_iterate2"); goto out; }
+        fprintf(out, "%s{\"id\":%" PRIu64 ",\"name\":", shown++ ? "," : "",
+                snaps[i].id);
+        json_cstr(out, snaps[i].name);
+        fprintf(out, ",\"size\":%" PRIu64 ",\"used\":%" PRIu64 "}",
+                snaps[i].size, used);
+        prev = snaps[i].name;
     }
+    r = rbd_snap_set(img, NULL);
+    if (r < 0) { rc = fail(r, is->spec, "rbd_snap_set (head)"); goto out; }
+    r = rbd_stat(img, &st, sizeof(st));
+    if (r < 0) { rc = fail(r, is->spec, "rbd_stat"); goto out; }
+    used = 0;
+    r = rbd_diff_iterate2(img, prev, 0, st.size, 0, 1, du_add, &used);
+    if (r < 0) { rc = fail(r, is->spec, "rbd_diff_iterate2"); goto out; }
+    fprintf(out, "],\"head\":%" PRIu64 "}\n", used);
+    rc = 0;
+ out:
+    snap_list_free(snaps, nsnaps);
     rbd_close(img);
     return rc;
 }
@@ -1618,6 +1703,7 @@ static int run(int argc, char **argv)
 
     /* the RBD commands: IMAGE (after their flags) first */
     if (!strcmp(command, "image-info") || !strcmp(command, "create") ||
+        !strcmp(command, "du") ||
         !strcmp(command, "remove") || !strcmp(command, "rename") ||
         !strcmp(command, "snap-create") || !strcmp(command, "snap-remove") ||
         !strcmp(command, "rollback") || !strcmp(command, "clone") ||
@@ -1633,7 +1719,7 @@ static int run(int argc, char **argv)
         argv += i;
         rbd = true;
         if (!strcmp(command, "image-info") || !strcmp(command, "remove") ||
-            !strcmp(command, "flatten"))
+            !strcmp(command, "flatten") || !strcmp(command, "du"))
             NEED(1, 1);
         else if (!strcmp(command, "clone"))
             NEED(3, 3);
@@ -1695,6 +1781,7 @@ static int run(int argc, char **argv)
     if ((rc = open_pool(pool, obj, &io))) return rc;
 
     if (!strcmp(command, "image-info")) rc = cmd_image_info(io, &is);
+    else if (!strcmp(command, "du")) rc = cmd_du(io, &is);
     else if (!strcmp(command, "ls")) rc = cmd_ls(io, pool);
     else if (!strcmp(command, "create")) rc = cmd_create(io, &is, v);
     else if (!strcmp(command, "remove")) rc = cmd_remove(io, &is, &f);

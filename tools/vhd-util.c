@@ -17,7 +17,9 @@
  * Commands (blktap's options):
  *   create   -n VHD -s SIZE_MB             a dynamic disk
  *   snapshot -n CHILD -p PARENT            a differencing child of PARENT
- *   query    -n VHD [-p] [-v]              parent path; virtual size (MB)
+ *   query    -n VHD [-p] [-v] [-a]         parent path; virtual size (MB);
+ *                                          -a: the allocated blocks'
+ *                                          numbers, one a line (ours)
  *   coalesce -n CHILD                      CHILD's sectors into its parent,
  *                                          progress as "(NN.NN/100%)"
  *   modify   -n VHD -p NEWPARENT           re-parent (same data below)
@@ -698,15 +700,18 @@ static int cmd_snapshot(const char *name, const char *parent_path)
     return rc;
 }
 
-static int cmd_query(const char *name, bool parent, bool vsize)
+static int cmd_query(const char *name, bool parent, bool vsize, bool alloc)
 {
     vhd *v;
     char *pp;
+    uint32_t i;
     int rc;
 
     rc = vhd_open(name, false, false, &v);
     if (rc) return rc;
     if (vsize) printf("%" PRIu64 "\n", v->size >> 20);
+    for (i = 0; alloc && v->bat && i < v->entries; i++)
+        if (v->bat[i] != BAT_UNUSED) printf("%" PRIu32 "\n", i);
     if (parent) {
         if (v->type != TYPE_DIFF) {
             printf("%s has no parent\n", name);
@@ -909,7 +914,7 @@ static void usage(void)
         "usage: %s COMMAND -n VHD [options]\n"
         "  create   -n VHD -s SIZE_MB\n"
         "  snapshot -n CHILD -p PARENT\n"
-        "  query    -n VHD [-p] [-v]\n"
+        "  query    -n VHD [-p] [-v] [-a]\n"
         "  coalesce -n CHILD\n"
         "  modify   -n VHD -p NEWPARENT\n"
         "  check    -n VHD\n"
@@ -921,7 +926,7 @@ int main(int argc, char **argv)
 {
     const char *cmd, *name = NULL, *size = NULL, *parent = NULL;
     const char *off = NULL, *len = NULL, *in = NULL;
-    bool qp = false, qv = false;
+    bool qp = false, qv = false, qa = false;
     int opt;
 
     if (argc < 2) {
@@ -930,7 +935,7 @@ int main(int argc, char **argv)
     }
     cmd = argv[1];
     optind = 2;
-    while ((opt = getopt(argc, argv, "n:s:p::vo:l:i:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:s:p::vao:l:i:")) != -1) {
         switch (opt) {
         case 'n': name = optarg; break;
         case 's': size = optarg; break;
@@ -942,6 +947,7 @@ int main(int argc, char **argv)
             else qp = true;
             break;
         case 'v': qv = true; break;
+        case 'a': qa = true; break;
         case 'o': off = optarg; break;
         case 'l': len = optarg; break;
         case 'i': in = optarg; break;
@@ -956,7 +962,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "snapshot")) return cmd_snapshot(name, parent);
     if (!strcmp(cmd, "query")) {
         if (parent) qp = true;
-        return cmd_query(name, qp, qv);
+        return cmd_query(name, qp, qv, qa);
     }
     if (!strcmp(cmd, "coalesce")) return cmd_coalesce(name);
     if (!strcmp(cmd, "modify")) return cmd_modify(name, parent);

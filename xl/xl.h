@@ -152,6 +152,8 @@ int xl_parse_bandwidth(const char *s, uint64_t *bytes_r);
 
 /* a time as the listings show it: local, ISO 8601 (buf, len >= 20) */
 const char *xl_fmt_time(uint64_t t, char *buf, size_t len);
+/* bytes in xl list's units, no blanks: "0", "512B", "1.5K", "64M" */
+const char *xl_fmt_bytes(uint64_t b, char *buf, size_t len);
 
 int main_snapshot_create(int argc, char **argv);
 int main_snapshot_dumpxml(int argc, char **argv);

@@ -76,6 +76,10 @@ const struct cmd_spec cmd_table[] = {
       "-l, --long               Also show descriptions and per-disk files.\n"
       "-t, --tree               Show the snapshots as a tree.\n"
       "--name                   Only the names, one per line.\n"
+      "--size                   What each snapshot costs and would free,\n"
+      "                         a column per figure, then the totals per\n"
+      "                         disk and the domain's (with --long: per\n"
+      "                         disk; with --json: bytes).\n"
       "--json                   All records as a JSON array."
     },
     { "snapshot-info", &main_snapshot_info, 0, 0, 0,

@@ -27,6 +27,23 @@ const char *xl_fmt_time(uint64_t t, char *buf, size_t len)
     return buf;
 }
 
+const char *xl_fmt_bytes(uint64_t b, char *buf, size_t len)
+{
+    double v = b / 1024.0;
+    const char *u = "KMGTP";
+
+    if (b < 1024) {
+        snprintf(buf, len, b ? "%" PRIu64 "B" : "0", b);
+        return buf;
+    }
+    while (v >= 1024 && u[1]) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, v < 10 ? "%.1f%c" : "%.0f%c", v, *u);
+    return buf;
+}
+
 /*
  * The columns s takes on a terminal, for padding: wcswidth in the
  * user's locale (xl sets LC_CTYPE from the environment), else, in a
@@ -491,18 +508,10 @@ static const char *memory_summary(const libxlsnap_domain_snapshot *s, char *buf,
                                   size_t len)
 {
     struct stat st;
-    double v;
-    const char *u = "KMGT";
 
     if (!s->memory) return "-";
     if (stat(s->memory, &st)) return "missing";
-    v = st.st_size / 1024.0;
-    while (v >= 1024 && u[1]) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(buf, len, v < 10 ? "%.1f%c" : "%.0f%c", v, *u);
-    return buf;
+    return xl_fmt_bytes(st.st_size, buf, len);
 }
 
 static void disks_summary(const libxlsnap_domain_snapshot *s, char *buf,
@@ -565,6 +574,171 @@ static void print_tree(const libxlsnap_domain_snapshot *l, const int *sorted,
     free(childprefix);
 }
 
+/* The figures of one snapshot's disks of one kind, summed: "-" when
+ * none of its disks is of that kind, "?" when one's figure is missing */
+typedef struct {
+    bool any, missing;
+    uint64_t bytes, cow_size;
+} size_cell;
+
+static void size_cells(const libxlsnap_snapshot_size *z, size_cell *ext,
+                       size_cell *in, size_cell *cow, size_cell *rbd)
+{
+    int j;
+
+    memset(ext, 0, sizeof(*ext));
+    memset(in, 0, sizeof(*in));
+    memset(cow, 0, sizeof(*cow));
+    memset(rbd, 0, sizeof(*rbd));
+    for (j = 0; j < z->num_disks; j++) {
+        const libxlsnap_disk_size *d = &z->disks[j];
+        size_cell *c = NULL;
+        uint64_t b = 0;
+
+        switch (d->type) {
+        case LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL:
+            c = ext;
+            b = d->allocated;
+            break;
+        case LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL:
+            c = in;
+            b = d->exclusive;
+            break;
+        case LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM:
+            c = cow;
+            b = d->cow;
+            cow->cow_size += d->cow_size;
+            break;
+        case LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD:
+            c = rbd;
+            b = d->rbd;
+            break;
+        default:
+            break;
+        }
+        if (!c) continue;
+        c->any = true;
+        c->bytes += b;
+        if (d->problem) c->missing = true;
+    }
+}
+
+static const char *size_cell_text(const size_cell *c, bool percent,
+                                  char *buf, size_t len)
+{
+    char b[32];
+
+    if (!c->any) return "-";
+    if (c->missing && !c->bytes) return "?";
+    xl_fmt_bytes(c->bytes, b, sizeof(b));
+    if (percent && c->cow_size)
+        snprintf(buf, len, "%s(%.0f%%)%s", b,
+                 c->bytes * 100.0 / c->cow_size, c->missing ? "?" : "");
+    else
+        snprintf(buf, len, "%s%s", b, c->missing ? "?" : "");
+    return buf;
+}
+
+/* One disk's figure, for --long and snapshot-info */
+static void print_disk_size(const char *indent,
+                            const libxlsnap_disk_size *d)
+{
+    char a[32], f[32];
+
+    printf("%s%-6s %-9s ", indent, d->vdev,
+           libxlsnap_disk_snapshot_type_to_string(d->type));
+    switch (d->type) {
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL:
+        printf("allocated %s", xl_fmt_bytes(d->allocated, a, sizeof(a)));
+        break;
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL:
+        printf("exclusive %s", xl_fmt_bytes(d->exclusive, a, sizeof(a)));
+        break;
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_LVM:
+        printf("cow %s of %s (%.1f%%)", xl_fmt_bytes(d->cow, a, sizeof(a)),
+               xl_fmt_bytes(d->cow_size, f, sizeof(f)),
+               d->cow_size ? d->cow * 100.0 / d->cow_size : 0.0);
+        break;
+    case LIBXLSNAP_DISK_SNAPSHOT_TYPE_RBD:
+        printf("rbd du %s", xl_fmt_bytes(d->rbd, a, sizeof(a)));
+        break;
+    default:
+        printf("-");
+        break;
+    }
+    printf(", frees %s", xl_fmt_bytes(d->frees, f, sizeof(f)));
+    if (d->problem) printf(" (unknown: %s)", d->problem);
+    printf("\n");
+}
+
+/*
+ * snapshot-list --size: a row per snapshot, a column per figure (the
+ * sums over its disks of that kind), then the totals per disk and the
+ * domain's.
+ */
+static int list_sizes(const char *domain, bool json, bool longfmt)
+{
+    libxlsnap_domain_sizes z;
+    size_t wname = 4;
+    int i, j, rc;
+    char m[32], e[48], in[48], c[48], r[48], o[32], f[32];
+
+    libxlsnap_domain_sizes_init(&z);
+    rc = libxlsnap_domain_snapshot_sizes(ctx, domain, NULL, &z);
+    if (rc) return xl_fail_json("snapshot-list", rc, json);
+    if (json) {
+        char *t = libxlsnap_domain_sizes_to_json(ctx, &z);
+        printf("%s\n", t ? t : "null");
+        free(t);
+        libxlsnap_domain_sizes_dispose(&z);
+        return t ? EXIT_SUCCESS : EXIT_FAILURE;
+    }
+    for (i = 0; i < z.num_snapshots; i++)
+        if (text_width(z.snapshots[i].name) > wname)
+            wname = text_width(z.snapshots[i].name);
+    for (i = 0; i < z.num_disks; i++)
+        if (strlen(z.disks[i].vdev) + 6 > wname)
+            wname = strlen(z.disks[i].vdev) + 6;
+    printf("%-*s  %8s  %9s  %9s  %14s  %8s  %8s  %8s\n", (int)wname, "NAME",
+           "MEMORY", "EXTERNAL", "INTERNAL", "LVM-COW", "RBD", "OWN",
+           "FREES");
+    for (i = 0; i < z.num_snapshots; i++) {
+        const libxlsnap_snapshot_size *s = &z.snapshots[i];
+        size_cell ce, ci, cc, cr;
+
+        size_cells(s, &ce, &ci, &cc, &cr);
+        print_padded(s->name, wname);
+        printf("  %8s  %9s  %9s  %14s  %8s  %8s  %8s\n",
+               s->memory ? xl_fmt_bytes(s->memory, m, sizeof(m)) : "-",
+               size_cell_text(&ce, false, e, sizeof(e)),
+               size_cell_text(&ci, false, in, sizeof(in)),
+               size_cell_text(&cc, true, c, sizeof(c)),
+               size_cell_text(&cr, false, r, sizeof(r)),
+               xl_fmt_bytes(s->own, o, sizeof(o)),
+               xl_fmt_bytes(s->frees, f, sizeof(f)));
+        for (j = 0; j < s->num_disks; j++) {
+            if (longfmt) print_disk_size("    ", &s->disks[j]);
+            else if (s->disks[j].problem)
+                fprintf(stderr, "warning: %s %s: size unknown: %s\n",
+                        s->name, s->disks[j].vdev, s->disks[j].problem);
+        }
+    }
+    for (i = 0; i < z.num_disks; i++) {
+        char *lbl;
+        if (asprintf(&lbl, "total %s", z.disks[i].vdev) < 0) abort();
+        print_padded(lbl, wname);
+        printf("  %8s  %9s  %9s  %14s  %8s  %8s  %8s\n", "-", "-", "-", "-",
+               "-", xl_fmt_bytes(z.disks[i].own, o, sizeof(o)), "-");
+        free(lbl);
+    }
+    print_padded("total", wname);
+    printf("  %8s  %9s  %9s  %14s  %8s  %8s  %8s\n",
+           xl_fmt_bytes(z.memory, m, sizeof(m)), "-", "-", "-", "-",
+           xl_fmt_bytes(z.total, o, sizeof(o)), "-");
+    libxlsnap_domain_sizes_dispose(&z);
+    return EXIT_SUCCESS;
+}
+
 int main_snapshot_list(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -572,11 +746,13 @@ int main_snapshot_list(int argc, char **argv)
         {"tree", 0, 0, 't'},
         {"name", 0, 0, 'N'},
         {"json", 0, 0, 'j'},
+        {"size", 0, 0, 'S'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
     libxlsnap_domain_snapshot *l = NULL;
     bool longfmt = false, tree = false, names = false, json = false;
+    bool size = false;
     int opt, rc, n = 0, i, j;
     size_t wname = 4, wparent = 6, wdisks = 5;
     char tbuf[32], dbuf[512], mbuf[32];
@@ -586,7 +762,13 @@ int main_snapshot_list(int argc, char **argv)
     case 't': tree = true; break;
     case 'N': names = true; break;
     case 'j': json = true; break;
+    case 'S': size = true; break;
     }
+    if (size && (tree || names)) {
+        fprintf(stderr, "snapshot-list: --size takes no --tree or --name\n");
+        return EXIT_USAGE;
+    }
+    if (size) return list_sizes(argv[optind], json, longfmt);
     rc = libxlsnap_domain_snapshot_list(ctx, argv[optind], &l, &n);
     if (rc) return xl_fail_json("snapshot-list", rc, json);
 
@@ -658,7 +840,8 @@ int main_snapshot_info(int argc, char **argv)
         {0, 0, 0, 0}
     };
     libxlsnap_domain_snapshot s;
-    bool json = false;
+    libxlsnap_domain_sizes z;
+    bool json = false, sized;
     int opt, rc, i;
     char tbuf[32];
 
@@ -667,8 +850,23 @@ int main_snapshot_info(int argc, char **argv)
     }
     rc = libxlsnap_domain_snapshot_get(ctx, argv[optind], argv[optind + 1], &s);
     if (rc) return xl_fail_json("snapshot-info", rc, json);
+    /* what it costs: a figure that cannot be had is said, never fatal */
+    libxlsnap_domain_sizes_init(&z);
+    sized = !libxlsnap_domain_snapshot_sizes(ctx, argv[optind], s.name, &z) &&
+        z.num_snapshots == 1;
     if (json) {
-        print_json(&s);
+        char *r = libxlsnap_domain_snapshot_to_json(ctx, &s);
+        char *t = sized ? libxlsnap_domain_sizes_to_json(ctx, &z) : NULL;
+        char *end = r ? strrchr(r, '}') : NULL;
+
+        /* the record, with "size": the sizes of it alone */
+        if (end) *end = 0;
+        if (r && end)
+            printf("%s, \"size\": %s\n}\n", r, t ? t : "null");
+        else
+            printf("%s\n", r ? r : "null");
+        free(r);
+        free(t);
     } else {
         printf("%-13s %s\n", "Name:", s.name);
         printf("%-13s %s\n", "Domain:", s.domain_name ? s.domain_name : "-");
@@ -703,7 +901,23 @@ int main_snapshot_info(int argc, char **argv)
             if (d->problem) printf(" (INVALID: %s)", d->problem);
             printf("\n");
         }
+        if (sized) {
+            const libxlsnap_snapshot_size *zs = &z.snapshots[0];
+            char a[32], b[32];
+
+            printf("%-13s own %s, frees %s\n", "Size:",
+                   xl_fmt_bytes(zs->own, a, sizeof(a)),
+                   xl_fmt_bytes(zs->frees, b, sizeof(b)));
+            if (s.memory)
+                printf("  %-6s %-9s allocated %s\n", "-", "memory",
+                       xl_fmt_bytes(zs->memory, a, sizeof(a)));
+            for (i = 0; i < zs->num_disks; i++)
+                print_disk_size("  ", &zs->disks[i]);
+        } else {
+            printf("%-13s %s\n", "Size:", "unknown");
+        }
     }
+    libxlsnap_domain_sizes_dispose(&z);
     libxlsnap_domain_snapshot_dispose(&s);
     return EXIT_SUCCESS;
 }

@@ -4,7 +4,9 @@
  * The same bytes taken three ways:
  *  - as a qcow2 image (in a memfd): header, snapshot table, each
  *    state's L1 table, and the walk of the L2 tables between the active
- *    state and each snapshot, data compared (libxl__qcow2_*);
+ *    state and each snapshot, data compared (libxl__qcow2_*); and as
+ *    space accounting reads it: every state's exclusive clusters, the
+ *    active state's allocation;
  *  - as an NBD server's bytes (the first 32 KiB, through a socketpair):
  *    the handshake asking for two bitmaps, then block status
  *    (libxl__nbd_*): an error, never a hang or a bad access;
@@ -29,6 +31,11 @@ static void as_qcow2(libxlsnap_ctx *ctx, const uint8_t *data, size_t size)
     if (write(fd, data, size) != (ssize_t)size) abort();
     path = GCSPRINTF("/proc/self/fd/%d", fd);
     if (!libxl__qcow2_open(gc, path, &q)) {
+        uint64_t *ex;
+        libxl__extents data = { 0 }, inplace = { 0 };
+
+        libxl__qcow2_exclusive(gc, &q, &ex);
+        libxl__qcow2_allocation(gc, &q, &data, &inplace);
         if (!libxl__qcow2_state(gc, &q, NULL, &act)) {
             libxl__qcow2_diff(gc, &q, NULL, &act, false, &x);
             for (i = 0; i < q.num_snaps && i < 4; i++)

@@ -77,6 +77,32 @@ int unit_run(const char *const *argv)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int unit_qemu_io(const char *img, const char *cmd)
+{
+    const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", cmd, img, NULL };
+    return unit_run(argv);
+}
+
+int unit_qemu_img_snapshot(const char *img, const char *tag)
+{
+    const char *argv[] = { "qemu-img", "snapshot", "-c", tag, img, NULL };
+    return unit_run(argv);
+}
+
+int unit_qcow2_script(const char *img, const char *size,
+                      const char *const *steps)
+{
+    const char *mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", img,
+                         size, NULL };
+    int rc = unit_run(mk);
+
+    for (; !rc && *steps; steps++)
+        rc = !strncmp(*steps, "snapshot ", 9)
+            ? unit_qemu_img_snapshot(img, *steps + 9)
+            : unit_qemu_io(img, *steps);
+    return rc;
+}
+
 int unit_write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");

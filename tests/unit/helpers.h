@@ -15,6 +15,15 @@ libxlsnap_ctx *unit_ctx(const char *base);
 void unit_ctx_free(libxlsnap_ctx *ctx);
 /* Runs argv, returns its exit status (or -1), output discarded. */
 int unit_run(const char *const *argv);
+/* qemu-io -f qcow2 -c CMD IMG; qemu-img snapshot -c TAG IMG: unit_run's */
+int unit_qemu_io(const char *img, const char *cmd);
+int unit_qemu_img_snapshot(const char *img, const char *tag);
+/*
+ * A new qcow2 image img of size, then each step in turn: "snapshot TAG"
+ * (qemu-img snapshot -c), else a qemu-io command; 0 when all succeed.
+ */
+int unit_qcow2_script(const char *img, const char *size,
+                      const char *const *steps);
 /*
  * A logger that counts its messages of level XTL_WARN and above
  * (unit_nlogs: what a user sees by default) and keeps the last

@@ -91,18 +91,6 @@ void test_diff__map_parse(void)
     GC_FREE;
 }
 
-static int qemu_io(const char *img, const char *cmd)
-{
-    const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", cmd, img, NULL };
-    return unit_run(argv);
-}
-
-static int qemu_img_snapshot(const char *img, const char *tag)
-{
-    const char *argv[] = { "qemu-img", "snapshot", "-c", tag, img, NULL };
-    return unit_run(argv);
-}
-
 /* the diff of two states of q (tags; NULL: active) */
 static int states_diff(libxl__gc *gc, libxl__qcow2 *q, const char *ta,
                        const char *tb, bool none_a, bool data,
@@ -135,22 +123,15 @@ void test_diff__qcow2_tables(void)
     char *img;
     libxl__qcow2 q;
     libxl__extents x;
-    const char *mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", NULL,
-                         "64M", NULL };
+    static const char *const steps[] = {
+        "write -P 1 1M 64k", "write -P 2 40M 128k", "snapshot s1",
+        "write -P 3 3M 64k", "write -z 40M 128k", "write -P 1 1M 64k",
+        "write -P 4 50M 4k", "snapshot s2", "write -P 5 8M 64k", NULL
+    };
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
     img = GCSPRINTF("%s/d.qcow2", dir);
-    mk[5] = img;
-    CU_ASSERT_EQUAL_FATAL(unit_run(mk), 0);
-    CU_ASSERT_EQUAL_FATAL(qemu_io(img, "write -P 1 1M 64k"), 0);
-    CU_ASSERT_EQUAL_FATAL(qemu_io(img, "write -P 2 40M 128k"), 0);
-    CU_ASSERT_EQUAL_FATAL(qemu_img_snapshot(img, "s1"), 0);
-    CU_ASSERT_EQUAL_FATAL(qemu_io(img, "write -P 3 3M 64k"), 0);
-    CU_ASSERT_EQUAL_FATAL(qemu_io(img, "write -z 40M 128k"), 0);
-    CU_ASSERT_EQUAL_FATAL(qemu_io(img, "write -P 1 1M 64k"), 0);
-    CU_ASSERT_EQUAL_FATAL(qemu_io(img, "write -P 4 50M 4k"), 0);
-    CU_ASSERT_EQUAL_FATAL(qemu_img_snapshot(img, "s2"), 0);
-    CU_ASSERT_EQUAL_FATAL(qemu_io(img, "write -P 5 8M 64k"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qcow2_script(img, "64M", steps), 0);
 
     CU_ASSERT_EQUAL_FATAL(libxl__qcow2_open(gc, img, &q), 0);
     CU_ASSERT_EQUAL(q.cluster_size, K64);
@@ -202,7 +183,7 @@ void test_diff__qcow2_tables(void)
     libxl__qcow2_close(&q);
 
     /* a duplicate name is refused; a file that is not qcow2 too */
-    CU_ASSERT_EQUAL_FATAL(qemu_img_snapshot(img, "s1"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qemu_img_snapshot(img, "s1"), 0);
     CU_ASSERT_EQUAL_FATAL(libxl__qcow2_open(gc, img, &q), 0);
     CU_ASSERT_EQUAL(q.num_snaps, 3);
     {
@@ -238,11 +219,11 @@ void test_diff__qcow2_backing(void)
         const char *mo[] = { "qemu-img", "create", "-q", "-f", "qcow2",
                              "-b", base, "-F", "qcow2", ov, NULL };
         CU_ASSERT_EQUAL_FATAL(unit_run(mk), 0);
-        CU_ASSERT_EQUAL_FATAL(qemu_io(base, "write -P 7 0 1M"), 0);
+        CU_ASSERT_EQUAL_FATAL(unit_qemu_io(base, "write -P 7 0 1M"), 0);
         CU_ASSERT_EQUAL_FATAL(unit_run(mo), 0);
     }
-    CU_ASSERT_EQUAL_FATAL(qemu_img_snapshot(ov, "t"), 0);
-    CU_ASSERT_EQUAL_FATAL(qemu_io(ov, "write -z 0 64k"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qemu_img_snapshot(ov, "t"), 0);
+    CU_ASSERT_EQUAL_FATAL(unit_qemu_io(ov, "write -z 0 64k"), 0);
     CU_ASSERT_EQUAL_FATAL(libxl__qcow2_open(gc, ov, &q), 0);
     CU_ASSERT_TRUE(q.has_backing);
     CU_ASSERT_EQUAL_FATAL(states_diff(gc, &q, "t", NULL, false, true, &x),

@@ -988,6 +988,15 @@ else
     expect_eq "$(pats)" "BBBB    /TBBB    " "the disks after the revert to l2 (l1 merged before)"
     ok $XL snapshot-revert "$LCFG" l1
     expect_eq "$(pats)" "AAAA    /TAAA    " "l1 again: it stayed revertible"
+    # space accounting (snapshot-list --size): l2's thick COW as lvs says
+    ok $XL snapshot-list --size --json "$LCFG"
+    l2x=$(jq -c '.snapshots[] | select(.name == "l2") | .disks[] | select(.vdev == "xvda")' "$OUT")
+    l2lvs=$(lvm lvs --noheadings --units b --nosuffix -o lv_size,snap_percent vg0/lv0-l2)
+    expect_eq "$(jq .cow_size <<<"$l2x")" "$(awk '{print $1}' <<<"$l2lvs")" "l2's cow_size (lvs lv_size)"
+    expect_eq "$(jq .frees <<<"$l2x")" "$(awk '{print $1}' <<<"$l2lvs")" "l2's frees: its volume"
+    expect_true "l2's cow is lvs's snap_percent of its size" awk -v c="$(jq .cow <<<"$l2x")" \
+        -v s="$(awk '{print $1}' <<<"$l2lvs")" -v p="$(awk '{print $2}' <<<"$l2lvs")" \
+        'BEGIN {d = c - s * p / 100; exit !(d < 65536 && d > -65536)}'
     ok $XL snapshot-check "$LCFG"
     # a revert killed at each step (between LVM commands too): the next
     # command finishes it
