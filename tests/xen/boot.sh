@@ -43,10 +43,17 @@ TIMEOUT=${XEN_TEST_TIMEOUT:-2400}
 # host's kvm module allows nesting; without it Xen has no HAP and
 # scenario 11 checks that xl create says why.
 ACCEL=${XEN_TEST_ACCEL:-auto}
-kvm_opens() { { exec 3<>/dev/kvm; } 2>/dev/null && exec 3>&-; }
+# (a /dev/kvm that opens is not always KVM: here one answers "kvm
+# version too old"; QEMU itself must start with it)
+kvm_opens() {
+    { exec 3<>/dev/kvm; } 2>/dev/null || return 1
+    exec 3>&-
+    echo quit | timeout 20 qemu-system-x86_64 -machine none -accel kvm \
+        -nodefaults -display none -monitor stdio >/dev/null 2>&1
+}
 case $ACCEL in
 auto) if kvm_opens; then ACCEL=kvm; else ACCEL=tcg; fi ;;
-kvm) kvm_opens || xt_die "XEN_TEST_ACCEL=kvm, but /dev/kvm does not open" ;;
+kvm) kvm_opens || xt_die "XEN_TEST_ACCEL=kvm, but QEMU cannot start with -accel kvm here" ;;
 tcg) ;;
 *) xt_die "XEN_TEST_ACCEL='$ACCEL': auto, kvm or tcg" ;;
 esac
