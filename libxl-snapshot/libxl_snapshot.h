@@ -753,6 +753,17 @@ int libxlsnap_domain_monitor_command(libxlsnap_ctx *ctx,
  */
 #define LIBXLSNAP_CREATE_QUIESCE      (1U << 3)
 #define LIBXLSNAP_CREATE_QUIESCE_TRY  (1U << 4)
+/*
+ * Space guards: before anything is done, what the snapshot will write
+ * (memory image, overlays, internal snapshots, records and journal) is
+ * checked against the free space of each file system it goes on, and
+ * LVM disks against their thin pool's use or their VG's free space and
+ * the threshold (setting space_threshold, 90 %); a snapshot that would
+ * not fit is refused, one error line naming the file system and the
+ * figures.  _FORCE takes it anyway, saying in one warning line what it
+ * overrode.  A dry run says the figures.
+ */
+#define LIBXLSNAP_CREATE_FORCE        (1U << 5)
 
 /*
  * Takes a snapshot of every disk of the domain.  On input,

@@ -13,7 +13,10 @@
  *     in the domain config.  Everything that can be checked is checked
  *     here: name, duplicates, formats, overlay paths.  Only the domain
  *     record and the current snapshot's are read (a partial tree): the
- *     cost does not grow with the number of snapshots.
+ *     cost does not grow with the number of snapshots.  Then the
+ *     space guards (libxl_snapshot_space.c): a snapshot that would not
+ *     fit is refused here, before the journal, any pause or QMP
+ *     command (LIBXLSNAP_CREATE_FORCE: taken anyway, said).
  *  2. A running domain: one QMP `transaction` with an action per disk,
  *     so all disks are captured at one instant with no pause of the
  *     guest.  QEMU leaves the overlay files of a failed transaction on
@@ -167,7 +170,8 @@ static void snapshot_create_done(libxl__egc *egc,
                       LIBXLSNAP_CREATE_NO_METADATA |                    \
                       LIBXLSNAP_CREATE_LIVE |                           \
                       LIBXLSNAP_CREATE_QUIESCE |                        \
-                      LIBXLSNAP_CREATE_QUIESCE_TRY)
+                      LIBXLSNAP_CREATE_QUIESCE_TRY |                    \
+                      LIBXLSNAP_CREATE_FORCE)
 
 /*
  * What the request alone says is wrong, before the domain is looked
@@ -701,6 +705,11 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
         rc = plan_checkpoint(gc, scs);
         if (rc) goto out;
     }
+    /* will it fit?  Nothing is done yet (libxl_snapshot_space.c) */
+    rc = libxl__snapshot_space_check(gc, op, &scs->snap, scs->priv,
+                                     scs->flags & LIBXLSNAP_CREATE_FORCE,
+                                     scs->flags & LIBXLSNAP_CREATE_DRY_RUN);
+    if (rc) goto out;
     if (scs->flags & LIBXLSNAP_CREATE_DRY_RUN) goto out;
     /* the intent first: a crash from here on is recovered */
     rc = libxl__journal_write(gc, &op->st, "create", &scs->snap,

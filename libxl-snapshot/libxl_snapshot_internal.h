@@ -1440,6 +1440,10 @@ typedef struct libxl__snapshot_driver {
                           bool run_state, libxl__domain *d_r);
     int (*pause)(libxl__gc *gc, libxl__domain *d);
     int (*unpause)(libxl__gc *gc, libxl__domain *d);
+    /* the running domain's RAM, in bytes (read only; NULL: unknown) */
+    int (*memory_bytes)(libxl__gc *gc, const libxl__domain *d,
+                        uint64_t *bytes_r);
+
     /* Stops the domain at once (as xl destroy). */
     int (*destroy)(libxl__gc *gc, libxl__domain *d);
     /*
@@ -1819,6 +1823,45 @@ typedef struct libxl__revert_plan {
     char *fresh;                     /* a free path for a new image */
 } libxl__revert_plan;
 
+/*
+ * The space guards of snapshot-create (libxl_snapshot_space.c): what a
+ * planned snapshot will write, per file system, against statvfs's
+ * f_bavail, before anything is done.  The backends' ->space add their
+ * disks' parts: libxl__space_add (bytes written into path: a new
+ * file's, or an image's written in place), libxl__space_tally (a
+ * running total under key, "vg:NAME", of several disks) and
+ * libxl__space_refuse (why not, their own rule; one per key, the last
+ * said).
+ */
+typedef struct libxl__space_plan libxl__space_plan;
+void libxl__space_add(libxl__gc *gc, libxl__space_plan *sp, const char *path,
+                      uint64_t bytes, const char *what);
+uint64_t libxl__space_tally(libxl__gc *gc, libxl__space_plan *sp,
+                            const char *key, uint64_t bytes);
+void libxl__space_refuse(libxl__gc *gc, libxl__space_plan *sp,
+                         const char *key, const char *why);
+/* the threshold (percent) LVM's rules go by */
+long libxl__space_threshold(const libxl__space_plan *sp);
+/* the reserve of first writes after a snapshot of a disk of vsize
+ * bytes: 1 %, at least 1 MiB, at most 1 GiB, at most the disk */
+uint64_t libxl__space_first_writes(uint64_t vsize);
+/* "1.5 MiB", "512 B" (gc) */
+const char *libxl__bytes_human(libxl__gc *gc, uint64_t b);
+/*
+ * s (planned; priv: its disks' probes) checked: 0, it fits (or force:
+ * a warning line says what it overrode); ERROR_FAIL, one error line
+ * naming each file system short of space, or the LVM rule broken, with
+ * the figures.  dry_run: the figures said too (notice lines).
+ */
+int libxl__snapshot_space_check(libxl__gc *gc, libxl__snapshot_op *op,
+                                const libxlsnap_domain_snapshot *s,
+                                void *const *priv, bool force,
+                                bool dry_run);
+void libxl__overlay_space(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                          void *priv, libxl__space_plan *sp);
+void libxl__internal_space(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                           void *priv, libxl__space_plan *sp);
+
 typedef struct libxl__snapshot_backend {
     const char *name;
     libxlsnap_disk_snapshot_type type;    /* its disks' type in records */
@@ -1941,6 +1984,13 @@ typedef struct libxl__snapshot_backend {
      */
     int (*snapshot_plan)(libxl__gc *gc, const libxl__create_plan *p,
                          libxlsnap_disk_snapshot *ds);
+    /*
+     * snapshot, before anything is done: what taking ds will write, or
+     * why it must not be taken for want of space (libxl__space_*;
+     * priv: probe's).  NULL: nothing on a local file system (RBD).
+     */
+    void (*space)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                  void *priv, libxl__space_plan *sp);
     /*
      * snapshot, offline: the commands that take the snapshot of ds (in
      * gc; run in turn); priv: probe's; info: the image's qemu-img info.
@@ -2181,6 +2231,7 @@ int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
                                  libxlsnap_disk_snapshot *ds);
 #define LIBXL__OVERLAY_BACKEND_OPS                          \
     .snapshot_plan = libxl__overlay_snapshot_plan,          \
+    .space = libxl__overlay_space,                          \
     .parts = libxl__overlay_parts,                          \
     .revert_undoable = libxl__overlay_revert_undoable,      \
     .revert_plan = libxl__overlay_revert_plan,              \

@@ -305,6 +305,7 @@ int main_snapshot_create(int argc, char **argv)
         {"current", 0, 0, 'C'},
         {"verbose", 0, 0, 'v'},
         {"checkpoint", 1, 0, 'K'},
+        {"force", 0, 0, 'F'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
@@ -349,6 +350,7 @@ int main_snapshot_create(int argc, char **argv)
     case 'C': current = true; break;
     case 'v': mp.verbose = true; break;
     case 'K': checkpoint = optarg; break;
+    case 'F': flags |= LIBXLSNAP_CREATE_FORCE; break;
     case 'S':
         specs = realloc(specs, (nspecs + 1) * sizeof(*specs));
         if (!specs) abort();
