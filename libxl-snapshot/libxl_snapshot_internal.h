@@ -1025,6 +1025,33 @@ int libxl__domain_config_parse(libxl__gc *gc, const char *file,
                                libxl__domain_config *cfg_r);
 void libxl__uuid_from_name(const char *name, libxl_uuid *uuid_r);
 
+/*
+ * Settings of the snapshot layer, each a whole number: KEY's value from,
+ * first found, the environment (XL_SNAPSHOT_<KEY upper-cased>; empty is
+ * unset), the domain's xl config (snapshot_<key> = N; dc may be NULL),
+ * the host file <config dir>/xl-snapshot.conf (key = N; the config dir
+ * is $XL_SNAPSHOT_CONFIG_DIR or XEN_CONFIG_DIR), else dflt.  A value
+ * that is not a whole number in [min, max], or a file that cannot be
+ * read: ERROR_INVAL and one line naming where it came from.  KEY is
+ * lower case ([a-z_]).  _from also says where the value came from
+ * ("XL_SNAPSHOT_MAX_CHAIN in the environment", "FILE:LINE", "built-in
+ * default"; gc).
+ */
+#define LIBXL__SNAPSHOT_HOST_CONFIG "xl-snapshot.conf"
+#ifndef LIBXL_SNAPSHOT_MAX_CHAIN
+#define LIBXL_SNAPSHOT_MAX_CHAIN 16
+#endif
+#ifndef LIBXL_SNAPSHOT_SPACE_THRESHOLD
+#define LIBXL_SNAPSHOT_SPACE_THRESHOLD 90
+#endif
+int libxl__snapshot_setting(libxl__gc *gc, const libxl__domain_config *dc,
+                            const char *key, long dflt, long min, long max,
+                            long *val_r);
+int libxl__snapshot_setting_from(libxl__gc *gc,
+                                 const libxl__domain_config *dc,
+                                 const char *key, long dflt, long min,
+                                 long max, long *val_r, const char **from_r);
+
 /* ---------------------------------------------------------------- */
 /* records (libxl_snapshot_store.c) */
 
