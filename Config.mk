@@ -55,8 +55,10 @@ SYSTEM_XL             ?= /usr/sbin/xl
 # Built-in defaults of the snapshot settings (libxl__snapshot_setting:
 # the environment, the domain config and $(XEN_CONFIG_DIR)/xl-snapshot.conf
 # override them at run time): the longest backing chain (images, base
-# included) snapshot-create may make, and the fill (percent, data or
-# metadata) past which a thin pool or COW refuses a snapshot.
+# included) snapshot-create may make, and the threshold (percent) of the
+# LVM space guards: a thin pool whose data or metadata use is at or over
+# it, or a volume group whose use a thick snapshot's COW would take over
+# it, refuses a snapshot (--force overrides; xl-snapshot(1), SPACE GUARDS).
 SNAPSHOT_MAX_CHAIN       ?= 16
 SNAPSHOT_SPACE_THRESHOLD ?= 90
 

@@ -296,22 +296,6 @@ static const char *join(libxl__gc *gc, const char **l, int n)
     return r;
 }
 
-/* TEMPORARY until i20-chain's settings reader is merged */
-#ifndef LIBXL_SNAPSHOT_SPACE_THRESHOLD
-#define LIBXL_SNAPSHOT_SPACE_THRESHOLD 90
-#endif
-int libxl__snapshot_setting(libxl__gc *gc, const libxl__domain_config *dc,
-                            const char *key, long dflt, long min, long max,
-                            long *val_r);
-int libxl__snapshot_setting(libxl__gc *gc, const libxl__domain_config *dc,
-                            const char *key, long dflt, long min, long max,
-                            long *val_r)
-{
-    const char *e = getenv("XL_SNAPSHOT_SPACE_THRESHOLD");
-    *val_r = e ? atol(e) : dflt;
-    return 0;
-}
-
 int libxl__snapshot_space_check(libxl__gc *gc, libxl__snapshot_op *op,
                                 const libxlsnap_domain_snapshot *s,
                                 void *const *priv, bool force,
