@@ -1874,6 +1874,10 @@ long libxl__space_threshold(const libxl__space_plan *sp);
 uint64_t libxl__space_first_writes(uint64_t vsize);
 /* "1.5 MiB", "512 B" (gc) */
 const char *libxl__bytes_human(libxl__gc *gc, uint64_t b);
+/* an empty plan (gc); the verdict on it, for snapshot name: as below */
+libxl__space_plan *libxl__space_plan_new(libxl__gc *gc, long threshold);
+int libxl__space_verdict(libxl__gc *gc, libxl__space_plan *sp,
+                         const char *name, bool force, bool dry_run);
 /*
  * s (planned; priv: its disks' probes) checked: 0, it fits (or force:
  * a warning line says what it overrode); ERROR_FAIL, one error line

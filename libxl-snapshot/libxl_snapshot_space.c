@@ -296,36 +296,29 @@ static const char *join(libxl__gc *gc, const char **l, int n)
     return r;
 }
 
-int libxl__snapshot_space_check(libxl__gc *gc, libxl__snapshot_op *op,
-                                const libxlsnap_domain_snapshot *s,
-                                void *const *priv, bool force,
-                                bool dry_run)
+libxl__space_plan *libxl__space_plan_new(libxl__gc *gc, long threshold)
 {
-    libxl__space_plan sp;
-    const char **short_l = NULL;
-    int i, n_short = 0, rc;
+    libxl__space_plan *sp;
 
-    memset(&sp, 0, sizeof(sp));
-    rc = libxl__snapshot_setting(gc, &op->cfg, "space_threshold",
-                                 LIBXL_SNAPSHOT_SPACE_THRESHOLD, 1, 100,
-                                 &sp.threshold);
-    if (rc) return rc;
-    if (s->memory) memory_need(gc, op, s, &sp);
-    for (i = 0; i < s->num_disks; i++) {
-        const libxl__snapshot_backend *be =
-            libxl__snapshot_backend_of(&s->disks[i]);
-        if (be && be->space) be->space(gc, &s->disks[i], priv[i], &sp);
-    }
-    state_dir_need(gc, op, s, &sp);
+    GCNEW(sp);
+    sp->threshold = threshold;
+    return sp;
+}
 
-    GCNEW_ARRAY(short_l, sp.num_fs + sp.num_keys + 1);
-    for (i = 0; i < sp.num_keys; i++)
-        if (sp.keys[i].refusal) short_l[n_short++] = sp.keys[i].refusal;
-    for (i = 0; i < sp.num_fs; i++) {
-        struct libxl__space_fs *f = &sp.fs[i];
+int libxl__space_verdict(libxl__gc *gc, libxl__space_plan *sp,
+                         const char *name, bool force, bool dry_run)
+{
+    const char **short_l;
+    int i, n_short = 0;
+
+    GCNEW_ARRAY(short_l, sp->num_fs + sp->num_keys + 1);
+    for (i = 0; i < sp->num_keys; i++)
+        if (sp->keys[i].refusal) short_l[n_short++] = sp->keys[i].refusal;
+    for (i = 0; i < sp->num_fs; i++) {
+        struct libxl__space_fs *f = &sp->fs[i];
         struct statvfs vfs;
         uint64_t avail;
-        const char *name;
+        const char *fs;
 
         if (statvfs(f->path, &vfs)) {
             LOGE(WARN, "cannot ask the file system of '%s' for its free "
@@ -333,25 +326,49 @@ int libxl__snapshot_space_check(libxl__gc *gc, libxl__snapshot_op *op,
             continue;
         }
         avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-        name = fs_name(gc, f->dev, f->path);
+        fs = fs_name(gc, f->dev, f->path);
         if (dry_run)
             LOG(NOTICE, "space on %s: snapshot '%s' needs %s (%s), %s free",
-                name, s->name, libxl__bytes_human(gc, f->need), f->what,
+                fs, name, libxl__bytes_human(gc, f->need), f->what,
                 libxl__bytes_human(gc, avail));
         if (f->need > avail)
-            short_l[n_short++] = GCSPRINTF("%s needs %s (%s), %s free", name,
+            short_l[n_short++] = GCSPRINTF("%s needs %s (%s), %s free", fs,
                 libxl__bytes_human(gc, f->need), f->what,
                 libxl__bytes_human(gc, avail));
     }
     if (!n_short) return 0;
     if (force) {
         LOG(WARN, "--force: snapshot '%s' goes on without enough space: %s",
-            s->name, join(gc, short_l, n_short));
+            name, join(gc, short_l, n_short));
         return 0;
     }
     LOG(ERROR, "not enough space for snapshot '%s': %s (--force to take it "
-        "anyway)", s->name, join(gc, short_l, n_short));
+        "anyway)", name, join(gc, short_l, n_short));
     return ERROR_FAIL;
+}
+
+int libxl__snapshot_space_check(libxl__gc *gc, libxl__snapshot_op *op,
+                                const libxlsnap_domain_snapshot *s,
+                                void *const *priv, bool force,
+                                bool dry_run)
+{
+    libxl__space_plan *sp;
+    long threshold;
+    int i, rc;
+
+    rc = libxl__snapshot_setting(gc, &op->cfg, "space_threshold",
+                                 LIBXL_SNAPSHOT_SPACE_THRESHOLD, 1, 100,
+                                 &threshold);
+    if (rc) return rc;
+    sp = libxl__space_plan_new(gc, threshold);
+    if (s->memory) memory_need(gc, op, s, sp);
+    for (i = 0; i < s->num_disks; i++) {
+        const libxl__snapshot_backend *be =
+            libxl__snapshot_backend_of(&s->disks[i]);
+        if (be && be->space) be->space(gc, &s->disks[i], priv[i], sp);
+    }
+    state_dir_need(gc, op, s, sp);
+    return libxl__space_verdict(gc, sp, s->name, force, dry_run);
 }
 
 /* ---------------------------------------------------------------- */

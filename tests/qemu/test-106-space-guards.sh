@@ -118,6 +118,9 @@ expect_match "$ERR" "space on $IMGFS \(tmpfs\): snapshot 'd0' needs [0-9.]+ MiB 
 expect_match "$ERR" "space on $STATE \(tmpfs\): snapshot 'd0' needs [0-9.]+ KiB \(records and journal [0-9.]+ KiB\)" "the dry run's figures (state dir)"
 expect_unchanged "$fp" "a dry run"
 
+step "a threshold that is not a number: one line naming where it came from"
+refused "XL_SNAPSHOT_SPACE_THRESHOLD=abc" env XL_SNAPSHOT_SPACE_THRESHOLD=abc "$XL" snapshot-create vm x1
+
 step "(a) images on a full file system: refused, nothing touched"
 leave_free "$IMGFS" 512
 refused_space a1 "$IMGFS" "internal snapshot of xvda .*, overlay of xvdb .*" \
