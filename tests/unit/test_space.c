@@ -167,17 +167,24 @@ static int lvm_verdict(fixture *f, long threshold,
     return libxl__space_verdict(f->gc, sp, "s1", false, false);
 }
 
+/* origin vg0/LV of 64 MiB: thin in vg0/pool, or thick (pool NULL) */
+static void origin(libxl__lvm_volume *v, const char *lv, const char *pool)
+{
+    memset(v, 0, sizeof(*v));
+    v->vg = (char *)"vg0";
+    v->lv = (char *)lv;
+    v->pool = (char *)pool;
+    v->thin = !!pool;
+    v->size = 64 * MiB;
+}
+
 void test_space__lvm_thin_pool(void)
 {
     fixture f;
     libxl__lvm_volume v;
 
     setup(&f);
-    memset(&v, 0, sizeof(v));
-    v.vg = (char *)"vg0";
-    v.lv = (char *)"thin1";
-    v.pool = (char *)"pool";
-    v.thin = true;
+    origin(&v, "thin1", "pool");
     answer(&f, "lvs", "  89.99|10.00\n");
     CU_ASSERT_EQUAL(lvm_verdict(&f, 90, &v, NULL, NULL), 0);
     answer(&f, "lvs", "  90.00|10.00\n");
@@ -205,10 +212,7 @@ void test_space__lvm_thick_cow(void)
     libxl__lvm_volume v;
 
     setup(&f);
-    memset(&v, 0, sizeof(v));
-    v.vg = (char *)"vg0";
-    v.lv = (char *)"lv0";
-    v.size = 64 * MiB;
+    origin(&v, "lv0", NULL);
     /* 320 MiB, 100 MiB free, 4 MiB extents */
     answer(&f, "vgs", "  335544320|104857600|4194304\n");
     /* default 20 % of 64 MiB: 12.8 MiB, 16 MiB in extents: 73.75 % */
