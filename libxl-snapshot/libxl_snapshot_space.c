@@ -12,7 +12,7 @@
  *  - a memory image: the domain's RAM (the driver's ->memory_bytes:
  *    QEMU's query-memory-size-summary, Xen's libxl_domain_info) plus
  *    the format's overhead, MEMORY_OVERHEAD: 1/256 of it for the
- *    stream's page headers and 16 MiB for device state;
+ *    stream's page headers and 4 MiB for device state;
  *  - an external overlay: its qcow2 metadata (header, L1 table,
  *    refcount table and block; from the disk's virtual size and the
  *    cluster size, 64 KiB, as QEMU makes it) plus the reserve of first
@@ -32,7 +32,7 @@
  * xl-snapshot.conf, Config.mk's SNAPSHOT_SPACE_THRESHOLD, 90).
  *
  * What is free is statvfs's f_bavail (what an unprivileged writer may
- * use): a file system where the parts need more is named (its mount
+ * use; one that gives no size at all, ramfs, is not judged): a file system where the parts need more is named (its mount
  * point and device, from /proc/self/mountinfo) with the figures, in one
  * error line for all of them, and the snapshot is refused with
  * ERROR_FAIL.  LIBXLSNAP_CREATE_FORCE: one warning line saying what
@@ -52,7 +52,7 @@
 #define GiB (1024ULL * MiB)
 
 /* the memory stream beyond the RAM: page headers, device state */
-#define MEMORY_OVERHEAD(ram) ((ram) / 256 + 16 * MiB)
+#define MEMORY_OVERHEAD(ram) ((ram) / 256 + 4 * MiB)
 /* the state dir beyond the records' own sizes */
 #define STATE_RESERVE (64 * KiB)
 /* QEMU's (and qemu-img's) default qcow2 cluster */
@@ -325,6 +325,8 @@ int libxl__space_verdict(libxl__gc *gc, libxl__space_plan *sp,
                  "space", f->path);
             continue;
         }
+        /* a file system that says no size (ramfs) cannot be judged */
+        if (!vfs.f_blocks) continue;
         avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
         fs = fs_name(gc, f->dev, f->path);
         if (dry_run)

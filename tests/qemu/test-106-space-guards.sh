@@ -158,9 +158,9 @@ rm -f "$STATE/filler"
 expect_ok xl snapshot-create vm b3
 
 step "(c) a memory image that cannot fit: refused, the guest never paused"
-refused_space c1 "$MEMFS" "memory image 80.2 MiB" \
+refused_space c1 "$MEMFS" "memory image 68.2 MiB" \
     xl snapshot-create --memory="$MEMFS/c1.save" vm c1
-refused_space c1 "$MEMFS" "memory image 80.2 MiB" \
+refused_space c1 "$MEMFS" "memory image 68.2 MiB" \
     xl snapshot-create --live --memory="$MEMFS/c1.save" vm c1
 leave_free "$MEMFS" 0
 ev_mark

@@ -1146,6 +1146,9 @@ else
     ok $XL snapshot-delete "$TCFG" t4
     expect_eq "$(vg9_names)" "thinx thinx-t1 tpool " "the volumes after deleting t4"
     ok $XL snapshot-check "$TCFG"
+    # room again under the threshold (9n snapshots a volume of this pool)
+    ok lvm lvextend -y -L +16M vg9/tpool
+    expect_true "the pool is under 90 % once extended" sh -c "! lvm lvs --noheadings -o data_percent vg9/tpool | awk '{exit !(\$1 >= 90)}'"
 fi
 end
 
