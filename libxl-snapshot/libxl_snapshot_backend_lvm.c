@@ -55,12 +55,13 @@
 #define LVS_FIELDS "vg_name,lv_name,lv_attr,lv_size,origin,pool_lv,snap_percent"
 static bool lvs_line(libxl__gc *gc, char *line, libxl__lvm_volume *v)
 {
-    char *f[7], *save = NULL;
+    char *f[7];
     int i;
 
     memset(v, 0, sizeof(*v));
+    /* strsep: an empty field (no origin, no pool) stays a field */
     for (i = 0; i < 7; i++) {
-        f[i] = strtok_r(i ? NULL : line, "|", &save);
+        f[i] = strsep(&line, "|");
         if (!f[i] && i < 4) return false;
         if (f[i]) {
             char *e;
@@ -662,7 +663,7 @@ static bool lvm_fields(libxl__gc *gc, const char *cmd, const char *fields,
     line = strtok_r(out, "\n", &save);
     for (i = 0; i < n; i++) {
         char *e;
-        f_r[i] = line ? strtok_r(i ? NULL : line, "|", &save) : NULL;
+        f_r[i] = strsep(&line, "|");
         if (!f_r[i]) return false;
         while (*f_r[i] == ' ' || *f_r[i] == '\t') f_r[i]++;
         e = f_r[i] + strlen(f_r[i]);

@@ -20,6 +20,7 @@ static const char fake_lvm[] =
     "#!/bin/sh\n"
     "case \"$*\" in\n"
     "*data_percent*) cat \"$FAKE_SPACE/lvs\" ;;\n"
+    "*snap_percent*) cat \"$FAKE_SPACE/lvs-volume\" ;;\n"
     "*vg_size*) cat \"$FAKE_SPACE/vgs\" ;;\n"
     "*) exit 5 ;;\n"
     "esac\n";
@@ -236,5 +237,28 @@ void test_space__lvm_thick_cow(void)
     CU_ASSERT_EQUAL(lvm_verdict(&f, 100, &v, "50%", NULL), 0);
     CU_ASSERT_EQUAL(lvm_verdict(&f, 100, &v, "1g", NULL), ERROR_FAIL);
     CU_ASSERT_EQUAL(lvm_verdict(&f, 100, &v, "104857601", NULL), ERROR_FAIL);
+    teardown(&f);
+}
+
+/* lvs's empty fields stay fields: a thin volume's pool is its pool (not
+ * its data use), a thick snapshot's COW use is its snap_percent */
+void test_space__lvs_empty_fields(void)
+{
+    fixture f;
+    libxl__lvm_volume o, v;
+
+    setup(&f);
+    origin(&o, "lv0", NULL);
+    answer(&f, "lvs-volume", "  vg0|thin1|Vwi-a-tz--|33554432||pool|0.20\n");
+    CU_ASSERT_EQUAL(libxl__lvm_probe_lv(f.gc, &o, "thin1", &v), 0);
+    CU_ASSERT_PTR_NULL(v.origin);
+    CU_ASSERT_STRING_EQUAL(v.pool ? v.pool : "", "pool");
+    CU_ASSERT(v.thin);
+    answer(&f, "lvs-volume", "  vg0|lv0-l1|swi-a-s---|16777216|lv0||12.50\n");
+    CU_ASSERT_EQUAL(libxl__lvm_probe_lv(f.gc, &o, "lv0-l1", &v), 0);
+    CU_ASSERT_STRING_EQUAL(v.origin ? v.origin : "", "lv0");
+    CU_ASSERT_PTR_NULL(v.pool);
+    CU_ASSERT_DOUBLE_EQUAL(v.snap_percent, 12.5, 0.001);
+    CU_ASSERT(v.thick_snapshot);
     teardown(&f);
 }
