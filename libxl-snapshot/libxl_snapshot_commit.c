@@ -154,6 +154,9 @@ typedef struct libxl__block_commit_state {
     int num_cmds, next;
     bool completed;                   /* else: stopped after it started */
     int final_rc;
+    /* within another operation's ao (libxl__block_commit_start) */
+    libxl__block_commit_cb *callback;
+    void *for_callback;
     /* control of another process's offline job: waited for on the loop */
     libxl__snapshot_store ost;
     libxl__ev_time opoll;
@@ -418,6 +421,30 @@ static int bc_create(libxlsnap_ctx *ctx, libxl__ao *ao,
     bcs->op.callback = bc_begun;
     *bcs_r = bcs;
     return 0;
+}
+
+void libxl__block_commit_start(libxl__egc *egc, libxl__ao *ao,
+                               const char *domain, const char *vdev,
+                               const libxlsnap_block_commit_params *params,
+                               const libxlsnap_progress_how *progress,
+                               libxl__block_commit_cb *callback,
+                               void *for_callback)
+{
+    AO_GC;
+    libxl__block_commit_state *bcs;
+    int rc;
+
+    rc = bc_create(CTX, ao, &bcs, BC_COMMIT, domain, vdev, progress);
+    if (rc) {
+        callback(egc, for_callback, rc);
+        return;
+    }
+    bcs->p = *params;
+    bcs->p.top = GCSTRDUP(bcs->p.top);
+    bcs->p.base = GCSTRDUP(bcs->p.base);
+    bcs->callback = callback;
+    bcs->for_callback = for_callback;
+    libxl__snapshot_op_begin(egc, &bcs->op);
 }
 
 int libxlsnap_block_commit(libxlsnap_ctx *ctx, const char *domain,
@@ -2171,7 +2198,10 @@ static void bc_done(libxl__egc *egc, libxl__block_commit_state *bcs,
 {
     STATE_AO_GC(bcs->ao);
     libxl__snapshot_op_end(gc, &bcs->op);
-    libxl__ao_complete(egc, ao, rc);
+    if (bcs->callback)
+        bcs->callback(egc, bcs->for_callback, rc);
+    else
+        libxl__ao_complete(egc, ao, rc);
 }
 
 /* ---------------------------------------------------------------- */

@@ -99,10 +99,12 @@ typedef struct libxl__snapshot_create_state {
     libxl__checkpoint_list ckl;
     libxlsnap_checkpoint ckpt;       /* planned (gc) */
     bool ckpt_in_tx;                 /* in the disks' transaction */
+    int merges;                      /* auto-commit: layers merged */
 } libxl__snapshot_create_state;
 
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc);
+static void create_begin(libxl__egc *egc, libxl__snapshot_create_state *scs);
 
 /*
  * A file create would make exists: ": it is snapshot S's ..." when a
@@ -167,7 +169,8 @@ static void snapshot_create_done(libxl__egc *egc,
                       LIBXLSNAP_CREATE_NO_METADATA |                    \
                       LIBXLSNAP_CREATE_LIVE |                           \
                       LIBXLSNAP_CREATE_QUIESCE |                        \
-                      LIBXLSNAP_CREATE_QUIESCE_TRY)
+                      LIBXLSNAP_CREATE_QUIESCE_TRY |                    \
+                      LIBXLSNAP_CREATE_AUTO_COMMIT)
 
 /*
  * What the request alone says is wrong, before the domain is looked
@@ -216,6 +219,19 @@ static int request_check(libxl__gc *gc, const libxlsnap_domain_snapshot *req,
     return 0;
 }
 
+/* (again after an auto-commit's merge: from the lock on) */
+static void create_begin(libxl__egc *egc, libxl__snapshot_create_state *scs)
+{
+    const char *domain = scs->op.domain;
+
+    memset(&scs->op, 0, sizeof(scs->op));
+    scs->op.ao = scs->ao;
+    scs->op.domain = domain;
+    scs->op.callback = snapshot_create_begun;
+    scs->op.partial_tree = true;      /* it only adds a snapshot */
+    libxl__snapshot_op_begin(egc, &scs->op);
+}
+
 static int create_start(libxlsnap_ctx *ctx, const char *domain,
                         libxlsnap_domain_snapshot *snapshot,
                         libxlsnap_checkpoint *checkpoint, unsigned flags,
@@ -252,11 +268,8 @@ static int create_start(libxlsnap_ctx *ctx, const char *domain,
     libxl__qmp_init(&scs->qga);
     libxl__exec_init(&scs->es);
 
-    scs->op.ao = ao;
     scs->op.domain = GCSTRDUP(domain);
-    scs->op.callback = snapshot_create_begun;
-    scs->op.partial_tree = true;      /* it only adds a snapshot */
-    libxl__snapshot_op_begin(egc, &scs->op);
+    create_begin(egc, scs);
     EGC_FREE;
     return AO_INPROGRESS;
  out:
@@ -684,18 +697,112 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
     return libxl__snapshot_claim(gc, &op->tree, s);
 }
 
+/*
+ * A running domain: a block job QEMU runs that no job record of ours
+ * knows (ours were refused by libxl__snapshot_op_settled) - started by
+ * hand over QMP, say - would change the images under the snapshot, or
+ * refuse its transaction half-way: refused before anything is touched.
+ */
+static int qemu_jobs_idle(libxl__gc *gc, libxl__snapshot_op *op)
+{
+    yajl_val jobs = NULL, j;
+    const char *id, *status;
+    size_t i;
+    int rc;
+
+    if (!op->d.running || !op->d.qmp_path) return 0;
+    rc = libxl__qmp_run_sync(gc, op->d.qmp_path, "query-block-jobs", NULL,
+                             0, false, &jobs);
+    if (rc) return 0;                 /* the create's own QMP will say */
+    for (i = 0; jobs && YAJL_IS_ARRAY(jobs) && i < jobs->u.array.len; i++) {
+        j = jobs->u.array.values[i];
+        id = libxl__json_get_string(j, "device");
+        status = libxl__json_get_string(j, "status");
+        if (status && (!strcmp(status, "concluded") ||
+                       !strcmp(status, "null")))
+            continue;
+        LOG(ERROR, "domain %s: QEMU runs block job '%s' (%s, %s), which "
+            "xl did not start: a snapshot waits until it ends (cancel it: "
+            "xl qemu-monitor-command %s 'block_job_cancel %s')", op->d.name,
+            id ? id : "?", libxl__json_get_string(j, "type") ?: "?",
+            status ? status : "running", op->d.name, id ? id : "?");
+        return ERROR_DEVICE_EXISTS;
+    }
+    return 0;
+}
+
+static void create_merged(libxl__egc *egc, void *for_callback, int rc);
+
+/*
+ * --auto-commit: the layer chain_limit chose is merged into its
+ * backing by a block commit of its own (its lock, job record,
+ * recovery, progress and abort), after which the create begins again.
+ */
+static void create_merge(libxl__egc *egc, libxl__snapshot_create_state *scs,
+                         const libxl__chain_merge *m)
+{
+    STATE_AO_GC(scs->ao);
+    libxlsnap_block_commit_params p;
+
+    LOG(NOTICE, "domain %s: disk %s: its backing chain is %d images, at "
+        "max_chain %ld: %s '%s' into '%s', which no snapshot needs",
+        scs->op.d.name, m->vdev, m->length, m->max,
+        scs->flags & LIBXLSNAP_CREATE_DRY_RUN ? "would merge" : "merging",
+        m->top, m->base);
+    if (scs->flags & LIBXLSNAP_CREATE_DRY_RUN) {
+        snapshot_create_done(egc, scs, 0);
+        return;
+    }
+    if (++scs->merges > 1000) {       /* each merge shortens a chain */
+        LOG(ERROR, "domain %s: disk %s: the merges do not shorten its "
+            "chain", scs->op.d.name, m->vdev);
+        snapshot_create_done(egc, scs, ERROR_FAIL);
+        return;
+    }
+    memset(&p, 0, sizeof(p));
+    p.top = m->top;
+    p.flags = LIBXLSNAP_BLOCK_COMMIT_DELETE |
+        (m->active ? LIBXLSNAP_BLOCK_COMMIT_ACTIVE | LIBXLSNAP_BLOCK_COMMIT_PIVOT
+                   : LIBXLSNAP_BLOCK_COMMIT_SHALLOW);
+    libxl__snapshot_op_end(gc, &scs->op);
+    libxl__block_commit_start(egc, scs->ao, scs->op.domain, m->vdev, &p,
+                              &scs->progress, create_merged, scs);
+}
+
+static void create_merged(libxl__egc *egc, void *for_callback, int rc)
+{
+    libxl__snapshot_create_state *scs = for_callback;
+
+    if (rc) {
+        snapshot_create_done(egc, scs, rc);
+        return;
+    }
+    create_begin(egc, scs);
+}
+
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc)
 {
     libxl__snapshot_create_state *scs =
         CONTAINER_OF(op, libxl__snapshot_create_state, op);
     STATE_AO_GC(scs->ao);
+    libxl__chain_merge m;
     int i;
 
     if (rc) goto out;
-    rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
+    rc = libxl__snapshot_op_settled(gc, op);
+    if (rc) goto out;
+    rc = qemu_jobs_idle(gc, op);
     if (rc) goto out;
     rc = plan(gc, scs);
+    if (rc) goto out;
+    rc = libxl__chain_limit(gc, op, &scs->snap,
+                            !!(scs->flags & LIBXLSNAP_CREATE_AUTO_COMMIT),
+                            &m);
+    if (rc == 1) {
+        create_merge(egc, scs, &m);
+        return;
+    }
     if (rc) goto out;
     if (scs->ckpt_name) {
         rc = plan_checkpoint(gc, scs);
