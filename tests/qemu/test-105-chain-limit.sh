@@ -1,0 +1,168 @@
+#!/bin/bash
+# test-105-chain-limit.sh - the longest backing chain a snapshot may make
+# (max_chain), --auto-commit, xl-snapshot-rotate honouring it, and
+# snapshots refused while a merge is pending
+#
+#  - the limit from XL_SNAPSHOT_MAX_CHAIN, the domain config's
+#    snapshot_max_chain and the host file xl-snapshot.conf (in that
+#    order): an external snapshot that would make xvda's chain longer is
+#    refused in one line naming the disk, its chain and the ways to
+#    shorten it, nothing changed (fingerprint, qemu-img info
+#    --backing-chain, no record, no file), the guest never paused
+#    (running before and after, QEMU's query-status); an internal one
+#    at the limit is taken; a bad value is one line; live and offline;
+#    xl snapshot-chain (--json) shows the chains and the limit;
+#  - --auto-commit (live and offline): the oldest layer no snapshot
+#    needs (left by --no-metadata) is merged first, the record that
+#    froze the merged image follows it, the chain stays at the limit,
+#    every snapshot reverts to its own data, qemu-img check clean; when
+#    every layer is needed: refused in one line naming the snapshot to
+#    delete, nothing changed;
+#  - xl-snapshot-rotate deletes the oldest snapshots it considers until
+#    the chain has room for the next snapshot, and says so (dry run
+#    too);
+#  - pending merges: a create during a block-stream --async is refused
+#    naming the job and how to finish it, and taken once the job ended;
+#    a block job started in QEMU by hand is refused too; a create after
+#    a delete killed part-way (crash point) completes its recovery
+#    first and says so.
+# The case functions run through soft_case:
+# shellcheck disable=SC2317
+set -u
+# shellcheck source=tests/qemu/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/qemu/lib-blockjob.sh
+. "$(dirname "$0")/lib-blockjob.sh"
+
+ROTATE=$REPO/scripts/xl-snapshot-rotate
+
+# the guest runs (QEMU's own word, not ours)
+expect_guest_running() {
+    expect_ok xl qemu-monitor-command "$1" "info status"
+    expect_match "${OUT//$'\r'/}" "^VM status: running$" "QEMU's status of $1"
+}
+
+# refused_at_limit D ERE CMD...: refused, nothing changed, chain same,
+# guest (if running) never paused
+refused_at_limit() {
+    local d=$1 ere=$2 chain running=0
+    shift 2
+    runtime_pid "$d" >/dev/null && running=1
+    [ "$running" = 1 ] && expect_guest_running "$d"
+    chain=$(chain_files "$(active_image "$d" xvda)")
+    refused "$ere" "$@"
+    expect_eq "$(chain_files "$(active_image "$d" xvda)")" "$chain" \
+        "xvda's chain after the refusal"
+    [ "$running" = 1 ] && expect_guest_running "$d"
+    return 0
+}
+
+LIMIT_ERE="disk xvda: its backing chain is 4 images \(.*s3.qcow2 down to .*-xvda.qcow2\): a new snapshot would make it 5, over max_chain 4"
+
+case_limit() {
+    local d=l1 how=$1 etc=$T/etc-l1
+    [ "$how" = offline ] && d=l2
+    start_domain "$d" "$how"
+    build_chain "$d"
+    # the default (16) lets a fifth image be made: not tried here; the
+    # environment first
+    refused_at_limit "$d" "$LIMIT_ERE \(XL_SNAPSHOT_MAX_CHAIN in the environment\); shorten it first: xl snapshot-delete $d s1, xl block-commit $d xvda, or snapshot-create --auto-commit" \
+        env XL_SNAPSHOT_MAX_CHAIN=4 "$XL" snapshot-create "${EXT_A[@]}" "$d" s4
+    expect_no_file "$(img "$d" s4)"
+    expect_error "environment: XL_SNAPSHOT_MAX_CHAIN=four: give a whole number from 2 to 1000" \
+        env XL_SNAPSHOT_MAX_CHAIN=four "$XL" snapshot-create "${EXT_A[@]}" "$d" s4
+    # the host file
+    mkdir -p "$etc"
+    printf '# test\nmax_chain = 4\n' > "$etc/xl-snapshot.conf"
+    refused_at_limit "$d" "$LIMIT_ERE \($etc/xl-snapshot.conf:2\)" \
+        env XL_SNAPSHOT_CONFIG_DIR="$etc" "$XL" snapshot-create "${EXT_A[@]}" "$d" s4
+    # the domain config beats the host file, the environment both
+    echo "snapshot_max_chain = 4" >> "$CFG"
+    printf 'max_chain = 10\n' > "$etc/xl-snapshot.conf"
+    refused_at_limit "$d" "$LIMIT_ERE \($CFG:[0-9]+\)" \
+        env XL_SNAPSHOT_CONFIG_DIR="$etc" "$XL" snapshot-create "${EXT_A[@]}" "$d" s4
+    expect_ok xl snapshot-chain --json "$d"
+    expect_eq "$(jq -c '[.max_chain, (.disks[] | [.vdev, .length])]' <<<"$OUT")" \
+        '[4,["xvda",4],["xvdb",1]]' "snapshot-chain --json"
+    expect_eq "$(jq -r '.disks[0].files[]' <<<"$OUT")" "$(chain_files "$(img "$d" s3)")" \
+        "snapshot-chain --json files"
+    expect_ok xl snapshot-chain "$d"
+    expect_match "$OUT" "^xvda 4 .*s3.qcow2 .* \(full: the next external snapshot is refused\)$" \
+        "snapshot-chain"
+    # an internal snapshot does not lengthen the chain
+    expect_ok xl snapshot-create --diskspec xvda,snapshot=internal \
+        --diskspec xvdb,snapshot=no "$d" i1
+    expect_eq "$(internal_snapshots "$(img "$d" s3)")" i1 "i1, inside the active image"
+    expect_eq "$(chain_files "$(active_image "$d" xvda)" | wc -l)" 4 "chain after i1"
+    # a larger limit from the environment lets it through
+    expect_ok env XL_SNAPSHOT_MAX_CHAIN=5 "$XL" snapshot-create "${EXT_A[@]}" "$d" s4
+    expect_eq "$(chain_files "$(active_image "$d" xvda)" | wc -l)" 5 "chain after s4"
+    [ "$how" = live ] && expect_guest_running "$d"
+    expect_view "$(img "$d" s4)" 4
+    check_images
+    drop_domain "$d"
+}
+
+# The auto-commit chain, on xvda (max_chain 3):
+#   base  A (0x11)      frozen by m1 (--no-metadata: no record)
+#   O1    B (0x22)      frozen by s2
+#   O2    C (0x33)      active, then frozen by s3 (--auto-commit: O1
+#                       merged into base first; s2 follows to base)
+#   O3    D (0x44)      active
+case_auto_commit() {
+    local d=a1 how=$1 o1 o2 fp
+    [ "$how" = offline ] && d=a2
+    start_domain "$d" "$how"
+    write_pattern "$d" xvda 0x11 0 1M
+    expect_ok xl snapshot-create --no-metadata "${EXT_A[@]}" "$d" m1
+    o1=$(img "$d" m1)
+    expect_eq "$(active_image "$d" xvda)" "$o1" "active after m1"
+    write_pattern "$d" xvda 0x22 1M 1M
+    expect_ok xl snapshot-create "${EXT_A[@]}" "$d" s2
+    o2=$(img "$d" s2)
+    write_pattern "$d" xvda 0x33 2M 1M
+    expect_eq "$(chain_files "$o2" | wc -l)" 3 "chain before s3"
+    # without --auto-commit: refused
+    refused_at_limit "$d" "disk xvda: its backing chain is 3 images .* over max_chain 3 .*xl snapshot-delete $d s2, xl block-commit $d xvda, or snapshot-create --auto-commit" \
+        env XL_SNAPSHOT_MAX_CHAIN=3 "$XL" snapshot-create "${EXT_A[@]}" "$d" s3
+    # a dry run says what it would merge, and changes nothing
+    fp=$(fingerprint)
+    expect_ok env XL_SNAPSHOT_MAX_CHAIN=3 "$XL" -N snapshot-create \
+        --auto-commit "${EXT_A[@]}" "$d" s3
+    expect_match "$ERR" "would merge '$o1' into '$(img "$d")', which no snapshot needs" "dry run"
+    expect_unchanged "$fp" "a dry run of --auto-commit"
+    expect_ok env XL_SNAPSHOT_MAX_CHAIN=3 "$XL" snapshot-create --auto-commit \
+        "${EXT_A[@]}" "$d" s3
+    expect_match "$ERR" "disk xvda: its backing chain is 3 images, at max_chain 3: merging '$o1' into '$(img "$d")', which no snapshot needs" \
+        "what --auto-commit said"
+    expect_match "$OUT" "Domain snapshot s3 created" "snapshot-create --auto-commit"
+    [ "$how" = live ] && expect_guest_running "$d"
+    expect_no_file "$o1"
+    expect_eq "$(chain_files "$(active_image "$d" xvda)")" "$(img "$d" s3)
+$o2
+$(img "$d")" "chain after --auto-commit"
+    expect_ok xl snapshot-info --json "$d" s2
+    expect_eq "$(jq -r '.disks[] | select(.vdev == "xvda") | .file' <<<"$OUT")" \
+        "$(img "$d")" "s2's image, after the merge"
+    write_pattern "$d" xvda 0x44 3M 1M
+    flush_disk "$d"
+    check_images
+    expect_view "$(active_image "$d" xvda)" 4
+    expect_view "$o2" 3
+    expect_view "$(img "$d")" 2
+    # every layer is now needed (s2 froze the base, s3 froze O2)
+    refused_at_limit "$d" "disk xvda: its backing chain is 3 images \(.* down to .*\), at max_chain 3 \(XL_SNAPSHOT_MAX_CHAIN in the environment\), and every layer of it is needed by a snapshot: delete one first: xl snapshot-delete $d s2" \
+        env XL_SNAPSHOT_MAX_CHAIN=3 "$XL" snapshot-create --auto-commit "${EXT_A[@]}" "$d" s4
+    # every snapshot reverts to its own data
+    expect_snapshot_view "$d" s2 2
+    expect_snapshot_view "$d" s3 3
+    expect_ok xl snapshot-check "$d"
+    check_images
+    drop_domain "$d"
+}
+
+soft_case "limit: environment, domain config, host file (live)" case_limit live
+soft_case "limit: offline" case_limit offline
+soft_case "--auto-commit (live)" case_auto_commit live
+soft_case "--auto-commit (offline)" case_auto_commit offline
+finish
