@@ -384,10 +384,15 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
 
     for (i = 0; i < d->num_disks; i++) {
         if (!jobrec_read(gc, st, d->disks[i].vdev, &jr)) {
-            LOG(ERROR, "disk %s of domain %s is in block job %s; finish "
-                "it first (%s)", d->disks[i].vdev, d->name, jr.id,
+            LOG(ERROR, "disk %s of domain %s is in block job %s (a %s "
+                "%s, not over); finish it first (%s)", d->disks[i].vdev,
+                d->name, jr.id, jr.live ? "live" : "offline",
+                libxlsnap_blockjob_type_to_string(jr.type),
                 jr.type == LIBXLSNAP_BLOCKJOB_TYPE_BACKUP
-                ? "a backup: xl backup-end" : "xl block-job");
+                ? GCSPRINTF("a backup: xl backup-end %s", d->name)
+                : GCSPRINTF("xl block-job %s %s shows its progress; "
+                            "--abort cancels it, --pivot completes it once "
+                            "ready", d->name, d->disks[i].vdev));
             return ERROR_DEVICE_EXISTS;
         }
     }

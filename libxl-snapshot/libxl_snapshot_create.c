@@ -100,11 +100,14 @@ typedef struct libxl__snapshot_create_state {
     libxlsnap_checkpoint ckpt;       /* planned (gc) */
     bool ckpt_in_tx;                 /* in the disks' transaction */
     int merges;                      /* auto-commit: layers merged */
+    const char *udel, *udel_how, *udel_rest;  /* a delete it finishes */
 } libxl__snapshot_create_state;
 
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc);
 static void create_begin(libxl__egc *egc, libxl__snapshot_create_state *scs);
+static void snapshot_create_done(libxl__egc *egc,
+                                 libxl__snapshot_create_state *scs, int rc);
 
 /*
  * A file create would make exists: ": it is snapshot S's ..." when a
@@ -229,7 +232,56 @@ static void create_begin(libxl__egc *egc, libxl__snapshot_create_state *scs)
     scs->op.domain = domain;
     scs->op.callback = snapshot_create_begun;
     scs->op.partial_tree = true;      /* it only adds a snapshot */
+    /* an interrupted delete is finished before (create_begun) */
+    scs->op.finishes_delete = !(scs->flags & LIBXLSNAP_CREATE_DRY_RUN);
     libxl__snapshot_op_begin(egc, &scs->op);
+}
+
+static void create_delete_done(libxl__egc *egc, void *for_callback, int rc);
+
+/*
+ * The delete of a snapshot a dead process left part-done, which the
+ * recovery at the start of this create found (the records true, the
+ * snapshot still listed with what is left): finished first, as
+ * snapshot-recover does, so that no snapshot is taken over a merge
+ * that is pending; then the create begins again.
+ */
+static void create_finish_delete(libxl__egc *egc,
+                                 libxl__snapshot_create_state *scs)
+{
+    STATE_AO_GC(scs->ao);
+    libxl__snapshot_op *op = &scs->op;
+
+    scs->udel = GCSTRDUP(op->unfinished_delete);
+    scs->udel_how = GCSTRDUP(op->unfinished_how);
+    scs->udel_rest = GCSTRDUP(op->unfinished_rest ? op->unfinished_rest
+                              : "");
+    LOG(NOTICE, "domain %s: finishing an interrupted snapshot-delete of "
+        "'%s' (%s) before the snapshot", op->d.name, scs->udel,
+        scs->udel_how);
+    libxl__snapshot_op_end(gc, op);
+    libxl__snapshot_delete_start(egc, scs->ao, op->domain, scs->udel, 0,
+                                 &scs->progress, create_delete_done, scs);
+}
+
+static void create_delete_done(libxl__egc *egc, void *for_callback, int rc)
+{
+    libxl__snapshot_create_state *scs = for_callback;
+    STATE_AO_GC(scs->ao);
+
+    if (rc == ERROR_NOTFOUND) rc = 0;  /* someone else finished it */
+    if (rc) {
+        LOG(ERROR, "domain %s: an interrupted snapshot-delete of '%s' (%s) "
+            "could not be finished, so no snapshot was taken; its record "
+            "lists what is left%s", scs->op.d.name, scs->udel,
+            scs->udel_how, scs->udel_rest);
+        snapshot_create_done(egc, scs, rc);
+        return;
+    }
+    LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' was "
+        "finished (%s)%s", scs->op.d.name, scs->udel, scs->udel_how,
+        scs->udel_rest);
+    create_begin(egc, scs);
 }
 
 static int create_start(libxlsnap_ctx *ctx, const char *domain,
@@ -790,6 +842,10 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     int i;
 
     if (rc) goto out;
+    if (op->unfinished_delete) {
+        create_finish_delete(egc, scs);
+        return;
+    }
     rc = libxl__snapshot_op_settled(gc, op);
     if (rc) goto out;
     rc = qemu_jobs_idle(gc, op);

@@ -161,8 +161,139 @@ $(img "$d")" "chain after --auto-commit"
     drop_domain "$d"
 }
 
+case_rotate() {
+    local d=r1 fp
+    start_domain "$d" live
+    build_chain "$d"
+    export XL_SNAPSHOT_MAX_CHAIN=4
+    # a dry run says it, deletes nothing
+    fp=$(fingerprint)
+    run env XL="$XL" "$ROTATE" --keep 10 --include-manual --dry-run "$d"
+    [ "$RC" -eq 0 ] || fail_run "rotate --dry-run"
+    expect_eq "$OUT" "$d: would delete s1 (xvda's backing chain is 4 images, at max_chain 4)"         "rotate --dry-run at the limit"
+    expect_unchanged "$fp" "rotate --dry-run"
+    # a keep pass that makes room is enough
+    run env XL="$XL" "$ROTATE" --keep 2 --include-manual --dry-run "$d"
+    expect_eq "$OUT" "$d: would delete s1" "rotate --keep 2 --dry-run"
+    # only what it may consider: none of them (--prefix): said
+    run env XL="$XL" "$ROTATE" --keep 10 --prefix auto- --dry-run "$d"
+    [ "$RC" -eq 0 ] || fail_run "rotate --prefix"
+    expect_match "$ERR" "^$d: xvda's backing chain is 4 images, at max_chain 4, and no snapshot it may delete is in it"         "rotate with nothing it may delete"
+    # two to go for max_chain 3
+    run env XL="$XL" XL_SNAPSHOT_MAX_CHAIN=3 "$ROTATE" --keep 10 --include-manual "$d"
+    [ "$RC" -eq 0 ] || fail_run "rotate at max_chain 3"
+    expect_eq "$OUT" "$d: deleted s1 (xvda's backing chain is 4 images, at max_chain 3)
+$d: deleted s2 (xvda's backing chain is 3 images, at max_chain 3)" "rotate at max_chain 3"
+    expect_ok xl snapshot-list --name "$d"
+    expect_eq "$OUT" "s3" "snapshots left"
+    expect_eq "$(chain_files "$(active_image "$d" xvda)" | wc -l)" 2 "xvda's chain after rotate"
+    # room for the next one, and its data
+    expect_ok env XL_SNAPSHOT_MAX_CHAIN=3 "$XL" snapshot-create "${EXT_A[@]}" "$d" s4
+    flush_disk "$d"
+    expect_view "$(img "$d" s4)" 4
+    expect_snapshot_view "$d" s3 3
+    run env XL="$XL" "$ROTATE" --keep 10 --include-manual "$d"
+    expect_eq "$OUT" "$d: nothing to delete" "rotate with room"
+    unset XL_SNAPSHOT_MAX_CHAIN
+    check_images
+    drop_domain "$d"
+}
+
+# a create while a merge is pending: a stream (ours), a job started in
+# QEMU by hand, a delete killed part-way
+case_pending() {
+    local d=p1 fp
+    start_domain "$d" live
+    build_chain "$d"
+    expect_ok xl block-stream --async --bandwidth 1 "$d" xvda
+    # (the stream writes the active image meanwhile: records and run
+    # files only)
+    local FP_DIRS="state run"
+    refused_at_limit "$d" "disk xvda of domain $d is in block job libxl-stream-xvda \(a live stream, not over\); finish it first \(xl block-job $d xvda shows its progress; --abort cancels it" \
+        xl snapshot-create "${EXT_A[@]}" "$d" s4
+    expect_no_file "$(img "$d" s4)"
+    FP_DIRS="state img run"
+    # the job ends (its outcome not yet recorded: the next command
+    # does it): the same create is taken
+    wait_job_state "$d" xvda concluded 60
+    expect_ok xl snapshot-create "${EXT_A[@]}" "$d" s4
+    expect_no_job "$d"
+    expect_eq "$(chain_files "$(active_image "$d" xvda)")" "$(img "$d" s4)
+$(img "$d" s3)" "chain after the stream and s4"
+    flush_disk "$d"
+    expect_view "$(img "$d" s4)" 4
+    # a job QEMU runs that xl did not start (HMP block_stream)
+    write_pattern "$d" xvda 0x55 4M 1M
+    expect_ok xl qemu-monitor-command "$d" "block_stream xvda 1"
+    expect_ok xl qemu-monitor-command "$d" "info block-jobs"
+    expect_match "${OUT//$'\r'/}" "Streaming device xvda:" "the job by hand"
+    FP_DIRS="state run"
+    refused_at_limit "$d" "domain $d: QEMU runs block job 'xvda' \(stream, running\), which xl did not start: a snapshot waits until it ends" \
+        xl snapshot-create "${EXT_A[@]}" "$d" s5
+    FP_DIRS="state img run"
+    expect_no_file "$(img "$d" s5)"
+    expect_ok xl qemu-monitor-command "$d" "block_job_cancel -f xvda"
+    local i
+    for i in $(seq 50); do
+        run xl qemu-monitor-command "$d" "info block-jobs"
+        [ "${OUT//$'\r'/}" = "No active jobs" ] && break
+        sleep 0.1
+    done
+    expect_ok xl snapshot-create "${EXT_A[@]}" "$d" s5
+    expect_snapshot_view "$d" s4 4
+    check_images
+    drop_domain "$d"
+}
+
+# a create after a delete killed part-way (crash point POINT: 1 its
+# journal written, 2 its merge under way in QEMU) finishes that delete
+# first, says so, then takes the snapshot
+case_delete_killed() {
+    local d=k$1 point=$1 s
+    start_domain "$d" live
+    build_chain "$d"
+    run env XL_SNAPSHOT_FAULT=delete:"$point" "$XL" snapshot-delete "$d" s2
+    expect_eq "$RC" 86 "the delete's crash at point $point"
+    expect_file "$(domain_dir "$d")/journal.libxl-json"
+    expect_ok xl snapshot-create "${EXT_A[@]}" "$d" s4
+    if [ "$point" = 1 ]; then
+        # recovery leaves it part-done (its records true): the create
+        # finishes it, then snapshots
+        expect_match "$ERR" "notice: domain $d: finishing an interrupted snapshot-delete of 's2' \(it had stopped after 1 of its 2 disks\) before the snapshot" \
+            "the delete finished first, said"
+        expect_match "$ERR" "an interrupted snapshot-delete of 's2' was finished" \
+            "the delete finished, said"
+    else
+        # the merge QEMU ran is cancelled by the recovery, which ends
+        # the delete (the snapshot whose image it wrote part of goes)
+        expect_match "$ERR" "the interrupted merge of '$(img "$d" s2)' into '$(img "$d" s1)' may have written part of it: the data of snapshot\(s\) s2 there is lost" \
+            "the recovery of the merge, said"
+        expect_match "$ERR" "an interrupted snapshot-delete of 's2' is over: its record is removed" \
+            "the delete over, said"
+    fi
+    expect_no_match "$ERR" "left part-done" "the delete left"
+    expect_no_file "$(domain_dir "$d")/journal.libxl-json"
+    expect_ok xl snapshot-list --name "$d"
+    expect_eq "$OUT" "s1
+s3
+s4" "the snapshots after"
+    flush_disk "$d"
+    expect_view "$(img "$d" s4)" 4
+    expect_ok xl snapshot-check "$d"
+    expect_no_job "$d"
+    for s in s1 s3 s4; do
+        expect_snapshot_view "$d" "$s" "${s#s}"
+    done
+    check_images
+    drop_domain "$d"
+}
+
 soft_case "limit: environment, domain config, host file (live)" case_limit live
 soft_case "limit: offline" case_limit offline
 soft_case "--auto-commit (live)" case_auto_commit live
 soft_case "--auto-commit (offline)" case_auto_commit offline
+soft_case "xl-snapshot-rotate honours max_chain" case_rotate
+soft_case "pending: a stream, a job by hand" case_pending
+soft_case "pending: a delete killed after its journal" case_delete_killed 1
+soft_case "pending: a delete killed during its merge" case_delete_killed 2
 finish
