@@ -62,6 +62,28 @@ static int chain_index(const char **files, int n, const char *path)
 }
 
 /*
+ * The record disks of vdev with a backend, in turn: start with *i = 0,
+ * *j = -1; false once there are no more.
+ */
+static bool next_disk(const libxl__snapshot_tree *t, const char *vdev,
+                      int *i, int *j, const libxlsnap_domain_snapshot **s_r,
+                      const libxlsnap_disk_snapshot **ds_r,
+                      const libxl__snapshot_backend **be_r)
+{
+    for (; *i < t->num_snaps; (*i)++, *j = -1) {
+        const libxlsnap_domain_snapshot *s = &t->snaps[*i];
+        while (++*j < s->num_disks) {
+            *s_r = s;
+            *ds_r = &s->disks[*j];
+            *be_r = libxl__snapshot_backend_of(*ds_r);
+            if (*be_r && (*ds_r)->file && !strcmp((*ds_r)->vdev, vdev))
+                return true;
+        }
+    }
+    return false;
+}
+
+/*
  * The oldest snapshot (its image lowest in the chain) whose external
  * disk snapshot of vdev froze an image of the chain, or NULL.
  */
@@ -69,21 +91,17 @@ static const char *oldest_on_chain(const libxl__snapshot_tree *t,
                                    const char *vdev, const char **files,
                                    int n)
 {
+    const libxlsnap_domain_snapshot *s;
+    const libxlsnap_disk_snapshot *ds;
+    const libxl__snapshot_backend *be;
     const char *name = NULL;
-    int i, j, k, best = -1;
+    int i = 0, j = -1, k, best = -1;
 
-    for (i = 0; i < t->num_snaps; i++) {
-        const libxlsnap_domain_snapshot *s = &t->snaps[i];
-        for (j = 0; j < s->num_disks; j++) {
-            const libxlsnap_disk_snapshot *ds = &s->disks[j];
-            const libxl__snapshot_backend *be =
-                libxl__snapshot_backend_of(ds);
-            if (!be || !be->chained || strcmp(ds->vdev, vdev)) continue;
-            k = chain_index(files, n, ds->file);
-            if (k > best) {
-                best = k;
-                name = s->name;
-            }
+    while (next_disk(t, vdev, &i, &j, &s, &ds, &be)) {
+        k = be->chained ? chain_index(files, n, ds->file) : -1;
+        if (k > best) {
+            best = k;
+            name = s->name;
         }
     }
     return name;
@@ -94,20 +112,14 @@ static const char *oldest_on_chain(const libxl__snapshot_tree *t,
 static bool needed(const libxl__snapshot_tree *t, const char *vdev,
                    const char *file, bool in_image)
 {
-    int i, j;
+    const libxlsnap_domain_snapshot *s;
+    const libxlsnap_disk_snapshot *ds;
+    const libxl__snapshot_backend *be;
+    int i = 0, j = -1;
 
-    for (i = 0; i < t->num_snaps; i++) {
-        const libxlsnap_domain_snapshot *s = &t->snaps[i];
-        for (j = 0; j < s->num_disks; j++) {
-            const libxlsnap_disk_snapshot *ds = &s->disks[j];
-            const libxl__snapshot_backend *be =
-                libxl__snapshot_backend_of(ds);
-            if (!be || !ds->file || strcmp(ds->vdev, vdev) ||
-                strcmp(ds->file, file))
-                continue;
-            if (in_image ? be->in_image : !be->in_image) return true;
-        }
-    }
+    while (next_disk(t, vdev, &i, &j, &s, &ds, &be))
+        if (!strcmp(ds->file, file) && be->in_image == in_image)
+            return true;
     return false;
 }
 

@@ -449,6 +449,8 @@ void libxl__block_commit_start(libxl__egc *egc, libxl__ao *ao,
     bcs->p.base = GCSTRDUP(bcs->p.base);
     bcs->callback = callback;
     bcs->for_callback = for_callback;
+    /* tests: XL_SNAPSHOT_FAULT=autocommit:N (snapshot-create's merge) */
+    bcs->bj.fault_op = "autocommit";
     libxl__snapshot_op_begin(egc, &bcs->op);
 }
 

@@ -47,8 +47,21 @@
  * there undoes the snapshot.  Its record is written after the
  * snapshot's.
  *
+ * Before the plan, nothing pending: a delete the recovery at the start
+ * left part-done is finished first (create_finish_delete, as
+ * snapshot-recover does), and a disk in a block job (our job records:
+ * libxl__snapshot_op_settled; one QEMU runs that xl did not start:
+ * qemu_jobs_idle) refuses it.  After the plan, before the journal, the
+ * chain length (libxl_snapshot_chain.c): an overlay that would make a
+ * chain longer than max_chain refuses it, or with
+ * LIBXLSNAP_CREATE_AUTO_COMMIT a layer is merged first by a block
+ * commit of its own (create_merge), and the create begins again from
+ * its lock.
+ *
  * Steps, in order:
- *   libxlsnap_domain_snapshot_create -> snapshot_create_begun ->
+ *   libxlsnap_domain_snapshot_create -> create_begin ->
+ *     snapshot_create_begun [-> create_finish_delete | create_merge ->
+ *     (the delete or commit) -> create_begin ...] ->
  *     (running) snapshot_create_qmp_connected -> snapshot_create_nodes
  *               -> [quiesce: qga_connected -> qga_synced -> qga_frozen]
  *               -> snapshot_create_transaction_done -> [qga_thawed]

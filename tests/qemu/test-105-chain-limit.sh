@@ -103,6 +103,45 @@ case_limit() {
     drop_domain "$d"
 }
 
+# auto_commit_interrupted D N (live; the active image sees N layers):
+# a --no-metadata layer to merge, then Ctrl-C once the merge runs (a
+# crash point that raises SIGINT): aborted, no snapshot, the chain and
+# its data as before, no job left; then the same without Ctrl-C
+auto_commit_interrupted() {
+    local d=$1 n=$2 chain top next len
+    expect_ok xl snapshot-create --no-metadata "${EXT_A[@]}" "$d" m5
+    chain=$(chain_files "$(active_image "$d" xvda)")
+    len=$(wc -l <<<"$chain")
+    top=$(sed -n 1p <<<"$chain")
+    next=$(sed -n 2p <<<"$chain")
+    run env XL_SNAPSHOT_MAX_CHAIN="$len" XL_SNAPSHOT_FAULT=autocommit:1:sigint \
+        "$XL" snapshot-create --auto-commit "${EXT_A[@]}" "$d" s5
+    expect_eq "$RC" 1 "an interrupted --auto-commit"
+    expect_match "$ERR" "Aborting the job" "the abort, said"
+    expect_match "$ERR" "merging '$top' into '$next', which no snapshot needs" \
+        "the merge it began"
+    expect_no_file "$(img "$d" s5)"
+    expect_ok xl snapshot-list --name "$d"
+    expect_eq "$OUT" "s2
+s3" "the snapshots after the interrupted --auto-commit"
+    expect_eq "$(chain_files "$(active_image "$d" xvda)")" "$chain" \
+        "the chain after the interrupted --auto-commit"
+    expect_no_job "$d"
+    expect_guest_running "$d"
+    flush_disk "$d"
+    expect_view "$top" "$n"
+    # then without the interruption: the active image merged down
+    expect_ok env XL_SNAPSHOT_MAX_CHAIN="$len" "$XL" snapshot-create --auto-commit \
+        "${EXT_A[@]}" "$d" s5
+    expect_no_file "$top"
+    expect_eq "$(chain_files "$(active_image "$d" xvda)" | wc -l)" "$len" \
+        "chain after --auto-commit s5"
+    expect_eq "$(chain_files "$(active_image "$d" xvda)" | sed -n 2p)" "$next" \
+        "s5 froze the image merged into"
+    expect_snapshot_view "$d" s5 "$n"
+    expect_snapshot_view "$d" s3 3
+}
+
 # The auto-commit chain, on xvda (max_chain 3):
 #   base  A (0x11)      frozen by m1 (--no-metadata: no record)
 #   O1    B (0x22)      frozen by s2
@@ -156,6 +195,7 @@ $(img "$d")" "chain after --auto-commit"
     # every snapshot reverts to its own data
     expect_snapshot_view "$d" s2 2
     expect_snapshot_view "$d" s3 3
+    [ "$how" = live ] && auto_commit_interrupted "$d" 3
     expect_ok xl snapshot-check "$d"
     check_images
     drop_domain "$d"
