@@ -826,9 +826,11 @@ static void create_merge(libxl__egc *egc, libxl__snapshot_create_state *scs,
     }
     memset(&p, 0, sizeof(p));
     p.top = m->top;
-    p.flags = LIBXLSNAP_BLOCK_COMMIT_DELETE |
+    /* into its backing only: never further down (other layers are
+     * snapshots' data) */
+    p.flags = LIBXLSNAP_BLOCK_COMMIT_SHALLOW | LIBXLSNAP_BLOCK_COMMIT_DELETE |
         (m->active ? LIBXLSNAP_BLOCK_COMMIT_ACTIVE | LIBXLSNAP_BLOCK_COMMIT_PIVOT
-                   : LIBXLSNAP_BLOCK_COMMIT_SHALLOW);
+                   : 0);
     libxl__snapshot_op_end(gc, &scs->op);
     libxl__block_commit_start(egc, scs->ao, scs->op.domain, m->vdev, &p,
                               &scs->progress, create_merged, scs);
