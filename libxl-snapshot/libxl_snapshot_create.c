@@ -778,7 +778,7 @@ static int qemu_jobs_idle(libxl__gc *gc, libxl__snapshot_op *op)
     if (!op->d.running || !op->d.qmp_path) return 0;
     rc = libxl__qmp_run_sync(gc, op->d.qmp_path, "query-block-jobs", NULL,
                              0, false, &jobs);
-    if (rc) return 0;                 /* the create's own QMP will say */
+    if (rc) return rc;                /* said: it cannot tell */
     for (i = 0; jobs && YAJL_IS_ARRAY(jobs) && i < jobs->u.array.len; i++) {
         j = jobs->u.array.values[i];
         id = libxl__json_get_string(j, "device");
