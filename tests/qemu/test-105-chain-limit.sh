@@ -11,7 +11,8 @@
 #    --backing-chain, no record, no file), the guest never paused
 #    (running before and after, QEMU's query-status); an internal one
 #    at the limit is taken; a bad value is one line; live and offline;
-#    xl snapshot-chain (--json) shows the chains and the limit;
+#    xl snapshot-chain (--json) shows the chains and the limit; a VHD
+#    chain counts as a qcow2 one;
 #  - --auto-commit (live and offline): the oldest layer no snapshot
 #    needs (left by --no-metadata) is merged first, the record that
 #    froze the merged image follows it, the chain stays at the limit,
@@ -355,10 +356,30 @@ s4" "the snapshots after"
     drop_domain "$d"
 }
 
+# a shut-off domain on a dynamic VHD: its chain of differencing VHDs
+# (vhd-util) counts as a qcow2 chain does
+case_vhd() {
+    local cfg=$T/v1.cfg
+    export XL_SNAPSHOT_VHD_UTIL=$REPO/tools/vhd-util
+    qemu-img create -q -f vpc -o subformat=dynamic "$IMG/v1-xvda.vhd" 16M
+    printf 'name = "v1"\nmemory = 64\ndisk = [ %s ]\n' \
+        "'format=vhd,vdev=xvda,access=rw,target=$IMG/v1-xvda.vhd'" > "$cfg"
+    expect_ok xl snapshot-create "$cfg" s1
+    expect_ok xl snapshot-create "$cfg" s2
+    expect_ok xl snapshot-chain --json "$cfg"
+    expect_eq "$(jq -c '[.disks[] | [.vdev, .length]]' <<<"$OUT")" '[["xvda",3]]' \
+        "the VHD chain's length"
+    refused "disk xvda: its backing chain is 3 images \($IMG/v1-xvda.s2.vhd down to $IMG/v1-xvda.vhd\): a new snapshot would make it 4, over max_chain 3 .*xl snapshot-delete v1 s1" \
+        env XL_SNAPSHOT_MAX_CHAIN=3 "$XL" snapshot-create "$cfg" s3
+    expect_ok env XL_SNAPSHOT_MAX_CHAIN=4 "$XL" snapshot-create "$cfg" s3
+    expect_eq "$(active_image v1 xvda)" "$IMG/v1-xvda.s3.vhd" "the active VHD"
+}
+
 soft_case "limit: environment, domain config, host file (live)" case_limit live
 soft_case "limit: offline" case_limit offline
 soft_case "--auto-commit (live)" case_auto_commit live
 soft_case "--auto-commit (offline)" case_auto_commit offline
+soft_case "limit: a VHD chain (offline)" case_vhd
 soft_case "xl-snapshot-rotate honours max_chain" case_rotate
 soft_case "pending: a stream, a job by hand" case_pending
 soft_case "pending: a delete killed after its journal" case_delete_killed 1
