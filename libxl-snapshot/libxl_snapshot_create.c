@@ -778,7 +778,7 @@ static int qemu_jobs_idle(libxl__gc *gc, libxl__snapshot_op *op)
     if (!op->d.running || !op->d.qmp_path) return 0;
     rc = libxl__qmp_run_sync(gc, op->d.qmp_path, "query-block-jobs", NULL,
                              0, false, &jobs);
-    if (rc) return rc;                /* said: it cannot tell */
+    if (rc) return rc;                /* said: the create needs QMP */
     for (i = 0; jobs && YAJL_IS_ARRAY(jobs) && i < jobs->u.array.len; i++) {
         j = jobs->u.array.values[i];
         id = libxl__json_get_string(j, "device");
@@ -863,10 +863,14 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     }
     rc = libxl__snapshot_op_settled(gc, op);
     if (rc) goto out;
-    rc = qemu_jobs_idle(gc, op);
-    if (rc) goto out;
     rc = plan(gc, scs);
     if (rc) goto out;
+    if (!scs->lvm_live) {
+        /* (what QEMU takes in a transaction: not the volumes of a
+         * domain paused for lvcreate, which may have no QMP at all) */
+        rc = qemu_jobs_idle(gc, op);
+        if (rc) goto out;
+    }
     rc = libxl__chain_limit(gc, op, &scs->snap,
                             !!(scs->flags & LIBXLSNAP_CREATE_AUTO_COMMIT),
                             &m);
