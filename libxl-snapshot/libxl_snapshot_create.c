@@ -47,12 +47,12 @@
  * there undoes the snapshot.  Its record is written after the
  * snapshot's.
  *
- * Before the plan, nothing pending: a delete the recovery at the start
- * left part-done is finished first (create_finish_delete, as
- * snapshot-recover does), and a disk in a block job (our job records:
- * libxl__snapshot_op_settled; one QEMU runs that xl did not start:
- * qemu_jobs_idle) refuses it.  After the plan, before the journal, the
- * chain length (libxl_snapshot_chain.c): an overlay that would make a
+ * Nothing pending: a delete the recovery at the start left part-done
+ * is finished first (create_finish_delete, as snapshot-recover does),
+ * and a disk in a block job (our job records, before the plan:
+ * libxl__snapshot_op_settled; one QEMU runs that xl did not start,
+ * after it, when QEMU takes the snapshot: qemu_jobs_idle) refuses it.
+ * After the plan, before the journal, the chain length (libxl_snapshot_chain.c): an overlay that would make a
  * chain longer than max_chain refuses it, or with
  * LIBXLSNAP_CREATE_AUTO_COMMIT a layer is merged first by a block
  * commit of its own (create_merge), and the create begins again from
