@@ -185,25 +185,38 @@ int libxl__chain_limit(libxl__gc *gc, libxl__snapshot_op *op,
     rc = libxl__snapshot_op_load_all(gc, op);
     if (rc) return rc;
     oldest = oldest_on_chain(&op->tree, worst, worst_files, worst_n);
+    layer = mergeable_layer(gc, op, worst, worst_files, worst_n);
     if (!auto_commit) {
+        /* the ways that work: a block commit only of a layer no
+         * snapshot needs (any other drops snapshots) */
+        const char *del = oldest
+            ? GCSPRINTF("xl snapshot-delete %s %s", op->d.name, oldest)
+            : NULL;
+        const char *commit = layer < 0 ? NULL
+            : GCSPRINTF("xl block-commit --shallow %s--top=%s %s %s, or "
+                        "snapshot-create --auto-commit",
+                        layer ? "" : "--active --pivot ",
+                        worst_files[layer], op->d.name, worst);
         LOG(ERROR, "domain %s: disk %s: its backing chain is %d images "
             "(%s down to %s): a new snapshot would make it %d, over "
-            "max_chain %ld (%s); shorten it first: %s%s%sxl block-commit "
-            "%s %s, or snapshot-create --auto-commit", op->d.name, worst,
-            worst_n, worst_files[0], worst_files[worst_n - 1], worst_n + 1,
-            max, from, oldest ? "xl snapshot-delete " : "",
-            oldest ? GCSPRINTF("%s %s", op->d.name, oldest) : "",
-            oldest ? ", " : "", op->d.name, worst);
+            "max_chain %ld (%s); %s%s%s%s", op->d.name, worst, worst_n,
+            worst_files[0], worst_files[worst_n - 1], worst_n + 1, max, from,
+            del || commit ? "shorten it first: " : "no snapshot or layer of "
+            "it is xl's to merge: raise max_chain",
+            del ? del : "", del && commit ? ", " : "",
+            commit ? commit : del ? " (every layer of it is needed by a "
+            "snapshot)" : "");
         return ERROR_INVAL;
     }
-    layer = mergeable_layer(gc, op, worst, worst_files, worst_n);
     if (layer < 0) {
         LOG(ERROR, "domain %s: disk %s: its backing chain is %d images "
-            "(%s down to %s), at max_chain %ld (%s), and every layer of it "
-            "is needed by a snapshot: delete one first%s%s", op->d.name,
+            "(%s down to %s), at max_chain %ld (%s), and %s", op->d.name,
             worst, worst_n, worst_files[0], worst_files[worst_n - 1], max,
-            from, oldest ? ": xl snapshot-delete " : "",
-            oldest ? GCSPRINTF("%s %s", op->d.name, oldest) : "");
+            from, oldest
+            ? GCSPRINTF("every layer of it is needed by a snapshot: delete "
+                        "one first: xl snapshot-delete %s %s", op->d.name,
+                        oldest)
+            : "no layer of it is xl's to merge: raise max_chain");
         return ERROR_INVAL;
     }
     m_r->vdev = worst;

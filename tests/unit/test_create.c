@@ -306,8 +306,9 @@ void test_create__chain_limit(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "over max_chain 3 "
                                   "(XL_SNAPSHOT_MAX_CHAIN in the "
                                   "environment)"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "xl snapshot-delete vmc "
-                                  "s1, xl block-commit vmc xvda"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "shorten it first: xl "
+                                  "snapshot-delete vmc s1 (every layer of "
+                                  "it is needed by a snapshot)"));
     /* every layer is needed: --auto-commit refuses too, naming s1 */
     CU_ASSERT_EQUAL(snap_xvda(&f, "s3", LIBXLSNAP_CREATE_AUTO_COMMIT),
                     ERROR_INVAL);
@@ -337,6 +338,13 @@ void test_create__auto_commit(void)
     CU_ASSERT_EQUAL(snap_xvda(&f, "m1", LIBXLSNAP_CREATE_NO_METADATA), 0);
     CU_ASSERT_EQUAL(snap_xvda(&f, "s2", 0), 0);
     setenv("XL_SNAPSHOT_MAX_CHAIN", "3", 1);
+    /* without it: refused, naming the commit that would do */
+    CU_ASSERT_EQUAL(snap_xvda(&f, "s3", 0), ERROR_INVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "shorten it first: xl "
+                                  "snapshot-delete vmc s2, xl block-commit "
+                                  "--shallow --top="));
+    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "vmc-xvda.m1.qcow2 vmc "
+                                  "xvda, or snapshot-create --auto-commit"));
     CU_ASSERT_EQUAL(snap_xvda(&f, "s3", LIBXLSNAP_CREATE_AUTO_COMMIT), 0);
     c = xvda_chain(&f, &max);
     /* m1's overlay merged into the base (s2, which froze it, follows) */
