@@ -190,7 +190,7 @@ case_auto_commit() {
     write_pattern "$d" xvda 0x33 2M 1M
     expect_eq "$(chain_files "$o2" | wc -l)" 3 "chain before s3"
     # without --auto-commit: refused
-    refused_at_limit "$d" "disk xvda: its backing chain is 3 images .* over max_chain 3 ; shorten it first: xl snapshot-delete $d s2, xl block-commit --shallow --top=$o1 $d xvda, or snapshot-create --auto-commit$" \
+    refused_at_limit "$d" "disk xvda: its backing chain is 3 images .* over max_chain 3 \(XL_SNAPSHOT_MAX_CHAIN in the environment\); shorten it first: xl snapshot-delete $d s2, xl block-commit --shallow --top=$o1 $d xvda, or snapshot-create --auto-commit$" \
         env XL_SNAPSHOT_MAX_CHAIN=3 "$XL" snapshot-create "${EXT_A[@]}" "$d" s3
     # a dry run says what it would merge, and changes nothing
     fp=$(fingerprint)
