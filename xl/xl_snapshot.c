@@ -474,6 +474,7 @@ int main_snapshot_create(int argc, char **argv)
         /* a merge may come first: its progress, and Ctrl-C aborts it,
          * as for xl block-commit */
         xl_job_setup(&cw, "Auto-commit", &cw_progress, &cw_how);
+        cw.tty = cw.tty && !json;     /* stdout is the document */
         ao_how = &cw_how;
         progress.callback = create_progress_cb;
         progress.for_callback = &cp;
