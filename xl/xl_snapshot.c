@@ -515,6 +515,7 @@ int main_snapshot_create(int argc, char **argv)
         printf("Domain checkpoint %s created with it (%d disk%s)\n",
                ckpt.name, ckpt.num_disks, ckpt.num_disks == 1 ? "" : "s");
     op_progress_summary(&mp);
+    if (cw.bytes && !json) xl_job_summary(&cw, true);   /* the merges */
     ret = EXIT_SUCCESS;
  out:
     free(specs);
