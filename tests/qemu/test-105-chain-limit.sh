@@ -203,6 +203,8 @@ case_auto_commit() {
     expect_match "$ERR" "disk xvda: its backing chain is 3 images, at max_chain 3: merging '$o1' into '$(img "$d")', which no snapshot needs" \
         "what --auto-commit said"
     expect_match "$OUT" "Domain snapshot s3 created" "snapshot-create --auto-commit"
+    [ "$how" = live ] && expect_match "$OUT" "^Auto-commit: [0-9.]+ MiB in [0-9.]+ s" \
+        "the merge's summary"
     [ "$how" = live ] && expect_guest_running "$d"
     expect_no_file "$o1"
     expect_eq "$(chain_files "$(active_image "$d" xvda)")" "$(img "$d" s3)
