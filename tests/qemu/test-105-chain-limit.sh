@@ -36,6 +36,11 @@ set -u
 . "$(dirname "$0")/lib-blockjob.sh"
 
 ROTATE=$REPO/scripts/xl-snapshot-rotate
+# the limit as a user has it: lib.sh's long-chain setting off, and no
+# host file but the ones made here
+unset XL_SNAPSHOT_MAX_CHAIN
+mkdir -p "$T/etc"
+export XL_SNAPSHOT_CONFIG_DIR=$T/etc
 
 # the guest runs (QEMU's own word, not ours)
 expect_guest_running() {
@@ -65,8 +70,10 @@ case_limit() {
     [ "$how" = offline ] && d=l2
     start_domain "$d" "$how"
     build_chain "$d"
-    # the default (16) lets a fifth image be made: not tried here; the
-    # environment first
+    # the built-in default (Config.mk's 16); the environment first
+    expect_ok xl snapshot-chain --json "$d"
+    expect_eq "$(jq -c '[.max_chain, .disks[0].length]' <<<"$OUT")" '[16,4]' \
+        "the built-in max_chain"
     refused_at_limit "$d" "$LIMIT_ERE \(XL_SNAPSHOT_MAX_CHAIN in the environment\); shorten it first: xl snapshot-delete $d s1 \(every layer of it is needed by a snapshot\)$" \
         env XL_SNAPSHOT_MAX_CHAIN=4 "$XL" snapshot-create "${EXT_A[@]}" "$d" s4
     expect_no_file "$(img "$d" s4)"
