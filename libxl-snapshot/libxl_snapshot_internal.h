@@ -9,6 +9,7 @@
  *   libxl_snapshot_json.c      record <-> libxl-json (yajl)
  *   libxl_snapshot_store.c     records on disk: atomic write, lock
  *   libxl_snapshot_config.c    xl domain / snapshot config parsing
+ *   libxl_snapshot_chain.c     backing chain length: the limit, auto-commit
  *   libxlsnap_domain.c    domain lookup, active images
  *   libxl_snapshot_drv_qemu.c  qemu driver
  *   libxl_snapshot_drv_xen.c   xen driver
@@ -1689,6 +1690,41 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
  */
 int libxl__snapshot_op_settled(libxl__gc *gc, libxl__snapshot_op *op);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
+
+/* ---------------------------------------------------------------- */
+/* chain length (libxl_snapshot_chain.c) */
+
+/* max_chain for the domain of cfg (may be NULL), and where it is set */
+int libxl__chain_max(libxl__gc *gc, const libxl__domain_config *cfg,
+                     long *max_r, const char **from_r);
+/* A layer to merge before a create: top into its backing, base. */
+typedef struct libxl__chain_merge {
+    const char *vdev, *top, *base;
+    bool active;                      /* top is the active image */
+    int length;                       /* the chain's, before */
+    long max;
+} libxl__chain_merge;
+/*
+ * Before a create writes anything: would the external snapshots of s
+ * make a disk's chain longer than max_chain?  0: no; ERROR_* refused
+ * (said, one line); 1 with auto_commit: *m_r is the layer to merge
+ * first.  May load op's whole tree.
+ */
+int libxl__chain_limit(libxl__gc *gc, libxl__snapshot_op *op,
+                       const libxlsnap_domain_snapshot *s, bool auto_commit,
+                       libxl__chain_merge *m_r);
+/*
+ * A block commit within ao (libxlsnap_block_commit is one):
+ * callback(for_callback, rc) once it is over, the lock released.
+ */
+typedef void libxl__block_commit_cb(libxl__egc *egc, void *for_callback,
+                                    int rc);
+void libxl__block_commit_start(libxl__egc *egc, libxl__ao *ao,
+                               const char *domain, const char *vdev,
+                               const libxlsnap_block_commit_params *params,
+                               const libxlsnap_progress_how *progress,
+                               libxl__block_commit_cb *callback,
+                               void *for_callback);
 /*
  * A job record for a job another file runs (a backup's disk): info's
  * id, vdev, type, live, top, base.  Snapshot commands leave the disk

@@ -722,11 +722,23 @@ static void setting_domain(fixture *f, const char *extra,
     CU_ASSERT_EQUAL_FATAL(libxl__domain_config_parse(gc, file, dc), 0);
 }
 
+/* max_chain as dc sets it (NULL: none) is want, from where from says */
+static void expect_max_chain(fixture *f, const libxl__domain_config *dc,
+                             long want, const char *from_want)
+{
+    const char *from = NULL;
+    long v = -1;
+
+    CU_ASSERT_EQUAL(libxl__snapshot_setting_from(f->gc, dc, "max_chain",
+                        16, 2, 1000, &v, &from), 0);
+    CU_ASSERT_EQUAL(v, want);
+    CU_ASSERT_PTR_NOT_NULL(from && strstr(from, from_want));
+}
+
 void test_config__setting_order(void)
 {
     fixture f;
     libxl__domain_config dc, plain;
-    const char *from;
     long v;
 
     fixture_init(&f);
@@ -745,46 +757,29 @@ void test_config__setting_order(void)
     /* the host file */
     write_cfg(&f, "xl-snapshot.conf",
               "# host\nspace_threshold = 80\n\nmax_chain = 12\n");
-    CU_ASSERT_EQUAL(libxl__snapshot_setting_from(f.gc, &plain, "max_chain",
-                        16, 2, 1000, &v, &from), 0);
-    CU_ASSERT_EQUAL(v, 12);
-    CU_ASSERT_PTR_NOT_NULL(strstr(from, "xl-snapshot.conf:4"));
+    expect_max_chain(&f, &plain, 12, "xl-snapshot.conf:4");
     CU_ASSERT_EQUAL(libxl__snapshot_setting(f.gc, NULL, "space_threshold",
                         90, 1, 100, &v), 0);
     CU_ASSERT_EQUAL(v, 80);
 
     /* the domain config beats the host file; another domain's does not */
     setting_domain(&f, "snapshot_max_chain = 6\n", &dc);
-    CU_ASSERT_EQUAL(libxl__snapshot_setting_from(f.gc, &dc, "max_chain",
-                        16, 2, 1000, &v, &from), 0);
-    CU_ASSERT_EQUAL(v, 6);
-    CU_ASSERT_PTR_NOT_NULL(strstr(from, "vm1.cfg:3"));
-    CU_ASSERT_EQUAL(libxl__snapshot_setting(f.gc, NULL, "max_chain",
-                        16, 2, 1000, &v), 0);
-    CU_ASSERT_EQUAL(v, 12);
+    expect_max_chain(&f, &dc, 6, "vm1.cfg:3");
+    expect_max_chain(&f, NULL, 12, "xl-snapshot.conf:4");
     /* a quoted number is a number, as xl takes it */
     setting_domain(&f, "snapshot_max_chain = \"7\"\n", &dc);
-    CU_ASSERT_EQUAL(libxl__snapshot_setting(f.gc, &dc, "max_chain",
-                        16, 2, 1000, &v), 0);
-    CU_ASSERT_EQUAL(v, 7);
+    expect_max_chain(&f, &dc, 7, "vm1.cfg:3");
 
     /* the environment beats both; empty is unset */
     setenv("XL_SNAPSHOT_MAX_CHAIN", "4", 1);
-    CU_ASSERT_EQUAL(libxl__snapshot_setting_from(f.gc, &dc, "max_chain",
-                        16, 2, 1000, &v, &from), 0);
-    CU_ASSERT_EQUAL(v, 4);
-    CU_ASSERT_STRING_EQUAL(from, "XL_SNAPSHOT_MAX_CHAIN in the environment");
+    expect_max_chain(&f, &dc, 4, "XL_SNAPSHOT_MAX_CHAIN in the environment");
     setenv("XL_SNAPSHOT_MAX_CHAIN", "", 1);
-    CU_ASSERT_EQUAL(libxl__snapshot_setting(f.gc, &dc, "max_chain",
-                        16, 2, 1000, &v), 0);
-    CU_ASSERT_EQUAL(v, 7);
+    expect_max_chain(&f, &dc, 7, "vm1.cfg:3");
     unsetenv("XL_SNAPSHOT_MAX_CHAIN");
 
     /* XL_SNAPSHOT_CONFIG_DIR (the ctx's config dir) moves the host file */
     f.ctx.config_dir = "/nonexistent-libxl-snapshot";
-    CU_ASSERT_EQUAL(libxl__snapshot_setting(f.gc, &plain, "max_chain",
-                        16, 2, 1000, &v), 0);
-    CU_ASSERT_EQUAL(v, 16);
+    expect_max_chain(&f, &plain, 16, "built-in default");
     CU_ASSERT_EQUAL(nlogs, 0);
     fixture_fini(&f);
 }
