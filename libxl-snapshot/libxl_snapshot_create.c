@@ -16,7 +16,8 @@
  *     cost does not grow with the number of snapshots.  Then the
  *     space guards (libxl_snapshot_space.c): a snapshot that would not
  *     fit is refused here, before the journal, any pause or QMP
- *     command (LIBXLSNAP_CREATE_FORCE: taken anyway, said).
+ *     command, and before --auto-commit's merge (LIBXLSNAP_CREATE_FORCE:
+ *     taken anyway, said).
  *  2. A running domain: one QMP `transaction` with an action per disk,
  *     so all disks are captured at one instant with no pause of the
  *     guest.  QEMU leaves the overlay files of a failed transaction on
@@ -875,6 +876,12 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
         rc = qemu_jobs_idle(gc, op);
         if (rc) goto out;
     }
+    /* will it fit?  Nothing is done yet, not even --auto-commit's
+     * merge (libxl_snapshot_space.c) */
+    rc = libxl__snapshot_space_check(gc, op, &scs->snap, scs->priv,
+                                     scs->flags & LIBXLSNAP_CREATE_FORCE,
+                                     scs->flags & LIBXLSNAP_CREATE_DRY_RUN);
+    if (rc) goto out;
     rc = libxl__chain_limit(gc, op, &scs->snap,
                             !!(scs->flags & LIBXLSNAP_CREATE_AUTO_COMMIT),
                             &m);
@@ -887,11 +894,6 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
         rc = plan_checkpoint(gc, scs);
         if (rc) goto out;
     }
-    /* will it fit?  Nothing is done yet (libxl_snapshot_space.c) */
-    rc = libxl__snapshot_space_check(gc, op, &scs->snap, scs->priv,
-                                     scs->flags & LIBXLSNAP_CREATE_FORCE,
-                                     scs->flags & LIBXLSNAP_CREATE_DRY_RUN);
-    if (rc) goto out;
     if (scs->flags & LIBXLSNAP_CREATE_DRY_RUN) goto out;
     /* the intent first: a crash from here on is recovered */
     rc = libxl__journal_write(gc, &op->st, "create", &scs->snap,
