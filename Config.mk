@@ -52,6 +52,16 @@ CEPH_UTIL             ?= $(LIBEXECDIR)/libxl-snapshot/ceph-util
 XEN_QEMU              ?= /usr/libexec/xen-qemu-system-i386
 SYSTEM_XL             ?= /usr/sbin/xl
 
+# Built-in defaults of the snapshot settings (libxl__snapshot_setting:
+# the environment, the domain config and $(XEN_CONFIG_DIR)/xl-snapshot.conf
+# override them at run time): the longest backing chain (images, base
+# included) snapshot-create may make, and the threshold (percent) of the
+# LVM space guards: a thin pool whose data or metadata use is at or over
+# it, or a volume group whose use a thick snapshot's COW would take over
+# it, refuses a snapshot (--force overrides; xl-snapshot(1), SPACE GUARDS).
+SNAPSHOT_MAX_CHAIN       ?= 16
+SNAPSHOT_SPACE_THRESHOLD ?= 90
+
 # Tools
 # make predefines CC=cc and AR=ar; only replace those built-in values.
 ifeq ($(origin CC),default)
@@ -100,7 +110,9 @@ DEFINES := \
     -DLIBXL_SNAPSHOT_VHD_UTIL=\"$(VHD_UTIL)\" \
     -DLIBXL_SNAPSHOT_CEPH_UTIL=\"$(CEPH_UTIL)\" \
     -DLIBXL_SNAPSHOT_XEN_QEMU=\"$(XEN_QEMU)\" \
-    -DLIBXL_SNAPSHOT_SYSTEM_XL=\"$(SYSTEM_XL)\"
+    -DLIBXL_SNAPSHOT_SYSTEM_XL=\"$(SYSTEM_XL)\" \
+    -DLIBXL_SNAPSHOT_MAX_CHAIN=$(SNAPSHOT_MAX_CHAIN) \
+    -DLIBXL_SNAPSHOT_SPACE_THRESHOLD=$(SNAPSHOT_SPACE_THRESHOLD)
 
 # Fuzzing (make fuzz): clang with libFuzzer, ASan and UBSan.
 FUZZ_CC           ?= clang

@@ -469,6 +469,11 @@ ifneq ($(wildcard configs/*.cfg),)
 	$(INSTALL) -m 644 $(wildcard configs/*.cfg configs/*.xml) \
 	    $(DESTDIR)$(DATADIR)/libxl-snapshot/examples/
 endif
+# the host's settings, a conffile: never overwritten, not uninstalled
+	$(INSTALL) -d $(DESTDIR)$(XEN_CONFIG_DIR)
+	test -e $(DESTDIR)$(XEN_CONFIG_DIR)/xl-snapshot.conf || \
+	    $(INSTALL) -m 644 configs/xl-snapshot.conf \
+	        $(DESTDIR)$(XEN_CONFIG_DIR)/xl-snapshot.conf
 	$(INSTALL) -d $(DESTDIR)$(DATADIR)/libxl-snapshot/schemas
 	$(INSTALL) -m 644 docs/schema/domainsnapshot.rng \
 	    $(DESTDIR)$(DATADIR)/libxl-snapshot/schemas/

@@ -753,6 +753,27 @@ int libxlsnap_domain_monitor_command(libxlsnap_ctx *ctx,
  */
 #define LIBXLSNAP_CREATE_QUIESCE      (1U << 3)
 #define LIBXLSNAP_CREATE_QUIESCE_TRY  (1U << 4)
+/*
+ * Space guards: before anything is done, what the snapshot will write
+ * (memory image, overlays, internal snapshots, records and journal) is
+ * checked against the free space of each file system it goes on, and
+ * LVM disks against their thin pool's use or their VG's free space and
+ * the threshold (setting space_threshold, 90 %); a snapshot that would
+ * not fit is refused, one error line naming the file system and the
+ * figures.  _FORCE takes it anyway, saying in one warning line what it
+ * overrode.  A dry run says the figures.
+ */
+#define LIBXLSNAP_CREATE_FORCE        (1U << 5)
+/*
+ * When an external snapshot would make a disk's backing chain longer
+ * than max_chain (the setting: XL_SNAPSHOT_MAX_CHAIN, the domain
+ * config's snapshot_max_chain, xl-snapshot.conf(5); default 16 images,
+ * base included), first merge the oldest layer of that chain no
+ * snapshot needs (a block commit: shallow, the merged image removed),
+ * then take the snapshot.  Without it such a snapshot is refused, as
+ * is one whose chain has no layer to merge.  Progress: the commit's.
+ */
+#define LIBXLSNAP_CREATE_AUTO_COMMIT  (1U << 6)
 
 /*
  * Takes a snapshot of every disk of the domain.  On input,
@@ -889,6 +910,32 @@ int libxlsnap_domain_snapshot_check(libxlsnap_ctx *ctx, const char *domain,
                                 char ***problems_r, int *num_r,
                                 const libxl_asyncop_how *ao_how)
                                 LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/*
+ * LIBXLSNAP_HAVE_DISK_CHAINS: libxlsnap_domain_disk_chains, and
+ * LIBXLSNAP_CREATE_AUTO_COMMIT.
+ */
+#define LIBXLSNAP_HAVE_DISK_CHAINS 1
+/* One disk's backing chain: its image files, the active one first. */
+typedef struct libxlsnap_disk_chain {
+    char *vdev;
+    char **files;
+    int num_files;
+} libxlsnap_disk_chain;
+/*
+ * The backing chain of each disk of the domain whose image is a file
+ * (volumes have none), and *max_chain_r, the longest chain an external
+ * snapshot may make (images, base included; see
+ * LIBXLSNAP_CREATE_AUTO_COMMIT).  Reads images only (qemu-img info -U),
+ * takes no lock.  Free with libxlsnap_disk_chain_list_free.
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_disk_chains(libxlsnap_ctx *ctx, const char *domain,
+                                 long *max_chain_r,
+                                 libxlsnap_disk_chain **chains_r,
+                                 int *num_r);
+LIBXLSNAP_EXPORT
+void libxlsnap_disk_chain_list_free(libxlsnap_disk_chain *l, int n);
 
 /*
  * Finishes or undoes an operation a dead process left half-done on the

@@ -342,6 +342,7 @@ const libxl__snapshot_backend libxl__snapshot_backend_internal = {
     .type = LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL,
     .probe = internal_probe,
     .snapshot_plan = internal_snapshot_plan,
+    .space = libxl__internal_space,
     .snapshot_cmds = internal_snapshot_cmds,
     .snapshot_info_check = internal_snapshot_info_check,
     .live_actions = libxl__internal_live_actions,

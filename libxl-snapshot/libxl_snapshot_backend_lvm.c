@@ -55,12 +55,13 @@
 #define LVS_FIELDS "vg_name,lv_name,lv_attr,lv_size,origin,pool_lv,snap_percent"
 static bool lvs_line(libxl__gc *gc, char *line, libxl__lvm_volume *v)
 {
-    char *f[7], *save = NULL;
+    char *f[7];
     int i;
 
     memset(v, 0, sizeof(*v));
+    /* strsep: an empty field (no origin, no pool) stays a field */
     for (i = 0; i < 7; i++) {
-        f[i] = strtok_r(i ? NULL : line, "|", &save);
+        f[i] = strsep(&line, "|");
         if (!f[i] && i < 4) return false;
         if (f[i]) {
             char *e;
@@ -644,6 +645,119 @@ static int lvm_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     return 0;
 }
 
+/*
+ * One line of `lvm CMD --noheadings --nosuffix --units b -o FIELDS
+ * which`, split at '|' into f_r[0..n-1] (gc, blanks trimmed); false
+ * when it fails or lists less (said by the caller).
+ */
+static bool lvm_fields(libxl__gc *gc, const char *cmd, const char *fields,
+                       const char *which, char **f_r, int n)
+{
+    const char *args[] = { CTX->lvm, cmd, "--noheadings", "--nosuffix",
+        "--units", "b", "--separator", "|", "-o", fields, which, NULL };
+    char *out = NULL, *save = NULL, *line;
+    int i;
+
+    if (libxl__exec_sync(gc, args, LVM_TIMEOUT_MS, &out, NULL) || !out)
+        return false;
+    line = strtok_r(out, "\n", &save);
+    for (i = 0; i < n; i++) {
+        char *e;
+        f_r[i] = strsep(&line, "|");
+        if (!f_r[i]) return false;
+        while (*f_r[i] == ' ' || *f_r[i] == '\t') f_r[i]++;
+        e = f_r[i] + strlen(f_r[i]);
+        while (e > f_r[i] && (e[-1] == ' ' || e[-1] == '\r')) *--e = 0;
+    }
+    return true;
+}
+
+/* the bytes of a thick snapshot's COW (ds->cow as lvm_create_cmds
+ * passes it on), of origin v; 0: cannot tell */
+static uint64_t cow_bytes(const char *cow, const libxl__lvm_volume *v)
+{
+    static const char units[] = "bskmgtpe";
+    const char *u;
+    char *end;
+    double n;
+    int k;
+
+    if (!cow || !*cow) return v->size / 5;           /* 20%ORIGIN */
+    n = strtod(cow, &end);
+    if (end == cow || n < 0) return 0;
+    if (*end == '%') return (uint64_t)(v->size * n / 100);
+    if (!*end) return (uint64_t)n;
+    u = strchr(units, tolower((unsigned char)*end));
+    if (!u || end[1]) return 0;
+    if (*u == 'b') return (uint64_t)n;
+    if (*u == 's') return (uint64_t)(n * 512);
+    for (k = 0; k < u - units - 1; k++) n *= 1024;
+    return (uint64_t)n;
+}
+
+/*
+ * The space rules of LVM disks (libxl_snapshot_space.c), with the
+ * threshold T (percent): a thin origin's pool must be under T in both
+ * data and metadata use (lvs data_percent, metadata_percent); a thick
+ * snapshot's COW (the disks' on one VG added up, in whole extents)
+ * must fit the VG's free space, and leave the VG's use at most T.
+ */
+static void lvm_space(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                      void *priv, libxl__space_plan *sp)
+{
+    const libxl__lvm_volume *v = priv;
+    long t = libxl__space_threshold(sp);
+    char *f[3];
+
+    if (!v) return;
+    if (v->thin) {
+        const char *pool = GCSPRINTF("%s/%s", v->vg, v->pool ? v->pool : "");
+        double data, meta;
+        if (!v->pool ||
+            !lvm_fields(gc, "lvs", "data_percent,metadata_percent", pool,
+                        f, 2)) {
+            LOG(WARN, "disk %s: lvs cannot tell how full thin pool %s is: "
+                "not checked for space", ds->vdev, pool);
+            return;
+        }
+        data = strtod(f[0], NULL);
+        meta = strtod(f[1], NULL);
+        if (data >= t || meta >= t)
+            libxl__space_refuse(gc, sp, GCSPRINTF("pool:%s", pool),
+                GCSPRINTF("thin pool %s (disk %s) is %.1f %% full in data "
+                          "and %.1f %% in metadata, at or over the space "
+                          "threshold of %ld %%", pool, ds->vdev, data, meta,
+                          t));
+        return;
+    } else {
+        uint64_t cow = cow_bytes(ds->cow, v), size, vfree, ext, total;
+        if (!lvm_fields(gc, "vgs", "vg_size,vg_free,vg_extent_size", v->vg,
+                        f, 3)) {
+            LOG(WARN, "disk %s: vgs cannot tell the free space of volume "
+                "group %s: not checked for space", ds->vdev, v->vg);
+            return;
+        }
+        size = strtoull(f[0], NULL, 10);
+        vfree = strtoull(f[1], NULL, 10);
+        ext = strtoull(f[2], NULL, 10);
+        if (ext) cow = (cow + ext - 1) / ext * ext;
+        total = libxl__space_tally(gc, sp, GCSPRINTF("vg:%s", v->vg), cow);
+        if (total > vfree)
+            libxl__space_refuse(gc, sp, GCSPRINTF("vg:%s", v->vg),
+                GCSPRINTF("volume group %s has %s free, and the thick "
+                          "snapshot's copy-on-write space needs %s (disk %s)",
+                          v->vg, libxl__bytes_human(gc, vfree),
+                          libxl__bytes_human(gc, total), ds->vdev));
+        else if (size && (size - vfree + total) * 100 > (uint64_t)t * size)
+            libxl__space_refuse(gc, sp, GCSPRINTF("vg:%s", v->vg),
+                GCSPRINTF("volume group %s would be %.1f %% full with the "
+                          "thick snapshot's copy-on-write space (%s, disk "
+                          "%s), over the space threshold of %ld %%", v->vg,
+                          (size - vfree + total) * 100.0 / size,
+                          libxl__bytes_human(gc, total), ds->vdev, t));
+    }
+}
+
 static void lvm_snapshot_cmds(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                               void *priv, yajl_val info,
                               const char *const **cmds_r[], int *n_r)
@@ -804,6 +918,7 @@ const libxl__snapshot_backend libxl__snapshot_backend_lvm = {
     .must_probe = true,
     .live_paused = true,
     .snapshot_plan = lvm_snapshot_plan,
+    .space = lvm_space,
     .refusal = "is not an LVM logical volume",
     .snapshot_cmds = lvm_snapshot_cmds,
     .taken = lvm_taken,

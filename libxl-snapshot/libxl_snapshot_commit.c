@@ -154,6 +154,9 @@ typedef struct libxl__block_commit_state {
     int num_cmds, next;
     bool completed;                   /* else: stopped after it started */
     int final_rc;
+    /* within another operation's ao (libxl__block_commit_start) */
+    libxl__block_commit_cb *callback;
+    void *for_callback;
     /* control of another process's offline job: waited for on the loop */
     libxl__snapshot_store ost;
     libxl__ev_time opoll;
@@ -381,10 +384,15 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
 
     for (i = 0; i < d->num_disks; i++) {
         if (!jobrec_read(gc, st, d->disks[i].vdev, &jr)) {
-            LOG(ERROR, "disk %s of domain %s is in block job %s; finish "
-                "it first (%s)", d->disks[i].vdev, d->name, jr.id,
+            LOG(ERROR, "disk %s of domain %s is in block job %s (a %s "
+                "%s, not over); finish it first (%s)", d->disks[i].vdev,
+                d->name, jr.id, jr.live ? "live" : "offline",
+                libxlsnap_blockjob_type_to_string(jr.type),
                 jr.type == LIBXLSNAP_BLOCKJOB_TYPE_BACKUP
-                ? "a backup: xl backup-end" : "xl block-job");
+                ? GCSPRINTF("a backup: xl backup-end %s", d->name)
+                : GCSPRINTF("xl block-job %s %s shows its progress; "
+                            "--abort cancels it, --pivot completes it once "
+                            "ready", d->name, d->disks[i].vdev));
             return ERROR_DEVICE_EXISTS;
         }
     }
@@ -418,6 +426,32 @@ static int bc_create(libxlsnap_ctx *ctx, libxl__ao *ao,
     bcs->op.callback = bc_begun;
     *bcs_r = bcs;
     return 0;
+}
+
+void libxl__block_commit_start(libxl__egc *egc, libxl__ao *ao,
+                               const char *domain, const char *vdev,
+                               const libxlsnap_block_commit_params *params,
+                               const libxlsnap_progress_how *progress,
+                               libxl__block_commit_cb *callback,
+                               void *for_callback)
+{
+    AO_GC;
+    libxl__block_commit_state *bcs;
+    int rc;
+
+    rc = bc_create(CTX, ao, &bcs, BC_COMMIT, domain, vdev, progress);
+    if (rc) {
+        callback(egc, for_callback, rc);
+        return;
+    }
+    bcs->p = *params;
+    bcs->p.top = GCSTRDUP(bcs->p.top);
+    bcs->p.base = GCSTRDUP(bcs->p.base);
+    bcs->callback = callback;
+    bcs->for_callback = for_callback;
+    /* tests: XL_SNAPSHOT_FAULT=autocommit:N (snapshot-create's merge) */
+    bcs->bj.fault_op = "autocommit";
+    libxl__snapshot_op_begin(egc, &bcs->op);
 }
 
 int libxlsnap_block_commit(libxlsnap_ctx *ctx, const char *domain,
@@ -2171,7 +2205,10 @@ static void bc_done(libxl__egc *egc, libxl__block_commit_state *bcs,
 {
     STATE_AO_GC(bcs->ao);
     libxl__snapshot_op_end(gc, &bcs->op);
-    libxl__ao_complete(egc, ao, rc);
+    if (bcs->callback)
+        bcs->callback(egc, bcs->for_callback, rc);
+    else
+        libxl__ao_complete(egc, ao, rc);
 }
 
 /* ---------------------------------------------------------------- */

@@ -38,6 +38,15 @@
  * are refused in one line naming the file, the line and the setting.
  * libxlutil does not say which settings a file makes, on which line,
  * nor whether a value was quoted: cfg_scan reads that from the text.
+ *
+ * Settings (libxl__snapshot_setting: max_chain, space_threshold...) are
+ * whole numbers looked up, first found wins, in the environment
+ * (XL_SNAPSHOT_<KEY>), the domain's xl config (snapshot_<key> = N, which
+ * xl itself ignores), the host file <config dir>/xl-snapshot.conf
+ * (key = N, xl.conf syntax) and last the built-in default (Config.mk).
+ * A value that is not a number in range is refused, naming where it
+ * came from, rather than replaced by the default: a limit the admin
+ * believes set must not silently be another.
  * Nothing here runs a shell or touches the disks.
  */
 #include "libxl_snapshot_internal.h"
@@ -86,6 +95,11 @@ static void xlu_close(XLU_Config *xlu, xlu_report *rep)
 }
 
 /* The last line libxlutil reported (gc), or NULL. */
+/*
+ * Its last line, but for the "warning:" lines libxlutil adds after an
+ * error (a '-' in a value makes it suspect Python and say so in three
+ * lines after the one naming the file and line).
+ */
 static const char *xlu_last_report(libxl__gc *gc, xlu_report *rep)
 {
     char *s, *nl;
@@ -94,9 +108,13 @@ static const char *xlu_last_report(libxl__gc *gc, xlu_report *rep)
     fflush(rep->f);
     if (!rep->buf || !rep->len) return NULL;
     s = GCSTRDUP(rep->buf);
-    while (*s && s[strlen(s) - 1] == '\n')
-        s[strlen(s) - 1] = 0;
-    nl = strrchr(s, '\n');
+    for (;;) {
+        while (*s && s[strlen(s) - 1] == '\n')
+            s[strlen(s) - 1] = 0;
+        nl = strrchr(s, '\n');
+        if (!nl || strncmp(nl + 1, "warning:", 8)) break;
+        *nl = 0;
+    }
     if (nl) s = nl + 1;
     return *s ? s : NULL;
 }
@@ -1376,6 +1394,114 @@ bool libxlsnap_domain_snapshot_config_is_snapshot(libxlsnap_ctx *ctx,
  out:
     GC_FREE;
     return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* settings: environment > domain config > host file > built-in */
+
+/*
+ * One setting of KEY from the file: 0 and *s_r (NULL: not set there),
+ * *at_r its "FILE:LINE" for messages; ERROR_INVAL, logged in one line,
+ * when the file cannot be read or parsed or the setting is a list.  A
+ * host file that does not exist sets nothing.
+ */
+static int setting_from_file(libxl__gc *gc, const char *file,
+                             const char *key, bool optional,
+                             const char **s_r, const char **at_r)
+{
+    XLU_Config *xlu = NULL;
+    xlu_report rep = { 0 };
+    cfg_setting *set = NULL;
+    const char *data, *s;
+    int e, n = 0, rc;
+
+    *s_r = NULL;
+    *at_r = file;
+    if (optional && access(file, F_OK) && errno == ENOENT) return 0;
+    rc = xlu_open(gc, file, &rep, &xlu);
+    if (rc) goto out;
+    rc = xlu_read(gc, xlu, &rep, file, &data);
+    if (rc) goto out;
+    e = xlu_cfg_get_string(xlu, key, &s, 1);
+    if (e == ESRCH) goto out;
+    if (cfg_scan(gc, data, &set, &n)) n = 0;   /* only for the line */
+    *at_r = cfg_at(gc, file, set, n, key);
+    if (e) {
+        LOG(ERROR, "%s: %s= must be a number, not a list", *at_r, key);
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    *s_r = GCSTRDUP(s);
+ out:
+    xlu_close(xlu, &rep);
+    return rc;
+}
+
+int libxl__snapshot_setting_from(libxl__gc *gc,
+                                 const libxl__domain_config *dc,
+                                 const char *key, long dflt, long min,
+                                 long max, long *val_r, const char **from_r)
+{
+    const char *s = NULL, *at = NULL, *name, *p;
+    char *env, *end;
+    long v;
+    int i, rc;
+
+    for (p = key; *p; p++)
+        assert(islower((unsigned char)*p) || *p == '_');
+    assert(min <= dflt && dflt <= max);
+
+    env = GCSPRINTF("XL_SNAPSHOT_%s", key);
+    for (i = strlen("XL_SNAPSHOT_"); env[i]; i++)
+        env[i] = toupper((unsigned char)env[i]);
+    s = getenv(env);
+    if (s && *s) {
+        at = "environment";
+        name = env;
+    } else {
+        s = NULL;
+    }
+    if (!s && dc && dc->file) {
+        name = GCSPRINTF("snapshot_%s", key);
+        rc = setting_from_file(gc, dc->file, name, false, &s, &at);
+        if (rc) return rc;
+    }
+    if (!s && CTX->config_dir) {
+        name = key;
+        rc = setting_from_file(gc, GCSPRINTF("%s/%s", CTX->config_dir,
+                                             LIBXL__SNAPSHOT_HOST_CONFIG),
+                               key, true, &s, &at);
+        if (rc) return rc;
+    }
+    if (!s) {
+        *val_r = dflt;
+        if (from_r) *from_r = "built-in default";
+        return 0;
+    }
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (!isdigit((unsigned char)*s) && !(*s == '-' &&
+                                         isdigit((unsigned char)s[1])))
+        end = (char *)s;
+    if (end == s || *end || errno || v < min || v > max) {
+        LOG(ERROR, "%s: %s=%s: give a whole number from %ld to %ld "
+            "(built-in default %ld)", at, name, libxl__printable(gc, s),
+            min, max, dflt);
+        return ERROR_INVAL;
+    }
+    *val_r = v;
+    if (from_r)
+        *from_r = name == env ? GCSPRINTF("%s in the environment", env) : at;
+    return 0;
+}
+
+int libxl__snapshot_setting(libxl__gc *gc, const libxl__domain_config *dc,
+                            const char *key, long dflt, long min, long max,
+                            long *val_r)
+{
+    return libxl__snapshot_setting_from(gc, dc, key, dflt, min, max, val_r,
+                                        NULL);
 }
 
 /*

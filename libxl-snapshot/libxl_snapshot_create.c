@@ -13,7 +13,11 @@
  *     in the domain config.  Everything that can be checked is checked
  *     here: name, duplicates, formats, overlay paths.  Only the domain
  *     record and the current snapshot's are read (a partial tree): the
- *     cost does not grow with the number of snapshots.
+ *     cost does not grow with the number of snapshots.  Then the
+ *     space guards (libxl_snapshot_space.c): a snapshot that would not
+ *     fit is refused here, before the journal, any pause or QMP
+ *     command, and before --auto-commit's merge (LIBXLSNAP_CREATE_FORCE:
+ *     taken anyway, said).
  *  2. A running domain: one QMP `transaction` with an action per disk,
  *     so all disks are captured at one instant with no pause of the
  *     guest.  QEMU leaves the overlay files of a failed transaction on
@@ -47,8 +51,21 @@
  * there undoes the snapshot.  Its record is written after the
  * snapshot's.
  *
+ * Nothing pending: a delete the recovery at the start left part-done
+ * is finished first (create_finish_delete, as snapshot-recover does),
+ * and a disk in a block job (our job records, before the plan:
+ * libxl__snapshot_op_settled; one QEMU runs that xl did not start,
+ * after it, when QEMU takes the snapshot: qemu_jobs_idle) refuses it.
+ * After the plan, before the journal, the chain length (libxl_snapshot_chain.c): an overlay that would make a
+ * chain longer than max_chain refuses it, or with
+ * LIBXLSNAP_CREATE_AUTO_COMMIT a layer is merged first by a block
+ * commit of its own (create_merge), and the create begins again from
+ * its lock.
+ *
  * Steps, in order:
- *   libxlsnap_domain_snapshot_create -> snapshot_create_begun ->
+ *   libxlsnap_domain_snapshot_create -> create_begin ->
+ *     snapshot_create_begun [-> create_finish_delete | create_merge ->
+ *     (the delete or commit) -> create_begin ...] ->
  *     (running) snapshot_create_qmp_connected -> snapshot_create_nodes
  *               -> [quiesce: qga_connected -> qga_synced -> qga_frozen]
  *               -> snapshot_create_transaction_done -> [qga_thawed]
@@ -99,10 +116,15 @@ typedef struct libxl__snapshot_create_state {
     libxl__checkpoint_list ckl;
     libxlsnap_checkpoint ckpt;       /* planned (gc) */
     bool ckpt_in_tx;                 /* in the disks' transaction */
+    int merges;                      /* auto-commit: layers merged */
+    const char *udel, *udel_how, *udel_rest;  /* a delete it finishes */
 } libxl__snapshot_create_state;
 
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc);
+static void create_begin(libxl__egc *egc, libxl__snapshot_create_state *scs);
+static void snapshot_create_done(libxl__egc *egc,
+                                 libxl__snapshot_create_state *scs, int rc);
 
 /*
  * A file create would make exists: ": it is snapshot S's ..." when a
@@ -167,7 +189,9 @@ static void snapshot_create_done(libxl__egc *egc,
                       LIBXLSNAP_CREATE_NO_METADATA |                    \
                       LIBXLSNAP_CREATE_LIVE |                           \
                       LIBXLSNAP_CREATE_QUIESCE |                        \
-                      LIBXLSNAP_CREATE_QUIESCE_TRY)
+                      LIBXLSNAP_CREATE_QUIESCE_TRY |                    \
+                      LIBXLSNAP_CREATE_FORCE |                          \
+                      LIBXLSNAP_CREATE_AUTO_COMMIT)
 
 /*
  * What the request alone says is wrong, before the domain is looked
@@ -216,6 +240,68 @@ static int request_check(libxl__gc *gc, const libxlsnap_domain_snapshot *req,
     return 0;
 }
 
+/* (again after an auto-commit's merge: from the lock on) */
+static void create_begin(libxl__egc *egc, libxl__snapshot_create_state *scs)
+{
+    const char *domain = scs->op.domain;
+
+    memset(&scs->op, 0, sizeof(scs->op));
+    scs->op.ao = scs->ao;
+    scs->op.domain = domain;
+    scs->op.callback = snapshot_create_begun;
+    scs->op.partial_tree = true;      /* it only adds a snapshot */
+    /* an interrupted delete is finished before (create_begun) */
+    scs->op.finishes_delete = !(scs->flags & LIBXLSNAP_CREATE_DRY_RUN);
+    libxl__snapshot_op_begin(egc, &scs->op);
+}
+
+static void create_delete_done(libxl__egc *egc, void *for_callback, int rc);
+
+/*
+ * The delete of a snapshot a dead process left part-done, which the
+ * recovery at the start of this create found (the records true, the
+ * snapshot still listed with what is left): finished first, as
+ * snapshot-recover does, so that no snapshot is taken over a merge
+ * that is pending; then the create begins again.
+ */
+static void create_finish_delete(libxl__egc *egc,
+                                 libxl__snapshot_create_state *scs)
+{
+    STATE_AO_GC(scs->ao);
+    libxl__snapshot_op *op = &scs->op;
+
+    scs->udel = GCSTRDUP(op->unfinished_delete);
+    scs->udel_how = GCSTRDUP(op->unfinished_how);
+    scs->udel_rest = GCSTRDUP(op->unfinished_rest ? op->unfinished_rest
+                              : "");
+    LOG(NOTICE, "domain %s: finishing an interrupted snapshot-delete of "
+        "'%s' (%s) before the snapshot", op->d.name, scs->udel,
+        scs->udel_how);
+    libxl__snapshot_op_end(gc, op);
+    libxl__snapshot_delete_start(egc, scs->ao, op->domain, scs->udel, 0,
+                                 &scs->progress, create_delete_done, scs);
+}
+
+static void create_delete_done(libxl__egc *egc, void *for_callback, int rc)
+{
+    libxl__snapshot_create_state *scs = for_callback;
+    STATE_AO_GC(scs->ao);
+
+    if (rc == ERROR_NOTFOUND) rc = 0;  /* someone else finished it */
+    if (rc) {
+        LOG(ERROR, "domain %s: an interrupted snapshot-delete of '%s' (%s) "
+            "could not be finished, so no snapshot was taken; its record "
+            "lists what is left%s", scs->op.d.name, scs->udel,
+            scs->udel_how, scs->udel_rest);
+        snapshot_create_done(egc, scs, rc);
+        return;
+    }
+    LOG(WARN, "domain %s: an interrupted snapshot-delete of '%s' was "
+        "finished (%s)%s", scs->op.d.name, scs->udel, scs->udel_how,
+        scs->udel_rest);
+    create_begin(egc, scs);
+}
+
 static int create_start(libxlsnap_ctx *ctx, const char *domain,
                         libxlsnap_domain_snapshot *snapshot,
                         libxlsnap_checkpoint *checkpoint, unsigned flags,
@@ -252,11 +338,8 @@ static int create_start(libxlsnap_ctx *ctx, const char *domain,
     libxl__qmp_init(&scs->qga);
     libxl__exec_init(&scs->es);
 
-    scs->op.ao = ao;
     scs->op.domain = GCSTRDUP(domain);
-    scs->op.callback = snapshot_create_begun;
-    scs->op.partial_tree = true;      /* it only adds a snapshot */
-    libxl__snapshot_op_begin(egc, &scs->op);
+    create_begin(egc, scs);
     EGC_FREE;
     return AO_INPROGRESS;
  out:
@@ -684,18 +767,128 @@ static int plan(libxl__gc *gc, libxl__snapshot_create_state *scs)
     return libxl__snapshot_claim(gc, &op->tree, s);
 }
 
+/*
+ * A running domain: a block job QEMU runs that no job record of ours
+ * knows (ours were refused by libxl__snapshot_op_settled) - started by
+ * hand over QMP, say - would change the images under the snapshot, or
+ * refuse its transaction half-way: refused before anything is touched.
+ */
+static int qemu_jobs_idle(libxl__gc *gc, libxl__snapshot_op *op)
+{
+    yajl_val jobs = NULL, j;
+    const char *id, *status;
+    size_t i;
+    int rc;
+
+    if (!op->d.running || !op->d.qmp_path) return 0;
+    rc = libxl__qmp_run_sync(gc, op->d.qmp_path, "query-block-jobs", NULL,
+                             0, false, &jobs);
+    if (rc) return rc;                /* said: the create needs QMP */
+    for (i = 0; jobs && YAJL_IS_ARRAY(jobs) && i < jobs->u.array.len; i++) {
+        j = jobs->u.array.values[i];
+        id = libxl__json_get_string(j, "device");
+        status = libxl__json_get_string(j, "status");
+        if (status && (!strcmp(status, "concluded") ||
+                       !strcmp(status, "null")))
+            continue;
+        LOG(ERROR, "domain %s: QEMU runs block job '%s' (%s, %s), which "
+            "xl did not start: a snapshot waits until it ends (cancel it: "
+            "xl qemu-monitor-command %s 'block_job_cancel %s')", op->d.name,
+            id ? id : "?", libxl__json_get_string(j, "type") ?: "?",
+            status ? status : "running", op->d.name, id ? id : "?");
+        return ERROR_DEVICE_EXISTS;
+    }
+    return 0;
+}
+
+static void create_merged(libxl__egc *egc, void *for_callback, int rc);
+
+/*
+ * --auto-commit: the layer chain_limit chose is merged into its
+ * backing by a block commit of its own (its lock, job record,
+ * recovery, progress and abort), after which the create begins again.
+ */
+static void create_merge(libxl__egc *egc, libxl__snapshot_create_state *scs,
+                         const libxl__chain_merge *m)
+{
+    STATE_AO_GC(scs->ao);
+    libxlsnap_block_commit_params p;
+
+    LOG(NOTICE, "domain %s: disk %s: its backing chain is %d images, at "
+        "max_chain %ld: %s '%s' into '%s', which no snapshot needs",
+        scs->op.d.name, m->vdev, m->length, m->max,
+        scs->flags & LIBXLSNAP_CREATE_DRY_RUN ? "would merge" : "merging",
+        m->top, m->base);
+    if (scs->flags & LIBXLSNAP_CREATE_DRY_RUN) {
+        snapshot_create_done(egc, scs, 0);
+        return;
+    }
+    if (++scs->merges > 1000) {       /* each merge shortens a chain */
+        LOG(ERROR, "domain %s: disk %s: the merges do not shorten its "
+            "chain", scs->op.d.name, m->vdev);
+        snapshot_create_done(egc, scs, ERROR_FAIL);
+        return;
+    }
+    memset(&p, 0, sizeof(p));
+    p.top = m->top;
+    /* into its backing only: never further down (other layers are
+     * snapshots' data) */
+    p.flags = LIBXLSNAP_BLOCK_COMMIT_SHALLOW | LIBXLSNAP_BLOCK_COMMIT_DELETE |
+        (m->active ? LIBXLSNAP_BLOCK_COMMIT_ACTIVE | LIBXLSNAP_BLOCK_COMMIT_PIVOT
+                   : 0);
+    libxl__snapshot_op_end(gc, &scs->op);
+    libxl__block_commit_start(egc, scs->ao, scs->op.domain, m->vdev, &p,
+                              &scs->progress, create_merged, scs);
+}
+
+static void create_merged(libxl__egc *egc, void *for_callback, int rc)
+{
+    libxl__snapshot_create_state *scs = for_callback;
+
+    if (rc) {
+        snapshot_create_done(egc, scs, rc);
+        return;
+    }
+    create_begin(egc, scs);
+}
+
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc)
 {
     libxl__snapshot_create_state *scs =
         CONTAINER_OF(op, libxl__snapshot_create_state, op);
     STATE_AO_GC(scs->ao);
+    libxl__chain_merge m;
     int i;
 
     if (rc) goto out;
-    rc = libxl__blockjob_check_idle(gc, &op->st, &op->d);
+    if (op->unfinished_delete) {
+        create_finish_delete(egc, scs);
+        return;
+    }
+    rc = libxl__snapshot_op_settled(gc, op);
     if (rc) goto out;
     rc = plan(gc, scs);
+    if (rc) goto out;
+    if (!scs->lvm_live) {
+        /* (what QEMU takes in a transaction: not the volumes of a
+         * domain paused for lvcreate, which may have no QMP at all) */
+        rc = qemu_jobs_idle(gc, op);
+        if (rc) goto out;
+    }
+    /* will it fit?  Nothing is done yet, not even --auto-commit's
+     * merge (libxl_snapshot_space.c) */
+    rc = libxl__snapshot_space_check(gc, op, &scs->snap, scs->priv,
+                                     scs->flags & LIBXLSNAP_CREATE_FORCE,
+                                     scs->flags & LIBXLSNAP_CREATE_DRY_RUN);
+    if (rc) goto out;
+    rc = libxl__chain_limit(gc, op, &scs->snap,
+                            !!(scs->flags & LIBXLSNAP_CREATE_AUTO_COMMIT),
+                            &m);
+    if (rc == 1) {
+        create_merge(egc, scs, &m);
+        return;
+    }
     if (rc) goto out;
     if (scs->ckpt_name) {
         rc = plan_checkpoint(gc, scs);

@@ -337,6 +337,20 @@ static int qemu_unpause(libxl__gc *gc, libxl__domain *d)
     return qemu_simple(gc, d, "cont");
 }
 
+/* the guest's RAM: QEMU's query-memory-size-summary (read only) */
+static int qemu_memory_bytes(libxl__gc *gc, const libxl__domain *d,
+                             uint64_t *bytes_r)
+{
+    yajl_val v = NULL;
+    int rc = libxl__qmp_run_sync(gc, d->qmp_path, "query-memory-size-summary",
+                                 NULL, 5000, true, &v);
+
+    if (rc) return rc;
+    *bytes_r = libxl__json_get_integer(v, "base-memory", 0) +
+        libxl__json_get_integer(v, "plugged-memory", 0);
+    return *bytes_r ? 0 : ERROR_FAIL;
+}
+
 /*
  * The synchronous forms (xl create, xl destroy, recovery): the async
  * ones below, never aborted, run in a nested loop (as libxl__exec_sync).
@@ -936,6 +950,7 @@ const libxl__snapshot_driver libxl__snapshot_driver_qemu = {
     .lookup_running = qemu_lookup_running,
     .pause = qemu_pause,
     .unpause = qemu_unpause,
+    .memory_bytes = qemu_memory_bytes,
     .destroy = qemu_destroy,
     .create = qemu_create,
     .create_async = qemu_create_async,

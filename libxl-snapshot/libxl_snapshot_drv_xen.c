@@ -710,6 +710,20 @@ static int xen_pause(libxl__gc *gc, libxl__domain *d)
     return 0;
 }
 
+/* the guest's RAM as libxl_domain_info says (current_memkb) */
+static int xen_memory_bytes(libxl__gc *gc, const libxl__domain *d,
+                            uint64_t *bytes_r)
+{
+    libxl_dominfo di;
+    int rc;
+
+    libxl_dominfo_init(&di);
+    rc = libxl_domain_info(CTX->xl, &di, d->domid);
+    if (!rc) *bytes_r = (uint64_t)di.current_memkb * 1024;
+    libxl_dominfo_dispose(&di);
+    return rc;
+}
+
 static int xen_unpause(libxl__gc *gc, libxl__domain *d)
 {
     int rc = xen_check_domid(gc, d, "unpause");
@@ -2021,6 +2035,7 @@ const libxl__snapshot_driver libxl__snapshot_driver_xen = {
     .lookup_running = xen_lookup_running,
     .pause = xen_pause,
     .unpause = xen_unpause,
+    .memory_bytes = xen_memory_bytes,
     .destroy = xen_destroy,
     .create = xen_create,
     .create_async = xen_create_async,

@@ -9,6 +9,7 @@
  *   libxl_snapshot_json.c      record <-> libxl-json (yajl)
  *   libxl_snapshot_store.c     records on disk: atomic write, lock
  *   libxl_snapshot_config.c    xl domain / snapshot config parsing
+ *   libxl_snapshot_chain.c     backing chain length: the limit, auto-commit
  *   libxlsnap_domain.c    domain lookup, active images
  *   libxl_snapshot_drv_qemu.c  qemu driver
  *   libxl_snapshot_drv_xen.c   xen driver
@@ -1027,6 +1028,33 @@ int libxl__domain_config_parse(libxl__gc *gc, const char *file,
                                libxl__domain_config *cfg_r);
 void libxl__uuid_from_name(const char *name, libxl_uuid *uuid_r);
 
+/*
+ * Settings of the snapshot layer, each a whole number: KEY's value from,
+ * first found, the environment (XL_SNAPSHOT_<KEY upper-cased>; empty is
+ * unset), the domain's xl config (snapshot_<key> = N; dc may be NULL),
+ * the host file <config dir>/xl-snapshot.conf (key = N; the config dir
+ * is $XL_SNAPSHOT_CONFIG_DIR or XEN_CONFIG_DIR), else dflt.  A value
+ * that is not a whole number in [min, max], or a file that cannot be
+ * read: ERROR_INVAL and one line naming where it came from.  KEY is
+ * lower case ([a-z_]).  _from also says where the value came from
+ * ("XL_SNAPSHOT_MAX_CHAIN in the environment", "FILE:LINE", "built-in
+ * default"; gc).
+ */
+#define LIBXL__SNAPSHOT_HOST_CONFIG "xl-snapshot.conf"
+#ifndef LIBXL_SNAPSHOT_MAX_CHAIN
+#define LIBXL_SNAPSHOT_MAX_CHAIN 16
+#endif
+#ifndef LIBXL_SNAPSHOT_SPACE_THRESHOLD
+#define LIBXL_SNAPSHOT_SPACE_THRESHOLD 90
+#endif
+int libxl__snapshot_setting(libxl__gc *gc, const libxl__domain_config *dc,
+                            const char *key, long dflt, long min, long max,
+                            long *val_r);
+int libxl__snapshot_setting_from(libxl__gc *gc,
+                                 const libxl__domain_config *dc,
+                                 const char *key, long dflt, long min,
+                                 long max, long *val_r, const char **from_r);
+
 /* ---------------------------------------------------------------- */
 /* records (libxl_snapshot_store.c) */
 
@@ -1450,6 +1478,10 @@ typedef struct libxl__snapshot_driver {
                           bool run_state, libxl__domain *d_r);
     int (*pause)(libxl__gc *gc, libxl__domain *d);
     int (*unpause)(libxl__gc *gc, libxl__domain *d);
+    /* the running domain's RAM, in bytes (read only; NULL: unknown) */
+    int (*memory_bytes)(libxl__gc *gc, const libxl__domain *d,
+                        uint64_t *bytes_r);
+
     /* Stops the domain at once (as xl destroy). */
     int (*destroy)(libxl__gc *gc, libxl__domain *d);
     /*
@@ -1668,6 +1700,41 @@ int libxl__blockjob_check_idle(libxl__gc *gc,
  */
 int libxl__snapshot_op_settled(libxl__gc *gc, libxl__snapshot_op *op);
 void libxl__snapshot_op_end(libxl__gc *gc, libxl__snapshot_op *op);
+
+/* ---------------------------------------------------------------- */
+/* chain length (libxl_snapshot_chain.c) */
+
+/* max_chain for the domain of cfg (may be NULL), and where it is set */
+int libxl__chain_max(libxl__gc *gc, const libxl__domain_config *cfg,
+                     long *max_r, const char **from_r);
+/* A layer to merge before a create: top into its backing, base. */
+typedef struct libxl__chain_merge {
+    const char *vdev, *top, *base;
+    bool active;                      /* top is the active image */
+    int length;                       /* the chain's, before */
+    long max;
+} libxl__chain_merge;
+/*
+ * Before a create writes anything: would the external snapshots of s
+ * make a disk's chain longer than max_chain?  0: no; ERROR_* refused
+ * (said, one line); 1 with auto_commit: *m_r is the layer to merge
+ * first.  May load op's whole tree.
+ */
+int libxl__chain_limit(libxl__gc *gc, libxl__snapshot_op *op,
+                       const libxlsnap_domain_snapshot *s, bool auto_commit,
+                       libxl__chain_merge *m_r);
+/*
+ * A block commit within ao (libxlsnap_block_commit is one):
+ * callback(for_callback, rc) once it is over, the lock released.
+ */
+typedef void libxl__block_commit_cb(libxl__egc *egc, void *for_callback,
+                                    int rc);
+void libxl__block_commit_start(libxl__egc *egc, libxl__ao *ao,
+                               const char *domain, const char *vdev,
+                               const libxlsnap_block_commit_params *params,
+                               const libxlsnap_progress_how *progress,
+                               libxl__block_commit_cb *callback,
+                               void *for_callback);
 /*
  * A job record for a job another file runs (a backup's disk): info's
  * id, vdev, type, live, top, base.  Snapshot commands leave the disk
@@ -1829,6 +1896,49 @@ typedef struct libxl__revert_plan {
     char *fresh;                     /* a free path for a new image */
 } libxl__revert_plan;
 
+/*
+ * The space guards of snapshot-create (libxl_snapshot_space.c): what a
+ * planned snapshot will write, per file system, against statvfs's
+ * f_bavail, before anything is done.  The backends' ->space add their
+ * disks' parts: libxl__space_add (bytes written into path: a new
+ * file's, or an image's written in place), libxl__space_tally (a
+ * running total under key, "vg:NAME", of several disks) and
+ * libxl__space_refuse (why not, their own rule; one per key, the last
+ * said).
+ */
+typedef struct libxl__space_plan libxl__space_plan;
+void libxl__space_add(libxl__gc *gc, libxl__space_plan *sp, const char *path,
+                      uint64_t bytes, const char *what);
+uint64_t libxl__space_tally(libxl__gc *gc, libxl__space_plan *sp,
+                            const char *key, uint64_t bytes);
+void libxl__space_refuse(libxl__gc *gc, libxl__space_plan *sp,
+                         const char *key, const char *why);
+/* the threshold (percent) LVM's rules go by */
+long libxl__space_threshold(const libxl__space_plan *sp);
+/* the reserve of first writes after a snapshot of a disk of vsize
+ * bytes: 1 %, at least 1 MiB, at most 1 GiB, at most the disk */
+uint64_t libxl__space_first_writes(uint64_t vsize);
+/* "1.5 MiB", "512 B" (gc) */
+const char *libxl__bytes_human(libxl__gc *gc, uint64_t b);
+/* an empty plan (gc); the verdict on it, for snapshot name: as below */
+libxl__space_plan *libxl__space_plan_new(libxl__gc *gc, long threshold);
+int libxl__space_verdict(libxl__gc *gc, libxl__space_plan *sp,
+                         const char *name, bool force, bool dry_run);
+/*
+ * s (planned; priv: its disks' probes) checked: 0, it fits (or force:
+ * a warning line says what it overrode); ERROR_FAIL, one error line
+ * naming each file system short of space, or the LVM rule broken, with
+ * the figures.  dry_run: the figures said too (notice lines).
+ */
+int libxl__snapshot_space_check(libxl__gc *gc, libxl__snapshot_op *op,
+                                const libxlsnap_domain_snapshot *s,
+                                void *const *priv, bool force,
+                                bool dry_run);
+void libxl__overlay_space(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                          void *priv, libxl__space_plan *sp);
+void libxl__internal_space(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                           void *priv, libxl__space_plan *sp);
+
 typedef struct libxl__snapshot_backend {
     const char *name;
     libxlsnap_disk_snapshot_type type;    /* its disks' type in records */
@@ -1951,6 +2061,13 @@ typedef struct libxl__snapshot_backend {
      */
     int (*snapshot_plan)(libxl__gc *gc, const libxl__create_plan *p,
                          libxlsnap_disk_snapshot *ds);
+    /*
+     * snapshot, before anything is done: what taking ds will write, or
+     * why it must not be taken for want of space (libxl__space_*;
+     * priv: probe's).  NULL: nothing on a local file system (RBD).
+     */
+    void (*space)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
+                  void *priv, libxl__space_plan *sp);
     /*
      * snapshot, offline: the commands that take the snapshot of ds (in
      * gc; run in turn); priv: probe's; info: the image's qemu-img info.
@@ -2195,6 +2312,7 @@ int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
                                  libxlsnap_disk_snapshot *ds);
 #define LIBXL__OVERLAY_BACKEND_OPS                          \
     .snapshot_plan = libxl__overlay_snapshot_plan,          \
+    .space = libxl__overlay_space,                          \
     .parts = libxl__overlay_parts,                          \
     .revert_undoable = libxl__overlay_revert_undoable,      \
     .revert_plan = libxl__overlay_revert_plan,              \

@@ -160,6 +160,7 @@ int main_snapshot_dumpxml(int argc, char **argv);
 int main_snapshot_list(int argc, char **argv);
 int main_snapshot_info(int argc, char **argv);
 int main_snapshot_check(int argc, char **argv);
+int main_snapshot_chain(int argc, char **argv);
 int main_snapshot_recover(int argc, char **argv);
 int main_snapshot_current(int argc, char **argv);
 int main_snapshot_delete(int argc, char **argv);

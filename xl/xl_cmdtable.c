@@ -47,11 +47,17 @@ const struct cmd_spec cmd_table[] = {
       "--agent=SOCKET           The guest agent's socket (default: the config's\n"
       "                         channel name=org.qemu.guest_agent.0).\n"
       "--no-metadata            Snapshot the disks but keep no record.\n"
+      "--auto-commit            When a new overlay would make a disk's backing\n"
+      "                         chain longer than max_chain (xl-snapshot.conf(5)),\n"
+      "                         first merge the oldest layer no snapshot needs\n"
+      "                         (a block commit: progress, Ctrl-C aborts it).\n"
       "--checkpoint=NAME        Also make checkpoint NAME at the same instant\n"
       "                         (running: in the same QMP transaction; shut off:\n"
       "                         right after, under the same lock).\n"
       "-N                       Dry run: plan and check, change nothing (as\n"
-      "                         xl -N snapshot-create).\n"
+      "                         xl -N snapshot-create); says the space figures.\n"
+      "--force                  Take it even where the space guards refuse it\n"
+      "                         (file systems too full, LVM over the threshold).\n"
       "--json                   Print the record as JSON.\n"
       "--verbose                With memory: progress lines to a pipe too\n"
       "                         (a terminal always gets one).\n"
@@ -105,6 +111,16 @@ const struct cmd_spec cmd_table[] = {
       "or a missing parent); exit 1 if there is any.  Changes nothing: an\n"
       "interrupted operation is reported, snapshot-recover completes it.\n"
       "A disk in a block job QEMU runs is left out (a warning says so)."
+    },
+    { "snapshot-chain", &main_snapshot_chain, 0, 0, 0,
+      "Show each disk's backing chain and the longest a snapshot may make",
+      "[--json] <Domain>",
+      "--json                   {\"domain\", \"max_chain\", \"disks\": [{\"vdev\",\n"
+      "                         \"length\", \"files\": [active first...]}...]}.\n"
+      "max_chain counts images, base included (xl-snapshot.conf(5): the\n"
+      "environment's XL_SNAPSHOT_MAX_CHAIN, the domain config's\n"
+      "snapshot_max_chain, /etc/xen/xl-snapshot.conf, default 16).  A disk\n"
+      "whose chain is that long refuses the next external snapshot."
     },
     { "snapshot-diff", &main_snapshot_diff, 0, 0, 0,
       "Show the extents of each disk that changed between two snapshots or checkpoints",

@@ -304,6 +304,23 @@ static void op_progress_summary(const op_progress *m)
     }
 }
 
+/* snapshot-create --auto-commit: a merge's job, and the memory saved */
+typedef struct {
+    op_progress *mp;
+    libxlsnap_progress_how job;
+} create_progress;
+
+static void create_progress_cb(const libxlsnap_progress *p,
+                               void *for_callback)
+{
+    create_progress *cp = for_callback;
+
+    if (p->job)
+        cp->job.callback(p, cp->job.for_callback);
+    else
+        op_progress_cb(p, cp->mp);
+}
+
 int main_snapshot_create(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -322,6 +339,8 @@ int main_snapshot_create(int argc, char **argv)
         {"current", 0, 0, 'C'},
         {"verbose", 0, 0, 'v'},
         {"checkpoint", 1, 0, 'K'},
+        {"force", 0, 0, 'F'},
+        {"auto-commit", 0, 0, 'a'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
@@ -337,7 +356,13 @@ int main_snapshot_create(int argc, char **argv)
     const char *memory = NULL, *agent = NULL;
     unsigned flags = 0;
     bool json = false, disk_only = false;
+    xl_job_wait cw;                   /* --auto-commit: its merge */
+    libxlsnap_progress_how cw_progress;
+    libxl_asyncop_how cw_how, *ao_how = NULL;
+    create_progress cp;
 
+    memset(&cw, 0, sizeof(cw));
+    memset(&cp, 0, sizeof(cp));
     libxlsnap_domain_snapshot_init(&snap);
     libxlsnap_checkpoint_init(&ckpt);
     SWITCH_FOREACH_OPT(opt, "n:d:DN", opts, "snapshot-create", 1) {
@@ -366,6 +391,8 @@ int main_snapshot_create(int argc, char **argv)
     case 'C': current = true; break;
     case 'v': mp.verbose = true; break;
     case 'K': checkpoint = optarg; break;
+    case 'F': flags |= LIBXLSNAP_CREATE_FORCE; break;
+    case 'a': flags |= LIBXLSNAP_CREATE_AUTO_COMMIT; break;
     case 'S':
         specs = realloc(specs, (nspecs + 1) * sizeof(*specs));
         if (!specs) abort();
@@ -462,16 +489,28 @@ int main_snapshot_create(int argc, char **argv)
     xl_exit_on_interrupt("snapshot-create", domain, "the snapshot may be "
                          "part-taken (recorded in the domain's journal)",
                          "completes or undoes it");
+    if (flags & LIBXLSNAP_CREATE_AUTO_COMMIT) {
+        /* a merge may come first: its progress, and Ctrl-C aborts it,
+         * as for xl block-commit */
+        xl_job_setup(&cw, "Auto-commit", &cw_progress, &cw_how);
+        cw.tty = cw.tty && !json;     /* stdout is the document */
+        ao_how = &cw_how;
+        progress.callback = create_progress_cb;
+        progress.for_callback = &cp;
+        cp.mp = &mp;
+        cp.job = cw_progress;
+    }
     if (checkpoint) {
         libxlsnap_checkpoint_init(&ckpt);
         ckpt.name = strdup(checkpoint);
         rc = libxlsnap_domain_snapshot_create_checkpoint(ctx, domain, &snap,
                                                          &ckpt, flags,
-                                                         &progress, NULL);
+                                                         &progress, ao_how);
     } else {
         rc = libxlsnap_domain_snapshot_create(ctx, domain, &snap, flags,
-                                              &progress, NULL);
+                                              &progress, ao_how);
     }
+    if (!rc && ao_how) rc = xl_job_wait_for(&cw, ao_how);
     xl_exit_on_interrupt(NULL, NULL, NULL, NULL);
     op_progress_end(&mp, !rc && snap.memory, json);
     if (rc) {
@@ -495,6 +534,7 @@ int main_snapshot_create(int argc, char **argv)
         printf("Domain checkpoint %s created with it (%d disk%s)\n",
                ckpt.name, ckpt.num_disks, ckpt.num_disks == 1 ? "" : "s");
     op_progress_summary(&mp);
+    if (cw.bytes && !json) xl_job_summary(&cw, true);   /* the merges */
     ret = EXIT_SUCCESS;
  out:
     free(specs);
@@ -994,6 +1034,56 @@ int main_snapshot_check(int argc, char **argv)
     }
     libxlsnap_strings_free(p, n);
     return n ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/*
+ * Each disk's backing chain and the limit snapshot-create keeps it to:
+ * "xvda 3 /a/top.qcow2 ... /a/base.qcow2" a disk, or --json.
+ */
+int main_snapshot_chain(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", 0, 0, 'j'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    libxlsnap_disk_chain *l = NULL;
+    long max = 0;
+    int opt, rc, n = 0, i, j;
+    bool json = false;
+
+    SWITCH_FOREACH_OPT(opt, "", opts, "snapshot-chain", 1) {
+    case 'j': json = true; break;
+    }
+    rc = libxlsnap_domain_disk_chains(ctx, argv[optind], &max, &l, &n);
+    if (rc) return xl_fail_json("snapshot-chain", rc, json);
+    if (json) {
+        printf("{\"domain\": ");
+        xl_print_json_string(argv[optind]);
+        printf(", \"max_chain\": %ld, \"disks\": [", max);
+        for (i = 0; i < n; i++) {
+            printf("%s{\"vdev\": ", i ? ", " : "");
+            xl_print_json_string(l[i].vdev);
+            printf(", \"length\": %d, \"files\": [", l[i].num_files);
+            for (j = 0; j < l[i].num_files; j++) {
+                if (j) printf(", ");
+                xl_print_json_string(l[i].files[j]);
+            }
+            printf("]}");
+        }
+        printf("]}\n");
+    } else {
+        printf("max_chain %ld (images, base included)\n", max);
+        for (i = 0; i < n; i++) {
+            printf("%s %d", l[i].vdev, l[i].num_files);
+            for (j = 0; j < l[i].num_files; j++)
+                printf(" %s", l[i].files[j]);
+            printf("%s\n", l[i].num_files >= max
+                   ? "  (full: the next external snapshot is refused)" : "");
+        }
+    }
+    libxlsnap_disk_chain_list_free(l, n);
+    return EXIT_SUCCESS;
 }
 
 int main_snapshot_recover(int argc, char **argv)

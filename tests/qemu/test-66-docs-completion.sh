@@ -137,7 +137,7 @@ _xl() { COMPREPLY=("xen:${COMP_WORDS[1]}:$COMP_CWORD"); }
 complete -F _xl -o nospace -o default xl xen
 XEOF
 export XL_SNAPSHOT_SYSTEM_XL=$T/xen-xl XL_SNAPSHOT_XEN_COMPLETION=$T/xen-completion
-expect_eq "$(complete_words xl s)" "snapshot-create snapshot-list snapshot-info snapshot-dumpxml snapshot-check snapshot-diff snapshot-recover snapshot-current snapshot-delete snapshot-revert snapshot-export-records snapshot-import-records save sched-credit" \
+expect_eq "$(complete_words xl s)" "snapshot-create snapshot-list snapshot-info snapshot-dumpxml snapshot-check snapshot-chain snapshot-diff snapshot-recover snapshot-current snapshot-delete snapshot-revert snapshot-export-records snapshot-import-records save sched-credit" \
     "subcommands: ours and the system xl's"
 # in this shell, not a $(...) one: Xen's completion is loaded here
 complete -F _xl_snapshot xl

@@ -495,7 +495,7 @@ EOF
         bash --norc --noprofile "$T/complete.sh"
     [ "$RC" -eq 0 ] || fail_run "the completion script"
     local bc=$W/usr/share/bash-completion/completions
-    expect_eq "$OUT" "xl snap|snapshot-create snapshot-list snapshot-info snapshot-dumpxml snapshot-check snapshot-diff snapshot-recover snapshot-current snapshot-delete snapshot-revert snapshot-export-records snapshot-import-records
+    expect_eq "$OUT" "xl snap|snapshot-create snapshot-list snapshot-info snapshot-dumpxml snapshot-check snapshot-chain snapshot-diff snapshot-recover snapshot-current snapshot-delete snapshot-revert snapshot-export-records snapshot-import-records
 xl snapshot-revert --f|--force
 xl cre|create
 xl sav|save

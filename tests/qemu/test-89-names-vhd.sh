@@ -226,6 +226,20 @@ case_refused_create_no_dir() {
     expect_eq "$OUT" s1 "the snapshots of fresh"
 }
 
+# forced_enospc ERE CMD...: a --force warning line, then the error line
+# matching ERE; nothing changed
+forced_enospc() {
+    local ere=$1 fp
+    shift
+    fp=$(fingerprint)
+    run "$@"
+    expect_eq "$RC" 1 "the exit status of the forced create"
+    expect_eq "$(wc -l <<<"$ERR")" 2 "the lines of the forced create"
+    expect_match "$(head -n 1 <<<"$ERR")" "^libxl-snapshot: warning: --force: " "the forced create's first line"
+    expect_match "$(tail -n 1 <<<"$ERR")" "^libxl-snapshot: error: .*$ere" "the forced create's error"
+    expect_unchanged "$fp" "$(printf '%q ' "$@")"
+}
+
 # QEMU's ENOSPC in a live snapshot names the disk
 case_enospc_disk() {
     local F=$T/full
@@ -234,10 +248,14 @@ case_enospc_disk() {
     expect_ok xl create "$CFG"
     dd if=/dev/zero of="$F/filler" bs=4k 2>/dev/null
     FP_NAMES_ONLY=full
-    refused "disk xvdb: QEMU refused the snapshot: .*No space left on device" \
+    # the space guards refuse it first (issue 20); --force lets QEMU
+    # meet ENOSPC, and its refusal names the disk
+    refused "not enough space for snapshot 'f1': .*full \(tmpfs\) needs" \
         xl snapshot-create --diskspec xvda,snapshot=no full f1
-    refused "disk xvda: QEMU refused the snapshot: .*No space left on device" \
-        xl snapshot-create --diskspec xvdb,snapshot=no full f2
+    forced_enospc "disk xvdb: QEMU refused the snapshot: .*No space left on device" \
+        xl snapshot-create --force --diskspec xvda,snapshot=no full f1
+    forced_enospc "disk xvda: QEMU refused the snapshot: .*No space left on device" \
+        xl snapshot-create --force --diskspec xvdb,snapshot=no full f2
     expect_ok xl destroy full
     rm -f "$F/filler"
 }

@@ -18,8 +18,10 @@
 #     file, an existing <file>.tmp (where the image is written until
 #     complete: kept), --live without memory on a shut-off domain...
 #     refused with nothing changed;
-#  5. a memory save that fails (its file system fills up): the domain
-#     still runs, no record, no partial file, no overlay left.
+#  5. a memory save that cannot fit: refused before anything is done
+#     (space guards); with --force, the save fails (its file system
+#     fills up): the domain still runs, no record, no partial file, no
+#     overlay left.
 # After each step: qemu-img check, and no orphaned image.
 set -u
 # shellcheck source=tests/qemu/lib.sh
@@ -167,7 +169,15 @@ if mount -t tmpfs -o size=1M tmpfs "$F" 2>"$T/mount.err"; then
     # memory that does not compress to nothing
     dd if=/dev/urandom of="$RAM" bs=1M count=8 conv=notrunc status=none
     fp=$(fingerprint)
-    expect_error "memory" xl snapshot-create --memory="$F/m4.mem" vm1 m4
+    # refused by the space guards first (issue 20); --force goes on,
+    # and the save itself meets ENOSPC
+    expect_error "not enough space for snapshot 'm4': .*full \(tmpfs\) needs .*memory image" \
+        xl snapshot-create --memory="$F/m4.mem" vm1 m4
+    expect_unchanged "$fp" "the refused checkpoint"
+    run xl snapshot-create --force --memory="$F/m4.mem" vm1 m4
+    expect_eq "$RC" 1 "the exit status of the forced checkpoint"
+    expect_match "$(head -n 1 <<<"$ERR")" "^libxl-snapshot: warning: --force: snapshot 'm4' goes on without enough space: .*memory image" "the forced checkpoint's first line"
+    expect_match "$(tail -n 1 <<<"$ERR")" "^libxl-snapshot: error: .*memory" "the forced checkpoint's error"
     expect_eq "$(domain_state)" "r-----" "vm1 runs after the failed checkpoint"
     expect_eq "$(ls -A "$F")" "" "what the full file system holds"
     expect_unchanged "$fp" "the failed checkpoint"

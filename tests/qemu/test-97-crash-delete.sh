@@ -19,8 +19,9 @@
 # once what it did, never "finishes it" about what it has finished:
 #  - snapshot-recover: "an interrupted snapshot-delete of 'd' was
 #    finished", naming c and p as kept (the command never got to them);
-#  - any other command (snapshot-create): d is left part-done, and what
-#    finishes it;
+#  - any other command (snapshot-export-records): d is left part-done, and what
+#    finishes it; snapshot-create finishes it first (no snapshot is taken
+#    over a pending merge: issue 20), saying so, c and p kept;
 #  - the delete again (--children p): d, c and p go, with nothing said
 #    of the interruption.
 # XL_SNAPSHOT_TEST_CASES="live offline children" (the default) runs a
@@ -119,15 +120,30 @@ children_case() {
         expect_ok xl snapshot-revert vm1 "c$n"
         expect_disks vm1 0x5$n
         ;;
-    create)
-        expect_ok xl snapshot-create vm1 "x$n"
+    export)
+        expect_ok xl snapshot-export-records vm1 "$T/records-$n.json"
         dd=$(grep -c "snapshot-delete of 'd$n'" <<<"$ERR")
         [ "$dd" = 1 ] || fail_run "one line about d$n's delete, not $dd"
         expect_match "$ERR" "snapshot-delete of 'd$n' is left part-done \(it had stopped after 1 of its 2 disks\): its record lists what is left, and snapshot-recover \(or the delete again\) finishes it; 'c$n', 'p$n', which the interrupted command was to delete next, are kept" \
+            "snapshot-export-records"
+        expect_ok xl snapshot-list --name vm1
+        expect_match "$OUT" "^d$n\$" "snapshot-list"
+        expect_ok xl snapshot-check vm1
+        expect_disks vm1 0x7$n
+        expect_ok xl snapshot-delete --children vm1 "p$n"
+        ;;
+    create)
+        expect_ok xl snapshot-create vm1 "x$n"
+        expect_eq "$(grep "snapshot-delete of 'd$n'" <<<"$ERR")" "libxl-snapshot: notice: domain vm1: finishing an interrupted snapshot-delete of 'd$n' (it had stopped after 1 of its 2 disks) before the snapshot
+libxl-snapshot: warning: domain vm1: an interrupted snapshot-delete of 'd$n' was finished (it had stopped after 1 of its 2 disks); 'c$n', 'p$n', which the interrupted command was to delete next, are kept" \
             "snapshot-create"
+        expect_ok xl snapshot-list --name vm1
+        expect_no_match "$OUT" "^d$n\$" "snapshot-list"
+        expect_match "$OUT" "^c$n\$" "snapshot-list"
         expect_ok xl snapshot-check vm1
         expect_disks vm1 0x7$n
         expect_ok xl snapshot-delete vm1 "x$n"
+        expect_ok xl snapshot-delete --children vm1 "p$n"
         ;;
     delete)
         expect_ok xl snapshot-delete --children vm1 "p$n"
@@ -144,7 +160,9 @@ children_part() {
     step "snapshot-delete --children killed: snapshot-recover finishes it"
     children_case 1 recover
     step "  killed again: another command says it is left part-done"
-    children_case 2 create
+    children_case 2 export
+    step "  killed again: snapshot-create finishes it first, and says so"
+    children_case 4 create
     step "  killed again: the delete again finishes it, silently"
     children_case 3 delete
 }

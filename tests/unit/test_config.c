@@ -706,6 +706,149 @@ void test_config__snapshot_cfg_or_domain(void)
     fixture_fini(&f);
 }
 
+/* ---------------------------------------------------------------- */
+/* settings: environment > domain config > host file > default */
+
+/* A domain config setting snapshot_max_chain (NULL: none), parsed. */
+static void setting_domain(fixture *f, const char *extra,
+                           libxl__domain_config *dc)
+{
+    libxl__gc *gc = f->gc;
+    char *file = write_cfg(f, extra ? "vm1.cfg" : "plain.cfg",
+        GCSPRINTF("name = \"vm1\"\nmemory = 64\n%s"
+                  "disk = [ '/img/vm1.qcow2,qcow2,xvda,w' ]\n",
+                  extra ? extra : ""));
+
+    CU_ASSERT_EQUAL_FATAL(libxl__domain_config_parse(gc, file, dc), 0);
+}
+
+/* max_chain as dc sets it (NULL: none) is want, from where from says */
+static void expect_max_chain(fixture *f, const libxl__domain_config *dc,
+                             long want, const char *from_want)
+{
+    const char *from = NULL;
+    long v = -1;
+
+    CU_ASSERT_EQUAL(libxl__snapshot_setting_from(f->gc, dc, "max_chain",
+                        16, 2, 1000, &v, &from), 0);
+    CU_ASSERT_EQUAL(v, want);
+    CU_ASSERT_PTR_NOT_NULL(from && strstr(from, from_want));
+}
+
+void test_config__setting_order(void)
+{
+    fixture f;
+    libxl__domain_config dc, plain;
+    long v;
+
+    fixture_init(&f);
+    f.ctx.config_dir = f.dir;
+    unsetenv("XL_SNAPSHOT_MAX_CHAIN");
+
+    /* nothing set: the built-in default (Config.mk's) */
+    setting_domain(&f, NULL, &plain);
+    CU_ASSERT_EQUAL(libxl__snapshot_setting(f.gc, &plain, "max_chain",
+                        LIBXL_SNAPSHOT_MAX_CHAIN, 2, 1000, &v), 0);
+    CU_ASSERT_EQUAL(v, 16);
+    CU_ASSERT_EQUAL(libxl__snapshot_setting(f.gc, NULL, "space_threshold",
+                        LIBXL_SNAPSHOT_SPACE_THRESHOLD, 1, 100, &v), 0);
+    CU_ASSERT_EQUAL(v, 90);
+
+    /* the host file */
+    write_cfg(&f, "xl-snapshot.conf",
+              "# host\nspace_threshold = 80\n\nmax_chain = 12\n");
+    expect_max_chain(&f, &plain, 12, "xl-snapshot.conf:4");
+    CU_ASSERT_EQUAL(libxl__snapshot_setting(f.gc, NULL, "space_threshold",
+                        90, 1, 100, &v), 0);
+    CU_ASSERT_EQUAL(v, 80);
+
+    /* the domain config beats the host file; another domain's does not */
+    setting_domain(&f, "snapshot_max_chain = 6\n", &dc);
+    expect_max_chain(&f, &dc, 6, "vm1.cfg:3");
+    expect_max_chain(&f, NULL, 12, "xl-snapshot.conf:4");
+    /* a quoted number is a number, as xl takes it */
+    setting_domain(&f, "snapshot_max_chain = \"7\"\n", &dc);
+    expect_max_chain(&f, &dc, 7, "vm1.cfg:3");
+
+    /* the environment beats both; empty is unset */
+    setenv("XL_SNAPSHOT_MAX_CHAIN", "4", 1);
+    expect_max_chain(&f, &dc, 4, "XL_SNAPSHOT_MAX_CHAIN in the environment");
+    setenv("XL_SNAPSHOT_MAX_CHAIN", "", 1);
+    expect_max_chain(&f, &dc, 7, "vm1.cfg:3");
+    unsetenv("XL_SNAPSHOT_MAX_CHAIN");
+
+    /* XL_SNAPSHOT_CONFIG_DIR (the ctx's config dir) moves the host file */
+    f.ctx.config_dir = "/nonexistent-libxl-snapshot";
+    expect_max_chain(&f, &plain, 16, "built-in default");
+    CU_ASSERT_EQUAL(nlogs, 0);
+    fixture_fini(&f);
+}
+
+void test_config__setting_bad(void)
+{
+    static const struct {
+        const char *env, *domain, *host;
+        const char *said[3];          /* each in the one line */
+    } cases[] = {
+        { "abc", NULL, NULL,
+          { "environment", "XL_SNAPSHOT_MAX_CHAIN=abc", "2 to 1000" } },
+        { "1", NULL, NULL, { "XL_SNAPSHOT_MAX_CHAIN=1", "2 to 1000", "" } },
+        { "1001", NULL, NULL, { "XL_SNAPSHOT_MAX_CHAIN=1001", "", "" } },
+        { "12x", NULL, NULL, { "XL_SNAPSHOT_MAX_CHAIN=12x", "", "" } },
+        { " 12", NULL, NULL, { "XL_SNAPSHOT_MAX_CHAIN= 12", "", "" } },
+        { "+12", NULL, NULL, { "XL_SNAPSHOT_MAX_CHAIN=+12", "", "" } },
+        { "99999999999999999999999", NULL, NULL,
+          { "XL_SNAPSHOT_MAX_CHAIN=9999", "", "" } },
+        { NULL, "snapshot_max_chain = 0\n", NULL,
+          { "vm1.cfg:3", "snapshot_max_chain=0", "2 to 1000" } },
+        { NULL, "snapshot_max_chain = \"1.5\"\n", NULL,
+          { "vm1.cfg:3", "snapshot_max_chain=1.5", "" } },
+        { NULL, "snapshot_max_chain = [ 3 ]\n", NULL,
+          { "vm1.cfg:3", "snapshot_max_chain=", "not a list" } },
+        { NULL, NULL, "max_chain = \"many\"\n",
+          { "xl-snapshot.conf:1", "max_chain=many", "" } },
+        { NULL, NULL, "\n\nmax_chain = -3\n",
+          { "xl-snapshot.conf:3", "-3", "" } },
+        { NULL, NULL, "max_chain = = 3\n", { "xl-snapshot.conf", "", "" } },
+    };
+    fixture f;
+    libxl__domain_config dc;
+    size_t i;
+    int k;
+    long v;
+
+    fixture_init(&f);
+    f.ctx.config_dir = f.dir;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsetenv("XL_SNAPSHOT_MAX_CHAIN");
+        if (cases[i].env) setenv("XL_SNAPSHOT_MAX_CHAIN", cases[i].env, 1);
+        setting_domain(&f, cases[i].domain, &dc);
+        if (cases[i].host)
+            write_cfg(&f, "xl-snapshot.conf", cases[i].host);
+        else
+            unlink(libxl__gc_sprintf(f.gc, "%s/xl-snapshot.conf", f.dir));
+        nlogs = 0;
+        v = -42;
+        CU_ASSERT_EQUAL(libxl__snapshot_setting(f.gc, &dc, "max_chain",
+                            16, 2, 1000, &v), ERROR_INVAL);
+        CU_ASSERT_EQUAL(v, -42);
+        CU_ASSERT_EQUAL(nlogs, 1);
+        for (k = 0; k < 3; k++)
+            assert_logged_about(cases[i].said[k]);
+    }
+    unsetenv("XL_SNAPSHOT_MAX_CHAIN");
+    /* a host file that cannot be read is refused, not skipped */
+    write_cfg(&f, "xl-snapshot.conf", "max_chain = 5\n");
+    if (geteuid() != 0) {
+        chmod(libxl__gc_sprintf(f.gc, "%s/xl-snapshot.conf", f.dir), 0);
+        nlogs = 0;
+        CU_ASSERT_EQUAL(libxl__snapshot_setting(f.gc, NULL, "max_chain",
+                            16, 2, 1000, &v), ERROR_INVAL);
+        assert_logged_about("xl-snapshot.conf");
+    }
+    fixture_fini(&f);
+}
+
 /*
  * Local variables:
  * mode: C

@@ -143,8 +143,8 @@ void test_create__unknown_flags(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "unknown"));
     CU_ASSERT_EQUAL(create1(&f, f.cfg, &s, LIBXLSNAP_CREATE_DRY_RUN |
                             (1U << 31)), ERROR_INVAL);
-    CU_ASSERT_EQUAL(create1(&f, f.cfg, &s, 1U << 5), ERROR_INVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "0x20"));
+    CU_ASSERT_EQUAL(create1(&f, f.cfg, &s, 1U << 7), ERROR_INVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "0x80"));
     expect_unchanged(&f);
     /* the known ones still go */
     CU_ASSERT_EQUAL(create1(&f, f.cfg, &s, LIBXLSNAP_CREATE_DRY_RUN), 0);
@@ -236,5 +236,121 @@ void test_create__relative_paths(void)
     CU_ASSERT_EQUAL(create1(&f, f.cfg, &s, LIBXLSNAP_CREATE_DRY_RUN), 0);
     CU_ASSERT_EQUAL(chdir(cwd), 0);
     libxlsnap_domain_snapshot_dispose(&s);
+    teardown(&f);
+}
+
+/* ---------------------------------------------------------------- */
+/* max_chain (libxl_snapshot_chain.c), offline */
+
+/* An external snapshot NAME of xvda only (flags: e.g. _NO_METADATA). */
+static int snap_xvda(fixture *f, const char *name, unsigned flags)
+{
+    libxlsnap_domain_snapshot s;
+    int rc;
+
+    request(&s, name);
+    add_disk(&s, "xvda", LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL, NULL);
+    add_disk(&s, "xvdb", LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO, NULL);
+    rc = create1(f, f->cfg, &s, flags);
+    libxlsnap_domain_snapshot_dispose(&s);
+    return rc;
+}
+
+/* xvda's chain, its files' base names joined with ' ' (malloc'ed) */
+static char *xvda_chain(fixture *f, long *max_r)
+{
+    libxlsnap_disk_chain *l = NULL;
+    char *r = NULL, *t;
+    int n = 0, i, j;
+
+    CU_ASSERT_EQUAL_FATAL(libxlsnap_domain_disk_chains(f->ctx, f->cfg, max_r,
+                                                       &l, &n), 0);
+    for (i = 0; i < n; i++) {
+        if (strcmp(l[i].vdev, "xvda")) continue;
+        for (j = 0; j < l[i].num_files; j++) {
+            const char *b = strrchr(l[i].files[j], '/');
+            if (asprintf(&t, "%s%s%s", r ? r : "", r ? " " : "",
+                         b ? b + 1 : l[i].files[j]) < 0) abort();
+            free(r);
+            r = t;
+        }
+    }
+    libxlsnap_disk_chain_list_free(l, n);
+    return r ? r : strdup("");
+}
+
+void test_create__chain_limit(void)
+{
+    fixture f;
+    long max = 0;
+    char *c;
+
+    CU_ASSERT_EQUAL_FATAL(setup(&f), 0);
+    unsetenv("XL_SNAPSHOT_MAX_CHAIN");
+    c = xvda_chain(&f, &max);
+    CU_ASSERT_STRING_EQUAL(c, "vmc-xvda.qcow2");
+    CU_ASSERT_EQUAL(max, LIBXL_SNAPSHOT_MAX_CHAIN);
+    free(c);
+    CU_ASSERT_EQUAL(snap_xvda(&f, "s1", 0), 0);
+    CU_ASSERT_EQUAL(snap_xvda(&f, "s2", 0), 0);
+    setenv("XL_SNAPSHOT_MAX_CHAIN", "3", 1);
+    c = xvda_chain(&f, &max);
+    CU_ASSERT_STRING_EQUAL(c, "vmc-xvda.s2.qcow2 vmc-xvda.s1.qcow2 "
+                           "vmc-xvda.qcow2");
+    CU_ASSERT_EQUAL(max, 3);
+    free(c);
+    /* a fourth image: refused in one line, naming what to delete */
+    CU_ASSERT_EQUAL(snap_xvda(&f, "s3", 0), ERROR_INVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "disk xvda: its backing "
+                                  "chain is 3 images"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "over max_chain 3 "
+                                  "(XL_SNAPSHOT_MAX_CHAIN in the "
+                                  "environment)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "shorten it first: xl "
+                                  "snapshot-delete vmc s1 (every layer of "
+                                  "it is needed by a snapshot)"));
+    /* every layer is needed: --auto-commit refuses too, naming s1 */
+    CU_ASSERT_EQUAL(snap_xvda(&f, "s3", LIBXLSNAP_CREATE_AUTO_COMMIT),
+                    ERROR_INVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "every layer of it is "
+                                  "needed by a snapshot: delete one first: "
+                                  "xl snapshot-delete vmc s1"));
+    c = xvda_chain(&f, &max);
+    CU_ASSERT_STRING_EQUAL(c, "vmc-xvda.s2.qcow2 vmc-xvda.s1.qcow2 "
+                           "vmc-xvda.qcow2");
+    free(c);
+    /* a bad limit: one line */
+    setenv("XL_SNAPSHOT_MAX_CHAIN", "x", 1);
+    CU_ASSERT_EQUAL(snap_xvda(&f, "s3", 0), ERROR_INVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "XL_SNAPSHOT_MAX_CHAIN=x"));
+    unsetenv("XL_SNAPSHOT_MAX_CHAIN");
+    teardown(&f);
+}
+
+/* --auto-commit merges the layer no record froze (--no-metadata's) */
+void test_create__auto_commit(void)
+{
+    fixture f;
+    long max = 0;
+    char *c;
+
+    CU_ASSERT_EQUAL_FATAL(setup(&f), 0);
+    CU_ASSERT_EQUAL(snap_xvda(&f, "m1", LIBXLSNAP_CREATE_NO_METADATA), 0);
+    CU_ASSERT_EQUAL(snap_xvda(&f, "s2", 0), 0);
+    setenv("XL_SNAPSHOT_MAX_CHAIN", "3", 1);
+    /* without it: refused, naming the commit that would do */
+    CU_ASSERT_EQUAL(snap_xvda(&f, "s3", 0), ERROR_INVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "shorten it first: xl "
+                                  "snapshot-delete vmc s2, xl block-commit "
+                                  "--shallow --top="));
+    CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "vmc-xvda.m1.qcow2 vmc "
+                                  "xvda, or snapshot-create --auto-commit"));
+    CU_ASSERT_EQUAL(snap_xvda(&f, "s3", LIBXLSNAP_CREATE_AUTO_COMMIT), 0);
+    c = xvda_chain(&f, &max);
+    /* m1's overlay merged into the base (s2, which froze it, follows) */
+    CU_ASSERT_STRING_EQUAL(c, "vmc-xvda.s3.qcow2 vmc-xvda.s2.qcow2 "
+                           "vmc-xvda.qcow2");
+    free(c);
+    unsetenv("XL_SNAPSHOT_MAX_CHAIN");
     teardown(&f);
 }

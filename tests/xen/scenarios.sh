@@ -69,12 +69,18 @@
 #          then finished by the next command, delete, cow=SIZE, a full COW
 #          reported and never reverted to, a thick snapshot of a
 #          snapshot refused; running: paused for the lvcreates (the
-#          pause said), revert refused without --force
+#          pause said), revert refused without --force; space guards
+#          (issue 20): a COW beyond the VG's free space, or taking the
+#          VG over the threshold, refused in one line (lvs unchanged),
+#          --force goes past the threshold
 #   9t     LVM (issue 14): a thin revert whose lvcreate fails (pool full,
 #          --errorwhenfull y) is undone, the origin renamed back; after
 #          the pool is extended it succeeds; a delete asks lvs, not the
 #          origin (renamed away: the volume still goes with its record),
-#          and a failing lvremove fails it with LVM's reason
+#          and a failing lvremove fails it with LVM's reason; the pool
+#          filled to 90 % from dom0: snapshot-create refused in one line
+#          (lvs unchanged), a dry run under a higher threshold and
+#          --force go through (issue 20)
 #   9n     LVM (issue 14): snapshot names LVM would refuse (too long for
 #          device-mapper, reserved _tdata/_rimage) are refused before
 #          LVM runs, saying why; LVM's own words for them are printed
@@ -980,6 +986,22 @@ else
     wr /dev/vg0/lv0 BBBB; wr /dev/vg0/thin1 TBBB
     ok $XL snapshot-create --diskspec xvda,cow=16M "$LCFG" l2
     expect_eq "$(lvm lvs --noheadings --units m --nosuffix -o lv_size vg0/lv0-l2 | tr -d ' ')" "16.00" "l2's COW size (cow=16M)"
+    # space guards (issue 20): a thick COW larger than the VG's free
+    # space, and one that would take the VG's use over the threshold,
+    # refused in one line before anything is done (lvs unchanged);
+    # --force goes past the second, and says so
+    lvs_all() { lvm lvs --noheadings -o lv_name,lv_size,data_percent vg0 2>/dev/null | tr -s ' ' | sort; }
+    L0=$(lvs_all)
+    fails $XL snapshot-create --diskspec xvda,cow=1G --diskspec xvdb,snapshot=no "$LCFG" big
+    expect_true "the refusal names the VG and the figures" grep -q "volume group vg0 has .* free, and the thick snapshot's copy-on-write space needs 1.0 GiB (disk xvda)" "$ERR"
+    expect_eq "$(lvs_all)" "$L0" "the volumes after the refused thick snapshot"
+    fails env XL_SNAPSHOT_SPACE_THRESHOLD=10 $XL snapshot-create --diskspec xvda,cow=8M --diskspec xvdb,snapshot=no "$LCFG" big
+    expect_true "the refusal says the VG would be over the threshold" grep -q "volume group vg0 would be [0-9.]* % full with the thick snapshot's copy-on-write space (8.0 MiB, disk xvda), over the space threshold of 10 %" "$ERR"
+    expect_eq "$(lvs_all)" "$L0" "the volumes after the refusal over the threshold"
+    ok env XL_SNAPSHOT_SPACE_THRESHOLD=10 $XL snapshot-create --force --diskspec xvda,cow=8M --diskspec xvdb,snapshot=no "$LCFG" big
+    expect_true "--force says what it overrode" grep -q -- "--force: snapshot 'big' goes on without enough space: volume group vg0" "$ERR"
+    ok $XL snapshot-delete "$LCFG" big
+    expect_eq "$(lvs_all)" "$L0" "the volumes after deleting big"
     wr /dev/vg0/lv0 CCCC; wr /dev/vg0/thin1 TCCC
     ok $XL snapshot-revert "$LCFG" l1
     expect_eq "$(pats)" "AAAA    /TAAA    " "the disks after the revert to l1"
@@ -1122,6 +1144,36 @@ else
     ok $XL snapshot-delete "$TCFG" t3
     expect_eq "$(vg9_names)" "thinx thinx-t1 tpool " "the volumes after deleting t3"
     ok $XL snapshot-check "$TCFG"
+    # space guards (issue 20): the pool filled from dom0 to the
+    # threshold (90 %); snapshot-create refused in one line, lvs and the
+    # records unchanged; a higher XL_SNAPSHOT_SPACE_THRESHOLD lets a dry
+    # run through, and --force the snapshot, said in one warning line
+    pool_full() { lvm lvs --noheadings -o data_percent vg9/tpool 2>/dev/null | awk '{exit !($1 >= 90)}'; }
+    i=0
+    while [ $i -lt 60 ] && ! pool_full; do
+        dd if=/dev/urandom of=/dev/vg9/thinx bs=1M seek=$((2 + i)) count=1 oflag=direct 2>/dev/null
+        i=$((i + 1))
+    done
+    ok lvm lvs --noheadings -o data_percent,metadata_percent vg9/tpool
+    expect_true "the pool is at 90 % or more after ${i} MiB from dom0" pool_full
+    lvs9() { lvm lvs --noheadings -o lv_name,lv_attr,data_percent,metadata_percent vg9 2>/dev/null | tr -s ' ' | sort; }
+    L9=$(lvs9)
+    fails $XL snapshot-create "$TCFG" t4
+    expect_true "the refusal names the pool, its use and the threshold" grep -q "not enough space for snapshot 't4': thin pool vg9/tpool (disk xvda) is [0-9.]* % full in data and [0-9.]* % in metadata, at or over the space threshold of 90 %" "$ERR"
+    expect_eq "$(lvs9)" "$L9" "lvs after the refused snapshot"
+    ok $XL snapshot-list --name "$TCFG"
+    expect_eq "$(tr '\n' ' ' <"$OUT")" "t1 " "the snapshots after the refusal"
+    ok env XL_SNAPSHOT_SPACE_THRESHOLD=99 $XL snapshot-create -N "$TCFG" t4
+    expect_eq "$(lvs9)" "$L9" "lvs after the dry run"
+    ok $XL snapshot-create --force "$TCFG" t4
+    expect_true "--force says what it overrode" grep -q -- "--force: snapshot 't4' goes on without enough space: thin pool vg9/tpool" "$ERR"
+    expect_eq "$(vg9_names)" "thinx thinx-t1 thinx-t4 tpool " "the volumes after the forced snapshot"
+    ok $XL snapshot-delete "$TCFG" t4
+    expect_eq "$(vg9_names)" "thinx thinx-t1 tpool " "the volumes after deleting t4"
+    ok $XL snapshot-check "$TCFG"
+    # room again under the threshold (9n snapshots a volume of this pool)
+    ok lvm lvextend -y -L +16M vg9/tpool
+    expect_true "the pool is under 90 % once extended" sh -c "! lvm lvs --noheadings -o data_percent vg9/tpool | awk '{exit !(\$1 >= 90)}'"
 fi
 end
 
