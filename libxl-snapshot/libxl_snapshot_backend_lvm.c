@@ -52,15 +52,17 @@
 #define LVM_MERGE_TIMEOUT_MS 600000
 
 /* One line of lvs (the fields of LVS_FIELDS) into *v; false if short. */
-#define LVS_FIELDS "vg_name,lv_name,lv_attr,lv_size,origin,pool_lv,snap_percent"
+#define LVS_FIELDS \
+    "vg_name,lv_name,lv_attr,lv_size,origin,pool_lv,snap_percent,data_percent"
 static bool lvs_line(libxl__gc *gc, char *line, libxl__lvm_volume *v)
 {
-    char *f[7];
+    char *f[8];
+    const char *p;
     int i;
 
     memset(v, 0, sizeof(*v));
     /* strsep: an empty field (no origin, no pool) stays a field */
-    for (i = 0; i < 7; i++) {
+    for (i = 0; i < 8; i++) {
         f[i] = strsep(&line, "|");
         if (!f[i] && i < 4) return false;
         if (f[i]) {
@@ -77,9 +79,12 @@ static bool lvs_line(libxl__gc *gc, char *line, libxl__lvm_volume *v)
     v->size = strtoull(f[3], NULL, 10);
     v->origin = f[4] && *f[4] ? GCSTRDUP(f[4]) : NULL;
     v->pool = f[5] && *f[5] ? GCSTRDUP(f[5]) : NULL;
-    v->snap_percent = f[6] && *f[6] ? strtod(f[6], NULL) : 0;
     v->thin = v->attr[0] == 'V';
     v->thick_snapshot = v->attr[0] == 's' || v->attr[0] == 'S';
+    /* the use: a thick snapshot's Snap%, a thin volume's Data% (lvs
+     * leaves Snap% empty for it, and both empty when it is inactive) */
+    p = v->thin ? f[7] : f[6];
+    v->use_percent = p && *p ? strtod(p, NULL) : v->thin ? -1 : 0;
     /* state (5th attribute) I: invalid snapshot; S: suspended invalid */
     v->invalid = strlen(v->attr) > 4 &&
         (v->attr[4] == 'I' || v->attr[4] == 'S');

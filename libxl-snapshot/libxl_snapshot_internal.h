@@ -471,7 +471,9 @@ typedef struct libxl__lvm_volume {
     char attr[16];
     uint64_t size;                    /* bytes */
     char *origin, *pool;
-    double snap_percent;
+    double use_percent;               /* of size: a thick snapshot's COW,
+                                         a thin volume's mapped blocks;
+                                         -1: not measured (inactive thin) */
     bool thin, thick_snapshot, invalid;
 } libxl__lvm_volume;
 int libxl__lvm_probe(libxl__gc *gc, const char *path, libxl__lvm_volume *v);

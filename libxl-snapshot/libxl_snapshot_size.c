@@ -17,10 +17,11 @@
  *    libxl_snapshot_qcow2.c; qemu-img has no such figure), each image
  *    read once for all its snapshots.  The file is read, not QEMU: on a
  *    running domain it is the image as of QEMU's last flush;
- *  - lvm: the snapshot volume's copy-on-write use (lvs: size times
- *    snap_percent) and its size, one lvs per volume group
- *    (libxl__lvm_snapshot_state's cache); an inactive thin snapshot,
- *    which lvs does not measure, says 0;
+ *  - lvm: the snapshot volume's use (lvs: size times Snap% for a thick
+ *    snapshot's copy-on-write, Data% for a thin one's mapped blocks)
+ *    and its size, one lvs per volume group (libxl__lvm_snapshot_state's
+ *    cache); an inactive thin snapshot, which lvs does not measure, says
+ *    0 with a problem;
  *  - rbd: `rbd du`'s figure for the snapshot, from ceph-util du (librbd
  *    rbd_diff_iterate2 from the image's previous snapshot, whole
  *    objects), one run per image;
@@ -28,7 +29,8 @@
  *
  * And what deleting it would free (frees), following what
  * libxl_snapshot_delete.c does: internal, its exclusive bytes; lvm, the
- * volume's size (thin: its use); rbd, its du figure; external on a
+ * volume's size (thin: unknown, 0 with a problem: its blocks are shared
+ * with its origin, and lvs does not say which); rbd, its du figure; external on a
  * frozen image F, by what is built on F (the images the records know:
  * the disks' active images, each snapshot's frozen image and overlay,
  * their backing names read from their own headers):
@@ -457,9 +459,19 @@ static void lvm_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
         return;
     }
     dz->cow_size = snap.size;
-    dz->cow = (uint64_t)(snap.size * (snap.snap_percent / 100.0));
-    /* thick: the volume goes; thin: the pool's blocks it alone has */
-    dz->frees = snap.thin ? dz->cow : snap.size;
+    if (snap.use_percent >= 0)
+        dz->cow = (uint64_t)(snap.size * (snap.use_percent / 100.0));
+    if (!snap.thin) {
+        dz->frees = snap.size;      /* the whole volume goes */
+    } else if (!p) {
+        /* its mapped blocks are shared with its origin until either is
+         * written: which the pool frees is in the pool's metadata
+         * (thin_ls), not in lvs */
+        p = snap.use_percent < 0
+            ? "inactive thin snapshot: lvs measures it only when active"
+            : "thin snapshot: lvs does not say which of its blocks "
+              "its origin shares";
+    }
     if (p) problem(gc, dz, p);
 }
 

@@ -745,8 +745,13 @@ static int list_sizes(const char *domain, bool json, bool longfmt)
     for (i = 0; i < z.num_snapshots; i++) {
         const libxlsnap_snapshot_size *s = &z.snapshots[i];
         size_cell ce, ci, cc, cr;
+        bool unknown = false;
 
         size_cells(s, &ce, &ci, &cc, &cr);
+        for (j = 0; j < s->num_disks; j++)
+            if (s->disks[j].problem) unknown = true;
+        xl_fmt_bytes(s->frees, f, sizeof(f));
+        if (unknown) strcat(f, "?");
         print_padded(s->name, wname);
         printf("  %8s  %9s  %9s  %14s  %8s  %8s  %8s\n",
                s->memory ? xl_fmt_bytes(s->memory, m, sizeof(m)) : "-",
@@ -754,8 +759,7 @@ static int list_sizes(const char *domain, bool json, bool longfmt)
                size_cell_text(&ci, false, in, sizeof(in)),
                size_cell_text(&cc, true, c, sizeof(c)),
                size_cell_text(&cr, false, r, sizeof(r)),
-               xl_fmt_bytes(s->own, o, sizeof(o)),
-               xl_fmt_bytes(s->frees, f, sizeof(f)));
+               xl_fmt_bytes(s->own, o, sizeof(o)), f);
         for (j = 0; j < s->num_disks; j++) {
             if (longfmt) print_disk_size("    ", &s->disks[j]);
             else if (s->disks[j].problem)

@@ -19,8 +19,8 @@
 static const char fake_lvm[] =
     "#!/bin/sh\n"
     "case \"$*\" in\n"
-    "*data_percent*) cat \"$FAKE_SPACE/lvs\" ;;\n"
     "*snap_percent*) cat \"$FAKE_SPACE/lvs-volume\" ;;\n"
+    "*data_percent*) cat \"$FAKE_SPACE/lvs\" ;;\n"
     "*vg_size*) cat \"$FAKE_SPACE/vgs\" ;;\n"
     "*) exit 5 ;;\n"
     "esac\n";
@@ -249,16 +249,22 @@ void test_space__lvs_empty_fields(void)
 
     setup(&f);
     origin(&o, "lv0", NULL);
-    answer(&f, "lvs-volume", "  vg0|thin1|Vwi-a-tz--|33554432||pool|0.20\n");
+    answer(&f, "lvs-volume", "  vg0|thin1|Vwi-a-tz--|33554432||pool||0.20\n");
     CU_ASSERT_EQUAL(libxl__lvm_probe_lv(f.gc, &o, "thin1", &v), 0);
     CU_ASSERT_PTR_NULL(v.origin);
     CU_ASSERT_STRING_EQUAL(v.pool ? v.pool : "", "pool");
     CU_ASSERT(v.thin);
-    answer(&f, "lvs-volume", "  vg0|lv0-l1|swi-a-s---|16777216|lv0||12.50\n");
+    CU_ASSERT_DOUBLE_EQUAL(v.use_percent, 0.2, 0.001);
+    /* an inactive thin snapshot: lvs leaves both percents empty */
+    answer(&f, "lvs-volume", "  vg0|thin1-t1|Vwi---tz-k|33554432|thin1|pool||\n");
+    CU_ASSERT_EQUAL(libxl__lvm_probe_lv(f.gc, &o, "thin1-t1", &v), 0);
+    CU_ASSERT(v.thin);
+    CU_ASSERT(v.use_percent < 0);
+    answer(&f, "lvs-volume", "  vg0|lv0-l1|swi-a-s---|16777216|lv0||12.50|12.50\n");
     CU_ASSERT_EQUAL(libxl__lvm_probe_lv(f.gc, &o, "lv0-l1", &v), 0);
     CU_ASSERT_STRING_EQUAL(v.origin ? v.origin : "", "lv0");
     CU_ASSERT_PTR_NULL(v.pool);
-    CU_ASSERT_DOUBLE_EQUAL(v.snap_percent, 12.5, 0.001);
+    CU_ASSERT_DOUBLE_EQUAL(v.use_percent, 12.5, 0.001);
     CU_ASSERT(v.thick_snapshot);
     teardown(&f);
 }
