@@ -1313,6 +1313,9 @@ typedef struct libxlsnap_snapshot_size {
     char *name;
     uint64_t memory;                /* the memory image's allocated bytes
                                        (0: disk-only) */
+    char *memory_problem;           /* why memory is 0 for a snapshot with
+                                       a memory image (missing...), or
+                                       NULL */
     uint64_t own;                   /* memory and each disk's figure */
     uint64_t frees;                 /* memory and each disk's frees */
     libxlsnap_disk_size *disks;

@@ -193,8 +193,8 @@ int libxl__chain_limit(libxl__gc *gc, libxl__snapshot_op *op,
             ? GCSPRINTF("xl snapshot-delete %s %s", op->d.name, oldest)
             : NULL;
         const char *commit = layer < 0 ? NULL
-            : GCSPRINTF("xl block-commit --shallow %s--top=%s %s %s, or "
-                        "snapshot-create --auto-commit",
+            : GCSPRINTF("xl block-commit --shallow --delete %s--top=%s "
+                        "%s %s, or snapshot-create --auto-commit",
                         layer ? "" : "--active --pivot ",
                         worst_files[layer], op->d.name, worst);
         LOG(ERROR, "domain %s: disk %s: its backing chain is %d images "
@@ -210,9 +210,9 @@ int libxl__chain_limit(libxl__gc *gc, libxl__snapshot_op *op,
     }
     if (layer < 0) {
         LOG(ERROR, "domain %s: disk %s: its backing chain is %d images "
-            "(%s down to %s), at max_chain %ld (%s), and %s", op->d.name,
-            worst, worst_n, worst_files[0], worst_files[worst_n - 1], max,
-            from, oldest
+            "(%s down to %s), %s max_chain %ld (%s), and %s", op->d.name,
+            worst, worst_n, worst_files[0], worst_files[worst_n - 1],
+            worst_n > max ? "over" : "at", max, from, oldest
             ? GCSPRINTF("every layer of it is needed by a snapshot: delete "
                         "one first: xl snapshot-delete %s %s", op->d.name,
                         oldest)

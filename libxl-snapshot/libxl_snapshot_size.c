@@ -34,15 +34,18 @@
  * frozen image F, by what is built on F (the images the records know:
  * the disks' active images, each snapshot's frozen image and overlay,
  * their backing names read from their own headers):
- *  - nothing: F is removed (a base image, with no backing, stays): F;
- *  - one qcow2 image C, with no internal snapshot: C is committed into
- *    F and removed: C's allocation less what F grows by (the clusters C
- *    holds where F has none it can write in place: the union stays in
- *    F, and a cluster F shares with one of its internal snapshots is
- *    copied, not overwritten);
- *  - else (branches, or C holding tags): F is streamed into each and
- *    removed: F less what each grows by (F's clusters it has none of in
- *    place); a base image stays: 0;
+ *  - nothing: F is removed (a base image, with no backing, or one
+ *    holding internal snapshots of records, stays: 0): F;
+ *  - an image built on F holding internal snapshots of records (they
+ *    read F): F stays, 0;
+ *  - one qcow2 image C: C is committed into F and removed: C's
+ *    allocation less what F grows by (the clusters C holds where F has
+ *    none it can write in place: the union stays in F, and a cluster F
+ *    shares with one of its internal snapshots is copied, not
+ *    overwritten);
+ *  - else (branches): F is streamed into each and removed: F less what
+ *    each grows by (F's clusters it has none of in place); a base image,
+ *    or one holding internal snapshots of records, stays: 0;
  *  - VHD: the overlay is coalesced into F and removed: its allocation
  *    less the blocks F gains (vhd-util query -a of both; a vhd-util
  *    without -a: the overlay's allocation, an upper bound).
@@ -77,6 +80,8 @@ typedef struct {
     const char *backing;              /* realpath of its backing, or NULL */
     int num_children;
     const char **children;
+    int internal_records;             /* records with an internal
+                                         snapshot in it */
     bool excl_done;                   /* qcow2: exclusive bytes */
     int excl_rc;
     uint64_t *excl;
@@ -393,17 +398,23 @@ static uint64_t external_frees(size_state *ss, size_image *f,
 
     images_topology(ss);
     if (ds->format == LIBXL_DISK_FORMAT_VHD) return vhd_frees(ss, f, ds);
-    /* nothing built on it: removed, unless a base image */
-    if (!f->num_children) return f->backing ? f->allocated : 0;
+    /* nothing built on it: removed, unless a base image or one that
+     * holds internal snapshots of records */
+    if (!f->num_children)
+        return f->backing && !f->internal_records ? f->allocated : 0;
+    for (i = 0; i < f->num_children; i++) {
+        c = image_get(ss, f->children[i]);
+        if (c && c->internal_records) return 0;   /* they read F: it stays */
+    }
     c = image_get(ss, f->children[0]);
-    if (f->num_children == 1 && c && c->qcow2 && !c->q.num_snaps) {
+    if (f->num_children == 1 && c && c->qcow2) {
         /* commit: c goes, f keeps the union */
         if (image_own(ss, c) || image_own(ss, f)) return 0;
         grows = extents_minus(&c->own, &f->inplace);
         return c->allocated > grows ? c->allocated - grows : 0;
     }
     /* stream into each: f goes, each grows by what of f it lacks */
-    if (!f->backing) return 0;
+    if (!f->backing || f->internal_records) return 0;
     if (image_own(ss, f)) return 0;
     for (i = 0; i < f->num_children; i++) {
         c = image_get(ss, f->children[i]);
@@ -522,6 +533,8 @@ static void snapshot_size(size_state *ss, const libxlsnap_domain_snapshot *s,
         im = image_get(ss, s->memory);
         if (im) image_stat(ss, im);
         if (im && im->stat_ok) z->memory = im->allocated;
+        else z->memory_problem = libxl__gc_strdup(NOGC,
+                 libxl__gc_sprintf(ss->gc, "%s: missing", s->memory));
     }
     z->own = z->frees = z->memory;
     z->disks = calloc(s->num_disks ? s->num_disks : 1, sizeof(*z->disks));
@@ -594,6 +607,13 @@ int libxlsnap_domain_snapshot_sizes(libxlsnap_ctx *ctx, const char *domain,
         }
     }
     images_index(&ss);
+    for (i = 0; i < t.num_snaps; i++)
+        for (j = 0; j < t.snaps[i].num_disks; j++) {
+            const libxlsnap_disk_snapshot *ds = &t.snaps[i].disks[j];
+            size_image *im = image_get(&ss, ds->file);
+            if (im && ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL)
+                im->internal_records++;
+        }
 
     r->domain = strdup(t.dom.name ? t.dom.name : domain);
     if (!r->domain) abort();
@@ -653,6 +673,7 @@ void libxlsnap_domain_sizes_dispose(libxlsnap_domain_sizes *p)
         }
         free(z->disks);
         free(z->name);
+        free(z->memory_problem);
     }
     free(p->snapshots);
     for (i = 0; i < p->num_disks; i++) free(p->disks[i].vdev);
@@ -677,6 +698,7 @@ char *libxlsnap_domain_sizes_to_json(libxlsnap_ctx *ctx,
         v = libxl__json_append_object(gc, snaps);
         libxl__json_add_string(gc, &v, "name", z->name);
         libxl__json_add_uint64(gc, &v, "memory", z->memory);
+        libxl__json_add_string(gc, &v, "memory_problem", z->memory_problem);
         libxl__json_add_uint64(gc, &v, "own", z->own);
         libxl__json_add_uint64(gc, &v, "frees", z->frees);
         disks = libxl__json_add_array(gc, &v, "disks");

@@ -745,7 +745,7 @@ static int list_sizes(const char *domain, bool json, bool longfmt)
     for (i = 0; i < z.num_snapshots; i++) {
         const libxlsnap_snapshot_size *s = &z.snapshots[i];
         size_cell ce, ci, cc, cr;
-        bool unknown = false;
+        bool unknown = s->memory_problem != NULL;
 
         size_cells(s, &ce, &ci, &cc, &cr);
         for (j = 0; j < s->num_disks; j++)
@@ -754,12 +754,16 @@ static int list_sizes(const char *domain, bool json, bool longfmt)
         if (unknown) strcat(f, "?");
         print_padded(s->name, wname);
         printf("  %8s  %9s  %9s  %14s  %8s  %8s  %8s\n",
-               s->memory ? xl_fmt_bytes(s->memory, m, sizeof(m)) : "-",
+               s->memory_problem ? "?"
+               : s->memory ? xl_fmt_bytes(s->memory, m, sizeof(m)) : "-",
                size_cell_text(&ce, false, e, sizeof(e)),
                size_cell_text(&ci, false, in, sizeof(in)),
                size_cell_text(&cc, true, c, sizeof(c)),
                size_cell_text(&cr, false, r, sizeof(r)),
                xl_fmt_bytes(s->own, o, sizeof(o)), f);
+        if (s->memory_problem)
+            fprintf(stderr, "warning: %s memory: size unknown: %s\n",
+                    s->name, s->memory_problem);
         for (j = 0; j < s->num_disks; j++) {
             if (longfmt) print_disk_size("    ", &s->disks[j]);
             else if (s->disks[j].problem)
@@ -953,8 +957,11 @@ int main_snapshot_info(int argc, char **argv)
                    xl_fmt_bytes(zs->own, a, sizeof(a)),
                    xl_fmt_bytes(zs->frees, b, sizeof(b)));
             if (s.memory)
-                printf("  %-6s %-9s allocated %s\n", "-", "memory",
-                       xl_fmt_bytes(zs->memory, a, sizeof(a)));
+                printf("  %-6s %-9s allocated %s%s%s%s\n", "-", "memory",
+                       xl_fmt_bytes(zs->memory, a, sizeof(a)),
+                       zs->memory_problem ? " (unknown: " : "",
+                       zs->memory_problem ? zs->memory_problem : "",
+                       zs->memory_problem ? ")" : "");
             for (i = 0; i < zs->num_disks; i++)
                 print_disk_size("  ", &zs->disks[i]);
         } else {

@@ -174,6 +174,17 @@ run xl snapshot-list --size --tree vm1
 expect_eq "$RC" 2 "--size --tree: a usage error"
 expect_eq "$(wc -l <<<"$ERR")" 1 "one line"
 expect_error "nosuch" xl snapshot-list --size nosuch
+# a memory image gone: not "-" (disk-only) but unknown, said
+mv "$mem" "$T/mem.aside"
+run xl snapshot-list --size vm1
+expect_eq "$RC" 0 "snapshot-list --size with a memory image gone"
+expect_match "$OUT" '^s2 +\? ' "s2's MEMORY unknown"
+expect_match "$OUT" '^s2 .*[0-9.]+[KM]\?$' "s2's FREES marked unknown"
+expect_match "$ERR" "^warning: s2 memory: size unknown: .*: missing$" "the missing memory image said"
+expect_ok xl snapshot-list --size --json vm1
+expect_match "$(snapfig s2 memory_problem)" "missing$" "--json memory_problem"
+expect_eq "$(snapfig s1 memory_problem)" null "s1 (disk-only): no memory problem"
+mv "$T/mem.aside" "$mem"
 check_images
 
 step "deleting each: the host gets back what frees said"
@@ -254,6 +265,29 @@ expect_ok xl snapshot-delete "$VCFG" v1
 after=$(host_bytes)
 echo "    v1: frees $(fig v1 xvda frees), host got back $((before - after))"
 within $((before - after)) "$(fig v1 xvda frees)" "deleting v1: host bytes given back vs frees"
+
+step "an external snapshot whose frozen image stays (the active image, holding an internal snapshot): frees 0"
+make_vm_config vmi
+expect_ok xl create "$CFG"
+expect_ok xl destroy vmi
+I=$IMG/vmi-xvda.qcow2
+expect_ok qemu-io -f qcow2 -c "write -P 0x11 0 2M" "$I"
+expect_ok xl snapshot-create vmi i1
+expect_eq "$(internal_snapshots "$I")" " i1" "i1 internal in $I"
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external vmi e1
+expect_ok qemu-io -f qcow2 -c "write -P 0x22 0 2M" "$(active_image vmi xvda)"
+expect_ok xl snapshot-revert vmi i1
+expect_eq "$(active_image vmi xvda)" "$I" "back on $I after reverting to i1"
+sizes vmi
+expect_eq "$(fig e1 xvda frees)" 0 "e1 xvda frees: $I stays (active, holds i1)"
+before=$(host_bytes)
+expect_ok xl snapshot-delete vmi e1
+after=$(host_bytes)
+echo "    e1: frees $(snapfig e1 frees), host got back $((before - after))"
+within $((before - after)) "$(snapfig e1 frees)" "deleting e1: host bytes given back vs frees"
+expect_file "$I"
+read_pattern "$I" 0x11 0 2M
+check_images
 
 step "a missing or corrupt image: said, the rest still counted"
 make_vm_config vmx

@@ -197,7 +197,7 @@ case_auto_commit() {
     write_pattern "$d" xvda 0x33 2M 1M
     expect_eq "$(chain_files "$o2" | wc -l)" 3 "chain before s3"
     # without --auto-commit: refused
-    refused_at_limit "$d" "disk xvda: its backing chain is 3 images .* over max_chain 3 \(XL_SNAPSHOT_MAX_CHAIN in the environment\); shorten it first: xl snapshot-delete $d s2, xl block-commit --shallow --top=$o1 $d xvda, or snapshot-create --auto-commit$" \
+    refused_at_limit "$d" "disk xvda: its backing chain is 3 images .* over max_chain 3 \(XL_SNAPSHOT_MAX_CHAIN in the environment\); shorten it first: xl snapshot-delete $d s2, xl block-commit --shallow --delete --top=$o1 $d xvda, or snapshot-create --auto-commit$" \
         env XL_SNAPSHOT_MAX_CHAIN=3 "$XL" snapshot-create "${EXT_A[@]}" "$d" s3
     # a dry run says what it would merge, and changes nothing
     fp=$(fingerprint)
@@ -254,12 +254,20 @@ case_rotate() {
     expect_eq "$OUT" "$d: would delete s1" "rotate --keep 2 --dry-run"
     # only what it may consider: none of them (--prefix): said
     run env XL="$XL" "$ROTATE" --keep 10 --prefix auto- --dry-run "$d"
-    [ "$RC" -eq 0 ] || fail_run "rotate --prefix"
-    expect_match "$ERR" "^$d: xvda's backing chain is 4 images, at max_chain 4, and no snapshot it may delete is in it"         "rotate with nothing it may delete"
+    [ "$RC" -eq 1 ] || fail_run "rotate --prefix (status $RC, not 1)"
+    expect_match "$ERR" "^$d: xvda's backing chain is 4 images, at max_chain 4, and deleting the snapshots it may delete would not give it room \(none deleted for it\)"         "rotate with nothing it may delete"
+    # deleting every snapshot would not give room (max_chain 1): the
+    # kept ones stay, said, status 1
+    fp=$(fingerprint)
+    run env XL="$XL" XL_SNAPSHOT_MAX_CHAIN=1 "$ROTATE" --keep 10 --include-manual "$d"
+    [ "$RC" -eq 1 ] || fail_run "rotate at max_chain 1 (status $RC, not 1)"
+    expect_eq "$OUT" "" "rotate at max_chain 1: nothing deleted"
+    expect_match "$ERR" "^$d: xvda's backing chain is 4 images, over max_chain 1, and deleting the snapshots it may delete would not give it room" "rotate at max_chain 1"
+    expect_unchanged "$fp" "rotate that cannot give room"
     # two to go for max_chain 3
     run env XL="$XL" XL_SNAPSHOT_MAX_CHAIN=3 "$ROTATE" --keep 10 --include-manual "$d"
     [ "$RC" -eq 0 ] || fail_run "rotate at max_chain 3"
-    expect_eq "$OUT" "$d: deleted s1 (xvda's backing chain is 4 images, at max_chain 3)
+    expect_eq "$OUT" "$d: deleted s1 (xvda's backing chain is 4 images, over max_chain 3)
 $d: deleted s2 (xvda's backing chain is 3 images, at max_chain 3)" "rotate at max_chain 3"
     expect_ok xl snapshot-list --name "$d"
     expect_eq "$OUT" "s3" "snapshots left"
