@@ -34,8 +34,9 @@
  * frozen image F, by what is built on F (the images the records know:
  * the disks' active images, each snapshot's frozen image and overlay,
  * their backing names read from their own headers):
- *  - nothing: F is removed (a base image, with no backing, or one
- *    holding internal snapshots of records, stays: 0): F;
+ *  - nothing: F is removed (a base image, with no backing, the
+ *    disk's active image, or one holding internal snapshots of records,
+ *    stays: 0): F;
  *  - an image built on F holding internal snapshots of records (they
  *    read F): F stays, 0;
  *  - one qcow2 image C: C is committed into F and removed: C's
@@ -82,6 +83,7 @@ typedef struct {
     const char **children;
     int internal_records;             /* records with an internal
                                          snapshot in it */
+    bool active;                      /* a disk of the domain runs on it */
     bool excl_done;                   /* qcow2: exclusive bytes */
     int excl_rc;
     uint64_t *excl;
@@ -401,7 +403,8 @@ static uint64_t external_frees(size_state *ss, size_image *f,
     /* nothing built on it: removed, unless a base image or one that
      * holds internal snapshots of records */
     if (!f->num_children)
-        return f->backing && !f->internal_records ? f->allocated : 0;
+        return f->backing && !f->internal_records && !f->active
+            ? f->allocated : 0;
     for (i = 0; i < f->num_children; i++) {
         c = image_get(ss, f->children[i]);
         if (c && c->internal_records) return 0;   /* they read F: it stays */
@@ -607,6 +610,10 @@ int libxlsnap_domain_snapshot_sizes(libxlsnap_ctx *ctx, const char *domain,
         }
     }
     images_index(&ss);
+    for (i = 0; i < t.dom.num_disks; i++) {
+        size_image *im = image_get(&ss, t.dom.disks[i].path);
+        if (im) im->active = true;
+    }
     for (i = 0; i < t.num_snaps; i++)
         for (j = 0; j < t.snaps[i].num_disks; j++) {
             const libxlsnap_disk_snapshot *ds = &t.snaps[i].disks[j];

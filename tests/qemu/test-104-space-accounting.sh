@@ -181,7 +181,7 @@ expect_eq "$RC" 0 "snapshot-list --size with a memory image gone"
 expect_match "$OUT" '^s2 +\? ' "s2's MEMORY unknown"
 expect_match "$OUT" '^s2 .*[0-9.]+[KM]\?$' "s2's FREES marked unknown"
 expect_match "$ERR" "^warning: s2 memory: size unknown: .*: missing$" "the missing memory image said"
-expect_ok xl snapshot-list --size --json vm1
+sizes
 expect_match "$(snapfig s2 memory_problem)" "missing$" "--json memory_problem"
 expect_eq "$(snapfig s1 memory_problem)" null "s1 (disk-only): no memory problem"
 mv "$T/mem.aside" "$mem"
@@ -266,27 +266,32 @@ after=$(host_bytes)
 echo "    v1: frees $(fig v1 xvda frees), host got back $((before - after))"
 within $((before - after)) "$(fig v1 xvda frees)" "deleting v1: host bytes given back vs frees"
 
-step "an external snapshot whose frozen image stays (the active image, holding an internal snapshot): frees 0"
+step "an external snapshot whose frozen image holds another's internal snapshot, nothing built on it: frees 0"
 make_vm_config vmi
 expect_ok xl create "$CFG"
 expect_ok xl destroy vmi
-I=$IMG/vmi-xvda.qcow2
-expect_ok qemu-io -f qcow2 -c "write -P 0x11 0 2M" "$I"
-expect_ok xl snapshot-create vmi i1
-expect_eq "$(internal_snapshots "$I")" " i1" "i1 internal in $I"
+expect_ok qemu-io -f qcow2 -c "write -P 0x11 0 2M" "$IMG/vmi-xvda.qcow2"
 expect_ok xl snapshot-create --diskspec xvda,snapshot=external vmi e1
-expect_ok qemu-io -f qcow2 -c "write -P 0x22 0 2M" "$(active_image vmi xvda)"
-expect_ok xl snapshot-revert vmi i1
-expect_eq "$(active_image vmi xvda)" "$I" "back on $I after reverting to i1"
+O1=$(active_image vmi xvda)
+expect_ok qemu-io -f qcow2 -c "write -P 0x22 0 2M" "$O1"
+expect_ok xl snapshot-create --diskspec xvda,snapshot=internal vmi i2
+expect_eq "$(internal_snapshots "$O1")" "i2" "i2 internal in $O1"
+expect_ok xl snapshot-create --diskspec xvda,snapshot=external vmi e3
+expect_ok qemu-io -f qcow2 -c "write -P 0x33 0 2M" "$(active_image vmi xvda)"
+expect_ok xl snapshot-revert vmi e1
+expect_eq "$(qemu-img info -U --output=json --backing-chain "$(active_image vmi xvda)" |
+             jq -r --arg f "$O1" '[.[] | select(."backing-filename" == $f)] | length')" 0 \
+    "nothing built on $O1 after reverting to e1"
 sizes vmi
-expect_eq "$(fig e1 xvda frees)" 0 "e1 xvda frees: $I stays (active, holds i1)"
+expect_eq "$(fig e3 xvda frees)" 0 "e3 xvda frees: $O1 stays (it holds i2)"
 before=$(host_bytes)
-expect_ok xl snapshot-delete vmi e1
+expect_ok xl snapshot-delete vmi e3
 after=$(host_bytes)
-echo "    e1: frees $(snapfig e1 frees), host got back $((before - after))"
-within $((before - after)) "$(snapfig e1 frees)" "deleting e1: host bytes given back vs frees"
-expect_file "$I"
-read_pattern "$I" 0x11 0 2M
+echo "    e3: frees $(snapfig e3 frees), host got back $((before - after))"
+within $((before - after)) "$(snapfig e3 frees)" "deleting e3: host bytes given back vs frees"
+expect_file "$O1"
+expect_ok xl snapshot-revert vmi i2
+read_pattern "$(active_image vmi xvda)" 0x22 0 2M
 check_images
 
 step "a missing or corrupt image: said, the rest still counted"
