@@ -26,10 +26,12 @@
  * snapshot.  A record whose frozen image is X itself follows the merge
  * to P (same data: the commit's records move it); an internal snapshot
  * inside P survives it (qcow2 copies its clusters first), but one
- * inside X would go with X, so such an X is not merged.  Never merged
- * into: the images below the domain config's image (a template other
- * domains may share), or, when the config's image is not in the chain
- * (a block-copy pivoted the disk), the bottom of the chain.  The oldest
+ * inside X would go with X, so such an X is not merged.  Merged only
+ * into the domain config's image or an image above it in the chain,
+ * never below it (a template other domains may share); when the
+ * config's image is not in the chain (a block-copy pivoted the disk),
+ * into none.  Images are compared as files (device and inode), not by
+ * their spelling.  The oldest
  * such layer (nearest the base) goes first: `xl block-commit --shallow
  * --delete` of it, by the commit machinery (live a QMP commit, an
  * active one pivoting; offline qemu-img commit; its job record, its
@@ -54,12 +56,14 @@ int libxl__chain_max(libxl__gc *gc, const libxl__domain_config *cfg,
                                         max_r, from_r);
 }
 
-static int chain_index(const char **files, int n, const char *path)
+/* (paths compared as files: a chain names them as its headers do) */
+static int chain_index(libxl__gc *gc, const char **files, int n,
+                       const char *path)
 {
     int i;
 
     for (i = 0; path && i < n; i++)
-        if (!strcmp(files[i], path)) return i;
+        if (libxl__image_same(gc, files[i], path)) return i;
     return -1;
 }
 
@@ -89,7 +93,8 @@ static bool next_disk(const libxl__snapshot_tree *t, const char *vdev,
  * The oldest snapshot (its image lowest in the chain) whose external
  * disk snapshot of vdev froze an image of the chain, or NULL.
  */
-static const char *oldest_on_chain(const libxl__snapshot_tree *t,
+static const char *oldest_on_chain(libxl__gc *gc,
+                                   const libxl__snapshot_tree *t,
                                    const char *vdev, const char **files,
                                    int n)
 {
@@ -100,7 +105,7 @@ static const char *oldest_on_chain(const libxl__snapshot_tree *t,
     int i = 0, j = -1, k, best = -1;
 
     while (next_disk(t, vdev, &i, &j, &s, &ds, &be)) {
-        k = be->chained ? chain_index(files, n, ds->file) : -1;
+        k = be->chained ? chain_index(gc, files, n, ds->file) : -1;
         if (k > best) {
             best = k;
             name = s->name;
@@ -111,8 +116,8 @@ static const char *oldest_on_chain(const libxl__snapshot_tree *t,
 
 /* Does a record of vdev need file: as its frozen image (chained), or,
  * in_image, as the image its snapshot is inside? */
-static bool needed(const libxl__snapshot_tree *t, const char *vdev,
-                   const char *file, bool in_image)
+static bool needed(libxl__gc *gc, const libxl__snapshot_tree *t,
+                   const char *vdev, const char *file, bool in_image)
 {
     const libxlsnap_domain_snapshot *s;
     const libxlsnap_disk_snapshot *ds;
@@ -120,7 +125,7 @@ static bool needed(const libxl__snapshot_tree *t, const char *vdev,
     int i = 0, j = -1;
 
     while (next_disk(t, vdev, &i, &j, &s, &ds, &be))
-        if (!strcmp(ds->file, file) && be->in_image == in_image)
+        if (be->in_image == in_image && libxl__image_same(gc, ds->file, file))
             return true;
     return false;
 }
@@ -138,11 +143,11 @@ static int mergeable_layer(libxl__gc *gc, libxl__snapshot_op *op,
     for (i = 0; i < op->cfg.num_disks; i++)
         if (op->cfg.disks[i].vdev && !strcmp(op->cfg.disks[i].vdev, vdev))
             cd = &op->cfg.disks[i];
-    bottom = cd ? chain_index(files, n, cd->pdev_path) : -1;
-    if (bottom < 0) bottom = n - 2;          /* never into the bottom */
+    bottom = cd ? chain_index(gc, files, n, cd->pdev_path) : -1;
+    /* (the config's image not in the chain: none is known to be ours) */
     for (i = bottom - 1; i >= 0; i--) {
-        if (needed(&op->tree, vdev, files[i + 1], false)) continue;
-        if (needed(&op->tree, vdev, files[i], true)) continue;
+        if (needed(gc, &op->tree, vdev, files[i + 1], false)) continue;
+        if (needed(gc, &op->tree, vdev, files[i], true)) continue;
         return i;
     }
     return -1;
@@ -184,7 +189,7 @@ int libxl__chain_limit(libxl__gc *gc, libxl__snapshot_op *op,
 
     rc = libxl__snapshot_op_load_all(gc, op);
     if (rc) return rc;
-    oldest = oldest_on_chain(&op->tree, worst, worst_files, worst_n);
+    oldest = oldest_on_chain(gc, &op->tree, worst, worst_files, worst_n);
     layer = mergeable_layer(gc, op, worst, worst_files, worst_n);
     if (!auto_commit) {
         /* the ways that work: a block commit only of a layer no

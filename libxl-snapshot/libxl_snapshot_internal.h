@@ -1049,6 +1049,13 @@ void libxl__uuid_from_name(const char *name, libxl_uuid *uuid_r);
 #ifndef LIBXL_SNAPSHOT_SPACE_THRESHOLD
 #define LIBXL_SNAPSHOT_SPACE_THRESHOLD 90
 #endif
+/* Config.mk's values, in the ranges their readers take (chain, space) */
+#if LIBXL_SNAPSHOT_MAX_CHAIN < 2 || LIBXL_SNAPSHOT_MAX_CHAIN > 1000
+#error "SNAPSHOT_MAX_CHAIN (Config.mk) must be 2 to 1000"
+#endif
+#if LIBXL_SNAPSHOT_SPACE_THRESHOLD < 1 || LIBXL_SNAPSHOT_SPACE_THRESHOLD > 100
+#error "SNAPSHOT_SPACE_THRESHOLD (Config.mk) must be 1 to 100 (percent)"
+#endif
 int libxl__snapshot_setting(libxl__gc *gc, const libxl__domain_config *dc,
                             const char *key, long dflt, long min, long max,
                             long *val_r);
