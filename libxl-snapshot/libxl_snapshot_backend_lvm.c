@@ -708,7 +708,8 @@ static uint64_t cow_bytes(const char *cow, const libxl__lvm_volume *v)
  * must fit the VG's free space, and leave the VG's use at most T.
  */
 static void lvm_space(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
-                      void *priv, libxl__space_plan *sp)
+                      void *priv, const libxl__image_chain *c,
+                      libxl__space_plan *sp)
 {
     const libxl__lvm_volume *v = priv;
     long t = libxl__space_threshold(sp);

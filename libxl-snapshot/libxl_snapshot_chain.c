@@ -46,6 +46,67 @@
 
 #include <sys/stat.h>
 
+/* the deepest chain read from headers (max_chain's own maximum) */
+#define CHAIN_HEADERS_MAX 1000
+
+bool libxl__image_chain_headers(libxl__gc *gc, const char *top,
+                                libxl_disk_format fmt,
+                                libxl__image_chain *c)
+{
+    const char *img = top;
+    int k;
+
+    memset(c, 0, sizeof(*c));
+    if (fmt != LIBXL_DISK_FORMAT_QCOW2) return false;
+    for (k = 0; k < CHAIN_HEADERS_MAX; k++) {
+        libxl__qcow2 q;
+        const char *b;
+
+        GCREALLOC_ARRAY(c->files, k + 1);
+        c->files[k] = img;
+        if (access(img, F_OK)) return false;      /* qemu-img says why */
+        if (!libxl__image_is_file(img)) return false;
+        if (k && !libxl__is_qcow2_file(img)) break;   /* a raw base */
+        if (!k && !libxl__is_qcow2_file(img)) return false;
+        if (libxl__qcow2_open(gc, img, &q)) return false;
+        libxl__qcow2_close(&q);
+        if (!k) {
+            c->virtual_size = q.size;
+            c->cluster_size = q.cluster_size;
+            c->num_snaps = q.num_snaps;
+        }
+        b = q.backing;
+        if (!b || !*b) break;
+        if (!strncmp(b, "json:", 5) || (strchr(b, ':') && b[0] != '/'))
+            return false;                       /* a protocol's */
+        img = b[0] == '/' ? b
+            : GCSPRINTF("%s/%s", libxl__path_dirname(gc, img), b);
+    }
+    if (k == CHAIN_HEADERS_MAX) return false;
+    c->n = k + 1;
+    c->known = true;
+    return true;
+}
+
+void libxl__image_chain_qemu_img(libxl__gc *gc, yajl_val chain,
+                                 const char *why, libxl__image_chain *c)
+{
+    yajl_val top;
+
+    memset(c, 0, sizeof(*c));
+    c->n = chain ? libxl__qemu_img_chain_files(gc, chain, &c->files) : 0;
+    if (!c->n) {
+        c->why = why ? why : "no backing chain";
+        return;
+    }
+    top = chain->u.array.values[0];
+    c->virtual_size = libxl__json_get_integer(top, "virtual-size", 0);
+    c->cluster_size = libxl__json_get_integer(top, "cluster-size", 0);
+    top = libxl__json_get(top, "snapshots");
+    c->num_snaps = top && YAJL_IS_ARRAY(top) ? top->u.array.len : 0;
+    c->known = true;
+}
+
 /* The limit, and where it comes from ("built-in default"...). */
 int libxl__chain_max(libxl__gc *gc, const libxl__domain_config *cfg,
                      long *max_r, const char **from_r)
@@ -154,12 +215,12 @@ static int mergeable_layer(libxl__gc *gc, libxl__snapshot_op *op,
 }
 
 int libxl__chain_limit(libxl__gc *gc, libxl__snapshot_op *op,
-                       const libxlsnap_domain_snapshot *s, bool auto_commit,
+                       const libxlsnap_domain_snapshot *s,
+                       const libxl__image_chain *chains, bool auto_commit,
                        libxl__chain_merge *m_r)
 {
     const char **files, **worst_files = NULL;
     const char *from, *worst = NULL, *oldest;
-    char *err = NULL;
     long max;
     int i, n, worst_n = 0, layer, rc;
 
@@ -171,12 +232,13 @@ int libxl__chain_limit(libxl__gc *gc, libxl__snapshot_op *op,
         const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
 
         if (!be || !be->chained) continue;
-        if (libxl__qemu_img_chain(gc, ds->file, &files, &n, &err)) {
+        files = chains[i].files;
+        n = chains[i].known ? chains[i].n : 0;
+        if (!n) {
             /* the snapshot itself fails on it, saying why (a dry run
              * of a config whose images are still to be made passes) */
             LOG(DEBUG, "disk %s: cannot read the backing chain of '%s' "
-                "(not checked against max_chain): %s", ds->vdev, ds->file,
-                err);
+                "(not checked against max_chain)", ds->vdev, ds->file);
             continue;
         }
         if (n + 1 > max && n > worst_n) {

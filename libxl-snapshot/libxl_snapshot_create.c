@@ -64,8 +64,9 @@
  *
  * Steps, in order:
  *   libxlsnap_domain_snapshot_create -> create_begin ->
- *     snapshot_create_begun [-> create_finish_delete | create_merge ->
- *     (the delete or commit) -> create_begin ...] ->
+ *     snapshot_create_begun [-> create_finish_delete -> (the delete)
+ *     -> create_begin ...] -> snapshot_create_chains [-> create_merge ->
+ *     (the commit) -> create_begin ...] ->
  *     (running) snapshot_create_qmp_connected -> snapshot_create_nodes
  *               -> [quiesce: qga_connected -> qga_synced -> qga_frozen]
  *               -> snapshot_create_transaction_done -> [qga_thawed]
@@ -98,6 +99,9 @@ typedef struct libxl__snapshot_create_state {
     bool freeze_sent, quiesce_required;
     int tx_rc, thaw_tries;
     libxl__memory_save_state mss;    /* with memory */
+    libxl__image_chain *chain;       /* per disk: its image's chain,
+                                        for the space and chain checks */
+    libxl__qemu_img_info_state chains;  /* those not read from headers */
     libxl__qemu_img_info_state qi;   /* offline: images, probed */
     libxl__exec_state es;
     struct { int disk; const char *const *args; } *cmds;  /* offline */
@@ -173,6 +177,8 @@ static void snapshot_create_instant_done(libxl__egc *egc, libxl__qmp *qmp,
 static void snapshot_create_memory_done(libxl__egc *egc,
                                         libxl__memory_save_state *mss,
                                         int rc);
+static void snapshot_create_chains(libxl__egc *egc,
+                                   libxl__qemu_img_info_state *qi, int rc);
 static void snapshot_create_probed(libxl__egc *egc,
                                    libxl__qemu_img_info_state *qi, int rc);
 static void snapshot_create_offline_next(libxl__egc *egc,
@@ -858,7 +864,6 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     libxl__snapshot_create_state *scs =
         CONTAINER_OF(op, libxl__snapshot_create_state, op);
     STATE_AO_GC(scs->ao);
-    libxl__chain_merge m;
     int i;
 
     if (rc) goto out;
@@ -876,13 +881,53 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
         rc = qemu_jobs_idle(gc, op);
         if (rc) goto out;
     }
+    /* the images' chains, for the checks: from their qcow2 headers,
+     * else qemu-img's (children on the loop: none holds the caller's) */
+    memset(&scs->chains, 0, sizeof(scs->chains));
+    GCNEW_ARRAY(scs->chains.images, scs->snap.num_disks);
+    GCNEW_ARRAY(scs->chain, scs->snap.num_disks);
+    for (i = 0; i < scs->snap.num_disks; i++) {
+        const libxlsnap_disk_snapshot *ds = &scs->snap.disks[i];
+        const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+        if (be && !be->volume &&
+            !libxl__image_chain_headers(gc, ds->file, ds->format,
+                                        &scs->chain[i]))
+            scs->chains.images[i] = ds->file;
+    }
+    scs->chains.num_images = scs->snap.num_disks;
+    scs->chains.backing_chain = true;
+    scs->chains.keep_going = true;
+    scs->chains.ao = ao;
+    scs->chains.callback = snapshot_create_chains;
+    libxl__qemu_img_info(egc, &scs->chains);
+    return;
+ out:
+    snapshot_create_done(egc, scs, rc);
+}
+
+static void snapshot_create_chains(libxl__egc *egc,
+                                   libxl__qemu_img_info_state *qi, int rc)
+{
+    libxl__snapshot_create_state *scs =
+        CONTAINER_OF(qi, libxl__snapshot_create_state, chains);
+    STATE_AO_GC(scs->ao);
+    libxl__snapshot_op *op = &scs->op;
+    libxl__chain_merge m;
+    int i;
+
+    if (rc) goto out;
+    for (i = 0; i < scs->snap.num_disks; i++)
+        if (qi->images[i])
+            libxl__image_chain_qemu_img(gc, qi->infos[i], qi->errs[i],
+                                        &scs->chain[i]);
     /* will it fit?  Nothing is done yet, not even --auto-commit's
      * merge (libxl_snapshot_space.c) */
     rc = libxl__snapshot_space_check(gc, op, &scs->snap, scs->priv,
+                                     scs->chain,
                                      scs->flags & LIBXLSNAP_CREATE_FORCE,
                                      scs->flags & LIBXLSNAP_CREATE_DRY_RUN);
     if (rc) goto out;
-    rc = libxl__chain_limit(gc, op, &scs->snap,
+    rc = libxl__chain_limit(gc, op, &scs->snap, scs->chain,
                             !!(scs->flags & LIBXLSNAP_CREATE_AUTO_COMMIT),
                             &m);
     if (rc == 1) {

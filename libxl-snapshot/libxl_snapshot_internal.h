@@ -618,6 +618,27 @@ yajl_val libxl__qemu_img_info_sync(libxl__gc *gc, const char *image,
 /* The files of image's backing chain, image first (synchronous). */
 int libxl__qemu_img_chain(libxl__gc *gc, const char *image,
                           const char ***files_r, int *n_r, char **err_r);
+/*
+ * An image's backing chain as the checks before a create need it
+ * (libxl_snapshot_chain.c): from its qcow2 headers, read in the process
+ * (no child per disk), else from qemu-img info --backing-chain.
+ */
+typedef struct libxl__image_chain {
+    bool known;                       /* false: not read (why) */
+    const char *why;
+    const char **files;               /* top first */
+    int n;
+    uint64_t virtual_size, cluster_size;  /* of the top image */
+    int num_snaps;                    /* the top's internal snapshots */
+} libxl__image_chain;
+/* from the headers (fmt: the top's): false when they do not say it all
+ * (not qcow2, a protocol backing...: qemu-img's then) */
+bool libxl__image_chain_headers(libxl__gc *gc, const char *top,
+                                libxl_disk_format fmt,
+                                libxl__image_chain *c);
+/* from a qemu-img info --backing-chain (NULL: not read, why) */
+void libxl__image_chain_qemu_img(libxl__gc *gc, yajl_val chain,
+                                 const char *why, libxl__image_chain *c);
 /* The files of a --backing-chain info (an array), top first; how many
  * (0 when it is not one) */
 int libxl__qemu_img_chain_files(libxl__gc *gc, yajl_val chain,
@@ -1725,12 +1746,14 @@ typedef struct libxl__chain_merge {
 } libxl__chain_merge;
 /*
  * Before a create writes anything: would the external snapshots of s
- * make a disk's chain longer than max_chain?  0: no; ERROR_* refused
- * (said, one line); 1 with auto_commit: *m_r is the layer to merge
- * first.  May load op's whole tree.
+ * make a disk's chain longer than max_chain (chains: per disk, its
+ * image's chain; one not known is not checked)?  0: no;
+ * ERROR_* refused (said, one line); 1 with auto_commit: *m_r is the
+ * layer to merge first.  May load op's whole tree.
  */
 int libxl__chain_limit(libxl__gc *gc, libxl__snapshot_op *op,
-                       const libxlsnap_domain_snapshot *s, bool auto_commit,
+                       const libxlsnap_domain_snapshot *s,
+                       const libxl__image_chain *chains, bool auto_commit,
                        libxl__chain_merge *m_r);
 /*
  * A block commit within ao (libxlsnap_block_commit is one):
@@ -1934,19 +1957,23 @@ libxl__space_plan *libxl__space_plan_new(libxl__gc *gc, long threshold);
 int libxl__space_verdict(libxl__gc *gc, libxl__space_plan *sp,
                          const char *name, bool force, bool dry_run);
 /*
- * s (planned; priv: its disks' probes) checked: 0, it fits (or force:
+ * s (planned; priv: its disks' probes; chains: per disk, its image's
+ * chain, libxl_snapshot_chain.c) checked: 0, it fits (or force:
  * a warning line says what it overrode); ERROR_FAIL, one error line
  * naming each file system short of space, or the LVM rule broken, with
  * the figures.  dry_run: the figures said too (notice lines).
  */
 int libxl__snapshot_space_check(libxl__gc *gc, libxl__snapshot_op *op,
                                 const libxlsnap_domain_snapshot *s,
-                                void *const *priv, bool force,
-                                bool dry_run);
+                                void *const *priv,
+                                const libxl__image_chain *chains,
+                                bool force, bool dry_run);
 void libxl__overlay_space(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
-                          void *priv, libxl__space_plan *sp);
+                          void *priv, const libxl__image_chain *c,
+                          libxl__space_plan *sp);
 void libxl__internal_space(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
-                           void *priv, libxl__space_plan *sp);
+                           void *priv, const libxl__image_chain *c,
+                           libxl__space_plan *sp);
 
 typedef struct libxl__snapshot_backend {
     const char *name;
@@ -2076,7 +2103,8 @@ typedef struct libxl__snapshot_backend {
      * priv: probe's).  NULL: nothing on a local file system (RBD).
      */
     void (*space)(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
-                  void *priv, libxl__space_plan *sp);
+                  void *priv, const libxl__image_chain *c,
+                  libxl__space_plan *sp);
     /*
      * snapshot, offline: the commands that take the snapshot of ds (in
      * gc; run in turn); priv: probe's; info: the image's qemu-img info.

@@ -351,8 +351,9 @@ int libxl__space_verdict(libxl__gc *gc, libxl__space_plan *sp,
 
 int libxl__snapshot_space_check(libxl__gc *gc, libxl__snapshot_op *op,
                                 const libxlsnap_domain_snapshot *s,
-                                void *const *priv, bool force,
-                                bool dry_run)
+                                void *const *priv,
+                                const libxl__image_chain *chains,
+                                bool force, bool dry_run)
 {
     libxl__space_plan *sp;
     long threshold;
@@ -367,7 +368,17 @@ int libxl__snapshot_space_check(libxl__gc *gc, libxl__snapshot_op *op,
     for (i = 0; i < s->num_disks; i++) {
         const libxl__snapshot_backend *be =
             libxl__snapshot_backend_of(&s->disks[i]);
-        if (be && be->space) be->space(gc, &s->disks[i], priv[i], sp);
+        const libxl__image_chain *c = &chains[i];
+
+        if (!be || !be->space) continue;
+        if (!c->known && (be->space == libxl__overlay_space ||
+                          be->space == libxl__internal_space)) {
+            LOG(WARN, "disk %s: cannot size '%s' (%s): its snapshot is not "
+                "checked for space", s->disks[i].vdev, s->disks[i].file,
+                c->why ? c->why : "?");
+            continue;
+        }
+        be->space(gc, &s->disks[i], priv[i], c, sp);
     }
     state_dir_need(gc, op, s, sp);
     return libxl__space_verdict(gc, sp, s->name, force, dry_run);
@@ -376,26 +387,12 @@ int libxl__snapshot_space_check(libxl__gc *gc, libxl__snapshot_op *op,
 /* ---------------------------------------------------------------- */
 /* the backends' parts */
 
-/* the image's qemu-img info, or NULL (said as a warning: not checked) */
-static yajl_val image_info(libxl__gc *gc, const libxlsnap_disk_snapshot *ds)
-{
-    char *err = NULL;
-    yajl_val v = libxl__qemu_img_info_sync(gc, ds->file, false, &err);
-
-    if (!v)
-        LOG(WARN, "disk %s: cannot size '%s' (%s): its snapshot is not "
-            "checked for space", ds->vdev, ds->file, err ? err : "?");
-    return v;
-}
-
 void libxl__overlay_space(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
-                          void *priv, libxl__space_plan *sp)
+                          void *priv, const libxl__image_chain *ch,
+                          libxl__space_plan *sp)
 {
-    yajl_val v = image_info(gc, ds);
-    uint64_t vsize, res, meta;
+    uint64_t vsize = ch->virtual_size, res, meta;
 
-    if (!v) return;
-    vsize = libxl__json_get_integer(v, "virtual-size", 0);
     res = libxl__space_first_writes(vsize);
     if (ds->format == LIBXL_DISK_FORMAT_VHD) {
         /* footer copy, header, BAT (4 bytes a 2 MiB block), footer */
@@ -409,20 +406,16 @@ void libxl__overlay_space(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
 }
 
 void libxl__internal_space(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
-                           void *priv, libxl__space_plan *sp)
+                           void *priv, const libxl__image_chain *ch,
+                           libxl__space_plan *sp)
 {
-    yajl_val v = image_info(gc, ds), snaps;
-    uint64_t vsize, c, per_l2, l1, table, res;
-    size_t n = 0;
+    uint64_t vsize = ch->virtual_size, c = ch->cluster_size;
+    uint64_t per_l2, l1, table, res;
+    size_t n = ch->num_snaps;
 
-    if (!v) return;
-    vsize = libxl__json_get_integer(v, "virtual-size", 0);
-    c = libxl__json_get_integer(v, "cluster-size", QCOW2_CLUSTER);
     if (c < 512) c = QCOW2_CLUSTER;
     per_l2 = c * (c / 8);
     l1 = round_up((vsize + per_l2 - 1) / per_l2 * 8, c);
-    snaps = libxl__json_get(v, "snapshots");
-    if (snaps && YAJL_IS_ARRAY(snaps)) n = snaps->u.array.len;
     /* the snapshot table written anew: an entry of at most ~1 KiB each */
     table = round_up((n + 1) * KiB, c);
     res = libxl__space_first_writes(vsize);

@@ -342,7 +342,7 @@ void test_create__auto_commit(void)
     CU_ASSERT_EQUAL(snap_xvda(&f, "s3", 0), ERROR_INVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "shorten it first: xl "
                                   "snapshot-delete vmc s2, xl block-commit "
-                                  "--shallow --top="));
+                                  "--shallow --delete --top="));
     CU_ASSERT_PTR_NOT_NULL(strstr(unit_last_log, "vmc-xvda.m1.qcow2 vmc "
                                   "xvda, or snapshot-create --auto-commit"));
     CU_ASSERT_EQUAL(snap_xvda(&f, "s3", LIBXLSNAP_CREATE_AUTO_COMMIT), 0);

@@ -158,10 +158,10 @@ static int lvm_verdict(fixture *f, long threshold,
     libxlsnap_disk_snapshot ds;
 
     lvm_disk(&ds, "xvda", cow1);
-    be->space(f->gc, &ds, v, sp);
+    be->space(f->gc, &ds, v, NULL, sp);
     if (cow2) {
         lvm_disk(&ds, "xvdb", cow2);
-        be->space(f->gc, &ds, v, sp);
+        be->space(f->gc, &ds, v, NULL, sp);
     }
     unit_nlogs = 0;
     unit_last_log[0] = 0;
