@@ -28,6 +28,15 @@
  * tables cost little more than 1,000 L1 tables.  Refcount blocks, the
  * snapshot table and the header are nobody's own.
  *
+ * Limits: an image is what its records say it is (the callers read
+ * only qcow2 images by record, never by what a file starts with), but
+ * its tables may still be corrupt: each is checked before it is used
+ * (at a cluster, inside the file, an L1 table at most QEMU's 32 MiB,
+ * the snapshots' L1 tables no larger in all than the file, no more L2
+ * tables than the file has clusters, an owner map of at most 256 MiB),
+ * so that a corrupt image costs one line of error, never a crash, a
+ * hang or an allocation beyond those bounds.
+ *
  * Pure but for the reads, for the unit tests (suites "diff", "size").
  */
 #include <endian.h>

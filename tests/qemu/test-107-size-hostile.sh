@@ -114,7 +114,6 @@ case_many_open() {
         fail "internal snapshots holding data: too few" "$full"
 
     step "the same under ulimit -n 64"
-    # shellcheck disable=SC2030,SC2031
     OUT=$(ulimit -n 64 && "$XL" snapshot-list --size --json "$d" \
         2>"$T/err64") || fail "snapshot-list --size under ulimit -n 64" \
         "$(cat "$T/err64")"
