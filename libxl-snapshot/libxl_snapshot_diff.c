@@ -57,6 +57,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <yajl/yajl_parse.h>
@@ -281,6 +282,7 @@ static int layer_allocation(libxl__gc *gc, const char *image,
 typedef struct {
     const char *image;
     const char *tag;
+    libxl_disk_format format;         /* image's, as the records say */
 } diff_point;
 
 typedef struct {
@@ -360,11 +362,13 @@ static int disk_point(libxl__gc *gc, const char *snapshot,
     case LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL:
         p->image = d->file;
         p->tag = d->tag;
+        p->format = LIBXL_DISK_FORMAT_QCOW2;
         break;
     case LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL:
         if (d->format == LIBXL_DISK_FORMAT_VHD) goto refused;
         p->image = d->file;
         p->tag = NULL;
+        p->format = d->format;
         break;
     default:
         goto refused;
@@ -444,29 +448,53 @@ typedef struct {
 /*
  * Found by reading the images' own headers, the backing file names
  * (no process: qemu-img info of the chain is a fifth of a diff's time):
- * 1 and *layers_r, *k_r, *size_r (b's virtual size); 0 when the chain
- * has what this does not follow (a protocol or json: name, a layer that
- * is not qcow2, a loop), for qemu-img to read; or ERROR_*.
+ * 1 and *layers_r, *k_r, *size_r (b's virtual size), and *len_r when
+ * the chain ends at a raw layer without a; 0 when the chain has what
+ * this does not follow (a protocol or json: name, a layer of another
+ * format or of none said, a loop), for qemu-img to read; or ERROR_*.
+ * Each layer's format is the one the records give top, then the one
+ * each header gives its backing file: never guessed from what a file
+ * starts with (a raw image's bytes are the guest's, which may write a
+ * qcow2 header there).
  */
-static int chain_by_headers(libxl__gc *gc, const char *top, const char *a,
-                            diff_layer **layers_r, int *k_r,
+static int chain_by_headers(libxl__gc *gc, const char *top,
+                            libxl_disk_format top_format, const char *a,
+                            diff_layer **layers_r, int *k_r, int *len_r,
                             uint64_t *size_r)
 {
     diff_layer *l = NULL;
     const char *img = top;
+    libxl_disk_format fmt = top_format;
     int k, rc;
 
     for (k = 0; k < 64; k++) {
         libxl__qcow2 q;
         const char *b;
         bool is_a = libxl__image_same(gc, img, a);
+        struct stat st;
 
         if (is_a && k) {
             *layers_r = l;
             *k_r = k;
             return 1;
         }
-        if (!libxl__image_is_file(img) || !libxl__is_qcow2_file(img)) return 0;
+        if (!libxl__image_is_file(img)) return 0;
+        if (fmt == LIBXL_DISK_FORMAT_RAW) {
+            /* raw, whatever it starts with: no backing */
+            if (stat(img, &st)) return 0;
+            if (!k) *size_r = st.st_size;
+            if (!is_a) {
+                GCREALLOC_ARRAY(l, k + 1);
+                l[k].file = img;
+                l[k].qcow2 = false;
+                l[k].cluster_size = 0;
+                *len_r = k + 1;
+            }
+            *layers_r = l;
+            *k_r = is_a ? 0 : k + 1;
+            return 1;
+        }
+        if (fmt != LIBXL_DISK_FORMAT_QCOW2) return 0;
         rc = libxl__qcow2_open(gc, img, &q);
         if (rc) return 0;                 /* qemu-img says why */
         libxl__qcow2_close(&q);
@@ -483,6 +511,9 @@ static int chain_by_headers(libxl__gc *gc, const char *top, const char *a,
         b = q.backing;
         if (!b || !*b) return 0;          /* a not in it: qemu-img says */
         if (!strncmp(b, "json:", 5) || (strchr(b, ':') && b[0] != '/'))
+            return 0;
+        if (!q.backing_format ||
+            libxl__disk_format_from_qemu(q.backing_format, &fmt))
             return 0;
         img = b[0] == '/' ? b
             : GCSPRINTF("%s/%s", libxl__path_dirname(gc, img), b);
@@ -616,7 +647,8 @@ static int disk_diff(libxl__gc *gc, diff_state *st, const diff_point *a,
     uint64_t cluster = 0;
     int k = 0, len = -1, i, rc;
 
-    rc = chain_by_headers(gc, b->image, a->image, &layers, &k, &dd->size);
+    rc = chain_by_headers(gc, b->image, b->format, a->image, &layers, &k,
+                          &len, &dd->size);
     if (rc < 0) return rc;
     if (!rc) {
         rc = chain_by_qemu_img(gc, vdev, b->image, a->image, &layers, &k,
@@ -1107,6 +1139,7 @@ static int diff_run(libxl__gc *gc, diff_state *st)
         } else {
             b.image = dk->pdev_path;
             b.tag = NULL;
+            b.format = dk->format;
         }
         vdevs[n] = fd->vdev;
         pts[2 * n] = a;

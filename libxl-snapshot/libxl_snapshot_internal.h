@@ -2434,6 +2434,7 @@ typedef struct libxl__qcow2 {
     uint32_t l1_size;
     bool has_backing, extended_l2, encrypted;
     const char *backing;              /* its backing file name, or NULL */
+    const char *backing_format;       /* as its header names it, or NULL */
     libxl__qcow2_snap *snaps;
     int num_snaps;
 } libxl__qcow2;
@@ -2446,6 +2447,9 @@ typedef struct libxl__qcow2_l1 {
 /* header and snapshot table: 0, or ERROR_* (said); _close it after */
 int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q);
 void libxl__qcow2_close(libxl__qcow2 *q);
+/* the file opened again after _close (the header read stands): 0, or
+ * ERROR_FAIL (said) */
+int libxl__qcow2_reopen(libxl__gc *gc, libxl__qcow2 *q);
 /* the L1 table of the snapshot named tag (exactly one), or (NULL) of
  * the active state */
 int libxl__qcow2_state(libxl__gc *gc, libxl__qcow2 *q, const char *tag,
@@ -2476,8 +2480,6 @@ int libxl__qcow2_diff2(libxl__gc *gc, const libxl__qcow2 *qa,
  */
 int libxl__qcow2_allocation(libxl__gc *gc, const libxl__qcow2 *q,
                             libxl__extents *data, libxl__extents *inplace);
-/* Does path begin as a qcow2 image does? (nothing said) */
-bool libxl__is_qcow2_file(const char *path);
 /*
  * The bytes each internal snapshot q->snaps[i] holds alone: the data
  * clusters, L2 tables and L1 table that no other snapshot nor the

@@ -28,6 +28,15 @@
  * tables cost little more than 1,000 L1 tables.  Refcount blocks, the
  * snapshot table and the header are nobody's own.
  *
+ * Limits: an image is what its records say it is (the callers read
+ * only qcow2 images by record, never by what a file starts with), but
+ * its tables may still be corrupt: each is checked before it is used
+ * (at a cluster, inside the file, an L1 table at most QEMU's 32 MiB,
+ * the snapshots' L1 tables no larger in all than the file, no more L2
+ * tables than the file has clusters, an owner map of at most 256 MiB),
+ * so that a corrupt image costs one line of error, never a crash, a
+ * hang or an allocation beyond those bounds.
+ *
  * Pure but for the reads, for the unit tests (suites "diff", "size").
  */
 #include <endian.h>
@@ -48,7 +57,13 @@
 #define QCOW2_COMPRESSED    (1ULL << 62)
 #define QCOW2_ZERO          1ULL
 #define QCOW2_MAX_SNAPS     65536
-#define QCOW2_MAX_L1        (32 << 20)    /* entries: QEMU's own limit */
+/* entries: QEMU's limit, 32 MiB of table (QCOW_MAX_L1_SIZE) */
+#define QCOW2_MAX_L1        ((32 << 20) / 8)
+/* the snapshot table's bytes (QEMU's QCOW_MAX_SNAPSHOTS_SIZE) */
+#define QCOW2_MAX_SNAP_TABLE (64ULL << 20)
+#define QCOW2_EXT_BACKING_FORMAT 0xe2792acaU
+/* the owner map of libxl__qcow2_exclusive, at most (bytes) */
+#define QCOW2_MAX_OWNER_MAP (256ULL << 20)
 
 static uint64_t be64_at(const unsigned char *p)
 {
@@ -96,12 +111,60 @@ static int read_at(libxl__gc *gc, const libxl__qcow2 *q, void *buf,
     return 0;
 }
 
+/* the backing format the header extensions name, if any, into q */
+static int read_extensions(libxl__gc *gc, libxl__qcow2 *q, uint64_t off)
+{
+    unsigned char e[8];
+    uint32_t type, len;
+    int rc, n;
+
+    /* (within the first cluster, as QEMU reads them) */
+    for (n = 0; n < 64 && off + 8 <= q->cluster_size; n++) {
+        rc = read_at(gc, q, e, 8, off, "header extensions");
+        if (rc) return rc;
+        type = be32_at(e);
+        len = be32_at(e + 4);
+        if (!type) break;
+        if (len > q->cluster_size - off - 8) {
+            LOG(ERROR, "'%s': a header extension past the first cluster: "
+                "a corrupt qcow2 image", q->path);
+            return ERROR_INVAL;
+        }
+        if (type == QCOW2_EXT_BACKING_FORMAT && len < 32) {
+            char *f = libxl__gc_zalloc(gc, len + 1);
+            rc = read_at(gc, q, f, len, off + 8, "backing format");
+            if (rc) return rc;
+            q->backing_format = f;
+        }
+        off += 8 + (((uint64_t)len + 7) & ~7ULL);
+    }
+    return 0;
+}
+
+/* n entries of L1 table at off: in the file, at a cluster (said) */
+static int l1_check(libxl__gc *gc, const libxl__qcow2 *q, uint64_t off,
+                    uint32_t n, const char *whose)
+{
+    if (!n) return 0;
+    if (off & (q->cluster_size - 1)) {
+        LOG(ERROR, "'%s': %s L1 table at %llu, not at a cluster: a corrupt "
+            "qcow2 image", q->path, whose, (unsigned long long)off);
+        return ERROR_INVAL;
+    }
+    if (off > q->file_size || (uint64_t)n * 8 > q->file_size - off) {
+        LOG(ERROR, "'%s' ends before %s L1 table: a truncated or corrupt "
+            "qcow2 image", q->path, whose);
+        return ERROR_INVAL;
+    }
+    return 0;
+}
+
 int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q)
 {
     unsigned char h[104], *tab = NULL;
     off_t end;
-    uint32_t version, crypt, nb;
-    uint64_t incompat = 0, snap_off, tab_len = 0, p;
+    uint32_t version, crypt, nb, hlen = 72;
+    uint64_t incompat = 0, snap_off, tab_len = 0, p, l1_total, rt_off;
     int rc, i;
 
     memset(q, 0, sizeof(*q));
@@ -132,6 +195,7 @@ int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q)
         rc = read_at(gc, q, h + 72, sizeof(h) - 72, 72, "header");
         if (rc) goto out;
         incompat = be64_at(h + 72);
+        hlen = be32_at(h + 100);
     }
     q->version = version;
     q->has_backing = be64_at(h + 8) != 0;
@@ -153,10 +217,12 @@ int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q)
     crypt = be32_at(h + 32);
     q->l1_size = be32_at(h + 36);
     q->l1_offset = be64_at(h + 40);
+    rt_off = be64_at(h + 48);
     nb = be32_at(h + 60);
     snap_off = be64_at(h + 64);
     if (q->cluster_bits < 9 || q->cluster_bits > 21 ||
-        q->l1_size > QCOW2_MAX_L1 || nb > QCOW2_MAX_SNAPS) {
+        q->l1_size > QCOW2_MAX_L1 || nb > QCOW2_MAX_SNAPS ||
+        hlen < 72 || hlen >= (1U << q->cluster_bits)) {
         LOG(ERROR, "'%s': a qcow2 header out of range (cluster bits %u, "
             "L1 size %u, %u snapshots)", path, q->cluster_bits, q->l1_size,
             nb);
@@ -164,6 +230,19 @@ int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q)
         goto out;
     }
     q->cluster_size = 1ULL << q->cluster_bits;
+    /* tables at clusters, as QEMU checks (qcow2_validate_table) */
+    if ((rt_off | (nb ? snap_off : 0)) & (q->cluster_size - 1)) {
+        LOG(ERROR, "'%s': its %s table is not at a cluster: a corrupt "
+            "qcow2 image", path, rt_off & (q->cluster_size - 1)
+            ? "refcount" : "snapshot");
+        rc = ERROR_INVAL;
+        goto out;
+    }
+    rc = l1_check(gc, q, q->l1_offset, q->l1_size, "its");
+    if (rc) goto out;
+    l1_total = (uint64_t)q->l1_size * 8;
+    rc = read_extensions(gc, q, hlen);
+    if (rc) goto out;
     if (incompat & (QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_DATA_FILE)) {
         LOG(ERROR, "'%s' is %s: its tables are not read", path,
             incompat & QCOW2_INCOMPAT_CORRUPT ? "marked corrupt"
@@ -196,7 +275,25 @@ int libxl__qcow2_open(libxl__gc *gc, const char *path, libxl__qcow2 *q)
             rc = ERROR_INVAL;
             goto out;
         }
+        rc = l1_check(gc, q, s->l1_offset, s->l1_size,
+                      GCSPRINTF("snapshot %d's", i + 1));
+        if (rc) goto out;
+        /* a real image's L1 tables all lie in it, one beside another */
+        l1_total += (uint64_t)s->l1_size * 8;
+        if (l1_total > q->file_size) {
+            LOG(ERROR, "'%s': its snapshots' L1 tables (%llu bytes and "
+                "more) are larger than the file: a corrupt qcow2 image",
+                path, (unsigned long long)l1_total);
+            rc = ERROR_INVAL;
+            goto out;
+        }
         tab_len = extra + id_len + name_len;
+        if (p - snap_off + 40 + tab_len > QCOW2_MAX_SNAP_TABLE) {
+            LOG(ERROR, "'%s': a snapshot table of more than %llu MiB: a "
+                "corrupt qcow2 image", path, QCOW2_MAX_SNAP_TABLE >> 20);
+            rc = ERROR_INVAL;
+            goto out;
+        }
         tab = libxl__gc_realloc(gc, tab, tab_len + 1);
         rc = read_at(gc, q, tab, tab_len, p + 40, "snapshot table");
         if (rc) goto out;
@@ -222,6 +319,34 @@ void libxl__qcow2_close(libxl__qcow2 *q)
     q->fd = -1;
 }
 
+int libxl__qcow2_reopen(libxl__gc *gc, libxl__qcow2 *q)
+{
+    if (q->fd >= 0) return 0;
+    q->fd = open(q->path, O_RDONLY | O_CLOEXEC);
+    if (q->fd < 0) {
+        LOGE(ERROR, "cannot open '%s'", q->path);
+        return ERROR_FAIL;
+    }
+    return 0;
+}
+
+/* the L1 table of n entries at off (checked at open) into e, host
+ * order, raw entries */
+static int read_l1_into(libxl__gc *gc, const libxl__qcow2 *q, uint64_t off,
+                        uint32_t n, uint64_t *e)
+{
+    uint32_t i;
+    int rc;
+
+    if (!n) return 0;
+    rc = l1_check(gc, q, off, n, "an");
+    if (rc) return rc;
+    rc = read_at(gc, q, e, (size_t)n * 8, off, "L1 table");
+    if (rc) return rc;
+    for (i = 0; i < n; i++) e[i] = be64toh(e[i]);
+    return 0;
+}
+
 /* the L1 table of n entries at off into *l1_r (its size: the caller's) */
 static int read_l1(libxl__gc *gc, const libxl__qcow2 *q, uint64_t off,
                    uint32_t n, libxl__qcow2_l1 *l1_r)
@@ -230,17 +355,10 @@ static int read_l1(libxl__gc *gc, const libxl__qcow2 *q, uint64_t off,
     int rc;
 
     l1_r->n = n;
-    if (n && (off > q->file_size || (uint64_t)n * 8 > q->file_size - off)) {
-        LOG(ERROR, "'%s' ends before its L1 table: a truncated or corrupt "
-            "qcow2 image", q->path);
-        return ERROR_FAIL;
-    }
     GCNEW_ARRAY(l1_r->e, n ? n : 1);
-    if (!n) return 0;
-    rc = read_at(gc, q, l1_r->e, (size_t)n * 8, off, "L1 table");
+    rc = read_l1_into(gc, q, off, n, l1_r->e);
     if (rc) return rc;
-    for (i = 0; i < n; i++)
-        l1_r->e[i] = be64toh(l1_r->e[i]) & QCOW2_OFFSET_MASK;
+    for (i = 0; i < n; i++) l1_r->e[i] &= QCOW2_OFFSET_MASK;
     return 0;
 }
 
@@ -401,18 +519,6 @@ int libxl__qcow2_diff(libxl__gc *gc, const libxl__qcow2 *q,
 }
 
 
-bool libxl__is_qcow2_file(const char *path)
-{
-    unsigned char m[4];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    bool yes;
-
-    if (fd < 0) return false;
-    yes = read(fd, m, 4) == 4 && be32_at(m) == QCOW2_MAGIC;
-    close(fd);
-    return yes;
-}
-
 /* ---------------------------------------------------------------- */
 /* the active state's clusters */
 
@@ -421,29 +527,35 @@ int libxl__qcow2_allocation(libxl__gc *gc, const libxl__qcow2 *q,
 {
     size_t words = q->extended_l2 ? 2 : 1;
     size_t n_l2 = q->cluster_size / 8, per_l2 = n_l2 / words, j;
-    uint64_t *l1, *l2;
+    /* distinct L2 tables: at most one a cluster of the file */
+    uint64_t *l1, *l2, l2_left = q->file_size >> q->cluster_bits;
     uint32_t i;
     int rc;
 
-    if (q->l1_size &&
-        (q->l1_offset > q->file_size ||
-         (uint64_t)q->l1_size * 8 > q->file_size - q->l1_offset)) {
-        LOG(ERROR, "'%s' ends before its L1 table: a truncated or corrupt "
-            "qcow2 image", q->path);
-        return ERROR_FAIL;
+    l1 = malloc((q->l1_size ? q->l1_size : 1) * sizeof(*l1));
+    if (!l1) {
+        LOG(ERROR, "'%s': no memory for its L1 table", q->path);
+        return ERROR_NOMEM;
     }
-    GCNEW_ARRAY(l1, q->l1_size ? q->l1_size : 1);
     GCNEW_ARRAY(l2, n_l2);
-    rc = read_at(gc, q, l1, (size_t)q->l1_size * 8, q->l1_offset, "L1 table");
-    if (rc) return rc;
+    rc = read_l1_into(gc, q, q->l1_offset, q->l1_size, l1);
+    if (rc) goto out;
     for (i = 0; i < q->l1_size; i++) {
-        uint64_t e1 = be64toh(l1[i]);
+        uint64_t e1 = l1[i], o2 = e1 & QCOW2_OFFSET_MASK;
         uint64_t base = (uint64_t)i * per_l2 << q->cluster_bits;
 
-        if (!(e1 & QCOW2_OFFSET_MASK)) continue;
+        if (!o2) continue;
         if (base >= q->size) break;
-        rc = read_l2(gc, q, e1 & QCOW2_OFFSET_MASK, l2, n_l2);
-        if (rc) return rc;
+        if (o2 & (q->cluster_size - 1) || !l2_left--) {
+            LOG(ERROR, "'%s': an L2 table at %llu, %s: a corrupt qcow2 "
+                "image", q->path, (unsigned long long)o2,
+                o2 & (q->cluster_size - 1) ? "not at a cluster"
+                : "more L2 tables than the file has clusters");
+            rc = ERROR_INVAL;
+            goto out;
+        }
+        rc = read_l2(gc, q, o2, l2, n_l2);
+        if (rc) goto out;
         for (j = 0; j < per_l2; j++) {
             uint64_t e = l2[j * words];
             uint64_t off = base + ((uint64_t)j << q->cluster_bits);
@@ -457,7 +569,10 @@ int libxl__qcow2_allocation(libxl__gc *gc, const libxl__qcow2 *q,
                 libxl__extents_add(gc, inplace, off, q->cluster_size);
         }
     }
-    return 0;
+    rc = 0;
+ out:
+    free(l1);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- */
@@ -472,6 +587,7 @@ typedef struct {
     uint64_t nclusters;
     uint64_t *alone;                  /* per state: clusters it alone has */
     uint64_t *l2;                     /* one L2 table, host order */
+    uint64_t *l1;                     /* one L1 table (malloc) */
 } excl_walk;
 
 /* state who (k + 1) references host cluster off */
@@ -539,19 +655,18 @@ static int walk_l2(libxl__gc *gc, excl_walk *w, uint64_t off, uint32_t who)
 static int walk_state(libxl__gc *gc, excl_walk *w, uint64_t l1_offset,
                       uint32_t n, uint32_t who)
 {
-    libxl__qcow2_l1 l1;
-    uint64_t b;
+    uint64_t b, o2;
     uint32_t i;
     int rc;
 
-    memset(&l1, 0, sizeof(l1));
-    rc = read_l1(gc, w->q, l1_offset, n, &l1);
+    rc = read_l1_into(gc, w->q, l1_offset, n, w->l1);
     if (rc) return rc;
     for (b = 0; b < (uint64_t)n * 8; b += w->q->cluster_size)
         hold(w, l1_offset + b, who);
     for (i = 0; i < n; i++) {
-        if (!l1.e[i]) continue;
-        rc = walk_l2(gc, w, l1.e[i], who);
+        o2 = w->l1[i] & QCOW2_OFFSET_MASK;
+        if (!o2) continue;
+        rc = walk_l2(gc, w, o2, who);
         if (rc) return rc;
     }
     return 0;
@@ -562,15 +677,27 @@ int libxl__qcow2_exclusive(libxl__gc *gc, libxl__qcow2 *q,
 {
     excl_walk w = { .q = q };
     uint64_t *bytes;
+    uint32_t max_l1 = q->l1_size;
     int i, rc;
 
     *bytes_r = NULL;
     w.nclusters = (q->file_size + q->cluster_size - 1) >> q->cluster_bits;
+    if (w.nclusters * sizeof(*w.owner) > QCOW2_MAX_OWNER_MAP) {
+        LOG(ERROR, "'%s': %llu clusters of %llu bytes, a map of more than "
+            "%llu MiB: not counted", q->path,
+            (unsigned long long)w.nclusters,
+            (unsigned long long)q->cluster_size, QCOW2_MAX_OWNER_MAP >> 20);
+        return ERROR_INVAL;
+    }
+    for (i = 0; i < q->num_snaps; i++)
+        if (q->snaps[i].l1_size > max_l1) max_l1 = q->snaps[i].l1_size;
     w.owner = calloc(w.nclusters ? w.nclusters : 1, sizeof(*w.owner));
-    if (!w.owner) {
+    w.l1 = malloc((max_l1 ? max_l1 : 1) * sizeof(*w.l1));
+    if (!w.owner || !w.l1) {
         LOG(ERROR, "'%s': no memory for a map of %llu clusters", q->path,
             (unsigned long long)w.nclusters);
-        return ERROR_NOMEM;
+        rc = ERROR_NOMEM;
+        goto out;
     }
     GCNEW_ARRAY(w.alone, q->num_snaps + 1);
     GCNEW_ARRAY(w.l2, q->cluster_size / 8);
@@ -588,5 +715,6 @@ int libxl__qcow2_exclusive(libxl__gc *gc, libxl__qcow2 *q,
     *bytes_r = bytes;
  out:
     free(w.owner);
+    free(w.l1);
     return rc;
 }

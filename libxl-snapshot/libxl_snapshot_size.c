@@ -54,6 +54,16 @@
  * (libxl__qcow2_allocation: its data clusters, and those of refcount 1);
  * raw, its data extents (SEEK_DATA); a block device, all of it.
  *
+ * An image is read as qcow2 only when the records say it is one (the
+ * snapshot's format for its file, the domain's for its disks, qcow2 for
+ * the overlays xl made on qcow2 or raw), never from what it starts
+ * with: a raw image's every byte is the guest's, which may write a
+ * qcow2 header there (its tables would be read, its backing name make
+ * it another image's child).  Unknown, or said both ways: raw, no
+ * backing.  Each qcow2 image is opened for its header and snapshot
+ * table and closed; opened again while its tables are read (1,000
+ * images at once would run past the open files' limit).
+ *
  * Nothing is changed and no lock is taken (as listing): records are
  * read as they stand, images opened read-only.  Quick and synchronous.
  */
@@ -76,6 +86,7 @@ typedef struct {
     const char *real;                 /* realpath, or path */
     bool statted, stat_ok, is_file;
     uint64_t allocated;               /* st_blocks * 512 */
+    unsigned claims;                  /* the formats records give it */
     bool probed, qcow2, qcow2_bad;    /* bad: its header unreadable */
     libxl__qcow2 q;                   /* qcow2: header, snapshot table */
     const char *backing;              /* realpath of its backing, or NULL */
@@ -100,6 +111,8 @@ typedef struct {
     int num_img, alloc_img;
     size_image **by_real;             /* img sorted by real path */
     bool topology;                    /* children found */
+    const char *unreadable;           /* a qcow2 image whose header
+                                         could not be read, or NULL */
     libxl__lvm_cache lvm;
     struct { const char *spec; int rc; const char *why; yajl_val v; } *rbd;
     int num_rbd;
@@ -111,7 +124,12 @@ static int image_cmp(const void *a, const void *b)
                   ((const size_image *)b)->path);
 }
 
-static void image_add(size_state *ss, const char *path)
+#define CLAIM_QCOW2 1u
+#define CLAIM_OTHER 2u
+
+/* path, and the format a record gives it (UNKNOWN: none) */
+static void image_add(size_state *ss, const char *path,
+                      libxl_disk_format fmt)
 {
     libxl__gc *gc = ss->gc;
 
@@ -123,6 +141,9 @@ static void image_add(size_state *ss, const char *path)
     memset(&ss->img[ss->num_img], 0, sizeof(*ss->img));
     ss->img[ss->num_img].path = path;
     ss->img[ss->num_img].q.fd = -1;
+    ss->img[ss->num_img].claims =
+        fmt == LIBXL_DISK_FORMAT_QCOW2 ? CLAIM_QCOW2
+        : fmt == LIBXL_DISK_FORMAT_UNKNOWN ? 0 : CLAIM_OTHER;
     ss->num_img++;
 }
 
@@ -133,9 +154,12 @@ static void images_index(size_state *ss)
 
     if (!ss->num_img) return;
     qsort(ss->img, ss->num_img, sizeof(*ss->img), image_cmp);
-    for (i = 1; i < ss->num_img; i++)
+    for (i = 1; i < ss->num_img; i++) {
         if (strcmp(ss->img[i].path, ss->img[m].path))
             ss->img[++m] = ss->img[i];
+        else
+            ss->img[m].claims |= ss->img[i].claims;
+    }
     ss->num_img = m + 1;
 }
 
@@ -174,13 +198,15 @@ static void image_probe(size_state *ss, size_image *im)
     if (im->probed) return;
     im->probed = true;
     image_stat(ss, im);
-    if (!im->stat_ok || !im->is_file || !libxl__is_qcow2_file(im->path))
-        return;
-    /* (a header it cannot read: said, once, by the reader) */
+    if (!im->stat_ok || !im->is_file || im->claims != CLAIM_QCOW2) return;
+    /* (a header it cannot read, or a file it cannot open: said, once,
+     * by the reader) */
     if (libxl__qcow2_open(gc, im->path, &im->q)) {
         im->qcow2_bad = true;
+        if (!ss->unreadable) ss->unreadable = im->path;
         return;
     }
+    libxl__qcow2_close(&im->q);
     im->qcow2 = true;
     im->virt = im->q.size;
     b = im->q.backing;
@@ -247,9 +273,14 @@ static int image_own(size_state *ss, size_image *im)
     im->own_done = true;
     image_probe(ss, im);
     if (!im->stat_ok) return im->own_rc = ERROR_NOTFOUND;
-    if (im->qcow2)
-        return im->own_rc = libxl__qcow2_allocation(gc, &im->q, &im->own,
-                                                    &im->inplace);
+    if (im->qcow2) {
+        im->own_rc = libxl__qcow2_reopen(gc, &im->q);
+        if (!im->own_rc)
+            im->own_rc = libxl__qcow2_allocation(gc, &im->q, &im->own,
+                                                 &im->inplace);
+        libxl__qcow2_close(&im->q);
+        return im->own_rc;
+    }
     fd = open(im->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return im->own_rc = ERROR_FAIL;
     end = lseek(fd, 0, SEEK_END);
@@ -304,9 +335,11 @@ static int image_exclusive(size_state *ss, size_image *im)
 {
     if (!im->excl_done) {
         im->excl_done = true;
-        im->excl_rc = im->qcow2
-            ? libxl__qcow2_exclusive(ss->gc, &im->q, &im->excl)
-            : ERROR_INVAL;
+        im->excl_rc = im->qcow2 ? libxl__qcow2_reopen(ss->gc, &im->q)
+                                : ERROR_INVAL;
+        if (!im->excl_rc)
+            im->excl_rc = libxl__qcow2_exclusive(ss->gc, &im->q, &im->excl);
+        libxl__qcow2_close(&im->q);
     }
     return im->excl_rc;
 }
@@ -326,7 +359,9 @@ static void internal_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
     if (!im->qcow2) {
         problem(gc, dz, GCSPRINTF("%s: %s", im->path,
             !im->stat_ok ? "missing" : im->qcow2_bad
-            ? "its qcow2 header cannot be read" : "not a qcow2 image"));
+            ? "its qcow2 header cannot be read"
+            : im->claims != CLAIM_QCOW2
+            ? "not a qcow2 image by its records" : "not a qcow2 image"));
         return;
     }
     if (image_exclusive(ss, im)) {
@@ -457,6 +492,10 @@ static void external_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
                 ? im->excl[i] : dz->allocated;
     }
     dz->frees = external_frees(ss, im, ds);
+    /* an image whose backing is not known: what is built on what is not */
+    if (ss->unreadable && ds->format != LIBXL_DISK_FORMAT_VHD)
+        problem(gc, dz, GCSPRINTF("%s: its qcow2 header cannot be read",
+                                  ss->unreadable));
 }
 
 static void lvm_size(size_state *ss, const libxlsnap_disk_snapshot *ds,
@@ -597,16 +636,27 @@ int libxlsnap_domain_snapshot_sizes(libxlsnap_ctx *ctx, const char *domain,
         goto out;
     }
     /* every image the records know: topology and memory images */
-    for (i = 0; i < t.dom.num_disks; i++) image_add(&ss, t.dom.disks[i].path);
+    for (i = 0; i < t.dom.num_disks; i++)
+        image_add(&ss, t.dom.disks[i].path, t.dom.disks[i].format);
     for (i = 0; i < t.num_snaps; i++) {
-        image_add(&ss, t.snaps[i].memory);
+        image_add(&ss, t.snaps[i].memory, LIBXL_DISK_FORMAT_RAW);
         for (j = 0; j < t.snaps[i].num_disks; j++) {
             const libxlsnap_disk_snapshot *ds = &t.snaps[i].disks[j];
             if (ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL &&
                 ds->type != LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL)
                 continue;
-            image_add(&ss, ds->file);
-            image_add(&ss, ds->overlay);
+            /* (an internal snapshot is in a qcow2 image) */
+            image_add(&ss, ds->file,
+                      ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_INTERNAL &&
+                      ds->format == LIBXL_DISK_FORMAT_UNKNOWN
+                      ? LIBXL_DISK_FORMAT_QCOW2 : ds->format);
+            /* the overlay xl made: qcow2 but on a VHD (VHD, or qcow2
+             * when live: the record does not say) */
+            if (ds->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_EXTERNAL)
+                image_add(&ss, ds->overlay,
+                          ds->format == LIBXL_DISK_FORMAT_VHD
+                          ? LIBXL_DISK_FORMAT_UNKNOWN
+                          : LIBXL_DISK_FORMAT_QCOW2);
         }
     }
     images_index(&ss);
