@@ -56,6 +56,9 @@ bool libxl__image_chain_headers(libxl__gc *gc, const char *top,
     const char *img = top;
     int k;
 
+    /* each image read as the format its parent's header names (the
+     * top's: the records'), never guessed from its first bytes (a raw
+     * disk's are the guest's) */
     memset(c, 0, sizeof(*c));
     if (fmt != LIBXL_DISK_FORMAT_QCOW2) return false;
     for (k = 0; k < CHAIN_HEADERS_MAX; k++) {
@@ -66,8 +69,6 @@ bool libxl__image_chain_headers(libxl__gc *gc, const char *top,
         c->files[k] = img;
         if (access(img, F_OK)) return false;      /* qemu-img says why */
         if (!libxl__image_is_file(img)) return false;
-        if (k && !libxl__is_qcow2_file(img)) break;   /* a raw base */
-        if (!k && !libxl__is_qcow2_file(img)) return false;
         if (libxl__qcow2_open(gc, img, &q)) return false;
         libxl__qcow2_close(&q);
         if (!k) {
@@ -81,6 +82,15 @@ bool libxl__image_chain_headers(libxl__gc *gc, const char *top,
             return false;                       /* a protocol's */
         img = b[0] == '/' ? b
             : GCSPRINTF("%s/%s", libxl__path_dirname(gc, img), b);
+        if (!q.backing_format) return false;    /* qemu-img would guess */
+        if (strcmp(q.backing_format, "qcow2")) {
+            /* a raw (or other one-layer) base: the chain's last */
+            if (strcmp(q.backing_format, "raw")) return false;
+            k++;
+            GCREALLOC_ARRAY(c->files, k + 1);
+            c->files[k] = img;
+            break;
+        }
     }
     if (k == CHAIN_HEADERS_MAX) return false;
     c->n = k + 1;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# test-107-size-hostile.sh - space accounting of images it must not
+# test-108-size-hostile.sh - space accounting of images it must not
 # trust or cannot hold open at once
 #
 #  - a raw disk whose guest wrote a qcow2 image into it (a qcow2 header
