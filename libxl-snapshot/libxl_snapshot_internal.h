@@ -184,6 +184,15 @@ int libxl__write_file_atomic(libxl__gc *gc, const char *path,
 int libxl__write_file_atomic_lvl(libxl__gc *gc, const char *path,
                                  const void *data, size_t len,
                                  xentoollog_level lvl);
+/*
+ * Its first part: data written to path.tmp (a stale one, or a link
+ * planted there, removed first), fsync'ed if sync, closed; removed on
+ * failure (logged at lvl).  The caller renames it (a batch: many
+ * written unsynced, one syncfs, then the renames: libxl_snapshot_store.c).
+ */
+int libxl__write_file_tmp(libxl__gc *gc, const char *path,
+                          const void *data, size_t len, bool sync,
+                          xentoollog_level lvl);
 /* fsync of a directory (a rename or unlink in it made durable) */
 void libxl__fsync_dir(const char *dir);
 bool libxl__file_exists(const char *path);
@@ -1118,6 +1127,10 @@ typedef struct libxl__snapshot_store_ops {
      * logged at lvl */
     int (*put)(libxl__gc *gc, const libxl__snapshot_store *st,
                const libxl__store_put *p, int n, xentoollog_level lvl);
+    /* the same, for many names at once (NULL: put does; the directory
+     * store's syncs once for all) */
+    int (*put_many)(libxl__gc *gc, const libxl__snapshot_store *st,
+                    const libxl__store_put *p, int n, xentoollog_level lvl);
     /* the names that begin with prefix, and their values if values_r
      * (a value NULL: the name vanished meanwhile) */
     int (*list)(libxl__gc *gc, const libxl__snapshot_store *st,
@@ -1204,6 +1217,10 @@ int libxl__snapshot_store_get(libxl__gc *gc, const libxl__snapshot_store *st,
 int libxl__snapshot_store_put(libxl__gc *gc, const libxl__snapshot_store *st,
                               const libxl__store_put *p, int n,
                               xentoollog_level lvl);
+int libxl__snapshot_store_put_many(libxl__gc *gc,
+                                   const libxl__snapshot_store *st,
+                                   const libxl__store_put *p, int n,
+                                   xentoollog_level lvl);
 int libxl__snapshot_store_put1(libxl__gc *gc,
                                const libxl__snapshot_store *st,
                                const char *name, const char *value,
@@ -1278,6 +1295,9 @@ int libxl__domain_record_from_json(libxl__gc *gc, const char *what,
 /* Atomic writes; only records whose text changed are rewritten. */
 int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
                                const libxl__snapshot_tree *tree);
+/* The same, its writes synced once for all (many new records at once) */
+int libxl__snapshot_store_save_many(libxl__gc *gc, libxl__snapshot_store *st,
+                                    const libxl__snapshot_tree *tree);
 char *libxl__snapshot_record_path(libxl__gc *gc,
                                   const libxl__snapshot_store *st,
                                   const char *name);
@@ -1290,6 +1310,10 @@ void libxl__snapshot_tree_remove(libxl__gc *gc, libxl__snapshot_tree *t,
                                  const char *name);
 void libxl__snapshot_tree_add(libxl__gc *gc, libxl__snapshot_tree *t,
                               const libxlsnap_domain_snapshot *s);
+/* n snapshots whose names t does not have, one fixup */
+void libxl__snapshot_tree_add_many(libxl__gc *gc, libxl__snapshot_tree *t,
+                                   const libxlsnap_domain_snapshot *snaps,
+                                   int n);
 libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,
                                               const char *vdev);
 /*
@@ -2560,6 +2584,13 @@ void libxl__snapshot_remove_unused(libxl__egc *egc,
  * its journal j rolled forward or back; ERROR_* keeps the journal.
  */
 int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
+/* A redefine of many's (libxl_snapshot_xml.c): all or none. */
+int libxl__redefine_recover(libxl__gc *gc, libxl__snapshot_op *op,
+                            yajl_val j);
+/* What a lock-free reader (list, info) shows while a redefine of many
+ * is pending: its snapshots only once all their records are written. */
+void libxl__redefine_hide(libxl__gc *gc, const libxl__snapshot_store *st,
+                          libxl__snapshot_tree *t);
 /* A migration's journal (libxl_snapshot_migrate.c): back to one QEMU. */
 int libxl__migrate_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
 /* a delete's: callback(rc) when done (the removal of what its disk
@@ -2590,6 +2621,8 @@ void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
                             libxl__snapshot_op_callback *callback);
 /* The journal an interrupted operation left, or NULL: its path, and its
  * op ("create"...) in *op_r (NULL if it is unreadable or has none). */
+/* The journal, parsed (NULL: none, or not JSON) */
+yajl_val libxl__journal_get(libxl__gc *gc, const libxl__snapshot_store *st);
 const char *libxl__journal_pending(libxl__gc *gc,
                                    const libxl__snapshot_store *st,
                                    const char **op_r);
