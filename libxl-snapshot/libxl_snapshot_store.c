@@ -32,6 +32,14 @@
  * by then), and only then are records of removed snapshots deleted
  * (their children were already re-parented on disk).
  *
+ * A save of many new records at once (a redefine of many:
+ * libxl__snapshot_store_save_many) puts the same names in the same
+ * order through put_many: the directory store writes every changed
+ * name to its .tmp unsynced, syncs the file system once (syncfs), then
+ * renames them in, in order, and syncs the directory once: each name
+ * still old or new, the order kept, one sync instead of two a record.
+ * (Its all-or-none is the redefine's journal, not the store's.)
+ *
  * An operation that only adds snapshots (create) loads a partial tree:
  * the domain record and the current snapshot's record.  Its save writes
  * those and the new ones, the current one's children kept from its file

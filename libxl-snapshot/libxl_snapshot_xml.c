@@ -38,6 +38,22 @@
  * <cookie>, <inactiveDomain> and <active> are not kept: one warning line
  * each.  A redefine also refuses a missing <creationTime> (as libvirt),
  * and files or volumes another record owns (libxl__snapshot_claim).
+ *
+ * A redefine of many (libxlsnap_domain_snapshot_redefine_many: xl's
+ * --xmlfile given many times, or a directory) is one operation: one
+ * lock, everything checked before anything is written (check_many: each
+ * as a single one is, the names unique and new, each parent in the
+ * batch or the domain's, no loop; claim_many: one ownership pass over
+ * the whole tree), the first problem said naming its source.  Then a
+ * journal {"op": "redefine", "names", "current"}, one batched save
+ * (libxl__snapshot_store_save_many: one sync for all the records), and
+ * the journal removed.  A save that fails is undone (redefine_undo: the
+ * records it wrote removed); a crash is completed by the next command
+ * (libxl__redefine_recover: forward if every record was written, back
+ * otherwise), and lock-free readers meanwhile show none of the batch
+ * until all of it is there (libxl__redefine_hide).  Fault points
+ * "redefine" (1: the journal written, no record; 2: all records, the
+ * journal left) and the store's "save" (after each record renamed in).
  */
 #include "libxl_snapshot_internal.h"
 
