@@ -720,20 +720,14 @@ static int claim_many(libxl__gc *gc, redefine_many_state *rs)
 
 #undef REFUSE
 
-/*
- * The snapshots names[0..n) out of the domain's records, as they are
- * now on disk (their children are among them: no one else's parent).
- */
-static int redefine_undo(libxl__gc *gc, libxl__snapshot_op *op,
-                         const char **names, int n)
+/* names[0..n) out of t (their children are among them), one fixup */
+static void drop_names(libxl__gc *gc, libxl__snapshot_tree *t,
+                       const char **names, int n)
 {
-    libxl__snapshot_tree *t = &op->tree;
-    batch_name *ix;
     libxlsnap_domain_snapshot *gone;
-    int i, k, nix, rc;
+    batch_name *ix;
+    int i, k, nix;
 
-    rc = libxl__snapshot_store_load(gc, &op->st, t);
-    if (rc) return rc;
     GCNEW_ARRAY(gone, n + 1);
     for (i = 0; i < n; i++) gone[i].name = (char *)names[i];
     ix = batch_index(gc, NULL, gone, n, &nix);
@@ -742,6 +736,21 @@ static int redefine_undo(libxl__gc *gc, libxl__snapshot_op *op,
             t->snaps[k++] = t->snaps[i];
     t->num_snaps = k;
     libxl__snapshot_tree_fixup(gc, t);
+}
+
+/*
+ * The snapshots names[0..n) out of the domain's records, as they are
+ * now on disk (their children are among them: no one else's parent).
+ */
+static int redefine_undo(libxl__gc *gc, libxl__snapshot_op *op,
+                         const char **names, int n)
+{
+    libxl__snapshot_tree *t = &op->tree;
+    int rc;
+
+    rc = libxl__snapshot_store_load(gc, &op->st, t);
+    if (rc) return rc;
+    drop_names(gc, t, names, n);
     return libxl__snapshot_store_save(gc, &op->st, t);
 }
 
@@ -810,23 +819,14 @@ void libxl__redefine_hide(libxl__gc *gc, const libxl__snapshot_store *st,
                           libxl__snapshot_tree *t)
 {
     const char **names;
-    libxlsnap_domain_snapshot *gone;
-    batch_name *ix;
-    int i, k, n, nix;
+    int i, n;
 
     names = journal_names(gc, libxl__journal_get(gc, st), &n);
     if (!names) return;
     for (i = 0; i < n && libxl__snapshot_store_has(gc, st, names[i]); i++)
         ;
     if (i == n) return;               /* all written: all shown */
-    GCNEW_ARRAY(gone, n + 1);
-    for (i = 0; i < n; i++) gone[i].name = (char *)names[i];
-    ix = batch_index(gc, NULL, gone, n, &nix);
-    for (i = k = 0; i < t->num_snaps; i++)
-        if (!batch_find(ix, nix, t->snaps[i].name))
-            t->snaps[k++] = t->snaps[i];
-    t->num_snaps = k;
-    if (!t->partial) libxl__snapshot_tree_fixup(gc, t);
+    drop_names(gc, t, names, n);
 }
 
 static void redefine_many_begun(libxl__egc *egc, libxl__snapshot_op *op,

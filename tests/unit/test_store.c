@@ -100,6 +100,26 @@ static void build_tree(libxl__gc *gc, libxl__snapshot_tree *t)
     libxl__snapshot_tree_fixup(gc, t);
 }
 
+/* t and l hold the same snapshots (as JSON), in the same order */
+static void expect_same_snapshots(const libxl__snapshot_tree *t,
+                                  const libxl__snapshot_tree *l)
+{
+    int i;
+
+    CU_ASSERT_EQUAL_FATAL(l->num_snaps, t->num_snaps);
+    for (i = 0; i < t->num_snaps; i++) {
+        char *j1 = libxlsnap_domain_snapshot_to_json(NULL, &t->snaps[i]);
+        char *j2 = libxlsnap_domain_snapshot_to_json(NULL, &l->snaps[i]);
+        CU_ASSERT_PTR_NOT_NULL(j1);
+        CU_ASSERT_PTR_NOT_NULL(j2);
+        if (j1 && j2) {
+            CU_ASSERT_STRING_EQUAL(j1, j2);
+        }
+        free(j1);
+        free(j2);
+    }
+}
+
 static ino_t inode_of(const char *path)
 {
     struct stat sb;
@@ -236,17 +256,7 @@ void test_store__save_many(void)
     CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
     CU_ASSERT_EQUAL_FATAL(l.num_snaps, 24);
     CU_ASSERT_STRING_EQUAL(l.dom.current, "n19");
-    for (i = 0; i < t.num_snaps; i++) {
-        char *j1 = libxlsnap_domain_snapshot_to_json(NULL, &t.snaps[i]);
-        char *j2 = libxlsnap_domain_snapshot_to_json(NULL, &l.snaps[i]);
-        CU_ASSERT_PTR_NOT_NULL(j1);
-        CU_ASSERT_PTR_NOT_NULL(j2);
-        if (j1 && j2) {
-            CU_ASSERT_STRING_EQUAL(j1, j2);
-        }
-        free(j1);
-        free(j2);
-    }
+    expect_same_snapshots(&t, &l);
     /* unchanged: nothing is written again */
     ino = inode_of(libxl__snapshot_record_path(gc, &st, "n7"));
     CU_ASSERT_NOT_EQUAL(ino, 0);
@@ -266,7 +276,6 @@ void test_store__save_load_roundtrip(void)
     libxlsnap_domain_snapshot *s;
     libxl__active_disk *a;
     struct stat sb;
-    int i;
 
     open_store(gc, state, &st);
     CU_ASSERT_EQUAL(stat(st.dir, &sb), 0);
@@ -290,17 +299,7 @@ void test_store__save_load_roundtrip(void)
 
     CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
     CU_ASSERT_EQUAL_FATAL(l.num_snaps, t.num_snaps);
-    for (i = 0; i < t.num_snaps; i++) {
-        char *j1 = libxlsnap_domain_snapshot_to_json(NULL, &t.snaps[i]);
-        char *j2 = libxlsnap_domain_snapshot_to_json(NULL, &l.snaps[i]);
-        CU_ASSERT_PTR_NOT_NULL(j1);
-        CU_ASSERT_PTR_NOT_NULL(j2);
-        if (j1 && j2) {
-            CU_ASSERT_STRING_EQUAL(j1, j2);
-        }
-        free(j1);
-        free(j2);
-    }
+    expect_same_snapshots(&t, &l);
     s = libxl__snapshot_tree_find(&l, "root");
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_EQUAL_FATAL(s->num_children, 2);
