@@ -2196,8 +2196,9 @@ typedef struct libxl__snapshot_backend {
                       const libxlsnap_domain_snapshot *s, const char *file,
                       const char *dev);
     /* redefining ds's record (XML): why its snapshot is not there (its
-     * image is), in gc, or NULL.  NULL: the image is enough. */
-    const char *(*redefine_missing)(libxl__gc *gc,
+     * image is), in gc, or NULL.  NULL: the image is enough.  cache: the
+     * backend's own, one per operation (a batch asks one image once) */
+    const char *(*redefine_missing)(libxl__gc *gc, void **cache,
                                     const libxlsnap_disk_snapshot *ds);
 } libxl__snapshot_backend;
 
@@ -2206,6 +2207,10 @@ typedef struct libxl__backend_cache {
     const libxl__snapshot_backend *owner[8];
     void *data[8];
 } libxl__backend_cache;
+/* ->redefine_missing of ds's backend (NULL: its snapshot is there) */
+const char *libxl__disk_redefine_missing(libxl__gc *gc,
+                                         libxl__backend_cache *c,
+                                         const libxlsnap_disk_snapshot *ds);
 /* ->check of ds's backend (NULL: nothing wrong, or type "no") */
 const char *libxl__disk_snapshot_check(libxl__gc *gc,
                                        libxl__backend_cache *c,
@@ -2328,7 +2333,7 @@ bool libxl__overlay_xml_source(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
 bool libxl__overlay_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
                               const libxlsnap_domain_snapshot *s,
                               const char *file, const char *dev);
-const char *libxl__overlay_redefine_missing(libxl__gc *gc,
+const char *libxl__overlay_redefine_missing(libxl__gc *gc, void **cache,
                                             const libxlsnap_disk_snapshot *ds);
 int libxl__overlay_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                          libxl__snapshot_part parts[2]);

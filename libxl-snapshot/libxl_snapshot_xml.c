@@ -441,6 +441,7 @@ typedef struct {
  * and images (backends' redefine_missing), its creation time.
  */
 static const char *refusal(libxl__gc *gc, libxl__snapshot_op *op,
+                           libxl__backend_cache *bc,
                            const libxlsnap_domain_snapshot *s,
                            const char *parent_why)
 {
@@ -460,7 +461,6 @@ static const char *refusal(libxl__gc *gc, libxl__snapshot_op *op,
         return GCSPRINTF("its memory image '%s' does not exist", s->memory);
     for (i = 0; i < s->num_disks; i++) {
         const libxlsnap_disk_snapshot *d = &s->disks[i];
-        const libxl__snapshot_backend *be;
         const char *why;
         if (!libxl__domain_disk(&op->d, d->vdev))
             return GCSPRINTF("domain %s has no disk %s", op->d.name,
@@ -468,8 +468,7 @@ static const char *refusal(libxl__gc *gc, libxl__snapshot_op *op,
         if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) continue;
         why = libxl__image_missing(gc, d->file);
         if (why) return GCSPRINTF("disk %s: '%s' %s", d->vdev, d->file, why);
-        be = libxl__snapshot_backend_of(d);
-        why = be && be->redefine_missing ? be->redefine_missing(gc, d) : NULL;
+        why = libxl__disk_redefine_missing(gc, bc, d);
         if (why) return GCSPRINTF("disk %s: %s", d->vdev, why);
     }
     if (!s->creation_time)
@@ -494,6 +493,7 @@ static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     STATE_AO_GC(rs->ao);
     libxlsnap_domain_snapshot *s = &rs->snap;
     libxl__snapshot_tree *t = &op->tree;
+    libxl__backend_cache bc = { { NULL } };
     const char *why = NULL;
 
     if (rc) goto out;
@@ -516,7 +516,7 @@ static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
             a = a->parent ? libxl__snapshot_tree_find(t, a->parent) : NULL;
         }
     }
-    why = refusal(gc, op, s, why);
+    why = refusal(gc, op, &bc, s, why);
     if (why) {
         LOG(ERROR, "%s", why);
         goto out;
@@ -646,13 +646,14 @@ static int check_many(libxl__gc *gc, redefine_many_state *rs)
 {
     libxl__snapshot_op *op = &rs->op;
     libxlsnap_domain_snapshot *snaps = rs->snaps;
+    libxl__backend_cache bc = { { NULL } };  /* an image's info asked once */
     const batch_name *b;
     batch_name *ix;
     int *pidx, *state, i, j, n;
 
     for (i = 0; i < rs->num; i++)
         if (libxlsnap_name_check(snaps[i].name))
-            REFUSE(i, "%s", refusal(gc, op, &snaps[i], NULL));
+            REFUSE(i, "%s", refusal(gc, op, &bc, &snaps[i], NULL));
     ix = batch_index(gc, &op->tree, snaps, rs->num, &n);
     for (j = 1; j < n; j++) {
         if (strcmp(ix[j].name, ix[j - 1].name)) continue;
@@ -677,7 +678,7 @@ static int check_many(libxl__gc *gc, redefine_many_state *rs)
             else
                 pidx[i] = b->i;
         }
-        why = refusal(gc, op, s, why);
+        why = refusal(gc, op, &bc, s, why);
         if (why) REFUSE(i, "%s", why);
     }
     /* a loop can only be the batch's (the domain's have no parent in it) */

@@ -168,7 +168,7 @@ step "a failed write mid-batch: nothing imported, nothing left"
 good "$B"
 run env XL_SNAPSHOT_FAULT=io:4 "$XL" snapshot-create --redefine --xmlfile="$B" vm1
 expect_eq "$RC" 1 "io:4: the command fails"
-expect_match "$ERR" "cannot write" "io:4: said"
+expect_match "$ERR" "cannot write .*snapshotdata-n1" "io:4: said (a record of the batch, mid-way)"
 expect_eq "$(records)" 0 "io:4: records"
 expect_no_match "$(ls "$(domain_dir vm1)")" "journal|\.tmp" "io:4: the journal"
 expect_ok xl snapshot-check vm1
