@@ -9,8 +9,9 @@
 #    the newest current, snapshot-check is clean, and each snapshot
 #    reverts to its own data;
 #  - a batch with one bad file (not well-formed, a name twice in the
-#    batch, a name the domain has, a missing parent, a missing image, a
-#    hostile name ../x, a loop of parents) imports nothing, and says in
+#    batch, a name the domain has, a missing parent, a missing image, an
+#    internal snapshot its image does not hold, a hostile name ../x, a
+#    loop of parents) imports nothing, and says in
 #    one line which file and why;
 #  - a crash mid-batch (XL_SNAPSHOT_FAULT): after the journal, before
 #    any record (redefine:1); after some records were renamed in
@@ -119,6 +120,9 @@ bad_case "parent 'nope' is neither in the batch nor" "$B/n6.xml"
 sed 's|<disk name="xvdb" snapshot="no"/>|<disk name="xvdb" snapshot="external"><source file="/nonexistent/o.qcow2"/></disk>|; s|</domainsnapshot>|<domain><devices><disk><source file="/nonexistent/b.qcow2"/><target dev="xvdb"/></disk></devices></domain></domainsnapshot>|' \
     <(meta n6 n1 2000000009) > "$B/n6.xml"
 bad_case "does not exist" "$B/n6.xml"
+sed "s|<disk name=\"xvda\" snapshot=\"no\"/>|<disk name=\"xvda\" snapshot=\"internal\"/>|; s|</domainsnapshot>|<domain><devices><disk><driver type=\"qcow2\"/><source file=\"$IMG/vm1-xvda.qcow2\"/><target dev=\"xvda\"/></disk></devices></domain></domainsnapshot>|" \
+    <(meta n6 n1 2000000009) > "$B/n6.xml"
+bad_case "holds no internal snapshot 'n6'" "$B/n6.xml"
 meta ../x n1 2000000009 > "$B/n6.xml"
 bad_case "valid snapshot name" "$B/n6.xml"
 meta n6 n7 2000000009 > "$B/n6.xml"
@@ -148,6 +152,10 @@ crash() {
     expect_ok xl snapshot-list --json vm1
     expect_eq "$(jq '[.[] | select(.name | startswith("n"))] | length' <<<"$OUT")" \
         "$want" "$fault: the batch's snapshots listed before the recovery"
+    run xl snapshot-check vm1
+    expect_eq "$RC" 1 "$fault: snapshot-check before the recovery"
+    expect_match "$OUT$ERR" "interrupted operation \(redefine\) is pending" \
+        "$fault: snapshot-check reports the journal"
     expect_ok xl snapshot-recover vm1      # the next command: recovers
     expect_match "$ERR" "interrupted redefine of 5 snapshots" "$fault: said"
     expect_ok xl snapshot-list --json vm1
