@@ -811,6 +811,8 @@ int libxlsnap_domain_snapshot_create(libxlsnap_ctx *ctx,
 
 /* Flags for libxlsnap_domain_snapshot_redefine(). */
 #define LIBXLSNAP_REDEFINE_CURRENT (1U << 0)  /* it becomes current */
+/* _redefine_many only: everything checked, nothing written */
+#define LIBXLSNAP_REDEFINE_DRY_RUN (1U << 1)
 /*
  * Adds (or replaces, same name) a record made elsewhere, metadata only
  * (libvirt's --redefine): its images must exist, its parent be in the
@@ -835,7 +837,8 @@ int libxlsnap_domain_snapshot_redefine(libxlsnap_ctx *ctx,
  * loop.  Any order: parents need not come first.  sources (may be
  * NULL): what each came from (a file name), named in messages about
  * it.  LIBXLSNAP_REDEFINE_CURRENT: the newest of the batch (by creation
- * time, then name) becomes current.
+ * time, then name) becomes current.  LIBXLSNAP_REDEFINE_DRY_RUN: all
+ * the checks, nothing written (0: the batch would be taken).
  */
 LIBXLSNAP_EXPORT
 int libxlsnap_domain_snapshot_redefine_many(libxlsnap_ctx *ctx,

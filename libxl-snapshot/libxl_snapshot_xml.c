@@ -859,7 +859,7 @@ static void redefine_many_begun(libxl__egc *egc, libxl__snapshot_op *op,
     }
     libxl__snapshot_tree_add_many(gc, t, rs->snaps, rs->num);
     rc = claim_many(gc, rs);
-    if (rc) goto out;
+    if (rc || (rs->flags & LIBXLSNAP_REDEFINE_DRY_RUN)) goto out;
     if (rs->flags & LIBXLSNAP_REDEFINE_CURRENT) {
         t->dom.current = GCSTRDUP(newest->name);
         libxl__snapshot_tree_fixup(gc, t);
@@ -909,7 +909,8 @@ int libxlsnap_domain_snapshot_redefine_many(libxlsnap_ctx *ctx,
                                         const libxl_asyncop_how *ao_how)
 {
     if (ARGS_MISSING(ctx, domain, snapshots) ||
-        FLAGS_UNKNOWN(ctx, flags, LIBXLSNAP_REDEFINE_CURRENT))
+        FLAGS_UNKNOWN(ctx, flags, LIBXLSNAP_REDEFINE_CURRENT |
+                                  LIBXLSNAP_REDEFINE_DRY_RUN))
         return ERROR_INVAL;
     if (num < 1) {
         GC_INIT(ctx);

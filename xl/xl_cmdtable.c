@@ -69,7 +69,7 @@ const struct cmd_spec cmd_table[] = {
       "                         any order (parents are put first): all checked\n"
       "                         first, one lock, one save, all or none; names\n"
       "                         must be new (--current: the newest becomes\n"
-      "                         current).\n"
+      "                         current; -N: check them all, import nothing).\n"
       "<ConfigFile>             An xl.snapshot.cfg(5) file (name, "
       "description,\n"
       "                         memory, type, disk=[...]).  Three arguments:\n"

@@ -258,7 +258,8 @@ static int xml_files_of(xml_files *xf, const char *arg)
 /*
  * --redefine --xmlfile=F1 --xmlfile=F2... or --xmlfile=DIR: every file
  * read and parsed (a message about one names it: xl_message_source),
- * then one libxlsnap_domain_snapshot_redefine_many: all or none.
+ * then one libxlsnap_domain_snapshot_redefine_many: all or none.  With
+ * -N (any number of files): checked only.
  */
 static int redefine_many_from_xml(const char *domain, const char **args,
                                   int nargs, bool current)
@@ -287,10 +288,11 @@ static int redefine_many_from_xml(const char *domain, const char **args,
     }
     rc = libxlsnap_domain_snapshot_redefine_many(ctx, domain, snaps, n,
              (const char *const *)xf.files,
-             current ? LIBXLSNAP_REDEFINE_CURRENT : 0, NULL);
+             (current ? LIBXLSNAP_REDEFINE_CURRENT : 0) |
+             (dryrun_only ? LIBXLSNAP_REDEFINE_DRY_RUN : 0), NULL);
     for (i = 0; !rc && i < n; i++)
-        printf("Domain snapshot %s defined from '%s'\n", snaps[i].name,
-               xf.files[i]);
+        printf("Domain snapshot %s %s from '%s'\n", snaps[i].name,
+               dryrun_only ? "would be defined" : "defined", xf.files[i]);
  out:
     for (i = 0; i < n; i++) libxlsnap_domain_snapshot_dispose(&snaps[i]);
     free(snaps);
@@ -526,7 +528,8 @@ int main_snapshot_create(int argc, char **argv)
                               "nothing else.");
             goto out;
         }
-        if (nxml == 1 && (stat(xmlfiles[0], &st) || !S_ISDIR(st.st_mode)))
+        if (nxml == 1 && !dryrun_only &&
+            (stat(xmlfiles[0], &st) || !S_ISDIR(st.st_mode)))
             ret = redefine_from_xml(argv[optind], xmlfiles[0], current);
         else
             ret = redefine_many_from_xml(argv[optind], xmlfiles, nxml,

@@ -13,6 +13,7 @@
 #    internal snapshot its image does not hold, a hostile name ../x, a
 #    loop of parents) imports nothing, and says in
 #    one line which file and why;
+#  - -N checks a batch (or one file) and imports nothing;
 #  - a crash mid-batch (XL_SNAPSHOT_FAULT): after the journal, before
 #    any record (redefine:1); after some records were renamed in
 #    (save:3); after every record, the journal left (redefine:2); and a
@@ -138,6 +139,16 @@ expect_eq "$(records)" 0 "records after a missing file"
 mkdir "$T/empty"
 refused "holds no \*.xml file" xl snapshot-create --redefine --xmlfile="$T/empty" vm1
 expect_ok xl snapshot-check vm1
+
+step "-N: all checked, nothing imported"
+good "$B"
+fp=$(fingerprint)
+expect_ok xl -N snapshot-create --redefine --xmlfile="$B" vm1
+expect_eq "$(grep -c '^Domain snapshot n[1-5] would be defined from' <<<"$OUT")" 5 "-N's lines"
+expect_unchanged "$fp" "-N"
+meta n6 nope 2000000009 > "$B/n6.xml"
+refused "$B/n6.xml: .*parent 'nope'" xl -N snapshot-create --redefine --xmlfile="$B" vm1
+refused "$B/n6.xml: .*parent 'nope'" xl -N snapshot-create --redefine --xmlfile="$B/n6.xml" vm1
 
 step "a crash mid-batch: none or all after the next command"
 crash() {
