@@ -186,6 +186,11 @@
  */
 #define LIBXLSNAP_HAVE_SNAPSHOT_REDEFINE 1
 /*
+ * LIBXLSNAP_HAVE_SNAPSHOT_REDEFINE_MANY:
+ * libxlsnap_domain_snapshot_redefine_many (a batch: one lock, one save).
+ */
+#define LIBXLSNAP_HAVE_SNAPSHOT_REDEFINE_MANY 1
+/*
  * LIBXLSNAP_HAVE_SNAPSHOT_XML: libxlsnap_domain_snapshot_to_xml/_from_xml
  * (libvirt's domainsnapshot XML).
  */
@@ -806,6 +811,8 @@ int libxlsnap_domain_snapshot_create(libxlsnap_ctx *ctx,
 
 /* Flags for libxlsnap_domain_snapshot_redefine(). */
 #define LIBXLSNAP_REDEFINE_CURRENT (1U << 0)  /* it becomes current */
+/* _redefine_many only: everything checked, nothing written */
+#define LIBXLSNAP_REDEFINE_DRY_RUN (1U << 1)
 /*
  * Adds (or replaces, same name) a record made elsewhere, metadata only
  * (libvirt's --redefine): its images must exist, its parent be in the
@@ -818,6 +825,31 @@ int libxlsnap_domain_snapshot_redefine(libxlsnap_ctx *ctx,
                                    unsigned flags,
                                    const libxl_asyncop_how *ao_how)
                                    LIBXL_EXTERNAL_CALLERS_ONLY;
+
+/*
+ * Adds num records made elsewhere at once (libvirt's --redefine of a
+ * domain's snapshot files), metadata only, under one lock with one
+ * save: all of them or none, also across a crash (a journal: the next
+ * call on the domain completes or undoes it).  Each is checked as
+ * _redefine checks one; besides, the names must be unique in the batch
+ * and new to the domain (ERROR_INVAL otherwise: use _redefine to
+ * replace one), each parent be in the batch or the domain's, and no
+ * loop.  Any order: parents need not come first.  sources (may be
+ * NULL): what each came from (a file name), named in messages about
+ * it.  LIBXLSNAP_REDEFINE_CURRENT: the newest of the batch (by creation
+ * time, then name) becomes current.  LIBXLSNAP_REDEFINE_DRY_RUN: all
+ * the checks, nothing written (0: the batch would be taken).
+ */
+LIBXLSNAP_EXPORT
+int libxlsnap_domain_snapshot_redefine_many(libxlsnap_ctx *ctx,
+                                        const char *domain,
+                                        const libxlsnap_domain_snapshot
+                                            *snapshots,
+                                        int num,
+                                        const char *const *sources,
+                                        unsigned flags,
+                                        const libxl_asyncop_how *ao_how)
+                                        LIBXL_EXTERNAL_CALLERS_ONLY;
 
 /* The domain's snapshots (*list_r: free with _list_free). */
 LIBXLSNAP_EXPORT

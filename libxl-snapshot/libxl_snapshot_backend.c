@@ -242,19 +242,37 @@ int libxl__disk_snapshot_undo(libxl__gc *gc, const libxl__snapshot_op *op,
     return be ? be->undo(gc, op, ds, t, why_r) : 0;
 }
 
+/* be's slot of c */
+static void **cache_of(libxl__backend_cache *c,
+                       const libxl__snapshot_backend *be)
+{
+    size_t k;
+
+    for (k = 0; k < NUM_BACKENDS && c->owner[k] && c->owner[k] != be; k++)
+        ;
+    c->owner[k] = be;
+    return &c->data[k];
+}
+
 const char *libxl__disk_snapshot_check(libxl__gc *gc,
                                        libxl__backend_cache *c,
                                        const libxlsnap_disk_snapshot *ds,
                                        yajl_val info)
 {
     const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
-    size_t k;
 
     if (!be || !be->check) return NULL;
-    for (k = 0; k < NUM_BACKENDS && c->owner[k] && c->owner[k] != be; k++)
-        ;
-    c->owner[k] = be;
-    return be->check(gc, &c->data[k], ds, info);
+    return be->check(gc, cache_of(c, be), ds, info);
+}
+
+const char *libxl__disk_redefine_missing(libxl__gc *gc,
+                                         libxl__backend_cache *c,
+                                         const libxlsnap_disk_snapshot *ds)
+{
+    const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+
+    if (!be || !be->redefine_missing) return NULL;
+    return be->redefine_missing(gc, cache_of(c, be), ds);
 }
 
 /*

@@ -278,11 +278,37 @@ bool libxl__tag_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
     return true;
 }
 
-static const char *internal_redefine_missing(libxl__gc *gc,
+/* cache: each image's qemu-img info, asked once (a batch of
+ * redefines of many snapshots in one image) */
+typedef struct {
+    const char **files;
+    yajl_val *infos;
+    int n;
+} image_infos;
+
+static const char *internal_redefine_missing(libxl__gc *gc, void **cache,
                                              const libxlsnap_disk_snapshot *ds)
 {
-    yajl_val info = libxl__qemu_img_info_sync(gc, ds->file, false, NULL);
+    image_infos *ii = *cache;
+    yajl_val info = NULL;
     const char *id;
+    int i;
+
+    if (!ii) {
+        GCNEW(ii);
+        *cache = ii;
+    }
+    for (i = 0; ds->file && i < ii->n && strcmp(ii->files[i], ds->file); i++)
+        ;
+    if (ds->file && i < ii->n) {
+        info = ii->infos[i];
+    } else if (ds->file) {
+        info = libxl__qemu_img_info_sync(gc, ds->file, false, NULL);
+        GCREALLOC_ARRAY(ii->files, ii->n + 1);
+        GCREALLOC_ARRAY(ii->infos, ii->n + 1);
+        ii->files[ii->n] = GCSTRDUP(ds->file);
+        ii->infos[ii->n++] = info;
+    }
 
     if (!ds->tag || !info || libxl__qemu_img_find_tag(info, ds->tag, &id) <= 0)
         return GCSPRINTF("'%s' holds no internal snapshot '%s'", ds->file,

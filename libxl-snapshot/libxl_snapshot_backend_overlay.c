@@ -367,7 +367,7 @@ bool libxl__overlay_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
     return ds->overlay && ds->overlay[0] == '/';
 }
 
-const char *libxl__overlay_redefine_missing(libxl__gc *gc,
+const char *libxl__overlay_redefine_missing(libxl__gc *gc, void **cache,
                                             const libxlsnap_disk_snapshot *ds)
 {
     return libxl__file_exists(ds->overlay) ? NULL

@@ -760,7 +760,7 @@ static const char *rbd_image_problem(libxl__gc *gc, const char *spec,
     return NULL;
 }
 
-static const char *rbd_redefine_missing(libxl__gc *gc,
+static const char *rbd_redefine_missing(libxl__gc *gc, void **cache,
                                         const libxlsnap_disk_snapshot *ds)
 {
     const char *why;

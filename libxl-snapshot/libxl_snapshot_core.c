@@ -388,12 +388,11 @@ int libxl__read_file_nofollow(libxl__gc *gc, const char *path,
     return read_file(gc, path, O_NOFOLLOW, data_r, len_r);
 }
 
-int libxl__write_file_atomic_lvl(libxl__gc *gc, const char *path,
-                                 const void *data, size_t len,
-                                 xentoollog_level lvl)
+int libxl__write_file_tmp(libxl__gc *gc, const char *path,
+                          const void *data, size_t len, bool sync,
+                          xentoollog_level lvl)
 {
     char *tmp = GCSPRINTF("%s.tmp", path);
-    char *dir = libxl__path_dirname(gc, path);
     const char *p = data;
     int fd = -1, rc;
     size_t done = 0;
@@ -419,7 +418,7 @@ int libxl__write_file_atomic_lvl(libxl__gc *gc, const char *path,
         }
         done += r;
     }
-    if (fsync(fd)) {
+    if (sync && fsync(fd)) {
         LOGE_AT(lvl, "cannot sync '%s'%s", tmp,
                 errno == ENOSPC ? " (file system full)" : "");
         rc = ERROR_FAIL;
@@ -432,17 +431,29 @@ int libxl__write_file_atomic_lvl(libxl__gc *gc, const char *path,
         goto out;
     }
     fd = -1;
-    if (rename(tmp, path)) {
-        LOGE_AT(lvl, "cannot rename '%s' to '%s'", tmp, path);
-        rc = ERROR_FAIL;
-        goto out;
-    }
-    libxl__fsync_dir(dir);
     rc = 0;
  out:
     if (fd >= 0) close(fd);
     if (rc) unlink(tmp);
     return rc;
+}
+
+int libxl__write_file_atomic_lvl(libxl__gc *gc, const char *path,
+                                 const void *data, size_t len,
+                                 xentoollog_level lvl)
+{
+    char *tmp = GCSPRINTF("%s.tmp", path);
+    int rc;
+
+    rc = libxl__write_file_tmp(gc, path, data, len, true, lvl);
+    if (rc) return rc;
+    if (rename(tmp, path)) {
+        LOGE_AT(lvl, "cannot rename '%s' to '%s'", tmp, path);
+        unlink(tmp);
+        return ERROR_FAIL;
+    }
+    libxl__fsync_dir(libxl__path_dirname(gc, path));
+    return 0;
 }
 
 int libxl__write_file_atomic(libxl__gc *gc, const char *path,

@@ -11,7 +11,9 @@
  * check-release-lib` checks that the release one has no trace of this.
  *
  * The fault points are placed by the operations (create, revert,
- * delete, the block job engine, the memory save) and the I/O points
+ * delete, the block job engine, the memory save, a redefine of many,
+ * and "save": after each name a batched save of the directory store
+ * renames in, libxl__snapshot_store_save_many) and the I/O points
  * by the code that writes, sends QMP or runs tools.
  *
  * Fault injection, from XL_SNAPSHOT_FAULT:

@@ -184,6 +184,15 @@ int libxl__write_file_atomic(libxl__gc *gc, const char *path,
 int libxl__write_file_atomic_lvl(libxl__gc *gc, const char *path,
                                  const void *data, size_t len,
                                  xentoollog_level lvl);
+/*
+ * Its first part: data written to path.tmp (a stale one, or a link
+ * planted there, removed first), fsync'ed if sync, closed; removed on
+ * failure (logged at lvl).  The caller renames it (a batch: many
+ * written unsynced, one syncfs, then the renames: libxl_snapshot_store.c).
+ */
+int libxl__write_file_tmp(libxl__gc *gc, const char *path,
+                          const void *data, size_t len, bool sync,
+                          xentoollog_level lvl);
 /* fsync of a directory (a rename or unlink in it made durable) */
 void libxl__fsync_dir(const char *dir);
 bool libxl__file_exists(const char *path);
@@ -1148,6 +1157,10 @@ typedef struct libxl__snapshot_store_ops {
      * logged at lvl */
     int (*put)(libxl__gc *gc, const libxl__snapshot_store *st,
                const libxl__store_put *p, int n, xentoollog_level lvl);
+    /* the same, for many names at once (NULL: put does; the directory
+     * store's syncs once for all) */
+    int (*put_many)(libxl__gc *gc, const libxl__snapshot_store *st,
+                    const libxl__store_put *p, int n, xentoollog_level lvl);
     /* the names that begin with prefix, and their values if values_r
      * (a value NULL: the name vanished meanwhile) */
     int (*list)(libxl__gc *gc, const libxl__snapshot_store *st,
@@ -1234,6 +1247,10 @@ int libxl__snapshot_store_get(libxl__gc *gc, const libxl__snapshot_store *st,
 int libxl__snapshot_store_put(libxl__gc *gc, const libxl__snapshot_store *st,
                               const libxl__store_put *p, int n,
                               xentoollog_level lvl);
+int libxl__snapshot_store_put_many(libxl__gc *gc,
+                                   const libxl__snapshot_store *st,
+                                   const libxl__store_put *p, int n,
+                                   xentoollog_level lvl);
 int libxl__snapshot_store_put1(libxl__gc *gc,
                                const libxl__snapshot_store *st,
                                const char *name, const char *value,
@@ -1308,6 +1325,9 @@ int libxl__domain_record_from_json(libxl__gc *gc, const char *what,
 /* Atomic writes; only records whose text changed are rewritten. */
 int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
                                const libxl__snapshot_tree *tree);
+/* The same, its writes synced once for all (many new records at once) */
+int libxl__snapshot_store_save_many(libxl__gc *gc, libxl__snapshot_store *st,
+                                    const libxl__snapshot_tree *tree);
 char *libxl__snapshot_record_path(libxl__gc *gc,
                                   const libxl__snapshot_store *st,
                                   const char *name);
@@ -1320,6 +1340,10 @@ void libxl__snapshot_tree_remove(libxl__gc *gc, libxl__snapshot_tree *t,
                                  const char *name);
 void libxl__snapshot_tree_add(libxl__gc *gc, libxl__snapshot_tree *t,
                               const libxlsnap_domain_snapshot *s);
+/* n snapshots whose names t does not have, one fixup */
+void libxl__snapshot_tree_add_many(libxl__gc *gc, libxl__snapshot_tree *t,
+                                   const libxlsnap_domain_snapshot *snaps,
+                                   int n);
 libxl__active_disk *libxl__domain_record_disk(libxl__domain_record *d,
                                               const char *vdev);
 /*
@@ -2209,8 +2233,9 @@ typedef struct libxl__snapshot_backend {
                       const libxlsnap_domain_snapshot *s, const char *file,
                       const char *dev);
     /* redefining ds's record (XML): why its snapshot is not there (its
-     * image is), in gc, or NULL.  NULL: the image is enough. */
-    const char *(*redefine_missing)(libxl__gc *gc,
+     * image is), in gc, or NULL.  NULL: the image is enough.  cache: the
+     * backend's own, one per operation (a batch asks one image once) */
+    const char *(*redefine_missing)(libxl__gc *gc, void **cache,
                                     const libxlsnap_disk_snapshot *ds);
 } libxl__snapshot_backend;
 
@@ -2219,6 +2244,10 @@ typedef struct libxl__backend_cache {
     const libxl__snapshot_backend *owner[8];
     void *data[8];
 } libxl__backend_cache;
+/* ->redefine_missing of ds's backend (NULL: its snapshot is there) */
+const char *libxl__disk_redefine_missing(libxl__gc *gc,
+                                         libxl__backend_cache *c,
+                                         const libxlsnap_disk_snapshot *ds);
 /* ->check of ds's backend (NULL: nothing wrong, or type "no") */
 const char *libxl__disk_snapshot_check(libxl__gc *gc,
                                        libxl__backend_cache *c,
@@ -2341,7 +2370,7 @@ bool libxl__overlay_xml_source(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
 bool libxl__overlay_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
                               const libxlsnap_domain_snapshot *s,
                               const char *file, const char *dev);
-const char *libxl__overlay_redefine_missing(libxl__gc *gc,
+const char *libxl__overlay_redefine_missing(libxl__gc *gc, void **cache,
                                             const libxlsnap_disk_snapshot *ds);
 int libxl__overlay_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                          libxl__snapshot_part parts[2]);
@@ -2599,6 +2628,13 @@ void libxl__snapshot_remove_unused(libxl__egc *egc,
  * its journal j rolled forward or back; ERROR_* keeps the journal.
  */
 int libxl__create_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
+/* A redefine of many's (libxl_snapshot_xml.c): all or none. */
+int libxl__redefine_recover(libxl__gc *gc, libxl__snapshot_op *op,
+                            yajl_val j);
+/* What a lock-free reader (list, info) shows while a redefine of many
+ * is pending: its snapshots only once all their records are written. */
+void libxl__redefine_hide(libxl__gc *gc, const libxl__snapshot_store *st,
+                          libxl__snapshot_tree *t);
 /* A migration's journal (libxl_snapshot_migrate.c): back to one QEMU. */
 int libxl__migrate_recover(libxl__gc *gc, libxl__snapshot_op *op, yajl_val j);
 /* a delete's: callback(rc) when done (the removal of what its disk
@@ -2629,6 +2665,8 @@ void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
                             libxl__snapshot_op_callback *callback);
 /* The journal an interrupted operation left, or NULL: its path, and its
  * op ("create"...) in *op_r (NULL if it is unreadable or has none). */
+/* The journal, parsed (NULL: none, or not JSON) */
+yajl_val libxl__journal_get(libxl__gc *gc, const libxl__snapshot_store *st);
 const char *libxl__journal_pending(libxl__gc *gc,
                                    const libxl__snapshot_store *st,
                                    const char **op_r);

@@ -75,6 +75,10 @@
  *  migrate (qemu driver): back to one QEMU, libxl__migrate_recover
  *  (libxl_snapshot_migrate.c).
  *
+ *  snapshot-create --redefine of many (libxl_snapshot_xml.c,
+ *  libxl__redefine_recover): forward when every record it names was
+ *  written (its current set), back otherwise (those written removed).
+ *
  *  checkpoint-create: back (its bitmaps undone) unless its record was
  *  written; checkpoint-delete: forward (done again).
  *  libxl__checkpoint_recover (libxl_snapshot_checkpoint.c).
@@ -113,7 +117,8 @@ bool libxl__journal_op_known(const char *op)
     return op && (!strcmp(op, "create") || !strcmp(op, "revert") ||
                   !strcmp(op, "delete") || !strcmp(op, "migrate") ||
                   !strcmp(op, "checkpoint-create") ||
-                  !strcmp(op, "checkpoint-delete"));
+                  !strcmp(op, "checkpoint-delete") ||
+                  !strcmp(op, "redefine"));
 }
 
 /*
@@ -247,6 +252,15 @@ void libxl__journal_say_unfinished(libxl__gc *gc,
         op->unfinished_delete, op->unfinished_how, op->unfinished_rest);
 }
 
+yajl_val libxl__journal_get(libxl__gc *gc, const libxl__snapshot_store *st)
+{
+    char *data;
+
+    if (libxl__snapshot_store_get(gc, st, JOURNAL_FILE, &data, NULL))
+        return NULL;
+    return libxl__json_parse(gc, data);
+}
+
 const char *libxl__journal_pending(libxl__gc *gc,
                                    const libxl__snapshot_store *st,
                                    const char **op_r)
@@ -313,6 +327,8 @@ void libxl__journal_recover(libxl__egc *egc, libxl__snapshot_op *op,
         return;
     } else if (what && !strcmp(what, "migrate")) {
         rc = libxl__migrate_recover(gc, op, j);
+    } else if (what && !strcmp(what, "redefine")) {
+        rc = libxl__redefine_recover(gc, op, j);
     } else if (what && (!strcmp(what, "checkpoint-create") ||
                         !strcmp(what, "checkpoint-delete"))) {
         rc = libxl__checkpoint_recover(gc, op, j);

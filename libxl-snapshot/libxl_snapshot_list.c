@@ -39,8 +39,11 @@ int libxl__snapshot_tree_load(libxl__gc *gc, const char *domain,
             "(unreadable, or an operation this version does not know): "
             "listed as the records stand; xl snapshot-recover %s moves "
             "it aside", d.name, journal, d.name);
-    return name ? libxl__snapshot_store_load_one(gc, &st, name, tree_r)
-                : libxl__snapshot_store_load(gc, &st, tree_r);
+    rc = name ? libxl__snapshot_store_load_one(gc, &st, name, tree_r)
+              : libxl__snapshot_store_load(gc, &st, tree_r);
+    if (!rc && journal && op && !strcmp(op, "redefine"))
+        libxl__redefine_hide(gc, &st, tree_r);   /* all or none */
+    return rc;
 }
 
 /* The problem of each disk on a volume backend (LVM: quick to ask),

@@ -32,6 +32,14 @@
  * by then), and only then are records of removed snapshots deleted
  * (their children were already re-parented on disk).
  *
+ * A save of many new records at once (a redefine of many:
+ * libxl__snapshot_store_save_many) puts the same names in the same
+ * order through put_many: the directory store writes every changed
+ * name to its .tmp unsynced, syncs the file system once (syncfs), then
+ * renames them in, in order, and syncs the directory once: each name
+ * still old or new, the order kept, one sync instead of two a record.
+ * (Its all-or-none is the redefine's journal, not the store's.)
+ *
  * An operation that only adds snapshots (create) loads a partial tree:
  * the domain record and the current snapshot's record.  Its save writes
  * those and the new ones, the current one's children kept from its file
@@ -186,20 +194,27 @@ static int dir_get(libxl__gc *gc, const libxl__snapshot_store *st,
     return libxl__read_file_nofollow(gc, path, data_r, len_r);
 }
 
-/* Writes path unless it already holds exactly data. */
-static int write_if_changed(libxl__gc *gc, const char *path,
-                            const char *data, size_t len,
-                            xentoollog_level lvl)
+/* 1 if path holds exactly data, 0 if not (or it is missing), or ERROR_* */
+static int holds(libxl__gc *gc, const char *path, const char *data,
+                 size_t len)
 {
     char *old;
     size_t oldlen;
     int rc;
 
     rc = libxl__read_file_nofollow(gc, path, &old, &oldlen);
-    if (!rc && oldlen == len && !memcmp(old, data, len))
-        return 0;
-    if (rc && rc != ERROR_NOTFOUND)
-        return rc;
+    if (!rc) return oldlen == len && !memcmp(old, data, len);
+    return rc == ERROR_NOTFOUND ? 0 : rc;
+}
+
+/* Writes path unless it already holds exactly data. */
+static int write_if_changed(libxl__gc *gc, const char *path,
+                            const char *data, size_t len,
+                            xentoollog_level lvl)
+{
+    int r = holds(gc, path, data, len);
+
+    if (r) return r > 0 ? 0 : r;
     return libxl__write_file_atomic_lvl(gc, path, data, len, lvl);
 }
 
@@ -225,6 +240,70 @@ static int dir_put(libxl__gc *gc, const libxl__snapshot_store *st,
         removed = true;
     }
     if (removed) libxl__fsync_dir(st->dir);
+    return rc;
+}
+
+/*
+ * A batch (libxl__snapshot_store_save_many): every changed name written
+ * to its .tmp unsynced, one syncfs(2) for them all, then the renames
+ * and removals in the put's order and one fsync of the directory.  Each
+ * name is still the old text or the new, as with dir_put, for one sync
+ * in all instead of two a name.  A failure before the renames changes
+ * nothing (the .tmp files go).  Fault point "save" after each name.
+ */
+static int dir_put_many(libxl__gc *gc, const libxl__snapshot_store *st,
+                        const libxl__store_put *p, int n,
+                        xentoollog_level lvl)
+{
+    const char *path;
+    bool *tmp;                        /* p[i]'s .tmp is written */
+    int i, r, rc = 0, dfd = -1;
+
+    GCNEW_ARRAY(tmp, n + 1);
+    for (i = 0; i < n; i++) {
+        if (!p[i].value) continue;
+        path = GCSPRINTF("%s/%s", st->dir, p[i].name);
+        r = holds(gc, path, p[i].value, p[i].len);
+        if (r < 0) {
+            rc = r;
+            goto out;
+        }
+        if (r) continue;
+        rc = libxl__write_file_tmp(gc, path, p[i].value, p[i].len, false,
+                                   lvl);
+        if (rc) goto out;
+        tmp[i] = true;
+    }
+    dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || syncfs(dfd)) {
+        LOGE_AT(lvl, "cannot sync the file system of '%s'", st->dir);
+        rc = ERROR_FAIL;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        path = GCSPRINTF("%s/%s", st->dir, p[i].name);
+        if (p[i].value && !tmp[i]) continue;      /* unchanged */
+        if (p[i].value && rename(GCSPRINTF("%s.tmp", path), path)) {
+            LOGE_AT(lvl, "cannot rename '%s.tmp' to '%s'", path, path);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        if (!p[i].value && unlink(path) && errno != ENOENT) {
+            LOGE_AT(lvl, "cannot remove '%s'", path);
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        tmp[i] = false;
+        libxl__fault_point("save");   /* tests: a crash mid-batch */
+    }
+    if (fsync(dfd)) {
+        LOGE_AT(lvl, "cannot sync '%s'", st->dir);
+        rc = ERROR_FAIL;
+    }
+ out:
+    for (i = 0; i < n; i++)
+        if (tmp[i]) unlink(GCSPRINTF("%s/%s.tmp", st->dir, p[i].name));
+    if (dfd >= 0) close(dfd);
     return rc;
 }
 
@@ -309,6 +388,7 @@ const libxl__snapshot_store_ops libxl__snapshot_store_dir_ops = {
     .unlock = dir_unlock,
     .get = dir_get,
     .put = dir_put,
+    .put_many = dir_put_many,
     .list = dir_list,
     .domains = dir_domains,
 };
@@ -395,6 +475,16 @@ int libxl__snapshot_store_put(libxl__gc *gc, const libxl__snapshot_store *st,
                               xentoollog_level lvl)
 {
     return n ? st->ops->put(gc, st, p, n, lvl) : 0;
+}
+
+int libxl__snapshot_store_put_many(libxl__gc *gc,
+                                   const libxl__snapshot_store *st,
+                                   const libxl__store_put *p, int n,
+                                   xentoollog_level lvl)
+{
+    if (!n) return 0;
+    return st->ops->put_many ? st->ops->put_many(gc, st, p, n, lvl)
+                             : st->ops->put(gc, st, p, n, lvl);
 }
 
 int libxl__snapshot_store_put1(libxl__gc *gc,
@@ -936,10 +1026,27 @@ static int *depths(libxl__gc *gc, const int *pidx, int n, int *max_r)
 
 /*
  * One put: the directory store writes its names in this order (each
- * atomically), the RADOS store all of them in one op.
+ * atomically), the RADOS store all of them in one op.  save_many: the
+ * same names in the same order, put as a batch (put_many: one sync for
+ * them all), for a save that writes many records at once.
  */
+static int save(libxl__gc *gc, libxl__snapshot_store *st,
+                const libxl__snapshot_tree *tree, bool many);
+
 int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
                                const libxl__snapshot_tree *tree)
+{
+    return save(gc, st, tree, false);
+}
+
+int libxl__snapshot_store_save_many(libxl__gc *gc, libxl__snapshot_store *st,
+                                    const libxl__snapshot_tree *tree)
+{
+    return save(gc, st, tree, true);
+}
+
+static int save(libxl__gc *gc, libxl__snapshot_store *st,
+                const libxl__snapshot_tree *tree, bool many)
 {
     int *pidx, *depth = NULL, *order = NULL;
     name_ix *ix;
@@ -1006,7 +1113,8 @@ int libxl__snapshot_store_save(libxl__gc *gc, libxl__snapshot_store *st,
             p[np++].len = 0;
         }
     }
-    rc = libxl__snapshot_store_put(gc, st, p, np, XTL_ERROR);
+    rc = many ? libxl__snapshot_store_put_many(gc, st, p, np, XTL_ERROR)
+              : libxl__snapshot_store_put(gc, st, p, np, XTL_ERROR);
  out:
     return rc;
 }
@@ -1217,6 +1325,22 @@ void libxl__snapshot_tree_add(libxl__gc *gc, libxl__snapshot_tree *t,
         old = &t->snaps[t->num_snaps++];
     }
     *old = copy;
+    libxl__snapshot_tree_fixup(gc, t);
+}
+
+/*
+ * Adds copies of snaps[0..n), whose names t does not have yet, with one
+ * fixup (n tree_adds would sort the tree n times).
+ */
+void libxl__snapshot_tree_add_many(libxl__gc *gc, libxl__snapshot_tree *t,
+                                   const libxlsnap_domain_snapshot *snaps,
+                                   int n)
+{
+    int i;
+
+    GCREALLOC_ARRAY(t->snaps, t->num_snaps + n);
+    for (i = 0; i < n; i++)
+        snapshot_copy_gc(gc, &t->snaps[t->num_snaps++], &snaps[i]);
     libxl__snapshot_tree_fixup(gc, t);
 }
 

@@ -38,6 +38,22 @@
  * <cookie>, <inactiveDomain> and <active> are not kept: one warning line
  * each.  A redefine also refuses a missing <creationTime> (as libvirt),
  * and files or volumes another record owns (libxl__snapshot_claim).
+ *
+ * A redefine of many (libxlsnap_domain_snapshot_redefine_many: xl's
+ * --xmlfile given many times, or a directory) is one operation: one
+ * lock, everything checked before anything is written (check_many: each
+ * as a single one is, the names unique and new, each parent in the
+ * batch or the domain's, no loop; claim_many: one ownership pass over
+ * the whole tree), the first problem said naming its source.  Then a
+ * journal {"op": "redefine", "names", "current"}, one batched save
+ * (libxl__snapshot_store_save_many: one sync for all the records), and
+ * the journal removed.  A save that fails is undone (redefine_undo: the
+ * records it wrote removed); a crash is completed by the next command
+ * (libxl__redefine_recover: forward if every record was written, back
+ * otherwise), and lock-free readers meanwhile show none of the batch
+ * until all of it is there (libxl__redefine_hide).  Fault points
+ * "redefine" (1: the journal written, no record; 2: all records, the
+ * journal left) and the store's "save" (after each record renamed in).
  */
 #include "libxl_snapshot_internal.h"
 
@@ -418,89 +434,97 @@ typedef struct {
     unsigned flags;
 } redefine_state;
 
+/*
+ * Why s cannot be added to the domain of op (NULL: it can), in this
+ * order: its name, its domain, its parent (parent_why: the caller's
+ * finding, NULL when the parent is fine), its memory image, its disks
+ * and images (backends' redefine_missing), its creation time.
+ */
+static const char *refusal(libxl__gc *gc, libxl__snapshot_op *op,
+                           libxl__backend_cache *bc,
+                           const libxlsnap_domain_snapshot *s,
+                           const char *parent_why)
+{
+    int i;
+
+    if (libxlsnap_name_check(s->name))
+        return GCSPRINTF("'%s' is not a valid snapshot name",
+                         libxl__printable(gc, s->name ? s->name : ""));
+    if (!libxl_uuid_is_nil(&s->domain_uuid) &&
+        libxl_uuid_compare(&s->domain_uuid, &op->d.uuid))
+        return GCSPRINTF("the snapshot is of another domain (its uuid is "
+                         "not %s's)", op->d.name);
+    if (s->parent && !strcmp(s->parent, s->name))
+        return "it names itself as its parent";
+    if (parent_why) return parent_why;
+    if (s->memory && !libxl__file_exists(s->memory))
+        return GCSPRINTF("its memory image '%s' does not exist", s->memory);
+    for (i = 0; i < s->num_disks; i++) {
+        const libxlsnap_disk_snapshot *d = &s->disks[i];
+        const char *why;
+        if (!libxl__domain_disk(&op->d, d->vdev))
+            return GCSPRINTF("domain %s has no disk %s", op->d.name,
+                             d->vdev);
+        if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) continue;
+        why = libxl__image_missing(gc, d->file);
+        if (why) return GCSPRINTF("disk %s: '%s' %s", d->vdev, d->file, why);
+        why = libxl__disk_redefine_missing(gc, bc, d);
+        if (why) return GCSPRINTF("disk %s: %s", d->vdev, why);
+    }
+    if (!s->creation_time)
+        return "<creationTime> is missing (libvirt's redefine needs it too)";
+    return NULL;
+}
+
+/* s as the domain's record: its domain's name and uuid, not current */
+static void as_domains(libxl__gc *gc, libxl__snapshot_op *op,
+                       libxlsnap_domain_snapshot *s)
+{
+    /* s is the caller's copy (malloc'ed, disposed by the caller) */
+    free(s->domain_name);
+    s->domain_name = libxl__gc_strdup(NOGC, op->d.name);
+    libxl_uuid_copy(NULL, &s->domain_uuid, &op->d.uuid);
+    s->current = false;
+}
+
 static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
 {
     redefine_state *rs = CONTAINER_OF(op, redefine_state, op);
     STATE_AO_GC(rs->ao);
     libxlsnap_domain_snapshot *s = &rs->snap;
     libxl__snapshot_tree *t = &op->tree;
-    int i;
+    libxl__backend_cache bc = { { NULL } };
+    const char *why = NULL;
 
     if (rc) goto out;
     rc = ERROR_INVAL;
-    if (libxlsnap_name_check(s->name)) {
-        LOG(ERROR, "'%s' is not a valid snapshot name",
-            libxl__printable(gc, s->name ? s->name : ""));
-        goto out;
-    }
-    if (!libxl_uuid_is_nil(&s->domain_uuid) &&
-        libxl_uuid_compare(&s->domain_uuid, &op->d.uuid)) {
-        LOG(ERROR, "the snapshot is of another domain (its uuid is not %s's)",
-            op->d.name);
-        goto out;
-    }
-    if (s->parent && !strcmp(s->parent, s->name)) {
-        LOG(ERROR, "it names itself as its parent");
-        goto out;
-    }
-    if (s->parent && !libxl__snapshot_tree_find(t, s->parent)) {
-        LOG(ERROR, "its parent '%s' is not a snapshot of domain %s",
-            libxl__printable(gc, s->parent), op->d.name);
-        goto out;
-    }
-    if (s->parent) {
+    if (s->parent && s->name && strcmp(s->parent, s->name) &&
+        !libxl__snapshot_tree_find(t, s->parent)) {
+        why = GCSPRINTF("its parent '%s' is not a snapshot of domain %s",
+                        libxl__printable(gc, s->parent), op->d.name);
+    } else if (s->parent && s->name) {
         /* a parent that descends from it would close a loop */
         const libxlsnap_domain_snapshot *a =
             libxl__snapshot_tree_find(t, s->parent);
         int depth;
         for (depth = 0; a && depth <= t->num_snaps; depth++) {
             if (!strcmp(a->name, s->name)) {
-                LOG(ERROR, "its parent '%s' descends from it: the tree "
-                    "would loop", libxl__printable(gc, s->parent));
-                goto out;
+                why = GCSPRINTF("its parent '%s' descends from it: the tree "
+                                "would loop", libxl__printable(gc, s->parent));
+                break;
             }
             a = a->parent ? libxl__snapshot_tree_find(t, a->parent) : NULL;
         }
     }
-    if (s->memory && !libxl__file_exists(s->memory)) {
-        LOG(ERROR, "its memory image '%s' does not exist", s->memory);
-        goto out;
-    }
-    for (i = 0; i < s->num_disks; i++) {
-        const libxlsnap_disk_snapshot *d = &s->disks[i];
-        const libxl__snapshot_backend *be;
-        const char *why;
-        if (!libxl__domain_disk(&op->d, d->vdev)) {
-            LOG(ERROR, "domain %s has no disk %s", op->d.name, d->vdev);
-            goto out;
-        }
-        if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) continue;
-        why = libxl__image_missing(gc, d->file);
-        if (why) {
-            LOG(ERROR, "disk %s: '%s' %s", d->vdev, d->file, why);
-            goto out;
-        }
-        be = libxl__snapshot_backend_of(d);
-        why = be && be->redefine_missing ? be->redefine_missing(gc, d) : NULL;
-        if (why) {
-            LOG(ERROR, "disk %s: %s", d->vdev, why);
-            goto out;
-        }
-    }
-    if (!s->creation_time) {
-        LOG(ERROR, "<creationTime> is missing (libvirt's redefine needs it "
-            "too)");
+    why = refusal(gc, op, &bc, s, why);
+    if (why) {
+        LOG(ERROR, "%s", why);
         goto out;
     }
     /* nothing another record owns (libxl__snapshot_ownership) */
     rc = libxl__snapshot_claim(gc, t, s);
     if (rc) goto out;
-    rc = ERROR_INVAL;
-    /* s is the caller's copy (malloc'ed, disposed below) */
-    free(s->domain_name);
-    s->domain_name = libxl__gc_strdup(NOGC, op->d.name);
-    libxl_uuid_copy(NULL, &s->domain_uuid, &op->d.uuid);
-    s->current = false;
+    as_domains(gc, op, s);
     libxl__snapshot_tree_add(gc, t, s);
     if (rs->flags & LIBXLSNAP_REDEFINE_CURRENT)
         t->dom.current = GCSTRDUP(s->name);
@@ -533,6 +557,386 @@ int libxlsnap_domain_snapshot_redefine(libxlsnap_ctx *ctx,
     rs->op.ao = ao;
     rs->op.domain = GCSTRDUP(domain);
     rs->op.callback = redefine_begun;
+    libxl__snapshot_op_begin(egc, &rs->op);
+    EGC_FREE;
+    return AO_INPROGRESS;
+}
+
+/* ---------------------------------------------------------------- */
+/* redefine of many: one lock, one save, all or none */
+
+typedef struct {
+    libxl__ao *ao;
+    libxl__snapshot_op op;
+    libxlsnap_domain_snapshot *snaps;     /* the caller's, copied */
+    const char **sources;                 /* for messages (NULL: names) */
+    int num;
+    unsigned flags;
+} redefine_many_state;
+
+/* A name, and whose: i >= 0 the batch's i-th, -1 the domain's. */
+typedef struct { const char *name; int i; } batch_name;
+
+static int batch_name_cmp(const void *a, const void *b)
+{
+    const batch_name *x = a, *y = b;
+    int r = strcmp(x->name, y->name);
+
+    return r ? r : x->i - y->i;
+}
+
+/* names[0..n) sorted (for find) */
+static batch_name *batch_index(libxl__gc *gc, const libxl__snapshot_tree *t,
+                               const libxlsnap_domain_snapshot *snaps,
+                               int num, int *n_r)
+{
+    batch_name *ix;
+    int i, n = 0;
+
+    GCNEW_ARRAY(ix, (t ? t->num_snaps : 0) + num + 1);
+    for (i = 0; t && i < t->num_snaps; i++) {
+        ix[n].name = t->snaps[i].name;
+        ix[n++].i = -1;
+    }
+    for (i = 0; i < num; i++) {
+        ix[n].name = snaps[i].name;
+        ix[n++].i = i;
+    }
+    qsort(ix, n, sizeof(*ix), batch_name_cmp);
+    *n_r = n;
+    return ix;
+}
+
+/* the first entry named name, or NULL */
+static const batch_name *batch_find(const batch_name *ix, int n,
+                                    const char *name)
+{
+    int lo = 0, hi = n;
+
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(ix[mid].name, name) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && !strcmp(ix[lo].name, name) ? &ix[lo] : NULL;
+}
+
+/* what the i-th came from, for messages */
+static const char *source_of(libxl__gc *gc, const redefine_many_state *rs,
+                             int i)
+{
+    if (rs->sources && rs->sources[i]) return rs->sources[i];
+    return GCSPRINTF("snapshot '%s'",
+                     libxl__printable(gc, rs->snaps[i].name
+                                      ? rs->snaps[i].name : ""));
+}
+
+#define REFUSE(i, ...) do {                                             \
+        LOG(ERROR, "%s: %s", source_of(gc, rs, (i)), GCSPRINTF(__VA_ARGS__)); \
+        return ERROR_INVAL;                                             \
+    } while (0)
+
+/*
+ * Everything checked before anything is written: each as a single
+ * redefine checks it (refusal), the names unique in the batch and new
+ * to the domain, each parent in the batch or the domain's, no loop.
+ * The first problem is said, naming its source; ERROR_INVAL.
+ */
+static int check_many(libxl__gc *gc, redefine_many_state *rs)
+{
+    libxl__snapshot_op *op = &rs->op;
+    libxlsnap_domain_snapshot *snaps = rs->snaps;
+    libxl__backend_cache bc = { { NULL } };  /* an image's info asked once */
+    const batch_name *b;
+    batch_name *ix;
+    int *pidx, *state, i, j, n;
+
+    for (i = 0; i < rs->num; i++)
+        if (libxlsnap_name_check(snaps[i].name))
+            REFUSE(i, "%s", refusal(gc, op, &bc, &snaps[i], NULL));
+    ix = batch_index(gc, &op->tree, snaps, rs->num, &n);
+    for (j = 1; j < n; j++) {
+        if (strcmp(ix[j].name, ix[j - 1].name)) continue;
+        if (ix[j - 1].i < 0)
+            REFUSE(ix[j].i, "domain %s already has a snapshot '%s'",
+                   op->d.name, ix[j].name);
+        REFUSE(ix[j].i, "snapshot '%s' is also in %s", ix[j].name,
+               source_of(gc, rs, ix[j - 1].i));
+    }
+    GCNEW_ARRAY(pidx, rs->num + 1);
+    for (i = 0; i < rs->num; i++) {
+        const libxlsnap_domain_snapshot *s = &snaps[i];
+        const char *why = NULL;
+
+        pidx[i] = -1;
+        if (s->parent && strcmp(s->parent, s->name)) {
+            b = batch_find(ix, n, s->parent);
+            if (!b)
+                why = GCSPRINTF("its parent '%s' is neither in the batch nor "
+                                "a snapshot of domain %s",
+                                libxl__printable(gc, s->parent), op->d.name);
+            else
+                pidx[i] = b->i;
+        }
+        why = refusal(gc, op, &bc, s, why);
+        if (why) REFUSE(i, "%s", why);
+    }
+    /* a loop can only be the batch's (the domain's have no parent in it) */
+    GCNEW_ARRAY(state, rs->num + 1);          /* 0 new, 1 on path, 2 done */
+    for (i = 0; i < rs->num; i++) {
+        for (j = i; j >= 0 && !state[j]; j = pidx[j])
+            state[j] = 1;
+        if (j >= 0 && state[j] == 1)
+            REFUSE(j, "its parent '%s' descends from it: the tree would "
+                   "loop", libxl__printable(gc, snaps[j].parent));
+        for (j = i; j >= 0 && state[j] == 1; j = pidx[j])
+            state[j] = 2;
+    }
+    return 0;
+}
+
+/*
+ * Once they are in op's tree: nothing a record of the batch owns is
+ * another record's (the domain's or the batch's).
+ */
+static int claim_many(libxl__gc *gc, redefine_many_state *rs)
+{
+    libxl__snapshot_clash *c;
+    batch_name *ix;
+    const batch_name *b;
+    int k, nc, n;
+
+    nc = libxl__snapshot_ownership(gc, &rs->op.tree, NULL, &c);
+    if (!nc) return 0;
+    ix = batch_index(gc, NULL, rs->snaps, rs->num, &n);
+    for (k = 0; k < nc; k++) {
+        if ((b = batch_find(ix, n, c[k].name)))
+            REFUSE(b->i, "its %s is snapshot %s's", c[k].what, c[k].owner);
+        if ((b = batch_find(ix, n, c[k].owner)))
+            REFUSE(b->i, "its %s is snapshot %s's", c[k].owner_what,
+                   c[k].name);
+    }
+    return 0;                         /* the domain's own, not ours */
+}
+
+#undef REFUSE
+
+/* names[0..n) out of t (their children are among them), one fixup */
+static void drop_names(libxl__gc *gc, libxl__snapshot_tree *t,
+                       const char **names, int n)
+{
+    libxlsnap_domain_snapshot *gone;
+    batch_name *ix;
+    int i, k, nix;
+
+    GCNEW_ARRAY(gone, n + 1);
+    for (i = 0; i < n; i++) gone[i].name = (char *)names[i];
+    ix = batch_index(gc, NULL, gone, n, &nix);
+    for (i = k = 0; i < t->num_snaps; i++)
+        if (!batch_find(ix, nix, t->snaps[i].name))
+            t->snaps[k++] = t->snaps[i];
+    t->num_snaps = k;
+    libxl__snapshot_tree_fixup(gc, t);
+}
+
+/*
+ * The snapshots names[0..n) out of the domain's records, as they are
+ * now on disk (their children are among them: no one else's parent).
+ */
+static int redefine_undo(libxl__gc *gc, libxl__snapshot_op *op,
+                         const char **names, int n)
+{
+    libxl__snapshot_tree *t = &op->tree;
+    int rc;
+
+    rc = libxl__snapshot_store_load(gc, &op->st, t);
+    if (rc) return rc;
+    drop_names(gc, t, names, n);
+    return libxl__snapshot_store_save(gc, &op->st, t);
+}
+
+static const char **journal_names(libxl__gc *gc, yajl_val j, int *n_r);
+
+/*
+ * The journal of a batch: {"op": "redefine", "names": [...],
+ * "current": NAME (with LIBXLSNAP_REDEFINE_CURRENT)}.  Every name in
+ * it was new to the domain when it was written, under the lock.
+ */
+int libxl__redefine_recover(libxl__gc *gc, libxl__snapshot_op *op,
+                            yajl_val j)
+{
+    libxl__snapshot_tree *t = &op->tree;
+    const char *current = libxl__json_get_string(j, "current");
+    const char **names;
+    batch_name *ix;
+    int i, n, nix, present = 0, rc;
+
+    names = journal_names(gc, j, &n);
+    if (!names)
+        return libxl__journal_unusable(gc, op, "holds no valid list of "
+                                       "snapshots to redefine");
+    ix = batch_index(gc, t, NULL, 0, &nix);
+    for (i = 0; i < n; i++)
+        if (batch_find(ix, nix, names[i])) present++;
+    if (present == n) {
+        /* every record was written: only the current may be left */
+        if (current) t->dom.current = GCSTRDUP(current);
+        libxl__snapshot_tree_fixup(gc, t);
+        rc = libxl__snapshot_store_save(gc, &op->st, t);
+        if (rc) return rc;            /* the journal stays: again */
+        LOG(WARN, "domain %s: an interrupted redefine of %d snapshots was "
+            "completed (all their records had been written)", op->d.name,
+            n);
+        return 0;
+    }
+    rc = redefine_undo(gc, op, names, n);
+    if (rc) return rc;
+    LOG(WARN, "domain %s: an interrupted redefine of %d snapshots was "
+        "rolled back (%d of their records had been written; none is kept)",
+        op->d.name, n, present);
+    return 0;
+}
+
+/* the names of a redefine's journal (NULL: not one) */
+static const char **journal_names(libxl__gc *gc, yajl_val j, int *n_r)
+{
+    yajl_val arr = libxl__json_get(j, "names");
+    const char **names;
+    int i, n;
+
+    if (!arr || !YAJL_IS_ARRAY(arr) || !arr->u.array.len) return NULL;
+    n = arr->u.array.len;
+    GCNEW_ARRAY(names, n + 1);
+    for (i = 0; i < n; i++) {
+        names[i] = YAJL_IS_STRING(arr->u.array.values[i])
+            ? arr->u.array.values[i]->u.string : NULL;
+        if (libxlsnap_name_check(names[i])) return NULL;
+    }
+    *n_r = n;
+    return names;
+}
+
+void libxl__redefine_hide(libxl__gc *gc, const libxl__snapshot_store *st,
+                          libxl__snapshot_tree *t)
+{
+    const char **names;
+    int i, n;
+
+    names = journal_names(gc, libxl__journal_get(gc, st), &n);
+    if (!names) return;
+    for (i = 0; i < n && libxl__snapshot_store_has(gc, st, names[i]); i++)
+        ;
+    if (i == n) return;               /* all written: all shown */
+    drop_names(gc, t, names, n);
+}
+
+static void redefine_many_begun(libxl__egc *egc, libxl__snapshot_op *op,
+                                int rc)
+{
+    redefine_many_state *rs = CONTAINER_OF(op, redefine_many_state, op);
+    STATE_AO_GC(rs->ao);
+    libxl__snapshot_tree *t = &op->tree;
+    const libxlsnap_domain_snapshot *newest = NULL;
+    const char **names;
+    yajl_val j = NULL, arr;
+    char *text;
+    int i, urc;
+
+    if (rc) goto out;
+    rc = check_many(gc, rs);
+    if (rc) goto out;
+    GCNEW_ARRAY(names, rs->num + 1);
+    for (i = 0; i < rs->num; i++) {
+        libxlsnap_domain_snapshot *s = &rs->snaps[i];
+        as_domains(gc, op, s);
+        names[i] = s->name;
+        if (!newest || s->creation_time > newest->creation_time ||
+            (s->creation_time == newest->creation_time &&
+             (s->creation_nsec > newest->creation_nsec ||
+              (s->creation_nsec == newest->creation_nsec &&
+               strcmp(s->name, newest->name) > 0))))
+            newest = s;
+    }
+    libxl__snapshot_tree_add_many(gc, t, rs->snaps, rs->num);
+    rc = claim_many(gc, rs);
+    if (rc || (rs->flags & LIBXLSNAP_REDEFINE_DRY_RUN)) goto out;
+    if (rs->flags & LIBXLSNAP_REDEFINE_CURRENT) {
+        t->dom.current = GCSTRDUP(newest->name);
+        libxl__snapshot_tree_fixup(gc, t);
+    }
+
+    /* the journal first: a crash from here on is completed or undone */
+    libxl__json_add_string(gc, &j, "op", "redefine");
+    arr = libxl__json_add_array(gc, &j, "names");
+    for (i = 0; i < rs->num; i++)
+        libxl__json_append_string(gc, arr, names[i]);
+    if (rs->flags & LIBXLSNAP_REDEFINE_CURRENT)
+        libxl__json_add_string(gc, &j, "current", newest->name);
+    text = libxl__json_to_string(gc, j);
+    rc = text ? libxl__journal_write_text(gc, &op->st, text, strlen(text),
+                                          false)
+              : ERROR_FAIL;
+    if (rc) goto out;
+    libxl__fault_point("redefine");   /* tests: journal, no record */
+    rc = libxl__snapshot_store_save_many(gc, &op->st, t);
+    if (rc) {
+        urc = redefine_undo(gc, op, names, rs->num);
+        if (urc) {
+            LOG(ERROR, "domain %s: the redefine failed part way and could "
+                "not be undone; its journal is kept: the next command (xl "
+                "snapshot-recover %s) undoes it", op->d.name, op->d.name);
+            goto out;
+        }
+        libxl__journal_remove(gc, &op->st);
+        goto out;
+    }
+    libxl__fault_point("redefine");   /* tests: records, journal left */
+    libxl__journal_remove(gc, &op->st);
+ out:
+    libxl__snapshot_op_end(gc, op);
+    for (i = 0; i < rs->num; i++)
+        libxlsnap_domain_snapshot_dispose(&rs->snaps[i]);
+    libxl__ao_complete(egc, ao, rc);
+}
+
+int libxlsnap_domain_snapshot_redefine_many(libxlsnap_ctx *ctx,
+                                        const char *domain,
+                                        const libxlsnap_domain_snapshot
+                                            *snapshots,
+                                        int num,
+                                        const char *const *sources,
+                                        unsigned flags,
+                                        const libxl_asyncop_how *ao_how)
+{
+    if (ARGS_MISSING(ctx, domain, snapshots) ||
+        FLAGS_UNKNOWN(ctx, flags, LIBXLSNAP_REDEFINE_CURRENT |
+                                  LIBXLSNAP_REDEFINE_DRY_RUN))
+        return ERROR_INVAL;
+    if (num < 1) {
+        GC_INIT(ctx);
+        LOG(ERROR, "%s: no snapshot to redefine", __func__);
+        GC_FREE;
+        return ERROR_INVAL;
+    }
+    AO_CREATE(ctx, ao_how);
+    EGC_INIT(ctx);
+    redefine_many_state *rs;
+    int i;
+
+    GCNEW(rs);
+    rs->ao = ao;
+    rs->flags = flags;
+    rs->num = num;
+    GCNEW_ARRAY(rs->snaps, num);
+    if (sources) GCNEW_ARRAY(rs->sources, num);
+    for (i = 0; i < num; i++) {
+        libxlsnap_domain_snapshot_init(&rs->snaps[i]);
+        libxl__domain_snapshot_copy(&rs->snaps[i], &snapshots[i]);
+        if (sources) rs->sources[i] = GCSTRDUP(sources[i]);
+    }
+    rs->op.ao = ao;
+    rs->op.domain = GCSTRDUP(domain);
+    rs->op.callback = redefine_many_begun;
     libxl__snapshot_op_begin(egc, &rs->op);
     EGC_FREE;
     return AO_INPROGRESS;

@@ -32,6 +32,7 @@ xentoollog_logger_stdiostream *logger;
 int dryrun_only;
 int verbosity;
 int xl_errors_logged;
+const char *xl_message_source;
 
 typedef struct {
     xentoollog_logger vtable;
@@ -99,7 +100,13 @@ static void counting_vmessage(xentoollog_logger *lg, xentoollog_level level,
     xentoollog_logger_counting *c = (xentoollog_logger_counting *)lg;
     char msg[2048];
 
-    vsnprintf(msg, sizeof(msg), format, al);
+    if (xl_message_source && level >= XTL_WARN) {
+        int n = snprintf(msg, sizeof(msg), "%s: ", xl_message_source);
+        if (n < 0 || (size_t)n >= sizeof(msg)) n = 0;
+        vsnprintf(msg + n, sizeof(msg) - n, format, al);
+    } else {
+        vsnprintf(msg, sizeof(msg), format, al);
+    }
     xl_wording(msg, sizeof(msg));
     if (level >= XTL_ERROR && !xl_errors_logged++) {
         size_t n;

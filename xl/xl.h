@@ -44,6 +44,9 @@ extern int dryrun_only;
 extern int verbosity;
 /* number of error messages the library logged (see xl.c) */
 extern int xl_errors_logged;
+/* What the library's messages are about (a file), said before each of
+ * its warnings and errors while set; NULL: nothing. */
+extern const char *xl_message_source;
 /* xl/tree/xl_tree.c, in xl/xl only: the tree's vhd-util and ceph-util,
  * by path from the binary's directory (NULL in an installed xl) */
 extern const char xl_tree_vhd_util[] __attribute__((weak));

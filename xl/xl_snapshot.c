@@ -8,6 +8,8 @@
  * Times are local, ISO 8601.
  */
 #include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <string.h>
@@ -187,6 +189,118 @@ static int redefine_from_xml(const char *domain, const char *file,
     return rc ? xl_fail("snapshot-create", rc) : EXIT_SUCCESS;
 }
 
+/* ---------------------------------------------------------------- */
+/* snapshot-create --redefine of many files, or of a directory */
+
+typedef struct {
+    char **files;
+    int num;
+} xml_files;
+
+static void xml_files_add(xml_files *xf, char *file)
+{
+    xf->files = realloc(xf->files, (xf->num + 1) * sizeof(*xf->files));
+    if (!xf->files) abort();
+    xf->files[xf->num++] = file;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* arg's files: itself, or each *.xml file in it (a directory) */
+static int xml_files_of(xml_files *xf, const char *arg)
+{
+    struct dirent *de;
+    struct stat st;
+    DIR *dir;
+    int first = xf->num;
+    char *path;
+
+    if (stat(arg, &st) || !S_ISDIR(st.st_mode)) {
+        path = strdup(arg);
+        if (!path) abort();
+        xml_files_add(xf, path);
+        return 0;
+    }
+    dir = opendir(arg);
+    if (!dir) {
+        fprintf(stderr, "libxl-snapshot: error: cannot read directory "
+                "'%s': %s\n", arg, strerror(errno));
+        xl_errors_logged++;
+        return ERROR_FAIL;
+    }
+    while ((de = readdir(dir))) {
+        size_t l = strlen(de->d_name);
+        if (de->d_name[0] == '.' || l < 5 ||
+            strcmp(de->d_name + l - 4, ".xml"))
+            continue;
+        if (asprintf(&path, "%s/%s", arg, de->d_name) < 0) abort();
+        if (stat(path, &st) || !S_ISREG(st.st_mode)) {
+            free(path);
+            continue;
+        }
+        xml_files_add(xf, path);
+    }
+    closedir(dir);
+    if (xf->num == first) {
+        fprintf(stderr, "libxl-snapshot: error: directory '%s' holds no "
+                "*.xml file\n", arg);
+        xl_errors_logged++;
+        return ERROR_INVAL;
+    }
+    /* (the library puts parents first: this is only a stable order) */
+    qsort(xf->files + first, xf->num - first, sizeof(*xf->files), name_cmp);
+    return 0;
+}
+
+/*
+ * --redefine --xmlfile=F1 --xmlfile=F2... or --xmlfile=DIR: every file
+ * read and parsed (a message about one names it: xl_message_source),
+ * then one libxlsnap_domain_snapshot_redefine_many: all or none.  With
+ * -N (any number of files): checked only.
+ */
+static int redefine_many_from_xml(const char *domain, const char **args,
+                                  int nargs, bool current)
+{
+    xml_files xf = { NULL, 0 };
+    libxlsnap_domain_snapshot *snaps = NULL;
+    int i, n = 0, rc = 0;
+
+    for (i = 0; !rc && i < nargs; i++)
+        rc = xml_files_of(&xf, args[i]);
+    if (rc) goto out;
+    snaps = calloc(xf.num, sizeof(*snaps));
+    if (!snaps) abort();
+    for (n = 0; n < xf.num; n++) {
+        char *xml = read_text(xf.files[n]);
+        if (!xml) {
+            xl_errors_logged++;           /* said */
+            rc = ERROR_FAIL;
+            goto out;
+        }
+        xl_message_source = xf.files[n];
+        rc = libxlsnap_domain_snapshot_from_xml(ctx, xml, &snaps[n]);
+        xl_message_source = NULL;
+        free(xml);
+        if (rc) goto out;
+    }
+    rc = libxlsnap_domain_snapshot_redefine_many(ctx, domain, snaps, n,
+             (const char *const *)xf.files,
+             (current ? LIBXLSNAP_REDEFINE_CURRENT : 0) |
+             (dryrun_only ? LIBXLSNAP_REDEFINE_DRY_RUN : 0), NULL);
+    for (i = 0; !rc && i < n; i++)
+        printf("Domain snapshot %s %s from '%s'\n", snaps[i].name,
+               dryrun_only ? "would be defined" : "defined", xf.files[i]);
+ out:
+    for (i = 0; i < n; i++) libxlsnap_domain_snapshot_dispose(&snaps[i]);
+    free(snaps);
+    for (i = 0; i < xf.num; i++) free(xf.files[i]);
+    free(xf.files);
+    return rc ? xl_fail("snapshot-create", rc) : EXIT_SUCCESS;
+}
+
 int main_snapshot_dumpxml(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -344,7 +458,8 @@ int main_snapshot_create(int argc, char **argv)
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    const char *xmlfile = NULL, *checkpoint = NULL;
+    const char **xmlfiles = NULL, *checkpoint = NULL;
+    int nxml = 0;
     bool redefine = false, current = false;
     op_progress mp = { .last_pct = UINT_MAX };
     libxlsnap_progress_how progress = { op_progress_cb, &mp };
@@ -387,7 +502,11 @@ int main_snapshot_create(int argc, char **argv)
     case 'M': flags |= LIBXLSNAP_CREATE_NO_METADATA; break;
     case 'j': json = true; break;
     case 'R': redefine = true; break;
-    case 'X': xmlfile = optarg; break;
+    case 'X':
+        xmlfiles = realloc(xmlfiles, (nxml + 1) * sizeof(*xmlfiles));
+        if (!xmlfiles) abort();
+        xmlfiles[nxml++] = optarg;
+        break;
     case 'C': current = true; break;
     case 'v': mp.verbose = true; break;
     case 'K': checkpoint = optarg; break;
@@ -400,14 +519,21 @@ int main_snapshot_create(int argc, char **argv)
         break;
     }
     nargs = argc - optind;
-    if (redefine || xmlfile || current) {
-        if (!redefine || !xmlfile || nargs != 1 || name || desc || nspecs ||
+    if (redefine || nxml || current) {
+        struct stat st;
+        if (!redefine || !nxml || nargs != 1 || name || desc || nspecs ||
             memory || flags || checkpoint) {
-            ret = usage_error("snapshot-create", "--redefine --xmlfile=FILE "
-                              "[--current] <Domain> takes nothing else.");
+            ret = usage_error("snapshot-create", "--redefine --xmlfile="
+                              "FILE|DIR... [--current] <Domain> takes "
+                              "nothing else.");
             goto out;
         }
-        ret = redefine_from_xml(argv[optind], xmlfile, current);
+        if (nxml == 1 && !dryrun_only &&
+            (stat(xmlfiles[0], &st) || !S_ISDIR(st.st_mode)))
+            ret = redefine_from_xml(argv[optind], xmlfiles[0], current);
+        else
+            ret = redefine_many_from_xml(argv[optind], xmlfiles, nxml,
+                                         current);
         goto out;
     }
     if (nargs > 3) {
@@ -538,6 +664,7 @@ int main_snapshot_create(int argc, char **argv)
     ret = EXIT_SUCCESS;
  out:
     free(specs);
+    free(xmlfiles);
     libxlsnap_domain_snapshot_dispose(&snap);
     libxlsnap_checkpoint_dispose(&ckpt);
     return ret;

@@ -34,6 +34,9 @@ for f in stall.xl.1 stall.raw.1 stall.ratio.1 \
          backup.incremental.xl backup.incremental.qemu_img \
          backup.incremental.ratio \
          diff.internal.mapping diff.internal.compare diff.external.allocation \
+         redefine.single.per_snapshot_ms redefine.batch.per_snapshot_ms \
+         redefine.speedup redefine.internal.single.per_snapshot_ms \
+         redefine.internal.batch.per_snapshot_ms redefine.internal.speedup \
          $([ -x "$REPO/tools/ceph-util" ] && command -v ceph-mon >/dev/null &&
            echo rados_store.list.dir.200 rados_store.list.rados.200 \
                 rados_store.list_ratio.200 rbd.create.xl.1 rbd.create.xl.4 \

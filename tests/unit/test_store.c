@@ -100,6 +100,26 @@ static void build_tree(libxl__gc *gc, libxl__snapshot_tree *t)
     libxl__snapshot_tree_fixup(gc, t);
 }
 
+/* t and l hold the same snapshots (as JSON), in the same order */
+static void expect_same_snapshots(const libxl__snapshot_tree *t,
+                                  const libxl__snapshot_tree *l)
+{
+    int i;
+
+    CU_ASSERT_EQUAL_FATAL(l->num_snaps, t->num_snaps);
+    for (i = 0; i < t->num_snaps; i++) {
+        char *j1 = libxlsnap_domain_snapshot_to_json(NULL, &t->snaps[i]);
+        char *j2 = libxlsnap_domain_snapshot_to_json(NULL, &l->snaps[i]);
+        CU_ASSERT_PTR_NOT_NULL(j1);
+        CU_ASSERT_PTR_NOT_NULL(j2);
+        if (j1 && j2) {
+            CU_ASSERT_STRING_EQUAL(j1, j2);
+        }
+        free(j1);
+        free(j2);
+    }
+}
+
 static ino_t inode_of(const char *path)
 {
     struct stat sb;
@@ -182,6 +202,71 @@ void test_store__tree_fixup(void)
     GC_FREE;
 }
 
+/*
+ * save_many (a batch: every record to its .tmp, one syncfs, the renames):
+ * the same files as save, none left as .tmp; add_many adds children
+ * before or after their parents in one go; a second save_many of the
+ * same tree writes nothing (the inodes stay).
+ */
+void test_store__save_many(void)
+{
+    GC_INIT(NULL);
+    char *state = new_state_dir();
+    libxl__snapshot_store st;
+    libxl__snapshot_tree t, l, more;
+    libxlsnap_domain_snapshot *s;
+    ino_t ino;
+    int i;
+
+    open_store(gc, state, &st);
+    build_tree(gc, &t);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save(gc, &st, &t), 0);
+
+    /* 20 new ones (a chain on a1), given children first */
+    memset(&more, 0, sizeof(more));
+    more.partial = true;              /* (keeps parents it does not hold) */
+    for (i = 0; i < 20; i++)
+        add_snap(gc, &more, GCSPRINTF("n%d", i),
+                 i ? GCSPRINTF("n%d", i - 1) : "a1", 1000 + i,
+                 GCSPRINTF("/img/n%d.qcow2", i));
+    for (i = 0; i < 10; i++) {
+        libxlsnap_domain_snapshot x = more.snaps[i];
+        more.snaps[i] = more.snaps[19 - i];
+        more.snaps[19 - i] = x;
+    }
+    CU_ASSERT_STRING_EQUAL(more.snaps[0].name, "n19");
+    libxl__snapshot_tree_add_many(gc, &t, more.snaps, more.num_snaps);
+    CU_ASSERT_EQUAL_FATAL(t.num_snaps, 24);
+    s = libxl__snapshot_tree_find(&t, "n5");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_STRING_EQUAL(s->parent, "n4");
+    CU_ASSERT_EQUAL_FATAL(s->num_children, 1);
+    CU_ASSERT_STRING_EQUAL(s->children[0], "n6");
+    CU_ASSERT_EQUAL(libxl__snapshot_tree_find(&t, "a1")->num_children, 1);
+    t.dom.current = GCSTRDUP("n19");
+    libxl__snapshot_tree_fixup(gc, &t);
+
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save_many(gc, &st, &t), 0);
+    for (i = 0; i < 20; i++) {
+        const char *r = libxl__snapshot_record_path(gc, &st,
+                                                    GCSPRINTF("n%d", i));
+        CU_ASSERT_TRUE(libxl__file_exists(r));
+        CU_ASSERT_FALSE(libxl__file_exists(GCSPRINTF("%s.tmp", r)));
+    }
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.num_snaps, 24);
+    CU_ASSERT_STRING_EQUAL(l.dom.current, "n19");
+    expect_same_snapshots(&t, &l);
+    /* unchanged: nothing is written again */
+    ino = inode_of(libxl__snapshot_record_path(gc, &st, "n7"));
+    CU_ASSERT_NOT_EQUAL(ino, 0);
+    CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_save_many(gc, &st, &l), 0);
+    CU_ASSERT_EQUAL(inode_of(libxl__snapshot_record_path(gc, &st, "n7")), ino);
+    rm_rf(state);
+    free(state);
+    GC_FREE;
+}
+
 void test_store__save_load_roundtrip(void)
 {
     GC_INIT(NULL);
@@ -191,7 +276,6 @@ void test_store__save_load_roundtrip(void)
     libxlsnap_domain_snapshot *s;
     libxl__active_disk *a;
     struct stat sb;
-    int i;
 
     open_store(gc, state, &st);
     CU_ASSERT_EQUAL(stat(st.dir, &sb), 0);
@@ -215,17 +299,7 @@ void test_store__save_load_roundtrip(void)
 
     CU_ASSERT_EQUAL_FATAL(libxl__snapshot_store_load(gc, &st, &l), 0);
     CU_ASSERT_EQUAL_FATAL(l.num_snaps, t.num_snaps);
-    for (i = 0; i < t.num_snaps; i++) {
-        char *j1 = libxlsnap_domain_snapshot_to_json(NULL, &t.snaps[i]);
-        char *j2 = libxlsnap_domain_snapshot_to_json(NULL, &l.snaps[i]);
-        CU_ASSERT_PTR_NOT_NULL(j1);
-        CU_ASSERT_PTR_NOT_NULL(j2);
-        if (j1 && j2) {
-            CU_ASSERT_STRING_EQUAL(j1, j2);
-        }
-        free(j1);
-        free(j2);
-    }
+    expect_same_snapshots(&t, &l);
     s = libxl__snapshot_tree_find(&l, "root");
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_EQUAL_FATAL(s->num_children, 2);
