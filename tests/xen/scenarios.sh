@@ -1014,10 +1014,10 @@ else
     ok $XL snapshot-list --size --json "$LCFG"
     l2x=$(jq -c '.snapshots[] | select(.name == "l2") | .disks[] | select(.vdev == "xvda")' "$OUT")
     l2lvs=$(lvm lvs --noheadings --units b --nosuffix -o lv_size,snap_percent vg0/lv0-l2)
-    expect_eq "$(jq .cow_size <<<"$l2x")" "$(awk '{print $1}' <<<"$l2lvs")" "l2's cow_size (lvs lv_size)"
-    expect_eq "$(jq .frees <<<"$l2x")" "$(awk '{print $1}' <<<"$l2lvs")" "l2's frees: its volume"
-    expect_true "l2's cow is lvs's snap_percent of its size" awk -v c="$(jq .cow <<<"$l2x")" \
-        -v s="$(awk '{print $1}' <<<"$l2lvs")" -v p="$(awk '{print $2}' <<<"$l2lvs")" \
+    expect_eq "$(echo "$l2x" | jq .cow_size)" "$(echo "$l2lvs" | awk '{print $1}')" "l2's cow_size (lvs lv_size)"
+    expect_eq "$(echo "$l2x" | jq .frees)" "$(echo "$l2lvs" | awk '{print $1}')" "l2's frees: its volume"
+    expect_true "l2's cow is lvs's snap_percent of its size" awk -v c="$(echo "$l2x" | jq .cow)" \
+        -v s="$(echo "$l2lvs" | awk '{print $1}')" -v p="$(echo "$l2lvs" | awk '{print $2}')" \
         'BEGIN {d = c - s * p / 100; exit !(d < 65536 && d > -65536)}'
     ok $XL snapshot-check "$LCFG"
     # a revert killed at each step (between LVM commands too): the next
@@ -1138,10 +1138,10 @@ else
     t3x=$(jq -c '.snapshots[] | select(.name == "t3") | .disks[0]' "$OUT")
     t1x=$(jq -c '.snapshots[] | select(.name == "t1") | .disks[0]' "$OUT")
     t3lvs=$(lvm lvs --noheadings --units b --nosuffix -o lv_size,data_percent vg9/thinx-t3)
-    expect_true "t3's cow is lvs's data_percent of its size" awk -v c="$(jq .cow <<<"$t3x")" \
-        -v s="$(awk '{print $1}' <<<"$t3lvs")" -v p="$(awk '{print $2}' <<<"$t3lvs")" \
+    expect_true "t3's cow is lvs's data_percent of its size" awk -v c="$(echo "$t3x" | jq .cow)" \
+        -v s="$(echo "$t3lvs" | awk '{print $1}')" -v p="$(echo "$t3lvs" | awk '{print $2}')" \
         'BEGIN {d = c - s * p / 100; exit !(c > 0 && d < 65536 && d > -65536)}'
-    jqt() { jq -e "$1" <<<"$2" >/dev/null; }
+    jqt() { echo "$2" | jq -e "$1" >/dev/null; }
     expect_true "t3's frees unknown, said" jqt '.frees == 0 and (.problem | test("thin"))' "$t3x"
     expect_true "t1 (inactive) unmeasured, said" jqt '.cow == 0 and (.problem | test("inactive"))' "$t1x"
     sleep 600 </dev/vg9/thinx-t3 &
