@@ -367,13 +367,6 @@ bool libxl__overlay_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
     return ds->overlay && ds->overlay[0] == '/';
 }
 
-const char *libxl__overlay_redefine_missing(libxl__gc *gc, void **cache,
-                                            const libxlsnap_disk_snapshot *ds)
-{
-    return libxl__file_exists(ds->overlay) ? NULL
-        : GCSPRINTF("'%s' does not exist", ds->overlay);
-}
-
 /* the image it froze, and the overlay it made */
 int libxl__overlay_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                          libxl__snapshot_part parts[2])

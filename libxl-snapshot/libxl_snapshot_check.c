@@ -530,7 +530,8 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
     DIR *dir;
     struct dirent *de;
     char **names;
-    int i, j, num;
+    const char *tmp1 = NULL;          /* the first *.tmp, of ntmp */
+    int i, j, num, ntmp = 0;
 
     if (libxl__snapshot_store_list(gc, &cs->op.st, "", &names, NULL, &num))
         num = 0;                      /* (logged) */
@@ -563,13 +564,19 @@ static void check_unowned(libxl__gc *gc, check_state *cs)
             continue;
         }
         if (!fnmatch("*.tmp", n, 0)) {
-            problem(gc, cs, "'%s' is left by an interrupted write (the "
-                    "next command that changes the records removes it)",
-                    path);
+            /* said once for all (an interrupted batch leaves thousands) */
+            if (!ntmp++) tmp1 = path;
             continue;
         }
         problem(gc, cs, "'%s' belongs to no record", path);
     }
+    if (ntmp == 1)
+        problem(gc, cs, "'%s' is left by an interrupted write (the next "
+                "command that changes the records removes it)", tmp1);
+    else if (ntmp)
+        problem(gc, cs, "%d files *.tmp ('%s'...) are left by an "
+                "interrupted write (the next command that changes the "
+                "records removes them)", ntmp, tmp1);
 
     /* what the domain record says a disk ran on last: also a disk the
      * domain no longer has (its snapshots' deletes merge it) */

@@ -2370,8 +2370,6 @@ bool libxl__overlay_xml_source(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
 bool libxl__overlay_xml_parse(libxl__gc *gc, libxlsnap_disk_snapshot *ds,
                               const libxlsnap_domain_snapshot *s,
                               const char *file, const char *dev);
-const char *libxl__overlay_redefine_missing(libxl__gc *gc, void **cache,
-                                            const libxlsnap_disk_snapshot *ds);
 int libxl__overlay_parts(libxl__gc *gc, const libxlsnap_disk_snapshot *ds,
                          libxl__snapshot_part parts[2]);
 int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
@@ -2394,7 +2392,6 @@ int libxl__overlay_snapshot_plan(libxl__gc *gc, const libxl__create_plan *p,
     .xml_type = "external",                                 \
     .xml_source = libxl__overlay_xml_source,                \
     .xml_parse = libxl__overlay_xml_parse,                  \
-    .redefine_missing = libxl__overlay_redefine_missing,    \
     .chained = true
 void libxl__overlay_snapshot_cmds(libxl__gc *gc,
                                   const libxlsnap_disk_snapshot *ds,

@@ -435,6 +435,35 @@ typedef struct {
 } redefine_state;
 
 /*
+ * Is file (it exists) in another domain's directory of the state dir
+ * (<state_dir>/<uuid>/: its records, memory images)?  What to say, or
+ * NULL.  A redefined record would own it, and its delete remove it.
+ */
+static const char *of_another_domain(libxl__gc *gc, libxl__snapshot_op *op,
+                                     const char *file)
+{
+    char *f = realpath(file, NULL), *root = realpath(CTX->state_dir, NULL);
+    const char *dir, *why = NULL;
+    size_t n;
+
+    if (!f || !root) goto out;
+    dir = libxl__path_dirname(gc, f);
+    n = strlen(root);
+    if (!strncmp(dir, root, n) && dir[n] == '/' && !strchr(dir + n + 1, '/')) {
+        char uuid[LIBXL_UUID_FMTLEN + 1];
+        snprintf(uuid, sizeof(uuid), LIBXL_UUID_FMT,
+                 LIBXL_UUID_BYTES(op->d.uuid));
+        if (strcmp(dir + n + 1, uuid))
+            why = GCSPRINTF("'%s' is in another domain's snapshot directory "
+                            "(%s)", file, dir);
+    }
+ out:
+    free(f);
+    free(root);
+    return why;
+}
+
+/*
  * Why s cannot be added to the domain of op (NULL: it can), in this
  * order: its name, its domain, its parent (parent_why: the caller's
  * finding, NULL when the parent is fine), its memory image, its disks
@@ -445,6 +474,7 @@ static const char *refusal(libxl__gc *gc, libxl__snapshot_op *op,
                            const libxlsnap_domain_snapshot *s,
                            const char *parent_why)
 {
+    const char *why;
     int i;
 
     if (libxlsnap_name_check(s->name))
@@ -459,15 +489,19 @@ static const char *refusal(libxl__gc *gc, libxl__snapshot_op *op,
     if (parent_why) return parent_why;
     if (s->memory && !libxl__file_exists(s->memory))
         return GCSPRINTF("its memory image '%s' does not exist", s->memory);
+    if (s->memory && (why = of_another_domain(gc, op, s->memory)))
+        return GCSPRINTF("its memory image %s", why);
     for (i = 0; i < s->num_disks; i++) {
         const libxlsnap_disk_snapshot *d = &s->disks[i];
-        const char *why;
         if (!libxl__domain_disk(&op->d, d->vdev))
             return GCSPRINTF("domain %s has no disk %s", op->d.name,
                              d->vdev);
         if (d->type == LIBXLSNAP_DISK_SNAPSHOT_TYPE_NO) continue;
         why = libxl__image_missing(gc, d->file);
         if (why) return GCSPRINTF("disk %s: '%s' %s", d->vdev, d->file, why);
+        if (libxl__image_is_file(d->file) &&
+            (why = of_another_domain(gc, op, d->file)))
+            return GCSPRINTF("disk %s: %s", d->vdev, why);
         why = libxl__disk_redefine_missing(gc, bc, d);
         if (why) return GCSPRINTF("disk %s: %s", d->vdev, why);
     }

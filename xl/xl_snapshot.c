@@ -522,7 +522,7 @@ int main_snapshot_create(int argc, char **argv)
     if (redefine || nxml || current) {
         struct stat st;
         if (!redefine || !nxml || nargs != 1 || name || desc || nspecs ||
-            memory || flags || checkpoint) {
+            memory || flags || checkpoint || json) {
             ret = usage_error("snapshot-create", "--redefine --xmlfile="
                               "FILE|DIR... [--current] <Domain> takes "
                               "nothing else.");

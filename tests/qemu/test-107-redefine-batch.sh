@@ -81,6 +81,37 @@ expect_ok xl snapshot-revert vm1 s4
 expect_disks vm1 0x44
 check_images
 
+step "an external snapshot whose overlay a revert discarded: redefined"
+# (s4's overlay, the active image when the revert to s2 left it, is
+# gone: a revert to s4 makes a new one from the image it froze)
+ovl=$(jq -r '.disks[] | select(.vdev == "xvdb") | .overlay' \
+    "$(domain_dir vm1)/snapshotdata-s4.libxl-json")
+expect_ok xl snapshot-revert vm1 s2
+expect_no_file "$ovl"
+expect_ok xl snapshot-check vm1
+expect_ok xl snapshot-dumpxml vm1 s4
+printf '%s\n' "$OUT" > "$T/s4.xml"
+expect_ok xl snapshot-delete --metadata vm1 s4
+expect_ok xl snapshot-create --redefine --xmlfile="$T/s4.xml" vm1
+expect_ok xl snapshot-check vm1
+expect_ok xl snapshot-revert vm1 s4
+expect_disks vm1 0x44
+check_images
+
+step "a file of another domain's snapshot directory is not claimed"
+make_vm_config vm2
+mem=$(domain_dir vm1)/other.save
+head -c 4096 /dev/zero > "$mem"
+printf '<domainsnapshot><name>m1</name><creationTime>2000000001</creationTime><memory snapshot="external" file="%s"/><disks><disk name="xvda" snapshot="no"/><disk name="xvdb" snapshot="no"/></disks></domainsnapshot>\n' \
+    "$mem" > "$T/m1.xml"
+refused "its memory image '$mem' is in another domain's snapshot directory" \
+    xl snapshot-create --redefine --xmlfile="$T/m1.xml" "$CFG"
+expect_file "$mem"
+rm -f "$mem"
+# --json has no meaning with --redefine: a usage error
+run xl snapshot-create --json --redefine --xmlfile="$T/s4.xml" vm1
+expect_eq "$RC" 2 "--json --redefine: a usage error"
+
 # meta NAME PARENT TIME: a metadata-only snapshot (no disk taken)
 meta() {
     printf '<domainsnapshot><name>%s</name>%s<creationTime>%s</creationTime>' \
@@ -167,6 +198,12 @@ crash() {
     expect_eq "$RC" 1 "$fault: snapshot-check before the recovery"
     expect_match "$OUT$ERR" "interrupted operation \(redefine\) is pending" \
         "$fault: snapshot-check reports the journal"
+    # the .tmp files a batch leaves: one line for them all
+    [ "$(grep -c 'interrupted write' <<<"$OUT$ERR")" -le 1 ] ||
+        fail "$fault: snapshot-check says more than one line of the .tmp files"
+    [ "$fault" = save:3 ] && expect_match "$OUT$ERR" \
+        "[0-9]+ files \*\.tmp \('.*'\.\.\.\) are left by an interrupted write" \
+        "$fault: the .tmp files said"
     expect_ok xl snapshot-recover vm1      # the next command: recovers
     expect_match "$ERR" "interrupted redefine of 5 snapshots" "$fault: said"
     expect_ok xl snapshot-list --json vm1
