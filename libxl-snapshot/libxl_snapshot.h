@@ -811,7 +811,7 @@ int libxlsnap_domain_snapshot_create(libxlsnap_ctx *ctx,
 
 /* Flags for libxlsnap_domain_snapshot_redefine(). */
 #define LIBXLSNAP_REDEFINE_CURRENT (1U << 0)  /* it becomes current */
-/* _redefine_many only: everything checked, nothing written */
+/* everything checked, nothing written */
 #define LIBXLSNAP_REDEFINE_DRY_RUN (1U << 1)
 /*
  * Adds (or replaces, same name) a record made elsewhere, metadata only

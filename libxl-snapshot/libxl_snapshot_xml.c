@@ -558,6 +558,7 @@ static void redefine_begun(libxl__egc *egc, libxl__snapshot_op *op, int rc)
     /* nothing another record owns (libxl__snapshot_ownership) */
     rc = libxl__snapshot_claim(gc, t, s);
     if (rc) goto out;
+    if (rs->flags & LIBXLSNAP_REDEFINE_DRY_RUN) goto out;
     as_domains(gc, op, s);
     libxl__snapshot_tree_add(gc, t, s);
     if (rs->flags & LIBXLSNAP_REDEFINE_CURRENT)
@@ -577,7 +578,8 @@ int libxlsnap_domain_snapshot_redefine(libxlsnap_ctx *ctx,
                                    const libxl_asyncop_how *ao_how)
 {
     if (ARGS_MISSING(ctx, domain, snapshot) ||
-        FLAGS_UNKNOWN(ctx, flags, LIBXLSNAP_REDEFINE_CURRENT))
+        FLAGS_UNKNOWN(ctx, flags, LIBXLSNAP_REDEFINE_CURRENT |
+                      LIBXLSNAP_REDEFINE_DRY_RUN))
         return ERROR_INVAL;
     AO_CREATE(ctx, ao_how);
     EGC_INIT(ctx);

@@ -179,12 +179,17 @@ static int redefine_from_xml(const char *domain, const char *file,
     int rc;
 
     if (!xml) return EXIT_FAILURE;
+    xl_message_source = file;       /* its problems name it */
     rc = libxlsnap_domain_snapshot_from_xml(ctx, xml, &snap);
     free(xml);
     if (!rc)
         rc = libxlsnap_domain_snapshot_redefine(ctx, domain, &snap,
-                 current ? LIBXLSNAP_REDEFINE_CURRENT : 0, NULL);
-    if (!rc) printf("Domain snapshot %s defined from '%s'\n", snap.name, file);
+                 (current ? LIBXLSNAP_REDEFINE_CURRENT : 0) |
+                 (dryrun_only ? LIBXLSNAP_REDEFINE_DRY_RUN : 0), NULL);
+    xl_message_source = NULL;
+    if (!rc)
+        printf("Domain snapshot %s %s from '%s'\n", snap.name,
+               dryrun_only ? "would be defined" : "defined", file);
     libxlsnap_domain_snapshot_dispose(&snap);
     return rc ? xl_fail("snapshot-create", rc) : EXIT_SUCCESS;
 }
@@ -528,8 +533,7 @@ int main_snapshot_create(int argc, char **argv)
                               "nothing else.");
             goto out;
         }
-        if (nxml == 1 && !dryrun_only &&
-            (stat(xmlfiles[0], &st) || !S_ISDIR(st.st_mode)))
+        if (nxml == 1 && (stat(xmlfiles[0], &st) || !S_ISDIR(st.st_mode)))
             ret = redefine_from_xml(argv[optind], xmlfiles[0], current);
         else
             ret = redefine_many_from_xml(argv[optind], xmlfiles, nxml,

@@ -180,6 +180,12 @@ expect_unchanged "$fp" "-N"
 meta n6 nope 2000000009 > "$B/n6.xml"
 refused "$B/n6.xml: .*parent 'nope'" xl -N snapshot-create --redefine --xmlfile="$B" vm1
 refused "$B/n6.xml: .*parent 'nope'" xl -N snapshot-create --redefine --xmlfile="$B/n6.xml" vm1
+# one file naming a snapshot the domain has: the real command replaces
+# it, and -N says so (nothing written)
+fp=$(fingerprint)
+expect_ok xl -N snapshot-create --redefine --xmlfile="$T/s4.xml" vm1
+expect_match "$OUT" "^Domain snapshot s4 would be defined from '$T/s4.xml'$" "-N of one file"
+expect_unchanged "$fp" "-N of one file"
 
 step "a crash mid-batch: none or all after the next command"
 crash() {
