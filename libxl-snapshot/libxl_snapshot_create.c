@@ -858,13 +858,42 @@ static void create_merged(libxl__egc *egc, void *for_callback, int rc)
     create_begin(egc, scs);
 }
 
+/*
+ * qemu-img info of the disks' images (volumes have none), as a child
+ * on the loop, then cb; chains: --backing-chain, of those whose chain
+ * the qcow2 headers do not give (scs->chain, filled here).
+ */
+static void probe_disks(libxl__egc *egc, libxl__snapshot_create_state *scs,
+                        libxl__qemu_img_info_state *qi, bool chains,
+                        libxl__qemu_img_info_callback *cb)
+{
+    STATE_AO_GC(scs->ao);
+    int i;
+
+    memset(qi, 0, sizeof(*qi));
+    GCNEW_ARRAY(qi->images, scs->snap.num_disks);
+    for (i = 0; i < scs->snap.num_disks; i++) {
+        const libxlsnap_disk_snapshot *ds = &scs->snap.disks[i];
+        const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
+        if (!be || be->volume) continue;
+        if (chains && libxl__image_chain_headers(gc, ds->file, ds->format,
+                                                 &scs->chain[i]))
+            continue;
+        qi->images[i] = ds->file;
+    }
+    qi->num_images = scs->snap.num_disks;
+    qi->backing_chain = qi->keep_going = chains;
+    qi->ao = ao;
+    qi->callback = cb;
+    libxl__qemu_img_info(egc, qi);
+}
+
 static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
                                   int rc)
 {
     libxl__snapshot_create_state *scs =
         CONTAINER_OF(op, libxl__snapshot_create_state, op);
     STATE_AO_GC(scs->ao);
-    int i;
 
     if (rc) goto out;
     if (op->unfinished_delete) {
@@ -883,23 +912,8 @@ static void snapshot_create_begun(libxl__egc *egc, libxl__snapshot_op *op,
     }
     /* the images' chains, for the checks: from their qcow2 headers,
      * else qemu-img's (children on the loop: none holds the caller's) */
-    memset(&scs->chains, 0, sizeof(scs->chains));
-    GCNEW_ARRAY(scs->chains.images, scs->snap.num_disks);
     GCNEW_ARRAY(scs->chain, scs->snap.num_disks);
-    for (i = 0; i < scs->snap.num_disks; i++) {
-        const libxlsnap_disk_snapshot *ds = &scs->snap.disks[i];
-        const libxl__snapshot_backend *be = libxl__snapshot_backend_of(ds);
-        if (be && !be->volume &&
-            !libxl__image_chain_headers(gc, ds->file, ds->format,
-                                        &scs->chain[i]))
-            scs->chains.images[i] = ds->file;
-    }
-    scs->chains.num_images = scs->snap.num_disks;
-    scs->chains.backing_chain = true;
-    scs->chains.keep_going = true;
-    scs->chains.ao = ao;
-    scs->chains.callback = snapshot_create_chains;
-    libxl__qemu_img_info(egc, &scs->chains);
+    probe_disks(egc, scs, &scs->chains, true, snapshot_create_chains);
     return;
  out:
     snapshot_create_done(egc, scs, rc);
@@ -970,17 +984,7 @@ static void snapshot_create_chains(libxl__egc *egc,
         return;
     }
     /* qemu-img allows duplicate names, QMP does not: check ourselves */
-    GCNEW_ARRAY(scs->qi.images, scs->snap.num_disks);
-    for (i = 0; i < scs->snap.num_disks; i++) {
-        const libxl__snapshot_backend *be =
-            libxl__snapshot_backend_of(&scs->snap.disks[i]);
-        if (be && !be->volume)
-            scs->qi.images[i] = scs->snap.disks[i].file;
-    }
-    scs->qi.num_images = scs->snap.num_disks;
-    scs->qi.ao = ao;
-    scs->qi.callback = snapshot_create_probed;
-    libxl__qemu_img_info(egc, &scs->qi);
+    probe_disks(egc, scs, &scs->qi, false, snapshot_create_probed);
     return;
  out:
     snapshot_create_done(egc, scs, rc);

@@ -105,7 +105,10 @@ int xl_job_wait_for(xl_job_wait *w, const libxl_asyncop_how *how)
     for (i = 0; i < NUM_ABORT_SIGNALS; i++)
         sigaction(abort_signals[i], &sa, &old[i]);
     while (!w->done) {
-        libxlsnap_event_loop_run(ctx, 200);
+        /* (short turns: the loop runs its steps until the time is up,
+         * and a signal that came outside its poll must stop the job
+         * before its next step, e.g. the pivot of a job found READY) */
+        libxlsnap_event_loop_run(ctx, 1);
         if (interrupted && !aborted) {
             aborted = true;
             fprintf(stderr, "\nAborting the job...\n");
