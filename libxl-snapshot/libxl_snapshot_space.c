@@ -6,8 +6,9 @@
  * anything: so once snapshot-create has planned (libxl_snapshot_
  * create.c, under the domain lock, before its journal, any pause, any
  * QMP command that changes state, any file), what it will write is
- * costed here, part by part, and added up per file system (the st_dev
- * of the directory a new file goes in, of an image written in place):
+ * costed here, part by part, and added up per file system, known by
+ * the st_dev of the directory a new file goes in (or of an image
+ * written in place):
  *
  *  - a memory image: the domain's RAM (the driver's ->memory_bytes:
  *    QEMU's query-memory-size-summary, Xen's libxl_domain_info) plus
